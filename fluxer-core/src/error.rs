@@ -1,0 +1,240 @@
+//! The domain's error type. Each variant maps to exactly one of Fluxer's string error codes
+//! ([`Error::code`]) and HTTP statuses ([`Error::status`]), so the API layer translates in one place.
+
+use crate::validation::FieldError;
+
+/// What a lookup did not find. Each kind is a distinct `UNKNOWN_*` code on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unknown {
+    User,
+    Guild,
+    Channel,
+    Message,
+    Role,
+    Member,
+    Invite,
+    Ban,
+    Webhook,
+    Application,
+    Emoji,
+    Session,
+    Relationship,
+    Overwrite,
+}
+
+impl Unknown {
+    pub fn code(self) -> &'static str {
+        match self {
+            Unknown::User => "UNKNOWN_USER",
+            Unknown::Guild => "UNKNOWN_GUILD",
+            Unknown::Channel => "UNKNOWN_CHANNEL",
+            Unknown::Message => "UNKNOWN_MESSAGE",
+            Unknown::Role => "UNKNOWN_ROLE",
+            Unknown::Member => "UNKNOWN_MEMBER",
+            Unknown::Invite => "UNKNOWN_INVITE",
+            Unknown::Ban => "UNKNOWN_BAN",
+            Unknown::Webhook => "UNKNOWN_WEBHOOK",
+            Unknown::Application => "UNKNOWN_APPLICATION",
+            Unknown::Emoji => "UNKNOWN_EMOJI",
+            Unknown::Session => "UNKNOWN_SESSION",
+            Unknown::Relationship => "UNKNOWN_RELATIONSHIP",
+            Unknown::Overwrite => "UNKNOWN_PERMISSION_OVERWRITE",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Unknown::User => "user",
+            Unknown::Guild => "guild",
+            Unknown::Channel => "channel",
+            Unknown::Message => "message",
+            Unknown::Role => "role",
+            Unknown::Member => "member",
+            Unknown::Invite => "invite",
+            Unknown::Ban => "ban",
+            Unknown::Webhook => "webhook",
+            Unknown::Application => "application",
+            Unknown::Emoji => "emoji",
+            Unknown::Session => "session",
+            Unknown::Relationship => "relationship",
+            Unknown::Overwrite => "permission overwrite",
+        }
+    }
+}
+
+/// A limit the caller ran into (`MAX_*` codes upstream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    Guilds,
+    Channels,
+    Roles,
+    Reactions,
+    Pins,
+    Invites,
+    Webhooks,
+    Friends,
+    Overwrites,
+}
+
+impl Limit {
+    pub fn code(self) -> &'static str {
+        match self {
+            Limit::Guilds => "MAX_GUILDS",
+            Limit::Channels => "MAX_CHANNELS",
+            Limit::Roles => "MAX_ROLES",
+            Limit::Reactions => "MAX_REACTIONS",
+            Limit::Pins => "MAX_PINS",
+            Limit::Invites => "MAX_INVITES",
+            Limit::Webhooks => "MAX_WEBHOOKS",
+            Limit::Friends => "MAX_FRIENDS",
+            Limit::Overwrites => "MAX_PERMISSION_OVERWRITES",
+        }
+    }
+}
+
+/// Everything a use-case can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input broke one or more validation rules (`INVALID_FORM_BODY`, 400).
+    #[error("invalid form body: {}", .0.iter().map(|e| format!("{}: {}", e.path, e.message)).collect::<Vec<_>>().join("; "))]
+    InvalidForm(Vec<FieldError>),
+    /// A referenced resource does not exist or is not visible to the caller (404).
+    #[error("unknown {}", .0.noun())]
+    Unknown(Unknown),
+    /// The caller may see the resource but lacks a permission for the action (403 `MISSING_PERMISSIONS`).
+    #[error("missing permissions")]
+    MissingPermissions,
+    /// The caller may not see the resource at all (403 `MISSING_ACCESS`).
+    #[error("missing access")]
+    MissingAccess,
+    /// No valid credentials (401 `UNAUTHORIZED`).
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Credentials were checked and are wrong (400 `INVALID_FORM_BODY` on login, as upstream).
+    #[error("invalid login credentials")]
+    InvalidCredentials,
+    /// A second factor is required or was wrong.
+    #[error("invalid two-factor code")]
+    InvalidMfaCode,
+    /// The action is not allowed in the resource's current state, with Fluxer's code (400).
+    #[error("{message}")]
+    Rejected { code: &'static str, message: String },
+    /// A limit was reached (400 `MAX_*`).
+    #[error("maximum number of {limit:?} reached ({max})")]
+    LimitReached { limit: Limit, max: u64 },
+    /// The caller is banned from the guild it tries to join (403 `USER_BANNED`? upstream: `BANNED_FROM_GUILD`).
+    #[error("you are banned from this guild")]
+    Banned,
+    /// Too many requests; retry after this many milliseconds (429).
+    #[error("rate limited, retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64, global: bool },
+    /// A backend failed. The message is for logs; clients see a generic 500.
+    #[error("storage failure: {0}")]
+    Storage(String),
+    /// Something else that should not happen; the message is for logs.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Fluxer's string error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidForm(_) | Error::InvalidCredentials | Error::InvalidMfaCode => "INVALID_FORM_BODY",
+            Error::Unknown(kind) => kind.code(),
+            Error::MissingPermissions => "MISSING_PERMISSIONS",
+            Error::MissingAccess => "MISSING_ACCESS",
+            Error::Unauthorized => "UNAUTHORIZED",
+            Error::Rejected { code, .. } => code,
+            Error::LimitReached { limit, .. } => limit.code(),
+            Error::Banned => "USER_BANNED_FROM_GUILD",
+            Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Storage(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The HTTP status this error is served with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidForm(_)
+            | Error::InvalidCredentials
+            | Error::InvalidMfaCode
+            | Error::Rejected { .. }
+            | Error::LimitReached { .. } => 400,
+            Error::Unauthorized => 401,
+            Error::MissingPermissions | Error::MissingAccess | Error::Banned => 403,
+            Error::Unknown(_) => 404,
+            Error::RateLimited { .. } => 429,
+            Error::Storage(_) | Error::Internal(_) => 500,
+        }
+    }
+
+    /// A single-field validation error.
+    pub fn field(path: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidForm(vec![FieldError::new(path, code, message)])
+    }
+
+    pub fn rejected(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Rejected {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Whether this error is the caller's fault (4xx) rather than the server's.
+    pub fn is_client_error(&self) -> bool {
+        self.status() < 500
+    }
+}
+
+/// Errors a storage adapter reports. Adapters map their driver errors into these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness constraint was violated; the string names it (e.g. `"users.email"`).
+    #[error("unique constraint violated: {0}")]
+    Conflict(&'static str),
+    /// The row to update or delete does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The backend failed (I/O, connection, corrupt data).
+    #[error("{0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn backend(e: impl std::fmt::Display) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Error::Internal(format!("unhandled conflict on {what}")),
+            StoreError::NotFound => Error::Internal("row vanished during update".into()),
+            StoreError::Backend(msg) => Error::Storage(msg),
+        }
+    }
+}
+
+/// The domain's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses() {
+        assert_eq!(Error::Unknown(Unknown::Channel).code(), "UNKNOWN_CHANNEL");
+        assert_eq!(Error::Unknown(Unknown::Channel).status(), 404);
+        assert_eq!(Error::MissingPermissions.status(), 403);
+        assert_eq!(Error::field("content", "BASE_TYPE_MAX_LENGTH", "too long").code(), "INVALID_FORM_BODY");
+        assert_eq!(Error::Storage("disk".into()).status(), 500);
+        assert!(!Error::Storage("x".into()).is_client_error());
+    }
+}

@@ -1,0 +1,25 @@
+//! Entities in their stored form, and the wire shapes (`*Response`) clients see.
+//!
+//! Stored forms carry everything a backend must keep (password hashes, token hashes, recipient IDs);
+//! wire forms carry what upstream Fluxer's API returns, with its field names. The two are kept apart so a
+//! secret can never leak into a response by accident.
+
+mod application;
+mod channel;
+mod guild;
+mod invite;
+mod message;
+mod user;
+
+pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
+pub use channel::{Channel, ChannelResponse, ChannelType};
+pub use guild::{Ban, BanResponse, Guild, Member, MemberResponse, Role};
+pub use invite::{Invite, InviteResponse, PartialChannel, PartialGuild};
+pub use message::{
+    AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse, MessageType,
+    ReactionCount, ReactionEmoji,
+};
+pub use user::{
+    AuthSession, ActionToken, ActionTokenKind, ReadState, Relationship, RelationshipType, User,
+    UserPartial, UserPrivate,
+};

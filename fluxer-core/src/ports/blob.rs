@@ -1,0 +1,31 @@
+use async_trait::async_trait;
+
+use super::PortResult;
+use crate::time::Timestamp;
+
+/// What is known about a stored object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    pub key: String,
+    pub size: u64,
+    pub content_type: Option<String>,
+    /// A content hash (hex) that changes when the bytes change.
+    pub etag: String,
+    pub last_modified: Timestamp,
+}
+
+/// Object storage for attachments, avatars, icons and exports. Keys are `/`-separated paths.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores `bytes` under `key`, replacing any previous object.
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: Option<&str>) -> PortResult<BlobMeta>;
+    /// The whole object, or `None`.
+    async fn get(&self, key: &str) -> PortResult<Option<(BlobMeta, Vec<u8>)>>;
+    /// Bytes `start..end` (end exclusive, clamped to the size), or `None` when the object is missing.
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> PortResult<Option<(BlobMeta, Vec<u8>)>>;
+    async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>>;
+    /// Whether an object was removed.
+    async fn delete(&self, key: &str) -> PortResult<bool>;
+    /// Objects whose key starts with `prefix`, sorted by key.
+    async fn list(&self, prefix: &str) -> PortResult<Vec<BlobMeta>>;
+}

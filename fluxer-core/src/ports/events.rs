@@ -1,0 +1,81 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::PortResult;
+use crate::id::{ChannelId, GuildId, UserId};
+
+/// Who an event is addressed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    /// Every member of a guild (filtered by channel visibility, see [`Dispatch::channel_id`]).
+    Guild(GuildId),
+    /// Every session of one user.
+    User(UserId),
+}
+
+impl Topic {
+    /// A stable subject name (`guild.123`, `user.456`) for brokers.
+    pub fn subject(&self) -> String {
+        match self {
+            Topic::Guild(id) => format!("guild.{id}"),
+            Topic::User(id) => format!("user.{id}"),
+        }
+    }
+}
+
+/// A gateway dispatch event on its way to clients. The payload is serialized once, here, and the same
+/// bytes are sent to every recipient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    /// The event name (`MESSAGE_CREATE`).
+    pub event: &'static str,
+    pub topic: Topic,
+    /// For guild topics: only members who can view this channel receive the event.
+    pub channel_id: Option<ChannelId>,
+    /// The `d` of the dispatch, as JSON text.
+    pub payload: Arc<str>,
+}
+
+impl Dispatch {
+    pub fn new(event: &'static str, topic: Topic, payload: &impl serde::Serialize) -> Self {
+        let payload = serde_json::to_string(payload).unwrap_or_else(|_| "null".to_owned());
+        Dispatch {
+            event,
+            topic,
+            channel_id: None,
+            payload: payload.into(),
+        }
+    }
+
+    /// Restricts a guild event to those who can view `channel`.
+    pub fn in_channel(mut self, channel: ChannelId) -> Self {
+        self.channel_id = Some(channel);
+        self
+    }
+}
+
+/// The subscriber fell too far behind and events were dropped for it; it must resync (the gateway
+/// closes the connection with a resumable code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("subscriber lagged behind and missed events")]
+pub struct Lagged;
+
+/// Publish/subscribe of dispatch events by topic.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Delivers `dispatch` to every current subscriber of its topic. Never blocks on a slow subscriber.
+    async fn publish(&self, dispatch: Dispatch) -> PortResult<()>;
+    /// A new subscription with no topics, buffering up to `capacity` events before it lags.
+    async fn subscribe(&self, capacity: usize) -> PortResult<Box<dyn Subscription>>;
+}
+
+/// One subscriber's view of the bus: a set of topics and a bounded inbox.
+#[async_trait]
+pub trait Subscription: Send {
+    async fn add_topic(&mut self, topic: Topic) -> PortResult<()>;
+    async fn remove_topic(&mut self, topic: Topic) -> PortResult<()>;
+    /// The next event, in publish order per topic; `Err(Lagged)` once the inbox overflowed;
+    /// `None` when the bus is gone.
+    async fn recv(&mut self) -> Option<Result<Arc<Dispatch>, Lagged>>;
+}

@@ -1,0 +1,32 @@
+//! The ports: traits a backend implements so the domain can run on it.
+//!
+//! Every port is an object-safe `async_trait` used as `Arc<dyn Port>`. We chose dynamic dispatch over
+//! generics once, for all ports: backends are picked at run time from configuration (one binary serves
+//! SQLite or PostgreSQL, in-process or NATS), a host can swap one without recompiling the services, and
+//! the cost of a virtual call and a boxed future is noise next to the I/O behind every port.
+//!
+//! Each port has a conformance suite in [`crate::testing`] (feature `testing`); an adapter is done when
+//! it passes.
+
+mod blob;
+mod cache;
+mod clock;
+mod events;
+mod mailer;
+mod presence;
+mod queue;
+mod search;
+mod storage;
+
+pub use blob::{BlobMeta, BlobStore};
+pub use cache::{Cache, WindowCount};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use events::{Dispatch, EventBus, Lagged, Subscription, Topic};
+pub use mailer::{Email, Mailer};
+pub use presence::{Presence, PresenceEntry, Status};
+pub use queue::{Job, JobState, NewJob, Queue, QueueStats};
+pub use search::{Has, MessageDocument, MessageSearch, SearchHits, SearchIndex};
+pub use storage::*;
+
+/// The result of a port call.
+pub type PortResult<T> = Result<T, crate::error::StoreError>;

@@ -1,0 +1,58 @@
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::PortResult;
+use crate::id::UserId;
+use crate::time::Timestamp;
+
+/// A user's visible status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Online,
+    Idle,
+    Dnd,
+    Invisible,
+    Offline,
+}
+
+impl Status {
+    /// What others see: invisible users appear offline.
+    pub fn public(self) -> Status {
+        match self {
+            Status::Invisible => Status::Offline,
+            other => other,
+        }
+    }
+}
+
+/// A user's aggregated presence across sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresenceEntry {
+    pub user_id: UserId,
+    pub status: Status,
+    pub afk: bool,
+    pub mobile: bool,
+    pub custom_status: Option<serde_json::Value>,
+    /// When the user was last connected (now, while online).
+    pub last_seen: Option<Timestamp>,
+}
+
+/// Who is online, per gateway session.
+#[async_trait]
+pub trait Presence: Send + Sync {
+    /// Records or refreshes one session's presence. The session lapses after `ttl_ms` without a refresh
+    /// (a dead node's sessions expire on their own).
+    async fn set_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        entry: &PresenceEntry,
+        now: Timestamp,
+        ttl_ms: u64,
+    ) -> PortResult<()>;
+    /// Removes one session; returns the user's aggregated presence afterwards.
+    async fn remove_session(&self, user: UserId, session_id: &str, now: Timestamp) -> PortResult<PresenceEntry>;
+    /// The user's aggregated presence: the most recently updated live session's, or offline.
+    async fn get_presence(&self, user: UserId, now: Timestamp) -> PortResult<PresenceEntry>;
+}

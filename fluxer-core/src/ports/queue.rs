@@ -1,0 +1,72 @@
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::PortResult;
+use crate::time::Timestamp;
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJob {
+    /// The handler name (`send_email`, `index_messages`).
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// Not before this time.
+    pub run_at: Option<Timestamp>,
+    /// Attempts before the job goes to the dead letter.
+    pub max_attempts: u32,
+}
+
+impl NewJob {
+    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+        NewJob {
+            kind: kind.into(),
+            payload,
+            run_at: None,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Pending,
+    InFlight,
+    Dead,
+}
+
+/// A job as a worker sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// Deliveries so far, this one included.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub state: JobState,
+    pub last_error: Option<String>,
+}
+
+/// Counts for operators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    pub pending: u64,
+    pub in_flight: u64,
+    pub dead: u64,
+}
+
+/// A durable job queue with at-least-once delivery.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn enqueue(&self, job: NewJob) -> PortResult<String>;
+    /// Leases the next due job for `lease_ms`; if not acked by then it is delivered again.
+    async fn reserve(&self, now: Timestamp, lease_ms: u64) -> PortResult<Option<Job>>;
+    /// The job is done.
+    async fn ack(&self, id: &str) -> PortResult<()>;
+    /// The job failed: retried at `retry_at`, or moved to the dead letter after `max_attempts`.
+    async fn nack(&self, id: &str, error: &str, retry_at: Timestamp) -> PortResult<()>;
+    async fn dead_letters(&self, limit: usize) -> PortResult<Vec<Job>>;
+    async fn stats(&self) -> PortResult<QueueStats>;
+}

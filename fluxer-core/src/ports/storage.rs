@@ -1,0 +1,275 @@
+//! Storage repositories. A backend implements all of them; [`Store`] is the bundle the services use.
+//!
+//! Contracts every implementation keeps (the conformance suite checks them):
+//! - IDs are assigned by the caller (snowflakes); repositories never invent them.
+//! - Unique constraints answer [`StoreError::Conflict`] naming the constraint: `users.email`,
+//!   `users.tag` (username + discriminator), `guilds.vanity_url_code`, `invites.code`, `members.pk`.
+//! - Deleting a guild removes its channels, roles, members, invites, bans and webhooks; deleting a
+//!   channel removes its messages, reactions, invites, webhooks and read states.
+//! - Message lists are newest first.
+
+use async_trait::async_trait;
+
+use super::PortResult;
+use crate::error::StoreError;
+use crate::id::{ApplicationId, ChannelId, GuildId, MessageId, RoleId, UserId, WebhookId};
+use crate::model::{
+    ActionToken, ActionTokenKind, Application, AuthSession, Ban, Channel, Guild, Invite, Member, Message,
+    ReactionCount, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
+};
+use crate::time::Timestamp;
+
+/// Which page of a channel's history to read. Every variant returns at most `limit` messages, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessagePage {
+    /// The newest messages.
+    Latest,
+    /// Messages older than the cursor (exclusive).
+    Before(MessageId),
+    /// The messages right after the cursor (exclusive): the oldest `limit` of those newer than it.
+    After(MessageId),
+    /// The cursor itself (if it exists) and the messages around it: `limit / 2` newer ones and the rest
+    /// at or before it.
+    Around(MessageId),
+}
+
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Fails with `users.email` or `users.tag` conflicts.
+    async fn create_user(&self, user: &User) -> PortResult<()>;
+    /// Replaces a user; same conflicts as create; `NotFound` if absent.
+    async fn update_user(&self, user: &User) -> PortResult<()>;
+    async fn get_user(&self, id: UserId) -> PortResult<Option<User>>;
+    /// The users that exist among `ids`, in any order.
+    async fn get_users(&self, ids: &[UserId]) -> PortResult<Vec<User>>;
+    /// By lower-cased email.
+    async fn find_user_by_email(&self, email: &str) -> PortResult<Option<User>>;
+    async fn find_user_by_tag(&self, username: &str, discriminator: u16) -> PortResult<Option<User>>;
+}
+
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    async fn create_session(&self, session: &AuthSession) -> PortResult<()>;
+    async fn get_session(&self, token_hash: &[u8; 32]) -> PortResult<Option<AuthSession>>;
+    async fn touch_session(&self, token_hash: &[u8; 32], at: Timestamp) -> PortResult<()>;
+    /// Oldest first.
+    async fn list_sessions(&self, user: UserId) -> PortResult<Vec<AuthSession>>;
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> PortResult<bool>;
+    async fn delete_user_sessions(&self, user: UserId) -> PortResult<u64>;
+    async fn create_action_token(&self, token: &ActionToken) -> PortResult<()>;
+    /// Consumes a one-time token: returns it (and deletes it) if it exists, has this kind and has not
+    /// expired at `now`. A second take of the same token returns `None`.
+    async fn take_action_token(
+        &self,
+        kind: ActionTokenKind,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> PortResult<Option<ActionToken>>;
+}
+
+#[async_trait]
+pub trait GuildRepository: Send + Sync {
+    /// Creates a guild with its roles, channels and owner membership in one atomic step.
+    async fn create_guild(&self, guild: &Guild, roles: &[Role], channels: &[Channel], owner: &Member) -> PortResult<()>;
+    /// Fails with `guilds.vanity_url_code` when the vanity code is taken.
+    async fn update_guild(&self, guild: &Guild) -> PortResult<()>;
+    async fn get_guild(&self, id: GuildId) -> PortResult<Option<Guild>>;
+    async fn get_guilds(&self, ids: &[GuildId]) -> PortResult<Vec<Guild>>;
+    async fn find_guild_by_vanity(&self, code: &str) -> PortResult<Option<Guild>>;
+    /// Deletes the guild and everything in it.
+    async fn delete_guild(&self, id: GuildId) -> PortResult<()>;
+}
+
+#[async_trait]
+pub trait ChannelRepository: Send + Sync {
+    async fn create_channel(&self, channel: &Channel) -> PortResult<()>;
+    async fn update_channel(&self, channel: &Channel) -> PortResult<()>;
+    /// Several channels at once (position changes), atomically.
+    async fn update_channels(&self, channels: &[Channel]) -> PortResult<()>;
+    async fn get_channel(&self, id: ChannelId) -> PortResult<Option<Channel>>;
+    /// Sorted by position, then ID.
+    async fn list_guild_channels(&self, guild: GuildId) -> PortResult<Vec<Channel>>;
+    /// Deletes the channel with its messages, reactions, invites, webhooks and read states.
+    async fn delete_channel(&self, id: ChannelId) -> PortResult<()>;
+    /// The 1:1 DM between two users, if any.
+    async fn find_dm_channel(&self, a: UserId, b: UserId) -> PortResult<Option<Channel>>;
+    /// DMs and group DMs the user is a recipient of.
+    async fn list_private_channels(&self, user: UserId) -> PortResult<Vec<Channel>>;
+}
+
+#[async_trait]
+pub trait MessageRepository: Send + Sync {
+    /// Stores a new message and advances its channel's `last_message_id`.
+    async fn insert_message(&self, message: &Message) -> PortResult<()>;
+    async fn update_message(&self, message: &Message) -> PortResult<()>;
+    async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>>;
+    async fn list_messages(&self, channel: ChannelId, page: MessagePage, limit: u32) -> PortResult<Vec<Message>>;
+    /// Deletes a message and its reactions.
+    async fn delete_message(&self, channel: ChannelId, id: MessageId) -> PortResult<bool>;
+    /// Deletes the messages among `ids` that exist in the channel; returns those deleted.
+    async fn delete_messages(&self, channel: ChannelId, ids: &[MessageId]) -> PortResult<Vec<MessageId>>;
+    /// Pinned messages, most recently pinned first, pinned before `before` when given.
+    async fn list_pinned(&self, channel: ChannelId, before: Option<Timestamp>, limit: u32) -> PortResult<Vec<Message>>;
+    /// Adds a user's reaction; `false` if it was already there.
+    async fn add_reaction(&self, channel: ChannelId, message: MessageId, emoji: &ReactionEmoji, user: UserId) -> PortResult<bool>;
+    /// Removes a user's reaction; `false` if it was not there. `emoji_key` is [`ReactionEmoji::key`].
+    async fn remove_reaction(&self, channel: ChannelId, message: MessageId, emoji_key: &str, user: UserId) -> PortResult<bool>;
+    async fn remove_all_reactions(&self, channel: ChannelId, message: MessageId) -> PortResult<u64>;
+    async fn remove_emoji_reactions(&self, channel: ChannelId, message: MessageId, emoji_key: &str) -> PortResult<u64>;
+    /// Users who reacted with an emoji, by ascending user ID, after `after` when given.
+    async fn list_reaction_users(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji_key: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> PortResult<Vec<UserId>>;
+    /// Reaction summaries for several messages as seen by `viewer`, in first-reacted order per message.
+    async fn reaction_counts(
+        &self,
+        channel: ChannelId,
+        messages: &[MessageId],
+        viewer: UserId,
+    ) -> PortResult<Vec<(MessageId, ReactionCount)>>;
+}
+
+#[async_trait]
+pub trait MemberRepository: Send + Sync {
+    /// Fails with `members.pk` when the user is already a member.
+    async fn add_member(&self, member: &Member) -> PortResult<()>;
+    async fn update_member(&self, member: &Member) -> PortResult<()>;
+    async fn get_member(&self, guild: GuildId, user: UserId) -> PortResult<Option<Member>>;
+    async fn get_members(&self, guild: GuildId, users: &[UserId]) -> PortResult<Vec<Member>>;
+    /// By ascending user ID, after `after` when given.
+    async fn list_members(&self, guild: GuildId, after: Option<UserId>, limit: u32) -> PortResult<Vec<Member>>;
+    async fn remove_member(&self, guild: GuildId, user: UserId) -> PortResult<bool>;
+    async fn count_members(&self, guild: GuildId) -> PortResult<u64>;
+    /// The guilds a user is a member of, by ascending ID.
+    async fn list_user_guild_ids(&self, user: UserId) -> PortResult<Vec<GuildId>>;
+}
+
+#[async_trait]
+pub trait RoleRepository: Send + Sync {
+    async fn create_role(&self, role: &Role) -> PortResult<()>;
+    /// Replaces several roles atomically (edits, position changes).
+    async fn update_roles(&self, roles: &[Role]) -> PortResult<()>;
+    async fn get_role(&self, guild: GuildId, id: RoleId) -> PortResult<Option<Role>>;
+    /// Sorted by position, then ID.
+    async fn list_roles(&self, guild: GuildId) -> PortResult<Vec<Role>>;
+    /// Deletes the role and takes it off every member.
+    async fn delete_role(&self, guild: GuildId, id: RoleId) -> PortResult<bool>;
+}
+
+#[async_trait]
+pub trait InviteRepository: Send + Sync {
+    /// Fails with `invites.code` when the code exists.
+    async fn create_invite(&self, invite: &Invite) -> PortResult<()>;
+    async fn get_invite(&self, code: &str) -> PortResult<Option<Invite>>;
+    async fn list_guild_invites(&self, guild: GuildId) -> PortResult<Vec<Invite>>;
+    async fn list_channel_invites(&self, channel: ChannelId) -> PortResult<Vec<Invite>>;
+    async fn delete_invite(&self, code: &str) -> PortResult<bool>;
+    /// Atomically counts one use if the invite exists, has not expired at `now` and is not used up;
+    /// returns it with the new count, or `None`.
+    async fn use_invite(&self, code: &str, now: Timestamp) -> PortResult<Option<Invite>>;
+    /// Removes invites expired at `now`; returns how many.
+    async fn delete_expired_invites(&self, now: Timestamp) -> PortResult<u64>;
+}
+
+#[async_trait]
+pub trait BanRepository: Send + Sync {
+    /// Creates or replaces a ban.
+    async fn put_ban(&self, ban: &Ban) -> PortResult<()>;
+    async fn get_ban(&self, guild: GuildId, user: UserId) -> PortResult<Option<Ban>>;
+    /// By ascending user ID.
+    async fn list_bans(&self, guild: GuildId, after: Option<UserId>, limit: u32) -> PortResult<Vec<Ban>>;
+    async fn delete_ban(&self, guild: GuildId, user: UserId) -> PortResult<bool>;
+}
+
+#[async_trait]
+pub trait WebhookRepository: Send + Sync {
+    async fn create_webhook(&self, webhook: &Webhook) -> PortResult<()>;
+    async fn update_webhook(&self, webhook: &Webhook) -> PortResult<()>;
+    async fn get_webhook(&self, id: WebhookId) -> PortResult<Option<Webhook>>;
+    async fn list_channel_webhooks(&self, channel: ChannelId) -> PortResult<Vec<Webhook>>;
+    async fn list_guild_webhooks(&self, guild: GuildId) -> PortResult<Vec<Webhook>>;
+    async fn delete_webhook(&self, id: WebhookId) -> PortResult<bool>;
+}
+
+#[async_trait]
+pub trait ApplicationRepository: Send + Sync {
+    async fn create_application(&self, app: &Application) -> PortResult<()>;
+    async fn update_application(&self, app: &Application) -> PortResult<()>;
+    async fn get_application(&self, id: ApplicationId) -> PortResult<Option<Application>>;
+    async fn list_applications(&self, owner: UserId) -> PortResult<Vec<Application>>;
+    async fn delete_application(&self, id: ApplicationId) -> PortResult<bool>;
+}
+
+#[async_trait]
+pub trait ReadStateRepository: Send + Sync {
+    async fn put_read_state(&self, state: &ReadState) -> PortResult<()>;
+    async fn get_read_state(&self, user: UserId, channel: ChannelId) -> PortResult<Option<ReadState>>;
+    async fn list_read_states(&self, user: UserId) -> PortResult<Vec<ReadState>>;
+    /// Adds to the mention count, creating the read state if needed.
+    async fn add_mentions(&self, user: UserId, channel: ChannelId, count: u32) -> PortResult<()>;
+}
+
+#[async_trait]
+pub trait RelationshipRepository: Send + Sync {
+    /// Creates or replaces `relationship.user_id`'s view of `relationship.target_id`.
+    async fn put_relationship(&self, relationship: &Relationship) -> PortResult<()>;
+    async fn get_relationship(&self, user: UserId, target: UserId) -> PortResult<Option<Relationship>>;
+    async fn list_relationships(&self, user: UserId) -> PortResult<Vec<Relationship>>;
+    async fn delete_relationship(&self, user: UserId, target: UserId) -> PortResult<bool>;
+}
+
+/// Every repository: what a complete storage backend implements.
+pub trait Store:
+    UserRepository
+    + SessionRepository
+    + GuildRepository
+    + ChannelRepository
+    + MessageRepository
+    + MemberRepository
+    + RoleRepository
+    + InviteRepository
+    + BanRepository
+    + WebhookRepository
+    + ApplicationRepository
+    + ReadStateRepository
+    + RelationshipRepository
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: UserRepository
+        + SessionRepository
+        + GuildRepository
+        + ChannelRepository
+        + MessageRepository
+        + MemberRepository
+        + RoleRepository
+        + InviteRepository
+        + BanRepository
+        + WebhookRepository
+        + ApplicationRepository
+        + ReadStateRepository
+        + RelationshipRepository
+        + 'static
+{
+}
+
+/// Conflict names used by the contracts above.
+pub mod conflict {
+    pub const USER_EMAIL: &str = "users.email";
+    pub const USER_TAG: &str = "users.tag";
+    pub const GUILD_VANITY: &str = "guilds.vanity_url_code";
+    pub const INVITE_CODE: &str = "invites.code";
+    pub const MEMBER: &str = "members.pk";
+}
+
+/// Whether an error is the given conflict.
+pub fn is_conflict(e: &StoreError, name: &str) -> bool {
+    matches!(e, StoreError::Conflict(c) if *c == name)
+}
