@@ -1,0 +1,148 @@
+//! The API's error responses: every failure becomes Fluxer's JSON error body with the right status.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fluxer_core::Error;
+use fluxer_core::validation::FieldError;
+use serde_json::json;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub errors: Vec<FieldError>,
+    /// For 429s: seconds until retry, and whether the global limit was hit.
+    pub retry_after: Option<(f64, bool)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn not_found() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "404: Not Found")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "405: Method Not Allowed",
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        ApiError::from(Error::Unauthorized)
+    }
+
+    /// A malformed request body or parameter, as a one-field `INVALID_FORM_BODY`.
+    pub fn invalid(
+        path: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::from(Error::field(path, code, message))
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("Request body exceeds the limit of {limit} bytes."),
+        )
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error.",
+        )
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if !e.is_client_error() {
+            // The detail is for operators only.
+            tracing::error!(error = %e, "request failed");
+            return ApiError::internal();
+        }
+        let message = match &e {
+            Error::InvalidForm(_) => "Invalid form body".to_owned(),
+            Error::Unknown(_) => e.to_string().replacen("unknown", "Unknown", 1),
+            Error::MissingPermissions => "Missing permissions".to_owned(),
+            Error::MissingAccess => "Missing access".to_owned(),
+            Error::Unauthorized => "401: Unauthorized".to_owned(),
+            Error::InvalidCredentials => "Login or password is invalid.".to_owned(),
+            Error::InvalidMfaCode => "Invalid two-factor code.".to_owned(),
+            other => other.to_string(),
+        };
+        let retry_after = match e {
+            Error::RateLimited {
+                retry_after_ms,
+                global,
+            } => Some((retry_after_ms as f64 / 1000.0, global)),
+            _ => None,
+        };
+        let code = e.code();
+        let errors = match e {
+            Error::InvalidForm(errors) => errors,
+            Error::InvalidCredentials => vec![
+                FieldError::new("email", "INVALID_LOGIN", "Login or password is invalid."),
+                FieldError::new("password", "INVALID_LOGIN", "Login or password is invalid."),
+            ],
+            Error::InvalidMfaCode => vec![FieldError::new(
+                "code",
+                "INVALID_MFA_CODE",
+                "Invalid two-factor code.",
+            )],
+            _ => Vec::new(),
+        };
+        ApiError {
+            status,
+            code,
+            message,
+            errors,
+            retry_after,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "code": self.code, "message": self.message });
+        if !self.errors.is_empty() {
+            body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();
+        }
+        if let Some((secs, global)) = self.retry_after {
+            body["retry_after"] = json!(secs);
+            body["global"] = json!(global);
+        }
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some((secs, global)) = self.retry_after {
+            let headers = response.headers_mut();
+            let whole = secs.ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&whole.to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+            if global {
+                headers.insert("x-ratelimit-global", HeaderValue::from_static("true"));
+            }
+        }
+        response
+    }
+}
+
+/// The result type of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

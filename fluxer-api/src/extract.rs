@@ -1,0 +1,195 @@
+//! Request extractors that answer malformed input with Fluxer's error bodies instead of axum's text.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use fluxer_core::service::{Actor, ClientInfo};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+/// The authenticated caller (user session or bot).
+pub struct Auth(pub Actor);
+
+impl FromRequestParts<ApiState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(ApiError::unauthorized)?;
+        let actor = state.fluxer.authenticate(header).await?;
+        Ok(Auth(actor))
+    }
+}
+
+/// Path parameters; a malformed ID is a 400 naming the parameter.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathParams(p.0))
+            .map_err(|e| ApiError::invalid("path", "INVALID_PATH_PARAMETER", e.body_text()))
+    }
+}
+
+/// Query parameters; malformed values are a 400 `INVALID_FORM_BODY`.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded_from_str(query).map(QueryParams)
+    }
+}
+
+fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::invalid("query", "INVALID_QUERY", "Malformed query string."))?,
+    )
+    .map(|q| q.0)
+    .map_err(|e| ApiError::invalid("query", "INVALID_QUERY", e.body_text()))
+}
+
+/// A JSON body. An empty body reads as `{}`; the content type is not required (clients differ);
+/// unknown fields are ignored; type errors name the offending field.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Reads the whole body within the configured limit.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "Request body is too large.",
+            )
+        } else {
+            ApiError::invalid("body", "INVALID_BODY", e.body_text())
+        }
+    })
+}
+
+/// Parses JSON with field-level errors.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error_lite(de)
+}
+
+fn serde_path_to_error_lite<'de, T: DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, ApiError> {
+    let value = T::deserialize(&mut *de).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::invalid("body", "INVALID_JSON", format!("Malformed JSON: {e}"))
+        } else {
+            let (path, message) = split_serde_message(&e.to_string());
+            ApiError::invalid(path, "BASE_TYPE_INVALID", message)
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::invalid("body", "INVALID_JSON", format!("Malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json says "missing field `name` at line 1 column 2" or "invalid type: ... at ..."; pull out the
+/// field name where there is one.
+fn split_serde_message(msg: &str) -> (String, String) {
+    let clean = msg.split(" at line ").next().unwrap_or(msg).to_owned();
+    if let Some(rest) = clean.strip_prefix("missing field `")
+        && let Some(field) = rest.split('`').next()
+    {
+        return (field.to_owned(), "This field is required.".to_owned());
+    }
+    ("body".to_owned(), clean)
+}
+
+/// Where the request came from, for session records.
+pub fn client_info(parts_headers: &axum::http::HeaderMap, ip: Option<String>) -> ClientInfo {
+    let ua = parts_headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let os = ["Windows", "Mac OS", "Linux", "Android", "iOS"]
+        .iter()
+        .find(|os| ua.contains(*os))
+        .map(|s| (*s).to_owned());
+    let browser = [
+        "Firefox",
+        "Chrome",
+        "Safari",
+        "Electron",
+        "node",
+        "DiscordBot",
+    ]
+    .iter()
+    .find(|b| ua.contains(*b))
+    .map(|s| (*s).to_owned());
+    ClientInfo { ip, os, browser }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Body {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    #[test]
+    fn json_errors_name_fields() {
+        let e = parse_json::<Body>(b"{}").unwrap_err();
+        assert_eq!(e.code, "INVALID_FORM_BODY");
+        assert_eq!(e.errors[0].path, "name");
+        let e = parse_json::<Body>(b"{\"name\": 5}").unwrap_err();
+        assert_eq!(e.status, 400);
+        let e = parse_json::<Body>(b"{not json").unwrap_err();
+        assert_eq!(e.errors[0].code, "INVALID_JSON");
+        assert!(parse_json::<Body>(b"{\"name\":\"x\",\"extra\":1}").is_ok());
+        assert!(parse_json::<Body>(b"{\"name\":\"x\"} trailing").is_err());
+    }
+}
+
+/// The peer's IP address when the server was started with connect info.
+pub struct PeerIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
+}

@@ -1,0 +1,196 @@
+//! `/auth/*` and MFA settings.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fluxer_core::service::{LoginOutcome, LoginRequest, RegisterRequest};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::no_content;
+use crate::error::ApiResult;
+use crate::extract::{Auth, JsonBody, PeerIp, client_info};
+use crate::state::ApiState;
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/login/mfa/totp", post(login_totp))
+        .route("/auth/logout", post(logout))
+        .route("/auth/sessions", get(sessions))
+        .route("/auth/sessions/logout", post(logout_sessions))
+        .route("/auth/verify", post(verify))
+        .route("/auth/verify/resend", post(resend))
+        .route("/auth/forgot", post(forgot))
+        .route("/auth/reset", post(reset))
+        .route("/users/@me/mfa/totp/setup", post(totp_setup))
+        .route("/users/@me/mfa/totp/enable", post(totp_enable))
+        .route("/users/@me/mfa/totp/disable", post(totp_disable))
+}
+
+type Peer = PeerIp;
+
+fn ip(peer: &Peer) -> Option<String> {
+    peer.0.clone()
+}
+
+async fn register(
+    State(s): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    JsonBody(mut req): JsonBody<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<LoginOutcome>)> {
+    req.client = client_info(&headers, ip(&peer));
+    Ok((StatusCode::OK, Json(s.fluxer.register(req).await?)))
+}
+
+async fn login(
+    State(s): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    JsonBody(mut req): JsonBody<LoginRequest>,
+) -> ApiResult<Json<LoginOutcome>> {
+    req.client = client_info(&headers, ip(&peer));
+    Ok(Json(s.fluxer.login(req).await?))
+}
+
+#[derive(Deserialize)]
+struct TotpLogin {
+    code: String,
+    ticket: String,
+}
+
+async fn login_totp(
+    State(s): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<TotpLogin>,
+) -> ApiResult<Json<LoginOutcome>> {
+    let client = client_info(&headers, ip(&peer));
+    Ok(Json(
+        s.fluxer.login_totp(&req.ticket, &req.code, client).await?,
+    ))
+}
+
+async fn logout(State(s): State<ApiState>, Auth(actor): Auth) -> ApiResult<StatusCode> {
+    s.fluxer.logout(&actor).await?;
+    Ok(no_content())
+}
+
+async fn sessions(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!(s.fluxer.list_sessions(&actor).await?)))
+}
+
+#[derive(Deserialize)]
+struct LogoutSessions {
+    session_id_hashes: Vec<String>,
+}
+
+async fn logout_sessions(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<LogoutSessions>,
+) -> ApiResult<StatusCode> {
+    s.fluxer
+        .logout_sessions(&actor, &req.session_id_hashes)
+        .await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+async fn verify(
+    State(s): State<ApiState>,
+    JsonBody(req): JsonBody<TokenBody>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.verify_email(&req.token).await?;
+    Ok(no_content())
+}
+
+async fn resend(State(s): State<ApiState>, Auth(actor): Auth) -> ApiResult<StatusCode> {
+    s.fluxer.resend_verification(&actor).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct Forgot {
+    email: String,
+}
+
+async fn forgot(
+    State(s): State<ApiState>,
+    JsonBody(req): JsonBody<Forgot>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.forgot_password(&req.email).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct Reset {
+    token: String,
+    password: String,
+}
+
+async fn reset(
+    State(s): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<Reset>,
+) -> ApiResult<Json<LoginOutcome>> {
+    let client = client_info(&headers, ip(&peer));
+    Ok(Json(
+        s.fluxer
+            .reset_password(&req.token, &req.password, client)
+            .await?,
+    ))
+}
+
+async fn totp_setup(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!(s.fluxer.totp_setup(&actor))))
+}
+
+#[derive(Deserialize)]
+struct TotpEnable {
+    secret: String,
+    code: String,
+    password: Option<String>,
+}
+
+async fn totp_enable(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<TotpEnable>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let user = s
+        .fluxer
+        .enable_totp(&actor, &req.secret, &req.code, req.password.as_deref())
+        .await?;
+    Ok(Json(
+        json!({ "token": null, "backup_codes": [], "user": user.private() }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct TotpDisable {
+    code: String,
+}
+
+async fn totp_disable(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<TotpDisable>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let user = s.fluxer.disable_totp(&actor, &req.code).await?;
+    Ok(Json(json!({ "token": null, "user": user.private() })))
+}

@@ -1,0 +1,37 @@
+//! The v1 routes, grouped by resource.
+
+mod applications;
+mod auth;
+mod channels;
+mod guilds;
+mod health;
+mod invites;
+mod messages;
+mod users;
+mod webhooks;
+
+use axum::Router;
+use axum::http::StatusCode;
+
+use crate::state::ApiState;
+
+pub use health::health;
+
+/// Every v1 route, unprefixed.
+pub fn v1() -> Router<ApiState> {
+    Router::new()
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(guilds::routes())
+        .merge(channels::routes())
+        .merge(messages::routes())
+        .merge(invites::routes())
+        .merge(applications::routes())
+        .merge(webhooks::routes())
+        .merge(health::versioned())
+}
+
+/// "Nothing to return".
+pub(crate) fn no_content() -> StatusCode {
+    StatusCode::NO_CONTENT
+}

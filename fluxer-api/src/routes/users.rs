@@ -1,0 +1,192 @@
+//! `/users/*`: profile, guilds, DMs, relationships, read states.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use fluxer_core::id::{ChannelId, GuildId, MessageId, UserId};
+use fluxer_core::model::{ChannelResponse, UserPartial, UserPrivate};
+use fluxer_core::service::{RelationshipRequest, UserUpdate};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::no_content;
+use crate::error::ApiResult;
+use crate::extract::{Auth, JsonBody, PathParams, QueryParams};
+use crate::state::ApiState;
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/users/@me", get(me).patch(update_me))
+        .route("/users/@me/guilds", get(my_guilds))
+        .route("/users/@me/guilds/{guild_id}", delete(leave_guild))
+        .route("/users/@me/channels", get(private_channels).post(create_dm))
+        .route(
+            "/users/@me/relationships",
+            get(relationships).post(friend_by_tag),
+        )
+        .route(
+            "/users/@me/relationships/{user_id}",
+            post(send_request)
+                .put(put_relationship)
+                .delete(delete_relationship),
+        )
+        .route("/users/@me/read-states", get(read_states))
+        .route("/read-states/ack-bulk", post(ack_bulk))
+        .route("/users/{user_id}", get(get_user))
+}
+
+async fn me(State(s): State<ApiState>, Auth(actor): Auth) -> Json<UserPrivate> {
+    Json(s.fluxer.me(&actor))
+}
+
+async fn update_me(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<UserUpdate>,
+) -> ApiResult<Json<UserPrivate>> {
+    Ok(Json(s.fluxer.update_me(&actor, req).await?))
+}
+
+async fn get_user(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<UserId>,
+) -> ApiResult<Json<UserPartial>> {
+    Ok(Json(s.fluxer.get_user(&actor, id).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct GuildsQuery {
+    before: Option<GuildId>,
+    after: Option<GuildId>,
+    limit: Option<u32>,
+}
+
+async fn my_guilds(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    QueryParams(q): QueryParams<GuildsQuery>,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    Ok(Json(
+        s.fluxer
+            .list_user_guilds(&actor, q.before, q.after, q.limit.unwrap_or(200))
+            .await?,
+    ))
+}
+
+async fn leave_guild(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<GuildId>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.leave_guild(&actor, id).await?;
+    Ok(no_content())
+}
+
+async fn private_channels(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+) -> ApiResult<Json<Vec<ChannelResponse>>> {
+    Ok(Json(s.fluxer.list_private_channels(&actor).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct CreateDm {
+    recipient_id: Option<UserId>,
+    recipients: Option<Vec<UserId>>,
+}
+
+async fn create_dm(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<CreateDm>,
+) -> ApiResult<Json<ChannelResponse>> {
+    Ok(Json(
+        s.fluxer
+            .create_private_channel(&actor, req.recipient_id, req.recipients)
+            .await?,
+    ))
+}
+
+async fn relationships(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    Ok(Json(s.fluxer.list_relationships(&actor).await?))
+}
+
+async fn friend_by_tag(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<RelationshipRequest>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.send_friend_request_by_tag(&actor, req).await?;
+    Ok(no_content())
+}
+
+async fn send_request(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<UserId>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.put_relationship(&actor, id, None).await?;
+    Ok(no_content())
+}
+
+async fn put_relationship(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<UserId>,
+    JsonBody(req): JsonBody<RelationshipRequest>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.put_relationship(&actor, id, req.kind).await?;
+    Ok(no_content())
+}
+
+async fn delete_relationship(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<UserId>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.delete_relationship(&actor, id).await?;
+    Ok(no_content())
+}
+
+async fn read_states(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!(s.fluxer.read_states(&actor).await?)))
+}
+
+#[derive(Deserialize)]
+struct AckEntry {
+    channel_id: ChannelId,
+    message_id: MessageId,
+}
+
+#[derive(Deserialize)]
+struct AckBulk {
+    read_states: Vec<AckEntry>,
+}
+
+async fn ack_bulk(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<AckBulk>,
+) -> ApiResult<StatusCode> {
+    if req.read_states.is_empty() || req.read_states.len() > 100 {
+        return Err(crate::error::ApiError::invalid(
+            "read_states",
+            "BASE_TYPE_BAD_LENGTH",
+            "Provide 1 to 100 read states.",
+        ));
+    }
+    for entry in req.read_states {
+        s.fluxer
+            .ack_message(&actor, entry.channel_id, entry.message_id, None)
+            .await?;
+    }
+    Ok(no_content())
+}

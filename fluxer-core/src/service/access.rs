@@ -1,0 +1,258 @@
+//! Who is acting, and what they may do where.
+
+use crate::error::{Error, Result, Unknown};
+use crate::id::{GuildId, RoleId, UserId};
+use crate::model::{Channel, Guild, Member, Role, User};
+use crate::permission::{MemberContext, Permissions, channel_permissions, guild_permissions};
+use crate::time::Timestamp;
+
+use super::Fluxer;
+
+/// An authenticated caller: a person on a session, or a bot.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: User,
+    /// The session token's hash, for session-scoped actions (logout). `None` for bots.
+    pub session: Option<[u8; 32]>,
+}
+
+impl Actor {
+    pub fn id(&self) -> UserId {
+        self.user.id
+    }
+
+    pub fn is_bot(&self) -> bool {
+        self.user.bot
+    }
+}
+
+/// A member's standing in a guild: the guild, the membership, all roles, and guild-level permissions.
+#[derive(Debug, Clone)]
+pub struct GuildAccess {
+    pub guild: Guild,
+    pub member: Member,
+    /// Every role of the guild (including @everyone), sorted by position.
+    pub roles: Vec<Role>,
+    pub permissions: Permissions,
+    pub(crate) now: Timestamp,
+}
+
+impl GuildAccess {
+    pub fn is_owner(&self) -> bool {
+        self.guild.owner_id == self.member.user_id
+    }
+
+    fn context<'a>(&self, member_roles: &'a [(RoleId, Permissions)]) -> MemberContext<'a> {
+        MemberContext {
+            user_id: self.member.user_id,
+            owner_id: self.guild.owner_id,
+            everyone: self.everyone_permissions(),
+            roles: member_roles,
+            timed_out: self.member.is_timed_out(self.now),
+        }
+    }
+
+    fn everyone_permissions(&self) -> Permissions {
+        let everyone = self.guild.id.everyone_role();
+        self.roles
+            .iter()
+            .find(|r| r.id == everyone)
+            .map(|r| r.permissions)
+            .unwrap_or(Permissions::DEFAULT)
+    }
+
+    fn member_roles(&self, member: &Member) -> Vec<(RoleId, Permissions)> {
+        self.roles
+            .iter()
+            .filter(|r| member.roles.contains(&r.id))
+            .map(|r| (r.id, r.permissions))
+            .collect()
+    }
+
+    /// The member's permissions in one of this guild's channels.
+    pub fn channel_permissions(&self, channel: &Channel) -> Permissions {
+        let roles = self.member_roles(&self.member);
+        channel_permissions(
+            &self.context(&roles),
+            self.guild.id.everyone_role(),
+            &channel.permission_overwrites,
+        )
+    }
+
+    /// Another member's permissions in a channel of this guild (for event delivery, mentions).
+    pub fn permissions_of(&self, member: &Member, channel: Option<&Channel>) -> Permissions {
+        let roles = self.member_roles(member);
+        let ctx = MemberContext {
+            user_id: member.user_id,
+            timed_out: member.is_timed_out(self.now),
+            ..self.context(&roles)
+        };
+        match channel {
+            Some(c) => channel_permissions(
+                &ctx,
+                self.guild.id.everyone_role(),
+                &c.permission_overwrites,
+            ),
+            None => guild_permissions(&ctx),
+        }
+    }
+
+    /// Fails with `MISSING_PERMISSIONS` unless every permission in `needed` is held guild-wide.
+    pub fn require(&self, needed: Permissions) -> Result<()> {
+        if self.permissions.contains(needed) {
+            Ok(())
+        } else {
+            Err(Error::MissingPermissions)
+        }
+    }
+
+    /// The position of the member's highest role (the owner outranks everyone).
+    pub fn top_position(&self) -> i32 {
+        if self.is_owner() {
+            return i32::MAX;
+        }
+        self.position_of(&self.member)
+    }
+
+    /// The position of a member's highest role.
+    pub fn position_of(&self, member: &Member) -> i32 {
+        if member.user_id == self.guild.owner_id {
+            return i32::MAX;
+        }
+        self.roles
+            .iter()
+            .filter(|r| member.roles.contains(&r.id))
+            .map(|r| r.position)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Fails unless the acting member outranks `target` (role hierarchy for kicks, bans, edits).
+    pub fn require_outranks(&self, target: &Member) -> Result<()> {
+        if target.user_id == self.guild.owner_id
+            || (!self.is_owner() && self.top_position() <= self.position_of(target))
+        {
+            return Err(Error::MissingPermissions);
+        }
+        Ok(())
+    }
+
+    /// Fails unless the acting member may manage a role at `position` (strictly below its top role).
+    pub fn require_role_below(&self, position: i32) -> Result<()> {
+        if self.is_owner() || self.top_position() > position {
+            Ok(())
+        } else {
+            Err(Error::MissingPermissions)
+        }
+    }
+}
+
+/// A caller's standing in a channel.
+#[derive(Debug, Clone)]
+pub struct ChannelAccess {
+    pub channel: Channel,
+    /// Present for guild channels.
+    pub guild: Option<GuildAccess>,
+    pub permissions: Permissions,
+}
+
+impl ChannelAccess {
+    pub fn require(&self, needed: Permissions) -> Result<()> {
+        if self.permissions.contains(needed) {
+            Ok(())
+        } else {
+            Err(Error::MissingPermissions)
+        }
+    }
+
+    pub fn guild_id(&self) -> Option<GuildId> {
+        self.channel.guild_id
+    }
+}
+
+/// What a recipient may do in a private channel.
+const PRIVATE_CHANNEL_PERMISSIONS: Permissions = Permissions::VIEW_CHANNEL
+    .union(Permissions::SEND_MESSAGES)
+    .union(Permissions::READ_MESSAGE_HISTORY)
+    .union(Permissions::ADD_REACTIONS)
+    .union(Permissions::ATTACH_FILES)
+    .union(Permissions::EMBED_LINKS)
+    .union(Permissions::USE_EXTERNAL_EMOJIS)
+    .union(Permissions::PIN_MESSAGES)
+    .union(Permissions::CONNECT)
+    .union(Permissions::SPEAK)
+    .union(Permissions::STREAM);
+
+impl Fluxer {
+    /// The caller's standing in a guild; `UNKNOWN_GUILD` when it does not exist or the caller is not a member.
+    pub async fn guild_access(&self, user: UserId, guild_id: GuildId) -> Result<GuildAccess> {
+        let store = self.store();
+        let guild = store
+            .get_guild(guild_id)
+            .await?
+            .ok_or(Error::Unknown(Unknown::Guild))?;
+        let member = store
+            .get_member(guild_id, user)
+            .await?
+            .ok_or(Error::Unknown(Unknown::Guild))?;
+        let roles = store.list_roles(guild_id).await?;
+        let mut access = GuildAccess {
+            guild,
+            member,
+            roles,
+            permissions: Permissions::empty(),
+            now: self.now(),
+        };
+        let member_roles = access.member_roles(&access.member);
+        access.permissions = guild_permissions(&access.context(&member_roles));
+        Ok(access)
+    }
+
+    /// The caller's standing in a channel: `UNKNOWN_CHANNEL` when it does not exist or the caller is
+    /// outside it, `MISSING_ACCESS` when the caller is a member who cannot view it.
+    pub async fn channel_access(
+        &self,
+        user: UserId,
+        channel_id: crate::id::ChannelId,
+    ) -> Result<ChannelAccess> {
+        let channel = self
+            .store()
+            .get_channel(channel_id)
+            .await?
+            .ok_or(Error::Unknown(Unknown::Channel))?;
+        match channel.guild_id {
+            Some(guild_id) => {
+                let guild = self
+                    .guild_access(user, guild_id)
+                    .await
+                    .map_err(|e| match e {
+                        Error::Unknown(_) => Error::Unknown(Unknown::Channel),
+                        other => other,
+                    })?;
+                let permissions = guild.channel_permissions(&channel);
+                if !permissions.contains(Permissions::VIEW_CHANNEL) {
+                    return Err(Error::MissingAccess);
+                }
+                Ok(ChannelAccess {
+                    channel,
+                    guild: Some(guild),
+                    permissions,
+                })
+            }
+            None => {
+                if !channel.recipient_ids.contains(&user) {
+                    return Err(Error::Unknown(Unknown::Channel));
+                }
+                let mut permissions = PRIVATE_CHANNEL_PERMISSIONS;
+                if channel.owner_id == Some(user) {
+                    permissions |= Permissions::MANAGE_CHANNELS | Permissions::KICK_MEMBERS;
+                }
+                Ok(ChannelAccess {
+                    channel,
+                    guild: None,
+                    permissions,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,678 @@
+//! Registration, login (with TOTP second factor), sessions, email verification and password reset.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, Unknown};
+use crate::id::UserId;
+use crate::model::{ActionToken, ActionTokenKind, AuthSession, User};
+use crate::ports::{Email, conflict, is_conflict};
+use crate::validation::{Validator, is_valid_email, is_valid_username};
+
+use super::tokens::{BotToken, SessionToken, hash_token, random_base62, secrets_equal};
+use super::{Actor, Fluxer, totp};
+
+const SESSION_TOUCH_INTERVAL_MS: i64 = 5 * 60 * 1000;
+const VERIFY_EMAIL_TTL_SECS: i64 = 24 * 3600;
+const RESET_PASSWORD_TTL_SECS: i64 = 3600;
+const MFA_TICKET_TTL_SECS: i64 = 5 * 60;
+
+/// `POST /auth/register`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RegisterRequest {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub global_name: Option<String>,
+    pub password: Option<String>,
+    pub date_of_birth: Option<String>,
+    #[serde(default)]
+    pub consent: Option<bool>,
+    /// Client details recorded on the session.
+    #[serde(skip)]
+    pub client: ClientInfo,
+}
+
+/// `POST /auth/login`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    #[serde(skip)]
+    pub client: ClientInfo,
+}
+
+/// Where a session was opened from.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub os: Option<String>,
+    pub browser: Option<String>,
+}
+
+/// The result of a login: a session, or a second factor to provide.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum LoginOutcome {
+    Session {
+        token: String,
+        user_id: UserId,
+    },
+    Mfa {
+        mfa: bool,
+        ticket: String,
+        allowed_methods: Vec<&'static str>,
+        sms: bool,
+        totp: bool,
+        webauthn: bool,
+    },
+}
+
+/// A session as listed in `GET /auth/sessions`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionInfo {
+    pub id_hash: String,
+    pub client_info: serde_json::Value,
+    pub approx_last_used_at: crate::time::Timestamp,
+    pub current: bool,
+}
+
+/// A fresh TOTP secret for the client to show as a QR code.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TotpSetup {
+    pub secret: String,
+    pub uri: String,
+}
+
+fn validate_password(v: &mut Validator, path: &str, password: &str) {
+    v.length(path, password, 8, 256);
+}
+
+impl Fluxer {
+    /// Creates an account and opens its first session.
+    pub async fn register(&self, req: RegisterRequest) -> Result<LoginOutcome> {
+        let mut v = Validator::new();
+        let email = req.email.as_deref().map(|e| e.trim().to_lowercase());
+        match &email {
+            Some(e) if !is_valid_email(e) => v.error(
+                "email",
+                "EMAIL_TYPE_INVALID_EMAIL",
+                "Not a well formed email address.",
+            ),
+            None => v.error("email", "BASE_TYPE_REQUIRED", "This field is required."),
+            _ => {}
+        }
+        match &req.password {
+            Some(p) => validate_password(&mut v, "password", p),
+            None => v.error("password", "BASE_TYPE_REQUIRED", "This field is required."),
+        }
+        if let Some(u) = &req.username
+            && !is_valid_username(u)
+        {
+            v.error(
+                "username",
+                "USERNAME_INVALID_CHARACTERS",
+                "Usernames may use letters, numbers, _ and . (1-32).",
+            );
+        }
+        v.opt_length("global_name", req.global_name.as_deref(), 1, 32);
+        if req.consent == Some(false) {
+            v.error(
+                "consent",
+                "BASE_TYPE_REQUIRED",
+                "You must agree to the terms.",
+            );
+        }
+        v.finish()?;
+        let (Some(email), Some(password)) = (email, req.password) else {
+            return Err(Error::Internal("validated fields missing".into()));
+        };
+        let username = req
+            .username
+            .clone()
+            .unwrap_or_else(|| derive_username(req.global_name.as_deref().unwrap_or(&email)));
+        if self.store().find_user_by_email(&email).await?.is_some() {
+            return Err(Error::field(
+                "email",
+                "EMAIL_ALREADY_REGISTERED",
+                "Email is already registered.",
+            ));
+        }
+        let password_hash = self.ports().hasher.hash(&password).await?;
+        let user = User {
+            id: self.next_id(),
+            username,
+            discriminator: 0,
+            global_name: req.global_name.clone(),
+            avatar: None,
+            banner: None,
+            bio: None,
+            pronouns: None,
+            accent_color: None,
+            bot: false,
+            system: false,
+            flags: 0,
+            email: Some(email.clone()),
+            email_verified: false,
+            password_hash: Some(password_hash),
+            totp_secret: None,
+            date_of_birth: req.date_of_birth.clone(),
+            locale: "en-US".to_owned(),
+            password_changed_at: None,
+            deleted_at: None,
+        };
+        let user = self.insert_user_with_free_discriminator(user).await?;
+        self.send_verification_email(&user).await?;
+        let token = self.open_session(user.id, &req.client).await?;
+        Ok(LoginOutcome::Session {
+            token,
+            user_id: user.id,
+        })
+    }
+
+    /// Inserts a user, picking a random free discriminator for its username.
+    pub(crate) async fn insert_user_with_free_discriminator(&self, mut user: User) -> Result<User> {
+        for attempt in 0..32u32 {
+            user.discriminator = random_discriminator(attempt);
+            match self.store().create_user(&user).await {
+                Ok(()) => return Ok(user),
+                Err(e) if is_conflict(&e, conflict::USER_TAG) => continue,
+                Err(e) if is_conflict(&e, conflict::USER_EMAIL) => {
+                    return Err(Error::field(
+                        "email",
+                        "EMAIL_ALREADY_REGISTERED",
+                        "Email is already registered.",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::field(
+            "username",
+            "USERNAME_TOO_MANY_USERS",
+            "Too many users have this username.",
+        ))
+    }
+
+    /// Checks email and password; opens a session or asks for the second factor.
+    pub async fn login(&self, req: LoginRequest) -> Result<LoginOutcome> {
+        let email = req.email.trim().to_lowercase();
+        let user = self.store().find_user_by_email(&email).await?;
+        let Some(user) = user.filter(|u| u.deleted_at.is_none()) else {
+            // Spend the same time as a real check so timing does not reveal which emails exist.
+            let _ = self.ports().hasher.hash(&req.password).await;
+            return Err(Error::InvalidCredentials);
+        };
+        let Some(phc) = &user.password_hash else {
+            return Err(Error::InvalidCredentials);
+        };
+        if !self.ports().hasher.verify(&req.password, phc).await? {
+            return Err(Error::InvalidCredentials);
+        }
+        if user.mfa_enabled() {
+            let ticket = random_base62(48);
+            self.store()
+                .create_action_token(&ActionToken {
+                    kind: ActionTokenKind::MfaTicket,
+                    token_hash: hash_token(&ticket),
+                    user_id: user.id,
+                    expires_at: self.now().plus_secs(MFA_TICKET_TTL_SECS),
+                })
+                .await?;
+            return Ok(LoginOutcome::Mfa {
+                mfa: true,
+                ticket,
+                allowed_methods: vec!["totp"],
+                sms: false,
+                totp: true,
+                webauthn: false,
+            });
+        }
+        let token = self.open_session(user.id, &req.client).await?;
+        Ok(LoginOutcome::Session {
+            token,
+            user_id: user.id,
+        })
+    }
+
+    /// Completes a login with a TOTP code and the ticket `login` returned.
+    pub async fn login_totp(
+        &self,
+        ticket: &str,
+        code: &str,
+        client: ClientInfo,
+    ) -> Result<LoginOutcome> {
+        let token = self
+            .store()
+            .take_action_token(ActionTokenKind::MfaTicket, &hash_token(ticket), self.now())
+            .await?
+            .ok_or_else(|| {
+                Error::field(
+                    "ticket",
+                    "INVALID_MFA_TICKET",
+                    "The login ticket is invalid or expired.",
+                )
+            })?;
+        let user = self
+            .store()
+            .get_user(token.user_id)
+            .await?
+            .ok_or(Error::Unknown(Unknown::User))?;
+        let secret = user.totp_secret.as_deref().ok_or(Error::InvalidMfaCode)?;
+        if !totp::verify(secret, code, self.now().unix_secs()) {
+            return Err(Error::InvalidMfaCode);
+        }
+        let token = self.open_session(user.id, &client).await?;
+        Ok(LoginOutcome::Session {
+            token,
+            user_id: user.id,
+        })
+    }
+
+    async fn open_session(&self, user: UserId, client: &ClientInfo) -> Result<String> {
+        let token = SessionToken::generate();
+        let now = self.now();
+        self.store()
+            .create_session(&AuthSession {
+                token_hash: hash_token(&token.0),
+                user_id: user,
+                created_at: now,
+                last_used_at: now,
+                client_os: client.os.clone(),
+                client_browser: client.browser.clone(),
+                client_ip: client.ip.clone(),
+            })
+            .await?;
+        // Keep the newest sessions within the limit.
+        let sessions = self.store().list_sessions(user).await?;
+        let excess = sessions
+            .len()
+            .saturating_sub(self.limits().sessions_per_user);
+        for old in sessions.iter().take(excess) {
+            self.store().delete_session(&old.token_hash).await?;
+        }
+        Ok(token.0)
+    }
+
+    /// Resolves an `Authorization` header value: a bare session token or `Bot <token>`.
+    pub async fn authenticate(&self, header: &str) -> Result<Actor> {
+        if header.len() > 512 || header != header.trim() || header.is_empty() {
+            return Err(Error::Unauthorized);
+        }
+        if let Some(raw) = header.strip_prefix("Bot ") {
+            return self.authenticate_bot(raw).await;
+        }
+        if header.starts_with("Bearer ") {
+            return Err(Error::Unauthorized);
+        }
+        if !SessionToken::looks_valid(header) {
+            // Tolerate a bot token sent bare (some libraries omit the prefix on the gateway).
+            if BotToken::parse(header).is_some() {
+                return self.authenticate_bot(header).await;
+            }
+            return Err(Error::Unauthorized);
+        }
+        let hash = hash_token(header);
+        let session = self
+            .store()
+            .get_session(&hash)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let user = self
+            .store()
+            .get_user(session.user_id)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or(Error::Unauthorized)?;
+        let now = self.now();
+        if now.ms_since(session.last_used_at) > SESSION_TOUCH_INTERVAL_MS {
+            self.store().touch_session(&hash, now).await?;
+        }
+        Ok(Actor {
+            user,
+            session: Some(hash),
+        })
+    }
+
+    /// Resolves a bot token (`{application_id}.{secret}`), comparing the secret in constant time.
+    pub async fn authenticate_bot(&self, raw: &str) -> Result<Actor> {
+        let token = BotToken::parse(raw).ok_or(Error::Unauthorized)?;
+        let app = self
+            .store()
+            .get_application(token.application_id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let (Some(stored), Some(bot_id)) = (app.bot_token_hash, app.bot_user_id) else {
+            return Err(Error::Unauthorized);
+        };
+        if !secrets_equal(&stored, &token.secret_hash()) {
+            return Err(Error::Unauthorized);
+        }
+        let user = self
+            .store()
+            .get_user(bot_id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        Ok(Actor {
+            user,
+            session: None,
+        })
+    }
+
+    /// Ends the caller's current session.
+    pub async fn logout(&self, actor: &Actor) -> Result<()> {
+        if let Some(hash) = &actor.session {
+            self.store().delete_session(hash).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn list_sessions(&self, actor: &Actor) -> Result<Vec<SessionInfo>> {
+        let sessions = self.store().list_sessions(actor.id()).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|s| SessionInfo {
+                id_hash: s.id_hash(),
+                client_info: serde_json::json!({
+                    "platform": s.client_os,
+                    "os": s.client_os,
+                    "browser": s.client_browser,
+                    "location": null,
+                }),
+                approx_last_used_at: s.last_used_at,
+                current: actor.session.as_ref() == Some(&s.token_hash),
+            })
+            .collect())
+    }
+
+    /// Ends the caller's sessions whose `id_hash` is listed.
+    pub async fn logout_sessions(&self, actor: &Actor, id_hashes: &[String]) -> Result<u64> {
+        let mut v = Validator::new();
+        v.count("session_id_hashes", id_hashes.len(), 100);
+        v.finish()?;
+        let mut ended = 0;
+        for s in self.store().list_sessions(actor.id()).await? {
+            if id_hashes.iter().any(|h| *h == s.id_hash())
+                && self.store().delete_session(&s.token_hash).await?
+            {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    async fn send_verification_email(&self, user: &User) -> Result<()> {
+        let Some(email) = &user.email else {
+            return Ok(());
+        };
+        let token = random_base62(64);
+        self.store()
+            .create_action_token(&ActionToken {
+                kind: ActionTokenKind::VerifyEmail,
+                token_hash: hash_token(&token),
+                user_id: user.id,
+                expires_at: self.now().plus_secs(VERIFY_EMAIL_TTL_SECS),
+            })
+            .await?;
+        let link = format!("{}/verify#token={token}", self.config().web_url);
+        self.ports()
+            .mailer
+            .send(&Email {
+                to: email.clone(),
+                subject: "Verify your email for Fluxer".to_owned(),
+                text: format!(
+                    "Hi {},\n\nConfirm this address to finish setting up your account:\n{link}\n\nThe link works for 24 hours. If you did not sign up, ignore this email.\n",
+                    user.username
+                ),
+                html: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Sends a new verification email to the caller.
+    pub async fn resend_verification(&self, actor: &Actor) -> Result<()> {
+        if actor.user.email_verified {
+            return Err(Error::rejected(
+                "EMAIL_ALREADY_VERIFIED",
+                "Your email is already verified.",
+            ));
+        }
+        self.send_verification_email(&actor.user).await
+    }
+
+    /// Marks the account's email verified (`POST /auth/verify`).
+    pub async fn verify_email(&self, token: &str) -> Result<()> {
+        let t = self
+            .store()
+            .take_action_token(ActionTokenKind::VerifyEmail, &hash_token(token), self.now())
+            .await?
+            .ok_or_else(|| {
+                Error::field(
+                    "token",
+                    "INVALID_EMAIL_VERIFICATION_TOKEN",
+                    "The verification link is invalid or expired.",
+                )
+            })?;
+        let mut user = self
+            .store()
+            .get_user(t.user_id)
+            .await?
+            .ok_or(Error::Unknown(Unknown::User))?;
+        user.email_verified = true;
+        self.store().update_user(&user).await?;
+        self.emit_user_update(&user).await;
+        Ok(())
+    }
+
+    /// Emails a password-reset link if the address has an account. Answers the same either way.
+    pub async fn forgot_password(&self, email: &str) -> Result<()> {
+        let email = email.trim().to_lowercase();
+        if !is_valid_email(&email) {
+            return Err(Error::field(
+                "email",
+                "EMAIL_TYPE_INVALID_EMAIL",
+                "Not a well formed email address.",
+            ));
+        }
+        let Some(user) = self.store().find_user_by_email(&email).await? else {
+            return Ok(());
+        };
+        let token = random_base62(64);
+        self.store()
+            .create_action_token(&ActionToken {
+                kind: ActionTokenKind::ResetPassword,
+                token_hash: hash_token(&token),
+                user_id: user.id,
+                expires_at: self.now().plus_secs(RESET_PASSWORD_TTL_SECS),
+            })
+            .await?;
+        let link = format!("{}/reset#token={token}", self.config().web_url);
+        self.ports()
+            .mailer
+            .send(&Email {
+                to: email,
+                subject: "Reset your Fluxer password".to_owned(),
+                text: format!(
+                    "Hi {},\n\nSomeone asked to reset your password. Choose a new one here:\n{link}\n\nThe link works for one hour. If it was not you, ignore this email.\n",
+                    user.username
+                ),
+                html: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token, ends every session and opens a new one.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: &str,
+        client: ClientInfo,
+    ) -> Result<LoginOutcome> {
+        let mut v = Validator::new();
+        validate_password(&mut v, "password", password);
+        v.finish()?;
+        let t = self
+            .store()
+            .take_action_token(
+                ActionTokenKind::ResetPassword,
+                &hash_token(token),
+                self.now(),
+            )
+            .await?
+            .ok_or_else(|| {
+                Error::field(
+                    "token",
+                    "INVALID_PASSWORD_RESET_TOKEN",
+                    "The reset link is invalid or expired.",
+                )
+            })?;
+        let mut user = self
+            .store()
+            .get_user(t.user_id)
+            .await?
+            .ok_or(Error::Unknown(Unknown::User))?;
+        user.password_hash = Some(self.ports().hasher.hash(password).await?);
+        user.password_changed_at = Some(self.now());
+        // Following the link proves the mailbox too.
+        user.email_verified = true;
+        self.store().update_user(&user).await?;
+        self.store().delete_user_sessions(user.id).await?;
+        let token = self.open_session(user.id, &client).await?;
+        Ok(LoginOutcome::Session {
+            token,
+            user_id: user.id,
+        })
+    }
+
+    /// Checks the caller's password for a sensitive action ("sudo mode").
+    pub(crate) async fn require_password(
+        &self,
+        actor: &Actor,
+        password: Option<&str>,
+    ) -> Result<()> {
+        let Some(phc) = &actor.user.password_hash else {
+            return Ok(());
+        };
+        let Some(password) = password else {
+            return Err(Error::field(
+                "password",
+                "BASE_TYPE_REQUIRED",
+                "Enter your password to continue.",
+            ));
+        };
+        if self.ports().hasher.verify(password, phc).await? {
+            Ok(())
+        } else {
+            Err(Error::field(
+                "password",
+                "PASSWORD_INCORRECT",
+                "Password is incorrect.",
+            ))
+        }
+    }
+
+    /// A fresh TOTP secret and its `otpauth://` URI.
+    pub fn totp_setup(&self, actor: &Actor) -> TotpSetup {
+        let secret = totp::generate_secret();
+        let uri = format!(
+            "otpauth://totp/Fluxer:{}?secret={secret}&issuer=Fluxer",
+            actor.user.username
+        );
+        TotpSetup { secret, uri }
+    }
+
+    /// Turns on TOTP with a secret the client generated and a code proving the app has it.
+    pub async fn enable_totp(
+        &self,
+        actor: &Actor,
+        secret: &str,
+        code: &str,
+        password: Option<&str>,
+    ) -> Result<User> {
+        self.require_password(actor, password).await?;
+        if actor.user.mfa_enabled() {
+            return Err(Error::rejected(
+                "MFA_ALREADY_ENABLED",
+                "Two-factor authentication is already enabled.",
+            ));
+        }
+        let secret = secret.trim().replace(' ', "").to_uppercase();
+        if totp::base32_decode(&secret).is_none_or(|k| k.len() < 10) {
+            return Err(Error::field(
+                "secret",
+                "INVALID_TOTP_SECRET",
+                "The secret must be base32, at least 80 bits.",
+            ));
+        }
+        if !totp::verify(&secret, code, self.now().unix_secs()) {
+            return Err(Error::InvalidMfaCode);
+        }
+        let mut user = actor.user.clone();
+        user.totp_secret = Some(secret);
+        self.store().update_user(&user).await?;
+        self.emit_user_update(&user).await;
+        Ok(user)
+    }
+
+    /// Turns TOTP off; needs a current code.
+    pub async fn disable_totp(&self, actor: &Actor, code: &str) -> Result<User> {
+        let Some(secret) = &actor.user.totp_secret else {
+            return Err(Error::rejected(
+                "MFA_NOT_ENABLED",
+                "Two-factor authentication is not enabled.",
+            ));
+        };
+        if !totp::verify(secret, code, self.now().unix_secs()) {
+            return Err(Error::InvalidMfaCode);
+        }
+        let mut user = actor.user.clone();
+        user.totp_secret = None;
+        self.store().update_user(&user).await?;
+        self.emit_user_update(&user).await;
+        Ok(user)
+    }
+}
+
+/// A username from free text: allowed characters only, 1..=32, never empty.
+fn derive_username(source: &str) -> String {
+    let base = source.split('@').next().unwrap_or(source);
+    let name: String = base
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+        .take(32)
+        .collect();
+    if name.is_empty() {
+        "user".to_owned()
+    } else {
+        name.to_lowercase()
+    }
+}
+
+/// A random discriminator in 1..=9999 (the attempt number only varies the draw).
+fn random_discriminator(attempt: u32) -> u16 {
+    let raw = random_base62(4);
+    let n = raw.bytes().fold(u32::from(attempt), |acc, b| {
+        acc.wrapping_mul(131).wrapping_add(u32::from(b))
+    });
+    (n % 9999 + 1) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derives_usernames() {
+        assert_eq!(derive_username("Alice.Smith@example.com"), "alice.smith");
+        assert_eq!(derive_username("!!!"), "user");
+        assert!(derive_username(&"a".repeat(50)).len() <= 32);
+    }
+
+    #[test]
+    fn discriminators_in_range() {
+        for i in 0..200 {
+            let d = random_discriminator(i);
+            assert!((1..=9999).contains(&d));
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! Guilds: creation, settings, deletion, ownership, vanity codes, leaving, and the guild snapshot the
+//! gateway sends in `GUILD_CREATE`.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{Error, Limit, Result, Unknown};
+use crate::id::{ChannelId, GuildId, UserId};
+use crate::model::{Channel, ChannelType, Guild, Invite, Member, Role};
+use crate::permission::Permissions;
+use crate::ports::{Dispatch, Topic, conflict, is_conflict};
+use crate::validation::Validator;
+
+use super::{Actor, Fluxer};
+
+/// `POST /guilds`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GuildCreate {
+    pub name: String,
+    #[serde(default)]
+    pub icon: Option<String>,
+    #[serde(default)]
+    pub empty_features: bool,
+}
+
+/// `PATCH /guilds/{id}`: absent fields are left alone; `Some(None)` clears a nullable field.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GuildUpdate {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub description: Option<Option<String>>,
+    pub verification_level: Option<u8>,
+    pub default_message_notifications: Option<u8>,
+    pub explicit_content_filter: Option<u8>,
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub system_channel_id: Option<Option<ChannelId>>,
+    pub system_channel_flags: Option<u32>,
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub rules_channel_id: Option<Option<ChannelId>>,
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub afk_channel_id: Option<Option<ChannelId>>,
+    pub afk_timeout: Option<u32>,
+}
+
+fn validate_guild_name(v: &mut Validator, name: &str) {
+    v.length("name", name.trim(), 1, 100);
+}
+
+impl Fluxer {
+    /// Creates a guild owned by the caller, with an @everyone role and a `general` text channel.
+    pub async fn create_guild(&self, actor: &Actor, req: GuildCreate) -> Result<serde_json::Value> {
+        let mut v = Validator::new();
+        validate_guild_name(&mut v, &req.name);
+        v.finish()?;
+        let owned = self.store().list_user_guild_ids(actor.id()).await?;
+        if owned.len() >= self.limits().guilds_per_user {
+            return Err(Error::LimitReached {
+                limit: Limit::Guilds,
+                max: self.limits().guilds_per_user as u64,
+            });
+        }
+        let guild_id: GuildId = self.next_id();
+        let general: ChannelId = self.next_id();
+        let guild = Guild {
+            id: guild_id,
+            name: req.name.trim().to_owned(),
+            icon: None,
+            banner: None,
+            splash: None,
+            description: None,
+            owner_id: actor.id(),
+            features: Vec::new(),
+            verification_level: 0,
+            mfa_level: 0,
+            nsfw_level: 0,
+            explicit_content_filter: 0,
+            default_message_notifications: 0,
+            system_channel_id: Some(general),
+            system_channel_flags: 0,
+            rules_channel_id: None,
+            afk_channel_id: None,
+            afk_timeout: 300,
+            vanity_url_code: None,
+            disabled_operations: 0,
+        };
+        let everyone = Role {
+            id: guild_id.everyone_role(),
+            guild_id,
+            name: "@everyone".to_owned(),
+            color: 0,
+            position: 0,
+            hoist: false,
+            mentionable: false,
+            permissions: Permissions::DEFAULT,
+            unicode_emoji: None,
+        };
+        let channel = new_guild_channel(general, guild_id, ChannelType::GuildText, "general", 0);
+        let owner = Member {
+            guild_id,
+            user_id: actor.id(),
+            nick: None,
+            avatar: None,
+            roles: Vec::new(),
+            joined_at: self.now(),
+            mute: false,
+            deaf: false,
+            communication_disabled_until: None,
+        };
+        self.store()
+            .create_guild(&guild, &[everyone], &[channel], &owner)
+            .await?;
+        let snapshot = self.guild_snapshot(guild_id, actor.id()).await?;
+        self.emit(Dispatch::new(
+            "GUILD_CREATE",
+            Topic::User(actor.id()),
+            &snapshot,
+        ))
+        .await;
+        Ok(self.guild_json(&guild))
+    }
+
+    /// The guild as `GET /guilds/{id}` returns it.
+    pub fn guild_json(&self, guild: &Guild) -> serde_json::Value {
+        serde_json::to_value(guild).unwrap_or_else(|_| json!({}))
+    }
+
+    pub async fn get_guild(&self, actor: &Actor, guild_id: GuildId) -> Result<serde_json::Value> {
+        let access = self.guild_access(actor.id(), guild_id).await?;
+        let mut value = self.guild_json(&access.guild);
+        value["roles"] = serde_json::to_value(&access.roles).unwrap_or_default();
+        value["permissions"] = serde_json::to_value(access.permissions).unwrap_or_default();
+        value["member_count"] = json!(self.store().count_members(guild_id).await?);
+        value["emojis"] = json!([]);
+        value["stickers"] = json!([]);
+        Ok(value)
+    }
+
+    /// Everything a client needs about a guild it can see: the `GUILD_CREATE` payload.
+    pub async fn guild_snapshot(
+        &self,
+        guild_id: GuildId,
+        viewer: UserId,
+    ) -> Result<serde_json::Value> {
+        let access = self.guild_access(viewer, guild_id).await?;
+        let channels: Vec<Channel> = self
+            .store()
+            .list_guild_channels(guild_id)
+            .await?
+            .into_iter()
+            .filter(|c| {
+                access
+                    .channel_permissions(c)
+                    .contains(Permissions::VIEW_CHANNEL)
+            })
+            .collect();
+        let members = self.store().list_members(guild_id, None, 100).await?;
+        let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
+        let users = self.user_partials(&ids).await?;
+        let members: Vec<_> = members
+            .iter()
+            .filter_map(|m| users.get(&m.user_id).map(|u| m.response(u.clone())))
+            .collect();
+        let member_count = self.store().count_members(guild_id).await?;
+        let mut value = self.guild_json(&access.guild);
+        value["roles"] = serde_json::to_value(&access.roles).unwrap_or_default();
+        value["channels"] = serde_json::to_value(
+            channels
+                .iter()
+                .map(|c| c.response(Vec::new()))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        value["members"] = serde_json::to_value(members).unwrap_or_default();
+        value["member_count"] = json!(member_count);
+        value["joined_at"] = serde_json::to_value(access.member.joined_at).unwrap_or_default();
+        value["presences"] = json!([]);
+        value["voice_states"] = json!([]);
+        value["emojis"] = json!([]);
+        value["stickers"] = json!([]);
+        value["large"] = json!(member_count > 250);
+        value["unavailable"] = json!(false);
+        value["lazy"] = json!(true);
+        Ok(value)
+    }
+
+    pub async fn update_guild(
+        &self,
+        actor: &Actor,
+        guild_id: GuildId,
+        req: GuildUpdate,
+    ) -> Result<serde_json::Value> {
+        let access = self.guild_access(actor.id(), guild_id).await?;
+        access.require(Permissions::MANAGE_GUILD)?;
+        let mut v = Validator::new();
+        if let Some(name) = &req.name {
+            validate_guild_name(&mut v, name);
+        }
+        if let Some(Some(d)) = &req.description {
+            v.length("description", d, 0, 300);
+        }
+        if let Some(l) = req.verification_level {
+            v.range("verification_level", i64::from(l), 0, 4);
+        }
+        if let Some(l) = req.default_message_notifications {
+            v.range("default_message_notifications", i64::from(l), 0, 1);
+        }
+        if let Some(l) = req.explicit_content_filter {
+            v.range("explicit_content_filter", i64::from(l), 0, 2);
+        }
+        if let Some(t) = req.afk_timeout {
+            v.range("afk_timeout", i64::from(t), 60, 3600);
+        }
+        v.finish()?;
+        let channels = self.store().list_guild_channels(guild_id).await?;
+        let check_channel = |path: &str, id: Option<Option<ChannelId>>| -> Result<()> {
+            match id {
+                Some(Some(id)) if !channels.iter().any(|c| c.id == id) => {
+                    Err(Error::field(path, "UNKNOWN_CHANNEL", "Unknown channel."))
+                }
+                _ => Ok(()),
+            }
+        };
+        check_channel("system_channel_id", req.system_channel_id)?;
+        check_channel("rules_channel_id", req.rules_channel_id)?;
+        check_channel("afk_channel_id", req.afk_channel_id)?;
+        let mut guild = access.guild;
+        if let Some(name) = req.name {
+            guild.name = name.trim().to_owned();
+        }
+        if let Some(d) = req.description {
+            guild.description = d;
+        }
+        if let Some(l) = req.verification_level {
+            guild.verification_level = l;
+        }
+        if let Some(l) = req.default_message_notifications {
+            guild.default_message_notifications = l;
+        }
+        if let Some(l) = req.explicit_content_filter {
+            guild.explicit_content_filter = l;
+        }
+        if let Some(c) = req.system_channel_id {
+            guild.system_channel_id = c;
+        }
+        if let Some(f) = req.system_channel_flags {
+            guild.system_channel_flags = f;
+        }
+        if let Some(c) = req.rules_channel_id {
+            guild.rules_channel_id = c;
+        }
+        if let Some(c) = req.afk_channel_id {
+            guild.afk_channel_id = c;
+        }
+        if let Some(t) = req.afk_timeout {
+            guild.afk_timeout = t;
+        }
+        self.store().update_guild(&guild).await?;
+        let value = self.guild_json(&guild);
+        self.emit(Dispatch::new(
+            "GUILD_UPDATE",
+            Topic::Guild(guild_id),
+            &value,
+        ))
+        .await;
+        Ok(value)
+    }
+
+    /// Deletes a guild; owner only. A person must confirm with the password (bots need not).
+    pub async fn delete_guild(
+        &self,
+        actor: &Actor,
+        guild_id: GuildId,
+        password: Option<&str>,
+    ) -> Result<()> {
+        let access = self.guild_access(actor.id(), guild_id).await?;
+        if !access.is_owner() {
+            return Err(Error::MissingPermissions);
+        }
+        if !actor.is_bot() {
+            self.require_password(actor, password).await?;
+        }
+        let payload = json!({ "id": guild_id, "unavailable": false });
+        // Tell members before the topic's membership vanishes.
+        self.emit(Dispatch::new(
+            "GUILD_DELETE",
+            Topic::Guild(guild_id),
+            &payload,
+        ))
+        .await;
+        self.store().delete_guild(guild_id).await?;
+        Ok(())
+    }
+
+    /// Hands the guild to another member; owner only.
+    pub async fn transfer_ownership(
+        &self,
+        actor: &Actor,
+        guild_id: GuildId,
+        new_owner: UserId,
+        password: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        let access = self.guild_access(actor.id(), guild_id).await?;
+        if !access.is_owner() {
+            return Err(Error::MissingPermissions);
+        }
+        if !actor.is_bot() {
+            self.require_password(actor, password).await?;
+        }
+        if self
+            .store()
+            .get_member(guild_id, new_owner)
+            .await?
+            .is_none()
+        {
+            return Err(Error::Unknown(Unknown::Member));
+        }
+        let mut guild = access.guild;
+        guild.owner_id = new_owner;
+        self.store().update_guild(&guild).await?;
+        let value = self.guild_json(&guild);
+        self.emit(Dispatch::new(
+            "GUILD_UPDATE",
+            Topic::Guild(guild_id),
+            &value,
+        ))
+        .await;
+        Ok(value)
+    }
+
+    /// `GET /guilds/{id}/vanity-url`.
+    pub async fn get_vanity(&self, actor: &Actor, guild_id: GuildId) -> Result<serde_json::Value> {
+        let access = self.guild_access(actor.id(), guild_id).await?;
+        access.require(Permissions::MANAGE_GUILD)?;
+        let uses = match &access.guild.vanity_url_code {
+            Some(code) => self
+                .store()
+                .get_invite(code)
+                .await?
+                .map(|i| i.uses)
+                .unwrap_or(0),
+            None => 0,
+        };
+        Ok(json!({ "code": access.guild.vanity_url_code, "uses": uses }))
+    }
+
+    /// Sets or clears the guild's vanity invite code (unique across the instance, shared with invites).
+    pub async fn set_vanity(
+        &self,
+        actor: &Actor,
+        guild_id: GuildId,
+        code: Option<String>,
+    ) -> Result<serde_json::Value> {
+        let access = self.guild_access(actor.id(), guild_id).await?;
+        access.require(Permissions::MANAGE_GUILD)?;
+        if let Some(c) = &code {
+            let ok = (2..=32).contains(&c.len())
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !ok {
+                return Err(Error::field(
+                    "code",
+                    "INVALID_VANITY_URL_CODE",
+                    "2-32 letters, digits or dashes.",
+                ));
+            }
+        }
+        let mut guild = access.guild;
+        let old = guild.vanity_url_code.clone();
+        if old == code {
+            return Ok(json!({ "code": code }));
+        }
+        if let Some(c) = &code {
+            let invite = Invite {
+                code: c.clone(),
+                guild_id: Some(guild_id),
+                channel_id: guild
+                    .system_channel_id
+                    .or(guild.rules_channel_id)
+                    .unwrap_or(ChannelId(guild_id.0)),
+                inviter_id: None,
+                uses: 0,
+                max_uses: 0,
+                max_age: 0,
+                temporary: false,
+                created_at: self.now(),
+                vanity: true,
+            };
+            match self.store().create_invite(&invite).await {
+                Ok(()) => {}
+                Err(e) if is_conflict(&e, conflict::INVITE_CODE) => {
+                    return Err(Error::field(
+                        "code",
+                        "VANITY_URL_CODE_ALREADY_TAKEN",
+                        "That vanity code is taken.",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        guild.vanity_url_code = code.clone();
+        match self.store().update_guild(&guild).await {
+            Ok(()) => {}
+            Err(e) if is_conflict(&e, conflict::GUILD_VANITY) => {
+                if let Some(c) = &code {
+                    self.store().delete_invite(c).await?;
+                }
+                return Err(Error::field(
+                    "code",
+                    "VANITY_URL_CODE_ALREADY_TAKEN",
+                    "That vanity code is taken.",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(old) = old {
+            self.store().delete_invite(&old).await?;
+        }
+        let value = self.guild_json(&guild);
+        self.emit(Dispatch::new(
+            "GUILD_UPDATE",
+            Topic::Guild(guild_id),
+            &value,
+        ))
+        .await;
+        Ok(json!({ "code": code }))
+    }
+
+    /// The caller's guilds (`GET /users/@me/guilds`), by ascending ID, paged with before/after.
+    pub async fn list_user_guilds(
+        &self,
+        actor: &Actor,
+        before: Option<GuildId>,
+        after: Option<GuildId>,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>> {
+        let mut v = Validator::new();
+        v.range("limit", i64::from(limit), 1, 200);
+        v.finish()?;
+        let ids: Vec<GuildId> = self
+            .store()
+            .list_user_guild_ids(actor.id())
+            .await?
+            .into_iter()
+            .filter(|id| before.is_none_or(|b| *id < b) && after.is_none_or(|a| *id > a))
+            .collect();
+        let ids: Vec<GuildId> = if before.is_some() && after.is_none() {
+            let skip = ids.len().saturating_sub(limit as usize);
+            ids[skip..].to_vec()
+        } else {
+            ids.into_iter().take(limit as usize).collect()
+        };
+        let guilds = self.store().get_guilds(&ids).await?;
+        let mut out = Vec::with_capacity(guilds.len());
+        for id in ids {
+            let Some(g) = guilds.iter().find(|g| g.id == id) else {
+                continue;
+            };
+            let access = self.guild_access(actor.id(), id).await?;
+            out.push(json!({
+                "id": g.id,
+                "name": g.name,
+                "icon": g.icon,
+                "banner": g.banner,
+                "owner": g.owner_id == actor.id(),
+                "owner_id": g.owner_id,
+                "permissions": access.permissions,
+                "features": g.features,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Leaves a guild. The owner must transfer or delete it instead.
+    pub async fn leave_guild(&self, actor: &Actor, guild_id: GuildId) -> Result<()> {
+        let access = self.guild_access(actor.id(), guild_id).await?;
+        if access.is_owner() {
+            return Err(Error::rejected(
+                "CANNOT_LEAVE_OWNED_GUILD",
+                "Transfer ownership or delete the guild instead.",
+            ));
+        }
+        self.remove_member_and_notify(guild_id, actor.id()).await
+    }
+
+    /// Removes a membership and tells the guild and the user.
+    pub(crate) async fn remove_member_and_notify(
+        &self,
+        guild_id: GuildId,
+        user: UserId,
+    ) -> Result<()> {
+        if !self.store().remove_member(guild_id, user).await? {
+            return Err(Error::Unknown(Unknown::Member));
+        }
+        let partial = self.user_partials(&[user]).await?.remove(&user);
+        self.emit(Dispatch::new(
+            "GUILD_MEMBER_REMOVE",
+            Topic::Guild(guild_id),
+            &json!({ "guild_id": guild_id, "user": partial }),
+        ))
+        .await;
+        self.emit(Dispatch::new(
+            "GUILD_DELETE",
+            Topic::User(user),
+            &json!({ "id": guild_id }),
+        ))
+        .await;
+        Ok(())
+    }
+}
+
+/// A new guild channel with defaults.
+pub(crate) fn new_guild_channel(
+    id: ChannelId,
+    guild_id: GuildId,
+    kind: ChannelType,
+    name: &str,
+    position: i32,
+) -> Channel {
+    Channel {
+        id,
+        kind,
+        guild_id: Some(guild_id),
+        name: Some(name.to_owned()),
+        topic: None,
+        icon: None,
+        url: None,
+        parent_id: None,
+        position,
+        nsfw: false,
+        rate_limit_per_user: 0,
+        bitrate: (kind == ChannelType::GuildVoice).then_some(64_000),
+        user_limit: (kind == ChannelType::GuildVoice).then_some(0),
+        rtc_region: None,
+        owner_id: None,
+        recipient_ids: Vec::new(),
+        permission_overwrites: Vec::new(),
+        last_message_id: None,
+        last_pin_timestamp: None,
+        nicks: Default::default(),
+    }
+}

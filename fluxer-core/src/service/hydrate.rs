@@ -1,0 +1,196 @@
+//! Turning stored entities into wire shapes: joining authors, mentions, reactions and recipients.
+
+use std::collections::HashMap;
+
+use crate::error::Result;
+use crate::id::{MessageId, UserId};
+use crate::model::{
+    Channel, ChannelResponse, Message, MessageResponse, ReactionCount, User, UserPartial,
+};
+use crate::ports::{Dispatch, Topic};
+
+use super::Fluxer;
+
+/// How a user that no longer resolves is shown.
+fn unknown_user(id: UserId) -> UserPartial {
+    UserPartial {
+        id,
+        username: "Deleted User".to_owned(),
+        discriminator: "0000".to_owned(),
+        global_name: None,
+        avatar: None,
+        avatar_color: None,
+        bot: None,
+        system: None,
+        flags: 0,
+    }
+}
+
+impl Fluxer {
+    /// Partial users for `ids`, in the order given; missing users appear as "Deleted User".
+    pub async fn user_partials(&self, ids: &[UserId]) -> Result<HashMap<UserId, UserPartial>> {
+        let mut unique: Vec<UserId> = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let found = if unique.is_empty() {
+            Vec::new()
+        } else {
+            self.store().get_users(&unique).await?
+        };
+        let mut map: HashMap<UserId, UserPartial> =
+            found.iter().map(|u| (u.id, u.partial())).collect();
+        for id in unique {
+            map.entry(id).or_insert_with(|| unknown_user(id));
+        }
+        Ok(map)
+    }
+
+    /// Wire shapes for messages of one channel as `viewer` sees them (reactions' `me`).
+    pub async fn message_responses(
+        &self,
+        viewer: UserId,
+        messages: Vec<Message>,
+    ) -> Result<Vec<MessageResponse>> {
+        let Some(first) = messages.first() else {
+            return Ok(Vec::new());
+        };
+        let channel_id = first.channel_id;
+        // Replies show the message they answer (one level deep).
+        let mut referenced: HashMap<MessageId, Message> = HashMap::new();
+        for m in &messages {
+            if let Some(r) = &m.message_reference
+                && r.kind == 0
+                && r.channel_id.is_none_or(|c| c == channel_id)
+                && !referenced.contains_key(&r.message_id)
+                && let Some(found) = self.store().get_message(channel_id, r.message_id).await?
+            {
+                referenced.insert(r.message_id, found);
+            }
+        }
+        let mut user_ids: Vec<UserId> = Vec::new();
+        for m in messages.iter().chain(referenced.values()) {
+            if m.webhook_id.is_none() {
+                user_ids.push(m.author_id);
+            }
+            user_ids.extend(m.mention_ids.iter().copied());
+        }
+        let users = self.user_partials(&user_ids).await?;
+        let mut ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+        ids.extend(referenced.keys().copied());
+        let mut reactions: HashMap<MessageId, Vec<ReactionCount>> = HashMap::new();
+        for (id, count) in self
+            .store()
+            .reaction_counts(channel_id, &ids, viewer)
+            .await?
+        {
+            reactions.entry(id).or_default().push(count);
+        }
+        let build =
+            |m: &Message, reactions: &mut HashMap<MessageId, Vec<ReactionCount>>| MessageResponse {
+                id: m.id,
+                channel_id: m.channel_id,
+                guild_id: m.guild_id,
+                author: author_of(m, &users),
+                kind: m.kind,
+                flags: m.flags,
+                content: m.content.clone(),
+                timestamp: m.timestamp(),
+                edited_timestamp: m.edited_timestamp,
+                pinned: m.pinned_at.is_some(),
+                mention_everyone: m.mention_everyone,
+                tts: m.tts,
+                mentions: m
+                    .mention_ids
+                    .iter()
+                    .filter_map(|id| users.get(id).cloned())
+                    .collect(),
+                mention_roles: m.mention_role_ids.clone(),
+                embeds: m.embeds.clone(),
+                attachments: m.attachments.clone(),
+                reactions: reactions.remove(&m.id).unwrap_or_default(),
+                message_reference: m.message_reference.clone(),
+                referenced_message: None,
+                nonce: m.nonce.clone(),
+                webhook_id: m.webhook_id,
+            };
+        let mut out = Vec::with_capacity(messages.len());
+        for m in &messages {
+            let mut response = build(m, &mut reactions);
+            if let Some(r) = &m.message_reference
+                && let Some(target) = referenced.get(&r.message_id)
+            {
+                let mut inner = reactions.clone();
+                response.referenced_message = Some(Box::new(build(target, &mut inner)));
+            }
+            out.push(response);
+        }
+        Ok(out)
+    }
+
+    /// The wire shape of one message.
+    pub async fn message_response(
+        &self,
+        viewer: UserId,
+        message: Message,
+    ) -> Result<MessageResponse> {
+        let mut v = self.message_responses(viewer, vec![message]).await?;
+        v.pop()
+            .ok_or_else(|| crate::error::Error::Internal("hydration lost a message".into()))
+    }
+
+    /// The wire shape of a channel; for private channels `recipients` excludes `viewer`.
+    pub async fn channel_response(
+        &self,
+        viewer: Option<UserId>,
+        channel: &Channel,
+    ) -> Result<ChannelResponse> {
+        if channel.kind.is_guild() {
+            return Ok(channel.response(Vec::new()));
+        }
+        let others: Vec<UserId> = channel
+            .recipient_ids
+            .iter()
+            .copied()
+            .filter(|id| Some(*id) != viewer)
+            .collect();
+        let users = self.user_partials(&others).await?;
+        let recipients = others
+            .iter()
+            .filter_map(|id| users.get(id).cloned())
+            .collect();
+        Ok(channel.response(recipients))
+    }
+
+    /// Tells the user's own sessions that their account changed.
+    pub(crate) async fn emit_user_update(&self, user: &User) {
+        self.emit(Dispatch::new(
+            "USER_UPDATE",
+            Topic::User(user.id),
+            &user.private(),
+        ))
+        .await;
+    }
+}
+
+fn author_of(m: &Message, users: &HashMap<UserId, UserPartial>) -> UserPartial {
+    if let Some(webhook) = m.webhook_id {
+        return UserPartial {
+            id: UserId(webhook.0),
+            username: m
+                .webhook_name
+                .clone()
+                .unwrap_or_else(|| "Webhook".to_owned()),
+            discriminator: "0000".to_owned(),
+            global_name: None,
+            avatar: m.webhook_avatar.clone(),
+            avatar_color: None,
+            bot: Some(true),
+            system: None,
+            flags: 0,
+        };
+    }
+    users
+        .get(&m.author_id)
+        .cloned()
+        .unwrap_or_else(|| unknown_user(m.author_id))
+}

@@ -1,0 +1,867 @@
+//! Messages: send (with mentions, replies, embeds), history, edit, delete, bulk delete, reactions,
+//! pins and read states.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+
+use crate::error::{Error, Limit, Result, Unknown};
+use crate::id::{ChannelId, MessageId, RoleId, UserId};
+use crate::model::{
+    AllowedMentions, Attachment, Embed, Message, MessageReference, MessageResponse, MessageType,
+    ReactionEmoji, ReadState, RelationshipType,
+};
+use crate::permission::Permissions;
+use crate::ports::MessagePage;
+use crate::validation::Validator;
+
+use super::{Actor, ChannelAccess, Fluxer};
+
+/// `POST /channels/{id}/messages` (the JSON part; uploaded files arrive as `attachments`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MessageCreate {
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, deserialize_with = "nonce")]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub tts: bool,
+    #[serde(default)]
+    pub embeds: Vec<Embed>,
+    #[serde(default)]
+    pub message_reference: Option<MessageReference>,
+    #[serde(default)]
+    pub allowed_mentions: Option<AllowedMentions>,
+    #[serde(default)]
+    pub flags: Option<u32>,
+    /// Files stored by the host before calling `send_message`.
+    #[serde(skip)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// `PATCH /channels/{id}/messages/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MessageEdit {
+    pub content: Option<String>,
+    pub embeds: Option<Vec<Embed>>,
+    pub flags: Option<u32>,
+    pub allowed_mentions: Option<AllowedMentions>,
+}
+
+/// `GET /channels/{id}/messages` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MessageQuery {
+    pub limit: Option<u32>,
+    pub before: Option<MessageId>,
+    pub after: Option<MessageId>,
+    pub around: Option<MessageId>,
+}
+
+/// Nonces arrive as strings or integers (1-32 characters).
+fn nonce<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            return Err(serde::de::Error::custom(
+                "nonce must be a string or an integer",
+            ));
+        }
+    })
+}
+
+/// Message flags a client may set.
+const CLIENT_FLAGS: u32 = (1 << 2) | (1 << 12);
+const SUPPRESS_EMBEDS: u32 = 1 << 2;
+
+fn validate_embeds(v: &mut Validator, embeds: &[Embed], max: usize) {
+    v.count("embeds", embeds.len(), max);
+    let mut total = 0usize;
+    for (i, e) in embeds.iter().enumerate() {
+        let p = |f: &str| format!("embeds.{i}.{f}");
+        v.opt_length(&p("title"), e.title.as_deref(), 0, 256);
+        v.opt_length(&p("description"), e.description.as_deref(), 0, 4096);
+        v.opt_length(&p("url"), e.url.as_deref(), 0, 2048);
+        v.count(&p("fields"), e.fields.len(), 25);
+        if let Some(c) = e.color {
+            v.range(&p("color"), i64::from(c), 0, 0xFF_FFFF);
+        }
+        for (j, f) in e.fields.iter().enumerate() {
+            v.length(&format!("embeds.{i}.fields.{j}.name"), &f.name, 1, 256);
+            v.length(&format!("embeds.{i}.fields.{j}.value"), &f.value, 1, 1024);
+            total += f.name.chars().count() + f.value.chars().count();
+        }
+        total += e.title.as_deref().map_or(0, |s| s.chars().count())
+            + e.description.as_deref().map_or(0, |s| s.chars().count());
+    }
+    v.check(
+        total <= 6000,
+        "embeds",
+        "EMBED_TOO_LARGE",
+        "Embeds may hold at most 6000 characters in all.",
+    );
+}
+
+/// Mentions written in content: `<@id>`, `<@!id>`, `<@&id>`, `@everyone`, `@here`.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct ParsedMentions {
+    pub users: Vec<UserId>,
+    pub roles: Vec<RoleId>,
+    pub everyone: bool,
+}
+
+pub(crate) fn parse_mentions(content: &str) -> ParsedMentions {
+    let mut out = ParsedMentions {
+        everyone: content.contains("@everyone") || content.contains("@here"),
+        ..Default::default()
+    };
+    let mut rest = content;
+    while let Some(start) = rest.find("<@") {
+        rest = &rest[start + 2..];
+        let (is_role, body) = match rest.as_bytes().first() {
+            Some(b'&') => (true, &rest[1..]),
+            Some(b'!') => (false, &rest[1..]),
+            _ => (false, rest),
+        };
+        let Some(end) = body.find('>') else { break };
+        if let Ok(id) = body[..end].parse::<u64>() {
+            if is_role {
+                let id = RoleId::new(id);
+                if !out.roles.contains(&id) {
+                    out.roles.push(id);
+                }
+            } else {
+                let id = UserId::new(id);
+                if !out.users.contains(&id) {
+                    out.users.push(id);
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Fluxer {
+    /// Posts a message.
+    pub async fn send_message(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        req: MessageCreate,
+    ) -> Result<MessageResponse> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        if !access.channel.kind.is_text() {
+            return Err(Error::rejected(
+                "CANNOT_SEND_MESSAGES_IN_NON_TEXT_CHANNEL",
+                "This channel does not take messages.",
+            ));
+        }
+        access.require(Permissions::VIEW_CHANNEL | Permissions::SEND_MESSAGES)?;
+        if self.config().require_verified_email && !actor.user.email_verified && !actor.is_bot() {
+            return Err(Error::rejected(
+                "EMAIL_VERIFICATION_REQUIRED",
+                "Verify your email to send messages.",
+            ));
+        }
+        let content = req.content.clone().unwrap_or_default();
+        let mut v = Validator::new();
+        v.length("content", &content, 0, self.limits().message_content);
+        if let Some(n) = &req.nonce {
+            v.length("nonce", n, 1, 32);
+        }
+        validate_embeds(&mut v, &req.embeds, self.limits().embeds_per_message);
+        v.count(
+            "attachments",
+            req.attachments.len(),
+            self.limits().attachments_per_message,
+        );
+        v.finish()?;
+        if content.trim().is_empty() && req.embeds.is_empty() && req.attachments.is_empty() {
+            return Err(Error::rejected(
+                "CANNOT_SEND_EMPTY_MESSAGE",
+                "Cannot send an empty message.",
+            ));
+        }
+        if !req.embeds.is_empty() {
+            access.require(Permissions::EMBED_LINKS)?;
+        }
+        if !req.attachments.is_empty() {
+            access.require(Permissions::ATTACH_FILES)?;
+        }
+        self.check_dm_allowed(actor, &access).await?;
+
+        let reference = match &req.message_reference {
+            Some(r) => {
+                access.require(Permissions::READ_MESSAGE_HISTORY)?;
+                if r.channel_id.is_some_and(|c| c != channel_id) {
+                    return Err(Error::field(
+                        "message_reference.channel_id",
+                        "INVALID_MESSAGE_REFERENCE",
+                        "Replies must be in the same channel.",
+                    ));
+                }
+                let target = self
+                    .store()
+                    .get_message(channel_id, r.message_id)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::field(
+                            "message_reference.message_id",
+                            "UNKNOWN_MESSAGE",
+                            "Unknown message.",
+                        )
+                    })?;
+                Some((
+                    MessageReference {
+                        message_id: target.id,
+                        channel_id: Some(channel_id),
+                        guild_id: access.guild_id(),
+                        kind: 0,
+                    },
+                    target.author_id,
+                ))
+            }
+            None => None,
+        };
+
+        let (mention_ids, mention_role_ids, mention_everyone) = self
+            .resolve_mentions(
+                &access,
+                &content,
+                req.allowed_mentions.as_ref(),
+                reference.as_ref().map(|r| r.1),
+            )
+            .await?;
+        let message = Message {
+            id: self.next_id(),
+            channel_id,
+            guild_id: access.guild_id(),
+            author_id: actor.id(),
+            webhook_id: None,
+            webhook_name: None,
+            webhook_avatar: None,
+            kind: if reference.is_some() {
+                MessageType::Reply
+            } else {
+                MessageType::Default
+            },
+            flags: req.flags.unwrap_or(0) & CLIENT_FLAGS,
+            content,
+            edited_timestamp: None,
+            pinned_at: None,
+            mention_everyone,
+            mention_ids,
+            mention_role_ids,
+            attachments: req.attachments,
+            embeds: req.embeds,
+            message_reference: reference.map(|r| r.0),
+            nonce: req.nonce,
+            tts: req.tts && access.permissions.contains(Permissions::SEND_TTS_MESSAGES),
+        };
+        self.store().insert_message(&message).await?;
+        self.after_message_created(&access, actor, message).await
+    }
+
+    /// Stores mention counts and publishes `MESSAGE_CREATE`; shared by users, bots and webhooks.
+    pub(crate) async fn after_message_created(
+        &self,
+        access: &ChannelAccess,
+        actor: &Actor,
+        message: Message,
+    ) -> Result<MessageResponse> {
+        for user in &message.mention_ids {
+            if *user != message.author_id {
+                self.store()
+                    .add_mentions(*user, message.channel_id, 1)
+                    .await?;
+            }
+        }
+        let response = self.message_response(actor.id(), message).await?;
+        let mut payload = serde_json::to_value(&response).unwrap_or_default();
+        if let Some(g) = &access.guild
+            && response.webhook_id.is_none()
+        {
+            payload["member"] =
+                serde_json::to_value(g.member.response(actor.user.partial())).unwrap_or_default();
+        }
+        self.emit_channel_event("MESSAGE_CREATE", &access.channel, &payload)
+            .await;
+        Ok(response)
+    }
+
+    /// A DM may not be sent to someone who blocked the sender (or whom the sender blocked).
+    async fn check_dm_allowed(&self, actor: &Actor, access: &ChannelAccess) -> Result<()> {
+        if access.channel.kind != crate::model::ChannelType::Dm {
+            return Ok(());
+        }
+        for other in access
+            .channel
+            .recipient_ids
+            .iter()
+            .filter(|id| **id != actor.id())
+        {
+            let theirs = self.store().get_relationship(*other, actor.id()).await?;
+            let mine = self.store().get_relationship(actor.id(), *other).await?;
+            if [theirs, mine]
+                .iter()
+                .flatten()
+                .any(|r| r.kind == RelationshipType::Blocked)
+            {
+                return Err(Error::rejected(
+                    "CANNOT_SEND_MESSAGES_TO_USER",
+                    "You cannot send messages to this user.",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `allowed_mentions` and permissions to the mentions written in content.
+    async fn resolve_mentions(
+        &self,
+        access: &ChannelAccess,
+        content: &str,
+        allowed: Option<&AllowedMentions>,
+        replied_author: Option<UserId>,
+    ) -> Result<(Vec<UserId>, Vec<RoleId>, bool)> {
+        let parsed = parse_mentions(content);
+        let parse_allows = |kind: &str| {
+            allowed
+                .and_then(|a| a.parse.as_ref())
+                .is_none_or(|p| p.iter().any(|x| x == kind))
+        };
+        let mut users: Vec<UserId> = match allowed {
+            Some(a) if a.users.is_some() => parsed
+                .users
+                .iter()
+                .copied()
+                .filter(|u| a.users.as_ref().is_some_and(|list| list.contains(u)))
+                .collect(),
+            _ if parse_allows("users") => parsed.users.clone(),
+            _ => Vec::new(),
+        };
+        users.truncate(100);
+        let mut roles: Vec<RoleId> = match allowed {
+            Some(a) if a.roles.is_some() => parsed
+                .roles
+                .iter()
+                .copied()
+                .filter(|r| a.roles.as_ref().is_some_and(|list| list.contains(r)))
+                .collect(),
+            _ if parse_allows("roles") => parsed.roles.clone(),
+            _ => Vec::new(),
+        };
+        let everyone = parsed.everyone
+            && parse_allows("everyone")
+            && access.permissions.contains(Permissions::MENTION_EVERYONE);
+        if let Some(author) = replied_author
+            && allowed.and_then(|a| a.replied_user).unwrap_or(true)
+            && !users.contains(&author)
+        {
+            users.push(author);
+        }
+        match &access.guild {
+            Some(g) => {
+                let members = self.store().get_members(g.guild.id, &users).await?;
+                users.retain(|u| members.iter().any(|m| m.user_id == *u));
+                let can_ping_all = access.permissions.contains(Permissions::MENTION_EVERYONE);
+                roles.retain(|r| {
+                    g.roles.iter().any(|role| {
+                        role.id == *r && !role.is_everyone() && (role.mentionable || can_ping_all)
+                    })
+                });
+            }
+            None => {
+                users.retain(|u| access.channel.recipient_ids.contains(u));
+                roles.clear();
+            }
+        }
+        Ok((users, roles, everyone))
+    }
+
+    /// A page of history, newest first. Without READ_MESSAGE_HISTORY the page is empty.
+    pub async fn list_messages(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        q: MessageQuery,
+    ) -> Result<Vec<MessageResponse>> {
+        let limit = q.limit.unwrap_or(50);
+        let mut v = Validator::new();
+        v.range("limit", i64::from(limit), 1, 100);
+        let cursors = [q.before.is_some(), q.after.is_some(), q.around.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        v.check(
+            cursors <= 1,
+            "around",
+            "TOO_MANY_CURSORS",
+            "Use only one of before, after and around.",
+        );
+        v.finish()?;
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        if !access
+            .permissions
+            .contains(Permissions::READ_MESSAGE_HISTORY)
+        {
+            return Ok(Vec::new());
+        }
+        let page = match (q.before, q.after, q.around) {
+            (Some(b), _, _) => MessagePage::Before(b),
+            (_, Some(a), _) => MessagePage::After(a),
+            (_, _, Some(a)) => MessagePage::Around(a),
+            _ => MessagePage::Latest,
+        };
+        let messages = self.store().list_messages(channel_id, page, limit).await?;
+        self.message_responses(actor.id(), messages).await
+    }
+
+    pub async fn get_message(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+    ) -> Result<MessageResponse> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        access.require(Permissions::READ_MESSAGE_HISTORY)?;
+        let message = self.load_message(channel_id, message_id).await?;
+        self.message_response(actor.id(), message).await
+    }
+
+    pub(crate) async fn load_message(
+        &self,
+        channel_id: ChannelId,
+        message_id: MessageId,
+    ) -> Result<Message> {
+        self.store()
+            .get_message(channel_id, message_id)
+            .await?
+            .ok_or(Error::Unknown(Unknown::Message))
+    }
+
+    /// Edits a message. Only the author changes content and embeds; moderators may only toggle
+    /// SUPPRESS_EMBEDS. Returns (and dispatches) the full message.
+    pub async fn edit_message(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        req: MessageEdit,
+    ) -> Result<MessageResponse> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        let mut message = self.load_message(channel_id, message_id).await?;
+        let is_author = message.author_id == actor.id() && message.webhook_id.is_none();
+        if !is_author {
+            let only_flags = req.content.is_none() && req.embeds.is_none();
+            if !(only_flags && access.permissions.contains(Permissions::MANAGE_MESSAGES)) {
+                return Err(Error::rejected(
+                    "CANNOT_EDIT_OTHER_USER_MESSAGE",
+                    "You can only edit your own messages.",
+                ));
+            }
+        }
+        let mut v = Validator::new();
+        if let Some(c) = &req.content {
+            v.length("content", c, 0, self.limits().message_content);
+        }
+        if let Some(e) = &req.embeds {
+            validate_embeds(&mut v, e, self.limits().embeds_per_message);
+        }
+        v.finish()?;
+        if let Some(content) = req.content {
+            let (users, roles, everyone) = self
+                .resolve_mentions(&access, &content, req.allowed_mentions.as_ref(), None)
+                .await?;
+            message.content = content;
+            message.mention_ids = users;
+            message.mention_role_ids = roles;
+            message.mention_everyone = everyone;
+        }
+        if let Some(embeds) = req.embeds {
+            message.embeds = embeds;
+        }
+        if let Some(flags) = req.flags {
+            let settable = if is_author {
+                CLIENT_FLAGS
+            } else {
+                SUPPRESS_EMBEDS
+            };
+            message.flags = (message.flags & !settable) | (flags & settable);
+        }
+        if message.content.trim().is_empty()
+            && message.embeds.is_empty()
+            && message.attachments.is_empty()
+        {
+            return Err(Error::rejected(
+                "CANNOT_SEND_EMPTY_MESSAGE",
+                "Cannot send an empty message.",
+            ));
+        }
+        message.edited_timestamp = Some(self.now());
+        self.store().update_message(&message).await?;
+        let response = self.message_response(actor.id(), message).await?;
+        self.emit_channel_event("MESSAGE_UPDATE", &access.channel, &response)
+            .await;
+        Ok(response)
+    }
+
+    /// Deletes a message: its author, or anyone with MANAGE_MESSAGES in a guild channel.
+    pub async fn delete_message(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+    ) -> Result<()> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        let message = self.load_message(channel_id, message_id).await?;
+        let own = message.author_id == actor.id() && message.webhook_id.is_none();
+        if !own
+            && (access.guild.is_none()
+                || !access.permissions.contains(Permissions::MANAGE_MESSAGES))
+        {
+            return Err(Error::MissingPermissions);
+        }
+        self.store().delete_message(channel_id, message_id).await?;
+        let payload =
+            json!({ "id": message_id, "channel_id": channel_id, "guild_id": access.guild_id() });
+        self.emit_channel_event("MESSAGE_DELETE", &access.channel, &payload)
+            .await;
+        Ok(())
+    }
+
+    /// Deletes 2-100 messages younger than 14 days at once.
+    pub async fn bulk_delete_messages(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        ids: Vec<MessageId>,
+    ) -> Result<()> {
+        let mut v = Validator::new();
+        v.check(
+            ids.len() >= 2,
+            "messages",
+            "BASE_TYPE_MIN_LENGTH",
+            "Provide at least 2 messages.",
+        );
+        v.count("messages", ids.len(), self.limits().bulk_delete);
+        let oldest = self.now().plus_ms(-self.limits().bulk_delete_max_age_ms);
+        for (i, id) in ids.iter().enumerate() {
+            v.check(
+                id.timestamp() >= oldest,
+                &format!("messages.{i}"),
+                "MESSAGE_TOO_OLD",
+                "Messages older than 14 days cannot be bulk deleted.",
+            );
+        }
+        v.finish()?;
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        if access.guild.is_none() {
+            return Err(Error::rejected(
+                "CANNOT_BULK_DELETE_IN_DM",
+                "Bulk delete works in guild channels only.",
+            ));
+        }
+        access.require(Permissions::MANAGE_MESSAGES)?;
+        let deleted = self.store().delete_messages(channel_id, &ids).await?;
+        if !deleted.is_empty() {
+            let payload =
+                json!({ "ids": deleted, "channel_id": channel_id, "guild_id": access.guild_id() });
+            self.emit_channel_event("MESSAGE_DELETE_BULK", &access.channel, &payload)
+                .await;
+        }
+        Ok(())
+    }
+
+    fn reaction_payload(
+        &self,
+        access: &ChannelAccess,
+        message_id: MessageId,
+        user: UserId,
+        emoji: &ReactionEmoji,
+    ) -> serde_json::Value {
+        json!({
+            "user_id": user,
+            "channel_id": access.channel.id,
+            "message_id": message_id,
+            "guild_id": access.guild_id(),
+            "emoji": emoji,
+        })
+    }
+
+    /// Adds the caller's reaction.
+    pub async fn add_reaction(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        emoji: &ReactionEmoji,
+    ) -> Result<()> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        access.require(Permissions::READ_MESSAGE_HISTORY)?;
+        self.load_message(channel_id, message_id).await?;
+        let existing = self
+            .store()
+            .reaction_counts(channel_id, &[message_id], actor.id())
+            .await?;
+        let key = emoji.key();
+        if !existing.iter().any(|(_, r)| r.emoji.key() == key) {
+            access.require(Permissions::ADD_REACTIONS)?;
+            if existing.len() as u32 >= self.limits().reactions_per_message {
+                return Err(Error::LimitReached {
+                    limit: Limit::Reactions,
+                    max: u64::from(self.limits().reactions_per_message),
+                });
+            }
+        }
+        if self
+            .store()
+            .add_reaction(channel_id, message_id, emoji, actor.id())
+            .await?
+        {
+            let mut payload = self.reaction_payload(&access, message_id, actor.id(), emoji);
+            if let Some(g) = &access.guild {
+                payload["member"] = serde_json::to_value(g.member.response(actor.user.partial()))
+                    .unwrap_or_default();
+            }
+            self.emit_channel_event("MESSAGE_REACTION_ADD", &access.channel, &payload)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Removes a reaction: the caller's own (`user` = `None`), or someone else's with MANAGE_MESSAGES.
+    pub async fn remove_reaction(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        emoji: &ReactionEmoji,
+        user: Option<UserId>,
+    ) -> Result<()> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        let target = user.unwrap_or(actor.id());
+        if target != actor.id() {
+            access.require(Permissions::MANAGE_MESSAGES)?;
+        }
+        self.load_message(channel_id, message_id).await?;
+        if self
+            .store()
+            .remove_reaction(channel_id, message_id, &emoji.key(), target)
+            .await?
+        {
+            let payload = self.reaction_payload(&access, message_id, target, emoji);
+            self.emit_channel_event("MESSAGE_REACTION_REMOVE", &access.channel, &payload)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Removes all reactions, or all of one emoji; needs MANAGE_MESSAGES.
+    pub async fn clear_reactions(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        emoji: Option<&ReactionEmoji>,
+    ) -> Result<()> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        access.require(Permissions::MANAGE_MESSAGES)?;
+        self.load_message(channel_id, message_id).await?;
+        let mut payload = json!({ "channel_id": channel_id, "message_id": message_id, "guild_id": access.guild_id() });
+        match emoji {
+            Some(e) => {
+                self.store()
+                    .remove_emoji_reactions(channel_id, message_id, &e.key())
+                    .await?;
+                payload["emoji"] = serde_json::to_value(e).unwrap_or_default();
+                self.emit_channel_event("MESSAGE_REACTION_REMOVE_EMOJI", &access.channel, &payload)
+                    .await;
+            }
+            None => {
+                self.store()
+                    .remove_all_reactions(channel_id, message_id)
+                    .await?;
+                self.emit_channel_event("MESSAGE_REACTION_REMOVE_ALL", &access.channel, &payload)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Users who reacted with an emoji.
+    pub async fn list_reaction_users(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        emoji: &ReactionEmoji,
+        after: Option<UserId>,
+        limit: Option<u32>,
+    ) -> Result<Vec<crate::model::UserPartial>> {
+        let limit = limit.unwrap_or(25);
+        let mut v = Validator::new();
+        v.range("limit", i64::from(limit), 1, 100);
+        v.finish()?;
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        access.require(Permissions::READ_MESSAGE_HISTORY)?;
+        self.load_message(channel_id, message_id).await?;
+        let ids = self
+            .store()
+            .list_reaction_users(channel_id, message_id, &emoji.key(), after, limit)
+            .await?;
+        let users = self.user_partials(&ids).await?;
+        Ok(ids.iter().filter_map(|id| users.get(id).cloned()).collect())
+    }
+
+    /// Pins or unpins a message.
+    pub async fn set_pinned(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        pinned: bool,
+    ) -> Result<()> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        if !access
+            .permissions
+            .intersects(Permissions::PIN_MESSAGES | Permissions::MANAGE_MESSAGES)
+        {
+            return Err(Error::MissingPermissions);
+        }
+        let mut message = self.load_message(channel_id, message_id).await?;
+        if message.pinned_at.is_some() == pinned {
+            return Ok(());
+        }
+        if pinned {
+            let pins = self
+                .store()
+                .list_pinned(channel_id, None, self.limits().pins_per_channel)
+                .await?;
+            if pins.len() as u32 >= self.limits().pins_per_channel {
+                return Err(Error::LimitReached {
+                    limit: Limit::Pins,
+                    max: u64::from(self.limits().pins_per_channel),
+                });
+            }
+        }
+        let now = self.now();
+        message.pinned_at = pinned.then_some(now);
+        self.store().update_message(&message).await?;
+        let mut channel = access.channel.clone();
+        if pinned {
+            channel.last_pin_timestamp = Some(now);
+            self.store().update_channel(&channel).await?;
+        }
+        let response = self.message_response(actor.id(), message).await?;
+        self.emit_channel_event("MESSAGE_UPDATE", &channel, &response)
+            .await;
+        let payload = json!({
+            "channel_id": channel_id,
+            "guild_id": access.guild_id(),
+            "last_pin_timestamp": channel.last_pin_timestamp,
+        });
+        self.emit_channel_event("CHANNEL_PINS_UPDATE", &channel, &payload)
+            .await;
+        Ok(())
+    }
+
+    /// Pinned messages with the time each was pinned, most recent pin first.
+    pub async fn list_pins(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        before: Option<crate::time::Timestamp>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<(crate::time::Timestamp, MessageResponse)>, bool)> {
+        let limit = limit.unwrap_or(50);
+        let mut v = Validator::new();
+        v.range("limit", i64::from(limit), 1, 50);
+        v.finish()?;
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        if !access
+            .permissions
+            .contains(Permissions::READ_MESSAGE_HISTORY)
+        {
+            return Ok((Vec::new(), false));
+        }
+        let mut pins = self
+            .store()
+            .list_pinned(channel_id, before, limit + 1)
+            .await?;
+        let has_more = pins.len() > limit as usize;
+        pins.truncate(limit as usize);
+        let times: Vec<_> = pins
+            .iter()
+            .map(|m| m.pinned_at.unwrap_or_default())
+            .collect();
+        let responses = self.message_responses(actor.id(), pins).await?;
+        Ok((times.into_iter().zip(responses).collect(), has_more))
+    }
+
+    /// Marks a channel read up to a message.
+    pub async fn ack_message(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        mention_count: Option<u32>,
+    ) -> Result<()> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        let mut state = self
+            .store()
+            .get_read_state(actor.id(), channel_id)
+            .await?
+            .unwrap_or(ReadState {
+                user_id: actor.id(),
+                channel_id,
+                last_message_id: None,
+                mention_count: 0,
+                last_pin_timestamp: None,
+            });
+        state.last_message_id = Some(message_id);
+        state.mention_count = mention_count.unwrap_or(0);
+        self.store().put_read_state(&state).await?;
+        let payload = json!({
+            "channel_id": channel_id,
+            "message_id": message_id,
+            "mention_count": state.mention_count,
+            "guild_id": access.guild_id(),
+        });
+        self.emit(crate::ports::Dispatch::new(
+            "MESSAGE_ACK",
+            crate::ports::Topic::User(actor.id()),
+            &payload,
+        ))
+        .await;
+        Ok(())
+    }
+
+    /// The caller's read states.
+    pub async fn read_states(&self, actor: &Actor) -> Result<Vec<ReadState>> {
+        Ok(self.store().list_read_states(actor.id()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mentions() {
+        let m = parse_mentions("hi <@1> and <@!2> and <@&3> <@1> <@x> @everyone <@4");
+        assert_eq!(m.users, vec![UserId::new(1), UserId::new(2)]);
+        assert_eq!(m.roles, vec![RoleId::new(3)]);
+        assert!(m.everyone);
+        assert_eq!(parse_mentions("plain"), ParsedMentions::default());
+    }
+
+    #[test]
+    fn nonce_accepts_strings_and_numbers() {
+        let a: MessageCreate = serde_json::from_str(r#"{"content":"x","nonce":12345}"#).unwrap();
+        assert_eq!(a.nonce.as_deref(), Some("12345"));
+        let b: MessageCreate = serde_json::from_str(r#"{"content":"x","nonce":"abc"}"#).unwrap();
+        assert_eq!(b.nonce.as_deref(), Some("abc"));
+        assert!(serde_json::from_str::<MessageCreate>(r#"{"nonce":[1]}"#).is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! The use-cases. [`Fluxer`] holds the ports and exposes one method per action a user can take
+//! (register, create a guild, send a message, ...). Every method checks permissions and invariants,
+//! writes through the [`Store`], and publishes the gateway events the action implies on the
+//! [`EventBus`]. Hosts (the HTTP API, the gateway, an embedding application) call these methods and never
+//! the storage directly.
+
+mod access;
+mod applications;
+mod auth;
+mod channels;
+mod guilds;
+mod hydrate;
+mod invites;
+mod members;
+mod messages;
+mod password;
+mod roles;
+mod tokens;
+mod totp;
+mod users;
+mod webhooks;
+
+use std::sync::Arc;
+
+pub use access::{Actor, ChannelAccess, GuildAccess};
+pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
+pub use auth::{ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup};
+pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};
+pub use guilds::{GuildCreate, GuildUpdate};
+pub use invites::InviteCreate;
+pub use members::{BanCreate, MemberUpdate};
+pub use messages::{MessageCreate, MessageEdit, MessageQuery};
+pub use password::{Argon2Hasher, PasswordHasher};
+pub use roles::{RoleCreate, RolePosition, RoleUpdate};
+pub use tokens::{BotToken, SessionToken, hash_token};
+pub use totp::totp_code;
+pub use users::{RelationshipRequest, UserUpdate};
+pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
+
+use crate::id::{Snowflake, SnowflakeGenerator};
+use crate::ports::{Clock, Dispatch, EventBus, Mailer, Store, SystemClock};
+use crate::time::Timestamp;
+
+/// Instance limits. The defaults are upstream's numbers for a self-hosted instance (where everyone gets
+/// the premium limit set).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub message_content: usize,
+    pub attachments_per_message: usize,
+    pub embeds_per_message: usize,
+    pub reactions_per_message: u32,
+    pub guilds_per_user: usize,
+    pub channels_per_guild: usize,
+    pub roles_per_guild: usize,
+    pub pins_per_channel: u32,
+    pub invites_per_guild: usize,
+    pub webhooks_per_channel: usize,
+    pub overwrites_per_channel: usize,
+    pub relationships: usize,
+    pub bulk_delete: usize,
+    /// Bulk delete only accepts messages younger than this (14 days, as Discord).
+    pub bulk_delete_max_age_ms: i64,
+    pub sessions_per_user: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            message_content: 4000,
+            attachments_per_message: 10,
+            embeds_per_message: 10,
+            reactions_per_message: 30,
+            guilds_per_user: 200,
+            channels_per_guild: 500,
+            roles_per_guild: 250,
+            pins_per_channel: 250,
+            invites_per_guild: 1000,
+            webhooks_per_channel: 15,
+            overwrites_per_channel: 500,
+            relationships: 1000,
+            bulk_delete: 100,
+            bulk_delete_max_age_ms: 14 * 24 * 3600 * 1000,
+            sessions_per_user: 100,
+        }
+    }
+}
+
+/// Instance settings the use-cases need.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This process's snowflake worker ID (0..=1023); distinct per process sharing a database.
+    pub worker_id: u16,
+    pub limits: Limits,
+    /// Where clients open the web app, for links in emails (`https://chat.example.com`).
+    pub web_url: String,
+    /// Require a verified email before sending messages.
+    pub require_verified_email: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            worker_id: 0,
+            limits: Limits::default(),
+            web_url: "http://127.0.0.1:8080".to_owned(),
+            require_verified_email: false,
+        }
+    }
+}
+
+/// The ports the services run on.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    pub events: Arc<dyn EventBus>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: Arc<dyn PasswordHasher>,
+}
+
+impl Ports {
+    /// Ports with the system clock and argon2 hashing run inline.
+    pub fn new(store: Arc<dyn Store>, events: Arc<dyn EventBus>, mailer: Arc<dyn Mailer>) -> Self {
+        Ports {
+            store,
+            events,
+            mailer,
+            clock: Arc::new(SystemClock),
+            hasher: Arc::new(Argon2Hasher::default()),
+        }
+    }
+}
+
+struct Inner {
+    ports: Ports,
+    config: Config,
+    ids: SnowflakeGenerator,
+}
+
+/// The use-cases over a set of ports. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Fluxer {
+    inner: Arc<Inner>,
+}
+
+impl Fluxer {
+    pub fn new(ports: Ports, config: Config) -> Self {
+        let ids = SnowflakeGenerator::new(config.worker_id);
+        Fluxer {
+            inner: Arc::new(Inner { ports, config, ids }),
+        }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.inner.ports
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.inner.ports.store.as_ref()
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.inner.config.limits
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.ports.clock.now()
+    }
+
+    /// A fresh snowflake.
+    pub fn next_id<T: From<Snowflake>>(&self) -> T {
+        T::from(self.inner.ids.next_at(self.now()))
+    }
+
+    /// Publishes an event. The write it describes already happened, so a bus failure is logged by the
+    /// caller's tracing setup and otherwise ignored: clients resync on reconnect.
+    pub(crate) async fn emit(&self, dispatch: Dispatch) {
+        if let Err(_e) = self.inner.ports.events.publish(dispatch).await {
+            // Dropped on purpose: see the doc comment. The bus adapter logs its own failures.
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Bearer tokens: generation, hashing and parsing. Tokens are stored only as SHA-256 hashes; comparisons
+//! of secrets are constant-time.
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::id::ApplicationId;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `len` random base62 characters from the OS RNG (rejection sampling keeps them uniform).
+pub(crate) fn random_base62(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        OsRng.fill_bytes(&mut buf);
+        for &b in &buf {
+            // 248 = 4 * 62: values above would bias the first characters.
+            if b < 248 && out.len() < len {
+                out.push(BASE62[usize::from(b % 62)] as char);
+            }
+        }
+    }
+    out
+}
+
+/// SHA-256 of a token, the form in which tokens are stored and looked up.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Constant-time equality of two secrets.
+pub(crate) fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// A user session token: `flx_` + 36 base62 characters (upstream's format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionToken(pub String);
+
+impl SessionToken {
+    pub fn generate() -> Self {
+        SessionToken(format!("flx_{}", random_base62(36)))
+    }
+
+    /// Whether `raw` has the shape of a session token (cheap pre-check before a lookup).
+    pub fn looks_valid(raw: &str) -> bool {
+        raw.len() == 40
+            && raw.starts_with("flx_")
+            && raw[4..].bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+}
+
+/// A bot token: `{application_id}.{secret}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotToken {
+    pub application_id: ApplicationId,
+    pub secret: String,
+}
+
+impl BotToken {
+    pub fn generate(application_id: ApplicationId) -> Self {
+        BotToken {
+            application_id,
+            secret: random_base62(48),
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (id, secret) = raw.split_once('.')?;
+        if secret.is_empty()
+            || secret.len() > 128
+            || !secret.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return None;
+        }
+        Some(BotToken {
+            application_id: id.parse().ok()?,
+            secret: secret.to_owned(),
+        })
+    }
+
+    pub fn secret_hash(&self) -> [u8; 32] {
+        hash_token(&self.secret)
+    }
+
+    pub fn expose(&self) -> String {
+        format!("{}.{}", self.application_id, self.secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_tokens_have_upstream_shape_and_are_unique() {
+        let a = SessionToken::generate();
+        let b = SessionToken::generate();
+        assert!(SessionToken::looks_valid(&a.0), "{}", a.0);
+        assert_ne!(a, b);
+        assert!(!SessionToken::looks_valid("flx_short"));
+        assert!(!SessionToken::looks_valid(&format!("abc_{}", &a.0[4..])));
+    }
+
+    #[test]
+    fn bot_tokens_round_trip() {
+        let t = BotToken::generate(ApplicationId::new(1234));
+        let parsed = BotToken::parse(&t.expose()).unwrap();
+        assert_eq!(parsed, t);
+        assert!(BotToken::parse("1234").is_none());
+        assert!(BotToken::parse("abc.def").is_none());
+        assert!(BotToken::parse("1234.").is_none());
+        assert!(BotToken::parse("1234.a-b").is_none());
+    }
+
+    #[test]
+    fn constant_time_equality() {
+        assert!(secrets_equal(b"abc", b"abc"));
+        assert!(!secrets_equal(b"abc", b"abd"));
+        assert!(!secrets_equal(b"abc", b"abcd"));
+    }
+}
