@@ -1,1 +1,23 @@
+//! # fluxer
+//!
+//! Fluxer — an open, self-hostable chat platform (guilds, channels, messages, roles, invites, a
+//! real-time gateway) — as a Rust SDK. This facade re-exports the pieces so an application can embed a
+//! complete chat backend:
+//!
+//! - [`core`]: the domain — entities, permissions, use-cases ([`core::service::Fluxer`]) and ports;
+//! - [`storage`]: adapters behind the ports (SQLite, in-memory, ...);
+//! - [`api`]: the REST API as an axum router (feature `api`);
+//! - [`monolith`]: everything wired on the embedded defaults, as the `fluxer-server` binary runs it.
+//!
+//! See `examples/` for embedding the API in your own server and plugging in a custom backend.
 
+pub use fluxer_core as core;
+pub use fluxer_storage as storage;
+
+#[cfg(feature = "api")]
+pub use fluxer_api as api;
+
+pub mod config;
+
+#[cfg(all(feature = "api", feature = "sqlite"))]
+pub mod monolith;

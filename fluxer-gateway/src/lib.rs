@@ -1,1 +1,372 @@
+//! # fluxer-gateway
+//!
+//! Fluxer's real-time gateway: the Discord-style v1 WebSocket protocol (HELLO, IDENTIFY, READY,
+//! heartbeats, RESUME with replay, presence, member chunks) over the [`EventBus`] port, as an axum
+//! router a host mounts at `/gateway`.
+//!
+//! Each identified session is a task that outlives its socket for a resume window: it owns the bus
+//! subscription (user topic + one topic per guild), numbers dispatches, keeps those not yet acknowledged
+//! for RESUME, and filters guild events by what the member may view. Payloads are serialized once by the
+//! publisher; every session splices the same bytes into its frame.
+//!
+//! [`EventBus`]: fluxer_core::ports::EventBus
 
+mod connection;
+mod protocol;
+mod session;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use fluxer_core::id::UserId;
+use fluxer_core::permission::Permissions;
+use fluxer_core::ports::{Presence, PresenceEntry, Topic};
+use fluxer_core::service::{Actor, Fluxer};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+pub use protocol::{close, op};
+use session::{Command, Outbound, SessionHandle, SessionTask};
+
+/// Gateway settings. Defaults are upstream's.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub heartbeat_interval_ms: u64,
+    /// A connection without a heartbeat for this long is closed (4009).
+    pub heartbeat_timeout_ms: u64,
+    /// How long a session waits for a RESUME after its socket drops.
+    pub resume_window_ms: u64,
+    /// Dispatches kept un-acknowledged before the session is closed with 4013.
+    pub max_unacked: usize,
+    /// Events buffered between the bus and a session before it counts as lagging.
+    pub subscription_capacity: usize,
+    /// Inbound frames allowed per window (4008 beyond).
+    pub rate_limit_frames: u32,
+    pub rate_window_ms: u64,
+    /// IDENTIFYs allowed per user per day (`session_start_limit`).
+    pub identifies_per_day: u32,
+    /// Presence entries lapse after this long without a refresh.
+    pub presence_ttl_ms: u64,
+    /// The URL sessions are told to resume at.
+    pub public_url: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            heartbeat_interval_ms: 41_250,
+            heartbeat_timeout_ms: 45_000,
+            resume_window_ms: 60_000,
+            max_unacked: 4096,
+            subscription_capacity: 4096,
+            rate_limit_frames: 120,
+            rate_window_ms: 60_000,
+            identifies_per_day: 1000,
+            presence_ttl_ms: 120_000,
+            public_url: "ws://127.0.0.1:8080/gateway".to_owned(),
+        }
+    }
+}
+
+struct Inner {
+    fluxer: Fluxer,
+    presence: Arc<dyn Presence>,
+    config: GatewayConfig,
+    sessions: Mutex<HashMap<String, SessionHandle>>,
+    identifies: Mutex<HashMap<UserId, (i64, u32)>>,
+}
+
+/// The gateway service. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+#[derive(Deserialize)]
+struct ConnectQuery {
+    v: Option<String>,
+    encoding: Option<String>,
+}
+
+impl Gateway {
+    pub fn new(fluxer: Fluxer, presence: Arc<dyn Presence>, config: GatewayConfig) -> Self {
+        Gateway {
+            inner: Arc::new(Inner {
+                fluxer,
+                presence,
+                config,
+                sessions: Mutex::new(HashMap::new()),
+                identifies: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The gateway's routes: the WebSocket endpoint at `/gateway` (and `/gateway/`).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/gateway", get(upgrade))
+            .route("/gateway/", get(upgrade))
+            .with_state(self.clone())
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    pub fn fluxer(&self) -> &Fluxer {
+        &self.inner.fluxer
+    }
+
+    pub(crate) fn presence(&self) -> &Arc<dyn Presence> {
+        &self.inner.presence
+    }
+
+    /// How many sessions are live (connected or waiting for a resume).
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub(crate) fn session(&self, id: &str) -> Option<SessionHandle> {
+        self.inner.sessions.lock().ok()?.get(id).cloned()
+    }
+
+    pub(crate) fn forget_session(&self, id: &str) {
+        if let Ok(mut s) = self.inner.sessions.lock() {
+            s.remove(id);
+        }
+    }
+
+    /// Counts an IDENTIFY against the user's daily allowance.
+    pub(crate) fn allow_identify(&self, user: UserId) -> bool {
+        let now = self.fluxer().now().unix_ms();
+        let Ok(mut map) = self.inner.identifies.lock() else { return false };
+        let entry = map.entry(user).or_insert((now, 0));
+        if now - entry.0 > 24 * 3600 * 1000 {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= self.config().identifies_per_day
+    }
+
+    /// Creates a session for an identified actor: subscribes, builds READY, starts the session task.
+    pub(crate) async fn start_session(
+        &self,
+        actor: &Actor,
+        presence: PresenceEntry,
+        ignored_events: Vec<String>,
+    ) -> fluxer_core::Result<(SessionHandle, mpsc::Receiver<Outbound>)> {
+        let fluxer = self.fluxer();
+        let store = &fluxer.ports().store;
+        // Subscribe before reading state, so nothing that happens in between is lost.
+        let mut subscription = fluxer.ports().events.subscribe(self.config().subscription_capacity).await?;
+        subscription.add_topic(Topic::User(actor.id())).await?;
+        let guild_ids = store.list_user_guild_ids(actor.id()).await?;
+        for g in &guild_ids {
+            subscription.add_topic(Topic::Guild(*g)).await?;
+        }
+        let session_id = random_hex_32();
+        let mut initial: Vec<(&'static str, String)> = Vec::new();
+        let mut guilds_in_ready = Vec::new();
+        let mut snapshots = Vec::new();
+        for g in &guild_ids {
+            match fluxer.guild_snapshot(*g, actor.id()).await {
+                Ok(s) => snapshots.push(s),
+                Err(e) => tracing::warn!(guild = %g, error = %e, "guild snapshot failed"),
+            }
+        }
+        if actor.is_bot() {
+            // Bots get unavailable guilds in READY, then one GUILD_CREATE each (as Discord does).
+            guilds_in_ready = guild_ids.iter().map(|g| json!({ "id": g, "unavailable": true })).collect();
+        } else {
+            guilds_in_ready.clone_from(&snapshots);
+        }
+        let private_channels = fluxer.list_private_channels(actor).await?;
+        let relationships = fluxer.list_relationships(actor).await?;
+        let read_states = fluxer.read_states(actor).await?;
+        let mut ready = json!({
+            "v": 1,
+            "version": 1,
+            "user": actor.user.private(),
+            "session_id": session_id,
+            "resume_gateway_url": self.config().public_url,
+            "guilds": guilds_in_ready,
+            "private_channels": private_channels,
+            "relationships": relationships,
+            "read_states": read_states,
+            "presences": [],
+            "sessions": [],
+            "users": [],
+            "user_settings": {},
+            "user_guild_settings": [],
+            "notes": {},
+            "shard": [0, 1],
+        });
+        if actor.is_bot() {
+            ready["application"] = json!({ "id": actor.id(), "flags": 0 });
+        }
+        initial.push(("READY", ready.to_string()));
+        if actor.is_bot() {
+            for s in snapshots {
+                initial.push(("GUILD_CREATE", s.to_string()));
+            }
+        }
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let handle = SessionHandle {
+            user_id: actor.id(),
+            commands: cmd_tx,
+        };
+        let (out_tx, out_rx) = mpsc::channel(1024);
+        let task = SessionTask {
+            gateway: self.clone(),
+            session_id: session_id.clone(),
+            user_id: actor.id(),
+            subscription,
+            commands: cmd_rx,
+            guilds: guild_ids.into_iter().collect(),
+            ignored: ignored_events.into_iter().map(|e| e.to_uppercase()).collect::<HashSet<_>>(),
+            presence,
+            initial,
+        };
+        if let Ok(mut s) = self.inner.sessions.lock() {
+            s.insert(session_id, handle.clone());
+        }
+        tokio::spawn(task.run());
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        handle
+            .commands
+            .send(Command::Attach {
+                out: out_tx,
+                resume_from: None,
+                reply: reply_tx,
+            })
+            .await
+            .map_err(|_| fluxer_core::Error::Internal("session task ended".into()))?;
+        let _ = reply_rx.await;
+        Ok((handle, out_rx))
+    }
+
+    /// Answers REQUEST_GUILD_MEMBERS with GUILD_MEMBERS_CHUNK dispatches (1000 members per chunk).
+    pub(crate) async fn send_member_chunks(&self, session: &SessionHandle, req: protocol::RequestMembers) {
+        let fluxer = self.fluxer();
+        let Ok(access) = fluxer.guild_access(session.user_id, req.guild_id).await else {
+            return;
+        };
+        let store = &fluxer.ports().store;
+        let mut members = Vec::new();
+        let mut not_found = Vec::new();
+        if let Some(ids) = &req.user_ids {
+            members = store.get_members(req.guild_id, ids).await.unwrap_or_default();
+            not_found = ids.iter().filter(|id| !members.iter().any(|m| m.user_id == **id)).copied().collect();
+        } else {
+            let query = req.query.clone().unwrap_or_default().to_lowercase();
+            let limit = match req.limit.unwrap_or(0) {
+                0 if query.is_empty() => usize::MAX,
+                0 => 25,
+                n => n.min(100) as usize,
+            };
+            // Listing everyone needs the privilege upstream reserves for large member lists.
+            if limit == usize::MAX && !access.permissions.contains(Permissions::MANAGE_GUILD) && !access.member.user_id.eq(&access.guild.owner_id) && !self.is_bot(session).await {
+                return;
+            }
+            let mut after = None;
+            while members.len() < limit {
+                let page = store.list_members(req.guild_id, after, 1000).await.unwrap_or_default();
+                let Some(last) = page.last() else { break };
+                after = Some(last.user_id);
+                let full = page.len() < 1000;
+                if query.is_empty() {
+                    members.extend(page);
+                } else {
+                    let ids: Vec<UserId> = page.iter().map(|m| m.user_id).collect();
+                    let users = fluxer.user_partials(&ids).await.unwrap_or_default();
+                    members.extend(page.into_iter().filter(|m| {
+                        m.nick.as_deref().is_some_and(|n| n.to_lowercase().starts_with(&query))
+                            || users.get(&m.user_id).is_some_and(|u| u.username.to_lowercase().starts_with(&query))
+                    }));
+                }
+                if full {
+                    break;
+                }
+            }
+            members.truncate(limit);
+        }
+        let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
+        let users = fluxer.user_partials(&ids).await.unwrap_or_default();
+        let responses: Vec<Value> = members
+            .iter()
+            .filter_map(|m| users.get(&m.user_id).map(|u| serde_json::to_value(m.response(u.clone())).unwrap_or_default()))
+            .collect();
+        let chunks: Vec<&[Value]> = if responses.is_empty() { vec![&[][..]] } else { responses.chunks(1000).collect() };
+        let count = chunks.len();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let mut payload = json!({
+                "guild_id": req.guild_id,
+                "members": chunk,
+                "chunk_index": i,
+                "chunk_count": count,
+            });
+            if let Some(n) = &req.nonce {
+                payload["nonce"] = json!(n);
+            }
+            if i == 0 && !not_found.is_empty() {
+                payload["not_found"] = json!(not_found);
+            }
+            if req.presences {
+                let mut presences = Vec::new();
+                for m in chunk {
+                    if let Some(id) = m["user"]["id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
+                        let id = UserId::new(id);
+                        if let Ok(p) = self.presence().get_presence(id, fluxer.now()).await {
+                            presences.push(json!({ "user": { "id": id }, "status": p.status.public() }));
+                        }
+                    }
+                }
+                payload["presences"] = json!(presences);
+            }
+            let _ = session.commands.send(Command::Direct("GUILD_MEMBERS_CHUNK", payload.to_string())).await;
+        }
+    }
+
+    async fn is_bot(&self, session: &SessionHandle) -> bool {
+        matches!(self.fluxer().ports().store.get_user(session.user_id).await, Ok(Some(u)) if u.bot)
+    }
+}
+
+async fn upgrade(State(gateway): State<Gateway>, Query(q): Query<ConnectQuery>, ws: WebSocketUpgrade) -> Response {
+    let version_ok = q.v.as_deref().is_none_or(|v| v == "1");
+    let encoding_ok = q.encoding.as_deref().is_none_or(|e| e == "json");
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
+        .on_upgrade(move |mut socket| async move {
+            if !version_ok || !encoding_ok {
+                let (code, reason) = if version_ok {
+                    (close::DECODE_ERROR, "only encoding=json is supported")
+                } else {
+                    (close::INVALID_API_VERSION, "invalid API version")
+                };
+                let _ = socket
+                    .send(axum::extract::ws::Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })))
+                    .await;
+                return;
+            }
+            connection::run(gateway, socket).await;
+        })
+        .into_response()
+}
+
+/// 16 random bytes as 32 hex characters (upstream's session ID form).
+fn random_hex_32() -> String {
+    let token = fluxer_core::service::SessionToken::generate().0;
+    let digest = fluxer_core::service::hash_token(&token);
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}

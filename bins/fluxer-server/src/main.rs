@@ -1,1 +1,159 @@
-fn main() {}
+//! `fluxer-server`: the Fluxer monolith on embedded defaults.
+//!
+//! ```text
+//! fluxer-server [--config config.json]            serve
+//! fluxer-server create-admin --email E --username U [--config ...]
+//!                                                  create a staff account (password from FLUXER_ADMIN_PASSWORD)
+//! ```
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use fluxer::config::Config;
+use fluxer::monolith::Monolith;
+
+struct Args {
+    config: Option<PathBuf>,
+    command: Command,
+}
+
+enum Command {
+    Serve,
+    CreateAdmin { email: String, username: String },
+    Help,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let mut config = None;
+    let mut command = Command::Serve;
+    let (mut email, mut username) = (None, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" | "-c" => config = Some(PathBuf::from(args.next().ok_or("--config needs a path")?)),
+            "create-admin" => command = Command::CreateAdmin { email: String::new(), username: String::new() },
+            "--email" => email = Some(args.next().ok_or("--email needs a value")?),
+            "--username" => username = Some(args.next().ok_or("--username needs a value")?),
+            "--help" | "-h" => command = Command::Help,
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    if let Command::CreateAdmin { .. } = command {
+        command = Command::CreateAdmin {
+            email: email.ok_or("create-admin needs --email")?,
+            username: username.ok_or("create-admin needs --username")?,
+        };
+    }
+    Ok(Args { config, command })
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let json = match config.log.format.as_str() {
+        "json" => true,
+        "pretty" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).with_current_span(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("fluxer-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Help = args.command {
+        println!("usage: fluxer-server [--config FILE] [create-admin --email EMAIL --username NAME]");
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fluxer-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let listen = format!("{}:{}", config.services.server.host, config.services.server.port);
+    let listener = match tokio::net::TcpListener::bind(&listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("fluxer-server: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = listener.local_addr().map(|a| a.port()).unwrap_or(config.services.server.port);
+    let origin = config.public_origin(bound);
+    let monolith = match Monolith::build(&config, &origin).await {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("fluxer-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Command::CreateAdmin { email, username } = args.command {
+        let Ok(password) = std::env::var("FLUXER_ADMIN_PASSWORD") else {
+            eprintln!("fluxer-server: set FLUXER_ADMIN_PASSWORD to the new account's password");
+            return ExitCode::from(2);
+        };
+        let result = monolith.fluxer.create_operator(&email, &username, &password).await;
+        monolith.shutdown().await;
+        return match result {
+            Ok(user) => {
+                println!("created staff account {} ({})", user.tag(), user.id);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("fluxer-server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
+    println!("fluxer-server listening on http://{local} (API at {origin}/api/v1, health at {origin}/_health)");
+    tracing::info!(address = %local, "listening");
+    let app = monolith.router.clone().into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    tracing::info!("shutting down: finishing writes");
+    monolith.shutdown().await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fluxer-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -72,7 +72,7 @@ pub trait EventBus: Send + Sync {
 
 /// One subscriber's view of the bus: a set of topics and a bounded inbox.
 #[async_trait]
-pub trait Subscription: Send {
+pub trait Subscription: Send + Sync {
     async fn add_topic(&mut self, topic: Topic) -> PortResult<()>;
     async fn remove_topic(&mut self, topic: Topic) -> PortResult<()>;
     /// The next event, in publish order per topic; `Err(Lagged)` once the inbox overflowed;

@@ -15,6 +15,8 @@ const SESSION_TOUCH_INTERVAL_MS: i64 = 5 * 60 * 1000;
 const VERIFY_EMAIL_TTL_SECS: i64 = 24 * 3600;
 const RESET_PASSWORD_TTL_SECS: i64 = 3600;
 const MFA_TICKET_TTL_SECS: i64 = 5 * 60;
+/// Upstream's public STAFF flag.
+const STAFF_FLAG: u64 = 1;
 
 /// `POST /auth/register`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -166,6 +168,39 @@ impl Fluxer {
             token,
             user_id: user.id,
         })
+    }
+
+    /// Creates a staff account with a verified email, for an operator bootstrapping an instance.
+    pub async fn create_operator(&self, email: &str, username: &str, password: &str) -> Result<User> {
+        let email = email.trim().to_lowercase();
+        let mut v = Validator::new();
+        v.check(is_valid_email(&email), "email", "EMAIL_TYPE_INVALID_EMAIL", "Not a well formed email address.");
+        v.check(is_valid_username(username), "username", "USERNAME_INVALID_CHARACTERS", "Usernames may use letters, numbers, _ and . (1-32).");
+        validate_password(&mut v, "password", password);
+        v.finish()?;
+        let user = User {
+            id: self.next_id(),
+            username: username.to_owned(),
+            discriminator: 0,
+            global_name: None,
+            avatar: None,
+            banner: None,
+            bio: None,
+            pronouns: None,
+            accent_color: None,
+            bot: false,
+            system: false,
+            flags: STAFF_FLAG,
+            email: Some(email),
+            email_verified: true,
+            password_hash: Some(self.ports().hasher.hash(password).await?),
+            totp_secret: None,
+            date_of_birth: None,
+            locale: "en-US".to_owned(),
+            password_changed_at: None,
+            deleted_at: None,
+        };
+        self.insert_user_with_free_discriminator(user).await
     }
 
     /// Inserts a user, picking a random free discriminator for its username.

@@ -1,0 +1,288 @@
+//! One WebSocket connection: HELLO, IDENTIFY or RESUME, heartbeats, client requests, and the frames its
+//! session sends.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use fluxer_core::ports::{Dispatch, PresenceEntry, Status, Topic};
+use fluxer_core::service::Actor;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::Gateway;
+use crate::protocol::{Identify, Inbound, PresenceUpdate, RequestMembers, Resume, close, frame, op};
+use crate::session::{AttachError, Command, Outbound, SessionHandle};
+
+/// Frames a session may queue for a connection before the client counts as too slow.
+const OUTBOUND_CAPACITY: usize = 1024;
+const MAX_INBOUND_BYTES: usize = 4096;
+
+struct Conn {
+    gateway: Gateway,
+    session: Option<SessionHandle>,
+    out_rx: Option<mpsc::Receiver<Outbound>>,
+    last_heartbeat: Instant,
+    window_start: Instant,
+    frames_in_window: u32,
+}
+
+pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket) {
+    let hello = frame(op::HELLO, &json!({ "heartbeat_interval": gateway.config().heartbeat_interval_ms }));
+    if socket.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    let mut conn = Conn {
+        gateway,
+        session: None,
+        out_rx: None,
+        last_heartbeat: Instant::now(),
+        window_start: Instant::now(),
+        frames_in_window: 0,
+    };
+    let timeout = Duration::from_millis(conn.gateway.config().heartbeat_timeout_ms);
+    let mut ticker = tokio::time::interval(Duration::from_millis((conn.gateway.config().heartbeat_timeout_ms / 4).max(10)));
+    let closing = loop {
+        tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    if let Err(code) = conn.on_text(&mut socket, text.as_str()).await {
+                        break Some(code);
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => break Some((close::DECODE_ERROR, "binary frames are not supported")),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
+            },
+            out = recv_opt(&mut conn.out_rx) => match out {
+                Some(Outbound::Text(t)) => {
+                    if socket.send(Message::Text(t.into())).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => {
+                    conn.out_rx = None;
+                    conn.session = None;
+                    break Some((code, reason));
+                }
+                None => {
+                    // The session ended (expired or invalidated).
+                    conn.out_rx = None;
+                    conn.session = None;
+                    break Some((close::SESSION_TIMEOUT, "session ended"));
+                }
+            },
+            _ = ticker.tick() => {
+                if conn.last_heartbeat.elapsed() > timeout {
+                    break Some((close::SESSION_TIMEOUT, "heartbeat timed out"));
+                }
+            }
+        }
+    };
+    if let Some(session) = conn.session.take() {
+        let _ = session.commands.send(Command::Detach).await;
+    }
+    if let Some((code, reason)) = closing {
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from(reason),
+            })))
+            .await;
+    }
+}
+
+async fn recv_opt(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+type Close = (u16, &'static str);
+
+impl Conn {
+    async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), Close> {
+        if text.len() > MAX_INBOUND_BYTES {
+            return Err((close::DECODE_ERROR, "payload too large"));
+        }
+        let config = self.gateway.config();
+        if self.window_start.elapsed() > Duration::from_millis(config.rate_window_ms) {
+            self.window_start = Instant::now();
+            self.frames_in_window = 0;
+        }
+        self.frames_in_window += 1;
+        if self.frames_in_window > config.rate_limit_frames {
+            return Err((close::RATE_LIMITED, "you are sending too fast"));
+        }
+        let inbound: Inbound = serde_json::from_str(text).map_err(|_| (close::DECODE_ERROR, "invalid payload"))?;
+        match inbound.op {
+            op::HEARTBEAT => {
+                self.last_heartbeat = Instant::now();
+                if let (Some(session), Some(seq)) = (&self.session, inbound.d.as_u64()) {
+                    let _ = session.commands.send(Command::Ack(seq)).await;
+                }
+                send(socket, frame(op::HEARTBEAT_ACK, &Value::Null)).await
+            }
+            op::IDENTIFY => {
+                if self.session.is_some() {
+                    return Err((close::ALREADY_AUTHENTICATED, "already authenticated"));
+                }
+                let identify: Identify = serde_json::from_value(inbound.d).map_err(|_| (close::DECODE_ERROR, "invalid identify"))?;
+                if !identify.properties.is_object() {
+                    return Err((close::DECODE_ERROR, "invalid identify properties"));
+                }
+                let actor = self.authenticate(&identify.token).await?;
+                if !self.gateway.allow_identify(actor.id()) {
+                    return Err((close::RATE_LIMITED, "too many sessions started"));
+                }
+                let presence = identify.presence.as_ref().map(parse_presence).unwrap_or(Status::Online);
+                let mut entry = presence_entry(&actor, presence);
+                if let Some(p) = &identify.presence {
+                    entry.afk = p.afk;
+                    entry.mobile = p.mobile;
+                    entry.custom_status = p.custom_status.clone();
+                }
+                let (handle, out_rx) = self
+                    .gateway
+                    .start_session(&actor, entry, identify.ignored_events)
+                    .await
+                    .map_err(|_| (close::UNKNOWN_ERROR, "could not start session"))?;
+                self.session = Some(handle);
+                self.out_rx = Some(out_rx);
+                self.last_heartbeat = Instant::now();
+                Ok(())
+            }
+            op::RESUME => {
+                if self.session.is_some() {
+                    return Err((close::ALREADY_AUTHENTICATED, "already authenticated"));
+                }
+                let resume: Resume = serde_json::from_value(inbound.d).map_err(|_| (close::DECODE_ERROR, "invalid resume"))?;
+                let actor = self.authenticate(&resume.token).await?;
+                let Some(handle) = self.gateway.session(&resume.session_id) else {
+                    return send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await;
+                };
+                if handle.user_id != actor.id() {
+                    return Err((close::AUTHENTICATION_FAILED, "session belongs to someone else"));
+                }
+                let (out_tx, out_rx) = mpsc::channel(OUTBOUND_CAPACITY);
+                let (reply_tx, reply_rx) = oneshot::channel();
+                let attach = Command::Attach {
+                    out: out_tx,
+                    resume_from: Some(resume.seq.unwrap_or(0)),
+                    reply: reply_tx,
+                };
+                if handle.commands.send(attach).await.is_err() {
+                    return send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await;
+                }
+                match reply_rx.await {
+                    Ok(Ok(())) => {
+                        self.session = Some(handle);
+                        self.out_rx = Some(out_rx);
+                        self.last_heartbeat = Instant::now();
+                        Ok(())
+                    }
+                    Ok(Err(AttachError::InvalidSeq)) => Err((close::INVALID_SEQ, "invalid sequence")),
+                    Ok(Err(AttachError::Stale)) | Err(_) => send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await,
+                }
+            }
+            op::PRESENCE_UPDATE => {
+                let session = self.require_session()?;
+                let update: PresenceUpdate = serde_json::from_value(inbound.d).map_err(|_| (close::DECODE_ERROR, "invalid presence"))?;
+                let entry = PresenceEntry {
+                    user_id: session.user_id,
+                    status: parse_presence(&update),
+                    afk: update.afk,
+                    mobile: update.mobile,
+                    custom_status: update.custom_status,
+                    last_seen: Some(self.gateway.fluxer().now()),
+                };
+                let _ = session.commands.send(Command::Presence(entry)).await;
+                Ok(())
+            }
+            op::REQUEST_GUILD_MEMBERS => {
+                let session = self.require_session()?.clone();
+                let req: RequestMembers = serde_json::from_value(inbound.d).map_err(|_| (close::DECODE_ERROR, "invalid member request"))?;
+                if req.nonce.as_ref().is_some_and(|n| n.len() > 32) || req.user_ids.as_ref().is_some_and(|u| u.len() > 100) {
+                    return Err((close::DECODE_ERROR, "invalid member request"));
+                }
+                let gateway = self.gateway.clone();
+                tokio::spawn(async move { gateway.send_member_chunks(&session, req).await });
+                Ok(())
+            }
+            op::VOICE_STATE_UPDATE => {
+                let session = self.require_session()?;
+                let d = inbound.d;
+                if let Some(guild) = d["guild_id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
+                    let guild = fluxer_core::id::GuildId::new(guild);
+                    if self.gateway.fluxer().guild_access(session.user_id, guild).await.is_ok() {
+                        let payload = json!({
+                            "guild_id": guild,
+                            "channel_id": d["channel_id"],
+                            "user_id": session.user_id,
+                            "self_mute": d["self_mute"].as_bool().unwrap_or(false),
+                            "self_deaf": d["self_deaf"].as_bool().unwrap_or(false),
+                            "self_video": d["self_video"].as_bool().unwrap_or(false),
+                            "self_stream": d["self_stream"].as_bool().unwrap_or(false),
+                            "mute": false,
+                            "deaf": false,
+                        });
+                        let _ = self
+                            .gateway
+                            .fluxer()
+                            .ports()
+                            .events
+                            .publish(Dispatch::new("VOICE_STATE_UPDATE", Topic::Guild(guild), &payload))
+                            .await;
+                    }
+                }
+                Ok(())
+            }
+            op::LAZY_REQUEST => {
+                self.require_session()?;
+                Ok(())
+            }
+            _ => Err((close::UNKNOWN_OPCODE, "unknown opcode")),
+        }
+    }
+
+    fn require_session(&self) -> Result<&SessionHandle, Close> {
+        self.session.as_ref().ok_or((close::NOT_AUTHENTICATED, "not authenticated"))
+    }
+
+    async fn authenticate(&self, token: &str) -> Result<Actor, Close> {
+        let token = token.trim();
+        self.gateway
+            .fluxer()
+            .authenticate(token)
+            .await
+            .map_err(|_| (close::AUTHENTICATION_FAILED, "authentication failed"))
+    }
+}
+
+async fn send(socket: &mut WebSocket, text: String) -> Result<(), Close> {
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|_| (close::UNKNOWN_ERROR, "send failed"))
+}
+
+fn parse_presence(p: &PresenceUpdate) -> Status {
+    match p.status.as_str() {
+        "idle" => Status::Idle,
+        "dnd" => Status::Dnd,
+        "invisible" | "offline" => Status::Invisible,
+        _ => Status::Online,
+    }
+}
+
+fn presence_entry(actor: &Actor, status: Status) -> PresenceEntry {
+    PresenceEntry {
+        user_id: actor.id(),
+        status,
+        afk: false,
+        mobile: false,
+        custom_status: None,
+        last_seen: None,
+    }
+}

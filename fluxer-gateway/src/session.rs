@@ -1,0 +1,416 @@
+//! Sessions: one task per identified session that outlives its socket for the resume window. It owns the
+//! event-bus subscription, numbers dispatches, keeps the un-acknowledged ones for RESUME, filters by
+//! visibility, and pushes frames to whichever connection is attached.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fluxer_core::id::{ChannelId, GuildId, UserId};
+use fluxer_core::model::Channel;
+use fluxer_core::permission::Permissions;
+use fluxer_core::ports::{Dispatch, PresenceEntry, Status, Subscription, Topic};
+use fluxer_core::service::GuildAccess;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::Gateway;
+use crate::protocol::{close, dispatch_frame};
+
+/// What a session sends to its connection.
+#[derive(Debug)]
+pub enum Outbound {
+    Text(String),
+    /// Close the socket with this code; the session lives on if the code allows resuming.
+    Close(u16, &'static str),
+}
+
+/// Why an attach (RESUME) failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttachError {
+    /// The missed events are no longer all buffered.
+    Stale,
+    /// The client claims a sequence the server never sent.
+    InvalidSeq,
+}
+
+pub enum Command {
+    Attach {
+        out: mpsc::Sender<Outbound>,
+        resume_from: Option<u64>,
+        reply: oneshot::Sender<Result<(), AttachError>>,
+    },
+    Ack(u64),
+    Detach,
+    /// A dispatch produced by the connection itself (member chunks), sequenced like any other.
+    Direct(&'static str, String),
+    Presence(PresenceEntry),
+}
+
+/// A handle to a live session.
+#[derive(Clone)]
+pub struct SessionHandle {
+    pub user_id: UserId,
+    pub commands: mpsc::Sender<Command>,
+}
+
+/// A guild as one session sees it, cached for filtering and dropped when roles, channels or the
+/// member change.
+struct GuildView {
+    access: GuildAccess,
+    channels: HashMap<ChannelId, Channel>,
+}
+
+pub(crate) struct SessionTask {
+    pub gateway: Gateway,
+    pub session_id: String,
+    pub user_id: UserId,
+    pub subscription: Box<dyn Subscription>,
+    pub commands: mpsc::Receiver<Command>,
+    pub guilds: HashSet<GuildId>,
+    pub ignored: HashSet<String>,
+    pub presence: PresenceEntry,
+    /// Dispatches to send first (READY, GUILD_CREATE...).
+    pub initial: Vec<(&'static str, String)>,
+}
+
+struct State {
+    seq: u64,
+    acked: u64,
+    buffer: VecDeque<(u64, Arc<str>)>,
+    out: Option<mpsc::Sender<Outbound>>,
+    detached_at: Option<Instant>,
+    views: HashMap<GuildId, Option<GuildView>>,
+}
+
+enum Flow {
+    Continue,
+    End,
+}
+
+impl SessionTask {
+    pub async fn run(mut self) {
+        let config = self.gateway.config().clone();
+        let mut st = State {
+            seq: 0,
+            acked: 0,
+            buffer: VecDeque::new(),
+            out: None,
+            detached_at: Some(Instant::now()),
+            views: HashMap::new(),
+        };
+        self.set_presence(self.presence.clone()).await;
+        let initial = std::mem::take(&mut self.initial);
+        let mut pending_initial = Some(initial);
+        let mut refresh = tokio::time::interval(Duration::from_millis(config.presence_ttl_ms / 2));
+        refresh.tick().await;
+        loop {
+            let window_end = st
+                .detached_at
+                .map(|at| at + Duration::from_millis(config.resume_window_ms))
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let flow = tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => {
+                        let flow = self.on_command(&mut st, cmd).await;
+                        if let Some(initial) = pending_initial.take() {
+                            if st.out.is_some() {
+                                for (event, payload) in initial {
+                                    self.push(&mut st, event, payload.into());
+                                }
+                            } else {
+                                pending_initial = Some(initial);
+                            }
+                        }
+                        flow
+                    }
+                    None => Flow::End,
+                },
+                event = self.subscription.recv(), if pending_initial.is_none() => match event {
+                    Some(Ok(dispatch)) => self.on_event(&mut st, &dispatch).await,
+                    Some(Err(_lagged)) => {
+                        // Events were lost before they reached the buffer: a resume would have a gap.
+                        tracing::warn!(session = %self.session_id, "session lagged behind the event bus; invalidating");
+                        if let Some(out) = st.out.take() {
+                            let _ = out.try_send(Outbound::Close(close::UNKNOWN_ERROR, "session fell behind"));
+                        }
+                        Flow::End
+                    }
+                    None => Flow::End,
+                },
+                _ = refresh.tick() => {
+                    self.refresh_presence().await;
+                    Flow::Continue
+                }
+                () = tokio::time::sleep_until(window_end), if st.detached_at.is_some() => Flow::End,
+            };
+            if let Flow::End = flow {
+                break;
+            }
+        }
+        self.end().await;
+    }
+
+    async fn on_command(&mut self, st: &mut State, cmd: Command) -> Flow {
+        match cmd {
+            Command::Attach { out, resume_from, reply } => {
+                if let Some(from) = resume_from {
+                    if from > st.seq {
+                        let _ = reply.send(Err(AttachError::InvalidSeq));
+                        return Flow::Continue;
+                    }
+                    let first_buffered = st.buffer.front().map(|(s, _)| *s).unwrap_or(st.seq + 1);
+                    if from + 1 < first_buffered {
+                        let _ = reply.send(Err(AttachError::Stale));
+                        return Flow::End;
+                    }
+                    // Replace any previous connection.
+                    if let Some(old) = st.out.take() {
+                        let _ = old.try_send(Outbound::Close(close::UNKNOWN_ERROR, "session resumed elsewhere"));
+                    }
+                    let _ = reply.send(Ok(()));
+                    for (seq, frame) in st.buffer.iter().filter(|(s, _)| *s > from) {
+                        if out.try_send(Outbound::Text(frame.to_string())).is_err() {
+                            tracing::debug!(seq, "resume replay overflowed the connection");
+                            st.detached_at = Some(Instant::now());
+                            return Flow::Continue;
+                        }
+                    }
+                    st.out = Some(out);
+                    st.detached_at = None;
+                    self.push(st, "RESUMED", Arc::from("null"));
+                } else {
+                    st.out = Some(out);
+                    st.detached_at = None;
+                    let _ = reply.send(Ok(()));
+                }
+                Flow::Continue
+            }
+            Command::Ack(seq) => {
+                if seq > st.seq || seq < st.acked {
+                    if let Some(out) = st.out.take() {
+                        let _ = out.try_send(Outbound::Close(close::INVALID_SEQ, "invalid sequence"));
+                    }
+                    st.detached_at = Some(Instant::now());
+                    return Flow::Continue;
+                }
+                st.acked = seq;
+                while st.buffer.front().is_some_and(|(s, _)| *s <= seq) {
+                    st.buffer.pop_front();
+                }
+                Flow::Continue
+            }
+            Command::Detach => {
+                st.out = None;
+                st.detached_at = Some(Instant::now());
+                Flow::Continue
+            }
+            Command::Direct(event, payload) => {
+                self.push(st, event, payload.into());
+                Flow::Continue
+            }
+            Command::Presence(entry) => {
+                self.set_presence(entry).await;
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Sequences a dispatch, buffers it for resume and sends it if a connection is attached.
+    fn push(&mut self, st: &mut State, event: &'static str, payload: Arc<str>) {
+        if self.ignored.contains(event) {
+            return;
+        }
+        st.seq += 1;
+        let frame: Arc<str> = dispatch_frame(event, st.seq, &payload).into();
+        st.buffer.push_back((st.seq, frame.clone()));
+        if st.buffer.len() > self.gateway.config().max_unacked {
+            if let Some(out) = st.out.take() {
+                let _ = out.try_send(Outbound::Close(close::ACK_BACKPRESSURE, "acknowledgement backlog exceeded"));
+            }
+            // The session cannot be resumed: drop the buffer so a RESUME is refused.
+            st.buffer.clear();
+            st.detached_at = Some(Instant::now() - Duration::from_millis(self.gateway.config().resume_window_ms));
+            return;
+        }
+        if let Some(out) = &st.out {
+            match out.try_send(Outbound::Text(frame.to_string())) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // A client that cannot keep up is disconnected; it may resume and get the rest.
+                    tracing::info!(session = %self.session_id, "client too slow; disconnecting resumably");
+                    let out = st.out.take();
+                    if let Some(out) = out {
+                        drop(out.try_send(Outbound::Close(close::UNKNOWN_ERROR, "client too slow")));
+                    }
+                    st.detached_at = Some(Instant::now());
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    st.out = None;
+                    st.detached_at = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    async fn on_event(&mut self, st: &mut State, dispatch: &Dispatch) -> Flow {
+        let event = dispatch.event;
+        match dispatch.topic {
+            Topic::User(_) => {
+                if event == "GUILD_CREATE" || event == "GUILD_DELETE" {
+                    let id = payload_id(&dispatch.payload, "id").map(GuildId::from);
+                    if let Some(g) = id {
+                        if event == "GUILD_CREATE" {
+                            self.guilds.insert(g);
+                            let _ = self.subscription.add_topic(Topic::Guild(g)).await;
+                        } else {
+                            self.leave(st, g).await;
+                        }
+                    }
+                }
+            }
+            Topic::Guild(guild) => {
+                if !self.guilds.contains(&guild) {
+                    return Flow::Continue;
+                }
+                if let Some(channel) = dispatch.channel_id
+                    && !self.can_view(st, guild, channel).await
+                {
+                    self.invalidate(st, guild, event);
+                    return Flow::Continue;
+                }
+                self.invalidate(st, guild, event);
+                if event == "GUILD_MEMBER_REMOVE" {
+                    let removed = serde_json::from_str::<Value>(&dispatch.payload)
+                        .ok()
+                        .and_then(|v| v["user"]["id"].as_str().and_then(|s| s.parse::<u64>().ok()));
+                    if removed == Some(self.user_id.get()) {
+                        self.push(st, event, dispatch.payload.clone());
+                        self.leave(st, guild).await;
+                        return Flow::Continue;
+                    }
+                }
+                if event == "GUILD_DELETE" {
+                    self.push(st, event, dispatch.payload.clone());
+                    self.leave(st, guild).await;
+                    return Flow::Continue;
+                }
+            }
+        }
+        self.push(st, event, dispatch.payload.clone());
+        Flow::Continue
+    }
+
+    async fn leave(&mut self, st: &mut State, guild: GuildId) {
+        self.guilds.remove(&guild);
+        st.views.remove(&guild);
+        let _ = self.subscription.remove_topic(Topic::Guild(guild)).await;
+    }
+
+    /// Forgets the cached view of a guild when an event may change what the member can see.
+    fn invalidate(&self, st: &mut State, guild: GuildId, event: &str) {
+        if event.starts_with("GUILD_ROLE_")
+            || event.starts_with("CHANNEL_")
+            || event == "GUILD_MEMBER_UPDATE"
+            || event == "GUILD_UPDATE"
+        {
+            st.views.remove(&guild);
+        }
+    }
+
+    async fn can_view(&self, st: &mut State, guild: GuildId, channel: ChannelId) -> bool {
+        if !st.views.contains_key(&guild) {
+            let fluxer = self.gateway.fluxer();
+            let view = match fluxer.guild_access(self.user_id, guild).await {
+                Ok(access) => match fluxer.ports().store.list_guild_channels(guild).await {
+                    Ok(channels) => Some(GuildView {
+                        access,
+                        channels: channels.into_iter().map(|c| (c.id, c)).collect(),
+                    }),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+            st.views.insert(guild, view);
+        }
+        match st.views.get(&guild) {
+            Some(Some(view)) => match view.channels.get(&channel) {
+                Some(c) => view.access.channel_permissions(c).contains(Permissions::VIEW_CHANNEL),
+                // A channel created since the view was cached: ask again next time.
+                None => {
+                    st.views.remove(&guild);
+                    false
+                }
+            },
+            _ => false,
+        }
+    }
+
+    async fn set_presence(&mut self, entry: PresenceEntry) {
+        let fluxer = self.gateway.fluxer().clone();
+        let now = fluxer.now();
+        let before = self.gateway.presence().get_presence(self.user_id, now).await.ok();
+        self.presence = entry.clone();
+        if let Err(e) = self
+            .gateway
+            .presence()
+            .set_session(self.user_id, &self.session_id, &entry, now, self.gateway.config().presence_ttl_ms)
+            .await
+        {
+            tracing::warn!(error = %e, "presence update failed");
+            return;
+        }
+        let after = self.gateway.presence().get_presence(self.user_id, now).await.ok();
+        if before.map(|b| (b.status.public(), b.afk, b.custom_status)) != after.as_ref().map(|a| (a.status.public(), a.afk, a.custom_status.clone())) {
+            if let Some(after) = after {
+                self.broadcast_presence(&after).await;
+            }
+        }
+    }
+
+    async fn refresh_presence(&self) {
+        let now = self.gateway.fluxer().now();
+        let _ = self
+            .gateway
+            .presence()
+            .set_session(self.user_id, &self.session_id, &self.presence, now, self.gateway.config().presence_ttl_ms)
+            .await;
+    }
+
+    /// Tells the user's guilds (and the user's other sessions) about a presence change.
+    async fn broadcast_presence(&self, entry: &PresenceEntry) {
+        let fluxer = self.gateway.fluxer();
+        let user = fluxer.user_partials(&[self.user_id]).await.ok().and_then(|mut m| m.remove(&self.user_id));
+        let Some(user) = user else { return };
+        for guild in &self.guilds {
+            let payload = json!({
+                "user": user,
+                "guild_id": guild,
+                "status": entry.status.public(),
+                "afk": entry.afk,
+                "mobile": entry.mobile,
+                "custom_status": entry.custom_status,
+                "activities": [],
+            });
+            let _ = fluxer.ports().events.publish(Dispatch::new("PRESENCE_UPDATE", Topic::Guild(*guild), &payload)).await;
+        }
+    }
+
+    async fn end(self) {
+        self.gateway.forget_session(&self.session_id);
+        let now = self.gateway.fluxer().now();
+        match self.gateway.presence().remove_session(self.user_id, &self.session_id, now).await {
+            Ok(entry) if entry.status == Status::Offline => self.broadcast_presence(&entry).await,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "presence removal failed"),
+        }
+        tracing::debug!(session = %self.session_id, "session ended");
+    }
+}
+
+/// Reads a snowflake field from a JSON payload without deserializing the rest into types.
+fn payload_id(payload: &str, field: &str) -> Option<fluxer_core::id::Snowflake> {
+    let v: Value = serde_json::from_str(payload).ok()?;
+    v[field].as_str()?.parse().ok()
+}

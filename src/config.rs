@@ -1,0 +1,300 @@
+//! The server configuration file: JSON, upstream Fluxer's key names where they exist, every key
+//! optional, unknown keys rejected with their full path. Environment variables override the file:
+//! `FLUXER_CONFIG__SERVICES__SERVER__PORT=9000` sets `services.server.port` (values parse as JSON when
+//! they can, as strings otherwise).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `development`, `production` or `test`.
+    pub env: Env,
+    pub domain: Domain,
+    pub database: Database,
+    pub services: Services,
+    pub cookie: Cookie,
+    pub instance: Instance,
+    pub auth: Auth,
+    pub dev: Dev,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Env {
+    Development,
+    #[default]
+    Production,
+    Test,
+}
+
+/// Public addressing, from which client-facing URLs are derived.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Domain {
+    /// The host clients use (`chat.example.com`). Defaults to the listen host.
+    pub base_domain: Option<String>,
+    /// `http` or `https`.
+    pub public_scheme: String,
+    /// The port clients use, when not the scheme's default. Defaults to the listen port.
+    pub public_port: Option<u16>,
+}
+
+impl Default for Domain {
+    fn default() -> Self {
+        Domain {
+            base_domain: None,
+            public_scheme: "http".to_owned(),
+            public_port: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// Only `sqlite` in the monolith.
+    pub backend: String,
+    pub sqlite_path: PathBuf,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            backend: "sqlite".to_owned(),
+            sqlite_path: PathBuf::from("./data/fluxer.db"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Services {
+    pub server: Listen,
+    pub gateway: Gateway,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+        }
+    }
+}
+
+/// The gateway's settings. The monolith serves the gateway on the API's port at `/gateway`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gateway {
+    pub port: u16,
+    /// Internal worker-pool sizes (upstream's names); 0 = one per CPU.
+    pub presence_shards: usize,
+    pub guild_shards: usize,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Gateway {
+            port: 8082,
+            presence_shards: 0,
+            guild_shards: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cookie {
+    pub domain: String,
+    pub secure: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Instance {
+    /// The snowflake worker ID of this process (0..=1023); distinct per process sharing a database.
+    pub worker_id: u16,
+    /// Where the web app lives, for links in emails. Defaults to the public API origin.
+    pub web_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// Refuse messages from accounts whose email is not verified.
+    pub require_verified_email: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dev {
+    pub disable_rate_limits: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// A `tracing` filter (`info`, `fluxer_api=debug,info`).
+    pub level: String,
+    /// `auto` (JSON unless on a terminal), `json` or `pretty`.
+    pub format: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".to_owned(),
+            format: "auto".to_owned(),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid JSON: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error("invalid config at `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    /// Loads the file (if any), applies `FLUXER_CONFIG__*` overrides from `env`, and validates.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut value = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
+                serde_json::from_str(&text).map_err(|source| ConfigError::Json { path: p.to_owned(), source })?
+            }
+            None => serde_json::json!({}),
+        };
+        for (key, raw) in env {
+            let Some(rest) = key.strip_prefix("FLUXER_CONFIG__") else { continue };
+            let parsed = serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw));
+            let mut node = &mut value;
+            let parts: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+            for (i, part) in parts.iter().enumerate() {
+                if !node.is_object() {
+                    *node = serde_json::json!({});
+                }
+                let map = node.as_object_mut().expect("just made an object");
+                if i + 1 == parts.len() {
+                    map.insert(part.clone(), parsed.clone());
+                    break;
+                }
+                node = map.entry(part.clone()).or_insert_with(|| serde_json::json!({}));
+            }
+        }
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
+            key: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                key: key.to_owned(),
+                message: message.to_owned(),
+            })
+        };
+        if self.database.backend != "sqlite" {
+            return bad("database.backend", "the monolith stores data in SQLite; use the per-service binaries for other backends");
+        }
+        if !matches!(self.domain.public_scheme.as_str(), "http" | "https") {
+            return bad("domain.public_scheme", "must be \"http\" or \"https\"");
+        }
+        if self.instance.worker_id > 1023 {
+            return bad("instance.worker_id", "must be between 0 and 1023");
+        }
+        if !matches!(self.log.format.as_str(), "auto" | "json" | "pretty") {
+            return bad("log.format", "must be \"auto\", \"json\" or \"pretty\"");
+        }
+        if self.services.server.host.is_empty() {
+            return bad("services.server.host", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// The origin clients reach the server at (`http://127.0.0.1:8080`).
+    pub fn public_origin(&self, bound_port: u16) -> String {
+        let host = self.domain.base_domain.clone().unwrap_or_else(|| self.services.server.host.clone());
+        let port = self.domain.public_port.unwrap_or(bound_port);
+        let default_port = if self.domain.public_scheme == "https" { 443 } else { 80 };
+        if port == default_port {
+            format!("{}://{host}", self.domain.public_scheme)
+        } else {
+            format!("{}://{host}:{port}", self.domain.public_scheme)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.services.server.port, 8080);
+        assert_eq!(c.database.sqlite_path, PathBuf::from("./data/fluxer.db"));
+        assert_eq!(c.public_origin(8080), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn env_overrides_with_json_values() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLUXER_CONFIG__SERVICES__SERVER__PORT", "9000"),
+                ("FLUXER_CONFIG__DATABASE__SQLITE_PATH", "/tmp/x.db"),
+                ("FLUXER_CONFIG__COOKIE__SECURE", "true"),
+                ("UNRELATED", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.services.server.port, 9000);
+        assert_eq!(c.database.sqlite_path, PathBuf::from("/tmp/x.db"));
+        assert!(c.cookie.secure);
+    }
+
+    #[test]
+    fn unknown_and_bad_keys_are_named() {
+        let dir = std::env::temp_dir().join(format!("fluxer-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.json");
+        std::fs::write(&path, r#"{"services":{"server":{"prot":1}}}"#).unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("services.server"), "{err}");
+        assert!(err.contains("prot"), "{err}");
+        std::fs::write(&path, r#"{"services":{"server":{"port":"high"}}}"#).unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("services.server.port"), "{err}");
+        std::fs::write(&path, r#"{"domain":{"public_scheme":"ftp"}}"#).unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("domain.public_scheme"), "{err}");
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(matches!(Config::load(Some(&path), env(&[])), Err(ConfigError::Json { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,216 @@
+//! Starts the real `fluxer-server` binary on a random loopback port with a fresh data directory, and a
+//! small HTTP/1.1 client to drive it. The server is killed when the harness is dropped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub addr: String,
+    pub data_dir: PathBuf,
+}
+
+impl Server {
+    /// Starts the monolith with extra `FLUXER_CONFIG__*` variables.
+    pub fn start(extra_env: &[(&str, &str)]) -> Server {
+        let data_dir = std::env::temp_dir().join(format!(
+            "fluxer-e2e-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluxer-server"));
+        cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
+            .env("FLUXER_CONFIG__DATABASE__SQLITE_PATH", data_dir.join("fluxer.db"))
+            .env("FLUXER_CONFIG__LOG__FORMAT", "json")
+            .env("FLUXER_CONFIG__LOG__LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start fluxer-server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.trim().trim_matches('"').split_whitespace().next().unwrap_or("").to_owned());
+                }
+                line.clear();
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(60)).expect("server printed its address");
+        let addr = base.trim_start_matches("http://").to_owned();
+        Server { child, base, addr, data_dir }
+    }
+
+    pub fn client(&self) -> Client {
+        Client { addr: self.addr.clone(), token: None, retry_on_429: true }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id(), 15);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: i32) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A response: status, lower-cased headers, body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the status, printing the body when it differs.
+    pub fn expect(self, status: u16) -> Response {
+        assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
+        self
+    }
+
+    /// Asserts a Fluxer error body with this status and code.
+    pub fn expect_error(self, status: u16, code: &str) -> Value {
+        let r = self.expect(status);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let v = r.json();
+        assert_eq!(v["code"], code, "{v}");
+        assert!(v["message"].is_string(), "{v}");
+        v
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub addr: String,
+    pub token: Option<String>,
+    pub retry_on_429: bool,
+}
+
+impl Client {
+    pub fn with_token(&self, token: &str) -> Client {
+        Client { token: Some(token.to_owned()), ..self.clone() }
+    }
+
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        loop {
+            let r = self.once(method, path, headers, body);
+            if r.status == 429 && self.retry_on_429 {
+                let wait: f64 = r.json()["retry_after"].as_f64().unwrap_or(1.0);
+                std::thread::sleep(Duration::from_millis((wait * 1000.0) as u64 + 20));
+                continue;
+            }
+            return r;
+        }
+    }
+
+    fn once(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", self.addr, body.len());
+        if let Some(t) = &self.token {
+            req.push_str(&format!("Authorization: {t}\r\n"));
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        stream.write_all(req.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        parse_response(&raw)
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.raw("GET", path, &[], b"")
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.raw("DELETE", path, &[], b"")
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: &Value) -> Response {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.raw(method, path, &[("Content-Type", "application/json")], &bytes)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Response {
+        self.send("POST", path, body)
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> Response {
+        self.send("PATCH", path, body)
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Response {
+        self.send("PUT", path, body)
+    }
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    Response { status, headers, body }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+    out
+}
