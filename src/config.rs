@@ -165,25 +165,42 @@ impl Default for Log {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid JSON: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("invalid config at `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
 
 impl Config {
     /// Loads the file (if any), applies `FLUXER_CONFIG__*` overrides from `env`, and validates.
-    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let mut value = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
-                serde_json::from_str(&text).map_err(|source| ConfigError::Json { path: p.to_owned(), source })?
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                serde_json::from_str(&text).map_err(|source| ConfigError::Json {
+                    path: p.to_owned(),
+                    source,
+                })?
             }
             None => serde_json::json!({}),
         };
         for (key, raw) in env {
-            let Some(rest) = key.strip_prefix("FLUXER_CONFIG__") else { continue };
+            let Some(rest) = key.strip_prefix("FLUXER_CONFIG__") else {
+                continue;
+            };
             let parsed = serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw));
             let mut node = &mut value;
             let parts: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
@@ -196,13 +213,16 @@ impl Config {
                     map.insert(part.clone(), parsed.clone());
                     break;
                 }
-                node = map.entry(part.clone()).or_insert_with(|| serde_json::json!({}));
+                node = map
+                    .entry(part.clone())
+                    .or_insert_with(|| serde_json::json!({}));
             }
         }
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
-            key: e.path().to_string(),
-            message: e.inner().to_string(),
-        })?;
+        let config: Config =
+            serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -215,7 +235,10 @@ impl Config {
             })
         };
         if self.database.backend != "sqlite" {
-            return bad("database.backend", "the monolith stores data in SQLite; use the per-service binaries for other backends");
+            return bad(
+                "database.backend",
+                "the monolith stores data in SQLite; use the per-service binaries for other backends",
+            );
         }
         if !matches!(self.domain.public_scheme.as_str(), "http" | "https") {
             return bad("domain.public_scheme", "must be \"http\" or \"https\"");
@@ -234,9 +257,17 @@ impl Config {
 
     /// The origin clients reach the server at (`http://127.0.0.1:8080`).
     pub fn public_origin(&self, bound_port: u16) -> String {
-        let host = self.domain.base_domain.clone().unwrap_or_else(|| self.services.server.host.clone());
+        let host = self
+            .domain
+            .base_domain
+            .clone()
+            .unwrap_or_else(|| self.services.server.host.clone());
         let port = self.domain.public_port.unwrap_or(bound_port);
-        let default_port = if self.domain.public_scheme == "https" { 443 } else { 80 };
+        let default_port = if self.domain.public_scheme == "https" {
+            443
+        } else {
+            80
+        };
         if port == default_port {
             format!("{}://{host}", self.domain.public_scheme)
         } else {
@@ -250,7 +281,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -294,7 +328,10 @@ mod tests {
         let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
         assert!(err.contains("domain.public_scheme"), "{err}");
         std::fs::write(&path, "{not json").unwrap();
-        assert!(matches!(Config::load(Some(&path), env(&[])), Err(ConfigError::Json { .. })));
+        assert!(matches!(
+            Config::load(Some(&path), env(&[])),
+            Err(ConfigError::Json { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

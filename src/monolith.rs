@@ -6,7 +6,8 @@ use std::sync::Arc;
 use fluxer_api::{ApiConfig, ApiState, SpawnBlockingHasher};
 use fluxer_core::ports::{Cache, EventBus, Mailer, SystemClock};
 use fluxer_core::service::{self, Fluxer, Ports};
-use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache};
+use fluxer_gateway::{Gateway, GatewayConfig};
+use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryPresence};
 use fluxer_storage::sqlite::SqliteStore;
 
 use crate::config::Config;
@@ -14,6 +15,7 @@ use crate::config::Config;
 /// A running set of services, ready to serve.
 pub struct Monolith {
     pub fluxer: Fluxer,
+    pub gateway: Gateway,
     pub router: axum::Router,
     store: Arc<SqliteStore>,
 }
@@ -48,28 +50,51 @@ impl Monolith {
             ports,
             service::Config {
                 worker_id: config.instance.worker_id,
-                web_url: config.instance.web_url.clone().unwrap_or_else(|| public_origin.to_owned()),
+                web_url: config
+                    .instance
+                    .web_url
+                    .clone()
+                    .unwrap_or_else(|| public_origin.to_owned()),
                 require_verified_email: config.auth.require_verified_email,
                 ..Default::default()
             },
         );
-        let gateway_scheme = if config.domain.public_scheme == "https" { "wss" } else { "ws" };
+        let gateway_scheme = if config.domain.public_scheme == "https" {
+            "wss"
+        } else {
+            "ws"
+        };
         let gateway_url = format!(
             "{gateway_scheme}://{}/gateway",
             public_origin.split("://").nth(1).unwrap_or(public_origin)
         );
         let mut api_config = ApiConfig {
-            gateway_url,
+            gateway_url: gateway_url.clone(),
             ..Default::default()
         };
         api_config.rate_limits.enabled = !config.dev.disable_rate_limits;
-        let router = fluxer_api::router(ApiState::new(fluxer.clone(), cache, api_config));
-        Ok(Monolith { fluxer, router, store })
+        let gateway = Gateway::new(
+            fluxer.clone(),
+            Arc::new(MemoryPresence::new()),
+            GatewayConfig {
+                public_url: gateway_url,
+                ..Default::default()
+            },
+        );
+        let router = fluxer_api::router(ApiState::new(fluxer.clone(), cache, api_config))
+            .merge(gateway.router());
+        Ok(Monolith {
+            fluxer,
+            gateway,
+            router,
+            store,
+        })
     }
 
     /// Flushes pending writes and closes the database.
     pub async fn shutdown(self) {
         drop(self.router);
+        drop(self.gateway);
         drop(self.fluxer);
         self.store.close().await;
     }

@@ -11,24 +11,28 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::Gateway;
-use crate::protocol::{Identify, Inbound, PresenceUpdate, RequestMembers, Resume, close, frame, op};
-use crate::session::{AttachError, Command, Outbound, SessionHandle};
+use crate::protocol::{
+    Identify, Inbound, PresenceUpdate, RequestMembers, Resume, close, frame, op,
+};
+use crate::session::{AttachError, Attached, CloseReason, Command, Outbound, SessionHandle};
 
-/// Frames a session may queue for a connection before the client counts as too slow.
-const OUTBOUND_CAPACITY: usize = 1024;
 const MAX_INBOUND_BYTES: usize = 4096;
 
 struct Conn {
     gateway: Gateway,
     session: Option<SessionHandle>,
     out_rx: Option<mpsc::Receiver<Outbound>>,
+    kill_rx: Option<oneshot::Receiver<CloseReason>>,
     last_heartbeat: Instant,
     window_start: Instant,
     frames_in_window: u32,
 }
 
 pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket) {
-    let hello = frame(op::HELLO, &json!({ "heartbeat_interval": gateway.config().heartbeat_interval_ms }));
+    let hello = frame(
+        op::HELLO,
+        &json!({ "heartbeat_interval": gateway.config().heartbeat_interval_ms }),
+    );
     if socket.send(Message::Text(hello.into())).await.is_err() {
         return;
     }
@@ -36,12 +40,16 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket) {
         gateway,
         session: None,
         out_rx: None,
+        kill_rx: None,
         last_heartbeat: Instant::now(),
         window_start: Instant::now(),
         frames_in_window: 0,
     };
     let timeout = Duration::from_millis(conn.gateway.config().heartbeat_timeout_ms);
-    let mut ticker = tokio::time::interval(Duration::from_millis((conn.gateway.config().heartbeat_timeout_ms / 4).max(10)));
+    let write_timeout = Duration::from_millis(conn.gateway.config().write_timeout_ms);
+    let mut ticker = tokio::time::interval(Duration::from_millis(
+        (conn.gateway.config().heartbeat_timeout_ms / 4).max(10),
+    ));
     let closing = loop {
         tokio::select! {
             msg = socket.recv() => match msg {
@@ -56,21 +64,29 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket) {
             },
             out = recv_opt(&mut conn.out_rx) => match out {
                 Some(Outbound::Text(t)) => {
-                    if socket.send(Message::Text(t.into())).await.is_err() {
-                        break None;
+                    match tokio::time::timeout(write_timeout, socket.send(Message::Text(t.into()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break None,
+                        // The client stopped reading: drop it; the session keeps its events for RESUME.
+                        Err(_) => break Some((close::UNKNOWN_ERROR, "client too slow")),
                     }
                 }
-                Some(Outbound::Close(code, reason)) => {
-                    conn.out_rx = None;
-                    conn.session = None;
-                    break Some((code, reason));
-                }
                 None => {
-                    // The session ended (expired or invalidated).
+                    // The session let go of this connection; its kill switch says why.
                     conn.out_rx = None;
+                    let reason = match conn.kill_rx.take() {
+                        Some(mut k) => k.try_recv().unwrap_or((close::UNKNOWN_ERROR, "session detached")),
+                        None => (close::UNKNOWN_ERROR, "session detached"),
+                    };
                     conn.session = None;
-                    break Some((close::SESSION_TIMEOUT, "session ended"));
+                    break Some(reason);
                 }
+            },
+            reason = kill_opt(&mut conn.kill_rx) => {
+                conn.kill_rx = None;
+                conn.out_rx = None;
+                conn.session = None;
+                break Some(reason);
             },
             _ = ticker.tick() => {
                 if conn.last_heartbeat.elapsed() > timeout {
@@ -83,12 +99,22 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket) {
         let _ = session.commands.send(Command::Detach).await;
     }
     if let Some((code, reason)) = closing {
-        let _ = socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from(reason),
-            })))
-            .await;
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        }));
+        let _ = tokio::time::timeout(write_timeout, socket.send(close)).await;
+    }
+}
+
+async fn kill_opt(rx: &mut Option<oneshot::Receiver<CloseReason>>) -> CloseReason {
+    match rx {
+        Some(k) => match k.await {
+            Ok(reason) => reason,
+            // The session ended without a word: it expired or was invalidated.
+            Err(_) => (close::SESSION_TIMEOUT, "session ended"),
+        },
+        None => std::future::pending().await,
     }
 }
 
@@ -115,7 +141,8 @@ impl Conn {
         if self.frames_in_window > config.rate_limit_frames {
             return Err((close::RATE_LIMITED, "you are sending too fast"));
         }
-        let inbound: Inbound = serde_json::from_str(text).map_err(|_| (close::DECODE_ERROR, "invalid payload"))?;
+        let inbound: Inbound =
+            serde_json::from_str(text).map_err(|_| (close::DECODE_ERROR, "invalid payload"))?;
         match inbound.op {
             op::HEARTBEAT => {
                 self.last_heartbeat = Instant::now();
@@ -128,7 +155,8 @@ impl Conn {
                 if self.session.is_some() {
                     return Err((close::ALREADY_AUTHENTICATED, "already authenticated"));
                 }
-                let identify: Identify = serde_json::from_value(inbound.d).map_err(|_| (close::DECODE_ERROR, "invalid identify"))?;
+                let identify: Identify = serde_json::from_value(inbound.d)
+                    .map_err(|_| (close::DECODE_ERROR, "invalid identify"))?;
                 if !identify.properties.is_object() {
                     return Err((close::DECODE_ERROR, "invalid identify properties"));
                 }
@@ -136,20 +164,25 @@ impl Conn {
                 if !self.gateway.allow_identify(actor.id()) {
                     return Err((close::RATE_LIMITED, "too many sessions started"));
                 }
-                let presence = identify.presence.as_ref().map(parse_presence).unwrap_or(Status::Online);
+                let presence = identify
+                    .presence
+                    .as_ref()
+                    .map(parse_presence)
+                    .unwrap_or(Status::Online);
                 let mut entry = presence_entry(&actor, presence);
                 if let Some(p) = &identify.presence {
                     entry.afk = p.afk;
                     entry.mobile = p.mobile;
                     entry.custom_status = p.custom_status.clone();
                 }
-                let (handle, out_rx) = self
+                let (handle, out_rx, kill_rx) = self
                     .gateway
                     .start_session(&actor, entry, identify.ignored_events)
                     .await
                     .map_err(|_| (close::UNKNOWN_ERROR, "could not start session"))?;
                 self.session = Some(handle);
                 self.out_rx = Some(out_rx);
+                self.kill_rx = Some(kill_rx);
                 self.last_heartbeat = Instant::now();
                 Ok(())
             }
@@ -157,18 +190,23 @@ impl Conn {
                 if self.session.is_some() {
                     return Err((close::ALREADY_AUTHENTICATED, "already authenticated"));
                 }
-                let resume: Resume = serde_json::from_value(inbound.d).map_err(|_| (close::DECODE_ERROR, "invalid resume"))?;
+                let resume: Resume = serde_json::from_value(inbound.d)
+                    .map_err(|_| (close::DECODE_ERROR, "invalid resume"))?;
                 let actor = self.authenticate(&resume.token).await?;
                 let Some(handle) = self.gateway.session(&resume.session_id) else {
                     return send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await;
                 };
                 if handle.user_id != actor.id() {
-                    return Err((close::AUTHENTICATION_FAILED, "session belongs to someone else"));
+                    return Err((
+                        close::AUTHENTICATION_FAILED,
+                        "session belongs to someone else",
+                    ));
                 }
-                let (out_tx, out_rx) = mpsc::channel(OUTBOUND_CAPACITY);
+                let (attached, out_rx, kill_rx) =
+                    Attached::new(self.gateway.config().outbound_capacity);
                 let (reply_tx, reply_rx) = oneshot::channel();
                 let attach = Command::Attach {
-                    out: out_tx,
+                    conn: attached,
                     resume_from: Some(resume.seq.unwrap_or(0)),
                     reply: reply_tx,
                 };
@@ -179,16 +217,22 @@ impl Conn {
                     Ok(Ok(())) => {
                         self.session = Some(handle);
                         self.out_rx = Some(out_rx);
+                        self.kill_rx = Some(kill_rx);
                         self.last_heartbeat = Instant::now();
                         Ok(())
                     }
-                    Ok(Err(AttachError::InvalidSeq)) => Err((close::INVALID_SEQ, "invalid sequence")),
-                    Ok(Err(AttachError::Stale)) | Err(_) => send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await,
+                    Ok(Err(AttachError::InvalidSeq)) => {
+                        Err((close::INVALID_SEQ, "invalid sequence"))
+                    }
+                    Ok(Err(AttachError::Stale)) | Err(_) => {
+                        send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await
+                    }
                 }
             }
             op::PRESENCE_UPDATE => {
                 let session = self.require_session()?;
-                let update: PresenceUpdate = serde_json::from_value(inbound.d).map_err(|_| (close::DECODE_ERROR, "invalid presence"))?;
+                let update: PresenceUpdate = serde_json::from_value(inbound.d)
+                    .map_err(|_| (close::DECODE_ERROR, "invalid presence"))?;
                 let entry = PresenceEntry {
                     user_id: session.user_id,
                     status: parse_presence(&update),
@@ -202,8 +246,11 @@ impl Conn {
             }
             op::REQUEST_GUILD_MEMBERS => {
                 let session = self.require_session()?.clone();
-                let req: RequestMembers = serde_json::from_value(inbound.d).map_err(|_| (close::DECODE_ERROR, "invalid member request"))?;
-                if req.nonce.as_ref().is_some_and(|n| n.len() > 32) || req.user_ids.as_ref().is_some_and(|u| u.len() > 100) {
+                let req: RequestMembers = serde_json::from_value(inbound.d)
+                    .map_err(|_| (close::DECODE_ERROR, "invalid member request"))?;
+                if req.nonce.as_ref().is_some_and(|n| n.len() > 32)
+                    || req.user_ids.as_ref().is_some_and(|u| u.len() > 100)
+                {
                     return Err((close::DECODE_ERROR, "invalid member request"));
                 }
                 let gateway = self.gateway.clone();
@@ -215,7 +262,13 @@ impl Conn {
                 let d = inbound.d;
                 if let Some(guild) = d["guild_id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
                     let guild = fluxer_core::id::GuildId::new(guild);
-                    if self.gateway.fluxer().guild_access(session.user_id, guild).await.is_ok() {
+                    if self
+                        .gateway
+                        .fluxer()
+                        .guild_access(session.user_id, guild)
+                        .await
+                        .is_ok()
+                    {
                         let payload = json!({
                             "guild_id": guild,
                             "channel_id": d["channel_id"],
@@ -232,7 +285,11 @@ impl Conn {
                             .fluxer()
                             .ports()
                             .events
-                            .publish(Dispatch::new("VOICE_STATE_UPDATE", Topic::Guild(guild), &payload))
+                            .publish(Dispatch::new(
+                                "VOICE_STATE_UPDATE",
+                                Topic::Guild(guild),
+                                &payload,
+                            ))
                             .await;
                     }
                 }
@@ -247,7 +304,9 @@ impl Conn {
     }
 
     fn require_session(&self) -> Result<&SessionHandle, Close> {
-        self.session.as_ref().ok_or((close::NOT_AUTHENTICATED, "not authenticated"))
+        self.session
+            .as_ref()
+            .ok_or((close::NOT_AUTHENTICATED, "not authenticated"))
     }
 
     async fn authenticate(&self, token: &str) -> Result<Actor, Close> {

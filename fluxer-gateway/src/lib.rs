@@ -52,6 +52,10 @@ pub struct GatewayConfig {
     pub identifies_per_day: u32,
     /// Presence entries lapse after this long without a refresh.
     pub presence_ttl_ms: u64,
+    /// Frames queued for a connection before its client counts as too slow and is disconnected.
+    pub outbound_capacity: usize,
+    /// A socket write that takes longer than this disconnects the client (resumably).
+    pub write_timeout_ms: u64,
     /// The URL sessions are told to resume at.
     pub public_url: String,
 }
@@ -68,6 +72,8 @@ impl Default for GatewayConfig {
             rate_window_ms: 60_000,
             identifies_per_day: 1000,
             presence_ttl_ms: 120_000,
+            outbound_capacity: 1024,
+            write_timeout_ms: 10_000,
             public_url: "ws://127.0.0.1:8080/gateway".to_owned(),
         }
     }
@@ -144,7 +150,9 @@ impl Gateway {
     /// Counts an IDENTIFY against the user's daily allowance.
     pub(crate) fn allow_identify(&self, user: UserId) -> bool {
         let now = self.fluxer().now().unix_ms();
-        let Ok(mut map) = self.inner.identifies.lock() else { return false };
+        let Ok(mut map) = self.inner.identifies.lock() else {
+            return false;
+        };
         let entry = map.entry(user).or_insert((now, 0));
         if now - entry.0 > 24 * 3600 * 1000 {
             *entry = (now, 0);
@@ -159,11 +167,19 @@ impl Gateway {
         actor: &Actor,
         presence: PresenceEntry,
         ignored_events: Vec<String>,
-    ) -> fluxer_core::Result<(SessionHandle, mpsc::Receiver<Outbound>)> {
+    ) -> fluxer_core::Result<(
+        SessionHandle,
+        mpsc::Receiver<Outbound>,
+        tokio::sync::oneshot::Receiver<session::CloseReason>,
+    )> {
         let fluxer = self.fluxer();
         let store = &fluxer.ports().store;
         // Subscribe before reading state, so nothing that happens in between is lost.
-        let mut subscription = fluxer.ports().events.subscribe(self.config().subscription_capacity).await?;
+        let mut subscription = fluxer
+            .ports()
+            .events
+            .subscribe(self.config().subscription_capacity)
+            .await?;
         subscription.add_topic(Topic::User(actor.id())).await?;
         let guild_ids = store.list_user_guild_ids(actor.id()).await?;
         for g in &guild_ids {
@@ -181,7 +197,10 @@ impl Gateway {
         }
         if actor.is_bot() {
             // Bots get unavailable guilds in READY, then one GUILD_CREATE each (as Discord does).
-            guilds_in_ready = guild_ids.iter().map(|g| json!({ "id": g, "unavailable": true })).collect();
+            guilds_in_ready = guild_ids
+                .iter()
+                .map(|g| json!({ "id": g, "unavailable": true }))
+                .collect();
         } else {
             guilds_in_ready.clone_from(&snapshots);
         }
@@ -220,7 +239,7 @@ impl Gateway {
             user_id: actor.id(),
             commands: cmd_tx,
         };
-        let (out_tx, out_rx) = mpsc::channel(1024);
+        let (attached, out_rx, kill_rx) = session::Attached::new(self.config().outbound_capacity);
         let task = SessionTask {
             gateway: self.clone(),
             session_id: session_id.clone(),
@@ -228,7 +247,10 @@ impl Gateway {
             subscription,
             commands: cmd_rx,
             guilds: guild_ids.into_iter().collect(),
-            ignored: ignored_events.into_iter().map(|e| e.to_uppercase()).collect::<HashSet<_>>(),
+            ignored: ignored_events
+                .into_iter()
+                .map(|e| e.to_uppercase())
+                .collect::<HashSet<_>>(),
             presence,
             initial,
         };
@@ -240,18 +262,22 @@ impl Gateway {
         handle
             .commands
             .send(Command::Attach {
-                out: out_tx,
+                conn: attached,
                 resume_from: None,
                 reply: reply_tx,
             })
             .await
             .map_err(|_| fluxer_core::Error::Internal("session task ended".into()))?;
         let _ = reply_rx.await;
-        Ok((handle, out_rx))
+        Ok((handle, out_rx, kill_rx))
     }
 
     /// Answers REQUEST_GUILD_MEMBERS with GUILD_MEMBERS_CHUNK dispatches (1000 members per chunk).
-    pub(crate) async fn send_member_chunks(&self, session: &SessionHandle, req: protocol::RequestMembers) {
+    pub(crate) async fn send_member_chunks(
+        &self,
+        session: &SessionHandle,
+        req: protocol::RequestMembers,
+    ) {
         let fluxer = self.fluxer();
         let Ok(access) = fluxer.guild_access(session.user_id, req.guild_id).await else {
             return;
@@ -260,8 +286,15 @@ impl Gateway {
         let mut members = Vec::new();
         let mut not_found = Vec::new();
         if let Some(ids) = &req.user_ids {
-            members = store.get_members(req.guild_id, ids).await.unwrap_or_default();
-            not_found = ids.iter().filter(|id| !members.iter().any(|m| m.user_id == **id)).copied().collect();
+            members = store
+                .get_members(req.guild_id, ids)
+                .await
+                .unwrap_or_default();
+            not_found = ids
+                .iter()
+                .filter(|id| !members.iter().any(|m| m.user_id == **id))
+                .copied()
+                .collect();
         } else {
             let query = req.query.clone().unwrap_or_default().to_lowercase();
             let limit = match req.limit.unwrap_or(0) {
@@ -270,12 +303,19 @@ impl Gateway {
                 n => n.min(100) as usize,
             };
             // Listing everyone needs the privilege upstream reserves for large member lists.
-            if limit == usize::MAX && !access.permissions.contains(Permissions::MANAGE_GUILD) && !access.member.user_id.eq(&access.guild.owner_id) && !self.is_bot(session).await {
+            if limit == usize::MAX
+                && !access.permissions.contains(Permissions::MANAGE_GUILD)
+                && !access.member.user_id.eq(&access.guild.owner_id)
+                && !self.is_bot(session).await
+            {
                 return;
             }
             let mut after = None;
             while members.len() < limit {
-                let page = store.list_members(req.guild_id, after, 1000).await.unwrap_or_default();
+                let page = store
+                    .list_members(req.guild_id, after, 1000)
+                    .await
+                    .unwrap_or_default();
                 let Some(last) = page.last() else { break };
                 after = Some(last.user_id);
                 let full = page.len() < 1000;
@@ -285,8 +325,12 @@ impl Gateway {
                     let ids: Vec<UserId> = page.iter().map(|m| m.user_id).collect();
                     let users = fluxer.user_partials(&ids).await.unwrap_or_default();
                     members.extend(page.into_iter().filter(|m| {
-                        m.nick.as_deref().is_some_and(|n| n.to_lowercase().starts_with(&query))
-                            || users.get(&m.user_id).is_some_and(|u| u.username.to_lowercase().starts_with(&query))
+                        m.nick
+                            .as_deref()
+                            .is_some_and(|n| n.to_lowercase().starts_with(&query))
+                            || users
+                                .get(&m.user_id)
+                                .is_some_and(|u| u.username.to_lowercase().starts_with(&query))
                     }));
                 }
                 if full {
@@ -299,9 +343,17 @@ impl Gateway {
         let users = fluxer.user_partials(&ids).await.unwrap_or_default();
         let responses: Vec<Value> = members
             .iter()
-            .filter_map(|m| users.get(&m.user_id).map(|u| serde_json::to_value(m.response(u.clone())).unwrap_or_default()))
+            .filter_map(|m| {
+                users
+                    .get(&m.user_id)
+                    .map(|u| serde_json::to_value(m.response(u.clone())).unwrap_or_default())
+            })
             .collect();
-        let chunks: Vec<&[Value]> = if responses.is_empty() { vec![&[][..]] } else { responses.chunks(1000).collect() };
+        let chunks: Vec<&[Value]> = if responses.is_empty() {
+            vec![&[][..]]
+        } else {
+            responses.chunks(1000).collect()
+        };
         let count = chunks.len();
         for (i, chunk) in chunks.into_iter().enumerate() {
             let mut payload = json!({
@@ -322,13 +374,17 @@ impl Gateway {
                     if let Some(id) = m["user"]["id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
                         let id = UserId::new(id);
                         if let Ok(p) = self.presence().get_presence(id, fluxer.now()).await {
-                            presences.push(json!({ "user": { "id": id }, "status": p.status.public() }));
+                            presences
+                                .push(json!({ "user": { "id": id }, "status": p.status.public() }));
                         }
                     }
                 }
                 payload["presences"] = json!(presences);
             }
-            let _ = session.commands.send(Command::Direct("GUILD_MEMBERS_CHUNK", payload.to_string())).await;
+            let _ = session
+                .commands
+                .send(Command::Direct("GUILD_MEMBERS_CHUNK", payload.to_string()))
+                .await;
         }
     }
 
@@ -337,7 +393,11 @@ impl Gateway {
     }
 }
 
-async fn upgrade(State(gateway): State<Gateway>, Query(q): Query<ConnectQuery>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(gateway): State<Gateway>,
+    Query(q): Query<ConnectQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let version_ok = q.v.as_deref().is_none_or(|v| v == "1");
     let encoding_ok = q.encoding.as_deref().is_none_or(|e| e == "json");
     ws.read_buffer_size(4 * 1024)
@@ -352,10 +412,12 @@ async fn upgrade(State(gateway): State<Gateway>, Query(q): Query<ConnectQuery>, 
                     (close::INVALID_API_VERSION, "invalid API version")
                 };
                 let _ = socket
-                    .send(axum::extract::ws::Message::Close(Some(axum::extract::ws::CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    })))
+                    .send(axum::extract::ws::Message::Close(Some(
+                        axum::extract::ws::CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        },
+                    )))
                     .await;
                 return;
             }

@@ -22,8 +22,35 @@ use crate::protocol::{close, dispatch_frame};
 #[derive(Debug)]
 pub enum Outbound {
     Text(String),
-    /// Close the socket with this code; the session lives on if the code allows resuming.
-    Close(u16, &'static str),
+}
+
+/// A close code and reason, sent on a connection's kill switch (never blocked by a full queue).
+pub type CloseReason = (u16, &'static str);
+
+/// The session's end of an attached connection.
+pub struct Attached {
+    pub out: mpsc::Sender<Outbound>,
+    pub kill: oneshot::Sender<CloseReason>,
+}
+
+impl Attached {
+    /// A new connection end with room for `capacity` queued frames.
+    pub fn new(
+        capacity: usize,
+    ) -> (
+        Attached,
+        mpsc::Receiver<Outbound>,
+        oneshot::Receiver<CloseReason>,
+    ) {
+        let (out, out_rx) = mpsc::channel(capacity);
+        let (kill, kill_rx) = oneshot::channel();
+        (Attached { out, kill }, out_rx, kill_rx)
+    }
+
+    /// Closes the connection with a code (the session decides whether it can be resumed).
+    fn close(self, code: u16, reason: &'static str) {
+        let _ = self.kill.send((code, reason));
+    }
 }
 
 /// Why an attach (RESUME) failed.
@@ -37,7 +64,7 @@ pub enum AttachError {
 
 pub enum Command {
     Attach {
-        out: mpsc::Sender<Outbound>,
+        conn: Attached,
         resume_from: Option<u64>,
         reply: oneshot::Sender<Result<(), AttachError>>,
     },
@@ -79,7 +106,7 @@ struct State {
     seq: u64,
     acked: u64,
     buffer: VecDeque<(u64, Arc<str>)>,
-    out: Option<mpsc::Sender<Outbound>>,
+    out: Option<Attached>,
     detached_at: Option<Instant>,
     views: HashMap<GuildId, Option<GuildView>>,
 }
@@ -132,8 +159,8 @@ impl SessionTask {
                     Some(Err(_lagged)) => {
                         // Events were lost before they reached the buffer: a resume would have a gap.
                         tracing::warn!(session = %self.session_id, "session lagged behind the event bus; invalidating");
-                        if let Some(out) = st.out.take() {
-                            let _ = out.try_send(Outbound::Close(close::UNKNOWN_ERROR, "session fell behind"));
+                        if let Some(conn) = st.out.take() {
+                            conn.close(close::UNKNOWN_ERROR, "session fell behind");
                         }
                         Flow::End
                     }
@@ -154,7 +181,11 @@ impl SessionTask {
 
     async fn on_command(&mut self, st: &mut State, cmd: Command) -> Flow {
         match cmd {
-            Command::Attach { out, resume_from, reply } => {
+            Command::Attach {
+                conn,
+                resume_from,
+                reply,
+            } => {
                 if let Some(from) = resume_from {
                     if from > st.seq {
                         let _ = reply.send(Err(AttachError::InvalidSeq));
@@ -167,21 +198,31 @@ impl SessionTask {
                     }
                     // Replace any previous connection.
                     if let Some(old) = st.out.take() {
-                        let _ = old.try_send(Outbound::Close(close::UNKNOWN_ERROR, "session resumed elsewhere"));
+                        old.close(close::UNKNOWN_ERROR, "session resumed elsewhere");
                     }
                     let _ = reply.send(Ok(()));
+                    // Replay with backpressure: a client that reads slowly still gets every event, one
+                    // that stops reading is dropped after the write timeout.
+                    let write_timeout =
+                        Duration::from_millis(self.gateway.config().write_timeout_ms);
                     for (seq, frame) in st.buffer.iter().filter(|(s, _)| *s > from) {
-                        if out.try_send(Outbound::Text(frame.to_string())).is_err() {
-                            tracing::debug!(seq, "resume replay overflowed the connection");
+                        let sent = tokio::time::timeout(
+                            write_timeout,
+                            conn.out.send(Outbound::Text(frame.to_string())),
+                        )
+                        .await;
+                        if !matches!(sent, Ok(Ok(()))) {
+                            tracing::debug!(seq, "resume replay stalled");
+                            conn.close(close::UNKNOWN_ERROR, "client too slow");
                             st.detached_at = Some(Instant::now());
                             return Flow::Continue;
                         }
                     }
-                    st.out = Some(out);
+                    st.out = Some(conn);
                     st.detached_at = None;
                     self.push(st, "RESUMED", Arc::from("null"));
                 } else {
-                    st.out = Some(out);
+                    st.out = Some(conn);
                     st.detached_at = None;
                     let _ = reply.send(Ok(()));
                 }
@@ -189,8 +230,8 @@ impl SessionTask {
             }
             Command::Ack(seq) => {
                 if seq > st.seq || seq < st.acked {
-                    if let Some(out) = st.out.take() {
-                        let _ = out.try_send(Outbound::Close(close::INVALID_SEQ, "invalid sequence"));
+                    if let Some(conn) = st.out.take() {
+                        conn.close(close::INVALID_SEQ, "invalid sequence");
                     }
                     st.detached_at = Some(Instant::now());
                     return Flow::Continue;
@@ -226,23 +267,24 @@ impl SessionTask {
         let frame: Arc<str> = dispatch_frame(event, st.seq, &payload).into();
         st.buffer.push_back((st.seq, frame.clone()));
         if st.buffer.len() > self.gateway.config().max_unacked {
-            if let Some(out) = st.out.take() {
-                let _ = out.try_send(Outbound::Close(close::ACK_BACKPRESSURE, "acknowledgement backlog exceeded"));
+            if let Some(conn) = st.out.take() {
+                conn.close(close::ACK_BACKPRESSURE, "acknowledgement backlog exceeded");
             }
             // The session cannot be resumed: drop the buffer so a RESUME is refused.
             st.buffer.clear();
-            st.detached_at = Some(Instant::now() - Duration::from_millis(self.gateway.config().resume_window_ms));
+            st.detached_at = Some(
+                Instant::now() - Duration::from_millis(self.gateway.config().resume_window_ms),
+            );
             return;
         }
-        if let Some(out) = &st.out {
-            match out.try_send(Outbound::Text(frame.to_string())) {
+        if let Some(conn) = &st.out {
+            match conn.out.try_send(Outbound::Text(frame.to_string())) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     // A client that cannot keep up is disconnected; it may resume and get the rest.
                     tracing::info!(session = %self.session_id, "client too slow; disconnecting resumably");
-                    let out = st.out.take();
-                    if let Some(out) = out {
-                        drop(out.try_send(Outbound::Close(close::UNKNOWN_ERROR, "client too slow")));
+                    if let Some(conn) = st.out.take() {
+                        conn.close(close::UNKNOWN_ERROR, "client too slow");
                     }
                     st.detached_at = Some(Instant::now());
                 }
@@ -320,7 +362,7 @@ impl SessionTask {
     }
 
     async fn can_view(&self, st: &mut State, guild: GuildId, channel: ChannelId) -> bool {
-        if !st.views.contains_key(&guild) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = st.views.entry(guild) {
             let fluxer = self.gateway.fluxer();
             let view = match fluxer.guild_access(self.user_id, guild).await {
                 Ok(access) => match fluxer.ports().store.list_guild_channels(guild).await {
@@ -332,11 +374,14 @@ impl SessionTask {
                 },
                 Err(_) => None,
             };
-            st.views.insert(guild, view);
+            slot.insert(view);
         }
         match st.views.get(&guild) {
             Some(Some(view)) => match view.channels.get(&channel) {
-                Some(c) => view.access.channel_permissions(c).contains(Permissions::VIEW_CHANNEL),
+                Some(c) => view
+                    .access
+                    .channel_permissions(c)
+                    .contains(Permissions::VIEW_CHANNEL),
                 // A channel created since the view was cached: ask again next time.
                 None => {
                     st.views.remove(&guild);
@@ -350,22 +395,39 @@ impl SessionTask {
     async fn set_presence(&mut self, entry: PresenceEntry) {
         let fluxer = self.gateway.fluxer().clone();
         let now = fluxer.now();
-        let before = self.gateway.presence().get_presence(self.user_id, now).await.ok();
+        let before = self
+            .gateway
+            .presence()
+            .get_presence(self.user_id, now)
+            .await
+            .ok();
         self.presence = entry.clone();
         if let Err(e) = self
             .gateway
             .presence()
-            .set_session(self.user_id, &self.session_id, &entry, now, self.gateway.config().presence_ttl_ms)
+            .set_session(
+                self.user_id,
+                &self.session_id,
+                &entry,
+                now,
+                self.gateway.config().presence_ttl_ms,
+            )
             .await
         {
             tracing::warn!(error = %e, "presence update failed");
             return;
         }
-        let after = self.gateway.presence().get_presence(self.user_id, now).await.ok();
-        if before.map(|b| (b.status.public(), b.afk, b.custom_status)) != after.as_ref().map(|a| (a.status.public(), a.afk, a.custom_status.clone())) {
-            if let Some(after) = after {
-                self.broadcast_presence(&after).await;
-            }
+        let after = self
+            .gateway
+            .presence()
+            .get_presence(self.user_id, now)
+            .await
+            .ok();
+        let key = |p: &PresenceEntry| (p.status.public(), p.afk, p.custom_status.clone());
+        if let Some(after) = after
+            && before.as_ref().map(key) != Some(key(&after))
+        {
+            self.broadcast_presence(&after).await;
         }
     }
 
@@ -374,14 +436,24 @@ impl SessionTask {
         let _ = self
             .gateway
             .presence()
-            .set_session(self.user_id, &self.session_id, &self.presence, now, self.gateway.config().presence_ttl_ms)
+            .set_session(
+                self.user_id,
+                &self.session_id,
+                &self.presence,
+                now,
+                self.gateway.config().presence_ttl_ms,
+            )
             .await;
     }
 
     /// Tells the user's guilds (and the user's other sessions) about a presence change.
     async fn broadcast_presence(&self, entry: &PresenceEntry) {
         let fluxer = self.gateway.fluxer();
-        let user = fluxer.user_partials(&[self.user_id]).await.ok().and_then(|mut m| m.remove(&self.user_id));
+        let user = fluxer
+            .user_partials(&[self.user_id])
+            .await
+            .ok()
+            .and_then(|mut m| m.remove(&self.user_id));
         let Some(user) = user else { return };
         for guild in &self.guilds {
             let payload = json!({
@@ -393,14 +465,27 @@ impl SessionTask {
                 "custom_status": entry.custom_status,
                 "activities": [],
             });
-            let _ = fluxer.ports().events.publish(Dispatch::new("PRESENCE_UPDATE", Topic::Guild(*guild), &payload)).await;
+            let _ = fluxer
+                .ports()
+                .events
+                .publish(Dispatch::new(
+                    "PRESENCE_UPDATE",
+                    Topic::Guild(*guild),
+                    &payload,
+                ))
+                .await;
         }
     }
 
     async fn end(self) {
         self.gateway.forget_session(&self.session_id);
         let now = self.gateway.fluxer().now();
-        match self.gateway.presence().remove_session(self.user_id, &self.session_id, now).await {
+        match self
+            .gateway
+            .presence()
+            .remove_session(self.user_id, &self.session_id, now)
+            .await
+        {
             Ok(entry) if entry.status == Status::Offline => self.broadcast_presence(&entry).await,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "presence removal failed"),

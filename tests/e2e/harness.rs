@@ -22,12 +22,18 @@ impl Server {
         let data_dir = std::env::temp_dir().join(format!(
             "fluxer-e2e-{}-{}",
             std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
         ));
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluxer-server"));
         cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
-            .env("FLUXER_CONFIG__DATABASE__SQLITE_PATH", data_dir.join("fluxer.db"))
+            .env(
+                "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
+                data_dir.join("fluxer.db"),
+            )
             .env("FLUXER_CONFIG__LOG__FORMAT", "json")
             .env("FLUXER_CONFIG__LOG__LEVEL", "warn")
             .stdout(Stdio::piped())
@@ -43,18 +49,36 @@ impl Server {
             let mut line = String::new();
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
                 if let Some(url) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(url.trim().trim_matches('"').split_whitespace().next().unwrap_or("").to_owned());
+                    let _ = tx.send(
+                        url.trim()
+                            .trim_matches('"')
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_owned(),
+                    );
                 }
                 line.clear();
             }
         });
-        let base = rx.recv_timeout(Duration::from_secs(60)).expect("server printed its address");
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server printed its address");
         let addr = base.trim_start_matches("http://").to_owned();
-        Server { child, base, addr, data_dir }
+        Server {
+            child,
+            base,
+            addr,
+            data_dir,
+        }
     }
 
     pub fn client(&self) -> Client {
-        Client { addr: self.addr.clone(), token: None, retry_on_429: true }
+        Client {
+            addr: self.addr.clone(),
+            token: None,
+            retry_on_429: true,
+        }
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -72,7 +96,10 @@ impl Server {
 }
 
 fn unsafe_kill(pid: u32, signal: i32) {
-    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 impl Drop for Server {
@@ -93,16 +120,25 @@ pub struct Response {
 
 impl Response {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Asserts the status, printing the body when it differs.
     pub fn expect(self, status: u16) -> Response {
-        assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
         self
     }
 
@@ -126,7 +162,10 @@ pub struct Client {
 
 impl Client {
     pub fn with_token(&self, token: &str) -> Client {
-        Client { token: Some(token.to_owned()), ..self.clone() }
+        Client {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
     }
 
     pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
@@ -143,8 +182,14 @@ impl Client {
 
     fn once(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", self.addr, body.len());
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
         if let Some(t) = &self.token {
             req.push_str(&format!("Authorization: {t}\r\n"));
         }
@@ -153,9 +198,30 @@ impl Client {
         }
         req.push_str("\r\n");
         stream.write_all(req.as_bytes()).unwrap();
-        stream.write_all(body).unwrap();
+        // Large bodies are written from another thread while this one reads: a server that refuses a
+        // body answers before reading it all, and the answer must not be lost to the reset that follows.
+        let writer = if body.len() > 64 * 1024 {
+            let mut w = stream.try_clone().unwrap();
+            let owned = body.to_vec();
+            Some(std::thread::spawn(move || {
+                let _ = w.write_all(&owned);
+            }))
+        } else {
+            stream.write_all(body).unwrap();
+            None
+        };
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+        if let Some(w) = writer {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            let _ = w.join();
+        }
         parse_response(&raw)
     }
 
@@ -169,7 +235,12 @@ impl Client {
 
     pub fn send(&self, method: &str, path: &str, body: &Value) -> Response {
         let bytes = serde_json::to_vec(body).unwrap();
-        self.raw(method, path, &[("Content-Type", "application/json")], &bytes)
+        self.raw(
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            &bytes,
+        )
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Response {
@@ -186,26 +257,46 @@ impl Client {
 }
 
 fn parse_response(raw: &[u8]) -> Response {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.split("\r\n");
-    let status: u16 = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
-    Response { status, headers, body }
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }

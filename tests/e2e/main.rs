@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `fluxer-server` binary, driven over HTTP on loopback.
 
 mod harness;
+mod quickstart;
 
 use harness::{Client, Server};
 use serde_json::{Value, json};
@@ -15,20 +16,43 @@ fn register(c: &Client, email: &str, username: &str) -> (Client, String) {
         .json();
     let token = r["token"].as_str().expect("token").to_owned();
     assert!(token.starts_with("flx_"), "{token}");
-    (c.with_token(&token), r["user_id"].as_str().unwrap().to_owned())
+    (
+        c.with_token(&token),
+        r["user_id"].as_str().unwrap().to_owned(),
+    )
 }
 
 fn general_channel(c: &Client, guild: &str) -> String {
-    let channels = c.get(&format!("/api/v1/guilds/{guild}/channels")).expect(200).json();
-    channels.as_array().unwrap().iter().find(|ch| ch["type"] == 0).unwrap()["id"].as_str().unwrap().to_owned()
+    let channels = c
+        .get(&format!("/api/v1/guilds/{guild}/channels"))
+        .expect(200)
+        .json();
+    channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ch| ch["type"] == 0)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn post_message(c: &Client, channel: &str, content: &str) -> Value {
-    c.post(&format!("/api/v1/channels/{channel}/messages"), &json!({ "content": content })).expect(200).json()
+    c.post(
+        &format!("/api/v1/channels/{channel}/messages"),
+        &json!({ "content": content }),
+    )
+    .expect(200)
+    .json()
 }
 
 fn ids(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -40,7 +64,10 @@ fn two_users_chat_in_a_guild() {
     let (_, _) = register(&anon, "bob@example.com", "bob");
     // Login works and gives a new session.
     let login = anon
-        .post("/api/v1/auth/login", &json!({ "email": "BOB@example.com", "password": "correct horse battery" }))
+        .post(
+            "/api/v1/auth/login",
+            &json!({ "email": "BOB@example.com", "password": "correct horse battery" }),
+        )
         .expect(200)
         .json();
     let bob = anon.with_token(login["token"].as_str().unwrap());
@@ -52,28 +79,49 @@ fn two_users_chat_in_a_guild() {
     assert!(me.get("password_hash").is_none(), "no secret leaks: {me}");
 
     // Alice creates a guild; it has a general channel she can post in.
-    let guild = alice.post("/api/v1/guilds", &json!({ "name": "Rustaceans" })).expect(200).json();
+    let guild = alice
+        .post("/api/v1/guilds", &json!({ "name": "Rustaceans" }))
+        .expect(200)
+        .json();
     let guild_id = guild["id"].as_str().unwrap().to_owned();
     assert_eq!(guild["owner_id"], alice_id.as_str());
     let general = general_channel(&alice, &guild_id);
     let extra = alice
-        .post(&format!("/api/v1/guilds/{guild_id}/channels"), &json!({ "name": "Off Topic", "type": 0 }))
+        .post(
+            &format!("/api/v1/guilds/{guild_id}/channels"),
+            &json!({ "name": "Off Topic", "type": 0 }),
+        )
         .expect(201)
         .json();
     assert_eq!(extra["name"], "off-topic");
 
     // Bob cannot see the guild before joining.
-    bob.get(&format!("/api/v1/guilds/{guild_id}")).expect_error(404, "UNKNOWN_GUILD");
-    bob.get(&format!("/api/v1/channels/{general}/messages")).expect_error(404, "UNKNOWN_CHANNEL");
+    bob.get(&format!("/api/v1/guilds/{guild_id}"))
+        .expect_error(404, "UNKNOWN_GUILD");
+    bob.get(&format!("/api/v1/channels/{general}/messages"))
+        .expect_error(404, "UNKNOWN_CHANNEL");
 
     // Invite and join.
-    let invite = alice.post(&format!("/api/v1/channels/{general}/invites"), &json!({ "max_age": 3600 })).expect(200).json();
+    let invite = alice
+        .post(
+            &format!("/api/v1/channels/{general}/invites"),
+            &json!({ "max_age": 3600 }),
+        )
+        .expect(200)
+        .json();
     let code = invite["code"].as_str().unwrap();
-    let public = anon.get(&format!("/api/v1/invites/{code}")).expect(200).json();
+    let public = anon
+        .get(&format!("/api/v1/invites/{code}"))
+        .expect(200)
+        .json();
     assert_eq!(public["guild"]["name"], "Rustaceans");
     assert_eq!(public["member_count"], 1);
-    bob.post(&format!("/api/invites/{code}"), &json!({})).expect(200);
-    let members = alice.get(&format!("/api/v1/guilds/{guild_id}/members?limit=10")).expect(200).json();
+    bob.post(&format!("/api/invites/{code}"), &json!({}))
+        .expect(200);
+    let members = alice
+        .get(&format!("/api/v1/guilds/{guild_id}/members?limit=10"))
+        .expect(200)
+        .json();
     assert_eq!(members.as_array().unwrap().len(), 2);
     let my_guilds = bob.get("/v1/users/@me/guilds").expect(200).json();
     assert_eq!(my_guilds[0]["id"], guild_id.as_str());
@@ -90,65 +138,164 @@ fn two_users_chat_in_a_guild() {
         assert_eq!(m["reactions"], json!([]));
         posted.push(m["id"].as_str().unwrap().to_owned());
     }
-    let latest = ids(&bob.get(&format!("/api/v1/channels/{general}/messages?limit=10")).expect(200).json());
+    let latest = ids(&bob
+        .get(&format!("/api/v1/channels/{general}/messages?limit=10"))
+        .expect(200)
+        .json());
     let expected: Vec<String> = posted.iter().rev().take(10).cloned().collect();
     assert_eq!(latest, expected);
-    let before = ids(&bob.get(&format!("/api/v1/channels/{general}/messages?limit=5&before={}", posted[10])).expect(200).json());
-    assert_eq!(before, posted[5..10].iter().rev().cloned().collect::<Vec<_>>());
-    let after = ids(&bob.get(&format!("/api/v1/channels/{general}/messages?limit=5&after={}", posted[10])).expect(200).json());
-    assert_eq!(after, posted[11..16].iter().rev().cloned().collect::<Vec<_>>());
-    let around = ids(&bob.get(&format!("/api/v1/channels/{general}/messages?limit=5&around={}", posted[10])).expect(200).json());
+    let before = ids(&bob
+        .get(&format!(
+            "/api/v1/channels/{general}/messages?limit=5&before={}",
+            posted[10]
+        ))
+        .expect(200)
+        .json());
+    assert_eq!(
+        before,
+        posted[5..10].iter().rev().cloned().collect::<Vec<_>>()
+    );
+    let after = ids(&bob
+        .get(&format!(
+            "/api/v1/channels/{general}/messages?limit=5&after={}",
+            posted[10]
+        ))
+        .expect(200)
+        .json());
+    assert_eq!(
+        after,
+        posted[11..16].iter().rev().cloned().collect::<Vec<_>>()
+    );
+    let around = ids(&bob
+        .get(&format!(
+            "/api/v1/channels/{general}/messages?limit=5&around={}",
+            posted[10]
+        ))
+        .expect(200)
+        .json());
     assert_eq!(around.len(), 5);
     assert!(around.contains(&posted[10]));
-    assert!(around.windows(2).all(|w| w[0].parse::<u64>().unwrap() > w[1].parse::<u64>().unwrap()));
-    bob.get(&format!("/api/v1/channels/{general}/messages?limit=101")).expect_error(400, "INVALID_FORM_BODY");
-    bob.get(&format!("/api/v1/channels/{general}/messages?limit=0")).expect_error(400, "INVALID_FORM_BODY");
+    assert!(
+        around
+            .windows(2)
+            .all(|w| w[0].parse::<u64>().unwrap() > w[1].parse::<u64>().unwrap())
+    );
+    bob.get(&format!("/api/v1/channels/{general}/messages?limit=101"))
+        .expect_error(400, "INVALID_FORM_BODY");
+    bob.get(&format!("/api/v1/channels/{general}/messages?limit=0"))
+        .expect_error(400, "INVALID_FORM_BODY");
 
     // Edit (author only), with the full message returned.
     let target = &posted[0];
     let edited = alice
-        .patch(&format!("/api/v1/channels/{general}/messages/{target}"), &json!({ "content": "edited!" }))
+        .patch(
+            &format!("/api/v1/channels/{general}/messages/{target}"),
+            &json!({ "content": "edited!" }),
+        )
         .expect(200)
         .json();
     assert_eq!(edited["content"], "edited!");
     assert!(edited["edited_timestamp"].is_string());
     assert_eq!(edited["author"]["id"], alice_id.as_str());
-    bob.patch(&format!("/api/v1/channels/{general}/messages/{target}"), &json!({ "content": "hijack" }))
-        .expect_error(400, "CANNOT_EDIT_OTHER_USER_MESSAGE");
+    bob.patch(
+        &format!("/api/v1/channels/{general}/messages/{target}"),
+        &json!({ "content": "hijack" }),
+    )
+    .expect_error(400, "CANNOT_EDIT_OTHER_USER_MESSAGE");
 
     // Reactions: percent-encoded emoji, counts and `me`.
     let thumbs = "%F0%9F%91%8D";
-    bob.raw("PUT", &format!("/api/v1/channels/{general}/messages/{target}/reactions/{thumbs}/@me"), &[], b"").expect(204);
-    alice.raw("PUT", &format!("/api/v1/channels/{general}/messages/{target}/reactions/{thumbs}/@me"), &[], b"").expect(204);
-    let m = bob.get(&format!("/api/v1/channels/{general}/messages/{target}")).expect(200).json();
+    bob.raw(
+        "PUT",
+        &format!("/api/v1/channels/{general}/messages/{target}/reactions/{thumbs}/@me"),
+        &[],
+        b"",
+    )
+    .expect(204);
+    alice
+        .raw(
+            "PUT",
+            &format!("/api/v1/channels/{general}/messages/{target}/reactions/{thumbs}/@me"),
+            &[],
+            b"",
+        )
+        .expect(204);
+    let m = bob
+        .get(&format!("/api/v1/channels/{general}/messages/{target}"))
+        .expect(200)
+        .json();
     assert_eq!(m["reactions"][0]["count"], 2);
     assert_eq!(m["reactions"][0]["me"], true);
     assert_eq!(m["reactions"][0]["emoji"]["name"], "👍");
-    let users = bob.get(&format!("/api/v1/channels/{general}/messages/{target}/reactions/{thumbs}")).expect(200).json();
+    let users = bob
+        .get(&format!(
+            "/api/v1/channels/{general}/messages/{target}/reactions/{thumbs}"
+        ))
+        .expect(200)
+        .json();
     assert_eq!(users.as_array().unwrap().len(), 2);
-    bob.delete(&format!("/api/v1/channels/{general}/messages/{target}/reactions/{thumbs}/@me")).expect(204);
-    let m = alice.get(&format!("/api/v1/channels/{general}/messages/{target}")).expect(200).json();
+    bob.delete(&format!(
+        "/api/v1/channels/{general}/messages/{target}/reactions/{thumbs}/@me"
+    ))
+    .expect(204);
+    let m = alice
+        .get(&format!("/api/v1/channels/{general}/messages/{target}"))
+        .expect(200)
+        .json();
     assert_eq!(m["reactions"][0]["count"], 1);
 
     // Pins.
-    alice.raw("PUT", &format!("/api/v1/channels/{general}/pins/{target}"), &[], b"").expect(204);
-    let pins = bob.get(&format!("/api/v1/channels/{general}/messages/pins")).expect(200).json();
+    alice
+        .raw(
+            "PUT",
+            &format!("/api/v1/channels/{general}/pins/{target}"),
+            &[],
+            b"",
+        )
+        .expect(204);
+    let pins = bob
+        .get(&format!("/api/v1/channels/{general}/messages/pins"))
+        .expect(200)
+        .json();
     assert_eq!(pins["items"][0]["message"]["id"], target.as_str());
     assert_eq!(pins["items"][0]["message"]["pinned"], true);
-    alice.delete(&format!("/api/v1/channels/{general}/messages/pins/{target}")).expect(204);
-    assert_eq!(bob.get(&format!("/api/v1/channels/{general}/pins")).expect(200).json(), json!([]));
+    alice
+        .delete(&format!(
+            "/api/v1/channels/{general}/messages/pins/{target}"
+        ))
+        .expect(204);
+    assert_eq!(
+        bob.get(&format!("/api/v1/channels/{general}/pins"))
+            .expect(200)
+            .json(),
+        json!([])
+    );
 
     // Delete: own message yes, someone else's no (without MANAGE_MESSAGES); the owner can.
     let bobs = &posted[1];
     let alices = &posted[2];
-    bob.delete(&format!("/api/v1/channels/{general}/messages/{alices}")).expect_error(403, "MISSING_PERMISSIONS");
-    bob.delete(&format!("/api/v1/channels/{general}/messages/{bobs}")).expect(204);
-    alice.delete(&format!("/api/v1/channels/{general}/messages/{}", posted[3])).expect(204);
-    bob.get(&format!("/api/v1/channels/{general}/messages/{bobs}")).expect_error(404, "UNKNOWN_MESSAGE");
-    alice
-        .post(&format!("/api/v1/channels/{general}/messages/bulk-delete"), &json!({ "messages": [posted[4], posted[5]] }))
+    bob.delete(&format!("/api/v1/channels/{general}/messages/{alices}"))
+        .expect_error(403, "MISSING_PERMISSIONS");
+    bob.delete(&format!("/api/v1/channels/{general}/messages/{bobs}"))
         .expect(204);
-    let remaining = ids(&alice.get(&format!("/api/v1/channels/{general}/messages?limit=100")).expect(200).json());
+    alice
+        .delete(&format!(
+            "/api/v1/channels/{general}/messages/{}",
+            posted[3]
+        ))
+        .expect(204);
+    bob.get(&format!("/api/v1/channels/{general}/messages/{bobs}"))
+        .expect_error(404, "UNKNOWN_MESSAGE");
+    alice
+        .post(
+            &format!("/api/v1/channels/{general}/messages/bulk-delete"),
+            &json!({ "messages": [posted[4], posted[5]] }),
+        )
+        .expect(204);
+    let remaining = ids(&alice
+        .get(&format!("/api/v1/channels/{general}/messages?limit=100"))
+        .expect(200)
+        .json());
     assert_eq!(remaining.len(), 24 - 4);
     for gone in [&posted[1], &posted[3], &posted[4], &posted[5]] {
         assert!(!remaining.contains(gone));
@@ -156,40 +303,82 @@ fn two_users_chat_in_a_guild() {
 
     // Permissions: deny SEND_MESSAGES to @everyone, then grant it back through a role overwrite.
     alice
-        .put(&format!("/api/v1/channels/{general}/permissions/{guild_id}"), &json!({ "type": 0, "allow": "0", "deny": "2048" }))
+        .put(
+            &format!("/api/v1/channels/{general}/permissions/{guild_id}"),
+            &json!({ "type": 0, "allow": "0", "deny": "2048" }),
+        )
         .expect(204);
-    bob.post(&format!("/api/v1/channels/{general}/messages"), &json!({ "content": "can I?" }))
-        .expect_error(403, "MISSING_PERMISSIONS");
+    bob.post(
+        &format!("/api/v1/channels/{general}/messages"),
+        &json!({ "content": "can I?" }),
+    )
+    .expect_error(403, "MISSING_PERMISSIONS");
     // Bob can still read.
-    bob.get(&format!("/api/v1/channels/{general}/messages?limit=1")).expect(200);
-    let role = alice.post(&format!("/api/v1/guilds/{guild_id}/roles"), &json!({ "name": "speakers" })).expect(200).json();
+    bob.get(&format!("/api/v1/channels/{general}/messages?limit=1"))
+        .expect(200);
+    let role = alice
+        .post(
+            &format!("/api/v1/guilds/{guild_id}/roles"),
+            &json!({ "name": "speakers" }),
+        )
+        .expect(200)
+        .json();
     let role_id = role["id"].as_str().unwrap();
-    let bob_id = bob.get("/api/v1/users/@me").expect(200).json()["id"].as_str().unwrap().to_owned();
-    alice.raw("PUT", &format!("/api/v1/guilds/{guild_id}/members/{bob_id}/roles/{role_id}"), &[], b"").expect(204);
+    let bob_id = bob.get("/api/v1/users/@me").expect(200).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     alice
-        .put(&format!("/api/v1/channels/{general}/permissions/{role_id}"), &json!({ "type": 0, "allow": "2048", "deny": "0" }))
+        .raw(
+            "PUT",
+            &format!("/api/v1/guilds/{guild_id}/members/{bob_id}/roles/{role_id}"),
+            &[],
+            b"",
+        )
+        .expect(204);
+    alice
+        .put(
+            &format!("/api/v1/channels/{general}/permissions/{role_id}"),
+            &json!({ "type": 0, "allow": "2048", "deny": "0" }),
+        )
         .expect(204);
     post_message(&bob, &general, "yes I can");
     // A member overwrite beats the role.
     alice
-        .put(&format!("/api/v1/channels/{general}/permissions/{bob_id}"), &json!({ "type": 1, "allow": "0", "deny": 2048 }))
+        .put(
+            &format!("/api/v1/channels/{general}/permissions/{bob_id}"),
+            &json!({ "type": 1, "allow": "0", "deny": 2048 }),
+        )
         .expect(204);
-    bob.post(&format!("/api/v1/channels/{general}/messages"), &json!({ "content": "again?" }))
-        .expect_error(403, "MISSING_PERMISSIONS");
+    bob.post(
+        &format!("/api/v1/channels/{general}/messages"),
+        &json!({ "content": "again?" }),
+    )
+    .expect_error(403, "MISSING_PERMISSIONS");
     // Bob cannot manage roles.
-    bob.post(&format!("/api/v1/guilds/{guild_id}/roles"), &json!({ "name": "mine" })).expect_error(403, "MISSING_PERMISSIONS");
+    bob.post(
+        &format!("/api/v1/guilds/{guild_id}/roles"),
+        &json!({ "name": "mine" }),
+    )
+    .expect_error(403, "MISSING_PERMISSIONS");
 
     // Replies mention the replied-to author.
     let reply = alice
-        .post(&format!("/api/v1/channels/{general}/messages"), &json!({ "content": "replying", "message_reference": { "message_id": posted[6] } }))
+        .post(
+            &format!("/api/v1/channels/{general}/messages"),
+            &json!({ "content": "replying", "message_reference": { "message_id": posted[6] } }),
+        )
         .expect(200)
         .json();
     assert_eq!(reply["type"], 19);
     assert_eq!(reply["referenced_message"]["id"], posted[6].as_str());
 
     // Kick: bob leaves the guild's view.
-    alice.delete(&format!("/api/v1/guilds/{guild_id}/members/{bob_id}")).expect(204);
-    bob.get(&format!("/api/v1/channels/{general}/messages")).expect_error(404, "UNKNOWN_CHANNEL");
+    alice
+        .delete(&format!("/api/v1/guilds/{guild_id}/members/{bob_id}"))
+        .expect(204);
+    bob.get(&format!("/api/v1/channels/{general}/messages"))
+        .expect_error(404, "UNKNOWN_CHANNEL");
 }
 
 #[test]
@@ -197,44 +386,102 @@ fn bad_input_gets_clear_errors() {
     let server = Server::start(&[]);
     let anon = server.client();
     let (alice, _) = register(&anon, "carol@example.com", "carol");
-    let guild = alice.post("/api/v1/guilds", &json!({ "name": "Errors" })).expect(200).json();
+    let guild = alice
+        .post("/api/v1/guilds", &json!({ "name": "Errors" }))
+        .expect(200)
+        .json();
     let channel = general_channel(&alice, guild["id"].as_str().unwrap());
     let path = format!("/api/v1/channels/{channel}/messages");
 
     // Malformed JSON.
-    let v = alice.raw("POST", &path, &[("Content-Type", "application/json")], b"{\"content\": ").expect_error(400, "INVALID_FORM_BODY");
+    let v = alice
+        .raw(
+            "POST",
+            &path,
+            &[("Content-Type", "application/json")],
+            b"{\"content\": ",
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
     assert_eq!(v["errors"][0]["code"], "INVALID_JSON");
     // Wrong types name the field.
-    alice.post(&path, &json!({ "content": 5 })).expect_error(400, "INVALID_FORM_BODY");
+    alice
+        .post(&path, &json!({ "content": 5 }))
+        .expect_error(400, "INVALID_FORM_BODY");
     // Too long content names the field.
-    let v = alice.post(&path, &json!({ "content": "x".repeat(4001) })).expect_error(400, "INVALID_FORM_BODY");
+    let v = alice
+        .post(&path, &json!({ "content": "x".repeat(4001) }))
+        .expect_error(400, "INVALID_FORM_BODY");
     assert_eq!(v["errors"][0]["path"], "content");
     // Empty message.
-    alice.post(&path, &json!({ "content": "  " })).expect_error(400, "CANNOT_SEND_EMPTY_MESSAGE");
+    alice
+        .post(&path, &json!({ "content": "  " }))
+        .expect_error(400, "CANNOT_SEND_EMPTY_MESSAGE");
     // Oversized body.
     let big = vec![b'x'; 2 * 1024 * 1024];
-    alice.raw("POST", &path, &[("Content-Type", "application/json")], &big).expect_error(413, "PAYLOAD_TOO_LARGE");
+    alice
+        .raw("POST", &path, &[("Content-Type", "application/json")], &big)
+        .expect_error(413, "PAYLOAD_TOO_LARGE");
     // Unknown IDs.
-    alice.get("/api/v1/channels/123456789012345678/messages").expect_error(404, "UNKNOWN_CHANNEL");
-    alice.get("/api/v1/guilds/123456789012345678").expect_error(404, "UNKNOWN_GUILD");
-    alice.get(&format!("/api/v1/channels/{channel}/messages/123456789012345678")).expect_error(404, "UNKNOWN_MESSAGE");
-    alice.get("/api/v1/invites/doesnotexist").expect_error(404, "UNKNOWN_INVITE");
-    alice.get("/api/v1/channels/not-a-number").expect_error(400, "INVALID_FORM_BODY");
+    alice
+        .get("/api/v1/channels/123456789012345678/messages")
+        .expect_error(404, "UNKNOWN_CHANNEL");
+    alice
+        .get("/api/v1/guilds/123456789012345678")
+        .expect_error(404, "UNKNOWN_GUILD");
+    alice
+        .get(&format!(
+            "/api/v1/channels/{channel}/messages/123456789012345678"
+        ))
+        .expect_error(404, "UNKNOWN_MESSAGE");
+    alice
+        .get("/api/v1/invites/doesnotexist")
+        .expect_error(404, "UNKNOWN_INVITE");
+    alice
+        .get("/api/v1/channels/not-a-number")
+        .expect_error(400, "INVALID_FORM_BODY");
     // Unknown route and wrong method.
-    alice.get("/api/v1/nothing/here").expect_error(404, "NOT_FOUND");
-    alice.raw("PUT", "/api/v1/users/@me", &[], b"").expect_error(405, "METHOD_NOT_ALLOWED");
+    alice
+        .get("/api/v1/nothing/here")
+        .expect_error(404, "NOT_FOUND");
+    alice
+        .raw("PUT", "/api/v1/users/@me", &[], b"")
+        .expect_error(405, "METHOD_NOT_ALLOWED");
     // Wrong or missing token.
-    anon.get("/api/v1/users/@me").expect_error(401, "UNAUTHORIZED");
-    anon.with_token("flx_000000000000000000000000000000000000").get("/api/v1/users/@me").expect_error(401, "UNAUTHORIZED");
-    anon.with_token("Bot 123.abc").get("/api/v1/users/@me").expect_error(401, "UNAUTHORIZED");
+    anon.get("/api/v1/users/@me")
+        .expect_error(401, "UNAUTHORIZED");
+    anon.with_token("flx_000000000000000000000000000000000000")
+        .get("/api/v1/users/@me")
+        .expect_error(401, "UNAUTHORIZED");
+    anon.with_token("Bot 123.abc")
+        .get("/api/v1/users/@me")
+        .expect_error(401, "UNAUTHORIZED");
     // Wrong password; duplicate email; invalid registration.
-    anon.post("/api/v1/auth/login", &json!({ "email": "carol@example.com", "password": "nope nope nope" }))
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "carol@example.com", "password": "nope nope nope" }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+    anon.post(
+        "/api/v1/auth/register",
+        &json!({ "email": "carol@example.com", "password": "another password" }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+    let v = anon
+        .post(
+            "/api/v1/auth/register",
+            &json!({ "email": "not-an-email", "password": "short" }),
+        )
         .expect_error(400, "INVALID_FORM_BODY");
-    anon.post("/api/v1/auth/register", &json!({ "email": "carol@example.com", "password": "another password" }))
-        .expect_error(400, "INVALID_FORM_BODY");
-    let v = anon.post("/api/v1/auth/register", &json!({ "email": "not-an-email", "password": "short" })).expect_error(400, "INVALID_FORM_BODY");
-    let paths: Vec<&str> = v["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
-    assert!(paths.contains(&"email") && paths.contains(&"password"), "{v}");
+    let paths: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"email") && paths.contains(&"password"),
+        "{v}"
+    );
     // Nothing was lost: the channel still works.
     post_message(&alice, &channel, "still fine");
 }
@@ -244,7 +491,10 @@ fn rate_limits_have_headers_and_429() {
     let server = Server::start(&[]);
     let mut anon = server.client();
     let (alice, _) = register(&anon, "dave@example.com", "dave");
-    let guild = alice.post("/api/v1/guilds", &json!({ "name": "Busy" })).expect(200).json();
+    let guild = alice
+        .post("/api/v1/guilds", &json!({ "name": "Busy" }))
+        .expect(200)
+        .json();
     let channel = general_channel(&alice, guild["id"].as_str().unwrap());
     let mut strict = alice.clone();
     strict.retry_on_429 = false;
@@ -281,12 +531,18 @@ fn bots_and_webhooks() {
     let server = Server::start(&[]);
     let anon = server.client();
     let (owner, _) = register(&anon, "erin@example.com", "erin");
-    let guild = owner.post("/api/v1/guilds", &json!({ "name": "Automation" })).expect(200).json();
+    let guild = owner
+        .post("/api/v1/guilds", &json!({ "name": "Automation" }))
+        .expect(200)
+        .json();
     let guild_id = guild["id"].as_str().unwrap().to_owned();
     let channel = general_channel(&owner, &guild_id);
 
     // An application with a bot; the token is shown once and works with `Bot `.
-    let app = owner.post("/api/v1/oauth2/applications", &json!({ "name": "Pinger" })).expect(200).json();
+    let app = owner
+        .post("/api/v1/oauth2/applications", &json!({ "name": "Pinger" }))
+        .expect(200)
+        .json();
     let app_id = app["id"].as_str().unwrap().to_owned();
     let token = app["bot"]["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with(&format!("{app_id}.")));
@@ -299,39 +555,104 @@ fn bots_and_webhooks() {
     assert!(!gw["url"].as_str().unwrap().contains('?'));
     assert_eq!(gw["shards"], 1);
     // Not yet in the guild.
-    bot.post(&format!("/api/v1/channels/{channel}/messages"), &json!({ "content": "hi" })).expect_error(404, "UNKNOWN_CHANNEL");
+    bot.post(
+        &format!("/api/v1/channels/{channel}/messages"),
+        &json!({ "content": "hi" }),
+    )
+    .expect_error(404, "UNKNOWN_CHANNEL");
     // Authorize into the guild with permissions; the bot posts.
     owner
-        .post(&format!("/api/v1/oauth2/authorize?client_id={app_id}&scope=bot"), &json!({ "guild_id": guild_id, "permissions": "3072", "authorize": true }))
+        .post(
+            &format!("/api/v1/oauth2/authorize?client_id={app_id}&scope=bot"),
+            &json!({ "guild_id": guild_id, "permissions": "3072", "authorize": true }),
+        )
         .expect(200);
-    let m = bot.post(&format!("/api/v1/channels/{channel}/messages"), &json!({ "content": "beep" })).expect(200).json();
+    let m = bot
+        .post(
+            &format!("/api/v1/channels/{channel}/messages"),
+            &json!({ "content": "beep" }),
+        )
+        .expect(200)
+        .json();
     assert_eq!(m["author"]["bot"], true);
     // A reset token invalidates the old one.
     let reset = owner
-        .post(&format!("/api/v1/oauth2/applications/{app_id}/bot/reset-token"), &json!({ "password": "correct horse battery" }))
+        .post(
+            &format!("/api/v1/oauth2/applications/{app_id}/bot/reset-token"),
+            &json!({ "password": "correct horse battery" }),
+        )
         .expect(200)
         .json();
-    bot.get("/api/v1/users/@me").expect_error(401, "UNAUTHORIZED");
-    anon.with_token(&format!("Bot {}", reset["token"].as_str().unwrap())).get("/api/v1/users/@me").expect(200);
+    bot.get("/api/v1/users/@me")
+        .expect_error(401, "UNAUTHORIZED");
+    anon.with_token(&format!("Bot {}", reset["token"].as_str().unwrap()))
+        .get("/api/v1/users/@me")
+        .expect(200);
 
     // Webhooks: create, execute with and without wait, the message is in history.
-    let hook = owner.post(&format!("/api/v1/channels/{channel}/webhooks"), &json!({ "name": "CI" })).expect(200).json();
-    let (hook_id, hook_token) = (hook["id"].as_str().unwrap(), hook["token"].as_str().unwrap());
-    anon.post(&format!("/api/v1/webhooks/{hook_id}/{hook_token}"), &json!({ "content": "build passed" })).expect(204);
+    let hook = owner
+        .post(
+            &format!("/api/v1/channels/{channel}/webhooks"),
+            &json!({ "name": "CI" }),
+        )
+        .expect(200)
+        .json();
+    let (hook_id, hook_token) = (
+        hook["id"].as_str().unwrap(),
+        hook["token"].as_str().unwrap(),
+    );
+    anon.post(
+        &format!("/api/v1/webhooks/{hook_id}/{hook_token}"),
+        &json!({ "content": "build passed" }),
+    )
+    .expect(204);
     let waited = anon
-        .post(&format!("/api/v1/webhooks/{hook_id}/{hook_token}?wait=true"), &json!({ "content": "deploy done", "username": "Deployer" }))
+        .post(
+            &format!("/api/v1/webhooks/{hook_id}/{hook_token}?wait=true"),
+            &json!({ "content": "deploy done", "username": "Deployer" }),
+        )
         .expect(200)
         .json();
     assert_eq!(waited["author"]["username"], "Deployer");
     assert_eq!(waited["webhook_id"], hook_id);
-    let history = owner.get(&format!("/api/v1/channels/{channel}/messages")).expect(200).json();
-    let contents: Vec<&str> = history.as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
-    assert!(contents.contains(&"build passed") && contents.contains(&"deploy done"), "{contents:?}");
+    let history = owner
+        .get(&format!("/api/v1/channels/{channel}/messages"))
+        .expect(200)
+        .json();
+    let contents: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert!(
+        contents.contains(&"build passed") && contents.contains(&"deploy done"),
+        "{contents:?}"
+    );
     // A wrong token is refused; the webhook can be listed and deleted.
-    anon.post(&format!("/api/v1/webhooks/{hook_id}/wrong"), &json!({ "content": "x" })).expect_error(404, "UNKNOWN_WEBHOOK");
-    assert_eq!(owner.get(&format!("/api/v1/guilds/{guild_id}/webhooks")).expect(200).json().as_array().unwrap().len(), 1);
-    owner.delete(&format!("/api/v1/webhooks/{hook_id}")).expect(204);
-    anon.post(&format!("/api/v1/webhooks/{hook_id}/{hook_token}"), &json!({ "content": "x" })).expect_error(404, "UNKNOWN_WEBHOOK");
+    anon.post(
+        &format!("/api/v1/webhooks/{hook_id}/wrong"),
+        &json!({ "content": "x" }),
+    )
+    .expect_error(404, "UNKNOWN_WEBHOOK");
+    assert_eq!(
+        owner
+            .get(&format!("/api/v1/guilds/{guild_id}/webhooks"))
+            .expect(200)
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    owner
+        .delete(&format!("/api/v1/webhooks/{hook_id}"))
+        .expect(204);
+    anon.post(
+        &format!("/api/v1/webhooks/{hook_id}/{hook_token}"),
+        &json!({ "content": "x" }),
+    )
+    .expect_error(404, "UNKNOWN_WEBHOOK");
 }
 
 #[test]
@@ -339,46 +660,86 @@ fn totp_login_sessions_and_restart_persistence() {
     let mut server = Server::start(&[]);
     let anon = server.client();
     let (frank, _) = register(&anon, "frank@example.com", "frank");
-    let setup = frank.post("/api/v1/users/@me/mfa/totp/setup", &json!({})).expect(200).json();
+    let setup = frank
+        .post("/api/v1/users/@me/mfa/totp/setup", &json!({}))
+        .expect(200)
+        .json();
     let secret = setup["secret"].as_str().unwrap().to_owned();
-    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
     let code = fluxer_core::service::totp_code(&secret, now()).unwrap();
     frank
-        .post("/api/v1/users/@me/mfa/totp/enable", &json!({ "secret": secret, "code": "000000", "password": "correct horse battery" }))
+        .post(
+            "/api/v1/users/@me/mfa/totp/enable",
+            &json!({ "secret": secret, "code": "000000", "password": "correct horse battery" }),
+        )
         .expect_error(400, "INVALID_FORM_BODY");
     let enabled = frank
-        .post("/api/v1/users/@me/mfa/totp/enable", &json!({ "secret": secret, "code": code, "password": "correct horse battery" }))
+        .post(
+            "/api/v1/users/@me/mfa/totp/enable",
+            &json!({ "secret": secret, "code": code, "password": "correct horse battery" }),
+        )
         .expect(200)
         .json();
     assert_eq!(enabled["user"]["mfa_enabled"], true);
     let step = anon
-        .post("/api/v1/auth/login", &json!({ "email": "frank@example.com", "password": "correct horse battery" }))
+        .post(
+            "/api/v1/auth/login",
+            &json!({ "email": "frank@example.com", "password": "correct horse battery" }),
+        )
         .expect(200)
         .json();
     assert_eq!(step["mfa"], true);
     let ticket = step["ticket"].as_str().unwrap();
-    anon.post("/api/v1/auth/login/mfa/totp", &json!({ "ticket": ticket, "code": "123456" })).expect_error(400, "INVALID_FORM_BODY");
+    anon.post(
+        "/api/v1/auth/login/mfa/totp",
+        &json!({ "ticket": ticket, "code": "123456" }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
     // The ticket survived the wrong code? No: tickets are single-use, so log in again.
     let step = anon
-        .post("/api/v1/auth/login", &json!({ "email": "frank@example.com", "password": "correct horse battery" }))
+        .post(
+            "/api/v1/auth/login",
+            &json!({ "email": "frank@example.com", "password": "correct horse battery" }),
+        )
         .expect(200)
         .json();
     let code = fluxer_core::service::totp_code(&secret, now()).unwrap();
     let done = anon
-        .post("/api/v1/auth/login/mfa/totp", &json!({ "ticket": step["ticket"], "code": code }))
+        .post(
+            "/api/v1/auth/login/mfa/totp",
+            &json!({ "ticket": step["ticket"], "code": code }),
+        )
         .expect(200)
         .json();
     let second = anon.with_token(done["token"].as_str().unwrap());
     let sessions = second.get("/api/v1/auth/sessions").expect(200).json();
     assert_eq!(sessions.as_array().unwrap().len(), 2);
-    assert_eq!(sessions.as_array().unwrap().iter().filter(|s| s["current"] == true).count(), 1);
+    assert_eq!(
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["current"] == true)
+            .count(),
+        1
+    );
     // Logging out ends only that session.
     second.post("/api/v1/auth/logout", &json!({})).expect(204);
-    second.get("/api/v1/users/@me").expect_error(401, "UNAUTHORIZED");
+    second
+        .get("/api/v1/users/@me")
+        .expect_error(401, "UNAUTHORIZED");
     frank.get("/api/v1/users/@me").expect(200);
 
     // Data survives a graceful restart.
-    let guild = frank.post("/api/v1/guilds", &json!({ "name": "Durable" })).expect(200).json();
+    let guild = frank
+        .post("/api/v1/guilds", &json!({ "name": "Durable" }))
+        .expect(200)
+        .json();
     let channel = general_channel(&frank, guild["id"].as_str().unwrap());
     let msg = post_message(&frank, &channel, "remember me");
     let status = server.terminate();
@@ -386,7 +747,10 @@ fn totp_login_sessions_and_restart_persistence() {
     let db = server.data_dir.join("fluxer.db");
     let server2 = Server::start(&[("FLUXER_CONFIG__DATABASE__SQLITE_PATH", db.to_str().unwrap())]);
     let frank2 = server2.client().with_token(frank.token.as_deref().unwrap());
-    let history = frank2.get(&format!("/api/v1/channels/{channel}/messages")).expect(200).json();
+    let history = frank2
+        .get(&format!("/api/v1/channels/{channel}/messages"))
+        .expect(200)
+        .json();
     assert_eq!(history[0]["id"], msg["id"]);
     assert_eq!(history[0]["content"], "remember me");
 }

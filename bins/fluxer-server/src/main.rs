@@ -32,8 +32,15 @@ fn parse_args() -> Result<Args, String> {
     let (mut email, mut username) = (None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--config" | "-c" => config = Some(PathBuf::from(args.next().ok_or("--config needs a path")?)),
-            "create-admin" => command = Command::CreateAdmin { email: String::new(), username: String::new() },
+            "--config" | "-c" => {
+                config = Some(PathBuf::from(args.next().ok_or("--config needs a path")?))
+            }
+            "create-admin" => {
+                command = Command::CreateAdmin {
+                    email: String::new(),
+                    username: String::new(),
+                }
+            }
             "--email" => email = Some(args.next().ok_or("--email needs a value")?),
             "--username" => username = Some(args.next().ok_or("--username needs a value")?),
             "--help" | "-h" => command = Command::Help,
@@ -57,9 +64,15 @@ fn init_logging(config: &Config) {
         "pretty" => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
-        builder.json().flatten_event(true).with_current_span(false).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
     } else {
         builder.init();
     }
@@ -96,7 +109,9 @@ async fn main() -> ExitCode {
         }
     };
     if let Command::Help = args.command {
-        println!("usage: fluxer-server [--config FILE] [create-admin --email EMAIL --username NAME]");
+        println!(
+            "usage: fluxer-server [--config FILE] [create-admin --email EMAIL --username NAME]"
+        );
         return ExitCode::SUCCESS;
     }
     let config = match Config::load(args.config.as_deref(), std::env::vars()) {
@@ -107,7 +122,10 @@ async fn main() -> ExitCode {
         }
     };
     init_logging(&config);
-    let listen = format!("{}:{}", config.services.server.host, config.services.server.port);
+    let listen = format!(
+        "{}:{}",
+        config.services.server.host, config.services.server.port
+    );
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -115,7 +133,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let bound = listener.local_addr().map(|a| a.port()).unwrap_or(config.services.server.port);
+    let bound = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(config.services.server.port);
     let origin = config.public_origin(bound);
     let monolith = match Monolith::build(&config, &origin).await {
         Ok(m) => m,
@@ -129,7 +150,10 @@ async fn main() -> ExitCode {
             eprintln!("fluxer-server: set FLUXER_ADMIN_PASSWORD to the new account's password");
             return ExitCode::from(2);
         };
-        let result = monolith.fluxer.create_operator(&email, &username, &password).await;
+        let result = monolith
+            .fluxer
+            .create_operator(&email, &username, &password)
+            .await;
         monolith.shutdown().await;
         return match result {
             Ok(user) => {
@@ -142,11 +166,21 @@ async fn main() -> ExitCode {
             }
         };
     }
-    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
-    println!("fluxer-server listening on http://{local} (API at {origin}/api/v1, health at {origin}/_health)");
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(listen);
+    println!(
+        "fluxer-server listening on http://{local} (API at {origin}/api/v1, health at {origin}/_health)"
+    );
     tracing::info!(address = %local, "listening");
-    let app = monolith.router.clone().into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    let app = monolith
+        .router
+        .clone()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
     tracing::info!("shutting down: finishing writes");
     monolith.shutdown().await;
     match served {

@@ -686,7 +686,7 @@ fn derive_username(source: &str) -> String {
 /// A random discriminator in 1..=9999 (the attempt number only varies the draw).
 fn random_discriminator(attempt: u32) -> u16 {
     let raw = random_base62(4);
-    let n = raw.bytes().fold(u32::from(attempt), |acc, b| {
+    let n = raw.bytes().fold(attempt, |acc, b| {
         acc.wrapping_mul(131).wrapping_add(u32::from(b))
     });
     (n % 9999 + 1) as u16

@@ -1,0 +1,536 @@
+//! The gateway protocol over real WebSockets on loopback: identify, heartbeats, resume, backpressure,
+//! visibility filtering, presence and close codes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fluxer_core::id::{ChannelId, GuildId};
+use fluxer_core::permission::{OverwriteType, Permissions};
+use fluxer_core::ports::SystemClock;
+use fluxer_core::service::{
+    Actor, Argon2Hasher, ChannelCreate, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome,
+    MessageCreate, OverwritePut, Ports, RegisterRequest,
+};
+use fluxer_gateway::{Gateway, GatewayConfig};
+use fluxer_storage::memory::{InProcessEventBus, MemoryMailer, MemoryPresence, MemoryStore};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Env {
+    fluxer: Fluxer,
+    addr: String,
+}
+
+async fn start(config: GatewayConfig) -> Env {
+    let ports = Ports {
+        store: Arc::new(MemoryStore::new()),
+        events: Arc::new(InProcessEventBus::new()),
+        mailer: Arc::new(MemoryMailer::new()),
+        clock: Arc::new(SystemClock),
+        hasher: Arc::new(Argon2Hasher::fast_for_tests()),
+    };
+    let fluxer = Fluxer::new(ports, Config::default());
+    let gateway = Gateway::new(fluxer.clone(), Arc::new(MemoryPresence::new()), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let router = gateway.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Env { fluxer, addr }
+}
+
+/// Registers a user; returns its token and actor.
+async fn user(env: &Env, name: &str) -> (String, Actor) {
+    let outcome = env
+        .fluxer
+        .register(RegisterRequest {
+            email: Some(format!("{name}@example.com")),
+            username: Some(name.to_owned()),
+            password: Some("correct horse battery".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let LoginOutcome::Session { token, .. } = outcome else {
+        panic!("no session")
+    };
+    let actor = env.fluxer.authenticate(&token).await.unwrap();
+    (token, actor)
+}
+
+/// A guild owned by `owner` that `member` joined; returns the guild and its general channel.
+async fn guild_with(env: &Env, owner: &Actor, member: Option<&Actor>) -> (GuildId, ChannelId) {
+    let g = env
+        .fluxer
+        .create_guild(
+            owner,
+            GuildCreate {
+                name: "G".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let guild: GuildId = serde_json::from_value(g["id"].clone()).unwrap();
+    let channel = env.fluxer.list_guild_channels(owner, guild).await.unwrap()[0].id;
+    if let Some(m) = member {
+        let invite = env
+            .fluxer
+            .create_invite(owner, channel, InviteCreate::default())
+            .await
+            .unwrap();
+        env.fluxer.accept_invite(m, &invite.code).await.unwrap();
+    }
+    (guild, channel)
+}
+
+async fn send(env: &Env, actor: &Actor, channel: ChannelId, content: &str) {
+    env.fluxer
+        .send_message(
+            actor,
+            channel,
+            MessageCreate {
+                content: Some(content.to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn connect(env: &Env, query: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/gateway{query}", env.addr))
+        .await
+        .unwrap();
+    ws
+}
+
+async fn send_json(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next JSON frame, or the close code if the server closed.
+async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("frame within 10 s");
+        match msg {
+            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+async fn next_dispatch(ws: &mut Ws, event: &str) -> Value {
+    loop {
+        let v = next(ws)
+            .await
+            .unwrap_or_else(|c| panic!("closed {c:?} while waiting for {event}"));
+        if v["t"] == event {
+            return v;
+        }
+    }
+}
+
+async fn identify(env: &Env, token: &str) -> (Ws, Value) {
+    let mut ws = connect(env, "?v=1&encoding=json").await;
+    let hello = next(&mut ws).await.unwrap();
+    assert_eq!(hello["op"], 10);
+    send_json(&mut ws, json!({ "op": 2, "d": { "token": token, "properties": { "os": "linux", "browser": "test", "device": "test" } } })).await;
+    let ready = next_dispatch(&mut ws, "READY").await;
+    (ws, ready)
+}
+
+fn fast() -> GatewayConfig {
+    GatewayConfig {
+        heartbeat_interval_ms: 1_000,
+        heartbeat_timeout_ms: 5_000,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identify_ready_and_heartbeat() {
+    let env = start(fast()).await;
+    let (token, actor) = user(&env, "alice").await;
+    guild_with(&env, &actor, None).await;
+    let mut ws = connect(&env, "?v=1&encoding=json").await;
+    let hello = next(&mut ws).await.unwrap();
+    assert_eq!(hello["d"]["heartbeat_interval"], 1_000);
+    send_json(
+        &mut ws,
+        json!({ "op": 2, "d": { "token": token, "properties": { "os": "linux" } } }),
+    )
+    .await;
+    let ready = next(&mut ws).await.unwrap();
+    assert_eq!(ready["t"], "READY");
+    assert_eq!(ready["s"], 1);
+    let d = &ready["d"];
+    assert_eq!(d["session_id"].as_str().unwrap().len(), 32);
+    assert_eq!(d["user"]["id"], actor.id().to_string());
+    assert_eq!(d["guilds"].as_array().unwrap().len(), 1);
+    assert!(d["resume_gateway_url"].as_str().unwrap().starts_with("ws"));
+    send_json(&mut ws, json!({ "op": 1, "d": 1 })).await;
+    assert_eq!(next(&mut ws).await.unwrap()["op"], 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_replays_missed_events_in_order_without_gaps_or_duplicates() {
+    let env = start(fast()).await;
+    let (token, alice) = user(&env, "alice").await;
+    let (_, bob) = user(&env, "bob").await;
+    let (_, channel) = guild_with(&env, &alice, Some(&bob)).await;
+    let (mut ws, ready) = identify(&env, &token).await;
+    let session_id = ready["d"]["session_id"].as_str().unwrap().to_owned();
+    send(&env, &bob, channel, "seen 1").await;
+    send(&env, &bob, channel, "seen 2").await;
+    let mut last_seq = 0;
+    for expected in ["seen 1", "seen 2"] {
+        let m = next_dispatch(&mut ws, "MESSAGE_CREATE").await;
+        assert_eq!(m["d"]["content"], expected);
+        last_seq = m["s"].as_u64().unwrap();
+    }
+    // The connection drops; events keep happening.
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..5 {
+        send(&env, &bob, channel, &format!("missed {i}")).await;
+    }
+    let mut ws = connect(&env, "?v=1&encoding=json").await;
+    next(&mut ws).await.unwrap();
+    send_json(
+        &mut ws,
+        json!({ "op": 6, "d": { "token": token, "session_id": session_id, "seq": last_seq } }),
+    )
+    .await;
+    for i in 0..5u64 {
+        let m = next(&mut ws).await.unwrap();
+        assert_eq!(m["t"], "MESSAGE_CREATE", "{m}");
+        assert_eq!(m["s"], last_seq + 1 + i, "no gap, no duplicate");
+        assert_eq!(m["d"]["content"], format!("missed {i}"));
+    }
+    let resumed = next(&mut ws).await.unwrap();
+    assert_eq!(resumed["t"], "RESUMED");
+    assert_eq!(resumed["s"], last_seq + 6);
+    // Live events continue on the resumed connection.
+    send(&env, &bob, channel, "live").await;
+    let m = next_dispatch(&mut ws, "MESSAGE_CREATE").await;
+    assert_eq!(m["d"]["content"], "live");
+    assert_eq!(m["s"], last_seq + 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_or_unknown_session_gets_invalid_session() {
+    let env = start(GatewayConfig {
+        resume_window_ms: 200,
+        ..fast()
+    })
+    .await;
+    let (token, _) = user(&env, "alice").await;
+    let (ws, ready) = identify(&env, &token).await;
+    let session_id = ready["d"]["session_id"].as_str().unwrap().to_owned();
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut ws = connect(&env, "?v=1&encoding=json").await;
+    next(&mut ws).await.unwrap();
+    send_json(
+        &mut ws,
+        json!({ "op": 6, "d": { "token": token, "session_id": session_id, "seq": 1 } }),
+    )
+    .await;
+    let invalid = next(&mut ws).await.unwrap();
+    assert_eq!(invalid["op"], 9);
+    assert_eq!(invalid["d"], false);
+    send_json(
+        &mut ws,
+        json!({ "op": 6, "d": { "token": token, "session_id": "0".repeat(32), "seq": 1 } }),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await.unwrap()["op"], 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_client_is_disconnected_resumably_and_loses_nothing() {
+    let env = start(GatewayConfig {
+        outbound_capacity: 8,
+        write_timeout_ms: 300,
+        ..fast()
+    })
+    .await;
+    let (token, alice) = user(&env, "alice").await;
+    let (_, bob) = user(&env, "bob").await;
+    let (_, channel) = guild_with(&env, &alice, Some(&bob)).await;
+    let (mut ws, ready) = identify(&env, &token).await;
+    let session_id = ready["d"]["session_id"].as_str().unwrap().to_owned();
+    let ready_seq = ready["s"].as_u64().unwrap();
+    // Alice stops reading while a flood of large messages arrives.
+    let big = "x".repeat(3900);
+    let total = 3000u64;
+    for i in 0..total {
+        send(&env, &bob, channel, &format!("{i} {big}")).await;
+    }
+    // What reached the socket before the server gave up, then a close (or a reset).
+    let mut seen = ready_seq;
+    let code = loop {
+        match next(&mut ws).await {
+            Ok(v) => {
+                if v["op"] == 0 {
+                    assert_eq!(v["s"], seen + 1);
+                    seen += 1;
+                }
+            }
+            Err(code) => break code,
+        }
+    };
+    assert!(
+        seen < ready_seq + total,
+        "the flood must not all fit: saw {seen}"
+    );
+    assert!(
+        code.is_none_or(|c| c == 4000),
+        "resumable close, got {code:?}"
+    );
+    // Resume from the last event actually read: the rest arrives, in order.
+    let mut ws = connect(&env, "?v=1&encoding=json").await;
+    next(&mut ws).await.unwrap();
+    send_json(
+        &mut ws,
+        json!({ "op": 6, "d": { "token": token, "session_id": session_id, "seq": seen } }),
+    )
+    .await;
+    let mut expected = seen + 1;
+    loop {
+        let v = next(&mut ws).await.unwrap();
+        if v["t"] == "RESUMED" {
+            break;
+        }
+        assert_eq!(v["s"], expected);
+        expected += 1;
+    }
+    assert_eq!(
+        expected - 1,
+        ready_seq + total,
+        "every message delivered exactly once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_only_receive_what_they_may_view() {
+    let env = start(fast()).await;
+    let (_, alice) = user(&env, "alice").await;
+    let (bob_token, bob) = user(&env, "bob").await;
+    let (guild, general) = guild_with(&env, &alice, Some(&bob)).await;
+    let secret = env
+        .fluxer
+        .create_guild_channel(
+            &alice,
+            guild,
+            ChannelCreate {
+                name: "staff".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    env.fluxer
+        .put_overwrite(
+            &alice,
+            secret,
+            guild.0,
+            OverwritePut {
+                kind: OverwriteType::Role,
+                allow: Permissions::empty(),
+                deny: Permissions::VIEW_CHANNEL,
+            },
+        )
+        .await
+        .unwrap();
+    let (mut ws, _) = identify(&env, &bob_token).await;
+    send(&env, &alice, secret, "hidden").await;
+    send(&env, &alice, general, "visible").await;
+    loop {
+        let v = next(&mut ws).await.unwrap();
+        assert_ne!(
+            v["d"]["content"], "hidden",
+            "leaked a message from a channel bob cannot view"
+        );
+        if v["t"] == "MESSAGE_CREATE" {
+            assert_eq!(v["d"]["content"], "visible");
+            break;
+        }
+    }
+    // Removed from the guild: its events stop at once.
+    env.fluxer
+        .kick_member(&alice, guild, bob.id())
+        .await
+        .unwrap();
+    send(&env, &alice, general, "after kick").await;
+    let (_, carol) = user(&env, "carol").await;
+    let dm = env
+        .fluxer
+        .create_private_channel(&carol, Some(bob.id()), None)
+        .await
+        .unwrap();
+    send(&env, &carol, dm.id, "dm after kick").await;
+    loop {
+        let v = next(&mut ws).await.unwrap();
+        assert_ne!(
+            v["d"]["content"], "after kick",
+            "kicked member still receives guild messages"
+        );
+        if v["t"] == "MESSAGE_CREATE" {
+            assert_eq!(v["d"]["content"], "dm after kick");
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_goes_online_then_offline() {
+    let env = start(GatewayConfig {
+        resume_window_ms: 200,
+        ..fast()
+    })
+    .await;
+    let (alice_token, alice) = user(&env, "alice").await;
+    let (bob_token, bob) = user(&env, "bob").await;
+    guild_with(&env, &alice, Some(&bob)).await;
+    let (mut bob_ws, _) = identify(&env, &bob_token).await;
+    let (alice_ws, _) = identify(&env, &alice_token).await;
+    let online = next_dispatch(&mut bob_ws, "PRESENCE_UPDATE").await;
+    // Bob's own presence may come first.
+    let online = if online["d"]["user"]["id"] == alice.id().to_string() {
+        online
+    } else {
+        next_dispatch(&mut bob_ws, "PRESENCE_UPDATE").await
+    };
+    assert_eq!(online["d"]["user"]["id"], alice.id().to_string());
+    assert_eq!(online["d"]["status"], "online");
+    drop(alice_ws);
+    let offline = next_dispatch(&mut bob_ws, "PRESENCE_UPDATE").await;
+    assert_eq!(offline["d"]["user"]["id"], alice.id().to_string());
+    assert_eq!(offline["d"]["status"], "offline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_heartbeats_close_the_connection() {
+    let env = start(GatewayConfig {
+        heartbeat_interval_ms: 100,
+        heartbeat_timeout_ms: 300,
+        ..Default::default()
+    })
+    .await;
+    let (token, _) = user(&env, "alice").await;
+    let (mut ws, _) = identify(&env, &token).await;
+    let code = loop {
+        match next(&mut ws).await {
+            Ok(_) => continue,
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(4009));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_get_their_close_codes_without_affecting_others() {
+    let env = start(fast()).await;
+    let (token, _) = user(&env, "alice").await;
+    let (mut healthy, _) = identify(&env, &token).await;
+
+    async fn close_code(
+        env: &Env,
+        query: &str,
+        frames: &[Value],
+        raw: Option<&str>,
+    ) -> Option<u16> {
+        let mut ws = connect(env, query).await;
+        if let Ok(hello) = next(&mut ws).await {
+            assert_eq!(hello["op"], 10);
+        } else {
+            return None;
+        }
+        if let Some(r) = raw {
+            ws.send(Message::Text(r.into())).await.unwrap();
+        }
+        for f in frames {
+            send_json(&mut ws, f.clone()).await;
+        }
+        loop {
+            match next(&mut ws).await {
+                Ok(_) => continue,
+                Err(code) => return code,
+            }
+        }
+    }
+    let identify_frame = json!({ "op": 2, "d": { "token": token, "properties": {} } });
+    assert_eq!(
+        close_code(&env, "?v=1", &[], Some("not json")).await,
+        Some(4002)
+    );
+    assert_eq!(
+        close_code(&env, "?v=1", &[], Some(&"x".repeat(5000))).await,
+        Some(4002)
+    );
+    assert_eq!(
+        close_code(&env, "?v=1", &[json!({ "op": 99 })], None).await,
+        Some(4001)
+    );
+    assert_eq!(
+        close_code(
+            &env,
+            "?v=1",
+            &[json!({ "op": 3, "d": { "status": "idle" } })],
+            None
+        )
+        .await,
+        Some(4003)
+    );
+    assert_eq!(
+        close_code(&env, "?v=1", &[json!({ "op": 2, "d": { "token": "flx_wrongwrongwrongwrongwrongwrongwrongw", "properties": {} } })], None).await,
+        Some(4004)
+    );
+    assert_eq!(
+        close_code(
+            &env,
+            "?v=1",
+            &[json!({ "op": 2, "d": { "properties": {} } })],
+            None
+        )
+        .await,
+        Some(4002)
+    );
+    assert_eq!(
+        close_code(
+            &env,
+            "?v=1",
+            &[identify_frame.clone(), identify_frame.clone()],
+            None
+        )
+        .await,
+        Some(4005)
+    );
+    // A wrong protocol version is closed right after the upgrade.
+    let mut ws = connect(&env, "?v=9&encoding=json").await;
+    assert_eq!(next(&mut ws).await.unwrap_err(), Some(4012));
+    // Too many frames: rate limited.
+    let env2 = start(GatewayConfig {
+        rate_limit_frames: 5,
+        ..fast()
+    })
+    .await;
+    let hb: Vec<Value> = (0..10).map(|_| json!({ "op": 1, "d": null })).collect();
+    assert_eq!(close_code(&env2, "?v=1", &hb, None).await, Some(4008));
+    // The healthy connection never noticed.
+    send_json(&mut healthy, json!({ "op": 1, "d": 1 })).await;
+    assert_eq!(next(&mut healthy).await.unwrap()["op"], 11);
+    let _ = CloseCode::Normal;
+}
