@@ -17,7 +17,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -179,7 +178,13 @@ async fn identify_ready_and_heartbeat() {
     assert_eq!(d["guilds"].as_array().unwrap().len(), 1);
     assert!(d["resume_gateway_url"].as_str().unwrap().starts_with("ws"));
     send_json(&mut ws, json!({ "op": 1, "d": 1 })).await;
-    assert_eq!(next(&mut ws).await.unwrap()["op"], 11);
+    loop {
+        let v = next(&mut ws).await.unwrap();
+        if v["op"] == 11 {
+            break;
+        }
+        assert_eq!(v["op"], 0, "only dispatches may come before the ack: {v}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,33 +284,25 @@ async fn lagging_client_is_disconnected_resumably_and_loses_nothing() {
     }
     // What reached the socket before the server gave up, then a close (or a reset).
     let mut seen = ready_seq;
+    let mut messages = 0u64;
     let code = loop {
         match next(&mut ws).await {
             Ok(v) => {
                 if v["op"] == 0 {
                     assert_eq!(v["s"], seen + 1);
                     seen += 1;
+                    messages += u64::from(v["t"] == "MESSAGE_CREATE");
                 }
             }
             Err(code) => break code,
         }
     };
-    assert!(
-        seen < ready_seq + total,
-        "the flood must not all fit: saw {seen}"
-    );
-    assert!(
-        code.is_none_or(|c| c == 4000),
-        "resumable close, got {code:?}"
-    );
+    assert!(messages < total, "the flood must not all fit: saw {messages}");
+    assert!(code.is_none_or(|c| c == 4000), "resumable close, got {code:?}");
     // Resume from the last event actually read: the rest arrives, in order.
     let mut ws = connect(&env, "?v=1&encoding=json").await;
     next(&mut ws).await.unwrap();
-    send_json(
-        &mut ws,
-        json!({ "op": 6, "d": { "token": token, "session_id": session_id, "seq": seen } }),
-    )
-    .await;
+    send_json(&mut ws, json!({ "op": 6, "d": { "token": token, "session_id": session_id, "seq": seen } })).await;
     let mut expected = seen + 1;
     loop {
         let v = next(&mut ws).await.unwrap();
@@ -314,12 +311,9 @@ async fn lagging_client_is_disconnected_resumably_and_loses_nothing() {
         }
         assert_eq!(v["s"], expected);
         expected += 1;
+        messages += u64::from(v["t"] == "MESSAGE_CREATE");
     }
-    assert_eq!(
-        expected - 1,
-        ready_seq + total,
-        "every message delivered exactly once"
-    );
+    assert_eq!(messages, total, "every message delivered exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,11 +452,12 @@ async fn malformed_frames_get_their_close_codes_without_affecting_others() {
         } else {
             return None;
         }
+        // The server may close before every frame is sent; later sends then fail, which is fine.
         if let Some(r) = raw {
-            ws.send(Message::Text(r.into())).await.unwrap();
+            let _ = ws.send(Message::Text(r.into())).await;
         }
         for f in frames {
-            send_json(&mut ws, f.clone()).await;
+            let _ = ws.send(Message::Text(f.to_string().into())).await;
         }
         loop {
             match next(&mut ws).await {
@@ -532,5 +527,4 @@ async fn malformed_frames_get_their_close_codes_without_affecting_others() {
     // The healthy connection never noticed.
     send_json(&mut healthy, json!({ "op": 1, "d": 1 })).await;
     assert_eq!(next(&mut healthy).await.unwrap()["op"], 11);
-    let _ = CloseCode::Normal;
 }
