@@ -14,7 +14,6 @@ pub fn health() -> Router<ApiState> {
         .route("/_health", get(alive))
         .route("/_live", get(alive))
         .route("/_ready", get(ready))
-        .route("/api/_health", get(alive))
 }
 
 /// The same under the API prefixes.
