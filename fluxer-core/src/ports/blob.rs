@@ -9,7 +9,7 @@ pub struct BlobMeta {
     pub key: String,
     pub size: u64,
     pub content_type: Option<String>,
-    /// A content hash (hex) that changes when the bytes change.
+    /// A content hash (hex): the same bytes give the same etag, other bytes another.
     pub etag: String,
     pub last_modified: Timestamp,
 }
@@ -21,11 +21,13 @@ pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: Option<&str>) -> PortResult<BlobMeta>;
     /// The whole object, or `None`.
     async fn get(&self, key: &str) -> PortResult<Option<(BlobMeta, Vec<u8>)>>;
-    /// Bytes `start..end` (end exclusive, clamped to the size), or `None` when the object is missing.
+    /// Bytes `start..end` (end exclusive, clamped to the size; empty when `start` is past the end or not
+    /// before `end`) with the whole object's meta, or `None` when the object is missing.
     async fn get_range(&self, key: &str, start: u64, end: u64) -> PortResult<Option<(BlobMeta, Vec<u8>)>>;
     async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>>;
     /// Whether an object was removed.
     async fn delete(&self, key: &str) -> PortResult<bool>;
-    /// Objects whose key starts with `prefix`, sorted by key.
+    /// Objects whose key starts with `prefix` (a plain string prefix: `a` lists `a/1` and `ab`), sorted
+    /// by key.
     async fn list(&self, prefix: &str) -> PortResult<Vec<BlobMeta>>;
 }

@@ -73,9 +73,11 @@ pub trait EventBus: Send + Sync {
 /// One subscriber's view of the bus: a set of topics and a bounded inbox.
 #[async_trait]
 pub trait Subscription: Send + Sync {
+    /// Adding a topic twice is harmless: one copy of each event.
     async fn add_topic(&mut self, topic: Topic) -> PortResult<()>;
     async fn remove_topic(&mut self, topic: Topic) -> PortResult<()>;
-    /// The next event, in publish order per topic; `Err(Lagged)` once the inbox overflowed;
-    /// `None` when the bus is gone.
+    /// The next event, in publish order per topic; `Err(Lagged)` once the inbox overflowed (after the
+    /// events that fitted); `None` when the bus is gone. After `Err(Lagged)` the subscription is spent:
+    /// the caller drops it and resyncs.
     async fn recv(&mut self) -> Option<Result<Arc<Dispatch>, Lagged>>;
 }

@@ -34,7 +34,8 @@ pub struct PresenceEntry {
     pub afk: bool,
     pub mobile: bool,
     pub custom_status: Option<serde_json::Value>,
-    /// When the user was last connected (now, while online).
+    /// When the user was last connected (now, while online; when the last session was removed or
+    /// lapsed, once offline; `None` if never seen).
     pub last_seen: Option<Timestamp>,
 }
 
@@ -42,7 +43,8 @@ pub struct PresenceEntry {
 #[async_trait]
 pub trait Presence: Send + Sync {
     /// Records or refreshes one session's presence. The session lapses after `ttl_ms` without a refresh
-    /// (a dead node's sessions expire on their own).
+    /// (a dead node's sessions expire on their own). A refresh with an unchanged status, `afk`, `mobile`
+    /// and custom status is a heartbeat, not an update: it does not make the session the most recent.
     async fn set_session(
         &self,
         user: UserId,
@@ -53,6 +55,7 @@ pub trait Presence: Send + Sync {
     ) -> PortResult<()>;
     /// Removes one session; returns the user's aggregated presence afterwards.
     async fn remove_session(&self, user: UserId, session_id: &str, now: Timestamp) -> PortResult<PresenceEntry>;
-    /// The user's aggregated presence: the most recently updated live session's, or offline.
+    /// The user's aggregated presence: the most recently updated live session's, or offline (not afk, not
+    /// mobile, no custom status). Sessions are live while `now` is before their last refresh + `ttl_ms`.
     async fn get_presence(&self, user: UserId, now: Timestamp) -> PortResult<PresenceEntry>;
 }

@@ -10,7 +10,7 @@ pub struct NewJob {
     /// The handler name (`send_email`, `index_messages`).
     pub kind: String,
     pub payload: serde_json::Value,
-    /// Not before this time.
+    /// Not before this time; `None` is due at once.
     pub run_at: Option<Timestamp>,
     /// Attempts before the job goes to the dead letter.
     pub max_attempts: u32,
@@ -61,11 +61,13 @@ pub struct QueueStats {
 #[async_trait]
 pub trait Queue: Send + Sync {
     async fn enqueue(&self, job: NewJob) -> PortResult<String>;
-    /// Leases the next due job for `lease_ms`; if not acked by then it is delivered again.
+    /// Leases the next due job for `lease_ms`, counting an attempt; if not acked or nacked by then it is
+    /// delivered again (attempts + 1). Which of several due jobs comes first is the backend's choice.
     async fn reserve(&self, now: Timestamp, lease_ms: u64) -> PortResult<Option<Job>>;
-    /// The job is done.
+    /// The job is done. Acking an unknown or already acked job is not an error (delivery is at least once).
     async fn ack(&self, id: &str) -> PortResult<()>;
-    /// The job failed: retried at `retry_at`, or moved to the dead letter after `max_attempts`.
+    /// The job failed: retried at `retry_at`, or, when its `max_attempts`-th attempt failed, dead: kept
+    /// with its last error for [`dead_letters`](Self::dead_letters) and never delivered again.
     async fn nack(&self, id: &str, error: &str, retry_at: Timestamp) -> PortResult<()>;
     async fn dead_letters(&self, limit: usize) -> PortResult<Vec<Job>>;
     async fn stats(&self) -> PortResult<QueueStats>;

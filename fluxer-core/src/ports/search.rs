@@ -30,7 +30,10 @@ pub struct MessageDocument {
     pub pinned: bool,
 }
 
-/// A message search. `channel_ids` is the set the caller may read: results come only from these.
+/// A message search. `channel_ids` is the set the caller may read: results come only from these (none
+/// when empty). `content` matches whole words case-insensitively, every word required; `None` matches
+/// everything. `author_ids` match any of them; `mentions` and `has` require all of theirs; `min_id` and
+/// `max_id` are exclusive bounds. Results are ordered by message ID.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessageSearch {
     pub content: Option<String>,
@@ -51,6 +54,7 @@ pub struct MessageSearch {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchHits {
     pub hits: Vec<(ChannelId, MessageId)>,
+    /// All matches, whatever the page.
     pub total: u64,
 }
 
@@ -60,7 +64,7 @@ pub trait SearchIndex: Send + Sync {
     /// Adds or replaces documents (by message ID).
     async fn index_messages(&self, docs: &[MessageDocument]) -> PortResult<()>;
     async fn delete_messages(&self, ids: &[MessageId]) -> PortResult<()>;
-    /// Makes everything indexed so far searchable.
+    /// Makes everything indexed or deleted so far visible to searches.
     async fn commit(&self) -> PortResult<()>;
     async fn search_messages(&self, query: &MessageSearch) -> PortResult<SearchHits>;
 }

@@ -6,7 +6,12 @@
 //!   `users.tag` (username + discriminator), `guilds.vanity_url_code`, `invites.code`, `members.pk`.
 //! - Deleting a guild removes its channels, roles, members, invites, bans and webhooks; deleting a
 //!   channel removes its messages, reactions, invites, webhooks and read states.
+//! - Deleting a guild also frees its vanity code and removes its vanity invite; a channel's deletion
+//!   leaves a vanity invite that points at it alone (the invite follows the guild's vanity code).
 //! - Message lists are newest first.
+//! - `update_*` replaces the stored row and answers [`StoreError::NotFound`] when it does not exist;
+//!   the batch updates (`update_channels`, `update_roles`) apply all or nothing.
+//! - Lists whose order is not documented come in any order.
 
 use async_trait::async_trait;
 
@@ -28,11 +33,14 @@ pub enum MessagePage {
     Before(MessageId),
     /// The messages right after the cursor (exclusive): the oldest `limit` of those newer than it.
     After(MessageId),
-    /// The cursor itself (if it exists) and the messages around it: `limit / 2` newer ones and the rest
-    /// at or before it.
+    /// The cursor itself (if it exists) and the messages around it: up to `limit / 2` newer ones, then
+    /// the cursor and older ones up to `limit` in all. Near the newest message the page fills up with
+    /// older ones; near the oldest it is just shorter.
     Around(MessageId),
 }
 
+/// Users. Emails arrive lower-cased (the domain does it) and are compared as given; a tag's username
+/// compares case-insensitively: `Alice#0042` and `alice#0042` are the same tag.
 #[async_trait]
 pub trait UserRepository: Send + Sync {
     /// Fails with `users.email` or `users.tag` conflicts.
@@ -51,6 +59,7 @@ pub trait UserRepository: Send + Sync {
 pub trait SessionRepository: Send + Sync {
     async fn create_session(&self, session: &AuthSession) -> PortResult<()>;
     async fn get_session(&self, token_hash: &[u8; 32]) -> PortResult<Option<AuthSession>>;
+    /// Sets `last_used_at`; does nothing for an unknown session.
     async fn touch_session(&self, token_hash: &[u8; 32], at: Timestamp) -> PortResult<()>;
     /// Oldest first.
     async fn list_sessions(&self, user: UserId) -> PortResult<Vec<AuthSession>>;
@@ -58,7 +67,8 @@ pub trait SessionRepository: Send + Sync {
     async fn delete_user_sessions(&self, user: UserId) -> PortResult<u64>;
     async fn create_action_token(&self, token: &ActionToken) -> PortResult<()>;
     /// Consumes a one-time token: returns it (and deletes it) if it exists, has this kind and has not
-    /// expired at `now`. A second take of the same token returns `None`.
+    /// expired at `now` (it expires at `expires_at`). A second take of the same token returns `None`;
+    /// a take with another kind returns `None` and leaves the token.
     async fn take_action_token(
         &self,
         kind: ActionTokenKind,
@@ -69,7 +79,8 @@ pub trait SessionRepository: Send + Sync {
 
 #[async_trait]
 pub trait GuildRepository: Send + Sync {
-    /// Creates a guild with its roles, channels and owner membership in one atomic step.
+    /// Creates a guild with its roles, channels and owner membership in one atomic step: on a
+    /// `guilds.vanity_url_code` conflict nothing is stored.
     async fn create_guild(&self, guild: &Guild, roles: &[Role], channels: &[Channel], owner: &Member) -> PortResult<()>;
     /// Fails with `guilds.vanity_url_code` when the vanity code is taken.
     async fn update_guild(&self, guild: &Guild) -> PortResult<()>;
@@ -83,15 +94,17 @@ pub trait GuildRepository: Send + Sync {
 #[async_trait]
 pub trait ChannelRepository: Send + Sync {
     async fn create_channel(&self, channel: &Channel) -> PortResult<()>;
+    /// Replaces a channel, except that `last_message_id` never moves back: it is
+    /// [`MessageRepository::insert_message`]'s, and the caller's copy may predate the last message.
     async fn update_channel(&self, channel: &Channel) -> PortResult<()>;
-    /// Several channels at once (position changes), atomically.
+    /// Several channels at once (position changes), atomically, as [`update_channel`](Self::update_channel).
     async fn update_channels(&self, channels: &[Channel]) -> PortResult<()>;
     async fn get_channel(&self, id: ChannelId) -> PortResult<Option<Channel>>;
     /// Sorted by position, then ID.
     async fn list_guild_channels(&self, guild: GuildId) -> PortResult<Vec<Channel>>;
     /// Deletes the channel with its messages, reactions, invites, webhooks and read states.
     async fn delete_channel(&self, id: ChannelId) -> PortResult<()>;
-    /// The 1:1 DM between two users, if any.
+    /// The 1:1 DM (not a group DM) between two users, if any; `a` and `b` in either order.
     async fn find_dm_channel(&self, a: UserId, b: UserId) -> PortResult<Option<Channel>>;
     /// DMs and group DMs the user is a recipient of.
     async fn list_private_channels(&self, user: UserId) -> PortResult<Vec<Channel>>;
@@ -99,16 +112,17 @@ pub trait ChannelRepository: Send + Sync {
 
 #[async_trait]
 pub trait MessageRepository: Send + Sync {
-    /// Stores a new message and advances its channel's `last_message_id`.
+    /// Stores a new message and advances its channel's `last_message_id` (never back: a late insert of
+    /// an older ID leaves it).
     async fn insert_message(&self, message: &Message) -> PortResult<()>;
     async fn update_message(&self, message: &Message) -> PortResult<()>;
     async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>>;
     async fn list_messages(&self, channel: ChannelId, page: MessagePage, limit: u32) -> PortResult<Vec<Message>>;
     /// Deletes a message and its reactions.
     async fn delete_message(&self, channel: ChannelId, id: MessageId) -> PortResult<bool>;
-    /// Deletes the messages among `ids` that exist in the channel; returns those deleted.
+    /// Deletes the messages among `ids` that exist in the channel; returns those deleted, each once.
     async fn delete_messages(&self, channel: ChannelId, ids: &[MessageId]) -> PortResult<Vec<MessageId>>;
-    /// Pinned messages, most recently pinned first, pinned before `before` when given.
+    /// Pinned messages, most recently pinned first, pinned strictly before `before` when given.
     async fn list_pinned(&self, channel: ChannelId, before: Option<Timestamp>, limit: u32) -> PortResult<Vec<Message>>;
     /// Adds a user's reaction; `false` if it was already there.
     async fn add_reaction(&self, channel: ChannelId, message: MessageId, emoji: &ReactionEmoji, user: UserId) -> PortResult<bool>;
@@ -125,7 +139,9 @@ pub trait MessageRepository: Send + Sync {
         after: Option<UserId>,
         limit: u32,
     ) -> PortResult<Vec<UserId>>;
-    /// Reaction summaries for several messages as seen by `viewer`, in first-reacted order per message.
+    /// Reaction summaries for several messages as seen by `viewer`, in first-reacted order per message:
+    /// by each emoji's earliest current reaction (an emoji whose reactions were all removed and added
+    /// again comes after the others). Messages without reactions have no entry.
     async fn reaction_counts(
         &self,
         channel: ChannelId,
@@ -210,7 +226,7 @@ pub trait ReadStateRepository: Send + Sync {
     async fn put_read_state(&self, state: &ReadState) -> PortResult<()>;
     async fn get_read_state(&self, user: UserId, channel: ChannelId) -> PortResult<Option<ReadState>>;
     async fn list_read_states(&self, user: UserId) -> PortResult<Vec<ReadState>>;
-    /// Adds to the mention count, creating the read state if needed.
+    /// Adds to the mention count, creating the read state (nothing read, no pin seen) if needed.
     async fn add_mentions(&self, user: UserId, channel: ChannelId, count: u32) -> PortResult<()>;
 }
 

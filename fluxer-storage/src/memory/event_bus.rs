@@ -2,24 +2,24 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use fluxer_core::ports::{Dispatch, EventBus, Lagged, PortResult, Subscription, Topic};
 use tokio::sync::mpsc;
 
-struct Subscriber {
-    inbox: mpsc::Sender<Arc<Dispatch>>,
-    lagged: Arc<AtomicBool>,
+/// The bus's side of a subscription.
+struct Inbox {
+    sender: mpsc::Sender<Arc<Dispatch>>,
+    /// Set when an event did not fit; nothing more is delivered.
+    lagged: AtomicBool,
 }
 
-#[derive(Default)]
-struct Registry {
-    topics: HashMap<Topic, HashMap<u64, Arc<Subscriber>>>,
-}
+type Registry = HashMap<Topic, HashMap<u64, Arc<Inbox>>>;
 
 /// Delivers dispatches to subscribers in this process. A publish never waits: a subscriber whose inbox
-/// is full is marked lagged and receives `Err(Lagged)` once it has drained what it had.
+/// is full is marked lagged, gets nothing more, and receives `Err(Lagged)` once it has drained what it
+/// had (then `None`: the subscription is over and the gateway resyncs the client).
 #[derive(Clone, Default)]
 pub struct InProcessEventBus {
     registry: Arc<RwLock<Registry>>,
@@ -30,6 +30,20 @@ impl InProcessEventBus {
     pub fn new() -> Self {
         Self::default()
     }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unregister(&self, topic: &Topic, id: u64) {
+        let mut registry = self.write();
+        if let Some(subs) = registry.get_mut(topic) {
+            subs.remove(&id);
+            if subs.is_empty() {
+                registry.remove(topic);
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -37,29 +51,30 @@ impl EventBus for InProcessEventBus {
     async fn publish(&self, dispatch: Dispatch) -> PortResult<()> {
         let dispatch = Arc::new(dispatch);
         let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(subs) = registry.topics.get(&dispatch.topic) {
-            for sub in subs.values() {
-                if sub.lagged.load(Ordering::Acquire) {
-                    continue;
-                }
-                if sub.inbox.try_send(dispatch.clone()).is_err() {
-                    sub.lagged.store(true, Ordering::Release);
-                }
+        for inbox in registry
+            .get(&dispatch.topic)
+            .into_iter()
+            .flat_map(HashMap::values)
+        {
+            if !inbox.lagged.load(Ordering::Acquire)
+                && inbox.sender.try_send(dispatch.clone()).is_err()
+            {
+                inbox.lagged.store(true, Ordering::Release);
             }
         }
         Ok(())
     }
 
     async fn subscribe(&self, capacity: usize) -> PortResult<Box<dyn Subscription>> {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
         Ok(Box::new(InProcessSubscription {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             bus: self.clone(),
-            subscriber: Arc::new(Subscriber {
-                inbox: tx,
-                lagged: Arc::new(AtomicBool::new(false)),
+            inbox: Arc::new(Inbox {
+                sender,
+                lagged: AtomicBool::new(false),
             }),
-            inbox: rx,
+            receiver,
             topics: HashSet::new(),
             reported_lag: false,
         }))
@@ -69,8 +84,8 @@ impl EventBus for InProcessEventBus {
 struct InProcessSubscription {
     id: u64,
     bus: InProcessEventBus,
-    subscriber: Arc<Subscriber>,
-    inbox: mpsc::Receiver<Arc<Dispatch>>,
+    inbox: Arc<Inbox>,
+    receiver: mpsc::Receiver<Arc<Dispatch>>,
     topics: HashSet<Topic>,
     reported_lag: bool,
 }
@@ -79,21 +94,18 @@ struct InProcessSubscription {
 impl Subscription for InProcessSubscription {
     async fn add_topic(&mut self, topic: Topic) -> PortResult<()> {
         if self.topics.insert(topic) {
-            let mut registry = self.bus.registry.write().unwrap_or_else(|e| e.into_inner());
-            registry.topics.entry(topic).or_default().insert(self.id, self.subscriber.clone());
+            self.bus
+                .write()
+                .entry(topic)
+                .or_default()
+                .insert(self.id, self.inbox.clone());
         }
         Ok(())
     }
 
     async fn remove_topic(&mut self, topic: Topic) -> PortResult<()> {
         if self.topics.remove(&topic) {
-            let mut registry = self.bus.registry.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(subs) = registry.topics.get_mut(&topic) {
-                subs.remove(&self.id);
-                if subs.is_empty() {
-                    registry.topics.remove(&topic);
-                }
-            }
+            self.bus.unregister(&topic, self.id);
         }
         Ok(())
     }
@@ -102,29 +114,25 @@ impl Subscription for InProcessSubscription {
         if self.reported_lag {
             return None;
         }
-        match self.inbox.try_recv() {
+        match self.receiver.try_recv() {
             Ok(d) => return Some(Ok(d)),
             Err(mpsc::error::TryRecvError::Disconnected) => return None,
             Err(mpsc::error::TryRecvError::Empty) => {}
         }
-        if self.subscriber.lagged.load(Ordering::Acquire) {
+        if self.inbox.lagged.load(Ordering::Acquire) {
             self.reported_lag = true;
             return Some(Err(Lagged));
         }
-        self.inbox.recv().await.map(Ok)
+        // The sender lives in `self.inbox`, so this waits for the next publish; a lag while waiting is
+        // seen on the next call, once the buffer is drained.
+        self.receiver.recv().await.map(Ok)
     }
 }
 
 impl Drop for InProcessSubscription {
     fn drop(&mut self) {
-        let mut registry = self.bus.registry.write().unwrap_or_else(|e| e.into_inner());
         for topic in &self.topics {
-            if let Some(subs) = registry.topics.get_mut(topic) {
-                subs.remove(&self.id);
-                if subs.is_empty() {
-                    registry.topics.remove(topic);
-                }
-            }
+            self.bus.unregister(topic, self.id);
         }
     }
 }

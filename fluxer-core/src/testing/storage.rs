@@ -1,0 +1,100 @@
+//! The [`Store`](crate::ports::Store) conformance suite: every repository's contract (ports/storage.rs), cascades and
+//! concurrent writes. Cases are split by concept over several files and all re-exported here.
+
+use crate::StoreError;
+use crate::ports::{PortResult, is_conflict};
+
+pub use super::storage_accounts::*;
+pub use super::storage_channels::*;
+pub use super::storage_guilds::*;
+pub use super::storage_invites::*;
+pub use super::storage_messages::*;
+pub use super::storage_reactions::*;
+
+/// Generates one test per [`Store`](crate::ports::Store) case. The argument builds a fresh, empty `Arc<dyn Store>` (an
+/// `async` block is awaited); see [`crate::testing`].
+#[macro_export]
+macro_rules! storage_conformance_tests {
+    ($($factory:tt)+) => {
+        $crate::__conformance_tests!(storage, storage_conformance, [$($factory)+], [
+            users_create_and_get,
+            users_find_by_email_and_tag,
+            users_email_and_tag_conflict_on_create,
+            users_update_reindexes_email_and_tag,
+            users_email_and_tag_conflict_on_update,
+            users_update_missing_is_not_found,
+            sessions_create_get_and_touch,
+            sessions_listed_oldest_first_and_deleted,
+            action_token_is_taken_once,
+            action_token_checks_kind_and_expiry,
+            guild_create_stores_roles_channels_and_owner,
+            guild_create_with_taken_vanity_leaves_nothing_behind,
+            guild_vanity_conflicts_and_lookup,
+            guild_update_and_get_guilds,
+            guild_delete_cascades,
+            channels_create_get_update,
+            channels_listed_by_position_then_id,
+            channels_update_many_is_atomic,
+            dm_channel_found_in_either_order,
+            private_channels_listed_for_recipients,
+            channel_delete_cascades,
+            messages_latest_page,
+            messages_before_page,
+            messages_after_page,
+            messages_around_page,
+            messages_pages_around_a_missing_cursor,
+            messages_empty_channel,
+            message_insert_advances_last_message_id,
+            message_update_replaces,
+            message_delete_removes_it_and_its_reactions,
+            messages_bulk_delete_returns_only_deleted,
+            pins_listed_most_recent_first,
+            reactions_add_is_idempotent,
+            reaction_counts_per_viewer_in_first_reacted_order,
+            reaction_users_ascending_with_cursor,
+            reactions_removed_one_emoji_or_all,
+            messages_concurrent_inserts_one_channel,
+            messages_concurrent_inserts_several_channels,
+            reactions_concurrent_adds,
+            members_add_get_and_conflict,
+            members_listed_and_counted,
+            members_update_and_remove,
+            roles_listed_by_position_then_id,
+            roles_update_many_is_atomic,
+            role_delete_takes_it_off_members,
+            invites_create_get_list_delete,
+            invite_use_counts_and_refuses,
+            invite_use_is_atomic,
+            invites_expired_are_deleted,
+            bans_put_replaces_and_list_paginates,
+            webhooks_crud_and_lists,
+            applications_crud_and_list,
+            read_states_put_get_list,
+            read_state_mentions_are_added,
+            relationships_are_one_sided,
+        ]);
+    };
+}
+
+pub(super) fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+/// Asserts that a write failed with [`StoreError::NotFound`].
+#[track_caller]
+pub(super) fn assert_not_found<T: std::fmt::Debug>(result: PortResult<T>) {
+    match result {
+        Err(StoreError::NotFound) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+/// Asserts that a write failed with the conflict `name`.
+#[track_caller]
+pub(super) fn assert_conflict<T: std::fmt::Debug>(result: PortResult<T>, name: &str) {
+    match result {
+        Err(e) if is_conflict(&e, name) => {}
+        other => panic!("expected the {name} conflict, got {other:?}"),
+    }
+}

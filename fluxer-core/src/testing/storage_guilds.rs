@@ -1,0 +1,575 @@
+//! Guilds (atomic creation, vanity codes, cascading deletion), members and roles.
+
+use std::sync::Arc;
+
+use crate::id::{GuildId, UserId};
+use crate::model::{Invite, Member};
+use crate::ports::{MessagePage, Store, conflict};
+
+use super::fixtures::{Fixtures, T0, unicode_emoji};
+use super::storage::{assert_conflict, assert_not_found, sorted};
+
+pub async fn guild_create_stores_roles_channels_and_owner(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let owner = fx.make_user();
+    store.create_user(&owner).await.unwrap();
+    let bundle = fx.make_guild(owner.id);
+    bundle.create_in(&*store).await.unwrap();
+
+    let id = bundle.guild.id;
+    assert_eq!(
+        store.get_guild(id).await.unwrap(),
+        Some(bundle.guild.clone())
+    );
+    assert_eq!(store.list_roles(id).await.unwrap(), bundle.roles);
+    assert_eq!(
+        store.get_role(id, id.everyone_role()).await.unwrap(),
+        Some(bundle.roles[0].clone())
+    );
+    assert_eq!(
+        store.list_guild_channels(id).await.unwrap(),
+        bundle.channels
+    );
+    for c in &bundle.channels {
+        assert_eq!(store.get_channel(c.id).await.unwrap().as_ref(), Some(c));
+    }
+    assert_eq!(
+        store.get_member(id, owner.id).await.unwrap(),
+        Some(bundle.owner.clone())
+    );
+    assert_eq!(store.count_members(id).await.unwrap(), 1);
+    assert_eq!(store.list_user_guild_ids(owner.id).await.unwrap(), vec![id]);
+    assert_eq!(
+        store.get_guild(GuildId(fx.snowflake())).await.unwrap(),
+        None
+    );
+}
+
+pub async fn guild_create_with_taken_vanity_leaves_nothing_behind(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let owner = fx.make_user();
+    store.create_user(&owner).await.unwrap();
+    let mut first = fx.make_guild(owner.id);
+    first.guild.vanity_url_code = Some("fluxer".to_owned());
+    first.create_in(&*store).await.unwrap();
+
+    let mut second = fx.make_guild(owner.id);
+    second.guild.vanity_url_code = Some("fluxer".to_owned());
+    assert_conflict(second.create_in(&*store).await, conflict::GUILD_VANITY);
+
+    let id = second.guild.id;
+    assert_eq!(store.get_guild(id).await.unwrap(), None);
+    assert!(store.list_roles(id).await.unwrap().is_empty());
+    assert!(store.list_guild_channels(id).await.unwrap().is_empty());
+    for c in &second.channels {
+        assert_eq!(store.get_channel(c.id).await.unwrap(), None);
+    }
+    assert_eq!(store.get_member(id, owner.id).await.unwrap(), None);
+    assert_eq!(store.count_members(id).await.unwrap(), 0);
+    assert_eq!(
+        store.list_user_guild_ids(owner.id).await.unwrap(),
+        vec![first.guild.id]
+    );
+    assert_eq!(
+        store.find_guild_by_vanity("fluxer").await.unwrap(),
+        Some(first.guild)
+    );
+}
+
+pub async fn guild_vanity_conflicts_and_lookup(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let owner = fx.make_user();
+    store.create_user(&owner).await.unwrap();
+    let mut a = fx.make_guild(owner.id);
+    a.guild.vanity_url_code = Some("alpha".to_owned());
+    a.create_in(&*store).await.unwrap();
+    let b = fx.make_guild(owner.id);
+    b.create_in(&*store).await.unwrap();
+
+    assert_eq!(
+        store.find_guild_by_vanity("alpha").await.unwrap(),
+        Some(a.guild.clone())
+    );
+    assert_eq!(store.find_guild_by_vanity("beta").await.unwrap(), None);
+
+    // Taking another guild's code fails and changes nothing.
+    let mut steal = b.guild.clone();
+    steal.vanity_url_code = Some("alpha".to_owned());
+    steal.name = "thief".to_owned();
+    assert_conflict(store.update_guild(&steal).await, conflict::GUILD_VANITY);
+    assert_eq!(
+        store.get_guild(b.guild.id).await.unwrap(),
+        Some(b.guild.clone())
+    );
+    assert_eq!(
+        store.find_guild_by_vanity("alpha").await.unwrap(),
+        Some(a.guild.clone())
+    );
+
+    // Keeping one's own code is no conflict; changing it frees the old one.
+    let mut renamed = a.guild.clone();
+    renamed.name = "renamed".to_owned();
+    store.update_guild(&renamed).await.unwrap();
+    let mut moved = renamed.clone();
+    moved.vanity_url_code = Some("gamma".to_owned());
+    store.update_guild(&moved).await.unwrap();
+    assert_eq!(store.find_guild_by_vanity("alpha").await.unwrap(), None);
+    assert_eq!(
+        store.find_guild_by_vanity("gamma").await.unwrap(),
+        Some(moved.clone())
+    );
+
+    let mut takes_alpha = b.guild.clone();
+    takes_alpha.vanity_url_code = Some("alpha".to_owned());
+    store.update_guild(&takes_alpha).await.unwrap();
+    assert_eq!(
+        store.find_guild_by_vanity("alpha").await.unwrap(),
+        Some(takes_alpha)
+    );
+
+    // Clearing the code frees it.
+    let mut cleared = moved.clone();
+    cleared.vanity_url_code = None;
+    store.update_guild(&cleared).await.unwrap();
+    assert_eq!(store.find_guild_by_vanity("gamma").await.unwrap(), None);
+}
+
+pub async fn guild_update_and_get_guilds(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let owner = fx.make_user();
+    store.create_user(&owner).await.unwrap();
+    let (a, b) = (fx.make_guild(owner.id), fx.make_guild(owner.id));
+    a.create_in(&*store).await.unwrap();
+    b.create_in(&*store).await.unwrap();
+
+    let mut edited = a.guild.clone();
+    edited.name = "edited".to_owned();
+    edited.description = Some("about".to_owned());
+    edited.features = vec!["COMMUNITY".to_owned()];
+    edited.afk_timeout = 900;
+    store.update_guild(&edited).await.unwrap();
+    assert_eq!(
+        store.get_guild(a.guild.id).await.unwrap(),
+        Some(edited.clone())
+    );
+
+    let mut got = store
+        .get_guilds(&[b.guild.id, GuildId(fx.snowflake()), a.guild.id])
+        .await
+        .unwrap();
+    got.sort_by_key(|g| g.id);
+    assert_eq!(got, vec![edited, b.guild.clone()]);
+
+    let ghost = fx.make_guild(owner.id);
+    assert_not_found(store.update_guild(&ghost.guild).await);
+}
+
+pub async fn guild_delete_cascades(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (owner, member, banned) = (fx.make_user(), fx.make_user(), fx.make_user());
+    for u in [&owner, &member, &banned] {
+        store.create_user(u).await.unwrap();
+    }
+    let mut doomed = fx.make_guild(owner.id);
+    doomed.guild.vanity_url_code = Some("doomed".to_owned());
+    doomed.create_in(&*store).await.unwrap();
+    let kept = fx.make_guild(owner.id);
+    kept.create_in(&*store).await.unwrap();
+
+    let id = doomed.guild.id;
+    let role = fx.make_role(id, 1);
+    store.create_role(&role).await.unwrap();
+    let mut m = fx.make_member(id, member.id);
+    m.roles = vec![role.id];
+    store.add_member(&m).await.unwrap();
+    store
+        .add_member(&fx.make_member(kept.guild.id, member.id))
+        .await
+        .unwrap();
+    let invite = fx.make_invite(doomed.channel());
+    store.create_invite(&invite).await.unwrap();
+    let vanity = Invite {
+        code: "doomed".to_owned(),
+        vanity: true,
+        ..fx.make_invite(doomed.channel())
+    };
+    store.create_invite(&vanity).await.unwrap();
+    store
+        .put_ban(&fx.make_ban(id, banned.id, owner.id))
+        .await
+        .unwrap();
+    let hook = fx.make_webhook(doomed.channel(), owner.id);
+    store.create_webhook(&hook).await.unwrap();
+    let msg = fx.make_message(doomed.channel(), owner.id);
+    store.insert_message(&msg).await.unwrap();
+    store
+        .add_reaction(msg.channel_id, msg.id, &unicode_emoji("👍"), member.id)
+        .await
+        .unwrap();
+    store
+        .add_mentions(member.id, doomed.channel().id, 1)
+        .await
+        .unwrap();
+
+    let kept_msg = fx.make_message(kept.channel(), owner.id);
+    store.insert_message(&kept_msg).await.unwrap();
+    let kept_invite = fx.make_invite(kept.channel());
+    store.create_invite(&kept_invite).await.unwrap();
+
+    store.delete_guild(id).await.unwrap();
+
+    assert_eq!(store.get_guild(id).await.unwrap(), None);
+    assert_eq!(store.find_guild_by_vanity("doomed").await.unwrap(), None);
+    assert!(store.list_guild_channels(id).await.unwrap().is_empty());
+    for c in &doomed.channels {
+        assert_eq!(store.get_channel(c.id).await.unwrap(), None);
+        assert!(
+            store
+                .list_messages(c.id, MessagePage::Latest, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.list_channel_invites(c.id).await.unwrap().is_empty());
+        assert!(store.list_channel_webhooks(c.id).await.unwrap().is_empty());
+    }
+    assert_eq!(
+        store.get_message(msg.channel_id, msg.id).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .reaction_counts(msg.channel_id, &[msg.id], member.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.list_roles(id).await.unwrap().is_empty());
+    assert_eq!(store.get_role(id, role.id).await.unwrap(), None);
+    assert_eq!(store.get_member(id, owner.id).await.unwrap(), None);
+    assert_eq!(store.get_member(id, member.id).await.unwrap(), None);
+    assert_eq!(store.count_members(id).await.unwrap(), 0);
+    assert!(store.list_members(id, None, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_user_guild_ids(owner.id).await.unwrap(),
+        vec![kept.guild.id]
+    );
+    assert_eq!(
+        store.list_user_guild_ids(member.id).await.unwrap(),
+        vec![kept.guild.id]
+    );
+    assert_eq!(store.get_invite(&invite.code).await.unwrap(), None);
+    assert_eq!(store.get_invite(&vanity.code).await.unwrap(), None);
+    assert!(store.list_guild_invites(id).await.unwrap().is_empty());
+    assert_eq!(store.get_ban(id, banned.id).await.unwrap(), None);
+    assert!(store.list_bans(id, None, 100).await.unwrap().is_empty());
+    assert_eq!(store.get_webhook(hook.id).await.unwrap(), None);
+    assert!(store.list_guild_webhooks(id).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .get_read_state(member.id, doomed.channel().id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // The other guild is untouched, and the vanity code is free again.
+    assert_eq!(
+        store.get_guild(kept.guild.id).await.unwrap(),
+        Some(kept.guild.clone())
+    );
+    assert_eq!(
+        store
+            .list_guild_channels(kept.guild.id)
+            .await
+            .unwrap()
+            .len(),
+        kept.channels.len()
+    );
+    assert_eq!(store.count_members(kept.guild.id).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .get_message(kept_msg.channel_id, kept_msg.id)
+            .await
+            .unwrap(),
+        Some(kept_msg)
+    );
+    assert_eq!(
+        store.get_invite(&kept_invite.code).await.unwrap(),
+        Some(kept_invite)
+    );
+    let mut reuse = fx.make_guild(owner.id);
+    reuse.guild.vanity_url_code = Some("doomed".to_owned());
+    reuse.create_in(&*store).await.unwrap();
+}
+
+fn user_ids(members: &[Member]) -> Vec<UserId> {
+    members.iter().map(|m| m.user_id).collect()
+}
+
+pub async fn members_add_get_and_conflict(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (owner, g) = fx.create_guild(&*store).await;
+    let users = fx.create_users(&*store, 2).await;
+    let gid = g.guild.id;
+    let mut m = fx.make_member(gid, users[0].id);
+    m.nick = Some("nick".to_owned());
+    store.add_member(&m).await.unwrap();
+    assert_eq!(
+        store.get_member(gid, users[0].id).await.unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(store.get_member(gid, users[1].id).await.unwrap(), None);
+
+    let mut again = m.clone();
+    again.nick = Some("other".to_owned());
+    assert_conflict(store.add_member(&again).await, conflict::MEMBER);
+    assert_eq!(
+        store.get_member(gid, users[0].id).await.unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(store.count_members(gid).await.unwrap(), 2);
+
+    let mut got = store
+        .get_members(gid, &[users[1].id, users[0].id, owner.id])
+        .await
+        .unwrap();
+    got.sort_by_key(|m| m.user_id);
+    assert_eq!(user_ids(&got), sorted(vec![owner.id, users[0].id]));
+    assert!(got.contains(&m));
+    assert!(store.get_members(gid, &[]).await.unwrap().is_empty());
+    // Membership is per guild.
+    let other = fx.make_guild(owner.id);
+    other.create_in(&*store).await.unwrap();
+    assert_eq!(
+        store.get_member(other.guild.id, users[0].id).await.unwrap(),
+        None
+    );
+    store
+        .add_member(&fx.make_member(other.guild.id, users[0].id))
+        .await
+        .unwrap();
+}
+
+pub async fn members_listed_and_counted(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (owner, g) = fx.create_guild(&*store).await;
+    let gid = g.guild.id;
+    let users = fx.create_users(&*store, 10).await;
+    // Joined in a shuffled order.
+    for i in [7, 2, 9, 0, 5, 1, 8, 3, 6, 4] {
+        store
+            .add_member(&fx.make_member(gid, users[i].id))
+            .await
+            .unwrap();
+    }
+    let mut all: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    all.push(owner.id);
+    let all = sorted(all);
+
+    assert_eq!(store.count_members(gid).await.unwrap(), 11);
+    assert_eq!(
+        user_ids(&store.list_members(gid, None, 100).await.unwrap()),
+        all
+    );
+    assert_eq!(
+        user_ids(&store.list_members(gid, None, 3).await.unwrap()),
+        all[..3].to_vec()
+    );
+    assert_eq!(
+        user_ids(&store.list_members(gid, Some(all[2]), 4).await.unwrap()),
+        all[3..7].to_vec()
+    );
+    assert_eq!(
+        user_ids(&store.list_members(gid, Some(all[9]), 4).await.unwrap()),
+        all[10..].to_vec()
+    );
+    assert!(
+        store
+            .list_members(gid, Some(all[10]), 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.count_members(GuildId(fx.snowflake())).await.unwrap(),
+        0
+    );
+
+    // The guilds of a user, by ascending ID, whatever the joining order.
+    let (g2, g3) = (fx.make_guild(owner.id), fx.make_guild(owner.id));
+    g2.create_in(&*store).await.unwrap();
+    g3.create_in(&*store).await.unwrap();
+    store
+        .add_member(&fx.make_member(g3.guild.id, users[0].id))
+        .await
+        .unwrap();
+    store
+        .add_member(&fx.make_member(g2.guild.id, users[0].id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_user_guild_ids(users[0].id).await.unwrap(),
+        vec![gid, g2.guild.id, g3.guild.id]
+    );
+    assert_eq!(
+        store.list_user_guild_ids(users[1].id).await.unwrap(),
+        vec![gid]
+    );
+    assert!(
+        store
+            .list_user_guild_ids(UserId(fx.snowflake()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn members_update_and_remove(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (owner, g) = fx.create_guild(&*store).await;
+    let gid = g.guild.id;
+    let users = fx.create_users(&*store, 2).await;
+    let role = fx.make_role(gid, 1);
+    store.create_role(&role).await.unwrap();
+    let m = fx.make_member(gid, users[0].id);
+    store.add_member(&m).await.unwrap();
+
+    let mut edited = m.clone();
+    edited.nick = Some("nick".to_owned());
+    edited.avatar = Some("abc".to_owned());
+    edited.roles = vec![role.id];
+    edited.mute = true;
+    edited.communication_disabled_until = Some(T0);
+    store.update_member(&edited).await.unwrap();
+    assert_eq!(
+        store.get_member(gid, users[0].id).await.unwrap(),
+        Some(edited)
+    );
+
+    let ghost = fx.make_member(gid, users[1].id);
+    assert_not_found(store.update_member(&ghost).await);
+    assert_eq!(store.get_member(gid, users[1].id).await.unwrap(), None);
+
+    assert!(store.remove_member(gid, users[0].id).await.unwrap());
+    assert!(!store.remove_member(gid, users[0].id).await.unwrap());
+    assert_eq!(store.get_member(gid, users[0].id).await.unwrap(), None);
+    assert_eq!(store.count_members(gid).await.unwrap(), 1);
+    assert!(
+        store
+            .list_user_guild_ids(users[0].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        user_ids(&store.list_members(gid, None, 10).await.unwrap()),
+        vec![owner.id]
+    );
+    // A removed member may join again.
+    store.add_member(&m).await.unwrap();
+    assert_eq!(
+        store.list_user_guild_ids(users[0].id).await.unwrap(),
+        vec![gid]
+    );
+}
+
+pub async fn roles_listed_by_position_then_id(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (owner, g) = fx.create_guild(&*store).await;
+    let gid = g.guild.id;
+    let (low, high) = (fx.make_role(gid, 1), fx.make_role(gid, 1));
+    let top = fx.make_role(gid, 2);
+    for r in [&top, &high, &low] {
+        store.create_role(r).await.unwrap();
+    }
+    let other = fx.make_guild(owner.id);
+    other.create_in(&*store).await.unwrap();
+    store
+        .create_role(&fx.make_role(other.guild.id, 1))
+        .await
+        .unwrap();
+
+    let everyone = g.roles[0].clone();
+    assert_eq!(
+        store.list_roles(gid).await.unwrap(),
+        vec![everyone, low.clone(), high, top]
+    );
+    assert_eq!(
+        store.get_role(gid, low.id).await.unwrap(),
+        Some(low.clone())
+    );
+    assert_eq!(store.get_role(other.guild.id, low.id).await.unwrap(), None);
+}
+
+pub async fn roles_update_many_is_atomic(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (_, g) = fx.create_guild(&*store).await;
+    let gid = g.guild.id;
+    let (a, b) = (fx.make_role(gid, 1), fx.make_role(gid, 2));
+    store.create_role(&a).await.unwrap();
+    store.create_role(&b).await.unwrap();
+
+    let (mut a2, mut b2) = (a.clone(), b.clone());
+    a2.position = 2;
+    a2.name = "renamed".to_owned();
+    a2.hoist = true;
+    b2.position = 1;
+    store.update_roles(&[a2.clone(), b2.clone()]).await.unwrap();
+    assert_eq!(
+        store.list_roles(gid).await.unwrap(),
+        vec![g.roles[0].clone(), b2.clone(), a2.clone()]
+    );
+
+    let mut a3 = a2.clone();
+    a3.position = 5;
+    let ghost = fx.make_role(gid, 4);
+    assert_not_found(store.update_roles(&[a3, ghost.clone()]).await);
+    assert_eq!(
+        store.list_roles(gid).await.unwrap(),
+        vec![g.roles[0].clone(), b2, a2]
+    );
+    assert_eq!(store.get_role(gid, ghost.id).await.unwrap(), None);
+}
+
+pub async fn role_delete_takes_it_off_members(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (_, g) = fx.create_guild(&*store).await;
+    let gid = g.guild.id;
+    let users = fx.create_users(&*store, 2).await;
+    let (doomed, kept) = (fx.make_role(gid, 1), fx.make_role(gid, 2));
+    store.create_role(&doomed).await.unwrap();
+    store.create_role(&kept).await.unwrap();
+    let mut both = fx.make_member(gid, users[0].id);
+    both.roles = vec![doomed.id, kept.id];
+    let mut only = fx.make_member(gid, users[1].id);
+    only.roles = vec![doomed.id];
+    store.add_member(&both).await.unwrap();
+    store.add_member(&only).await.unwrap();
+
+    assert!(store.delete_role(gid, doomed.id).await.unwrap());
+    assert!(!store.delete_role(gid, doomed.id).await.unwrap());
+    assert_eq!(store.get_role(gid, doomed.id).await.unwrap(), None);
+    assert_eq!(
+        store.list_roles(gid).await.unwrap(),
+        vec![g.roles[0].clone(), kept.clone()]
+    );
+    assert_eq!(
+        store
+            .get_member(gid, users[0].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .roles,
+        vec![kept.id]
+    );
+    assert!(
+        store
+            .get_member(gid, users[1].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .roles
+            .is_empty()
+    );
+}

@@ -1,0 +1,131 @@
+//! A complete storage backend in memory: every repository over plain maps behind one lock. For tests,
+//! examples and ephemeral instances; nothing survives the process.
+//!
+//! No lock is held across an `.await`: every call takes the lock, does its work on the maps and returns.
+
+mod accounts;
+mod guilds;
+mod messages;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::RwLock;
+
+use fluxer_core::StoreError;
+use fluxer_core::id::{ApplicationId, ChannelId, GuildId, MessageId, RoleId, UserId, WebhookId};
+use fluxer_core::model::{
+    ActionToken, Application, AuthSession, Ban, Channel, Guild, Invite, Member, Message,
+    ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
+};
+use fluxer_core::ports::{PortResult, conflict};
+
+/// The users who reacted to a message with one emoji, in reaction order. A message's groups are kept in
+/// the order of their first (current) reaction.
+struct ReactionGroup {
+    key: String,
+    emoji: ReactionEmoji,
+    users: Vec<UserId>,
+}
+
+/// Every table, with the secondary indexes (`emails`, `tags`, `vanity`, `user_guilds`) kept in step by
+/// the writes that touch them.
+#[derive(Default)]
+struct Data {
+    users: HashMap<UserId, User>,
+    emails: HashMap<String, UserId>,
+    tags: HashMap<(String, u16), UserId>,
+    sessions: HashMap<[u8; 32], AuthSession>,
+    action_tokens: HashMap<[u8; 32], ActionToken>,
+    guilds: HashMap<GuildId, Guild>,
+    vanity: HashMap<String, GuildId>,
+    channels: HashMap<ChannelId, Channel>,
+    messages: HashMap<ChannelId, BTreeMap<MessageId, Message>>,
+    reactions: HashMap<MessageId, Vec<ReactionGroup>>,
+    members: HashMap<GuildId, BTreeMap<UserId, Member>>,
+    user_guilds: HashMap<UserId, BTreeSet<GuildId>>,
+    roles: HashMap<GuildId, BTreeMap<RoleId, Role>>,
+    invites: HashMap<String, Invite>,
+    bans: HashMap<GuildId, BTreeMap<UserId, Ban>>,
+    webhooks: HashMap<WebhookId, Webhook>,
+    applications: HashMap<ApplicationId, Application>,
+    read_states: HashMap<UserId, HashMap<ChannelId, ReadState>>,
+    relationships: HashMap<UserId, BTreeMap<UserId, Relationship>>,
+}
+
+/// Every repository in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    data: RwLock<Data>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Data) -> T) -> T {
+        f(&self.data.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Data) -> T) -> T {
+        f(&mut self.data.write().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Data {
+    fn check_user_unique(&self, user: &User) -> PortResult<()> {
+        if let Some(email) = &user.email
+            && self
+                .emails
+                .get(&email.to_lowercase())
+                .is_some_and(|id| *id != user.id)
+        {
+            return Err(StoreError::Conflict(conflict::USER_EMAIL));
+        }
+        if self
+            .tags
+            .get(&(user.username.to_lowercase(), user.discriminator))
+            .is_some_and(|id| *id != user.id)
+        {
+            return Err(StoreError::Conflict(conflict::USER_TAG));
+        }
+        Ok(())
+    }
+
+    fn index_user(&mut self, user: &User, old: Option<&User>) {
+        if let Some(old) = old {
+            if let Some(e) = &old.email {
+                self.emails.remove(&e.to_lowercase());
+            }
+            self.tags
+                .remove(&(old.username.to_lowercase(), old.discriminator));
+        }
+        if let Some(e) = &user.email {
+            self.emails.insert(e.to_lowercase(), user.id);
+        }
+        self.tags
+            .insert((user.username.to_lowercase(), user.discriminator), user.id);
+    }
+
+    /// Stores a channel edit. `last_message_id` only moves forward: an edit made from a copy read before
+    /// the latest message must not take it back.
+    fn put_channel(&mut self, mut channel: Channel) {
+        if let Some(old) = self.channels.get(&channel.id) {
+            channel.last_message_id = channel.last_message_id.max(old.last_message_id);
+        }
+        self.channels.insert(channel.id, channel);
+    }
+
+    fn delete_channel_cascade(&mut self, id: ChannelId) {
+        self.channels.remove(&id);
+        if let Some(messages) = self.messages.remove(&id) {
+            for m in messages.keys() {
+                self.reactions.remove(m);
+            }
+        }
+        self.invites.retain(|_, i| i.channel_id != id || i.vanity);
+        self.webhooks.retain(|_, w| w.channel_id != id);
+        for states in self.read_states.values_mut() {
+            states.remove(&id);
+        }
+    }
+}
