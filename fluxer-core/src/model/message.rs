@@ -81,7 +81,8 @@ pub struct EmbedField {
 /// An embed. Nested media objects (`image`, `footer`, ...) are kept as given after validation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Embed {
-    #[serde(rename = "type", default = "rich", skip_serializing_if = "Option::is_none")]
+    /// `rich` for embeds sent by clients (the services fill it in when omitted).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -109,8 +110,12 @@ pub struct Embed {
     pub fields: Vec<EmbedField>,
 }
 
-fn rich() -> Option<String> {
-    Some("rich".to_owned())
+impl Embed {
+    /// Embeds from clients are `rich` unless they say otherwise.
+    pub fn with_default_kind(mut self) -> Self {
+        self.kind.get_or_insert_with(|| "rich".to_owned());
+        self
+    }
 }
 
 /// A reply or forward reference.

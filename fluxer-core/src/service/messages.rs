@@ -253,7 +253,7 @@ impl Fluxer {
             mention_ids,
             mention_role_ids,
             attachments: req.attachments,
-            embeds: req.embeds,
+            embeds: req.embeds.into_iter().map(Embed::with_default_kind).collect(),
             message_reference: reference.map(|r| r.0),
             nonce: req.nonce,
             tts: req.tts && access.permissions.contains(Permissions::SEND_TTS_MESSAGES),
@@ -479,7 +479,7 @@ impl Fluxer {
             message.mention_everyone = everyone;
         }
         if let Some(embeds) = req.embeds {
-            message.embeds = embeds;
+            message.embeds = embeds.into_iter().map(Embed::with_default_kind).collect();
         }
         if let Some(flags) = req.flags {
             let settable = if is_author {

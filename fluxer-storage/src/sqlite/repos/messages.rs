@@ -1,0 +1,246 @@
+//! Messages, pins and reactions.
+
+use async_trait::async_trait;
+use fluxer_core::id::{ChannelId, MessageId, UserId};
+use fluxer_core::model::{Message, ReactionCount, ReactionEmoji};
+use fluxer_core::ports::{MessagePage, MessageRepository, PortResult};
+use fluxer_core::time::Timestamp;
+use rusqlite::params;
+
+use super::{db, execute, execute_existing, from_json, placeholders, query_json, query_one_json, sql_id, to_json};
+use crate::sqlite::SqliteStore;
+
+#[async_trait]
+impl MessageRepository for SqliteStore {
+    async fn insert_message(&self, message: &Message) -> PortResult<()> {
+        let (m, data) = (message.clone(), to_json(message)?);
+        self.write(move |c| {
+            let (channel, id) = (sql_id(m.channel_id.get()), sql_id(m.id.get()));
+            execute(
+                c,
+                "INSERT INTO messages (channel_id, id, pinned_at, data) VALUES (?1, ?2, ?3, ?4)",
+                params![channel, id, m.pinned_at.map(Timestamp::unix_ms), data],
+            )?;
+            execute(
+                c,
+                "UPDATE channels SET last_message_id = MAX(COALESCE(last_message_id, 0), ?2) WHERE id = ?1",
+                params![channel, id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_message(&self, message: &Message) -> PortResult<()> {
+        let (m, data) = (message.clone(), to_json(message)?);
+        self.write(move |c| {
+            execute_existing(
+                c,
+                "UPDATE messages SET pinned_at = ?3, data = ?4 WHERE channel_id = ?1 AND id = ?2",
+                params![sql_id(m.channel_id.get()), sql_id(m.id.get()), m.pinned_at.map(Timestamp::unix_ms), data],
+            )
+        })
+        .await
+    }
+
+    async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>> {
+        self.read(move |c| {
+            query_one_json(c, "SELECT data FROM messages WHERE channel_id = ?1 AND id = ?2", params![sql_id(channel.get()), sql_id(id.get())])
+        })
+        .await
+    }
+
+    async fn list_messages(&self, channel: ChannelId, page: MessagePage, limit: u32) -> PortResult<Vec<Message>> {
+        let ch = sql_id(channel.get());
+        self.read(move |c| match page {
+            MessagePage::Latest => query_json(c, "SELECT data FROM messages WHERE channel_id = ?1 ORDER BY id DESC LIMIT ?2", params![ch, limit]),
+            MessagePage::Before(cursor) => query_json(
+                c,
+                "SELECT data FROM messages WHERE channel_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                params![ch, sql_id(cursor.get()), limit],
+            ),
+            MessagePage::After(cursor) => {
+                let mut v: Vec<Message> = query_json(
+                    c,
+                    "SELECT data FROM messages WHERE channel_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3",
+                    params![ch, sql_id(cursor.get()), limit],
+                )?;
+                v.reverse();
+                Ok(v)
+            }
+            MessagePage::Around(cursor) => {
+                let mut newer: Vec<Message> = query_json(
+                    c,
+                    "SELECT data FROM messages WHERE channel_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3",
+                    params![ch, sql_id(cursor.get()), limit / 2],
+                )?;
+                newer.reverse();
+                let older: Vec<Message> = query_json(
+                    c,
+                    "SELECT data FROM messages WHERE channel_id = ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3",
+                    params![ch, sql_id(cursor.get()), limit as usize - newer.len()],
+                )?;
+                newer.extend(older);
+                Ok(newer)
+            }
+        })
+        .await
+    }
+
+    async fn delete_message(&self, channel: ChannelId, id: MessageId) -> PortResult<bool> {
+        self.write(move |c| {
+            let (ch, mid) = (sql_id(channel.get()), sql_id(id.get()));
+            let deleted = execute(c, "DELETE FROM messages WHERE channel_id = ?1 AND id = ?2", params![ch, mid])? > 0;
+            if deleted {
+                execute(c, "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2", params![ch, mid])?;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn delete_messages(&self, channel: ChannelId, ids: &[MessageId]) -> PortResult<Vec<MessageId>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        self.write(move |c| {
+            let ch = sql_id(channel.get());
+            let mut deleted = Vec::new();
+            for id in ids {
+                let mid = sql_id(id.get());
+                if execute(c, "DELETE FROM messages WHERE channel_id = ?1 AND id = ?2", params![ch, mid])? > 0 {
+                    execute(c, "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2", params![ch, mid])?;
+                    deleted.push(id);
+                }
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn list_pinned(&self, channel: ChannelId, before: Option<Timestamp>, limit: u32) -> PortResult<Vec<Message>> {
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM messages WHERE channel_id = ?1 AND pinned_at IS NOT NULL AND pinned_at < ?2
+                 ORDER BY pinned_at DESC, id DESC LIMIT ?3",
+                params![sql_id(channel.get()), before.map_or(i64::MAX, Timestamp::unix_ms), limit],
+            )
+        })
+        .await
+    }
+
+    async fn add_reaction(&self, channel: ChannelId, message: MessageId, emoji: &ReactionEmoji, user: UserId) -> PortResult<bool> {
+        let (key, json) = (emoji.key(), to_json(emoji)?);
+        self.write(move |c| {
+            let (ch, mid) = (sql_id(channel.get()), sql_id(message.get()));
+            let exists: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM messages WHERE channel_id = ?1 AND id = ?2")
+                .map_err(db)?
+                .query_row(params![ch, mid], |r| r.get(0))
+                .map_err(db)?;
+            if exists == 0 {
+                return Ok(false);
+            }
+            Ok(execute(
+                c,
+                "INSERT OR IGNORE INTO reactions (channel_id, message_id, emoji_key, emoji, user_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![ch, mid, key, json, sql_id(user.get())],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn remove_reaction(&self, channel: ChannelId, message: MessageId, emoji_key: &str, user: UserId) -> PortResult<bool> {
+        let key = emoji_key.to_owned();
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2 AND emoji_key = ?3 AND user_id = ?4",
+                params![sql_id(channel.get()), sql_id(message.get()), key, sql_id(user.get())],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn remove_all_reactions(&self, channel: ChannelId, message: MessageId) -> PortResult<u64> {
+        self.write(move |c| {
+            Ok(execute(c, "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2", params![sql_id(channel.get()), sql_id(message.get())])? as u64)
+        })
+        .await
+    }
+
+    async fn remove_emoji_reactions(&self, channel: ChannelId, message: MessageId, emoji_key: &str) -> PortResult<u64> {
+        let key = emoji_key.to_owned();
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2 AND emoji_key = ?3",
+                params![sql_id(channel.get()), sql_id(message.get()), key],
+            )? as u64)
+        })
+        .await
+    }
+
+    async fn list_reaction_users(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji_key: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> PortResult<Vec<UserId>> {
+        let key = emoji_key.to_owned();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT user_id FROM reactions WHERE channel_id = ?1 AND message_id = ?2 AND emoji_key = ?3 AND user_id > ?4
+                     ORDER BY user_id LIMIT ?5",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(
+                    params![sql_id(channel.get()), sql_id(message.get()), key, after.map_or(-1, |a| sql_id(a.get())), limit],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(db)?;
+            rows.map(|r| r.map(|id| UserId::new(id as u64)).map_err(db)).collect()
+        })
+        .await
+    }
+
+    async fn reaction_counts(&self, channel: ChannelId, messages: &[MessageId], viewer: UserId) -> PortResult<Vec<(MessageId, ReactionCount)>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = messages.iter().map(|m| sql_id(m.get())).collect();
+        self.read(move |c| {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(400) {
+                let sql = format!(
+                    "SELECT message_id, MIN(emoji), COUNT(*), MAX(user_id = ?), MIN(seq) AS first FROM reactions
+                     WHERE channel_id = ? AND message_id IN ({}) GROUP BY message_id, emoji_key ORDER BY message_id, first",
+                    placeholders(chunk.len())
+                );
+                let mut params: Vec<i64> = vec![sql_id(viewer.get()), sql_id(channel.get())];
+                params.extend_from_slice(chunk);
+                let mut stmt = c.prepare_cached(&sql).map_err(db)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(params), |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+                    })
+                    .map_err(db)?;
+                for row in rows {
+                    let (mid, emoji, count, me) = row.map_err(db)?;
+                    let emoji: ReactionEmoji = from_json(&emoji)?;
+                    out.push((MessageId::new(mid as u64), ReactionCount { emoji, count: count as u32, me: me != 0 }));
+                }
+            }
+            // Keep the caller's message order.
+            out.sort_by_key(|(m, _)| ids.iter().position(|x| *x == sql_id(m.get())).unwrap_or(usize::MAX));
+            Ok(out)
+        })
+        .await
+    }
+}
+

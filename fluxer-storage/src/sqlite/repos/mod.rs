@@ -1,0 +1,82 @@
+//! The repository implementations, by concept, and the helpers they share.
+
+mod accounts;
+mod guilds;
+mod messages;
+
+use fluxer_core::StoreError;
+use fluxer_core::ports::{PortResult, conflict};
+use rusqlite::{Connection, Params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::backend;
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> PortResult<String> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> PortResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("corrupt row: {e}")))
+}
+
+/// A snowflake as SQLite's signed 64-bit integer (snowflakes stay below 2^63 until 2084).
+pub(crate) fn sql_id(raw: u64) -> i64 {
+    raw as i64
+}
+
+/// Maps a driver error, turning unique violations into the named conflicts of the storage contract.
+pub(crate) fn db(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e
+        && err.code == rusqlite::ErrorCode::ConstraintViolation
+    {
+        let name = if msg.contains("users.email") {
+            Some(conflict::USER_EMAIL)
+        } else if msg.contains("users.username_lc") {
+            Some(conflict::USER_TAG)
+        } else if msg.contains("guilds.vanity") {
+            Some(conflict::GUILD_VANITY)
+        } else if msg.contains("invites.code") {
+            Some(conflict::INVITE_CODE)
+        } else if msg.contains("members.") {
+            Some(conflict::MEMBER)
+        } else {
+            None
+        };
+        if let Some(name) = name {
+            return StoreError::Conflict(name);
+        }
+    }
+    backend(e)
+}
+
+/// Rows of one `data` column, decoded.
+pub(crate) fn query_json<T: DeserializeOwned>(conn: &Connection, sql: &str, params: impl Params) -> PortResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(0)).map_err(db)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(from_json(&row.map_err(db)?)?);
+    }
+    Ok(out)
+}
+
+/// At most one row of one `data` column, decoded.
+pub(crate) fn query_one_json<T: DeserializeOwned>(conn: &Connection, sql: &str, params: impl Params) -> PortResult<Option<T>> {
+    Ok(query_json(conn, sql, params)?.into_iter().next())
+}
+
+/// Runs a statement and fails with `NotFound` when it changed no row.
+pub(crate) fn execute_existing(conn: &Connection, sql: &str, params: impl Params) -> PortResult<()> {
+    let changed = conn.prepare_cached(sql).map_err(db)?.execute(params).map_err(db)?;
+    if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+pub(crate) fn execute(conn: &Connection, sql: &str, params: impl Params) -> PortResult<usize> {
+    conn.prepare_cached(sql).map_err(db)?.execute(params).map_err(db)
+}
+
+/// `?,?,?` for `n` placeholders.
+pub(crate) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(",")
+}

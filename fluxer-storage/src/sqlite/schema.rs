@@ -1,0 +1,163 @@
+//! Versioned migrations, applied in order at open, each in its own transaction.
+
+use rusqlite::Connection;
+
+/// Migration N brings the schema from version N to N+1 (`PRAGMA user_version`).
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    "
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        email TEXT UNIQUE,
+        username_lc TEXT NOT NULL,
+        discriminator INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (username_lc, discriminator)
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_user ON sessions (user_id, created_at);
+    CREATE TABLE action_tokens (
+        token_hash BLOB PRIMARY KEY,
+        kind TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE guilds (
+        id INTEGER PRIMARY KEY,
+        vanity TEXT UNIQUE,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE channels (
+        id INTEGER PRIMARY KEY,
+        guild_id INTEGER,
+        kind INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        last_message_id INTEGER,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX channels_by_guild ON channels (guild_id, position, id);
+    CREATE TABLE channel_recipients (
+        user_id INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, channel_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX recipients_by_channel ON channel_recipients (channel_id);
+    CREATE TABLE messages (
+        channel_id INTEGER NOT NULL,
+        id INTEGER NOT NULL,
+        pinned_at INTEGER,
+        data TEXT NOT NULL,
+        PRIMARY KEY (channel_id, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_pinned ON messages (channel_id, pinned_at) WHERE pinned_at IS NOT NULL;
+    CREATE TABLE reactions (
+        seq INTEGER PRIMARY KEY,
+        channel_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        emoji_key TEXT NOT NULL,
+        emoji TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        UNIQUE (message_id, emoji_key, user_id)
+    );
+    CREATE INDEX reactions_by_channel ON reactions (channel_id, message_id);
+    CREATE TABLE members (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_user ON members (user_id, guild_id);
+    CREATE TABLE roles (
+        guild_id INTEGER NOT NULL,
+        id INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (guild_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE invites (
+        code TEXT PRIMARY KEY,
+        guild_id INTEGER,
+        channel_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        vanity INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX invites_by_guild ON invites (guild_id);
+    CREATE INDEX invites_by_channel ON invites (channel_id);
+    CREATE TABLE bans (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE webhooks (
+        id INTEGER PRIMARY KEY,
+        guild_id INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX webhooks_by_guild ON webhooks (guild_id);
+    CREATE INDEX webhooks_by_channel ON webhooks (channel_id);
+    CREATE TABLE applications (
+        id INTEGER PRIMARY KEY,
+        owner_id INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX applications_by_owner ON applications (owner_id);
+    CREATE TABLE read_states (
+        user_id INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (user_id, channel_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX read_states_by_channel ON read_states (channel_id);
+    CREATE TABLE relationships (
+        user_id INTEGER NOT NULL,
+        target_id INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (user_id, target_id)
+    ) WITHOUT ROWID;
+    ",
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies every migration newer than the database's version. A database from a newer build is refused.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "database schema version {current} is newer than this build's {VERSION}"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_record_the_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, VERSION);
+        conn.pragma_update(None, "user_version", VERSION + 1).unwrap();
+        assert!(migrate(&mut conn).is_err(), "a newer schema is refused");
+    }
+}
