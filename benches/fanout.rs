@@ -10,14 +10,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
-use axum::extract::State;
-use axum::routing::{get, post};
 use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
+use axum::routing::{get, post};
 use fluxer::api::{ApiConfig, ApiState};
 use fluxer::core::ports::SystemClock;
-use fluxer::core::service::{Argon2Hasher, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome, Ports, RegisterRequest};
-use fluxer::storage::memory::{InProcessEventBus, MemoryCache, MemoryMailer, MemoryPresence, MemoryStore};
+use fluxer::core::service::{
+    Argon2Hasher, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome, Ports, RegisterRequest,
+};
+use fluxer::storage::memory::{
+    InProcessEventBus, MemoryCache, MemoryMailer, MemoryPresence, MemoryStore,
+};
 use fluxer_gateway::{Gateway, GatewayConfig};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,7 +35,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { clients: 1000, messages: 100, rounds: 3 };
+    let mut a = Args {
+        clients: 1000,
+        messages: 100,
+        rounds: 3,
+    };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < argv.len() {
@@ -63,11 +71,16 @@ struct Poster {
 
 impl Poster {
     async fn connect(addr: &str) -> Poster {
-        Poster { stream: TcpStream::connect(addr).await.unwrap(), host: addr.to_owned() }
+        Poster {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            host: addr.to_owned(),
+        }
     }
 
     async fn post(&mut self, path: &str, auth: Option<&str>, body: &str) -> u16 {
-        let auth = auth.map(|t| format!("Authorization: {t}\r\n")).unwrap_or_default();
+        let auth = auth
+            .map(|t| format!("Authorization: {t}\r\n"))
+            .unwrap_or_default();
         let req = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.host,
@@ -81,7 +94,11 @@ impl Poster {
             head.push(byte[0]);
         }
         let head = String::from_utf8_lossy(&head).to_lowercase();
-        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let len: usize = head
             .lines()
             .find_map(|l| l.strip_prefix("content-length:"))
@@ -136,13 +153,23 @@ async fn clients(
 }
 
 fn summarize(sent: &[Instant], arrivals: &[(usize, Instant)], elapsed: Duration) -> Round {
-    let mut lat: Vec<f64> = arrivals.iter().map(|(i, at)| at.duration_since(sent[*i]).as_secs_f64() * 1000.0).collect();
+    let mut lat: Vec<f64> = arrivals
+        .iter()
+        .map(|(i, at)| at.duration_since(sent[*i]).as_secs_f64() * 1000.0)
+        .collect();
     lat.sort_by(|a, b| a.total_cmp(b));
     let pick = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize];
-    Round { p50_ms: pick(0.5), p99_ms: pick(0.99), deliveries_per_sec: arrivals.len() as f64 / elapsed.as_secs_f64() }
+    Round {
+        p50_ms: pick(0.5),
+        p99_ms: pick(0.99),
+        deliveries_per_sec: arrivals.len() as f64 / elapsed.as_secs_f64(),
+    }
 }
 
-async fn collect(rx: &mut mpsc::UnboundedReceiver<(usize, Instant)>, expected: usize) -> Vec<(usize, Instant)> {
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<(usize, Instant)>,
+    expected: usize,
+) -> Vec<(usize, Instant)> {
     let mut got = Vec::with_capacity(expected);
     while got.len() < expected {
         match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
@@ -167,9 +194,24 @@ async fn fluxer_round(args: &Args) -> Round {
     let addr = listener.local_addr().unwrap().to_string();
     let mut api_config = ApiConfig::default();
     api_config.rate_limits.enabled = false;
-    let gateway = Gateway::new(fluxer.clone(), Arc::new(MemoryPresence::new()), GatewayConfig::default());
-    let app = fluxer::api::router(ApiState::new(fluxer.clone(), Arc::new(MemoryCache::new()), api_config)).merge(gateway.router());
-    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await });
+    let gateway = Gateway::new(
+        fluxer.clone(),
+        Arc::new(MemoryPresence::new()),
+        GatewayConfig::default(),
+    );
+    let app = fluxer::api::router(ApiState::new(
+        fluxer.clone(),
+        Arc::new(MemoryCache::new()),
+        api_config,
+    ))
+    .merge(gateway.router());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
 
     let register = |name: String| {
         let fluxer = fluxer.clone();
@@ -183,16 +225,37 @@ async fn fluxer_round(args: &Args) -> Round {
                 })
                 .await
                 .unwrap();
-            let LoginOutcome::Session { token, .. } = out else { unreachable!() };
+            let LoginOutcome::Session { token, .. } = out else {
+                unreachable!()
+            };
             token
         }
     };
     let owner_token = register("owner".into()).await;
     let owner = fluxer.authenticate(&owner_token).await.unwrap();
-    let guild = fluxer.create_guild(&owner, GuildCreate { name: "Bench".into(), ..Default::default() }).await.unwrap();
+    let guild = fluxer
+        .create_guild(
+            &owner,
+            GuildCreate {
+                name: "Bench".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let guild_id = serde_json::from_value(guild["id"].clone()).unwrap();
     let channel = fluxer.list_guild_channels(&owner, guild_id).await.unwrap()[0].id;
-    let invite = fluxer.create_invite(&owner, channel, InviteCreate { max_age: Some(0), ..Default::default() }).await.unwrap();
+    let invite = fluxer
+        .create_invite(
+            &owner,
+            channel,
+            InviteCreate {
+                max_age: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let mut tokens = Vec::with_capacity(args.clients);
     for i in 0..args.clients {
         let t = register(format!("c{i}")).await;
@@ -201,13 +264,24 @@ async fn fluxer_round(args: &Args) -> Round {
         tokens.push(t);
     }
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let handles = clients(&format!("ws://{addr}/gateway?v=1&encoding=json"), Some(&tokens), args.clients, tx).await;
+    let handles = clients(
+        &format!("ws://{addr}/gateway?v=1&encoding=json"),
+        Some(&tokens),
+        args.clients,
+        tx,
+    )
+    .await;
     let mut poster = Poster::connect(&addr).await;
     let path = format!("/api/v1/channels/{channel}/messages");
     // Warm up (sessions cache what they may see on the first event of a guild), then let READY and
     // presence traffic settle; neither is measured.
     for _ in 0..3 {
-        assert_eq!(poster.post(&path, Some(&owner_token), "{\"content\":\"warm-up\"}").await, 200);
+        assert_eq!(
+            poster
+                .post(&path, Some(&owner_token), "{\"content\":\"warm-up\"}")
+                .await,
+            200
+        );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     while rx.try_recv().is_ok() {}
@@ -215,7 +289,13 @@ async fn fluxer_round(args: &Args) -> Round {
     let start = Instant::now();
     for i in 0..args.messages {
         sent.push(Instant::now());
-        let status = poster.post(&path, Some(&owner_token), &format!("{{\"content\":\"bench {i}\"}}")).await;
+        let status = poster
+            .post(
+                &path,
+                Some(&owner_token),
+                &format!("{{\"content\":\"bench {i}\"}}"),
+            )
+            .await;
         assert_eq!(status, 200);
     }
     let arrivals = collect(&mut rx, args.messages * args.clients).await;
@@ -265,7 +345,12 @@ async fn baseline_round(args: &Args) -> Round {
     let start = Instant::now();
     for i in 0..args.messages {
         sent.push(Instant::now());
-        assert_eq!(poster.post("/send", None, &format!("{{\"content\":\"bench {i}\"}}")).await, 200);
+        assert_eq!(
+            poster
+                .post("/send", None, &format!("{{\"content\":\"bench {i}\"}}"))
+                .await,
+            200
+        );
     }
     let arrivals = collect(&mut rx, args.messages * args.clients).await;
     let elapsed = start.elapsed();
@@ -282,7 +367,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let args = args();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for round in 0..args.rounds {
         // Alternate which goes first.
@@ -293,15 +381,36 @@ fn main() {
             ours.push(rt.block_on(fluxer_round(&args)));
             base.push(rt.block_on(baseline_round(&args)));
         }
-        eprintln!("round {round}: fluxer {:?} / baseline {:?}", ours.last().unwrap(), base.last().unwrap());
+        eprintln!(
+            "round {round}: fluxer {:?} / baseline {:?}",
+            ours.last().unwrap(),
+            base.last().unwrap()
+        );
     }
     let m = |v: &[Round], f: fn(&Round) -> f64| median(v.iter().map(f).collect());
-    let (op50, op99, otp) = (m(&ours, |r| r.p50_ms), m(&ours, |r| r.p99_ms), m(&ours, |r| r.deliveries_per_sec));
-    let (bp50, bp99, btp) = (m(&base, |r| r.p50_ms), m(&base, |r| r.p99_ms), m(&base, |r| r.deliveries_per_sec));
-    println!("send -> deliver, {} clients in one guild, {} messages, median of {} rounds", args.clients, args.messages, args.rounds);
+    let (op50, op99, otp) = (
+        m(&ours, |r| r.p50_ms),
+        m(&ours, |r| r.p99_ms),
+        m(&ours, |r| r.deliveries_per_sec),
+    );
+    let (bp50, bp99, btp) = (
+        m(&base, |r| r.p50_ms),
+        m(&base, |r| r.p99_ms),
+        m(&base, |r| r.deliveries_per_sec),
+    );
+    println!(
+        "send -> deliver, {} clients in one guild, {} messages, median of {} rounds",
+        args.clients, args.messages, args.rounds
+    );
     println!("| metric | fluxer | baseline | ratio |");
     println!("|---|---|---|---|");
-    println!("| p50 latency (ms) | {op50:.2} | {bp50:.2} | {:.2}x |", op50 / bp50);
-    println!("| p99 latency (ms) | {op99:.2} | {bp99:.2} | {:.2}x |", op99 / bp99);
+    println!(
+        "| p50 latency (ms) | {op50:.2} | {bp50:.2} | {:.2}x |",
+        op50 / bp50
+    );
+    println!(
+        "| p99 latency (ms) | {op99:.2} | {bp99:.2} | {:.2}x |",
+        op99 / bp99
+    );
     println!("| deliveries/s | {otp:.0} | {btp:.0} | {:.2}x |", otp / btp);
 }

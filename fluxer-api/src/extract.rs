@@ -154,6 +154,22 @@ pub fn client_info(parts_headers: &axum::http::HeaderMap, ip: Option<String>) ->
     ClientInfo { ip, os, browser }
 }
 
+/// The peer's IP address when the server was started with connect info.
+pub struct PeerIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,21 +191,5 @@ mod tests {
         assert_eq!(e.errors[0].code, "INVALID_JSON");
         assert!(parse_json::<Body>(b"{\"name\":\"x\",\"extra\":1}").is_ok());
         assert!(parse_json::<Body>(b"{\"name\":\"x\"} trailing").is_err());
-    }
-}
-
-/// The peer's IP address when the server was started with connect info.
-pub struct PeerIp(pub Option<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(PeerIp(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
-        ))
     }
 }

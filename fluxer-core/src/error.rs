@@ -143,7 +143,9 @@ impl Error {
     /// Fluxer's string error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidForm(_) | Error::InvalidCredentials | Error::InvalidMfaCode => "INVALID_FORM_BODY",
+            Error::InvalidForm(_) | Error::InvalidCredentials | Error::InvalidMfaCode => {
+                "INVALID_FORM_BODY"
+            }
             Error::Unknown(kind) => kind.code(),
             Error::MissingPermissions => "MISSING_PERMISSIONS",
             Error::MissingAccess => "MISSING_ACCESS",
@@ -233,7 +235,10 @@ mod tests {
         assert_eq!(Error::Unknown(Unknown::Channel).code(), "UNKNOWN_CHANNEL");
         assert_eq!(Error::Unknown(Unknown::Channel).status(), 404);
         assert_eq!(Error::MissingPermissions.status(), 403);
-        assert_eq!(Error::field("content", "BASE_TYPE_MAX_LENGTH", "too long").code(), "INVALID_FORM_BODY");
+        assert_eq!(
+            Error::field("content", "BASE_TYPE_MAX_LENGTH", "too long").code(),
+            "INVALID_FORM_BODY"
+        );
         assert_eq!(Error::Storage("disk".into()).status(), 500);
         assert!(!Error::Storage("x".into()).is_client_error());
     }

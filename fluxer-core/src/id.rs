@@ -238,7 +238,10 @@ mod tests {
     #[test]
     fn serializes_as_string_and_parses_both_forms() {
         let id = UserId::new(175_928_847_299_117_063);
-        assert_eq!(serde_json::to_string(&id).unwrap(), "\"175928847299117063\"");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"175928847299117063\""
+        );
         let a: UserId = serde_json::from_str("\"175928847299117063\"").unwrap();
         let b: UserId = serde_json::from_str("175928847299117063").unwrap();
         assert_eq!(a, id);
@@ -256,7 +259,11 @@ mod tests {
         let mut last = generator.next_at(t);
         for i in 0..10_000 {
             // Alternate a stalled clock and one that goes backwards.
-            let now = if i % 2 == 0 { t } else { Timestamp::from_unix_ms(t.unix_ms() - 50) };
+            let now = if i % 2 == 0 {
+                t
+            } else {
+                Timestamp::from_unix_ms(t.unix_ms() - 50)
+            };
             let next = generator.next_at(now);
             assert!(next > last, "{next:?} after {last:?}");
             last = next;

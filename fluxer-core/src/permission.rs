@@ -85,7 +85,8 @@ impl Permissions {
         .union(Permissions::ATTACH_FILES);
 
     /// What a timed-out member keeps.
-    const TIMEOUT_ALLOWED: Permissions = Permissions::VIEW_CHANNEL.union(Permissions::READ_MESSAGE_HISTORY);
+    const TIMEOUT_ALLOWED: Permissions =
+        Permissions::VIEW_CHANNEL.union(Permissions::READ_MESSAGE_HISTORY);
 
     /// Parses a permission set, dropping bits that are not defined (as upstream does).
     pub fn from_raw(raw: u64) -> Self {
@@ -158,7 +159,9 @@ impl<'de> Deserialize<'de> for OverwriteType {
             serde_json::Value::Number(n) if n.as_u64() == Some(1) => Ok(OverwriteType::Member),
             serde_json::Value::String(s) if s == "0" || s == "role" => Ok(OverwriteType::Role),
             serde_json::Value::String(s) if s == "1" || s == "member" => Ok(OverwriteType::Member),
-            _ => Err(de::Error::custom("overwrite type must be 0 (role) or 1 (member)")),
+            _ => Err(de::Error::custom(
+                "overwrite type must be 0 (role) or 1 (member)",
+            )),
         }
     }
 }
@@ -330,7 +333,10 @@ mod tests {
         assert_eq!(serde_json::from_str::<Permissions>("\"3072\"").unwrap(), p);
         assert_eq!(serde_json::from_str::<Permissions>("3072").unwrap(), p);
         // Undefined bits (19) are dropped, not an error.
-        assert_eq!(serde_json::from_str::<Permissions>(&(1u64 << 19).to_string()).unwrap(), Permissions::empty());
+        assert_eq!(
+            serde_json::from_str::<Permissions>(&(1u64 << 19).to_string()).unwrap(),
+            Permissions::empty()
+        );
         assert!(serde_json::from_str::<Permissions>("\"-1\"").is_err());
         assert!(serde_json::from_str::<Permissions>("\"abc\"").is_err());
         assert!(serde_json::from_str::<Permissions>("-1").is_err());
@@ -347,14 +353,23 @@ mod tests {
         };
         assert_eq!(guild_permissions(&ctx), Permissions::all());
         let deny_all = [member_ow(OWNER, Permissions::empty(), Permissions::all())];
-        assert_eq!(channel_permissions(&ctx, EVERYONE, &deny_all), Permissions::all());
+        assert_eq!(
+            channel_permissions(&ctx, EVERYONE, &deny_all),
+            Permissions::all()
+        );
     }
 
     #[test]
     fn base_is_everyone_or_roles() {
-        let roles = [(MODS, Permissions::MANAGE_MESSAGES | Permissions::KICK_MEMBERS)];
+        let roles = [(
+            MODS,
+            Permissions::MANAGE_MESSAGES | Permissions::KICK_MEMBERS,
+        )];
         let p = guild_permissions(&member(&roles));
-        assert_eq!(p, Permissions::DEFAULT | Permissions::MANAGE_MESSAGES | Permissions::KICK_MEMBERS);
+        assert_eq!(
+            p,
+            Permissions::DEFAULT | Permissions::MANAGE_MESSAGES | Permissions::KICK_MEMBERS
+        );
         assert_eq!(guild_permissions(&member(&[])), Permissions::DEFAULT);
     }
 
@@ -367,7 +382,10 @@ mod tests {
             role_ow(EVERYONE, Permissions::empty(), Permissions::all()),
             member_ow(ALICE, Permissions::empty(), Permissions::VIEW_CHANNEL),
         ];
-        assert_eq!(channel_permissions(&ctx, EVERYONE, &ows), Permissions::all());
+        assert_eq!(
+            channel_permissions(&ctx, EVERYONE, &ows),
+            Permissions::all()
+        );
     }
 
     #[test]
@@ -397,11 +415,18 @@ mod tests {
         let roles = [(MODS, Permissions::empty()), (MUTED, Permissions::empty())];
         let ows = [
             role_ow(EVERYONE, Permissions::empty(), Permissions::SEND_MESSAGES),
-            role_ow(MUTED, Permissions::empty(), Permissions::SEND_MESSAGES | Permissions::ADD_REACTIONS),
+            role_ow(
+                MUTED,
+                Permissions::empty(),
+                Permissions::SEND_MESSAGES | Permissions::ADD_REACTIONS,
+            ),
             role_ow(MODS, Permissions::SEND_MESSAGES, Permissions::empty()),
         ];
         let p = channel_permissions(&member(&roles), EVERYONE, &ows);
-        assert!(p.contains(Permissions::SEND_MESSAGES), "a role allow beats another role's deny");
+        assert!(
+            p.contains(Permissions::SEND_MESSAGES),
+            "a role allow beats another role's deny"
+        );
         assert!(!p.contains(Permissions::ADD_REACTIONS));
     }
 
@@ -412,9 +437,14 @@ mod tests {
             role_ow(EVERYONE, Permissions::empty(), Permissions::SEND_MESSAGES),
             role_ow(MODS, Permissions::SEND_MESSAGES, Permissions::empty()),
         ];
-        assert!(channel_permissions(&member(&roles), EVERYONE, &ows).contains(Permissions::SEND_MESSAGES));
+        assert!(
+            channel_permissions(&member(&roles), EVERYONE, &ows)
+                .contains(Permissions::SEND_MESSAGES)
+        );
         // Without the role the @everyone deny holds.
-        assert!(!channel_permissions(&member(&[]), EVERYONE, &ows).contains(Permissions::SEND_MESSAGES));
+        assert!(
+            !channel_permissions(&member(&[]), EVERYONE, &ows).contains(Permissions::SEND_MESSAGES)
+        );
     }
 
     #[test]
@@ -424,12 +454,17 @@ mod tests {
             role_ow(MODS, Permissions::SEND_MESSAGES, Permissions::empty()),
             member_ow(ALICE, Permissions::empty(), Permissions::SEND_MESSAGES),
         ];
-        assert!(!channel_permissions(&member(&roles), EVERYONE, &ows).contains(Permissions::SEND_MESSAGES));
+        assert!(
+            !channel_permissions(&member(&roles), EVERYONE, &ows)
+                .contains(Permissions::SEND_MESSAGES)
+        );
         let ows = [
             role_ow(EVERYONE, Permissions::empty(), Permissions::SEND_MESSAGES),
             member_ow(ALICE, Permissions::SEND_MESSAGES, Permissions::empty()),
         ];
-        assert!(channel_permissions(&member(&[]), EVERYONE, &ows).contains(Permissions::SEND_MESSAGES));
+        assert!(
+            channel_permissions(&member(&[]), EVERYONE, &ows).contains(Permissions::SEND_MESSAGES)
+        );
     }
 
     #[test]
@@ -438,22 +473,42 @@ mod tests {
             role_ow(MODS, Permissions::empty(), Permissions::all()),
             member_ow(OWNER, Permissions::empty(), Permissions::all()),
         ];
-        assert_eq!(channel_permissions(&member(&[]), EVERYONE, &ows), Permissions::DEFAULT);
+        assert_eq!(
+            channel_permissions(&member(&[]), EVERYONE, &ows),
+            Permissions::DEFAULT
+        );
     }
 
     #[test]
     fn no_view_channel_means_nothing() {
-        let ows = [role_ow(EVERYONE, Permissions::empty(), Permissions::VIEW_CHANNEL)];
-        assert_eq!(channel_permissions(&member(&[]), EVERYONE, &ows), Permissions::empty());
+        let ows = [role_ow(
+            EVERYONE,
+            Permissions::empty(),
+            Permissions::VIEW_CHANNEL,
+        )];
+        assert_eq!(
+            channel_permissions(&member(&[]), EVERYONE, &ows),
+            Permissions::empty()
+        );
     }
 
     #[test]
     fn no_send_messages_drops_dependent_permissions() {
         let roles = [(MODS, Permissions::MENTION_EVERYONE)];
-        let ows = [role_ow(EVERYONE, Permissions::empty(), Permissions::SEND_MESSAGES)];
+        let ows = [role_ow(
+            EVERYONE,
+            Permissions::empty(),
+            Permissions::SEND_MESSAGES,
+        )];
         let p = channel_permissions(&member(&roles), EVERYONE, &ows);
-        assert!(p.contains(Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY | Permissions::ADD_REACTIONS));
-        assert!(!p.intersects(Permissions::MENTION_EVERYONE | Permissions::ATTACH_FILES | Permissions::EMBED_LINKS));
+        assert!(p.contains(
+            Permissions::VIEW_CHANNEL
+                | Permissions::READ_MESSAGE_HISTORY
+                | Permissions::ADD_REACTIONS
+        ));
+        assert!(!p.intersects(
+            Permissions::MENTION_EVERYONE | Permissions::ATTACH_FILES | Permissions::EMBED_LINKS
+        ));
     }
 
     #[test]
@@ -463,8 +518,15 @@ mod tests {
             timed_out: true,
             ..member(&roles)
         };
-        assert_eq!(guild_permissions(&ctx), Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY);
-        let ows = [member_ow(ALICE, Permissions::SEND_MESSAGES, Permissions::empty())];
+        assert_eq!(
+            guild_permissions(&ctx),
+            Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY
+        );
+        let ows = [member_ow(
+            ALICE,
+            Permissions::SEND_MESSAGES,
+            Permissions::empty(),
+        )];
         assert_eq!(
             channel_permissions(&ctx, EVERYONE, &ows),
             Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY
@@ -491,7 +553,10 @@ mod tests {
             ..member(&roles)
         };
         for bit in Permissions::all().iter() {
-            if bit == Permissions::ADMINISTRATOR || bit == Permissions::VIEW_CHANNEL || bit == Permissions::SEND_MESSAGES {
+            if bit == Permissions::ADMINISTRATOR
+                || bit == Permissions::VIEW_CHANNEL
+                || bit == Permissions::SEND_MESSAGES
+            {
                 continue;
             }
             for layers in 0..27u32 {
@@ -509,7 +574,12 @@ mod tests {
                     role_ow(MODS, ra, rd),
                     member_ow(ALICE, ma, md),
                 ];
-                let expected = states.iter().rev().find(|s| **s != 0).map(|s| *s == 1).unwrap_or(false);
+                let expected = states
+                    .iter()
+                    .rev()
+                    .find(|s| **s != 0)
+                    .map(|s| *s == 1)
+                    .unwrap_or(false);
                 let got = channel_permissions(&ctx, EVERYONE, &ows).contains(bit);
                 assert_eq!(got, expected, "bit {bit:?} layers {states:?}");
             }

@@ -103,8 +103,14 @@ mod tests {
 
     #[test]
     fn formats_like_javascript_to_iso_string() {
-        assert_eq!(Timestamp::from_unix_ms(1_420_070_400_000).to_iso8601(), "2015-01-01T00:00:00.000Z");
-        assert_eq!(Timestamp::from_unix_ms(1_700_000_000_123).to_iso8601(), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            Timestamp::from_unix_ms(1_420_070_400_000).to_iso8601(),
+            "2015-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_ms(1_700_000_000_123).to_iso8601(),
+            "2023-11-14T22:13:20.123Z"
+        );
     }
 
     #[test]

@@ -35,7 +35,12 @@ impl Validator {
     }
 
     /// Records an error unconditionally.
-    pub fn error(&mut self, path: impl Into<String>, code: &'static str, message: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        path: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         self.errors.push(FieldError::new(path, code, message));
     }
 

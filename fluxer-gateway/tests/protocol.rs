@@ -266,7 +266,7 @@ async fn expired_or_unknown_session_gets_invalid_session() {
 async fn lagging_client_is_disconnected_resumably_and_loses_nothing() {
     let env = start(GatewayConfig {
         outbound_capacity: 8,
-        write_timeout_ms: 300,
+        write_timeout_ms: 3_000,
         ..fast()
     })
     .await;
@@ -297,12 +297,22 @@ async fn lagging_client_is_disconnected_resumably_and_loses_nothing() {
             Err(code) => break code,
         }
     };
-    assert!(messages < total, "the flood must not all fit: saw {messages}");
-    assert!(code.is_none_or(|c| c == 4000), "resumable close, got {code:?}");
+    assert!(
+        messages < total,
+        "the flood must not all fit: saw {messages}"
+    );
+    assert!(
+        code.is_none_or(|c| c == 4000),
+        "resumable close, got {code:?}"
+    );
     // Resume from the last event actually read: the rest arrives, in order.
     let mut ws = connect(&env, "?v=1&encoding=json").await;
     next(&mut ws).await.unwrap();
-    send_json(&mut ws, json!({ "op": 6, "d": { "token": token, "session_id": session_id, "seq": seen } })).await;
+    send_json(
+        &mut ws,
+        json!({ "op": 6, "d": { "token": token, "session_id": session_id, "seq": seen } }),
+    )
+    .await;
     let mut expected = seen + 1;
     loop {
         let v = next(&mut ws).await.unwrap();

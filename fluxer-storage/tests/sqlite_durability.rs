@@ -57,13 +57,22 @@ async fn child(path: &str) -> ! {
 #[test]
 fn acknowledged_writes_survive_an_abort() {
     if let Ok(path) = std::env::var(CHILD_ENV) {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(child(&path));
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(child(&path));
     }
     let dir = std::env::temp_dir().join(format!("fluxer-durability-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("fluxer.db");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "acknowledged_writes_survive_an_abort", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "acknowledged_writes_survive_an_abort",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -71,7 +80,10 @@ fn acknowledged_writes_survive_an_abort() {
         .unwrap();
     let mut channel = None;
     let mut acked = Vec::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
         // The test harness may print its own "test ... " prefix on the first line.
         if let Some(id) = line.strip_prefix("acked ") {
             acked.push(MessageId::new(id.parse().unwrap()));
@@ -81,10 +93,17 @@ fn acknowledged_writes_survive_an_abort() {
     }
     let status = child.wait().unwrap();
     assert!(!status.success(), "the child aborted");
-    assert!(acked.len() >= MESSAGES - 500, "the child acknowledged {} writes", acked.len());
+    assert!(
+        acked.len() >= MESSAGES - 500,
+        "the child acknowledged {} writes",
+        acked.len()
+    );
     let channel = channel.expect("the child reported its channel");
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store = SqliteStore::open(&path).unwrap();
         let mut stored = std::collections::HashSet::new();
@@ -96,7 +115,12 @@ fn acknowledged_writes_survive_an_abort() {
             stored.extend(batch.iter().map(|m| m.id));
         }
         let missing = acked.iter().filter(|id| !stored.contains(id)).count();
-        assert_eq!(missing, 0, "{missing} acknowledged messages were lost ({} stored)", stored.len());
+        assert_eq!(
+            missing,
+            0,
+            "{missing} acknowledged messages were lost ({} stored)",
+            stored.len()
+        );
         assert!(stored.len() >= acked.len());
         store.close().await;
     });
@@ -122,8 +146,18 @@ async fn concurrent_writes_share_transactions() {
         t.await.unwrap();
     }
     let commits = store.commit_count() - before;
-    assert_eq!(store.list_messages(channel.id, MessagePage::Latest, 100).await.unwrap().len(), 100);
-    assert!(commits < 100, "200 concurrent inserts took {commits} transactions; group commit should batch them");
+    assert_eq!(
+        store
+            .list_messages(channel.id, MessagePage::Latest, 100)
+            .await
+            .unwrap()
+            .len(),
+        100
+    );
+    assert!(
+        commits < 100,
+        "200 concurrent inserts took {commits} transactions; group commit should batch them"
+    );
     store.close().await;
     // After close, writes are refused rather than lost silently.
     let late = fx.make_message(&channel, owner.id);
@@ -155,7 +189,10 @@ async fn a_failing_write_does_not_take_its_group_down() {
                 ok += 1;
                 assert!(store.get_user(id).await.unwrap().is_some());
             }
-            Err(e) => assert!(fluxer_core::ports::is_conflict(&e, fluxer_core::ports::conflict::USER_EMAIL)),
+            Err(e) => assert!(fluxer_core::ports::is_conflict(
+                &e,
+                fluxer_core::ports::conflict::USER_EMAIL
+            )),
         }
     }
     assert_eq!(ok, 40, "the 10 conflicting inserts failed alone");

@@ -55,7 +55,10 @@ impl ChannelType {
     pub fn is_guild(self) -> bool {
         matches!(
             self,
-            ChannelType::GuildText | ChannelType::GuildVoice | ChannelType::GuildCategory | ChannelType::GuildLink
+            ChannelType::GuildText
+                | ChannelType::GuildVoice
+                | ChannelType::GuildCategory
+                | ChannelType::GuildLink
         )
     }
 
@@ -63,7 +66,10 @@ impl ChannelType {
     pub fn is_text(self) -> bool {
         matches!(
             self,
-            ChannelType::GuildText | ChannelType::Dm | ChannelType::GroupDm | ChannelType::DmPersonalNotes
+            ChannelType::GuildText
+                | ChannelType::Dm
+                | ChannelType::GroupDm
+                | ChannelType::DmPersonalNotes
         )
     }
 }

@@ -69,7 +69,8 @@ pub struct Member {
 
 impl Member {
     pub fn is_timed_out(&self, now: Timestamp) -> bool {
-        self.communication_disabled_until.is_some_and(|until| until > now)
+        self.communication_disabled_until
+            .is_some_and(|until| until > now)
     }
 
     pub fn response(&self, user: UserPartial) -> MemberResponse {

@@ -16,10 +16,10 @@ pub use channel::{Channel, ChannelResponse, ChannelType};
 pub use guild::{Ban, BanResponse, Guild, Member, MemberResponse, Role};
 pub use invite::{Invite, InviteResponse, PartialChannel, PartialGuild};
 pub use message::{
-    AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse, MessageType,
-    ReactionCount, ReactionEmoji,
+    AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse,
+    MessageType, ReactionCount, ReactionEmoji,
 };
 pub use user::{
-    AuthSession, ActionToken, ActionTokenKind, ReadState, Relationship, RelationshipType, User,
+    ActionToken, ActionTokenKind, AuthSession, ReadState, Relationship, RelationshipType, User,
     UserPartial, UserPrivate,
 };

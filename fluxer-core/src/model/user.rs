@@ -129,7 +129,10 @@ pub struct AuthSession {
 impl AuthSession {
     /// The public handle of a session (`id_hash` in `GET /auth/sessions`): hex of the first 16 bytes.
     pub fn id_hash(&self) -> String {
-        self.token_hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+        self.token_hash[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 

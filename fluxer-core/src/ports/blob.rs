@@ -18,12 +18,22 @@ pub struct BlobMeta {
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     /// Stores `bytes` under `key`, replacing any previous object.
-    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: Option<&str>) -> PortResult<BlobMeta>;
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> PortResult<BlobMeta>;
     /// The whole object, or `None`.
     async fn get(&self, key: &str) -> PortResult<Option<(BlobMeta, Vec<u8>)>>;
     /// Bytes `start..end` (end exclusive, clamped to the size; empty when `start` is past the end or not
     /// before `end`) with the whole object's meta, or `None` when the object is missing.
-    async fn get_range(&self, key: &str, start: u64, end: u64) -> PortResult<Option<(BlobMeta, Vec<u8>)>>;
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: u64,
+    ) -> PortResult<Option<(BlobMeta, Vec<u8>)>>;
     async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>>;
     /// Whether an object was removed.
     async fn delete(&self, key: &str) -> PortResult<bool>;

@@ -54,7 +54,12 @@ pub trait Presence: Send + Sync {
         ttl_ms: u64,
     ) -> PortResult<()>;
     /// Removes one session; returns the user's aggregated presence afterwards.
-    async fn remove_session(&self, user: UserId, session_id: &str, now: Timestamp) -> PortResult<PresenceEntry>;
+    async fn remove_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now: Timestamp,
+    ) -> PortResult<PresenceEntry>;
     /// The user's aggregated presence: the most recently updated live session's, or offline (not afk, not
     /// mobile, no custom status). Sessions are live while `now` is before their last refresh + `ttl_ms`.
     async fn get_presence(&self, user: UserId, now: Timestamp) -> PortResult<PresenceEntry>;

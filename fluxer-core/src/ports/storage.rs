@@ -19,8 +19,8 @@ use super::PortResult;
 use crate::error::StoreError;
 use crate::id::{ApplicationId, ChannelId, GuildId, MessageId, RoleId, UserId, WebhookId};
 use crate::model::{
-    ActionToken, ActionTokenKind, Application, AuthSession, Ban, Channel, Guild, Invite, Member, Message,
-    ReactionCount, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
+    ActionToken, ActionTokenKind, Application, AuthSession, Ban, Channel, Guild, Invite, Member,
+    Message, ReactionCount, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
 };
 use crate::time::Timestamp;
 
@@ -52,7 +52,11 @@ pub trait UserRepository: Send + Sync {
     async fn get_users(&self, ids: &[UserId]) -> PortResult<Vec<User>>;
     /// By lower-cased email.
     async fn find_user_by_email(&self, email: &str) -> PortResult<Option<User>>;
-    async fn find_user_by_tag(&self, username: &str, discriminator: u16) -> PortResult<Option<User>>;
+    async fn find_user_by_tag(
+        &self,
+        username: &str,
+        discriminator: u16,
+    ) -> PortResult<Option<User>>;
 }
 
 #[async_trait]
@@ -81,7 +85,13 @@ pub trait SessionRepository: Send + Sync {
 pub trait GuildRepository: Send + Sync {
     /// Creates a guild with its roles, channels and owner membership in one atomic step: on a
     /// `guilds.vanity_url_code` conflict nothing is stored.
-    async fn create_guild(&self, guild: &Guild, roles: &[Role], channels: &[Channel], owner: &Member) -> PortResult<()>;
+    async fn create_guild(
+        &self,
+        guild: &Guild,
+        roles: &[Role],
+        channels: &[Channel],
+        owner: &Member,
+    ) -> PortResult<()>;
     /// Fails with `guilds.vanity_url_code` when the vanity code is taken.
     async fn update_guild(&self, guild: &Guild) -> PortResult<()>;
     async fn get_guild(&self, id: GuildId) -> PortResult<Option<Guild>>;
@@ -117,19 +127,51 @@ pub trait MessageRepository: Send + Sync {
     async fn insert_message(&self, message: &Message) -> PortResult<()>;
     async fn update_message(&self, message: &Message) -> PortResult<()>;
     async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>>;
-    async fn list_messages(&self, channel: ChannelId, page: MessagePage, limit: u32) -> PortResult<Vec<Message>>;
+    async fn list_messages(
+        &self,
+        channel: ChannelId,
+        page: MessagePage,
+        limit: u32,
+    ) -> PortResult<Vec<Message>>;
     /// Deletes a message and its reactions.
     async fn delete_message(&self, channel: ChannelId, id: MessageId) -> PortResult<bool>;
     /// Deletes the messages among `ids` that exist in the channel; returns those deleted, each once.
-    async fn delete_messages(&self, channel: ChannelId, ids: &[MessageId]) -> PortResult<Vec<MessageId>>;
+    async fn delete_messages(
+        &self,
+        channel: ChannelId,
+        ids: &[MessageId],
+    ) -> PortResult<Vec<MessageId>>;
     /// Pinned messages, most recently pinned first, pinned strictly before `before` when given.
-    async fn list_pinned(&self, channel: ChannelId, before: Option<Timestamp>, limit: u32) -> PortResult<Vec<Message>>;
+    async fn list_pinned(
+        &self,
+        channel: ChannelId,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> PortResult<Vec<Message>>;
     /// Adds a user's reaction; `false` if it was already there.
-    async fn add_reaction(&self, channel: ChannelId, message: MessageId, emoji: &ReactionEmoji, user: UserId) -> PortResult<bool>;
+    async fn add_reaction(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji: &ReactionEmoji,
+        user: UserId,
+    ) -> PortResult<bool>;
     /// Removes a user's reaction; `false` if it was not there. `emoji_key` is [`ReactionEmoji::key`].
-    async fn remove_reaction(&self, channel: ChannelId, message: MessageId, emoji_key: &str, user: UserId) -> PortResult<bool>;
-    async fn remove_all_reactions(&self, channel: ChannelId, message: MessageId) -> PortResult<u64>;
-    async fn remove_emoji_reactions(&self, channel: ChannelId, message: MessageId, emoji_key: &str) -> PortResult<u64>;
+    async fn remove_reaction(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji_key: &str,
+        user: UserId,
+    ) -> PortResult<bool>;
+    async fn remove_all_reactions(&self, channel: ChannelId, message: MessageId)
+    -> PortResult<u64>;
+    async fn remove_emoji_reactions(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji_key: &str,
+    ) -> PortResult<u64>;
     /// Users who reacted with an emoji, by ascending user ID, after `after` when given.
     async fn list_reaction_users(
         &self,
@@ -158,7 +200,12 @@ pub trait MemberRepository: Send + Sync {
     async fn get_member(&self, guild: GuildId, user: UserId) -> PortResult<Option<Member>>;
     async fn get_members(&self, guild: GuildId, users: &[UserId]) -> PortResult<Vec<Member>>;
     /// By ascending user ID, after `after` when given.
-    async fn list_members(&self, guild: GuildId, after: Option<UserId>, limit: u32) -> PortResult<Vec<Member>>;
+    async fn list_members(
+        &self,
+        guild: GuildId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> PortResult<Vec<Member>>;
     async fn remove_member(&self, guild: GuildId, user: UserId) -> PortResult<bool>;
     async fn count_members(&self, guild: GuildId) -> PortResult<u64>;
     /// The guilds a user is a member of, by ascending ID.
@@ -198,7 +245,12 @@ pub trait BanRepository: Send + Sync {
     async fn put_ban(&self, ban: &Ban) -> PortResult<()>;
     async fn get_ban(&self, guild: GuildId, user: UserId) -> PortResult<Option<Ban>>;
     /// By ascending user ID.
-    async fn list_bans(&self, guild: GuildId, after: Option<UserId>, limit: u32) -> PortResult<Vec<Ban>>;
+    async fn list_bans(
+        &self,
+        guild: GuildId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> PortResult<Vec<Ban>>;
     async fn delete_ban(&self, guild: GuildId, user: UserId) -> PortResult<bool>;
 }
 
@@ -224,7 +276,11 @@ pub trait ApplicationRepository: Send + Sync {
 #[async_trait]
 pub trait ReadStateRepository: Send + Sync {
     async fn put_read_state(&self, state: &ReadState) -> PortResult<()>;
-    async fn get_read_state(&self, user: UserId, channel: ChannelId) -> PortResult<Option<ReadState>>;
+    async fn get_read_state(
+        &self,
+        user: UserId,
+        channel: ChannelId,
+    ) -> PortResult<Option<ReadState>>;
     async fn list_read_states(&self, user: UserId) -> PortResult<Vec<ReadState>>;
     /// Adds to the mention count, creating the read state (nothing read, no pin seen) if needed.
     async fn add_mentions(&self, user: UserId, channel: ChannelId, count: u32) -> PortResult<()>;
@@ -234,7 +290,11 @@ pub trait ReadStateRepository: Send + Sync {
 pub trait RelationshipRepository: Send + Sync {
     /// Creates or replaces `relationship.user_id`'s view of `relationship.target_id`.
     async fn put_relationship(&self, relationship: &Relationship) -> PortResult<()>;
-    async fn get_relationship(&self, user: UserId, target: UserId) -> PortResult<Option<Relationship>>;
+    async fn get_relationship(
+        &self,
+        user: UserId,
+        target: UserId,
+    ) -> PortResult<Option<Relationship>>;
     async fn list_relationships(&self, user: UserId) -> PortResult<Vec<Relationship>>;
     async fn delete_relationship(&self, user: UserId, target: UserId) -> PortResult<bool>;
 }

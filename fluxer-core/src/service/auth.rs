@@ -171,11 +171,26 @@ impl Fluxer {
     }
 
     /// Creates a staff account with a verified email, for an operator bootstrapping an instance.
-    pub async fn create_operator(&self, email: &str, username: &str, password: &str) -> Result<User> {
+    pub async fn create_operator(
+        &self,
+        email: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<User> {
         let email = email.trim().to_lowercase();
         let mut v = Validator::new();
-        v.check(is_valid_email(&email), "email", "EMAIL_TYPE_INVALID_EMAIL", "Not a well formed email address.");
-        v.check(is_valid_username(username), "username", "USERNAME_INVALID_CHARACTERS", "Usernames may use letters, numbers, _ and . (1-32).");
+        v.check(
+            is_valid_email(&email),
+            "email",
+            "EMAIL_TYPE_INVALID_EMAIL",
+            "Not a well formed email address.",
+        );
+        v.check(
+            is_valid_username(username),
+            "username",
+            "USERNAME_INVALID_CHARACTERS",
+            "Usernames may use letters, numbers, _ and . (1-32).",
+        );
         validate_password(&mut v, "password", password);
         v.finish()?;
         let user = User {

@@ -253,7 +253,11 @@ impl Fluxer {
             mention_ids,
             mention_role_ids,
             attachments: req.attachments,
-            embeds: req.embeds.into_iter().map(Embed::with_default_kind).collect(),
+            embeds: req
+                .embeds
+                .into_iter()
+                .map(Embed::with_default_kind)
+                .collect(),
             message_reference: reference.map(|r| r.0),
             nonce: req.nonce,
             tts: req.tts && access.permissions.contains(Permissions::SEND_TTS_MESSAGES),

@@ -339,7 +339,11 @@ impl Fluxer {
             mention_ids,
             mention_role_ids: Vec::new(),
             attachments: Vec::new(),
-            embeds: req.embeds.into_iter().map(Embed::with_default_kind).collect(),
+            embeds: req
+                .embeds
+                .into_iter()
+                .map(Embed::with_default_kind)
+                .collect(),
             message_reference: None,
             nonce: None,
             tts: req.tts,

@@ -72,7 +72,10 @@ impl SqliteStore {
         schema::migrate(&mut writer).map_err(backend)?;
         let readers = (0..4)
             .map(|_| {
-                let c = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+                let c = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
                 c.pragma_update(None, "cache_size", -16000)?;
                 c.pragma_update(None, "busy_timeout", 5000)?;
                 Ok(c)
@@ -105,7 +108,8 @@ impl SqliteStore {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let dir = std::env::temp_dir().join(format!("fluxer-sqlite-{}-{nanos}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("fluxer-sqlite-{}-{nanos}-{n}", std::process::id()));
         Self::open(dir.join("fluxer.db"))
     }
 
@@ -120,14 +124,24 @@ impl SqliteStore {
 
     /// Finishes every queued write and stops the writer. Later writes fail.
     pub async fn close(&self) {
-        let sender = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let sender = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(tx) = sender {
             let (done_tx, done_rx) = oneshot::channel();
             if tx.send(Command::Close(done_tx)).is_ok() {
                 let _ = done_rx.await;
             }
         }
-        let handle = self.inner.writer_thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self
+            .inner
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
@@ -142,7 +156,9 @@ impl SqliteStore {
         let (tx, rx) = oneshot::channel::<PortResult<T>>();
         let job: WriteJob = Box::new(move |conn: Option<&Connection>| {
             let result = match conn {
-                None => Err(StoreError::Backend("could not start a write transaction".into())),
+                None => Err(StoreError::Backend(
+                    "could not start a write transaction".into(),
+                )),
                 Some(conn) => in_savepoint(conn, f),
             };
             Box::new(move |commit_error: Option<&str>| {
@@ -156,12 +172,15 @@ impl SqliteStore {
         });
         {
             let guard = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            let sender = guard.as_ref().ok_or_else(|| StoreError::Backend("store is closed".into()))?;
+            let sender = guard
+                .as_ref()
+                .ok_or_else(|| StoreError::Backend("store is closed".into()))?;
             sender
                 .send(Command::Write(job))
                 .map_err(|_| StoreError::Backend("writer thread is gone".into()))?;
         }
-        rx.await.map_err(|_| StoreError::Backend("writer dropped the write".into()))?
+        rx.await
+            .map_err(|_| StoreError::Backend("writer dropped the write".into()))?
     }
 
     /// Runs `f` on a read connection on the blocking pool.
@@ -172,14 +191,22 @@ impl SqliteStore {
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop();
             let conn = match conn {
                 Some(c) => c,
                 // Pool exhausted: a short-lived extra connection.
                 None => {
-                    let c = Connection::open_with_flags(&inner.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    let c = Connection::open_with_flags(
+                        &inner.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(backend)?;
+                    c.pragma_update(None, "busy_timeout", 5000)
                         .map_err(backend)?;
-                    c.pragma_update(None, "busy_timeout", 5000).map_err(backend)?;
                     c
                 }
             };
@@ -196,10 +223,17 @@ impl SqliteStore {
 }
 
 /// Runs one write in its own savepoint: on error only its changes are rolled back.
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> PortResult<T>) -> PortResult<T> {
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> PortResult<T>,
+) -> PortResult<T> {
     conn.execute_batch("SAVEPOINT op").map_err(backend)?;
     let result = f(conn);
-    let end = if result.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+    let end = if result.is_ok() {
+        "RELEASE op"
+    } else {
+        "ROLLBACK TO op; RELEASE op"
+    };
     conn.execute_batch(end).map_err(backend)?;
     result
 }

@@ -2,14 +2,19 @@
 
 use async_trait::async_trait;
 use fluxer_core::id::{ApplicationId, ChannelId, UserId};
-use fluxer_core::model::{ActionToken, ActionTokenKind, Application, AuthSession, ReadState, Relationship, User};
+use fluxer_core::model::{
+    ActionToken, ActionTokenKind, Application, AuthSession, ReadState, Relationship, User,
+};
 use fluxer_core::ports::{
-    ApplicationRepository, PortResult, ReadStateRepository, RelationshipRepository, SessionRepository, UserRepository,
+    ApplicationRepository, PortResult, ReadStateRepository, RelationshipRepository,
+    SessionRepository, UserRepository,
 };
 use fluxer_core::time::Timestamp;
 use rusqlite::params;
 
-use super::{db, execute, execute_existing, placeholders, query_json, query_one_json, sql_id, to_json};
+use super::{
+    db, execute, execute_existing, placeholders, query_json, query_one_json, sql_id, to_json,
+};
 use crate::sqlite::SqliteStore;
 
 fn kind_name(kind: ActionTokenKind) -> &'static str {
@@ -48,7 +53,14 @@ impl UserRepository for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> PortResult<Option<User>> {
-        self.read(move |c| query_one_json(c, "SELECT data FROM users WHERE id = ?1", [sql_id(id.get())])).await
+        self.read(move |c| {
+            query_one_json(
+                c,
+                "SELECT data FROM users WHERE id = ?1",
+                [sql_id(id.get())],
+            )
+        })
+        .await
     }
 
     async fn get_users(&self, ids: &[UserId]) -> PortResult<Vec<User>> {
@@ -59,8 +71,15 @@ impl UserRepository for SqliteStore {
         self.read(move |c| {
             let mut out = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(500) {
-                let sql = format!("SELECT data FROM users WHERE id IN ({})", placeholders(chunk.len()));
-                out.extend(query_json::<User>(c, &sql, rusqlite::params_from_iter(chunk))?);
+                let sql = format!(
+                    "SELECT data FROM users WHERE id IN ({})",
+                    placeholders(chunk.len())
+                );
+                out.extend(query_json::<User>(
+                    c,
+                    &sql,
+                    rusqlite::params_from_iter(chunk),
+                )?);
             }
             Ok(out)
         })
@@ -69,13 +88,22 @@ impl UserRepository for SqliteStore {
 
     async fn find_user_by_email(&self, email: &str) -> PortResult<Option<User>> {
         let email = email.to_lowercase();
-        self.read(move |c| query_one_json(c, "SELECT data FROM users WHERE email = ?1", [email])).await
+        self.read(move |c| query_one_json(c, "SELECT data FROM users WHERE email = ?1", [email]))
+            .await
     }
 
-    async fn find_user_by_tag(&self, username: &str, discriminator: u16) -> PortResult<Option<User>> {
+    async fn find_user_by_tag(
+        &self,
+        username: &str,
+        discriminator: u16,
+    ) -> PortResult<Option<User>> {
         let username = username.to_lowercase();
         self.read(move |c| {
-            query_one_json(c, "SELECT data FROM users WHERE username_lc = ?1 AND discriminator = ?2", params![username, discriminator])
+            query_one_json(
+                c,
+                "SELECT data FROM users WHERE username_lc = ?1 AND discriminator = ?2",
+                params![username, discriminator],
+            )
         })
         .await
     }
@@ -98,15 +126,30 @@ impl SessionRepository for SqliteStore {
 
     async fn get_session(&self, token_hash: &[u8; 32]) -> PortResult<Option<AuthSession>> {
         let hash = *token_hash;
-        self.read(move |c| query_one_json(c, "SELECT data FROM sessions WHERE token_hash = ?1", [&hash[..]])).await
+        self.read(move |c| {
+            query_one_json(
+                c,
+                "SELECT data FROM sessions WHERE token_hash = ?1",
+                [&hash[..]],
+            )
+        })
+        .await
     }
 
     async fn touch_session(&self, token_hash: &[u8; 32], at: Timestamp) -> PortResult<()> {
         let hash = *token_hash;
         self.write(move |c| {
-            if let Some(mut s) = query_one_json::<AuthSession>(c, "SELECT data FROM sessions WHERE token_hash = ?1", [&hash[..]])? {
+            if let Some(mut s) = query_one_json::<AuthSession>(
+                c,
+                "SELECT data FROM sessions WHERE token_hash = ?1",
+                [&hash[..]],
+            )? {
                 s.last_used_at = at;
-                execute(c, "UPDATE sessions SET data = ?2 WHERE token_hash = ?1", params![&hash[..], to_json(&s)?])?;
+                execute(
+                    c,
+                    "UPDATE sessions SET data = ?2 WHERE token_hash = ?1",
+                    params![&hash[..], to_json(&s)?],
+                )?;
             }
             Ok(())
         })
@@ -115,18 +158,32 @@ impl SessionRepository for SqliteStore {
 
     async fn list_sessions(&self, user: UserId) -> PortResult<Vec<AuthSession>> {
         self.read(move |c| {
-            query_json(c, "SELECT data FROM sessions WHERE user_id = ?1 ORDER BY created_at, token_hash", [sql_id(user.get())])
+            query_json(
+                c,
+                "SELECT data FROM sessions WHERE user_id = ?1 ORDER BY created_at, token_hash",
+                [sql_id(user.get())],
+            )
         })
         .await
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> PortResult<bool> {
         let hash = *token_hash;
-        self.write(move |c| Ok(execute(c, "DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])? > 0)).await
+        self.write(move |c| {
+            Ok(execute(c, "DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])? > 0)
+        })
+        .await
     }
 
     async fn delete_user_sessions(&self, user: UserId) -> PortResult<u64> {
-        self.write(move |c| Ok(execute(c, "DELETE FROM sessions WHERE user_id = ?1", [sql_id(user.get())])? as u64)).await
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM sessions WHERE user_id = ?1",
+                [sql_id(user.get())],
+            )? as u64)
+        })
+        .await
     }
 
     async fn create_action_token(&self, token: &ActionToken) -> PortResult<()> {
@@ -142,7 +199,12 @@ impl SessionRepository for SqliteStore {
         .await
     }
 
-    async fn take_action_token(&self, kind: ActionTokenKind, token_hash: &[u8; 32], now: Timestamp) -> PortResult<Option<ActionToken>> {
+    async fn take_action_token(
+        &self,
+        kind: ActionTokenKind,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> PortResult<Option<ActionToken>> {
         let hash = *token_hash;
         self.write(move |c| {
             let row: Option<(i64, i64)> = c
@@ -171,7 +233,11 @@ impl ApplicationRepository for SqliteStore {
     async fn create_application(&self, app: &Application) -> PortResult<()> {
         let (a, data) = (app.clone(), to_json(app)?);
         self.write(move |c| {
-            execute(c, "INSERT INTO applications (id, owner_id, data) VALUES (?1, ?2, ?3)", params![sql_id(a.id.get()), sql_id(a.owner_id.get()), data])?;
+            execute(
+                c,
+                "INSERT INTO applications (id, owner_id, data) VALUES (?1, ?2, ?3)",
+                params![sql_id(a.id.get()), sql_id(a.owner_id.get()), data],
+            )?;
             Ok(())
         })
         .await
@@ -180,21 +246,46 @@ impl ApplicationRepository for SqliteStore {
     async fn update_application(&self, app: &Application) -> PortResult<()> {
         let (a, data) = (app.clone(), to_json(app)?);
         self.write(move |c| {
-            execute_existing(c, "UPDATE applications SET owner_id = ?2, data = ?3 WHERE id = ?1", params![sql_id(a.id.get()), sql_id(a.owner_id.get()), data])
+            execute_existing(
+                c,
+                "UPDATE applications SET owner_id = ?2, data = ?3 WHERE id = ?1",
+                params![sql_id(a.id.get()), sql_id(a.owner_id.get()), data],
+            )
         })
         .await
     }
 
     async fn get_application(&self, id: ApplicationId) -> PortResult<Option<Application>> {
-        self.read(move |c| query_one_json(c, "SELECT data FROM applications WHERE id = ?1", [sql_id(id.get())])).await
+        self.read(move |c| {
+            query_one_json(
+                c,
+                "SELECT data FROM applications WHERE id = ?1",
+                [sql_id(id.get())],
+            )
+        })
+        .await
     }
 
     async fn list_applications(&self, owner: UserId) -> PortResult<Vec<Application>> {
-        self.read(move |c| query_json(c, "SELECT data FROM applications WHERE owner_id = ?1 ORDER BY id", [sql_id(owner.get())])).await
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM applications WHERE owner_id = ?1 ORDER BY id",
+                [sql_id(owner.get())],
+            )
+        })
+        .await
     }
 
     async fn delete_application(&self, id: ApplicationId) -> PortResult<bool> {
-        self.write(move |c| Ok(execute(c, "DELETE FROM applications WHERE id = ?1", [sql_id(id.get())])? > 0)).await
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM applications WHERE id = ?1",
+                [sql_id(id.get())],
+            )? > 0)
+        })
+        .await
     }
 }
 
@@ -213,15 +304,30 @@ impl ReadStateRepository for SqliteStore {
         .await
     }
 
-    async fn get_read_state(&self, user: UserId, channel: ChannelId) -> PortResult<Option<ReadState>> {
+    async fn get_read_state(
+        &self,
+        user: UserId,
+        channel: ChannelId,
+    ) -> PortResult<Option<ReadState>> {
         self.read(move |c| {
-            query_one_json(c, "SELECT data FROM read_states WHERE user_id = ?1 AND channel_id = ?2", params![sql_id(user.get()), sql_id(channel.get())])
+            query_one_json(
+                c,
+                "SELECT data FROM read_states WHERE user_id = ?1 AND channel_id = ?2",
+                params![sql_id(user.get()), sql_id(channel.get())],
+            )
         })
         .await
     }
 
     async fn list_read_states(&self, user: UserId) -> PortResult<Vec<ReadState>> {
-        self.read(move |c| query_json(c, "SELECT data FROM read_states WHERE user_id = ?1 ORDER BY channel_id", [sql_id(user.get())])).await
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM read_states WHERE user_id = ?1 ORDER BY channel_id",
+                [sql_id(user.get())],
+            )
+        })
+        .await
     }
 
     async fn add_mentions(&self, user: UserId, channel: ChannelId, count: u32) -> PortResult<()> {
@@ -265,22 +371,40 @@ impl RelationshipRepository for SqliteStore {
         .await
     }
 
-    async fn get_relationship(&self, user: UserId, target: UserId) -> PortResult<Option<Relationship>> {
+    async fn get_relationship(
+        &self,
+        user: UserId,
+        target: UserId,
+    ) -> PortResult<Option<Relationship>> {
         self.read(move |c| {
-            query_one_json(c, "SELECT data FROM relationships WHERE user_id = ?1 AND target_id = ?2", params![sql_id(user.get()), sql_id(target.get())])
+            query_one_json(
+                c,
+                "SELECT data FROM relationships WHERE user_id = ?1 AND target_id = ?2",
+                params![sql_id(user.get()), sql_id(target.get())],
+            )
         })
         .await
     }
 
     async fn list_relationships(&self, user: UserId) -> PortResult<Vec<Relationship>> {
-        self.read(move |c| query_json(c, "SELECT data FROM relationships WHERE user_id = ?1 ORDER BY target_id", [sql_id(user.get())])).await
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM relationships WHERE user_id = ?1 ORDER BY target_id",
+                [sql_id(user.get())],
+            )
+        })
+        .await
     }
 
     async fn delete_relationship(&self, user: UserId, target: UserId) -> PortResult<bool> {
         self.write(move |c| {
-            Ok(execute(c, "DELETE FROM relationships WHERE user_id = ?1 AND target_id = ?2", params![sql_id(user.get()), sql_id(target.get())])? > 0)
+            Ok(execute(
+                c,
+                "DELETE FROM relationships WHERE user_id = ?1 AND target_id = ?2",
+                params![sql_id(user.get()), sql_id(target.get())],
+            )? > 0)
         })
         .await
     }
 }
-

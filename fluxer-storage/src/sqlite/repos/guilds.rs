@@ -4,17 +4,28 @@ use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, GuildId, RoleId, UserId, WebhookId};
 use fluxer_core::model::{Ban, Channel, ChannelType, Guild, Invite, Member, Role, Webhook};
 use fluxer_core::ports::{
-    BanRepository, ChannelRepository, GuildRepository, InviteRepository, MemberRepository, PortResult, RoleRepository,
-    WebhookRepository,
+    BanRepository, ChannelRepository, GuildRepository, InviteRepository, MemberRepository,
+    PortResult, RoleRepository, WebhookRepository,
 };
 use fluxer_core::time::Timestamp;
 use rusqlite::{Connection, params};
 
-use super::{db, execute, execute_existing, from_json, placeholders, query_json, query_one_json, sql_id, to_json};
+use super::{
+    db, execute, execute_existing, from_json, placeholders, query_json, query_one_json, sql_id,
+    to_json,
+};
 use crate::sqlite::SqliteStore;
 
 fn insert_guild(c: &Connection, guild: &Guild) -> PortResult<()> {
-    execute(c, "INSERT INTO guilds (id, vanity, data) VALUES (?1, ?2, ?3)", params![sql_id(guild.id.get()), guild.vanity_url_code, to_json(guild)?])?;
+    execute(
+        c,
+        "INSERT INTO guilds (id, vanity, data) VALUES (?1, ?2, ?3)",
+        params![
+            sql_id(guild.id.get()),
+            guild.vanity_url_code,
+            to_json(guild)?
+        ],
+    )?;
     Ok(())
 }
 
@@ -22,13 +33,26 @@ fn insert_role(c: &Connection, role: &Role) -> PortResult<()> {
     execute(
         c,
         "INSERT INTO roles (guild_id, id, position, data) VALUES (?1, ?2, ?3, ?4)",
-        params![sql_id(role.guild_id.get()), sql_id(role.id.get()), role.position, to_json(role)?],
+        params![
+            sql_id(role.guild_id.get()),
+            sql_id(role.id.get()),
+            role.position,
+            to_json(role)?
+        ],
     )?;
     Ok(())
 }
 
 fn insert_member(c: &Connection, m: &Member) -> PortResult<()> {
-    execute(c, "INSERT INTO members (guild_id, user_id, data) VALUES (?1, ?2, ?3)", params![sql_id(m.guild_id.get()), sql_id(m.user_id.get()), to_json(m)?])?;
+    execute(
+        c,
+        "INSERT INTO members (guild_id, user_id, data) VALUES (?1, ?2, ?3)",
+        params![
+            sql_id(m.guild_id.get()),
+            sql_id(m.user_id.get()),
+            to_json(m)?
+        ],
+    )?;
     Ok(())
 }
 
@@ -50,7 +74,11 @@ fn insert_channel(c: &Connection, ch: &Channel) -> PortResult<()> {
         ],
     )?;
     for user in &ch.recipient_ids {
-        execute(c, "INSERT OR IGNORE INTO channel_recipients (user_id, channel_id) VALUES (?1, ?2)", params![sql_id(user.get()), sql_id(ch.id.get())])?;
+        execute(
+            c,
+            "INSERT OR IGNORE INTO channel_recipients (user_id, channel_id) VALUES (?1, ?2)",
+            params![sql_id(user.get()), sql_id(ch.id.get())],
+        )?;
     }
     Ok(())
 }
@@ -70,18 +98,32 @@ fn update_channel_row(c: &Connection, ch: &Channel) -> PortResult<()> {
             ch.last_message_id.map(|m| sql_id(m.get()))
         ],
     )?;
-    execute(c, "DELETE FROM channel_recipients WHERE channel_id = ?1", [sql_id(ch.id.get())])?;
+    execute(
+        c,
+        "DELETE FROM channel_recipients WHERE channel_id = ?1",
+        [sql_id(ch.id.get())],
+    )?;
     for user in &ch.recipient_ids {
-        execute(c, "INSERT OR IGNORE INTO channel_recipients (user_id, channel_id) VALUES (?1, ?2)", params![sql_id(user.get()), sql_id(ch.id.get())])?;
+        execute(
+            c,
+            "INSERT OR IGNORE INTO channel_recipients (user_id, channel_id) VALUES (?1, ?2)",
+            params![sql_id(user.get()), sql_id(ch.id.get())],
+        )?;
     }
     Ok(())
 }
 
 /// Channels from `SELECT data, last_message_id ...` rows.
-fn query_channels(c: &Connection, sql: &str, params: impl rusqlite::Params) -> PortResult<Vec<Channel>> {
+fn query_channels(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> PortResult<Vec<Channel>> {
     let mut stmt = c.prepare_cached(sql).map_err(db)?;
     let rows = stmt
-        .query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))
+        .query_map(params, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+        })
         .map_err(db)?;
     let mut out = Vec::new();
     for row in rows {
@@ -114,8 +156,19 @@ fn delete_channel_rows(c: &Connection, id: i64) -> PortResult<()> {
 
 #[async_trait]
 impl GuildRepository for SqliteStore {
-    async fn create_guild(&self, guild: &Guild, roles: &[Role], channels: &[Channel], owner: &Member) -> PortResult<()> {
-        let (guild, roles, channels, owner) = (guild.clone(), roles.to_vec(), channels.to_vec(), owner.clone());
+    async fn create_guild(
+        &self,
+        guild: &Guild,
+        roles: &[Role],
+        channels: &[Channel],
+        owner: &Member,
+    ) -> PortResult<()> {
+        let (guild, roles, channels, owner) = (
+            guild.clone(),
+            roles.to_vec(),
+            channels.to_vec(),
+            owner.clone(),
+        );
         self.write(move |c| {
             insert_guild(c, &guild)?;
             for r in &roles {
@@ -131,12 +184,25 @@ impl GuildRepository for SqliteStore {
 
     async fn update_guild(&self, guild: &Guild) -> PortResult<()> {
         let (g, data) = (guild.clone(), to_json(guild)?);
-        self.write(move |c| execute_existing(c, "UPDATE guilds SET vanity = ?2, data = ?3 WHERE id = ?1", params![sql_id(g.id.get()), g.vanity_url_code, data]))
-            .await
+        self.write(move |c| {
+            execute_existing(
+                c,
+                "UPDATE guilds SET vanity = ?2, data = ?3 WHERE id = ?1",
+                params![sql_id(g.id.get()), g.vanity_url_code, data],
+            )
+        })
+        .await
     }
 
     async fn get_guild(&self, id: GuildId) -> PortResult<Option<Guild>> {
-        self.read(move |c| query_one_json(c, "SELECT data FROM guilds WHERE id = ?1", [sql_id(id.get())])).await
+        self.read(move |c| {
+            query_one_json(
+                c,
+                "SELECT data FROM guilds WHERE id = ?1",
+                [sql_id(id.get())],
+            )
+        })
+        .await
     }
 
     async fn get_guilds(&self, ids: &[GuildId]) -> PortResult<Vec<Guild>> {
@@ -147,8 +213,15 @@ impl GuildRepository for SqliteStore {
         self.read(move |c| {
             let mut out = Vec::new();
             for chunk in ids.chunks(500) {
-                let sql = format!("SELECT data FROM guilds WHERE id IN ({})", placeholders(chunk.len()));
-                out.extend(query_json::<Guild>(c, &sql, rusqlite::params_from_iter(chunk))?);
+                let sql = format!(
+                    "SELECT data FROM guilds WHERE id IN ({})",
+                    placeholders(chunk.len())
+                );
+                out.extend(query_json::<Guild>(
+                    c,
+                    &sql,
+                    rusqlite::params_from_iter(chunk),
+                )?);
             }
             Ok(out)
         })
@@ -157,14 +230,17 @@ impl GuildRepository for SqliteStore {
 
     async fn find_guild_by_vanity(&self, code: &str) -> PortResult<Option<Guild>> {
         let code = code.to_owned();
-        self.read(move |c| query_one_json(c, "SELECT data FROM guilds WHERE vanity = ?1", [code])).await
+        self.read(move |c| query_one_json(c, "SELECT data FROM guilds WHERE vanity = ?1", [code]))
+            .await
     }
 
     async fn delete_guild(&self, id: GuildId) -> PortResult<()> {
         let gid = sql_id(id.get());
         self.write(move |c| {
             let channels: Vec<i64> = {
-                let mut stmt = c.prepare_cached("SELECT id FROM channels WHERE guild_id = ?1").map_err(db)?;
+                let mut stmt = c
+                    .prepare_cached("SELECT id FROM channels WHERE guild_id = ?1")
+                    .map_err(db)?;
                 let rows = stmt.query_map([gid], |r| r.get(0)).map_err(db)?;
                 rows.collect::<rusqlite::Result<_>>().map_err(db)?
             };
@@ -211,8 +287,15 @@ impl ChannelRepository for SqliteStore {
     }
 
     async fn get_channel(&self, id: ChannelId) -> PortResult<Option<Channel>> {
-        self.read(move |c| Ok(query_channels(c, "SELECT data, last_message_id FROM channels WHERE id = ?1", [sql_id(id.get())])?.pop()))
-            .await
+        self.read(move |c| {
+            Ok(query_channels(
+                c,
+                "SELECT data, last_message_id FROM channels WHERE id = ?1",
+                [sql_id(id.get())],
+            )?
+            .pop())
+        })
+        .await
     }
 
     async fn list_guild_channels(&self, guild: GuildId) -> PortResult<Vec<Channel>> {
@@ -223,7 +306,8 @@ impl ChannelRepository for SqliteStore {
     }
 
     async fn delete_channel(&self, id: ChannelId) -> PortResult<()> {
-        self.write(move |c| delete_channel_rows(c, sql_id(id.get()))).await
+        self.write(move |c| delete_channel_rows(c, sql_id(id.get())))
+            .await
     }
 
     async fn find_dm_channel(&self, a: UserId, b: UserId) -> PortResult<Option<Channel>> {
@@ -234,7 +318,11 @@ impl ChannelRepository for SqliteStore {
                  JOIN channel_recipients ra ON ra.channel_id = ch.id AND ra.user_id = ?1
                  JOIN channel_recipients rb ON rb.channel_id = ch.id AND rb.user_id = ?2
                  WHERE ch.kind = ?3 ORDER BY ch.id LIMIT 1",
-                params![sql_id(a.get()), sql_id(b.get()), channel_kind(ChannelType::Dm)],
+                params![
+                    sql_id(a.get()),
+                    sql_id(b.get()),
+                    channel_kind(ChannelType::Dm)
+                ],
             )?
             .pop())
         })
@@ -264,14 +352,22 @@ impl MemberRepository for SqliteStore {
     async fn update_member(&self, member: &Member) -> PortResult<()> {
         let (m, data) = (member.clone(), to_json(member)?);
         self.write(move |c| {
-            execute_existing(c, "UPDATE members SET data = ?3 WHERE guild_id = ?1 AND user_id = ?2", params![sql_id(m.guild_id.get()), sql_id(m.user_id.get()), data])
+            execute_existing(
+                c,
+                "UPDATE members SET data = ?3 WHERE guild_id = ?1 AND user_id = ?2",
+                params![sql_id(m.guild_id.get()), sql_id(m.user_id.get()), data],
+            )
         })
         .await
     }
 
     async fn get_member(&self, guild: GuildId, user: UserId) -> PortResult<Option<Member>> {
         self.read(move |c| {
-            query_one_json(c, "SELECT data FROM members WHERE guild_id = ?1 AND user_id = ?2", params![sql_id(guild.get()), sql_id(user.get())])
+            query_one_json(
+                c,
+                "SELECT data FROM members WHERE guild_id = ?1 AND user_id = ?2",
+                params![sql_id(guild.get()), sql_id(user.get())],
+            )
         })
         .await
     }
@@ -284,17 +380,29 @@ impl MemberRepository for SqliteStore {
         self.read(move |c| {
             let mut out = Vec::new();
             for chunk in ids.chunks(500) {
-                let sql = format!("SELECT data FROM members WHERE guild_id = ? AND user_id IN ({})", placeholders(chunk.len()));
+                let sql = format!(
+                    "SELECT data FROM members WHERE guild_id = ? AND user_id IN ({})",
+                    placeholders(chunk.len())
+                );
                 let mut params: Vec<i64> = vec![sql_id(guild.get())];
                 params.extend_from_slice(chunk);
-                out.extend(query_json::<Member>(c, &sql, rusqlite::params_from_iter(params))?);
+                out.extend(query_json::<Member>(
+                    c,
+                    &sql,
+                    rusqlite::params_from_iter(params),
+                )?);
             }
             Ok(out)
         })
         .await
     }
 
-    async fn list_members(&self, guild: GuildId, after: Option<UserId>, limit: u32) -> PortResult<Vec<Member>> {
+    async fn list_members(
+        &self,
+        guild: GuildId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> PortResult<Vec<Member>> {
         self.read(move |c| {
             query_json(
                 c,
@@ -307,7 +415,11 @@ impl MemberRepository for SqliteStore {
 
     async fn remove_member(&self, guild: GuildId, user: UserId) -> PortResult<bool> {
         self.write(move |c| {
-            Ok(execute(c, "DELETE FROM members WHERE guild_id = ?1 AND user_id = ?2", params![sql_id(guild.get()), sql_id(user.get())])? > 0)
+            Ok(execute(
+                c,
+                "DELETE FROM members WHERE guild_id = ?1 AND user_id = ?2",
+                params![sql_id(guild.get()), sql_id(user.get())],
+            )? > 0)
         })
         .await
     }
@@ -325,9 +437,14 @@ impl MemberRepository for SqliteStore {
 
     async fn list_user_guild_ids(&self, user: UserId) -> PortResult<Vec<GuildId>> {
         self.read(move |c| {
-            let mut stmt = c.prepare_cached("SELECT guild_id FROM members WHERE user_id = ?1 ORDER BY guild_id").map_err(db)?;
-            let rows = stmt.query_map([sql_id(user.get())], |r| r.get::<_, i64>(0)).map_err(db)?;
-            rows.map(|r| r.map(|id| GuildId::new(id as u64)).map_err(db)).collect()
+            let mut stmt = c
+                .prepare_cached("SELECT guild_id FROM members WHERE user_id = ?1 ORDER BY guild_id")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([sql_id(user.get())], |r| r.get::<_, i64>(0))
+                .map_err(db)?;
+            rows.map(|r| r.map(|id| GuildId::new(id as u64)).map_err(db))
+                .collect()
         })
         .await
     }
@@ -347,7 +464,12 @@ impl RoleRepository for SqliteStore {
                 execute_existing(
                     c,
                     "UPDATE roles SET position = ?3, data = ?4 WHERE guild_id = ?1 AND id = ?2",
-                    params![sql_id(r.guild_id.get()), sql_id(r.id.get()), r.position, to_json(r)?],
+                    params![
+                        sql_id(r.guild_id.get()),
+                        sql_id(r.id.get()),
+                        r.position,
+                        to_json(r)?
+                    ],
                 )?;
             }
             Ok(())
@@ -356,24 +478,47 @@ impl RoleRepository for SqliteStore {
     }
 
     async fn get_role(&self, guild: GuildId, id: RoleId) -> PortResult<Option<Role>> {
-        self.read(move |c| query_one_json(c, "SELECT data FROM roles WHERE guild_id = ?1 AND id = ?2", params![sql_id(guild.get()), sql_id(id.get())]))
-            .await
+        self.read(move |c| {
+            query_one_json(
+                c,
+                "SELECT data FROM roles WHERE guild_id = ?1 AND id = ?2",
+                params![sql_id(guild.get()), sql_id(id.get())],
+            )
+        })
+        .await
     }
 
     async fn list_roles(&self, guild: GuildId) -> PortResult<Vec<Role>> {
-        self.read(move |c| query_json(c, "SELECT data FROM roles WHERE guild_id = ?1 ORDER BY position, id", [sql_id(guild.get())])).await
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM roles WHERE guild_id = ?1 ORDER BY position, id",
+                [sql_id(guild.get())],
+            )
+        })
+        .await
     }
 
     async fn delete_role(&self, guild: GuildId, id: RoleId) -> PortResult<bool> {
         self.write(move |c| {
             let gid = sql_id(guild.get());
-            if execute(c, "DELETE FROM roles WHERE guild_id = ?1 AND id = ?2", params![gid, sql_id(id.get())])? == 0 {
+            if execute(
+                c,
+                "DELETE FROM roles WHERE guild_id = ?1 AND id = ?2",
+                params![gid, sql_id(id.get())],
+            )? == 0
+            {
                 return Ok(false);
             }
-            let members: Vec<Member> = query_json(c, "SELECT data FROM members WHERE guild_id = ?1", [gid])?;
+            let members: Vec<Member> =
+                query_json(c, "SELECT data FROM members WHERE guild_id = ?1", [gid])?;
             for mut m in members.into_iter().filter(|m| m.roles.contains(&id)) {
                 m.roles.retain(|r| *r != id);
-                execute(c, "UPDATE members SET data = ?3 WHERE guild_id = ?1 AND user_id = ?2", params![gid, sql_id(m.user_id.get()), to_json(&m)?])?;
+                execute(
+                    c,
+                    "UPDATE members SET data = ?3 WHERE guild_id = ?1 AND user_id = ?2",
+                    params![gid, sql_id(m.user_id.get()), to_json(&m)?],
+                )?;
             }
             Ok(true)
         })
@@ -406,40 +551,69 @@ impl InviteRepository for SqliteStore {
 
     async fn get_invite(&self, code: &str) -> PortResult<Option<Invite>> {
         let code = code.to_owned();
-        self.read(move |c| query_one_json(c, "SELECT data FROM invites WHERE code = ?1", [code])).await
+        self.read(move |c| query_one_json(c, "SELECT data FROM invites WHERE code = ?1", [code]))
+            .await
     }
 
     async fn list_guild_invites(&self, guild: GuildId) -> PortResult<Vec<Invite>> {
-        self.read(move |c| query_json(c, "SELECT data FROM invites WHERE guild_id = ?1 ORDER BY created_at, code", [sql_id(guild.get())])).await
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM invites WHERE guild_id = ?1 ORDER BY created_at, code",
+                [sql_id(guild.get())],
+            )
+        })
+        .await
     }
 
     async fn list_channel_invites(&self, channel: ChannelId) -> PortResult<Vec<Invite>> {
-        self.read(move |c| query_json(c, "SELECT data FROM invites WHERE channel_id = ?1 ORDER BY created_at, code", [sql_id(channel.get())])).await
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM invites WHERE channel_id = ?1 ORDER BY created_at, code",
+                [sql_id(channel.get())],
+            )
+        })
+        .await
     }
 
     async fn delete_invite(&self, code: &str) -> PortResult<bool> {
         let code = code.to_owned();
-        self.write(move |c| Ok(execute(c, "DELETE FROM invites WHERE code = ?1", [code])? > 0)).await
+        self.write(move |c| Ok(execute(c, "DELETE FROM invites WHERE code = ?1", [code])? > 0))
+            .await
     }
 
     async fn use_invite(&self, code: &str, now: Timestamp) -> PortResult<Option<Invite>> {
         let code = code.to_owned();
         self.write(move |c| {
-            let Some(mut invite) = query_one_json::<Invite>(c, "SELECT data FROM invites WHERE code = ?1", [&code])? else {
+            let Some(mut invite) =
+                query_one_json::<Invite>(c, "SELECT data FROM invites WHERE code = ?1", [&code])?
+            else {
                 return Ok(None);
             };
             if invite.is_expired(now) || invite.is_used_up() {
                 return Ok(None);
             }
             invite.uses += 1;
-            execute(c, "UPDATE invites SET data = ?2 WHERE code = ?1", params![code, to_json(&invite)?])?;
+            execute(
+                c,
+                "UPDATE invites SET data = ?2 WHERE code = ?1",
+                params![code, to_json(&invite)?],
+            )?;
             Ok(Some(invite))
         })
         .await
     }
 
     async fn delete_expired_invites(&self, now: Timestamp) -> PortResult<u64> {
-        self.write(move |c| Ok(execute(c, "DELETE FROM invites WHERE expires_at IS NOT NULL AND expires_at <= ?1", [now.unix_ms()])? as u64)).await
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM invites WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                [now.unix_ms()],
+            )? as u64)
+        })
+        .await
     }
 }
 
@@ -448,18 +622,33 @@ impl BanRepository for SqliteStore {
     async fn put_ban(&self, ban: &Ban) -> PortResult<()> {
         let (b, data) = (ban.clone(), to_json(ban)?);
         self.write(move |c| {
-            execute(c, "INSERT OR REPLACE INTO bans (guild_id, user_id, data) VALUES (?1, ?2, ?3)", params![sql_id(b.guild_id.get()), sql_id(b.user_id.get()), data])?;
+            execute(
+                c,
+                "INSERT OR REPLACE INTO bans (guild_id, user_id, data) VALUES (?1, ?2, ?3)",
+                params![sql_id(b.guild_id.get()), sql_id(b.user_id.get()), data],
+            )?;
             Ok(())
         })
         .await
     }
 
     async fn get_ban(&self, guild: GuildId, user: UserId) -> PortResult<Option<Ban>> {
-        self.read(move |c| query_one_json(c, "SELECT data FROM bans WHERE guild_id = ?1 AND user_id = ?2", params![sql_id(guild.get()), sql_id(user.get())]))
-            .await
+        self.read(move |c| {
+            query_one_json(
+                c,
+                "SELECT data FROM bans WHERE guild_id = ?1 AND user_id = ?2",
+                params![sql_id(guild.get()), sql_id(user.get())],
+            )
+        })
+        .await
     }
 
-    async fn list_bans(&self, guild: GuildId, after: Option<UserId>, limit: u32) -> PortResult<Vec<Ban>> {
+    async fn list_bans(
+        &self,
+        guild: GuildId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> PortResult<Vec<Ban>> {
         self.read(move |c| {
             query_json(
                 c,
@@ -471,8 +660,14 @@ impl BanRepository for SqliteStore {
     }
 
     async fn delete_ban(&self, guild: GuildId, user: UserId) -> PortResult<bool> {
-        self.write(move |c| Ok(execute(c, "DELETE FROM bans WHERE guild_id = ?1 AND user_id = ?2", params![sql_id(guild.get()), sql_id(user.get())])? > 0))
-            .await
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM bans WHERE guild_id = ?1 AND user_id = ?2",
+                params![sql_id(guild.get()), sql_id(user.get())],
+            )? > 0)
+        })
+        .await
     }
 }
 
@@ -484,7 +679,12 @@ impl WebhookRepository for SqliteStore {
             execute(
                 c,
                 "INSERT INTO webhooks (id, guild_id, channel_id, data) VALUES (?1, ?2, ?3, ?4)",
-                params![sql_id(w.id.get()), sql_id(w.guild_id.get()), sql_id(w.channel_id.get()), data],
+                params![
+                    sql_id(w.id.get()),
+                    sql_id(w.guild_id.get()),
+                    sql_id(w.channel_id.get()),
+                    data
+                ],
             )?;
             Ok(())
         })
@@ -497,26 +697,54 @@ impl WebhookRepository for SqliteStore {
             execute_existing(
                 c,
                 "UPDATE webhooks SET guild_id = ?2, channel_id = ?3, data = ?4 WHERE id = ?1",
-                params![sql_id(w.id.get()), sql_id(w.guild_id.get()), sql_id(w.channel_id.get()), data],
+                params![
+                    sql_id(w.id.get()),
+                    sql_id(w.guild_id.get()),
+                    sql_id(w.channel_id.get()),
+                    data
+                ],
             )
         })
         .await
     }
 
     async fn get_webhook(&self, id: WebhookId) -> PortResult<Option<Webhook>> {
-        self.read(move |c| query_one_json(c, "SELECT data FROM webhooks WHERE id = ?1", [sql_id(id.get())])).await
+        self.read(move |c| {
+            query_one_json(
+                c,
+                "SELECT data FROM webhooks WHERE id = ?1",
+                [sql_id(id.get())],
+            )
+        })
+        .await
     }
 
     async fn list_channel_webhooks(&self, channel: ChannelId) -> PortResult<Vec<Webhook>> {
-        self.read(move |c| query_json(c, "SELECT data FROM webhooks WHERE channel_id = ?1 ORDER BY id", [sql_id(channel.get())])).await
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM webhooks WHERE channel_id = ?1 ORDER BY id",
+                [sql_id(channel.get())],
+            )
+        })
+        .await
     }
 
     async fn list_guild_webhooks(&self, guild: GuildId) -> PortResult<Vec<Webhook>> {
-        self.read(move |c| query_json(c, "SELECT data FROM webhooks WHERE guild_id = ?1 ORDER BY id", [sql_id(guild.get())])).await
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM webhooks WHERE guild_id = ?1 ORDER BY id",
+                [sql_id(guild.get())],
+            )
+        })
+        .await
     }
 
     async fn delete_webhook(&self, id: WebhookId) -> PortResult<bool> {
-        self.write(move |c| Ok(execute(c, "DELETE FROM webhooks WHERE id = ?1", [sql_id(id.get())])? > 0)).await
+        self.write(move |c| {
+            Ok(execute(c, "DELETE FROM webhooks WHERE id = ?1", [sql_id(id.get())])? > 0)
+        })
+        .await
     }
 }
-

@@ -7,7 +7,10 @@ use fluxer_core::ports::{MessagePage, MessageRepository, PortResult};
 use fluxer_core::time::Timestamp;
 use rusqlite::params;
 
-use super::{db, execute, execute_existing, from_json, placeholders, query_json, query_one_json, sql_id, to_json};
+use super::{
+    db, execute, execute_existing, from_json, placeholders, query_json, query_one_json, sql_id,
+    to_json,
+};
 use crate::sqlite::SqliteStore;
 
 #[async_trait]
@@ -37,7 +40,12 @@ impl MessageRepository for SqliteStore {
             execute_existing(
                 c,
                 "UPDATE messages SET pinned_at = ?3, data = ?4 WHERE channel_id = ?1 AND id = ?2",
-                params![sql_id(m.channel_id.get()), sql_id(m.id.get()), m.pinned_at.map(Timestamp::unix_ms), data],
+                params![
+                    sql_id(m.channel_id.get()),
+                    sql_id(m.id.get()),
+                    m.pinned_at.map(Timestamp::unix_ms),
+                    data
+                ],
             )
         })
         .await
@@ -45,12 +53,21 @@ impl MessageRepository for SqliteStore {
 
     async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>> {
         self.read(move |c| {
-            query_one_json(c, "SELECT data FROM messages WHERE channel_id = ?1 AND id = ?2", params![sql_id(channel.get()), sql_id(id.get())])
+            query_one_json(
+                c,
+                "SELECT data FROM messages WHERE channel_id = ?1 AND id = ?2",
+                params![sql_id(channel.get()), sql_id(id.get())],
+            )
         })
         .await
     }
 
-    async fn list_messages(&self, channel: ChannelId, page: MessagePage, limit: u32) -> PortResult<Vec<Message>> {
+    async fn list_messages(
+        &self,
+        channel: ChannelId,
+        page: MessagePage,
+        limit: u32,
+    ) -> PortResult<Vec<Message>> {
         let ch = sql_id(channel.get());
         self.read(move |c| match page {
             MessagePage::Latest => query_json(c, "SELECT data FROM messages WHERE channel_id = ?1 ORDER BY id DESC LIMIT ?2", params![ch, limit]),
@@ -90,16 +107,28 @@ impl MessageRepository for SqliteStore {
     async fn delete_message(&self, channel: ChannelId, id: MessageId) -> PortResult<bool> {
         self.write(move |c| {
             let (ch, mid) = (sql_id(channel.get()), sql_id(id.get()));
-            let deleted = execute(c, "DELETE FROM messages WHERE channel_id = ?1 AND id = ?2", params![ch, mid])? > 0;
+            let deleted = execute(
+                c,
+                "DELETE FROM messages WHERE channel_id = ?1 AND id = ?2",
+                params![ch, mid],
+            )? > 0;
             if deleted {
-                execute(c, "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2", params![ch, mid])?;
+                execute(
+                    c,
+                    "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2",
+                    params![ch, mid],
+                )?;
             }
             Ok(deleted)
         })
         .await
     }
 
-    async fn delete_messages(&self, channel: ChannelId, ids: &[MessageId]) -> PortResult<Vec<MessageId>> {
+    async fn delete_messages(
+        &self,
+        channel: ChannelId,
+        ids: &[MessageId],
+    ) -> PortResult<Vec<MessageId>> {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
@@ -108,8 +137,17 @@ impl MessageRepository for SqliteStore {
             let mut deleted = Vec::new();
             for id in ids {
                 let mid = sql_id(id.get());
-                if execute(c, "DELETE FROM messages WHERE channel_id = ?1 AND id = ?2", params![ch, mid])? > 0 {
-                    execute(c, "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2", params![ch, mid])?;
+                if execute(
+                    c,
+                    "DELETE FROM messages WHERE channel_id = ?1 AND id = ?2",
+                    params![ch, mid],
+                )? > 0
+                {
+                    execute(
+                        c,
+                        "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2",
+                        params![ch, mid],
+                    )?;
                     deleted.push(id);
                 }
             }
@@ -118,7 +156,12 @@ impl MessageRepository for SqliteStore {
         .await
     }
 
-    async fn list_pinned(&self, channel: ChannelId, before: Option<Timestamp>, limit: u32) -> PortResult<Vec<Message>> {
+    async fn list_pinned(
+        &self,
+        channel: ChannelId,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> PortResult<Vec<Message>> {
         self.read(move |c| {
             query_json(
                 c,
@@ -130,7 +173,13 @@ impl MessageRepository for SqliteStore {
         .await
     }
 
-    async fn add_reaction(&self, channel: ChannelId, message: MessageId, emoji: &ReactionEmoji, user: UserId) -> PortResult<bool> {
+    async fn add_reaction(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji: &ReactionEmoji,
+        user: UserId,
+    ) -> PortResult<bool> {
         let (key, json) = (emoji.key(), to_json(emoji)?);
         self.write(move |c| {
             let (ch, mid) = (sql_id(channel.get()), sql_id(message.get()));
@@ -151,7 +200,13 @@ impl MessageRepository for SqliteStore {
         .await
     }
 
-    async fn remove_reaction(&self, channel: ChannelId, message: MessageId, emoji_key: &str, user: UserId) -> PortResult<bool> {
+    async fn remove_reaction(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji_key: &str,
+        user: UserId,
+    ) -> PortResult<bool> {
         let key = emoji_key.to_owned();
         self.write(move |c| {
             Ok(execute(
@@ -163,14 +218,27 @@ impl MessageRepository for SqliteStore {
         .await
     }
 
-    async fn remove_all_reactions(&self, channel: ChannelId, message: MessageId) -> PortResult<u64> {
+    async fn remove_all_reactions(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+    ) -> PortResult<u64> {
         self.write(move |c| {
-            Ok(execute(c, "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2", params![sql_id(channel.get()), sql_id(message.get())])? as u64)
+            Ok(execute(
+                c,
+                "DELETE FROM reactions WHERE channel_id = ?1 AND message_id = ?2",
+                params![sql_id(channel.get()), sql_id(message.get())],
+            )? as u64)
         })
         .await
     }
 
-    async fn remove_emoji_reactions(&self, channel: ChannelId, message: MessageId, emoji_key: &str) -> PortResult<u64> {
+    async fn remove_emoji_reactions(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji_key: &str,
+    ) -> PortResult<u64> {
         let key = emoji_key.to_owned();
         self.write(move |c| {
             Ok(execute(
@@ -209,7 +277,12 @@ impl MessageRepository for SqliteStore {
         .await
     }
 
-    async fn reaction_counts(&self, channel: ChannelId, messages: &[MessageId], viewer: UserId) -> PortResult<Vec<(MessageId, ReactionCount)>> {
+    async fn reaction_counts(
+        &self,
+        channel: ChannelId,
+        messages: &[MessageId],
+        viewer: UserId,
+    ) -> PortResult<Vec<(MessageId, ReactionCount)>> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -243,4 +316,3 @@ impl MessageRepository for SqliteStore {
         .await
     }
 }
-

@@ -51,9 +51,15 @@ pub(crate) fn db(e: rusqlite::Error) -> StoreError {
 }
 
 /// Rows of one `data` column, decoded.
-pub(crate) fn query_json<T: DeserializeOwned>(conn: &Connection, sql: &str, params: impl Params) -> PortResult<Vec<T>> {
+pub(crate) fn query_json<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> PortResult<Vec<T>> {
     let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-    let rows = stmt.query_map(params, |r| r.get::<_, String>(0)).map_err(db)?;
+    let rows = stmt
+        .query_map(params, |r| r.get::<_, String>(0))
+        .map_err(db)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(from_json(&row.map_err(db)?)?);
@@ -62,18 +68,37 @@ pub(crate) fn query_json<T: DeserializeOwned>(conn: &Connection, sql: &str, para
 }
 
 /// At most one row of one `data` column, decoded.
-pub(crate) fn query_one_json<T: DeserializeOwned>(conn: &Connection, sql: &str, params: impl Params) -> PortResult<Option<T>> {
+pub(crate) fn query_one_json<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> PortResult<Option<T>> {
     Ok(query_json(conn, sql, params)?.into_iter().next())
 }
 
 /// Runs a statement and fails with `NotFound` when it changed no row.
-pub(crate) fn execute_existing(conn: &Connection, sql: &str, params: impl Params) -> PortResult<()> {
-    let changed = conn.prepare_cached(sql).map_err(db)?.execute(params).map_err(db)?;
-    if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+pub(crate) fn execute_existing(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> PortResult<()> {
+    let changed = conn
+        .prepare_cached(sql)
+        .map_err(db)?
+        .execute(params)
+        .map_err(db)?;
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub(crate) fn execute(conn: &Connection, sql: &str, params: impl Params) -> PortResult<usize> {
-    conn.prepare_cached(sql).map_err(db)?.execute(params).map_err(db)
+    conn.prepare_cached(sql)
+        .map_err(db)?
+        .execute(params)
+        .map_err(db)
 }
 
 /// `?,?,?` for `n` placeholders.
