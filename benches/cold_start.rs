@@ -13,7 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn hello_server() -> ! {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let app = axum::Router::new().route("/_health", axum::routing::get(|| async { "ok" }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -24,9 +27,15 @@ fn hello_server() -> ! {
 }
 
 fn health_ok(addr: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect(addr) else { return false };
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(format!("GET /_health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).is_err() {
+    if s.write_all(
+        format!("GET /_health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .is_err()
+    {
         return false;
     }
     let mut buf = Vec::new();
@@ -37,12 +46,19 @@ fn health_ok(addr: &str) -> bool {
 /// Milliseconds from spawn to the first 200 on /_health.
 fn measure(mut cmd: Command) -> f64 {
     let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     let addr = loop {
         line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "server exited before listening");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
@@ -66,17 +82,32 @@ fn main() {
     if argv.iter().any(|a| a == "--serve-hello") {
         hello_server();
     }
-    let runs: usize = argv.windows(2).find(|w| w[0] == "--runs").and_then(|w| w[1].parse().ok()).unwrap_or(20);
+    let runs: usize = argv
+        .windows(2)
+        .find(|w| w[0] == "--runs")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(20);
     let exe = std::env::current_exe().unwrap();
-    let server: PathBuf = exe.parent().and_then(|p| p.parent()).unwrap().join("fluxer-server");
-    assert!(server.exists(), "build it first: cargo build --release -p fluxer-server ({})", server.display());
+    let server: PathBuf = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .join("fluxer-server");
+    assert!(
+        server.exists(),
+        "build it first: cargo build --release -p fluxer-server ({})",
+        server.display()
+    );
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let dir = std::env::temp_dir().join(format!("fluxer-cold-{}-{i}", std::process::id()));
         let mut fluxer = Command::new(&server);
         fluxer
             .env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
-            .env("FLUXER_CONFIG__DATABASE__SQLITE_PATH", dir.join("fluxer.db"))
+            .env(
+                "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
+                dir.join("fluxer.db"),
+            )
             .env("FLUXER_CONFIG__LOG__LEVEL", "warn");
         let mut hello = Command::new(&exe);
         hello.arg("--serve-hello");

@@ -71,7 +71,8 @@ fn init_logging(config: &Config) {
         builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .init();
     } else {
         builder.init();
@@ -99,6 +100,37 @@ async fn shutdown_signal() {
     }
 }
 
+/// Creates a staff account on the configured database (works while a server runs on it too).
+async fn create_admin(config: &Config, email: &str, username: &str) -> ExitCode {
+    let Ok(password) = std::env::var("FLUXER_ADMIN_PASSWORD") else {
+        eprintln!("fluxer-server: set FLUXER_ADMIN_PASSWORD to the new account's password");
+        return ExitCode::from(2);
+    };
+    let origin = config.public_origin(config.services.server.port);
+    let monolith = match Monolith::build(config, &origin).await {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("fluxer-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = monolith
+        .fluxer
+        .create_operator(email, username, &password)
+        .await;
+    monolith.shutdown().await;
+    match result {
+        Ok(user) => {
+            println!("created staff account {} ({})", user.tag(), user.id);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fluxer-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args() {
@@ -122,6 +154,10 @@ async fn main() -> ExitCode {
         }
     };
     init_logging(&config);
+    let _service = tracing::info_span!("service", service = "fluxer-server").entered();
+    if let Command::CreateAdmin { email, username } = &args.command {
+        return create_admin(&config, email, username).await;
+    }
     let listen = format!(
         "{}:{}",
         config.services.server.host, config.services.server.port
@@ -145,27 +181,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Command::CreateAdmin { email, username } = args.command {
-        let Ok(password) = std::env::var("FLUXER_ADMIN_PASSWORD") else {
-            eprintln!("fluxer-server: set FLUXER_ADMIN_PASSWORD to the new account's password");
-            return ExitCode::from(2);
-        };
-        let result = monolith
-            .fluxer
-            .create_operator(&email, &username, &password)
-            .await;
-        monolith.shutdown().await;
-        return match result {
-            Ok(user) => {
-                println!("created staff account {} ({})", user.tag(), user.id);
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("fluxer-server: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
     let local = listener
         .local_addr()
         .map(|a| a.to_string())
