@@ -35,6 +35,32 @@ pub struct User {
 }
 
 impl User {
+    /// A new account with every optional field empty; the discriminator is assigned when stored.
+    pub fn new(id: UserId, username: String, email: Option<String>) -> User {
+        User {
+            id,
+            username,
+            discriminator: 0,
+            global_name: None,
+            avatar: None,
+            banner: None,
+            bio: None,
+            pronouns: None,
+            accent_color: None,
+            bot: false,
+            system: false,
+            flags: 0,
+            email,
+            email_verified: false,
+            password_hash: None,
+            totp_secret: None,
+            date_of_birth: None,
+            locale: "en-US".to_owned(),
+            password_changed_at: None,
+            deleted_at: None,
+        }
+    }
+
     pub fn tag(&self) -> String {
         format!("{}#{:04}", self.username, self.discriminator)
     }

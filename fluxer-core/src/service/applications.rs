@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result, Unknown};
 use crate::id::{ApplicationId, GuildId, UserId};
-use crate::model::{Application, ApplicationResponse, Member, Role, User};
+use crate::model::{Application, ApplicationResponse, Role, User};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, Topic};
 use crate::validation::Validator;
@@ -134,26 +134,10 @@ impl Fluxer {
         let mut token = None;
         if req.bot.unwrap_or(true) {
             let bot = User {
-                id: UserId(id.0),
-                username: bot_username(&app.name),
-                discriminator: 0,
                 global_name: Some(app.name.clone()),
-                avatar: None,
-                banner: None,
-                bio: None,
-                pronouns: None,
-                accent_color: None,
                 bot: true,
-                system: false,
-                flags: 0,
-                email: None,
                 email_verified: true,
-                password_hash: None,
-                totp_secret: None,
-                date_of_birth: None,
-                locale: "en-US".to_owned(),
-                password_changed_at: None,
-                deleted_at: None,
+                ..User::new(UserId(id.0), bot_username(&app.name), None)
             };
             let bot = self.insert_user_with_free_discriminator(bot).await?;
             let t = BotToken::generate(id);
@@ -361,31 +345,9 @@ impl Fluxer {
             .await;
             if let Some(mut member) = self.store().get_member(req.guild_id, bot_id).await? {
                 member.roles.push(role.id);
-                self.store().update_member(&member).await?;
-                self.emit_member_update(req.guild_id, &member).await?;
+                self.save_member(member).await?;
             }
         }
-        Ok(())
-    }
-
-    pub(crate) async fn emit_member_update(
-        &self,
-        guild_id: GuildId,
-        member: &Member,
-    ) -> Result<()> {
-        let user = self
-            .user_partials(&[member.user_id])
-            .await?
-            .remove(&member.user_id)
-            .ok_or(Error::Unknown(Unknown::User))?;
-        let mut payload = serde_json::to_value(member.response(user)).unwrap_or_default();
-        payload["guild_id"] = json!(guild_id);
-        self.emit(Dispatch::new(
-            "GUILD_MEMBER_UPDATE",
-            Topic::Guild(guild_id),
-            &payload,
-        ))
-        .await;
         Ok(())
     }
 }

@@ -140,26 +140,10 @@ impl Fluxer {
         }
         let password_hash = self.ports().hasher.hash(&password).await?;
         let user = User {
-            id: self.next_id(),
-            username,
-            discriminator: 0,
             global_name: req.global_name.clone(),
-            avatar: None,
-            banner: None,
-            bio: None,
-            pronouns: None,
-            accent_color: None,
-            bot: false,
-            system: false,
-            flags: 0,
-            email: Some(email.clone()),
-            email_verified: false,
             password_hash: Some(password_hash),
-            totp_secret: None,
             date_of_birth: req.date_of_birth.clone(),
-            locale: "en-US".to_owned(),
-            password_changed_at: None,
-            deleted_at: None,
+            ..User::new(self.next_id(), username, Some(email.clone()))
         };
         let user = self.insert_user_with_free_discriminator(user).await?;
         self.send_verification_email(&user).await?;
@@ -194,26 +178,10 @@ impl Fluxer {
         validate_password(&mut v, "password", password);
         v.finish()?;
         let user = User {
-            id: self.next_id(),
-            username: username.to_owned(),
-            discriminator: 0,
-            global_name: None,
-            avatar: None,
-            banner: None,
-            bio: None,
-            pronouns: None,
-            accent_color: None,
-            bot: false,
-            system: false,
             flags: STAFF_FLAG,
-            email: Some(email),
             email_verified: true,
             password_hash: Some(self.ports().hasher.hash(password).await?),
-            totp_secret: None,
-            date_of_birth: None,
-            locale: "en-US".to_owned(),
-            password_changed_at: None,
-            deleted_at: None,
+            ..User::new(self.next_id(), username.to_owned(), Some(email))
         };
         self.insert_user_with_free_discriminator(user).await
     }

@@ -213,21 +213,7 @@ impl Fluxer {
             }
             member.communication_disabled_until = until.filter(|t| *t > self.now());
         }
-        self.store().update_member(&member).await?;
-        let response = self
-            .member_responses(vec![member])
-            .await?
-            .pop()
-            .ok_or(Error::Unknown(Unknown::Member))?;
-        let mut payload = serde_json::to_value(&response).unwrap_or_default();
-        payload["guild_id"] = json!(guild_id);
-        self.emit(Dispatch::new(
-            "GUILD_MEMBER_UPDATE",
-            Topic::Guild(guild_id),
-            &payload,
-        ))
-        .await;
-        Ok(response)
+        self.save_member(member).await
     }
 
     /// Adds or removes one role of a member.
@@ -261,6 +247,13 @@ impl Fluxer {
         } else {
             member.roles.retain(|r| *r != role);
         }
+        self.save_member(member).await?;
+        Ok(())
+    }
+
+    /// Stores a changed membership and tells the guild (`GUILD_MEMBER_UPDATE`).
+    pub(crate) async fn save_member(&self, member: Member) -> Result<MemberResponse> {
+        let guild_id = member.guild_id;
         self.store().update_member(&member).await?;
         let response = self
             .member_responses(vec![member])
@@ -275,7 +268,7 @@ impl Fluxer {
             &payload,
         ))
         .await;
-        Ok(())
+        Ok(response)
     }
 
     /// Removes a member from the guild.
