@@ -29,7 +29,10 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// The baseline: accept WebSockets with 4 KiB buffers and echo.
 fn echo_server() -> ! {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("listening on http://{}", listener.local_addr().unwrap());
@@ -39,7 +42,9 @@ fn echo_server() -> ! {
                 let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
                     .read_buffer_size(4096)
                     .write_buffer_size(0);
-                if let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await {
+                if let Ok(mut ws) =
+                    tokio_tungstenite::accept_async_with_config(stream, Some(config)).await
+                {
                     while let Some(Ok(m)) = ws.next().await {
                         if m.is_text() && ws.send(m).await.is_err() {
                             break;
@@ -53,7 +58,11 @@ fn echo_server() -> ! {
 }
 
 fn start(mut cmd: Command) -> (Child, String) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     loop {
@@ -67,7 +76,9 @@ fn start(mut cmd: Command) -> (Child, String) {
 
 fn post(addr: &str, path: &str, token: Option<&str>, body: &str) -> serde_json::Value {
     let mut s = TcpStream::connect(addr).unwrap();
-    let auth = token.map(|t| format!("Authorization: {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: {t}\r\n"))
+        .unwrap_or_default();
     write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
@@ -75,14 +86,21 @@ fn post(addr: &str, path: &str, token: Option<&str>, body: &str) -> serde_json::
 }
 
 /// Opens `n` connections; with tokens, each identifies and waits for READY. Returns the open sockets.
-async fn connect_all(url: &str, tokens: Option<&[String]>, n: usize) -> Vec<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>> {
+async fn connect_all(
+    url: &str,
+    tokens: Option<&[String]>,
+    n: usize,
+) -> Vec<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>>
+{
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         if let Some(tokens) = tokens {
             let _hello = ws.next().await;
             let identify = serde_json::json!({ "op": 2, "d": { "token": tokens[i % tokens.len()], "properties": { "os": "bench" } } });
-            ws.send(Message::Text(identify.to_string().into())).await.unwrap();
+            ws.send(Message::Text(identify.to_string().into()))
+                .await
+                .unwrap();
             let seq = loop {
                 match ws.next().await {
                     Some(Ok(Message::Text(t))) if t.contains("\"READY\"") => {
@@ -94,7 +112,11 @@ async fn connect_all(url: &str, tokens: Option<&[String]>, n: usize) -> Vec<toki
                 }
             };
             // As real clients do: a first heartbeat acknowledging what was received.
-            ws.send(Message::Text(serde_json::json!({ "op": 1, "d": seq }).to_string().into())).await.unwrap();
+            ws.send(Message::Text(
+                serde_json::json!({ "op": 1, "d": seq }).to_string().into(),
+            ))
+            .await
+            .unwrap();
             loop {
                 match ws.next().await {
                     Some(Ok(Message::Text(t))) if t.contains("\"op\":11") => break,
@@ -116,11 +138,25 @@ fn main() {
     if argv.iter().any(|a| a == "--serve-echo") {
         echo_server();
     }
-    let sessions: usize = argv.windows(2).find(|w| w[0] == "--sessions").and_then(|w| w[1].parse().ok()).unwrap_or(2000);
+    let sessions: usize = argv
+        .windows(2)
+        .find(|w| w[0] == "--sessions")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(2000);
     let exe = std::env::current_exe().unwrap();
-    let server: PathBuf = exe.parent().and_then(|p| p.parent()).unwrap().join("fluxer-server");
-    assert!(server.exists(), "build it first: cargo build --release -p fluxer-server");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let server: PathBuf = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .join("fluxer-server");
+    assert!(
+        server.exists(),
+        "build it first: cargo build --release -p fluxer-server"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     // Baseline.
     let mut echo = Command::new(&exe);
@@ -139,17 +175,32 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("fluxer-idle-{}", std::process::id()));
     let mut cmd = Command::new(&server);
     cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
-        .env("FLUXER_CONFIG__DATABASE__SQLITE_PATH", dir.join("fluxer.db"))
+        .env(
+            "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
+            dir.join("fluxer.db"),
+        )
         .env("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")
         .env("FLUXER_CONFIG__LOG__LEVEL", "warn");
     let (mut fluxer, addr) = start(cmd);
     let users = sessions.div_ceil(1000);
     let mut tokens = Vec::new();
     for u in 0..users {
-        let r = post(&addr, "/api/v1/auth/register", None, &format!(r#"{{"email":"idle{u}@bench.example","username":"idle{u}","password":"bench password"}}"#));
+        let r = post(
+            &addr,
+            "/api/v1/auth/register",
+            None,
+            &format!(
+                r#"{{"email":"idle{u}@bench.example","username":"idle{u}","password":"bench password"}}"#
+            ),
+        );
         tokens.push(r["token"].as_str().expect("registered").to_owned());
     }
-    let guild = post(&addr, "/api/v1/guilds", Some(&tokens[0]), r#"{"name":"Idle"}"#);
+    let guild = post(
+        &addr,
+        "/api/v1/guilds",
+        Some(&tokens[0]),
+        r#"{"name":"Idle"}"#,
+    );
     let guild_id = guild["id"].as_str().unwrap();
     let mut channel = String::new();
     {
@@ -157,16 +208,31 @@ fn main() {
         write!(s, "GET /api/v1/guilds/{guild_id}/channels HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: {}\r\n\r\n", tokens[0]).unwrap();
         let mut raw = String::new();
         s.read_to_string(&mut raw).unwrap();
-        let v: serde_json::Value = serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap()).unwrap();
         channel.push_str(v[0]["id"].as_str().unwrap());
     }
-    let invite = post(&addr, &format!("/api/v1/channels/{channel}/invites"), Some(&tokens[0]), r#"{"max_age":0}"#);
+    let invite = post(
+        &addr,
+        &format!("/api/v1/channels/{channel}/invites"),
+        Some(&tokens[0]),
+        r#"{"max_age":0}"#,
+    );
     for t in &tokens[1..] {
-        post(&addr, &format!("/api/v1/invites/{}", invite["code"].as_str().unwrap()), Some(t), "{}");
+        post(
+            &addr,
+            &format!("/api/v1/invites/{}", invite["code"].as_str().unwrap()),
+            Some(t),
+            "{}",
+        );
     }
     std::thread::sleep(Duration::from_millis(300));
     let before = rss_kib(fluxer.id());
-    let sockets = rt.block_on(connect_all(&format!("ws://{addr}/gateway?v=1&encoding=json"), Some(&tokens), sessions));
+    let sockets = rt.block_on(connect_all(
+        &format!("ws://{addr}/gateway?v=1&encoding=json"),
+        Some(&tokens),
+        sessions,
+    ));
     std::thread::sleep(Duration::from_millis(1000));
     let ours_per = (rss_kib(fluxer.id()).saturating_sub(before)) as f64 * 1024.0 / sessions as f64;
     drop(sockets);
@@ -174,8 +240,15 @@ fn main() {
     let _ = fluxer.wait();
     let _ = std::fs::remove_dir_all(&dir);
 
-    println!("gateway idle sessions: {sessions} identified, idle WebSocket sessions (server RSS delta / sessions)");
+    println!(
+        "gateway idle sessions: {sessions} identified, idle WebSocket sessions (server RSS delta / sessions)"
+    );
     println!("| fluxer-server | tokio-tungstenite echo, 4 KiB buffers | ratio |");
     println!("|---|---|---|");
-    println!("| {:.1} KB | {:.1} KB | {:.2}x |", ours_per / 1000.0, base_per / 1000.0, ours_per / base_per);
+    println!(
+        "| {:.1} KB | {:.1} KB | {:.2}x |",
+        ours_per / 1000.0,
+        base_per / 1000.0,
+        ours_per / base_per
+    );
 }
