@@ -14,7 +14,9 @@ use crate::Gateway;
 use crate::protocol::{
     Identify, Inbound, PresenceUpdate, RequestMembers, Resume, close, frame, op,
 };
-use crate::session::{AttachError, Attached, CloseReason, Command, Outbound, SessionHandle};
+use crate::session::{
+    AttachError, AttachRequest, Attached, CloseReason, Command, Outbound, SessionHandle,
+};
 
 const MAX_INBOUND_BYTES: usize = 4096;
 
@@ -54,7 +56,9 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket) {
         tokio::select! {
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(text))) => {
-                    if let Err(code) = conn.on_text(&mut socket, text.as_str()).await {
+                    // Boxed: the handling of a frame (IDENTIFY builds READY) is large and rare; an idle
+                    // connection should not carry its state.
+                    if let Err(code) = Box::pin(conn.on_text(&mut socket, text.as_str())).await {
                         break Some(code);
                     }
                 }
@@ -205,11 +209,11 @@ impl Conn {
                 let (attached, out_rx, kill_rx) =
                     Attached::new(self.gateway.config().outbound_capacity);
                 let (reply_tx, reply_rx) = oneshot::channel();
-                let attach = Command::Attach {
+                let attach = Command::Attach(Box::new(AttachRequest {
                     conn: attached,
                     resume_from: Some(resume.seq.unwrap_or(0)),
                     reply: reply_tx,
-                };
+                }));
                 if handle.commands.send(attach).await.is_err() {
                     return send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await;
                 }
@@ -241,7 +245,10 @@ impl Conn {
                     custom_status: update.custom_status,
                     last_seen: Some(self.gateway.fluxer().now()),
                 };
-                let _ = session.commands.send(Command::Presence(entry)).await;
+                let _ = session
+                    .commands
+                    .send(Command::Presence(Box::new(entry)))
+                    .await;
                 Ok(())
             }
             op::REQUEST_GUILD_MEMBERS => {

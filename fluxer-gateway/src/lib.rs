@@ -261,11 +261,11 @@ impl Gateway {
         let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
         handle
             .commands
-            .send(Command::Attach {
+            .send(Command::Attach(Box::new(session::AttachRequest {
                 conn: attached,
                 resume_from: None,
                 reply: reply_tx,
-            })
+            })))
             .await
             .map_err(|_| fluxer_core::Error::Internal("session task ended".into()))?;
         let _ = reply_rx.await;

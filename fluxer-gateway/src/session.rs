@@ -62,17 +62,22 @@ pub enum AttachError {
     InvalidSeq,
 }
 
+/// A connection asking to receive the session's dispatches (IDENTIFY, or RESUME from a sequence).
+pub struct AttachRequest {
+    pub conn: Attached,
+    pub resume_from: Option<u64>,
+    pub reply: oneshot::Sender<Result<(), AttachError>>,
+}
+
+/// What a connection asks of its session. Large payloads are boxed: a command channel allocates room
+/// for 32 commands up front, for every session.
 pub enum Command {
-    Attach {
-        conn: Attached,
-        resume_from: Option<u64>,
-        reply: oneshot::Sender<Result<(), AttachError>>,
-    },
+    Attach(Box<AttachRequest>),
     Ack(u64),
     Detach,
     /// A dispatch produced by the connection itself (member chunks), sequenced like any other.
     Direct(&'static str, String),
-    Presence(PresenceEntry),
+    Presence(Box<PresenceEntry>),
 }
 
 /// A handle to a live session.
@@ -127,7 +132,7 @@ impl SessionTask {
             detached_at: Some(Instant::now()),
             views: HashMap::new(),
         };
-        self.set_presence(self.presence.clone()).await;
+        Box::pin(self.set_presence(self.presence.clone())).await;
         let initial = std::mem::take(&mut self.initial);
         let mut pending_initial = Some(initial);
         let mut refresh = tokio::time::interval(Duration::from_millis(config.presence_ttl_ms / 2));
@@ -140,7 +145,7 @@ impl SessionTask {
             let flow = tokio::select! {
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => {
-                        let flow = self.on_command(&mut st, cmd).await;
+                        let flow = Box::pin(self.on_command(&mut st, cmd)).await;
                         if let Some(initial) = pending_initial.take() {
                             if st.out.is_some() {
                                 for (event, payload) in initial {
@@ -155,7 +160,7 @@ impl SessionTask {
                     None => Flow::End,
                 },
                 event = self.subscription.recv(), if pending_initial.is_none() => match event {
-                    Some(Ok(dispatch)) => self.on_event(&mut st, &dispatch).await,
+                    Some(Ok(dispatch)) => Box::pin(self.on_event(&mut st, &dispatch)).await,
                     Some(Err(_lagged)) => {
                         // Events were lost before they reached the buffer: a resume would have a gap.
                         tracing::warn!(session = %self.session_id, "session lagged behind the event bus; invalidating");
@@ -167,7 +172,7 @@ impl SessionTask {
                     None => Flow::End,
                 },
                 _ = refresh.tick() => {
-                    self.refresh_presence().await;
+                    Box::pin(self.refresh_presence()).await;
                     Flow::Continue
                 }
                 () = tokio::time::sleep_until(window_end), if st.detached_at.is_some() => Flow::End,
@@ -176,16 +181,17 @@ impl SessionTask {
                 break;
             }
         }
-        self.end().await;
+        Box::pin(self.end()).await;
     }
 
     async fn on_command(&mut self, st: &mut State, cmd: Command) -> Flow {
         match cmd {
-            Command::Attach {
-                conn,
-                resume_from,
-                reply,
-            } => {
+            Command::Attach(request) => {
+                let AttachRequest {
+                    conn,
+                    resume_from,
+                    reply,
+                } = *request;
                 if let Some(from) = resume_from {
                     if from > st.seq {
                         let _ = reply.send(Err(AttachError::InvalidSeq));
@@ -252,7 +258,7 @@ impl SessionTask {
                 Flow::Continue
             }
             Command::Presence(entry) => {
-                self.set_presence(entry).await;
+                self.set_presence(*entry).await;
                 Flow::Continue
             }
         }
