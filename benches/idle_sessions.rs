@@ -57,6 +57,8 @@ fn echo_server() -> ! {
     std::process::exit(0)
 }
 
+// The caller kills and waits for the returned child.
+#[allow(clippy::zombie_processes)]
 fn start(mut cmd: Command) -> (Child, String) {
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -67,7 +69,10 @@ fn start(mut cmd: Command) -> (Child, String) {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "server exited");
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.wait();
+            panic!("server exited before listening");
+        }
         if let Some(rest) = line.split("listening on http://").nth(1) {
             return (child, rest.split_whitespace().next().unwrap().to_owned());
         }
