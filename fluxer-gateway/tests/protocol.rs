@@ -264,9 +264,11 @@ async fn expired_or_unknown_session_gets_invalid_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lagging_client_is_disconnected_resumably_and_loses_nothing() {
+    // The client never heartbeats while it reads ~12 MB, so the heartbeat timeout must not fire first.
     let env = start(GatewayConfig {
         outbound_capacity: 8,
         write_timeout_ms: 3_000,
+        heartbeat_timeout_ms: 120_000,
         ..fast()
     })
     .await;

@@ -226,14 +226,8 @@ impl Fluxer {
             return Err(Error::InvalidCredentials);
         }
         if user.mfa_enabled() {
-            let ticket = random_base62(48);
-            self.store()
-                .create_action_token(&ActionToken {
-                    kind: ActionTokenKind::MfaTicket,
-                    token_hash: hash_token(&ticket),
-                    user_id: user.id,
-                    expires_at: self.now().plus_secs(MFA_TICKET_TTL_SECS),
-                })
+            let ticket = self
+                .issue_action_token(ActionTokenKind::MfaTicket, user.id, MFA_TICKET_TTL_SECS)
                 .await?;
             return Ok(LoginOutcome::Mfa {
                 mfa: true,
@@ -417,18 +411,31 @@ impl Fluxer {
         Ok(ended)
     }
 
+    /// Stores a new one-time token (hashed) and returns it in the clear, for a link or a ticket.
+    async fn issue_action_token(
+        &self,
+        kind: ActionTokenKind,
+        user: UserId,
+        ttl_secs: i64,
+    ) -> Result<String> {
+        let token = random_base62(64);
+        self.store()
+            .create_action_token(&ActionToken {
+                kind,
+                token_hash: hash_token(&token),
+                user_id: user,
+                expires_at: self.now().plus_secs(ttl_secs),
+            })
+            .await?;
+        Ok(token)
+    }
+
     async fn send_verification_email(&self, user: &User) -> Result<()> {
         let Some(email) = &user.email else {
             return Ok(());
         };
-        let token = random_base62(64);
-        self.store()
-            .create_action_token(&ActionToken {
-                kind: ActionTokenKind::VerifyEmail,
-                token_hash: hash_token(&token),
-                user_id: user.id,
-                expires_at: self.now().plus_secs(VERIFY_EMAIL_TTL_SECS),
-            })
+        let token = self
+            .issue_action_token(ActionTokenKind::VerifyEmail, user.id, VERIFY_EMAIL_TTL_SECS)
             .await?;
         let link = format!("{}/verify#token={token}", self.config().web_url);
         self.ports()
@@ -494,14 +501,12 @@ impl Fluxer {
         let Some(user) = self.store().find_user_by_email(&email).await? else {
             return Ok(());
         };
-        let token = random_base62(64);
-        self.store()
-            .create_action_token(&ActionToken {
-                kind: ActionTokenKind::ResetPassword,
-                token_hash: hash_token(&token),
-                user_id: user.id,
-                expires_at: self.now().plus_secs(RESET_PASSWORD_TTL_SECS),
-            })
+        let token = self
+            .issue_action_token(
+                ActionTokenKind::ResetPassword,
+                user.id,
+                RESET_PASSWORD_TTL_SECS,
+            )
             .await?;
         let link = format!("{}/reset#token={token}", self.config().web_url);
         self.ports()
