@@ -224,9 +224,22 @@ impl SessionTask {
                             return Flow::Continue;
                         }
                     }
+                    // RESUMED goes through the same backpressured path: the replay may have left
+                    // the connection's queue full.
+                    if let Some(frame) = self.sequence(st, "RESUMED", "null") {
+                        let sent = tokio::time::timeout(
+                            write_timeout,
+                            conn.out.send(Outbound::Text(frame.to_string())),
+                        )
+                        .await;
+                        if !matches!(sent, Ok(Ok(()))) {
+                            conn.close(close::UNKNOWN_ERROR, "client too slow");
+                            st.detached_at = Some(Instant::now());
+                            return Flow::Continue;
+                        }
+                    }
                     st.out = Some(conn);
                     st.detached_at = None;
-                    self.push(st, "RESUMED", Arc::from("null"));
                 } else {
                     st.out = Some(conn);
                     st.detached_at = None;
@@ -265,12 +278,14 @@ impl SessionTask {
     }
 
     /// Sequences a dispatch, buffers it for resume and sends it if a connection is attached.
-    fn push(&mut self, st: &mut State, event: &'static str, payload: Arc<str>) {
+    /// Numbers a dispatch and keeps it for RESUME; `None` when the client ignores this event or the
+    /// un-acknowledged backlog overflowed (the session is then closed with 4013 and cannot resume).
+    fn sequence(&mut self, st: &mut State, event: &'static str, payload: &str) -> Option<Arc<str>> {
         if self.ignored.contains(event) {
-            return;
+            return None;
         }
         st.seq += 1;
-        let frame: Arc<str> = dispatch_frame(event, st.seq, &payload).into();
+        let frame: Arc<str> = dispatch_frame(event, st.seq, payload).into();
         st.buffer.push_back((st.seq, frame.clone()));
         if st.buffer.len() > self.gateway.config().max_unacked {
             if let Some(conn) = st.out.take() {
@@ -281,8 +296,16 @@ impl SessionTask {
             st.detached_at = Some(
                 Instant::now() - Duration::from_millis(self.gateway.config().resume_window_ms),
             );
-            return;
+            return None;
         }
+        Some(frame)
+    }
+
+    /// Sequences a dispatch, buffers it for resume and sends it if a connection is attached.
+    fn push(&mut self, st: &mut State, event: &'static str, payload: Arc<str>) {
+        let Some(frame) = self.sequence(st, event, &payload) else {
+            return;
+        };
         if let Some(conn) = &st.out {
             match conn.out.try_send(Outbound::Text(frame.to_string())) {
                 Ok(()) => {}

@@ -317,7 +317,9 @@ async fn lagging_client_is_disconnected_resumably_and_loses_nothing() {
     .await;
     let mut expected = seen + 1;
     loop {
-        let v = next(&mut ws).await.unwrap();
+        let v = next(&mut ws)
+            .await
+            .unwrap_or_else(|code| panic!("closed ({code:?}) during the replay, expecting seq {expected} (resumed from {seen})"));
         if v["t"] == "RESUMED" {
             break;
         }
