@@ -186,6 +186,7 @@ async fn fluxer_round(args: &Args) -> Round {
         store: Arc::new(MemoryStore::new()),
         events: Arc::new(InProcessEventBus::new()),
         mailer: Arc::new(MemoryMailer::new()),
+        cache: Arc::new(MemoryCache::new()),
         clock: Arc::new(SystemClock),
         hasher: Arc::new(Argon2Hasher::fast_for_tests()),
     };

@@ -17,7 +17,7 @@ use fluxer::core::ports::{
     Dispatch, Email, EventBus, Mailer, PortResult, Subscription, SystemClock,
 };
 use fluxer::core::service::{Argon2Hasher, Config, Fluxer, Ports, RegisterRequest};
-use fluxer::storage::memory::{InProcessEventBus, MemoryStore};
+use fluxer::storage::memory::{InProcessEventBus, MemoryCache, MemoryStore};
 
 /// Writes each email as a `.eml`-like text file.
 struct FolderMailer {
@@ -75,6 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             store: Arc::new(MemoryStore::new()),
             events: bus.clone(),
             mailer: mailer.clone(),
+            cache: Arc::new(MemoryCache::new()),
             clock: Arc::new(SystemClock),
             hasher: Arc::new(Argon2Hasher::default()),
         },

@@ -27,6 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store: Arc::new(MemoryStore::new()),
         events: Arc::new(InProcessEventBus::new()),
         mailer: Arc::new(LogMailer),
+        cache: Arc::new(MemoryCache::new()),
         clock: Arc::new(SystemClock),
         hasher: Arc::new(SpawnBlockingHasher::default()),
     };

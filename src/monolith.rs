@@ -43,6 +43,7 @@ impl Monolith {
             store: store.clone(),
             events,
             mailer,
+            cache: cache.clone(),
             clock: Arc::new(SystemClock),
             hasher: Arc::new(SpawnBlockingHasher::default()),
         };

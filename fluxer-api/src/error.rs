@@ -93,6 +93,9 @@ impl From<Error> for ApiError {
                 retry_after_ms,
                 global,
             } => Some((retry_after_ms as f64 / 1000.0, global)),
+            Error::SlowmodeRateLimited { retry_after_ms } => {
+                Some((retry_after_ms as f64 / 1000.0, false))
+            }
             _ => None,
         };
         let code = e.code();

@@ -131,6 +131,9 @@ pub enum Error {
     /// Too many requests; retry after this many milliseconds (429).
     #[error("rate limited, retry after {retry_after_ms} ms")]
     RateLimited { retry_after_ms: u64, global: bool },
+    /// The channel's slowmode allows one message per interval (429 `SLOWMODE_RATE_LIMITED`).
+    #[error("slowmode: wait {retry_after_ms} ms before sending again")]
+    SlowmodeRateLimited { retry_after_ms: u64 },
     /// A backend failed. The message is for logs; clients see a generic 500.
     #[error("storage failure: {0}")]
     Storage(String),
@@ -154,6 +157,7 @@ impl Error {
             Error::LimitReached { limit, .. } => limit.code(),
             Error::Banned => "USER_BANNED_FROM_GUILD",
             Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::SlowmodeRateLimited { .. } => "SLOWMODE_RATE_LIMITED",
             Error::Storage(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -169,7 +173,7 @@ impl Error {
             Error::Unauthorized => 401,
             Error::MissingPermissions | Error::MissingAccess | Error::Banned => 403,
             Error::Unknown(_) => 404,
-            Error::RateLimited { .. } => 429,
+            Error::RateLimited { .. } | Error::SlowmodeRateLimited { .. } => 429,
             Error::Storage(_) | Error::Internal(_) => 500,
         }
     }

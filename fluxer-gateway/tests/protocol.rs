@@ -12,7 +12,9 @@ use fluxer_core::service::{
     MessageCreate, OverwritePut, Ports, RegisterRequest,
 };
 use fluxer_gateway::{Gateway, GatewayConfig};
-use fluxer_storage::memory::{InProcessEventBus, MemoryMailer, MemoryPresence, MemoryStore};
+use fluxer_storage::memory::{
+    InProcessEventBus, MemoryCache, MemoryMailer, MemoryPresence, MemoryStore,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -31,6 +33,7 @@ async fn start(config: GatewayConfig) -> Env {
         store: Arc::new(MemoryStore::new()),
         events: Arc::new(InProcessEventBus::new()),
         mailer: Arc::new(MemoryMailer::new()),
+        cache: Arc::new(MemoryCache::new()),
         clock: Arc::new(SystemClock),
         hasher: Arc::new(Argon2Hasher::fast_for_tests()),
     };

@@ -754,3 +754,66 @@ fn totp_login_sessions_and_restart_persistence() {
     assert_eq!(history[0]["id"], msg["id"]);
     assert_eq!(history[0]["content"], "remember me");
 }
+
+#[test]
+fn slowmode_limits_members_but_not_moderators() {
+    let server = Server::start(&[]);
+    let anon = server.client();
+    let (owner, _) = register(&anon, "gina@example.com", "gina");
+    let (member, _) = register(&anon, "hank@example.com", "hank");
+    let guild = owner
+        .post("/api/v1/guilds", &json!({ "name": "Calm" }))
+        .expect(200)
+        .json();
+    let channel = general_channel(&owner, guild["id"].as_str().unwrap());
+    let updated = owner
+        .patch(
+            &format!("/api/v1/channels/{channel}"),
+            &json!({ "rate_limit_per_user": 30 }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(updated["rate_limit_per_user"], 30);
+    owner
+        .patch(
+            &format!("/api/v1/channels/{channel}"),
+            &json!({ "rate_limit_per_user": 21601 }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    let invite = owner
+        .post(&format!("/api/v1/channels/{channel}/invites"), &json!({}))
+        .expect(200)
+        .json();
+    member
+        .post(
+            &format!("/api/v1/invites/{}", invite["code"].as_str().unwrap()),
+            &json!({}),
+        )
+        .expect(200);
+    post_message(&member, &channel, "first");
+    let mut strict = member.clone();
+    strict.retry_on_429 = false;
+    let v = strict
+        .post(
+            &format!("/api/v1/channels/{channel}/messages"),
+            &json!({ "content": "second" }),
+        )
+        .expect_error(429, "SLOWMODE_RATE_LIMITED");
+    let retry = v["retry_after"].as_f64().unwrap();
+    assert!(retry > 25.0 && retry <= 30.0, "retry_after {retry}");
+    // Moderators (here the owner) are not slowed down.
+    post_message(&owner, &channel, "one");
+    post_message(&owner, &channel, "two");
+    // The refused message was not stored.
+    let history = owner
+        .get(&format!("/api/v1/channels/{channel}/messages"))
+        .expect(200)
+        .json();
+    let contents: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, vec!["two", "one", "first"]);
+}

@@ -189,6 +189,7 @@ impl Fluxer {
             access.require(Permissions::ATTACH_FILES)?;
         }
         self.check_dm_allowed(actor, &access).await?;
+        self.check_slowmode(actor, &access).await?;
 
         let reference = match &req.message_reference {
             Some(r) => {
@@ -291,6 +292,26 @@ impl Fluxer {
         self.emit_channel_event("MESSAGE_CREATE", &access.channel, &payload)
             .await;
         Ok(response)
+    }
+
+    /// One message per `rate_limit_per_user` seconds per member, unless the member may bypass slowmode.
+    async fn check_slowmode(&self, actor: &Actor, access: &ChannelAccess) -> Result<()> {
+        let interval = access.channel.rate_limit_per_user;
+        let exempt = Permissions::BYPASS_SLOWMODE
+            | Permissions::MANAGE_MESSAGES
+            | Permissions::MANAGE_CHANNELS;
+        if interval == 0 || access.permissions.intersects(exempt) {
+            return Ok(());
+        }
+        let key = format!("slowmode:{}:{}", access.channel.id, actor.id());
+        let window = std::time::Duration::from_secs(u64::from(interval));
+        let hit = self.ports().cache.hit(&key, window).await?;
+        if hit.count > 1 {
+            return Err(Error::SlowmodeRateLimited {
+                retry_after_ms: hit.reset_after_ms.max(1),
+            });
+        }
+        Ok(())
     }
 
     /// A DM may not be sent to someone who blocked the sender (or whom the sender blocked).

@@ -38,7 +38,7 @@ pub use users::{RelationshipRequest, UserUpdate};
 pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 
 use crate::id::{Snowflake, SnowflakeGenerator};
-use crate::ports::{Clock, Dispatch, EventBus, Mailer, Store, SystemClock};
+use crate::ports::{Cache, Clock, Dispatch, EventBus, Mailer, Store, SystemClock};
 use crate::time::Timestamp;
 
 /// Instance limits. The defaults are upstream's numbers for a self-hosted instance (where everyone gets
@@ -114,17 +114,25 @@ pub struct Ports {
     pub store: Arc<dyn Store>,
     pub events: Arc<dyn EventBus>,
     pub mailer: Arc<dyn Mailer>,
+    /// Short-lived shared state: slowmode windows (and, in the API, rate limits).
+    pub cache: Arc<dyn Cache>,
     pub clock: Arc<dyn Clock>,
     pub hasher: Arc<dyn PasswordHasher>,
 }
 
 impl Ports {
     /// Ports with the system clock and argon2 hashing run inline.
-    pub fn new(store: Arc<dyn Store>, events: Arc<dyn EventBus>, mailer: Arc<dyn Mailer>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        events: Arc<dyn EventBus>,
+        mailer: Arc<dyn Mailer>,
+        cache: Arc<dyn Cache>,
+    ) -> Self {
         Ports {
             store,
             events,
             mailer,
+            cache,
             clock: Arc::new(SystemClock),
             hasher: Arc::new(Argon2Hasher::default()),
         }
