@@ -76,9 +76,12 @@ impl Monolith {
         api_config.rate_limits.enabled = !config.dev.disable_rate_limits;
         let gateway = Gateway::new(
             fluxer.clone(),
-            Arc::new(MemoryPresence::new()),
+            Arc::new(MemoryPresence::with_shards(
+                config.services.gateway.presence_shards,
+            )),
             GatewayConfig {
                 public_url: gateway_url,
+                guild_shards: config.services.gateway.guild_shards,
                 ..Default::default()
             },
         );

@@ -12,6 +12,7 @@
 //! [`EventBus`]: fluxer_core::ports::EventBus
 
 mod connection;
+mod guild_cache;
 mod protocol;
 mod session;
 
@@ -56,6 +57,8 @@ pub struct GatewayConfig {
     pub outbound_capacity: usize,
     /// A socket write that takes longer than this disconnects the client (resumably).
     pub write_timeout_ms: u64,
+    /// Locks the shared guild state is spread over (upstream's `guild_shards`; 0: one per CPU).
+    pub guild_shards: usize,
     /// The URL sessions are told to resume at.
     pub public_url: String,
 }
@@ -74,6 +77,7 @@ impl Default for GatewayConfig {
             presence_ttl_ms: 120_000,
             outbound_capacity: 1024,
             write_timeout_ms: 10_000,
+            guild_shards: 0,
             public_url: "ws://127.0.0.1:8080/gateway".to_owned(),
         }
     }
@@ -81,6 +85,7 @@ impl Default for GatewayConfig {
 
 struct Inner {
     fluxer: Fluxer,
+    guilds: guild_cache::GuildCache,
     presence: Arc<dyn Presence>,
     config: GatewayConfig,
     sessions: Mutex<HashMap<String, SessionHandle>>,
@@ -103,6 +108,7 @@ impl Gateway {
     pub fn new(fluxer: Fluxer, presence: Arc<dyn Presence>, config: GatewayConfig) -> Self {
         Gateway {
             inner: Arc::new(Inner {
+                guilds: guild_cache::GuildCache::new(config.guild_shards),
                 fluxer,
                 presence,
                 config,
@@ -126,6 +132,10 @@ impl Gateway {
 
     pub fn fluxer(&self) -> &Fluxer {
         &self.inner.fluxer
+    }
+
+    pub(crate) fn guild_cache(&self) -> &guild_cache::GuildCache {
+        &self.inner.guilds
     }
 
     pub(crate) fn presence(&self) -> &Arc<dyn Presence> {

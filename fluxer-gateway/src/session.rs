@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fluxer_core::id::{ChannelId, GuildId, UserId};
-use fluxer_core::model::Channel;
+use fluxer_core::model::Member;
 use fluxer_core::permission::Permissions;
 use fluxer_core::ports::{Dispatch, PresenceEntry, Status, Subscription, Topic};
-use fluxer_core::service::GuildAccess;
+use fluxer_core::service::member_channel_permissions;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -87,13 +87,6 @@ pub struct SessionHandle {
     pub commands: mpsc::Sender<Command>,
 }
 
-/// A guild as one session sees it, cached for filtering and dropped when roles, channels or the
-/// member change.
-struct GuildView {
-    access: GuildAccess,
-    channels: HashMap<ChannelId, Channel>,
-}
-
 pub(crate) struct SessionTask {
     pub gateway: Gateway,
     pub session_id: String,
@@ -113,7 +106,8 @@ struct State {
     buffer: VecDeque<(u64, Arc<str>)>,
     out: Option<Attached>,
     detached_at: Option<Instant>,
-    views: HashMap<GuildId, Option<GuildView>>,
+    /// This session's member record per guild (`None`: not a member), for visibility checks.
+    members: HashMap<GuildId, Option<Member>>,
 }
 
 enum Flow {
@@ -130,7 +124,7 @@ impl SessionTask {
             buffer: VecDeque::new(),
             out: None,
             detached_at: Some(Instant::now()),
-            views: HashMap::new(),
+            members: HashMap::new(),
         };
         Box::pin(self.set_presence(self.presence.clone())).await;
         let initial = std::mem::take(&mut self.initial);
@@ -348,10 +342,10 @@ impl SessionTask {
                 if let Some(channel) = dispatch.channel_id
                     && !self.can_view(st, guild, channel).await
                 {
-                    self.invalidate(st, guild, event);
+                    self.invalidate(st, guild, event, &dispatch.payload);
                     return Flow::Continue;
                 }
-                self.invalidate(st, guild, event);
+                self.invalidate(st, guild, event, &dispatch.payload);
                 if event == "GUILD_MEMBER_REMOVE" {
                     let removed = serde_json::from_str::<Value>(&dispatch.payload)
                         .ok()
@@ -375,50 +369,60 @@ impl SessionTask {
 
     async fn leave(&mut self, st: &mut State, guild: GuildId) {
         self.guilds.remove(&guild);
-        st.views.remove(&guild);
+        st.members.remove(&guild);
         let _ = self.subscription.remove_topic(Topic::Guild(guild)).await;
     }
 
-    /// Forgets the cached view of a guild when an event may change what the member can see.
-    fn invalidate(&self, st: &mut State, guild: GuildId, event: &str) {
+    /// Forgets cached state that an event may have changed: the guild's shared state (roles,
+    /// channels, settings) and this session's own member record.
+    fn invalidate(&self, st: &mut State, guild: GuildId, event: &str, payload: &str) {
         if event.starts_with("GUILD_ROLE_")
             || event.starts_with("CHANNEL_")
-            || event == "GUILD_MEMBER_UPDATE"
             || event == "GUILD_UPDATE"
         {
-            st.views.remove(&guild);
+            self.gateway.guild_cache().invalidate(guild);
+        }
+        // A deleted role is taken off members; a member update may be this member's.
+        if event == "GUILD_ROLE_DELETE"
+            || (event == "GUILD_MEMBER_UPDATE"
+                && payload_user_id(payload) == Some(self.user_id.get()))
+        {
+            st.members.remove(&guild);
         }
     }
 
+    /// Whether this session's member may view a channel of a guild.
     async fn can_view(&self, st: &mut State, guild: GuildId, channel: ChannelId) -> bool {
-        if let std::collections::hash_map::Entry::Vacant(slot) = st.views.entry(guild) {
-            let fluxer = self.gateway.fluxer();
-            let view = match fluxer.guild_access(self.user_id, guild).await {
-                Ok(access) => match fluxer.ports().store.list_guild_channels(guild).await {
-                    Ok(channels) => Some(GuildView {
-                        access,
-                        channels: channels.into_iter().map(|c| (c.id, c)).collect(),
-                    }),
-                    Err(_) => None,
-                },
-                Err(_) => None,
-            };
-            slot.insert(view);
+        let fluxer = self.gateway.fluxer();
+        if let std::collections::hash_map::Entry::Vacant(slot) = st.members.entry(guild) {
+            slot.insert(
+                fluxer
+                    .ports()
+                    .store
+                    .get_member(guild, self.user_id)
+                    .await
+                    .ok()
+                    .flatten(),
+            );
         }
-        match st.views.get(&guild) {
-            Some(Some(view)) => match view.channels.get(&channel) {
-                Some(c) => view
-                    .access
-                    .channel_permissions(c)
-                    .contains(Permissions::VIEW_CHANNEL),
-                // A channel created since the view was cached: ask again next time.
-                None => {
-                    st.views.remove(&guild);
-                    false
-                }
-            },
-            _ => false,
+        let Some(Some(member)) = st.members.get(&guild) else {
+            return false;
+        };
+        let cache = self.gateway.guild_cache();
+        let mut shared = cache.get(fluxer, guild).await;
+        if shared
+            .as_ref()
+            .is_some_and(|g| !g.channels.contains_key(&channel))
+        {
+            // A channel created since the state was loaded.
+            cache.invalidate(guild);
+            shared = cache.get(fluxer, guild).await;
         }
+        let Some(shared) = shared else { return false };
+        shared.channels.get(&channel).is_some_and(|c| {
+            member_channel_permissions(&shared.guild, &shared.roles, member, c, fluxer.now())
+                .contains(Permissions::VIEW_CHANNEL)
+        })
     }
 
     async fn set_presence(&mut self, entry: PresenceEntry) {
@@ -521,6 +525,12 @@ impl SessionTask {
         }
         tracing::debug!(session = %self.session_id, "session ended");
     }
+}
+
+/// The `user.id` of a member payload.
+fn payload_user_id(payload: &str) -> Option<u64> {
+    let v: Value = serde_json::from_str(payload).ok()?;
+    v["user"]["id"].as_str()?.parse().ok()
 }
 
 /// Reads a snowflake field from a JSON payload without deserializing the rest into types.

@@ -379,6 +379,50 @@ async fn members_only_receive_what_they_may_view() {
             break;
         }
     }
+    // Taking VIEW_CHANNEL away takes effect at once (the shared guild state is refreshed).
+    env.fluxer
+        .put_overwrite(
+            &alice,
+            general,
+            guild.0,
+            OverwritePut {
+                kind: OverwriteType::Role,
+                allow: Permissions::empty(),
+                deny: Permissions::VIEW_CHANNEL,
+            },
+        )
+        .await
+        .unwrap();
+    send(&env, &alice, general, "now hidden").await;
+    let open = env
+        .fluxer
+        .create_guild_channel(
+            &alice,
+            guild,
+            ChannelCreate {
+                name: "open".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    send(&env, &alice, open, "still visible").await;
+    loop {
+        let v = next(&mut ws).await.unwrap();
+        assert_ne!(
+            v["d"]["content"], "now hidden",
+            "an overwrite change was not applied"
+        );
+        if v["t"] == "MESSAGE_CREATE" {
+            assert_eq!(v["d"]["content"], "still visible");
+            break;
+        }
+    }
+    env.fluxer
+        .delete_overwrite(&alice, general, guild.0)
+        .await
+        .unwrap();
     // Removed from the guild: its events stop at once.
     env.fluxer
         .kick_member(&alice, guild, bob.id())

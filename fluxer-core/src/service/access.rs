@@ -147,6 +147,39 @@ impl GuildAccess {
     }
 }
 
+/// A member's permissions in one of a guild's channels, from the guild's roles (all of them, @everyone
+/// included) and the member record: the computation behind [`GuildAccess::channel_permissions`] for callers
+/// that cache guild state apart from members (the gateway shares one guild state between sessions).
+pub fn member_channel_permissions(
+    guild: &Guild,
+    roles: &[Role],
+    member: &Member,
+    channel: &Channel,
+    now: Timestamp,
+) -> Permissions {
+    let everyone = roles
+        .iter()
+        .find(|r| r.id == guild.id.everyone_role())
+        .map_or(Permissions::DEFAULT, |r| r.permissions);
+    let member_roles: Vec<(RoleId, Permissions)> = roles
+        .iter()
+        .filter(|r| member.roles.contains(&r.id))
+        .map(|r| (r.id, r.permissions))
+        .collect();
+    let ctx = MemberContext {
+        user_id: member.user_id,
+        owner_id: guild.owner_id,
+        everyone,
+        roles: &member_roles,
+        timed_out: member.is_timed_out(now),
+    };
+    channel_permissions(
+        &ctx,
+        guild.id.everyone_role(),
+        &channel.permission_overwrites,
+    )
+}
+
 /// A caller's standing in a channel.
 #[derive(Debug, Clone)]
 pub struct ChannelAccess {

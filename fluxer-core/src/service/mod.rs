@@ -22,7 +22,7 @@ mod webhooks;
 
 use std::sync::Arc;
 
-pub use access::{Actor, ChannelAccess, GuildAccess};
+pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
 pub use auth::{ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup};
 pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};

@@ -64,14 +64,40 @@ impl UserPresence {
 }
 
 /// Per-user sessions; a user's entry stays after its last session so "last seen" is remembered.
-#[derive(Default)]
+/// Users are spread over shards (upstream's `presence_shards`), each behind its own lock, so sessions of
+/// different users rarely wait for each other.
 pub struct MemoryPresence {
-    users: Mutex<HashMap<UserId, UserPresence>>,
+    shards: Vec<Mutex<HashMap<UserId, UserPresence>>>,
+}
+
+impl Default for MemoryPresence {
+    fn default() -> Self {
+        Self::with_shards(0)
+    }
 }
 
 impl MemoryPresence {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// `shards` locks (0: one per available CPU, as upstream's default).
+    pub fn with_shards(shards: usize) -> Self {
+        let n = if shards == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            shards
+        };
+        MemoryPresence {
+            shards: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, user: UserId) -> &Mutex<HashMap<UserId, UserPresence>> {
+        // Snowflakes' low bits are a per-millisecond sequence: mix in the timestamp bits too.
+        let raw = user.get();
+        let index = (raw ^ (raw >> 22)) as usize % self.shards.len();
+        &self.shards[index]
     }
 }
 
@@ -93,7 +119,7 @@ impl Presence for MemoryPresence {
         now: Timestamp,
         ttl_ms: u64,
     ) -> PortResult<()> {
-        let mut users = lock(&self.users);
+        let mut users = lock(self.shard(user));
         let presence = users.entry(user).or_default();
         presence.prune(now);
         let updated = presence
@@ -116,7 +142,7 @@ impl Presence for MemoryPresence {
         session_id: &str,
         now: Timestamp,
     ) -> PortResult<PresenceEntry> {
-        let mut users = lock(&self.users);
+        let mut users = lock(self.shard(user));
         let Some(presence) = users.get_mut(&user) else {
             return Ok(UserPresence::default().aggregate(user, now));
         };
@@ -128,7 +154,7 @@ impl Presence for MemoryPresence {
     }
 
     async fn get_presence(&self, user: UserId, now: Timestamp) -> PortResult<PresenceEntry> {
-        let users = lock(&self.users);
+        let users = lock(self.shard(user));
         Ok(match users.get(&user) {
             Some(presence) => presence.aggregate(user, now),
             None => UserPresence::default().aggregate(user, now),

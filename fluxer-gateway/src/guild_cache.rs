@@ -1,0 +1,93 @@
+//! Guild state shared by every session of this process: the guild, its roles and its channels, loaded
+//! once per guild and spread over `guild_shards` locks. Sessions keep only their own member record and
+//! compute visibility from this shared state; the state is dropped when an event changes it and loaded
+//! again on next use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use fluxer_core::id::{ChannelId, GuildId};
+use fluxer_core::model::{Channel, Guild, Role};
+use fluxer_core::service::Fluxer;
+
+/// What every member of a guild shares.
+pub(crate) struct SharedGuild {
+    pub guild: Guild,
+    pub roles: Vec<Role>,
+    pub channels: HashMap<ChannelId, Channel>,
+}
+
+/// A guild's slot: its state when loaded, and a generation bumped by every invalidation, so a load that
+/// raced with an invalidation does not store stale state.
+#[derive(Default)]
+struct Slot {
+    generation: u64,
+    state: Option<Arc<SharedGuild>>,
+}
+
+type Shard = RwLock<HashMap<GuildId, Slot>>;
+
+pub(crate) struct GuildCache {
+    shards: Vec<Shard>,
+}
+
+impl GuildCache {
+    /// `shards` locks (0: one per available CPU).
+    pub fn new(shards: usize) -> Self {
+        let n = if shards == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            shards
+        };
+        GuildCache {
+            shards: (0..n).map(|_| RwLock::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, guild: GuildId) -> &Shard {
+        let raw = guild.get();
+        &self.shards[(raw ^ (raw >> 22)) as usize % self.shards.len()]
+    }
+
+    /// The guild's shared state, loading it if needed; `None` when the guild is gone.
+    pub async fn get(&self, fluxer: &Fluxer, guild: GuildId) -> Option<Arc<SharedGuild>> {
+        let generation = {
+            let shard = self.shard(guild).read().ok()?;
+            match shard.get(&guild) {
+                Some(Slot {
+                    state: Some(state), ..
+                }) => return Some(state.clone()),
+                Some(slot) => slot.generation,
+                None => 0,
+            }
+        };
+        let store = &fluxer.ports().store;
+        let loaded = Arc::new(SharedGuild {
+            guild: store.get_guild(guild).await.ok()??,
+            roles: store.list_roles(guild).await.ok()?,
+            channels: store
+                .list_guild_channels(guild)
+                .await
+                .ok()?
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect(),
+        });
+        if let Ok(mut shard) = self.shard(guild).write() {
+            let slot = shard.entry(guild).or_default();
+            if slot.generation == generation {
+                slot.state = Some(loaded.clone());
+            }
+        }
+        Some(loaded)
+    }
+
+    /// Forgets a guild's state after an event changed it.
+    pub fn invalidate(&self, guild: GuildId) {
+        if let Ok(mut shard) = self.shard(guild).write() {
+            let slot = shard.entry(guild).or_default();
+            slot.generation += 1;
+            slot.state = None;
+        }
+    }
+}
