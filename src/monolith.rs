@@ -31,10 +31,18 @@ impl Monolith {
     /// Opens the database and wires every service. `public_origin` is where clients reach this server.
     pub async fn build(config: &Config, public_origin: &str) -> Result<Monolith, StartError> {
         let path = &config.database.sqlite_path;
-        let store = SqliteStore::open(path).map_err(|e| StartError::Database {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        // Opening runs migrations: blocking work, kept off the async workers.
+        let opening = path.clone();
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(opening))
+            .await
+            .map_err(|e| StartError::Database {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| StartError::Database {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
         let store = Arc::new(store);
         let events: Arc<dyn EventBus> = Arc::new(InProcessEventBus::new());
         let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new());

@@ -1,5 +1,7 @@
 //! The in-memory adapters against every port's conformance suite.
 
+#![cfg(feature = "memory")]
+
 use std::sync::Arc;
 
 use fluxer_storage::memory::{

@@ -1,8 +1,10 @@
 //! Durability and group commit of the SQLite adapter.
 //!
 //! The durability test re-runs this test binary as a child process. The child writes 10,000 messages
-//! from many concurrent tasks, printing each message ID as its write is acknowledged, then aborts
-//! without closing anything. The parent reopens the file and finds every acknowledged message.
+//! from 50 concurrent tasks (so group commit is at work), printing each message ID as its write is
+//! acknowledged, and aborts (no close, no destructors) once 9,500 acknowledgements are printed, while
+//! the last writes are still in flight. The parent reopens the file and finds every acknowledged
+//! message; it may find more (committed, but aborted before the acknowledgement was printed).
 
 #![cfg(feature = "sqlite")]
 
@@ -75,7 +77,8 @@ fn acknowledged_writes_survive_an_abort() {
         ])
         .env(CHILD_ENV, &path)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // A child that fails before aborting says why on the test's stderr.
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let mut channel = None;
@@ -155,7 +158,7 @@ async fn concurrent_writes_share_transactions() {
         100
     );
     assert!(
-        commits < 100,
+        commits < 50,
         "200 concurrent inserts took {commits} transactions; group commit should batch them"
     );
     store.close().await;

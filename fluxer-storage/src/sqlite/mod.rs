@@ -1,106 +1,157 @@
 //! The SQLite storage backend: the embedded default.
 //!
-//! - WAL journal, `synchronous=NORMAL` (a committed transaction survives a process crash),
-//!   `cache_size=-64000`, `busy_timeout=5000`.
-//! - One writer thread owns the only write connection and commits in groups: every write queued while
-//!   the previous transaction ran shares the next one, each inside its own SAVEPOINT so a failing write
-//!   rolls back alone. A write is acknowledged only after its transaction commits.
-//! - Reads run on a small pool of read-only connections on tokio's blocking pool.
-//! - Entities are stored as JSON next to the columns that are indexed, ordered or unique.
+//! - Every connection runs with `journal_mode=WAL`, `synchronous=NORMAL` (a committed transaction
+//!   survives a crash of the process), `cache_size=-64000` and `busy_timeout=5000`. There are no foreign
+//!   keys: the cascades of the storage contract are explicit in the writes that need them.
+//! - One writer thread owns the only write connection and commits in groups (see `writer`): every
+//!   write queued while the previous group ran shares the next transaction, each inside its own
+//!   SAVEPOINT so a failing write rolls back alone. A write is answered only after its group commits.
+//!   Multi-statement writes (a guild with its roles and channels, cascading deletes, an invite's
+//!   check-and-count) are one write each, hence atomic.
+//! - The write queue is bounded: when it is full, writers wait for room (backpressure) rather than
+//!   piling up memory.
+//! - Reads run on a small pool of read-only connections on tokio's blocking pool; when every
+//!   connection is busy, readers wait (asynchronously) for one.
+//! - Entities are stored as JSON next to the columns that are indexed, ordered or unique; a channel's
+//!   `last_message_id` is a column of its own, so storing a message does not rewrite its channel.
+//!
+//! ```
+//! use fluxer_core::id::UserId;
+//! use fluxer_core::model::User;
+//! use fluxer_core::ports::{UserRepository, conflict, is_conflict};
+//! use fluxer_storage::sqlite::SqliteStore;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let store = SqliteStore::open_temp()?;
+//! let mut alice = User::new(UserId::new(1), "alice".into(), Some("alice@example.com".into()));
+//! alice.discriminator = 1;
+//! store.create_user(&alice).await?;
+//!
+//! let found = store.find_user_by_tag("Alice", 1).await?;
+//! assert_eq!(found.map(|u| u.id), Some(alice.id));
+//!
+//! let mut twin = User::new(UserId::new(2), "bob".into(), alice.email.clone());
+//! twin.discriminator = 1;
+//! let taken = store.create_user(&twin).await.unwrap_err();
+//! assert!(is_conflict(&taken, conflict::USER_EMAIL));
+//!
+//! store.close().await;
+//! # Ok(())
+//! # })
+//! # }
+//! ```
 
 mod repos;
 mod schema;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use fluxer_core::StoreError;
 use fluxer_core::ports::PortResult;
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::oneshot;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// Writes gathered into one transaction at most.
-const MAX_BATCH: usize = 512;
+/// How to open a [`SqliteStore`]; deserializable from the host's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SqliteConfig {
+    /// The database file; missing parent directories are created.
+    pub path: PathBuf,
+    /// Read connections in the pool: at most this many reads run at once, the others wait.
+    #[serde(default = "SqliteConfig::default_readers")]
+    pub readers: usize,
+    /// Writes that may wait for the writer thread; beyond that, writers wait for room.
+    #[serde(default = "SqliteConfig::default_write_queue")]
+    pub write_queue: usize,
+}
 
-type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
-/// Runs one write inside the group's transaction (`None`: the transaction could not start).
-type WriteJob = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+impl SqliteConfig {
+    /// The defaults for a database at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> SqliteConfig {
+        SqliteConfig {
+            path: path.into(),
+            readers: Self::default_readers(),
+            write_queue: Self::default_write_queue(),
+        }
+    }
 
-enum Command {
-    Write(WriteJob),
-    Close(oneshot::Sender<()>),
+    fn default_readers() -> usize {
+        4
+    }
+
+    fn default_write_queue() -> usize {
+        4096
+    }
 }
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Command>>>,
+    /// `None` once the store is closed.
+    writer: Mutex<Option<mpsc::Sender<writer::Command>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
+    idle_readers: Mutex<Vec<Connection>>,
+    /// One permit per pooled read connection.
+    read_permits: Arc<Semaphore>,
     commits: Arc<AtomicU64>,
+    /// Set for [`SqliteStore::open_temp`]: the directory removed when the store goes away.
+    temp_dir: Option<PathBuf>,
 }
 
-/// Every repository on one SQLite database file.
+/// Every repository on one SQLite database file. Cheap to clone: clones share the connections.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+/// The pragmas every connection runs with.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -64000)?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
-    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // The repositories use a few dozen distinct statements; keep them all prepared.
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(())
+}
+
+fn open_reader(path: &Path) -> PortResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(backend)?;
+    configure(&conn).map_err(backend)?;
+    Ok(conn)
 }
 
 pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+fn closed() -> StoreError {
+    StoreError::Backend("the store is closed".into())
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed) the database at `path` with the default settings and applies
+    /// pending migrations. This blocks while it migrates: call it at startup or from a blocking task.
     pub fn open(path: impl AsRef<Path>) -> PortResult<SqliteStore> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(backend)?;
-        }
-        let mut writer = Connection::open(&path).map_err(backend)?;
-        configure(&writer).map_err(backend)?;
-        schema::migrate(&mut writer).map_err(backend)?;
-        let readers = (0..4)
-            .map(|_| {
-                let c = Connection::open_with_flags(
-                    &path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.pragma_update(None, "cache_size", -16000)?;
-                c.pragma_update(None, "busy_timeout", 5000)?;
-                Ok(c)
-            })
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(backend)?;
-        let (tx, rx) = mpsc::channel();
-        let commits = Arc::new(AtomicU64::new(0));
-        let thread_commits = commits.clone();
-        let handle = std::thread::Builder::new()
-            .name("fluxer-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, thread_commits))
-            .map_err(backend)?;
-        Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                path,
-                writer: Mutex::new(Some(tx)),
-                writer_thread: Mutex::new(Some(handle)),
-                readers: Mutex::new(readers),
-                commits,
-            }),
-        })
+        Self::open_with(&SqliteConfig::new(path.as_ref()))
     }
 
-    /// A store on a fresh file in the system's temp dir (for tests); the file is left behind.
+    /// Opens the database `config` describes; see [`open`](Self::open).
+    pub fn open_with(config: &SqliteConfig) -> PortResult<SqliteStore> {
+        Self::open_inner(config, None)
+    }
+
+    /// A store on a fresh file in a new directory under the system's temp dir, for tests. The
+    /// directory is removed when the last clone of the store is dropped.
     pub fn open_temp() -> PortResult<SqliteStore> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -110,29 +161,68 @@ impl SqliteStore {
             .as_nanos();
         let dir =
             std::env::temp_dir().join(format!("fluxer-sqlite-{}-{nanos}-{n}", std::process::id()));
-        Self::open(dir.join("fluxer.db"))
+        let opened = Self::open_inner(&SqliteConfig::new(dir.join("fluxer.db")), Some(dir.clone()));
+        if opened.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        opened
     }
 
+    fn open_inner(config: &SqliteConfig, temp_dir: Option<PathBuf>) -> PortResult<SqliteStore> {
+        let path = config.path.clone();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
+        let mut conn = Connection::open(&path).map_err(backend)?;
+        configure(&conn).map_err(backend)?;
+        schema::migrate(&mut conn).map_err(backend)?;
+        // Readers open after the migrations, on a file that is in WAL mode and has its schema.
+        let readers = config.readers.max(1);
+        let idle_readers = (0..readers)
+            .map(|_| open_reader(&path))
+            .collect::<PortResult<Vec<_>>>()?;
+        let (tx, rx) = mpsc::channel(config.write_queue.max(1));
+        let commits = Arc::new(AtomicU64::new(0));
+        let thread_commits = commits.clone();
+        let handle = std::thread::Builder::new()
+            .name("fluxer-sqlite-writer".into())
+            .spawn(move || writer::run(conn, rx, thread_commits))
+            .map_err(backend)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(handle)),
+                idle_readers: Mutex::new(idle_readers),
+                read_permits: Arc::new(Semaphore::new(readers)),
+                commits,
+                temp_dir,
+            }),
+        })
+    }
+
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
-    /// How many transactions the writer has committed (each may hold many writes).
+    /// How many transactions the writer has committed; each holds one or more writes.
     pub fn commit_count(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
     }
 
-    /// Finishes every queued write and stops the writer. Later writes fail.
+    /// Runs every write already queued, then stops the writer and closes its connection. Later writes
+    /// fail; reads keep working.
     pub async fn close(&self) {
         let sender = self
             .inner
             .writer
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(tx) = sender {
             let (done_tx, done_rx) = oneshot::channel();
-            if tx.send(Command::Close(done_tx)).is_ok() {
+            if tx.send(writer::Command::Close(done_tx)).await.is_ok() {
                 let _ = done_rx.await;
             }
         }
@@ -140,143 +230,101 @@ impl SqliteStore {
             .inner
             .writer_thread
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
     }
 
-    /// Runs `f` in the writer's next transaction and resolves after it commits.
+    /// Runs `f` as one write of the writer's next group and resolves once that group has committed.
+    ///
+    /// A write whose caller stops waiting (its future dropped) still runs.
     pub(crate) async fn write<T, F>(&self, f: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<PortResult<T>>();
-        let job: WriteJob = Box::new(move |conn: Option<&Connection>| {
-            let result = match conn {
-                None => Err(StoreError::Backend(
-                    "could not start a write transaction".into(),
-                )),
-                Some(conn) => in_savepoint(conn, f),
-            };
-            Box::new(move |commit_error: Option<&str>| {
-                let outcome = match (result, commit_error) {
-                    (Ok(v), None) => Ok(v),
-                    (Ok(_), Some(e)) => Err(StoreError::Backend(format!("commit failed: {e}"))),
-                    (Err(e), _) => Err(e),
-                };
-                let _ = tx.send(outcome);
-            })
-        });
-        {
-            let guard = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            let sender = guard
-                .as_ref()
-                .ok_or_else(|| StoreError::Backend("store is closed".into()))?;
-            sender
-                .send(Command::Write(job))
-                .map_err(|_| StoreError::Backend("writer thread is gone".into()))?;
-        }
-        rx.await
-            .map_err(|_| StoreError::Backend("writer dropped the write".into()))?
+        let sender = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(closed)?;
+        let (command, answer) = writer::job(f);
+        sender.send(command).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| {
+            StoreError::Backend("the writer stopped before answering a write".into())
+        })?
     }
 
-    /// Runs `f` on a read connection on the blocking pool.
+    /// Runs `f` on a pooled read connection on the blocking pool.
     pub(crate) async fn read<T, F>(&self, f: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
     {
+        let permit = self
+            .inner
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| closed())?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = inner
-                .readers
+            let _permit = permit;
+            let pooled = inner
+                .idle_readers
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .pop();
-            let conn = match conn {
-                Some(c) => c,
-                // Pool exhausted: a short-lived extra connection.
-                None => {
-                    let c = Connection::open_with_flags(
-                        &inner.path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .map_err(backend)?;
-                    c.pragma_update(None, "busy_timeout", 5000)
-                        .map_err(backend)?;
-                    c
-                }
+            // A permit guarantees an idle connection, unless a read panicked and took its connection
+            // down with it: then open a replacement.
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&inner.path)?,
             };
             let result = f(&conn);
-            let mut pool = inner.readers.lock().unwrap_or_else(|e| e.into_inner());
-            if pool.len() < 8 {
-                pool.push(conn);
-            }
+            inner
+                .idle_readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
             result
         })
         .await
-        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::Backend(format!("a read failed: {e}")))?
     }
 }
 
-/// Runs one write in its own savepoint: on error only its changes are rolled back.
-fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> PortResult<T>,
-) -> PortResult<T> {
-    conn.execute_batch("SAVEPOINT op").map_err(backend)?;
-    let result = f(conn);
-    let end = if result.is_ok() {
-        "RELEASE op"
-    } else {
-        "ROLLBACK TO op; RELEASE op"
-    };
-    conn.execute_batch(end).map_err(backend)?;
-    result
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping the last sender lets the writer finish its queue and close its connection by itself.
+        self.writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(dir) = self.temp_dir.take() else {
+            return;
+        };
+        // A temp store removes its files, once nothing has them open.
+        let thread = self
+            .writer_thread
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        self.idle_readers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Command>, commits: Arc<AtomicU64>) {
-    let mut closing: Option<oneshot::Sender<()>> = None;
-    while closing.is_none() {
-        let Ok(first) = rx.recv() else { break };
-        let mut jobs = Vec::new();
-        match first {
-            Command::Write(j) => jobs.push(j),
-            Command::Close(done) => closing = Some(done),
-        }
-        while closing.is_none() && jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Command::Write(j)) => jobs.push(j),
-                Ok(Command::Close(done)) => closing = Some(done),
-                Err(_) => break,
-            }
-        }
-        if jobs.is_empty() {
-            continue;
-        }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "could not begin a write transaction");
-            for job in jobs {
-                job(None)(None);
-            }
-            continue;
-        }
-        let completions: Vec<Completion> = jobs.into_iter().map(|job| job(Some(&conn))).collect();
-        let commit_error = conn.execute_batch("COMMIT").err().map(|e| e.to_string());
-        if commit_error.is_some() {
-            let _ = conn.execute_batch("ROLLBACK");
-        } else {
-            commits.fetch_add(1, Ordering::Relaxed);
-        }
-        for complete in completions {
-            complete(commit_error.as_deref());
-        }
-    }
-    drop(conn);
-    if let Some(done) = closing {
-        let _ = done.send(());
-    }
-}
+#[cfg(test)]
+mod tests;

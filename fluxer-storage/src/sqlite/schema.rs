@@ -124,6 +124,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, target_id)
     ) WITHOUT ROWID;
     ",
+    // 2: reactions keyed by what looks them up, (channel, message, emoji, user), with a per-message
+    //    sequence for first-reacted order; an index for the expired-invite sweep.
+    "
+    CREATE TABLE reactions_v2 (
+        channel_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        emoji_key TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        emoji TEXT NOT NULL,
+        PRIMARY KEY (channel_id, message_id, emoji_key, user_id)
+    ) WITHOUT ROWID;
+    INSERT INTO reactions_v2 (channel_id, message_id, emoji_key, user_id, seq, emoji)
+        SELECT channel_id, message_id, emoji_key, user_id, seq, emoji FROM reactions;
+    DROP TABLE reactions;
+    ALTER TABLE reactions_v2 RENAME TO reactions;
+    CREATE INDEX reactions_in_order ON reactions (channel_id, message_id, seq);
+    CREATE INDEX invites_by_expiry ON invites (expires_at) WHERE expires_at IS NOT NULL;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -131,13 +150,23 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Applies every migration newer than the database's version. A database from a newer build is refused.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate_to(conn, VERSION)
+}
+
+/// Applies the migrations up to version `target`.
+fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(
             "database schema version {current} is newer than this build's {VERSION}"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    let pending = MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target.max(0) as usize)
+        .skip(current.max(0) as usize);
+    for (i, sql) in pending {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -162,5 +191,37 @@ mod tests {
         conn.pragma_update(None, "user_version", VERSION + 1)
             .unwrap();
         assert!(migrate(&mut conn).is_err(), "a newer schema is refused");
+    }
+
+    #[test]
+    fn reactions_keep_their_order_across_migration_2() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO reactions (seq, channel_id, message_id, emoji_key, emoji, user_id) VALUES
+                (7, 1, 10, 'b', '{}', 100), (3, 1, 10, 'a', '{}', 101), (9, 2, 20, 'a', '{}', 100);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(i64, i64, String, i64, i64)> = conn
+            .prepare("SELECT channel_id, message_id, emoji_key, user_id, seq FROM reactions ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (1, 10, "a".to_owned(), 101, 3),
+                (1, 10, "b".to_owned(), 100, 7),
+                (2, 20, "a".to_owned(), 100, 9),
+            ]
+        );
+        let duplicate = conn.execute(
+            "INSERT INTO reactions (channel_id, message_id, emoji_key, user_id, seq, emoji) VALUES (1, 10, 'a', 101, 11, '{}')",
+            [],
+        );
+        assert!(duplicate.is_err(), "a user reacts once per emoji");
     }
 }

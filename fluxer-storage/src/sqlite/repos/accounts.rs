@@ -13,7 +13,8 @@ use fluxer_core::time::Timestamp;
 use rusqlite::params;
 
 use super::{
-    db, execute, execute_existing, placeholders, query_json, query_one_json, sql_id, to_json,
+    db, distinct_ids, execute, execute_existing, placeholders, query_json, query_one_json, sql_id,
+    to_json,
 };
 use crate::sqlite::SqliteStore;
 
@@ -67,7 +68,7 @@ impl UserRepository for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<i64> = ids.iter().map(|i| sql_id(i.get())).collect();
+        let ids = distinct_ids(ids.iter().map(|i| i.get()));
         self.read(move |c| {
             let mut out = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(500) {

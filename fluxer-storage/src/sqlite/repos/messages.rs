@@ -1,5 +1,7 @@
 //! Messages, pins and reactions.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, MessageId, UserId};
 use fluxer_core::model::{Message, ReactionCount, ReactionEmoji};
@@ -8,8 +10,8 @@ use fluxer_core::time::Timestamp;
 use rusqlite::params;
 
 use super::{
-    db, execute, execute_existing, from_json, placeholders, query_json, query_one_json, sql_id,
-    to_json,
+    db, distinct_ids, execute, execute_existing, from_json, placeholders, query_json,
+    query_one_json, sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
 
@@ -191,10 +193,14 @@ impl MessageRepository for SqliteStore {
             if exists == 0 {
                 return Ok(false);
             }
+            // The next sequence number on this message orders emojis by their first current reaction.
             Ok(execute(
                 c,
-                "INSERT OR IGNORE INTO reactions (channel_id, message_id, emoji_key, emoji, user_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![ch, mid, key, json, sql_id(user.get())],
+                "INSERT OR IGNORE INTO reactions (channel_id, message_id, emoji_key, user_id, seq, emoji)
+                 VALUES (?1, ?2, ?3, ?4,
+                         (SELECT COALESCE(MAX(seq), 0) + 1 FROM reactions WHERE channel_id = ?1 AND message_id = ?2),
+                         ?5)",
+                params![ch, mid, key, sql_id(user.get()), json],
             )? > 0)
         })
         .await
@@ -286,7 +292,7 @@ impl MessageRepository for SqliteStore {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<i64> = messages.iter().map(|m| sql_id(m.get())).collect();
+        let ids = distinct_ids(messages.iter().map(|m| m.get()));
         self.read(move |c| {
             let mut out = Vec::new();
             for chunk in ids.chunks(400) {
@@ -309,8 +315,9 @@ impl MessageRepository for SqliteStore {
                     out.push((MessageId::new(mid as u64), ReactionCount { emoji, count: count as u32, me: me != 0 }));
                 }
             }
-            // Keep the caller's message order.
-            out.sort_by_key(|(m, _)| ids.iter().position(|x| *x == sql_id(m.get())).unwrap_or(usize::MAX));
+            // The caller's message order; a stable sort keeps each message's emojis in theirs.
+            let rank: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+            out.sort_by_key(|(m, _)| rank.get(&sql_id(m.get())).copied().unwrap_or(usize::MAX));
             Ok(out)
         })
         .await

@@ -1,6 +1,7 @@
 //! The repository implementations, by concept, and the helpers they share.
 
 mod accounts;
+mod channels;
 mod guilds;
 mod messages;
 
@@ -26,9 +27,11 @@ pub(crate) fn sql_id(raw: u64) -> i64 {
 }
 
 /// Maps a driver error, turning unique violations into the named conflicts of the storage contract.
+/// SQLite names the violated columns in its message (`UNIQUE constraint failed: users.email`).
 pub(crate) fn db(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e
-        && err.code == rusqlite::ErrorCode::ConstraintViolation
+        && (err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
     {
         let name = if msg.contains("users.email") {
             Some(conflict::USER_EMAIL)
@@ -99,6 +102,15 @@ pub(crate) fn execute(conn: &Connection, sql: &str, params: impl Params) -> Port
         .map_err(db)?
         .execute(params)
         .map_err(db)
+}
+
+/// Distinct snowflakes as SQL integers, in the order first given.
+pub(crate) fn distinct_ids(ids: impl IntoIterator<Item = u64>) -> Vec<i64> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter()
+        .filter(|id| seen.insert(*id))
+        .map(sql_id)
+        .collect()
 }
 
 /// `?,?,?` for `n` placeholders.
