@@ -12,6 +12,8 @@ use fluxer_core::service::Fluxer;
 
 /// What every member of a guild shares.
 pub(crate) struct SharedGuild {
+    /// The slot generation this state was loaded at (see [`GuildCache::loaded_generation`]).
+    pub generation: u64,
     pub guild: Guild,
     pub roles: Vec<Role>,
     pub channels: HashMap<ChannelId, Channel>,
@@ -63,6 +65,7 @@ impl GuildCache {
         };
         let store = &fluxer.ports().store;
         let loaded = Arc::new(SharedGuild {
+            generation,
             guild: store.get_guild(guild).await.ok()??,
             roles: store.list_roles(guild).await.ok()?,
             channels: store
@@ -80,6 +83,16 @@ impl GuildCache {
             }
         }
         Some(loaded)
+    }
+
+    /// The generation of the guild's state if it is loaded: sessions memoize what they computed from a
+    /// state and reuse it while the generation holds, without touching the state itself.
+    pub fn loaded_generation(&self, guild: GuildId) -> Option<u64> {
+        let shard = self.shard(guild).read().ok()?;
+        shard
+            .get(&guild)
+            .filter(|slot| slot.state.is_some())
+            .map(|slot| slot.generation)
     }
 
     /// Forgets a guild's state after an event changed it.

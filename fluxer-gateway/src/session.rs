@@ -108,6 +108,8 @@ struct State {
     detached_at: Option<Instant>,
     /// This session's member record per guild (`None`: not a member), for visibility checks.
     members: HashMap<GuildId, Option<Member>>,
+    /// Channels' visibility per guild, valid for one generation of the shared guild state.
+    visible: HashMap<GuildId, (u64, HashMap<ChannelId, bool>)>,
 }
 
 enum Flow {
@@ -125,6 +127,7 @@ impl SessionTask {
             out: None,
             detached_at: Some(Instant::now()),
             members: HashMap::new(),
+            visible: HashMap::new(),
         };
         Box::pin(self.set_presence(self.presence.clone())).await;
         let initial = std::mem::take(&mut self.initial);
@@ -370,6 +373,7 @@ impl SessionTask {
     async fn leave(&mut self, st: &mut State, guild: GuildId) {
         self.guilds.remove(&guild);
         st.members.remove(&guild);
+        st.visible.remove(&guild);
         let _ = self.subscription.remove_topic(Topic::Guild(guild)).await;
     }
 
@@ -388,11 +392,21 @@ impl SessionTask {
                 && payload_user_id(payload) == Some(self.user_id.get()))
         {
             st.members.remove(&guild);
+            st.visible.remove(&guild);
         }
     }
 
     /// Whether this session's member may view a channel of a guild.
     async fn can_view(&self, st: &mut State, guild: GuildId, channel: ChannelId) -> bool {
+        let cache = self.gateway.guild_cache();
+        // Fast path: computed before against the same generation of the guild's state.
+        if let Some(generation) = cache.loaded_generation(guild)
+            && let Some((memo_generation, channels)) = st.visible.get(&guild)
+            && *memo_generation == generation
+            && let Some(visible) = channels.get(&channel)
+        {
+            return *visible;
+        }
         let fluxer = self.gateway.fluxer();
         if let std::collections::hash_map::Entry::Vacant(slot) = st.members.entry(guild) {
             slot.insert(
@@ -408,7 +422,6 @@ impl SessionTask {
         let Some(Some(member)) = st.members.get(&guild) else {
             return false;
         };
-        let cache = self.gateway.guild_cache();
         let mut shared = cache.get(fluxer, guild).await;
         if shared
             .as_ref()
@@ -419,10 +432,20 @@ impl SessionTask {
             shared = cache.get(fluxer, guild).await;
         }
         let Some(shared) = shared else { return false };
-        shared.channels.get(&channel).is_some_and(|c| {
+        // Visibility does not depend on time (a timeout keeps VIEW_CHANNEL), so it can be memoized.
+        let visible = shared.channels.get(&channel).is_some_and(|c| {
             member_channel_permissions(&shared.guild, &shared.roles, member, c, fluxer.now())
                 .contains(Permissions::VIEW_CHANNEL)
-        })
+        });
+        let memo = st
+            .visible
+            .entry(guild)
+            .or_insert_with(|| (shared.generation, HashMap::new()));
+        if memo.0 != shared.generation {
+            *memo = (shared.generation, HashMap::new());
+        }
+        memo.1.insert(channel, visible);
+        visible
     }
 
     async fn set_presence(&mut self, entry: PresenceEntry) {
