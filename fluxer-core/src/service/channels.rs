@@ -157,10 +157,7 @@ impl Fluxer {
                 max: self.limits().channels_per_guild as u64,
             });
         }
-        if let Some(parent) = req.parent_id
-            && kind == ChannelType::GuildCategory
-        {
-            let _ = parent;
+        if req.parent_id.is_some() && kind == ChannelType::GuildCategory {
             return Err(Error::field(
                 "parent_id",
                 "INVALID_PARENT",
