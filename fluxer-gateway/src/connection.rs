@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use flate2::{Compress, Compression, FlushCompress};
 use fluxer_core::ports::{Dispatch, PresenceEntry, Status, Topic};
 use fluxer_core::service::Actor;
 use serde_json::{Value, json};
@@ -28,16 +29,49 @@ struct Conn {
     last_heartbeat: Instant,
     window_start: Instant,
     frames_in_window: u32,
+    /// `compress=zlib-stream`: one zlib context for the whole connection, each payload sync-flushed.
+    zlib: Option<Box<Compress>>,
 }
 
-pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket) {
-    let hello = frame(
-        op::HELLO,
-        &json!({ "heartbeat_interval": gateway.config().heartbeat_interval_ms }),
-    );
-    if socket.send(Message::Text(hello.into())).await.is_err() {
-        return;
+/// Compresses one payload into the connection's zlib stream (ends with the `00 00 ff ff` sync marker).
+fn deflate(z: &mut Compress, input: &[u8]) -> Option<Vec<u8>> {
+    let start = z.total_in();
+    let mut out = Vec::with_capacity(input.len() / 3 + 64);
+    loop {
+        out.reserve(input.len() / 3 + 64);
+        let consumed = usize::try_from(z.total_in() - start).ok()?;
+        z.compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
+            .ok()?;
+        let done = usize::try_from(z.total_in() - start).ok()? == input.len();
+        // Room left over means the flush completed.
+        if done && out.len() < out.capacity() {
+            return Some(out);
+        }
     }
+}
+
+impl Conn {
+    /// A text payload as the client asked for it: a text frame, or a binary zlib-stream chunk.
+    fn encode(&mut self, text: String) -> Message {
+        match &mut self.zlib {
+            Some(z) => match deflate(z, text.as_bytes()) {
+                Some(bytes) => Message::Binary(bytes.into()),
+                None => Message::Text(text.into()),
+            },
+            None => Message::Text(text.into()),
+        }
+    }
+
+    async fn send(&mut self, socket: &mut WebSocket, text: String) -> Result<(), Close> {
+        let message = self.encode(text);
+        socket
+            .send(message)
+            .await
+            .map_err(|_| (close::UNKNOWN_ERROR, "send failed"))
+    }
+}
+
+pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket, zlib: bool) {
     let mut conn = Conn {
         gateway,
         session: None,
@@ -46,7 +80,15 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket) {
         last_heartbeat: Instant::now(),
         window_start: Instant::now(),
         frames_in_window: 0,
+        zlib: zlib.then(|| Box::new(Compress::new(Compression::fast(), true))),
     };
+    let hello = frame(
+        op::HELLO,
+        &json!({ "heartbeat_interval": conn.gateway.config().heartbeat_interval_ms }),
+    );
+    if conn.send(&mut socket, hello).await.is_err() {
+        return;
+    }
     let timeout = Duration::from_millis(conn.gateway.config().heartbeat_timeout_ms);
     let write_timeout = Duration::from_millis(conn.gateway.config().write_timeout_ms);
     let mut ticker = tokio::time::interval(Duration::from_millis(
@@ -68,7 +110,8 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket) {
             },
             out = recv_opt(&mut conn.out_rx) => match out {
                 Some(Outbound::Text(t)) => {
-                    match tokio::time::timeout(write_timeout, socket.send(Message::Text(t.into()))).await {
+                    let message = conn.encode(t);
+                    match tokio::time::timeout(write_timeout, socket.send(message)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break None,
                         // The client stopped reading: drop it; the session keeps its events for RESUME.
@@ -153,7 +196,8 @@ impl Conn {
                 if let (Some(session), Some(seq)) = (&self.session, inbound.d.as_u64()) {
                     let _ = session.commands.send(Command::Ack(seq)).await;
                 }
-                send(socket, frame(op::HEARTBEAT_ACK, &Value::Null)).await
+                self.send(socket, frame(op::HEARTBEAT_ACK, &Value::Null))
+                    .await
             }
             op::IDENTIFY => {
                 if self.session.is_some() {
@@ -198,7 +242,9 @@ impl Conn {
                     .map_err(|_| (close::DECODE_ERROR, "invalid resume"))?;
                 let actor = self.authenticate(&resume.token).await?;
                 let Some(handle) = self.gateway.session(&resume.session_id) else {
-                    return send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await;
+                    return self
+                        .send(socket, frame(op::INVALID_SESSION, &Value::Bool(false)))
+                        .await;
                 };
                 if handle.user_id != actor.id() {
                     return Err((
@@ -215,7 +261,9 @@ impl Conn {
                     reply: reply_tx,
                 }));
                 if handle.commands.send(attach).await.is_err() {
-                    return send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await;
+                    return self
+                        .send(socket, frame(op::INVALID_SESSION, &Value::Bool(false)))
+                        .await;
                 }
                 match reply_rx.await {
                     Ok(Ok(())) => {
@@ -229,7 +277,8 @@ impl Conn {
                         Err((close::INVALID_SEQ, "invalid sequence"))
                     }
                     Ok(Err(AttachError::Stale)) | Err(_) => {
-                        send(socket, frame(op::INVALID_SESSION, &Value::Bool(false))).await
+                        self.send(socket, frame(op::INVALID_SESSION, &Value::Bool(false)))
+                            .await
                     }
                 }
             }
@@ -324,13 +373,6 @@ impl Conn {
             .await
             .map_err(|_| (close::AUTHENTICATION_FAILED, "authentication failed"))
     }
-}
-
-async fn send(socket: &mut WebSocket, text: String) -> Result<(), Close> {
-    socket
-        .send(Message::Text(text.into()))
-        .await
-        .map_err(|_| (close::UNKNOWN_ERROR, "send failed"))
 }
 
 fn parse_presence(p: &PresenceUpdate) -> Status {

@@ -102,6 +102,7 @@ pub struct Gateway {
 struct ConnectQuery {
     v: Option<String>,
     encoding: Option<String>,
+    compress: Option<String>,
 }
 
 impl Gateway {
@@ -410,6 +411,8 @@ async fn upgrade(
 ) -> Response {
     let version_ok = q.v.as_deref().is_none_or(|v| v == "1");
     let encoding_ok = q.encoding.as_deref().is_none_or(|e| e == "json");
+    // zlib-stream is supported; other schemes (zstd-stream) fall back to none, as upstream v1 does.
+    let zlib = q.compress.as_deref() == Some("zlib-stream");
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
@@ -431,7 +434,7 @@ async fn upgrade(
                     .await;
                 return;
             }
-            connection::run(gateway, socket).await;
+            connection::run(gateway, socket, zlib).await;
         })
         .into_response()
 }

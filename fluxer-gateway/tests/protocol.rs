@@ -589,3 +589,54 @@ async fn malformed_frames_get_their_close_codes_without_affecting_others() {
     send_json(&mut healthy, json!({ "op": 1, "d": 1 })).await;
     assert_eq!(next(&mut healthy).await.unwrap()["op"], 11);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zlib_stream_compresses_every_frame() {
+    let env = start(fast()).await;
+    let (token, actor) = user(&env, "alice").await;
+    guild_with(&env, &actor, None).await;
+    let mut ws = connect(&env, "?v=1&encoding=json&compress=zlib-stream").await;
+    // One inflater for the whole connection, fed every binary frame in order.
+    let mut inflater = flate2::Decompress::new(true);
+    let mut next_payload = async move |ws: &mut Ws| -> Value {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("frame within 10 s")
+            .expect("open")
+            .expect("ok");
+        let Message::Binary(bytes) = msg else {
+            panic!("expected a binary zlib frame, got {msg:?}");
+        };
+        assert!(
+            bytes.ends_with(&[0, 0, 0xff, 0xff]),
+            "each payload ends with a sync flush"
+        );
+        let mut out = Vec::with_capacity(bytes.len() * 8 + 1024);
+        let start = inflater.total_in();
+        while ((inflater.total_in() - start) as usize) < bytes.len() {
+            out.reserve(bytes.len() * 4 + 1024);
+            let consumed = (inflater.total_in() - start) as usize;
+            inflater
+                .decompress_vec(&bytes[consumed..], &mut out, flate2::FlushDecompress::Sync)
+                .unwrap();
+        }
+        serde_json::from_slice(&out).unwrap()
+    };
+    let hello = next_payload(&mut ws).await;
+    assert_eq!(hello["op"], 10);
+    send_json(
+        &mut ws,
+        json!({ "op": 2, "d": { "token": token, "properties": { "os": "linux" } } }),
+    )
+    .await;
+    let ready = next_payload(&mut ws).await;
+    assert_eq!(ready["t"], "READY");
+    assert_eq!(ready["d"]["user"]["id"], actor.id().to_string());
+    send_json(&mut ws, json!({ "op": 1, "d": 1 })).await;
+    loop {
+        let v = next_payload(&mut ws).await;
+        if v["op"] == 11 {
+            break;
+        }
+    }
+}
