@@ -255,14 +255,7 @@ impl Fluxer {
             guild.afk_timeout = t;
         }
         self.store().update_guild(&guild).await?;
-        let value = self.guild_json(&guild);
-        self.emit(Dispatch::new(
-            "GUILD_UPDATE",
-            Topic::Guild(guild_id),
-            &value,
-        ))
-        .await;
-        Ok(value)
+        Ok(self.emit_guild_update(&guild).await)
     }
 
     /// Deletes a guild; owner only. A person must confirm with the password (bots need not).
@@ -317,14 +310,7 @@ impl Fluxer {
         let mut guild = access.guild;
         guild.owner_id = new_owner;
         self.store().update_guild(&guild).await?;
-        let value = self.guild_json(&guild);
-        self.emit(Dispatch::new(
-            "GUILD_UPDATE",
-            Topic::Guild(guild_id),
-            &value,
-        ))
-        .await;
-        Ok(value)
+        Ok(self.emit_guild_update(&guild).await)
     }
 
     /// `GET /guilds/{id}/vanity-url`.
@@ -414,14 +400,20 @@ impl Fluxer {
         if let Some(old) = old {
             self.store().delete_invite(&old).await?;
         }
-        let value = self.guild_json(&guild);
+        self.emit_guild_update(&guild).await;
+        Ok(json!({ "code": code }))
+    }
+
+    /// Tells the guild its settings changed; returns the guild as served.
+    async fn emit_guild_update(&self, guild: &Guild) -> serde_json::Value {
+        let value = self.guild_json(guild);
         self.emit(Dispatch::new(
             "GUILD_UPDATE",
-            Topic::Guild(guild_id),
+            Topic::Guild(guild.id),
             &value,
         ))
         .await;
-        Ok(json!({ "code": code }))
+        value
     }
 
     /// The caller's guilds (`GET /users/@me/guilds`), by ascending ID, paged with before/after.
