@@ -1,0 +1,1 @@
+//! NATS: the event bus across nodes (core NATS subjects) and the JetStream work queue.

@@ -1,0 +1,1 @@
+//! Redis/Valkey: the shared cache (values, rate-limit counters, locks) and presence.

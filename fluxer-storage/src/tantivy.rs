@@ -1,0 +1,1 @@
+//! Full-text message search on tantivy.
