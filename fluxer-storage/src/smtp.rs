@@ -1,1 +1,114 @@
-//! SMTP mail on lettre.
+//! SMTP mail on lettre: a pooled async transport with STARTTLS, implicit TLS or plain (for a relay on
+//! loopback), and optional authentication. Messages go out as `multipart/alternative` (plain text and
+//! HTML) when the email has an HTML part.
+
+use async_trait::async_trait;
+use fluxer_core::StoreError;
+use fluxer_core::ports::{Email, Mailer, PortResult};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Upgrade with STARTTLS (port 587), refusing servers that cannot.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or a test sink.
+    None,
+}
+
+/// An SMTP server and the sender address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `Fluxer <no-reply@example.com>`.
+    pub from: String,
+    /// Seconds to wait for the server.
+    #[serde(default = "SmtpConfig::default_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl SmtpConfig {
+    fn default_timeout() -> u64 {
+        30
+    }
+}
+
+/// Sends email over SMTP.
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::backend(format!("smtp: {e}"))
+}
+
+impl SmtpMailer {
+    /// Builds the transport (connections open lazily, on the first email).
+    pub fn new(config: &SmtpConfig) -> PortResult<SmtpMailer> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| backend(format!("bad sender address {:?}: {e}", config.from)))?;
+        let builder = match config.security {
+            SmtpSecurity::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
+                    .map_err(backend)?
+            }
+            SmtpSecurity::Tls => {
+                AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host).map_err(backend)?
+            }
+            SmtpSecurity::None => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            }
+        };
+        let mut builder = builder
+            .port(config.port)
+            .timeout(Some(std::time::Duration::from_secs(config.timeout_secs)));
+        if let (Some(user), Some(pass)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+        }
+        Ok(SmtpMailer {
+            transport: builder.build(),
+            from,
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, email: &Email) -> PortResult<()> {
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|e| backend(format!("bad recipient address: {e}")))?;
+        let builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&email.subject);
+        let message = match &email.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                html.clone(),
+            )),
+            None => builder.body(email.text.clone()),
+        }
+        .map_err(backend)?;
+        self.transport.send(message).await.map_err(backend)?;
+        Ok(())
+    }
+}

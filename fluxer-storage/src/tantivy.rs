@@ -1,1 +1,310 @@
 //! Full-text message search on tantivy.
+//!
+//! One document per message. `content` goes through tantivy's default analyzer (split on
+//! non-alphanumerics, lower-cased), so words match whole and case-insensitively; every other field is
+//! an indexed `u64` (`has` and `mentions` multi-valued), and `id` and `channel_id` are fast fields too:
+//! results are ordered by message ID straight from the column, and a hit's channel is read from its
+//! column without loading the stored document.
+//!
+//! Writes go to one `IndexWriter` and become visible at [`SearchIndex::commit`], which also reloads
+//! the reader. Committing per message would cut the indexing rate by an order of magnitude; the worker
+//! commits on a timer instead (see `fluxer::worker`). Replacing a document deletes the old one by its
+//! `id` term first, so re-indexing an edited message is idempotent.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use fluxer_core::StoreError;
+use fluxer_core::id::{ChannelId, MessageId};
+use fluxer_core::ports::{
+    Has, MessageDocument, MessageSearch, PortResult, SearchHits, SearchIndex,
+};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::schema::{
+    Field, INDEXED, IndexRecordOption, STORED, Schema, TEXT, FAST,
+};
+use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+
+/// Memory the writer may buffer before it flushes a segment (tantivy's minimum is 15 MB per thread).
+const WRITER_BUDGET: usize = 64 * 1024 * 1024;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    channel_id: Field,
+    guild_id: Field,
+    author_id: Field,
+    content: Field,
+    timestamp: Field,
+    has: Field,
+    mentions: Field,
+    pinned: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        id: b.add_u64_field("id", INDEXED | FAST | STORED),
+        channel_id: b.add_u64_field("channel_id", INDEXED | FAST),
+        guild_id: b.add_u64_field("guild_id", INDEXED),
+        author_id: b.add_u64_field("author_id", INDEXED),
+        content: b.add_text_field("content", TEXT),
+        timestamp: b.add_i64_field("timestamp", FAST),
+        has: b.add_u64_field("has", INDEXED),
+        mentions: b.add_u64_field("mentions", INDEXED),
+        pinned: b.add_u64_field("pinned", INDEXED),
+    };
+    (b.build(), fields)
+}
+
+fn has_code(has: Has) -> u64 {
+    match has {
+        Has::Link => 1,
+        Has::File => 2,
+        Has::Image => 3,
+        Has::Video => 4,
+        Has::Embed => 5,
+    }
+}
+
+/// A message search index on tantivy. Cheap to clone.
+#[derive(Clone)]
+pub struct TantivySearchIndex {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::backend(format!("search index: {e}"))
+}
+
+impl TantivySearchIndex {
+    /// Opens the index in `dir`, creating it (and the directory) when missing.
+    pub fn open(dir: impl AsRef<Path>) -> PortResult<TantivySearchIndex> {
+        std::fs::create_dir_all(dir.as_ref()).map_err(backend)?;
+        let directory = MmapDirectory::open(dir.as_ref()).map_err(backend)?;
+        let (schema, _) = schema();
+        let index = Index::open_or_create(directory, schema).map_err(backend)?;
+        Self::with_index(index)
+    }
+
+    /// An index in memory, for tests and ephemeral instances.
+    pub fn open_in_ram() -> PortResult<TantivySearchIndex> {
+        let (schema, _) = schema();
+        Self::with_index(Index::create_in_ram(schema))
+    }
+
+    fn with_index(index: Index) -> PortResult<TantivySearchIndex> {
+        let (expected, _) = schema();
+        let s = index.schema();
+        let fields = Fields {
+            id: s.get_field("id").map_err(backend)?,
+            channel_id: s.get_field("channel_id").map_err(backend)?,
+            guild_id: s.get_field("guild_id").map_err(backend)?,
+            author_id: s.get_field("author_id").map_err(backend)?,
+            content: s.get_field("content").map_err(backend)?,
+            timestamp: s.get_field("timestamp").map_err(backend)?,
+            has: s.get_field("has").map_err(backend)?,
+            mentions: s.get_field("mentions").map_err(backend)?,
+            pinned: s.get_field("pinned").map_err(backend)?,
+        };
+        if s != expected {
+            return Err(backend(
+                "the index on disk has another schema; delete its directory and run `fluxer-server reindex`",
+            ));
+        }
+        let writer = index
+            .writer_with_num_threads(1, WRITER_BUDGET)
+            .map_err(backend)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(backend)?;
+        Ok(TantivySearchIndex {
+            inner: Arc::new(Inner {
+                index,
+                reader,
+                writer: Mutex::new(writer),
+                fields,
+            }),
+        })
+    }
+
+    /// Documents visible to searches (after the last commit).
+    pub fn num_docs(&self) -> u64 {
+        self.inner.reader.searcher().num_docs()
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> PortResult<T> + Send + 'static,
+    ) -> PortResult<T> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(backend)?
+    }
+}
+
+impl Inner {
+    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn document(&self, doc: &MessageDocument) -> TantivyDocument {
+        let f = &self.fields;
+        let mut d = TantivyDocument::new();
+        d.add_u64(f.id, doc.id.get());
+        d.add_u64(f.channel_id, doc.channel_id.get());
+        d.add_u64(f.guild_id, doc.guild_id.map_or(0, |g| g.get()));
+        d.add_u64(f.author_id, doc.author_id.get());
+        d.add_text(f.content, &doc.content);
+        d.add_i64(f.timestamp, doc.timestamp.unix_ms());
+        for has in &doc.has {
+            d.add_u64(f.has, has_code(*has));
+        }
+        for user in &doc.mentions {
+            d.add_u64(f.mentions, user.get());
+        }
+        d.add_u64(f.pinned, u64::from(doc.pinned));
+        d
+    }
+
+    fn query(&self, q: &MessageSearch) -> PortResult<Box<dyn Query>> {
+        let f = &self.fields;
+        let term = |field: Field, v: u64| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_u64(field, v),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let mut must: Vec<Box<dyn Query>> = Vec::new();
+        must.push(Box::new(TermSetQuery::new(
+            q.channel_ids
+                .iter()
+                .map(|c| Term::from_field_u64(f.channel_id, c.get())),
+        )));
+        if let Some(content) = q.content.as_deref() {
+            let mut analyzer = self.index.tokenizer_for_field(f.content).map_err(backend)?;
+            let mut stream = analyzer.token_stream(content);
+            while let Some(token) = stream.next() {
+                must.push(Box::new(TermQuery::new(
+                    Term::from_field_text(f.content, &token.text),
+                    IndexRecordOption::Basic,
+                )));
+            }
+        }
+        if !q.author_ids.is_empty() {
+            must.push(Box::new(TermSetQuery::new(
+                q.author_ids
+                    .iter()
+                    .map(|a| Term::from_field_u64(f.author_id, a.get())),
+            )));
+        }
+        for user in &q.mentions {
+            must.push(term(f.mentions, user.get()));
+        }
+        for has in &q.has {
+            must.push(term(f.has, has_code(*has)));
+        }
+        if let Some(pinned) = q.pinned {
+            must.push(term(f.pinned, u64::from(pinned)));
+        }
+        if q.min_id.is_some() || q.max_id.is_some() {
+            let bound = |id: Option<MessageId>| match id {
+                Some(id) => Bound::Excluded(Term::from_field_u64(f.id, id.get())),
+                None => Bound::Unbounded,
+            };
+            must.push(Box::new(RangeQuery::new(bound(q.min_id), bound(q.max_id))));
+        }
+        Ok(Box::new(BooleanQuery::new(
+            must.into_iter().map(|q| (Occur::Must, q)).collect(),
+        )))
+    }
+
+    fn search(&self, q: &MessageSearch) -> PortResult<SearchHits> {
+        if q.channel_ids.is_empty() {
+            return Ok(SearchHits::default());
+        }
+        let query = self.query(q)?;
+        let searcher = self.reader.searcher();
+        let total = searcher.search(&query, &Count).map_err(backend)? as u64;
+        if q.limit == 0 || total == 0 {
+            return Ok(SearchHits {
+                hits: Vec::new(),
+                total,
+            });
+        }
+        let order = if q.ascending { Order::Asc } else { Order::Desc };
+        let top = TopDocs::with_limit(q.limit)
+            .and_offset(q.offset)
+            .order_by_u64_field("id", order);
+        let docs = searcher.search(&query, &top).map_err(backend)?;
+        let mut hits = Vec::with_capacity(docs.len());
+        for (id, addr) in docs {
+            let segment = searcher.segment_reader(addr.segment_ord);
+            let channel = segment
+                .fast_fields()
+                .u64("channel_id")
+                .map_err(backend)?
+                .first(addr.doc_id);
+            if let (Some(id), Some(channel)) = (id, channel) {
+                hits.push((ChannelId::new(channel), MessageId::new(id)));
+            }
+        }
+        Ok(SearchHits { hits, total })
+    }
+}
+
+#[async_trait]
+impl SearchIndex for TantivySearchIndex {
+    async fn index_messages(&self, docs: &[MessageDocument]) -> PortResult<()> {
+        let docs = docs.to_vec();
+        self.blocking(move |inner| {
+            let built: Vec<_> = docs.iter().map(|d| (d.id, inner.document(d))).collect();
+            let writer = inner.writer();
+            for (id, doc) in built {
+                writer.delete_term(Term::from_field_u64(inner.fields.id, id.get()));
+                writer.add_document(doc).map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_messages(&self, ids: &[MessageId]) -> PortResult<()> {
+        let ids = ids.to_vec();
+        self.blocking(move |inner| {
+            let writer = inner.writer();
+            for id in ids {
+                writer.delete_term(Term::from_field_u64(inner.fields.id, id.get()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn commit(&self) -> PortResult<()> {
+        self.blocking(|inner| {
+            inner.writer().commit().map_err(backend)?;
+            inner.reader.reload().map_err(backend)
+        })
+        .await
+    }
+
+    async fn search_messages(&self, query: &MessageSearch) -> PortResult<SearchHits> {
+        let query = query.clone();
+        self.blocking(move |inner| inner.search(&query)).await
+    }
+}

@@ -42,9 +42,12 @@
 //! # }
 //! ```
 
+mod queue;
 mod repos;
 mod schema;
 mod writer;
+
+pub use queue::SqliteQueue;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

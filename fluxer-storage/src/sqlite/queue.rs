@@ -1,0 +1,215 @@
+//! The durable job queue of the monolith: one SQLite table in a database file of its own.
+//!
+//! A job is a row; its state, due time and lease live in columns, so reserving is one indexed
+//! `UPDATE ... RETURNING` in a transaction. A job leased by a process that dies is due again when its
+//! lease ends, and the next reservation delivers it with `attempts + 1`: delivery is at least once.
+//! Rows are small and the queue sees far fewer writes than the message store, so a single connection
+//! behind a mutex, used on tokio's blocking pool, is all it needs.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use fluxer_core::StoreError;
+use fluxer_core::ports::{Job, JobState, NewJob, PortResult, Queue, QueueStats};
+use fluxer_core::time::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state INTEGER NOT NULL,          -- 0 pending, 1 in flight, 2 dead
+    due_at INTEGER NOT NULL,         -- pending: run_at; in flight: lease end (ms)
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, due_at, id);
+";
+
+const PENDING: i64 = 0;
+const IN_FLIGHT: i64 = 1;
+const DEAD: i64 = 2;
+
+/// A durable queue on SQLite. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteQueue {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl SqliteQueue {
+    /// Opens (or creates) the queue database at `path`; missing parent directories are created.
+    pub fn open(path: impl AsRef<Path>) -> PortResult<SqliteQueue> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
+        }
+        let conn = Connection::open(&path).map_err(StoreError::backend)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        )
+        .map_err(StoreError::backend)?;
+        conn.execute_batch(SCHEMA).map_err(StoreError::backend)?;
+        Ok(SqliteQueue {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> PortResult<T> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(StoreError::backend)?
+        .map_err(StoreError::backend)
+    }
+}
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let id: i64 = row.get("id")?;
+    let payload: String = row.get("payload")?;
+    let state = match row.get::<_, i64>("state")? {
+        PENDING => JobState::Pending,
+        IN_FLIGHT => JobState::InFlight,
+        _ => JobState::Dead,
+    };
+    Ok(Job {
+        id: id.to_string(),
+        kind: row.get("kind")?,
+        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+        attempts: row.get("attempts")?,
+        max_attempts: row.get("max_attempts")?,
+        state,
+        last_error: row.get("last_error")?,
+    })
+}
+
+/// Job IDs are the row IDs in decimal; anything else names no job.
+fn parse_id(id: &str) -> Option<i64> {
+    id.parse().ok()
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.unix_ms()
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn enqueue(&self, job: NewJob) -> PortResult<String> {
+        let payload = serde_json::to_string(&job.payload).map_err(StoreError::backend)?;
+        let run_at = job.run_at.map(ms).unwrap_or(0);
+        let now = ms(Timestamp::now());
+        let id = self
+            .with(move |c| {
+                c.execute(
+                    "INSERT INTO jobs (kind, payload, state, due_at, max_attempts, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        job.kind,
+                        payload,
+                        PENDING,
+                        run_at,
+                        job.max_attempts.max(1),
+                        now
+                    ],
+                )?;
+                Ok(c.last_insert_rowid())
+            })
+            .await?;
+        Ok(id.to_string())
+    }
+
+    async fn reserve(&self, now: Timestamp, lease_ms: u64) -> PortResult<Option<Job>> {
+        let now = ms(now);
+        let lease_end = now.saturating_add(i64::try_from(lease_ms).unwrap_or(i64::MAX));
+        self.with(move |c| {
+            // Pending jobs whose time has come and in-flight jobs whose lease ran out, oldest due first.
+            c.query_row(
+                "UPDATE jobs SET state = ?1, due_at = ?2, attempts = attempts + 1
+                 WHERE id = (
+                     SELECT id FROM jobs WHERE state IN (?3, ?1) AND due_at <= ?4
+                     ORDER BY due_at, id LIMIT 1
+                 )
+                 RETURNING *",
+                params![IN_FLIGHT, lease_end, PENDING, now],
+                job_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn ack(&self, id: &str) -> PortResult<()> {
+        let Some(id) = parse_id(id) else {
+            return Ok(());
+        };
+        self.with(move |c| c.execute("DELETE FROM jobs WHERE id = ?1", [id]))
+            .await?;
+        Ok(())
+    }
+
+    async fn nack(&self, id: &str, error: &str, retry_at: Timestamp) -> PortResult<()> {
+        let id = parse_id(id).ok_or(StoreError::NotFound)?;
+        let error = error.to_owned();
+        let retry_at = ms(retry_at);
+        let changed = self
+            .with(move |c| {
+                c.execute(
+                    "UPDATE jobs SET last_error = ?2,
+                         state = CASE WHEN attempts >= max_attempts THEN ?3 ELSE ?4 END,
+                         due_at = ?5
+                     WHERE id = ?1 AND state != ?3",
+                    params![id, error, DEAD, PENDING, retry_at],
+                )
+            })
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, limit: usize) -> PortResult<Vec<Job>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |c| {
+            let mut stmt = c.prepare("SELECT * FROM jobs WHERE state = ?1 ORDER BY id LIMIT ?2")?;
+            let rows = stmt.query_map(params![DEAD, limit], job_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn stats(&self) -> PortResult<QueueStats> {
+        self.with(|c| {
+            let mut stats = QueueStats::default();
+            let mut stmt = c.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let n: i64 = row.get(1)?;
+                let n = u64::try_from(n).unwrap_or(0);
+                match row.get::<_, i64>(0)? {
+                    PENDING => stats.pending = n,
+                    IN_FLIGHT => stats.in_flight = n,
+                    _ => stats.dead = n,
+                }
+            }
+            Ok(stats)
+        })
+        .await
+    }
+}
