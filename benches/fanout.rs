@@ -189,6 +189,10 @@ async fn fluxer_round(args: &Args) -> Round {
         cache: Arc::new(MemoryCache::new()),
         clock: Arc::new(SystemClock),
         hasher: Arc::new(Argon2Hasher::fast_for_tests()),
+        queue: None,
+        search: None,
+        blobs: None,
+        media: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -78,6 +78,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             cache: Arc::new(MemoryCache::new()),
             clock: Arc::new(SystemClock),
             hasher: Arc::new(Argon2Hasher::default()),
+            queue: None,
+            search: None,
+            blobs: None,
+            media: None,
         },
         Config::default(),
     );

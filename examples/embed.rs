@@ -30,6 +30,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cache: Arc::new(MemoryCache::new()),
         clock: Arc::new(SystemClock),
         hasher: Arc::new(SpawnBlockingHasher::default()),
+        queue: None,
+        search: None,
+        blobs: None,
+        media: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
 

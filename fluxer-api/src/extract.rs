@@ -193,3 +193,118 @@ mod tests {
         assert!(parse_json::<Body>(b"{\"name\":\"x\"} trailing").is_err());
     }
 }
+
+/// A message body: JSON, or `multipart/form-data` with a `payload_json` part and files (`files[n]`,
+/// as Discord and upstream clients send them). The files' `attachments[n]` entries in the payload
+/// (matched by `id` = `n`) give their description and, optionally, a filename.
+pub struct MessageBody<T> {
+    pub payload: T,
+    pub files: Vec<fluxer_core::service::Upload>,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MessageBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !is_multipart {
+            let bytes = read_body(req, state).await?;
+            return Ok(MessageBody {
+                payload: parse_json(&bytes)?,
+                files: Vec::new(),
+            });
+        }
+        let mut multipart = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::invalid("body", "INVALID_BODY", e.body_text()))?;
+        let multipart_error = |e: axum::extract::multipart::MultipartError| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    "Request body is too large.",
+                )
+            } else {
+                ApiError::invalid("body", "INVALID_BODY", e.body_text())
+            }
+        };
+        let mut payload = serde_json::Value::Object(Default::default());
+        // (index in `files[n]`, client filename, bytes)
+        let mut files: Vec<(usize, String, Vec<u8>)> = Vec::new();
+        while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+            let name = field.name().unwrap_or("").to_owned();
+            if name == "payload_json" {
+                let text = field.bytes().await.map_err(multipart_error)?;
+                payload = parse_json(&text)?;
+                continue;
+            }
+            let index = if name == "file" || name == "files" {
+                Some(files.len())
+            } else {
+                name.strip_prefix("files[")
+                    .or_else(|| name.strip_prefix("file["))
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .and_then(|n| n.parse::<usize>().ok())
+            };
+            match index {
+                Some(index) => {
+                    let filename = field.file_name().unwrap_or("file").to_owned();
+                    let bytes = field.bytes().await.map_err(multipart_error)?;
+                    files.push((index, filename, bytes.to_vec()));
+                }
+                None => {
+                    // Plain form fields (`content`, `nonce`, `tts`) some clients send instead of JSON.
+                    let text = field.text().await.map_err(multipart_error)?;
+                    if let Some(map) = payload.as_object_mut()
+                        && !map.contains_key(&name)
+                        && matches!(name.as_str(), "content" | "nonce" | "tts" | "username")
+                    {
+                        let value = match name.as_str() {
+                            "tts" => serde_json::Value::Bool(text == "true"),
+                            _ => serde_json::Value::String(text),
+                        };
+                        map.insert(name, value);
+                    }
+                }
+            }
+        }
+        let described: Vec<serde_json::Value> = payload
+            .get("attachments")
+            .and_then(|a| a.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let meta = |index: usize| {
+            described.iter().find(|a| {
+                a.get("id").and_then(|id| {
+                    id.as_u64()
+                        .or_else(|| id.as_str().and_then(|s| s.parse().ok()))
+                }) == Some(index as u64)
+            })
+        };
+        files.sort_by_key(|(index, _, _)| *index);
+        let files = files
+            .into_iter()
+            .map(|(index, client_name, bytes)| {
+                let m = meta(index);
+                fluxer_core::service::Upload {
+                    filename: m
+                        .and_then(|m| m.get("filename"))
+                        .and_then(|f| f.as_str())
+                        .map(str::to_owned)
+                        .unwrap_or(client_name),
+                    description: m
+                        .and_then(|m| m.get("description"))
+                        .and_then(|d| d.as_str())
+                        .map(str::to_owned),
+                    bytes,
+                }
+            })
+            .collect();
+        let payload = parse_json(&serde_json::to_vec(&payload).unwrap_or_default())?;
+        Ok(MessageBody { payload, files })
+    }
+}

@@ -30,7 +30,7 @@ pub use state::{ApiConfig, ApiState};
 
 /// The whole API, with its middleware (limits, rate limits, request logging, panic recovery).
 pub fn router(state: ApiState) -> Router {
-    let v1 = routes::v1()
+    let v1 = routes::v1(state.config.max_upload_bytes)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ratelimit::rate_limit,

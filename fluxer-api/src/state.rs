@@ -12,6 +12,8 @@ use crate::ratelimit::RateLimits;
 pub struct ApiConfig {
     /// The largest accepted request body.
     pub max_body_bytes: usize,
+    /// The largest body of a request that carries files (a message with attachments).
+    pub max_upload_bytes: usize,
     /// The gateway URL clients connect to, without query (`ws://127.0.0.1:8080/gateway`).
     pub gateway_url: String,
     pub rate_limits: RateLimits,
@@ -23,6 +25,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 100 << 20,
             gateway_url: "ws://127.0.0.1:8080/gateway".to_owned(),
             rate_limits: RateLimits::default(),
             trust_forwarded_for: false,

@@ -134,6 +134,9 @@ pub enum Error {
     /// The channel's slowmode allows one message per interval (429 `SLOWMODE_RATE_LIMITED`).
     #[error("slowmode: wait {retry_after_ms} ms before sending again")]
     SlowmodeRateLimited { retry_after_ms: u64 },
+    /// A feature this instance has turned off or cannot reach right now (503), with Fluxer's code.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     /// A backend failed. The message is for logs; clients see a generic 500.
     #[error("storage failure: {0}")]
     Storage(String),
@@ -153,7 +156,7 @@ impl Error {
             Error::MissingPermissions => "MISSING_PERMISSIONS",
             Error::MissingAccess => "MISSING_ACCESS",
             Error::Unauthorized => "UNAUTHORIZED",
-            Error::Rejected { code, .. } => code,
+            Error::Rejected { code, .. } | Error::Unavailable { code, .. } => code,
             Error::LimitReached { limit, .. } => limit.code(),
             Error::Banned => "USER_BANNED_FROM_GUILD",
             Error::RateLimited { .. } => "RATE_LIMITED",
@@ -174,6 +177,7 @@ impl Error {
             Error::MissingPermissions | Error::MissingAccess | Error::Banned => 403,
             Error::Unknown(_) => 404,
             Error::RateLimited { .. } | Error::SlowmodeRateLimited { .. } => 429,
+            Error::Unavailable { .. } => 503,
             Error::Storage(_) | Error::Internal(_) => 500,
         }
     }

@@ -36,6 +36,10 @@ async fn start(config: GatewayConfig) -> Env {
         cache: Arc::new(MemoryCache::new()),
         clock: Arc::new(SystemClock),
         hasher: Arc::new(Argon2Hasher::fast_for_tests()),
+        queue: None,
+        search: None,
+        blobs: None,
+        media: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let gateway = Gateway::new(fluxer.clone(), Arc::new(MemoryPresence::new()), config);

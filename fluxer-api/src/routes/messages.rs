@@ -13,12 +13,16 @@ use serde_json::json;
 
 use super::no_content;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, JsonBody, PathParams, QueryParams};
+use crate::extract::{Auth, JsonBody, MessageBody, PathParams, QueryParams};
 use crate::state::ApiState;
 
-pub fn routes() -> Router<ApiState> {
+/// `upload_limit` raises the body limit of the routes that take files.
+pub fn routes(upload_limit: axum::extract::DefaultBodyLimit) -> Router<ApiState> {
     Router::new()
-        .route("/channels/{channel_id}/messages", get(list).post(create))
+        .route(
+            "/channels/{channel_id}/messages",
+            get(list).post(create).layer(upload_limit.clone()),
+        )
         .route(
             "/channels/{channel_id}/messages/bulk-delete",
             post(bulk_delete),
@@ -76,9 +80,13 @@ async fn create(
     State(s): State<ApiState>,
     Auth(actor): Auth,
     PathParams(id): PathParams<ChannelId>,
-    JsonBody(req): JsonBody<MessageCreate>,
+    body: MessageBody<MessageCreate>,
 ) -> ApiResult<Json<MessageResponse>> {
-    Ok(Json(s.fluxer.send_message(&actor, id, req).await?))
+    Ok(Json(
+        s.fluxer
+            .send_message_with_files(&actor, id, body.payload, body.files)
+            .await?,
+    ))
 }
 
 async fn get_message(

@@ -4,9 +4,11 @@ mod applications;
 mod auth;
 mod channels;
 mod guilds;
+mod harvest;
 mod health;
 mod invites;
 mod messages;
+mod search;
 mod users;
 mod webhooks;
 
@@ -18,16 +20,19 @@ use crate::state::ApiState;
 pub use health::health;
 
 /// Every v1 route, unprefixed.
-pub fn v1() -> Router<ApiState> {
+pub fn v1(max_upload_bytes: usize) -> Router<ApiState> {
+    let upload_limit = axum::extract::DefaultBodyLimit::max(max_upload_bytes);
     Router::new()
         .merge(auth::routes())
         .merge(users::routes())
         .merge(guilds::routes())
         .merge(channels::routes())
-        .merge(messages::routes())
+        .merge(messages::routes(upload_limit))
         .merge(invites::routes())
         .merge(applications::routes())
         .merge(webhooks::routes())
+        .merge(search::routes())
+        .merge(harvest::routes())
         .merge(health::versioned())
 }
 

@@ -1,9 +1,10 @@
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use super::PortResult;
 
 /// An email ready to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Email {
     pub to: String,
     pub subject: String,

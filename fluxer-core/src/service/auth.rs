@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, Unknown};
 use crate::id::UserId;
 use crate::model::{ActionToken, ActionTokenKind, AuthSession, User};
-use crate::ports::{Email, conflict, is_conflict};
+use crate::ports::{conflict, is_conflict};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
 use super::tokens::{BotToken, SessionToken, hash_token, random_base62, secrets_equal};
@@ -146,7 +146,7 @@ impl Fluxer {
             ..User::new(self.next_id(), username, Some(email.clone()))
         };
         let user = self.insert_user_with_free_discriminator(user).await?;
-        self.send_verification_email(&user).await?;
+        self.send_verification_email(&user, false).await?;
         let token = self.open_session(user.id, &req.client).await?;
         Ok(LoginOutcome::Session {
             token,
@@ -430,7 +430,7 @@ impl Fluxer {
         Ok(token)
     }
 
-    async fn send_verification_email(&self, user: &User) -> Result<()> {
+    pub(crate) async fn send_verification_email(&self, user: &User, changed: bool) -> Result<()> {
         let Some(email) = &user.email else {
             return Ok(());
         };
@@ -438,19 +438,12 @@ impl Fluxer {
             .issue_action_token(ActionTokenKind::VerifyEmail, user.id, VERIFY_EMAIL_TTL_SECS)
             .await?;
         let link = format!("{}/verify#token={token}", self.config().web_url);
-        self.ports()
-            .mailer
-            .send(&Email {
-                to: email.clone(),
-                subject: "Verify your email for Fluxer".to_owned(),
-                text: format!(
-                    "Hi {},\n\nConfirm this address to finish setting up your account:\n{link}\n\nThe link works for 24 hours. If you did not sign up, ignore this email.\n",
-                    user.username
-                ),
-                html: None,
-            })
-            .await?;
-        Ok(())
+        let mail = if changed {
+            super::emails::email_changed(email, &user.username, &link)
+        } else {
+            super::emails::verify_email(email, &user.username, &link)
+        };
+        self.send_email(mail).await
     }
 
     /// Sends a new verification email to the caller.
@@ -461,7 +454,7 @@ impl Fluxer {
                 "Your email is already verified.",
             ));
         }
-        self.send_verification_email(&actor.user).await
+        self.send_verification_email(&actor.user, false).await
     }
 
     /// Marks the account's email verified (`POST /auth/verify`).
@@ -509,17 +502,7 @@ impl Fluxer {
             )
             .await?;
         let link = format!("{}/reset#token={token}", self.config().web_url);
-        self.ports()
-            .mailer
-            .send(&Email {
-                to: email,
-                subject: "Reset your Fluxer password".to_owned(),
-                text: format!(
-                    "Hi {},\n\nSomeone asked to reset your password. Choose a new one here:\n{link}\n\nThe link works for one hour. If it was not you, ignore this email.\n",
-                    user.username
-                ),
-                html: None,
-            })
+        self.send_email(super::emails::reset_password(&email, &user.username, &link))
             .await?;
         Ok(())
     }

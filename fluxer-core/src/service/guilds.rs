@@ -40,6 +40,11 @@ pub struct GuildUpdate {
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub afk_channel_id: Option<Option<ChannelId>>,
     pub afk_timeout: Option<u32>,
+    /// A data URI (`data:image/png;base64,...`) to set, `null` to remove.
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub icon: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub banner: Option<Option<String>>,
 }
 
 fn validate_guild_name(v: &mut Validator, name: &str) {
@@ -61,10 +66,14 @@ impl Fluxer {
         }
         let guild_id: GuildId = self.next_id();
         let general: ChannelId = self.next_id();
+        let icon = match req.icon.as_deref() {
+            Some(uri) => Some(self.store_image("icon", "icons", guild_id, uri).await?),
+            None => None,
+        };
         let guild = Guild {
             id: guild_id,
             name: req.name.trim().to_owned(),
-            icon: None,
+            icon,
             banner: None,
             splash: None,
             description: None,
@@ -254,7 +263,25 @@ impl Fluxer {
         if let Some(t) = req.afk_timeout {
             guild.afk_timeout = t;
         }
+        let mut replaced = Vec::new();
+        for (field, kind, value) in [("icon", "icons", req.icon), ("banner", "banners", req.banner)] {
+            let Some(value) = value else { continue };
+            let new = match value {
+                Some(uri) => Some(self.store_image(field, kind, guild.id, &uri).await?),
+                None => None,
+            };
+            let slot = if field == "icon" {
+                &mut guild.icon
+            } else {
+                &mut guild.banner
+            };
+            if let Some(old) = slot.take().filter(|o| Some(o) != new.as_ref()) {
+                replaced.push(super::image_key(kind, guild.id, &old));
+            }
+            *slot = new;
+        }
         self.store().update_guild(&guild).await?;
+        self.delete_blobs_later(replaced).await;
         Ok(self.emit_guild_update(&guild).await)
     }
 

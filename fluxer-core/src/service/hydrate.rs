@@ -106,7 +106,11 @@ impl Fluxer {
                     .collect(),
                 mention_roles: m.mention_role_ids.clone(),
                 embeds: m.embeds.clone(),
-                attachments: m.attachments.clone(),
+                attachments: m
+                    .attachments
+                    .iter()
+                    .map(|a| self.attachment_for_response(a))
+                    .collect(),
                 reactions: reactions.remove(&m.id).unwrap_or_default(),
                 message_reference: m.message_reference.clone(),
                 referenced_message: None,

@@ -281,6 +281,7 @@ impl Fluxer {
                     .await?;
             }
         }
+        self.index_later(&[(message.channel_id, message.id)]).await;
         let response = self.message_response(actor.id(), message).await?;
         let mut payload = serde_json::to_value(&response).unwrap_or_default();
         if let Some(g) = &access.guild
@@ -525,6 +526,7 @@ impl Fluxer {
         }
         message.edited_timestamp = Some(self.now());
         self.store().update_message(&message).await?;
+        self.index_later(&[(message.channel_id, message.id)]).await;
         let response = self.message_response(actor.id(), message).await?;
         self.emit_channel_event("MESSAGE_UPDATE", &access.channel, &response)
             .await;
@@ -548,6 +550,8 @@ impl Fluxer {
             return Err(Error::MissingPermissions);
         }
         self.store().delete_message(channel_id, message_id).await?;
+        self.unindex_later(&[message_id]).await;
+        self.delete_message_files(std::slice::from_ref(&message)).await;
         let payload =
             json!({ "id": message_id, "channel_id": channel_id, "guild_id": access.guild_id() });
         self.emit_channel_event("MESSAGE_DELETE", &access.channel, &payload)
@@ -588,7 +592,18 @@ impl Fluxer {
             ));
         }
         access.require(Permissions::MANAGE_MESSAGES)?;
+        let mut with_files = Vec::new();
+        for id in &ids {
+            if let Some(m) = self.store().get_message(channel_id, *id).await?
+                && !m.attachments.is_empty()
+            {
+                with_files.push(m);
+            }
+        }
         let deleted = self.store().delete_messages(channel_id, &ids).await?;
+        self.unindex_later(&deleted).await;
+        with_files.retain(|m| deleted.contains(&m.id));
+        self.delete_message_files(&with_files).await;
         if !deleted.is_empty() {
             let payload =
                 json!({ "ids": deleted, "channel_id": channel_id, "guild_id": access.guild_id() });
@@ -773,6 +788,7 @@ impl Fluxer {
         let now = self.now();
         message.pinned_at = pinned.then_some(now);
         self.store().update_message(&message).await?;
+        self.index_later(&[(message.channel_id, message.id)]).await;
         let mut channel = access.channel.clone();
         if pinned {
             channel.last_pin_timestamp = Some(now);

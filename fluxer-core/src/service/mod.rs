@@ -8,15 +8,20 @@ mod access;
 mod applications;
 mod auth;
 mod channels;
+mod emails;
 mod guilds;
+mod harvest;
 mod hydrate;
+mod jobs;
 mod invites;
 mod members;
 mod messages;
 mod password;
 mod roles;
+mod search;
 mod tokens;
 mod totp;
+mod uploads;
 mod users;
 mod webhooks;
 
@@ -27,18 +32,25 @@ pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
 pub use auth::{ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup};
 pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};
 pub use guilds::{GuildCreate, GuildUpdate};
+pub use harvest::{Harvest, HarvestStatus};
+pub use jobs::{JobError, cron, kinds};
 pub use invites::InviteCreate;
 pub use members::{BanCreate, MemberUpdate};
 pub use messages::{MessageCreate, MessageEdit, MessageQuery};
 pub use password::{Argon2Hasher, PasswordHasher};
 pub use roles::{RoleCreate, RolePosition, RoleUpdate};
-pub use tokens::{BotToken, SessionToken, hash_token};
+pub use search::{SearchPage, SearchRequest, SortOrder};
+pub use tokens::{BotToken, SessionToken, hash_token, random_base62};
 pub use totp::totp_code;
+pub use uploads::{Upload, image_key, sanitize_filename};
 pub use users::{RelationshipRequest, UserUpdate};
 pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 
 use crate::id::{Snowflake, SnowflakeGenerator};
-use crate::ports::{Cache, Clock, Dispatch, EventBus, Mailer, Store, SystemClock};
+use crate::ports::{
+    BlobStore, Cache, Clock, Dispatch, EventBus, Mailer, Media, Queue, SearchIndex, Store,
+    SystemClock,
+};
 use crate::time::Timestamp;
 
 /// Instance limits. The defaults are upstream's numbers for a self-hosted instance (where everyone gets
@@ -47,6 +59,8 @@ use crate::time::Timestamp;
 pub struct Limits {
     pub message_content: usize,
     pub attachments_per_message: usize,
+    /// Largest attachment, in bytes.
+    pub attachment_bytes: u64,
     pub embeds_per_message: usize,
     pub reactions_per_message: u32,
     pub guilds_per_user: usize,
@@ -68,6 +82,7 @@ impl Default for Limits {
         Limits {
             message_content: 4000,
             attachments_per_message: 10,
+            attachment_bytes: 25 << 20,
             embeds_per_message: 10,
             reactions_per_message: 30,
             guilds_per_user: 200,
@@ -95,6 +110,11 @@ pub struct Config {
     pub web_url: String,
     /// Require a verified email before sending messages.
     pub require_verified_email: bool,
+    /// Where the API is reachable from outside (`https://chat.example.com/api`), for links to
+    /// downloads in emails.
+    pub api_url: String,
+    /// The key of signed download links (data exports). Keep it secret and the same on every node.
+    pub link_secret: Vec<u8>,
 }
 
 impl Default for Config {
@@ -104,6 +124,8 @@ impl Default for Config {
             limits: Limits::default(),
             web_url: "http://127.0.0.1:8080".to_owned(),
             require_verified_email: false,
+            api_url: "http://127.0.0.1:8080/api".to_owned(),
+            link_secret: Vec::new(),
         }
     }
 }
@@ -118,6 +140,14 @@ pub struct Ports {
     pub cache: Arc<dyn Cache>,
     pub clock: Arc<dyn Clock>,
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Background jobs (email, indexing, exports). Without a queue they run inline, in the request.
+    pub queue: Option<Arc<dyn Queue>>,
+    /// Message search. Without an index, search answers `SEARCH_UNAVAILABLE`.
+    pub search: Option<Arc<dyn SearchIndex>>,
+    /// Object storage for data exports (and, through the API, attachments and avatars).
+    pub blobs: Option<Arc<dyn BlobStore>>,
+    /// Upload sniffing and public media URLs. Uploads need both `blobs` and `media`.
+    pub media: Option<Arc<dyn Media>>,
 }
 
 impl Ports {
@@ -135,7 +165,36 @@ impl Ports {
             cache,
             clock: Arc::new(SystemClock),
             hasher: Arc::new(Argon2Hasher::default()),
+            queue: None,
+            search: None,
+            blobs: None,
+            media: None,
         }
+    }
+
+    /// Runs background work through `queue` (a worker must consume it: see `fluxer::worker`).
+    pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// Indexes messages into `search` and enables the search endpoints.
+    pub fn with_search(mut self, search: Arc<dyn SearchIndex>) -> Self {
+        self.search = Some(search);
+        self
+    }
+
+    /// Stores exports (and uploads) in `blobs`.
+    pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// Accepts uploads (attachments, avatars, icons) into `blobs`, sniffed and linked by `media`.
+    pub fn with_media(mut self, blobs: Arc<dyn BlobStore>, media: Arc<dyn Media>) -> Self {
+        self.blobs = Some(blobs);
+        self.media = Some(media);
+        self
     }
 }
 

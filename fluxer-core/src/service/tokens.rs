@@ -10,7 +10,7 @@ use crate::id::ApplicationId;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// `len` random base62 characters from the OS RNG (rejection sampling keeps them uniform).
-pub(crate) fn random_base62(len: usize) -> String {
+pub fn random_base62(len: usize) -> String {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {

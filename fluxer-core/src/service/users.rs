@@ -39,6 +39,11 @@ pub struct UserUpdate {
     pub pronouns: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub accent_color: Option<Option<u32>>,
+    /// A data URI (`data:image/png;base64,...`) to set, `null` to remove.
+    #[serde(default, deserialize_with = "nullable")]
+    pub avatar: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub banner: Option<Option<String>>,
 }
 
 /// `POST /users/@me/relationships` (by tag) or `PUT .../{id}` (with a type).
@@ -126,6 +131,27 @@ impl Fluxer {
         if let Some(c) = req.accent_color {
             user.accent_color = c;
         }
+        let mut replaced = Vec::new();
+        if let Some(avatar) = req.avatar {
+            let new = match avatar {
+                Some(uri) => Some(self.store_image("avatar", "avatars", user.id, &uri).await?),
+                None => None,
+            };
+            if let Some(old) = user.avatar.take().filter(|o| Some(o) != new.as_ref()) {
+                replaced.push(super::image_key("avatars", user.id, &old));
+            }
+            user.avatar = new;
+        }
+        if let Some(banner) = req.banner {
+            let new = match banner {
+                Some(uri) => Some(self.store_image("banner", "banners", user.id, &uri).await?),
+                None => None,
+            };
+            if let Some(old) = user.banner.take().filter(|o| Some(o) != new.as_ref()) {
+                replaced.push(super::image_key("banners", user.id, &old));
+            }
+            user.banner = new;
+        }
         match self.store().update_user(&user).await {
             Ok(()) => {}
             Err(e) if crate::ports::is_conflict(&e, crate::ports::conflict::USER_EMAIL) => {
@@ -138,6 +164,10 @@ impl Fluxer {
             Err(e) => return Err(e.into()),
         }
         self.emit_user_update(&user).await;
+        self.delete_blobs_later(replaced).await;
+        if changes_email {
+            self.send_verification_email(&user, true).await?;
+        }
         Ok(user.private())
     }
 

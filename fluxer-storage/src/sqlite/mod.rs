@@ -240,6 +240,25 @@ impl SqliteStore {
         }
     }
 
+    /// Every text-bearing channel's ID (guild text channels and DMs), for operator tools such as
+    /// `fluxer-server reindex` that walk all history.
+    pub async fn all_channel_ids(&self) -> PortResult<Vec<fluxer_core::id::ChannelId>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT id FROM channels ORDER BY id")
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, i64>(0))
+                .map_err(StoreError::backend)?;
+            rows.map(|r| {
+                r.map(|id| fluxer_core::id::ChannelId::new(id as u64))
+                    .map_err(StoreError::backend)
+            })
+            .collect()
+        })
+        .await
+    }
+
     /// Runs `f` as one write of the writer's next group and resolves once that group has committed.
     ///
     /// A write whose caller stops waiting (its future dropped) still runs.

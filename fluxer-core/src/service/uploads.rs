@@ -1,0 +1,284 @@
+//! Uploads: message attachments (multipart files), avatars, guild icons and banners (data URIs, as
+//! Discord and upstream take them).
+//!
+//! Every upload is sniffed from its bytes by the [`Media`](crate::ports::Media) port (the client's
+//! content type is never trusted), size-limited, stored in the blob store under upstream's key layout,
+//! and referenced by key: `attachments/{channel_id}/{attachment_id}/{filename}` for files,
+//! `{avatars|icons|banners}/{id}/{hash}` for images (the hash is `a_`-prefixed when animated, and the
+//! key drops the prefix). Responses carry URLs built from the key at response time, so they can be
+//! signed with an expiry. Removing a message or replacing an image removes its blobs through a job.
+
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{Actor, Fluxer, MessageCreate, jobs::kinds};
+use crate::error::{Error, Result};
+use crate::id::{AttachmentId, ChannelId};
+use crate::model::{Attachment, Message, MessageResponse};
+use crate::permission::Permissions;
+use crate::ports::{BlobStore, Media};
+use crate::validation::Validator;
+
+/// A file sent with a message.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// As the client named it (sanitized before use).
+    pub filename: String,
+    pub bytes: Vec<u8>,
+    /// From the message's `attachments[n].description`.
+    pub description: Option<String>,
+}
+
+/// Attachment flag: the file is a spoiler (its name starts with `SPOILER_`).
+pub const ATTACHMENT_IS_SPOILER: u32 = 1 << 3;
+/// Attachment flag: an animated image.
+pub const ATTACHMENT_IS_ANIMATED: u32 = 1 << 5;
+/// Largest avatar, icon or banner.
+pub const MAX_IMAGE_BYTES: usize = 10 << 20;
+
+/// A file name safe in a URL path and on any filesystem: the last path segment, with anything but
+/// ASCII letters, digits, `.`, `-` and `_` replaced by `_`, no leading dot, at most 128 characters
+/// (keeping the extension).
+pub fn sanitize_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut out: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while out.starts_with('.') {
+        out.remove(0);
+    }
+    if out.len() > 128 {
+        let ext = out
+            .rfind('.')
+            .map(|i| out[i..].to_owned())
+            .filter(|e| e.len() <= 16)
+            .unwrap_or_default();
+        out.truncate(128 - ext.len());
+        out.push_str(&ext);
+    }
+    if out.is_empty() || out.chars().all(|c| c == '_' || c == '.') {
+        "file".to_owned()
+    } else {
+        out
+    }
+}
+
+fn attachment_key(channel: ChannelId, id: AttachmentId, filename: &str) -> String {
+    format!("attachments/{channel}/{id}/{filename}")
+}
+
+/// Where an image of `kind` (`avatars`, `icons`, `banners`) with `hash` is stored.
+pub fn image_key(kind: &str, owner: impl std::fmt::Display, hash: &str) -> String {
+    format!(
+        "{kind}/{owner}/{}",
+        hash.strip_prefix("a_").unwrap_or(hash)
+    )
+}
+
+impl Fluxer {
+    fn upload_ports(&self) -> Result<(&dyn BlobStore, &dyn Media)> {
+        match (self.ports().blobs.as_deref(), self.ports().media.as_deref()) {
+            (Some(b), Some(m)) => Ok((b, m)),
+            _ => Err(Error::Unavailable {
+                code: "UPLOADS_UNAVAILABLE",
+                message: "This instance has no file storage configured.".to_owned(),
+            }),
+        }
+    }
+
+    /// Posts a message with files: checks the caller may attach files here, stores each file, then
+    /// sends the message. Files stored for a message that is then refused are removed again.
+    pub async fn send_message_with_files(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        mut req: MessageCreate,
+        files: Vec<Upload>,
+    ) -> Result<MessageResponse> {
+        if files.is_empty() {
+            return self.send_message(actor, channel_id, req).await;
+        }
+        let mut v = Validator::new();
+        v.count("files", files.len(), self.limits().attachments_per_message);
+        for (i, f) in files.iter().enumerate() {
+            v.check(
+                f.bytes.len() as u64 <= self.limits().attachment_bytes,
+                &format!("files[{i}]"),
+                "FILE_TOO_LARGE",
+                &format!(
+                    "Files may be at most {} bytes.",
+                    self.limits().attachment_bytes
+                ),
+            );
+            if let Some(d) = &f.description {
+                v.length(&format!("attachments.{i}.description"), d, 0, 1024);
+            }
+        }
+        v.finish()?;
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        access.require(
+            Permissions::VIEW_CHANNEL | Permissions::SEND_MESSAGES | Permissions::ATTACH_FILES,
+        )?;
+        let (blobs, media) = self.upload_ports()?;
+        let mut stored = Vec::with_capacity(files.len());
+        for file in files {
+            let info = media.inspect(&file.bytes);
+            let filename = sanitize_filename(&file.filename);
+            let id: AttachmentId = self.next_id();
+            let key = attachment_key(channel_id, id, &filename);
+            let size = file.bytes.len() as u64;
+            let put = blobs
+                .put(&key, file.bytes, Some(&info.content_type))
+                .await;
+            if let Err(e) = put {
+                self.delete_blobs_later(stored.iter().map(|a: &Attachment| a.url.clone()))
+                    .await;
+                return Err(e.into());
+            }
+            let mut flags = 0;
+            if filename.starts_with("SPOILER_") {
+                flags |= ATTACHMENT_IS_SPOILER;
+            }
+            if info.animated {
+                flags |= ATTACHMENT_IS_ANIMATED;
+            }
+            stored.push(Attachment {
+                id,
+                filename,
+                size,
+                url: key.clone(),
+                proxy_url: key,
+                content_type: Some(info.content_type),
+                width: info.width,
+                height: info.height,
+                description: file.description,
+                flags,
+            });
+        }
+        let keys: Vec<String> = stored.iter().map(|a| a.url.clone()).collect();
+        req.attachments = stored;
+        match self.send_message(actor, channel_id, req).await {
+            Ok(m) => Ok(m),
+            Err(e) => {
+                self.delete_blobs_later(keys).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The URLs of a stored attachment for a response: signed media URLs for files stored here;
+    /// attachments a host stored elsewhere keep the URLs it gave.
+    pub(crate) fn attachment_for_response(&self, a: &Attachment) -> Attachment {
+        let mut out = a.clone();
+        if let Some(media) = self.ports().media.as_deref()
+            && a.url.starts_with("attachments/")
+        {
+            out.url = media.public_url(&a.url);
+            out.proxy_url = out.url.clone();
+        }
+        out
+    }
+
+    /// Removes blobs in the background (idempotent: a missing blob is not an error).
+    pub(crate) async fn delete_blobs_later(&self, keys: impl IntoIterator<Item = String>) {
+        let keys: Vec<String> = keys.into_iter().collect();
+        if keys.is_empty() || self.ports().blobs.is_none() {
+            return;
+        }
+        let _ = self
+            .enqueue(kinds::DELETE_BLOBS, json!({ "keys": keys }))
+            .await;
+    }
+
+    /// Removes the stored files of messages that were deleted.
+    pub(crate) async fn delete_message_files(&self, messages: &[Message]) {
+        let keys = messages
+            .iter()
+            .flat_map(|m| m.attachments.iter())
+            .filter(|a| a.url.starts_with("attachments/"))
+            .map(|a| a.url.clone());
+        self.delete_blobs_later(keys).await;
+    }
+
+    /// Stores an avatar, icon or banner given as a data URI (`data:image/png;base64,...`); returns
+    /// its hash (`a_`-prefixed when animated).
+    pub(crate) async fn store_image(
+        &self,
+        field: &str,
+        kind: &str,
+        owner: impl std::fmt::Display,
+        data_uri: &str,
+    ) -> Result<String> {
+        let invalid = |message: &str| Error::field(field, "INVALID_IMAGE", message.to_owned());
+        let (blobs, media) = self.upload_ports()?;
+        let encoded = data_uri
+            .strip_prefix("data:")
+            .and_then(|rest| rest.split_once(";base64,"))
+            .map(|(_, data)| data)
+            .ok_or_else(|| invalid("Images are data URIs: data:image/png;base64,..."))?;
+        if encoded.len() > MAX_IMAGE_BYTES / 3 * 4 + 4 {
+            return Err(Error::field(
+                field,
+                "FILE_TOO_LARGE",
+                format!("Images may be at most {MAX_IMAGE_BYTES} bytes."),
+            ));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| invalid("The image is not valid base64."))?;
+        let info = media.inspect(&bytes);
+        if !matches!(
+            info.content_type.as_str(),
+            "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+        ) || info.width.is_none()
+        {
+            return Err(invalid("Use a PNG, JPEG, GIF or WebP image."));
+        }
+        let digest = Sha256::digest(&bytes);
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let hash = if info.animated { format!("a_{hex}") } else { hex };
+        blobs
+            .put(
+                &image_key(kind, owner, &hash),
+                bytes,
+                Some(&info.content_type),
+            )
+            .await?;
+        Ok(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_are_made_safe() {
+        assert_eq!(sanitize_filename("cat.png"), "cat.png");
+        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_filename("C:\\Users\\me\\photo 1.JPG"), "photo_1.JPG");
+        assert_eq!(sanitize_filename(".htaccess"), "htaccess");
+        assert_eq!(sanitize_filename("<script>.html"), "_script_.html");
+        assert_eq!(sanitize_filename("日本.txt"), "__.txt");
+        assert_eq!(sanitize_filename(""), "file");
+        assert_eq!(sanitize_filename("..."), "file");
+        let long = format!("{}.png", "a".repeat(300));
+        let s = sanitize_filename(&long);
+        assert_eq!(s.len(), 128);
+        assert!(s.ends_with(".png"));
+    }
+
+    #[test]
+    fn image_keys_drop_the_animated_prefix() {
+        assert_eq!(image_key("avatars", 42, "a_abc"), "avatars/42/abc");
+        assert_eq!(image_key("icons", 7, "def"), "icons/7/def");
+    }
+}
