@@ -1,0 +1,355 @@
+//! Messages, pins and reactions.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use fluxer_core::id::{ChannelId, MessageId, UserId};
+use fluxer_core::model::{Message, ReactionCount, ReactionEmoji};
+use fluxer_core::ports::{MessagePage, MessageRepository, PortResult};
+use fluxer_core::time::Timestamp;
+use tokio_postgres::types::Json;
+
+use super::{
+    column, decode_text, distinct_ids, execute, execute_existing, query, query_json,
+    query_one_json, sql_id, sql_limit,
+};
+use crate::postgres::{Failure, PostgresStore, transaction};
+
+#[async_trait]
+impl MessageRepository for PostgresStore {
+    async fn insert_message(&self, message: &Message) -> PortResult<()> {
+        // One statement stores the message and advances the channel's last message. The channel row
+        // is only written (and locked) when the new ID is larger; a concurrent insert that finds it
+        // locked re-checks against the committed value, so it never moves back.
+        let c = self.client().await?;
+        execute(
+            &c,
+            "WITH inserted AS (
+                 INSERT INTO messages (channel_id, id, pinned_at, data) VALUES ($1, $2, $3, $4) RETURNING id
+             )
+             UPDATE channels SET last_message_id = $2
+              WHERE id = $1 AND (last_message_id IS NULL OR last_message_id < $2)
+                AND EXISTS (SELECT 1 FROM inserted)",
+            &[
+                &sql_id(message.channel_id.get()),
+                &sql_id(message.id.get()),
+                &message.pinned_at.map(Timestamp::unix_ms),
+                &Json(message),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_message(&self, message: &Message) -> PortResult<()> {
+        let c = self.client().await?;
+        execute_existing(
+            &c,
+            "UPDATE messages SET pinned_at = $3, data = $4 WHERE channel_id = $1 AND id = $2",
+            &[
+                &sql_id(message.channel_id.get()),
+                &sql_id(message.id.get()),
+                &message.pinned_at.map(Timestamp::unix_ms),
+                &Json(message),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>> {
+        let c = self.client().await?;
+        Ok(query_one_json(
+            &c,
+            "SELECT data FROM messages WHERE channel_id = $1 AND id = $2",
+            &[&sql_id(channel.get()), &sql_id(id.get())],
+        )
+        .await?)
+    }
+
+    async fn list_messages(
+        &self,
+        channel: ChannelId,
+        page: MessagePage,
+        limit: u32,
+    ) -> PortResult<Vec<Message>> {
+        let ch = sql_id(channel.get());
+        let c = self.client().await?;
+        let messages = match page {
+            MessagePage::Latest => {
+                query_json(
+                    &c,
+                    "SELECT data FROM messages WHERE channel_id = $1 ORDER BY id DESC LIMIT $2",
+                    &[&ch, &sql_limit(limit)],
+                )
+                .await?
+            }
+            MessagePage::Before(cursor) => {
+                query_json(
+                    &c,
+                    "SELECT data FROM messages WHERE channel_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                    &[&ch, &sql_id(cursor.get()), &sql_limit(limit)],
+                )
+                .await?
+            }
+            MessagePage::After(cursor) => {
+                let mut newer: Vec<Message> = query_json(
+                    &c,
+                    "SELECT data FROM messages WHERE channel_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3",
+                    &[&ch, &sql_id(cursor.get()), &sql_limit(limit)],
+                )
+                .await?;
+                newer.reverse();
+                newer
+            }
+            MessagePage::Around(cursor) => {
+                let mut newer: Vec<Message> = query_json(
+                    &c,
+                    "SELECT data FROM messages WHERE channel_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3",
+                    &[&ch, &sql_id(cursor.get()), &sql_limit(limit / 2)],
+                )
+                .await?;
+                newer.reverse();
+                let rest = i64::from(limit) - newer.len() as i64;
+                let older: Vec<Message> = query_json(
+                    &c,
+                    "SELECT data FROM messages WHERE channel_id = $1 AND id <= $2 ORDER BY id DESC LIMIT $3",
+                    &[&ch, &sql_id(cursor.get()), &rest],
+                )
+                .await?;
+                newer.extend(older);
+                newer
+            }
+        };
+        Ok(messages)
+    }
+
+    async fn delete_message(&self, channel: ChannelId, id: MessageId) -> PortResult<bool> {
+        let (ch, mid) = (sql_id(channel.get()), sql_id(id.get()));
+        transaction!(self, |tx| {
+            let deleted = execute(
+                tx,
+                "DELETE FROM messages WHERE channel_id = $1 AND id = $2",
+                &[&ch, &mid],
+            )
+            .await?
+                > 0;
+            if deleted {
+                execute(
+                    tx,
+                    "DELETE FROM reactions WHERE channel_id = $1 AND message_id = $2",
+                    &[&ch, &mid],
+                )
+                .await?;
+            }
+            deleted
+        })
+    }
+
+    async fn delete_messages(
+        &self,
+        channel: ChannelId,
+        ids: &[MessageId],
+    ) -> PortResult<Vec<MessageId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ch = sql_id(channel.get());
+        let ids = distinct_ids(ids.iter().map(|m| m.get()));
+        let ids = &ids;
+        let mut deleted: Vec<MessageId> = transaction!(self, |tx| {
+            let rows = query(
+                tx,
+                "DELETE FROM messages WHERE channel_id = $1 AND id = ANY($2) RETURNING id",
+                &[&ch, ids],
+            )
+            .await?;
+            let deleted: Vec<i64> = rows
+                .iter()
+                .map(|row| column(row, 0))
+                .collect::<Result<_, Failure>>()?;
+            if !deleted.is_empty() {
+                execute(
+                    tx,
+                    "DELETE FROM reactions WHERE channel_id = $1 AND message_id = ANY($2)",
+                    &[&ch, &deleted],
+                )
+                .await?;
+            }
+            deleted
+                .into_iter()
+                .map(|id| MessageId::new(id as u64))
+                .collect()
+        })?;
+        deleted.sort_unstable();
+        Ok(deleted)
+    }
+
+    async fn list_pinned(
+        &self,
+        channel: ChannelId,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> PortResult<Vec<Message>> {
+        let c = self.client().await?;
+        Ok(query_json(
+            &c,
+            "SELECT data FROM messages WHERE channel_id = $1 AND pinned_at IS NOT NULL AND pinned_at < $2
+             ORDER BY pinned_at DESC, id DESC LIMIT $3",
+            &[
+                &sql_id(channel.get()),
+                &before.map_or(i64::MAX, Timestamp::unix_ms),
+                &sql_limit(limit),
+            ],
+        )
+        .await?)
+    }
+
+    async fn add_reaction(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji: &ReactionEmoji,
+        user: UserId,
+    ) -> PortResult<bool> {
+        // The message row is share-locked while the reaction goes in: a concurrent deletion of the
+        // message either runs first (and nothing is inserted) or waits and then deletes the reaction.
+        // `seq` comes from an identity column, so emojis order by their first current reaction.
+        let json = serde_json::to_string(emoji).map_err(fluxer_core::StoreError::backend)?;
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "INSERT INTO reactions (channel_id, message_id, emoji_key, user_id, emoji)
+             SELECT channel_id, id, $3, $4, $5 FROM messages WHERE channel_id = $1 AND id = $2 FOR SHARE
+             ON CONFLICT DO NOTHING",
+            &[
+                &sql_id(channel.get()),
+                &sql_id(message.get()),
+                &emoji.key(),
+                &sql_id(user.get()),
+                &json,
+            ],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn remove_reaction(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji_key: &str,
+        user: UserId,
+    ) -> PortResult<bool> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "DELETE FROM reactions WHERE channel_id = $1 AND message_id = $2 AND emoji_key = $3 AND user_id = $4",
+            &[&sql_id(channel.get()), &sql_id(message.get()), &emoji_key, &sql_id(user.get())],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn remove_all_reactions(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+    ) -> PortResult<u64> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "DELETE FROM reactions WHERE channel_id = $1 AND message_id = $2",
+            &[&sql_id(channel.get()), &sql_id(message.get())],
+        )
+        .await?)
+    }
+
+    async fn remove_emoji_reactions(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji_key: &str,
+    ) -> PortResult<u64> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "DELETE FROM reactions WHERE channel_id = $1 AND message_id = $2 AND emoji_key = $3",
+            &[&sql_id(channel.get()), &sql_id(message.get()), &emoji_key],
+        )
+        .await?)
+    }
+
+    async fn list_reaction_users(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        emoji_key: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> PortResult<Vec<UserId>> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT user_id FROM reactions
+             WHERE channel_id = $1 AND message_id = $2 AND emoji_key = $3 AND user_id > $4
+             ORDER BY user_id LIMIT $5",
+            &[
+                &sql_id(channel.get()),
+                &sql_id(message.get()),
+                &emoji_key,
+                &after.map_or(-1, |a| sql_id(a.get())),
+                &sql_limit(limit),
+            ],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| column::<i64>(row, 0).map(|id| UserId::new(id as u64)))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn reaction_counts(
+        &self,
+        channel: ChannelId,
+        messages: &[MessageId],
+        viewer: UserId,
+    ) -> PortResult<Vec<(MessageId, ReactionCount)>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = distinct_ids(messages.iter().map(|m| m.get()));
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT message_id, MIN(emoji), COUNT(*), BOOL_OR(user_id = $1), MIN(seq) AS first
+               FROM reactions
+              WHERE channel_id = $2 AND message_id = ANY($3)
+              GROUP BY message_id, emoji_key
+              ORDER BY message_id, first",
+            &[&sql_id(viewer.get()), &sql_id(channel.get()), &ids],
+        )
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (mid, emoji, count, me): (i64, String, i64, bool) = (
+                column(row, 0)?,
+                column(row, 1)?,
+                column(row, 2)?,
+                column(row, 3)?,
+            );
+            out.push((
+                MessageId::new(mid as u64),
+                ReactionCount {
+                    emoji: decode_text(&emoji)?,
+                    count: count as u32,
+                    me,
+                },
+            ));
+        }
+        // The caller's message order; a stable sort keeps each message's emojis in theirs.
+        let rank: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        out.sort_by_key(|(m, _)| rank.get(&sql_id(m.get())).copied().unwrap_or(usize::MAX));
+        Ok(out)
+    }
+}

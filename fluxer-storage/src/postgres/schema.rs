@@ -1,0 +1,220 @@
+//! Versioned migrations, applied in order at connect, each in its own transaction and recorded in
+//! `fluxer_schema_migrations`.
+
+use deadpool_postgres::Object;
+use fluxer_core::StoreError;
+use tokio_postgres::error::SqlState;
+
+use super::Failure;
+
+/// Migration N brings the schema from version N to N+1. Constraint names matter: unique violations are
+/// reported by them (`conflict_of` in the parent module).
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    "
+    CREATE TABLE users (
+        id BIGINT NOT NULL,
+        email TEXT,
+        username_lc TEXT NOT NULL,
+        discriminator INTEGER NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT users_pkey PRIMARY KEY (id),
+        CONSTRAINT users_email_key UNIQUE (email),
+        CONSTRAINT users_tag_key UNIQUE (username_lc, discriminator)
+    );
+    CREATE TABLE sessions (
+        token_hash BYTEA NOT NULL,
+        user_id BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT sessions_pkey PRIMARY KEY (token_hash)
+    );
+    CREATE INDEX sessions_by_user ON sessions (user_id, created_at);
+    CREATE TABLE action_tokens (
+        token_hash BYTEA NOT NULL,
+        kind TEXT NOT NULL,
+        user_id BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        CONSTRAINT action_tokens_pkey PRIMARY KEY (token_hash)
+    );
+    CREATE TABLE guilds (
+        id BIGINT NOT NULL,
+        vanity TEXT,
+        data JSONB NOT NULL,
+        CONSTRAINT guilds_pkey PRIMARY KEY (id),
+        CONSTRAINT guilds_vanity_key UNIQUE (vanity)
+    );
+    CREATE TABLE channels (
+        id BIGINT NOT NULL,
+        guild_id BIGINT,
+        kind INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        last_message_id BIGINT,
+        data JSONB NOT NULL,
+        CONSTRAINT channels_pkey PRIMARY KEY (id)
+    );
+    CREATE INDEX channels_by_guild ON channels (guild_id, position, id);
+    CREATE TABLE channel_recipients (
+        user_id BIGINT NOT NULL,
+        channel_id BIGINT NOT NULL,
+        CONSTRAINT channel_recipients_pkey PRIMARY KEY (user_id, channel_id)
+    );
+    CREATE INDEX channel_recipients_by_channel ON channel_recipients (channel_id);
+    CREATE TABLE messages (
+        channel_id BIGINT NOT NULL,
+        id BIGINT NOT NULL,
+        pinned_at BIGINT,
+        data JSONB NOT NULL,
+        CONSTRAINT messages_pkey PRIMARY KEY (channel_id, id)
+    );
+    CREATE INDEX messages_pinned ON messages (channel_id, pinned_at) WHERE pinned_at IS NOT NULL;
+    CREATE TABLE reactions (
+        channel_id BIGINT NOT NULL,
+        message_id BIGINT NOT NULL,
+        emoji_key TEXT NOT NULL,
+        user_id BIGINT NOT NULL,
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        emoji TEXT NOT NULL,
+        CONSTRAINT reactions_pkey PRIMARY KEY (channel_id, message_id, emoji_key, user_id)
+    );
+    CREATE INDEX reactions_in_order ON reactions (channel_id, message_id, seq);
+    CREATE TABLE members (
+        guild_id BIGINT NOT NULL,
+        user_id BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT members_pkey PRIMARY KEY (guild_id, user_id)
+    );
+    CREATE INDEX members_by_user ON members (user_id, guild_id);
+    CREATE TABLE roles (
+        guild_id BIGINT NOT NULL,
+        id BIGINT NOT NULL,
+        position INTEGER NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT roles_pkey PRIMARY KEY (guild_id, id)
+    );
+    CREATE TABLE invites (
+        code TEXT NOT NULL,
+        guild_id BIGINT,
+        channel_id BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        vanity BOOLEAN NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT invites_pkey PRIMARY KEY (code)
+    );
+    CREATE INDEX invites_by_guild ON invites (guild_id);
+    CREATE INDEX invites_by_channel ON invites (channel_id);
+    CREATE INDEX invites_by_expiry ON invites (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE bans (
+        guild_id BIGINT NOT NULL,
+        user_id BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT bans_pkey PRIMARY KEY (guild_id, user_id)
+    );
+    CREATE TABLE webhooks (
+        id BIGINT NOT NULL,
+        guild_id BIGINT NOT NULL,
+        channel_id BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT webhooks_pkey PRIMARY KEY (id)
+    );
+    CREATE INDEX webhooks_by_guild ON webhooks (guild_id);
+    CREATE INDEX webhooks_by_channel ON webhooks (channel_id);
+    CREATE TABLE applications (
+        id BIGINT NOT NULL,
+        owner_id BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT applications_pkey PRIMARY KEY (id)
+    );
+    CREATE INDEX applications_by_owner ON applications (owner_id);
+    CREATE TABLE read_states (
+        user_id BIGINT NOT NULL,
+        channel_id BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT read_states_pkey PRIMARY KEY (user_id, channel_id)
+    );
+    CREATE INDEX read_states_by_channel ON read_states (channel_id);
+    CREATE TABLE relationships (
+        user_id BIGINT NOT NULL,
+        target_id BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT relationships_pkey PRIMARY KEY (user_id, target_id)
+    );
+    ",
+];
+
+/// The schema version this build writes.
+pub(super) const VERSION: i32 = MIGRATIONS.len() as i32;
+
+const CREATE_LEDGER: &str = "
+    CREATE TABLE IF NOT EXISTS fluxer_schema_migrations (
+        version INTEGER NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        CONSTRAINT fluxer_schema_migrations_pkey PRIMARY KEY (version)
+    )";
+
+/// Applies every migration newer than the database's version. A database from a newer build is refused.
+pub(super) async fn migrate(client: &mut Object) -> Result<(), Failure> {
+    migrate_to(client, VERSION).await
+}
+
+/// Applies the migrations up to version `target`.
+async fn migrate_to(client: &mut Object, target: i32) -> Result<(), Failure> {
+    if let Err(e) = client.batch_execute(CREATE_LEDGER).await {
+        // Instances creating the ledger at once: even with IF NOT EXISTS, PostgreSQL may report the
+        // loser's attempt as a duplicate. The ledger exists either way.
+        if !matches!(
+            e.code(),
+            Some(&SqlState::UNIQUE_VIOLATION) | Some(&SqlState::DUPLICATE_TABLE)
+        ) {
+            return Err(e.into());
+        }
+    }
+    let current = current_version(client).await?;
+    if current > VERSION {
+        return Err(StoreError::Backend(format!(
+            "database schema version {current} is newer than this build's {VERSION}"
+        ))
+        .into());
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target.max(0) as usize)
+        .skip(current.max(0) as usize)
+    {
+        let version = i as i32 + 1;
+        let tx = client.transaction().await?;
+        // Claiming the version first serializes instances migrating at once: the second insert waits
+        // for the first transaction and fails if it committed.
+        match tx
+            .execute(
+                "INSERT INTO fluxer_schema_migrations (version) VALUES ($1)",
+                &[&version],
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                tx.rollback().await?;
+                tracing::debug!(version, "migration applied by another instance");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.batch_execute(sql).await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+async fn current_version(client: &Object) -> Result<i32, Failure> {
+    let row = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM fluxer_schema_migrations",
+            &[],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
