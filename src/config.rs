@@ -21,6 +21,9 @@ pub struct Config {
     pub auth: Auth,
     pub dev: Dev,
     pub log: Log,
+    pub integrations: Integrations,
+    pub blobs: Blobs,
+    pub worker: Worker,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -76,6 +79,185 @@ impl Default for Database {
 pub struct Services {
     pub server: Listen,
     pub gateway: Gateway,
+    pub s3: S3Service,
+    pub media_proxy: MediaProxy,
+}
+
+/// The built-in S3-compatible endpoint (`/s3`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Service {
+    pub enabled: bool,
+    /// Defaults to `{instance.data_dir}/s3`.
+    pub data_dir: Option<PathBuf>,
+    pub region: String,
+    /// Without both keys the endpoint refuses every request (there is no anonymous access).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Created at start.
+    pub buckets: Vec<String>,
+}
+
+impl Default for S3Service {
+    fn default() -> Self {
+        S3Service {
+            enabled: true,
+            data_dir: None,
+            region: "us-east-1".to_owned(),
+            access_key_id: None,
+            secret_access_key: None,
+            buckets: Vec::new(),
+        }
+    }
+}
+
+/// The media proxy (`/media`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaProxy {
+    /// The URL-signing key; derived from the instance secret when absent.
+    pub secret_key: Option<String>,
+    /// Images with more pixels are refused before decoding.
+    pub max_pixels: u64,
+    /// The ffmpeg binary for video thumbnails (`ffmpeg` on the PATH by default).
+    pub ffmpeg_path: Option<PathBuf>,
+    /// Fetching external URLs for embeds (SSRF-guarded).
+    pub external_enabled: bool,
+}
+
+impl Default for MediaProxy {
+    fn default() -> Self {
+        MediaProxy {
+            secret_key: None,
+            max_pixels: 40_000_000,
+            ffmpeg_path: None,
+            external_enabled: true,
+        }
+    }
+}
+
+/// Third-party services.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Integrations {
+    pub email: EmailIntegration,
+    pub search: SearchIntegration,
+}
+
+/// Outgoing email. Disabled, mail is written to the log instead (links included: fine on a laptop,
+/// not in production).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailIntegration {
+    pub enabled: bool,
+    /// `smtp` or `none`.
+    pub provider: String,
+    pub from_email: String,
+    pub from_name: String,
+    pub smtp: Smtp,
+}
+
+impl Default for EmailIntegration {
+    fn default() -> Self {
+        EmailIntegration {
+            enabled: false,
+            provider: "smtp".to_owned(),
+            from_email: "no-reply@localhost".to_owned(),
+            from_name: "Fluxer".to_owned(),
+            smtp: Smtp::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (a relay on loopback).
+    pub security: String,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            host: "127.0.0.1".to_owned(),
+            port: 587,
+            username: None,
+            password: None,
+            security: "starttls".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchIntegration {
+    /// `tantivy` (embedded, the default) or `none` (search answers 503).
+    pub engine: String,
+    /// The index directory; defaults to `{instance.data_dir}/search`.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for SearchIntegration {
+    fn default() -> Self {
+        SearchIntegration {
+            engine: "tantivy".to_owned(),
+            path: None,
+        }
+    }
+}
+
+/// Where attachments, avatars and exports are stored.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Blobs {
+    /// `filesystem` (default) or `s3`.
+    pub backend: String,
+    /// For `filesystem`: defaults to `{instance.data_dir}/blobs`.
+    pub path: Option<PathBuf>,
+    pub s3: BlobsS3,
+}
+
+impl Default for Blobs {
+    fn default() -> Self {
+        Blobs {
+            backend: "filesystem".to_owned(),
+            path: None,
+            s3: BlobsS3::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobsS3 {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// The in-process job runner.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Worker {
+    /// Run jobs in this process (the monolith always enqueues; turn this off only if a
+    /// `fluxer-worker` consumes the same queue).
+    pub enabled: bool,
+    pub concurrency: usize,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker {
+            enabled: true,
+            concurrency: 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -128,6 +310,17 @@ pub struct Instance {
     pub worker_id: u16,
     /// Where the web app lives, for links in emails. Defaults to the public API origin.
     pub web_url: Option<String>,
+    /// Where the queue, search index, blobs, S3 data and generated secret live (`./data`).
+    pub data_dir: Option<PathBuf>,
+    /// The master secret signing download and media links (any string; 32+ random bytes). When
+    /// absent, one is generated into `{data_dir}/secret.key` on first start.
+    pub secret_key: Option<String>,
+}
+
+impl Instance {
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -251,6 +444,27 @@ impl Config {
         }
         if self.services.server.host.is_empty() {
             return bad("services.server.host", "must not be empty");
+        }
+        if !matches!(self.integrations.email.provider.as_str(), "smtp" | "none") {
+            return bad("integrations.email.provider", "must be \"smtp\" or \"none\"");
+        }
+        if !matches!(
+            self.integrations.email.smtp.security.as_str(),
+            "starttls" | "tls" | "none"
+        ) {
+            return bad(
+                "integrations.email.smtp.security",
+                "must be \"starttls\", \"tls\" or \"none\"",
+            );
+        }
+        if !matches!(self.integrations.search.engine.as_str(), "tantivy" | "none") {
+            return bad("integrations.search.engine", "must be \"tantivy\" or \"none\"");
+        }
+        if !matches!(self.blobs.backend.as_str(), "filesystem" | "s3") {
+            return bad("blobs.backend", "must be \"filesystem\" or \"s3\"");
+        }
+        if self.worker.concurrency == 0 || self.worker.concurrency > 256 {
+            return bad("worker.concurrency", "must be between 1 and 256");
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! - [`core`]: the domain — entities, permissions, use-cases ([`core::service::Fluxer`]) and ports;
 //! - [`storage`]: adapters behind the ports (SQLite, in-memory, ...);
 //! - [`api`]: the REST API as an axum router (feature `api`);
+//! - [`worker`]: the job runner (email, search indexing, exports, scheduled jobs);
 //! - [`monolith`]: everything wired on the embedded defaults, as the `fluxer-server` binary runs it.
 //!
 //! See `examples/` for embedding the API in your own server and plugging in a custom backend.
@@ -18,6 +19,14 @@ pub use fluxer_storage as storage;
 pub use fluxer_api as api;
 
 pub mod config;
+pub mod worker;
 
-#[cfg(all(feature = "api", feature = "sqlite"))]
+#[cfg(all(
+    feature = "api",
+    feature = "sqlite",
+    feature = "search",
+    feature = "smtp",
+    feature = "blobs",
+    feature = "media"
+))]
 pub mod monolith;

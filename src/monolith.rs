@@ -1,23 +1,42 @@
-//! The embedded deployment: SQLite storage, in-process cache, event bus and mailer, the REST API, all in
-//! one process and with no external service. `fluxer-server` is a thin `main` around this.
+//! The embedded deployment: everything in one process with no external service. SQLite stores the
+//! data, a second SQLite file the job queue, tantivy the search index, the filesystem the blobs; the
+//! cache, event bus and presence live in memory; email goes over SMTP when configured and to the log
+//! otherwise. The REST API, the gateway, the media proxy (`/media`) and the S3-compatible endpoint
+//! (`/s3`) share one router, and a worker runs the jobs in-process. `fluxer-server` is a thin `main`
+//! around this.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fluxer_api::{ApiConfig, ApiState, SpawnBlockingHasher};
-use fluxer_core::ports::{Cache, EventBus, Mailer, SystemClock};
-use fluxer_core::service::{self, Fluxer, Ports};
+use fluxer_core::ports::{
+    BlobStore, Cache, EventBus, Mailer, Media, Queue, SearchIndex, SystemClock,
+};
+use fluxer_core::service::{self, Fluxer, Ports, hash_token, random_base62};
 use fluxer_gateway::{Gateway, GatewayConfig};
+use fluxer_media::MediaLinks;
+use fluxer_media::proxy::{MediaConfig, MediaProxy};
+use fluxer_media::s3::{S3Config, S3Credentials, S3Service};
 use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryPresence};
-use fluxer_storage::sqlite::SqliteStore;
+use fluxer_storage::object_store::ObjectBlobStore;
+use fluxer_storage::smtp::{SmtpConfig, SmtpMailer, SmtpSecurity};
+use fluxer_storage::sqlite::{SqliteQueue, SqliteStore};
+use fluxer_storage::tantivy::TantivySearchIndex;
 
 use crate::config::Config;
+use crate::worker::{Worker, WorkerConfig};
+
+/// How long the media links in API responses stay valid.
+const MEDIA_LINK_TTL_SECS: u64 = 24 * 3600;
 
 /// A running set of services, ready to serve.
 pub struct Monolith {
     pub fluxer: Fluxer,
     pub gateway: Gateway,
     pub router: axum::Router,
+    pub media: MediaProxy,
     store: Arc<SqliteStore>,
+    worker: Option<Worker>,
 }
 
 /// Why the monolith could not start.
@@ -25,35 +44,184 @@ pub struct Monolith {
 pub enum StartError {
     #[error("cannot open the database at {path}: {message}")]
     Database { path: String, message: String },
+    #[error("cannot open {what} at {path}: {message}")]
+    Open {
+        what: &'static str,
+        path: String,
+        message: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+fn open_error<'a>(what: &'static str, path: &'a Path) -> impl Fn(String) -> StartError + 'a {
+    move |message| StartError::Open {
+        what,
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+/// The instance's master secret: configured, or generated once into `{data_dir}/secret.key` (mode 0600).
+fn master_secret(config: &Config, data_dir: &Path) -> Result<String, StartError> {
+    if let Some(s) = &config.instance.secret_key {
+        return Ok(s.clone());
+    }
+    let path = data_dir.join("secret.key");
+    let err = open_error("the instance secret", &path);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
+    let secret = random_base62(64);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options.open(&path).map_err(|e| err(e.to_string()))?;
+    file.write_all(secret.as_bytes())
+        .map_err(|e| err(e.to_string()))?;
+    Ok(secret)
+}
+
+/// A key for one purpose, derived from the master secret (so one leak does not sign for the others).
+fn derive_key(master: &str, purpose: &str) -> Vec<u8> {
+    hash_token(&format!("fluxer/{purpose}/{master}")).to_vec()
+}
+
+fn blob_store(config: &Config, data_dir: &Path) -> Result<Arc<dyn BlobStore>, StartError> {
+    match config.blobs.backend.as_str() {
+        #[cfg(feature = "s3")]
+        "s3" => {
+            let s3 = &config.blobs.s3;
+            let store = ObjectBlobStore::s3(fluxer_storage::object_store::S3BlobConfig {
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                bucket: s3.bucket.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: s3.secret_access_key.clone(),
+                allow_http: s3.endpoint.starts_with("http://"),
+            })
+            .map_err(|e| StartError::Config(format!("blobs.s3: {e}")))?;
+            Ok(Arc::new(store))
+        }
+        "filesystem" => {
+            let path = config
+                .blobs
+                .path
+                .clone()
+                .unwrap_or_else(|| data_dir.join("blobs"));
+            let store = ObjectBlobStore::filesystem(&path)
+                .map_err(|e| open_error("the blob store", &path)(e.to_string()))?;
+            Ok(Arc::new(store))
+        }
+        other => Err(StartError::Config(format!(
+            "blobs.backend {other:?} is not available in this build"
+        ))),
+    }
+}
+
+fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartError> {
+    let email = &config.integrations.email;
+    if !email.enabled || email.provider == "none" {
+        return Ok(Arc::new(LogMailer));
+    }
+    let smtp = &email.smtp;
+    let security = match smtp.security.as_str() {
+        "tls" => SmtpSecurity::Tls,
+        "none" => SmtpSecurity::None,
+        _ => SmtpSecurity::Starttls,
+    };
+    let mailer = SmtpMailer::new(&SmtpConfig {
+        host: smtp.host.clone(),
+        port: smtp.port,
+        security,
+        username: smtp.username.clone(),
+        password: smtp.password.clone(),
+        from: format!("{} <{}>", email.from_name, email.from_email),
+        timeout_secs: 30,
+    })
+    .map_err(|e| StartError::Config(format!("integrations.email: {e}")))?;
+    Ok(Arc::new(mailer))
 }
 
 impl Monolith {
-    /// Opens the database and wires every service. `public_origin` is where clients reach this server.
+    /// Opens the stores and wires every service. `public_origin` is where clients reach this server.
     pub async fn build(config: &Config, public_origin: &str) -> Result<Monolith, StartError> {
+        let data_dir = config.instance.data_dir();
         let path = &config.database.sqlite_path;
         // Opening runs migrations: blocking work, kept off the async workers.
         let opening = path.clone();
+        let db_error = |message: String| StartError::Database {
+            path: path.display().to_string(),
+            message,
+        };
         let store = tokio::task::spawn_blocking(move || SqliteStore::open(opening))
             .await
-            .map_err(|e| StartError::Database {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| StartError::Database {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| db_error(e.to_string()))?
+            .map_err(|e| db_error(e.to_string()))?;
         let store = Arc::new(store);
+
+        let queue_path = data_dir.join("queue.db");
+        let queue: Arc<dyn Queue> = Arc::new(
+            SqliteQueue::open(&queue_path)
+                .map_err(|e| open_error("the job queue", &queue_path)(e.to_string()))?,
+        );
+        let search: Option<Arc<dyn SearchIndex>> =
+            match config.integrations.search.engine.as_str() {
+                "none" => None,
+                _ => {
+                    let dir: PathBuf = config
+                        .integrations
+                        .search
+                        .path
+                        .clone()
+                        .unwrap_or_else(|| data_dir.join("search"));
+                    let index = TantivySearchIndex::open(&dir)
+                        .map_err(|e| open_error("the search index", &dir)(e.to_string()))?;
+                    Some(Arc::new(index))
+                }
+            };
+        let blobs = blob_store(config, &data_dir)?;
+        let secret = master_secret(config, &data_dir)?;
+
+        let media_secret = config
+            .services
+            .media_proxy
+            .secret_key
+            .as_ref()
+            .map(|s| s.as_bytes().to_vec())
+            .unwrap_or_else(|| derive_key(&secret, "media"));
+        let mut media_config = MediaConfig::new(media_secret);
+        media_config.max_pixels = config.services.media_proxy.max_pixels;
+        media_config.ffmpeg = config.services.media_proxy.ffmpeg_path.clone();
+        media_config.external.enabled = config.services.media_proxy.external_enabled;
+        let media = MediaProxy::new(blobs.clone(), media_config);
+        let links: Arc<dyn Media> = Arc::new(MediaLinks::new(
+            media.signer().clone(),
+            format!("{public_origin}/media"),
+            MEDIA_LINK_TTL_SECS,
+        ));
         let events: Arc<dyn EventBus> = Arc::new(InProcessEventBus::new());
         let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new());
-        let mailer: Arc<dyn Mailer> = Arc::new(LogMailer);
         let ports = Ports {
             store: store.clone(),
             events,
-            mailer,
+            mailer: mailer(config)?,
             cache: cache.clone(),
             clock: Arc::new(SystemClock),
             hasher: Arc::new(SpawnBlockingHasher::default()),
+            queue: Some(queue.clone()),
+            search,
+            blobs: Some(blobs),
+            media: Some(links),
         };
         let fluxer = Fluxer::new(
             ports,
@@ -65,9 +233,13 @@ impl Monolith {
                     .clone()
                     .unwrap_or_else(|| public_origin.to_owned()),
                 require_verified_email: config.auth.require_verified_email,
+                api_url: format!("{public_origin}/api"),
+                link_secret: derive_key(&secret, "links"),
                 ..Default::default()
             },
         );
+
+
         let gateway_scheme = if config.domain.public_scheme == "https" {
             "wss"
         } else {
@@ -93,18 +265,54 @@ impl Monolith {
                 ..Default::default()
             },
         );
-        let router = fluxer_api::router(ApiState::new(fluxer.clone(), cache, api_config))
-            .merge(gateway.router());
+        let mut router = fluxer_api::router(ApiState::new(fluxer.clone(), cache.clone(), api_config))
+            .merge(gateway.router())
+            .nest("/media", media.router());
+
+        // The S3 endpoint has no anonymous access: it is mounted once access keys are configured.
+        let s3 = &config.services.s3;
+        if let (true, Some(id), Some(key)) = (s3.enabled, &s3.access_key_id, &s3.secret_access_key) {
+            let root = s3.data_dir.clone().unwrap_or_else(|| data_dir.join("s3"));
+            let service = S3Service::new(S3Config {
+                root: root.clone(),
+                region: s3.region.clone(),
+                credentials: vec![S3Credentials {
+                    access_key_id: id.clone(),
+                    secret_access_key: key.clone(),
+                }],
+                buckets: s3.buckets.clone(),
+                max_object_bytes: 5 << 30,
+            })
+            .map_err(|e| open_error("the S3 endpoint's data", &root)(e.to_string()))?;
+            router = router.nest("/s3", service.router());
+        }
+
+        let worker = config.worker.enabled.then(|| {
+            Worker::spawn(
+                fluxer.clone(),
+                queue,
+                cache,
+                WorkerConfig {
+                    concurrency: config.worker.concurrency,
+                    ..Default::default()
+                },
+            )
+        });
         Ok(Monolith {
             fluxer,
             gateway,
             router,
+            media,
             store,
+            worker,
         })
     }
 
-    /// Flushes pending writes and closes the database.
+    /// Finishes the running jobs, flushes pending writes and closes the database.
     pub async fn shutdown(self) {
+        if let Some(worker) = self.worker {
+            worker.shutdown().await;
+        }
         drop(self.router);
         drop(self.gateway);
         drop(self.fluxer);

@@ -202,17 +202,26 @@ pub struct MessageBody<T> {
     pub files: Vec<fluxer_core::service::Upload>,
 }
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MessageBody<T> {
+impl<T: DeserializeOwned> FromRequest<crate::state::ApiState> for MessageBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &crate::state::ApiState) -> Result<Self, ApiError> {
         let is_multipart = req
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
         if !is_multipart {
-            let bytes = read_body(req, state).await?;
+            // The route's limit is sized for files; a JSON body keeps the general one.
+            let bytes = axum::body::to_bytes(req.into_body(), state.config.max_body_bytes)
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "PAYLOAD_TOO_LARGE",
+                        "Request body is too large.",
+                    )
+                })?;
             return Ok(MessageBody {
                 payload: parse_json(&bytes)?,
                 files: Vec::new(),

@@ -34,6 +34,7 @@ impl Server {
                 "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
                 data_dir.join("fluxer.db"),
             )
+            .env("FLUXER_CONFIG__INSTANCE__DATA_DIR", &data_dir)
             .env("FLUXER_CONFIG__LOG__FORMAT", "json")
             .env("FLUXER_CONFIG__LOG__LEVEL", "warn")
             .stdout(Stdio::piped())

@@ -4,6 +4,8 @@
 //! fluxer-server [--config config.json]            serve
 //! fluxer-server create-admin --email E --username U [--config ...]
 //!                                                  create a staff account (password from FLUXER_ADMIN_PASSWORD)
+//! fluxer-server reindex [--config ...]             rebuild the search index from the database
+//!                                                  (with the server stopped: the index has one writer)
 //! ```
 
 use std::io::IsTerminal;
@@ -14,6 +16,8 @@ use std::process::ExitCode;
 use fluxer::config::Config;
 use fluxer::monolith::Monolith;
 
+mod reindex;
+
 struct Args {
     config: Option<PathBuf>,
     command: Command,
@@ -22,6 +26,7 @@ struct Args {
 enum Command {
     Serve,
     CreateAdmin { email: String, username: String },
+    Reindex,
     Help,
 }
 
@@ -41,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
                     username: String::new(),
                 }
             }
+            "reindex" => command = Command::Reindex,
             "--email" => email = Some(args.next().ok_or("--email needs a value")?),
             "--username" => username = Some(args.next().ok_or("--username needs a value")?),
             "--help" | "-h" => command = Command::Help,
@@ -107,7 +113,12 @@ async fn create_admin(config: &Config, email: &str, username: &str) -> ExitCode 
         return ExitCode::from(2);
     };
     let origin = config.public_origin(config.services.server.port);
-    let monolith = match Monolith::build(config, &origin).await {
+    // Only the database: no search index (a running server holds its writer), no worker, no S3.
+    let mut config = config.clone();
+    config.integrations.search.engine = "none".to_owned();
+    config.worker.enabled = false;
+    config.services.s3.enabled = false;
+    let monolith = match Monolith::build(&config, &origin).await {
         Ok(m) => m,
         Err(e) => {
             eprintln!("fluxer-server: {e}");
@@ -171,7 +182,7 @@ async fn run() -> ExitCode {
     };
     if let Command::Help = args.command {
         println!(
-            "usage: fluxer-server [--config FILE] [create-admin --email EMAIL --username NAME]"
+            "usage: fluxer-server [--config FILE] [create-admin --email EMAIL --username NAME | reindex]"
         );
         return ExitCode::SUCCESS;
     }
@@ -186,6 +197,9 @@ async fn run() -> ExitCode {
     let _service = tracing::info_span!("service", service = "fluxer-server").entered();
     if let Command::CreateAdmin { email, username } = &args.command {
         return create_admin(&config, email, username).await;
+    }
+    if let Command::Reindex = args.command {
+        return reindex::run(&config).await;
     }
     let listen = format!(
         "{}:{}",

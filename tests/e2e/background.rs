@@ -1,0 +1,419 @@
+//! Background work end to end: email through the queue to a real SMTP server (Python's aiosmtpd on
+//! loopback, writing a Maildir), search through the indexing jobs, and a data export built by a job.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Client, Server};
+use crate::{general_channel, post_message, register};
+
+/// An aiosmtpd process delivering into a Maildir; killed on drop.
+struct SmtpSink {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl SmtpSink {
+    fn start() -> SmtpSink {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = std::env::temp_dir().join(format!(
+            "fluxer-maildir-{}-{port}",
+            std::process::id()
+        ));
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 must be installed to run the SMTP sink (aiosmtpd)");
+        let mut sink = SmtpSink {
+            child,
+            port,
+            maildir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = sink.child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                let _ = sink.child.stderr.take().unwrap().read_to_string(&mut err);
+                panic!(
+                    "aiosmtpd exited ({status}): {err}\ninstall it with `pip install -r tests/requirements.txt`"
+                );
+            }
+            assert!(Instant::now() < deadline, "aiosmtpd did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sink
+    }
+
+    /// Every message received so far, as raw RFC 5322 text.
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) {
+                for e in entries.flatten() {
+                    if let Ok(text) = std::fs::read_to_string(e.path()) {
+                        out.push(text);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits for a message to `to` whose subject contains `subject`, and returns its decoded text.
+    fn wait_for(&self, to: &str, subject: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for m in self.messages() {
+                let header_end = m.find("\n\n").or_else(|| m.find("\r\n\r\n")).unwrap_or(0);
+                let headers = &m[..header_end];
+                if headers.contains(&format!("To: {to}")) && headers.contains(subject) {
+                    return decode_quoted_printable(&m);
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no email {subject:?} to {to} arrived; got {} messages",
+                self.messages().len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+/// Enough quoted-printable decoding to read links: soft line breaks and `=XX` escapes.
+fn decode_quoted_printable(s: &str) -> String {
+    let s = s.replace("=\r\n", "").replace("=\n", "");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value after `marker` up to the first character that cannot be in a token or URL query.
+fn extract_after<'a>(text: &'a str, marker: &str) -> &'a str {
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} not in email:\n{text}"))
+        + marker.len();
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.~%&=?/:".contains(c)))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn server_with_smtp(sink: &SmtpSink) -> Server {
+    let port = sink.port.to_string();
+    Server::start(&[
+        ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__ENABLED", "true"),
+        ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__FROM_EMAIL", "no-reply@fluxer.test"),
+        ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__SMTP__HOST", "127.0.0.1"),
+        ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__SMTP__PORT", &port),
+        ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__SMTP__SECURITY", "none"),
+        ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
+    ])
+}
+
+#[test]
+fn verification_and_password_reset_emails_arrive_and_their_links_work() {
+    let sink = SmtpSink::start();
+    let server = server_with_smtp(&sink);
+    let anon = server.client();
+    let (carol, _) = register(&anon, "carol@example.com", "carol");
+    assert_eq!(carol.get("/api/v1/users/@me").expect(200).json()["verified"], false);
+
+    // Registering sends the verification email through the queue and SMTP.
+    let mail = sink.wait_for("carol@example.com", "Verify your email");
+    assert!(mail.contains("Content-Type: text/html"), "HTML part: {mail}");
+    let token = extract_after(&mail, "verify#token=").to_owned();
+    assert_eq!(token.len(), 64, "{token}");
+    anon.post("/api/v1/auth/verify", &json!({ "token": token }))
+        .expect(204);
+    assert_eq!(carol.get("/api/v1/users/@me").expect(200).json()["verified"], true);
+    // One use only.
+    anon.post("/api/v1/auth/verify", &json!({ "token": token }))
+        .expect(400);
+
+    // Forgot password -> reset email -> the new password works, the old one does not.
+    anon.post("/api/v1/auth/forgot", &json!({ "email": "carol@example.com" }))
+        .expect(204);
+    let mail = sink.wait_for("carol@example.com", "Reset your Fluxer password");
+    let token = extract_after(&mail, "reset#token=").to_owned();
+    anon.post(
+        "/api/v1/auth/reset",
+        &json!({ "token": token, "password": "a brand new passphrase" }),
+    )
+    .expect(200);
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "carol@example.com", "password": "correct horse battery" }),
+    )
+    .expect(400);
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "carol@example.com", "password": "a brand new passphrase" }),
+    )
+    .expect(200);
+}
+
+/// Polls a search until it reports `total` hits (indexing is asynchronous: queue, then a timed commit).
+fn search_until(c: &Client, path: &str, body: &Value, total: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = c.post(path, body).expect(200).json();
+        if r["total"] == total {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "search {body} never reached {total} hits: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn contents(r: &Value) -> Vec<String> {
+    r["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn posted_messages_become_searchable_only_where_readable() {
+    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let anon = server.client();
+    let (alice, alice_id) = register(&anon, "alice@example.com", "alice");
+    let (bob, bob_id) = register(&anon, "bob@example.com", "bob");
+    let guild = alice
+        .post("/api/v1/guilds", &json!({ "name": "Foxes" }))
+        .expect(200)
+        .json();
+    let guild_id = guild["id"].as_str().unwrap().to_owned();
+    let general = general_channel(&alice, &guild_id);
+    let staff = alice
+        .post(
+            &format!("/api/v1/guilds/{guild_id}/channels"),
+            &json!({ "name": "staff", "type": 0 }),
+        )
+        .expect(201)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // @everyone cannot view #staff.
+    alice
+        .put(
+            &format!("/api/v1/channels/{staff}/permissions/{guild_id}"),
+            &json!({ "type": 0, "allow": "0", "deny": "1024" }),
+        )
+        .expect(204);
+    let code = alice
+        .post(&format!("/api/v1/channels/{general}/invites"), &json!({}))
+        .expect(200)
+        .json()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.post(&format!("/api/v1/invites/{code}"), &json!({})).expect(200);
+
+    post_message(&alice, &general, "The quick brown fox");
+    post_message(&bob, &general, "a FOX with a link https://example.com/fox");
+    post_message(&alice, &staff, "secret fox plans");
+    let edited = post_message(&alice, &general, "nothing to see");
+    post_message(&bob, &general, "dogs only");
+
+    let path = "/api/v1/search/messages";
+    let all = search_until(&alice, path, &json!({ "content": "fox", "context_guild_id": guild_id }), 3);
+    assert_eq!(
+        contents(&all),
+        ["secret fox plans", "a FOX with a link https://example.com/fox", "The quick brown fox"],
+        "newest first, whole words, any case"
+    );
+    // Bob cannot read #staff: he does not find it, and the total does not count it.
+    let bobs = search_until(&bob, path, &json!({ "content": "fox", "context_guild_id": guild_id }), 2);
+    assert!(!contents(&bobs).iter().any(|c| c.contains("secret")));
+    // Filters: author, channel, has, sort order, paging.
+    let by_bob = search_until(&alice, path, &json!({ "content": "fox", "author_id": [bob_id] }), 1);
+    assert_eq!(by_bob["messages"][0]["author"]["id"], bob_id.as_str());
+    let in_staff = search_until(&alice, path, &json!({ "channel_id": [staff] }), 1);
+    assert_eq!(contents(&in_staff), ["secret fox plans"]);
+    let links = search_until(&alice, path, &json!({ "has": ["link"], "context_guild_id": guild_id }), 1);
+    assert_eq!(links["messages"][0]["author"]["id"], bob_id.as_str());
+    let oldest = search_until(
+        &alice,
+        path,
+        &json!({ "content": "fox", "sort_order": "asc", "hits_per_page": 1, "page": 2 }),
+        3,
+    );
+    assert_eq!(contents(&oldest), ["a FOX with a link https://example.com/fox"]);
+    // Bob asking for #staff directly gets nothing.
+    let r = bob.post(path, &json!({ "channel_id": [staff] }));
+    assert!(r.status == 200 || r.status == 404 || r.status == 403, "{r:?}");
+    if r.status == 200 {
+        assert_eq!(r.json()["total"], 0);
+    }
+
+    // Edits and deletes reach the index.
+    let edited_id = edited["id"].as_str().unwrap();
+    alice
+        .patch(
+            &format!("/api/v1/channels/{general}/messages/{edited_id}"),
+            &json!({ "content": "a fox after all" }),
+        )
+        .expect(200);
+    search_until(&alice, path, &json!({ "content": "fox", "context_guild_id": guild_id }), 4);
+    alice
+        .delete(&format!("/api/v1/channels/{general}/messages/{edited_id}"))
+        .expect(204);
+    search_until(&alice, path, &json!({ "content": "fox", "context_guild_id": guild_id }), 3);
+
+    // Discord's query-string form.
+    let r = alice
+        .get(&format!(
+            "/api/v1/guilds/{guild_id}/messages/search?content=fox&author_id={alice_id}"
+        ))
+        .expect(200)
+        .json();
+    assert_eq!(r["total_results"], 2, "{r}");
+    assert_eq!(r["messages"][0][0]["content"], "secret fox plans");
+    // Bad filters are a 400 with the field named.
+    alice
+        .post(path, &json!({ "has": ["hologram"] }))
+        .expect_error(400, "INVALID_FORM_BODY");
+}
+
+fn read_zip(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip file");
+    let mut files = std::collections::BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let name = f.name().map(|n| n.to_string());
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut f, &mut text).unwrap();
+        files.insert(name.expect("a UTF-8 name"), text);
+    }
+    files
+}
+
+#[test]
+fn data_export_zip_holds_the_users_messages() {
+    let sink = SmtpSink::start();
+    let server = server_with_smtp(&sink);
+    let anon = server.client();
+    let (dave, dave_id) = register(&anon, "dave@example.com", "dave");
+    let (erin, _) = register(&anon, "erin@example.com", "erin");
+    let guild_id = dave
+        .post("/api/v1/guilds", &json!({ "name": "Archive" }))
+        .expect(200)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let general = general_channel(&dave, &guild_id);
+    let code = dave
+        .post(&format!("/api/v1/channels/{general}/invites"), &json!({}))
+        .expect(200)
+        .json()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    erin.post(&format!("/api/v1/invites/{code}"), &json!({})).expect(200);
+    for i in 0..120 {
+        post_message(&dave, &general, &format!("dave's message {i}"));
+    }
+    post_message(&erin, &general, "erin's words are not dave's");
+
+    dave.get("/api/v1/users/@me/harvest/latest").expect(200);
+    let harvest = dave
+        .post("/api/v1/users/@me/harvest", &json!({}))
+        .expect(200)
+        .json();
+    let id = harvest["harvest_id"].as_str().unwrap().to_owned();
+    // One a day.
+    dave.post("/api/v1/users/@me/harvest", &json!({}))
+        .expect_error(400, "HARVEST_ON_COOLDOWN");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let h = dave
+            .get(&format!("/api/v1/users/@me/harvest/{id}"))
+            .expect(200)
+            .json();
+        if h["status"] == "completed" {
+            break h;
+        }
+        assert_ne!(h["status"], "failed");
+        assert!(Instant::now() < deadline, "export never completed: {h}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(done["message_count"], 120);
+    // Others cannot see it.
+    erin.get(&format!("/api/v1/users/@me/harvest/{id}"))
+        .expect_error(400, "UNKNOWN_HARVEST");
+
+    let zip = dave
+        .get(&format!("/api/v1/users/@me/harvest/{id}/download"))
+        .expect(200);
+    assert_eq!(zip.header("content-type"), Some("application/zip"));
+    let files = read_zip(&zip.body);
+    let account: Value = serde_json::from_str(&files["account.json"]).unwrap();
+    assert_eq!(account["id"], dave_id.as_str());
+    assert!(account.get("password_hash").is_none());
+    let messages: Value =
+        serde_json::from_str(&files[&format!("messages/{general}/messages.json")]).unwrap();
+    let texts: Vec<&str> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts.len(), 120);
+    assert_eq!(texts[0], "dave's message 0");
+    assert_eq!(texts[119], "dave's message 119");
+    assert!(!texts.iter().any(|t| t.starts_with("erin")));
+
+    // The ready email carries a signed link that works without a session; a tampered one does not.
+    let mail = sink.wait_for("dave@example.com", "data package is ready");
+    let link = extract_after(&mail, "http://").to_owned();
+    let path = &link[link.find('/').unwrap()..];
+    let signed = anon.get(path).expect(200);
+    assert_eq!(read_zip(&signed.body).len(), files.len());
+    let tampered = path.replace("signature=", "signature=0");
+    anon.get(&tampered).expect_error(400, "INVALID_DOWNLOAD_LINK");
+}
