@@ -1,0 +1,190 @@
+//! The NATS adapters against the event bus and queue suites, on a real NATS server with JetStream.
+//!
+//! The server is `FLUXER_TEST_NATS_URL` (default `nats://127.0.0.1:4222`); the tests fail when it cannot
+//! be reached. Every case gets a fresh prefix (`fxt_<unix secs>_<random>`), so its subjects and streams
+//! are its own; a queue case deletes its streams when it ends, and streams that earlier runs left
+//! behind (a case that crashed) are deleted after an hour.
+
+#![cfg(feature = "nats")]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use fluxer_core::ports::{EventBus, Job, NewJob, PortResult, Queue, QueueStats};
+use fluxer_core::service::SessionToken;
+use fluxer_core::time::Timestamp;
+use fluxer_storage::nats::{JetStreamQueue, NatsConfig, NatsEventBus};
+use futures_util::StreamExt;
+use serde_json::json;
+
+const ROOT: &str = "fxt";
+/// Streams of runs older than this are garbage.
+const STALE_SECS: u64 = 3600;
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A configuration with a prefix no other case uses.
+fn fresh_config() -> NatsConfig {
+    let url = std::env::var("FLUXER_TEST_NATS_URL")
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let random = &SessionToken::generate().0[4..16];
+    NatsConfig::new(url).with_prefix(format!("{ROOT}_{}_{random}", unix_secs()))
+}
+
+async fn connect(config: &NatsConfig) -> async_nats::Client {
+    config
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("NATS at {} is required for these tests: {e}", config.url))
+}
+
+/// Deletes the streams of cases older than [`STALE_SECS`].
+async fn remove_stale_streams(client: async_nats::Client) {
+    let js = async_nats::jetstream::new(client);
+    let names: Vec<String> = js
+        .stream_names()
+        .filter_map(|name| async move { name.ok() })
+        .collect()
+        .await;
+    for name in names {
+        let stale = name
+            .strip_prefix(&format!("{ROOT}_"))
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok())
+            .is_some_and(|secs| secs + STALE_SECS < unix_secs());
+        if stale {
+            // Another run may be deleting it at the same time.
+            let _ = js.delete_stream(&name).await;
+        }
+    }
+}
+
+async fn event_bus() -> Arc<dyn EventBus> {
+    let config = fresh_config();
+    let client = connect(&config).await;
+    Arc::new(NatsEventBus::new(client, &config.prefix).expect("a valid prefix"))
+}
+
+async fn queue() -> Arc<dyn Queue> {
+    let config = fresh_config();
+    let client = connect(&config).await;
+    remove_stale_streams(client.clone()).await;
+    let queue = JetStreamQueue::open(client, &config)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "JetStream at {} is required for these tests: {e}",
+                config.url
+            )
+        });
+    Arc::new(DeletedAfterUse(queue))
+}
+
+/// The queue under test, whose streams are deleted when the case drops it.
+struct DeletedAfterUse(JetStreamQueue);
+
+impl Drop for DeletedAfterUse {
+    fn drop(&mut self) {
+        // Cases run on a multi-threaded runtime, so this worker may block while the deletion runs.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let deleted = tokio::task::block_in_place(|| runtime.block_on(self.0.delete_streams()));
+            if let Err(e) = deleted {
+                eprintln!("could not delete the test streams: {e}");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for DeletedAfterUse {
+    async fn enqueue(&self, job: NewJob) -> PortResult<String> {
+        self.0.enqueue(job).await
+    }
+    async fn reserve(&self, now: Timestamp, lease_ms: u64) -> PortResult<Option<Job>> {
+        self.0.reserve(now, lease_ms).await
+    }
+    async fn ack(&self, id: &str) -> PortResult<()> {
+        self.0.ack(id).await
+    }
+    async fn nack(&self, id: &str, error: &str, retry_at: Timestamp) -> PortResult<()> {
+        self.0.nack(id, error, retry_at).await
+    }
+    async fn dead_letters(&self, limit: usize) -> PortResult<Vec<Job>> {
+        self.0.dead_letters(limit).await
+    }
+    async fn stats(&self) -> PortResult<QueueStats> {
+        self.0.stats().await
+    }
+}
+
+fluxer_core::event_bus_conformance_tests!(async { event_bus().await });
+fluxer_core::queue_conformance_tests!(async { queue().await });
+
+/// A queue whose workers' consumer has a short `ack_wait`, to see the lease design at work.
+async fn queue_with_ack_wait(ack_wait_ms: u64) -> (NatsConfig, DeletedAfterUse) {
+    let mut config = fresh_config();
+    config.ack_wait_ms = ack_wait_ms;
+    let queue = JetStreamQueue::open(connect(&config).await, &config)
+        .await
+        .expect("open the queue");
+    (config, DeletedAfterUse(queue))
+}
+
+async fn reserve_within(queue: &dyn Queue, within: Duration) -> Job {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(job) = queue.reserve(Timestamp::now(), 60_000).await.unwrap() {
+            return job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no job within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_longer_than_ack_wait_is_kept() {
+    let (_, queue) = queue_with_ack_wait(300).await;
+    let id = queue
+        .enqueue(NewJob::new("long", json!(null)))
+        .await
+        .unwrap();
+    let job = reserve_within(&queue, Duration::from_secs(5)).await;
+    assert_eq!((job.id.as_str(), job.attempts), (id.as_str(), 1));
+    let leased = queue.reserve(Timestamp::now(), 60_000).await.unwrap();
+    assert_eq!(leased, None);
+    // Past three ack_waits, the lease of its own (reserve's 60 s) still holds it.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(queue.reserve(Timestamp::now(), 60_000).await.unwrap(), None);
+    assert_eq!(queue.stats().await.unwrap().in_flight, 1);
+    queue.ack(&id).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap(), QueueStats::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_job_comes_back_after_ack_wait() {
+    let (config, queue) = queue_with_ack_wait(500).await;
+    let id = queue
+        .enqueue(NewJob::new("orphan", json!(1)))
+        .await
+        .unwrap();
+    {
+        // Another process reserves the job, then dies without a word.
+        let worker = JetStreamQueue::open(connect(&config).await, &config)
+            .await
+            .expect("open the queue");
+        let job = reserve_within(&worker, Duration::from_secs(5)).await;
+        assert_eq!(job.id, id);
+    }
+    assert_eq!(queue.reserve(Timestamp::now(), 60_000).await.unwrap(), None);
+    let again = reserve_within(&queue, Duration::from_secs(5)).await;
+    assert_eq!((again.id.as_str(), again.attempts), (id.as_str(), 2));
+    queue.ack(&id).await.unwrap();
+}
