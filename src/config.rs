@@ -24,6 +24,7 @@ pub struct Config {
     pub integrations: Integrations,
     pub blobs: Blobs,
     pub worker: Worker,
+    pub internal: Internal,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -60,9 +61,10 @@ impl Default for Domain {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Database {
-    /// Only `sqlite` in the monolith.
+    /// `sqlite` (the monolith) or `postgres` (the per-service binaries).
     pub backend: String,
     pub sqlite_path: PathBuf,
+    pub postgres: Postgres,
 }
 
 impl Default for Database {
@@ -70,6 +72,65 @@ impl Default for Database {
         Database {
             backend: "sqlite".to_owned(),
             sqlite_path: PathBuf::from("./data/fluxer.db"),
+            postgres: Postgres::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Postgres {
+    pub url: String,
+    /// Connections per process.
+    pub pool_size: usize,
+}
+
+impl Default for Postgres {
+    fn default() -> Self {
+        Postgres {
+            url: "postgres://postgres@127.0.0.1:5432/fluxer".to_owned(),
+            pool_size: 16,
+        }
+    }
+}
+
+/// Shared infrastructure of the per-service deployment (upstream's `internal` section).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Internal {
+    /// Redis or Valkey: cache, rate limits, locks and presence shared by every node.
+    pub kv: String,
+    /// Prepended to every key, so deployments can share a server.
+    pub kv_prefix: String,
+}
+
+impl Default for Internal {
+    fn default() -> Self {
+        Internal {
+            kv: "redis://127.0.0.1:6379".to_owned(),
+            kv_prefix: "fluxer:".to_owned(),
+        }
+    }
+}
+
+/// NATS: the event bus between API and gateway nodes, and the JetStream job queue.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Nats {
+    pub core_url: String,
+    /// Subject and stream prefix, so deployments can share a server.
+    pub prefix: String,
+    /// How long JetStream waits for a worker's ack before delivering a job again (a dead worker's
+    /// jobs come back after this).
+    pub ack_wait_ms: u64,
+}
+
+impl Default for Nats {
+    fn default() -> Self {
+        Nats {
+            core_url: "nats://127.0.0.1:4222".to_owned(),
+            prefix: "fluxer".to_owned(),
+            ack_wait_ms: 30_000,
         }
     }
 }
@@ -77,9 +138,13 @@ impl Default for Database {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Services {
+    /// The monolith's listener.
     pub server: Listen,
+    /// The per-service API nodes' listener (`fluxer-api`).
+    pub api: ApiListen,
     pub gateway: Gateway,
     pub s3: S3Service,
+    pub nats: Nats,
     pub media_proxy: MediaProxy,
 }
 
@@ -115,7 +180,13 @@ impl Default for S3Service {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaProxy {
-    /// The URL-signing key; derived from the instance secret when absent.
+    /// `fluxer-media`'s listener.
+    pub host: String,
+    pub port: u16,
+    /// Where clients reach the media proxy; defaults to `{public origin}/media` (the monolith).
+    pub public_url: Option<String>,
+    /// The URL-signing key; derived from the instance secret when absent. Set it explicitly (the
+    /// same on every node) in a multi-node deployment.
     pub secret_key: Option<String>,
     /// Images with more pixels are refused before decoding.
     pub max_pixels: u64,
@@ -128,6 +199,9 @@ pub struct MediaProxy {
 impl Default for MediaProxy {
     fn default() -> Self {
         MediaProxy {
+            host: "127.0.0.1".to_owned(),
+            port: 8083,
+            public_url: None,
             secret_key: None,
             max_pixels: 40_000_000,
             ffmpeg_path: None,
@@ -249,6 +323,9 @@ pub struct Worker {
     /// `fluxer-worker` consumes the same queue).
     pub enabled: bool,
     pub concurrency: usize,
+    /// `fluxer-worker`'s health endpoint.
+    pub host: String,
+    pub port: u16,
 }
 
 impl Default for Worker {
@@ -256,6 +333,8 @@ impl Default for Worker {
         Worker {
             enabled: true,
             concurrency: 4,
+            host: "127.0.0.1".to_owned(),
+            port: 8084,
         }
     }
 }
@@ -276,11 +355,31 @@ impl Default for Listen {
     }
 }
 
-/// The gateway's settings. The monolith serves the gateway on the API's port at `/gateway`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiListen {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Default for ApiListen {
+    fn default() -> Self {
+        ApiListen {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+        }
+    }
+}
+
+/// The gateway's settings. The monolith serves the gateway on the API's port at `/gateway`;
+/// `fluxer-gateway` listens on `host:port`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Gateway {
+    pub host: String,
     pub port: u16,
+    /// Where clients reach this gateway node (`wss://gateway.example.com`); defaults to `ws://host:port`.
+    pub public_url: Option<String>,
     /// Internal worker-pool sizes (upstream's names); 0 = one per CPU.
     pub presence_shards: usize,
     pub guild_shards: usize,
@@ -289,7 +388,9 @@ pub struct Gateway {
 impl Default for Gateway {
     fn default() -> Self {
         Gateway {
+            host: "127.0.0.1".to_owned(),
             port: 8082,
+            public_url: None,
             presence_shards: 0,
             guild_shards: 0,
         }
@@ -427,11 +528,8 @@ impl Config {
                 message: message.to_owned(),
             })
         };
-        if self.database.backend != "sqlite" {
-            return bad(
-                "database.backend",
-                "the monolith stores data in SQLite; use the per-service binaries for other backends",
-            );
+        if !matches!(self.database.backend.as_str(), "sqlite" | "postgres") {
+            return bad("database.backend", "must be \"sqlite\" or \"postgres\"");
         }
         if !matches!(self.domain.public_scheme.as_str(), "http" | "https") {
             return bad("domain.public_scheme", "must be \"http\" or \"https\"");

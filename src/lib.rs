@@ -8,7 +8,8 @@
 //! - [`storage`]: adapters behind the ports (SQLite, in-memory, ...);
 //! - [`api`]: the REST API as an axum router (feature `api`);
 //! - [`worker`]: the job runner (email, search indexing, exports, scheduled jobs);
-//! - [`monolith`]: everything wired on the embedded defaults, as the `fluxer-server` binary runs it.
+//! - [`monolith`]: everything wired on the embedded defaults, as the `fluxer-server` binary runs it;
+//! - [`cluster`]: the per-service deployment on PostgreSQL, Redis and NATS (feature `cluster`).
 //!
 //! See `examples/` for embedding the API in your own server and plugging in a custom backend.
 
@@ -19,6 +20,8 @@ pub use fluxer_storage as storage;
 pub use fluxer_api as api;
 
 pub mod config;
+#[cfg(feature = "api")]
+pub mod runtime;
 pub mod worker;
 
 #[cfg(all(
@@ -30,3 +33,6 @@ pub mod worker;
     feature = "media"
 ))]
 pub mod monolith;
+
+#[cfg(feature = "cluster")]
+pub mod cluster;

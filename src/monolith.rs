@@ -155,6 +155,13 @@ fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartError> {
 impl Monolith {
     /// Opens the stores and wires every service. `public_origin` is where clients reach this server.
     pub async fn build(config: &Config, public_origin: &str) -> Result<Monolith, StartError> {
+        if config.database.backend != "sqlite" {
+            return Err(StartError::Config(
+                "the monolith stores its data in SQLite (database.backend = \"sqlite\"); run the \
+                 per-service binaries (fluxer-api, fluxer-gateway, fluxer-worker, fluxer-media) on PostgreSQL"
+                    .to_owned(),
+            ));
+        }
         let data_dir = config.instance.data_dir();
         let path = &config.database.sqlite_path;
         // Opening runs migrations: blocking work, kept off the async workers.

@@ -28,6 +28,12 @@ pub use error::{ApiError, ApiResult};
 pub use hasher::SpawnBlockingHasher;
 pub use state::{ApiConfig, ApiState};
 
+/// `/_health` and `/_live` alone, for services that serve no API (a worker, the media proxy, a
+/// gateway node).
+pub fn health_router() -> Router {
+    routes::liveness()
+}
+
 /// The whole API, with its middleware (limits, rate limits, request logging, panic recovery).
 pub fn router(state: ApiState) -> Router {
     let v1 = routes::v1(state.config.max_upload_bytes)

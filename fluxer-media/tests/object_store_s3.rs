@@ -16,6 +16,7 @@ const BUCKET: &str = "blobs";
 /// An `ObjectBlobStore` on a private S3 endpoint, which stops (and whose directory goes) with it.
 struct EndpointBlobStore {
     blobs: ObjectBlobStore,
+    config: S3BlobConfig,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     _root: tempfile::TempDir,
 }
@@ -38,17 +39,17 @@ impl EndpointBlobStore {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let blobs = ObjectBlobStore::s3(S3BlobConfig {
+        let config = S3BlobConfig {
             endpoint: format!("http://127.0.0.1:{port}/s3"),
             region: "us-east-1".into(),
             bucket: BUCKET.into(),
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SECRET.into(),
             allow_http: true,
-        })
-        .unwrap();
+        };
         Self {
-            blobs,
+            blobs: ObjectBlobStore::s3(config.clone()).unwrap(),
+            config,
             server,
             _root: root,
         }
@@ -98,7 +99,7 @@ fluxer_core::blob_conformance_tests!(async {
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn etags_are_md5_like_s3s() {
+async fn etags_are_the_md5_s3_reports() {
     let store = EndpointBlobStore::start().await;
     let meta = store.put("a", b"abc".to_vec(), None).await.unwrap();
     assert_eq!(meta.etag, "900150983cd24fb0d6963f7d28e17f72");
@@ -107,12 +108,13 @@ async fn etags_are_md5_like_s3s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_an_error_not_a_miss() {
     let store = EndpointBlobStore::start().await;
-    let endpoint = store.blobs.head("x").await;
-    assert_eq!(endpoint.unwrap(), None);
-    let port = {
-        // Same endpoint, wrong secret.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let _ = port;
+    assert_eq!(store.blobs.head("x").await.unwrap(), None);
+    let intruder = ObjectBlobStore::s3(S3BlobConfig {
+        secret_access_key: "not-the-secret".into(),
+        ..store.config.clone()
+    })
+    .unwrap();
+    assert!(intruder.head("x").await.is_err());
+    assert!(intruder.put("x", b"x".to_vec(), None).await.is_err());
+    assert_eq!(store.blobs.head("x").await.unwrap(), None);
 }

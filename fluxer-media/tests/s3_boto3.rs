@@ -1,7 +1,7 @@
 //! Acceptance test of the S3 endpoint with boto3, a real AWS client: the endpoint runs in-process,
 //! mounted under `/s3` like in the monolith, and `tests/s3/boto3_suite.py` drives it.
 //!
-//! Needs `python3` with boto3: `python3 -m pip install -r fluxer-media/tests/s3/requirements.txt`.
+//! Needs `python3` with boto3: `python3 -m pip install -r tests/requirements.txt`.
 //! Without them the test fails (it is never skipped).
 
 use std::path::Path;
@@ -27,6 +27,7 @@ const CHECKS: &[&str] = &[
     "a 3-part multipart upload of 15 MiB round-trips byte-exact",
     "abort an upload; parts under 5 MiB are refused",
     "managed transfer upload and download",
+    "an aws-chunked upload with a trailing checksum",
     "a presigned GET works",
     "an expired presigned GET is refused with 403",
     "a presigned PUT works",
@@ -64,7 +65,7 @@ async fn boto3_suite_passes() {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => panic!(
             "could not run python3 ({e}): this test needs python3 with boto3 \
-             (python3 -m pip install -r fluxer-media/tests/s3/requirements.txt)"
+             (python3 -m pip install -r tests/requirements.txt)"
         ),
         Err(_) => panic!("the boto3 suite did not finish within 5 minutes"),
     };
@@ -76,7 +77,7 @@ async fn boto3_suite_passes() {
     assert_ne!(
         output.status.code(),
         Some(3),
-        "boto3 is missing: python3 -m pip install -r fluxer-media/tests/s3/requirements.txt\n{stderr}"
+        "boto3 is missing: python3 -m pip install -r tests/requirements.txt\n{stderr}"
     );
     assert!(
         output.status.success(),

@@ -80,7 +80,8 @@ pub struct TantivySearchIndex {
 struct Inner {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// `None` for a read-only view (an API node reading the index a worker writes).
+    writer: Option<Mutex<IndexWriter>>,
     fields: Fields,
 }
 
@@ -95,16 +96,33 @@ impl TantivySearchIndex {
         let directory = MmapDirectory::open(dir.as_ref()).map_err(backend)?;
         let (schema, _) = schema();
         let index = Index::open_or_create(directory, schema).map_err(backend)?;
-        Self::with_index(index)
+        Self::with_index(index, true)
+    }
+
+    /// A read-only view of the index in `dir`, which another process writes (one writer per index:
+    /// in a multi-node deployment the worker indexes and API nodes search). Commits show up within
+    /// about a second; writing through this view is an error.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> PortResult<TantivySearchIndex> {
+        std::fs::create_dir_all(dir.as_ref()).map_err(backend)?;
+        let (schema, _) = schema();
+        let index = match Index::open_in_dir(dir.as_ref()) {
+            Ok(index) => index,
+            // Not created yet: create it (the writer may race us to it; then open theirs).
+            Err(_) => match Index::create_in_dir(dir.as_ref(), schema) {
+                Ok(index) => index,
+                Err(_) => Index::open_in_dir(dir.as_ref()).map_err(backend)?,
+            },
+        };
+        Self::with_index(index, false)
     }
 
     /// An index in memory, for tests and ephemeral instances.
     pub fn open_in_ram() -> PortResult<TantivySearchIndex> {
         let (schema, _) = schema();
-        Self::with_index(Index::create_in_ram(schema))
+        Self::with_index(Index::create_in_ram(schema), true)
     }
 
-    fn with_index(index: Index) -> PortResult<TantivySearchIndex> {
+    fn with_index(index: Index, writable: bool) -> PortResult<TantivySearchIndex> {
         let (expected, _) = schema();
         let s = index.schema();
         let fields = Fields {
@@ -123,19 +141,30 @@ impl TantivySearchIndex {
                 "the index on disk has another schema; delete its directory and run `fluxer-server reindex`",
             ));
         }
-        let writer = index
-            .writer_with_num_threads(1, WRITER_BUDGET)
-            .map_err(backend)?;
+        let writer = if writable {
+            Some(Mutex::new(
+                index
+                    .writer_with_num_threads(1, WRITER_BUDGET)
+                    .map_err(backend)?,
+            ))
+        } else {
+            None
+        };
+        let policy = if writable {
+            ReloadPolicy::Manual
+        } else {
+            ReloadPolicy::OnCommitWithDelay
+        };
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
+            .reload_policy(policy)
             .try_into()
             .map_err(backend)?;
         Ok(TantivySearchIndex {
             inner: Arc::new(Inner {
                 index,
                 reader,
-                writer: Mutex::new(writer),
+                writer,
                 fields,
             }),
         })
@@ -158,8 +187,11 @@ impl TantivySearchIndex {
 }
 
 impl Inner {
-    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    fn writer(&self) -> PortResult<std::sync::MutexGuard<'_, IndexWriter>> {
+        self.writer
+            .as_ref()
+            .map(|w| w.lock().unwrap_or_else(PoisonError::into_inner))
+            .ok_or_else(|| backend("this view of the index is read-only"))
     }
 
     fn document(&self, doc: &MessageDocument) -> TantivyDocument {
@@ -273,7 +305,7 @@ impl SearchIndex for TantivySearchIndex {
         let docs = docs.to_vec();
         self.blocking(move |inner| {
             let built: Vec<_> = docs.iter().map(|d| (d.id, inner.document(d))).collect();
-            let writer = inner.writer();
+            let writer = inner.writer()?;
             for (id, doc) in built {
                 writer.delete_term(Term::from_field_u64(inner.fields.id, id.get()));
                 writer.add_document(doc).map_err(backend)?;
@@ -286,7 +318,7 @@ impl SearchIndex for TantivySearchIndex {
     async fn delete_messages(&self, ids: &[MessageId]) -> PortResult<()> {
         let ids = ids.to_vec();
         self.blocking(move |inner| {
-            let writer = inner.writer();
+            let writer = inner.writer()?;
             for id in ids {
                 writer.delete_term(Term::from_field_u64(inner.fields.id, id.get()));
             }
@@ -297,7 +329,7 @@ impl SearchIndex for TantivySearchIndex {
 
     async fn commit(&self) -> PortResult<()> {
         self.blocking(|inner| {
-            inner.writer().commit().map_err(backend)?;
+            inner.writer()?.commit().map_err(backend)?;
             inner.reader.reload().map_err(backend)
         })
         .await

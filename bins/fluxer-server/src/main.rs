@@ -8,7 +8,6 @@
 //!                                                  (with the server stopped: the index has one writer)
 //! ```
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,50 +59,6 @@ fn parse_args() -> Result<Args, String> {
         };
     }
     Ok(Args { config, command })
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let json = match config.log.format.as_str() {
-        "json" => true,
-        "pretty" => false,
-        _ => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
-    } else {
-        builder.init();
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }
 
 /// Creates a staff account on the configured database (works while a server runs on it too).
@@ -193,7 +148,7 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config);
+    fluxer::runtime::init_logging(&config);
     let _service = tracing::info_span!("service", service = "fluxer-server").entered();
     if let Command::CreateAdmin { email, username } = &args.command {
         return create_admin(&config, email, username).await;
@@ -237,7 +192,7 @@ async fn run() -> ExitCode {
         .clone()
         .into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(fluxer::runtime::shutdown_signal())
         .await;
     tracing::info!("shutting down: finishing writes");
     monolith.shutdown().await;

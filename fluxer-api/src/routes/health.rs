@@ -16,6 +16,13 @@ pub fn health() -> Router<ApiState> {
         .route("/_ready", get(ready))
 }
 
+/// `/_health` and `/_live` with no state, for services without an API.
+pub fn liveness() -> Router {
+    Router::new()
+        .route("/_health", get(alive))
+        .route("/_live", get(alive))
+}
+
 /// The same under the API prefixes.
 pub fn versioned() -> Router<ApiState> {
     Router::new()

@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 
 use crate::state::ApiState;
 
-pub use health::health;
+pub use health::{health, liveness};
 
 /// Every v1 route, unprefixed.
 pub fn v1(max_upload_bytes: usize) -> Router<ApiState> {

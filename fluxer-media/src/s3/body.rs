@@ -409,7 +409,11 @@ mod tests {
     /// AWS's chunked upload example: 64 KiB and 1 KiB of `a`, each chunk signed.
     fn example_wire(signatures: [&str; 3]) -> Vec<u8> {
         let mut wire = Vec::new();
-        for (len, signature) in [(65536, signatures[0]), (1024, signatures[1]), (0, signatures[2])] {
+        for (len, signature) in [
+            (65536, signatures[0]),
+            (1024, signatures[1]),
+            (0, signatures[2]),
+        ] {
             wire.extend_from_slice(format!("{len:x};chunk-signature={signature}\r\n").as_bytes());
             wire.extend(std::iter::repeat_n(b'a', len));
             wire.extend_from_slice(b"\r\n");

@@ -62,7 +62,11 @@ fn owner(out: &mut String) {
     out.push_str("</Owner>");
 }
 
-pub async fn create_bucket(s: &Shared, bucket: &str, mut req: Request) -> Result<Response, S3Error> {
+pub async fn create_bucket(
+    s: &Shared,
+    bucket: &str,
+    mut req: Request,
+) -> Result<Response, S3Error> {
     if !valid_bucket_name(bucket) {
         return Err(S3Error::invalid_bucket_name());
     }
@@ -145,19 +149,41 @@ pub async fn versioning(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
 }
 
 /// `ListObjectsV2` when `v2`, else `ListObjects`.
-pub async fn list_objects(s: &Shared, bucket: &str, req: &Request, v2: bool) -> Result<Response, S3Error> {
+pub async fn list_objects(
+    s: &Shared,
+    bucket: &str,
+    req: &Request,
+    v2: bool,
+) -> Result<Response, S3Error> {
     let dir = s.storage.bucket_dir(bucket).await?;
     let meta_dir = s.storage.root().join(fs::META_DIR).join(bucket);
     let prefix = req.param("prefix").unwrap_or_default().to_owned();
-    let delimiter = req.param("delimiter").filter(|d| !d.is_empty()).map(str::to_owned);
+    let delimiter = req
+        .param("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned);
     let max = req.max_param("max-keys")?;
     let url = match req.param("encoding-type") {
         None => false,
         Some("url") => true,
-        Some(_) => return Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request")),
+        Some(_) => {
+            return Err(S3Error::invalid_argument(
+                "Invalid Encoding Method specified in Request",
+            ));
+        }
     };
-    let encode = |text: &str| if url { url_encode_key(text) } else { text.to_owned() };
-    let marker = if v2 { req.param("start-after") } else { req.param("marker") };
+    let encode = |text: &str| {
+        if url {
+            url_encode_key(text)
+        } else {
+            text.to_owned()
+        }
+    };
+    let marker = if v2 {
+        req.param("start-after")
+    } else {
+        req.param("marker")
+    };
     let marker = marker.unwrap_or_default().to_owned();
     let token = req.param("continuation-token").filter(|_| v2);
     let after = match token {
@@ -167,8 +193,17 @@ pub async fn list_objects(s: &Shared, bucket: &str, req: &Request, v2: bool) -> 
 
     let page = {
         let (prefix, delimiter) = (prefix.clone(), delimiter.clone());
-        blocking(move || Ok(listing::list(&dir, &meta_dir, &prefix, delimiter.as_deref(), after, max)?))
-            .await?
+        blocking(move || {
+            Ok(listing::list(
+                &dir,
+                &meta_dir,
+                &prefix,
+                delimiter.as_deref(),
+                after,
+                max,
+            )?)
+        })
+        .await?
     };
 
     let mut out = String::new();

@@ -62,7 +62,11 @@ impl S3Error {
     }
 
     pub fn malformed_auth(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "AuthorizationHeaderMalformed", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "AuthorizationHeaderMalformed",
+            message,
+        )
     }
 
     pub fn malformed_presign(message: impl Into<String>) -> Self {

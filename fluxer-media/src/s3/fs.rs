@@ -104,10 +104,14 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Opens (creating) the layout under `root`. Blocking: called once at start-up.
+    /// Opens (creating) the layout under `root`, removing uploads a previous run left half-received
+    /// in `.tmp`. Blocking: called once at start-up.
     pub fn prepare(root: PathBuf) -> std::io::Result<Self> {
         for dir in [META_DIR, MULTIPART_DIR, TMP_DIR] {
             std::fs::create_dir_all(root.join(dir))?;
+        }
+        for entry in std::fs::read_dir(root.join(TMP_DIR))? {
+            let _ = std::fs::remove_file(entry?.path());
         }
         Ok(Self {
             root,
@@ -214,7 +218,7 @@ impl Storage {
         let meta_temp = self.temp_path();
         let _guard = self.write_lock(bucket, key).await;
         let temp = temp.keep();
-        let result = blocking(move || {
+        blocking(move || {
             let placed = place(&temp, &paths.data);
             if placed.is_err() {
                 let _ = std::fs::remove_file(&temp);
@@ -223,11 +227,14 @@ impl Storage {
             meta.file_id = file_id(&std::fs::metadata(&paths.data)?);
             let json = serde_json::to_vec(&meta).map_err(S3Error::internal)?;
             std::fs::write(meta_temp.path(), json)?;
-            place(&meta_temp.keep(), &paths.meta)?;
+            let meta_temp = meta_temp.keep();
+            if let Err(e) = place(&meta_temp, &paths.meta) {
+                let _ = std::fs::remove_file(&meta_temp);
+                return Err(e);
+            }
             Ok(meta)
         })
-        .await;
-        result
+        .await
     }
 
     /// The object's metadata, read under the key's lock.
@@ -444,7 +451,10 @@ mod tests {
         ] {
             assert!(key_path(key).is_err(), "{key:?} must be refused");
         }
-        assert_eq!(key_path(&"k".repeat(1025)).unwrap_err().code, "KeyTooLongError");
+        assert_eq!(
+            key_path(&"k".repeat(1025)).unwrap_err().code,
+            "KeyTooLongError"
+        );
     }
 
     #[test]
@@ -454,7 +464,10 @@ mod tests {
             ("a", "/data/bucket/a"),
             ("photos/2024/cat.jpg", "/data/bucket/photos/2024/cat.jpg"),
             ("..a/b..", "/data/bucket/..a/b.."),
-            ("with space/ünïcode %20", "/data/bucket/with space/ünïcode %20"),
+            (
+                "with space/ünïcode %20",
+                "/data/bucket/with space/ünïcode %20",
+            ),
             (".hidden", "/data/bucket/.hidden"),
         ] {
             let path = base.join(key_path(key).unwrap());
@@ -468,7 +481,16 @@ mod tests {
         for name in ["abc", "my-bucket.1", "a1b"] {
             assert!(valid_bucket_name(name), "{name}");
         }
-        for name in [".meta", ".tmp", "ab", "Upper", "-a-", "a..b", "a_b", &"a".repeat(64)] {
+        for name in [
+            ".meta",
+            ".tmp",
+            "ab",
+            "Upper",
+            "-a-",
+            "a..b",
+            "a_b",
+            &"a".repeat(64),
+        ] {
             assert!(!valid_bucket_name(name), "{name}");
         }
     }

@@ -63,7 +63,9 @@ impl Request {
             Some(value) => value
                 .parse::<usize>()
                 .map(|n| n.min(MAX_PAGE))
-                .map_err(|_| S3Error::invalid_argument(format!("{name} must be a non-negative integer"))),
+                .map_err(|_| {
+                    S3Error::invalid_argument(format!("{name} must be a non-negative integer"))
+                }),
         }
     }
 }
@@ -124,9 +126,15 @@ async fn serve(
     }
 }
 
-async fn bucket_operation(shared: &Shared, bucket: &str, req: Request) -> Result<Response, S3Error> {
+async fn bucket_operation(
+    shared: &Shared,
+    bucket: &str,
+    req: Request,
+) -> Result<Response, S3Error> {
     if let Some(name) = unsupported_subresource(&req) {
-        return Err(S3Error::not_implemented(&format!("The bucket sub-resource '{name}'")));
+        return Err(S3Error::not_implemented(&format!(
+            "The bucket sub-resource '{name}'"
+        )));
     }
     match req.method {
         Method::GET if req.has("location") => buckets::location(shared, bucket).await,
@@ -140,7 +148,9 @@ async fn bucket_operation(shared: &Shared, bucket: &str, req: Request) -> Result
         Method::PUT => buckets::create_bucket(shared, bucket, req).await,
         Method::DELETE => buckets::delete_bucket(shared, bucket).await,
         Method::POST if req.has("delete") => objects::delete_objects(shared, bucket, req).await,
-        Method::POST => Err(S3Error::not_implemented("POST object (browser-based upload)")),
+        Method::POST => Err(S3Error::not_implemented(
+            "POST object (browser-based upload)",
+        )),
         _ => Err(S3Error::method_not_allowed()),
     }
 }
@@ -152,15 +162,21 @@ async fn object_operation(
     req: Request,
 ) -> Result<Response, S3Error> {
     if let Some(name) = unsupported_subresource(&req) {
-        return Err(S3Error::not_implemented(&format!("The object sub-resource '{name}'")));
+        return Err(S3Error::not_implemented(&format!(
+            "The object sub-resource '{name}'"
+        )));
     }
     match req.method {
-        Method::PUT if req.has("uploadId") => multipart::upload_part(shared, bucket, key, req).await,
+        Method::PUT if req.has("uploadId") => {
+            multipart::upload_part(shared, bucket, key, req).await
+        }
         Method::PUT if req.headers.contains_key("x-amz-copy-source") => {
             objects::copy_object(shared, bucket, key, req).await
         }
         Method::PUT => objects::put_object(shared, bucket, key, req).await,
-        Method::GET if req.has("uploadId") => multipart::list_parts(shared, bucket, key, &req).await,
+        Method::GET if req.has("uploadId") => {
+            multipart::list_parts(shared, bucket, key, &req).await
+        }
         Method::GET => objects::get_object(shared, bucket, key, &req, false).await,
         Method::HEAD => objects::get_object(shared, bucket, key, &req, true).await,
         Method::DELETE if req.has("uploadId") => multipart::abort(shared, bucket, key, &req).await,
@@ -175,10 +191,33 @@ async fn object_operation(
 /// get, put or delete of the object or bucket.
 fn unsupported_subresource(req: &Request) -> Option<&str> {
     const UNSUPPORTED: &[&str] = &[
-        "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
-        "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
-        "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
-        "requestPayment", "restore", "retention", "select", "tagging", "torrent", "versions", "website",
+        "accelerate",
+        "acl",
+        "analytics",
+        "attributes",
+        "cors",
+        "encryption",
+        "intelligent-tiering",
+        "inventory",
+        "legal-hold",
+        "lifecycle",
+        "logging",
+        "metrics",
+        "notification",
+        "object-lock",
+        "ownershipControls",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+        "replication",
+        "requestPayment",
+        "restore",
+        "retention",
+        "select",
+        "tagging",
+        "torrent",
+        "versions",
+        "website",
     ];
     req.query
         .iter()
@@ -197,10 +236,20 @@ fn route(path: &str) -> Result<(Option<String>, Option<String>), S3Error> {
         percent_decode_str(text)
             .decode_utf8()
             .map(|t| t.into_owned())
-            .map_err(|_| S3Error::new(StatusCode::BAD_REQUEST, "InvalidURI", "Couldn't parse the specified URI."))
+            .map_err(|_| {
+                S3Error::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidURI",
+                    "Couldn't parse the specified URI.",
+                )
+            })
     };
     let bucket = decode(bucket)?;
-    let key = if key.is_empty() { None } else { Some(decode(key)?) };
+    let key = if key.is_empty() {
+        None
+    } else {
+        Some(decode(key)?)
+    };
     Ok((Some(bucket), key))
 }
 
@@ -234,8 +283,10 @@ pub fn object_meta_from_headers(headers: &HeaderMap) -> Result<ObjectMeta, S3Err
             .map(str::to_owned)
             .collect();
         if !encodings.is_empty() {
-            meta.headers
-                .insert(header::CONTENT_ENCODING.as_str().to_owned(), encodings.join(","));
+            meta.headers.insert(
+                header::CONTENT_ENCODING.as_str().to_owned(),
+                encodings.join(","),
+            );
         }
     }
     let mut total = 0;
@@ -262,7 +313,10 @@ pub fn object_headers(response: &mut Response, meta: &ObjectMeta) {
     set_header(response, "last-modified", &http_date(meta.last_modified_ms));
     set_header(response, "accept-ranges", "bytes");
     // What S3 reports for an object stored without a type.
-    let content_type = meta.content_type.as_deref().unwrap_or("binary/octet-stream");
+    let content_type = meta
+        .content_type
+        .as_deref()
+        .unwrap_or("binary/octet-stream");
     set_header(response, "content-type", content_type);
     for (name, value) in &meta.headers {
         set_header(response, name, value);
@@ -327,13 +381,24 @@ mod tests {
     fn write_headers_become_metadata() {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("image/png"));
-        headers.insert("content-encoding", HeaderValue::from_static("aws-chunked,gzip"));
+        headers.insert(
+            "content-encoding",
+            HeaderValue::from_static("aws-chunked,gzip"),
+        );
         headers.insert("x-amz-meta-Owner", HeaderValue::from_static("alice"));
         let meta = object_meta_from_headers(&headers).unwrap();
         assert_eq!(meta.content_type.as_deref(), Some("image/png"));
-        assert_eq!(meta.headers.get("content-encoding").map(String::as_str), Some("gzip"));
+        assert_eq!(
+            meta.headers.get("content-encoding").map(String::as_str),
+            Some("gzip")
+        );
         assert_eq!(meta.user.get("owner").map(String::as_str), Some("alice"));
         headers.insert("content-encoding", HeaderValue::from_static("aws-chunked"));
-        assert!(object_meta_from_headers(&headers).unwrap().headers.is_empty());
+        assert!(
+            object_meta_from_headers(&headers)
+                .unwrap()
+                .headers
+                .is_empty()
+        );
     }
 }

@@ -144,7 +144,9 @@ impl Lister<'_> {
         let read = match std::fs::read_dir(dir) {
             Ok(read) => read,
             // Removed since its parent was read (a concurrent delete pruned it).
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ControlFlow::Continue(())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ControlFlow::Continue(()));
+            }
             Err(e) => return Err(e),
         };
         for entry in read {
@@ -194,8 +196,11 @@ impl Lister<'_> {
                 .map(|at| key[..self.prefix.len() + at + delimiter.len()].to_owned())
         });
         if self.page.len() >= self.max {
-            // One more entry exists: the page is full and the listing is truncated.
-            self.page.next = Some(self.after.clone());
+            // One more entry exists: the page is full and the listing is truncated (a page of
+            // `max-keys=0` asks for nothing and is not truncated, as on S3).
+            if self.max > 0 {
+                self.page.next = Some(self.after.clone());
+            }
             return ControlFlow::Break(());
         }
         match common {
@@ -243,7 +248,15 @@ mod tests {
         page.objects.iter().map(|(k, _)| k.as_str()).collect()
     }
 
-    const KEYS: &[&str] = &["a-x", "a/b", "a/c/d", "a0", "b", "photos/2024/x.jpg", "photos/y.jpg"];
+    const KEYS: &[&str] = &[
+        "a-x",
+        "a/b",
+        "a/c/d",
+        "a0",
+        "b",
+        "photos/2024/x.jpg",
+        "photos/y.jpg",
+    ];
 
     #[test]
     fn keys_come_out_in_byte_order() {
@@ -282,12 +295,22 @@ mod tests {
 
         // One entry per page, common prefixes included.
         let first = list(&bucket, &meta, "", Some("/"), After::Start, 2).unwrap();
-        assert_eq!((keys(&first), first.common_prefixes.clone()), (vec!["a-x"], vec!["a/".to_owned()]));
+        assert_eq!(
+            (keys(&first), first.common_prefixes.clone()),
+            (vec!["a-x"], vec!["a/".to_owned()])
+        );
         let second = list(&bucket, &meta, "", Some("/"), first.next.unwrap(), 2).unwrap();
         assert_eq!(keys(&second), ["a0", "b"]);
         let third = list(&bucket, &meta, "", Some("/"), second.next.unwrap(), 2).unwrap();
         assert_eq!(third.common_prefixes, ["photos/"]);
         assert_eq!(third.next, None);
+    }
+
+    #[test]
+    fn an_empty_page_is_not_truncated() {
+        let (_dir, bucket, meta) = tree(KEYS);
+        let page = list(&bucket, &meta, "", None, After::Start, 0).unwrap();
+        assert_eq!((page.len(), page.next), (0, None));
     }
 
     #[test]
@@ -301,7 +324,10 @@ mod tests {
         assert_eq!(page.common_prefixes, ["photos/2024/"]);
         let after = After::from_marker("a/b", "", None);
         let page = list(&bucket, &meta, "", None, after, 100).unwrap();
-        assert_eq!(keys(&page), ["a/c/d", "a0", "b", "photos/2024/x.jpg", "photos/y.jpg"]);
+        assert_eq!(
+            keys(&page),
+            ["a/c/d", "a0", "b", "photos/2024/x.jpg", "photos/y.jpg"]
+        );
         let after = After::from_marker("a/", "", Some("/"));
         let page = list(&bucket, &meta, "", Some("/"), after, 100).unwrap();
         assert_eq!(keys(&page), ["a0", "b"]);

@@ -61,8 +61,6 @@ use axum::Router;
 use axum::routing::any;
 use serde::Deserialize;
 
-pub use error::S3Error;
-
 /// The endpoint's configuration.
 #[derive(Debug, Clone, Deserialize)]
 pub struct S3Config {
@@ -82,7 +80,9 @@ pub struct S3Config {
 /// An access key and its secret.
 #[derive(Clone, Deserialize)]
 pub struct S3Credentials {
+    /// The public half, sent in every request's credential scope.
     pub access_key_id: String,
+    /// The signing secret; never sent.
     pub secret_access_key: String,
 }
 
@@ -99,13 +99,16 @@ impl std::fmt::Debug for S3Credentials {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum S3ConfigError {
+    /// The storage directory (or a bucket's) could not be created.
     #[error("preparing the S3 storage directory {path}: {source}")]
     Storage {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A configured bucket name breaks S3's naming rules.
     #[error("{0:?} is not a valid S3 bucket name (3-63 characters: a-z, 0-9, '.', '-')")]
     InvalidBucketName(String),
+    /// No credentials: the endpoint would refuse every request.
     #[error("the S3 endpoint needs at least one access key")]
     NoCredentials,
 }
@@ -127,7 +130,8 @@ impl S3Service {
             let path = path.to_owned();
             move |source| S3ConfigError::Storage { path, source }
         };
-        let storage = fs::Storage::prepare(config.root.clone()).map_err(storage_error(&config.root))?;
+        let storage =
+            fs::Storage::prepare(config.root.clone()).map_err(storage_error(&config.root))?;
         for bucket in &config.buckets {
             if !fs::valid_bucket_name(bucket) {
                 return Err(S3ConfigError::InvalidBucketName(bucket.clone()));
@@ -154,11 +158,87 @@ impl S3Service {
 
     /// The routes, to mount with `Router::nest("/s3", service.router())` (or at the root). Requests
     /// are verified against the path the client sent, mount prefix included.
+    ///
+    /// `nest` routes `/s3` but not `/s3/`: a client whose endpoint is `http://host/s3` sends
+    /// `ListBuckets` to `/s3` (boto3, object_store do); one that adds the slash gets the host's 404 for
+    /// that one call. Every bucket and object path (`/s3/{bucket}...`) is routed.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", any(handlers::handle))
             .route("/{*path}", any(handlers::handle))
             .fallback(handlers::handle)
             .with_state(self.shared.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn service(root: &std::path::Path) -> S3Service {
+        S3Service::new(S3Config {
+            root: root.to_owned(),
+            region: "us-east-1".into(),
+            credentials: vec![S3Credentials {
+                access_key_id: "key".into(),
+                secret_access_key: "secret".into(),
+            }],
+            buckets: vec!["ready".into()],
+            max_object_bytes: 1024,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_path_under_the_mount_reaches_the_endpoint() {
+        let root = tempfile::tempdir().unwrap();
+        let app = axum::Router::new().nest("/s3", service(root.path()).router());
+        // (`/s3/` itself is not routed by `nest`: see `S3Service::router`.)
+        for path in ["/s3", "/s3/ready", "/s3/ready/", "/s3/ready/a/b.txt"] {
+            let request = Request::get(path).body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+            assert!(response.headers().contains_key("x-amz-request-id"));
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains("<Code>AccessDenied</Code>"), "{path}: {body}");
+            assert!(
+                body.contains(&format!("<Resource>{path}</Resource>")),
+                "{body}"
+            );
+        }
+        assert!(root.path().join("ready").is_dir());
+    }
+
+    #[test]
+    fn configuration_is_checked() {
+        let root = tempfile::tempdir().unwrap();
+        let config = |buckets: Vec<String>, credentials: Vec<S3Credentials>| S3Config {
+            root: root.path().to_owned(),
+            region: "us-east-1".into(),
+            credentials,
+            buckets,
+            max_object_bytes: 1,
+        };
+        let key = || {
+            vec![S3Credentials {
+                access_key_id: "k".into(),
+                secret_access_key: "s".into(),
+            }]
+        };
+        assert!(matches!(
+            S3Service::new(config(vec!["../escape".into()], key())),
+            Err(S3ConfigError::InvalidBucketName(_))
+        ));
+        assert!(matches!(
+            S3Service::new(config(Vec::new(), Vec::new())),
+            Err(S3ConfigError::NoCredentials)
+        ));
+        assert!(!format!("{:?}", key()).contains("\"s\""));
     }
 }

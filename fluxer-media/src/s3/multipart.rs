@@ -68,7 +68,12 @@ async fn load(
     Ok((dir, upload))
 }
 
-pub async fn create(s: &Shared, bucket: &str, key: &str, req: &Request) -> Result<Response, S3Error> {
+pub async fn create(
+    s: &Shared,
+    bucket: &str,
+    key: &str,
+    req: &Request,
+) -> Result<Response, S3Error> {
     s.storage.object_paths(bucket, key).await?; // The bucket exists and the key is storable.
     let upload_id = s.storage.unique_name();
     let dir = upload_dir(&s.storage, &upload_id)?;
@@ -104,7 +109,11 @@ pub async fn upload_part(
         .param("partNumber")
         .and_then(|n| n.parse().ok())
         .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"))?;
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
     let (dir, _) = load(&s.storage, bucket, key, &upload_id).await?;
     let limit = s.max_object_bytes.min(MAX_PART_BYTES);
     let staged = s.storage.stage(&mut req.body, limit).await?;
@@ -262,7 +271,12 @@ pub async fn complete(
     Ok(xml_ok(out))
 }
 
-pub async fn abort(s: &Shared, bucket: &str, key: &str, req: &Request) -> Result<Response, S3Error> {
+pub async fn abort(
+    s: &Shared,
+    bucket: &str,
+    key: &str,
+    req: &Request,
+) -> Result<Response, S3Error> {
     let upload_id = req.param("uploadId").unwrap_or_default();
     let _guard = s.storage.write_lock(fs::MULTIPART_DIR, upload_id).await;
     let (dir, _) = load(&s.storage, bucket, key, upload_id).await?;
@@ -270,10 +284,18 @@ pub async fn abort(s: &Shared, bucket: &str, key: &str, req: &Request) -> Result
     Ok(super::handlers::no_content())
 }
 
-pub async fn list_parts(s: &Shared, bucket: &str, key: &str, req: &Request) -> Result<Response, S3Error> {
+pub async fn list_parts(
+    s: &Shared,
+    bucket: &str,
+    key: &str,
+    req: &Request,
+) -> Result<Response, S3Error> {
     let upload_id = req.param("uploadId").unwrap_or_default();
     let (dir, _) = load(&s.storage, bucket, key, upload_id).await?;
-    let marker: u32 = req.param("part-number-marker").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let marker: u32 = req
+        .param("part-number-marker")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
     let max = req.max_param("max-parts")?;
     let all = parts(dir).await?;
     let after: Vec<_> = all.into_iter().filter(|(n, _)| *n > marker).collect();

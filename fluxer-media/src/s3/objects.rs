@@ -64,7 +64,9 @@ async fn check_write_preconditions(
     }
     let current = s.storage.head(bucket, key).await?;
     if let Some(tags) = if_none_match
-        && current.as_ref().is_some_and(|meta| etag_matches(tags, &meta.etag))
+        && current
+            .as_ref()
+            .is_some_and(|meta| etag_matches(tags, &meta.etag))
     {
         return Err(S3Error::precondition_failed());
     }
@@ -82,9 +84,9 @@ async fn check_write_preconditions(
 
 /// Whether an `If-Match` / `If-None-Match` list (`*`, or quoted, possibly weak, tags) names `etag`.
 fn etag_matches(tags: &str, etag: &str) -> bool {
-    tags.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == etag
-    })
+    tags.split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == etag)
 }
 
 /// `GetObject`, or `HeadObject` when `head_only`.
@@ -102,7 +104,11 @@ pub async fn get_object(
         let mut response = Response::new(Body::empty());
         *response.status_mut() = status;
         set_header(&mut response, "etag", &format!("\"{}\"", meta.etag));
-        set_header(&mut response, "last-modified", &http_date(meta.last_modified_ms));
+        set_header(
+            &mut response,
+            "last-modified",
+            &http_date(meta.last_modified_ms),
+        );
         return Ok(response);
     }
     let range = match req.header("range") {
@@ -130,9 +136,6 @@ pub async fn get_object(
             "content-range",
             &format!("bytes {start}-{end}/{}", meta.size),
         );
-    }
-    if let Some(parts) = meta.etag.split_once('-').map(|(_, n)| n) {
-        set_header(&mut response, "x-amz-mp-parts-count", parts);
     }
     // `response-*` query parameters override the stored headers (as presigned links use them).
     for (param, header) in [
@@ -229,7 +232,11 @@ pub async fn delete_object(s: &Shared, bucket: &str, key: &str) -> Result<Respon
     Ok(no_content())
 }
 
-pub async fn delete_objects(s: &Shared, bucket: &str, mut req: Request) -> Result<Response, S3Error> {
+pub async fn delete_objects(
+    s: &Shared,
+    bucket: &str,
+    mut req: Request,
+) -> Result<Response, S3Error> {
     s.storage.bucket_dir(bucket).await?;
     let body = req.body.read_all(MAX_DELETE_BODY).await?;
     check_content_md5(&req.headers, &Md5::digest(&body).into())?;
@@ -265,7 +272,12 @@ pub async fn delete_objects(s: &Shared, bucket: &str, mut req: Request) -> Resul
     Ok(xml_ok(out))
 }
 
-pub async fn copy_object(s: &Shared, bucket: &str, key: &str, req: Request) -> Result<Response, S3Error> {
+pub async fn copy_object(
+    s: &Shared,
+    bucket: &str,
+    key: &str,
+    req: Request,
+) -> Result<Response, S3Error> {
     let source = req.header("x-amz-copy-source").unwrap_or_default();
     let source = source.split_once('?').map_or(source, |(path, _)| path);
     let source = percent_decode_str(source)
@@ -275,7 +287,11 @@ pub async fn copy_object(s: &Shared, bucket: &str, key: &str, req: Request) -> R
         .trim_start_matches('/')
         .split_once('/')
         .filter(|(_, k)| !k.is_empty())
-        .ok_or_else(|| S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey"))?;
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            )
+        })?;
     let replace = match req.header("x-amz-metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,

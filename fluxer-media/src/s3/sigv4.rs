@@ -145,9 +145,7 @@ impl Verifier {
                     "Signature Version 2 is not supported; use AWS4-HMAC-SHA256",
                 )
             } else {
-                S3Error::malformed_auth(
-                    "Unsupported authorization type; use AWS4-HMAC-SHA256",
-                )
+                S3Error::malformed_auth("Unsupported authorization type; use AWS4-HMAC-SHA256")
             });
         };
         let (mut credential, mut signed_headers, mut signature) = (None, None, None);
@@ -172,7 +170,9 @@ impl Verifier {
                 .and_then(|date| httpdate::parse_http_date(date).ok())
                 .map(|date| format_amz_date(unix_secs(date)))
                 .ok_or_else(|| {
-                    S3Error::access_denied("AWS authentication requires a valid Date or x-amz-date header")
+                    S3Error::access_denied(
+                        "AWS authentication requires a valid Date or x-amz-date header",
+                    )
                 })?,
         };
         let date = parse_amz_date(&amz_date)
@@ -187,7 +187,9 @@ impl Verifier {
         let scope = self.scope(credential, &amz_date, S3Error::malformed_auth)?;
         let payload_hash = header_str(request.headers, "x-amz-content-sha256")
             .ok_or_else(|| {
-                S3Error::invalid_request("Missing required header for this request: x-amz-content-sha256")
+                S3Error::invalid_request(
+                    "Missing required header for this request: x-amz-content-sha256",
+                )
             })?
             .to_owned();
         let query = canonical_query(request.raw_query, None);
@@ -211,7 +213,9 @@ impl Verifier {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
                 .ok_or_else(|| {
-                    S3Error::malformed_presign(format!("Query-string authentication requires {name}"))
+                    S3Error::malformed_presign(format!(
+                        "Query-string authentication requires {name}"
+                    ))
                 })
         };
         if param("X-Amz-Algorithm")? != ALGORITHM {
@@ -230,8 +234,9 @@ impl Verifier {
             .ok_or_else(|| {
                 S3Error::malformed_presign("X-Amz-Expires must be between 1 and 604800 seconds")
             })?;
-        let date = parse_amz_date(&amz_date)
-            .ok_or_else(|| S3Error::malformed_presign("X-Amz-Date must be in the ISO8601 Long Format"))?;
+        let date = parse_amz_date(&amz_date).ok_or_else(|| {
+            S3Error::malformed_presign("X-Amz-Date must be in the ISO8601 Long Format")
+        })?;
         if now > date + expires {
             return Err(S3Error::access_denied("Request has expired"));
         }
@@ -263,7 +268,9 @@ impl Verifier {
     ) -> Result<Scope, S3Error> {
         let parts: Vec<&str> = credential.split('/').collect();
         let [access_key, day, region, service, terminal] = parts[..] else {
-            return Err(malformed(format!("The credential '{credential}' is malformed")));
+            return Err(malformed(format!(
+                "The credential '{credential}' is malformed"
+            )));
         };
         if service != "s3" || terminal != "aws4_request" {
             return Err(malformed(format!(
@@ -312,7 +319,10 @@ impl Verifier {
         }
         let headers = canonical_headers(request.headers, signed_headers);
         let strict = canonical_path(request.raw_path);
-        let paths = [Some(strict.as_str()), (strict != request.raw_path).then_some(request.raw_path)];
+        let paths = [
+            Some(strict.as_str()),
+            (strict != request.raw_path).then_some(request.raw_path),
+        ];
         let mut matched = false;
         for path in paths.into_iter().flatten() {
             let canonical = format!(

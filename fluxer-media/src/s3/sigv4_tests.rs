@@ -99,7 +99,9 @@ fn put_object_example() {
     // The path as sent (`$` unescaped) and as canonicalized (`%24`) both verify.
     for path in ["/test$file.text", "/test%24file.text"] {
         let payload = verify(&Method::PUT, path, "", &headers, EXAMPLE_TIME).unwrap();
-        assert!(matches!(payload, Payload::Sha256(hash) if hash == <[u8; 32]>::from(Sha256::digest(body))));
+        assert!(
+            matches!(payload, Payload::Sha256(hash) if hash == <[u8; 32]>::from(Sha256::digest(body)))
+        );
     }
 }
 
@@ -134,9 +136,23 @@ fn list_objects_example() {
             ),
         ),
     ]);
-    verify(&Method::GET, "/", "max-keys=2&prefix=J", &headers, EXAMPLE_TIME).unwrap();
+    verify(
+        &Method::GET,
+        "/",
+        "max-keys=2&prefix=J",
+        &headers,
+        EXAMPLE_TIME,
+    )
+    .unwrap();
     // The query order on the wire does not matter.
-    verify(&Method::GET, "/", "prefix=J&max-keys=2", &headers, EXAMPLE_TIME).unwrap();
+    verify(
+        &Method::GET,
+        "/",
+        "prefix=J&max-keys=2",
+        &headers,
+        EXAMPLE_TIME,
+    )
+    .unwrap();
 }
 
 const PRESIGNED_QUERY: &str = "X-Amz-Algorithm=AWS4-HMAC-SHA256\
@@ -175,7 +191,10 @@ fn tampering_is_refused() {
     signature.replace_range(0..1, "e");
     let forged = get_object_headers(&signature);
     let err = verify(&Method::GET, "/test.txt", "", &forged, EXAMPLE_TIME).unwrap_err();
-    assert_eq!((err.code, err.status.as_u16()), ("SignatureDoesNotMatch", 403));
+    assert_eq!(
+        (err.code, err.status.as_u16()),
+        ("SignatureDoesNotMatch", 403)
+    );
 
     let mut headers = get_object_headers(GET_OBJECT_SIGNATURE);
     headers.insert("range", HeaderValue::from_static("bytes=0-99"));
@@ -206,7 +225,10 @@ fn tampering_is_refused() {
 #[test]
 fn unknown_keys_skew_and_anonymous_requests_are_refused() {
     let headers = get_object_headers(GET_OBJECT_SIGNATURE);
-    let stranger = Verifier::new("us-east-1".into(), [("OTHER".to_owned(), SECRET.to_owned())]);
+    let stranger = Verifier::new(
+        "us-east-1".into(),
+        [("OTHER".to_owned(), SECRET.to_owned())],
+    );
     let request = SignedRequest {
         method: &Method::GET,
         raw_path: "/test.txt",
@@ -219,12 +241,21 @@ fn unknown_keys_skew_and_anonymous_requests_are_refused() {
     );
     let late = EXAMPLE_TIME + MAX_CLOCK_SKEW_SECS + 1;
     let err = verify(&Method::GET, "/test.txt", "", &headers, late).unwrap_err();
-    assert_eq!((err.code, err.status.as_u16()), ("RequestTimeTooSkewed", 403));
+    assert_eq!(
+        (err.code, err.status.as_u16()),
+        ("RequestTimeTooSkewed", 403)
+    );
     assert!(verify(&Method::GET, "/test.txt", "", &headers, late - 2).is_ok());
 
-    let other_region = Verifier::new("eu-west-1".into(), [(ACCESS_KEY.to_owned(), SECRET.to_owned())]);
+    let other_region = Verifier::new(
+        "eu-west-1".into(),
+        [(ACCESS_KEY.to_owned(), SECRET.to_owned())],
+    );
     assert_eq!(
-        other_region.verify(&request, EXAMPLE_TIME).unwrap_err().code,
+        other_region
+            .verify(&request, EXAMPLE_TIME)
+            .unwrap_err()
+            .code,
         "AuthorizationHeaderMalformed"
     );
 
