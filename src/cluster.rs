@@ -325,9 +325,7 @@ pub async fn gateway(config: &Config) -> Result<Service, StartError> {
             ..Default::default()
         },
     );
-    let router = gateway
-        .router()
-        .merge(fluxer_api::health_router());
+    let router = gateway.router().merge(fluxer_api::health_router());
     Ok(Service {
         router,
         backends,

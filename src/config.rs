@@ -420,7 +420,9 @@ pub struct Instance {
 
 impl Instance {
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"))
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./data"))
     }
 }
 
@@ -544,7 +546,10 @@ impl Config {
             return bad("services.server.host", "must not be empty");
         }
         if !matches!(self.integrations.email.provider.as_str(), "smtp" | "none") {
-            return bad("integrations.email.provider", "must be \"smtp\" or \"none\"");
+            return bad(
+                "integrations.email.provider",
+                "must be \"smtp\" or \"none\"",
+            );
         }
         if !matches!(
             self.integrations.email.smtp.security.as_str(),
@@ -556,7 +561,10 @@ impl Config {
             );
         }
         if !matches!(self.integrations.search.engine.as_str(), "tantivy" | "none") {
-            return bad("integrations.search.engine", "must be \"tantivy\" or \"none\"");
+            return bad(
+                "integrations.search.engine",
+                "must be \"tantivy\" or \"none\"",
+            );
         }
         if !matches!(self.blobs.backend.as_str(), "filesystem" | "s3") {
             return bad("blobs.backend", "must be \"filesystem\" or \"s3\"");
@@ -645,5 +653,18 @@ mod tests {
             Err(ConfigError::Json { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_example_cluster_config_is_valid() {
+        let dir = std::env::temp_dir().join(format!("fluxer-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.json");
+        std::fs::write(&path, include_str!("../examples/cluster/config.json")).unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(c.database.backend, "postgres");
+        assert_eq!(c.services.nats.core_url, "nats://nats.internal:4222");
+        assert_eq!(c.blobs.backend, "s3");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

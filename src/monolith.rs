@@ -181,21 +181,21 @@ impl Monolith {
             SqliteQueue::open(&queue_path)
                 .map_err(|e| open_error("the job queue", &queue_path)(e.to_string()))?,
         );
-        let search: Option<Arc<dyn SearchIndex>> =
-            match config.integrations.search.engine.as_str() {
-                "none" => None,
-                _ => {
-                    let dir: PathBuf = config
-                        .integrations
-                        .search
-                        .path
-                        .clone()
-                        .unwrap_or_else(|| data_dir.join("search"));
-                    let index = TantivySearchIndex::open(&dir)
-                        .map_err(|e| open_error("the search index", &dir)(e.to_string()))?;
-                    Some(Arc::new(index))
-                }
-            };
+        let search: Option<Arc<dyn SearchIndex>> = match config.integrations.search.engine.as_str()
+        {
+            "none" => None,
+            _ => {
+                let dir: PathBuf = config
+                    .integrations
+                    .search
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("search"));
+                let index = TantivySearchIndex::open(&dir)
+                    .map_err(|e| open_error("the search index", &dir)(e.to_string()))?;
+                Some(Arc::new(index))
+            }
+        };
         let blobs = blob_store(config, &data_dir)?;
         let secret = master_secret(config, &data_dir)?;
 
@@ -246,7 +246,6 @@ impl Monolith {
             },
         );
 
-
         let gateway_scheme = if config.domain.public_scheme == "https" {
             "wss"
         } else {
@@ -272,13 +271,15 @@ impl Monolith {
                 ..Default::default()
             },
         );
-        let mut router = fluxer_api::router(ApiState::new(fluxer.clone(), cache.clone(), api_config))
-            .merge(gateway.router())
-            .nest("/media", media.router());
+        let mut router =
+            fluxer_api::router(ApiState::new(fluxer.clone(), cache.clone(), api_config))
+                .merge(gateway.router())
+                .nest("/media", media.router());
 
         // The S3 endpoint has no anonymous access: it is mounted once access keys are configured.
         let s3 = &config.services.s3;
-        if let (true, Some(id), Some(key)) = (s3.enabled, &s3.access_key_id, &s3.secret_access_key) {
+        if let (true, Some(id), Some(key)) = (s3.enabled, &s3.access_key_id, &s3.secret_access_key)
+        {
             let root = s3.data_dir.clone().unwrap_or_else(|| data_dir.join("s3"));
             let service = S3Service::new(S3Config {
                 root: root.clone(),

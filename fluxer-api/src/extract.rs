@@ -170,30 +170,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(serde::Deserialize, Debug)]
-    struct Body {
-        #[allow(dead_code)]
-        name: String,
-    }
-
-    #[test]
-    fn json_errors_name_fields() {
-        let e = parse_json::<Body>(b"{}").unwrap_err();
-        assert_eq!(e.code, "INVALID_FORM_BODY");
-        assert_eq!(e.errors[0].path, "name");
-        let e = parse_json::<Body>(b"{\"name\": 5}").unwrap_err();
-        assert_eq!(e.status, 400);
-        let e = parse_json::<Body>(b"{not json").unwrap_err();
-        assert_eq!(e.errors[0].code, "INVALID_JSON");
-        assert!(parse_json::<Body>(b"{\"name\":\"x\",\"extra\":1}").is_ok());
-        assert!(parse_json::<Body>(b"{\"name\":\"x\"} trailing").is_err());
-    }
-}
-
 /// A message body: JSON, or `multipart/form-data` with a `payload_json` part and files (`files[n]`,
 /// as Discord and upstream clients send them). The files' `attachments[n]` entries in the payload
 /// (matched by `id` = `n`) give their description and, optionally, a filename.
@@ -315,5 +291,29 @@ impl<T: DeserializeOwned> FromRequest<crate::state::ApiState> for MessageBody<T>
             .collect();
         let payload = parse_json(&serde_json::to_vec(&payload).unwrap_or_default())?;
         Ok(MessageBody { payload, files })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Body {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    #[test]
+    fn json_errors_name_fields() {
+        let e = parse_json::<Body>(b"{}").unwrap_err();
+        assert_eq!(e.code, "INVALID_FORM_BODY");
+        assert_eq!(e.errors[0].path, "name");
+        let e = parse_json::<Body>(b"{\"name\": 5}").unwrap_err();
+        assert_eq!(e.status, 400);
+        let e = parse_json::<Body>(b"{not json").unwrap_err();
+        assert_eq!(e.errors[0].code, "INVALID_JSON");
+        assert!(parse_json::<Body>(b"{\"name\":\"x\",\"extra\":1}").is_ok());
+        assert!(parse_json::<Body>(b"{\"name\":\"x\"} trailing").is_err());
     }
 }

@@ -109,12 +109,25 @@ mod tests {
         let rel = url.strip_prefix("http://x.test/media").unwrap();
         assert!(rel.starts_with("/attachments/1/2/cat.png?ex="));
         assert!(signer.verify(rel, 1_700_000_000).is_ok());
-        assert!(signer.verify(&rel.replace("cat", "dog"), 1_700_000_000).is_err());
+        assert!(
+            signer
+                .verify(&rel.replace("cat", "dog"), 1_700_000_000)
+                .is_err()
+        );
 
-        assert_eq!(links.inspect(b"<html><script>").content_type, "text/plain; charset=utf-8");
-        assert_eq!(links.inspect(b"%PDF-1.7 ...").content_type, "application/pdf");
+        assert_eq!(
+            links.inspect(b"<html><script>").content_type,
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            links.inspect(b"%PDF-1.7 ...").content_type,
+            "application/pdf"
+        );
         let mp4 = b"\0\0\0\x20ftypisom\0\0\x02\0";
         assert_eq!(links.inspect(mp4).content_type, "video/mp4");
-        assert_eq!(links.inspect(&[0, 159, 146, 150]).content_type, "application/octet-stream");
+        assert_eq!(
+            links.inspect(&[0, 159, 146, 150]).content_type,
+            "application/octet-stream"
+        );
     }
 }

@@ -24,9 +24,7 @@ use fluxer_core::ports::{
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
-use tantivy::schema::{
-    Field, INDEXED, IndexRecordOption, STORED, Schema, TEXT, FAST,
-};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TEXT};
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
 /// Memory the writer may buffer before it flushes a segment (tantivy's minimum is 15 MB per thread).

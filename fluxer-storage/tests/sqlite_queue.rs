@@ -23,9 +23,9 @@ fn temp_path() -> PathBuf {
     ))
 }
 
-fluxer_core::queue_conformance_tests!(
-    Arc::new(SqliteQueue::open(super::temp_path()).expect("open the queue")) as Arc<dyn Queue>
-);
+fluxer_core::queue_conformance_tests!(Arc::new(
+    SqliteQueue::open(super::temp_path()).expect("open the queue")
+) as Arc<dyn Queue>);
 
 /// A job leased by a process that then dies is delivered again, from the file, once the lease ends;
 /// a job that was acknowledged is not.
@@ -35,7 +35,10 @@ async fn leased_job_survives_a_restart_and_is_redelivered() {
     let (leased, acked) = {
         let queue = SqliteQueue::open(&path).unwrap();
         let leased = queue
-            .enqueue(NewJob::new("send_email", serde_json::json!({"to": "a@example.test"})))
+            .enqueue(NewJob::new(
+                "send_email",
+                serde_json::json!({"to": "a@example.test"}),
+            ))
             .await
             .unwrap();
         let acked = queue
@@ -63,6 +66,10 @@ async fn leased_job_survives_a_restart_and_is_redelivered() {
     assert_eq!(again.attempts, 2);
     assert_eq!(again.state, JobState::InFlight);
     assert_eq!(again.payload["to"], "a@example.test");
-    assert_eq!(queue.reserve(later, 1_000).await.unwrap(), None, "{acked} was acked");
+    assert_eq!(
+        queue.reserve(later, 1_000).await.unwrap(),
+        None,
+        "{acked} was acked"
+    );
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }

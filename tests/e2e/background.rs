@@ -24,10 +24,8 @@ impl SmtpSink {
             .local_addr()
             .unwrap()
             .port();
-        let maildir = std::env::temp_dir().join(format!(
-            "fluxer-maildir-{}-{port}",
-            std::process::id()
-        ));
+        let maildir =
+            std::env::temp_dir().join(format!("fluxer-maildir-{}-{port}", std::process::id()));
         let child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
@@ -52,7 +50,10 @@ impl SmtpSink {
                     "aiosmtpd exited ({status}): {err}\ninstall it with `pip install -r tests/requirements.txt`"
                 );
             }
-            assert!(Instant::now() < deadline, "aiosmtpd did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start listening"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         sink
@@ -140,8 +141,14 @@ fn server_with_smtp(sink: &SmtpSink) -> Server {
     let port = sink.port.to_string();
     Server::start(&[
         ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__ENABLED", "true"),
-        ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__FROM_EMAIL", "no-reply@fluxer.test"),
-        ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__SMTP__HOST", "127.0.0.1"),
+        (
+            "FLUXER_CONFIG__INTEGRATIONS__EMAIL__FROM_EMAIL",
+            "no-reply@fluxer.test",
+        ),
+        (
+            "FLUXER_CONFIG__INTEGRATIONS__EMAIL__SMTP__HOST",
+            "127.0.0.1",
+        ),
         ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__SMTP__PORT", &port),
         ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__SMTP__SECURITY", "none"),
         ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
@@ -154,23 +161,35 @@ fn verification_and_password_reset_emails_arrive_and_their_links_work() {
     let server = server_with_smtp(&sink);
     let anon = server.client();
     let (carol, _) = register(&anon, "carol@example.com", "carol");
-    assert_eq!(carol.get("/api/v1/users/@me").expect(200).json()["verified"], false);
+    assert_eq!(
+        carol.get("/api/v1/users/@me").expect(200).json()["verified"],
+        false
+    );
 
     // Registering sends the verification email through the queue and SMTP.
     let mail = sink.wait_for("carol@example.com", "Verify your email");
-    assert!(mail.contains("Content-Type: text/html"), "HTML part: {mail}");
+    assert!(
+        mail.contains("Content-Type: text/html"),
+        "HTML part: {mail}"
+    );
     let token = extract_after(&mail, "verify#token=").to_owned();
     assert_eq!(token.len(), 64, "{token}");
     anon.post("/api/v1/auth/verify", &json!({ "token": token }))
         .expect(204);
-    assert_eq!(carol.get("/api/v1/users/@me").expect(200).json()["verified"], true);
+    assert_eq!(
+        carol.get("/api/v1/users/@me").expect(200).json()["verified"],
+        true
+    );
     // One use only.
     anon.post("/api/v1/auth/verify", &json!({ "token": token }))
         .expect(400);
 
     // Forgot password -> reset email -> the new password works, the old one does not.
-    anon.post("/api/v1/auth/forgot", &json!({ "email": "carol@example.com" }))
-        .expect(204);
+    anon.post(
+        "/api/v1/auth/forgot",
+        &json!({ "email": "carol@example.com" }),
+    )
+    .expect(204);
     let mail = sink.wait_for("carol@example.com", "Reset your Fluxer password");
     let token = extract_after(&mail, "reset#token=").to_owned();
     anon.post(
@@ -251,7 +270,8 @@ fn posted_messages_become_searchable_only_where_readable() {
         .as_str()
         .unwrap()
         .to_owned();
-    bob.post(&format!("/api/v1/invites/{code}"), &json!({})).expect(200);
+    bob.post(&format!("/api/v1/invites/{code}"), &json!({}))
+        .expect(200);
 
     post_message(&alice, &general, "The quick brown fox");
     post_message(&bob, &general, "a FOX with a link https://example.com/fox");
@@ -260,21 +280,45 @@ fn posted_messages_become_searchable_only_where_readable() {
     post_message(&bob, &general, "dogs only");
 
     let path = "/api/v1/search/messages";
-    let all = search_until(&alice, path, &json!({ "content": "fox", "context_guild_id": guild_id }), 3);
+    let all = search_until(
+        &alice,
+        path,
+        &json!({ "content": "fox", "context_guild_id": guild_id }),
+        3,
+    );
     assert_eq!(
         contents(&all),
-        ["secret fox plans", "a FOX with a link https://example.com/fox", "The quick brown fox"],
+        [
+            "secret fox plans",
+            "a FOX with a link https://example.com/fox",
+            "The quick brown fox"
+        ],
         "newest first, whole words, any case"
     );
     // Bob cannot read #staff: he does not find it, and the total does not count it.
-    let bobs = search_until(&bob, path, &json!({ "content": "fox", "context_guild_id": guild_id }), 2);
+    let bobs = search_until(
+        &bob,
+        path,
+        &json!({ "content": "fox", "context_guild_id": guild_id }),
+        2,
+    );
     assert!(!contents(&bobs).iter().any(|c| c.contains("secret")));
     // Filters: author, channel, has, sort order, paging.
-    let by_bob = search_until(&alice, path, &json!({ "content": "fox", "author_id": [bob_id] }), 1);
+    let by_bob = search_until(
+        &alice,
+        path,
+        &json!({ "content": "fox", "author_id": [bob_id] }),
+        1,
+    );
     assert_eq!(by_bob["messages"][0]["author"]["id"], bob_id.as_str());
     let in_staff = search_until(&alice, path, &json!({ "channel_id": [staff] }), 1);
     assert_eq!(contents(&in_staff), ["secret fox plans"]);
-    let links = search_until(&alice, path, &json!({ "has": ["link"], "context_guild_id": guild_id }), 1);
+    let links = search_until(
+        &alice,
+        path,
+        &json!({ "has": ["link"], "context_guild_id": guild_id }),
+        1,
+    );
     assert_eq!(links["messages"][0]["author"]["id"], bob_id.as_str());
     let oldest = search_until(
         &alice,
@@ -282,10 +326,16 @@ fn posted_messages_become_searchable_only_where_readable() {
         &json!({ "content": "fox", "sort_order": "asc", "hits_per_page": 1, "page": 2 }),
         3,
     );
-    assert_eq!(contents(&oldest), ["a FOX with a link https://example.com/fox"]);
+    assert_eq!(
+        contents(&oldest),
+        ["a FOX with a link https://example.com/fox"]
+    );
     // Bob asking for #staff directly gets nothing.
     let r = bob.post(path, &json!({ "channel_id": [staff] }));
-    assert!(r.status == 200 || r.status == 404 || r.status == 403, "{r:?}");
+    assert!(
+        r.status == 200 || r.status == 404 || r.status == 403,
+        "{r:?}"
+    );
     if r.status == 200 {
         assert_eq!(r.json()["total"], 0);
     }
@@ -298,11 +348,21 @@ fn posted_messages_become_searchable_only_where_readable() {
             &json!({ "content": "a fox after all" }),
         )
         .expect(200);
-    search_until(&alice, path, &json!({ "content": "fox", "context_guild_id": guild_id }), 4);
+    search_until(
+        &alice,
+        path,
+        &json!({ "content": "fox", "context_guild_id": guild_id }),
+        4,
+    );
     alice
         .delete(&format!("/api/v1/channels/{general}/messages/{edited_id}"))
         .expect(204);
-    search_until(&alice, path, &json!({ "content": "fox", "context_guild_id": guild_id }), 3);
+    search_until(
+        &alice,
+        path,
+        &json!({ "content": "fox", "context_guild_id": guild_id }),
+        3,
+    );
 
     // Discord's query-string form.
     let r = alice
@@ -354,7 +414,8 @@ fn data_export_zip_holds_the_users_messages() {
         .as_str()
         .unwrap()
         .to_owned();
-    erin.post(&format!("/api/v1/invites/{code}"), &json!({})).expect(200);
+    erin.post(&format!("/api/v1/invites/{code}"), &json!({}))
+        .expect(200);
     for i in 0..120 {
         post_message(&dave, &general, &format!("dave's message {i}"));
     }
@@ -415,5 +476,6 @@ fn data_export_zip_holds_the_users_messages() {
     let signed = anon.get(path).expect(200);
     assert_eq!(read_zip(&signed.body).len(), files.len());
     let tampered = path.replace("signature=", "signature=0");
-    anon.get(&tampered).expect_error(400, "INVALID_DOWNLOAD_LINK");
+    anon.get(&tampered)
+        .expect_error(400, "INVALID_DOWNLOAD_LINK");
 }

@@ -143,14 +143,20 @@ fn attachments_are_stored_served_resized_and_signed() {
     assert_eq!(atts.len(), 2, "{message}");
     assert_eq!(atts[0]["filename"], "cat.png");
     assert_eq!(atts[0]["content_type"], "image/png");
-    assert_eq!((atts[0]["width"].as_u64(), atts[0]["height"].as_u64()), (Some(300), Some(200)));
+    assert_eq!(
+        (atts[0]["width"].as_u64(), atts[0]["height"].as_u64()),
+        (Some(300), Some(200))
+    );
     assert_eq!(atts[0]["size"], cat.len() as u64);
     assert_eq!(atts[0]["description"], "a cat");
     assert_eq!(atts[1]["filename"], "dog_photo.jpg", "sanitized");
     assert_eq!(atts[1]["content_type"], "image/jpeg");
     let cat_url = path_of(atts[0]["url"].as_str().unwrap());
     let dog_url = path_of(atts[1]["url"].as_str().unwrap());
-    assert!(cat_url.starts_with(&format!("/media/attachments/{channel}/")), "{cat_url}");
+    assert!(
+        cat_url.starts_with(&format!("/media/attachments/{channel}/")),
+        "{cat_url}"
+    );
     assert!(cat_url.contains("&sig="), "{cat_url}");
 
     // The stored bytes come back unchanged.
@@ -185,11 +191,21 @@ fn attachments_are_stored_served_resized_and_signed() {
     // A 50-megapixel decompression bomb uploads (it is a valid PNG) but is never decoded.
     let bomb = png_bomb();
     assert!(bomb.len() < 2 << 20, "the bomb is small: {}", bomb.len());
-    let m = upload(&alice, &channel, json!({ "content": "boom" }), &[("bomb.png", &bomb)]);
+    let m = upload(
+        &alice,
+        &channel,
+        json!({ "content": "boom" }),
+        &[("bomb.png", &bomb)],
+    );
     let bomb_url = path_of(m["attachments"][0]["url"].as_str().unwrap());
     assert_eq!(m["attachments"][0]["width"], 8000);
     let refused = anon.get(&format!("{bomb_url}&width=128&format=webp"));
-    assert_eq!(refused.status, 413, "{:?}", String::from_utf8_lossy(&refused.body));
+    assert_eq!(
+        refused.status,
+        413,
+        "{:?}",
+        String::from_utf8_lossy(&refused.body)
+    );
     assert_eq!(refused.json()["code"], "IMAGE_TOO_LARGE");
 
     // Bytes that only pretend to be an image are stored as what they are.
@@ -199,11 +215,17 @@ fn attachments_are_stored_served_resized_and_signed() {
         json!({}),
         &[("evil.png", b"<html><script>alert(1)</script></html>")],
     );
-    assert_eq!(m["attachments"][0]["content_type"], "text/plain; charset=utf-8");
-    let evil = anon.get(&path_of(m["attachments"][0]["url"].as_str().unwrap())).expect(200);
-    assert!(evil
-        .header("content-disposition")
-        .is_some_and(|d| d.starts_with("attachment")));
+    assert_eq!(
+        m["attachments"][0]["content_type"],
+        "text/plain; charset=utf-8"
+    );
+    let evil = anon
+        .get(&path_of(m["attachments"][0]["url"].as_str().unwrap()))
+        .expect(200);
+    assert!(
+        evil.header("content-disposition")
+            .is_some_and(|d| d.starts_with("attachment"))
+    );
     let asked = anon.get(&format!(
         "{}&width=64&format=png",
         path_of(m["attachments"][0]["url"].as_str().unwrap())
@@ -212,7 +234,12 @@ fn attachments_are_stored_served_resized_and_signed() {
 
     // A video gets a JPEG thumbnail from ffmpeg.
     let video = mp4();
-    let m = upload(&alice, &channel, json!({ "content": "clip" }), &[("clip.mp4", &video)]);
+    let m = upload(
+        &alice,
+        &channel,
+        json!({ "content": "clip" }),
+        &[("clip.mp4", &video)],
+    );
     assert_eq!(m["attachments"][0]["content_type"], "video/mp4");
     let video_url = path_of(m["attachments"][0]["url"].as_str().unwrap());
     let thumb = anon
@@ -237,7 +264,10 @@ fn attachments_are_stored_served_resized_and_signed() {
         .expect(200);
     assert_eq!(decode(&avatar.body).width(), 128);
     alice
-        .patch("/api/v1/users/@me", &json!({ "avatar": "data:image/png;base64,AAAA" }))
+        .patch(
+            "/api/v1/users/@me",
+            &json!({ "avatar": "data:image/png;base64,AAAA" }),
+        )
         .expect_error(400, "INVALID_FORM_BODY");
 
     // Deleting the message removes its files (through a background job).
@@ -247,16 +277,17 @@ fn attachments_are_stored_served_resized_and_signed() {
         .expect(204);
     let deadline = Instant::now() + Duration::from_secs(30);
     while anon.get(&cat_url).status != 404 {
-        assert!(Instant::now() < deadline, "the deleted message's file is still served");
+        assert!(
+            Instant::now() < deadline,
+            "the deleted message's file is still served"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 #[test]
 fn uploads_are_limited_and_need_permission() {
-    let server = Server::start(&[
-        ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
-    ]);
+    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
     let anon = server.client();
     let (alice, _) = register(&anon, "alice@example.com", "alice");
     let (bob, _) = register(&anon, "bob@example.com", "bob");
@@ -275,7 +306,8 @@ fn uploads_are_limited_and_need_permission() {
         .as_str()
         .unwrap()
         .to_owned();
-    bob.post(&format!("/api/v1/invites/{code}"), &json!({})).expect(200);
+    bob.post(&format!("/api/v1/invites/{code}"), &json!({}))
+        .expect(200);
     // Deny ATTACH_FILES (1 << 15) to @everyone.
     alice
         .put(

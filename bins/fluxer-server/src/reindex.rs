@@ -20,7 +20,7 @@ const COMMIT_EVERY: usize = 50_000;
 
 fn bar(done: usize, total: usize, messages: usize, started: Instant) -> String {
     let width = 30;
-    let filled = if total == 0 { width } else { done * width / total };
+    let filled = (done * width).checked_div(total).unwrap_or(width);
     let rate = messages as f64 / started.elapsed().as_secs_f64().max(0.001);
     format!(
         "\rreindex [{}{}] {done}/{total} channels, {messages} messages ({rate:.0}/s)",
@@ -54,8 +54,12 @@ async fn reindex(config: &Config) -> Result<(), String> {
     let store = Arc::new(store);
     // Rebuild from empty. Opening takes the writer lock first, so a running server is detected
     // before anything is removed.
-    let probe = TantivySearchIndex::open(&dir)
-        .map_err(|e| format!("cannot open the index at {} (is the server running?): {e}", dir.display()))?;
+    let probe = TantivySearchIndex::open(&dir).map_err(|e| {
+        format!(
+            "cannot open the index at {} (is the server running?): {e}",
+            dir.display()
+        )
+    })?;
     drop(probe);
     std::fs::remove_dir_all(&dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
     let index: Arc<dyn SearchIndex> = Arc::new(

@@ -52,7 +52,9 @@ fn config_path() -> Result<Option<PathBuf>, String> {
     let mut path = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--config" | "-c" => path = Some(PathBuf::from(args.next().ok_or("--config needs a path")?)),
+            "--config" | "-c" => {
+                path = Some(PathBuf::from(args.next().ok_or("--config needs a path")?))
+            }
             "--help" | "-h" => return Err("usage: [--config FILE] (see README: Scale-out)".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -63,7 +65,10 @@ fn config_path() -> Result<Option<PathBuf>, String> {
 /// Runs one service to completion.
 pub fn main(kind: Kind) -> ExitCode {
     let name = kind.name();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{name}: cannot start the runtime: {e}");

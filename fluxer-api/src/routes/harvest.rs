@@ -30,10 +30,7 @@ async fn request(State(s): State<ApiState>, Auth(actor): Auth) -> ApiResult<Json
     Ok(Json(s.fluxer.request_harvest(&actor).await?))
 }
 
-async fn latest(
-    State(s): State<ApiState>,
-    Auth(actor): Auth,
-) -> ApiResult<Json<Option<Harvest>>> {
+async fn latest(State(s): State<ApiState>, Auth(actor): Auth) -> ApiResult<Json<Option<Harvest>>> {
     Ok(Json(s.fluxer.latest_harvest(&actor).await?))
 }
 

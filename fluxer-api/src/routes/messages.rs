@@ -21,7 +21,7 @@ pub fn routes(upload_limit: axum::extract::DefaultBodyLimit) -> Router<ApiState>
     Router::new()
         .route(
             "/channels/{channel_id}/messages",
-            get(list).post(create).layer(upload_limit.clone()),
+            get(list).post(create).layer(upload_limit),
         )
         .route(
             "/channels/{channel_id}/messages/bulk-delete",

@@ -18,7 +18,10 @@ pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/search/messages", post(search_body))
         .route("/guilds/{guild_id}/messages/search", get(search_guild))
-        .route("/channels/{channel_id}/messages/search", get(search_channel))
+        .route(
+            "/channels/{channel_id}/messages/search",
+            get(search_channel),
+        )
 }
 
 const DEFAULT_PAGE_SIZE: usize = 25;
@@ -133,7 +136,11 @@ fn query_request(raw: Option<String>) -> Result<SearchRequest, ApiError> {
     let mut has = Vec::new();
     fn id(key: &str, v: &str) -> Result<u64, ApiError> {
         v.parse::<u64>().map_err(|_| {
-            ApiError::invalid(key, "NUMBER_TYPE_COERCE", format!("{v:?} is not a snowflake."))
+            ApiError::invalid(
+                key,
+                "NUMBER_TYPE_COERCE",
+                format!("{v:?} is not a snowflake."),
+            )
         })
     }
     fn number(key: &str, v: &str) -> Result<usize, ApiError> {

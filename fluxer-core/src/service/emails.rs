@@ -110,7 +110,11 @@ mod tests {
 
     #[test]
     fn html_part_escapes_what_users_control() {
-        let email = verify_email("a@example.test", "<b>eve</b>", "https://x.test/verify#token=abc");
+        let email = verify_email(
+            "a@example.test",
+            "<b>eve</b>",
+            "https://x.test/verify#token=abc",
+        );
         let html = email.html.unwrap();
         assert!(html.contains("&lt;b&gt;eve&lt;/b&gt;"));
         assert!(!html.contains("<b>eve"));

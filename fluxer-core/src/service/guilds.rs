@@ -264,7 +264,10 @@ impl Fluxer {
             guild.afk_timeout = t;
         }
         let mut replaced = Vec::new();
-        for (field, kind, value) in [("icon", "icons", req.icon), ("banner", "banners", req.banner)] {
+        for (field, kind, value) in [
+            ("icon", "icons", req.icon),
+            ("banner", "banners", req.banner),
+        ] {
             let Some(value) = value else { continue };
             let new = match value {
                 Some(uri) => Some(self.store_image(field, kind, guild.id, &uri).await?),

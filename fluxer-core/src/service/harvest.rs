@@ -215,9 +215,7 @@ impl Fluxer {
             .load_harvest(user, id)
             .await?
             .ok_or_else(unknown_harvest)?;
-        if h.status != HarvestStatus::Completed
-            || h.expires_at.is_some_and(|e| e < self.now())
-        {
+        if h.status != HarvestStatus::Completed || h.expires_at.is_some_and(|e| e < self.now()) {
             return Err(Error::rejected(
                 "HARVEST_NOT_READY",
                 "This data export is not ready or has expired.",

@@ -205,7 +205,11 @@ impl Fluxer {
         match kind {
             kinds::SEND_EMAIL => {
                 let email: Email = payload(p)?;
-                self.ports().mailer.send(&email).await.map_err(Error::from)?;
+                self.ports()
+                    .mailer
+                    .send(&email)
+                    .await
+                    .map_err(Error::from)?;
             }
             kinds::INDEX_MESSAGES => {
                 let p: IndexPayload = payload(p)?;

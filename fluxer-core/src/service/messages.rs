@@ -551,7 +551,8 @@ impl Fluxer {
         }
         self.store().delete_message(channel_id, message_id).await?;
         self.unindex_later(&[message_id]).await;
-        self.delete_message_files(std::slice::from_ref(&message)).await;
+        self.delete_message_files(std::slice::from_ref(&message))
+            .await;
         let payload =
             json!({ "id": message_id, "channel_id": channel_id, "guild_id": access.guild_id() });
         self.emit_channel_event("MESSAGE_DELETE", &access.channel, &payload)

@@ -77,10 +77,7 @@ fn attachment_key(channel: ChannelId, id: AttachmentId, filename: &str) -> Strin
 
 /// Where an image of `kind` (`avatars`, `icons`, `banners`) with `hash` is stored.
 pub fn image_key(kind: &str, owner: impl std::fmt::Display, hash: &str) -> String {
-    format!(
-        "{kind}/{owner}/{}",
-        hash.strip_prefix("a_").unwrap_or(hash)
-    )
+    format!("{kind}/{owner}/{}", hash.strip_prefix("a_").unwrap_or(hash))
 }
 
 impl Fluxer {
@@ -135,9 +132,7 @@ impl Fluxer {
             let id: AttachmentId = self.next_id();
             let key = attachment_key(channel_id, id, &filename);
             let size = file.bytes.len() as u64;
-            let put = blobs
-                .put(&key, file.bytes, Some(&info.content_type))
-                .await;
+            let put = blobs.put(&key, file.bytes, Some(&info.content_type)).await;
             if let Err(e) = put {
                 self.delete_blobs_later(stored.iter().map(|a: &Attachment| a.url.clone()))
                     .await;
@@ -244,7 +239,11 @@ impl Fluxer {
         }
         let digest = Sha256::digest(&bytes);
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        let hash = if info.animated { format!("a_{hex}") } else { hex };
+        let hash = if info.animated {
+            format!("a_{hex}")
+        } else {
+            hex
+        };
         blobs
             .put(
                 &image_key(kind, owner, &hash),
@@ -264,7 +263,10 @@ mod tests {
     fn filenames_are_made_safe() {
         assert_eq!(sanitize_filename("cat.png"), "cat.png");
         assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
-        assert_eq!(sanitize_filename("C:\\Users\\me\\photo 1.JPG"), "photo_1.JPG");
+        assert_eq!(
+            sanitize_filename("C:\\Users\\me\\photo 1.JPG"),
+            "photo_1.JPG"
+        );
         assert_eq!(sanitize_filename(".htaccess"), "htaccess");
         assert_eq!(sanitize_filename("<script>.html"), "_script_.html");
         assert_eq!(sanitize_filename("日本.txt"), "__.txt");

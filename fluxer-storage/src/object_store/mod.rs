@@ -419,7 +419,10 @@ async fn read_sidecar(sidecars: &dyn ObjectStore, path: &Path) -> Option<Recorde
 /// security).
 fn md5_hex(data: &[u8]) -> String {
     use md5::{Digest, Md5};
-    Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
