@@ -219,3 +219,285 @@ async fn schedule(shared: Arc<Shared>, cache: Arc<dyn Cache>, mut stopped: watch
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use async_trait::async_trait;
+    use fluxer_core::ports::{
+        Email, Mailer, ManualClock, MemberRepository, NewJob, PortResult, UserRepository,
+    };
+    use fluxer_core::service::{
+        Argon2Hasher, ClientInfo, GuildCreate, LoginOutcome, LoginRequest, Ports, RegisterRequest,
+    };
+    use fluxer_core::time::Timestamp;
+    use fluxer_storage::memory::{
+        InProcessEventBus, MemoryCache, MemoryMailer, MemoryQueue, MemoryStore,
+    };
+
+    use super::*;
+
+    /// A mailer whose first `failures` sends fail, as an SMTP server that is briefly down.
+    struct FlakyMailer {
+        failures: AtomicU32,
+        inner: MemoryMailer,
+    }
+
+    #[async_trait]
+    impl Mailer for FlakyMailer {
+        async fn send(&self, email: &Email) -> PortResult<()> {
+            if self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(fluxer_core::StoreError::backend("421 try again later"));
+            }
+            self.inner.send(email).await
+        }
+    }
+
+    struct Env {
+        fluxer: Fluxer,
+        queue: Arc<MemoryQueue>,
+        store: Arc<MemoryStore>,
+        clock: Arc<ManualClock>,
+    }
+
+    /// With `manual_clock` the test moves time itself (and failed jobs never come due again).
+    fn env(mailer: Arc<dyn Mailer>, manual_clock: bool) -> Env {
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let clock = Arc::new(ManualClock::new(Timestamp::now()));
+        let mut ports = Ports::new(
+            store.clone(),
+            Arc::new(InProcessEventBus::new()),
+            mailer,
+            Arc::new(MemoryCache::new()),
+        )
+        .with_queue(queue.clone());
+        if manual_clock {
+            ports.clock = clock.clone();
+        }
+        ports.hasher = Arc::new(Argon2Hasher::fast_for_tests());
+        Env {
+            fluxer: Fluxer::new(ports, Default::default()),
+            queue,
+            store,
+            clock,
+        }
+    }
+
+    fn fast() -> WorkerConfig {
+        WorkerConfig {
+            poll_interval: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(1),
+            cron: false,
+            ..Default::default()
+        }
+    }
+
+    async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done().await {
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn register(fluxer: &Fluxer, name: &str) -> (String, fluxer_core::id::UserId) {
+        let outcome = fluxer
+            .register(RegisterRequest {
+                email: Some(format!("{name}@example.test")),
+                username: Some(name.to_owned()),
+                password: Some("correct horse battery".to_owned()),
+                date_of_birth: Some("1990-01-01".to_owned()),
+                consent: Some(true),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        match outcome {
+            LoginOutcome::Session { token, user_id } => (token, user_id),
+            _ => panic!("expected a session"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poisoned_job_ends_in_the_dead_letter_after_its_attempts() {
+        let e = env(Arc::new(MemoryMailer::new()), false);
+        let mut job = NewJob::new("no_such_kind", serde_json::json!({}));
+        job.max_attempts = 3;
+        e.queue.enqueue(job).await.unwrap();
+        let mut bad = NewJob::new(kinds::SEND_EMAIL, serde_json::json!({"not": "an email"}));
+        bad.max_attempts = 2;
+        e.queue.enqueue(bad).await.unwrap();
+        let worker = Worker::spawn(
+            e.fluxer.clone(),
+            e.queue.clone(),
+            Arc::new(MemoryCache::new()),
+            fast(),
+        );
+        wait_for("two dead letters", async || {
+            e.queue.stats().await.unwrap().dead == 2
+        })
+        .await;
+        worker.shutdown().await;
+        let dead = e.queue.dead_letters(10).await.unwrap();
+        let unknown = dead.iter().find(|j| j.kind == "no_such_kind").unwrap();
+        assert_eq!(unknown.attempts, 3);
+        assert!(
+            unknown
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("no handler")
+        );
+        let malformed = dead.iter().find(|j| j.kind == kinds::SEND_EMAIL).unwrap();
+        assert_eq!(malformed.attempts, 2);
+        assert!(
+            malformed
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("malformed")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_is_retried_until_it_succeeds() {
+        let mailer = Arc::new(FlakyMailer {
+            failures: AtomicU32::new(2),
+            inner: MemoryMailer::new(),
+        });
+        let e = env(mailer.clone(), false);
+        // Registering enqueues the verification email.
+        register(&e.fluxer, "dana").await;
+        let worker = Worker::spawn(
+            e.fluxer.clone(),
+            e.queue.clone(),
+            Arc::new(MemoryCache::new()),
+            fast(),
+        );
+        wait_for("the email after two failures", async || {
+            !mailer.inner.sent().is_empty()
+        })
+        .await;
+        worker.shutdown().await;
+        assert_eq!(mailer.inner.sent().len(), 1);
+        assert!(mailer.inner.sent()[0].subject.contains("Verify"));
+        let stats = e.queue.stats().await.unwrap();
+        assert_eq!((stats.pending, stats.in_flight, stats.dead), (0, 0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deleted_accounts_are_erased_after_the_grace_period_unless_logged_into() {
+        let e = env(Arc::new(MemoryMailer::new()), true);
+        let f = &e.fluxer;
+        let (owner_token, _) = register(f, "owner").await;
+        let owner = f.authenticate(&owner_token).await.unwrap();
+        let guild = f
+            .create_guild(
+                &owner,
+                GuildCreate {
+                    name: "Club".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let guild_id: fluxer_core::id::GuildId =
+            serde_json::from_value(guild["id"].clone()).unwrap();
+        let (token, id) = register(f, "erin").await;
+        let erin = f.authenticate(&token).await.unwrap();
+        e.store
+            .add_member(&fluxer_core::model::Member {
+                guild_id,
+                user_id: id,
+                nick: None,
+                avatar: None,
+                roles: Vec::new(),
+                joined_at: f.now(),
+                mute: false,
+                deaf: false,
+                communication_disabled_until: None,
+            })
+            .await
+            .unwrap();
+        let (keep_token, keep_id) = register(f, "frank").await;
+        let frank = f.authenticate(&keep_token).await.unwrap();
+
+        // The owner of a guild must hand it over first; a wrong password is refused.
+        assert!(
+            f.request_account_deletion(&owner, "correct horse battery")
+                .await
+                .is_err()
+        );
+        assert!(f.request_account_deletion(&erin, "wrong").await.is_err());
+        f.request_account_deletion(&erin, "correct horse battery")
+            .await
+            .unwrap();
+        f.request_account_deletion(&frank, "correct horse battery")
+            .await
+            .unwrap();
+        // Deletion logs out everywhere; Frank changes his mind and logs in.
+        assert!(f.authenticate(&token).await.is_err());
+        f.login(LoginRequest {
+            email: "frank@example.test".into(),
+            password: "correct horse battery".into(),
+            client: ClientInfo::default(),
+        })
+        .await
+        .unwrap();
+
+        // Within the grace period nothing happens.
+        e.clock.advance_ms(71 * 3600 * 1000);
+        let purge = fluxer_core::ports::Job {
+            id: "1".into(),
+            kind: kinds::PURGE_DELETED_ACCOUNTS.into(),
+            payload: serde_json::json!({}),
+            attempts: 1,
+            max_attempts: 5,
+            state: fluxer_core::ports::JobState::InFlight,
+            last_error: None,
+        };
+        f.run_job(&purge).await.unwrap();
+        assert!(
+            e.store
+                .get_user(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .deleted_at
+                .is_none()
+        );
+        e.clock.advance_ms(2 * 3600 * 1000);
+        f.run_job(&purge).await.unwrap();
+        f.run_job(&purge).await.unwrap(); // idempotent
+        let erased = e.store.get_user(id).await.unwrap().unwrap();
+        assert!(erased.deleted_at.is_some());
+        assert_eq!(erased.email, None);
+        assert_eq!(erased.password_hash, None);
+        assert_eq!(erased.global_name.as_deref(), Some("Deleted User"));
+        assert!(e.store.get_member(guild_id, id).await.unwrap().is_none());
+        assert!(
+            e.store
+                .find_user_by_email("erin@example.test")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let kept = e.store.get_user(keep_id).await.unwrap().unwrap();
+        assert!(kept.deleted_at.is_none() && kept.deletion_requested_at.is_none());
+
+        // Idle sessions end after 90 days; the owner's session was last used at the start.
+        let expire = fluxer_core::ports::Job {
+            kind: kinds::EXPIRE_SESSIONS.into(),
+            ..purge
+        };
+        e.clock.advance_ms(91 * 24 * 3600 * 1000);
+        f.run_job(&expire).await.unwrap();
+        assert!(f.authenticate(&owner_token).await.is_err());
+    }
+}

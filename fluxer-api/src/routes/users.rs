@@ -18,6 +18,7 @@ use crate::state::ApiState;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/users/@me", get(me).patch(update_me))
+        .route("/users/@me/delete", post(delete_me))
         .route("/users/@me/guilds", get(my_guilds))
         .route("/users/@me/guilds/{guild_id}", delete(leave_guild))
         .route("/users/@me/channels", get(private_channels).post(create_dm))
@@ -188,5 +189,22 @@ async fn ack_bulk(
             .ack_message(&actor, entry.channel_id, entry.message_id, None)
             .await?;
     }
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct DeleteAccount {
+    password: String,
+}
+
+/// Schedules the account for deletion after the grace period; logging in again cancels it.
+async fn delete_me(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<DeleteAccount>,
+) -> ApiResult<StatusCode> {
+    s.fluxer
+        .request_account_deletion(&actor, &req.password)
+        .await?;
     Ok(no_content())
 }

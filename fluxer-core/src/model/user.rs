@@ -32,6 +32,10 @@ pub struct User {
     pub password_changed_at: Option<Timestamp>,
     /// Set when the account was deleted; kept as a tombstone so old messages still resolve.
     pub deleted_at: Option<Timestamp>,
+    /// Set when the owner asked for deletion; the account is erased after the grace period unless
+    /// they log in again first.
+    #[serde(default)]
+    pub deletion_requested_at: Option<Timestamp>,
 }
 
 impl User {
@@ -58,6 +62,7 @@ impl User {
             locale: "en-US".to_owned(),
             password_changed_at: None,
             deleted_at: None,
+            deletion_requested_at: None,
         }
     }
 

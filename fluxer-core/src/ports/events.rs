@@ -35,6 +35,10 @@ pub struct Dispatch {
     pub channel_id: Option<ChannelId>,
     /// The `d` of the dispatch, as JSON text.
     pub payload: Arc<str>,
+    /// Where the event sits in the bus's history, for buses that keep one (see [`EventBus::replay`]):
+    /// strictly increasing in delivery order across every topic of a subscription. `None` on buses
+    /// without history and on dispatches not yet published.
+    pub position: Option<u64>,
 }
 
 impl Dispatch {
@@ -45,6 +49,7 @@ impl Dispatch {
             topic,
             channel_id: None,
             payload: payload.into(),
+            position: None,
         }
     }
 
@@ -68,6 +73,31 @@ pub trait EventBus: Send + Sync {
     async fn publish(&self, dispatch: Dispatch) -> PortResult<()>;
     /// A new subscription with no topics, buffering up to `capacity` events before it lags.
     async fn subscribe(&self, capacity: usize) -> PortResult<Box<dyn Subscription>>;
+    /// The events of `topics` published after position `after` (see [`Dispatch::position`]), in order,
+    /// and a live subscription to `topics` that continues exactly where they end: no gap, no
+    /// duplicate. `None` when the bus cannot: it keeps no history (the default), the events after
+    /// `after` are no longer all kept, `after` is beyond the history, or more than `capacity` events
+    /// match.
+    async fn replay(
+        &self,
+        topics: &[Topic],
+        after: u64,
+        capacity: usize,
+    ) -> PortResult<Option<Replay>> {
+        let _ = (topics, after, capacity);
+        Ok(None)
+    }
+}
+
+/// What [`EventBus::replay`] found: the missed events, then the live subscription that follows them.
+/// They are apart (rather than one subscription) so the caller knows where the past ends, as a
+/// gateway does to send RESUMED between the replayed and the live events.
+pub struct Replay {
+    /// The events after the requested position, oldest first, every one with a position.
+    pub missed: Vec<Arc<Dispatch>>,
+    /// Subscribed to the replayed topics, delivering the events after the last of `missed` (or after
+    /// the requested position when nothing was missed).
+    pub subscription: Box<dyn Subscription>,
 }
 
 /// One subscriber's view of the bus: a set of topics and a bounded inbox.
@@ -80,4 +110,9 @@ pub trait Subscription: Send + Sync {
     /// events that fitted); `None` when the bus is gone. After `Err(Lagged)` the subscription is spent:
     /// the caller drops it and resyncs.
     async fn recv(&mut self) -> Option<Result<Arc<Dispatch>, Lagged>>;
+    /// On a bus with positions, the position this subscription is complete up to when it was made:
+    /// every later event of its topics is delivered, none earlier. `None` on buses without positions.
+    fn start_position(&self) -> Option<u64> {
+        None
+    }
 }

@@ -57,6 +57,12 @@ pub trait UserRepository: Send + Sync {
         username: &str,
         discriminator: u16,
     ) -> PortResult<Option<User>>;
+    /// Users whose `deletion_requested_at` is before `before`, oldest request first, at most `limit`.
+    async fn list_users_pending_deletion(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> PortResult<Vec<User>>;
 }
 
 #[async_trait]
@@ -69,6 +75,8 @@ pub trait SessionRepository: Send + Sync {
     async fn list_sessions(&self, user: UserId) -> PortResult<Vec<AuthSession>>;
     async fn delete_session(&self, token_hash: &[u8; 32]) -> PortResult<bool>;
     async fn delete_user_sessions(&self, user: UserId) -> PortResult<u64>;
+    /// Deletes every session last used before `before` (idle expiry); returns how many.
+    async fn delete_idle_sessions(&self, before: Timestamp) -> PortResult<u64>;
     async fn create_action_token(&self, token: &ActionToken) -> PortResult<()>;
     /// Consumes a one-time token: returns it (and deletes it) if it exists, has this kind and has not
     /// expired at `now` (it expires at `expires_at`). A second take of the same token returns `None`;

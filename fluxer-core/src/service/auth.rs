@@ -238,6 +238,7 @@ impl Fluxer {
                 webauthn: false,
             });
         }
+        self.cancel_account_deletion(&user).await?;
         let token = self.open_session(user.id, &req.client).await?;
         Ok(LoginOutcome::Session {
             token,
@@ -272,6 +273,7 @@ impl Fluxer {
         if !totp::verify(secret, code, self.now().unix_secs()) {
             return Err(Error::InvalidMfaCode);
         }
+        self.cancel_account_deletion(&user).await?;
         let token = self.open_session(user.id, &client).await?;
         Ok(LoginOutcome::Session {
             token,

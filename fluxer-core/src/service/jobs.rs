@@ -39,6 +39,10 @@ pub mod kinds {
     pub const DELETE_BLOBS: &str = "delete_blobs";
     /// Cron: removes attachments whose channel no longer exists.
     pub const CLEANUP_ATTACHMENTS: &str = "cleanup_attachments";
+    /// Cron: erases accounts whose deletion grace period is over.
+    pub const PURGE_DELETED_ACCOUNTS: &str = "purge_deleted_accounts";
+    /// Cron: ends sessions unused for a long time.
+    pub const EXPIRE_SESSIONS: &str = "expire_sessions";
     /// Cron: deletes invites past their expiry or use limit.
     pub const EXPIRE_INVITES: &str = "expire_invites";
     /// Cron: deletes data exports past their download window.
@@ -54,6 +58,8 @@ pub mod cron {
         (kinds::EXPIRE_INVITES, Duration::from_secs(10 * 60)),
         (kinds::EXPIRE_HARVESTS, Duration::from_secs(60 * 60)),
         (kinds::CLEANUP_ATTACHMENTS, Duration::from_secs(6 * 60 * 60)),
+        (kinds::PURGE_DELETED_ACCOUNTS, Duration::from_secs(60 * 60)),
+        (kinds::EXPIRE_SESSIONS, Duration::from_secs(6 * 60 * 60)),
     ];
 }
 
@@ -241,6 +247,12 @@ impl Fluxer {
                     .delete_expired_invites(self.now())
                     .await
                     .map_err(Error::from)?;
+            }
+            kinds::PURGE_DELETED_ACCOUNTS => {
+                self.purge_deleted_accounts().await?;
+            }
+            kinds::EXPIRE_SESSIONS => {
+                self.expire_idle_sessions().await?;
             }
             kinds::EXPIRE_HARVESTS => {
                 self.expire_harvests().await?;

@@ -5,6 +5,7 @@
 //! the storage directly.
 
 mod access;
+mod accounts;
 mod applications;
 mod auth;
 mod channels;
@@ -113,6 +114,10 @@ pub struct Config {
     /// Where the API is reachable from outside (`https://chat.example.com/api`), for links to
     /// downloads in emails.
     pub api_url: String,
+    /// How long a deletion request waits before the account is erased (upstream: 72 hours).
+    pub account_deletion_grace_secs: i64,
+    /// Sessions unused for this long end.
+    pub session_idle_secs: i64,
     /// The key of signed download links (data exports). Keep it secret and the same on every node.
     pub link_secret: Vec<u8>,
 }
@@ -125,6 +130,8 @@ impl Default for Config {
             web_url: "http://127.0.0.1:8080".to_owned(),
             require_verified_email: false,
             api_url: "http://127.0.0.1:8080/api".to_owned(),
+            account_deletion_grace_secs: 72 * 3600,
+            session_idle_secs: 90 * 24 * 3600,
             link_secret: Vec::new(),
         }
     }

@@ -118,6 +118,7 @@ impl Fixtures {
             locale: "en-US".to_owned(),
             password_changed_at: None,
             deleted_at: None,
+            deletion_requested_at: None,
         }
     }
 

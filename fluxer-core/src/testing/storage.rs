@@ -25,6 +25,8 @@ macro_rules! storage_conformance_tests {
             users_update_missing_is_not_found,
             sessions_create_get_and_touch,
             sessions_listed_oldest_first_and_deleted,
+            sessions_idle_are_deleted,
+            users_pending_deletion_are_listed_oldest_first,
             action_token_is_taken_once,
             action_token_checks_kind_and_expiry,
             guild_create_stores_roles_channels_and_owner,

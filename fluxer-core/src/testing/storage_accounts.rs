@@ -239,6 +239,81 @@ pub async fn sessions_listed_oldest_first_and_deleted(store: Arc<dyn Store>) {
     assert_eq!(store.list_sessions(other.id).await.unwrap(), vec![foreign]);
 }
 
+pub async fn sessions_idle_are_deleted(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let user = fx.make_user();
+    store.create_user(&user).await.unwrap();
+    let old = fx.make_session(user.id, T0);
+    let touched = fx.make_session(user.id, T0);
+    let fresh = fx.make_session(user.id, T0.plus_secs(100));
+    for s in [&old, &touched, &fresh] {
+        store.create_session(s).await.unwrap();
+    }
+    // Using a session keeps it alive.
+    store
+        .touch_session(&touched.token_hash, T0.plus_secs(200))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_idle_sessions(T0.plus_secs(50)).await.unwrap(),
+        1
+    );
+    assert_eq!(store.get_session(&old.token_hash).await.unwrap(), None);
+    assert!(
+        store
+            .get_session(&touched.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get_session(&fresh.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.delete_idle_sessions(T0.plus_secs(150)).await.unwrap(),
+        1
+    );
+    assert_eq!(store.list_sessions(user.id).await.unwrap().len(), 1);
+}
+
+pub async fn users_pending_deletion_are_listed_oldest_first(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let mut users = Vec::new();
+    for requested in [Some(30), None, Some(10), Some(20), Some(500)] {
+        let mut u = fx.make_user();
+        store.create_user(&u).await.unwrap();
+        if let Some(secs) = requested {
+            u.deletion_requested_at = Some(T0.plus_secs(secs));
+            store.update_user(&u).await.unwrap();
+        }
+        users.push(u);
+    }
+    let ids = |v: Vec<crate::model::User>| v.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    let due = store
+        .list_users_pending_deletion(T0.plus_secs(100), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(due), vec![users[2].id, users[3].id, users[0].id]);
+    let first = store
+        .list_users_pending_deletion(T0.plus_secs(100), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(first), vec![users[2].id, users[3].id]);
+    // Cancelled (cleared) requests are no longer listed.
+    let mut cancelled = users[2].clone();
+    cancelled.deletion_requested_at = None;
+    store.update_user(&cancelled).await.unwrap();
+    let due = store
+        .list_users_pending_deletion(T0.plus_secs(100), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(due), vec![users[3].id, users[0].id]);
+}
+
 pub async fn action_token_is_taken_once(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let user = fx.make_user();

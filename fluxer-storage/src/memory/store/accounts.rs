@@ -69,6 +69,24 @@ impl UserRepository for MemoryStore {
                 .and_then(|id| d.users.get(id).cloned())
         }))
     }
+
+    async fn list_users_pending_deletion(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> PortResult<Vec<User>> {
+        Ok(self.read(|d| {
+            let mut due: Vec<User> = d
+                .users
+                .values()
+                .filter(|u| u.deletion_requested_at.is_some_and(|t| t < before))
+                .cloned()
+                .collect();
+            due.sort_by_key(|u| (u.deletion_requested_at, u.id));
+            due.truncate(limit);
+            due
+        }))
+    }
 }
 
 #[async_trait]
@@ -112,6 +130,14 @@ impl SessionRepository for MemoryStore {
             let before = d.sessions.len();
             d.sessions.retain(|_, s| s.user_id != user);
             (before - d.sessions.len()) as u64
+        }))
+    }
+
+    async fn delete_idle_sessions(&self, before: Timestamp) -> PortResult<u64> {
+        Ok(self.write(|d| {
+            let count = d.sessions.len();
+            d.sessions.retain(|_, s| s.last_used_at >= before);
+            (count - d.sessions.len()) as u64
         }))
     }
 

@@ -103,6 +103,23 @@ impl UserRepository for PostgresStore {
         )
         .await?)
     }
+
+    // Timestamps are stored as fixed-width ISO 8601 (UTC, milliseconds), so they compare as text.
+    async fn list_users_pending_deletion(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> PortResult<Vec<User>> {
+        let c = self.client().await?;
+        Ok(query_json(
+            &c,
+            "SELECT data FROM users
+             WHERE (data->>'deletion_requested_at') COLLATE \"C\" < $1
+             ORDER BY (data->>'deletion_requested_at') COLLATE \"C\", id LIMIT $2",
+            &[&before.to_iso8601(), &(limit as i64)],
+        )
+        .await?)
+    }
 }
 
 #[async_trait]
@@ -174,6 +191,16 @@ impl SessionRepository for PostgresStore {
             &c,
             "DELETE FROM sessions WHERE user_id = $1",
             &[&sql_id(user.get())],
+        )
+        .await?)
+    }
+
+    async fn delete_idle_sessions(&self, before: Timestamp) -> PortResult<u64> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "DELETE FROM sessions WHERE (data->>'last_used_at') COLLATE \"C\" < $1",
+            &[&before.to_iso8601()],
         )
         .await?)
     }

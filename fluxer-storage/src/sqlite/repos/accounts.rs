@@ -108,6 +108,26 @@ impl UserRepository for SqliteStore {
         })
         .await
     }
+
+    // Timestamps are stored as fixed-width ISO 8601 (UTC, milliseconds), so they compare as strings.
+    // A scan of the users table: the cron job that calls this runs hourly.
+    async fn list_users_pending_deletion(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> PortResult<Vec<User>> {
+        let (before, limit) = (before.to_iso8601(), limit as i64);
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM users
+                 WHERE json_extract(data, '$.deletion_requested_at') < ?1
+                 ORDER BY json_extract(data, '$.deletion_requested_at'), id LIMIT ?2",
+                params![before, limit],
+            )
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -182,6 +202,18 @@ impl SessionRepository for SqliteStore {
                 c,
                 "DELETE FROM sessions WHERE user_id = ?1",
                 [sql_id(user.get())],
+            )? as u64)
+        })
+        .await
+    }
+
+    async fn delete_idle_sessions(&self, before: Timestamp) -> PortResult<u64> {
+        let before = before.to_iso8601();
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM sessions WHERE json_extract(data, '$.last_used_at') < ?1",
+                [before],
             )? as u64)
         })
         .await
