@@ -138,7 +138,10 @@ async fn run_jobs(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
 async fn run_one(shared: &Shared, job: Job) {
     let started = std::time::Instant::now();
     let result = shared.fluxer.run_job(&job).await;
-    if job.kind == kinds::INDEX_MESSAGES || job.kind == kinds::UNINDEX_MESSAGES {
+    if matches!(
+        job.kind.as_str(),
+        kinds::INDEX_MESSAGES | kinds::UNINDEX_MESSAGES | kinds::INDEX_GUILDS | kinds::INDEX_USERS
+    ) {
         shared.search_dirty.store(true, Ordering::Release);
     }
     match result {

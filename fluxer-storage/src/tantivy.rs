@@ -1,5 +1,7 @@
-//! Full-text message search on tantivy.
+//! Full-text search on tantivy: messages, discoverable guilds and user names, in one index.
 //!
+//! Every document has a `kind` (message, guild, user) and an `id` (a snowflake: unique across kinds,
+//! so replacing or deleting by `id` needs no kind).
 //! One document per message. `content` goes through tantivy's default analyzer (split on
 //! non-alphanumerics, lower-cased), so words match whole and case-insensitively; every other field is
 //! an indexed `u64` (`has` and `mentions` multi-valued), and `id` and `channel_id` are fast fields too:
@@ -17,21 +19,30 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use fluxer_core::StoreError;
-use fluxer_core::id::{ChannelId, MessageId};
+use fluxer_core::id::{ChannelId, GuildId, MessageId, UserId};
 use fluxer_core::ports::{
-    Has, MessageDocument, MessageSearch, PortResult, SearchHits, SearchIndex,
+    GuildDocument, Has, MessageDocument, MessageSearch, PortResult, SearchHits, SearchIndex,
+    UserDocument,
 };
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TEXT};
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
 /// Memory the writer may buffer before it flushes a segment (tantivy's minimum is 15 MB per thread).
 const WRITER_BUDGET: usize = 64 * 1024 * 1024;
 
+const MESSAGE: u64 = 1;
+const GUILD: u64 = 2;
+const USER: u64 = 3;
+
 #[derive(Clone, Copy)]
 struct Fields {
+    kind: Field,
+    /// Guild name and description; user name and global name.
+    names: Field,
+    member_count: Field,
     id: Field,
     channel_id: Field,
     guild_id: Field,
@@ -46,6 +57,9 @@ struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
+        kind: b.add_u64_field("kind", INDEXED),
+        names: b.add_text_field("names", TEXT),
+        member_count: b.add_u64_field("member_count", FAST),
         id: b.add_u64_field("id", INDEXED | FAST | STORED),
         channel_id: b.add_u64_field("channel_id", INDEXED | FAST),
         guild_id: b.add_u64_field("guild_id", INDEXED),
@@ -124,6 +138,9 @@ impl TantivySearchIndex {
         let (expected, _) = schema();
         let s = index.schema();
         let fields = Fields {
+            kind: s.get_field("kind").map_err(backend)?,
+            names: s.get_field("names").map_err(backend)?,
+            member_count: s.get_field("member_count").map_err(backend)?,
             id: s.get_field("id").map_err(backend)?,
             channel_id: s.get_field("channel_id").map_err(backend)?,
             guild_id: s.get_field("guild_id").map_err(backend)?,
@@ -195,6 +212,7 @@ impl Inner {
     fn document(&self, doc: &MessageDocument) -> TantivyDocument {
         let f = &self.fields;
         let mut d = TantivyDocument::new();
+        d.add_u64(f.kind, MESSAGE);
         d.add_u64(f.id, doc.id.get());
         d.add_u64(f.channel_id, doc.channel_id.get());
         d.add_u64(f.guild_id, doc.guild_id.map_or(0, |g| g.get()));
@@ -263,6 +281,113 @@ impl Inner {
         )))
     }
 
+    fn replace(&self, docs: Vec<(u64, TantivyDocument)>) -> PortResult<()> {
+        let writer = self.writer()?;
+        for (id, doc) in docs {
+            writer.delete_term(Term::from_field_u64(self.fields.id, id));
+            writer.add_document(doc).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn delete_ids(&self, ids: impl IntoIterator<Item = u64>) -> PortResult<()> {
+        let writer = self.writer()?;
+        for id in ids {
+            writer.delete_term(Term::from_field_u64(self.fields.id, id));
+        }
+        Ok(())
+    }
+
+    /// The analyzed words of `text`, as the `names` and `content` fields index them.
+    fn words(&self, field: Field, text: &str) -> PortResult<Vec<String>> {
+        let mut analyzer = self.index.tokenizer_for_field(field).map_err(backend)?;
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while let Some(token) = stream.next() {
+            out.push(token.text.clone());
+        }
+        Ok(out)
+    }
+
+    fn kind_query(&self, kind: u64) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_u64(self.fields.kind, kind),
+            IndexRecordOption::Basic,
+        ))
+    }
+
+    fn search_guilds(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+    ) -> PortResult<(Vec<GuildId>, u64)> {
+        let f = &self.fields;
+        let mut must = vec![(Occur::Must, self.kind_query(GUILD))];
+        for word in self.words(f.names, query)? {
+            must.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.names, &word),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>,
+            ));
+        }
+        let searcher = self.reader.searcher();
+        // Discovery lists are small: rank every match by (members desc, id asc) exactly.
+        let matched = searcher
+            .search(&BooleanQuery::new(must), &DocSetCollector)
+            .map_err(backend)?;
+        let mut ranked = Vec::with_capacity(matched.len());
+        for addr in matched {
+            let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
+            let id = fast.u64("id").map_err(backend)?.first(addr.doc_id);
+            let members = fast
+                .u64("member_count")
+                .map_err(backend)?
+                .first(addr.doc_id)
+                .unwrap_or(0);
+            if let Some(id) = id {
+                ranked.push((std::cmp::Reverse(members), id));
+            }
+        }
+        ranked.sort_unstable();
+        let total = ranked.len() as u64;
+        Ok((
+            ranked
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(_, id)| GuildId::new(id))
+                .collect(),
+            total,
+        ))
+    }
+
+    fn search_users(&self, prefix: &str, limit: usize) -> PortResult<Vec<UserId>> {
+        let prefix = prefix.to_lowercase();
+        if limit == 0 || prefix.is_empty() || !prefix.chars().all(char::is_alphanumeric) {
+            // Indexed words are alphanumeric: nothing else can match.
+            return Ok(Vec::new());
+        }
+        let words =
+            RegexQuery::from_pattern(&format!("{prefix}.*"), self.fields.names).map_err(backend)?;
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, self.kind_query(USER)),
+            (Occur::Must, Box::new(words) as Box<dyn Query>),
+        ]);
+        let top = TopDocs::with_limit(limit).order_by_u64_field("id", Order::Asc);
+        let docs = self
+            .reader
+            .searcher()
+            .search(&query, &top)
+            .map_err(backend)?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|(id, _)| id.map(UserId::new))
+            .collect())
+    }
+
     fn search(&self, q: &MessageSearch) -> PortResult<SearchHits> {
         if q.channel_ids.is_empty() {
             return Ok(SearchHits::default());
@@ -302,27 +427,18 @@ impl SearchIndex for TantivySearchIndex {
     async fn index_messages(&self, docs: &[MessageDocument]) -> PortResult<()> {
         let docs = docs.to_vec();
         self.blocking(move |inner| {
-            let built: Vec<_> = docs.iter().map(|d| (d.id, inner.document(d))).collect();
-            let writer = inner.writer()?;
-            for (id, doc) in built {
-                writer.delete_term(Term::from_field_u64(inner.fields.id, id.get()));
-                writer.add_document(doc).map_err(backend)?;
-            }
-            Ok(())
+            inner.replace(
+                docs.iter()
+                    .map(|d| (d.id.get(), inner.document(d)))
+                    .collect(),
+            )
         })
         .await
     }
 
     async fn delete_messages(&self, ids: &[MessageId]) -> PortResult<()> {
-        let ids = ids.to_vec();
-        self.blocking(move |inner| {
-            let writer = inner.writer()?;
-            for id in ids {
-                writer.delete_term(Term::from_field_u64(inner.fields.id, id.get()));
-            }
-            Ok(())
-        })
-        .await
+        let ids: Vec<u64> = ids.iter().map(|i| i.get()).collect();
+        self.blocking(move |inner| inner.delete_ids(ids)).await
     }
 
     async fn commit(&self) -> PortResult<()> {
@@ -336,5 +452,77 @@ impl SearchIndex for TantivySearchIndex {
     async fn search_messages(&self, query: &MessageSearch) -> PortResult<SearchHits> {
         let query = query.clone();
         self.blocking(move |inner| inner.search(&query)).await
+    }
+
+    async fn index_guilds(&self, docs: &[GuildDocument]) -> PortResult<()> {
+        let docs = docs.to_vec();
+        self.blocking(move |inner| {
+            let f = inner.fields;
+            let built = docs
+                .iter()
+                .map(|g| {
+                    let mut d = TantivyDocument::new();
+                    d.add_u64(f.kind, GUILD);
+                    d.add_u64(f.id, g.id.get());
+                    d.add_text(f.names, &g.name);
+                    if let Some(desc) = &g.description {
+                        d.add_text(f.names, desc);
+                    }
+                    d.add_u64(f.member_count, g.member_count);
+                    (g.id.get(), d)
+                })
+                .collect();
+            inner.replace(built)
+        })
+        .await
+    }
+
+    async fn delete_guilds(&self, ids: &[GuildId]) -> PortResult<()> {
+        let ids: Vec<u64> = ids.iter().map(|i| i.get()).collect();
+        self.blocking(move |inner| inner.delete_ids(ids)).await
+    }
+
+    async fn search_guilds(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+    ) -> PortResult<(Vec<GuildId>, u64)> {
+        let query = query.to_owned();
+        self.blocking(move |inner| inner.search_guilds(&query, offset, limit))
+            .await
+    }
+
+    async fn index_users(&self, docs: &[UserDocument]) -> PortResult<()> {
+        let docs = docs.to_vec();
+        self.blocking(move |inner| {
+            let f = inner.fields;
+            let built = docs
+                .iter()
+                .map(|u| {
+                    let mut d = TantivyDocument::new();
+                    d.add_u64(f.kind, USER);
+                    d.add_u64(f.id, u.id.get());
+                    d.add_text(f.names, &u.username);
+                    if let Some(g) = &u.global_name {
+                        d.add_text(f.names, g);
+                    }
+                    (u.id.get(), d)
+                })
+                .collect();
+            inner.replace(built)
+        })
+        .await
+    }
+
+    async fn delete_users(&self, ids: &[UserId]) -> PortResult<()> {
+        let ids: Vec<u64> = ids.iter().map(|i| i.get()).collect();
+        self.blocking(move |inner| inner.delete_ids(ids)).await
+    }
+
+    async fn search_users(&self, prefix: &str, limit: usize) -> PortResult<Vec<UserId>> {
+        let prefix = prefix.to_owned();
+        self.blocking(move |inner| inner.search_users(&prefix, limit))
+            .await
     }
 }

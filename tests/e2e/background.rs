@@ -377,6 +377,52 @@ fn posted_messages_become_searchable_only_where_readable() {
     alice
         .post(path, &json!({ "has": ["hologram"] }))
         .expect_error(400, "INVALID_FORM_BODY");
+
+    // Discovery lists the guild once it is made discoverable, with its member count.
+    let discover = "/api/v1/discovery/guilds?query=vulpine";
+    assert_eq!(bob.get(discover).expect(200).json()["total"], 0);
+    alice
+        .patch(
+            &format!("/api/v1/guilds/{guild_id}"),
+            &json!({ "discoverable": true, "description": "All things vulpine" }),
+        )
+        .expect(200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        let r = bob.get(discover).expect(200).json();
+        if r["total"] == 1 {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the guild never became discoverable: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(found["guilds"][0]["id"], guild_id.as_str());
+    assert_eq!(found["guilds"][0]["member_count"], 2);
+    bob.get("/api/v1/discovery/guilds?limit=49")
+        .expect_error(400, "INVALID_FORM_BODY");
+
+    // Member search by name prefix (for mentions).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = alice
+            .get(&format!(
+                "/api/v1/guilds/{guild_id}/members/search?query=BO&limit=5"
+            ))
+            .expect(200)
+            .json();
+        if r.as_array().is_some_and(|a| a.len() == 1) {
+            assert_eq!(r[0]["user"]["id"], bob_id.as_str());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member search never found bob: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn read_zip(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
@@ -478,4 +524,56 @@ fn data_export_zip_holds_the_users_messages() {
     let tampered = path.replace("signature=", "signature=0");
     anon.get(&tampered)
         .expect_error(400, "INVALID_DOWNLOAD_LINK");
+}
+
+#[test]
+fn reindex_rebuilds_a_lost_search_index_from_the_database() {
+    let mut server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let anon = server.client();
+    let (gina, _) = register(&anon, "gina@example.com", "gina");
+    let guild_id = gina
+        .post("/api/v1/guilds", &json!({ "name": "Index" }))
+        .expect(200)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let channel = general_channel(&gina, &guild_id);
+    for i in 0..30 {
+        post_message(&gina, &channel, &format!("needle {i}"));
+    }
+    let path = "/api/v1/search/messages";
+    search_until(&gina, path, &json!({ "content": "needle" }), 30);
+    assert!(server.terminate().success());
+
+    // The index is lost; reindex rebuilds it from the database with the server stopped.
+    let data = server.data_dir.clone();
+    std::fs::remove_dir_all(data.join("search")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fluxer-server"))
+        .arg("reindex")
+        .env(
+            "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
+            data.join("fluxer.db"),
+        )
+        .env("FLUXER_CONFIG__INSTANCE__DATA_DIR", &data)
+        .env("FLUXER_CONFIG__LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{progress}");
+    assert!(progress.contains("30 messages"), "{progress}");
+
+    let server2 = Server::start(&[
+        (
+            "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
+            data.join("fluxer.db").to_str().unwrap(),
+        ),
+        ("FLUXER_CONFIG__INSTANCE__DATA_DIR", data.to_str().unwrap()),
+    ]);
+    let gina2 = server2.client().with_token(gina.token.as_deref().unwrap());
+    let r = gina2
+        .post(path, &json!({ "content": "needle" }))
+        .expect(200)
+        .json();
+    assert_eq!(r["total"], 30, "{r}");
 }

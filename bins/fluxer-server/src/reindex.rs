@@ -105,8 +105,28 @@ async fn reindex(config: &Config) -> Result<(), String> {
             let _ = std::io::stderr().flush();
         }
     }
+    // Discovery entries and user names, in batches through the same code the jobs run.
+    let guilds = store.all_guild_ids().await.map_err(|e| e.to_string())?;
+    for batch in guilds.chunks(500) {
+        fluxer
+            .index_guilds_now(batch)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let users = store.all_user_ids().await.map_err(|e| e.to_string())?;
+    for batch in users.chunks(500) {
+        fluxer
+            .index_users_now(batch)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     index.commit().await.map_err(|e| e.to_string())?;
     store.close().await;
+    eprintln!(
+        "reindex: {} guilds and {} users checked",
+        guilds.len(),
+        users.len()
+    );
     eprintln!(
         "\nreindex: {messages} messages from {} channels in {:.1} s",
         channels.len(),

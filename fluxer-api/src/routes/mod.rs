@@ -3,6 +3,7 @@
 mod applications;
 mod auth;
 mod channels;
+mod discovery;
 mod guilds;
 mod harvest;
 mod health;
@@ -32,6 +33,7 @@ pub fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(applications::routes())
         .merge(webhooks::routes())
         .merge(search::routes())
+        .merge(discovery::routes())
         .merge(harvest::routes())
         .merge(health::versioned())
 }

@@ -27,7 +27,9 @@ pub use mailer::{Email, Mailer};
 pub use media::{Media, MediaInfo};
 pub use presence::{Presence, PresenceEntry, Status};
 pub use queue::{Job, JobState, NewJob, Queue, QueueStats};
-pub use search::{Has, MessageDocument, MessageSearch, SearchHits, SearchIndex};
+pub use search::{
+    GuildDocument, Has, MessageDocument, MessageSearch, SearchHits, SearchIndex, UserDocument,
+};
 pub use storage::*;
 
 /// The result of a port call.

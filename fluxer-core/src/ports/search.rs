@@ -58,7 +58,25 @@ pub struct SearchHits {
     pub total: u64,
 }
 
-/// Full-text search over messages.
+/// A guild listed in discovery (only discoverable guilds are indexed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuildDocument {
+    pub id: GuildId,
+    pub name: String,
+    pub description: Option<String>,
+    pub member_count: u64,
+}
+
+/// A user as the index sees it: names for mention and DM autocomplete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDocument {
+    pub id: UserId,
+    pub username: String,
+    pub global_name: Option<String>,
+}
+
+/// Full-text search over messages, discoverable guilds and user names. Every write becomes visible at
+/// the next [`commit`](Self::commit) (or sooner).
 #[async_trait]
 pub trait SearchIndex: Send + Sync {
     /// Adds or replaces documents (by message ID).
@@ -67,4 +85,23 @@ pub trait SearchIndex: Send + Sync {
     /// Makes everything indexed or deleted so far visible to searches.
     async fn commit(&self) -> PortResult<()>;
     async fn search_messages(&self, query: &MessageSearch) -> PortResult<SearchHits>;
+
+    /// Adds or replaces guilds (by ID).
+    async fn index_guilds(&self, docs: &[GuildDocument]) -> PortResult<()>;
+    async fn delete_guilds(&self, ids: &[GuildId]) -> PortResult<()>;
+    /// Guilds whose name or description has every word of `query` (whole words, any case; an empty
+    /// query matches all), most members first then lowest ID: a page of IDs and the total.
+    async fn search_guilds(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+    ) -> PortResult<(Vec<GuildId>, u64)>;
+
+    /// Adds or replaces users (by ID).
+    async fn index_users(&self, docs: &[UserDocument]) -> PortResult<()>;
+    async fn delete_users(&self, ids: &[UserId]) -> PortResult<()>;
+    /// Users with a word of their username or global name starting with `prefix` (any case), lowest
+    /// ID first, at most `limit`.
+    async fn search_users(&self, prefix: &str, limit: usize) -> PortResult<Vec<UserId>>;
 }

@@ -97,6 +97,7 @@ impl Fluxer {
         user.deletion_requested_at = None;
         user.deleted_at = Some(self.now());
         self.store().update_user(&user).await?;
+        self.index_user_later(id).await;
         self.delete_blobs_later(images.into_iter().flatten()).await;
         Ok(())
     }

@@ -146,6 +146,7 @@ impl Fluxer {
             ..User::new(self.next_id(), username, Some(email.clone()))
         };
         let user = self.insert_user_with_free_discriminator(user).await?;
+        self.index_user_later(user.id).await;
         self.send_verification_email(&user, false).await?;
         let token = self.open_session(user.id, &req.client).await?;
         Ok(LoginOutcome::Session {

@@ -45,6 +45,8 @@ pub struct GuildUpdate {
     pub icon: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub banner: Option<Option<String>>,
+    /// List the guild in discovery (the `DISCOVERABLE` feature).
+    pub discoverable: Option<bool>,
 }
 
 fn validate_guild_name(v: &mut Validator, name: &str) {
@@ -125,6 +127,7 @@ impl Fluxer {
             &snapshot,
         ))
         .await;
+        self.index_guild_later(guild_id).await;
         Ok(self.guild_json(&guild))
     }
 
@@ -263,6 +266,12 @@ impl Fluxer {
         if let Some(t) = req.afk_timeout {
             guild.afk_timeout = t;
         }
+        if let Some(on) = req.discoverable {
+            guild.features.retain(|f| f != super::DISCOVERABLE);
+            if on {
+                guild.features.push(super::DISCOVERABLE.to_owned());
+            }
+        }
         let mut replaced = Vec::new();
         for (field, kind, value) in [
             ("icon", "icons", req.icon),
@@ -311,6 +320,7 @@ impl Fluxer {
         ))
         .await;
         self.store().delete_guild(guild_id).await?;
+        self.index_guild_later(guild_id).await;
         Ok(())
     }
 
@@ -436,6 +446,7 @@ impl Fluxer {
 
     /// Tells the guild its settings changed; returns the guild as served.
     async fn emit_guild_update(&self, guild: &Guild) -> serde_json::Value {
+        self.index_guild_later(guild.id).await;
         let value = self.guild_json(guild);
         self.emit(Dispatch::new(
             "GUILD_UPDATE",
@@ -525,6 +536,7 @@ impl Fluxer {
             &json!({ "id": guild_id }),
         ))
         .await;
+        self.index_guild_later(guild_id).await;
         Ok(())
     }
 }

@@ -32,6 +32,10 @@ pub mod kinds {
     pub const INDEX_MESSAGES: &str = "index_messages";
     /// Payload: `{"ids": [message_id, ...]}`.
     pub const UNINDEX_MESSAGES: &str = "unindex_messages";
+    /// Payload: `{"ids": [guild_id, ...]}`: refreshes guilds' discovery entries.
+    pub const INDEX_GUILDS: &str = "index_guilds";
+    /// Payload: `{"ids": [user_id, ...]}`: refreshes users' names in the index.
+    pub const INDEX_USERS: &str = "index_users";
     /// Payload: `{"user_id", "harvest_id"}`: builds a user's data export.
     pub const HARVEST_USER_DATA: &str = "harvest_user_data";
     /// Payload: `{"keys": [blob_key, ...]}`: removes stored files (a deleted message's attachments,
@@ -96,6 +100,11 @@ struct IndexPayload {
 #[derive(Deserialize)]
 struct UnindexPayload {
     ids: Vec<MessageId>,
+}
+
+#[derive(Deserialize)]
+struct IdsPayload<T> {
+    ids: Vec<T>,
 }
 
 #[derive(Deserialize)]
@@ -167,7 +176,13 @@ impl Fluxer {
                 Err(JobError::Failed(e)) => return Err(e),
                 Err(e) => return Err(Error::Internal(e.to_string())),
             }
-            let indexing = kind == kinds::INDEX_MESSAGES || kind == kinds::UNINDEX_MESSAGES;
+            let indexing = matches!(
+                kind,
+                kinds::INDEX_MESSAGES
+                    | kinds::UNINDEX_MESSAGES
+                    | kinds::INDEX_GUILDS
+                    | kinds::INDEX_USERS
+            );
             if indexing && let Some(search) = &self.ports().search {
                 search.commit().await?;
             }
@@ -226,6 +241,14 @@ impl Fluxer {
                 if let Some(search) = &self.ports().search {
                     search.delete_messages(&p.ids).await.map_err(Error::from)?;
                 }
+            }
+            kinds::INDEX_GUILDS => {
+                let p: IdsPayload<crate::id::GuildId> = payload(p)?;
+                self.index_guilds_now(&p.ids).await?;
+            }
+            kinds::INDEX_USERS => {
+                let p: IdsPayload<UserId> = payload(p)?;
+                self.index_users_now(&p.ids).await?;
             }
             kinds::HARVEST_USER_DATA => {
                 let p: HarvestPayload = payload(p)?;

@@ -86,6 +86,7 @@ impl Fluxer {
         let snapshot = self.guild_snapshot(guild_id, user).await?;
         self.emit(Dispatch::new("GUILD_CREATE", Topic::User(user), &snapshot))
             .await;
+        self.index_guild_later(guild_id).await;
         Ok(true)
     }
 
@@ -105,7 +106,10 @@ impl Fluxer {
         self.member_responses(members).await
     }
 
-    async fn member_responses(&self, members: Vec<Member>) -> Result<Vec<MemberResponse>> {
+    pub(crate) async fn member_responses(
+        &self,
+        members: Vec<Member>,
+    ) -> Result<Vec<MemberResponse>> {
         let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
         let users = self.user_partials(&ids).await?;
         Ok(members

@@ -164,6 +164,7 @@ impl Fluxer {
             Err(e) => return Err(e.into()),
         }
         self.emit_user_update(&user).await;
+        self.index_user_later(user.id).await;
         self.delete_blobs_later(replaced).await;
         if changes_email {
             self.send_verification_email(&user, true).await?;

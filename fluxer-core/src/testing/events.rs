@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::id::{ChannelId, GuildId, UserId};
-use crate::ports::{Dispatch, EventBus, Lagged, Subscription, Topic};
+use crate::ports::{Dispatch, EventBus, Lagged, Replay, Subscription, Topic};
 
 /// Generates one test per [`EventBus`] case; see [`crate::testing`].
 #[macro_export]
@@ -18,6 +18,7 @@ macro_rules! event_bus_conformance_tests {
             remove_topic_stops_delivery,
             recv_waits_for_the_next_event,
             slow_subscriber_lags_alone,
+            replays_missed_events_then_continues_live,
         ]);
     };
 }
@@ -29,9 +30,26 @@ fn dispatch(topic: Topic, n: u64) -> Dispatch {
     Dispatch::new("MESSAGE_CREATE", topic, &serde_json::json!({ "n": n }))
 }
 
-async fn next(sub: &mut Box<dyn Subscription>) -> Dispatch {
+/// The dispatch as published: without the position a bus with history adds.
+fn unpositioned(d: &Dispatch) -> Dispatch {
+    Dispatch {
+        position: None,
+        ..d.clone()
+    }
+}
+
+async fn next_positioned(sub: &mut Box<dyn Subscription>) -> Dispatch {
     match tokio::time::timeout(DELIVERY, sub.recv()).await {
         Ok(Some(Ok(d))) => (*d).clone(),
+        Ok(Some(Err(Lagged))) => panic!("subscriber lagged"),
+        Ok(None) => panic!("bus closed"),
+        Err(_) => panic!("no event within {DELIVERY:?}"),
+    }
+}
+
+async fn next(sub: &mut Box<dyn Subscription>) -> Dispatch {
+    match tokio::time::timeout(DELIVERY, sub.recv()).await {
+        Ok(Some(Ok(d))) => unpositioned(&d),
         Ok(Some(Err(Lagged))) => panic!("subscriber lagged"),
         Ok(None) => panic!("bus closed"),
         Err(_) => panic!("no event within {DELIVERY:?}"),
@@ -232,7 +250,7 @@ pub async fn slow_subscriber_lags_alone(bus: Arc<dyn EventBus>) {
         match tokio::time::timeout(DELIVERY, slow.recv()).await {
             Ok(Some(Ok(d))) => {
                 assert_eq!(
-                    *d,
+                    unpositioned(&d),
                     dispatch(topic, delivered),
                     "events before the lag arrive in order"
                 );
@@ -250,4 +268,70 @@ pub async fn slow_subscriber_lags_alone(bus: Arc<dyn EventBus>) {
     // The fast subscriber keeps receiving.
     bus.publish(dispatch(topic, EVENTS)).await.unwrap();
     assert_eq!(next(&mut fast).await, dispatch(topic, EVENTS));
+}
+
+/// On a bus with history (its dispatches carry positions): the events after a position come back in
+/// order, only those of the requested topics, then the live ones, with no gap and no duplicate. A bus
+/// without positions must answer `None`.
+pub async fn replays_missed_events_then_continues_live(bus: Arc<dyn EventBus>) {
+    let (topic, other) = (Topic::Guild(GuildId::new(1)), Topic::Guild(GuildId::new(2)));
+    let mut sub = bus.subscribe(64).await.unwrap();
+    sub.add_topic(topic).await.unwrap();
+    settle(&*bus, &mut [&mut sub], topic).await;
+    let mut received = Vec::new();
+    for n in 1..=10 {
+        bus.publish(dispatch(topic, n)).await.unwrap();
+        bus.publish(dispatch(other, 100 + n)).await.unwrap();
+        received.push(next_positioned(&mut sub).await);
+    }
+    let Some(after) = received[3].position else {
+        assert!(received.iter().all(|d| d.position.is_none()));
+        let replay = bus.replay(&[topic], 0, 64).await.unwrap();
+        assert!(replay.is_none(), "a bus without positions cannot replay");
+        return;
+    };
+    let positions: Vec<u64> = received.iter().map(|d| d.position.unwrap()).collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "positions increase: {positions:?}"
+    );
+
+    let Replay {
+        missed,
+        mut subscription,
+    } = bus
+        .replay(&[topic], after, 64)
+        .await
+        .unwrap()
+        .expect("a bus with positions replays its recent history");
+    let missed: Vec<Dispatch> = missed.iter().map(|d| (**d).clone()).collect();
+    assert_eq!(missed, received[4..].to_vec(), "events 5..=10, in order");
+    assert!(subscription.start_position() >= positions.last().copied());
+
+    // Then live, continuing where the replay ended.
+    for n in 11..=12 {
+        bus.publish(dispatch(other, 100 + n)).await.unwrap();
+        bus.publish(dispatch(topic, n)).await.unwrap();
+    }
+    assert_eq!(next(&mut subscription).await, dispatch(topic, 11));
+    assert_eq!(next(&mut subscription).await, dispatch(topic, 12));
+    assert_quiet(&mut subscription).await;
+
+    // Nothing missed after the last event: an empty replay, then live.
+    let last = next_positioned(&mut sub).await;
+    assert_eq!(unpositioned(&last), dispatch(topic, 11));
+    let last = next_positioned(&mut sub).await.position.unwrap();
+    let replay = bus
+        .replay(&[topic, other], last, 64)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(replay.missed.iter().all(|d| d.topic == other));
+    // Beyond the history: nothing to replay from.
+    assert!(
+        bus.replay(&[topic], last + 1_000_000, 64)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::id::{ChannelId, GuildId, MessageId, Snowflake, UserId};
-use crate::ports::{Has, MessageDocument, MessageSearch, SearchIndex};
+use crate::ports::{GuildDocument, Has, MessageDocument, MessageSearch, SearchIndex, UserDocument};
 use crate::time::Timestamp;
 
 use super::fixtures::T0;
@@ -20,6 +20,8 @@ macro_rules! search_conformance_tests {
             filters_by_id_range,
             pages_with_total_offset_and_limit,
             reindex_replaces_and_delete_removes,
+            guilds_match_words_most_members_first,
+            users_match_name_prefixes,
         ]);
     };
 }
@@ -297,4 +299,97 @@ pub async fn reindex_replaces_and_delete_removes(idx: Arc<dyn SearchIndex>) {
     idx.delete_messages(&[]).await.unwrap();
     idx.commit().await.unwrap();
     assert_eq!(hits(&*idx, &text("original")).await, vec![3]);
+}
+
+fn guild(id: u64, name: &str, description: Option<&str>, members: u64) -> GuildDocument {
+    GuildDocument {
+        id: GuildId::new(id),
+        name: name.to_owned(),
+        description: description.map(str::to_owned),
+        member_count: members,
+    }
+}
+
+pub async fn guilds_match_words_most_members_first(idx: Arc<dyn SearchIndex>) {
+    idx.index_guilds(&[
+        guild(
+            1,
+            "Rust Programming",
+            Some("systems programming in Rust"),
+            50,
+        ),
+        guild(2, "Rustaceans", None, 900),
+        guild(3, "Gardening", Some("growing RUST-resistant roses"), 120),
+        guild(4, "Cooking", None, 10),
+        guild(5, "Rust Beginners", None, 120),
+    ])
+    .await
+    .unwrap();
+    idx.commit().await.unwrap();
+    let ids = |v: (Vec<GuildId>, u64)| (v.0.iter().map(|g| g.get()).collect::<Vec<_>>(), v.1);
+    // Whole words in name or description, any case; most members first, ties by ID.
+    assert_eq!(
+        ids(idx.search_guilds("rust", 0, 10).await.unwrap()),
+        (vec![3, 5, 1], 3)
+    );
+    assert_eq!(
+        ids(idx.search_guilds("rust programming", 0, 10).await.unwrap()),
+        (vec![1], 1)
+    );
+    assert_eq!(
+        ids(idx.search_guilds("", 0, 2).await.unwrap()),
+        (vec![2, 3], 5)
+    );
+    assert_eq!(
+        ids(idx.search_guilds("", 2, 2).await.unwrap()),
+        (vec![5, 1], 5)
+    );
+    // Replacing updates; deleting removes.
+    idx.index_guilds(&[guild(1, "Rust Programming", None, 5000)])
+        .await
+        .unwrap();
+    idx.delete_guilds(&[GuildId::new(3)]).await.unwrap();
+    idx.commit().await.unwrap();
+    assert_eq!(
+        ids(idx.search_guilds("rust", 0, 10).await.unwrap()),
+        (vec![1, 5], 2)
+    );
+    assert_eq!(
+        ids(idx.search_guilds("absent", 0, 10).await.unwrap()),
+        (vec![], 0)
+    );
+}
+
+pub async fn users_match_name_prefixes(idx: Arc<dyn SearchIndex>) {
+    let user = |id: u64, username: &str, global: Option<&str>| UserDocument {
+        id: UserId::new(id),
+        username: username.to_owned(),
+        global_name: global.map(str::to_owned),
+    };
+    idx.index_users(&[
+        user(1, "alice", Some("Alice Liddell")),
+        user(2, "alicia", None),
+        user(3, "bob", Some("Bobby Tables")),
+        user(4, "malice", None),
+    ])
+    .await
+    .unwrap();
+    idx.commit().await.unwrap();
+    let ids = |v: Vec<UserId>| v.iter().map(|u| u.get()).collect::<Vec<_>>();
+    assert_eq!(ids(idx.search_users("ali", 10).await.unwrap()), vec![1, 2]);
+    assert_eq!(ids(idx.search_users("ALI", 1).await.unwrap()), vec![1]);
+    assert_eq!(ids(idx.search_users("lidd", 10).await.unwrap()), vec![1]);
+    assert_eq!(ids(idx.search_users("tab", 10).await.unwrap()), vec![3]);
+    assert_eq!(
+        ids(idx.search_users("zed", 10).await.unwrap()),
+        Vec::<u64>::new()
+    );
+    idx.index_users(&[user(2, "zed", None)]).await.unwrap();
+    idx.delete_users(&[UserId::new(1)]).await.unwrap();
+    idx.commit().await.unwrap();
+    assert_eq!(
+        ids(idx.search_users("ali", 10).await.unwrap()),
+        Vec::<u64>::new()
+    );
+    assert_eq!(ids(idx.search_users("zed", 10).await.unwrap()), vec![2]);
 }

@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use fluxer_core::id::MessageId;
-use fluxer_core::ports::{MessageDocument, MessageSearch, PortResult, SearchHits, SearchIndex};
+use fluxer_core::id::{GuildId, MessageId, UserId};
+use fluxer_core::ports::{
+    GuildDocument, MessageDocument, MessageSearch, PortResult, SearchHits, SearchIndex,
+    UserDocument,
+};
 
 use super::lock;
 
@@ -13,6 +16,8 @@ use super::lock;
 #[derive(Default)]
 pub struct MemorySearchIndex {
     docs: Mutex<BTreeMap<MessageId, MessageDocument>>,
+    guilds: Mutex<BTreeMap<GuildId, GuildDocument>>,
+    users: Mutex<BTreeMap<UserId, UserDocument>>,
 }
 
 impl MemorySearchIndex {
@@ -85,5 +90,81 @@ impl SearchIndex for MemorySearchIndex {
                 .map(|d| (d.channel_id, d.id))
                 .collect(),
         })
+    }
+
+    async fn index_guilds(&self, docs: &[GuildDocument]) -> PortResult<()> {
+        let mut map = lock(&self.guilds);
+        for d in docs {
+            map.insert(d.id, d.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete_guilds(&self, ids: &[GuildId]) -> PortResult<()> {
+        let mut map = lock(&self.guilds);
+        for id in ids {
+            map.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn search_guilds(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+    ) -> PortResult<(Vec<GuildId>, u64)> {
+        let terms: Vec<String> = words(query).collect();
+        let map = lock(&self.guilds);
+        let mut found: Vec<&GuildDocument> = map
+            .values()
+            .filter(|g| {
+                let mut w: Vec<String> = words(&g.name).collect();
+                w.extend(g.description.as_deref().map(words).into_iter().flatten());
+                terms.iter().all(|t| w.contains(t))
+            })
+            .collect();
+        found.sort_by_key(|g| (std::cmp::Reverse(g.member_count), g.id));
+        let total = found.len() as u64;
+        Ok((
+            found
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|g| g.id)
+                .collect(),
+            total,
+        ))
+    }
+
+    async fn index_users(&self, docs: &[UserDocument]) -> PortResult<()> {
+        let mut map = lock(&self.users);
+        for d in docs {
+            map.insert(d.id, d.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete_users(&self, ids: &[UserId]) -> PortResult<()> {
+        let mut map = lock(&self.users);
+        for id in ids {
+            map.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn search_users(&self, prefix: &str, limit: usize) -> PortResult<Vec<UserId>> {
+        let prefix = prefix.to_lowercase();
+        let map = lock(&self.users);
+        Ok(map
+            .values()
+            .filter(|u| {
+                words(&u.username)
+                    .chain(u.global_name.as_deref().map(words).into_iter().flatten())
+                    .any(|w| !prefix.is_empty() && w.starts_with(&prefix))
+            })
+            .take(limit)
+            .map(|u| u.id)
+            .collect())
     }
 }

@@ -1,18 +1,51 @@
-//! The event bus on core NATS: one subject per topic, one NATS subscription per subscribed topic.
+//! The event bus on NATS, with history kept in a JetStream stream so a session can be resumed on
+//! another node.
+//!
+//! # Design
+//!
+//! - **Publishing** is a JetStream publish to `<prefix>.events.<topic>` (`fluxer.events.guild.123`),
+//!   acknowledged once the stream `<prefix>_EVENTS` (subjects `<prefix>.events.>`, limits retention,
+//!   kept for [`NatsConfig::event_history_ms`]) has stored it. The event name and channel travel in
+//!   headers, the JSON payload unchanged as the body. The stream sequence is the event's
+//!   [`Dispatch::position`].
+//! - **Live delivery**: each bus instance (one per process) runs one ordered push consumer over
+//!   `<prefix>.events.>`, started lazily by the first subscription, and fans its messages out to the
+//!   local subscriptions by topic. One consumer per node, rather than one per subscription, keeps the
+//!   server's work independent of the number of sessions; the price is that every node receives every
+//!   event (as a gateway node subscribed to most guilds would anyway). Since one ordered consumer
+//!   feeds everything, every subscription sees events in stream order, so positions increase along a
+//!   subscription across topics. Adding or removing a topic is local and takes effect at once; a
+//!   subscription lags alone when its inbox is full.
+//! - **Read your own publishes**: when this instance also delivers (it has subscriptions), `publish`
+//!   returns once its own consumer has passed the event, so a subscription made after `publish`
+//!   returns never sees the event (as with core NATS on one connection).
+//! - **Replay** ([`EventBus::replay`]): a subscription is registered with the local fan-out at
+//!   position `D`, the last position the node consumer has delivered; an ordered consumer from
+//!   `after + 1` then reads the stream up to `D` and keeps the events of the requested topics. Live
+//!   delivery starts after `D` and the replay stops at `D`: no gap, no duplicate. When the node
+//!   consumer has not yet reached `after` (it started later), live events up to `after` are skipped.
+//!   NATS 2.9 has no multi-subject filters, so a replay of several topics reads every event of the
+//!   span and filters here (with one topic the server filters).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use async_nats::{Client, HeaderMap, Subscriber};
+use async_nats::jetstream::consumer::{DeliverPolicy, push};
+use async_nats::jetstream::stream::{self, RetentionPolicy};
+use async_nats::jetstream::{self, Context};
+use async_nats::{Client, HeaderMap};
 use async_trait::async_trait;
 use fluxer_core::StoreError;
-use fluxer_core::id::ChannelId;
-use fluxer_core::ports::{Dispatch, EventBus, Lagged, PortResult, Subscription, Topic};
+use fluxer_core::id::{ChannelId, GuildId, UserId};
+use fluxer_core::ports::{
+    Dispatch, EventBus, Lagged, PortResult, Replay, Subscription, Topic,
+};
 use futures_util::StreamExt;
 use futures_util::future::{self, Either};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OnceCell, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{NatsConfig, event_names};
@@ -21,138 +54,435 @@ use super::{NatsConfig, event_names};
 const EVENT_HEADER: &str = "Fluxer-Event";
 /// The header carrying [`Dispatch::channel_id`], when there is one.
 const CHANNEL_HEADER: &str = "Fluxer-Channel";
+/// How long `publish` waits for this node's consumer to pass its own event.
+const OWN_DELIVERY_WAIT: Duration = Duration::from_secs(2);
+/// How long a replay may take before it is given up.
+const REPLAY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// [`EventBus`] on core NATS, so every node's subscribers see every node's events.
+fn backend(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("nats events: {what}: {e}"))
+}
+
+/// [`EventBus`] on NATS JetStream, so every node's subscribers see every node's events and a session
+/// can resume on another node; see the [module documentation](self) for the design.
 ///
-/// A dispatch is published to `<prefix>.events.<topic>` (`fluxer.events.guild.123`) with the event name
-/// and channel in headers and the JSON payload as the body, unchanged. Core NATS delivers at most once
-/// and keeps one publisher's order per subject, which is the port's per-topic order.
-///
-/// Cheap to clone: clones share the connection.
+/// Cheap to clone: clones share the connection and the node's consumer.
 #[derive(Clone)]
 pub struct NatsEventBus {
     client: Client,
     prefix: String,
+    history: Duration,
+    replicas: usize,
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    stream: OnceCell<stream::Stream>,
+    router: OnceCell<Arc<Router>>,
 }
 
 impl NatsEventBus {
     /// Connects to the configured server.
     pub async fn connect(config: &NatsConfig) -> PortResult<NatsEventBus> {
-        Self::new(config.connect().await?, &config.prefix)
+        Self::from_config(config.connect().await?, config)
     }
 
-    /// A bus on an existing connection, with subjects under `<prefix>.events.`.
+    /// A bus on an existing connection, with subjects under `<prefix>.events.` and the default
+    /// history (see [`NatsConfig::event_history_ms`]).
     pub fn new(client: Client, prefix: &str) -> PortResult<NatsEventBus> {
-        super::check_prefix(prefix)?;
+        Self::from_config(client, &NatsConfig::new("").with_prefix(prefix))
+    }
+
+    /// A bus on an existing connection, set up from `config` (prefix, history, replicas).
+    pub fn from_config(client: Client, config: &NatsConfig) -> PortResult<NatsEventBus> {
+        super::check_prefix(&config.prefix)?;
         Ok(NatsEventBus {
             client,
-            prefix: prefix.to_owned(),
+            prefix: config.prefix.clone(),
+            history: Duration::from_millis(config.event_history_ms.max(1000)),
+            replicas: config.replicas.max(1),
+            shared: Arc::default(),
         })
     }
 
     fn subject(&self, topic: &Topic) -> String {
         format!("{}.events.{}", self.prefix, topic.subject())
     }
+
+    fn all_subjects(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+
+    fn js(&self) -> Context {
+        jetstream::new(self.client.clone())
+    }
+
+    /// The events stream, created on first use (every node creates it if missing, so the first
+    /// publish of any node is kept).
+    async fn stream(&self) -> PortResult<&stream::Stream> {
+        self.shared
+            .stream
+            .get_or_try_init(|| async {
+                self.js()
+                    .get_or_create_stream(stream::Config {
+                        name: format!("{}_EVENTS", self.prefix),
+                        subjects: vec![self.all_subjects()],
+                        retention: RetentionPolicy::Limits,
+                        max_age: self.history,
+                        num_replicas: self.replicas,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| backend("creating the events stream", e))
+            })
+            .await
+    }
+
+    /// This node's consumer and fan-out, started on first use.
+    async fn router(&self) -> PortResult<Arc<Router>> {
+        let router = self
+            .shared
+            .router
+            .get_or_try_init(|| async {
+                let stream = self.stream().await?;
+                let last = stream
+                    .get_info()
+                    .await
+                    .map_err(|e| backend("reading the events stream", e))?
+                    .state
+                    .last_sequence;
+                let messages = ordered_consumer(stream, &self.client, self.all_subjects(), last + 1)
+                    .await?;
+                let (delivered, _) = watch::channel(last);
+                let router = Arc::new(Router {
+                    state: Mutex::new(RouterState {
+                        delivered: last,
+                        next_id: 0,
+                        inboxes: HashMap::new(),
+                        topics: HashMap::new(),
+                        gone: false,
+                    }),
+                    delivered,
+                    task: OnceCell::new(),
+                });
+                let task = tokio::spawn(route(
+                    Arc::downgrade(&router),
+                    messages,
+                    self.prefix.clone(),
+                ));
+                let _ = router.task.set(task);
+                Ok::<_, StoreError>(router)
+            })
+            .await?;
+        Ok(router.clone())
+    }
+
+    /// A subscription registered with the fan-out, complete from the router's current position.
+    async fn register(
+        &self,
+        capacity: usize,
+        topics: &[Topic],
+        skip_until: u64,
+    ) -> PortResult<(NatsSubscription, u64)> {
+        let router = self.router().await?;
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let inbox = Arc::new(Inbox {
+            sender,
+            lagged: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+            woken: Notify::new(),
+        });
+        let (id, delivered) = {
+            let mut st = router.lock();
+            if st.gone {
+                return Err(backend("subscribing", "the connection is closed"));
+            }
+            let id = st.next_id;
+            st.next_id += 1;
+            st.inboxes.insert(id, inbox.clone());
+            for topic in topics {
+                st.topics.entry(*topic).or_default().insert(id);
+            }
+            (id, st.delivered)
+        };
+        let subscription = NatsSubscription {
+            router,
+            id,
+            inbox,
+            receiver,
+            topics: topics.iter().copied().collect(),
+            skip_until,
+            start: delivered.max(skip_until),
+            reported_end: false,
+        };
+        Ok((subscription, delivered))
+    }
+}
+
+/// An ordered push consumer over `filter`, from stream sequence `start`.
+async fn ordered_consumer(
+    stream: &stream::Stream,
+    client: &Client,
+    filter: String,
+    start: u64,
+) -> PortResult<(push::Ordered, u64)> {
+    let consumer = stream
+        .create_consumer(push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            filter_subject: filter,
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start.max(1),
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| backend("creating an ordered consumer", e))?;
+    let pending = consumer.cached_info().num_pending;
+    let messages = consumer
+        .messages()
+        .await
+        .map_err(|e| backend("consuming the events stream", e))?;
+    Ok((messages, pending))
+}
+
+/// One node's fan-out of its consumer's events to its subscriptions.
+struct Router {
+    state: Mutex<RouterState>,
+    /// The last position fanned out, for `publish` to wait on.
+    delivered: watch::Sender<u64>,
+    task: OnceCell<JoinHandle<()>>,
+}
+
+struct RouterState {
+    delivered: u64,
+    next_id: u64,
+    inboxes: HashMap<u64, Arc<Inbox>>,
+    topics: HashMap<Topic, HashSet<u64>>,
+    /// The consumer ended (the connection was closed): nothing more will be delivered.
+    gone: bool,
+}
+
+impl Router {
+    fn lock(&self) -> MutexGuard<'_, RouterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remove(&self, id: u64, topic: &Topic) {
+        let mut st = self.lock();
+        if let Some(ids) = st.topics.get_mut(topic) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                st.topics.remove(topic);
+            }
+        }
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.get() {
+            task.abort();
+        }
+    }
+}
+
+/// The node consumer's loop: each event goes to the inboxes of its topic's subscriptions, without
+/// ever waiting for room (a full inbox marks that subscription lagged).
+async fn route(router: std::sync::Weak<Router>, messages: (push::Ordered, u64), prefix: String) {
+    let (mut messages, _) = messages;
+    while let Some(message) = messages.next().await {
+        let Some(router) = router.upgrade() else {
+            return;
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                // The ordered consumer recreates itself from the last delivered sequence.
+                tracing::warn!(error = %e, "nats events: node consumer error");
+                continue;
+            }
+        };
+        let Ok(info) = message.info() else {
+            continue;
+        };
+        let position = info.stream_sequence;
+        let dispatch = topic_of(&prefix, &message.subject)
+            .and_then(|topic| decode(topic, &message, position))
+            .map(Arc::new);
+        {
+            let mut st = router.lock();
+            st.delivered = position;
+            if let Some(dispatch) = &dispatch
+                && let Some(ids) = st.topics.get(&dispatch.topic)
+            {
+                for id in ids {
+                    let Some(inbox) = st.inboxes.get(id) else {
+                        continue;
+                    };
+                    if inbox.lagged.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    if inbox.sender.try_send(dispatch.clone()).is_err() {
+                        inbox.lagged.store(true, Ordering::Release);
+                        inbox.woken.notify_one();
+                    }
+                }
+            }
+        }
+        router.delivered.send_replace(position);
+    }
+    if let Some(router) = router.upgrade() {
+        let mut st = router.lock();
+        st.gone = true;
+        for inbox in st.inboxes.values() {
+            inbox.gone.store(true, Ordering::Release);
+            inbox.woken.notify_one();
+        }
+    }
+}
+
+/// The topic of a subject under `<prefix>.events.`.
+fn topic_of(prefix: &str, subject: &str) -> Option<Topic> {
+    let rest = subject.strip_prefix(prefix)?.strip_prefix(".events.")?;
+    let (kind, id) = rest.split_once('.')?;
+    let id: u64 = id.parse().ok()?;
+    match kind {
+        "guild" => Some(Topic::Guild(GuildId::new(id))),
+        "user" => Some(Topic::User(UserId::new(id))),
+        _ => None,
+    }
 }
 
 #[async_trait]
 impl EventBus for NatsEventBus {
     async fn publish(&self, dispatch: Dispatch) -> PortResult<()> {
+        self.stream().await?;
         let mut headers = HeaderMap::new();
         headers.insert(EVENT_HEADER, dispatch.event);
         if let Some(channel) = dispatch.channel_id {
             headers.insert(CHANNEL_HEADER, channel.to_string().as_str());
         }
-        // This only queues the message on the connection: a slow subscriber never holds it up.
-        self.client
+        let ack = self
+            .js()
             .publish_with_headers(
                 self.subject(&dispatch.topic),
                 headers,
                 dispatch.payload.as_bytes().to_vec().into(),
             )
             .await
-            .map_err(|e| StoreError::Backend(format!("nats publish: {e}")))
+            .map_err(|e| backend("publish", e))?
+            .await
+            .map_err(|e| backend("publish acknowledgement", e))?;
+        // Read your own publishes: wait for this node's consumer to pass the event. The consumer
+        // never waits for a subscriber, so this never blocks on a slow one.
+        if let Some(router) = self.shared.router.get() {
+            let mut delivered = router.delivered.subscribe();
+            let _ = tokio::time::timeout(
+                OWN_DELIVERY_WAIT,
+                delivered.wait_for(|d| *d >= ack.sequence),
+            )
+            .await;
+        }
+        Ok(())
     }
 
     async fn subscribe(&self, capacity: usize) -> PortResult<Box<dyn Subscription>> {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
-        Ok(Box::new(NatsSubscription {
-            bus: self.clone(),
-            inbox: Arc::new(Inbox {
-                sender,
-                lagged: AtomicBool::new(false),
-                gone: AtomicBool::new(false),
-                woken: Notify::new(),
-            }),
-            receiver,
-            topics: HashMap::new(),
-            reported_end: false,
+        let (subscription, _) = self.register(capacity, &[], 0).await?;
+        Ok(Box::new(subscription))
+    }
+
+    async fn replay(
+        &self,
+        topics: &[Topic],
+        after: u64,
+        capacity: usize,
+    ) -> PortResult<Option<Replay>> {
+        let stream = self.stream().await?;
+        let state = stream
+            .get_info()
+            .await
+            .map_err(|e| backend("reading the events stream", e))?
+            .state;
+        // Beyond the history, or part of what followed `after` is gone.
+        if after > state.last_sequence || after + 1 < state.first_sequence {
+            return Ok(None);
+        }
+        let (subscription, delivered) = self.register(capacity, topics, after).await?;
+        let mut missed = Vec::new();
+        if delivered > after {
+            let wanted: HashSet<Topic> = topics.iter().copied().collect();
+            let filter = match topics {
+                [one] => self.subject(one),
+                _ => self.all_subjects(),
+            };
+            let read = tokio::time::timeout(REPLAY_TIMEOUT, async {
+                let (mut messages, pending) =
+                    ordered_consumer(stream, &self.client, filter, after + 1).await?;
+                if pending == 0 {
+                    return Ok(true);
+                }
+                while let Some(message) = messages.next().await {
+                    let message = message.map_err(|e| backend("replaying", e))?;
+                    let info = message.info().map_err(|e| backend("replaying", e))?;
+                    let (position, left) = (info.stream_sequence, info.pending);
+                    if position > delivered {
+                        break;
+                    }
+                    let dispatch = topic_of(&self.prefix, &message.subject)
+                        .filter(|t| wanted.contains(t))
+                        .and_then(|t| decode(t, &message, position));
+                    if let Some(dispatch) = dispatch {
+                        if missed.len() >= capacity {
+                            return Ok(false);
+                        }
+                        missed.push(Arc::new(dispatch));
+                    }
+                    if position == delivered || left == 0 {
+                        break;
+                    }
+                }
+                Ok::<_, StoreError>(true)
+            })
+            .await
+            .map_err(|_| backend("replaying", "timed out"))??;
+            if !read {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Replay {
+            missed,
+            subscription: Box::new(subscription),
         }))
     }
 }
 
-/// The forwarders' side of a subscription's inbox.
+/// The fan-out's side of a subscription's inbox.
 struct Inbox {
     sender: mpsc::Sender<Arc<Dispatch>>,
     /// Set when an event did not fit: nothing more is delivered.
     lagged: AtomicBool,
-    /// Set when a topic's NATS subscription ended on its own (the connection was closed).
+    /// Set when the node consumer ended (the connection was closed).
     gone: AtomicBool,
-    /// Wakes a waiting `recv` when `gone` is set.
+    /// Wakes a waiting `recv` when `gone` or `lagged` is set.
     woken: Notify,
 }
 
-/// One subscribed topic: the task moving its NATS messages into the inbox.
-struct TopicForwarder {
-    /// Cleared before the task is aborted, so nothing is forwarded once the topic is removed.
-    active: Arc<AtomicBool>,
-    task: JoinHandle<()>,
-}
-
-impl TopicForwarder {
-    fn stop(self) {
-        self.active.store(false, Ordering::Release);
-        self.task.abort();
-    }
-}
-
 struct NatsSubscription {
-    bus: NatsEventBus,
+    router: Arc<Router>,
+    id: u64,
     inbox: Arc<Inbox>,
     receiver: mpsc::Receiver<Arc<Dispatch>>,
-    topics: HashMap<Topic, TopicForwarder>,
+    topics: HashSet<Topic>,
+    /// Events at or before this position were replayed or already seen: skipped.
+    skip_until: u64,
+    start: u64,
     /// `recv` returned `Err(Lagged)` or found the bus gone: it returns `None` from now on.
     reported_end: bool,
 }
 
-/// Moves one topic's messages into the inbox, in order, without ever waiting for room: a full inbox
-/// marks the subscription lagged and stops the forwarding (dropping the NATS subscription).
-async fn forward(
-    mut subscriber: Subscriber,
-    topic: Topic,
-    inbox: Arc<Inbox>,
-    active: Arc<AtomicBool>,
-) {
-    while let Some(message) = subscriber.next().await {
-        if !active.load(Ordering::Acquire) || inbox.lagged.load(Ordering::Acquire) {
-            return;
-        }
-        let Some(dispatch) = decode(topic, &message) else {
-            continue;
-        };
-        if inbox.sender.try_send(Arc::new(dispatch)).is_err() {
-            inbox.lagged.store(true, Ordering::Release);
-            return;
-        }
-    }
-    if active.load(Ordering::Acquire) {
-        inbox.gone.store(true, Ordering::Release);
-        inbox.woken.notify_one();
-    }
-}
-
 /// The dispatch in a message, or `None` (logged) for a message no publisher of ours would send.
-fn decode(topic: Topic, message: &async_nats::Message) -> Option<Dispatch> {
+fn decode(topic: Topic, message: &async_nats::Message, position: u64) -> Option<Dispatch> {
     let headers = message.headers.as_ref();
     let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
     let Some(event) = header(EVENT_HEADER).and_then(event_names::intern) else {
@@ -171,40 +501,26 @@ fn decode(topic: Topic, message: &async_nats::Message) -> Option<Dispatch> {
         tracing::warn!(subject = %message.subject, "dropping a bus message whose payload is not UTF-8");
         return None;
     };
-    Some(Dispatch {
-        event,
-        topic,
-        channel_id,
-        payload: payload.into(),
-    })
+    let mut dispatch = Dispatch::new(event, topic, &());
+    dispatch.channel_id = channel_id;
+    dispatch.payload = payload.into();
+    dispatch.position = Some(position);
+    Some(dispatch)
 }
 
 #[async_trait]
 impl Subscription for NatsSubscription {
     async fn add_topic(&mut self, topic: Topic) -> PortResult<()> {
-        if self.topics.contains_key(&topic) {
-            return Ok(());
+        if self.topics.insert(topic) {
+            let mut st = self.router.lock();
+            st.topics.entry(topic).or_default().insert(self.id);
         }
-        let subscriber = self
-            .bus
-            .client
-            .subscribe(self.bus.subject(&topic))
-            .await
-            .map_err(|e| StoreError::Backend(format!("nats subscribe: {e}")))?;
-        let active = Arc::new(AtomicBool::new(true));
-        let task = tokio::spawn(forward(
-            subscriber,
-            topic,
-            self.inbox.clone(),
-            active.clone(),
-        ));
-        self.topics.insert(topic, TopicForwarder { active, task });
         Ok(())
     }
 
     async fn remove_topic(&mut self, topic: Topic) -> PortResult<()> {
-        if let Some(forwarder) = self.topics.remove(&topic) {
-            forwarder.stop();
+        if self.topics.remove(&topic) {
+            self.router.remove(self.id, &topic);
         }
         Ok(())
     }
@@ -214,34 +530,75 @@ impl Subscription for NatsSubscription {
             return None;
         }
         loop {
-            match self.receiver.try_recv() {
-                Ok(d) => return Some(Ok(d)),
+            let received = match self.receiver.try_recv() {
+                Ok(d) => Some(d),
                 // The inbox keeps a sender, so the channel never closes under us.
                 Err(mpsc::error::TryRecvError::Disconnected) => return None,
-                Err(mpsc::error::TryRecvError::Empty) => {}
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    if self.inbox.lagged.load(Ordering::Acquire) {
+                        self.reported_end = true;
+                        return Some(Err(Lagged));
+                    }
+                    if self.inbox.gone.load(Ordering::Acquire) {
+                        self.reported_end = true;
+                        return None;
+                    }
+                    let received = std::pin::pin!(self.receiver.recv());
+                    let woken = std::pin::pin!(self.inbox.woken.notified());
+                    match future::select(received, woken).await {
+                        Either::Left((d, _)) => d,
+                        // A lag or the end shows on the next turn, once the buffer is drained.
+                        Either::Right(_) => continue,
+                    }
+                }
+            };
+            let dispatch = received?;
+            // Removed topics may still have events in the inbox.
+            if !self.topics.contains(&dispatch.topic)
+                || dispatch.position.is_some_and(|p| p <= self.skip_until)
+            {
+                continue;
             }
-            if self.inbox.lagged.load(Ordering::Acquire) {
-                self.reported_end = true;
-                return Some(Err(Lagged));
-            }
-            if self.inbox.gone.load(Ordering::Acquire) {
-                self.reported_end = true;
-                return None;
-            }
-            // A lag while waiting shows on the next call, once the buffer is drained.
-            let received = std::pin::pin!(self.receiver.recv());
-            let woken = std::pin::pin!(self.inbox.woken.notified());
-            if let Either::Left((d, _)) = future::select(received, woken).await {
-                return d.map(Ok);
-            }
+            return Some(Ok(dispatch));
         }
+    }
+
+    fn start_position(&self) -> Option<u64> {
+        Some(self.start)
     }
 }
 
 impl Drop for NatsSubscription {
     fn drop(&mut self) {
-        for (_, forwarder) in self.topics.drain() {
-            forwarder.stop();
+        let mut st = self.router.lock();
+        st.inboxes.remove(&self.id);
+        for topic in &self.topics {
+            if let Some(ids) = st.topics.get_mut(topic) {
+                ids.remove(&self.id);
+                if ids.is_empty() {
+                    st.topics.remove(topic);
+                }
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_map_back_to_topics() {
+        assert_eq!(
+            topic_of("fx", "fx.events.guild.12"),
+            Some(Topic::Guild(GuildId::new(12)))
+        );
+        assert_eq!(
+            topic_of("fx", "fx.events.user.7"),
+            Some(Topic::User(UserId::new(7)))
+        );
+        assert_eq!(topic_of("fx", "fy.events.user.7"), None);
+        assert_eq!(topic_of("fx", "fx.events.channel.7"), None);
+        assert_eq!(topic_of("fx", "fx.events.user.x"), None);
     }
 }

@@ -1,10 +1,11 @@
-//! NATS: the event bus across nodes on core NATS subjects ([`NatsEventBus`]) and the durable job queue
-//! on JetStream ([`JetStreamQueue`]).
+//! NATS: the event bus across nodes, with a short history in JetStream for resuming sessions on
+//! another node ([`NatsEventBus`]), and the durable job queue on JetStream ([`JetStreamQueue`]).
 //!
 //! Everything lives under one configurable prefix (`fluxer` by default), so several deployments (or
 //! test runs) can share a NATS server or account:
 //!
-//! - events on `<prefix>.events.<topic>` (`fluxer.events.guild.123`);
+//! - events on `<prefix>.events.<topic>` (`fluxer.events.guild.123`), kept for a few minutes in the
+//!   stream `<prefix>_EVENTS`;
 //! - jobs in the work-queue stream `<prefix>_JOBS` (subjects `<prefix>.jobs.>`), dead letters in
 //!   `<prefix>_DEAD` (subject `<prefix>.dead.jobs`).
 //!
@@ -49,9 +50,13 @@ pub struct NatsConfig {
     /// lives, each reservation's own lease applies (see [`JetStreamQueue`]).
     #[serde(default = "NatsConfig::default_ack_wait_ms")]
     pub ack_wait_ms: u64,
-    /// Replicas of the queue's streams (1 on a single server, 3 on a typical cluster).
+    /// Replicas of the queue's and the events' streams (1 on a single server, 3 on a typical cluster).
     #[serde(default = "NatsConfig::default_replicas")]
     pub replicas: usize,
+    /// How long events are kept for replay (resuming a gateway session on another node): at least a
+    /// gateway's resume window.
+    #[serde(default = "NatsConfig::default_event_history_ms")]
+    pub event_history_ms: u64,
 }
 
 impl NatsConfig {
@@ -62,6 +67,7 @@ impl NatsConfig {
             prefix: Self::default_prefix(),
             ack_wait_ms: Self::default_ack_wait_ms(),
             replicas: Self::default_replicas(),
+            event_history_ms: Self::default_event_history_ms(),
         }
     }
 
@@ -81,6 +87,10 @@ impl NatsConfig {
 
     fn default_replicas() -> usize {
         1
+    }
+
+    fn default_event_history_ms() -> u64 {
+        5 * 60 * 1000
     }
 
     /// Connects to the configured server; fails if it cannot be reached now (afterwards, the client
