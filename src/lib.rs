@@ -24,6 +24,9 @@ pub mod config;
 pub mod runtime;
 pub mod worker;
 
+#[cfg(all(feature = "api", feature = "smtp", feature = "blobs", feature = "media"))]
+mod wiring;
+
 #[cfg(all(
     feature = "api",
     feature = "sqlite",

@@ -9,21 +9,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fluxer_api::{ApiConfig, ApiState, SpawnBlockingHasher};
-use fluxer_core::ports::{
-    BlobStore, Cache, EventBus, Mailer, Media, Queue, SearchIndex, SystemClock,
-};
-use fluxer_core::service::{self, Fluxer, Ports, hash_token, random_base62};
+use fluxer_core::ports::{Cache, EventBus, Media, Queue, SearchIndex, SystemClock};
+use fluxer_core::service::{self, Fluxer, Ports, random_base62};
 use fluxer_gateway::{Gateway, GatewayConfig};
 use fluxer_media::MediaLinks;
-use fluxer_media::proxy::{MediaConfig, MediaProxy};
+use fluxer_media::proxy::MediaProxy;
 use fluxer_media::s3::{S3Config, S3Credentials, S3Service};
-use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryPresence};
-use fluxer_storage::object_store::ObjectBlobStore;
-use fluxer_storage::smtp::{SmtpConfig, SmtpMailer, SmtpSecurity};
+use fluxer_storage::memory::{InProcessEventBus, MemoryCache, MemoryPresence};
 use fluxer_storage::sqlite::{SqliteQueue, SqliteStore};
 use fluxer_storage::tantivy::TantivySearchIndex;
 
 use crate::config::Config;
+use crate::wiring;
 use crate::worker::{Worker, WorkerConfig};
 
 /// How long the media links in API responses stay valid.
@@ -91,67 +88,6 @@ fn master_secret(config: &Config, data_dir: &Path) -> Result<String, StartError>
     Ok(secret)
 }
 
-/// A key for one purpose, derived from the master secret (so one leak does not sign for the others).
-fn derive_key(master: &str, purpose: &str) -> Vec<u8> {
-    hash_token(&format!("fluxer/{purpose}/{master}")).to_vec()
-}
-
-fn blob_store(config: &Config, data_dir: &Path) -> Result<Arc<dyn BlobStore>, StartError> {
-    match config.blobs.backend.as_str() {
-        #[cfg(feature = "s3")]
-        "s3" => {
-            let s3 = &config.blobs.s3;
-            let store = ObjectBlobStore::s3(fluxer_storage::object_store::S3BlobConfig {
-                endpoint: s3.endpoint.clone(),
-                region: s3.region.clone(),
-                bucket: s3.bucket.clone(),
-                access_key_id: s3.access_key_id.clone(),
-                secret_access_key: s3.secret_access_key.clone(),
-                allow_http: s3.endpoint.starts_with("http://"),
-            })
-            .map_err(|e| StartError::Config(format!("blobs.s3: {e}")))?;
-            Ok(Arc::new(store))
-        }
-        "filesystem" => {
-            let path = config
-                .blobs
-                .path
-                .clone()
-                .unwrap_or_else(|| data_dir.join("blobs"));
-            let store = ObjectBlobStore::filesystem(&path)
-                .map_err(|e| open_error("the blob store", &path)(e.to_string()))?;
-            Ok(Arc::new(store))
-        }
-        other => Err(StartError::Config(format!(
-            "blobs.backend {other:?} is not available in this build"
-        ))),
-    }
-}
-
-fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartError> {
-    let email = &config.integrations.email;
-    if !email.enabled || email.provider == "none" {
-        return Ok(Arc::new(LogMailer));
-    }
-    let smtp = &email.smtp;
-    let security = match smtp.security.as_str() {
-        "tls" => SmtpSecurity::Tls,
-        "none" => SmtpSecurity::None,
-        _ => SmtpSecurity::Starttls,
-    };
-    let mailer = SmtpMailer::new(&SmtpConfig {
-        host: smtp.host.clone(),
-        port: smtp.port,
-        security,
-        username: smtp.username.clone(),
-        password: smtp.password.clone(),
-        from: format!("{} <{}>", email.from_name, email.from_email),
-        timeout_secs: 30,
-    })
-    .map_err(|e| StartError::Config(format!("integrations.email: {e}")))?;
-    Ok(Arc::new(mailer))
-}
-
 impl Monolith {
     /// Opens the stores and wires every service. `public_origin` is where clients reach this server.
     pub async fn build(config: &Config, public_origin: &str) -> Result<Monolith, StartError> {
@@ -196,7 +132,7 @@ impl Monolith {
                 Some(Arc::new(index))
             }
         };
-        let blobs = blob_store(config, &data_dir)?;
+        let blobs = wiring::blob_store(config, &data_dir).map_err(StartError::Config)?;
         let secret = master_secret(config, &data_dir)?;
 
         let media_secret = config
@@ -205,12 +141,8 @@ impl Monolith {
             .secret_key
             .as_ref()
             .map(|s| s.as_bytes().to_vec())
-            .unwrap_or_else(|| derive_key(&secret, "media"));
-        let mut media_config = MediaConfig::new(media_secret);
-        media_config.max_pixels = config.services.media_proxy.max_pixels;
-        media_config.ffmpeg = config.services.media_proxy.ffmpeg_path.clone();
-        media_config.external.enabled = config.services.media_proxy.external_enabled;
-        let media = MediaProxy::new(blobs.clone(), media_config);
+            .unwrap_or_else(|| wiring::derive_key(&secret, "media"));
+        let media = MediaProxy::new(blobs.clone(), wiring::media_config(config, media_secret));
         let links: Arc<dyn Media> = Arc::new(MediaLinks::new(
             media.signer().clone(),
             format!("{public_origin}/media"),
@@ -221,7 +153,7 @@ impl Monolith {
         let ports = Ports {
             store: store.clone(),
             events,
-            mailer: mailer(config)?,
+            mailer: wiring::mailer(config).map_err(StartError::Config)?,
             cache: cache.clone(),
             clock: Arc::new(SystemClock),
             hasher: Arc::new(SpawnBlockingHasher::default()),
@@ -241,7 +173,7 @@ impl Monolith {
                     .unwrap_or_else(|| public_origin.to_owned()),
                 require_verified_email: config.auth.require_verified_email,
                 api_url: format!("{public_origin}/api"),
-                link_secret: derive_key(&secret, "links"),
+                link_secret: wiring::derive_key(&secret, "links"),
                 ..Default::default()
             },
         );

@@ -51,3 +51,12 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+/// Serves `router` on `listener` (with each peer's address available to handlers) until Ctrl-C or
+/// SIGTERM, then lets in-flight requests finish.
+pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<()> {
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}

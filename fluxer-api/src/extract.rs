@@ -76,15 +76,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+fn too_large() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        "Request body is too large.",
+    )
+}
+
 /// Reads the whole body within the configured limit.
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "Request body is too large.",
-            )
+            too_large()
         } else {
             ApiError::invalid("body", "INVALID_BODY", e.body_text())
         }
@@ -191,13 +195,7 @@ impl<T: DeserializeOwned> FromRequest<crate::state::ApiState> for MessageBody<T>
             // The route's limit is sized for files; a JSON body keeps the general one.
             let bytes = axum::body::to_bytes(req.into_body(), state.config.max_body_bytes)
                 .await
-                .map_err(|_| {
-                    ApiError::new(
-                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                        "PAYLOAD_TOO_LARGE",
-                        "Request body is too large.",
-                    )
-                })?;
+                .map_err(|_| too_large())?;
             return Ok(MessageBody {
                 payload: parse_json(&bytes)?,
                 files: Vec::new(),
@@ -208,11 +206,7 @@ impl<T: DeserializeOwned> FromRequest<crate::state::ApiState> for MessageBody<T>
             .map_err(|e| ApiError::invalid("body", "INVALID_BODY", e.body_text()))?;
         let multipart_error = |e: axum::extract::multipart::MultipartError| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    "Request body is too large.",
-                )
+                too_large()
             } else {
                 ApiError::invalid("body", "INVALID_BODY", e.body_text())
             }

@@ -8,7 +8,6 @@
 //!                                                  (with the server stopped: the index has one writer)
 //! ```
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -187,13 +186,7 @@ async fn run() -> ExitCode {
         "fluxer-server listening on http://{local} (API at {origin}/api/v1, health at {origin}/_health)"
     );
     tracing::info!(address = %local, "listening");
-    let app = monolith
-        .router
-        .clone()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(fluxer::runtime::shutdown_signal())
-        .await;
+    let served = fluxer::runtime::serve(listener, monolith.router.clone()).await;
     tracing::info!("shutting down: finishing writes");
     monolith.shutdown().await;
     match served {

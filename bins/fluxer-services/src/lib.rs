@@ -8,7 +8,6 @@
 //! fluxer-worker  [--config FILE]   jobs and cron           worker.{host,port} (/_health only) (8084)
 //! ```
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -118,13 +117,7 @@ pub fn main(kind: Kind) -> ExitCode {
         };
         println!("{name} listening on http://{host}:{bound}");
         tracing::info!(port = bound, "listening");
-        let app = service
-            .router
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(fluxer::runtime::shutdown_signal())
-            .await;
+        let served = fluxer::runtime::serve(listener, service.router.clone()).await;
         tracing::info!("shutting down");
         service.shutdown().await;
         match served {
