@@ -15,22 +15,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fluxer_api::{ApiConfig, ApiState, SpawnBlockingHasher};
-use fluxer_core::ports::{
-    BlobStore, EventBus, Mailer, Media, Presence, Queue, SearchIndex, SystemClock,
-};
-use fluxer_core::service::{self, Fluxer, Ports, hash_token};
+use fluxer_core::ports::{BlobStore, EventBus, Media, Presence, Queue, SearchIndex, SystemClock};
+use fluxer_core::service::{self, Fluxer, Ports};
 use fluxer_gateway::{Gateway, GatewayConfig};
 use fluxer_media::MediaLinks;
-use fluxer_media::proxy::{MediaConfig, MediaProxy, UrlSigner};
-use fluxer_storage::memory::LogMailer;
+use fluxer_media::proxy::{MediaProxy, UrlSigner};
 use fluxer_storage::nats::{JetStreamQueue, NatsConfig, NatsEventBus};
-use fluxer_storage::object_store::ObjectBlobStore;
 use fluxer_storage::postgres::PostgresStore;
 use fluxer_storage::redis::{RedisCache, RedisConfig, RedisPresence};
-use fluxer_storage::smtp::{SmtpConfig, SmtpMailer, SmtpSecurity};
 use fluxer_storage::tantivy::TantivySearchIndex;
 
 use crate::config::Config;
+use crate::wiring;
 use crate::worker::{Worker, WorkerConfig};
 
 /// How long the media links in API responses stay valid.
@@ -67,14 +63,10 @@ fn master_secret(config: &Config) -> Result<&str, StartError> {
     }
 }
 
-fn derive_key(master: &str, purpose: &str) -> Vec<u8> {
-    hash_token(&format!("fluxer/{purpose}/{master}")).to_vec()
-}
-
 fn media_secret(config: &Config) -> Result<Vec<u8>, StartError> {
     match &config.services.media_proxy.secret_key {
         Some(s) => Ok(s.as_bytes().to_vec()),
-        None => Ok(derive_key(master_secret(config)?, "media")),
+        None => Ok(wiring::derive_key(master_secret(config)?, "media")),
     }
 }
 
@@ -121,7 +113,7 @@ impl Backends {
             .connect()
             .await
             .map_err(|e| unreachable("NATS", &nats.core_url)(e.to_string()))?;
-        let events = NatsEventBus::new(client.clone(), &nats.prefix)
+        let events = NatsEventBus::from_config(client.clone(), &nats_config)
             .map_err(|e| StartError::Config(format!("services.nats.prefix: {e}")))?;
         let queue = JetStreamQueue::open(client, &nats_config)
             .await
@@ -132,7 +124,8 @@ impl Backends {
             presence: Arc::new(presence),
             events: Arc::new(events),
             queue: Arc::new(queue),
-            blobs: blob_store(config)?,
+            blobs: wiring::blob_store(config, &config.instance.data_dir())
+                .map_err(StartError::Config)?,
         })
     }
 
@@ -141,62 +134,6 @@ impl Backends {
             store.close();
         }
     }
-}
-
-fn blob_store(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
-    match config.blobs.backend.as_str() {
-        #[cfg(feature = "s3")]
-        "s3" => {
-            let s3 = &config.blobs.s3;
-            let store = ObjectBlobStore::s3(fluxer_storage::object_store::S3BlobConfig {
-                endpoint: s3.endpoint.clone(),
-                region: s3.region.clone(),
-                bucket: s3.bucket.clone(),
-                access_key_id: s3.access_key_id.clone(),
-                secret_access_key: s3.secret_access_key.clone(),
-                allow_http: s3.endpoint.starts_with("http://"),
-            })
-            .map_err(|e| StartError::Config(format!("blobs.s3: {e}")))?;
-            Ok(Arc::new(store))
-        }
-        "filesystem" => {
-            let path: PathBuf = config
-                .blobs
-                .path
-                .clone()
-                .unwrap_or_else(|| config.instance.data_dir().join("blobs"));
-            let store = ObjectBlobStore::filesystem(&path)
-                .map_err(|e| StartError::Config(format!("blobs.path {}: {e}", path.display())))?;
-            Ok(Arc::new(store))
-        }
-        other => Err(StartError::Config(format!(
-            "blobs.backend {other:?} is not available in this build"
-        ))),
-    }
-}
-
-fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartError> {
-    let email = &config.integrations.email;
-    if !email.enabled || email.provider == "none" {
-        return Ok(Arc::new(LogMailer));
-    }
-    let smtp = &email.smtp;
-    let security = match smtp.security.as_str() {
-        "tls" => SmtpSecurity::Tls,
-        "none" => SmtpSecurity::None,
-        _ => SmtpSecurity::Starttls,
-    };
-    let mailer = SmtpMailer::new(&SmtpConfig {
-        host: smtp.host.clone(),
-        port: smtp.port,
-        security,
-        username: smtp.username.clone(),
-        password: smtp.password.clone(),
-        from: format!("{} <{}>", email.from_name, email.from_email),
-        timeout_secs: 30,
-    })
-    .map_err(|e| StartError::Config(format!("integrations.email: {e}")))?;
-    Ok(Arc::new(mailer))
 }
 
 fn search_dir(config: &Config) -> PathBuf {
@@ -233,7 +170,7 @@ fn fluxer(
     let ports = Ports {
         store: Arc::new(store),
         events: backends.events.clone(),
-        mailer: mailer(config)?,
+        mailer: wiring::mailer(config).map_err(StartError::Config)?,
         cache: backends.cache.clone(),
         clock: Arc::new(SystemClock),
         hasher: Arc::new(SpawnBlockingHasher::default()),
@@ -253,7 +190,7 @@ fn fluxer(
                 .unwrap_or_else(|| public_origin.to_owned()),
             require_verified_email: config.auth.require_verified_email,
             api_url: format!("{public_origin}/api"),
-            link_secret: derive_key(master_secret(config)?, "links"),
+            link_secret: wiring::derive_key(master_secret(config)?, "links"),
             ..Default::default()
         },
     ))
@@ -367,11 +304,10 @@ pub async fn worker(config: &Config) -> Result<Service, StartError> {
 /// `fluxer-media`: the media proxy over the shared blob store (no database).
 pub async fn media(config: &Config) -> Result<Service, StartError> {
     let backends = Backends::connect(config, false).await?;
-    let mut media_config = MediaConfig::new(media_secret(config)?);
-    media_config.max_pixels = config.services.media_proxy.max_pixels;
-    media_config.ffmpeg = config.services.media_proxy.ffmpeg_path.clone();
-    media_config.external.enabled = config.services.media_proxy.external_enabled;
-    let media = MediaProxy::new(backends.blobs.clone(), media_config);
+    let media = MediaProxy::new(
+        backends.blobs.clone(),
+        wiring::media_config(config, media_secret(config)?),
+    );
     let router = axum::Router::new()
         .nest("/media", media.router())
         .merge(fluxer_api::health_router());

@@ -225,7 +225,12 @@ impl Conn {
                 }
                 let (handle, out_rx, kill_rx) = self
                     .gateway
-                    .start_session(&actor, entry, identify.ignored_events)
+                    .start_session(
+                        &actor,
+                        identify.token.trim(),
+                        entry,
+                        identify.ignored_events,
+                    )
                     .await
                     .map_err(|_| (close::UNKNOWN_ERROR, "could not start session"))?;
                 self.session = Some(handle);
@@ -242,9 +247,26 @@ impl Conn {
                     .map_err(|_| (close::DECODE_ERROR, "invalid resume"))?;
                 let actor = self.authenticate(&resume.token).await?;
                 let Some(handle) = self.gateway.session(&resume.session_id) else {
-                    return self
-                        .send(socket, frame(op::INVALID_SESSION, &Value::Bool(false)))
+                    // Not held here: maybe its node died and another node may take it over.
+                    let taken = self
+                        .gateway
+                        .resume_elsewhere(
+                            &actor,
+                            resume.token.trim(),
+                            &resume.session_id,
+                            resume.seq.unwrap_or(0),
+                        )
                         .await;
+                    let Some((handle, out_rx, kill_rx)) = taken else {
+                        return self
+                            .send(socket, frame(op::INVALID_SESSION, &Value::Bool(false)))
+                            .await;
+                    };
+                    self.session = Some(handle);
+                    self.out_rx = Some(out_rx);
+                    self.kill_rx = Some(kill_rx);
+                    self.last_heartbeat = Instant::now();
+                    return Ok(());
                 };
                 if handle.user_id != actor.id() {
                     return Err((

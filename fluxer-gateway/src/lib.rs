@@ -9,15 +9,44 @@
 //! for RESUME, and filters guild events by what the member may view. Payloads are serialized once by the
 //! publisher; every session splices the same bytes into its frame.
 //!
+//! # Resuming on another node
+//!
+//! With several gateway nodes, a client whose node died resumes on another one and misses nothing,
+//! when the bus keeps a history ([`Dispatch::position`], [`EventBus::replay`]; the NATS bus does, the
+//! in-process one does not, and there nothing below applies):
+//!
+//! 1. Dispatch numbers (`s`) encode bus positions (see `sequence`): a bus event at position `p` is
+//!    `p * 1024`, the session's own dispatches (READY, RESUMED, member chunks) follow it below
+//!    `(p + 1) * 1024`. From a client's `s` any node knows the client saw every event up to
+//!    `s / 1024` and none after, with no per-event bookkeeping. Clients accept gaps in `s`.
+//! 2. Each session is recorded in the [`Cache`] port at `gw:session:{id}` (see `registry`): user,
+//!    SHA-256 of the token, ignored events, presence, holding node; its TTL (resume window plus a
+//!    heartbeat interval) is refreshed on heartbeats and drops, and a clean end deletes it.
+//! 3. A RESUME of a session this node does not hold looks the record up, checks the user and the
+//!    token hash (constant time), subscribes to the user's current topics through
+//!    [`EventBus::replay`] from `s / 1024`, sends the missed dispatches (filtered by visibility as
+//!    usual), then RESUMED, then live events. An unknown or expired record, another token, or a
+//!    history that no longer reaches back far enough gets INVALID_SESSION as before.
+//!
+//! A session that makes 1023 dispatches of its own between two bus events can no longer be numbered
+//! this way; it leaves the registry and resumes only on its own node.
+//!
+//! [`Dispatch::position`]: fluxer_core::ports::Dispatch::position
+//! [`EventBus::replay`]: fluxer_core::ports::EventBus::replay
+//! [`Cache`]: fluxer_core::ports::Cache
+//!
 //! [`EventBus`]: fluxer_core::ports::EventBus
 
 mod connection;
 mod guild_cache;
 mod protocol;
+mod registry;
+mod sequence;
 mod session;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State, WebSocketUpgrade};
@@ -25,14 +54,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fluxer_core::id::UserId;
 use fluxer_core::permission::Permissions;
-use fluxer_core::ports::{Presence, PresenceEntry, Topic};
+use fluxer_core::ports::{Presence, PresenceEntry, Replay, Topic};
 use fluxer_core::service::{Actor, Fluxer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 pub use protocol::{close, op};
-use session::{Command, Outbound, SessionHandle, SessionTask};
+use registry::Registry;
+use sequence::Numbering;
+use session::{Command, Initial, Outbound, SessionHandle, SessionTask};
 
 /// Gateway settings. Defaults are upstream's.
 #[derive(Debug, Clone)]
@@ -90,6 +121,10 @@ struct Inner {
     config: GatewayConfig,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     identifies: Mutex<HashMap<UserId, (i64, u32)>>,
+    /// Sessions other nodes may take over (used when the bus has positions).
+    registry: Registry,
+    /// This instance's name in the registry.
+    node: String,
 }
 
 /// The gateway service. Cheap to clone.
@@ -107,9 +142,15 @@ struct ConnectQuery {
 
 impl Gateway {
     pub fn new(fluxer: Fluxer, presence: Arc<dyn Presence>, config: GatewayConfig) -> Self {
+        let registry = Registry {
+            cache: fluxer.ports().cache.clone(),
+            ttl: Duration::from_millis(config.resume_window_ms + config.heartbeat_interval_ms),
+        };
         Gateway {
             inner: Arc::new(Inner {
                 guilds: guild_cache::GuildCache::new(config.guild_shards),
+                registry,
+                node: random_hex_32(),
                 fluxer,
                 presence,
                 config,
@@ -141,6 +182,14 @@ impl Gateway {
 
     pub(crate) fn presence(&self) -> &Arc<dyn Presence> {
         &self.inner.presence
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub(crate) fn node(&self) -> &str {
+        &self.inner.node
     }
 
     /// How many sessions are live (connected or waiting for a resume).
@@ -176,6 +225,7 @@ impl Gateway {
     pub(crate) async fn start_session(
         &self,
         actor: &Actor,
+        token: &str,
         presence: PresenceEntry,
         ignored_events: Vec<String>,
     ) -> fluxer_core::Result<(
@@ -245,26 +295,122 @@ impl Gateway {
                 initial.push(("GUILD_CREATE", s.to_string()));
             }
         }
-        let (cmd_tx, cmd_rx) = mpsc::channel(64);
-        let handle = SessionHandle {
-            user_id: actor.id(),
-            commands: cmd_tx,
-        };
-        let (attached, out_rx, kill_rx) = session::Attached::new(self.config().outbound_capacity);
-        let task = SessionTask {
+        let start = subscription.start_position();
+        let session = SessionTask {
             gateway: self.clone(),
             session_id: session_id.clone(),
             user_id: actor.id(),
             subscription,
-            commands: cmd_rx,
+            commands: mpsc::channel(1).1,
             guilds: guild_ids.into_iter().collect(),
             ignored: ignored_events
                 .into_iter()
                 .map(|e| e.to_uppercase())
                 .collect::<HashSet<_>>(),
             presence,
-            initial,
+            initial: Initial {
+                frames: initial,
+                replayed: Vec::new(),
+            },
+            numbering: Numbering::starting_at(start),
+            // Only a bus with positions lets another node take the session over.
+            token_hash: start.map(|_| registry::token_hash(token)),
         };
+        self.spawn_session(session, None).await
+    }
+
+    /// Takes over a session this node does not hold, from the shared registry: for a client whose
+    /// node died. `None` when the session is unknown or expired, belongs to another token, or the
+    /// bus cannot replay what the client missed.
+    pub(crate) async fn resume_elsewhere(
+        &self,
+        actor: &Actor,
+        token: &str,
+        session_id: &str,
+        seq: u64,
+    ) -> Option<(
+        SessionHandle,
+        mpsc::Receiver<Outbound>,
+        tokio::sync::oneshot::Receiver<session::CloseReason>,
+    )> {
+        // Session ids are ours (32 hex characters): anything else is not looked up.
+        let well_formed =
+            session_id.len() == 32 && session_id.bytes().all(|b| b.is_ascii_hexdigit());
+        if seq == 0 || !well_formed {
+            return None;
+        }
+        let record = self.registry().load(session_id).await?;
+        if record.user_id != actor.id()
+            || !registry::same_hash(&record.token_hash, &registry::token_hash(token))
+        {
+            return None;
+        }
+        let fluxer = self.fluxer();
+        let guild_ids = fluxer
+            .ports()
+            .store
+            .list_user_guild_ids(actor.id())
+            .await
+            .ok()?;
+        let mut topics = vec![Topic::User(actor.id())];
+        topics.extend(guild_ids.iter().map(|g| Topic::Guild(*g)));
+        let numbering = Numbering::resumed_at(seq);
+        let after = numbering.position?;
+        let replay = fluxer
+            .ports()
+            .events
+            .replay(&topics, after, self.config().max_unacked)
+            .await;
+        let Replay {
+            missed,
+            subscription,
+        } = match replay {
+            Ok(Some(replay)) => replay,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not replay a session's missed events");
+                return None;
+            }
+        };
+        tracing::debug!(session = %session_id, after, missed = missed.len(), "taking over a session from another node");
+        let session = SessionTask {
+            gateway: self.clone(),
+            session_id: session_id.to_owned(),
+            user_id: actor.id(),
+            subscription,
+            commands: mpsc::channel(1).1,
+            guilds: guild_ids.into_iter().collect(),
+            ignored: record.ignored_events.into_iter().collect(),
+            presence: record.presence,
+            initial: Initial {
+                frames: Vec::new(),
+                replayed: missed,
+            },
+            numbering,
+            token_hash: Some(record.token_hash),
+        };
+        self.spawn_session(session, Some(seq)).await.ok()
+    }
+
+    /// Registers and starts a session task, and attaches a first connection to it (as a RESUME from
+    /// `resume_from` for a session taken over).
+    async fn spawn_session(
+        &self,
+        mut task: SessionTask,
+        resume_from: Option<u64>,
+    ) -> fluxer_core::Result<(
+        SessionHandle,
+        mpsc::Receiver<Outbound>,
+        tokio::sync::oneshot::Receiver<session::CloseReason>,
+    )> {
+        let session_id = task.session_id.clone();
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        task.commands = cmd_rx;
+        let handle = SessionHandle {
+            user_id: task.user_id,
+            commands: cmd_tx,
+        };
+        let (attached, out_rx, kill_rx) = session::Attached::new(self.config().outbound_capacity);
         if let Ok(mut s) = self.inner.sessions.lock() {
             s.insert(session_id, handle.clone());
         }
@@ -274,13 +420,17 @@ impl Gateway {
             .commands
             .send(Command::Attach(Box::new(session::AttachRequest {
                 conn: attached,
-                resume_from: None,
+                resume_from,
                 reply: reply_tx,
             })))
             .await
             .map_err(|_| fluxer_core::Error::Internal("session task ended".into()))?;
-        let _ = reply_rx.await;
-        Ok((handle, out_rx, kill_rx))
+        match reply_rx.await {
+            Ok(Ok(())) => Ok((handle, out_rx, kill_rx)),
+            _ => Err(fluxer_core::Error::Internal(
+                "session refused its first connection".into(),
+            )),
+        }
     }
 
     /// Answers REQUEST_GUILD_MEMBERS with GUILD_MEMBERS_CHUNK dispatches (1000 members per chunk).

@@ -17,6 +17,8 @@ use tokio::time::Instant;
 
 use crate::Gateway;
 use crate::protocol::{close, dispatch_frame};
+use crate::registry::SessionRecord;
+use crate::sequence::Numbering;
 
 /// What a session sends to its connection.
 #[derive(Debug)]
@@ -96,12 +98,28 @@ pub(crate) struct SessionTask {
     pub guilds: HashSet<GuildId>,
     pub ignored: HashSet<String>,
     pub presence: PresenceEntry,
-    /// Dispatches to send first (READY, GUILD_CREATE...).
-    pub initial: Vec<(&'static str, String)>,
+    /// What to send once a connection attaches.
+    pub initial: Initial,
+    /// Where numbering starts (see [`crate::sequence`]).
+    pub numbering: Numbering,
+    /// The token hash for the shared registry, on a bus with positions; `None`: this session is not
+    /// in the registry (a bus without positions, or it became unportable).
+    pub token_hash: Option<String>,
+}
+
+/// What a session sends when its first connection attaches.
+#[derive(Default)]
+pub(crate) struct Initial {
+    /// Its own dispatches (READY, GUILD_CREATE...).
+    pub frames: Vec<(&'static str, String)>,
+    /// Bus events replayed for a session taken over from another node: numbered and buffered before
+    /// the connection attaches, which it does as a RESUME, so they go out with backpressure and are
+    /// followed by RESUMED like any resume's.
+    pub replayed: Vec<Arc<Dispatch>>,
 }
 
 struct State {
-    seq: u64,
+    numbering: Numbering,
     acked: u64,
     buffer: VecDeque<(u64, Arc<str>)>,
     out: Option<Attached>,
@@ -121,8 +139,8 @@ impl SessionTask {
     pub async fn run(mut self) {
         let config = self.gateway.config().clone();
         let mut st = State {
-            seq: 0,
-            acked: 0,
+            numbering: self.numbering,
+            acked: self.numbering.seq,
             buffer: VecDeque::new(),
             out: None,
             detached_at: Some(Instant::now()),
@@ -130,8 +148,14 @@ impl SessionTask {
             visible: HashMap::new(),
         };
         Box::pin(self.set_presence(self.presence.clone())).await;
-        let initial = std::mem::take(&mut self.initial);
+        let mut initial = std::mem::take(&mut self.initial);
+        for dispatch in std::mem::take(&mut initial.replayed) {
+            Box::pin(self.on_event(&mut st, &dispatch)).await;
+        }
         let mut pending_initial = Some(initial);
+        self.save_record().await;
+        let mut last_saved = Instant::now();
+        let save_every = Duration::from_millis(config.heartbeat_interval_ms / 2);
         let mut refresh = tokio::time::interval(Duration::from_millis(config.presence_ttl_ms / 2));
         refresh.tick().await;
         loop {
@@ -142,15 +166,25 @@ impl SessionTask {
             let flow = tokio::select! {
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => {
+                        // Heartbeats and drops keep the shared record alive.
+                        let refresh = match &cmd {
+                            Command::Ack(_) => last_saved.elapsed() >= save_every,
+                            Command::Detach => true,
+                            _ => false,
+                        };
                         let flow = Box::pin(self.on_command(&mut st, cmd)).await;
                         if let Some(initial) = pending_initial.take() {
                             if st.out.is_some() {
-                                for (event, payload) in initial {
-                                    self.push(&mut st, event, payload.into());
+                                for (event, payload) in initial.frames {
+                                    self.push(&mut st, event, payload.into(), None);
                                 }
                             } else {
                                 pending_initial = Some(initial);
                             }
+                        }
+                        if refresh {
+                            self.save_record().await;
+                            last_saved = Instant::now();
                         }
                         flow
                     }
@@ -174,6 +208,14 @@ impl SessionTask {
                 }
                 () = tokio::time::sleep_until(window_end), if st.detached_at.is_some() => Flow::End,
             };
+            if st.numbering.unportable && self.token_hash.is_some() {
+                tracing::debug!(session = %self.session_id, "session can no longer move to another node");
+                self.token_hash = None;
+                self.gateway
+                    .registry()
+                    .remove(&self.session_id, self.gateway.node())
+                    .await;
+            }
             if let Flow::End = flow {
                 break;
             }
@@ -190,12 +232,13 @@ impl SessionTask {
                     reply,
                 } = *request;
                 if let Some(from) = resume_from {
-                    if from > st.seq {
+                    if from > st.numbering.seq {
                         let _ = reply.send(Err(AttachError::InvalidSeq));
                         return Flow::Continue;
                     }
-                    let first_buffered = st.buffer.front().map(|(s, _)| *s).unwrap_or(st.seq + 1);
-                    if from + 1 < first_buffered {
+                    // Everything after the last acknowledged number is buffered (numbers may have
+                    // gaps, see `crate::sequence`).
+                    if from < st.acked {
                         let _ = reply.send(Err(AttachError::Stale));
                         return Flow::End;
                     }
@@ -223,7 +266,7 @@ impl SessionTask {
                     }
                     // RESUMED goes through the same backpressured path: the replay may have left
                     // the connection's queue full.
-                    if let Some(frame) = self.sequence(st, "RESUMED", "null") {
+                    if let Some(frame) = self.sequence(st, "RESUMED", "null", None) {
                         let sent = tokio::time::timeout(
                             write_timeout,
                             conn.out.send(Outbound::Text(frame.to_string())),
@@ -245,7 +288,7 @@ impl SessionTask {
                 Flow::Continue
             }
             Command::Ack(seq) => {
-                if seq > st.seq || seq < st.acked {
+                if seq > st.numbering.seq || seq < st.acked {
                     if let Some(conn) = st.out.take() {
                         conn.close(close::INVALID_SEQ, "invalid sequence");
                     }
@@ -264,7 +307,7 @@ impl SessionTask {
                 Flow::Continue
             }
             Command::Direct(event, payload) => {
-                self.push(st, event, payload.into());
+                self.push(st, event, payload.into(), None);
                 Flow::Continue
             }
             Command::Presence(entry) => {
@@ -277,13 +320,20 @@ impl SessionTask {
     /// Sequences a dispatch, buffers it for resume and sends it if a connection is attached.
     /// Numbers a dispatch and keeps it for RESUME; `None` when the client ignores this event or the
     /// un-acknowledged backlog overflowed (the session is then closed with 4013 and cannot resume).
-    fn sequence(&mut self, st: &mut State, event: &'static str, payload: &str) -> Option<Arc<str>> {
+    fn sequence(
+        &mut self,
+        st: &mut State,
+        event: &'static str,
+        payload: &str,
+        position: Option<u64>,
+    ) -> Option<Arc<str>> {
         if self.ignored.contains(event) {
+            st.numbering.saw(position);
             return None;
         }
-        st.seq += 1;
-        let frame: Arc<str> = dispatch_frame(event, st.seq, payload).into();
-        st.buffer.push_back((st.seq, frame.clone()));
+        let seq = st.numbering.next(position);
+        let frame: Arc<str> = dispatch_frame(event, seq, payload).into();
+        st.buffer.push_back((seq, frame.clone()));
         if st.buffer.len() > self.gateway.config().max_unacked {
             if let Some(conn) = st.out.take() {
                 conn.close(close::ACK_BACKPRESSURE, "acknowledgement backlog exceeded");
@@ -299,8 +349,14 @@ impl SessionTask {
     }
 
     /// Sequences a dispatch, buffers it for resume and sends it if a connection is attached.
-    fn push(&mut self, st: &mut State, event: &'static str, payload: Arc<str>) {
-        let Some(frame) = self.sequence(st, event, &payload) else {
+    fn push(
+        &mut self,
+        st: &mut State,
+        event: &'static str,
+        payload: Arc<str>,
+        position: Option<u64>,
+    ) {
+        let Some(frame) = self.sequence(st, event, &payload, position) else {
             return;
         };
         if let Some(conn) = &st.out {
@@ -324,6 +380,9 @@ impl SessionTask {
 
     async fn on_event(&mut self, st: &mut State, dispatch: &Dispatch) -> Flow {
         let event = dispatch.event;
+        // Seen, whether delivered or not: a resume elsewhere replays after it.
+        st.numbering.saw(dispatch.position);
+        let position = dispatch.position;
         match dispatch.topic {
             Topic::User(_) => {
                 if event == "GUILD_CREATE" || event == "GUILD_DELETE" {
@@ -354,19 +413,19 @@ impl SessionTask {
                         .ok()
                         .and_then(|v| v["user"]["id"].as_str().and_then(|s| s.parse::<u64>().ok()));
                     if removed == Some(self.user_id.get()) {
-                        self.push(st, event, dispatch.payload.clone());
+                        self.push(st, event, dispatch.payload.clone(), position);
                         self.leave(st, guild).await;
                         return Flow::Continue;
                     }
                 }
                 if event == "GUILD_DELETE" {
-                    self.push(st, event, dispatch.payload.clone());
+                    self.push(st, event, dispatch.payload.clone(), position);
                     self.leave(st, guild).await;
                     return Flow::Continue;
                 }
             }
         }
-        self.push(st, event, dispatch.payload.clone());
+        self.push(st, event, dispatch.payload.clone(), position);
         Flow::Continue
     }
 
@@ -533,8 +592,32 @@ impl SessionTask {
         }
     }
 
+    /// Records (or refreshes) this session in the shared registry, if it is portable.
+    async fn save_record(&self) {
+        let Some(token_hash) = &self.token_hash else {
+            return;
+        };
+        let record = SessionRecord {
+            user_id: self.user_id,
+            token_hash: token_hash.clone(),
+            ignored_events: self.ignored.iter().cloned().collect(),
+            presence: self.presence.clone(),
+            node: self.gateway.node().to_owned(),
+        };
+        self.gateway
+            .registry()
+            .save(&self.session_id, &record)
+            .await;
+    }
+
     async fn end(self) {
         self.gateway.forget_session(&self.session_id);
+        if self.token_hash.is_some() {
+            self.gateway
+                .registry()
+                .remove(&self.session_id, self.gateway.node())
+                .await;
+        }
         let now = self.gateway.fluxer().now();
         match self
             .gateway

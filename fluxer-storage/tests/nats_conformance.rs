@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use fluxer_core::ports::{EventBus, Job, NewJob, PortResult, Queue, QueueStats};
+use fluxer_core::id::GuildId;
+use fluxer_core::ports::{
+    Dispatch, EventBus, Job, Lagged, NewJob, PortResult, Queue, QueueStats, Subscription, Topic,
+};
 use fluxer_core::service::SessionToken;
 use fluxer_core::time::Timestamp;
 use fluxer_storage::nats::{JetStreamQueue, NatsConfig, NatsEventBus};
@@ -67,6 +70,7 @@ async fn remove_stale_streams(client: async_nats::Client) {
 async fn event_bus() -> Arc<dyn EventBus> {
     let config = fresh_config();
     let client = connect(&config).await;
+    remove_stale_streams(client.clone()).await;
     Arc::new(NatsEventBus::new(client, &config.prefix).expect("a valid prefix"))
 }
 
@@ -187,4 +191,92 @@ async fn a_dead_workers_job_comes_back_after_ack_wait() {
     let again = reserve_within(&queue, Duration::from_secs(5)).await;
     assert_eq!((again.id.as_str(), again.attempts), (id.as_str(), 2));
     queue.ack(&id).await.unwrap();
+}
+
+async fn next_event(sub: &mut Box<dyn Subscription>) -> Dispatch {
+    match tokio::time::timeout(Duration::from_secs(5), sub.recv()).await {
+        Ok(Some(Ok(d))) => (*d).clone(),
+        Ok(Some(Err(Lagged))) => panic!("subscriber lagged"),
+        Ok(None) => panic!("bus closed"),
+        Err(_) => panic!("no event within 5 s"),
+    }
+}
+
+fn numbered(topic: Topic, n: u64) -> Dispatch {
+    Dispatch::new("MESSAGE_CREATE", topic, &json!({ "n": n }))
+}
+
+/// What a gateway does when a client of a dead node resumes on another: a bus on another connection
+/// (another node, whose consumer starts only now) replays what the client missed, then continues live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_replays_what_a_client_missed_then_continues_live() {
+    let config = fresh_config();
+    let node_a = NatsEventBus::from_config(connect(&config).await, &config).unwrap();
+    let topic = Topic::Guild(GuildId::new(1));
+    let other = Topic::Guild(GuildId::new(2));
+    let mut sub = node_a.subscribe(64).await.unwrap();
+    sub.add_topic(topic).await.unwrap();
+    let mut positions = Vec::new();
+    for n in 1..=10 {
+        node_a.publish(numbered(topic, n)).await.unwrap();
+        node_a.publish(numbered(other, 100 + n)).await.unwrap();
+        let d = next_event(&mut sub).await;
+        assert_eq!(d.payload, numbered(topic, n).payload);
+        positions.push(d.position.expect("events carry their stream position"));
+    }
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+
+    let node_b = NatsEventBus::from_config(connect(&config).await, &config).unwrap();
+    let replay = node_b
+        .replay(&[topic], positions[3], 64)
+        .await
+        .unwrap()
+        .expect("the history is kept");
+    let missed: Vec<(String, Option<u64>)> = replay
+        .missed
+        .iter()
+        .map(|d| (d.payload.to_string(), d.position))
+        .collect();
+    let expected: Vec<(String, Option<u64>)> = (5..=10)
+        .map(|n| {
+            (
+                numbered(topic, n).payload.to_string(),
+                Some(positions[n as usize - 1]),
+            )
+        })
+        .collect();
+    assert_eq!(missed, expected, "events 5..=10, in order, nothing else");
+    let mut live = replay.subscription;
+    for n in 11..=13 {
+        node_a.publish(numbered(other, 100 + n)).await.unwrap();
+        node_a.publish(numbered(topic, n)).await.unwrap();
+    }
+    for n in 11..=13 {
+        let d = next_event(&mut live).await;
+        assert_eq!(
+            d.payload,
+            numbered(topic, n).payload,
+            "live, after the replay"
+        );
+        assert!(d.position > Some(positions[9]));
+    }
+    let extra = tokio::time::timeout(Duration::from_millis(300), live.recv()).await;
+    assert!(extra.is_err(), "no duplicate: {extra:?}");
+
+    // A position the stream never reached cannot be replayed from.
+    assert!(
+        node_b
+            .replay(&[topic], u64::MAX / 2, 64)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Nor can more missed events than the caller would hold.
+    assert!(
+        node_b
+            .replay(&[topic], positions[0], 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -146,7 +146,13 @@ impl Drop for Node {
 }
 
 /// A tiny blocking HTTP/1.1 client.
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -201,10 +207,22 @@ fn register(api: &str, name: &str) -> (String, String) {
 
 /// Alice's guild with Bob in it; returns (guild, general channel).
 fn guild_with_two(api_a: &str, api_b: &str, alice: &str, bob: &str) -> (String, String) {
-    let (s, guild) = http(api_a, "POST", "/api/v1/guilds", Some(alice), Some(&json!({"name": "Nodes"})));
+    let (s, guild) = http(
+        api_a,
+        "POST",
+        "/api/v1/guilds",
+        Some(alice),
+        Some(&json!({"name": "Nodes"})),
+    );
     assert_eq!(s, 200, "{guild}");
     let guild_id = guild["id"].as_str().unwrap().to_owned();
-    let (_, channels) = http(api_b, "GET", &format!("/api/v1/guilds/{guild_id}/channels"), Some(alice), None);
+    let (_, channels) = http(
+        api_b,
+        "GET",
+        &format!("/api/v1/guilds/{guild_id}/channels"),
+        Some(alice),
+        None,
+    );
     let general = channels
         .as_array()
         .unwrap()
@@ -214,15 +232,28 @@ fn guild_with_two(api_a: &str, api_b: &str, alice: &str, bob: &str) -> (String, 
         .as_str()
         .unwrap()
         .to_owned();
-    let (s, invite) = http(api_a, "POST", &format!("/api/v1/channels/{general}/invites"), Some(alice), Some(&json!({})));
+    let (s, invite) = http(
+        api_a,
+        "POST",
+        &format!("/api/v1/channels/{general}/invites"),
+        Some(alice),
+        Some(&json!({})),
+    );
     assert_eq!(s, 200, "{invite}");
     let code = invite["code"].as_str().unwrap();
-    let (s, joined) = http(api_b, "POST", &format!("/api/v1/invites/{code}"), Some(bob), Some(&json!({})));
+    let (s, joined) = http(
+        api_b,
+        "POST",
+        &format!("/api/v1/invites/{code}"),
+        Some(bob),
+        Some(&json!({})),
+    );
     assert_eq!(s, 200, "{joined}");
     (guild_id, general)
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn next(ws: &mut Ws) -> Value {
     loop {
@@ -247,9 +278,10 @@ async fn next_dispatch(ws: &mut Ws, event: &str) -> Value {
 }
 
 async fn identify(gateway: &str, token: &str) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{gateway}/gateway?v=1&encoding=json"))
-        .await
-        .expect("connect to the gateway");
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{gateway}/gateway?v=1&encoding=json"))
+            .await
+            .expect("connect to the gateway");
     assert_eq!(next(&mut ws).await["op"], 10);
     ws.send(Message::Text(
         json!({ "op": 2, "d": { "token": token, "properties": { "os": "linux" } } })
@@ -334,11 +366,26 @@ fn events_presence_rate_limits_and_search_cross_nodes() {
     // One rate-limit bucket across API nodes: POST /auth/forgot allows 5 per minute per caller.
     for i in 0..5 {
         let api = if i % 2 == 0 { &api_a.addr } else { &api_b.addr };
-        let (s, r) = http(api, "POST", "/api/v1/auth/forgot", None, Some(&json!({"email": "x@example.com"})));
+        let (s, r) = http(
+            api,
+            "POST",
+            "/api/v1/auth/forgot",
+            None,
+            Some(&json!({"email": "x@example.com"})),
+        );
         assert_eq!(s, 204, "request {i}: {r}");
     }
-    let (s, r) = http(&api_b.addr, "POST", "/api/v1/auth/forgot", None, Some(&json!({"email": "x@example.com"})));
-    assert_eq!(s, 429, "the sixth request, on the other node, is limited: {r}");
+    let (s, r) = http(
+        &api_b.addr,
+        "POST",
+        "/api/v1/auth/forgot",
+        None,
+        Some(&json!({"email": "x@example.com"})),
+    );
+    assert_eq!(
+        s, 429,
+        "the sixth request, on the other node, is limited: {r}"
+    );
 
     // Search: the worker indexes (it owns the index), API B searches a read-only view of it.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -355,7 +402,10 @@ fn events_presence_rate_limits_and_search_cross_nodes() {
             assert_eq!(r["messages"][0]["content"], "m7");
             break;
         }
-        assert!(Instant::now() < deadline, "the message never became searchable: {r}");
+        assert!(
+            Instant::now() < deadline,
+            "the message never became searchable: {r}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -376,7 +426,11 @@ impl Smtp {
         let first_connected = Arc::new(AtomicBool::new(false));
         let delivered = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
-        let (f, dl, c) = (first_connected.clone(), delivered.clone(), connections.clone());
+        let (f, dl, c) = (
+            first_connected.clone(),
+            delivered.clone(),
+            connections.clone(),
+        );
         std::thread::spawn(move || {
             let mut held = Vec::new();
             for stream in listener.incoming().flatten() {
@@ -448,7 +502,10 @@ fn a_killed_workers_job_is_delivered_again_and_completes_once() {
     register(&api.addr, "carol");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !smtp.first_connected.load(Ordering::SeqCst) {
-        assert!(Instant::now() < deadline, "the worker never started the job");
+        assert!(
+            Instant::now() < deadline,
+            "the worker never started the job"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Mid-job: kill the worker hard, start another. JetStream delivers the job again after ack_wait.
@@ -466,4 +523,150 @@ fn a_killed_workers_job_is_delivered_again_and_completes_once() {
     assert_eq!(delivered.len(), 1, "the email was sent exactly once");
     assert!(delivered[0].contains("Verify your email"));
     assert!(smtp.connections.load(Ordering::SeqCst) >= 2);
+}
+
+/// Issue #7: a gateway node dies; its client resumes on another node and gets exactly the events it
+/// missed (from the NATS history), then RESUMED, then live events.
+#[test]
+fn a_killed_gateways_client_resumes_on_another_node_without_missing_an_event() {
+    let d = Deployment::new(&[("INTEGRATIONS__SEARCH__ENGINE", "none")]);
+    let api = d.start("fluxer-api", &[("INSTANCE__WORKER_ID", "1")]);
+    let mut gw_a = d.start("fluxer-gateway", &[("INSTANCE__WORKER_ID", "3")]);
+    let gw_b = d.start("fluxer-gateway", &[("INSTANCE__WORKER_ID", "4")]);
+    let (alice, _) = register(&api.addr, "alice");
+    let (bob, _) = register(&api.addr, "bob");
+    let (guild, general) = guild_with_two(&api.addr, &api.addr, &alice, &bob);
+    // A channel Bob may not view: its messages must not be replayed to him either.
+    let (s, staff) = http(
+        &api.addr,
+        "POST",
+        &format!("/api/v1/guilds/{guild}/channels"),
+        Some(&alice),
+        Some(&json!({ "name": "staff" })),
+    );
+    assert_eq!(s, 201, "{staff}");
+    let staff = staff["id"].as_str().unwrap().to_owned();
+    let (s, r) = http(
+        &api.addr,
+        "PUT",
+        &format!("/api/v1/channels/{staff}/permissions/{guild}"),
+        Some(&alice),
+        Some(&json!({ "type": 0, "allow": "0", "deny": "1024" })),
+    );
+    assert!((200..300).contains(&s), "{s} {r}");
+    let post_in = |channel: &str, content: &str| {
+        let (s, m) = http(
+            &api.addr,
+            "POST",
+            &format!("/api/v1/channels/{channel}/messages"),
+            Some(&alice),
+            Some(&json!({ "content": content })),
+        );
+        assert_eq!(s, 200, "{m}");
+    };
+    let post = |content: &str| post_in(&general, content);
+
+    runtime().block_on(async {
+        // Bob identifies on gateway A and receives three messages.
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+            "ws://{}/gateway?v=1&encoding=json",
+            gw_a.addr
+        ))
+        .await
+        .expect("connect to gateway A");
+        assert_eq!(next(&mut ws).await["op"], 10);
+        ws.send(Message::Text(
+            json!({ "op": 2, "d": { "token": bob, "properties": { "os": "linux" } } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+        let ready = next_dispatch(&mut ws, "READY").await;
+        let session_id = ready["d"]["session_id"].as_str().unwrap().to_owned();
+        let mut last_seq = ready["s"].as_u64().unwrap();
+        for i in 0..3 {
+            post(&format!("m{i}"));
+        }
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let frame = next(&mut ws).await;
+            if let Some(s) = frame["s"].as_u64() {
+                assert!(s > last_seq, "sequence numbers increase");
+                last_seq = s;
+            }
+            if frame["t"] == "MESSAGE_CREATE" {
+                seen.push(frame["d"]["content"].as_str().unwrap().to_owned());
+            }
+        }
+        assert_eq!(seen, ["m0", "m1", "m2"]);
+
+        // Gateway A dies; Alice posts five messages while Bob is disconnected.
+        gw_a.kill();
+        drop(ws);
+        for i in 3..8 {
+            post(&format!("m{i}"));
+            post_in(&staff, &format!("hidden{i}"));
+        }
+
+        // Bob resumes on gateway B.
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+            "ws://{}/gateway?v=1&encoding=json",
+            gw_b.addr
+        ))
+        .await
+        .expect("connect to gateway B");
+        assert_eq!(next(&mut ws).await["op"], 10);
+        ws.send(Message::Text(
+            json!({ "op": 6, "d": { "token": bob, "session_id": session_id, "seq": last_seq } })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+        let mut replayed = Vec::new();
+        loop {
+            let frame = next(&mut ws).await;
+            assert_ne!(frame["op"], 9, "the session was not taken over: {frame}");
+            if let Some(s) = frame["s"].as_u64() {
+                assert!(
+                    s > last_seq,
+                    "sequence numbers keep increasing across nodes"
+                );
+                last_seq = s;
+            }
+            match frame["t"].as_str() {
+                Some("MESSAGE_CREATE") => {
+                    replayed.push(frame["d"]["content"].as_str().unwrap().to_owned())
+                }
+                Some("RESUMED") => break,
+                _ => {}
+            }
+        }
+        assert_eq!(
+            replayed,
+            ["m3", "m4", "m5", "m6", "m7"],
+            "exactly the missed messages Bob may view, in order"
+        );
+
+        // Then live.
+        post("m8");
+        let live = next_dispatch(&mut ws, "MESSAGE_CREATE").await;
+        assert_eq!(live["d"]["content"], "m8");
+        let live_seq = live["s"].as_u64().unwrap();
+        assert!(live_seq > last_seq);
+        // Numbers have gaps here (they encode stream positions); clients such as @discordjs/ws only
+        // keep the highest `s` and echo it in heartbeats, which the new node accepts.
+        ws.send(Message::Text(
+            json!({ "op": 1, "d": live_seq }).to_string().into(),
+        ))
+        .await
+        .unwrap();
+        loop {
+            let frame = next(&mut ws).await;
+            if frame["op"] == 11 {
+                break;
+            }
+        }
+    });
 }

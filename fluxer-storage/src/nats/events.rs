@@ -40,9 +40,7 @@ use async_nats::{Client, HeaderMap};
 use async_trait::async_trait;
 use fluxer_core::StoreError;
 use fluxer_core::id::{ChannelId, GuildId, UserId};
-use fluxer_core::ports::{
-    Dispatch, EventBus, Lagged, PortResult, Replay, Subscription, Topic,
-};
+use fluxer_core::ports::{Dispatch, EventBus, Lagged, PortResult, Replay, Subscription, Topic};
 use futures_util::StreamExt;
 use futures_util::future::{self, Either};
 use tokio::sync::{Notify, OnceCell, mpsc, watch};
@@ -152,8 +150,8 @@ impl NatsEventBus {
                     .map_err(|e| backend("reading the events stream", e))?
                     .state
                     .last_sequence;
-                let messages = ordered_consumer(stream, &self.client, self.all_subjects(), last + 1)
-                    .await?;
+                let messages =
+                    ordered_consumer(stream, &self.client, self.all_subjects(), last + 1).await?;
                 let (delivered, _) = watch::channel(last);
                 let router = Arc::new(Router {
                     state: Mutex::new(RouterState {
