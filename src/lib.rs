@@ -24,7 +24,12 @@ pub mod config;
 pub mod runtime;
 pub mod worker;
 
-#[cfg(all(feature = "api", feature = "smtp", feature = "blobs", feature = "media"))]
+#[cfg(all(
+    feature = "api",
+    feature = "smtp",
+    feature = "blobs",
+    feature = "media"
+))]
 mod wiring;
 
 #[cfg(all(
