@@ -162,10 +162,13 @@ pub(super) async fn migrate(client: &mut Object) -> Result<(), Failure> {
 async fn migrate_to(client: &mut Object, target: i32) -> Result<(), Failure> {
     if let Err(e) = client.batch_execute(CREATE_LEDGER).await {
         // Instances creating the ledger at once: even with IF NOT EXISTS, PostgreSQL may report the
-        // loser's attempt as a duplicate. The ledger exists either way.
+        // loser's attempt as a duplicate (of the table, its row type or its catalog entry). The ledger
+        // exists either way.
         if !matches!(
             e.code(),
-            Some(&SqlState::UNIQUE_VIOLATION) | Some(&SqlState::DUPLICATE_TABLE)
+            Some(&SqlState::UNIQUE_VIOLATION)
+                | Some(&SqlState::DUPLICATE_TABLE)
+                | Some(&SqlState::DUPLICATE_OBJECT)
         ) {
             return Err(e.into());
         }
