@@ -394,8 +394,8 @@ impl Inner {
         }
         let query = self.query(q)?;
         let searcher = self.reader.searcher();
-        let total = searcher.search(&query, &Count).map_err(backend)? as u64;
-        if q.limit == 0 || total == 0 {
+        if q.limit == 0 {
+            let total = searcher.search(&query, &Count).map_err(backend)? as u64;
             return Ok(SearchHits {
                 hits: Vec::new(),
                 total,
@@ -405,7 +405,9 @@ impl Inner {
         let top = TopDocs::with_limit(q.limit)
             .and_offset(q.offset)
             .order_by_u64_field("id", order);
-        let docs = searcher.search(&query, &top).map_err(backend)?;
+        // The page and the total in one pass over the matches.
+        let (total, docs) = searcher.search(&query, &(Count, top)).map_err(backend)?;
+        let total = total as u64;
         let mut hits = Vec::with_capacity(docs.len());
         for (id, addr) in docs {
             let segment = searcher.segment_reader(addr.segment_ord);
