@@ -307,6 +307,77 @@ pub trait RelationshipRepository: Send + Sync {
     async fn delete_relationship(&self, user: UserId, target: UserId) -> PortResult<bool>;
 }
 
+/// A guild as one of its members stands in it: what a permission check needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuildStanding {
+    pub guild: Guild,
+    pub member: Member,
+    /// Every role of the guild, sorted by position, then ID.
+    pub roles: Vec<Role>,
+}
+
+/// What authorizing a request reads, one call each. Every request authenticates and most check a
+/// channel's permissions: done piece by piece that is two reads, then four; a backend that can answer
+/// each from one snapshot in one round trip overrides these. The provided bodies compose the other
+/// repositories, so `impl AccessRepository for MyStore {}` is a complete, correct implementation.
+#[async_trait]
+pub trait AccessRepository:
+    UserRepository
+    + SessionRepository
+    + GuildRepository
+    + ChannelRepository
+    + MemberRepository
+    + RoleRepository
+{
+    /// A session and its user; `None` when either is missing.
+    async fn get_session_user(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> PortResult<Option<(AuthSession, User)>> {
+        let Some(session) = self.get_session(token_hash).await? else {
+            return Ok(None);
+        };
+        Ok(self.get_user(session.user_id).await?.map(|u| (session, u)))
+    }
+
+    /// `user`'s standing in a guild; `None` when the guild does not exist or `user` is not a member.
+    async fn get_guild_standing(
+        &self,
+        guild: GuildId,
+        user: UserId,
+    ) -> PortResult<Option<GuildStanding>> {
+        let Some(found) = self.get_guild(guild).await? else {
+            return Ok(None);
+        };
+        let Some(member) = self.get_member(guild, user).await? else {
+            return Ok(None);
+        };
+        let roles = self.list_roles(guild).await?;
+        Ok(Some(GuildStanding {
+            guild: found,
+            member,
+            roles,
+        }))
+    }
+
+    /// A channel and, for a guild channel, `user`'s standing in its guild (`None` when not a member);
+    /// `None` when the channel does not exist.
+    async fn get_channel_standing(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+    ) -> PortResult<Option<(Channel, Option<GuildStanding>)>> {
+        let Some(found) = self.get_channel(channel).await? else {
+            return Ok(None);
+        };
+        let standing = match found.guild_id {
+            Some(guild) => self.get_guild_standing(guild, user).await?,
+            None => None,
+        };
+        Ok(Some((found, standing)))
+    }
+}
+
 /// Every repository: what a complete storage backend implements.
 pub trait Store:
     UserRepository
@@ -322,6 +393,7 @@ pub trait Store:
     + ApplicationRepository
     + ReadStateRepository
     + RelationshipRepository
+    + AccessRepository
     + 'static
 {
 }
@@ -340,6 +412,7 @@ impl<T> Store for T where
         + ApplicationRepository
         + ReadStateRepository
         + RelationshipRepository
+        + AccessRepository
         + 'static
 {
 }

@@ -4,6 +4,7 @@ use crate::error::{Error, Result, Unknown};
 use crate::id::{GuildId, RoleId, UserId};
 use crate::model::{Channel, Guild, Member, Role, User};
 use crate::permission::{MemberContext, Permissions, channel_permissions, guild_permissions};
+use crate::ports::GuildStanding;
 use crate::time::Timestamp;
 
 use super::Fluxer;
@@ -219,26 +220,25 @@ const PRIVATE_CHANNEL_PERMISSIONS: Permissions = Permissions::VIEW_CHANNEL
 impl Fluxer {
     /// The caller's standing in a guild; `UNKNOWN_GUILD` when it does not exist or the caller is not a member.
     pub async fn guild_access(&self, user: UserId, guild_id: GuildId) -> Result<GuildAccess> {
-        let store = self.store();
-        let guild = store
-            .get_guild(guild_id)
+        let standing = self
+            .store()
+            .get_guild_standing(guild_id, user)
             .await?
             .ok_or(Error::Unknown(Unknown::Guild))?;
-        let member = store
-            .get_member(guild_id, user)
-            .await?
-            .ok_or(Error::Unknown(Unknown::Guild))?;
-        let roles = store.list_roles(guild_id).await?;
+        Ok(self.access_from(standing))
+    }
+
+    fn access_from(&self, standing: GuildStanding) -> GuildAccess {
         let mut access = GuildAccess {
-            guild,
-            member,
-            roles,
+            guild: standing.guild,
+            member: standing.member,
+            roles: standing.roles,
             permissions: Permissions::empty(),
             now: self.now(),
         };
         let member_roles = access.member_roles(&access.member);
         access.permissions = guild_permissions(&access.context(&member_roles));
-        Ok(access)
+        access
     }
 
     /// The caller's standing in a channel: `UNKNOWN_CHANNEL` when it does not exist or the caller is
@@ -248,20 +248,14 @@ impl Fluxer {
         user: UserId,
         channel_id: crate::id::ChannelId,
     ) -> Result<ChannelAccess> {
-        let channel = self
+        let (channel, standing) = self
             .store()
-            .get_channel(channel_id)
+            .get_channel_standing(channel_id, user)
             .await?
             .ok_or(Error::Unknown(Unknown::Channel))?;
         match channel.guild_id {
-            Some(guild_id) => {
-                let guild = self
-                    .guild_access(user, guild_id)
-                    .await
-                    .map_err(|e| match e {
-                        Error::Unknown(_) => Error::Unknown(Unknown::Channel),
-                        other => other,
-                    })?;
+            Some(_) => {
+                let guild = self.access_from(standing.ok_or(Error::Unknown(Unknown::Channel))?);
                 let permissions = guild.channel_permissions(&channel);
                 if !permissions.contains(Permissions::VIEW_CHANNEL) {
                     return Err(Error::MissingAccess);

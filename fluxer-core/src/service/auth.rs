@@ -326,16 +326,11 @@ impl Fluxer {
             return Err(Error::Unauthorized);
         }
         let hash = hash_token(header);
-        let session = self
+        let (session, user) = self
             .store()
-            .get_session(&hash)
+            .get_session_user(&hash)
             .await?
-            .ok_or(Error::Unauthorized)?;
-        let user = self
-            .store()
-            .get_user(session.user_id)
-            .await?
-            .filter(|u| u.deleted_at.is_none())
+            .filter(|(_, u)| u.deleted_at.is_none())
             .ok_or(Error::Unauthorized)?;
         let now = self.now();
         if now.ms_since(session.last_used_at) > SESSION_TOUCH_INTERVAL_MS {

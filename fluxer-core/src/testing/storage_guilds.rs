@@ -573,3 +573,78 @@ pub async fn role_delete_takes_it_off_members(store: Arc<dyn Store>) {
             .is_empty()
     );
 }
+
+/// The one-call reads of [`AccessRepository`](crate::ports::AccessRepository) answer what the
+/// pieces answer, and `None` where any piece is missing.
+pub async fn access_reads_match_their_pieces(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let owner = fx.make_user();
+    let outsider = fx.make_user();
+    store.create_user(&owner).await.unwrap();
+    store.create_user(&outsider).await.unwrap();
+    let bundle = fx.make_guild(owner.id);
+    bundle.create_in(&*store).await.unwrap();
+    let gid = bundle.guild.id;
+    let mut extra = fx.make_role(gid, 1);
+    extra.name = "later".into();
+    store.create_role(&extra).await.unwrap();
+
+    // Sessions: with their user; unknown tokens and sessions of a vanished user are `None`.
+    let session = fx.make_session(owner.id, T0);
+    store.create_session(&session).await.unwrap();
+    assert_eq!(
+        store.get_session_user(&session.token_hash).await.unwrap(),
+        Some((session.clone(), owner.clone()))
+    );
+    assert_eq!(store.get_session_user(&fx.token_hash()).await.unwrap(), None);
+    let orphan = fx.make_session(UserId(fx.snowflake()), T0);
+    store.create_session(&orphan).await.unwrap();
+    assert_eq!(store.get_session_user(&orphan.token_hash).await.unwrap(), None);
+
+    // Guild standing: the member's, with every role in list order; `None` for outsiders and no guild.
+    let standing = store
+        .get_guild_standing(gid, owner.id)
+        .await
+        .unwrap()
+        .expect("the owner stands in the guild");
+    assert_eq!(standing.guild, bundle.guild);
+    assert_eq!(standing.member, bundle.owner);
+    assert_eq!(standing.roles, store.list_roles(gid).await.unwrap());
+    assert_eq!(standing.roles.len(), bundle.roles.len() + 1);
+    assert_eq!(store.get_guild_standing(gid, outsider.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_guild_standing(GuildId(fx.snowflake()), owner.id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Channel standing: a guild channel carries the standing (or `None` for an outsider), a DM none.
+    let channel = bundle.channel().clone();
+    let found = store
+        .get_channel_standing(channel.id, owner.id)
+        .await
+        .unwrap();
+    assert_eq!(found, Some((channel.clone(), Some(standing))));
+    assert_eq!(
+        store
+            .get_channel_standing(channel.id, outsider.id)
+            .await
+            .unwrap(),
+        Some((channel.clone(), None))
+    );
+    let dm = fx.make_dm(owner.id, outsider.id);
+    store.create_channel(&dm).await.unwrap();
+    assert_eq!(
+        store.get_channel_standing(dm.id, outsider.id).await.unwrap(),
+        Some((dm, None))
+    );
+    assert_eq!(
+        store
+            .get_channel_standing(crate::id::ChannelId(fx.snowflake()), owner.id)
+            .await
+            .unwrap(),
+        None
+    );
+}

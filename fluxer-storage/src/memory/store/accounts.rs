@@ -305,3 +305,6 @@ impl RelationshipRepository for MemoryStore {
         }))
     }
 }
+
+/// Every piece is an in-memory map lookup: composing them is as fast as anything else.
+impl fluxer_core::ports::AccessRepository for MemoryStore {}

@@ -440,3 +440,6 @@ impl RelationshipRepository for PostgresStore {
             > 0)
     }
 }
+
+/// The composed reads: each is an indexed lookup on a pooled connection.
+impl fluxer_core::ports::AccessRepository for PostgresStore {}

@@ -54,7 +54,7 @@ impl UserRepository for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> PortResult<Option<User>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM users WHERE id = ?1",
@@ -69,7 +69,7 @@ impl UserRepository for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct_ids(ids.iter().map(|i| i.get()));
-        self.read(move |c| {
+        self.lookup(move |c| {
             let mut out = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(500) {
                 let sql = format!(
@@ -89,7 +89,7 @@ impl UserRepository for SqliteStore {
 
     async fn find_user_by_email(&self, email: &str) -> PortResult<Option<User>> {
         let email = email.to_lowercase();
-        self.read(move |c| query_one_json(c, "SELECT data FROM users WHERE email = ?1", [email]))
+        self.lookup(move |c| query_one_json(c, "SELECT data FROM users WHERE email = ?1", [email]))
             .await
     }
 
@@ -99,7 +99,7 @@ impl UserRepository for SqliteStore {
         discriminator: u16,
     ) -> PortResult<Option<User>> {
         let username = username.to_lowercase();
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM users WHERE username_lc = ?1 AND discriminator = ?2",
@@ -147,7 +147,7 @@ impl SessionRepository for SqliteStore {
 
     async fn get_session(&self, token_hash: &[u8; 32]) -> PortResult<Option<AuthSession>> {
         let hash = *token_hash;
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM sessions WHERE token_hash = ?1",
@@ -289,7 +289,7 @@ impl ApplicationRepository for SqliteStore {
     }
 
     async fn get_application(&self, id: ApplicationId) -> PortResult<Option<Application>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM applications WHERE id = ?1",
@@ -342,7 +342,7 @@ impl ReadStateRepository for SqliteStore {
         user: UserId,
         channel: ChannelId,
     ) -> PortResult<Option<ReadState>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM read_states WHERE user_id = ?1 AND channel_id = ?2",
@@ -409,7 +409,7 @@ impl RelationshipRepository for SqliteStore {
         user: UserId,
         target: UserId,
     ) -> PortResult<Option<Relationship>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM relationships WHERE user_id = ?1 AND target_id = ?2",

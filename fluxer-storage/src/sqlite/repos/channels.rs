@@ -70,7 +70,7 @@ fn update_channel_row(c: &Connection, ch: &Channel) -> PortResult<()> {
 }
 
 /// Channels from `SELECT data, last_message_id ...` rows.
-fn query_channels(
+pub(super) fn query_channels(
     c: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -134,7 +134,7 @@ impl ChannelRepository for SqliteStore {
     }
 
     async fn get_channel(&self, id: ChannelId) -> PortResult<Option<Channel>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             Ok(query_channels(
                 c,
                 "SELECT data, last_message_id FROM channels WHERE id = ?1",
@@ -158,7 +158,7 @@ impl ChannelRepository for SqliteStore {
     }
 
     async fn find_dm_channel(&self, a: UserId, b: UserId) -> PortResult<Option<Channel>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             Ok(query_channels(
                 c,
                 "SELECT ch.data, ch.last_message_id FROM channels ch
@@ -214,7 +214,7 @@ impl InviteRepository for SqliteStore {
 
     async fn get_invite(&self, code: &str) -> PortResult<Option<Invite>> {
         let code = code.to_owned();
-        self.read(move |c| query_one_json(c, "SELECT data FROM invites WHERE code = ?1", [code]))
+        self.lookup(move |c| query_one_json(c, "SELECT data FROM invites WHERE code = ?1", [code]))
             .await
     }
 
@@ -318,7 +318,7 @@ impl WebhookRepository for SqliteStore {
     }
 
     async fn get_webhook(&self, id: WebhookId) -> PortResult<Option<Webhook>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM webhooks WHERE id = ?1",

@@ -96,7 +96,7 @@ impl GuildRepository for SqliteStore {
     }
 
     async fn get_guild(&self, id: GuildId) -> PortResult<Option<Guild>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM guilds WHERE id = ?1",
@@ -131,7 +131,7 @@ impl GuildRepository for SqliteStore {
 
     async fn find_guild_by_vanity(&self, code: &str) -> PortResult<Option<Guild>> {
         let code = code.to_owned();
-        self.read(move |c| query_one_json(c, "SELECT data FROM guilds WHERE vanity = ?1", [code]))
+        self.lookup(move |c| query_one_json(c, "SELECT data FROM guilds WHERE vanity = ?1", [code]))
             .await
     }
 
@@ -184,7 +184,7 @@ impl MemberRepository for SqliteStore {
     }
 
     async fn get_member(&self, guild: GuildId, user: UserId) -> PortResult<Option<Member>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM members WHERE guild_id = ?1 AND user_id = ?2",
@@ -199,7 +199,7 @@ impl MemberRepository for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct_ids(users.iter().map(|u| u.get()));
-        self.read(move |c| {
+        self.lookup(move |c| {
             let mut out = Vec::new();
             for chunk in ids.chunks(500) {
                 let sql = format!(
@@ -300,7 +300,7 @@ impl RoleRepository for SqliteStore {
     }
 
     async fn get_role(&self, guild: GuildId, id: RoleId) -> PortResult<Option<Role>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM roles WHERE guild_id = ?1 AND id = ?2",
@@ -311,7 +311,7 @@ impl RoleRepository for SqliteStore {
     }
 
     async fn list_roles(&self, guild: GuildId) -> PortResult<Vec<Role>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_json(
                 c,
                 "SELECT data FROM roles WHERE guild_id = ?1 ORDER BY position, id",
@@ -370,7 +370,7 @@ impl BanRepository for SqliteStore {
     }
 
     async fn get_ban(&self, guild: GuildId, user: UserId) -> PortResult<Option<Ban>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM bans WHERE guild_id = ?1 AND user_id = ?2",

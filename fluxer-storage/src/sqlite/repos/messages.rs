@@ -54,7 +54,7 @@ impl MessageRepository for SqliteStore {
     }
 
     async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             query_one_json(
                 c,
                 "SELECT data FROM messages WHERE channel_id = ?1 AND id = ?2",
@@ -71,7 +71,7 @@ impl MessageRepository for SqliteStore {
         limit: u32,
     ) -> PortResult<Vec<Message>> {
         let ch = sql_id(channel.get());
-        self.read(move |c| match page {
+        self.lookup(move |c| match page {
             MessagePage::Latest => query_json(c, "SELECT data FROM messages WHERE channel_id = ?1 ORDER BY id DESC LIMIT ?2", params![ch, limit]),
             MessagePage::Before(cursor) => query_json(
                 c,
@@ -293,7 +293,7 @@ impl MessageRepository for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct_ids(messages.iter().map(|m| m.get()));
-        self.read(move |c| {
+        self.lookup(move |c| {
             let mut out = Vec::new();
             for chunk in ids.chunks(400) {
                 let sql = format!(

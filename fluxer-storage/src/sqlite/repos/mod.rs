@@ -1,5 +1,6 @@
 //! The repository implementations, by concept, and the helpers they share.
 
+mod access;
 mod accounts;
 mod channels;
 mod guilds;
