@@ -3,17 +3,22 @@
 //! A job is a row; its state, due time and lease live in columns, so reserving is one indexed
 //! `UPDATE ... RETURNING` in a transaction. A job leased by a process that dies is due again when its
 //! lease ends, and the next reservation delivers it with `attempts + 1`: delivery is at least once.
-//! Rows are small and the queue sees far fewer writes than the message store, so a single connection
-//! behind a mutex, used on tokio's blocking pool, is all it needs.
+//! Every operation runs on a writer thread of the queue's own, which commits what is queued in groups as
+//! the store's writer does (see `writer`): a burst of messages, each enqueueing its indexing job, costs
+//! one WAL commit per group instead of one per job, and each answer still waits for its commit.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use async_trait::async_trait;
 use fluxer_core::StoreError;
 use fluxer_core::ports::{Job, JobState, NewJob, PortResult, Queue, QueueStats};
 use fluxer_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use tokio::sync::mpsc;
+
+use super::writer;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -34,10 +39,10 @@ const PENDING: i64 = 0;
 const IN_FLIGHT: i64 = 1;
 const DEAD: i64 = 2;
 
-/// A durable queue on SQLite. Cheap to clone.
+/// A durable queue on SQLite. Cheap to clone; the writer thread stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct SqliteQueue {
-    conn: Arc<Mutex<Connection>>,
+    writer: mpsc::Sender<writer::Command>,
     path: PathBuf,
 }
 
@@ -54,10 +59,12 @@ impl SqliteQueue {
         )
         .map_err(StoreError::backend)?;
         conn.execute_batch(SCHEMA).map_err(StoreError::backend)?;
-        Ok(SqliteQueue {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        })
+        let (tx, rx) = mpsc::channel(4096);
+        std::thread::Builder::new()
+            .name("fluxer-queue-writer".into())
+            .spawn(move || writer::run(conn, rx, Arc::new(AtomicU64::new(0))))
+            .map_err(StoreError::backend)?;
+        Ok(SqliteQueue { writer: tx, path })
     }
 
     /// The database file.
@@ -65,18 +72,15 @@ impl SqliteQueue {
         &self.path
     }
 
+    /// Runs `f` in the writer's next group and answers once that group has committed.
     async fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> PortResult<T> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn)
-        })
-        .await
-        .map_err(StoreError::backend)?
-        .map_err(StoreError::backend)
+        let (command, answer) = writer::job(move |c| f(c).map_err(StoreError::backend));
+        let stopped = || StoreError::backend("the queue's writer has stopped");
+        self.writer.send(command).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
