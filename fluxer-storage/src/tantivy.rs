@@ -11,10 +11,14 @@
 //! Writes go to one `IndexWriter` and become visible at [`SearchIndex::commit`], which also reloads
 //! the reader. Committing per message would cut the indexing rate by an order of magnitude; the worker
 //! commits on a timer instead (see `fluxer::worker`). Replacing a document deletes the old one by its
-//! `id` term first, so re-indexing an edited message is idempotent.
+//! `id` term first, so re-indexing an edited message is idempotent; a document whose ID is above every
+//! ID the index has held cannot have an old copy, and skips that delete (new messages arrive in ID
+//! order, so indexing fresh messages never pays for it: a delete costs a term lookup in every segment
+//! at commit).
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -95,10 +99,26 @@ struct Inner {
     /// `None` for a read-only view (an API node reading the index a worker writes).
     writer: Option<Mutex<IndexWriter>>,
     fields: Fields,
+    /// At least the highest `id` ever added (deleted documents included); changed under the writer lock.
+    highest_id: AtomicU64,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::backend(format!("search index: {e}"))
+}
+
+/// The highest `id` in any committed segment (deleted documents count: they only make it higher).
+fn highest_id(reader: &IndexReader, id: Field) -> PortResult<u64> {
+    let searcher = reader.searcher();
+    let name = searcher.schema().get_field_name(id).to_owned();
+    let mut highest = 0;
+    for segment in searcher.segment_readers() {
+        let column = segment.fast_fields().u64(&name).map_err(backend)?;
+        if segment.max_doc() > 0 {
+            highest = highest.max(column.max_value());
+        }
+    }
+    Ok(highest)
 }
 
 impl TantivySearchIndex {
@@ -175,12 +195,14 @@ impl TantivySearchIndex {
             .reload_policy(policy)
             .try_into()
             .map_err(backend)?;
+        let highest_id = highest_id(&reader, fields.id)?;
         Ok(TantivySearchIndex {
             inner: Arc::new(Inner {
                 index,
                 reader,
                 writer,
                 fields,
+                highest_id: AtomicU64::new(highest_id),
             }),
         })
     }
@@ -284,7 +306,10 @@ impl Inner {
     fn replace(&self, docs: Vec<(u64, TantivyDocument)>) -> PortResult<()> {
         let writer = self.writer()?;
         for (id, doc) in docs {
-            writer.delete_term(Term::from_field_u64(self.fields.id, id));
+            // Under the writer lock: no other add can slip between this check and the add below.
+            if id <= self.highest_id.fetch_max(id, Ordering::Relaxed) {
+                writer.delete_term(Term::from_field_u64(self.fields.id, id));
+            }
             writer.add_document(doc).map_err(backend)?;
         }
         Ok(())
