@@ -51,6 +51,29 @@ impl Fluxer {
         viewer: UserId,
         messages: Vec<Message>,
     ) -> Result<Vec<MessageResponse>> {
+        self.hydrate_messages(viewer, messages, None).await
+    }
+
+    /// The wire shape of a message `author` has just created: it has no reactions yet and its author
+    /// is at hand, so only its mentions and the message it replies to are read.
+    pub(crate) async fn new_message_response(
+        &self,
+        author: &User,
+        message: Message,
+    ) -> Result<MessageResponse> {
+        let mut v = self
+            .hydrate_messages(author.id, vec![message], Some(author))
+            .await?;
+        v.pop()
+            .ok_or_else(|| crate::error::Error::Internal("hydration lost a message".into()))
+    }
+
+    async fn hydrate_messages(
+        &self,
+        viewer: UserId,
+        messages: Vec<Message>,
+        new_by: Option<&User>,
+    ) -> Result<Vec<MessageResponse>> {
         let Some(first) = messages.first() else {
             return Ok(Vec::new());
         };
@@ -67,23 +90,32 @@ impl Fluxer {
                 referenced.insert(r.message_id, found);
             }
         }
+        let known = new_by.map(|u| u.id);
         let mut user_ids: Vec<UserId> = Vec::new();
         for m in messages.iter().chain(referenced.values()) {
-            if m.webhook_id.is_none() {
+            if m.webhook_id.is_none() && Some(m.author_id) != known {
                 user_ids.push(m.author_id);
             }
             user_ids.extend(m.mention_ids.iter().copied());
         }
-        let users = self.user_partials(&user_ids).await?;
-        let mut ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
-        ids.extend(referenced.keys().copied());
+        let mut users = self.user_partials(&user_ids).await?;
+        if let Some(author) = new_by {
+            users.insert(author.id, author.partial());
+        }
+        // A new message has no reactions; the one it replies to may.
+        let mut ids: Vec<MessageId> = referenced.keys().copied().collect();
+        if new_by.is_none() {
+            ids.extend(messages.iter().map(|m| m.id));
+        }
         let mut reactions: HashMap<MessageId, Vec<ReactionCount>> = HashMap::new();
-        for (id, count) in self
-            .store()
-            .reaction_counts(channel_id, &ids, viewer)
-            .await?
-        {
-            reactions.entry(id).or_default().push(count);
+        if !ids.is_empty() {
+            for (id, count) in self
+                .store()
+                .reaction_counts(channel_id, &ids, viewer)
+                .await?
+            {
+                reactions.entry(id).or_default().push(count);
+            }
         }
         let build =
             |m: &Message, reactions: &mut HashMap<MessageId, Vec<ReactionCount>>| MessageResponse {

@@ -282,7 +282,7 @@ impl Fluxer {
             }
         }
         self.index_later(&[(message.channel_id, message.id)]).await;
-        let response = self.message_response(actor.id(), message).await?;
+        let response = self.new_message_response(&actor.user, message).await?;
         let mut payload = serde_json::to_value(&response).unwrap_or_default();
         if let Some(g) = &access.guild
             && response.webhook_id.is_none()
@@ -527,7 +527,7 @@ impl Fluxer {
         message.edited_timestamp = Some(self.now());
         self.store().update_message(&message).await?;
         self.index_later(&[(message.channel_id, message.id)]).await;
-        let response = self.message_response(actor.id(), message).await?;
+        let response = self.new_message_response(&actor.user, message).await?;
         self.emit_channel_event("MESSAGE_UPDATE", &access.channel, &response)
             .await;
         Ok(response)
