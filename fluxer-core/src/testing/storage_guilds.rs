@@ -596,10 +596,16 @@ pub async fn access_reads_match_their_pieces(store: Arc<dyn Store>) {
         store.get_session_user(&session.token_hash).await.unwrap(),
         Some((session.clone(), owner.clone()))
     );
-    assert_eq!(store.get_session_user(&fx.token_hash()).await.unwrap(), None);
+    assert_eq!(
+        store.get_session_user(&fx.token_hash()).await.unwrap(),
+        None
+    );
     let orphan = fx.make_session(UserId(fx.snowflake()), T0);
     store.create_session(&orphan).await.unwrap();
-    assert_eq!(store.get_session_user(&orphan.token_hash).await.unwrap(), None);
+    assert_eq!(
+        store.get_session_user(&orphan.token_hash).await.unwrap(),
+        None
+    );
 
     // Guild standing: the member's, with every role in list order; `None` for outsiders and no guild.
     let standing = store
@@ -611,7 +617,10 @@ pub async fn access_reads_match_their_pieces(store: Arc<dyn Store>) {
     assert_eq!(standing.member, bundle.owner);
     assert_eq!(standing.roles, store.list_roles(gid).await.unwrap());
     assert_eq!(standing.roles.len(), bundle.roles.len() + 1);
-    assert_eq!(store.get_guild_standing(gid, outsider.id).await.unwrap(), None);
+    assert_eq!(
+        store.get_guild_standing(gid, outsider.id).await.unwrap(),
+        None
+    );
     assert_eq!(
         store
             .get_guild_standing(GuildId(fx.snowflake()), owner.id)
@@ -637,7 +646,10 @@ pub async fn access_reads_match_their_pieces(store: Arc<dyn Store>) {
     let dm = fx.make_dm(owner.id, outsider.id);
     store.create_channel(&dm).await.unwrap();
     assert_eq!(
-        store.get_channel_standing(dm.id, outsider.id).await.unwrap(),
+        store
+            .get_channel_standing(dm.id, outsider.id)
+            .await
+            .unwrap(),
         Some((dm, None))
     );
     assert_eq!(

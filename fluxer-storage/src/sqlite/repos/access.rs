@@ -19,7 +19,11 @@ fn in_snapshot<T>(c: &Connection, f: impl FnOnce(&Connection) -> PortResult<T>) 
     Ok(result)
 }
 
-fn guild_standing(c: &Connection, guild: GuildId, user: UserId) -> PortResult<Option<GuildStanding>> {
+fn guild_standing(
+    c: &Connection,
+    guild: GuildId,
+    user: UserId,
+) -> PortResult<Option<GuildStanding>> {
     let guild_row: Option<Guild> = query_one_json(
         c,
         "SELECT data FROM guilds WHERE id = ?1",
