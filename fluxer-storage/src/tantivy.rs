@@ -195,7 +195,12 @@ impl TantivySearchIndex {
             .reload_policy(policy)
             .try_into()
             .map_err(backend)?;
-        let highest_id = highest_id(&reader, fields.id)?;
+        // Only a writer replaces documents.
+        let highest_id = if writable {
+            highest_id(&reader, fields.id)?
+        } else {
+            0
+        };
         Ok(TantivySearchIndex {
             inner: Arc::new(Inner {
                 index,

@@ -61,11 +61,10 @@ impl Fluxer {
         author: &User,
         message: Message,
     ) -> Result<MessageResponse> {
-        let mut v = self
+        let hydrated = self
             .hydrate_messages(author.id, vec![message], Some(author))
             .await?;
-        v.pop()
-            .ok_or_else(|| crate::error::Error::Internal("hydration lost a message".into()))
+        only(hydrated)
     }
 
     async fn hydrate_messages(
@@ -169,9 +168,7 @@ impl Fluxer {
         viewer: UserId,
         message: Message,
     ) -> Result<MessageResponse> {
-        let mut v = self.message_responses(viewer, vec![message]).await?;
-        v.pop()
-            .ok_or_else(|| crate::error::Error::Internal("hydration lost a message".into()))
+        only(self.message_responses(viewer, vec![message]).await?)
     }
 
     /// The wire shape of a channel; for private channels `recipients` excludes `viewer`.
@@ -206,6 +203,13 @@ impl Fluxer {
         ))
         .await;
     }
+}
+
+/// The one response of a one-message hydration.
+fn only(mut hydrated: Vec<MessageResponse>) -> Result<MessageResponse> {
+    hydrated
+        .pop()
+        .ok_or_else(|| crate::error::Error::Internal("hydration lost a message".into()))
 }
 
 fn author_of(m: &Message, users: &HashMap<UserId, UserPartial>) -> UserPartial {

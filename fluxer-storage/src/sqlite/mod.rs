@@ -310,23 +310,7 @@ impl SqliteStore {
         let Ok(_permit) = self.inner.read_permits.clone().try_acquire_owned() else {
             return self.read(f).await;
         };
-        let pooled = self
-            .inner
-            .idle_readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_reader(&self.inner.path)?,
-        };
-        let result = f(&conn);
-        self.inner
-            .idle_readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(conn);
-        result
+        self.inner.with_reader(f)
     }
 
     /// Runs `f` on a pooled read connection on the blocking pool.
@@ -345,27 +329,33 @@ impl SqliteStore {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let pooled = inner
-                .idle_readers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            // A permit guarantees an idle connection, unless a read panicked and took its connection
-            // down with it: then open a replacement.
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open_reader(&inner.path)?,
-            };
-            let result = f(&conn);
-            inner
-                .idle_readers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(conn);
-            result
+            inner.with_reader(f)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("a read failed: {e}")))?
+    }
+}
+
+impl Inner {
+    /// Runs `f` on an idle pooled read connection; the caller holds a read permit.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> PortResult<T>) -> PortResult<T> {
+        let pooled = self
+            .idle_readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        // A permit guarantees an idle connection, unless a read panicked and took its connection
+        // down with it: then open a replacement.
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = f(&conn);
+        self.idle_readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(conn);
+        result
     }
 }
 

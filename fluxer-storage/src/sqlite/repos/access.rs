@@ -1,14 +1,17 @@
 //! What authorizing a request reads, each in one read transaction on one pooled connection: one
-//! snapshot, one lookup, instead of a lookup (and a read transaction to begin and end) per piece.
+//! snapshot, one lookup, instead of a lookup (and a read transaction to begin and end) per piece. The
+//! statements are the single-entity getters' own.
 
 use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, GuildId, UserId};
-use fluxer_core::model::{AuthSession, Channel, Guild, Member, Role, User};
+use fluxer_core::model::{AuthSession, Channel, User};
 use fluxer_core::ports::{AccessRepository, GuildStanding, PortResult};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
-use super::channels::query_channels;
-use super::{db, query_json, query_one_json, sql_id};
+use super::accounts::{select_session, select_user};
+use super::channels::select_channel;
+use super::db;
+use super::guilds::{select_guild, select_member, select_roles};
 use crate::sqlite::SqliteStore;
 
 /// Runs `f` inside one read transaction, so every statement sees the same snapshot.
@@ -24,31 +27,16 @@ fn guild_standing(
     guild: GuildId,
     user: UserId,
 ) -> PortResult<Option<GuildStanding>> {
-    let guild_row: Option<Guild> = query_one_json(
-        c,
-        "SELECT data FROM guilds WHERE id = ?1",
-        [sql_id(guild.get())],
-    )?;
-    let Some(found) = guild_row else {
+    let Some(found) = select_guild(c, guild)? else {
         return Ok(None);
     };
-    let member: Option<Member> = query_one_json(
-        c,
-        "SELECT data FROM members WHERE guild_id = ?1 AND user_id = ?2",
-        params![sql_id(guild.get()), sql_id(user.get())],
-    )?;
-    let Some(member) = member else {
+    let Some(member) = select_member(c, guild, user)? else {
         return Ok(None);
     };
-    let roles: Vec<Role> = query_json(
-        c,
-        "SELECT data FROM roles WHERE guild_id = ?1 ORDER BY position, id",
-        [sql_id(guild.get())],
-    )?;
     Ok(Some(GuildStanding {
         guild: found,
         member,
-        roles,
+        roles: select_roles(c, guild)?,
     }))
 }
 
@@ -61,20 +49,10 @@ impl AccessRepository for SqliteStore {
         let hash = *token_hash;
         self.lookup(move |c| {
             in_snapshot(c, |c| {
-                let session: Option<AuthSession> = query_one_json(
-                    c,
-                    "SELECT data FROM sessions WHERE token_hash = ?1",
-                    [&hash[..]],
-                )?;
-                let Some(session) = session else {
+                let Some(session) = select_session(c, &hash)? else {
                     return Ok(None);
                 };
-                let user: Option<User> = query_one_json(
-                    c,
-                    "SELECT data FROM users WHERE id = ?1",
-                    [sql_id(session.user_id.get())],
-                )?;
-                Ok(user.map(|u| (session, u)))
+                Ok(select_user(c, session.user_id)?.map(|u| (session, u)))
             })
         })
         .await
@@ -96,12 +74,7 @@ impl AccessRepository for SqliteStore {
     ) -> PortResult<Option<(Channel, Option<GuildStanding>)>> {
         self.lookup(move |c| {
             in_snapshot(c, |c| {
-                let Some(found) = query_channels(
-                    c,
-                    "SELECT data, last_message_id FROM channels WHERE id = ?1",
-                    [sql_id(channel.get())],
-                )?
-                .pop() else {
+                let Some(found) = select_channel(c, channel)? else {
                     return Ok(None);
                 };
                 let standing = match found.guild_id {

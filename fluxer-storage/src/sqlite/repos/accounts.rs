@@ -10,7 +10,7 @@ use fluxer_core::ports::{
     SessionRepository, UserRepository,
 };
 use fluxer_core::time::Timestamp;
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::{
     db, distinct_ids, execute, execute_existing, placeholders, query_json, query_one_json, sql_id,
@@ -54,14 +54,7 @@ impl UserRepository for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> PortResult<Option<User>> {
-        self.lookup(move |c| {
-            query_one_json(
-                c,
-                "SELECT data FROM users WHERE id = ?1",
-                [sql_id(id.get())],
-            )
-        })
-        .await
+        self.lookup(move |c| select_user(c, id)).await
     }
 
     async fn get_users(&self, ids: &[UserId]) -> PortResult<Vec<User>> {
@@ -147,14 +140,7 @@ impl SessionRepository for SqliteStore {
 
     async fn get_session(&self, token_hash: &[u8; 32]) -> PortResult<Option<AuthSession>> {
         let hash = *token_hash;
-        self.lookup(move |c| {
-            query_one_json(
-                c,
-                "SELECT data FROM sessions WHERE token_hash = ?1",
-                [&hash[..]],
-            )
-        })
-        .await
+        self.lookup(move |c| select_session(c, &hash)).await
     }
 
     async fn touch_session(&self, token_hash: &[u8; 32], at: Timestamp) -> PortResult<()> {
@@ -440,4 +426,20 @@ impl RelationshipRepository for SqliteStore {
         })
         .await
     }
+}
+
+pub(super) fn select_user(c: &Connection, id: UserId) -> PortResult<Option<User>> {
+    query_one_json(
+        c,
+        "SELECT data FROM users WHERE id = ?1",
+        [sql_id(id.get())],
+    )
+}
+
+pub(super) fn select_session(c: &Connection, hash: &[u8; 32]) -> PortResult<Option<AuthSession>> {
+    query_one_json(
+        c,
+        "SELECT data FROM sessions WHERE token_hash = ?1",
+        [&hash[..]],
+    )
 }

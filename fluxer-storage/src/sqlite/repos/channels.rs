@@ -70,7 +70,16 @@ fn update_channel_row(c: &Connection, ch: &Channel) -> PortResult<()> {
 }
 
 /// Channels from `SELECT data, last_message_id ...` rows.
-pub(super) fn query_channels(
+pub(super) fn select_channel(c: &Connection, id: ChannelId) -> PortResult<Option<Channel>> {
+    Ok(query_channels(
+        c,
+        "SELECT data, last_message_id FROM channels WHERE id = ?1",
+        [sql_id(id.get())],
+    )?
+    .pop())
+}
+
+fn query_channels(
     c: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -134,15 +143,7 @@ impl ChannelRepository for SqliteStore {
     }
 
     async fn get_channel(&self, id: ChannelId) -> PortResult<Option<Channel>> {
-        self.lookup(move |c| {
-            Ok(query_channels(
-                c,
-                "SELECT data, last_message_id FROM channels WHERE id = ?1",
-                [sql_id(id.get())],
-            )?
-            .pop())
-        })
-        .await
+        self.lookup(move |c| select_channel(c, id)).await
     }
 
     async fn list_guild_channels(&self, guild: GuildId) -> PortResult<Vec<Channel>> {

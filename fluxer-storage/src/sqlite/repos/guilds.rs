@@ -96,14 +96,7 @@ impl GuildRepository for SqliteStore {
     }
 
     async fn get_guild(&self, id: GuildId) -> PortResult<Option<Guild>> {
-        self.lookup(move |c| {
-            query_one_json(
-                c,
-                "SELECT data FROM guilds WHERE id = ?1",
-                [sql_id(id.get())],
-            )
-        })
-        .await
+        self.lookup(move |c| select_guild(c, id)).await
     }
 
     async fn get_guilds(&self, ids: &[GuildId]) -> PortResult<Vec<Guild>> {
@@ -184,14 +177,7 @@ impl MemberRepository for SqliteStore {
     }
 
     async fn get_member(&self, guild: GuildId, user: UserId) -> PortResult<Option<Member>> {
-        self.lookup(move |c| {
-            query_one_json(
-                c,
-                "SELECT data FROM members WHERE guild_id = ?1 AND user_id = ?2",
-                params![sql_id(guild.get()), sql_id(user.get())],
-            )
-        })
-        .await
+        self.lookup(move |c| select_member(c, guild, user)).await
     }
 
     async fn get_members(&self, guild: GuildId, users: &[UserId]) -> PortResult<Vec<Member>> {
@@ -311,14 +297,7 @@ impl RoleRepository for SqliteStore {
     }
 
     async fn list_roles(&self, guild: GuildId) -> PortResult<Vec<Role>> {
-        self.lookup(move |c| {
-            query_json(
-                c,
-                "SELECT data FROM roles WHERE guild_id = ?1 ORDER BY position, id",
-                [sql_id(guild.get())],
-            )
-        })
-        .await
+        self.lookup(move |c| select_roles(c, guild)).await
     }
 
     async fn delete_role(&self, guild: GuildId, id: RoleId) -> PortResult<bool> {
@@ -406,4 +385,33 @@ impl BanRepository for SqliteStore {
         })
         .await
     }
+}
+
+pub(super) fn select_guild(c: &Connection, id: GuildId) -> PortResult<Option<Guild>> {
+    query_one_json(
+        c,
+        "SELECT data FROM guilds WHERE id = ?1",
+        [sql_id(id.get())],
+    )
+}
+
+pub(super) fn select_member(
+    c: &Connection,
+    guild: GuildId,
+    user: UserId,
+) -> PortResult<Option<Member>> {
+    query_one_json(
+        c,
+        "SELECT data FROM members WHERE guild_id = ?1 AND user_id = ?2",
+        params![sql_id(guild.get()), sql_id(user.get())],
+    )
+}
+
+/// Sorted by position, then ID.
+pub(super) fn select_roles(c: &Connection, guild: GuildId) -> PortResult<Vec<Role>> {
+    query_json(
+        c,
+        "SELECT data FROM roles WHERE guild_id = ?1 ORDER BY position, id",
+        [sql_id(guild.get())],
+    )
 }
