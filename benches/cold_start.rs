@@ -12,6 +12,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::median;
+
 fn hello_server() -> ! {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -70,11 +74,6 @@ fn measure(mut cmd: Command) -> f64 {
     let _ = child.kill();
     let _ = child.wait();
     ms
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -52,6 +52,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+
+use common::median;
+
 struct Args {
     clients: usize,
     messages: usize,
@@ -775,11 +779,6 @@ fn baseline_round(args: &Args) -> Round {
     let round = run_clients(&role, None, &[]);
     rt.shutdown_timeout(Duration::from_secs(10));
     round
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -12,7 +12,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +30,10 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+
+mod common;
+
+use common::{TempDir, median};
 
 const PAGE: usize = 50;
 const AUTHORS: usize = 8;
@@ -67,32 +70,6 @@ fn args() -> Args {
     }
     assert!(a.messages > PAGE, "--messages must exceed the page size");
     a
-}
-
-/// A directory under the system's temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "fluxer-bench-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Deterministic pseudo-random numbers (Knuth's MMIX LCG, high bits).
@@ -591,11 +568,6 @@ async fn baseline_server(dir: &Path, corpus: &[(u64, usize, String)]) -> Target 
         path: format!("/api/v1/channels/{channel}/messages"),
         token: state.token.clone(),
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() {

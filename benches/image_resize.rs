@@ -30,6 +30,10 @@ use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder, ImageFormat, RgbImage};
 use tower::ServiceExt;
 
+mod common;
+
+use common::median;
+
 const TARGET_WIDTH: u32 = 256;
 
 struct Args {
@@ -277,11 +281,6 @@ async fn run(side: Side, proxy: &Arc<Proxy>, jpeg: &Arc<Vec<u8>>, args: &Args) -
         t.await.unwrap();
     }
     (per_client * args.concurrency) as f64 / start.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() {

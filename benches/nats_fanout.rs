@@ -17,6 +17,10 @@ use fluxer::storage::nats::{NatsConfig, NatsEventBus};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+mod common;
+
+use common::median;
+
 struct Args {
     messages: usize,
     subscribers: usize,
@@ -52,11 +56,6 @@ struct Round {
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 /// A MESSAGE_CREATE-sized payload.

@@ -17,9 +17,8 @@
 //! cargo bench -p fluxer --bench search -- --docs 1000000 --rounds 3   # the 1M figure (a few minutes)
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fluxer::core::id::{ChannelId, GuildId, MessageId, Snowflake, UserId};
@@ -31,6 +30,10 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TEXT};
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+
+mod common;
+
+use common::{TempDir, median};
 
 /// Fluxer's writer budget (fluxer-storage/src/tantivy.rs).
 const WRITER_BUDGET: usize = 64 * 1024 * 1024;
@@ -75,32 +78,6 @@ fn args() -> Args {
         "--channels must be at least 20"
     );
     a
-}
-
-/// A directory under the system's temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "fluxer-bench-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Deterministic pseudo-random numbers (Knuth's MMIX LCG, high bits).
@@ -420,11 +397,6 @@ struct Round {
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() {
