@@ -11,6 +11,7 @@
 //!
 //! ```sh
 //! cargo bench -p fluxer --bench rest_create -- --clients 64 --seconds 5 --rounds 3
+//! # one side alone, for a profiler: --only baseline|fluxer|fluxer-no-search
 //! ```
 
 use std::net::SocketAddr;
@@ -40,6 +41,8 @@ struct Args {
     seconds: f64,
     warmup: f64,
     rounds: usize,
+    /// Run one side once and print its round, nothing else: for a profiler (`perf record`).
+    only: Option<Side>,
 }
 
 fn args() -> Args {
@@ -48,6 +51,7 @@ fn args() -> Args {
         seconds: 5.0,
         warmup: 1.0,
         rounds: 3,
+        only: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -58,6 +62,14 @@ fn args() -> Args {
             ("--seconds", Some(v)) => a.seconds = v.parse().expect("--seconds S"),
             ("--warmup", Some(v)) => a.warmup = v.parse().expect("--warmup S"),
             ("--rounds", Some(v)) => a.rounds = v.parse().expect("--rounds N"),
+            ("--only", Some(v)) => {
+                a.only = Some(match v {
+                    "baseline" => Side::Baseline,
+                    "fluxer" => Side::Fluxer,
+                    "fluxer-no-search" => Side::FluxerNoSearch,
+                    _ => panic!("--only baseline|fluxer|fluxer-no-search"),
+                })
+            }
             _ => {}
         }
         i += 1;
@@ -436,7 +448,7 @@ async fn baseline_round(args: &Args) -> Round {
     round
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Side {
     Baseline,
     Fluxer,
@@ -449,20 +461,26 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let run = |side: Side| {
+        rt.block_on(async {
+            match side {
+                Side::Baseline => baseline_round(&args).await,
+                Side::Fluxer => fluxer_round(&args, true).await,
+                Side::FluxerNoSearch => fluxer_round(&args, false).await,
+            }
+        })
+    };
+    if let Some(side) = args.only {
+        println!("{side:?}: {:?}", run(side));
+        return;
+    }
     let sides = [Side::Baseline, Side::Fluxer, Side::FluxerNoSearch];
     let mut results: [Vec<Round>; 3] = Default::default();
     for round in 0..args.rounds {
         // Rotate which side goes first.
         for k in 0..sides.len() {
             let i = (round + k) % sides.len();
-            let r = rt.block_on(async {
-                match sides[i] {
-                    Side::Baseline => baseline_round(&args).await,
-                    Side::Fluxer => fluxer_round(&args, true).await,
-                    Side::FluxerNoSearch => fluxer_round(&args, false).await,
-                }
-            });
-            results[i].push(r);
+            results[i].push(run(sides[i]));
         }
         eprintln!(
             "round {round}: baseline {:?} / fluxer {:?} / fluxer, search off {:?}",

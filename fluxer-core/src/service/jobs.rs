@@ -18,6 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Fluxer;
+
+/// Messages per index job at most.
+const INDEX_BATCH: usize = 256;
 use crate::error::{Error, Result};
 use crate::id::{ChannelId, MessageId, UserId};
 use crate::model::Message;
@@ -196,15 +199,27 @@ impl Fluxer {
         self.enqueue(kinds::SEND_EMAIL, payload).await
     }
 
-    /// Queues (re)indexing of messages, when search is enabled. Never fails the caller's write:
-    /// a message that misses the index is found again by `reindex`.
+    /// Queues (re)indexing of messages, when search is enabled; returns once they are queued. Never
+    /// fails the caller's write: a message that misses the index is found again by `reindex`.
+    /// Messages from concurrent callers share one job (see `coalesce`).
     pub(crate) async fn index_later(&self, messages: &[(ChannelId, MessageId)]) {
         if self.ports().search.is_none() || messages.is_empty() {
             return;
         }
-        let _ = self
-            .enqueue(kinds::INDEX_MESSAGES, json!({ "messages": messages }))
-            .await;
+        let Some(mut lead) = self.inner.to_index.submit(messages.iter().copied()).await else {
+            return;
+        };
+        loop {
+            for chunk in lead.batch().chunks(INDEX_BATCH) {
+                let _ = self
+                    .enqueue(kinds::INDEX_MESSAGES, json!({ "messages": chunk }))
+                    .await;
+            }
+            match lead.finish() {
+                Some(next) => lead = next,
+                None => return,
+            }
+        }
     }
 
     /// Queues removal from the index, when search is enabled.

@@ -9,6 +9,7 @@ mod accounts;
 mod applications;
 mod auth;
 mod channels;
+mod coalesce;
 mod discovery;
 mod emails;
 mod guilds;
@@ -49,7 +50,7 @@ pub use uploads::{Upload, image_key, sanitize_filename};
 pub use users::{RelationshipRequest, UserUpdate};
 pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 
-use crate::id::{Snowflake, SnowflakeGenerator};
+use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, Cache, Clock, Dispatch, EventBus, Mailer, Media, Queue, SearchIndex, Store,
     SystemClock,
@@ -211,6 +212,8 @@ struct Inner {
     ports: Ports,
     config: Config,
     ids: SnowflakeGenerator,
+    /// Messages to index, gathered into one job per flush.
+    to_index: coalesce::Coalescer<(ChannelId, MessageId)>,
 }
 
 /// The use-cases over a set of ports. Cheap to clone; share one per process.
@@ -223,7 +226,12 @@ impl Fluxer {
     pub fn new(ports: Ports, config: Config) -> Self {
         let ids = SnowflakeGenerator::new(config.worker_id);
         Fluxer {
-            inner: Arc::new(Inner { ports, config, ids }),
+            inner: Arc::new(Inner {
+                ports,
+                config,
+                ids,
+                to_index: coalesce::Coalescer::default(),
+            }),
         }
     }
 

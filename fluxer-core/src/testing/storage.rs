@@ -65,6 +65,7 @@ macro_rules! storage_conformance_tests {
             roles_update_many_is_atomic,
             role_delete_takes_it_off_members,
             access_reads_match_their_pieces,
+            access_reads_follow_writes,
             invites_create_get_list_delete,
             invite_use_counts_and_refuses,
             invite_use_is_atomic,

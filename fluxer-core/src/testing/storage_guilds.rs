@@ -660,3 +660,129 @@ pub async fn access_reads_match_their_pieces(store: Arc<dyn Store>) {
         None
     );
 }
+
+/// The one-call reads of [`AccessRepository`](crate::ports::AccessRepository) follow every write
+/// they depend on as soon as it is acknowledged (a backend that keeps their answers must drop them).
+pub async fn access_reads_follow_writes(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let mut owner = fx.make_user();
+    let member = fx.make_user();
+    store.create_user(&owner).await.unwrap();
+    store.create_user(&member).await.unwrap();
+    let bundle = fx.make_guild(owner.id);
+    bundle.create_in(&*store).await.unwrap();
+    let gid = bundle.guild.id;
+    let mut channel = bundle.channel().clone();
+    let session = fx.make_session(owner.id, T0);
+    store.create_session(&session).await.unwrap();
+    let standing = |user: UserId| {
+        let store = store.clone();
+        let channel = channel.id;
+        async move {
+            store
+                .get_channel_standing(channel, user)
+                .await
+                .unwrap()
+                .expect("the channel exists")
+        }
+    };
+
+    // A session answers with its user as the user is now, and not at all once it is deleted.
+    assert!(
+        store
+            .get_session_user(&session.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    owner.username = "renamed".into();
+    store.update_user(&owner).await.unwrap();
+    let (_, user) = store
+        .get_session_user(&session.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.username, "renamed");
+    assert!(store.delete_session(&session.token_hash).await.unwrap());
+    assert_eq!(
+        store.get_session_user(&session.token_hash).await.unwrap(),
+        None
+    );
+
+    // Membership: an outsider has no standing until added; roles given, changed and removed show.
+    assert_eq!(standing(member.id).await.1, None);
+    assert_eq!(
+        store.get_guild_standing(gid, member.id).await.unwrap(),
+        None
+    );
+    let mut role = fx.make_role(gid, 1);
+    store.create_role(&role).await.unwrap();
+    let mut m = fx.make_member(gid, member.id);
+    store.add_member(&m).await.unwrap();
+    let got = standing(member.id).await.1.expect("a member now");
+    assert!(got.member.roles.is_empty());
+    assert!(got.roles.iter().any(|r| r.id == role.id));
+    m.roles = vec![role.id];
+    store.update_member(&m).await.unwrap();
+    assert_eq!(
+        standing(member.id).await.1.unwrap().member.roles,
+        vec![role.id]
+    );
+    role.name = "changed".into();
+    store
+        .update_roles(std::slice::from_ref(&role))
+        .await
+        .unwrap();
+    let got = store
+        .get_guild_standing(gid, member.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.roles.iter().find(|r| r.id == role.id).unwrap().name,
+        "changed"
+    );
+    assert!(store.delete_role(gid, role.id).await.unwrap());
+    let got = standing(member.id).await.1.unwrap();
+    assert!(got.roles.iter().all(|r| r.id != role.id));
+    assert!(got.member.roles.is_empty());
+
+    // The guild and the channel as they are now, with the newest message stored.
+    let mut guild = bundle.guild.clone();
+    guild.name = "renamed guild".into();
+    store.update_guild(&guild).await.unwrap();
+    assert_eq!(
+        standing(member.id).await.1.unwrap().guild.name,
+        "renamed guild"
+    );
+    channel.name = Some("renamed-channel".into());
+    store.update_channel(&channel).await.unwrap();
+    assert_eq!(
+        standing(member.id).await.0.name.as_deref(),
+        Some("renamed-channel")
+    );
+    for _ in 0..2 {
+        let message = fx.make_message(&channel, owner.id);
+        store.insert_message(&message).await.unwrap();
+        assert_eq!(
+            standing(member.id).await.0.last_message_id,
+            Some(message.id)
+        );
+    }
+
+    // Leaving, then the channel going away.
+    assert!(store.remove_member(gid, member.id).await.unwrap());
+    assert_eq!(standing(member.id).await.1, None);
+    assert_eq!(
+        store.get_guild_standing(gid, member.id).await.unwrap(),
+        None
+    );
+    store.delete_channel(channel.id).await.unwrap();
+    assert_eq!(
+        store
+            .get_channel_standing(channel.id, owner.id)
+            .await
+            .unwrap(),
+        None
+    );
+}

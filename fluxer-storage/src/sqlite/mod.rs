@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+mod access_cache;
 mod queue;
 mod repos;
 mod schema;
@@ -103,7 +104,8 @@ struct Inner {
     idle_readers: Mutex<Vec<Connection>>,
     /// One permit per pooled read connection.
     read_permits: Arc<Semaphore>,
-    commits: Arc<AtomicU64>,
+    counters: Arc<writer::Counters>,
+    access: access_cache::AccessCache,
     /// Set for [`SqliteStore::open_temp`]: the directory removed when the store goes away.
     temp_dir: Option<PathBuf>,
 }
@@ -187,11 +189,12 @@ impl SqliteStore {
             .map(|_| open_reader(&path))
             .collect::<PortResult<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel(config.write_queue.max(1));
-        let commits = Arc::new(AtomicU64::new(0));
-        let thread_commits = commits.clone();
+        let counters = Arc::new(writer::Counters::default());
+        let access = access_cache::AccessCache::new(counters.access_generation.clone());
+        let thread_counters = counters.clone();
         let handle = std::thread::Builder::new()
             .name("fluxer-sqlite-writer".into())
-            .spawn(move || writer::run(conn, rx, thread_commits))
+            .spawn(move || writer::run(conn, rx, thread_counters))
             .map_err(backend)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -200,7 +203,8 @@ impl SqliteStore {
                 writer_thread: Mutex::new(Some(handle)),
                 idle_readers: Mutex::new(idle_readers),
                 read_permits: Arc::new(Semaphore::new(readers)),
-                commits,
+                counters,
+                access,
                 temp_dir,
             }),
         })
@@ -213,7 +217,7 @@ impl SqliteStore {
 
     /// How many transactions the writer has committed; each holds one or more writes.
     pub fn commit_count(&self) -> u64 {
-        self.inner.commits.load(Ordering::Relaxed)
+        self.inner.counters.commits.load(Ordering::Relaxed)
     }
 
     /// Runs every write already queued, then stops the writer and closes its connection. Later writes

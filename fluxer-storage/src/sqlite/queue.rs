@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use async_trait::async_trait;
 use fluxer_core::StoreError;
@@ -62,7 +61,7 @@ impl SqliteQueue {
         let (tx, rx) = mpsc::channel(4096);
         std::thread::Builder::new()
             .name("fluxer-queue-writer".into())
-            .spawn(move || writer::run(conn, rx, Arc::new(AtomicU64::new(0))))
+            .spawn(move || writer::run(conn, rx, Arc::default()))
             .map_err(StoreError::backend)?;
         Ok(SqliteQueue { writer: tx, path })
     }
@@ -120,18 +119,18 @@ impl Queue for SqliteQueue {
         let now = ms(Timestamp::now());
         let id = self
             .with(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "INSERT INTO jobs (kind, payload, state, due_at, max_attempts, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        job.kind,
-                        payload,
-                        PENDING,
-                        run_at,
-                        job.max_attempts.max(1),
-                        now
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    job.kind,
+                    payload,
+                    PENDING,
+                    run_at,
+                    job.max_attempts.max(1),
+                    now
+                ])?;
                 Ok(c.last_insert_rowid())
             })
             .await?;
@@ -143,16 +142,15 @@ impl Queue for SqliteQueue {
         let lease_end = now.saturating_add(i64::try_from(lease_ms).unwrap_or(i64::MAX));
         self.with(move |c| {
             // Pending jobs whose time has come and in-flight jobs whose lease ran out, oldest due first.
-            c.query_row(
+            c.prepare_cached(
                 "UPDATE jobs SET state = ?1, due_at = ?2, attempts = attempts + 1
                  WHERE id = (
                      SELECT id FROM jobs WHERE state IN (?3, ?1) AND due_at <= ?4
                      ORDER BY due_at, id LIMIT 1
                  )
                  RETURNING *",
-                params![IN_FLIGHT, lease_end, PENDING, now],
-                job_from_row,
-            )
+            )?
+            .query_row(params![IN_FLIGHT, lease_end, PENDING, now], job_from_row)
             .optional()
         })
         .await
@@ -162,8 +160,11 @@ impl Queue for SqliteQueue {
         let Some(id) = parse_id(id) else {
             return Ok(());
         };
-        self.with(move |c| c.execute("DELETE FROM jobs WHERE id = ?1", [id]))
-            .await?;
+        self.with(move |c| {
+            c.prepare_cached("DELETE FROM jobs WHERE id = ?1")?
+                .execute([id])
+        })
+        .await?;
         Ok(())
     }
 
@@ -173,13 +174,13 @@ impl Queue for SqliteQueue {
         let retry_at = ms(retry_at);
         let changed = self
             .with(move |c| {
-                c.execute(
+                c.prepare_cached(
                     "UPDATE jobs SET last_error = ?2,
                          state = CASE WHEN attempts >= max_attempts THEN ?3 ELSE ?4 END,
                          due_at = ?5
                      WHERE id = ?1 AND state != ?3",
-                    params![id, error, DEAD, PENDING, retry_at],
-                )
+                )?
+                .execute(params![id, error, DEAD, PENDING, retry_at])
             })
             .await?;
         if changed == 0 {

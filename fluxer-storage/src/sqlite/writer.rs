@@ -7,6 +7,7 @@
 //! `COMMIT` returns is what makes an acknowledged write durable: with `synchronous=NORMAL` a committed
 //! WAL transaction survives a crash of the process (a power loss may take the last few back).
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,26 @@ use fluxer_core::ports::PortResult;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::access_cache::{unread_by_access, written_table};
 use super::backend;
+
+thread_local! {
+    /// Set by a write on this thread (the writer's) to a table the access cache reads from.
+    static ACCESS_WRITTEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Records that `sql` is about to run as a write: if it may change what the access cache holds, the
+/// group it runs in bumps the access generation once it has committed.
+pub(super) fn note_write(sql: &str) {
+    if !written_table(sql).is_some_and(unread_by_access) {
+        ACCESS_WRITTEN.set(true);
+    }
+}
+
+/// Runs a cached statement that takes no parameters and returns no row.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
 
 /// Writes gathered into one transaction at most.
 pub(super) const MAX_GROUP: usize = 512;
@@ -63,15 +83,15 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> PortResult<T>,
 ) -> PortResult<T> {
-    conn.execute_batch("SAVEPOINT op").map_err(backend)?;
+    run_cached(conn, "SAVEPOINT op").map_err(backend)?;
     let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(StoreError::Backend("the write panicked".into())));
     let end = if result.is_ok() {
-        "RELEASE op"
+        run_cached(conn, "RELEASE op")
     } else {
-        "ROLLBACK TO op; RELEASE op"
+        run_cached(conn, "ROLLBACK TO op").and_then(|()| run_cached(conn, "RELEASE op"))
     };
-    if let Err(e) = conn.execute_batch(end) {
+    if let Err(e) = end {
         // We no longer know what this write left behind: give up the whole group rather than commit
         // half of it (the writer sees the connection back in autocommit and fails every write).
         let _ = conn.execute_batch("ROLLBACK");
@@ -80,8 +100,18 @@ fn in_savepoint<T>(
     result
 }
 
+/// What the writer thread reports as it goes.
+#[derive(Default)]
+pub(super) struct Counters {
+    /// Transactions committed; each holds one or more writes.
+    pub(super) commits: AtomicU64,
+    /// Bumped after each group that wrote a table the access cache reads from, before its writes are
+    /// answered (see `access_cache`).
+    pub(super) access_generation: Arc<AtomicU64>,
+}
+
 /// The writer thread's body: runs until every sender is gone or a `Close` arrives, and the queue is empty.
-pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Command>, commits: Arc<AtomicU64>) {
+pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Command>, counters: Arc<Counters>) {
     let mut queued = Vec::with_capacity(MAX_GROUP);
     let mut closers = Vec::new();
     while rx.blocking_recv_many(&mut queued, MAX_GROUP) > 0 {
@@ -97,7 +127,7 @@ pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Command>, commits: Ar
             }
         }
         if !group.is_empty() {
-            commit_group(&conn, group, &commits);
+            commit_group(&conn, group, &counters);
         }
     }
     // Closing the last connection checkpoints the WAL; answer `close` after that.
@@ -107,8 +137,9 @@ pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Command>, commits: Ar
     }
 }
 
-fn commit_group(conn: &Connection, group: Vec<Job>, commits: &AtomicU64) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+fn commit_group(conn: &Connection, group: Vec<Job>, counters: &Counters) {
+    ACCESS_WRITTEN.set(false);
+    if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "could not begin a write transaction");
         let why = format!("could not begin a write transaction: {e}");
         for job in group {
@@ -132,9 +163,9 @@ fn commit_group(conn: &Connection, group: Vec<Job>, commits: &AtomicU64) {
         tracing::error!("SQLite rolled back a write transaction");
         Err("the write transaction was rolled back".to_owned())
     } else {
-        match conn.execute_batch("COMMIT") {
+        match run_cached(conn, "COMMIT") {
             Ok(()) => {
-                commits.fetch_add(1, Ordering::Relaxed);
+                counters.commits.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => {
@@ -144,6 +175,10 @@ fn commit_group(conn: &Connection, group: Vec<Job>, commits: &AtomicU64) {
             }
         }
     };
+    // Whether or not the group committed (a rolled-back group changed nothing; bumping costs a miss).
+    if ACCESS_WRITTEN.replace(false) {
+        counters.access_generation.fetch_add(1, Ordering::AcqRel);
+    }
     for complete in completions {
         complete(outcome.as_ref().map(|_| ()).map_err(String::as_str));
     }

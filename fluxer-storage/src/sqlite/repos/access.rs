@@ -1,6 +1,7 @@
 //! What authorizing a request reads, each in one read transaction on one pooled connection: one
 //! snapshot, one lookup, instead of a lookup (and a read transaction to begin and end) per piece. The
-//! statements are the single-entity getters' own.
+//! statements are the single-entity getters' own. Answers are kept in the store's access cache (see
+//! `access_cache`), which the writer invalidates.
 
 use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, GuildId, UserId};
@@ -14,12 +15,14 @@ use super::db;
 use super::guilds::{select_guild, select_member, select_roles};
 use crate::sqlite::SqliteStore;
 
-/// Runs `f` inside one read transaction, so every statement sees the same snapshot.
+/// Runs `f` inside one read transaction, so every statement sees the same snapshot. (The connections
+/// are read-only: ending with COMMIT after a failed read is the same as a rollback.)
 fn in_snapshot<T>(c: &Connection, f: impl FnOnce(&Connection) -> PortResult<T>) -> PortResult<T> {
-    let snapshot = c.unchecked_transaction().map_err(db)?;
-    let result = f(c)?;
-    snapshot.commit().map_err(db)?;
-    Ok(result)
+    let run = |sql: &str| c.prepare_cached(sql)?.execute([]).map(|_| ());
+    run("BEGIN").map_err(db)?;
+    let result = f(c);
+    run("COMMIT").map_err(db)?;
+    result
 }
 
 fn guild_standing(
@@ -46,16 +49,23 @@ impl AccessRepository for SqliteStore {
         &self,
         token_hash: &[u8; 32],
     ) -> PortResult<Option<(AuthSession, User)>> {
-        let hash = *token_hash;
-        self.lookup(move |c| {
-            in_snapshot(c, |c| {
-                let Some(session) = select_session(c, &hash)? else {
-                    return Ok(None);
-                };
-                Ok(select_user(c, session.user_id)?.map(|u| (session, u)))
+        let cache = &self.inner.access;
+        if let Some(found) = cache.session(token_hash) {
+            return Ok(found);
+        }
+        let (hash, generation) = (*token_hash, cache.generation());
+        let found = self
+            .lookup(move |c| {
+                in_snapshot(c, |c| {
+                    let Some(session) = select_session(c, &hash)? else {
+                        return Ok(None);
+                    };
+                    Ok(select_user(c, session.user_id)?.map(|u| (session, u)))
+                })
             })
-        })
-        .await
+            .await?;
+        cache.put_session(hash, generation, found.clone());
+        Ok(found)
     }
 
     async fn get_guild_standing(
@@ -63,8 +73,16 @@ impl AccessRepository for SqliteStore {
         guild: GuildId,
         user: UserId,
     ) -> PortResult<Option<GuildStanding>> {
-        self.lookup(move |c| in_snapshot(c, |c| guild_standing(c, guild, user)))
-            .await
+        let cache = &self.inner.access;
+        if let Some(found) = cache.guild(guild, user) {
+            return Ok(found);
+        }
+        let generation = cache.generation();
+        let found = self
+            .lookup(move |c| in_snapshot(c, |c| guild_standing(c, guild, user)))
+            .await?;
+        cache.put_guild(guild, user, generation, found.clone());
+        Ok(found)
     }
 
     async fn get_channel_standing(
@@ -72,18 +90,26 @@ impl AccessRepository for SqliteStore {
         channel: ChannelId,
         user: UserId,
     ) -> PortResult<Option<(Channel, Option<GuildStanding>)>> {
-        self.lookup(move |c| {
-            in_snapshot(c, |c| {
-                let Some(found) = select_channel(c, channel)? else {
-                    return Ok(None);
-                };
-                let standing = match found.guild_id {
-                    Some(guild) => guild_standing(c, guild, user)?,
-                    None => None,
-                };
-                Ok(Some((found, standing)))
+        let cache = &self.inner.access;
+        if let Some(found) = cache.channel(channel, user) {
+            return Ok(found);
+        }
+        let generation = cache.generation();
+        let found = self
+            .lookup(move |c| {
+                in_snapshot(c, |c| {
+                    let Some(found) = select_channel(c, channel)? else {
+                        return Ok(None);
+                    };
+                    let standing = match found.guild_id {
+                        Some(guild) => guild_standing(c, guild, user)?,
+                        None => None,
+                    };
+                    Ok(Some((found, standing)))
+                })
             })
-        })
-        .await
+            .await?;
+        cache.put_channel(channel, user, generation, found.clone());
+        Ok(found)
     }
 }

@@ -10,8 +10,8 @@ use fluxer_core::time::Timestamp;
 use rusqlite::params;
 
 use super::{
-    db, distinct_ids, execute, execute_existing, from_json, placeholders, query_json,
-    query_one_json, sql_id, to_json,
+    db, distinct_ids, execute, execute_existing, execute_untracked, from_json, placeholders,
+    query_json, query_one_json, sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
 
@@ -26,14 +26,19 @@ impl MessageRepository for SqliteStore {
                 "INSERT INTO messages (channel_id, id, pinned_at, data) VALUES (?1, ?2, ?3, ?4)",
                 params![channel, id, m.pinned_at.map(Timestamp::unix_ms), data],
             )?;
-            execute(
+            // The access cache learns of the new newest message below instead of being emptied.
+            execute_untracked(
                 c,
                 "UPDATE channels SET last_message_id = MAX(COALESCE(last_message_id, 0), ?2) WHERE id = ?1",
                 params![channel, id],
             )?;
             Ok(())
         })
-        .await
+        .await?;
+        self.inner
+            .access
+            .message_stored(message.channel_id, message.id);
+        Ok(())
     }
 
     async fn update_message(&self, message: &Message) -> PortResult<()> {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::backend;
+use super::writer::note_write;
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> PortResult<String> {
     serde_json::to_string(value).map_err(backend)
@@ -86,6 +87,7 @@ pub(crate) fn execute_existing(
     sql: &str,
     params: impl Params,
 ) -> PortResult<()> {
+    note_write(sql);
     let changed = conn
         .prepare_cached(sql)
         .map_err(db)?
@@ -98,7 +100,18 @@ pub(crate) fn execute_existing(
     }
 }
 
+/// Runs a write statement.
 pub(crate) fn execute(conn: &Connection, sql: &str, params: impl Params) -> PortResult<usize> {
+    note_write(sql);
+    execute_untracked(conn, sql, params)
+}
+
+/// Runs a write statement the access cache is told about otherwise (a channel's newest message).
+pub(crate) fn execute_untracked(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> PortResult<usize> {
     conn.prepare_cached(sql)
         .map_err(db)?
         .execute(params)
