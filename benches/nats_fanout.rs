@@ -52,6 +52,50 @@ struct Round {
     p99_us: f64,
     /// Deliveries (message x subscriber) per second when publishing back to back.
     per_sec: f64,
+    /// CPU time per 1000 messages of the throughput phase: the NATS server's, then this process's
+    /// (both nodes' clients), in milliseconds.
+    server_cpu_ms: f64,
+    client_cpu_ms: f64,
+}
+
+/// CPU time (user + system) used so far by the processes named `comm` (all of them), and by this one.
+fn cpu_times(comm: &str) -> (Duration, Duration) {
+    // Fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
+    let ticks = |stat: &str| -> u64 {
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        field(11) + field(12)
+    };
+    let to_duration = |t: u64| Duration::from_millis(t * 10);
+    let mut server = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let dir = entry.path();
+        let named = std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == comm);
+        if named && let Ok(stat) = std::fs::read_to_string(dir.join("stat")) {
+            server += ticks(&stat);
+        }
+    }
+    let own = std::fs::read_to_string("/proc/self/stat").map_or(0, |s| ticks(&s));
+    (to_duration(server), to_duration(own))
+}
+
+/// Measures the CPU the NATS server and this process spend while `f` runs, per 1000 of `messages`.
+async fn with_cpu<T>(messages: usize, f: impl std::future::Future<Output = T>) -> (T, f64, f64) {
+    let (server0, own0) = cpu_times("nats-server");
+    let out = f.await;
+    let (server1, own1) = cpu_times("nats-server");
+    let per_k = |d: Duration| d.as_secs_f64() * 1e3 * 1000.0 / messages as f64;
+    (
+        out,
+        per_k(server1.saturating_sub(server0)),
+        per_k(own1.saturating_sub(own0)),
+    )
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -110,25 +154,30 @@ async fn fluxer_round(url: &str, a: &Args, round: usize) -> Round {
     let start = Instant::now();
     let rest = a.messages - a.messages / 4;
     let publisher = &publisher;
-    futures_util::stream::iter(0..rest)
-        .for_each_concurrent(64, |i| async move {
-            publisher
-                .publish(Dispatch::new("MESSAGE_CREATE", topic, &payload(i)))
-                .await
-                .unwrap();
-        })
-        .await;
-    let target = a.messages / 4 * a.subscribers + rest * a.subscribers;
-    while received < target {
-        done_rx.recv().await.unwrap();
-        received += 1;
-    }
+    let ((), server_cpu_ms, client_cpu_ms) = with_cpu(rest, async {
+        futures_util::stream::iter(0..rest)
+            .for_each_concurrent(64, |i| async move {
+                publisher
+                    .publish(Dispatch::new("MESSAGE_CREATE", topic, &payload(i)))
+                    .await
+                    .unwrap();
+            })
+            .await;
+        let target = a.messages / 4 * a.subscribers + rest * a.subscribers;
+        while received < target {
+            done_rx.recv().await.unwrap();
+            received += 1;
+        }
+    })
+    .await;
     let secs = start.elapsed().as_secs_f64();
     latencies.sort_by(|x, y| x.total_cmp(y));
     Round {
         p50_us: percentile(&latencies, 0.5),
         p99_us: percentile(&latencies, 0.99),
         per_sec: (rest * a.subscribers) as f64 / secs,
+        server_cpu_ms,
+        client_cpu_ms,
     }
 }
 
@@ -177,24 +226,29 @@ async fn raw_round(url: &str, a: &Args, round: usize) -> Round {
     }
     let start = Instant::now();
     let rest = a.messages - a.messages / 4;
-    for i in 0..rest {
-        publisher.publish(subject.clone(), body(i)).await.unwrap();
-    }
-    publisher.flush().await.unwrap();
-    let target = a.messages / 4 * a.subscribers + rest * a.subscribers;
-    while received < target {
-        tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
-            .await
-            .expect("raw deliveries")
-            .unwrap();
-        received += 1;
-    }
+    let ((), server_cpu_ms, client_cpu_ms) = with_cpu(rest, async {
+        for i in 0..rest {
+            publisher.publish(subject.clone(), body(i)).await.unwrap();
+        }
+        publisher.flush().await.unwrap();
+        let target = a.messages / 4 * a.subscribers + rest * a.subscribers;
+        while received < target {
+            tokio::time::timeout(Duration::from_secs(30), done_rx.recv())
+                .await
+                .expect("raw deliveries")
+                .unwrap();
+            received += 1;
+        }
+    })
+    .await;
     let secs = start.elapsed().as_secs_f64();
     latencies.sort_by(|x, y| x.total_cmp(y));
     Round {
         p50_us: percentile(&latencies, 0.5),
         p99_us: percentile(&latencies, 0.99),
         per_sec: (rest * a.subscribers) as f64 / secs,
+        server_cpu_ms,
+        client_cpu_ms,
     }
 }
 
@@ -237,6 +291,16 @@ fn main() {
             "deliveries/s",
             pick(&ours, |r| r.per_sec),
             pick(&raw, |r| r.per_sec),
+        ),
+        (
+            "nats-server CPU per 1000 messages (ms)",
+            pick(&ours, |r| r.server_cpu_ms),
+            pick(&raw, |r| r.server_cpu_ms),
+        ),
+        (
+            "client process CPU per 1000 messages (ms)",
+            pick(&ours, |r| r.client_cpu_ms),
+            pick(&raw, |r| r.client_cpu_ms),
         ),
     ];
     println!(

@@ -7,6 +7,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use flate2::{Compress, Compression, FlushCompress};
 use fluxer_core::ports::{Dispatch, PresenceEntry, Status, Topic};
 use fluxer_core::service::Actor;
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -20,6 +21,8 @@ use crate::session::{
 };
 
 const MAX_INBOUND_BYTES: usize = 4096;
+/// Frames written before one flush at most.
+const WRITE_BATCH: usize = 64;
 
 struct Conn {
     gateway: Gateway,
@@ -60,6 +63,25 @@ impl Conn {
             },
             None => Message::Text(text.into()),
         }
+    }
+
+    /// Writes `first` and whatever else is already queued for this connection (up to
+    /// [`WRITE_BATCH`] frames), then flushes once: under load, one system call carries several
+    /// frames instead of one each.
+    async fn write_queued(
+        &mut self,
+        socket: &mut WebSocket,
+        first: String,
+    ) -> Result<(), axum::Error> {
+        socket.feed(self.encode(first)).await?;
+        for _ in 1..WRITE_BATCH {
+            let Some(Ok(Outbound::Text(next))) = self.out_rx.as_mut().map(|rx| rx.try_recv())
+            else {
+                break;
+            };
+            socket.feed(self.encode(next)).await?;
+        }
+        socket.flush().await
     }
 
     async fn send(&mut self, socket: &mut WebSocket, text: String) -> Result<(), Close> {
@@ -110,8 +132,7 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket, zlib: bool) {
             },
             out = recv_opt(&mut conn.out_rx) => match out {
                 Some(Outbound::Text(t)) => {
-                    let message = conn.encode(t);
-                    match tokio::time::timeout(write_timeout, socket.send(message)).await {
+                    match tokio::time::timeout(write_timeout, conn.write_queued(&mut socket, t)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break None,
                         // The client stopped reading: drop it; the session keeps its events for RESUME.
