@@ -14,6 +14,9 @@
 //!   connection is busy, readers wait (asynchronously) for one. Lookups by key (a session, a user, a
 //!   channel, a member, a guild's roles) run on the calling task's thread when a connection is free:
 //!   they take less time than the hop to the blocking pool.
+//! - What authorizing a request reads (a session with its user, a member's standing in a guild or a
+//!   channel) is answered from memory after the first read, until the writer commits a change to one of
+//!   the tables behind it (see `access_cache`): exact, for a database this process alone changes.
 //! - Entities are stored as JSON next to the columns that are indexed, ordered or unique; a channel's
 //!   `last_message_id` is a column of its own, so storing a message does not rewrite its channel.
 //!
