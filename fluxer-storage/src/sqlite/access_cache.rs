@@ -26,8 +26,10 @@ use fluxer_core::id::{ChannelId, GuildId, MessageId, UserId};
 use fluxer_core::model::{AuthSession, Channel, User};
 use fluxer_core::ports::GuildStanding;
 
-/// Entries per map; a full map is emptied and fills again from the database.
-const CAPACITY: usize = 16_384;
+/// What a map may hold, in entries plus the roles they carry (a guild's roles are in every standing
+/// in it); a full map is emptied and fills again from the database. Channels for the newest-message
+/// map.
+const CAPACITY: usize = 65_536;
 
 /// A channel with the caller's standing in its guild (`None` outside guilds).
 pub(super) type ChannelStanding = (Channel, Option<GuildStanding>);
@@ -42,36 +44,63 @@ pub(super) struct AccessCache {
     last_messages: Mutex<HashMap<ChannelId, MessageId>>,
 }
 
-struct Shard<K, V>(Mutex<HashMap<K, (u64, V)>>);
+struct Shard<K, V> {
+    map: Mutex<Weighed<K, V>>,
+    /// An entry's share of [`CAPACITY`].
+    weigh: fn(&V) -> usize,
+}
+
+struct Weighed<K, V> {
+    entries: HashMap<K, (u64, V)>,
+    weight: usize,
+}
 
 impl<K: Eq + Hash, V: Clone> Shard<K, V> {
-    fn new() -> Self {
-        Shard(Mutex::new(HashMap::new()))
+    fn new(weigh: fn(&V) -> usize) -> Self {
+        Shard {
+            map: Mutex::new(Weighed {
+                entries: HashMap::new(),
+                weight: 0,
+            }),
+            weigh,
+        }
     }
 
     fn get(&self, key: &K, generation: u64) -> Option<V> {
-        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(key)
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entries
+            .get(key)
             .filter(|(at, _)| *at == generation)
             .map(|(_, v)| v.clone())
     }
 
     fn put(&self, key: K, generation: u64, value: V) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= CAPACITY {
-            map.clear();
+        let weight = (self.weigh)(&value);
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.weight + weight > CAPACITY {
+            map.entries.clear();
+            map.weight = 0;
         }
-        map.insert(key, (generation, value));
+        map.weight += weight;
+        if let Some((_, old)) = map.entries.insert(key, (generation, value)) {
+            map.weight -= (self.weigh)(&old);
+        }
     }
+}
+
+fn standing_weight(standing: Option<&GuildStanding>) -> usize {
+    1 + standing.map_or(0, |s| s.roles.len())
 }
 
 impl AccessCache {
     pub(super) fn new(generation: Arc<AtomicU64>) -> AccessCache {
         AccessCache {
             generation,
-            sessions: Shard::new(),
-            guilds: Shard::new(),
-            channels: Shard::new(),
+            sessions: Shard::new(|_| 1),
+            guilds: Shard::new(|found| standing_weight(found.as_ref())),
+            channels: Shard::new(|found| {
+                standing_weight(found.as_ref().and_then(|(_, standing)| standing.as_ref()))
+            }),
             last_messages: Mutex::new(HashMap::new()),
         }
     }
@@ -248,5 +277,17 @@ mod tests {
         // A read that began before the bump stays unused after it.
         cache.put_guild(guild, user, at, None);
         assert_eq!(cache.guild(guild, user), None);
+    }
+
+    #[test]
+    fn a_full_map_starts_over() {
+        let cache = AccessCache::new(Arc::new(AtomicU64::new(0)));
+        let at = cache.generation();
+        for i in 0..CAPACITY as u64 + 10 {
+            cache.put_guild(GuildId::new(1), UserId::new(i + 1), at, None);
+        }
+        let map = cache.guilds.map.lock().unwrap();
+        assert_eq!(map.entries.len(), 10);
+        assert_eq!(map.weight, 10);
     }
 }
