@@ -245,6 +245,16 @@ fn two_users_chat_in_a_guild() {
         .expect(200)
         .json();
     assert_eq!(m["reactions"][0]["count"], 1);
+    // An edit answers with the reactions the message already has.
+    let edited = alice
+        .patch(
+            &format!("/api/v1/channels/{general}/messages/{target}"),
+            &json!({ "content": "edited again" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(edited["reactions"][0]["count"], 1);
+    assert_eq!(edited["reactions"][0]["me"], true);
 
     // Pins.
     alice

@@ -18,13 +18,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Fluxer;
-
-/// Messages per index job at most.
-const INDEX_BATCH: usize = 256;
 use crate::error::{Error, Result};
 use crate::id::{ChannelId, MessageId, UserId};
 use crate::model::Message;
 use crate::ports::{Email, Has, Job, MessageDocument, NewJob};
+
+/// Messages per index job at most.
+const INDEX_BATCH: usize = 256;
 
 /// The job kinds this crate enqueues and runs.
 pub mod kinds {

@@ -527,7 +527,8 @@ impl Fluxer {
         message.edited_timestamp = Some(self.now());
         self.store().update_message(&message).await?;
         self.index_later(&[(message.channel_id, message.id)]).await;
-        let response = self.new_message_response(&actor.user, message).await?;
+        // Not `new_message_response`: an edited message may have reactions.
+        let response = self.message_response(actor.id(), message).await?;
         self.emit_channel_event("MESSAGE_UPDATE", &access.channel, &response)
             .await;
         Ok(response)

@@ -37,14 +37,14 @@ pub(super) type ChannelStanding = (Channel, Option<GuildStanding>);
 pub(super) struct AccessCache {
     /// Bumped by the writer; shared with it.
     generation: Arc<AtomicU64>,
-    sessions: Shard<[u8; 32], Option<(AuthSession, User)>>,
-    guilds: Shard<(GuildId, UserId), Option<GuildStanding>>,
-    channels: Shard<(ChannelId, UserId), Option<ChannelStanding>>,
+    sessions: Entries<[u8; 32], Option<(AuthSession, User)>>,
+    guilds: Entries<(GuildId, UserId), Option<GuildStanding>>,
+    channels: Entries<(ChannelId, UserId), Option<ChannelStanding>>,
     /// The newest message stored through this process, per channel.
     last_messages: Mutex<HashMap<ChannelId, MessageId>>,
 }
 
-struct Shard<K, V> {
+struct Entries<K, V> {
     map: Mutex<Weighed<K, V>>,
     /// An entry's share of [`CAPACITY`].
     weigh: fn(&V) -> usize,
@@ -55,9 +55,9 @@ struct Weighed<K, V> {
     weight: usize,
 }
 
-impl<K: Eq + Hash, V: Clone> Shard<K, V> {
+impl<K: Eq + Hash, V: Clone> Entries<K, V> {
     fn new(weigh: fn(&V) -> usize) -> Self {
-        Shard {
+        Entries {
             map: Mutex::new(Weighed {
                 entries: HashMap::new(),
                 weight: 0,
@@ -96,9 +96,9 @@ impl AccessCache {
     pub(super) fn new(generation: Arc<AtomicU64>) -> AccessCache {
         AccessCache {
             generation,
-            sessions: Shard::new(|_| 1),
-            guilds: Shard::new(|found| standing_weight(found.as_ref())),
-            channels: Shard::new(|found| {
+            sessions: Entries::new(|_| 1),
+            guilds: Entries::new(|found| standing_weight(found.as_ref())),
+            channels: Entries::new(|found| {
                 standing_weight(found.as_ref().and_then(|(_, standing)| standing.as_ref()))
             }),
             last_messages: Mutex::new(HashMap::new()),

@@ -140,6 +140,12 @@ fn open_reader(path: &Path) -> PortResult<Connection> {
     Ok(conn)
 }
 
+/// Runs a cached statement that takes no parameters and returns no row (`BEGIN`, `COMMIT`, ...):
+/// prepared once per connection instead of parsed on every use.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }

@@ -18,7 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::access_cache::{unread_by_access, written_table};
-use super::backend;
+use super::{backend, run_cached};
 
 thread_local! {
     /// Set by a write on this thread (the writer's) to a table the access cache reads from.
@@ -31,11 +31,6 @@ pub(super) fn note_write(sql: &str) {
     if !written_table(sql).is_some_and(unread_by_access) {
         ACCESS_WRITTEN.set(true);
     }
-}
-
-/// Runs a cached statement that takes no parameters and returns no row.
-fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Writes gathered into one transaction at most.

@@ -13,15 +13,14 @@ use super::accounts::{select_session, select_user};
 use super::channels::select_channel;
 use super::db;
 use super::guilds::{select_guild, select_member, select_roles};
-use crate::sqlite::SqliteStore;
+use crate::sqlite::{SqliteStore, run_cached};
 
 /// Runs `f` inside one read transaction, so every statement sees the same snapshot. (The connections
 /// are read-only: ending with COMMIT after a failed read is the same as a rollback.)
 fn in_snapshot<T>(c: &Connection, f: impl FnOnce(&Connection) -> PortResult<T>) -> PortResult<T> {
-    let run = |sql: &str| c.prepare_cached(sql)?.execute([]).map(|_| ());
-    run("BEGIN").map_err(db)?;
+    run_cached(c, "BEGIN").map_err(db)?;
     let result = f(c);
-    run("COMMIT").map_err(db)?;
+    run_cached(c, "COMMIT").map_err(db)?;
     result
 }
 
