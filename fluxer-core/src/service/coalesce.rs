@@ -33,6 +33,28 @@ enum Turn {
     Lead,
 }
 
+/// A caller waiting for its turn. If its request is cancelled after the lead was sent to it but
+/// before it woke to take it, dropping this passes the lead on: otherwise `led` would stay set with
+/// nobody leading, and every later caller would wait forever.
+struct Waiting<'a, T> {
+    coalescer: &'a Coalescer<T>,
+    turn: oneshot::Receiver<Turn>,
+}
+
+impl<T> Drop for Waiting<'_, T> {
+    fn drop(&mut self) {
+        // Closing first means no turn can arrive after the check below.
+        self.turn.close();
+        if let Ok(Turn::Lead) = self.turn.try_recv() {
+            let mut state = self.coalescer.lock();
+            if !Coalescer::hand_over(&mut state) {
+                // Nobody is left waiting: the next caller leads and flushes what is pending.
+                state.led = false;
+            }
+        }
+    }
+}
+
 /// The lead: flush [`Lead::batch`], then call [`Lead::finish`].
 pub(crate) struct Lead<'a, T> {
     coalescer: &'a Coalescer<T>,
@@ -74,7 +96,11 @@ impl<T> Coalescer<T> {
             }
         };
         if let Some(turn) = turn {
-            match turn.await {
+            let mut waiting = Waiting {
+                coalescer: self,
+                turn,
+            };
+            match (&mut waiting.turn).await {
                 Ok(Turn::Lead) => {}
                 // A leader never drops a sender unanswered; if one did, its items went with it.
                 Ok(Turn::Done) | Err(_) => return None,
@@ -196,6 +222,36 @@ mod tests {
             !c.lock().led,
             "the lead is released when nothing is pending"
         );
+    }
+
+    /// A waiter cancelled after the lead was sent to it, but before it woke to take it, must not
+    /// take the lead with it: the next caller still gets to flush.
+    #[tokio::test]
+    async fn a_waiter_cancelled_with_the_lead_in_hand_passes_it_on() {
+        use std::future::Future;
+        use std::pin::pin;
+        use std::task::{Context, Waker};
+
+        let c = Coalescer::default();
+        let lead = c.submit([1]).await.expect("the first caller leads");
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut second = pin!(c.submit([2]));
+            assert!(
+                second.as_mut().poll(&mut cx).is_pending(),
+                "waits behind the leader"
+            );
+            // The leader flushes [1], sees [2] pending and hands the lead to the second caller...
+            assert!(lead.finish().is_none());
+            // ...whose request is dropped before it runs again.
+        }
+        let third = tokio::time::timeout(std::time::Duration::from_secs(5), c.submit([3]))
+            .await
+            .expect("a later caller is not stuck behind a lost lead")
+            .expect("and it leads");
+        assert_eq!(third.batch(), &[2, 3]);
+        assert!(third.finish().is_none());
+        assert!(!c.lock().led);
     }
 
     #[tokio::test]
