@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fluxer_api::{ApiConfig, ApiState, SpawnBlockingHasher};
+use fluxer_api::{ApiState, SpawnBlockingHasher};
 use fluxer_core::ports::{Cache, EventBus, Media, Queue, SearchIndex, SystemClock};
 use fluxer_core::service::{self, Fluxer, Ports, random_base62};
 use fluxer_gateway::{Gateway, GatewayConfig};
@@ -113,10 +113,20 @@ impl Monolith {
         let store = Arc::new(store);
 
         let queue_path = data_dir.join("queue.db");
-        let queue: Arc<dyn Queue> = Arc::new(
-            SqliteQueue::open(&queue_path)
-                .map_err(|e| open_error("the job queue", &queue_path)(e.to_string()))?,
-        );
+        let sqlite_queue = SqliteQueue::open(&queue_path)
+            .map_err(|e| open_error("the job queue", &queue_path)(e.to_string()))?;
+        // The monolith is its queue's only consumer: what was in flight died with the last run.
+        let released = sqlite_queue
+            .release_in_flight()
+            .await
+            .map_err(|e| open_error("the job queue", &queue_path)(e.to_string()))?;
+        if released > 0 {
+            tracing::info!(
+                jobs = released,
+                "queue: jobs left in flight by the last run are due again"
+            );
+        }
+        let queue: Arc<dyn Queue> = Arc::new(sqlite_queue);
         let search: Option<Arc<dyn SearchIndex>> = match config.integrations.search.engine.as_str()
         {
             "none" => None,
@@ -187,11 +197,8 @@ impl Monolith {
             "{gateway_scheme}://{}/gateway",
             public_origin.split("://").nth(1).unwrap_or(public_origin)
         );
-        let mut api_config = ApiConfig {
-            gateway_url: gateway_url.clone(),
-            ..Default::default()
-        };
-        api_config.rate_limits.enabled = !config.dev.disable_rate_limits;
+        let api_config =
+            wiring::api_config(config, gateway_url.clone()).map_err(StartError::Config)?;
         let gateway = Gateway::new(
             fluxer.clone(),
             Arc::new(MemoryPresence::with_shards(
@@ -250,6 +257,10 @@ impl Monolith {
 
     /// Finishes the running jobs, flushes pending writes and closes the database.
     pub async fn shutdown(self) {
+        // Clients are told to reconnect first, while the database still answers.
+        self.gateway
+            .shutdown(std::time::Duration::from_secs(5))
+            .await;
         if let Some(worker) = self.worker {
             worker.shutdown().await;
         }

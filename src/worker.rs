@@ -10,11 +10,15 @@
 //!   so it reaches the dead letter without waiting.
 //! - Search writes are made visible by one commit per [`WorkerConfig::search_commit_interval`] rather
 //!   than one per job: committing per message costs tantivy an order of magnitude in throughput.
+//!   An indexing job is acknowledged only after the commit that holds its writes, so a crash before
+//!   that commit leaves the job in the queue to run again, and no acknowledged message is missing
+//!   from the index after a restart.
 //! - Scheduled jobs: each period of each kind is a slot; the worker that takes the slot's lock in the
 //!   shared [`Cache`] enqueues it, so several workers enqueue it once.
 
-use std::sync::Arc;
+use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use fluxer_core::ports::{Cache, Job, Queue};
@@ -63,6 +67,8 @@ struct Shared {
     config: WorkerConfig,
     /// Something was indexed since the last commit.
     search_dirty: AtomicBool,
+    /// Indexing jobs whose writes are done but not yet committed: acknowledged after the commit.
+    uncommitted: Mutex<Vec<String>>,
 }
 
 impl Worker {
@@ -79,6 +85,7 @@ impl Worker {
             queue,
             config,
             search_dirty: AtomicBool::new(false),
+            uncommitted: Mutex::new(Vec::new()),
         });
         let mut tasks = JoinSet::new();
         for _ in 0..shared.config.concurrency.max(1) {
@@ -138,13 +145,22 @@ async fn run_jobs(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
 async fn run_one(shared: &Shared, job: Job) {
     let started = std::time::Instant::now();
     let result = shared.fluxer.run_job(&job).await;
-    if matches!(
+    let indexing = matches!(
         job.kind.as_str(),
         kinds::INDEX_MESSAGES | kinds::UNINDEX_MESSAGES | kinds::INDEX_GUILDS | kinds::INDEX_USERS
-    ) {
+    );
+    let awaits_commit = indexing && result.is_ok() && shared.fluxer.ports().search.is_some();
+    if awaits_commit {
+        shared.uncommitted().push(job.id.clone());
+    }
+    // Marked after the job is listed, so the commit that sees the mark also acknowledges the job.
+    if indexing {
         shared.search_dirty.store(true, Ordering::Release);
     }
     match result {
+        Ok(()) if awaits_commit => {
+            tracing::debug!(job = %job.id, kind = %job.kind, ms = started.elapsed().as_millis() as u64, "job done, acknowledged at the next search commit");
+        }
         Ok(()) => {
             tracing::debug!(job = %job.id, kind = %job.kind, ms = started.elapsed().as_millis() as u64, "job done");
             if let Err(e) = shared.queue.ack(&job.id).await {
@@ -175,24 +191,48 @@ async fn run_one(shared: &Shared, job: Job) {
     }
 }
 
+impl Shared {
+    fn uncommitted(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.uncommitted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commits the search index if anything was written since the last commit, then acknowledges
+    /// the indexing jobs whose writes that commit holds. The jobs are taken before the commit: a
+    /// job finishing during it waits for the next one.
+    async fn commit_search(&self, search: &dyn fluxer_core::ports::SearchIndex) {
+        if !self.search_dirty.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let done = mem::take(&mut *self.uncommitted());
+        if let Err(e) = search.commit().await {
+            self.search_dirty.store(true, Ordering::Release);
+            // Still leased to us: acknowledged after the next commit that succeeds (or delivered
+            // again when the lease ends, which is harmless: indexing is idempotent).
+            self.uncommitted().extend(done);
+            tracing::warn!(error = %e, "search: commit failed; will retry");
+            return;
+        }
+        for id in done {
+            if let Err(e) = self.queue.ack(&id).await {
+                tracing::warn!(job = %id, error = %e, "queue: cannot ack (the job will run again)");
+            }
+        }
+    }
+}
+
 async fn commit_search(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let Some(search) = shared.fluxer.ports().search.clone() else {
         return;
     };
     loop {
         let stop = idle(&mut stopped, shared.config.search_commit_interval).await;
-        if shared.search_dirty.swap(false, Ordering::AcqRel)
-            && let Err(e) = search.commit().await
-        {
-            shared.search_dirty.store(true, Ordering::Release);
-            tracing::warn!(error = %e, "search: commit failed; will retry");
-        }
+        shared.commit_search(search.as_ref()).await;
         if stop {
             // The runners may still be finishing their last job: one more commit after them.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if shared.search_dirty.swap(false, Ordering::AcqRel) {
-                let _ = search.commit().await;
-            }
+            shared.commit_search(search.as_ref()).await;
             return;
         }
     }

@@ -66,6 +66,19 @@ impl SqliteQueue {
         Ok(SqliteQueue { writer: tx, path })
     }
 
+    /// Makes every job in flight due at once, and returns how many there were. For a process that
+    /// is the queue's only consumer, at start: the jobs leased before belong to a run that is gone
+    /// (killed, or stopped mid-job), and waiting for their leases to end would only delay them.
+    pub async fn release_in_flight(&self) -> PortResult<usize> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = ?1, due_at = 0 WHERE state = ?2",
+                params![PENDING, IN_FLIGHT],
+            )
+        })
+        .await
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
