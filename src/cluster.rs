@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fluxer_api::{ApiConfig, ApiState, SpawnBlockingHasher};
+use fluxer_api::{ApiState, SpawnBlockingHasher};
 use fluxer_core::ports::{BlobStore, EventBus, Media, Presence, Queue, SearchIndex, SystemClock};
 use fluxer_core::service::{self, Fluxer, Ports};
 use fluxer_gateway::{Gateway, GatewayConfig};
@@ -201,11 +201,16 @@ pub struct Service {
     pub router: axum::Router,
     pub backends: Backends,
     worker: Option<Worker>,
+    gateway: Option<Gateway>,
 }
 
 impl Service {
     /// Stops the worker (finishing running jobs) and closes the database pool.
     pub async fn shutdown(self) {
+        if let Some(gateway) = &self.gateway {
+            // Its clients resume on the other gateway nodes.
+            gateway.shutdown(GATEWAY_SHUTDOWN).await;
+        }
         if let Some(worker) = self.worker {
             worker.shutdown().await;
         }
@@ -235,18 +240,22 @@ pub async fn api(config: &Config, public_origin: &str) -> Result<Service, StartE
         }
     };
     let fluxer = fluxer(config, &backends, search, public_origin)?;
-    let mut api_config = ApiConfig {
-        gateway_url: format!("{}/gateway", gateway_url(config).trim_end_matches('/')),
-        ..Default::default()
-    };
-    api_config.rate_limits.enabled = !config.dev.disable_rate_limits;
+    let api_config = wiring::api_config(
+        config,
+        format!("{}/gateway", gateway_url(config).trim_end_matches('/')),
+    )
+    .map_err(StartError::Config)?;
     let router = fluxer_api::router(ApiState::new(fluxer, backends.cache.clone(), api_config));
     Ok(Service {
         router,
         backends,
         worker: None,
+        gateway: None,
     })
 }
+
+/// How long a stopping gateway node waits for its clients to take the RECONNECT.
+const GATEWAY_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `fluxer-gateway`: WebSocket sessions at `/gateway`, events from the NATS bus, presence in Redis.
 pub async fn gateway(config: &Config) -> Result<Service, StartError> {
@@ -267,6 +276,7 @@ pub async fn gateway(config: &Config) -> Result<Service, StartError> {
         router,
         backends,
         worker: None,
+        gateway: Some(gateway),
     })
 }
 
@@ -298,6 +308,7 @@ pub async fn worker(config: &Config) -> Result<Service, StartError> {
         router: fluxer_api::health_router(),
         backends,
         worker: Some(worker),
+        gateway: None,
     })
 }
 
@@ -315,5 +326,6 @@ pub async fn media(config: &Config) -> Result<Service, StartError> {
         router,
         backends,
         worker: None,
+        gateway: None,
     })
 }

@@ -25,6 +25,8 @@ pub struct Config {
     pub blobs: Blobs,
     pub worker: Worker,
     pub internal: Internal,
+    pub proxy: Proxy,
+    pub http: Http,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -433,6 +435,40 @@ pub struct Auth {
     pub require_verified_email: bool,
 }
 
+/// How every listener treats its connections (the monolith's and each service's).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// A request's headers must arrive within this (slow clients are cut).
+    pub header_read_timeout_ms: u64,
+    /// A request body that sends nothing for this long is cut.
+    pub body_read_timeout_ms: u64,
+    /// Connections one IP may hold open at once (0: no bound). Trusted proxies are exempt.
+    pub max_connections_per_ip: usize,
+    /// On SIGTERM, how long in-flight requests may take to finish before the rest are closed.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            max_connections_per_ip: 256,
+            shutdown_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Reverse proxies in front of the server.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Proxy {
+    /// Addresses or CIDR ranges (`127.0.0.1`, `10.0.0.0/8`) of proxies whose `X-Forwarded-For` is
+    /// believed. Empty (the default): the socket's peer is the client, whatever the header says.
+    pub trusted_proxies: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Dev {
@@ -454,6 +490,22 @@ impl Default for Log {
             level: "info".to_owned(),
             format: "auto".to_owned(),
         }
+    }
+}
+
+impl Config {
+    /// `proxy.trusted_proxies`, parsed; the error names the entry at fault.
+    #[cfg(feature = "api")]
+    pub fn trusted_proxies(&self) -> Result<Vec<fluxer_api::ratelimit::IpNet>, String> {
+        self.proxy
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .map(|(i, net)| {
+                net.parse()
+                    .map_err(|e| format!("proxy.trusted_proxies[{i}]: {e}"))
+            })
+            .collect()
     }
 }
 

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use fluxer_api::ApiConfig;
+use fluxer_api::ratelimit::ClientIp;
 use fluxer_core::ports::{BlobStore, Mailer};
 use fluxer_core::service::hash_token;
 use fluxer_media::proxy::MediaConfig;
@@ -11,6 +13,19 @@ use fluxer_storage::object_store::ObjectBlobStore;
 use fluxer_storage::smtp::{SmtpConfig, SmtpMailer, SmtpSecurity};
 
 use crate::config::Config;
+
+/// The API's settings from the configuration: rate limits and who the client is behind a proxy.
+/// The error names the configuration key at fault.
+pub(crate) fn api_config(config: &Config, gateway_url: String) -> Result<ApiConfig, String> {
+    let trusted_proxies = config.trusted_proxies()?;
+    let mut api = ApiConfig {
+        gateway_url,
+        client_ip: ClientIp { trusted_proxies },
+        ..ApiConfig::default()
+    };
+    api.rate_limits.enabled = !config.dev.disable_rate_limits;
+    Ok(api)
+}
 
 /// A key for one purpose, derived from the master secret (so one leak does not sign for the others).
 pub(crate) fn derive_key(master: &str, purpose: &str) -> Vec<u8> {

@@ -8,6 +8,7 @@ use fluxer_core::service::{Actor, ClientInfo};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::ratelimit::Authenticated;
 use crate::state::ApiState;
 
 /// The authenticated caller (user session or bot).
@@ -17,6 +18,10 @@ impl FromRequestParts<ApiState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        // The rate limiter authenticated the request already.
+        if let Some(Authenticated(actor)) = parts.extensions.remove::<Authenticated>() {
+            return Ok(Auth(actor));
+        }
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -158,18 +163,27 @@ pub fn client_info(parts_headers: &axum::http::HeaderMap, ip: Option<String>) ->
     ClientInfo { ip, os, browser }
 }
 
-/// The peer's IP address when the server was started with connect info.
+/// The client's IP address (see [`ClientIp`](crate::ratelimit::ClientIp)), when the server was
+/// started with connect info.
 pub struct PeerIp(pub Option<String>);
 
-impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+impl FromRequestParts<ApiState> for PeerIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
         Ok(PeerIp(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            state
+                .config
+                .client_ip
+                .resolve(peer, &parts.headers)
+                .map(|ip| ip.to_string()),
         ))
     }
 }

@@ -25,7 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 
 pub use error::{ApiError, ApiResult};
-pub use hasher::SpawnBlockingHasher;
+pub use hasher::{HashingLimits, SpawnBlockingHasher};
 pub use state::{ApiConfig, ApiState};
 
 /// `/_health` and `/_live` alone, for services that serve no API (a worker, the media proxy, a

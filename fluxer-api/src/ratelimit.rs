@@ -1,10 +1,16 @@
 //! Rate limits per route bucket and per caller, with Discord/Fluxer headers, counted in the `Cache` port
 //! (in memory in the monolith, Redis across nodes).
 //!
-//! A bucket is a route template with its major parameters filled in (`POST /channels/123/messages`);
-//! the caller is the hash of its token, or its IP when anonymous. A global limit per caller applies on
-//! top of every bucket.
+//! A bucket is a route template with its major parameters filled in (`POST /channels/123/messages`).
+//! The caller is the account: the user behind a valid session or bot token, so that five sessions
+//! of one user share one allowance. A request without valid credentials (none, or a made-up header)
+//! is counted against its IP, so that changing the header per request buys nothing. A global limit
+//! per caller applies on top of every bucket, and one per IP on top of everything that IP sends.
+//!
+//! The IP is the socket's peer, or, when that peer is a trusted proxy, the last `X-Forwarded-For`
+//! hop that is not itself a trusted proxy (see [`ClientIp`]).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -38,6 +44,8 @@ pub struct RateLimits {
     pub enabled: bool,
     /// Per caller across all routes.
     pub global: Limit,
+    /// Per client IP across all routes and callers: what one address may send in all.
+    pub per_ip: Limit,
     /// Routes without a rule of their own.
     pub default: Limit,
     /// `(method, route template, limit)`; the template is the one in the router (`/channels/{channel_id}/messages`).
@@ -49,6 +57,7 @@ impl Default for RateLimits {
         RateLimits {
             enabled: true,
             global: Limit::new(50, 1_000),
+            per_ip: Limit::new(500, 1_000),
             default: Limit::new(50, 10_000),
             routes: vec![
                 (
@@ -102,40 +111,142 @@ fn bucket_of(method: &Method, template: &str, path: &str) -> String {
     format!("{method} /{}", filled.join("/"))
 }
 
-fn caller_of(headers: &HeaderMap, ip: &str) -> String {
-    match headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(token) => {
-            let digest = Sha256::digest(token.as_bytes());
-            format!(
-                "t:{}",
-                digest[..12]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            )
-        }
-        None => format!("ip:{ip}"),
+/// Which proxies may say who the client is, in `X-Forwarded-For`.
+#[derive(Debug, Clone, Default)]
+pub struct ClientIp {
+    /// Peers whose `X-Forwarded-For` is believed. Empty: the socket's peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// An address range (`10.0.0.0/8`, `::1/128`, or one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP address or range"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{s}` has a prefix length outside 0..={max}"))?,
+            None => max,
+        };
+        Ok(IpNet { addr, prefix })
     }
 }
 
-/// The client's IP: the socket peer, or the first `X-Forwarded-For` hop when configured to trust it.
-pub fn client_ip(req: &Request, trust_forwarded: bool) -> String {
-    if trust_forwarded
-        && let Some(ip) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-    {
-        return ip.trim().to_owned();
+impl IpNet {
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as its IPv4 form).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (canonical(self.addr), ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
     }
-    req.extensions()
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl ClientIp {
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+
+    /// The client's address: the peer, unless the peer is a trusted proxy; then the nearest
+    /// `X-Forwarded-For` hop that is not a trusted proxy (hops further left are the client's word).
+    pub fn resolve(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer.map(canonical)?;
+        if !self.trusted(peer) {
+            return Some(peer);
+        }
+        let mut client = peer;
+        for value in headers.get_all("x-forwarded-for") {
+            let Ok(value) = value.to_str() else {
+                return Some(client);
+            };
+            for hop in value.split(',').rev() {
+                let Ok(hop) = hop.trim().parse::<IpAddr>() else {
+                    return Some(client);
+                };
+                client = canonical(hop);
+                if !self.trusted(client) {
+                    return Some(client);
+                }
+            }
+        }
+        Some(client)
+    }
+}
+
+/// The client's IP as [`ClientIp`] resolves it, as text (`unknown` without a socket address).
+pub fn client_ip(req: &Request, proxies: &ClientIp) -> String {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
+        .map(|c| c.0.ip());
+    proxies
+        .resolve(peer, req.headers())
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// The caller that a request's valid credentials name, remembered for the handler's [`Auth`]
+/// extractor so that it does not authenticate the request a second time.
+///
+/// [`Auth`]: crate::extract::Auth
+#[derive(Clone)]
+pub(crate) struct Authenticated(pub(crate) fluxer_core::service::Actor);
+
+/// Whom a request counts against: the account behind valid credentials, else the IP.
+async fn caller_of(state: &ApiState, req: &mut Request, ip: &str) -> String {
+    let Some(header) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return format!("ip:{ip}");
+    };
+    match state.fluxer.authenticate(header).await {
+        Ok(actor) => {
+            let caller = format!("u:{}", actor.id());
+            req.extensions_mut().insert(Authenticated(actor));
+            caller
+        }
+        // Invalid credentials count against the address that sent them.
+        Err(_) => format!("ip:{ip}"),
+    }
 }
 
 fn set(headers: &mut HeaderMap, name: &'static str, value: String) {
@@ -145,7 +256,7 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: String) {
 }
 
 /// The middleware (mounted with `route_layer`, so the matched route is known).
-pub async fn rate_limit(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+pub async fn rate_limit(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
     let limits = &state.config.rate_limits;
     if !limits.enabled {
         return next.run(req).await;
@@ -171,14 +282,30 @@ pub async fn rate_limit(State(state): State<ApiState>, req: Request, next: Next)
         .find(|(m, t, _)| m == req.method() && *t == unprefixed)
         .map(|r| r.2)
         .unwrap_or(limits.default);
-    let ip = client_ip(&req, state.config.trust_forwarded_for);
-    let caller = caller_of(req.headers(), &ip);
+    let ip = client_ip(&req, &state.config.client_ip);
     let bucket = bucket_of(req.method(), &unprefixed, req.uri().path());
     let bucket_hash: String = Sha256::digest(bucket.as_bytes())[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
 
+    // The address first: a flood from one IP is refused before it costs an authentication.
+    match state
+        .cache
+        .hit(&format!("rl:ip:{ip}"), limits.per_ip.window)
+        .await
+    {
+        Ok(hit) if hit.count > limits.per_ip.limit => {
+            return limited(hit.reset_after_ms, true, limits.per_ip.limit, &bucket_hash);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            // Fail open: a cache outage must not take the API down.
+            tracing::warn!(error = %e, "rate limit cache unavailable");
+            return next.run(req).await;
+        }
+    }
+    let caller = caller_of(&state, &mut req, &ip).await;
     let global = match state
         .cache
         .hit(&format!("rl:g:{caller}"), limits.global.window)
@@ -186,7 +313,6 @@ pub async fn rate_limit(State(state): State<ApiState>, req: Request, next: Next)
     {
         Ok(c) => c,
         Err(e) => {
-            // Fail open: a cache outage must not take the API down.
             tracing::warn!(error = %e, "rate limit cache unavailable");
             return next.run(req).await;
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use fluxer_core::ports::Cache;
 use fluxer_core::service::Fluxer;
 
-use crate::ratelimit::RateLimits;
+use crate::ratelimit::{ClientIp, RateLimits};
 
 /// How the API is served.
 #[derive(Debug, Clone)]
@@ -17,8 +17,8 @@ pub struct ApiConfig {
     /// The gateway URL clients connect to, without query (`ws://127.0.0.1:8080/gateway`).
     pub gateway_url: String,
     pub rate_limits: RateLimits,
-    /// Trust `X-Forwarded-For` (only when behind a proxy you control).
-    pub trust_forwarded_for: bool,
+    /// Who the client is behind a reverse proxy: by default the socket's peer.
+    pub client_ip: ClientIp,
 }
 
 impl Default for ApiConfig {
@@ -28,7 +28,7 @@ impl Default for ApiConfig {
             max_upload_bytes: 100 << 20,
             gateway_url: "ws://127.0.0.1:8080/gateway".to_owned(),
             rate_limits: RateLimits::default(),
-            trust_forwarded_for: false,
+            client_ip: ClientIp::default(),
         }
     }
 }
