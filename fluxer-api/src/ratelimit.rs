@@ -402,6 +402,63 @@ fn limited(reset_after_ms: u64, global: bool, limit: u64, bucket: &str) -> Respo
 mod tests {
     use super::*;
 
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn ranges_parse_and_contain() {
+        let net: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert!(net.contains("10.200.1.2".parse().unwrap()));
+        assert!(net.contains("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        let one: IpNet = "::1".parse().unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(!one.contains("::2".parse().unwrap()));
+        let all: IpNet = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "nope", "1.2.3.4/x", "::/129"] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let none = ClientIp::default();
+        // No trusted proxy: the header is the client's word, ignored.
+        assert_eq!(
+            none.resolve(Some(client), &forwarded("198.51.100.1")),
+            Some(client)
+        );
+        let trusting = ClientIp {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        };
+        assert_eq!(
+            trusting.resolve(Some(proxy), &forwarded("198.51.100.1")),
+            Some("198.51.100.1".parse().unwrap())
+        );
+        // A client that forges a hop in front of the proxy's own gets its real address counted.
+        assert_eq!(
+            trusting.resolve(Some(proxy), &forwarded("1.1.1.1, 203.0.113.9, 10.0.0.7")),
+            Some(client)
+        );
+        // Not from the proxy: the header is ignored.
+        assert_eq!(
+            trusting.resolve(Some(client), &forwarded("1.1.1.1")),
+            Some(client)
+        );
+        // Garbage in the header stops at the last good hop.
+        assert_eq!(
+            trusting.resolve(Some(proxy), &forwarded("junk")),
+            Some(proxy)
+        );
+        assert_eq!(trusting.resolve(None, &HeaderMap::new()), None);
+    }
+
     #[test]
     fn buckets_keep_major_parameters_only() {
         assert_eq!(
