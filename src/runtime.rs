@@ -1,7 +1,23 @@
-//! What every server binary does the same way: logging set up from the configuration, and waiting for
-//! the signal to stop.
+//! What every server binary does the same way: logging set up from the configuration, the listener
+//! loop with its defences against slow and greedy clients, and waiting for the signal to stop.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use fluxer_api::ratelimit::IpNet;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::ServiceExt;
 
 use crate::config::Config;
 
@@ -52,11 +68,255 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves `router` on `listener` (with each peer's address available to handlers) until Ctrl-C or
-/// SIGTERM, then lets in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<()> {
-    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+/// How [`serve`] treats connections: the defences against slow and greedy clients.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// A request's headers must arrive within this, or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A request body that sends nothing for this long fails (the handler sees a body error).
+    pub body_read_timeout: Duration,
+    /// Connections one IP may hold at once; 0 for no bound.
+    pub max_connections_per_ip: usize,
+    /// Peers exempt from that bound: the trusted reverse proxies, which carry many clients.
+    pub exempt: Vec<IpNet>,
+    /// After the stop signal, how long in-flight requests have to finish before the rest are closed.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions::from_config(&Config::default()).unwrap_or(ServeOptions {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections_per_ip: 256,
+            exempt: Vec::new(),
+            shutdown_timeout: Duration::from_secs(10),
+        })
+    }
+}
+
+impl ServeOptions {
+    /// From `http.*` (and `proxy.trusted_proxies` for the exemption). The error names the key at fault.
+    pub fn from_config(config: &Config) -> Result<ServeOptions, String> {
+        let http = &config.http;
+        let ms = |key: &str, v: u64| {
+            if v == 0 {
+                Err(format!("http.{key} must be above 0"))
+            } else {
+                Ok(Duration::from_millis(v))
+            }
+        };
+        Ok(ServeOptions {
+            header_read_timeout: ms("header_read_timeout_ms", http.header_read_timeout_ms)?,
+            body_read_timeout: ms("body_read_timeout_ms", http.body_read_timeout_ms)?,
+            max_connections_per_ip: http.max_connections_per_ip,
+            exempt: config.trusted_proxies()?,
+            shutdown_timeout: ms("shutdown_timeout_ms", http.shutdown_timeout_ms)?,
+        })
+    }
+}
+
+/// Serves `router` on `listener` (with each peer's address available to handlers as
+/// `ConnectInfo<SocketAddr>`) until Ctrl-C or SIGTERM, then lets in-flight requests finish within
+/// [`ServeOptions::shutdown_timeout`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    serve_until(listener, router, options, shutdown_signal()).await
+}
+
+/// [`serve`] until `stop` resolves instead of a signal.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    options: ServeOptions,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let options = Arc::new(options);
+    let (stopping, stopped) = watch::channel(false);
+    let open = Arc::new(OpenConnections::default());
+    let mut connections = JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors, most likely: give the connections a moment to end.
+                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Some(slot) = open.take(peer.ip(), &options) else {
+                    tracing::debug!(peer = %peer.ip(), "refused: too many connections from this IP");
+                    continue;
+                };
+                connections.spawn(serve_connection(
+                    stream,
+                    peer,
+                    router.clone(),
+                    Arc::clone(&options),
+                    stopped.clone(),
+                    slot,
+                ));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    let drained = tokio::time::timeout(options.shutdown_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            "shutdown: closing the connections whose requests did not finish in time"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Connections open per IP.
+#[derive(Default)]
+struct OpenConnections(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection counted against its IP until dropped.
+struct Slot {
+    open: Arc<OpenConnections>,
+    ip: Option<IpAddr>,
+}
+
+impl OpenConnections {
+    fn take(self: &Arc<Self>, ip: IpAddr, options: &ServeOptions) -> Option<Slot> {
+        let limit = options.max_connections_per_ip;
+        if limit == 0 || options.exempt.iter().any(|net| net.contains(ip)) {
+            return Some(Slot {
+                open: Arc::clone(self),
+                ip: None,
+            });
+        }
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            open: Arc::clone(self),
+            ip: Some(ip),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut open = self.open.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: axum::Router,
+    options: Arc<ServeOptions>,
+    mut stopped: watch::Receiver<bool>,
+    _slot: Slot,
+) {
+    let _ = stream.set_nodelay(true);
+    let body_timeout = options.body_read_timeout;
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let (mut parts, body) = request.into_parts();
+        parts.extensions.insert(ConnectInfo(peer));
+        let body = axum::body::Body::new(IdleTimeout::new(body, body_timeout));
+        router.clone().oneshot(Request::from_parts(parts, body))
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    let connection = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+        }
+        () = until_set(&mut stopped) => {
+            // Finish the request in flight (if any), then close.
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// Resolves once the flag is set (the guard `wait_for` returns is not `Send`: dropped here).
+async fn until_set(flag: &mut watch::Receiver<bool>) {
+    if flag.wait_for(|set| *set).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// A request body that fails once no data has arrived for the timeout.
+struct IdleTimeout {
+    body: Incoming,
+    timeout: Duration,
+    idle: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimeout {
+    fn new(body: Incoming, timeout: Duration) -> Self {
+        IdleTimeout {
+            body,
+            timeout,
+            idle: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl http_body::Body for IdleTimeout {
+    type Data = bytes::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.timeout;
+                this.idle.as_mut().reset(next);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => match this.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err("the request body stalled".into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -186,7 +186,14 @@ async fn run() -> ExitCode {
         "fluxer-server listening on http://{local} (API at {origin}/api/v1, health at {origin}/_health)"
     );
     tracing::info!(address = %local, "listening");
-    let served = fluxer::runtime::serve(listener, monolith.router.clone()).await;
+    let options = match fluxer::runtime::ServeOptions::from_config(&config) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("fluxer-server: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let served = fluxer::runtime::serve(listener, monolith.router.clone(), options).await;
     tracing::info!("shutting down: finishing writes");
     monolith.shutdown().await;
     match served {

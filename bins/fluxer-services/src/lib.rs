@@ -117,7 +117,14 @@ pub fn main(kind: Kind) -> ExitCode {
         };
         println!("{name} listening on http://{host}:{bound}");
         tracing::info!(port = bound, "listening");
-        let served = fluxer::runtime::serve(listener, service.router.clone()).await;
+        let options = match fluxer::runtime::ServeOptions::from_config(&config) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("{name}: invalid configuration: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let served = fluxer::runtime::serve(listener, service.router.clone(), options).await;
         tracing::info!("shutting down");
         service.shutdown().await;
         match served {
