@@ -24,6 +24,54 @@ impl Topic {
     }
 }
 
+/// The event that tells the gateway a user's credentials were revoked (a logout, a password change
+/// or reset, a bot token reset, an account deleted). Gateways close the sessions it covers with 4004
+/// and never forward it to clients. Published on the user's topic, so it reaches every node.
+pub const SESSIONS_REVOKED: &str = "SESSIONS_REVOKED";
+
+/// The payload of [`SESSIONS_REVOKED`]: which credentials of the user ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionsRevoked {
+    /// The hex SHA-256 of each revoked session token; `None`: every credential of the user, bot
+    /// tokens included.
+    pub sessions: Option<Vec<String>>,
+    /// With `sessions: None`: the one session kept (the one that changed the password).
+    pub except: Option<String>,
+}
+
+impl SessionsRevoked {
+    /// Whether a gateway session that identified with `credential` (the hash of its session token;
+    /// `None` for a bot token) must end.
+    pub fn covers(&self, credential: Option<&[u8; 32]>) -> bool {
+        let hex = credential.map(hex32);
+        match (&self.sessions, hex) {
+            (None, hex) => hex.is_none() || hex != self.except,
+            (Some(list), Some(hex)) => list.contains(&hex),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Every credential of the user but `keep` (a session token hash).
+    pub fn all_but(keep: Option<&[u8; 32]>) -> Self {
+        SessionsRevoked {
+            sessions: None,
+            except: keep.map(hex32),
+        }
+    }
+
+    /// These session token hashes.
+    pub fn these<'a>(hashes: impl IntoIterator<Item = &'a [u8; 32]>) -> Self {
+        SessionsRevoked {
+            sessions: Some(hashes.into_iter().map(hex32).collect()),
+            except: None,
+        }
+    }
+}
+
+fn hex32(hash: &[u8; 32]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A gateway dispatch event on its way to clients. The payload is serialized once, here, and the same
 /// bytes are sent to every recipient.
 #[derive(Debug, Clone, PartialEq)]

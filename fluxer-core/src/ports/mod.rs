@@ -22,7 +22,9 @@ mod storage;
 pub use blob::{BlobMeta, BlobStore};
 pub use cache::{Cache, WindowCount};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use events::{Dispatch, EventBus, Lagged, Replay, Subscription, Topic};
+pub use events::{
+    Dispatch, EventBus, Lagged, Replay, SESSIONS_REVOKED, SessionsRevoked, Subscription, Topic,
+};
 pub use mailer::{Email, Mailer};
 pub use media::{Media, MediaInfo};
 pub use presence::{Presence, PresenceEntry, Status};

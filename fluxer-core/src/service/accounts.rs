@@ -9,6 +9,7 @@
 use super::{Actor, Fluxer};
 use crate::error::{Error, Result};
 use crate::model::User;
+use crate::ports::SessionsRevoked;
 
 /// Accounts erased per run of the job (it runs again on the next slot).
 const PURGE_BATCH: usize = 100;
@@ -37,6 +38,8 @@ impl Fluxer {
         user.deletion_requested_at = Some(self.now());
         self.store().update_user(&user).await?;
         self.store().delete_user_sessions(user.id).await?;
+        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(None))
+            .await;
         Ok(())
     }
 
@@ -76,6 +79,8 @@ impl Fluxer {
             self.store().delete_relationship(r.target_id, id).await?;
         }
         self.store().delete_user_sessions(id).await?;
+        self.revoke_gateway_sessions(id, SessionsRevoked::all_but(None))
+            .await;
         let images = [
             user.avatar
                 .take()

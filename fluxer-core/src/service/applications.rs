@@ -7,7 +7,7 @@ use crate::error::{Error, Result, Unknown};
 use crate::id::{ApplicationId, GuildId, UserId};
 use crate::model::{Application, ApplicationResponse, Role, User};
 use crate::permission::Permissions;
-use crate::ports::{Dispatch, Topic};
+use crate::ports::{Dispatch, SessionsRevoked, Topic};
 use crate::validation::Validator;
 
 use super::tokens::BotToken;
@@ -261,6 +261,11 @@ impl Fluxer {
         let token = BotToken::generate(id);
         app.bot_token_hash = Some(token.secret_hash());
         self.store().update_application(&app).await?;
+        if let Some(bot) = app.bot_user_id {
+            // The old token's gateway connections end with it.
+            self.revoke_gateway_sessions(bot, SessionsRevoked::all_but(None))
+                .await;
+        }
         Ok(token.expose())
     }
 

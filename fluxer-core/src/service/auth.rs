@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, Unknown};
 use crate::id::UserId;
 use crate::model::{ActionToken, ActionTokenKind, AuthSession, User};
-use crate::ports::{conflict, is_conflict};
+use crate::ports::{Dispatch, SESSIONS_REVOKED, SessionsRevoked, Topic, conflict, is_conflict};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
 use super::tokens::{BotToken, SessionToken, hash_token, random_base62, secrets_equal};
@@ -84,6 +84,55 @@ pub struct TotpSetup {
     pub uri: String,
 }
 
+/// Upstream's default minimum age to hold an account.
+const MINIMUM_AGE: i32 = 13;
+
+/// A date of birth is `YYYY-MM-DD`, a real calendar day, and at least [`MINIMUM_AGE`] years before
+/// `today` (upstream's rule and message).
+fn validate_date_of_birth(v: &mut Validator, dob: &str, today: time::Date) {
+    let parts: Vec<&str> = dob.split('-').collect();
+    let date = match parts[..] {
+        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            let (y, m, d) = if digits(y) && digits(m) && digits(d) {
+                (
+                    y.parse::<i32>().ok(),
+                    m.parse::<u8>().ok(),
+                    d.parse::<u8>().ok(),
+                )
+            } else {
+                (None, None, None)
+            };
+            match (y, m, d) {
+                (Some(y), Some(m), Some(d)) => time::Month::try_from(m)
+                    .ok()
+                    .and_then(|m| time::Date::from_calendar_date(y, m, d).ok()),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let Some(date) = date.filter(|d| d.year() >= 1900) else {
+        v.error(
+            "date_of_birth",
+            "INVALID_DATE_OF_BIRTH_FORMAT",
+            "Not a valid date (YYYY-MM-DD).",
+        );
+        return;
+    };
+    let mut age = today.year() - date.year();
+    if (today.month() as u8, today.day()) < (date.month() as u8, date.day()) {
+        age -= 1;
+    }
+    if age < MINIMUM_AGE {
+        v.error(
+            "date_of_birth",
+            "DATE_OF_BIRTH_TOO_YOUNG",
+            format!("You must be at least {MINIMUM_AGE} years old to create an account"),
+        );
+    }
+}
+
 fn validate_password(v: &mut Validator, path: &str, password: &str) {
     v.length(path, password, 8, 256);
 }
@@ -116,6 +165,11 @@ impl Fluxer {
             );
         }
         v.opt_length("global_name", req.global_name.as_deref(), 1, 32);
+        if let Some(dob) = &req.date_of_birth {
+            let today = time::OffsetDateTime::from_unix_timestamp(self.now().unix_secs())
+                .map_or(time::Date::MIN, |t| t.date());
+            validate_date_of_birth(&mut v, dob, today);
+        }
         if req.consent == Some(false) {
             v.error(
                 "consent",
@@ -371,8 +425,17 @@ impl Fluxer {
     pub async fn logout(&self, actor: &Actor) -> Result<()> {
         if let Some(hash) = &actor.session {
             self.store().delete_session(hash).await?;
+            self.revoke_gateway_sessions(actor.id(), SessionsRevoked::these([hash]))
+                .await;
         }
         Ok(())
+    }
+
+    /// Ends the gateway sessions of `user` that `revoked` covers, on every node. Call it after the
+    /// credentials are gone from the store, so a session that identifies meanwhile is refused.
+    pub(crate) async fn revoke_gateway_sessions(&self, user: UserId, revoked: SessionsRevoked) {
+        self.emit(Dispatch::new(SESSIONS_REVOKED, Topic::User(user), &revoked))
+            .await;
     }
 
     pub async fn list_sessions(&self, actor: &Actor) -> Result<Vec<SessionInfo>> {
@@ -398,15 +461,19 @@ impl Fluxer {
         let mut v = Validator::new();
         v.count("session_id_hashes", id_hashes.len(), 100);
         v.finish()?;
-        let mut ended = 0;
+        let mut ended = Vec::new();
         for s in self.store().list_sessions(actor.id()).await? {
             if id_hashes.iter().any(|h| *h == s.id_hash())
                 && self.store().delete_session(&s.token_hash).await?
             {
-                ended += 1;
+                ended.push(s.token_hash);
             }
         }
-        Ok(ended)
+        if !ended.is_empty() {
+            self.revoke_gateway_sessions(actor.id(), SessionsRevoked::these(&ended))
+                .await;
+        }
+        Ok(ended.len() as u64)
     }
 
     /// Stores a new one-time token (hashed) and returns it in the clear, for a link or a ticket.
@@ -541,6 +608,8 @@ impl Fluxer {
         user.email_verified = true;
         self.store().update_user(&user).await?;
         self.store().delete_user_sessions(user.id).await?;
+        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(None))
+            .await;
         let token = self.open_session(user.id, &client).await?;
         Ok(LoginOutcome::Session {
             token,
@@ -664,6 +733,37 @@ fn random_discriminator(attempt: u32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_of_birth_are_real_days_and_old_enough() {
+        let today = time::Date::from_calendar_date(2026, time::Month::December, 4).unwrap();
+        let codes = |dob: &str| {
+            let mut v = Validator::new();
+            validate_date_of_birth(&mut v, dob, today);
+            match v.finish() {
+                Ok(()) => Vec::new(),
+                Err(Error::InvalidForm(errors)) => errors.into_iter().map(|e| e.code).collect(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert!(codes("2000-02-29").is_empty());
+        assert!(codes("2013-12-04").is_empty(), "13 today");
+        assert_eq!(codes("2013-12-05"), ["DATE_OF_BIRTH_TOO_YOUNG"]);
+        assert_eq!(codes("2030-01-01"), ["DATE_OF_BIRTH_TOO_YOUNG"]);
+        for bad in [
+            "9999-99-99",
+            "2001-02-29",
+            "2000-13-01",
+            "2000-1-01",
+            "20000101",
+            "",
+            "1899-12-31",
+            "+200-01-01",
+            "2000-01-0a",
+        ] {
+            assert_eq!(codes(bad), ["INVALID_DATE_OF_BIRTH_FORMAT"], "{bad}");
+        }
+    }
 
     #[test]
     fn derives_usernames() {

@@ -9,7 +9,7 @@ use crate::model::{
     Channel, ChannelResponse, ChannelType, Relationship, RelationshipType, User, UserPartial,
     UserPrivate,
 };
-use crate::ports::{Dispatch, Topic};
+use crate::ports::{Dispatch, SessionsRevoked, Topic};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
 use super::{Actor, Fluxer};
@@ -118,6 +118,7 @@ impl Fluxer {
             user.email = email;
             user.email_verified = false;
         }
+        let changes_password = req.new_password.is_some();
         if let Some(p) = req.new_password {
             user.password_hash = Some(self.ports().hasher.hash(&p).await?);
             user.password_changed_at = Some(self.now());
@@ -162,6 +163,16 @@ impl Fluxer {
                 ));
             }
             Err(e) => return Err(e.into()),
+        }
+        if changes_password {
+            // As upstream: a new password ends every other session, here and on the gateway.
+            for session in self.store().list_sessions(user.id).await? {
+                if actor.session.as_ref() != Some(&session.token_hash) {
+                    self.store().delete_session(&session.token_hash).await?;
+                }
+            }
+            self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(actor.session.as_ref()))
+                .await;
         }
         self.emit_user_update(&user).await;
         self.index_user_later(user.id).await;
