@@ -93,7 +93,31 @@ impl Conn {
     }
 }
 
+/// Counts a connection as open for as long as it lives.
+struct Open(Gateway);
+
+impl Open {
+    fn new(gateway: &Gateway) -> Open {
+        gateway
+            .inner
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Open(gateway.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0
+            .inner
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket, zlib: bool) {
+    let _open = Open::new(&gateway);
+    let mut stopping = gateway.stopping();
     let mut conn = Conn {
         gateway,
         session: None,
@@ -112,6 +136,8 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket, zlib: bool) {
         return;
     }
     let timeout = Duration::from_millis(conn.gateway.config().heartbeat_timeout_ms);
+    let identify_by =
+        Instant::now() + Duration::from_millis(conn.gateway.config().identify_timeout_ms);
     let write_timeout = Duration::from_millis(conn.gateway.config().write_timeout_ms);
     let mut ticker = tokio::time::interval(Duration::from_millis(
         (conn.gateway.config().heartbeat_timeout_ms / 4).max(10),
@@ -128,7 +154,10 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket, zlib: bool) {
                 }
                 Some(Ok(Message::Binary(_))) => break Some((close::DECODE_ERROR, "binary frames are not supported")),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
+                Some(Ok(Message::Close(_))) | None => break None,
+                // A frame over the size limit, or not WebSocket at all: say so, if the socket
+                // still carries a close frame.
+                Some(Err(_)) => break Some((close::DECODE_ERROR, "invalid or oversized frame")),
             },
             out = recv_opt(&mut conn.out_rx) => match out {
                 Some(Outbound::Text(t)) => {
@@ -160,6 +189,15 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket, zlib: bool) {
                 if conn.last_heartbeat.elapsed() > timeout {
                     break Some((close::SESSION_TIMEOUT, "heartbeat timed out"));
                 }
+                if conn.session.is_none() && Instant::now() > identify_by {
+                    break Some((close::SESSION_TIMEOUT, "identify timed out"));
+                }
+            }
+            () = until_set(&mut stopping) => {
+                // The session stays (until the process ends) so the client can resume it here
+                // or, in a cluster, on another node.
+                let _ = conn.send(&mut socket, frame(op::RECONNECT, &Value::Null)).await;
+                break Some((close::UNKNOWN_ERROR, "the server is restarting"));
             }
         }
     };
@@ -171,7 +209,39 @@ pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket, zlib: bool) {
             code,
             reason: Utf8Bytes::from(reason),
         }));
-        let _ = tokio::time::timeout(write_timeout, socket.send(close)).await;
+        if tokio::time::timeout(write_timeout, socket.send(close))
+            .await
+            .is_ok_and(|sent| sent.is_ok())
+        {
+            linger(&mut socket).await;
+        }
+    }
+}
+
+/// After our close frame: reads (and discards) what the client still sends until its own close,
+/// for a moment at most. Dropping a socket with unread input makes the kernel reset the
+/// connection, and a reset can destroy the close frame before the client reads it (it would see
+/// 1006 instead of our code). A flooding client must not hold the connection, hence the bound.
+async fn linger(socket: &mut WebSocket) {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    loop {
+        match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Ok(Some(Ok(Message::Close(_))) | None) | Err(_) => return,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_))) => {
+                // Unreadable input (the rest of an oversized frame) stays unread: give the
+                // client the moment to read our close before the reset.
+                tokio::time::sleep_until(deadline).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Resolves once the flag is set (the guard `wait_for` returns is not `Send`: dropped here).
+async fn until_set(flag: &mut tokio::sync::watch::Receiver<bool>) {
+    if flag.wait_for(|set| *set).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

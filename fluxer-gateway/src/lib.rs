@@ -73,8 +73,15 @@ pub struct GatewayConfig {
     pub heartbeat_timeout_ms: u64,
     /// How long a session waits for a RESUME after its socket drops.
     pub resume_window_ms: u64,
-    /// Dispatches kept un-acknowledged before the session is closed with 4013.
+    /// Dispatches kept for RESUME until the client acknowledges them. Past this (or
+    /// `max_buffered_bytes`) the oldest are let go: the client still receives everything live, and
+    /// only a RESUME from before them is refused (INVALID_SESSION, then a new IDENTIFY).
     pub max_unacked: usize,
+    /// Bytes of dispatches kept for RESUME per session (payloads are shared between sessions, so
+    /// this counts each session's share in full: a bound, not the memory used).
+    pub max_buffered_bytes: usize,
+    /// A connection that has not identified (or resumed) within this is closed (4009).
+    pub identify_timeout_ms: u64,
     /// Events buffered between the bus and a session before it counts as lagging.
     pub subscription_capacity: usize,
     /// Inbound frames allowed per window (4008 beyond).
@@ -101,6 +108,8 @@ impl Default for GatewayConfig {
             heartbeat_timeout_ms: 45_000,
             resume_window_ms: 60_000,
             max_unacked: 4096,
+            max_buffered_bytes: 16 << 20,
+            identify_timeout_ms: 30_000,
             subscription_capacity: 4096,
             rate_limit_frames: 120,
             rate_window_ms: 60_000,
@@ -125,6 +134,10 @@ struct Inner {
     registry: Registry,
     /// This instance's name in the registry.
     node: String,
+    /// Set once the host shuts the gateway down: every connection says RECONNECT and closes.
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// Open WebSocket connections, identified or not.
+    connections: std::sync::atomic::AtomicUsize,
 }
 
 /// The gateway service. Cheap to clone.
@@ -156,6 +169,8 @@ impl Gateway {
                 config,
                 sessions: Mutex::new(HashMap::new()),
                 identifies: Mutex::new(HashMap::new()),
+                stopping: tokio::sync::watch::channel(false).0,
+                connections: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -190,6 +205,41 @@ impl Gateway {
 
     pub(crate) fn node(&self) -> &str {
         &self.inner.node
+    }
+
+    /// Tells every connection to reconnect (op 7 RECONNECT, then close 4000, which clients resume
+    /// after), refuses new ones, and waits up to `deadline` for the connections to close. In a
+    /// cluster, the clients resume on another node; a restarted monolith answers their RESUME with
+    /// INVALID_SESSION and they identify anew.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let _ = self.inner.stopping.send(true);
+        let wait = async {
+            while self
+                .inner
+                .connections
+                .load(std::sync::atomic::Ordering::Acquire)
+                > 0
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(deadline, wait).await.is_err() {
+            tracing::warn!(
+                connections = self.connection_count(),
+                "gateway: connections still open at the shutdown deadline"
+            );
+        }
+    }
+
+    /// How many WebSocket connections are open.
+    pub fn connection_count(&self) -> usize {
+        self.inner
+            .connections
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
     }
 
     /// How many sessions are live (connected or waiting for a resume).
@@ -315,6 +365,7 @@ impl Gateway {
             numbering: Numbering::starting_at(start),
             // Only a bus with positions lets another node take the session over.
             token_hash: start.map(|_| registry::token_hash(token)),
+            credential: actor.session,
         };
         self.spawn_session(session, None).await
     }
@@ -388,6 +439,7 @@ impl Gateway {
             },
             numbering,
             token_hash: Some(record.token_hash),
+            credential: actor.session,
         };
         self.spawn_session(session, Some(seq)).await.ok()
     }
@@ -579,6 +631,17 @@ async fn upgrade(
                         axum::extract::ws::CloseFrame {
                             code,
                             reason: reason.into(),
+                        },
+                    )))
+                    .await;
+                return;
+            }
+            if *gateway.stopping().borrow() {
+                let _ = socket
+                    .send(axum::extract::ws::Message::Close(Some(
+                        axum::extract::ws::CloseFrame {
+                            code: close::UNKNOWN_ERROR,
+                            reason: "the server is restarting".into(),
                         },
                     )))
                     .await;

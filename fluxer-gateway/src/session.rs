@@ -9,7 +9,9 @@ use std::time::Duration;
 use fluxer_core::id::{ChannelId, GuildId, UserId};
 use fluxer_core::model::Member;
 use fluxer_core::permission::Permissions;
-use fluxer_core::ports::{Dispatch, PresenceEntry, Status, Subscription, Topic};
+use fluxer_core::ports::{
+    Dispatch, PresenceEntry, SESSIONS_REVOKED, SessionsRevoked, Status, Subscription, Topic,
+};
 use fluxer_core::service::member_channel_permissions;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -105,6 +107,9 @@ pub(crate) struct SessionTask {
     /// The token hash for the shared registry, on a bus with positions; `None`: this session is not
     /// in the registry (a bus without positions, or it became unportable).
     pub token_hash: Option<String>,
+    /// The hash of the session token it identified with (`None`: a bot token), to end it when that
+    /// credential is revoked.
+    pub credential: Option<[u8; 32]>,
 }
 
 /// What a session sends when its first connection attaches.
@@ -118,10 +123,31 @@ pub(crate) struct Initial {
     pub replayed: Vec<Arc<Dispatch>>,
 }
 
+/// A dispatch kept for RESUME. The payload is the one the publisher serialized, shared by every
+/// session that received it; the frame (which carries this session's number) is rebuilt on replay.
+struct Buffered {
+    seq: u64,
+    event: &'static str,
+    payload: Arc<str>,
+}
+
+impl Buffered {
+    /// What it counts against [`GatewayConfig::max_buffered_bytes`](crate::GatewayConfig).
+    fn cost(&self) -> usize {
+        self.payload.len() + self.event.len() + std::mem::size_of::<Self>()
+    }
+}
+
 struct State {
     numbering: Numbering,
     acked: u64,
-    buffer: VecDeque<(u64, Arc<str>)>,
+    /// Dispatches after `floor`, not yet acknowledged. Bounded by count and bytes: the oldest go
+    /// first, and a RESUME from before them is refused (the client identifies anew). A client that
+    /// reads and heartbeats is never dropped for what it has not acknowledged yet.
+    buffer: VecDeque<Buffered>,
+    buffered_bytes: usize,
+    /// The newest number that can no longer be replayed: acknowledged, or trimmed off the buffer.
+    floor: u64,
     out: Option<Attached>,
     detached_at: Option<Instant>,
     /// This session's member record per guild (`None`: not a member), for visibility checks.
@@ -142,6 +168,8 @@ impl SessionTask {
             numbering: self.numbering,
             acked: self.numbering.seq,
             buffer: VecDeque::new(),
+            buffered_bytes: 0,
+            floor: self.numbering.seq,
             out: None,
             detached_at: Some(Instant::now()),
             members: HashMap::new(),
@@ -236,9 +264,9 @@ impl SessionTask {
                         let _ = reply.send(Err(AttachError::InvalidSeq));
                         return Flow::Continue;
                     }
-                    // Everything after the last acknowledged number is buffered (numbers may have
-                    // gaps, see `crate::sequence`).
-                    if from < st.acked {
+                    // Everything after the floor is buffered (numbers may have gaps, see
+                    // `crate::sequence`).
+                    if from < st.floor {
                         let _ = reply.send(Err(AttachError::Stale));
                         return Flow::End;
                     }
@@ -251,14 +279,15 @@ impl SessionTask {
                     // that stops reading is dropped after the write timeout.
                     let write_timeout =
                         Duration::from_millis(self.gateway.config().write_timeout_ms);
-                    for (seq, frame) in st.buffer.iter().filter(|(s, _)| *s > from) {
+                    for kept in st.buffer.iter().filter(|b| b.seq > from) {
+                        let frame = dispatch_frame(kept.event, kept.seq, &kept.payload);
                         let sent = tokio::time::timeout(
                             write_timeout,
-                            conn.out.send(Outbound::Text(frame.to_string())),
+                            conn.out.send(Outbound::Text(frame)),
                         )
                         .await;
                         if !matches!(sent, Ok(Ok(()))) {
-                            tracing::debug!(seq, "resume replay stalled");
+                            tracing::debug!(seq = kept.seq, "resume replay stalled");
                             conn.close(close::UNKNOWN_ERROR, "client too slow");
                             st.detached_at = Some(Instant::now());
                             return Flow::Continue;
@@ -266,10 +295,10 @@ impl SessionTask {
                     }
                     // RESUMED goes through the same backpressured path: the replay may have left
                     // the connection's queue full.
-                    if let Some(frame) = self.sequence(st, "RESUMED", "null", None) {
+                    if let Some(frame) = self.sequence(st, "RESUMED", Arc::from("null"), None) {
                         let sent = tokio::time::timeout(
                             write_timeout,
-                            conn.out.send(Outbound::Text(frame.to_string())),
+                            conn.out.send(Outbound::Text(frame)),
                         )
                         .await;
                         if !matches!(sent, Ok(Ok(()))) {
@@ -296,8 +325,15 @@ impl SessionTask {
                     return Flow::Continue;
                 }
                 st.acked = seq;
-                while st.buffer.front().is_some_and(|(s, _)| *s <= seq) {
-                    st.buffer.pop_front();
+                st.floor = st.floor.max(seq);
+                while st.buffer.front().is_some_and(|b| b.seq <= seq) {
+                    if let Some(gone) = st.buffer.pop_front() {
+                        st.buffered_bytes -= gone.cost();
+                    }
+                }
+                // Give back what a burst grew the buffer to, once it has drained.
+                if st.buffer.capacity() > 256 && st.buffer.len() < st.buffer.capacity() / 4 {
+                    st.buffer.shrink_to(st.buffer.len() * 2);
                 }
                 Flow::Continue
             }
@@ -317,33 +353,36 @@ impl SessionTask {
         }
     }
 
-    /// Sequences a dispatch, buffers it for resume and sends it if a connection is attached.
-    /// Numbers a dispatch and keeps it for RESUME; `None` when the client ignores this event or the
-    /// un-acknowledged backlog overflowed (the session is then closed with 4013 and cannot resume).
+    /// Numbers a dispatch, keeps it for RESUME and returns its frame; `None` when the client
+    /// ignores this event.
     fn sequence(
         &mut self,
         st: &mut State,
         event: &'static str,
-        payload: &str,
+        payload: Arc<str>,
         position: Option<u64>,
-    ) -> Option<Arc<str>> {
+    ) -> Option<String> {
         if self.ignored.contains(event) {
             st.numbering.saw(position);
             return None;
         }
         let seq = st.numbering.next(position);
-        let frame: Arc<str> = dispatch_frame(event, seq, payload).into();
-        st.buffer.push_back((seq, frame.clone()));
-        if st.buffer.len() > self.gateway.config().max_unacked {
-            if let Some(conn) = st.out.take() {
-                conn.close(close::ACK_BACKPRESSURE, "acknowledgement backlog exceeded");
-            }
-            // The session cannot be resumed: drop the buffer so a RESUME is refused.
-            st.buffer.clear();
-            st.detached_at = Some(
-                Instant::now() - Duration::from_millis(self.gateway.config().resume_window_ms),
-            );
-            return None;
+        let frame = dispatch_frame(event, seq, &payload);
+        let kept = Buffered {
+            seq,
+            event,
+            payload,
+        };
+        st.buffered_bytes += kept.cost();
+        st.buffer.push_back(kept);
+        let config = self.gateway.config();
+        while st.buffer.len() > config.max_unacked || st.buffered_bytes > config.max_buffered_bytes
+        {
+            let Some(oldest) = st.buffer.pop_front() else {
+                break;
+            };
+            st.buffered_bytes -= oldest.cost();
+            st.floor = oldest.seq;
         }
         Some(frame)
     }
@@ -356,11 +395,11 @@ impl SessionTask {
         payload: Arc<str>,
         position: Option<u64>,
     ) {
-        let Some(frame) = self.sequence(st, event, &payload, position) else {
+        let Some(frame) = self.sequence(st, event, payload, position) else {
             return;
         };
         if let Some(conn) = &st.out {
-            match conn.out.try_send(Outbound::Text(frame.to_string())) {
+            match conn.out.try_send(Outbound::Text(frame)) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     // A client that cannot keep up is disconnected; it may resume and get the rest.
@@ -384,6 +423,18 @@ impl SessionTask {
         st.numbering.saw(dispatch.position);
         let position = dispatch.position;
         match dispatch.topic {
+            Topic::User(_) if event == SESSIONS_REVOKED => {
+                let covered = serde_json::from_str::<SessionsRevoked>(&dispatch.payload)
+                    .is_ok_and(|revoked| revoked.covers(self.credential.as_ref()));
+                if !covered {
+                    return Flow::Continue;
+                }
+                tracing::debug!(session = %self.session_id, "credential revoked; closing the session");
+                if let Some(conn) = st.out.take() {
+                    conn.close(close::AUTHENTICATION_FAILED, "authentication failed");
+                }
+                return Flow::End;
+            }
             Topic::User(_) => {
                 if event == "GUILD_CREATE" || event == "GUILD_DELETE" {
                     let id = payload_id(&dispatch.payload, "id").map(GuildId::from);

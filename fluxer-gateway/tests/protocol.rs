@@ -644,3 +644,260 @@ async fn zlib_stream_compresses_every_frame() {
         }
     }
 }
+
+/// Reads frames until the server closes; returns the close code (`None`: no close frame).
+async fn close_code_of(ws: &mut Ws) -> Option<u16> {
+    loop {
+        match next(ws).await {
+            Ok(_) => continue,
+            Err(code) => return code,
+        }
+    }
+}
+
+/// Whether a connection still answers a heartbeat.
+async fn answers(ws: &mut Ws) -> bool {
+    if ws
+        .send(Message::Text(
+            json!({ "op": 1, "d": null }).to_string().into(),
+        ))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    loop {
+        match next(ws).await {
+            Ok(v) if v["op"] == 11 => return true,
+            Ok(_) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+async fn login(env: &Env, name: &str) -> (String, Actor) {
+    let outcome = env
+        .fluxer
+        .login(fluxer_core::service::LoginRequest {
+            email: format!("{name}@example.com"),
+            password: "correct horse battery".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let LoginOutcome::Session { token, .. } = outcome else {
+        panic!("no session")
+    };
+    let actor = env.fluxer.authenticate(&token).await.unwrap();
+    (token, actor)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_credentials_close_their_gateway_sessions() {
+    let env = start(fast()).await;
+    let (first, first_actor) = user(&env, "alice").await;
+    let (second, second_actor) = login(&env, "alice").await;
+    let (third, _) = login(&env, "alice").await;
+    let (mut ws_first, _) = identify(&env, &first).await;
+    let (mut ws_second, _) = identify(&env, &second).await;
+    let (mut ws_third, _) = identify(&env, &third).await;
+
+    // A logout ends that session's connection, and only that one.
+    env.fluxer.logout(&first_actor).await.unwrap();
+    assert_eq!(close_code_of(&mut ws_first).await, Some(4004));
+    assert!(answers(&mut ws_second).await);
+
+    // A password change keeps the session that made it and ends every other, on REST too.
+    env.fluxer
+        .update_me(
+            &second_actor,
+            fluxer_core::service::UserUpdate {
+                password: Some("correct horse battery".to_owned()),
+                new_password: Some("a brand new passphrase".to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(close_code_of(&mut ws_third).await, Some(4004));
+    assert!(env.fluxer.authenticate(&third).await.is_err());
+    let second_actor = env.fluxer.authenticate(&second).await.unwrap();
+    assert!(answers(&mut ws_second).await);
+
+    // A new connection with a revoked token is refused.
+    let mut again = connect(&env, "?v=1&encoding=json").await;
+    next(&mut again).await.unwrap();
+    send_json(
+        &mut again,
+        json!({ "op": 2, "d": { "token": third, "properties": {} } }),
+    )
+    .await;
+    assert_eq!(close_code_of(&mut again).await, Some(4004));
+
+    // A bot token reset ends the old token's connections.
+    let app = env
+        .fluxer
+        .create_application(
+            &second_actor,
+            fluxer_core::service::ApplicationCreate {
+                name: "bot".to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let bot_token = env
+        .fluxer
+        .reset_bot_token(&second_actor, app.id, Some("a brand new passphrase"))
+        .await
+        .unwrap();
+    let (mut ws_bot, _) = identify(&env, &format!("Bot {bot_token}")).await;
+    env.fluxer
+        .reset_bot_token(&second_actor, app.id, Some("a brand new passphrase"))
+        .await
+        .unwrap();
+    assert_eq!(close_code_of(&mut ws_bot).await, Some(4004));
+    assert!(
+        answers(&mut ws_second).await,
+        "the owner's session is not the bot's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_heartbeats_but_never_identifies_is_closed() {
+    let env = start(GatewayConfig {
+        identify_timeout_ms: 400,
+        ..fast()
+    })
+    .await;
+    let mut ws = connect(&env, "?v=1&encoding=json").await;
+    assert_eq!(next(&mut ws).await.unwrap()["op"], 10);
+    let started = std::time::Instant::now();
+    let code = loop {
+        if !answers(&mut ws).await {
+            break close_code_of(&mut ws).await;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The close frame may have been read by the heartbeat that failed.
+    assert!(matches!(code, Some(4009) | None), "{code:?}");
+    // Checked precisely on a fresh connection that only waits.
+    let mut ws = connect(&env, "?v=1&encoding=json").await;
+    assert_eq!(next(&mut ws).await.unwrap()["op"], 10);
+    assert_eq!(close_code_of(&mut ws).await, Some(4009));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_and_floods_get_their_close_codes() {
+    let env = start(fast()).await;
+    // Over the 4 KiB payload limit, and over the 64 KiB frame limit of the socket itself.
+    for size in [5_000, 100_000, 1_000_000] {
+        let mut ws = connect(&env, "?v=1&encoding=json").await;
+        next(&mut ws).await.unwrap();
+        let _ = ws.send(Message::Text("x".repeat(size).into())).await;
+        assert_eq!(close_code_of(&mut ws).await, Some(4002), "{size} bytes");
+    }
+    // A flood far past the rate limit, sent without waiting: 4008, not a reset.
+    let mut ws = connect(&env, "?v=1&encoding=json").await;
+    next(&mut ws).await.unwrap();
+    let heartbeat = json!({ "op": 1, "d": null }).to_string();
+    for _ in 0..2_000 {
+        if ws
+            .feed(Message::Text(heartbeat.clone().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let _ = ws.flush().await;
+    assert_eq!(close_code_of(&mut ws).await, Some(4008));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_is_never_dropped_for_what_it_has_not_acknowledged_yet() {
+    // Acknowledgements come with heartbeats, far apart; the burst is many times the buffer.
+    let env = start(GatewayConfig {
+        heartbeat_interval_ms: 60_000,
+        heartbeat_timeout_ms: 120_000,
+        max_unacked: 50,
+        ..Default::default()
+    })
+    .await;
+    let (alice, alice_actor) = user(&env, "alice").await;
+    let (_, channel) = guild_with(&env, &alice_actor, None).await;
+    let (mut ws, ready) = identify(&env, &alice).await;
+    let session_id = ready["d"]["session_id"].as_str().unwrap().to_owned();
+    let early_seq = ready["s"].as_u64().unwrap();
+    for i in 0..400 {
+        send(&env, &alice_actor, channel, &format!("m{i}")).await;
+    }
+    let mut last_seq = 0;
+    for i in 0..400 {
+        let m = next_dispatch(&mut ws, "MESSAGE_CREATE").await;
+        assert_eq!(m["d"]["content"], format!("m{i}"));
+        last_seq = m["s"].as_u64().unwrap();
+    }
+    // Still connected, and the acknowledgement of everything is accepted.
+    send_json(&mut ws, json!({ "op": 1, "d": last_seq })).await;
+    assert_eq!(next(&mut ws).await.unwrap()["op"], 11);
+
+    // Resuming from before what the buffer still holds is refused cleanly (INVALID_SESSION).
+    drop(ws);
+    let mut ws = connect(&env, "?v=1&encoding=json").await;
+    next(&mut ws).await.unwrap();
+    send_json(
+        &mut ws,
+        json!({ "op": 6, "d": { "token": alice, "session_id": session_id, "seq": early_seq } }),
+    )
+    .await;
+    let reply = next(&mut ws).await.unwrap();
+    assert_eq!(reply["op"], 9, "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_tells_every_connection_to_reconnect() {
+    let ports = Ports {
+        store: Arc::new(MemoryStore::new()),
+        events: Arc::new(InProcessEventBus::new()),
+        mailer: Arc::new(MemoryMailer::new()),
+        cache: Arc::new(MemoryCache::new()),
+        clock: Arc::new(SystemClock),
+        hasher: Arc::new(Argon2Hasher::fast_for_tests()),
+        queue: None,
+        search: None,
+        blobs: None,
+        media: None,
+    };
+    let fluxer = Fluxer::new(ports, Config::default());
+    let gateway = Gateway::new(fluxer.clone(), Arc::new(MemoryPresence::new()), fast());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let router = gateway.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let env = Env { fluxer, addr };
+    let (alice, _) = user(&env, "alice").await;
+    let (mut identified, _) = identify(&env, &alice).await;
+    let mut waiting = connect(&env, "?v=1&encoding=json").await;
+    next(&mut waiting).await.unwrap();
+    assert_eq!(gateway.connection_count(), 2);
+
+    let stopping = tokio::spawn({
+        let gateway = gateway.clone();
+        async move { gateway.shutdown(Duration::from_secs(5)).await }
+    });
+    for ws in [&mut identified, &mut waiting] {
+        let reconnect = next(ws).await.unwrap();
+        assert_eq!(reconnect["op"], 7, "{reconnect}");
+        assert_eq!(close_code_of(ws).await, Some(4000));
+    }
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("shutdown returns once the connections are closed")
+        .unwrap();
+    assert_eq!(gateway.connection_count(), 0);
+    // New connections are turned away with the same resumable code.
+    let mut late = connect(&env, "?v=1&encoding=json").await;
+    assert_eq!(next(&mut late).await.unwrap_err(), Some(4000));
+}
