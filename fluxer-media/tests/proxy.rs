@@ -591,7 +591,29 @@ async fn external_ssrf_is_refused() {
     ] {
         let reply = strict.get(&strict.external(&url, "")).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{url}");
+        // The answer says "refused" and nothing of how the name resolved.
+        let body = String::from_utf8_lossy(&reply.body).to_string();
+        assert!(body.contains("refused"), "{url}: {body}");
+        for leak in ["127.0.0.1", "::1", "169.254", "0.0.0.0", "resolves"] {
+            assert!(!body.contains(leak), "{url} leaks {leak}: {body}");
+        }
     }
+    // Nor why a connection failed: a closed port and a refused address look alike from outside.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let open = external_harness(true);
+    let reply = open
+        .get(&open.external(&format!("http://{closed}/x.png"), ""))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(reply.error_code(), "EXTERNAL_FETCH_FAILED");
+    let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(
+        json["message"], "The external resource could not be fetched.",
+        "the connection error stays in the log"
+    );
 
     // Redirects to private addresses are refused although the first hop is allowed.
     let h = external_harness(true);

@@ -155,6 +155,25 @@ impl MediaError {
     }
 }
 
+impl MediaError {
+    /// What the client is told. Errors of the external proxy say only that the fetch was refused or
+    /// failed: how a name resolves, or why a connection failed, would map the server's network for
+    /// whoever asks. The detail goes to the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            MediaError::ForbiddenAddress(detail) => {
+                tracing::debug!(detail = %detail, "external media fetch refused");
+                "The external address is refused.".to_owned()
+            }
+            MediaError::ExternalFetch(detail) => {
+                tracing::debug!(detail = %detail, "external media fetch failed");
+                "The external resource could not be fetched.".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<fluxer_core::error::StoreError> for MediaError {
     fn from(e: fluxer_core::error::StoreError) -> Self {
         MediaError::Storage(e.to_string())
@@ -167,7 +186,7 @@ impl IntoResponse for MediaError {
         if status.is_server_error() {
             tracing::warn!(code = self.code(), error = %self, "media proxy error");
         }
-        let body = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+        let body = serde_json::json!({ "code": self.code(), "message": self.public_message() });
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         // Errors must not be pinned in a CDN: a signature can be renewed, ffmpeg installed.

@@ -40,9 +40,20 @@ pub struct LogMailer;
 #[async_trait]
 impl Mailer for LogMailer {
     async fn send(&self, email: &Email) -> PortResult<()> {
-        tracing::info!(to = %email.to, subject = %email.subject, "email not sent: no SMTP server configured");
+        // With no SMTP server, the log is how an operator hands a user the link to verify or reset.
+        let links = links_in(&email.text);
+        tracing::info!(to = %email.to, subject = %email.subject, links = ?links, "email not sent: no SMTP server configured");
         Ok(())
     }
+}
+
+/// The http(s) links in an email's text.
+fn links_in(text: &str) -> Vec<&str> {
+    text.split_whitespace()
+        .filter_map(|w| w.find("http").map(|i| &w[i..]))
+        .filter(|w| w.starts_with("https://") || w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(['.', ',', ')', '>']))
+        .collect()
 }
 
 #[cfg(test)]
@@ -56,6 +67,19 @@ mod tests {
             text: "body".to_owned(),
             html: None,
         }
+    }
+
+    #[test]
+    fn links_are_found_in_the_text() {
+        let text =
+            "Hi,\n\nVerify here: http://127.0.0.1:8080/verify#token=abc.\n(https://x.test/r?t=1)";
+        assert_eq!(
+            links_in(text),
+            [
+                "http://127.0.0.1:8080/verify#token=abc",
+                "https://x.test/r?t=1"
+            ]
+        );
     }
 
     #[tokio::test]
