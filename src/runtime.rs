@@ -46,6 +46,39 @@ pub fn init_logging(config: &Config) {
     }
 }
 
+/// Two glibc malloc settings that decide whether memory goes back to the system after load:
+///
+/// - Every thread that allocates gets its own arena (up to 8 per core); the blocking pool's threads
+///   then leave freed memory spread over many arenas. Capping the arenas at the core count keeps
+///   resident memory per idle gateway session near a bare WebSocket server's (see BENCHMARKS.md).
+/// - Large blocks (an argon2 hash's 19 MiB, a decoded image) are mapped on their own and unmapped
+///   when freed, but glibc raises that threshold to the largest block freed so far, after which
+///   they come from the arenas and stay resident: a login flood left 600 MB behind. A fixed
+///   threshold keeps every block of 1 MiB or more returnable.
+///
+/// `MALLOC_ARENA_MAX` and `MALLOC_MMAP_THRESHOLD_` in the environment still win. Call it first
+/// thing in `main`, before any other thread exists; elsewhere than glibc it does nothing.
+pub fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            let cores = std::thread::available_parallelism().map_or(2, usize::from);
+            let arenas = libc::c_int::try_from(cores).unwrap_or(2).max(2);
+            // SAFETY: mallopt only sets a malloc tunable; called before any other thread exists.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, arenas);
+            }
+        }
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: as above.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            }
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -158,7 +158,7 @@ mod tests {
                 Err(e) => panic!("unexpected error: {e}"),
             }
         }
-        assert!(done >= 1 && done <= 3, "{done} hashed with room for 3");
+        assert!((1..=3).contains(&done), "{done} hashed with room for 3");
         assert_eq!(done + refused, 8);
         assert_eq!(hasher.callers.load(Ordering::Acquire), 0);
         // With the flood over, the next caller is served.

@@ -1,5 +1,8 @@
 //! Starts the real `fluxer-server` binary on a random loopback port with a fresh data directory, and a
 //! small HTTP/1.1 client to drive it. The server is killed when the harness is dropped.
+//!
+//! Shared by the `e2e` and `hardening` test targets; each uses part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -14,6 +17,8 @@ pub struct Server {
     pub base: String,
     pub addr: String,
     pub data_dir: PathBuf,
+    /// Leave the data directory behind when dropped (for a restart on it).
+    keep_data: bool,
 }
 
 impl Server {
@@ -27,6 +32,11 @@ impl Server {
                 .unwrap()
                 .as_nanos()
         ));
+        Server::start_in(data_dir, extra_env)
+    }
+
+    /// Starts the monolith on an existing (or new) data directory.
+    pub fn start_in(data_dir: PathBuf, extra_env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluxer-server"));
         cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
@@ -71,7 +81,22 @@ impl Server {
             base,
             addr,
             data_dir,
+            keep_data: false,
         }
+    }
+
+    /// The server process's ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and returns its data directory (which the
+    /// caller then owns).
+    pub fn kill_keeping_data(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.keep_data = true;
+        self.data_dir.clone()
     }
 
     pub fn client(&self) -> Client {
@@ -107,7 +132,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if !self.keep_data {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 

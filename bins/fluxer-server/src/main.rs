@@ -96,24 +96,8 @@ async fn create_admin(config: &Config, email: &str, username: &str) -> ExitCode 
     }
 }
 
-/// glibc gives every thread that allocates its own malloc arena (up to 8 per core); the blocking pool's
-/// threads then leave freed memory spread over many arenas. Capping the arenas at the core count keeps
-/// resident memory per idle gateway session near a bare WebSocket server's (see BENCHMARKS.md).
-/// `MALLOC_ARENA_MAX` in the environment still wins.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let arenas = libc::c_int::try_from(cores).unwrap_or(2).max(2);
-        // SAFETY: mallopt only sets a malloc tunable; called before any other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    fluxer::runtime::tune_malloc();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -63,6 +63,7 @@ fn config_path() -> Result<Option<PathBuf>, String> {
 
 /// Runs one service to completion.
 pub fn main(kind: Kind) -> ExitCode {
+    fluxer::runtime::tune_malloc();
     let name = kind.name();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
