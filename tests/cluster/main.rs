@@ -410,6 +410,71 @@ fn events_presence_rate_limits_and_search_cross_nodes() {
     }
 }
 
+/// Reads gateway frames until the server closes; the close code (`None`: no close frame).
+async fn close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a frame or a close within 20 s");
+        match msg {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+#[test]
+fn revoked_credentials_close_sessions_on_every_gateway_node() {
+    let d = Deployment::new(&[]);
+    let api_a = d.start("fluxer-api", &[("INSTANCE__WORKER_ID", "1")]);
+    let api_b = d.start("fluxer-api", &[("INSTANCE__WORKER_ID", "2")]);
+    let gw_a = d.start("fluxer-gateway", &[("INSTANCE__WORKER_ID", "3")]);
+    let gw_b = d.start("fluxer-gateway", &[("INSTANCE__WORKER_ID", "4")]);
+    let (first, _) = register(&api_a.addr, "carol");
+    let login = |api: &str| {
+        let (s, r) = http(
+            api,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({ "email": "carol@example.com", "password": "correct horse battery" })),
+        );
+        assert_eq!(s, 200, "{r}");
+        r["token"].as_str().unwrap().to_owned()
+    };
+    let second = login(&api_b.addr);
+    let third = login(&api_a.addr);
+    runtime().block_on(async {
+        let mut ws_first = identify(&gw_a.addr, &first).await;
+        let mut ws_second = identify(&gw_b.addr, &second).await;
+        let mut ws_third = identify(&gw_b.addr, &third).await;
+        // Logged out through API B: the session on gateway A ends.
+        let (s, _) = http(&api_b.addr, "POST", "/api/v1/auth/logout", Some(&first), None);
+        assert_eq!(s, 204);
+        assert_eq!(close_code(&mut ws_first).await, Some(4004));
+        // A password change through API A keeps the session that made it (on gateway B) and ends
+        // the other one there, and on REST.
+        let (s, r) = http(
+            &api_a.addr,
+            "PATCH",
+            "/api/v1/users/@me",
+            Some(&second),
+            Some(&json!({ "password": "correct horse battery", "new_password": "another fine passphrase" })),
+        );
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(close_code(&mut ws_third).await, Some(4004));
+        let (s, _) = http(&api_b.addr, "GET", "/api/v1/users/@me", Some(&third), None);
+        assert_eq!(s, 401);
+        ws_second
+            .send(Message::Text(json!({ "op": 1, "d": null }).to_string().into()))
+            .await
+            .unwrap();
+        // The session that changed the password stays (its USER_UPDATE may come first).
+        while next(&mut ws_second).await["op"] != 11 {}
+    });
+}
+
 /// A one-connection-at-a-time SMTP server that swallows the first connection (the worker is killed
 /// while it waits) and accepts mail on later ones, counting what arrives.
 struct Smtp {
