@@ -73,7 +73,8 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if !e.is_client_error() {
+        // An unavailable feature is a deliberate answer (503 with its code), not a failure.
+        if !e.is_client_error() && !matches!(e, Error::Unavailable { .. }) {
             // The detail is for operators only.
             tracing::error!(error = %e, "request failed");
             return ApiError::internal();
@@ -149,3 +150,21 @@ impl IntoResponse for ApiError {
 
 /// The result type of handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_feature_keeps_its_status_and_code() {
+        let e = ApiError::from(Error::Unavailable {
+            code: "SEARCH_UNAVAILABLE",
+            message: "Search is not enabled on this instance.".to_owned(),
+        });
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code, "SEARCH_UNAVAILABLE");
+        let internal = ApiError::from(Error::Internal("detail".to_owned()));
+        assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(internal.message, "Internal server error.");
+    }
+}

@@ -901,3 +901,81 @@ async fn shutdown_tells_every_connection_to_reconnect() {
     let mut late = connect(&env, "?v=1&encoding=json").await;
     assert_eq!(next(&mut late).await.unwrap_err(), Some(4000));
 }
+
+/// Fuzzes the frame decoder: near misses of every frame a client sends, on connections before and
+/// after IDENTIFY. The server must answer each with its protocol (a close code of its own, 4000 to
+/// 4013) or carry on, never drop the socket without a close frame (a panic or a decoder gone
+/// wrong), and other connections must not notice. Bounded; a new seed each run (printed;
+/// `FLUXER_FUZZ_SEED` replays it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzed_frames_get_protocol_answers_never_a_dropped_socket() {
+    use fluxer_core::testing::fuzz::{Rng, mutate};
+
+    let env = start(GatewayConfig {
+        rate_limit_frames: 1_000_000,
+        identifies_per_day: 1_000_000,
+        // The healthy connection does not heartbeat during the run.
+        heartbeat_timeout_ms: 300_000,
+        ..fast()
+    })
+    .await;
+    let (token, alice) = user(&env, "alice").await;
+    let (guild, channel) = guild_with(&env, &alice, None).await;
+    let (mut healthy, _) = identify(&env, &token).await;
+    let corpus = [
+        json!({ "op": 1, "d": 3 }),
+        json!({ "op": 2, "d": { "token": token, "properties": { "os": "linux", "browser": "fuzz", "device": "fuzz" }, "compress": false, "large_threshold": 50, "presence": { "status": "online", "since": 0, "activities": [], "afk": false }, "intents": 513 } }),
+        json!({ "op": 3, "d": { "status": "idle", "since": 91879201, "activities": [{ "name": "x", "type": 0 }], "afk": false } }),
+        json!({ "op": 4, "d": { "guild_id": guild, "channel_id": channel, "self_mute": false, "self_deaf": false } }),
+        json!({ "op": 6, "d": { "token": token, "session_id": "0123456789abcdef0123456789abcdef", "seq": 1 } }),
+        json!({ "op": 8, "d": { "guild_id": guild, "query": "", "limit": 0, "presences": true, "user_ids": [alice.id()], "nonce": "n" } }),
+        json!({ "op": 14, "d": { "guild_id": guild, "channels": { channel.to_string(): [[0, 99]] }, "typing": true, "activities": true } }),
+    ];
+    let mut rng = Rng::from_env();
+    let mut ws: Option<Ws> = None;
+    for case in 0..1_500 {
+        let mut conn = match ws.take() {
+            Some(c) => c,
+            None => {
+                let mut c = connect(&env, "?v=1&encoding=json").await;
+                assert_eq!(next(&mut c).await.unwrap()["op"], 10);
+                if rng.chance(2) {
+                    send_json(&mut c, corpus[1].clone()).await;
+                    next_dispatch(&mut c, "READY").await;
+                }
+                c
+            }
+        };
+        let valid = &corpus[rng.below(corpus.len())];
+        let frame = mutate(&mut rng, valid);
+        let frame_text = frame.chars().take(300).collect::<String>();
+        let _ = conn.send(Message::Text(frame.into())).await;
+        // A heartbeat after it: answered (the connection lives on), or a close of the protocol's.
+        let _ = conn
+            .send(Message::Text(
+                json!({ "op": 1, "d": null }).to_string().into(),
+            ))
+            .await;
+        let outcome = loop {
+            match next(&mut conn).await {
+                Ok(v) if v["op"] == 11 => break Ok(()),
+                Ok(_) => continue,
+                Err(code) => break Err(code),
+            }
+        };
+        match outcome {
+            Ok(()) => ws = Some(conn),
+            Err(Some(code)) => assert!(
+                (4000..=4013).contains(&code),
+                "case {case}: close {code} after {frame_text}"
+            ),
+            Err(None) => panic!(
+                "case {case}: the socket was dropped without a close frame after {frame_text}"
+            ),
+        }
+    }
+    assert!(
+        answers(&mut healthy).await,
+        "the healthy connection never noticed"
+    );
+}

@@ -24,6 +24,7 @@ pub mod blob;
 pub mod cache;
 pub mod events;
 pub mod fixtures;
+pub mod fuzz;
 pub mod presence;
 pub mod queue;
 pub mod search;
