@@ -231,11 +231,15 @@ async fn fluxer_round(args: &Args, search: bool) -> Round {
     let monolith = Monolith::build(&config, &format!("http://{addr}"))
         .await
         .unwrap();
-    let app = monolith
-        .router
-        .clone()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    // Served as the binary serves it: the listener loop with its timeouts and connection bounds.
+    let app = monolith.router.clone();
+    let options = fluxer::runtime::ServeOptions::from_config(&config).unwrap();
+    let server = tokio::spawn(fluxer::runtime::serve_until(
+        listener,
+        app,
+        options,
+        std::future::pending(),
+    ));
 
     let fluxer = &monolith.fluxer;
     let out = fluxer

@@ -19,6 +19,7 @@ run rest_create -- --clients 64 --seconds 3 --rounds 3
 run history -- --messages 20000 --clients 64 --seconds 3 --rounds 3
 run search -- --docs 100000 --rounds 3
 run image_resize -- --thumbnails 12 --rounds 3
+run soak -- --sessions 500 --seconds 60 --after 30
 run nats_fanout -- --messages 2000 --subscribers 100 --rounds 3
 run cold_start -- --runs 20
 run idle_sessions -- --sessions 2000

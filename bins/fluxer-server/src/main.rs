@@ -170,6 +170,7 @@ async fn run() -> ExitCode {
         "fluxer-server listening on http://{local} (API at {origin}/api/v1, health at {origin}/_health)"
     );
     tracing::info!(address = %local, "listening");
+    fluxer::runtime::trim_malloc_every(std::time::Duration::from_secs(10));
     let options = match fluxer::runtime::ServeOptions::from_config(&config) {
         Ok(o) => o,
         Err(e) => {

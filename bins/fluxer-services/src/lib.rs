@@ -118,6 +118,7 @@ pub fn main(kind: Kind) -> ExitCode {
         };
         println!("{name} listening on http://{host}:{bound}");
         tracing::info!(port = bound, "listening");
+        fluxer::runtime::trim_malloc_every(std::time::Duration::from_secs(10));
         let options = match fluxer::runtime::ServeOptions::from_config(&config) {
             Ok(o) => o,
             Err(e) => {
