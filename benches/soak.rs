@@ -142,6 +142,8 @@ impl Drop for Server {
     }
 }
 
+// The returned `Server` kills and waits for the child; the early panic path waits too.
+#[allow(clippy::zombie_processes)]
 fn start_server(server: &PathBuf, dir: &std::path::Path) -> (Server, String) {
     let mut child = Command::new(server)
         .env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
@@ -303,10 +305,8 @@ fn sender(
                     t,
                     &json!({ "content": format!("soak {id}-{n}") }).to_string(),
                 );
-                if s == 200 {
-                    if mine.len() < 64 {
-                        mine.push(v["id"].as_str().unwrap_or_default().to_owned());
-                    }
+                if s == 200 && mine.len() < 64 {
+                    mine.push(v["id"].as_str().unwrap_or_default().to_owned());
                 }
                 (s, v, &load.posts)
             }

@@ -61,18 +61,25 @@ fn guild_and_channel(owner: &Client) -> (String, String) {
     (guild, channel)
 }
 
+/// A field of `/proc/{pid}/status`, in KiB.
+fn status_kib(pid: u32, name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Peak and current resident memory of a process, in KiB (`VmHWM`, `VmRSS`).
 fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    (status_kib(pid, "VmHWM:"), status_kib(pid, "VmRSS:"))
+}
+
+/// Resident anonymous memory (the heap, not mapped files), in KiB.
+fn anon_kib(pid: u32) -> u64 {
+    status_kib(pid, "RssAnon:")
 }
 
 /// Defect 0: with search on, message posting stalled for good after a few thousand concurrent
@@ -498,4 +505,169 @@ fn a_client_heartbeating_on_time_survives_a_burst_past_the_old_backlog_limit() {
             }
         }
     });
+}
+
+/// Defect 4: sessions outlived their credentials. A logout over REST closes that session's gateway
+/// connection with 4004 at once; a password change ends every other session, on the gateway and
+/// on REST.
+#[test]
+fn revoked_credentials_close_their_gateway_sessions() {
+    let server = Server::start(&[]);
+    let c = server.client();
+    let (first, _) = register(&c, "revoke@example.com", "revoke");
+    let login = || {
+        c.post(
+            "/api/v1/auth/login",
+            &json!({ "email": "revoke@example.com", "password": "correct horse battery" }),
+        )
+        .expect(200)
+        .json()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (second, third) = (login(), login());
+    let first_token = first.token.clone().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut ws_first = wire::identify(&server.addr, &first_token).await;
+        let mut ws_second = wire::identify(&server.addr, &second).await;
+        let mut ws_third = wire::identify(&server.addr, &third).await;
+        first.post("/api/v1/auth/logout", &json!({})).expect(204);
+        assert_eq!(wire::close_code(&mut ws_first).await, Some(4004));
+        first.get("/api/v1/users/@me").expect(401);
+
+        c.with_token(&second)
+            .patch(
+                "/api/v1/users/@me",
+                &json!({ "password": "correct horse battery", "new_password": "a new passphrase here" }),
+            )
+            .expect(200);
+        assert_eq!(wire::close_code(&mut ws_third).await, Some(4004));
+        c.with_token(&third).get("/api/v1/users/@me").expect(401);
+        c.with_token(&second).get("/api/v1/users/@me").expect(200);
+        wire::send(&mut ws_second, json!({ "op": 1, "d": null })).await;
+        while wire::next(&mut ws_second).await.expect("still connected")["op"] != 11 {}
+    });
+}
+
+/// Defect 8: on SIGTERM, sessions got no close frame. Every connection is now told to reconnect
+/// (op 7, then the resumable 4000), and the process still exits within its deadline.
+#[test]
+fn sigterm_tells_gateway_clients_to_reconnect() {
+    let mut server = Server::start(&[]);
+    let c = server.client();
+    let (alice, _) = register(&c, "restart@example.com", "restart");
+    let token = alice.token.clone().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut ws = runtime.block_on(wire::identify(&server.addr, &token));
+    let pid = server.pid();
+    let killer = std::thread::spawn(move || {
+        let _ = std::process::Command::new("kill")
+            .arg("-15")
+            .arg(pid.to_string())
+            .status();
+    });
+    runtime.block_on(async {
+        let reconnect = loop {
+            let frame = wire::next(&mut ws).await.expect("op 7 before the close");
+            if frame["op"] != 0 {
+                break frame;
+            }
+        };
+        assert_eq!(reconnect["op"], 7, "{reconnect}");
+        assert_eq!(wire::close_code(&mut ws).await, Some(4000));
+    });
+    killer.join().unwrap();
+    let started = Instant::now();
+    assert!(server.terminate().success());
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+/// Defect 7: resume buffers kept a copy of every frame per session and the memory never came
+/// back. 200 sessions receive a burst of 2,000 messages, acknowledge it, and the server's resident
+/// memory falls back near where it started.
+#[test]
+fn resume_buffers_give_their_memory_back_after_a_burst() {
+    // Search off: the index's own buffers would blur what this measures.
+    let server = Server::start(&[
+        ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
+        ("FLUXER_CONFIG__INTEGRATIONS__SEARCH__ENGINE", "none"),
+    ]);
+    let c = server.client();
+    let (owner, _) = register(&c, "buffers@example.com", "buffers");
+    let (guild, channel) = guild_and_channel(&owner);
+    let _ = guild;
+    let token = owner.token.clone().unwrap();
+    let sessions = 200;
+    let total = 2_000usize;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut sockets = runtime.block_on(async {
+        let mut all = Vec::new();
+        for _ in 0..sessions {
+            all.push(wire::identify(&server.addr, &token).await);
+        }
+        all
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let before = anon_kib(server.pid());
+    let mut conn = KeepAlive::connect(&server.addr);
+    let path = format!("/api/v1/channels/{channel}/messages");
+    let body = json!({ "content": "x".repeat(1500) }).to_string();
+    let readers: Vec<_> = sockets
+        .drain(..)
+        .map(|mut ws| {
+            runtime.spawn(async move {
+                let mut received = 0;
+                let mut last = 0;
+                while received < total {
+                    let frame = wire::next(&mut ws).await.expect("connected");
+                    if frame["t"] == "MESSAGE_CREATE" {
+                        received += 1;
+                        last = frame["s"].as_u64().unwrap();
+                    }
+                }
+                // The heartbeat that acknowledges the burst.
+                wire::send(&mut ws, json!({ "op": 1, "d": last })).await;
+                while wire::next(&mut ws).await.expect("connected")["op"] != 11 {}
+                ws
+            })
+        })
+        .collect();
+    for _ in 0..total {
+        let (status, _) = conn.request("POST", &path, Some(&token), body.as_bytes());
+        assert_eq!(status, 200);
+    }
+    let sockets: Vec<_> = runtime.block_on(async {
+        let mut all = Vec::new();
+        for r in readers {
+            all.push(r.await.unwrap());
+        }
+        all
+    });
+    let peak = anon_kib(server.pid());
+    // The periodic trim runs every 10 s.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let after = loop {
+        let now = anon_kib(server.pid());
+        if now < before + 20 * 1024 || Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        after < before + 20 * 1024,
+        "heap {before} KiB before, {peak} KiB after the burst, still {after} KiB after the acknowledgements"
+    );
+    drop(sockets);
 }

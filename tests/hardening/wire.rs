@@ -117,6 +117,16 @@ pub async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
     }
 }
 
+/// Reads frames until the server closes; its close code (`None`: closed without one).
+pub async fn close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        match next(ws).await {
+            Ok(_) => continue,
+            Err(code) => return code,
+        }
+    }
+}
+
 pub async fn send(ws: &mut Ws, frame: Value) {
     ws.send(Message::Text(frame.to_string().into()))
         .await
