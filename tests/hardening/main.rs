@@ -671,3 +671,38 @@ fn resume_buffers_give_their_memory_back_after_a_burst() {
     );
     drop(sockets);
 }
+
+/// Defect 9 (SIGTERM): requests in flight when the signal comes are finished and answered whole,
+/// not cut; then the process exits.
+#[test]
+fn sigterm_finishes_the_requests_in_flight() {
+    let mut server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let c = server.client();
+    register(&c, "inflight@example.com", "inflight");
+    // Logins are slow (a password hash each, two at a time): sixteen keep the server busy while
+    // the signal arrives.
+    let started = Arc::new(std::sync::Barrier::new(17));
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (addr, started) = (server.addr.clone(), started.clone());
+            std::thread::spawn(move || {
+                let mut conn = KeepAlive::connect(&addr);
+                let body =
+                    json!({ "email": "inflight@example.com", "password": "correct horse battery" })
+                        .to_string();
+                started.wait();
+                conn.request("POST", "/api/v1/auth/login", None, body.as_bytes())
+            })
+        })
+        .collect();
+    started.wait();
+    std::thread::sleep(Duration::from_millis(50));
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    for t in threads {
+        let (status, body) = t.join().expect("an answer, not a cut connection");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let v: Value = serde_json::from_slice(&body).expect("a whole JSON body");
+        assert!(v["token"].is_string());
+    }
+}
