@@ -48,7 +48,7 @@ impl EventBus for AuditedBus {
     async fn publish(&self, dispatch: Dispatch) -> PortResult<()> {
         self.seen
             .lock()
-            .map_err(StoreError::backend)?
+            .map_err(|e| StoreError::backend_of("audited-bus", e.to_string()))?
             .push(dispatch.event);
         self.inner.publish(dispatch).await
     }

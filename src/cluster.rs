@@ -94,7 +94,9 @@ impl Backends {
             Some(
                 PostgresStore::connect(&pg.url, pg.pool_size)
                     .await
-                    .map_err(|e| unreachable("PostgreSQL", &pg.url)(e.to_string()))?,
+                    .map_err(|e| {
+                        unreachable("PostgreSQL", &pg.url)(fluxer_core::error::chain(&e))
+                    })?,
             )
         } else {
             None
@@ -103,7 +105,7 @@ impl Backends {
         let redis = RedisConfig::new(kv.kv.clone()).with_key_prefix(kv.kv_prefix.clone());
         let cache = RedisCache::connect(&redis)
             .await
-            .map_err(|e| unreachable("Redis", &kv.kv)(e.to_string()))?;
+            .map_err(|e| unreachable("Redis", &kv.kv)(fluxer_core::error::chain(&e)))?;
         let presence = RedisPresence::new(cache.connection(), &kv.kv_prefix);
         let nats = &config.services.nats;
         let mut nats_config =
@@ -112,12 +114,14 @@ impl Backends {
         let client = nats_config
             .connect()
             .await
-            .map_err(|e| unreachable("NATS", &nats.core_url)(e.to_string()))?;
+            .map_err(|e| unreachable("NATS", &nats.core_url)(fluxer_core::error::chain(&e)))?;
         let events = NatsEventBus::from_config(client.clone(), &nats_config)
             .map_err(|e| StartError::Config(format!("services.nats.prefix: {e}")))?;
         let queue = JetStreamQueue::open(client, &nats_config)
             .await
-            .map_err(|e| unreachable("NATS JetStream", &nats.core_url)(e.to_string()))?;
+            .map_err(|e| {
+                unreachable("NATS JetStream", &nats.core_url)(fluxer_core::error::chain(&e))
+            })?;
         Ok(Backends {
             store,
             cache: Arc::new(cache),
@@ -235,7 +239,13 @@ pub async fn api(config: &Config, public_origin: &str) -> Result<Service, StartE
         _ => {
             let dir = search_dir(config);
             Some(Arc::new(TantivySearchIndex::open_read_only(&dir).map_err(
-                |e| StartError::Config(format!("search index {}: {e}", dir.display())),
+                |e| {
+                    StartError::Config(format!(
+                        "search index {}: {}",
+                        dir.display(),
+                        fluxer_core::error::chain(&e)
+                    ))
+                },
             )?))
         }
     };
@@ -289,7 +299,11 @@ pub async fn worker(config: &Config) -> Result<Service, StartError> {
         _ => {
             let dir = search_dir(config);
             Some(Arc::new(TantivySearchIndex::open(&dir).map_err(|e| {
-                StartError::Config(format!("search index {}: {e}", dir.display()))
+                StartError::Config(format!(
+                    "search index {}: {}",
+                    dir.display(),
+                    fluxer_core::error::chain(&e)
+                ))
             })?))
         }
     };

@@ -72,7 +72,7 @@ fn master_secret(config: &Config, data_dir: &Path) -> Result<String, StartError>
             return Ok(existing);
         }
     }
-    std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
+    std::fs::create_dir_all(data_dir).map_err(|e| err(fluxer_core::error::chain(&e)))?;
     let secret = random_base62(64);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -82,9 +82,11 @@ fn master_secret(config: &Config, data_dir: &Path) -> Result<String, StartError>
         options.mode(0o600);
     }
     use std::io::Write;
-    let mut file = options.open(&path).map_err(|e| err(e.to_string()))?;
+    let mut file = options
+        .open(&path)
+        .map_err(|e| err(fluxer_core::error::chain(&e)))?;
     file.write_all(secret.as_bytes())
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(fluxer_core::error::chain(&e)))?;
     Ok(secret)
 }
 
@@ -108,18 +110,18 @@ impl Monolith {
         };
         let store = tokio::task::spawn_blocking(move || SqliteStore::open(opening))
             .await
-            .map_err(|e| db_error(e.to_string()))?
-            .map_err(|e| db_error(e.to_string()))?;
+            .map_err(|e| db_error(fluxer_core::error::chain(&e)))?
+            .map_err(|e| db_error(fluxer_core::error::chain(&e)))?;
         let store = Arc::new(store);
 
         let queue_path = data_dir.join("queue.db");
         let sqlite_queue = SqliteQueue::open(&queue_path)
-            .map_err(|e| open_error("the job queue", &queue_path)(e.to_string()))?;
+            .map_err(|e| open_error("the job queue", &queue_path)(fluxer_core::error::chain(&e)))?;
         // The monolith is its queue's only consumer: what was in flight died with the last run.
         let released = sqlite_queue
             .release_in_flight()
             .await
-            .map_err(|e| open_error("the job queue", &queue_path)(e.to_string()))?;
+            .map_err(|e| open_error("the job queue", &queue_path)(fluxer_core::error::chain(&e)))?;
         if released > 0 {
             tracing::info!(
                 jobs = released,
@@ -137,8 +139,9 @@ impl Monolith {
                     .path
                     .clone()
                     .unwrap_or_else(|| data_dir.join("search"));
-                let index = TantivySearchIndex::open(&dir)
-                    .map_err(|e| open_error("the search index", &dir)(e.to_string()))?;
+                let index = TantivySearchIndex::open(&dir).map_err(|e| {
+                    open_error("the search index", &dir)(fluxer_core::error::chain(&e))
+                })?;
                 Some(Arc::new(index))
             }
         };
@@ -230,7 +233,9 @@ impl Monolith {
                 buckets: s3.buckets.clone(),
                 max_object_bytes: 5 << 30,
             })
-            .map_err(|e| open_error("the S3 endpoint's data", &root)(e.to_string()))?;
+            .map_err(|e| {
+                open_error("the S3 endpoint's data", &root)(fluxer_core::error::chain(&e))
+            })?;
             router = router.nest("/s3", service.router());
         }
 

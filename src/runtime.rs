@@ -202,7 +202,7 @@ pub async fn serve_until(
                     Ok(a) => a,
                     Err(e) => {
                         // Out of descriptors, most likely: give the connections a moment to end.
-                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tracing::warn!(error = %fluxer_core::error::chain(&e), "cannot accept a connection");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -310,7 +310,7 @@ async fn serve_connection(
     tokio::select! {
         result = connection.as_mut() => {
             if let Err(e) = result {
-                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+                tracing::debug!(peer = %peer, error = %fluxer_core::error::chain(&e), "connection ended with an error");
             }
         }
         () = until_set(&mut stopped) => {

@@ -47,7 +47,7 @@ pub(crate) fn blob_store(config: &Config, data_dir: &Path) -> Result<Arc<dyn Blo
                 secret_access_key: s3.secret_access_key.clone(),
                 allow_http: s3.endpoint.starts_with("http://"),
             })
-            .map_err(|e| format!("blobs.s3: {e}"))?;
+            .map_err(|e| format!("blobs.s3: {}", fluxer_core::error::chain(&e)))?;
             Ok(Arc::new(store))
         }
         "filesystem" => {
@@ -87,7 +87,7 @@ pub(crate) fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, String> {
         from: format!("{} <{}>", email.from_name, email.from_email),
         timeout_secs: 30,
     })
-    .map_err(|e| format!("integrations.email: {e}"))?;
+    .map_err(|e| format!("integrations.email: {}", fluxer_core::error::chain(&e)))?;
     Ok(Arc::new(mailer))
 }
 

@@ -133,7 +133,7 @@ async fn run_jobs(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "queue: cannot reserve a job");
+                tracing::warn!(error = %fluxer_core::error::chain(&e), "queue: cannot reserve a job");
                 if idle(&mut stopped, Duration::from_secs(1)).await {
                     return;
                 }
@@ -164,7 +164,7 @@ async fn run_one(shared: &Shared, job: Job) {
         Ok(()) => {
             tracing::debug!(job = %job.id, kind = %job.kind, ms = started.elapsed().as_millis() as u64, "job done");
             if let Err(e) = shared.queue.ack(&job.id).await {
-                tracing::warn!(job = %job.id, error = %e, "queue: cannot ack (the job will run again)");
+                tracing::warn!(job = %job.id, error = %fluxer_core::error::chain(&e), "queue: cannot ack (the job will run again)");
             }
         }
         Err(err) => {
@@ -179,10 +179,10 @@ async fn run_one(shared: &Shared, job: Job) {
             let last = job.attempts >= job.max_attempts;
             tracing::warn!(
                 job = %job.id, kind = %job.kind, attempt = job.attempts, max = job.max_attempts,
-                dead = last, error = %err, "job failed"
+                dead = last, error = %fluxer_core::error::chain(&err), "job failed"
             );
             if let Err(e) = shared.queue.nack(&job.id, &err.to_string(), retry_at).await {
-                tracing::warn!(job = %job.id, error = %e, "queue: cannot nack");
+                tracing::warn!(job = %job.id, error = %fluxer_core::error::chain(&e), "queue: cannot nack");
             }
             if matches!(err, JobError::UnknownKind(_)) {
                 tracing::error!(kind = %job.kind, "no handler for this job kind; is this worker older than the API?");
@@ -211,12 +211,12 @@ impl Shared {
             // Still leased to us: acknowledged after the next commit that succeeds (or delivered
             // again when the lease ends, which is harmless: indexing is idempotent).
             self.uncommitted().extend(done);
-            tracing::warn!(error = %e, "search: commit failed; will retry");
+            tracing::warn!(error = %fluxer_core::error::chain(&e), "search: commit failed; will retry");
             return;
         }
         for id in done {
             if let Err(e) = self.queue.ack(&id).await {
-                tracing::warn!(job = %id, error = %e, "queue: cannot ack (the job will run again)");
+                tracing::warn!(job = %id, error = %fluxer_core::error::chain(&e), "queue: cannot ack (the job will run again)");
             }
         }
     }
@@ -249,12 +249,14 @@ async fn schedule(shared: Arc<Shared>, cache: Arc<dyn Cache>, mut stopped: watch
                 Ok(Some(_)) => {
                     let job = fluxer_core::ports::NewJob::new(*kind, serde_json::json!({}));
                     if let Err(e) = shared.queue.enqueue(job).await {
-                        tracing::warn!(kind, error = %e, "cron: cannot enqueue");
+                        tracing::warn!(kind, error = %fluxer_core::error::chain(&e), "cron: cannot enqueue");
                         let _ = cache.delete(&key).await;
                     }
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(kind, error = %e, "cron: cannot take the slot lock"),
+                Err(e) => {
+                    tracing::warn!(kind, error = %fluxer_core::error::chain(&e), "cron: cannot take the slot lock")
+                }
             }
         }
         if idle(&mut stopped, Duration::from_secs(30)).await {

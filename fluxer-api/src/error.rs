@@ -76,7 +76,7 @@ impl From<Error> for ApiError {
         // An unavailable feature is a deliberate answer (503 with its code), not a failure.
         if !e.is_client_error() && !matches!(e, Error::Unavailable { .. }) {
             // The detail is for operators only.
-            tracing::error!(error = %e, "request failed");
+            tracing::error!(error = %fluxer_core::error::chain(&e), "request failed");
             return ApiError::internal();
         }
         let message = match &e {

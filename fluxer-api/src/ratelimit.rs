@@ -301,7 +301,7 @@ pub async fn rate_limit(State(state): State<ApiState>, mut req: Request, next: N
         Ok(_) => {}
         Err(e) => {
             // Fail open: a cache outage must not take the API down.
-            tracing::warn!(error = %e, "rate limit cache unavailable");
+            tracing::warn!(error = %fluxer_core::error::chain(&e), "rate limit cache unavailable");
             return next.run(req).await;
         }
     }
@@ -313,7 +313,7 @@ pub async fn rate_limit(State(state): State<ApiState>, mut req: Request, next: N
     {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(error = %e, "rate limit cache unavailable");
+            tracing::warn!(error = %fluxer_core::error::chain(&e), "rate limit cache unavailable");
             return next.run(req).await;
         }
     };
@@ -332,7 +332,7 @@ pub async fn rate_limit(State(state): State<ApiState>, mut req: Request, next: N
     {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(error = %e, "rate limit cache unavailable");
+            tracing::warn!(error = %fluxer_core::error::chain(&e), "rate limit cache unavailable");
             return next.run(req).await;
         }
     };

@@ -137,9 +137,10 @@ pub enum Error {
     /// A feature this instance has turned off or cannot reach right now (503), with Fluxer's code.
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
-    /// A backend failed. The message is for logs; clients see a generic 500.
-    #[error("storage failure: {0}")]
-    Storage(String),
+    /// A backend failed: its adapter and the cause are for logs ([`chain`] prints them all);
+    /// clients see a generic 500.
+    #[error("storage failure")]
+    Storage(#[source] StoreError),
     /// Something else that should not happen; the message is for logs.
     #[error("internal error: {0}")]
     Internal(String),
@@ -210,15 +211,70 @@ pub enum StoreError {
     /// The row to update or delete does not exist.
     #[error("not found")]
     NotFound,
-    /// The backend failed (I/O, connection, corrupt data).
-    #[error("{0}")]
-    Backend(String),
+    /// The backend failed (I/O, connection, corrupt data): which adapter, and the cause, with its
+    /// own chain of sources.
+    #[error("{adapter} failed")]
+    Backend {
+        /// The adapter's name (`sqlite`, `postgres`, `redis`, ...).
+        adapter: &'static str,
+        #[source]
+        source: BoxError,
+    },
 }
 
+/// Any error a backend's driver reports.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 impl StoreError {
-    pub fn backend(e: impl std::fmt::Display) -> Self {
-        StoreError::Backend(e.to_string())
+    /// A failure of the adapter named `adapter`, keeping `source` (a driver's error, or a message).
+    pub fn backend_of(adapter: &'static str, source: impl Into<BoxError>) -> Self {
+        StoreError::Backend {
+            adapter,
+            source: source.into(),
+        }
     }
+
+    /// A failure of `adapter` while doing `what` (`publishing an event`), keeping `source`.
+    pub fn backend_while(
+        adapter: &'static str,
+        what: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        StoreError::backend_of(
+            adapter,
+            Context {
+                what: what.into(),
+                source: source.into(),
+            },
+        )
+    }
+
+    /// A failure of an adapter that does not name itself (a custom backend); prefer
+    /// [`StoreError::backend_of`].
+    pub fn backend(source: impl Into<BoxError>) -> Self {
+        StoreError::backend_of("backend", source)
+    }
+}
+
+/// What an adapter was doing when its driver failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+struct Context {
+    what: String,
+    #[source]
+    source: BoxError,
+}
+
+/// An error and every source under it, `outer: inner: innermost`: what a log line should show.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
 }
 
 impl From<StoreError> for Error {
@@ -226,7 +282,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Conflict(what) => Error::Internal(format!("unhandled conflict on {what}")),
             StoreError::NotFound => Error::Internal("row vanished during update".into()),
-            StoreError::Backend(msg) => Error::Storage(msg),
+            backend @ StoreError::Backend { .. } => Error::Storage(backend),
         }
     }
 }
@@ -247,7 +303,15 @@ mod tests {
             Error::field("content", "BASE_TYPE_MAX_LENGTH", "too long").code(),
             "INVALID_FORM_BODY"
         );
-        assert_eq!(Error::Storage("disk".into()).status(), 500);
-        assert!(!Error::Storage("x".into()).is_client_error());
+        let disk = || Error::from(StoreError::backend_of("sqlite", "disk I/O error"));
+        assert_eq!(disk().status(), 500);
+        assert!(!disk().is_client_error());
+    }
+
+    #[test]
+    fn a_storage_error_keeps_its_adapter_and_cause() {
+        let io = std::io::Error::other("disk full");
+        let e = Error::from(StoreError::backend_of("sqlite", io));
+        assert_eq!(chain(&e), "storage failure: sqlite failed: disk full");
     }
 }

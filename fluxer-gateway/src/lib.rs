@@ -303,7 +303,9 @@ impl Gateway {
         for g in &guild_ids {
             match fluxer.guild_snapshot(*g, actor.id()).await {
                 Ok(s) => snapshots.push(s),
-                Err(e) => tracing::warn!(guild = %g, error = %e, "guild snapshot failed"),
+                Err(e) => {
+                    tracing::warn!(guild = %g, error = %fluxer_core::error::chain(&e), "guild snapshot failed")
+                }
             }
         }
         if actor.is_bot() {
@@ -419,7 +421,7 @@ impl Gateway {
             Ok(Some(replay)) => replay,
             Ok(None) => return None,
             Err(e) => {
-                tracing::warn!(error = %e, "could not replay a session's missed events");
+                tracing::warn!(error = %fluxer_core::error::chain(&e), "could not replay a session's missed events");
                 return None;
             }
         };

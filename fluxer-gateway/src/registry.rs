@@ -64,7 +64,7 @@ impl Registry {
             .set(&key(session_id), &value, Some(self.ttl))
             .await
         {
-            tracing::warn!(error = %e, "could not record a session for other nodes");
+            tracing::warn!(error = %fluxer_core::error::chain(&e), "could not record a session for other nodes");
         }
     }
 

@@ -580,7 +580,7 @@ impl SessionTask {
             )
             .await
         {
-            tracing::warn!(error = %e, "presence update failed");
+            tracing::warn!(error = %fluxer_core::error::chain(&e), "presence update failed");
             return;
         }
         let after = self
@@ -678,7 +678,9 @@ impl SessionTask {
         {
             Ok(entry) if entry.status == Status::Offline => self.broadcast_presence(&entry).await,
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "presence removal failed"),
+            Err(e) => {
+                tracing::warn!(error = %fluxer_core::error::chain(&e), "presence removal failed")
+            }
         }
         tracing::debug!(session = %self.session_id, "session ended");
     }

@@ -53,8 +53,8 @@ pub struct SmtpMailer {
     from: Mailbox,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::backend(format!("smtp: {e}"))
+fn backend(e: impl Into<fluxer_core::error::BoxError>) -> StoreError {
+    StoreError::backend_of("smtp", e)
 }
 
 impl SmtpMailer {

@@ -103,8 +103,8 @@ struct Inner {
     highest_id: AtomicU64,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::backend(format!("search index: {e}"))
+fn backend(e: impl Into<fluxer_core::error::BoxError>) -> StoreError {
+    StoreError::backend_of("tantivy", e)
 }
 
 /// The highest `id` in any committed segment (deleted documents count: they only make it higher).

@@ -2,6 +2,7 @@
 //! progress bar on stderr. The index is rebuilt from empty (so messages deleted while indexing was
 //! off do not linger); run it with the server stopped, since the index has a single writer.
 
+use fluxer_core::error::chain;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -50,20 +51,22 @@ async fn reindex(config: &Config) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| config.instance.data_dir().join("search"));
     let store = SqliteStore::open(&config.database.sqlite_path)
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+        .map_err(|e| format!("cannot open the database: {}", chain(&e)))?;
     let store = Arc::new(store);
     // Rebuild from empty. Opening takes the writer lock first, so a running server is detected
     // before anything is removed.
     let probe = TantivySearchIndex::open(&dir).map_err(|e| {
         format!(
-            "cannot open the index at {} (is the server running?): {e}",
-            dir.display()
+            "cannot open the index at {} (is the server running?): {}",
+            dir.display(),
+            chain(&e)
         )
     })?;
     drop(probe);
     std::fs::remove_dir_all(&dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
     let index: Arc<dyn SearchIndex> = Arc::new(
-        TantivySearchIndex::open(&dir).map_err(|e| format!("cannot create the index: {e}"))?,
+        TantivySearchIndex::open(&dir)
+            .map_err(|e| format!("cannot create the index: {}", chain(&e)))?,
     );
     let ports = Ports::new(
         store.clone(),
@@ -74,7 +77,7 @@ async fn reindex(config: &Config) -> Result<(), String> {
     .with_search(index.clone());
     let fluxer = Fluxer::new(ports, service::Config::default());
 
-    let channels = store.all_channel_ids().await.map_err(|e| e.to_string())?;
+    let channels = store.all_channel_ids().await.map_err(|e| chain(&e))?;
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let (mut messages, mut since_commit) = (0usize, 0usize);
@@ -84,7 +87,7 @@ async fn reindex(config: &Config) -> Result<(), String> {
             let page = store
                 .list_messages(*channel, MessagePage::After(cursor), 100)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
             let Some(newest) = page.iter().map(|m| m.id).max() else {
                 break;
             };
@@ -92,11 +95,11 @@ async fn reindex(config: &Config) -> Result<(), String> {
             let n = fluxer
                 .index_stored_messages(&page)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
             messages += n;
             since_commit += n;
             if since_commit >= COMMIT_EVERY {
-                index.commit().await.map_err(|e| e.to_string())?;
+                index.commit().await.map_err(|e| chain(&e))?;
                 since_commit = 0;
             }
         }
@@ -106,21 +109,18 @@ async fn reindex(config: &Config) -> Result<(), String> {
         }
     }
     // Discovery entries and user names, in batches through the same code the jobs run.
-    let guilds = store.all_guild_ids().await.map_err(|e| e.to_string())?;
+    let guilds = store.all_guild_ids().await.map_err(|e| chain(&e))?;
     for batch in guilds.chunks(500) {
         fluxer
             .index_guilds_now(batch)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| chain(&e))?;
     }
-    let users = store.all_user_ids().await.map_err(|e| e.to_string())?;
+    let users = store.all_user_ids().await.map_err(|e| chain(&e))?;
     for batch in users.chunks(500) {
-        fluxer
-            .index_users_now(batch)
-            .await
-            .map_err(|e| e.to_string())?;
+        fluxer.index_users_now(batch).await.map_err(|e| chain(&e))?;
     }
-    index.commit().await.map_err(|e| e.to_string())?;
+    index.commit().await.map_err(|e| chain(&e))?;
     store.close().await;
     eprintln!(
         "reindex: {} guilds and {} users checked",

@@ -47,7 +47,7 @@ async fn ready(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::V
             Json(json!({ "status": "ok", "database": "ok" })),
         ),
         Err(e) => {
-            tracing::error!(error = %e, "readiness check failed");
+            tracing::error!(error = %fluxer_core::error::chain(&e), "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "unavailable", "database": "error" })),

@@ -176,7 +176,7 @@ impl MediaError {
 
 impl From<fluxer_core::error::StoreError> for MediaError {
     fn from(e: fluxer_core::error::StoreError) -> Self {
-        MediaError::Storage(e.to_string())
+        MediaError::Storage(fluxer_core::error::chain(&e))
     }
 }
 

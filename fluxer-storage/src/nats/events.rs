@@ -57,8 +57,8 @@ const OWN_DELIVERY_WAIT: Duration = Duration::from_secs(2);
 /// How long a replay may take before it is given up.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn backend(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("nats events: {what}: {e}"))
+fn backend(what: &str, e: impl Into<fluxer_core::error::BoxError>) -> StoreError {
+    StoreError::backend_while("nats", format!("events: {what}"), e)
 }
 
 /// [`EventBus`] on NATS JetStream, so every node's subscribers see every node's events and a session

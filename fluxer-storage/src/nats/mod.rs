@@ -96,9 +96,9 @@ impl NatsConfig {
     /// Connects to the configured server; fails if it cannot be reached now (afterwards, the client
     /// reconnects on its own).
     pub async fn connect(&self) -> PortResult<async_nats::Client> {
-        async_nats::connect(self.url.as_str())
-            .await
-            .map_err(|e| StoreError::Backend(format!("nats: connecting to {}: {e}", self.url)))
+        async_nats::connect(self.url.as_str()).await.map_err(|e| {
+            StoreError::backend_of("nats", format!("nats: connecting to {}: {e}", self.url))
+        })
     }
 }
 
@@ -111,8 +111,9 @@ fn check_prefix(prefix: &str) -> PortResult<()> {
     if valid {
         Ok(())
     } else {
-        Err(StoreError::Backend(format!(
-            "nats: invalid prefix {prefix:?} (ASCII letters, digits, - and _ only)"
-        )))
+        Err(StoreError::backend_of(
+            "nats",
+            format!("nats: invalid prefix {prefix:?} (ASCII letters, digits, - and _ only)"),
+        ))
     }
 }

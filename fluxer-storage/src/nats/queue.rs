@@ -133,8 +133,8 @@ pub struct JetStreamQueue {
     promoter: JoinHandle<()>,
 }
 
-fn backend(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("jetstream: {what}: {e}"))
+fn backend(what: &str, e: impl Into<fluxer_core::error::BoxError>) -> StoreError {
+    StoreError::backend_while("nats", format!("jetstream queue: {what}"), e)
 }
 
 impl JetStreamQueue {
@@ -241,7 +241,7 @@ async fn publish(
     message: &impl Serialize,
     msg_id: Option<&str>,
 ) -> PortResult<u64> {
-    let body = serde_json::to_vec(message).map_err(StoreError::backend)?;
+    let body = serde_json::to_vec(message).map_err(|e| StoreError::backend_of("nats", e))?;
     let mut headers = HeaderMap::new();
     if let Some(msg_id) = msg_id {
         headers.insert("Nats-Msg-Id", msg_id);

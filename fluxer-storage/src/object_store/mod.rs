@@ -110,10 +110,13 @@ impl ObjectBlobStore {
         let open = |dir: &str| -> PortResult<Arc<dyn ObjectStore>> {
             let dir = root.join(dir);
             std::fs::create_dir_all(&dir).map_err(|e| {
-                StoreError::Backend(format!("creating blob directory {}: {e}", dir.display()))
+                StoreError::backend_of(
+                    "object_store",
+                    format!("creating blob directory {}: {e}", dir.display()),
+                )
             })?;
             let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                .map_err(StoreError::backend)?
+                .map_err(|e| StoreError::backend_of("object_store", e))?
                 // Removes the directories a delete leaves empty.
                 .with_automatic_cleanup(true);
             Ok(Arc::new(store))
@@ -137,7 +140,7 @@ impl ObjectBlobStore {
             .with_allow_http(config.allow_http)
             .with_virtual_hosted_style_request(false)
             .build()
-            .map_err(StoreError::backend)?;
+            .map_err(|e| StoreError::backend_of("object_store", e))?;
         Ok(Self::with_attributes(Arc::new(store)))
     }
 
@@ -208,7 +211,10 @@ impl ObjectBlobStore {
 
     async fn read(&self, key: &str, result: GetResult) -> PortResult<(BlobMeta, Vec<u8>)> {
         let meta = self.describe(key, &result.meta, &result.attributes).await;
-        let bytes = result.bytes().await.map_err(StoreError::backend)?;
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| StoreError::backend_of("object_store", e))?;
         Ok((meta, bytes.to_vec()))
     }
 }
@@ -238,14 +244,15 @@ impl BlobStore for ObjectBlobStore {
         self.objects
             .put_opts(&path, PutPayload::from(bytes), options)
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(|e| StoreError::backend_of("object_store", e))?;
         // Data first: a crash in between leaves a stale sidecar, which `describe` notices by its size.
         if let Records::Sidecars(sidecars) = &self.records {
-            let json = serde_json::to_vec(&recorded).map_err(StoreError::backend)?;
+            let json = serde_json::to_vec(&recorded)
+                .map_err(|e| StoreError::backend_of("object_store", e))?;
             sidecars
                 .put(&path, PutPayload::from(json))
                 .await
-                .map_err(StoreError::backend)?;
+                .map_err(|e| StoreError::backend_of("object_store", e))?;
         }
         Ok(BlobMeta {
             key: key.to_owned(),
@@ -286,17 +293,21 @@ impl BlobStore for ObjectBlobStore {
             };
             match self.objects.get_opts(&path, options).await {
                 Ok(result) => {
-                    let bytes = result.bytes().await.map_err(StoreError::backend)?;
+                    let bytes = result
+                        .bytes()
+                        .await
+                        .map_err(|e| StoreError::backend_of("object_store", e))?;
                     return Ok(Some((meta, bytes.to_vec())));
                 }
                 Err(object_store::Error::Precondition { .. }) => continue,
                 Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(StoreError::backend(e)),
+                Err(e) => return Err(StoreError::backend_of("object_store", e)),
             }
         }
-        Err(StoreError::Backend(format!(
-            "blob {key:?} kept changing during a ranged read"
-        )))
+        Err(StoreError::backend_of(
+            "object_store",
+            format!("blob {key:?} kept changing during a ranged read"),
+        ))
     }
 
     async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>> {
@@ -315,12 +326,12 @@ impl BlobStore for ObjectBlobStore {
         }
         match self.objects.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(StoreError::backend(e)),
+            Err(e) => return Err(StoreError::backend_of("object_store", e)),
         }
         if let Records::Sidecars(sidecars) = &self.records {
             match sidecars.delete(&path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(StoreError::backend(e)),
+                Err(e) => return Err(StoreError::backend_of("object_store", e)),
             }
         }
         Ok(true)
@@ -342,7 +353,7 @@ impl BlobStore for ObjectBlobStore {
             .try_filter(|object| std::future::ready(object.location.as_ref().starts_with(prefix)))
             .try_collect()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(|e| StoreError::backend_of("object_store", e))?;
         let described: Vec<Option<BlobMeta>> = futures_util::stream::iter(objects)
             .map(|object| async move {
                 match &self.records {
@@ -384,7 +395,7 @@ fn object_path(key: &str) -> PortResult<Path> {
 }
 
 fn invalid_key(key: &str, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("invalid blob key {key:?}: {why}"))
+    StoreError::backend_of("object_store", format!("invalid blob key {key:?}: {why}"))
 }
 
 /// `Ok(None)` for a missing object.
@@ -392,7 +403,7 @@ fn found<T>(result: object_store::Result<T>) -> PortResult<Option<T>> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(StoreError::backend(e)),
+        Err(e) => Err(StoreError::backend_of("object_store", e)),
     }
 }
 

@@ -103,7 +103,10 @@ impl PostgresStore {
     /// Connects as `config` describes; see [`connect`](Self::connect).
     pub async fn connect_with(config: &PostgresConfig) -> PortResult<PostgresStore> {
         let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
-            StoreError::Backend(format!("invalid PostgreSQL connection string: {e}"))
+            StoreError::backend_of(
+                "postgres",
+                format!("invalid PostgreSQL connection string: {e}"),
+            )
         })?;
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
@@ -119,7 +122,9 @@ impl PostgresStore {
             .max_size(config.pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))?;
+            .map_err(|e| {
+                StoreError::backend_of("postgres", format!("cannot build the connection pool: {e}"))
+            })?;
         let store = PostgresStore { pool };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
@@ -134,10 +139,10 @@ impl PostgresStore {
     /// A pooled connection, waiting for one when all are busy.
     pub(crate) async fn client(&self) -> Result<Object, Failure> {
         self.pool.get().await.map_err(|e| {
-            Failure::Store(StoreError::Backend(format!(
-                "no PostgreSQL connection: {}",
-                pool_error(&e)
-            )))
+            Failure::Store(StoreError::backend_of(
+                "postgres",
+                format!("no PostgreSQL connection: {}", pool_error(&e)),
+            ))
         })
     }
 
@@ -242,18 +247,17 @@ fn conflict_of(constraint: &str) -> Option<&'static str> {
 /// Maps a driver error, turning unique violations into the named conflicts of the storage contract.
 fn db_error(e: &tokio_postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else {
-        return StoreError::Backend(with_source(e));
+        return StoreError::backend_of("postgres", with_source(e));
     };
     if *db.code() == SqlState::UNIQUE_VIOLATION
         && let Some(name) = db.constraint().and_then(conflict_of)
     {
         return StoreError::Conflict(name);
     }
-    StoreError::Backend(format!(
-        "PostgreSQL error {}: {}",
-        db.code().code(),
-        db.message()
-    ))
+    StoreError::backend_of(
+        "postgres",
+        format!("PostgreSQL error {}: {}", db.code().code(), db.message()),
+    )
 }
 
 /// An error with its causes, which the driver's `Display` leaves out (`error connecting to server`).

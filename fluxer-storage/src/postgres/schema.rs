@@ -175,9 +175,10 @@ async fn migrate_to(client: &mut Object, target: i32) -> Result<(), Failure> {
     }
     let current = current_version(client).await?;
     if current > VERSION {
-        return Err(StoreError::Backend(format!(
-            "database schema version {current} is newer than this build's {VERSION}"
-        ))
+        return Err(StoreError::backend_of(
+            "postgres",
+            format!("database schema version {current} is newer than this build's {VERSION}"),
+        )
         .into());
     }
     for (i, sql) in MIGRATIONS

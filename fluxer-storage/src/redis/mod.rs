@@ -84,7 +84,7 @@ impl RedisConfig {
 }
 
 fn backend(e: redis::RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {e}"))
+    StoreError::backend_of("redis", e)
 }
 
 /// Milliseconds for a Redis expiry argument: at least 1 (Redis rejects 0, which a sub-millisecond

@@ -215,7 +215,7 @@ impl RedisPresence {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("redis presence: corrupt data: {what}"))
+    StoreError::backend_of("redis", format!("presence: corrupt data: {what}"))
 }
 
 #[async_trait]
@@ -234,7 +234,7 @@ impl Presence for RedisPresence {
             mobile: entry.mobile,
             custom_status: entry.custom_status.clone(),
         })
-        .map_err(StoreError::backend)?;
+        .map_err(|e| StoreError::backend_of("redis", e))?;
         let deadline = now.plus_ms(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
         let mut invocation = self.set_session.prepare_invoke();
         for key in self.keys(user) {

@@ -146,12 +146,12 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+pub(crate) fn backend(e: impl Into<fluxer_core::error::BoxError>) -> StoreError {
+    StoreError::backend_of("sqlite", e)
 }
 
 fn closed() -> StoreError {
-    StoreError::Backend("the store is closed".into())
+    StoreError::backend_of("sqlite", "the store is closed")
 }
 
 impl SqliteStore {
@@ -279,12 +279,15 @@ impl SqliteStore {
         self.read(move |c| {
             let mut stmt = c
                 .prepare(&format!("SELECT id FROM {table} ORDER BY id"))
-                .map_err(StoreError::backend)?;
+                .map_err(|e| StoreError::backend_of("sqlite", e))?;
             let rows = stmt
                 .query_map([], |r| r.get::<_, i64>(0))
-                .map_err(StoreError::backend)?;
-            rows.map(|r| r.map(|id| make(id as u64)).map_err(StoreError::backend))
-                .collect()
+                .map_err(|e| StoreError::backend_of("sqlite", e))?;
+            rows.map(|r| {
+                r.map(|id| make(id as u64))
+                    .map_err(|e| StoreError::backend_of("sqlite", e))
+            })
+            .collect()
         })
         .await
     }
@@ -307,7 +310,7 @@ impl SqliteStore {
         let (command, answer) = writer::job(f);
         sender.send(command).await.map_err(|_| closed())?;
         answer.await.map_err(|_| {
-            StoreError::Backend("the writer stopped before answering a write".into())
+            StoreError::backend_of("sqlite", "the writer stopped before answering a write")
         })?
     }
 
@@ -345,7 +348,7 @@ impl SqliteStore {
             inner.with_reader(f)
         })
         .await
-        .map_err(|e| StoreError::Backend(format!("a read failed: {e}")))?
+        .map_err(|e| StoreError::backend_of("sqlite", format!("a read failed: {e}")))?
     }
 }
 

@@ -50,19 +50,20 @@ impl SqliteQueue {
     pub fn open(path: impl AsRef<Path>) -> PortResult<SqliteQueue> {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::backend_of("sqlite", e))?;
         }
-        let conn = Connection::open(&path).map_err(StoreError::backend)?;
+        let conn = Connection::open(&path).map_err(|e| StoreError::backend_of("sqlite", e))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         )
-        .map_err(StoreError::backend)?;
-        conn.execute_batch(SCHEMA).map_err(StoreError::backend)?;
+        .map_err(|e| StoreError::backend_of("sqlite", e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| StoreError::backend_of("sqlite", e))?;
         let (tx, rx) = mpsc::channel(4096);
         std::thread::Builder::new()
             .name("fluxer-queue-writer".into())
             .spawn(move || writer::run(conn, rx, Arc::default()))
-            .map_err(StoreError::backend)?;
+            .map_err(|e| StoreError::backend_of("sqlite", e))?;
         Ok(SqliteQueue { writer: tx, path })
     }
 
@@ -89,8 +90,9 @@ impl SqliteQueue {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> PortResult<T> {
-        let (command, answer) = writer::job(move |c| f(c).map_err(StoreError::backend));
-        let stopped = || StoreError::backend("the queue's writer has stopped");
+        let (command, answer) =
+            writer::job(move |c| f(c).map_err(|e| StoreError::backend_of("sqlite", e)));
+        let stopped = || StoreError::backend_of("sqlite", "the queue's writer has stopped");
         self.writer.send(command).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -127,7 +129,8 @@ fn ms(t: Timestamp) -> i64 {
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn enqueue(&self, job: NewJob) -> PortResult<String> {
-        let payload = serde_json::to_string(&job.payload).map_err(StoreError::backend)?;
+        let payload =
+            serde_json::to_string(&job.payload).map_err(|e| StoreError::backend_of("sqlite", e))?;
         let run_at = job.run_at.map(ms).unwrap_or(0);
         let now = ms(Timestamp::now());
         let id = self

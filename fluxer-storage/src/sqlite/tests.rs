@@ -112,7 +112,7 @@ async fn a_failing_or_panicking_write_rolls_back_alone() {
     first.await.unwrap().unwrap();
     assert!(matches!(
         panicking.await.unwrap(),
-        Err(StoreError::Backend(_))
+        Err(StoreError::Backend { .. })
     ));
     let conflict = conflicting.await.unwrap().unwrap_err();
     assert!(is_conflict(&conflict, conflict::USER_EMAIL), "{conflict:?}");
@@ -187,7 +187,7 @@ async fn corrupt_rows_are_backend_errors() {
         .unwrap();
     assert!(matches!(
         store.get_user(UserId::new(1)).await,
-        Err(StoreError::Backend(_))
+        Err(StoreError::Backend { .. })
     ));
 }
 
@@ -204,7 +204,7 @@ async fn only_unique_violations_are_conflicts() {
         })
         .await;
     assert!(
-        matches!(not_null, Err(StoreError::Backend(_))),
+        matches!(not_null, Err(StoreError::Backend { .. })),
         "{not_null:?}"
     );
 }

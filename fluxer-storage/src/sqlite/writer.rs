@@ -63,8 +63,8 @@ where
                 // The write's own failure says more than the group's.
                 (Some(Err(e)), _) => Err(e),
                 (Some(Ok(v)), Ok(())) => Ok(v),
-                (_, Err(why)) => Err(StoreError::Backend(why.to_owned())),
-                (None, Ok(())) => Err(StoreError::Backend("the write did not run".into())),
+                (_, Err(why)) => Err(StoreError::backend_of("sqlite", why.to_owned())),
+                (None, Ok(())) => Err(StoreError::backend_of("sqlite", "the write did not run")),
             };
             // The caller may have stopped waiting; the write stands either way.
             let _ = tx.send(outcome);
@@ -80,7 +80,7 @@ fn in_savepoint<T>(
 ) -> PortResult<T> {
     run_cached(conn, "SAVEPOINT op").map_err(backend)?;
     let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
-        .unwrap_or_else(|_| Err(StoreError::Backend("the write panicked".into())));
+        .unwrap_or_else(|_| Err(StoreError::backend_of("sqlite", "the write panicked")));
     let end = if result.is_ok() {
         run_cached(conn, "RELEASE op")
     } else {

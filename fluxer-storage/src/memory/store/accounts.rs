@@ -19,7 +19,10 @@ impl UserRepository for MemoryStore {
     async fn create_user(&self, user: &User) -> PortResult<()> {
         self.write(|d| {
             if d.users.contains_key(&user.id) {
-                return Err(StoreError::Backend(format!("user {} exists", user.id)));
+                return Err(StoreError::backend_of(
+                    "memory",
+                    format!("user {} exists", user.id),
+                ));
             }
             d.check_user_unique(user)?;
             d.index_user(user, None);

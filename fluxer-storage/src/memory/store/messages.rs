@@ -55,10 +55,10 @@ impl MessageRepository for MemoryStore {
         self.write(|d| {
             let channel = d.messages.entry(message.channel_id).or_default();
             if channel.contains_key(&message.id) {
-                return Err(StoreError::Backend(format!(
-                    "message {} exists",
-                    message.id
-                )));
+                return Err(StoreError::backend_of(
+                    "memory",
+                    format!("message {} exists", message.id),
+                ));
             }
             channel.insert(message.id, message.clone());
             if let Some(c) = d.channels.get_mut(&message.channel_id) {

@@ -55,7 +55,10 @@ pub(crate) fn decode_text<T: DeserializeOwned>(text: &str) -> Result<T, Failure>
 
 fn corrupt(e: &dyn std::error::Error) -> Failure {
     let cause = e.source().map(|s| format!(": {s}")).unwrap_or_default();
-    Failure::Store(StoreError::Backend(format!("corrupt row: {e}{cause}")))
+    Failure::Store(StoreError::backend_of(
+        "postgres",
+        format!("corrupt row: {e}{cause}"),
+    ))
 }
 
 /// Rows of one JSON column, decoded.

@@ -20,7 +20,8 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> PortResult<String> {
 }
 
 pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> PortResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("corrupt row: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::backend_of("sqlite", format!("corrupt row: {e}")))
 }
 
 /// A snowflake as SQLite's signed 64-bit integer (snowflakes stay below 2^63 until 2084).
