@@ -25,6 +25,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 struct Env {
     fluxer: Fluxer,
+    gateway: Gateway,
     addr: String,
 }
 
@@ -47,7 +48,11 @@ async fn start(config: GatewayConfig) -> Env {
     let addr = listener.local_addr().unwrap().to_string();
     let router = gateway.router();
     tokio::spawn(async move { axum::serve(listener, router).await });
-    Env { fluxer, addr }
+    Env {
+        fluxer,
+        gateway,
+        addr,
+    }
 }
 
 /// Registers a user; returns its token and actor.
@@ -858,25 +863,8 @@ async fn a_client_that_reads_is_never_dropped_for_what_it_has_not_acknowledged_y
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_tells_every_connection_to_reconnect() {
-    let ports = Ports {
-        store: Arc::new(MemoryStore::new()),
-        events: Arc::new(InProcessEventBus::new()),
-        mailer: Arc::new(MemoryMailer::new()),
-        cache: Arc::new(MemoryCache::new()),
-        clock: Arc::new(SystemClock),
-        hasher: Arc::new(Argon2Hasher::fast_for_tests()),
-        queue: None,
-        search: None,
-        blobs: None,
-        media: None,
-    };
-    let fluxer = Fluxer::new(ports, Config::default());
-    let gateway = Gateway::new(fluxer.clone(), Arc::new(MemoryPresence::new()), fast());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let router = gateway.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let env = Env { fluxer, addr };
+    let env = start(fast()).await;
+    let gateway = env.gateway.clone();
     let (alice, _) = user(&env, "alice").await;
     let (mut identified, _) = identify(&env, &alice).await;
     let mut waiting = connect(&env, "?v=1&encoding=json").await;

@@ -72,6 +72,47 @@ fn status_kib(pid: u32, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Posts `total` messages to `channel` from `clients` keep-alive connections at once, numbered
+/// `{prefix} {i}`; every post must be acknowledged.
+fn post_concurrently(
+    addr: &str,
+    token: &str,
+    channel: &str,
+    total: usize,
+    clients: usize,
+    prefix: &str,
+) {
+    let path = format!("/api/v1/channels/{channel}/messages");
+    let next = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (addr, token, path, prefix, next) = (
+                addr.to_owned(),
+                token.to_owned(),
+                path.clone(),
+                prefix.to_owned(),
+                next.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut conn = KeepAlive::connect(&addr);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return;
+                    }
+                    let body = json!({ "content": format!("{prefix} {i}") }).to_string();
+                    let (status, reply) =
+                        conn.request("POST", &path, Some(&token), body.as_bytes());
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a posting client failed");
+    }
+}
+
 /// Peak and current resident memory of a process, in KiB (`VmHWM`, `VmRSS`).
 fn memory_kib(pid: u32) -> (u64, u64) {
     (status_kib(pid, "VmHWM:"), status_kib(pid, "VmRSS:"))
@@ -299,34 +340,15 @@ fn search_finds_every_acknowledged_message_after_kill_9() {
     let (alice, _) = register(&c, "crash@example.com", "crash");
     let (_, channel) = guild_and_channel(&alice);
     let token = alice.token.clone().unwrap();
-    let path = format!("/api/v1/channels/{channel}/messages");
     let total = 2_000usize;
-    let next = Arc::new(AtomicUsize::new(0));
-    let threads: Vec<_> = (0..16)
-        .map(|_| {
-            let (addr, token, path, next) = (
-                server.addr.clone(),
-                token.clone(),
-                path.clone(),
-                next.clone(),
-            );
-            std::thread::spawn(move || {
-                let mut conn = KeepAlive::connect(&addr);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        return;
-                    }
-                    let body = json!({ "content": format!("crashword number{i}") }).to_string();
-                    let (status, _) = conn.request("POST", &path, Some(&token), body.as_bytes());
-                    assert_eq!(status, 200);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    post_concurrently(
+        &server.addr,
+        &token,
+        &channel,
+        total,
+        16,
+        "crashword number",
+    );
     // Killed right after the last acknowledgement, with index commits still due.
     let data_dir = server.kill_keeping_data();
     let server = Server::start_in(data_dir, &env);
@@ -455,34 +477,9 @@ fn a_client_heartbeating_on_time_survives_a_burst_past_the_old_backlog_limit() {
         .unwrap();
     runtime.block_on(async {
         let mut ws = wire::identify(&server.addr, &token).await;
-        let path = format!("/api/v1/channels/{channel}/messages");
         let posting = std::thread::spawn({
-            let (addr, token) = (server.addr.clone(), token.clone());
-            move || {
-                let next = Arc::new(AtomicUsize::new(0));
-                let threads: Vec<_> = (0..8)
-                    .map(|_| {
-                        let (addr, token, path, next) =
-                            (addr.clone(), token.clone(), path.clone(), next.clone());
-                        std::thread::spawn(move || {
-                            let mut conn = KeepAlive::connect(&addr);
-                            loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                if i >= total {
-                                    return;
-                                }
-                                let body = json!({ "content": format!("burst {i}") }).to_string();
-                                let (status, _) =
-                                    conn.request("POST", &path, Some(&token), body.as_bytes());
-                                assert_eq!(status, 200);
-                            }
-                        })
-                    })
-                    .collect();
-                for t in threads {
-                    t.join().unwrap();
-                }
-            }
+            let (addr, token, channel) = (server.addr.clone(), token.clone(), channel.clone());
+            move || post_concurrently(&addr, &token, &channel, total, 8, "burst")
         });
         let mut received = 0;
         let mut last_seq = 0;

@@ -247,7 +247,7 @@ fn conflict_of(constraint: &str) -> Option<&'static str> {
 /// Maps a driver error, turning unique violations into the named conflicts of the storage contract.
 fn db_error(e: &tokio_postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else {
-        return StoreError::backend_of("postgres", with_source(e));
+        return StoreError::backend_of("postgres", fluxer_core::error::chain(e));
     };
     if *db.code() == SqlState::UNIQUE_VIOLATION
         && let Some(name) = db.constraint().and_then(conflict_of)
@@ -260,22 +260,10 @@ fn db_error(e: &tokio_postgres::Error) -> StoreError {
     )
 }
 
-/// An error with its causes, which the driver's `Display` leaves out (`error connecting to server`).
-fn with_source(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 fn pool_error(e: &deadpool_postgres::PoolError) -> String {
     match e {
-        deadpool_postgres::PoolError::Backend(db) => with_source(db),
-        other => with_source(other),
+        deadpool_postgres::PoolError::Backend(db) => fluxer_core::error::chain(db),
+        other => fluxer_core::error::chain(other),
     }
 }
 
