@@ -15,10 +15,10 @@ use fluxer::core::ports::SystemClock;
 use fluxer::core::service::{
     Config, Fluxer, GuildCreate, LoginOutcome, MessageCreate, Ports, RegisterRequest,
 };
+use fluxer::gateway::{Gateway, GatewayConfig};
 use fluxer::storage::memory::{
     InProcessEventBus, LogMailer, MemoryCache, MemoryPresence, MemoryStore,
 };
-use fluxer_gateway::{Gateway, GatewayConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

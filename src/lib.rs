@@ -7,6 +7,8 @@
 //! - [`core`]: the domain — entities, permissions, use-cases ([`core::service::Fluxer`]) and ports;
 //! - [`storage`]: adapters behind the ports (SQLite, in-memory, ...);
 //! - [`api`]: the REST API as an axum router (feature `api`);
+//! - [`gateway`]: the WebSocket gateway as an axum router (feature `api`);
+//! - [`media`]: the media proxy and the S3-compatible endpoint (feature `media`);
 //! - [`worker`]: the job runner (email, search indexing, exports, scheduled jobs);
 //! - [`monolith`]: everything wired on the embedded defaults, as the `fluxer-server` binary runs it;
 //! - [`cluster`]: the per-service deployment on PostgreSQL, Redis and NATS (feature `cluster`).
@@ -18,6 +20,10 @@ pub use fluxer_storage as storage;
 
 #[cfg(feature = "api")]
 pub use fluxer_api as api;
+#[cfg(feature = "api")]
+pub use fluxer_gateway as gateway;
+#[cfg(feature = "media")]
+pub use fluxer_media as media;
 
 pub mod config;
 #[cfg(feature = "api")]

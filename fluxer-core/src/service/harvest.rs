@@ -113,7 +113,7 @@ impl Fluxer {
         Ok(out)
     }
 
-    /// Asks for a data export (`POST /users/@me/harvest`); one per [`HARVEST_COOLDOWN_SECS`].
+    /// Asks for a data export (`POST /users/@me/harvest`); one a day (`HARVEST_COOLDOWN_SECS`).
     pub async fn request_harvest(&self, actor: &Actor) -> Result<Harvest> {
         if actor.is_bot() {
             return Err(Error::rejected(

@@ -62,7 +62,7 @@ fn backend(what: &str, e: impl Into<fluxer_core::error::BoxError>) -> StoreError
 }
 
 /// [`EventBus`] on NATS JetStream, so every node's subscribers see every node's events and a session
-/// can resume on another node; see the [module documentation](self) for the design.
+/// can resume on another node; see the `nats::events` module documentation for the design.
 ///
 /// Cheap to clone: clones share the connection and the node's consumer.
 #[derive(Clone)]

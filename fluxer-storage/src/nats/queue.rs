@@ -120,7 +120,7 @@ fn lock(leases: &Mutex<HashMap<String, Lease>>) -> MutexGuard<'_, HashMap<String
     leases.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// [`Queue`] on a JetStream work-queue stream; see the [module documentation](self) for the design.
+/// [`Queue`] on a JetStream work-queue stream; see the `nats::queue` module documentation for the design.
 pub struct JetStreamQueue {
     js: Context,
     names: Names,
