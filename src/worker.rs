@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use fluxer_core::ports::{Cache, Job, Queue};
-use fluxer_core::service::{Fluxer, JobError, cron, kinds};
+use fluxer_core::service::{Fluxer, JobError, Task, cron};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -144,11 +144,10 @@ async fn run_jobs(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
 
 async fn run_one(shared: &Shared, job: Job) {
     let started = std::time::Instant::now();
-    let result = shared.fluxer.run_job(&job).await;
-    let indexing = matches!(
-        job.kind.as_str(),
-        kinds::INDEX_MESSAGES | kinds::UNINDEX_MESSAGES | kinds::INDEX_GUILDS | kinds::INDEX_USERS
-    );
+    let (indexing, result) = match Task::from_job(&job) {
+        Ok(task) => (task.writes_search(), shared.fluxer.run_task(task).await),
+        Err(unreadable) => (false, Err(unreadable)),
+    };
     let awaits_commit = indexing && result.is_ok() && shared.fluxer.ports().search.is_some();
     if awaits_commit {
         shared.uncommitted().push(job.id.clone());
@@ -241,14 +240,14 @@ async fn commit_search(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) 
 async fn schedule(shared: Arc<Shared>, cache: Arc<dyn Cache>, mut stopped: watch::Receiver<bool>) {
     loop {
         let now_ms = shared.fluxer.now().unix_ms();
-        for (kind, period) in cron::SCHEDULE {
+        for (task, period) in cron::SCHEDULE {
+            let kind = task.kind();
             let period_ms = period.as_millis() as i64;
             let slot = now_ms / period_ms.max(1);
             let key = format!("cron:{kind}:{slot}");
             match cache.try_lock(&key, *period).await {
                 Ok(Some(_)) => {
-                    let job = fluxer_core::ports::NewJob::new(*kind, serde_json::json!({}));
-                    if let Err(e) = shared.queue.enqueue(job).await {
+                    if let Err(e) = shared.queue.enqueue(task.to_job()).await {
                         tracing::warn!(kind, error = %fluxer_core::error::chain(&e), "cron: cannot enqueue");
                         let _ = cache.delete(&key).await;
                     }
@@ -375,7 +374,14 @@ mod tests {
         let mut job = NewJob::new("no_such_kind", serde_json::json!({}));
         job.max_attempts = 3;
         e.queue.enqueue(job).await.unwrap();
-        let mut bad = NewJob::new(kinds::SEND_EMAIL, serde_json::json!({"not": "an email"}));
+        let send_email = Task::SendEmail(Email {
+            to: String::new(),
+            subject: String::new(),
+            text: String::new(),
+            html: None,
+        })
+        .kind();
+        let mut bad = NewJob::new(send_email, serde_json::json!({"not": "an email"}));
         bad.max_attempts = 2;
         e.queue.enqueue(bad).await.unwrap();
         let worker = Worker::spawn(
@@ -399,7 +405,7 @@ mod tests {
                 .unwrap()
                 .contains("no handler")
         );
-        let malformed = dead.iter().find(|j| j.kind == kinds::SEND_EMAIL).unwrap();
+        let malformed = dead.iter().find(|j| j.kind == send_email).unwrap();
         assert_eq!(malformed.attempts, 2);
         assert!(
             malformed
@@ -500,7 +506,7 @@ mod tests {
         e.clock.advance_ms(71 * 3600 * 1000);
         let purge = fluxer_core::ports::Job {
             id: "1".into(),
-            kind: kinds::PURGE_DELETED_ACCOUNTS.into(),
+            kind: Task::PurgeDeletedAccounts.kind().into(),
             payload: serde_json::json!({}),
             attempts: 1,
             max_attempts: 5,
@@ -538,7 +544,7 @@ mod tests {
 
         // Idle sessions end after 90 days; the owner's session was last used at the start.
         let expire = fluxer_core::ports::Job {
-            kind: kinds::EXPIRE_SESSIONS.into(),
+            kind: Task::ExpireSessions.kind().into(),
             ..purge
         };
         e.clock.advance_ms(91 * 24 * 3600 * 1000);

@@ -36,13 +36,13 @@ async fn leased_job_survives_a_restart_and_is_redelivered() {
         let queue = SqliteQueue::open(&path).unwrap();
         let leased = queue
             .enqueue(NewJob::new(
-                "send_email",
+                "example_job",
                 serde_json::json!({"to": "a@example.test"}),
             ))
             .await
             .unwrap();
         let acked = queue
-            .enqueue(NewJob::new("index_messages", serde_json::json!([1, 2])))
+            .enqueue(NewJob::new("another_job", serde_json::json!([1, 2])))
             .await
             .unwrap();
         let now = Timestamp::now();

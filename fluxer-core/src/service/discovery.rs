@@ -6,9 +6,8 @@
 //! name matches to a guild's members.
 
 use serde::Serialize;
-use serde_json::json;
 
-use super::{Actor, Fluxer, jobs::kinds};
+use super::{Actor, Fluxer, jobs::Task};
 use crate::error::{Error, Result};
 use crate::id::{GuildId, UserId};
 use crate::model::MemberResponse;
@@ -45,18 +44,14 @@ impl Fluxer {
     /// Queues reindexing of a guild's discovery entry (added, updated or removed).
     pub(crate) async fn index_guild_later(&self, guild: GuildId) {
         if self.ports().search.is_some() {
-            let _ = self
-                .enqueue(kinds::INDEX_GUILDS, json!({ "ids": [guild] }))
-                .await;
+            let _ = self.enqueue(Task::IndexGuilds { ids: vec![guild] }).await;
         }
     }
 
     /// Queues reindexing of a user's names.
     pub(crate) async fn index_user_later(&self, user: UserId) {
         if self.ports().search.is_some() {
-            let _ = self
-                .enqueue(kinds::INDEX_USERS, json!({ "ids": [user] }))
-                .await;
+            let _ = self.enqueue(Task::IndexUsers { ids: vec![user] }).await;
         }
     }
 

@@ -16,7 +16,7 @@ use serde_json::json;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::{Actor, Fluxer, jobs::kinds};
+use super::{Actor, Fluxer, jobs::Task};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{ChannelId, MessageId, UserId};
 use crate::model::Channel;
@@ -143,10 +143,10 @@ impl Fluxer {
             message_count: None,
         };
         self.save_harvest(&harvest).await?;
-        self.enqueue(
-            kinds::HARVEST_USER_DATA,
-            json!({ "user_id": actor.id(), "harvest_id": harvest.harvest_id }),
-        )
+        self.enqueue(Task::HarvestUserData {
+            user_id: actor.id(),
+            harvest_id: harvest.harvest_id.clone(),
+        })
         .await?;
         // Without a queue the job ran inline: answer with its outcome.
         Ok(self

@@ -14,59 +14,141 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::Fluxer;
 use crate::error::{Error, Result};
-use crate::id::{ChannelId, MessageId, UserId};
+use crate::id::{ChannelId, GuildId, MessageId, UserId};
 use crate::model::Message;
 use crate::ports::{Email, Has, Job, MessageDocument, NewJob};
 
 /// Messages per index job at most.
 const INDEX_BATCH: usize = 256;
 
-/// The job kinds this crate enqueues and runs.
-pub mod kinds {
-    /// Payload: an [`Email`](crate::ports::Email).
-    pub const SEND_EMAIL: &str = "send_email";
-    /// Payload: `{"messages": [[channel_id, message_id], ...]}`; each is read from the store and indexed,
-    /// or removed from the index when it no longer exists.
-    pub const INDEX_MESSAGES: &str = "index_messages";
-    /// Payload: `{"ids": [message_id, ...]}`.
-    pub const UNINDEX_MESSAGES: &str = "unindex_messages";
-    /// Payload: `{"ids": [guild_id, ...]}`: refreshes guilds' discovery entries.
-    pub const INDEX_GUILDS: &str = "index_guilds";
-    /// Payload: `{"ids": [user_id, ...]}`: refreshes users' names in the index.
-    pub const INDEX_USERS: &str = "index_users";
-    /// Payload: `{"user_id", "harvest_id"}`: builds a user's data export.
-    pub const HARVEST_USER_DATA: &str = "harvest_user_data";
-    /// Payload: `{"keys": [blob_key, ...]}`: removes stored files (a deleted message's attachments,
-    /// a replaced avatar).
-    pub const DELETE_BLOBS: &str = "delete_blobs";
-    /// Cron: removes attachments whose channel no longer exists.
-    pub const CLEANUP_ATTACHMENTS: &str = "cleanup_attachments";
-    /// Cron: erases accounts whose deletion grace period is over.
-    pub const PURGE_DELETED_ACCOUNTS: &str = "purge_deleted_accounts";
-    /// Cron: ends sessions unused for a long time.
-    pub const EXPIRE_SESSIONS: &str = "expire_sessions";
-    /// Cron: deletes invites past their expiry or use limit.
-    pub const EXPIRE_INVITES: &str = "expire_invites";
-    /// Cron: deletes data exports past their download window.
-    pub const EXPIRE_HARVESTS: &str = "expire_harvests";
+/// A job this crate enqueues and runs, typed. On the [`Queue`](crate::ports::Queue) port it
+/// travels as a [`NewJob`] whose `kind` is [`Task::kind`] and whose payload is the variant's fields
+/// as JSON; [`Task::from_job`] reads it back. Every handler is idempotent (delivery is at least once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Task {
+    /// Sends an email.
+    SendEmail(Email),
+    /// Reads each message from the store and indexes it, or removes it from the index when it no
+    /// longer exists.
+    IndexMessages {
+        messages: Vec<(ChannelId, MessageId)>,
+    },
+    /// Removes messages from the index.
+    UnindexMessages { ids: Vec<MessageId> },
+    /// Refreshes guilds' discovery entries.
+    IndexGuilds { ids: Vec<GuildId> },
+    /// Refreshes users' names in the index.
+    IndexUsers { ids: Vec<UserId> },
+    /// Builds a user's data export.
+    HarvestUserData { user_id: UserId, harvest_id: String },
+    /// Removes stored files (a deleted message's attachments, a replaced avatar).
+    DeleteBlobs { keys: Vec<String> },
+    /// Scheduled: removes attachments whose channel no longer exists.
+    CleanupAttachments,
+    /// Scheduled: erases accounts whose deletion grace period is over.
+    PurgeDeletedAccounts,
+    /// Scheduled: ends sessions unused for a long time.
+    ExpireSessions,
+    /// Scheduled: deletes invites past their expiry or use limit.
+    ExpireInvites,
+    /// Scheduled: deletes data exports past their download window.
+    ExpireHarvests,
 }
 
-/// Scheduled jobs: what runs, and how often. A worker enqueues each kind once per period (across
-/// nodes, once per period in all: the worker takes a cache lock per slot).
-pub mod cron {
-    use super::{Duration, kinds};
+impl Task {
+    /// Every kind, as the queue names it.
+    pub const KINDS: &[&str] = &[
+        "send_email",
+        "index_messages",
+        "unindex_messages",
+        "index_guilds",
+        "index_users",
+        "harvest_user_data",
+        "delete_blobs",
+        "cleanup_attachments",
+        "purge_deleted_accounts",
+        "expire_sessions",
+        "expire_invites",
+        "expire_harvests",
+    ];
 
-    pub const SCHEDULE: &[(&str, Duration)] = &[
-        (kinds::EXPIRE_INVITES, Duration::from_secs(10 * 60)),
-        (kinds::EXPIRE_HARVESTS, Duration::from_secs(60 * 60)),
-        (kinds::CLEANUP_ATTACHMENTS, Duration::from_secs(6 * 60 * 60)),
-        (kinds::PURGE_DELETED_ACCOUNTS, Duration::from_secs(60 * 60)),
-        (kinds::EXPIRE_SESSIONS, Duration::from_secs(6 * 60 * 60)),
+    /// The kind, as the queue names it (the serde tag).
+    pub fn kind(&self) -> &'static str {
+        let i = match self {
+            Task::SendEmail(_) => 0,
+            Task::IndexMessages { .. } => 1,
+            Task::UnindexMessages { .. } => 2,
+            Task::IndexGuilds { .. } => 3,
+            Task::IndexUsers { .. } => 4,
+            Task::HarvestUserData { .. } => 5,
+            Task::DeleteBlobs { .. } => 6,
+            Task::CleanupAttachments => 7,
+            Task::PurgeDeletedAccounts => 8,
+            Task::ExpireSessions => 9,
+            Task::ExpireInvites => 10,
+            Task::ExpireHarvests => 11,
+        };
+        Self::KINDS[i]
+    }
+
+    /// Whether running it writes to the search index (which the worker then commits).
+    pub fn writes_search(&self) -> bool {
+        matches!(
+            self,
+            Task::IndexMessages { .. }
+                | Task::UnindexMessages { .. }
+                | Task::IndexGuilds { .. }
+                | Task::IndexUsers { .. }
+        )
+    }
+
+    /// The job to enqueue.
+    pub fn to_job(&self) -> NewJob {
+        let mut payload = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(fields) = payload.as_object_mut() {
+            fields.remove("kind");
+        }
+        NewJob::new(self.kind(), payload)
+    }
+
+    /// The task a reserved job carries.
+    pub fn from_job(job: &Job) -> std::result::Result<Task, JobError> {
+        if !Self::KINDS.contains(&job.kind.as_str()) {
+            return Err(JobError::UnknownKind(job.kind.clone()));
+        }
+        let mut tagged = match &job.payload {
+            Value::Object(fields) => fields.clone(),
+            Value::Null => serde_json::Map::new(),
+            other => {
+                return Err(JobError::BadPayload(format!(
+                    "expected an object, got {other}"
+                )));
+            }
+        };
+        tagged.insert("kind".to_owned(), Value::String(job.kind.clone()));
+        serde_json::from_value(Value::Object(tagged))
+            .map_err(|e| JobError::BadPayload(e.to_string()))
+    }
+}
+
+/// Scheduled jobs: what runs, and how often. A worker enqueues each once per period (across nodes,
+/// once per period in all: the worker takes a cache lock per slot).
+pub mod cron {
+    use super::{Duration, Task};
+
+    pub const SCHEDULE: &[(Task, Duration)] = &[
+        (Task::ExpireInvites, Duration::from_secs(10 * 60)),
+        (Task::ExpireHarvests, Duration::from_secs(60 * 60)),
+        (Task::CleanupAttachments, Duration::from_secs(6 * 60 * 60)),
+        (Task::PurgeDeletedAccounts, Duration::from_secs(60 * 60)),
+        (Task::ExpireSessions, Duration::from_secs(6 * 60 * 60)),
     ];
 }
 
@@ -89,36 +171,6 @@ impl JobError {
     pub fn is_permanent(&self) -> bool {
         !matches!(self, JobError::Failed(_))
     }
-}
-
-fn payload<T: for<'de> Deserialize<'de>>(v: &Value) -> std::result::Result<T, JobError> {
-    serde_json::from_value(v.clone()).map_err(|e| JobError::BadPayload(e.to_string()))
-}
-
-#[derive(Deserialize)]
-struct IndexPayload {
-    messages: Vec<(ChannelId, MessageId)>,
-}
-
-#[derive(Deserialize)]
-struct UnindexPayload {
-    ids: Vec<MessageId>,
-}
-
-#[derive(Deserialize)]
-struct IdsPayload<T> {
-    ids: Vec<T>,
-}
-
-#[derive(Deserialize)]
-struct BlobsPayload {
-    keys: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct HarvestPayload {
-    user_id: UserId,
-    harvest_id: String,
 }
 
 /// The search document of a stored message.
@@ -166,27 +218,20 @@ impl Fluxer {
     /// enqueue another (an export sends its email), which recurses when jobs run inline.
     pub(crate) fn enqueue<'a>(
         &'a self,
-        kind: &'a str,
-        payload: Value,
+        task: Task,
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
         Box::pin(async move {
             if let Some(queue) = &self.ports().queue {
-                queue.enqueue(NewJob::new(kind, payload)).await?;
+                queue.enqueue(task.to_job()).await?;
                 return Ok(());
             }
-            match self.run(kind, &payload).await {
+            let writes_search = task.writes_search();
+            match self.run_task(task).await {
                 Ok(()) => {}
                 Err(JobError::Failed(e)) => return Err(e),
                 Err(e) => return Err(Error::Internal(e.to_string())),
             }
-            let indexing = matches!(
-                kind,
-                kinds::INDEX_MESSAGES
-                    | kinds::UNINDEX_MESSAGES
-                    | kinds::INDEX_GUILDS
-                    | kinds::INDEX_USERS
-            );
-            if indexing && let Some(search) = &self.ports().search {
+            if writes_search && let Some(search) = &self.ports().search {
                 search.commit().await?;
             }
             Ok(())
@@ -195,8 +240,7 @@ impl Fluxer {
 
     /// Sends an email through the queue (or at once without one).
     pub(crate) async fn send_email(&self, email: Email) -> Result<()> {
-        let payload = serde_json::to_value(&email).map_err(|e| Error::Internal(e.to_string()))?;
-        self.enqueue(kinds::SEND_EMAIL, payload).await
+        self.enqueue(Task::SendEmail(email)).await
     }
 
     /// Queues (re)indexing of messages, when search is enabled; returns once they are queued. Never
@@ -212,7 +256,9 @@ impl Fluxer {
         loop {
             for chunk in lead.batch().chunks(INDEX_BATCH) {
                 let _ = self
-                    .enqueue(kinds::INDEX_MESSAGES, json!({ "messages": chunk }))
+                    .enqueue(Task::IndexMessages {
+                        messages: chunk.to_vec(),
+                    })
                     .await;
             }
             match lead.finish() {
@@ -228,74 +274,70 @@ impl Fluxer {
             return;
         }
         let _ = self
-            .enqueue(kinds::UNINDEX_MESSAGES, json!({ "ids": ids }))
+            .enqueue(Task::UnindexMessages { ids: ids.to_vec() })
             .await;
     }
 
     /// Runs one job: what a worker calls for each job it reserves.
     pub async fn run_job(&self, job: &Job) -> std::result::Result<(), JobError> {
-        self.run(&job.kind, &job.payload).await
+        self.run_task(Task::from_job(job)?).await
     }
 
-    async fn run(&self, kind: &str, p: &Value) -> std::result::Result<(), JobError> {
-        match kind {
-            kinds::SEND_EMAIL => {
-                let email: Email = payload(p)?;
+    /// Runs one task.
+    pub async fn run_task(&self, task: Task) -> std::result::Result<(), JobError> {
+        match task {
+            Task::SendEmail(email) => {
                 self.ports()
                     .mailer
                     .send(&email)
                     .await
                     .map_err(Error::from)?;
             }
-            kinds::INDEX_MESSAGES => {
-                let p: IndexPayload = payload(p)?;
-                self.index_messages_now(&p.messages).await?;
+            Task::IndexMessages { messages } => {
+                self.index_messages_now(&messages).await?;
             }
-            kinds::UNINDEX_MESSAGES => {
-                let p: UnindexPayload = payload(p)?;
+            Task::UnindexMessages { ids } => {
                 if let Some(search) = &self.ports().search {
-                    search.delete_messages(&p.ids).await.map_err(Error::from)?;
+                    search.delete_messages(&ids).await.map_err(Error::from)?;
                 }
             }
-            kinds::INDEX_GUILDS => {
-                let p: IdsPayload<crate::id::GuildId> = payload(p)?;
-                self.index_guilds_now(&p.ids).await?;
+            Task::IndexGuilds { ids } => {
+                self.index_guilds_now(&ids).await?;
             }
-            kinds::INDEX_USERS => {
-                let p: IdsPayload<UserId> = payload(p)?;
-                self.index_users_now(&p.ids).await?;
+            Task::IndexUsers { ids } => {
+                self.index_users_now(&ids).await?;
             }
-            kinds::HARVEST_USER_DATA => {
-                let p: HarvestPayload = payload(p)?;
-                self.build_harvest(p.user_id, &p.harvest_id).await?;
+            Task::HarvestUserData {
+                user_id,
+                harvest_id,
+            } => {
+                self.build_harvest(user_id, &harvest_id).await?;
             }
-            kinds::DELETE_BLOBS => {
-                let p: BlobsPayload = payload(p)?;
+            Task::DeleteBlobs { keys } => {
                 if let Some(blobs) = &self.ports().blobs {
-                    for key in &p.keys {
+                    for key in &keys {
                         blobs.delete(key).await.map_err(Error::from)?;
                     }
                 }
             }
-            kinds::CLEANUP_ATTACHMENTS => {
+            Task::CleanupAttachments => {
                 self.cleanup_orphaned_attachments().await?;
             }
-            kinds::EXPIRE_INVITES => {
+            Task::ExpireInvites => {
                 self.store()
                     .delete_expired_invites(self.now())
                     .await
                     .map_err(Error::from)?;
             }
-            kinds::PURGE_DELETED_ACCOUNTS => {
+            Task::PurgeDeletedAccounts => {
                 self.purge_deleted_accounts().await?;
             }
-            kinds::EXPIRE_SESSIONS => {
+            Task::ExpireSessions => {
                 self.expire_idle_sessions().await?;
             }
-            kinds::EXPIRE_HARVESTS => {
+            Task::ExpireHarvests => {
                 self.expire_harvests().await?;
             }
-            other => return Err(JobError::UnknownKind(other.to_owned())),
         }
         Ok(())
     }
@@ -363,5 +405,73 @@ impl Fluxer {
         let docs: Vec<_> = messages.iter().map(message_document).collect();
         search.index_messages(&docs).await?;
         Ok(docs.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reserved(kind: &str, payload: Value) -> Job {
+        Job {
+            id: "1".to_owned(),
+            kind: kind.to_owned(),
+            payload,
+            attempts: 1,
+            max_attempts: 5,
+            state: crate::ports::JobState::InFlight,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn tasks_round_trip_through_queue_jobs() {
+        let tasks = [
+            Task::IndexMessages {
+                messages: vec![(ChannelId::new(1), MessageId::new(2))],
+            },
+            Task::HarvestUserData {
+                user_id: UserId::new(3),
+                harvest_id: "h".to_owned(),
+            },
+            Task::ExpireInvites,
+            Task::SendEmail(Email {
+                to: "a@example.com".to_owned(),
+                subject: "s".to_owned(),
+                text: "t".to_owned(),
+                html: None,
+            }),
+        ];
+        for task in tasks {
+            let job = task.to_job();
+            assert_eq!(job.kind, task.kind());
+            assert!(
+                job.payload.get("kind").is_none(),
+                "the kind is not repeated"
+            );
+            let back = Task::from_job(&reserved(&job.kind, job.payload)).unwrap();
+            assert_eq!(back, task);
+        }
+        // The serde tags and the queue's names are one list.
+        for kind in Task::KINDS {
+            if let Ok(task) = serde_json::from_value::<Task>(serde_json::json!({ "kind": kind })) {
+                assert_eq!(task.kind(), *kind);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_and_bad_payloads_are_permanent_failures() {
+        let unknown = Task::from_job(&reserved("no_such_job", Value::Null)).unwrap_err();
+        assert!(matches!(unknown, JobError::UnknownKind(_)) && unknown.is_permanent());
+        let bad = Task::from_job(&reserved(
+            Task::ExpireInvites.kind(),
+            serde_json::json!([1]),
+        ))
+        .unwrap_err();
+        assert!(matches!(bad, JobError::BadPayload(_)) && bad.is_permanent());
+        let ids = Task::IndexUsers { ids: vec![] }.kind();
+        let bad = Task::from_job(&reserved(ids, serde_json::json!({ "ids": "nope" }))).unwrap_err();
+        assert!(matches!(bad, JobError::BadPayload(_)));
     }
 }

@@ -38,7 +38,7 @@ pub use discovery::{DISCOVERABLE, DiscoveredGuild, MAX_DISCOVERY_LIMIT};
 pub use guilds::{GuildCreate, GuildUpdate};
 pub use harvest::{Harvest, HarvestStatus};
 pub use invites::InviteCreate;
-pub use jobs::{JobError, cron, kinds};
+pub use jobs::{JobError, Task, cron};
 pub use members::{BanCreate, MemberUpdate};
 pub use messages::{MessageCreate, MessageEdit, MessageQuery};
 pub use password::{Argon2Hasher, PasswordHasher};

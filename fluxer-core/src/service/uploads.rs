@@ -9,10 +9,9 @@
 //! signed with an expiry. Removing a message or replacing an image removes its blobs through a job.
 
 use base64::Engine;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Actor, Fluxer, MessageCreate, jobs::kinds};
+use super::{Actor, Fluxer, MessageCreate, jobs::Task};
 use crate::error::{Error, Result};
 use crate::id::{AttachmentId, ChannelId};
 use crate::model::{Attachment, Message, MessageResponse};
@@ -188,9 +187,7 @@ impl Fluxer {
         if keys.is_empty() || self.ports().blobs.is_none() {
             return;
         }
-        let _ = self
-            .enqueue(kinds::DELETE_BLOBS, json!({ "keys": keys }))
-            .await;
+        let _ = self.enqueue(Task::DeleteBlobs { keys }).await;
     }
 
     /// Removes the stored files of messages that were deleted.
