@@ -28,6 +28,7 @@ pub mod id;
 pub mod model;
 pub mod permission;
 pub mod ports;
+pub mod secret;
 pub mod service;
 pub mod time;
 pub mod validation;

@@ -656,7 +656,5 @@ async fn upgrade(
 
 /// 16 random bytes as 32 hex characters (upstream's session ID form).
 fn random_hex_32() -> String {
-    let token = fluxer_core::service::SessionToken::generate().0;
-    let digest = fluxer_core::service::hash_token(&token);
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    fluxer_core::secret::random_hex(16)
 }

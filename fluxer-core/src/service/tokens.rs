@@ -1,39 +1,10 @@
 //! Bearer tokens: generation, hashing and parsing. Tokens are stored only as SHA-256 hashes; comparisons
 //! of secrets are constant-time.
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+pub(crate) use crate::secret::secrets_equal;
+pub use crate::secret::{hash_token, random_base62};
 
 use crate::id::ApplicationId;
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// `len` random base62 characters from the OS RNG (rejection sampling keeps them uniform).
-pub fn random_base62(len: usize) -> String {
-    let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        OsRng.fill_bytes(&mut buf);
-        for &b in &buf {
-            // 248 = 4 * 62: values above would bias the first characters.
-            if b < 248 && out.len() < len {
-                out.push(BASE62[usize::from(b % 62)] as char);
-            }
-        }
-    }
-    out
-}
-
-/// SHA-256 of a token, the form in which tokens are stored and looked up.
-pub fn hash_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// Constant-time equality of two secrets.
-pub(crate) fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
 
 /// A user session token: `flx_` + 36 base62 characters (upstream's format).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use fluxer_core::ports::{Cache, PortResult, WindowCount};
-use fluxer_core::service::SessionToken;
 
 use super::lock;
 
@@ -110,7 +109,7 @@ impl Cache for MemoryCache {
     }
 
     async fn try_lock(&self, key: &str, ttl: Duration) -> PortResult<Option<String>> {
-        let token = SessionToken::generate().0;
+        let token = fluxer_core::secret::random_hex(20);
         Ok(self.with(|map, now| {
             if live(map, key, now).is_some() {
                 return None;

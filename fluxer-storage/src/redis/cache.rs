@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fluxer_core::ports::{Cache, PortResult, WindowCount};
-use fluxer_core::service::SessionToken;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
@@ -120,7 +119,7 @@ impl Cache for RedisCache {
     }
 
     async fn try_lock(&self, key: &str, ttl: Duration) -> PortResult<Option<String>> {
-        let token = SessionToken::generate().0;
+        let token = fluxer_core::secret::random_hex(20);
         let taken: Option<String> = redis::cmd("SET")
             .arg(self.key(key))
             .arg(&token)
