@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fluxer::core::id::GuildId;
-use fluxer::core::ports::{Dispatch, EventBus, Topic};
+use fluxer::core::ports::{Dispatch, EventBus, EventKind, Topic};
 use fluxer::storage::nats::{NatsConfig, NatsEventBus};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -139,7 +139,7 @@ async fn fluxer_round(url: &str, a: &Args, round: usize) -> Round {
     for i in 0..a.messages / 4 {
         let t = Instant::now();
         publisher
-            .publish(Dispatch::new("MESSAGE_CREATE", topic, &payload(i)))
+            .publish(Dispatch::new(EventKind::MessageCreate, topic, &payload(i)))
             .await
             .unwrap();
         let target = (i + 1) * a.subscribers;
@@ -158,7 +158,7 @@ async fn fluxer_round(url: &str, a: &Args, round: usize) -> Round {
         futures_util::stream::iter(0..rest)
             .for_each_concurrent(64, |i| async move {
                 publisher
-                    .publish(Dispatch::new("MESSAGE_CREATE", topic, &payload(i)))
+                    .publish(Dispatch::new(EventKind::MessageCreate, topic, &payload(i)))
                     .await
                     .unwrap();
             })

@@ -49,7 +49,7 @@ impl EventBus for AuditedBus {
         self.seen
             .lock()
             .map_err(|e| StoreError::backend_of("audited-bus", e.to_string()))?
-            .push(dispatch.event);
+            .push(dispatch.event.as_str());
         self.inner.publish(dispatch).await
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use flate2::{Compress, Compression, FlushCompress};
-use fluxer_core::ports::{Dispatch, PresenceEntry, Status, Topic};
+use fluxer_core::ports::{Dispatch, EventKind, PresenceEntry, Status, Topic};
 use fluxer_core::service::Actor;
 use futures_util::SinkExt;
 use serde_json::{Value, json};
@@ -455,7 +455,7 @@ impl Conn {
                             .ports()
                             .events
                             .publish(Dispatch::new(
-                                "VOICE_STATE_UPDATE",
+                                EventKind::VoiceStateUpdate,
                                 Topic::Guild(guild),
                                 &payload,
                             ))

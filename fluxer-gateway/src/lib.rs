@@ -54,7 +54,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fluxer_core::id::UserId;
 use fluxer_core::permission::Permissions;
-use fluxer_core::ports::{Presence, PresenceEntry, Replay, Topic};
+use fluxer_core::ports::{EventKind, Presence, PresenceEntry, Replay, Topic};
 use fluxer_core::service::{Actor, Fluxer};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -297,7 +297,7 @@ impl Gateway {
             subscription.add_topic(Topic::Guild(*g)).await?;
         }
         let session_id = random_hex_32();
-        let mut initial: Vec<(&'static str, String)> = Vec::new();
+        let mut initial: Vec<(EventKind, String)> = Vec::new();
         let mut guilds_in_ready = Vec::new();
         let mut snapshots = Vec::new();
         for g in &guild_ids {
@@ -341,10 +341,10 @@ impl Gateway {
         if actor.is_bot() {
             ready["application"] = json!({ "id": actor.id(), "flags": 0 });
         }
-        initial.push(("READY", ready.to_string()));
+        initial.push((EventKind::Ready, ready.to_string()));
         if actor.is_bot() {
             for s in snapshots {
-                initial.push(("GUILD_CREATE", s.to_string()));
+                initial.push((EventKind::GuildCreate, s.to_string()));
             }
         }
         let start = subscription.start_position();
@@ -598,7 +598,10 @@ impl Gateway {
             }
             let _ = session
                 .commands
-                .send(Command::Direct("GUILD_MEMBERS_CHUNK", payload.to_string()))
+                .send(Command::Direct(
+                    EventKind::GuildMembersChunk,
+                    payload.to_string(),
+                ))
                 .await;
         }
     }

@@ -113,7 +113,11 @@ mod tests {
 
     #[test]
     fn dispatch_frames_are_valid_json() {
-        let f = dispatch_frame("MESSAGE_CREATE", 7, r#"{"id":"1"}"#);
+        let f = dispatch_frame(
+            fluxer_core::ports::EventKind::MessageCreate.as_str(),
+            7,
+            r#"{"id":"1"}"#,
+        );
         let v: Value = serde_json::from_str(&f).unwrap();
         assert_eq!(v["op"], 0);
         assert_eq!(v["t"], "MESSAGE_CREATE");

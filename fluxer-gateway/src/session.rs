@@ -10,7 +10,7 @@ use fluxer_core::id::{ChannelId, GuildId, UserId};
 use fluxer_core::model::Member;
 use fluxer_core::permission::Permissions;
 use fluxer_core::ports::{
-    Dispatch, PresenceEntry, SESSIONS_REVOKED, SessionsRevoked, Status, Subscription, Topic,
+    Dispatch, EventKind, PresenceEntry, SessionsRevoked, Status, Subscription, Topic,
 };
 use fluxer_core::service::member_channel_permissions;
 use serde_json::{Value, json};
@@ -80,7 +80,7 @@ pub enum Command {
     Ack(u64),
     Detach,
     /// A dispatch produced by the connection itself (member chunks), sequenced like any other.
-    Direct(&'static str, String),
+    Direct(EventKind, String),
     Presence(Box<PresenceEntry>),
 }
 
@@ -116,7 +116,7 @@ pub(crate) struct SessionTask {
 #[derive(Default)]
 pub(crate) struct Initial {
     /// Its own dispatches (READY, GUILD_CREATE...).
-    pub frames: Vec<(&'static str, String)>,
+    pub frames: Vec<(EventKind, String)>,
     /// Bus events replayed for a session taken over from another node: numbered and buffered before
     /// the connection attaches, which it does as a RESUME, so they go out with backpressure and are
     /// followed by RESUMED like any resume's.
@@ -127,14 +127,14 @@ pub(crate) struct Initial {
 /// session that received it; the frame (which carries this session's number) is rebuilt on replay.
 struct Buffered {
     seq: u64,
-    event: &'static str,
+    event: EventKind,
     payload: Arc<str>,
 }
 
 impl Buffered {
     /// What it counts against [`GatewayConfig::max_buffered_bytes`](crate::GatewayConfig).
     fn cost(&self) -> usize {
-        self.payload.len() + self.event.len() + std::mem::size_of::<Self>()
+        self.payload.len() + self.event.as_str().len() + std::mem::size_of::<Self>()
     }
 }
 
@@ -280,7 +280,7 @@ impl SessionTask {
                     let write_timeout =
                         Duration::from_millis(self.gateway.config().write_timeout_ms);
                     for kept in st.buffer.iter().filter(|b| b.seq > from) {
-                        let frame = dispatch_frame(kept.event, kept.seq, &kept.payload);
+                        let frame = dispatch_frame(kept.event.as_str(), kept.seq, &kept.payload);
                         let sent = tokio::time::timeout(
                             write_timeout,
                             conn.out.send(Outbound::Text(frame)),
@@ -295,7 +295,9 @@ impl SessionTask {
                     }
                     // RESUMED goes through the same backpressured path: the replay may have left
                     // the connection's queue full.
-                    if let Some(frame) = self.sequence(st, "RESUMED", Arc::from("null"), None) {
+                    if let Some(frame) =
+                        self.sequence(st, EventKind::Resumed, Arc::from("null"), None)
+                    {
                         let sent = tokio::time::timeout(
                             write_timeout,
                             conn.out.send(Outbound::Text(frame)),
@@ -358,16 +360,16 @@ impl SessionTask {
     fn sequence(
         &mut self,
         st: &mut State,
-        event: &'static str,
+        event: EventKind,
         payload: Arc<str>,
         position: Option<u64>,
     ) -> Option<String> {
-        if self.ignored.contains(event) {
+        if self.ignored.contains(event.as_str()) {
             st.numbering.saw(position);
             return None;
         }
         let seq = st.numbering.next(position);
-        let frame = dispatch_frame(event, seq, &payload);
+        let frame = dispatch_frame(event.as_str(), seq, &payload);
         let kept = Buffered {
             seq,
             event,
@@ -388,13 +390,7 @@ impl SessionTask {
     }
 
     /// Sequences a dispatch, buffers it for resume and sends it if a connection is attached.
-    fn push(
-        &mut self,
-        st: &mut State,
-        event: &'static str,
-        payload: Arc<str>,
-        position: Option<u64>,
-    ) {
+    fn push(&mut self, st: &mut State, event: EventKind, payload: Arc<str>, position: Option<u64>) {
         let Some(frame) = self.sequence(st, event, payload, position) else {
             return;
         };
@@ -423,7 +419,7 @@ impl SessionTask {
         st.numbering.saw(dispatch.position);
         let position = dispatch.position;
         match dispatch.topic {
-            Topic::User(_) if event == SESSIONS_REVOKED => {
+            Topic::User(_) if event == EventKind::SessionsRevoked => {
                 let covered = serde_json::from_str::<SessionsRevoked>(&dispatch.payload)
                     .is_ok_and(|revoked| revoked.covers(self.credential.as_ref()));
                 if !covered {
@@ -436,10 +432,10 @@ impl SessionTask {
                 return Flow::End;
             }
             Topic::User(_) => {
-                if event == "GUILD_CREATE" || event == "GUILD_DELETE" {
+                if matches!(event, EventKind::GuildCreate | EventKind::GuildDelete) {
                     let id = payload_id(&dispatch.payload, "id").map(GuildId::from);
                     if let Some(g) = id {
-                        if event == "GUILD_CREATE" {
+                        if event == EventKind::GuildCreate {
                             self.guilds.insert(g);
                             let _ = self.subscription.add_topic(Topic::Guild(g)).await;
                         } else {
@@ -459,7 +455,7 @@ impl SessionTask {
                     return Flow::Continue;
                 }
                 self.invalidate(st, guild, event, &dispatch.payload);
-                if event == "GUILD_MEMBER_REMOVE" {
+                if event == EventKind::GuildMemberRemove {
                     let removed = serde_json::from_str::<Value>(&dispatch.payload)
                         .ok()
                         .and_then(|v| v["user"]["id"].as_str().and_then(|s| s.parse::<u64>().ok()));
@@ -469,7 +465,7 @@ impl SessionTask {
                         return Flow::Continue;
                     }
                 }
-                if event == "GUILD_DELETE" {
+                if event == EventKind::GuildDelete {
                     self.push(st, event, dispatch.payload.clone(), position);
                     self.leave(st, guild).await;
                     return Flow::Continue;
@@ -489,16 +485,23 @@ impl SessionTask {
 
     /// Forgets cached state that an event may have changed: the guild's shared state (roles,
     /// channels, settings) and this session's own member record.
-    fn invalidate(&self, st: &mut State, guild: GuildId, event: &str, payload: &str) {
-        if event.starts_with("GUILD_ROLE_")
-            || event.starts_with("CHANNEL_")
-            || event == "GUILD_UPDATE"
-        {
+    fn invalidate(&self, st: &mut State, guild: GuildId, event: EventKind, payload: &str) {
+        if matches!(
+            event,
+            EventKind::GuildRoleCreate
+                | EventKind::GuildRoleUpdate
+                | EventKind::GuildRoleDelete
+                | EventKind::ChannelCreate
+                | EventKind::ChannelUpdate
+                | EventKind::ChannelDelete
+                | EventKind::ChannelPinsUpdate
+                | EventKind::GuildUpdate
+        ) {
             self.gateway.guild_cache().invalidate(guild);
         }
         // A deleted role is taken off members; a member update may be this member's.
-        if event == "GUILD_ROLE_DELETE"
-            || (event == "GUILD_MEMBER_UPDATE"
+        if event == EventKind::GuildRoleDelete
+            || (event == EventKind::GuildMemberUpdate
                 && payload_user_id(payload) == Some(self.user_id.get()))
         {
             st.members.remove(&guild);
@@ -635,7 +638,7 @@ impl SessionTask {
                 .ports()
                 .events
                 .publish(Dispatch::new(
-                    "PRESENCE_UPDATE",
+                    EventKind::PresenceUpdate,
                     Topic::Guild(*guild),
                     &payload,
                 ))

@@ -203,7 +203,11 @@ async fn next_event(sub: &mut Box<dyn Subscription>) -> Dispatch {
 }
 
 fn numbered(topic: Topic, n: u64) -> Dispatch {
-    Dispatch::new("MESSAGE_CREATE", topic, &json!({ "n": n }))
+    Dispatch::new(
+        fluxer_core::ports::EventKind::MessageCreate,
+        topic,
+        &json!({ "n": n }),
+    )
 }
 
 /// What a gateway does when a client of a dead node resumes on another: a bus on another connection

@@ -24,12 +24,107 @@ impl Topic {
     }
 }
 
-/// The event that tells the gateway a user's credentials were revoked (a logout, a password change
-/// or reset, a bot token reset, an account deleted). Gateways close the sessions it covers with 4004
-/// and never forward it to clients. Published on the user's topic, so it reaches every node.
-pub const SESSIONS_REVOKED: &str = "SESSIONS_REVOKED";
+/// Declares [`EventKind`] from one list of variants and wire names.
+macro_rules! event_kinds {
+    ($($variant:ident => $name:literal,)*) => {
+        /// A gateway dispatch's name (`t`). Every event the system publishes or a gateway sends is
+        /// one of these; [`EventKind::as_str`] is its wire name, [`TryFrom<&str>`] reads one back
+        /// (a broker's header).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum EventKind {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
 
-/// The payload of [`SESSIONS_REVOKED`]: which credentials of the user ended.
+        impl EventKind {
+            /// Every kind.
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$variant,)*];
+
+            /// The wire name (`MESSAGE_CREATE`).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(EventKind::$variant => $name,)*
+                }
+            }
+        }
+
+        impl TryFrom<&str> for EventKind {
+            type Error = UnknownEvent;
+
+            fn try_from(name: &str) -> Result<Self, UnknownEvent> {
+                match name {
+                    $($name => Ok(EventKind::$variant),)*
+                    _ => Err(UnknownEvent(name.chars().take(64).collect())),
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    Ready => "READY",
+    Resumed => "RESUMED",
+    GuildCreate => "GUILD_CREATE",
+    GuildUpdate => "GUILD_UPDATE",
+    GuildDelete => "GUILD_DELETE",
+    GuildMemberAdd => "GUILD_MEMBER_ADD",
+    GuildMemberUpdate => "GUILD_MEMBER_UPDATE",
+    GuildMemberRemove => "GUILD_MEMBER_REMOVE",
+    GuildMembersChunk => "GUILD_MEMBERS_CHUNK",
+    GuildBanAdd => "GUILD_BAN_ADD",
+    GuildBanRemove => "GUILD_BAN_REMOVE",
+    GuildRoleCreate => "GUILD_ROLE_CREATE",
+    GuildRoleUpdate => "GUILD_ROLE_UPDATE",
+    GuildRoleDelete => "GUILD_ROLE_DELETE",
+    ChannelCreate => "CHANNEL_CREATE",
+    ChannelUpdate => "CHANNEL_UPDATE",
+    ChannelDelete => "CHANNEL_DELETE",
+    ChannelPinsUpdate => "CHANNEL_PINS_UPDATE",
+    MessageCreate => "MESSAGE_CREATE",
+    MessageUpdate => "MESSAGE_UPDATE",
+    MessageDelete => "MESSAGE_DELETE",
+    MessageDeleteBulk => "MESSAGE_DELETE_BULK",
+    MessageReactionAdd => "MESSAGE_REACTION_ADD",
+    MessageReactionRemove => "MESSAGE_REACTION_REMOVE",
+    MessageReactionRemoveAll => "MESSAGE_REACTION_REMOVE_ALL",
+    MessageReactionRemoveEmoji => "MESSAGE_REACTION_REMOVE_EMOJI",
+    MessageAck => "MESSAGE_ACK",
+    TypingStart => "TYPING_START",
+    PresenceUpdate => "PRESENCE_UPDATE",
+    VoiceStateUpdate => "VOICE_STATE_UPDATE",
+    UserUpdate => "USER_UPDATE",
+    RelationshipAdd => "RELATIONSHIP_ADD",
+    RelationshipRemove => "RELATIONSHIP_REMOVE",
+    InviteCreate => "INVITE_CREATE",
+    InviteDelete => "INVITE_DELETE",
+    WebhooksUpdate => "WEBHOOKS_UPDATE",
+    SessionsRevoked => "SESSIONS_REVOKED",
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is no [`EventKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event {0:?}")]
+pub struct UnknownEvent(pub String);
+
+impl EventKind {
+    /// Internal: a user's credentials were revoked (a logout, a password change or reset, a bot
+    /// token reset, an account deleted). Gateways close the sessions it covers with 4004 and never
+    /// forward it to clients. Published on the user's topic, so it reaches every node.
+    pub const fn is_internal(self) -> bool {
+        matches!(self, EventKind::SessionsRevoked)
+    }
+}
+
+/// The payload of [`EventKind::SessionsRevoked`]: which credentials of the user ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionsRevoked {
     /// The hex SHA-256 of each revoked session token; `None`: every credential of the user, bot
@@ -76,8 +171,8 @@ fn hex32(hash: &[u8; 32]) -> String {
 /// bytes are sent to every recipient.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dispatch {
-    /// The event name (`MESSAGE_CREATE`).
-    pub event: &'static str,
+    /// The event (`MESSAGE_CREATE`).
+    pub event: EventKind,
     pub topic: Topic,
     /// For guild topics: only members who can view this channel receive the event.
     pub channel_id: Option<ChannelId>,
@@ -90,7 +185,7 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    pub fn new(event: &'static str, topic: Topic, payload: &impl serde::Serialize) -> Self {
+    pub fn new(event: EventKind, topic: Topic, payload: &impl serde::Serialize) -> Self {
         let payload = serde_json::to_string(payload).unwrap_or_else(|_| "null".to_owned());
         Dispatch {
             event,
@@ -162,5 +257,26 @@ pub trait Subscription: Send + Sync {
     /// every later event of its topics is delivered, none earlier. `None` on buses without positions.
     fn start_position(&self) -> Option<u64> {
         None
+    }
+}
+
+#[cfg(test)]
+mod event_kind_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_from_its_wire_name() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::try_from(kind.as_str()), Ok(*kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        let names: std::collections::HashSet<_> =
+            EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), EventKind::ALL.len(), "wire names are distinct");
+        assert!(EventKind::try_from("message_create").is_err());
+        assert!(EventKind::try_from("NOT_AN_EVENT").is_err());
+        assert!(
+            EventKind::SessionsRevoked.is_internal() && !EventKind::MessageCreate.is_internal()
+        );
     }
 }

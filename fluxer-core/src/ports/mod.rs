@@ -23,7 +23,8 @@ pub use blob::{BlobMeta, BlobStore};
 pub use cache::{Cache, WindowCount};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::{
-    Dispatch, EventBus, Lagged, Replay, SESSIONS_REVOKED, SessionsRevoked, Subscription, Topic,
+    Dispatch, EventBus, EventKind, Lagged, Replay, SessionsRevoked, Subscription, Topic,
+    UnknownEvent,
 };
 pub use mailer::{Email, Mailer};
 pub use media::{Media, MediaInfo};

@@ -7,7 +7,7 @@ use crate::error::{Error, Result, Unknown};
 use crate::id::{ApplicationId, GuildId, UserId};
 use crate::model::{Application, ApplicationResponse, Role, User};
 use crate::permission::Permissions;
-use crate::ports::{Dispatch, SessionsRevoked, Topic};
+use crate::ports::{Dispatch, EventKind, SessionsRevoked, Topic};
 use crate::validation::Validator;
 
 use super::tokens::BotToken;
@@ -343,7 +343,7 @@ impl Fluxer {
                 self.store().update_roles(&shifted).await?;
             }
             self.emit(Dispatch::new(
-                "GUILD_ROLE_CREATE",
+                EventKind::GuildRoleCreate,
                 Topic::Guild(req.guild_id),
                 &json!({ "guild_id": req.guild_id, "role": role }),
             ))

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, Unknown};
 use crate::id::UserId;
 use crate::model::{ActionToken, ActionTokenKind, AuthSession, User};
-use crate::ports::{Dispatch, SESSIONS_REVOKED, SessionsRevoked, Topic, conflict, is_conflict};
+use crate::ports::{Dispatch, EventKind, SessionsRevoked, Topic, conflict, is_conflict};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
 use super::tokens::{BotToken, SessionToken, hash_token, random_base62, secrets_equal};
@@ -434,8 +434,12 @@ impl Fluxer {
     /// Ends the gateway sessions of `user` that `revoked` covers, on every node. Call it after the
     /// credentials are gone from the store, so a session that identifies meanwhile is refused.
     pub(crate) async fn revoke_gateway_sessions(&self, user: UserId, revoked: SessionsRevoked) {
-        self.emit(Dispatch::new(SESSIONS_REVOKED, Topic::User(user), &revoked))
-            .await;
+        self.emit(Dispatch::new(
+            EventKind::SessionsRevoked,
+            Topic::User(user),
+            &revoked,
+        ))
+        .await;
     }
 
     pub async fn list_sessions(&self, actor: &Actor) -> Result<Vec<SessionInfo>> {

@@ -7,7 +7,7 @@ use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId, Snowflake};
 use crate::model::{Channel, ChannelResponse, ChannelType};
 use crate::permission::{OverwriteType, PermissionOverwrite, Permissions};
-use crate::ports::{Dispatch, Topic};
+use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::Validator;
 
 use super::guilds::new_guild_channel;
@@ -205,7 +205,7 @@ impl Fluxer {
         self.store().create_channel(&channel).await?;
         let response = channel.response(Vec::new());
         self.emit(
-            Dispatch::new("CHANNEL_CREATE", Topic::Guild(guild_id), &response)
+            Dispatch::new(EventKind::ChannelCreate, Topic::Guild(guild_id), &response)
                 .in_channel(channel.id),
         )
         .await;
@@ -257,7 +257,8 @@ impl Fluxer {
         for c in &changed {
             let response = c.response(Vec::new());
             self.emit(
-                Dispatch::new("CHANNEL_UPDATE", Topic::Guild(guild_id), &response).in_channel(c.id),
+                Dispatch::new(EventKind::ChannelUpdate, Topic::Guild(guild_id), &response)
+                    .in_channel(c.id),
             )
             .await;
         }
@@ -361,7 +362,7 @@ impl Fluxer {
         }
         self.store().update_channel(&channel).await?;
         let response = self.channel_response(Some(actor.id()), &channel).await?;
-        self.emit_channel_event("CHANNEL_UPDATE", &channel, &response)
+        self.emit_channel_event(EventKind::ChannelUpdate, &channel, &response)
             .await;
         Ok(response)
     }
@@ -379,7 +380,7 @@ impl Fluxer {
             Some(guild_id) => {
                 access.require(Permissions::MANAGE_CHANNELS)?;
                 self.emit(
-                    Dispatch::new("CHANNEL_DELETE", Topic::Guild(guild_id), &response)
+                    Dispatch::new(EventKind::ChannelDelete, Topic::Guild(guild_id), &response)
                         .in_channel(channel_id),
                 )
                 .await;
@@ -411,11 +412,11 @@ impl Fluxer {
                     }
                     self.store().update_channel(&channel).await?;
                     let remaining = self.channel_response(None, &channel).await?;
-                    self.emit_channel_event("CHANNEL_UPDATE", &channel, &remaining)
+                    self.emit_channel_event(EventKind::ChannelUpdate, &channel, &remaining)
                         .await;
                 }
                 self.emit(Dispatch::new(
-                    "CHANNEL_DELETE",
+                    EventKind::ChannelDelete,
                     Topic::User(actor.id()),
                     &response,
                 ))
@@ -424,7 +425,7 @@ impl Fluxer {
             None => {
                 // Closing a DM only hides it for the caller; history stays for both.
                 self.emit(Dispatch::new(
-                    "CHANNEL_DELETE",
+                    EventKind::ChannelDelete,
                     Topic::User(actor.id()),
                     &response,
                 ))
@@ -492,7 +493,7 @@ impl Fluxer {
         });
         self.store().update_channel(&channel).await?;
         let response = channel.response(Vec::new());
-        self.emit_channel_event("CHANNEL_UPDATE", &channel, &response)
+        self.emit_channel_event(EventKind::ChannelUpdate, &channel, &response)
             .await;
         Ok(())
     }
@@ -516,7 +517,7 @@ impl Fluxer {
         }
         self.store().update_channel(&channel).await?;
         let response = channel.response(Vec::new());
-        self.emit_channel_event("CHANNEL_UPDATE", &channel, &response)
+        self.emit_channel_event(EventKind::ChannelUpdate, &channel, &response)
             .await;
         Ok(())
     }
@@ -535,7 +536,7 @@ impl Fluxer {
             let user = actor.user.partial();
             payload["member"] = serde_json::to_value(g.member.response(user)).unwrap_or_default();
         }
-        self.emit_channel_event("TYPING_START", &access.channel, &payload)
+        self.emit_channel_event(EventKind::TypingStart, &access.channel, &payload)
             .await;
         Ok(())
     }
@@ -544,7 +545,7 @@ impl Fluxer {
     /// the recipients of a private channel.
     pub(crate) async fn emit_channel_event(
         &self,
-        event: &'static str,
+        event: EventKind,
         channel: &Channel,
         payload: &impl serde::Serialize,
     ) {

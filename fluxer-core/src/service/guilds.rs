@@ -8,7 +8,7 @@ use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId, UserId};
 use crate::model::{Channel, ChannelType, Guild, Invite, Member, Role};
 use crate::permission::Permissions;
-use crate::ports::{Dispatch, Topic, conflict, is_conflict};
+use crate::ports::{Dispatch, EventKind, Topic, conflict, is_conflict};
 use crate::validation::Validator;
 
 use super::{Actor, Fluxer};
@@ -122,7 +122,7 @@ impl Fluxer {
             .await?;
         let snapshot = self.guild_snapshot(guild_id, actor.id()).await?;
         self.emit(Dispatch::new(
-            "GUILD_CREATE",
+            EventKind::GuildCreate,
             Topic::User(actor.id()),
             &snapshot,
         ))
@@ -314,7 +314,7 @@ impl Fluxer {
         let payload = json!({ "id": guild_id, "unavailable": false });
         // Tell members before the topic's membership vanishes.
         self.emit(Dispatch::new(
-            "GUILD_DELETE",
+            EventKind::GuildDelete,
             Topic::Guild(guild_id),
             &payload,
         ))
@@ -449,7 +449,7 @@ impl Fluxer {
         self.index_guild_later(guild.id).await;
         let value = self.guild_json(guild);
         self.emit(Dispatch::new(
-            "GUILD_UPDATE",
+            EventKind::GuildUpdate,
             Topic::Guild(guild.id),
             &value,
         ))
@@ -525,13 +525,13 @@ impl Fluxer {
         }
         let partial = self.user_partials(&[user]).await?.remove(&user);
         self.emit(Dispatch::new(
-            "GUILD_MEMBER_REMOVE",
+            EventKind::GuildMemberRemove,
             Topic::Guild(guild_id),
             &json!({ "guild_id": guild_id, "user": partial }),
         ))
         .await;
         self.emit(Dispatch::new(
-            "GUILD_DELETE",
+            EventKind::GuildDelete,
             Topic::User(user),
             &json!({ "id": guild_id }),
         ))

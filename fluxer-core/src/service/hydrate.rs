@@ -7,7 +7,7 @@ use crate::id::{MessageId, UserId};
 use crate::model::{
     Channel, ChannelResponse, Message, MessageResponse, ReactionCount, User, UserPartial,
 };
-use crate::ports::{Dispatch, Topic};
+use crate::ports::{Dispatch, EventKind, Topic};
 
 use super::Fluxer;
 
@@ -197,7 +197,7 @@ impl Fluxer {
     /// Tells the user's own sessions that their account changed.
     pub(crate) async fn emit_user_update(&self, user: &User) {
         self.emit(Dispatch::new(
-            "USER_UPDATE",
+            EventKind::UserUpdate,
             Topic::User(user.id),
             &user.private(),
         ))

@@ -7,7 +7,7 @@ use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId};
 use crate::model::{Invite, InviteResponse, PartialChannel, PartialGuild};
 use crate::permission::Permissions;
-use crate::ports::{Dispatch, Topic, conflict, is_conflict};
+use crate::ports::{Dispatch, EventKind, Topic, conflict, is_conflict};
 use crate::validation::Validator;
 
 use super::tokens::random_base62;
@@ -85,7 +85,7 @@ impl Fluxer {
                     payload["guild_id"] = json!(guild_id);
                     payload["channel_id"] = json!(channel_id);
                     self.emit(
-                        Dispatch::new("INVITE_CREATE", Topic::Guild(guild_id), &payload)
+                        Dispatch::new(EventKind::InviteCreate, Topic::Guild(guild_id), &payload)
                             .in_channel(channel_id),
                     )
                     .await;
@@ -272,7 +272,7 @@ impl Fluxer {
             let payload =
                 json!({ "code": invite.code, "channel_id": invite.channel_id, "guild_id": g });
             self.emit(
-                Dispatch::new("INVITE_DELETE", Topic::Guild(g), &payload)
+                Dispatch::new(EventKind::InviteDelete, Topic::Guild(g), &payload)
                     .in_channel(invite.channel_id),
             )
             .await;

@@ -7,7 +7,7 @@ use crate::error::{Error, Result, Unknown};
 use crate::id::{GuildId, RoleId, UserId};
 use crate::model::{Ban, BanResponse, Member, MemberResponse};
 use crate::permission::Permissions;
-use crate::ports::{Dispatch, MessagePage, Topic, conflict, is_conflict};
+use crate::ports::{Dispatch, EventKind, MessagePage, Topic, conflict, is_conflict};
 use crate::time::Timestamp;
 use crate::validation::Validator;
 
@@ -77,15 +77,19 @@ impl Fluxer {
             let mut payload = serde_json::to_value(member.response(p)).unwrap_or_default();
             payload["guild_id"] = json!(guild_id);
             self.emit(Dispatch::new(
-                "GUILD_MEMBER_ADD",
+                EventKind::GuildMemberAdd,
                 Topic::Guild(guild_id),
                 &payload,
             ))
             .await;
         }
         let snapshot = self.guild_snapshot(guild_id, user).await?;
-        self.emit(Dispatch::new("GUILD_CREATE", Topic::User(user), &snapshot))
-            .await;
+        self.emit(Dispatch::new(
+            EventKind::GuildCreate,
+            Topic::User(user),
+            &snapshot,
+        ))
+        .await;
         self.index_guild_later(guild_id).await;
         Ok(true)
     }
@@ -267,7 +271,7 @@ impl Fluxer {
         let mut payload = serde_json::to_value(&response).unwrap_or_default();
         payload["guild_id"] = json!(guild_id);
         self.emit(Dispatch::new(
-            "GUILD_MEMBER_UPDATE",
+            EventKind::GuildMemberUpdate,
             Topic::Guild(guild_id),
             &payload,
         ))
@@ -399,7 +403,7 @@ impl Fluxer {
         }
         let partial = self.user_partials(&[user]).await?.remove(&user);
         self.emit(Dispatch::new(
-            "GUILD_BAN_ADD",
+            EventKind::GuildBanAdd,
             Topic::Guild(guild_id),
             &json!({ "guild_id": guild_id, "user": partial }),
         ))
@@ -435,7 +439,7 @@ impl Fluxer {
                     let payload = json!({ "ids": deleted, "channel_id": channel.id, "guild_id": access.guild.id });
                     self.emit(
                         Dispatch::new(
-                            "MESSAGE_DELETE_BULK",
+                            EventKind::MessageDeleteBulk,
                             Topic::Guild(access.guild.id),
                             &payload,
                         )
@@ -460,7 +464,7 @@ impl Fluxer {
         }
         let partial = self.user_partials(&[user]).await?.remove(&user);
         self.emit(Dispatch::new(
-            "GUILD_BAN_REMOVE",
+            EventKind::GuildBanRemove,
             Topic::Guild(guild_id),
             &json!({ "guild_id": guild_id, "user": partial }),
         ))

@@ -11,7 +11,7 @@ use crate::model::{
     ReactionEmoji, ReadState, RelationshipType,
 };
 use crate::permission::Permissions;
-use crate::ports::MessagePage;
+use crate::ports::{EventKind, MessagePage};
 use crate::validation::Validator;
 
 use super::{Actor, ChannelAccess, Fluxer};
@@ -290,7 +290,7 @@ impl Fluxer {
             payload["member"] =
                 serde_json::to_value(g.member.response(actor.user.partial())).unwrap_or_default();
         }
-        self.emit_channel_event("MESSAGE_CREATE", &access.channel, &payload)
+        self.emit_channel_event(EventKind::MessageCreate, &access.channel, &payload)
             .await;
         Ok(response)
     }
@@ -529,7 +529,7 @@ impl Fluxer {
         self.index_later(&[(message.channel_id, message.id)]).await;
         // Not `new_message_response`: an edited message may have reactions.
         let response = self.message_response(actor.id(), message).await?;
-        self.emit_channel_event("MESSAGE_UPDATE", &access.channel, &response)
+        self.emit_channel_event(EventKind::MessageUpdate, &access.channel, &response)
             .await;
         Ok(response)
     }
@@ -556,7 +556,7 @@ impl Fluxer {
             .await;
         let payload =
             json!({ "id": message_id, "channel_id": channel_id, "guild_id": access.guild_id() });
-        self.emit_channel_event("MESSAGE_DELETE", &access.channel, &payload)
+        self.emit_channel_event(EventKind::MessageDelete, &access.channel, &payload)
             .await;
         Ok(())
     }
@@ -609,7 +609,7 @@ impl Fluxer {
         if !deleted.is_empty() {
             let payload =
                 json!({ "ids": deleted, "channel_id": channel_id, "guild_id": access.guild_id() });
-            self.emit_channel_event("MESSAGE_DELETE_BULK", &access.channel, &payload)
+            self.emit_channel_event(EventKind::MessageDeleteBulk, &access.channel, &payload)
                 .await;
         }
         Ok(())
@@ -666,7 +666,7 @@ impl Fluxer {
                 payload["member"] = serde_json::to_value(g.member.response(actor.user.partial()))
                     .unwrap_or_default();
             }
-            self.emit_channel_event("MESSAGE_REACTION_ADD", &access.channel, &payload)
+            self.emit_channel_event(EventKind::MessageReactionAdd, &access.channel, &payload)
                 .await;
         }
         Ok(())
@@ -693,7 +693,7 @@ impl Fluxer {
             .await?
         {
             let payload = self.reaction_payload(&access, message_id, target, emoji);
-            self.emit_channel_event("MESSAGE_REACTION_REMOVE", &access.channel, &payload)
+            self.emit_channel_event(EventKind::MessageReactionRemove, &access.channel, &payload)
                 .await;
         }
         Ok(())
@@ -717,15 +717,23 @@ impl Fluxer {
                     .remove_emoji_reactions(channel_id, message_id, &e.key())
                     .await?;
                 payload["emoji"] = serde_json::to_value(e).unwrap_or_default();
-                self.emit_channel_event("MESSAGE_REACTION_REMOVE_EMOJI", &access.channel, &payload)
-                    .await;
+                self.emit_channel_event(
+                    EventKind::MessageReactionRemoveEmoji,
+                    &access.channel,
+                    &payload,
+                )
+                .await;
             }
             None => {
                 self.store()
                     .remove_all_reactions(channel_id, message_id)
                     .await?;
-                self.emit_channel_event("MESSAGE_REACTION_REMOVE_ALL", &access.channel, &payload)
-                    .await;
+                self.emit_channel_event(
+                    EventKind::MessageReactionRemoveAll,
+                    &access.channel,
+                    &payload,
+                )
+                .await;
             }
         }
         Ok(())
@@ -797,14 +805,14 @@ impl Fluxer {
             self.store().update_channel(&channel).await?;
         }
         let response = self.message_response(actor.id(), message).await?;
-        self.emit_channel_event("MESSAGE_UPDATE", &channel, &response)
+        self.emit_channel_event(EventKind::MessageUpdate, &channel, &response)
             .await;
         let payload = json!({
             "channel_id": channel_id,
             "guild_id": access.guild_id(),
             "last_pin_timestamp": channel.last_pin_timestamp,
         });
-        self.emit_channel_event("CHANNEL_PINS_UPDATE", &channel, &payload)
+        self.emit_channel_event(EventKind::ChannelPinsUpdate, &channel, &payload)
             .await;
         Ok(())
     }
@@ -872,7 +880,7 @@ impl Fluxer {
             "guild_id": access.guild_id(),
         });
         self.emit(crate::ports::Dispatch::new(
-            "MESSAGE_ACK",
+            EventKind::MessageAck,
             crate::ports::Topic::User(actor.id()),
             &payload,
         ))

@@ -8,7 +8,7 @@ use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{GuildId, RoleId};
 use crate::model::Role;
 use crate::permission::Permissions;
-use crate::ports::{Dispatch, Topic};
+use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::Validator;
 
 use super::{Actor, Fluxer, GuildAccess};
@@ -104,14 +104,14 @@ impl Fluxer {
             self.store().update_roles(&shifted).await?;
         }
         self.emit(Dispatch::new(
-            "GUILD_ROLE_CREATE",
+            EventKind::GuildRoleCreate,
             Topic::Guild(guild_id),
             &json!({ "guild_id": guild_id, "role": role }),
         ))
         .await;
         for r in shifted.drain(..) {
             self.emit(Dispatch::new(
-                "GUILD_ROLE_UPDATE",
+                EventKind::GuildRoleUpdate,
                 Topic::Guild(guild_id),
                 &json!({ "guild_id": guild_id, "role": r }),
             ))
@@ -167,7 +167,7 @@ impl Fluxer {
             .update_roles(std::slice::from_ref(&role))
             .await?;
         self.emit(Dispatch::new(
-            "GUILD_ROLE_UPDATE",
+            EventKind::GuildRoleUpdate,
             Topic::Guild(guild_id),
             &json!({ "guild_id": guild_id, "role": role }),
         ))
@@ -209,7 +209,7 @@ impl Fluxer {
         self.store().update_roles(&changed).await?;
         for r in &changed {
             self.emit(Dispatch::new(
-                "GUILD_ROLE_UPDATE",
+                EventKind::GuildRoleUpdate,
                 Topic::Guild(guild_id),
                 &json!({ "guild_id": guild_id, "role": r }),
             ))
@@ -240,7 +240,7 @@ impl Fluxer {
         access.require_role_below(role.position)?;
         self.store().delete_role(guild_id, role_id).await?;
         self.emit(Dispatch::new(
-            "GUILD_ROLE_DELETE",
+            EventKind::GuildRoleDelete,
             Topic::Guild(guild_id),
             &json!({ "guild_id": guild_id, "role_id": role_id }),
         ))

@@ -9,7 +9,7 @@ use crate::model::{
     Channel, ChannelResponse, ChannelType, Relationship, RelationshipType, User, UserPartial,
     UserPrivate,
 };
-use crate::ports::{Dispatch, SessionsRevoked, Topic};
+use crate::ports::{Dispatch, EventKind, SessionsRevoked, Topic};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
 use super::{Actor, Fluxer};
@@ -259,7 +259,7 @@ impl Fluxer {
             self.store().create_channel(&channel).await?;
             let response = self.channel_response(Some(actor.id()), &channel).await?;
             self.emit(Dispatch::new(
-                "CHANNEL_CREATE",
+                EventKind::ChannelCreate,
                 Topic::User(actor.id()),
                 &response,
             ))
@@ -305,7 +305,7 @@ impl Fluxer {
         for user in &channel.recipient_ids {
             let response = self.channel_response(Some(*user), &channel).await?;
             self.emit(Dispatch::new(
-                "CHANNEL_CREATE",
+                EventKind::ChannelCreate,
                 Topic::User(*user),
                 &response,
             ))
@@ -472,7 +472,7 @@ impl Fluxer {
         self.store().put_relationship(&rel).await?;
         let users = self.user_partials(&[target]).await?;
         self.emit(Dispatch::new(
-            "RELATIONSHIP_ADD",
+            EventKind::RelationshipAdd,
             Topic::User(user),
             &relationship_json(&rel, users.get(&target)),
         ))
@@ -483,7 +483,7 @@ impl Fluxer {
     async fn drop_relationship(&self, user: UserId, target: UserId) -> Result<()> {
         if self.store().delete_relationship(user, target).await? {
             self.emit(Dispatch::new(
-                "RELATIONSHIP_REMOVE",
+                EventKind::RelationshipRemove,
                 Topic::User(user),
                 &json!({ "id": target }),
             ))

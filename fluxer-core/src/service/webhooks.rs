@@ -7,7 +7,7 @@ use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId, UserId, WebhookId};
 use crate::model::{Embed, Message, MessageResponse, MessageType, Webhook, WebhookResponse};
 use crate::permission::Permissions;
-use crate::ports::{Dispatch, Topic};
+use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::Validator;
 
 use super::tokens::{random_base62, secrets_equal};
@@ -77,7 +77,7 @@ impl Fluxer {
     async fn emit_webhooks_update(&self, guild_id: GuildId, channel_id: ChannelId) {
         let payload = json!({ "guild_id": guild_id, "channel_id": channel_id });
         self.emit(
-            Dispatch::new("WEBHOOKS_UPDATE", Topic::Guild(guild_id), &payload)
+            Dispatch::new(EventKind::WebhooksUpdate, Topic::Guild(guild_id), &payload)
                 .in_channel(channel_id),
         )
         .await;
@@ -355,7 +355,7 @@ impl Fluxer {
                 .await?;
         }
         let response = self.message_response(message.author_id, message).await?;
-        self.emit_channel_event("MESSAGE_CREATE", &channel, &response)
+        self.emit_channel_event(EventKind::MessageCreate, &channel, &response)
             .await;
         Ok(response)
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::id::{ChannelId, GuildId, UserId};
-use crate::ports::{Dispatch, EventBus, Lagged, Replay, Subscription, Topic};
+use crate::ports::{Dispatch, EventBus, EventKind, Lagged, Replay, Subscription, Topic};
 
 /// Generates one test per [`EventBus`] case; see [`crate::testing`].
 #[macro_export]
@@ -27,7 +27,11 @@ const DELIVERY: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(200);
 
 fn dispatch(topic: Topic, n: u64) -> Dispatch {
-    Dispatch::new("MESSAGE_CREATE", topic, &serde_json::json!({ "n": n }))
+    Dispatch::new(
+        EventKind::MessageCreate,
+        topic,
+        &serde_json::json!({ "n": n }),
+    )
 }
 
 /// The dispatch as published: without the position a bus with history adds.
@@ -69,10 +73,10 @@ async fn settle(bus: &dyn EventBus, subs: &mut [&mut Box<dyn Subscription>], top
     let deadline = tokio::time::Instant::now() + DELIVERY;
     for sub in subs.iter_mut() {
         loop {
-            let probe = Dispatch::new("TYPING_START", topic, &serde_json::json!(null));
+            let probe = Dispatch::new(EventKind::TypingStart, topic, &serde_json::json!(null));
             bus.publish(probe).await.unwrap();
             match tokio::time::timeout(Duration::from_millis(100), sub.recv()).await {
-                Ok(Some(Ok(d))) if d.event == "TYPING_START" => break,
+                Ok(Some(Ok(d))) if d.event == EventKind::TypingStart => break,
                 Ok(other) => panic!("unexpected delivery while settling: {other:?}"),
                 Err(_) => assert!(
                     tokio::time::Instant::now() < deadline,
@@ -84,7 +88,8 @@ async fn settle(bus: &dyn EventBus, subs: &mut [&mut Box<dyn Subscription>], top
     for sub in subs.iter_mut() {
         while let Ok(Some(Ok(d))) = tokio::time::timeout(QUIET, sub.recv()).await {
             assert_eq!(
-                d.event, "TYPING_START",
+                d.event,
+                EventKind::TypingStart,
                 "unexpected delivery while settling: {d:?}"
             );
         }

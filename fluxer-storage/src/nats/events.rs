@@ -40,13 +40,15 @@ use async_nats::{Client, HeaderMap};
 use async_trait::async_trait;
 use fluxer_core::StoreError;
 use fluxer_core::id::{ChannelId, GuildId, UserId};
-use fluxer_core::ports::{Dispatch, EventBus, Lagged, PortResult, Replay, Subscription, Topic};
+use fluxer_core::ports::{
+    Dispatch, EventBus, EventKind, Lagged, PortResult, Replay, Subscription, Topic,
+};
 use futures_util::StreamExt;
 use futures_util::future::{self, Either};
 use tokio::sync::{Notify, OnceCell, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{NatsConfig, event_names};
+use super::NatsConfig;
 
 /// The header carrying [`Dispatch::event`].
 const EVENT_HEADER: &str = "Fluxer-Event";
@@ -357,7 +359,7 @@ impl EventBus for NatsEventBus {
     async fn publish(&self, dispatch: Dispatch) -> PortResult<()> {
         self.stream().await?;
         let mut headers = HeaderMap::new();
-        headers.insert(EVENT_HEADER, dispatch.event);
+        headers.insert(EVENT_HEADER, dispatch.event.as_str());
         if let Some(channel) = dispatch.channel_id {
             headers.insert(CHANNEL_HEADER, channel.to_string().as_str());
         }
@@ -483,8 +485,9 @@ struct NatsSubscription {
 fn decode(topic: Topic, message: &async_nats::Message, position: u64) -> Option<Dispatch> {
     let headers = message.headers.as_ref();
     let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
-    let Some(event) = header(EVENT_HEADER).and_then(event_names::intern) else {
-        tracing::warn!(subject = %message.subject, "dropping a bus message without a valid event name");
+    // A name this build does not know (a newer node, a misbehaving publisher) is dropped.
+    let Some(event) = header(EVENT_HEADER).and_then(|name| EventKind::try_from(name).ok()) else {
+        tracing::warn!(subject = %message.subject, "dropping a bus message without a known event name");
         return None;
     };
     let channel_id = match header(CHANNEL_HEADER).map(ChannelId::from_str) {

@@ -23,7 +23,6 @@
 //! # }
 //! ```
 
-mod event_names;
 mod events;
 mod queue;
 
