@@ -13,7 +13,7 @@ use fluxer_core::ports::{
     Dispatch, EventKind, PresenceEntry, SessionsRevoked, Status, Subscription, Topic,
 };
 use fluxer_core::service::member_channel_permissions;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -432,15 +432,14 @@ impl SessionTask {
                 return Flow::End;
             }
             Topic::User(_) => {
-                if matches!(event, EventKind::GuildCreate | EventKind::GuildDelete) {
-                    let id = payload_id(&dispatch.payload, "id").map(GuildId::from);
-                    if let Some(g) = id {
-                        if event == EventKind::GuildCreate {
-                            self.guilds.insert(g);
-                            let _ = self.subscription.add_topic(Topic::Guild(g)).await;
-                        } else {
-                            self.leave(st, g).await;
-                        }
+                if matches!(event, EventKind::GuildCreate | EventKind::GuildDelete)
+                    && let Some(g) = dispatch.guild_id
+                {
+                    if event == EventKind::GuildCreate {
+                        self.guilds.insert(g);
+                        let _ = self.subscription.add_topic(Topic::Guild(g)).await;
+                    } else {
+                        self.leave(st, g).await;
                     }
                 }
             }
@@ -451,19 +450,14 @@ impl SessionTask {
                 if let Some(channel) = dispatch.channel_id
                     && !self.can_view(st, guild, channel).await
                 {
-                    self.invalidate(st, guild, event, &dispatch.payload);
+                    self.invalidate(st, guild, dispatch);
                     return Flow::Continue;
                 }
-                self.invalidate(st, guild, event, &dispatch.payload);
-                if event == EventKind::GuildMemberRemove {
-                    let removed = serde_json::from_str::<Value>(&dispatch.payload)
-                        .ok()
-                        .and_then(|v| v["user"]["id"].as_str().and_then(|s| s.parse::<u64>().ok()));
-                    if removed == Some(self.user_id.get()) {
-                        self.push(st, event, dispatch.payload.clone(), position);
-                        self.leave(st, guild).await;
-                        return Flow::Continue;
-                    }
+                self.invalidate(st, guild, dispatch);
+                if event == EventKind::GuildMemberRemove && dispatch.subject == Some(self.user_id) {
+                    self.push(st, event, dispatch.payload.clone(), position);
+                    self.leave(st, guild).await;
+                    return Flow::Continue;
                 }
                 if event == EventKind::GuildDelete {
                     self.push(st, event, dispatch.payload.clone(), position);
@@ -485,7 +479,8 @@ impl SessionTask {
 
     /// Forgets cached state that an event may have changed: the guild's shared state (roles,
     /// channels, settings) and this session's own member record.
-    fn invalidate(&self, st: &mut State, guild: GuildId, event: EventKind, payload: &str) {
+    fn invalidate(&self, st: &mut State, guild: GuildId, dispatch: &Dispatch) {
+        let event = dispatch.event;
         if matches!(
             event,
             EventKind::GuildRoleCreate
@@ -501,8 +496,7 @@ impl SessionTask {
         }
         // A deleted role is taken off members; a member update may be this member's.
         if event == EventKind::GuildRoleDelete
-            || (event == EventKind::GuildMemberUpdate
-                && payload_user_id(payload) == Some(self.user_id.get()))
+            || (event == EventKind::GuildMemberUpdate && dispatch.subject == Some(self.user_id))
         {
             st.members.remove(&guild);
             st.visible.remove(&guild);
@@ -687,16 +681,4 @@ impl SessionTask {
         }
         tracing::debug!(session = %self.session_id, "session ended");
     }
-}
-
-/// The `user.id` of a member payload.
-fn payload_user_id(payload: &str) -> Option<u64> {
-    let v: Value = serde_json::from_str(payload).ok()?;
-    v["user"]["id"].as_str()?.parse().ok()
-}
-
-/// Reads a snowflake field from a JSON payload without deserializing the rest into types.
-fn payload_id(payload: &str, field: &str) -> Option<fluxer_core::id::Snowflake> {
-    let v: Value = serde_json::from_str(payload).ok()?;
-    v[field].as_str()?.parse().ok()
 }

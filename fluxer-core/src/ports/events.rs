@@ -176,6 +176,12 @@ pub struct Dispatch {
     pub topic: Topic,
     /// For guild topics: only members who can view this channel receive the event.
     pub channel_id: Option<ChannelId>,
+    /// The guild a user-topic event is about (`GUILD_CREATE`, `GUILD_DELETE` to one user), so a
+    /// gateway subscribes or unsubscribes without reading the payload.
+    pub guild_id: Option<GuildId>,
+    /// The user a member event is about (`GUILD_MEMBER_ADD`, `_UPDATE`, `_REMOVE`), so a gateway
+    /// knows whether it concerns its own session without reading the payload.
+    pub subject: Option<UserId>,
     /// The `d` of the dispatch, as JSON text.
     pub payload: Arc<str>,
     /// Where the event sits in the bus's history, for buses that keep one (see [`EventBus::replay`]):
@@ -191,9 +197,23 @@ impl Dispatch {
             event,
             topic,
             channel_id: None,
+            guild_id: None,
+            subject: None,
             payload: payload.into(),
             position: None,
         }
+    }
+
+    /// Names the guild a user-topic event is about.
+    pub fn about_guild(mut self, guild: GuildId) -> Self {
+        self.guild_id = Some(guild);
+        self
+    }
+
+    /// Names the user a member event is about.
+    pub fn about_user(mut self, user: UserId) -> Self {
+        self.subject = Some(user);
+        self
     }
 
     /// Restricts a guild event to those who can view `channel`.

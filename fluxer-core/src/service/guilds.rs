@@ -121,11 +121,10 @@ impl Fluxer {
             .create_guild(&guild, &[everyone], &[channel], &owner)
             .await?;
         let snapshot = self.guild_snapshot(guild_id, actor.id()).await?;
-        self.emit(Dispatch::new(
-            EventKind::GuildCreate,
-            Topic::User(actor.id()),
-            &snapshot,
-        ))
+        self.emit(
+            Dispatch::new(EventKind::GuildCreate, Topic::User(actor.id()), &snapshot)
+                .about_guild(guild_id),
+        )
         .await;
         self.index_guild_later(guild_id).await;
         Ok(self.guild_json(&guild))
@@ -524,17 +523,23 @@ impl Fluxer {
             return Err(Error::Unknown(Unknown::Member));
         }
         let partial = self.user_partials(&[user]).await?.remove(&user);
-        self.emit(Dispatch::new(
-            EventKind::GuildMemberRemove,
-            Topic::Guild(guild_id),
-            &json!({ "guild_id": guild_id, "user": partial }),
-        ))
+        self.emit(
+            Dispatch::new(
+                EventKind::GuildMemberRemove,
+                Topic::Guild(guild_id),
+                &json!({ "guild_id": guild_id, "user": partial }),
+            )
+            .about_user(user),
+        )
         .await;
-        self.emit(Dispatch::new(
-            EventKind::GuildDelete,
-            Topic::User(user),
-            &json!({ "id": guild_id }),
-        ))
+        self.emit(
+            Dispatch::new(
+                EventKind::GuildDelete,
+                Topic::User(user),
+                &json!({ "id": guild_id }),
+            )
+            .about_guild(guild_id),
+        )
         .await;
         self.index_guild_later(guild_id).await;
         Ok(())

@@ -76,19 +76,17 @@ impl Fluxer {
         if let Some(p) = partial {
             let mut payload = serde_json::to_value(member.response(p)).unwrap_or_default();
             payload["guild_id"] = json!(guild_id);
-            self.emit(Dispatch::new(
-                EventKind::GuildMemberAdd,
-                Topic::Guild(guild_id),
-                &payload,
-            ))
+            self.emit(
+                Dispatch::new(EventKind::GuildMemberAdd, Topic::Guild(guild_id), &payload)
+                    .about_user(user),
+            )
             .await;
         }
         let snapshot = self.guild_snapshot(guild_id, user).await?;
-        self.emit(Dispatch::new(
-            EventKind::GuildCreate,
-            Topic::User(user),
-            &snapshot,
-        ))
+        self.emit(
+            Dispatch::new(EventKind::GuildCreate, Topic::User(user), &snapshot)
+                .about_guild(guild_id),
+        )
         .await;
         self.index_guild_later(guild_id).await;
         Ok(true)
@@ -261,7 +259,7 @@ impl Fluxer {
 
     /// Stores a changed membership and tells the guild (`GUILD_MEMBER_UPDATE`).
     pub(crate) async fn save_member(&self, member: Member) -> Result<MemberResponse> {
-        let guild_id = member.guild_id;
+        let (guild_id, user) = (member.guild_id, member.user_id);
         self.store().update_member(&member).await?;
         let response = self
             .member_responses(vec![member])
@@ -270,11 +268,14 @@ impl Fluxer {
             .ok_or(Error::Unknown(Unknown::Member))?;
         let mut payload = serde_json::to_value(&response).unwrap_or_default();
         payload["guild_id"] = json!(guild_id);
-        self.emit(Dispatch::new(
-            EventKind::GuildMemberUpdate,
-            Topic::Guild(guild_id),
-            &payload,
-        ))
+        self.emit(
+            Dispatch::new(
+                EventKind::GuildMemberUpdate,
+                Topic::Guild(guild_id),
+                &payload,
+            )
+            .about_user(user),
+        )
         .await;
         Ok(response)
     }

@@ -110,7 +110,11 @@ pub async fn delivers_only_subscribed_topics(bus: Arc<dyn EventBus>) {
     settle(&*bus, &mut [&mut sub], guild).await;
     settle(&*bus, &mut [&mut sub], user).await;
 
-    let in_channel = dispatch(guild, 1).in_channel(ChannelId::new(10));
+    // The routing facts travel with the event.
+    let in_channel = dispatch(guild, 1)
+        .in_channel(ChannelId::new(10))
+        .about_guild(GuildId::new(11))
+        .about_user(UserId::new(12));
     bus.publish(in_channel.clone()).await.unwrap();
     bus.publish(dispatch(other, 2)).await.unwrap();
     bus.publish(dispatch(Topic::User(UserId::new(1)), 3))

@@ -54,6 +54,8 @@ use super::NatsConfig;
 const EVENT_HEADER: &str = "Fluxer-Event";
 /// The header carrying [`Dispatch::channel_id`], when there is one.
 const CHANNEL_HEADER: &str = "Fluxer-Channel";
+const GUILD_HEADER: &str = "Fluxer-Guild";
+const SUBJECT_HEADER: &str = "Fluxer-Subject";
 /// How long `publish` waits for this node's consumer to pass its own event.
 const OWN_DELIVERY_WAIT: Duration = Duration::from_secs(2);
 /// How long a replay may take before it is given up.
@@ -363,6 +365,12 @@ impl EventBus for NatsEventBus {
         if let Some(channel) = dispatch.channel_id {
             headers.insert(CHANNEL_HEADER, channel.to_string().as_str());
         }
+        if let Some(guild) = dispatch.guild_id {
+            headers.insert(GUILD_HEADER, guild.to_string().as_str());
+        }
+        if let Some(user) = dispatch.subject {
+            headers.insert(SUBJECT_HEADER, user.to_string().as_str());
+        }
         let ack = self
             .js()
             .publish_with_headers(
@@ -490,13 +498,17 @@ fn decode(topic: Topic, message: &async_nats::Message, position: u64) -> Option<
         tracing::warn!(subject = %message.subject, "dropping a bus message without a known event name");
         return None;
     };
-    let channel_id = match header(CHANNEL_HEADER).map(ChannelId::from_str) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            tracing::warn!(subject = %message.subject, "dropping a bus message with a bad channel id");
-            return None;
-        }
+    // An ID header that does not parse: the message is not ours.
+    fn id<T: FromStr>(value: Option<&str>) -> Result<Option<T>, ()> {
+        value.map(|v| T::from_str(v).map_err(|_| ())).transpose()
+    }
+    let (Ok(channel_id), Ok(guild_id), Ok(subject)) = (
+        id::<ChannelId>(header(CHANNEL_HEADER)),
+        id::<GuildId>(header(GUILD_HEADER)),
+        id::<UserId>(header(SUBJECT_HEADER)),
+    ) else {
+        tracing::warn!(subject = %message.subject, "dropping a bus message with a bad id header");
+        return None;
     };
     let Ok(payload) = std::str::from_utf8(&message.payload) else {
         tracing::warn!(subject = %message.subject, "dropping a bus message whose payload is not UTF-8");
@@ -504,6 +516,8 @@ fn decode(topic: Topic, message: &async_nats::Message, position: u64) -> Option<
     };
     let mut dispatch = Dispatch::new(event, topic, &());
     dispatch.channel_id = channel_id;
+    dispatch.guild_id = guild_id;
+    dispatch.subject = subject;
     dispatch.payload = payload.into();
     dispatch.position = Some(position);
     Some(dispatch)
