@@ -55,6 +55,15 @@ async fn start(config: GatewayConfig) -> Env {
     }
 }
 
+/// The token and actor of a session a register or login opened.
+async fn session_of(env: &Env, outcome: LoginOutcome) -> (String, Actor) {
+    let LoginOutcome::Session { token, .. } = outcome else {
+        panic!("no session")
+    };
+    let actor = env.fluxer.authenticate(&token).await.unwrap();
+    (token, actor)
+}
+
 /// Registers a user; returns its token and actor.
 async fn user(env: &Env, name: &str) -> (String, Actor) {
     let outcome = env
@@ -67,11 +76,7 @@ async fn user(env: &Env, name: &str) -> (String, Actor) {
         })
         .await
         .unwrap();
-    let LoginOutcome::Session { token, .. } = outcome else {
-        panic!("no session")
-    };
-    let actor = env.fluxer.authenticate(&token).await.unwrap();
-    (token, actor)
+    session_of(env, outcome).await
 }
 
 /// A guild owned by `owner` that `member` joined; returns the guild and its general channel.
@@ -680,6 +685,7 @@ async fn answers(ws: &mut Ws) -> bool {
     }
 }
 
+/// Opens another session of a registered user; returns its token and actor.
 async fn login(env: &Env, name: &str) -> (String, Actor) {
     let outcome = env
         .fluxer
@@ -690,11 +696,7 @@ async fn login(env: &Env, name: &str) -> (String, Actor) {
         })
         .await
         .unwrap();
-    let LoginOutcome::Session { token, .. } = outcome else {
-        panic!("no session")
-    };
-    let actor = env.fluxer.authenticate(&token).await.unwrap();
-    (token, actor)
+    session_of(env, outcome).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
