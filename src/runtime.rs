@@ -139,14 +139,9 @@ pub struct ServeOptions {
 }
 
 impl Default for ServeOptions {
+    /// The defaults of `http.*`, no trusted proxy.
     fn default() -> Self {
-        ServeOptions::from_config(&Config::default()).unwrap_or(ServeOptions {
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            max_connections_per_ip: 256,
-            exempt: Vec::new(),
-            shutdown_timeout: Duration::from_secs(10),
-        })
+        ServeOptions::from_http(&crate::config::Http::default(), Vec::new())
     }
 }
 
@@ -154,20 +149,26 @@ impl ServeOptions {
     /// From `http.*` (and `proxy.trusted_proxies` for the exemption). The error names the key at fault.
     pub fn from_config(config: &Config) -> Result<ServeOptions, String> {
         let http = &config.http;
-        let ms = |key: &str, v: u64| {
-            if v == 0 {
-                Err(format!("http.{key} must be above 0"))
-            } else {
-                Ok(Duration::from_millis(v))
+        for (key, value) in [
+            ("header_read_timeout_ms", http.header_read_timeout_ms),
+            ("body_read_timeout_ms", http.body_read_timeout_ms),
+            ("shutdown_timeout_ms", http.shutdown_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(format!("http.{key} must be above 0"));
             }
-        };
-        Ok(ServeOptions {
-            header_read_timeout: ms("header_read_timeout_ms", http.header_read_timeout_ms)?,
-            body_read_timeout: ms("body_read_timeout_ms", http.body_read_timeout_ms)?,
+        }
+        Ok(ServeOptions::from_http(http, config.trusted_proxies()?))
+    }
+
+    fn from_http(http: &crate::config::Http, exempt: Vec<IpNet>) -> ServeOptions {
+        ServeOptions {
+            header_read_timeout: Duration::from_millis(http.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(http.body_read_timeout_ms),
             max_connections_per_ip: http.max_connections_per_ip,
-            exempt: config.trusted_proxies()?,
-            shutdown_timeout: ms("shutdown_timeout_ms", http.shutdown_timeout_ms)?,
-        })
+            exempt,
+            shutdown_timeout: Duration::from_millis(http.shutdown_timeout_ms),
+        }
     }
 }
 

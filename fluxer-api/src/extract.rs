@@ -174,15 +174,11 @@ impl FromRequestParts<ApiState> for PeerIp {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
         Ok(PeerIp(
             state
                 .config
                 .client_ip
-                .resolve(peer, &parts.headers)
+                .of(&parts.extensions, &parts.headers)
                 .map(|ip| ip.to_string()),
         ))
     }

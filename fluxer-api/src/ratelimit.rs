@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -185,6 +185,15 @@ impl ClientIp {
         self.trusted_proxies.iter().any(|net| net.contains(ip))
     }
 
+    /// The client's address for a request whose server inserted `ConnectInfo<SocketAddr>` (the
+    /// peer), as [`ClientIp::resolve`] decides it.
+    pub fn of(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        self.resolve(peer, headers)
+    }
+
     /// The client's address: the peer, unless the peer is a trusted proxy; then the nearest
     /// `X-Forwarded-For` hop that is not a trusted proxy (hops further left are the client's word).
     pub fn resolve(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
@@ -209,17 +218,6 @@ impl ClientIp {
         }
         Some(client)
     }
-}
-
-/// The client's IP as [`ClientIp`] resolves it, as text (`unknown` without a socket address).
-pub fn client_ip(req: &Request, proxies: &ClientIp) -> String {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    proxies
-        .resolve(peer, req.headers())
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 /// The caller that a request's valid credentials name, remembered for the handler's [`Auth`]
@@ -282,7 +280,11 @@ pub async fn rate_limit(State(state): State<ApiState>, mut req: Request, next: N
         .find(|(m, t, _)| m == req.method() && *t == unprefixed)
         .map(|r| r.2)
         .unwrap_or(limits.default);
-    let ip = client_ip(&req, &state.config.client_ip);
+    let ip = state
+        .config
+        .client_ip
+        .of(req.extensions(), req.headers())
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let bucket = bucket_of(req.method(), &unprefixed, req.uri().path());
     let bucket_hash: String = Sha256::digest(bucket.as_bytes())[..8]
         .iter()

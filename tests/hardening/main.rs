@@ -113,6 +113,15 @@ fn post_concurrently(
     }
 }
 
+/// A runtime for the tests' gateway clients.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Peak and current resident memory of a process, in KiB (`VmHWM`, `VmRSS`).
 fn memory_kib(pid: u32) -> (u64, u64) {
     (status_kib(pid, "VmHWM:"), status_kib(pid, "VmRSS:"))
@@ -470,11 +479,7 @@ fn a_client_heartbeating_on_time_survives_a_burst_past_the_old_backlog_limit() {
     let (_, channel) = guild_and_channel(&alice);
     let token = alice.token.clone().unwrap();
     let total = 6_000usize;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let mut ws = wire::identify(&server.addr, &token).await;
         let posting = std::thread::spawn({
@@ -525,10 +530,7 @@ fn revoked_credentials_close_their_gateway_sessions() {
     };
     let (second, third) = (login(), login());
     let first_token = first.token.clone().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let mut ws_first = wire::identify(&server.addr, &first_token).await;
         let mut ws_second = wire::identify(&server.addr, &second).await;
@@ -559,10 +561,7 @@ fn sigterm_tells_gateway_clients_to_reconnect() {
     let c = server.client();
     let (alice, _) = register(&c, "restart@example.com", "restart");
     let token = alice.token.clone().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let mut ws = runtime.block_on(wire::identify(&server.addr, &token));
     let pid = server.pid();
     let killer = std::thread::spawn(move || {
@@ -604,11 +603,7 @@ fn resume_buffers_give_their_memory_back_after_a_burst() {
     let token = owner.token.clone().unwrap();
     let sessions = 200;
     let total = 2_000usize;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let mut sockets = runtime.block_on(async {
         let mut all = Vec::new();
         for _ in 0..sessions {

@@ -91,6 +91,19 @@ pub enum MediaError {
 }
 
 impl MediaError {
+    /// What the client is told. Errors of the external proxy say only that the fetch was refused or
+    /// failed: how a name resolves, or why a connection failed, would map the server's network for
+    /// whoever asks. The detail goes to the log (see `into_response`).
+    pub fn public_message(&self) -> String {
+        match self {
+            MediaError::ForbiddenAddress(_) => "The external address is refused.".to_owned(),
+            MediaError::ExternalFetch(_) => {
+                "The external resource could not be fetched.".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The string code clients see.
     pub fn code(&self) -> &'static str {
         match self {
@@ -155,25 +168,6 @@ impl MediaError {
     }
 }
 
-impl MediaError {
-    /// What the client is told. Errors of the external proxy say only that the fetch was refused or
-    /// failed: how a name resolves, or why a connection failed, would map the server's network for
-    /// whoever asks. The detail goes to the log.
-    pub fn public_message(&self) -> String {
-        match self {
-            MediaError::ForbiddenAddress(detail) => {
-                tracing::debug!(detail = %detail, "external media fetch refused");
-                "The external address is refused.".to_owned()
-            }
-            MediaError::ExternalFetch(detail) => {
-                tracing::debug!(detail = %detail, "external media fetch failed");
-                "The external resource could not be fetched.".to_owned()
-            }
-            other => other.to_string(),
-        }
-    }
-}
-
 impl From<fluxer_core::error::StoreError> for MediaError {
     fn from(e: fluxer_core::error::StoreError) -> Self {
         MediaError::Storage(fluxer_core::error::chain(&e))
@@ -185,6 +179,9 @@ impl IntoResponse for MediaError {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!(code = self.code(), error = %self, "media proxy error");
+        } else if let MediaError::ForbiddenAddress(_) = self {
+            // The client is told only "refused"; how the name resolved is for the operator.
+            tracing::debug!(error = %self, "external media fetch refused");
         }
         let body = serde_json::json!({ "code": self.code(), "message": self.public_message() });
         let mut response = (status, Json(body)).into_response();
