@@ -103,10 +103,7 @@ fn main() {
         let mut fluxer = Command::new(&server);
         fluxer
             .env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
-            .env(
-                "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
-                dir.join("fluxer.db"),
-            )
+            .env("FLUXER_CONFIG__DATABASE__PATH", dir.join("fluxer.db"))
             .env("FLUXER_CONFIG__LOG__LEVEL", "warn");
         let mut hello = Command::new(&exe);
         hello.arg("--serve-hello");

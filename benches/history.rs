@@ -1,6 +1,6 @@
 //! History fetch: pages per second for `GET /api/v1/channels/{id}/messages?limit=50` (the latest page)
 //! and `?before=<cursor>&limit=50` (random pages) with N concurrent keep-alive HTTP/1.1 clients, over a
-//! channel pre-filled with 100 000 messages, on the monolith (`fluxer::monolith::Monolith`: SQLite, the
+//! channel pre-filled with 100 000 messages, on the monolith (`fluxer::node::Node`: SQLite, the
 //! real router, rate limits off), against a baseline of axum + one raw rusqlite query (messages joined
 //! to their authors, same page size) on an equivalent table holding the same messages, served from a
 //! pool of read connections on tokio's blocking pool and answered as JSON rows of the same shape. Same
@@ -24,7 +24,7 @@ use fluxer::core::id::{GuildId, MessageId, Snowflake, UserId};
 use fluxer::core::model::{Message, MessageType, User};
 use fluxer::core::service::{GuildCreate, LoginOutcome, RegisterRequest};
 use fluxer::core::time::Timestamp;
-use fluxer::monolith::Monolith;
+use fluxer::node::{Node, Role, Roles};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -276,26 +276,28 @@ fn corpus(n: usize) -> Vec<(u64, usize, String)> {
 
 /// Fluxer: the monolith on a fresh data directory; the messages go straight into its store (the
 /// repository's `insert_message`, as the service stores them), authored by a few users.
-async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Monolith, Target) {
+async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Node, Target) {
     let mut config = Config::default();
     config.instance.data_dir = Some(dir.to_owned());
-    config.database.sqlite_path = dir.join("fluxer.db");
+    config.database = fluxer::config::Database::Sqlite {
+        path: dir.join("fluxer.db"),
+    };
     config.dev.disable_rate_limits = true;
     config.services.s3.enabled = false;
-    config.integrations.search.engine = "none".to_owned();
-    config.worker.enabled = false;
+    config.integrations.search = fluxer::config::Search::Disabled {};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let monolith = Monolith::build(&config, &format!("http://{addr}"))
+    // No worker: the messages go straight into the store, and nothing else needs one.
+    let roles = Roles::only(Role::Api).with(Role::Gateway).with(Role::Media);
+    let monolith = Node::build(&config, roles, &format!("http://{addr}"))
         .await
         .unwrap();
     let app = monolith
-        .router
-        .clone()
+        .router()
         .into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let fluxer = &monolith.fluxer;
+    let fluxer = monolith.fluxer().expect("the API role has use-cases");
     let out = fluxer
         .register(RegisterRequest {
             email: Some("reader@bench.example".into()),

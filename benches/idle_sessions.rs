@@ -180,10 +180,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("fluxer-idle-{}", std::process::id()));
     let mut cmd = Command::new(&server);
     cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
-        .env(
-            "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
-            dir.join("fluxer.db"),
-        )
+        .env("FLUXER_CONFIG__DATABASE__PATH", dir.join("fluxer.db"))
         .env("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")
         .env("FLUXER_CONFIG__LOG__LEVEL", "warn");
     let (mut fluxer, addr) = start(cmd);

@@ -1,5 +1,5 @@
 //! REST message create: messages per second and latency with N concurrent keep-alive HTTP/1.1 clients
-//! posting to `POST /api/v1/channels/{id}/messages` of the monolith (`fluxer::monolith::Monolith`:
+//! posting to `POST /api/v1/channels/{id}/messages` of the monolith (`fluxer::node::Node`:
 //! SQLite, the real router, rate limits off), against a baseline of one axum handler that parses the
 //! same JSON body, checks the token, stores the message as JSON in a rusqlite table through a single
 //! writer thread with group commit (drain the channel, one transaction per batch) and answers the
@@ -26,7 +26,7 @@ use axum::routing::post;
 use fluxer::config::Config;
 use fluxer::core::service::{GuildCreate, LoginOutcome, RegisterRequest};
 use fluxer::core::time::Timestamp;
-use fluxer::monolith::Monolith;
+use fluxer::node::Node;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -221,18 +221,20 @@ async fn fluxer_round(args: &Args, search: bool) -> Round {
     let dir = TempDir::new("rest-create");
     let mut config = Config::default();
     config.instance.data_dir = Some(dir.path().to_owned());
-    config.database.sqlite_path = dir.path().join("fluxer.db");
+    config.database = fluxer::config::Database::Sqlite {
+        path: dir.path().join("fluxer.db"),
+    };
     config.dev.disable_rate_limits = true;
     config.services.s3.enabled = false;
     if !search {
-        config.integrations.search.engine = "none".to_owned();
+        config.integrations.search = fluxer::config::Search::Disabled {};
     }
     let (listener, addr) = bind().await;
-    let monolith = Monolith::build(&config, &format!("http://{addr}"))
+    let monolith = Node::monolith(&config, &format!("http://{addr}"))
         .await
         .unwrap();
     // Served as the binary serves it: the listener loop with its timeouts and connection bounds.
-    let app = monolith.router.clone();
+    let app = monolith.router();
     let options = fluxer::runtime::ServeOptions::from_config(&config).unwrap();
     let server = tokio::spawn(fluxer::runtime::serve_until(
         listener,
@@ -241,7 +243,7 @@ async fn fluxer_round(args: &Args, search: bool) -> Round {
         std::future::pending(),
     ));
 
-    let fluxer = &monolith.fluxer;
+    let fluxer = monolith.fluxer().expect("the API role has use-cases");
     let out = fluxer
         .register(RegisterRequest {
             email: Some("bench@bench.example".into()),

@@ -147,10 +147,7 @@ impl Drop for Server {
 fn start_server(server: &PathBuf, dir: &std::path::Path) -> (Server, String) {
     let mut child = Command::new(server)
         .env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
-        .env(
-            "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
-            dir.join("fluxer.db"),
-        )
+        .env("FLUXER_CONFIG__DATABASE__PATH", dir.join("fluxer.db"))
         .env("FLUXER_CONFIG__INSTANCE__DATA_DIR", dir)
         .env("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")
         .env("FLUXER_CONFIG__HTTP__MAX_CONNECTIONS_PER_IP", "0")

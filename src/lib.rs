@@ -10,8 +10,10 @@
 //! - [`gateway`]: the WebSocket gateway as an axum router (feature `api`);
 //! - [`media`]: the media proxy and the S3-compatible endpoint (feature `media`);
 //! - [`worker`]: the job runner (email, search indexing, exports, scheduled jobs);
-//! - [`monolith`]: everything wired on the embedded defaults, as the `fluxer-server` binary runs it;
-//! - [`cluster`]: the per-service deployment on PostgreSQL, Redis and NATS (feature `cluster`).
+//! - [`node`]: the composition root: a node built from the configuration and its roles (API,
+//!   gateway, worker, media, S3), each port on the backend its section names; the monolith is every
+//!   role on the embedded defaults;
+//! - [`commands`]: the operator's commands (create a staff account, rebuild the search index).
 //!
 //! See `examples/` for embedding the API in your own server and plugging in a custom backend.
 
@@ -30,23 +32,7 @@ pub mod config;
 pub mod runtime;
 pub mod worker;
 
-#[cfg(all(
-    feature = "api",
-    feature = "smtp",
-    feature = "blobs",
-    feature = "media"
-))]
-mod wiring;
-
-#[cfg(all(
-    feature = "api",
-    feature = "sqlite",
-    feature = "search",
-    feature = "smtp",
-    feature = "blobs",
-    feature = "media"
-))]
-pub mod monolith;
-
-#[cfg(feature = "cluster")]
-pub mod cluster;
+#[cfg(all(feature = "api", feature = "blobs", feature = "media"))]
+pub mod commands;
+#[cfg(all(feature = "api", feature = "blobs", feature = "media"))]
+pub mod node;

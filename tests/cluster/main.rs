@@ -61,9 +61,12 @@ impl Deployment {
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut env: Vec<(String, String)> = [
             ("DATABASE__BACKEND", "postgres".to_owned()),
-            ("DATABASE__POSTGRES__URL", format!("{PG}/{database}")),
-            ("DATABASE__POSTGRES__POOL_SIZE", "4".to_owned()),
-            ("INTERNAL__KV_PREFIX", format!("fluxer-cluster-{id}:")),
+            ("DATABASE__URL", format!("{PG}/{database}")),
+            ("DATABASE__POOL_SIZE", "4".to_owned()),
+            ("CACHE__BACKEND", "redis".to_owned()),
+            ("CACHE__KEY_PREFIX", format!("fluxer-cluster-{id}:")),
+            ("BUS__BACKEND", "nats".to_owned()),
+            ("QUEUE__BACKEND", "nats".to_owned()),
             ("SERVICES__NATS__PREFIX", format!("fxc_{id}")),
             ("SERVICES__NATS__ACK_WAIT_MS", "2000".to_owned()),
             ("INSTANCE__SECRET_KEY", format!("cluster-test-secret-{id}")),
@@ -84,15 +87,19 @@ impl Deployment {
         }
     }
 
-    /// Starts one service process and waits for its address.
+    /// Starts one service process and waits for its address. `bin` is a per-service name
+    /// (`fluxer-api`) or a `fluxer-server` command line (`fluxer-server serve --role gateway`).
     fn start(&self, bin: &str, extra: &[(&str, &str)]) -> Node {
-        let exe = match bin {
+        let mut words = bin.split_whitespace();
+        let exe = match words.next().unwrap() {
+            "fluxer-server" => env!("CARGO_BIN_EXE_fluxer-server"),
             "fluxer-api" => env!("CARGO_BIN_EXE_fluxer-api"),
             "fluxer-gateway" => env!("CARGO_BIN_EXE_fluxer-gateway"),
             "fluxer-worker" => env!("CARGO_BIN_EXE_fluxer-worker"),
             _ => env!("CARGO_BIN_EXE_fluxer-media"),
         };
         let mut cmd = Command::new(exe);
+        cmd.args(words);
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("FLUXER_CONFIG__SERVICES__API__PORT", "0")
             .env("FLUXER_CONFIG__SERVICES__GATEWAY__PORT", "0")
@@ -309,7 +316,10 @@ fn events_presence_rate_limits_and_search_cross_nodes() {
     let api_a = d.start("fluxer-api", &[("INSTANCE__WORKER_ID", "1")]);
     let api_b = d.start("fluxer-api", &[("INSTANCE__WORKER_ID", "2")]);
     let gw_a = d.start("fluxer-gateway", &[("INSTANCE__WORKER_ID", "3")]);
-    let gw_b = d.start("fluxer-gateway", &[("INSTANCE__WORKER_ID", "4")]);
+    let gw_b = d.start(
+        "fluxer-server serve --role gateway",
+        &[("INSTANCE__WORKER_ID", "4")],
+    );
     let (alice, alice_id) = register(&api_a.addr, "alice");
     let (bob, _) = register(&api_b.addr, "bob");
     let (_guild, general) = guild_with_two(&api_a.addr, &api_b.addr, &alice, &bob);
@@ -555,7 +565,7 @@ fn a_killed_workers_job_is_delivered_again_and_completes_once() {
     let smtp = Smtp::start();
     let port = smtp.port.to_string();
     let d = Deployment::new(&[
-        ("INTEGRATIONS__EMAIL__ENABLED", "true"),
+        ("INTEGRATIONS__EMAIL__PROVIDER", "smtp"),
         ("INTEGRATIONS__EMAIL__SMTP__HOST", "127.0.0.1"),
         ("INTEGRATIONS__EMAIL__SMTP__PORT", &port),
         ("INTEGRATIONS__EMAIL__SMTP__SECURITY", "none"),

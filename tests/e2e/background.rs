@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Client, Server};
+use crate::harness::{Client, Server, fluxer_server};
 use crate::{general_channel, post_message, register};
 
 /// An aiosmtpd process delivering into a Maildir; killed on drop.
@@ -140,7 +140,7 @@ fn extract_after<'a>(text: &'a str, marker: &str) -> &'a str {
 fn server_with_smtp(sink: &SmtpSink) -> Server {
     let port = sink.port.to_string();
     Server::start(&[
-        ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__ENABLED", "true"),
+        ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__PROVIDER", "smtp"),
         (
             "FLUXER_CONFIG__INTEGRATIONS__EMAIL__FROM_EMAIL",
             "no-reply@fluxer.test",
@@ -547,15 +547,10 @@ fn reindex_rebuilds_a_lost_search_index_from_the_database() {
     assert!(server.terminate().success());
 
     // The index is lost; reindex rebuilds it from the database with the server stopped.
-    let data = server.data_dir.clone();
+    let data = server.keep_data();
     std::fs::remove_dir_all(data.join("search")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fluxer-server"))
+    let out = fluxer_server(&data)
         .arg("reindex")
-        .env(
-            "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
-            data.join("fluxer.db"),
-        )
-        .env("FLUXER_CONFIG__INSTANCE__DATA_DIR", &data)
         .env("FLUXER_CONFIG__LOG__LEVEL", "warn")
         .output()
         .unwrap();
@@ -563,13 +558,7 @@ fn reindex_rebuilds_a_lost_search_index_from_the_database() {
     assert!(out.status.success(), "{progress}");
     assert!(progress.contains("30 messages"), "{progress}");
 
-    let server2 = Server::start(&[
-        (
-            "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
-            data.join("fluxer.db").to_str().unwrap(),
-        ),
-        ("FLUXER_CONFIG__INSTANCE__DATA_DIR", data.to_str().unwrap()),
-    ]);
+    let server2 = Server::start_in(data, &[]);
     let gina2 = server2.client().with_token(gina.token.as_deref().unwrap());
     let r = gina2
         .post(path, &json!({ "content": "needle" }))

@@ -2,6 +2,11 @@
 //! small HTTP/1.1 client to drive it. The server is killed when the harness is dropped.
 //!
 //! Shared by the `e2e` and `hardening` test targets; each uses part of it.
+//!
+//! With `FLUXER_E2E_DATABASE=postgres` the same servers keep their data in PostgreSQL (a fresh
+//! database per data directory on the machine's server at 127.0.0.1:5432) with every other port on
+//! its embedded default: the monolith on PostgreSQL, no Redis or NATS. `scripts/test` runs the
+//! end-to-end suite both ways.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -38,13 +43,8 @@ impl Server {
     /// Starts the monolith on an existing (or new) data directory.
     pub fn start_in(data_dir: PathBuf, extra_env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(&data_dir).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluxer-server"));
+        let mut cmd = fluxer_server(&data_dir);
         cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
-            .env(
-                "FLUXER_CONFIG__DATABASE__SQLITE_PATH",
-                data_dir.join("fluxer.db"),
-            )
-            .env("FLUXER_CONFIG__INSTANCE__DATA_DIR", &data_dir)
             .env("FLUXER_CONFIG__LOG__FORMAT", "json")
             .env("FLUXER_CONFIG__LOG__LEVEL", "warn")
             .stdout(Stdio::piped())
@@ -83,6 +83,13 @@ impl Server {
             data_dir,
             keep_data: false,
         }
+    }
+
+    /// Leaves the data directory (and its database) behind for a restart on it, once the process
+    /// has stopped; the caller then owns it.
+    pub fn keep_data(mut self) -> PathBuf {
+        self.keep_data = true;
+        self.data_dir.clone()
     }
 
     /// The server process's ID.
@@ -134,8 +141,97 @@ impl Drop for Server {
         let _ = self.child.wait();
         if !self.keep_data {
             let _ = std::fs::remove_dir_all(&self.data_dir);
+            drop_postgres_database(&self.data_dir);
         }
     }
+}
+
+/// `fluxer-server` (any command) on a data directory and its database: the file inside it, or the
+/// PostgreSQL database named after it.
+pub fn fluxer_server(data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluxer-server"));
+    match postgres_database(data_dir) {
+        Some(url) => cmd
+            .env("FLUXER_CONFIG__DATABASE__BACKEND", "postgres")
+            .env("FLUXER_CONFIG__DATABASE__URL", url)
+            .env("FLUXER_CONFIG__DATABASE__POOL_SIZE", "8"),
+        None => cmd.env("FLUXER_CONFIG__DATABASE__PATH", data_dir.join("fluxer.db")),
+    };
+    cmd.env("FLUXER_CONFIG__INSTANCE__DATA_DIR", data_dir);
+    cmd
+}
+
+/// Whether this run keeps the servers' data in PostgreSQL (`FLUXER_E2E_DATABASE=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("FLUXER_E2E_DATABASE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("FLUXER_E2E_DATABASE must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// The database a data directory's server uses, named after the directory (so a restart on the
+/// same directory finds its data): created on first use. `None` on SQLite runs.
+fn postgres_database(data_dir: &std::path::Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let name = database_name(data_dir);
+    let exists = psql(&format!(
+        "SELECT 1 FROM pg_database WHERE datname = '{name}'"
+    ));
+    if exists.trim() != "1" {
+        psql(&format!("CREATE DATABASE {name}"));
+    }
+    Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+}
+
+fn drop_postgres_database(data_dir: &std::path::Path) {
+    if on_postgres() {
+        psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            database_name(data_dir)
+        ));
+    }
+}
+
+fn database_name(data_dir: &std::path::Path) -> String {
+    let dir = data_dir.file_name().unwrap().to_string_lossy();
+    let safe: String = dir
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("fx_{safe}")
+}
+
+/// Runs one statement as the machine's PostgreSQL superuser; fails the test loudly when the
+/// server is not there.
+fn psql(sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+            sql,
+        ])
+        .output()
+        .expect("psql must be installed for FLUXER_E2E_DATABASE=postgres");
+    assert!(
+        out.status.success(),
+        "PostgreSQL at 127.0.0.1:5432 is required for FLUXER_E2E_DATABASE=postgres: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A response: status, lower-cased headers, body.

@@ -683,7 +683,7 @@ fn totp_login_sessions_and_restart_persistence() {
             .unwrap()
             .as_secs() as i64
     };
-    let code = fluxer_core::service::totp_code(&secret, now()).unwrap();
+    let code = fluxer::core::service::totp_code(&secret, now()).unwrap();
     frank
         .post(
             "/api/v1/users/@me/mfa/totp/enable",
@@ -720,7 +720,7 @@ fn totp_login_sessions_and_restart_persistence() {
         )
         .expect(200)
         .json();
-    let code = fluxer_core::service::totp_code(&secret, now()).unwrap();
+    let code = fluxer::core::service::totp_code(&secret, now()).unwrap();
     let done = anon
         .post(
             "/api/v1/auth/login/mfa/totp",
@@ -756,8 +756,7 @@ fn totp_login_sessions_and_restart_persistence() {
     let msg = post_message(&frank, &channel, "remember me");
     let status = server.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
-    let db = server.data_dir.join("fluxer.db");
-    let server2 = Server::start(&[("FLUXER_CONFIG__DATABASE__SQLITE_PATH", db.to_str().unwrap())]);
+    let server2 = Server::start_in(server.keep_data(), &[]);
     let frank2 = server2.client().with_token(frank.token.as_deref().unwrap());
     let history = frank2
         .get(&format!("/api/v1/channels/{channel}/messages"))

@@ -378,6 +378,24 @@ pub trait AccessRepository:
     }
 }
 
+/// A kind of row an operator tool walks from first to last ([`ScanRepository::scan_ids`]).
+/// Exhaustive on purpose: every adapter must answer for every kind, so a new one is a change to
+/// the port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    Users,
+    Guilds,
+    Channels,
+}
+
+/// Walks every row of a kind in ID order, a page at a time, for tools that visit everything (the
+/// search index rebuild). Deleted-but-kept rows (accounts pending deletion) are included.
+#[async_trait]
+pub trait ScanRepository: Send + Sync {
+    /// Up to `limit` IDs of `what` above `after`, ascending.
+    async fn scan_ids(&self, what: Scan, after: u64, limit: usize) -> PortResult<Vec<u64>>;
+}
+
 /// Every repository: what a complete storage backend implements.
 pub trait Store:
     UserRepository
@@ -394,6 +412,7 @@ pub trait Store:
     + ReadStateRepository
     + RelationshipRepository
     + AccessRepository
+    + ScanRepository
     + 'static
 {
 }
@@ -413,6 +432,7 @@ impl<T> Store for T where
         + ReadStateRepository
         + RelationshipRepository
         + AccessRepository
+        + ScanRepository
         + 'static
 {
 }

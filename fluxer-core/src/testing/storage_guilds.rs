@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::id::{GuildId, UserId};
 use crate::model::{Invite, Member};
-use crate::ports::{MessagePage, Store, conflict};
+use crate::ports::{MessagePage, Scan, Store, conflict};
 
 use super::fixtures::{Fixtures, T0, unicode_emoji};
 use super::storage::{assert_conflict, assert_not_found, sorted};
@@ -785,4 +785,47 @@ pub async fn access_reads_follow_writes(store: Arc<dyn Store>) {
             .unwrap(),
         None
     );
+}
+
+pub async fn scan_walks_every_id_in_order(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let users: Vec<_> = (0..5).map(|_| fx.make_user()).collect();
+    for u in &users {
+        store.create_user(u).await.unwrap();
+    }
+    let guilds: Vec<_> = (0..3).map(|_| fx.make_guild(users[0].id)).collect();
+    for g in &guilds {
+        g.create_in(&*store).await.unwrap();
+    }
+    let dm = fx.make_dm(users[1].id, users[2].id);
+    store.create_channel(&dm).await.unwrap();
+
+    // Paged two at a time, every ID comes back once, ascending, and nothing else.
+    async fn walk(store: &dyn Store, what: Scan) -> Vec<u64> {
+        let (mut out, mut after) = (Vec::new(), 0);
+        loop {
+            let page = store.scan_ids(what, after, 2).await.unwrap();
+            assert!(
+                page.len() <= 2,
+                "{what:?}: a page holds at most `limit` IDs"
+            );
+            let Some(last) = page.last() else { break };
+            after = *last;
+            out.extend(page);
+        }
+        out
+    }
+    let mut want: Vec<u64> = users.iter().map(|u| u.id.get()).collect();
+    want.sort_unstable();
+    assert_eq!(walk(&*store, Scan::Users).await, want);
+    let mut want: Vec<u64> = guilds.iter().map(|g| g.guild.id.get()).collect();
+    want.sort_unstable();
+    assert_eq!(walk(&*store, Scan::Guilds).await, want);
+    let mut want: Vec<u64> = guilds
+        .iter()
+        .flat_map(|g| g.channels.iter().map(|c| c.id.get()))
+        .chain([dm.id.get()])
+        .collect();
+    want.sort_unstable();
+    assert_eq!(walk(&*store, Scan::Channels).await, want);
 }

@@ -26,6 +26,8 @@
 mod events;
 mod queue;
 
+/// The NATS connection the bus and the queue share.
+pub use async_nats::Client as NatsClient;
 pub use events::NatsEventBus;
 pub use queue::JetStreamQueue;
 

@@ -255,43 +255,6 @@ impl SqliteStore {
         }
     }
 
-    /// Every channel's ID, for operator tools such as `fluxer-server reindex` that walk all history.
-    pub async fn all_channel_ids(&self) -> PortResult<Vec<fluxer_core::id::ChannelId>> {
-        self.all_ids("channels", fluxer_core::id::ChannelId::new)
-            .await
-    }
-
-    /// Every guild's ID (for `reindex`).
-    pub async fn all_guild_ids(&self) -> PortResult<Vec<fluxer_core::id::GuildId>> {
-        self.all_ids("guilds", fluxer_core::id::GuildId::new).await
-    }
-
-    /// Every user's ID (for `reindex`).
-    pub async fn all_user_ids(&self) -> PortResult<Vec<fluxer_core::id::UserId>> {
-        self.all_ids("users", fluxer_core::id::UserId::new).await
-    }
-
-    async fn all_ids<T: Send + 'static>(
-        &self,
-        table: &'static str,
-        make: fn(u64) -> T,
-    ) -> PortResult<Vec<T>> {
-        self.read(move |c| {
-            let mut stmt = c
-                .prepare(&format!("SELECT id FROM {table} ORDER BY id"))
-                .map_err(|e| StoreError::backend_of("sqlite", e))?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, i64>(0))
-                .map_err(|e| StoreError::backend_of("sqlite", e))?;
-            rows.map(|r| {
-                r.map(|id| make(id as u64))
-                    .map_err(|e| StoreError::backend_of("sqlite", e))
-            })
-            .collect()
-        })
-        .await
-    }
-
     /// Runs `f` as one write of the writer's next group and resolves once that group has committed.
     ///
     /// A write whose caller stops waiting (its future dropped) still runs.

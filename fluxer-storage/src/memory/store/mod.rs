@@ -129,3 +129,24 @@ impl Data {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl fluxer_core::ports::ScanRepository for MemoryStore {
+    async fn scan_ids(
+        &self,
+        what: fluxer_core::ports::Scan,
+        after: u64,
+        limit: usize,
+    ) -> fluxer_core::ports::PortResult<Vec<u64>> {
+        use fluxer_core::ports::Scan;
+        let mut ids: Vec<u64> = self.read(|d| match what {
+            Scan::Users => d.users.keys().map(|id| id.get()).collect(),
+            Scan::Guilds => d.guilds.keys().map(|id| id.get()).collect(),
+            Scan::Channels => d.channels.keys().map(|id| id.get()).collect(),
+        });
+        ids.retain(|id| *id > after);
+        ids.sort_unstable();
+        ids.truncate(limit);
+        Ok(ids)
+    }
+}

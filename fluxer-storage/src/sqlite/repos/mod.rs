@@ -5,6 +5,7 @@ mod accounts;
 mod channels;
 mod guilds;
 mod messages;
+mod scan;
 
 use fluxer_core::StoreError;
 use fluxer_core::ports::{PortResult, conflict};

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod backends;
+
+pub use backends::{Blobs, Bus, Cache, Database, Email, Queue, Search, Smtp, SmtpSecurity};
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -14,7 +18,14 @@ pub struct Config {
     /// `development`, `production` or `test`.
     pub env: Env,
     pub domain: Domain,
+    /// The store's backend: SQLite (default) or PostgreSQL.
     pub database: Database,
+    /// Cache, rate limits and presence: memory (default) or Redis.
+    pub cache: Cache,
+    /// The event bus: in-process (default) or NATS.
+    pub bus: Bus,
+    /// The job queue: a SQLite file (default) or NATS JetStream.
+    pub queue: Queue,
     pub services: Services,
     pub cookie: Cookie,
     pub instance: Instance,
@@ -24,7 +35,6 @@ pub struct Config {
     pub integrations: Integrations,
     pub blobs: Blobs,
     pub worker: Worker,
-    pub internal: Internal,
     pub proxy: Proxy,
     pub http: Http,
 }
@@ -60,62 +70,7 @@ impl Default for Domain {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Database {
-    /// `sqlite` (the monolith) or `postgres` (the per-service binaries).
-    pub backend: String,
-    pub sqlite_path: PathBuf,
-    pub postgres: Postgres,
-}
-
-impl Default for Database {
-    fn default() -> Self {
-        Database {
-            backend: "sqlite".to_owned(),
-            sqlite_path: PathBuf::from("./data/fluxer.db"),
-            postgres: Postgres::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Postgres {
-    pub url: String,
-    /// Connections per process.
-    pub pool_size: usize,
-}
-
-impl Default for Postgres {
-    fn default() -> Self {
-        Postgres {
-            url: "postgres://postgres@127.0.0.1:5432/fluxer".to_owned(),
-            pool_size: 16,
-        }
-    }
-}
-
-/// Shared infrastructure of the per-service deployment (upstream's `internal` section).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Internal {
-    /// Redis or Valkey: cache, rate limits, locks and presence shared by every node.
-    pub kv: String,
-    /// Prepended to every key, so deployments can share a server.
-    pub kv_prefix: String,
-}
-
-impl Default for Internal {
-    fn default() -> Self {
-        Internal {
-            kv: "redis://127.0.0.1:6379".to_owned(),
-            kv_prefix: "fluxer:".to_owned(),
-        }
-    }
-}
-
-/// NATS: the event bus between API and gateway nodes, and the JetStream job queue.
+/// The NATS server of `bus.backend = "nats"` and `queue.backend = "nats"`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Nats {
@@ -155,6 +110,9 @@ pub struct Services {
 #[serde(default, deny_unknown_fields)]
 pub struct S3Service {
     pub enabled: bool,
+    /// The listener of a node that runs the S3 role alone.
+    pub host: String,
+    pub port: u16,
     /// Defaults to `{instance.data_dir}/s3`.
     pub data_dir: Option<PathBuf>,
     pub region: String,
@@ -169,6 +127,8 @@ impl Default for S3Service {
     fn default() -> Self {
         S3Service {
             enabled: true,
+            host: "127.0.0.1".to_owned(),
+            port: 8085,
             data_dir: None,
             region: "us-east-1".to_owned(),
             access_key_id: None,
@@ -216,116 +176,19 @@ impl Default for MediaProxy {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Integrations {
-    pub email: EmailIntegration,
-    pub search: SearchIntegration,
+    /// Outgoing email: the log (default) or SMTP.
+    pub email: Email,
+    /// Message search: tantivy (default) or none.
+    pub search: Search,
 }
 
-/// Outgoing email. Disabled, mail is written to the log instead (links included: fine on a laptop,
-/// not in production).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct EmailIntegration {
-    pub enabled: bool,
-    /// `smtp` or `none`.
-    pub provider: String,
-    pub from_email: String,
-    pub from_name: String,
-    pub smtp: Smtp,
-}
-
-impl Default for EmailIntegration {
-    fn default() -> Self {
-        EmailIntegration {
-            enabled: false,
-            provider: "smtp".to_owned(),
-            from_email: "no-reply@localhost".to_owned(),
-            from_name: "Fluxer".to_owned(),
-            smtp: Smtp::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Smtp {
-    pub host: String,
-    pub port: u16,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// `starttls` (default), `tls` (implicit, port 465) or `none` (a relay on loopback).
-    pub security: String,
-}
-
-impl Default for Smtp {
-    fn default() -> Self {
-        Smtp {
-            host: "127.0.0.1".to_owned(),
-            port: 587,
-            username: None,
-            password: None,
-            security: "starttls".to_owned(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct SearchIntegration {
-    /// `tantivy` (embedded, the default) or `none` (search answers 503).
-    pub engine: String,
-    /// The index directory; defaults to `{instance.data_dir}/search`.
-    pub path: Option<PathBuf>,
-}
-
-impl Default for SearchIntegration {
-    fn default() -> Self {
-        SearchIntegration {
-            engine: "tantivy".to_owned(),
-            path: None,
-        }
-    }
-}
-
-/// Where attachments, avatars and exports are stored.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Blobs {
-    /// `filesystem` (default) or `s3`.
-    pub backend: String,
-    /// For `filesystem`: defaults to `{instance.data_dir}/blobs`.
-    pub path: Option<PathBuf>,
-    pub s3: BlobsS3,
-}
-
-impl Default for Blobs {
-    fn default() -> Self {
-        Blobs {
-            backend: "filesystem".to_owned(),
-            path: None,
-            s3: BlobsS3::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct BlobsS3 {
-    pub endpoint: String,
-    pub region: String,
-    pub bucket: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-}
-
-/// The in-process job runner.
+/// The job runner (the worker role).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Worker {
-    /// Run jobs in this process (the monolith always enqueues; turn this off only if a
-    /// `fluxer-worker` consumes the same queue).
-    pub enabled: bool,
+    /// Jobs run at once by a node with the worker role.
     pub concurrency: usize,
-    /// `fluxer-worker`'s health endpoint.
+    /// The listener (`/_health` only) of a node that runs the worker role alone.
     pub host: String,
     pub port: u16,
 }
@@ -333,7 +196,6 @@ pub struct Worker {
 impl Default for Worker {
     fn default() -> Self {
         Worker {
-            enabled: true,
             concurrency: 4,
             host: "127.0.0.1".to_owned(),
             port: 8084,
@@ -566,6 +428,7 @@ impl Config {
                     .or_insert_with(|| serde_json::json!({}));
             }
         }
+        backends::fill_default_tags(&mut value);
         let config: Config =
             serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
                 key: e.path().to_string(),
@@ -582,9 +445,6 @@ impl Config {
                 message: message.to_owned(),
             })
         };
-        if !matches!(self.database.backend.as_str(), "sqlite" | "postgres") {
-            return bad("database.backend", "must be \"sqlite\" or \"postgres\"");
-        }
         if !matches!(self.domain.public_scheme.as_str(), "http" | "https") {
             return bad("domain.public_scheme", "must be \"http\" or \"https\"");
         }
@@ -596,30 +456,6 @@ impl Config {
         }
         if self.services.server.host.is_empty() {
             return bad("services.server.host", "must not be empty");
-        }
-        if !matches!(self.integrations.email.provider.as_str(), "smtp" | "none") {
-            return bad(
-                "integrations.email.provider",
-                "must be \"smtp\" or \"none\"",
-            );
-        }
-        if !matches!(
-            self.integrations.email.smtp.security.as_str(),
-            "starttls" | "tls" | "none"
-        ) {
-            return bad(
-                "integrations.email.smtp.security",
-                "must be \"starttls\", \"tls\" or \"none\"",
-            );
-        }
-        if !matches!(self.integrations.search.engine.as_str(), "tantivy" | "none") {
-            return bad(
-                "integrations.search.engine",
-                "must be \"tantivy\" or \"none\"",
-            );
-        }
-        if !matches!(self.blobs.backend.as_str(), "filesystem" | "s3") {
-            return bad("blobs.backend", "must be \"filesystem\" or \"s3\"");
         }
         if self.worker.concurrency == 0 || self.worker.concurrency > 256 {
             return bad("worker.concurrency", "must be between 1 and 256");
@@ -663,7 +499,17 @@ mod tests {
     fn defaults_need_no_file() {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!(c.services.server.port, 8080);
-        assert_eq!(c.database.sqlite_path, PathBuf::from("./data/fluxer.db"));
+        assert_eq!(
+            c.database,
+            Database::Sqlite {
+                path: PathBuf::from("./data/fluxer.db")
+            }
+        );
+        assert_eq!(c.cache, Cache::Memory {});
+        assert_eq!(c.bus, Bus::InProcess {});
+        assert_eq!(c.queue, Queue::Sqlite { path: None });
+        assert_eq!(c.integrations.search, Search::Tantivy { path: None });
+        assert_eq!(c.integrations.email, Email::Log {});
         assert_eq!(c.public_origin(8080), "http://127.0.0.1:8080");
     }
 
@@ -673,14 +519,19 @@ mod tests {
             None,
             env(&[
                 ("FLUXER_CONFIG__SERVICES__SERVER__PORT", "9000"),
-                ("FLUXER_CONFIG__DATABASE__SQLITE_PATH", "/tmp/x.db"),
+                ("FLUXER_CONFIG__DATABASE__PATH", "/tmp/x.db"),
                 ("FLUXER_CONFIG__COOKIE__SECURE", "true"),
                 ("UNRELATED", "1"),
             ]),
         )
         .unwrap();
         assert_eq!(c.services.server.port, 9000);
-        assert_eq!(c.database.sqlite_path, PathBuf::from("/tmp/x.db"));
+        assert_eq!(
+            c.database,
+            Database::Sqlite {
+                path: PathBuf::from("/tmp/x.db")
+            }
+        );
         assert!(c.cookie.secure);
     }
 
@@ -708,15 +559,67 @@ mod tests {
     }
 
     #[test]
+    fn each_port_picks_its_backend_on_its_own() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLUXER_CONFIG__DATABASE__BACKEND", "postgres"),
+                ("FLUXER_CONFIG__DATABASE__POOL_SIZE", "4"),
+                ("FLUXER_CONFIG__QUEUE__BACKEND", "nats"),
+                ("FLUXER_CONFIG__INTEGRATIONS__SEARCH__ENGINE", "none"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.database,
+            Database::Postgres {
+                url: "postgres://postgres@127.0.0.1:5432/fluxer".to_owned(),
+                pool_size: 4
+            }
+        );
+        assert_eq!((c.cache, c.bus), (Cache::Memory {}, Bus::InProcess {}));
+        assert_eq!(c.queue, Queue::Nats {});
+        assert_eq!(c.integrations.search, Search::Disabled {});
+
+        for (pairs, named) in [
+            (&[("DATABASE__BACKEND", "mysql")][..], "mysql"),
+            (&[("CACHE__BACKEND", "memcached")], "memcached"),
+            // A key of another backend than the one chosen is refused, not ignored.
+            (&[("DATABASE__URL", "\"postgres://x\"")], "url"),
+            (&[("CACHE__URL", "\"redis://x\"")], "url"),
+            (
+                &[
+                    ("INTEGRATIONS__EMAIL__PROVIDER", "smtp"),
+                    ("INTEGRATIONS__EMAIL__SMTP__SECURITY", "ssl"),
+                ],
+                "ssl",
+            ),
+        ] {
+            let vars: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (format!("FLUXER_CONFIG__{k}"), (*v).to_owned()))
+                .collect();
+            let err = Config::load(None, vars).unwrap_err().to_string();
+            assert!(err.contains(named), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
     fn the_example_cluster_config_is_valid() {
         let dir = std::env::temp_dir().join(format!("fluxer-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.json");
-        std::fs::write(&path, include_str!("../examples/cluster/config.json")).unwrap();
+        std::fs::write(&path, include_str!("../../examples/cluster/config.json")).unwrap();
         let c = Config::load(Some(&path), env(&[])).unwrap();
-        assert_eq!(c.database.backend, "postgres");
+        assert!(matches!(
+            c.database,
+            Database::Postgres { pool_size: 16, .. }
+        ));
+        assert!(matches!(c.cache, Cache::Redis { .. }));
+        assert_eq!((c.bus, c.queue), (Bus::Nats {}, Queue::Nats {}));
         assert_eq!(c.services.nats.core_url, "nats://nats.internal:4222");
-        assert_eq!(c.blobs.backend, "s3");
+        assert!(matches!(c.blobs, Blobs::S3 { .. }));
+        assert!(matches!(c.integrations.email, Email::Smtp { .. }));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

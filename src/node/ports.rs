@@ -1,0 +1,398 @@
+//! One function per port: the adapter the configuration names, opened and checked. A backend this
+//! build was compiled without is a configuration error naming the cargo feature that brings it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fluxer_api::ApiConfig;
+use fluxer_api::ratelimit::ClientIp;
+use fluxer_core::error::chain;
+use fluxer_core::ports::{BlobStore, Cache, EventBus, Mailer, Presence, Queue, SearchIndex, Store};
+use fluxer_core::secret::{hash_token, random_base62};
+use fluxer_media::proxy::MediaConfig;
+use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryPresence};
+use fluxer_storage::object_store::ObjectBlobStore;
+
+use super::StartError;
+use crate::config::{self, Config};
+
+/// A feature this build lacks, as a configuration error.
+#[allow(dead_code)] // Every backend may be compiled in.
+fn missing(key: &str, feature: &str) -> StartError {
+    StartError::Config(format!(
+        "{key}: this build has no such backend (build with the `{feature}` feature)"
+    ))
+}
+
+fn open_error(
+    what: &'static str,
+    location: impl std::fmt::Display,
+) -> impl Fn(String) -> StartError {
+    let location = location.to_string();
+    move |message| StartError::Open {
+        what,
+        location: location.clone(),
+        message,
+    }
+}
+
+/// The open database, kept to close it on shutdown.
+#[derive(Clone)]
+pub(crate) enum Database {
+    #[cfg(feature = "sqlite")]
+    Sqlite(Arc<fluxer_storage::sqlite::SqliteStore>),
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<fluxer_storage::postgres::PostgresStore>),
+}
+
+impl Database {
+    pub(super) async fn open(config: &Config) -> Result<Database, StartError> {
+        match &config.database {
+            #[cfg(feature = "sqlite")]
+            config::Database::Sqlite { path } => {
+                let err = open_error("the database", path.display());
+                // Opening runs migrations: blocking work, kept off the async workers.
+                let opening = path.clone();
+                let store = tokio::task::spawn_blocking(move || {
+                    fluxer_storage::sqlite::SqliteStore::open(opening)
+                })
+                .await
+                .map_err(|e| err(chain(&e)))?
+                .map_err(|e| err(chain(&e)))?;
+                Ok(Database::Sqlite(Arc::new(store)))
+            }
+            #[cfg(feature = "postgres")]
+            config::Database::Postgres { url, pool_size } => {
+                let store = fluxer_storage::postgres::PostgresStore::connect(url, *pool_size)
+                    .await
+                    .map_err(|e| open_error("PostgreSQL", url)(chain(&e)))?;
+                Ok(Database::Postgres(Arc::new(store)))
+            }
+            #[allow(unreachable_patterns)]
+            config::Database::Sqlite { .. } => Err(missing("database.backend = sqlite", "sqlite")),
+            #[allow(unreachable_patterns)]
+            _ => Err(missing("database.backend = postgres", "postgres")),
+        }
+    }
+
+    pub(super) fn store(&self) -> Arc<dyn Store> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(s) => s.clone(),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Flushes pending writes and closes the connections.
+    pub(crate) async fn close(&self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(s) => s.close().await,
+            #[cfg(feature = "postgres")]
+            Database::Postgres(s) => s.close(),
+        }
+    }
+}
+
+/// The cache and, on the same backend, presence.
+pub(super) async fn cache(
+    config: &Config,
+) -> Result<(Arc<dyn Cache>, Arc<dyn Presence>), StartError> {
+    match &config.cache {
+        config::Cache::Memory {} => Ok((
+            Arc::new(MemoryCache::new()),
+            Arc::new(MemoryPresence::with_shards(
+                config.services.gateway.presence_shards,
+            )),
+        )),
+        #[cfg(feature = "redis")]
+        config::Cache::Redis { url, key_prefix } => {
+            use fluxer_storage::redis::{RedisCache, RedisConfig, RedisPresence};
+            let redis = RedisConfig::new(url.clone()).with_key_prefix(key_prefix.clone());
+            let cache = RedisCache::connect(&redis)
+                .await
+                .map_err(|e| open_error("Redis", url)(chain(&e)))?;
+            let presence = RedisPresence::new(cache.connection(), key_prefix);
+            Ok((Arc::new(cache), Arc::new(presence)))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(missing("cache.backend = redis", "redis")),
+    }
+}
+
+/// The NATS connection, when the bus or the queue rides on it.
+#[cfg(feature = "nats")]
+pub(super) struct Nats {
+    client: fluxer_storage::nats::NatsClient,
+    config: fluxer_storage::nats::NatsConfig,
+}
+
+#[cfg(not(feature = "nats"))]
+pub(super) enum Nats {}
+
+pub(super) async fn nats(config: &Config) -> Result<Option<Nats>, StartError> {
+    let wanted = matches!(config.bus, config::Bus::Nats {})
+        || matches!(config.queue, config::Queue::Nats {});
+    if !wanted {
+        return Ok(None);
+    }
+    #[cfg(feature = "nats")]
+    {
+        let nats = &config.services.nats;
+        let mut nats_config = fluxer_storage::nats::NatsConfig::new(nats.core_url.clone())
+            .with_prefix(nats.prefix.clone());
+        nats_config.ack_wait_ms = nats.ack_wait_ms;
+        let client = nats_config
+            .connect()
+            .await
+            .map_err(|e| open_error("NATS", &nats.core_url)(chain(&e)))?;
+        Ok(Some(Nats {
+            client,
+            config: nats_config,
+        }))
+    }
+    #[cfg(not(feature = "nats"))]
+    Err(missing("bus.backend/queue.backend = nats", "nats"))
+}
+
+pub(super) fn bus(config: &Config, nats: Option<&Nats>) -> Result<Arc<dyn EventBus>, StartError> {
+    match (&config.bus, nats) {
+        #[cfg(feature = "nats")]
+        (config::Bus::Nats {}, Some(nats)) => {
+            let bus =
+                fluxer_storage::nats::NatsEventBus::from_config(nats.client.clone(), &nats.config)
+                    .map_err(|e| {
+                        StartError::Config(format!("services.nats.prefix: {}", chain(&e)))
+                    })?;
+            Ok(Arc::new(bus))
+        }
+        (config::Bus::Nats {}, _) => Err(missing("bus.backend = nats", "nats")),
+        _ => Ok(Arc::new(InProcessEventBus::new())),
+    }
+}
+
+/// The job queue. `consumer`: this node runs the worker (a SQLite queue's in-flight jobs from a
+/// previous run are then due again: its only consumer died with that run).
+pub(super) async fn queue(
+    config: &Config,
+    nats: Option<&Nats>,
+    consumer: bool,
+) -> Result<Arc<dyn Queue>, StartError> {
+    match (&config.queue, nats) {
+        #[cfg(feature = "nats")]
+        (config::Queue::Nats {}, Some(nats)) => {
+            let queue =
+                fluxer_storage::nats::JetStreamQueue::open(nats.client.clone(), &nats.config)
+                    .await
+                    .map_err(|e| {
+                        open_error("NATS JetStream", &config.services.nats.core_url)(chain(&e))
+                    })?;
+            Ok(Arc::new(queue))
+        }
+        (config::Queue::Nats {}, _) => Err(missing("queue.backend = nats", "nats")),
+        #[cfg(feature = "sqlite")]
+        (config::Queue::Sqlite { path }, _) => {
+            let path = path
+                .clone()
+                .unwrap_or_else(|| config.instance.data_dir().join("queue.db"));
+            let err = open_error("the job queue", path.display());
+            let queue =
+                fluxer_storage::sqlite::SqliteQueue::open(&path).map_err(|e| err(chain(&e)))?;
+            if consumer {
+                let released = queue
+                    .release_in_flight()
+                    .await
+                    .map_err(|e| err(chain(&e)))?;
+                if released > 0 {
+                    tracing::info!(
+                        jobs = released,
+                        "queue: jobs left in flight by the last run are due again"
+                    );
+                }
+            }
+            Ok(Arc::new(queue))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(missing("queue.backend = sqlite", "sqlite")),
+    }
+}
+
+/// The search index: written by a node that runs the worker, read by the others.
+pub(super) fn search(
+    config: &Config,
+    writer: bool,
+) -> Result<Option<Arc<dyn SearchIndex>>, StartError> {
+    match &config.integrations.search {
+        config::Search::Disabled {} => Ok(None),
+        #[cfg(feature = "search")]
+        config::Search::Tantivy { path } => {
+            use fluxer_storage::tantivy::TantivySearchIndex;
+            let dir = search_dir(config, path.as_deref());
+            let err = open_error("the search index", dir.display());
+            let index = if writer {
+                TantivySearchIndex::open(&dir)
+            } else {
+                TantivySearchIndex::open_read_only(&dir)
+            };
+            Ok(Some(Arc::new(index.map_err(|e| err(chain(&e)))?)))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(missing("integrations.search.engine = tantivy", "search")),
+    }
+}
+
+/// Where a tantivy index lives: the configured path or `{data_dir}/search`.
+pub(crate) fn search_dir(config: &Config, path: Option<&Path>) -> PathBuf {
+    path.map(Path::to_owned)
+        .unwrap_or_else(|| config.instance.data_dir().join("search"))
+}
+
+/// The blob store; a filesystem store defaults to `{data_dir}/blobs`.
+pub(super) fn blobs(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
+    match &config.blobs {
+        config::Blobs::Filesystem { path } => {
+            let path = path
+                .clone()
+                .unwrap_or_else(|| config.instance.data_dir().join("blobs"));
+            let store = ObjectBlobStore::filesystem(&path)
+                .map_err(|e| open_error("the blob store", path.display())(chain(&e)))?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(feature = "s3")]
+        config::Blobs::S3 {
+            endpoint,
+            region,
+            bucket,
+            access_key_id,
+            secret_access_key,
+        } => {
+            let store = ObjectBlobStore::s3(fluxer_storage::object_store::S3BlobConfig {
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                bucket: bucket.clone(),
+                access_key_id: access_key_id.clone(),
+                secret_access_key: secret_access_key.clone(),
+                allow_http: endpoint.starts_with("http://"),
+            })
+            .map_err(|e| StartError::Config(format!("blobs: {}", chain(&e))))?;
+            Ok(Arc::new(store))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(missing("blobs.backend = s3", "s3")),
+    }
+}
+
+/// The mailer: SMTP, or the log.
+pub(super) fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartError> {
+    match &config.integrations.email {
+        config::Email::Log {} => Ok(Arc::new(LogMailer)),
+        #[cfg(feature = "smtp")]
+        config::Email::Smtp {
+            from_email,
+            from_name,
+            smtp,
+        } => {
+            use fluxer_storage::smtp::{SmtpConfig, SmtpMailer, SmtpSecurity};
+            let security = match smtp.security {
+                config::SmtpSecurity::Tls => SmtpSecurity::Tls,
+                config::SmtpSecurity::None => SmtpSecurity::None,
+                config::SmtpSecurity::Starttls => SmtpSecurity::Starttls,
+            };
+            let mailer = SmtpMailer::new(&SmtpConfig {
+                host: smtp.host.clone(),
+                port: smtp.port,
+                security,
+                username: smtp.username.clone(),
+                password: smtp.password.clone(),
+                from: format!("{from_name} <{from_email}>"),
+                timeout_secs: 30,
+            })
+            .map_err(|e| StartError::Config(format!("integrations.email: {}", chain(&e))))?;
+            Ok(Arc::new(mailer))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(missing("integrations.email.provider = smtp", "smtp")),
+    }
+}
+
+/// The instance's master secret: configured, or (for a node that keeps its state on this host)
+/// generated once into `{data_dir}/secret.key` with mode 0600. Nodes that share state across hosts
+/// must share the secret too, so there it must be configured.
+pub(super) fn master_secret(config: &Config, shared: bool) -> Result<String, StartError> {
+    if let Some(s) = &config.instance.secret_key {
+        if s.len() < 16 {
+            return Err(StartError::Config(
+                "instance.secret_key must be 16 characters or more".to_owned(),
+            ));
+        }
+        return Ok(s.clone());
+    }
+    if shared {
+        return Err(StartError::Config(
+            "instance.secret_key must be set (16+ characters, the same on every node) when nodes \
+             share a bus or run separate roles"
+                .to_owned(),
+        ));
+    }
+    let data_dir = config.instance.data_dir();
+    let path = data_dir.join("secret.key");
+    let err = open_error("the instance secret", path.display());
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    std::fs::create_dir_all(&data_dir).map_err(|e| err(chain(&e)))?;
+    let secret = random_base62(64);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options.open(&path).map_err(|e| err(chain(&e)))?;
+    file.write_all(secret.as_bytes())
+        .map_err(|e| err(chain(&e)))?;
+    Ok(secret)
+}
+
+/// A key for one purpose, derived from the master secret (so one leak does not sign for the others).
+pub(super) fn derive_key(master: &str, purpose: &str) -> Vec<u8> {
+    hash_token(&format!("fluxer/{purpose}/{master}")).to_vec()
+}
+
+/// The media URL-signing key: configured, or derived from the master secret.
+pub(super) fn media_key(config: &Config, master: &str) -> Vec<u8> {
+    config
+        .services
+        .media_proxy
+        .secret_key
+        .as_ref()
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_else(|| derive_key(master, "media"))
+}
+
+/// The media proxy's settings from `services.media_proxy`, keyed with `secret`.
+pub(super) fn media_config(config: &Config, secret: Vec<u8>) -> MediaConfig {
+    let mut media = MediaConfig::new(secret);
+    media.max_pixels = config.services.media_proxy.max_pixels;
+    media.ffmpeg = config.services.media_proxy.ffmpeg_path.clone();
+    media.external.enabled = config.services.media_proxy.external_enabled;
+    media
+}
+
+/// The API's settings: rate limits and who the client is behind a proxy.
+pub(super) fn api_config(config: &Config, gateway_url: String) -> Result<ApiConfig, StartError> {
+    let trusted_proxies = config.trusted_proxies().map_err(StartError::Config)?;
+    let mut api = ApiConfig {
+        gateway_url,
+        client_ip: ClientIp { trusted_proxies },
+        ..ApiConfig::default()
+    };
+    api.rate_limits.enabled = !config.dev.disable_rate_limits;
+    Ok(api)
+}
