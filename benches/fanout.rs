@@ -643,6 +643,7 @@ fn fluxer_round(args: &Args) -> Round {
         api_config.rate_limits.enabled = false;
         let gateway = Gateway::new(
             fluxer.clone(),
+            Arc::new(MemoryCache::new()),
             Arc::new(MemoryPresence::new()),
             GatewayConfig::default(),
         );
@@ -690,7 +691,7 @@ fn fluxer_round(args: &Args) -> Round {
             )
             .await
             .unwrap();
-        let guild_id = serde_json::from_value(guild["id"].clone()).unwrap();
+        let guild_id = guild.id;
         let channel = fluxer.list_guild_channels(&owner, guild_id).await.unwrap()[0].id;
         let invite = fluxer
             .create_invite(

@@ -22,9 +22,12 @@ use axum::routing::get;
 use fluxer::config::Config;
 use fluxer::core::id::{GuildId, MessageId, Snowflake, UserId};
 use fluxer::core::model::{Message, MessageType, User};
-use fluxer::core::service::{GuildCreate, LoginOutcome, RegisterRequest};
+use fluxer::core::ports::{MessageRepository, UserRepository};
+use fluxer::core::service::{Fluxer, GuildCreate, LoginOutcome, Ports, RegisterRequest};
 use fluxer::core::time::Timestamp;
-use fluxer::node::{Node, Role, Roles};
+use fluxer::node::Node;
+use fluxer::storage::memory::{InProcessEventBus, LogMailer, MemoryCache};
+use fluxer::storage::sqlite::SqliteStore;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -274,30 +277,21 @@ fn corpus(n: usize) -> Vec<(u64, usize, String)> {
         .collect()
 }
 
-/// Fluxer: the monolith on a fresh data directory; the messages go straight into its store (the
-/// repository's `insert_message`, as the service stores them), authored by a few users.
+/// Fluxer: the monolith on a fresh data directory. The data is written first, through the use-cases
+/// and (for the messages) straight into the store (the repository's `insert_message`, as the service
+/// stores them), authored by a few users; then the server starts on it.
 async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Node, Target) {
-    let mut config = Config::default();
-    config.instance.data_dir = Some(dir.to_owned());
-    config.database = fluxer::config::Database::Sqlite {
-        path: dir.join("fluxer.db"),
-    };
-    config.dev.disable_rate_limits = true;
-    config.services.s3.enabled = false;
-    config.integrations.search = fluxer::config::Search::Disabled {};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // No worker: the messages go straight into the store, and nothing else needs one.
-    let roles = Roles::only(Role::Api).with(Role::Gateway).with(Role::Media);
-    let monolith = Node::build(&config, roles, &format!("http://{addr}"))
-        .await
-        .unwrap();
-    let app = monolith
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let fluxer = monolith.fluxer().expect("the API role has use-cases");
+    let db = dir.join("fluxer.db");
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let fluxer = Fluxer::new(
+        Ports::new(
+            store.clone(),
+            Arc::new(InProcessEventBus::new()),
+            Arc::new(LogMailer),
+            Arc::new(MemoryCache::new()),
+        ),
+        fluxer::core::service::Config::default(),
+    );
     let out = fluxer
         .register(RegisterRequest {
             email: Some("reader@bench.example".into()),
@@ -321,10 +315,9 @@ async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Node, Ta
         )
         .await
         .unwrap();
-    let guild_id: GuildId = serde_json::from_value(guild["id"].clone()).unwrap();
+    let guild_id: GuildId = guild.id;
     let channel = fluxer.list_guild_channels(&owner, guild_id).await.unwrap()[0].id;
 
-    let store = fluxer.ports().store.clone();
     let authors: Vec<UserId> = (0..AUTHORS).map(|i| UserId::new(1000 + i as u64)).collect();
     for (i, id) in authors.iter().enumerate() {
         let mut user = User::new(
@@ -366,6 +359,24 @@ async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Node, Ta
         .buffer_unordered(1024)
         .collect::<Vec<()>>()
         .await;
+    drop(fluxer);
+    store.close().await;
+
+    let mut config = Config::default();
+    config.instance.data_dir = Some(dir.to_owned());
+    config.database = fluxer::config::Database::Sqlite { path: db };
+    config.dev.disable_rate_limits = true;
+    config.services.s3.enabled = false;
+    config.integrations.search = fluxer::config::Search::Disabled {};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let monolith = Node::monolith(&config, &format!("http://{addr}"))
+        .await
+        .unwrap();
+    let app = monolith
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let target = Target {
         addr,
         path: format!("/api/v1/channels/{channel}/messages"),

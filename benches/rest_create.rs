@@ -267,7 +267,7 @@ async fn fluxer_round(args: &Args, search: bool) -> Round {
         )
         .await
         .unwrap();
-    let guild_id = serde_json::from_value(guild["id"].clone()).unwrap();
+    let guild_id = guild.id;
     let channel = fluxer.list_guild_channels(&owner, guild_id).await.unwrap()[0].id;
 
     let round = load(

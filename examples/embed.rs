@@ -22,12 +22,14 @@ use fluxer::storage::memory::{
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // 1. Pick the backends. Any type implementing the ports works here.
+    // 1. Pick the backends. Any type implementing the ports works here. One cache serves the
+    //    use-cases, the API's rate limits and the gateway's resumable sessions.
+    let cache = Arc::new(MemoryCache::new());
     let ports = Ports {
         store: Arc::new(MemoryStore::new()),
         events: Arc::new(InProcessEventBus::new()),
         mailer: Arc::new(LogMailer),
-        cache: Arc::new(MemoryCache::new()),
+        cache: cache.clone(),
         clock: Arc::new(SystemClock),
         hasher: Arc::new(SpawnBlockingHasher::default()),
         queue: None,
@@ -59,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         )
         .await?;
-    let guild_id = serde_json::from_value(guild["id"].clone())?;
+    let guild_id = guild.id;
     let general = fluxer.list_guild_channels(&host, guild_id).await?[0].id;
     fluxer
         .send_message(
@@ -75,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 3. Mount the API and the gateway in your own router, next to your own routes.
     let api = fluxer::api::router(ApiState::new(
         fluxer.clone(),
-        Arc::new(MemoryCache::new()),
+        cache.clone(),
         ApiConfig {
             gateway_url: "ws://127.0.0.1:3000/gateway".into(),
             ..Default::default()
@@ -83,6 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     let gateway = Gateway::new(
         fluxer.clone(),
+        cache,
         Arc::new(MemoryPresence::new()),
         GatewayConfig {
             public_url: "ws://127.0.0.1:3000/gateway".into(),

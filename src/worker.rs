@@ -91,7 +91,7 @@ impl Worker {
         for _ in 0..shared.config.concurrency.max(1) {
             tasks.spawn(run_jobs(Arc::clone(&shared), stopped.clone()));
         }
-        if shared.fluxer.ports().search.is_some() {
+        if shared.fluxer.search_enabled() {
             tasks.spawn(commit_search(Arc::clone(&shared), stopped.clone()));
         }
         if shared.config.cron {
@@ -148,7 +148,7 @@ async fn run_one(shared: &Shared, job: Job) {
         Ok(task) => (task.writes_search(), shared.fluxer.run_task(task).await),
         Err(unreadable) => (false, Err(unreadable)),
     };
-    let awaits_commit = indexing && result.is_ok() && shared.fluxer.ports().search.is_some();
+    let awaits_commit = indexing && result.is_ok() && shared.fluxer.search_enabled();
     if awaits_commit {
         shared.uncommitted().push(job.id.clone());
     }
@@ -200,12 +200,12 @@ impl Shared {
     /// Commits the search index if anything was written since the last commit, then acknowledges
     /// the indexing jobs whose writes that commit holds. The jobs are taken before the commit: a
     /// job finishing during it waits for the next one.
-    async fn commit_search(&self, search: &dyn fluxer_core::ports::SearchIndex) {
+    async fn commit_search(&self) {
         if !self.search_dirty.swap(false, Ordering::AcqRel) {
             return;
         }
         let done = mem::take(&mut *self.uncommitted());
-        if let Err(e) = search.commit().await {
+        if let Err(e) = self.fluxer.commit_search().await {
             self.search_dirty.store(true, Ordering::Release);
             // Still leased to us: acknowledged after the next commit that succeeds (or delivered
             // again when the lease ends, which is harmless: indexing is idempotent).
@@ -222,16 +222,13 @@ impl Shared {
 }
 
 async fn commit_search(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let Some(search) = shared.fluxer.ports().search.clone() else {
-        return;
-    };
     loop {
         let stop = idle(&mut stopped, shared.config.search_commit_interval).await;
-        shared.commit_search(search.as_ref()).await;
+        shared.commit_search().await;
         if stop {
             // The runners may still be finishing their last job: one more commit after them.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            shared.commit_search(search.as_ref()).await;
+            shared.commit_search().await;
             return;
         }
     }
@@ -458,8 +455,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let guild_id: fluxer_core::id::GuildId =
-            serde_json::from_value(guild["id"].clone()).unwrap();
+        let guild_id: fluxer_core::id::GuildId = guild.id;
         let (token, id) = register(f, "erin").await;
         let erin = f.authenticate(&token).await.unwrap();
         e.store

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use flate2::{Compress, Compression, FlushCompress};
-use fluxer_core::ports::{Dispatch, EventKind, PresenceEntry, Status, Topic};
+use fluxer_core::ports::{PresenceEntry, Status};
 use fluxer_core::service::Actor;
 use futures_util::SinkExt;
 use serde_json::{Value, json};
@@ -431,36 +431,23 @@ impl Conn {
                 let d = inbound.d;
                 if let Some(guild) = d["guild_id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
                     let guild = fluxer_core::id::GuildId::new(guild);
-                    if self
+                    let payload = json!({
+                        "guild_id": guild,
+                        "channel_id": d["channel_id"],
+                        "user_id": session.user_id,
+                        "self_mute": d["self_mute"].as_bool().unwrap_or(false),
+                        "self_deaf": d["self_deaf"].as_bool().unwrap_or(false),
+                        "self_video": d["self_video"].as_bool().unwrap_or(false),
+                        "self_stream": d["self_stream"].as_bool().unwrap_or(false),
+                        "mute": false,
+                        "deaf": false,
+                    });
+                    // Not a member: ignored, as upstream ignores a state it will not relay.
+                    let _ = self
                         .gateway
                         .fluxer()
-                        .guild_access(session.user_id, guild)
-                        .await
-                        .is_ok()
-                    {
-                        let payload = json!({
-                            "guild_id": guild,
-                            "channel_id": d["channel_id"],
-                            "user_id": session.user_id,
-                            "self_mute": d["self_mute"].as_bool().unwrap_or(false),
-                            "self_deaf": d["self_deaf"].as_bool().unwrap_or(false),
-                            "self_video": d["self_video"].as_bool().unwrap_or(false),
-                            "self_stream": d["self_stream"].as_bool().unwrap_or(false),
-                            "mute": false,
-                            "deaf": false,
-                        });
-                        let _ = self
-                            .gateway
-                            .fluxer()
-                            .ports()
-                            .events
-                            .publish(Dispatch::new(
-                                EventKind::VoiceStateUpdate,
-                                Topic::Guild(guild),
-                                &payload,
-                            ))
-                            .await;
-                    }
+                        .publish_voice_state(session.user_id, guild, &payload)
+                        .await;
                 }
                 Ok(())
             }

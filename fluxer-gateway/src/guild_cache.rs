@@ -52,29 +52,32 @@ impl GuildCache {
     }
 
     /// The guild's shared state, loading it if needed; `None` when the guild is gone.
-    pub async fn get(&self, fluxer: &Fluxer, guild: GuildId) -> Option<Arc<SharedGuild>> {
+    pub async fn get(
+        &self,
+        fluxer: &Fluxer,
+        guild: GuildId,
+    ) -> fluxer_core::Result<Option<Arc<SharedGuild>>> {
         let generation = {
-            let shard = self.shard(guild).read().ok()?;
+            let shard = self
+                .shard(guild)
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             match shard.get(&guild) {
                 Some(Slot {
                     state: Some(state), ..
-                }) => return Some(state.clone()),
+                }) => return Ok(Some(state.clone())),
                 Some(slot) => slot.generation,
                 None => 0,
             }
         };
-        let store = &fluxer.ports().store;
+        let Some(view) = fluxer.guild_view(guild).await? else {
+            return Ok(None);
+        };
         let loaded = Arc::new(SharedGuild {
             generation,
-            guild: store.get_guild(guild).await.ok()??,
-            roles: store.list_roles(guild).await.ok()?,
-            channels: store
-                .list_guild_channels(guild)
-                .await
-                .ok()?
-                .into_iter()
-                .map(|c| (c.id, c))
-                .collect(),
+            guild: view.guild,
+            roles: view.roles,
+            channels: view.channels.into_iter().map(|c| (c.id, c)).collect(),
         });
         if let Ok(mut shard) = self.shard(guild).write() {
             let slot = shard.entry(guild).or_default();
@@ -82,7 +85,7 @@ impl GuildCache {
                 slot.state = Some(loaded.clone());
             }
         }
-        Some(loaded)
+        Ok(Some(loaded))
     }
 
     /// The generation of the guild's state if it is loaded: sessions memoize what they computed from a

@@ -53,9 +53,9 @@ use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fluxer_core::id::UserId;
-use fluxer_core::permission::Permissions;
-use fluxer_core::ports::{EventKind, Presence, PresenceEntry, Replay, Topic};
-use fluxer_core::service::{Actor, Fluxer};
+use fluxer_core::model::MemberResponse;
+use fluxer_core::ports::{Cache, EventKind, Presence, PresenceEntry, Replay};
+use fluxer_core::service::{Actor, Fluxer, MembersRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -154,9 +154,17 @@ struct ConnectQuery {
 }
 
 impl Gateway {
-    pub fn new(fluxer: Fluxer, presence: Arc<dyn Presence>, config: GatewayConfig) -> Self {
+    /// A gateway over the use-cases. `cache` keeps the registry of resumable sessions (shared by
+    /// every node when it is shared: a client whose node died resumes on another); `presence`
+    /// holds who is online.
+    pub fn new(
+        fluxer: Fluxer,
+        cache: Arc<dyn Cache>,
+        presence: Arc<dyn Presence>,
+        config: GatewayConfig,
+    ) -> Self {
         let registry = Registry {
-            cache: fluxer.ports().cache.clone(),
+            cache,
             ttl: Duration::from_millis(config.resume_window_ms + config.heartbeat_interval_ms),
         };
         Gateway {
@@ -283,43 +291,31 @@ impl Gateway {
         mpsc::Receiver<Outbound>,
         tokio::sync::oneshot::Receiver<session::CloseReason>,
     )> {
-        let fluxer = self.fluxer();
-        let store = &fluxer.ports().store;
-        // Subscribe before reading state, so nothing that happens in between is lost.
-        let mut subscription = fluxer
-            .ports()
-            .events
-            .subscribe(self.config().subscription_capacity)
+        let start = self
+            .fluxer()
+            .start_gateway_session(actor, self.config().subscription_capacity)
             .await?;
-        subscription.add_topic(Topic::User(actor.id())).await?;
-        let guild_ids = store.list_user_guild_ids(actor.id()).await?;
-        for g in &guild_ids {
-            subscription.add_topic(Topic::Guild(*g)).await?;
-        }
         let session_id = random_hex_32();
         let mut initial: Vec<(EventKind, String)> = Vec::new();
-        let mut guilds_in_ready = Vec::new();
-        let mut snapshots = Vec::new();
-        for g in &guild_ids {
-            match fluxer.guild_snapshot(*g, actor.id()).await {
-                Ok(s) => snapshots.push(s),
-                Err(e) => {
-                    tracing::warn!(guild = %g, error = %fluxer_core::error::chain(&e), "guild snapshot failed")
-                }
-            }
-        }
-        if actor.is_bot() {
+        let guilds_in_ready: Vec<Value> = if actor.is_bot() {
             // Bots get unavailable guilds in READY, then one GUILD_CREATE each (as Discord does).
-            guilds_in_ready = guild_ids
+            start
+                .guild_ids
                 .iter()
                 .map(|g| json!({ "id": g, "unavailable": true }))
-                .collect();
+                .collect()
         } else {
-            guilds_in_ready.clone_from(&snapshots);
-        }
-        let private_channels = fluxer.list_private_channels(actor).await?;
-        let relationships = fluxer.list_relationships(actor).await?;
-        let read_states = fluxer.read_states(actor).await?;
+            start
+                .guilds
+                .iter()
+                .map(|g| serde_json::to_value(g).unwrap_or_default())
+                .collect()
+        };
+        let (private_channels, relationships, read_states) = (
+            &start.private_channels,
+            &start.relationships,
+            &start.read_states,
+        );
         let mut ready = json!({
             "v": 1,
             "version": 1,
@@ -343,10 +339,15 @@ impl Gateway {
         }
         initial.push((EventKind::Ready, ready.to_string()));
         if actor.is_bot() {
-            for s in snapshots {
-                initial.push((EventKind::GuildCreate, s.to_string()));
+            for g in &start.guilds {
+                initial.push((
+                    EventKind::GuildCreate,
+                    serde_json::to_string(g).unwrap_or_default(),
+                ));
             }
         }
+        let subscription = start.subscription;
+        let guild_ids = start.guild_ids;
         let start = subscription.start_position();
         let session = SessionTask {
             gateway: self.clone(),
@@ -398,27 +399,20 @@ impl Gateway {
         {
             return None;
         }
-        let fluxer = self.fluxer();
-        let guild_ids = fluxer
-            .ports()
-            .store
-            .list_user_guild_ids(actor.id())
-            .await
-            .ok()?;
-        let mut topics = vec![Topic::User(actor.id())];
-        topics.extend(guild_ids.iter().map(|g| Topic::Guild(*g)));
         let numbering = Numbering::resumed_at(seq);
         let after = numbering.position?;
-        let replay = fluxer
-            .ports()
-            .events
-            .replay(&topics, after, self.config().max_unacked)
+        let replay = self
+            .fluxer()
+            .resume_events(actor.id(), after, self.config().max_unacked)
             .await;
-        let Replay {
-            missed,
-            subscription,
-        } = match replay {
-            Ok(Some(replay)) => replay,
+        let (
+            guild_ids,
+            Replay {
+                missed,
+                subscription,
+            },
+        ) = match replay {
+            Ok(Some(found)) => found,
             Ok(None) => return None,
             Err(e) => {
                 tracing::warn!(error = %fluxer_core::error::chain(&e), "could not replay a session's missed events");
@@ -488,86 +482,39 @@ impl Gateway {
     }
 
     /// Answers REQUEST_GUILD_MEMBERS with GUILD_MEMBERS_CHUNK dispatches (1000 members per chunk).
+    /// A request the user may not make (not a member, or listing everyone without the privilege)
+    /// gets no answer, as upstream; a failure to read the members closes the connection resumably.
     pub(crate) async fn send_member_chunks(
         &self,
         session: &SessionHandle,
         req: protocol::RequestMembers,
     ) {
         let fluxer = self.fluxer();
-        let Ok(access) = fluxer.guild_access(session.user_id, req.guild_id).await else {
-            return;
+        let request = MembersRequest {
+            guild_id: req.guild_id,
+            user_ids: req.user_ids,
+            query: req.query.unwrap_or_default(),
+            limit: req.limit.unwrap_or(0),
         };
-        let store = &fluxer.ports().store;
-        let mut members = Vec::new();
-        let mut not_found = Vec::new();
-        if let Some(ids) = &req.user_ids {
-            members = store
-                .get_members(req.guild_id, ids)
-                .await
-                .unwrap_or_default();
-            not_found = ids
-                .iter()
-                .filter(|id| !members.iter().any(|m| m.user_id == **id))
-                .copied()
-                .collect();
-        } else {
-            let query = req.query.clone().unwrap_or_default().to_lowercase();
-            let limit = match req.limit.unwrap_or(0) {
-                0 if query.is_empty() => usize::MAX,
-                0 => 25,
-                n => n.min(100) as usize,
-            };
-            // Listing everyone needs the privilege upstream reserves for large member lists.
-            if limit == usize::MAX
-                && !access.permissions.contains(Permissions::MANAGE_GUILD)
-                && !access.member.user_id.eq(&access.guild.owner_id)
-                && !self.is_bot(session).await
-            {
+        let list = match fluxer
+            .request_guild_members(session.user_id, &request)
+            .await
+        {
+            Ok(list) => list,
+            Err(e) if e.status() < 500 => return,
+            Err(e) => {
+                tracing::warn!(guild = %req.guild_id, error = %fluxer_core::error::chain(&e), "could not list members");
+                let _ = session
+                    .commands
+                    .send(Command::Fail("could not list members"))
+                    .await;
                 return;
             }
-            let mut after = None;
-            while members.len() < limit {
-                let page = store
-                    .list_members(req.guild_id, after, 1000)
-                    .await
-                    .unwrap_or_default();
-                let Some(last) = page.last() else { break };
-                after = Some(last.user_id);
-                let full = page.len() < 1000;
-                if query.is_empty() {
-                    members.extend(page);
-                } else {
-                    let ids: Vec<UserId> = page.iter().map(|m| m.user_id).collect();
-                    let users = fluxer.user_partials(&ids).await.unwrap_or_default();
-                    members.extend(page.into_iter().filter(|m| {
-                        m.nick
-                            .as_deref()
-                            .is_some_and(|n| n.to_lowercase().starts_with(&query))
-                            || users
-                                .get(&m.user_id)
-                                .is_some_and(|u| u.username.to_lowercase().starts_with(&query))
-                    }));
-                }
-                if full {
-                    break;
-                }
-            }
-            members.truncate(limit);
-        }
-        let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
-        let users = fluxer.user_partials(&ids).await.unwrap_or_default();
-        let responses: Vec<Value> = members
-            .iter()
-            .filter_map(|m| {
-                users
-                    .get(&m.user_id)
-                    .map(|u| serde_json::to_value(m.response(u.clone())).unwrap_or_default())
-            })
-            .collect();
-        let chunks: Vec<&[Value]> = if responses.is_empty() {
+        };
+        let chunks: Vec<&[MemberResponse]> = if list.members.is_empty() {
             vec![&[][..]]
         } else {
-            responses.chunks(1000).collect()
+            list.members.chunks(1000).collect()
         };
         let count = chunks.len();
         for (i, chunk) in chunks.into_iter().enumerate() {
@@ -580,18 +527,16 @@ impl Gateway {
             if let Some(n) = &req.nonce {
                 payload["nonce"] = json!(n);
             }
-            if i == 0 && !not_found.is_empty() {
-                payload["not_found"] = json!(not_found);
+            if i == 0 && !list.not_found.is_empty() {
+                payload["not_found"] = json!(list.not_found);
             }
             if req.presences {
                 let mut presences = Vec::new();
                 for m in chunk {
-                    if let Some(id) = m["user"]["id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
-                        let id = UserId::new(id);
-                        if let Ok(p) = self.presence().get_presence(id, fluxer.now()).await {
-                            presences
-                                .push(json!({ "user": { "id": id }, "status": p.status.public() }));
-                        }
+                    let id = m.user.id;
+                    if let Ok(p) = self.presence().get_presence(id, fluxer.now()).await {
+                        presences
+                            .push(json!({ "user": { "id": id }, "status": p.status.public() }));
                     }
                 }
                 payload["presences"] = json!(presences);
@@ -604,10 +549,6 @@ impl Gateway {
                 ))
                 .await;
         }
-    }
-
-    async fn is_bot(&self, session: &SessionHandle) -> bool {
-        matches!(self.fluxer().ports().store.get_user(session.user_id).await, Ok(Some(u)) if u.bot)
     }
 }
 

@@ -82,6 +82,9 @@ pub enum Command {
     /// A dispatch produced by the connection itself (member chunks), sequenced like any other.
     Direct(EventKind, String),
     Presence(Box<PresenceEntry>),
+    /// Something the session was asked for failed: the connection is closed resumably (4000) with
+    /// this reason; the session waits for the client's RESUME.
+    Fail(&'static str),
 }
 
 /// A handle to a live session.
@@ -352,6 +355,13 @@ impl SessionTask {
                 self.set_presence(*entry).await;
                 Flow::Continue
             }
+            Command::Fail(reason) => {
+                if let Some(conn) = st.out.take() {
+                    conn.close(close::UNKNOWN_ERROR, reason);
+                }
+                st.detached_at = Some(Instant::now());
+                Flow::Continue
+            }
         }
     }
 
@@ -447,11 +457,23 @@ impl SessionTask {
                 if !self.guilds.contains(&guild) {
                     return Flow::Continue;
                 }
-                if let Some(channel) = dispatch.channel_id
-                    && !self.can_view(st, guild, channel).await
-                {
-                    self.invalidate(st, guild, dispatch);
-                    return Flow::Continue;
+                if let Some(channel) = dispatch.channel_id {
+                    match self.can_view(st, guild, channel).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.invalidate(st, guild, dispatch);
+                            return Flow::Continue;
+                        }
+                        Err(e) => {
+                            // Whether this client may see the event is unknown: rather than
+                            // guess, the session ends and the client identifies afresh.
+                            tracing::warn!(session = %self.session_id, error = %fluxer_core::error::chain(&e), "cannot check an event's visibility; ending the session");
+                            if let Some(conn) = st.out.take() {
+                                conn.close(close::UNKNOWN_ERROR, "session state unavailable");
+                            }
+                            return Flow::End;
+                        }
+                    }
                 }
                 self.invalidate(st, guild, dispatch);
                 if event == EventKind::GuildMemberRemove && dispatch.subject == Some(self.user_id) {
@@ -504,7 +526,12 @@ impl SessionTask {
     }
 
     /// Whether this session's member may view a channel of a guild.
-    async fn can_view(&self, st: &mut State, guild: GuildId, channel: ChannelId) -> bool {
+    async fn can_view(
+        &self,
+        st: &mut State,
+        guild: GuildId,
+        channel: ChannelId,
+    ) -> fluxer_core::Result<bool> {
         let cache = self.gateway.guild_cache();
         // Fast path: computed before against the same generation of the guild's state.
         if let Some(generation) = cache.loaded_generation(guild)
@@ -512,33 +539,27 @@ impl SessionTask {
             && *memo_generation == generation
             && let Some(visible) = channels.get(&channel)
         {
-            return *visible;
+            return Ok(*visible);
         }
         let fluxer = self.gateway.fluxer();
         if let std::collections::hash_map::Entry::Vacant(slot) = st.members.entry(guild) {
-            slot.insert(
-                fluxer
-                    .ports()
-                    .store
-                    .get_member(guild, self.user_id)
-                    .await
-                    .ok()
-                    .flatten(),
-            );
+            slot.insert(fluxer.membership(guild, self.user_id).await?);
         }
         let Some(Some(member)) = st.members.get(&guild) else {
-            return false;
+            return Ok(false);
         };
-        let mut shared = cache.get(fluxer, guild).await;
+        let mut shared = cache.get(fluxer, guild).await?;
         if shared
             .as_ref()
             .is_some_and(|g| !g.channels.contains_key(&channel))
         {
             // A channel created since the state was loaded.
             cache.invalidate(guild);
-            shared = cache.get(fluxer, guild).await;
+            shared = cache.get(fluxer, guild).await?;
         }
-        let Some(shared) = shared else { return false };
+        let Some(shared) = shared else {
+            return Ok(false);
+        };
         // Visibility does not depend on time (a timeout keeps VIEW_CHANNEL), so it can be memoized.
         let visible = shared.channels.get(&channel).is_some_and(|c| {
             member_channel_permissions(&shared.guild, &shared.roles, member, c, fluxer.now())
@@ -552,7 +573,7 @@ impl SessionTask {
             *memo = (shared.generation, HashMap::new());
         }
         memo.1.insert(channel, visible);
-        visible
+        Ok(visible)
     }
 
     async fn set_presence(&mut self, entry: PresenceEntry) {
@@ -618,25 +639,21 @@ impl SessionTask {
             .ok()
             .and_then(|mut m| m.remove(&self.user_id));
         let Some(user) = user else { return };
-        for guild in &self.guilds {
-            let payload = json!({
-                "user": user,
-                "guild_id": guild,
-                "status": entry.status.public(),
-                "afk": entry.afk,
-                "mobile": entry.mobile,
-                "custom_status": entry.custom_status,
-                "activities": [],
-            });
-            let _ = fluxer
-                .ports()
-                .events
-                .publish(Dispatch::new(
-                    EventKind::PresenceUpdate,
-                    Topic::Guild(*guild),
-                    &payload,
-                ))
-                .await;
+        let published = fluxer
+            .publish_presence(self.guilds.iter().copied(), |guild| {
+                json!({
+                    "user": user,
+                    "guild_id": guild,
+                    "status": entry.status.public(),
+                    "afk": entry.afk,
+                    "mobile": entry.mobile,
+                    "custom_status": entry.custom_status,
+                    "activities": [],
+                })
+            })
+            .await;
+        if let Err(e) = published {
+            tracing::warn!(error = %fluxer_core::error::chain(&e), "presence not published");
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fluxer_core::id::{ChannelId, GuildId};
 use fluxer_core::permission::{OverwriteType, Permissions};
-use fluxer_core::ports::SystemClock;
+use fluxer_core::ports::{Dispatch, EventBus, PortResult, Subscription, SystemClock};
 use fluxer_core::service::{
     Actor, Argon2Hasher, ChannelCreate, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome,
     MessageCreate, OverwritePut, Ports, RegisterRequest,
@@ -30,11 +30,16 @@ struct Env {
 }
 
 async fn start(config: GatewayConfig) -> Env {
+    start_on(config, Arc::new(InProcessEventBus::new())).await
+}
+
+async fn start_on(config: GatewayConfig, events: Arc<dyn EventBus>) -> Env {
+    let cache = Arc::new(MemoryCache::new());
     let ports = Ports {
         store: Arc::new(MemoryStore::new()),
-        events: Arc::new(InProcessEventBus::new()),
+        events,
         mailer: Arc::new(MemoryMailer::new()),
-        cache: Arc::new(MemoryCache::new()),
+        cache: cache.clone(),
         clock: Arc::new(SystemClock),
         hasher: Arc::new(Argon2Hasher::fast_for_tests()),
         queue: None,
@@ -43,7 +48,12 @@ async fn start(config: GatewayConfig) -> Env {
         media: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
-    let gateway = Gateway::new(fluxer.clone(), Arc::new(MemoryPresence::new()), config);
+    let gateway = Gateway::new(
+        fluxer.clone(),
+        cache,
+        Arc::new(MemoryPresence::new()),
+        config,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let router = gateway.router();
@@ -92,7 +102,7 @@ async fn guild_with(env: &Env, owner: &Actor, member: Option<&Actor>) -> (GuildI
         )
         .await
         .unwrap();
-    let guild: GuildId = serde_json::from_value(g["id"].clone()).unwrap();
+    let guild: GuildId = g.id;
     let channel = env.fluxer.list_guild_channels(owner, guild).await.unwrap()[0].id;
     if let Some(m) = member {
         let invite = env
@@ -968,4 +978,55 @@ async fn fuzzed_frames_get_protocol_answers_never_a_dropped_socket() {
         answers(&mut healthy).await,
         "the healthy connection never noticed"
     );
+}
+
+/// An event bus that can be taken down: a backend failing under the gateway.
+struct FailingBus {
+    inner: InProcessEventBus,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl EventBus for FailingBus {
+    async fn publish(&self, dispatch: Dispatch) -> PortResult<()> {
+        self.inner.publish(dispatch).await
+    }
+    async fn subscribe(&self, capacity: usize) -> PortResult<Box<dyn Subscription>> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(fluxer_core::StoreError::backend_of(
+                "test-bus",
+                "connection refused",
+            ));
+        }
+        self.inner.subscribe(capacity).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_failure_at_identify_is_a_resumable_close_never_an_empty_ready() {
+    let bus = Arc::new(FailingBus {
+        inner: InProcessEventBus::new(),
+        down: std::sync::atomic::AtomicBool::new(false),
+    });
+    let env = start_on(fast(), bus.clone()).await;
+    let (token, _) = user(&env, "ida").await;
+
+    bus.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut ws = connect(&env, "?v=1&encoding=json").await;
+    assert_eq!(next(&mut ws).await.unwrap()["op"], 10);
+    send_json(&mut ws, json!({ "op": 2, "d": { "token": token, "properties": { "os": "linux", "browser": "test", "device": "test" } } })).await;
+    loop {
+        match next(&mut ws).await {
+            Ok(frame) => assert_ne!(frame["t"], "READY", "no READY without its state: {frame}"),
+            Err(code) => {
+                assert_eq!(code, Some(4000), "a close the client reconnects after");
+                break;
+            }
+        }
+    }
+
+    // The backend is back: the same client identifies normally.
+    bus.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (_ws, ready) = identify(&env, &token).await;
+    assert_eq!(ready["d"]["user"]["username"], "ida");
 }

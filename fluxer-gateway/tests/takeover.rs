@@ -111,14 +111,15 @@ struct Node {
     server: tokio::task::JoinHandle<()>,
 }
 
-async fn node(fluxer: &Fluxer, cache_presence: &Arc<MemoryPresence>) -> Node {
+/// Nodes given the same `cache` share the registry of resumable sessions, as Redis shares it.
+async fn node(fluxer: &Fluxer, cache: &Arc<MemoryCache>, presence: &Arc<MemoryPresence>) -> Node {
     let config = GatewayConfig {
         heartbeat_interval_ms: 1_000,
         heartbeat_timeout_ms: 5_000,
         resume_window_ms: 5_000,
         ..Default::default()
     };
-    let gateway = Gateway::new(fluxer.clone(), cache_presence.clone(), config);
+    let gateway = Gateway::new(fluxer.clone(), cache.clone(), presence.clone(), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let router = gateway.router();
@@ -225,8 +226,8 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let presence = Arc::new(MemoryPresence::new());
-    let node_a = node(&fluxer, &presence).await;
-    let node_b = node(&fluxer, &presence).await;
+    let node_a = node(&fluxer, &cache, &presence).await;
+    let node_b = node(&fluxer, &cache, &presence).await;
     let (alice_token, alice) = user(&fluxer, "alice").await;
     let (_, bob) = user(&fluxer, "bob").await;
     let g = fluxer
@@ -239,7 +240,7 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
         )
         .await
         .unwrap();
-    let guild = serde_json::from_value(g["id"].clone()).unwrap();
+    let guild = g.id;
     let channel = fluxer.list_guild_channels(&bob, guild).await.unwrap()[0].id;
     let invite = fluxer
         .create_invite(&bob, channel, InviteCreate::default())

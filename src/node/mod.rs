@@ -130,6 +130,7 @@ impl Node {
             if gateway_role {
                 let node = Gateway::new(
                     built.fluxer.clone(),
+                    built.cache.clone(),
                     built.presence.clone(),
                     GatewayConfig {
                         public_url: gateway_url(config, roles, public_origin),

@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use fluxer_core::id::{GuildId, RoleId, UserId};
-use fluxer_core::model::{BanResponse, ChannelResponse, MemberResponse, Role};
+use fluxer_core::model::{
+    BanResponse, ChannelResponse, Guild, GuildResponse, MemberResponse, Role, VanityUrl,
+};
 use fluxer_core::service::{
     BanCreate, ChannelCreate, ChannelPosition, GuildCreate, GuildUpdate, MemberUpdate, RoleCreate,
     RolePosition, RoleUpdate,
@@ -66,7 +68,7 @@ async fn create(
     State(s): State<ApiState>,
     Auth(actor): Auth,
     JsonBody(req): JsonBody<GuildCreate>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Guild>> {
     Ok(Json(s.fluxer.create_guild(&actor, req).await?))
 }
 
@@ -74,7 +76,7 @@ async fn get_guild(
     State(s): State<ApiState>,
     Auth(actor): Auth,
     PathParams(id): PathParams<GuildId>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<GuildResponse>> {
     Ok(Json(s.fluxer.get_guild(&actor, id).await?))
 }
 
@@ -83,7 +85,7 @@ async fn update(
     Auth(actor): Auth,
     PathParams(id): PathParams<GuildId>,
     JsonBody(req): JsonBody<GuildUpdate>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Guild>> {
     Ok(Json(s.fluxer.update_guild(&actor, id, req).await?))
 }
 
@@ -115,7 +117,7 @@ async fn transfer(
     Auth(actor): Auth,
     PathParams(id): PathParams<GuildId>,
     JsonBody(req): JsonBody<Transfer>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Guild>> {
     Ok(Json(
         s.fluxer
             .transfer_ownership(&actor, id, req.new_owner_id, req.password.as_deref())
@@ -127,7 +129,7 @@ async fn get_vanity(
     State(s): State<ApiState>,
     Auth(actor): Auth,
     PathParams(id): PathParams<GuildId>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<VanityUrl>> {
     Ok(Json(s.fluxer.get_vanity(&actor, id).await?))
 }
 
@@ -141,7 +143,7 @@ async fn set_vanity(
     Auth(actor): Auth,
     PathParams(id): PathParams<GuildId>,
     JsonBody(req): JsonBody<Vanity>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<VanityUrl>> {
     Ok(Json(
         s.fluxer
             .set_vanity(&actor, id, req.code.filter(|c| !c.is_empty()))

@@ -35,13 +35,7 @@ async fn alive() -> Json<serde_json::Value> {
 }
 
 async fn ready(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
-    match state
-        .fluxer
-        .ports()
-        .store
-        .get_user(fluxer_core::id::UserId::new(0))
-        .await
-    {
+    match state.fluxer.check_store().await {
         Ok(_) => (
             StatusCode::OK,
             Json(json!({ "status": "ok", "database": "ok" })),

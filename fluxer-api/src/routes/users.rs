@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use fluxer_core::id::{ChannelId, GuildId, MessageId, UserId};
-use fluxer_core::model::{ChannelResponse, UserPartial, UserPrivate};
+use fluxer_core::model::{ChannelResponse, UserGuild, UserPartial, UserPrivate};
 use fluxer_core::service::{RelationshipRequest, UserUpdate};
 use serde::Deserialize;
 use serde_json::json;
@@ -68,7 +68,7 @@ async fn my_guilds(
     State(s): State<ApiState>,
     Auth(actor): Auth,
     QueryParams(q): QueryParams<GuildsQuery>,
-) -> ApiResult<Json<Vec<serde_json::Value>>> {
+) -> ApiResult<Json<Vec<UserGuild>>> {
     Ok(Json(
         s.fluxer
             .list_user_guilds(&actor, q.before, q.after, q.limit.unwrap_or(200))

@@ -87,6 +87,71 @@ impl Member {
     }
 }
 
+/// A guild as `GET /guilds/{id}` serves it: the guild's own fields, its roles, the caller's
+/// permissions and the member count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuildResponse {
+    #[serde(flatten)]
+    pub guild: Guild,
+    pub roles: Vec<Role>,
+    /// The caller's permissions in the guild.
+    pub permissions: Permissions,
+    pub member_count: u64,
+    /// Custom emojis and stickers: none yet, served empty as upstream's clients expect the keys.
+    pub emojis: [(); 0],
+    pub stickers: [(); 0],
+}
+
+/// Everything a member needs about a guild it can see: the `GUILD_CREATE` payload, and a guild in
+/// a user's READY.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuildSnapshot {
+    #[serde(flatten)]
+    pub guild: Guild,
+    pub roles: Vec<Role>,
+    /// The channels the member can view.
+    pub channels: Vec<super::channel::ChannelResponse>,
+    /// The first members, up to 100 (the rest on request: op 8).
+    pub members: Vec<MemberResponse>,
+    pub member_count: u64,
+    /// When the member joined.
+    pub joined_at: Timestamp,
+    /// Presences, voice states, emojis and stickers: sent empty (presences follow as
+    /// `PRESENCE_UPDATE`s; the others are not built yet).
+    pub presences: [(); 0],
+    pub voice_states: [(); 0],
+    pub emojis: [(); 0],
+    pub stickers: [(); 0],
+    /// More than 250 members.
+    pub large: bool,
+    pub unavailable: bool,
+    pub lazy: bool,
+}
+
+/// A guild's vanity invite (`GET|PATCH /guilds/{id}/vanity-url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VanityUrl {
+    pub code: Option<String>,
+    /// Times it was used; set on reads only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uses: Option<u32>,
+}
+
+/// One of the caller's guilds in `GET /users/@me/guilds`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserGuild {
+    pub id: GuildId,
+    pub name: String,
+    pub icon: Option<String>,
+    pub banner: Option<String>,
+    /// Whether the caller owns it.
+    pub owner: bool,
+    pub owner_id: UserId,
+    /// The caller's permissions in it.
+    pub permissions: Permissions,
+    pub features: Vec<String>,
+}
+
 /// `GuildMemberResponse`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberResponse {

@@ -13,7 +13,10 @@ mod user;
 
 pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
 pub use channel::{Channel, ChannelResponse, ChannelType};
-pub use guild::{Ban, BanResponse, Guild, Member, MemberResponse, Role};
+pub use guild::{
+    Ban, BanResponse, Guild, GuildResponse, GuildSnapshot, Member, MemberResponse, Role, UserGuild,
+    VanityUrl,
+};
 pub use invite::{Invite, InviteResponse, PartialChannel, PartialGuild};
 pub use message::{
     AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse,

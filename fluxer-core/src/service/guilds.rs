@@ -6,7 +6,10 @@ use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId, UserId};
-use crate::model::{Channel, ChannelType, Guild, Invite, Member, Role};
+use crate::model::{
+    Channel, ChannelType, Guild, GuildResponse, GuildSnapshot, Invite, Member, Role, UserGuild,
+    VanityUrl,
+};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, Topic, conflict, is_conflict};
 use crate::validation::Validator;
@@ -55,7 +58,7 @@ fn validate_guild_name(v: &mut Validator, name: &str) {
 
 impl Fluxer {
     /// Creates a guild owned by the caller, with an @everyone role and a `general` text channel.
-    pub async fn create_guild(&self, actor: &Actor, req: GuildCreate) -> Result<serde_json::Value> {
+    pub async fn create_guild(&self, actor: &Actor, req: GuildCreate) -> Result<Guild> {
         let mut v = Validator::new();
         validate_guild_name(&mut v, &req.name);
         v.finish()?;
@@ -127,31 +130,26 @@ impl Fluxer {
         )
         .await;
         self.index_guild_later(guild_id).await;
-        Ok(self.guild_json(&guild))
+        Ok(guild)
     }
 
     /// The guild as `GET /guilds/{id}` returns it.
-    pub fn guild_json(&self, guild: &Guild) -> serde_json::Value {
-        serde_json::to_value(guild).unwrap_or_else(|_| json!({}))
-    }
-
-    pub async fn get_guild(&self, actor: &Actor, guild_id: GuildId) -> Result<serde_json::Value> {
+    /// `GET /guilds/{id}`: the guild, its roles, the caller's permissions and the member count.
+    pub async fn get_guild(&self, actor: &Actor, guild_id: GuildId) -> Result<GuildResponse> {
         let access = self.guild_access(actor.id(), guild_id).await?;
-        let mut value = self.guild_json(&access.guild);
-        value["roles"] = serde_json::to_value(&access.roles).unwrap_or_default();
-        value["permissions"] = serde_json::to_value(access.permissions).unwrap_or_default();
-        value["member_count"] = json!(self.store().count_members(guild_id).await?);
-        value["emojis"] = json!([]);
-        value["stickers"] = json!([]);
-        Ok(value)
+        let member_count = self.store().count_members(guild_id).await?;
+        Ok(GuildResponse {
+            guild: access.guild,
+            roles: access.roles,
+            permissions: access.permissions,
+            member_count,
+            emojis: [],
+            stickers: [],
+        })
     }
 
     /// Everything a client needs about a guild it can see: the `GUILD_CREATE` payload.
-    pub async fn guild_snapshot(
-        &self,
-        guild_id: GuildId,
-        viewer: UserId,
-    ) -> Result<serde_json::Value> {
+    pub async fn guild_snapshot(&self, guild_id: GuildId, viewer: UserId) -> Result<GuildSnapshot> {
         let access = self.guild_access(viewer, guild_id).await?;
         let channels: Vec<Channel> = self
             .store()
@@ -172,26 +170,21 @@ impl Fluxer {
             .filter_map(|m| users.get(&m.user_id).map(|u| m.response(u.clone())))
             .collect();
         let member_count = self.store().count_members(guild_id).await?;
-        let mut value = self.guild_json(&access.guild);
-        value["roles"] = serde_json::to_value(&access.roles).unwrap_or_default();
-        value["channels"] = serde_json::to_value(
-            channels
-                .iter()
-                .map(|c| c.response(Vec::new()))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_default();
-        value["members"] = serde_json::to_value(members).unwrap_or_default();
-        value["member_count"] = json!(member_count);
-        value["joined_at"] = serde_json::to_value(access.member.joined_at).unwrap_or_default();
-        value["presences"] = json!([]);
-        value["voice_states"] = json!([]);
-        value["emojis"] = json!([]);
-        value["stickers"] = json!([]);
-        value["large"] = json!(member_count > 250);
-        value["unavailable"] = json!(false);
-        value["lazy"] = json!(true);
-        Ok(value)
+        Ok(GuildSnapshot {
+            channels: channels.iter().map(|c| c.response(Vec::new())).collect(),
+            members,
+            member_count,
+            joined_at: access.member.joined_at,
+            presences: [],
+            voice_states: [],
+            emojis: [],
+            stickers: [],
+            large: member_count > 250,
+            unavailable: false,
+            lazy: true,
+            roles: access.roles,
+            guild: access.guild,
+        })
     }
 
     pub async fn update_guild(
@@ -199,7 +192,7 @@ impl Fluxer {
         actor: &Actor,
         guild_id: GuildId,
         req: GuildUpdate,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<Guild> {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::MANAGE_GUILD)?;
         let mut v = Validator::new();
@@ -293,7 +286,8 @@ impl Fluxer {
         }
         self.store().update_guild(&guild).await?;
         self.delete_blobs_later(replaced).await;
-        Ok(self.emit_guild_update(&guild).await)
+        self.emit_guild_update(&guild).await;
+        Ok(guild)
     }
 
     /// Deletes a guild; owner only. A person must confirm with the password (bots need not).
@@ -330,7 +324,7 @@ impl Fluxer {
         guild_id: GuildId,
         new_owner: UserId,
         password: Option<&str>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<Guild> {
         let access = self.guild_access(actor.id(), guild_id).await?;
         if !access.is_owner() {
             return Err(Error::MissingPermissions);
@@ -349,11 +343,12 @@ impl Fluxer {
         let mut guild = access.guild;
         guild.owner_id = new_owner;
         self.store().update_guild(&guild).await?;
-        Ok(self.emit_guild_update(&guild).await)
+        self.emit_guild_update(&guild).await;
+        Ok(guild)
     }
 
     /// `GET /guilds/{id}/vanity-url`.
-    pub async fn get_vanity(&self, actor: &Actor, guild_id: GuildId) -> Result<serde_json::Value> {
+    pub async fn get_vanity(&self, actor: &Actor, guild_id: GuildId) -> Result<VanityUrl> {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::MANAGE_GUILD)?;
         let uses = match &access.guild.vanity_url_code {
@@ -365,7 +360,10 @@ impl Fluxer {
                 .unwrap_or(0),
             None => 0,
         };
-        Ok(json!({ "code": access.guild.vanity_url_code, "uses": uses }))
+        Ok(VanityUrl {
+            code: access.guild.vanity_url_code,
+            uses: Some(uses),
+        })
     }
 
     /// Sets or clears the guild's vanity invite code (unique across the instance, shared with invites).
@@ -374,7 +372,7 @@ impl Fluxer {
         actor: &Actor,
         guild_id: GuildId,
         code: Option<String>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<VanityUrl> {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::MANAGE_GUILD)?;
         if let Some(c) = &code {
@@ -391,7 +389,7 @@ impl Fluxer {
         let mut guild = access.guild;
         let old = guild.vanity_url_code.clone();
         if old == code {
-            return Ok(json!({ "code": code }));
+            return Ok(VanityUrl { code, uses: None });
         }
         if let Some(c) = &code {
             let invite = Invite {
@@ -440,20 +438,18 @@ impl Fluxer {
             self.store().delete_invite(&old).await?;
         }
         self.emit_guild_update(&guild).await;
-        Ok(json!({ "code": code }))
+        Ok(VanityUrl { code, uses: None })
     }
 
-    /// Tells the guild its settings changed; returns the guild as served.
-    async fn emit_guild_update(&self, guild: &Guild) -> serde_json::Value {
+    /// Tells the guild its settings changed.
+    async fn emit_guild_update(&self, guild: &Guild) {
         self.index_guild_later(guild.id).await;
-        let value = self.guild_json(guild);
         self.emit(Dispatch::new(
             EventKind::GuildUpdate,
             Topic::Guild(guild.id),
-            &value,
+            guild,
         ))
         .await;
-        value
     }
 
     /// The caller's guilds (`GET /users/@me/guilds`), by ascending ID, paged with before/after.
@@ -463,7 +459,7 @@ impl Fluxer {
         before: Option<GuildId>,
         after: Option<GuildId>,
         limit: u32,
-    ) -> Result<Vec<serde_json::Value>> {
+    ) -> Result<Vec<UserGuild>> {
         let mut v = Validator::new();
         v.range("limit", i64::from(limit), 1, 200);
         v.finish()?;
@@ -487,16 +483,16 @@ impl Fluxer {
                 continue;
             };
             let access = self.guild_access(actor.id(), id).await?;
-            out.push(json!({
-                "id": g.id,
-                "name": g.name,
-                "icon": g.icon,
-                "banner": g.banner,
-                "owner": g.owner_id == actor.id(),
-                "owner_id": g.owner_id,
-                "permissions": access.permissions,
-                "features": g.features,
-            }));
+            out.push(UserGuild {
+                id: g.id,
+                name: g.name.clone(),
+                icon: g.icon.clone(),
+                banner: g.banner.clone(),
+                owner: g.owner_id == actor.id(),
+                owner_id: g.owner_id,
+                permissions: access.permissions,
+                features: g.features.clone(),
+            });
         }
         Ok(out)
     }

@@ -20,6 +20,7 @@ mod jobs;
 mod members;
 mod messages;
 mod password;
+mod realtime;
 mod reindex;
 mod roles;
 mod search;
@@ -43,6 +44,7 @@ pub use jobs::{JobError, Task, cron};
 pub use members::{BanCreate, MemberUpdate};
 pub use messages::{MessageCreate, MessageEdit, MessageQuery};
 pub use password::{Argon2Hasher, PasswordHasher};
+pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};
 pub use reindex::ReindexProgress;
 pub use roles::{RoleCreate, RolePosition, RoleUpdate};
 pub use search::{SearchPage, SearchRequest, SortOrder};
@@ -237,7 +239,7 @@ impl Fluxer {
         }
     }
 
-    pub fn ports(&self) -> &Ports {
+    pub(crate) fn ports(&self) -> &Ports {
         &self.inner.ports
     }
 

@@ -1,0 +1,261 @@
+//! What a real-time host (the gateway) asks of the domain: a session's starting state and the
+//! subscription that keeps it current, resuming on another node, the guild state sessions share to
+//! decide who sees what, member lists on request, and the events sessions raise themselves
+//! (presence, voice states). Every failure is an error, never an empty answer: a host that cannot
+//! build a session's view closes it resumably and the client comes back to a complete one.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Actor, Fluxer};
+use crate::error::{Error, Result};
+use crate::id::{GuildId, UserId};
+use crate::model::{
+    Channel, ChannelResponse, Guild, GuildSnapshot, Member, MemberResponse, ReadState, Role,
+};
+use crate::permission::Permissions;
+use crate::ports::{Dispatch, EventKind, Replay, Subscription, Topic};
+
+/// What a new session starts from.
+pub struct SessionStart {
+    /// Subscribed to the user and to each of `guild_ids` before anything below was read, so an
+    /// event that happened in between is in it rather than lost.
+    pub subscription: Box<dyn Subscription>,
+    /// The guilds the user is a member of.
+    pub guild_ids: Vec<GuildId>,
+    /// Their `GUILD_CREATE` payloads, in `guild_ids`' order.
+    pub guilds: Vec<GuildSnapshot>,
+    pub private_channels: Vec<ChannelResponse>,
+    pub relationships: Vec<Value>,
+    pub read_states: Vec<ReadState>,
+}
+
+/// The guild state every session of a node shares to decide who sees what.
+#[derive(Debug, Clone)]
+pub struct GuildView {
+    pub guild: Guild,
+    /// Every role, @everyone included.
+    pub roles: Vec<Role>,
+    pub channels: Vec<Channel>,
+}
+
+/// A request for a guild's members (the gateway's REQUEST_GUILD_MEMBERS).
+#[derive(Debug, Clone, Default)]
+pub struct MembersRequest {
+    pub guild_id: GuildId,
+    /// These members (and `not_found` for the others); otherwise a search by `query`.
+    pub user_ids: Option<Vec<UserId>>,
+    /// A prefix of the nickname or username; empty with `limit` 0 lists everyone.
+    pub query: String,
+    /// At most this many (capped at 100); 0 with an empty query means every member.
+    pub limit: u32,
+}
+
+/// The members found for a [`MembersRequest`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MemberList {
+    pub members: Vec<MemberResponse>,
+    /// Requested IDs that are not members.
+    pub not_found: Vec<UserId>,
+}
+
+/// Members read per page while searching or listing.
+const MEMBER_PAGE: u32 = 1000;
+
+impl Fluxer {
+    /// Opens a session for `actor`. Any failure fails the whole start: a session never begins with
+    /// guilds silently missing.
+    pub async fn start_gateway_session(
+        &self,
+        actor: &Actor,
+        capacity: usize,
+    ) -> Result<SessionStart> {
+        let mut subscription = self.inner.ports.events.subscribe(capacity).await?;
+        subscription.add_topic(Topic::User(actor.id())).await?;
+        let guild_ids = self.store().list_user_guild_ids(actor.id()).await?;
+        for g in &guild_ids {
+            subscription.add_topic(Topic::Guild(*g)).await?;
+        }
+        let mut guilds = Vec::with_capacity(guild_ids.len());
+        for g in &guild_ids {
+            guilds.push(self.guild_snapshot(*g, actor.id()).await?);
+        }
+        Ok(SessionStart {
+            subscription,
+            guild_ids,
+            guilds,
+            private_channels: self.list_private_channels(actor).await?,
+            relationships: self.list_relationships(actor).await?,
+            read_states: self.read_states(actor).await?,
+        })
+    }
+
+    /// Picks up a session's events after bus position `after` on any node: the user's current
+    /// guilds and the events of them and of the user since then, with the live subscription that
+    /// follows. `None` when the bus cannot replay (no history, or too much was missed).
+    pub async fn resume_events(
+        &self,
+        user: UserId,
+        after: u64,
+        capacity: usize,
+    ) -> Result<Option<(Vec<GuildId>, Replay)>> {
+        let guild_ids = self.store().list_user_guild_ids(user).await?;
+        let mut topics = vec![Topic::User(user)];
+        topics.extend(guild_ids.iter().map(|g| Topic::Guild(*g)));
+        let replay = self
+            .inner
+            .ports
+            .events
+            .replay(&topics, after, capacity)
+            .await?;
+        Ok(replay.map(|r| (guild_ids, r)))
+    }
+
+    /// The guild, its roles and its channels; `None` when the guild is gone.
+    pub async fn guild_view(&self, guild: GuildId) -> Result<Option<GuildView>> {
+        let Some(found) = self.store().get_guild(guild).await? else {
+            return Ok(None);
+        };
+        Ok(Some(GuildView {
+            guild: found,
+            roles: self.store().list_roles(guild).await?,
+            channels: self.store().list_guild_channels(guild).await?,
+        }))
+    }
+
+    /// A user's membership of a guild; `None` when not a member.
+    pub async fn membership(&self, guild: GuildId, user: UserId) -> Result<Option<Member>> {
+        Ok(self.store().get_member(guild, user).await?)
+    }
+
+    /// Members of a guild the user belongs to, by ID or by name prefix. Listing every member needs
+    /// MANAGE_GUILD, ownership or a bot account (the privilege upstream reserves for large lists):
+    /// `MISSING_PERMISSIONS` otherwise.
+    pub async fn request_guild_members(
+        &self,
+        user: UserId,
+        req: &MembersRequest,
+    ) -> Result<MemberList> {
+        let access = self.guild_access(user, req.guild_id).await?;
+        let store = self.store();
+        let (members, not_found) = if let Some(ids) = &req.user_ids {
+            let members = store.get_members(req.guild_id, ids).await?;
+            let not_found = ids
+                .iter()
+                .filter(|id| !members.iter().any(|m| m.user_id == **id))
+                .copied()
+                .collect();
+            (members, not_found)
+        } else {
+            let query = req.query.to_lowercase();
+            let limit = match req.limit {
+                0 if query.is_empty() => usize::MAX,
+                0 => 25,
+                n => n.min(100) as usize,
+            };
+            if limit == usize::MAX && !access.permissions.contains(Permissions::MANAGE_GUILD) {
+                let is_bot = self
+                    .user_partials(&[user])
+                    .await?
+                    .get(&user)
+                    .is_some_and(|u| u.bot == Some(true));
+                if !access.is_owner() && !is_bot {
+                    return Err(Error::MissingPermissions);
+                }
+            }
+            let mut members = Vec::new();
+            let mut after = None;
+            while members.len() < limit {
+                let page = store.list_members(req.guild_id, after, MEMBER_PAGE).await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.user_id);
+                let full_page = page.len() == MEMBER_PAGE as usize;
+                if query.is_empty() {
+                    members.extend(page);
+                } else {
+                    let ids: Vec<UserId> = page.iter().map(|m| m.user_id).collect();
+                    let users = self.user_partials(&ids).await?;
+                    members.extend(page.into_iter().filter(|m| {
+                        m.nick
+                            .as_deref()
+                            .is_some_and(|n| n.to_lowercase().starts_with(&query))
+                            || users
+                                .get(&m.user_id)
+                                .is_some_and(|u| u.username.to_lowercase().starts_with(&query))
+                    }));
+                }
+                if !full_page {
+                    break;
+                }
+            }
+            members.truncate(limit);
+            (members, Vec::new())
+        };
+        let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
+        let users = self.user_partials(&ids).await?;
+        let members = members
+            .iter()
+            .filter_map(|m| users.get(&m.user_id).map(|u| m.response(u.clone())))
+            .collect();
+        Ok(MemberList { members, not_found })
+    }
+
+    /// Relays a voice state a session sent to the guild, if the user is a member.
+    pub async fn publish_voice_state(
+        &self,
+        user: UserId,
+        guild: GuildId,
+        state: &impl Serialize,
+    ) -> Result<()> {
+        self.guild_access(user, guild).await?;
+        self.inner
+            .ports
+            .events
+            .publish(Dispatch::new(
+                EventKind::VoiceStateUpdate,
+                Topic::Guild(guild),
+                state,
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Tells each of `guilds` about a user's presence; `payload` builds one guild's copy.
+    pub async fn publish_presence<P: Serialize>(
+        &self,
+        guilds: impl IntoIterator<Item = GuildId>,
+        payload: impl Fn(GuildId) -> P,
+    ) -> Result<()> {
+        for guild in guilds {
+            self.inner
+                .ports
+                .events
+                .publish(Dispatch::new(
+                    EventKind::PresenceUpdate,
+                    Topic::Guild(guild),
+                    &payload(guild),
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the store answers (for readiness probes).
+    pub async fn check_store(&self) -> Result<()> {
+        self.store().get_user(UserId::new(0)).await?;
+        Ok(())
+    }
+
+    /// Whether message search is on.
+    pub fn search_enabled(&self) -> bool {
+        self.inner.ports.search.is_some()
+    }
+
+    /// Makes what was indexed so far searchable (the worker calls it after each indexing batch).
+    pub async fn commit_search(&self) -> Result<()> {
+        if let Some(search) = &self.inner.ports.search {
+            search.commit().await?;
+        }
+        Ok(())
+    }
+}
