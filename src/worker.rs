@@ -35,7 +35,11 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How long an idle runner waits before asking the queue again.
     pub poll_interval: Duration,
+    /// The longest wait before retrying a failed job (5 minutes by default; the wait doubles from
+    /// 1 s up to this).
     pub max_backoff: Duration,
+    /// How often the search index is committed (1 s by default): its writes become visible and the
+    /// indexing jobs behind them are acknowledged.
     pub search_commit_interval: Duration,
     /// Enqueue the scheduled jobs (turn off on all but a few nodes if you like; the slot lock makes
     /// it safe to leave on everywhere).

@@ -12,6 +12,7 @@
 //! # }
 //! ```
 
+mod client_ip;
 mod error;
 mod extract;
 mod hasher;

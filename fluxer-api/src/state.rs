@@ -1,11 +1,14 @@
 //! What the handlers share.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::Method;
 
 use fluxer_core::ports::Cache;
 use fluxer_core::service::Fluxer;
 
-use crate::ratelimit::{ClientIp, RateLimits};
+use crate::client_ip::ClientIp;
 
 /// How the API is served.
 #[derive(Debug, Clone)]
@@ -47,6 +50,73 @@ impl ApiState {
             fluxer,
             cache,
             config: Arc::new(config),
+        }
+    }
+}
+
+/// A limit: `limit` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub limit: u64,
+    pub window: Duration,
+}
+
+impl Limit {
+    pub const fn new(limit: u64, window_ms: u64) -> Self {
+        Limit {
+            limit,
+            window: Duration::from_millis(window_ms),
+        }
+    }
+}
+
+/// The instance's rate limits: upstream's numbers by default.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub enabled: bool,
+    /// Per caller across all routes.
+    pub global: Limit,
+    /// Per client IP across all routes and callers: what one address may send in all.
+    pub per_ip: Limit,
+    /// Routes without a rule of their own.
+    pub default: Limit,
+    /// `(method, route template, limit)`; the template is the one in the router (`/channels/{channel_id}/messages`).
+    pub routes: Vec<(Method, &'static str, Limit)>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            enabled: true,
+            global: Limit::new(50, 1_000),
+            per_ip: Limit::new(500, 1_000),
+            default: Limit::new(50, 10_000),
+            routes: vec![
+                (
+                    Method::POST,
+                    "/channels/{channel_id}/messages",
+                    Limit::new(20, 10_000),
+                ),
+                (
+                    Method::GET,
+                    "/channels/{channel_id}/messages",
+                    Limit::new(100, 10_000),
+                ),
+                (Method::POST, "/auth/login", Limit::new(10, 10_000)),
+                (Method::POST, "/auth/register", Limit::new(10, 10_000)),
+                (Method::POST, "/auth/forgot", Limit::new(5, 60_000)),
+                (
+                    Method::POST,
+                    "/webhooks/{webhook_id}/{token}",
+                    Limit::new(30, 10_000),
+                ),
+                (
+                    Method::PUT,
+                    "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+                    Limit::new(20, 5_000),
+                ),
+                (Method::POST, "/guilds", Limit::new(10, 60_000)),
+            ],
         }
     }
 }

@@ -1,29 +1,45 @@
 //! The domain's error type. Each variant maps to exactly one of Fluxer's string error codes
 //! ([`Error::code`]) and HTTP statuses ([`Error::status`]), so the API layer translates in one place.
 
-use crate::validation::FieldError;
+use serde::Serialize;
 
 /// What a lookup did not find. Each kind is a distinct `UNKNOWN_*` code on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Unknown {
+    /// No such user (`UNKNOWN_USER`, 404).
     User,
+    /// No such guild, or the caller is not in it (`UNKNOWN_GUILD`, 404).
     Guild,
+    /// No such channel, or the caller is neither in its guild nor one of its recipients
+    /// (`UNKNOWN_CHANNEL`, 404).
     Channel,
+    /// No such message in the channel (`UNKNOWN_MESSAGE`, 404).
     Message,
+    /// No such role in the guild (`UNKNOWN_ROLE`, 404).
     Role,
+    /// The user is not a member of the guild (`UNKNOWN_MEMBER`, 404).
     Member,
+    /// No such invite, or it expired or is used up (`UNKNOWN_INVITE`, 404).
     Invite,
+    /// The user is not banned from the guild (`UNKNOWN_BAN`, 404).
     Ban,
+    /// No such webhook (`UNKNOWN_WEBHOOK`, 404).
     Webhook,
+    /// No such application (`UNKNOWN_APPLICATION`, 404).
     Application,
+    /// No such emoji, or not a valid one (`UNKNOWN_EMOJI`, 404).
     Emoji,
+    /// No such login session (`UNKNOWN_SESSION`, 404).
     Session,
+    /// No relationship with that user (`UNKNOWN_RELATIONSHIP`, 404).
     Relationship,
+    /// No such permission overwrite on the channel (`UNKNOWN_PERMISSION_OVERWRITE`, 404).
     Overwrite,
 }
 
 impl Unknown {
+    /// The wire code (`UNKNOWN_USER`, ...), served with status 404.
     pub fn code(self) -> &'static str {
         match self {
             Unknown::User => "UNKNOWN_USER",
@@ -67,18 +83,28 @@ impl Unknown {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Limit {
+    /// Guilds one user may be in (`MAX_GUILDS`).
     Guilds,
+    /// Channels in one guild (`MAX_CHANNELS`).
     Channels,
+    /// Roles in one guild (`MAX_ROLES`).
     Roles,
+    /// Different emojis on one message (`MAX_REACTIONS`).
     Reactions,
+    /// Pinned messages in one channel (`MAX_PINS`).
     Pins,
+    /// Invites in one guild (`MAX_INVITES`).
     Invites,
+    /// Webhooks in one channel (`MAX_WEBHOOKS`).
     Webhooks,
+    /// Relationships one user holds: friends, requests and blocks (`MAX_FRIENDS`).
     Friends,
+    /// Permission overwrites on one channel (`MAX_PERMISSION_OVERWRITES`).
     Overwrites,
 }
 
 impl Limit {
+    /// The wire code (`MAX_GUILDS`, ...), served with status 400 through [`Error::LimitReached`].
     pub fn code(self) -> &'static str {
         match self {
             Limit::Guilds => "MAX_GUILDS",
@@ -121,22 +147,45 @@ pub enum Error {
     InvalidMfaCode,
     /// The action is not allowed in the resource's current state, with Fluxer's code (400).
     #[error("{message}")]
-    Rejected { code: &'static str, message: String },
+    Rejected {
+        /// Fluxer's code for the refusal (`CANNOT_SEND_EMPTY_MESSAGE`, `INVALID_CHANNEL_TYPE`).
+        code: &'static str,
+        /// What went wrong, for people; sent as the response's `message`.
+        message: String,
+    },
     /// A limit was reached (400 `MAX_*`).
     #[error("maximum number of {limit:?} reached ({max})")]
-    LimitReached { limit: Limit, max: u64 },
+    LimitReached {
+        /// Which limit; it gives the `MAX_*` code.
+        limit: Limit,
+        /// The limit's value on this instance.
+        max: u64,
+    },
     /// The caller is banned from the guild it tries to join (403 `USER_BANNED`? upstream: `BANNED_FROM_GUILD`).
     #[error("you are banned from this guild")]
     Banned,
     /// Too many requests; retry after this many milliseconds (429).
     #[error("rate limited, retry after {retry_after_ms} ms")]
-    RateLimited { retry_after_ms: u64, global: bool },
+    RateLimited {
+        /// How long to wait before trying again, in milliseconds.
+        retry_after_ms: u64,
+        /// Whether the caller's global limit (every route) was hit rather than one route's.
+        global: bool,
+    },
     /// The channel's slowmode allows one message per interval (429 `SLOWMODE_RATE_LIMITED`).
     #[error("slowmode: wait {retry_after_ms} ms before sending again")]
-    SlowmodeRateLimited { retry_after_ms: u64 },
+    SlowmodeRateLimited {
+        /// How long until the member may send again, in milliseconds.
+        retry_after_ms: u64,
+    },
     /// A feature this instance has turned off or cannot reach right now (503), with Fluxer's code.
     #[error("{message}")]
-    Unavailable { code: &'static str, message: String },
+    Unavailable {
+        /// Fluxer's code for the missing feature (`SEARCH_UNAVAILABLE`, `UPLOADS_UNAVAILABLE`).
+        code: &'static str,
+        /// What is unavailable, for people; sent as the response's `message`.
+        message: String,
+    },
     /// A backend failed: its adapter and the cause are for logs ([`chain`] prints them all);
     /// clients see a generic 500.
     #[error("storage failure")]
@@ -188,6 +237,7 @@ impl Error {
         Error::InvalidForm(vec![FieldError::new(path, code, message)])
     }
 
+    /// An [`Error::Rejected`] (400) with Fluxer's `code` and a message for people.
     pub fn rejected(code: &'static str, message: impl Into<String>) -> Self {
         Error::Rejected {
             code,
@@ -217,6 +267,7 @@ pub enum StoreError {
     Backend {
         /// The adapter's name (`sqlite`, `postgres`, `redis`, ...).
         adapter: &'static str,
+        /// The driver's error (or a message), with its own chain of sources.
         #[source]
         source: BoxError,
     },
@@ -289,6 +340,29 @@ impl From<StoreError> for Error {
 
 /// The domain's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One broken rule of an input, pointing at the field with a dotted path (`embeds.0.title`): an
+/// entry of `INVALID_FORM_BODY`'s `errors`. [`crate::validation::Validator`] collects them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field, as a dotted path into the body.
+    pub path: String,
+    /// What is wrong, for people.
+    pub message: String,
+    /// What is wrong, for programs (`BASE_TYPE_MAX_LENGTH`).
+    pub code: &'static str,
+}
+
+impl FieldError {
+    /// An error on the field at `path`.
+    pub fn new(path: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -46,10 +46,12 @@ impl Snowflake {
         Timestamp::from_unix_ms((self.0 >> (WORKER_BITS + SEQUENCE_BITS)) as i64 + FLUXER_EPOCH_MS)
     }
 
+    /// The ID of the worker that minted it (10 bits).
     pub fn worker(self) -> u16 {
         ((self.0 >> SEQUENCE_BITS) as u16) & MAX_WORKER
     }
 
+    /// Its place among the snowflakes its worker minted in the same millisecond (12 bits).
     pub fn sequence(self) -> u16 {
         (self.0 as u16) & MAX_SEQUENCE
     }
@@ -128,8 +130,11 @@ macro_rules! typed_id {
         pub struct $name(pub Snowflake);
 
         impl $name {
+            /// Wraps a raw snowflake value.
             pub const fn new(raw: u64) -> Self { $name(Snowflake(raw)) }
+            /// The raw snowflake value.
             pub fn get(self) -> u64 { self.0.0 }
+            /// When this ID was minted (see [`Snowflake::timestamp`]).
             pub fn timestamp(self) -> Timestamp { self.0.timestamp() }
         }
         impl From<Snowflake> for $name {

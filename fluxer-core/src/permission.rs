@@ -21,41 +21,78 @@ bitflags::bitflags! {
     /// A set of permissions. Serialized as a decimal string (it does not fit a JavaScript number).
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct Permissions: u64 {
+        /// Create invites to a channel.
         const CREATE_INSTANT_INVITE = 1 << 0;
+        /// Remove members from the guild (a group DM's owner holds it there too).
         const KICK_MEMBERS = 1 << 1;
+        /// Ban and unban members.
         const BAN_MEMBERS = 1 << 2;
+        /// Every permission, in every channel: overwrites do not apply.
         const ADMINISTRATOR = 1 << 3;
+        /// Create, edit, reorder and delete channels, and manage their invites.
         const MANAGE_CHANNELS = 1 << 4;
+        /// Edit the guild's settings (vanity URL included) and see all its invites.
         const MANAGE_GUILD = 1 << 5;
+        /// Add new reactions to messages.
         const ADD_REACTIONS = 1 << 6;
+        /// Read the guild's audit log.
         const VIEW_AUDIT_LOG = 1 << 7;
+        /// Be heard over others in voice channels.
         const PRIORITY_SPEAKER = 1 << 8;
+        /// Share video or the screen in voice channels.
         const STREAM = 1 << 9;
+        /// See a channel at all; without it nothing else in the channel is granted.
         const VIEW_CHANNEL = 1 << 10;
+        /// Post messages; without it the permissions that only matter when sending are dropped.
         const SEND_MESSAGES = 1 << 11;
+        /// Send text-to-speech messages.
         const SEND_TTS_MESSAGES = 1 << 12;
+        /// Delete others' messages, remove others' reactions, bulk delete and pin; exempts from
+        /// slowmode.
         const MANAGE_MESSAGES = 1 << 13;
+        /// Have links in one's messages embedded.
         const EMBED_LINKS = 1 << 14;
+        /// Upload files with messages.
         const ATTACH_FILES = 1 << 15;
+        /// Read a channel's stored messages: history, single messages, pins, search.
         const READ_MESSAGE_HISTORY = 1 << 16;
+        /// Mention `@everyone` and `@here`, and roles that are not mentionable.
         const MENTION_EVERYONE = 1 << 17;
+        /// Use custom emojis from other guilds.
         const USE_EXTERNAL_EMOJIS = 1 << 18;
+        /// Join voice channels.
         const CONNECT = 1 << 20;
+        /// Talk in voice channels.
         const SPEAK = 1 << 21;
+        /// Server-mute members in voice.
         const MUTE_MEMBERS = 1 << 22;
+        /// Server-deafen members in voice.
         const DEAFEN_MEMBERS = 1 << 23;
+        /// Move members between voice channels.
         const MOVE_MEMBERS = 1 << 24;
+        /// Talk by voice activity rather than push-to-talk.
         const USE_VAD = 1 << 25;
+        /// Change one's own nickname.
         const CHANGE_NICKNAME = 1 << 26;
+        /// Change other members' nicknames.
         const MANAGE_NICKNAMES = 1 << 27;
+        /// Create, edit and assign roles below one's highest, and edit channel overwrites.
         const MANAGE_ROLES = 1 << 28;
+        /// Create, edit and delete webhooks.
         const MANAGE_WEBHOOKS = 1 << 29;
+        /// Edit and delete the guild's custom emojis and stickers.
         const MANAGE_EXPRESSIONS = 1 << 30;
+        /// Use stickers from other guilds.
         const USE_EXTERNAL_STICKERS = 1 << 37;
+        /// Time members out.
         const MODERATE_MEMBERS = 1 << 40;
+        /// Upload custom emojis and stickers.
         const CREATE_EXPRESSIONS = 1 << 43;
+        /// Pin and unpin messages.
         const PIN_MESSAGES = 1 << 51;
+        /// Send without waiting out the channel's slowmode.
         const BYPASS_SLOWMODE = 1 << 52;
+        /// Change a voice channel's RTC region.
         const UPDATE_RTC_REGION = 1 << 53;
     }
 }
@@ -139,7 +176,9 @@ impl<'de> Deserialize<'de> for Permissions {
 /// Whether an overwrite targets a role or a member. Serialized as 0 / 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OverwriteType {
+    /// The overwrite's `id` is a role ID (the guild's ID for @everyone).
     Role,
+    /// The overwrite's `id` is a user ID.
     Member,
 }
 
@@ -169,16 +208,21 @@ impl<'de> Deserialize<'de> for OverwriteType {
 /// A channel's permission overwrite for one role or member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PermissionOverwrite {
+    /// The role or user it applies to, as `kind` says.
     pub id: Snowflake,
+    /// Whether `id` is a role or a member.
     #[serde(rename = "type")]
     pub kind: OverwriteType,
+    /// Permissions it grants.
     pub allow: Permissions,
+    /// Permissions it takes away; applied before `allow` at the same level.
     pub deny: Permissions,
 }
 
 /// Everything about a member that the computation needs, borrowed from the caller's data.
 #[derive(Debug, Clone, Copy)]
 pub struct MemberContext<'a> {
+    /// The member.
     pub user_id: UserId,
     /// The guild owner's ID.
     pub owner_id: UserId,

@@ -12,14 +12,17 @@ use time::format_description::well_known::Rfc3339;
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The instant `ms` milliseconds after the Unix epoch (before it when negative).
     pub const fn from_unix_ms(ms: i64) -> Self {
         Timestamp(ms)
     }
 
+    /// Milliseconds since the Unix epoch.
     pub const fn unix_ms(self) -> i64 {
         self.0
     }
 
+    /// Whole seconds since the Unix epoch, rounded down (also before the epoch).
     pub fn unix_secs(self) -> i64 {
         self.0.div_euclid(1000)
     }
@@ -29,6 +32,7 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 
+    /// This instant plus `secs` seconds (saturating).
     pub fn plus_secs(self, secs: i64) -> Self {
         self.plus_ms(secs.saturating_mul(1000))
     }

@@ -1,27 +1,8 @@
 //! Input validation with field-level errors, the shape of Fluxer's `INVALID_FORM_BODY`:
 //! `{"code":"INVALID_FORM_BODY","errors":[{"path":"content","code":"BASE_TYPE_MAX_LENGTH","message":"..."}]}`.
 
-use serde::Serialize;
-
 use crate::error::Error;
-
-/// One broken rule, pointing at the field with a dotted path (`embeds.0.title`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub path: String,
-    pub message: String,
-    pub code: &'static str,
-}
-
-impl FieldError {
-    pub fn new(path: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        FieldError {
-            path: path.into(),
-            code,
-            message: message.into(),
-        }
-    }
-}
+pub use crate::error::FieldError;
 
 /// Collects every broken rule of one input, so the client sees them all at once.
 #[derive(Debug, Default)]
@@ -30,6 +11,7 @@ pub struct Validator {
 }
 
 impl Validator {
+    /// A validator with no errors yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -98,6 +80,7 @@ impl Validator {
         }
     }
 
+    /// Whether no rule has broken so far.
     pub fn is_ok(&self) -> bool {
         self.errors.is_empty()
     }

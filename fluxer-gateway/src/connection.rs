@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::Gateway;
+use std::sync::Arc;
+
+use crate::hub::Hub;
 use crate::protocol::{
     Identify, Inbound, PresenceUpdate, RequestMembers, Resume, close, frame, op,
 };
@@ -25,7 +27,7 @@ const MAX_INBOUND_BYTES: usize = 4096;
 const WRITE_BATCH: usize = 64;
 
 struct Conn {
-    gateway: Gateway,
+    gateway: Arc<Hub>,
     session: Option<SessionHandle>,
     out_rx: Option<mpsc::Receiver<Outbound>>,
     kill_rx: Option<oneshot::Receiver<CloseReason>>,
@@ -94,12 +96,11 @@ impl Conn {
 }
 
 /// Counts a connection as open for as long as it lives.
-struct Open(Gateway);
+struct Open(Arc<Hub>);
 
 impl Open {
-    fn new(gateway: &Gateway) -> Open {
+    fn new(gateway: &Arc<Hub>) -> Open {
         gateway
-            .inner
             .connections
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Open(gateway.clone())
@@ -109,13 +110,12 @@ impl Open {
 impl Drop for Open {
     fn drop(&mut self) {
         self.0
-            .inner
             .connections
             .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
-pub(crate) async fn run(gateway: Gateway, mut socket: WebSocket, zlib: bool) {
+pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
     let _open = Open::new(&gateway);
     let mut stopping = gateway.stopping();
     let mut conn = Conn {
@@ -337,7 +337,7 @@ impl Conn {
                 let resume: Resume = serde_json::from_value(inbound.d)
                     .map_err(|_| (close::DECODE_ERROR, "invalid resume"))?;
                 let actor = self.authenticate(&resume.token).await?;
-                let Some(handle) = self.gateway.session(&resume.session_id) else {
+                let Some(handle) = self.gateway.ctx.session(&resume.session_id) else {
                     // Not held here: maybe its node died and another node may take it over.
                     let taken = self
                         .gateway

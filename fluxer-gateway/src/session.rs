@@ -3,23 +3,24 @@
 //! visibility, and pushes frames to whichever connection is attached.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fluxer_core::id::{ChannelId, GuildId, UserId};
 use fluxer_core::model::Member;
 use fluxer_core::permission::Permissions;
 use fluxer_core::ports::{
-    Dispatch, EventKind, PresenceEntry, SessionsRevoked, Status, Subscription, Topic,
+    Dispatch, EventKind, Presence, PresenceEntry, SessionsRevoked, Status, Subscription, Topic,
 };
-use fluxer_core::service::member_channel_permissions;
+use fluxer_core::service::{Fluxer, member_channel_permissions};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::Gateway;
+use crate::config::GatewayConfig;
+use crate::guild_cache::GuildCache;
 use crate::protocol::{close, dispatch_frame};
-use crate::registry::SessionRecord;
+use crate::registry::{Registry, SessionRecord};
 use crate::sequence::Numbering;
 
 /// What a session sends to its connection.
@@ -94,8 +95,60 @@ pub struct SessionHandle {
     pub commands: mpsc::Sender<Command>,
 }
 
+/// What a session needs from the gateway that runs it, and no more: the use-cases, settings, the
+/// guild state and presence every session shares, the registry of resumable sessions, and the
+/// node's table of live sessions (which a session leaves when it ends).
+pub(crate) struct SessionContext {
+    pub(crate) fluxer: Fluxer,
+    pub(crate) config: GatewayConfig,
+    pub(crate) guilds: GuildCache,
+    pub(crate) presence: Arc<dyn Presence>,
+    pub(crate) registry: Registry,
+    /// This node's name in the registry.
+    pub(crate) node: String,
+    pub(crate) sessions: Mutex<HashMap<String, SessionHandle>>,
+}
+
+impl SessionContext {
+    pub(crate) fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    pub(crate) fn fluxer(&self) -> &Fluxer {
+        &self.fluxer
+    }
+
+    pub(crate) fn guild_cache(&self) -> &GuildCache {
+        &self.guilds
+    }
+
+    pub(crate) fn presence(&self) -> &Arc<dyn Presence> {
+        &self.presence
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The live session with this ID, on this node.
+    pub(crate) fn session(&self, id: &str) -> Option<SessionHandle> {
+        self.sessions.lock().ok()?.get(id).cloned()
+    }
+
+    /// Takes an ended session off this node's table.
+    pub(crate) fn forget_session(&self, id: &str) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.remove(id);
+        }
+    }
+}
+
 pub(crate) struct SessionTask {
-    pub gateway: Gateway,
+    pub ctx: Arc<SessionContext>,
     pub session_id: String,
     pub user_id: UserId,
     pub subscription: Box<dyn Subscription>,
@@ -166,7 +219,7 @@ enum Flow {
 
 impl SessionTask {
     pub async fn run(mut self) {
-        let config = self.gateway.config().clone();
+        let config = self.ctx.config().clone();
         let mut st = State {
             numbering: self.numbering,
             acked: self.numbering.seq,
@@ -242,9 +295,9 @@ impl SessionTask {
             if st.numbering.unportable && self.token_hash.is_some() {
                 tracing::debug!(session = %self.session_id, "session can no longer move to another node");
                 self.token_hash = None;
-                self.gateway
+                self.ctx
                     .registry()
-                    .remove(&self.session_id, self.gateway.node())
+                    .remove(&self.session_id, self.ctx.node())
                     .await;
             }
             if let Flow::End = flow {
@@ -280,8 +333,7 @@ impl SessionTask {
                     let _ = reply.send(Ok(()));
                     // Replay with backpressure: a client that reads slowly still gets every event, one
                     // that stops reading is dropped after the write timeout.
-                    let write_timeout =
-                        Duration::from_millis(self.gateway.config().write_timeout_ms);
+                    let write_timeout = Duration::from_millis(self.ctx.config().write_timeout_ms);
                     for kept in st.buffer.iter().filter(|b| b.seq > from) {
                         let frame = dispatch_frame(kept.event.as_str(), kept.seq, &kept.payload);
                         let sent = tokio::time::timeout(
@@ -387,7 +439,7 @@ impl SessionTask {
         };
         st.buffered_bytes += kept.cost();
         st.buffer.push_back(kept);
-        let config = self.gateway.config();
+        let config = self.ctx.config();
         while st.buffer.len() > config.max_unacked || st.buffered_bytes > config.max_buffered_bytes
         {
             let Some(oldest) = st.buffer.pop_front() else {
@@ -514,7 +566,7 @@ impl SessionTask {
                 | EventKind::ChannelPinsUpdate
                 | EventKind::GuildUpdate
         ) {
-            self.gateway.guild_cache().invalidate(guild);
+            self.ctx.guild_cache().invalidate(guild);
         }
         // A deleted role is taken off members; a member update may be this member's.
         if event == EventKind::GuildRoleDelete
@@ -532,7 +584,7 @@ impl SessionTask {
         guild: GuildId,
         channel: ChannelId,
     ) -> fluxer_core::Result<bool> {
-        let cache = self.gateway.guild_cache();
+        let cache = self.ctx.guild_cache();
         // Fast path: computed before against the same generation of the guild's state.
         if let Some(generation) = cache.loaded_generation(guild)
             && let Some((memo_generation, channels)) = st.visible.get(&guild)
@@ -541,7 +593,7 @@ impl SessionTask {
         {
             return Ok(*visible);
         }
-        let fluxer = self.gateway.fluxer();
+        let fluxer = self.ctx.fluxer();
         if let std::collections::hash_map::Entry::Vacant(slot) = st.members.entry(guild) {
             slot.insert(fluxer.membership(guild, self.user_id).await?);
         }
@@ -577,24 +629,24 @@ impl SessionTask {
     }
 
     async fn set_presence(&mut self, entry: PresenceEntry) {
-        let fluxer = self.gateway.fluxer().clone();
+        let fluxer = self.ctx.fluxer().clone();
         let now = fluxer.now();
         let before = self
-            .gateway
+            .ctx
             .presence()
             .get_presence(self.user_id, now)
             .await
             .ok();
         self.presence = entry.clone();
         if let Err(e) = self
-            .gateway
+            .ctx
             .presence()
             .set_session(
                 self.user_id,
                 &self.session_id,
                 &entry,
                 now,
-                self.gateway.config().presence_ttl_ms,
+                self.ctx.config().presence_ttl_ms,
             )
             .await
         {
@@ -602,7 +654,7 @@ impl SessionTask {
             return;
         }
         let after = self
-            .gateway
+            .ctx
             .presence()
             .get_presence(self.user_id, now)
             .await
@@ -616,23 +668,23 @@ impl SessionTask {
     }
 
     async fn refresh_presence(&self) {
-        let now = self.gateway.fluxer().now();
+        let now = self.ctx.fluxer().now();
         let _ = self
-            .gateway
+            .ctx
             .presence()
             .set_session(
                 self.user_id,
                 &self.session_id,
                 &self.presence,
                 now,
-                self.gateway.config().presence_ttl_ms,
+                self.ctx.config().presence_ttl_ms,
             )
             .await;
     }
 
     /// Tells the user's guilds (and the user's other sessions) about a presence change.
     async fn broadcast_presence(&self, entry: &PresenceEntry) {
-        let fluxer = self.gateway.fluxer();
+        let fluxer = self.ctx.fluxer();
         let user = fluxer
             .user_partials(&[self.user_id])
             .await
@@ -667,25 +719,22 @@ impl SessionTask {
             token_hash: token_hash.clone(),
             ignored_events: self.ignored.iter().cloned().collect(),
             presence: self.presence.clone(),
-            node: self.gateway.node().to_owned(),
+            node: self.ctx.node().to_owned(),
         };
-        self.gateway
-            .registry()
-            .save(&self.session_id, &record)
-            .await;
+        self.ctx.registry().save(&self.session_id, &record).await;
     }
 
     async fn end(self) {
-        self.gateway.forget_session(&self.session_id);
+        self.ctx.forget_session(&self.session_id);
         if self.token_hash.is_some() {
-            self.gateway
+            self.ctx
                 .registry()
-                .remove(&self.session_id, self.gateway.node())
+                .remove(&self.session_id, self.ctx.node())
                 .await;
         }
-        let now = self.gateway.fluxer().now();
+        let now = self.ctx.fluxer().now();
         match self
-            .gateway
+            .ctx
             .presence()
             .remove_session(self.user_id, &self.session_id, now)
             .await

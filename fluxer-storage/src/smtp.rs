@@ -26,12 +26,17 @@ pub enum SmtpSecurity {
 /// An SMTP server and the sender address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmtpConfig {
+    /// The server's host name (also the name its TLS certificate is checked against).
     pub host: String,
+    /// The server's port: as a rule 587 for STARTTLS, 465 for implicit TLS.
     pub port: u16,
+    /// STARTTLS when absent.
     #[serde(default)]
     pub security: SmtpSecurity,
+    /// Authenticate as this user; only when `password` is set too.
     #[serde(default)]
     pub username: Option<String>,
+    /// The password of `username`; without both, no authentication.
     #[serde(default)]
     pub password: Option<String>,
     /// `Fluxer <no-reply@example.com>`.

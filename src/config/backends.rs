@@ -107,6 +107,7 @@ pub enum Queue {
     /// A SQLite file beside the data (`{instance.data_dir}/queue.db` unless `path` is set): jobs
     /// survive a restart; enqueuers and the worker share one host.
     Sqlite {
+        /// The queue file; defaults to `{instance.data_dir}/queue.db`.
         #[serde(default)]
         path: Option<PathBuf>,
     },
@@ -150,16 +151,22 @@ impl Default for Search {
 pub enum Blobs {
     /// A local directory; defaults to `{instance.data_dir}/blobs`.
     Filesystem {
+        /// The directory; defaults to `{instance.data_dir}/blobs`.
         #[serde(default)]
         path: Option<PathBuf>,
     },
     /// An S3-compatible bucket.
     S3 {
+        /// The endpoint URL (`https://s3.eu-west-1.amazonaws.com`); required. `http://` is allowed.
         endpoint: String,
+        /// The region requests are signed for (`us-east-1`).
         #[serde(default = "default_region")]
         region: String,
+        /// The bucket holding the blobs; required, and it must exist.
         bucket: String,
+        /// The access key ID; required.
         access_key_id: String,
+        /// The secret paired with `access_key_id`; required.
         secret_access_key: String,
     },
 }
@@ -184,10 +191,13 @@ pub enum Email {
     Log {},
     /// An SMTP relay.
     Smtp {
+        /// The sender's address (`no-reply@localhost`).
         #[serde(default = "default_from_email")]
         from_email: String,
+        /// The sender's display name (`Fluxer`).
         #[serde(default = "default_from_name")]
         from_name: String,
+        /// The relay (`integrations.email.smtp`).
         #[serde(default)]
         smtp: Smtp,
     },
@@ -211,10 +221,15 @@ fn default_from_name() -> String {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Smtp {
+    /// The relay's host (`127.0.0.1`).
     pub host: String,
+    /// The relay's port (`587`).
     pub port: u16,
+    /// The login; authentication happens only when `password` is set too (none by default).
     pub username: Option<String>,
+    /// The login's password (none by default).
     pub password: Option<String>,
+    /// `starttls` (the default), `tls` or `none`.
     pub security: SmtpSecurity,
 }
 

@@ -17,6 +17,7 @@ pub use backends::{Blobs, Bus, Cache, Database, Email, Queue, Search, Smtp, Smtp
 pub struct Config {
     /// `development`, `production` or `test`.
     pub env: Env,
+    /// How clients reach the server: public host, scheme and port.
     pub domain: Domain,
     /// The store's backend: SQLite (default) or PostgreSQL.
     pub database: Database,
@@ -26,25 +27,40 @@ pub struct Config {
     pub bus: Bus,
     /// The job queue: a SQLite file (default) or NATS JetStream.
     pub queue: Queue,
+    /// The listener of each role, the NATS server and the media proxy.
     pub services: Services,
+    /// Cookie attributes, kept from upstream's configuration (unused: no cookies are set).
     pub cookie: Cookie,
+    /// This process's snowflake worker ID, data directory and master secret.
     pub instance: Instance,
+    /// Account policy.
     pub auth: Auth,
+    /// Development switches.
     pub dev: Dev,
+    /// The log's filter and format.
     pub log: Log,
+    /// Outgoing email and message search.
     pub integrations: Integrations,
+    /// Where files are stored: a local directory (default) or an S3-compatible bucket.
     pub blobs: Blobs,
+    /// The job runner.
     pub worker: Worker,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub proxy: Proxy,
+    /// Timeouts and connection limits of every listener.
     pub http: Http,
 }
 
+/// The deployment environment (`env`).
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Env {
+    /// A developer's machine.
     Development,
+    /// A real deployment: the default.
     #[default]
     Production,
+    /// Automated tests.
     Test,
 }
 
@@ -74,6 +90,7 @@ impl Default for Domain {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Nats {
+    /// The server's URL (`nats://127.0.0.1:4222`).
     pub core_url: String,
     /// Subject and stream prefix, so deployments can share a server.
     pub prefix: String,
@@ -92,6 +109,7 @@ impl Default for Nats {
     }
 }
 
+/// The listener of each role, and the services the roles talk to (`services`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Services {
@@ -99,9 +117,13 @@ pub struct Services {
     pub server: Listen,
     /// The per-service API nodes' listener (`fluxer-api`).
     pub api: ApiListen,
+    /// The gateway's listener, public URL and shard counts.
     pub gateway: Gateway,
+    /// The built-in S3-compatible endpoint.
     pub s3: S3Service,
+    /// The NATS server, used when `bus` or `queue` is `nats`.
     pub nats: Nats,
+    /// The media proxy.
     pub media_proxy: MediaProxy,
 }
 
@@ -109,15 +131,19 @@ pub struct Services {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Service {
+    /// Serve the endpoint (`true`); it is mounted only once both keys are set too.
     pub enabled: bool,
     /// The listener of a node that runs the S3 role alone.
     pub host: String,
+    /// That listener's port (`8085`).
     pub port: u16,
     /// Defaults to `{instance.data_dir}/s3`.
     pub data_dir: Option<PathBuf>,
+    /// The region requests are signed for (`us-east-1`).
     pub region: String,
     /// Without both keys the endpoint refuses every request (there is no anonymous access).
     pub access_key_id: Option<String>,
+    /// The secret paired with `access_key_id`.
     pub secret_access_key: Option<String>,
     /// Created at start.
     pub buckets: Vec<String>,
@@ -144,6 +170,7 @@ impl Default for S3Service {
 pub struct MediaProxy {
     /// `fluxer-media`'s listener.
     pub host: String,
+    /// That listener's port (`8083`).
     pub port: u16,
     /// Where clients reach the media proxy; defaults to `{public origin}/media` (the monolith).
     pub public_url: Option<String>,
@@ -190,6 +217,7 @@ pub struct Worker {
     pub concurrency: usize,
     /// The listener (`/_health` only) of a node that runs the worker role alone.
     pub host: String,
+    /// That listener's port (`8084`).
     pub port: u16,
 }
 
@@ -203,10 +231,13 @@ impl Default for Worker {
     }
 }
 
+/// The listener of a node with several roles, the monolith's (`services.server`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Listen {
+    /// The address to listen on (`127.0.0.1`).
     pub host: String,
+    /// The port (`8080`); `0` picks a free one.
     pub port: u16,
 }
 
@@ -219,10 +250,14 @@ impl Default for Listen {
     }
 }
 
+/// The listener of a node that runs the API role alone (`services.api`). Nodes without the API
+/// role derive the public API origin from its port.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiListen {
+    /// The address to listen on (`127.0.0.1`).
     pub host: String,
+    /// The port (`8080`).
     pub port: u16,
 }
 
@@ -240,12 +275,15 @@ impl Default for ApiListen {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Gateway {
+    /// The listener of a node that runs the gateway role alone (`127.0.0.1`).
     pub host: String,
+    /// That listener's port (`8082`).
     pub port: u16,
     /// Where clients reach this gateway node (`wss://gateway.example.com`); defaults to `ws://host:port`.
     pub public_url: Option<String>,
     /// Internal worker-pool sizes (upstream's names); 0 = one per CPU.
     pub presence_shards: usize,
+    /// Locks the guild state shared by the gateway's sessions is spread over (0: one per CPU).
     pub guild_shards: usize,
 }
 
@@ -261,13 +299,18 @@ impl Default for Gateway {
     }
 }
 
+/// Cookie attributes (`cookie`), kept from upstream's configuration. Nothing reads them: this
+/// server authenticates by header and sets no cookies.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cookie {
+    /// The cookies' `Domain` attribute (`""`).
     pub domain: String,
+    /// The cookies' `Secure` flag (`false`).
     pub secure: bool,
 }
 
+/// This process's identity and local state (`instance`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Instance {
@@ -283,6 +326,7 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// `data_dir`, or `./data` when unset.
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir
             .clone()
@@ -290,6 +334,7 @@ impl Instance {
     }
 }
 
+/// Account policy (`auth`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Auth {
@@ -331,12 +376,15 @@ pub struct Proxy {
     pub trusted_proxies: Vec<String>,
 }
 
+/// Development switches (`dev`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Dev {
+    /// Turn rate limiting off (`false`); for development only.
     pub disable_rate_limits: bool,
 }
 
+/// Logging (`log`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Log {
@@ -374,18 +422,30 @@ impl Config {
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// Why reading it failed.
         source: std::io::Error,
     },
+    /// The file is not valid JSON.
     #[error("config file {path} is not valid JSON: {source}")]
     Json {
+        /// The config file.
         path: PathBuf,
+        /// Where and why parsing failed.
         source: serde_json::Error,
     },
+    /// A key is unknown, has the wrong type, or holds a refused value.
     #[error("invalid config at `{key}`: {message}")]
-    Invalid { key: String, message: String },
+    Invalid {
+        /// The key's full path (`services.server.port`).
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl Config {

@@ -6,29 +6,43 @@ use crate::time::Timestamp;
 /// A person or a bot, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
+    /// Snowflake ID; a bot's equals its application's ID.
     pub id: UserId,
+    /// 1-32 ASCII letters, digits, `_` and `.`; unique together with `discriminator`.
     pub username: String,
     /// 1..=9999; shown as four digits.
     pub discriminator: u16,
+    /// Display name, 1-32 characters; `None` shows the username.
     pub global_name: Option<String>,
+    /// Avatar image hash (`a_`-prefixed when animated); `None` for the default avatar.
     pub avatar: Option<String>,
+    /// Profile banner image hash; `None` without one.
     pub banner: Option<String>,
+    /// Profile text, up to 320 characters.
     pub bio: Option<String>,
+    /// Up to 40 characters.
     pub pronouns: Option<String>,
+    /// Profile color as RGB, 0x000000-0xFFFFFF; served as `avatar_color` in partial users.
     pub accent_color: Option<u32>,
+    /// A bot account, belonging to an application.
     pub bot: bool,
+    /// An official system account (upstream's `system` users).
     pub system: bool,
     /// Public and internal flags (upstream's bit values).
     pub flags: u64,
     /// Lower-cased; unique.
     pub email: Option<String>,
+    /// Whether the email address was confirmed; reset when the email changes.
     pub email_verified: bool,
     /// argon2id PHC string; `None` for bots and unclaimed accounts.
     pub password_hash: Option<String>,
     /// Base32 TOTP secret when MFA is enabled.
     pub totp_secret: Option<String>,
+    /// `YYYY-MM-DD` as given at registration (at least 13 years back); `None` if not given.
     pub date_of_birth: Option<String>,
+    /// Language tag; `en-US` by default.
     pub locale: String,
+    /// When the password was last changed or reset; `None` if never.
     pub password_changed_at: Option<Timestamp>,
     /// Set when the account was deleted; kept as a tombstone so old messages still resolve.
     pub deleted_at: Option<Timestamp>,
@@ -66,10 +80,12 @@ impl User {
         }
     }
 
+    /// `username#0042`: the username and the discriminator padded to four digits.
     pub fn tag(&self) -> String {
         format!("{}#{:04}", self.username, self.discriminator)
     }
 
+    /// Whether TOTP two-factor login is on.
     pub fn mfa_enabled(&self) -> bool {
         self.totp_secret.is_some()
     }
@@ -114,46 +130,74 @@ const PUBLIC_FLAGS_MASK: u64 = 0b11_1111;
 /// `UserPartialResponse`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserPartial {
+    /// Snowflake ID.
     pub id: UserId,
+    /// Username; unique together with `discriminator`.
     pub username: String,
+    /// Four digits, zero-padded (`"0042"`).
     pub discriminator: String,
+    /// Display name; `null` when unset.
     pub global_name: Option<String>,
+    /// Avatar image hash; `null` for the default avatar.
     pub avatar: Option<String>,
+    /// The user's accent color as RGB; `null` when unset.
     pub avatar_color: Option<u32>,
+    /// `true` for bots; omitted otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bot: Option<bool>,
+    /// `true` for system accounts; omitted otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<bool>,
+    /// Public flag bits only (the low six: STAFF .. FRIENDLY_BOT_MANUAL_APPROVAL).
     pub flags: u64,
 }
 
 /// `UserPrivateResponse`: the partial fields plus what only the user itself sees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserPrivate {
+    /// The public fields, flattened into the object.
     #[serde(flatten)]
     pub partial: UserPartial,
+    /// The account's email address; `null` when it has none (bots).
     pub email: Option<String>,
+    /// Whether the email address was confirmed.
     pub verified: bool,
+    /// Whether TOTP two-factor login is on.
     pub mfa_enabled: bool,
+    /// Enabled second factors: `[1]` with TOTP on, `[]` otherwise.
     pub authenticator_types: Vec<u8>,
+    /// Profile text; `null` when unset.
     pub bio: Option<String>,
+    /// Pronouns; `null` when unset.
     pub pronouns: Option<String>,
+    /// Profile banner image hash; `null` without one.
     pub banner: Option<String>,
+    /// Profile color as RGB; `null` when unset.
     pub accent_color: Option<u32>,
+    /// Language tag, e.g. `en-US`.
     pub locale: String,
+    /// Whether NSFW channels are open to the user; always true here.
     pub nsfw_allowed: bool,
+    /// Upstream's premium tier (0 none, 1 subscription, 2 lifetime); always 0 here.
     pub premium_type: u8,
 }
 
 /// A login session. Only the SHA-256 of the token is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthSession {
+    /// SHA-256 of the session token; its first 16 bytes in hex are the public `id_hash`.
     pub token_hash: [u8; 32],
+    /// The signed-in user.
     pub user_id: UserId,
+    /// When the session was opened (at login or registration).
     pub created_at: Timestamp,
+    /// Last authenticated use, refreshed at most every 5 minutes.
     pub last_used_at: Timestamp,
+    /// The client's operating system when the session was opened, if known.
     pub client_os: Option<String>,
+    /// The client's browser when the session was opened, if known.
     pub client_browser: Option<String>,
+    /// The IP address the session was opened from, if known.
     pub client_ip: Option<String>,
 }
 
@@ -171,17 +215,24 @@ impl AuthSession {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionTokenKind {
+    /// Confirms an email address; valid for 24 hours.
     VerifyEmail,
+    /// Sets a new password; valid for 1 hour.
     ResetPassword,
+    /// Finishes a login with a TOTP code; valid for 5 minutes.
     MfaTicket,
 }
 
 /// A one-time token (email verification, password reset, MFA login ticket). Stored hashed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionToken {
+    /// What it authorizes.
     pub kind: ActionTokenKind,
+    /// SHA-256 of the token; the token itself only goes to the user (link or ticket).
     pub token_hash: [u8; 32],
+    /// The account it acts on.
     pub user_id: UserId,
+    /// When it stops being accepted.
     pub expires_at: Timestamp,
 }
 
@@ -189,9 +240,13 @@ pub struct ActionToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(into = "u8", try_from = "u8")]
 pub enum RelationshipType {
+    /// 1: mutual friends.
     Friend,
+    /// 2: `user_id` blocked the target.
     Blocked,
+    /// 3: the target sent `user_id` a friend request.
     Incoming,
+    /// 4: `user_id` sent the target a friend request.
     Outgoing,
 }
 
@@ -222,22 +277,31 @@ impl TryFrom<u8> for RelationshipType {
 /// One side of a relationship: `user_id`'s view of `target_id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Relationship {
+    /// Whose view this is.
     pub user_id: UserId,
+    /// The other user; served as `id`.
     pub target_id: UserId,
+    /// The relationship type (`type` on the wire).
     #[serde(rename = "type")]
     pub kind: RelationshipType,
+    /// A private nickname `user_id` gave the target (upstream's friend nicknames); `None` if unset.
     pub nickname: Option<String>,
+    /// When the relationship took its current type.
     pub since: Timestamp,
 }
 
 /// How far a user has read a channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReadState {
+    /// Whose read state this is.
     pub user_id: UserId,
     /// The channel (upstream names it `id`).
     #[serde(rename = "id")]
     pub channel_id: ChannelId,
+    /// The last message acknowledged; `None` when nothing was read yet.
     pub last_message_id: Option<MessageId>,
+    /// Unread mentions: each new one adds 1; an ack sets it (0 unless the client gives a count).
     pub mention_count: u32,
+    /// When the user last saw the channel's pins (upstream's field); not tracked yet, so `None`.
     pub last_pin_timestamp: Option<Timestamp>,
 }

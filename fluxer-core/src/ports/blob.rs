@@ -6,11 +6,15 @@ use crate::time::Timestamp;
 /// What is known about a stored object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobMeta {
+    /// The object's key, as given to [`BlobStore::put`].
     pub key: String,
+    /// Length in bytes.
     pub size: u64,
+    /// The MIME type given at `put`, if any.
     pub content_type: Option<String>,
     /// A content hash (hex): the same bytes give the same etag, other bytes another.
     pub etag: String,
+    /// When the object was last written, by the backend's clock (some keep whole seconds only).
     pub last_modified: Timestamp,
 }
 
@@ -34,6 +38,7 @@ pub trait BlobStore: Send + Sync {
         start: u64,
         end: u64,
     ) -> PortResult<Option<(BlobMeta, Vec<u8>)>>;
+    /// The object's meta without its bytes (the same meta `get` gives), or `None` when missing.
     async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>>;
     /// Whether an object was removed.
     async fn delete(&self, key: &str) -> PortResult<bool>;

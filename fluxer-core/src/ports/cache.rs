@@ -17,6 +17,7 @@ pub struct WindowCount {
 /// one key space (keep them apart with prefixes); an expired entry is absent.
 #[async_trait]
 pub trait Cache: Send + Sync {
+    /// The value stored under `key`; `None` when missing or expired.
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>>;
     /// Stores a value; `ttl` of `None` keeps it until deleted.
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> PortResult<()>;

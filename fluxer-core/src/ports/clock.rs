@@ -4,6 +4,7 @@ use crate::time::Timestamp;
 
 /// The source of "now". Tests drive time with [`ManualClock`].
 pub trait Clock: Send + Sync {
+    /// The current time.
     fn now(&self) -> Timestamp;
 }
 
@@ -22,14 +23,17 @@ impl Clock for SystemClock {
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
+    /// A clock standing at `start`.
     pub fn new(start: Timestamp) -> Self {
         ManualClock(AtomicI64::new(start.unix_ms()))
     }
 
+    /// Moves the clock by `ms` milliseconds (back when negative).
     pub fn advance_ms(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
 
+    /// Puts the clock at `at`, forward or back.
     pub fn set(&self, at: Timestamp) {
         self.0.store(at.unix_ms(), Ordering::SeqCst);
     }

@@ -173,6 +173,7 @@ fn hex32(hash: &[u8; 32]) -> String {
 pub struct Dispatch {
     /// The event (`MESSAGE_CREATE`).
     pub event: EventKind,
+    /// Who receives it: the subscribers of this topic.
     pub topic: Topic,
     /// For guild topics: only members who can view this channel receive the event.
     pub channel_id: Option<ChannelId>,
@@ -191,6 +192,8 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// A dispatch of `event` to `topic`, serializing `payload` once (as `null` if it cannot be
+    /// serialized). It names no channel, guild or subject and has no position yet.
     pub fn new(event: EventKind, topic: Topic, payload: &impl serde::Serialize) -> Self {
         let payload = serde_json::to_string(payload).unwrap_or_else(|_| "null".to_owned());
         Dispatch {
@@ -268,6 +271,8 @@ pub struct Replay {
 pub trait Subscription: Send + Sync {
     /// Adding a topic twice is harmless: one copy of each event.
     async fn add_topic(&mut self, topic: Topic) -> PortResult<()>;
+    /// Stops delivery of the topic's later events. Removing a topic the subscription does not have is
+    /// harmless.
     async fn remove_topic(&mut self, topic: Topic) -> PortResult<()>;
     /// The next event, in publish order per topic; `Err(Lagged)` once the inbox overflowed (after the
     /// events that fitted); `None` when the bus is gone. After `Err(Lagged)` the subscription is spent:

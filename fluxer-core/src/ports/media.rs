@@ -3,13 +3,16 @@
 pub struct MediaInfo {
     /// The sniffed MIME type; `application/octet-stream` when unknown.
     pub content_type: String,
+    /// Pixel width, for images whose header gives it; `None` otherwise.
     pub width: Option<u32>,
+    /// Pixel height, for images whose header gives it; `None` otherwise.
     pub height: Option<u32>,
     /// An animated GIF or WebP.
     pub animated: bool,
 }
 
 impl MediaInfo {
+    /// Whether the sniffed type is an image (`image/*`).
     pub fn is_image(&self) -> bool {
         self.content_type.starts_with("image/")
     }

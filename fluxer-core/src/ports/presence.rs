@@ -9,10 +9,15 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Connected and active.
     Online,
+    /// Connected but away.
     Idle,
+    /// Do not disturb.
     Dnd,
+    /// Connected but shown to others as offline (see [`Status::public`]); stored as is.
     Invisible,
+    /// Not connected: what a user without a live session gets.
     Offline,
 }
 
@@ -29,10 +34,15 @@ impl Status {
 /// A user's aggregated presence across sessions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PresenceEntry {
+    /// Whose presence this is.
     pub user_id: UserId,
+    /// The status the user set; [`Status::Offline`] when no session is live.
     pub status: Status,
+    /// Whether the client reports the user away from keyboard.
     pub afk: bool,
+    /// Whether the session is on a mobile client.
     pub mobile: bool,
+    /// The custom status object as the client sent it (text, emoji), stored and returned unchanged.
     pub custom_status: Option<serde_json::Value>,
     /// When the user was last connected (now, while online; when the last session was removed or
     /// lapsed, once offline; `None` if never seen).

@@ -47,11 +47,13 @@ pub trait UserRepository: Send + Sync {
     async fn create_user(&self, user: &User) -> PortResult<()>;
     /// Replaces a user; same conflicts as create; `NotFound` if absent.
     async fn update_user(&self, user: &User) -> PortResult<()>;
+    /// `None` when no user has this ID.
     async fn get_user(&self, id: UserId) -> PortResult<Option<User>>;
     /// The users that exist among `ids`, in any order.
     async fn get_users(&self, ids: &[UserId]) -> PortResult<Vec<User>>;
     /// By lower-cased email.
     async fn find_user_by_email(&self, email: &str) -> PortResult<Option<User>>;
+    /// By username (compared case-insensitively) and discriminator; `None` when no user has the tag.
     async fn find_user_by_tag(
         &self,
         username: &str,
@@ -65,18 +67,27 @@ pub trait UserRepository: Send + Sync {
     ) -> PortResult<Vec<User>>;
 }
 
+/// Login sessions, keyed by the hash of their token, and one-time action tokens (email
+/// verification, password reset, MFA tickets).
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
+    /// Stores a new session under its `token_hash`.
     async fn create_session(&self, session: &AuthSession) -> PortResult<()>;
+    /// `None` for an unknown (or deleted) token hash. Idle sessions are not filtered out here: they
+    /// last until [`delete_idle_sessions`](Self::delete_idle_sessions) removes them.
     async fn get_session(&self, token_hash: &[u8; 32]) -> PortResult<Option<AuthSession>>;
     /// Sets `last_used_at`; does nothing for an unknown session.
     async fn touch_session(&self, token_hash: &[u8; 32], at: Timestamp) -> PortResult<()>;
     /// Oldest first.
     async fn list_sessions(&self, user: UserId) -> PortResult<Vec<AuthSession>>;
+    /// `true` if the session existed, `false` if there was nothing to delete.
     async fn delete_session(&self, token_hash: &[u8; 32]) -> PortResult<bool>;
+    /// Deletes every session of `user` (and no one else's); returns how many (0 when none).
     async fn delete_user_sessions(&self, user: UserId) -> PortResult<u64>;
     /// Deletes every session last used before `before` (idle expiry); returns how many.
     async fn delete_idle_sessions(&self, before: Timestamp) -> PortResult<u64>;
+    /// Stores a one-time token under its `token_hash`, for
+    /// [`take_action_token`](Self::take_action_token).
     async fn create_action_token(&self, token: &ActionToken) -> PortResult<()>;
     /// Consumes a one-time token: returns it (and deletes it) if it exists, has this kind and has not
     /// expired at `now` (it expires at `expires_at`). A second take of the same token returns `None`;
@@ -89,6 +100,7 @@ pub trait SessionRepository: Send + Sync {
     ) -> PortResult<Option<ActionToken>>;
 }
 
+/// Guilds, with their unique vanity codes (`guilds.vanity_url_code`).
 #[async_trait]
 pub trait GuildRepository: Send + Sync {
     /// Creates a guild with its roles, channels and owner membership in one atomic step: on a
@@ -102,21 +114,28 @@ pub trait GuildRepository: Send + Sync {
     ) -> PortResult<()>;
     /// Fails with `guilds.vanity_url_code` when the vanity code is taken.
     async fn update_guild(&self, guild: &Guild) -> PortResult<()>;
+    /// `None` when no guild has this ID.
     async fn get_guild(&self, id: GuildId) -> PortResult<Option<Guild>>;
+    /// The guilds that exist among `ids`, in any order; unknown IDs are skipped.
     async fn get_guilds(&self, ids: &[GuildId]) -> PortResult<Vec<Guild>>;
+    /// The guild whose vanity code is exactly `code`; `None` when no guild holds it (codes are freed
+    /// when changed, cleared or their guild is deleted).
     async fn find_guild_by_vanity(&self, code: &str) -> PortResult<Option<Guild>>;
     /// Deletes the guild and everything in it.
     async fn delete_guild(&self, id: GuildId) -> PortResult<()>;
 }
 
+/// Guild channels and private channels (DMs and group DMs).
 #[async_trait]
 pub trait ChannelRepository: Send + Sync {
+    /// Stores a new channel, guild or private (a private channel is found through its `recipient_ids`).
     async fn create_channel(&self, channel: &Channel) -> PortResult<()>;
     /// Replaces a channel, except that `last_message_id` never moves back: it is
     /// [`MessageRepository::insert_message`]'s, and the caller's copy may predate the last message.
     async fn update_channel(&self, channel: &Channel) -> PortResult<()>;
     /// Several channels at once (position changes), atomically, as [`update_channel`](Self::update_channel).
     async fn update_channels(&self, channels: &[Channel]) -> PortResult<()>;
+    /// `None` when no channel has this ID. The answer carries the current `last_message_id`.
     async fn get_channel(&self, id: ChannelId) -> PortResult<Option<Channel>>;
     /// Sorted by position, then ID.
     async fn list_guild_channels(&self, guild: GuildId) -> PortResult<Vec<Channel>>;
@@ -128,13 +147,20 @@ pub trait ChannelRepository: Send + Sync {
     async fn list_private_channels(&self, user: UserId) -> PortResult<Vec<Channel>>;
 }
 
+/// Messages, pins and reactions. Messages are addressed by channel and ID: a message is found only
+/// in its own channel.
 #[async_trait]
 pub trait MessageRepository: Send + Sync {
     /// Stores a new message and advances its channel's `last_message_id` (never back: a late insert of
     /// an older ID leaves it).
     async fn insert_message(&self, message: &Message) -> PortResult<()>;
+    /// Replaces a message (edits, pinning and unpinning through `pinned_at`); `NotFound` if it does not
+    /// exist in its channel.
     async fn update_message(&self, message: &Message) -> PortResult<()>;
+    /// `None` when the message does not exist in `channel` (including when it exists in another one).
     async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>>;
+    /// One page of a channel's history, at most `limit` messages, newest first (see [`MessagePage`]).
+    /// An empty or unknown channel gives an empty list.
     async fn list_messages(
         &self,
         channel: ChannelId,
@@ -172,8 +198,11 @@ pub trait MessageRepository: Send + Sync {
         emoji_key: &str,
         user: UserId,
     ) -> PortResult<bool>;
+    /// Removes every reaction on a message; returns how many (one per user and emoji; 0 when none).
     async fn remove_all_reactions(&self, channel: ChannelId, message: MessageId)
     -> PortResult<u64>;
+    /// Removes every user's reaction with one emoji (`emoji_key` is [`ReactionEmoji::key`]); returns
+    /// how many (0 when none).
     async fn remove_emoji_reactions(
         &self,
         channel: ChannelId,
@@ -200,12 +229,16 @@ pub trait MessageRepository: Send + Sync {
     ) -> PortResult<Vec<(MessageId, ReactionCount)>>;
 }
 
+/// Guild memberships, one per guild and user (`members.pk`).
 #[async_trait]
 pub trait MemberRepository: Send + Sync {
     /// Fails with `members.pk` when the user is already a member.
     async fn add_member(&self, member: &Member) -> PortResult<()>;
+    /// Replaces a membership; `NotFound` if the user is not a member of the guild.
     async fn update_member(&self, member: &Member) -> PortResult<()>;
+    /// `None` when `user` is not a member of `guild` (or the guild does not exist).
     async fn get_member(&self, guild: GuildId, user: UserId) -> PortResult<Option<Member>>;
+    /// The members of `guild` among `users`, in any order; non-members are skipped.
     async fn get_members(&self, guild: GuildId, users: &[UserId]) -> PortResult<Vec<Member>>;
     /// By ascending user ID, after `after` when given.
     async fn list_members(
@@ -214,17 +247,24 @@ pub trait MemberRepository: Send + Sync {
         after: Option<UserId>,
         limit: u32,
     ) -> PortResult<Vec<Member>>;
+    /// Removes a membership (the guild leaves the user's
+    /// [`list_user_guild_ids`](Self::list_user_guild_ids)); `true` if it existed. The user may be added
+    /// again later.
     async fn remove_member(&self, guild: GuildId, user: UserId) -> PortResult<bool>;
+    /// How many members the guild has; 0 for an unknown guild.
     async fn count_members(&self, guild: GuildId) -> PortResult<u64>;
     /// The guilds a user is a member of, by ascending ID.
     async fn list_user_guild_ids(&self, user: UserId) -> PortResult<Vec<GuildId>>;
 }
 
+/// Guild roles, addressed by guild and ID. The `@everyone` role shares its guild's ID.
 #[async_trait]
 pub trait RoleRepository: Send + Sync {
+    /// Stores a new role in `role.guild_id`.
     async fn create_role(&self, role: &Role) -> PortResult<()>;
     /// Replaces several roles atomically (edits, position changes).
     async fn update_roles(&self, roles: &[Role]) -> PortResult<()>;
+    /// `None` when `guild` has no role with this ID (a role of another guild is not found).
     async fn get_role(&self, guild: GuildId, id: RoleId) -> PortResult<Option<Role>>;
     /// Sorted by position, then ID.
     async fn list_roles(&self, guild: GuildId) -> PortResult<Vec<Role>>;
@@ -232,13 +272,19 @@ pub trait RoleRepository: Send + Sync {
     async fn delete_role(&self, guild: GuildId, id: RoleId) -> PortResult<bool>;
 }
 
+/// Invites, keyed by their code, which is unique across the instance (`invites.code`). An invite to
+/// a group DM belongs to no guild.
 #[async_trait]
 pub trait InviteRepository: Send + Sync {
     /// Fails with `invites.code` when the code exists.
     async fn create_invite(&self, invite: &Invite) -> PortResult<()>;
+    /// `None` when no invite has this code. Expired invites are returned until deleted.
     async fn get_invite(&self, code: &str) -> PortResult<Option<Invite>>;
+    /// Every invite of the guild (its vanity invite included), in any order.
     async fn list_guild_invites(&self, guild: GuildId) -> PortResult<Vec<Invite>>;
+    /// Every invite that points at the channel (a vanity invite included), in any order.
     async fn list_channel_invites(&self, channel: ChannelId) -> PortResult<Vec<Invite>>;
+    /// `true` if the invite existed.
     async fn delete_invite(&self, code: &str) -> PortResult<bool>;
     /// Atomically counts one use if the invite exists, has not expired at `now` and is not used up;
     /// returns it with the new count, or `None`.
@@ -247,10 +293,12 @@ pub trait InviteRepository: Send + Sync {
     async fn delete_expired_invites(&self, now: Timestamp) -> PortResult<u64>;
 }
 
+/// Guild bans, one per guild and user.
 #[async_trait]
 pub trait BanRepository: Send + Sync {
     /// Creates or replaces a ban.
     async fn put_ban(&self, ban: &Ban) -> PortResult<()>;
+    /// `None` when `user` is not banned from `guild`.
     async fn get_ban(&self, guild: GuildId, user: UserId) -> PortResult<Option<Ban>>;
     /// By ascending user ID.
     async fn list_bans(
@@ -259,58 +307,83 @@ pub trait BanRepository: Send + Sync {
         after: Option<UserId>,
         limit: u32,
     ) -> PortResult<Vec<Ban>>;
+    /// Lifts a ban; `true` if it existed.
     async fn delete_ban(&self, guild: GuildId, user: UserId) -> PortResult<bool>;
 }
 
+/// Channel webhooks. A webhook belongs to one channel of one guild.
 #[async_trait]
 pub trait WebhookRepository: Send + Sync {
+    /// Stores a new webhook.
     async fn create_webhook(&self, webhook: &Webhook) -> PortResult<()>;
+    /// Replaces a webhook (it may move to another channel); `NotFound` if absent.
     async fn update_webhook(&self, webhook: &Webhook) -> PortResult<()>;
+    /// `None` when no webhook has this ID.
     async fn get_webhook(&self, id: WebhookId) -> PortResult<Option<Webhook>>;
+    /// The webhooks of one channel, in any order.
     async fn list_channel_webhooks(&self, channel: ChannelId) -> PortResult<Vec<Webhook>>;
+    /// The webhooks of every channel of the guild, in any order.
     async fn list_guild_webhooks(&self, guild: GuildId) -> PortResult<Vec<Webhook>>;
+    /// `true` if the webhook existed.
     async fn delete_webhook(&self, id: WebhookId) -> PortResult<bool>;
 }
 
+/// Developer applications (OAuth2 apps and bots), each owned by a user.
 #[async_trait]
 pub trait ApplicationRepository: Send + Sync {
+    /// Stores a new application.
     async fn create_application(&self, app: &Application) -> PortResult<()>;
+    /// Replaces an application; `NotFound` if absent.
     async fn update_application(&self, app: &Application) -> PortResult<()>;
+    /// `None` when no application has this ID.
     async fn get_application(&self, id: ApplicationId) -> PortResult<Option<Application>>;
+    /// The applications `owner` owns, in any order.
     async fn list_applications(&self, owner: UserId) -> PortResult<Vec<Application>>;
+    /// `true` if the application existed.
     async fn delete_application(&self, id: ApplicationId) -> PortResult<bool>;
 }
 
+/// Per user and channel: the last message read, the unread mention count and the last pin seen.
 #[async_trait]
 pub trait ReadStateRepository: Send + Sync {
+    /// Creates or replaces the read state of `state.user_id` in `state.channel_id`.
     async fn put_read_state(&self, state: &ReadState) -> PortResult<()>;
+    /// `None` when the user has no read state in the channel.
     async fn get_read_state(
         &self,
         user: UserId,
         channel: ChannelId,
     ) -> PortResult<Option<ReadState>>;
+    /// Every read state of the user, in any order.
     async fn list_read_states(&self, user: UserId) -> PortResult<Vec<ReadState>>;
     /// Adds to the mention count, creating the read state (nothing read, no pin seen) if needed.
     async fn add_mentions(&self, user: UserId, channel: ChannelId, count: u32) -> PortResult<()>;
 }
 
+/// Relationships (friends, requests, blocks). Each row is one user's side: `a`'s view of `b` and
+/// `b`'s view of `a` are stored, read and deleted separately.
 #[async_trait]
 pub trait RelationshipRepository: Send + Sync {
     /// Creates or replaces `relationship.user_id`'s view of `relationship.target_id`.
     async fn put_relationship(&self, relationship: &Relationship) -> PortResult<()>;
+    /// `user`'s view of `target`; `None` when there is none (whatever `target`'s view of `user` is).
     async fn get_relationship(
         &self,
         user: UserId,
         target: UserId,
     ) -> PortResult<Option<Relationship>>;
+    /// Every relationship `user` holds (its own side only), in any order.
     async fn list_relationships(&self, user: UserId) -> PortResult<Vec<Relationship>>;
+    /// Deletes `user`'s view of `target` only; `true` if it existed.
     async fn delete_relationship(&self, user: UserId, target: UserId) -> PortResult<bool>;
 }
 
 /// A guild as one of its members stands in it: what a permission check needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuildStanding {
+    /// The guild.
     pub guild: Guild,
+    /// The user's membership, with the IDs of its roles.
     pub member: Member,
     /// Every role of the guild, sorted by position, then ID.
     pub roles: Vec<Role>,
@@ -383,8 +456,11 @@ pub trait AccessRepository:
 /// the port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scan {
+    /// User IDs (accounts pending deletion included).
     Users,
+    /// Guild IDs.
     Guilds,
+    /// Channel IDs, guild and private channels alike.
     Channels,
 }
 
@@ -439,10 +515,15 @@ impl<T> Store for T where
 
 /// Conflict names used by the contracts above.
 pub mod conflict {
+    /// Two users with the same (lower-cased) email.
     pub const USER_EMAIL: &str = "users.email";
+    /// Two users with the same tag: username (case-insensitive) and discriminator.
     pub const USER_TAG: &str = "users.tag";
+    /// Two guilds with the same vanity code.
     pub const GUILD_VANITY: &str = "guilds.vanity_url_code";
+    /// Two invites with the same code.
     pub const INVITE_CODE: &str = "invites.code";
+    /// The same user added twice to one guild.
     pub const MEMBER: &str = "members.pk";
 }
 

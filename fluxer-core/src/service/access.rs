@@ -12,16 +12,19 @@ use super::Fluxer;
 /// An authenticated caller: a person on a session, or a bot.
 #[derive(Debug, Clone)]
 pub struct Actor {
+    /// The caller's user record (bots included: `user.bot` is set).
     pub user: User,
     /// The session token's hash, for session-scoped actions (logout). `None` for bots.
     pub session: Option<[u8; 32]>,
 }
 
 impl Actor {
+    /// The caller's user ID.
     pub fn id(&self) -> UserId {
         self.user.id
     }
 
+    /// Whether the caller is a bot user (authenticated with `Bot <token>`).
     pub fn is_bot(&self) -> bool {
         self.user.bot
     }
@@ -30,15 +33,20 @@ impl Actor {
 /// A member's standing in a guild: the guild, the membership, all roles, and guild-level permissions.
 #[derive(Debug, Clone)]
 pub struct GuildAccess {
+    /// The guild.
     pub guild: Guild,
+    /// The caller's membership in it.
     pub member: Member,
     /// Every role of the guild (including @everyone), sorted by position.
     pub roles: Vec<Role>,
+    /// The caller's guild-wide permissions: everything for the owner and administrators, only the
+    /// timeout-allowed ones while timed out.
     pub permissions: Permissions,
     pub(crate) now: Timestamp,
 }
 
 impl GuildAccess {
+    /// Whether the caller owns the guild.
     pub fn is_owner(&self) -> bool {
         self.guild.owner_id == self.member.user_id
     }
@@ -184,13 +192,18 @@ pub fn member_channel_permissions(
 /// A caller's standing in a channel.
 #[derive(Debug, Clone)]
 pub struct ChannelAccess {
+    /// The channel.
     pub channel: Channel,
     /// Present for guild channels.
     pub guild: Option<GuildAccess>,
+    /// The caller's permissions in the channel, overwrites applied. In a private channel: the fixed
+    /// recipient set, plus `MANAGE_CHANNELS` and `KICK_MEMBERS` for the group's owner.
     pub permissions: Permissions,
 }
 
 impl ChannelAccess {
+    /// Fails with `MISSING_PERMISSIONS` unless every permission in `needed` is held in this
+    /// channel.
     pub fn require(&self, needed: Permissions) -> Result<()> {
         if self.permissions.contains(needed) {
             Ok(())
@@ -199,6 +212,7 @@ impl ChannelAccess {
         }
     }
 
+    /// The channel's guild; `None` for DMs and group DMs.
     pub fn guild_id(&self) -> Option<GuildId> {
         self.channel.guild_id
     }

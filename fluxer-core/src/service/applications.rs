@@ -16,14 +16,20 @@ use super::{Actor, Fluxer};
 /// `POST /oauth2/applications`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ApplicationCreate {
+    /// 1 to 100 characters once trimmed. Also names the bot user (its username is the name with
+    /// anything outside `[A-Za-z0-9_.]` turned into `_`, cut to 32).
     pub name: String,
+    /// Up to 400 characters; absent means empty.
     #[serde(default)]
     pub description: Option<String>,
+    /// OAuth2 redirect URIs, at most 10. Stored and echoed back; nothing checks them yet.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Create the bot user too (default true).
     #[serde(default)]
     pub bot: Option<bool>,
+    /// Whether anyone with `MANAGE_GUILD` may add the bot, rather than only the owner (default
+    /// true).
     #[serde(default)]
     pub bot_public: Option<bool>,
 }
@@ -31,20 +37,33 @@ pub struct ApplicationCreate {
 /// `PATCH /oauth2/applications/{id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ApplicationUpdate {
+    /// New name, 1 to 100 characters once trimmed. Absent leaves it unchanged (the bot user keeps
+    /// its name).
     pub name: Option<String>,
+    /// New description, up to 400 characters. Absent leaves it unchanged.
     pub description: Option<String>,
+    /// Replaces the redirect URIs (at most 10). Absent leaves them unchanged.
     pub redirect_uris: Option<Vec<String>>,
+    /// Whether anyone, rather than only the owner, may add the bot. Absent leaves it unchanged.
     pub bot_public: Option<bool>,
+    /// Stored and echoed back; the bot-authorize flow does not use it. Absent leaves it unchanged.
     pub bot_require_code_grant: Option<bool>,
 }
 
 /// `POST /oauth2/authorize` (scope `bot`): adds a bot to a guild the caller manages.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct BotAuthorize {
+    /// The application whose bot is added. The API also accepts it in the query string; one of the
+    /// two is required.
     pub client_id: Option<ApplicationId>,
+    /// The guild to add the bot to; the caller needs `MANAGE_GUILD` there.
     pub guild_id: GuildId,
+    /// Permissions (a decimal string or integer) for a role created for the bot and named after the
+    /// application. The caller must hold all of them. Absent or zero: no role.
     #[serde(default)]
     pub permissions: Option<Permissions>,
+    /// Space- or `+`-separated OAuth2 scopes; must include `bot` when given. Absent is taken as
+    /// `bot`.
     #[serde(default)]
     pub scope: Option<String>,
 }
@@ -157,6 +176,8 @@ impl Fluxer {
             .ok_or(Error::Unknown(Unknown::Application))
     }
 
+    /// The applications the caller owns, without bot tokens (`GET /oauth2/applications/@me`,
+    /// `GET /users/@me/applications`).
     pub async fn list_applications(&self, actor: &Actor) -> Result<Vec<ApplicationResponse>> {
         let apps = self.store().list_applications(actor.id()).await?;
         let mut out = Vec::with_capacity(apps.len());
@@ -166,6 +187,8 @@ impl Fluxer {
         Ok(out)
     }
 
+    /// One of the caller's applications (`GET /oauth2/applications/{id}`); `UNKNOWN_APPLICATION`
+    /// when it does not exist or someone else owns it.
     pub async fn get_application(
         &self,
         actor: &Actor,
@@ -186,6 +209,8 @@ impl Fluxer {
         self.application_response(&app, None).await
     }
 
+    /// Edits one of the caller's applications (`PATCH /oauth2/applications/{id}`); only the fields
+    /// given change. `UNKNOWN_APPLICATION` when the caller does not own it. Publishes nothing.
     pub async fn update_application(
         &self,
         actor: &Actor,

@@ -21,11 +21,20 @@ const STAFF_FLAG: u64 = 1;
 /// `POST /auth/register`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RegisterRequest {
+    /// Required. Trimmed and lowercased; must be well formed (at most 254 bytes) and not registered
+    /// yet (`EMAIL_ALREADY_REGISTERED`).
     pub email: Option<String>,
+    /// 1 to 32 of letters, digits, `_` and `.`. Absent: derived from `global_name`, else from the
+    /// email's local part. A random free discriminator goes with it.
     pub username: Option<String>,
+    /// Display name, 1 to 32 characters.
     pub global_name: Option<String>,
+    /// Required, 8 to 256 characters.
     pub password: Option<String>,
+    /// `YYYY-MM-DD`, a real day from 1900 on, at least 13 years ago (`DATE_OF_BIRTH_TOO_YOUNG`).
+    /// Optional.
     pub date_of_birth: Option<String>,
+    /// Agreement to the terms: an explicit `false` is refused; absent is accepted.
     #[serde(default)]
     pub consent: Option<bool>,
     /// Client details recorded on the session.
@@ -36,8 +45,11 @@ pub struct RegisterRequest {
 /// `POST /auth/login`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LoginRequest {
+    /// The account's email; trimmed and lowercased before the lookup.
     pub email: String,
+    /// The password. A wrong password and an unknown email fail alike (`INVALID_CREDENTIALS`).
     pub password: String,
+    /// Client details recorded on the session.
     #[serde(skip)]
     pub client: ClientInfo,
 }
@@ -45,8 +57,11 @@ pub struct LoginRequest {
 /// Where a session was opened from.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
+    /// The client's IP address, when the host knows it.
     pub ip: Option<String>,
+    /// The operating system, as guessed from the user agent.
     pub os: Option<String>,
+    /// The browser or library, as guessed from the user agent.
     pub browser: Option<String>,
 }
 
@@ -54,16 +69,26 @@ pub struct ClientInfo {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum LoginOutcome {
+    /// Logged in: a new session.
     Session {
+        /// The session token, for the `Authorization` header.
         token: String,
+        /// The account that logged in.
         user_id: UserId,
     },
+    /// The password was right but the account has TOTP on: finish with `POST /auth/login/mfa/totp`.
     Mfa {
+        /// Always `true`.
         mfa: bool,
+        /// One-time ticket to send back with the TOTP code; expires after 5 minutes.
         ticket: String,
+        /// The second factors accepted: `["totp"]`.
         allowed_methods: Vec<&'static str>,
+        /// Always `false`: SMS codes are not supported.
         sms: bool,
+        /// Always `true`.
         totp: bool,
+        /// Always `false`: WebAuthn is not supported.
         webauthn: bool,
     },
 }
@@ -71,16 +96,24 @@ pub enum LoginOutcome {
 /// A session as listed in `GET /auth/sessions`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionInfo {
+    /// The session's public handle (hex of the first 16 bytes of the token hash), for
+    /// `POST /auth/sessions/logout`.
     pub id_hash: String,
+    /// `{ "platform", "os", "browser", "location" }`; `platform` repeats `os` and `location` is
+    /// always null.
     pub client_info: serde_json::Value,
+    /// When the session was last used, updated at most every 5 minutes.
     pub approx_last_used_at: crate::time::Timestamp,
+    /// Whether this is the session making the request.
     pub current: bool,
 }
 
 /// A fresh TOTP secret for the client to show as a QR code.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TotpSetup {
+    /// The base32 secret to enter into an authenticator app.
     pub secret: String,
+    /// `otpauth://totp/Fluxer:{username}?secret=...&issuer=Fluxer`, for a QR code.
     pub uri: String,
 }
 
@@ -442,6 +475,7 @@ impl Fluxer {
         .await;
     }
 
+    /// The caller's login sessions, oldest first (`GET /auth/sessions`).
     pub async fn list_sessions(&self, actor: &Actor) -> Result<Vec<SessionInfo>> {
         let sessions = self.store().list_sessions(actor.id()).await?;
         Ok(sessions

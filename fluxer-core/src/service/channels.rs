@@ -16,17 +16,34 @@ use super::{Actor, Fluxer};
 /// `POST /guilds/{id}/channels`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ChannelCreate {
+    /// 1 to 100 characters once trimmed. Text channel names are lowercased with spaces turned into
+    /// dashes.
     pub name: String,
+    /// Channel type (`type` on the wire): 0 text (default), 2 voice, 4 category, 998 link. Other
+    /// types fail with `INVALID_CHANNEL_TYPE`.
     #[serde(rename = "type", default)]
     pub kind: Option<u16>,
+    /// Up to 1024 characters; empty means none.
     pub topic: Option<String>,
+    /// The category to create the channel in; must be a category of this guild, and a category
+    /// cannot have one (`INVALID_PARENT`).
     pub parent_id: Option<ChannelId>,
+    /// Sort position. Absent: after the last channel of the same type.
     pub position: Option<i32>,
+    /// Age-restricted channel (default false).
     pub nsfw: Option<bool>,
+    /// Slowmode: seconds a member waits between messages, 0 to 21600 (default 0).
     pub rate_limit_per_user: Option<u32>,
+    /// Voice bitrate in bits per second, 8000 to 320000 (default 64000). Kept only for voice
+    /// channels.
     pub bitrate: Option<u32>,
+    /// Most users in the voice channel, 0 (no limit, the default) to 99. Kept only for voice
+    /// channels.
     pub user_limit: Option<u32>,
+    /// Target of a link channel; kept only for type 998 and not validated.
     pub url: Option<String>,
+    /// Initial overwrites, at most `overwrites_per_channel`. Stored as given: the targets and
+    /// permissions are not checked.
     #[serde(default)]
     pub permission_overwrites: Vec<PermissionOverwrite>,
 }
@@ -34,24 +51,41 @@ pub struct ChannelCreate {
 /// `PATCH /channels/{id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ChannelUpdate {
+    /// New name, 1 to 100 characters once trimmed (normalized like on create). The only field
+    /// applied to a group DM; DMs cannot be edited (`CANNOT_EDIT_DM`).
     pub name: Option<String>,
+    /// Up to 1024 characters. Absent leaves it unchanged; `null` or empty clears it.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub topic: Option<Option<String>>,
+    /// Absent leaves it unchanged; `null` moves the channel to the top level; an ID moves it into
+    /// that category of this guild (a category cannot be moved into one: `INVALID_PARENT`).
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub parent_id: Option<Option<ChannelId>>,
+    /// New sort position. Absent leaves it unchanged.
     pub position: Option<i32>,
+    /// Age-restricted or not. Absent leaves it unchanged.
     pub nsfw: Option<bool>,
+    /// Slowmode seconds, 0 to 21600. Absent leaves it unchanged.
     pub rate_limit_per_user: Option<u32>,
+    /// Voice bitrate, 8000 to 320000. Absent leaves it unchanged; ignored for non-voice channels.
     pub bitrate: Option<u32>,
+    /// Voice user limit, 0 (none) to 99. Absent leaves it unchanged; ignored for non-voice
+    /// channels.
     pub user_limit: Option<u32>,
+    /// Replaces all overwrites (at most `overwrites_per_channel`); needs `MANAGE_ROLES` as well.
+    /// Absent leaves them unchanged.
     pub permission_overwrites: Option<Vec<PermissionOverwrite>>,
 }
 
 /// One entry of `PATCH /guilds/{id}/channels`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChannelPosition {
+    /// The channel to move; must be in this guild (`UNKNOWN_CHANNEL`).
     pub id: ChannelId,
+    /// New sort position. Absent leaves it unchanged.
     pub position: Option<i32>,
+    /// Absent leaves the category unchanged; `null` moves the channel to the top level; an ID moves
+    /// it into that category (`INVALID_PARENT` when it is not one).
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub parent_id: Option<Option<ChannelId>>,
 }
@@ -59,10 +93,15 @@ pub struct ChannelPosition {
 /// `PUT /channels/{id}/permissions/{overwrite_id}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OverwritePut {
+    /// Whom the overwrite targets (`type` on the wire): `0` / `"role"` or `1` / `"member"`. The
+    /// target must be a role or member of the guild (`UNKNOWN_ROLE`, `UNKNOWN_MEMBER`).
     #[serde(rename = "type")]
     pub kind: OverwriteType,
+    /// Permissions the overwrite grants (decimal string or integer; default none). Unless an
+    /// administrator, the caller must hold every bit of `allow` and `deny` in the channel.
     #[serde(default)]
     pub allow: Permissions,
+    /// Permissions the overwrite removes (default none).
     #[serde(default)]
     pub deny: Permissions,
 }
@@ -101,6 +140,8 @@ fn validate_common(
 }
 
 impl Fluxer {
+    /// The guild's channels the caller can view (`GET /guilds/{id}/channels`). Any member may call
+    /// it; `UNKNOWN_GUILD` for non-members.
     pub async fn list_guild_channels(
         &self,
         actor: &Actor,
@@ -121,6 +162,8 @@ impl Fluxer {
             .collect())
     }
 
+    /// Creates a channel in a guild (`POST /guilds/{id}/channels`). Needs `MANAGE_CHANNELS`; fails
+    /// with `MAX_CHANNELS` at the guild's channel limit. Publishes `CHANNEL_CREATE`.
     pub async fn create_guild_channel(
         &self,
         actor: &Actor,
@@ -265,6 +308,8 @@ impl Fluxer {
         Ok(())
     }
 
+    /// A channel the caller can view (`GET /channels/{id}`): a guild channel it has `VIEW_CHANNEL`
+    /// in, or a private channel it is a recipient of.
     pub async fn get_channel(
         &self,
         actor: &Actor,
@@ -275,6 +320,9 @@ impl Fluxer {
             .await
     }
 
+    /// Edits a channel's settings (`PATCH /channels/{id}`): needs `MANAGE_CHANNELS` in a guild
+    /// channel (and `MANAGE_ROLES` to replace overwrites); in a group DM any recipient may rename
+    /// it. Publishes `CHANNEL_UPDATE`.
     pub async fn update_channel(
         &self,
         actor: &Actor,
@@ -498,6 +546,9 @@ impl Fluxer {
         Ok(())
     }
 
+    /// Removes the overwrite for a role or member
+    /// (`DELETE /channels/{id}/permissions/{overwrite_id}`). Needs `MANAGE_ROLES`;
+    /// `UNKNOWN_OVERWRITE` when there is none. Publishes `CHANNEL_UPDATE`.
     pub async fn delete_overwrite(
         &self,
         actor: &Actor,

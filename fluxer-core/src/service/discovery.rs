@@ -22,11 +22,17 @@ pub const MAX_DISCOVERY_LIMIT: usize = 48;
 /// A guild in discovery results.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiscoveredGuild {
+    /// The guild's ID.
     pub id: GuildId,
+    /// The guild's name.
     pub name: String,
+    /// The guild's description, if set.
     pub description: Option<String>,
+    /// The icon's image hash (`a_`-prefixed when animated), if set.
     pub icon: Option<String>,
+    /// The banner's image hash, if set.
     pub banner: Option<String>,
+    /// How many members the guild has now.
     pub member_count: u64,
 }
 

@@ -19,9 +19,13 @@ use super::{Actor, Fluxer};
 /// `POST /guilds`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct GuildCreate {
+    /// 1 to 100 characters once trimmed.
     pub name: String,
+    /// A data URI (`data:image/png;base64,...`): PNG, JPEG, GIF or WebP, at most 10 MiB. Fails with
+    /// `UPLOADS_UNAVAILABLE` when the instance has no file storage.
     #[serde(default)]
     pub icon: Option<String>,
+    /// Accepted from upstream clients and ignored: new guilds start with no features anyway.
     #[serde(default)]
     pub empty_features: bool,
 }
@@ -29,23 +33,36 @@ pub struct GuildCreate {
 /// `PATCH /guilds/{id}`: absent fields are left alone; `Some(None)` clears a nullable field.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct GuildUpdate {
+    /// New name, 1 to 100 characters once trimmed.
     pub name: Option<String>,
+    /// Up to 300 characters; `null` clears it.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub description: Option<Option<String>>,
+    /// 0 to 4, as Discord. Stored and echoed for clients; the server does not enforce it.
     pub verification_level: Option<u8>,
+    /// 0 (all messages) or 1 (mentions only). Stored for clients.
     pub default_message_notifications: Option<u8>,
+    /// 0 to 2, as Discord. Stored for clients; nothing filters content.
     pub explicit_content_filter: Option<u8>,
+    /// A channel of this guild (`UNKNOWN_CHANNEL` otherwise), or `null` for none. The vanity invite
+    /// points to it.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub system_channel_id: Option<Option<ChannelId>>,
+    /// Upstream's system channel flag bits, stored as given.
     pub system_channel_flags: Option<u32>,
+    /// A channel of this guild, or `null` for none.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub rules_channel_id: Option<Option<ChannelId>>,
+    /// A channel of this guild, or `null` for none.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub afk_channel_id: Option<Option<ChannelId>>,
+    /// Seconds of voice idleness before a user counts as AFK (as Discord), 60 to 3600. Stored for
+    /// clients.
     pub afk_timeout: Option<u32>,
     /// A data URI (`data:image/png;base64,...`) to set, `null` to remove.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub icon: Option<Option<String>>,
+    /// A data URI to set (same rules as `icon`), `null` to remove.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub banner: Option<Option<String>>,
     /// List the guild in discovery (the `DISCOVERABLE` feature).
@@ -187,6 +204,8 @@ impl Fluxer {
         })
     }
 
+    /// Edits guild settings (`PATCH /guilds/{id}`); needs `MANAGE_GUILD`. Replaced images are
+    /// deleted later and the discovery entry is reindexed. Publishes `GUILD_UPDATE`.
     pub async fn update_guild(
         &self,
         actor: &Actor,

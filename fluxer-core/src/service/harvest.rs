@@ -32,21 +32,31 @@ pub const HARVEST_COOLDOWN_SECS: i64 = 24 * 3600;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HarvestStatus {
+    /// Asked for; the job has not built the zip yet.
     Pending,
+    /// The zip is stored and can be downloaded until `expires_at`.
     Completed,
+    /// The export could not be built; a failed export does not count toward the daily cooldown.
+    /// Nothing sets it yet: a job that fails leaves the export pending.
     Failed,
 }
 
 /// A data export request and its outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Harvest {
+    /// The export's ID (a snowflake, as a string).
     pub harvest_id: String,
+    /// The user whose data it holds.
     pub user_id: UserId,
+    /// Where the export is in its life.
     pub status: HarvestStatus,
+    /// When the user asked for it.
     pub created_at: Timestamp,
+    /// When the zip was built; `None` until completed.
     pub completed_at: Option<Timestamp>,
     /// Until when the zip can be downloaded.
     pub expires_at: Option<Timestamp>,
+    /// Size of the zip in bytes; `None` until completed.
     pub file_size: Option<u64>,
     /// Messages in the export.
     pub message_count: Option<u64>,
@@ -160,6 +170,8 @@ impl Fluxer {
         Ok(self.list_harvests(actor.id()).await?.into_iter().next())
     }
 
+    /// One of the caller's exports (`GET /users/@me/harvest/{id}`); `UNKNOWN_HARVEST` when it does
+    /// not exist or is someone else's, `HARVEST_UNAVAILABLE` without blob storage.
     pub async fn get_harvest(&self, actor: &Actor, id: &str) -> Result<Harvest> {
         self.load_harvest(actor.id(), id)
             .await?

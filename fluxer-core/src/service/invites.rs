@@ -16,15 +16,26 @@ use super::{Actor, Fluxer};
 /// `POST /channels/{id}/invites`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct InviteCreate {
+    /// Seconds until the invite expires, 0 (never) to 604800 (7 days). Absent: 86400 (one day).
     pub max_age: Option<u32>,
+    /// How many joins it allows, 0 (unlimited, the default) to 100. The invite is deleted when used
+    /// up.
     pub max_uses: Option<u32>,
+    /// Upstream's temporary-membership flag (default false). Stored and shown; joining works the
+    /// same.
     #[serde(default)]
     pub temporary: bool,
+    /// Always create a new invite (default false). Otherwise an identical live invite the caller
+    /// made for this channel is returned instead.
     #[serde(default)]
     pub unique: bool,
 }
 
 impl Fluxer {
+    /// Creates an invite to a guild channel (`POST /channels/{id}/invites`). Needs
+    /// `CREATE_INSTANT_INVITE` there; fails with `MAX_INVITES` at the guild's limit and
+    /// `UNKNOWN_CHANNEL` for private channels. Publishes `INVITE_CREATE` unless an existing invite
+    /// is reused.
     pub async fn create_invite(
         &self,
         actor: &Actor,
@@ -198,6 +209,8 @@ impl Fluxer {
         self.invite_response(used).await
     }
 
+    /// The channel's unexpired invites, vanity code excluded (`GET /channels/{id}/invites`). Needs
+    /// `MANAGE_CHANNELS` in the channel.
     pub async fn list_channel_invites(
         &self,
         actor: &Actor,
@@ -209,6 +222,8 @@ impl Fluxer {
         self.live_responses(invites).await
     }
 
+    /// The guild's unexpired invites, vanity code excluded (`GET /guilds/{id}/invites`). Needs
+    /// `MANAGE_GUILD`.
     pub async fn list_guild_invites(
         &self,
         actor: &Actor,

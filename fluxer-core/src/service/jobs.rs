@@ -38,18 +38,37 @@ pub enum Task {
     /// Reads each message from the store and indexes it, or removes it from the index when it no
     /// longer exists.
     IndexMessages {
+        /// The messages, by channel and ID; at most 256 per job when the use-cases enqueue them.
         messages: Vec<(ChannelId, MessageId)>,
     },
     /// Removes messages from the index.
-    UnindexMessages { ids: Vec<MessageId> },
+    UnindexMessages {
+        /// The messages to remove; IDs not in the index are skipped.
+        ids: Vec<MessageId>,
+    },
     /// Refreshes guilds' discovery entries.
-    IndexGuilds { ids: Vec<GuildId> },
+    IndexGuilds {
+        /// The guilds; those gone or no longer discoverable leave the index.
+        ids: Vec<GuildId>,
+    },
     /// Refreshes users' names in the index.
-    IndexUsers { ids: Vec<UserId> },
+    IndexUsers {
+        /// The users; deleted accounts leave the index.
+        ids: Vec<UserId>,
+    },
     /// Builds a user's data export.
-    HarvestUserData { user_id: UserId, harvest_id: String },
+    HarvestUserData {
+        /// The user whose data is exported.
+        user_id: UserId,
+        /// The export to build, as `request_harvest` recorded it.
+        harvest_id: String,
+    },
     /// Removes stored files (a deleted message's attachments, a replaced avatar).
-    DeleteBlobs { keys: Vec<String> },
+    DeleteBlobs {
+        /// Blob-store keys (`attachments/...`, `avatars/...`); skipped when the instance has no
+        /// blob store.
+        keys: Vec<String>,
+    },
     /// Scheduled: removes attachments whose channel no longer exists.
     CleanupAttachments,
     /// Scheduled: erases accounts whose deletion grace period is over.
@@ -143,6 +162,7 @@ impl Task {
 pub mod cron {
     use super::{Duration, Task};
 
+    /// Each scheduled task with its period.
     pub const SCHEDULE: &[(Task, Duration)] = &[
         (Task::ExpireInvites, Duration::from_secs(10 * 60)),
         (Task::ExpireHarvests, Duration::from_secs(60 * 60)),

@@ -16,11 +16,21 @@ use super::{Actor, Fluxer, GuildAccess};
 /// `PATCH /guilds/{id}/members/{user_id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct MemberUpdate {
+    /// Guild nickname, 1 to 32 characters; `null` clears it. For oneself it needs `CHANGE_NICKNAME`
+    /// or `MANAGE_NICKNAMES`; for another member, `MANAGE_NICKNAMES` and a higher top role.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub nick: Option<Option<String>>,
+    /// Replaces the member's roles (at most `roles_per_guild`; duplicates and @everyone are
+    /// dropped). Needs `MANAGE_ROLES`, and every role added or removed must sit below the caller's
+    /// top role.
     pub roles: Option<Vec<RoleId>>,
+    /// Server-mute in voice; needs `MUTE_MEMBERS`.
     pub mute: Option<bool>,
+    /// Server-deafen in voice; needs `DEAFEN_MEMBERS`.
     pub deaf: Option<bool>,
+    /// Timeout end (ISO 8601), at most 28 days ahead (`TIMEOUT_TOO_LONG`); `null` or a past time
+    /// lifts the timeout. Needs `MODERATE_MEMBERS` and a higher top role; administrators cannot be
+    /// timed out.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub communication_disabled_until: Option<Option<Timestamp>>,
 }
@@ -28,9 +38,15 @@ pub struct MemberUpdate {
 /// `PUT /guilds/{id}/bans/{user_id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct BanCreate {
+    /// Why, up to 512 characters; shown in the ban list.
     pub reason: Option<String>,
+    /// Also delete the user's messages from the last 0 to 7 days. Ignored when
+    /// `delete_message_seconds` is given.
     pub delete_message_days: Option<u32>,
+    /// Also delete the user's messages from the last 0 to 604800 seconds, in every text channel of
+    /// the guild (each channel publishes `MESSAGE_DELETE_BULK`).
     pub delete_message_seconds: Option<u32>,
+    /// Lift the ban after this many seconds; absent or 0 bans for good.
     pub ban_duration_seconds: Option<u32>,
 }
 
@@ -92,6 +108,8 @@ impl Fluxer {
         Ok(true)
     }
 
+    /// A page of the guild's members by ascending user ID, after `after`
+    /// (`GET /guilds/{id}/members`). `limit` is 1 to 1000, default 1. Any member may call it.
     pub async fn list_members(
         &self,
         actor: &Actor,
@@ -120,6 +138,8 @@ impl Fluxer {
             .collect())
     }
 
+    /// One member of the guild (`GET /guilds/{id}/members/{user_id}`, `.../members/@me`). Any
+    /// member may call it; `UNKNOWN_MEMBER` when `user` is not in the guild.
     pub async fn get_member(
         &self,
         actor: &Actor,
@@ -293,6 +313,8 @@ impl Fluxer {
         self.remove_member_and_notify(guild_id, user).await
     }
 
+    /// A page of the guild's bans by ascending user ID, after `after` (`GET /guilds/{id}/bans`).
+    /// `limit` is 1 to 1000, default 1000. Needs `BAN_MEMBERS`.
     pub async fn list_bans(
         &self,
         actor: &Actor,
@@ -320,6 +342,8 @@ impl Fluxer {
             .collect())
     }
 
+    /// The ban of one user (`GET /guilds/{id}/bans/{user_id}`). Needs `BAN_MEMBERS`; `UNKNOWN_BAN`
+    /// when the user is not banned.
     pub async fn get_ban(
         &self,
         actor: &Actor,
@@ -457,6 +481,8 @@ impl Fluxer {
         Ok(())
     }
 
+    /// Lifts a ban (`DELETE /guilds/{id}/bans/{user_id}`). Needs `BAN_MEMBERS`; `UNKNOWN_BAN` when
+    /// there is none. Publishes `GUILD_BAN_REMOVE`.
     pub async fn unban_member(&self, actor: &Actor, guild_id: GuildId, user: UserId) -> Result<()> {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::BAN_MEMBERS)?;

@@ -19,18 +19,35 @@ use super::{Actor, ChannelAccess, Fluxer};
 /// `POST /channels/{id}/messages` (the JSON part; uploaded files arrive as `attachments`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct MessageCreate {
+    /// Text, up to `message_content` characters; mentions are read from it. A message needs
+    /// content, an embed or an attachment (`CANNOT_SEND_EMPTY_MESSAGE`).
     #[serde(default)]
     pub content: Option<String>,
+    /// The client's own tag for the pending message, a string or an integer of 1 to 32 characters;
+    /// stored and sent back so the client can match the echo.
     #[serde(default, deserialize_with = "nonce")]
     pub nonce: Option<String>,
+    /// Text-to-speech. Kept only when the caller has `SEND_TTS_MESSAGES`; otherwise silently
+    /// dropped.
     #[serde(default)]
     pub tts: bool,
+    /// Rich embeds, at most `embeds_per_message`; needs `EMBED_LINKS`. Title up to 256, description
+    /// up to 4096, URL up to 2048, at most 25 fields (name 1 to 256, value 1 to 1024), color 0 to
+    /// 0xFFFFFF, and at most 6000 characters over all embeds.
     #[serde(default)]
     pub embeds: Vec<Embed>,
+    /// Makes the message a reply to `message_id` in this same channel (`INVALID_MESSAGE_REFERENCE`,
+    /// `UNKNOWN_MESSAGE`). Needs `READ_MESSAGE_HISTORY`. The replied-to author is mentioned unless
+    /// `allowed_mentions.replied_user` is false.
     #[serde(default)]
     pub message_reference: Option<MessageReference>,
+    /// Which mentions written in the content count. Absent: all of them. `@everyone` / `@here` also
+    /// need `MENTION_EVERYONE`, a role needs to be mentionable (or `MENTION_EVERYONE`), and only
+    /// members or recipients of the channel can be mentioned (100 users at most).
     #[serde(default)]
     pub allowed_mentions: Option<AllowedMentions>,
+    /// Message flags; only suppress embeds (`1 << 2`) and suppress notifications (`1 << 12`) are
+    /// kept.
     #[serde(default)]
     pub flags: Option<u32>,
     /// Files stored by the host before calling `send_message`.
@@ -41,18 +58,29 @@ pub struct MessageCreate {
 /// `PATCH /channels/{id}/messages/{id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct MessageEdit {
+    /// New text, up to `message_content` characters; author only. Mentions are read again. Absent
+    /// leaves it unchanged.
     pub content: Option<String>,
+    /// Replaces the embeds (same rules as when sending); author only. Absent leaves them unchanged.
     pub embeds: Option<Vec<Embed>>,
+    /// New flags. The author may set suppress embeds (`1 << 2`) and `1 << 12`; a moderator with
+    /// `MANAGE_MESSAGES` may only toggle suppress embeds, and only with no `content` or `embeds`.
     pub flags: Option<u32>,
+    /// Which mentions in the new `content` count (as when sending); ignored without `content`.
     pub allowed_mentions: Option<AllowedMentions>,
 }
 
 /// `GET /channels/{id}/messages` query.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct MessageQuery {
+    /// Page size, 1 to 100 (default 50).
     pub limit: Option<u32>,
+    /// Messages older than this ID.
     pub before: Option<MessageId>,
+    /// Messages newer than this ID.
     pub after: Option<MessageId>,
+    /// Messages on both sides of this ID. At most one of `before`, `after` and `around`
+    /// (`TOO_MANY_CURSORS`); none gives the latest.
     pub around: Option<MessageId>,
 }
 
@@ -443,6 +471,8 @@ impl Fluxer {
         self.message_responses(actor.id(), messages).await
     }
 
+    /// One message (`GET /channels/{id}/messages/{message_id}`). Needs `READ_MESSAGE_HISTORY`;
+    /// `UNKNOWN_MESSAGE` when it is not in this channel.
     pub async fn get_message(
         &self,
         actor: &Actor,

@@ -65,23 +65,38 @@ use crate::time::Timestamp;
 /// the premium limit set).
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Longest message content, in characters (sent, edited, or executed through a webhook).
     pub message_content: usize,
+    /// Most files attached to one message.
     pub attachments_per_message: usize,
     /// Largest attachment, in bytes.
     pub attachment_bytes: u64,
+    /// Most embeds on one message.
     pub embeds_per_message: usize,
+    /// Most distinct emoji reacted on one message; reacting with a new emoji past it fails.
     pub reactions_per_message: u32,
+    /// Most guilds a user can be a member of; checked when creating and when joining a guild.
     pub guilds_per_user: usize,
+    /// Most channels (categories included) in one guild.
     pub channels_per_guild: usize,
+    /// Most roles in one guild, @everyone included.
     pub roles_per_guild: usize,
+    /// Most pinned messages in one channel.
     pub pins_per_channel: u32,
+    /// Most invites one guild can hold (expired and vanity ones count until deleted).
     pub invites_per_guild: usize,
+    /// Most webhooks on one channel.
     pub webhooks_per_channel: usize,
+    /// Most permission overwrites on one channel.
     pub overwrites_per_channel: usize,
+    /// Most relationships (friends, pending requests, blocks) a user can hold; checked when sending
+    /// a friend request.
     pub relationships: usize,
+    /// Most messages in one bulk delete (which also needs at least 2).
     pub bulk_delete: usize,
     /// Bulk delete only accepts messages younger than this (14 days, as Discord).
     pub bulk_delete_max_age_ms: i64,
+    /// Most login sessions a user keeps; a new login past it ends the oldest sessions.
     pub sessions_per_user: usize,
 }
 
@@ -113,6 +128,7 @@ impl Default for Limits {
 pub struct Config {
     /// This process's snowflake worker ID (0..=1023); distinct per process sharing a database.
     pub worker_id: u16,
+    /// Per-instance limits on sizes and counts.
     pub limits: Limits,
     /// Where clients open the web app, for links in emails (`https://chat.example.com`).
     pub web_url: String,
@@ -147,12 +163,17 @@ impl Default for Config {
 /// The ports the services run on.
 #[derive(Clone)]
 pub struct Ports {
+    /// The database.
     pub store: Arc<dyn Store>,
+    /// Where gateway events are published.
     pub events: Arc<dyn EventBus>,
+    /// Sends the instance's emails (verification, password reset, ...).
     pub mailer: Arc<dyn Mailer>,
     /// Short-lived shared state: slowmode windows (and, in the API, rate limits).
     pub cache: Arc<dyn Cache>,
+    /// The time source; tests use a fixed clock.
     pub clock: Arc<dyn Clock>,
+    /// Hashes and verifies passwords.
     pub hasher: Arc<dyn PasswordHasher>,
     /// Background jobs (email, indexing, exports). Without a queue they run inline, in the request.
     pub queue: Option<Arc<dyn Queue>>,
@@ -227,6 +248,7 @@ pub struct Fluxer {
 }
 
 impl Fluxer {
+    /// The use-cases over `ports`, configured by `config`.
     pub fn new(ports: Ports, config: Config) -> Self {
         let ids = SnowflakeGenerator::new(config.worker_id);
         Fluxer {
@@ -243,6 +265,7 @@ impl Fluxer {
         &self.inner.ports
     }
 
+    /// The settings this instance was built with.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -255,6 +278,7 @@ impl Fluxer {
         &self.inner.config.limits
     }
 
+    /// The current time, from the clock port.
     pub fn now(&self) -> Timestamp {
         self.inner.ports.clock.now()
     }

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 pub trait PasswordHasher: Send + Sync {
     /// A PHC string (`$argon2id$v=19$...`).
     async fn hash(&self, password: &str) -> Result<String>;
+    /// Whether `password` matches the PHC string `phc`; an error only when `phc` is unreadable.
     async fn verify(&self, password: &str, phc: &str) -> Result<bool>;
 }
 
@@ -42,6 +43,8 @@ impl Argon2Hasher {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
+    /// Hashes with a fresh random salt and returns the PHC string, blocking the thread while it
+    /// works.
     pub fn hash_sync(&self, password: &str) -> Result<String> {
         let salt = SaltString::generate(&mut OsRng);
         self.argon2()

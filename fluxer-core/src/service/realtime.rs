@@ -25,23 +25,29 @@ pub struct SessionStart {
     pub guild_ids: Vec<GuildId>,
     /// Their `GUILD_CREATE` payloads, in `guild_ids`' order.
     pub guilds: Vec<GuildSnapshot>,
+    /// The user's DMs and group DMs.
     pub private_channels: Vec<ChannelResponse>,
+    /// The user's relationships, as `GET /users/@me/relationships` lists them.
     pub relationships: Vec<Value>,
+    /// How far the user has read each channel (last read message, unread mentions).
     pub read_states: Vec<ReadState>,
 }
 
 /// The guild state every session of a node shares to decide who sees what.
 #[derive(Debug, Clone)]
 pub struct GuildView {
+    /// The guild record.
     pub guild: Guild,
     /// Every role, @everyone included.
     pub roles: Vec<Role>,
+    /// Every channel of the guild, whoever can view it.
     pub channels: Vec<Channel>,
 }
 
 /// A request for a guild's members (the gateway's REQUEST_GUILD_MEMBERS).
 #[derive(Debug, Clone, Default)]
 pub struct MembersRequest {
+    /// The guild; the requesting user must be a member (`UNKNOWN_GUILD`).
     pub guild_id: GuildId,
     /// These members (and `not_found` for the others); otherwise a search by `query`.
     pub user_ids: Option<Vec<UserId>>,
@@ -54,6 +60,7 @@ pub struct MembersRequest {
 /// The members found for a [`MembersRequest`].
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MemberList {
+    /// The members found, with their users.
     pub members: Vec<MemberResponse>,
     /// Requested IDs that are not members.
     pub not_found: Vec<UserId>,

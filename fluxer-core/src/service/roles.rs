@@ -16,11 +16,21 @@ use super::{Actor, Fluxer, GuildAccess};
 /// `POST /guilds/{id}/roles`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RoleCreate {
+    /// 1 to 100 characters. Absent: `new role` on create, unchanged on update. @everyone cannot be
+    /// renamed (the name is ignored).
     pub name: Option<String>,
+    /// Color as `0xRRGGBB` (0 to 16777215); 0 means none. Absent: 0 on create, unchanged on update.
     pub color: Option<u32>,
+    /// Permission bits, a decimal string or integer. The caller must hold each bit granted (on
+    /// update, each bit that changes). Absent: none on create, unchanged on update.
     pub permissions: Option<Permissions>,
+    /// Show the role's members apart in the member list. Absent: false on create, unchanged on
+    /// update.
     pub hoist: Option<bool>,
+    /// Let anyone mention the role (members with `MENTION_EVERYONE` always can). Absent: false on
+    /// create, unchanged on update.
     pub mentionable: Option<bool>,
+    /// An emoji shown with the role, up to 32 characters. On update, an empty string clears it.
     pub unicode_emoji: Option<String>,
 }
 
@@ -30,7 +40,10 @@ pub type RoleUpdate = RoleCreate;
 /// One entry of `PATCH /guilds/{id}/roles`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RolePosition {
+    /// The role to move; @everyone cannot be moved (`UNKNOWN_ROLE`).
     pub id: RoleId,
+    /// The new position, 1 or more. Both the old and the new position must be below the caller's
+    /// top role.
     pub position: i32,
 }
 
@@ -54,10 +67,15 @@ fn require_grantable(access: &GuildAccess, perms: Permissions) -> Result<()> {
 }
 
 impl Fluxer {
+    /// The guild's roles, @everyone included, by position (`GET /guilds/{id}/roles`). Any member
+    /// may call it.
     pub async fn list_roles(&self, actor: &Actor, guild_id: GuildId) -> Result<Vec<Role>> {
         Ok(self.guild_access(actor.id(), guild_id).await?.roles)
     }
 
+    /// Creates a role right above @everyone, moving the others up one (`POST /guilds/{id}/roles`).
+    /// Needs `MANAGE_ROLES`; `MAX_ROLES` at the guild's limit. Publishes `GUILD_ROLE_CREATE`, then
+    /// `GUILD_ROLE_UPDATE` for each role that moved.
     pub async fn create_role(
         &self,
         actor: &Actor,
@@ -120,6 +138,9 @@ impl Fluxer {
         Ok(role)
     }
 
+    /// Edits a role (`PATCH /guilds/{id}/roles/{role_id}`); only the fields given change. Needs
+    /// `MANAGE_ROLES` and, except for @everyone, a top role above it. Publishes
+    /// `GUILD_ROLE_UPDATE`.
     pub async fn update_role(
         &self,
         actor: &Actor,
@@ -175,6 +196,8 @@ impl Fluxer {
         Ok(role)
     }
 
+    /// Sets the positions of several roles at once (`PATCH /guilds/{id}/roles`) and returns every
+    /// role. Needs `MANAGE_ROLES`. Publishes `GUILD_ROLE_UPDATE` for each role moved.
     pub async fn reorder_roles(
         &self,
         actor: &Actor,
@@ -218,6 +241,9 @@ impl Fluxer {
         Ok(self.store().list_roles(guild_id).await?)
     }
 
+    /// Deletes a role (`DELETE /guilds/{id}/roles/{role_id}`). Needs `MANAGE_ROLES` and a top role
+    /// above it; @everyone cannot be deleted (`CANNOT_DELETE_EVERYONE_ROLE`). Publishes
+    /// `GUILD_ROLE_DELETE`.
     pub async fn delete_role(
         &self,
         actor: &Actor,

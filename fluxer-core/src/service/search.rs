@@ -18,8 +18,10 @@ use crate::validation::Validator;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SortOrder {
+    /// Newest first (the default; `desc` on the wire).
     #[default]
     Desc,
+    /// Oldest first (`asc`).
     Asc,
 }
 
@@ -32,22 +34,31 @@ pub struct SearchRequest {
     pub guild_id: Option<GuildId>,
     /// ...or only these channels. With neither, every guild channel and DM the caller can read.
     pub channel_ids: Vec<ChannelId>,
+    /// Messages by any of these authors (at most 100); empty for any author.
     pub author_ids: Vec<UserId>,
+    /// Messages that mention every one of these users (at most 100).
     pub mentions: Vec<UserId>,
+    /// Messages that have every one of these (link, file, image, video, embed).
     pub has: Vec<Has>,
+    /// Only pinned (`true`) or only unpinned (`false`) messages; `None` for both.
     pub pinned: Option<bool>,
     /// Only messages after this ID.
     pub min_id: Option<MessageId>,
     /// Only messages before this ID.
     pub max_id: Option<MessageId>,
+    /// Order of the results, by message ID.
     pub sort_order: SortOrder,
+    /// Matches to skip, 0 to 5000.
     pub offset: usize,
+    /// Results per page, 1 to 100.
     pub limit: usize,
 }
 
 /// One page of results.
 #[derive(Debug, Clone)]
 pub struct SearchPage {
+    /// The page's messages as they are now; hits whose message is gone are left out, so a page may
+    /// be short.
     pub messages: Vec<MessageResponse>,
     /// Matches in all, whatever the page.
     pub total: u64,

@@ -11,6 +11,7 @@ use crate::id::ApplicationId;
 pub struct SessionToken(pub String);
 
 impl SessionToken {
+    /// A fresh random session token.
     pub fn generate() -> Self {
         SessionToken(format!("flx_{}", random_base62(36)))
     }
@@ -26,11 +27,14 @@ impl SessionToken {
 /// A bot token: `{application_id}.{secret}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotToken {
+    /// The application whose bot the token belongs to.
     pub application_id: ApplicationId,
+    /// The random part, base62 (48 characters when generated; up to 128 accepted when parsing).
     pub secret: String,
 }
 
 impl BotToken {
+    /// A fresh token for `application_id`, with a 48-character random secret.
     pub fn generate(application_id: ApplicationId) -> Self {
         BotToken {
             application_id,
@@ -38,6 +42,8 @@ impl BotToken {
         }
     }
 
+    /// Reads `{application_id}.{secret}`; `None` when the shape is wrong (the secret is not checked
+    /// against anything here).
     pub fn parse(raw: &str) -> Option<Self> {
         let (id, secret) = raw.split_once('.')?;
         if secret.is_empty()
@@ -52,10 +58,12 @@ impl BotToken {
         })
     }
 
+    /// The SHA-256 of the secret, as the application record stores it.
     pub fn secret_hash(&self) -> [u8; 32] {
         hash_token(&self.secret)
     }
 
+    /// The token in the clear, `{application_id}.{secret}`, to hand to the owner once.
     pub fn expose(&self) -> String {
         format!("{}.{}", self.application_id, self.secret)
     }

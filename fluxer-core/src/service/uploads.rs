@@ -24,6 +24,8 @@ use crate::validation::Validator;
 pub struct Upload {
     /// As the client named it (sanitized before use).
     pub filename: String,
+    /// The file's contents; at most `attachment_bytes` (`FILE_TOO_LARGE`). The type is sniffed from
+    /// them.
     pub bytes: Vec<u8>,
     /// From the message's `attachments[n].description`.
     pub description: Option<String>,

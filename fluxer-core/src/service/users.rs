@@ -26,22 +26,33 @@ where
 /// `PATCH /users/@me`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct UserUpdate {
+    /// 1 to 32 of letters, digits, `_` and `.`. The discriminator is kept when the new tag is free,
+    /// otherwise a free one is picked.
     pub username: Option<String>,
+    /// Display name, 1 to 32 characters; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     pub global_name: Option<Option<String>>,
+    /// New email (trimmed and lowercased). A change needs `password`, marks the email unverified
+    /// and sends a verification email; `EMAIL_ALREADY_REGISTERED` when taken.
     pub email: Option<String>,
+    /// New password, 8 to 256 characters; needs `password`. Ends every other session of the user,
+    /// on the gateway too.
     pub new_password: Option<String>,
     /// The current password, required to change email or password.
     pub password: Option<String>,
+    /// Up to 320 characters; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     pub bio: Option<Option<String>>,
+    /// Up to 40 characters; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     pub pronouns: Option<Option<String>>,
+    /// Profile color as `0xRRGGBB` (0 to 16777215); `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     pub accent_color: Option<Option<u32>>,
     /// A data URI (`data:image/png;base64,...`) to set, `null` to remove.
     #[serde(default, deserialize_with = "nullable")]
     pub avatar: Option<Option<String>>,
+    /// A data URI to set (PNG, JPEG, GIF or WebP, at most 10 MiB), `null` to remove.
     #[serde(default, deserialize_with = "nullable")]
     pub banner: Option<Option<String>>,
 }
@@ -49,17 +60,26 @@ pub struct UserUpdate {
 /// `POST /users/@me/relationships` (by tag) or `PUT .../{id}` (with a type).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RelationshipRequest {
+    /// The target's username, for a request by tag (`POST /users/@me/relationships`).
     pub username: Option<String>,
+    /// The target's discriminator, as a string (`"0042"`) or a number; required for a request by
+    /// tag.
     pub discriminator: Option<serde_json::Value>,
+    /// For `PUT /users/@me/relationships/{id}` (`type` on the wire): 1 sends or accepts a friend
+    /// request (also the default), 2 blocks. Other values fail with `INVALID_RELATIONSHIP_TYPE`.
+    /// Ignored by the by-tag request.
     #[serde(rename = "type")]
     pub kind: Option<u8>,
 }
 
 impl Fluxer {
+    /// The caller's own account, private fields included (`GET /users/@me`).
     pub fn me(&self, actor: &Actor) -> UserPrivate {
         actor.user.private()
     }
 
+    /// Edits the caller's account and profile (`PATCH /users/@me`); only the fields given change.
+    /// Publishes `USER_UPDATE`; replaced images are deleted later.
     pub async fn update_me(&self, actor: &Actor, req: UserUpdate) -> Result<UserPrivate> {
         let mut v = Validator::new();
         if let Some(u) = &req.username
@@ -220,6 +240,8 @@ impl Fluxer {
         }
     }
 
+    /// Any user's public profile (`GET /users/{id}`); `UNKNOWN_USER` when it does not exist or was
+    /// deleted.
     pub async fn get_user(&self, _actor: &Actor, id: UserId) -> Result<UserPartial> {
         self.store()
             .get_user(id)
@@ -314,6 +336,7 @@ impl Fluxer {
         self.channel_response(Some(actor.id()), &channel).await
     }
 
+    /// The caller's DMs and group DMs (`GET /users/@me/channels`).
     pub async fn list_private_channels(&self, actor: &Actor) -> Result<Vec<ChannelResponse>> {
         let channels = self.store().list_private_channels(actor.id()).await?;
         let mut out = Vec::with_capacity(channels.len());
@@ -323,6 +346,8 @@ impl Fluxer {
         Ok(out)
     }
 
+    /// The caller's friends, pending requests and blocks (`GET /users/@me/relationships`), each as
+    /// `{ id, type, user, nickname, since }`.
     pub async fn list_relationships(&self, actor: &Actor) -> Result<Vec<serde_json::Value>> {
         let rels = self.store().list_relationships(actor.id()).await?;
         let ids: Vec<UserId> = rels.iter().map(|r| r.target_id).collect();

@@ -16,31 +16,49 @@ use super::{Actor, ChannelAccess, Fluxer};
 /// `POST /channels/{id}/webhooks`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct WebhookCreate {
+    /// 1 to 80 characters once trimmed; may not contain `clyde` or `fluxer` in any case
+    /// (`WEBHOOK_NAME_RESERVED`).
     pub name: String,
+    /// The default avatar of its messages, stored as given (not uploaded or checked).
     pub avatar: Option<String>,
 }
 
 /// `PATCH /webhooks/{id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct WebhookUpdate {
+    /// New name (same rules as on create). Absent leaves it unchanged.
     pub name: Option<String>,
+    /// New avatar, stored as given; `null` clears it. Absent leaves it unchanged.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub avatar: Option<Option<String>>,
+    /// Move the webhook to another text channel of its guild; the caller needs `MANAGE_WEBHOOKS`
+    /// there too (`INVALID_CHANNEL` otherwise). Not allowed with the token
+    /// (`CANNOT_MOVE_WITH_TOKEN`).
     pub channel_id: Option<ChannelId>,
 }
 
 /// `POST /webhooks/{id}/{token}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct WebhookExecute {
+    /// Text, up to `message_content` characters. The message needs content or an embed
+    /// (`CANNOT_SEND_EMPTY_MESSAGE`).
     pub content: Option<String>,
+    /// Name to show on this message instead of the webhook's (same rules as the webhook name).
     pub username: Option<String>,
+    /// Avatar to show on this message instead of the webhook's, up to 2048 characters.
     pub avatar_url: Option<String>,
+    /// Text-to-speech; kept as given.
     #[serde(default)]
     pub tts: bool,
+    /// Rich embeds, at most `embeds_per_message`; only their number is checked.
     #[serde(default)]
     pub embeds: Vec<Embed>,
+    /// Only `parse` is read: leaving out `users` or `everyone` drops those mentions. Mentioned
+    /// users must be guild members; role mentions are never recorded.
     #[serde(default)]
     pub allowed_mentions: Option<crate::model::AllowedMentions>,
+    /// Message flags; only suppress embeds (`1 << 2`) and suppress notifications (`1 << 12`) are
+    /// kept.
     #[serde(default)]
     pub flags: Option<u32>,
 }
@@ -83,6 +101,9 @@ impl Fluxer {
         .await;
     }
 
+    /// Creates a webhook on a guild text channel (`POST /channels/{id}/webhooks`); the response
+    /// carries its token. Needs `MANAGE_WEBHOOKS`; `MAX_WEBHOOKS` at the channel's limit. Publishes
+    /// `WEBHOOKS_UPDATE`.
     pub async fn create_webhook(
         &self,
         actor: &Actor,
@@ -123,6 +144,8 @@ impl Fluxer {
         self.webhook_response(&hook, true).await
     }
 
+    /// The channel's webhooks, with their tokens (`GET /channels/{id}/webhooks`). Needs
+    /// `MANAGE_WEBHOOKS` in the channel.
     pub async fn list_channel_webhooks(
         &self,
         actor: &Actor,
@@ -137,6 +160,8 @@ impl Fluxer {
         Ok(out)
     }
 
+    /// All of the guild's webhooks, with their tokens (`GET /guilds/{id}/webhooks`). Needs
+    /// `MANAGE_WEBHOOKS` guild-wide.
     pub async fn list_guild_webhooks(
         &self,
         actor: &Actor,
@@ -183,11 +208,15 @@ impl Fluxer {
         Ok(hook)
     }
 
+    /// A webhook with its token (`GET /webhooks/{id}`). Needs `MANAGE_WEBHOOKS` in its channel;
+    /// `UNKNOWN_WEBHOOK` when the caller cannot see that channel.
     pub async fn get_webhook(&self, actor: &Actor, id: WebhookId) -> Result<WebhookResponse> {
         let (hook, _) = self.managed_webhook(actor, id).await?;
         self.webhook_response(&hook, true).await
     }
 
+    /// A webhook by ID and token, without the token or creator (`GET /webhooks/{id}/{token}`); no
+    /// session needed. `UNKNOWN_WEBHOOK` when the token is wrong.
     pub async fn get_webhook_with_token(
         &self,
         id: WebhookId,
@@ -199,6 +228,9 @@ impl Fluxer {
         Ok(r)
     }
 
+    /// Edits a webhook, as a caller with `MANAGE_WEBHOOKS` (`PATCH /webhooks/{id}`) or with its
+    /// token (`PATCH /webhooks/{id}/{token}`, no move, token left out of the answer). Publishes
+    /// `WEBHOOKS_UPDATE` for the old channel and, after a move, the new one.
     pub async fn update_webhook(
         &self,
         actor: Option<&Actor>,
@@ -253,6 +285,9 @@ impl Fluxer {
         self.webhook_response(&hook, token.is_none()).await
     }
 
+    /// Deletes a webhook, as a caller with `MANAGE_WEBHOOKS` in its channel
+    /// (`DELETE /webhooks/{id}`) or with its token (`DELETE /webhooks/{id}/{token}`). Publishes
+    /// `WEBHOOKS_UPDATE`.
     pub async fn delete_webhook(
         &self,
         actor: Option<&Actor>,

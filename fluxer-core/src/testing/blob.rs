@@ -23,6 +23,8 @@ fn bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
+/// `put` answers the meta (key, size, content type, hex etag, recent `last_modified`) that `get` and
+/// `head` give back; missing keys are `None`; empty objects and no content type work.
 pub async fn put_get_head(blobs: Arc<dyn BlobStore>) {
     let before = Timestamp::now();
     let data = bytes(1000);
@@ -57,6 +59,8 @@ pub async fn put_get_head(blobs: Arc<dyn BlobStore>) {
     assert_eq!(blobs.get("empty").await.unwrap(), Some((empty, Vec::new())));
 }
 
+/// A second `put` replaces the object and its etag; the etag is a content hash (same bytes under
+/// another key, same etag).
 pub async fn overwrite_changes_etag(blobs: Arc<dyn BlobStore>) {
     let first = blobs
         .put("doc", b"first version".to_vec(), Some("text/plain"))
@@ -86,6 +90,8 @@ pub async fn overwrite_changes_etag(blobs: Arc<dyn BlobStore>) {
     assert_eq!(copy.etag, second.etag);
 }
 
+/// `get_range` is end-exclusive, clamps past the end, is empty for an empty or inverted range, and
+/// `None` for a missing object.
 pub async fn range_is_clamped(blobs: Arc<dyn BlobStore>) {
     let data = bytes(100);
     let meta = blobs
@@ -117,6 +123,8 @@ pub async fn range_is_clamped(blobs: Arc<dyn BlobStore>) {
     assert_eq!(blobs.get_range("video/missing", 0, 10).await.unwrap(), None);
 }
 
+/// `delete` answers whether it removed something; a deleted key is gone from every read and can be
+/// written again.
 pub async fn delete_removes(blobs: Arc<dyn BlobStore>) {
     blobs.put("a/1", b"one".to_vec(), None).await.unwrap();
     let kept = blobs.put("a/2", b"two".to_vec(), None).await.unwrap();
@@ -135,6 +143,7 @@ pub async fn delete_removes(blobs: Arc<dyn BlobStore>) {
     );
 }
 
+/// `list` takes a plain string prefix (`a` also lists `ab`) and sorts by key.
 pub async fn list_by_prefix_sorted(blobs: Arc<dyn BlobStore>) {
     for key in ["a/2", "b/1", "a/10", "ab", "a/1", "a/sub/x"] {
         blobs.put(key, key.as_bytes().to_vec(), None).await.unwrap();

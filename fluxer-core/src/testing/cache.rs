@@ -27,6 +27,8 @@ const PAST_SHORT: Duration = Duration::from_millis(200);
 /// Long enough never to lapse during a case.
 const LONG: Duration = Duration::from_secs(60);
 
+/// Values are set, replaced and read back (empty ones too); `delete` answers whether a value was
+/// there.
 pub async fn set_get_delete(cache: Arc<dyn Cache>) {
     assert_eq!(cache.get("k").await.unwrap(), None);
     cache.set("k", b"v1", None).await.unwrap();
@@ -44,6 +46,7 @@ pub async fn set_get_delete(cache: Arc<dyn Cache>) {
     assert_eq!(cache.get("other").await.unwrap(), Some(b"x".to_vec()));
 }
 
+/// A value is gone after its TTL (and `delete` finds nothing), others stay; the key can be set again.
 pub async fn values_expire_after_ttl(cache: Arc<dyn Cache>) {
     cache.set("short", b"v", Some(SHORT)).await.unwrap();
     cache.set("long", b"v", Some(LONG)).await.unwrap();
@@ -61,6 +64,7 @@ pub async fn values_expire_after_ttl(cache: Arc<dyn Cache>) {
     assert_eq!(cache.get("short").await.unwrap(), Some(b"again".to_vec()));
 }
 
+/// `set` replaces the TTL with the value: a TTL can be removed or added.
 pub async fn set_replaces_value_and_ttl(cache: Arc<dyn Cache>) {
     cache.set("a", b"1", Some(SHORT)).await.unwrap();
     cache.set("a", b"2", None).await.unwrap();
@@ -71,6 +75,7 @@ pub async fn set_replaces_value_and_ttl(cache: Arc<dyn Cache>) {
     assert_eq!(cache.get("b").await.unwrap(), None);
 }
 
+/// `hit` counts per key in a fixed window whose reset time does not move.
 pub async fn hit_counts_within_window(cache: Arc<dyn Cache>) {
     let window = Duration::from_secs(30);
     let first = cache.hit("rl:a", window).await.unwrap();
@@ -94,6 +99,7 @@ pub async fn hit_counts_within_window(cache: Arc<dyn Cache>) {
     assert_eq!(cache.hit("rl:a", window).await.unwrap().count, 6);
 }
 
+/// The first hit after a window ends starts a new one at 1.
 pub async fn hit_window_resets(cache: Arc<dyn Cache>) {
     // The window starts at the key's first hit; the first hit after it ends starts a new one.
     let window = Duration::from_millis(300);
@@ -110,6 +116,8 @@ pub async fn hit_window_resets(cache: Arc<dyn Cache>) {
     assert_eq!(cache.hit("rl", window).await.unwrap().count, 2);
 }
 
+/// A lock is held until its token unlocks it: other tries, wrong or stale tokens fail; every
+/// acquisition gets a new token.
 pub async fn lock_is_exclusive_until_unlock(cache: Arc<dyn Cache>) {
     let token = cache
         .try_lock("job", LONG)
@@ -148,6 +156,8 @@ pub async fn lock_is_exclusive_until_unlock(cache: Arc<dyn Cache>) {
     assert!(!cache.unlock("never-locked", &next).await.unwrap());
 }
 
+/// A lock past its TTL is free to take again (the old token no longer unlocks); of many concurrent
+/// tries exactly one wins.
 pub async fn lock_expires_after_ttl(cache: Arc<dyn Cache>) {
     let first = cache.try_lock("lease", SHORT).await.unwrap().expect("free");
     assert_eq!(cache.try_lock("lease", SHORT).await.unwrap(), None);

@@ -96,6 +96,8 @@ async fn settle(bus: &dyn EventBus, subs: &mut [&mut Box<dyn Subscription>], top
     }
 }
 
+/// A subscriber gets only its topics' events, once each even when a topic was added twice, with
+/// their routing facts (channel, guild, subject) intact.
 pub async fn delivers_only_subscribed_topics(bus: Arc<dyn EventBus>) {
     let (guild, user, other) = (
         Topic::Guild(GuildId::new(1)),
@@ -128,6 +130,7 @@ pub async fn delivers_only_subscribed_topics(bus: Arc<dyn EventBus>) {
     assert_quiet(&mut sub).await;
 }
 
+/// Events arrive in publish order within each topic.
 pub async fn delivers_in_publish_order_per_topic(bus: Arc<dyn EventBus>) {
     let (a, b) = (Topic::Guild(GuildId::new(1)), Topic::User(UserId::new(1)));
     let mut sub = bus.subscribe(1024).await.unwrap();
@@ -162,6 +165,8 @@ pub async fn delivers_in_publish_order_per_topic(bus: Arc<dyn EventBus>) {
     assert_quiet(&mut sub).await;
 }
 
+/// Every subscriber of a topic gets each event; a late subscriber misses earlier events and a
+/// dropped one disturbs no one.
 pub async fn every_subscriber_gets_a_copy(bus: Arc<dyn EventBus>) {
     let topic = Topic::Guild(GuildId::new(7));
     let mut subs = Vec::new();
@@ -189,6 +194,8 @@ pub async fn every_subscriber_gets_a_copy(bus: Arc<dyn EventBus>) {
     }
 }
 
+/// After `remove_topic` the topic's events stop (removing an absent topic is harmless); adding it
+/// back resumes delivery.
 pub async fn remove_topic_stops_delivery(bus: Arc<dyn EventBus>) {
     let (kept, removed) = (Topic::User(UserId::new(1)), Topic::Guild(GuildId::new(1)));
     let mut sub = bus.subscribe(16).await.unwrap();
@@ -214,6 +221,7 @@ pub async fn remove_topic_stops_delivery(bus: Arc<dyn EventBus>) {
     assert_eq!(next(&mut sub).await, dispatch(removed, 3));
 }
 
+/// `recv` waits for an event published later.
 pub async fn recv_waits_for_the_next_event(bus: Arc<dyn EventBus>) {
     let topic = Topic::User(UserId::new(5));
     let mut sub = bus.subscribe(16).await.unwrap();
@@ -230,6 +238,8 @@ pub async fn recv_waits_for_the_next_event(bus: Arc<dyn EventBus>) {
     publisher.await.unwrap();
 }
 
+/// Publishing never blocks on a full inbox: the slow subscriber gets what fitted, in order, then
+/// `Lagged`, while the others get everything.
 pub async fn slow_subscriber_lags_alone(bus: Arc<dyn EventBus>) {
     const CAPACITY: usize = 4;
     const EVENTS: u64 = 20;

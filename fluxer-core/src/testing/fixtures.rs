@@ -25,9 +25,13 @@ pub const T0: Timestamp = Timestamp::from_unix_ms(1_700_000_000_000);
 /// membership.
 #[derive(Debug, Clone)]
 pub struct GuildBundle {
+    /// The guild, owned by the bundle's owner, with `general` as its system channel.
     pub guild: Guild,
+    /// Its roles: the @everyone role alone, with [`Permissions::DEFAULT`].
     pub roles: Vec<Role>,
+    /// Its text channels, `general` (position 0) then `random` (position 1).
     pub channels: Vec<Channel>,
+    /// The owner's membership, with no roles.
     pub owner: Member,
 }
 
@@ -60,10 +64,12 @@ impl Default for Fixtures {
 }
 
 impl Fixtures {
+    /// Fixtures with their own ID generator (worker 1).
     pub fn new() -> Self {
         Self::with_generator(Arc::new(SnowflakeGenerator::new(1)))
     }
 
+    /// Fixtures that take IDs from `ids`, so they never collide with another user of it.
     pub fn with_generator(ids: Arc<SnowflakeGenerator>) -> Self {
         Fixtures {
             ids,
@@ -122,6 +128,7 @@ impl Fixtures {
         }
     }
 
+    /// A session of `user` with a unique token hash, created and last used at `created_at`.
     pub fn make_session(&self, user: UserId, created_at: Timestamp) -> AuthSession {
         AuthSession {
             token_hash: self.token_hash(),
@@ -134,6 +141,7 @@ impl Fixtures {
         }
     }
 
+    /// A one-time token of `kind` for `user` with a unique token hash, expiring at `expires_at`.
     pub fn make_action_token(
         &self,
         kind: ActionTokenKind,
@@ -195,6 +203,7 @@ impl Fixtures {
         }
     }
 
+    /// A text channel of `guild` named `name` at `position`, with a fresh ID and no overwrites.
     pub fn make_text_channel(&self, guild: GuildId, name: &str, position: i32) -> Channel {
         Channel {
             guild_id: Some(guild),
@@ -277,6 +286,7 @@ impl Fixtures {
         }
     }
 
+    /// `user`'s membership in `guild`: no nickname, no roles, joined now.
     pub fn make_member(&self, guild: GuildId, user: UserId) -> Member {
         Member {
             guild_id: guild,
@@ -291,6 +301,8 @@ impl Fixtures {
         }
     }
 
+    /// A mentionable role of `guild` at `position`, with a fresh ID, a unique name and
+    /// [`Permissions::DEFAULT`].
     pub fn make_role(&self, guild: GuildId, position: i32) -> Role {
         Role {
             id: RoleId(self.snowflake()),
@@ -321,6 +333,7 @@ impl Fixtures {
         }
     }
 
+    /// A permanent ban of `user` from `guild` by `moderator`, with a reason, made at [`T0`].
     pub fn make_ban(&self, guild: GuildId, user: UserId, moderator: UserId) -> Ban {
         Ban {
             guild_id: guild,
@@ -345,6 +358,8 @@ impl Fixtures {
         }
     }
 
+    /// A public bot application of `owner`: its bot user shares the application's ID and it has a
+    /// unique bot token hash and one redirect URI.
     pub fn make_application(&self, owner: UserId) -> Application {
         let id = ApplicationId(self.snowflake());
         Application {
@@ -360,6 +375,7 @@ impl Fixtures {
         }
     }
 
+    /// `user`'s relationship of `kind` with `target`, since [`T0`], without a nickname.
     pub fn make_relationship(
         &self,
         user: UserId,

@@ -25,10 +25,12 @@ impl Rng {
         Rng::new(seed)
     }
 
+    /// A generator from `seed` (0 is taken as 1: xorshift needs a non-zero state).
     pub fn new(seed: u64) -> Rng {
         Rng(seed.max(1))
     }
 
+    /// The next number of the sequence.
     pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
@@ -43,10 +45,12 @@ impl Rng {
         (self.next_u64() % n.max(1) as u64) as usize
     }
 
+    /// `true` once in `one_in` times on average (always when `one_in` is 0 or 1).
     pub fn chance(&mut self, one_in: usize) -> bool {
         self.below(one_in) == 0
     }
 
+    /// One of `items`, each as likely; panics when `items` is empty.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }

@@ -51,6 +51,7 @@ fn seen(e: &PresenceEntry, now: Timestamp) -> PresenceEntry {
     }
 }
 
+/// A user never seen is offline with no `last_seen`, and removing an unknown session says so too.
 pub async fn unknown_user_is_offline(presence: Arc<dyn Presence>) {
     let user = UserId::new(1);
     assert_eq!(
@@ -63,6 +64,7 @@ pub async fn unknown_user_is_offline(presence: Arc<dyn Presence>) {
     );
 }
 
+/// A live session's presence is returned whole with `last_seen` = now; `Invisible` is stored as is.
 pub async fn online_session_is_seen(presence: Arc<dyn Presence>) {
     let user = UserId::new(2);
     let mut e = entry(user, Status::Dnd);
@@ -88,6 +90,8 @@ pub async fn online_session_is_seen(presence: Arc<dyn Presence>) {
     );
 }
 
+/// The most recently changed session counts (a heartbeat with the same presence does not change
+/// which); removing it falls back to the other.
 pub async fn most_recently_updated_session_wins(presence: Arc<dyn Presence>) {
     let user = UserId::new(3);
     let (online, idle, dnd) = (
@@ -140,6 +144,8 @@ pub async fn most_recently_updated_session_wins(presence: Arc<dyn Presence>) {
     );
 }
 
+/// Removing the last session answers offline with `last_seen` at the removal, which later reads
+/// keep; a new session brings the user back.
 pub async fn removing_last_session_goes_offline(presence: Arc<dyn Presence>) {
     let user = UserId::new(4);
     let online = entry(user, Status::Online);
@@ -185,6 +191,8 @@ pub async fn removing_last_session_goes_offline(presence: Arc<dyn Presence>) {
     );
 }
 
+/// Sessions not refreshed within their TTL stop counting: offline, last seen between the last
+/// refresh and the lapse; a later refresh revives the session.
 pub async fn lapsed_sessions_are_offline(presence: Arc<dyn Presence>) {
     let user = UserId::new(5);
     let (online, idle) = (entry(user, Status::Online), entry(user, Status::Idle));
@@ -246,6 +254,7 @@ pub async fn lapsed_sessions_are_offline(presence: Arc<dyn Presence>) {
     );
 }
 
+/// Users' sessions are apart, even with the same session ID.
 pub async fn users_are_separate(presence: Arc<dyn Presence>) {
     let (a, b) = (UserId::new(6), UserId::new(7));
     let online = entry(a, Status::Online);

@@ -54,6 +54,8 @@ async fn assert_nothing_due(queue: &dyn Queue) {
     assert_eq!(got, None, "nothing should be due");
 }
 
+/// A reserved job comes back as enqueued, in flight with one attempt, hidden while leased; after
+/// `ack` the queue is empty.
 pub async fn enqueue_reserve_ack(queue: Arc<dyn Queue>) {
     let payload = json!({"to": "a@example.test", "n": [1, 2, 3]});
     let mut new = NewJob::new("example_job", payload.clone());
@@ -81,6 +83,7 @@ pub async fn enqueue_reserve_ack(queue: Arc<dyn Queue>) {
     assert!(queue.dead_letters(10).await.unwrap().is_empty());
 }
 
+/// Job IDs are unique, and each of several jobs is reserved exactly once while acked in time.
 pub async fn every_job_is_delivered_once(queue: Arc<dyn Queue>) {
     let mut ids = BTreeSet::new();
     for n in 0..10 {
@@ -103,6 +106,7 @@ pub async fn every_job_is_delivered_once(queue: Arc<dyn Queue>) {
     assert_nothing_due(&*queue).await;
 }
 
+/// A job with a future `run_at` stays pending, not reservable, until that time.
 pub async fn future_job_waits_for_run_at(queue: Arc<dyn Queue>) {
     let mut later = NewJob::new("later", json!(1));
     later.run_at = Some(now().plus_ms(400));
@@ -121,6 +125,7 @@ pub async fn future_job_waits_for_run_at(queue: Arc<dyn Queue>) {
     assert_eq!((job.id.as_str(), job.attempts), (later_id.as_str(), 1));
 }
 
+/// A job not acked within its lease is delivered again, with one more attempt.
 pub async fn expired_lease_redelivers(queue: Arc<dyn Queue>) {
     let id = queue
         .enqueue(NewJob::new("flaky", json!(null)))
@@ -138,6 +143,8 @@ pub async fn expired_lease_redelivers(queue: Arc<dyn Queue>) {
     assert_eq!(queue.stats().await.unwrap(), QueueStats::default());
 }
 
+/// A nacked job waits pending until `retry_at`, then comes back with its payload, one more attempt
+/// and the error.
 pub async fn nack_retries_at_retry_at(queue: Arc<dyn Queue>) {
     let id = queue
         .enqueue(NewJob::new("retry", json!({"x": 1})))
@@ -167,6 +174,8 @@ pub async fn nack_retries_at_retry_at(queue: Arc<dyn Queue>) {
     queue.ack(&id).await.unwrap();
 }
 
+/// A job whose last allowed attempt is nacked goes to the dead letters with its last error and is
+/// never delivered again.
 pub async fn exhausted_job_goes_to_dead_letters(queue: Arc<dyn Queue>) {
     let mut new = NewJob::new("doomed", json!("payload"));
     new.max_attempts = 2;
@@ -219,6 +228,7 @@ pub async fn exhausted_job_goes_to_dead_letters(queue: Arc<dyn Queue>) {
     assert_eq!(queue.stats().await.unwrap().dead, 1);
 }
 
+/// `stats` counts pending (scheduled ones included), in-flight and dead jobs as they move.
 pub async fn stats_count_states(queue: Arc<dyn Queue>) {
     assert_eq!(queue.stats().await.unwrap(), QueueStats::default());
     let mut dying = NewJob::new("dying", json!(0));

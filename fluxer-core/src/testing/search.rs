@@ -100,6 +100,8 @@ async fn index(index: &dyn SearchIndex, docs: &[MessageDocument]) {
     index.commit().await.unwrap();
 }
 
+/// Content matches whole words in any case, every word required; no content matches all; newest
+/// first by default, with the total.
 pub async fn content_matches_words_case_insensitively(idx: Arc<dyn SearchIndex>) {
     index(
         &*idx,
@@ -129,6 +131,7 @@ pub async fn content_matches_words_case_insensitively(idx: Arc<dyn SearchIndex>)
     assert_eq!(found.hits[0], (RANDOM, message_id(3)));
 }
 
+/// Results come only from `channel_ids`; with none, nothing is found.
 pub async fn results_only_from_readable_channels(idx: Arc<dyn SearchIndex>) {
     index(
         &*idx,
@@ -150,6 +153,8 @@ pub async fn results_only_from_readable_channels(idx: Arc<dyn SearchIndex>) {
     assert_eq!(idx.search_messages(&q).await.unwrap(), Default::default());
 }
 
+/// `author_ids` match any, `has` and `mentions` require all, `pinned` filters both ways, and filters
+/// combine.
 pub async fn filters_by_author_has_mentions_and_pinned(idx: Arc<dyn SearchIndex>) {
     let mut docs = vec![
         doc(1, GENERAL, ALICE, "see the picture"),
@@ -206,6 +211,7 @@ pub async fn filters_by_author_has_mentions_and_pinned(idx: Arc<dyn SearchIndex>
     assert_eq!(hits(&*idx, &q).await, vec![2]);
 }
 
+/// `min_id` and `max_id` are exclusive bounds.
 pub async fn filters_by_id_range(idx: Arc<dyn SearchIndex>) {
     let docs: Vec<_> = (1..=10)
         .map(|n| doc(n, GENERAL, ALICE, &format!("entry number {n}")))
@@ -223,6 +229,8 @@ pub async fn filters_by_id_range(idx: Arc<dyn SearchIndex>) {
     assert_eq!(hits(&*idx, &q).await, Vec::<u64>::new());
 }
 
+/// `offset` and `limit` page through the matches either way (`ascending`), the total counts them all,
+/// and a page past the end is empty.
 pub async fn pages_with_total_offset_and_limit(idx: Arc<dyn SearchIndex>) {
     let mut docs: Vec<_> = (1..=30)
         .map(|n| {
@@ -266,6 +274,7 @@ pub async fn pages_with_total_offset_and_limit(idx: Arc<dyn SearchIndex>) {
     );
 }
 
+/// Indexing a message again replaces it; deleting removes it (unknown IDs and empty lists are fine).
 pub async fn reindex_replaces_and_delete_removes(idx: Arc<dyn SearchIndex>) {
     index(
         &*idx,
@@ -310,6 +319,8 @@ fn guild(id: u64, name: &str, description: Option<&str>, members: u64) -> GuildD
     }
 }
 
+/// Guild search matches whole words of name or description, most members first then lowest ID,
+/// paged with a total; re-indexing updates and deleting removes.
 pub async fn guilds_match_words_most_members_first(idx: Arc<dyn SearchIndex>) {
     idx.index_guilds(&[
         guild(
@@ -360,6 +371,8 @@ pub async fn guilds_match_words_most_members_first(idx: Arc<dyn SearchIndex>) {
     );
 }
 
+/// User search matches word prefixes of username or global name in any case, lowest ID first, at
+/// most `limit`; re-indexing and deleting take effect.
 pub async fn users_match_name_prefixes(idx: Arc<dyn SearchIndex>) {
     let user = |id: u64, username: &str, global: Option<&str>| UserDocument {
         id: UserId::new(id),

@@ -9,6 +9,7 @@ use crate::ports::{Store, conflict};
 use super::fixtures::{Fixtures, T0};
 use super::storage::{assert_conflict, assert_not_found};
 
+/// Created users read back whole; unknown IDs give `None`; `get_users` skips the missing.
 pub async fn users_create_and_get(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (a, b) = (fx.make_user(), fx.make_user());
@@ -25,6 +26,7 @@ pub async fn users_create_and_get(store: Arc<dyn Store>) {
     assert!(store.get_users(&[]).await.unwrap().is_empty());
 }
 
+/// Users are found by email and by tag, the username compared case-insensitively.
 pub async fn users_find_by_email_and_tag(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let mut a = fx.make_user();
@@ -66,6 +68,8 @@ pub async fn users_find_by_email_and_tag(store: Arc<dyn Store>) {
     );
 }
 
+/// A taken email or tag (any case) is a `users.email` / `users.tag` conflict that stores nothing;
+/// another discriminator and missing emails are no conflict.
 pub async fn users_email_and_tag_conflict_on_create(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let a = fx.make_user();
@@ -97,6 +101,8 @@ pub async fn users_email_and_tag_conflict_on_create(store: Arc<dyn Store>) {
     store.create_user(&no_email).await.unwrap();
 }
 
+/// An update moves the email and tag lookups (the old ones are free again) and keeping one's own is
+/// no conflict.
 pub async fn users_update_reindexes_email_and_tag(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let a = fx.make_user();
@@ -145,6 +151,7 @@ pub async fn users_update_reindexes_email_and_tag(store: Arc<dyn Store>) {
     assert_eq!(store.get_user(a.id).await.unwrap(), Some(again));
 }
 
+/// Taking another user's email or tag on update is a conflict that changes nothing.
 pub async fn users_email_and_tag_conflict_on_update(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (a, b) = (fx.make_user(), fx.make_user());
@@ -176,6 +183,7 @@ pub async fn users_email_and_tag_conflict_on_update(store: Arc<dyn Store>) {
     );
 }
 
+/// Updating an unknown user is `NotFound` and creates nothing.
 pub async fn users_update_missing_is_not_found(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let ghost = fx.make_user();
@@ -183,6 +191,7 @@ pub async fn users_update_missing_is_not_found(store: Arc<dyn Store>) {
     assert_eq!(store.get_user(ghost.id).await.unwrap(), None);
 }
 
+/// A session reads back whole; `touch_session` moves only `last_used_at`.
 pub async fn sessions_create_get_and_touch(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let user = fx.make_user();
@@ -210,6 +219,8 @@ pub async fn sessions_create_get_and_touch(store: Arc<dyn Store>) {
     assert_eq!(touched.user_id, user.id);
 }
 
+/// A user's sessions list oldest first; deleting one or all answers what was deleted and spares
+/// other users'.
 pub async fn sessions_listed_oldest_first_and_deleted(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (user, other) = (fx.make_user(), fx.make_user());
@@ -239,6 +250,7 @@ pub async fn sessions_listed_oldest_first_and_deleted(store: Arc<dyn Store>) {
     assert_eq!(store.list_sessions(other.id).await.unwrap(), vec![foreign]);
 }
 
+/// `delete_idle_sessions` removes the sessions last used before the cutoff; touching keeps one alive.
 pub async fn sessions_idle_are_deleted(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let user = fx.make_user();
@@ -280,6 +292,8 @@ pub async fn sessions_idle_are_deleted(store: Arc<dyn Store>) {
     assert_eq!(store.list_sessions(user.id).await.unwrap().len(), 1);
 }
 
+/// Users whose deletion was requested before the cutoff list oldest request first, up to the limit;
+/// cancelled requests drop out.
 pub async fn users_pending_deletion_are_listed_oldest_first(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let mut users = Vec::new();
@@ -314,6 +328,7 @@ pub async fn users_pending_deletion_are_listed_oldest_first(store: Arc<dyn Store
     assert_eq!(ids(due), vec![users[3].id, users[0].id]);
 }
 
+/// An action token is taken once; a second take and an unknown token give `None`.
 pub async fn action_token_is_taken_once(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let user = fx.make_user();
@@ -338,6 +353,8 @@ pub async fn action_token_is_taken_once(store: Arc<dyn Store>) {
     assert_eq!(unknown, None);
 }
 
+/// Taking with the wrong kind gives `None` and leaves the token; a token is expired from its
+/// `expires_at` on.
 pub async fn action_token_checks_kind_and_expiry(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let user = fx.make_user();
@@ -392,6 +409,7 @@ pub async fn action_token_checks_kind_and_expiry(store: Arc<dyn Store>) {
     assert_eq!(taken, Some(just_in_time));
 }
 
+/// Applications are created, read, replaced (`NotFound` when missing), listed per owner and deleted.
 pub async fn applications_crud_and_list(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let users = fx.create_users(&*store, 2).await;
@@ -454,6 +472,7 @@ async fn seed_channels(store: &dyn Store, fx: &Fixtures, owner: UserId) -> Vec<C
     g.channels.iter().map(|c| c.id).collect()
 }
 
+/// Read states are put (replacing), read per user and channel, and listed per user.
 pub async fn read_states_put_get_list(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let users = fx.create_users(&*store, 2).await;
@@ -506,6 +525,7 @@ pub async fn read_states_put_get_list(store: Arc<dyn Store>) {
     );
 }
 
+/// `add_mentions` creates a blank read state or adds to an existing one, keeping its other fields.
 pub async fn read_state_mentions_are_added(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let users = fx.create_users(&*store, 1).await;
@@ -555,6 +575,7 @@ pub async fn read_state_mentions_are_added(store: Arc<dyn Store>) {
     );
 }
 
+/// A relationship is one user's side: put replaces, list and delete touch only that side.
 pub async fn relationships_are_one_sided(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let users = fx.create_users(&*store, 3).await;

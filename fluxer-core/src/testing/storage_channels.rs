@@ -8,6 +8,7 @@ use crate::ports::{MessagePage, Store};
 use super::fixtures::{Fixtures, unicode_emoji};
 use super::storage::{assert_not_found, sorted};
 
+/// Channels are created and replaced whole; updating an unknown one is `NotFound`.
 pub async fn channels_create_get_update(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let owner = fx.make_user();
@@ -38,6 +39,7 @@ pub async fn channels_create_get_update(store: Arc<dyn Store>) {
     assert_eq!(store.get_channel(ghost.id).await.unwrap(), None);
 }
 
+/// A guild's channels list by position, then ID, and only its own.
 pub async fn channels_listed_by_position_then_id(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let owner = fx.make_user();
@@ -71,6 +73,7 @@ pub async fn channels_listed_by_position_then_id(store: Arc<dyn Store>) {
     assert_eq!(names, vec!["a", "low", "high", "b", "c"]);
 }
 
+/// `update_channels` applies every change, or none when one channel is unknown (`NotFound`).
 pub async fn channels_update_many_is_atomic(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let owner = fx.make_user();
@@ -103,6 +106,7 @@ pub async fn channels_update_many_is_atomic(store: Arc<dyn Store>) {
     assert_eq!(store.get_channel(ghost.id).await.unwrap(), None);
 }
 
+/// `find_dm_channel` finds the 1:1 DM with the users in either order, never a group DM.
 pub async fn dm_channel_found_in_either_order(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (a, b, c) = (fx.make_user(), fx.make_user(), fx.make_user());
@@ -127,6 +131,7 @@ pub async fn dm_channel_found_in_either_order(store: Arc<dyn Store>) {
     assert_eq!(store.find_dm_channel(c.id, b.id).await.unwrap(), None);
 }
 
+/// `list_private_channels` gives each recipient its DMs and group DMs, and none to others.
 pub async fn private_channels_listed_for_recipients(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (a, b, c) = (fx.make_user(), fx.make_user(), fx.make_user());
@@ -164,6 +169,8 @@ pub async fn private_channels_listed_for_recipients(store: Arc<dyn Store>) {
     );
 }
 
+/// Deleting a channel removes its messages, reactions, invites (not the vanity one), webhooks and
+/// read states, and leaves its sibling alone.
 pub async fn channel_delete_cascades(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (owner, reader) = (fx.make_user(), fx.make_user());
@@ -291,6 +298,8 @@ pub async fn channel_delete_cascades(store: Arc<dyn Store>) {
     );
 }
 
+/// Webhooks are created, read, replaced (`NotFound` when missing), listed per channel and guild, and
+/// deleted.
 pub async fn webhooks_crud_and_lists(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (owner, g) = fx.create_guild(&*store).await;

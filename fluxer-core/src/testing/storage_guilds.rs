@@ -9,6 +9,7 @@ use crate::ports::{MessagePage, Scan, Store, conflict};
 use super::fixtures::{Fixtures, T0, unicode_emoji};
 use super::storage::{assert_conflict, assert_not_found, sorted};
 
+/// `create_guild` stores the guild with its roles, channels and owner membership.
 pub async fn guild_create_stores_roles_channels_and_owner(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let owner = fx.make_user();
@@ -45,6 +46,7 @@ pub async fn guild_create_stores_roles_channels_and_owner(store: Arc<dyn Store>)
     );
 }
 
+/// A guild created with a taken vanity code is a conflict that stores none of its parts.
 pub async fn guild_create_with_taken_vanity_leaves_nothing_behind(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let owner = fx.make_user();
@@ -76,6 +78,8 @@ pub async fn guild_create_with_taken_vanity_leaves_nothing_behind(store: Arc<dyn
     );
 }
 
+/// Vanity codes are found, conflict when taken by another guild, and are freed when changed or
+/// cleared.
 pub async fn guild_vanity_conflicts_and_lookup(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let owner = fx.make_user();
@@ -134,6 +138,7 @@ pub async fn guild_vanity_conflicts_and_lookup(store: Arc<dyn Store>) {
     assert_eq!(store.find_guild_by_vanity("gamma").await.unwrap(), None);
 }
 
+/// `update_guild` replaces (`NotFound` when missing); `get_guilds` skips unknown IDs.
 pub async fn guild_update_and_get_guilds(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let owner = fx.make_user();
@@ -164,6 +169,7 @@ pub async fn guild_update_and_get_guilds(store: Arc<dyn Store>) {
     assert_not_found(store.update_guild(&ghost.guild).await);
 }
 
+/// Deleting a guild removes everything in it and frees its vanity code; another guild is untouched.
 pub async fn guild_delete_cascades(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (owner, member, banned) = (fx.make_user(), fx.make_user(), fx.make_user());
@@ -307,6 +313,7 @@ fn user_ids(members: &[Member]) -> Vec<UserId> {
     members.iter().map(|m| m.user_id).collect()
 }
 
+/// Members are added and read; adding one twice is a `members.pk` conflict; membership is per guild.
 pub async fn members_add_get_and_conflict(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (owner, g) = fx.create_guild(&*store).await;
@@ -351,6 +358,8 @@ pub async fn members_add_get_and_conflict(store: Arc<dyn Store>) {
         .unwrap();
 }
 
+/// Members list by ascending user ID with an `after` cursor and are counted; a user's guilds list by
+/// ascending ID.
 pub async fn members_listed_and_counted(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (owner, g) = fx.create_guild(&*store).await;
@@ -425,6 +434,8 @@ pub async fn members_listed_and_counted(store: Arc<dyn Store>) {
     );
 }
 
+/// A membership is replaced (`NotFound` when missing) and removed (the guild leaves the user's
+/// list); the user may join again.
 pub async fn members_update_and_remove(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (owner, g) = fx.create_guild(&*store).await;
@@ -474,6 +485,7 @@ pub async fn members_update_and_remove(store: Arc<dyn Store>) {
     );
 }
 
+/// A guild's roles list by position, then ID; a role is found only in its guild.
 pub async fn roles_listed_by_position_then_id(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (owner, g) = fx.create_guild(&*store).await;
@@ -502,6 +514,7 @@ pub async fn roles_listed_by_position_then_id(store: Arc<dyn Store>) {
     assert_eq!(store.get_role(other.guild.id, low.id).await.unwrap(), None);
 }
 
+/// `update_roles` applies every change, or none when one role is unknown (`NotFound`).
 pub async fn roles_update_many_is_atomic(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (_, g) = fx.create_guild(&*store).await;
@@ -532,6 +545,7 @@ pub async fn roles_update_many_is_atomic(store: Arc<dyn Store>) {
     assert_eq!(store.get_role(gid, ghost.id).await.unwrap(), None);
 }
 
+/// Deleting a role takes it off every member; a second delete answers `false`.
 pub async fn role_delete_takes_it_off_members(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (_, g) = fx.create_guild(&*store).await;
@@ -787,6 +801,7 @@ pub async fn access_reads_follow_writes(store: Arc<dyn Store>) {
     );
 }
 
+/// `scan_ids` pages through every user, guild and channel ID once, ascending.
 pub async fn scan_walks_every_id_in_order(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let users: Vec<_> = (0..5).map(|_| fx.make_user()).collect();

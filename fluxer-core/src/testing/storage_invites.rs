@@ -22,6 +22,8 @@ fn codes(invites: Vec<Invite>) -> Vec<String> {
     sorted(invites.into_iter().map(|i| i.code).collect())
 }
 
+/// Invites are created (a taken code is an `invites.code` conflict), read, listed per guild and
+/// channel (a group DM's belongs to no guild) and deleted.
 pub async fn invites_create_get_list_delete(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (owner, g) = fx.create_guild(&*store).await;
@@ -95,6 +97,7 @@ pub async fn invites_create_get_list_delete(store: Arc<dyn Store>) {
     );
 }
 
+/// `use_invite` counts uses and refuses used-up, expired (from `max_age` on) and unknown invites.
 pub async fn invite_use_counts_and_refuses(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (_, g) = fx.create_guild(&*store).await;
@@ -163,6 +166,7 @@ pub async fn invite_use_counts_and_refuses(store: Arc<dyn Store>) {
     assert_eq!(store.use_invite("nope", T0).await.unwrap(), None);
 }
 
+/// Concurrent uses of a limited invite each get a distinct count, and no more than `max_uses` succeed.
 pub async fn invite_use_is_atomic(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (_, g) = fx.create_guild(&*store).await;
@@ -190,6 +194,7 @@ pub async fn invite_use_is_atomic(store: Arc<dyn Store>) {
     );
 }
 
+/// `delete_expired_invites` removes exactly the invites expired at `now` and says how many.
 pub async fn invites_expired_are_deleted(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (_, g) = fx.create_guild(&*store).await;
@@ -235,6 +240,8 @@ pub async fn invites_expired_are_deleted(store: Arc<dyn Store>) {
     );
 }
 
+/// A ban is put (replacing) and read; bans list by ascending user ID with an `after` cursor, per
+/// guild; delete answers whether one existed.
 pub async fn bans_put_replaces_and_list_paginates(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (owner, g) = fx.create_guild(&*store).await;

@@ -66,6 +66,7 @@ fn around(asc: &[MessageId], at: usize, exists: bool, limit: usize) -> Vec<Messa
     newest_first(&asc[older_start..newer_end])
 }
 
+/// `Latest` gives the newest `limit` messages, whole, newest first.
 pub async fn messages_latest_page(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, HISTORY).await;
@@ -87,6 +88,7 @@ pub async fn messages_latest_page(store: Arc<dyn Store>) {
     assert_eq!(whole, expected);
 }
 
+/// `Before` gives the older messages, exclusive of the cursor; walking back visits every message once.
 pub async fn messages_before_page(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, HISTORY).await;
@@ -124,6 +126,8 @@ pub async fn messages_before_page(store: Arc<dyn Store>) {
     assert_eq!(walked, newest_first(&asc));
 }
 
+/// `After` gives the messages right after the cursor, newest first; walking forward visits every
+/// message once.
 pub async fn messages_after_page(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, HISTORY).await;
@@ -163,6 +167,7 @@ pub async fn messages_after_page(store: Arc<dyn Store>) {
     assert_eq!(walked, asc);
 }
 
+/// `Around` gives the cursor with up to `limit / 2` newer and the rest older.
 pub async fn messages_around_page(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, HISTORY).await;
@@ -192,6 +197,7 @@ pub async fn messages_around_page(store: Arc<dyn Store>) {
     assert_eq!(got, newest_first(&asc[..=25]));
 }
 
+/// Every page works from a deleted message's ID as the cursor.
 pub async fn messages_pages_around_a_missing_cursor(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, HISTORY).await;
@@ -223,6 +229,7 @@ pub async fn messages_pages_around_a_missing_cursor(store: Arc<dyn Store>) {
     }
 }
 
+/// An empty or unknown channel gives empty pages, and a new channel has no `last_message_id`.
 pub async fn messages_empty_channel(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, _) = seed_history(&*store, &fx, 0).await;
@@ -253,6 +260,8 @@ pub async fn messages_empty_channel(store: Arc<dyn Store>) {
     );
 }
 
+/// Inserting advances the channel's `last_message_id`, never back (a late insert or a stale channel
+/// update), in guild and private channels.
 pub async fn message_insert_advances_last_message_id(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, _) = seed_history(&*store, &fx, 0).await;
@@ -358,6 +367,8 @@ async fn channel_author(store: &dyn Store, channel: &Channel) -> UserId {
     store.get_guild(guild).await.unwrap().unwrap().owner_id
 }
 
+/// `update_message` replaces a message (`NotFound` when missing); a message is found only in its own
+/// channel.
 pub async fn message_update_replaces(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, 3).await;
@@ -395,6 +406,7 @@ pub async fn message_update_replaces(store: Arc<dyn Store>) {
     );
 }
 
+/// Deleting a message removes it and its reactions; a second delete answers `false`.
 pub async fn message_delete_removes_it_and_its_reactions(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, 3).await;
@@ -430,6 +442,8 @@ pub async fn message_delete_removes_it_and_its_reactions(store: Arc<dyn Store>) 
     assert_eq!(sorted(with_reactions), vec![messages[0].id, messages[2].id]);
 }
 
+/// `delete_messages` returns each message it deleted once, skipping unknown, already deleted and
+/// other channels' IDs.
 pub async fn messages_bulk_delete_returns_only_deleted(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, 6).await;
@@ -512,6 +526,7 @@ fn assert_strictly_increasing(ids: &[MessageId]) {
     }
 }
 
+/// Concurrent inserts into one channel all land, in ID order, with the newest as `last_message_id`.
 pub async fn messages_concurrent_inserts_one_channel(store: Arc<dyn Store>) {
     let fx = Arc::new(Fixtures::new());
     let (channel, _) = seed_history(&*store, &fx, 0).await;
@@ -544,6 +559,7 @@ pub async fn messages_concurrent_inserts_one_channel(store: Arc<dyn Store>) {
     assert_eq!(last, inserted.last().copied());
 }
 
+/// Concurrent inserts into several channels all land in their own channel, in ID order.
 pub async fn messages_concurrent_inserts_several_channels(store: Arc<dyn Store>) {
     const CHANNELS: usize = 5;
     let fx = Arc::new(Fixtures::new());

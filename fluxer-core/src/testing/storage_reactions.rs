@@ -9,6 +9,8 @@ use crate::ports::Store;
 use super::fixtures::{Fixtures, T0, custom_emoji, unicode_emoji};
 use super::storage_messages::{ids, seed_history};
 
+/// Pins list most recently pinned first, per channel, before an exclusive `before`; unpinning removes
+/// one.
 pub async fn pins_listed_most_recent_first(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, mut messages) = seed_history(&*store, &fx, 6).await;
@@ -83,6 +85,7 @@ fn counts_of(
         .collect()
 }
 
+/// Adding the same reaction twice counts once (`false` the second time).
 pub async fn reactions_add_is_idempotent(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, 1).await;
@@ -128,6 +131,8 @@ pub async fn reactions_add_is_idempotent(store: Arc<dyn Store>) {
     );
 }
 
+/// Reaction counts come per message in first-reacted order with `me` for the viewer; an emoji
+/// reacted again after all its reactions went comes last.
 pub async fn reaction_counts_per_viewer_in_first_reacted_order(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, 3).await;
@@ -226,6 +231,7 @@ pub async fn reaction_counts_per_viewer_in_first_reacted_order(store: Arc<dyn St
     );
 }
 
+/// `list_reaction_users` lists one emoji's users by ascending ID, with an `after` cursor and a limit.
 pub async fn reaction_users_ascending_with_cursor(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, 2).await;
@@ -279,6 +285,8 @@ pub async fn reaction_users_ascending_with_cursor(store: Arc<dyn Store>) {
     );
 }
 
+/// One reaction, one emoji's or all of a message's are removed, answering what was removed; other
+/// messages keep theirs.
 pub async fn reactions_removed_one_emoji_or_all(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, 2).await;
@@ -378,6 +386,7 @@ pub async fn reactions_removed_one_emoji_or_all(store: Arc<dyn Store>) {
     assert_eq!(counts_of(&counts, kept), vec![(thumbs, 3, true)]);
 }
 
+/// Concurrent duplicate adds each count once.
 pub async fn reactions_concurrent_adds(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (channel, messages) = seed_history(&*store, &fx, 1).await;

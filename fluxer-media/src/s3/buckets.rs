@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::error::S3Error;
+use super::exchange::{Request, Shared, no_content, set_header, url_encode_key, xml_ok};
 use super::fs::{self, blocking, valid_bucket_name};
-use super::handlers::{Request, Shared, no_content, set_header, url_encode_key, xml_ok};
 use super::listing::{self, After};
 use super::multipart::{self, iso8601};
 use super::xml;

@@ -271,3 +271,9 @@ impl From<std::io::Error> for S3Error {
         S3Error::internal(e)
     }
 }
+
+impl From<xml::MalformedXml> for S3Error {
+    fn from(_: xml::MalformedXml) -> Self {
+        S3Error::malformed_xml()
+    }
+}

@@ -46,6 +46,7 @@
 mod body;
 mod buckets;
 mod error;
+mod exchange;
 mod fs;
 mod handlers;
 mod listing;
@@ -116,7 +117,7 @@ pub enum S3ConfigError {
 /// The endpoint: cheap to clone, shared by every request.
 #[derive(Clone)]
 pub struct S3Service {
-    shared: Arc<handlers::Shared>,
+    shared: Arc<exchange::Shared>,
 }
 
 impl S3Service {
@@ -147,7 +148,7 @@ impl S3Service {
                 .map(|c| (c.access_key_id, c.secret_access_key)),
         );
         Ok(Self {
-            shared: Arc::new(handlers::Shared {
+            shared: Arc::new(exchange::Shared {
                 storage,
                 verifier,
                 region: config.region,

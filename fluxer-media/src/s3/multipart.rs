@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::S3Error;
+use super::exchange::{Request, Shared, object_meta_from_headers, xml_ok};
 use super::fs::{self, ObjectMeta, Storage, blocking};
-use super::handlers::{Request, Shared, object_meta_from_headers, xml_ok};
 use super::sigv4::hex;
 use super::xml;
 
@@ -137,7 +137,7 @@ pub async fn upload_part(
     })
     .await?;
     let mut response = Response::new(axum::body::Body::empty());
-    super::handlers::set_header(&mut response, "etag", &format!("\"{}\"", part.etag));
+    super::exchange::set_header(&mut response, "etag", &format!("\"{}\"", part.etag));
     Ok(response)
 }
 
@@ -281,7 +281,7 @@ pub async fn abort(
     let _guard = s.storage.write_lock(fs::MULTIPART_DIR, upload_id).await;
     let (dir, _) = load(&s.storage, bucket, key, upload_id).await?;
     blocking(move || Ok(std::fs::remove_dir_all(dir)?)).await?;
-    Ok(super::handlers::no_content())
+    Ok(super::exchange::no_content())
 }
 
 pub async fn list_parts(
@@ -365,7 +365,7 @@ pub async fn list_uploads(s: &Shared, bucket: &str, req: &Request) -> Result<Res
     let url = req.param("encoding-type") == Some("url");
     let encode = |text: &str| {
         if url {
-            super::handlers::url_encode_key(text)
+            super::exchange::url_encode_key(text)
         } else {
             text.to_owned()
         }

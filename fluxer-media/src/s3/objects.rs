@@ -13,11 +13,11 @@ use tokio_util::io::ReaderStream;
 
 use super::body::check_content_md5;
 use super::error::S3Error;
-use super::fs::{ObjectMeta, Staged};
-use super::handlers::{
+use super::exchange::{
     Request, Shared, http_date, no_content, object_headers, object_meta_from_headers, set_header,
     xml_ok,
 };
+use super::fs::{ObjectMeta, Staged};
 use super::multipart::{iso8601, now_ms};
 use super::sigv4::hex;
 use super::xml;

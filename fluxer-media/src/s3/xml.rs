@@ -4,8 +4,6 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use super::error::S3Error;
-
 pub const DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 pub const NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
@@ -72,18 +70,22 @@ impl Element {
 /// The deepest nesting accepted; S3 bodies are three levels deep.
 const MAX_DEPTH: usize = 16;
 
+/// A request body that is not well-formed XML (S3's `MalformedXML`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedXml;
+
 /// Parses a request body into its root element. Namespaces are ignored (matched by local name).
-pub fn parse(body: &[u8]) -> Result<Element, S3Error> {
-    let text = std::str::from_utf8(body).map_err(|_| S3Error::malformed_xml())?;
+pub fn parse(body: &[u8]) -> Result<Element, MalformedXml> {
+    let text = std::str::from_utf8(body).map_err(|_| MalformedXml)?;
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root = None;
     loop {
-        let event = reader.read_event().map_err(|_| S3Error::malformed_xml())?;
+        let event = reader.read_event().map_err(|_| MalformedXml)?;
         match event {
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH || root.is_some() {
-                    return Err(S3Error::malformed_xml());
+                    return Err(MalformedXml);
                 }
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                 stack.push(Element {
@@ -99,11 +101,11 @@ pub fn parse(body: &[u8]) -> Result<Element, S3Error> {
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None if root.is_none() => root = Some(element),
-                    None => return Err(S3Error::malformed_xml()),
+                    None => return Err(MalformedXml),
                 }
             }
             Event::End(_) => {
-                let element = stack.pop().ok_or_else(S3Error::malformed_xml)?;
+                let element = stack.pop().ok_or_else(|| MalformedXml)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None => root = Some(element),
@@ -111,13 +113,13 @@ pub fn parse(body: &[u8]) -> Result<Element, S3Error> {
             }
             Event::Text(text) => {
                 if let Some(current) = stack.last_mut() {
-                    let text = text.decode().map_err(|_| S3Error::malformed_xml())?;
+                    let text = text.decode().map_err(|_| MalformedXml)?;
                     current.text.push_str(&text);
                 }
             }
             Event::CData(data) => {
                 if let Some(current) = stack.last_mut() {
-                    let text = data.decode().map_err(|_| S3Error::malformed_xml())?;
+                    let text = data.decode().map_err(|_| MalformedXml)?;
                     current.text.push_str(&text);
                 }
             }
@@ -125,15 +127,12 @@ pub fn parse(body: &[u8]) -> Result<Element, S3Error> {
                 let Some(current) = stack.last_mut() else {
                     continue;
                 };
-                if let Some(c) = reference
-                    .resolve_char_ref()
-                    .map_err(|_| S3Error::malformed_xml())?
-                {
+                if let Some(c) = reference.resolve_char_ref().map_err(|_| MalformedXml)? {
                     current.text.push(c);
                 } else {
-                    let name = reference.decode().map_err(|_| S3Error::malformed_xml())?;
+                    let name = reference.decode().map_err(|_| MalformedXml)?;
                     let resolved = quick_xml::escape::resolve_predefined_entity(&name)
-                        .ok_or_else(S3Error::malformed_xml)?;
+                        .ok_or_else(|| MalformedXml)?;
                     current.text.push_str(resolved);
                 }
             }
@@ -143,7 +142,7 @@ pub fn parse(body: &[u8]) -> Result<Element, S3Error> {
     }
     match (root, stack.is_empty()) {
         (Some(root), true) => Ok(root),
-        _ => Err(S3Error::malformed_xml()),
+        _ => Err(MalformedXml),
     }
 }
 
@@ -179,7 +178,7 @@ mod tests {
     #[test]
     fn rejects_malformed_bodies() {
         for body in [&b"<a><b></a>"[..], b"<a></a><b></b>", b"", b"<a>&nope;</a>"] {
-            assert_eq!(parse(body).unwrap_err().code, "MalformedXML");
+            assert_eq!(parse(body).unwrap_err(), MalformedXml);
         }
     }
 }

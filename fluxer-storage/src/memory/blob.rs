@@ -16,6 +16,7 @@ pub struct MemoryBlobStore {
 }
 
 impl MemoryBlobStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }

@@ -38,6 +38,7 @@ pub struct MemoryCache {
 }
 
 impl MemoryCache {
+    /// An empty cache.
     pub fn new() -> Self {
         Self::default()
     }

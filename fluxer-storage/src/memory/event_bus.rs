@@ -27,6 +27,7 @@ pub struct InProcessEventBus {
 }
 
 impl InProcessEventBus {
+    /// A bus with no subscribers.
     pub fn new() -> Self {
         Self::default()
     }

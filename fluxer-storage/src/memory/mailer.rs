@@ -14,6 +14,7 @@ pub struct MemoryMailer {
 }
 
 impl MemoryMailer {
+    /// A mailer with an empty outbox.
     pub fn new() -> Self {
         Self::default()
     }

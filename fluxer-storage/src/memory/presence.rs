@@ -77,6 +77,7 @@ impl Default for MemoryPresence {
 }
 
 impl MemoryPresence {
+    /// One shard per available CPU, as `with_shards(0)`.
     pub fn new() -> Self {
         Self::default()
     }

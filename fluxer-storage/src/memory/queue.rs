@@ -42,6 +42,7 @@ pub struct MemoryQueue {
 }
 
 impl MemoryQueue {
+    /// An empty queue.
     pub fn new() -> Self {
         Self::default()
     }

@@ -21,6 +21,7 @@ pub struct MemorySearchIndex {
 }
 
 impl MemorySearchIndex {
+    /// An empty index.
     pub fn new() -> Self {
         Self::default()
     }

@@ -81,7 +81,9 @@ pub struct S3BlobConfig {
     pub region: String,
     /// The bucket holding the blobs; it must exist.
     pub bucket: String,
+    /// The access key ID requests are signed with.
     pub access_key_id: String,
+    /// The secret paired with `access_key_id`; redacted in `Debug`.
     pub secret_access_key: String,
     /// Whether a plain `http://` endpoint is allowed.
     #[serde(default)]
