@@ -15,6 +15,38 @@
 //!   role on the embedded defaults;
 //! - [`commands`]: the operator's commands (create a staff account, rebuild the search index).
 //!
+//! A whole instance in a few lines: every role on the embedded defaults (SQLite, filesystem blobs,
+//! tantivy, in-process bus), with the use-cases at hand and the routes ready to serve:
+//!
+//! ```
+//! use fluxer::config::Config;
+//! use fluxer::core::service::RegisterRequest;
+//! use fluxer::node::Node;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dir = std::env::temp_dir().join(format!("fluxer-doc-{}", std::process::id()));
+//! let vars = [("FLUXER_CONFIG__INSTANCE__DATA_DIR", &dir), ("FLUXER_CONFIG__DATABASE__PATH", &dir.join("db"))];
+//! let config = Config::load(None, vars.map(|(k, v)| (k.to_owned(), v.display().to_string()))).unwrap();
+//! let node = Node::monolith(&config, "http://127.0.0.1:8080").await.unwrap();
+//!
+//! let fluxer = node.fluxer().expect("the API role runs the use-cases");
+//! fluxer
+//!     .register(RegisterRequest {
+//!         email: Some("ada@example.com".into()),
+//!         username: Some("ada".into()),
+//!         password: Some("correct horse battery staple".into()),
+//!         ..Default::default()
+//!     })
+//!     .await
+//!     .unwrap();
+//! // Serve it: `fluxer::runtime::serve(listener, node.router(), Default::default()).await`.
+//! let _routes: axum::Router = node.router();
+//!
+//! node.shutdown().await;
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! # });
+//! ```
+//!
 //! See `examples/` for embedding the API in your own server and plugging in a custom backend.
 
 pub use fluxer_core as core;

@@ -9,15 +9,21 @@ use serde_json::json;
 /// An error on its way to the client.
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status of the response.
     pub status: StatusCode,
+    /// Fluxer's string error code, the body's `code` (`MISSING_PERMISSIONS`, `INVALID_FORM_BODY`).
     pub code: &'static str,
+    /// What went wrong, for people: the body's `message`.
     pub message: String,
+    /// The broken field rules of an `INVALID_FORM_BODY`, the body's `errors`; left out of the body
+    /// when empty.
     pub errors: Vec<FieldError>,
     /// For 429s: seconds until retry, and whether the global limit was hit.
     pub retry_after: Option<(f64, bool)>,
 }
 
 impl ApiError {
+    /// An error with this status, code and message, without field errors or retry hint.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
@@ -28,10 +34,12 @@ impl ApiError {
         }
     }
 
+    /// 404 `NOT_FOUND` ("404: Not Found"), the answer for an unknown route.
     pub fn not_found() -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "404: Not Found")
     }
 
+    /// 405 `METHOD_NOT_ALLOWED`: the route exists, but not for this method.
     pub fn method_not_allowed() -> Self {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -40,6 +48,7 @@ impl ApiError {
         )
     }
 
+    /// 401 `UNAUTHORIZED` ("401: Unauthorized"): missing or invalid credentials.
     pub fn unauthorized() -> Self {
         ApiError::from(Error::Unauthorized)
     }
@@ -53,6 +62,7 @@ impl ApiError {
         ApiError::from(Error::field(path, code, message))
     }
 
+    /// 413 `PAYLOAD_TOO_LARGE`: the request body is over `limit` bytes (named in the message).
     pub fn payload_too_large(limit: usize) -> Self {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -61,6 +71,7 @@ impl ApiError {
         )
     }
 
+    /// 500 `INTERNAL_SERVER_ERROR`, with a message that reveals nothing about the cause.
     pub fn internal() -> Self {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -12,7 +12,7 @@ use crate::ratelimit::Authenticated;
 use crate::state::ApiState;
 
 /// The authenticated caller (user session or bot).
-pub struct Auth(pub Actor);
+pub(crate) struct Auth(pub Actor);
 
 impl FromRequestParts<ApiState> for Auth {
     type Rejection = ApiError;
@@ -33,7 +33,7 @@ impl FromRequestParts<ApiState> for Auth {
 }
 
 /// Path parameters; a malformed ID is a 400 naming the parameter.
-pub struct PathParams<T>(pub T);
+pub(crate) struct PathParams<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
     type Rejection = ApiError;
@@ -47,7 +47,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
 }
 
 /// Query parameters; malformed values are a 400 `INVALID_FORM_BODY`.
-pub struct QueryParams<T>(pub T);
+pub(crate) struct QueryParams<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
@@ -70,7 +70,7 @@ fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiE
 
 /// A JSON body. An empty body reads as `{}`; the content type is not required (clients differ);
 /// unknown fields are ignored; type errors name the offending field.
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -90,7 +90,7 @@ fn too_large() -> ApiError {
 }
 
 /// Reads the whole body within the configured limit.
-pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             too_large()
@@ -101,7 +101,7 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
 }
 
 /// Parses JSON with field-level errors.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         b"{}"
     } else {
@@ -140,7 +140,7 @@ fn split_serde_message(msg: &str) -> (String, String) {
 }
 
 /// Where the request came from, for session records.
-pub fn client_info(parts_headers: &axum::http::HeaderMap, ip: Option<String>) -> ClientInfo {
+pub(crate) fn client_info(parts_headers: &axum::http::HeaderMap, ip: Option<String>) -> ClientInfo {
     let ua = parts_headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -165,7 +165,7 @@ pub fn client_info(parts_headers: &axum::http::HeaderMap, ip: Option<String>) ->
 
 /// The client's IP address (see [`ClientIp`](crate::ratelimit::ClientIp)), when the server was
 /// started with connect info.
-pub struct PeerIp(pub Option<String>);
+pub(crate) struct PeerIp(pub Option<String>);
 
 impl FromRequestParts<ApiState> for PeerIp {
     type Rejection = std::convert::Infallible;
@@ -187,7 +187,7 @@ impl FromRequestParts<ApiState> for PeerIp {
 /// A message body: JSON, or `multipart/form-data` with a `payload_json` part and files (`files[n]`,
 /// as Discord and upstream clients send them). The files' `attachments[n]` entries in the payload
 /// (matched by `id` = `n`) give their description and, optionally, a filename.
-pub struct MessageBody<T> {
+pub(crate) struct MessageBody<T> {
     pub payload: T,
     pub files: Vec<fluxer_core::service::Upload>,
 }

@@ -4,12 +4,30 @@
 //! status codes and error bodies follow upstream Fluxer, so its clients (and Discord-style libraries
 //! such as `@discordjs/rest`) work unchanged. The same routes are served under `/api/v1`, `/api` and `/v1`.
 //!
-//! ```no_run
-//! # async fn demo(fluxer: fluxer_core::service::Fluxer, cache: std::sync::Arc<dyn fluxer_core::ports::Cache>) {
+//! ```
+//! use std::sync::Arc;
+//!
+//! use fluxer_core::service::{Config, Fluxer, Ports};
+//! use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryStore};
+//! use tower::ServiceExt;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let cache = Arc::new(MemoryCache::new());
+//! let ports = Ports::new(
+//!     Arc::new(MemoryStore::new()),
+//!     Arc::new(InProcessEventBus::new()),
+//!     Arc::new(LogMailer),
+//!     cache.clone(),
+//! );
+//! let fluxer = Fluxer::new(ports, Config::default());
 //! let app = fluxer_api::router(fluxer_api::ApiState::new(fluxer, cache, Default::default()));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
-//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
-//! # }
+//!
+//! // Serve it with `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`,
+//! // or call it directly:
+//! let request = axum::http::Request::get("/api/v1/users/@me").body(axum::body::Body::empty()).unwrap();
+//! let response = app.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), 401); // Fluxer's UNAUTHORIZED: no token
+//! # });
 //! ```
 
 mod client_ip;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 
 /// Logs one line per request (method, path, status, duration, request id) and echoes `X-Request-ID`.
-pub async fn log_requests(req: Request, next: Next) -> Response {
+pub(crate) async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = req
         .headers()
@@ -53,7 +53,7 @@ fn fastrand_u64() -> u64 {
 }
 
 /// A handler panicked: log it and answer a JSON 500.
-pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     let detail = panic
         .downcast_ref::<String>()
         .map(String::as_str)

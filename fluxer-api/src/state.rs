@@ -19,6 +19,7 @@ pub struct ApiConfig {
     pub max_upload_bytes: usize,
     /// The gateway URL clients connect to, without query (`ws://127.0.0.1:8080/gateway`).
     pub gateway_url: String,
+    /// Request rate limits (per IP, per caller, per route); see [`RateLimits`] for the defaults.
     pub rate_limits: RateLimits,
     /// Who the client is behind a reverse proxy: by default the socket's peer.
     pub client_ip: ClientIp,
@@ -39,12 +40,16 @@ impl Default for ApiConfig {
 /// The router's state: the use-cases, the cache (rate limits) and the settings.
 #[derive(Clone)]
 pub struct ApiState {
+    /// The use-cases the handlers call.
     pub fluxer: Fluxer,
+    /// The cache holding the rate limit counters.
     pub cache: Arc<dyn Cache>,
+    /// The settings, shared by every request.
     pub config: Arc<ApiConfig>,
 }
 
 impl ApiState {
+    /// Wraps the use-cases, the cache and the settings for the router.
     pub fn new(fluxer: Fluxer, cache: Arc<dyn Cache>, config: ApiConfig) -> Self {
         ApiState {
             fluxer,
@@ -57,11 +62,15 @@ impl ApiState {
 /// A limit: `limit` requests per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
+    /// Requests allowed per window; the next one is answered 429.
     pub limit: u64,
+    /// The window's length. Windows are fixed: one starts at the first request after the previous
+    /// one ended.
     pub window: Duration,
 }
 
 impl Limit {
+    /// `limit` requests per `window_ms` milliseconds.
     pub const fn new(limit: u64, window_ms: u64) -> Self {
         Limit {
             limit,
@@ -73,6 +82,7 @@ impl Limit {
 /// The instance's rate limits: upstream's numbers by default.
 #[derive(Debug, Clone)]
 pub struct RateLimits {
+    /// Off: no request is limited (the `dev.disable_rate_limits` setting). Default on.
     pub enabled: bool,
     /// Per caller across all routes.
     pub global: Limit,

@@ -3,6 +3,8 @@
 /// Gateway settings. Defaults are upstream's.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
+    /// How often clients are asked to heartbeat, in milliseconds (HELLO's `heartbeat_interval`).
+    /// Default 41 250.
     pub heartbeat_interval_ms: u64,
     /// A connection without a heartbeat for this long is closed (4009).
     pub heartbeat_timeout_ms: u64,
@@ -21,6 +23,8 @@ pub struct GatewayConfig {
     pub subscription_capacity: usize,
     /// Inbound frames allowed per window (4008 beyond).
     pub rate_limit_frames: u32,
+    /// The window `rate_limit_frames` counts over, in milliseconds (fixed, restarting once it has
+    /// passed). Default 60 000.
     pub rate_window_ms: u64,
     /// IDENTIFYs allowed per user per day (`session_start_limit`).
     pub identifies_per_day: u32,

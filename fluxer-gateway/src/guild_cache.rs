@@ -35,7 +35,7 @@ pub(crate) struct GuildCache {
 
 impl GuildCache {
     /// `shards` locks (0: one per available CPU).
-    pub fn new(shards: usize) -> Self {
+    pub(crate) fn new(shards: usize) -> Self {
         let n = if shards == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
@@ -52,7 +52,7 @@ impl GuildCache {
     }
 
     /// The guild's shared state, loading it if needed; `None` when the guild is gone.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         fluxer: &Fluxer,
         guild: GuildId,
@@ -90,7 +90,7 @@ impl GuildCache {
 
     /// The generation of the guild's state if it is loaded: sessions memoize what they computed from a
     /// state and reuse it while the generation holds, without touching the state itself.
-    pub fn loaded_generation(&self, guild: GuildId) -> Option<u64> {
+    pub(crate) fn loaded_generation(&self, guild: GuildId) -> Option<u64> {
         let shard = self.shard(guild).read().ok()?;
         shard
             .get(&guild)
@@ -99,7 +99,7 @@ impl GuildCache {
     }
 
     /// Forgets a guild's state after an event changed it.
-    pub fn invalidate(&self, guild: GuildId) {
+    pub(crate) fn invalidate(&self, guild: GuildId) {
         if let Ok(mut shard) = self.shard(guild).write() {
             let slot = shard.entry(guild).or_default();
             slot.generation += 1;

@@ -9,6 +9,30 @@
 //! for RESUME, and filters guild events by what the member may view. Payloads are serialized once by the
 //! publisher; every session splices the same bytes into its frame.
 //!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use fluxer_core::service::{Config, Fluxer, Ports};
+//! use fluxer_gateway::{Gateway, GatewayConfig};
+//! use fluxer_storage::memory::{
+//!     InProcessEventBus, LogMailer, MemoryCache, MemoryPresence, MemoryStore,
+//! };
+//!
+//! let cache = Arc::new(MemoryCache::new());
+//! let ports = Ports::new(
+//!     Arc::new(MemoryStore::new()),
+//!     Arc::new(InProcessEventBus::new()),
+//!     Arc::new(LogMailer),
+//!     cache.clone(),
+//! );
+//! let fluxer = Fluxer::new(ports, Config::default());
+//! let gateway = Gateway::new(fluxer, cache, Arc::new(MemoryPresence::new()), GatewayConfig::default());
+//! // Mount `/gateway` next to the API (or alone) and serve it; `gateway.shutdown(..)` on SIGTERM.
+//! let app: axum::Router = gateway.router();
+//! assert_eq!(gateway.session_count(), 0);
+//! # drop(app);
+//! ```
+//!
 //! # Resuming on another node
 //!
 //! With several gateway nodes, a client whose node died resumes on another one and misses nothing,

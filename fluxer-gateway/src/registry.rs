@@ -55,7 +55,7 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub async fn save(&self, session_id: &str, record: &SessionRecord) {
+    pub(crate) async fn save(&self, session_id: &str, record: &SessionRecord) {
         let Ok(value) = serde_json::to_vec(record) else {
             return;
         };
@@ -68,14 +68,14 @@ impl Registry {
         }
     }
 
-    pub async fn load(&self, session_id: &str) -> Option<SessionRecord> {
+    pub(crate) async fn load(&self, session_id: &str) -> Option<SessionRecord> {
         let value = self.cache.get(&key(session_id)).await.ok()??;
         serde_json::from_slice(&value).ok()
     }
 
     /// Deletes the record if `node` still holds the session (a get then a delete: a takeover in
     /// between loses its record, and then cannot move again).
-    pub async fn remove(&self, session_id: &str, node: &str) {
+    pub(crate) async fn remove(&self, session_id: &str, node: &str) {
         if self
             .load(session_id)
             .await

@@ -28,7 +28,7 @@ pub(crate) struct Numbering {
 
 impl Numbering {
     /// A session subscribed from `start` (`None`: a bus without positions), before any dispatch.
-    pub fn starting_at(start: Option<u64>) -> Numbering {
+    pub(crate) fn starting_at(start: Option<u64>) -> Numbering {
         Numbering {
             seq: start.map_or(0, |p| p.saturating_mul(SLOTS)),
             position: start,
@@ -37,7 +37,7 @@ impl Numbering {
     }
 
     /// A session resumed from the client's last number `seq`: replay after [`Numbering::position`].
-    pub fn resumed_at(seq: u64) -> Numbering {
+    pub(crate) fn resumed_at(seq: u64) -> Numbering {
         Numbering {
             seq,
             position: Some(seq / SLOTS),
@@ -46,14 +46,14 @@ impl Numbering {
     }
 
     /// Records that the session saw the bus event at `position`, delivered or not.
-    pub fn saw(&mut self, position: Option<u64>) {
+    pub(crate) fn saw(&mut self, position: Option<u64>) {
         if let Some(p) = position {
             self.position = Some(self.position.map_or(p, |seen| seen.max(p)));
         }
     }
 
     /// The number of the next dispatch: a bus event's (with its position) or the session's own.
-    pub fn next(&mut self, position: Option<u64>) -> u64 {
+    pub(crate) fn next(&mut self, position: Option<u64>) -> u64 {
         self.saw(position);
         let seq = match (position, self.position) {
             (Some(p), _) if p.saturating_mul(SLOTS) > self.seq => p.saturating_mul(SLOTS),

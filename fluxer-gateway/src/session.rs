@@ -25,22 +25,22 @@ use crate::sequence::Numbering;
 
 /// What a session sends to its connection.
 #[derive(Debug)]
-pub enum Outbound {
+pub(crate) enum Outbound {
     Text(String),
 }
 
 /// A close code and reason, sent on a connection's kill switch (never blocked by a full queue).
-pub type CloseReason = (u16, &'static str);
+pub(crate) type CloseReason = (u16, &'static str);
 
 /// The session's end of an attached connection.
-pub struct Attached {
+pub(crate) struct Attached {
     pub out: mpsc::Sender<Outbound>,
     pub kill: oneshot::Sender<CloseReason>,
 }
 
 impl Attached {
     /// A new connection end with room for `capacity` queued frames.
-    pub fn new(
+    pub(crate) fn new(
         capacity: usize,
     ) -> (
         Attached,
@@ -60,7 +60,7 @@ impl Attached {
 
 /// Why an attach (RESUME) failed.
 #[derive(Debug, PartialEq, Eq)]
-pub enum AttachError {
+pub(crate) enum AttachError {
     /// The missed events are no longer all buffered.
     Stale,
     /// The client claims a sequence the server never sent.
@@ -68,7 +68,7 @@ pub enum AttachError {
 }
 
 /// A connection asking to receive the session's dispatches (IDENTIFY, or RESUME from a sequence).
-pub struct AttachRequest {
+pub(crate) struct AttachRequest {
     pub conn: Attached,
     pub resume_from: Option<u64>,
     pub reply: oneshot::Sender<Result<(), AttachError>>,
@@ -76,7 +76,7 @@ pub struct AttachRequest {
 
 /// What a connection asks of its session. Large payloads are boxed: a command channel allocates room
 /// for 32 commands up front, for every session.
-pub enum Command {
+pub(crate) enum Command {
     Attach(Box<AttachRequest>),
     Ack(u64),
     Detach,
@@ -90,7 +90,7 @@ pub enum Command {
 
 /// A handle to a live session.
 #[derive(Clone)]
-pub struct SessionHandle {
+pub(crate) struct SessionHandle {
     pub user_id: UserId,
     pub commands: mpsc::Sender<Command>,
 }
@@ -218,7 +218,7 @@ enum Flow {
 }
 
 impl SessionTask {
-    pub async fn run(mut self) {
+    pub(crate) async fn run(mut self) {
         let config = self.ctx.config().clone();
         let mut st = State {
             numbering: self.numbering,

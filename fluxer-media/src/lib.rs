@@ -7,6 +7,21 @@
 //!   external URL proxy;
 //! - [`s3`]: a filesystem-backed S3-compatible endpoint (`/s3` in the monolith);
 //! - [`MediaLinks`]: `fluxer-core`'s `Media` port (upload sniffing, signed links into the proxy).
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use fluxer_media::proxy::{MediaConfig, MediaProxy};
+//! use fluxer_storage::memory::MemoryBlobStore;
+//!
+//! let proxy = MediaProxy::new(Arc::new(MemoryBlobStore::new()), MediaConfig::new(b"a secret".to_vec()));
+//! // Links into the proxy are signed and expire; a tampered or expired one is refused (403).
+//! let link = proxy.signer().signed_path("/attachments/1/2/cat.png?width=256", 4_000_000_000);
+//! assert!(proxy.signer().verify(&link, 1_700_000_000).is_ok());
+//! assert!(proxy.signer().verify(&link.replace("cat.png", "dog.png"), 1_700_000_000).is_err());
+//! assert!(proxy.signer().verify(&link, 4_000_000_001).is_err());
+//! // Mount it: `axum::Router::new().nest("/media", proxy.router())`.
+//! ```
 
 pub mod links;
 pub mod proxy;

@@ -17,6 +17,8 @@ pub struct MediaLinks {
 }
 
 impl MediaLinks {
+    /// Links signed by `signer` under `base` (a trailing `/` is dropped), valid for at least
+    /// `ttl_secs` seconds.
     pub fn new(signer: UrlSigner, base: impl Into<String>, ttl_secs: u64) -> Self {
         MediaLinks {
             signer,

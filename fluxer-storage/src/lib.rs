@@ -17,6 +17,25 @@
 //!
 //! Every adapter passes the conformance suite of its port (`fluxer_core::testing`), and reports its
 //! failures as `StoreError::Backend { adapter, source }` with the driver's error as the source.
+//!
+//! ```
+//! use fluxer_core::id::UserId;
+//! use fluxer_core::model::User;
+//! use fluxer_core::ports::{UserRepository, conflict, is_conflict};
+//! use fluxer_storage::memory::MemoryStore;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let ada = User::new(UserId::new(1), "ada".into(), Some("ada@example.com".into()));
+//! store.create_user(&ada).await.unwrap();
+//! assert_eq!(store.get_user(ada.id).await.unwrap(), Some(ada.clone()));
+//!
+//! // The storage contract's named conflicts: one account per email address.
+//! let twin = User::new(UserId::new(2), "ada2".into(), Some("ada@example.com".into()));
+//! let refused = store.create_user(&twin).await.unwrap_err();
+//! assert!(is_conflict(&refused, conflict::USER_EMAIL));
+//! # });
+//! ```
 
 #[cfg(feature = "memory")]
 pub mod memory;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub base: String,
     pub addr: String,
@@ -28,7 +28,7 @@ pub struct Server {
 
 impl Server {
     /// Starts the monolith with extra `FLUXER_CONFIG__*` variables.
-    pub fn start(extra_env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(extra_env: &[(&str, &str)]) -> Server {
         let data_dir = std::env::temp_dir().join(format!(
             "fluxer-e2e-{}-{}",
             std::process::id(),
@@ -41,7 +41,7 @@ impl Server {
     }
 
     /// Starts the monolith on an existing (or new) data directory.
-    pub fn start_in(data_dir: PathBuf, extra_env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start_in(data_dir: PathBuf, extra_env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut cmd = fluxer_server(&data_dir);
         cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
@@ -87,26 +87,26 @@ impl Server {
 
     /// Leaves the data directory (and its database) behind for a restart on it, once the process
     /// has stopped; the caller then owns it.
-    pub fn keep_data(mut self) -> PathBuf {
+    pub(crate) fn keep_data(mut self) -> PathBuf {
         self.keep_data = true;
         self.data_dir.clone()
     }
 
     /// The server process's ID.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Kills the server with SIGKILL, as a crash would, and returns its data directory (which the
     /// caller then owns).
-    pub fn kill_keeping_data(mut self) -> PathBuf {
+    pub(crate) fn kill_keeping_data(mut self) -> PathBuf {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.keep_data = true;
         self.data_dir.clone()
     }
 
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client {
             addr: self.addr.clone(),
             token: None,
@@ -115,7 +115,7 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for a clean exit.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         unsafe_kill(self.child.id(), 15);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -148,7 +148,7 @@ impl Drop for Server {
 
 /// `fluxer-server` (any command) on a data directory and its database: the file inside it, or the
 /// PostgreSQL database named after it.
-pub fn fluxer_server(data_dir: &std::path::Path) -> Command {
+pub(crate) fn fluxer_server(data_dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluxer-server"));
     match postgres_database(data_dir) {
         Some(url) => cmd
@@ -162,7 +162,7 @@ pub fn fluxer_server(data_dir: &std::path::Path) -> Command {
 }
 
 /// Whether this run keeps the servers' data in PostgreSQL (`FLUXER_E2E_DATABASE=postgres`).
-pub fn on_postgres() -> bool {
+pub(crate) fn on_postgres() -> bool {
     match std::env::var("FLUXER_E2E_DATABASE").as_deref() {
         Ok("postgres") => true,
         Ok("sqlite") | Err(_) => false,
@@ -236,19 +236,19 @@ fn psql(sql: &str) -> String {
 
 /// A response: status, lower-cased headers, body.
 #[derive(Debug, Clone)]
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Response {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
@@ -256,7 +256,7 @@ impl Response {
     }
 
     /// Asserts the status, printing the body when it differs.
-    pub fn expect(self, status: u16) -> Response {
+    pub(crate) fn expect(self, status: u16) -> Response {
         assert_eq!(
             self.status,
             status,
@@ -267,7 +267,7 @@ impl Response {
     }
 
     /// Asserts a Fluxer error body with this status and code.
-    pub fn expect_error(self, status: u16, code: &str) -> Value {
+    pub(crate) fn expect_error(self, status: u16, code: &str) -> Value {
         let r = self.expect(status);
         assert_eq!(r.header("content-type"), Some("application/json"));
         let v = r.json();
@@ -278,21 +278,27 @@ impl Response {
 }
 
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     pub addr: String,
     pub token: Option<String>,
     pub retry_on_429: bool,
 }
 
 impl Client {
-    pub fn with_token(&self, token: &str) -> Client {
+    pub(crate) fn with_token(&self, token: &str) -> Client {
         Client {
             token: Some(token.to_owned()),
             ..self.clone()
         }
     }
 
-    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub(crate) fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         loop {
             let r = self.once(method, path, headers, body);
             if r.status == 429 && self.retry_on_429 {
@@ -349,15 +355,15 @@ impl Client {
         parse_response(&raw)
     }
 
-    pub fn get(&self, path: &str) -> Response {
+    pub(crate) fn get(&self, path: &str) -> Response {
         self.raw("GET", path, &[], b"")
     }
 
-    pub fn delete(&self, path: &str) -> Response {
+    pub(crate) fn delete(&self, path: &str) -> Response {
         self.raw("DELETE", path, &[], b"")
     }
 
-    pub fn send(&self, method: &str, path: &str, body: &Value) -> Response {
+    pub(crate) fn send(&self, method: &str, path: &str, body: &Value) -> Response {
         let bytes = serde_json::to_vec(body).unwrap();
         self.raw(
             method,
@@ -367,15 +373,15 @@ impl Client {
         )
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> Response {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Response {
         self.send("POST", path, body)
     }
 
-    pub fn patch(&self, path: &str, body: &Value) -> Response {
+    pub(crate) fn patch(&self, path: &str, body: &Value) -> Response {
         self.send("PATCH", path, body)
     }
 
-    pub fn put(&self, path: &str, body: &Value) -> Response {
+    pub(crate) fn put(&self, path: &str, body: &Value) -> Response {
         self.send("PUT", path, body)
     }
 }

@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 /// One keep-alive connection; requests go one after the other.
-pub struct KeepAlive {
+pub(crate) struct KeepAlive {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     host: String,
 }
 
 impl KeepAlive {
-    pub fn connect(addr: &str) -> KeepAlive {
+    pub(crate) fn connect(addr: &str) -> KeepAlive {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_nodelay(true).unwrap();
         // A request that never answers fails the test instead of hanging it.
@@ -48,7 +48,7 @@ impl KeepAlive {
 
     /// Sends a request and hangs up `after` it, without reading the answer: the server's handler
     /// is cancelled wherever it is by then.
-    pub fn hang_up(
+    pub(crate) fn hang_up(
         mut self,
         method: &str,
         path: &str,
@@ -62,7 +62,7 @@ impl KeepAlive {
     }
 
     /// Sends a request and reads its answer: status and body.
-    pub fn request(
+    pub(crate) fn request(
         &mut self,
         method: &str,
         path: &str,
@@ -99,11 +99,11 @@ impl KeepAlive {
     }
 }
 
-pub type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The next JSON frame, or the close code (`None`: closed without one).
-pub async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
+pub(crate) async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(30), ws.next())
             .await
@@ -118,7 +118,7 @@ pub async fn next(ws: &mut Ws) -> Result<Value, Option<u16>> {
 }
 
 /// Reads frames until the server closes; its close code (`None`: closed without one).
-pub async fn close_code(ws: &mut Ws) -> Option<u16> {
+pub(crate) async fn close_code(ws: &mut Ws) -> Option<u16> {
     loop {
         match next(ws).await {
             Ok(_) => continue,
@@ -127,14 +127,14 @@ pub async fn close_code(ws: &mut Ws) -> Option<u16> {
     }
 }
 
-pub async fn send(ws: &mut Ws, frame: Value) {
+pub(crate) async fn send(ws: &mut Ws, frame: Value) {
     ws.send(Message::Text(frame.to_string().into()))
         .await
         .expect("send a gateway frame");
 }
 
 /// Connects to the gateway and identifies; returns once READY has arrived.
-pub async fn identify(addr: &str, token: &str) -> Ws {
+pub(crate) async fn identify(addr: &str, token: &str) -> Ws {
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://{addr}/gateway?v=1&encoding=json"))
             .await

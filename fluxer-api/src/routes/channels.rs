@@ -13,7 +13,7 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody, PathParams};
 use crate::state::ApiState;
 
-pub fn routes() -> Router<ApiState> {
+pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/channels/{channel_id}",

@@ -12,7 +12,7 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, PathParams, QueryParams};
 use crate::state::ApiState;
 
-pub fn routes() -> Router<ApiState> {
+pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/discovery/guilds", get(discover))
         .route("/guilds/{guild_id}/members/search", get(search_members))

@@ -14,7 +14,7 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, PathParams, QueryParams};
 use crate::state::ApiState;
 
-pub fn routes() -> Router<ApiState> {
+pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/users/@me/harvest", post(request))
         .route("/users/@me/harvest/latest", get(latest))

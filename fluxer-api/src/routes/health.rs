@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::state::ApiState;
 
 /// `/_health` (alive) and `/_ready` (the database answers), at the root.
-pub fn health() -> Router<ApiState> {
+pub(crate) fn health() -> Router<ApiState> {
     Router::new()
         .route("/_health", get(alive))
         .route("/_live", get(alive))
@@ -17,14 +17,14 @@ pub fn health() -> Router<ApiState> {
 }
 
 /// `/_health` and `/_live` with no state, for services without an API.
-pub fn liveness() -> Router {
+pub(crate) fn liveness() -> Router {
     Router::new()
         .route("/_health", get(alive))
         .route("/_live", get(alive))
 }
 
 /// The same under the API prefixes.
-pub fn versioned() -> Router<ApiState> {
+pub(super) fn versioned() -> Router<ApiState> {
     Router::new()
         .route("/_health", get(alive))
         .route("/_ready", get(ready))

@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, PathParams};
 use crate::state::ApiState;
 
-pub fn routes() -> Router<ApiState> {
+pub(super) fn routes() -> Router<ApiState> {
     Router::new().route(
         "/invites/{code}",
         get(get_invite).post(accept).delete(delete),

@@ -17,7 +17,7 @@ use crate::extract::{Auth, JsonBody, MessageBody, PathParams, QueryParams};
 use crate::state::ApiState;
 
 /// `upload_limit` raises the body limit of the routes that take files.
-pub fn routes(upload_limit: axum::extract::DefaultBodyLimit) -> Router<ApiState> {
+pub(super) fn routes(upload_limit: axum::extract::DefaultBodyLimit) -> Router<ApiState> {
     Router::new()
         .route(
             "/channels/{channel_id}/messages",

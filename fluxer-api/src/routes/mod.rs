@@ -18,10 +18,10 @@ use axum::http::StatusCode;
 
 use crate::state::ApiState;
 
-pub use health::{health, liveness};
+pub(crate) use health::{health, liveness};
 
 /// Every v1 route, unprefixed.
-pub fn v1(max_upload_bytes: usize) -> Router<ApiState> {
+pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
     let upload_limit = axum::extract::DefaultBodyLimit::max(max_upload_bytes);
     Router::new()
         .merge(auth::routes())

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, JsonBody, PathParams};
 use crate::state::ApiState;
 
-pub fn routes() -> Router<ApiState> {
+pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/search/messages", post(search_body))
         .route("/guilds/{guild_id}/messages/search", get(search_guild))

@@ -15,7 +15,7 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody, PathParams, QueryParams};
 use crate::state::ApiState;
 
-pub fn routes() -> Router<ApiState> {
+pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/webhooks/{webhook_id}",

@@ -24,9 +24,9 @@ use crate::ports::{BlobStore, MessagePage};
 use crate::time::Timestamp;
 
 /// How long an export can be downloaded.
-pub const HARVEST_TTL_SECS: i64 = 7 * 24 * 3600;
+pub(super) const HARVEST_TTL_SECS: i64 = 7 * 24 * 3600;
 /// How often a user may ask for a new export.
-pub const HARVEST_COOLDOWN_SECS: i64 = 24 * 3600;
+pub(super) const HARVEST_COOLDOWN_SECS: i64 = 24 * 3600;
 
 /// Where an export is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -65,8 +65,8 @@ pub struct SearchPage {
 }
 
 /// Results per page at most, and how deep paging may go.
-pub const MAX_SEARCH_LIMIT: usize = 100;
-pub const MAX_SEARCH_OFFSET: usize = 5_000;
+pub(super) const MAX_SEARCH_LIMIT: usize = 100;
+pub(super) const MAX_SEARCH_OFFSET: usize = 5_000;
 const READ: Permissions = Permissions::VIEW_CHANNEL.union(Permissions::READ_MESSAGE_HISTORY);
 
 impl Fluxer {

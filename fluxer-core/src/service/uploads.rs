@@ -32,11 +32,11 @@ pub struct Upload {
 }
 
 /// Attachment flag: the file is a spoiler (its name starts with `SPOILER_`).
-pub const ATTACHMENT_IS_SPOILER: u32 = 1 << 3;
+pub(super) const ATTACHMENT_IS_SPOILER: u32 = 1 << 3;
 /// Attachment flag: an animated image.
-pub const ATTACHMENT_IS_ANIMATED: u32 = 1 << 5;
+pub(super) const ATTACHMENT_IS_ANIMATED: u32 = 1 << 5;
 /// Largest avatar, icon or banner.
-pub const MAX_IMAGE_BYTES: usize = 10 << 20;
+pub(super) const MAX_IMAGE_BYTES: usize = 10 << 20;
 
 /// A file name safe in a URL path and on any filesystem: the last path segment, with anything but
 /// ASCII letters, digits, `.`, `-` and `_` replaced by `_`, no leading dot, at most 128 characters

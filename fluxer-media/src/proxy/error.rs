@@ -36,13 +36,19 @@ pub enum MediaError {
     /// The image's header declares more pixels than `max_pixels`; refused before decoding.
     #[error("image is {width}x{height}, more than the {max_pixels} pixels allowed")]
     ImageTooLarge {
+        /// The image's width in pixels, as its header declares it.
         width: u32,
+        /// The image's height in pixels, as its header declares it.
         height: u32,
+        /// The limit it broke: `MediaConfig::max_pixels`.
         max_pixels: u64,
     },
     /// The source object is bigger than the proxy will load to transform (or fetch, for external URLs).
     #[error("source is larger than {limit} bytes")]
-    SourceTooLarge { limit: u64 },
+    SourceTooLarge {
+        /// The limit in bytes: `MediaConfig::max_source_bytes`, or `ExternalConfig::max_bytes`.
+        limit: u64,
+    },
     /// The bytes are not an image or video this proxy can transform.
     #[error("unsupported media type: {0}")]
     UnsupportedMedia(String),
@@ -60,7 +66,10 @@ pub enum MediaError {
     FfmpegTimeout,
     /// The `Range` header cannot be satisfied for an object of this size.
     #[error("range not satisfiable")]
-    RangeNotSatisfiable { size: u64 },
+    RangeNotSatisfiable {
+        /// The object's size in bytes, sent back as `Content-Range: bytes */{size}`.
+        size: u64,
+    },
     /// The external proxy is turned off.
     #[error("the external media proxy is disabled")]
     ExternalDisabled,

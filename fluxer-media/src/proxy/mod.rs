@@ -94,6 +94,7 @@ pub struct MediaConfig {
     pub ffmpeg: Option<PathBuf>,
     /// ffmpeg is killed after this long. Default 15 s.
     pub ffmpeg_timeout: Duration,
+    /// The external URL proxy (`/external/...`); see [`ExternalConfig`] for its defaults.
     pub external: ExternalConfig,
     /// Memory budget of the rendered-variant cache. Default 64 MiB; 0 disables it.
     pub variant_cache_bytes: usize,

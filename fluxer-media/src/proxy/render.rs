@@ -23,7 +23,9 @@ pub struct ImageInfo {
     /// Sniffed from the bytes (`image/png`, `image/jpeg`, `image/gif`, `image/webp`), not trusted from
     /// the uploader.
     pub content_type: String,
+    /// Width in pixels, as the header declares it.
     pub width: u32,
+    /// Height in pixels, as the header declares it.
     pub height: u32,
     /// More than one frame (animated GIF, animated WebP, APNG).
     pub animated: bool,

@@ -18,7 +18,7 @@ use super::sigv4::{ChunkSigner, Payload};
 const MAX_LINE: usize = 4096;
 
 /// A request body, decoded and verified as it is read.
-pub struct BodyReader {
+pub(super) struct BodyReader {
     /// In a mutex only to be `Sync` (handlers hold `&Request` across awaits); always reached through
     /// `&mut self`, so it is never contended.
     body: std::sync::Mutex<Body>,
@@ -40,7 +40,7 @@ enum Check {
 }
 
 impl BodyReader {
-    pub fn new(body: Body, payload: Payload, headers: &HeaderMap) -> Self {
+    pub(super) fn new(body: Body, payload: Payload, headers: &HeaderMap) -> Self {
         let header_u64 = |name: &str| {
             headers
                 .get(name)
@@ -71,12 +71,12 @@ impl BodyReader {
     }
 
     /// The length of the decoded body, if the client announced it.
-    pub fn declared_len(&self) -> Option<u64> {
+    pub(super) fn declared_len(&self) -> Option<u64> {
         self.declared_len
     }
 
     /// The next piece of the decoded body; `None` at its end, once every check has passed.
-    pub async fn next(&mut self) -> Result<Option<Bytes>, S3Error> {
+    pub(super) async fn next(&mut self) -> Result<Option<Bytes>, S3Error> {
         loop {
             if let Check::Chunked(decoder) = &mut self.check
                 && let Some(piece) = decoder.output.pop_front()
@@ -120,7 +120,7 @@ impl BodyReader {
     }
 
     /// The whole decoded body, refused as too large past `limit` bytes.
-    pub async fn read_all(&mut self, limit: usize) -> Result<Vec<u8>, S3Error> {
+    pub(super) async fn read_all(&mut self, limit: usize) -> Result<Vec<u8>, S3Error> {
         let mut out = Vec::new();
         while let Some(piece) = self.next().await? {
             if out.len() + piece.len() > limit {
@@ -159,7 +159,7 @@ impl BodyReader {
 }
 
 /// Checks a `Content-MD5` header (base64 of the MD5 of the body), when there is one.
-pub fn check_content_md5(headers: &HeaderMap, md5: &[u8; 16]) -> Result<(), S3Error> {
+pub(super) fn check_content_md5(headers: &HeaderMap, md5: &[u8; 16]) -> Result<(), S3Error> {
     let Some(value) = headers.get("content-md5") else {
         return Ok(());
     };

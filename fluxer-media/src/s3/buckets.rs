@@ -18,7 +18,7 @@ const OWNER_ID: &str = "fluxer";
 /// The largest `CreateBucket` body (a `CreateBucketConfiguration`).
 const MAX_CREATE_BODY: usize = 64 * 1024;
 
-pub async fn list_buckets(s: &Shared) -> Result<Response, S3Error> {
+pub(super) async fn list_buckets(s: &Shared) -> Result<Response, S3Error> {
     let root = s.storage.root().to_owned();
     let buckets = blocking(move || {
         let mut buckets = Vec::new();
@@ -62,7 +62,7 @@ fn owner(out: &mut String) {
     out.push_str("</Owner>");
 }
 
-pub async fn create_bucket(
+pub(super) async fn create_bucket(
     s: &Shared,
     bucket: &str,
     mut req: Request,
@@ -100,7 +100,7 @@ pub async fn create_bucket(
     Ok(response)
 }
 
-pub async fn delete_bucket(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
+pub(super) async fn delete_bucket(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
     let dir = s.storage.bucket_dir(bucket).await?;
     let meta_dir = s.storage.root().join(fs::META_DIR).join(bucket);
     let (data, meta) = (dir.clone(), meta_dir.clone());
@@ -120,14 +120,14 @@ pub async fn delete_bucket(s: &Shared, bucket: &str) -> Result<Response, S3Error
     Ok(no_content())
 }
 
-pub async fn head_bucket(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
+pub(super) async fn head_bucket(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
     s.storage.bucket_dir(bucket).await?;
     let mut response = Response::new(Body::empty());
     set_header(&mut response, "x-amz-bucket-region", &s.region);
     Ok(response)
 }
 
-pub async fn location(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
+pub(super) async fn location(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
     s.storage.bucket_dir(bucket).await?;
     let mut out = String::new();
     xml::open_root(&mut out, "LocationConstraint");
@@ -139,7 +139,7 @@ pub async fn location(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
     Ok(xml_ok(out))
 }
 
-pub async fn versioning(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
+pub(super) async fn versioning(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
     s.storage.bucket_dir(bucket).await?;
     let mut out = String::new();
     // Never versioned: an empty configuration.
@@ -149,7 +149,7 @@ pub async fn versioning(s: &Shared, bucket: &str) -> Result<Response, S3Error> {
 }
 
 /// `ListObjectsV2` when `v2`, else `ListObjects`.
-pub async fn list_objects(
+pub(super) async fn list_objects(
     s: &Shared,
     bucket: &str,
     req: &Request,

@@ -9,7 +9,7 @@ use super::xml;
 /// its `Code`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code}: {message}")]
-pub struct S3Error {
+pub(super) struct S3Error {
     pub code: &'static str,
     pub status: StatusCode,
     pub message: String,
@@ -18,7 +18,7 @@ pub struct S3Error {
 }
 
 impl S3Error {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             status,
@@ -32,11 +32,11 @@ impl S3Error {
         self
     }
 
-    pub fn access_denied(message: impl Into<String>) -> Self {
+    pub(super) fn access_denied(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "AccessDenied", message)
     }
 
-    pub fn signature_mismatch() -> Self {
+    pub(super) fn signature_mismatch() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "SignatureDoesNotMatch",
@@ -45,7 +45,7 @@ impl S3Error {
         )
     }
 
-    pub fn invalid_access_key() -> Self {
+    pub(super) fn invalid_access_key() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "InvalidAccessKeyId",
@@ -53,15 +53,15 @@ impl S3Error {
         )
     }
 
-    pub fn invalid_argument(message: impl Into<String>) -> Self {
+    pub(super) fn invalid_argument(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidArgument", message)
     }
 
-    pub fn invalid_request(message: impl Into<String>) -> Self {
+    pub(super) fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", message)
     }
 
-    pub fn malformed_auth(message: impl Into<String>) -> Self {
+    pub(super) fn malformed_auth(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "AuthorizationHeaderMalformed",
@@ -69,7 +69,7 @@ impl S3Error {
         )
     }
 
-    pub fn malformed_presign(message: impl Into<String>) -> Self {
+    pub(super) fn malformed_presign(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "AuthorizationQueryParametersError",
@@ -77,7 +77,7 @@ impl S3Error {
         )
     }
 
-    pub fn malformed_xml() -> Self {
+    pub(super) fn malformed_xml() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "MalformedXML",
@@ -85,7 +85,7 @@ impl S3Error {
         )
     }
 
-    pub fn no_such_bucket() -> Self {
+    pub(super) fn no_such_bucket() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "NoSuchBucket",
@@ -93,7 +93,7 @@ impl S3Error {
         )
     }
 
-    pub fn no_such_key() -> Self {
+    pub(super) fn no_such_key() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "NoSuchKey",
@@ -101,7 +101,7 @@ impl S3Error {
         )
     }
 
-    pub fn no_such_upload() -> Self {
+    pub(super) fn no_such_upload() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "NoSuchUpload",
@@ -110,7 +110,7 @@ impl S3Error {
         )
     }
 
-    pub fn invalid_bucket_name() -> Self {
+    pub(super) fn invalid_bucket_name() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "InvalidBucketName",
@@ -118,7 +118,7 @@ impl S3Error {
         )
     }
 
-    pub fn bucket_exists() -> Self {
+    pub(super) fn bucket_exists() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "BucketAlreadyOwnedByYou",
@@ -126,7 +126,7 @@ impl S3Error {
         )
     }
 
-    pub fn bucket_not_empty() -> Self {
+    pub(super) fn bucket_not_empty() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "BucketNotEmpty",
@@ -134,11 +134,11 @@ impl S3Error {
         )
     }
 
-    pub fn invalid_key(message: impl Into<String>) -> Self {
+    pub(super) fn invalid_key(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidArgument", message)
     }
 
-    pub fn key_too_long() -> Self {
+    pub(super) fn key_too_long() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "KeyTooLongError",
@@ -147,7 +147,7 @@ impl S3Error {
     }
 
     /// A key and another object's key would be a file and a directory of the same path on disk.
-    pub fn key_conflict() -> Self {
+    pub(super) fn key_conflict() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "KeyConflict",
@@ -156,7 +156,7 @@ impl S3Error {
         )
     }
 
-    pub fn entity_too_large(max: u64) -> Self {
+    pub(super) fn entity_too_large(max: u64) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "EntityTooLarge",
@@ -164,7 +164,7 @@ impl S3Error {
         )
     }
 
-    pub fn entity_too_small() -> Self {
+    pub(super) fn entity_too_small() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "EntityTooSmall",
@@ -172,7 +172,7 @@ impl S3Error {
         )
     }
 
-    pub fn invalid_range(size: u64) -> Self {
+    pub(super) fn invalid_range(size: u64) -> Self {
         Self::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
             "InvalidRange",
@@ -181,7 +181,7 @@ impl S3Error {
         .with_header(header::CONTENT_RANGE, format!("bytes */{size}"))
     }
 
-    pub fn precondition_failed() -> Self {
+    pub(super) fn precondition_failed() -> Self {
         Self::new(
             StatusCode::PRECONDITION_FAILED,
             "PreconditionFailed",
@@ -189,7 +189,7 @@ impl S3Error {
         )
     }
 
-    pub fn bad_digest() -> Self {
+    pub(super) fn bad_digest() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "BadDigest",
@@ -197,7 +197,7 @@ impl S3Error {
         )
     }
 
-    pub fn sha256_mismatch() -> Self {
+    pub(super) fn sha256_mismatch() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "XAmzContentSHA256Mismatch",
@@ -205,11 +205,11 @@ impl S3Error {
         )
     }
 
-    pub fn incomplete_body(message: impl Into<String>) -> Self {
+    pub(super) fn incomplete_body(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "IncompleteBody", message)
     }
 
-    pub fn not_implemented(what: &str) -> Self {
+    pub(super) fn not_implemented(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",
@@ -217,7 +217,7 @@ impl S3Error {
         )
     }
 
-    pub fn method_not_allowed() -> Self {
+    pub(super) fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
@@ -226,7 +226,7 @@ impl S3Error {
     }
 
     /// A failure of this server (disk, I/O); the detail goes to the log, not to the client.
-    pub fn internal(error: impl std::fmt::Display) -> Self {
+    pub(super) fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "s3 endpoint internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -236,7 +236,12 @@ impl S3Error {
     }
 
     /// The response: the XML error document, or only the status and headers for a `HEAD` request.
-    pub fn into_s3_response(self, resource: &str, request_id: &str, is_head: bool) -> Response {
+    pub(super) fn into_s3_response(
+        self,
+        resource: &str,
+        request_id: &str,
+        is_head: bool,
+    ) -> Response {
         let body = if is_head {
             String::new()
         } else {

@@ -16,7 +16,7 @@ const MAX_USER_METADATA_BYTES: usize = 2048;
 const MAX_PAGE: usize = 1000;
 
 /// What every request handler shares.
-pub struct Shared {
+pub(super) struct Shared {
     pub storage: Storage,
     pub verifier: Verifier,
     pub region: String,
@@ -24,7 +24,7 @@ pub struct Shared {
 }
 
 /// An authenticated request.
-pub struct Request {
+pub(super) struct Request {
     pub method: Method,
     pub headers: HeaderMap,
     /// Decoded query pairs.
@@ -35,23 +35,23 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(super) fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn has(&self, name: &str) -> bool {
+    pub(super) fn has(&self, name: &str) -> bool {
         self.query.iter().any(|(k, _)| k == name)
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// A page size parameter: 1000 when absent, at most 1000.
-    pub fn max_param(&self, name: &str) -> Result<usize, S3Error> {
+    pub(super) fn max_param(&self, name: &str) -> Result<usize, S3Error> {
         match self.param(name) {
             None => Ok(MAX_PAGE),
             Some(value) => value
@@ -66,7 +66,7 @@ impl Request {
 
 /// The metadata a write sets from its headers: content type, the standard headers S3 keeps and
 /// `x-amz-meta-*`.
-pub fn object_meta_from_headers(headers: &HeaderMap) -> Result<ObjectMeta, S3Error> {
+pub(super) fn object_meta_from_headers(headers: &HeaderMap) -> Result<ObjectMeta, S3Error> {
     let text = |value: &HeaderValue| String::from_utf8_lossy(value.as_bytes()).into_owned();
     let mut meta = ObjectMeta {
         content_type: headers
@@ -119,7 +119,7 @@ pub fn object_meta_from_headers(headers: &HeaderMap) -> Result<ObjectMeta, S3Err
 }
 
 /// The headers describing an object on `GetObject` and `HeadObject`.
-pub fn object_headers(response: &mut Response, meta: &ObjectMeta) {
+pub(super) fn object_headers(response: &mut Response, meta: &ObjectMeta) {
     set_header(response, "etag", &format!("\"{}\"", meta.etag));
     set_header(response, "last-modified", &http_date(meta.last_modified_ms));
     set_header(response, "accept-ranges", "bytes");
@@ -137,7 +137,7 @@ pub fn object_headers(response: &mut Response, meta: &ObjectMeta) {
     }
 }
 
-pub fn set_header(response: &mut Response, name: &str, value: &str) {
+pub(super) fn set_header(response: &mut Response, name: &str, value: &str) {
     if let (Ok(name), Ok(value)) = (
         HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),
@@ -146,21 +146,21 @@ pub fn set_header(response: &mut Response, name: &str, value: &str) {
     }
 }
 
-pub fn xml_ok(body: String) -> Response {
+pub(super) fn xml_ok(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
 }
 
-pub fn no_content() -> Response {
+pub(super) fn no_content() -> Response {
     (StatusCode::NO_CONTENT, Body::empty()).into_response()
 }
 
-pub fn http_date(ms: i64) -> String {
+pub(super) fn http_date(ms: i64) -> String {
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     httpdate::fmt_http_date(time)
 }
 
 /// Encodes a key for `encoding-type=url` responses (the `/` kept, as S3 does).
-pub fn url_encode_key(text: &str) -> String {
+pub(super) fn url_encode_key(text: &str) -> String {
     sigv4::uri_encode(text).replace("%2F", "/")
 }
 

@@ -27,9 +27,9 @@ use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::body::BodyReader;
 use super::error::S3Error;
 
-pub const META_DIR: &str = ".meta";
-pub const MULTIPART_DIR: &str = ".multipart";
-pub const TMP_DIR: &str = ".tmp";
+pub(super) const META_DIR: &str = ".meta";
+pub(super) const MULTIPART_DIR: &str = ".multipart";
+pub(super) const TMP_DIR: &str = ".tmp";
 
 /// S3's longest key, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
@@ -38,7 +38,7 @@ const LOCK_STRIPES: usize = 64;
 
 /// What is kept about an object besides its bytes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ObjectMeta {
+pub(super) struct ObjectMeta {
     pub size: u64,
     /// MD5 hex, or for a multipart upload the MD5 of the parts' MD5s and `-{parts}`.
     pub etag: String,
@@ -57,17 +57,17 @@ pub struct ObjectMeta {
 }
 
 /// Bytes received into a temporary file, not yet an object.
-pub struct Staged {
+pub(super) struct Staged {
     pub temp: TempFile,
     pub size: u64,
     pub md5: [u8; 16],
 }
 
 /// A file under `.tmp`, removed when dropped unless it was moved into place.
-pub struct TempFile(Option<PathBuf>);
+pub(super) struct TempFile(Option<PathBuf>);
 
 impl TempFile {
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         self.0.as_deref().unwrap_or(Path::new(""))
     }
 
@@ -76,7 +76,7 @@ impl TempFile {
     }
 
     /// Renames the file to `to` (whose directory exists). Blocking.
-    pub fn persist(self, to: &Path) -> std::io::Result<()> {
+    pub(super) fn persist(self, to: &Path) -> std::io::Result<()> {
         std::fs::rename(self.path(), to)?;
         self.keep();
         Ok(())
@@ -97,7 +97,7 @@ impl Drop for TempFile {
     }
 }
 
-pub struct Storage {
+pub(super) struct Storage {
     root: PathBuf,
     stripes: Vec<RwLock<()>>,
     counter: AtomicU64,
@@ -106,7 +106,7 @@ pub struct Storage {
 impl Storage {
     /// Opens (creating) the layout under `root`, removing uploads a previous run left half-received
     /// in `.tmp`. Blocking: called once at start-up.
-    pub fn prepare(root: PathBuf) -> std::io::Result<Self> {
+    pub(super) fn prepare(root: PathBuf) -> std::io::Result<Self> {
         for dir in [META_DIR, MULTIPART_DIR, TMP_DIR] {
             std::fs::create_dir_all(root.join(dir))?;
         }
@@ -120,12 +120,12 @@ impl Storage {
         })
     }
 
-    pub fn root(&self) -> &Path {
+    pub(super) fn root(&self) -> &Path {
         &self.root
     }
 
     /// A name unique to this process and unpredictable enough for upload ids and temp files.
-    pub fn unique_name(&self) -> String {
+    pub(super) fn unique_name(&self) -> String {
         let count = self.counter.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -136,15 +136,15 @@ impl Storage {
         super::sigv4::hex(&hasher.finalize()[..16])
     }
 
-    pub fn temp_path(&self) -> TempFile {
+    pub(super) fn temp_path(&self) -> TempFile {
         TempFile(Some(self.root.join(TMP_DIR).join(self.unique_name())))
     }
 
-    pub async fn read_lock(&self, bucket: &str, key: &str) -> RwLockReadGuard<'_, ()> {
+    pub(super) async fn read_lock(&self, bucket: &str, key: &str) -> RwLockReadGuard<'_, ()> {
         self.stripe(bucket, key).read().await
     }
 
-    pub async fn write_lock(&self, bucket: &str, key: &str) -> RwLockWriteGuard<'_, ()> {
+    pub(super) async fn write_lock(&self, bucket: &str, key: &str) -> RwLockWriteGuard<'_, ()> {
         self.stripe(bucket, key).write().await
     }
 
@@ -155,7 +155,7 @@ impl Storage {
     }
 
     /// The directory of an existing bucket.
-    pub async fn bucket_dir(&self, bucket: &str) -> Result<PathBuf, S3Error> {
+    pub(super) async fn bucket_dir(&self, bucket: &str) -> Result<PathBuf, S3Error> {
         if !valid_bucket_name(bucket) {
             return Err(S3Error::no_such_bucket());
         }
@@ -169,7 +169,11 @@ impl Storage {
     }
 
     /// The data and sidecar paths of `key` in `bucket` (which must exist).
-    pub async fn object_paths(&self, bucket: &str, key: &str) -> Result<ObjectPaths, S3Error> {
+    pub(super) async fn object_paths(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<ObjectPaths, S3Error> {
         let dir = self.bucket_dir(bucket).await?;
         let relative = key_path(key)?;
         Ok(ObjectPaths {
@@ -181,7 +185,7 @@ impl Storage {
     }
 
     /// Receives a body into a temporary file, refusing it past `limit` bytes.
-    pub async fn stage(&self, body: &mut BodyReader, limit: u64) -> Result<Staged, S3Error> {
+    pub(super) async fn stage(&self, body: &mut BodyReader, limit: u64) -> Result<Staged, S3Error> {
         if body.declared_len().is_some_and(|len| len > limit) {
             return Err(S3Error::entity_too_large(limit));
         }
@@ -207,7 +211,7 @@ impl Storage {
     }
 
     /// Moves staged bytes into place as `key`, with `meta`, replacing any object there.
-    pub async fn commit(
+    pub(super) async fn commit(
         &self,
         bucket: &str,
         key: &str,
@@ -238,13 +242,17 @@ impl Storage {
     }
 
     /// The object's metadata, read under the key's lock.
-    pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, S3Error> {
+    pub(super) async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectMeta>, S3Error> {
         Ok(self.open(bucket, key).await?.map(|(_, meta)| meta))
     }
 
     /// The object's data file, opened, with its metadata: the pair is consistent, and the open file
     /// keeps its content even if the object is replaced meanwhile.
-    pub async fn open(
+    pub(super) async fn open(
         &self,
         bucket: &str,
         key: &str,
@@ -265,7 +273,7 @@ impl Storage {
     }
 
     /// Removes the object if it exists, and the directories that leaves empty.
-    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
+    pub(super) async fn delete(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
         let paths = self.object_paths(bucket, key).await?;
         let _guard = self.write_lock(bucket, key).await;
         blocking(move || {
@@ -288,7 +296,7 @@ impl Storage {
     }
 }
 
-pub struct ObjectPaths {
+pub(super) struct ObjectPaths {
     pub data: PathBuf,
     pub meta: PathBuf,
     pub bucket_dir: PathBuf,
@@ -296,7 +304,7 @@ pub struct ObjectPaths {
 }
 
 /// Runs blocking filesystem work off the async workers.
-pub async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, S3Error> + Send + 'static,
 ) -> Result<T, S3Error> {
     tokio::task::spawn_blocking(work)
@@ -321,7 +329,7 @@ fn place(from: &Path, to: &Path) -> Result<(), S3Error> {
 }
 
 /// An I/O error in S3's terms: a file where a directory is needed (or the reverse) is a key conflict.
-pub fn fs_error(e: std::io::Error) -> S3Error {
+pub(super) fn fs_error(e: std::io::Error) -> S3Error {
     match e.kind() {
         ErrorKind::NotADirectory
         | ErrorKind::IsADirectory
@@ -333,12 +341,12 @@ pub fn fs_error(e: std::io::Error) -> S3Error {
 }
 
 /// Whether an error means "no such file" (including a file where a directory was expected).
-pub fn absent(e: &std::io::Error) -> bool {
+pub(super) fn absent(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
 
 /// Removes the empty directories from `path`'s parent up to (not including) `stop`.
-pub fn prune_empty_dirs(path: &Path, stop: &Path) {
+pub(super) fn prune_empty_dirs(path: &Path, stop: &Path) {
     let mut dir = path.parent();
     while let Some(current) = dir {
         if current == stop || !current.starts_with(stop) || std::fs::remove_dir(current).is_err() {
@@ -350,7 +358,7 @@ pub fn prune_empty_dirs(path: &Path, stop: &Path) {
 
 /// The sidecar of a data file, or metadata made up from the file when the sidecar is missing or
 /// describes another file (left over by a crash, or a file dropped in by hand).
-pub fn read_meta(meta_path: &Path, stat: &std::fs::Metadata) -> ObjectMeta {
+pub(super) fn read_meta(meta_path: &Path, stat: &std::fs::Metadata) -> ObjectMeta {
     let sidecar = std::fs::read(meta_path)
         .ok()
         .and_then(|json| serde_json::from_slice::<ObjectMeta>(&json).ok())
@@ -382,7 +390,7 @@ fn file_id(_stat: &std::fs::Metadata) -> Option<u64> {
 }
 
 /// S3's bucket naming rules; they also keep bucket names off the reserved `.`-directories.
-pub fn valid_bucket_name(name: &str) -> bool {
+pub(super) fn valid_bucket_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     (3..=63).contains(&bytes.len())
         && bytes
@@ -399,7 +407,7 @@ pub fn valid_bucket_name(name: &str) -> bool {
 /// doubled `/`, which a filesystem would collapse onto another key), `.` or `..`, or contains a NUL;
 /// the result is checked to consist of plain components only, so joining it under a bucket directory
 /// cannot leave that directory.
-pub fn key_path(key: &str) -> Result<PathBuf, S3Error> {
+pub(super) fn key_path(key: &str) -> Result<PathBuf, S3Error> {
     if key.is_empty() {
         return Err(S3Error::invalid_key("The key is empty"));
     }

@@ -16,7 +16,7 @@ use super::sigv4::{self, SignedRequest};
 use super::{buckets, multipart, objects};
 
 /// The one handler behind every route.
-pub async fn handle(
+pub(super) async fn handle(
     State(shared): State<Arc<Shared>>,
     OriginalUri(original): OriginalUri,
     request: axum::extract::Request,

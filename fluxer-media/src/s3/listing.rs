@@ -15,7 +15,7 @@ use super::fs::{ObjectMeta, read_meta};
 
 /// Where a page starts: after a key, or after every key starting with a common prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum After {
+pub(super) enum After {
     Start,
     Key(String),
     Prefix(String),
@@ -46,7 +46,7 @@ impl After {
     }
 
     /// The opaque continuation token for this point.
-    pub fn token(&self) -> String {
+    pub(super) fn token(&self) -> String {
         let raw = match self {
             After::Start => String::new(),
             After::Key(key) => format!("k{key}"),
@@ -55,7 +55,7 @@ impl After {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     }
 
-    pub fn from_token(token: &str) -> Result<Self, S3Error> {
+    pub(super) fn from_token(token: &str) -> Result<Self, S3Error> {
         let invalid = || S3Error::invalid_argument("The continuation token provided is incorrect");
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(token)
@@ -70,7 +70,7 @@ impl After {
 
     /// The point after a client-given key (`start-after`, `marker`): when it is itself a common prefix
     /// of this listing, after everything under it.
-    pub fn from_marker(marker: &str, prefix: &str, delimiter: Option<&str>) -> Self {
+    pub(super) fn from_marker(marker: &str, prefix: &str, delimiter: Option<&str>) -> Self {
         if marker.is_empty() {
             return After::Start;
         }
@@ -87,7 +87,7 @@ impl After {
 
 /// One page of a listing.
 #[derive(Debug, Default)]
-pub struct Page {
+pub(super) struct Page {
     pub objects: Vec<(String, ObjectMeta)>,
     pub common_prefixes: Vec<String>,
     /// Where the next page starts, when there is one.
@@ -95,14 +95,14 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.objects.len() + self.common_prefixes.len()
     }
 }
 
 /// Lists up to `max` keys and common prefixes of the bucket at `bucket_dir` (sidecars under
 /// `meta_dir`). Blocking.
-pub fn list(
+pub(super) fn list(
     bucket_dir: &Path,
     meta_dir: &Path,
     prefix: &str,
@@ -124,7 +124,7 @@ pub fn list(
 }
 
 /// Whether the bucket holds any object. Blocking.
-pub fn is_empty(bucket_dir: &Path, meta_dir: &Path) -> std::io::Result<bool> {
+pub(super) fn is_empty(bucket_dir: &Path, meta_dir: &Path) -> std::io::Result<bool> {
     Ok(list(bucket_dir, meta_dir, "", None, After::Start, 1)?.len() == 0)
 }
 

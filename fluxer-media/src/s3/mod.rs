@@ -103,7 +103,9 @@ pub enum S3ConfigError {
     /// The storage directory (or a bucket's) could not be created.
     #[error("preparing the S3 storage directory {path}: {source}")]
     Storage {
+        /// The directory that could not be created.
         path: PathBuf,
+        /// The filesystem error.
         source: std::io::Error,
     },
     /// A configured bucket name breaks S3's naming rules.

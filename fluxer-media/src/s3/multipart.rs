@@ -19,7 +19,7 @@ use super::sigv4::hex;
 use super::xml;
 
 /// S3's smallest part, except for the last.
-pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+pub(super) const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
 /// S3's largest part.
 const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 const MAX_PART_NUMBER: u32 = 10_000;
@@ -68,7 +68,7 @@ async fn load(
     Ok((dir, upload))
 }
 
-pub async fn create(
+pub(super) async fn create(
     s: &Shared,
     bucket: &str,
     key: &str,
@@ -95,7 +95,7 @@ pub async fn create(
     Ok(xml_ok(out))
 }
 
-pub async fn upload_part(
+pub(super) async fn upload_part(
     s: &Shared,
     bucket: &str,
     key: &str,
@@ -164,7 +164,7 @@ async fn parts(dir: std::path::PathBuf) -> Result<Vec<(u32, Part)>, S3Error> {
     .await
 }
 
-pub async fn complete(
+pub(super) async fn complete(
     s: &Shared,
     bucket: &str,
     key: &str,
@@ -271,7 +271,7 @@ pub async fn complete(
     Ok(xml_ok(out))
 }
 
-pub async fn abort(
+pub(super) async fn abort(
     s: &Shared,
     bucket: &str,
     key: &str,
@@ -284,7 +284,7 @@ pub async fn abort(
     Ok(super::exchange::no_content())
 }
 
-pub async fn list_parts(
+pub(super) async fn list_parts(
     s: &Shared,
     bucket: &str,
     key: &str,
@@ -356,7 +356,11 @@ async fn uploads(storage: &Storage, bucket: &str) -> Result<Vec<(String, Upload)
     .await
 }
 
-pub async fn list_uploads(s: &Shared, bucket: &str, req: &Request) -> Result<Response, S3Error> {
+pub(super) async fn list_uploads(
+    s: &Shared,
+    bucket: &str,
+    req: &Request,
+) -> Result<Response, S3Error> {
     s.storage.bucket_dir(bucket).await?;
     let prefix = req.param("prefix").unwrap_or_default();
     let key_marker = req.param("key-marker").unwrap_or_default();
@@ -411,7 +415,7 @@ pub async fn list_uploads(s: &Shared, bucket: &str, req: &Request) -> Result<Res
 }
 
 /// Removes every upload in progress into `bucket` (when the bucket is deleted).
-pub async fn abort_all(storage: &Storage, bucket: &str) -> Result<(), S3Error> {
+pub(super) async fn abort_all(storage: &Storage, bucket: &str) -> Result<(), S3Error> {
     let root = storage.root().join(fs::MULTIPART_DIR);
     for (id, _) in uploads(storage, bucket).await? {
         let dir = root.join(id);
@@ -424,10 +428,10 @@ pub async fn abort_all(storage: &Storage, bucket: &str) -> Result<(), S3Error> {
     Ok(())
 }
 
-pub fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     fluxer_core::time::Timestamp::now().unix_ms()
 }
 
-pub fn iso8601(ms: i64) -> String {
+pub(super) fn iso8601(ms: i64) -> String {
     fluxer_core::time::Timestamp::from_unix_ms(ms).to_iso8601()
 }

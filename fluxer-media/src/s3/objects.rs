@@ -27,7 +27,7 @@ const MAX_DELETE_KEYS: usize = 1000;
 /// The largest `DeleteObjects` body.
 const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
 
-pub async fn put_object(
+pub(super) async fn put_object(
     s: &Shared,
     bucket: &str,
     key: &str,
@@ -90,7 +90,7 @@ fn etag_matches(tags: &str, etag: &str) -> bool {
 }
 
 /// `GetObject`, or `HeadObject` when `head_only`.
-pub async fn get_object(
+pub(super) async fn get_object(
     s: &Shared,
     bucket: &str,
     key: &str,
@@ -226,13 +226,17 @@ fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
     Ok(Some(range))
 }
 
-pub async fn delete_object(s: &Shared, bucket: &str, key: &str) -> Result<Response, S3Error> {
+pub(super) async fn delete_object(
+    s: &Shared,
+    bucket: &str,
+    key: &str,
+) -> Result<Response, S3Error> {
     // Deleting a missing key succeeds, as on S3.
     s.storage.delete(bucket, key).await?;
     Ok(no_content())
 }
 
-pub async fn delete_objects(
+pub(super) async fn delete_objects(
     s: &Shared,
     bucket: &str,
     mut req: Request,
@@ -272,7 +276,7 @@ pub async fn delete_objects(
     Ok(xml_ok(out))
 }
 
-pub async fn copy_object(
+pub(super) async fn copy_object(
     s: &Shared,
     bucket: &str,
     key: &str,

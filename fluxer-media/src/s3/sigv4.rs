@@ -14,16 +14,17 @@ use subtle::ConstantTimeEq;
 
 use super::error::S3Error;
 
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
-pub const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
-pub const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
-pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+pub(super) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub(super) const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+pub(super) const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+pub(super) const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+pub(super) const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
 /// SHA-256 of the empty string.
-pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub(super) const EMPTY_SHA256: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// How far a request's date may be from ours.
-pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
+pub(super) const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
 /// The longest validity of a presigned URL (seven days, as on AWS).
 const MAX_PRESIGN_EXPIRES_SECS: i64 = 7 * 24 * 3600;
 
@@ -35,12 +36,12 @@ const STRICT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Percent-encodes like AWS's `UriEncode` (used for canonical requests and `encoding-type=url`).
-pub fn uri_encode(text: &str) -> String {
+pub(super) fn uri_encode(text: &str) -> String {
     utf8_percent_encode(text, STRICT).to_string()
 }
 
 /// The request, as far as signing is concerned.
-pub struct SignedRequest<'a> {
+pub(super) struct SignedRequest<'a> {
     pub method: &'a Method,
     /// The path as received, still percent-encoded.
     pub raw_path: &'a str,
@@ -51,7 +52,7 @@ pub struct SignedRequest<'a> {
 
 /// How the body of an authenticated request is protected.
 #[derive(Debug)]
-pub enum Payload {
+pub(super) enum Payload {
     /// The client did not sign the body.
     Unsigned,
     /// The body's SHA-256 was signed; it must match.
@@ -67,7 +68,7 @@ pub enum Payload {
 /// Signs the chunks of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body, each chained to the one before,
 /// starting from the request's signature.
 #[derive(Debug)]
-pub struct ChunkSigner {
+pub(super) struct ChunkSigner {
     key: [u8; 32],
     amz_date: String,
     scope: String,
@@ -77,7 +78,7 @@ pub struct ChunkSigner {
 impl ChunkSigner {
     /// The signature expected for the next chunk, whose data hashes to `chunk_sha256`; it becomes the
     /// seed of the one after.
-    pub fn next_chunk(&mut self, chunk_sha256: &[u8; 32]) -> String {
+    pub(super) fn next_chunk(&mut self, chunk_sha256: &[u8; 32]) -> String {
         let string_to_sign = format!(
             "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256}\n{}",
             self.amz_date,
@@ -90,7 +91,7 @@ impl ChunkSigner {
     }
 
     /// The signature expected for the trailing headers (`name:value\n` each).
-    pub fn trailer(&mut self, trailer: &[u8]) -> String {
+    pub(super) fn trailer(&mut self, trailer: &[u8]) -> String {
         let string_to_sign = format!(
             "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}",
             self.amz_date,
@@ -104,13 +105,13 @@ impl ChunkSigner {
 }
 
 /// Checks signatures against the configured keys.
-pub struct Verifier {
+pub(super) struct Verifier {
     region: String,
     secrets: HashMap<String, String>,
 }
 
 impl Verifier {
-    pub fn new(region: String, keys: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub(super) fn new(region: String, keys: impl IntoIterator<Item = (String, String)>) -> Self {
         Self {
             region,
             secrets: keys.into_iter().collect(),
@@ -118,7 +119,7 @@ impl Verifier {
     }
 
     /// Authenticates `request` at `now` (Unix seconds) and says how its body is protected.
-    pub fn verify(&self, request: &SignedRequest<'_>, now: i64) -> Result<Payload, S3Error> {
+    pub(super) fn verify(&self, request: &SignedRequest<'_>, now: i64) -> Result<Payload, S3Error> {
         if let Some(authorization) = request.headers.get(header::AUTHORIZATION) {
             let authorization = authorization
                 .to_str()
@@ -419,7 +420,7 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -436,7 +437,7 @@ fn canonical_path(raw_path: &str) -> String {
 }
 
 /// The query decoded into pairs (`+` is a literal plus, as clients that sign encode spaces as `%20`).
-pub fn parse_query(raw_query: &str) -> Vec<(String, String)> {
+pub(super) fn parse_query(raw_query: &str) -> Vec<(String, String)> {
     raw_query
         .split('&')
         .filter(|pair| !pair.is_empty())
@@ -498,7 +499,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// `20130524T000000Z` as Unix seconds.
-pub fn parse_amz_date(text: &str) -> Option<i64> {
+pub(super) fn parse_amz_date(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
     if bytes.len() != 16 || bytes[8] != b'T' || bytes[15] != b'Z' {
         return None;
@@ -526,7 +527,7 @@ pub fn parse_amz_date(text: &str) -> Option<i64> {
     Some(date.with_time(time).assume_utc().unix_timestamp())
 }
 
-pub fn format_amz_date(unix: i64) -> String {
+pub(super) fn format_amz_date(unix: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix) {
         Ok(t) => format!(
             "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
@@ -541,7 +542,7 @@ pub fn format_amz_date(unix: i64) -> String {
     }
 }
 
-pub fn unix_secs(time: std::time::SystemTime) -> i64 {
+pub(super) fn unix_secs(time: std::time::SystemTime) -> i64 {
     match time.duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64),

@@ -4,11 +4,11 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-pub const DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
-pub const NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+pub(super) const DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+pub(super) const NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /// The opening tag of a response's root element, with the S3 namespace.
-pub fn open_root(out: &mut String, name: &str) {
+pub(super) fn open_root(out: &mut String, name: &str) {
     out.push_str(DECLARATION);
     out.push('<');
     out.push_str(name);
@@ -18,7 +18,7 @@ pub fn open_root(out: &mut String, name: &str) {
 }
 
 /// `<name>text</name>`, escaped.
-pub fn element(out: &mut String, name: &str, text: &str) {
+pub(super) fn element(out: &mut String, name: &str, text: &str) {
     out.push('<');
     out.push_str(name);
     out.push('>');
@@ -28,7 +28,7 @@ pub fn element(out: &mut String, name: &str, text: &str) {
     out.push('>');
 }
 
-pub fn escape_into(out: &mut String, text: &str) {
+pub(super) fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -47,22 +47,22 @@ pub fn escape_into(out: &mut String, text: &str) {
 
 /// An element of a request body: its local name, its text, its children.
 #[derive(Debug, Default)]
-pub struct Element {
+pub(super) struct Element {
     pub name: String,
     pub text: String,
     pub children: Vec<Element>,
 }
 
 impl Element {
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub(super) fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
     }
 
-    pub fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub(super) fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
 
-    pub fn child_text(&self, name: &str) -> Option<&str> {
+    pub(super) fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.as_str())
     }
 }
@@ -72,10 +72,10 @@ const MAX_DEPTH: usize = 16;
 
 /// A request body that is not well-formed XML (S3's `MalformedXML`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MalformedXml;
+pub(super) struct MalformedXml;
 
 /// Parses a request body into its root element. Namespaces are ignored (matched by local name).
-pub fn parse(body: &[u8]) -> Result<Element, MalformedXml> {
+pub(super) fn parse(body: &[u8]) -> Result<Element, MalformedXml> {
     let text = std::str::from_utf8(body).map_err(|_| MalformedXml)?;
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
@@ -105,7 +105,7 @@ pub fn parse(body: &[u8]) -> Result<Element, MalformedXml> {
                 }
             }
             Event::End(_) => {
-                let element = stack.pop().ok_or_else(|| MalformedXml)?;
+                let element = stack.pop().ok_or(MalformedXml)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None => root = Some(element),
@@ -131,8 +131,8 @@ pub fn parse(body: &[u8]) -> Result<Element, MalformedXml> {
                     current.text.push(c);
                 } else {
                     let name = reference.decode().map_err(|_| MalformedXml)?;
-                    let resolved = quick_xml::escape::resolve_predefined_entity(&name)
-                        .ok_or_else(|| MalformedXml)?;
+                    let resolved =
+                        quick_xml::escape::resolve_predefined_entity(&name).ok_or(MalformedXml)?;
                     current.text.push_str(resolved);
                 }
             }

@@ -26,7 +26,7 @@ pub(super) struct Recorded {
 impl Recorded {
     /// The attributes a put sends. The content type goes out twice: as the object's own (so the store
     /// serves it) and as metadata (so its absence is told apart from a store default).
-    pub fn to_attributes(&self) -> Attributes {
+    pub(super) fn to_attributes(&self) -> Attributes {
         let mut attributes = Attributes::new();
         attributes.insert(metadata(ETAG), self.etag.clone().into());
         attributes.insert(
@@ -42,7 +42,7 @@ impl Recorded {
 
     /// What a put through this adapter left in the attributes, or `None` for an object written by
     /// another tool.
-    pub fn from_attributes(attributes: &Attributes) -> Option<Self> {
+    pub(super) fn from_attributes(attributes: &Attributes) -> Option<Self> {
         let value = |name| attributes.get(&metadata(name)).map(AttributeValue::as_ref);
         let etag = value(ETAG)?;
         let last_modified_ms = value(MODIFIED_MS)?.parse().ok()?;
