@@ -14,6 +14,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "../e2e/postgres.rs"]
+mod postgres;
+
 const PG: &str = "postgres://postgres@127.0.0.1:5432";
 
 fn unique() -> String {
@@ -22,27 +25,6 @@ fn unique() -> String {
         .unwrap()
         .as_nanos();
     format!("{}_{}", std::process::id(), nanos % 1_000_000_000)
-}
-
-/// A fresh database on the machine's PostgreSQL (psql over TCP, trust auth).
-fn create_database(name: &str) {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"])
-        .arg(format!("CREATE DATABASE {name}"))
-        .output()
-        .expect("psql must be installed to create the test database");
-    assert!(
-        out.status.success(),
-        "PostgreSQL at 127.0.0.1:5432 is required for the multi-node tests: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn drop_database(name: &str) {
-    let _ = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"])
-        .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .output();
 }
 
 /// One deployment's shared settings.
@@ -56,7 +38,7 @@ impl Deployment {
     fn new(extra: &[(&str, &str)]) -> Deployment {
         let id = unique();
         let database = format!("fluxer_cluster_{id}");
-        create_database(&database);
+        postgres::create_database(&database);
         let data_dir = std::env::temp_dir().join(format!("fluxer-cluster-{id}"));
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut env: Vec<(String, String)> = [
@@ -129,7 +111,7 @@ impl Deployment {
 
 impl Drop for Deployment {
     fn drop(&mut self) {
-        drop_database(&self.database);
+        postgres::drop_database(&self.database);
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

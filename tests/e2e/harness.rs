@@ -176,22 +176,12 @@ fn postgres_database(data_dir: &std::path::Path) -> Option<String> {
     if !on_postgres() {
         return None;
     }
-    let name = database_name(data_dir);
-    let exists = psql(&format!(
-        "SELECT 1 FROM pg_database WHERE datname = '{name}'"
-    ));
-    if exists.trim() != "1" {
-        psql(&format!("CREATE DATABASE {name}"));
-    }
-    Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+    Some(crate::postgres::create_database(&database_name(data_dir)))
 }
 
 fn drop_postgres_database(data_dir: &std::path::Path) {
     if on_postgres() {
-        psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            database_name(data_dir)
-        ));
+        crate::postgres::drop_database(&database_name(data_dir));
     }
 }
 
@@ -208,30 +198,6 @@ fn database_name(data_dir: &std::path::Path) -> String {
         })
         .collect();
     format!("fx_{safe}")
-}
-
-/// Runs one statement as the machine's PostgreSQL superuser; fails the test loudly when the
-/// server is not there.
-fn psql(sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-tAc",
-            sql,
-        ])
-        .output()
-        .expect("psql must be installed for FLUXER_E2E_DATABASE=postgres");
-    assert!(
-        out.status.success(),
-        "PostgreSQL at 127.0.0.1:5432 is required for FLUXER_E2E_DATABASE=postgres: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A response: status, lower-cased headers, body.

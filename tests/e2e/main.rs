@@ -3,6 +3,7 @@
 mod background;
 mod harness;
 mod media;
+mod postgres;
 mod quickstart;
 
 use harness::{Client, Server};

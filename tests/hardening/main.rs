@@ -5,6 +5,8 @@
 
 #[path = "../e2e/harness.rs"]
 mod harness;
+#[path = "../e2e/postgres.rs"]
+mod postgres;
 mod wire;
 
 use std::io::{Read, Write};
