@@ -45,7 +45,7 @@ use axum::response::IntoResponse;
 
 pub use error::{ApiError, ApiResult};
 pub use hasher::{HashingLimits, SpawnBlockingHasher};
-pub use state::{ApiConfig, ApiState};
+pub use state::{ApiConfig, ApiState, InstanceInfo};
 
 /// `/_health` and `/_live` alone, for services that serve no API (a worker, the media proxy, a
 /// gateway node).
@@ -61,10 +61,14 @@ pub fn router(state: ApiState) -> Router {
             ratelimit::rate_limit,
         ))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() });
-    let api = Router::new().nest("/v1", v1.clone()).merge(v1.clone());
+    let api = Router::new()
+        .nest("/v1", v1.clone())
+        .merge(v1.clone())
+        .merge(routes::instance());
     Router::new()
         .nest("/api", api)
         .nest("/v1", v1)
+        .merge(routes::instance())
         .merge(routes::health())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

@@ -23,6 +23,58 @@ pub struct ApiConfig {
     pub rate_limits: RateLimits,
     /// Who the client is behind a reverse proxy: by default the socket's peer.
     pub client_ip: ClientIp,
+    /// What `/.well-known/fluxer` tells clients about this instance.
+    pub instance: InstanceInfo,
+}
+
+/// Where this instance's parts are, as clients reach them (absolute URLs, no trailing `/`), for
+/// `/.well-known/fluxer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceInfo {
+    /// The REST API's base (`https://chat.example.com/api`); clients append `/v1`.
+    pub api: String,
+    /// The gateway (`wss://chat.example.com/gateway`).
+    pub gateway: String,
+    /// The media proxy (`https://chat.example.com/media`).
+    pub media: String,
+    /// Where the web app is served (`https://chat.example.com`).
+    pub webapp: String,
+    /// Static assets the app loads (default avatars, emoji sprites): upstream's CDN by default.
+    pub static_cdn: String,
+    /// The instance home page.
+    pub marketing: String,
+    /// The admin panel.
+    pub admin: String,
+    /// Invite links (`{invite}/{code}`).
+    pub invite: String,
+    /// Gift links.
+    pub gift: String,
+    /// The GIF picker's provider (`klipy` or `tenor`, as upstream).
+    pub gif_provider: String,
+}
+
+impl InstanceInfo {
+    /// Every endpoint under one origin, laid out as upstream's self-hosted monolith serves them.
+    pub fn at(origin: &str) -> InstanceInfo {
+        let origin = origin.trim_end_matches('/');
+        let gateway = match origin.split_once("://") {
+            Some(("https", host)) => format!("wss://{host}/gateway"),
+            Some((_, host)) => format!("ws://{host}/gateway"),
+            None => format!("ws://{origin}/gateway"),
+        };
+        InstanceInfo {
+            api: format!("{origin}/api"),
+            gateway,
+            media: format!("{origin}/media"),
+            webapp: origin.to_owned(),
+            static_cdn: "https://fluxerstatic.com".to_owned(),
+            marketing: format!("{origin}/marketing"),
+            admin: format!("{origin}/admin"),
+            invite: format!("{origin}/invite"),
+            gift: format!("{origin}/gift"),
+            gif_provider: "klipy".to_owned(),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -33,6 +85,7 @@ impl Default for ApiConfig {
             gateway_url: "ws://127.0.0.1:8080/gateway".to_owned(),
             rate_limits: RateLimits::default(),
             client_ip: ClientIp::default(),
+            instance: InstanceInfo::at("http://127.0.0.1:8080"),
         }
     }
 }

@@ -123,7 +123,12 @@ impl Node {
         if needs_use_cases {
             let built = UseCases::open(config, roles, public_origin, &secret, &media_key).await?;
             if api {
-                let api = ports::api_config(config, gateway_url(config, roles, public_origin))?;
+                let api = ports::api_config(
+                    config,
+                    public_origin,
+                    gateway_url(config, roles, public_origin),
+                    ports::media_url(config, public_origin),
+                )?;
                 let state = ApiState::new(built.fluxer.clone(), built.cache.clone(), api);
                 router = router.merge(fluxer_api::router(state));
             }
@@ -261,12 +266,7 @@ impl UseCases {
         } else {
             None
         };
-        let media_base = config
-            .services
-            .media_proxy
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("{public_origin}/media"));
+        let media_base = ports::media_url(config, public_origin);
         let links: Arc<dyn Media> = Arc::new(MediaLinks::new(
             UrlSigner::new(media_key.to_vec()),
             media_base,

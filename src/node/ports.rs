@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fluxer_api::ApiConfig;
 use fluxer_api::ratelimit::ClientIp;
+use fluxer_api::{ApiConfig, InstanceInfo};
 use fluxer_core::error::chain;
 use fluxer_core::ports::{BlobStore, Cache, EventBus, Mailer, Presence, Queue, SearchIndex, Store};
 use fluxer_core::secret::{hash_token, random_base62};
@@ -385,14 +385,37 @@ pub(super) fn media_config(config: &Config, secret: Vec<u8>) -> MediaConfig {
     media
 }
 
-/// The API's settings: rate limits and who the client is behind a proxy.
-pub(super) fn api_config(config: &Config, gateway_url: String) -> Result<ApiConfig, StartError> {
+/// The API's settings: rate limits, who the client is behind a proxy, and where clients find the
+/// gateway, the media proxy and the web app.
+pub(super) fn api_config(
+    config: &Config,
+    public_origin: &str,
+    gateway_url: String,
+    media_url: String,
+) -> Result<ApiConfig, StartError> {
     let trusted_proxies = config.trusted_proxies().map_err(StartError::Config)?;
+    let mut instance = InstanceInfo::at(public_origin);
+    instance.gateway.clone_from(&gateway_url);
+    instance.media = media_url;
+    if let Some(web) = &config.instance.web_url {
+        instance.webapp = web.trim_end_matches('/').to_owned();
+    }
     let mut api = ApiConfig {
         gateway_url,
         client_ip: ClientIp { trusted_proxies },
+        instance,
         ..ApiConfig::default()
     };
     api.rate_limits.enabled = !config.dev.disable_rate_limits;
     Ok(api)
+}
+
+/// Where clients reach the media proxy: `services.media_proxy.public_url`, else `{origin}/media`.
+pub(super) fn media_url(config: &Config, public_origin: &str) -> String {
+    config
+        .services
+        .media_proxy
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{public_origin}/media"))
 }

@@ -829,3 +829,50 @@ fn slowmode_limits_members_but_not_moderators() {
         .collect();
     assert_eq!(contents, vec!["two", "one", "first"]);
 }
+
+/// Issue #16: Fluxer's clients start from `/.well-known/fluxer` (at the root and under `/api`) and
+/// use what it names: the API base they append `/v1` to, the gateway, the media proxy. The
+/// feature flags say what this instance has, and nothing it has not.
+#[test]
+fn instance_discovery_tells_clients_where_everything_is() {
+    let server = Server::start(&[]);
+    let anon = server.client();
+    for path in ["/.well-known/fluxer", "/api/.well-known/fluxer"] {
+        let response = anon.get(path).expect(200);
+        assert_eq!(response.header("access-control-allow-origin"), Some("*"));
+        let doc = response.json();
+        assert_eq!(doc["api_code_version"], 1, "{doc}");
+        let endpoints = &doc["endpoints"];
+        assert_eq!(endpoints["api"], format!("{}/api", server.base));
+        assert_eq!(endpoints["api_client"], endpoints["api"]);
+        assert_eq!(endpoints["media"], format!("{}/media", server.base));
+        assert_eq!(endpoints["webapp"], server.base);
+        assert_eq!(
+            endpoints["gateway"],
+            format!("ws://{}/gateway", server.addr)
+        );
+        // What a client does with it: the REST base works, and names the same gateway.
+        let api = endpoints["api"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&server.base);
+        let gateway = anon.get(&format!("{api}/v1/gateway")).expect(200).json();
+        assert_eq!(gateway["url"], endpoints["gateway"]);
+        // Nothing claimed that is not built.
+        let features = &doc["features"];
+        assert_eq!(features["self_hosted"], true);
+        for off in [
+            "voice_enabled",
+            "sms_mfa_enabled",
+            "stripe_enabled",
+            "manual_review_enabled",
+        ] {
+            assert_eq!(features[off], false, "{off}");
+        }
+        assert_eq!(doc["sso"]["enabled"], false);
+        assert_eq!(doc["captcha"]["provider"], "none");
+        assert!(doc["push"]["public_vapid_key"].is_null());
+        assert_eq!(doc["limits"]["version"], 1);
+        assert_eq!(doc["limits"]["rules"], json!([]));
+    }
+}

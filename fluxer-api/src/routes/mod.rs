@@ -7,6 +7,7 @@ mod discovery;
 mod guilds;
 mod harvest;
 mod health;
+mod instance;
 mod invites;
 mod messages;
 mod search;
@@ -19,6 +20,7 @@ use axum::http::StatusCode;
 use crate::state::ApiState;
 
 pub(crate) use health::{health, liveness};
+pub(crate) use instance::routes as instance;
 
 /// Every v1 route, unprefixed.
 pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
