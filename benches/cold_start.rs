@@ -8,7 +8,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -87,16 +86,7 @@ fn main() {
         .and_then(|w| w[1].parse().ok())
         .unwrap_or(20);
     let exe = std::env::current_exe().unwrap();
-    let server: PathBuf = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .unwrap()
-        .join("fluxer-server");
-    assert!(
-        server.exists(),
-        "build it first: cargo build --release -p fluxer-server ({})",
-        server.display()
-    );
+    let server = common::release_server();
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let dir = std::env::temp_dir().join(format!("fluxer-cold-{}-{i}", std::process::id()));

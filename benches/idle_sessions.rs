@@ -8,14 +8,17 @@
 //! ```
 //! (The per-process descriptor limit here is 20 000; the client side of this bench needs one per session.)
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
+
+mod common;
+
+use common::start_listening;
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -55,28 +58,6 @@ fn echo_server() -> ! {
         }
     });
     std::process::exit(0)
-}
-
-// The caller kills and waits for the returned child.
-#[allow(clippy::zombie_processes)]
-fn start(mut cmd: Command) -> (Child, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.wait();
-            panic!("server exited before listening");
-        }
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            return (child, rest.split_whitespace().next().unwrap().to_owned());
-        }
-    }
 }
 
 fn post(addr: &str, path: &str, token: Option<&str>, body: &str) -> serde_json::Value {
@@ -149,15 +130,7 @@ fn main() {
         .and_then(|w| w[1].parse().ok())
         .unwrap_or(2000);
     let exe = std::env::current_exe().unwrap();
-    let server: PathBuf = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .unwrap()
-        .join("fluxer-server");
-    assert!(
-        server.exists(),
-        "build it first: cargo build --release -p fluxer-server"
-    );
+    let server = common::release_server();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -166,7 +139,7 @@ fn main() {
     // Baseline.
     let mut echo = Command::new(&exe);
     echo.arg("--serve-echo");
-    let (mut echo, echo_addr) = start(echo);
+    let (mut echo, echo_addr) = start_listening(echo);
     std::thread::sleep(Duration::from_millis(300));
     let before = rss_kib(echo.id());
     let sockets = rt.block_on(connect_all(&format!("ws://{echo_addr}/"), None, sessions));
@@ -183,7 +156,7 @@ fn main() {
         .env("FLUXER_CONFIG__DATABASE__PATH", dir.join("fluxer.db"))
         .env("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")
         .env("FLUXER_CONFIG__LOG__LEVEL", "warn");
-    let (mut fluxer, addr) = start(cmd);
+    let (mut fluxer, addr) = start_listening(cmd);
     let users = sessions.div_ceil(1000);
     let mut tokens = Vec::new();
     for u in 0..users {

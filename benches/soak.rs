@@ -17,8 +17,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -142,35 +142,16 @@ impl Drop for Server {
     }
 }
 
-// The returned `Server` kills and waits for the child; the early panic path waits too.
-#[allow(clippy::zombie_processes)]
-fn start_server(server: &PathBuf, dir: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(server)
-        .env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
+fn start_server(server: &Path, dir: &Path) -> (Server, String) {
+    let mut cmd = Command::new(server);
+    cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
         .env("FLUXER_CONFIG__DATABASE__PATH", dir.join("fluxer.db"))
         .env("FLUXER_CONFIG__INSTANCE__DATA_DIR", dir)
         .env("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")
         .env("FLUXER_CONFIG__HTTP__MAX_CONNECTIONS_PER_IP", "0")
-        .env("FLUXER_CONFIG__LOG__LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn fluxer-server");
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.wait();
-            panic!("server exited before listening");
-        }
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            return (
-                Server(child),
-                rest.split_whitespace().next().unwrap().to_owned(),
-            );
-        }
-    }
+        .env("FLUXER_CONFIG__LOG__LEVEL", "warn");
+    let (child, addr) = common::start_listening(cmd);
+    (Server(child), addr)
 }
 
 /// What one gateway session saw.
@@ -319,16 +300,7 @@ fn sender(
 
 fn main() {
     let a = args();
-    let exe = std::env::current_exe().unwrap();
-    let server: PathBuf = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .unwrap()
-        .join("fluxer-server");
-    assert!(
-        server.exists(),
-        "build it first: cargo build --release -p fluxer-server"
-    );
+    let server = common::release_server();
     let dir = common::TempDir::new("soak");
     let (server, addr) = start_server(&server, dir.path());
     let pid = server.0.id();

@@ -1,9 +1,11 @@
-//! What the benches share: medians and scratch directories. Each bench is its own crate and uses
+//! What the benches share: medians, scratch directories, and starting the release server. Each bench is its own crate and uses
 //! only part of this, hence the `dead_code` allowance.
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The median of a non-empty sample (the upper one of an even count).
@@ -35,5 +37,45 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The release `fluxer-server` beside this bench's binary (`target/release/`); panics with the
+/// command that builds it when it is missing.
+pub(crate) fn release_server() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let server = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .join("fluxer-server");
+    assert!(
+        server.exists(),
+        "build it first: cargo build --release -p fluxer-server ({})",
+        server.display()
+    );
+    server
+}
+
+/// Spawns `cmd` (stdout piped, stderr dropped) and waits for its `listening on http://ADDR` line;
+/// returns the child and `ADDR`. The caller kills and waits for the child.
+#[allow(clippy::zombie_processes)]
+pub(crate) fn start_listening(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the server");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.wait();
+            panic!("server exited before listening");
+        }
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            return (child, rest.split_whitespace().next().unwrap().to_owned());
+        }
     }
 }

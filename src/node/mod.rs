@@ -117,16 +117,32 @@ impl Node {
         let secret = ports::master_secret(config, shared_state)?;
         let media_key = ports::media_key(config, &secret);
 
+        // One blob store for the use-cases and the media proxy alike.
+        let blobs = if needs_use_cases || roles.contains(Role::Media) {
+            Some(ports::blobs(config)?)
+        } else {
+            None
+        };
+        let gateway_public_url = gateway_url(config, roles, public_origin);
+
         let mut router = axum::Router::new();
         let (mut fluxer, mut gateway, mut worker, mut database, mut media) =
             (None, None, None, None, None);
         if needs_use_cases {
-            let built = UseCases::open(config, roles, public_origin, &secret, &media_key).await?;
+            let built = UseCases::open(
+                config,
+                roles,
+                public_origin,
+                &secret,
+                &media_key,
+                blobs.clone(),
+            )
+            .await?;
             if api {
                 let api = ports::api_config(
                     config,
                     public_origin,
-                    gateway_url(config, roles, public_origin),
+                    gateway_public_url.clone(),
                     ports::media_url(config, public_origin),
                 )?;
                 let state = ApiState::new(built.fluxer.clone(), built.cache.clone(), api);
@@ -138,7 +154,7 @@ impl Node {
                     built.cache.clone(),
                     built.presence.clone(),
                     GatewayConfig {
-                        public_url: gateway_url(config, roles, public_origin),
+                        public_url: gateway_public_url,
                         guild_shards: config.services.gateway.guild_shards,
                         ..Default::default()
                     },
@@ -160,11 +176,8 @@ impl Node {
             fluxer = Some(built.fluxer);
             database = Some(built.database);
         }
-        if roles.contains(Role::Media) {
-            let proxy = MediaProxy::new(
-                ports::blobs(config)?,
-                ports::media_config(config, media_key),
-            );
+        if let (true, Some(blobs)) = (roles.contains(Role::Media), blobs) {
+            let proxy = MediaProxy::new(blobs, ports::media_config(config, media_key));
             router = router.nest("/media", proxy.router());
             media = Some(proxy);
         }
@@ -252,6 +265,7 @@ impl UseCases {
         public_origin: &str,
         secret: &str,
         media_key: &[u8],
+        blobs: Option<Arc<dyn fluxer_core::ports::BlobStore>>,
     ) -> Result<UseCases, StartError> {
         let database = ports::Database::open(config).await?;
         let (cache, presence) = ports::cache(config).await?;
@@ -281,7 +295,7 @@ impl UseCases {
             hasher: Arc::new(SpawnBlockingHasher::default()),
             queue: Some(queue.clone()),
             search,
-            blobs: Some(ports::blobs(config)?),
+            blobs,
             media: Some(links),
         };
         let fluxer = Fluxer::new(
