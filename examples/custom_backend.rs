@@ -82,6 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             search: None,
             blobs: None,
             media: None,
+            presence: None,
         },
         Config::default(),
     );

@@ -36,6 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         search: None,
         blobs: None,
         media: None,
+        presence: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
 

@@ -68,3 +68,5 @@ pub mod worker;
 pub mod commands;
 #[cfg(all(feature = "api", feature = "blobs", feature = "media"))]
 pub mod node;
+#[cfg(all(feature = "api", feature = "blobs", feature = "media"))]
+pub mod web;

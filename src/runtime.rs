@@ -298,6 +298,9 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(ConnectInfo(peer));
+        if let Some(uri) = fluxer_api::canonical_uri(&parts.uri) {
+            parts.uri = uri;
+        }
         let body = axum::body::Body::new(IdleTimeout::new(body, body_timeout));
         router.clone().oneshot(Request::from_parts(parts, body))
     });

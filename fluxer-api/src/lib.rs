@@ -35,6 +35,7 @@ mod error;
 mod extract;
 mod hasher;
 mod observe;
+mod path;
 pub mod ratelimit;
 mod routes;
 mod state;
@@ -45,6 +46,7 @@ use axum::response::IntoResponse;
 
 pub use error::{ApiError, ApiResult};
 pub use hasher::{HashingLimits, SpawnBlockingHasher};
+pub use path::canonical_uri;
 pub use state::{ApiConfig, ApiState, InstanceInfo};
 
 /// `/_health` and `/_live` alone, for services that serve no API (a worker, the media proxy, a

@@ -37,6 +37,7 @@ impl Api {
             search: Some(Arc::new(MemorySearchIndex::new())),
             blobs: Some(Arc::new(MemoryBlobStore::new())),
             media: None,
+            presence: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

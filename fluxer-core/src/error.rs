@@ -32,10 +32,12 @@ pub enum Unknown {
     Emoji,
     /// No such login session (`UNKNOWN_SESSION`, 404).
     Session,
-    /// No relationship with that user (`UNKNOWN_RELATIONSHIP`, 404).
+    /// No relationship with that user (`UNKNOWN_USER`, 404, as upstream answers).
     Relationship,
     /// No such permission overwrite on the channel (`UNKNOWN_PERMISSION_OVERWRITE`, 404).
     Overwrite,
+    /// No such data export (`UNKNOWN_HARVEST`, 404).
+    Harvest,
 }
 
 impl Unknown {
@@ -54,8 +56,10 @@ impl Unknown {
             Unknown::Application => "UNKNOWN_APPLICATION",
             Unknown::Emoji => "UNKNOWN_EMOJI",
             Unknown::Session => "UNKNOWN_SESSION",
-            Unknown::Relationship => "UNKNOWN_RELATIONSHIP",
+            // Upstream names the user, not the relationship.
+            Unknown::Relationship => "UNKNOWN_USER",
             Unknown::Overwrite => "UNKNOWN_PERMISSION_OVERWRITE",
+            Unknown::Harvest => "UNKNOWN_HARVEST",
         }
     }
 
@@ -75,6 +79,7 @@ impl Unknown {
             Unknown::Session => "session",
             Unknown::Relationship => "relationship",
             Unknown::Overwrite => "permission overwrite",
+            Unknown::Harvest => "data export",
         }
     }
 }
@@ -85,22 +90,24 @@ impl Unknown {
 pub enum Limit {
     /// Guilds one user may be in (`MAX_GUILDS`).
     Guilds,
-    /// Channels in one guild (`MAX_CHANNELS`).
+    /// Channels in one guild (`MAX_GUILD_CHANNELS`).
     Channels,
-    /// Roles in one guild (`MAX_ROLES`).
+    /// Roles in one guild (`MAX_GUILD_ROLES`).
     Roles,
     /// Different emojis on one message (`MAX_REACTIONS`).
     Reactions,
-    /// Pinned messages in one channel (`MAX_PINS`).
+    /// Pinned messages in one channel (`MAX_PINS_PER_CHANNEL`).
     Pins,
     /// Invites in one guild (`MAX_INVITES`).
     Invites,
-    /// Webhooks in one channel (`MAX_WEBHOOKS`).
+    /// Webhooks in one channel (`MAX_WEBHOOKS_PER_CHANNEL`).
     Webhooks,
     /// Relationships one user holds: friends, requests and blocks (`MAX_FRIENDS`).
     Friends,
     /// Permission overwrites on one channel (`MAX_PERMISSION_OVERWRITES`).
     Overwrites,
+    /// Members of one group DM (`MAX_GROUP_DM_RECIPIENTS`).
+    GroupDmRecipients,
 }
 
 impl Limit {
@@ -108,14 +115,15 @@ impl Limit {
     pub fn code(self) -> &'static str {
         match self {
             Limit::Guilds => "MAX_GUILDS",
-            Limit::Channels => "MAX_CHANNELS",
-            Limit::Roles => "MAX_ROLES",
+            Limit::Channels => "MAX_GUILD_CHANNELS",
+            Limit::Roles => "MAX_GUILD_ROLES",
             Limit::Reactions => "MAX_REACTIONS",
-            Limit::Pins => "MAX_PINS",
+            Limit::Pins => "MAX_PINS_PER_CHANNEL",
             Limit::Invites => "MAX_INVITES",
-            Limit::Webhooks => "MAX_WEBHOOKS",
+            Limit::Webhooks => "MAX_WEBHOOKS_PER_CHANNEL",
             Limit::Friends => "MAX_FRIENDS",
             Limit::Overwrites => "MAX_PERMISSION_OVERWRITES",
+            Limit::GroupDmRecipients => "MAX_GROUP_DM_RECIPIENTS",
         }
     }
 }
@@ -153,6 +161,15 @@ pub enum Error {
         /// What went wrong, for people; sent as the response's `message`.
         message: String,
     },
+    /// The action is refused to this caller, with Fluxer's code (403): editing someone else's
+    /// message, a bot on a route for people.
+    #[error("{message}")]
+    Forbidden {
+        /// Fluxer's code (`CANNOT_EDIT_OTHER_USER_MESSAGE`, `ACCESS_DENIED`).
+        code: &'static str,
+        /// What went wrong, for people.
+        message: String,
+    },
     /// A limit was reached (400 `MAX_*`).
     #[error("maximum number of {limit:?} reached ({max})")]
     LimitReached {
@@ -161,7 +178,7 @@ pub enum Error {
         /// The limit's value on this instance.
         max: u64,
     },
-    /// The caller is banned from the guild it tries to join (403 `USER_BANNED`? upstream: `BANNED_FROM_GUILD`).
+    /// The caller is banned from the guild it tries to join (403 `USER_BANNED_FROM_GUILD`).
     #[error("you are banned from this guild")]
     Banned,
     /// Too many requests; retry after this many milliseconds (429).
@@ -172,7 +189,8 @@ pub enum Error {
         /// Whether the caller's global limit (every route) was hit rather than one route's.
         global: bool,
     },
-    /// The channel's slowmode allows one message per interval (429 `SLOWMODE_RATE_LIMITED`).
+    /// The channel's slowmode allows one message per interval (400 `SLOWMODE_RATE_LIMITED`, as
+    /// upstream; `retry_after` in the body says when).
     #[error("slowmode: wait {retry_after_ms} ms before sending again")]
     SlowmodeRateLimited {
         /// How long until the member may send again, in milliseconds.
@@ -206,7 +224,9 @@ impl Error {
             Error::MissingPermissions => "MISSING_PERMISSIONS",
             Error::MissingAccess => "MISSING_ACCESS",
             Error::Unauthorized => "UNAUTHORIZED",
-            Error::Rejected { code, .. } | Error::Unavailable { code, .. } => code,
+            Error::Rejected { code, .. }
+            | Error::Forbidden { code, .. }
+            | Error::Unavailable { code, .. } => code,
             Error::LimitReached { limit, .. } => limit.code(),
             Error::Banned => "USER_BANNED_FROM_GUILD",
             Error::RateLimited { .. } => "RATE_LIMITED",
@@ -222,11 +242,15 @@ impl Error {
             | Error::InvalidCredentials
             | Error::InvalidMfaCode
             | Error::Rejected { .. }
-            | Error::LimitReached { .. } => 400,
+            | Error::LimitReached { .. }
+            | Error::SlowmodeRateLimited { .. } => 400,
             Error::Unauthorized => 401,
-            Error::MissingPermissions | Error::MissingAccess | Error::Banned => 403,
+            Error::MissingPermissions
+            | Error::MissingAccess
+            | Error::Banned
+            | Error::Forbidden { .. } => 403,
             Error::Unknown(_) => 404,
-            Error::RateLimited { .. } | Error::SlowmodeRateLimited { .. } => 429,
+            Error::RateLimited { .. } => 429,
             Error::Unavailable { .. } => 503,
             Error::Storage(_) | Error::Internal(_) => 500,
         }
@@ -240,6 +264,14 @@ impl Error {
     /// An [`Error::Rejected`] (400) with Fluxer's `code` and a message for people.
     pub fn rejected(code: &'static str, message: impl Into<String>) -> Self {
         Error::Rejected {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Forbidden`] (403) with Fluxer's `code` and a message for people.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Forbidden {
             code,
             message: message.into(),
         }

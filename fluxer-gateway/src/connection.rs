@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use flate2::{Compress, Compression, FlushCompress};
 use fluxer_core::ports::{PresenceEntry, Status};
-use fluxer_core::service::Actor;
+use fluxer_core::service::{Actor, DEFAULT_LARGE_THRESHOLD};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -18,6 +18,7 @@ use crate::hub::Hub;
 use crate::protocol::{
     Identify, Inbound, PresenceUpdate, RequestMembers, Resume, close, frame, op,
 };
+use crate::member_list::LazyRequest;
 use crate::session::{
     AttachError, AttachRequest, Attached, CloseReason, Command, Outbound, SessionHandle,
 };
@@ -321,6 +322,9 @@ impl Conn {
                         identify.token.trim(),
                         entry,
                         identify.ignored_events,
+                        identify
+                            .large_threshold
+                            .map_or(DEFAULT_LARGE_THRESHOLD, |t| t.clamp(50, 250)),
                     )
                     .await
                     .map_err(|_| (close::UNKNOWN_ERROR, "could not start session"))?;
@@ -452,7 +456,16 @@ impl Conn {
                 Ok(())
             }
             op::LAZY_REQUEST => {
-                self.require_session()?;
+                let session = self.require_session()?;
+                let request: LazyRequest = serde_json::from_value(inbound.d)
+                    .map_err(|_| (close::DECODE_ERROR, "invalid lazy request"))?;
+                if !request.within_bounds() {
+                    return Err((close::DECODE_ERROR, "lazy request too large"));
+                }
+                let _ = session
+                    .commands
+                    .send(Command::Lazy(Box::new(request)))
+                    .await;
                 Ok(())
             }
             _ => Err((close::UNKNOWN_OPCODE, "unknown opcode")),

@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use fluxer_core::id::UserId;
-use fluxer_core::model::MemberResponse;
-use fluxer_core::ports::{EventKind, PresenceEntry, Replay};
-use fluxer_core::service::{Actor, Fluxer, MembersRequest};
+use fluxer_core::model::{MemberResponse, PresenceResponse, UserPartial};
+use fluxer_core::ports::{EventKind, PresenceEntry, Replay, Status};
+use fluxer_core::service::{Actor, Fluxer, MembersRequest, SessionStart};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -81,8 +81,9 @@ impl Hub {
         &self,
         actor: &Actor,
         token: &str,
-        presence: PresenceEntry,
+        mut presence: PresenceEntry,
         ignored_events: Vec<String>,
+        large_threshold: u64,
     ) -> fluxer_core::Result<(
         SessionHandle,
         mpsc::Receiver<Outbound>,
@@ -90,51 +91,24 @@ impl Hub {
     )> {
         let start = self
             .fluxer()
-            .start_gateway_session(actor, self.config().subscription_capacity)
+            .start_gateway_session(actor, self.config().subscription_capacity, large_threshold)
             .await?;
+        // As upstream: a client that says "online" starts with the status its settings keep,
+        // and the custom status of the settings wins.
+        if presence.status == Status::Online
+            && let Some(stored) = parse_status(&start.settings.status)
+        {
+            presence.status = stored;
+        }
+        if let Some(custom) = &start.settings.custom_status {
+            presence.custom_status = serde_json::to_value(custom).ok();
+        }
         let session_id = random_hex_32();
         let mut initial: Vec<(EventKind, String)> = Vec::new();
-        let guilds_in_ready: Vec<Value> = if actor.is_bot() {
-            // Bots get unavailable guilds in READY, then one GUILD_CREATE each (as Discord does).
-            start
-                .guild_ids
-                .iter()
-                .map(|g| json!({ "id": g, "unavailable": true }))
-                .collect()
-        } else {
-            start
-                .guilds
-                .iter()
-                .map(|g| serde_json::to_value(g).unwrap_or_default())
-                .collect()
-        };
-        let (private_channels, relationships, read_states) = (
-            &start.private_channels,
-            &start.relationships,
-            &start.read_states,
-        );
-        let mut ready = json!({
-            "v": 1,
-            "version": 1,
-            "user": actor.user.private(),
-            "session_id": session_id,
-            "resume_gateway_url": self.config().public_url,
-            "guilds": guilds_in_ready,
-            "private_channels": private_channels,
-            "relationships": relationships,
-            "read_states": read_states,
-            "presences": [],
-            "sessions": [],
-            "users": [],
-            "user_settings": {},
-            "user_guild_settings": [],
-            "notes": {},
-            "shard": [0, 1],
-        });
-        if actor.is_bot() {
-            ready["application"] = json!({ "id": actor.id(), "flags": 0 });
-        }
-        initial.push((EventKind::Ready, ready.to_string()));
+        initial.push((
+            EventKind::Ready,
+            self.ready(actor, &session_id, &start, &presence).to_string(),
+        ));
         if actor.is_bot() {
             for g in &start.guilds {
                 initial.push((
@@ -143,6 +117,12 @@ impl Hub {
                 ));
             }
         }
+        let large: HashSet<_> = start
+            .guilds
+            .iter()
+            .filter(|g| g.large)
+            .map(|g| g.guild.id)
+            .collect();
         let subscription = start.subscription;
         let guild_ids = start.guild_ids;
         let start = subscription.start_position();
@@ -153,6 +133,7 @@ impl Hub {
             subscription,
             commands: mpsc::channel(1).1,
             guilds: guild_ids.into_iter().collect(),
+            large,
             ignored: ignored_events
                 .into_iter()
                 .map(|e| e.to_uppercase())
@@ -168,6 +149,79 @@ impl Hub {
             credential: actor.session,
         };
         self.spawn_session(session, None).await
+    }
+
+    /// The READY payload: Discord-style fields for bots and libraries, and upstream's for its
+    /// clients (settings, folders, notes, pinned DMs, presences, the users everything names).
+    fn ready(
+        &self,
+        actor: &Actor,
+        session_id: &str,
+        start: &SessionStart,
+        presence: &PresenceEntry,
+    ) -> Value {
+        let bot = actor.is_bot();
+        let guilds: Vec<Value> = if bot {
+            // Bots get unavailable guilds in READY, then one GUILD_CREATE each (as Discord does).
+            start
+                .guild_ids
+                .iter()
+                .map(|g| json!({ "id": g, "unavailable": true }))
+                .collect()
+        } else {
+            start
+                .guilds
+                .iter()
+                .map(|g| serde_json::to_value(g).unwrap_or_default())
+                .collect()
+        };
+        let users: HashMap<UserId, &UserPartial> =
+            start.users.iter().map(|u| (u.id, u)).collect();
+        let presences: Vec<Value> = start
+            .presences
+            .iter()
+            .filter_map(|p| {
+                let user = users.get(&p.user_id)?;
+                let mut v = serde_json::to_value(PresenceResponse::of(p, None)).ok()?;
+                v["user"] = serde_json::to_value(user).ok()?;
+                Some(v)
+            })
+            .collect();
+        let own = presence;
+        let mut ready = json!({
+            "v": 1,
+            "version": 1,
+            "user": actor.user.private(),
+            "session_id": session_id,
+            "resume_gateway_url": self.config().public_url,
+            "guilds": guilds,
+            "private_channels": start.private_channels,
+            "relationships": start.relationships,
+            "read_states": start.read_states,
+            "presences": presences,
+            "sessions": [
+                { "session_id": "all", "status": own.status, "afk": own.afk, "mobile": own.mobile },
+                { "session_id": session_id, "status": own.status, "afk": own.afk, "mobile": own.mobile },
+            ],
+            "users": start.users,
+            "user_settings": if bot { Value::Null } else { json!(start.settings) },
+            "user_guild_settings": start.guild_settings,
+            "notes": start.notes,
+            "pinned_dms": start.pinned_dms,
+            "favorite_memes": [],
+            "country_code": "US",
+            "rtc_regions": [],
+            "shard": [0, 1],
+        });
+        if let Some(hash) = &actor.session {
+            ready["auth_session_id_hash"] = json!(
+                hash[..16].iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
+        }
+        if bot {
+            ready["application"] = json!({ "id": actor.id(), "flags": 0 });
+        }
+        ready
     }
 
     /// Takes over a session this node does not hold, from the shared registry: for a client whose
@@ -224,6 +278,8 @@ impl Hub {
             subscription,
             commands: mpsc::channel(1).1,
             guilds: guild_ids.into_iter().collect(),
+            // Unknown after a takeover: every presence is delivered, as to a small guild.
+            large: HashSet::new(),
             ignored: record.ignored_events.into_iter().collect(),
             presence: record.presence,
             initial: Initial {
@@ -352,4 +408,15 @@ impl Hub {
 /// 16 random bytes as 32 hex characters (upstream's session ID form).
 fn random_hex_32() -> String {
     fluxer_core::secret::random_hex(16)
+}
+
+/// A status as settings store it.
+fn parse_status(s: &str) -> Option<Status> {
+    match s {
+        "online" => Some(Status::Online),
+        "idle" => Some(Status::Idle),
+        "dnd" => Some(Status::Dnd),
+        "invisible" => Some(Status::Invisible),
+        _ => None,
+    }
 }

@@ -65,6 +65,7 @@ mod config;
 mod connection;
 mod guild_cache;
 mod hub;
+mod member_list;
 mod protocol;
 mod registry;
 mod sequence;
@@ -123,6 +124,7 @@ impl Gateway {
             presence,
             config,
             sessions: Mutex::new(HashMap::new()),
+            sidebars: Default::default(),
         };
         Gateway {
             hub: Arc::new(Hub::new(ctx)),

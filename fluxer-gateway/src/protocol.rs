@@ -109,6 +109,9 @@ pub(crate) struct Identify {
     pub presence: Option<PresenceUpdate>,
     #[serde(default)]
     pub ignored_events: Vec<String>,
+    /// Guilds with more members than this come without their presences (50 to 250; 250).
+    #[serde(default)]
+    pub large_threshold: Option<u64>,
 }
 
 /// `RESUME`'s data.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fluxer_core::id::{ChannelId, GuildId, UserId};
-use fluxer_core::model::Member;
+use fluxer_core::model::{Channel, ChannelResponse, Member};
 use fluxer_core::permission::Permissions;
 use fluxer_core::ports::{
     Dispatch, EventKind, Presence, PresenceEntry, SessionsRevoked, Status, Subscription, Topic,
@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::config::GatewayConfig;
 use crate::guild_cache::GuildCache;
+use crate::member_list::{LazyRequest, SidebarCache, Subscriptions};
 use crate::protocol::{close, dispatch_frame};
 use crate::registry::{Registry, SessionRecord};
 use crate::sequence::Numbering;
@@ -86,6 +87,8 @@ pub(crate) enum Command {
     /// Something the session was asked for failed: the connection is closed resumably (4000) with
     /// this reason; the session waits for the client's RESUME.
     Fail(&'static str),
+    /// Op 14: member list subscriptions.
+    Lazy(Box<LazyRequest>),
 }
 
 /// A handle to a live session.
@@ -107,6 +110,8 @@ pub(crate) struct SessionContext {
     /// This node's name in the registry.
     pub(crate) node: String,
     pub(crate) sessions: Mutex<HashMap<String, SessionHandle>>,
+    /// Channels' member lists, shared by the node's sessions.
+    pub(crate) sidebars: SidebarCache,
 }
 
 impl SessionContext {
@@ -154,6 +159,9 @@ pub(crate) struct SessionTask {
     pub subscription: Box<dyn Subscription>,
     pub commands: mpsc::Receiver<Command>,
     pub guilds: HashSet<GuildId>,
+    /// Guilds too large for every presence to reach the session: their presences come through
+    /// member lists and followed members (op 14).
+    pub large: HashSet<GuildId>,
     pub ignored: HashSet<String>,
     pub presence: PresenceEntry,
     /// What to send once a connection attaches.
@@ -210,6 +218,8 @@ struct State {
     members: HashMap<GuildId, Option<Member>>,
     /// Channels' visibility per guild, valid for one generation of the shared guild state.
     visible: HashMap<GuildId, (u64, HashMap<ChannelId, bool>)>,
+    /// Member lists the client shows (op 14).
+    lists: Subscriptions,
 }
 
 enum Flow {
@@ -230,6 +240,7 @@ impl SessionTask {
             detached_at: Some(Instant::now()),
             members: HashMap::new(),
             visible: HashMap::new(),
+            lists: Subscriptions::default(),
         };
         Box::pin(self.set_presence(self.presence.clone())).await;
         let mut initial = std::mem::take(&mut self.initial);
@@ -247,6 +258,7 @@ impl SessionTask {
                 .detached_at
                 .map(|at| at + Duration::from_millis(config.resume_window_ms))
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let lists_due = st.lists.next_refresh();
             let flow = tokio::select! {
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => {
@@ -289,6 +301,9 @@ impl SessionTask {
                 _ = refresh.tick() => {
                     Box::pin(self.refresh_presence()).await;
                     Flow::Continue
+                }
+                () = tokio::time::sleep_until(lists_due.unwrap_or_else(Instant::now)), if lists_due.is_some() => {
+                    Box::pin(self.refresh_lists(&mut st)).await
                 }
                 () = tokio::time::sleep_until(window_end), if st.detached_at.is_some() => Flow::End,
             };
@@ -407,6 +422,7 @@ impl SessionTask {
                 self.set_presence(*entry).await;
                 Flow::Continue
             }
+            Command::Lazy(request) => Box::pin(self.on_lazy(&mut *st, *request)).await,
             Command::Fail(reason) => {
                 if let Some(conn) = st.out.take() {
                     conn.close(close::UNKNOWN_ERROR, reason);
@@ -499,6 +515,9 @@ impl SessionTask {
                 {
                     if event == EventKind::GuildCreate {
                         self.guilds.insert(g);
+                        if dispatch.payload.contains("\"large\":true") {
+                            self.large.insert(g);
+                        }
                         let _ = self.subscription.add_topic(Topic::Guild(g)).await;
                     } else {
                         self.leave(st, g).await;
@@ -510,7 +529,13 @@ impl SessionTask {
                     return Flow::Continue;
                 }
                 if let Some(channel) = dispatch.channel_id {
-                    match self.can_view(st, guild, channel).await {
+                    // A deleted channel is gone from the guild's state by now: who could see it
+                    // is decided on the channel the event carries.
+                    let deleted = (event == EventKind::ChannelDelete)
+                        .then(|| serde_json::from_str::<ChannelResponse>(&dispatch.payload).ok())
+                        .flatten()
+                        .map(deleted_channel);
+                    match self.can_view(st, guild, channel, deleted.as_ref()).await {
                         Ok(true) => {}
                         Ok(false) => {
                             self.invalidate(st, guild, dispatch);
@@ -528,6 +553,19 @@ impl SessionTask {
                     }
                 }
                 self.invalidate(st, guild, dispatch);
+                if lists_change(event) {
+                    st.lists.mark_dirty(guild);
+                }
+                // In a large guild a presence reaches only the sessions that show or follow
+                // its user; the member list updates carry it to the rest.
+                if event == EventKind::PresenceUpdate
+                    && self.large.contains(&guild)
+                    && !dispatch
+                        .subject
+                        .is_some_and(|u| u == self.user_id || st.lists.follows(guild, u))
+                {
+                    return Flow::Continue;
+                }
                 if event == EventKind::GuildMemberRemove && dispatch.subject == Some(self.user_id) {
                     self.push(st, event, dispatch.payload.clone(), position);
                     self.leave(st, guild).await;
@@ -546,6 +584,8 @@ impl SessionTask {
 
     async fn leave(&mut self, st: &mut State, guild: GuildId) {
         self.guilds.remove(&guild);
+        self.large.remove(&guild);
+        st.lists.leave(guild);
         st.members.remove(&guild);
         st.visible.remove(&guild);
         let _ = self.subscription.remove_topic(Topic::Guild(guild)).await;
@@ -578,11 +618,13 @@ impl SessionTask {
     }
 
     /// Whether this session's member may view a channel of a guild.
+    /// `deleted` is the channel of a `CHANNEL_DELETE`, judged as it was.
     async fn can_view(
         &self,
         st: &mut State,
         guild: GuildId,
         channel: ChannelId,
+        deleted: Option<&Channel>,
     ) -> fluxer_core::Result<bool> {
         let cache = self.ctx.guild_cache();
         // Fast path: computed before against the same generation of the guild's state.
@@ -612,6 +654,16 @@ impl SessionTask {
         let Some(shared) = shared else {
             return Ok(false);
         };
+        if let Some(deleted) = deleted.filter(|_| !shared.channels.contains_key(&channel)) {
+            return Ok(member_channel_permissions(
+                &shared.guild,
+                &shared.roles,
+                member,
+                deleted,
+                fluxer.now(),
+            )
+            .contains(Permissions::VIEW_CHANNEL));
+        }
         // Visibility does not depend on time (a timeout keeps VIEW_CHANNEL), so it can be memoized.
         let visible = shared.channels.get(&channel).is_some_and(|c| {
             member_channel_permissions(&shared.guild, &shared.roles, member, c, fluxer.now())
@@ -626,6 +678,71 @@ impl SessionTask {
         }
         memo.1.insert(channel, visible);
         Ok(visible)
+    }
+
+    /// Op 14: records the subscriptions, sends `GUILD_SYNC` for guilds asked to sync and a first
+    /// `GUILD_MEMBER_LIST_UPDATE` for each list newly shown.
+    async fn on_lazy(&mut self, st: &mut State, request: LazyRequest) -> Flow {
+        let requested = st.lists.apply(request, &self.guilds);
+        let fluxer = self.ctx.fluxer().clone();
+        for guild in requested.sync_guilds {
+            match fluxer.guild_snapshot(guild, self.user_id).await {
+                Ok(snapshot) => {
+                    let payload = serde_json::to_string(&snapshot).unwrap_or_default();
+                    self.push(st, EventKind::GuildSync, payload.into(), None);
+                }
+                Err(e) => tracing::debug!(error = %fluxer_core::error::chain(&e), "no GUILD_SYNC"),
+            }
+        }
+        for (guild, channel) in requested.lists {
+            if !matches!(self.can_view(st, guild, channel, None).await, Ok(true)) {
+                continue;
+            }
+            let list = self.ctx.sidebars.get(&fluxer, guild, channel, None).await;
+            self.show_list(st, guild, channel, list);
+        }
+        Flow::Continue
+    }
+
+    /// Sends the changes of every list whose refresh is due.
+    async fn refresh_lists(&mut self, st: &mut State) -> Flow {
+        let fluxer = self.ctx.fluxer().clone();
+        for (guild, dirty_at) in st.lists.take_due(Instant::now()) {
+            for channel in st.lists.channels(guild) {
+                let list = self
+                    .ctx
+                    .sidebars
+                    .get(&fluxer, guild, channel, Some(dirty_at))
+                    .await;
+                self.show_list(st, guild, channel, list);
+            }
+        }
+        Flow::Continue
+    }
+
+    fn show_list(
+        &mut self,
+        st: &mut State,
+        guild: GuildId,
+        channel: ChannelId,
+        list: fluxer_core::Result<Option<Arc<fluxer_core::service::Sidebar>>>,
+    ) {
+        match list {
+            Ok(list) => {
+                if let Some(update) = st.lists.update(guild, channel, list) {
+                    self.push(
+                        st,
+                        EventKind::GuildMemberListUpdate,
+                        update.to_string().into(),
+                        None,
+                    );
+                }
+            }
+            Err(e) => {
+                // The list stays as the client has it; the next change tries again.
+                tracing::warn!(error = %fluxer_core::error::chain(&e), "member list unavailable");
+            }
+        }
     }
 
     async fn set_presence(&mut self, entry: PresenceEntry) {
@@ -692,16 +809,19 @@ impl SessionTask {
             .and_then(|mut m| m.remove(&self.user_id));
         let Some(user) = user else { return };
         let published = fluxer
-            .publish_presence(self.guilds.iter().copied(), |guild| {
-                json!({
+            .publish_presence(self.user_id, self.guilds.iter().copied(), |guild| {
+                let mut update = json!({
                     "user": user,
-                    "guild_id": guild,
                     "status": entry.status.public(),
                     "afk": entry.afk,
                     "mobile": entry.mobile,
                     "custom_status": entry.custom_status,
                     "activities": [],
-                })
+                });
+                if let Some(guild) = guild {
+                    update["guild_id"] = json!(guild);
+                }
+                update
             })
             .await;
         if let Err(e) = published {
@@ -747,4 +867,47 @@ impl SessionTask {
         }
         tracing::debug!(session = %self.session_id, "session ended");
     }
+}
+
+/// The channel a `CHANNEL_DELETE` carries, as far as permissions go.
+fn deleted_channel(c: ChannelResponse) -> Channel {
+    Channel {
+        id: c.id,
+        kind: c.kind,
+        guild_id: c.guild_id,
+        name: c.name,
+        topic: None,
+        icon: None,
+        url: None,
+        parent_id: c.parent_id,
+        position: c.position.unwrap_or_default(),
+        nsfw: c.nsfw.unwrap_or_default(),
+        rate_limit_per_user: 0,
+        bitrate: None,
+        user_limit: None,
+        rtc_region: None,
+        owner_id: None,
+        recipient_ids: Vec::new(),
+        permission_overwrites: c.permission_overwrites.unwrap_or_default(),
+        last_message_id: None,
+        last_pin_timestamp: None,
+        nicks: Default::default(),
+    }
+}
+
+/// Events that can change what a member list shows.
+fn lists_change(event: EventKind) -> bool {
+    matches!(
+        event,
+        EventKind::GuildMemberAdd
+            | EventKind::GuildMemberUpdate
+            | EventKind::GuildMemberRemove
+            | EventKind::PresenceUpdate
+            | EventKind::GuildRoleCreate
+            | EventKind::GuildRoleUpdate
+            | EventKind::GuildRoleDelete
+            | EventKind::ChannelUpdate
+            | EventKind::ChannelDelete
+            | EventKind::UserUpdate
+    )
 }

@@ -223,6 +223,7 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
         search: None,
         blobs: None,
         media: None,
+        presence: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let presence = Arc::new(MemoryPresence::new());

@@ -6,6 +6,7 @@
 //!   blob store with on-the-fly resizing and re-encoding, video thumbnails, signed URLs, and the SSRF-safe
 //!   external URL proxy;
 //! - [`s3`]: a filesystem-backed S3-compatible endpoint (`/s3` in the monolith);
+//! - [`avatars`]: the default avatars (PNG) of users without one;
 //! - [`MediaLinks`]: `fluxer-core`'s `Media` port (upload sniffing, signed links into the proxy).
 //!
 //! ```
@@ -23,6 +24,7 @@
 //! // Mount it: `axum::Router::new().nest("/media", proxy.router())`.
 //! ```
 
+pub mod avatars;
 pub mod links;
 pub mod proxy;
 pub mod s3;

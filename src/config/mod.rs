@@ -49,6 +49,17 @@ pub struct Config {
     pub proxy: Proxy,
     /// Timeouts and connection limits of every listener.
     pub http: Http,
+    /// The web app served at `/`.
+    pub web: Web,
+}
+
+/// The web app (`web`): a built bundle of Fluxer's web client served at `/` by the node that runs
+/// the API. Without one, `/` serves the instance's home page.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Web {
+    /// The bundle's directory (holding `index.html`); unset serves no app.
+    pub app_dir: Option<PathBuf>,
 }
 
 /// The deployment environment (`env`).

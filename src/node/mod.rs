@@ -126,6 +126,7 @@ impl Node {
         let gateway_public_url = gateway_url(config, roles, public_origin);
 
         let mut router = axum::Router::new();
+        let mut web_app = None;
         let (mut fluxer, mut gateway, mut worker, mut database, mut media) =
             (None, None, None, None, None);
         if needs_use_cases {
@@ -145,8 +146,10 @@ impl Node {
                     gateway_public_url.clone(),
                     ports::media_url(config, public_origin),
                 )?;
+                let web = crate::web::WebApp::open(config.web.app_dir.as_deref(), &api.instance)?;
                 let state = ApiState::new(built.fluxer.clone(), built.cache.clone(), api);
                 router = router.merge(fluxer_api::router(state));
+                web_app = Some(web);
             }
             if gateway_role {
                 let node = Gateway::new(
@@ -188,6 +191,13 @@ impl Node {
         }
         if !roles.contains(Role::Api) {
             router = router.merge(fluxer_api::health_router());
+        }
+        // Last, so that every role's routes come first: the app, the avatars, the home page.
+        if let Some(web) = web_app {
+            router = router.fallback(move |request: axum::extract::Request| {
+                let web = web.clone();
+                async move { web.serve(request).await }
+            });
         }
         Ok(Node {
             roles,
@@ -297,6 +307,7 @@ impl UseCases {
             search,
             blobs,
             media: Some(links),
+            presence: Some(presence.clone()),
         };
         let fluxer = Fluxer::new(
             ports,

@@ -397,6 +397,7 @@ pub(super) fn api_config(
     let mut instance = InstanceInfo::at(public_origin);
     instance.gateway.clone_from(&gateway_url);
     instance.media = media_url;
+    instance.static_cdn = format!("{}/static", public_origin.trim_end_matches('/'));
     if let Some(web) = &config.instance.web_url {
         instance.webapp = web.trim_end_matches('/').to_owned();
     }

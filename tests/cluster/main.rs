@@ -601,7 +601,7 @@ fn a_killed_gateways_client_resumes_on_another_node_without_missing_an_event() {
         Some(&alice),
         Some(&json!({ "name": "staff" })),
     );
-    assert_eq!(s, 201, "{staff}");
+    assert_eq!(s, 200, "{staff}");
     let staff = staff["id"].as_str().unwrap().to_owned();
     let (s, r) = http(
         &api.addr,

@@ -251,7 +251,7 @@ fn posted_messages_become_searchable_only_where_readable() {
             &format!("/api/v1/guilds/{guild_id}/channels"),
             &json!({ "name": "staff", "type": 0 }),
         )
-        .expect(201)
+        .expect(200)
         .json()["id"]
         .as_str()
         .unwrap()
@@ -492,7 +492,7 @@ fn data_export_zip_holds_the_users_messages() {
     assert_eq!(done["message_count"], 120);
     // Others cannot see it.
     erin.get(&format!("/api/v1/users/@me/harvest/{id}"))
-        .expect_error(400, "UNKNOWN_HARVEST");
+        .expect_error(404, "UNKNOWN_HARVEST");
 
     let zip = dave
         .get(&format!("/api/v1/users/@me/harvest/{id}/download"))

@@ -4,13 +4,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use fluxer_core::id::{ChannelId, GuildId, Snowflake};
+use fluxer_core::id::{ChannelId, GuildId, Snowflake, UserId};
 use fluxer_core::model::{ChannelResponse, InviteResponse, WebhookResponse};
 use fluxer_core::service::{ChannelUpdate, InviteCreate, OverwritePut, WebhookCreate};
 
 use super::no_content;
 use crate::error::ApiResult;
-use crate::extract::{Auth, JsonBody, PathParams};
+use serde::Deserialize;
+
+use crate::extract::{Auth, JsonBody, PathParams, QueryParams};
 use crate::state::ApiState;
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -24,6 +26,10 @@ pub(super) fn routes() -> Router<ApiState> {
             put(put_overwrite).delete(delete_overwrite),
         )
         .route("/channels/{channel_id}/typing", post(typing))
+        .route(
+            "/channels/{channel_id}/recipients/{user_id}",
+            put(add_recipient).delete(remove_recipient),
+        )
         .route(
             "/channels/{channel_id}/invites",
             get(invites).post(create_invite),
@@ -57,8 +63,9 @@ async fn delete(
     State(s): State<ApiState>,
     Auth(actor): Auth,
     PathParams(id): PathParams<ChannelId>,
-) -> ApiResult<Json<ChannelResponse>> {
-    Ok(Json(s.fluxer.delete_channel(&actor, id).await?))
+) -> ApiResult<StatusCode> {
+    s.fluxer.delete_channel(&actor, id).await?;
+    Ok(no_content())
 }
 
 async fn put_overwrite(
@@ -137,4 +144,31 @@ async fn guild_webhooks(
     PathParams(id): PathParams<GuildId>,
 ) -> ApiResult<Json<Vec<WebhookResponse>>> {
     Ok(Json(s.fluxer.list_guild_webhooks(&actor, id).await?))
+}
+
+async fn add_recipient(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams((channel, user)): PathParams<(ChannelId, UserId)>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.add_group_dm_recipient(&actor, channel, user).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize, Default)]
+struct RemoveRecipient {
+    #[serde(default)]
+    silent: bool,
+}
+
+async fn remove_recipient(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams((channel, user)): PathParams<(ChannelId, UserId)>,
+    QueryParams(q): QueryParams<RemoveRecipient>,
+) -> ApiResult<StatusCode> {
+    s.fluxer
+        .remove_group_dm_recipient(&actor, channel, user, q.silent)
+        .await?;
+    Ok(no_content())
 }

@@ -37,6 +37,7 @@ pub(super) fn routes() -> Router<ApiState> {
             get(channels).post(create_channel).patch(reorder_channels),
         )
         .route("/guilds/{guild_id}/members", get(members))
+        .route("/guilds/{guild_id}/members-search", post(member_directory))
         .route(
             "/guilds/{guild_id}/members/@me",
             get(my_member).patch(update_my_member),
@@ -164,11 +165,8 @@ async fn create_channel(
     Auth(actor): Auth,
     PathParams(id): PathParams<GuildId>,
     JsonBody(req): JsonBody<ChannelCreate>,
-) -> ApiResult<(StatusCode, Json<ChannelResponse>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(s.fluxer.create_guild_channel(&actor, id, req).await?),
-    ))
+) -> ApiResult<Json<ChannelResponse>> {
+    Ok(Json(s.fluxer.create_guild_channel(&actor, id, req).await?))
 }
 
 async fn reorder_channels(
@@ -345,4 +343,13 @@ async fn unban(
 ) -> ApiResult<StatusCode> {
     s.fluxer.unban_member(&actor, id, user).await?;
     Ok(no_content())
+}
+
+async fn member_directory(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<GuildId>,
+    JsonBody(req): JsonBody<fluxer_core::service::MemberSearch>,
+) -> ApiResult<Json<fluxer_core::service::MemberSearchPage>> {
+    Ok(Json(s.fluxer.member_directory(&actor, id, req).await?))
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use fluxer_core::id::{ChannelId, MessageId, UserId};
+use fluxer_core::id::{AttachmentId, ChannelId, MessageId, UserId};
 use fluxer_core::model::{MessageResponse, ReactionEmoji, UserPartial};
 use fluxer_core::service::{MessageCreate, MessageEdit, MessageQuery};
 use fluxer_core::time::Timestamp;
@@ -37,6 +37,12 @@ pub(super) fn routes(upload_limit: axum::extract::DefaultBodyLimit) -> Router<Ap
             put(pin).delete(unpin),
         )
         .route("/channels/{channel_id}/pins", get(pins_legacy))
+        .route("/channels/{channel_id}/pins/ack", post(ack_pins))
+        .route("/channels/{channel_id}/messages/ack", delete(forget_read_state))
+        .route(
+            "/channels/{channel_id}/messages/{message_id}/attachments/{attachment_id}",
+            delete(delete_attachment),
+        )
         .route(
             "/channels/{channel_id}/pins/{message_id}",
             put(pin).delete(unpin),
@@ -214,8 +220,10 @@ async fn ack(
 }
 
 fn emoji(raw: &str) -> ApiResult<ReactionEmoji> {
-    ReactionEmoji::parse(raw).ok_or(ApiError::from(fluxer_core::Error::Unknown(
-        fluxer_core::error::Unknown::Emoji,
+    ReactionEmoji::parse(raw).ok_or(ApiError::from(fluxer_core::Error::field(
+        "emoji",
+        "NOT_A_VALID_UNICODE_EMOJI",
+        "Not a valid emoji.",
     )))
 }
 
@@ -286,5 +294,32 @@ async fn clear_all(
     PathParams((c, m)): PathParams<(ChannelId, MessageId)>,
 ) -> ApiResult<StatusCode> {
     s.fluxer.clear_reactions(&actor, c, m, None).await?;
+    Ok(no_content())
+}
+
+async fn ack_pins(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(c): PathParams<ChannelId>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.ack_pins(&actor, c).await?;
+    Ok(no_content())
+}
+
+async fn forget_read_state(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(c): PathParams<ChannelId>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.forget_read_state(&actor, c).await?;
+    Ok(no_content())
+}
+
+async fn delete_attachment(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams((c, m, a)): PathParams<(ChannelId, MessageId, AttachmentId)>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.delete_attachment(&actor, c, m, a).await?;
     Ok(no_content())
 }

@@ -11,6 +11,7 @@ mod instance;
 mod invites;
 mod messages;
 mod search;
+mod settings;
 mod users;
 mod webhooks;
 
@@ -28,12 +29,13 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
     Router::new()
         .merge(auth::routes())
         .merge(users::routes())
+        .merge(settings::routes())
         .merge(guilds::routes())
         .merge(channels::routes())
-        .merge(messages::routes(upload_limit))
+        .merge(messages::routes(upload_limit.clone()))
         .merge(invites::routes())
         .merge(applications::routes())
-        .merge(webhooks::routes())
+        .merge(webhooks::routes(upload_limit))
         .merge(search::routes())
         .merge(discovery::routes())
         .merge(harvest::routes())

@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<ApiState> {
             "/users/@me/relationships/{user_id}",
             post(send_request)
                 .put(put_relationship)
+                .patch(rename_friend)
                 .delete(delete_relationship),
         )
         .route("/users/@me/read-states", get(read_states))
@@ -62,6 +63,8 @@ struct GuildsQuery {
     before: Option<GuildId>,
     after: Option<GuildId>,
     limit: Option<u32>,
+    #[serde(default)]
+    with_counts: bool,
 }
 
 async fn my_guilds(
@@ -71,7 +74,13 @@ async fn my_guilds(
 ) -> ApiResult<Json<Vec<UserGuild>>> {
     Ok(Json(
         s.fluxer
-            .list_user_guilds(&actor, q.before, q.after, q.limit.unwrap_or(200))
+            .list_user_guilds(
+                &actor,
+                q.before,
+                q.after,
+                q.limit.unwrap_or(200),
+                q.with_counts,
+            )
             .await?,
     ))
 }
@@ -207,4 +216,22 @@ async fn delete_me(
         .request_account_deletion(&actor, &req.password)
         .await?;
     Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct FriendNickname {
+    nickname: Option<String>,
+}
+
+async fn rename_friend(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(target): PathParams<UserId>,
+    JsonBody(body): JsonBody<FriendNickname>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        s.fluxer
+            .set_friend_nickname(&actor, target, body.nickname)
+            .await?,
+    ))
 }

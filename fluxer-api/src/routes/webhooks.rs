@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use fluxer_core::id::WebhookId;
 use fluxer_core::model::WebhookResponse;
@@ -12,10 +12,11 @@ use serde::Deserialize;
 
 use super::no_content;
 use crate::error::ApiResult;
-use crate::extract::{Auth, JsonBody, PathParams, QueryParams};
+use crate::extract::{Auth, JsonBody, MessageBody, PathParams, QueryParams};
 use crate::state::ApiState;
 
-pub(super) fn routes() -> Router<ApiState> {
+/// `upload_limit` raises the body limit of execute, which takes files.
+pub(super) fn routes(upload_limit: axum::extract::DefaultBodyLimit) -> Router<ApiState> {
     Router::new()
         .route(
             "/webhooks/{webhook_id}",
@@ -26,7 +27,7 @@ pub(super) fn routes() -> Router<ApiState> {
             get(get_with_token)
                 .patch(update_with_token)
                 .delete(delete_with_token)
-                .post(execute),
+                .merge(post(execute).layer(upload_limit)),
         )
 }
 
@@ -92,9 +93,12 @@ async fn execute(
     State(s): State<ApiState>,
     PathParams((id, token)): PathParams<(WebhookId, String)>,
     QueryParams(q): QueryParams<ExecuteQuery>,
-    JsonBody(req): JsonBody<WebhookExecute>,
+    body: MessageBody<WebhookExecute>,
 ) -> ApiResult<Response> {
-    let message = s.fluxer.execute_webhook(id, &token, req).await?;
+    let message = s
+        .fluxer
+        .execute_webhook_with_files(id, &token, body.payload, body.files)
+        .await?;
     Ok(if q.wait.unwrap_or(false) {
         Json(message).into_response()
     } else {

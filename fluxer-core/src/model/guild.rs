@@ -147,32 +147,38 @@ pub struct GuildResponse {
 }
 
 /// Everything a member needs about a guild it can see: the `GUILD_CREATE` payload, and a guild in
-/// a user's READY.
+/// a user's READY. The guild's own fields appear twice: flat, as Discord-style bots read them, and
+/// in `properties`, as Fluxer's clients do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GuildSnapshot {
     /// The guild's own fields, flattened into the object.
     #[serde(flatten)]
     pub guild: Guild,
+    /// The same fields again, as upstream's clients read them.
+    pub properties: Guild,
     /// Every role, @everyone included.
     pub roles: Vec<Role>,
     /// The channels the member can view.
     pub channels: Vec<super::channel::ChannelResponse>,
-    /// The first members, up to 100 (the rest on request: op 8).
+    /// The first members (all of them in a guild that is not large; the rest on request: op 8,
+    /// op 14).
     pub members: Vec<MemberResponse>,
     /// How many members the guild has in all, not only those in `members`.
     pub member_count: u64,
+    /// How many members are online (recomputed at most every few seconds).
+    pub online_count: u64,
     /// When the member joined.
     pub joined_at: Timestamp,
-    /// Presences, voice states, emojis and stickers: sent empty (presences follow as
-    /// `PRESENCE_UPDATE`s; the others are not built yet).
-    pub presences: [(); 0],
-    /// Always `[]` (see `presences`).
+    /// The online presences of `members` in a guild that is not large; `[]` in a large one, whose
+    /// presences come through member list subscriptions (op 14).
+    pub presences: Vec<super::PresenceResponse>,
+    /// Voice states: voice is not built, always `[]`.
     pub voice_states: [(); 0],
-    /// Always `[]` (see `presences`).
+    /// Custom emojis: not built yet, always `[]`.
     pub emojis: [(); 0],
-    /// Always `[]` (see `presences`).
+    /// Custom stickers: not built yet, always `[]`.
     pub stickers: [(); 0],
-    /// More than 250 members.
+    /// More members than the session's `large_threshold`.
     pub large: bool,
     /// Always false: the guild is sent in full (upstream sets it during outages).
     pub unavailable: bool,
@@ -209,6 +215,12 @@ pub struct UserGuild {
     pub permissions: Permissions,
     /// Upstream feature strings, such as `DISCOVERABLE`.
     pub features: Vec<String>,
+    /// Members in all; with `with_counts=true` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approximate_member_count: Option<u64>,
+    /// Members online; with `with_counts=true` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approximate_presence_count: Option<u64>,
 }
 
 /// `GuildMemberResponse`.

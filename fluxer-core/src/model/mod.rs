@@ -9,6 +9,8 @@ mod channel;
 mod guild;
 mod invite;
 mod message;
+mod presence;
+mod settings;
 mod user;
 
 pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
@@ -21,6 +23,11 @@ pub use invite::{Invite, InviteResponse, PartialChannel, PartialGuild};
 pub use message::{
     AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse,
     MessageType, ReactionCount, ReactionEmoji,
+};
+pub use presence::{PresenceResponse, PresenceUser};
+pub use settings::{
+    ChannelOverride, CustomStatus, GuildFolder, MuteConfig, UNCATEGORISED_FOLDER, UserGuildSettings,
+    UserSettings,
 };
 pub use user::{
     ActionToken, ActionTokenKind, AuthSession, ReadState, Relationship, RelationshipType, User,

@@ -102,6 +102,16 @@ event_kinds! {
     InviteDelete => "INVITE_DELETE",
     WebhooksUpdate => "WEBHOOKS_UPDATE",
     SessionsRevoked => "SESSIONS_REVOKED",
+    UserSettingsUpdate => "USER_SETTINGS_UPDATE",
+    UserGuildSettingsUpdate => "USER_GUILD_SETTINGS_UPDATE",
+    UserNoteUpdate => "USER_NOTE_UPDATE",
+    UserPinnedDmsUpdate => "USER_PINNED_DMS_UPDATE",
+    RelationshipUpdate => "RELATIONSHIP_UPDATE",
+    ChannelPinsAck => "CHANNEL_PINS_ACK",
+    GuildSync => "GUILD_SYNC",
+    GuildMemberListUpdate => "GUILD_MEMBER_LIST_UPDATE",
+    ChannelRecipientAdd => "CHANNEL_RECIPIENT_ADD",
+    ChannelRecipientRemove => "CHANNEL_RECIPIENT_REMOVE",
 }
 
 impl std::fmt::Display for EventKind {

@@ -73,4 +73,17 @@ pub trait Presence: Send + Sync {
     /// The user's aggregated presence: the most recently updated live session's, or offline (not afk, not
     /// mobile, no custom status). Sessions are live while `now` is before their last refresh + `ttl_ms`.
     async fn get_presence(&self, user: UserId, now: Timestamp) -> PortResult<PresenceEntry>;
+    /// [`Presence::get_presence`] of each of `users`, in their order. Adapters answer in one round
+    /// trip where they can; this default asks one user at a time.
+    async fn get_presences(
+        &self,
+        users: &[UserId],
+        now: Timestamp,
+    ) -> PortResult<Vec<PresenceEntry>> {
+        let mut out = Vec::with_capacity(users.len());
+        for user in users {
+            out.push(self.get_presence(*user, now).await?);
+        }
+        Ok(out)
+    }
 }

@@ -356,6 +356,8 @@ pub trait ReadStateRepository: Send + Sync {
     ) -> PortResult<Option<ReadState>>;
     /// Every read state of the user, in any order.
     async fn list_read_states(&self, user: UserId) -> PortResult<Vec<ReadState>>;
+    /// Forgets the user's read state in a channel; `true` if there was one.
+    async fn delete_read_state(&self, user: UserId, channel: ChannelId) -> PortResult<bool>;
     /// Adds to the mention count, creating the read state (nothing read, no pin seen) if needed.
     async fn add_mentions(&self, user: UserId, channel: ChannelId, count: u32) -> PortResult<()>;
 }
@@ -472,6 +474,58 @@ pub trait ScanRepository: Send + Sync {
     async fn scan_ids(&self, what: Scan, after: u64, limit: usize) -> PortResult<Vec<u64>>;
 }
 
+/// What a user keeps for itself, stored as documents the domain reads and writes whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrivateDocument {
+    /// The user's settings (key 0).
+    Settings,
+    /// Notification settings of one guild (key: the guild ID; 0 for DMs).
+    GuildSettings,
+    /// A private note on another user (key: that user's ID).
+    Note,
+    /// The DMs pinned to the top of the list, in order (key 0).
+    PinnedDms,
+}
+
+impl PrivateDocument {
+    /// The number backends store for this kind.
+    pub fn code(self) -> i64 {
+        match self {
+            PrivateDocument::Settings => 1,
+            PrivateDocument::GuildSettings => 2,
+            PrivateDocument::Note => 3,
+            PrivateDocument::PinnedDms => 4,
+        }
+    }
+}
+
+/// Per-user documents: settings, per-guild settings, notes, pinned DMs. The domain gives each a
+/// kind and a key and keeps its content as JSON text, which backends store as it is.
+#[async_trait]
+pub trait PrivateDocumentRepository: Send + Sync {
+    /// Stores (replaces) one document; `None` deletes it.
+    async fn put_private_document(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+        key: u64,
+        data: Option<&str>,
+    ) -> PortResult<()>;
+    /// One document, if stored.
+    async fn get_private_document(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+        key: u64,
+    ) -> PortResult<Option<String>>;
+    /// Every document of one kind the user has, by ascending key.
+    async fn list_private_documents(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+    ) -> PortResult<Vec<(u64, String)>>;
+}
+
 /// Every repository: what a complete storage backend implements.
 pub trait Store:
     UserRepository
@@ -489,6 +543,7 @@ pub trait Store:
     + RelationshipRepository
     + AccessRepository
     + ScanRepository
+    + PrivateDocumentRepository
     + 'static
 {
 }
@@ -509,6 +564,7 @@ impl<T> Store for T where
         + RelationshipRepository
         + AccessRepository
         + ScanRepository
+        + PrivateDocumentRepository
         + 'static
 {
 }

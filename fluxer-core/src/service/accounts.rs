@@ -18,8 +18,8 @@ impl Fluxer {
     /// Schedules the caller's account for deletion and logs it out everywhere.
     pub async fn request_account_deletion(&self, actor: &Actor, password: &str) -> Result<()> {
         if actor.is_bot() {
-            return Err(Error::rejected(
-                "BOTS_CANNOT_DELETE_ACCOUNT",
+            return Err(Error::forbidden(
+                "ACCESS_DENIED",
                 "Delete the application instead.",
             ));
         }
@@ -29,7 +29,7 @@ impl Fluxer {
                 && g.owner_id == actor.id()
             {
                 return Err(Error::rejected(
-                    "CANNOT_DELETE_ACCOUNT_OWNING_GUILDS",
+                    "USER_OWNS_GUILDS",
                     "Transfer or delete the guilds you own first.",
                 ));
             }

@@ -128,8 +128,8 @@ impl Fluxer {
         req: ApplicationCreate,
     ) -> Result<ApplicationResponse> {
         if actor.is_bot() {
-            return Err(Error::rejected(
-                "BOTS_CANNOT_CREATE_APPLICATIONS",
+            return Err(Error::forbidden(
+                "ACCESS_DENIED",
                 "Bots cannot create applications.",
             ));
         }
@@ -321,7 +321,7 @@ impl Fluxer {
             "This application has no bot.",
         ))?;
         if !app.bot_public && app.owner_id != actor.id() {
-            return Err(Error::rejected(
+            return Err(Error::forbidden(
                 "BOT_IS_PRIVATE",
                 "Only the owner can add this bot.",
             ));

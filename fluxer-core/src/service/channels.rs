@@ -398,10 +398,8 @@ impl Fluxer {
             }
             None => {
                 if channel.kind != ChannelType::GroupDm {
-                    return Err(Error::rejected(
-                        "CANNOT_EDIT_DM",
-                        "Direct messages have no settings.",
-                    ));
+                    // A 1:1 DM has nothing to edit.
+                    return Err(Error::MissingPermissions);
                 }
                 if let Some(name) = &req.name {
                     channel.name = Some(name.trim().to_owned());

@@ -7,14 +7,15 @@ use serde_json::json;
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId, UserId};
 use crate::model::{
-    Channel, ChannelType, Guild, GuildResponse, GuildSnapshot, Invite, Member, Role, UserGuild,
+    Channel, ChannelType, Guild, GuildResponse, GuildSnapshot, Invite, Member, PresenceResponse,
+    Role, UserGuild,
     VanityUrl,
 };
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, Topic, conflict, is_conflict};
 use crate::validation::Validator;
 
-use super::{Actor, Fluxer};
+use super::{Actor, DEFAULT_LARGE_THRESHOLD, Fluxer};
 
 /// `POST /guilds`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -146,6 +147,9 @@ impl Fluxer {
                 .about_guild(guild_id),
         )
         .await;
+        if !actor.is_bot() {
+            self.settings_guild_added(actor.id(), guild_id).await?;
+        }
         self.index_guild_later(guild_id).await;
         Ok(guild)
     }
@@ -165,8 +169,22 @@ impl Fluxer {
         })
     }
 
-    /// Everything a client needs about a guild it can see: the `GUILD_CREATE` payload.
+    /// Everything a client needs about a guild it can see: the `GUILD_CREATE` payload, for a
+    /// session with the default `large_threshold`.
     pub async fn guild_snapshot(&self, guild_id: GuildId, viewer: UserId) -> Result<GuildSnapshot> {
+        self.guild_snapshot_for(guild_id, viewer, DEFAULT_LARGE_THRESHOLD)
+            .await
+    }
+
+    /// [`Fluxer::guild_snapshot`] for a session whose guilds with more than `large_threshold`
+    /// members are large: those come with their first 100 members and no presences; others with
+    /// every member and the presences of those online.
+    pub async fn guild_snapshot_for(
+        &self,
+        guild_id: GuildId,
+        viewer: UserId,
+        large_threshold: u64,
+    ) -> Result<GuildSnapshot> {
         let access = self.guild_access(viewer, guild_id).await?;
         let channels: Vec<Channel> = self
             .store()
@@ -179,27 +197,47 @@ impl Fluxer {
                     .contains(Permissions::VIEW_CHANNEL)
             })
             .collect();
-        let members = self.store().list_members(guild_id, None, 100).await?;
+        let member_count = self.store().count_members(guild_id).await?;
+        let large = member_count > large_threshold;
+        let page = if large { 100 } else { member_count.max(1) };
+        let members = self
+            .store()
+            .list_members(guild_id, None, u32::try_from(page).unwrap_or(u32::MAX))
+            .await?;
         let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
         let users = self.user_partials(&ids).await?;
         let members: Vec<_> = members
             .iter()
             .filter_map(|m| users.get(&m.user_id).map(|u| m.response(u.clone())))
             .collect();
-        let member_count = self.store().count_members(guild_id).await?;
+        let (presences, online_count) = if large {
+            (Vec::new(), self.guild_online_count(guild_id).await?)
+        } else {
+            let online: Vec<PresenceResponse> = self
+                .presences(&ids)
+                .await?
+                .iter()
+                .map(|p| PresenceResponse::of(p, Some(guild_id)))
+                .filter(PresenceResponse::is_online)
+                .collect();
+            let count = online.len() as u64;
+            (online, count)
+        };
         Ok(GuildSnapshot {
             channels: channels.iter().map(|c| c.response(Vec::new())).collect(),
             members,
             member_count,
+            online_count,
             joined_at: access.member.joined_at,
-            presences: [],
+            presences,
             voice_states: [],
             emojis: [],
             stickers: [],
-            large: member_count > 250,
+            large,
             unavailable: false,
             lazy: true,
             roles: access.roles,
+            properties: access.guild.clone(),
             guild: access.guild,
         })
     }
@@ -471,13 +509,15 @@ impl Fluxer {
         .await;
     }
 
-    /// The caller's guilds (`GET /users/@me/guilds`), by ascending ID, paged with before/after.
+    /// The caller's guilds (`GET /users/@me/guilds`), by ascending ID, paged with before/after;
+    /// `with_counts` adds each guild's member and online counts.
     pub async fn list_user_guilds(
         &self,
         actor: &Actor,
         before: Option<GuildId>,
         after: Option<GuildId>,
         limit: u32,
+        with_counts: bool,
     ) -> Result<Vec<UserGuild>> {
         let mut v = Validator::new();
         v.range("limit", i64::from(limit), 1, 200);
@@ -502,7 +542,17 @@ impl Fluxer {
                 continue;
             };
             let access = self.guild_access(actor.id(), id).await?;
+            let (members, online) = if with_counts {
+                (
+                    Some(self.store().count_members(id).await?),
+                    Some(self.guild_online_count(id).await?),
+                )
+            } else {
+                (None, None)
+            };
             out.push(UserGuild {
+                approximate_member_count: members,
+                approximate_presence_count: online,
                 id: g.id,
                 name: g.name.clone(),
                 icon: g.icon.clone(),
@@ -520,12 +570,14 @@ impl Fluxer {
     pub async fn leave_guild(&self, actor: &Actor, guild_id: GuildId) -> Result<()> {
         let access = self.guild_access(actor.id(), guild_id).await?;
         if access.is_owner() {
-            return Err(Error::rejected(
-                "CANNOT_LEAVE_OWNED_GUILD",
+            return Err(Error::field(
+                "guild_id",
+                "CANNOT_LEAVE_GUILD_AS_OWNER",
                 "Transfer ownership or delete the guild instead.",
             ));
         }
-        self.remove_member_and_notify(guild_id, actor.id()).await
+        self.remove_member_and_notify(guild_id, actor.id()).await?;
+        self.settings_guild_removed(actor.id(), guild_id).await
     }
 
     /// Removes a membership and tells the guild and the user.

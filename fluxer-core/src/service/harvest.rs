@@ -71,7 +71,7 @@ fn zip_key(user: UserId, id: &str) -> String {
 }
 
 fn unknown_harvest() -> Error {
-    Error::rejected("UNKNOWN_HARVEST", "No such data export.")
+    Error::Unknown(crate::error::Unknown::Harvest)
 }
 
 impl Fluxer {
@@ -126,8 +126,8 @@ impl Fluxer {
     /// Asks for a data export (`POST /users/@me/harvest`); one a day (`HARVEST_COOLDOWN_SECS`).
     pub async fn request_harvest(&self, actor: &Actor) -> Result<Harvest> {
         if actor.is_bot() {
-            return Err(Error::rejected(
-                "BOTS_CANNOT_REQUEST_HARVEST",
+            return Err(Error::forbidden(
+                "ACCESS_DENIED",
                 "Bot accounts cannot request a data export.",
             ));
         }

@@ -120,6 +120,10 @@ impl Fluxer {
             Some(g) => self.store().count_members(g).await?,
             None => channel.as_ref().map_or(0, |c| c.recipient_ids.len() as u64),
         };
+        let presence_count = match invite.guild_id {
+            Some(g) => self.guild_online_count(g).await?,
+            None => 0,
+        };
         let inviter = match invite.inviter_id {
             Some(id) => self.user_partials(&[id]).await?.remove(&id),
             None => None,
@@ -145,7 +149,7 @@ impl Fluxer {
             },
             inviter,
             member_count,
-            presence_count: 0,
+            presence_count,
             expires_at: invite.expires_at(),
             temporary: invite.temporary,
             uses: invite.uses,
@@ -256,10 +260,8 @@ impl Fluxer {
             .ok_or(Error::Unknown(Unknown::Invite))?;
         let guild_id = invite.guild_id.ok_or(Error::Unknown(Unknown::Invite))?;
         if invite.vanity {
-            return Err(Error::rejected(
-                "CANNOT_DELETE_VANITY_INVITE",
-                "Change the vanity URL in guild settings.",
-            ));
+            // Upstream: the vanity invite is not an invite one can delete.
+            return Err(Error::Unknown(Unknown::Invite));
         }
         let access = self
             .guild_access(actor.id(), guild_id)

@@ -89,6 +89,7 @@ impl Fluxer {
             Err(e) => return Err(e.into()),
         }
         let partial = self.user_partials(&[user]).await?.remove(&user);
+        let is_bot = partial.as_ref().is_some_and(|p| p.bot == Some(true));
         if let Some(p) = partial {
             let mut payload = serde_json::to_value(member.response(p)).unwrap_or_default();
             payload["guild_id"] = json!(guild_id);
@@ -104,6 +105,9 @@ impl Fluxer {
                 .about_guild(guild_id),
         )
         .await;
+        if !is_bot {
+            self.settings_guild_added(user, guild_id).await?;
+        }
         self.index_guild_later(guild_id).await;
         Ok(true)
     }
@@ -388,10 +392,8 @@ impl Fluxer {
         }
         v.finish()?;
         if user == actor.id() {
-            return Err(Error::rejected(
-                "CANNOT_BAN_SELF",
-                "You cannot ban yourself.",
-            ));
+            // Upstream answers a self-ban as an unknown member.
+            return Err(Error::Unknown(Unknown::Member));
         }
         if self.store().get_user(user).await?.is_none() {
             return Err(Error::Unknown(Unknown::User));

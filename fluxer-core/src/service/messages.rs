@@ -7,11 +7,11 @@ use serde_json::json;
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, MessageId, RoleId, UserId};
 use crate::model::{
-    AllowedMentions, Attachment, Embed, Message, MessageReference, MessageResponse, MessageType,
-    ReactionEmoji, ReadState, RelationshipType,
+    AllowedMentions, Attachment, ChannelType, Embed, Message, MessageReference, MessageResponse,
+    MessageType, ReactionEmoji, ReadState, RelationshipType,
 };
 use crate::permission::Permissions;
-use crate::ports::{EventKind, MessagePage};
+use crate::ports::{Dispatch, EventKind, MessagePage, Topic};
 use crate::validation::Validator;
 
 use super::{Actor, ChannelAccess, Fluxer};
@@ -186,7 +186,7 @@ impl Fluxer {
         }
         access.require(Permissions::VIEW_CHANNEL | Permissions::SEND_MESSAGES)?;
         if self.config().require_verified_email && !actor.user.email_verified && !actor.is_bot() {
-            return Err(Error::rejected(
+            return Err(Error::forbidden(
                 "EMAIL_VERIFICATION_REQUIRED",
                 "Verify your email to send messages.",
             ));
@@ -233,13 +233,7 @@ impl Fluxer {
                     .store()
                     .get_message(channel_id, r.message_id)
                     .await?
-                    .ok_or_else(|| {
-                        Error::field(
-                            "message_reference.message_id",
-                            "UNKNOWN_MESSAGE",
-                            "Unknown message.",
-                        )
-                    })?;
+                    .ok_or(Error::Unknown(Unknown::Message))?;
                 Some((
                     MessageReference {
                         message_id: target.id,
@@ -310,6 +304,19 @@ impl Fluxer {
             }
         }
         self.index_later(&[(message.channel_id, message.id)]).await;
+        // A DM's first message opens it for the recipient, who was told of no channel yet.
+        let channel = &access.channel;
+        if channel.kind == ChannelType::Dm && channel.last_message_id.is_none() {
+            for user in channel.recipient_ids.iter().filter(|u| **u != actor.id()) {
+                let response = self.channel_response(Some(*user), channel).await?;
+                self.emit(Dispatch::new(
+                    EventKind::ChannelCreate,
+                    Topic::User(*user),
+                    &response,
+                ))
+                .await;
+            }
+        }
         let response = self.new_message_response(&actor.user, message).await?;
         let mut payload = serde_json::to_value(&response).unwrap_or_default();
         if let Some(g) = &access.guild
@@ -318,9 +325,46 @@ impl Fluxer {
             payload["member"] =
                 serde_json::to_value(g.member.response(actor.user.partial())).unwrap_or_default();
         }
+        // As upstream's dispatch: the channel's type beside the message.
+        payload["channel_type"] = serde_json::to_value(access.channel.kind).unwrap_or_default();
         self.emit_channel_event(EventKind::MessageCreate, &access.channel, &payload)
             .await;
         Ok(response)
+    }
+
+    /// Posts a system message (a pin, a recipient added or removed) by `actor` in the channel.
+    pub(crate) async fn post_system_message(
+        &self,
+        access: &ChannelAccess,
+        actor: &Actor,
+        kind: MessageType,
+        mention_ids: Vec<UserId>,
+        reference: Option<MessageReference>,
+    ) -> Result<MessageResponse> {
+        let message = Message {
+            id: self.next_id(),
+            channel_id: access.channel.id,
+            guild_id: access.guild_id(),
+            author_id: actor.id(),
+            webhook_id: None,
+            webhook_name: None,
+            webhook_avatar: None,
+            kind,
+            flags: 0,
+            content: String::new(),
+            edited_timestamp: None,
+            pinned_at: None,
+            mention_everyone: false,
+            mention_ids,
+            mention_role_ids: Vec::new(),
+            attachments: Vec::new(),
+            embeds: Vec::new(),
+            message_reference: reference,
+            nonce: None,
+            tts: false,
+        };
+        self.store().insert_message(&message).await?;
+        self.after_message_created(access, actor, message).await
     }
 
     /// One message per `rate_limit_per_user` seconds per member, unless the member may bypass slowmode.
@@ -511,7 +555,7 @@ impl Fluxer {
         if !is_author {
             let only_flags = req.content.is_none() && req.embeds.is_none();
             if !(only_flags && access.permissions.contains(Permissions::MANAGE_MESSAGES)) {
-                return Err(Error::rejected(
+                return Err(Error::forbidden(
                     "CANNOT_EDIT_OTHER_USER_MESSAGE",
                     "You can only edit your own messages.",
                 ));
@@ -619,7 +663,7 @@ impl Fluxer {
         let access = self.channel_access(actor.id(), channel_id).await?;
         if access.guild.is_none() {
             return Err(Error::rejected(
-                "CANNOT_BULK_DELETE_IN_DM",
+                "CANNOT_EXECUTE_ON_DM",
                 "Bulk delete works in guild channels only.",
             ));
         }
@@ -844,6 +888,24 @@ impl Fluxer {
         });
         self.emit_channel_event(EventKind::ChannelPinsUpdate, &channel, &payload)
             .await;
+        if pinned {
+            // "X pinned a message", pointing at it, as upstream posts.
+            let access = ChannelAccess { channel, ..access };
+            let reference = MessageReference {
+                message_id,
+                channel_id: Some(channel_id),
+                guild_id: access.guild_id(),
+                kind: 0,
+            };
+            self.post_system_message(
+                &access,
+                actor,
+                MessageType::ChannelPinnedMessage,
+                Vec::new(),
+                Some(reference),
+            )
+            .await?;
+        }
         Ok(())
     }
 

@@ -12,18 +12,25 @@ mod channels;
 mod coalesce;
 mod discovery;
 mod emails;
+mod group_dms;
 mod guilds;
 mod harvest;
 mod hydrate;
 mod invites;
 mod jobs;
+mod member_search;
 mod members;
 mod messages;
 mod password;
+mod presence;
+mod profiles;
+mod read_states;
 mod realtime;
 mod reindex;
 mod roles;
 mod search;
+mod settings;
+mod sidebar;
 mod tokens;
 mod totp;
 mod uploads;
@@ -41,13 +48,18 @@ pub use guilds::{GuildCreate, GuildUpdate};
 pub use harvest::{Harvest, HarvestStatus};
 pub use invites::InviteCreate;
 pub use jobs::{JobError, Task, cron};
+pub use member_search::{MemberSearch, MemberSearchHit, MemberSearchPage};
 pub use members::{BanCreate, MemberUpdate};
 pub use messages::{MessageCreate, MessageEdit, MessageQuery};
 pub use password::{Argon2Hasher, PasswordHasher};
+pub use presence::DEFAULT_LARGE_THRESHOLD;
+pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
 pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};
 pub use reindex::ReindexProgress;
 pub use roles::{RoleCreate, RolePosition, RoleUpdate};
 pub use search::{SearchPage, SearchRequest, SortOrder};
+pub use settings::{UserGuildSettingsUpdate, UserSettingsUpdate};
+pub use sidebar::{Sidebar, SidebarGroup, SidebarMember, SidebarPresence, SidebarRow};
 pub use tokens::{BotToken, SessionToken, hash_token, random_base62};
 pub use totp::totp_code;
 pub use uploads::{Upload, image_key, sanitize_filename};
@@ -56,8 +68,8 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
-    BlobStore, Cache, Clock, Dispatch, EventBus, Mailer, Media, Queue, SearchIndex, Store,
-    SystemClock,
+    BlobStore, Cache, Clock, Dispatch, EventBus, Mailer, Media, Presence, Queue, SearchIndex,
+    Store, SystemClock,
 };
 use crate::time::Timestamp;
 
@@ -183,6 +195,9 @@ pub struct Ports {
     pub blobs: Option<Arc<dyn BlobStore>>,
     /// Upload sniffing and public media URLs. Uploads need both `blobs` and `media`.
     pub media: Option<Arc<dyn Media>>,
+    /// Who is online (the gateway writes it): presences in READY, guild online counts, member
+    /// lists. Without it everyone reads as offline.
+    pub presence: Option<Arc<dyn Presence>>,
 }
 
 impl Ports {
@@ -204,7 +219,14 @@ impl Ports {
             search: None,
             blobs: None,
             media: None,
+            presence: None,
         }
+    }
+
+    /// Reads who is online from `presence` (the gateway's).
+    pub fn with_presence(mut self, presence: Arc<dyn Presence>) -> Self {
+        self.presence = Some(presence);
+        self
     }
 
     /// Runs background work through `queue` (a worker must consume it: see `fluxer::worker`).
@@ -239,6 +261,8 @@ struct Inner {
     ids: SnowflakeGenerator,
     /// Messages to index, gathered into one job per flush.
     to_index: coalesce::Coalescer<(ChannelId, MessageId)>,
+    /// Large guilds' online counts, reused for a few seconds.
+    online_counts: presence::OnlineCounts,
 }
 
 /// The use-cases over a set of ports. Cheap to clone; share one per process.
@@ -257,6 +281,7 @@ impl Fluxer {
                 config,
                 ids,
                 to_index: coalesce::Coalescer::default(),
+                online_counts: Default::default(),
             }),
         }
     }

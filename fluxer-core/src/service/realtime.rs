@@ -4,19 +4,22 @@
 //! (presence, voice states). Every failure is an error, never an empty answer: a host that cannot
 //! build a session's view closes it resumably and the client comes back to a complete one.
 
+use std::collections::{BTreeMap, HashSet};
+
 use serde::Serialize;
 use serde_json::Value;
 
 use super::{Actor, Fluxer};
 use crate::error::{Error, Result};
-use crate::id::{GuildId, UserId};
+use crate::id::{ChannelId, GuildId, UserId};
 use crate::model::{
-    Channel, ChannelResponse, Guild, GuildSnapshot, Member, MemberResponse, ReadState, Role,
+    Channel, ChannelResponse, ChannelType, Guild, GuildSnapshot, Member, MemberResponse,
+    ReadState, RelationshipType, Role, UserGuildSettings, UserPartial, UserSettings,
 };
 use crate::permission::Permissions;
-use crate::ports::{Dispatch, EventKind, Replay, Subscription, Topic};
+use crate::ports::{Dispatch, EventKind, PresenceEntry, Replay, Status, Subscription, Topic};
 
-/// What a new session starts from.
+/// What a new session starts from: everything READY carries.
 pub struct SessionStart {
     /// Subscribed to the user and to each of `guild_ids` before anything below was read, so an
     /// event that happened in between is in it rather than lost.
@@ -29,8 +32,21 @@ pub struct SessionStart {
     pub private_channels: Vec<ChannelResponse>,
     /// The user's relationships, as `GET /users/@me/relationships` lists them.
     pub relationships: Vec<Value>,
-    /// How far the user has read each channel (last read message, unread mentions).
+    /// How far the user has read each channel it can still see (last read message, unread
+    /// mentions).
     pub read_states: Vec<ReadState>,
+    /// The user's settings, folders in line with its guilds.
+    pub settings: UserSettings,
+    /// The notification settings of each guild the user changed them for.
+    pub guild_settings: Vec<UserGuildSettings>,
+    /// The user's notes on others.
+    pub notes: BTreeMap<UserId, String>,
+    /// The DMs pinned to the top, in order.
+    pub pinned_dms: Vec<ChannelId>,
+    /// Friends and group-DM companions who are online.
+    pub presences: Vec<PresenceEntry>,
+    /// Every user the rest mentions (members, relationships, DM recipients, presences), once.
+    pub users: Vec<UserPartial>,
 }
 
 /// The guild state every session of a node shares to decide who sees what.
@@ -70,12 +86,14 @@ pub struct MemberList {
 const MEMBER_PAGE: u32 = 1000;
 
 impl Fluxer {
-    /// Opens a session for `actor`. Any failure fails the whole start: a session never begins with
-    /// guilds silently missing.
+    /// Opens a session for `actor`; guilds with more than `large_threshold` members come large
+    /// (first members only, no presences). Any failure fails the whole start: a session never
+    /// begins with guilds silently missing.
     pub async fn start_gateway_session(
         &self,
         actor: &Actor,
         capacity: usize,
+        large_threshold: u64,
     ) -> Result<SessionStart> {
         let mut subscription = self.inner.ports.events.subscribe(capacity).await?;
         subscription.add_topic(Topic::User(actor.id())).await?;
@@ -85,16 +103,83 @@ impl Fluxer {
         }
         let mut guilds = Vec::with_capacity(guild_ids.len());
         for g in &guild_ids {
-            guilds.push(self.guild_snapshot(*g, actor.id()).await?);
+            guilds.push(
+                self.guild_snapshot_for(*g, actor.id(), large_threshold)
+                    .await?,
+            );
         }
+        let private_channels = self.list_private_channels(actor).await?;
+        let relationships = self.list_relationships(actor).await?;
+        // Read states of channels the user no longer sees would only be deleted by the client.
+        let visible: HashSet<ChannelId> = guilds
+            .iter()
+            .flat_map(|g| g.channels.iter().map(|c| c.id))
+            .chain(private_channels.iter().map(|c| c.id))
+            .collect();
+        let read_states = self
+            .read_states(actor)
+            .await?
+            .into_iter()
+            .filter(|r| visible.contains(&r.channel_id))
+            .collect();
+        let audience = self.presence_audience(actor.id()).await?;
+        let presences: Vec<PresenceEntry> = self
+            .presences(&audience)
+            .await?
+            .into_iter()
+            .filter(|p| p.status.public() != Status::Offline)
+            .collect();
+        let mut user_ids: Vec<UserId> = guilds
+            .iter()
+            .flat_map(|g| g.members.iter().map(|m| m.user.id))
+            .chain(audience.iter().copied())
+            .chain(
+                relationships
+                    .iter()
+                    .filter_map(|r| r["id"].as_str().and_then(|id| id.parse().ok())),
+            )
+            .filter(|id| *id != actor.id())
+            .collect();
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        let users = self.user_partials(&user_ids).await?;
         Ok(SessionStart {
             subscription,
             guild_ids,
             guilds,
-            private_channels: self.list_private_channels(actor).await?,
-            relationships: self.list_relationships(actor).await?,
-            read_states: self.read_states(actor).await?,
+            private_channels,
+            relationships,
+            read_states,
+            settings: self.settings_of(actor.id()).await?,
+            guild_settings: self.guild_settings_of(actor.id()).await?,
+            notes: self.notes_of(actor.id()).await?,
+            pinned_dms: self.pinned_dms_of(actor.id()).await?,
+            presences,
+            users: user_ids
+                .iter()
+                .filter_map(|id| users.get(id).cloned())
+                .collect(),
         })
+    }
+
+    /// Who sees a user's presence outside guilds: friends, and companions in group DMs.
+    pub async fn presence_audience(&self, user: UserId) -> Result<Vec<UserId>> {
+        let mut out: Vec<UserId> = self
+            .store()
+            .list_relationships(user)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == RelationshipType::Friend)
+            .map(|r| r.target_id)
+            .collect();
+        for c in self.store().list_private_channels(user).await? {
+            if c.kind == ChannelType::GroupDm {
+                out.extend(c.recipient_ids.iter().filter(|u| **u != user));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     /// Picks up a session's events after bus position `after` on any node: the user's current
@@ -227,22 +312,41 @@ impl Fluxer {
         Ok(())
     }
 
-    /// Tells each of `guilds` about a user's presence; `payload` builds one guild's copy.
+    /// Tells each of `guilds`, and the user's friends and group-DM companions, about `user`'s
+    /// presence; `payload` builds one guild's copy (`None`: the one for friends, without a guild).
     pub async fn publish_presence<P: Serialize>(
         &self,
+        user: UserId,
         guilds: impl IntoIterator<Item = GuildId>,
-        payload: impl Fn(GuildId) -> P,
+        payload: impl Fn(Option<GuildId>) -> P,
     ) -> Result<()> {
         for guild in guilds {
             self.inner
                 .ports
                 .events
-                .publish(Dispatch::new(
-                    EventKind::PresenceUpdate,
-                    Topic::Guild(guild),
-                    &payload(guild),
-                ))
+                .publish(
+                    Dispatch::new(
+                        EventKind::PresenceUpdate,
+                        Topic::Guild(guild),
+                        &payload(Some(guild)),
+                    )
+                    .about_user(user),
+                )
                 .await?;
+        }
+        let audience = self.presence_audience(user).await?;
+        if !audience.is_empty() {
+            let copy = payload(None);
+            for friend in audience {
+                self.inner
+                    .ports
+                    .events
+                    .publish(
+                        Dispatch::new(EventKind::PresenceUpdate, Topic::User(friend), &copy)
+                            .about_user(user),
+                    )
+                    .await?;
+            }
         }
         Ok(())
     }

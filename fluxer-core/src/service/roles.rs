@@ -258,10 +258,8 @@ impl Fluxer {
             .find(|r| r.id == role_id)
             .ok_or(Error::Unknown(Unknown::Role))?;
         if role.is_everyone() {
-            return Err(Error::rejected(
-                "CANNOT_DELETE_EVERYONE_ROLE",
-                "The @everyone role cannot be deleted.",
-            ));
+            // Upstream answers as for a role that does not exist.
+            return Err(Error::Unknown(Unknown::Role));
         }
         access.require_role_below(role.position)?;
         self.store().delete_role(guild_id, role_id).await?;

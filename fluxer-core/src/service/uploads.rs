@@ -12,11 +12,11 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::{Actor, Fluxer, MessageCreate, jobs::Task};
-use crate::error::{Error, Result};
-use crate::id::{AttachmentId, ChannelId};
+use crate::error::{Error, Result, Unknown};
+use crate::id::{AttachmentId, ChannelId, MessageId};
 use crate::model::{Attachment, Message, MessageResponse};
 use crate::permission::Permissions;
-use crate::ports::{BlobStore, Media};
+use crate::ports::{BlobStore, EventKind, Media};
 use crate::validation::Validator;
 
 /// A file sent with a message.
@@ -104,6 +104,29 @@ impl Fluxer {
         if files.is_empty() {
             return self.send_message(actor, channel_id, req).await;
         }
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        access.require(
+            Permissions::VIEW_CHANNEL | Permissions::SEND_MESSAGES | Permissions::ATTACH_FILES,
+        )?;
+        let stored = self.store_attachments(channel_id, files).await?;
+        let keys: Vec<String> = stored.iter().map(|a| a.url.clone()).collect();
+        req.attachments = stored;
+        match self.send_message(actor, channel_id, req).await {
+            Ok(m) => Ok(m),
+            Err(e) => {
+                self.delete_blobs_later(keys).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Validates and stores the files of a new message in `channel_id`; the attachments to put on
+    /// it. Nothing stays stored when one fails.
+    pub(crate) async fn store_attachments(
+        &self,
+        channel_id: ChannelId,
+        files: Vec<Upload>,
+    ) -> Result<Vec<Attachment>> {
         let mut v = Validator::new();
         v.count("files", files.len(), self.limits().attachments_per_message);
         for (i, f) in files.iter().enumerate() {
@@ -121,10 +144,6 @@ impl Fluxer {
             }
         }
         v.finish()?;
-        let access = self.channel_access(actor.id(), channel_id).await?;
-        access.require(
-            Permissions::VIEW_CHANNEL | Permissions::SEND_MESSAGES | Permissions::ATTACH_FILES,
-        )?;
         let (blobs, media) = self.upload_ports()?;
         let mut stored = Vec::with_capacity(files.len());
         for file in files {
@@ -159,15 +178,7 @@ impl Fluxer {
                 flags,
             });
         }
-        let keys: Vec<String> = stored.iter().map(|a| a.url.clone()).collect();
-        req.attachments = stored;
-        match self.send_message(actor, channel_id, req).await {
-            Ok(m) => Ok(m),
-            Err(e) => {
-                self.delete_blobs_later(keys).await;
-                Err(e)
-            }
-        }
+        Ok(stored)
     }
 
     /// The URLs of a stored attachment for a response: signed media URLs for files stored here;
@@ -281,5 +292,45 @@ mod tests {
     fn image_keys_drop_the_animated_prefix() {
         assert_eq!(image_key("avatars", 42, "a_abc"), "avatars/42/abc");
         assert_eq!(image_key("icons", 7, "def"), "icons/7/def");
+    }
+}
+
+impl Fluxer {
+    /// `DELETE /channels/{c}/messages/{m}/attachments/{a}`: the author removes one file from a
+    /// message (deleted later from the blob store); removing the last file of a message with
+    /// nothing else in it deletes the message. `MESSAGE_UPDATE` (or `MESSAGE_DELETE`) follows.
+    pub async fn delete_attachment(
+        &self,
+        actor: &Actor,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        attachment_id: AttachmentId,
+    ) -> Result<()> {
+        let access = self.channel_access(actor.id(), channel_id).await?;
+        let mut message = self.load_message(channel_id, message_id).await?;
+        if message.author_id != actor.id() || message.webhook_id.is_some() {
+            return Err(Error::MissingPermissions);
+        }
+        let Some(position) = message
+            .attachments
+            .iter()
+            .position(|a| a.id == attachment_id)
+        else {
+            return Err(Error::Unknown(Unknown::Message));
+        };
+        if message.attachments.len() == 1
+            && message.content.trim().is_empty()
+            && message.embeds.is_empty()
+        {
+            return self.delete_message(actor, channel_id, message_id).await;
+        }
+        let removed = message.attachments.remove(position);
+        self.store().update_message(&message).await?;
+        self.delete_blobs_later([removed.url]).await;
+        self.index_later(&[(channel_id, message_id)]).await;
+        let response = self.message_response(actor.id(), message).await?;
+        self.emit_channel_event(EventKind::MessageUpdate, &access.channel, &response)
+            .await;
+        Ok(())
     }
 }

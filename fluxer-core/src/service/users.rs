@@ -299,7 +299,7 @@ impl Fluxer {
             "BASE_TYPE_REQUIRED",
             "Name at least one recipient.",
         );
-        v.count("recipients", ids.len(), 24);
+        v.count("recipients", ids.len(), super::group_dms::MAX_GROUP_DM_RECIPIENTS - 1);
         v.finish()?;
         let found = self.store().get_users(&ids).await?;
         if found.len() != ids.len() {
@@ -394,7 +394,7 @@ impl Fluxer {
     ) -> Result<()> {
         if target == actor.id() {
             return Err(Error::rejected(
-                "CANNOT_FRIEND_SELF",
+                "CANNOT_SEND_FRIEND_REQUEST_TO_SELF",
                 "You cannot befriend yourself.",
             ));
         }
@@ -425,7 +425,7 @@ impl Fluxer {
         }
         if target_user.bot {
             return Err(Error::rejected(
-                "CANNOT_FRIEND_BOT",
+                "FRIEND_REQUEST_BLOCKED",
                 "Bots cannot be friends.",
             ));
         }
@@ -445,6 +445,8 @@ impl Fluxer {
                     .await?;
                 self.set_relationship(target, actor.id(), RelationshipType::Friend, now)
                     .await?;
+                // New friends see each other's presence at once.
+                self.exchange_presences(actor.id(), target).await?;
             }
             Some(RelationshipType::Blocked) | None => {
                 let count = self.store().list_relationships(actor.id()).await?.len();
@@ -505,6 +507,26 @@ impl Fluxer {
         Ok(())
     }
 
+    /// Sends each of two users the other's presence (`PRESENCE_UPDATE`, no guild).
+    async fn exchange_presences(&self, a: UserId, b: UserId) -> Result<()> {
+        let users = self.user_partials(&[a, b]).await?;
+        let presences = self.presences(&[a, b]).await?;
+        for (to, p) in [(b, &presences[0]), (a, &presences[1])] {
+            let Some(user) = users.get(&p.user_id) else {
+                continue;
+            };
+            let mut payload = serde_json::to_value(crate::model::PresenceResponse::of(p, None))
+                .unwrap_or_default();
+            payload["user"] = serde_json::to_value(user).unwrap_or_default();
+            self.emit(
+                Dispatch::new(EventKind::PresenceUpdate, Topic::User(to), &payload)
+                    .about_user(p.user_id),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
     async fn drop_relationship(&self, user: UserId, target: UserId) -> Result<()> {
         if self.store().delete_relationship(user, target).await? {
             self.emit(Dispatch::new(
@@ -518,7 +540,7 @@ impl Fluxer {
     }
 }
 
-fn relationship_json(r: &Relationship, user: Option<&UserPartial>) -> serde_json::Value {
+pub(crate) fn relationship_json(r: &Relationship, user: Option<&UserPartial>) -> serde_json::Value {
     json!({
         "id": r.target_id,
         "type": r.kind,

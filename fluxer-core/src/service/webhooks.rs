@@ -61,6 +61,10 @@ pub struct WebhookExecute {
     /// kept.
     #[serde(default)]
     pub flags: Option<u32>,
+    /// Files already stored for the message (see [`Fluxer::execute_webhook_with_files`]); not
+    /// read from the body.
+    #[serde(skip)]
+    pub attachments: Vec<crate::model::Attachment>,
 }
 
 fn validate_name(v: &mut Validator, path: &str, name: &str) {
@@ -322,7 +326,7 @@ impl Fluxer {
         v.opt_length("avatar_url", req.avatar_url.as_deref(), 0, 2048);
         v.count("embeds", req.embeds.len(), self.limits().embeds_per_message);
         v.finish()?;
-        if content.trim().is_empty() && req.embeds.is_empty() {
+        if content.trim().is_empty() && req.embeds.is_empty() && req.attachments.is_empty() {
             return Err(Error::rejected(
                 "CANNOT_SEND_EMPTY_MESSAGE",
                 "Cannot send an empty message.",
@@ -373,7 +377,7 @@ impl Fluxer {
             mention_everyone: parsed.everyone && allow("everyone"),
             mention_ids,
             mention_role_ids: Vec::new(),
-            attachments: Vec::new(),
+            attachments: req.attachments,
             embeds: req
                 .embeds
                 .into_iter()
@@ -390,8 +394,36 @@ impl Fluxer {
                 .await?;
         }
         let response = self.message_response(message.author_id, message).await?;
-        self.emit_channel_event(EventKind::MessageCreate, &channel, &response)
+        let mut payload = serde_json::to_value(&response).unwrap_or_default();
+        payload["channel_type"] = serde_json::to_value(channel.kind).unwrap_or_default();
+        self.emit_channel_event(EventKind::MessageCreate, &channel, &payload)
             .await;
         Ok(response)
+    }
+
+    /// Executes a webhook with files (a multipart body, as upstream accepts): the token is
+    /// checked, the files stored, then the message posted; files of a refused message are
+    /// removed again.
+    pub async fn execute_webhook_with_files(
+        &self,
+        id: WebhookId,
+        token: &str,
+        mut req: WebhookExecute,
+        files: Vec<super::Upload>,
+    ) -> Result<MessageResponse> {
+        if files.is_empty() {
+            return self.execute_webhook(id, token, req).await;
+        }
+        let hook = self.token_webhook(id, token).await?;
+        let stored = self.store_attachments(hook.channel_id, files).await?;
+        let keys: Vec<String> = stored.iter().map(|a| a.url.clone()).collect();
+        req.attachments = stored;
+        match self.execute_webhook(id, token, req).await {
+            Ok(m) => Ok(m),
+            Err(e) => {
+                self.delete_blobs_later(keys).await;
+                Err(e)
+            }
+        }
     }
 }

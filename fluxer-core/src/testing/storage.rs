@@ -75,6 +75,7 @@ macro_rules! storage_conformance_tests {
             webhooks_crud_and_lists,
             applications_crud_and_list,
             read_states_put_get_list,
+            private_documents_put_get_list_delete,
             read_state_mentions_are_added,
             relationships_are_one_sided,
         ]);

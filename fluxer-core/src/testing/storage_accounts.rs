@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::id::{ChannelId, MessageId, UserId};
 use crate::model::{ActionTokenKind, Application, ReadState, Relationship, RelationshipType};
-use crate::ports::{Store, conflict};
+use crate::ports::{PrivateDocument, Store, conflict};
 
 use super::fixtures::{Fixtures, T0};
 use super::storage::{assert_conflict, assert_not_found};
@@ -521,8 +521,70 @@ pub async fn read_states_put_get_list(store: Arc<dyn Store>) {
     );
     assert_eq!(
         by_channel(store.list_read_states(user).await.unwrap()),
-        by_channel(vec![acked, second])
+        by_channel(vec![acked, second.clone()])
     );
+
+    // Delete forgets one channel's state, once.
+    assert!(store.delete_read_state(user, channels[0]).await.unwrap());
+    assert!(!store.delete_read_state(user, channels[0]).await.unwrap());
+    assert_eq!(store.get_read_state(user, channels[0]).await.unwrap(), None);
+    assert_eq!(store.list_read_states(user).await.unwrap(), vec![second]);
+}
+
+/// Private documents are put (replacing), read by kind and key, listed by ascending key per kind
+/// and user, and deleted by putting `None`.
+pub async fn private_documents_put_get_list_delete(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let users = fx.create_users(&*store, 2).await;
+    let (user, other) = (users[0].id, users[1].id);
+    let (settings, notes) = (PrivateDocument::Settings, PrivateDocument::Note);
+    assert_eq!(store.get_private_document(user, settings, 0).await.unwrap(), None);
+    store
+        .put_private_document(user, settings, 0, Some(r#"{"theme":"dark"}"#))
+        .await
+        .unwrap();
+    store
+        .put_private_document(user, settings, 0, Some(r#"{"theme":"light"}"#))
+        .await
+        .unwrap();
+    for (key, text) in [(1 << 62, "last"), (7, "seven"), (3, "three")] {
+        store
+            .put_private_document(user, notes, key, Some(text))
+            .await
+            .unwrap();
+    }
+    store
+        .put_private_document(other, notes, 5, Some("someone else's"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_private_document(user, settings, 0)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"theme":"light"}"#)
+    );
+    assert_eq!(store.get_private_document(other, settings, 0).await.unwrap(), None);
+    assert_eq!(store.get_private_document(user, notes, 0).await.unwrap(), None);
+    let listed = store.list_private_documents(user, notes).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            (3, "three".to_owned()),
+            (7, "seven".to_owned()),
+            (1 << 62, "last".to_owned())
+        ]
+    );
+    assert_eq!(
+        store.list_private_documents(user, settings).await.unwrap(),
+        vec![(0, r#"{"theme":"light"}"#.to_owned())]
+    );
+    store.put_private_document(user, notes, 7, None).await.unwrap();
+    store.put_private_document(user, notes, 8, None).await.unwrap();
+    assert_eq!(store.get_private_document(user, notes, 7).await.unwrap(), None);
+    assert_eq!(store.list_private_documents(user, notes).await.unwrap().len(), 2);
+    assert_eq!(store.list_private_documents(other, notes).await.unwrap().len(), 1);
 }
 
 /// `add_mentions` creates a blank read state or adds to an existing one, keeping its other fields.

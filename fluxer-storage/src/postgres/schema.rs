@@ -141,6 +141,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CONSTRAINT relationships_pkey PRIMARY KEY (user_id, target_id)
     );
     ",
+    // 2: what users keep for themselves (settings, per-guild settings, notes, pinned DMs).
+    "
+    CREATE TABLE user_documents (
+        user_id BIGINT NOT NULL,
+        kind SMALLINT NOT NULL,
+        key BIGINT NOT NULL,
+        data TEXT NOT NULL,
+        CONSTRAINT user_documents_pkey PRIMARY KEY (user_id, kind, key)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -143,6 +143,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX reactions_in_order ON reactions (channel_id, message_id, seq);
     CREATE INDEX invites_by_expiry ON invites (expires_at) WHERE expires_at IS NOT NULL;
     ",
+    // 3: what users keep for themselves (settings, per-guild settings, notes, pinned DMs).
+    "
+    CREATE TABLE user_documents (
+        user_id INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        key INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (user_id, kind, key)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

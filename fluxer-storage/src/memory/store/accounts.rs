@@ -7,7 +7,8 @@ use fluxer_core::model::{
     ActionToken, ActionTokenKind, Application, AuthSession, ReadState, Relationship, User,
 };
 use fluxer_core::ports::{
-    ApplicationRepository, PortResult, ReadStateRepository, RelationshipRepository,
+    ApplicationRepository, PortResult, ReadStateRepository, RelationshipRepository, PrivateDocument,
+    PrivateDocumentRepository,
     SessionRepository, UserRepository,
 };
 use fluxer_core::time::Timestamp;
@@ -221,6 +222,14 @@ impl ReadStateRepository for MemoryStore {
         Ok(())
     }
 
+    async fn delete_read_state(&self, user: UserId, channel: ChannelId) -> PortResult<bool> {
+        Ok(self.write(|d| {
+            d.read_states
+                .get_mut(&user)
+                .is_some_and(|m| m.remove(&channel).is_some())
+        }))
+    }
+
     async fn get_read_state(
         &self,
         user: UserId,
@@ -311,3 +320,54 @@ impl RelationshipRepository for MemoryStore {
 
 /// Every piece is an in-memory map lookup: composing them is as fast as anything else.
 impl fluxer_core::ports::AccessRepository for MemoryStore {}
+
+#[async_trait]
+impl PrivateDocumentRepository for MemoryStore {
+    async fn put_private_document(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+        key: u64,
+        data: Option<&str>,
+    ) -> PortResult<()> {
+        self.write(|d| {
+            let docs = d.documents.entry((user, kind)).or_default();
+            match data {
+                Some(data) => {
+                    docs.insert(key, data.to_owned());
+                }
+                None => {
+                    docs.remove(&key);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn get_private_document(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+        key: u64,
+    ) -> PortResult<Option<String>> {
+        Ok(self.read(|d| {
+            d.documents
+                .get(&(user, kind))
+                .and_then(|docs| docs.get(&key))
+                .cloned()
+        }))
+    }
+
+    async fn list_private_documents(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+    ) -> PortResult<Vec<(u64, String)>> {
+        Ok(self.read(|d| {
+            d.documents
+                .get(&(user, kind))
+                .map(|docs| docs.iter().map(|(k, v)| (*k, v.clone())).collect())
+                .unwrap_or_default()
+        }))
+    }
+}

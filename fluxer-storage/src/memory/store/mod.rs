@@ -16,7 +16,7 @@ use fluxer_core::model::{
     ActionToken, Application, AuthSession, Ban, Channel, Guild, Invite, Member, Message,
     ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
 };
-use fluxer_core::ports::{PortResult, conflict};
+use fluxer_core::ports::{PortResult, PrivateDocument, conflict};
 
 /// The users who reacted to a message with one emoji, in reaction order. A message's groups are kept in
 /// the order of their first (current) reaction.
@@ -49,6 +49,7 @@ struct Data {
     applications: HashMap<ApplicationId, Application>,
     read_states: HashMap<UserId, HashMap<ChannelId, ReadState>>,
     relationships: HashMap<UserId, BTreeMap<UserId, Relationship>>,
+    documents: HashMap<(UserId, PrivateDocument), BTreeMap<u64, String>>,
 }
 
 /// Every repository in memory.

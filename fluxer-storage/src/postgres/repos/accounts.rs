@@ -7,7 +7,7 @@ use fluxer_core::model::{
 };
 use fluxer_core::ports::{
     ApplicationRepository, PortResult, ReadStateRepository, RelationshipRepository,
-    SessionRepository, UserRepository,
+    SessionRepository, PrivateDocument, PrivateDocumentRepository, UserRepository,
 };
 use fluxer_core::time::Timestamp;
 use tokio_postgres::types::Json;
@@ -334,6 +334,17 @@ impl ReadStateRepository for PostgresStore {
         Ok(())
     }
 
+    async fn delete_read_state(&self, user: UserId, channel: ChannelId) -> PortResult<bool> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "DELETE FROM read_states WHERE user_id = $1 AND channel_id = $2",
+            &[&sql_id(user.get()), &sql_id(channel.get())],
+        )
+        .await?
+            > 0)
+    }
+
     async fn get_read_state(
         &self,
         user: UserId,
@@ -438,6 +449,78 @@ impl RelationshipRepository for PostgresStore {
         )
         .await?
             > 0)
+    }
+}
+
+#[async_trait]
+impl PrivateDocumentRepository for PostgresStore {
+    async fn put_private_document(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+        key: u64,
+        data: Option<&str>,
+    ) -> PortResult<()> {
+        let c = self.client().await?;
+        let (user, kind, key) = (sql_id(user.get()), kind.code() as i16, sql_id(key));
+        match data {
+            Some(data) => {
+                execute(
+                    &c,
+                    "INSERT INTO user_documents (user_id, kind, key, data) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id, kind, key) DO UPDATE SET data = EXCLUDED.data",
+                    &[&user, &kind, &key, &data],
+                )
+                .await?
+            }
+            None => {
+                execute(
+                    &c,
+                    "DELETE FROM user_documents WHERE user_id = $1 AND kind = $2 AND key = $3",
+                    &[&user, &kind, &key],
+                )
+                .await?
+            }
+        };
+        Ok(())
+    }
+
+    async fn get_private_document(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+        key: u64,
+    ) -> PortResult<Option<String>> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT data FROM user_documents WHERE user_id = $1 AND kind = $2 AND key = $3",
+            &[&sql_id(user.get()), &(kind.code() as i16), &sql_id(key)],
+        )
+        .await?;
+        match rows.first() {
+            Some(row) => Ok(Some(column::<String>(row, 0)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_private_documents(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+    ) -> PortResult<Vec<(u64, String)>> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT key, data FROM user_documents WHERE user_id = $1 AND kind = $2 ORDER BY key",
+            &[&sql_id(user.get()), &(kind.code() as i16)],
+        )
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push((column::<i64>(row, 0)? as u64, column::<String>(row, 1)?));
+        }
+        Ok(out)
     }
 }
 

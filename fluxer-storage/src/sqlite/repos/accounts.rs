@@ -7,10 +7,10 @@ use fluxer_core::model::{
 };
 use fluxer_core::ports::{
     ApplicationRepository, PortResult, ReadStateRepository, RelationshipRepository,
-    SessionRepository, UserRepository,
+    SessionRepository, PrivateDocument, PrivateDocumentRepository, UserRepository,
 };
 use fluxer_core::time::Timestamp;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     db, distinct_ids, execute, execute_existing, placeholders, query_json, query_one_json, sql_id,
@@ -349,6 +349,17 @@ impl ReadStateRepository for SqliteStore {
         .await
     }
 
+    async fn delete_read_state(&self, user: UserId, channel: ChannelId) -> PortResult<bool> {
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM read_states WHERE user_id = ?1 AND channel_id = ?2",
+                params![sql_id(user.get()), sql_id(channel.get())],
+            )? > 0)
+        })
+        .await
+    }
+
     async fn add_mentions(&self, user: UserId, channel: ChannelId, count: u32) -> PortResult<()> {
         self.write(move |c| {
             let existing: Option<ReadState> = query_one_json(
@@ -423,6 +434,80 @@ impl RelationshipRepository for SqliteStore {
                 "DELETE FROM relationships WHERE user_id = ?1 AND target_id = ?2",
                 params![sql_id(user.get()), sql_id(target.get())],
             )? > 0)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PrivateDocumentRepository for SqliteStore {
+    async fn put_private_document(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+        key: u64,
+        data: Option<&str>,
+    ) -> PortResult<()> {
+        let data = data.map(str::to_owned);
+        self.write(move |c| {
+            let (user, kind, key) = (sql_id(user.get()), kind.code(), sql_id(key));
+            match data {
+                Some(data) => execute(
+                    c,
+                    "INSERT OR REPLACE INTO user_documents (user_id, kind, key, data) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![user, kind, key, data],
+                )?,
+                None => execute(
+                    c,
+                    "DELETE FROM user_documents WHERE user_id = ?1 AND kind = ?2 AND key = ?3",
+                    params![user, kind, key],
+                )?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_private_document(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+        key: u64,
+    ) -> PortResult<Option<String>> {
+        self.lookup(move |c| {
+            c.prepare_cached(
+                "SELECT data FROM user_documents WHERE user_id = ?1 AND kind = ?2 AND key = ?3",
+            )
+            .map_err(db)?
+            .query_row(
+                params![sql_id(user.get()), kind.code(), sql_id(key)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn list_private_documents(
+        &self,
+        user: UserId,
+        kind: PrivateDocument,
+    ) -> PortResult<Vec<(u64, String)>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT key, data FROM user_documents WHERE user_id = ?1 AND kind = ?2 \
+                     ORDER BY key",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![sql_id(user.get()), kind.code()], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+                })
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
         })
         .await
     }

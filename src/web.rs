@@ -1,0 +1,371 @@
+//! What a node that runs the API serves outside it: the web app at `/`, the default avatars under
+//! `/static`, and the instance's home page when no app is configured.
+//!
+//! The app is a built bundle of Fluxer's web client (`web.app_dir`): every file is served with its
+//! MIME type, `/assets/*` (content-hashed names) cacheable forever, and every other GET that names
+//! no file answers `index.html`, so the client's own routes (`/channels/@me`, `/invite/CODE`) load
+//! the app. `index.html` holds a nonce placeholder, replaced on each response by a fresh nonce that
+//! the `Content-Security-Policy` header names. Paths under the API, gateway, media, S3, well-known
+//! and admin prefixes never reach the app: what they do not serve is the API's JSON 404.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fluxer_api::{ApiError, InstanceInfo};
+
+use crate::node::StartError;
+
+/// The placeholder upstream's build leaves in `index.html` for the per-response nonce.
+const NONCE_PLACEHOLDER: &str = "{{CSP_NONCE_PLACEHOLDER}}";
+
+/// Path prefixes that belong to the API and the other services, never to the app.
+const RESERVED: &[&str] = &[
+    "/api", "/v1", "/gateway", "/media", "/s3", "/.well-known", "/admin", "/_health", "/_live",
+];
+
+/// Where the static CDN's files we do not draw ourselves come from.
+const UPSTREAM_STATIC: &str = "https://fluxerstatic.com";
+
+/// The web app, the default avatars and the home page: a node's answer to everything its routes do
+/// not match: a node's router falls back to [`WebApp::serve`].
+#[derive(Clone)]
+pub struct WebApp {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The bundle (canonical path) and its `index.html`, when an app is configured.
+    app: Option<(PathBuf, String)>,
+    /// The home page shown at `/` without an app.
+    home: String,
+    /// `default_avatar(n)` for each n.
+    avatars: Vec<bytes::Bytes>,
+    /// The CSP's list of the instance's other origins (API, gateway, media), space-separated.
+    origins: String,
+}
+
+impl WebApp {
+    /// Serves the bundle in `app_dir` (which must hold `index.html`), or the home page when `None`.
+    pub fn open(app_dir: Option<&Path>, instance: &InstanceInfo) -> Result<WebApp, StartError> {
+        let app = match app_dir {
+            None => None,
+            Some(dir) => {
+                let open_error = |message: String| StartError::Open {
+                    what: "web app",
+                    location: dir.display().to_string(),
+                    message,
+                };
+                let dir = dir.canonicalize().map_err(|e| open_error(e.to_string()))?;
+                let index = std::fs::read_to_string(dir.join("index.html"))
+                    .map_err(|e| open_error(format!("index.html: {e}")))?;
+                Some((dir, index))
+            }
+        };
+        let mut origins: Vec<String> = Vec::new();
+        for url in [&instance.api, &instance.gateway, &instance.media] {
+            if let Some(origin) = origin_of(url)
+                && !origins.contains(&origin)
+            {
+                origins.push(origin);
+            }
+        }
+        Ok(WebApp {
+            inner: Arc::new(Inner {
+                app,
+                home: home_page(instance),
+                avatars: (0..fluxer_media::avatars::DEFAULT_AVATARS)
+                    .map(|n| fluxer_media::avatars::default_avatar(n).into())
+                    .collect(),
+                origins: origins.join(" "),
+            }),
+        })
+    }
+
+    /// Whether a bundle is served (otherwise `/` is the home page).
+    pub fn has_app(&self) -> bool {
+        self.inner.app.is_some()
+    }
+
+    /// Answers one request that no route matched.
+    pub async fn serve(&self, request: Request<Body>) -> Response {
+        let path = request.uri().path();
+        let reserved = RESERVED
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        let readable = matches!(*request.method(), Method::GET | Method::HEAD);
+        if reserved || !readable {
+            return ApiError::not_found().into_response();
+        }
+        let head = request.method() == Method::HEAD;
+        let mut response = if let Some(rest) = path.strip_prefix("/static/") {
+            self.serve_static(rest, request.uri().query())
+        } else if let Some((dir, index)) = &self.inner.app {
+            self.serve_app(dir, index, path).await
+        } else if path == "/" || path == "/index.html" {
+            html(self.inner.home.clone(), "no-cache")
+        } else {
+            ApiError::not_found().into_response()
+        };
+        response.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if head {
+            *response.body_mut() = Body::empty();
+        }
+        response
+    }
+
+    /// `/static/avatars/{n}.png` is ours; the rest of the static CDN is upstream's.
+    fn serve_static(&self, rest: &str, query: Option<&str>) -> Response {
+        if let Some(n) = rest
+            .strip_prefix("avatars/")
+            .and_then(|f| f.strip_suffix(".png"))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            return match self.inner.avatars.get(n) {
+                Some(png) => (
+                    [
+                        (header::CONTENT_TYPE, "image/png"),
+                        (header::CACHE_CONTROL, "public, max-age=86400"),
+                        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                    ],
+                    png.clone(),
+                )
+                    .into_response(),
+                None => ApiError::not_found().into_response(),
+            };
+        }
+        let target = match query {
+            Some(q) => format!("{UPSTREAM_STATIC}/{rest}?{q}"),
+            None => format!("{UPSTREAM_STATIC}/{rest}"),
+        };
+        match HeaderValue::try_from(target) {
+            Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+            Err(_) => ApiError::not_found().into_response(),
+        }
+    }
+
+    async fn serve_app(&self, dir: &Path, index: &str, path: &str) -> Response {
+        if let Some(file) = file_in(dir, path)
+            && let Ok(bytes) = tokio::fs::read(&file).await
+        {
+            if file.file_name().is_some_and(|n| n == "index.html") && file.parent() == Some(dir) {
+                return self.index(index);
+            }
+            let cache = if path.starts_with("/assets/") {
+                "public, max-age=31536000, immutable"
+            } else if path == "/sw.js" {
+                "no-cache"
+            } else {
+                "public, max-age=300"
+            };
+            let mut response = (
+                [
+                    (header::CONTENT_TYPE, content_type(&file)),
+                    (header::CACHE_CONTROL, cache),
+                ],
+                bytes,
+            )
+                .into_response();
+            if path == "/sw.js" {
+                response
+                    .headers_mut()
+                    .insert("service-worker-allowed", HeaderValue::from_static("/"));
+            }
+            return response;
+        }
+        // A missing hashed asset or file with an extension is a 404, not the app: a stale
+        // chunk must fail loudly rather than load HTML as script.
+        let last = path.rsplit('/').next().unwrap_or_default();
+        if path.starts_with("/assets/") || last.contains('.') {
+            return (
+                StatusCode::NOT_FOUND,
+                [(header::CACHE_CONTROL, "no-cache")],
+                "not found",
+            )
+                .into_response();
+        }
+        self.index(index)
+    }
+
+    /// `index.html` with a fresh nonce and the policy that names it.
+    fn index(&self, index: &str) -> Response {
+        let nonce = fluxer_core::secret::random_hex(16);
+        let body = index.replace(NONCE_PLACEHOLDER, &nonce);
+        let mut response = html(body, "no-cache");
+        let headers = response.headers_mut();
+        if let Ok(policy) = HeaderValue::try_from(self.policy(&nonce)) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+        }
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+        response
+    }
+
+    /// The app's Content-Security-Policy: scripts from here (and the nonce) only; images, media and
+    /// fonts from anywhere over HTTPS (embeds come through the media proxy, emoji from the CDN);
+    /// connections to this instance's own endpoints.
+    fn policy(&self, nonce: &str) -> String {
+        let o = &self.inner.origins;
+        format!(
+            "default-src 'self'; \
+             script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+             style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data: blob: https: {o}; \
+             media-src 'self' data: blob: https: {o}; \
+             font-src 'self' data: https:; \
+             connect-src 'self' data: {o} {UPSTREAM_STATIC}; \
+             worker-src 'self' blob:; \
+             manifest-src 'self'; \
+             frame-src 'self' https:; \
+             object-src 'none'; \
+             base-uri 'self'; \
+             form-action 'self'; \
+             frame-ancestors 'none'"
+        )
+    }
+}
+
+fn html(body: String, cache: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, cache),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The file a request path names inside `dir`, if it is one: `..`, absolute or odd segments and
+/// links out of the directory name nothing.
+fn file_in(dir: &Path, path: &str) -> Option<PathBuf> {
+    let relative = path.trim_start_matches('/');
+    let mut file = dir.to_path_buf();
+    for component in Path::new(relative).components() {
+        match component {
+            Component::Normal(part)
+                if !part.as_encoded_bytes().contains(&b'\\')
+                    && !part.as_encoded_bytes().contains(&b'%') =>
+            {
+                file.push(part);
+            }
+            _ => return None,
+        }
+    }
+    let file = file.canonicalize().ok()?;
+    (file.starts_with(dir) && file.is_file()).then_some(file)
+}
+
+/// The MIME type of a bundle file, by extension.
+fn content_type(file: &Path) -> &'static str {
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" | "cjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "webmanifest" => "application/manifest+json",
+        "txt" => "text/plain; charset=utf-8",
+        "xml" => "application/xml",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "ico" => "image/x-icon",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        "wasm" => "application/wasm",
+        "mp3" => "audio/mpeg",
+        "ogg" | "oga" => "audio/ogg",
+        "wav" => "audio/wav",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `scheme://host[:port]` of a URL, `ws(s)` kept (CSP matches them as written).
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
+}
+
+/// The page `/` shows when no web app is configured: what this server is and where its services are.
+fn home_page(instance: &InstanceInfo) -> String {
+    let e = escape;
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Fluxer</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;\
+         margin:4rem auto;padding:0 1rem;line-height:1.5;color:#222}}code{{background:#f2f2f2;\
+         padding:0 .25rem}}dt{{font-weight:600}}</style></head><body>\
+         <h1>Fluxer</h1><p>This is a Fluxer chat server. Sign in with a Fluxer client pointed at \
+         <code>{webapp}</code>; bots and libraries use the API below.</p>\
+         <dl><dt>API</dt><dd><code>{api}/v1</code></dd>\
+         <dt>Gateway</dt><dd><code>{gateway}</code></dd>\
+         <dt>Instance discovery</dt><dd><code>{webapp}/.well-known/fluxer</code></dd></dl>\
+         <p>The operator can serve the web app here by setting <code>web.app_dir</code> to a \
+         built bundle of Fluxer's web client.</p></body></html>\n",
+        webapp = e(&instance.webapp),
+        api = e(&instance.api),
+        gateway = e(&instance.gateway),
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_never_leave_the_bundle() {
+        let dir = std::env::temp_dir().join(format!("fluxer-web-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("assets/a.js"), "x").unwrap();
+        let dir = dir.canonicalize().unwrap();
+        assert!(file_in(&dir, "/assets/a.js").is_some());
+        for bad in [
+            "/../etc/passwd",
+            "/assets/../../etc/passwd",
+            "/assets/%2e%2e/a.js",
+            "/assets",
+            "/missing.js",
+            "/assets\\a.js",
+        ] {
+            assert!(file_in(&dir, bad).is_none(), "{bad}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn origins_keep_scheme_and_port() {
+        assert_eq!(
+            origin_of("wss://chat.example.com:8443/gateway").as_deref(),
+            Some("wss://chat.example.com:8443")
+        );
+        assert_eq!(origin_of("nonsense"), None);
+    }
+}

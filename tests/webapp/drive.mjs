@@ -1,0 +1,1145 @@
+#!/usr/bin/env node
+// Drives Fluxer's official web app (an unmodified build of upstream's fluxer_app) against a running
+// fluxer-rs server, as two users in two browser contexts, and records each flow a new user takes.
+// See README.md next to this file for how to build the app bundle and run this script.
+//
+//   node tests/webapp/drive.mjs [--url http://127.0.0.1:8080] [--out DIR] [--driver-dir DIR] [--only a,b]
+//
+// Environment: FLUXER_URL (server origin), CHROMIUM (browser binary, default /usr/bin/chromium),
+// NODE_PATH (a node_modules holding puppeteer-core@24), HEADFUL=1 (show the browser).
+// The REST API is used only to set up or verify a step, never in place of the UI step under test;
+// a flow's note says so whenever it does.
+
+import {AsyncLocalStorage} from 'node:async_hooks';
+import fs from 'node:fs';
+import {createRequire} from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+// ---------------------------------------------------------------------------------------------
+function parseArgs(argv) {
+	const out = {};
+	for (let i = 0; i < argv.length; i++) {
+		const a = argv[i];
+		const m = a.match(/^--([a-z-]+)(?:=(.*))?$/);
+		if (!m) {
+			(out._ ??= []).push(a);
+			continue;
+		}
+		out[m[1]] = m[2] ?? (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : 'true');
+	}
+	return out;
+}
+const args = parseArgs(process.argv.slice(2));
+if (args.help) {
+	console.log(
+		'usage: node drive.mjs [--url ORIGIN] [--out SCREENSHOT_DIR] [--driver-dir DIR_WITH_node_modules] [--only flow1,flow2]',
+	);
+	process.exit(0);
+}
+const ORIGIN = (args.url ?? args._?.[0] ?? process.env.FLUXER_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const API = `${ORIGIN}/api/v1`;
+const OUT = path.resolve(args.out ?? args._?.[1] ?? process.env.SCREENSHOT_DIR ?? path.join(os.tmpdir(), 'fluxer-webapp-shots'));
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const ONLY = args.only ? new Set(args.only.split(',')) : null;
+fs.mkdirSync(OUT, {recursive: true});
+
+// puppeteer-core: from --driver-dir (a directory with node_modules, or a node_modules itself), NODE_PATH,
+// or the usual resolution.
+async function loadPuppeteer() {
+	const bases = [];
+	if (args['driver-dir']) {
+		const d = path.resolve(args['driver-dir']);
+		bases.push(path.join(d, 'node_modules', 'x.js'), path.join(d, 'x.js'), path.join(d, '..', 'x.js'));
+	}
+	for (const p of (process.env.NODE_PATH ?? '').split(path.delimiter).filter(Boolean)) {
+		bases.push(path.join(path.resolve(p), '..', 'x.js'), path.join(path.resolve(p), 'x.js'));
+	}
+	bases.push(import.meta.url);
+	for (const base of bases) {
+		try {
+			const req = createRequire(base);
+			const resolved = req.resolve('puppeteer-core');
+			const mod = await import(new URL(`file://${resolved}`).href);
+			return mod.default ?? mod;
+		} catch {}
+	}
+	console.error(
+		'puppeteer-core not found: run `npm i puppeteer-core@24` in some directory and pass --driver-dir DIR ' +
+			'or NODE_PATH=DIR/node_modules',
+	);
+	process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities
+// ---------------------------------------------------------------------------------------------
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const RID = Date.now().toString(36).slice(-5);
+const PASSWORD = `Flx-${RID}-correct-horse!`;
+const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+const trunc = (s, n = 300) => {
+	s = String(s ?? '').replace(/\s+/g, ' ');
+	return s.length > n ? `${s.slice(0, n)}…` : s;
+};
+const mdCell = (s) => String(s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function crc32(buf) {
+	let c = ~0;
+	for (const b of buf) {
+		c ^= b;
+		for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+	}
+	return ~c >>> 0;
+}
+// A small valid RGB PNG (a gradient), written with no dependency.
+function makePng(w = 48, h = 32) {
+	const chunk = (type, data) => {
+		const len = Buffer.alloc(4);
+		len.writeUInt32BE(data.length);
+		const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+		const crc = Buffer.alloc(4);
+		crc.writeUInt32BE(crc32(td));
+		return Buffer.concat([len, td, crc]);
+	};
+	const ihdr = Buffer.alloc(13);
+	ihdr.writeUInt32BE(w, 0);
+	ihdr.writeUInt32BE(h, 4);
+	ihdr[8] = 8;
+	ihdr[9] = 2;
+	const raw = Buffer.alloc((w * 3 + 1) * h);
+	for (let y = 0; y < h; y++) {
+		raw[y * (w * 3 + 1)] = 0;
+		for (let x = 0; x < w; x++) {
+			const o = y * (w * 3 + 1) + 1 + x * 3;
+			raw[o] = (x * 255) / w;
+			raw[o + 1] = (y * 255) / h;
+			raw[o + 2] = 200;
+		}
+	}
+	return Buffer.concat([
+		Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+		chunk('IHDR', ihdr),
+		chunk('IDAT', zlib.deflateSync(raw)),
+		chunk('IEND', Buffer.alloc(0)),
+	]);
+}
+
+async function api(token, method, p, body) {
+	const r = await fetch(API + p, {
+		method,
+		headers: {...(token ? {Authorization: token} : {}), ...(body ? {'Content-Type': 'application/json'} : {})},
+		body: body ? JSON.stringify(body) : undefined,
+	});
+	const text = await r.text();
+	let json;
+	try {
+		json = JSON.parse(text);
+	} catch {}
+	if (!r.ok) throw new Error(`REST ${method} ${p} -> ${r.status} ${trunc(text, 200)}`);
+	return json;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow bookkeeping: every helper refuses to act once its flow has timed out, so a late action of a
+// timed-out flow cannot disturb the next one.
+// ---------------------------------------------------------------------------------------------
+const als = new AsyncLocalStorage();
+let activeFlow = null;
+function checkAlive() {
+	const mine = als.getStore();
+	if (mine && mine !== activeFlow) throw new Error('flow cancelled (timed out)');
+}
+
+const netLog = []; // {flow, user, kind, text}
+const gwLog = []; // {t, user, dir, name}
+let currentFlowName = 'setup';
+
+// In-page helpers, installed before every document. Elements are found by aria-label, role and
+// visible text; CSS-module class names (`module__<name>___hash`) only as a last resort.
+function installHelpers() {
+	const norm = (s) => (s || '').replace(/\s+/g, ' ').trim();
+	const visible = (el) => {
+		if (!el || !el.isConnected) return false;
+		const r = el.getBoundingClientRect();
+		if (r.width < 1 || r.height < 1) return false;
+		const s = getComputedStyle(el);
+		return s.visibility !== 'hidden' && s.display !== 'none' && Number(s.opacity) > 0.01;
+	};
+	const DEFAULT =
+		'button,[role=button],[role=menuitem],[role=menuitemcheckbox],[role=menuitemradio],[role=tab],[role=option],[role=radio],[role=checkbox],[role=link],a,[role=switch]';
+	const roots = (within) => {
+		if (!within) return [document];
+		if (within === 'dialog') {
+			const ds = [...document.querySelectorAll('[role=dialog][aria-modal=true]')].filter(visible);
+			return ds.length ? [ds[ds.length - 1]] : [];
+		}
+		if (within === 'popout') {
+			const ds = [...document.querySelectorAll('[role=dialog],[role=menu]')].filter(visible);
+			return ds.length ? ds : [];
+		}
+		if (typeof within === 'string') return [...document.querySelectorAll(within)].filter(visible);
+		return [within];
+	};
+	const textMatch = (value, o) => {
+		if (value == null) return false;
+		const v = norm(value);
+		if (o.regex) return new RegExp(o.regex, o.flags ?? '').test(v);
+		if (o.text == null) return true;
+		return o.exact === false ? v.toLowerCase().includes(o.text.toLowerCase()) : v === o.text;
+	};
+	window.__fx = {
+		norm,
+		visible,
+		// {text|regex, exact, selector, within, aria (only aria-label), textOnly (only innerText),
+		//  has (a descendant selector the element must hold), last}
+		findAll(o) {
+			const out = [];
+			for (const root of roots(o.within)) {
+				for (const el of root.querySelectorAll(o.selector || DEFAULT)) {
+					if (!visible(el)) continue;
+					const label = el.getAttribute('aria-label');
+					const ok = o.aria
+						? textMatch(label, o)
+						: o.textOnly
+							? textMatch(el.innerText, o)
+							: textMatch(label, o) || textMatch(el.innerText, o);
+					if (ok && o.has && !el.querySelector(o.has)) continue;
+					if (ok) out.push(el);
+				}
+			}
+			return out;
+		},
+		find(o) {
+			const all = window.__fx.findAll(o);
+			if (!all.length) return null;
+			if (o.last) return all[all.length - 1];
+			// the most specific match: smallest area
+			let best = all[0];
+			let bestArea = Infinity;
+			for (const el of all) {
+				const r = el.getBoundingClientRect();
+				const a = r.width * r.height;
+				if (a < bestArea) {
+					best = el;
+					bestArea = a;
+				}
+			}
+			return best;
+		},
+		articles(text) {
+			return [...document.querySelectorAll('[role=article][data-message-id]')].filter(
+				(a) => visible(a) && (text == null || norm(a.innerText).includes(text)),
+			);
+		},
+		article(text) {
+			const all = window.__fx.articles(text);
+			return all.length ? all[all.length - 1] : null;
+		},
+		hasText(text, within) {
+			for (const r of roots(within)) if (norm(r === document ? document.body.innerText : r.innerText).includes(text)) return true;
+			return false;
+		},
+	};
+}
+
+function describe(o) {
+	const what = o.text ?? (o.regex ? `/${o.regex}/` : o.selector);
+	return `${o.aria ? 'aria-label' : 'element'} "${what}"${o.within ? ` in ${typeof o.within === 'string' ? o.within : 'root'}` : ''}`;
+}
+
+async function el(page, o, timeout = 10000) {
+	checkAlive();
+	try {
+		const h = await page.waitForFunction((o) => window.__fx?.find(o), {timeout, polling: 200}, o);
+		checkAlive();
+		return h.asElement();
+	} catch (e) {
+		if (String(e.message).includes('cancelled')) throw e;
+		throw new Error(`${page.__user}: no ${describe(o)} within ${timeout / 1000}s`);
+	}
+}
+async function click(page, o, timeout) {
+	const e = await el(page, o, timeout);
+	await e.click();
+	return e;
+}
+async function css(page, selector, timeout = 10000) {
+	checkAlive();
+	try {
+		const h = await page.waitForSelector(selector, {visible: true, timeout});
+		checkAlive();
+		return h;
+	} catch (e) {
+		if (String(e.message).includes('cancelled')) throw e;
+		throw new Error(`${page.__user}: no visible ${selector} within ${timeout / 1000}s`);
+	}
+}
+async function waitFn(page, what, fn, arg, timeout = 10000) {
+	checkAlive();
+	try {
+		const h = await page.waitForFunction(fn, {timeout, polling: 250}, arg);
+		checkAlive();
+		return h;
+	} catch (e) {
+		if (String(e.message).includes('cancelled')) throw e;
+		throw new Error(`${page.__user}: ${what} not seen within ${timeout / 1000}s`);
+	}
+}
+// An element by its accessible label. Many of the app's buttons carry a tooltip whose text is a
+// component (label + keybind): React then gives them aria-labelledby pointing at a tooltip that exists only
+// while hovered, so those are found by hovering the candidates and reading the tooltip.
+async function byLabel(page, text, {scope = 'button,[role=button]', timeout = 10000} = {}) {
+	const deadline = Date.now() + timeout;
+	for (;;) {
+		checkAlive();
+		const direct = (await page.evaluateHandle((o) => window.__fx?.find(o), {aria: true, text, selector: '[aria-label]'})).asElement();
+		if (direct) return direct;
+		for (const c of await page.$$(`:is(${scope})[aria-labelledby]`)) {
+			if (!(await c.isVisible().catch(() => false))) continue;
+			const id = await c.evaluate((e) => e.getAttribute('aria-labelledby'));
+			await c.hover().catch(() => {});
+			await sleep(150);
+			const label = await page.evaluate((id) => document.getElementById(id)?.innerText ?? '', id);
+			if (label.replace(/\s+/g, ' ').trim().startsWith(text)) return c;
+		}
+		if (Date.now() > deadline) throw new Error(`${page.__user}: no control labelled "${text}" within ${timeout / 1000}s`);
+		await sleep(400);
+	}
+}
+const clickLabel = async (page, text, opts) => (await byLabel(page, text, opts)).click();
+
+const waitText = (page, text, timeout = 10000, within) =>
+	waitFn(page, `text "${text}"`, ({text, within}) => window.__fx?.hasText(text, within), {text, within}, timeout);
+async function article(page, text, timeout = 10000) {
+	const h = await waitFn(page, `message "${text}"`, (t) => window.__fx?.article(t), text, timeout);
+	return h.asElement();
+}
+async function typeInto(handle, text, {clear = false} = {}) {
+	checkAlive();
+	await handle.click();
+	if (clear) {
+		await handle.evaluate((e) => e.select?.());
+		await handle.press('Backspace');
+	}
+	await handle.type(text, {delay: 15});
+}
+async function escape(page, n = 2) {
+	for (let i = 0; i < n; i++) {
+		await page.keyboard.press('Escape').catch(() => {});
+		await sleep(120);
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// App-level steps
+// ---------------------------------------------------------------------------------------------
+const APP_READY = {aria: true, text: 'Direct Messages', selector: '[aria-label]'};
+async function waitAppReady(page, timeout = 30000) {
+	await el(page, APP_READY, timeout);
+}
+async function tokenOf(page) {
+	const t = await page.evaluate(() => localStorage.getItem('token'));
+	if (!t) throw new Error(`${page.__user}: no token in localStorage`);
+	return t.replace(/^"|"$/g, '');
+}
+
+async function registerOnPage(page, u) {
+	await page.goto(`${ORIGIN}/register`, {waitUntil: 'domcontentloaded'});
+	const email = await css(page, 'input[name=email]', 30000);
+	await typeInto(email, u.email);
+	await typeInto(await css(page, 'input[name=global_name]'), u.display);
+	await typeInto(await css(page, 'input[name=username]'), u.username);
+	await typeInto(await css(page, 'input[name=password]'), PASSWORD);
+	await typeInto(await css(page, 'input[name=confirm_password]'), PASSWORD);
+	// Date of birth: three react-select comboboxes (Month, Day, Year) in the locale's order.
+	for (const [placeholder, value] of [
+		['Month', 'March'],
+		['Day', '14'],
+		['Year', '1994'],
+	]) {
+		const ph = await el(page, {text: placeholder, selector: 'fieldset div'});
+		await ph.click();
+		await page.keyboard.type(value, {delay: 20});
+		await sleep(150);
+		await page.keyboard.press('Enter');
+		await sleep(150);
+	}
+	await click(page, {selector: 'button[role=checkbox]'});
+	const submit = await css(page, 'form button[type=submit]:not([disabled])', 5000).catch(async () => {
+		const why = await page.evaluate(() => document.querySelector('form')?.innerText ?? '');
+		throw new Error(`submit stays disabled; form says: ${trunc(why, 200)}`);
+	});
+	await submit.click();
+	await waitAppReady(page, 30000).catch(async (e) => {
+		const errs = await page.evaluate(() =>
+			[...document.querySelectorAll('[class*="error" i]')].map((e) => e.innerText).filter(Boolean).join(' / '),
+		);
+		throw new Error(`${e.message}${errs ? `; form errors: ${trunc(errs, 200)}` : ''}; at ${page.url()}`);
+	});
+	u.token = await tokenOf(page);
+	u.id = await page.evaluate(() => (localStorage.getItem('userId') || '').replace(/^"|"$/g, ''));
+}
+
+// The guild's item in the guild rail. Its aria-label is dropped by the tooltip wrapper (see byLabel), so
+// it is found by the app's own data-scroll-id="guild-<id>".
+const guildItem = () => ({selector: `[role=button][data-scroll-id="guild-${S.guildId}"]`});
+// The guild header (opens the guild menu): a role=button whose text is the guild name.
+const guildHeader = () => ({text: S.guildName, exact: false, textOnly: true, selector: '[role=button]'});
+const channelItem = (name) => ({aria: true, text: `${name} channel`, selector: '[aria-label]'});
+const composer = (channelName) => `textarea[placeholder="Message #${channelName}"]`;
+
+// Opens a guild channel the way a user does (rail, then channel list). Falls back to the URL and says so.
+async function openChannel(page, channelName, notes) {
+	checkAlive();
+	const already = await page.$(composer(channelName));
+	if (already && (await already.isVisible())) return;
+	const item = await page.evaluate((o) => !!window.__fx?.find(o), channelItem(channelName));
+	if (!item) {
+		const rail = await el(page, guildItem(), 4000).catch(() => null);
+		if (rail) await rail.click();
+	}
+	const ch = await el(page, channelItem(channelName), 6000).catch(() => null);
+	if (ch) {
+		await ch.click();
+	} else {
+		const cid = channelName === S.chatName ? S.chatId : S.generalId;
+		if (!S.guildId || !cid) throw new Error(`${page.__user}: channel ${channelName} not reachable (no guild in the rail)`);
+		notes?.push(`${page.__user} reached #${channelName} by URL: guild missing from its guild rail`);
+		await page.goto(`${ORIGIN}/channels/${S.guildId}/${cid}`, {waitUntil: 'domcontentloaded'});
+		await waitAppReady(page);
+	}
+	await css(page, composer(channelName), 15000);
+}
+
+async function send(page, channelName, text) {
+	const ta = await css(page, composer(channelName));
+	await ta.click();
+	await page.keyboard.type(text, {delay: 8});
+	await page.keyboard.press('Enter');
+	await article(page, text, 10000);
+}
+
+// Hover a message and use one of its action bar buttons.
+async function messageAction(page, text, label) {
+	const art = await article(page, text);
+	await art.hover();
+	await sleep(200);
+	const btn = await el(page, {aria: true, text: label, selector: 'button[aria-label]'}, 5000);
+	await btn.click();
+}
+// "More" menu of a message, then an item of it.
+async function messageMenu(page, text, item) {
+	await messageAction(page, text, 'More');
+	await click(page, {text: item, selector: '[role=menuitem],[role=button],button'}, 5000);
+}
+
+async function openUserSettings(page) {
+	await clickLabel(page, 'User Settings');
+	await el(page, {text: 'Log Out', selector: 'button', within: 'dialog'}, 8000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// State shared by the flows
+// ---------------------------------------------------------------------------------------------
+const S = {
+	guildName: `Flux Test ${RID}`,
+	chatName: 'chat',
+	generalName: 'general',
+	guildId: null,
+	generalId: null,
+	chatId: null,
+	invite: null,
+	msg: {},
+};
+const A = {
+	key: 'A',
+	email: `alice.${RID}@example.com`,
+	username: `alice_${RID}`,
+	display: `Alice ${RID}`,
+};
+const B = {
+	key: 'B',
+	email: `bob.${RID}@example.com`,
+	username: `bob_${RID}`,
+	display: `Bob ${RID}`,
+};
+const need = (cond, what) => {
+	if (!cond) {
+		const e = new Error(`skipped: needs ${what}`);
+		e.skip = true;
+		throw e;
+	}
+};
+
+// ---------------------------------------------------------------------------------------------
+// Flows
+// ---------------------------------------------------------------------------------------------
+const FLOWS = [];
+const flow = (id, title, users, timeout, fn) => FLOWS.push({id, title, users, timeout, fn});
+
+flow('register-a', 'Register A on /register', ['A'], 60000, async ({pa}) => {
+	await registerOnPage(pa, A);
+	return `${A.username} registered (id ${A.id}) and reached the app`;
+});
+
+flow('register-b', 'Register B on /register', ['B'], 60000, async ({pb}) => {
+	await registerOnPage(pb, B);
+	return `${B.username} registered (id ${B.id}) and reached the app`;
+});
+
+flow('logout-login-a', 'A logs out and back in', ['A'], 50000, async ({pa}) => {
+	need(A.token, 'A registered');
+	await openUserSettings(pa);
+	await click(pa, {text: 'Log Out', selector: 'button', within: 'dialog'});
+	await click(pa, {text: 'Hit 88mph', selector: 'button', within: 'dialog'}, 5000);
+	const email = await css(pa, 'input[name=email]', 15000);
+	await typeInto(email, A.email);
+	await typeInto(await css(pa, 'input[name=password]'), PASSWORD);
+	await (await css(pa, 'form button[type=submit]:not([disabled])')).click();
+	await waitAppReady(pa, 30000);
+	A.token = await tokenOf(pa);
+	return 'logged out via User Settings > Log Out, logged in on /login';
+});
+
+flow('create-guild', 'A creates a guild', ['A'], 30000, async ({pa, notes}) => {
+	need(A.token, 'A registered');
+	await clickLabel(pa, 'Add a Community');
+	await click(pa, {text: 'Create Community', selector: 'button', within: 'dialog'});
+	const name = await css(pa, '[role=dialog] input[name=name]');
+	await typeInto(name, S.guildName, {clear: true});
+	await click(pa, {text: 'Create Community', selector: 'button:not([disabled])', within: 'dialog'});
+	await waitFn(pa, 'URL of the new guild', () => /^\/channels\/\d+\/\d+/.test(location.pathname), null, 15000);
+	const [, gid, cid] = new URL(pa.url()).pathname.match(/^\/channels\/(\d+)\/(\d+)/);
+	S.guildId = gid;
+	S.generalId = cid;
+	await css(pa, 'textarea[placeholder^="Message #"]', 10000);
+	S.generalName = await pa.$eval('textarea[placeholder^="Message #"]', (t) => t.placeholder.slice('Message #'.length));
+	const inRail = await el(pa, guildItem(), 8000).then(
+		() => true,
+		() => false,
+	);
+	if (!inRail) throw new Error(`guild ${gid} created and opened (#${S.generalName}) but it is missing from the guild rail`);
+	return `guild ${gid} created, opened #${S.generalName}, listed in the rail`;
+});
+
+flow('create-channel', 'A creates a text channel', ['A'], 30000, async ({pa}) => {
+	need(S.guildId, 'a guild');
+	await escape(pa);
+	await click(pa, guildHeader());
+	await click(pa, {text: 'Create Channel', selector: 'button'}, 5000);
+	const name = await css(pa, '[role=dialog] input[placeholder="new-channel"]');
+	await typeInto(name, S.chatName, {clear: true});
+	await click(pa, {text: 'Create Channel', selector: 'button[type=submit]', within: 'dialog'});
+	await click(pa, channelItem(S.chatName), 10000);
+	await css(pa, composer(S.chatName), 10000);
+	S.chatId = new URL(pa.url()).pathname.split('/')[3];
+	return `#${S.chatName} (${S.chatId}) created and opened`;
+});
+
+flow('create-invite', 'A creates an invite', ['A'], 30000, async ({pa}) => {
+	need(S.guildId, 'a guild');
+	await escape(pa);
+	await click(pa, guildHeader());
+	await click(pa, {text: 'Invite Members', selector: 'button'}, 5000);
+	const h = await waitFn(
+		pa,
+		'an invite link in the Invite modal',
+		() => {
+			const i = document.querySelector('[role=dialog] input[placeholder="Invite link"]');
+			return i && /\/[A-Za-z0-9]{4,}$/.test(i.value) ? i.value : null;
+		},
+		null,
+		15000,
+	);
+	const link = await h.jsonValue();
+	S.invite = link.split('/').pop();
+	await escape(pa);
+	return `invite link ${link}`;
+});
+
+flow('join-invite', 'B opens /invite/CODE and joins', ['B', 'A'], 40000, async ({pb}) => {
+	need(S.invite && B.token, 'an invite and B registered');
+	await pb.goto(`${ORIGIN}/invite/${S.invite}`, {waitUntil: 'domcontentloaded'});
+	await click(pb, {text: 'Join Community', selector: 'button', within: 'dialog'}, 30000);
+	await waitFn(pb, `B inside guild ${S.guildId}`, (gid) => location.pathname.startsWith(`/channels/${gid}`), S.guildId, 15000);
+	const rail = await el(pb, guildItem(), 8000).then(
+		() => true,
+		() => false,
+	);
+	if (!rail) throw new Error('joined (B was taken into the guild) but the guild is missing from B\'s guild rail');
+	return `B joined ${S.guildName}; guild listed in B's rail`;
+});
+
+async function bothInChat(pa, pb, notes) {
+	need(S.chatId, 'the chat channel');
+	await escape(pa, 1);
+	await escape(pb, 1);
+	await openChannel(pa, S.chatName, notes);
+	await openChannel(pb, S.chatName, notes);
+}
+
+flow('chat-send', 'Live chat: A sends, B receives', ['A', 'B'], 30000, async ({pa, pb, notes}) => {
+	await bothInChat(pa, pb, notes);
+	S.msg.hello = `hello from Alice ${RID}`;
+	await send(pa, S.chatName, S.msg.hello);
+	await article(pb, S.msg.hello, 10000);
+	return 'B saw A\'s message live';
+});
+
+flow('chat-typing', 'Typing indicator seen by the other', ['A', 'B'], 25000, async ({pa, pb, notes}) => {
+	await bothInChat(pa, pb, notes);
+	const ta = await css(pb, composer(S.chatName));
+	await ta.click();
+	await pb.keyboard.type('typing something', {delay: 60});
+	try {
+		await waitText(pa, 'is typing', 10000);
+		const txt = await pa.evaluate(() => {
+			const m = document.body.innerText.match(/[^\n]*is typing[^\n]*/);
+			return m ? m[0] : '';
+		});
+		return `A saw "${trunc(txt, 80)}"`;
+	} finally {
+		await ta.click({count: 3}).catch(() => {});
+		await pb.keyboard.down('Control').catch(() => {});
+		await pb.keyboard.press('a').catch(() => {});
+		await pb.keyboard.up('Control').catch(() => {});
+		await pb.keyboard.press('Backspace').catch(() => {});
+	}
+});
+
+flow('chat-reply', 'B replies to A', ['B', 'A'], 30000, async ({pa, pb, notes}) => {
+	need(S.msg.hello, 'A\'s first message');
+	await bothInChat(pa, pb, notes);
+	await messageAction(pb, S.msg.hello, 'Reply');
+	await waitText(pb, 'Replying to', 5000);
+	S.msg.reply = `reply from Bob ${RID} searchword${RID}`;
+	const ta = await css(pb, composer(S.chatName));
+	await ta.click();
+	await pb.keyboard.type(S.msg.reply, {delay: 8});
+	await pb.keyboard.press('Enter');
+	const art = await article(pa, S.msg.reply, 10000);
+	const quotes = await art.evaluate((a, t) => a.innerText.includes(t), S.msg.hello.slice(0, 16));
+	if (!quotes) throw new Error('A got the reply but it shows no preview of the replied-to message');
+	return 'A saw B\'s reply with the quoted message';
+});
+
+flow('chat-edit', 'A edits a message', ['A', 'B'], 30000, async ({pa, pb, notes}) => {
+	need(S.msg.hello, 'A\'s first message');
+	await bothInChat(pa, pb, notes);
+	await messageAction(pa, S.msg.hello, 'Edit Message');
+	const edit = await css(pa, '[role=article] textarea', 5000);
+	await edit.click();
+	await pa.keyboard.down('Control');
+	await pa.keyboard.press('a');
+	await pa.keyboard.up('Control');
+	S.msg.edited = `edited hello ${RID}`;
+	await pa.keyboard.type(S.msg.edited, {delay: 8});
+	await pa.keyboard.press('Enter');
+	const art = await article(pb, S.msg.edited, 10000);
+	const marked = await art.evaluate((a) => a.innerText.includes('(edited)'));
+	return `B saw the new content${marked ? ' marked (edited)' : ' (no "(edited)" mark)'}`;
+});
+
+flow('chat-react', 'B reacts to A\'s message', ['B', 'A'], 30000, async ({pa, pb, notes}) => {
+	const target = S.msg.edited ?? S.msg.hello;
+	need(target, 'A\'s message');
+	await bothInChat(pa, pb, notes);
+	await messageAction(pb, target, 'Add Reaction');
+	const search = await css(pb, 'input[placeholder="Find the emoji of your dreams"]', 5000).catch(() =>
+		css(pb, '[role=dialog] input', 2000),
+	);
+	await search.type('thumbsup', {delay: 20});
+	await sleep(300);
+	await pb.keyboard.press('Enter');
+	await escape(pb, 1);
+	await waitFn(
+		pa,
+		'a reaction on the message',
+		(t) => {
+			const a = window.__fx.article(t);
+			return a && [...a.querySelectorAll('[aria-label]')].some((e) => /: 1 reaction/.test(e.getAttribute('aria-label')));
+		},
+		target,
+		10000,
+	);
+	return 'A saw B\'s reaction (picker search "thumbsup")';
+});
+
+flow('chat-delete', 'A deletes a message', ['A', 'B'], 30000, async ({pa, pb, notes}) => {
+	await bothInChat(pa, pb, notes);
+	S.msg.doomed = `delete me ${RID}`;
+	await send(pa, S.chatName, S.msg.doomed);
+	await article(pb, S.msg.doomed, 10000);
+	await messageMenu(pa, S.msg.doomed, 'Delete Message');
+	await click(pa, {text: 'Delete', selector: 'button', within: 'dialog'}, 5000);
+	await waitFn(pb, 'the message disappearing', (t) => !window.__fx.article(t), S.msg.doomed, 10000);
+	return 'deleted via More > Delete Message; gone on B\'s side';
+});
+
+flow('chat-upload', 'A uploads a PNG, B sees it rendered', ['A', 'B'], 45000, async ({pa, pb, notes}) => {
+	await bothInChat(pa, pb, notes);
+	const file = path.join(OUT, 'upload-test.png');
+	fs.writeFileSync(file, makePng());
+	const caption = `picture ${RID}`;
+	const ta = await css(pa, composer(S.chatName));
+	await ta.click();
+	await pa.keyboard.type(caption, {delay: 8});
+	let attached = false;
+	try {
+		const [chooser] = await Promise.all([
+			pa.waitForFileChooser({timeout: 6000}),
+			(async () => {
+				await clickLabel(pa, 'Open menu');
+				await click(pa, {text: 'Upload File', selector: '[role=menuitem],button,[role=button]'}, 4000);
+			})(),
+		]);
+		await chooser.accept([file]);
+		attached = true;
+	} catch (e) {
+		notes.push(`file chooser path failed (${trunc(e.message, 80)}); pasted the file instead`);
+	}
+	if (!attached) {
+		const b64 = fs.readFileSync(file).toString('base64');
+		await pa.evaluate(
+			(b64, sel) => {
+				const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+				const dt = new DataTransfer();
+				dt.items.add(new File([bytes], 'upload-test.png', {type: 'image/png'}));
+				document.querySelector(sel).dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true}));
+			},
+			b64,
+			composer(S.chatName),
+		);
+	}
+	await waitText(pa, 'upload-test.png', 8000).catch(() => notes.push('attachment preview not seen before sending'));
+	await ta.click();
+	await pa.keyboard.press('Enter');
+	await article(pa, caption, 15000);
+	await waitFn(
+		pb,
+		'the uploaded image rendered for B',
+		(t) => {
+			const a = window.__fx.article(t);
+			return a && [...a.querySelectorAll('img')].some((i) => i.complete && i.naturalWidth >= 16 && !/avatar|emoji/i.test(i.src));
+		},
+		caption,
+		20000,
+	);
+	const src = await pb.evaluate((t) => {
+		const a = window.__fx.article(t);
+		return [...a.querySelectorAll('img')].find((i) => i.naturalWidth >= 16 && !/avatar|emoji/i.test(i.src))?.src;
+	}, caption);
+	return `B saw the PNG rendered (${trunc(src?.replace(ORIGIN, ''), 70)})`;
+});
+
+flow('unread-badge', 'Unread indicator for the other channel', ['B', 'A'], 30000, async ({pa, pb, notes}) => {
+	need(S.chatId && S.generalId, 'two channels');
+	await escape(pb, 1);
+	await openChannel(pb, S.generalName, notes);
+	await openChannel(pa, S.chatName, notes);
+	S.msg.unread = `while you were away ${RID}`;
+	await send(pa, S.chatName, S.msg.unread);
+	await waitFn(
+		pb,
+		'an unread indicator on #chat',
+		(cid) => {
+			const e = document.querySelector(`[data-scroll-id="channel-${cid}"]`);
+			return (
+				(e && /unread|mention/.test(e.getAttribute('data-scroll-indicator') || '')) ||
+				!!document.querySelector(`[data-scroll-id="channel-${cid}"] [class*="__unreadIndicator___"]`)
+			);
+		},
+		S.chatId,
+		10000,
+	);
+	await click(pb, channelItem(S.chatName));
+	await article(pb, S.msg.unread, 8000);
+	return 'B (in #general) saw #chat marked unread, opened it and found the message';
+});
+
+flow('member-list', 'Member list: both members, presence, role', ['A'], 40000, async ({pa, pb, notes}) => {
+	need(S.guildId && A.id && B.id, 'a guild with both users');
+	// Setup (REST, not the step under test): a hoisted role given to B, so the list has a role group.
+	const roleName = 'Testers';
+	try {
+		const role = await api(A.token, 'POST', `/guilds/${S.guildId}/roles`, {name: roleName, color: 0x3498db});
+		await api(A.token, 'PATCH', `/guilds/${S.guildId}/roles/${role.id}`, {hoist: true});
+		await api(A.token, 'PUT', `/guilds/${S.guildId}/members/${B.id}/roles/${role.id}`);
+		notes.push(`setup via REST: hoisted role "${roleName}" given to B`);
+	} catch (e) {
+		notes.push(`role setup via REST failed: ${trunc(e.message, 120)}`);
+	}
+	await openChannel(pa, S.chatName, notes);
+	const list = '[class*="__memberListContainer___"]';
+	await css(pa, list, 8000).catch(async () => {
+		await clickLabel(pa, 'Show Members', {timeout: 3000}).catch(() => {});
+		await css(pa, list, 5000);
+	});
+	let snap;
+	try {
+		await waitFn(
+			pa,
+			'both members in the member list',
+			({list, names}) => {
+				const l = document.querySelector(list);
+				return l && names.every((n) => l.innerText.includes(n));
+			},
+			{list, names: [A.display, B.display]},
+			15000,
+		);
+	} finally {
+		snap = await pa.evaluate(
+			({list, names}) => {
+				const l = document.querySelector(list);
+				if (!l) return null;
+				const groups = (l.innerText.match(/^.+ — \d+$/gm) || []).map((s) => s.trim());
+				const status = {};
+				for (const n of names) {
+					const btn = [...l.querySelectorAll('button')].find((b) => b.innerText.includes(n));
+					const lab = btn && [...btn.querySelectorAll('[aria-label]')].map((e) => e.getAttribute('aria-label')).find((s) => /, /.test(s));
+					status[n] = lab ? lab.split(', ').pop() : btn ? 'no status label' : 'absent';
+				}
+				return {groups, status, text: l.innerText.slice(0, 300)};
+			},
+			{list, names: [A.display, B.display]},
+		);
+	}
+	const desc = `groups [${snap?.groups.join('; ')}]; ${A.display}: ${snap?.status[A.display]}; ${B.display}: ${snap?.status[B.display]}`;
+	const offline = Object.values(snap?.status ?? {}).some((s) => !/online/i.test(s));
+	const roleGroup = snap?.groups.some((g) => g.startsWith(roleName));
+	if (offline || !roleGroup) throw new Error(`member list incomplete: ${desc}`);
+	return desc;
+});
+
+flow('dm', 'A opens a DM with B and B sees it', ['A', 'B'], 45000, async ({pa, pb, notes}) => {
+	need(S.chatId && B.id, 'the chat channel and B');
+	await escape(pa);
+	await openChannel(pa, S.chatName, notes);
+	// From the member list (right click > Message), else from B's name on a message (popout > Message).
+	let opened = false;
+	const member = await el(pa, {text: B.display, exact: false, selector: '[class*="__memberListContainer___"] button'}, 4000).catch(() => null);
+	if (member) {
+		await member.click({button: 'right'});
+		opened = await click(pa, {text: 'Message', selector: '[role=menuitem],button,[role=button]'}, 3000).then(
+			() => true,
+			() => false,
+		);
+		if (!opened) await escape(pa);
+	}
+	if (!opened) {
+		notes.push('opened the DM from B\'s name on a message (member list entry unavailable)');
+		await click(pa, {text: B.display, selector: `span[role=button][data-user-id="${B.id}"]`}, 5000);
+		await click(pa, {text: 'Message', selector: 'button'}, 5000);
+	}
+	await waitFn(pa, 'a DM channel', () => /^\/channels\/@me\/\d+/.test(location.pathname), null, 10000);
+	S.dmId = new URL(pa.url()).pathname.split('/')[3];
+	const ta = await css(pa, 'textarea[placeholder^="Message @"]', 8000);
+	S.msg.dm = `private hello ${RID}`;
+	await ta.click();
+	await pa.keyboard.type(S.msg.dm, {delay: 8});
+	await pa.keyboard.press('Enter');
+	await article(pa, S.msg.dm, 8000);
+	// B: the DM shows up under Direct Messages without a reload.
+	await escape(pb);
+	await click(pb, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
+	const entry = await el(pb, {text: A.display, exact: false, selector: '[role=button]:not([data-guild-list-focus-item])'}, 10000).catch(() => null);
+	if (!entry) {
+		await pb.reload({waitUntil: 'domcontentloaded'});
+		await waitAppReady(pb);
+		await click(pb, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
+		const later = await el(pb, {text: A.display, exact: false, selector: '[role=button]:not([data-guild-list-focus-item])'}, 10000).catch(() => null);
+		throw new Error(`the new DM did not appear in B's DM list live${later ? ' (it does after a reload)' : ' (nor after a reload)'}`);
+	}
+	await entry.click();
+	await article(pb, S.msg.dm, 10000);
+	return `DM ${S.dmId}: B saw it live in the DM list and read the message`;
+});
+
+flow('friends', 'A sends B a friend request, B accepts', ['A', 'B'], 45000, async ({pa, pb, notes}) => {
+	need(A.token && B.token, 'both users');
+	const me = await api(B.token, 'GET', '/users/@me');
+	const tag = `${me.username}#${me.discriminator}`;
+	const meA = await api(A.token, 'GET', '/users/@me');
+	const tagA = `${meA.username}#${meA.discriminator}`;
+	notes.push(`FluxerTags ${tagA} / ${tag} read via REST (setup)`);
+	await escape(pa);
+	await click(pa, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
+	await click(pa, {text: 'Add Friend', selector: '[role=tab]'}, 8000);
+	const input = await css(pa, 'input[aria-label="Friend\'s FluxerTag"]', 5000);
+	await typeInto(input, tag);
+	await click(pa, {text: 'Send Request', selector: 'button:not([disabled])'}, 5000);
+	await waitText(pa, 'Friend request sent!', 8000);
+	await escape(pb);
+	await click(pb, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
+	await click(pb, {regex: '^Pending', selector: '[role=tab]'}, 8000);
+	// A friend row shows the FluxerTag (the DM list does not) and holds the action buttons.
+	const item = await el(pb, {text: tagA, exact: false, textOnly: true, selector: '[role=button]', has: 'button'}, 10000);
+	const accept = await item.$('button');
+	await accept.click();
+	await click(pa, {regex: '^All', selector: '[role=tab]'}, 5000);
+	await el(pa, {text: tag, exact: false, textOnly: true, selector: '[role=button]', has: 'button'}, 10000);
+	const status = await pa.evaluate((n) => {
+		const b = [...document.querySelectorAll('[role=button]')].find((e) => e.innerText.includes(n) && e.querySelector('button'));
+		return b ? b.innerText.replace(/\s+/g, ' ').slice(0, 80) : '';
+	}, tag);
+	return `friends on both sides; A's list shows "${status}"`;
+});
+
+flow('settings-persist', 'A changes the theme; it persists after reload', ['A'], 50000, async ({pa, notes}) => {
+	need(A.token, 'A');
+	await escape(pa);
+	await openUserSettings(pa);
+	await click(pa, {text: 'Look & Feel', selector: '[role=tab]', within: 'dialog'});
+	const light = {aria: true, text: 'Light Theme', selector: '[role=radio]'};
+	await click(pa, light, 8000);
+	await waitFn(pa, 'Light Theme selected', () => document.querySelector('[role=radio][aria-label="Light Theme"]')?.getAttribute('aria-checked') === 'true', null, 8000);
+	await sleep(800);
+	await escape(pa);
+	await pa.reload({waitUntil: 'domcontentloaded'});
+	await waitAppReady(pa);
+	await openUserSettings(pa);
+	await click(pa, {text: 'Look & Feel', selector: '[role=tab]', within: 'dialog'});
+	const checked = await (await el(pa, light, 8000)).evaluate((e) => e.getAttribute('aria-checked'));
+	await escape(pa);
+	let server = 'unknown';
+	try {
+		server = (await api(A.token, 'GET', '/users/@me/settings'))?.theme;
+	} catch (e) {
+		server = trunc(e.message, 100);
+	}
+	notes.push(`server settings theme (verified via REST): ${server}`);
+	if (checked !== 'true' || server !== 'light') throw new Error(`after reload Light Theme aria-checked=${checked}; server theme=${server}`);
+	return 'Light theme kept after reload and stored on the server';
+});
+
+flow('search', 'Search finds a sent message', ['A'], 30000, async ({pa, notes}) => {
+	need(S.msg.reply, 'B\'s reply message');
+	await escape(pa);
+	await openChannel(pa, S.chatName, notes);
+	const q = `searchword${RID}`;
+	const input = await css(pa, 'input[placeholder="Search messages"]', 8000);
+	await input.click();
+	await pa.keyboard.type(q, {delay: 15});
+	await pa.keyboard.press('Enter');
+	await waitFn(pa, 'a search result', () => /\b[1-9]\d* Results?\b/.test(document.body.innerText), null, 15000).catch(async (e) => {
+		const none = await pa.evaluate(() => /No Results|Indexing Channel|Error/.exec(document.body.innerText)?.[0]);
+		throw new Error(none ? `search panel says "${none}"` : e.message);
+	});
+	const n = await pa.evaluate(() => document.body.innerText.match(/\b([1-9]\d*) Results?\b/)?.[0]);
+	await escape(pa);
+	return `"${q}": ${n}`;
+});
+
+flow('pins', 'Pin a message and see it in the pins popout', ['A'], 35000, async ({pa, pb, notes}) => {
+	need(S.chatId, 'the chat channel');
+	await escape(pa);
+	await openChannel(pa, S.chatName, notes);
+	S.msg.pin = `pin me ${RID}`;
+	await send(pa, S.chatName, S.msg.pin);
+	await messageMenu(pa, S.msg.pin, 'Pin Message');
+	await click(pa, {text: 'Pin it real good', selector: 'button', within: 'dialog'}, 5000);
+	await sleep(800);
+	await clickLabel(pa, 'Pinned Messages');
+	await waitFn(
+		pa,
+		'the message in the pins popout',
+		(t) =>
+			[...document.querySelectorAll('[role=dialog]')].some(
+				(d) => d.innerText.includes('Pinned Messages') && d.innerText.includes(t),
+			),
+		S.msg.pin,
+		10000,
+	);
+	await escape(pa);
+	return 'pinned via More > Pin Message; listed in the Pinned Messages popout';
+});
+
+flow('leave-rejoin', 'B leaves the guild and rejoins via the invite', ['B'], 50000, async ({pb, notes}) => {
+	need(S.invite, 'an invite');
+	await escape(pb);
+	await openChannel(pb, S.chatName, notes);
+	await click(pb, guildHeader());
+	await click(pb, {text: 'Leave Community', selector: 'button'}, 5000);
+	await click(pb, {text: 'Leave Community', selector: 'button', within: 'dialog'}, 5000);
+	await waitFn(pb, 'B out of the guild', (gid) => !location.pathname.startsWith(`/channels/${gid}`), S.guildId, 10000);
+	const stillInRail = await pb.evaluate((o) => !!window.__fx.find(o), guildItem());
+	if (stillInRail) notes.push('guild still in B\'s rail after leaving');
+	await pb.goto(`${ORIGIN}/invite/${S.invite}`, {waitUntil: 'domcontentloaded'});
+	await click(pb, {text: 'Join Community', selector: 'button', within: 'dialog'}, 30000);
+	await waitFn(pb, `B back in guild ${S.guildId}`, (gid) => location.pathname.startsWith(`/channels/${gid}`), S.guildId, 15000);
+	await openChannel(pb, S.chatName, notes);
+	await article(pb, S.msg.pin ?? S.msg.reply ?? '', 10000).catch(() => notes.push('history not visible after rejoining'));
+	return 'left via the guild menu, rejoined via /invite/CODE, history visible';
+});
+
+// ---------------------------------------------------------------------------------------------
+// Runner
+// ---------------------------------------------------------------------------------------------
+async function setupPage(browser, user) {
+	const ctx = await browser.createBrowserContext();
+	const page = await ctx.newPage();
+	page.__user = user.key;
+	await page.setViewport({width: 1440, height: 900});
+	await page.evaluateOnNewDocument(installHelpers);
+	page.setDefaultTimeout(20000);
+	page.on('response', async (r) => {
+		if (r.status() < 400) return;
+		const req = r.request();
+		let body = '';
+		try {
+			body = await r.text();
+		} catch {}
+		netLog.push({
+			flow: currentFlowName,
+			user: user.key,
+			kind: 'http',
+			text: `${req.method()} ${r.url().replace(ORIGIN, '')} -> ${r.status()} ${trunc(body, 240)}`,
+		});
+	});
+	page.on('requestfailed', (req) => {
+		const u = req.url();
+		if (/fluxerstatic\.com/.test(u)) return;
+		const why = req.failure()?.errorText ?? '';
+		if (why === 'net::ERR_ABORTED') return;
+		netLog.push({flow: currentFlowName, user: user.key, kind: 'failed', text: `${req.method()} ${u.replace(ORIGIN, '')} ${why}`});
+	});
+	page.on('console', (m) => {
+		if (m.type() !== 'error') return;
+		const t = m.text();
+		if (/fluxerstatic\.com|ERR_NAME_NOT_RESOLVED|ERR_CONNECTION_REFUSED|Failed to load resource/.test(t)) return;
+		netLog.push({flow: currentFlowName, user: user.key, kind: 'console', text: trunc(t, 300)});
+	});
+	page.on('pageerror', (e) => netLog.push({flow: currentFlowName, user: user.key, kind: 'pageerror', text: trunc(e.message, 300)}));
+	// Gateway traffic, to tell a missing dispatch from a UI problem.
+	const cdp = await page.createCDPSession();
+	await cdp.send('Network.enable');
+	const onFrame = (dir) => (e) => {
+		const data = e.response?.payloadData;
+		if (!data || e.response.opcode !== 1) return;
+		try {
+			const j = JSON.parse(data);
+			const name = j.t ?? `op${j.op}`;
+			if (name === 'op1' || name === 'op11') return;
+			gwLog.push({t: Date.now(), user: user.key, dir, name, flow: currentFlowName});
+		} catch {}
+	};
+	cdp.on('Network.webSocketFrameReceived', onFrame('in'));
+	cdp.on('Network.webSocketFrameSent', onFrame('out'));
+	return page;
+}
+
+async function main() {
+	const puppeteer = await loadPuppeteer();
+	const browser = await puppeteer.launch({
+		executablePath: CHROMIUM,
+		headless: process.env.HEADFUL ? false : true,
+		args: [
+			'--no-sandbox',
+			'--disable-dev-shm-usage',
+			'--host-resolver-rules=MAP fluxerstatic.com 127.0.0.255',
+			'--disable-features=Translate',
+		],
+	});
+	const pages = {A: await setupPage(browser, A), B: await setupPage(browser, B)};
+	console.log(`driving ${ORIGIN} (run ${RID}); screenshots in ${OUT}`);
+	const results = [];
+	let n = 0;
+	for (const f of FLOWS) {
+		n++;
+		if (ONLY && !ONLY.has(f.id)) continue;
+		const notes = [];
+		const token = {id: f.id};
+		activeFlow = token;
+		currentFlowName = f.id;
+		const started = Date.now();
+		let status = 'PASS';
+		let reason = '';
+		let timer;
+		try {
+			reason = await als.run(token, () =>
+				Promise.race([
+					f.fn({pa: pages.A, pb: pages.B, notes}),
+					new Promise((_, rej) => {
+						timer = setTimeout(() => rej(new Error(`timed out after ${f.timeout / 1000}s`)), f.timeout);
+					}),
+				]),
+			);
+		} catch (e) {
+			status = e.skip ? 'SKIP' : 'FAIL';
+			reason = trunc(e.message, 400);
+		} finally {
+			clearTimeout(timer);
+		}
+		activeFlow = null;
+		const shots = [];
+		for (const u of f.users) {
+			const file = `${String(n).padStart(2, '0')}-${slug(f.id)}-${u}.png`;
+			try {
+				await pages[u].screenshot({path: path.join(OUT, file)});
+				shots.push(file);
+			} catch {}
+		}
+		const note = [reason, ...notes].filter(Boolean).join('; ');
+		const secs = ((Date.now() - started) / 1000).toFixed(1);
+		results.push({n, id: f.id, title: f.title, status, note, shots, secs});
+		console.log(`${status.padEnd(4)} ${f.id} (${secs}s): ${note}`);
+	}
+	currentFlowName = 'teardown';
+
+	// Report
+	const lines = [];
+	lines.push(`# Fluxer web app against ${ORIGIN}`, '');
+	lines.push(`Run ${RID}, ${new Date().toISOString()}; users ${A.username} (A) and ${B.username} (B).`, '');
+	const pass = results.filter((r) => r.status === 'PASS').length;
+	lines.push(`**${pass}/${results.length} flows pass.**`, '');
+	lines.push('| # | Flow | Result | Note | Screenshots |', '|---|---|---|---|---|');
+	for (const r of results) {
+		lines.push(`| ${r.n} | ${mdCell(r.title)} | ${r.status} | ${mdCell(r.note)} | ${r.shots.join(', ')} |`);
+	}
+	lines.push('');
+	const byFlow = (id) => netLog.filter((e) => e.flow === id);
+	for (const r of results.filter((r) => r.status !== 'PASS')) {
+		lines.push(`## ${r.n}. ${r.title}: ${r.status}`, '', r.note, '');
+		const ev = byFlow(r.id);
+		if (ev.length) {
+			lines.push('Errors during the flow:', '');
+			for (const e of ev.slice(0, 25)) lines.push(`- ${e.user} ${e.kind}: \`${e.text.replace(/`/g, "'")}\``);
+			lines.push('');
+		}
+		for (const u of ['A', 'B']) {
+			const names = gwLog.filter((g) => g.flow === r.id && g.user === u);
+			if (!names.length) continue;
+			const count = {};
+			for (const g of names) count[`${g.dir === 'out' ? '→' : ''}${g.name}`] = (count[`${g.dir === 'out' ? '→' : ''}${g.name}`] ?? 0) + 1;
+			lines.push(`Gateway ${u} during the flow: ${Object.entries(count).map(([k, v]) => (v > 1 ? `${k}×${v}` : k)).join(', ')}`, '');
+		}
+	}
+	lines.push('## All HTTP errors, failed requests and console errors', '');
+	if (!netLog.length) lines.push('None.');
+	const seen = new Map();
+	for (const e of netLog) {
+		const k = `${e.user} ${e.kind}: ${e.text.replace(/\d{15,}/g, 'N')}`;
+		const cur = seen.get(k);
+		if (cur) cur.count++;
+		else seen.set(k, {e, count: 1});
+	}
+	for (const [, {e, count}] of seen) {
+		lines.push(`- [${e.flow}] ${e.user} ${e.kind}${count > 1 ? ` (×${count})` : ''}: \`${e.text.replace(/`/g, "'")}\``);
+	}
+	lines.push('');
+	const md = lines.join('\n');
+	fs.writeFileSync(path.join(OUT, 'results.md'), md);
+	fs.writeFileSync(path.join(OUT, 'gateway-log.json'), JSON.stringify(gwLog, null, 1));
+	console.log(`\n${md}`);
+	await browser.close();
+	process.exitCode = pass === results.length ? 0 : 1;
+}
+
+main().catch((e) => {
+	console.error(e);
+	process.exit(2);
+});
