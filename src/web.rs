@@ -23,7 +23,15 @@ const NONCE_PLACEHOLDER: &str = "{{CSP_NONCE_PLACEHOLDER}}";
 
 /// Path prefixes that belong to the API and the other services, never to the app.
 const RESERVED: &[&str] = &[
-    "/api", "/v1", "/gateway", "/media", "/s3", "/.well-known", "/admin", "/_health", "/_live",
+    "/api",
+    "/v1",
+    "/gateway",
+    "/media",
+    "/s3",
+    "/.well-known",
+    "/admin",
+    "/_health",
+    "/_live",
 ];
 
 /// Where the static CDN's files we do not draw ourselves come from.

@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn decodes_only_what_keeps_the_path_shape() {
         assert_eq!(decoded("/users/%40me").as_deref(), Some("/users/@me"));
-        assert_eq!(decoded("/users/%40Me%2d%5F").as_deref(), Some("/users/@Me-_"));
+        assert_eq!(
+            decoded("/users/%40Me%2d%5F").as_deref(),
+            Some("/users/@Me-_")
+        );
         assert_eq!(decoded("/plain/path"), None);
         assert_eq!(decoded("/a%2Fb%3F%23%25"), None);
         assert_eq!(decoded("/emoji/%F0%9F%91%8D"), None);

@@ -15,10 +15,10 @@ use tokio::time::Instant;
 use std::sync::Arc;
 
 use crate::hub::Hub;
+use crate::member_list::LazyRequest;
 use crate::protocol::{
     Identify, Inbound, PresenceUpdate, RequestMembers, Resume, close, frame, op,
 };
-use crate::member_list::LazyRequest;
 use crate::session::{
     AttachError, AttachRequest, Attached, CloseReason, Command, Outbound, SessionHandle,
 };

@@ -107,7 +107,8 @@ impl Hub {
         let mut initial: Vec<(EventKind, String)> = Vec::new();
         initial.push((
             EventKind::Ready,
-            self.ready(actor, &session_id, &start, &presence).to_string(),
+            self.ready(actor, &session_id, &start, &presence)
+                .to_string(),
         ));
         if actor.is_bot() {
             for g in &start.guilds {
@@ -175,8 +176,7 @@ impl Hub {
                 .map(|g| serde_json::to_value(g).unwrap_or_default())
                 .collect()
         };
-        let users: HashMap<UserId, &UserPartial> =
-            start.users.iter().map(|u| (u.id, u)).collect();
+        let users: HashMap<UserId, &UserPartial> = start.users.iter().map(|u| (u.id, u)).collect();
         let presences: Vec<Value> = start
             .presences
             .iter()
@@ -215,7 +215,10 @@ impl Hub {
         });
         if let Some(hash) = &actor.session {
             ready["auth_session_id_hash"] = json!(
-                hash[..16].iter().map(|b| format!("{b:02x}")).collect::<String>()
+                hash[..16]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
             );
         }
         if bot {

@@ -256,7 +256,8 @@ fn sync_ops(list: &Sidebar, ranges: &[(u64, u64)]) -> Vec<Value> {
     ranges
         .iter()
         .map(|(s, e)| {
-            let items: Vec<Value> = (*s as usize..=(*e as usize).min(list.rows.len().saturating_sub(1)))
+            let items: Vec<Value> = (*s as usize
+                ..=(*e as usize).min(list.rows.len().saturating_sub(1)))
                 .filter(|i| *i < list.rows.len())
                 .map(|i| row(list, i))
                 .collect();
@@ -277,7 +278,11 @@ fn diff_ops(old: &Sidebar, new: &Sidebar, ranges: &[(u64, u64)]) -> Vec<Value> {
     if kept_old != kept_new {
         return sync_ops(new, ranges);
     }
-    let in_range = |i: usize| ranges.iter().any(|(s, e)| (*s as usize..=*e as usize).contains(&i));
+    let in_range = |i: usize| {
+        ranges
+            .iter()
+            .any(|(s, e)| (*s as usize..=*e as usize).contains(&i))
+    };
     let mut ops = Vec::new();
     for (i, k) in old_keys.iter().enumerate().rev() {
         if !new_set.contains(k) {
@@ -338,7 +343,14 @@ mod tests {
     #[test]
     fn ranges_are_sorted_merged_and_bounded() {
         assert_eq!(
-            normalise(&[[100, 199], [0, 99], [-1, 5], [5, 2], [300, 100_001], [150, 250]]),
+            normalise(&[
+                [100, 199],
+                [0, 99],
+                [-1, 5],
+                [5, 2],
+                [300, 100_001],
+                [150, 250]
+            ]),
             vec![(0, 250)]
         );
         assert!(normalise(&[]).is_empty());

@@ -498,9 +498,6 @@ async fn zlib_stream_compresses_every_frame() {
     }
 }
 
-
-
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_credentials_close_their_gateway_sessions() {
     let env = start(fast()).await;

@@ -45,8 +45,7 @@ pub fn default_avatar(index: usize) -> Vec<u8> {
             }
             // Blend white over the background by coverage.
             let white = covered * 255 / (SAMPLES * SAMPLES);
-            let blend =
-                |c: u8| (u32::from(c) * (255 - white) / 255 + white).min(255) as u8;
+            let blend = |c: u8| (u32::from(c) * (255 - white) / 255 + white).min(255) as u8;
             pixels.extend_from_slice(&[blend(r), blend(g), blend(b)]);
         }
     }
@@ -61,9 +60,8 @@ pub fn default_avatar(index: usize) -> Vec<u8> {
 fn in_silhouette(x: f64, y: f64) -> bool {
     let head = (x - 0.5).powi(2) + (y - 0.4).powi(2) <= 0.15f64.powi(2);
     // The upper half of an ellipse under the head, cut off at the bottom.
-    let shoulders = y >= 0.6
-        && y <= 0.78
-        && ((x - 0.5) / 0.27).powi(2) + ((y - 0.78) / 0.2).powi(2) <= 1.0;
+    let shoulders =
+        y >= 0.6 && y <= 0.78 && ((x - 0.5) / 0.27).powi(2) + ((y - 0.78) / 0.2).powi(2) <= 1.0;
     head || shoulders
 }
 
@@ -74,7 +72,9 @@ mod tests {
     #[test]
     fn every_default_avatar_decodes_to_its_colour_with_a_white_figure() {
         for n in 0..DEFAULT_AVATARS {
-            let img = image::load_from_memory(&default_avatar(n)).unwrap().to_rgb8();
+            let img = image::load_from_memory(&default_avatar(n))
+                .unwrap()
+                .to_rgb8();
             assert_eq!(img.dimensions(), (SIDE, SIDE));
             assert_eq!(img.get_pixel(2, 2).0, COLOURS[n]);
             assert_eq!(img.get_pixel(SIDE / 2, SIDE * 2 / 5).0, [255, 255, 255]);

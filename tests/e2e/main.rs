@@ -5,6 +5,7 @@ mod harness;
 mod media;
 mod postgres;
 mod quickstart;
+mod web;
 
 use harness::{Client, Server};
 use serde_json::{Value, json};
@@ -309,7 +310,8 @@ fn two_users_chat_in_a_guild() {
         .get(&format!("/api/v1/channels/{general}/messages?limit=100"))
         .expect(200)
         .json());
-    assert_eq!(remaining.len(), 24 - 4);
+    // 24 posted, 4 deleted, and the notice of the pin above.
+    assert_eq!(remaining.len(), 24 - 4 + 1);
     for gone in [&posted[1], &posted[3], &posted[4], &posted[5]] {
         assert!(!remaining.contains(gone));
     }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::harness::{Client, Server};
 use crate::{general_channel, register};
 
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let img = RgbImage::from_fn(width, height, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
     });
@@ -68,7 +68,7 @@ fn mp4() -> Vec<u8> {
 }
 
 /// A multipart/form-data body with `payload_json` and `files[n]`.
-fn multipart(payload: &Value, files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+pub(crate) fn multipart(payload: &Value, files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "fluxer-e2e-boundary-7d3f";
     let mut body = Vec::new();
     body.extend_from_slice(

@@ -262,8 +262,19 @@ async function el(page, o, timeout = 10000) {
 		throw new Error(`${page.__user}: no ${describe(o)} within ${timeout / 1000}s`);
 	}
 }
+// Popouts and menus animate in: wait until the element stops moving before clicking its centre.
+async function settle(h) {
+	let prev = null;
+	for (let i = 0; i < 25; i++) {
+		const b = await h.boundingBox().catch(() => null);
+		if (prev && b && Math.abs(b.x - prev.x) < 0.5 && Math.abs(b.y - prev.y) < 0.5 && Math.abs(b.width - prev.width) < 0.5) return;
+		prev = b;
+		await sleep(60);
+	}
+}
 async function click(page, o, timeout) {
 	const e = await el(page, o, timeout);
+	await settle(e);
 	await e.click();
 	return e;
 }
@@ -310,7 +321,11 @@ async function byLabel(page, text, {scope = 'button,[role=button]', timeout = 10
 		await sleep(400);
 	}
 }
-const clickLabel = async (page, text, opts) => (await byLabel(page, text, opts)).click();
+const clickLabel = async (page, text, opts) => {
+	const e = await byLabel(page, text, opts);
+	await settle(e);
+	await e.click();
+};
 
 const waitText = (page, text, timeout = 10000, within) =>
 	waitFn(page, `text "${text}"`, ({text, within}) => window.__fx?.hasText(text, within), {text, within}, timeout);
@@ -425,11 +440,21 @@ async function send(page, channelName, text) {
 
 // Hover a message and use one of its action bar buttons.
 async function messageAction(page, text, label) {
-	const art = await article(page, text);
-	await art.hover();
-	await sleep(200);
-	const btn = await el(page, {aria: true, text: label, selector: 'button[aria-label]'}, 5000);
-	await btn.click();
+	// A just-sent message is re-rendered when the server's copy replaces the optimistic one: retry.
+	for (let attempt = 1; ; attempt++) {
+		try {
+			const art = await article(page, text);
+			await art.hover();
+			await sleep(250);
+			const btn = await el(page, {aria: true, text: label, selector: 'button[aria-label]'}, 4000);
+			await btn.click();
+			return;
+		} catch (e) {
+			if (attempt >= 3 || String(e.message).includes('cancelled')) throw e;
+			await page.mouse.move(5, 5);
+			await sleep(500);
+		}
+	}
 }
 // "More" menu of a message, then an item of it.
 async function messageMenu(page, text, item) {
@@ -530,7 +555,7 @@ flow('create-channel', 'A creates a text channel', ['A'], 30000, async ({pa}) =>
 	need(S.guildId, 'a guild');
 	await escape(pa);
 	await click(pa, guildHeader());
-	await click(pa, {text: 'Create Channel', selector: 'button'}, 5000);
+	await click(pa, {text: 'Create Channel', textOnly: true, selector: 'button', within: 'popout'}, 5000);
 	const name = await css(pa, '[role=dialog] input[placeholder="new-channel"]');
 	await typeInto(name, S.chatName, {clear: true});
 	await click(pa, {text: 'Create Channel', selector: 'button[type=submit]', within: 'dialog'});
@@ -544,7 +569,7 @@ flow('create-invite', 'A creates an invite', ['A'], 30000, async ({pa}) => {
 	need(S.guildId, 'a guild');
 	await escape(pa);
 	await click(pa, guildHeader());
-	await click(pa, {text: 'Invite Members', selector: 'button'}, 5000);
+	await click(pa, {text: 'Invite Members', textOnly: true, selector: 'button', within: 'popout'}, 5000);
 	const h = await waitFn(
 		pa,
 		'an invite link in the Invite modal',
@@ -963,7 +988,7 @@ flow('leave-rejoin', 'B leaves the guild and rejoins via the invite', ['B'], 500
 	await escape(pb);
 	await openChannel(pb, S.chatName, notes);
 	await click(pb, guildHeader());
-	await click(pb, {text: 'Leave Community', selector: 'button'}, 5000);
+	await click(pb, {text: 'Leave Community', textOnly: true, selector: 'button', within: 'popout'}, 5000);
 	await click(pb, {text: 'Leave Community', selector: 'button', within: 'dialog'}, 5000);
 	await waitFn(pb, 'B out of the guild', (gid) => !location.pathname.startsWith(`/channels/${gid}`), S.guildId, 10000);
 	const stillInRail = await pb.evaluate((o) => !!window.__fx.find(o), guildItem());

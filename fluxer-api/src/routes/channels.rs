@@ -151,7 +151,9 @@ async fn add_recipient(
     Auth(actor): Auth,
     PathParams((channel, user)): PathParams<(ChannelId, UserId)>,
 ) -> ApiResult<StatusCode> {
-    s.fluxer.add_group_dm_recipient(&actor, channel, user).await?;
+    s.fluxer
+        .add_group_dm_recipient(&actor, channel, user)
+        .await?;
     Ok(no_content())
 }
 

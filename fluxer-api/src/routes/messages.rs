@@ -38,7 +38,10 @@ pub(super) fn routes(upload_limit: axum::extract::DefaultBodyLimit) -> Router<Ap
         )
         .route("/channels/{channel_id}/pins", get(pins_legacy))
         .route("/channels/{channel_id}/pins/ack", post(ack_pins))
-        .route("/channels/{channel_id}/messages/ack", delete(forget_read_state))
+        .route(
+            "/channels/{channel_id}/messages/ack",
+            delete(forget_read_state),
+        )
         .route(
             "/channels/{channel_id}/messages/{message_id}/attachments/{attachment_id}",
             delete(delete_attachment),

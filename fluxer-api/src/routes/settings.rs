@@ -57,7 +57,9 @@ async fn update_dm_settings(
     Auth(actor): Auth,
     JsonBody(req): JsonBody<UserGuildSettingsUpdate>,
 ) -> ApiResult<Json<UserGuildSettings>> {
-    Ok(Json(s.fluxer.update_guild_settings(&actor, None, req).await?))
+    Ok(Json(
+        s.fluxer.update_guild_settings(&actor, None, req).await?,
+    ))
 }
 
 async fn update_guild_settings(
@@ -85,7 +87,9 @@ async fn note(
     Auth(actor): Auth,
     PathParams(target): PathParams<UserId>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "note": s.fluxer.note(&actor, target).await? })))
+    Ok(Json(
+        json!({ "note": s.fluxer.note(&actor, target).await? }),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -26,8 +26,8 @@ pub use message::{
 };
 pub use presence::{PresenceResponse, PresenceUser};
 pub use settings::{
-    ChannelOverride, CustomStatus, GuildFolder, MuteConfig, UNCATEGORISED_FOLDER, UserGuildSettings,
-    UserSettings,
+    ChannelOverride, CustomStatus, GuildFolder, MuteConfig, UNCATEGORISED_FOLDER,
+    UserGuildSettings, UserSettings,
 };
 pub use user::{
     ActionToken, ActionTokenKind, AuthSession, ReadState, Relationship, RelationshipType, User,

@@ -317,7 +317,10 @@ mod tests {
         assert!(s.guild_folders.is_empty());
         s.add_guild(g(1));
         s.add_guild(g(2));
-        assert_eq!(s.guild_folders, vec![GuildFolder::uncategorised(vec![g(2), g(1)])]);
+        assert_eq!(
+            s.guild_folders,
+            vec![GuildFolder::uncategorised(vec![g(2), g(1)])]
+        );
         // A folder of the user's own, a stale ID and a repeat.
         s.guild_folders.push(GuildFolder {
             id: 7,

@@ -8,8 +8,7 @@ use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId, UserId};
 use crate::model::{
     Channel, ChannelType, Guild, GuildResponse, GuildSnapshot, Invite, Member, PresenceResponse,
-    Role, UserGuild,
-    VanityUrl,
+    Role, UserGuild, VanityUrl,
 };
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, Topic, conflict, is_conflict};

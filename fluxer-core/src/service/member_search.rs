@@ -110,7 +110,11 @@ impl Fluxer {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::MANAGE_GUILD)?;
 
-        let query = req.query.as_deref().map(str::to_lowercase).unwrap_or_default();
+        let query = req
+            .query
+            .as_deref()
+            .map(str::to_lowercase)
+            .unwrap_or_default();
         let mut hits = Vec::new();
         let mut after = None;
         loop {
@@ -128,8 +132,7 @@ impl Fluxer {
                 let matches_query = query.is_empty()
                     || m.user_id.to_string() == query
                     || u.username.to_lowercase().contains(&query)
-                    || u
-                        .global_name
+                    || u.global_name
                         .as_deref()
                         .is_some_and(|n| n.to_lowercase().contains(&query))
                     || m.nick

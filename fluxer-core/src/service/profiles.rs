@@ -6,9 +6,7 @@ use serde::Serialize;
 use super::{Actor, Fluxer};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{GuildId, UserId};
-use crate::model::{
-    ChannelType, MemberResponse, Relationship, RelationshipType, UserPartial,
-};
+use crate::model::{ChannelType, MemberResponse, Relationship, RelationshipType, UserPartial};
 use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::Validator;
 
@@ -102,17 +100,17 @@ impl Fluxer {
                 .get_relationship(me, target)
                 .await?
                 .is_some_and(|r| {
-                    matches!(r.kind, RelationshipType::Friend | RelationshipType::Incoming)
+                    matches!(
+                        r.kind,
+                        RelationshipType::Friend | RelationshipType::Incoming
+                    )
                 });
-            let group_dm = || async {
-                Ok::<bool, Error>(
-                    self.store()
-                        .list_private_channels(me)
-                        .await?
-                        .iter()
-                        .any(|c| c.kind == ChannelType::GroupDm && c.recipient_ids.contains(&target)),
-                )
-            };
+            let group_dm =
+                || async {
+                    Ok::<bool, Error>(self.store().list_private_channels(me).await?.iter().any(
+                        |c| c.kind == ChannelType::GroupDm && c.recipient_ids.contains(&target),
+                    ))
+                };
             if !related && !group_dm().await? {
                 return Err(Error::MissingAccess);
             }
@@ -180,7 +178,12 @@ impl Fluxer {
     }
 
     /// `GET /users/check-tag`: whether `username#discriminator` belongs to someone else.
-    pub async fn tag_taken(&self, actor: &Actor, username: &str, discriminator: u16) -> Result<bool> {
+    pub async fn tag_taken(
+        &self,
+        actor: &Actor,
+        username: &str,
+        discriminator: u16,
+    ) -> Result<bool> {
         Ok(self
             .store()
             .find_user_by_tag(username, discriminator)

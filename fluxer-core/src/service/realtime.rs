@@ -13,8 +13,8 @@ use super::{Actor, Fluxer};
 use crate::error::{Error, Result};
 use crate::id::{ChannelId, GuildId, UserId};
 use crate::model::{
-    Channel, ChannelResponse, ChannelType, Guild, GuildSnapshot, Member, MemberResponse,
-    ReadState, RelationshipType, Role, UserGuildSettings, UserPartial, UserSettings,
+    Channel, ChannelResponse, ChannelType, Guild, GuildSnapshot, Member, MemberResponse, ReadState,
+    RelationshipType, Role, UserGuildSettings, UserPartial, UserSettings,
 };
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, PresenceEntry, Replay, Status, Subscription, Topic};

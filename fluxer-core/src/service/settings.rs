@@ -235,13 +235,20 @@ impl Fluxer {
             s.status_resets_to = to;
         }
         if let Some(theme) = req.theme {
-            one_of(&mut v, "theme", &theme, &["dark", "coal", "light", "system"]);
+            one_of(
+                &mut v,
+                "theme",
+                &theme,
+                &["dark", "coal", "light", "system"],
+            );
             s.theme = theme;
         }
         if let Some(locale) = req.locale {
             v.check(
                 (2..=10).contains(&locale.len())
-                    && locale.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                    && locale
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
                 "locale",
                 "INVALID_LOCALE",
                 "Not a locale.",
@@ -257,7 +264,10 @@ impl Fluxer {
             s.bot_restricted_guilds = g;
         }
         let flags = [
-            (req.default_guilds_restricted, &mut s.default_guilds_restricted),
+            (
+                req.default_guilds_restricted,
+                &mut s.default_guilds_restricted,
+            ),
             (
                 req.bot_default_guilds_restricted,
                 &mut s.bot_default_guilds_restricted,
@@ -281,8 +291,16 @@ impl Fluxer {
             }
         }
         for (path, given, field) in [
-            ("animate_stickers", req.animate_stickers, &mut s.animate_stickers),
-            ("render_spoilers", req.render_spoilers, &mut s.render_spoilers),
+            (
+                "animate_stickers",
+                req.animate_stickers,
+                &mut s.animate_stickers,
+            ),
+            (
+                "render_spoilers",
+                req.render_spoilers,
+                &mut s.render_spoilers,
+            ),
             ("time_format", req.time_format, &mut s.time_format),
         ] {
             if let Some(value) = given {
@@ -489,7 +507,12 @@ impl Fluxer {
 
     /// `PUT /users/@me/notes/{id}`: 1 to 256 characters, or `None` to delete. Dispatches
     /// `USER_NOTE_UPDATE` (`note` empty once deleted).
-    pub async fn set_note(&self, actor: &Actor, target: UserId, note: Option<String>) -> Result<()> {
+    pub async fn set_note(
+        &self,
+        actor: &Actor,
+        target: UserId,
+        note: Option<String>,
+    ) -> Result<()> {
         let note = note.map(|n| n.trim().to_owned());
         let mut v = Validator::new();
         v.opt_length("note", note.as_deref(), 1, 256);
@@ -524,7 +547,12 @@ impl Fluxer {
 
     /// `PUT|DELETE /users/@me/channels/{id}/pin`: pins a DM or group DM the user is in to the top
     /// of the list (appended), or unpins it. Dispatches `USER_PINNED_DMS_UPDATE` (the list).
-    pub async fn set_dm_pinned(&self, actor: &Actor, channel: ChannelId, pinned: bool) -> Result<()> {
+    pub async fn set_dm_pinned(
+        &self,
+        actor: &Actor,
+        channel: ChannelId,
+        pinned: bool,
+    ) -> Result<()> {
         let found = self
             .store()
             .get_channel(channel)

@@ -102,7 +102,11 @@ impl Sidebar {
 
 impl Fluxer {
     /// The sidebar of `channel_id` in `guild_id`; `None` when either is gone.
-    pub async fn sidebar(&self, guild_id: GuildId, channel_id: ChannelId) -> Result<Option<Sidebar>> {
+    pub async fn sidebar(
+        &self,
+        guild_id: GuildId,
+        channel_id: ChannelId,
+    ) -> Result<Option<Sidebar>> {
         let Some(view) = self.guild_view(guild_id).await? else {
             return Ok(None);
         };

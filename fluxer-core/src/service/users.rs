@@ -299,7 +299,11 @@ impl Fluxer {
             "BASE_TYPE_REQUIRED",
             "Name at least one recipient.",
         );
-        v.count("recipients", ids.len(), super::group_dms::MAX_GROUP_DM_RECIPIENTS - 1);
+        v.count(
+            "recipients",
+            ids.len(),
+            super::group_dms::MAX_GROUP_DM_RECIPIENTS - 1,
+        );
         v.finish()?;
         let found = self.store().get_users(&ids).await?;
         if found.len() != ids.len() {

@@ -538,7 +538,10 @@ pub async fn private_documents_put_get_list_delete(store: Arc<dyn Store>) {
     let users = fx.create_users(&*store, 2).await;
     let (user, other) = (users[0].id, users[1].id);
     let (settings, notes) = (PrivateDocument::Settings, PrivateDocument::Note);
-    assert_eq!(store.get_private_document(user, settings, 0).await.unwrap(), None);
+    assert_eq!(
+        store.get_private_document(user, settings, 0).await.unwrap(),
+        None
+    );
     store
         .put_private_document(user, settings, 0, Some(r#"{"theme":"dark"}"#))
         .await
@@ -565,8 +568,17 @@ pub async fn private_documents_put_get_list_delete(store: Arc<dyn Store>) {
             .as_deref(),
         Some(r#"{"theme":"light"}"#)
     );
-    assert_eq!(store.get_private_document(other, settings, 0).await.unwrap(), None);
-    assert_eq!(store.get_private_document(user, notes, 0).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_private_document(other, settings, 0)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_private_document(user, notes, 0).await.unwrap(),
+        None
+    );
     let listed = store.list_private_documents(user, notes).await.unwrap();
     assert_eq!(
         listed,
@@ -580,11 +592,34 @@ pub async fn private_documents_put_get_list_delete(store: Arc<dyn Store>) {
         store.list_private_documents(user, settings).await.unwrap(),
         vec![(0, r#"{"theme":"light"}"#.to_owned())]
     );
-    store.put_private_document(user, notes, 7, None).await.unwrap();
-    store.put_private_document(user, notes, 8, None).await.unwrap();
-    assert_eq!(store.get_private_document(user, notes, 7).await.unwrap(), None);
-    assert_eq!(store.list_private_documents(user, notes).await.unwrap().len(), 2);
-    assert_eq!(store.list_private_documents(other, notes).await.unwrap().len(), 1);
+    store
+        .put_private_document(user, notes, 7, None)
+        .await
+        .unwrap();
+    store
+        .put_private_document(user, notes, 8, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_private_document(user, notes, 7).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .list_private_documents(user, notes)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .list_private_documents(other, notes)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// `add_mentions` creates a blank read state or adds to an existing one, keeping its other fields.

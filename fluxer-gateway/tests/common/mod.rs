@@ -181,7 +181,6 @@ pub fn fast() -> GatewayConfig {
     }
 }
 
-
 /// Reads frames until the server closes; returns the close code (`None`: no close frame).
 pub async fn close_code_of(ws: &mut Ws) -> Option<u16> {
     loop {

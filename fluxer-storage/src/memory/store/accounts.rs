@@ -7,9 +7,8 @@ use fluxer_core::model::{
     ActionToken, ActionTokenKind, Application, AuthSession, ReadState, Relationship, User,
 };
 use fluxer_core::ports::{
-    ApplicationRepository, PortResult, ReadStateRepository, RelationshipRepository, PrivateDocument,
-    PrivateDocumentRepository,
-    SessionRepository, UserRepository,
+    ApplicationRepository, PortResult, PrivateDocument, PrivateDocumentRepository,
+    ReadStateRepository, RelationshipRepository, SessionRepository, UserRepository,
 };
 use fluxer_core::time::Timestamp;
 

@@ -6,8 +6,8 @@ use fluxer_core::model::{
     ActionToken, ActionTokenKind, Application, AuthSession, ReadState, Relationship, User,
 };
 use fluxer_core::ports::{
-    ApplicationRepository, PortResult, ReadStateRepository, RelationshipRepository,
-    SessionRepository, PrivateDocument, PrivateDocumentRepository, UserRepository,
+    ApplicationRepository, PortResult, PrivateDocument, PrivateDocumentRepository,
+    ReadStateRepository, RelationshipRepository, SessionRepository, UserRepository,
 };
 use fluxer_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -480,10 +480,9 @@ impl PrivateDocumentRepository for SqliteStore {
                 "SELECT data FROM user_documents WHERE user_id = ?1 AND kind = ?2 AND key = ?3",
             )
             .map_err(db)?
-            .query_row(
-                params![sql_id(user.get()), kind.code(), sql_id(key)],
-                |r| r.get(0),
-            )
+            .query_row(params![sql_id(user.get()), kind.code(), sql_id(key)], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db)
         })
