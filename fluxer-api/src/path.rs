@@ -55,7 +55,7 @@ pub fn canonical_uri(uri: &Uri) -> Option<Uri> {
 
 fn decode_pair(pair: &[u8]) -> Option<u8> {
     let hex = |b: u8| char::from(b).to_digit(16);
-    Some(u8::try_from(hex(pair[0])? * 16 + hex(pair[1])?).ok()?)
+    u8::try_from(hex(pair[0])? * 16 + hex(pair[1])?).ok()
 }
 
 /// Unreserved characters and the sub-delimiters a path segment may hold as they are.

@@ -302,10 +302,13 @@ fn diff_ops(old: &Sidebar, new: &Sidebar, ranges: &[(u64, u64)]) -> Vec<Value> {
     ops
 }
 
+/// A channel's list and when it was computed.
+type Computed = (Instant, Arc<Sidebar>);
+
 /// Each channel's current list, computed once per change for every session of the node.
 #[derive(Default)]
 pub(crate) struct SidebarCache {
-    lists: Mutex<HashMap<(GuildId, ChannelId), (Instant, Arc<Sidebar>)>>,
+    lists: Mutex<HashMap<(GuildId, ChannelId), Computed>>,
 }
 
 impl SidebarCache {

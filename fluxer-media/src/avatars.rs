@@ -61,7 +61,7 @@ fn in_silhouette(x: f64, y: f64) -> bool {
     let head = (x - 0.5).powi(2) + (y - 0.4).powi(2) <= 0.15f64.powi(2);
     // The upper half of an ellipse under the head, cut off at the bottom.
     let shoulders =
-        y >= 0.6 && y <= 0.78 && ((x - 0.5) / 0.27).powi(2) + ((y - 0.78) / 0.2).powi(2) <= 1.0;
+        (0.6..=0.78).contains(&y) && ((x - 0.5) / 0.27).powi(2) + ((y - 0.78) / 0.2).powi(2) <= 1.0;
     head || shoulders
 }
 
@@ -71,12 +71,12 @@ mod tests {
 
     #[test]
     fn every_default_avatar_decodes_to_its_colour_with_a_white_figure() {
-        for n in 0..DEFAULT_AVATARS {
+        for (n, colour) in COLOURS.iter().enumerate() {
             let img = image::load_from_memory(&default_avatar(n))
                 .unwrap()
                 .to_rgb8();
             assert_eq!(img.dimensions(), (SIDE, SIDE));
-            assert_eq!(img.get_pixel(2, 2).0, COLOURS[n]);
+            assert_eq!(img.get_pixel(2, 2).0, *colour);
             assert_eq!(img.get_pixel(SIDE / 2, SIDE * 2 / 5).0, [255, 255, 255]);
         }
     }

@@ -445,8 +445,13 @@ async function messageAction(page, text, label) {
 		try {
 			const art = await article(page, text);
 			await art.hover();
-			await sleep(250);
-			const btn = await el(page, {aria: true, text: label, selector: 'button[aria-label]'}, 4000);
+			// the action bar lives inside the hovered article; other messages may still show theirs
+			let btn = null;
+			for (let i = 0; i < 20 && !btn; i++) {
+				await sleep(200);
+				btn = await art.$(`button[aria-label="${label}"]`);
+			}
+			if (!btn) throw new Error(`${page.__user}: no "${label}" in the action bar of message "${text}"`);
 			await btn.click();
 			return;
 		} catch (e) {
@@ -685,8 +690,9 @@ flow('chat-react', 'B reacts to A\'s message', ['B', 'A'], 30000, async ({pa, pb
 		pa,
 		'a reaction on the message',
 		(t) => {
+			// a reaction pill: button[aria-pressed] showing the count (its aria-label is dropped by its tooltip)
 			const a = window.__fx.article(t);
-			return a && [...a.querySelectorAll('[aria-label]')].some((e) => /: 1 reaction/.test(e.getAttribute('aria-label')));
+			return a && [...a.querySelectorAll('button[aria-pressed]')].some((e) => e.innerText.trim() === '1');
 		},
 		target,
 		10000,
@@ -840,6 +846,7 @@ flow('member-list', 'Member list: both members, presence, role', ['A'], 40000, a
 	return desc;
 });
 
+const DM_ITEM = 'button:not([data-guild-list-focus-item]),[role=button]:not([data-guild-list-focus-item])';
 flow('dm', 'A opens a DM with B and B sees it', ['A', 'B'], 45000, async ({pa, pb, notes}) => {
 	need(S.chatId && B.id, 'the chat channel and B');
 	await escape(pa);
@@ -871,12 +878,12 @@ flow('dm', 'A opens a DM with B and B sees it', ['A', 'B'], 45000, async ({pa, p
 	// B: the DM shows up under Direct Messages without a reload.
 	await escape(pb);
 	await click(pb, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
-	const entry = await el(pb, {text: A.display, exact: false, selector: '[role=button]:not([data-guild-list-focus-item])'}, 10000).catch(() => null);
+	const entry = await el(pb, {text: A.display, exact: false, selector: DM_ITEM}, 10000).catch(() => null);
 	if (!entry) {
 		await pb.reload({waitUntil: 'domcontentloaded'});
 		await waitAppReady(pb);
 		await click(pb, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
-		const later = await el(pb, {text: A.display, exact: false, selector: '[role=button]:not([data-guild-list-focus-item])'}, 10000).catch(() => null);
+		const later = await el(pb, {text: A.display, exact: false, selector: DM_ITEM}, 10000).catch(() => null);
 		throw new Error(`the new DM did not appear in B's DM list live${later ? ' (it does after a reload)' : ' (nor after a reload)'}`);
 	}
 	await entry.click();
@@ -893,6 +900,7 @@ flow('friends', 'A sends B a friend request, B accepts', ['A', 'B'], 45000, asyn
 	notes.push(`FluxerTags ${tagA} / ${tag} read via REST (setup)`);
 	await escape(pa);
 	await click(pa, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
+	await click(pa, {text: 'Friends', textOnly: true}, 8000);
 	await click(pa, {text: 'Add Friend', selector: '[role=tab]'}, 8000);
 	const input = await css(pa, 'input[aria-label="Friend\'s FluxerTag"]', 5000);
 	await typeInto(input, tag);
@@ -900,6 +908,7 @@ flow('friends', 'A sends B a friend request, B accepts', ['A', 'B'], 45000, asyn
 	await waitText(pa, 'Friend request sent!', 8000);
 	await escape(pb);
 	await click(pb, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
+	await click(pb, {text: 'Friends', textOnly: true}, 8000);
 	await click(pb, {regex: '^Pending', selector: '[role=tab]'}, 8000);
 	// A friend row shows the FluxerTag (the DM list does not) and holds the action buttons.
 	const item = await el(pb, {text: tagA, exact: false, textOnly: true, selector: '[role=button]', has: 'button'}, 10000);

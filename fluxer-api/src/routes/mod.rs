@@ -32,7 +32,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(settings::routes())
         .merge(guilds::routes())
         .merge(channels::routes())
-        .merge(messages::routes(upload_limit.clone()))
+        .merge(messages::routes(upload_limit))
         .merge(invites::routes())
         .merge(applications::routes())
         .merge(webhooks::routes(upload_limit))

@@ -45,7 +45,7 @@ pub enum SidebarRow {
     /// A group's header.
     Group(SidebarGroup),
     /// A member under the last header.
-    Member(SidebarMember),
+    Member(Box<SidebarMember>),
 }
 
 /// A member row: the member with its user and presence.
@@ -202,7 +202,7 @@ impl Fluxer {
                 rows.push(SidebarRow::Group(groups[group].clone()));
                 current = Some(group);
             }
-            rows.push(SidebarRow::Member(member));
+            rows.push(SidebarRow::Member(Box::new(member)));
         }
         let offline = groups[offline_group].count;
         let member_count = groups.iter().map(|g| g.count).sum::<u64>();

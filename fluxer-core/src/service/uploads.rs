@@ -265,36 +265,6 @@ impl Fluxer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filenames_are_made_safe() {
-        assert_eq!(sanitize_filename("cat.png"), "cat.png");
-        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
-        assert_eq!(
-            sanitize_filename("C:\\Users\\me\\photo 1.JPG"),
-            "photo_1.JPG"
-        );
-        assert_eq!(sanitize_filename(".htaccess"), "htaccess");
-        assert_eq!(sanitize_filename("<script>.html"), "_script_.html");
-        assert_eq!(sanitize_filename("日本.txt"), "__.txt");
-        assert_eq!(sanitize_filename(""), "file");
-        assert_eq!(sanitize_filename("..."), "file");
-        let long = format!("{}.png", "a".repeat(300));
-        let s = sanitize_filename(&long);
-        assert_eq!(s.len(), 128);
-        assert!(s.ends_with(".png"));
-    }
-
-    #[test]
-    fn image_keys_drop_the_animated_prefix() {
-        assert_eq!(image_key("avatars", 42, "a_abc"), "avatars/42/abc");
-        assert_eq!(image_key("icons", 7, "def"), "icons/7/def");
-    }
-}
-
 impl Fluxer {
     /// `DELETE /channels/{c}/messages/{m}/attachments/{a}`: the author removes one file from a
     /// message (deleted later from the blob store); removing the last file of a message with
@@ -332,5 +302,35 @@ impl Fluxer {
         self.emit_channel_event(EventKind::MessageUpdate, &access.channel, &response)
             .await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_are_made_safe() {
+        assert_eq!(sanitize_filename("cat.png"), "cat.png");
+        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
+        assert_eq!(
+            sanitize_filename("C:\\Users\\me\\photo 1.JPG"),
+            "photo_1.JPG"
+        );
+        assert_eq!(sanitize_filename(".htaccess"), "htaccess");
+        assert_eq!(sanitize_filename("<script>.html"), "_script_.html");
+        assert_eq!(sanitize_filename("日本.txt"), "__.txt");
+        assert_eq!(sanitize_filename(""), "file");
+        assert_eq!(sanitize_filename("..."), "file");
+        let long = format!("{}.png", "a".repeat(300));
+        let s = sanitize_filename(&long);
+        assert_eq!(s.len(), 128);
+        assert!(s.ends_with(".png"));
+    }
+
+    #[test]
+    fn image_keys_drop_the_animated_prefix() {
+        assert_eq!(image_key("avatars", 42, "a_abc"), "avatars/42/abc");
+        assert_eq!(image_key("icons", 7, "def"), "icons/7/def");
     }
 }
