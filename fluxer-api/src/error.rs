@@ -105,6 +105,7 @@ impl From<Error> for ApiError {
                 retry_after_ms,
                 global,
             } => Some((retry_after_ms as f64 / 1000.0, global)),
+            Error::TooSoon { retry_after_ms, .. } => Some((retry_after_ms as f64 / 1000.0, false)),
             Error::SlowmodeRateLimited { retry_after_ms } => {
                 Some((retry_after_ms as f64 / 1000.0, false))
             }

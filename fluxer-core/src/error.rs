@@ -170,6 +170,17 @@ pub enum Error {
         /// What went wrong, for people.
         message: String,
     },
+    /// The action was done too recently to be done again yet (429), with Fluxer's code
+    /// (`HARVEST_ON_COOLDOWN`).
+    #[error("{message}")]
+    TooSoon {
+        /// Fluxer's code.
+        code: &'static str,
+        /// What went wrong, for people.
+        message: String,
+        /// How long until it may be done again, in milliseconds.
+        retry_after_ms: u64,
+    },
     /// A limit was reached (400 `MAX_*`).
     #[error("maximum number of {limit:?} reached ({max})")]
     LimitReached {
@@ -226,6 +237,7 @@ impl Error {
             Error::Unauthorized => "UNAUTHORIZED",
             Error::Rejected { code, .. }
             | Error::Forbidden { code, .. }
+            | Error::TooSoon { code, .. }
             | Error::Unavailable { code, .. } => code,
             Error::LimitReached { limit, .. } => limit.code(),
             Error::Banned => "USER_BANNED_FROM_GUILD",
@@ -250,7 +262,7 @@ impl Error {
             | Error::Banned
             | Error::Forbidden { .. } => 403,
             Error::Unknown(_) => 404,
-            Error::RateLimited { .. } => 429,
+            Error::RateLimited { .. } | Error::TooSoon { .. } => 429,
             Error::Unavailable { .. } => 503,
             Error::Storage(_) | Error::Internal(_) => 500,
         }

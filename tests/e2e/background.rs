@@ -473,9 +473,14 @@ fn data_export_zip_holds_the_users_messages() {
         .expect(200)
         .json();
     let id = harvest["harvest_id"].as_str().unwrap().to_owned();
-    // One a day.
-    dave.post("/api/v1/users/@me/harvest", &json!({}))
-        .expect_error(400, "HARVEST_ON_COOLDOWN");
+    // One a day; the refusal says how long to wait.
+    let mut impatient = dave.clone();
+    impatient.retry_on_429 = false;
+    let refused = impatient
+        .post("/api/v1/users/@me/harvest", &json!({}))
+        .expect_error(429, "HARVEST_ON_COOLDOWN");
+    let wait = refused["retry_after"].as_f64().unwrap();
+    assert!(wait > 86_000.0 && wait <= 86_400.0, "{refused}");
     let deadline = Instant::now() + Duration::from_secs(60);
     let done = loop {
         let h = dave

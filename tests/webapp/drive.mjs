@@ -235,9 +235,18 @@ function installHelpers() {
 				(a) => visible(a) && (text == null || norm(a.innerText).includes(text)),
 			);
 		},
+		// The text of a message without the preview of the message it replies to.
+		ownText(a) {
+			const c = a.cloneNode(true);
+			for (const e of c.querySelectorAll('[class*="__replied"]')) e.remove();
+			return norm(c.textContent);
+		},
+		// The last message showing the text, preferring one whose own content (not a reply preview) holds it.
 		article(text) {
 			const all = window.__fx.articles(text);
-			return all.length ? all[all.length - 1] : null;
+			const own = text == null ? all : all.filter((a) => window.__fx.ownText(a).includes(text));
+			const pick = own.length ? own : all;
+			return pick.length ? pick[pick.length - 1] : null;
 		},
 		hasText(text, within) {
 			for (const r of roots(within)) if (norm(r === document ? document.body.innerText : r.innerText).includes(text)) return true;
@@ -690,13 +699,22 @@ flow('chat-react', 'B reacts to A\'s message', ['B', 'A'], 30000, async ({pa, pb
 		pa,
 		'a reaction on the message',
 		(t) => {
-			// a reaction pill: button[aria-pressed] showing the count (its aria-label is dropped by its tooltip)
+			// a reaction pill: "<emoji>: 1 reaction, press to add reaction"
 			const a = window.__fx.article(t);
-			return a && [...a.querySelectorAll('button[aria-pressed]')].some((e) => e.innerText.trim() === '1');
+			return a && [...a.querySelectorAll('button[aria-label]')].some((e) => /: 1 reaction\b/.test(e.getAttribute('aria-label')));
 		},
 		target,
 		10000,
-	);
+	).catch(async (e) => {
+		const seen = await pa.evaluate((t) => {
+			const a = window.__fx.article(t);
+			if (!a) return 'message not found';
+			const pills = [...a.querySelectorAll('button[aria-label*="reaction"]')].map((b) => `${b.getAttribute('aria-label')}=${JSON.stringify(b.innerText)}`);
+			const box = a.querySelector('[class*="MessageReactions.module__"]');
+			return `pills: ${pills.join(', ') || 'none'}; text: ${a.innerText.replace(/\s+/g, ' ').slice(0, 120)}; html: ${box?.outerHTML.slice(0, 700)}`;
+		}, target);
+		throw new Error(`${e.message} (${seen})`);
+	});
 	return 'A saw B\'s reaction (picker search "thumbsup")';
 });
 
@@ -888,8 +906,24 @@ flow('dm', 'A opens a DM with B and B sees it', ['A', 'B'], 45000, async ({pa, p
 	}
 	await entry.click();
 	await article(pb, S.msg.dm, 10000);
+	notes.push(`A's status on B's DM (not friends yet, not checked): ${(await statusesOf(pb, A)).join(', ') || 'none'}`);
 	return `DM ${S.dmId}: B saw it live in the DM list and read the message`;
 });
+
+// The statuses the visible avatars of `user` show ("<tag>, <status>" aria-labels), with a count each.
+async function statusesOf(page, user) {
+	const all = await page.evaluate((prefix) => {
+		const out = [];
+		for (const e of document.querySelectorAll('[aria-label]')) {
+			const l = e.getAttribute('aria-label');
+			if (l.startsWith(prefix) && l.includes(', ') && window.__fx.visible(e)) out.push(l.split(', ').pop());
+		}
+		return out;
+	}, `${user.username}#`);
+	const count = {};
+	for (const st of all) count[st] = (count[st] ?? 0) + 1;
+	return Object.entries(count).map(([st, n]) => `${st}×${n}`);
+}
 
 flow('friends', 'A sends B a friend request, B accepts', ['A', 'B'], 45000, async ({pa, pb, notes}) => {
 	need(A.token && B.token, 'both users');
@@ -900,7 +934,7 @@ flow('friends', 'A sends B a friend request, B accepts', ['A', 'B'], 45000, asyn
 	notes.push(`FluxerTags ${tagA} / ${tag} read via REST (setup)`);
 	await escape(pa);
 	await click(pa, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
-	await click(pa, {text: 'Friends', textOnly: true}, 8000);
+	await click(pa, {regex: '^Friends( \\d+)?$', textOnly: true}, 8000);
 	await click(pa, {text: 'Add Friend', selector: '[role=tab]'}, 8000);
 	const input = await css(pa, 'input[aria-label="Friend\'s FluxerTag"]', 5000);
 	await typeInto(input, tag);
@@ -908,7 +942,7 @@ flow('friends', 'A sends B a friend request, B accepts', ['A', 'B'], 45000, asyn
 	await waitText(pa, 'Friend request sent!', 8000);
 	await escape(pb);
 	await click(pb, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
-	await click(pb, {text: 'Friends', textOnly: true}, 8000);
+	await click(pb, {regex: '^Friends( \\d+)?$', textOnly: true}, 8000);
 	await click(pb, {regex: '^Pending', selector: '[role=tab]'}, 8000);
 	// A friend row shows the FluxerTag (the DM list does not) and holds the action buttons.
 	const item = await el(pb, {text: tagA, exact: false, textOnly: true, selector: '[role=button]', has: 'button'}, 10000);
@@ -920,7 +954,42 @@ flow('friends', 'A sends B a friend request, B accepts', ['A', 'B'], 45000, asyn
 		const b = [...document.querySelectorAll('[role=button]')].find((e) => e.innerText.includes(n) && e.querySelector('button'));
 		return b ? b.innerText.replace(/\s+/g, ' ').slice(0, 80) : '';
 	}, tag);
+	S.friends = true;
 	return `friends on both sides; A's list shows "${status}"`;
+});
+
+// Upstream subscribes a session to the global presence of friends and group-DM recipients (plus the
+// member list's own presence data), so a friend's status is what every avatar of them must show.
+flow('presence', 'B sees its new friend A online in the DM', ['B'], 30000, async ({pb, notes}) => {
+	need(S.dmId && S.friends, 'the DM and the friendship of the previous flows');
+	await escape(pb);
+	await click(pb, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
+	await click(pb, {text: A.display, exact: false, selector: DM_ITEM}, 8000);
+	let seen = [];
+	const presenceEvents = () =>
+		gwLog
+			.filter((g) => g.user === 'B' && g.info && /READY|GUILD_CREATE|GUILD_SYNC|PRESENCE_UPDATE/.test(g.name))
+			.map((g) => `${g.name} ${g.info}`)
+			.join(' | ');
+	try {
+		await waitFn(
+			pb,
+			'A shown Online',
+			(prefix) =>
+				[...document.querySelectorAll('[aria-label]')].some(
+					(e) => e.getAttribute('aria-label').startsWith(prefix) && /, Online$/.test(e.getAttribute('aria-label')),
+				),
+			`${A.username}#`,
+			8000,
+		);
+	} catch (e) {
+		seen = await statusesOf(pb, A);
+		throw new Error(
+			`${e.message}: A's avatars on B's page show ${seen.join(', ') || 'no status'}; presence data B received so far: ${presenceEvents()}`,
+		);
+	}
+	seen = await statusesOf(pb, A);
+	return `A's avatars on B's page: ${seen.join(', ')}`;
 });
 
 flow('settings-persist', 'A changes the theme; it persists after reload', ['A'], 50000, async ({pa, notes}) => {
@@ -948,6 +1017,21 @@ flow('settings-persist', 'A changes the theme; it persists after reload', ['A'],
 	notes.push(`server settings theme (verified via REST): ${server}`);
 	if (checked !== 'true' || server !== 'light') throw new Error(`after reload Light Theme aria-checked=${checked}; server theme=${server}`);
 	return 'Light theme kept after reload and stored on the server';
+});
+
+flow('reload', 'After a reload A still has its guild and its DM', ['A'], 40000, async ({pa}) => {
+	need(S.guildId, 'a guild');
+	await escape(pa);
+	await pa.reload({waitUntil: 'domcontentloaded'});
+	await waitAppReady(pa);
+	const missing = [];
+	if (!(await el(pa, guildItem(), 8000).catch(() => null))) missing.push('guild missing from the rail');
+	if (S.dmId) {
+		await click(pa, {aria: true, text: 'Direct Messages', selector: '[aria-label]'});
+		if (!(await el(pa, {text: B.display, exact: false, selector: DM_ITEM}, 8000).catch(() => null))) missing.push('DM with B missing from the DM list');
+	}
+	if (missing.length) throw new Error(missing.join('; '));
+	return 'guild in the rail and DM in the DM list after a reload';
 });
 
 flow('search', 'Search finds a sent message', ['A'], 30000, async ({pa, notes}) => {
@@ -1013,6 +1097,24 @@ flow('leave-rejoin', 'B leaves the guild and rejoins via the invite', ['B'], 500
 // ---------------------------------------------------------------------------------------------
 // Runner
 // ---------------------------------------------------------------------------------------------
+// A few facts of a gateway payload that tell missing state from a UI problem.
+function summarize(j) {
+	const d = j.d ?? {};
+	const who = (id) => (id === A.id ? 'A' : id === B.id ? 'B' : id);
+	const pres = (l) => (Array.isArray(l) ? `[${l.map((p) => `${who(p.user?.id ?? p.user_id)}:${p.status}`).join(' ')}]` : String(l));
+	switch (j.t) {
+		case 'READY':
+			return `presences=${pres(d.presences)} guild presences=${(d.guilds ?? []).map((g) => pres(g.presences)).join(',')}`;
+		case 'GUILD_CREATE':
+		case 'GUILD_SYNC':
+			return `presences=${pres(d.presences)} members=${d.members?.length}`;
+		case 'PRESENCE_UPDATE':
+			return `${who(d.user?.id)}:${d.status}${d.guild_id ? ' guild' : ''}`;
+		default:
+			return undefined;
+	}
+}
+
 async function setupPage(browser, user) {
 	const ctx = await browser.createBrowserContext();
 	const page = await ctx.newPage();
@@ -1058,7 +1160,7 @@ async function setupPage(browser, user) {
 			const j = JSON.parse(data);
 			const name = j.t ?? `op${j.op}`;
 			if (name === 'op1' || name === 'op11') return;
-			gwLog.push({t: Date.now(), user: user.key, dir, name, flow: currentFlowName});
+			gwLog.push({t: Date.now(), user: user.key, dir, name, flow: currentFlowName, info: summarize(j)});
 		} catch {}
 	};
 	cdp.on('Network.webSocketFrameReceived', onFrame('in'));
@@ -1104,7 +1206,7 @@ async function main() {
 			);
 		} catch (e) {
 			status = e.skip ? 'SKIP' : 'FAIL';
-			reason = trunc(e.message, 400);
+			reason = trunc(e.message, 700);
 		} finally {
 			clearTimeout(timer);
 		}
@@ -1150,6 +1252,8 @@ async function main() {
 			const count = {};
 			for (const g of names) count[`${g.dir === 'out' ? '→' : ''}${g.name}`] = (count[`${g.dir === 'out' ? '→' : ''}${g.name}`] ?? 0) + 1;
 			lines.push(`Gateway ${u} during the flow: ${Object.entries(count).map(([k, v]) => (v > 1 ? `${k}×${v}` : k)).join(', ')}`, '');
+			for (const g of names.filter((g) => g.info)) lines.push(`- ${u} ${g.name}: ${g.info}`);
+			if (names.some((g) => g.info)) lines.push('');
 		}
 	}
 	lines.push('## All HTTP errors, failed requests and console errors', '');

@@ -256,7 +256,7 @@ impl Fluxer {
     }
 
     /// The caller's standing in a channel: `UNKNOWN_CHANNEL` when it does not exist or the caller is
-    /// outside it, `MISSING_ACCESS` when the caller is a member who cannot view it.
+    /// outside it, `MISSING_PERMISSIONS` when the caller is a member who cannot view it (as upstream).
     pub async fn channel_access(
         &self,
         user: UserId,
@@ -271,8 +271,9 @@ impl Fluxer {
             Some(_) => {
                 let guild = self.access_from(standing.ok_or(Error::Unknown(Unknown::Channel))?);
                 let permissions = guild.channel_permissions(&channel);
+                // Upstream answers a channel the member cannot view with MISSING_PERMISSIONS.
                 if !permissions.contains(Permissions::VIEW_CHANNEL) {
-                    return Err(Error::MissingAccess);
+                    return Err(Error::MissingPermissions);
                 }
                 Ok(ChannelAccess {
                     channel,

@@ -136,10 +136,14 @@ impl Fluxer {
             && last.status != HarvestStatus::Failed
             && now.ms_since(last.created_at) < HARVEST_COOLDOWN_SECS * 1000
         {
-            return Err(Error::rejected(
-                "HARVEST_ON_COOLDOWN",
-                "You can request one data export a day.",
-            ));
+            return Err(Error::TooSoon {
+                code: "HARVEST_ON_COOLDOWN",
+                message: "You can request one data export a day.".to_owned(),
+                retry_after_ms: u64::try_from(
+                    HARVEST_COOLDOWN_SECS * 1000 - now.ms_since(last.created_at),
+                )
+                .unwrap_or(0),
+            });
         }
         let id: MessageId = self.next_id();
         let harvest = Harvest {

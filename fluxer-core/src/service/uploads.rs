@@ -24,7 +24,7 @@ use crate::validation::Validator;
 pub struct Upload {
     /// As the client named it (sanitized before use).
     pub filename: String,
-    /// The file's contents; at most `attachment_bytes` (`FILE_TOO_LARGE`). The type is sniffed from
+    /// The file's contents; at most `attachment_bytes` (`FILE_SIZE_TOO_LARGE`). The type is sniffed from
     /// them.
     pub bytes: Vec<u8>,
     /// From the message's `attachments[n].description`.
@@ -130,15 +130,15 @@ impl Fluxer {
         let mut v = Validator::new();
         v.count("files", files.len(), self.limits().attachments_per_message);
         for (i, f) in files.iter().enumerate() {
-            v.check(
-                f.bytes.len() as u64 <= self.limits().attachment_bytes,
-                &format!("files[{i}]"),
-                "FILE_TOO_LARGE",
-                &format!(
-                    "Files may be at most {} bytes.",
-                    self.limits().attachment_bytes
-                ),
-            );
+            if f.bytes.len() as u64 > self.limits().attachment_bytes {
+                return Err(Error::rejected(
+                    "FILE_SIZE_TOO_LARGE",
+                    format!(
+                        "Files may be at most {} bytes.",
+                        self.limits().attachment_bytes
+                    ),
+                ));
+            }
             if let Some(d) = &f.description {
                 v.length(&format!("attachments.{i}.description"), d, 0, 1024);
             }
