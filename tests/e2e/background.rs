@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{Client, Server, fluxer_server};
-use crate::{general_channel, post_message, register};
+use crate::{create_guild, general_channel, invite_and_join, post_message, register};
 
 /// An aiosmtpd process delivering into a Maildir; killed on drop.
 struct SmtpSink {
@@ -263,15 +263,7 @@ fn posted_messages_become_searchable_only_where_readable() {
             &json!({ "type": 0, "allow": "0", "deny": "1024" }),
         )
         .expect(204);
-    let code = alice
-        .post(&format!("/api/v1/channels/{general}/invites"), &json!({}))
-        .expect(200)
-        .json()["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.post(&format!("/api/v1/invites/{code}"), &json!({}))
-        .expect(200);
+    invite_and_join(&alice, &general, &bob);
 
     post_message(&alice, &general, "The quick brown fox");
     post_message(&bob, &general, "a FOX with a link https://example.com/fox");
@@ -445,23 +437,9 @@ fn data_export_zip_holds_the_users_messages() {
     let anon = server.client();
     let (dave, dave_id) = register(&anon, "dave@example.com", "dave");
     let (erin, _) = register(&anon, "erin@example.com", "erin");
-    let guild_id = dave
-        .post("/api/v1/guilds", &json!({ "name": "Archive" }))
-        .expect(200)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let guild_id = create_guild(&dave, "Archive");
     let general = general_channel(&dave, &guild_id);
-    let code = dave
-        .post(&format!("/api/v1/channels/{general}/invites"), &json!({}))
-        .expect(200)
-        .json()["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    erin.post(&format!("/api/v1/invites/{code}"), &json!({}))
-        .expect(200);
+    invite_and_join(&dave, &general, &erin);
     for i in 0..120 {
         post_message(&dave, &general, &format!("dave's message {i}"));
     }
@@ -536,13 +514,7 @@ fn reindex_rebuilds_a_lost_search_index_from_the_database() {
     let mut server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
     let anon = server.client();
     let (gina, _) = register(&anon, "gina@example.com", "gina");
-    let guild_id = gina
-        .post("/api/v1/guilds", &json!({ "name": "Index" }))
-        .expect(200)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let guild_id = create_guild(&gina, "Index");
     let channel = general_channel(&gina, &guild_id);
     for i in 0..30 {
         post_message(&gina, &channel, &format!("needle {i}"));

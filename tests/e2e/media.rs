@@ -10,7 +10,7 @@ use image::{ImageFormat, RgbImage};
 use serde_json::{Value, json};
 
 use crate::harness::{Client, Server};
-use crate::{general_channel, register};
+use crate::{create_guild, general_channel, invite_and_join, register};
 
 pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let img = RgbImage::from_fn(width, height, |x, y| {
@@ -291,23 +291,9 @@ fn uploads_are_limited_and_need_permission() {
     let anon = server.client();
     let (alice, _) = register(&anon, "alice@example.com", "alice");
     let (bob, _) = register(&anon, "bob@example.com", "bob");
-    let guild_id = alice
-        .post("/api/v1/guilds", &json!({ "name": "Strict" }))
-        .expect(200)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let guild_id = create_guild(&alice, "Strict");
     let channel = general_channel(&alice, &guild_id);
-    let code = alice
-        .post(&format!("/api/v1/channels/{channel}/invites"), &json!({}))
-        .expect(200)
-        .json()["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.post(&format!("/api/v1/invites/{code}"), &json!({}))
-        .expect(200);
+    invite_and_join(&alice, &channel, &bob);
     // Deny ATTACH_FILES (1 << 15) to @everyone.
     alice
         .put(

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::harness::Server;
 use crate::media::{multipart, png};
-use crate::{general_channel, post_message, register};
+use crate::{create_guild, error_paths, general_channel, invite_and_join, post_message, register};
 
 /// A small bundle laid out as the app's build lays it out.
 fn fixture_bundle() -> std::path::PathBuf {
@@ -205,17 +205,10 @@ fn settings_notes_pinned_dms_and_profiles() {
             &json!({ "theme": "neon", "render_spoilers": 7, "guild_folders": [{ "id": -5, "guild_ids": [] }] }),
         )
         .expect_error(400, "INVALID_FORM_BODY");
-    let paths: Vec<&str> = bad["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap())
-        .collect();
-    assert!(
-        paths.contains(&"theme") && paths.contains(&"render_spoilers"),
-        "{bad}"
-    );
-    assert!(paths.contains(&"guild_folders.0.id"), "{bad}");
+    let paths = error_paths(&bad);
+    for path in ["theme", "render_spoilers", "guild_folders.0.id"] {
+        assert!(paths.iter().any(|p| p == path), "{path}: {bad}");
+    }
     assert_eq!(
         alice.get("/api/v1/users/@me/settings").json()["theme"],
         "dark",
@@ -223,13 +216,7 @@ fn settings_notes_pinned_dms_and_profiles() {
     );
 
     // A guild joins the uncategorised folder; a folder of one's own is kept.
-    let guild = alice
-        .post("/api/v1/guilds", &json!({ "name": "Home" }))
-        .expect(200)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let guild = create_guild(&alice, "Home");
     let folders = alice.get("/api/v1/users/@me/settings").json()["guild_folders"].clone();
     assert_eq!(folders[0]["id"], -1);
     assert_eq!(folders[0]["guild_ids"], json!([guild]));
@@ -338,15 +325,7 @@ fn settings_notes_pinned_dms_and_profiles() {
     assert!(preload.get(&general).is_none(), "{preload}");
 
     // Profiles: with a guild in common, mutual guilds; a stranger's is refused.
-    let invite = alice
-        .post(&format!("/api/v1/channels/{general}/invites"), &json!({}))
-        .expect(200)
-        .json()["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.post(&format!("/api/v1/invites/{invite}"), &json!({}))
-        .expect(200);
+    invite_and_join(&alice, &general, &bob);
     bob.patch(
         &format!("/api/v1/guilds/{guild}/members/@me"),
         &json!({ "nick": "Bobby" }),
@@ -436,28 +415,14 @@ fn defects_third_party_clients_hit() {
         alice.get("/api/v1/users/%40me").expect(200).json()["id"],
         alice_id
     );
-    let guild = alice
-        .post("/api/v1/guilds", &json!({ "name": "G" }))
-        .expect(200)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let guild = create_guild(&alice, "G");
     let mine = alice.get("/api/v1/users/%40me/guilds").expect(200).json();
     assert_eq!(mine[0]["id"], guild);
     assert!(mine[0].get("approximate_member_count").is_none());
 
     // Counts on request.
     let general = general_channel(&alice, &guild);
-    let invite = alice
-        .post(&format!("/api/v1/channels/{general}/invites"), &json!({}))
-        .expect(200)
-        .json()["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.post(&format!("/api/v1/invites/{invite}"), &json!({}))
-        .expect(200);
+    invite_and_join(&alice, &general, &bob);
     let counted = alice
         .get("/api/v1/users/@me/guilds?with_counts=true")
         .expect(200)

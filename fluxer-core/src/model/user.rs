@@ -302,6 +302,19 @@ pub struct ReadState {
     pub last_message_id: Option<MessageId>,
     /// Unread mentions: each new one adds 1; an ack sets it (0 unless the client gives a count).
     pub mention_count: u32,
-    /// When the user last saw the channel's pins (upstream's field); not tracked yet, so `None`.
+    /// When the user last saw the channel's pins (`POST /channels/{id}/pins/ack`); `None` if never.
     pub last_pin_timestamp: Option<Timestamp>,
+}
+
+impl ReadState {
+    /// Nothing read and no pin seen yet.
+    pub fn unread(user_id: UserId, channel_id: ChannelId) -> ReadState {
+        ReadState {
+            user_id,
+            channel_id,
+            last_message_id: None,
+            mention_count: 0,
+            last_pin_timestamp: None,
+        }
+    }
 }

@@ -955,13 +955,7 @@ impl Fluxer {
             .store()
             .get_read_state(actor.id(), channel_id)
             .await?
-            .unwrap_or(ReadState {
-                user_id: actor.id(),
-                channel_id,
-                last_message_id: None,
-                mention_count: 0,
-                last_pin_timestamp: None,
-            });
+            .unwrap_or_else(|| ReadState::unread(actor.id(), channel_id));
         state.last_message_id = Some(message_id);
         state.mention_count = mention_count.unwrap_or(0);
         self.store().put_read_state(&state).await?;

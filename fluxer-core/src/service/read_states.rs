@@ -28,13 +28,7 @@ impl Fluxer {
             .store()
             .get_read_state(actor.id(), channel_id)
             .await?
-            .unwrap_or(ReadState {
-                user_id: actor.id(),
-                channel_id,
-                last_message_id: None,
-                mention_count: 0,
-                last_pin_timestamp: None,
-            });
+            .unwrap_or_else(|| ReadState::unread(actor.id(), channel_id));
         state.last_pin_timestamp = Some(pinned_at);
         self.store().put_read_state(&state).await?;
         // Upstream names the time `timestamp`; its web client reads `last_pin_timestamp`.

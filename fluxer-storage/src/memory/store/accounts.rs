@@ -260,13 +260,7 @@ impl ReadStateRepository for MemoryStore {
                 .entry(user)
                 .or_default()
                 .entry(channel)
-                .or_insert(ReadState {
-                    user_id: user,
-                    channel_id: channel,
-                    last_message_id: None,
-                    mention_count: 0,
-                    last_pin_timestamp: None,
-                });
+                .or_insert_with(|| ReadState::unread(user, channel));
             state.mention_count = state.mention_count.saturating_add(count);
         });
         Ok(())

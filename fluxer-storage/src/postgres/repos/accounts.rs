@@ -373,11 +373,8 @@ impl ReadStateRepository for PostgresStore {
         // An upsert that adds in SQL: concurrent mentions of one user in one channel all count. The
         // count saturates at u32::MAX, like the domain's.
         let fresh = ReadState {
-            user_id: user,
-            channel_id: channel,
-            last_message_id: None,
             mention_count: count,
-            last_pin_timestamp: None,
+            ..ReadState::unread(user, channel)
         };
         let c = self.client().await?;
         execute(

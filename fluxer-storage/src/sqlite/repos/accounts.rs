@@ -367,13 +367,7 @@ impl ReadStateRepository for SqliteStore {
                 "SELECT data FROM read_states WHERE user_id = ?1 AND channel_id = ?2",
                 params![sql_id(user.get()), sql_id(channel.get())],
             )?;
-            let mut state = existing.unwrap_or(ReadState {
-                user_id: user,
-                channel_id: channel,
-                last_message_id: None,
-                mention_count: 0,
-                last_pin_timestamp: None,
-            });
+            let mut state = existing.unwrap_or_else(|| ReadState::unread(user, channel));
             state.mention_count = state.mention_count.saturating_add(count);
             execute(
                 c,
