@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use crate::harness::Server;
 use crate::media::{multipart, png};
-use crate::{create_guild, error_paths, general_channel, invite_and_join, post_message, register};
+use crate::{
+    create_guild, error_paths, general_channel, ids, invite_and_join, post_message, register,
+};
 
 /// A small bundle laid out as the app's build lays it out.
 fn fixture_bundle() -> std::path::PathBuf {
@@ -641,4 +643,105 @@ fn defects_third_party_clients_hit() {
     assert_eq!(posted["content"], "build log");
     assert_eq!(posted["attachments"][0]["filename"], "log.png");
     assert_eq!(posted["webhook_id"], hook["id"]);
+}
+
+#[test]
+fn mentions_inbox_and_saved_messages() {
+    let server = Server::start(&[]);
+    let anon = server.client();
+    let (alice, alice_id) = register(&anon, "alice@example.com", "alice");
+    let (bob, _) = register(&anon, "bob@example.com", "bob");
+    let guild = create_guild(&alice, "Inbox");
+    let general = general_channel(&alice, &guild);
+    invite_and_join(&alice, &general, &bob);
+
+    // Bob mentions Alice twice (and himself, which lands nowhere), then says something else.
+    let first = post_message(&bob, &general, &format!("hey <@{alice_id}>"));
+    let second = post_message(&bob, &general, &format!("<@{alice_id}> again"));
+    post_message(&bob, &general, "no mention");
+    let inbox = alice.get("/api/v1/users/@me/mentions").expect(200).json();
+    assert_eq!(
+        ids(&inbox),
+        vec![
+            second["id"].as_str().unwrap(),
+            first["id"].as_str().unwrap()
+        ]
+    );
+    assert_eq!(bob.get("/api/v1/users/@me/mentions").json(), json!([]));
+    // Paging and filters.
+    let older = alice
+        .get(&format!(
+            "/api/v1/users/@me/mentions?limit=1&before={}",
+            second["id"].as_str().unwrap()
+        ))
+        .expect(200)
+        .json();
+    assert_eq!(ids(&older), vec![first["id"].as_str().unwrap()]);
+    assert_eq!(
+        alice.get("/api/v1/users/@me/mentions?guilds=false").json(),
+        json!([]),
+        "no DM mentions"
+    );
+    alice
+        .get("/api/v1/users/@me/mentions?limit=500")
+        .expect_error(400, "INVALID_FORM_BODY");
+    // Dismissed from the inbox, the message stays.
+    alice
+        .delete(&format!(
+            "/api/v1/users/@me/mentions/{}",
+            first["id"].as_str().unwrap()
+        ))
+        .expect(204);
+    assert_eq!(
+        ids(&alice.get("/api/v1/users/@me/mentions").json()).len(),
+        1
+    );
+    alice
+        .get(&format!(
+            "/api/v1/channels/{general}/messages/{}",
+            first["id"].as_str().unwrap()
+        ))
+        .expect(200);
+
+    // Saved messages: only readable ones, newest first, gone when the message is.
+    let keep = post_message(&bob, &general, "worth keeping");
+    for m in [&first, &keep] {
+        alice
+            .post(
+                "/api/v1/users/@me/saved-messages",
+                &json!({ "channel_id": general, "message_id": m["id"] }),
+            )
+            .expect(204);
+    }
+    let saved = alice
+        .get("/api/v1/users/@me/saved-messages")
+        .expect(200)
+        .json();
+    assert_eq!(saved[0]["message_id"], keep["id"]);
+    assert_eq!(saved[0]["status"], "available");
+    assert_eq!(saved[0]["message"]["content"], "worth keeping");
+    assert_eq!(saved[1]["message_id"], first["id"]);
+    alice
+        .post(
+            "/api/v1/users/@me/saved-messages",
+            &json!({ "channel_id": general, "message_id": "1" }),
+        )
+        .expect_error(404, "UNKNOWN_MESSAGE");
+    bob.delete(&format!(
+        "/api/v1/channels/{general}/messages/{}",
+        keep["id"].as_str().unwrap()
+    ))
+    .expect(204);
+    let saved = alice.get("/api/v1/users/@me/saved-messages").json();
+    assert_eq!(saved.as_array().unwrap().len(), 1, "{saved}");
+    alice
+        .delete(&format!(
+            "/api/v1/users/@me/saved-messages/{}",
+            first["id"].as_str().unwrap()
+        ))
+        .expect(204);
+    assert_eq!(
+        alice.get("/api/v1/users/@me/saved-messages").json(),
+        json!([])
+    );
 }

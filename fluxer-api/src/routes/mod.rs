@@ -7,6 +7,7 @@ mod discovery;
 mod guilds;
 mod harvest;
 mod health;
+mod inbox;
 mod instance;
 mod invites;
 mod messages;
@@ -30,6 +31,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(auth::routes())
         .merge(users::routes())
         .merge(settings::routes())
+        .merge(inbox::routes())
         .merge(guilds::routes())
         .merge(channels::routes())
         .merge(messages::routes(upload_limit))

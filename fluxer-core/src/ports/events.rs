@@ -112,6 +112,9 @@ event_kinds! {
     GuildMemberListUpdate => "GUILD_MEMBER_LIST_UPDATE",
     ChannelRecipientAdd => "CHANNEL_RECIPIENT_ADD",
     ChannelRecipientRemove => "CHANNEL_RECIPIENT_REMOVE",
+    RecentMentionDelete => "RECENT_MENTION_DELETE",
+    SavedMessageCreate => "SAVED_MESSAGE_CREATE",
+    SavedMessageDelete => "SAVED_MESSAGE_DELETE",
 }
 
 impl std::fmt::Display for EventKind {

@@ -485,6 +485,10 @@ pub enum PrivateDocument {
     Note,
     /// The DMs pinned to the top of the list, in order (key 0).
     PinnedDms,
+    /// A message that mentioned the user (key: the message ID).
+    Mention,
+    /// A message the user saved (key: the message ID).
+    SavedMessage,
 }
 
 impl PrivateDocument {
@@ -495,6 +499,8 @@ impl PrivateDocument {
             PrivateDocument::GuildSettings => 2,
             PrivateDocument::Note => 3,
             PrivateDocument::PinnedDms => 4,
+            PrivateDocument::Mention => 5,
+            PrivateDocument::SavedMessage => 6,
         }
     }
 }

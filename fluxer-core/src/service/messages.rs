@@ -304,6 +304,7 @@ impl Fluxer {
             }
         }
         self.index_later(&[(message.channel_id, message.id)]).await;
+        self.record_mentions(&message).await?;
         // A DM's first message opens it for the recipient, who was told of no channel yet.
         let channel = &access.channel;
         if channel.kind == ChannelType::Dm && channel.last_message_id.is_none() {

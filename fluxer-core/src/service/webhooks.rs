@@ -393,6 +393,7 @@ impl Fluxer {
                 .add_mentions(*user, message.channel_id, 1)
                 .await?;
         }
+        self.record_mentions(&message).await?;
         let response = self.message_response(message.author_id, message).await?;
         let mut payload = serde_json::to_value(&response).unwrap_or_default();
         payload["channel_type"] = serde_json::to_value(channel.kind).unwrap_or_default();
