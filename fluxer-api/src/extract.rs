@@ -19,17 +19,44 @@ impl FromRequestParts<ApiState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         // The rate limiter authenticated the request already.
-        if let Some(Authenticated(actor)) = parts.extensions.remove::<Authenticated>() {
-            return Ok(Auth(actor));
-        }
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(ApiError::unauthorized)?;
-        let actor = state.fluxer.authenticate(header).await?;
+        let mut actor = match parts.extensions.remove::<Authenticated>() {
+            Some(Authenticated(actor)) => actor,
+            None => {
+                let header = parts
+                    .headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(ApiError::unauthorized)?;
+                state.fluxer.authenticate(header).await?
+            }
+        };
+        actor.reason = audit_reason(parts);
         Ok(Auth(actor))
     }
+}
+
+/// `X-Audit-Log-Reason`, which clients percent-encode (UTF-8).
+fn audit_reason(parts: &Parts) -> Option<String> {
+    let raw = parts.headers.get("x-audit-log-reason")?.as_bytes();
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if raw[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                raw.get(i + 1).and_then(|b| hex(*b)),
+                raw.get(i + 2).and_then(|b| hex(*b)),
+            )
+        {
+            bytes.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            bytes.push(raw[i]);
+            i += 1;
+        }
+    }
+    let reason = String::from_utf8_lossy(&bytes).trim().to_owned();
+    (!reason.is_empty()).then_some(reason)
 }
 
 /// Path parameters; a malformed ID is a 400 naming the parameter.

@@ -174,6 +174,8 @@ typed_id! {
     AttachmentId;
     /// A custom emoji.
     EmojiId;
+    /// An entry of a guild's audit log.
+    AuditLogId;
 }
 
 impl GuildId {

@@ -745,3 +745,121 @@ fn mentions_inbox_and_saved_messages() {
         json!([])
     );
 }
+
+#[test]
+fn the_audit_log_records_moderation_and_configuration() {
+    let server = Server::start(&[]);
+    let anon = server.client();
+    let (alice, alice_id) = register(&anon, "alice@example.com", "alice");
+    let (bob, bob_id) = register(&anon, "bob@example.com", "bob");
+    let guild = create_guild(&alice, "Audited");
+    let general = general_channel(&alice, &guild);
+    invite_and_join(&alice, &general, &bob);
+
+    // A few changes, one with a reason (percent-encoded, as clients send it).
+    alice
+        .raw(
+            "PATCH",
+            &format!("/api/v1/guilds/{guild}"),
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Audit-Log-Reason", "new%20name%20%E2%9C%A8"),
+            ],
+            br#"{"name":"Renamed"}"#,
+        )
+        .expect(200);
+    let channel = alice
+        .post(
+            &format!("/api/v1/guilds/{guild}/channels"),
+            &json!({ "name": "staff" }),
+        )
+        .expect(200)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let role = alice
+        .post(
+            &format!("/api/v1/guilds/{guild}/roles"),
+            &json!({ "name": "Mods" }),
+        )
+        .expect(200)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice
+        .put(
+            &format!("/api/v1/guilds/{guild}/members/{bob_id}/roles/{role}"),
+            &json!({}),
+        )
+        .expect(204);
+    alice
+        .delete(&format!("/api/v1/guilds/{guild}/members/{bob_id}"))
+        .expect(204);
+
+    let log = alice
+        .get(&format!("/api/v1/guilds/{guild}/audit-logs"))
+        .expect(200)
+        .json();
+    let entries = log["audit_log_entries"].as_array().unwrap();
+    let kinds: Vec<u64> = entries
+        .iter()
+        .map(|e| e["action_type"].as_u64().unwrap())
+        .collect();
+    // Newest first: kick, role given, role created, channel created, guild renamed (and the
+    // invite created at the start).
+    assert_eq!(&kinds[..5], &[20, 25, 30, 10, 1], "{log}");
+    assert!(kinds.contains(&40), "{log}");
+    let kick = &entries[0];
+    assert_eq!(kick["user_id"], alice_id);
+    assert_eq!(kick["target_id"], bob_id);
+    assert_eq!(
+        entries[1]["changes"][0],
+        json!({ "key": "$add", "new_value": [role] })
+    );
+    assert_eq!(entries[3]["target_id"], channel);
+    let renamed = &entries[4];
+    assert_eq!(renamed["reason"], "new name ✨");
+    assert_eq!(
+        renamed["changes"],
+        json!([{ "key": "name", "old_value": "Audited", "new_value": "Renamed" }])
+    );
+    let users: Vec<&str> = log["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert!(users.contains(&alice_id.as_str()) && users.contains(&bob_id.as_str()));
+
+    // Filters and paging.
+    let kicks = alice
+        .get(&format!("/api/v1/guilds/{guild}/audit-logs?action_type=20"))
+        .json();
+    assert_eq!(kicks["audit_log_entries"].as_array().unwrap().len(), 1);
+    let older = alice
+        .get(&format!(
+            "/api/v1/guilds/{guild}/audit-logs?limit=2&before={}",
+            entries[1]["id"].as_str().unwrap()
+        ))
+        .json();
+    let older: Vec<&Value> = older["audit_log_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(older.len(), 2);
+    assert_eq!(older[0]["id"], entries[2]["id"]);
+    let by_bob = alice
+        .get(&format!(
+            "/api/v1/guilds/{guild}/audit-logs?user_id={bob_id}"
+        ))
+        .json();
+    assert_eq!(by_bob["audit_log_entries"], json!([]));
+
+    // Only with VIEW_AUDIT_LOG.
+    invite_and_join(&alice, &general, &bob);
+    bob.get(&format!("/api/v1/guilds/{guild}/audit-logs"))
+        .expect_error(403, "MISSING_PERMISSIONS");
+}

@@ -38,6 +38,7 @@ pub(super) fn routes() -> Router<ApiState> {
         )
         .route("/guilds/{guild_id}/members", get(members))
         .route("/guilds/{guild_id}/members-search", post(member_directory))
+        .route("/guilds/{guild_id}/audit-logs", get(audit_log))
         .route(
             "/guilds/{guild_id}/members/@me",
             get(my_member).patch(update_my_member),
@@ -352,4 +353,29 @@ async fn member_directory(
     JsonBody(req): JsonBody<fluxer_core::service::MemberSearch>,
 ) -> ApiResult<Json<fluxer_core::service::MemberSearchPage>> {
     Ok(Json(s.fluxer.member_directory(&actor, id, req).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct AuditLogParams {
+    limit: Option<u32>,
+    before: Option<fluxer_core::id::AuditLogId>,
+    after: Option<fluxer_core::id::AuditLogId>,
+    user_id: Option<fluxer_core::id::UserId>,
+    action_type: Option<u16>,
+}
+
+async fn audit_log(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<GuildId>,
+    QueryParams(q): QueryParams<AuditLogParams>,
+) -> ApiResult<Json<fluxer_core::service::AuditLogPage>> {
+    let query = fluxer_core::model::AuditQuery {
+        before: q.before,
+        after: q.after,
+        user_id: q.user_id,
+        action_type: q.action_type,
+        limit: q.limit.unwrap_or(50),
+    };
+    Ok(Json(s.fluxer.guild_audit_log(&actor, id, query).await?))
 }

@@ -5,6 +5,7 @@
 //! secret can never leak into a response by accident.
 
 mod application;
+mod audit;
 mod channel;
 mod guild;
 mod invite;
@@ -14,6 +15,7 @@ mod settings;
 mod user;
 
 pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
+pub use audit::{AuditChange, AuditEntry, AuditQuery, action as audit_action};
 pub use channel::{Channel, ChannelResponse, ChannelType};
 pub use guild::{
     Ban, BanResponse, Guild, GuildResponse, GuildSnapshot, Member, MemberResponse, Role, UserGuild,

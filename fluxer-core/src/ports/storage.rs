@@ -17,10 +17,13 @@ use async_trait::async_trait;
 
 use super::PortResult;
 use crate::error::StoreError;
-use crate::id::{ApplicationId, ChannelId, GuildId, MessageId, RoleId, UserId, WebhookId};
+use crate::id::{
+    ApplicationId, AuditLogId, ChannelId, GuildId, MessageId, RoleId, UserId, WebhookId,
+};
 use crate::model::{
-    ActionToken, ActionTokenKind, Application, AuthSession, Ban, Channel, Guild, Invite, Member,
-    Message, ReactionCount, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
+    ActionToken, ActionTokenKind, Application, AuditEntry, AuditQuery, AuthSession, Ban, Channel,
+    Guild, Invite, Member, Message, ReactionCount, ReactionEmoji, ReadState, Relationship, Role,
+    User, Webhook,
 };
 use crate::time::Timestamp;
 
@@ -532,6 +535,21 @@ pub trait PrivateDocumentRepository: Send + Sync {
     ) -> PortResult<Vec<(u64, String)>>;
 }
 
+/// Guild audit logs.
+#[async_trait]
+pub trait AuditLogRepository: Send + Sync {
+    /// Records an entry.
+    async fn add_audit_entry(&self, entry: &AuditEntry) -> PortResult<()>;
+    /// A guild's entries matching `query`, newest first.
+    async fn list_audit_entries(
+        &self,
+        guild: GuildId,
+        query: &AuditQuery,
+    ) -> PortResult<Vec<AuditEntry>>;
+    /// Forgets every guild's entries older than `before` (retention); how many went.
+    async fn delete_audit_entries_before(&self, before: AuditLogId) -> PortResult<u64>;
+}
+
 /// Every repository: what a complete storage backend implements.
 pub trait Store:
     UserRepository
@@ -550,6 +568,7 @@ pub trait Store:
     + AccessRepository
     + ScanRepository
     + PrivateDocumentRepository
+    + AuditLogRepository
     + 'static
 {
 }
@@ -571,6 +590,7 @@ impl<T> Store for T where
         + AccessRepository
         + ScanRepository
         + PrivateDocumentRepository
+        + AuditLogRepository
         + 'static
 {
 }

@@ -16,6 +16,8 @@ pub struct Actor {
     pub user: User,
     /// The session token's hash, for session-scoped actions (logout). `None` for bots.
     pub session: Option<[u8; 32]>,
+    /// Why the caller does what it does (`X-Audit-Log-Reason`), recorded in guild audit logs.
+    pub reason: Option<String>,
 }
 
 impl Actor {

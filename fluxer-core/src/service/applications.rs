@@ -341,6 +341,9 @@ impl Fluxer {
             return Ok(());
         }
         self.join_guild(req.guild_id, bot_id).await?;
+        let entry =
+            super::audit::Audited::new(crate::model::audit_action::BOT_ADD, bot_id, Vec::new());
+        self.audit(actor, req.guild_id, entry).await?;
         if !permissions.is_empty() {
             let role = Role {
                 id: self.next_id(),

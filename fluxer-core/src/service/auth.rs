@@ -426,6 +426,7 @@ impl Fluxer {
         Ok(Actor {
             user,
             session: Some(hash),
+            reason: None,
         })
     }
 
@@ -451,6 +452,7 @@ impl Fluxer {
         Ok(Actor {
             user,
             session: None,
+            reason: None,
         })
     }
 

@@ -5,11 +5,12 @@ use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId, Snowflake};
-use crate::model::{Channel, ChannelResponse, ChannelType};
+use crate::model::{Channel, ChannelResponse, ChannelType, audit_action};
 use crate::permission::{OverwriteType, PermissionOverwrite, Permissions};
 use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::Validator;
 
+use super::audit::{Audited, change, diff};
 use super::guilds::new_guild_channel;
 use super::{Actor, Fluxer};
 
@@ -252,6 +253,17 @@ impl Fluxer {
                 .in_channel(channel.id),
         )
         .await;
+        let changes = diff(
+            &serde_json::json!({}),
+            &response,
+            &["id", "guild_id", "last_message_id"],
+        );
+        self.audit(
+            actor,
+            guild_id,
+            Audited::new(audit_action::CHANNEL_CREATE, channel.id, changes),
+        )
+        .await?;
         Ok(response)
     }
 
@@ -410,6 +422,17 @@ impl Fluxer {
         let response = self.channel_response(Some(actor.id()), &channel).await?;
         self.emit_channel_event(EventKind::ChannelUpdate, &channel, &response)
             .await;
+        if let Some(guild_id) = channel.guild_id {
+            let changes = diff(
+                &access.channel.response(Vec::new()),
+                &channel.response(Vec::new()),
+                &["last_message_id", "last_pin_timestamp"],
+            );
+            if !changes.is_empty() {
+                let entry = Audited::new(audit_action::CHANNEL_UPDATE, channel.id, changes);
+                self.audit(actor, guild_id, entry).await?;
+            }
+        }
         Ok(response)
     }
 
@@ -431,6 +454,13 @@ impl Fluxer {
                 )
                 .await;
                 self.store().delete_channel(channel_id).await?;
+                let changes = diff(
+                    &response,
+                    &serde_json::json!({}),
+                    &["id", "guild_id", "last_message_id"],
+                );
+                let entry = Audited::new(audit_action::CHANNEL_DELETE, channel_id, changes);
+                self.audit(actor, guild_id, entry).await?;
                 // Children of a deleted category move to the top level.
                 if channel.kind == ChannelType::GuildCategory {
                     let orphans: Vec<Channel> = self
@@ -524,6 +554,11 @@ impl Fluxer {
             }
         }
         let mut channel = access.channel.clone();
+        let previous = channel
+            .permission_overwrites
+            .iter()
+            .find(|o| o.id == target)
+            .cloned();
         channel.permission_overwrites.retain(|o| o.id != target);
         if channel.permission_overwrites.len() >= self.limits().overwrites_per_channel {
             return Err(Error::LimitReached {
@@ -541,6 +576,25 @@ impl Fluxer {
         let response = channel.response(Vec::new());
         self.emit_channel_event(EventKind::ChannelUpdate, &channel, &response)
             .await;
+        let (action, changes) = match &previous {
+            Some(old) => (
+                audit_action::CHANNEL_OVERWRITE_UPDATE,
+                vec![
+                    change("allow", Some(old.allow), Some(req.allow)),
+                    change("deny", Some(old.deny), Some(req.deny)),
+                ],
+            ),
+            None => (
+                audit_action::CHANNEL_OVERWRITE_CREATE,
+                vec![
+                    change("allow", None, Some(req.allow)),
+                    change("deny", None, Some(req.deny)),
+                ],
+            ),
+        };
+        let entry = Audited::new(action, channel.id, changes)
+            .options(serde_json::json!({ "id": target, "type": req.kind }));
+        self.audit(actor, guild.guild.id, entry).await?;
         Ok(())
     }
 
@@ -559,15 +613,31 @@ impl Fluxer {
         }
         access.require(Permissions::MANAGE_ROLES)?;
         let mut channel = access.channel.clone();
-        let before = channel.permission_overwrites.len();
-        channel.permission_overwrites.retain(|o| o.id != target);
-        if channel.permission_overwrites.len() == before {
+        let Some(removed) = channel
+            .permission_overwrites
+            .iter()
+            .find(|o| o.id == target)
+            .cloned()
+        else {
             return Err(Error::Unknown(Unknown::Overwrite));
-        }
+        };
+        channel.permission_overwrites.retain(|o| o.id != target);
         self.store().update_channel(&channel).await?;
         let response = channel.response(Vec::new());
         self.emit_channel_event(EventKind::ChannelUpdate, &channel, &response)
             .await;
+        if let Some(guild_id) = channel.guild_id {
+            let entry = Audited::new(
+                audit_action::CHANNEL_OVERWRITE_DELETE,
+                channel.id,
+                vec![
+                    change("allow", Some(removed.allow), None),
+                    change("deny", Some(removed.deny), None),
+                ],
+            )
+            .options(serde_json::json!({ "id": target, "type": removed.kind }));
+            self.audit(actor, guild_id, entry).await?;
+        }
         Ok(())
     }
 

@@ -8,12 +8,13 @@ use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId, UserId};
 use crate::model::{
     Channel, ChannelType, Guild, GuildResponse, GuildSnapshot, Invite, Member, PresenceResponse,
-    Role, UserGuild, VanityUrl,
+    Role, UserGuild, VanityUrl, audit_action,
 };
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, Topic, conflict, is_conflict};
 use crate::validation::Validator;
 
+use super::audit::Audited;
 use super::{Actor, DEFAULT_LARGE_THRESHOLD, Fluxer};
 
 /// `POST /guilds`.
@@ -283,6 +284,7 @@ impl Fluxer {
         check_channel("system_channel_id", req.system_channel_id)?;
         check_channel("rules_channel_id", req.rules_channel_id)?;
         check_channel("afk_channel_id", req.afk_channel_id)?;
+        let before = access.guild.clone();
         let mut guild = access.guild;
         if let Some(name) = req.name {
             guild.name = name.trim().to_owned();
@@ -343,6 +345,11 @@ impl Fluxer {
         self.store().update_guild(&guild).await?;
         self.delete_blobs_later(replaced).await;
         self.emit_guild_update(&guild).await;
+        let changes = super::audit::diff(&before, &guild, &[]);
+        if !changes.is_empty() {
+            let entry = Audited::new(audit_action::GUILD_UPDATE, guild.id, changes);
+            self.audit(actor, guild.id, entry).await?;
+        }
         Ok(guild)
     }
 

@@ -5,11 +5,12 @@ use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId};
-use crate::model::{Invite, InviteResponse, PartialChannel, PartialGuild};
+use crate::model::{Invite, InviteResponse, PartialChannel, PartialGuild, audit_action};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, Topic, conflict, is_conflict};
 use crate::validation::Validator;
 
+use super::audit::Audited;
 use super::tokens::random_base62;
 use super::{Actor, Fluxer};
 
@@ -91,6 +92,15 @@ impl Fluxer {
             };
             match self.store().create_invite(&invite).await {
                 Ok(()) => {
+                    let details = json!({
+                        "code": invite.code,
+                        "channel_id": channel_id,
+                        "max_age": invite.max_age,
+                        "max_uses": invite.max_uses,
+                        "temporary": invite.temporary,
+                    });
+                    let changes = super::audit::diff(&json!({}), &details, &[]);
+                    let entry = Audited::new(audit_action::INVITE_CREATE, &invite.code, changes);
                     let response = self.invite_response(invite).await?;
                     let mut payload = serde_json::to_value(&response).unwrap_or_default();
                     payload["guild_id"] = json!(guild_id);
@@ -100,6 +110,7 @@ impl Fluxer {
                             .in_channel(channel_id),
                     )
                     .await;
+                    self.audit(actor, guild_id, entry).await?;
                     return Ok(response);
                 }
                 Err(e) if is_conflict(&e, conflict::INVITE_CODE) => continue,
@@ -281,6 +292,16 @@ impl Fluxer {
         let response = self.invite_response(invite.clone()).await?;
         self.store().delete_invite(code).await?;
         self.emit_invite_delete(&invite).await;
+        let changes = vec![
+            super::audit::change("code", Some(invite.code.as_str()), None),
+            super::audit::change(
+                "channel_id",
+                Some(invite.channel_id.to_string().as_str()),
+                None,
+            ),
+        ];
+        let entry = Audited::new(audit_action::INVITE_DELETE, &invite.code, changes);
+        self.audit(actor, guild_id, entry).await?;
         Ok(response)
     }
 

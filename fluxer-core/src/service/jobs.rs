@@ -75,7 +75,8 @@ pub enum Task {
     PurgeDeletedAccounts,
     /// Scheduled: ends sessions unused for a long time.
     ExpireSessions,
-    /// Scheduled: deletes invites past their expiry or use limit.
+    /// Scheduled: deletes invites past their expiry or use limit, and audit log entries past
+    /// their retention.
     ExpireInvites,
     /// Scheduled: deletes data exports past their download window.
     ExpireHarvests,
@@ -348,6 +349,7 @@ impl Fluxer {
                     .delete_expired_invites(self.now())
                     .await
                     .map_err(Error::from)?;
+                self.expire_audit_log().await?;
             }
             Task::PurgeDeletedAccounts => {
                 self.purge_deleted_accounts().await?;

@@ -5,12 +5,13 @@ use serde_json::json;
 
 use crate::error::{Error, Result, Unknown};
 use crate::id::{GuildId, RoleId, UserId};
-use crate::model::{Ban, BanResponse, Member, MemberResponse};
+use crate::model::{Ban, BanResponse, Member, MemberResponse, audit_action};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, MessagePage, Topic, conflict, is_conflict};
 use crate::time::Timestamp;
 use crate::validation::Validator;
 
+use super::audit::{Audited, change, diff};
 use super::{Actor, Fluxer, GuildAccess};
 
 /// `PATCH /guilds/{id}/members/{user_id}`.
@@ -174,6 +175,7 @@ impl Fluxer {
             .get_member(guild_id, user)
             .await?
             .ok_or(Error::Unknown(Unknown::Member))?;
+        let before = member.clone();
         let is_self = user == actor.id();
         let mut v = Validator::new();
         if let Some(Some(n)) = &req.nick {
@@ -243,7 +245,58 @@ impl Fluxer {
             }
             member.communication_disabled_until = until.filter(|t| *t > self.now());
         }
-        self.save_member(member).await
+        let after = member.clone();
+        let response = self.save_member(member).await?;
+        self.audit_member_change(actor, &before, &after).await?;
+        Ok(response)
+    }
+
+    /// Records a member's changed roles (`MEMBER_ROLE_UPDATE`, `$add`/`$remove`) and other
+    /// fields (`MEMBER_UPDATE`).
+    async fn audit_member_change(
+        &self,
+        actor: &Actor,
+        before: &Member,
+        after: &Member,
+    ) -> Result<()> {
+        let (guild, target) = (after.guild_id, after.user_id);
+        let added: Vec<RoleId> = after
+            .roles
+            .iter()
+            .filter(|r| !before.roles.contains(r))
+            .copied()
+            .collect();
+        let removed: Vec<RoleId> = before
+            .roles
+            .iter()
+            .filter(|r| !after.roles.contains(r))
+            .copied()
+            .collect();
+        let mut roles = Vec::new();
+        if !added.is_empty() {
+            roles.push(change("$add", None, Some(added)));
+        }
+        if !removed.is_empty() {
+            roles.push(change("$remove", None, Some(removed)));
+        }
+        if !roles.is_empty() {
+            let entry = Audited::new(audit_action::MEMBER_ROLE_UPDATE, target, roles);
+            self.audit(actor, guild, entry).await?;
+        }
+        let fields = |m: &Member| {
+            json!({
+                "nick": m.nick,
+                "mute": m.mute,
+                "deaf": m.deaf,
+                "communication_disabled_until": m.communication_disabled_until,
+            })
+        };
+        let changes = diff(&fields(before), &fields(after), &[]);
+        if !changes.is_empty() {
+            let entry = Audited::new(audit_action::MEMBER_UPDATE, target, changes);
+            self.audit(actor, guild, entry).await?;
+        }
+        Ok(())
     }
 
     /// Adds or removes one role of a member.
@@ -272,13 +325,15 @@ impl Fluxer {
         if had == present {
             return Ok(());
         }
+        let before = member.clone();
         if present {
             member.roles.push(role);
         } else {
             member.roles.retain(|r| *r != role);
         }
+        let after = member.clone();
         self.save_member(member).await?;
-        Ok(())
+        self.audit_member_change(actor, &before, &after).await
     }
 
     /// Stores a changed membership and tells the guild (`GUILD_MEMBER_UPDATE`).
@@ -314,7 +369,9 @@ impl Fluxer {
             .await?
             .ok_or(Error::Unknown(Unknown::Member))?;
         access.require_outranks(&member)?;
-        self.remove_member_and_notify(guild_id, user).await
+        self.remove_member_and_notify(guild_id, user).await?;
+        let entry = Audited::new(audit_action::MEMBER_KICK, user, Vec::new());
+        self.audit(actor, guild_id, entry).await
     }
 
     /// A page of the guild's bans by ascending user ID, after `after` (`GET /guilds/{id}/bans`).
@@ -435,7 +492,18 @@ impl Fluxer {
             &json!({ "guild_id": guild_id, "user": partial }),
         ))
         .await;
-        Ok(())
+        // The ban's own reason when no header gave one.
+        let mut by = actor.clone();
+        if by.reason.is_none() {
+            by.reason = self
+                .store()
+                .get_ban(guild_id, user)
+                .await?
+                .and_then(|b| b.reason);
+        }
+        let entry = Audited::new(audit_action::MEMBER_BAN_ADD, user, Vec::new())
+            .options(json!({ "delete_member_days": (window_secs / 86_400).to_string() }));
+        self.audit(&by, guild_id, entry).await
     }
 
     /// Deletes a user's messages newer than `since` in every channel of the guild.
@@ -498,6 +566,7 @@ impl Fluxer {
             &json!({ "guild_id": guild_id, "user": partial }),
         ))
         .await;
-        Ok(())
+        let entry = Audited::new(audit_action::MEMBER_BAN_REMOVE, user, Vec::new());
+        self.audit(actor, guild_id, entry).await
     }
 }

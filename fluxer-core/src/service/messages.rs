@@ -8,12 +8,13 @@ use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, MessageId, RoleId, UserId};
 use crate::model::{
     AllowedMentions, Attachment, ChannelType, Embed, Message, MessageReference, MessageResponse,
-    MessageType, ReactionEmoji, ReadState, RelationshipType,
+    MessageType, ReactionEmoji, ReadState, RelationshipType, audit_action,
 };
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, MessagePage, Topic};
 use crate::validation::Validator;
 
+use super::audit::Audited;
 use super::{Actor, ChannelAccess, Fluxer};
 
 /// `POST /channels/{id}/messages` (the JSON part; uploaded files arrive as `attachments`).
@@ -633,6 +634,11 @@ impl Fluxer {
             json!({ "id": message_id, "channel_id": channel_id, "guild_id": access.guild_id() });
         self.emit_channel_event(EventKind::MessageDelete, &access.channel, &payload)
             .await;
+        if let (false, Some(guild_id)) = (own, access.guild_id()) {
+            let entry = Audited::new(audit_action::MESSAGE_DELETE, message.author_id, Vec::new())
+                .options(json!({ "channel_id": channel_id, "count": 1 }));
+            self.audit(actor, guild_id, entry).await?;
+        }
         Ok(())
     }
 
@@ -686,6 +692,11 @@ impl Fluxer {
                 json!({ "ids": deleted, "channel_id": channel_id, "guild_id": access.guild_id() });
             self.emit_channel_event(EventKind::MessageDeleteBulk, &access.channel, &payload)
                 .await;
+            if let Some(guild_id) = access.guild_id() {
+                let entry = Audited::new(audit_action::MESSAGE_BULK_DELETE, channel_id, Vec::new())
+                    .options(json!({ "count": deleted.len() }));
+                self.audit(actor, guild_id, entry).await?;
+            }
         }
         Ok(())
     }
@@ -878,6 +889,16 @@ impl Fluxer {
         if pinned {
             channel.last_pin_timestamp = Some(now);
             self.store().update_channel(&channel).await?;
+        }
+        if let Some(guild_id) = access.guild_id() {
+            let action = if pinned {
+                audit_action::MESSAGE_PIN
+            } else {
+                audit_action::MESSAGE_UNPIN
+            };
+            let entry = Audited::new(action, message.author_id, Vec::new())
+                .options(json!({ "channel_id": channel_id, "message_id": message_id }));
+            self.audit(actor, guild_id, entry).await?;
         }
         let response = self.message_response(actor.id(), message).await?;
         self.emit_channel_event(EventKind::MessageUpdate, &channel, &response)

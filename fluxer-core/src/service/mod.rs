@@ -7,6 +7,7 @@
 mod access;
 mod accounts;
 mod applications;
+mod audit;
 mod auth;
 mod channels;
 mod coalesce;
@@ -42,6 +43,7 @@ use std::sync::Arc;
 
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
+pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup};
 pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};
 pub use discovery::{DISCOVERABLE, DiscoveredGuild, MAX_DISCOVERY_LIMIT};

@@ -6,11 +6,12 @@ use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{GuildId, RoleId};
-use crate::model::Role;
+use crate::model::{Role, audit_action};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::Validator;
 
+use super::audit::{Audited, diff};
 use super::{Actor, Fluxer, GuildAccess};
 
 /// `POST /guilds/{id}/roles`.
@@ -135,6 +136,9 @@ impl Fluxer {
             ))
             .await;
         }
+        let changes = diff(&json!({}), &role, &["id", "guild_id", "position"]);
+        let entry = Audited::new(audit_action::ROLE_CREATE, role.id, changes);
+        self.audit(actor, guild_id, entry).await?;
         Ok(role)
     }
 
@@ -159,6 +163,7 @@ impl Fluxer {
             .find(|r| r.id == role_id)
             .cloned()
             .ok_or(Error::Unknown(Unknown::Role))?;
+        let before = role.clone();
         if !role.is_everyone() {
             access.require_role_below(role.position)?;
         }
@@ -193,6 +198,11 @@ impl Fluxer {
             &json!({ "guild_id": guild_id, "role": role }),
         ))
         .await;
+        let changes = diff(&before, &role, &[]);
+        if !changes.is_empty() {
+            let entry = Audited::new(audit_action::ROLE_UPDATE, role.id, changes);
+            self.audit(actor, guild_id, entry).await?;
+        }
         Ok(role)
     }
 
@@ -262,6 +272,7 @@ impl Fluxer {
             return Err(Error::Unknown(Unknown::Role));
         }
         access.require_role_below(role.position)?;
+        let changes = diff(role, &json!({}), &["id", "guild_id", "position"]);
         self.store().delete_role(guild_id, role_id).await?;
         self.emit(Dispatch::new(
             EventKind::GuildRoleDelete,
@@ -269,6 +280,7 @@ impl Fluxer {
             &json!({ "guild_id": guild_id, "role_id": role_id }),
         ))
         .await;
-        Ok(())
+        let entry = Audited::new(audit_action::ROLE_DELETE, role_id, changes);
+        self.audit(actor, guild_id, entry).await
     }
 }

@@ -5,11 +5,14 @@ use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId, UserId, WebhookId};
-use crate::model::{Embed, Message, MessageResponse, MessageType, Webhook, WebhookResponse};
+use crate::model::{
+    Embed, Message, MessageResponse, MessageType, Webhook, WebhookResponse, audit_action,
+};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::Validator;
 
+use super::audit::{Audited, change, diff};
 use super::tokens::{random_base62, secrets_equal};
 use super::{Actor, ChannelAccess, Fluxer};
 
@@ -145,6 +148,12 @@ impl Fluxer {
         };
         self.store().create_webhook(&hook).await?;
         self.emit_webhooks_update(guild_id, channel_id).await;
+        let changes = vec![
+            change("name", None, Some(hook.name.clone())),
+            change("channel_id", None, Some(channel_id.to_string())),
+        ];
+        let entry = Audited::new(audit_action::WEBHOOK_CREATE, hook.id, changes);
+        self.audit(actor, guild_id, entry).await?;
         self.webhook_response(&hook, true).await
     }
 
@@ -262,6 +271,7 @@ impl Fluxer {
             (None, None) => return Err(Error::Unauthorized),
         };
         let old_channel = hook.channel_id;
+        let before = hook.clone();
         if let (Some(a), Some(target)) = (actor, req.channel_id) {
             let dest = self.channel_access(a.id(), target).await?;
             dest.require(Permissions::MANAGE_WEBHOOKS)?;
@@ -286,6 +296,14 @@ impl Fluxer {
             self.emit_webhooks_update(hook.guild_id, hook.channel_id)
                 .await;
         }
+        // Changes through the token are the webhook's own, not a member's.
+        if let Some(a) = actor.filter(|_| token.is_none()) {
+            let changes = diff(&before, &hook, &["token", "creator_id"]);
+            if !changes.is_empty() {
+                let entry = Audited::new(audit_action::WEBHOOK_UPDATE, hook.id, changes);
+                self.audit(a, hook.guild_id, entry).await?;
+            }
+        }
         self.webhook_response(&hook, token.is_none()).await
     }
 
@@ -306,6 +324,11 @@ impl Fluxer {
         self.store().delete_webhook(id).await?;
         self.emit_webhooks_update(hook.guild_id, hook.channel_id)
             .await;
+        if let Some(a) = actor.filter(|_| token.is_none()) {
+            let changes = vec![change("name", Some(hook.name.clone()), None)];
+            let entry = Audited::new(audit_action::WEBHOOK_DELETE, hook.id, changes);
+            self.audit(a, hook.guild_id, entry).await?;
+        }
         Ok(())
     }
 

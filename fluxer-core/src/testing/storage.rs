@@ -34,6 +34,7 @@ macro_rules! storage_conformance_tests {
             guild_vanity_conflicts_and_lookup,
             guild_update_and_get_guilds,
             guild_delete_cascades,
+            audit_log_filters_pages_and_expires,
             scan_walks_every_id_in_order,
             channels_create_get_update,
             channels_listed_by_position_then_id,

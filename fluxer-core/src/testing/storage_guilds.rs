@@ -844,3 +844,103 @@ pub async fn scan_walks_every_id_in_order(store: Arc<dyn Store>) {
     want.sort_unstable();
     assert_eq!(walk(&*store, Scan::Channels).await, want);
 }
+
+/// Audit entries read back newest first per guild, filtered by cursor, actor and action, limited;
+/// retention deletes the older ones of every guild.
+pub async fn audit_log_filters_pages_and_expires(store: Arc<dyn Store>) {
+    use crate::id::AuditLogId;
+    use crate::model::{AuditChange, AuditEntry, AuditQuery};
+
+    let fx = Fixtures::new();
+    let users = fx.create_users(&*store, 2).await;
+    let (a, b) = (users[0].id, users[1].id);
+    let (g1, g2) = (GuildId(fx.snowflake()), GuildId(fx.snowflake()));
+    let mut made = Vec::new();
+    for (i, (guild, user, action)) in [
+        (g1, a, 10),
+        (g1, b, 20),
+        (g2, a, 10),
+        (g1, a, 30),
+        (g1, b, 10),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let entry = AuditEntry {
+            id: AuditLogId(fx.snowflake()),
+            guild_id: guild,
+            action_type: action,
+            user_id: Some(user),
+            target_id: Some(format!("target-{i}")),
+            reason: (i == 1).then(|| "spam".to_owned()),
+            options: None,
+            changes: vec![AuditChange {
+                key: "name".into(),
+                old_value: None,
+                new_value: Some(serde_json::json!(format!("n{i}"))),
+            }],
+        };
+        store.add_audit_entry(&entry).await.unwrap();
+        made.push(entry);
+    }
+    let ids = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let all = AuditQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_audit_entries(g1, &all).await.unwrap()),
+        vec![made[4].id, made[3].id, made[1].id, made[0].id]
+    );
+    assert_eq!(
+        store.list_audit_entries(g1, &all).await.unwrap()[2],
+        made[1]
+    );
+    let page = AuditQuery { limit: 2, ..all };
+    assert_eq!(
+        ids(store.list_audit_entries(g1, &page).await.unwrap()),
+        vec![made[4].id, made[3].id]
+    );
+    let before = AuditQuery {
+        before: Some(made[3].id),
+        ..all
+    };
+    assert_eq!(
+        ids(store.list_audit_entries(g1, &before).await.unwrap()),
+        vec![made[1].id, made[0].id]
+    );
+    let after = AuditQuery {
+        after: Some(made[1].id),
+        ..all
+    };
+    assert_eq!(
+        ids(store.list_audit_entries(g1, &after).await.unwrap()),
+        vec![made[4].id, made[3].id]
+    );
+    let by_b = AuditQuery {
+        user_id: Some(b),
+        ..all
+    };
+    assert_eq!(
+        ids(store.list_audit_entries(g1, &by_b).await.unwrap()),
+        vec![made[4].id, made[1].id]
+    );
+    let creates = AuditQuery {
+        action_type: Some(10),
+        ..all
+    };
+    assert_eq!(
+        ids(store.list_audit_entries(g1, &creates).await.unwrap()),
+        vec![made[4].id, made[0].id]
+    );
+    // Retention: everything before the fourth entry goes, in every guild.
+    assert_eq!(
+        store.delete_audit_entries_before(made[3].id).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        ids(store.list_audit_entries(g1, &all).await.unwrap()),
+        vec![made[4].id, made[3].id]
+    );
+    assert!(store.list_audit_entries(g2, &all).await.unwrap().is_empty());
+}

@@ -151,6 +151,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CONSTRAINT user_documents_pkey PRIMARY KEY (user_id, kind, key)
     );
     ",
+    // 3: guild audit logs.
+    "
+    CREATE TABLE audit_log (
+        guild_id BIGINT NOT NULL,
+        id BIGINT NOT NULL,
+        user_id BIGINT,
+        action_type INTEGER NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT audit_log_pkey PRIMARY KEY (guild_id, id)
+    );
+    CREATE INDEX audit_log_by_id ON audit_log (id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -153,6 +153,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, kind, key)
     ) WITHOUT ROWID;
     ",
+    // 4: guild audit logs.
+    "
+    CREATE TABLE audit_log (
+        guild_id INTEGER NOT NULL,
+        id INTEGER NOT NULL,
+        user_id INTEGER,
+        action_type INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (guild_id, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX audit_log_by_id ON audit_log (id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -4,11 +4,13 @@ use std::ops::Bound;
 
 use async_trait::async_trait;
 use fluxer_core::StoreError;
-use fluxer_core::id::{ChannelId, GuildId, RoleId, UserId, WebhookId};
-use fluxer_core::model::{Ban, Channel, ChannelType, Guild, Invite, Member, Role, Webhook};
+use fluxer_core::id::{AuditLogId, ChannelId, GuildId, RoleId, UserId, WebhookId};
+use fluxer_core::model::{
+    AuditEntry, AuditQuery, Ban, Channel, ChannelType, Guild, Invite, Member, Role, Webhook,
+};
 use fluxer_core::ports::{
-    BanRepository, ChannelRepository, GuildRepository, InviteRepository, MemberRepository,
-    PortResult, RoleRepository, WebhookRepository, conflict,
+    AuditLogRepository, BanRepository, ChannelRepository, GuildRepository, InviteRepository,
+    MemberRepository, PortResult, RoleRepository, WebhookRepository, conflict,
 };
 use fluxer_core::time::Timestamp;
 
@@ -510,5 +512,55 @@ impl WebhookRepository for MemoryStore {
 
     async fn delete_webhook(&self, id: WebhookId) -> PortResult<bool> {
         Ok(self.write(|d| d.webhooks.remove(&id).is_some()))
+    }
+}
+
+#[async_trait]
+impl AuditLogRepository for MemoryStore {
+    async fn add_audit_entry(&self, entry: &AuditEntry) -> PortResult<()> {
+        self.write(|d| {
+            d.audit_log
+                .entry(entry.guild_id)
+                .or_default()
+                .insert(entry.id.get(), entry.clone())
+        });
+        Ok(())
+    }
+
+    async fn list_audit_entries(
+        &self,
+        guild: GuildId,
+        query: &AuditQuery,
+    ) -> PortResult<Vec<AuditEntry>> {
+        Ok(self.read(|d| {
+            d.audit_log
+                .get(&guild)
+                .map(|log| {
+                    log.values()
+                        .rev()
+                        .filter(|e| {
+                            query.before.is_none_or(|b| e.id < b)
+                                && query.after.is_none_or(|a| e.id > a)
+                                && query.user_id.is_none_or(|u| e.user_id == Some(u))
+                                && query.action_type.is_none_or(|t| e.action_type == t)
+                        })
+                        .take(query.limit as usize)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        }))
+    }
+
+    async fn delete_audit_entries_before(&self, before: AuditLogId) -> PortResult<u64> {
+        Ok(self.write(|d| {
+            let mut gone = 0;
+            for log in d.audit_log.values_mut() {
+                let keep = log.split_off(&before.get());
+                gone += log.len() as u64;
+                *log = keep;
+            }
+            gone
+        }))
     }
 }

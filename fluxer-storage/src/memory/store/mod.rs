@@ -13,8 +13,8 @@ use std::sync::RwLock;
 use fluxer_core::StoreError;
 use fluxer_core::id::{ApplicationId, ChannelId, GuildId, MessageId, RoleId, UserId, WebhookId};
 use fluxer_core::model::{
-    ActionToken, Application, AuthSession, Ban, Channel, Guild, Invite, Member, Message,
-    ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
+    ActionToken, Application, AuditEntry, AuthSession, Ban, Channel, Guild, Invite, Member,
+    Message, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
 };
 use fluxer_core::ports::{PortResult, PrivateDocument, conflict};
 
@@ -50,6 +50,7 @@ struct Data {
     read_states: HashMap<UserId, HashMap<ChannelId, ReadState>>,
     relationships: HashMap<UserId, BTreeMap<UserId, Relationship>>,
     documents: HashMap<(UserId, PrivateDocument), BTreeMap<u64, String>>,
+    audit_log: HashMap<GuildId, BTreeMap<u64, AuditEntry>>,
 }
 
 /// Every repository in memory.

@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use fluxer_core::id::{GuildId, RoleId, UserId};
-use fluxer_core::model::{Ban, Channel, Guild, Member, Role};
+use fluxer_core::id::{AuditLogId, GuildId, RoleId, UserId};
+use fluxer_core::model::{AuditEntry, AuditQuery, Ban, Channel, Guild, Member, Role};
 use fluxer_core::ports::{
-    BanRepository, GuildRepository, MemberRepository, PortResult, RoleRepository,
+    AuditLogRepository, BanRepository, GuildRepository, MemberRepository, PortResult,
+    RoleRepository,
 };
 use tokio_postgres::types::Json;
 
@@ -390,5 +391,61 @@ impl BanRepository for PostgresStore {
         )
         .await?
             > 0)
+    }
+}
+
+#[async_trait]
+impl AuditLogRepository for PostgresStore {
+    async fn add_audit_entry(&self, entry: &AuditEntry) -> PortResult<()> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "INSERT INTO audit_log (guild_id, id, user_id, action_type, data)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (guild_id, id) DO UPDATE SET data = EXCLUDED.data",
+            &[
+                &sql_id(entry.guild_id.get()),
+                &sql_id(entry.id.get()),
+                &entry.user_id.map(|u| sql_id(u.get())),
+                &i32::from(entry.action_type),
+                &Json(entry),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_audit_entries(
+        &self,
+        guild: GuildId,
+        query: &AuditQuery,
+    ) -> PortResult<Vec<AuditEntry>> {
+        let c = self.client().await?;
+        Ok(query_json(
+            &c,
+            "SELECT data FROM audit_log WHERE guild_id = $1
+             AND ($2::BIGINT IS NULL OR id < $2) AND ($3::BIGINT IS NULL OR id > $3)
+             AND ($4::BIGINT IS NULL OR user_id = $4) AND ($5::INTEGER IS NULL OR action_type = $5)
+             ORDER BY id DESC LIMIT $6",
+            &[
+                &sql_id(guild.get()),
+                &query.before.map(|b| sql_id(b.get())),
+                &query.after.map(|a| sql_id(a.get())),
+                &query.user_id.map(|u| sql_id(u.get())),
+                &query.action_type.map(i32::from),
+                &i64::from(query.limit),
+            ],
+        )
+        .await?)
+    }
+
+    async fn delete_audit_entries_before(&self, before: AuditLogId) -> PortResult<u64> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "DELETE FROM audit_log WHERE id < $1",
+            &[&sql_id(before.get())],
+        )
+        .await?)
     }
 }

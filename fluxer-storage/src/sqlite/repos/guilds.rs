@@ -1,10 +1,11 @@
 //! Guilds, with their members, roles and bans.
 
 use async_trait::async_trait;
-use fluxer_core::id::{GuildId, RoleId, UserId};
-use fluxer_core::model::{Ban, Channel, Guild, Member, Role};
+use fluxer_core::id::{AuditLogId, GuildId, RoleId, UserId};
+use fluxer_core::model::{AuditEntry, AuditQuery, Ban, Channel, Guild, Member, Role};
 use fluxer_core::ports::{
-    BanRepository, GuildRepository, MemberRepository, PortResult, RoleRepository,
+    AuditLogRepository, BanRepository, GuildRepository, MemberRepository, PortResult,
+    RoleRepository,
 };
 use rusqlite::{Connection, params};
 
@@ -414,4 +415,64 @@ pub(super) fn select_roles(c: &Connection, guild: GuildId) -> PortResult<Vec<Rol
         "SELECT data FROM roles WHERE guild_id = ?1 ORDER BY position, id",
         [sql_id(guild.get())],
     )
+}
+
+#[async_trait]
+impl AuditLogRepository for SqliteStore {
+    async fn add_audit_entry(&self, entry: &AuditEntry) -> PortResult<()> {
+        let (e, data) = (entry.clone(), to_json(entry)?);
+        self.write(move |c| {
+            execute(
+                c,
+                "INSERT OR REPLACE INTO audit_log (guild_id, id, user_id, action_type, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    sql_id(e.guild_id.get()),
+                    sql_id(e.id.get()),
+                    e.user_id.map(|u| sql_id(u.get())),
+                    i64::from(e.action_type),
+                    data
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_audit_entries(
+        &self,
+        guild: GuildId,
+        query: &AuditQuery,
+    ) -> PortResult<Vec<AuditEntry>> {
+        let q = *query;
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM audit_log WHERE guild_id = ?1 \
+                 AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR id > ?3) \
+                 AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR action_type = ?5) \
+                 ORDER BY id DESC LIMIT ?6",
+                params![
+                    sql_id(guild.get()),
+                    q.before.map(|b| sql_id(b.get())),
+                    q.after.map(|a| sql_id(a.get())),
+                    q.user_id.map(|u| sql_id(u.get())),
+                    q.action_type.map(i64::from),
+                    i64::from(q.limit)
+                ],
+            )
+        })
+        .await
+    }
+
+    async fn delete_audit_entries_before(&self, before: AuditLogId) -> PortResult<u64> {
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM audit_log WHERE id < ?1",
+                [sql_id(before.get())],
+            )? as u64)
+        })
+        .await
+    }
 }
