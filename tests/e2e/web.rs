@@ -863,3 +863,135 @@ fn the_audit_log_records_moderation_and_configuration() {
     bob.get(&format!("/api/v1/guilds/{guild}/audit-logs"))
         .expect_error(403, "MISSING_PERMISSIONS");
 }
+
+#[test]
+fn github_slack_and_sentry_payloads_become_messages() {
+    let server = Server::start(&[]);
+    let anon = server.client();
+    let (alice, _) = register(&anon, "alice@example.com", "alice");
+    let guild = create_guild(&alice, "Integrations");
+    let general = general_channel(&alice, &guild);
+    let hook = alice
+        .post(
+            &format!("/api/v1/channels/{general}/webhooks"),
+            &json!({ "name": "ci" }),
+        )
+        .expect(200)
+        .json();
+    let base = format!(
+        "/api/v1/webhooks/{}/{}",
+        hook["id"].as_str().unwrap(),
+        hook["token"].as_str().unwrap()
+    );
+    let latest = || {
+        alice
+            .get(&format!("/api/v1/channels/{general}/messages?limit=1"))
+            .expect(200)
+            .json()[0]
+            .clone()
+    };
+
+    // GitHub: a ping posts nothing; an opened issue becomes an embed.
+    let send_github = |event: &str, body: &Value| {
+        anon.raw(
+            "POST",
+            &format!("{base}/github"),
+            &[
+                ("Content-Type", "application/json"),
+                ("X-GitHub-Event", event),
+            ],
+            body.to_string().as_bytes(),
+        )
+    };
+    send_github("ping", &json!({ "zen": "Keep it logically awesome." })).expect(204);
+    assert!(
+        alice
+            .get(&format!("/api/v1/channels/{general}/messages"))
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    send_github(
+        "issues",
+        &json!({
+            "action": "opened",
+            "issue": { "number": 42, "title": "Crash on start", "html_url": "https://github.com/o/r/issues/42", "body": "It crashes." },
+            "repository": { "full_name": "o/r", "html_url": "https://github.com/o/r" },
+            "sender": { "login": "octo", "avatar_url": "https://github.com/octo.png", "html_url": "https://github.com/octo" }
+        }),
+    )
+    .expect(204);
+    let m = latest();
+    assert_eq!(m["author"]["username"], "GitHub");
+    assert_eq!(
+        m["embeds"][0]["title"],
+        "[o/r] Issue opened: #42 Crash on start"
+    );
+    assert_eq!(m["embeds"][0]["url"], "https://github.com/o/r/issues/42");
+    assert_eq!(m["embeds"][0]["description"], "It crashes.");
+    assert_eq!(m["embeds"][0]["author"]["name"], "octo");
+
+    // Slack: text with Slack links, attachments as embeds; answers "ok".
+    let r = anon
+        .raw(
+            "POST",
+            &format!("{base}/slack"),
+            &[("Content-Type", "application/json")],
+            json!({
+                "text": "Deploy <https://ci.example/1|#1> done &amp; green",
+                "username": "deploybot",
+                "attachments": [{ "color": "good", "title": "prod", "text": "3 services",
+                                   "fields": [{ "title": "region", "value": "eu", "short": true }] }]
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .expect(200);
+    assert_eq!(r.body, b"ok");
+    let m = latest();
+    assert_eq!(
+        m["content"],
+        "Deploy [#1](https://ci.example/1) done & green"
+    );
+    assert_eq!(m["author"]["username"], "deploybot");
+    assert_eq!(m["embeds"][0]["color"], 0x2eb886);
+    assert_eq!(m["embeds"][0]["fields"][0]["name"], "region");
+
+    // Sentry: an issue alert.
+    anon.raw(
+        "POST",
+        &format!("{base}/sentry"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Sentry-Hook-Resource", "issue"),
+        ],
+        json!({ "action": "created", "data": { "issue": {
+            "title": "TypeError: x is undefined", "culprit": "app.js in render",
+            "web_url": "https://sentry.example/issues/9/" } } })
+        .to_string()
+        .as_bytes(),
+    )
+    .expect(204);
+    let m = latest();
+    assert_eq!(
+        m["embeds"][0]["title"],
+        "Issue created: TypeError: x is undefined"
+    );
+    assert_eq!(m["embeds"][0]["description"], "app.js in render");
+
+    // A wrong token is refused, whatever the payload.
+    anon.raw(
+        "POST",
+        &format!(
+            "/api/v1/webhooks/{}/wrong/github",
+            hook["id"].as_str().unwrap()
+        ),
+        &[
+            ("Content-Type", "application/json"),
+            ("X-GitHub-Event", "ping"),
+        ],
+        b"{}",
+    )
+    .expect_error(404, "UNKNOWN_WEBHOOK");
+}

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use fluxer_core::id::WebhookId;
 use fluxer_core::model::WebhookResponse;
-use fluxer_core::service::{WebhookExecute, WebhookUpdate};
+use fluxer_core::service::{WebhookExecute, WebhookFormat, WebhookUpdate};
 use serde::Deserialize;
 
 use super::no_content;
@@ -29,6 +29,9 @@ pub(super) fn routes(upload_limit: axum::extract::DefaultBodyLimit) -> Router<Ap
                 .delete(delete_with_token)
                 .merge(post(execute).layer(upload_limit)),
         )
+        .route("/webhooks/{webhook_id}/{token}/github", post(github))
+        .route("/webhooks/{webhook_id}/{token}/slack", post(slack))
+        .route("/webhooks/{webhook_id}/{token}/sentry", post(sentry))
 }
 
 async fn get_hook(
@@ -104,4 +107,63 @@ async fn execute(
     } else {
         no_content().into_response()
     })
+}
+
+/// The event header a service sends, if any.
+fn event_header(headers: &axum::http::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `POST /webhooks/{id}/{token}/github`: a GitHub event (`X-GitHub-Event`) as a message; 204.
+async fn github(
+    State(s): State<ApiState>,
+    PathParams((id, token)): PathParams<(WebhookId, String)>,
+    headers: axum::http::HeaderMap,
+    JsonBody(payload): JsonBody<serde_json::Value>,
+) -> ApiResult<StatusCode> {
+    let event = event_header(&headers, "x-github-event");
+    s.fluxer
+        .execute_foreign_webhook(id, &token, WebhookFormat::GitHub, &event, &payload)
+        .await?;
+    Ok(no_content())
+}
+
+/// `POST /webhooks/{id}/{token}/slack`: a Slack incoming-webhook payload; answers `ok` as Slack
+/// does.
+async fn slack(
+    State(s): State<ApiState>,
+    PathParams((id, token)): PathParams<(WebhookId, String)>,
+    JsonBody(payload): JsonBody<serde_json::Value>,
+) -> ApiResult<Response> {
+    s.fluxer
+        .execute_foreign_webhook(id, &token, WebhookFormat::Slack, "", &payload)
+        .await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "ok",
+    )
+        .into_response())
+}
+
+/// `POST /webhooks/{id}/{token}/sentry`: a Sentry event (`X-Sentry-Event`) as a message; 204.
+async fn sentry(
+    State(s): State<ApiState>,
+    PathParams((id, token)): PathParams<(WebhookId, String)>,
+    headers: axum::http::HeaderMap,
+    JsonBody(payload): JsonBody<serde_json::Value>,
+) -> ApiResult<StatusCode> {
+    let event = event_header(&headers, "sentry-hook-resource");
+    let event = if event.is_empty() {
+        event_header(&headers, "x-sentry-event")
+    } else {
+        event
+    };
+    s.fluxer
+        .execute_foreign_webhook(id, &token, WebhookFormat::Sentry, &event, &payload)
+        .await?;
+    Ok(no_content())
 }

@@ -37,6 +37,7 @@ mod tokens;
 mod totp;
 mod uploads;
 mod users;
+mod webhook_formats;
 mod webhooks;
 
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub use tokens::{BotToken, SessionToken, hash_token, random_base62};
 pub use totp::totp_code;
 pub use uploads::{Upload, image_key, sanitize_filename};
 pub use users::{RelationshipRequest, UserUpdate};
+pub use webhook_formats::WebhookFormat;
 pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};

@@ -209,7 +209,7 @@ impl Fluxer {
     }
 
     /// A webhook by ID and token (constant-time comparison).
-    async fn token_webhook(&self, id: WebhookId, token: &str) -> Result<Webhook> {
+    pub(crate) async fn token_webhook(&self, id: WebhookId, token: &str) -> Result<Webhook> {
         let hook = self
             .store()
             .get_webhook(id)
