@@ -703,6 +703,51 @@ fn mentions_inbox_and_saved_messages() {
         ))
         .expect(200);
 
+    // @everyone and role mentions reach the members they mention, filterable.
+    let role = alice
+        .post(
+            &format!("/api/v1/guilds/{guild}/roles"),
+            &json!({ "name": "Oncall", "mentionable": true }),
+        )
+        .expect(200)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_id = bob.get("/api/v1/users/@me").json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice
+        .put(
+            &format!("/api/v1/guilds/{guild}/members/{bob_id}/roles/{role}"),
+            &json!({}),
+        )
+        .expect(204);
+    let everyone = post_message(&alice, &general, "@everyone standup in 5");
+    let paged = post_message(&alice, &general, &format!("<@&{role}> the pager went off"));
+    let inbox = bob.get("/api/v1/users/@me/mentions").expect(200).json();
+    assert_eq!(
+        ids(&inbox),
+        vec![
+            paged["id"].as_str().unwrap(),
+            everyone["id"].as_str().unwrap()
+        ]
+    );
+    assert_eq!(
+        ids(&bob.get("/api/v1/users/@me/mentions?everyone=false").json()),
+        vec![paged["id"].as_str().unwrap()]
+    );
+    assert_eq!(
+        ids(&bob.get("/api/v1/users/@me/mentions?roles=false").json()),
+        vec![everyone["id"].as_str().unwrap()]
+    );
+    // The author's own @everyone is not in its inbox.
+    assert!(
+        !ids(&alice.get("/api/v1/users/@me/mentions").json())
+            .contains(&everyone["id"].as_str().unwrap().to_owned())
+    );
+
     // Saved messages: only readable ones, newest first, gone when the message is.
     let keep = post_message(&bob, &general, "worth keeping");
     for m in [&first, &keep] {

@@ -4,15 +4,19 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Actor, Fluxer};
+use super::{Actor, Fluxer, member_channel_permissions};
 use crate::error::{Error, Result, Unknown};
-use crate::id::{ChannelId, GuildId, MessageId};
+use crate::id::{ChannelId, GuildId, MessageId, UserId};
 use crate::model::{Message, MessageResponse};
+use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, PrivateDocument, Topic};
 use crate::validation::Validator;
 
 /// Mentions kept per user; older ones drop out of the inbox.
 const MAX_RECENT_MENTIONS: usize = 500;
+/// Guilds up to this size get @everyone and role mentions in each member's inbox; in bigger ones
+/// only mentions by name land there.
+pub(crate) const MAX_EXPANDED_MEMBERS: u64 = 1000;
 /// Saved messages per user (upstream's limit without premium).
 pub(crate) const MAX_SAVED_MESSAGES: usize = 50;
 
@@ -84,38 +88,70 @@ pub struct SavedMessage {
 }
 
 impl Fluxer {
-    /// Puts a new message in the inbox of each user it mentions by name (the author excepted).
+    /// Puts a new message in the inbox of each user it mentions (the author excepted): by name,
+    /// and, in a guild of at most [`MAX_EXPANDED_MEMBERS`] members, through @everyone or a role
+    /// for each member who can see the channel.
     pub(crate) async fn record_mentions(&self, message: &Message) -> Result<()> {
-        let record = serde_json::to_string(&MentionRecord {
-            channel_id: message.channel_id,
-            guild_id: message.guild_id,
-            everyone: false,
-            role: false,
-        })
-        .unwrap_or_default();
-        for user in message
+        let mut recipients: Vec<(UserId, bool, bool)> = message
             .mention_ids
             .iter()
             .filter(|u| **u != message.author_id)
+            .map(|u| (*u, false, false))
+            .collect();
+        let expands = message.mention_everyone || !message.mention_role_ids.is_empty();
+        if let (true, Some(guild_id)) = (expands, message.guild_id)
+            && self.store().count_members(guild_id).await? <= MAX_EXPANDED_MEMBERS
+            && let Some(view) = self.guild_view(guild_id).await?
+            && let Some(channel) = view.channels.iter().find(|c| c.id == message.channel_id)
         {
-            let store = self.store();
+            let now = self.now();
+            let members = self
+                .store()
+                .list_members(guild_id, None, MAX_EXPANDED_MEMBERS as u32)
+                .await?;
+            for m in &members {
+                if m.user_id == message.author_id
+                    || recipients.iter().any(|(u, _, _)| *u == m.user_id)
+                {
+                    continue;
+                }
+                let by_role = m.roles.iter().any(|r| message.mention_role_ids.contains(r));
+                if !(message.mention_everyone || by_role) {
+                    continue;
+                }
+                let sees = member_channel_permissions(&view.guild, &view.roles, m, channel, now)
+                    .contains(Permissions::VIEW_CHANNEL);
+                if sees {
+                    recipients.push((m.user_id, message.mention_everyone, by_role));
+                }
+            }
+        }
+        let store = self.store();
+        for (user, everyone, role) in recipients {
+            let record = serde_json::to_string(&MentionRecord {
+                channel_id: message.channel_id,
+                guild_id: message.guild_id,
+                everyone,
+                role: role && !everyone,
+            })
+            .unwrap_or_default();
             store
                 .put_private_document(
-                    *user,
+                    user,
                     PrivateDocument::Mention,
                     message.id.get(),
                     Some(&record),
                 )
                 .await?;
             let kept = store
-                .list_private_documents(*user, PrivateDocument::Mention)
+                .list_private_documents(user, PrivateDocument::Mention)
                 .await?;
             for (old, _) in kept
                 .iter()
                 .take(kept.len().saturating_sub(MAX_RECENT_MENTIONS))
             {
                 store
-                    .put_private_document(*user, PrivateDocument::Mention, *old, None)
+                    .put_private_document(user, PrivateDocument::Mention, *old, None)
                     .await?;
             }
         }
