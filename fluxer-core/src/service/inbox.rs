@@ -12,7 +12,7 @@ use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, PrivateDocument, Topic};
 use crate::validation::Validator;
 
-/// Mentions kept per user; older ones drop out of the inbox.
+/// Mentions kept per user; older ones drop out of the inbox when it is next read.
 const MAX_RECENT_MENTIONS: usize = 500;
 /// Guilds up to this size get @everyone and role mentions in each member's inbox; in bigger ones
 /// only mentions by name land there.
@@ -135,6 +135,7 @@ impl Fluxer {
                 role: role && !everyone,
             })
             .unwrap_or_default();
+            // One write per recipient: the inbox is trimmed when it is read.
             store
                 .put_private_document(
                     user,
@@ -143,17 +144,6 @@ impl Fluxer {
                     Some(&record),
                 )
                 .await?;
-            let kept = store
-                .list_private_documents(user, PrivateDocument::Mention)
-                .await?;
-            for (old, _) in kept
-                .iter()
-                .take(kept.len().saturating_sub(MAX_RECENT_MENTIONS))
-            {
-                store
-                    .put_private_document(user, PrivateDocument::Mention, *old, None)
-                    .await?;
-            }
         }
         Ok(())
     }
@@ -167,10 +157,17 @@ impl Fluxer {
         let mut v = Validator::new();
         v.range("limit", query.limit, 1, 100);
         v.finish()?;
-        let docs = self
+        let mut docs = self
             .store()
             .list_private_documents(actor.id(), PrivateDocument::Mention)
             .await?;
+        // Only the newest are kept.
+        let excess = docs.len().saturating_sub(MAX_RECENT_MENTIONS);
+        for (old, _) in docs.drain(..excess) {
+            self.store()
+                .put_private_document(actor.id(), PrivateDocument::Mention, old, None)
+                .await?;
+        }
         let mut out = Vec::new();
         for (key, text) in docs.iter().rev() {
             if out.len() as i64 >= query.limit {
