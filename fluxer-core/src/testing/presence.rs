@@ -19,6 +19,7 @@ macro_rules! presence_conformance_tests {
             removing_last_session_goes_offline,
             lapsed_sessions_are_offline,
             users_are_separate,
+            many_at_once_match_one_by_one,
         ]);
     };
 }
@@ -278,4 +279,36 @@ pub async fn users_are_separate(presence: Arc<dyn Presence>) {
         presence.get_presence(UserId::new(8), T0).await.unwrap(),
         offline(UserId::new(8), None)
     );
+}
+
+/// `get_presences` answers each user, in the order asked (repeats included), as `get_presence`
+/// does one at a time.
+pub async fn many_at_once_match_one_by_one(presence: Arc<dyn Presence>) {
+    let users: Vec<UserId> = (20..30).map(UserId::new).collect();
+    for (i, user) in users.iter().enumerate() {
+        match i % 3 {
+            0 => presence
+                .set_session(*user, "s", &entry(*user, Status::Idle), T0, TTL)
+                .await
+                .unwrap(),
+            1 => {
+                presence
+                    .set_session(*user, "s", &entry(*user, Status::Online), T0, TTL)
+                    .await
+                    .unwrap();
+                presence.remove_session(*user, "s", T0).await.unwrap();
+            }
+            _ => {}
+        }
+    }
+    let mut asked = users.clone();
+    asked.push(users[0]);
+    asked.reverse();
+    let later = T0.plus_secs(1);
+    let many = presence.get_presences(&asked, later).await.unwrap();
+    assert_eq!(many.len(), asked.len());
+    for (user, got) in asked.iter().zip(&many) {
+        assert_eq!(got, &presence.get_presence(*user, later).await.unwrap());
+    }
+    assert!(presence.get_presences(&[], later).await.unwrap().is_empty());
 }
