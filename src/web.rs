@@ -9,7 +9,7 @@
 //! and admin prefixes never reach the app: what they do not serve is the API's JSON 404.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
@@ -49,8 +49,8 @@ struct Inner {
     app: Option<(PathBuf, String)>,
     /// The home page shown at `/` without an app.
     home: String,
-    /// `default_avatar(n)` for each n.
-    avatars: Vec<bytes::Bytes>,
+    /// `default_avatar(n)` for each n, drawn on first request (not at start-up).
+    avatars: [OnceLock<bytes::Bytes>; fluxer_media::avatars::DEFAULT_AVATARS],
     /// The CSP's list of the instance's other origins (API, gateway, media), space-separated.
     origins: String,
 }
@@ -84,9 +84,7 @@ impl WebApp {
             inner: Arc::new(Inner {
                 app,
                 home: home_page(instance),
-                avatars: (0..fluxer_media::avatars::DEFAULT_AVATARS)
-                    .map(|n| fluxer_media::avatars::default_avatar(n).into())
-                    .collect(),
+                avatars: Default::default(),
                 origins: origins.join(" "),
             }),
         })
@@ -100,9 +98,10 @@ impl WebApp {
     /// Answers one request that no route matched.
     pub async fn serve(&self, request: Request<Body>) -> Response {
         let path = request.uri().path();
-        let reserved = RESERVED
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        let reserved = RESERVED.iter().any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
         let readable = matches!(*request.method(), Method::GET | Method::HEAD);
         if reserved || !readable {
             return ApiError::not_found().into_response();
@@ -134,7 +133,11 @@ impl WebApp {
             .and_then(|f| f.strip_suffix(".png"))
             .and_then(|n| n.parse::<usize>().ok())
         {
-            return match self.inner.avatars.get(n) {
+            let png =
+                self.inner.avatars.get(n).map(|slot| {
+                    slot.get_or_init(|| fluxer_media::avatars::default_avatar(n).into())
+                });
+            return match png {
                 Some(png) => (
                     [
                         (header::CONTENT_TYPE, "image/png"),
@@ -317,7 +320,7 @@ fn origin_of(url: &str) -> Option<String> {
 
 /// The page `/` shows when no web app is configured: what this server is and where its services are.
 fn home_page(instance: &InstanceInfo) -> String {
-    let e = escape;
+    let e = fluxer_core::validation::escape_html;
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -335,13 +338,6 @@ fn home_page(instance: &InstanceInfo) -> String {
         api = e(&instance.api),
         gateway = e(&instance.gateway),
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

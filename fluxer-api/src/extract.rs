@@ -41,14 +41,10 @@ fn audit_reason(parts: &Parts) -> Option<String> {
     let mut bytes = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
         if raw[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                raw.get(i + 1).and_then(|b| hex(*b)),
-                raw.get(i + 2).and_then(|b| hex(*b)),
-            )
+            && let Some(byte) = raw.get(i + 1..i + 3).and_then(crate::path::decode_pair)
         {
-            bytes.push((hi * 16 + lo) as u8);
+            bytes.push(byte);
             i += 3;
         } else {
             bytes.push(raw[i]);

@@ -53,7 +53,8 @@ pub fn canonical_uri(uri: &Uri) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-fn decode_pair(pair: &[u8]) -> Option<u8> {
+/// The byte two hex digits name (`pair` holds at least two bytes).
+pub(crate) fn decode_pair(pair: &[u8]) -> Option<u8> {
     let hex = |b: u8| char::from(b).to_digit(16);
     u8::try_from(hex(pair[0])? * 16 + hex(pair[1])?).ok()
 }

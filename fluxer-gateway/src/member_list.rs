@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fluxer_core::id::{ChannelId, GuildId, UserId};
-use fluxer_core::service::{Fluxer, Sidebar};
+use fluxer_core::service::{Fluxer, Sidebar, SidebarRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -161,14 +161,19 @@ impl Subscriptions {
         let Some(sub) = self.guilds.get(&guild) else {
             return false;
         };
-        sub.members.contains(&user)
-            || sub.channels.values().any(|w| {
-                w.shown.as_ref().is_some_and(|list| {
-                    list.rows.iter().any(|r| {
-                        matches!(r, fluxer_core::service::SidebarRow::Member(m) if m.member.user.id == user)
-                    })
-                })
+        // Only the rows in the client's ranges: a presence event is checked against every session
+        // of a large guild, so this stays bounded by what one client holds.
+        let shown_in_range = |w: &Watched| {
+            let Some(list) = &w.shown else { return false };
+            w.ranges.iter().any(|(start, end)| {
+                list.rows
+                    .iter()
+                    .skip(*start as usize)
+                    .take((end - start) as usize + 1)
+                    .any(|r| matches!(r, SidebarRow::Member(m) if m.member.user.id == user))
             })
+        };
+        sub.members.contains(&user) || sub.channels.values().any(shown_in_range)
     }
 
     /// Something `guild`'s lists show changed: refresh them shortly.

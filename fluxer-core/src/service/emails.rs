@@ -2,21 +2,7 @@
 //! HTML-escaped in the HTML part; links are built by the caller from configured URLs and random tokens.
 
 use crate::ports::Email;
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::validation::escape_html;
 
 /// One email: a greeting, paragraphs, one button link, a footer line.
 struct Template<'a> {

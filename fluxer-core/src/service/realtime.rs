@@ -143,6 +143,7 @@ impl Fluxer {
         user_ids.sort_unstable();
         user_ids.dedup();
         let users = self.user_partials(&user_ids).await?;
+        let settings = self.settings_in(actor.id(), &guild_ids).await?;
         Ok(SessionStart {
             subscription,
             guild_ids,
@@ -150,7 +151,7 @@ impl Fluxer {
             private_channels,
             relationships,
             read_states,
-            settings: self.settings_of(actor.id()).await?,
+            settings,
             guild_settings: self.guild_settings_of(actor.id()).await?,
             notes: self.notes_of(actor.id()).await?,
             pinned_dms: self.pinned_dms_of(actor.id()).await?,

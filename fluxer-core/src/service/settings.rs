@@ -178,9 +178,18 @@ impl Fluxer {
 
     /// The user's settings as clients get them: folders in line with the guilds the user is in.
     pub async fn settings_of(&self, user: UserId) -> Result<UserSettings> {
-        let mut settings = self.stored_settings(user).await?;
         let guilds = self.store().list_user_guild_ids(user).await?;
-        settings.reconcile_folders(&guilds);
+        self.settings_in(user, &guilds).await
+    }
+
+    /// [`Fluxer::settings_of`] for a caller that has just read the user's guilds.
+    pub(crate) async fn settings_in(
+        &self,
+        user: UserId,
+        guilds: &[GuildId],
+    ) -> Result<UserSettings> {
+        let mut settings = self.stored_settings(user).await?;
+        settings.reconcile_folders(guilds);
         Ok(settings)
     }
 
@@ -193,7 +202,8 @@ impl Fluxer {
         self.store()
             .put_private_document(user, PrivateDocument::Settings, 0, Some(&encode(settings)))
             .await?;
-        let current = self.settings_of(user).await?;
+        let mut current = settings.clone();
+        current.reconcile_folders(&self.store().list_user_guild_ids(user).await?);
         self.emit(Dispatch::new(
             EventKind::UserSettingsUpdate,
             Topic::User(user),
