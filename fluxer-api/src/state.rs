@@ -165,6 +165,21 @@ impl Default for RateLimits {
                     "/channels/{channel_id}/messages",
                     Limit::new(100, 10_000),
                 ),
+                (
+                    Method::POST,
+                    "/channels/{channel_id}/messages/schedule",
+                    Limit::new(20, 10_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/messages/delete",
+                    Limit::new(6, 60_000),
+                ),
+                (
+                    Method::DELETE,
+                    "/users/@me/messages/delete",
+                    Limit::new(6, 60_000),
+                ),
                 (Method::POST, "/auth/login", Limit::new(10, 10_000)),
                 (Method::POST, "/auth/register", Limit::new(10, 10_000)),
                 (Method::POST, "/auth/forgot", Limit::new(5, 60_000)),

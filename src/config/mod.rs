@@ -351,6 +351,9 @@ impl Instance {
 pub struct Auth {
     /// Refuse messages from accounts whose email is not verified.
     pub require_verified_email: bool,
+    /// How long a request to delete all of one's messages waits before it runs, in seconds
+    /// (86400, as upstream); it can be cancelled until then.
+    pub message_deletion_delay_secs: Option<u64>,
 }
 
 /// How every listener treats its connections (the monolith's and each service's).

@@ -321,6 +321,10 @@ impl UseCases {
                 require_verified_email: config.auth.require_verified_email,
                 api_url: format!("{public_origin}/api"),
                 link_secret: ports::derive_key(secret, "links"),
+                message_deletion_delay_secs: config
+                    .auth
+                    .message_deletion_delay_secs
+                    .map_or(24 * 3600, |s| s.min(i64::MAX as u64) as i64),
                 ..Default::default()
             },
         );

@@ -14,8 +14,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "../e2e/gateway.rs"]
+mod gateway;
 #[path = "../e2e/postgres.rs"]
 mod postgres;
+
+use gateway::{Ws, identify, next, next_dispatch, runtime};
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432";
 
@@ -239,56 +243,6 @@ fn guild_with_two(api_a: &str, api_b: &str, alice: &str, bob: &str) -> (String, 
     );
     assert_eq!(s, 200, "{joined}");
     (guild_id, general)
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("a gateway frame within 20 s")
-            .expect("the connection is open")
-            .expect("a valid frame");
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
-async fn next_dispatch(ws: &mut Ws, event: &str) -> Value {
-    loop {
-        let frame = next(ws).await;
-        if frame["t"] == event {
-            return frame;
-        }
-    }
-}
-
-async fn identify(gateway: &str, token: &str) -> Ws {
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{gateway}/gateway?v=1&encoding=json"))
-            .await
-            .expect("connect to the gateway");
-    assert_eq!(next(&mut ws).await["op"], 10);
-    ws.send(Message::Text(
-        json!({ "op": 2, "d": { "token": token, "properties": { "os": "linux" } } })
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
-    next_dispatch(&mut ws, "READY").await;
-    ws
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

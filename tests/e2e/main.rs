@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `fluxer-server` binary, driven over HTTP on loopback.
 
 mod background;
+mod community;
+mod gateway;
 mod harness;
 mod media;
 mod postgres;

@@ -11,6 +11,7 @@ mod inbox;
 mod instance;
 mod invites;
 mod messages;
+mod scheduled;
 mod search;
 mod settings;
 mod users;
@@ -32,6 +33,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(users::routes())
         .merge(settings::routes())
         .merge(inbox::routes())
+        .merge(scheduled::routes())
         .merge(guilds::routes())
         .merge(channels::routes())
         .merge(messages::routes(upload_limit))

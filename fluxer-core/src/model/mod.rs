@@ -32,6 +32,6 @@ pub use settings::{
     UserGuildSettings, UserSettings,
 };
 pub use user::{
-    ActionToken, ActionTokenKind, AuthSession, ReadState, Relationship, RelationshipType, User,
-    UserPartial, UserPrivate,
+    ActionToken, ActionTokenKind, AuthSession, PendingBulkDeletion, ReadState, Relationship,
+    RelationshipType, User, UserPartial, UserPrivate,
 };

@@ -50,6 +50,22 @@ pub struct User {
     /// they log in again first.
     #[serde(default)]
     pub deletion_requested_at: Option<Timestamp>,
+    /// Set while a deletion of all the user's messages waits for its time
+    /// (`/users/@me/messages/delete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_bulk_message_deletion: Option<PendingBulkDeletion>,
+}
+
+/// A deletion of all of a user's messages, waiting for its time (upstream's
+/// `pending_bulk_message_deletion`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingBulkDeletion {
+    /// When it runs; it takes the messages written until then.
+    pub scheduled_at: Timestamp,
+    /// Channels holding the user's messages when it was asked for.
+    pub channel_count: u64,
+    /// The user's messages when it was asked for.
+    pub message_count: u64,
 }
 
 impl User {
@@ -77,6 +93,7 @@ impl User {
             password_changed_at: None,
             deleted_at: None,
             deletion_requested_at: None,
+            pending_bulk_message_deletion: None,
         }
     }
 
@@ -120,6 +137,7 @@ impl User {
             locale: self.locale.clone(),
             nsfw_allowed: true,
             premium_type: 0,
+            pending_bulk_message_deletion: self.pending_bulk_message_deletion.clone(),
         }
     }
 }
@@ -180,6 +198,8 @@ pub struct UserPrivate {
     pub nsfw_allowed: bool,
     /// Upstream's premium tier (0 none, 1 subscription, 2 lifetime); always 0 here.
     pub premium_type: u8,
+    /// A deletion of all the user's messages waiting for its time; `null` when none.
+    pub pending_bulk_message_deletion: Option<PendingBulkDeletion>,
 }
 
 /// A login session. Only the SHA-256 of the token is stored.

@@ -492,6 +492,8 @@ pub enum PrivateDocument {
     Mention,
     /// A message the user saved (key: the message ID).
     SavedMessage,
+    /// A message the user scheduled (key: its own snowflake).
+    ScheduledMessage,
 }
 
 impl PrivateDocument {
@@ -504,6 +506,7 @@ impl PrivateDocument {
             PrivateDocument::PinnedDms => 4,
             PrivateDocument::Mention => 5,
             PrivateDocument::SavedMessage => 6,
+            PrivateDocument::ScheduledMessage => 7,
         }
     }
 }

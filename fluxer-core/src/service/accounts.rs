@@ -17,12 +17,7 @@ const PURGE_BATCH: usize = 100;
 impl Fluxer {
     /// Schedules the caller's account for deletion and logs it out everywhere.
     pub async fn request_account_deletion(&self, actor: &Actor, password: &str) -> Result<()> {
-        if actor.is_bot() {
-            return Err(Error::forbidden(
-                "ACCESS_DENIED",
-                "Delete the application instead.",
-            ));
-        }
+        actor.require_person("Delete the application instead.")?;
         self.require_password(actor, Some(password)).await?;
         for guild_id in self.store().list_user_guild_ids(actor.id()).await? {
             if let Some(g) = self.store().get_guild(guild_id).await?

@@ -127,12 +127,7 @@ impl Fluxer {
         actor: &Actor,
         req: ApplicationCreate,
     ) -> Result<ApplicationResponse> {
-        if actor.is_bot() {
-            return Err(Error::forbidden(
-                "ACCESS_DENIED",
-                "Bots cannot create applications.",
-            ));
-        }
+        actor.require_person("Bots cannot create applications.")?;
         let mut v = Validator::new();
         v.length("name", req.name.trim(), 1, 100);
         v.opt_length("description", req.description.as_deref(), 0, 400);

@@ -125,12 +125,7 @@ impl Fluxer {
 
     /// Asks for a data export (`POST /users/@me/harvest`); one a day (`HARVEST_COOLDOWN_SECS`).
     pub async fn request_harvest(&self, actor: &Actor) -> Result<Harvest> {
-        if actor.is_bot() {
-            return Err(Error::forbidden(
-                "ACCESS_DENIED",
-                "Bot accounts cannot request a data export.",
-            ));
-        }
+        actor.require_person("Bot accounts cannot request a data export.")?;
         let now = self.now();
         if let Some(last) = self.list_harvests(actor.id()).await?.into_iter().next()
             && last.status != HarvestStatus::Failed

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::id::{ChannelId, GuildId, MessageId, UserId};
 use crate::model::Message;
 use crate::ports::{Email, Has, Job, MessageDocument, NewJob};
+use crate::time::Timestamp;
 
 /// Messages per index job at most.
 const INDEX_BATCH: usize = 256;
@@ -80,6 +81,24 @@ pub enum Task {
     ExpireInvites,
     /// Scheduled: deletes data exports past their download window.
     ExpireHarvests,
+    /// Posts a scheduled message at its time (queued to run then), if it is still pending for
+    /// that time.
+    SendScheduledMessage {
+        /// Its author.
+        user_id: UserId,
+        /// The scheduled message.
+        scheduled_message_id: MessageId,
+        /// The instant it was queued for; a message rescheduled since is left to its newer job.
+        expected_scheduled_at: Timestamp,
+    },
+    /// Deletes every message a user wrote (queued to run at the deletion's time), if that
+    /// deletion is still the pending one.
+    PurgeUserMessages {
+        /// The author.
+        user_id: UserId,
+        /// The deletion's time: messages written until then go.
+        scheduled_at: Timestamp,
+    },
 }
 
 impl Task {
@@ -97,6 +116,8 @@ impl Task {
         "expire_sessions",
         "expire_invites",
         "expire_harvests",
+        "send_scheduled_message",
+        "purge_user_messages",
     ];
 
     /// The kind, as the queue names it (the serde tag).
@@ -114,6 +135,8 @@ impl Task {
             Task::ExpireSessions => 9,
             Task::ExpireInvites => 10,
             Task::ExpireHarvests => 11,
+            Task::SendScheduledMessage { .. } => 12,
+            Task::PurgeUserMessages { .. } => 13,
         };
         Self::KINDS[i]
     }
@@ -359,6 +382,20 @@ impl Fluxer {
             }
             Task::ExpireHarvests => {
                 self.expire_harvests().await?;
+            }
+            Task::SendScheduledMessage {
+                user_id,
+                scheduled_message_id,
+                expected_scheduled_at,
+            } => {
+                self.send_scheduled_message(user_id, scheduled_message_id, expected_scheduled_at)
+                    .await?;
+            }
+            Task::PurgeUserMessages {
+                user_id,
+                scheduled_at,
+            } => {
+                self.purge_user_messages(user_id, scheduled_at).await?;
             }
         }
         Ok(())

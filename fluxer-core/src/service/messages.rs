@@ -179,75 +179,10 @@ impl Fluxer {
         req: MessageCreate,
     ) -> Result<MessageResponse> {
         let access = self.channel_access(actor.id(), channel_id).await?;
-        if !access.channel.kind.is_text() {
-            return Err(Error::rejected(
-                "CANNOT_SEND_MESSAGES_IN_NON_TEXT_CHANNEL",
-                "This channel does not take messages.",
-            ));
-        }
-        access.require(Permissions::VIEW_CHANNEL | Permissions::SEND_MESSAGES)?;
-        if self.config().require_verified_email && !actor.user.email_verified && !actor.is_bot() {
-            return Err(Error::forbidden(
-                "EMAIL_VERIFICATION_REQUIRED",
-                "Verify your email to send messages.",
-            ));
-        }
-        let content = req.content.clone().unwrap_or_default();
-        let mut v = Validator::new();
-        v.length("content", &content, 0, self.limits().message_content);
-        if let Some(n) = &req.nonce {
-            v.length("nonce", n, 1, 32);
-        }
-        validate_embeds(&mut v, &req.embeds, self.limits().embeds_per_message);
-        v.count(
-            "attachments",
-            req.attachments.len(),
-            self.limits().attachments_per_message,
-        );
-        v.finish()?;
-        if content.trim().is_empty() && req.embeds.is_empty() && req.attachments.is_empty() {
-            return Err(Error::rejected(
-                "CANNOT_SEND_EMPTY_MESSAGE",
-                "Cannot send an empty message.",
-            ));
-        }
-        if !req.embeds.is_empty() {
-            access.require(Permissions::EMBED_LINKS)?;
-        }
-        if !req.attachments.is_empty() {
-            access.require(Permissions::ATTACH_FILES)?;
-        }
-        self.check_dm_allowed(actor, &access).await?;
+        self.check_sendable(actor, &access, &req).await?;
         self.check_slowmode(actor, &access).await?;
-
-        let reference = match &req.message_reference {
-            Some(r) => {
-                access.require(Permissions::READ_MESSAGE_HISTORY)?;
-                if r.channel_id.is_some_and(|c| c != channel_id) {
-                    return Err(Error::field(
-                        "message_reference.channel_id",
-                        "INVALID_MESSAGE_REFERENCE",
-                        "Replies must be in the same channel.",
-                    ));
-                }
-                let target = self
-                    .store()
-                    .get_message(channel_id, r.message_id)
-                    .await?
-                    .ok_or(Error::Unknown(Unknown::Message))?;
-                Some((
-                    MessageReference {
-                        message_id: target.id,
-                        channel_id: Some(channel_id),
-                        guild_id: access.guild_id(),
-                        kind: 0,
-                    },
-                    target.author_id,
-                ))
-            }
-            None => None,
-        };
-
+        let reference = self.reply_target(&access, &req).await?;
+        let content = req.content.clone().unwrap_or_default();
         let (mention_ids, mention_role_ids, mention_everyone) = self
             .resolve_mentions(
                 &access,
@@ -288,6 +223,92 @@ impl Fluxer {
         };
         self.store().insert_message(&message).await?;
         self.after_message_created(&access, actor, message).await
+    }
+
+    /// Everything that decides whether `req` may be sent to this channel now, short of slowmode
+    /// (which counts the send) and the reply target: the channel takes messages, the permissions
+    /// for what it carries, the body's limits, and whether the DM is open. Scheduling a message
+    /// runs it too.
+    pub(crate) async fn check_sendable(
+        &self,
+        actor: &Actor,
+        access: &ChannelAccess,
+        req: &MessageCreate,
+    ) -> Result<()> {
+        if !access.channel.kind.is_text() {
+            return Err(Error::rejected(
+                "CANNOT_SEND_MESSAGES_IN_NON_TEXT_CHANNEL",
+                "This channel does not take messages.",
+            ));
+        }
+        access.require(Permissions::VIEW_CHANNEL | Permissions::SEND_MESSAGES)?;
+        if self.config().require_verified_email && !actor.user.email_verified && !actor.is_bot() {
+            return Err(Error::forbidden(
+                "EMAIL_VERIFICATION_REQUIRED",
+                "Verify your email to send messages.",
+            ));
+        }
+        let content = req.content.as_deref().unwrap_or_default();
+        let mut v = Validator::new();
+        v.length("content", content, 0, self.limits().message_content);
+        if let Some(n) = &req.nonce {
+            v.length("nonce", n, 1, 32);
+        }
+        validate_embeds(&mut v, &req.embeds, self.limits().embeds_per_message);
+        v.count(
+            "attachments",
+            req.attachments.len(),
+            self.limits().attachments_per_message,
+        );
+        v.finish()?;
+        if content.trim().is_empty() && req.embeds.is_empty() && req.attachments.is_empty() {
+            return Err(Error::rejected(
+                "CANNOT_SEND_EMPTY_MESSAGE",
+                "Cannot send an empty message.",
+            ));
+        }
+        if !req.embeds.is_empty() {
+            access.require(Permissions::EMBED_LINKS)?;
+        }
+        if !req.attachments.is_empty() {
+            access.require(Permissions::ATTACH_FILES)?;
+        }
+        self.check_dm_allowed(actor, access).await
+    }
+
+    /// The message `req` replies to, checked: in this channel, readable, and still there; with
+    /// its author (who is mentioned unless the sender says otherwise).
+    pub(crate) async fn reply_target(
+        &self,
+        access: &ChannelAccess,
+        req: &MessageCreate,
+    ) -> Result<Option<(MessageReference, UserId)>> {
+        let Some(r) = &req.message_reference else {
+            return Ok(None);
+        };
+        let channel_id = access.channel.id;
+        access.require(Permissions::READ_MESSAGE_HISTORY)?;
+        if r.channel_id.is_some_and(|c| c != channel_id) {
+            return Err(Error::field(
+                "message_reference.channel_id",
+                "INVALID_MESSAGE_REFERENCE",
+                "Replies must be in the same channel.",
+            ));
+        }
+        let target = self
+            .store()
+            .get_message(channel_id, r.message_id)
+            .await?
+            .ok_or(Error::Unknown(Unknown::Message))?;
+        Ok(Some((
+            MessageReference {
+                message_id: target.id,
+                channel_id: Some(channel_id),
+                guild_id: access.guild_id(),
+                kind: 0,
+            },
+            target.author_id,
+        )))
     }
 
     /// Stores mention counts and publishes `MESSAGE_CREATE`; shared by users, bots and webhooks.

@@ -26,10 +26,12 @@ mod messages;
 mod password;
 mod presence;
 mod profiles;
+mod purge;
 mod read_states;
 mod realtime;
 mod reindex;
 mod roles;
+mod scheduled;
 mod search;
 mod settings;
 mod sidebar;
@@ -62,6 +64,9 @@ pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
 pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};
 pub use reindex::ReindexProgress;
 pub use roles::{RoleCreate, RolePosition, RoleUpdate};
+pub use scheduled::{
+    MAX_SCHEDULED_MESSAGES, ScheduledMessage, ScheduledStatus, resolve_scheduled_at,
+};
 pub use search::{SearchPage, SearchRequest, SortOrder};
 pub use settings::{UserGuildSettingsUpdate, UserSettingsUpdate};
 pub use sidebar::{Sidebar, SidebarGroup, SidebarMember, SidebarPresence, SidebarRow};
@@ -159,6 +164,8 @@ pub struct Config {
     pub account_deletion_grace_secs: i64,
     /// Sessions unused for this long end.
     pub session_idle_secs: i64,
+    /// How long a request to delete all of one's messages waits before it runs (upstream: a day).
+    pub message_deletion_delay_secs: i64,
     /// The key of signed download links (data exports). Keep it secret and the same on every node.
     pub link_secret: Vec<u8>,
 }
@@ -173,6 +180,7 @@ impl Default for Config {
             api_url: "http://127.0.0.1:8080/api".to_owned(),
             account_deletion_grace_secs: 72 * 3600,
             session_idle_secs: 90 * 24 * 3600,
+            message_deletion_delay_secs: 24 * 3600,
             link_secret: Vec::new(),
         }
     }

@@ -125,6 +125,7 @@ impl Fixtures {
             password_changed_at: None,
             deleted_at: None,
             deletion_requested_at: None,
+            pending_bulk_message_deletion: None,
         }
     }
 

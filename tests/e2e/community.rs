@@ -1,0 +1,396 @@
+//! What communities use around chat: scheduled messages (posted by the worker at their time, across
+//! a crash), and deleting all of one's own messages after a delay.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::gateway::{identify, next_dispatch, runtime};
+use crate::harness::{Client, Server};
+use crate::{
+    create_guild, error_paths, general_channel, ids, invite_and_join, post_message, register,
+};
+
+/// Seconds since the Unix epoch, now.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (civil, no zone) for a Unix time in UTC.
+fn civil(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    // Days since the epoch to a proleptic Gregorian date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Waits until `check` gives a value, for up to 30 s.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn contents(c: &Client, channel: &str) -> Vec<String> {
+    c.get(&format!("/api/v1/channels/{channel}/messages"))
+        .expect(200)
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn schedule(c: &Client, channel: &str, body: Value) -> crate::harness::Response {
+    c.post(
+        &format!("/api/v1/channels/{channel}/messages/schedule"),
+        &body,
+    )
+}
+
+#[test]
+fn scheduled_messages_are_checked_listed_edited_and_posted_on_time_across_a_crash() {
+    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let anon = server.client();
+    let (alice, _) = register(&anon, "sched-a@example.com", "sched_a");
+    let (bob, _) = register(&anon, "sched-b@example.com", "sched_b");
+    let guild = create_guild(&alice, "Later");
+    let general = general_channel(&alice, &guild);
+
+    // Bad bodies and times, each with its field.
+    let e = schedule(
+        &alice,
+        &general,
+        json!({ "content": "x", "timezone": "UTC" }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(
+        e["errors"][0]["code"], "INVALID_SCHEDULED_MESSAGE_PAYLOAD",
+        "{e}"
+    );
+    assert_eq!(error_paths(&e), ["scheduled_message"]);
+    let soon = civil(unix_now() + 3600);
+    let cases = [
+        (
+            json!({ "content": "x", "scheduled_local_at": soon, "timezone": "Mars/Olympus_Mons" }),
+            "timezone",
+            "INVALID_TIMEZONE_IDENTIFIER",
+        ),
+        (
+            json!({ "content": "x", "scheduled_local_at": "tomorrow-ish", "timezone": "UTC" }),
+            "scheduled_local_at",
+            "INVALID_DATETIME_FOR_SCHEDULED_SEND",
+        ),
+        (
+            json!({ "content": "x", "scheduled_local_at": civil(unix_now() - 60), "timezone": "UTC" }),
+            "scheduled_local_at",
+            "SCHEDULED_TIME_MUST_BE_FUTURE",
+        ),
+        (
+            json!({ "content": "x", "scheduled_local_at": civil(unix_now() + 31 * 86_400), "timezone": "UTC" }),
+            "scheduled_local_at",
+            "SCHEDULED_MESSAGES_MAX_30_DAYS",
+        ),
+    ];
+    for (body, path, code) in cases {
+        let e = schedule(&alice, &general, body).expect_error(400, "INVALID_FORM_BODY");
+        assert_eq!(
+            (
+                e["errors"][0]["path"].as_str(),
+                e["errors"][0]["code"].as_str()
+            ),
+            (Some(path), Some(code)),
+            "{e}"
+        );
+    }
+    // The message is checked as if sent now: an empty one, and a channel bob cannot see.
+    schedule(
+        &alice,
+        &general,
+        json!({ "content": " ", "scheduled_local_at": soon, "timezone": "UTC" }),
+    )
+    .expect_error(400, "CANNOT_SEND_EMPTY_MESSAGE");
+    let e = schedule(
+        &bob,
+        &general,
+        json!({ "content": "x", "scheduled_local_at": soon, "timezone": "UTC" }),
+    );
+    assert!(e.status == 403 || e.status == 404, "{}", e.status);
+
+    // A local time in a named zone: Tokyo is UTC+9 all year.
+    let ten_days = unix_now() + 10 * 86_400;
+    let tokyo = schedule(&alice, &general, json!({
+        "content": "ten days on", "scheduled_local_at": civil(ten_days), "timezone": "Asia/Tokyo",
+        "nonce": "n1", "ignored": true,
+    }))
+    .expect(201)
+    .json();
+    assert_eq!(tokyo["status"], "pending");
+    assert_eq!(tokyo["status_reason"], Value::Null);
+    assert_eq!(tokyo["timezone"], "Asia/Tokyo");
+    assert_eq!(tokyo["scheduled_local_at"], civil(ten_days));
+    assert_eq!(
+        tokyo["scheduled_at"],
+        format!("{}.000Z", civil(ten_days - 9 * 3600))
+    );
+    assert_eq!(
+        tokyo["payload"],
+        json!({ "content": "ten days on", "nonce": "n1" })
+    );
+    let tokyo_id = tokyo["id"].as_str().unwrap().to_owned();
+
+    // Edit replaces the message and its time; the ID and creation time stay.
+    let edited = alice
+        .patch(&format!("/api/v1/users/@me/scheduled-messages/{tokyo_id}"), &json!({
+            "content": "eleven days on", "scheduled_local_at": civil(ten_days + 86_400), "timezone": "UTC",
+        }))
+        .expect(200)
+        .json();
+    assert_eq!(
+        (edited["id"].as_str(), &edited["created_at"]),
+        (Some(tokyo_id.as_str()), &tokyo["created_at"])
+    );
+    assert_eq!(edited["payload"]["content"], "eleven days on");
+    assert_eq!(
+        edited["scheduled_at"],
+        format!("{}.000Z", civil(ten_days + 86_400))
+    );
+    assert_eq!(
+        alice
+            .get(&format!("/api/v1/users/@me/scheduled-messages/{tokyo_id}"))
+            .expect(200)
+            .json(),
+        edited
+    );
+
+    // Due in two seconds, then the server crashes before it is: the job survives and posts it.
+    let due = schedule(&alice, &general, json!({
+        "content": "posted by the worker", "scheduled_local_at": format!("{}Z", civil(unix_now() + 2)), "timezone": "Europe/Oslo",
+    }))
+    .expect(201)
+    .json();
+    let listed = alice
+        .get("/api/v1/users/@me/scheduled-messages")
+        .expect(200)
+        .json();
+    assert_eq!(
+        ids(&listed),
+        [due["id"].as_str().unwrap(), tokyo_id.as_str()],
+        "newest first"
+    );
+    let data = server.kill_keeping_data();
+    let server = Server::start_in(data, &[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let alice = server.client().with_token(alice.token.as_deref().unwrap());
+    eventually("the scheduled message in the channel", || {
+        contents(&alice, &general)
+            .contains(&"posted by the worker".to_owned())
+            .then_some(())
+    });
+    let listed = alice
+        .get("/api/v1/users/@me/scheduled-messages")
+        .expect(200)
+        .json();
+    assert_eq!(
+        ids(&listed),
+        [tokyo_id.as_str()],
+        "a sent message leaves the list"
+    );
+    assert_eq!(
+        contents(&alice, &general)
+            .iter()
+            .filter(|c| *c == "posted by the worker")
+            .count(),
+        1,
+        "posted once"
+    );
+
+    // One that can no longer be sent when its time comes is kept as invalid, with the reason.
+    let bob = server.client().with_token(bob.token.as_deref().unwrap());
+    invite_and_join(&alice, &general, &bob);
+    let rt = runtime();
+    let mut bob_ws = rt.block_on(identify(&server.addr, bob.token.as_deref().unwrap()));
+    let doomed = schedule(&bob, &general, json!({
+        "content": "never", "scheduled_local_at": format!("{}Z", civil(unix_now() + 2)), "timezone": "UTC",
+    }))
+    .expect(201)
+    .json();
+    let bob_id = bob.get("/api/v1/users/@me").expect(200).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice
+        .delete(&format!("/api/v1/guilds/{guild}/members/{bob_id}"))
+        .expect(204);
+    rt.block_on(next_dispatch(&mut bob_ws, "GUILD_DELETE"));
+    let failed = eventually("the scheduled message to fail", || {
+        let m = bob
+            .get(&format!(
+                "/api/v1/users/@me/scheduled-messages/{}",
+                doomed["id"].as_str().unwrap()
+            ))
+            .expect(200)
+            .json();
+        (m["status"] == "invalid").then_some(m)
+    });
+    assert!(
+        failed["status_reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{failed}"
+    );
+    assert!(failed["invalidated_at"].is_string(), "{failed}");
+    assert!(!contents(&alice, &general).contains(&"never".to_owned()));
+
+    // A scheduled post reaches the gateway as any message does.
+    let mut alice_ws = rt.block_on(identify(&server.addr, alice.token.as_deref().unwrap()));
+    schedule(&alice, &general, json!({
+        "content": "live", "scheduled_local_at": format!("{}Z", civil(unix_now() + 1)), "timezone": "UTC",
+    }))
+    .expect(201);
+    let created = rt.block_on(next_dispatch(&mut alice_ws, "MESSAGE_CREATE"));
+    assert_eq!(created["d"]["content"], "live");
+
+    // Cancel: gone, and cancelling again is still 204; bots may not schedule.
+    alice
+        .delete(&format!("/api/v1/users/@me/scheduled-messages/{tokyo_id}"))
+        .expect(204);
+    alice
+        .delete(&format!("/api/v1/users/@me/scheduled-messages/{tokyo_id}"))
+        .expect(204);
+    alice
+        .get(&format!("/api/v1/users/@me/scheduled-messages/{tokyo_id}"))
+        .expect_error(404, "UNKNOWN_MESSAGE");
+}
+
+#[test]
+fn deleting_all_my_messages_waits_can_be_cancelled_and_takes_only_mine() {
+    let server = Server::start(&[
+        ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
+        ("FLUXER_CONFIG__AUTH__MESSAGE_DELETION_DELAY_SECS", "2"),
+    ]);
+    let anon = server.client();
+    let (alice, _) = register(&anon, "purge-a@example.com", "purge_a");
+    let (bob, bob_id) = register(&anon, "purge-b@example.com", "purge_b");
+    let guild = create_guild(&alice, "Purge");
+    let general = general_channel(&alice, &guild);
+    invite_and_join(&alice, &general, &bob);
+    let mine: Vec<String> = (0..3)
+        .map(|i| {
+            post_message(&alice, &general, &format!("alice {i}"))["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    post_message(&bob, &general, "bob stays");
+    let dm = alice
+        .post(
+            "/api/v1/users/@me/channels",
+            &json!({ "recipient_id": bob_id }),
+        )
+        .expect(200)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post_message(&alice, &dm, "a private word");
+
+    // The password is asked for.
+    let e = alice
+        .post("/api/v1/users/@me/messages/delete", &json!({}))
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(error_paths(&e), ["password"]);
+    alice
+        .post(
+            "/api/v1/users/@me/messages/delete",
+            &json!({ "password": "wrong horse battery" }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+
+    // Asked for, then cancelled: the pending deletion shows on the user and goes away.
+    alice
+        .post(
+            "/api/v1/users/@me/messages/delete",
+            &json!({ "password": "correct horse battery" }),
+        )
+        .expect(204);
+    let pending =
+        alice.get("/api/v1/users/@me").expect(200).json()["pending_bulk_message_deletion"].clone();
+    assert_eq!(
+        (
+            pending["message_count"].as_u64(),
+            pending["channel_count"].as_u64()
+        ),
+        (Some(4), Some(2)),
+        "{pending}"
+    );
+    assert!(pending["scheduled_at"].is_string());
+    let cancelled = alice
+        .delete("/api/v1/users/@me/messages/delete")
+        .expect(200)
+        .json();
+    assert_eq!(cancelled, json!({ "success": true }));
+    assert_eq!(
+        alice.get("/api/v1/users/@me").expect(200).json()["pending_bulk_message_deletion"],
+        Value::Null
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        contents(&alice, &general).len(),
+        4,
+        "a cancelled deletion deletes nothing"
+    );
+
+    // Asked for again: after the delay the worker takes alice's messages, and only hers.
+    let rt = runtime();
+    let mut bob_ws = rt.block_on(identify(&server.addr, bob.token.as_deref().unwrap()));
+    alice
+        .post(
+            "/api/v1/users/@me/messages/delete",
+            &json!({ "password": "correct horse battery" }),
+        )
+        .expect(204);
+    let mut deleted = Vec::new();
+    while deleted.len() < 4 {
+        let bulk = rt.block_on(next_dispatch(&mut bob_ws, "MESSAGE_DELETE_BULK"));
+        deleted.extend(
+            bulk["d"]["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned()),
+        );
+    }
+    for id in &mine {
+        assert!(deleted.contains(id), "{id} in {deleted:?}");
+    }
+    assert_eq!(contents(&bob, &general), ["bob stays"]);
+    assert!(contents(&bob, &dm).is_empty());
+    eventually("the pending deletion to clear", || {
+        alice.get("/api/v1/users/@me").expect(200).json()["pending_bulk_message_deletion"]
+            .is_null()
+            .then_some(())
+    });
+}
