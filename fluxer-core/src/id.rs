@@ -174,8 +174,22 @@ typed_id! {
     AttachmentId;
     /// A custom emoji.
     EmojiId;
+    /// A guild's custom emoji or sticker ("expression", as upstream calls both).
+    ExpressionId;
     /// An entry of a guild's audit log.
     AuditLogId;
+}
+
+impl From<ExpressionId> for EmojiId {
+    fn from(id: ExpressionId) -> Self {
+        EmojiId(id.0)
+    }
+}
+
+impl From<EmojiId> for ExpressionId {
+    fn from(id: EmojiId) -> Self {
+        ExpressionId(id.0)
+    }
 }
 
 impl GuildId {

@@ -7,6 +7,7 @@
 mod application;
 mod audit;
 mod channel;
+mod expression;
 mod guild;
 mod invite;
 mod message;
@@ -17,6 +18,7 @@ mod user;
 pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
 pub use audit::{AuditChange, AuditEntry, AuditQuery, action as audit_action};
 pub use channel::{Channel, ChannelResponse, ChannelType};
+pub use expression::{EmojiResponse, Expression, ExpressionKind, StickerItem, StickerResponse};
 pub use guild::{
     Ban, BanResponse, Guild, GuildResponse, GuildSnapshot, Member, MemberResponse, Role, UserGuild,
     VanityUrl,

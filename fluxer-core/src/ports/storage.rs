@@ -18,12 +18,13 @@ use async_trait::async_trait;
 use super::PortResult;
 use crate::error::StoreError;
 use crate::id::{
-    ApplicationId, AuditLogId, ChannelId, GuildId, MessageId, RoleId, UserId, WebhookId,
+    ApplicationId, AuditLogId, ChannelId, ExpressionId, GuildId, MessageId, RoleId, UserId,
+    WebhookId,
 };
 use crate::model::{
     ActionToken, ActionTokenKind, Application, AuditEntry, AuditQuery, AuthSession, Ban, Channel,
-    Guild, Invite, Member, Message, ReactionCount, ReactionEmoji, ReadState, Relationship, Role,
-    User, Webhook,
+    Expression, ExpressionKind, Guild, Invite, Member, Message, ReactionCount, ReactionEmoji,
+    ReadState, Relationship, Role, User, Webhook,
 };
 use crate::time::Timestamp;
 
@@ -553,6 +554,25 @@ pub trait AuditLogRepository: Send + Sync {
     async fn delete_audit_entries_before(&self, before: AuditLogId) -> PortResult<u64>;
 }
 
+/// A guild's custom emojis and stickers. Deleting a guild deletes its expressions.
+#[async_trait]
+pub trait ExpressionRepository: Send + Sync {
+    /// Stores (inserts or replaces) one.
+    async fn put_expression(&self, expression: &Expression) -> PortResult<()>;
+    /// One, by ID, from any guild.
+    async fn get_expression(&self, id: ExpressionId) -> PortResult<Option<Expression>>;
+    /// Several, by ID, from any guild; unknown IDs are skipped, order unspecified.
+    async fn get_expressions(&self, ids: &[ExpressionId]) -> PortResult<Vec<Expression>>;
+    /// A guild's expressions of one kind, by ascending ID.
+    async fn list_guild_expressions(
+        &self,
+        guild: GuildId,
+        kind: ExpressionKind,
+    ) -> PortResult<Vec<Expression>>;
+    /// Deletes one; whether it existed.
+    async fn delete_expression(&self, id: ExpressionId) -> PortResult<bool>;
+}
+
 /// Every repository: what a complete storage backend implements.
 pub trait Store:
     UserRepository
@@ -572,6 +592,7 @@ pub trait Store:
     + ScanRepository
     + PrivateDocumentRepository
     + AuditLogRepository
+    + ExpressionRepository
     + 'static
 {
 }
@@ -594,6 +615,7 @@ impl<T> Store for T where
         + ScanRepository
         + PrivateDocumentRepository
         + AuditLogRepository
+        + ExpressionRepository
         + 'static
 {
 }

@@ -35,6 +35,7 @@ macro_rules! storage_conformance_tests {
             guild_update_and_get_guilds,
             guild_delete_cascades,
             audit_log_filters_pages_and_expires,
+            expressions_by_guild_and_kind_and_cascade,
             scan_walks_every_id_in_order,
             channels_create_get_update,
             channels_listed_by_position_then_id,

@@ -944,3 +944,88 @@ pub async fn audit_log_filters_pages_and_expires(store: Arc<dyn Store>) {
     );
     assert!(store.list_audit_entries(g2, &all).await.unwrap().is_empty());
 }
+
+/// Emojis and stickers: put replaces, reads by ID from any guild (several at once, unknown ones
+/// skipped), lists one guild's of one kind by ascending ID, deletes one, and go with their guild.
+pub async fn expressions_by_guild_and_kind_and_cascade(store: Arc<dyn Store>) {
+    use crate::id::ExpressionId;
+    use crate::model::{Expression, ExpressionKind};
+
+    let fx = Fixtures::new();
+    let owner = fx.make_user();
+    store.create_user(&owner).await.unwrap();
+    let (doomed, kept) = (fx.make_guild(owner.id), fx.make_guild(owner.id));
+    doomed.create_in(&*store).await.unwrap();
+    kept.create_in(&*store).await.unwrap();
+    let make = |guild: GuildId, kind: ExpressionKind, name: &str| Expression {
+        id: ExpressionId(fx.snowflake()),
+        guild_id: guild,
+        kind,
+        name: name.to_owned(),
+        creator_id: owner.id,
+        animated: false,
+        content_type: "image/png".to_owned(),
+        description: (kind == ExpressionKind::Sticker).then(|| "a sticker".to_owned()),
+        tags: vec![],
+    };
+    let (d, k) = (doomed.guild.id, kept.guild.id);
+    let made = [
+        make(d, ExpressionKind::Emoji, "one"),
+        make(d, ExpressionKind::Emoji, "two"),
+        make(d, ExpressionKind::Sticker, "three"),
+        make(k, ExpressionKind::Emoji, "four"),
+    ];
+    // Stored out of order; listed by ID.
+    for e in made.iter().rev() {
+        store.put_expression(e).await.unwrap();
+    }
+    let emojis = store
+        .list_guild_expressions(d, ExpressionKind::Emoji)
+        .await
+        .unwrap();
+    assert_eq!(emojis, [made[0].clone(), made[1].clone()]);
+    let stickers = store
+        .list_guild_expressions(d, ExpressionKind::Sticker)
+        .await
+        .unwrap();
+    assert_eq!(stickers, [made[2].clone()]);
+
+    let mut renamed = made[1].clone();
+    renamed.name = "deux".to_owned();
+    renamed.tags = vec!["x".to_owned()];
+    store.put_expression(&renamed).await.unwrap();
+    assert_eq!(
+        store.get_expression(renamed.id).await.unwrap(),
+        Some(renamed.clone())
+    );
+    let mut some = store
+        .get_expressions(&[made[3].id, renamed.id, ExpressionId(fx.snowflake())])
+        .await
+        .unwrap();
+    some.sort_by_key(|e| e.id);
+    assert_eq!(some, [renamed.clone(), made[3].clone()]);
+    assert!(store.get_expressions(&[]).await.unwrap().is_empty());
+
+    assert!(store.delete_expression(made[0].id).await.unwrap());
+    assert!(!store.delete_expression(made[0].id).await.unwrap());
+    assert_eq!(store.get_expression(made[0].id).await.unwrap(), None);
+
+    store.delete_guild(d).await.unwrap();
+    for kind in [ExpressionKind::Emoji, ExpressionKind::Sticker] {
+        assert!(
+            store
+                .list_guild_expressions(d, kind)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(store.get_expression(renamed.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .list_guild_expressions(k, ExpressionKind::Emoji)
+            .await
+            .unwrap(),
+        [made[3].clone()]
+    );
+}

@@ -163,6 +163,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_log_by_id ON audit_log (id);
     ",
+    // 4: guilds' custom emojis and stickers.
+    "
+    CREATE TABLE expressions (
+        id BIGINT NOT NULL,
+        guild_id BIGINT NOT NULL,
+        kind SMALLINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT expressions_pkey PRIMARY KEY (id)
+    );
+    CREATE INDEX expressions_by_guild ON expressions (guild_id, kind, id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -165,6 +165,16 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX audit_log_by_id ON audit_log (id);
     ",
+    // 5: guilds' custom emojis and stickers.
+    "
+    CREATE TABLE expressions (
+        id INTEGER PRIMARY KEY,
+        guild_id INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX expressions_by_guild ON expressions (guild_id, kind, id);
+    ",
 ];
 
 /// The schema version this build writes.

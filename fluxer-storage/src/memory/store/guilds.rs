@@ -4,13 +4,14 @@ use std::ops::Bound;
 
 use async_trait::async_trait;
 use fluxer_core::StoreError;
-use fluxer_core::id::{AuditLogId, ChannelId, GuildId, RoleId, UserId, WebhookId};
+use fluxer_core::id::{AuditLogId, ChannelId, ExpressionId, GuildId, RoleId, UserId, WebhookId};
 use fluxer_core::model::{
-    AuditEntry, AuditQuery, Ban, Channel, ChannelType, Guild, Invite, Member, Role, Webhook,
+    AuditEntry, AuditQuery, Ban, Channel, ChannelType, Expression, ExpressionKind, Guild, Invite,
+    Member, Role, Webhook,
 };
 use fluxer_core::ports::{
-    AuditLogRepository, BanRepository, ChannelRepository, GuildRepository, InviteRepository,
-    MemberRepository, PortResult, RoleRepository, WebhookRepository, conflict,
+    AuditLogRepository, BanRepository, ChannelRepository, ExpressionRepository, GuildRepository,
+    InviteRepository, MemberRepository, PortResult, RoleRepository, WebhookRepository, conflict,
 };
 use fluxer_core::time::Timestamp;
 
@@ -120,6 +121,7 @@ impl GuildRepository for MemoryStore {
             d.invites.retain(|_, i| i.guild_id != Some(id));
             d.bans.remove(&id);
             d.webhooks.retain(|_, w| w.guild_id != id);
+            d.expressions.retain(|_, e| e.guild_id != id);
         });
         Ok(())
     }
@@ -562,5 +564,43 @@ impl AuditLogRepository for MemoryStore {
             }
             gone
         }))
+    }
+}
+
+#[async_trait]
+impl ExpressionRepository for MemoryStore {
+    async fn put_expression(&self, expression: &Expression) -> PortResult<()> {
+        self.write(|d| d.expressions.insert(expression.id, expression.clone()));
+        Ok(())
+    }
+
+    async fn get_expression(&self, id: ExpressionId) -> PortResult<Option<Expression>> {
+        Ok(self.read(|d| d.expressions.get(&id).cloned()))
+    }
+
+    async fn get_expressions(&self, ids: &[ExpressionId]) -> PortResult<Vec<Expression>> {
+        Ok(self.read(|d| {
+            ids.iter()
+                .filter_map(|id| d.expressions.get(id).cloned())
+                .collect()
+        }))
+    }
+
+    async fn list_guild_expressions(
+        &self,
+        guild: GuildId,
+        kind: ExpressionKind,
+    ) -> PortResult<Vec<Expression>> {
+        Ok(self.read(|d| {
+            d.expressions
+                .values()
+                .filter(|e| e.guild_id == guild && e.kind == kind)
+                .cloned()
+                .collect()
+        }))
+    }
+
+    async fn delete_expression(&self, id: ExpressionId) -> PortResult<bool> {
+        Ok(self.write(|d| d.expressions.remove(&id).is_some()))
     }
 }

@@ -11,10 +11,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use fluxer_core::StoreError;
-use fluxer_core::id::{ApplicationId, ChannelId, GuildId, MessageId, RoleId, UserId, WebhookId};
+use fluxer_core::id::{
+    ApplicationId, ChannelId, ExpressionId, GuildId, MessageId, RoleId, UserId, WebhookId,
+};
 use fluxer_core::model::{
-    ActionToken, Application, AuditEntry, AuthSession, Ban, Channel, Guild, Invite, Member,
-    Message, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
+    ActionToken, Application, AuditEntry, AuthSession, Ban, Channel, Expression, Guild, Invite,
+    Member, Message, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
 };
 use fluxer_core::ports::{PortResult, PrivateDocument, conflict};
 
@@ -51,6 +53,7 @@ struct Data {
     relationships: HashMap<UserId, BTreeMap<UserId, Relationship>>,
     documents: HashMap<(UserId, PrivateDocument), BTreeMap<u64, String>>,
     audit_log: HashMap<GuildId, BTreeMap<u64, AuditEntry>>,
+    expressions: BTreeMap<ExpressionId, Expression>,
 }
 
 /// Every repository in memory.

@@ -2,11 +2,13 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use fluxer_core::id::{AuditLogId, GuildId, RoleId, UserId};
-use fluxer_core::model::{AuditEntry, AuditQuery, Ban, Channel, Guild, Member, Role};
+use fluxer_core::id::{AuditLogId, ExpressionId, GuildId, RoleId, UserId};
+use fluxer_core::model::{
+    AuditEntry, AuditQuery, Ban, Channel, Expression, ExpressionKind, Guild, Member, Role,
+};
 use fluxer_core::ports::{
-    AuditLogRepository, BanRepository, GuildRepository, MemberRepository, PortResult,
-    RoleRepository,
+    AuditLogRepository, BanRepository, ExpressionRepository, GuildRepository, MemberRepository,
+    PortResult, RoleRepository,
 };
 use tokio_postgres::types::Json;
 
@@ -136,6 +138,7 @@ impl GuildRepository for PostgresStore {
                 "DELETE FROM invites WHERE guild_id = $1",
                 "DELETE FROM bans WHERE guild_id = $1",
                 "DELETE FROM webhooks WHERE guild_id = $1",
+                "DELETE FROM expressions WHERE guild_id = $1",
                 "DELETE FROM guilds WHERE id = $1",
             ] {
                 execute(tx, sql, &[&gid]).await?;
@@ -447,5 +450,74 @@ impl AuditLogRepository for PostgresStore {
             &[&sql_id(before.get())],
         )
         .await?)
+    }
+}
+
+#[async_trait]
+impl ExpressionRepository for PostgresStore {
+    async fn put_expression(&self, expression: &Expression) -> PortResult<()> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "INSERT INTO expressions (id, guild_id, kind, data) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data",
+            &[
+                &sql_id(expression.id.get()),
+                &sql_id(expression.guild_id.get()),
+                &(expression.kind.code() as i16),
+                &Json(expression),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_expression(&self, id: ExpressionId) -> PortResult<Option<Expression>> {
+        let c = self.client().await?;
+        Ok(query_one_json(
+            &c,
+            "SELECT data FROM expressions WHERE id = $1",
+            &[&sql_id(id.get())],
+        )
+        .await?)
+    }
+
+    async fn get_expressions(&self, ids: &[ExpressionId]) -> PortResult<Vec<Expression>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = distinct_ids(ids.iter().map(|i| i.get()));
+        let c = self.client().await?;
+        Ok(query_json(
+            &c,
+            "SELECT data FROM expressions WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await?)
+    }
+
+    async fn list_guild_expressions(
+        &self,
+        guild: GuildId,
+        kind: ExpressionKind,
+    ) -> PortResult<Vec<Expression>> {
+        let c = self.client().await?;
+        Ok(query_json(
+            &c,
+            "SELECT data FROM expressions WHERE guild_id = $1 AND kind = $2 ORDER BY id",
+            &[&sql_id(guild.get()), &(kind.code() as i16)],
+        )
+        .await?)
+    }
+
+    async fn delete_expression(&self, id: ExpressionId) -> PortResult<bool> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "DELETE FROM expressions WHERE id = $1",
+            &[&sql_id(id.get())],
+        )
+        .await?
+            > 0)
     }
 }

@@ -1,11 +1,13 @@
 //! Guilds, with their members, roles and bans.
 
 use async_trait::async_trait;
-use fluxer_core::id::{AuditLogId, GuildId, RoleId, UserId};
-use fluxer_core::model::{AuditEntry, AuditQuery, Ban, Channel, Guild, Member, Role};
+use fluxer_core::id::{AuditLogId, ExpressionId, GuildId, RoleId, UserId};
+use fluxer_core::model::{
+    AuditEntry, AuditQuery, Ban, Channel, Expression, ExpressionKind, Guild, Member, Role,
+};
 use fluxer_core::ports::{
-    AuditLogRepository, BanRepository, GuildRepository, MemberRepository, PortResult,
-    RoleRepository,
+    AuditLogRepository, BanRepository, ExpressionRepository, GuildRepository, MemberRepository,
+    PortResult, RoleRepository,
 };
 use rusqlite::{Connection, params};
 
@@ -148,6 +150,7 @@ impl GuildRepository for SqliteStore {
                 "DELETE FROM invites WHERE guild_id = ?1",
                 "DELETE FROM bans WHERE guild_id = ?1",
                 "DELETE FROM webhooks WHERE guild_id = ?1",
+                "DELETE FROM expressions WHERE guild_id = ?1",
                 "DELETE FROM guilds WHERE id = ?1",
             ] {
                 execute(c, sql, [gid])?;
@@ -472,6 +475,82 @@ impl AuditLogRepository for SqliteStore {
                 "DELETE FROM audit_log WHERE id < ?1",
                 [sql_id(before.get())],
             )? as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ExpressionRepository for SqliteStore {
+    async fn put_expression(&self, expression: &Expression) -> PortResult<()> {
+        let (e, data) = (expression.clone(), to_json(expression)?);
+        self.write(move |c| {
+            execute(
+                c,
+                "INSERT OR REPLACE INTO expressions (id, guild_id, kind, data) VALUES (?1, ?2, ?3, ?4)",
+                params![sql_id(e.id.get()), sql_id(e.guild_id.get()), e.kind.code(), data],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_expression(&self, id: ExpressionId) -> PortResult<Option<Expression>> {
+        self.read(move |c| {
+            query_one_json(
+                c,
+                "SELECT data FROM expressions WHERE id = ?1",
+                [sql_id(id.get())],
+            )
+        })
+        .await
+    }
+
+    async fn get_expressions(&self, ids: &[ExpressionId]) -> PortResult<Vec<Expression>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = distinct_ids(ids.iter().map(|i| i.get()));
+        self.read(move |c| {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "SELECT data FROM expressions WHERE id IN ({})",
+                    placeholders(chunk.len())
+                );
+                out.extend(query_json::<Expression>(
+                    c,
+                    &sql,
+                    rusqlite::params_from_iter(chunk),
+                )?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_guild_expressions(
+        &self,
+        guild: GuildId,
+        kind: ExpressionKind,
+    ) -> PortResult<Vec<Expression>> {
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM expressions WHERE guild_id = ?1 AND kind = ?2 ORDER BY id",
+                params![sql_id(guild.get()), kind.code()],
+            )
+        })
+        .await
+    }
+
+    async fn delete_expression(&self, id: ExpressionId) -> PortResult<bool> {
+        self.write(move |c| {
+            Ok(execute(
+                c,
+                "DELETE FROM expressions WHERE id = ?1",
+                [sql_id(id.get())],
+            )? > 0)
         })
         .await
     }
