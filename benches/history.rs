@@ -349,6 +349,7 @@ async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Node, Ta
         message_reference: None,
         nonce: None,
         tts: false,
+        stickers: Vec::new(),
     });
     // Concurrent inserts share the writer's group commits.
     futures_util::stream::iter(messages)

@@ -194,6 +194,26 @@ impl Default for RateLimits {
                     Limit::new(20, 5_000),
                 ),
                 (Method::POST, "/guilds", Limit::new(10, 60_000)),
+                (
+                    Method::POST,
+                    "/guilds/{guild_id}/emojis",
+                    Limit::new(20, 10_000),
+                ),
+                (
+                    Method::POST,
+                    "/guilds/{guild_id}/emojis/bulk",
+                    Limit::new(6, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/guilds/{guild_id}/stickers",
+                    Limit::new(20, 10_000),
+                ),
+                (
+                    Method::POST,
+                    "/guilds/{guild_id}/stickers/bulk",
+                    Limit::new(6, 60_000),
+                ),
             ],
         }
     }

@@ -30,6 +30,8 @@ pub enum Unknown {
     Application,
     /// No such emoji, or not a valid one (`UNKNOWN_EMOJI`, 404).
     Emoji,
+    /// No such sticker in the guild (`UNKNOWN_STICKER`, 404).
+    Sticker,
     /// No such login session (`UNKNOWN_SESSION`, 404).
     Session,
     /// No relationship with that user (`UNKNOWN_USER`, 404, as upstream answers).
@@ -55,6 +57,7 @@ impl Unknown {
             Unknown::Webhook => "UNKNOWN_WEBHOOK",
             Unknown::Application => "UNKNOWN_APPLICATION",
             Unknown::Emoji => "UNKNOWN_EMOJI",
+            Unknown::Sticker => "UNKNOWN_STICKER",
             Unknown::Session => "UNKNOWN_SESSION",
             // Upstream names the user, not the relationship.
             Unknown::Relationship => "UNKNOWN_USER",
@@ -76,6 +79,7 @@ impl Unknown {
             Unknown::Webhook => "webhook",
             Unknown::Application => "application",
             Unknown::Emoji => "emoji",
+            Unknown::Sticker => "sticker",
             Unknown::Session => "session",
             Unknown::Relationship => "relationship",
             Unknown::Overwrite => "permission overwrite",
@@ -108,6 +112,12 @@ pub enum Limit {
     Overwrites,
     /// Members of one group DM (`MAX_GROUP_DM_RECIPIENTS`).
     GroupDmRecipients,
+    /// Static custom emojis in one guild (`MAX_EMOJIS`).
+    Emojis,
+    /// Animated custom emojis in one guild (`MAX_ANIMATED_EMOJIS`).
+    AnimatedEmojis,
+    /// Stickers in one guild (`MAX_STICKERS`).
+    Stickers,
 }
 
 impl Limit {
@@ -124,6 +134,9 @@ impl Limit {
             Limit::Friends => "MAX_FRIENDS",
             Limit::Overwrites => "MAX_PERMISSION_OVERWRITES",
             Limit::GroupDmRecipients => "MAX_GROUP_DM_RECIPIENTS",
+            Limit::Emojis => "MAX_EMOJIS",
+            Limit::AnimatedEmojis => "MAX_ANIMATED_EMOJIS",
+            Limit::Stickers => "MAX_STICKERS",
         }
     }
 }

@@ -394,3 +394,282 @@ fn deleting_all_my_messages_waits_can_be_cancelled_and_takes_only_mine() {
             .then_some(())
     });
 }
+
+/// A 1x1 GIF with `frames` frames.
+fn gif(frames: usize) -> Vec<u8> {
+    let mut out = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff".to_vec();
+    for _ in 0..frames {
+        out.extend_from_slice(b"\x21\xf9\x04\x00\x0a\x00\x00\x00");
+        out.extend_from_slice(b"\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00");
+    }
+    out.push(0x3b);
+    out
+}
+
+fn data_uri(mime: &str, bytes: &[u8]) -> String {
+    use base64::Engine;
+    format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+#[test]
+fn custom_emojis_and_stickers_are_uploaded_used_and_moderated() {
+    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let anon = server.client();
+    let (alice, _) = register(&anon, "emoji-a@example.com", "emoji_a");
+    let (bob, bob_id) = register(&anon, "emoji-b@example.com", "emoji_b");
+    let guild = create_guild(&alice, "Expressive");
+    let general = general_channel(&alice, &guild);
+    invite_and_join(&alice, &general, &bob);
+    let rt = runtime();
+    let mut bob_ws = rt.block_on(identify(&server.addr, bob.token.as_deref().unwrap()));
+    let png = crate::media::png(64, 64);
+    let emojis = format!("/api/v1/guilds/{guild}/emojis");
+
+    // Bad names and images, each with its field.
+    let e = alice
+        .post(
+            &emojis,
+            &json!({ "name": "no spaces", "image": data_uri("image/png", &png) }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(e["errors"][0]["code"], "INVALID_FORMAT", "{e}");
+    let e = alice
+        .post(
+            &emojis,
+            &json!({ "name": "text", "image": data_uri("image/png", b"not an image") }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(
+        (
+            e["errors"][0]["path"].as_str(),
+            e["errors"][0]["code"].as_str()
+        ),
+        (Some("image"), Some("INVALID_IMAGE_FORMAT"))
+    );
+    let big = vec![0u8; 400 << 10];
+    let e = alice
+        .post(
+            &emojis,
+            &json!({ "name": "huge", "image": data_uri("image/png", &big) }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(e["errors"][0]["code"], "IMAGE_SIZE_EXCEEDS_LIMIT", "{e}");
+
+    // Upload: a static PNG and an animated GIF; members hear of each with the whole list.
+    let blob = alice
+        .post(
+            &emojis,
+            &json!({ "name": "blob", "image": data_uri("image/png", &png) }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(blob["animated"], false);
+    assert!(blob.get("user").is_none(), "{blob}");
+    let update = rt.block_on(next_dispatch(&mut bob_ws, "GUILD_EMOJIS_UPDATE"));
+    assert_eq!(update["d"]["guild_id"], guild.as_str());
+    assert_eq!(update["d"]["emojis"], json!([blob]));
+    // The declared type does not matter: bytes are sniffed; a plain base64 string works too.
+    let dance = alice
+        .post(
+            &emojis,
+            &json!({ "name": "dance", "image": data_uri("image/png", &gif(2))[22..] }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(dance["animated"], true);
+    let listed = bob.get(&emojis).expect(200).json();
+    assert_eq!(
+        ids(&listed),
+        [blob["id"].as_str().unwrap(), dance["id"].as_str().unwrap()]
+    );
+    assert_eq!(listed[0]["user"]["username"], "emoji_a");
+
+    // Served by the media proxy at the size asked, as WebP or, for a .gif, animated.
+    let blob_id = blob["id"].as_str().unwrap().to_owned();
+    let served = anon
+        .get(&format!("/media/emojis/{blob_id}.webp?size=32"))
+        .expect(200);
+    assert_eq!(served.header("content-type"), Some("image/webp"));
+    let small = image::load_from_memory(&served.body).unwrap();
+    assert_eq!((small.width(), small.height()), (32, 32));
+    let dance_id = dance["id"].as_str().unwrap().to_owned();
+    let animated = anon
+        .get(&format!("/media/emojis/{dance_id}.gif"))
+        .expect(200);
+    assert_eq!(animated.header("content-type"), Some("image/gif"));
+    anon.get("/media/emojis/123.webp").expect(404);
+
+    // In GUILD_CREATE for a newcomer, and in REST.
+    let (carol, _) = register(&anon, "emoji-c@example.com", "emoji_c");
+    let mut carol_ws = rt.block_on(identify(&server.addr, carol.token.as_deref().unwrap()));
+    invite_and_join(&alice, &general, &carol);
+    let created = rt.block_on(next_dispatch(&mut carol_ws, "GUILD_CREATE"));
+    assert_eq!(
+        ids(&created["d"]["emojis"]),
+        [blob_id.as_str(), dance_id.as_str()]
+    );
+    assert_eq!(created["d"]["stickers"], json!([]));
+
+    // Used in messages: this guild's are kept, unknown ones become :name:, code is left alone.
+    let sent = post_message(
+        &bob,
+        &general,
+        &format!("hi <:blob:{blob_id}> <:ghost:42> `<:ghost:42>`"),
+    );
+    assert_eq!(
+        sent["content"],
+        format!("hi <:blob:{blob_id}> :ghost: `<:ghost:42>`")
+    );
+    // Reactions take `name:id` and come back with the stored name and animation.
+    let msg = sent["id"].as_str().unwrap();
+    bob.put(
+        &format!("/api/v1/channels/{general}/messages/{msg}/reactions/anything:{dance_id}/@me"),
+        &json!({}),
+    )
+    .expect(204);
+    let reaction = rt.block_on(next_dispatch(&mut bob_ws, "MESSAGE_REACTION_ADD"));
+    assert_eq!(
+        reaction["d"]["emoji"],
+        json!({ "id": dance_id, "name": "dance", "animated": true })
+    );
+    let e = bob
+        .put(
+            &format!("/api/v1/channels/{general}/messages/{msg}/reactions/ghost:42/@me"),
+            &json!({}),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(e["errors"][0]["code"], "CUSTOM_EMOJI_NOT_FOUND");
+
+    // Renaming or deleting another's emoji needs MANAGE_EXPRESSIONS; its uploader may.
+    let mine = bob
+        .post(
+            &emojis,
+            &json!({ "name": "bobs", "image": data_uri("image/png", &png) }),
+        )
+        .expect(200)
+        .json();
+    let mine_id = mine["id"].as_str().unwrap();
+    bob.patch(
+        &format!("{emojis}/{blob_id}"),
+        &json!({ "name": "mine_now" }),
+    )
+    .expect_error(403, "MISSING_PERMISSIONS");
+    bob.delete(&format!("{emojis}/{blob_id}"))
+        .expect_error(403, "MISSING_PERMISSIONS");
+    let renamed = bob
+        .patch(
+            &format!("{emojis}/{mine_id}"),
+            &json!({ "name": "bobs_own" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(renamed["name"], "bobs_own");
+    alice.delete(&format!("{emojis}/{mine_id}")).expect(204);
+    alice
+        .delete(&format!("{emojis}/{mine_id}"))
+        .expect_error(404, "UNKNOWN_EMOJI");
+    alice
+        .delete(&format!("{emojis}/{blob_id}?purge=true"))
+        .expect_error(403, "MISSING_ACCESS");
+    let log = alice
+        .get(&format!("/api/v1/guilds/{guild}/audit-logs"))
+        .expect(200)
+        .json();
+    let actions: Vec<i64> = log["audit_log_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action_type"].as_i64().unwrap())
+        .collect();
+    for action in [60, 61, 62] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+
+    // Bulk: each item succeeds or fails on its own.
+    let bulk = alice
+        .post(
+            &format!("{emojis}/bulk"),
+            &json!({ "emojis": [
+            { "name": "one", "image": data_uri("image/png", &png) },
+            { "name": "two", "image": data_uri("image/png", b"nope") },
+        ] }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(bulk["success"][0]["name"], "one");
+    assert_eq!(
+        bulk["failed"],
+        json!([{ "name": "two", "error": "INVALID_FORM_BODY" }])
+    );
+
+    // Stickers: uploaded, sent with a message (alone is enough), edited as a whole.
+    let stickers = format!("/api/v1/guilds/{guild}/stickers");
+    alice
+        .post(
+            &stickers,
+            &json!({ "name": "x", "image": data_uri("image/png", &png) }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    let wave = alice
+        .post(&stickers, &json!({ "name": "big wave", "description": "hello", "tags": ["wave"], "image": data_uri("image/png", &png) }))
+        .expect(200)
+        .json();
+    assert_eq!(
+        (wave["description"].as_str(), &wave["tags"]),
+        (Some("hello"), &json!(["wave"]))
+    );
+    let update = rt.block_on(next_dispatch(&mut bob_ws, "GUILD_STICKERS_UPDATE"));
+    assert_eq!(update["d"]["stickers"], json!([wave]));
+    let wave_id = wave["id"].as_str().unwrap();
+    let posted = bob
+        .post(
+            &format!("/api/v1/channels/{general}/messages"),
+            &json!({ "sticker_ids": [wave_id] }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(
+        posted["stickers"],
+        json!([{ "id": wave_id, "name": "big wave", "animated": false }])
+    );
+    assert_eq!(post_message(&bob, &general, "plain")["stickers"], json!([]));
+    let e = bob
+        .post(
+            &format!("/api/v1/channels/{general}/messages"),
+            &json!({ "sticker_ids": ["42"] }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(e["errors"][0]["code"], "CUSTOM_STICKER_NOT_FOUND");
+    let edited = alice
+        .patch(
+            &format!("{stickers}/{wave_id}"),
+            &json!({ "name": "small wave" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(
+        edited,
+        json!({ "id": wave_id, "name": "small wave", "description": "", "tags": [], "animated": false })
+    );
+    anon.get(&format!("/media/stickers/{wave_id}.png?size=160"))
+        .expect(200);
+    // The message keeps the sticker as it was sent.
+    let history = bob
+        .get(&format!(
+            "/api/v1/channels/{general}/messages/{}",
+            posted["id"].as_str().unwrap()
+        ))
+        .expect(200)
+        .json();
+    assert_eq!(history["stickers"][0]["name"], "big wave");
+    alice.delete(&format!("{stickers}/{wave_id}")).expect(204);
+    assert_eq!(bob.get(&stickers).expect(200).json(), json!([]));
+
+    // Outsiders see nothing.
+    let (dave, _) = register(&anon, "emoji-d@example.com", "emoji_d");
+    assert!(dave.get(&emojis).status >= 400);
+    let _ = bob_id;
+}

@@ -4,7 +4,7 @@ mod background;
 mod community;
 mod gateway;
 mod harness;
-mod media;
+pub(crate) mod media;
 mod postgres;
 mod quickstart;
 mod web;

@@ -4,6 +4,7 @@ mod applications;
 mod auth;
 mod channels;
 mod discovery;
+mod expressions;
 mod guilds;
 mod harvest;
 mod health;
@@ -35,6 +36,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(inbox::routes())
         .merge(scheduled::routes())
         .merge(guilds::routes())
+        .merge(expressions::routes())
         .merge(channels::routes())
         .merge(messages::routes(upload_limit))
         .merge(invites::routes())

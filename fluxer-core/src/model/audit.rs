@@ -48,6 +48,12 @@ pub mod action {
     pub const WEBHOOK_UPDATE: u16 = 51;
     /// A webhook was deleted.
     pub const WEBHOOK_DELETE: u16 = 52;
+    /// A custom emoji was uploaded.
+    pub const EMOJI_CREATE: u16 = 60;
+    /// A custom emoji was renamed.
+    pub const EMOJI_UPDATE: u16 = 61;
+    /// A custom emoji was deleted.
+    pub const EMOJI_DELETE: u16 = 62;
     /// Someone else's message was deleted by a moderator.
     pub const MESSAGE_DELETE: u16 = 72;
     /// Messages were deleted in bulk.
@@ -56,6 +62,12 @@ pub mod action {
     pub const MESSAGE_PIN: u16 = 74;
     /// A message was unpinned.
     pub const MESSAGE_UNPIN: u16 = 75;
+    /// A sticker was uploaded.
+    pub const STICKER_CREATE: u16 = 90;
+    /// A sticker's name, description or tags changed.
+    pub const STICKER_UPDATE: u16 = 91;
+    /// A sticker was deleted.
+    pub const STICKER_DELETE: u16 = 92;
 }
 
 /// One entry (`GuildAuditLogEntryResponse`, and the stored form).

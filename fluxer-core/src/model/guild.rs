@@ -140,10 +140,10 @@ pub struct GuildResponse {
     pub permissions: Permissions,
     /// How many members the guild has.
     pub member_count: u64,
-    /// Custom emojis and stickers: none yet, served empty as upstream's clients expect the keys.
-    pub emojis: [(); 0],
-    /// Always `[]` (see `emojis`).
-    pub stickers: [(); 0],
+    /// The guild's custom emojis.
+    pub emojis: Vec<super::EmojiResponse>,
+    /// The guild's stickers.
+    pub stickers: Vec<super::StickerResponse>,
 }
 
 /// Everything a member needs about a guild it can see: the `GUILD_CREATE` payload, and a guild in
@@ -174,10 +174,10 @@ pub struct GuildSnapshot {
     pub presences: Vec<super::PresenceResponse>,
     /// Voice states: voice is not built, always `[]`.
     pub voice_states: [(); 0],
-    /// Custom emojis: not built yet, always `[]`.
-    pub emojis: [(); 0],
-    /// Custom stickers: not built yet, always `[]`.
-    pub stickers: [(); 0],
+    /// The guild's custom emojis (without uploaders).
+    pub emojis: Vec<super::EmojiResponse>,
+    /// The guild's stickers (without uploaders).
+    pub stickers: Vec<super::StickerResponse>,
     /// More members than the session's `large_threshold`.
     pub large: bool,
     /// Always false: the guild is sent in full (upstream sets it during outages).

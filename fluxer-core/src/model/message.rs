@@ -231,6 +231,9 @@ pub struct Message {
     pub nonce: Option<String>,
     /// Text-to-speech; a user's request for it is dropped without SEND_TTS_MESSAGES.
     pub tts: bool,
+    /// Stickers sent with it (up to 3), as they were then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stickers: Vec<super::StickerItem>,
 }
 
 impl Message {
@@ -333,6 +336,8 @@ pub struct MessageResponse {
     pub mention_roles: Vec<RoleId>,
     /// Rich embeds.
     pub embeds: Vec<Embed>,
+    /// Stickers sent with it; `[]` for none.
+    pub stickers: Vec<super::StickerItem>,
     /// Attached files, with download URLs.
     pub attachments: Vec<Attachment>,
     /// Reaction summaries; `me` refers to the viewer.

@@ -115,6 +115,8 @@ event_kinds! {
     RecentMentionDelete => "RECENT_MENTION_DELETE",
     SavedMessageCreate => "SAVED_MESSAGE_CREATE",
     SavedMessageDelete => "SAVED_MESSAGE_DELETE",
+    GuildEmojisUpdate => "GUILD_EMOJIS_UPDATE",
+    GuildStickersUpdate => "GUILD_STICKERS_UPDATE",
 }
 
 impl std::fmt::Display for EventKind {

@@ -164,8 +164,8 @@ impl Fluxer {
             roles: access.roles,
             permissions: access.permissions,
             member_count,
-            emojis: [],
-            stickers: [],
+            emojis: self.emoji_responses(guild_id).await?,
+            stickers: self.sticker_responses(guild_id).await?,
         })
     }
 
@@ -231,8 +231,8 @@ impl Fluxer {
             joined_at: access.member.joined_at,
             presences,
             voice_states: [],
-            emojis: [],
-            stickers: [],
+            emojis: self.emoji_responses(guild_id).await?,
+            stickers: self.sticker_responses(guild_id).await?,
             large,
             unavailable: false,
             lazy: true,

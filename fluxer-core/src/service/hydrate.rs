@@ -137,6 +137,7 @@ impl Fluxer {
                     .collect(),
                 mention_roles: m.mention_role_ids.clone(),
                 embeds: m.embeds.clone(),
+                stickers: m.stickers.clone(),
                 attachments: m
                     .attachments
                     .iter()

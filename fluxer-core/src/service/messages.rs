@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
-use crate::id::{ChannelId, MessageId, RoleId, UserId};
+use crate::id::{ChannelId, ExpressionId, MessageId, RoleId, UserId};
 use crate::model::{
     AllowedMentions, Attachment, ChannelType, Embed, Message, MessageReference, MessageResponse,
     MessageType, ReactionEmoji, ReadState, RelationshipType, audit_action,
@@ -51,6 +51,10 @@ pub struct MessageCreate {
     /// kept.
     #[serde(default)]
     pub flags: Option<u32>,
+    /// Stickers to send, at most 3: the guild's own, or (with USE_EXTERNAL_STICKERS) another
+    /// guild's; a message may hold only stickers.
+    #[serde(default)]
+    pub sticker_ids: Vec<ExpressionId>,
     /// Files stored by the host before calling `send_message`.
     #[serde(skip)]
     pub attachments: Vec<Attachment>,
@@ -182,7 +186,10 @@ impl Fluxer {
         self.check_sendable(actor, &access, &req).await?;
         self.check_slowmode(actor, &access).await?;
         let reference = self.reply_target(&access, &req).await?;
-        let content = req.content.clone().unwrap_or_default();
+        let stickers = self.resolve_stickers(&access, &req.sticker_ids).await?;
+        let content = self
+            .sanitize_custom_emojis(&access, req.content.as_deref().unwrap_or_default())
+            .await?;
         let (mention_ids, mention_role_ids, mention_everyone) = self
             .resolve_mentions(
                 &access,
@@ -220,6 +227,7 @@ impl Fluxer {
             message_reference: reference.map(|r| r.0),
             nonce: req.nonce,
             tts: req.tts && access.permissions.contains(Permissions::SEND_TTS_MESSAGES),
+            stickers,
         };
         self.store().insert_message(&message).await?;
         self.after_message_created(&access, actor, message).await
@@ -260,8 +268,13 @@ impl Fluxer {
             req.attachments.len(),
             self.limits().attachments_per_message,
         );
+        v.count("sticker_ids", req.sticker_ids.len(), 3);
         v.finish()?;
-        if content.trim().is_empty() && req.embeds.is_empty() && req.attachments.is_empty() {
+        if content.trim().is_empty()
+            && req.embeds.is_empty()
+            && req.attachments.is_empty()
+            && req.sticker_ids.is_empty()
+        {
             return Err(Error::rejected(
                 "CANNOT_SEND_EMPTY_MESSAGE",
                 "Cannot send an empty message.",
@@ -385,6 +398,7 @@ impl Fluxer {
             message_reference: reference,
             nonce: None,
             tts: false,
+            stickers: Vec::new(),
         };
         self.store().insert_message(&message).await?;
         self.after_message_created(access, actor, message).await
@@ -593,6 +607,7 @@ impl Fluxer {
         }
         v.finish()?;
         if let Some(content) = req.content {
+            let content = self.sanitize_custom_emojis(&access, &content).await?;
             let (users, roles, everyone) = self
                 .resolve_mentions(&access, &content, req.allowed_mentions.as_ref(), None)
                 .await?;
@@ -754,15 +769,21 @@ impl Fluxer {
             .reaction_counts(channel_id, &[message_id], actor.id())
             .await?;
         let key = emoji.key();
-        if !existing.iter().any(|(_, r)| r.emoji.key() == key) {
-            access.require(Permissions::ADD_REACTIONS)?;
-            if existing.len() as u32 >= self.limits().reactions_per_message {
-                return Err(Error::LimitReached {
-                    limit: Limit::Reactions,
-                    max: u64::from(self.limits().reactions_per_message),
-                });
+        let emoji = match existing.iter().find(|(_, r)| r.emoji.key() == key) {
+            // Others reacted with it already: join them, as they stored it.
+            Some((_, r)) => r.emoji.clone(),
+            None => {
+                access.require(Permissions::ADD_REACTIONS)?;
+                if existing.len() as u32 >= self.limits().reactions_per_message {
+                    return Err(Error::LimitReached {
+                        limit: Limit::Reactions,
+                        max: u64::from(self.limits().reactions_per_message),
+                    });
+                }
+                self.reaction_emoji(&access, emoji).await?
             }
-        }
+        };
+        let emoji = &emoji;
         if self
             .store()
             .add_reaction(channel_id, message_id, emoji, actor.id())

@@ -13,6 +13,7 @@ mod channels;
 mod coalesce;
 mod discovery;
 mod emails;
+mod expressions;
 mod group_dms;
 mod guilds;
 mod harvest;
@@ -50,6 +51,9 @@ pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup};
 pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};
 pub use discovery::{DISCOVERABLE, DiscoveredGuild, MAX_DISCOVERY_LIMIT};
+pub use expressions::{
+    BulkCreated, BulkFailure, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate,
+};
 pub use guilds::{GuildCreate, GuildUpdate};
 pub use harvest::{Harvest, HarvestStatus};
 pub use inbox::{MentionsQuery, SavedMessage};
@@ -121,6 +125,16 @@ pub struct Limits {
     pub bulk_delete_max_age_ms: i64,
     /// Most login sessions a user keeps; a new login past it ends the oldest sessions.
     pub sessions_per_user: usize,
+    /// Most static custom emojis in one guild (upstream: 50).
+    pub emojis_per_guild: usize,
+    /// Most animated custom emojis in one guild, counted apart from static ones (upstream: 50).
+    pub animated_emojis_per_guild: usize,
+    /// Most stickers in one guild (upstream: 50).
+    pub stickers_per_guild: usize,
+    /// Largest emoji image, in bytes (upstream: 384 KiB).
+    pub emoji_bytes: u64,
+    /// Largest sticker image, in bytes (upstream: 512 KiB).
+    pub sticker_bytes: u64,
 }
 
 impl Default for Limits {
@@ -142,6 +156,11 @@ impl Default for Limits {
             bulk_delete: 100,
             bulk_delete_max_age_ms: 14 * 24 * 3600 * 1000,
             sessions_per_user: 100,
+            emojis_per_guild: 50,
+            animated_emojis_per_guild: 50,
+            stickers_per_guild: 50,
+            emoji_bytes: 384 << 10,
+            sticker_bytes: 512 << 10,
         }
     }
 }

@@ -33,6 +33,7 @@ const PAYLOAD_FIELDS: &[&str] = &[
     "message_reference",
     "allowed_mentions",
     "flags",
+    "sticker_ids",
 ];
 
 /// Where a scheduled message is.

@@ -82,7 +82,7 @@ pub fn image_key(kind: &str, owner: impl std::fmt::Display, hash: &str) -> Strin
 }
 
 impl Fluxer {
-    fn upload_ports(&self) -> Result<(&dyn BlobStore, &dyn Media)> {
+    pub(crate) fn upload_ports(&self) -> Result<(&dyn BlobStore, &dyn Media)> {
         match (self.ports().blobs.as_deref(), self.ports().media.as_deref()) {
             (Some(b), Some(m)) => Ok((b, m)),
             _ => Err(Error::Unavailable {

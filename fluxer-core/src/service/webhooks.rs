@@ -409,6 +409,7 @@ impl Fluxer {
             message_reference: None,
             nonce: None,
             tts: req.tts,
+            stickers: Vec::new(),
         };
         self.store().insert_message(&message).await?;
         for user in &message.mention_ids {

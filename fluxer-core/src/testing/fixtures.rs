@@ -284,6 +284,7 @@ impl Fixtures {
             message_reference: None,
             nonce: None,
             tts: false,
+            stickers: Vec::new(),
         }
     }
 

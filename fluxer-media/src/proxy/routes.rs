@@ -31,6 +31,8 @@ pub(super) fn router(proxy: MediaProxy) -> Router {
         .route("/avatars/{id}/{filename}", asset_route("avatars"))
         .route("/icons/{id}/{filename}", asset_route("icons"))
         .route("/banners/{id}/{filename}", asset_route("banners"))
+        .route("/emojis/{filename}", expression_route("emojis"))
+        .route("/stickers/{filename}", expression_route("stickers"))
         .route("/external/{sig}/v2/{encoded}", get(external))
         .with_state(proxy)
 }
@@ -68,6 +70,19 @@ fn asset_route(kind: &'static str) -> MethodRouter<MediaProxy> {
                     uri.query().unwrap_or_default(),
                     &headers,
                 )
+                .await
+        },
+    )
+}
+
+fn expression_route(kind: &'static str) -> MethodRouter<MediaProxy> {
+    get(
+        move |State(proxy): State<MediaProxy>,
+              Path(filename): Path<String>,
+              uri: Uri,
+              headers: HeaderMap| async move {
+            proxy
+                .serve_expression(kind, &filename, uri.query().unwrap_or_default(), &headers)
                 .await
         },
     )
@@ -164,6 +179,30 @@ impl MediaProxy {
         transform.animated = transform.animated.or(Some(animated));
         let key = format!("{kind}/{id}/{stored_hash}");
         self.serve_blob(&key, None, transform, headers).await
+    }
+
+    /// Custom emojis and stickers: `{id}.{ext}`, public. The extension picks the format (as for
+    /// avatars); the first frame unless `animated=true` (or a `.gif`).
+    async fn serve_expression(
+        &self,
+        kind: &str,
+        filename: &str,
+        query: &str,
+        headers: &HeaderMap,
+    ) -> Result<Response, MediaError> {
+        let bad_name = || MediaError::InvalidPath("file name must be {id}.{ext}".into());
+        let (id, extension) = filename.split_once('.').ok_or_else(bad_name)?;
+        numeric_id(id)?;
+        if extension.is_empty() || !extension.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(bad_name());
+        }
+        let mut transform = Transform::parse(query)?;
+        if transform.format.is_none() {
+            transform.format = OutputFormat::parse(extension)?;
+        }
+        transform.animated = transform.animated.or(Some(extension == "gif"));
+        self.serve_blob(&format!("{kind}/{id}"), None, transform, headers)
+            .await
     }
 
     /// A stored object, as it is or rendered.

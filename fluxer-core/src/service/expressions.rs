@@ -1,0 +1,842 @@
+//! A guild's custom emojis and stickers (`/guilds/{id}/emojis`, `/guilds/{id}/stickers`), as
+//! upstream: members with CREATE_EXPRESSIONS upload them (one at a time or up to 50 at once), their
+//! uploader or a member with MANAGE_EXPRESSIONS renames or deletes them, and every change sends
+//! the guild's whole list again (`GUILD_EMOJIS_UPDATE`, `GUILD_STICKERS_UPDATE`).
+//!
+//! Images are kept as uploaded (animated GIF, WebP and APNG stay animated) at
+//! `{emojis|stickers}/{id}` in the blob store, and the media proxy renders them at the size asked.
+//! Deleting keeps the image, so messages that show it still render, unless `?purge` is asked on a
+//! guild with the `EXPRESSION_PURGE_ALLOWED` feature.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::audit::{Audited, change};
+use super::{Actor, ChannelAccess, Fluxer, GuildAccess};
+use crate::error::{Error, Limit, Result, Unknown};
+use crate::id::{ExpressionId, GuildId, UserId};
+use crate::model::{
+    EmojiResponse, Expression, ExpressionKind, ReactionEmoji, StickerItem, StickerResponse,
+    audit_action,
+};
+use crate::permission::Permissions;
+use crate::ports::{Dispatch, EventKind, Topic};
+use crate::validation::Validator;
+
+/// Items in one bulk upload.
+const MAX_BULK: usize = 50;
+/// The guild feature that allows `?purge` (deleting the image with the expression).
+const PURGE_FEATURE: &str = "EXPRESSION_PURGE_ALLOWED";
+
+/// `POST /guilds/{id}/emojis`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmojiCreate {
+    /// 2-32 of `A-Za-z0-9_`.
+    pub name: String,
+    /// The image as base64, with or without a `data:...;base64,` prefix: PNG, JPEG, GIF or WebP,
+    /// at most `emoji_bytes`.
+    pub image: String,
+}
+
+/// `PATCH /guilds/{id}/emojis/{id}`: only the name changes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmojiUpdate {
+    /// 2-32 of `A-Za-z0-9_`.
+    pub name: String,
+}
+
+/// `POST /guilds/{id}/stickers`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StickerCreate {
+    /// 2-30 characters.
+    pub name: String,
+    /// Up to 500 characters; empty or absent for none.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Up to 10 tags of 1-30 characters.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// The image as base64 (or a data URI): PNG, GIF or WebP, at most `sticker_bytes`.
+    pub image: String,
+}
+
+/// `PATCH /guilds/{id}/stickers/{id}`: replaces the name, description and tags (absent ones are
+/// cleared, as upstream).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StickerUpdate {
+    /// 2-30 characters.
+    pub name: String,
+    /// Up to 500 characters; absent or empty clears it.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Up to 10 tags of 1-30 characters; absent clears them.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// A bulk upload's outcome: what was created, and why the rest was not.
+#[derive(Debug, Clone, Serialize)]
+pub struct BulkCreated<T> {
+    /// Created, in request order.
+    pub success: Vec<T>,
+    /// Refused, with the error code (or the limit that was reached).
+    pub failed: Vec<BulkFailure>,
+}
+
+/// One refused item of a bulk upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct BulkFailure {
+    /// The name it was to have.
+    pub name: String,
+    /// Why it was refused.
+    pub error: String,
+}
+
+/// What is being created, whatever its kind.
+struct Draft {
+    kind: ExpressionKind,
+    name: String,
+    description: Option<String>,
+    tags: Vec<String>,
+    image: String,
+}
+
+fn validate_emoji_name(v: &mut Validator, path: &str, name: &str) {
+    v.length(path, name, 2, 32);
+    v.check(
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        path,
+        "INVALID_FORMAT",
+        "Emoji names use letters, digits and underscores.",
+    );
+}
+
+fn validate_sticker_fields(
+    v: &mut Validator,
+    prefix: &str,
+    name: &str,
+    description: Option<&str>,
+    tags: &[String],
+) {
+    v.length(&format!("{prefix}name"), name, 2, 30);
+    v.opt_length(&format!("{prefix}description"), description, 1, 500);
+    v.count(&format!("{prefix}tags"), tags.len(), 10);
+    for (i, tag) in tags.iter().enumerate() {
+        v.length(&format!("{prefix}tags.{i}"), tag.trim(), 1, 30);
+    }
+}
+
+/// An empty or blank description is none.
+fn description(d: Option<String>) -> Option<String> {
+    d.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty())
+}
+
+fn tags(t: Option<Vec<String>>) -> Vec<String> {
+    t.unwrap_or_default()
+        .into_iter()
+        .map(|t| t.trim().to_owned())
+        .collect()
+}
+
+impl Fluxer {
+    /// `GET /guilds/{id}/emojis`: with each uploader; any member may list them.
+    pub async fn list_emojis(&self, actor: &Actor, guild: GuildId) -> Result<Vec<EmojiResponse>> {
+        self.guild_access(actor.id(), guild).await?;
+        let list = self.expressions(guild, ExpressionKind::Emoji).await?;
+        let users = self.uploaders(&list).await?;
+        Ok(list
+            .iter()
+            .filter_map(|e| {
+                let user = users.iter().find(|u| u.id == e.creator_id)?;
+                Some(EmojiResponse {
+                    user: Some(user.clone()),
+                    ..e.emoji_response()
+                })
+            })
+            .collect())
+    }
+
+    /// `GET /guilds/{id}/stickers`: with each uploader.
+    pub async fn list_stickers(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+    ) -> Result<Vec<StickerResponse>> {
+        self.guild_access(actor.id(), guild).await?;
+        let list = self.expressions(guild, ExpressionKind::Sticker).await?;
+        let users = self.uploaders(&list).await?;
+        Ok(list
+            .iter()
+            .filter_map(|e| {
+                let user = users.iter().find(|u| u.id == e.creator_id)?;
+                Some(StickerResponse {
+                    user: Some(user.clone()),
+                    ..e.sticker_response()
+                })
+            })
+            .collect())
+    }
+
+    /// `POST /guilds/{id}/emojis`: needs CREATE_EXPRESSIONS; static and animated emojis each have
+    /// their own limit (`MAX_EMOJIS`, `MAX_ANIMATED_EMOJIS`).
+    pub async fn create_emoji(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+        req: EmojiCreate,
+    ) -> Result<EmojiResponse> {
+        let mut v = Validator::new();
+        validate_emoji_name(&mut v, "name", req.name.trim());
+        v.finish()?;
+        let access = self.expression_creator(actor, guild).await?;
+        let draft = Draft {
+            kind: ExpressionKind::Emoji,
+            name: req.name.trim().to_owned(),
+            description: None,
+            tags: Vec::new(),
+            image: req.image,
+        };
+        let made = self
+            .create_expression(actor, &access, draft, "image")
+            .await?;
+        self.emit_expressions(guild, ExpressionKind::Emoji).await?;
+        Ok(made.emoji_response())
+    }
+
+    /// `POST /guilds/{id}/emojis/bulk`: 1 to 50 at once; each is created or refused on its own,
+    /// and the guild's list is sent once.
+    pub async fn create_emojis(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+        reqs: Vec<EmojiCreate>,
+    ) -> Result<BulkCreated<EmojiResponse>> {
+        let mut v = Validator::new();
+        v.check(
+            !reqs.is_empty(),
+            "emojis",
+            "BASE_TYPE_MIN_LENGTH",
+            "Give at least one emoji.",
+        );
+        v.count("emojis", reqs.len(), MAX_BULK);
+        for (i, r) in reqs.iter().enumerate() {
+            validate_emoji_name(&mut v, &format!("emojis.{i}.name"), r.name.trim());
+        }
+        v.finish()?;
+        let access = self.expression_creator(actor, guild).await?;
+        let drafts = reqs.into_iter().map(|r| Draft {
+            kind: ExpressionKind::Emoji,
+            name: r.name.trim().to_owned(),
+            description: None,
+            tags: Vec::new(),
+            image: r.image,
+        });
+        let (made, failed) = self.create_many(actor, &access, drafts).await?;
+        Ok(BulkCreated {
+            success: made.iter().map(Expression::emoji_response).collect(),
+            failed,
+        })
+    }
+
+    /// `POST /guilds/{id}/stickers`: needs CREATE_EXPRESSIONS (`MAX_STICKERS`).
+    pub async fn create_sticker(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+        req: StickerCreate,
+    ) -> Result<StickerResponse> {
+        let (name, description, tags) = (
+            req.name.trim().to_owned(),
+            description(req.description),
+            tags(req.tags),
+        );
+        let mut v = Validator::new();
+        validate_sticker_fields(&mut v, "", &name, description.as_deref(), &tags);
+        v.finish()?;
+        let access = self.expression_creator(actor, guild).await?;
+        let draft = Draft {
+            kind: ExpressionKind::Sticker,
+            name,
+            description,
+            tags,
+            image: req.image,
+        };
+        let made = self
+            .create_expression(actor, &access, draft, "image")
+            .await?;
+        self.emit_expressions(guild, ExpressionKind::Sticker)
+            .await?;
+        Ok(made.sticker_response())
+    }
+
+    /// `POST /guilds/{id}/stickers/bulk`: 1 to 50 at once.
+    pub async fn create_stickers(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+        reqs: Vec<StickerCreate>,
+    ) -> Result<BulkCreated<StickerResponse>> {
+        let mut v = Validator::new();
+        v.check(
+            !reqs.is_empty(),
+            "stickers",
+            "BASE_TYPE_MIN_LENGTH",
+            "Give at least one sticker.",
+        );
+        v.count("stickers", reqs.len(), MAX_BULK);
+        let drafts: Vec<Draft> = reqs
+            .into_iter()
+            .map(|r| Draft {
+                kind: ExpressionKind::Sticker,
+                name: r.name.trim().to_owned(),
+                description: description(r.description),
+                tags: tags(r.tags),
+                image: r.image,
+            })
+            .collect();
+        for (i, d) in drafts.iter().enumerate() {
+            let prefix = format!("stickers.{i}.");
+            validate_sticker_fields(&mut v, &prefix, &d.name, d.description.as_deref(), &d.tags);
+        }
+        v.finish()?;
+        let access = self.expression_creator(actor, guild).await?;
+        let (made, failed) = self.create_many(actor, &access, drafts.into_iter()).await?;
+        Ok(BulkCreated {
+            success: made.iter().map(Expression::sticker_response).collect(),
+            failed,
+        })
+    }
+
+    /// `PATCH /guilds/{id}/emojis/{id}`: renames it.
+    pub async fn update_emoji(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+        id: ExpressionId,
+        req: EmojiUpdate,
+    ) -> Result<EmojiResponse> {
+        let mut v = Validator::new();
+        validate_emoji_name(&mut v, "name", req.name.trim());
+        v.finish()?;
+        let old = self
+            .modifiable(actor, guild, id, ExpressionKind::Emoji)
+            .await?;
+        let mut new = old.clone();
+        new.name = req.name.trim().to_owned();
+        self.store().put_expression(&new).await?;
+        self.emit_expressions(guild, ExpressionKind::Emoji).await?;
+        let changes = super::audit::diff(&old.emoji_response(), &new.emoji_response(), &[]);
+        let entry = Audited::new(audit_action::EMOJI_UPDATE, id, changes);
+        self.audit(actor, guild, entry).await?;
+        Ok(new.emoji_response())
+    }
+
+    /// `PATCH /guilds/{id}/stickers/{id}`: replaces its name, description and tags.
+    pub async fn update_sticker(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+        id: ExpressionId,
+        req: StickerUpdate,
+    ) -> Result<StickerResponse> {
+        let (name, description, tags) = (
+            req.name.trim().to_owned(),
+            description(req.description),
+            tags(req.tags),
+        );
+        let mut v = Validator::new();
+        validate_sticker_fields(&mut v, "", &name, description.as_deref(), &tags);
+        v.finish()?;
+        let old = self
+            .modifiable(actor, guild, id, ExpressionKind::Sticker)
+            .await?;
+        let new = Expression {
+            name,
+            description,
+            tags,
+            ..old.clone()
+        };
+        self.store().put_expression(&new).await?;
+        self.emit_expressions(guild, ExpressionKind::Sticker)
+            .await?;
+        let changes = super::audit::diff(&old.sticker_response(), &new.sticker_response(), &[]);
+        let entry = Audited::new(audit_action::STICKER_UPDATE, id, changes);
+        self.audit(actor, guild, entry).await?;
+        Ok(new.sticker_response())
+    }
+
+    /// `DELETE /guilds/{id}/emojis/{id}` and `/stickers/{id}`: the image stays for the messages
+    /// that show it, unless `purge` (which needs the guild's `EXPRESSION_PURGE_ALLOWED` feature).
+    pub async fn delete_expression(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+        id: ExpressionId,
+        kind: ExpressionKind,
+        purge: bool,
+    ) -> Result<()> {
+        if purge {
+            let access = self.guild_access(actor.id(), guild).await?;
+            if !access.guild.features.iter().any(|f| f == PURGE_FEATURE) {
+                return Err(Error::MissingAccess);
+            }
+        }
+        let gone = self.modifiable(actor, guild, id, kind).await?;
+        self.store().delete_expression(id).await?;
+        self.emit_expressions(guild, kind).await?;
+        let action = match kind {
+            ExpressionKind::Emoji => audit_action::EMOJI_DELETE,
+            ExpressionKind::Sticker => audit_action::STICKER_DELETE,
+        };
+        let entry = Audited::new(
+            action,
+            id,
+            vec![change("name", Some(gone.name.clone()), None)],
+        );
+        self.audit(actor, guild, entry).await?;
+        if purge {
+            self.delete_blobs_later(vec![gone.blob_key()]).await;
+        }
+        Ok(())
+    }
+
+    /// A guild's expressions of one kind, by ID.
+    pub(crate) async fn expressions(
+        &self,
+        guild: GuildId,
+        kind: ExpressionKind,
+    ) -> Result<Vec<Expression>> {
+        Ok(self.store().list_guild_expressions(guild, kind).await?)
+    }
+
+    /// The guild's emojis as `GUILD_CREATE` carries them.
+    pub(crate) async fn emoji_responses(&self, guild: GuildId) -> Result<Vec<EmojiResponse>> {
+        let list = self.expressions(guild, ExpressionKind::Emoji).await?;
+        Ok(list.iter().map(Expression::emoji_response).collect())
+    }
+
+    /// The guild's stickers as `GUILD_CREATE` carries them.
+    pub(crate) async fn sticker_responses(&self, guild: GuildId) -> Result<Vec<StickerResponse>> {
+        let list = self.expressions(guild, ExpressionKind::Sticker).await?;
+        Ok(list.iter().map(Expression::sticker_response).collect())
+    }
+
+    async fn uploaders(&self, list: &[Expression]) -> Result<Vec<crate::model::UserPartial>> {
+        let mut ids: Vec<UserId> = list.iter().map(|e| e.creator_id).collect();
+        ids.sort();
+        ids.dedup();
+        let users = self.store().get_users(&ids).await?;
+        Ok(users.iter().map(crate::model::User::partial).collect())
+    }
+
+    /// The caller's standing, when it may upload (CREATE_EXPRESSIONS).
+    async fn expression_creator(&self, actor: &Actor, guild: GuildId) -> Result<GuildAccess> {
+        let access = self.guild_access(actor.id(), guild).await?;
+        access.require(Permissions::CREATE_EXPRESSIONS)?;
+        Ok(access)
+    }
+
+    /// The expression, when the caller may change it: its uploader with CREATE_EXPRESSIONS, anyone
+    /// with MANAGE_EXPRESSIONS.
+    async fn modifiable(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+        id: ExpressionId,
+        kind: ExpressionKind,
+    ) -> Result<Expression> {
+        let access = self.guild_access(actor.id(), guild).await?;
+        let unknown = Error::Unknown(match kind {
+            ExpressionKind::Emoji => Unknown::Emoji,
+            ExpressionKind::Sticker => Unknown::Sticker,
+        });
+        let found = self
+            .store()
+            .get_expression(id)
+            .await?
+            .filter(|e| e.guild_id == guild && e.kind == kind)
+            .ok_or(unknown)?;
+        access.require(if found.creator_id == actor.id() {
+            Permissions::CREATE_EXPRESSIONS
+        } else {
+            Permissions::MANAGE_EXPRESSIONS
+        })?;
+        Ok(found)
+    }
+
+    /// Creates each draft in turn (a refused one does not stop the rest), then sends the list once.
+    async fn create_many(
+        &self,
+        actor: &Actor,
+        access: &GuildAccess,
+        drafts: impl Iterator<Item = Draft>,
+    ) -> Result<(Vec<Expression>, Vec<BulkFailure>)> {
+        let (mut made, mut failed) = (Vec::new(), Vec::new());
+        let mut kind = None;
+        for (i, draft) in drafts.enumerate() {
+            kind = Some(draft.kind);
+            let name = draft.name.clone();
+            let path = format!("{}.{i}.image", draft.kind.blob_prefix());
+            match self.create_expression(actor, access, draft, &path).await {
+                Ok(e) => made.push(e),
+                Err(e) if e.is_client_error() => failed.push(BulkFailure {
+                    name,
+                    error: match &e {
+                        Error::LimitReached { .. } => e.to_string(),
+                        _ => e.code().to_owned(),
+                    },
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        if let (Some(kind), false) = (kind, made.is_empty()) {
+            self.emit_expressions(access.guild.id, kind).await?;
+        }
+        Ok((made, failed))
+    }
+
+    /// Checks the image and the guild's limit, stores both, and records it in the audit log.
+    async fn create_expression(
+        &self,
+        actor: &Actor,
+        access: &GuildAccess,
+        draft: Draft,
+        image_path: &str,
+    ) -> Result<Expression> {
+        let (blobs, media) = self.upload_ports()?;
+        let max_bytes = match draft.kind {
+            ExpressionKind::Emoji => self.limits().emoji_bytes,
+            ExpressionKind::Sticker => self.limits().sticker_bytes,
+        };
+        let bytes = decode_image(&draft.image, max_bytes, image_path)?;
+        let info = media.inspect(&bytes);
+        let accepted: &[&str] = match draft.kind {
+            ExpressionKind::Emoji => &["image/png", "image/jpeg", "image/gif", "image/webp"],
+            ExpressionKind::Sticker => &["image/png", "image/gif", "image/webp"],
+        };
+        if !accepted.contains(&info.content_type.as_str()) || info.width.is_none() {
+            return Err(Error::field(
+                image_path,
+                "INVALID_IMAGE_FORMAT",
+                match draft.kind {
+                    ExpressionKind::Emoji => "Use a PNG, JPEG, GIF or WebP image.",
+                    ExpressionKind::Sticker => "Use a PNG, GIF or WebP image.",
+                },
+            ));
+        }
+        let guild = access.guild.id;
+        let existing = self.expressions(guild, draft.kind).await?;
+        let (limit, max) = match (draft.kind, info.animated) {
+            (ExpressionKind::Emoji, false) => (Limit::Emojis, self.limits().emojis_per_guild),
+            (ExpressionKind::Emoji, true) => (
+                Limit::AnimatedEmojis,
+                self.limits().animated_emojis_per_guild,
+            ),
+            (ExpressionKind::Sticker, _) => (Limit::Stickers, self.limits().stickers_per_guild),
+        };
+        let counted = existing
+            .iter()
+            .filter(|e| draft.kind == ExpressionKind::Sticker || e.animated == info.animated)
+            .count();
+        if counted >= max {
+            return Err(Error::LimitReached {
+                limit,
+                max: max as u64,
+            });
+        }
+        let expression = Expression {
+            id: self.next_id(),
+            guild_id: guild,
+            kind: draft.kind,
+            name: draft.name,
+            creator_id: actor.id(),
+            animated: info.animated,
+            content_type: info.content_type.clone(),
+            description: draft.description,
+            tags: draft.tags,
+        };
+        blobs
+            .put(&expression.blob_key(), bytes, Some(&info.content_type))
+            .await?;
+        self.store().put_expression(&expression).await?;
+        let (action, fields) = match draft.kind {
+            ExpressionKind::Emoji => (
+                audit_action::EMOJI_CREATE,
+                json!(expression.emoji_response()),
+            ),
+            ExpressionKind::Sticker => (
+                audit_action::STICKER_CREATE,
+                json!(expression.sticker_response()),
+            ),
+        };
+        let changes = super::audit::diff(&json!({}), &fields, &["id"]);
+        self.audit(actor, guild, Audited::new(action, expression.id, changes))
+            .await?;
+        Ok(expression)
+    }
+
+    /// The stickers a message asks for, checked: each exists, and one from another guild (or
+    /// sent in a DM) needs USE_EXTERNAL_STICKERS where it is sent.
+    pub(crate) async fn resolve_stickers(
+        &self,
+        access: &ChannelAccess,
+        ids: &[ExpressionId],
+    ) -> Result<Vec<StickerItem>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = self.store().get_expressions(ids).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let sticker = found
+                .iter()
+                .find(|e| e.id == *id && e.kind == ExpressionKind::Sticker)
+                .ok_or_else(|| {
+                    Error::field(
+                        "sticker",
+                        "CUSTOM_STICKER_NOT_FOUND",
+                        "That sticker does not exist.",
+                    )
+                })?;
+            if access.guild_id() != Some(sticker.guild_id) {
+                access.require(Permissions::USE_EXTERNAL_STICKERS)?;
+            }
+            out.push(sticker.sticker_item());
+        }
+        Ok(out)
+    }
+
+    /// `content` with each custom emoji (`<:name:id>`, `<a:name:id>`, outside code) that may not be
+    /// used here written as `:name:`, as upstream does: an unknown emoji, or one from another guild
+    /// without USE_EXTERNAL_EMOJIS in this channel.
+    pub(crate) async fn sanitize_custom_emojis(
+        &self,
+        access: &ChannelAccess,
+        content: &str,
+    ) -> Result<String> {
+        let tokens = custom_emoji_tokens(content);
+        if tokens.is_empty() {
+            return Ok(content.to_owned());
+        }
+        let ids: Vec<ExpressionId> = tokens.iter().map(|t| t.id).collect();
+        let found = self.store().get_expressions(&ids).await?;
+        let external = access
+            .permissions
+            .contains(Permissions::USE_EXTERNAL_EMOJIS);
+        let allowed = |id: ExpressionId| {
+            found.iter().any(|e| {
+                e.id == id
+                    && e.kind == ExpressionKind::Emoji
+                    && (access.guild_id() == Some(e.guild_id) || external)
+            })
+        };
+        let mut out = String::with_capacity(content.len());
+        let mut at = 0;
+        for t in &tokens {
+            out.push_str(&content[at..t.start]);
+            if allowed(t.id) {
+                out.push_str(&content[t.start..t.end]);
+            } else {
+                out.push(':');
+                out.push_str(t.name);
+                out.push(':');
+            }
+            at = t.end;
+        }
+        out.push_str(&content[at..]);
+        Ok(out)
+    }
+
+    /// A custom emoji a reaction names, as stored: `CUSTOM_EMOJI_NOT_FOUND` when there is none, and
+    /// one from another guild (or used in a DM) needs USE_EXTERNAL_EMOJIS there.
+    pub(crate) async fn reaction_emoji(
+        &self,
+        access: &ChannelAccess,
+        emoji: &ReactionEmoji,
+    ) -> Result<ReactionEmoji> {
+        let Some(id) = emoji.id else {
+            return Ok(emoji.clone());
+        };
+        let found = self
+            .store()
+            .get_expression(id.into())
+            .await?
+            .filter(|e| e.kind == ExpressionKind::Emoji)
+            .ok_or_else(|| {
+                Error::field(
+                    "emoji",
+                    "CUSTOM_EMOJI_NOT_FOUND",
+                    "That emoji does not exist.",
+                )
+            })?;
+        if access.guild_id() != Some(found.guild_id) {
+            access.require(Permissions::USE_EXTERNAL_EMOJIS)?;
+        }
+        Ok(ReactionEmoji {
+            id: Some(id),
+            name: found.name,
+            animated: Some(found.animated),
+        })
+    }
+
+    /// Sends the guild's whole list of one kind to its members.
+    async fn emit_expressions(&self, guild: GuildId, kind: ExpressionKind) -> Result<()> {
+        let list = self.expressions(guild, kind).await?;
+        let (event, payload) = match kind {
+            ExpressionKind::Emoji => (
+                EventKind::GuildEmojisUpdate,
+                json!({
+                    "guild_id": guild,
+                    "emojis": list.iter().map(Expression::emoji_response).collect::<Vec<_>>(),
+                }),
+            ),
+            ExpressionKind::Sticker => (
+                EventKind::GuildStickersUpdate,
+                json!({
+                    "guild_id": guild,
+                    "stickers": list.iter().map(Expression::sticker_response).collect::<Vec<_>>(),
+                }),
+            ),
+        };
+        self.emit(Dispatch::new(event, Topic::Guild(guild), &payload))
+            .await;
+        Ok(())
+    }
+}
+
+/// A custom emoji written in text.
+#[derive(Debug, PartialEq)]
+struct EmojiToken<'a> {
+    start: usize,
+    end: usize,
+    name: &'a str,
+    id: ExpressionId,
+}
+
+/// The custom emojis in `content` (`<:name:id>`, `<a:name:id>`), skipping code spans and fenced
+/// blocks.
+fn custom_emoji_tokens(content: &str) -> Vec<EmojiToken<'_>> {
+    let bytes = content.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'`' => {
+                // A run of backticks opens a span that the same run closes.
+                let run = bytes[i..].iter().take_while(|b| **b == b'`').count();
+                let fence = &content[i..i + run];
+                i = match content[i + run..].find(fence) {
+                    Some(close) => i + run + close + run,
+                    None => i + run,
+                };
+            }
+            b'<' => match parse_emoji_token(&content[i..]) {
+                Some((len, name, id)) => {
+                    out.push(EmojiToken {
+                        start: i,
+                        end: i + len,
+                        name,
+                        id,
+                    });
+                    i += len;
+                }
+                None => i += 1,
+            },
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// `<:name:id>` or `<a:name:id>` at the start of `s`: its length, name and ID.
+fn parse_emoji_token(s: &str) -> Option<(usize, &str, ExpressionId)> {
+    let body = s.strip_prefix("<a:").or_else(|| s.strip_prefix("<:"))?;
+    let close = body.find('>')?;
+    let (name, id) = body[..close].split_once(':')?;
+    if name.is_empty() || name.contains([' ', '<', '\n']) || id.is_empty() {
+        return None;
+    }
+    let id = id.parse::<u64>().ok()?;
+    Some((
+        s.len() - body.len() + close + 1,
+        name,
+        ExpressionId::new(id),
+    ))
+}
+
+/// The image's bytes: base64, after an optional `data:...;base64,` prefix (the declared type is
+/// ignored; the bytes are sniffed), at most `max_bytes`.
+fn decode_image(image: &str, max_bytes: u64, path: &str) -> Result<Vec<u8>> {
+    let encoded = image.split_once(',').map_or(image, |(_, data)| data).trim();
+    if encoded.len() as u64 > max_bytes.div_ceil(3) * 4 {
+        return Err(Error::field(
+            path,
+            "IMAGE_SIZE_EXCEEDS_LIMIT",
+            format!("Images may be at most {max_bytes} bytes."),
+        ));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| {
+            Error::field(
+                path,
+                "INVALID_BASE64_FORMAT",
+                "The image is not valid base64.",
+            )
+        })?;
+    if bytes.is_empty() {
+        return Err(Error::field(
+            path,
+            "INVALID_IMAGE_FORMAT",
+            "The image is empty.",
+        ));
+    }
+    if bytes.len() as u64 > max_bytes {
+        return Err(Error::field(
+            path,
+            "IMAGE_SIZE_EXCEEDS_LIMIT",
+            format!("Images may be at most {max_bytes} bytes."),
+        ));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_emojis_are_found_outside_code_only() {
+        let text = "hi <:wave:12> `<:no:1>` ```\n<a:nope:2>\n``` <a:dance:34>< :x:5> <:bad:id>";
+        let found: Vec<(&str, u64)> = custom_emoji_tokens(text)
+            .iter()
+            .map(|t| (t.name, t.id.get()))
+            .collect();
+        assert_eq!(found, [("wave", 12), ("dance", 34)]);
+        let t = &custom_emoji_tokens(text)[0];
+        assert_eq!(&text[t.start..t.end], "<:wave:12>");
+        // An unclosed backtick hides nothing.
+        assert_eq!(custom_emoji_tokens("` <:a:1>").len(), 1);
+    }
+
+    #[test]
+    fn images_decode_from_base64_or_data_uris_within_the_limit() {
+        let png = base64::engine::general_purpose::STANDARD.encode([1u8, 2, 3]);
+        assert_eq!(decode_image(&png, 10, "image").unwrap(), [1, 2, 3]);
+        let uri = format!("data:image/gif;base64,{png}");
+        assert_eq!(decode_image(&uri, 10, "image").unwrap(), [1, 2, 3]);
+        let code = |r: Result<Vec<u8>>| match r {
+            Err(Error::InvalidForm(e)) => e[0].code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            code(decode_image(&png, 2, "image")),
+            "IMAGE_SIZE_EXCEEDS_LIMIT"
+        );
+        assert_eq!(
+            code(decode_image("!!!!", 10, "image")),
+            "INVALID_BASE64_FORMAT"
+        );
+    }
+}
