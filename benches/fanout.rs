@@ -636,6 +636,7 @@ fn fluxer_round(args: &Args) -> Round {
             blobs: None,
             media: None,
             presence: None,
+            unfurler: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -83,6 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             blobs: None,
             media: None,
             presence: None,
+            unfurler: None,
         },
         Config::default(),
     );

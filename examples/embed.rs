@@ -37,6 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         blobs: None,
         media: None,
         presence: None,
+        unfurler: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
 

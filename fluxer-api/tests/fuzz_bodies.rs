@@ -38,6 +38,7 @@ impl Api {
             blobs: Some(Arc::new(MemoryBlobStore::new())),
             media: None,
             presence: None,
+            unfurler: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

@@ -224,6 +224,7 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
         blobs: None,
         media: None,
         presence: None,
+        unfurler: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let presence = Arc::new(MemoryPresence::new());

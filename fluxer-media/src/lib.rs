@@ -28,5 +28,7 @@ pub mod avatars;
 pub mod links;
 pub mod proxy;
 pub mod s3;
+pub mod unfurl;
 
 pub use links::MediaLinks;
+pub use unfurl::LinkPreviews;

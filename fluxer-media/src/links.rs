@@ -3,7 +3,7 @@
 
 use fluxer_core::ports::{Media, MediaInfo};
 
-use crate::proxy::{UrlSigner, probe_image};
+use crate::proxy::{UrlSigner, external_path, probe_image};
 
 /// Sniffs uploads and signs links into a media proxy mounted at `base` (`https://chat.example.com/media`).
 ///
@@ -97,6 +97,23 @@ impl Media for MediaLinks {
         let path = format!("/{}", key.trim_start_matches('/'));
         format!("{}{}", self.base, self.signer.signed_path(&path, expires))
     }
+
+    /// Through `/external/...` (signed, no expiry, as upstream); a URL already on the media proxy,
+    /// or that is no http(s) URL, is left alone.
+    fn external_url(&self, url: &str) -> Option<String> {
+        let parsed = url::Url::parse(url.trim()).ok()?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return None;
+        }
+        if url.starts_with(&format!("{}/", self.base)) {
+            return Some(url.to_owned());
+        }
+        Some(format!(
+            "{}/{}",
+            self.base,
+            external_path(&self.signer, parsed.as_str())
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -131,5 +148,25 @@ mod tests {
             links.inspect(&[0, 159, 146, 150]).content_type,
             "application/octet-stream"
         );
+    }
+
+    #[test]
+    fn external_urls_go_through_the_proxy_signed() {
+        let signer = UrlSigner::new(b"k".to_vec());
+        let links = MediaLinks::new(signer.clone(), "http://x.test/media", 86_400);
+        let proxied = links.external_url("https://Example.com/a.png").unwrap();
+        let path = proxied
+            .strip_prefix("http://x.test/media/external/")
+            .unwrap();
+        let (sig, proxy_path) = path.split_once('/').unwrap();
+        assert!(signer.verify_external(proxy_path, sig).is_ok());
+        assert_eq!(
+            crate::proxy::signing::decode_external_url(proxy_path.strip_prefix("v2/").unwrap())
+                .unwrap(),
+            "https://example.com/a.png"
+        );
+        let own = "http://x.test/media/attachments/1/2/a.png";
+        assert_eq!(links.external_url(own).as_deref(), Some(own));
+        assert_eq!(links.external_url("javascript:alert(1)"), None);
     }
 }

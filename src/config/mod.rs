@@ -194,6 +194,11 @@ pub struct MediaProxy {
     pub ffmpeg_path: Option<PathBuf>,
     /// Fetching external URLs for embeds (SSRF-guarded).
     pub external_enabled: bool,
+    /// Link previews for URLs in messages, fetched by the worker (SSRF-guarded as above).
+    pub link_previews: bool,
+    /// Non-public addresses (`127.0.0.1`) the proxy and link previews may fetch all the same: a
+    /// hook for tests. Leave it empty in production.
+    pub allow_addresses: Vec<std::net::IpAddr>,
 }
 
 impl Default for MediaProxy {
@@ -206,6 +211,8 @@ impl Default for MediaProxy {
             max_pixels: 40_000_000,
             ffmpeg_path: None,
             external_enabled: true,
+            link_previews: true,
+            allow_addresses: Vec::new(),
         }
     }
 }

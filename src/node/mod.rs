@@ -38,9 +38,9 @@ use fluxer_api::{ApiState, SpawnBlockingHasher};
 use fluxer_core::ports::{Media, SystemClock};
 use fluxer_core::service::{self, Fluxer, Ports};
 use fluxer_gateway::{Gateway, GatewayConfig};
-use fluxer_media::MediaLinks;
 use fluxer_media::proxy::{MediaProxy, UrlSigner};
 use fluxer_media::s3::{S3Config, S3Credentials, S3Service};
+use fluxer_media::{LinkPreviews, MediaLinks};
 
 pub use roles::{Role, Roles};
 
@@ -296,6 +296,11 @@ impl UseCases {
             media_base,
             MEDIA_LINK_TTL_SECS,
         ));
+        let media_proxy = &config.services.media_proxy;
+        let unfurler = media_proxy.link_previews.then(|| {
+            Arc::new(LinkPreviews::new(media_proxy.allow_addresses.clone()))
+                as Arc<dyn fluxer_core::ports::Unfurler>
+        });
         let ports = Ports {
             store: database.store(),
             events,
@@ -308,6 +313,7 @@ impl UseCases {
             blobs,
             media: Some(links),
             presence: Some(presence.clone()),
+            unfurler,
         };
         let fluxer = Fluxer::new(
             ports,

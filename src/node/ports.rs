@@ -382,6 +382,7 @@ pub(super) fn media_config(config: &Config, secret: Vec<u8>) -> MediaConfig {
     media.max_pixels = config.services.media_proxy.max_pixels;
     media.ffmpeg = config.services.media_proxy.ffmpeg_path.clone();
     media.external.enabled = config.services.media_proxy.external_enabled;
+    media.external.allow_addresses = config.services.media_proxy.allow_addresses.clone();
     media
 }
 

@@ -673,3 +673,213 @@ fn custom_emojis_and_stickers_are_uploaded_used_and_moderated() {
     assert!(dave.get(&emojis).status >= 400);
     let _ = bob_id;
 }
+
+/// A web site on loopback for link previews: `/page` (OpenGraph tags and a cover image) and
+/// `/cover.png`; counts the requests it answers. Runs until the test ends.
+struct Site {
+    addr: std::net::SocketAddr,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Site {
+    fn start() -> Site {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let cover = crate::media::png(80, 40);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+                let (content_type, body): (&str, Vec<u8>) = if path.starts_with("/page") {
+                    let html = format!(
+                        "<html><head><meta property=\"og:title\" content=\"A page on {addr}\">\
+                         <meta property=\"og:description\" content=\"Seen through a preview\">\
+                         <meta property=\"og:image\" content=\"/cover.png\"></head></html>"
+                    );
+                    ("text/html", html.into_bytes())
+                } else if path == "/cover.png" {
+                    ("image/png", cover.clone())
+                } else {
+                    ("text/plain", b"nothing here".to_vec())
+                };
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        });
+        Site { addr, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn links_in_messages_get_previews_through_the_worker() {
+    let site = Site::start();
+    let server = Server::start(&[
+        ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
+        (
+            "FLUXER_CONFIG__SERVICES__MEDIA_PROXY__ALLOW_ADDRESSES",
+            "[\"127.0.0.1\"]",
+        ),
+    ]);
+    let anon = server.client();
+    let (alice, _) = register(&anon, "links-a@example.com", "links_a");
+    let (bob, _) = register(&anon, "links-b@example.com", "links_b");
+    let guild = create_guild(&alice, "Links");
+    let general = general_channel(&alice, &guild);
+    invite_and_join(&alice, &general, &bob);
+    let rt = runtime();
+    let mut bob_ws = rt.block_on(identify(&server.addr, bob.token.as_deref().unwrap()));
+    let page = format!("http://{}/page", site.addr);
+
+    // Sent without a preview; the worker adds it with MESSAGE_UPDATE.
+    let sent = post_message(&alice, &general, &format!("look at {page} !"));
+    assert_eq!(sent["embeds"], json!([]));
+    let update = rt.block_on(next_dispatch(&mut bob_ws, "MESSAGE_UPDATE"));
+    assert_eq!(update["d"]["id"], sent["id"]);
+    assert_eq!(
+        update["d"]["edited_timestamp"],
+        Value::Null,
+        "a preview is no edit"
+    );
+    let embed = &update["d"]["embeds"][0];
+    assert_eq!(embed["type"], "link");
+    assert_eq!(embed["url"], page);
+    assert_eq!(embed["title"], format!("A page on {}", site.addr));
+    assert_eq!(embed["description"], "Seen through a preview");
+    let thumbnail = &embed["thumbnail"];
+    assert_eq!(
+        (thumbnail["width"].as_u64(), thumbnail["height"].as_u64()),
+        (Some(80), Some(40))
+    );
+    // Clients load the image through the media proxy, signed.
+    let proxy_url = thumbnail["proxy_url"].as_str().unwrap();
+    let path = proxy_url
+        .strip_prefix(&server.base)
+        .expect("proxied by this server");
+    assert!(path.starts_with("/media/external/"), "{path}");
+    let image = anon.get(path).expect(200);
+    assert_eq!(image.header("content-type"), Some("image/png"));
+    let stored = alice
+        .get(&format!(
+            "/api/v1/channels/{general}/messages/{}",
+            sent["id"].as_str().unwrap()
+        ))
+        .expect(200)
+        .json();
+    assert_eq!(stored["embeds"][0]["title"], embed["title"]);
+
+    // Known now: the next message with the link carries it at once, without a fetch.
+    let hits = site.hits();
+    let again = post_message(&bob, &general, &page);
+    assert_eq!(again["embeds"][0]["title"], embed["title"]);
+    assert_eq!(site.hits(), hits);
+
+    // No preview for `<url>`, for code, or for a message with embeds of its own.
+    let quiet = post_message(&alice, &general, &format!("<{page}?quiet> `{page}?code`"));
+    let own = alice
+        .post(
+            &format!("/api/v1/channels/{general}/messages"),
+            &json!({
+                "content": format!("{page}?own"), "embeds": [{ "title": "mine" }],
+            }),
+        )
+        .expect(200)
+        .json();
+    // Suppressed embeds: stored all the same, without an update.
+    let suppressed = alice
+        .post(
+            &format!("/api/v1/channels/{general}/messages"),
+            &json!({
+                "content": format!("{page}?suppressed"), "flags": 4,
+            }),
+        )
+        .expect(200)
+        .json();
+    // An edit that changes the link previews the new one.
+    let edited = post_message(&alice, &general, "soon a link");
+    let edited_id = edited["id"].as_str().unwrap();
+    alice
+        .patch(
+            &format!("/api/v1/channels/{general}/messages/{edited_id}"),
+            &json!({ "content": format!("{page}?edited") }),
+        )
+        .expect(200);
+    let message = |m: &Value| {
+        alice
+            .get(&format!(
+                "/api/v1/channels/{general}/messages/{}",
+                m["id"].as_str().unwrap()
+            ))
+            .expect(200)
+            .json()
+    };
+    eventually("the suppressed message's stored preview", || {
+        message(&suppressed)["embeds"][0]["type"]
+            .as_str()
+            .map(|_| ())
+    });
+    eventually("the edited message's preview", || {
+        (message(&edited)["embeds"][0]["url"] == format!("{page}?edited")).then_some(())
+    });
+    loop {
+        let update = rt.block_on(next_dispatch(&mut bob_ws, "MESSAGE_UPDATE"));
+        assert_ne!(
+            update["d"]["id"], suppressed["id"],
+            "no update for suppressed embeds"
+        );
+        if update["d"]["id"] == edited["id"]
+            && !update["d"]["embeds"].as_array().unwrap().is_empty()
+        {
+            break;
+        }
+    }
+    assert_eq!(message(&quiet)["embeds"], json!([]));
+    assert_eq!(message(&own)["embeds"][0]["title"], "mine");
+    assert_eq!(message(&own)["embeds"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn by_default_previews_never_reach_private_addresses() {
+    let site = Site::start();
+    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let anon = server.client();
+    let (alice, _) = register(&anon, "private-a@example.com", "private_a");
+    let guild = create_guild(&alice, "Private");
+    let general = general_channel(&alice, &guild);
+    let loopback = post_message(&alice, &general, &format!("http://{}/page", site.addr));
+    // A name that resolves nowhere (`.invalid` is reserved) is no way around it either.
+    let unreachable = post_message(&alice, &general, "http://preview-target.invalid/page");
+    let read = |m: &Value| {
+        alice
+            .get(&format!(
+                "/api/v1/channels/{general}/messages/{}",
+                m["id"].as_str().unwrap()
+            ))
+            .expect(200)
+            .json()
+    };
+    // The worker polls every 100 ms; three seconds is many times what a preview takes (the
+    // test above sees its update well within one).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(read(&loopback)["embeds"], json!([]));
+    assert_eq!(read(&unreachable)["embeds"], json!([]));
+    assert_eq!(site.hits(), 0, "the loopback site was contacted");
+}

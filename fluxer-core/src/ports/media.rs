@@ -27,4 +27,10 @@ pub trait Media: Send + Sync {
     /// The public URL of the stored object `key` (`attachments/1/2/cat.png`), signed and valid for a
     /// while: responses carry fresh URLs each time they are built.
     fn public_url(&self, key: &str) -> String;
+    /// The URL clients load an external image or video at (`proxy_url` in embeds): through the
+    /// media proxy, signed. `None` (the default) serves embeds without one.
+    fn external_url(&self, url: &str) -> Option<String> {
+        let _ = url;
+        None
+    }
 }

@@ -18,6 +18,7 @@ mod presence;
 mod queue;
 mod search;
 mod storage;
+mod unfurl;
 
 pub use blob::{BlobMeta, BlobStore};
 pub use cache::{Cache, WindowCount};
@@ -34,6 +35,7 @@ pub use search::{
     GuildDocument, Has, MessageDocument, MessageSearch, SearchHits, SearchIndex, UserDocument,
 };
 pub use storage::*;
+pub use unfurl::Unfurler;
 
 /// The result of a port call.
 pub type PortResult<T> = Result<T, crate::error::StoreError>;

@@ -136,7 +136,11 @@ impl Fluxer {
                     .filter_map(|id| users.get(id).cloned())
                     .collect(),
                 mention_roles: m.mention_role_ids.clone(),
-                embeds: m.embeds.clone(),
+                embeds: m
+                    .embeds
+                    .iter()
+                    .map(|e| self.embed_for_response(e))
+                    .collect(),
                 stickers: m.stickers.clone(),
                 attachments: m
                     .attachments

@@ -99,6 +99,13 @@ pub enum Task {
         /// The deletion's time: messages written until then go.
         scheduled_at: Timestamp,
     },
+    /// Previews the links of a message (see `service::unfurl`).
+    ExtractEmbeds {
+        /// Its channel.
+        channel_id: ChannelId,
+        /// The message.
+        message_id: MessageId,
+    },
 }
 
 impl Task {
@@ -118,6 +125,7 @@ impl Task {
         "expire_harvests",
         "send_scheduled_message",
         "purge_user_messages",
+        "extract_embeds",
     ];
 
     /// The kind, as the queue names it (the serde tag).
@@ -137,6 +145,7 @@ impl Task {
             Task::ExpireHarvests => 11,
             Task::SendScheduledMessage { .. } => 12,
             Task::PurgeUserMessages { .. } => 13,
+            Task::ExtractEmbeds { .. } => 14,
         };
         Self::KINDS[i]
     }
@@ -396,6 +405,12 @@ impl Fluxer {
                 scheduled_at,
             } => {
                 self.purge_user_messages(user_id, scheduled_at).await?;
+            }
+            Task::ExtractEmbeds {
+                channel_id,
+                message_id,
+            } => {
+                self.extract_embeds(channel_id, message_id).await?;
             }
         }
         Ok(())

@@ -198,6 +198,12 @@ impl Fluxer {
                 reference.as_ref().map(|r| r.1),
             )
             .await?;
+        let (embeds, previews_pending) = if req.embeds.is_empty() {
+            self.cached_previews(&access, &content).await?
+        } else {
+            let own = req.embeds.into_iter().map(Embed::with_default_kind);
+            (own.collect(), false)
+        };
         let message = Message {
             id: self.next_id(),
             channel_id,
@@ -219,17 +225,16 @@ impl Fluxer {
             mention_ids,
             mention_role_ids,
             attachments: req.attachments,
-            embeds: req
-                .embeds
-                .into_iter()
-                .map(Embed::with_default_kind)
-                .collect(),
+            embeds,
             message_reference: reference.map(|r| r.0),
             nonce: req.nonce,
             tts: req.tts && access.permissions.contains(Permissions::SEND_TTS_MESSAGES),
             stickers,
         };
         self.store().insert_message(&message).await?;
+        if previews_pending {
+            self.preview_later(&message).await?;
+        }
         self.after_message_created(&access, actor, message).await
     }
 
@@ -606,6 +611,7 @@ impl Fluxer {
             validate_embeds(&mut v, e, self.limits().embeds_per_message);
         }
         v.finish()?;
+        let content_changed = req.content.as_ref().is_some_and(|c| *c != message.content);
         if let Some(content) = req.content {
             let content = self.sanitize_custom_emojis(&access, &content).await?;
             let (users, roles, everyone) = self
@@ -616,8 +622,12 @@ impl Fluxer {
             message.mention_role_ids = roles;
             message.mention_everyone = everyone;
         }
+        let mut previews_pending = false;
         if let Some(embeds) = req.embeds {
             message.embeds = embeds.into_iter().map(Embed::with_default_kind).collect();
+        } else if content_changed && super::unfurl::only_previews(&message.embeds) {
+            (message.embeds, previews_pending) =
+                self.cached_previews(&access, &message.content).await?;
         }
         if let Some(flags) = req.flags {
             let settable = if is_author {
@@ -638,6 +648,9 @@ impl Fluxer {
         }
         message.edited_timestamp = Some(self.now());
         self.store().update_message(&message).await?;
+        if previews_pending {
+            self.preview_later(&message).await?;
+        }
         self.index_later(&[(message.channel_id, message.id)]).await;
         // Not `new_message_response`: an edited message may have reactions.
         let response = self.message_response(actor.id(), message).await?;

@@ -38,6 +38,7 @@ mod settings;
 mod sidebar;
 mod tokens;
 mod totp;
+mod unfurl;
 mod uploads;
 mod users;
 mod webhook_formats;
@@ -76,6 +77,7 @@ pub use settings::{UserGuildSettingsUpdate, UserSettingsUpdate};
 pub use sidebar::{Sidebar, SidebarGroup, SidebarMember, SidebarPresence, SidebarRow};
 pub use tokens::{BotToken, SessionToken, hash_token, random_base62};
 pub use totp::totp_code;
+pub use unfurl::{HOST_FETCHES, HOST_WINDOW, MAX_PREVIEWED_URLS, extract_urls};
 pub use uploads::{Upload, image_key, sanitize_filename};
 pub use users::{RelationshipRequest, UserUpdate};
 pub use webhook_formats::WebhookFormat;
@@ -84,7 +86,7 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, Cache, Clock, Dispatch, EventBus, Mailer, Media, Presence, Queue, SearchIndex,
-    Store, SystemClock,
+    Store, SystemClock, Unfurler,
 };
 use crate::time::Timestamp;
 
@@ -231,6 +233,9 @@ pub struct Ports {
     /// Who is online (the gateway writes it): presences in READY, guild online counts, member
     /// lists. Without it everyone reads as offline.
     pub presence: Option<Arc<dyn Presence>>,
+    /// Link previews for URLs in messages, fetched by the worker. Without it (or without a
+    /// queue), messages get no previews.
+    pub unfurler: Option<Arc<dyn Unfurler>>,
 }
 
 impl Ports {
@@ -253,12 +258,19 @@ impl Ports {
             blobs: None,
             media: None,
             presence: None,
+            unfurler: None,
         }
     }
 
     /// Reads who is online from `presence` (the gateway's).
     pub fn with_presence(mut self, presence: Arc<dyn Presence>) -> Self {
         self.presence = Some(presence);
+        self
+    }
+
+    /// Previews links in messages with `unfurler` (which needs a queue too: the worker fetches).
+    pub fn with_unfurler(mut self, unfurler: Arc<dyn Unfurler>) -> Self {
+        self.unfurler = Some(unfurler);
         self
     }
 

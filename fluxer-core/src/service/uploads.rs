@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{Actor, Fluxer, MessageCreate, jobs::Task};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{AttachmentId, ChannelId, MessageId};
-use crate::model::{Attachment, Message, MessageResponse};
+use crate::model::{Attachment, Embed, Message, MessageResponse};
 use crate::permission::Permissions;
 use crate::ports::{BlobStore, EventKind, Media};
 use crate::validation::Validator;
@@ -191,6 +191,31 @@ impl Fluxer {
             out.url = media.public_url(&a.url);
             out.proxy_url = out.url.clone();
         }
+        out
+    }
+
+    /// An embed for a response: its images and video get a `proxy_url` (and its author's and
+    /// footer's icons a `proxy_icon_url`) through the media proxy, as upstream serves them; the
+    /// stored embed keeps only the original URLs.
+    pub(crate) fn embed_for_response(&self, e: &Embed) -> Embed {
+        let Some(media) = self.ports().media.as_deref() else {
+            return e.clone();
+        };
+        let mut out = e.clone();
+        let proxied = |value: &mut Option<serde_json::Value>, from: &str, to: &str| {
+            if let Some(serde_json::Value::Object(fields)) = value
+                && !fields.contains_key(to)
+                && let Some(url) = fields.get(from).and_then(|u| u.as_str())
+                && let Some(proxy) = media.external_url(url)
+            {
+                fields.insert(to.to_owned(), serde_json::Value::String(proxy));
+            }
+        };
+        for media_object in [&mut out.image, &mut out.thumbnail, &mut out.video] {
+            proxied(media_object, "url", "proxy_url");
+        }
+        proxied(&mut out.author, "icon_url", "proxy_icon_url");
+        proxied(&mut out.footer, "icon_url", "proxy_icon_url");
         out
     }
 

@@ -49,6 +49,7 @@ pub async fn start_on(config: GatewayConfig, events: Arc<dyn EventBus>) -> Env {
         blobs: None,
         media: None,
         presence: Some(presence.clone()),
+        unfurler: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let gateway = Gateway::new(fluxer.clone(), cache, presence, config);

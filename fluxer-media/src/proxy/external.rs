@@ -20,6 +20,7 @@ use super::video::{essence, is_video};
 /// Redirects followed before giving up.
 const MAX_REDIRECTS: usize = 5;
 
+/// Who the media proxy says it is.
 const USER_AGENT: &str = "Mozilla/5.0 (compatible; FluxerMediaProxy/1.0)";
 
 /// A fetched external resource.
@@ -27,25 +28,58 @@ const USER_AGENT: &str = "Mozilla/5.0 (compatible; FluxerMediaProxy/1.0)";
 pub(crate) struct Fetched {
     pub bytes: Bytes,
     pub content_type: String,
+    /// Where it was found, after redirects.
+    pub final_url: String,
 }
+
+/// How a fetch introduces itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Agent {
+    /// The `User-Agent` header.
+    pub user_agent: &'static str,
+    /// The `Accept` header.
+    pub accept: &'static str,
+}
+
+/// The media proxy's agent: images and videos wanted.
+pub(crate) const MEDIA_AGENT: Agent = Agent {
+    user_agent: USER_AGENT,
+    accept: "image/*, video/*, */*;q=0.5",
+};
 
 /// Fetches `url` under `config`'s policy, within `config.timeout` for the whole exchange.
 pub(crate) async fn fetch(config: &ExternalConfig, url: &str) -> Result<Fetched, MediaError> {
-    tokio::time::timeout(config.timeout, fetch_following_redirects(config, url))
-        .await
-        .unwrap_or(Err(MediaError::ExternalTimeout))
+    fetch_as(config, url, MEDIA_AGENT).await
+}
+
+/// [`fetch`], introducing itself as `agent`.
+pub(crate) async fn fetch_as(
+    config: &ExternalConfig,
+    url: &str,
+    agent: Agent,
+) -> Result<Fetched, MediaError> {
+    tokio::time::timeout(
+        config.timeout,
+        fetch_following_redirects(config, url, agent),
+    )
+    .await
+    .unwrap_or(Err(MediaError::ExternalTimeout))
 }
 
 async fn fetch_following_redirects(
     config: &ExternalConfig,
     url: &str,
+    agent: Agent,
 ) -> Result<Fetched, MediaError> {
     let mut target = Target::parse(url)?;
     for _ in 0..=MAX_REDIRECTS {
         let addresses = resolve(config, &target).await?;
-        match fetch_once(config, &target, &addresses).await? {
+        match fetch_once(config, &target, &addresses, agent).await? {
             Outcome::Redirect(location) => target = target.join(&location)?,
-            Outcome::Done(fetched) => return Ok(fetched),
+            Outcome::Done(mut fetched) => {
+                fetched.final_url = target.url();
+                return Ok(fetched);
+            }
         }
     }
     Err(MediaError::TooManyRedirects)
@@ -169,6 +203,12 @@ impl Target {
         })
     }
 
+    /// The URL again, as fetched.
+    fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority, self.path_and_query)
+    }
+
     /// The target of a `Location` header relative to this URL.
     fn join(&self, location: &str) -> Result<Self, MediaError> {
         let location = location.trim();
@@ -233,6 +273,7 @@ async fn fetch_once(
     config: &ExternalConfig,
     target: &Target,
     addresses: &[SocketAddr],
+    agent: Agent,
 ) -> Result<Outcome, MediaError> {
     let mut last_error = None;
     let mut tcp = None;
@@ -259,14 +300,19 @@ async fn fetch_once(
             .connect(name, tcp)
             .await
             .map_err(|e| MediaError::ExternalFetch(format!("TLS: {e}")))?;
-        exchange(config, target, tls).await
+        exchange(config, target, tls, agent).await
     } else {
-        exchange(config, target, tcp).await
+        exchange(config, target, tcp, agent).await
     }
 }
 
 /// One HTTP/1.1 request and its response over an established connection.
-async fn exchange<S>(config: &ExternalConfig, target: &Target, io: S) -> Result<Outcome, MediaError>
+async fn exchange<S>(
+    config: &ExternalConfig,
+    target: &Target,
+    io: S,
+    agent: Agent,
+) -> Result<Outcome, MediaError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -277,8 +323,8 @@ where
     let connection = AbortOnDrop(tokio::spawn(connection));
     let request = Request::get(target.path_and_query.as_str())
         .header(header::HOST, target.authority.as_str())
-        .header(header::USER_AGENT, USER_AGENT)
-        .header(header::ACCEPT, "image/*, video/*, */*;q=0.5")
+        .header(header::USER_AGENT, agent.user_agent)
+        .header(header::ACCEPT, agent.accept)
         .body(Empty::<Bytes>::new())
         .map_err(|e| MediaError::InvalidExternalUrl(e.to_string()))?;
     let response = sender.send_request(request).await.map_err(failed)?;
@@ -350,6 +396,7 @@ where
     Ok(Outcome::Done(Fetched {
         bytes,
         content_type,
+        final_url: String::new(),
     }))
 }
 

@@ -55,11 +55,11 @@
 
 mod cache;
 mod error;
-mod external;
+pub(crate) mod external;
 mod render;
 mod routes;
 mod serve;
-mod signing;
+pub(crate) mod signing;
 mod transform;
 mod video;
 
