@@ -32,6 +32,9 @@ for p in fluxer_admin fluxer_api fluxer_app_proxy fluxer_integration fluxer_mark
 done
 command -v pnpm >/dev/null || npm i -g pnpm@10
 # No install scripts: wasm-pack's would download a binary.
+# Use the pnpm at hand (also in the scripts pnpm runs): switching to the exact version upstream pins
+# fails where the registry serves it without a signature.
+echo 'manage-package-manager-versions=false' >> .npmrc
 nice -n 19 pnpm install --frozen-lockfile --ignore-scripts --filter 'fluxer_app...'
 
 # A stand-in for the libfluxcore WASM package: its functions report themselves unavailable.

@@ -599,6 +599,7 @@ impl SessionTask {
             event,
             EventKind::GuildRoleCreate
                 | EventKind::GuildRoleUpdate
+                | EventKind::GuildRoleUpdateBulk
                 | EventKind::GuildRoleDelete
                 | EventKind::ChannelCreate
                 | EventKind::ChannelUpdate
@@ -905,6 +906,7 @@ fn lists_change(event: EventKind) -> bool {
             | EventKind::PresenceUpdate
             | EventKind::GuildRoleCreate
             | EventKind::GuildRoleUpdate
+            | EventKind::GuildRoleUpdateBulk
             | EventKind::GuildRoleDelete
             | EventKind::ChannelUpdate
             | EventKind::ChannelDelete

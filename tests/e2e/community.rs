@@ -883,3 +883,159 @@ fn by_default_previews_never_reach_private_addresses() {
     assert_eq!(read(&unreachable)["embeds"], json!([]));
     assert_eq!(site.hits(), 0, "the loopback site was contacted");
 }
+
+#[test]
+fn guild_toggles_hoist_positions_and_joining_from_discovery() {
+    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let anon = server.client();
+    let (alice, _) = register(&anon, "toggle-a@example.com", "toggle_a");
+    let (bob, _) = register(&anon, "toggle-b@example.com", "toggle_b");
+    let (carol, carol_id) = register(&anon, "toggle-c@example.com", "toggle_c");
+    let guild = create_guild(&alice, "Toggles");
+    let general = general_channel(&alice, &guild);
+    invite_and_join(&alice, &general, &bob);
+    let rt = runtime();
+    let mut bob_ws = rt.block_on(identify(&server.addr, bob.token.as_deref().unwrap()));
+
+    // Feature toggles: MANAGE_GUILD, answered with the guild.
+    let g = alice
+        .patch(
+            &format!("/api/v1/guilds/{guild}/detached-banner"),
+            &json!({ "enabled": true }),
+        )
+        .expect(200)
+        .json();
+    assert!(
+        g["features"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("DETACHED_BANNER")),
+        "{g}"
+    );
+    bob.patch(
+        &format!("/api/v1/guilds/{guild}/detached-banner"),
+        &json!({ "enabled": false }),
+    )
+    .expect_error(403, "MISSING_PERMISSIONS");
+    // Flexible names keep a text channel's name as written; turning them off normalises it.
+    let flexible = format!("/api/v1/guilds/{guild}/text-channel-flexible-names");
+    alice
+        .patch(&flexible, &json!({ "enabled": true }))
+        .expect(200);
+    let news = alice
+        .post(
+            &format!("/api/v1/guilds/{guild}/channels"),
+            &json!({ "name": "Big News" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(news["name"], "Big News");
+    let g = alice
+        .patch(&flexible, &json!({ "enabled": false }))
+        .expect(200)
+        .json();
+    assert!(
+        !g["features"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("TEXT_CHANNEL_FLEXIBLE_NAMES"))
+    );
+    let renamed = loop {
+        let update = rt.block_on(next_dispatch(&mut bob_ws, "CHANNEL_UPDATE"));
+        if update["d"]["id"] == news["id"] {
+            break update;
+        }
+    };
+    assert_eq!(renamed["d"]["name"], "big-news");
+
+    // Hoist positions: set for some roles, sent as one bulk update; reset clears them all.
+    let role = |name: &str| {
+        alice
+            .post(
+                &format!("/api/v1/guilds/{guild}/roles"),
+                &json!({ "name": name, "hoist": true }),
+            )
+            .expect(200)
+            .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (mods, vips) = (role("mods"), role("vips"));
+    let hoist = format!("/api/v1/guilds/{guild}/roles/hoist-positions");
+    alice
+        .patch(
+            &hoist,
+            &json!([{ "id": mods, "hoist_position": 2 }, { "id": vips, "hoist_position": 1 }]),
+        )
+        .expect(204);
+    let bulk = rt.block_on(next_dispatch(&mut bob_ws, "GUILD_ROLE_UPDATE_BULK"));
+    assert_eq!(bulk["d"]["guild_id"], guild.as_str());
+    assert_eq!(bulk["d"]["roles"].as_array().unwrap().len(), 2);
+    let roles = alice
+        .get(&format!("/api/v1/guilds/{guild}/roles"))
+        .expect(200)
+        .json();
+    let position = |id: &str| {
+        roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["hoist_position"]
+            .clone()
+    };
+    assert_eq!(
+        (position(&mods), position(&vips), position(&guild)),
+        (json!(2), json!(1), Value::Null)
+    );
+    let e = alice
+        .patch(&hoist, &json!([{ "id": guild, "hoist_position": 3 }]))
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(e["errors"][0]["code"], "CANNOT_SET_HOIST_FOR_EVERYONE_ROLE");
+    bob.patch(&hoist, &json!([{ "id": mods, "hoist_position": 9 }]))
+        .expect_error(403, "MISSING_PERMISSIONS");
+    alice.delete(&hoist).expect(204);
+    let roles = alice
+        .get(&format!("/api/v1/guilds/{guild}/roles"))
+        .expect(200)
+        .json();
+    assert!(
+        roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["hoist_position"].is_null()),
+        "{roles}"
+    );
+
+    // Discovery: the categories, and joining a listed guild without an invite.
+    let categories = carol.get("/api/v1/discovery/categories").expect(200).json();
+    assert_eq!(categories.as_array().unwrap().len(), 9);
+    assert_eq!(categories[0], json!({ "id": 0, "name": "Gaming" }));
+    let join = format!("/api/v1/discovery/guilds/{guild}/join");
+    carol
+        .post(&join, &json!({}))
+        .expect_error(400, "DISCOVERY_NOT_DISCOVERABLE");
+    alice
+        .patch(
+            &format!("/api/v1/guilds/{guild}"),
+            &json!({ "discoverable": true }),
+        )
+        .expect(200);
+    carol.post(&join, &json!({})).expect(204);
+    carol.post(&join, &json!({})).expect(204);
+    alice
+        .get(&format!("/api/v1/guilds/{guild}/members/{carol_id}"))
+        .expect(200);
+    // A ban holds against discovery too.
+    let (dave, dave_id) = register(&anon, "toggle-d@example.com", "toggle_d");
+    alice
+        .put(
+            &format!("/api/v1/guilds/{guild}/bans/{dave_id}"),
+            &json!({}),
+        )
+        .expect(204);
+    dave.post(&join, &json!({}))
+        .expect_error(403, "USER_BANNED_FROM_GUILD");
+}

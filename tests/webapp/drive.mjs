@@ -12,6 +12,7 @@
 
 import {AsyncLocalStorage} from 'node:async_hooks';
 import fs from 'node:fs';
+import http from 'node:http';
 import {createRequire} from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -247,6 +248,17 @@ function installHelpers() {
 			const own = text == null ? all : all.filter((a) => window.__fx.ownText(a).includes(text));
 			const pick = own.length ? own : all;
 			return pick.length ? pick[pick.length - 1] : null;
+		},
+		// Images under root whose src contains part: [{src, loaded, alt}] (loaded: decoded, with a width).
+		imgs(root, part) {
+			return [...(root ?? document).querySelectorAll('img')]
+				.filter((i) => i.src.includes(part))
+				.map((i) => ({src: i.src, loaded: i.complete && i.naturalWidth > 0, alt: i.alt}));
+		},
+		// The last visible message holding an image whose src contains part.
+		articleWithImg(part) {
+			const all = window.__fx.articles().filter((a) => window.__fx.imgs(a, part).length);
+			return all.length ? all[all.length - 1] : null;
 		},
 		hasText(text, within) {
 			for (const r of roots(within)) if (norm(r === document ? document.body.innerText : r.innerText).includes(text)) return true;
@@ -785,6 +797,375 @@ flow('chat-upload', 'A uploads a PNG, B sees it rendered', ['A', 'B'], 45000, as
 	return `B saw the PNG rendered (${trunc(src?.replace(ORIGIN, ''), 70)})`;
 });
 
+// ---------------------------------------------------------------------------------------------
+// Custom emojis, stickers and link previews. The emoji and the sticker are created through REST
+// (setup: the app's upload forms need a file dialog and an image cropper); using them is the UI step.
+// ---------------------------------------------------------------------------------------------
+const dataUri = (png) => `data:image/png;base64,${png.toString('base64')}`;
+
+// Status, type and size of a media URL (verification only).
+async function mediaCheck(url) {
+	try {
+		const r = await fetch(url);
+		const buf = Buffer.from(await r.arrayBuffer());
+		return `${r.status} ${r.headers.get('content-type') ?? '-'} ${buf.length}B`;
+	} catch (e) {
+		return `fetch failed: ${e.message}`;
+	}
+}
+
+// A clickable (picker option, autocomplete row, button) holding a visible image whose src contains
+// `part`, outside the messages.
+async function imgOption(page, part, timeout = 8000) {
+	const h = await waitFn(
+		page,
+		`an option showing ${part}`,
+		(part) => {
+			for (const img of document.querySelectorAll('img')) {
+				if (!img.src.includes(part) || !window.__fx.visible(img) || img.closest('[role=article]')) continue;
+				const b = img.closest('[role=option],button,[role=button]');
+				if (b && window.__fx.visible(b)) return b;
+			}
+			return null;
+		},
+		part,
+		timeout,
+	);
+	return h.asElement();
+}
+
+// What a message shows, for a failure message: its text and its images.
+async function messageDiag(page, text) {
+	return page.evaluate((t) => {
+		const a = window.__fx.article(t);
+		if (!a) return 'message not found';
+		const imgs = window.__fx
+			.imgs(a, '')
+			.filter((i) => !/avatar/.test(i.src))
+			.map((i) => `${i.src.replace(location.origin, '')}${i.loaded ? '' : ' (not loaded)'} alt=${JSON.stringify(i.alt)}`);
+		return `text ${JSON.stringify(window.__fx.ownText(a).slice(0, 160))}; images: ${imgs.join(', ') || 'none'}`;
+	}, text);
+}
+
+const gwSeen = (user, name, since) => gwLog.filter((g) => g.user === user && g.name === name && g.t >= since);
+
+async function clearComposer(page, channelName) {
+	const ta = await css(page, composer(channelName));
+	await ta.click();
+	await page.keyboard.down('Control');
+	await page.keyboard.press('a');
+	await page.keyboard.up('Control');
+	await page.keyboard.press('Backspace');
+	return ta;
+}
+
+flow('emoji-custom', 'Custom emoji: A picks it in the emoji picker, both see the image', ['A', 'B'], 60000, async ({pa, pb, notes}) => {
+	need(S.guildId && S.chatId && A.token, 'the chat channel');
+	const since = Date.now();
+	S.emojiName = `fx${RID}`;
+	const em = await api(A.token, 'POST', `/guilds/${S.guildId}/emojis`, {name: S.emojiName, image: dataUri(makePng(64, 64))});
+	S.emojiId = em.id;
+	const part = `/emojis/${em.id}`;
+	notes.push(
+		`setup via REST: emoji :${em.name}: ${em.id} (animated ${em.animated}); GET /media${part}.webp?size=48 -> ${await mediaCheck(`${ORIGIN}/media${part}.webp?size=48`)}`,
+	);
+	await bothInChat(pa, pb, notes);
+	S.msg.emoji = `custom emoji ${RID}`;
+	const ta = await clearComposer(pa, S.chatName);
+	await pa.keyboard.type(`${S.msg.emoji} `, {delay: 8});
+	let via = 'the emoji picker (composer button, search, click)';
+	try {
+		await click(pa, {selector: 'button[data-expression-picker-tab="emojis"]'}, 5000);
+		const search = await css(pa, 'input[placeholder="Find the emoji of your dreams"]', 5000);
+		await search.type(S.emojiName, {delay: 20});
+		const opt = await imgOption(pa, part, 8000);
+		await settle(opt);
+		await opt.click();
+	} catch (e) {
+		if (String(e.message).includes('cancelled')) throw e;
+		const upd = gwSeen('A', 'GUILD_EMOJIS_UPDATE', since).length;
+		via = `the ":${S.emojiName}" autocomplete (picker failed: ${trunc(e.message, 100)}; A got ${upd} GUILD_EMOJIS_UPDATE)`;
+		await escape(pa, 1);
+		await ta.click();
+		await pa.keyboard.press('End');
+		await pa.keyboard.type(`:${S.emojiName}`, {delay: 20});
+		const opt = await imgOption(pa, part, 6000).catch((e2) => {
+			throw new Error(`${via}; autocomplete: ${e2.message}`);
+		});
+		await opt.click();
+	}
+	notes.push(`inserted via ${via}`);
+	const typed = await waitFn(
+		pa,
+		`":${S.emojiName}:" in the composer`,
+		({sel, n}) => {
+			const v = document.querySelector(sel)?.value ?? '';
+			return v.includes(`:${n}:`) ? v : null;
+		},
+		{sel: composer(S.chatName), n: S.emojiName},
+		5000,
+	);
+	notes.push(`composer: ${JSON.stringify(await typed.jsonValue())}`);
+	await ta.click();
+	await pa.keyboard.press('End');
+	await pa.keyboard.press('Enter');
+	const shows = (page, who) =>
+		waitFn(
+			page,
+			`the custom emoji image loaded in the message (${who})`,
+			({t, part}) => {
+				const a = window.__fx.article(t);
+				return a && window.__fx.imgs(a, part).some((i) => i.loaded);
+			},
+			{t: S.msg.emoji, part},
+			12000,
+		).catch(async (e) => {
+			throw new Error(`${e.message}: ${await messageDiag(page, S.msg.emoji)}`);
+		});
+	await shows(pa, 'A');
+	await shows(pb, 'B');
+	const src = await pb.evaluate(({t, part}) => window.__fx.imgs(window.__fx.article(t), part)[0]?.src, {t: S.msg.emoji, part});
+	S.emojiMsgOk = true;
+	return `both see <img src=${trunc(src?.replace(ORIGIN, ''), 80)}> in the message`;
+});
+
+flow('emoji-react-custom', 'B reacts with the custom emoji; A sees it', ['B', 'A'], 40000, async ({pa, pb, notes}) => {
+	need(S.emojiId && S.msg.emoji, 'the custom emoji of the previous flow');
+	const target = S.emojiMsgOk ? S.msg.emoji : S.msg.edited ?? S.msg.hello;
+	need(target, 'a message');
+	if (!S.emojiMsgOk) notes.push(`reacting to "${target}" (the custom emoji message was not sent)`);
+	await bothInChat(pa, pb, notes);
+	const part = `/emojis/${S.emojiId}`;
+	await messageAction(pb, target, 'Add Reaction');
+	const search = await css(pb, 'input[placeholder="Find the emoji of your dreams"]', 5000);
+	await search.type(S.emojiName, {delay: 20});
+	const opt = await imgOption(pb, part, 8000);
+	await settle(opt);
+	await opt.click();
+	await escape(pb, 1);
+	const pill = (page, who) =>
+		waitFn(
+			page,
+			`the custom emoji reaction (${who})`,
+			({t, part, label}) => {
+				const a = window.__fx.article(t);
+				if (!a) return null;
+				const b = [...a.querySelectorAll('button[aria-label]')].find(
+					(b) => b.getAttribute('aria-label').startsWith(label) && window.__fx.imgs(b, part).some((i) => i.loaded),
+				);
+				return b ? b.getAttribute('aria-label') : null;
+			},
+			{t: target, part, label: `:${S.emojiName}:: 1 reaction`},
+			10000,
+		).catch(async (e) => {
+			const pills = await page.evaluate((t) => {
+				const a = window.__fx.article(t);
+				return a
+					? [...a.querySelectorAll('button[aria-label*="reaction"]')]
+							.map((b) => `${b.getAttribute('aria-label')} ${JSON.stringify(window.__fx.imgs(b, ''))}`)
+							.join(', ')
+					: 'message not found';
+			}, target);
+			throw new Error(`${e.message}: reaction buttons: ${pills || 'none'}`);
+		});
+	const label = await (await pill(pa, 'A')).jsonValue();
+	await pill(pb, 'B');
+	return `A and B see the pill "${label}" with the emoji image`;
+});
+
+flow('sticker', 'Sticker: A sends it from the sticker picker, both see it', ['A', 'B'], 50000, async ({pa, pb, notes}) => {
+	need(S.guildId && S.chatId && A.token, 'the chat channel');
+	const since = Date.now();
+	const name = `flux sticker ${RID}`;
+	const st = await api(A.token, 'POST', `/guilds/${S.guildId}/stickers`, {
+		name,
+		description: 'a sticker of the web app test',
+		tags: ['test'],
+		image: dataUri(makePng(160, 160)),
+	});
+	S.stickerId = st.id;
+	const part = `/stickers/${st.id}`;
+	notes.push(
+		`setup via REST: sticker "${st.name}" ${st.id}; GET /media${part}.webp?size=160 -> ${await mediaCheck(`${ORIGIN}/media${part}.webp?size=160`)}`,
+	);
+	await bothInChat(pa, pb, notes);
+	// A sticker picked with an empty composer is sent at once (StickerSendUtils.handleStickerSelect).
+	await clearComposer(pa, S.chatName);
+	const button = await el(pa, {selector: 'button[data-expression-picker-tab="stickers"]'}, 5000).catch(() => null);
+	if (!button) {
+		const e = new Error('skipped: the composer has no Stickers button (AccessibilityStore.showStickersButton off?)');
+		e.skip = true;
+		throw e;
+	}
+	await settle(button);
+	await button.click();
+	const search = await css(pa, 'input[placeholder="Find the perfect sticker"]', 5000).catch(() => null);
+	if (search) await search.type(name, {delay: 10});
+	const opt = await imgOption(pa, part, 8000).catch(async (e) => {
+		const upd = gwSeen('A', 'GUILD_STICKERS_UPDATE', since).map((g) => g.info);
+		const shown = await pa.evaluate(() =>
+			[...document.querySelectorAll('[role=option] img')].map((i) => i.src.replace(location.origin, '')).slice(0, 6).join(', '),
+		);
+		throw new Error(`${e.message}; A got GUILD_STICKERS_UPDATE ${JSON.stringify(upd)}; picker options: ${shown || 'none'}`);
+	});
+	await settle(opt);
+	await opt.click();
+	const shows = (page, who) =>
+		waitFn(
+			page,
+			`a message with the sticker loaded (${who})`,
+			(part) => {
+				const a = window.__fx.articleWithImg(part);
+				return a && /^\d+$/.test(a.getAttribute('data-message-id')) && window.__fx.imgs(a, part).some((i) => i.loaded)
+					? a.getAttribute('data-message-id')
+					: null;
+			},
+			part,
+			12000,
+		).catch(async (e) => {
+			const seen = await page.evaluate((part) => {
+				const a = window.__fx.articleWithImg(part);
+				return a ? JSON.stringify(window.__fx.imgs(a, part)) : 'no message with the sticker image';
+			}, part);
+			throw new Error(`${e.message}: ${seen}`);
+		});
+	await shows(pa, 'A');
+	const mid = await (await shows(pb, 'B')).jsonValue();
+	let wire = '';
+	try {
+		const m = await api(A.token, 'GET', `/channels/${S.chatId}/messages/${mid}`);
+		wire = `; REST message ${mid} stickers=${JSON.stringify(m.stickers)}`;
+	} catch (e) {
+		wire = `; ${trunc(e.message, 120)}`;
+	}
+	return `sent by clicking it in the sticker picker; both see <img ${part}.webp>${wire}`;
+});
+
+// A tiny site with OpenGraph tags, on 127.0.0.1 (the server under test allows it through
+// services.media_proxy.allow_addresses), started once.
+let previewSite = null;
+async function startPreviewSite() {
+	if (previewSite) return previewSite;
+	const png = makePng(120, 80);
+	const hits = [];
+	const server = http.createServer((req, res) => {
+		hits.push(`${req.method} ${req.url} (${trunc(req.headers['user-agent'] ?? '-', 40)})`);
+		if (req.url.startsWith('/og.png')) {
+			res.writeHead(200, {'Content-Type': 'image/png', 'Content-Length': png.length});
+			res.end(req.method === 'HEAD' ? undefined : png);
+			return;
+		}
+		if (req.url.startsWith('/article')) {
+			const origin = `http://127.0.0.1:${server.address().port}`;
+			const html = `<!doctype html><html><head><meta charset="utf-8"><title>Preview page ${RID}</title>
+<meta property="og:title" content="Preview title ${RID}">
+<meta property="og:description" content="Preview description ${RID}: a page served by the web app test.">
+<meta property="og:site_name" content="Flux Test Site">
+<meta property="og:image" content="${origin}/og.png?r=${RID}">
+<meta property="og:image:width" content="120"><meta property="og:image:height" content="80">
+</head><body><p>hello</p></body></html>`;
+			res.writeHead(200, {'Content-Type': 'text/html; charset=utf-8'});
+			res.end(req.method === 'HEAD' ? undefined : html);
+			return;
+		}
+		res.writeHead(404, {'Content-Type': 'text/plain'});
+		res.end('not found');
+	});
+	await new Promise((r) => server.listen(0, '127.0.0.1', r));
+	previewSite = {server, hits, origin: `http://127.0.0.1:${server.address().port}`};
+	return previewSite;
+}
+
+flow('link-preview', 'Link preview: A posts a URL, both see the embed', ['A', 'B'], 60000, async ({pa, pb, notes}) => {
+	need(S.chatId && A.token, 'the chat channel');
+	const site = await startPreviewSite();
+	const url = `${site.origin}/article-${RID}`;
+	const title = `Preview title ${RID}`;
+	await bothInChat(pa, pb, notes);
+	await clearComposer(pa, S.chatName);
+	S.msg.link = `have a look ${RID} ${url}`;
+	await send(pa, S.chatName, S.msg.link);
+	const sent = Date.now();
+	// The embed is an <article> (Embed.tsx) inside the message; its thumbnail comes through the media
+	// proxy (proxy_url under /media/external/).
+	const shows = (page, who, timeout) =>
+		waitFn(
+			page,
+			`the link embed with its title and a loaded /media/external/ image (${who})`,
+			({t, title}) => {
+				const a = window.__fx.article(t);
+				if (!a) return null;
+				const embed = [...a.querySelectorAll('article')].find((e) => e.innerText.includes(title));
+				const img = embed && window.__fx.imgs(embed, '/media/external/').find((i) => i.loaded);
+				return img ? img.src : null;
+			},
+			{t: S.msg.link, title},
+			timeout,
+		).catch(async (e) => {
+			const seen = await page.evaluate(
+				({t, title}) => {
+					const a = window.__fx.article(t);
+					if (!a) return 'message not found';
+					const embeds = [...a.querySelectorAll('article')];
+					return `${embeds.length} embed(s)${embeds.length ? `: ${JSON.stringify(embeds[0].innerText.slice(0, 120))}` : ''}; title shown: ${a.innerText.includes(title)}; images: ${JSON.stringify(window.__fx.imgs(a, '').filter((i) => !/avatar/.test(i.src)))}`;
+				},
+				{t: S.msg.link, title},
+			);
+			const upd = gwLog.filter((g) => g.user === page.__user && g.name === 'MESSAGE_UPDATE' && g.t >= sent - 2000).map((g) => g.info ?? 'no embeds');
+			throw new Error(`${e.message}: ${seen}; MESSAGE_UPDATE to ${page.__user}: ${upd.join(' | ') || 'none'}; site hits: ${site.hits.join(', ') || 'none'}`);
+		});
+	const src = await (await shows(pa, 'A', 10000)).jsonValue();
+	const secs = ((Date.now() - sent) / 1000).toFixed(1);
+	await shows(pb, 'B', 5000);
+	notes.push(`site hits: ${site.hits.join(', ')}`);
+	if (site.hits.some((h) => /Chrome/.test(h))) notes.push('the browser fetched the site itself, not through the media proxy');
+	return `embed "${title}" shown to both ${secs}s after sending; thumbnail ${trunc(src.replace(ORIGIN, ''), 90)}`;
+});
+
+// After a reload the app knows the guild's emojis and stickers only from the guild payloads of the
+// new session (GUILD_CREATE / READY), not from the *_UPDATE events of the old one.
+flow('expressions-reload', 'After a reload A\'s pickers still list the emoji and the sticker', ['A'], 45000, async ({pa, notes}) => {
+	need(S.emojiId || S.stickerId, 'the custom emoji or the sticker');
+	await escape(pa);
+	const since = Date.now();
+	await pa.reload({waitUntil: 'domcontentloaded'});
+	await waitAppReady(pa);
+	await openChannel(pa, S.chatName, notes);
+	const guild = gwLog.filter((g) => g.user === 'A' && g.t >= since && /^(READY|GUILD_CREATE)$/.test(g.name)).map((g) => `${g.name} ${g.info}`);
+	notes.push(`A's guild payloads after the reload: ${trunc(guild.join(' | '), 200)}`);
+	const found = [];
+	if (S.emojiId) {
+		await clearComposer(pa, S.chatName);
+		await click(pa, {selector: 'button[data-expression-picker-tab="emojis"]'}, 5000);
+		const search = await css(pa, 'input[placeholder="Find the emoji of your dreams"]', 5000);
+		await search.type(S.emojiName, {delay: 20});
+		await imgOption(pa, `/emojis/${S.emojiId}`, 8000);
+		found.push(`:${S.emojiName}: in the emoji picker`);
+		await escape(pa, 2);
+		if (S.emojiMsgOk) {
+			await waitFn(
+				pa,
+				'the custom emoji in the earlier message',
+				({t, part}) => {
+					const a = window.__fx.article(t);
+					return a && window.__fx.imgs(a, part).some((i) => i.loaded);
+				},
+				{t: S.msg.emoji, part: `/emojis/${S.emojiId}`},
+				8000,
+			);
+			found.push('its image in the earlier message');
+		}
+	}
+	if (S.stickerId) {
+		await clearComposer(pa, S.chatName);
+		await click(pa, {selector: 'button[data-expression-picker-tab="stickers"]'}, 5000);
+		await imgOption(pa, `/stickers/${S.stickerId}`, 8000);
+		found.push('the sticker in the sticker picker');
+		await escape(pa, 2);
+	}
+	return found.join('; ');
+});
+
 flow('unread-badge', 'Unread indicator for the other channel', ['B', 'A'], 30000, async ({pa, pb, notes}) => {
 	need(S.chatId && S.generalId, 'two channels');
 	await escape(pb, 1);
@@ -1107,13 +1488,38 @@ function summarize(j) {
 			return `presences=${pres(d.presences)} guild presences=${(d.guilds ?? []).map((g) => pres(g.presences)).join(',')}`;
 		case 'GUILD_CREATE':
 		case 'GUILD_SYNC':
-			return `presences=${pres(d.presences)} members=${d.members?.length}`;
+			return `presences=${pres(d.presences)} members=${d.members?.length} emojis=${d.emojis?.length} stickers=${d.stickers?.length}`;
 		case 'PRESENCE_UPDATE':
 			return `${who(d.user?.id)}:${d.status}${d.guild_id ? ' guild' : ''}`;
+		case 'GUILD_EMOJIS_UPDATE':
+			return `emojis=[${(d.emojis ?? []).map((e) => `${e.name}:${e.id}${e.animated ? ':a' : ''}`).join(' ')}]`;
+		case 'GUILD_STICKERS_UPDATE':
+			return `stickers=[${(d.stickers ?? []).map((e) => `${e.name}:${e.id}`).join(' ')}]`;
+		case 'MESSAGE_CREATE':
+		case 'MESSAGE_UPDATE': {
+			// only the messages the expression and preview flows look at
+			const custom = /<a?:\w+:\d+>/.test(d.content ?? '');
+			if (!custom && !d.stickers?.length && !d.embeds?.length) return undefined;
+			const parts = [`${d.id}`];
+			if (custom) parts.push(`content=${JSON.stringify(d.content)}`);
+			if (d.stickers?.length) parts.push(`stickers=${JSON.stringify(d.stickers)}`);
+			if (d.embeds?.length) parts.push(`embeds=${d.embeds.map(embedSummary).join(' ; ')}`);
+			return parts.join(' ');
+		}
+		case 'MESSAGE_REACTION_ADD':
+			return `${who(d.user_id)} emoji=${JSON.stringify(d.emoji)}`;
 		default:
 			return undefined;
 	}
 }
+// The facts of an embed the app checks before it renders one (Embed.tsx: isValidMedia needs url,
+// proxy_url, width and height).
+function embedSummary(e) {
+	const m = (x) => (x ? `{url:${x.url?.replace(ORIGIN, '')} proxy_url:${x.proxy_url?.replace(ORIGIN, '')} ${x.width}x${x.height}}` : 'none');
+	return `type=${e.type} title=${JSON.stringify(e.title)} description=${JSON.stringify(trunc(e.description, 60))} url=${e.url} thumbnail=${m(e.thumbnail)} image=${m(e.image)}`;
+}
+// Dispatches kept whole in gateway-log.json (as sent, cut at 3000 characters).
+const RAW_EVENTS = /^(GUILD_EMOJIS_UPDATE|GUILD_STICKERS_UPDATE|MESSAGE_REACTION_ADD)$/;
 
 async function setupPage(browser, user) {
 	const ctx = await browser.createBrowserContext();
@@ -1160,7 +1566,9 @@ async function setupPage(browser, user) {
 			const j = JSON.parse(data);
 			const name = j.t ?? `op${j.op}`;
 			if (name === 'op1' || name === 'op11') return;
-			gwLog.push({t: Date.now(), user: user.key, dir, name, flow: currentFlowName, info: summarize(j)});
+			const info = summarize(j);
+			const raw = RAW_EVENTS.test(name) || (/^MESSAGE_(CREATE|UPDATE)$/.test(name) && info) ? trunc(data, 3000) : undefined;
+			gwLog.push({t: Date.now(), user: user.key, dir, name, flow: currentFlowName, info, raw});
 		} catch {}
 	};
 	cdp.on('Network.webSocketFrameReceived', onFrame('in'));
@@ -1274,6 +1682,7 @@ async function main() {
 	fs.writeFileSync(path.join(OUT, 'gateway-log.json'), JSON.stringify(gwLog, null, 1));
 	console.log(`\n${md}`);
 	await browser.close();
+	previewSite?.server.close();
 	process.exitCode = pass === results.length ? 0 : 1;
 }
 

@@ -1,7 +1,8 @@
 //! Guild discovery and member search.
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use fluxer_core::id::GuildId;
 use fluxer_core::model::MemberResponse;
@@ -15,6 +16,8 @@ use crate::state::ApiState;
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/discovery/guilds", get(discover))
+        .route("/discovery/categories", get(categories))
+        .route("/discovery/guilds/{guild_id}/join", post(join))
         .route("/guilds/{guild_id}/members/search", get(search_members))
 }
 
@@ -38,6 +41,25 @@ async fn discover(
     Ok(Json(json!({
         "guilds": guilds, "total": total, "offset": q.offset, "limit": limit,
     })))
+}
+
+/// `[{id, name}]`, upstream's fixed list.
+async fn categories(Auth(_actor): Auth) -> Json<Value> {
+    let list: Vec<Value> = fluxer_core::service::DISCOVERY_CATEGORIES
+        .iter()
+        .enumerate()
+        .map(|(id, name)| json!({ "id": id, "name": name }))
+        .collect();
+    Json(Value::Array(list))
+}
+
+async fn join(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(guild_id): PathParams<GuildId>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.join_discoverable_guild(&actor, guild_id).await?;
+    Ok(super::no_content())
 }
 
 #[derive(Deserialize)]

@@ -9,8 +9,8 @@ use fluxer_core::model::{
     BanResponse, ChannelResponse, Guild, GuildResponse, MemberResponse, Role, VanityUrl,
 };
 use fluxer_core::service::{
-    BanCreate, ChannelCreate, ChannelPosition, GuildCreate, GuildUpdate, MemberUpdate, RoleCreate,
-    RolePosition, RoleUpdate,
+    BanCreate, ChannelCreate, ChannelPosition, GuildCreate, GuildFeature, GuildUpdate,
+    HoistPosition, MemberUpdate, RoleCreate, RolePosition, RoleUpdate,
 };
 use serde::Deserialize;
 
@@ -56,8 +56,20 @@ pub(super) fn routes() -> Router<ApiState> {
             get(roles).post(create_role).patch(reorder_roles),
         )
         .route(
+            "/guilds/{guild_id}/roles/hoist-positions",
+            patch(set_hoist_positions).delete(reset_hoist_positions),
+        )
+        .route(
             "/guilds/{guild_id}/roles/{role_id}",
             patch(update_role).delete(delete_role),
+        )
+        .route(
+            "/guilds/{guild_id}/detached-banner",
+            patch(|s, a, p, b| toggle(s, a, p, b, GuildFeature::DetachedBanner)),
+        )
+        .route(
+            "/guilds/{guild_id}/text-channel-flexible-names",
+            patch(|s, a, p, b| toggle(s, a, p, b, GuildFeature::TextChannelFlexibleNames)),
         )
         .route("/guilds/{guild_id}/bans", get(bans))
         .route(
@@ -89,6 +101,44 @@ async fn update(
     JsonBody(req): JsonBody<GuildUpdate>,
 ) -> ApiResult<Json<Guild>> {
     Ok(Json(s.fluxer.update_guild(&actor, id, req).await?))
+}
+
+#[derive(Deserialize)]
+struct Toggle {
+    enabled: bool,
+}
+
+async fn toggle(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<GuildId>,
+    JsonBody(req): JsonBody<Toggle>,
+    feature: GuildFeature,
+) -> ApiResult<Json<Guild>> {
+    Ok(Json(
+        s.fluxer
+            .set_guild_feature(&actor, id, feature, req.enabled)
+            .await?,
+    ))
+}
+
+async fn set_hoist_positions(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<GuildId>,
+    JsonBody(req): JsonBody<Vec<HoistPosition>>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.set_hoist_positions(&actor, id, req).await?;
+    Ok(no_content())
+}
+
+async fn reset_hoist_positions(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(id): PathParams<GuildId>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.reset_hoist_positions(&actor, id).await?;
+    Ok(no_content())
 }
 
 #[derive(Deserialize, Default)]

@@ -73,6 +73,10 @@ pub struct Role {
     pub permissions: Permissions,
     /// A unicode emoji shown with the role, up to 32 characters; `None` when unset.
     pub unicode_emoji: Option<String>,
+    /// Where its group sits in the member list when it differs from `position` (clients sort
+    /// hoisted roles by `hoist_position`, else `position`); `None` when unset.
+    #[serde(default)]
+    pub hoist_position: Option<i32>,
 }
 
 impl Role {

@@ -79,6 +79,7 @@ event_kinds! {
     GuildRoleCreate => "GUILD_ROLE_CREATE",
     GuildRoleUpdate => "GUILD_ROLE_UPDATE",
     GuildRoleDelete => "GUILD_ROLE_DELETE",
+    GuildRoleUpdateBulk => "GUILD_ROLE_UPDATE_BULK",
     ChannelCreate => "CHANNEL_CREATE",
     ChannelUpdate => "CHANNEL_UPDATE",
     ChannelDelete => "CHANNEL_DELETE",

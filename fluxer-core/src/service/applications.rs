@@ -350,6 +350,7 @@ impl Fluxer {
                 mentionable: false,
                 permissions,
                 unicode_emoji: None,
+                hoist_position: None,
             };
             let shifted: Vec<Role> = access
                 .roles

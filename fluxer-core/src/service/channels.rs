@@ -107,10 +107,19 @@ pub struct OverwritePut {
     pub deny: Permissions,
 }
 
-/// Text channel names are lower-case with dashes for spaces (unless the guild opted out).
-fn normalize_name(kind: ChannelType, name: &str) -> String {
+/// The guild feature that keeps text channel names as written.
+pub(crate) const FLEXIBLE_NAMES: &str = "TEXT_CHANNEL_FLEXIBLE_NAMES";
+
+/// Whether the guild keeps text channel names as written.
+fn flexible_names(guild: &crate::model::Guild) -> bool {
+    guild.features.iter().any(|f| f == FLEXIBLE_NAMES)
+}
+
+/// Text channel names are lower-case with dashes for spaces (unless the guild opted out with
+/// `TEXT_CHANNEL_FLEXIBLE_NAMES`: `flexible`).
+fn normalize_name(kind: ChannelType, name: &str, flexible: bool) -> String {
     let trimmed = name.trim();
-    if kind == ChannelType::GuildText {
+    if kind == ChannelType::GuildText && !flexible {
         trimmed
             .to_lowercase()
             .split_whitespace()
@@ -231,7 +240,7 @@ impl Fluxer {
             self.next_id(),
             guild_id,
             kind,
-            &normalize_name(kind, &req.name),
+            &normalize_name(kind, &req.name, flexible_names(&access.guild)),
             position,
         );
         channel.topic = req.topic.filter(|t| !t.is_empty());
@@ -383,7 +392,11 @@ impl Fluxer {
                     }
                 }
                 if let Some(name) = &req.name {
-                    channel.name = Some(normalize_name(channel.kind, name));
+                    let flexible = access
+                        .guild
+                        .as_ref()
+                        .is_some_and(|g| flexible_names(&g.guild));
+                    channel.name = Some(normalize_name(channel.kind, name, flexible));
                 }
                 if let Some(t) = req.topic {
                     channel.topic = t.filter(|t| !t.is_empty());
@@ -662,6 +675,30 @@ impl Fluxer {
 
     /// Publishes an event about a channel to whoever can see it: guild members who can view it, or
     /// the recipients of a private channel.
+    /// Text channel names back to lower case with dashes (flexible names were turned off); each
+    /// renamed channel is announced with `CHANNEL_UPDATE` to those who see it.
+    pub(crate) async fn normalize_channel_names(&self, guild_id: GuildId) -> Result<()> {
+        let mut renamed = Vec::new();
+        for mut channel in self.store().list_guild_channels(guild_id).await? {
+            let Some(name) = &channel.name else { continue };
+            let normal = normalize_name(channel.kind, name, false);
+            if *name != normal {
+                channel.name = Some(normal);
+                renamed.push(channel);
+            }
+        }
+        if renamed.is_empty() {
+            return Ok(());
+        }
+        self.store().update_channels(&renamed).await?;
+        for channel in &renamed {
+            let response = channel.response(Vec::new());
+            self.emit_channel_event(EventKind::ChannelUpdate, channel, &response)
+                .await;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn emit_channel_event(
         &self,
         event: EventKind,
@@ -694,11 +731,11 @@ mod tests {
     #[test]
     fn text_channel_names_are_normalized() {
         assert_eq!(
-            normalize_name(ChannelType::GuildText, "  General Chat  "),
+            normalize_name(ChannelType::GuildText, "  General Chat  ", false),
             "general-chat"
         );
         assert_eq!(
-            normalize_name(ChannelType::GuildVoice, "General Chat"),
+            normalize_name(ChannelType::GuildVoice, "General Chat", false),
             "General Chat"
         );
     }

@@ -36,7 +36,39 @@ pub struct DiscoveredGuild {
     pub member_count: u64,
 }
 
+/// Discovery's categories (upstream's fixed list: `category_type` 0 to 8).
+pub const DISCOVERY_CATEGORIES: &[&str] = &[
+    "Gaming",
+    "Music",
+    "Entertainment",
+    "Education",
+    "Science & Technology",
+    "Content Creator",
+    "Anime & Manga",
+    "Movies & TV",
+    "Other",
+];
+
 impl Fluxer {
+    /// `POST /discovery/guilds/{id}/join`: joins a guild listed in discovery, no invite needed
+    /// (`DISCOVERY_NOT_DISCOVERABLE` for any other, unknown ones included); a member already is
+    /// left as they are. Bans and the guild limit apply as for invites.
+    pub async fn join_discoverable_guild(&self, actor: &Actor, guild_id: GuildId) -> Result<()> {
+        let listed = self
+            .store()
+            .get_guild(guild_id)
+            .await?
+            .is_some_and(|g| g.features.iter().any(|f| f == DISCOVERABLE));
+        if !listed {
+            return Err(Error::rejected(
+                "DISCOVERY_NOT_DISCOVERABLE",
+                "This guild is not in discovery.",
+            ));
+        }
+        self.join_guild(guild_id, actor.id()).await?;
+        Ok(())
+    }
+
     fn search_index(&self) -> Result<&dyn SearchIndex> {
         self.ports()
             .search

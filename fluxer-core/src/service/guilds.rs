@@ -31,6 +31,25 @@ pub struct GuildCreate {
     pub empty_features: bool,
 }
 
+/// A guild feature its managers may turn on and off themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuildFeature {
+    /// `DETACHED_BANNER`: the banner shown apart from the guild's header.
+    DetachedBanner,
+    /// `TEXT_CHANNEL_FLEXIBLE_NAMES`: text channel names kept as written (capitals, spaces).
+    TextChannelFlexibleNames,
+}
+
+impl GuildFeature {
+    /// The feature string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuildFeature::DetachedBanner => "DETACHED_BANNER",
+            GuildFeature::TextChannelFlexibleNames => super::channels::FLEXIBLE_NAMES,
+        }
+    }
+}
+
 /// `PATCH /guilds/{id}`: absent fields are left alone; `Some(None)` clears a nullable field.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct GuildUpdate {
@@ -68,6 +87,9 @@ pub struct GuildUpdate {
     pub banner: Option<Option<String>>,
     /// List the guild in discovery (the `DISCOVERABLE` feature).
     pub discoverable: Option<bool>,
+    /// Other feature flags to turn on or off (the toggle routes set them).
+    #[serde(skip)]
+    pub(crate) feature_toggles: Vec<(&'static str, bool)>,
 }
 
 fn validate_guild_name(v: &mut Validator, name: &str) {
@@ -125,6 +147,7 @@ impl Fluxer {
             mentionable: false,
             permissions: Permissions::DEFAULT,
             unicode_emoji: None,
+            hoist_position: None,
         };
         let channel = new_guild_channel(general, guild_id, ChannelType::GuildText, "general", 0);
         let owner = Member {
@@ -316,10 +339,11 @@ impl Fluxer {
         if let Some(t) = req.afk_timeout {
             guild.afk_timeout = t;
         }
-        if let Some(on) = req.discoverable {
-            guild.features.retain(|f| f != super::DISCOVERABLE);
+        let toggles = req.discoverable.map(|on| (super::DISCOVERABLE, on));
+        for (feature, on) in toggles.into_iter().chain(req.feature_toggles) {
+            guild.features.retain(|f| f != feature);
             if on {
-                guild.features.push(super::DISCOVERABLE.to_owned());
+                guild.features.push(feature.to_owned());
             }
         }
         let mut replaced = Vec::new();
@@ -349,6 +373,35 @@ impl Fluxer {
         if !changes.is_empty() {
             let entry = Audited::new(audit_action::GUILD_UPDATE, guild.id, changes);
             self.audit(actor, guild.id, entry).await?;
+        }
+        Ok(guild)
+    }
+
+    /// `PATCH /guilds/{id}/detached-banner` and `/text-channel-flexible-names`: turns one of the
+    /// guild's optional features on or off, as an edit of the guild (MANAGE_GUILD, `GUILD_UPDATE`,
+    /// the audit log). Turning flexible channel names off normalises text channel names again.
+    pub async fn set_guild_feature(
+        &self,
+        actor: &Actor,
+        guild_id: GuildId,
+        feature: GuildFeature,
+        enabled: bool,
+    ) -> Result<Guild> {
+        let name = feature.as_str();
+        let was_on = self
+            .guild_access(actor.id(), guild_id)
+            .await?
+            .guild
+            .features
+            .iter()
+            .any(|f| f == name);
+        let req = GuildUpdate {
+            feature_toggles: vec![(name, enabled)],
+            ..GuildUpdate::default()
+        };
+        let guild = self.update_guild(actor, guild_id, req).await?;
+        if feature == GuildFeature::TextChannelFlexibleNames && was_on && !enabled {
+            self.normalize_channel_names(guild_id).await?;
         }
         Ok(guild)
     }

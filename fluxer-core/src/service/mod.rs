@@ -51,11 +51,11 @@ pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup};
 pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};
-pub use discovery::{DISCOVERABLE, DiscoveredGuild, MAX_DISCOVERY_LIMIT};
+pub use discovery::{DISCOVERABLE, DISCOVERY_CATEGORIES, DiscoveredGuild, MAX_DISCOVERY_LIMIT};
 pub use expressions::{
     BulkCreated, BulkFailure, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate,
 };
-pub use guilds::{GuildCreate, GuildUpdate};
+pub use guilds::{GuildCreate, GuildFeature, GuildUpdate};
 pub use harvest::{Harvest, HarvestStatus};
 pub use inbox::{MentionsQuery, SavedMessage};
 pub use invites::InviteCreate;
@@ -68,7 +68,7 @@ pub use presence::DEFAULT_LARGE_THRESHOLD;
 pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
 pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};
 pub use reindex::ReindexProgress;
-pub use roles::{RoleCreate, RolePosition, RoleUpdate};
+pub use roles::{HoistPosition, RoleCreate, RolePosition, RoleUpdate};
 pub use scheduled::{
     MAX_SCHEDULED_MESSAGES, ScheduledMessage, ScheduledStatus, resolve_scheduled_at,
 };

@@ -33,10 +33,23 @@ pub struct RoleCreate {
     pub mentionable: Option<bool>,
     /// An emoji shown with the role, up to 32 characters. On update, an empty string clears it.
     pub unicode_emoji: Option<String>,
+    /// On update: where the role's group sits in the member list (`null` clears it); not for
+    /// @everyone. Ignored on create.
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub hoist_position: Option<Option<i32>>,
 }
 
 /// `PATCH /guilds/{id}/roles/{role_id}`.
 pub type RoleUpdate = RoleCreate;
+
+/// One entry of `PATCH /guilds/{id}/roles/hoist-positions`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HoistPosition {
+    /// The role; not @everyone (`CANNOT_SET_HOIST_FOR_EVERYONE_ROLE`).
+    pub id: RoleId,
+    /// Where its group sits in the member list.
+    pub hoist_position: i32,
+}
 
 /// One entry of `PATCH /guilds/{id}/roles`.
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +130,7 @@ impl Fluxer {
             mentionable: req.mentionable.unwrap_or(false),
             permissions,
             unicode_emoji: req.unicode_emoji,
+            hoist_position: None,
         };
         self.store().create_role(&role).await?;
         if !shifted.is_empty() {
@@ -189,6 +203,11 @@ impl Fluxer {
         if req.unicode_emoji.is_some() {
             role.unicode_emoji = req.unicode_emoji.filter(|e| !e.is_empty());
         }
+        if let Some(h) = req.hoist_position
+            && !role.is_everyone()
+        {
+            role.hoist_position = h;
+        }
         self.store()
             .update_roles(std::slice::from_ref(&role))
             .await?;
@@ -249,6 +268,81 @@ impl Fluxer {
             .await;
         }
         Ok(self.store().list_roles(guild_id).await?)
+    }
+
+    /// `PATCH /guilds/{id}/roles/hoist-positions`: where hoisted roles' groups sit in the member
+    /// list. Needs MANAGE_ROLES, and roles below the caller's top role (owners: any); not
+    /// @everyone. One `GUILD_ROLE_UPDATE_BULK` with the roles that changed.
+    pub async fn set_hoist_positions(
+        &self,
+        actor: &Actor,
+        guild_id: GuildId,
+        positions: Vec<HoistPosition>,
+    ) -> Result<()> {
+        let access = self.guild_access(actor.id(), guild_id).await?;
+        access.require(Permissions::MANAGE_ROLES)?;
+        let mut v = Validator::new();
+        v.count("roles", positions.len(), self.limits().roles_per_guild);
+        for (i, p) in positions.iter().enumerate() {
+            let path = format!("{i}.id");
+            v.check(
+                p.id != guild_id.everyone_role(),
+                &path,
+                "CANNOT_SET_HOIST_FOR_EVERYONE_ROLE",
+                "@everyone has no place of its own in the member list.",
+            );
+            v.check(
+                access.roles.iter().any(|r| r.id == p.id),
+                &path,
+                "INVALID_ROLE_ID",
+                "No such role in this guild.",
+            );
+        }
+        v.finish()?;
+        let mut changed = Vec::new();
+        for p in &positions {
+            let Some(role) = access.roles.iter().find(|r| r.id == p.id) else {
+                continue;
+            };
+            access.require_role_below(role.position)?;
+            if role.hoist_position != Some(p.hoist_position) {
+                let mut role = role.clone();
+                role.hoist_position = Some(p.hoist_position);
+                changed.retain(|r: &Role| r.id != role.id);
+                changed.push(role);
+            }
+        }
+        self.store_role_bulk(guild_id, changed).await
+    }
+
+    /// `DELETE /guilds/{id}/roles/hoist-positions`: every role back to its `position`.
+    pub async fn reset_hoist_positions(&self, actor: &Actor, guild_id: GuildId) -> Result<()> {
+        let access = self.guild_access(actor.id(), guild_id).await?;
+        access.require(Permissions::MANAGE_ROLES)?;
+        let changed = access
+            .roles
+            .iter()
+            .filter(|r| r.hoist_position.is_some())
+            .map(|r| Role {
+                hoist_position: None,
+                ..r.clone()
+            })
+            .collect();
+        self.store_role_bulk(guild_id, changed).await
+    }
+
+    async fn store_role_bulk(&self, guild_id: GuildId, changed: Vec<Role>) -> Result<()> {
+        if changed.is_empty() {
+            return Ok(());
+        }
+        self.store().update_roles(&changed).await?;
+        self.emit(Dispatch::new(
+            EventKind::GuildRoleUpdateBulk,
+            Topic::Guild(guild_id),
+            &json!({ "guild_id": guild_id, "roles": changed }),
+        ))
+        .await;
+        Ok(())
     }
 
     /// Deletes a role (`DELETE /guilds/{id}/roles/{role_id}`). Needs `MANAGE_ROLES` and a top role

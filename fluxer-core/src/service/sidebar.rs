@@ -114,12 +114,12 @@ impl Fluxer {
             return Ok(None);
         };
         let now = self.now();
-        // Hoisted roles, highest first.
+        // Hoisted roles, highest first (by `hoist_position` where set, as clients sort them).
         let mut hoisted: Vec<(i32, RoleId)> = view
             .roles
             .iter()
             .filter(|r| r.hoist && !r.is_everyone())
-            .map(|r| (r.position, r.id))
+            .map(|r| (r.hoist_position.unwrap_or(r.position), r.id))
             .collect();
         hoisted.sort_by(|a, b| b.cmp(a));
         let rank = |roles: &[RoleId]| hoisted.iter().position(|(_, id)| roles.contains(id));

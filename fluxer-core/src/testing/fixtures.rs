@@ -195,6 +195,7 @@ impl Fixtures {
             mentionable: false,
             permissions: Permissions::DEFAULT,
             unicode_emoji: None,
+            hoist_position: None,
         };
         GuildBundle {
             guild,
@@ -316,6 +317,7 @@ impl Fixtures {
             mentionable: true,
             permissions: Permissions::DEFAULT,
             unicode_emoji: None,
+            hoist_position: None,
         }
     }
 
