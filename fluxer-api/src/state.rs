@@ -170,6 +170,12 @@ impl Default for RateLimits {
                     "/channels/{channel_id}/messages/schedule",
                     Limit::new(20, 10_000),
                 ),
+                (Method::POST, "/users/@me/memes", Limit::new(20, 60_000)),
+                (
+                    Method::POST,
+                    "/channels/{channel_id}/messages/{message_id}/memes",
+                    Limit::new(10, 60_000),
+                ),
                 (
                     Method::POST,
                     "/users/@me/messages/delete",

@@ -32,6 +32,8 @@ pub enum Unknown {
     Emoji,
     /// No such sticker in the guild (`UNKNOWN_STICKER`, 404).
     Sticker,
+    /// No such saved media of the caller's (`UNKNOWN_FAVORITE_MEME`, 404).
+    FavoriteMeme,
     /// No such login session (`UNKNOWN_SESSION`, 404).
     Session,
     /// No relationship with that user (`UNKNOWN_USER`, 404, as upstream answers).
@@ -58,6 +60,7 @@ impl Unknown {
             Unknown::Application => "UNKNOWN_APPLICATION",
             Unknown::Emoji => "UNKNOWN_EMOJI",
             Unknown::Sticker => "UNKNOWN_STICKER",
+            Unknown::FavoriteMeme => "UNKNOWN_FAVORITE_MEME",
             Unknown::Session => "UNKNOWN_SESSION",
             // Upstream names the user, not the relationship.
             Unknown::Relationship => "UNKNOWN_USER",
@@ -80,6 +83,7 @@ impl Unknown {
             Unknown::Application => "application",
             Unknown::Emoji => "emoji",
             Unknown::Sticker => "sticker",
+            Unknown::FavoriteMeme => "favorite meme",
             Unknown::Session => "session",
             Unknown::Relationship => "relationship",
             Unknown::Overwrite => "permission overwrite",

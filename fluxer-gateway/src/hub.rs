@@ -208,7 +208,7 @@ impl Hub {
             "user_guild_settings": start.guild_settings,
             "notes": start.notes,
             "pinned_dms": start.pinned_dms,
-            "favorite_memes": [],
+            "favorite_memes": start.favorite_memes,
             "country_code": "US",
             "rtc_regions": [],
             "shard": [0, 1],

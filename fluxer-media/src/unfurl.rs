@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 use fluxer_core::model::Embed;
-use fluxer_core::ports::Unfurler;
+use fluxer_core::ports::{RemoteMedia, Unfurler};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -212,6 +212,28 @@ impl Unfurler for LinkPreviews {
             Err(e) => {
                 tracing::debug!(url, error = %e, "no link preview");
                 Vec::new()
+            }
+        }
+    }
+
+    async fn fetch_media(&self, url: &str, max_bytes: u64) -> Option<RemoteMedia> {
+        let config = ExternalConfig {
+            max_bytes,
+            allowed_content_types: ["image/*", "video/*", "audio/*"]
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect(),
+            ..self.image.clone()
+        };
+        match fetch_as(&config, url, AGENT).await {
+            Ok(f) => Some(RemoteMedia {
+                bytes: f.bytes.to_vec(),
+                content_type: f.content_type,
+                final_url: f.final_url,
+            }),
+            Err(e) => {
+                tracing::debug!(url, error = %e, "remote media not fetched");
+                None
             }
         }
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::gateway::{identify, next_dispatch, runtime};
+use crate::gateway::{identify, identify_ready, next_dispatch, runtime};
 use crate::harness::{Client, Server};
 use crate::{
     create_guild, error_paths, general_channel, ids, invite_and_join, post_message, register,
@@ -1038,4 +1038,160 @@ fn guild_toggles_hoist_positions_and_joining_from_discovery() {
         .expect(204);
     dave.post(&join, &json!({}))
         .expect_error(403, "USER_BANNED_FROM_GUILD");
+}
+
+#[test]
+fn saved_media_is_kept_from_messages_and_links_and_sent_again() {
+    let site = Site::start();
+    let server = Server::start(&[
+        ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
+        (
+            "FLUXER_CONFIG__SERVICES__MEDIA_PROXY__ALLOW_ADDRESSES",
+            "[\"127.0.0.1\"]",
+        ),
+    ]);
+    let anon = server.client();
+    let (alice, _) = register(&anon, "memes-a@example.com", "memes_a");
+    let (bob, _) = register(&anon, "memes-b@example.com", "memes_b");
+    let (carol, _) = register(&anon, "memes-c@example.com", "memes_c");
+    let guild = create_guild(&alice, "Memes");
+    let general = general_channel(&alice, &guild);
+    invite_and_join(&alice, &general, &bob);
+    let rt = runtime();
+    let mut bob_ws = rt.block_on(identify(&server.addr, bob.token.as_deref().unwrap()));
+    let png = crate::media::png(48, 24);
+    let posted = crate::media::upload(
+        &alice,
+        &general,
+        json!({ "content": "a cat" }),
+        &[("cat.png", &png)],
+    );
+    let message = posted["id"].as_str().unwrap();
+    let save = format!("/api/v1/channels/{general}/messages/{message}/memes");
+
+    // Saved from a message: a copy with its own signed URL, on every session of the saver.
+    let meme = bob
+        .post(
+            &save,
+            &json!({ "name": "cat", "tags": ["pets", " "], "alt_text": "a cat" }),
+        )
+        .expect(201)
+        .json();
+    assert_eq!(
+        (meme["name"].as_str(), &meme["tags"]),
+        (Some("cat"), &json!(["pets"]))
+    );
+    assert_eq!(
+        (meme["filename"].as_str(), meme["content_type"].as_str()),
+        (Some("cat.png"), Some("image/png"))
+    );
+    assert_eq!(
+        (
+            meme["width"].as_u64(),
+            meme["height"].as_u64(),
+            meme["size"].as_u64()
+        ),
+        (Some(48), Some(24), Some(png.len() as u64))
+    );
+    assert_eq!(meme["is_gifv"], false);
+    assert_eq!(meme["tenor_slug_id"], Value::Null);
+    let created = rt.block_on(next_dispatch(&mut bob_ws, "FAVORITE_MEME_CREATE"));
+    assert_eq!(created["d"]["id"], meme["id"]);
+    let url = meme["url"].as_str().unwrap();
+    let file = anon
+        .get(url.strip_prefix(&server.base).unwrap())
+        .expect(200);
+    assert_eq!(file.body, png);
+    let e = bob
+        .post(&save, &json!({ "name": "again" }))
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(e["errors"][0]["code"], "MEDIA_ALREADY_IN_FAVORITE_MEMES");
+    // Only from messages one can read.
+    carol
+        .post(&save, &json!({ "name": "nope" }))
+        .expect_error(404, "UNKNOWN_CHANNEL");
+
+    // Saved from a link (fetched under the previews' rules), named after the file.
+    let from_url = bob
+        .post(
+            "/api/v1/users/@me/memes",
+            &json!({ "url": format!("http://{}/cover.png", site.addr) }),
+        )
+        .expect(201)
+        .json();
+    assert_eq!(
+        (from_url["name"].as_str(), from_url["width"].as_u64()),
+        (Some("cover.png"), Some(80))
+    );
+    bob.post(
+        "/api/v1/users/@me/memes",
+        &json!({ "url": "ftp://example.com/x.png" }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+
+    // Listed newest first; edited; in READY.
+    let id = meme["id"].as_str().unwrap();
+    assert_eq!(
+        ids(&bob.get("/api/v1/users/@me/memes").expect(200).json()),
+        [from_url["id"].as_str().unwrap(), id]
+    );
+    let edited = bob
+        .patch(
+            &format!("/api/v1/users/@me/memes/{id}"),
+            &json!({ "name": "kitty", "alt_text": null }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(
+        (
+            edited["name"].as_str(),
+            &edited["alt_text"],
+            &edited["tags"]
+        ),
+        (Some("kitty"), &Value::Null, &json!(["pets"]))
+    );
+    rt.block_on(next_dispatch(&mut bob_ws, "FAVORITE_MEME_UPDATE"));
+    let (_fresh, ready) = rt.block_on(identify_ready(&server.addr, bob.token.as_deref().unwrap()));
+    assert_eq!(ready["d"]["favorite_memes"].as_array().unwrap().len(), 2);
+    alice
+        .get(&format!("/api/v1/users/@me/memes/{id}"))
+        .expect_error(404, "UNKNOWN_FAVORITE_MEME");
+
+    // Sent again: the message carries a copy as its attachment.
+    let sent = bob
+        .post(
+            &format!("/api/v1/channels/{general}/messages"),
+            &json!({ "favorite_meme_id": id }),
+        )
+        .expect(200)
+        .json();
+    let attachment = &sent["attachments"][0];
+    assert_eq!(attachment["filename"], "cat.png");
+    let copy = anon
+        .get(
+            attachment["url"]
+                .as_str()
+                .unwrap()
+                .strip_prefix(&server.base)
+                .unwrap(),
+        )
+        .expect(200);
+    assert_eq!(copy.body, png);
+    let e = alice
+        .post(
+            &format!("/api/v1/channels/{general}/messages"),
+            &json!({ "favorite_meme_id": id }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(e["errors"][0]["code"], "FAVORITE_MEME_NOT_FOUND");
+
+    // Deleted, twice without complaint.
+    bob.delete(&format!("/api/v1/users/@me/memes/{id}"))
+        .expect(204);
+    let deleted = rt.block_on(next_dispatch(&mut bob_ws, "FAVORITE_MEME_DELETE"));
+    assert_eq!(deleted["d"], json!({ "meme_id": id }));
+    bob.delete(&format!("/api/v1/users/@me/memes/{id}"))
+        .expect(204);
+    bob.get(&format!("/api/v1/users/@me/memes/{id}"))
+        .expect_error(404, "UNKNOWN_FAVORITE_MEME");
 }

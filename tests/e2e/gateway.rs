@@ -32,6 +32,11 @@ pub(crate) async fn next_dispatch(ws: &mut Ws, event: &str) -> Value {
 }
 
 pub(crate) async fn identify(gateway: &str, token: &str) -> Ws {
+    identify_ready(gateway, token).await.0
+}
+
+/// Connects and identifies; the session and its READY frame.
+pub(crate) async fn identify_ready(gateway: &str, token: &str) -> (Ws, Value) {
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://{gateway}/gateway?v=1&encoding=json"))
             .await
@@ -44,8 +49,8 @@ pub(crate) async fn identify(gateway: &str, token: &str) -> Ws {
     ))
     .await
     .unwrap();
-    next_dispatch(&mut ws, "READY").await;
-    ws
+    let ready = next_dispatch(&mut ws, "READY").await;
+    (ws, ready)
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {

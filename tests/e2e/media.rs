@@ -98,7 +98,7 @@ fn path_of(url: &str) -> String {
     rest[rest.find('/').unwrap()..].to_owned()
 }
 
-fn upload(c: &Client, channel: &str, payload: Value, files: &[(&str, &[u8])]) -> Value {
+pub(crate) fn upload(c: &Client, channel: &str, payload: Value, files: &[(&str, &[u8])]) -> Value {
     let (content_type, body) = multipart(&payload, files);
     c.raw(
         "POST",

@@ -849,14 +849,46 @@ async function messageDiag(page, text) {
 
 const gwSeen = (user, name, since) => gwLog.filter((g) => g.user === user && g.name === name && g.t >= since);
 
+// Empties the composer (Ctrl+A only once the textarea has the focus: elsewhere it selects the page).
+// Right after a load the channel view may re-render under the click: query and click again.
 async function clearComposer(page, channelName) {
-	const ta = await css(page, composer(channelName));
-	await ta.click();
-	await page.keyboard.down('Control');
-	await page.keyboard.press('a');
-	await page.keyboard.up('Control');
-	await page.keyboard.press('Backspace');
+	const sel = composer(channelName);
+	let ta;
+	for (let attempt = 1; ; attempt++) {
+		ta = await css(page, sel);
+		await ta.click();
+		const focused = await waitFn(page, 'the composer focused', (sel) => document.activeElement === document.querySelector(sel), sel, 2000).then(
+			() => true,
+			(e) => {
+				if (attempt >= 3) throw e;
+				return false;
+			},
+		);
+		if (focused) break;
+		await sleep(500);
+	}
+	if (await ta.evaluate((t) => t.value.length > 0)) {
+		await page.keyboard.down('Control');
+		await page.keyboard.press('a');
+		await page.keyboard.up('Control');
+		await page.keyboard.press('Backspace');
+	}
 	return ta;
+}
+
+// Opens a tab of the composer's expression picker (its buttons carry data-expression-picker-tab) and
+// returns the picker's search input; a click landing while the app settles is retried.
+async function openPicker(page, tab, placeholder) {
+	for (let attempt = 1; ; attempt++) {
+		await click(page, {selector: `button[data-expression-picker-tab="${tab}"]`}, 5000);
+		const input = await css(page, `input[placeholder="${placeholder}"]`, 4000).catch((e) => {
+			if (attempt >= 3) throw e;
+			return null;
+		});
+		if (input) return input;
+		await escape(page, 1);
+		await sleep(500);
+	}
 }
 
 flow('emoji-custom', 'Custom emoji: A picks it in the emoji picker, both see the image', ['A', 'B'], 60000, async ({pa, pb, notes}) => {
@@ -875,8 +907,7 @@ flow('emoji-custom', 'Custom emoji: A picks it in the emoji picker, both see the
 	await pa.keyboard.type(`${S.msg.emoji} `, {delay: 8});
 	let via = 'the emoji picker (composer button, search, click)';
 	try {
-		await click(pa, {selector: 'button[data-expression-picker-tab="emojis"]'}, 5000);
-		const search = await css(pa, 'input[placeholder="Find the emoji of your dreams"]', 5000);
+		const search = await openPicker(pa, 'emojis', 'Find the emoji of your dreams');
 		await search.type(S.emojiName, {delay: 20});
 		const opt = await imgOption(pa, part, 8000);
 		await settle(opt);
@@ -997,10 +1028,8 @@ flow('sticker', 'Sticker: A sends it from the sticker picker, both see it', ['A'
 		e.skip = true;
 		throw e;
 	}
-	await settle(button);
-	await button.click();
-	const search = await css(pa, 'input[placeholder="Find the perfect sticker"]', 5000).catch(() => null);
-	if (search) await search.type(name, {delay: 10});
+	const search = await openPicker(pa, 'stickers', 'Find the perfect sticker');
+	await search.type(name, {delay: 10});
 	const opt = await imgOption(pa, part, 8000).catch(async (e) => {
 		const upd = gwSeen('A', 'GUILD_STICKERS_UPDATE', since).map((g) => g.info);
 		const shown = await pa.evaluate(() =>
@@ -1136,8 +1165,7 @@ flow('expressions-reload', 'After a reload A\'s pickers still list the emoji and
 	const found = [];
 	if (S.emojiId) {
 		await clearComposer(pa, S.chatName);
-		await click(pa, {selector: 'button[data-expression-picker-tab="emojis"]'}, 5000);
-		const search = await css(pa, 'input[placeholder="Find the emoji of your dreams"]', 5000);
+		const search = await openPicker(pa, 'emojis', 'Find the emoji of your dreams');
 		await search.type(S.emojiName, {delay: 20});
 		await imgOption(pa, `/emojis/${S.emojiId}`, 8000);
 		found.push(`:${S.emojiName}: in the emoji picker`);
@@ -1158,7 +1186,8 @@ flow('expressions-reload', 'After a reload A\'s pickers still list the emoji and
 	}
 	if (S.stickerId) {
 		await clearComposer(pa, S.chatName);
-		await click(pa, {selector: 'button[data-expression-picker-tab="stickers"]'}, 5000);
+		const search = await openPicker(pa, 'stickers', 'Find the perfect sticker');
+		await search.type(`flux sticker ${RID}`, {delay: 10});
 		await imgOption(pa, `/stickers/${S.stickerId}`, 8000);
 		found.push('the sticker in the sticker picker');
 		await escape(pa, 2);
@@ -1221,6 +1250,14 @@ flow('member-list', 'Member list: both members, presence, role', ['A'], 40000, a
 			{list, names: [A.display, B.display]},
 			15000,
 		);
+		// the role group follows the role change (a member list update), a moment after the names
+		await waitFn(
+			pa,
+			`a "${roleName}" group in the member list`,
+			({list, roleName}) => (document.querySelector(list)?.innerText.match(/^.+ — \d+$/gm) || []).some((g) => g.trim().startsWith(roleName)),
+			{list, roleName},
+			8000,
+		).catch(() => {});
 	} finally {
 		snap = await pa.evaluate(
 			({list, names}) => {
@@ -1485,7 +1522,7 @@ function summarize(j) {
 	const pres = (l) => (Array.isArray(l) ? `[${l.map((p) => `${who(p.user?.id ?? p.user_id)}:${p.status}`).join(' ')}]` : String(l));
 	switch (j.t) {
 		case 'READY':
-			return `presences=${pres(d.presences)} guild presences=${(d.guilds ?? []).map((g) => pres(g.presences)).join(',')}`;
+			return `presences=${pres(d.presences)} guild presences=${(d.guilds ?? []).map((g) => pres(g.presences)).join(',')} guild emojis/stickers=${(d.guilds ?? []).map((g) => `${g.emojis?.length}/${g.stickers?.length}`).join(',')}`;
 		case 'GUILD_CREATE':
 		case 'GUILD_SYNC':
 			return `presences=${pres(d.presences)} members=${d.members?.length} emojis=${d.emojis?.length} stickers=${d.stickers?.length}`;

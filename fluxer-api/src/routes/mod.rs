@@ -11,6 +11,7 @@ mod health;
 mod inbox;
 mod instance;
 mod invites;
+mod memes;
 mod messages;
 mod scheduled;
 mod search;
@@ -35,6 +36,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(settings::routes())
         .merge(inbox::routes())
         .merge(scheduled::routes())
+        .merge(memes::routes())
         .merge(guilds::routes())
         .merge(expressions::routes())
         .merge(channels::routes())

@@ -118,6 +118,9 @@ event_kinds! {
     SavedMessageDelete => "SAVED_MESSAGE_DELETE",
     GuildEmojisUpdate => "GUILD_EMOJIS_UPDATE",
     GuildStickersUpdate => "GUILD_STICKERS_UPDATE",
+    FavoriteMemeCreate => "FAVORITE_MEME_CREATE",
+    FavoriteMemeUpdate => "FAVORITE_MEME_UPDATE",
+    FavoriteMemeDelete => "FAVORITE_MEME_DELETE",
 }
 
 impl std::fmt::Display for EventKind {

@@ -35,7 +35,7 @@ pub use search::{
     GuildDocument, Has, MessageDocument, MessageSearch, SearchHits, SearchIndex, UserDocument,
 };
 pub use storage::*;
-pub use unfurl::Unfurler;
+pub use unfurl::{RemoteMedia, Unfurler};
 
 /// The result of a port call.
 pub type PortResult<T> = Result<T, crate::error::StoreError>;

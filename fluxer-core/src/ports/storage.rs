@@ -495,6 +495,8 @@ pub enum PrivateDocument {
     SavedMessage,
     /// A message the user scheduled (key: its own snowflake).
     ScheduledMessage,
+    /// A favorite meme, saved media (key: its snowflake).
+    FavoriteMeme,
 }
 
 impl PrivateDocument {
@@ -508,6 +510,7 @@ impl PrivateDocument {
             PrivateDocument::Mention => 5,
             PrivateDocument::SavedMessage => 6,
             PrivateDocument::ScheduledMessage => 7,
+            PrivateDocument::FavoriteMeme => 8,
         }
     }
 }

@@ -13,4 +13,23 @@ pub trait Unfurler: Send + Sync {
     /// The embeds for `url` (an absolute `http`/`https` URL), in order; empty when there is no
     /// preview.
     async fn unfurl(&self, url: &str) -> Vec<Embed>;
+
+    /// The image, video or sound at `url`, at most `max_bytes`, for a user to keep (saved media),
+    /// under the same rules as previews. `None` when it cannot be had (the default: an
+    /// implementation that only previews).
+    async fn fetch_media(&self, url: &str, max_bytes: u64) -> Option<RemoteMedia> {
+        let _ = (url, max_bytes);
+        None
+    }
+}
+
+/// A file fetched from another site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMedia {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Its type, as the site declared it or as sniffed.
+    pub content_type: String,
+    /// Where it was found, after redirects.
+    pub final_url: String,
 }

@@ -74,6 +74,7 @@ impl Fluxer {
             self.store().delete_relationship(r.target_id, id).await?;
         }
         self.store().delete_user_sessions(id).await?;
+        self.erase_memes(id).await?;
         self.revoke_gateway_sessions(id, SessionsRevoked::all_but(None))
             .await;
         let images = [

@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
-use crate::id::{ChannelId, ExpressionId, MessageId, RoleId, UserId};
+use crate::id::{AttachmentId, ChannelId, ExpressionId, MessageId, RoleId, UserId};
 use crate::model::{
     AllowedMentions, Attachment, ChannelType, Embed, Message, MessageReference, MessageResponse,
     MessageType, ReactionEmoji, ReadState, RelationshipType, audit_action,
@@ -55,6 +55,10 @@ pub struct MessageCreate {
     /// guild's; a message may hold only stickers.
     #[serde(default)]
     pub sticker_ids: Vec<ExpressionId>,
+    /// Attaches a copy of one of the sender's saved media (`FAVORITE_MEME_NOT_FOUND` otherwise);
+    /// needs ATTACH_FILES.
+    #[serde(default)]
+    pub favorite_meme_id: Option<AttachmentId>,
     /// Files stored by the host before calling `send_message`.
     #[serde(skip)]
     pub attachments: Vec<Attachment>,
@@ -180,8 +184,22 @@ impl Fluxer {
         &self,
         actor: &Actor,
         channel_id: ChannelId,
-        req: MessageCreate,
+        mut req: MessageCreate,
     ) -> Result<MessageResponse> {
+        if let Some(meme) = req.favorite_meme_id.take() {
+            let access = self.channel_access(actor.id(), channel_id).await?;
+            access.require(
+                Permissions::VIEW_CHANNEL | Permissions::SEND_MESSAGES | Permissions::ATTACH_FILES,
+            )?;
+            let copy = self.attach_meme(actor.id(), channel_id, meme).await?;
+            let key = copy.url.clone();
+            req.attachments.push(copy);
+            let sent = Box::pin(self.send_message(actor, channel_id, req)).await;
+            if sent.is_err() {
+                self.delete_blobs_later([key]).await;
+            }
+            return sent;
+        }
         let access = self.channel_access(actor.id(), channel_id).await?;
         self.check_sendable(actor, &access, &req).await?;
         self.check_slowmode(actor, &access).await?;

@@ -43,6 +43,8 @@ pub struct SessionStart {
     pub notes: BTreeMap<UserId, String>,
     /// The DMs pinned to the top, in order.
     pub pinned_dms: Vec<ChannelId>,
+    /// The user's saved media (none for bots).
+    pub favorite_memes: Vec<super::FavoriteMeme>,
     /// Friends and group-DM companions who are online.
     pub presences: Vec<PresenceEntry>,
     /// Every user the rest mentions (members, relationships, DM recipients, presences), once.
@@ -155,6 +157,11 @@ impl Fluxer {
             guild_settings: self.guild_settings_of(actor.id()).await?,
             notes: self.notes_of(actor.id()).await?,
             pinned_dms: self.pinned_dms_of(actor.id()).await?,
+            favorite_memes: if actor.is_bot() {
+                Vec::new()
+            } else {
+                self.memes_of(actor.id()).await?
+            },
             presences,
             users: user_ids
                 .iter()

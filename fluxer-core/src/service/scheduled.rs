@@ -34,6 +34,7 @@ const PAYLOAD_FIELDS: &[&str] = &[
     "allowed_mentions",
     "flags",
     "sticker_ids",
+    "favorite_meme_id",
 ];
 
 /// Where a scheduled message is.

@@ -72,7 +72,7 @@ pub fn sanitize_filename(name: &str) -> String {
     }
 }
 
-fn attachment_key(channel: ChannelId, id: AttachmentId, filename: &str) -> String {
+pub(super) fn attachment_key(channel: ChannelId, id: AttachmentId, filename: &str) -> String {
     format!("attachments/{channel}/{id}/{filename}")
 }
 

@@ -26,7 +26,11 @@ pub(super) fn router(proxy: MediaProxy) -> Router {
         .route("/_health", get(|| async { "OK" }))
         .route(
             "/attachments/{channel_id}/{attachment_id}/{filename}",
-            get(attachment),
+            signed_file_route("attachments"),
+        )
+        .route(
+            "/memes/{user_id}/{meme_id}/{filename}",
+            signed_file_route("memes"),
         )
         .route("/avatars/{id}/{filename}", asset_route("avatars"))
         .route("/icons/{id}/{filename}", asset_route("icons"))
@@ -37,23 +41,27 @@ pub(super) fn router(proxy: MediaProxy) -> Router {
         .with_state(proxy)
 }
 
-async fn attachment(
-    State(proxy): State<MediaProxy>,
-    Path((channel_id, attachment_id, filename)): Path<(String, String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, MediaError> {
-    // Nested under the host's prefix, `uri` is relative to the mount: what the API signed.
-    let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-    proxy.signer().verify(path_and_query, now_unix_secs())?;
-    numeric_id(&channel_id)?;
-    numeric_id(&attachment_id)?;
-    file_name(&filename)?;
-    let transform = Transform::parse(uri.query().unwrap_or_default())?;
-    let key = format!("attachments/{channel_id}/{attachment_id}/{filename}");
-    proxy
-        .serve_blob(&key, Some(&filename), transform, &headers)
-        .await
+/// Files behind signed links: message attachments (`attachments/{channel}/{id}/{name}`) and saved
+/// media (`memes/{user}/{id}/{name}`).
+fn signed_file_route(kind: &'static str) -> MethodRouter<MediaProxy> {
+    get(
+        move |State(proxy): State<MediaProxy>,
+              Path((owner, id, filename)): Path<(String, String, String)>,
+              uri: Uri,
+              headers: HeaderMap| async move {
+            // Nested under the host's prefix, `uri` is relative to the mount: what the API signed.
+            let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+            proxy.signer().verify(path_and_query, now_unix_secs())?;
+            numeric_id(&owner)?;
+            numeric_id(&id)?;
+            file_name(&filename)?;
+            let transform = Transform::parse(uri.query().unwrap_or_default())?;
+            let key = format!("{kind}/{owner}/{id}/{filename}");
+            proxy
+                .serve_blob(&key, Some(&filename), transform, &headers)
+                .await
+        },
+    )
 }
 
 fn asset_route(kind: &'static str) -> MethodRouter<MediaProxy> {
