@@ -20,6 +20,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// For 429s: seconds until retry, and whether the global limit was hit.
     pub retry_after: Option<(f64, bool)>,
+    /// For `SUDO_MODE_REQUIRED`: whether a two-factor code (rather than the password) is asked for.
+    pub has_mfa: Option<bool>,
 }
 
 impl ApiError {
@@ -31,6 +33,7 @@ impl ApiError {
             message: message.into(),
             errors: Vec::new(),
             retry_after: None,
+            has_mfa: None,
         }
     }
 
@@ -112,6 +115,10 @@ impl From<Error> for ApiError {
             _ => None,
         };
         let code = e.code();
+        let has_mfa = match e {
+            Error::SudoRequired { has_mfa } => Some(has_mfa),
+            _ => None,
+        };
         let errors = match e {
             Error::InvalidForm(errors) => errors,
             Error::InvalidCredentials => vec![
@@ -131,6 +138,7 @@ impl From<Error> for ApiError {
             message,
             errors,
             retry_after,
+            has_mfa,
         }
     }
 }
@@ -144,6 +152,9 @@ impl IntoResponse for ApiError {
         if let Some((secs, global)) = self.retry_after {
             body["retry_after"] = json!(secs);
             body["global"] = json!(global);
+        }
+        if let Some(has_mfa) = self.has_mfa {
+            body["has_mfa"] = json!(has_mfa);
         }
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some((secs, global)) = self.retry_after {

@@ -189,6 +189,32 @@ impl Default for RateLimits {
                 (Method::POST, "/auth/login", Limit::new(10, 10_000)),
                 (Method::POST, "/auth/register", Limit::new(10, 10_000)),
                 (Method::POST, "/auth/forgot", Limit::new(5, 60_000)),
+                (Method::POST, "/auth/email-revert", Limit::new(10, 60_000)),
+                (
+                    Method::POST,
+                    "/users/@me/email-change/start",
+                    Limit::new(10, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/email-change/verify-original",
+                    Limit::new(20, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/email-change/verify-new",
+                    Limit::new(20, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/password-change/verify",
+                    Limit::new(20, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/password-change/complete",
+                    Limit::new(10, 60_000),
+                ),
                 (
                     Method::POST,
                     "/webhooks/{webhook_id}/{token}",

@@ -206,6 +206,13 @@ pub enum Error {
         /// The limit's value on this instance.
         max: u64,
     },
+    /// The action needs the caller to confirm who they are again ("sudo mode", 403
+    /// `SUDO_MODE_REQUIRED`): with the password, or with a two-factor code when `has_mfa`.
+    #[error("sudo mode is required")]
+    SudoRequired {
+        /// Whether the account has two-factor authentication (then a code is asked for).
+        has_mfa: bool,
+    },
     /// The caller is banned from the guild it tries to join (403 `USER_BANNED_FROM_GUILD`).
     #[error("you are banned from this guild")]
     Banned,
@@ -258,6 +265,7 @@ impl Error {
             | Error::Unavailable { code, .. } => code,
             Error::LimitReached { limit, .. } => limit.code(),
             Error::Banned => "USER_BANNED_FROM_GUILD",
+            Error::SudoRequired { .. } => "SUDO_MODE_REQUIRED",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::SlowmodeRateLimited { .. } => "SLOWMODE_RATE_LIMITED",
             Error::Storage(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -277,7 +285,8 @@ impl Error {
             Error::MissingPermissions
             | Error::MissingAccess
             | Error::Banned
-            | Error::Forbidden { .. } => 403,
+            | Error::Forbidden { .. }
+            | Error::SudoRequired { .. } => 403,
             Error::Unknown(_) => 404,
             Error::RateLimited { .. } | Error::TooSoon { .. } => 429,
             Error::Unavailable { .. } => 503,

@@ -543,3 +543,260 @@ fn reindex_rebuilds_a_lost_search_index_from_the_database() {
         .json();
     assert_eq!(r["total"], 30, "{r}");
 }
+
+/// The `XXXX-XXXX` code in an email.
+fn code_in(mail: &str) -> String {
+    mail.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|w| {
+            w.len() == 9
+                && w.as_bytes()[4] == b'-'
+                && w.chars()
+                    .filter(|c| *c != '-')
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        })
+        .unwrap_or_else(|| panic!("no code in email:\n{mail}"))
+        .to_owned()
+}
+
+#[test]
+fn email_and_password_changes_go_through_emailed_codes() {
+    let sink = SmtpSink::start();
+    let server = server_with_smtp(&sink);
+    let anon = server.client();
+    let (alice, alice_id) = register(&anon, "change-a@example.com", "change_a");
+    register(&anon, "taken@example.com", "change_b");
+
+    // An unverified address need not be proven: the proof comes at once.
+    let start = alice
+        .post("/api/v1/users/@me/email-change/start", &json!({}))
+        .expect(200)
+        .json();
+    assert_eq!(
+        (
+            start["require_original"].as_bool(),
+            start["original_email"].as_str()
+        ),
+        (Some(false), Some("change-a@example.com"))
+    );
+    let (ticket, proof) = (
+        start["ticket"].as_str().unwrap(),
+        start["original_proof"].as_str().unwrap(),
+    );
+    let e = alice
+        .post(
+            "/api/v1/users/@me/email-change/request-new",
+            &json!({ "ticket": ticket, "new_email": "taken@example.com", "original_proof": proof }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(e["errors"][0]["code"], "EMAIL_ALREADY_IN_USE");
+    let requested = alice
+        .post("/api/v1/users/@me/email-change/request-new", &json!({ "ticket": ticket, "new_email": "change-a2@example.com", "original_proof": proof }))
+        .expect(200)
+        .json();
+    assert_eq!(requested["new_email"], "change-a2@example.com");
+    // Too soon to send again (a client that does not wait and retry sees the 429).
+    let impatient = Client {
+        retry_on_429: false,
+        ..alice.clone()
+    };
+    let e = impatient
+        .post(
+            "/api/v1/users/@me/email-change/resend-new",
+            &json!({ "ticket": ticket }),
+        )
+        .expect_error(429, "RATE_LIMITED");
+    assert!(
+        e["retry_after"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0 && s <= 30.0),
+        "{e}"
+    );
+    let code = code_in(&sink.wait_for("change-a2@example.com", "Verify your new Fluxer email"));
+    let e = alice
+        .post(
+            "/api/v1/users/@me/email-change/verify-new",
+            &json!({ "ticket": ticket, "code": "AAAA-0000", "original_proof": proof }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(e["errors"][0]["code"], "INVALID_VERIFICATION_CODE");
+    let token = alice
+        .post(
+            "/api/v1/users/@me/email-change/verify-new",
+            &json!({ "ticket": ticket, "code": code, "original_proof": proof }),
+        )
+        .expect(200)
+        .json()["email_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Applying it needs sudo mode: the app asks for the password and sends it again.
+    let e = alice
+        .patch("/api/v1/users/@me", &json!({ "email_token": token }))
+        .expect_error(403, "SUDO_MODE_REQUIRED");
+    assert_eq!(e["has_mfa"], false);
+    let me = alice
+        .patch(
+            "/api/v1/users/@me",
+            &json!({ "email_token": token, "password": "correct horse battery" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(
+        (me["email"].as_str(), me["verified"].as_bool()),
+        (Some("change-a2@example.com"), Some(true))
+    );
+    alice
+        .patch(
+            "/api/v1/users/@me",
+            &json!({ "email_token": token, "password": "correct horse battery" }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    let revert_mail = sink.wait_for("change-a@example.com", "Your Fluxer email was changed");
+    let revert = extract_after(&revert_mail, "wasntme#token=").to_owned();
+    assert_eq!(revert.len(), 64);
+
+    // A verified address must be proven with a code sent to it first.
+    let start = alice
+        .post("/api/v1/users/@me/email-change/start", &json!({}))
+        .expect(200)
+        .json();
+    assert_eq!(
+        (
+            start["require_original"].as_bool(),
+            &start["original_proof"]
+        ),
+        (Some(true), &Value::Null)
+    );
+    let ticket = start["ticket"].as_str().unwrap();
+    let code = code_in(&sink.wait_for("change-a2@example.com", "Confirm your Fluxer email change"));
+    let e = alice
+        .post("/api/v1/users/@me/email-change/request-new", &json!({ "ticket": ticket, "new_email": "change-a3@example.com", "original_proof": "guess" }))
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(
+        e["errors"][0]["code"],
+        "ORIGINAL_EMAIL_MUST_BE_VERIFIED_FIRST"
+    );
+    let proof = alice
+        .post(
+            "/api/v1/users/@me/email-change/verify-original",
+            &json!({ "ticket": ticket, "code": code }),
+        )
+        .expect(200)
+        .json()["original_proof"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // "This wasn't me": the first change is undone from the old address, with a new password, and
+    // every session ends.
+    let reverted = anon
+        .post(
+            "/api/v1/auth/email-revert",
+            &json!({ "token": revert, "password": "taken back at once" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(reverted["user_id"], alice_id.as_str());
+    alice.get("/api/v1/users/@me").expect(401);
+    let alice = anon.with_token(reverted["token"].as_str().unwrap());
+    assert_eq!(
+        alice.get("/api/v1/users/@me").expect(200).json()["email"],
+        "change-a@example.com"
+    );
+    anon.post(
+        "/api/v1/auth/email-revert",
+        &json!({ "token": revert, "password": "taken back twice" }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+    // The ticket of the ended sessions is the account's still; it goes on with the new session.
+    alice
+        .post("/api/v1/users/@me/email-change/request-new", &json!({ "ticket": ticket, "new_email": "change-a3@example.com", "original_proof": proof }))
+        .expect(200);
+
+    // Password: a code to the address, a proof, then the new password; every session ends and the
+    // caller's gateway session gets the new token.
+    let other = anon
+        .post(
+            "/api/v1/auth/login",
+            &json!({ "email": "change-a@example.com", "password": "taken back at once" }),
+        )
+        .expect(200)
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rt = crate::gateway::runtime();
+    let mut mine = rt.block_on(crate::gateway::identify(
+        &server.addr,
+        alice.token.as_deref().unwrap(),
+    ));
+    let mut theirs = rt.block_on(crate::gateway::identify(&server.addr, &other));
+    let start = alice
+        .post("/api/v1/users/@me/password-change/start", &json!({}))
+        .expect(200)
+        .json();
+    let ticket = start["ticket"].as_str().unwrap();
+    let code = code_in(&sink.wait_for(
+        "change-a@example.com",
+        "Confirm your Fluxer password change",
+    ));
+    let proof = alice
+        .post(
+            "/api/v1/users/@me/password-change/verify",
+            &json!({ "ticket": ticket, "code": code }),
+        )
+        .expect(200)
+        .json()["verification_proof"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice
+        .post(
+            "/api/v1/users/@me/password-change/complete",
+            &json!({ "ticket": ticket, "verification_proof": proof, "new_password": "short" }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    alice
+        .post("/api/v1/users/@me/password-change/complete", &json!({ "ticket": ticket, "verification_proof": proof, "new_password": "changed with a code" }))
+        .expect(204);
+    let change = rt.block_on(crate::gateway::next_dispatch(
+        &mut mine,
+        "AUTH_SESSION_CHANGE",
+    ));
+    let new_token = change["d"]["new_token"].as_str().unwrap();
+    assert!(new_token.starts_with("flx_"));
+    assert_eq!(
+        change["d"]["old_auth_session_id_hash"]
+            .as_str()
+            .unwrap()
+            .len(),
+        32
+    );
+    // The other session is closed without learning the token.
+    let closed = rt.block_on(async {
+        use futures_util::StreamExt;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), theirs.next()).await {
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                    assert!(!t.contains(new_token), "another session saw the new token");
+                }
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))))
+                | Ok(None)
+                | Ok(Some(Err(_))) => return true,
+                Ok(Some(Ok(_))) => {}
+                Err(_) => return false,
+            }
+        }
+    });
+    assert!(closed, "the other session stayed open");
+    alice.get("/api/v1/users/@me").expect(401);
+    anon.with_token(&other).get("/api/v1/users/@me").expect(401);
+    anon.with_token(new_token)
+        .get("/api/v1/users/@me")
+        .expect(200);
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "change-a@example.com", "password": "changed with a code" }),
+    )
+    .expect(200);
+}

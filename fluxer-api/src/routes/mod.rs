@@ -1,5 +1,6 @@
 //! The v1 routes, grouped by resource.
 
+mod account;
 mod applications;
 mod auth;
 mod channels;
@@ -32,6 +33,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
     let upload_limit = axum::extract::DefaultBodyLimit::max(max_upload_bytes);
     Router::new()
         .merge(auth::routes())
+        .merge(account::routes())
         .merge(users::routes())
         .merge(settings::routes())
         .merge(inbox::routes())

@@ -241,6 +241,8 @@ pub enum ActionTokenKind {
     ResetPassword,
     /// Finishes a login with a TOTP code; valid for 5 minutes.
     MfaTicket,
+    /// Puts back the email address an email change replaced ("this wasn't me"); valid 48 hours.
+    EmailRevert,
 }
 
 /// A one-time token (email verification, password reset, MFA login ticket). Stored hashed.

@@ -497,6 +497,14 @@ pub enum PrivateDocument {
     ScheduledMessage,
     /// A favorite meme, saved media (key: its snowflake).
     FavoriteMeme,
+    /// The email change in progress (key 0).
+    EmailChangeTicket,
+    /// A proven new email address waiting to be applied (key 0).
+    EmailChangeToken,
+    /// The password change in progress (key 0).
+    PasswordChangeTicket,
+    /// The address an email-revert link restores (key: from the link's token hash).
+    EmailRevert,
 }
 
 impl PrivateDocument {
@@ -511,6 +519,10 @@ impl PrivateDocument {
             PrivateDocument::SavedMessage => 6,
             PrivateDocument::ScheduledMessage => 7,
             PrivateDocument::FavoriteMeme => 8,
+            PrivateDocument::EmailChangeTicket => 9,
+            PrivateDocument::EmailChangeToken => 10,
+            PrivateDocument::PasswordChangeTicket => 11,
+            PrivateDocument::EmailRevert => 12,
         }
     }
 }

@@ -369,7 +369,7 @@ impl Fluxer {
         })
     }
 
-    async fn open_session(&self, user: UserId, client: &ClientInfo) -> Result<String> {
+    pub(crate) async fn open_session(&self, user: UserId, client: &ClientInfo) -> Result<String> {
         let token = SessionToken::generate();
         let now = self.now();
         self.store()

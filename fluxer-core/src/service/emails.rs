@@ -66,6 +66,54 @@ pub(crate) fn email_changed(to: &str, username: &str, link: &str) -> Email {
     .render(to)
 }
 
+/// A code to type into the app (`XXXX-XXXX`), for an email or password change.
+pub(crate) fn verification_code(
+    to: &str,
+    username: &str,
+    subject: &str,
+    intro: &str,
+    code: &str,
+) -> Email {
+    let text = format!(
+        "Hi {username},\n\n{intro}\n\n    {code}\n\nThe code works for 10 minutes. If it was not you, \
+         ignore this email and consider changing your password.\n\n-- Fluxer\n"
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5\">\
+         <p>Hi {user},</p><p>{intro}</p>\
+         <p style=\"font-size:24px;font-family:monospace;letter-spacing:2px\"><b>{code}</b></p>\
+         <p>The code works for 10 minutes. If it was not you, ignore this email and consider changing \
+         your password.</p><p>-- Fluxer</p></body></html>",
+        user = escape_html(username),
+        intro = escape_html(intro),
+        code = escape_html(code),
+    );
+    Email {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text,
+        html: Some(html),
+    }
+}
+
+/// To the old address after an email change, with the link that puts it back.
+pub(crate) fn email_change_revert(to: &str, username: &str, new_email: &str, link: &str) -> Email {
+    let intro = format!(
+        "The email address of your Fluxer account was changed to {new_email}. If you did this, there \
+         is nothing to do."
+    );
+    Template {
+        subject: "Your Fluxer email was changed",
+        username,
+        intro: &intro,
+        action: "This wasn't me",
+        link,
+        outro: "The link works for 48 hours: it puts this address back, sets a new password and logs \
+                out every session.",
+    }
+    .render(to)
+}
+
 pub(crate) fn reset_password(to: &str, username: &str, link: &str) -> Email {
     Template {
         subject: "Reset your Fluxer password",

@@ -5,6 +5,7 @@
 //! the storage directly.
 
 mod access;
+mod account_flows;
 mod accounts;
 mod applications;
 mod audit;
@@ -48,6 +49,7 @@ mod webhooks;
 use std::sync::Arc;
 
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
+pub use account_flows::{EmailChangeRequested, EmailChangeStart, PasswordChangeStart};
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup};

@@ -40,6 +40,14 @@ pub struct UserUpdate {
     pub new_password: Option<String>,
     /// The current password, required to change email or password.
     pub password: Option<String>,
+    /// Applies an email change proven with codes (`/users/@me/email-change/*`): the new address,
+    /// verified. Needs "sudo mode": `password`, or `mfa_code` with two-factor authentication on
+    /// (403 `SUDO_MODE_REQUIRED` with `has_mfa` otherwise).
+    pub email_token: Option<String>,
+    /// `totp` (the only method here).
+    pub mfa_method: Option<String>,
+    /// A current TOTP code, for sudo mode with two-factor authentication.
+    pub mfa_code: Option<String>,
     /// Up to 320 characters; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     pub bio: Option<Option<String>>,
@@ -117,6 +125,14 @@ impl Fluxer {
         }
         v.finish()?;
         let mut user = actor.user.clone();
+        let mut old_email = None;
+        if let Some(token) = &req.email_token {
+            self.require_sudo(actor, req.password.as_deref(), req.mfa_code.as_deref())
+                .await?;
+            let new_email = self.take_email_token(user.id, token).await?;
+            old_email = user.email.replace(new_email.to_lowercase());
+            user.email_verified = true;
+        }
         let email = req.email.map(|e| e.trim().to_lowercase());
         let changes_email = email
             .as_ref()
@@ -199,6 +215,11 @@ impl Fluxer {
         self.delete_blobs_later(replaced).await;
         if changes_email {
             self.send_verification_email(&user, true).await?;
+        }
+        if let (Some(old), Some(new)) = (&old_email, &user.email)
+            && !old.eq_ignore_ascii_case(new)
+        {
+            self.send_email_revert(&user, old, new).await;
         }
         Ok(user.private())
     }

@@ -22,6 +22,7 @@ fn kind_name(kind: ActionTokenKind) -> &'static str {
         ActionTokenKind::VerifyEmail => "verify_email",
         ActionTokenKind::ResetPassword => "reset_password",
         ActionTokenKind::MfaTicket => "mfa_ticket",
+        ActionTokenKind::EmailRevert => "email_revert",
     }
 }
 
