@@ -43,9 +43,23 @@ impl Mailer for LogMailer {
     async fn send(&self, email: &Email) -> PortResult<()> {
         // With no SMTP server, the log is how an operator hands a user the link to verify or reset.
         let links = links_in(&email.text);
-        tracing::info!(to = %email.to, subject = %email.subject, links = ?links, "email not sent: no SMTP server configured");
+        let codes = codes_in(&email.text);
+        tracing::info!(to = %email.to, subject = %email.subject, links = ?links, codes = ?codes, "email not sent: no SMTP server configured");
         Ok(())
     }
+}
+
+/// The verification codes (`XXXX-XXXX`, upper-case letters and digits) in an email's text.
+fn codes_in(text: &str) -> Vec<&str> {
+    text.split_whitespace()
+        .filter(|w| {
+            w.len() == 9
+                && w.as_bytes()[4] == b'-'
+                && w.bytes()
+                    .enumerate()
+                    .all(|(i, b)| i == 4 || b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
+        .collect()
 }
 
 /// The http(s) links in an email's text.
@@ -68,6 +82,12 @@ mod tests {
             text: "body".to_owned(),
             html: None,
         }
+    }
+
+    #[test]
+    fn codes_are_found_in_the_text() {
+        let text = "Hi,\n\nEnter this code:\n\n    AB12-CD34\n\nnot-this nor ab12-cd34.";
+        assert_eq!(codes_in(text), ["AB12-CD34"]);
     }
 
     #[test]
