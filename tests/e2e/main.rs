@@ -775,6 +775,61 @@ fn totp_login_sessions_and_restart_persistence() {
             .count(),
         1
     );
+    // Backup codes: ten with the enabling, each good for one login.
+    let codes: Vec<String> = enabled["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    let login_with = |code: &str| {
+        let step = anon
+            .post(
+                "/api/v1/auth/login",
+                &json!({ "email": "frank@example.com", "password": "correct horse battery" }),
+            )
+            .expect(200)
+            .json();
+        anon.post(
+            "/api/v1/auth/login/mfa/totp",
+            &json!({ "ticket": step["ticket"], "code": code }),
+        )
+    };
+    login_with(&codes[0]).expect(200);
+    login_with(&codes[0]).expect_error(400, "INVALID_FORM_BODY");
+    // Listing them is sudo mode: with two-factor on, a code is asked for.
+    let e = frank
+        .post("/api/v1/users/@me/mfa/backup-codes", &json!({}))
+        .expect_error(403, "SUDO_MODE_REQUIRED");
+    assert_eq!(e["has_mfa"], true);
+    let listed = frank
+        .post(
+            "/api/v1/users/@me/mfa/backup-codes",
+            &json!({ "mfa_code": codes[1] }),
+        )
+        .expect(200)
+        .json();
+    let consumed: Vec<bool> = listed["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["consumed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(consumed.iter().filter(|c| **c).count(), 2, "{listed}");
+    let code = fluxer::core::service::totp_code(&secret, now()).unwrap();
+    let fresh = frank
+        .post(
+            "/api/v1/users/@me/mfa/backup-codes",
+            &json!({ "mfa_code": code, "regenerate": true }),
+        )
+        .expect(200)
+        .json();
+    assert!(fresh["backup_codes"].as_array().unwrap().iter().all(
+        |c| c["consumed"] == false && !codes.contains(&c["code"].as_str().unwrap().to_owned())
+    ));
+    login_with(&codes[5]).expect_error(400, "INVALID_FORM_BODY");
+
     // Logging out ends only that session.
     second.post("/api/v1/auth/logout", &json!({})).expect(204);
     second

@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/users/@me/mfa/totp/setup", post(totp_setup))
         .route("/users/@me/mfa/totp/enable", post(totp_enable))
         .route("/users/@me/mfa/totp/disable", post(totp_disable))
+        .route("/users/@me/mfa/backup-codes", post(backup_codes))
 }
 
 type Peer = PeerIp;
@@ -172,13 +173,38 @@ async fn totp_enable(
     Auth(actor): Auth,
     JsonBody(req): JsonBody<TotpEnable>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let user = s
+    let (user, codes) = s
         .fluxer
         .enable_totp(&actor, &req.secret, &req.code, req.password.as_deref())
         .await?;
     Ok(Json(
-        json!({ "token": null, "backup_codes": [], "user": user.private() }),
+        json!({ "token": null, "backup_codes": codes, "user": user.private() }),
     ))
+}
+
+#[derive(Deserialize)]
+struct BackupCodesRequest {
+    #[serde(default)]
+    regenerate: bool,
+    password: Option<String>,
+    mfa_code: Option<String>,
+}
+
+async fn backup_codes(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<BackupCodesRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let codes = s
+        .fluxer
+        .backup_codes(
+            &actor,
+            req.regenerate,
+            req.password.as_deref(),
+            req.mfa_code.as_deref(),
+        )
+        .await?;
+    Ok(Json(json!({ "backup_codes": codes })))
 }
 
 #[derive(Deserialize)]

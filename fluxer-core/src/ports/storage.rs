@@ -505,6 +505,8 @@ pub enum PrivateDocument {
     PasswordChangeTicket,
     /// The address an email-revert link restores (key: from the link's token hash).
     EmailRevert,
+    /// Two-factor backup codes (key 0).
+    MfaBackupCodes,
 }
 
 impl PrivateDocument {
@@ -523,6 +525,7 @@ impl PrivateDocument {
             PrivateDocument::EmailChangeToken => 10,
             PrivateDocument::PasswordChangeTicket => 11,
             PrivateDocument::EmailRevert => 12,
+            PrivateDocument::MfaBackupCodes => 13,
         }
     }
 }

@@ -670,6 +670,7 @@ impl Fluxer {
             }
             Err(e) => return Err(e.into()),
         }
+        self.drop_backup_codes(user.id).await?;
         self.store().delete_user_sessions(user.id).await?;
         self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(None))
             .await;
@@ -691,7 +692,9 @@ impl Fluxer {
             let Some(code) = mfa_code else {
                 return Err(Error::SudoRequired { has_mfa: true });
             };
-            if super::totp::verify(secret, code.trim(), self.now().unix_secs()) {
+            if super::totp::verify(secret, code.trim(), self.now().unix_secs())
+                || self.consume_backup_code(user.id, code).await?
+            {
                 return Ok(());
             }
             return Err(Error::field(

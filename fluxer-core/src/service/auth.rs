@@ -358,7 +358,9 @@ impl Fluxer {
             .await?
             .ok_or(Error::Unknown(Unknown::User))?;
         let secret = user.totp_secret.as_deref().ok_or(Error::InvalidMfaCode)?;
-        if !totp::verify(secret, code, self.now().unix_secs()) {
+        if !totp::verify(secret, code, self.now().unix_secs())
+            && !self.consume_backup_code(user.id, code).await?
+        {
             return Err(Error::InvalidMfaCode);
         }
         self.cancel_account_deletion(&user).await?;
@@ -701,7 +703,7 @@ impl Fluxer {
         secret: &str,
         code: &str,
         password: Option<&str>,
-    ) -> Result<User> {
+    ) -> Result<(User, Vec<super::BackupCode>)> {
         self.require_password(actor, password).await?;
         if actor.user.mfa_enabled() {
             return Err(Error::rejected(
@@ -723,8 +725,9 @@ impl Fluxer {
         let mut user = actor.user.clone();
         user.totp_secret = Some(secret);
         self.store().update_user(&user).await?;
+        let codes = self.issue_backup_codes(user.id).await?;
         self.emit_user_update(&user).await;
-        Ok(user)
+        Ok((user, codes))
     }
 
     /// Turns TOTP off; needs a current code.
@@ -741,6 +744,7 @@ impl Fluxer {
         let mut user = actor.user.clone();
         user.totp_secret = None;
         self.store().update_user(&user).await?;
+        self.drop_backup_codes(user.id).await?;
         self.emit_user_update(&user).await;
         Ok(user)
     }

@@ -10,6 +10,7 @@ mod accounts;
 mod applications;
 mod audit;
 mod auth;
+mod backup_codes;
 mod channels;
 mod coalesce;
 mod discovery;
@@ -53,6 +54,7 @@ pub use account_flows::{EmailChangeRequested, EmailChangeStart, PasswordChangeSt
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup};
+pub use backup_codes::BackupCode;
 pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};
 pub use discovery::{DISCOVERABLE, DISCOVERY_CATEGORIES, DiscoveredGuild, MAX_DISCOVERY_LIMIT};
 pub use expressions::{
