@@ -188,6 +188,11 @@ impl Default for RateLimits {
                 ),
                 (Method::POST, "/auth/login", Limit::new(10, 10_000)),
                 (Method::POST, "/auth/register", Limit::new(10, 10_000)),
+                (
+                    Method::POST,
+                    "/auth/username-suggestions",
+                    Limit::new(10, 10_000),
+                ),
                 (Method::POST, "/auth/forgot", Limit::new(5, 60_000)),
                 (Method::POST, "/auth/email-revert", Limit::new(10, 60_000)),
                 (

@@ -706,6 +706,20 @@ fn bots_and_webhooks() {
 fn totp_login_sessions_and_restart_persistence() {
     let mut server = Server::start(&[]);
     let anon = server.client();
+    // Before registering, the app asks what username a display name suggests.
+    let suggested = anon
+        .post(
+            "/api/v1/auth/username-suggestions",
+            &json!({ "global_name": "Frank Ölberg" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(suggested, json!({ "suggestions": ["Frank_Olberg"] }));
+    anon.post(
+        "/api/v1/auth/username-suggestions",
+        &json!({ "global_name": "" }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
     let (frank, _) = register(&anon, "frank@example.com", "frank");
     let setup = frank
         .post("/api/v1/users/@me/mfa/totp/setup", &json!({}))

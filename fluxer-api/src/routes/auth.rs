@@ -17,6 +17,7 @@ pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
+        .route("/auth/username-suggestions", post(username_suggestions))
         .route("/auth/login/mfa/totp", post(login_totp))
         .route("/auth/logout", post(logout))
         .route("/auth/sessions", get(sessions))
@@ -45,6 +46,24 @@ async fn register(
 ) -> ApiResult<(StatusCode, Json<LoginOutcome>)> {
     req.client = client_info(&headers, ip(&peer));
     Ok((StatusCode::OK, Json(s.fluxer.register(req).await?)))
+}
+
+#[derive(Deserialize)]
+struct SuggestionsRequest {
+    global_name: String,
+}
+
+/// `{suggestions}`: the username the display name suggests (none when it has no usable letters).
+async fn username_suggestions(
+    JsonBody(req): JsonBody<SuggestionsRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let mut v = fluxer_core::validation::Validator::new();
+    v.length("global_name", req.global_name.trim(), 1, 32);
+    v.finish()?;
+    let suggestions: Vec<String> = fluxer_core::service::suggest_username(&req.global_name)
+        .into_iter()
+        .collect();
+    Ok(Json(json!({ "suggestions": suggestions })))
 }
 
 async fn login(

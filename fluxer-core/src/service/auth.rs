@@ -750,6 +750,60 @@ impl Fluxer {
     }
 }
 
+/// Latin letters with marks, and their plain forms: what a display name's accents become in a
+/// username.
+const FOLDS: &[(&str, char)] = &[
+    ("àáâãäåāăą", 'a'),
+    ("çćĉċč", 'c'),
+    ("ďđ", 'd'),
+    ("èéêëēĕėęě", 'e'),
+    ("ĝğġģ", 'g'),
+    ("ĥħ", 'h'),
+    ("ìíîïĩīĭįı", 'i'),
+    ("ĵ", 'j'),
+    ("ķ", 'k'),
+    ("ĺļľŀł", 'l'),
+    ("ñńņňŉ", 'n'),
+    ("òóôõöøōŏő", 'o'),
+    ("ŕŗř", 'r'),
+    ("śŝşš", 's'),
+    ("ţťŧ", 't'),
+    ("ùúûüũūŭůűų", 'u'),
+    ("ŵ", 'w'),
+    ("ýÿŷ", 'y'),
+    ("źżž", 'z'),
+];
+
+/// The username a display name suggests (`POST /auth/username-suggestions`), as upstream:
+/// accents dropped, spaces, dashes and dots as `_`, other characters left out, at most 32; `None`
+/// when nothing is left.
+pub fn suggest_username(global_name: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut gap = false;
+    for c in global_name.trim().chars() {
+        let lower = c.to_lowercase().next().unwrap_or(c);
+        let c = match FOLDS.iter().find(|(from, _)| from.contains(lower)) {
+            Some((_, plain)) if c.is_uppercase() => plain.to_ascii_uppercase(),
+            Some((_, plain)) => *plain,
+            None => c,
+        };
+        if c.is_whitespace() || c == '-' || c == '.' {
+            gap = true;
+            continue;
+        }
+        if !(c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        if gap && !out.is_empty() {
+            out.push('_');
+        }
+        gap = false;
+        out.push(c);
+    }
+    let out: String = out.chars().take(32).collect();
+    (!out.is_empty()).then_some(out)
+}
+
 /// A username from free text: allowed characters only, 1..=32, never empty.
 fn derive_username(source: &str) -> String {
     let base = source.split('@').next().unwrap_or(source);
@@ -777,6 +831,20 @@ fn random_discriminator(attempt: u32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usernames_are_suggested_from_display_names() {
+        assert_eq!(
+            suggest_username("  Zoë Ångström ").as_deref(),
+            Some("Zoe_Angstrom")
+        );
+        assert_eq!(
+            suggest_username("dr. who-knows").as_deref(),
+            Some("dr_who_knows")
+        );
+        assert_eq!(suggest_username("日本 ☃"), None);
+        assert_eq!(suggest_username(&"x".repeat(40)).map(|s| s.len()), Some(32));
+    }
 
     #[test]
     fn dates_of_birth_are_real_days_and_old_enough() {

@@ -53,7 +53,10 @@ pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
 pub use account_flows::{EmailChangeRequested, EmailChangeStart, PasswordChangeStart};
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
 pub use audit::{AuditLogPage, AuditWebhook};
-pub use auth::{ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup};
+pub use auth::{
+    ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup,
+    suggest_username,
+};
 pub use backup_codes::BackupCode;
 pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};
 pub use discovery::{DISCOVERABLE, DISCOVERY_CATEGORIES, DiscoveredGuild, MAX_DISCOVERY_LIMIT};
