@@ -794,9 +794,37 @@ fn email_and_password_changes_go_through_emailed_codes() {
     anon.with_token(new_token)
         .get("/api/v1/users/@me")
         .expect(200);
-    anon.post(
-        "/api/v1/auth/login",
-        &json!({ "email": "change-a@example.com", "password": "changed with a code" }),
-    )
-    .expect(200);
+    let relogged = anon
+        .post(
+            "/api/v1/auth/login",
+            &json!({ "email": "change-a@example.com", "password": "changed with a code" }),
+        )
+        .expect(200)
+        .json();
+
+    // Disabling the account (sudo mode) logs it out everywhere; logging in enables it again.
+    let alice = anon.with_token(relogged["token"].as_str().unwrap());
+    alice
+        .post("/api/v1/users/@me/disable", &json!({}))
+        .expect_error(403, "SUDO_MODE_REQUIRED");
+    alice
+        .post(
+            "/api/v1/users/@me/disable",
+            &json!({ "password": "changed with a code" }),
+        )
+        .expect(204);
+    alice.get("/api/v1/users/@me").expect(401);
+    anon.with_token(new_token)
+        .get("/api/v1/users/@me")
+        .expect(401);
+    let back = anon
+        .post(
+            "/api/v1/auth/login",
+            &json!({ "email": "change-a@example.com", "password": "changed with a code" }),
+        )
+        .expect(200)
+        .json();
+    anon.with_token(back["token"].as_str().unwrap())
+        .get("/api/v1/users/@me")
+        .expect(200);
 }

@@ -19,6 +19,7 @@ pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/users/@me", get(me).patch(update_me))
         .route("/users/@me/delete", post(delete_me))
+        .route("/users/@me/disable", post(disable_me))
         .route("/users/@me/guilds", get(my_guilds))
         .route("/users/@me/guilds/{guild_id}", delete(leave_guild))
         .route("/users/@me/channels", get(private_channels).post(create_dm))
@@ -207,6 +208,23 @@ struct DeleteAccount {
 }
 
 /// Schedules the account for deletion after the grace period; logging in again cancels it.
+#[derive(Deserialize, Default)]
+struct SudoBody {
+    password: Option<String>,
+    mfa_code: Option<String>,
+}
+
+async fn disable_me(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<SudoBody>,
+) -> ApiResult<StatusCode> {
+    s.fluxer
+        .disable_account(&actor, req.password.as_deref(), req.mfa_code.as_deref())
+        .await?;
+    Ok(no_content())
+}
+
 async fn delete_me(
     State(s): State<ApiState>,
     Auth(actor): Auth,

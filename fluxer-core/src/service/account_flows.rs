@@ -829,7 +829,7 @@ impl Fluxer {
 
     /// `POST /users/@me/password-change/complete`: sets the password, ends every session (this one
     /// too) and opens a new one for the caller, whose gateway session gets its token in
-    /// `AUTH_SESSION_CHANGE`.
+    /// `AUTH_SESSION_CHANGE` (and is the only gateway session left open).
     pub async fn complete_password_change(
         &self,
         actor: &Actor,
@@ -881,10 +881,9 @@ impl Fluxer {
             ))
             .await;
         }
-        // Every gateway session of the old credentials ends; the caller's comes back with the new
-        // token.
-        let keep = hash_token(&token);
-        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(Some(&keep)))
+        // Every other gateway session ends. The caller's stays open to receive its new token (a
+        // close right behind the event could overtake it); the client reconnects with that token.
+        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(actor.session.as_ref()))
             .await;
         Ok(())
     }

@@ -13,6 +13,8 @@ use crate::ports::SessionsRevoked;
 
 /// Accounts erased per run of the job (it runs again on the next slot).
 const PURGE_BATCH: usize = 100;
+/// The user flag of a disabled account (upstream's `1 << 38`).
+pub(crate) const DISABLED: u64 = 1 << 38;
 
 impl Fluxer {
     /// Schedules the caller's account for deletion and logs it out everywhere.
@@ -38,13 +40,38 @@ impl Fluxer {
         Ok(())
     }
 
-    /// A login within the grace period keeps the account.
+    /// A login within the grace period keeps the account, and a login enables a disabled one.
     pub(crate) async fn cancel_account_deletion(&self, user: &User) -> Result<()> {
-        if user.deletion_requested_at.is_some() {
+        if user.deletion_requested_at.is_some() || user.flags & DISABLED != 0 {
             let mut user = user.clone();
             user.deletion_requested_at = None;
+            user.flags &= !DISABLED;
             self.store().update_user(&user).await?;
         }
+        Ok(())
+    }
+
+    /// `POST /users/@me/disable`: in sudo mode, sets the account aside (the `DISABLED` flag) and
+    /// logs it out everywhere; logging in again enables it.
+    pub async fn disable_account(
+        &self,
+        actor: &Actor,
+        password: Option<&str>,
+        mfa_code: Option<&str>,
+    ) -> Result<()> {
+        actor.require_person("Bots cannot be disabled this way.")?;
+        self.require_sudo(actor, password, mfa_code).await?;
+        let mut user = self
+            .store()
+            .get_user(actor.id())
+            .await?
+            .ok_or(Error::Unknown(crate::error::Unknown::User))?;
+        user.flags |= DISABLED;
+        self.store().update_user(&user).await?;
+        self.emit_user_update(&user).await;
+        self.store().delete_user_sessions(user.id).await?;
+        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(None))
+            .await;
         Ok(())
     }
 
