@@ -509,21 +509,6 @@ impl SessionTask {
                 }
                 return Flow::End;
             }
-            // A new token after a password change is for the session that made the change only.
-            Topic::User(_) if event == EventKind::AuthSessionChange => {
-                let mine = self.credential.as_ref().map(|c| {
-                    c[..16]
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>()
-                });
-                let addressed = serde_json::from_str::<serde_json::Value>(&dispatch.payload)
-                    .ok()
-                    .and_then(|d| d["old_auth_session_id_hash"].as_str().map(str::to_owned));
-                if mine.is_none() || mine != addressed {
-                    return Flow::Continue;
-                }
-            }
             Topic::User(_) => {
                 if matches!(event, EventKind::GuildCreate | EventKind::GuildDelete)
                     && let Some(g) = dispatch.guild_id

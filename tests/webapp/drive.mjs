@@ -6,7 +6,9 @@
 //   node tests/webapp/drive.mjs [--url http://127.0.0.1:8080] [--out DIR] [--driver-dir DIR] [--only a,b]
 //
 // Environment: FLUXER_URL (server origin), CHROMIUM (browser binary, default /usr/bin/chromium),
-// NODE_PATH (a node_modules holding puppeteer-core@24), HEADFUL=1 (show the browser).
+// NODE_PATH (a node_modules holding puppeteer-core@24), HEADFUL=1 (show the browser), FLUXER_LOG (or
+// --log: the server's log file; the email flows read their one-time codes from its "email not sent"
+// lines, the stand-in for the user's mailbox when the server has no SMTP server).
 // The REST API is used only to set up or verify a step, never in place of the UI step under test;
 // a flow's note says so whenever it does.
 
@@ -37,7 +39,7 @@ function parseArgs(argv) {
 const args = parseArgs(process.argv.slice(2));
 if (args.help) {
 	console.log(
-		'usage: node drive.mjs [--url ORIGIN] [--out SCREENSHOT_DIR] [--driver-dir DIR_WITH_node_modules] [--only flow1,flow2]',
+		'usage: node drive.mjs [--url ORIGIN] [--out SCREENSHOT_DIR] [--driver-dir DIR_WITH_node_modules] [--only flow1,flow2] [--log SERVER_LOG]',
 	);
 	process.exit(0);
 }
@@ -46,6 +48,7 @@ const API = `${ORIGIN}/api/v1`;
 const OUT = path.resolve(args.out ?? args._?.[1] ?? process.env.SCREENSHOT_DIR ?? path.join(os.tmpdir(), 'fluxer-webapp-shots'));
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ONLY = args.only ? new Set(args.only.split(',')) : null;
+const SERVER_LOG = args.log ?? process.env.FLUXER_LOG ?? null;
 fs.mkdirSync(OUT, {recursive: true});
 
 // puppeteer-core: from --driver-dir (a directory with node_modules, or a node_modules itself), NODE_PATH,
@@ -144,6 +147,78 @@ async function api(token, method, p, body) {
 	return json;
 }
 
+// The server's "mailbox": without SMTP, fluxer-rs logs each email as a JSON line
+// {"message":"email not sent: no SMTP server configured","to":…,"subject":…,"links":"[…]","codes":"[\"AB12-CD34\"]"}.
+// logMark() is where the log ends now; codeFromLog() waits for an email to `to` written after that mark.
+function logMark() {
+	try {
+		return SERVER_LOG ? fs.statSync(SERVER_LOG).size : 0;
+	} catch {
+		return 0;
+	}
+}
+function emailsSince(mark) {
+	if (!SERVER_LOG) return [];
+	let text = '';
+	try {
+		const fd = fs.openSync(SERVER_LOG, 'r');
+		const size = fs.fstatSync(fd).size;
+		const buf = Buffer.alloc(Math.max(0, size - mark));
+		fs.readSync(fd, buf, 0, buf.length, mark);
+		fs.closeSync(fd);
+		text = buf.toString('utf8');
+	} catch {
+		return [];
+	}
+	const out = [];
+	for (const line of text.split('\n')) {
+		if (!line.includes('email not sent')) continue;
+		let j;
+		try {
+			j = JSON.parse(line.slice(line.indexOf('{')));
+		} catch {
+			continue;
+		}
+		const list = (v) => {
+			if (Array.isArray(v)) return v;
+			try {
+				return JSON.parse(v);
+			} catch {
+				return String(v ?? '').match(/[A-Z0-9]{4}-[A-Z0-9]{4}|https?:\/\/\S+?(?=["\]\s]|$)/g) ?? [];
+			}
+		};
+		out.push({to: String(j.to ?? ''), subject: String(j.subject ?? ''), codes: list(j.codes), links: list(j.links)});
+	}
+	return out;
+}
+async function codeFromLog(to, mark, what, timeout = 10000) {
+	if (!SERVER_LOG) throw Object.assign(new Error('skipped: needs the server log (FLUXER_LOG or --log) to read the emailed code'), {skip: true});
+	const deadline = Date.now() + timeout;
+	for (;;) {
+		checkAlive();
+		const mails = emailsSince(mark).filter((m) => m.to.toLowerCase() === to.toLowerCase() && m.codes.length);
+		if (mails.length) {
+			const m = mails[mails.length - 1];
+			return {code: m.codes[m.codes.length - 1], subject: m.subject};
+		}
+		if (Date.now() > deadline) {
+			const other = emailsSince(mark).map((m) => `to ${m.to} "${m.subject}" codes ${JSON.stringify(m.codes)}`);
+			throw new Error(`no email with a code to ${to} (${what}) in ${SERVER_LOG} within ${timeout / 1000}s${other.length ? `; emails seen: ${other.join('; ')}` : ''}`);
+		}
+		await sleep(250);
+	}
+}
+// The status of a REST call, for checks that expect a refusal (api() throws on >= 400).
+async function apiStatus(token, method, p, body) {
+	const r = await fetch(API + p, {
+		method,
+		headers: {...(token ? {Authorization: token} : {}), ...(body ? {'Content-Type': 'application/json'} : {})},
+		body: body ? JSON.stringify(body) : undefined,
+	});
+	const text = await r.text();
+	return {status: r.status, text};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Flow bookkeeping: every helper refuses to act once its flow has timed out, so a late action of a
 // timed-out flow cannot disturb the next one.
@@ -158,6 +233,24 @@ function checkAlive() {
 const netLog = []; // {flow, user, kind, text}
 const gwLog = []; // {t, user, dir, name}
 let currentFlowName = 'setup';
+
+// Records the gateway socket's opens and closes (with the close code, which CDP does not report) in
+// window.__wsEvents; the socket itself is left untouched.
+function installWsProbe() {
+	const Native = window.WebSocket;
+	if (!Native || Native.__fxProbe) return;
+	window.__wsEvents = [];
+	const Probe = function (...a) {
+		const ws = new Native(...a);
+		window.__wsEvents.push({t: Date.now(), ev: 'open', url: String(a[0]).split('?')[0]});
+		ws.addEventListener('close', (e) => window.__wsEvents.push({t: Date.now(), ev: 'close', code: e.code, reason: e.reason}));
+		return ws;
+	};
+	Probe.prototype = Native.prototype;
+	for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Probe[k] = Native[k];
+	Probe.__fxProbe = true;
+	window.WebSocket = Probe;
+}
 
 // In-page helpers, installed before every document. Elements are found by aria-label, role and
 // visible text; CSS-module class names (`module__<name>___hash`) only as a last resort.
@@ -389,8 +482,8 @@ async function registerOnPage(page, u) {
 	await typeInto(email, u.email);
 	await typeInto(await css(page, 'input[name=global_name]'), u.display);
 	await typeInto(await css(page, 'input[name=username]'), u.username);
-	await typeInto(await css(page, 'input[name=password]'), PASSWORD);
-	await typeInto(await css(page, 'input[name=confirm_password]'), PASSWORD);
+	await typeInto(await css(page, 'input[name=password]'), u.password);
+	await typeInto(await css(page, 'input[name=confirm_password]'), u.password);
 	// Date of birth: three react-select comboboxes (Month, Day, Year) in the locale's order.
 	for (const [placeholder, value] of [
 		['Month', 'March'],
@@ -511,12 +604,14 @@ const A = {
 	email: `alice.${RID}@example.com`,
 	username: `alice_${RID}`,
 	display: `Alice ${RID}`,
+	password: PASSWORD,
 };
 const B = {
 	key: 'B',
 	email: `bob.${RID}@example.com`,
 	username: `bob_${RID}`,
 	display: `Bob ${RID}`,
+	password: PASSWORD,
 };
 const need = (cond, what) => {
 	if (!cond) {
@@ -549,7 +644,7 @@ flow('logout-login-a', 'A logs out and back in', ['A'], 50000, async ({pa}) => {
 	await click(pa, {text: 'Hit 88mph', selector: 'button', within: 'dialog'}, 5000);
 	const email = await css(pa, 'input[name=email]', 15000);
 	await typeInto(email, A.email);
-	await typeInto(await css(pa, 'input[name=password]'), PASSWORD);
+	await typeInto(await css(pa, 'input[name=password]'), A.password);
 	await (await css(pa, 'form button[type=submit]:not([disabled])')).click();
 	await waitAppReady(pa, 30000);
 	A.token = await tokenOf(pa);
@@ -1512,6 +1607,268 @@ flow('leave-rejoin', 'B leaves the guild and rejoins via the invite', ['B'], 500
 	return 'left via the guild menu, rejoined via /invite/CODE, history visible';
 });
 
+// Account flows: they change A's email and password, so they run last (logout-login-a uses the
+// original password; both keep A.email and A.password current for anything after them).
+async function openSecuritySettings(page) {
+	await escape(page);
+	await openUserSettings(page);
+	await click(page, {text: 'Security & Login', selector: '[role=tab]', within: 'dialog'}, 8000);
+	await el(page, {text: 'Change Email', selector: 'button', within: 'dialog'}, 8000);
+}
+// What the topmost modal shows (for error messages).
+const dialogText = (page) =>
+	page
+		.evaluate(() => {
+			const ds = [...document.querySelectorAll('[role=dialog][aria-modal=true]')].filter(window.__fx.visible);
+			return ds.length ? window.__fx.norm(ds[ds.length - 1].innerText) : '(no modal)';
+		})
+		.catch(() => '?');
+// The step the topmost modal is at: the first of `steps` ({name: selector}) whose selector matches in it.
+async function modalStep(page, what, steps, timeout = 10000) {
+	const h = await waitFn(
+		page,
+		what,
+		(steps) => {
+			const ds = [...document.querySelectorAll('[role=dialog][aria-modal=true]')].filter(window.__fx.visible);
+			const d = ds[ds.length - 1];
+			if (!d) return null;
+			for (const [name, sel] of Object.entries(steps)) if ([...d.querySelectorAll(sel)].some(window.__fx.visible)) return name;
+			return null;
+		},
+		steps,
+		timeout,
+	).catch(async (e) => {
+		throw new Error(`${e.message}; the modal says: ${trunc(await dialogText(page), 200)}`);
+	});
+	return h.jsonValue();
+}
+const CODE_INPUT = '[role=dialog] input[placeholder="XXXX-XXXX"]';
+const wsEventsSince = (page, t0) => page.evaluate((t0) => (window.__wsEvents ?? []).filter((e) => e.t >= t0), t0).catch(() => []);
+const fmtWs = (evs, t0) => evs.map((e) => `${e.ev}${e.code != null ? ` ${e.code}${e.reason ? ` "${e.reason}"` : ''}` : ''} @+${((e.t - t0) / 1000).toFixed(1)}s`).join(', ') || 'none';
+
+flow('change-email', 'A changes its email: Security & Login > Change Email, codes from the log, password for sudo', ['A'], 90000, async ({pa, notes}) => {
+	need(A.token, 'A registered');
+	const oldEmail = A.email;
+	const newEmail = `alice.${RID}.new@example.com`;
+	await openSecuritySettings(pa);
+	await click(pa, {text: 'Change Email', selector: 'button', within: 'dialog'});
+	await waitText(pa, 'Change Your Email', 8000, 'dialog');
+	let mark = logMark();
+	await click(pa, {text: 'Start', selector: 'button', within: 'dialog'});
+	let step = await modalStep(pa, 'the email change\'s first step', {newEmail: '[role=dialog] input[type=email]', verifyOriginal: CODE_INPUT});
+	if (step === 'verifyOriginal') {
+		const {code} = await codeFromLog(oldEmail, mark, 'code for the current address');
+		notes.push(`code ${code} for the current address (${oldEmail}) read from the log`);
+		await typeInto(await css(pa, CODE_INPUT), code);
+		await click(pa, {text: 'Verify', selector: 'button', within: 'dialog'});
+		step = await modalStep(pa, 'the new-address form', {newEmail: '[role=dialog] input[type=email]'});
+	} else {
+		notes.push('no code for the current (unverified) address asked, as the app expects with require_original=false');
+	}
+	mark = logMark();
+	await typeInto(await css(pa, '[role=dialog] input[type=email]'), newEmail);
+	await click(pa, {text: 'Send code', selector: 'button', within: 'dialog'});
+	await modalStep(pa, 'the code field for the new address', {verifyNew: CODE_INPUT});
+	const {code} = await codeFromLog(newEmail, mark, 'code for the new address');
+	await typeInto(await css(pa, CODE_INPUT), code);
+	await click(pa, {text: 'Confirm', selector: 'button', within: 'dialog'});
+	// PATCH /users/@me {email_token} answers 403 SUDO_MODE_REQUIRED: the app asks for the password and retries.
+	const next = await (
+		await waitFn(
+			pa,
+			'the password prompt (sudo mode) or the end of the change',
+			() => {
+				const pw = document.querySelector('form[aria-label="Verify identity form"] input[name=password]');
+				if (pw && window.__fx.visible(pw)) return 'sudo';
+				if (document.body.innerText.includes('Email changed')) return 'done';
+				return null;
+			},
+			null,
+			15000,
+		).catch(async (e) => {
+			throw new Error(`${e.message}; the modal says: ${trunc(await dialogText(pa), 250)}`);
+		})
+	).jsonValue();
+	if (next === 'sudo') {
+		await typeInto(await css(pa, '[role=dialog] input[name=password]'), A.password);
+		await click(pa, {text: 'Continue', selector: 'button', within: 'dialog'});
+		notes.push('the app asked for the password (sudo mode) and retried');
+	} else {
+		notes.push('no password prompt (sudo mode) appeared');
+	}
+	await waitText(pa, 'Email changed', 15000).catch(async (e) => {
+		throw new Error(`${e.message}; the modal says: ${trunc(await dialogText(pa), 250)}`);
+	});
+	A.email = newEmail;
+	// The settings (still open on Security & Login) show the address once revealed.
+	let shown = await pa.evaluate((t) => window.__fx.hasText(t, 'dialog'), newEmail);
+	if (!shown) {
+		const reveal = await el(pa, {text: 'Reveal', selector: 'button', within: 'dialog'}, 3000).catch(() => null);
+		if (!reveal) {
+			await openSecuritySettings(pa);
+			await click(pa, {text: 'Reveal', selector: 'button', within: 'dialog'}, 5000);
+		} else await reveal.click();
+		shown = await waitText(pa, newEmail, 8000, 'dialog').then(
+			() => true,
+			() => false,
+		);
+	}
+	const me = await api(A.token, 'GET', '/users/@me');
+	notes.push(`GET /users/@me (verification): email=${me.email} verified=${me.verified}`);
+	await escape(pa);
+	if (!shown) {
+		const upd = gwLog.filter((g) => g.user === 'A' && g.flow === 'change-email' && g.name === 'USER_UPDATE').map((g) => g.info);
+		throw new Error(`the settings do not show ${newEmail} after the change (USER_UPDATE with email seen by A: ${upd.filter(Boolean).join(' | ') || 'none'})`);
+	}
+	if (me.email !== newEmail) throw new Error(`the settings show ${newEmail} but GET /users/@me says email=${me.email}`);
+	if (me.verified !== true) notes.push(`the new address is not marked verified (verified=${me.verified})`);
+	return `changed ${oldEmail} -> ${newEmail} in the app's modal; settings and GET /users/@me show the new address`;
+});
+
+async function loginOnPage(page, email, password) {
+	const input = await css(page, 'input[name=email]', 15000);
+	await typeInto(input, email, {clear: true});
+	await typeInto(await css(page, 'input[name=password]'), password, {clear: true});
+	await (await css(page, 'form button[type=submit]:not([disabled])')).click();
+	await waitAppReady(page, 30000).catch(async (e) => {
+		const form = await page.evaluate(() => document.querySelector('form')?.innerText ?? '').catch(() => '');
+		throw new Error(`${e.message}; login form says: ${trunc(form, 200)}`);
+	});
+}
+
+flow('change-password', 'A changes its password: Security & Login > Change Password, code from the log; then logs in with it', ['A'], 150000, async ({pa, notes}) => {
+	need(A.token, 'A registered');
+	const oldPassword = A.password;
+	const newPassword = `Flx-${RID}-new-battery-staple!`;
+	const oldToken = await tokenOf(pa);
+	const readyHashBefore = A.readySessionHash;
+	await openSecuritySettings(pa);
+	await click(pa, {text: 'Change Password', selector: 'button', within: 'dialog'});
+	await waitText(pa, 'Update Your Password', 8000, 'dialog');
+	const mark = logMark();
+	await click(pa, {text: 'Start', selector: 'button', within: 'dialog'});
+	await modalStep(pa, 'the code field', {verify: CODE_INPUT});
+	const {code} = await codeFromLog(A.email, mark, 'password change code');
+	await typeInto(await css(pa, CODE_INPUT), code);
+	await click(pa, {text: 'Verify', selector: 'button', within: 'dialog'});
+	await modalStep(pa, 'the new-password form', {form: '[role=dialog] input[name=new_password]'});
+	await typeInto(await css(pa, '[role=dialog] input[name=new_password]'), newPassword);
+	await typeInto(await css(pa, '[role=dialog] input[name=confirm_password]'), newPassword);
+	A.authChange = null;
+	const t0 = Date.now();
+	await click(pa, {text: 'Change Password', selector: 'button[type=submit]', within: 'dialog'});
+	await waitText(pa, 'Password changed', 15000).catch(async (e) => {
+		throw new Error(`${e.message}; the modal says: ${trunc(await dialogText(pa), 250)}`);
+	});
+	A.password = newPassword;
+	const problems = [];
+
+	// The server's side: the caller's gateway session gets AUTH_SESSION_CHANGE with a working token;
+	// the old token is revoked.
+	for (let i = 0; i < 20 && !A.authChange; i++) await sleep(250);
+	const ch = A.authChange?.d;
+	let newToken = null;
+	if (!ch) problems.push('A\'s gateway got no AUTH_SESSION_CHANGE within 5s');
+	else {
+		newToken = ch.new_token ?? null;
+		notes.push(
+			`AUTH_SESSION_CHANGE after ${((A.authChange.t - t0) / 1000).toFixed(1)}s: old_auth_session_id_hash=${ch.old_auth_session_id_hash}` +
+				`${readyHashBefore ? ` (READY's was ${readyHashBefore})` : ''}, new hash ${ch.new_auth_session_id_hash}, new_token ${newToken ? 'present' : 'MISSING'}`,
+		);
+		if (!newToken) problems.push('AUTH_SESSION_CHANGE carries no new_token');
+		if (readyHashBefore && ch.old_auth_session_id_hash !== readyHashBefore)
+			problems.push(`old_auth_session_id_hash ${ch.old_auth_session_id_hash} is not READY's auth_session_id_hash ${readyHashBefore}`);
+	}
+	const oldStatus = await apiStatus(oldToken, 'GET', '/users/@me');
+	notes.push(`REST with the old token: ${oldStatus.status}`);
+	if (oldStatus.status !== 401) problems.push(`the old token still answers ${oldStatus.status} (expected 401)`);
+	if (newToken) {
+		const s = await apiStatus(newToken, 'GET', '/users/@me');
+		notes.push(`REST with AUTH_SESSION_CHANGE's token: ${s.status}`);
+		if (s.status !== 200) problems.push(`AUTH_SESSION_CHANGE's token answers ${s.status} ${trunc(s.text, 80)}`);
+	}
+
+	// The app's side, without a reload: still in? Which token does it hold? Does its gateway stay up,
+	// and does its REST still work (a message sent in #chat)?
+	await sleep(2500);
+	const ws = await wsEventsSince(pa, t0);
+	const stillIn = await pa.evaluate((o) => !!window.__fx?.find(o) && !location.pathname.startsWith('/login'), APP_READY);
+	const stored = await pa.evaluate(() => (localStorage.getItem('token') || '').replace(/^"|"$/g, ''));
+	const storedIs = stored === oldToken ? 'the old (revoked) token' : newToken && stored === newToken ? 'the new token' : stored ? 'another token' : 'no token';
+	notes.push(`app right after: ${stillIn ? 'still in the app' : `logged out (at ${new URL(pa.url()).pathname})`}; localStorage holds ${storedIs}; gateway socket events: ${fmtWs(ws, t0)}`);
+	if (ws.some((e) => e.ev === 'close' && e.code === 4004)) problems.push('the server closed the caller\'s gateway session with 4004 (the app logs out on 4004)');
+	if (stillIn && S.chatId) {
+		const probe = `after password change ${RID}`;
+		const before = netLog.length;
+		await escape(pa);
+		await openChannel(pa, S.chatName, notes).catch(() => {});
+		const ta = await pa.$(composer(S.chatName));
+		if (ta) {
+			await ta.click();
+			await pa.keyboard.type(probe, {delay: 8});
+			await pa.keyboard.press('Enter');
+			await sleep(3000);
+			const onServer = newToken
+				? ((await api(newToken, 'GET', `/channels/${S.chatId}/messages?limit=10`).catch(() => [])) ?? []).some((m) => m.content === probe)
+				: false;
+			const errs = netLog.slice(before).filter((e) => e.user === 'A' && e.kind === 'http').map((e) => e.text);
+			notes.push(
+				`the app's REST after the change: a message sent in #${S.chatName} ${onServer ? 'reached the server' : 'did NOT reach the server'}` +
+					`${errs.length ? ` (${trunc(errs[0], 120)})` : ''}`,
+			);
+		}
+	}
+
+	// A reload: the app starts from what it stored.
+	const t1 = Date.now();
+	await pa.reload({waitUntil: 'domcontentloaded'});
+	// The app's possible landings: the app, the login form, or (after a forced logout, the account
+	// still stored) the account chooser (components/auth/AuthLoginLayout.tsx, AccountSelector).
+	const after = await (
+		await waitFn(
+			pa,
+			'the app, the login form or the account chooser',
+			(ready) => {
+				const email = document.querySelector('input[name=email]');
+				if (email && window.__fx.visible(email)) return 'login';
+				if (window.__fx.hasText('Choose an account') && window.__fx.find({text: 'Add an account', exact: false, selector: 'button,[role=button]'})) return 'chooser';
+				if (window.__fx.find(ready) && !location.pathname.startsWith('/login')) return 'app';
+				return null;
+			},
+			APP_READY,
+			30000,
+		).catch(() => null)
+	)?.jsonValue() ?? 'neither';
+	await sleep(1500);
+	const where = await pa.evaluate(() => location.pathname);
+	const ws1 = await wsEventsSince(pa, t1);
+	const landed = {app: 'still logged in', login: `logged out to the login form (${where})`, chooser: `logged out to the account chooser "Choose an account" (${where})`};
+	notes.push(`after a reload: ${landed[after] ?? `neither the app nor the login form (${where})`}; gateway: ${fmtWs(ws1, t1)}`);
+
+	// Log in with the new password through the UI (logging out first if still in).
+	if (after === 'app') {
+		await openUserSettings(pa);
+		await click(pa, {text: 'Log Out', selector: 'button', within: 'dialog'});
+		await click(pa, {text: 'Hit 88mph', selector: 'button', within: 'dialog'}, 5000);
+	} else if (after === 'neither') {
+		await pa.goto(`${ORIGIN}/login`, {waitUntil: 'domcontentloaded'});
+	}
+	const chooser = await el(pa, {text: 'Add an account', exact: false, selector: 'button,[role=button]'}, 3000).catch(() => null);
+	if (chooser && !(await pa.$('input[name=email]').then((h) => h?.isVisible() ?? false))) {
+		await chooser.click();
+		notes.push('account chooser: "Add an account"');
+	}
+	await loginOnPage(pa, A.email, newPassword);
+	A.token = await tokenOf(pa);
+	await sleep(1500); // let the app finish loading for the screenshot
+	notes.push(`logged in on /login as ${A.email} with the new password`);
+	const oldLogin = await apiStatus(null, 'POST', '/auth/login', {email: A.email, password: oldPassword});
+	notes.push(`REST login with the old password (verification): ${oldLogin.status}`);
+	if (oldLogin.status < 400) problems.push(`the old password still logs in (${oldLogin.status})`);
+	if (problems.length) throw new Error(problems.join('; '));
+	return 'password changed in the app\'s modal (code from the log); the new password logs in, the old one does not';
+});
+
 // ---------------------------------------------------------------------------------------------
 // Runner
 // ---------------------------------------------------------------------------------------------
@@ -1522,7 +1879,7 @@ function summarize(j) {
 	const pres = (l) => (Array.isArray(l) ? `[${l.map((p) => `${who(p.user?.id ?? p.user_id)}:${p.status}`).join(' ')}]` : String(l));
 	switch (j.t) {
 		case 'READY':
-			return `presences=${pres(d.presences)} guild presences=${(d.guilds ?? []).map((g) => pres(g.presences)).join(',')} guild emojis/stickers=${(d.guilds ?? []).map((g) => `${g.emojis?.length}/${g.stickers?.length}`).join(',')}`;
+			return `auth_session_id_hash=${d.auth_session_id_hash} presences=${pres(d.presences)} guild presences=${(d.guilds ?? []).map((g) => pres(g.presences)).join(',')} guild emojis/stickers=${(d.guilds ?? []).map((g) => `${g.emojis?.length}/${g.stickers?.length}`).join(',')}`;
 		case 'GUILD_CREATE':
 		case 'GUILD_SYNC':
 			return `presences=${pres(d.presences)} members=${d.members?.length} emojis=${d.emojis?.length} stickers=${d.stickers?.length}`;
@@ -1545,6 +1902,10 @@ function summarize(j) {
 		}
 		case 'MESSAGE_REACTION_ADD':
 			return `${who(d.user_id)} emoji=${JSON.stringify(d.emoji)}`;
+		case 'AUTH_SESSION_CHANGE':
+			return `old_auth_session_id_hash=${d.old_auth_session_id_hash} new_auth_session_id_hash=${d.new_auth_session_id_hash} new_token=${d.new_token ? `present (${String(d.new_token).length} chars)` : 'MISSING'}`;
+		case 'USER_UPDATE':
+			return d.email !== undefined ? `${who(d.id)} email=${d.email} verified=${d.verified}` : undefined;
 		default:
 			return undefined;
 	}
@@ -1564,6 +1925,7 @@ async function setupPage(browser, user) {
 	page.__user = user.key;
 	await page.setViewport({width: 1440, height: 900});
 	await page.evaluateOnNewDocument(installHelpers);
+	await page.evaluateOnNewDocument(installWsProbe);
 	page.setDefaultTimeout(20000);
 	page.on('response', async (r) => {
 		if (r.status() < 400) return;
@@ -1604,6 +1966,8 @@ async function setupPage(browser, user) {
 			const name = j.t ?? `op${j.op}`;
 			if (name === 'op1' || name === 'op11') return;
 			const info = summarize(j);
+			if (dir === 'in' && name === 'AUTH_SESSION_CHANGE') user.authChange = {t: Date.now(), d: j.d ?? {}};
+			if (dir === 'in' && name === 'READY') user.readySessionHash = j.d?.auth_session_id_hash;
 			const raw = RAW_EVENTS.test(name) || (/^MESSAGE_(CREATE|UPDATE)$/.test(name) && info) ? trunc(data, 3000) : undefined;
 			gwLog.push({t: Date.now(), user: user.key, dir, name, flow: currentFlowName, info, raw});
 		} catch {}

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use fluxer_core::service::{EmailChangeRequested, EmailChangeStart, PasswordChangeStart};
 use serde::Deserialize;
@@ -38,6 +38,7 @@ pub(super) fn routes() -> Router<ApiState> {
             "/users/@me/password-change/complete",
             post(password_complete),
         )
+        .route("/users/@me/sudo/mfa-methods", get(sudo_mfa_methods))
         .route("/auth/email-revert", post(email_revert))
 }
 
@@ -177,21 +178,21 @@ async fn password_verify(
 async fn password_complete(
     State(s): State<ApiState>,
     Auth(actor): Auth,
-    peer: PeerIp,
-    headers: HeaderMap,
     JsonBody(body): JsonBody<Complete>,
 ) -> ApiResult<StatusCode> {
-    let client = client_info(&headers, peer.0.clone());
     s.fluxer
         .complete_password_change(
             &actor,
             &body.ticket,
             &body.verification_proof,
             &body.new_password,
-            client,
         )
         .await?;
     Ok(no_content())
+}
+
+async fn sudo_mfa_methods(State(s): State<ApiState>, Auth(actor): Auth) -> Json<Value> {
+    Json(s.fluxer.sudo_mfa_methods(&actor))
 }
 
 async fn email_revert(

@@ -121,7 +121,6 @@ event_kinds! {
     FavoriteMemeCreate => "FAVORITE_MEME_CREATE",
     FavoriteMemeUpdate => "FAVORITE_MEME_UPDATE",
     FavoriteMemeDelete => "FAVORITE_MEME_DELETE",
-    AuthSessionChange => "AUTH_SESSION_CHANGE",
 }
 
 impl std::fmt::Display for EventKind {

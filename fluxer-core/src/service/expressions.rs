@@ -142,19 +142,13 @@ fn tags(t: Option<Vec<String>>) -> Vec<String> {
 impl Fluxer {
     /// `GET /guilds/{id}/emojis`: with each uploader; any member may list them.
     pub async fn list_emojis(&self, actor: &Actor, guild: GuildId) -> Result<Vec<EmojiResponse>> {
-        self.guild_access(actor.id(), guild).await?;
-        let list = self.expressions(guild, ExpressionKind::Emoji).await?;
-        let users = self.uploaders(&list).await?;
-        Ok(list
-            .iter()
-            .filter_map(|e| {
-                let user = users.iter().find(|u| u.id == e.creator_id)?;
-                Some(EmojiResponse {
-                    user: Some(user.clone()),
-                    ..e.emoji_response()
-                })
-            })
-            .collect())
+        self.listed_with_uploaders(actor, guild, ExpressionKind::Emoji, |e, user| {
+            EmojiResponse {
+                user: Some(user),
+                ..e.emoji_response()
+            }
+        })
+        .await
     }
 
     /// `GET /guilds/{id}/stickers`: with each uploader.
@@ -163,17 +157,32 @@ impl Fluxer {
         actor: &Actor,
         guild: GuildId,
     ) -> Result<Vec<StickerResponse>> {
+        self.listed_with_uploaders(actor, guild, ExpressionKind::Sticker, |e, user| {
+            StickerResponse {
+                user: Some(user),
+                ..e.sticker_response()
+            }
+        })
+        .await
+    }
+
+    /// A guild's expressions of one kind for a member, each with its uploader (those whose
+    /// uploader is unknown are left out, as upstream).
+    async fn listed_with_uploaders<T>(
+        &self,
+        actor: &Actor,
+        guild: GuildId,
+        kind: ExpressionKind,
+        response: impl Fn(&Expression, crate::model::UserPartial) -> T,
+    ) -> Result<Vec<T>> {
         self.guild_access(actor.id(), guild).await?;
-        let list = self.expressions(guild, ExpressionKind::Sticker).await?;
+        let list = self.expressions(guild, kind).await?;
         let users = self.uploaders(&list).await?;
         Ok(list
             .iter()
             .filter_map(|e| {
                 let user = users.iter().find(|u| u.id == e.creator_id)?;
-                Some(StickerResponse {
-                    user: Some(user.clone()),
-                    ..e.sticker_response()
-                })
+                Some(response(e, user.clone()))
             })
             .collect())
     }

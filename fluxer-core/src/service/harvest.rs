@@ -300,7 +300,7 @@ impl Fluxer {
         let mut attachments = Vec::new();
         let mut total = 0u64;
         for channel in channels.iter().filter(|c| c.kind.is_text()) {
-            let mine = self.authored_messages(channel.id, user.id).await?;
+            let mine = self.authored_messages(channel.id, user.id, None).await?;
             if mine.is_empty() {
                 continue;
             }
@@ -337,11 +337,13 @@ impl Fluxer {
         Ok((bytes, total))
     }
 
-    /// Every message `author` wrote in `channel`, oldest first.
-    async fn authored_messages(
+    /// Every message `author` wrote in `channel` (not through a webhook), oldest first; with
+    /// `until`, only those written by then.
+    pub(crate) async fn authored_messages(
         &self,
         channel: ChannelId,
         author: UserId,
+        until: Option<crate::time::Timestamp>,
     ) -> Result<Vec<crate::model::Message>> {
         let mut out = Vec::new();
         let mut cursor = MessageId::new(0);
@@ -355,10 +357,11 @@ impl Fluxer {
             }
             page.sort_by_key(|m| m.id);
             cursor = page.last().map(|m| m.id).unwrap_or(cursor);
-            out.extend(
-                page.into_iter()
-                    .filter(|m| m.author_id == author && m.webhook_id.is_none()),
-            );
+            out.extend(page.into_iter().filter(|m| {
+                m.author_id == author
+                    && m.webhook_id.is_none()
+                    && until.is_none_or(|t| m.id.timestamp() <= t)
+            }));
         }
         Ok(out)
     }

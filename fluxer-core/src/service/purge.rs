@@ -14,7 +14,7 @@ use super::{Actor, Fluxer};
 use crate::error::{Error, Result};
 use crate::id::{ChannelId, MessageId, UserId};
 use crate::model::{Channel, PendingBulkDeletion, User};
-use crate::ports::{EventKind, MessagePage};
+use crate::ports::EventKind;
 use crate::time::Timestamp;
 
 /// Messages deleted per store call and per `MESSAGE_DELETE_BULK`.
@@ -156,27 +156,8 @@ impl Fluxer {
         author: UserId,
         until: Timestamp,
     ) -> Result<Vec<MessageId>> {
-        let mut out = Vec::new();
-        let mut cursor = MessageId::new(0);
-        loop {
-            let mut page = self
-                .store()
-                .list_messages(channel, MessagePage::After(cursor), 100)
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            page.sort_by_key(|m| m.id);
-            cursor = page.last().map(|m| m.id).unwrap_or(cursor);
-            out.extend(
-                page.iter()
-                    .filter(|m| {
-                        m.author_id == author && m.webhook_id.is_none() && m.id.timestamp() <= until
-                    })
-                    .map(|m| m.id),
-            );
-        }
-        Ok(out)
+        let mine = self.authored_messages(channel, author, Some(until)).await?;
+        Ok(mine.iter().map(|m| m.id).collect())
     }
 
     /// The account as stored now (the actor's copy may predate a concurrent change).
