@@ -297,7 +297,7 @@ impl UseCases {
             MEDIA_LINK_TTL_SECS,
         ));
         let media_proxy = &config.services.media_proxy;
-        let unfurler = media_proxy.link_previews.then(|| {
+        let unfurler = (media_proxy.link_previews && media_proxy.external_enabled).then(|| {
             Arc::new(LinkPreviews::new(media_proxy.allow_addresses.clone()))
                 as Arc<dyn fluxer_core::ports::Unfurler>
         });

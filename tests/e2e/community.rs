@@ -272,6 +272,44 @@ fn scheduled_messages_are_checked_listed_edited_and_posted_on_time_across_a_cras
     let created = rt.block_on(next_dispatch(&mut alice_ws, "MESSAGE_CREATE"));
     assert_eq!(created["d"]["content"], "live");
 
+    // Edited twice for the same instant (three jobs due at once): posted once, as last edited.
+    let at = format!("{}Z", civil(unix_now() + 2));
+    let twice = schedule(
+        &alice,
+        &general,
+        json!({ "content": "draft", "scheduled_local_at": at, "timezone": "UTC" }),
+    )
+    .expect(201)
+    .json();
+    for text in ["second draft", "final text"] {
+        alice
+            .patch(
+                &format!(
+                    "/api/v1/users/@me/scheduled-messages/{}",
+                    twice["id"].as_str().unwrap()
+                ),
+                &json!({
+                    "content": text, "scheduled_local_at": at, "timezone": "UTC",
+                }),
+            )
+            .expect(200);
+    }
+    eventually("the twice-edited message", || {
+        contents(&alice, &general)
+            .contains(&"final text".to_owned())
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let posted = contents(&alice, &general);
+    assert_eq!(
+        posted
+            .iter()
+            .filter(|c| ["draft", "second draft", "final text"].contains(&c.as_str()))
+            .count(),
+        1,
+        "{posted:?}"
+    );
+
     // Cancel: gone, and cancelling again is still 204; bots may not schedule.
     alice
         .delete(&format!("/api/v1/users/@me/scheduled-messages/{tokyo_id}"))
@@ -668,6 +706,32 @@ fn custom_emojis_and_stickers_are_uploaded_used_and_moderated() {
     alice.delete(&format!("{stickers}/{wave_id}")).expect(204);
     assert_eq!(bob.get(&stickers).expect(200).json(), json!([]));
 
+    // Where external emojis are denied, another guild's emoji is written as text, also when a
+    // replacement would join the text around it into a token.
+    let other = create_guild(&bob, "No outside emojis");
+    let no_external = 1u64 << 18;
+    let everyone = bob
+        .get(&format!("/api/v1/guilds/{other}/roles"))
+        .expect(200)
+        .json()[0]["permissions"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    bob.patch(
+        &format!("/api/v1/guilds/{other}/roles/{other}"),
+        &json!({ "permissions": (everyone & !no_external).to_string() }),
+    )
+    .expect(200);
+    let other_general = general_channel(&bob, &other);
+    invite_and_join(&bob, &other_general, &carol);
+    let sneaky = post_message(
+        &carol,
+        &other_general,
+        &format!("<<:x:1>{blob_id}> <:blob:{blob_id}>"),
+    );
+    assert_eq!(sneaky["content"], ":x: :blob:");
+
     // Outsiders see nothing.
     let (dave, _) = register(&anon, "emoji-d@example.com", "emoji_d");
     assert!(dave.get(&emojis).status >= 400);
@@ -852,6 +916,18 @@ fn links_in_messages_get_previews_through_the_worker() {
         }
     }
     assert_eq!(message(&quiet)["embeds"], json!([]));
+    // A proxy URL written by the sender is replaced by the server's own.
+    let spoofed = alice
+        .post(&format!("/api/v1/channels/{general}/messages"), &json!({
+            "embeds": [{ "title": "pic", "image": { "url": "https://images.example/a.png", "proxy_url": "https://tracker.example/x" } }],
+        }))
+        .expect(200)
+        .json();
+    let proxy = spoofed["embeds"][0]["image"]["proxy_url"].as_str().unwrap();
+    assert!(
+        proxy.starts_with(&format!("{}/media/external/", server.base)),
+        "{proxy}"
+    );
     assert_eq!(message(&own)["embeds"][0]["title"], "mine");
     assert_eq!(message(&own)["embeds"].as_array().unwrap().len(), 1);
 }

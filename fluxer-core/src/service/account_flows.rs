@@ -726,6 +726,10 @@ impl Fluxer {
         mfa_code: Option<&str>,
     ) -> Result<()> {
         let user = &actor.user;
+        if password.is_some() || mfa_code.is_some() {
+            // Against guessing with a stolen session: 10 tries per 15 minutes.
+            self.code_allowance("sudo", user.id, 10).await?;
+        }
         if let Some(secret) = &user.totp_secret {
             let Some(code) = mfa_code else {
                 return Err(Error::SudoRequired { has_mfa: true });

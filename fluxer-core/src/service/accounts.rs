@@ -60,6 +60,14 @@ impl Fluxer {
         mfa_code: Option<&str>,
     ) -> Result<()> {
         actor.require_person("Bots cannot be disabled this way.")?;
+        if actor.user.password_hash.is_none() {
+            // Nothing could log it in again.
+            return Err(Error::field(
+                "password",
+                "PASSWORD_NOT_SET",
+                "Set a password before disabling the account.",
+            ));
+        }
         self.require_sudo(actor, password, mfa_code).await?;
         let mut user = self
             .store()

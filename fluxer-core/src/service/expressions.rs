@@ -624,37 +624,49 @@ impl Fluxer {
         access: &ChannelAccess,
         content: &str,
     ) -> Result<String> {
-        let tokens = custom_emoji_tokens(content);
-        if tokens.is_empty() {
-            return Ok(content.to_owned());
-        }
-        let ids: Vec<ExpressionId> = tokens.iter().map(|t| t.id).collect();
-        let found = self.store().get_expressions(&ids).await?;
         let external = access
             .permissions
             .contains(Permissions::USE_EXTERNAL_EMOJIS);
-        let allowed = |id: ExpressionId| {
-            found.iter().any(|e| {
-                e.id == id
-                    && e.kind == ExpressionKind::Emoji
-                    && (access.guild_id() == Some(e.guild_id) || external)
-            })
-        };
-        let mut out = String::with_capacity(content.len());
-        let mut at = 0;
-        for t in &tokens {
-            out.push_str(&content[at..t.start]);
-            if allowed(t.id) {
-                out.push_str(&content[t.start..t.end]);
-            } else {
-                out.push(':');
-                out.push_str(t.name);
-                out.push(':');
+        let mut text = content.to_owned();
+        let mut known: Vec<crate::model::Expression> = Vec::new();
+        // A replacement can join the text around it into a new token (`<<:x:1>2>`): until a pass
+        // leaves the text as it was. Each pass that changes it shortens it, so this ends.
+        loop {
+            let tokens = custom_emoji_tokens(&text);
+            let unseen: Vec<ExpressionId> = tokens
+                .iter()
+                .map(|t| t.id)
+                .filter(|id| !known.iter().any(|e| e.id == *id))
+                .collect();
+            if !unseen.is_empty() {
+                known.extend(self.store().get_expressions(&unseen).await?);
             }
-            at = t.end;
+            let allowed = |id: ExpressionId| {
+                known.iter().any(|e| {
+                    e.id == id
+                        && e.kind == ExpressionKind::Emoji
+                        && (access.guild_id() == Some(e.guild_id) || external)
+                })
+            };
+            if tokens.iter().all(|t| allowed(t.id)) {
+                return Ok(text);
+            }
+            let mut out = String::with_capacity(text.len());
+            let mut at = 0;
+            for t in &tokens {
+                out.push_str(&text[at..t.start]);
+                if allowed(t.id) {
+                    out.push_str(&text[t.start..t.end]);
+                } else {
+                    out.push(':');
+                    out.push_str(t.name);
+                    out.push(':');
+                }
+                at = t.end;
+            }
+            out.push_str(&text[at..]);
+            text = out;
         }
-        out.push_str(&content[at..]);
-        Ok(out)
     }
 
     /// A custom emoji a reaction names, as stored: `CUSTOM_EMOJI_NOT_FOUND` when there is none, and

@@ -251,7 +251,8 @@ impl Fluxer {
         };
         self.store().insert_message(&message).await?;
         if previews_pending {
-            self.preview_later(&message).await?;
+            // The message is sent; a preview that cannot be queued is only a preview missed.
+            let _ = self.preview_later(&message).await;
         }
         self.after_message_created(&access, actor, message).await
     }
@@ -658,6 +659,7 @@ impl Fluxer {
         if message.content.trim().is_empty()
             && message.embeds.is_empty()
             && message.attachments.is_empty()
+            && message.stickers.is_empty()
         {
             return Err(Error::rejected(
                 "CANNOT_SEND_EMPTY_MESSAGE",
@@ -667,7 +669,7 @@ impl Fluxer {
         message.edited_timestamp = Some(self.now());
         self.store().update_message(&message).await?;
         if previews_pending {
-            self.preview_later(&message).await?;
+            let _ = self.preview_later(&message).await;
         }
         self.index_later(&[(message.channel_id, message.id)]).await;
         // Not `new_message_response`: an edited message may have reactions.

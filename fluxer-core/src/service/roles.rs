@@ -319,15 +319,14 @@ impl Fluxer {
     pub async fn reset_hoist_positions(&self, actor: &Actor, guild_id: GuildId) -> Result<()> {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::MANAGE_ROLES)?;
-        let changed = access
-            .roles
-            .iter()
-            .filter(|r| r.hoist_position.is_some())
-            .map(|r| Role {
+        let mut changed = Vec::new();
+        for role in access.roles.iter().filter(|r| r.hoist_position.is_some()) {
+            access.require_role_below(role.position)?;
+            changed.push(Role {
                 hoist_position: None,
-                ..r.clone()
-            })
-            .collect();
+                ..role.clone()
+            });
+        }
         self.store_role_bulk(guild_id, changed).await
     }
 

@@ -292,6 +292,29 @@ impl Fluxer {
         id: MessageId,
         expected: Timestamp,
     ) -> std::result::Result<(), JobError> {
+        // One job at a time per scheduled message: an edit queues another job for the same
+        // instant, and a delivery may be repeated; whichever runs first posts it and deletes it,
+        // the others then find nothing to do.
+        let key = format!("scheduled-message:{id}");
+        let cache = &self.ports().cache;
+        let Some(lock) = cache
+            .try_lock(&key, std::time::Duration::from_secs(60))
+            .await
+            .map_err(Error::from)?
+        else {
+            return Ok(());
+        };
+        let result = self.send_scheduled_locked(user, id, expected).await;
+        let _ = cache.unlock(&key, &lock).await;
+        result
+    }
+
+    async fn send_scheduled_locked(
+        &self,
+        user: UserId,
+        id: MessageId,
+        expected: Timestamp,
+    ) -> std::result::Result<(), JobError> {
         let Some(mut message) = get_scheduled(self, user, id).await? else {
             return Ok(());
         };
@@ -299,7 +322,11 @@ impl Fluxer {
             return Ok(());
         }
         let outcome = match self.store().get_user(user).await.map_err(Error::from)? {
-            Some(author) if author.deleted_at.is_none() => {
+            Some(author)
+                if author.deleted_at.is_none()
+                    && author.deletion_requested_at.is_none()
+                    && author.flags & super::accounts::DISABLED == 0 =>
+            {
                 let actor = Actor {
                     user: author,
                     session: None,

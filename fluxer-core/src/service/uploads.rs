@@ -198,17 +198,17 @@ impl Fluxer {
     /// footer's icons a `proxy_icon_url`) through the media proxy, as upstream serves them; the
     /// stored embed keeps only the original URLs.
     pub(crate) fn embed_for_response(&self, e: &Embed) -> Embed {
-        let Some(media) = self.ports().media.as_deref() else {
-            return e.clone();
-        };
+        let media = self.ports().media.as_deref();
         let mut out = e.clone();
+        // Always ours: a proxy URL a sender wrote would have viewers' clients load it directly.
         let proxied = |value: &mut Option<serde_json::Value>, from: &str, to: &str| {
-            if let Some(serde_json::Value::Object(fields)) = value
-                && !fields.contains_key(to)
-                && let Some(url) = fields.get(from).and_then(|u| u.as_str())
-                && let Some(proxy) = media.external_url(url)
-            {
-                fields.insert(to.to_owned(), serde_json::Value::String(proxy));
+            if let Some(serde_json::Value::Object(fields)) = value {
+                fields.remove(to);
+                if let Some(url) = fields.get(from).and_then(|u| u.as_str())
+                    && let Some(proxy) = media.and_then(|m| m.external_url(url))
+                {
+                    fields.insert(to.to_owned(), serde_json::Value::String(proxy));
+                }
             }
         };
         for media_object in [&mut out.image, &mut out.thumbnail, &mut out.video] {
