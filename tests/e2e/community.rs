@@ -732,6 +732,27 @@ fn custom_emojis_and_stickers_are_uploaded_used_and_moderated() {
     );
     assert_eq!(sneaky["content"], ":x: :blob:");
 
+    // A deleted guild's emoji images go with it.
+    let brief = create_guild(&alice, "Brief");
+    let gone = alice
+        .post(
+            &format!("/api/v1/guilds/{brief}/emojis"),
+            &json!({ "name": "gone", "image": data_uri("image/png", &png) }),
+        )
+        .expect(200)
+        .json();
+    let gone_url = format!("/media/emojis/{}.png", gone["id"].as_str().unwrap());
+    anon.get(&gone_url).expect(200);
+    alice
+        .post(
+            &format!("/api/v1/guilds/{brief}/delete"),
+            &json!({ "password": "correct horse battery" }),
+        )
+        .expect(204);
+    eventually("the deleted guild's emoji image to go", || {
+        (anon.get(&gone_url).status == 404).then_some(())
+    });
+
     // Outsiders see nothing.
     let (dave, _) = register(&anon, "emoji-d@example.com", "emoji_d");
     assert!(dave.get(&emojis).status >= 400);

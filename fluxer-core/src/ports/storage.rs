@@ -510,6 +510,23 @@ pub enum PrivateDocument {
 }
 
 impl PrivateDocument {
+    /// Every kind (what erasing an account removes).
+    pub const ALL: &[PrivateDocument] = &[
+        PrivateDocument::Settings,
+        PrivateDocument::GuildSettings,
+        PrivateDocument::Note,
+        PrivateDocument::PinnedDms,
+        PrivateDocument::Mention,
+        PrivateDocument::SavedMessage,
+        PrivateDocument::ScheduledMessage,
+        PrivateDocument::FavoriteMeme,
+        PrivateDocument::EmailChangeTicket,
+        PrivateDocument::EmailChangeToken,
+        PrivateDocument::PasswordChangeTicket,
+        PrivateDocument::EmailRevert,
+        PrivateDocument::MfaBackupCodes,
+    ];
+
     /// The number backends store for this kind.
     pub fn code(self) -> i64 {
         match self {

@@ -9,7 +9,7 @@
 use super::{Actor, Fluxer};
 use crate::error::{Error, Result};
 use crate::model::User;
-use crate::ports::SessionsRevoked;
+use crate::ports::{PrivateDocument, SessionsRevoked};
 
 /// Accounts erased per run of the job (it runs again on the next slot).
 const PURGE_BATCH: usize = 100;
@@ -110,6 +110,15 @@ impl Fluxer {
         }
         self.store().delete_user_sessions(id).await?;
         self.erase_memes(id).await?;
+        // Everything else the account kept for itself: settings, notes, scheduled messages,
+        // pending email and password changes, backup codes.
+        for kind in PrivateDocument::ALL {
+            for (key, _) in self.store().list_private_documents(id, *kind).await? {
+                self.store()
+                    .put_private_document(id, *kind, key, None)
+                    .await?;
+            }
+        }
         self.revoke_gateway_sessions(id, SessionsRevoked::all_but(None))
             .await;
         let images = [

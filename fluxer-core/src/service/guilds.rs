@@ -428,7 +428,18 @@ impl Fluxer {
             &payload,
         ))
         .await;
+        // The guild's emoji and sticker images go with it.
+        let mut images = Vec::new();
+        for kind in [
+            crate::model::ExpressionKind::Emoji,
+            crate::model::ExpressionKind::Sticker,
+        ] {
+            for e in self.store().list_guild_expressions(guild_id, kind).await? {
+                images.push(e.blob_key());
+            }
+        }
         self.store().delete_guild(guild_id).await?;
+        self.delete_blobs_later(images).await;
         self.index_guild_later(guild_id).await;
         Ok(())
     }
