@@ -26,6 +26,9 @@ const CACHE_TTL: Duration = Duration::from_secs(30 * 60);
 pub const HOST_FETCHES: u64 = 20;
 /// See [`HOST_FETCHES`].
 pub const HOST_WINDOW: Duration = Duration::from_secs(10);
+/// How long a preview job starts new fetches: one link's fetches (page, oEmbed, image) take up to
+/// 30 s, and the worker's lease is 60 s.
+const JOB_BUDGET_MS: i64 = 25_000;
 /// The embed types previews are made of; a message holding any other kind has embeds of its own.
 const PREVIEW_KINDS: &[&str] = &["link", "image", "video", "article", "gifv"];
 const SUPPRESS_EMBEDS: u32 = 1 << 2;
@@ -224,9 +227,15 @@ impl Fluxer {
             return Ok(());
         }
         let mut embeds = Vec::new();
+        let started = self.now();
         for url in extract_urls(&message.content, &self.own_hosts()) {
             if let Some(found) = self.cached_preview(&url).await? {
                 embeds.extend(found);
+                continue;
+            }
+            // Within the worker's lease: past the budget, the rest of the links get no preview
+            // (a slow site cannot hold the job long enough for it to be handed out again).
+            if self.now().ms_since(started) > JOB_BUDGET_MS {
                 continue;
             }
             let host = url::Url::parse(&url)
