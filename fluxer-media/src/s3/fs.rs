@@ -216,11 +216,31 @@ impl Storage {
         bucket: &str,
         key: &str,
         temp: TempFile,
+        meta: ObjectMeta,
+    ) -> Result<ObjectMeta, S3Error> {
+        self.commit_holding(bucket, key, temp, meta, None).await
+    }
+
+    /// [`commit`](Self::commit) by a caller that already holds the write lock of `held` (a
+    /// multipart upload's): when that lock is the key's own stripe, it is not taken twice (the
+    /// locks are not reentrant: that would wait forever).
+    pub(super) async fn commit_holding(
+        &self,
+        bucket: &str,
+        key: &str,
+        temp: TempFile,
         mut meta: ObjectMeta,
+        held: Option<(&str, &str)>,
     ) -> Result<ObjectMeta, S3Error> {
         let paths = self.object_paths(bucket, key).await?;
         let meta_temp = self.temp_path();
-        let _guard = self.write_lock(bucket, key).await;
+        let shared =
+            held.is_some_and(|(b, k)| std::ptr::eq(self.stripe(b, k), self.stripe(bucket, key)));
+        let _guard = if shared {
+            None
+        } else {
+            Some(self.write_lock(bucket, key).await)
+        };
         let temp = temp.keep();
         blocking(move || {
             let placed = place(&temp, &paths.data);

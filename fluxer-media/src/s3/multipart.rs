@@ -258,7 +258,11 @@ pub(super) async fn complete(
         last_modified_ms: now_ms(),
         ..upload.meta
     };
-    let meta = s.storage.commit(bucket, key, temp, meta).await?;
+    let held = (fs::MULTIPART_DIR, upload_id.as_str());
+    let meta = s
+        .storage
+        .commit_holding(bucket, key, temp, meta, Some(held))
+        .await?;
     blocking(move || Ok(std::fs::remove_dir_all(dir)?)).await?;
 
     let mut out = String::new();
