@@ -28,7 +28,7 @@ use super::{Actor, Fluxer};
 use crate::error::{Error, Result};
 use crate::id::UserId;
 use crate::model::{ActionToken, ActionTokenKind, User};
-use crate::ports::{PrivateDocument, SessionsRevoked};
+use crate::ports::PrivateDocument;
 use crate::secret::{hash_token, random_base62, random_hex, secrets_equal};
 use crate::time::Timestamp;
 use crate::validation::{Validator, is_valid_email};
@@ -709,9 +709,7 @@ impl Fluxer {
             Err(e) => return Err(e.into()),
         }
         self.drop_backup_codes(user.id).await?;
-        self.store().delete_user_sessions(user.id).await?;
-        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(None))
-            .await;
+        self.end_sessions(user.id, None).await?;
         self.emit_user_update(&user).await;
         let token = self.open_session(user.id, &client).await?;
         Ok((user.id, token))
@@ -886,13 +884,7 @@ impl Fluxer {
         user.password_hash = Some(self.ports().hasher.hash(new_password).await?);
         user.password_changed_at = Some(self.now());
         self.store().update_user(&user).await?;
-        for session in self.store().list_sessions(user.id).await? {
-            if actor.session.as_ref() != Some(&session.token_hash) {
-                self.store().delete_session(&session.token_hash).await?;
-            }
-        }
-        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(actor.session.as_ref()))
-            .await;
+        self.end_sessions(user.id, actor.session.as_ref()).await?;
         Ok(())
     }
 

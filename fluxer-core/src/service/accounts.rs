@@ -9,7 +9,7 @@
 use super::{Actor, Fluxer};
 use crate::error::{Error, Result};
 use crate::model::User;
-use crate::ports::{PrivateDocument, SessionsRevoked};
+use crate::ports::PrivateDocument;
 
 /// Accounts erased per run of the job (it runs again on the next slot).
 const PURGE_BATCH: usize = 100;
@@ -34,9 +34,7 @@ impl Fluxer {
         let mut user = actor.user.clone();
         user.deletion_requested_at = Some(self.now());
         self.store().update_user(&user).await?;
-        self.store().delete_user_sessions(user.id).await?;
-        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(None))
-            .await;
+        self.end_sessions(user.id, None).await?;
         Ok(())
     }
 
@@ -77,9 +75,7 @@ impl Fluxer {
         user.flags |= DISABLED;
         self.store().update_user(&user).await?;
         self.emit_user_update(&user).await;
-        self.store().delete_user_sessions(user.id).await?;
-        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(None))
-            .await;
+        self.end_sessions(user.id, None).await?;
         Ok(())
     }
 
@@ -108,7 +104,7 @@ impl Fluxer {
             self.store().delete_relationship(id, r.target_id).await?;
             self.store().delete_relationship(r.target_id, id).await?;
         }
-        self.store().delete_user_sessions(id).await?;
+        self.end_sessions(id, None).await?;
         self.erase_memes(id).await?;
         // Everything else the account kept for itself: settings, notes, scheduled messages,
         // pending email and password changes, backup codes.
@@ -119,8 +115,6 @@ impl Fluxer {
                     .await?;
             }
         }
-        self.revoke_gateway_sessions(id, SessionsRevoked::all_but(None))
-            .await;
         let images = [
             user.avatar
                 .take()

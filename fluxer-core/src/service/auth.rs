@@ -470,6 +470,26 @@ impl Fluxer {
 
     /// Ends the gateway sessions of `user` that `revoked` covers, on every node. Call it after the
     /// credentials are gone from the store, so a session that identifies meanwhile is refused.
+    /// Logs the user out: every login session but `keep` (the caller's, when given) ends, here and
+    /// on the gateway.
+    pub(crate) async fn end_sessions(&self, user: UserId, keep: Option<&[u8; 32]>) -> Result<()> {
+        match keep {
+            None => {
+                self.store().delete_user_sessions(user).await?;
+            }
+            Some(keep) => {
+                for session in self.store().list_sessions(user).await? {
+                    if session.token_hash != *keep {
+                        self.store().delete_session(&session.token_hash).await?;
+                    }
+                }
+            }
+        }
+        self.revoke_gateway_sessions(user, SessionsRevoked::all_but(keep))
+            .await;
+        Ok(())
+    }
+
     pub(crate) async fn revoke_gateway_sessions(&self, user: UserId, revoked: SessionsRevoked) {
         self.emit(Dispatch::new(
             EventKind::SessionsRevoked,
@@ -649,9 +669,7 @@ impl Fluxer {
         // Following the link proves the mailbox too.
         user.email_verified = true;
         self.store().update_user(&user).await?;
-        self.store().delete_user_sessions(user.id).await?;
-        self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(None))
-            .await;
+        self.end_sessions(user.id, None).await?;
         let token = self.open_session(user.id, &client).await?;
         Ok(LoginOutcome::Session {
             token,

@@ -272,7 +272,7 @@ impl Fluxer {
         v.check(url.is_some(), "url", "INVALID_URL", "Give an http(s) URL.");
         v.finish()?;
         let url = url.ok_or_else(no_media)?;
-        let source = self.remote_source(url.as_str(), None).await?;
+        let source = self.remote_source(url.as_str()).await?;
         let name = req
             .name
             .map(|n| n.trim().to_owned())
@@ -549,17 +549,13 @@ impl Fluxer {
             .flatten()
             .find_map(|m| m.get("url").and_then(|u| u.as_str()))
             .ok_or_else(no_media)?;
-        let mut source = self.remote_source(media, Some(embed)).await?;
+        let mut source = self.remote_source(media).await?;
         source.is_gifv = embed.kind.as_deref() == Some("gifv");
         Ok(source)
     }
 
     /// The file at `url`, fetched under the previewer's rules (public addresses only).
-    async fn remote_source(
-        &self,
-        url: &str,
-        _embed: Option<&crate::model::Embed>,
-    ) -> Result<Source> {
+    async fn remote_source(&self, url: &str) -> Result<Source> {
         let fetcher = self
             .ports()
             .unfurler

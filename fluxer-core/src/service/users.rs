@@ -9,7 +9,7 @@ use crate::model::{
     Channel, ChannelResponse, ChannelType, Relationship, RelationshipType, User, UserPartial,
     UserPrivate,
 };
-use crate::ports::{Dispatch, EventKind, SessionsRevoked, Topic};
+use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
 use super::{Actor, Fluxer};
@@ -202,13 +202,7 @@ impl Fluxer {
         }
         if changes_password {
             // As upstream: a new password ends every other session, here and on the gateway.
-            for session in self.store().list_sessions(user.id).await? {
-                if actor.session.as_ref() != Some(&session.token_hash) {
-                    self.store().delete_session(&session.token_hash).await?;
-                }
-            }
-            self.revoke_gateway_sessions(user.id, SessionsRevoked::all_but(actor.session.as_ref()))
-                .await;
+            self.end_sessions(user.id, actor.session.as_ref()).await?;
         }
         self.emit_user_update(&user).await;
         self.index_user_later(user.id).await;
