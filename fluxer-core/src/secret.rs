@@ -8,16 +8,28 @@ use subtle::ConstantTimeEq;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// `len` random base62 characters from the OS RNG (rejection sampling keeps them uniform).
+/// `len` random base62 characters from the OS RNG.
 pub fn random_base62(len: usize) -> String {
+    random_string(BASE62, len)
+}
+
+/// `len` random characters of `alphabet` (ASCII, 1 to 256 symbols) from the OS RNG. Rejection
+/// sampling keeps them uniform: bytes at or above the largest multiple of the alphabet's size
+/// would favour its first symbols, so they are drawn again.
+pub fn random_string(alphabet: &[u8], len: usize) -> String {
+    assert!(
+        (1..=256).contains(&alphabet.len()),
+        "alphabet of 1 to 256 symbols"
+    );
+    let size = alphabet.len();
+    let accept_below = 256 - 256 % size;
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
         OsRng.fill_bytes(&mut buf);
         for &b in &buf {
-            // 248 = 4 * 62: values above would bias the first characters.
-            if b < 248 && out.len() < len {
-                out.push(BASE62[usize::from(b % 62)] as char);
+            if usize::from(b) < accept_below && out.len() < len {
+                out.push(alphabet[usize::from(b) % size] as char);
             }
         }
     }
@@ -51,6 +63,10 @@ mod tests {
         assert_eq!(a.len(), 40);
         assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_ne!(a, random_base62(40));
+        let code = random_string(b"AB2", 300);
+        assert_eq!(code.len(), 300);
+        assert!(code.bytes().all(|b| b"AB2".contains(&b)));
+        assert!(code.contains('A') && code.contains('B') && code.contains('2'));
         let h = random_hex(16);
         assert_eq!(h.len(), 32);
         assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
