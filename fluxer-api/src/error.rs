@@ -20,8 +20,9 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// For 429s: seconds until retry, and whether the global limit was hit.
     pub retry_after: Option<(f64, bool)>,
-    /// For `SUDO_MODE_REQUIRED`: whether a two-factor code (rather than the password) is asked for.
-    pub has_mfa: Option<bool>,
+    /// Fields some errors add to the body, as upstream's error `data`: `has_mfa` on
+    /// `SUDO_MODE_REQUIRED`, the `ticket` of `IP_AUTHORIZATION_REQUIRED`, ...
+    pub data: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -33,7 +34,7 @@ impl ApiError {
             message: message.into(),
             errors: Vec::new(),
             retry_after: None,
-            has_mfa: None,
+            data: serde_json::Map::new(),
         }
     }
 
@@ -115,9 +116,28 @@ impl From<Error> for ApiError {
             _ => None,
         };
         let code = e.code();
-        let has_mfa = match e {
-            Error::SudoRequired { has_mfa } => Some(has_mfa),
-            _ => None,
+        let data = match &e {
+            Error::SudoRequired { has_mfa } => json!({ "has_mfa": has_mfa }),
+            Error::IpAuthorizationRequired {
+                ticket,
+                email,
+                resend_available_in,
+            } => json!({
+                "ip_authorization_required": true,
+                "ticket": ticket,
+                "email": email,
+                "resend_available_in": resend_available_in,
+            }),
+            Error::TooSoon {
+                code: "IP_AUTHORIZATION_RESEND_COOLDOWN",
+                retry_after_ms,
+                ..
+            } => json!({ "resend_available_in": retry_after_ms.div_ceil(1000) }),
+            _ => json!({}),
+        };
+        let data = match data {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
         };
         let errors = match e {
             Error::InvalidForm(errors) => errors,
@@ -138,7 +158,7 @@ impl From<Error> for ApiError {
             message,
             errors,
             retry_after,
-            has_mfa,
+            data,
         }
     }
 }
@@ -153,8 +173,8 @@ impl IntoResponse for ApiError {
             body["retry_after"] = json!(secs);
             body["global"] = json!(global);
         }
-        if let Some(has_mfa) = self.has_mfa {
-            body["has_mfa"] = json!(has_mfa);
+        if let Some(fields) = body.as_object_mut() {
+            fields.extend(self.data);
         }
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some((secs, global)) = self.retry_after {

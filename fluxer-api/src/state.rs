@@ -194,6 +194,43 @@ impl Default for RateLimits {
                     Limit::new(10, 10_000),
                 ),
                 (Method::POST, "/auth/forgot", Limit::new(5, 60_000)),
+                (Method::POST, "/auth/authorize-ip", Limit::new(5, 60_000)),
+                (
+                    Method::GET,
+                    "/auth/ip-authorization/poll",
+                    Limit::new(60, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/auth/ip-authorization/resend",
+                    Limit::new(5, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/auth/handoff/initiate",
+                    Limit::new(10, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/auth/handoff/complete",
+                    Limit::new(10, 60_000),
+                ),
+                (
+                    Method::GET,
+                    "/auth/handoff/{code}/status",
+                    Limit::new(60, 60_000),
+                ),
+                (
+                    Method::DELETE,
+                    "/auth/handoff/{code}",
+                    Limit::new(10, 60_000),
+                ),
+                (
+                    Method::DELETE,
+                    "/users/@me/authorized-ips",
+                    Limit::new(10, 60_000),
+                ),
+                (Method::POST, "/users/@me/themes", Limit::new(20, 60_000)),
                 (Method::POST, "/auth/email-revert", Limit::new(10, 60_000)),
                 (
                     Method::POST,

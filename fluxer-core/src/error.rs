@@ -213,6 +213,17 @@ pub enum Error {
         /// Whether the account has two-factor authentication (then a code is asked for).
         has_mfa: bool,
     },
+    /// A login from an address the account has not used waits for approval by email (403
+    /// `IP_AUTHORIZATION_REQUIRED`).
+    #[error("this address must be authorized from the account's email")]
+    IpAuthorizationRequired {
+        /// What the client polls with.
+        ticket: String,
+        /// Where the approval link went.
+        email: String,
+        /// Seconds until the email can be sent again.
+        resend_available_in: u64,
+    },
     /// The caller is banned from the guild it tries to join (403 `USER_BANNED_FROM_GUILD`).
     #[error("you are banned from this guild")]
     Banned,
@@ -266,6 +277,7 @@ impl Error {
             Error::LimitReached { limit, .. } => limit.code(),
             Error::Banned => "USER_BANNED_FROM_GUILD",
             Error::SudoRequired { .. } => "SUDO_MODE_REQUIRED",
+            Error::IpAuthorizationRequired { .. } => "IP_AUTHORIZATION_REQUIRED",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::SlowmodeRateLimited { .. } => "SLOWMODE_RATE_LIMITED",
             Error::Storage(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -286,7 +298,8 @@ impl Error {
             | Error::MissingAccess
             | Error::Banned
             | Error::Forbidden { .. }
-            | Error::SudoRequired { .. } => 403,
+            | Error::SudoRequired { .. }
+            | Error::IpAuthorizationRequired { .. } => 403,
             Error::Unknown(_) => 404,
             Error::RateLimited { .. } | Error::TooSoon { .. } => 429,
             Error::Unavailable { .. } => 503,

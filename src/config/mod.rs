@@ -361,6 +361,11 @@ pub struct Auth {
     /// How long a request to delete all of one's messages waits before it runs, in seconds
     /// (86400, as upstream); it can be cancelled until then.
     pub message_deletion_delay_secs: Option<u64>,
+    /// Whether a password login (without two-factor) from an address the account has not used
+    /// waits for approval from the account's email, as upstream does. Unset: on when the instance
+    /// sends real email (`integrations.email.provider = smtp`), off otherwise, since nobody could
+    /// receive the approval link.
+    pub ip_authorization: Option<bool>,
 }
 
 /// How every listener treats its connections (the monolith's and each service's).

@@ -331,6 +331,10 @@ impl UseCases {
                     .auth
                     .message_deletion_delay_secs
                     .map_or(24 * 3600, |s| s.min(i64::MAX as u64) as i64),
+                require_ip_authorization: config
+                    .auth
+                    .ip_authorization
+                    .unwrap_or(!matches!(config.integrations.email, config::Email::Log {})),
                 ..Default::default()
             },
         );

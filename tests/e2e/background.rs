@@ -11,14 +11,14 @@ use crate::harness::{Client, Server, fluxer_server};
 use crate::{create_guild, general_channel, invite_and_join, post_message, register};
 
 /// An aiosmtpd process delivering into a Maildir; killed on drop.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
     port: u16,
     maildir: PathBuf,
 }
 
 impl SmtpSink {
-    fn start() -> SmtpSink {
+    pub(crate) fn start() -> SmtpSink {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -74,8 +74,34 @@ impl SmtpSink {
         out
     }
 
+    /// Every message to `to` whose subject contains `subject`, decoded, oldest first.
+    pub(crate) fn all_to(&self, to: &str, subject: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(text) = std::fs::read_to_string(e.path()) else {
+                    continue;
+                };
+                let header_end = text
+                    .find("\n\n")
+                    .or_else(|| text.find("\r\n\r\n"))
+                    .unwrap_or(0);
+                let headers = &text[..header_end];
+                if headers.contains(&format!("To: {to}")) && headers.contains(subject) {
+                    let modified = e.metadata().and_then(|m| m.modified()).ok();
+                    found.push((modified, e.file_name(), decode_quoted_printable(&text)));
+                }
+            }
+        }
+        found.sort();
+        found.into_iter().map(|(_, _, text)| text).collect()
+    }
+
     /// Waits for a message to `to` whose subject contains `subject`, and returns its decoded text.
-    fn wait_for(&self, to: &str, subject: &str) -> String {
+    pub(crate) fn wait_for(&self, to: &str, subject: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             for m in self.messages() {
@@ -125,7 +151,7 @@ fn decode_quoted_printable(s: &str) -> String {
 }
 
 /// The value after `marker` up to the first character that cannot be in a token or URL query.
-fn extract_after<'a>(text: &'a str, marker: &str) -> &'a str {
+pub(crate) fn extract_after<'a>(text: &'a str, marker: &str) -> &'a str {
     let start = text
         .find(marker)
         .unwrap_or_else(|| panic!("{marker:?} not in email:\n{text}"))
@@ -138,8 +164,13 @@ fn extract_after<'a>(text: &'a str, marker: &str) -> &'a str {
 }
 
 fn server_with_smtp(sink: &SmtpSink) -> Server {
+    server_with_smtp_and(sink, &[])
+}
+
+/// A server mailing through `sink`, with more settings.
+pub(crate) fn server_with_smtp_and(sink: &SmtpSink, extra: &[(&str, &str)]) -> Server {
     let port = sink.port.to_string();
-    Server::start(&[
+    let mut env = vec![
         ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__PROVIDER", "smtp"),
         (
             "FLUXER_CONFIG__INTEGRATIONS__EMAIL__FROM_EMAIL",
@@ -152,7 +183,9 @@ fn server_with_smtp(sink: &SmtpSink) -> Server {
         ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__SMTP__PORT", &port),
         ("FLUXER_CONFIG__INTEGRATIONS__EMAIL__SMTP__SECURITY", "none"),
         ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
-    ])
+    ];
+    env.extend_from_slice(extra);
+    Server::start(&env)
 }
 
 #[test]
@@ -545,7 +578,7 @@ fn reindex_rebuilds_a_lost_search_index_from_the_database() {
 }
 
 /// The `XXXX-XXXX` code in an email.
-fn code_in(mail: &str) -> String {
+pub(crate) fn code_in(mail: &str) -> String {
     mail.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .find(|w| {
             w.len() == 9

@@ -1292,3 +1292,64 @@ fn saved_media_is_kept_from_messages_and_links_and_sent_again() {
     bob.get(&format!("/api/v1/users/@me/memes/{id}"))
         .expect_error(404, "UNKNOWN_FAVORITE_MEME");
 }
+
+#[test]
+fn a_shared_theme_is_stored_once_and_served_as_css() {
+    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let c = server.client();
+    let (alice, _) = register(&c, "theme@example.com", "themer");
+    let css =
+        ":root { --background-primary: #101020; }\n.app::after { content: \"\\\"quoted\\\"\"; }";
+    let created = alice
+        .post("/api/v1/users/@me/themes", &json!({ "css": css }))
+        .expect(201)
+        .json();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(id.len(), 16, "{created}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    // Anyone loads it from the media endpoint the instance advertises.
+    let media = c.get("/.well-known/fluxer").expect(200).json()["endpoints"]["media"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("{}/themes/{id}.css", media.trim_start_matches(&server.base));
+    let served = c.get(&path).expect(200);
+    assert_eq!(
+        served.header("content-type"),
+        Some("text/css; charset=utf-8")
+    );
+    assert_eq!(served.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(String::from_utf8(served.body).unwrap(), css);
+    let head = c.raw("HEAD", &path, &[], b"");
+    assert_eq!(head.status, 200);
+    c.get(&format!(
+        "{}/themes/0123456789abcdef.css",
+        media.trim_start_matches(&server.base)
+    ))
+    .expect(404);
+    c.get(&format!(
+        "{}/themes/..%2Fsecret.css",
+        media.trim_start_matches(&server.base)
+    ))
+    .expect(404);
+
+    // Each upload is a new theme; empty CSS, other types, no token and bots are refused.
+    let again = alice
+        .post("/api/v1/users/@me/themes", &json!({ "css": css }))
+        .expect(201)
+        .json();
+    assert_ne!(again["id"], created["id"]);
+    alice
+        .post("/api/v1/users/@me/themes", &json!({ "css": "" }))
+        .expect_error(400, "INVALID_FORM_BODY");
+    alice
+        .post("/api/v1/users/@me/themes", &json!({ "css": 5 }))
+        .expect_error(400, "INVALID_FORM_BODY");
+    c.post("/api/v1/users/@me/themes", &json!({ "css": css }))
+        .expect_error(401, "UNAUTHORIZED");
+    let too_big = "a".repeat(8 * 1024 * 1024 + 1);
+    alice
+        .post("/api/v1/users/@me/themes", &json!({ "css": too_big }))
+        .expect_error(400, "FILE_SIZE_TOO_LARGE");
+}

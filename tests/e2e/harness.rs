@@ -24,6 +24,8 @@ pub(crate) struct Server {
     pub data_dir: PathBuf,
     /// Leave the data directory behind when dropped (for a restart on it).
     keep_data: bool,
+    /// Everything the server logged (to stderr) so far.
+    output: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
@@ -48,13 +50,26 @@ impl Server {
             .env("FLUXER_CONFIG__LOG__FORMAT", "json")
             .env("FLUXER_CONFIG__LOG__LEVEL", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start fluxer-server");
         let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        // The log (stderr) is kept for `log()` and passed on: the test shows it when it fails.
+        let log = output.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                log.lock().unwrap().push_str(&line);
+                eprint!("{line}");
+                line.clear();
+            }
+        });
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = String::new();
@@ -82,7 +97,13 @@ impl Server {
             addr,
             data_dir,
             keep_data: false,
+            output,
         }
+    }
+
+    /// The server's log so far (`warn` and above unless the test set `LOG__LEVEL`).
+    pub(crate) fn log(&self) -> String {
+        self.output.lock().unwrap().clone()
     }
 
     /// Leaves the data directory (and its database) behind for a restart on it, once the process

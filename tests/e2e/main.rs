@@ -7,6 +7,7 @@ mod harness;
 pub(crate) mod media;
 mod postgres;
 mod quickstart;
+mod sign_in;
 mod web;
 
 use harness::{Client, Server};

@@ -2,15 +2,17 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use fluxer_core::service::{LoginOutcome, LoginRequest, RegisterRequest};
+use fluxer_core::service::{
+    HandoffStarted, HandoffStatus, IpAuthorizationPoll, LoginOutcome, LoginRequest, RegisterRequest,
+};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::no_content;
 use crate::error::ApiResult;
-use crate::extract::{Auth, JsonBody, PeerIp, client_info};
+use crate::extract::{Auth, JsonBody, PathParams, PeerIp, QueryParams, client_info};
 use crate::state::ApiState;
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -30,6 +32,16 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/users/@me/mfa/totp/enable", post(totp_enable))
         .route("/users/@me/mfa/totp/disable", post(totp_disable))
         .route("/users/@me/mfa/backup-codes", post(backup_codes))
+        .route("/auth/authorize-ip", post(authorize_ip))
+        .route("/auth/ip-authorization/poll", get(poll_ip_authorization))
+        .route(
+            "/auth/ip-authorization/resend",
+            post(resend_ip_authorization),
+        )
+        .route("/auth/handoff/initiate", post(initiate_handoff))
+        .route("/auth/handoff/complete", post(complete_handoff))
+        .route("/auth/handoff/{code}/status", get(handoff_status))
+        .route("/auth/handoff/{code}", delete(cancel_handoff))
 }
 
 type Peer = PeerIp;
@@ -238,4 +250,72 @@ async fn totp_disable(
 ) -> ApiResult<Json<serde_json::Value>> {
     let user = s.fluxer.disable_totp(&actor, &req.code).await?;
     Ok(Json(json!({ "token": null, "user": user.private() })))
+}
+
+/// `POST /auth/authorize-ip`: the emailed link approves a login from a new address.
+async fn authorize_ip(
+    State(s): State<ApiState>,
+    JsonBody(req): JsonBody<TokenBody>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.authorize_ip(&req.token).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct TicketQuery {
+    ticket: String,
+}
+
+async fn poll_ip_authorization(
+    State(s): State<ApiState>,
+    QueryParams(q): QueryParams<TicketQuery>,
+) -> ApiResult<Json<IpAuthorizationPoll>> {
+    Ok(Json(s.fluxer.poll_ip_authorization(&q.ticket).await?))
+}
+
+async fn resend_ip_authorization(
+    State(s): State<ApiState>,
+    JsonBody(req): JsonBody<TicketQuery>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.resend_ip_authorization(&req.ticket).await?;
+    Ok(no_content())
+}
+
+async fn initiate_handoff(State(s): State<ApiState>) -> ApiResult<Json<HandoffStarted>> {
+    Ok(Json(s.fluxer.initiate_handoff().await?))
+}
+
+#[derive(Deserialize)]
+struct HandoffComplete {
+    code: String,
+    token: String,
+    user_id: String,
+}
+
+async fn complete_handoff(
+    State(s): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<HandoffComplete>,
+) -> ApiResult<StatusCode> {
+    let client = client_info(&headers, ip(&peer));
+    s.fluxer
+        .complete_handoff(&req.code, &req.token, &req.user_id, &client)
+        .await?;
+    Ok(no_content())
+}
+
+async fn handoff_status(
+    State(s): State<ApiState>,
+    PathParams(code): PathParams<String>,
+) -> ApiResult<Json<HandoffStatus>> {
+    Ok(Json(s.fluxer.handoff_status(&code).await?))
+}
+
+async fn cancel_handoff(
+    State(s): State<ApiState>,
+    PathParams(code): PathParams<String>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.cancel_handoff(&code).await?;
+    Ok(no_content())
 }

@@ -1,12 +1,12 @@
 //! `/users/*`: profile, guilds, DMs, relationships, read states.
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use fluxer_core::id::{ChannelId, GuildId, MessageId, UserId};
 use fluxer_core::model::{ChannelResponse, UserGuild, UserPartial, UserPrivate};
-use fluxer_core::service::{RelationshipRequest, UserUpdate};
+use fluxer_core::service::{MAX_THEME_CSS_BYTES, RelationshipRequest, ThemeCreated, UserUpdate};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,6 +20,12 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/users/@me", get(me).patch(update_me))
         .route("/users/@me/delete", post(delete_me))
         .route("/users/@me/disable", post(disable_me))
+        .route("/users/@me/authorized-ips", delete(forget_authorized_ips))
+        .route(
+            "/users/@me/themes",
+            // Room for the CSS limit with JSON escapes.
+            post(create_theme).layer(DefaultBodyLimit::max(2 * MAX_THEME_CSS_BYTES + 1024)),
+        )
         .route("/users/@me/guilds", get(my_guilds))
         .route("/users/@me/guilds/{guild_id}", delete(leave_guild))
         .route("/users/@me/channels", get(private_channels).post(create_dm))
@@ -212,6 +218,35 @@ struct DeleteAccount {
 struct SudoBody {
     password: Option<String>,
     mfa_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ThemeBody {
+    css: String,
+}
+
+/// `POST /users/@me/themes`: 201 with the new theme's ID.
+async fn create_theme(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<ThemeBody>,
+) -> ApiResult<(StatusCode, Json<ThemeCreated>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.fluxer.create_theme(&actor, &req.css).await?),
+    ))
+}
+
+/// `DELETE /users/@me/authorized-ips` (sudo mode): logins from every address need approval again.
+async fn forget_authorized_ips(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(req): JsonBody<SudoBody>,
+) -> ApiResult<StatusCode> {
+    s.fluxer
+        .forget_authorized_ips(&actor, req.password.as_deref(), req.mfa_code.as_deref())
+        .await?;
+    Ok(no_content())
 }
 
 async fn disable_me(

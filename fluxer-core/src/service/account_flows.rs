@@ -225,7 +225,7 @@ fn cooldown(sent: Option<Timestamp>, now: Timestamp) -> Result<()> {
 }
 
 impl Fluxer {
-    async fn load_doc<T: serde::de::DeserializeOwned>(
+    pub(super) async fn load_doc<T: serde::de::DeserializeOwned>(
         &self,
         user: UserId,
         kind: PrivateDocument,
@@ -235,7 +235,7 @@ impl Fluxer {
         Ok(doc.and_then(|d| serde_json::from_str(&d).ok()))
     }
 
-    async fn save_doc(
+    pub(super) async fn save_doc(
         &self,
         user: UserId,
         kind: PrivateDocument,
@@ -711,6 +711,8 @@ impl Fluxer {
         self.drop_backup_codes(user.id).await?;
         self.end_sessions(user.id, None).await?;
         self.emit_user_update(&user).await;
+        // Proving the old address vouches for where the owner is, as upstream counts it.
+        self.remember_ip(user.id, client.ip.as_deref()).await?;
         let token = self.open_session(user.id, &client).await?;
         Ok((user.id, token))
     }

@@ -235,6 +235,7 @@ impl Fluxer {
         let user = self.insert_user_with_free_discriminator(user).await?;
         self.index_user_later(user.id).await;
         self.send_verification_email(&user, false).await?;
+        self.remember_ip(user.id, req.client.ip.as_deref()).await?;
         let token = self.open_session(user.id, &req.client).await?;
         Ok(LoginOutcome::Session {
             token,
@@ -313,6 +314,7 @@ impl Fluxer {
         if !self.ports().hasher.verify(&req.password, phc).await? {
             return Err(Error::InvalidCredentials);
         }
+        self.check_login_ip(&user, &req.client).await?;
         if user.mfa_enabled() {
             let ticket = self
                 .issue_action_token(ActionTokenKind::MfaTicket, user.id, MFA_TICKET_TTL_SECS)

@@ -114,6 +114,24 @@ pub(crate) fn email_change_revert(to: &str, username: &str, new_email: &str, lin
     .render(to)
 }
 
+/// A login from a new address, with the link that approves it.
+pub(crate) fn ip_authorization(to: &str, username: &str, ip: &str, link: &str) -> Email {
+    let intro = format!(
+        "Someone logged in to your Fluxer account with your password from an address it has not \
+         used before ({ip}). If it was you, approve the login."
+    );
+    Template {
+        subject: "Approve a login to Fluxer from a new location",
+        username,
+        intro: &intro,
+        action: "Approve login",
+        link,
+        outro: "The link works for 15 minutes. If it was not you, do not open it and change your \
+                password now.",
+    }
+    .render(to)
+}
+
 pub(crate) fn reset_password(to: &str, username: &str, link: &str) -> Email {
     Template {
         subject: "Reset your Fluxer password",

@@ -18,10 +18,12 @@ mod emails;
 mod expressions;
 mod group_dms;
 mod guilds;
+mod handoff;
 mod harvest;
 mod hydrate;
 mod inbox;
 mod invites;
+mod ip_authorization;
 mod jobs;
 mod member_search;
 mod members;
@@ -39,6 +41,7 @@ mod scheduled;
 mod search;
 mod settings;
 mod sidebar;
+mod themes;
 mod tokens;
 mod totp;
 mod unfurl;
@@ -64,9 +67,11 @@ pub use expressions::{
     BulkCreated, BulkFailure, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate,
 };
 pub use guilds::{GuildCreate, GuildFeature, GuildUpdate};
+pub use handoff::{HandoffStarted, HandoffStatus};
 pub use harvest::{Harvest, HarvestStatus};
 pub use inbox::{MentionsQuery, SavedMessage};
 pub use invites::InviteCreate;
+pub use ip_authorization::IpAuthorizationPoll;
 pub use jobs::{JobError, Task, cron};
 pub use member_search::{MemberSearch, MemberSearchHit, MemberSearchPage};
 pub use members::{BanCreate, MemberUpdate};
@@ -84,6 +89,7 @@ pub use scheduled::{
 pub use search::{SearchPage, SearchRequest, SortOrder};
 pub use settings::{UserGuildSettingsUpdate, UserSettingsUpdate};
 pub use sidebar::{Sidebar, SidebarGroup, SidebarMember, SidebarPresence, SidebarRow};
+pub use themes::{MAX_THEME_CSS_BYTES, ThemeCreated, theme_key};
 pub use tokens::{BotToken, SessionToken, hash_token, random_base62};
 pub use totp::totp_code;
 pub use unfurl::{HOST_FETCHES, HOST_WINDOW, MAX_PREVIEWED_URLS, extract_urls};
@@ -198,6 +204,9 @@ pub struct Config {
     pub message_deletion_delay_secs: i64,
     /// The key of signed download links (data exports). Keep it secret and the same on every node.
     pub link_secret: Vec<u8>,
+    /// Password logins (without two-factor) from an address the account has not used wait for
+    /// approval by email, as upstream.
+    pub require_ip_authorization: bool,
 }
 
 impl Default for Config {
@@ -212,6 +221,7 @@ impl Default for Config {
             session_idle_secs: 90 * 24 * 3600,
             message_deletion_delay_secs: 24 * 3600,
             link_secret: Vec::new(),
+            require_ip_authorization: false,
         }
     }
 }

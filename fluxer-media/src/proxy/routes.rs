@@ -37,6 +37,7 @@ pub(super) fn router(proxy: MediaProxy) -> Router {
         .route("/banners/{id}/{filename}", asset_route("banners"))
         .route("/emojis/{filename}", expression_route("emojis"))
         .route("/stickers/{filename}", expression_route("stickers"))
+        .route("/themes/{filename}", get(theme))
         .route("/external/{sig}/v2/{encoded}", get(external))
         .with_state(proxy)
 }
@@ -94,6 +95,29 @@ fn expression_route(kind: &'static str) -> MethodRouter<MediaProxy> {
                 .await
         },
     )
+}
+
+/// A shared theme's CSS (`themes/{16 hex}.css`), public as upstream serves it.
+async fn theme(
+    State(proxy): State<MediaProxy>,
+    Path(filename): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, MediaError> {
+    let id = filename
+        .strip_suffix(".css")
+        .filter(|id| {
+            id.len() == 16
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        .ok_or(MediaError::NotFound)?;
+    let blobs = &*proxy.inner.blobs;
+    let meta = blobs
+        .head(&fluxer_core::service::theme_key(id))
+        .await?
+        .ok_or(MediaError::NotFound)?;
+    serve::respond_stored(&headers, blobs, &meta, None).await
 }
 
 async fn external(
