@@ -178,6 +178,8 @@ typed_id! {
     ExpressionId;
     /// An entry of a guild's audit log.
     AuditLogId;
+    /// A report filed with the instance's staff.
+    ReportId;
 }
 
 impl From<ExpressionId> for EmojiId {

@@ -1353,3 +1353,109 @@ fn a_shared_theme_is_stored_once_and_served_as_css() {
         .post("/api/v1/users/@me/themes", &json!({ "css": too_big }))
         .expect_error(400, "FILE_SIZE_TOO_LARGE");
 }
+
+#[test]
+fn reports_go_to_staff_only_about_what_the_reporter_can_see() {
+    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let mut c = server.client();
+    c.retry_on_429 = false;
+    let (mut alice, alice_id) = register(&c, "reporter@example.com", "reporter");
+    alice.retry_on_429 = false;
+    let (bob, bob_id) = register(&c, "reported@example.com", "reported");
+    let (carol, _) = register(&c, "outsider@example.com", "outsider");
+    let guild = create_guild(&bob, "Reported Guild");
+    let channel = general_channel(&bob, &guild);
+    invite_and_join(&bob, &channel, &alice);
+    for i in 0..3 {
+        post_message(&bob, &channel, &format!("before {i}"));
+    }
+    let bad = post_message(&bob, &channel, "the reported message");
+    let bad_id = bad["id"].as_str().unwrap();
+    post_message(&bob, &channel, "after");
+    let own = post_message(&alice, &channel, "mine");
+
+    let message_report = |category: &str| {
+        json!({ "channel_id": channel, "message_id": bad_id, "category": category,
+                "additional_info": "please look" })
+    };
+    let filed = alice
+        .post("/api/v1/reports/message", &message_report("spam"))
+        .expect(200)
+        .json();
+    assert_eq!(filed["status"], "pending", "{filed}");
+    assert!(filed["report_id"].as_str().unwrap().parse::<u64>().is_ok());
+    assert!(filed["reported_at"].is_string());
+
+    // Someone who cannot read the channel cannot report (or probe) its messages.
+    carol
+        .post("/api/v1/reports/message", &message_report("spam"))
+        .expect_error(404, "UNKNOWN_CHANNEL");
+    alice
+        .post(
+            "/api/v1/reports/message",
+            &json!({ "channel_id": channel, "message_id": own["id"], "category": "spam" }),
+        )
+        .expect_error(400, "CANNOT_REPORT_OWN_MESSAGE");
+    let wrong = alice
+        .post("/api/v1/reports/message", &message_report("spam_account"))
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(error_paths(&wrong), ["category"]);
+    let long =
+        json!({ "user_id": bob_id, "category": "harassment", "additional_info": "x".repeat(1001) });
+    let too_long = alice
+        .post("/api/v1/reports/user", &long)
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(error_paths(&too_long), ["additional_info"]);
+
+    // Users and guilds; never oneself or one's own guild.
+    alice
+        .post(
+            "/api/v1/reports/user",
+            &json!({ "user_id": bob_id, "category": "spam_account", "guild_id": guild }),
+        )
+        .expect(200);
+    alice
+        .post(
+            "/api/v1/reports/user",
+            &json!({ "user_id": alice_id, "category": "harassment" }),
+        )
+        .expect_error(400, "CANNOT_REPORT_YOURSELF");
+    alice
+        .post(
+            "/api/v1/reports/user",
+            &json!({ "user_id": "1", "category": "harassment" }),
+        )
+        .expect_error(404, "UNKNOWN_USER");
+    alice
+        .post(
+            "/api/v1/reports/guild",
+            &json!({ "guild_id": guild, "category": "raid_coordination" }),
+        )
+        .expect(200);
+    bob.post(
+        "/api/v1/reports/guild",
+        &json!({ "guild_id": guild, "category": "spam" }),
+    )
+    .expect_error(400, "CANNOT_REPORT_OWN_GUILD");
+    c.post(
+        "/api/v1/reports/guild",
+        &json!({ "guild_id": guild, "category": "spam" }),
+    )
+    .expect_error(401, "UNAUTHORIZED");
+
+    // Five reports an hour per reporter, whatever they are about.
+    for _ in 0..2 {
+        alice
+            .post(
+                "/api/v1/reports/guild",
+                &json!({ "guild_id": guild, "category": "spam" }),
+            )
+            .expect(200);
+    }
+    alice
+        .post(
+            "/api/v1/reports/guild",
+            &json!({ "guild_id": guild, "category": "spam" }),
+        )
+        .expect_error(429, "RATE_LIMITED");
+}

@@ -14,6 +14,7 @@ mod instance;
 mod invites;
 mod memes;
 mod messages;
+mod reports;
 mod scheduled;
 mod search;
 mod settings;
@@ -46,6 +47,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(invites::routes())
         .merge(applications::routes())
         .merge(webhooks::routes(upload_limit))
+        .merge(reports::routes())
         .merge(search::routes())
         .merge(discovery::routes())
         .merge(harvest::routes())

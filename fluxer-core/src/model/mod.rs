@@ -12,6 +12,7 @@ mod guild;
 mod invite;
 mod message;
 mod presence;
+mod report;
 mod settings;
 mod user;
 
@@ -29,6 +30,7 @@ pub use message::{
     MessageType, ReactionCount, ReactionEmoji,
 };
 pub use presence::{PresenceResponse, PresenceUser};
+pub use report::{Report, ReportKind, ReportResponse, ReportStatus};
 pub use settings::{
     ChannelOverride, CustomStatus, GuildFolder, MuteConfig, UNCATEGORISED_FOLDER,
     UserGuildSettings, UserSettings,

@@ -18,13 +18,13 @@ use async_trait::async_trait;
 use super::PortResult;
 use crate::error::StoreError;
 use crate::id::{
-    ApplicationId, AuditLogId, ChannelId, ExpressionId, GuildId, MessageId, RoleId, UserId,
-    WebhookId,
+    ApplicationId, AuditLogId, ChannelId, ExpressionId, GuildId, MessageId, ReportId, RoleId,
+    UserId, WebhookId,
 };
 use crate::model::{
     ActionToken, ActionTokenKind, Application, AuditEntry, AuditQuery, AuthSession, Ban, Channel,
     Expression, ExpressionKind, Guild, Invite, Member, Message, ReactionCount, ReactionEmoji,
-    ReadState, Relationship, Role, User, Webhook,
+    ReadState, Relationship, Report, ReportStatus, Role, User, Webhook,
 };
 use crate::time::Timestamp;
 
@@ -612,6 +612,23 @@ pub trait ExpressionRepository: Send + Sync {
     async fn delete_expression(&self, id: ExpressionId) -> PortResult<bool>;
 }
 
+/// Reports filed with the instance's staff.
+#[async_trait]
+pub trait ReportRepository: Send + Sync {
+    /// Stores (inserts or replaces) one.
+    async fn put_report(&self, report: &Report) -> PortResult<()>;
+    /// One, by ID.
+    async fn get_report(&self, id: ReportId) -> PortResult<Option<Report>>;
+    /// Up to `limit` reports older than `before` (all when `None`), newest first; only those with
+    /// `status` when given.
+    async fn list_reports(
+        &self,
+        status: Option<ReportStatus>,
+        before: Option<ReportId>,
+        limit: u32,
+    ) -> PortResult<Vec<Report>>;
+}
+
 /// Every repository: what a complete storage backend implements.
 pub trait Store:
     UserRepository
@@ -632,6 +649,7 @@ pub trait Store:
     + PrivateDocumentRepository
     + AuditLogRepository
     + ExpressionRepository
+    + ReportRepository
     + 'static
 {
 }
@@ -655,6 +673,7 @@ impl<T> Store for T where
         + PrivateDocumentRepository
         + AuditLogRepository
         + ExpressionRepository
+        + ReportRepository
         + 'static
 {
 }

@@ -36,6 +36,7 @@ mod purge;
 mod read_states;
 mod realtime;
 mod reindex;
+mod reports;
 mod roles;
 mod scheduled;
 mod search;
@@ -82,6 +83,10 @@ pub use presence::DEFAULT_LARGE_THRESHOLD;
 pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
 pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};
 pub use reindex::ReindexProgress;
+pub use reports::{
+    GUILD_REPORT_CATEGORIES, GuildReport, MESSAGE_REPORT_CATEGORIES, MessageReport,
+    USER_REPORT_CATEGORIES, UserReport,
+};
 pub use roles::{HoistPosition, RoleCreate, RolePosition, RoleUpdate};
 pub use scheduled::{
     MAX_SCHEDULED_MESSAGES, ScheduledMessage, ScheduledStatus, resolve_scheduled_at,

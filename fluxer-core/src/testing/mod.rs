@@ -35,6 +35,7 @@ mod storage_guilds;
 mod storage_invites;
 mod storage_messages;
 mod storage_reactions;
+mod storage_reports;
 pub mod unfurl;
 
 /// Generates the tests of one suite; the public `*_conformance_tests!` macros call it.

@@ -10,6 +10,7 @@ pub use super::storage_guilds::*;
 pub use super::storage_invites::*;
 pub use super::storage_messages::*;
 pub use super::storage_reactions::*;
+pub use super::storage_reports::*;
 
 /// Generates one test per [`Store`](crate::ports::Store) case. The argument builds a fresh, empty `Arc<dyn Store>` (an
 /// `async` block is awaited); see [`crate::testing`].
@@ -36,6 +37,7 @@ macro_rules! storage_conformance_tests {
             guild_delete_cascades,
             audit_log_filters_pages_and_expires,
             expressions_by_guild_and_kind_and_cascade,
+            reports_kept_listed_newest_first_and_by_status,
             scan_walks_every_id_in_order,
             channels_create_get_update,
             channels_listed_by_position_then_id,

@@ -174,6 +174,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX expressions_by_guild ON expressions (guild_id, kind, id);
     ",
+    // 5: reports filed with the instance's staff.
+    "
+    CREATE TABLE reports (
+        id BIGINT NOT NULL,
+        status SMALLINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT reports_pkey PRIMARY KEY (id)
+    );
+    CREATE INDEX reports_by_status ON reports (status, id);
+    ",
 ];
 
 /// The schema version this build writes.

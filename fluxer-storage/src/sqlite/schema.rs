@@ -175,6 +175,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX expressions_by_guild ON expressions (guild_id, kind, id);
     ",
+    // 6: reports filed with the instance's staff.
+    "
+    CREATE TABLE reports (
+        id INTEGER PRIMARY KEY,
+        status INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX reports_by_status ON reports (status, id);
+    ",
 ];
 
 /// The schema version this build writes.

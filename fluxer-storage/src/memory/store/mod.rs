@@ -6,17 +6,18 @@
 mod accounts;
 mod guilds;
 mod messages;
+mod reports;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use fluxer_core::StoreError;
 use fluxer_core::id::{
-    ApplicationId, ChannelId, ExpressionId, GuildId, MessageId, RoleId, UserId, WebhookId,
+    ApplicationId, ChannelId, ExpressionId, GuildId, MessageId, ReportId, RoleId, UserId, WebhookId,
 };
 use fluxer_core::model::{
     ActionToken, Application, AuditEntry, AuthSession, Ban, Channel, Expression, Guild, Invite,
-    Member, Message, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
+    Member, Message, ReactionEmoji, ReadState, Relationship, Report, Role, User, Webhook,
 };
 use fluxer_core::ports::{PortResult, PrivateDocument, conflict};
 
@@ -54,6 +55,7 @@ struct Data {
     documents: HashMap<(UserId, PrivateDocument), BTreeMap<u64, String>>,
     audit_log: HashMap<GuildId, BTreeMap<u64, AuditEntry>>,
     expressions: BTreeMap<ExpressionId, Expression>,
+    reports: BTreeMap<ReportId, Report>,
 }
 
 /// Every repository in memory.
