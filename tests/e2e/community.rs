@@ -1459,3 +1459,108 @@ fn reports_go_to_staff_only_about_what_the_reporter_can_see() {
         )
         .expect_error(429, "RATE_LIMITED");
 }
+
+#[test]
+fn a_legal_notice_needs_a_proven_email_and_names_real_content() {
+    use crate::background::{SmtpSink, server_with_smtp_and};
+
+    let sink = SmtpSink::start();
+    let server = server_with_smtp_and(&sink, &[]);
+    let mut c = server.client();
+    c.retry_on_429 = false;
+    let (bob, bob_id) = register(&c, "noticed@example.com", "noticed");
+    let guild = create_guild(&bob, "Noticed Guild");
+    let channel = general_channel(&bob, &guild);
+    let message = post_message(&bob, &channel, "an unlawful message");
+    let invite = bob
+        .post(&format!("/api/v1/channels/{channel}/invites"), &json!({}))
+        .expect(200)
+        .json()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Prove the address: a code by email, then a ticket for it (no account involved).
+    c.post(
+        "/api/v1/reports/dsa/email/send",
+        &json!({ "email": "Notice@Example.com" }),
+    )
+    .expect(200);
+    let mail = sink.wait_for("notice@example.com", "report verification code");
+    let code = crate::background::code_in(&mail);
+    let verify = |code: &str| {
+        c.post(
+            "/api/v1/reports/dsa/email/verify",
+            &json!({ "email": "notice@example.com", "code": code }),
+        )
+    };
+    verify("ZZZZ-ZZZZ").expect_error(400, "INVALID_DSA_VERIFICATION_CODE");
+    let ticket = verify(&code).expect(200).json()["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    verify(&code).expect_error(400, "INVALID_DSA_VERIFICATION_CODE");
+
+    let link = format!(
+        "{}/channels/{guild}/{channel}/{}",
+        server.base,
+        message["id"].as_str().unwrap()
+    );
+    let notice = |extra: Value| {
+        let mut body = json!({
+            "ticket": ticket, "category": "illegal_activity",
+            "reporter_full_legal_name": "Erika Mustermann",
+            "reporter_country_of_residence": "DE",
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    // Bad notices are refused without spending the ticket.
+    c.post(
+        "/api/v1/reports/dsa",
+        &notice(json!({ "report_type": "message", "message_link": "https://x/nowhere" })),
+    )
+    .expect_error(400, "INVALID_DSA_REPORT_TARGET");
+    c.post("/api/v1/reports/dsa", &notice(json!({ "report_type": "message", "message_link": link, "reported_user_tag": "someone#0001" })))
+        .expect_error(400, "INVALID_DSA_REPORT_TARGET");
+    let outside_eu = json!({ "report_type": "user", "user_id": bob_id, "category": "harassment", "reporter_country_of_residence": "US" });
+    assert_eq!(
+        error_paths(
+            &c.post("/api/v1/reports/dsa", &notice(outside_eu))
+                .expect_error(400, "INVALID_FORM_BODY")
+        ),
+        ["reporter_country_of_residence"]
+    );
+    c.post(
+        "/api/v1/reports/dsa",
+        &notice(json!({ "report_type": "guild", "guild_id": guild, "invite_code": "nope" })),
+    )
+    .expect_error(400, "INVALID_DSA_REPORT_TARGET");
+    c.post(
+        "/api/v1/reports/dsa",
+        &notice(json!({ "report_type": "spaceship" })),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+
+    // A good notice is filed once per ticket.
+    let filed = c
+        .post(
+            "/api/v1/reports/dsa",
+            &notice(json!({ "report_type": "guild", "guild_id": guild, "invite_code": format!("{}/invite/{invite}", server.base) })),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(filed["status"], "pending", "{filed}");
+    c.post(
+        "/api/v1/reports/dsa",
+        &notice(json!({ "report_type": "message", "message_link": link })),
+    )
+    .expect_error(400, "INVALID_DSA_TICKET");
+    c.post(
+        "/api/v1/reports/dsa/email/send",
+        &json!({ "email": "not an address" }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+}

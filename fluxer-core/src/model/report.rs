@@ -55,8 +55,14 @@ impl ReportStatus {
 pub struct Report {
     /// Its snowflake; orders reports by age.
     pub id: ReportId,
-    /// Who filed it.
-    pub reporter_id: UserId,
+    /// Who filed it: the account, for reports from the app.
+    pub reporter_id: Option<UserId>,
+    /// The verified email of a legal notice's sender (`/reports/dsa`), who may have no account.
+    pub reporter_email: Option<String>,
+    /// A legal notice's sender's full legal name.
+    pub reporter_full_legal_name: Option<String>,
+    /// A legal notice's sender's EU country of residence (ISO 3166-1 alpha-2).
+    pub reporter_country_of_residence: Option<String>,
     /// When.
     pub reported_at: Timestamp,
     /// Pending or resolved.
@@ -79,6 +85,8 @@ pub struct Report {
     pub reported_channel_id: Option<ChannelId>,
     /// The channel's name at the time.
     pub reported_channel_name: Option<String>,
+    /// The invite through which a legal notice's sender saw a reported guild.
+    pub reported_guild_invite_code: Option<String>,
     /// For a message report: copies of the reported message and up to 25 messages on each side,
     /// oldest first.
     pub message_context: Vec<Message>,

@@ -14,6 +14,7 @@ mod backup_codes;
 mod channels;
 mod coalesce;
 mod discovery;
+mod dsa;
 mod emails;
 mod expressions;
 mod group_dms;
@@ -64,6 +65,7 @@ pub use auth::{
 pub use backup_codes::BackupCode;
 pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};
 pub use discovery::{DISCOVERABLE, DISCOVERY_CATEGORIES, DiscoveredGuild, MAX_DISCOVERY_LIMIT};
+pub use dsa::{DsaNotice, DsaTarget};
 pub use expressions::{
     BulkCreated, BulkFailure, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate,
 };

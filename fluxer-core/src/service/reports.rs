@@ -98,7 +98,11 @@ pub struct GuildReport {
     pub additional_info: Option<String>,
 }
 
-fn validate(category: &str, allowed: &[&str], additional_info: Option<&str>) -> Result<()> {
+pub(super) fn validate(
+    category: &str,
+    allowed: &[&str],
+    additional_info: Option<&str>,
+) -> Result<()> {
     let mut v = Validator::new();
     v.check(
         allowed.contains(&category),
@@ -112,16 +116,19 @@ fn validate(category: &str, allowed: &[&str], additional_info: Option<&str>) -> 
 
 impl Fluxer {
     /// A report with what every kind shares, pending.
-    fn new_report(
+    pub(super) fn new_report(
         &self,
-        actor: &Actor,
+        reporter: Option<&Actor>,
         kind: ReportKind,
         category: String,
         additional_info: Option<String>,
     ) -> Report {
         Report {
             id: self.next_id::<ReportId>(),
-            reporter_id: actor.id(),
+            reporter_id: reporter.map(Actor::id),
+            reporter_email: None,
+            reporter_full_legal_name: None,
+            reporter_country_of_residence: None,
             reported_at: self.now(),
             status: ReportStatus::Pending,
             kind,
@@ -133,6 +140,7 @@ impl Fluxer {
             reported_message_id: None,
             reported_channel_id: None,
             reported_channel_name: None,
+            reported_guild_invite_code: None,
             message_context: Vec::new(),
             resolved_at: None,
             resolved_by: None,
@@ -141,14 +149,11 @@ impl Fluxer {
     }
 
     /// At most [`REPORTS_PER_HOUR`] per reporter.
-    async fn report_allowance(&self, actor: &Actor) -> Result<()> {
+    pub(super) async fn report_allowance(&self, reporter: &str) -> Result<()> {
         let hit = self
             .ports()
             .cache
-            .hit(
-                &format!("reports:{}", actor.id()),
-                Duration::from_secs(3600),
-            )
+            .hit(&format!("reports:{reporter}"), Duration::from_secs(3600))
             .await?;
         if hit.count > REPORTS_PER_HOUR {
             return Err(Error::RateLimited {
@@ -159,7 +164,7 @@ impl Fluxer {
         Ok(())
     }
 
-    async fn file_report(&self, report: Report) -> Result<ReportResponse> {
+    pub(super) async fn file_report(&self, report: Report) -> Result<ReportResponse> {
         self.store().put_report(&report).await?;
         Ok(ReportResponse::from(&report))
     }
@@ -185,10 +190,10 @@ impl Fluxer {
                 "You cannot report your own message.",
             ));
         }
-        self.report_allowance(actor).await?;
+        self.report_allowance(&actor.id().to_string()).await?;
         let context = self.message_context(&message).await?;
         let mut report = self.new_report(
-            actor,
+            Some(actor),
             ReportKind::Message,
             req.category,
             req.additional_info,
@@ -204,7 +209,7 @@ impl Fluxer {
     }
 
     /// The reported message with up to [`CONTEXT_WINDOW`] messages on each side, oldest first.
-    async fn message_context(&self, message: &Message) -> Result<Vec<Message>> {
+    pub(super) async fn message_context(&self, message: &Message) -> Result<Vec<Message>> {
         let store = self.store();
         let mut before = store
             .list_messages(
@@ -256,9 +261,13 @@ impl Fluxer {
             ),
             None => None,
         };
-        self.report_allowance(actor).await?;
-        let mut report =
-            self.new_report(actor, ReportKind::User, req.category, req.additional_info);
+        self.report_allowance(&actor.id().to_string()).await?;
+        let mut report = self.new_report(
+            Some(actor),
+            ReportKind::User,
+            req.category,
+            req.additional_info,
+        );
         report.reported_user_id = Some(req.user_id);
         report.reported_guild_id = guild.as_ref().map(|g| g.id);
         report.reported_guild_name = guild.map(|g| g.name);
@@ -284,9 +293,13 @@ impl Fluxer {
                 "You cannot report your own guild.",
             ));
         }
-        self.report_allowance(actor).await?;
-        let mut report =
-            self.new_report(actor, ReportKind::Guild, req.category, req.additional_info);
+        self.report_allowance(&actor.id().to_string()).await?;
+        let mut report = self.new_report(
+            Some(actor),
+            ReportKind::Guild,
+            req.category,
+            req.additional_info,
+        );
         report.reported_guild_id = Some(guild.id);
         report.reported_guild_name = Some(guild.name);
         self.file_report(report).await

@@ -11,7 +11,10 @@ use super::fixtures::{Fixtures, T0};
 fn report(fx: &Fixtures, reporter: UserId, kind: ReportKind) -> Report {
     Report {
         id: ReportId(fx.snowflake()),
-        reporter_id: reporter,
+        reporter_id: Some(reporter),
+        reporter_email: None,
+        reporter_full_legal_name: None,
+        reporter_country_of_residence: None,
         reported_at: T0,
         status: ReportStatus::Pending,
         kind,
@@ -23,6 +26,7 @@ fn report(fx: &Fixtures, reporter: UserId, kind: ReportKind) -> Report {
         reported_message_id: None,
         reported_channel_id: None,
         reported_channel_name: None,
+        reported_guild_invite_code: None,
         message_context: Vec::new(),
         resolved_at: None,
         resolved_by: None,
@@ -67,6 +71,9 @@ pub async fn reports_kept_listed_newest_first_and_by_status(store: Arc<dyn Store
 
     let mut resolved = made[2].clone();
     resolved.status = ReportStatus::Resolved;
+    resolved.reporter_id = None;
+    resolved.reporter_email = Some("notice@example.com".to_owned());
+    resolved.reporter_country_of_residence = Some("DE".to_owned());
     resolved.resolved_by = Some(reporter.id);
     resolved.resolved_at = Some(T0.plus_ms(1000));
     resolved.public_comment = Some("thanks".to_owned());
