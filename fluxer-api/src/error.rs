@@ -22,6 +22,9 @@ pub struct ApiError {
     pub retry_after: Option<(f64, bool)>,
     /// For `SUDO_MODE_REQUIRED`: whether a two-factor code (rather than the password) is asked for.
     pub has_mfa: Option<bool>,
+    /// More fields for the body, as upstream sends with some errors (`MAX_PACKS`: `pack_type`,
+    /// `limit`, `action`).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -34,6 +37,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             has_mfa: None,
+            details: None,
         }
     }
 
@@ -115,6 +119,7 @@ impl From<Error> for ApiError {
             _ => None,
         };
         let code = e.code();
+        let details = e.details();
         let has_mfa = match e {
             Error::SudoRequired { has_mfa } => Some(has_mfa),
             _ => None,
@@ -139,6 +144,7 @@ impl From<Error> for ApiError {
             errors,
             retry_after,
             has_mfa,
+            details,
         }
     }
 }
@@ -155,6 +161,11 @@ impl IntoResponse for ApiError {
         }
         if let Some(has_mfa) = self.has_mfa {
             body["has_mfa"] = json!(has_mfa);
+        }
+        if let Some(serde_json::Value::Object(fields)) = self.details {
+            for (k, v) in fields {
+                body[k.as_str()] = v;
+            }
         }
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some((secs, global)) = self.retry_after {

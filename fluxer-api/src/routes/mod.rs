@@ -14,6 +14,7 @@ mod instance;
 mod invites;
 mod memes;
 mod messages;
+mod packs;
 mod scheduled;
 mod search;
 mod settings;
@@ -41,6 +42,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(memes::routes())
         .merge(guilds::routes())
         .merge(expressions::routes())
+        .merge(packs::routes())
         .merge(channels::routes())
         .merge(messages::routes(upload_limit))
         .merge(invites::routes())

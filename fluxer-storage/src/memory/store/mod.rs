@@ -6,17 +6,18 @@
 mod accounts;
 mod guilds;
 mod messages;
+mod packs;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use fluxer_core::StoreError;
 use fluxer_core::id::{
-    ApplicationId, ChannelId, ExpressionId, GuildId, MessageId, RoleId, UserId, WebhookId,
+    ApplicationId, ChannelId, ExpressionId, GuildId, MessageId, PackId, RoleId, UserId, WebhookId,
 };
 use fluxer_core::model::{
     ActionToken, Application, AuditEntry, AuthSession, Ban, Channel, Expression, Guild, Invite,
-    Member, Message, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
+    Member, Message, Pack, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
 };
 use fluxer_core::ports::{PortResult, PrivateDocument, conflict};
 
@@ -54,6 +55,7 @@ struct Data {
     documents: HashMap<(UserId, PrivateDocument), BTreeMap<u64, String>>,
     audit_log: HashMap<GuildId, BTreeMap<u64, AuditEntry>>,
     expressions: BTreeMap<ExpressionId, Expression>,
+    packs: BTreeMap<PackId, Pack>,
 }
 
 /// Every repository in memory.
@@ -128,7 +130,8 @@ impl Data {
                 self.reactions.remove(m);
             }
         }
-        self.invites.retain(|_, i| i.channel_id != id || i.vanity);
+        self.invites
+            .retain(|_, i| i.channel_id != Some(id) || i.vanity);
         self.webhooks.retain(|_, w| w.channel_id != id);
         for states in self.read_states.values_mut() {
             states.remove(&id);
