@@ -6,7 +6,8 @@
 //! Images are kept as uploaded (animated GIF, WebP and APNG stay animated) at
 //! `{emojis|stickers}/{id}` in the blob store, and the media proxy renders them at the size asked.
 //! Deleting keeps the image, so messages that show it still render, unless `?purge` is asked on a
-//! guild with the `EXPRESSION_PURGE_ALLOWED` feature.
+//! guild with the `EXPRESSION_PURGE_ALLOWED` feature. Users' packs (`pack_expressions`) hold
+//! expressions checked and stored the same way.
 
 use std::collections::HashSet;
 
@@ -133,7 +134,7 @@ impl Draft {
     }
 }
 
-/// Checks the drafts of one emoji create (`prefix` empty) or of a bulk one (`emojis.{i}.`).
+/// Checks the drafts of one emoji create or of a bulk one (paths `emojis.{i}.name`).
 pub(super) fn validate_emoji_drafts(drafts: &[Draft], bulk: bool) -> Result<()> {
     let mut v = Validator::new();
     if bulk {
@@ -156,7 +157,7 @@ pub(super) fn validate_emoji_drafts(drafts: &[Draft], bulk: bool) -> Result<()> 
     v.finish()
 }
 
-/// Checks the drafts of one sticker create or of a bulk one (`stickers.{i}.`).
+/// Checks the drafts of one sticker create or of a bulk one (paths `stickers.{i}.*`).
 pub(super) fn validate_sticker_drafts(drafts: &[Draft], bulk: bool) -> Result<()> {
     let mut v = Validator::new();
     if bulk {
