@@ -96,6 +96,43 @@ pub struct BulkFailure {
     pub error: String,
 }
 
+impl EmojiUpdate {
+    /// The new name, trimmed and checked.
+    pub(super) fn checked(self) -> Result<String> {
+        let name = self.name.trim().to_owned();
+        let mut v = Validator::new();
+        validate_emoji_name(&mut v, "name", &name);
+        v.finish()?;
+        Ok(name)
+    }
+}
+
+impl StickerUpdate {
+    /// The new fields, cleaned and checked.
+    pub(super) fn checked(self) -> Result<StickerUpdate> {
+        let edit = StickerUpdate {
+            name: self.name.trim().to_owned(),
+            description: description(self.description),
+            tags: Some(tags(self.tags)),
+        };
+        let mut v = Validator::new();
+        let tags = edit.tags.as_deref().unwrap_or_default();
+        validate_sticker_fields(&mut v, "", &edit.name, edit.description.as_deref(), tags);
+        v.finish()?;
+        Ok(edit)
+    }
+
+    /// `sticker` with these fields (a checked edit's).
+    pub(super) fn applied_to(self, sticker: &Expression) -> Expression {
+        Expression {
+            name: self.name,
+            description: self.description,
+            tags: self.tags.unwrap_or_default(),
+            ..sticker.clone()
+        }
+    }
+}
+
 /// What is being created, whatever its kind and owner (a guild or a pack).
 pub(super) struct Draft {
     pub(super) kind: ExpressionKind,
@@ -180,7 +217,7 @@ pub(super) fn validate_sticker_drafts(drafts: &[Draft], bulk: bool) -> Result<()
     v.finish()
 }
 
-pub(super) fn validate_emoji_name(v: &mut Validator, path: &str, name: &str) {
+fn validate_emoji_name(v: &mut Validator, path: &str, name: &str) {
     v.length(path, name, 2, 32);
     v.check(
         name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
@@ -190,7 +227,7 @@ pub(super) fn validate_emoji_name(v: &mut Validator, path: &str, name: &str) {
     );
 }
 
-pub(super) fn validate_sticker_fields(
+fn validate_sticker_fields(
     v: &mut Validator,
     prefix: &str,
     name: &str,
@@ -206,11 +243,11 @@ pub(super) fn validate_sticker_fields(
 }
 
 /// An empty or blank description is none.
-pub(super) fn description(d: Option<String>) -> Option<String> {
+fn description(d: Option<String>) -> Option<String> {
     d.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty())
 }
 
-pub(super) fn tags(t: Option<Vec<String>>) -> Vec<String> {
+fn tags(t: Option<Vec<String>>) -> Vec<String> {
     t.unwrap_or_default()
         .into_iter()
         .map(|t| t.trim().to_owned())
@@ -347,14 +384,12 @@ impl Fluxer {
         id: ExpressionId,
         req: EmojiUpdate,
     ) -> Result<EmojiResponse> {
-        let mut v = Validator::new();
-        validate_emoji_name(&mut v, "name", req.name.trim());
-        v.finish()?;
+        let name = req.checked()?;
         let old = self
             .modifiable(actor, guild, id, ExpressionKind::Emoji)
             .await?;
         let mut new = old.clone();
-        new.name = req.name.trim().to_owned();
+        new.name = name;
         self.store().put_expression(&new).await?;
         self.emit_expressions(guild, ExpressionKind::Emoji).await?;
         let changes = super::audit::diff(&old.emoji_response(), &new.emoji_response(), &[]);
@@ -371,23 +406,11 @@ impl Fluxer {
         id: ExpressionId,
         req: StickerUpdate,
     ) -> Result<StickerResponse> {
-        let (name, description, tags) = (
-            req.name.trim().to_owned(),
-            description(req.description),
-            tags(req.tags),
-        );
-        let mut v = Validator::new();
-        validate_sticker_fields(&mut v, "", &name, description.as_deref(), &tags);
-        v.finish()?;
+        let edit = req.checked()?;
         let old = self
             .modifiable(actor, guild, id, ExpressionKind::Sticker)
             .await?;
-        let new = Expression {
-            name,
-            description,
-            tags,
-            ..old.clone()
-        };
+        let new = edit.applied_to(&old);
         self.store().put_expression(&new).await?;
         self.emit_expressions(guild, ExpressionKind::Sticker)
             .await?;

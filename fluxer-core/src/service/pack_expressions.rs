@@ -5,15 +5,14 @@
 //! image for the messages that show it, unless `?purge` is asked.
 
 use super::expressions::{
-    BulkCreated, Draft, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate, description, tags,
-    validate_emoji_drafts, validate_emoji_name, validate_sticker_drafts, validate_sticker_fields,
+    BulkCreated, Draft, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate,
+    validate_emoji_drafts, validate_sticker_drafts,
 };
 use super::packs::require_pack_access;
 use super::{Actor, Fluxer};
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ExpressionId, PackId};
 use crate::model::{EmojiResponse, Expression, ExpressionKind, Pack, StickerResponse};
-use crate::validation::Validator;
 
 impl Fluxer {
     /// `GET /packs/emojis/{id}`: with each uploader.
@@ -120,10 +119,7 @@ impl Fluxer {
         emoji: ExpressionId,
         req: EmojiUpdate,
     ) -> Result<EmojiResponse> {
-        let name = req.name.trim().to_owned();
-        let mut v = Validator::new();
-        validate_emoji_name(&mut v, "name", &name);
-        v.finish()?;
+        let name = req.checked()?;
         let pack = self.pack_to_fill(actor, id, ExpressionKind::Emoji).await?;
         let mut found = self.pack_expression(&pack, emoji).await?;
         found.name = name;
@@ -139,24 +135,12 @@ impl Fluxer {
         sticker: ExpressionId,
         req: StickerUpdate,
     ) -> Result<StickerResponse> {
-        let (name, description, tags) = (
-            req.name.trim().to_owned(),
-            description(req.description),
-            tags(req.tags),
-        );
-        let mut v = Validator::new();
-        validate_sticker_fields(&mut v, "", &name, description.as_deref(), &tags);
-        v.finish()?;
+        let edit = req.checked()?;
         let pack = self
             .pack_to_fill(actor, id, ExpressionKind::Sticker)
             .await?;
         let found = self.pack_expression(&pack, sticker).await?;
-        let updated = Expression {
-            name,
-            description,
-            tags,
-            ..found
-        };
+        let updated = edit.applied_to(&found);
         self.store().put_expression(&updated).await?;
         Ok(updated.sticker_response())
     }

@@ -6,7 +6,9 @@ use fluxer_core::model::Pack;
 use fluxer_core::ports::{PackRepository, PortResult};
 use rusqlite::params;
 
-use super::{distinct_ids, execute, placeholders, query_json, query_one_json, sql_id, to_json};
+use super::{
+    distinct_ids, execute, query_json, query_json_by_ids, query_one_json, sql_id, to_json,
+};
 use crate::sqlite::SqliteStore;
 
 #[async_trait]
@@ -40,22 +42,8 @@ impl PackRepository for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct_ids(ids.iter().map(|i| i.get()));
-        self.read(move |c| {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "SELECT data FROM packs WHERE id IN ({})",
-                    placeholders(chunk.len())
-                );
-                out.extend(query_json::<Pack>(
-                    c,
-                    &sql,
-                    rusqlite::params_from_iter(chunk),
-                )?);
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |c| query_json_by_ids(c, "packs", &ids))
+            .await
     }
 
     async fn list_user_packs(&self, creator: UserId) -> PortResult<Vec<Pack>> {
