@@ -271,7 +271,8 @@ mod tests {
 
     use async_trait::async_trait;
     use fluxer_core::ports::{
-        Email, Mailer, ManualClock, MemberRepository, NewJob, PortResult, UserRepository,
+        Email, ExpressionRepository, InviteRepository, Mailer, ManualClock, MemberRepository,
+        NewJob, PackRepository, PortResult, PrivateDocumentRepository, UserRepository,
     };
     use fluxer_core::service::{
         Argon2Hasher, ClientInfo, GuildCreate, LoginOutcome, LoginRequest, Ports, RegisterRequest,
@@ -478,6 +479,50 @@ mod tests {
             .unwrap();
         let (keep_token, keep_id) = register(f, "frank").await;
         let frank = f.authenticate(&keep_token).await.unwrap();
+        // Erin made a pack (with an emoji and an invite) and installed Frank's.
+        let pack = |id: u64, creator| fluxer_core::model::Pack {
+            id: fluxer_core::id::PackId::new(id),
+            kind: fluxer_core::model::ExpressionKind::Emoji,
+            creator_id: creator,
+            name: "pack".into(),
+            description: None,
+            created_at: f.now(),
+            updated_at: f.now(),
+        };
+        let (erins, franks) = (pack(900, id), pack(901, keep_id));
+        e.store.put_pack(&erins).await.unwrap();
+        e.store.put_pack(&franks).await.unwrap();
+        let emoji = fluxer_core::model::Expression {
+            id: fluxer_core::id::ExpressionId::new(902),
+            guild_id: erins.id.expression_owner(),
+            kind: fluxer_core::model::ExpressionKind::Emoji,
+            name: "wave".into(),
+            creator_id: id,
+            animated: false,
+            content_type: "image/png".into(),
+            description: None,
+            tags: Vec::new(),
+        };
+        e.store.put_expression(&emoji).await.unwrap();
+        let invite = fluxer_core::model::Invite {
+            code: "erinspack".into(),
+            guild_id: None,
+            channel_id: None,
+            pack_id: Some(erins.id),
+            inviter_id: Some(id),
+            uses: 0,
+            max_uses: 0,
+            max_age: 0,
+            temporary: false,
+            created_at: f.now(),
+            vanity: false,
+        };
+        e.store.create_invite(&invite).await.unwrap();
+        let installed = fluxer_core::ports::PrivateDocument::PackInstallation;
+        e.store
+            .put_private_document(id, installed, franks.id.get(), Some("{}"))
+            .await
+            .unwrap();
 
         // The owner of a guild must hand it over first; a wrong password is refused.
         assert!(
@@ -541,6 +586,18 @@ mod tests {
         );
         let kept = e.store.get_user(keep_id).await.unwrap().unwrap();
         assert!(kept.deleted_at.is_none() && kept.deletion_requested_at.is_none());
+        // Her pack went with what it held; her installation of Frank's too, not his pack.
+        assert!(e.store.list_user_packs(id).await.unwrap().is_empty());
+        assert_eq!(e.store.get_expression(emoji.id).await.unwrap(), None);
+        assert_eq!(e.store.get_invite(&invite.code).await.unwrap(), None);
+        assert!(
+            e.store
+                .list_private_documents(id, installed)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(e.store.get_pack(franks.id).await.unwrap(), Some(franks));
 
         // Idle sessions end after 90 days; the owner's session was last used at the start.
         let expire = fluxer_core::ports::Job {

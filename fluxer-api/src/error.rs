@@ -20,8 +20,9 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// For 429s: seconds until retry, and whether the global limit was hit.
     pub retry_after: Option<(f64, bool)>,
-    /// Fields some errors add to the body, as upstream's error `data`: `has_mfa` on
-    /// `SUDO_MODE_REQUIRED`, the `ticket` of `IP_AUTHORIZATION_REQUIRED`, ...
+    /// Fields some errors add to the body, as upstream's error `data` ([`Error::details`]):
+    /// `has_mfa` on `SUDO_MODE_REQUIRED`, the `ticket` of `IP_AUTHORIZATION_REQUIRED`, `limit` on
+    /// `MAX_PACKS`, ...
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -116,27 +117,8 @@ impl From<Error> for ApiError {
             _ => None,
         };
         let code = e.code();
-        let data = match &e {
-            Error::SudoRequired { has_mfa } => json!({ "has_mfa": has_mfa }),
-            Error::IpAuthorizationRequired {
-                ticket,
-                email,
-                resend_available_in,
-            } => json!({
-                "ip_authorization_required": true,
-                "ticket": ticket,
-                "email": email,
-                "resend_available_in": resend_available_in,
-            }),
-            Error::TooSoon {
-                code: "IP_AUTHORIZATION_RESEND_COOLDOWN",
-                retry_after_ms,
-                ..
-            } => json!({ "resend_available_in": retry_after_ms.div_ceil(1000) }),
-            _ => json!({}),
-        };
-        let data = match data {
-            serde_json::Value::Object(map) => map,
+        let data = match e.details() {
+            Some(serde_json::Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
         let errors = match e {

@@ -23,7 +23,7 @@ pub use crate::client_ip::{ClientIp, IpNet};
 pub use crate::state::{Limit, RateLimits};
 
 /// Parameters that split buckets (Discord's "major parameters").
-const MAJOR: [&str; 3] = ["{channel_id}", "{guild_id}", "{webhook_id}"];
+const MAJOR: [&str; 4] = ["{channel_id}", "{guild_id}", "{webhook_id}", "{pack_id}"];
 
 fn bucket_of(method: &Method, template: &str, path: &str) -> String {
     // Fill the major parameters of the template from the concrete path.

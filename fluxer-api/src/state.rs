@@ -132,6 +132,49 @@ impl Limit {
     }
 }
 
+/// Upstream's limits on the pack routes (each pack its own bucket).
+fn pack_routes() -> Vec<(Method, &'static str, Limit)> {
+    let often = Limit::new(20, 10_000);
+    let mut routes = vec![
+        (Method::GET, "/packs", often),
+        (Method::POST, "/packs/{pack_id}", often),
+        (Method::PATCH, "/packs/{pack_id}", often),
+        (Method::DELETE, "/packs/{pack_id}", Limit::new(10, 60_000)),
+        (Method::POST, "/packs/{pack_id}/install", often),
+        (Method::DELETE, "/packs/{pack_id}/install", often),
+        (Method::GET, "/packs/{pack_id}/invites", often),
+        (Method::POST, "/packs/{pack_id}/invites", often),
+    ];
+    for (list, one) in [
+        (
+            "/packs/emojis/{pack_id}",
+            "/packs/emojis/{pack_id}/{emoji_id}",
+        ),
+        (
+            "/packs/stickers/{pack_id}",
+            "/packs/stickers/{pack_id}/{sticker_id}",
+        ),
+    ] {
+        routes.extend([
+            (Method::GET, list, Limit::new(60, 10_000)),
+            (Method::POST, list, often),
+            (Method::PATCH, one, often),
+            (Method::DELETE, one, often),
+        ]);
+    }
+    routes.push((
+        Method::POST,
+        "/packs/emojis/{pack_id}/bulk",
+        Limit::new(6, 60_000),
+    ));
+    routes.push((
+        Method::POST,
+        "/packs/stickers/{pack_id}/bulk",
+        Limit::new(6, 60_000),
+    ));
+    routes
+}
+
 /// The instance's rate limits: upstream's numbers by default.
 #[derive(Debug, Clone)]
 pub struct RateLimits {
@@ -299,7 +342,10 @@ impl Default for RateLimits {
                     "/guilds/{guild_id}/stickers/bulk",
                     Limit::new(6, 60_000),
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(pack_routes())
+            .collect(),
         }
     }
 }

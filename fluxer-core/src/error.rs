@@ -2,6 +2,9 @@
 //! ([`Error::code`]) and HTTP statuses ([`Error::status`]), so the API layer translates in one place.
 
 use serde::Serialize;
+use serde_json::json;
+
+use crate::model::ExpressionKind;
 
 /// What a lookup did not find. Each kind is a distinct `UNKNOWN_*` code on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub enum Unknown {
     Overwrite,
     /// No such data export (`UNKNOWN_HARVEST`, 404).
     Harvest,
+    /// No such emoji or sticker pack (`UNKNOWN_PACK`, 404).
+    Pack,
 }
 
 impl Unknown {
@@ -66,6 +71,7 @@ impl Unknown {
             Unknown::Relationship => "UNKNOWN_USER",
             Unknown::Overwrite => "UNKNOWN_PERMISSION_OVERWRITE",
             Unknown::Harvest => "UNKNOWN_HARVEST",
+            Unknown::Pack => "UNKNOWN_PACK",
         }
     }
 
@@ -88,6 +94,7 @@ impl Unknown {
             Unknown::Relationship => "relationship",
             Unknown::Overwrite => "permission overwrite",
             Unknown::Harvest => "data export",
+            Unknown::Pack => "pack",
         }
     }
 }
@@ -122,6 +129,12 @@ pub enum Limit {
     AnimatedEmojis,
     /// Stickers in one guild (`MAX_STICKERS`).
     Stickers,
+    /// Emojis or stickers in one pack (`MAX_PACK_EXPRESSIONS`).
+    PackExpressions,
+    /// Packs of one kind one user may make (`MAX_PACKS`).
+    CreatedPacks(ExpressionKind),
+    /// Packs of one kind one user may install (`MAX_PACKS`).
+    InstalledPacks(ExpressionKind),
 }
 
 impl Limit {
@@ -141,6 +154,22 @@ impl Limit {
             Limit::Emojis => "MAX_EMOJIS",
             Limit::AnimatedEmojis => "MAX_ANIMATED_EMOJIS",
             Limit::Stickers => "MAX_STICKERS",
+            Limit::PackExpressions => "MAX_PACK_EXPRESSIONS",
+            Limit::CreatedPacks(_) | Limit::InstalledPacks(_) => "MAX_PACKS",
+        }
+    }
+
+    /// The fields upstream adds to this limit's error body, if any.
+    fn details(self, max: u64) -> Option<serde_json::Value> {
+        match self {
+            Limit::PackExpressions => Some(json!({ "max_expressions": max })),
+            Limit::CreatedPacks(kind) => {
+                Some(json!({ "pack_type": kind, "limit": max, "action": "create" }))
+            }
+            Limit::InstalledPacks(kind) => {
+                Some(json!({ "pack_type": kind, "limit": max, "action": "install" }))
+            }
+            _ => None,
         }
     }
 }
@@ -325,6 +354,34 @@ impl Error {
         Error::Forbidden {
             code,
             message: message.into(),
+        }
+    }
+
+    /// Fields upstream adds to this error's body beside `code` and `message` (an object), if any:
+    /// `MAX_PACKS` names the kind, the limit and the action; `SUDO_MODE_REQUIRED` says whether a
+    /// two-factor code is asked for; `IP_AUTHORIZATION_REQUIRED` gives the ticket to poll with.
+    pub fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            Error::LimitReached { limit, max } => limit.details(*max),
+            Error::SudoRequired { has_mfa } => Some(serde_json::json!({ "has_mfa": has_mfa })),
+            Error::IpAuthorizationRequired {
+                ticket,
+                email,
+                resend_available_in,
+            } => Some(serde_json::json!({
+                "ip_authorization_required": true,
+                "ticket": ticket,
+                "email": email,
+                "resend_available_in": resend_available_in,
+            })),
+            Error::TooSoon {
+                code: "IP_AUTHORIZATION_RESEND_COOLDOWN",
+                retry_after_ms,
+                ..
+            } => Some(serde_json::json!({
+                "resend_available_in": retry_after_ms.div_ceil(1000),
+            })),
+            _ => None,
         }
     }
 

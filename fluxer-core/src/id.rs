@@ -180,6 +180,18 @@ typed_id! {
     AuditLogId;
     /// A report filed with the instance's staff.
     ReportId;
+    /// A user's emoji or sticker pack.
+    PackId;
+}
+
+impl PackId {
+    /// The owner its emojis and stickers are stored under ([`Expression::guild_id`]): a pack owns
+    /// expressions the way a guild does (as upstream stores them), and snowflakes never collide.
+    ///
+    /// [`Expression::guild_id`]: crate::model::Expression::guild_id
+    pub fn expression_owner(self) -> GuildId {
+        GuildId(self.0)
+    }
 }
 
 impl From<ExpressionId> for EmojiId {

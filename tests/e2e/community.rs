@@ -444,7 +444,7 @@ fn gif(frames: usize) -> Vec<u8> {
     out
 }
 
-fn data_uri(mime: &str, bytes: &[u8]) -> String {
+pub(crate) fn data_uri(mime: &str, bytes: &[u8]) -> String {
     use base64::Engine;
     format!(
         "data:{mime};base64,{}",

@@ -5,6 +5,7 @@ mod community;
 mod gateway;
 mod harness;
 pub(crate) mod media;
+mod packs;
 mod postgres;
 mod quickstart;
 mod sign_in;

@@ -15,7 +15,7 @@ use crate::extract::{Auth, JsonBody, PathParams, QueryParams};
 use crate::state::ApiState;
 
 /// A bulk upload carries up to 50 images of at most 512 KiB each, as base64.
-const BULK_BODY_BYTES: usize = 40 << 20;
+pub(super) const BULK_BODY_BYTES: usize = 40 << 20;
 
 pub(super) fn routes() -> Router<ApiState> {
     let bulk_limit = DefaultBodyLimit::max(BULK_BODY_BYTES);
@@ -61,8 +61,8 @@ async fn create_emoji(
 }
 
 #[derive(Deserialize)]
-struct EmojiBulk {
-    emojis: Vec<EmojiCreate>,
+pub(super) struct EmojiBulk {
+    pub(super) emojis: Vec<EmojiCreate>,
 }
 
 async fn create_emojis(
@@ -87,13 +87,13 @@ async fn update_emoji(
 
 /// `?purge=true|True|1` also deletes the image.
 #[derive(Deserialize, Default)]
-struct PurgeQuery {
+pub(super) struct PurgeQuery {
     #[serde(default)]
     purge: Option<String>,
 }
 
 impl PurgeQuery {
-    fn purge(&self) -> bool {
+    pub(super) fn purge(&self) -> bool {
         matches!(
             self.purge.as_deref().map(str::trim),
             Some("true" | "True" | "1")
@@ -131,8 +131,8 @@ async fn create_sticker(
 }
 
 #[derive(Deserialize)]
-struct StickerBulk {
-    stickers: Vec<StickerCreate>,
+pub(super) struct StickerBulk {
+    pub(super) stickers: Vec<StickerCreate>,
 }
 
 async fn create_stickers(

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use fluxer_core::model::InviteResponse;
+use fluxer_core::model::InviteView;
 
 use crate::error::ApiResult;
 use crate::extract::{Auth, PathParams};
@@ -19,7 +19,7 @@ pub(super) fn routes() -> Router<ApiState> {
 async fn get_invite(
     State(s): State<ApiState>,
     PathParams(code): PathParams<String>,
-) -> ApiResult<Json<InviteResponse>> {
+) -> ApiResult<Json<InviteView>> {
     Ok(Json(s.fluxer.get_invite(&code).await?))
 }
 
@@ -27,7 +27,7 @@ async fn accept(
     State(s): State<ApiState>,
     Auth(actor): Auth,
     PathParams(code): PathParams<String>,
-) -> ApiResult<Json<InviteResponse>> {
+) -> ApiResult<Json<InviteView>> {
     Ok(Json(s.fluxer.accept_invite(&actor, &code).await?))
 }
 
@@ -35,6 +35,6 @@ async fn delete(
     State(s): State<ApiState>,
     Auth(actor): Auth,
     PathParams(code): PathParams<String>,
-) -> ApiResult<Json<InviteResponse>> {
+) -> ApiResult<Json<InviteView>> {
     Ok(Json(s.fluxer.delete_invite(&actor, &code).await?))
 }

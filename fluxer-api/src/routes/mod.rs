@@ -14,6 +14,7 @@ mod instance;
 mod invites;
 mod memes;
 mod messages;
+mod packs;
 mod reports;
 mod scheduled;
 mod search;
@@ -42,6 +43,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(memes::routes())
         .merge(guilds::routes())
         .merge(expressions::routes())
+        .merge(packs::routes())
         .merge(channels::routes())
         .merge(messages::routes(upload_limit))
         .merge(invites::routes())

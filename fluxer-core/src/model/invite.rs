@@ -1,9 +1,10 @@
 use serde::{Deserialize, Serialize};
 
-use crate::id::{ChannelId, GuildId, UserId};
+use crate::id::{ChannelId, GuildId, PackId, UserId};
 use crate::time::Timestamp;
 
 use super::channel::ChannelType;
+use super::pack::PackInviteResponse;
 use super::user::UserPartial;
 
 /// An invite, as stored.
@@ -11,10 +12,14 @@ use super::user::UserPartial;
 pub struct Invite {
     /// Unique across the instance (shared namespace with vanity codes).
     pub code: String,
-    /// The guild it joins; `None` for a group DM invite.
+    /// The guild it joins; `None` for a group DM or pack invite.
     pub guild_id: Option<GuildId>,
     /// The channel it lands on; a vanity invite uses the system channel, else the rules channel.
-    pub channel_id: ChannelId,
+    /// `None` for a pack invite.
+    pub channel_id: Option<ChannelId>,
+    /// The pack it installs, for a pack invite (which has neither guild nor channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_id: Option<PackId>,
     /// Who created it; `None` for vanity invites.
     pub inviter_id: Option<UserId>,
     /// How many times it has been accepted.
@@ -46,6 +51,16 @@ impl Invite {
     pub fn is_used_up(&self) -> bool {
         self.max_uses > 0 && self.uses >= self.max_uses
     }
+}
+
+/// What `/invites/{code}` answers: a guild invite, or a pack invite.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum InviteView {
+    /// An invite to a guild (or group DM).
+    Guild(InviteResponse),
+    /// An invite to install a pack.
+    Pack(PackInviteResponse),
 }
 
 /// The guild as an invite shows it.

@@ -11,6 +11,7 @@ mod expression;
 mod guild;
 mod invite;
 mod message;
+mod pack;
 mod presence;
 mod report;
 mod settings;
@@ -24,10 +25,14 @@ pub use guild::{
     Ban, BanResponse, Guild, GuildResponse, GuildSnapshot, Member, MemberResponse, Role, UserGuild,
     VanityUrl,
 };
-pub use invite::{Invite, InviteResponse, PartialChannel, PartialGuild};
+pub use invite::{Invite, InviteResponse, InviteView, PartialChannel, PartialGuild};
 pub use message::{
     AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse,
     MessageType, ReactionCount, ReactionEmoji,
+};
+pub use pack::{
+    Pack, PackDashboard, PackInfo, PackInstallation, PackInviteResponse, PackSection, PackSummary,
+    pack_invite_type,
 };
 pub use presence::{PresenceResponse, PresenceUser};
 pub use report::{Report, ReportKind, ReportResponse, ReportStatus};
@@ -37,5 +42,5 @@ pub use settings::{
 };
 pub use user::{
     ActionToken, ActionTokenKind, AuthSession, PendingBulkDeletion, ReadState, Relationship,
-    RelationshipType, User, UserPartial, UserPrivate,
+    RelationshipType, STAFF_FLAG, User, UserPartial, UserPrivate,
 };

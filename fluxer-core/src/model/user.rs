@@ -68,7 +68,15 @@ pub struct PendingBulkDeletion {
     pub message_count: u64,
 }
 
+/// Upstream's public STAFF flag: the instance's operators (`create-admin` accounts).
+pub const STAFF_FLAG: u64 = 1;
+
 impl User {
+    /// Whether the account has the STAFF flag.
+    pub fn is_staff(&self) -> bool {
+        self.flags & STAFF_FLAG != 0
+    }
+
     /// A new account with every optional field empty; the discriminator is assigned when stored.
     pub fn new(id: UserId, username: String, email: Option<String>) -> User {
         User {

@@ -6,6 +6,7 @@
 //!   `users.tag` (username + discriminator), `guilds.vanity_url_code`, `invites.code`, `members.pk`.
 //! - Deleting a guild removes its channels, roles, members, invites, bans and webhooks; deleting a
 //!   channel removes its messages, reactions, invites, webhooks and read states.
+//! - Deleting a pack removes its expressions and its invites.
 //! - Deleting a guild also frees its vanity code and removes its vanity invite; a channel's deletion
 //!   leaves a vanity invite that points at it alone (the invite follows the guild's vanity code).
 //! - Message lists are newest first.
@@ -18,12 +19,12 @@ use async_trait::async_trait;
 use super::PortResult;
 use crate::error::StoreError;
 use crate::id::{
-    ApplicationId, AuditLogId, ChannelId, ExpressionId, GuildId, MessageId, ReportId, RoleId,
-    UserId, WebhookId,
+    ApplicationId, AuditLogId, ChannelId, ExpressionId, GuildId, MessageId, PackId, ReportId,
+    RoleId, UserId, WebhookId,
 };
 use crate::model::{
     ActionToken, ActionTokenKind, Application, AuditEntry, AuditQuery, AuthSession, Ban, Channel,
-    Expression, ExpressionKind, Guild, Invite, Member, Message, ReactionCount, ReactionEmoji,
+    Expression, ExpressionKind, Guild, Invite, Member, Message, Pack, ReactionCount, ReactionEmoji,
     ReadState, Relationship, Report, ReportStatus, Role, User, Webhook,
 };
 use crate::time::Timestamp;
@@ -277,7 +278,7 @@ pub trait RoleRepository: Send + Sync {
 }
 
 /// Invites, keyed by their code, which is unique across the instance (`invites.code`). An invite to
-/// a group DM belongs to no guild.
+/// a group DM belongs to no guild; an invite to a pack has neither guild nor channel.
 #[async_trait]
 pub trait InviteRepository: Send + Sync {
     /// Fails with `invites.code` when the code exists.
@@ -288,6 +289,8 @@ pub trait InviteRepository: Send + Sync {
     async fn list_guild_invites(&self, guild: GuildId) -> PortResult<Vec<Invite>>;
     /// Every invite that points at the channel (a vanity invite included), in any order.
     async fn list_channel_invites(&self, channel: ChannelId) -> PortResult<Vec<Invite>>;
+    /// Every invite to the pack, in any order.
+    async fn list_pack_invites(&self, pack: PackId) -> PortResult<Vec<Invite>>;
     /// `true` if the invite existed.
     async fn delete_invite(&self, code: &str) -> PortResult<bool>;
     /// Atomically counts one use if the invite exists, has not expired at `now` and is not used up;
@@ -507,6 +510,8 @@ pub enum PrivateDocument {
     EmailRevert,
     /// Two-factor backup codes (key 0).
     MfaBackupCodes,
+    /// Someone's pack the user installed (key: the pack's ID).
+    PackInstallation,
     /// An address the account has logged in from (key: from the address's hash).
     AuthorizedIp,
 }
@@ -527,6 +532,7 @@ impl PrivateDocument {
         PrivateDocument::PasswordChangeTicket,
         PrivateDocument::EmailRevert,
         PrivateDocument::MfaBackupCodes,
+        PrivateDocument::PackInstallation,
         PrivateDocument::AuthorizedIp,
     ];
 
@@ -546,7 +552,8 @@ impl PrivateDocument {
             PrivateDocument::PasswordChangeTicket => 11,
             PrivateDocument::EmailRevert => 12,
             PrivateDocument::MfaBackupCodes => 13,
-            PrivateDocument::AuthorizedIp => 14,
+            PrivateDocument::PackInstallation => 14,
+            PrivateDocument::AuthorizedIp => 15,
         }
     }
 }
@@ -612,6 +619,22 @@ pub trait ExpressionRepository: Send + Sync {
     async fn delete_expression(&self, id: ExpressionId) -> PortResult<bool>;
 }
 
+/// Users' emoji and sticker packs. A pack's emojis and stickers are expressions stored under
+/// [`PackId::expression_owner`]; deleting the pack deletes them and its invites.
+#[async_trait]
+pub trait PackRepository: Send + Sync {
+    /// Stores (inserts or replaces) one.
+    async fn put_pack(&self, pack: &Pack) -> PortResult<()>;
+    /// One, by ID.
+    async fn get_pack(&self, id: PackId) -> PortResult<Option<Pack>>;
+    /// Several, by ID; unknown IDs are skipped, order unspecified.
+    async fn get_packs(&self, ids: &[PackId]) -> PortResult<Vec<Pack>>;
+    /// The packs a user made, of both kinds, by ascending ID.
+    async fn list_user_packs(&self, creator: UserId) -> PortResult<Vec<Pack>>;
+    /// Deletes one with its expressions and invites; whether it existed.
+    async fn delete_pack(&self, id: PackId) -> PortResult<bool>;
+}
+
 /// Reports filed with the instance's staff.
 #[async_trait]
 pub trait ReportRepository: Send + Sync {
@@ -649,6 +672,7 @@ pub trait Store:
     + PrivateDocumentRepository
     + AuditLogRepository
     + ExpressionRepository
+    + PackRepository
     + ReportRepository
     + 'static
 {
@@ -673,6 +697,7 @@ impl<T> Store for T where
         + PrivateDocumentRepository
         + AuditLogRepository
         + ExpressionRepository
+        + PackRepository
         + ReportRepository
         + 'static
 {

@@ -106,8 +106,9 @@ impl Fluxer {
         }
         self.end_sessions(id, None).await?;
         self.erase_memes(id).await?;
+        self.erase_packs(id).await?;
         // Everything else the account kept for itself: settings, notes, scheduled messages,
-        // pending email and password changes, backup codes.
+        // pending email and password changes, backup codes, installed packs.
         for kind in PrivateDocument::ALL {
             for (key, _) in self.store().list_private_documents(id, *kind).await? {
                 self.store()

@@ -15,8 +15,6 @@ const SESSION_TOUCH_INTERVAL_MS: i64 = 5 * 60 * 1000;
 const VERIFY_EMAIL_TTL_SECS: i64 = 24 * 3600;
 const RESET_PASSWORD_TTL_SECS: i64 = 3600;
 const MFA_TICKET_TTL_SECS: i64 = 5 * 60;
-/// Upstream's public STAFF flag.
-const STAFF_FLAG: u64 = 1;
 
 /// `POST /auth/register`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -267,7 +265,7 @@ impl Fluxer {
         validate_password(&mut v, "password", password);
         v.finish()?;
         let user = User {
-            flags: STAFF_FLAG,
+            flags: crate::model::STAFF_FLAG,
             email_verified: true,
             password_hash: Some(self.ports().hasher.hash(password).await?),
             ..User::new(self.next_id(), username.to_owned(), Some(email))

@@ -6,7 +6,10 @@
 //! Images are kept as uploaded (animated GIF, WebP and APNG stay animated) at
 //! `{emojis|stickers}/{id}` in the blob store, and the media proxy renders them at the size asked.
 //! Deleting keeps the image, so messages that show it still render, unless `?purge` is asked on a
-//! guild with the `EXPRESSION_PURGE_ALLOWED` feature.
+//! guild with the `EXPRESSION_PURGE_ALLOWED` feature. Users' packs (`pack_expressions`) hold
+//! expressions checked and stored the same way.
+
+use std::collections::HashSet;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -21,7 +24,7 @@ use crate::model::{
     audit_action,
 };
 use crate::permission::Permissions;
-use crate::ports::{Dispatch, EventKind, Topic};
+use crate::ports::{Dispatch, EventKind, MediaInfo, Topic};
 use crate::validation::Validator;
 
 /// Items in one bulk upload.
@@ -93,13 +96,125 @@ pub struct BulkFailure {
     pub error: String,
 }
 
-/// What is being created, whatever its kind.
-struct Draft {
-    kind: ExpressionKind,
-    name: String,
-    description: Option<String>,
-    tags: Vec<String>,
-    image: String,
+impl EmojiUpdate {
+    /// The new name, trimmed and checked.
+    pub(super) fn checked(self) -> Result<String> {
+        let name = self.name.trim().to_owned();
+        let mut v = Validator::new();
+        validate_emoji_name(&mut v, "name", &name);
+        v.finish()?;
+        Ok(name)
+    }
+}
+
+impl StickerUpdate {
+    /// The new fields, cleaned and checked.
+    pub(super) fn checked(self) -> Result<StickerUpdate> {
+        let edit = StickerUpdate {
+            name: self.name.trim().to_owned(),
+            description: description(self.description),
+            tags: Some(tags(self.tags)),
+        };
+        let mut v = Validator::new();
+        let tags = edit.tags.as_deref().unwrap_or_default();
+        validate_sticker_fields(&mut v, "", &edit.name, edit.description.as_deref(), tags);
+        v.finish()?;
+        Ok(edit)
+    }
+
+    /// `sticker` with these fields (a checked edit's).
+    pub(super) fn applied_to(self, sticker: &Expression) -> Expression {
+        Expression {
+            name: self.name,
+            description: self.description,
+            tags: self.tags.unwrap_or_default(),
+            ..sticker.clone()
+        }
+    }
+}
+
+/// What is being created, whatever its kind and owner (a guild or a pack).
+pub(super) struct Draft {
+    pub(super) kind: ExpressionKind,
+    pub(super) name: String,
+    pub(super) description: Option<String>,
+    pub(super) tags: Vec<String>,
+    pub(super) image: String,
+}
+
+impl Draft {
+    /// Where the image of the `i`th item of a bulk upload is, for errors (`emojis.3.image`).
+    pub(super) fn bulk_image_path(&self, i: usize) -> String {
+        format!("{}.{i}.image", self.kind.blob_prefix())
+    }
+
+    /// An emoji's draft, its name trimmed.
+    pub(super) fn emoji(req: EmojiCreate) -> Draft {
+        Draft {
+            kind: ExpressionKind::Emoji,
+            name: req.name.trim().to_owned(),
+            description: None,
+            tags: Vec::new(),
+            image: req.image,
+        }
+    }
+
+    /// A sticker's draft, its fields cleaned.
+    pub(super) fn sticker(req: StickerCreate) -> Draft {
+        Draft {
+            kind: ExpressionKind::Sticker,
+            name: req.name.trim().to_owned(),
+            description: description(req.description),
+            tags: tags(req.tags),
+            image: req.image,
+        }
+    }
+}
+
+/// Checks the drafts of one emoji create or of a bulk one (paths `emojis.{i}.name`).
+pub(super) fn validate_emoji_drafts(drafts: &[Draft], bulk: bool) -> Result<()> {
+    let mut v = Validator::new();
+    if bulk {
+        v.check(
+            !drafts.is_empty(),
+            "emojis",
+            "BASE_TYPE_MIN_LENGTH",
+            "Give at least one emoji.",
+        );
+        v.count("emojis", drafts.len(), MAX_BULK);
+    }
+    for (i, d) in drafts.iter().enumerate() {
+        let path = if bulk {
+            format!("emojis.{i}.name")
+        } else {
+            "name".to_owned()
+        };
+        validate_emoji_name(&mut v, &path, &d.name);
+    }
+    v.finish()
+}
+
+/// Checks the drafts of one sticker create or of a bulk one (paths `stickers.{i}.*`).
+pub(super) fn validate_sticker_drafts(drafts: &[Draft], bulk: bool) -> Result<()> {
+    let mut v = Validator::new();
+    if bulk {
+        v.check(
+            !drafts.is_empty(),
+            "stickers",
+            "BASE_TYPE_MIN_LENGTH",
+            "Give at least one sticker.",
+        );
+        v.count("stickers", drafts.len(), MAX_BULK);
+    }
+    for (i, d) in drafts.iter().enumerate() {
+        let prefix = if bulk {
+            format!("stickers.{i}.")
+        } else {
+            String::new()
+        };
+        validate_sticker_fields(&mut v, &prefix, &d.name, d.description.as_deref(), &d.tags);
+    }
+    v.finish()
 }
 
 fn validate_emoji_name(v: &mut Validator, path: &str, name: &str) {
@@ -166,8 +281,7 @@ impl Fluxer {
         .await
     }
 
-    /// A guild's expressions of one kind for a member, each with its uploader (those whose
-    /// uploader is unknown are left out, as upstream).
+    /// A guild's expressions of one kind for a member, each with its uploader.
     async fn listed_with_uploaders<T>(
         &self,
         actor: &Actor,
@@ -177,7 +291,17 @@ impl Fluxer {
     ) -> Result<Vec<T>> {
         self.guild_access(actor.id(), guild).await?;
         let list = self.expressions(guild, kind).await?;
-        let users = self.uploaders(&list).await?;
+        self.with_uploaders(&list, response).await
+    }
+
+    /// Each expression with its uploader (those whose uploader is unknown are left out, as
+    /// upstream).
+    pub(super) async fn with_uploaders<T>(
+        &self,
+        list: &[Expression],
+        response: impl Fn(&Expression, crate::model::UserPartial) -> T,
+    ) -> Result<Vec<T>> {
+        let users = self.uploaders(list).await?;
         Ok(list
             .iter()
             .filter_map(|e| {
@@ -195,17 +319,9 @@ impl Fluxer {
         guild: GuildId,
         req: EmojiCreate,
     ) -> Result<EmojiResponse> {
-        let mut v = Validator::new();
-        validate_emoji_name(&mut v, "name", req.name.trim());
-        v.finish()?;
+        let draft = Draft::emoji(req);
+        validate_emoji_drafts(std::slice::from_ref(&draft), false)?;
         let access = self.expression_creator(actor, guild).await?;
-        let draft = Draft {
-            kind: ExpressionKind::Emoji,
-            name: req.name.trim().to_owned(),
-            description: None,
-            tags: Vec::new(),
-            image: req.image,
-        };
         let made = self
             .create_expression(actor, &access, draft, "image")
             .await?;
@@ -221,31 +337,11 @@ impl Fluxer {
         guild: GuildId,
         reqs: Vec<EmojiCreate>,
     ) -> Result<BulkCreated<EmojiResponse>> {
-        let mut v = Validator::new();
-        v.check(
-            !reqs.is_empty(),
-            "emojis",
-            "BASE_TYPE_MIN_LENGTH",
-            "Give at least one emoji.",
-        );
-        v.count("emojis", reqs.len(), MAX_BULK);
-        for (i, r) in reqs.iter().enumerate() {
-            validate_emoji_name(&mut v, &format!("emojis.{i}.name"), r.name.trim());
-        }
-        v.finish()?;
+        let drafts: Vec<Draft> = reqs.into_iter().map(Draft::emoji).collect();
+        validate_emoji_drafts(&drafts, true)?;
         let access = self.expression_creator(actor, guild).await?;
-        let drafts = reqs.into_iter().map(|r| Draft {
-            kind: ExpressionKind::Emoji,
-            name: r.name.trim().to_owned(),
-            description: None,
-            tags: Vec::new(),
-            image: r.image,
-        });
-        let (made, failed) = self.create_many(actor, &access, drafts).await?;
-        Ok(BulkCreated {
-            success: made.iter().map(Expression::emoji_response).collect(),
-            failed,
-        })
+        let created = self.create_in_guild(actor, &access, drafts).await?;
+        Ok(created.map(Expression::emoji_response))
     }
 
     /// `POST /guilds/{id}/stickers`: needs CREATE_EXPRESSIONS (`MAX_STICKERS`).
@@ -255,22 +351,9 @@ impl Fluxer {
         guild: GuildId,
         req: StickerCreate,
     ) -> Result<StickerResponse> {
-        let (name, description, tags) = (
-            req.name.trim().to_owned(),
-            description(req.description),
-            tags(req.tags),
-        );
-        let mut v = Validator::new();
-        validate_sticker_fields(&mut v, "", &name, description.as_deref(), &tags);
-        v.finish()?;
+        let draft = Draft::sticker(req);
+        validate_sticker_drafts(std::slice::from_ref(&draft), false)?;
         let access = self.expression_creator(actor, guild).await?;
-        let draft = Draft {
-            kind: ExpressionKind::Sticker,
-            name,
-            description,
-            tags,
-            image: req.image,
-        };
         let made = self
             .create_expression(actor, &access, draft, "image")
             .await?;
@@ -286,35 +369,11 @@ impl Fluxer {
         guild: GuildId,
         reqs: Vec<StickerCreate>,
     ) -> Result<BulkCreated<StickerResponse>> {
-        let mut v = Validator::new();
-        v.check(
-            !reqs.is_empty(),
-            "stickers",
-            "BASE_TYPE_MIN_LENGTH",
-            "Give at least one sticker.",
-        );
-        v.count("stickers", reqs.len(), MAX_BULK);
-        let drafts: Vec<Draft> = reqs
-            .into_iter()
-            .map(|r| Draft {
-                kind: ExpressionKind::Sticker,
-                name: r.name.trim().to_owned(),
-                description: description(r.description),
-                tags: tags(r.tags),
-                image: r.image,
-            })
-            .collect();
-        for (i, d) in drafts.iter().enumerate() {
-            let prefix = format!("stickers.{i}.");
-            validate_sticker_fields(&mut v, &prefix, &d.name, d.description.as_deref(), &d.tags);
-        }
-        v.finish()?;
+        let drafts: Vec<Draft> = reqs.into_iter().map(Draft::sticker).collect();
+        validate_sticker_drafts(&drafts, true)?;
         let access = self.expression_creator(actor, guild).await?;
-        let (made, failed) = self.create_many(actor, &access, drafts.into_iter()).await?;
-        Ok(BulkCreated {
-            success: made.iter().map(Expression::sticker_response).collect(),
-            failed,
-        })
+        let created = self.create_in_guild(actor, &access, drafts).await?;
+        Ok(created.map(Expression::sticker_response))
     }
 
     /// `PATCH /guilds/{id}/emojis/{id}`: renames it.
@@ -325,14 +384,12 @@ impl Fluxer {
         id: ExpressionId,
         req: EmojiUpdate,
     ) -> Result<EmojiResponse> {
-        let mut v = Validator::new();
-        validate_emoji_name(&mut v, "name", req.name.trim());
-        v.finish()?;
+        let name = req.checked()?;
         let old = self
             .modifiable(actor, guild, id, ExpressionKind::Emoji)
             .await?;
         let mut new = old.clone();
-        new.name = req.name.trim().to_owned();
+        new.name = name;
         self.store().put_expression(&new).await?;
         self.emit_expressions(guild, ExpressionKind::Emoji).await?;
         let changes = super::audit::diff(&old.emoji_response(), &new.emoji_response(), &[]);
@@ -349,23 +406,11 @@ impl Fluxer {
         id: ExpressionId,
         req: StickerUpdate,
     ) -> Result<StickerResponse> {
-        let (name, description, tags) = (
-            req.name.trim().to_owned(),
-            description(req.description),
-            tags(req.tags),
-        );
-        let mut v = Validator::new();
-        validate_sticker_fields(&mut v, "", &name, description.as_deref(), &tags);
-        v.finish()?;
+        let edit = req.checked()?;
         let old = self
             .modifiable(actor, guild, id, ExpressionKind::Sticker)
             .await?;
-        let new = Expression {
-            name,
-            description,
-            tags,
-            ..old.clone()
-        };
+        let new = edit.applied_to(&old);
         self.store().put_expression(&new).await?;
         self.emit_expressions(guild, ExpressionKind::Sticker)
             .await?;
@@ -474,35 +519,25 @@ impl Fluxer {
         Ok(found)
     }
 
-    /// Creates each draft in turn (a refused one does not stop the rest), then sends the list once.
-    async fn create_many(
+    /// Creates each draft in the guild (a refused one does not stop the rest), then sends the
+    /// guild's list once.
+    async fn create_in_guild(
         &self,
         actor: &Actor,
         access: &GuildAccess,
-        drafts: impl Iterator<Item = Draft>,
-    ) -> Result<(Vec<Expression>, Vec<BulkFailure>)> {
-        let (mut made, mut failed) = (Vec::new(), Vec::new());
-        let mut kind = None;
-        for (i, draft) in drafts.enumerate() {
-            kind = Some(draft.kind);
-            let name = draft.name.clone();
-            let path = format!("{}.{i}.image", draft.kind.blob_prefix());
-            match self.create_expression(actor, access, draft, &path).await {
-                Ok(e) => made.push(e),
-                Err(e) if e.is_client_error() => failed.push(BulkFailure {
-                    name,
-                    error: match &e {
-                        Error::LimitReached { .. } => e.to_string(),
-                        _ => e.code().to_owned(),
-                    },
-                }),
-                Err(e) => return Err(e),
-            }
+        drafts: Vec<Draft>,
+    ) -> Result<BulkCreated<Expression>> {
+        let kind = drafts.first().map(|d| d.kind);
+        let mut created = BulkCreated::new();
+        for (i, draft) in drafts.into_iter().enumerate() {
+            let (name, path) = (draft.name.clone(), draft.bulk_image_path(i));
+            let outcome = self.create_expression(actor, access, draft, &path).await;
+            created.record(name, outcome)?;
         }
-        if let (Some(kind), false) = (kind, made.is_empty()) {
+        if let (Some(kind), false) = (kind, created.success.is_empty()) {
             self.emit_expressions(access.guild.id, kind).await?;
         }
-        Ok((made, failed))
+        Ok(created)
     }
 
     /// Checks the image and the guild's limit, stores both, and records it in the audit log.
@@ -513,28 +548,8 @@ impl Fluxer {
         draft: Draft,
         image_path: &str,
     ) -> Result<Expression> {
-        let (blobs, media) = self.upload_ports()?;
-        let max_bytes = match draft.kind {
-            ExpressionKind::Emoji => self.limits().emoji_bytes,
-            ExpressionKind::Sticker => self.limits().sticker_bytes,
-        };
-        let bytes = decode_image(&draft.image, max_bytes, image_path)?;
-        let info = media.inspect(&bytes);
-        let accepted: &[&str] = match draft.kind {
-            ExpressionKind::Emoji => &["image/png", "image/jpeg", "image/gif", "image/webp"],
-            ExpressionKind::Sticker => &["image/png", "image/gif", "image/webp"],
-        };
-        if !accepted.contains(&info.content_type.as_str()) || info.width.is_none() {
-            return Err(Error::field(
-                image_path,
-                "INVALID_IMAGE_FORMAT",
-                match draft.kind {
-                    ExpressionKind::Emoji => "Use a PNG, JPEG, GIF or WebP image.",
-                    ExpressionKind::Sticker => "Use a PNG, GIF or WebP image.",
-                },
-            ));
-        }
         let guild = access.guild.id;
+        let (bytes, info) = self.expression_image(draft.kind, &draft.image, image_path)?;
         let existing = self.expressions(guild, draft.kind).await?;
         let (limit, max) = match (draft.kind, info.animated) {
             (ExpressionKind::Emoji, false) => (Limit::Emojis, self.limits().emojis_per_guild),
@@ -554,22 +569,10 @@ impl Fluxer {
                 max: max as u64,
             });
         }
-        let expression = Expression {
-            id: self.next_id(),
-            guild_id: guild,
-            kind: draft.kind,
-            name: draft.name,
-            creator_id: actor.id(),
-            animated: info.animated,
-            content_type: info.content_type.clone(),
-            description: draft.description,
-            tags: draft.tags,
-        };
-        blobs
-            .put(&expression.blob_key(), bytes, Some(&info.content_type))
+        let expression = self
+            .store_expression(actor.id(), guild, draft, bytes, info)
             .await?;
-        self.store().put_expression(&expression).await?;
-        let (action, fields) = match draft.kind {
+        let (action, fields) = match expression.kind {
             ExpressionKind::Emoji => (
                 audit_action::EMOJI_CREATE,
                 json!(expression.emoji_response()),
@@ -585,10 +588,73 @@ impl Fluxer {
         Ok(expression)
     }
 
-    /// The stickers a message asks for, checked: each exists, and one from another guild (or
-    /// sent in a DM) needs USE_EXTERNAL_STICKERS where it is sent.
+    /// An expression's image, decoded and checked: PNG, JPEG, GIF or WebP for an emoji, PNG, GIF
+    /// or WebP for a sticker, within the kind's size limit.
+    pub(super) fn expression_image(
+        &self,
+        kind: ExpressionKind,
+        image: &str,
+        image_path: &str,
+    ) -> Result<(Vec<u8>, MediaInfo)> {
+        let (_, media) = self.upload_ports()?;
+        let max_bytes = match kind {
+            ExpressionKind::Emoji => self.limits().emoji_bytes,
+            ExpressionKind::Sticker => self.limits().sticker_bytes,
+        };
+        let bytes = decode_image(image, max_bytes, image_path)?;
+        let info = media.inspect(&bytes);
+        let accepted: &[&str] = match kind {
+            ExpressionKind::Emoji => &["image/png", "image/jpeg", "image/gif", "image/webp"],
+            ExpressionKind::Sticker => &["image/png", "image/gif", "image/webp"],
+        };
+        if !accepted.contains(&info.content_type.as_str()) || info.width.is_none() {
+            return Err(Error::field(
+                image_path,
+                "INVALID_IMAGE_FORMAT",
+                match kind {
+                    ExpressionKind::Emoji => "Use a PNG, JPEG, GIF or WebP image.",
+                    ExpressionKind::Sticker => "Use a PNG, GIF or WebP image.",
+                },
+            ));
+        }
+        Ok((bytes, info))
+    }
+
+    /// Stores a checked image and its expression under `owner` (a guild, or a pack's
+    /// [`expression_owner`](crate::id::PackId::expression_owner)).
+    pub(super) async fn store_expression(
+        &self,
+        creator: UserId,
+        owner: GuildId,
+        draft: Draft,
+        bytes: Vec<u8>,
+        info: MediaInfo,
+    ) -> Result<Expression> {
+        let (blobs, _) = self.upload_ports()?;
+        let expression = Expression {
+            id: self.next_id(),
+            guild_id: owner,
+            kind: draft.kind,
+            name: draft.name,
+            creator_id: creator,
+            animated: info.animated,
+            content_type: info.content_type.clone(),
+            description: draft.description,
+            tags: draft.tags,
+        };
+        blobs
+            .put(&expression.blob_key(), bytes, Some(&info.content_type))
+            .await?;
+        self.store().put_expression(&expression).await?;
+        Ok(expression)
+    }
+
+    /// The stickers `user` asks a message to carry, checked: each exists, one from another guild
+    /// or a pack (or sent in a DM) needs USE_EXTERNAL_STICKERS where it is sent, and a pack's
+    /// only for those who made or installed the pack (as if it did not exist, for others).
     pub(crate) async fn resolve_stickers(
         &self,
+        user: UserId,
         access: &ChannelAccess,
         ids: &[ExpressionId],
     ) -> Result<Vec<StickerItem>> {
@@ -596,31 +662,42 @@ impl Fluxer {
             return Ok(Vec::new());
         }
         let found = self.store().get_expressions(ids).await?;
+        let foreign = found
+            .iter()
+            .map(|e| e.guild_id)
+            .filter(|g| access.guild_id() != Some(*g));
+        let locked = self.locked_packs(user, foreign).await?;
+        let not_found = || {
+            Error::field(
+                "sticker",
+                "CUSTOM_STICKER_NOT_FOUND",
+                "That sticker does not exist.",
+            )
+        };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let sticker = found
                 .iter()
                 .find(|e| e.id == *id && e.kind == ExpressionKind::Sticker)
-                .ok_or_else(|| {
-                    Error::field(
-                        "sticker",
-                        "CUSTOM_STICKER_NOT_FOUND",
-                        "That sticker does not exist.",
-                    )
-                })?;
+                .ok_or_else(not_found)?;
             if access.guild_id() != Some(sticker.guild_id) {
                 access.require(Permissions::USE_EXTERNAL_STICKERS)?;
+                if locked.contains(&sticker.guild_id) {
+                    return Err(not_found());
+                }
             }
             out.push(sticker.sticker_item());
         }
         Ok(out)
     }
 
-    /// `content` with each custom emoji (`<:name:id>`, `<a:name:id>`, outside code) that may not be
-    /// used here written as `:name:`, as upstream does: an unknown emoji, or one from another guild
-    /// without USE_EXTERNAL_EMOJIS in this channel.
+    /// `content` with each custom emoji (`<:name:id>`, `<a:name:id>`, outside code) that `user`
+    /// may not use here written as `:name:`, as upstream does: an unknown emoji, one from another
+    /// guild or a pack without USE_EXTERNAL_EMOJIS in this channel, or one from a pack `user`
+    /// neither made nor installed.
     pub(crate) async fn sanitize_custom_emojis(
         &self,
+        user: UserId,
         access: &ChannelAccess,
         content: &str,
     ) -> Result<String> {
@@ -629,6 +706,7 @@ impl Fluxer {
             .contains(Permissions::USE_EXTERNAL_EMOJIS);
         let mut text = content.to_owned();
         let mut known: Vec<crate::model::Expression> = Vec::new();
+        let mut locked: HashSet<GuildId> = HashSet::new();
         // A replacement can join the text around it into a new token (`<<:x:1>2>`): until a pass
         // leaves the text as it was. Each pass that changes it shortens it, so this ends.
         loop {
@@ -639,13 +717,20 @@ impl Fluxer {
                 .filter(|id| !known.iter().any(|e| e.id == *id))
                 .collect();
             if !unseen.is_empty() {
-                known.extend(self.store().get_expressions(&unseen).await?);
+                let found = self.store().get_expressions(&unseen).await?;
+                let foreign = found
+                    .iter()
+                    .map(|e| e.guild_id)
+                    .filter(|g| access.guild_id() != Some(*g));
+                locked.extend(self.locked_packs(user, foreign).await?);
+                known.extend(found);
             }
             let allowed = |id: ExpressionId| {
                 known.iter().any(|e| {
                     e.id == id
                         && e.kind == ExpressionKind::Emoji
-                        && (access.guild_id() == Some(e.guild_id) || external)
+                        && (access.guild_id() == Some(e.guild_id)
+                            || (external && !locked.contains(&e.guild_id)))
                 })
             };
             if tokens.iter().all(|t| allowed(t.id)) {
@@ -669,10 +754,13 @@ impl Fluxer {
         }
     }
 
-    /// A custom emoji a reaction names, as stored: `CUSTOM_EMOJI_NOT_FOUND` when there is none, and
-    /// one from another guild (or used in a DM) needs USE_EXTERNAL_EMOJIS there.
+    /// A custom emoji `user` starts a reaction with, as stored: `CUSTOM_EMOJI_NOT_FOUND` when there
+    /// is none; one from another guild or a pack (or used in a DM) needs USE_EXTERNAL_EMOJIS there,
+    /// and a pack's is for those who made or installed the pack
+    /// (`EMOJI_REQUIRES_GUILD_OR_PACK_ACCESS`).
     pub(crate) async fn reaction_emoji(
         &self,
+        user: UserId,
         access: &ChannelAccess,
         emoji: &ReactionEmoji,
     ) -> Result<ReactionEmoji> {
@@ -693,6 +781,13 @@ impl Fluxer {
             })?;
         if access.guild_id() != Some(found.guild_id) {
             access.require(Permissions::USE_EXTERNAL_EMOJIS)?;
+            if !self.locked_packs(user, [found.guild_id]).await?.is_empty() {
+                return Err(Error::field(
+                    "emoji",
+                    "EMOJI_REQUIRES_GUILD_OR_PACK_ACCESS",
+                    "That emoji belongs to a pack you have not installed.",
+                ));
+            }
         }
         Ok(ReactionEmoji {
             id: Some(id),
@@ -722,6 +817,43 @@ impl Fluxer {
         };
         self.emit(Dispatch::new(event, Topic::Guild(guild), &payload))
             .await;
+        Ok(())
+    }
+}
+
+impl<T> BulkCreated<T> {
+    /// The same outcome with each created item turned into its wire form.
+    pub(super) fn map<U>(self, f: impl Fn(&T) -> U) -> BulkCreated<U> {
+        BulkCreated {
+            success: self.success.iter().map(f).collect(),
+            failed: self.failed,
+        }
+    }
+}
+
+impl BulkCreated<Expression> {
+    /// Nothing yet.
+    pub(super) fn new() -> Self {
+        BulkCreated {
+            success: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Records one item's outcome: created, or refused (the caller's fault: the rest goes on); a
+    /// failure of the server stops the batch.
+    pub(super) fn record(&mut self, name: String, outcome: Result<Expression>) -> Result<()> {
+        match outcome {
+            Ok(e) => self.success.push(e),
+            Err(e) if e.is_client_error() => self.failed.push(BulkFailure {
+                name,
+                error: match &e {
+                    Error::LimitReached { .. } => e.to_string(),
+                    _ => e.code().to_owned(),
+                },
+            }),
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 }

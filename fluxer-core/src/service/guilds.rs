@@ -522,10 +522,13 @@ impl Fluxer {
             let invite = Invite {
                 code: c.clone(),
                 guild_id: Some(guild_id),
-                channel_id: guild
-                    .system_channel_id
-                    .or(guild.rules_channel_id)
-                    .unwrap_or(ChannelId(guild_id.0)),
+                channel_id: Some(
+                    guild
+                        .system_channel_id
+                        .or(guild.rules_channel_id)
+                        .unwrap_or(ChannelId(guild_id.0)),
+                ),
+                pack_id: None,
                 inviter_id: None,
                 uses: 0,
                 max_uses: 0,

@@ -1,11 +1,14 @@
-//! Invites: create, list, look up (public), accept (join), delete.
+//! Invites: create, list, look up (public), accept (join), delete. Pack invites (made in
+//! `packs`) share the codes and these routes: accepting one installs its pack.
 
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, GuildId};
-use crate::model::{Invite, InviteResponse, PartialChannel, PartialGuild, audit_action};
+use crate::model::{
+    Invite, InviteResponse, InviteView, PartialChannel, PartialGuild, audit_action,
+};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, Topic, conflict, is_conflict};
 use crate::validation::Validator;
@@ -66,7 +69,7 @@ impl Fluxer {
         // Without `unique`, an identical live invite by the same person is reused (as Discord does).
         if !req.unique
             && let Some(same) = existing.iter().find(|i| {
-                i.channel_id == channel_id
+                i.channel_id == Some(channel_id)
                     && i.inviter_id == Some(actor.id())
                     && i.max_age == max_age
                     && i.max_uses == max_uses
@@ -77,11 +80,12 @@ impl Fluxer {
         {
             return self.invite_response(same.clone()).await;
         }
-        for _ in 0..8 {
-            let invite = Invite {
-                code: random_base62(8),
+        let invite = self
+            .insert_invite(Invite {
+                code: String::new(),
                 guild_id: Some(guild_id),
-                channel_id,
+                channel_id: Some(channel_id),
+                pack_id: None,
                 inviter_id: Some(actor.id()),
                 uses: 0,
                 max_uses,
@@ -89,30 +93,37 @@ impl Fluxer {
                 temporary: req.temporary,
                 created_at: self.now(),
                 vanity: false,
-            };
+            })
+            .await?;
+        let details = json!({
+            "code": invite.code,
+            "channel_id": channel_id,
+            "max_age": invite.max_age,
+            "max_uses": invite.max_uses,
+            "temporary": invite.temporary,
+        });
+        let changes = super::audit::diff(&json!({}), &details, &[]);
+        let entry = Audited::new(audit_action::INVITE_CREATE, &invite.code, changes);
+        let response = self.invite_response(invite).await?;
+        let mut payload = serde_json::to_value(&response).unwrap_or_default();
+        payload["guild_id"] = json!(guild_id);
+        payload["channel_id"] = json!(channel_id);
+        self.emit(
+            Dispatch::new(EventKind::InviteCreate, Topic::Guild(guild_id), &payload)
+                .in_channel(channel_id),
+        )
+        .await;
+        self.audit(actor, guild_id, entry).await?;
+        Ok(response)
+    }
+
+    /// Stores a new invite under a fresh random code (8 base62 characters), drawing again in the
+    /// rare case the code is taken.
+    pub(super) async fn insert_invite(&self, mut invite: Invite) -> Result<Invite> {
+        for _ in 0..8 {
+            invite.code = random_base62(8);
             match self.store().create_invite(&invite).await {
-                Ok(()) => {
-                    let details = json!({
-                        "code": invite.code,
-                        "channel_id": channel_id,
-                        "max_age": invite.max_age,
-                        "max_uses": invite.max_uses,
-                        "temporary": invite.temporary,
-                    });
-                    let changes = super::audit::diff(&json!({}), &details, &[]);
-                    let entry = Audited::new(audit_action::INVITE_CREATE, &invite.code, changes);
-                    let response = self.invite_response(invite).await?;
-                    let mut payload = serde_json::to_value(&response).unwrap_or_default();
-                    payload["guild_id"] = json!(guild_id);
-                    payload["channel_id"] = json!(channel_id);
-                    self.emit(
-                        Dispatch::new(EventKind::InviteCreate, Topic::Guild(guild_id), &payload)
-                            .in_channel(channel_id),
-                    )
-                    .await;
-                    self.audit(actor, guild_id, entry).await?;
-                    return Ok(response);
-                }
+                Ok(()) => return Ok(invite),
                 Err(e) if is_conflict(&e, conflict::INVITE_CODE) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -120,9 +131,20 @@ impl Fluxer {
         Err(Error::Internal("could not find a free invite code".into()))
     }
 
-    /// The public view of an invite.
+    /// What `/invites/{code}` shows of an invite: a guild's or a pack's.
+    async fn invite_view(&self, invite: Invite) -> Result<InviteView> {
+        Ok(match invite.pack_id {
+            Some(pack) => InviteView::Pack(self.pack_invite_view(&invite, pack).await?),
+            None => InviteView::Guild(self.invite_response(invite).await?),
+        })
+    }
+
+    /// The public view of a guild invite.
     pub async fn invite_response(&self, invite: Invite) -> Result<InviteResponse> {
-        let channel = self.store().get_channel(invite.channel_id).await?;
+        let channel = match invite.channel_id {
+            Some(c) => self.store().get_channel(c).await?,
+            None => None,
+        };
         let guild = match invite.guild_id {
             Some(g) => self.store().get_guild(g).await?,
             None => None,
@@ -152,7 +174,7 @@ impl Fluxer {
                 vanity_url_code: g.vanity_url_code,
             }),
             channel: PartialChannel {
-                id: invite.channel_id,
+                id: invite.channel_id.unwrap_or_default(),
                 kind: channel
                     .as_ref()
                     .map_or(crate::model::ChannelType::GuildText, |c| c.kind),
@@ -171,9 +193,9 @@ impl Fluxer {
     }
 
     /// Looks up a live invite by code (no authentication needed).
-    pub async fn get_invite(&self, code: &str) -> Result<InviteResponse> {
+    pub async fn get_invite(&self, code: &str) -> Result<InviteView> {
         let invite = self.live_invite(code).await?;
-        self.invite_response(invite).await
+        self.invite_view(invite).await
     }
 
     async fn live_invite(&self, code: &str) -> Result<Invite> {
@@ -191,9 +213,13 @@ impl Fluxer {
         Ok(invite)
     }
 
-    /// Joins the invite's guild.
-    pub async fn accept_invite(&self, actor: &Actor, code: &str) -> Result<InviteResponse> {
+    /// Joins the invite's guild, or installs its pack.
+    pub async fn accept_invite(&self, actor: &Actor, code: &str) -> Result<InviteView> {
         let invite = self.live_invite(code).await?;
+        if let Some(pack) = invite.pack_id {
+            let view = self.accept_pack_invite(actor, &invite, pack).await?;
+            return Ok(InviteView::Pack(view));
+        }
         let guild_id = invite.guild_id.ok_or(Error::Unknown(Unknown::Invite))?;
         if self
             .store()
@@ -201,7 +227,7 @@ impl Fluxer {
             .await?
             .is_some()
         {
-            return self.invite_response(invite).await;
+            return self.invite_view(invite).await;
         }
         if self
             .store()
@@ -221,7 +247,7 @@ impl Fluxer {
             self.store().delete_invite(code).await?;
             self.emit_invite_delete(&used).await;
         }
-        self.invite_response(used).await
+        self.invite_view(used).await
     }
 
     /// The channel's unexpired invites, vanity code excluded (`GET /channels/{id}/invites`). Needs
@@ -262,13 +288,18 @@ impl Fluxer {
         Ok(out)
     }
 
-    /// Deletes an invite: its creator, or someone with MANAGE_CHANNELS / MANAGE_GUILD.
-    pub async fn delete_invite(&self, actor: &Actor, code: &str) -> Result<InviteResponse> {
+    /// Deletes an invite: its creator, or someone with MANAGE_CHANNELS / MANAGE_GUILD; a pack
+    /// invite, the pack's creator.
+    pub async fn delete_invite(&self, actor: &Actor, code: &str) -> Result<InviteView> {
         let invite = self
             .store()
             .get_invite(code)
             .await?
             .ok_or(Error::Unknown(Unknown::Invite))?;
+        if let Some(pack) = invite.pack_id {
+            let view = self.delete_pack_invite(actor, &invite, pack).await?;
+            return Ok(InviteView::Pack(view));
+        }
         let guild_id = invite.guild_id.ok_or(Error::Unknown(Unknown::Invite))?;
         if invite.vanity {
             // Upstream: the vanity invite is not an invite one can delete.
@@ -278,7 +309,10 @@ impl Fluxer {
             .guild_access(actor.id(), guild_id)
             .await
             .map_err(|_| Error::Unknown(Unknown::Invite))?;
-        let channel = self.store().get_channel(invite.channel_id).await?;
+        let channel = match invite.channel_id {
+            Some(c) => self.store().get_channel(c).await?,
+            None => None,
+        };
         let may = invite.inviter_id == Some(actor.id())
             || access.permissions.contains(Permissions::MANAGE_GUILD)
             || channel.as_ref().is_some_and(|c| {
@@ -296,22 +330,20 @@ impl Fluxer {
             super::audit::change("code", Some(invite.code.as_str()), None),
             super::audit::change(
                 "channel_id",
-                Some(invite.channel_id.to_string().as_str()),
+                invite.channel_id.map(|c| c.to_string()).as_deref(),
                 None,
             ),
         ];
         let entry = Audited::new(audit_action::INVITE_DELETE, &invite.code, changes);
         self.audit(actor, guild_id, entry).await?;
-        Ok(response)
+        Ok(InviteView::Guild(response))
     }
 
     async fn emit_invite_delete(&self, invite: &Invite) {
-        if let Some(g) = invite.guild_id {
-            let payload =
-                json!({ "code": invite.code, "channel_id": invite.channel_id, "guild_id": g });
+        if let (Some(g), Some(c)) = (invite.guild_id, invite.channel_id) {
+            let payload = json!({ "code": invite.code, "channel_id": c, "guild_id": g });
             self.emit(
-                Dispatch::new(EventKind::InviteDelete, Topic::Guild(g), &payload)
-                    .in_channel(invite.channel_id),
+                Dispatch::new(EventKind::InviteDelete, Topic::Guild(g), &payload).in_channel(c),
             )
             .await;
         }

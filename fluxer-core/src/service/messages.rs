@@ -204,9 +204,15 @@ impl Fluxer {
         self.check_sendable(actor, &access, &req).await?;
         self.check_slowmode(actor, &access).await?;
         let reference = self.reply_target(&access, &req).await?;
-        let stickers = self.resolve_stickers(&access, &req.sticker_ids).await?;
+        let stickers = self
+            .resolve_stickers(actor.id(), &access, &req.sticker_ids)
+            .await?;
         let content = self
-            .sanitize_custom_emojis(&access, req.content.as_deref().unwrap_or_default())
+            .sanitize_custom_emojis(
+                actor.id(),
+                &access,
+                req.content.as_deref().unwrap_or_default(),
+            )
             .await?;
         let (mention_ids, mention_role_ids, mention_everyone) = self
             .resolve_mentions(
@@ -632,7 +638,9 @@ impl Fluxer {
         v.finish()?;
         let content_changed = req.content.as_ref().is_some_and(|c| *c != message.content);
         if let Some(content) = req.content {
-            let content = self.sanitize_custom_emojis(&access, &content).await?;
+            let content = self
+                .sanitize_custom_emojis(actor.id(), &access, &content)
+                .await?;
             let (users, roles, everyone) = self
                 .resolve_mentions(&access, &content, req.allowed_mentions.as_ref(), None)
                 .await?;
@@ -813,7 +821,7 @@ impl Fluxer {
                         max: u64::from(self.limits().reactions_per_message),
                     });
                 }
-                self.reaction_emoji(&access, emoji).await?
+                self.reaction_emoji(actor.id(), &access, emoji).await?
             }
         };
         let emoji = &emoji;

@@ -30,6 +30,8 @@ mod member_search;
 mod members;
 mod memes;
 mod messages;
+mod pack_expressions;
+mod packs;
 mod password;
 mod presence;
 mod profiles;
@@ -80,6 +82,7 @@ pub use member_search::{MemberSearch, MemberSearchHit, MemberSearchPage};
 pub use members::{BanCreate, MemberUpdate};
 pub use memes::{FavoriteMeme, MAX_FAVORITE_MEMES, MemeFromMessage, MemeFromUrl, MemeUpdate};
 pub use messages::{MessageCreate, MessageEdit, MessageQuery};
+pub use packs::{PackCreate, PackInviteCreate, PackUpdate};
 pub use password::{Argon2Hasher, PasswordHasher};
 pub use presence::DEFAULT_LARGE_THRESHOLD;
 pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
@@ -159,6 +162,12 @@ pub struct Limits {
     pub emoji_bytes: u64,
     /// Largest sticker image, in bytes (upstream: 512 KiB).
     pub sticker_bytes: u64,
+    /// Most packs of one kind (emoji, sticker) a user may make (upstream's premium limit: 50).
+    pub packs_created: usize,
+    /// Most packs of one kind a user may install (upstream's premium limit: 50).
+    pub packs_installed: usize,
+    /// Most emojis or stickers in one pack (upstream: 200).
+    pub expressions_per_pack: usize,
 }
 
 impl Default for Limits {
@@ -185,6 +194,9 @@ impl Default for Limits {
             stickers_per_guild: 50,
             emoji_bytes: 384 << 10,
             sticker_bytes: 512 << 10,
+            packs_created: 50,
+            packs_installed: 50,
+            expressions_per_pack: 200,
         }
     }
 }

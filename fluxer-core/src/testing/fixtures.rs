@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::id::{
-    ApplicationId, ChannelId, GuildId, MessageId, RoleId, Snowflake, SnowflakeGenerator, UserId,
-    WebhookId,
+    ApplicationId, ChannelId, ExpressionId, GuildId, MessageId, PackId, RoleId, Snowflake,
+    SnowflakeGenerator, UserId, WebhookId,
 };
 use crate::model::{
-    ActionToken, ActionTokenKind, Application, AuthSession, Ban, Channel, ChannelType, Guild,
-    Invite, Member, Message, MessageType, ReactionEmoji, Relationship, RelationshipType, Role,
-    User, Webhook,
+    ActionToken, ActionTokenKind, Application, AuthSession, Ban, Channel, ChannelType, Expression,
+    ExpressionKind, Guild, Invite, Member, Message, MessageType, Pack, ReactionEmoji, Relationship,
+    RelationshipType, Role, User, Webhook,
 };
 use crate::permission::Permissions;
 use crate::ports::{PortResult, Store};
@@ -326,7 +326,8 @@ impl Fixtures {
         Invite {
             code: format!("inv{}", self.unique()),
             guild_id: channel.guild_id,
-            channel_id: channel.id,
+            channel_id: Some(channel.id),
+            pack_id: None,
             inviter_id: None,
             uses: 0,
             max_uses: 0,
@@ -334,6 +335,57 @@ impl Fixtures {
             temporary: false,
             created_at: T0,
             vanity: false,
+        }
+    }
+
+    /// A pack of `kind` made by `creator` at [`T0`], with a unique name and a description.
+    pub fn make_pack(&self, creator: UserId, kind: ExpressionKind) -> Pack {
+        Pack {
+            id: PackId(self.snowflake()),
+            kind,
+            creator_id: creator,
+            name: format!("pack{}", self.unique()),
+            description: Some("a pack".to_owned()),
+            created_at: T0,
+            updated_at: T0,
+        }
+    }
+
+    /// An invite to `pack` by its creator, with a unique code, no expiry and no use limit.
+    pub fn make_pack_invite(&self, pack: &Pack) -> Invite {
+        Invite {
+            code: format!("pk{}", self.unique()),
+            guild_id: None,
+            channel_id: None,
+            pack_id: Some(pack.id),
+            inviter_id: Some(pack.creator_id),
+            uses: 0,
+            max_uses: 0,
+            max_age: 0,
+            temporary: false,
+            created_at: T0,
+            vanity: false,
+        }
+    }
+
+    /// An expression of `kind` uploaded by `creator`, owned by `owner` (a guild, or a pack's
+    /// expression owner).
+    pub fn make_expression(
+        &self,
+        owner: GuildId,
+        kind: ExpressionKind,
+        creator: UserId,
+    ) -> Expression {
+        Expression {
+            id: ExpressionId(self.snowflake()),
+            guild_id: owner,
+            kind,
+            name: format!("expr{}", self.unique()),
+            creator_id: creator,
+            animated: false,
+            content_type: "image/png".to_owned(),
+            description: None,
+            tags: vec![],
         }
     }
 

@@ -9,6 +9,7 @@ pub use super::storage_channels::*;
 pub use super::storage_guilds::*;
 pub use super::storage_invites::*;
 pub use super::storage_messages::*;
+pub use super::storage_packs::*;
 pub use super::storage_reactions::*;
 pub use super::storage_reports::*;
 
@@ -38,6 +39,9 @@ macro_rules! storage_conformance_tests {
             audit_log_filters_pages_and_expires,
             expressions_by_guild_and_kind_and_cascade,
             reports_kept_listed_newest_first_and_by_status,
+            packs_put_get_list_and_delete_with_what_they_own,
+            invites_to_packs_have_no_channel,
+            pack_installations_are_private_documents,
             scan_walks_every_id_in_order,
             channels_create_get_update,
             channels_listed_by_position_then_id,

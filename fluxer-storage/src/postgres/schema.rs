@@ -174,7 +174,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX expressions_by_guild ON expressions (guild_id, kind, id);
     ",
-    // 5: reports filed with the instance's staff.
+    // 5: users' emoji and sticker packs (their expressions are rows of `expressions` under the
+    //    pack's ID), and invites to a pack, which have no channel.
+    "
+    CREATE TABLE packs (
+        id BIGINT NOT NULL,
+        creator_id BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT packs_pkey PRIMARY KEY (id)
+    );
+    CREATE INDEX packs_by_creator ON packs (creator_id, id);
+    ALTER TABLE invites ALTER COLUMN channel_id DROP NOT NULL;
+    ALTER TABLE invites ADD COLUMN pack_id BIGINT;
+    CREATE INDEX invites_by_pack ON invites (pack_id) WHERE pack_id IS NOT NULL;
+    ",
+    // 6: reports filed with the instance's staff.
     "
     CREATE TABLE reports (
         id BIGINT NOT NULL,

@@ -175,7 +175,36 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX expressions_by_guild ON expressions (guild_id, kind, id);
     ",
-    // 6: reports filed with the instance's staff.
+    // 6: users' emoji and sticker packs (their expressions are rows of `expressions` under the
+    //    pack's ID), and invites to a pack, which have no channel: `invites` is rebuilt with a
+    //    nullable `channel_id` and a `pack_id`.
+    "
+    CREATE TABLE packs (
+        id INTEGER PRIMARY KEY,
+        creator_id INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX packs_by_creator ON packs (creator_id, id);
+    CREATE TABLE invites_v2 (
+        code TEXT PRIMARY KEY,
+        guild_id INTEGER,
+        channel_id INTEGER,
+        pack_id INTEGER,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        vanity INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    INSERT INTO invites_v2 (code, guild_id, channel_id, created_at, expires_at, vanity, data)
+        SELECT code, guild_id, channel_id, created_at, expires_at, vanity, data FROM invites;
+    DROP TABLE invites;
+    ALTER TABLE invites_v2 RENAME TO invites;
+    CREATE INDEX invites_by_guild ON invites (guild_id);
+    CREATE INDEX invites_by_channel ON invites (channel_id);
+    CREATE INDEX invites_by_pack ON invites (pack_id) WHERE pack_id IS NOT NULL;
+    CREATE INDEX invites_by_expiry ON invites (expires_at) WHERE expires_at IS NOT NULL;
+    ",
+    // 7: reports filed with the instance's staff.
     "
     CREATE TABLE reports (
         id INTEGER PRIMARY KEY,
@@ -264,5 +293,47 @@ mod tests {
             [],
         );
         assert!(duplicate.is_err(), "a user reacts once per emoji");
+    }
+
+    #[test]
+    fn invites_survive_migration_6_and_may_then_have_no_channel() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO invites (code, guild_id, channel_id, created_at, expires_at, vanity, data)
+                VALUES ('abc', 1, 2, 3, 4, 0, '{}'), ('vain', 1, 2, 3, NULL, 1, '{}');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        /// Code, channel, pack, expiry, vanity.
+        type Row = (String, Option<i64>, Option<i64>, Option<i64>, bool);
+        let rows: Vec<Row> = conn
+            .prepare(
+                "SELECT code, channel_id, pack_id, expires_at, vanity FROM invites ORDER BY code",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                ("abc".to_owned(), Some(2), None, Some(4), false),
+                ("vain".to_owned(), Some(2), None, None, true),
+            ]
+        );
+        conn.execute(
+            "INSERT INTO invites (code, pack_id, created_at, vanity, data) VALUES ('pk', 9, 5, 0, '{}')",
+            [],
+        )
+        .unwrap();
+        let duplicate = conn.execute(
+            "INSERT INTO invites (code, pack_id, created_at, vanity, data) VALUES ('abc', 9, 5, 0, '{}')",
+            [],
+        );
+        assert!(duplicate.is_err(), "codes stay unique");
     }
 }

@@ -4,7 +4,9 @@ use std::ops::Bound;
 
 use async_trait::async_trait;
 use fluxer_core::StoreError;
-use fluxer_core::id::{AuditLogId, ChannelId, ExpressionId, GuildId, RoleId, UserId, WebhookId};
+use fluxer_core::id::{
+    AuditLogId, ChannelId, ExpressionId, GuildId, PackId, RoleId, UserId, WebhookId,
+};
 use fluxer_core::model::{
     AuditEntry, AuditQuery, Ban, Channel, ChannelType, Expression, ExpressionKind, Guild, Invite,
     Member, Role, Webhook,
@@ -388,7 +390,19 @@ impl InviteRepository for MemoryStore {
         let mut v: Vec<Invite> = self.read(|d| {
             d.invites
                 .values()
-                .filter(|i| i.channel_id == channel)
+                .filter(|i| i.channel_id == Some(channel))
+                .cloned()
+                .collect()
+        });
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.code.cmp(&b.code)));
+        Ok(v)
+    }
+
+    async fn list_pack_invites(&self, pack: PackId) -> PortResult<Vec<Invite>> {
+        let mut v: Vec<Invite> = self.read(|d| {
+            d.invites
+                .values()
+                .filter(|i| i.pack_id == Some(pack))
                 .cloned()
                 .collect()
         });

@@ -6,6 +6,7 @@
 mod accounts;
 mod guilds;
 mod messages;
+mod packs;
 mod reports;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -13,11 +14,12 @@ use std::sync::RwLock;
 
 use fluxer_core::StoreError;
 use fluxer_core::id::{
-    ApplicationId, ChannelId, ExpressionId, GuildId, MessageId, ReportId, RoleId, UserId, WebhookId,
+    ApplicationId, ChannelId, ExpressionId, GuildId, MessageId, PackId, ReportId, RoleId, UserId,
+    WebhookId,
 };
 use fluxer_core::model::{
     ActionToken, Application, AuditEntry, AuthSession, Ban, Channel, Expression, Guild, Invite,
-    Member, Message, ReactionEmoji, ReadState, Relationship, Report, Role, User, Webhook,
+    Member, Message, Pack, ReactionEmoji, ReadState, Relationship, Report, Role, User, Webhook,
 };
 use fluxer_core::ports::{PortResult, PrivateDocument, conflict};
 
@@ -55,6 +57,7 @@ struct Data {
     documents: HashMap<(UserId, PrivateDocument), BTreeMap<u64, String>>,
     audit_log: HashMap<GuildId, BTreeMap<u64, AuditEntry>>,
     expressions: BTreeMap<ExpressionId, Expression>,
+    packs: BTreeMap<PackId, Pack>,
     reports: BTreeMap<ReportId, Report>,
 }
 
@@ -130,7 +133,8 @@ impl Data {
                 self.reactions.remove(m);
             }
         }
-        self.invites.retain(|_, i| i.channel_id != id || i.vanity);
+        self.invites
+            .retain(|_, i| i.channel_id != Some(id) || i.vanity);
         self.webhooks.retain(|_, w| w.channel_id != id);
         for states in self.read_states.values_mut() {
             states.remove(&id);

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use fluxer_core::id::{ChannelId, GuildId, MessageId, UserId, WebhookId};
+use fluxer_core::id::{ChannelId, GuildId, MessageId, PackId, UserId, WebhookId};
 use fluxer_core::model::{Channel, ChannelType, Invite, Webhook};
 use fluxer_core::ports::{ChannelRepository, InviteRepository, PortResult, WebhookRepository};
 use fluxer_core::time::Timestamp;
@@ -203,12 +203,13 @@ impl InviteRepository for PostgresStore {
         let c = self.client().await?;
         execute(
             &c,
-            "INSERT INTO invites (code, guild_id, channel_id, created_at, expires_at, vanity, data)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO invites (code, guild_id, channel_id, pack_id, created_at, expires_at, vanity, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &invite.code,
                 &invite.guild_id.map(|g| sql_id(g.get())),
-                &sql_id(invite.channel_id.get()),
+                &invite.channel_id.map(|ch| sql_id(ch.get())),
+                &invite.pack_id.map(|p| sql_id(p.get())),
                 &invite.created_at.unix_ms(),
                 &invite.expires_at().map(Timestamp::unix_ms),
                 &invite.vanity,
@@ -240,6 +241,16 @@ impl InviteRepository for PostgresStore {
             &c,
             "SELECT data FROM invites WHERE channel_id = $1 ORDER BY created_at, code",
             &[&sql_id(channel.get())],
+        )
+        .await?)
+    }
+
+    async fn list_pack_invites(&self, pack: PackId) -> PortResult<Vec<Invite>> {
+        let c = self.client().await?;
+        Ok(query_json(
+            &c,
+            "SELECT data FROM invites WHERE pack_id = $1 ORDER BY created_at, code",
+            &[&sql_id(pack.get())],
         )
         .await?)
     }

@@ -13,8 +13,8 @@ use fluxer_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    db, distinct_ids, execute, execute_existing, placeholders, query_json, query_one_json, sql_id,
-    to_json,
+    db, distinct_ids, execute, execute_existing, query_json, query_json_by_ids, query_one_json,
+    sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
 
@@ -63,22 +63,8 @@ impl UserRepository for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct_ids(ids.iter().map(|i| i.get()));
-        self.lookup(move |c| {
-            let mut out = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "SELECT data FROM users WHERE id IN ({})",
-                    placeholders(chunk.len())
-                );
-                out.extend(query_json::<User>(
-                    c,
-                    &sql,
-                    rusqlite::params_from_iter(chunk),
-                )?);
-            }
-            Ok(out)
-        })
-        .await
+        self.lookup(move |c| query_json_by_ids(c, "users", &ids))
+            .await
     }
 
     async fn find_user_by_email(&self, email: &str) -> PortResult<Option<User>> {

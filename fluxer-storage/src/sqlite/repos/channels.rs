@@ -1,7 +1,7 @@
 //! Channels (guild channels, DMs and group DMs), their invites and their webhooks.
 
 use async_trait::async_trait;
-use fluxer_core::id::{ChannelId, GuildId, MessageId, UserId, WebhookId};
+use fluxer_core::id::{ChannelId, GuildId, MessageId, PackId, UserId, WebhookId};
 use fluxer_core::model::{Channel, ChannelType, Invite, Webhook};
 use fluxer_core::ports::{ChannelRepository, InviteRepository, PortResult, WebhookRepository};
 use fluxer_core::time::Timestamp;
@@ -197,11 +197,12 @@ impl InviteRepository for SqliteStore {
         self.write(move |c| {
             execute(
                 c,
-                "INSERT INTO invites (code, guild_id, channel_id, created_at, expires_at, vanity, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO invites (code, guild_id, channel_id, pack_id, created_at, expires_at, vanity, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     i.code,
                     i.guild_id.map(|g| sql_id(g.get())),
-                    sql_id(i.channel_id.get()),
+                    i.channel_id.map(|ch| sql_id(ch.get())),
+                    i.pack_id.map(|p| sql_id(p.get())),
                     i.created_at.unix_ms(),
                     i.expires_at().map(|t| t.unix_ms()),
                     i.vanity,
@@ -236,6 +237,17 @@ impl InviteRepository for SqliteStore {
                 c,
                 "SELECT data FROM invites WHERE channel_id = ?1 ORDER BY created_at, code",
                 [sql_id(channel.get())],
+            )
+        })
+        .await
+    }
+
+    async fn list_pack_invites(&self, pack: PackId) -> PortResult<Vec<Invite>> {
+        self.read(move |c| {
+            query_json(
+                c,
+                "SELECT data FROM invites WHERE pack_id = ?1 ORDER BY created_at, code",
+                [sql_id(pack.get())],
             )
         })
         .await

@@ -13,8 +13,8 @@ use rusqlite::{Connection, params};
 
 use super::channels::{delete_channel_rows, insert_channel};
 use super::{
-    db, distinct_ids, execute, execute_existing, placeholders, query_json, query_one_json, sql_id,
-    to_json,
+    db, distinct_ids, execute, execute_existing, placeholders, query_json, query_json_by_ids,
+    query_one_json, sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
 
@@ -107,22 +107,8 @@ impl GuildRepository for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct_ids(ids.iter().map(|i| i.get()));
-        self.read(move |c| {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "SELECT data FROM guilds WHERE id IN ({})",
-                    placeholders(chunk.len())
-                );
-                out.extend(query_json::<Guild>(
-                    c,
-                    &sql,
-                    rusqlite::params_from_iter(chunk),
-                )?);
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |c| query_json_by_ids(c, "guilds", &ids))
+            .await
     }
 
     async fn find_guild_by_vanity(&self, code: &str) -> PortResult<Option<Guild>> {
@@ -511,22 +497,8 @@ impl ExpressionRepository for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct_ids(ids.iter().map(|i| i.get()));
-        self.read(move |c| {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "SELECT data FROM expressions WHERE id IN ({})",
-                    placeholders(chunk.len())
-                );
-                out.extend(query_json::<Expression>(
-                    c,
-                    &sql,
-                    rusqlite::params_from_iter(chunk),
-                )?);
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |c| query_json_by_ids(c, "expressions", &ids))
+            .await
     }
 
     async fn list_guild_expressions(

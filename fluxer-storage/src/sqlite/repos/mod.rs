@@ -5,6 +5,7 @@ mod accounts;
 mod channels;
 mod guilds;
 mod messages;
+mod packs;
 mod reports;
 mod scan;
 
@@ -128,6 +129,28 @@ pub(crate) fn distinct_ids(ids: impl IntoIterator<Item = u64>) -> Vec<i64> {
         .filter(|id| seen.insert(*id))
         .map(sql_id)
         .collect()
+}
+
+/// The `data` of the rows of `table` whose `id` is among `ids` (distinct), in chunks that stay
+/// under SQLite's limit on parameters.
+pub(crate) fn query_json_by_ids<T: DeserializeOwned>(
+    conn: &Connection,
+    table: &str,
+    ids: &[i64],
+) -> PortResult<Vec<T>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT data FROM {table} WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
+        out.extend(query_json::<T>(
+            conn,
+            &sql,
+            rusqlite::params_from_iter(chunk),
+        )?);
+    }
+    Ok(out)
 }
 
 /// `?,?,?` for `n` placeholders.
