@@ -401,6 +401,15 @@ pub enum StoreError {
     /// The row to update or delete does not exist.
     #[error("not found")]
     NotFound,
+    /// The other side refused the request for good (an SMTP server rejecting a recipient with a
+    /// permanent reply): retrying will not help.
+    #[error("{adapter} refused: {reason}")]
+    Refused {
+        /// The adapter's name (`smtp`).
+        adapter: &'static str,
+        /// What the other side said.
+        reason: String,
+    },
     /// The backend failed (I/O, connection, corrupt data): which adapter, and the cause, with its
     /// own chain of sources.
     #[error("{adapter} failed")]
@@ -473,7 +482,9 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Conflict(what) => Error::Internal(format!("unhandled conflict on {what}")),
             StoreError::NotFound => Error::Internal("row vanished during update".into()),
-            backend @ StoreError::Backend { .. } => Error::Storage(backend),
+            failure @ (StoreError::Backend { .. } | StoreError::Refused { .. }) => {
+                Error::Storage(failure)
+            }
         }
     }
 }

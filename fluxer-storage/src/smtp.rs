@@ -113,7 +113,14 @@ impl Mailer for SmtpMailer {
             None => builder.body(email.text.clone()),
         }
         .map_err(backend)?;
-        self.transport.send(message).await.map_err(backend)?;
-        Ok(())
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            // A 5xx reply (no such mailbox, domain refuses mail): sending again cannot succeed.
+            Err(e) if e.is_permanent() => Err(StoreError::Refused {
+                adapter: "smtp",
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(backend(e)),
+        }
     }
 }

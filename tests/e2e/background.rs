@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::harness::{Client, Server, fluxer_server};
 use crate::{create_guild, general_channel, invite_and_join, post_message, register};
 
-/// An aiosmtpd process delivering into a Maildir; killed on drop.
+/// An aiosmtpd process delivering into a Maildir (and refusing `bounce*` recipients); killed on
+/// drop.
 pub(crate) struct SmtpSink {
     child: Child,
     port: u16,
@@ -26,10 +27,14 @@ impl SmtpSink {
             .port();
         let maildir =
             std::env::temp_dir().join(format!("fluxer-maildir-{}-{port}", std::process::id()));
+        // aiosmtpd with tests/e2e/smtp_sink.py's handler: a Maildir, and "bounce*" recipients
+        // refused for good.
+        let here = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e");
         let child = Command::new("python3")
+            .env("PYTHONPATH", here)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-c", "smtp_sink.BouncingMailbox"])
             .arg(&maildir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -311,3 +311,84 @@ fn a_browser_hands_its_login_to_the_desktop_app_with_a_code() {
         json!({ "status": "expired" })
     );
 }
+
+#[test]
+fn an_address_mail_servers_refuse_is_replaced_without_proving_it() {
+    let sink = SmtpSink::start();
+    let server = server_with_smtp_and(&sink, &[]);
+    let c = server.client();
+    // The verification email to this address is refused with a permanent 550.
+    let (alice, _) = register(&c, "bounce-alice@example.com", "bouncer");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let me = alice.get("/api/v1/users/@me").expect(200).json();
+        if me["email_bounced"] == true {
+            break;
+        }
+        assert_eq!(me["email_bounced"], false, "{me}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bounce was not noticed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // Someone whose address works cannot use the bounced flow.
+    let (bob, _) = register(&c, "fine@example.com", "fine");
+    bob.post(
+        "/api/v1/users/@me/email-change/bounced/request-new",
+        &json!({ "new_email": "other@example.com" }),
+    )
+    .expect_error(403, "ACCESS_DENIED");
+
+    // The replacement needs only a code sent to the new address.
+    alice
+        .post(
+            "/api/v1/users/@me/email-change/bounced/request-new",
+            &json!({ "new_email": "fine@example.com" }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    let requested = alice
+        .post(
+            "/api/v1/users/@me/email-change/bounced/request-new",
+            &json!({ "new_email": "alice-new@example.com" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(
+        requested["new_email"], "alice-new@example.com",
+        "{requested}"
+    );
+    let ticket = requested["ticket"].as_str().unwrap();
+    let mail = sink.wait_for("alice-new@example.com", "");
+    let code = crate::background::code_in(&mail);
+    alice
+        .post(
+            "/api/v1/users/@me/email-change/bounced/verify-new",
+            &json!({ "ticket": ticket, "code": "AAAA-AAAA" }),
+        )
+        .expect(400);
+    let me = alice
+        .post(
+            "/api/v1/users/@me/email-change/bounced/verify-new",
+            &json!({ "ticket": ticket, "code": code }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(me["email"], "alice-new@example.com", "{me}");
+    assert_eq!(me["verified"], true);
+    assert_eq!(me["email_bounced"], false);
+    // Done: the flow is closed again.
+    alice
+        .post(
+            "/api/v1/users/@me/email-change/bounced/resend-new",
+            &json!({ "ticket": ticket }),
+        )
+        .expect_error(403, "ACCESS_DENIED");
+    // Logging in with the new address works.
+    c.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "alice-new@example.com", "password": PASSWORD }),
+    )
+    .expect(200);
+}

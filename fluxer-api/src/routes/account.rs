@@ -5,7 +5,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use fluxer_core::service::{EmailChangeRequested, EmailChangeStart, PasswordChangeStart};
+use fluxer_core::model::UserPrivate;
+use fluxer_core::service::{
+    BouncedEmailRequested, EmailChangeRequested, EmailChangeStart, PasswordChangeStart,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,6 +34,18 @@ pub(super) fn routes() -> Router<ApiState> {
         )
         .route("/users/@me/email-change/resend-new", post(email_resend_new))
         .route("/users/@me/email-change/verify-new", post(email_verify_new))
+        .route(
+            "/users/@me/email-change/bounced/request-new",
+            post(bounced_request_new),
+        )
+        .route(
+            "/users/@me/email-change/bounced/resend-new",
+            post(bounced_resend_new),
+        )
+        .route(
+            "/users/@me/email-change/bounced/verify-new",
+            post(bounced_verify_new),
+        )
         .route("/users/@me/password-change/start", post(password_start))
         .route("/users/@me/password-change/resend", post(password_resend))
         .route("/users/@me/password-change/verify", post(password_verify))
@@ -207,4 +222,45 @@ async fn email_revert(
         .revert_email_change(&body.token, &body.password, client)
         .await?;
     Ok(Json(json!({ "user_id": user_id, "token": token })))
+}
+
+#[derive(Deserialize)]
+struct BouncedNewEmail {
+    new_email: String,
+}
+
+/// The replacement of an address mail servers refuse: no proof from the dead address.
+async fn bounced_request_new(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(body): JsonBody<BouncedNewEmail>,
+) -> ApiResult<Json<BouncedEmailRequested>> {
+    Ok(Json(
+        s.fluxer
+            .request_bounced_email_replacement(&actor, &body.new_email)
+            .await?,
+    ))
+}
+
+async fn bounced_resend_new(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(body): JsonBody<Ticket>,
+) -> ApiResult<StatusCode> {
+    s.fluxer
+        .resend_bounced_email_replacement(&actor, &body.ticket)
+        .await?;
+    Ok(no_content())
+}
+
+async fn bounced_verify_new(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    JsonBody(body): JsonBody<TicketCode>,
+) -> ApiResult<Json<UserPrivate>> {
+    let user = s
+        .fluxer
+        .verify_bounced_email_replacement(&actor, &body.ticket, &body.code)
+        .await?;
+    Ok(Json(user.private()))
 }

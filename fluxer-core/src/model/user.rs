@@ -54,6 +54,10 @@ pub struct User {
     /// (`/users/@me/messages/delete`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_bulk_message_deletion: Option<PendingBulkDeletion>,
+    /// Set when the mail server refused the address for good: the owner replaces it through
+    /// `/users/@me/email-change/bounced/*` without proving the dead one.
+    #[serde(default)]
+    pub email_bounced: bool,
 }
 
 /// A deletion of all of a user's messages, waiting for its time (upstream's
@@ -102,6 +106,7 @@ impl User {
             deleted_at: None,
             deletion_requested_at: None,
             pending_bulk_message_deletion: None,
+            email_bounced: false,
         }
     }
 
@@ -136,6 +141,7 @@ impl User {
             partial: self.partial(),
             email: self.email.clone(),
             verified: self.email_verified,
+            email_bounced: self.email_bounced,
             mfa_enabled: self.mfa_enabled(),
             authenticator_types: if self.mfa_enabled() { vec![1] } else { vec![] },
             bio: self.bio.clone(),
@@ -188,6 +194,9 @@ pub struct UserPrivate {
     pub email: Option<String>,
     /// Whether the email address was confirmed.
     pub verified: bool,
+    /// Whether mail to the address was refused for good (the app then offers to replace it).
+    #[serde(default)]
+    pub email_bounced: bool,
     /// Whether TOTP two-factor login is on.
     pub mfa_enabled: bool,
     /// Enabled second factors: `[1]` with TOTP on, `[]` otherwise.

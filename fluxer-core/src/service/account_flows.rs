@@ -1000,3 +1000,136 @@ mod tests {
         assert!(cooldown(Some(now.plus_ms(-30_000)), now).is_ok());
     }
 }
+
+/// `POST /users/@me/email-change/bounced/request-new`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BouncedEmailRequested {
+    /// The flow's ticket, for `resend-new` and `verify-new`.
+    pub ticket: String,
+    /// Where the code went.
+    pub new_email: String,
+    /// When it expires.
+    pub new_code_expires_at: Timestamp,
+    /// When it can be sent again.
+    pub resend_available_at: Timestamp,
+}
+
+impl Fluxer {
+    /// When mail to a user's address is refused for good: the account is marked so its owner can
+    /// replace the address without proving the dead one.
+    pub(crate) async fn mark_email_bounced(&self, email: &str) -> Result<()> {
+        let Some(mut user) = self
+            .store()
+            .find_user_by_email(&email.trim().to_lowercase())
+            .await?
+        else {
+            return Ok(());
+        };
+        if user.email_bounced {
+            return Ok(());
+        }
+        user.email_bounced = true;
+        self.store().update_user(&user).await?;
+        self.emit_user_update(&user).await;
+        Ok(())
+    }
+
+    /// Only an account whose address bounced may replace it this way (403 `ACCESS_DENIED`).
+    fn require_bounced(actor: &Actor) -> Result<()> {
+        actor.require_person("Bots have no email address.")?;
+        if !actor.user.email_bounced {
+            return Err(Error::forbidden(
+                "ACCESS_DENIED",
+                "Your email address has not bounced.",
+            ));
+        }
+        if actor.user.email.is_none() {
+            return Err(Error::field(
+                "email",
+                "MUST_HAVE_EMAIL_TO_CHANGE_IT",
+                "Add an email address first.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `POST /users/@me/email-change/bounced/request-new`: a code to the replacement address; the
+    /// bounced one is not asked to prove anything (mail to it cannot arrive).
+    pub async fn request_bounced_email_replacement(
+        &self,
+        actor: &Actor,
+        new_email: &str,
+    ) -> Result<BouncedEmailRequested> {
+        Self::require_bounced(actor)?;
+        let proof = uuid();
+        let ticket = EmailTicket {
+            ticket: uuid(),
+            created_at: self.now(),
+            require_original: false,
+            original_email: actor.user.email.clone(),
+            original_proof: Some(proof.clone()),
+            original_code: None,
+            new_email: None,
+            new_code: None,
+            completed: false,
+        };
+        self.save_email_ticket(actor.id(), &ticket).await?;
+        let requested = self
+            .request_email_change_new(actor, &ticket.ticket, new_email, &proof)
+            .await?;
+        Ok(BouncedEmailRequested {
+            ticket: requested.ticket,
+            new_email: requested.new_email,
+            new_code_expires_at: requested.new_code_expires_at,
+            resend_available_at: requested.resend_available_at,
+        })
+    }
+
+    /// `POST /users/@me/email-change/bounced/resend-new`.
+    pub async fn resend_bounced_email_replacement(
+        &self,
+        actor: &Actor,
+        ticket: &str,
+    ) -> Result<()> {
+        Self::require_bounced(actor)?;
+        self.resend_email_change_new(actor, ticket).await
+    }
+
+    /// `POST /users/@me/email-change/bounced/verify-new`: the code proves the new address, which
+    /// replaces the bounced one at once, verified.
+    pub async fn verify_bounced_email_replacement(
+        &self,
+        actor: &Actor,
+        ticket: &str,
+        code: &str,
+    ) -> Result<User> {
+        Self::require_bounced(actor)?;
+        let proof = self
+            .email_ticket(actor.id(), ticket)
+            .await?
+            .original_proof
+            .ok_or_else(bad_ticket)?;
+        let token = self
+            .verify_email_change_new(actor, ticket, code, &proof)
+            .await?;
+        let new_email = self.take_email_token(actor.id(), &token).await?;
+        let mut user = actor.user.clone();
+        user.email = Some(new_email.to_lowercase());
+        user.email_verified = true;
+        user.email_bounced = false;
+        match self.store().update_user(&user).await {
+            Ok(()) => {}
+            Err(e) if crate::ports::is_conflict(&e, crate::ports::conflict::USER_EMAIL) => {
+                return Err(Error::field(
+                    "new_email",
+                    "EMAIL_ALREADY_IN_USE",
+                    "Another account uses that address.",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.emit_user_update(&user).await;
+        self.index_user_later(user.id).await;
+        Ok(user)
+    }
+}

@@ -339,13 +339,14 @@ impl Fluxer {
     /// Runs one task.
     pub async fn run_task(&self, task: Task) -> std::result::Result<(), JobError> {
         match task {
-            Task::SendEmail(email) => {
-                self.ports()
-                    .mailer
-                    .send(&email)
-                    .await
-                    .map_err(Error::from)?;
-            }
+            Task::SendEmail(email) => match self.ports().mailer.send(&email).await {
+                Ok(()) => {}
+                // The address is dead: retrying cannot help, and its owner should learn of it.
+                Err(crate::StoreError::Refused { .. }) => {
+                    self.mark_email_bounced(&email.to).await?
+                }
+                Err(e) => return Err(Error::from(e).into()),
+            },
             Task::IndexMessages { messages } => {
                 self.index_messages_now(&messages).await?;
             }

@@ -57,7 +57,9 @@ mod webhooks;
 use std::sync::Arc;
 
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
-pub use account_flows::{EmailChangeRequested, EmailChangeStart, PasswordChangeStart};
+pub use account_flows::{
+    BouncedEmailRequested, EmailChangeRequested, EmailChangeStart, PasswordChangeStart,
+};
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{

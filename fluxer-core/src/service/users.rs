@@ -132,6 +132,7 @@ impl Fluxer {
             let new_email = self.take_email_token(user.id, token).await?;
             old_email = user.email.replace(new_email.to_lowercase());
             user.email_verified = true;
+            user.email_bounced = false;
         }
         let email = req.email.map(|e| e.trim().to_lowercase());
         let changes_email = email
@@ -153,6 +154,7 @@ impl Fluxer {
         if changes_email {
             user.email = email;
             user.email_verified = false;
+            user.email_bounced = false;
         }
         let changes_password = req.new_password.is_some();
         if let Some(p) = req.new_password {

@@ -126,6 +126,7 @@ impl Fixtures {
             deleted_at: None,
             deletion_requested_at: None,
             pending_bulk_message_deletion: None,
+            email_bounced: false,
         }
     }
 
