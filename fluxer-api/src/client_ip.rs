@@ -98,19 +98,29 @@ impl ClientIp {
         if !self.trusted(peer) {
             return Some(peer);
         }
-        let mut client = peer;
+        // Several header lines are one list in order (RFC 9110 §5.3): the nearest hop is the last
+        // entry of the last line, whichever proxy added it. A line that is not text ends the walk.
+        let mut hops = Vec::new();
         for value in headers.get_all("x-forwarded-for") {
             let Ok(value) = value.to_str() else {
+                hops.clear();
+                hops.push(None);
+                continue;
+            };
+            hops.extend(
+                value
+                    .split(',')
+                    .map(|hop| hop.trim().parse::<IpAddr>().ok()),
+            );
+        }
+        let mut client = peer;
+        for hop in hops.into_iter().rev() {
+            let Some(hop) = hop else {
                 return Some(client);
             };
-            for hop in value.split(',').rev() {
-                let Ok(hop) = hop.trim().parse::<IpAddr>() else {
-                    return Some(client);
-                };
-                client = canonical(hop);
-                if !self.trusted(client) {
-                    return Some(client);
-                }
+            client = canonical(hop);
+            if !self.trusted(client) {
+                return Some(client);
             }
         }
         Some(client)
@@ -167,6 +177,12 @@ mod tests {
             trusting.resolve(Some(proxy), &forwarded("1.1.1.1, 203.0.113.9, 10.0.0.7")),
             Some(client)
         );
+        // A proxy that adds its own header line instead of appending: the client's forged line
+        // comes first, the nearest hop is the last line's last entry.
+        let mut two_lines = HeaderMap::new();
+        two_lines.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
+        two_lines.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        assert_eq!(trusting.resolve(Some(proxy), &two_lines), Some(client));
         // Not from the proxy: the header is ignored.
         assert_eq!(
             trusting.resolve(Some(client), &forwarded("1.1.1.1")),

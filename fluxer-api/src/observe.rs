@@ -21,7 +21,7 @@ pub(crate) async fn log_requests(req: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{:016x}", fastrand_u64()));
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = loggable_path(req.uri().path());
     let mut response = next.run(req).await;
     let status = response.status().as_u16();
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -34,6 +34,23 @@ pub(crate) async fn log_requests(req: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// The path with the secrets some paths carry masked: a webhook's token (`/webhooks/{id}/{token}`)
+/// and a desktop handoff code (`/auth/handoff/{code}`), which would let a log reader act as them.
+fn loggable_path(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut out = Vec::with_capacity(segments.len());
+    for (i, segment) in segments.iter().enumerate() {
+        let secret = i >= 2
+            && ((segments[i - 2] == "webhooks"
+                && segments[i - 1].bytes().all(|b| b.is_ascii_digit()))
+                || (segments[i - 2] == "auth"
+                    && segments[i - 1] == "handoff"
+                    && !matches!(*segment, "initiate" | "complete")));
+        out.push(if secret { "<redacted>" } else { segment });
+    }
+    out.join("/")
 }
 
 /// A cheap non-cryptographic ID source for request IDs.
@@ -61,4 +78,33 @@ pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .unwrap_or("unknown panic");
     tracing::error!(panic = detail, "handler panicked");
     ApiError::internal().into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn secrets_in_paths_are_masked_in_logs() {
+        assert_eq!(
+            loggable_path("/api/v1/webhooks/123/s3cr3t/github"),
+            "/api/v1/webhooks/123/<redacted>/github"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/auth/handoff/ABCD-EFGH/status"),
+            "/api/v1/auth/handoff/<redacted>/status"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/auth/handoff/initiate"),
+            "/api/v1/auth/handoff/initiate"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/webhooks/123"),
+            "/api/v1/webhooks/123"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/channels/1/messages"),
+            "/api/v1/channels/1/messages"
+        );
+    }
 }

@@ -274,17 +274,18 @@ impl Default for RateLimits {
                     Limit::new(10, 60_000),
                 ),
                 (Method::POST, "/users/@me/themes", Limit::new(20, 60_000)),
+                // Upstream's hourly limits on the legal-notice routes, which need no account.
                 (
                     Method::POST,
                     "/reports/dsa/email/send",
-                    Limit::new(5, 60_000),
+                    Limit::new(5, 3_600_000),
                 ),
                 (
                     Method::POST,
                     "/reports/dsa/email/verify",
-                    Limit::new(10, 60_000),
+                    Limit::new(10, 3_600_000),
                 ),
-                (Method::POST, "/reports/dsa", Limit::new(5, 60_000)),
+                (Method::POST, "/reports/dsa", Limit::new(5, 3_600_000)),
                 (Method::POST, "/auth/email-revert", Limit::new(10, 60_000)),
                 (
                     Method::POST,

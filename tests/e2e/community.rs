@@ -1481,32 +1481,35 @@ fn a_legal_notice_needs_a_proven_email_and_names_real_content() {
         .to_owned();
 
     // Prove the address: a code by email, then a ticket for it (no account involved).
-    c.post(
-        "/api/v1/reports/dsa/email/send",
-        &json!({ "email": "Notice@Example.com" }),
-    )
-    .expect(200);
-    let mail = sink.wait_for("notice@example.com", "report verification code");
-    let code = crate::background::code_in(&mail);
-    let verify = |code: &str| {
+    let verify = |email: &str, code: &str| {
         c.post(
             "/api/v1/reports/dsa/email/verify",
-            &json!({ "email": "notice@example.com", "code": code }),
+            &json!({ "email": email, "code": code }),
         )
     };
-    verify("ZZZZ-ZZZZ").expect_error(400, "INVALID_DSA_VERIFICATION_CODE");
-    let ticket = verify(&code).expect(200).json()["ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    verify(&code).expect_error(400, "INVALID_DSA_VERIFICATION_CODE");
-
+    let ticket_for = |email: &str| -> String {
+        c.post(
+            "/api/v1/reports/dsa/email/send",
+            &json!({ "email": email.to_uppercase() }),
+        )
+        .expect(200);
+        let mail = sink.wait_for(email, "report verification code");
+        let code = crate::background::code_in(&mail);
+        verify(email, "ZZZZ-ZZZZ").expect_error(400, "INVALID_DSA_VERIFICATION_CODE");
+        let ticket = verify(email, &code).expect(200).json()["ticket"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // A code gives one ticket.
+        verify(email, &code).expect_error(400, "INVALID_DSA_VERIFICATION_CODE");
+        ticket
+    };
     let link = format!(
         "{}/channels/{guild}/{channel}/{}",
         server.base,
         message["id"].as_str().unwrap()
     );
-    let notice = |extra: Value| {
+    let notice = |ticket: &str, extra: Value| {
         let mut body = json!({
             "ticket": ticket, "category": "illegal_activity",
             "reporter_full_legal_name": "Erika Mustermann",
@@ -1515,49 +1518,76 @@ fn a_legal_notice_needs_a_proven_email_and_names_real_content() {
         body.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
-        body
+        c.post("/api/v1/reports/dsa", &body)
     };
-    // Bad notices are refused without spending the ticket.
-    c.post(
-        "/api/v1/reports/dsa",
-        &notice(json!({ "report_type": "message", "message_link": "https://x/nowhere" })),
-    )
-    .expect_error(400, "INVALID_DSA_REPORT_TARGET");
-    c.post("/api/v1/reports/dsa", &notice(json!({ "report_type": "message", "message_link": link, "reported_user_tag": "someone#0001" })))
-        .expect_error(400, "INVALID_DSA_REPORT_TARGET");
-    let outside_eu = json!({ "report_type": "user", "user_id": bob_id, "category": "harassment", "reporter_country_of_residence": "US" });
+
+    // A malformed body leaves the ticket alone; looking the target up spends it, found or not,
+    // so one ticket cannot probe for what exists.
+    let first = ticket_for("notice1@example.com");
+    let outside_eu = json!({ "report_type": "user", "user_id": bob_id, "category": "harassment",
+                             "reporter_country_of_residence": "US" });
     assert_eq!(
-        error_paths(
-            &c.post("/api/v1/reports/dsa", &notice(outside_eu))
-                .expect_error(400, "INVALID_FORM_BODY")
-        ),
+        error_paths(&notice(&first, outside_eu).expect_error(400, "INVALID_FORM_BODY")),
         ["reporter_country_of_residence"]
     );
-    c.post(
-        "/api/v1/reports/dsa",
-        &notice(json!({ "report_type": "guild", "guild_id": guild, "invite_code": "nope" })),
+    notice(&first, json!({ "report_type": "spaceship" })).expect_error(400, "INVALID_FORM_BODY");
+    notice(
+        &first,
+        json!({ "report_type": "message", "message_link": "https://x/nowhere" }),
     )
-    .expect_error(400, "INVALID_DSA_REPORT_TARGET");
-    c.post(
-        "/api/v1/reports/dsa",
-        &notice(json!({ "report_type": "spaceship" })),
-    )
-    .expect_error(400, "INVALID_FORM_BODY");
-
-    // A good notice is filed once per ticket.
-    let filed = c
-        .post(
-            "/api/v1/reports/dsa",
-            &notice(json!({ "report_type": "guild", "guild_id": guild, "invite_code": format!("{}/invite/{invite}", server.base) })),
-        )
-        .expect(200)
-        .json();
-    assert_eq!(filed["status"], "pending", "{filed}");
-    c.post(
-        "/api/v1/reports/dsa",
-        &notice(json!({ "report_type": "message", "message_link": link })),
+    .expect_error(404, "UNKNOWN_MESSAGE");
+    notice(
+        &first,
+        json!({ "report_type": "message", "message_link": link }),
     )
     .expect_error(400, "INVALID_DSA_TICKET");
+
+    let second = ticket_for("notice2@example.com");
+    notice(
+        &second,
+        json!({ "report_type": "user", "user_id": bob_id, "user_tag": "someone#0001",
+                "category": "harassment" }),
+    )
+    .expect_error(404, "UNKNOWN_USER");
+    let third = ticket_for("notice3@example.com");
+    notice(
+        &third,
+        json!({ "report_type": "guild", "guild_id": guild, "invite_code": "nope" }),
+    )
+    .expect_error(404, "UNKNOWN_INVITE");
+
+    // Good notices are filed, once per ticket.
+    let fourth = ticket_for("notice4@example.com");
+    let filed = notice(
+        &fourth,
+        json!({ "report_type": "guild", "guild_id": guild,
+                "invite_code": format!("{}/invite/{invite}", server.base) }),
+    )
+    .expect(200)
+    .json();
+    assert_eq!(filed["status"], "pending", "{filed}");
+    notice(
+        &fourth,
+        json!({ "report_type": "message", "message_link": link }),
+    )
+    .expect_error(400, "INVALID_DSA_TICKET");
+    // The author's tag, when given, must be the author's.
+    let (someone, _) = register(&c, "someone@example.com", "someone");
+    let me = someone.get("/api/v1/users/@me").expect(200).json();
+    let someone_tag = format!("someone#{}", me["discriminator"].as_str().unwrap());
+    let fifth = ticket_for("notice5@example.com");
+    notice(
+        &fifth,
+        json!({ "report_type": "message", "message_link": link, "reported_user_tag": someone_tag }),
+    )
+    .expect_error(400, "INVALID_DSA_REPORT_TARGET");
+    let sixth = ticket_for("notice6@example.com");
+    notice(
+        &sixth,
+        json!({ "report_type": "message", "message_link": link }),
+    )
+    .expect(200);
+
     c.post(
         "/api/v1/reports/dsa/email/send",
         &json!({ "email": "not an address" }),

@@ -79,7 +79,7 @@ pub enum DsaTarget {
 #[derive(Serialize, Deserialize)]
 struct PendingCode {
     code_hash: [u8; 32],
-    wrong_guesses: u32,
+    expires_at: crate::time::Timestamp,
 }
 
 fn code_key(email: &str) -> String {
@@ -156,12 +156,14 @@ impl Fluxer {
         let code = format!("{}-{}", &raw[..4], &raw[4..]);
         let pending = PendingCode {
             code_hash: hash_token(&code),
-            wrong_guesses: 0,
+            expires_at: self.now().plus_ms(CODE_TTL.as_millis() as i64),
         };
         let encoded = serde_json::to_vec(&pending).map_err(|e| Error::Internal(e.to_string()))?;
         cache
             .set(&code_key(&email), &encoded, Some(CODE_TTL))
             .await?;
+        // A new code gets its own guesses.
+        cache.delete(&format!("dsa-guesses:{email}")).await?;
         self.send_email(super::emails::verification_code(
             &email,
             "there",
@@ -179,19 +181,17 @@ impl Fluxer {
         v.finish()?;
         let cache = &self.ports().cache;
         let key = code_key(&email);
-        let mut pending: PendingCode = cache
+        let pending: PendingCode = cache
             .get(&key)
             .await?
             .and_then(|raw| serde_json::from_slice(&raw).ok())
+            .filter(|p: &PendingCode| p.expires_at > self.now())
             .ok_or_else(invalid_code)?;
         if !secrets_equal(&pending.code_hash, &hash_token(code.trim())) {
-            pending.wrong_guesses += 1;
-            if pending.wrong_guesses >= GUESSES_PER_CODE {
+            // Counted atomically over the code's lifetime: the 5th wrong guess voids it.
+            let guesses = cache.hit(&format!("dsa-guesses:{email}"), CODE_TTL).await?;
+            if guesses.count >= u64::from(GUESSES_PER_CODE) {
                 cache.delete(&key).await?;
-            } else {
-                let encoded =
-                    serde_json::to_vec(&pending).map_err(|e| Error::Internal(e.to_string()))?;
-                cache.set(&key, &encoded, Some(CODE_TTL)).await?;
             }
             return Err(invalid_code());
         }
@@ -245,13 +245,18 @@ impl Fluxer {
         let email = cache
             .get(&ticket_key(&notice.ticket))
             .await?
-            .and_then(|raw| String::from_utf8(raw).ok())
-            .ok_or_else(|| {
-                Error::rejected(
+            .and_then(|raw| String::from_utf8(raw).ok());
+        // Spent before the target is looked up, as upstream: one ticket cannot probe for what
+        // exists, and two notices cannot race with it.
+        let email = match email {
+            Some(email) if cache.delete(&ticket_key(&notice.ticket)).await? => email,
+            _ => {
+                return Err(Error::rejected(
                     "INVALID_DSA_TICKET",
                     "The ticket is invalid or has expired.",
-                )
-            })?;
+                ));
+            }
+        };
         self.report_allowance(&format!("email:{email}")).await?;
         let kind = match notice.target {
             DsaTarget::Message { .. } => ReportKind::Message,
@@ -272,7 +277,7 @@ impl Fluxer {
                 reported_user_tag,
             } => {
                 let (channel_id, message_id) =
-                    parse_message_link(&message_link).ok_or_else(invalid_target)?;
+                    parse_message_link(&message_link).ok_or(Error::Unknown(Unknown::Message))?;
                 let channel = self
                     .store()
                     .get_channel(channel_id)
@@ -280,7 +285,7 @@ impl Fluxer {
                     .ok_or(Error::Unknown(Unknown::Channel))?;
                 let message = self.load_message(channel_id, message_id).await?;
                 if let Some(tag) = reported_user_tag
-                    && self.user_by_tag(&tag).await?.map(|u| u.id) != Some(message.author_id)
+                    && self.user_by_tag(&tag).await?.id != message.author_id
                 {
                     return Err(invalid_target());
                 }
@@ -293,11 +298,26 @@ impl Fluxer {
                     report.reported_guild_name =
                         self.store().get_guild(guild).await?.map(|g| g.name);
                 }
-                report.message_context = self.message_context(&message).await?;
+                // The message alone: a notice needs no account, so it must not copy a conversation
+                // its sender may never have seen (staff look further through the admin API).
+                report.message_context = vec![message];
             }
             DsaTarget::User { user_id, user_tag } => {
                 let user = match (user_id, user_tag) {
-                    (Some(id), _) => self.store().get_user(id).await?,
+                    (Some(id), tag) => {
+                        let user = self
+                            .store()
+                            .get_user(id)
+                            .await?
+                            .filter(|u| u.deleted_at.is_none())
+                            .ok_or(Error::Unknown(Unknown::User))?;
+                        if let Some(tag) = tag
+                            && self.user_by_tag(&tag).await?.id != user.id
+                        {
+                            return Err(invalid_target());
+                        }
+                        user
+                    }
                     (None, Some(tag)) => self.user_by_tag(&tag).await?,
                     (None, None) => {
                         return Err(Error::field(
@@ -307,9 +327,6 @@ impl Fluxer {
                         ));
                     }
                 };
-                let user = user
-                    .filter(|u| u.deleted_at.is_none())
-                    .ok_or(Error::Unknown(Unknown::User))?;
                 report.reported_user_id = Some(user.id);
             }
             DsaTarget::Guild {
@@ -333,7 +350,8 @@ impl Fluxer {
                     } else {
                         self.store().get_invite(&code).await?
                     };
-                    if invite.and_then(|i| i.guild_id) != Some(guild.id) {
+                    let invite = invite.ok_or(Error::Unknown(Unknown::Invite))?;
+                    if invite.guild_id != Some(guild.id) {
                         return Err(invalid_target());
                     }
                     report.reported_guild_invite_code = Some(code);
@@ -342,25 +360,19 @@ impl Fluxer {
                 report.reported_guild_name = Some(guild.name);
             }
         }
-        // The ticket is spent only by a notice that was filed.
-        if !cache.delete(&ticket_key(&notice.ticket)).await? {
-            return Err(Error::rejected(
-                "INVALID_DSA_TICKET",
-                "The ticket is invalid or has expired.",
-            ));
-        }
         self.file_report(report).await
     }
 
-    async fn user_by_tag(&self, tag: &str) -> Result<Option<User>> {
+    /// The living account with this tag (`UNKNOWN_USER` otherwise).
+    async fn user_by_tag(&self, tag: &str) -> Result<User> {
         let Some((name, discriminator)) = parse_tag(tag) else {
             return Err(invalid_target());
         };
-        Ok(self
-            .store()
+        self.store()
             .find_user_by_tag(name, discriminator)
             .await?
-            .filter(|u| u.deleted_at.is_none()))
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or(Error::Unknown(Unknown::User))
     }
 }
 

@@ -240,7 +240,6 @@ impl Fluxer {
         if !cache.delete(&token_key(&token_hash)).await? {
             return Err(invalid_token());
         }
-        cache.delete(&ticket_key(&ticket)).await?;
         let user = self
             .store()
             .get_user(pending.user_id)
@@ -259,9 +258,11 @@ impl Fluxer {
             token: session,
             user_id: user.id,
         };
+        // The result first, then the ticket: a poll in between must not find neither.
         cache
             .set(&result_key(&ticket), &encode(&approved)?, Some(RESULT_TTL))
             .await?;
+        cache.delete(&ticket_key(&ticket)).await?;
         Ok(())
     }
 
@@ -326,7 +327,10 @@ impl Fluxer {
         // A new link replaces the old one, whose token was only ever sent by email.
         let token = random_base62(64);
         let token_hash = hex(&hash_token(&token));
-        cache.delete(&token_key(&pending.token_hash)).await?;
+        // An approval that took the old link first wins: the ticket is done.
+        if !cache.delete(&token_key(&pending.token_hash)).await? {
+            return Err(invalid_ticket());
+        }
         pending.token_hash = token_hash.clone();
         pending.resent = true;
         let left = TICKET_TTL.saturating_sub(Duration::from_millis(waited_ms.max(0) as u64));
