@@ -3,6 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fluxer_core::Error;
+use fluxer_core::service::OAuth2Failure;
 use fluxer_core::validation::FieldError;
 use serde_json::json;
 
@@ -22,6 +23,10 @@ pub struct ApiError {
     pub retry_after: Option<(f64, bool)>,
     /// For `SUDO_MODE_REQUIRED`: whether a two-factor code (rather than the password) is asked for.
     pub has_mfa: Option<bool>,
+    /// For `MISSING_OAUTH_SCOPE`: the scope the bearer token lacks (`required_scope`).
+    pub required_scope: Option<&'static str>,
+    /// An OAuth2 protocol error, served in RFC 6749's shape instead of Fluxer's.
+    pub oauth2: Option<Box<OAuth2Failure>>,
 }
 
 impl ApiError {
@@ -34,6 +39,8 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             has_mfa: None,
+            required_scope: None,
+            oauth2: None,
         }
     }
 
@@ -119,6 +126,14 @@ impl From<Error> for ApiError {
             Error::SudoRequired { has_mfa } => Some(has_mfa),
             _ => None,
         };
+        let required_scope = match e {
+            Error::MissingOAuthScope(scope) => Some(scope.as_str()),
+            _ => None,
+        };
+        let oauth2 = match &e {
+            Error::OAuth2(failure) => Some(Box::new(failure.clone())),
+            _ => None,
+        };
         let errors = match e {
             Error::InvalidForm(errors) => errors,
             Error::InvalidCredentials => vec![
@@ -139,12 +154,30 @@ impl From<Error> for ApiError {
             errors,
             retry_after,
             has_mfa,
+            required_scope,
+            oauth2,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(failure) = self.oauth2 {
+            let body = json!({
+                "error": failure.error.as_str(),
+                "error_description": failure.description,
+            });
+            let mut response = (self.status, axum::Json(body)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if self.status == StatusCode::UNAUTHORIZED {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"fluxer\""),
+                );
+            }
+            return response;
+        }
         let mut body = json!({ "code": self.code, "message": self.message });
         if !self.errors.is_empty() {
             body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();
@@ -155,6 +188,9 @@ impl IntoResponse for ApiError {
         }
         if let Some(has_mfa) = self.has_mfa {
             body["has_mfa"] = json!(has_mfa);
+        }
+        if let Some(scope) = self.required_scope {
+            body["required_scope"] = json!(scope);
         }
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some((secs, global)) = self.retry_after {

@@ -361,6 +361,12 @@ pub struct Auth {
     /// How long a request to delete all of one's messages waits before it runs, in seconds
     /// (86400, as upstream); it can be cancelled until then.
     pub message_deletion_delay_secs: Option<u64>,
+    /// How long an OAuth2 authorization code lives, in seconds (600, as upstream).
+    pub oauth2_code_ttl_secs: Option<u64>,
+    /// How long an OAuth2 access token lives, in seconds (604800: 7 days, as upstream).
+    pub oauth2_access_token_ttl_secs: Option<u64>,
+    /// How long an OAuth2 refresh token lives, in seconds (2592000: 30 days, as upstream).
+    pub oauth2_refresh_token_ttl_secs: Option<u64>,
 }
 
 /// How every listener treats its connections (the monolith's and each service's).

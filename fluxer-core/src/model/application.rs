@@ -26,6 +26,11 @@ pub struct Application {
     pub bot_require_code_grant: bool,
     /// OAuth2 redirect URIs, at most 10.
     pub redirect_uris: Vec<String>,
+    /// SHA-256 of the OAuth2 client secret (shown once, at creation or reset). `None` only for
+    /// applications stored before client secrets existed: they cannot authenticate as OAuth2
+    /// clients until the owner resets the secret.
+    #[serde(default)]
+    pub client_secret_hash: Option<[u8; 32]>,
 }
 
 /// `ApplicationResponse`. `bot.token` is only present right after creation or a reset.
@@ -45,6 +50,9 @@ pub struct ApplicationResponse {
     pub bot_require_code_grant: bool,
     /// OAuth2 redirect URIs.
     pub redirect_uris: Vec<String>,
+    /// The OAuth2 client secret, only right after creation or a reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     /// The bot user's `UserPartialResponse` fields, plus `token` when one was just issued;
     /// absent when the application has no bot.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,6 +11,7 @@ mod expression;
 mod guild;
 mod invite;
 mod message;
+mod oauth2;
 mod presence;
 mod settings;
 mod user;
@@ -28,6 +29,7 @@ pub use message::{
     AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse,
     MessageType, ReactionCount, ReactionEmoji,
 };
+pub use oauth2::{OAuth2Scope, OAuth2Scopes, OAuth2Token, OAuth2TokenKind, UnknownScope};
 pub use presence::{PresenceResponse, PresenceUser};
 pub use settings::{
     ChannelOverride, CustomStatus, GuildFolder, MuteConfig, UNCATEGORISED_FOLDER,

@@ -27,6 +27,7 @@ mod member_search;
 mod members;
 mod memes;
 mod messages;
+mod oauth2;
 mod password;
 mod presence;
 mod profiles;
@@ -51,7 +52,9 @@ use std::sync::Arc;
 
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
 pub use account_flows::{EmailChangeRequested, EmailChangeStart, PasswordChangeStart};
-pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
+pub use applications::{
+    ApplicationCreate, ApplicationUpdate, BotAuthorize, BotProfile, BotProfileUpdate,
+};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{
     ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup,
@@ -72,6 +75,11 @@ pub use member_search::{MemberSearch, MemberSearchHit, MemberSearchPage};
 pub use members::{BanCreate, MemberUpdate};
 pub use memes::{FavoriteMeme, MAX_FAVORITE_MEMES, MemeFromMessage, MemeFromUrl, MemeUpdate};
 pub use messages::{MessageCreate, MessageEdit, MessageQuery};
+pub use oauth2::{
+    AuthorizeConsent, ClientCredentials, ConsentRedirect, Introspection, OAuth2Application,
+    OAuth2Authorization, OAuth2Bearer, OAuth2ErrorCode, OAuth2Failure, OAuth2Lifetimes, OAuth2Me,
+    OAuth2User, TokenRequest, TokenResponse,
+};
 pub use password::{Argon2Hasher, PasswordHasher};
 pub use presence::DEFAULT_LARGE_THRESHOLD;
 pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
@@ -198,6 +206,8 @@ pub struct Config {
     pub message_deletion_delay_secs: i64,
     /// The key of signed download links (data exports). Keep it secret and the same on every node.
     pub link_secret: Vec<u8>,
+    /// How long OAuth2 codes and tokens live.
+    pub oauth2: OAuth2Lifetimes,
 }
 
 impl Default for Config {
@@ -212,6 +222,7 @@ impl Default for Config {
             session_idle_secs: 90 * 24 * 3600,
             message_deletion_delay_secs: 24 * 3600,
             link_secret: Vec::new(),
+            oauth2: OAuth2Lifetimes::default(),
         }
     }
 }

@@ -175,6 +175,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX expressions_by_guild ON expressions (guild_id, kind, id);
     ",
+    // 6: reserved for the migration of a branch developed alongside (it replaces this no-op).
+    "",
+    // 7: OAuth2 credentials (codes, access and refresh tokens), by the SHA-256 of the token.
+    "
+    CREATE TABLE oauth2_tokens (
+        token_hash BLOB PRIMARY KEY,
+        kind INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        application_id INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        data TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX oauth2_tokens_by_grant ON oauth2_tokens (user_id, application_id);
+    CREATE INDEX oauth2_tokens_by_application ON oauth2_tokens (application_id);
+    CREATE INDEX oauth2_tokens_by_expiry ON oauth2_tokens (expires_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@
 mod accounts;
 mod guilds;
 mod messages;
+mod oauth2;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -16,7 +17,7 @@ use fluxer_core::id::{
 };
 use fluxer_core::model::{
     ActionToken, Application, AuditEntry, AuthSession, Ban, Channel, Expression, Guild, Invite,
-    Member, Message, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
+    Member, Message, OAuth2Token, ReactionEmoji, ReadState, Relationship, Role, User, Webhook,
 };
 use fluxer_core::ports::{PortResult, PrivateDocument, conflict};
 
@@ -54,6 +55,7 @@ struct Data {
     documents: HashMap<(UserId, PrivateDocument), BTreeMap<u64, String>>,
     audit_log: HashMap<GuildId, BTreeMap<u64, AuditEntry>>,
     expressions: BTreeMap<ExpressionId, Expression>,
+    oauth2_tokens: HashMap<[u8; 32], OAuth2Token>,
 }
 
 /// Every repository in memory.

@@ -1,0 +1,858 @@
+//! The OAuth2 provider ("Log in with Fluxer"): consent issues a one-time authorization code, the
+//! token endpoint exchanges it (and refresh tokens, rotated at each use) for bearer access tokens,
+//! and applications revoke and introspect them. Every credential is stored only as its SHA-256.
+//!
+//! As upstream, every client is confidential (it authenticates with its client secret); PKCE
+//! (`S256` only) binds a code to the client that asked for it when the client sends a challenge.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::tokens::{hash_token, random_base62, secrets_equal};
+use super::{Actor, Fluxer};
+use crate::error::{Error, Result, Unknown};
+use crate::id::{ApplicationId, GuildId, UserId};
+use crate::model::{Application, OAuth2Scope, OAuth2Scopes, OAuth2Token, OAuth2TokenKind, User};
+use crate::permission::Permissions;
+use crate::time::Timestamp;
+
+/// Random characters in every code, access token, refresh token and client secret (base62, about
+/// 256 bits; the length of upstream's 32 random bytes in base64url).
+pub(crate) const OAUTH2_SECRET_LEN: usize = 43;
+
+/// How long each OAuth2 credential lives (upstream: 10 minutes, 7 days, 30 days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OAuth2Lifetimes {
+    /// An authorization code, from consent to its exchange.
+    pub code_secs: i64,
+    /// An access token.
+    pub access_token_secs: i64,
+    /// A refresh token (each rotation issues a new one with a full lifetime).
+    pub refresh_token_secs: i64,
+}
+
+impl Default for OAuth2Lifetimes {
+    fn default() -> Self {
+        OAuth2Lifetimes {
+            code_secs: 600,
+            access_token_secs: 7 * 24 * 3600,
+            refresh_token_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// RFC 6749's error codes (section 5.2) that the provider answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OAuth2ErrorCode {
+    /// A parameter is missing, repeated or malformed.
+    InvalidRequest,
+    /// The client is unknown or its authentication failed.
+    InvalidClient,
+    /// The code or refresh token is invalid, expired, revoked, or was issued to another client or
+    /// redirect URI; or the PKCE verifier does not match.
+    InvalidGrant,
+    /// The grant type is not one the provider supports.
+    UnsupportedGrantType,
+    /// A requested scope is unknown or not allowed to this client.
+    InvalidScope,
+}
+
+impl OAuth2ErrorCode {
+    /// The wire code (`invalid_grant`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuth2ErrorCode::InvalidRequest => "invalid_request",
+            OAuth2ErrorCode::InvalidClient => "invalid_client",
+            OAuth2ErrorCode::InvalidGrant => "invalid_grant",
+            OAuth2ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuth2ErrorCode::InvalidScope => "invalid_scope",
+        }
+    }
+}
+
+/// An OAuth2 protocol error ([`Error::OAuth2`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2Failure {
+    /// RFC 6749's code.
+    pub error: OAuth2ErrorCode,
+    /// `error_description`, for developers.
+    pub description: String,
+    /// Whether the client authenticated with HTTP Basic: a failed client authentication is then
+    /// 401 with a `WWW-Authenticate: Basic` challenge (RFC 6749 section 5.2), else 400 as upstream.
+    pub basic_auth: bool,
+}
+
+impl OAuth2Failure {
+    /// The HTTP status it is served with.
+    pub fn status(&self) -> u16 {
+        if self.error == OAuth2ErrorCode::InvalidClient && self.basic_auth {
+            401
+        } else {
+            400
+        }
+    }
+}
+
+fn oauth2_error(error: OAuth2ErrorCode, description: &str) -> Error {
+    Error::OAuth2(OAuth2Failure {
+        error,
+        description: description.to_owned(),
+        basic_auth: false,
+    })
+}
+
+fn invalid_grant() -> Error {
+    oauth2_error(
+        OAuth2ErrorCode::InvalidGrant,
+        "The provided authorization grant is invalid, expired, or revoked",
+    )
+}
+
+/// How a client authenticates at the token, revocation and introspection endpoints: HTTP Basic
+/// (`client_id:client_secret`) or the `client_id` and `client_secret` body parameters. The body's
+/// values win where both are given, as upstream.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCredentials {
+    /// The application ID, as sent.
+    pub client_id: Option<String>,
+    /// The client secret, as sent.
+    pub client_secret: Option<String>,
+    /// Whether they came (at least in part) from an `Authorization: Basic` header.
+    pub basic_auth: bool,
+}
+
+/// `POST /oauth2/authorize/consent`: the signed-in user grants an application the scopes it asks
+/// for. Unknown fields are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeConsent {
+    /// `code` (the default, and the only type, except for a `bot`-only consent, which needs none).
+    pub response_type: Option<String>,
+    /// The application.
+    pub client_id: ApplicationId,
+    /// One of the application's registered redirect URIs, matched exactly; required unless the
+    /// scope is `bot` alone.
+    pub redirect_uri: Option<String>,
+    /// Space-separated scopes (`identify email guilds connections bot`).
+    pub scope: String,
+    /// Echoed in the redirect, for the client's CSRF check.
+    pub state: Option<String>,
+    /// With `bot`: the permissions of a role for the bot (a decimal string or integer).
+    pub permissions: Option<Permissions>,
+    /// With `bot`: the guild to add the bot to (the user needs MANAGE_GUILD there).
+    pub guild_id: Option<GuildId>,
+    /// PKCE (RFC 7636): base64url of the SHA-256 of the client's `code_verifier`.
+    pub code_challenge: Option<String>,
+    /// PKCE: `S256`, the only method accepted.
+    pub code_challenge_method: Option<String>,
+}
+
+/// `POST /oauth2/authorize/consent`'s answer: where to send the user's browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentRedirect {
+    /// The redirect URI with `code` (and `state`) added.
+    pub redirect_to: String,
+}
+
+/// `POST /oauth2/token`'s form (`application/x-www-form-urlencoded`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenRequest {
+    /// `authorization_code` or `refresh_token`.
+    pub grant_type: Option<String>,
+    /// For `authorization_code`: the code from consent.
+    pub code: Option<String>,
+    /// For `authorization_code`: the redirect URI the code was issued for, repeated exactly.
+    pub redirect_uri: Option<String>,
+    /// For `authorization_code` of a code with a PKCE challenge: the verifier.
+    pub code_verifier: Option<String>,
+    /// For `refresh_token`: the refresh token (used up by the exchange).
+    pub refresh_token: Option<String>,
+}
+
+/// `POST /oauth2/token`'s answer (RFC 6749 section 5.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenResponse {
+    /// The bearer token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    /// Exchanged once, at `grant_type=refresh_token`, for a new pair.
+    pub refresh_token: String,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+}
+
+/// `POST /oauth2/introspect`'s answer (RFC 7662): `{"active": false}` alone for a token that is
+/// not a live access token of the calling client.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Introspection {
+    /// Whether the token is live.
+    pub active: bool,
+    /// The granted scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The application.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ApplicationId>,
+    /// The user's username.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `Bearer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// Expiry, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The user's ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<UserId>,
+}
+
+/// The user as an OAuth2 client sees it (`GET /oauth2/userinfo`, the `user` of `/oauth2/@me`):
+/// OIDC's `sub` beside Fluxer's fields; `email` and `verified` only with the `email` scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuth2User {
+    /// The user's ID (OIDC subject).
+    pub sub: UserId,
+    /// The user's ID.
+    pub id: UserId,
+    /// Username.
+    pub username: String,
+    /// Four digits.
+    pub discriminator: String,
+    /// Display name.
+    pub global_name: Option<String>,
+    /// Avatar hash.
+    pub avatar: Option<String>,
+    /// The address, with the `email` scope; `null` without.
+    pub email: Option<String>,
+    /// Whether the address is verified; present with the `email` scope only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// Public flags.
+    pub flags: u64,
+    /// Whether the user is a bot.
+    pub bot: bool,
+    /// Whether the user is a system user.
+    pub system: bool,
+}
+
+/// An application as a grant's holder or a consent screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuth2Application {
+    /// Its ID (the client ID).
+    pub id: ApplicationId,
+    /// Its name.
+    pub name: String,
+    /// Its bot's avatar hash, if any.
+    pub icon: Option<String>,
+    /// Its description; `null` when empty.
+    pub description: Option<String>,
+    /// Whether anyone may add its bot.
+    pub bot_public: bool,
+    /// Upstream's code-grant setting for its bot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bot_require_code_grant: Option<bool>,
+    /// Application flags (none are defined: 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<u32>,
+}
+
+/// `GET /oauth2/@me`: what the bearer token is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuth2Me {
+    /// The application it was granted to.
+    pub application: OAuth2Application,
+    /// Its scopes.
+    pub scopes: Vec<&'static str>,
+    /// When it expires (ISO 8601).
+    pub expires: String,
+    /// The user, with the `identify` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<OAuth2User>,
+}
+
+/// One entry of `GET /oauth2/@me/authorizations`: an application the user authorized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuth2Authorization {
+    /// The application.
+    pub application: OAuth2Application,
+    /// The scopes granted (without `bot`, which leaves nothing to revoke).
+    pub scopes: Vec<&'static str>,
+    /// When the user first authorized it (ISO 8601).
+    pub authorized_at: String,
+}
+
+/// The bearer side of an [`Actor`] that authenticated with an OAuth2 access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2Bearer {
+    /// The application the token was granted to.
+    pub application_id: ApplicationId,
+    /// What the token allows.
+    pub scopes: OAuth2Scopes,
+    /// When the token was issued.
+    pub issued_at: Timestamp,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// PKCE S256: base64url (no padding) of the verifier's SHA-256.
+fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// RFC 7636's `code_verifier` / `code_challenge` alphabet and lengths (43 to 128).
+fn is_pkce_string(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// The user as OAuth2 clients see it; `email` only when `with_email`.
+pub(crate) fn oauth2_user(user: &User, with_email: bool) -> OAuth2User {
+    let partial = user.partial();
+    OAuth2User {
+        sub: user.id,
+        id: user.id,
+        username: user.username.clone(),
+        discriminator: partial.discriminator,
+        global_name: user.global_name.clone(),
+        avatar: user.avatar.clone(),
+        email: if with_email { user.email.clone() } else { None },
+        verified: with_email.then_some(user.email_verified),
+        flags: partial.flags,
+        bot: user.bot,
+        system: user.system,
+    }
+}
+
+impl Fluxer {
+    /// Resolves `Authorization: Bearer <token>`: a live OAuth2 access token gives an actor limited
+    /// to its scopes; a login session token sent as a bearer token is accepted as a session (as
+    /// upstream). The account must be usable: not deleted, disabled or awaiting deletion.
+    pub(crate) async fn authenticate_bearer(&self, raw: &str) -> Result<Actor> {
+        if raw.len() != OAUTH2_SECRET_LEN {
+            if super::tokens::SessionToken::looks_valid(raw) {
+                return self.authenticate_session(raw).await;
+            }
+            return Err(Error::Unauthorized);
+        }
+        let now = self.now();
+        let token = self
+            .store()
+            .get_oauth2_token(OAuth2TokenKind::AccessToken, &hash_token(raw), now)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let user = self
+            .store()
+            .get_user(token.user_id)
+            .await?
+            .filter(|u| {
+                u.deleted_at.is_none()
+                    && u.deletion_requested_at.is_none()
+                    && u.flags & super::accounts::DISABLED == 0
+            })
+            .ok_or(Error::Unauthorized)?;
+        Ok(Actor {
+            user,
+            session: None,
+            reason: None,
+            oauth2: Some(OAuth2Bearer {
+                application_id: token.application_id,
+                scopes: token.scopes,
+                issued_at: token.created_at,
+                expires_at: token.expires_at,
+            }),
+        })
+    }
+
+    /// The user's consent: checks the client, scopes and redirect URI, issues a one-time code bound
+    /// to them (and to the PKCE challenge), and with `bot` and a guild adds the bot there.
+    pub async fn authorize_consent(
+        &self,
+        actor: &Actor,
+        req: AuthorizeConsent,
+    ) -> Result<ConsentRedirect> {
+        actor.require_person("Only people can authorize applications.")?;
+        let scopes = OAuth2Scopes::parse(&req.scope).map_err(|e| {
+            oauth2_error(
+                OAuth2ErrorCode::InvalidScope,
+                &format!("The requested scope is invalid or unsupported ({})", e.0),
+            )
+        })?;
+        if scopes.is_empty() {
+            return Err(Error::field(
+                "scope",
+                "BASE_TYPE_REQUIRED",
+                "This field is required.",
+            ));
+        }
+        // Upstream's admin scope belongs to its own admin panel application, which this server
+        // does not have.
+        if scopes.contains(OAuth2Scope::Admin) {
+            return Err(oauth2_error(
+                OAuth2ErrorCode::InvalidScope,
+                "The requested scope is invalid or unsupported",
+            ));
+        }
+        let bot_only = scopes == OAuth2Scopes::from_iter([OAuth2Scope::Bot]);
+        let response_type = req
+            .response_type
+            .as_deref()
+            .or((!bot_only).then_some("code"));
+        if !bot_only && response_type != Some("code") {
+            return Err(oauth2_error(
+                OAuth2ErrorCode::InvalidRequest,
+                "response_type must be code for non-bot scopes",
+            ));
+        }
+        if !bot_only && req.redirect_uri.is_none() {
+            return Err(oauth2_error(
+                OAuth2ErrorCode::InvalidRequest,
+                "redirect_uri required for non-bot scopes",
+            ));
+        }
+        let code_challenge = match (&req.code_challenge, req.code_challenge_method.as_deref()) {
+            (None, None) => None,
+            (Some(c), Some("S256")) if is_pkce_string(c) => Some(c.clone()),
+            (Some(_), Some("S256")) => {
+                return Err(oauth2_error(
+                    OAuth2ErrorCode::InvalidRequest,
+                    "code_challenge must be 43 to 128 characters of base64url",
+                ));
+            }
+            _ => {
+                return Err(oauth2_error(
+                    OAuth2ErrorCode::InvalidRequest,
+                    "code_challenge_method must be S256, with a code_challenge",
+                ));
+            }
+        };
+        let app = self
+            .store()
+            .get_application(req.client_id)
+            .await?
+            .ok_or_else(|| {
+                oauth2_error(OAuth2ErrorCode::InvalidClient, "Invalid client credentials")
+            })?;
+        if scopes.contains(OAuth2Scope::Bot) && !app.bot_public && app.owner_id != actor.id() {
+            return Err(Error::forbidden(
+                "ACCESS_DENIED",
+                "Only the owner can add this bot.",
+            ));
+        }
+        if (!bot_only || app.bot_require_code_grant) && req.redirect_uri.is_none() {
+            return Err(oauth2_error(
+                OAuth2ErrorCode::InvalidRequest,
+                "Missing redirect_uri",
+            ));
+        }
+        if let Some(uri) = &req.redirect_uri
+            && !app.redirect_uris.iter().any(|r| r == uri)
+        {
+            return Err(oauth2_error(
+                OAuth2ErrorCode::InvalidRequest,
+                "Invalid redirect_uri",
+            ));
+        }
+        let redirect_uri = req
+            .redirect_uri
+            .clone()
+            .unwrap_or_else(|| self.config().web_url.clone());
+        let mut location = url::Url::parse(&redirect_uri)
+            .map_err(|_| oauth2_error(OAuth2ErrorCode::InvalidRequest, "Invalid redirect_uri"))?;
+
+        let code = random_base62(OAUTH2_SECRET_LEN);
+        let now = self.now();
+        let row = OAuth2Token {
+            token_hash: hash_token(&code),
+            kind: OAuth2TokenKind::AuthorizationCode,
+            application_id: app.id,
+            user_id: actor.id(),
+            scopes,
+            created_at: now,
+            expires_at: now.plus_secs(self.config().oauth2.code_secs),
+            redirect_uri: Some(redirect_uri),
+            code_challenge,
+        };
+        self.store().put_oauth2_token(&row).await?;
+        if scopes.contains(OAuth2Scope::Bot)
+            && let Some(guild_id) = req.guild_id
+        {
+            let added = self
+                .authorize_bot(
+                    actor,
+                    app.id,
+                    super::BotAuthorize {
+                        client_id: Some(app.id),
+                        guild_id,
+                        permissions: req.permissions,
+                        scope: None,
+                    },
+                )
+                .await;
+            if let Err(e) = added {
+                // The consent failed: its code must not outlive it.
+                self.store()
+                    .take_oauth2_token(OAuth2TokenKind::AuthorizationCode, &row.token_hash, now)
+                    .await?;
+                return Err(e);
+            }
+        }
+        {
+            let mut query = location.query_pairs_mut();
+            query.append_pair("code", &code);
+            if let Some(state) = &req.state {
+                query.append_pair("state", state);
+            }
+        }
+        Ok(ConsentRedirect {
+            redirect_to: location.to_string(),
+        })
+    }
+
+    /// Authenticates an OAuth2 client by its secret (compared in constant time).
+    async fn authenticate_client(&self, client: &ClientCredentials) -> Result<Application> {
+        let fail = |description: &str| {
+            Error::OAuth2(OAuth2Failure {
+                error: OAuth2ErrorCode::InvalidClient,
+                description: description.to_owned(),
+                basic_auth: client.basic_auth,
+            })
+        };
+        let id: ApplicationId = client
+            .client_id
+            .as_deref()
+            .and_then(|id| id.trim().parse().ok())
+            .ok_or_else(|| fail("Invalid client credentials"))?;
+        let app = self
+            .store()
+            .get_application(id)
+            .await?
+            .ok_or_else(|| fail("Invalid client credentials"))?;
+        let secret = client
+            .client_secret
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| fail("Missing client_secret"))?;
+        match &app.client_secret_hash {
+            Some(stored) if secrets_equal(stored, &hash_token(secret)) => Ok(app),
+            _ => Err(fail("Invalid client_secret")),
+        }
+    }
+
+    /// `POST /oauth2/token`: exchanges a code or a refresh token for a new access token and a new
+    /// refresh token. The code, and the refresh token, are used up by the exchange.
+    pub async fn exchange_oauth2_token(
+        &self,
+        client: &ClientCredentials,
+        req: TokenRequest,
+    ) -> Result<TokenResponse> {
+        let grant_type = req
+            .grant_type
+            .as_deref()
+            .ok_or_else(|| oauth2_error(OAuth2ErrorCode::InvalidRequest, "Missing grant_type"))?;
+        if !matches!(grant_type, "authorization_code" | "refresh_token") {
+            return Err(oauth2_error(
+                OAuth2ErrorCode::UnsupportedGrantType,
+                "The authorization grant type is not supported",
+            ));
+        }
+        let app = self.authenticate_client(client).await?;
+        let now = self.now();
+        let (kind, presented) = if grant_type == "authorization_code" {
+            (OAuth2TokenKind::AuthorizationCode, req.code.as_deref())
+        } else {
+            (OAuth2TokenKind::RefreshToken, req.refresh_token.as_deref())
+        };
+        let presented = presented.filter(|t| !t.is_empty()).ok_or_else(|| {
+            let name = match kind {
+                OAuth2TokenKind::AuthorizationCode => "code",
+                _ => "refresh_token",
+            };
+            oauth2_error(OAuth2ErrorCode::InvalidRequest, &format!("Missing {name}"))
+        })?;
+        let hash = hash_token(presented);
+        // Another client's code or token is refused without using it up.
+        if self
+            .store()
+            .get_oauth2_token(kind, &hash, now)
+            .await?
+            .is_none_or(|t| t.application_id != app.id)
+        {
+            return Err(invalid_grant());
+        }
+        // From here the credential is spent, whatever follows: a wrong redirect URI or verifier
+        // cannot be retried against the same code.
+        let grant = self
+            .store()
+            .take_oauth2_token(kind, &hash, now)
+            .await?
+            .ok_or_else(invalid_grant)?;
+        if kind == OAuth2TokenKind::AuthorizationCode {
+            if grant.redirect_uri.as_deref() != req.redirect_uri.as_deref() {
+                return Err(invalid_grant());
+            }
+            match (&grant.code_challenge, req.code_verifier.as_deref()) {
+                (None, None) => {}
+                (Some(challenge), Some(verifier))
+                    if is_pkce_string(verifier)
+                        && secrets_equal(challenge.as_bytes(), s256(verifier).as_bytes()) => {}
+                _ => return Err(invalid_grant()),
+            }
+        }
+        self.issue_oauth2_tokens(&grant, now).await
+    }
+
+    async fn issue_oauth2_tokens(
+        &self,
+        grant: &OAuth2Token,
+        now: Timestamp,
+    ) -> Result<TokenResponse> {
+        let lifetimes = self.config().oauth2;
+        let access = random_base62(OAUTH2_SECRET_LEN);
+        let refresh = random_base62(OAUTH2_SECRET_LEN);
+        let base = OAuth2Token {
+            token_hash: hash_token(&access),
+            kind: OAuth2TokenKind::AccessToken,
+            application_id: grant.application_id,
+            user_id: grant.user_id,
+            scopes: grant.scopes,
+            created_at: now,
+            expires_at: now.plus_secs(lifetimes.access_token_secs),
+            redirect_uri: None,
+            code_challenge: None,
+        };
+        self.store().put_oauth2_token(&base).await?;
+        let authorized_at = match grant.kind {
+            OAuth2TokenKind::RefreshToken => grant.created_at,
+            _ => now,
+        };
+        self.store()
+            .put_oauth2_token(&OAuth2Token {
+                token_hash: hash_token(&refresh),
+                kind: OAuth2TokenKind::RefreshToken,
+                created_at: authorized_at,
+                expires_at: now.plus_secs(lifetimes.refresh_token_secs),
+                ..base
+            })
+            .await?;
+        Ok(TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in: lifetimes.access_token_secs,
+            refresh_token: refresh,
+            scope: grant.scopes.to_string(),
+        })
+    }
+
+    /// `POST /oauth2/token/revoke` (RFC 7009): revoking an access or refresh token of the calling
+    /// client revokes the whole grant (every token the user gave that client). An unknown token,
+    /// or another client's, is no error.
+    pub async fn revoke_oauth2_token(
+        &self,
+        client: &ClientCredentials,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<()> {
+        let app = self.authenticate_client(client).await?;
+        let now = self.now();
+        let hash = hash_token(token);
+        let kinds = match hint {
+            Some("refresh_token") => [OAuth2TokenKind::RefreshToken, OAuth2TokenKind::AccessToken],
+            _ => [OAuth2TokenKind::AccessToken, OAuth2TokenKind::RefreshToken],
+        };
+        for kind in kinds {
+            if let Some(found) = self.store().get_oauth2_token(kind, &hash, now).await?
+                && found.application_id == app.id
+            {
+                self.store()
+                    .delete_oauth2_grant(found.user_id, app.id)
+                    .await?;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /oauth2/introspect` (RFC 7662): what a live access token of the calling client is.
+    pub async fn introspect_oauth2_token(
+        &self,
+        client: &ClientCredentials,
+        token: &str,
+    ) -> Result<Introspection> {
+        let app = self.authenticate_client(client).await?;
+        let Some(found) = self
+            .store()
+            .get_oauth2_token(OAuth2TokenKind::AccessToken, &hash_token(token), self.now())
+            .await?
+            .filter(|t| t.application_id == app.id)
+        else {
+            return Ok(Introspection::default());
+        };
+        let username = self
+            .store()
+            .get_user(found.user_id)
+            .await?
+            .map(|u| u.username);
+        Ok(Introspection {
+            active: true,
+            scope: Some(found.scopes.to_string()),
+            client_id: Some(found.application_id),
+            username,
+            token_type: Some("Bearer"),
+            exp: Some(found.expires_at.unix_secs()),
+            iat: Some(found.created_at.unix_secs()),
+            sub: Some(found.user_id),
+        })
+    }
+
+    fn require_bearer<'a>(&self, actor: &'a Actor) -> Result<&'a OAuth2Bearer> {
+        actor.oauth2.as_ref().ok_or(Error::Unauthorized)
+    }
+
+    /// `GET /oauth2/userinfo`: the user behind a bearer token with the `identify` scope (and the
+    /// email with `email`). Other credentials are 401.
+    pub fn oauth2_userinfo(&self, actor: &Actor) -> Result<OAuth2User> {
+        self.require_bearer(actor)?;
+        actor.require_scope(OAuth2Scope::Identify)?;
+        Ok(oauth2_user(&actor.user, actor.allows(OAuth2Scope::Email)))
+    }
+
+    /// `GET /oauth2/@me`: the bearer token's application, scopes and expiry, and its user with
+    /// the `identify` scope.
+    pub async fn oauth2_me(&self, actor: &Actor) -> Result<OAuth2Me> {
+        let bearer = self.require_bearer(actor)?;
+        let app = self
+            .store()
+            .get_application(bearer.application_id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let mut application = self.oauth2_application(&app).await?;
+        application.bot_require_code_grant = Some(app.bot_require_code_grant);
+        application.flags = Some(0);
+        Ok(OAuth2Me {
+            application,
+            scopes: bearer.scopes.names(),
+            expires: bearer.expires_at.to_iso8601(),
+            user: bearer
+                .scopes
+                .contains(OAuth2Scope::Identify)
+                .then(|| oauth2_user(&actor.user, bearer.scopes.contains(OAuth2Scope::Email))),
+        })
+    }
+
+    pub(crate) async fn oauth2_application(&self, app: &Application) -> Result<OAuth2Application> {
+        let icon = match app.bot_user_id {
+            Some(bot) => self.store().get_user(bot).await?.and_then(|b| b.avatar),
+            None => None,
+        };
+        Ok(OAuth2Application {
+            id: app.id,
+            name: app.name.clone(),
+            icon,
+            description: (!app.description.is_empty()).then(|| app.description.clone()),
+            bot_public: app.bot_public,
+            bot_require_code_grant: None,
+            flags: None,
+        })
+    }
+
+    /// `GET /oauth2/@me/authorizations`: the applications the caller authorized (a live refresh
+    /// token), with the union of their scopes and the first authorization's date.
+    pub async fn list_oauth2_authorizations(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<OAuth2Authorization>> {
+        actor.require_person("Bots authorize no applications.")?;
+        let mut grants: Vec<(ApplicationId, OAuth2Scopes, Timestamp)> = Vec::new();
+        for token in self
+            .store()
+            .list_user_oauth2_tokens(actor.id(), self.now())
+            .await?
+            .into_iter()
+            .filter(|t| t.kind == OAuth2TokenKind::RefreshToken)
+        {
+            match grants.iter_mut().find(|g| g.0 == token.application_id) {
+                Some(g) => {
+                    g.1 = g.1.union(token.scopes);
+                    g.2 = g.2.min(token.created_at);
+                }
+                None => grants.push((token.application_id, token.scopes, token.created_at)),
+            }
+        }
+        grants.sort_by_key(|g| g.2);
+        let mut out = Vec::with_capacity(grants.len());
+        for (app_id, scopes, since) in grants {
+            let scopes = scopes.without(OAuth2Scope::Bot);
+            let Some(app) = self.store().get_application(app_id).await? else {
+                continue;
+            };
+            if scopes.is_empty() {
+                continue;
+            }
+            out.push(OAuth2Authorization {
+                application: self.oauth2_application(&app).await?,
+                scopes: scopes.names(),
+                authorized_at: since.to_iso8601(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// `DELETE /oauth2/@me/authorizations/{application_id}`: revokes the grant, every token of it.
+    pub async fn delete_oauth2_authorization(
+        &self,
+        actor: &Actor,
+        application: ApplicationId,
+    ) -> Result<()> {
+        actor.require_person("Bots authorize no applications.")?;
+        self.store()
+            .get_application(application)
+            .await?
+            .ok_or(Error::Unknown(Unknown::Application))?;
+        self.store()
+            .delete_oauth2_grant(actor.id(), application)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s256_matches_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert_eq!(
+            s256(verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(is_pkce_string(verifier));
+        assert!(!is_pkce_string("short"));
+        assert!(!is_pkce_string(&"a+".repeat(30)));
+    }
+
+    #[test]
+    fn only_a_basic_client_failure_is_401() {
+        let mut f = OAuth2Failure {
+            error: OAuth2ErrorCode::InvalidClient,
+            description: String::new(),
+            basic_auth: true,
+        };
+        assert_eq!(f.status(), 401);
+        f.basic_auth = false;
+        assert_eq!(f.status(), 400);
+        f.error = OAuth2ErrorCode::InvalidGrant;
+        f.basic_auth = true;
+        assert_eq!(f.status(), 400);
+    }
+}
