@@ -29,26 +29,36 @@ pub(crate) struct Server {
 impl Server {
     /// Starts the monolith with extra `FLUXER_CONFIG__*` variables.
     pub(crate) fn start(extra_env: &[(&str, &str)]) -> Server {
-        let data_dir = std::env::temp_dir().join(format!(
-            "fluxer-e2e-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        Server::start_in(data_dir, extra_env)
+        Server::start_in(fresh_data_dir(), extra_env)
     }
 
     /// Starts the monolith on an existing (or new) data directory.
     pub(crate) fn start_in(data_dir: PathBuf, extra_env: &[(&str, &str)]) -> Server {
+        Server::spawn(data_dir, extra_env, Stdio::inherit())
+    }
+
+    /// Starts the monolith with its log (stderr) written to `{data_dir}/server.log`, for tests that
+    /// read what it logs ([`Server::log`]).
+    pub(crate) fn start_logging(extra_env: &[(&str, &str)]) -> Server {
+        let data_dir = fresh_data_dir();
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let log = std::fs::File::create(data_dir.join("server.log")).unwrap();
+        Server::spawn(data_dir, extra_env, Stdio::from(log))
+    }
+
+    /// What a server started with [`Server::start_logging`] has logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    fn spawn(data_dir: PathBuf, extra_env: &[(&str, &str)], stderr: Stdio) -> Server {
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut cmd = fluxer_server(&data_dir);
         cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
             .env("FLUXER_CONFIG__LOG__FORMAT", "json")
             .env("FLUXER_CONFIG__LOG__LEVEL", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -126,6 +136,18 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A data directory no other server of this run uses.
+fn fresh_data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "fluxer-e2e-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ))
 }
 
 fn unsafe_kill(pid: u32, signal: i32) {
