@@ -10,10 +10,12 @@ use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use fluxer_core::id::ApplicationId;
-use fluxer_core::model::ApplicationResponse;
+use fluxer_core::model::{
+    ApplicationResponse, ConsentRedirect, Introspection, OAuth2Authorization, OAuth2Me, OAuth2User,
+    PublicApplication,
+};
 use fluxer_core::service::{
-    AuthorizeConsent, BotProfile, BotProfileUpdate, ClientCredentials, ConsentRedirect,
-    Introspection, OAuth2Authorization, OAuth2Me, OAuth2User, TokenRequest,
+    AuthorizeConsent, BotProfile, BotProfileUpdate, ClientCredentials, TokenRequest,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -254,7 +256,7 @@ async fn reset_client_secret(
 async fn public_application(
     State(s): State<ApiState>,
     PathParams(id): PathParams<ApplicationId>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<PublicApplication>> {
     Ok(Json(s.fluxer.public_application(id).await?))
 }
 

@@ -29,7 +29,11 @@ pub use message::{
     AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse,
     MessageType, ReactionCount, ReactionEmoji,
 };
-pub use oauth2::{OAuth2Scope, OAuth2Scopes, OAuth2Token, OAuth2TokenKind, UnknownScope};
+pub use oauth2::{
+    BotUser, ConsentRedirect, Introspection, OAuth2Application, OAuth2Authorization, OAuth2Me,
+    OAuth2Scope, OAuth2Scopes, OAuth2Token, OAuth2TokenKind, OAuth2User, PublicApplication,
+    TokenResponse, UnknownScope,
+};
 pub use presence::{PresenceResponse, PresenceUser};
 pub use settings::{
     ChannelOverride, CustomStatus, GuildFolder, MuteConfig, UNCATEGORISED_FOLDER,

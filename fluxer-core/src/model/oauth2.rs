@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::id::{ApplicationId, UserId};
+use crate::model::User;
 use crate::time::Timestamp;
 
 /// One OAuth2 scope (upstream's set). Each names what a bearer token may reach.
@@ -212,6 +213,202 @@ pub struct OAuth2Token {
     /// For a code: the PKCE `code_challenge` (S256: base64url of the verifier's SHA-256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge: Option<String>,
+}
+
+/// `POST /oauth2/authorize/consent`'s answer: where to send the user's browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentRedirect {
+    /// The redirect URI with `code` (and `state`) added.
+    pub redirect_to: String,
+}
+
+/// `POST /oauth2/token`'s answer (RFC 6749 section 5.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenResponse {
+    /// The bearer token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    /// Exchanged once, at `grant_type=refresh_token`, for a new pair.
+    pub refresh_token: String,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+}
+
+/// `POST /oauth2/introspect`'s answer (RFC 7662): `{"active": false}` alone for a token that is
+/// not a live access token of the calling client.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Introspection {
+    /// Whether the token is live.
+    pub active: bool,
+    /// The granted scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The application.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ApplicationId>,
+    /// The user's username.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `Bearer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// Expiry, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The user's ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<UserId>,
+}
+
+/// The user as an OAuth2 client sees it (`GET /oauth2/userinfo`, the `user` of `/oauth2/@me`):
+/// OIDC's `sub` beside Fluxer's fields; `email` and `verified` only with the `email` scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuth2User {
+    /// The user's ID (OIDC subject).
+    pub sub: UserId,
+    /// The user's ID.
+    pub id: UserId,
+    /// Username.
+    pub username: String,
+    /// Four digits.
+    pub discriminator: String,
+    /// Display name.
+    pub global_name: Option<String>,
+    /// Avatar hash.
+    pub avatar: Option<String>,
+    /// The address, with the `email` scope; `null` without.
+    pub email: Option<String>,
+    /// Whether the address is verified; present with the `email` scope only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// Public flags.
+    pub flags: u64,
+    /// Whether the user is a bot.
+    pub bot: bool,
+    /// Whether the user is a system user.
+    pub system: bool,
+}
+
+/// An application as a grant's holder or a consent screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuth2Application {
+    /// Its ID (the client ID).
+    pub id: ApplicationId,
+    /// Its name.
+    pub name: String,
+    /// Its bot's avatar hash, if any.
+    pub icon: Option<String>,
+    /// Its description; `null` when empty.
+    pub description: Option<String>,
+    /// Whether anyone may add its bot.
+    pub bot_public: bool,
+    /// Upstream's code-grant setting for its bot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bot_require_code_grant: Option<bool>,
+    /// Application flags (none are defined: 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<u32>,
+}
+
+/// `GET /oauth2/@me`: what the bearer token is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuth2Me {
+    /// The application it was granted to.
+    pub application: OAuth2Application,
+    /// Its scopes.
+    pub scopes: Vec<&'static str>,
+    /// When it expires (ISO 8601).
+    pub expires: String,
+    /// The user, with the `identify` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<OAuth2User>,
+}
+
+/// One entry of `GET /oauth2/@me/authorizations`: an application the user authorized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuth2Authorization {
+    /// The application.
+    pub application: OAuth2Application,
+    /// The scopes granted (without `bot`, which leaves nothing to revoke).
+    pub scopes: Vec<&'static str>,
+    /// When the user first authorized it (ISO 8601).
+    pub authorized_at: String,
+}
+
+/// The user as OAuth2 clients see it; `email` only when `with_email`.
+impl OAuth2User {
+    /// How `user` is shown to an application; the email only `with_email`.
+    pub fn of(user: &User, with_email: bool) -> OAuth2User {
+        let partial = user.partial();
+        OAuth2User {
+            sub: user.id,
+            id: user.id,
+            username: user.username.clone(),
+            discriminator: partial.discriminator,
+            global_name: user.global_name.clone(),
+            avatar: user.avatar.clone(),
+            email: if with_email { user.email.clone() } else { None },
+            verified: with_email.then_some(user.email_verified),
+            flags: partial.flags,
+            bot: user.bot,
+            system: user.system,
+        }
+    }
+}
+
+/// `GET /oauth2/applications/{id}/public`: what a consent screen shows, to anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicApplication {
+    /// The application.
+    #[serde(flatten)]
+    pub application: OAuth2Application,
+    /// Its registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// The scopes it can be granted beyond the user ones: `bot` when it has a bot.
+    pub scopes: Vec<&'static str>,
+    /// Its bot user's profile, if any.
+    pub bot: Option<BotUser>,
+}
+
+/// A bot user as its application shows it (`ApplicationBotResponse` without the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BotUser {
+    /// The bot user's ID (the application's).
+    pub id: UserId,
+    /// Username.
+    pub username: String,
+    /// Four digits.
+    pub discriminator: String,
+    /// Avatar hash.
+    pub avatar: Option<String>,
+    /// Banner hash.
+    pub banner: Option<String>,
+    /// Bio.
+    pub bio: Option<String>,
+    /// Public flags (`FRIENDLY_BOT` 16, `FRIENDLY_BOT_MANUAL_APPROVAL` 32, ...).
+    pub flags: u64,
+}
+
+impl BotUser {
+    /// How `bot` is shown.
+    pub fn of(bot: &User) -> BotUser {
+        let partial = bot.partial();
+        BotUser {
+            id: bot.id,
+            username: bot.username.clone(),
+            discriminator: partial.discriminator,
+            avatar: bot.avatar.clone(),
+            banner: bot.banner.clone(),
+            bio: bot.bio.clone(),
+            flags: partial.flags,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result, Unknown};
 use crate::id::{ApplicationId, GuildId, UserId};
-use crate::model::{Application, ApplicationResponse, Role, User};
+use crate::model::{Application, ApplicationResponse, BotUser, PublicApplication, Role, User};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, SessionsRevoked, Topic};
 use crate::validation::Validator;
@@ -484,31 +484,26 @@ impl Fluxer {
     }
 
     /// `GET /oauth2/applications/{id}/public`: what a consent screen shows, to anyone.
-    pub async fn public_application(&self, id: ApplicationId) -> Result<serde_json::Value> {
+    pub async fn public_application(&self, id: ApplicationId) -> Result<PublicApplication> {
         let app = self
             .store()
             .get_application(id)
             .await?
             .ok_or(Error::Unknown(Unknown::Application))?;
-        let shown = self.oauth2_application(&app).await?;
         let bot = match app.bot_user_id {
-            Some(bot) => self
-                .store()
-                .get_user(bot)
-                .await?
-                .map(|u| serde_json::to_value(u.partial()).unwrap_or_default()),
+            Some(bot) => self.store().get_user(bot).await?,
             None => None,
         };
-        Ok(json!({
-            "id": shown.id,
-            "name": shown.name,
-            "icon": shown.icon,
-            "description": shown.description,
-            "redirect_uris": app.redirect_uris,
-            "scopes": if app.bot_user_id.is_some() { vec!["bot"] } else { Vec::new() },
-            "bot_public": app.bot_public,
-            "bot": bot,
-        }))
+        Ok(PublicApplication {
+            application: self.oauth2_application(&app).await?,
+            scopes: if bot.is_some() {
+                vec!["bot"]
+            } else {
+                Vec::new()
+            },
+            bot: bot.as_ref().map(BotUser::of),
+            redirect_uris: app.redirect_uris,
+        })
     }
 
     /// `PATCH /oauth2/applications/{id}/bot`: edits the bot user's profile; publishes

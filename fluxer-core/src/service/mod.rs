@@ -28,6 +28,7 @@ mod members;
 mod memes;
 mod messages;
 mod oauth2;
+mod oauth2_grants;
 mod password;
 mod presence;
 mod profiles;
@@ -76,9 +77,8 @@ pub use members::{BanCreate, MemberUpdate};
 pub use memes::{FavoriteMeme, MAX_FAVORITE_MEMES, MemeFromMessage, MemeFromUrl, MemeUpdate};
 pub use messages::{MessageCreate, MessageEdit, MessageQuery};
 pub use oauth2::{
-    AuthorizeConsent, ClientCredentials, ConsentRedirect, Introspection, OAuth2Application,
-    OAuth2Authorization, OAuth2Bearer, OAuth2ErrorCode, OAuth2Failure, OAuth2Lifetimes, OAuth2Me,
-    OAuth2User, TokenRequest, TokenResponse,
+    AuthorizeConsent, ClientCredentials, OAuth2Bearer, OAuth2ErrorCode, OAuth2Failure,
+    OAuth2Lifetimes, TokenRequest,
 };
 pub use password::{Argon2Hasher, PasswordHasher};
 pub use presence::DEFAULT_LARGE_THRESHOLD;

@@ -7,14 +7,17 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::tokens::{hash_token, random_base62, secrets_equal};
 use super::{Actor, Fluxer};
-use crate::error::{Error, Result, Unknown};
-use crate::id::{ApplicationId, GuildId, UserId};
-use crate::model::{Application, OAuth2Scope, OAuth2Scopes, OAuth2Token, OAuth2TokenKind, User};
+use crate::error::{Error, Result};
+use crate::id::{ApplicationId, GuildId};
+use crate::model::{
+    Application, ConsentRedirect, Introspection, OAuth2Scope, OAuth2Scopes, OAuth2Token,
+    OAuth2TokenKind, TokenResponse,
+};
 use crate::permission::Permissions;
 use crate::time::Timestamp;
 
@@ -112,8 +115,8 @@ fn invalid_grant() -> Error {
 }
 
 /// How a client authenticates at the token, revocation and introspection endpoints: HTTP Basic
-/// (`client_id:client_secret`) or the `client_id` and `client_secret` body parameters. The body's
-/// values win where both are given, as upstream.
+/// (`client_id:client_secret`) or the `client_id` and `client_secret` body parameters (where both
+/// are sent, the header's values win, as upstream parses them).
 #[derive(Debug, Clone, Default)]
 pub struct ClientCredentials {
     /// The application ID, as sent.
@@ -149,13 +152,6 @@ pub struct AuthorizeConsent {
     pub code_challenge_method: Option<String>,
 }
 
-/// `POST /oauth2/authorize/consent`'s answer: where to send the user's browser.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConsentRedirect {
-    /// The redirect URI with `code` (and `state`) added.
-    pub redirect_to: String,
-}
-
 /// `POST /oauth2/token`'s form (`application/x-www-form-urlencoded`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TokenRequest {
@@ -169,125 +165,6 @@ pub struct TokenRequest {
     pub code_verifier: Option<String>,
     /// For `refresh_token`: the refresh token (used up by the exchange).
     pub refresh_token: Option<String>,
-}
-
-/// `POST /oauth2/token`'s answer (RFC 6749 section 5.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenResponse {
-    /// The bearer token.
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds the access token lives.
-    pub expires_in: i64,
-    /// Exchanged once, at `grant_type=refresh_token`, for a new pair.
-    pub refresh_token: String,
-    /// The granted scopes, space-separated.
-    pub scope: String,
-}
-
-/// `POST /oauth2/introspect`'s answer (RFC 7662): `{"active": false}` alone for a token that is
-/// not a live access token of the calling client.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Introspection {
-    /// Whether the token is live.
-    pub active: bool,
-    /// The granted scopes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// The application.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<ApplicationId>,
-    /// The user's username.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// `Bearer`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<&'static str>,
-    /// Expiry, Unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<i64>,
-    /// Issue time, Unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
-    /// The user's ID.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<UserId>,
-}
-
-/// The user as an OAuth2 client sees it (`GET /oauth2/userinfo`, the `user` of `/oauth2/@me`):
-/// OIDC's `sub` beside Fluxer's fields; `email` and `verified` only with the `email` scope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OAuth2User {
-    /// The user's ID (OIDC subject).
-    pub sub: UserId,
-    /// The user's ID.
-    pub id: UserId,
-    /// Username.
-    pub username: String,
-    /// Four digits.
-    pub discriminator: String,
-    /// Display name.
-    pub global_name: Option<String>,
-    /// Avatar hash.
-    pub avatar: Option<String>,
-    /// The address, with the `email` scope; `null` without.
-    pub email: Option<String>,
-    /// Whether the address is verified; present with the `email` scope only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verified: Option<bool>,
-    /// Public flags.
-    pub flags: u64,
-    /// Whether the user is a bot.
-    pub bot: bool,
-    /// Whether the user is a system user.
-    pub system: bool,
-}
-
-/// An application as a grant's holder or a consent screen shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OAuth2Application {
-    /// Its ID (the client ID).
-    pub id: ApplicationId,
-    /// Its name.
-    pub name: String,
-    /// Its bot's avatar hash, if any.
-    pub icon: Option<String>,
-    /// Its description; `null` when empty.
-    pub description: Option<String>,
-    /// Whether anyone may add its bot.
-    pub bot_public: bool,
-    /// Upstream's code-grant setting for its bot.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bot_require_code_grant: Option<bool>,
-    /// Application flags (none are defined: 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub flags: Option<u32>,
-}
-
-/// `GET /oauth2/@me`: what the bearer token is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OAuth2Me {
-    /// The application it was granted to.
-    pub application: OAuth2Application,
-    /// Its scopes.
-    pub scopes: Vec<&'static str>,
-    /// When it expires (ISO 8601).
-    pub expires: String,
-    /// The user, with the `identify` scope.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<OAuth2User>,
-}
-
-/// One entry of `GET /oauth2/@me/authorizations`: an application the user authorized.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OAuth2Authorization {
-    /// The application.
-    pub application: OAuth2Application,
-    /// The scopes granted (without `bot`, which leaves nothing to revoke).
-    pub scopes: Vec<&'static str>,
-    /// When the user first authorized it (ISO 8601).
-    pub authorized_at: String,
 }
 
 /// The bearer side of an [`Actor`] that authenticated with an OAuth2 access token.
@@ -313,24 +190,6 @@ fn is_pkce_string(s: &str) -> bool {
     (43..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-/// The user as OAuth2 clients see it; `email` only when `with_email`.
-pub(crate) fn oauth2_user(user: &User, with_email: bool) -> OAuth2User {
-    let partial = user.partial();
-    OAuth2User {
-        sub: user.id,
-        id: user.id,
-        username: user.username.clone(),
-        discriminator: partial.discriminator,
-        global_name: user.global_name.clone(),
-        avatar: user.avatar.clone(),
-        email: if with_email { user.email.clone() } else { None },
-        verified: with_email.then_some(user.email_verified),
-        flags: partial.flags,
-        bot: user.bot,
-        system: user.system,
-    }
 }
 
 impl Fluxer {
@@ -712,116 +571,6 @@ impl Fluxer {
             iat: Some(found.created_at.unix_secs()),
             sub: Some(found.user_id),
         })
-    }
-
-    fn require_bearer<'a>(&self, actor: &'a Actor) -> Result<&'a OAuth2Bearer> {
-        actor.oauth2.as_ref().ok_or(Error::Unauthorized)
-    }
-
-    /// `GET /oauth2/userinfo`: the user behind a bearer token with the `identify` scope (and the
-    /// email with `email`). Other credentials are 401.
-    pub fn oauth2_userinfo(&self, actor: &Actor) -> Result<OAuth2User> {
-        self.require_bearer(actor)?;
-        actor.require_scope(OAuth2Scope::Identify)?;
-        Ok(oauth2_user(&actor.user, actor.allows(OAuth2Scope::Email)))
-    }
-
-    /// `GET /oauth2/@me`: the bearer token's application, scopes and expiry, and its user with
-    /// the `identify` scope.
-    pub async fn oauth2_me(&self, actor: &Actor) -> Result<OAuth2Me> {
-        let bearer = self.require_bearer(actor)?;
-        let app = self
-            .store()
-            .get_application(bearer.application_id)
-            .await?
-            .ok_or(Error::Unauthorized)?;
-        let mut application = self.oauth2_application(&app).await?;
-        application.bot_require_code_grant = Some(app.bot_require_code_grant);
-        application.flags = Some(0);
-        Ok(OAuth2Me {
-            application,
-            scopes: bearer.scopes.names(),
-            expires: bearer.expires_at.to_iso8601(),
-            user: bearer
-                .scopes
-                .contains(OAuth2Scope::Identify)
-                .then(|| oauth2_user(&actor.user, bearer.scopes.contains(OAuth2Scope::Email))),
-        })
-    }
-
-    pub(crate) async fn oauth2_application(&self, app: &Application) -> Result<OAuth2Application> {
-        let icon = match app.bot_user_id {
-            Some(bot) => self.store().get_user(bot).await?.and_then(|b| b.avatar),
-            None => None,
-        };
-        Ok(OAuth2Application {
-            id: app.id,
-            name: app.name.clone(),
-            icon,
-            description: (!app.description.is_empty()).then(|| app.description.clone()),
-            bot_public: app.bot_public,
-            bot_require_code_grant: None,
-            flags: None,
-        })
-    }
-
-    /// `GET /oauth2/@me/authorizations`: the applications the caller authorized (a live refresh
-    /// token), with the union of their scopes and the first authorization's date.
-    pub async fn list_oauth2_authorizations(
-        &self,
-        actor: &Actor,
-    ) -> Result<Vec<OAuth2Authorization>> {
-        actor.require_person("Bots authorize no applications.")?;
-        let mut grants: Vec<(ApplicationId, OAuth2Scopes, Timestamp)> = Vec::new();
-        for token in self
-            .store()
-            .list_user_oauth2_tokens(actor.id(), self.now())
-            .await?
-            .into_iter()
-            .filter(|t| t.kind == OAuth2TokenKind::RefreshToken)
-        {
-            match grants.iter_mut().find(|g| g.0 == token.application_id) {
-                Some(g) => {
-                    g.1 = g.1.union(token.scopes);
-                    g.2 = g.2.min(token.created_at);
-                }
-                None => grants.push((token.application_id, token.scopes, token.created_at)),
-            }
-        }
-        grants.sort_by_key(|g| g.2);
-        let mut out = Vec::with_capacity(grants.len());
-        for (app_id, scopes, since) in grants {
-            let scopes = scopes.without(OAuth2Scope::Bot);
-            let Some(app) = self.store().get_application(app_id).await? else {
-                continue;
-            };
-            if scopes.is_empty() {
-                continue;
-            }
-            out.push(OAuth2Authorization {
-                application: self.oauth2_application(&app).await?,
-                scopes: scopes.names(),
-                authorized_at: since.to_iso8601(),
-            });
-        }
-        Ok(out)
-    }
-
-    /// `DELETE /oauth2/@me/authorizations/{application_id}`: revokes the grant, every token of it.
-    pub async fn delete_oauth2_authorization(
-        &self,
-        actor: &Actor,
-        application: ApplicationId,
-    ) -> Result<()> {
-        actor.require_person("Bots authorize no applications.")?;
-        self.store()
-            .get_application(application)
-            .await?
-            .ok_or(Error::Unknown(Unknown::Application))?;
-        self.store()
-            .delete_oauth2_grant(actor.id(), application)
-            .await?;
-        Ok(())
     }
 }
 
