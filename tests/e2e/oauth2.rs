@@ -441,6 +441,20 @@ fn oauth2_consent_tokens_scopes_and_refusals() {
         400,
         "invalid_grant",
     );
+    // Deleting an application ends its grants.
+    let doomed = grant(&anon, &user, &other, "identify");
+    bearer(&anon, &doomed).get("/api/v1/users/@me").expect(200);
+    owner
+        .send(
+            "DELETE",
+            &format!("/api/v1/oauth2/applications/{}", other.0),
+            &json!({ "password": "correct horse battery" }),
+        )
+        .expect(204);
+    bearer(&anon, &doomed)
+        .get("/api/v1/users/@me")
+        .expect_error(401, "UNAUTHORIZED");
+    let other = application(&owner, "Another App");
     let introspect = |client: &(String, String), token: &str| {
         form(
             &anon,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::id::{ApplicationId, UserId};
-use crate::model::{OAuth2Token, OAuth2TokenKind};
+use crate::model::{OAuth2Scope, OAuth2Scopes, OAuth2Token, OAuth2TokenKind};
 use crate::ports::Store;
 
 use super::fixtures::{Fixtures, T0};
@@ -20,7 +20,7 @@ fn by_hash(mut tokens: Vec<OAuth2Token>) -> Vec<OAuth2Token> {
 }
 
 /// A stored credential reads back whole by its kind and hash until it expires (at `expires_at`);
-/// another kind or an unknown hash finds nothing.
+/// another kind or an unknown hash finds nothing; a put with a stored hash replaces it.
 pub async fn oauth2_tokens_read_back_by_kind_until_expiry(store: Arc<dyn Store>) {
     let fx = Fixtures::new();
     let (user, app) = (UserId(fx.snowflake()), ApplicationId(fx.snowflake()));
@@ -65,6 +65,20 @@ pub async fn oauth2_tokens_read_back_by_kind_until_expiry(store: Arc<dyn Store>)
             .await
             .unwrap(),
         None
+    );
+
+    // A put with a stored hash replaces the credential.
+    let mut token = fx.make_oauth2_token(OAuth2TokenKind::AccessToken, user, app, expires);
+    store.put_oauth2_token(&token).await.unwrap();
+    token.expires_at = expires.plus_secs(600);
+    token.scopes = OAuth2Scopes::from_iter([OAuth2Scope::Guilds]);
+    store.put_oauth2_token(&token).await.unwrap();
+    assert_eq!(
+        store
+            .get_oauth2_token(OAuth2TokenKind::AccessToken, &token.token_hash, expires)
+            .await
+            .unwrap(),
+        Some(token)
     );
 }
 
