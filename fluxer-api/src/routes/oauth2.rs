@@ -11,12 +11,10 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use fluxer_core::id::ApplicationId;
 use fluxer_core::model::{
-    ApplicationResponse, ConsentRedirect, Introspection, OAuth2Authorization, OAuth2Me, OAuth2User,
-    PublicApplication,
+    ApplicationResponse, BotUser, ConsentRedirect, Introspection, OAuth2Authorization, OAuth2Me,
+    OAuth2User, PublicApplication,
 };
-use fluxer_core::service::{
-    AuthorizeConsent, BotProfile, BotProfileUpdate, ClientCredentials, TokenRequest,
-};
+use fluxer_core::service::{AuthorizeConsent, BotProfileUpdate, ClientCredentials, TokenRequest};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -265,6 +263,6 @@ async fn update_bot(
     Auth(actor): Auth,
     PathParams(id): PathParams<ApplicationId>,
     JsonBody(req): JsonBody<BotProfileUpdate>,
-) -> ApiResult<Json<BotProfile>> {
+) -> ApiResult<Json<BotUser>> {
     Ok(Json(s.fluxer.update_bot_profile(&actor, id, req).await?))
 }

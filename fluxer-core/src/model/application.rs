@@ -22,7 +22,8 @@ pub struct Application {
     pub bot_token_hash: Option<[u8; 32]>,
     /// Whether anyone managing a guild may add the bot; when false, only the owner may.
     pub bot_public: bool,
-    /// Upstream's "require OAuth2 code grant" setting; stored and served, not enforced here.
+    /// Upstream's "require OAuth2 code grant" setting: a consent for the `bot` scope alone then
+    /// needs a redirect URI too (as upstream; the Discord-style `POST /oauth2/authorize` ignores it).
     pub bot_require_code_grant: bool,
     /// OAuth2 redirect URIs, at most 10.
     pub redirect_uris: Vec<String>,
@@ -46,7 +47,7 @@ pub struct ApplicationResponse {
     pub owner: UserPartial,
     /// Whether users other than the owner may add the bot to their guilds.
     pub bot_public: bool,
-    /// Upstream's code-grant setting, as stored (not enforced here).
+    /// Upstream's code-grant setting: a bot-only consent then needs a redirect URI.
     pub bot_require_code_grant: bool,
     /// OAuth2 redirect URIs.
     pub redirect_uris: Vec<String>,

@@ -48,7 +48,7 @@ pub struct ApplicationUpdate {
     pub redirect_uris: Option<Vec<String>>,
     /// Whether anyone, rather than only the owner, may add the bot. Absent leaves it unchanged.
     pub bot_public: Option<bool>,
-    /// Stored and echoed back; the bot-authorize flow does not use it. Absent leaves it unchanged.
+    /// Whether a bot-only consent needs a redirect URI (a code grant). Absent leaves it unchanged.
     pub bot_require_code_grant: Option<bool>,
 }
 
@@ -444,23 +444,6 @@ pub struct BotProfileUpdate {
     pub bot_flags: Option<u64>,
 }
 
-/// `BotProfileResponse`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BotProfile {
-    /// The bot user's ID.
-    pub id: UserId,
-    /// Username.
-    pub username: String,
-    /// Four digits.
-    pub discriminator: String,
-    /// Avatar hash.
-    pub avatar: Option<String>,
-    /// Banner hash.
-    pub banner: Option<String>,
-    /// Bio.
-    pub bio: Option<String>,
-}
-
 /// The user flags a bot's owner sets through `bot_flags` (upstream's bits 4 and 5).
 const BOT_FLAGS: u64 = (1 << 4) | (1 << 5);
 
@@ -506,14 +489,14 @@ impl Fluxer {
         })
     }
 
-    /// `PATCH /oauth2/applications/{id}/bot`: edits the bot user's profile; publishes
-    /// `USER_UPDATE`. Upstream clears the bot's display name with any edit, so the username shows.
+    /// `PATCH /oauth2/applications/{id}/bot`: edits the bot user's profile (upstream's
+    /// `BotProfileResponse` fields, and `flags`, come back); publishes `USER_UPDATE`. Upstream clears the bot's display name with any edit, so the username shows.
     pub async fn update_bot_profile(
         &self,
         actor: &Actor,
         id: ApplicationId,
         req: BotProfileUpdate,
-    ) -> Result<BotProfile> {
+    ) -> Result<BotUser> {
         actor.require_person("Bots cannot manage applications.")?;
         let app = self.owned_application(actor, id).await?;
         let bot_id = app.bot_user_id.ok_or(Error::rejected(
@@ -593,14 +576,6 @@ impl Fluxer {
         self.emit_user_update(&bot).await;
         self.index_user_later(bot.id).await;
         self.delete_blobs_later(replaced).await;
-        let partial = bot.partial();
-        Ok(BotProfile {
-            id: bot.id,
-            username: bot.username,
-            discriminator: partial.discriminator,
-            avatar: bot.avatar,
-            banner: bot.banner,
-            bio: bot.bio,
-        })
+        Ok(BotUser::of(&bot))
     }
 }

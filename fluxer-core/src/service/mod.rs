@@ -53,9 +53,7 @@ use std::sync::Arc;
 
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
 pub use account_flows::{EmailChangeRequested, EmailChangeStart, PasswordChangeStart};
-pub use applications::{
-    ApplicationCreate, ApplicationUpdate, BotAuthorize, BotProfile, BotProfileUpdate,
-};
+pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize, BotProfileUpdate};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{
     ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup,

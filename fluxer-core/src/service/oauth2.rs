@@ -174,8 +174,6 @@ pub struct OAuth2Bearer {
     pub application_id: ApplicationId,
     /// What the token allows.
     pub scopes: OAuth2Scopes,
-    /// When the token was issued.
-    pub issued_at: Timestamp,
     /// When it stops working.
     pub expires_at: Timestamp,
 }
@@ -226,7 +224,6 @@ impl Fluxer {
             oauth2: Some(OAuth2Bearer {
                 application_id: token.application_id,
                 scopes: token.scopes,
-                issued_at: token.created_at,
                 expires_at: token.expires_at,
             }),
         })
@@ -307,7 +304,8 @@ impl Fluxer {
                 "Only the owner can add this bot.",
             ));
         }
-        if (!bot_only || app.bot_require_code_grant) && req.redirect_uri.is_none() {
+        // A bot-only consent needs a redirect URI too when the bot asks for the code grant.
+        if app.bot_require_code_grant && req.redirect_uri.is_none() {
             return Err(oauth2_error(
                 OAuth2ErrorCode::InvalidRequest,
                 "Missing redirect_uri",
