@@ -3,6 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fluxer_core::Error;
+use fluxer_core::service::OAuth2Failure;
 use fluxer_core::validation::FieldError;
 use serde_json::json;
 
@@ -22,8 +23,10 @@ pub struct ApiError {
     pub retry_after: Option<(f64, bool)>,
     /// Fields some errors add to the body, as upstream's error `data` ([`Error::details`]):
     /// `has_mfa` on `SUDO_MODE_REQUIRED`, the `ticket` of `IP_AUTHORIZATION_REQUIRED`, `limit` on
-    /// `MAX_PACKS`, ...
+    /// `MAX_PACKS`, `required_scope` on `MISSING_OAUTH_SCOPE`, ...
     pub data: serde_json::Map<String, serde_json::Value>,
+    /// An OAuth2 protocol error, served in RFC 6749's shape instead of Fluxer's.
+    pub oauth2: Option<Box<OAuth2Failure>>,
 }
 
 impl ApiError {
@@ -36,6 +39,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             data: serde_json::Map::new(),
+            oauth2: None,
         }
     }
 
@@ -124,6 +128,10 @@ impl From<Error> for ApiError {
             Some(serde_json::Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
+        let oauth2 = match &e {
+            Error::OAuth2(failure) => Some(Box::new(failure.clone())),
+            _ => None,
+        };
         let errors = match e {
             Error::InvalidForm(errors) => errors,
             Error::InvalidCredentials => vec![
@@ -144,12 +152,29 @@ impl From<Error> for ApiError {
             errors,
             retry_after,
             data,
+            oauth2,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(failure) = self.oauth2 {
+            let body = json!({
+                "error": failure.error.as_str(),
+                "error_description": failure.description,
+            });
+            let mut response = (self.status, axum::Json(body)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if self.status == StatusCode::UNAUTHORIZED {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"fluxer\""),
+                );
+            }
+            return response;
+        }
         let mut body = json!({ "code": self.code, "message": self.message });
         if !self.errors.is_empty() {
             body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();

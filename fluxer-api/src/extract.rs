@@ -11,28 +11,52 @@ use crate::error::ApiError;
 use crate::ratelimit::Authenticated;
 use crate::state::ApiState;
 
-/// The authenticated caller (user session or bot).
+/// The authenticated caller: a user session or a bot. An OAuth2 bearer token is refused here with
+/// 403 `ACCESS_DENIED` (as upstream): only the routes that take [`ScopedAuth`] accept one.
 pub(crate) struct Auth(pub Actor);
 
 impl FromRequestParts<ApiState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        // The rate limiter authenticated the request already.
-        let mut actor = match parts.extensions.remove::<Authenticated>() {
-            Some(Authenticated(actor)) => actor,
-            None => {
-                let header = parts
-                    .headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(ApiError::unauthorized)?;
-                state.fluxer.authenticate(header).await?
-            }
-        };
-        actor.reason = audit_reason(parts);
+        let actor = authenticated(parts, state).await?;
+        if actor.is_oauth2() {
+            return Err(ApiError::from(fluxer_core::Error::forbidden(
+                "ACCESS_DENIED",
+                "This route does not accept OAuth2 bearer tokens.",
+            )));
+        }
         Ok(Auth(actor))
     }
+}
+
+/// The authenticated caller on a route that also accepts OAuth2 bearer tokens: the use-case it
+/// calls checks the token's scopes ([`Actor::require_scope`]).
+pub(crate) struct ScopedAuth(pub Actor);
+
+impl FromRequestParts<ApiState> for ScopedAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        authenticated(parts, state).await.map(ScopedAuth)
+    }
+}
+
+async fn authenticated(parts: &mut Parts, state: &ApiState) -> Result<Actor, ApiError> {
+    // The rate limiter authenticated the request already.
+    let mut actor = match parts.extensions.remove::<Authenticated>() {
+        Some(Authenticated(actor)) => actor,
+        None => {
+            let header = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(ApiError::unauthorized)?;
+            state.fluxer.authenticate(header).await?
+        }
+    };
+    actor.reason = audit_reason(parts);
+    Ok(actor)
 }
 
 /// `X-Audit-Log-Reason`, which clients percent-encode (UTF-8).

@@ -230,6 +230,24 @@ impl Default for RateLimits {
                     Limit::new(6, 60_000),
                 ),
                 (Method::POST, "/auth/login", Limit::new(10, 10_000)),
+                // Upstream's OAuth2 buckets: an unauthenticated client counts by its address.
+                (Method::POST, "/oauth2/token", Limit::new(120, 60_000)),
+                (
+                    Method::POST,
+                    "/oauth2/token/revoke",
+                    Limit::new(120, 60_000),
+                ),
+                (Method::POST, "/oauth2/introspect", Limit::new(120, 60_000)),
+                (
+                    Method::POST,
+                    "/oauth2/authorize/consent",
+                    Limit::new(60, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/oauth2/applications/{application_id}/client-secret/reset",
+                    Limit::new(10, 3_600_000),
+                ),
                 (Method::POST, "/auth/register", Limit::new(10, 10_000)),
                 (
                     Method::POST,

@@ -279,6 +279,13 @@ pub enum Error {
         /// What is unavailable, for people; sent as the response's `message`.
         message: String,
     },
+    /// An OAuth2 protocol error, served in RFC 6749's shape (`{"error", "error_description"}`)
+    /// rather than Fluxer's: 400, or 401 for a client that authenticated with HTTP Basic and failed.
+    #[error("{}: {}", .0.error.as_str(), .0.description)]
+    OAuth2(crate::service::OAuth2Failure),
+    /// An OAuth2 bearer token lacks the scope the action needs (403 `MISSING_OAUTH_SCOPE`).
+    #[error("Missing required OAuth2 scope: {0}")]
+    MissingOAuthScope(crate::model::OAuth2Scope),
     /// A backend failed: its adapter and the cause are for logs ([`chain`] prints them all);
     /// clients see a generic 500.
     #[error("storage failure")]
@@ -309,6 +316,8 @@ impl Error {
             Error::IpAuthorizationRequired { .. } => "IP_AUTHORIZATION_REQUIRED",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::SlowmodeRateLimited { .. } => "SLOWMODE_RATE_LIMITED",
+            Error::OAuth2(failure) => failure.error.as_str(),
+            Error::MissingOAuthScope(_) => "MISSING_OAUTH_SCOPE",
             Error::Storage(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -323,7 +332,9 @@ impl Error {
             | Error::LimitReached { .. }
             | Error::SlowmodeRateLimited { .. } => 400,
             Error::Unauthorized => 401,
+            Error::OAuth2(failure) => failure.status(),
             Error::MissingPermissions
+            | Error::MissingOAuthScope(_)
             | Error::MissingAccess
             | Error::Banned
             | Error::Forbidden { .. }
@@ -364,6 +375,9 @@ impl Error {
         match self {
             Error::LimitReached { limit, max } => limit.details(*max),
             Error::SudoRequired { has_mfa } => Some(serde_json::json!({ "has_mfa": has_mfa })),
+            Error::MissingOAuthScope(scope) => {
+                Some(serde_json::json!({ "required_scope": scope.as_str() }))
+            }
             Error::IpAuthorizationRequired {
                 ticket,
                 email,

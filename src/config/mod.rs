@@ -366,6 +366,12 @@ pub struct Auth {
     /// sends real email (`integrations.email.provider = smtp`), off otherwise, since nobody could
     /// receive the approval link.
     pub ip_authorization: Option<bool>,
+    /// How long an OAuth2 authorization code lives, in seconds (600, as upstream).
+    pub oauth2_code_ttl_secs: Option<u64>,
+    /// How long an OAuth2 access token lives, in seconds (604800: 7 days, as upstream).
+    pub oauth2_access_token_ttl_secs: Option<u64>,
+    /// How long an OAuth2 refresh token lives, in seconds (2592000: 30 days, as upstream).
+    pub oauth2_refresh_token_ttl_secs: Option<u64>,
 }
 
 /// How every listener treats its connections (the monolith's and each service's).

@@ -335,6 +335,7 @@ impl UseCases {
                     .auth
                     .ip_authorization
                     .unwrap_or(!matches!(config.integrations.email, config::Email::Log {})),
+                oauth2: oauth2_lifetimes(&config.auth),
                 ..Default::default()
             },
         );
@@ -371,6 +372,24 @@ pub(crate) async fn tool_use_cases(
         },
     );
     Ok((fluxer, database))
+}
+
+/// `auth.oauth2_*_ttl_secs`, each defaulting to upstream's lifetime (and at most ten years).
+fn oauth2_lifetimes(auth: &crate::config::Auth) -> service::OAuth2Lifetimes {
+    let defaults = service::OAuth2Lifetimes::default();
+    let secs =
+        |v: Option<u64>, default: i64| v.map_or(default, |s| s.min(10 * 365 * 86_400) as i64);
+    service::OAuth2Lifetimes {
+        code_secs: secs(auth.oauth2_code_ttl_secs, defaults.code_secs),
+        access_token_secs: secs(
+            auth.oauth2_access_token_ttl_secs,
+            defaults.access_token_secs,
+        ),
+        refresh_token_secs: secs(
+            auth.oauth2_refresh_token_ttl_secs,
+            defaults.refresh_token_secs,
+        ),
+    }
 }
 
 /// Where clients open the gateway: `services.gateway.public_url`, else beside the API when this

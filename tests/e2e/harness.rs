@@ -31,19 +31,15 @@ pub(crate) struct Server {
 impl Server {
     /// Starts the monolith with extra `FLUXER_CONFIG__*` variables.
     pub(crate) fn start(extra_env: &[(&str, &str)]) -> Server {
-        let data_dir = std::env::temp_dir().join(format!(
-            "fluxer-e2e-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        Server::start_in(data_dir, extra_env)
+        Server::start_in(fresh_data_dir(), extra_env)
     }
 
     /// Starts the monolith on an existing (or new) data directory.
     pub(crate) fn start_in(data_dir: PathBuf, extra_env: &[(&str, &str)]) -> Server {
+        Server::spawn(data_dir, extra_env)
+    }
+
+    fn spawn(data_dir: PathBuf, extra_env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut cmd = fluxer_server(&data_dir);
         cmd.env("FLUXER_CONFIG__SERVICES__SERVER__PORT", "0")
@@ -147,6 +143,18 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A data directory no other server of this run uses.
+fn fresh_data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "fluxer-e2e-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ))
 }
 
 fn unsafe_kill(pid: u32, signal: i32) {

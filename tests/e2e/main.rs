@@ -5,6 +5,7 @@ mod community;
 mod gateway;
 mod harness;
 pub(crate) mod media;
+mod oauth2;
 mod packs;
 mod postgres;
 mod quickstart;

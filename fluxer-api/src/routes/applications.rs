@@ -29,7 +29,6 @@ pub(super) fn routes() -> Router<ApiState> {
             post(reset_token),
         )
         .route("/oauth2/authorize", post(authorize))
-        .route("/oauth2/authorize/consent", post(authorize))
         .route("/applications/@me", get(current))
         .route("/gateway", get(gateway))
         .route("/gateway/bot", get(gateway_bot))
@@ -103,7 +102,8 @@ struct AuthorizeQuery {
     scope: Option<String>,
 }
 
-/// Accepts the client ID and scope in the query (Discord's form) or the body (upstream's consent form).
+/// Discord's bot-authorize form: the client ID and scope in the query or the body, the guild in the
+/// body. (Upstream's consent, which also issues a code, is `POST /oauth2/authorize/consent`.)
 async fn authorize(
     State(s): State<ApiState>,
     Auth(actor): Auth,

@@ -14,6 +14,7 @@ mod instance;
 mod invites;
 mod memes;
 mod messages;
+mod oauth2;
 mod packs;
 mod reports;
 mod scheduled;
@@ -48,6 +49,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(messages::routes(upload_limit))
         .merge(invites::routes())
         .merge(applications::routes())
+        .merge(oauth2::routes())
         .merge(webhooks::routes(upload_limit))
         .merge(reports::routes())
         .merge(search::routes())

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::no_content;
 use crate::error::ApiResult;
-use crate::extract::{Auth, JsonBody, PathParams, QueryParams};
+use crate::extract::{Auth, JsonBody, PathParams, QueryParams, ScopedAuth};
 use crate::state::ApiState;
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -45,8 +45,11 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/users/{user_id}", get(get_user))
 }
 
-async fn me(State(s): State<ApiState>, Auth(actor): Auth) -> Json<UserPrivate> {
-    Json(s.fluxer.me(&actor))
+async fn me(
+    State(s): State<ApiState>,
+    ScopedAuth(actor): ScopedAuth,
+) -> ApiResult<Json<UserPrivate>> {
+    Ok(Json(s.fluxer.me(&actor)?))
 }
 
 async fn update_me(
@@ -76,7 +79,7 @@ struct GuildsQuery {
 
 async fn my_guilds(
     State(s): State<ApiState>,
-    Auth(actor): Auth,
+    ScopedAuth(actor): ScopedAuth,
     QueryParams(q): QueryParams<GuildsQuery>,
 ) -> ApiResult<Json<Vec<UserGuild>>> {
     Ok(Json(

@@ -22,10 +22,16 @@ pub struct Application {
     pub bot_token_hash: Option<[u8; 32]>,
     /// Whether anyone managing a guild may add the bot; when false, only the owner may.
     pub bot_public: bool,
-    /// Upstream's "require OAuth2 code grant" setting; stored and served, not enforced here.
+    /// Upstream's "require OAuth2 code grant" setting: a consent for the `bot` scope alone then
+    /// needs a redirect URI too (as upstream; the Discord-style `POST /oauth2/authorize` ignores it).
     pub bot_require_code_grant: bool,
     /// OAuth2 redirect URIs, at most 10.
     pub redirect_uris: Vec<String>,
+    /// SHA-256 of the OAuth2 client secret (shown once, at creation or reset). `None` only for
+    /// applications stored before client secrets existed: they cannot authenticate as OAuth2
+    /// clients until the owner resets the secret.
+    #[serde(default)]
+    pub client_secret_hash: Option<[u8; 32]>,
 }
 
 /// `ApplicationResponse`. `bot.token` is only present right after creation or a reset.
@@ -41,10 +47,13 @@ pub struct ApplicationResponse {
     pub owner: UserPartial,
     /// Whether users other than the owner may add the bot to their guilds.
     pub bot_public: bool,
-    /// Upstream's code-grant setting, as stored (not enforced here).
+    /// Upstream's code-grant setting: a bot-only consent then needs a redirect URI.
     pub bot_require_code_grant: bool,
     /// OAuth2 redirect URIs.
     pub redirect_uris: Vec<String>,
+    /// The OAuth2 client secret, only right after creation or a reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     /// The bot user's `UserPartialResponse` fields, plus `token` when one was just issued;
     /// absent when the application has no bot.
     #[serde(default, skip_serializing_if = "Option::is_none")]

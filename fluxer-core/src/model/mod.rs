@@ -11,6 +11,7 @@ mod expression;
 mod guild;
 mod invite;
 mod message;
+mod oauth2;
 mod pack;
 mod presence;
 mod report;
@@ -29,6 +30,11 @@ pub use invite::{Invite, InviteResponse, InviteView, PartialChannel, PartialGuil
 pub use message::{
     AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse,
     MessageType, ReactionCount, ReactionEmoji,
+};
+pub use oauth2::{
+    BotUser, ConsentRedirect, Introspection, OAuth2Application, OAuth2Authorization, OAuth2Me,
+    OAuth2Scope, OAuth2Scopes, OAuth2Token, OAuth2TokenKind, OAuth2User, PublicApplication,
+    TokenResponse, UnknownScope,
 };
 pub use pack::{
     Pack, PackDashboard, PackInfo, PackInstallation, PackInviteResponse, PackSection, PackSummary,

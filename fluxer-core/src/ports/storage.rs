@@ -24,8 +24,9 @@ use crate::id::{
 };
 use crate::model::{
     ActionToken, ActionTokenKind, Application, AuditEntry, AuditQuery, AuthSession, Ban, Channel,
-    Expression, ExpressionKind, Guild, Invite, Member, Message, Pack, ReactionCount, ReactionEmoji,
-    ReadState, Relationship, Report, ReportStatus, Role, User, Webhook,
+    Expression, ExpressionKind, Guild, Invite, Member, Message, OAuth2Token, OAuth2TokenKind, Pack,
+    ReactionCount, ReactionEmoji, ReadState, Relationship, Report, ReportStatus, Role, User,
+    Webhook,
 };
 use crate::time::Timestamp;
 
@@ -652,6 +653,51 @@ pub trait ReportRepository: Send + Sync {
     ) -> PortResult<Vec<Report>>;
 }
 
+/// OAuth2 credentials (authorization codes, access and refresh tokens), keyed by the SHA-256 of the
+/// token. A credential past its `expires_at` is never returned; it lingers until
+/// [`delete_expired_oauth2_tokens`](Self::delete_expired_oauth2_tokens) removes it.
+#[async_trait]
+pub trait OAuth2TokenRepository: Send + Sync {
+    /// Stores a credential under its `token_hash` (replacing one with the same hash).
+    async fn put_oauth2_token(&self, token: &OAuth2Token) -> PortResult<()>;
+    /// The credential with this hash if it has this kind and has not expired at `now`.
+    async fn get_oauth2_token(
+        &self,
+        kind: OAuth2TokenKind,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> PortResult<Option<OAuth2Token>>;
+    /// Consumes a credential (a code at its exchange, a refresh token at its rotation): returns it
+    /// and deletes it if it has this kind and has not expired at `now`. Of two takes of one token,
+    /// concurrent or not, at most one returns it. A take with another kind returns `None` and leaves
+    /// the token; an expired one of this kind is deleted and not returned.
+    async fn take_oauth2_token(
+        &self,
+        kind: OAuth2TokenKind,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> PortResult<Option<OAuth2Token>>;
+    /// Every unexpired credential `user` has given, of every kind and application, in any order.
+    async fn list_user_oauth2_tokens(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> PortResult<Vec<OAuth2Token>>;
+    /// Revokes a grant: deletes every credential `user` gave `application`; returns how many.
+    async fn delete_oauth2_grant(
+        &self,
+        user: UserId,
+        application: ApplicationId,
+    ) -> PortResult<u64>;
+    /// Deletes every credential `user` gave (account erasure); returns how many.
+    async fn delete_user_oauth2_tokens(&self, user: UserId) -> PortResult<u64>;
+    /// Deletes every credential given to `application` (its deletion); returns how many.
+    async fn delete_application_oauth2_tokens(&self, application: ApplicationId)
+    -> PortResult<u64>;
+    /// Deletes every credential expired at `now`; returns how many.
+    async fn delete_expired_oauth2_tokens(&self, now: Timestamp) -> PortResult<u64>;
+}
+
 /// Every repository: what a complete storage backend implements.
 pub trait Store:
     UserRepository
@@ -674,6 +720,7 @@ pub trait Store:
     + ExpressionRepository
     + PackRepository
     + ReportRepository
+    + OAuth2TokenRepository
     + 'static
 {
 }
@@ -699,6 +746,7 @@ impl<T> Store for T where
         + ExpressionRepository
         + PackRepository
         + ReportRepository
+        + OAuth2TokenRepository
         + 'static
 {
 }

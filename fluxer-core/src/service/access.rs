@@ -2,14 +2,16 @@
 
 use crate::error::{Error, Result, Unknown};
 use crate::id::{GuildId, RoleId, UserId};
-use crate::model::{Channel, Guild, Member, Role, User};
+use crate::model::{Channel, Guild, Member, OAuth2Scope, Role, User};
 use crate::permission::{MemberContext, Permissions, channel_permissions, guild_permissions};
 use crate::ports::GuildStanding;
 use crate::time::Timestamp;
 
 use super::Fluxer;
+use super::oauth2::OAuth2Bearer;
 
-/// An authenticated caller: a person on a session, or a bot.
+/// An authenticated caller: a person on a session, a bot, or a person through an application's
+/// OAuth2 access token (limited to its scopes).
 #[derive(Debug, Clone)]
 pub struct Actor {
     /// The caller's user record (bots included: `user.bot` is set).
@@ -18,6 +20,9 @@ pub struct Actor {
     pub session: Option<[u8; 32]>,
     /// Why the caller does what it does (`X-Audit-Log-Reason`), recorded in guild audit logs.
     pub reason: Option<String>,
+    /// Set when the caller authenticated with an OAuth2 access token (`Authorization: Bearer`):
+    /// the application acts for the user within the token's scopes.
+    pub oauth2: Option<OAuth2Bearer>,
 }
 
 impl Actor {
@@ -29,6 +34,29 @@ impl Actor {
     /// Whether the caller is a bot user (authenticated with `Bot <token>`).
     pub fn is_bot(&self) -> bool {
         self.user.bot
+    }
+
+    /// Whether the caller acts through an OAuth2 access token.
+    pub fn is_oauth2(&self) -> bool {
+        self.oauth2.is_some()
+    }
+
+    /// Whether the caller may reach what `scope` guards: always on a session or as a bot; through
+    /// an OAuth2 token, only when the token carries the scope.
+    pub fn allows(&self, scope: OAuth2Scope) -> bool {
+        self.oauth2
+            .as_ref()
+            .is_none_or(|bearer| bearer.scopes.contains(scope))
+    }
+
+    /// Fails with 403 `MISSING_OAUTH_SCOPE` when the caller acts through an OAuth2 token without
+    /// `scope`; sessions and bots pass.
+    pub fn require_scope(&self, scope: OAuth2Scope) -> Result<()> {
+        if self.allows(scope) {
+            Ok(())
+        } else {
+            Err(Error::MissingOAuthScope(scope))
+        }
     }
 
     /// Refuses bots on a route for people (403 `ACCESS_DENIED`, as upstream), saying `why`.

@@ -105,6 +105,8 @@ impl Fluxer {
             self.store().delete_relationship(r.target_id, id).await?;
         }
         self.end_sessions(id, None).await?;
+        // Every application the person authorized loses its access (as upstream).
+        self.store().delete_user_oauth2_tokens(id).await?;
         self.erase_memes(id).await?;
         self.erase_packs(id).await?;
         // Everything else the account kept for itself: settings, notes, scheduled messages,
@@ -142,10 +144,13 @@ impl Fluxer {
         Ok(())
     }
 
-    /// The job: ends sessions unused for [`Config::session_idle_secs`](super::Config).
+    /// The job: ends sessions unused for [`Config::session_idle_secs`](super::Config), and
+    /// forgets expired OAuth2 codes and tokens.
     pub(crate) async fn expire_idle_sessions(&self) -> Result<()> {
-        let before = self.now().plus_secs(-self.config().session_idle_secs);
+        let now = self.now();
+        let before = now.plus_secs(-self.config().session_idle_secs);
         self.store().delete_idle_sessions(before).await?;
+        self.store().delete_expired_oauth2_tokens(now).await?;
         Ok(())
     }
 }

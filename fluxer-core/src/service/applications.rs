@@ -5,12 +5,13 @@ use serde_json::json;
 
 use crate::error::{Error, Result, Unknown};
 use crate::id::{ApplicationId, GuildId, UserId};
-use crate::model::{Application, ApplicationResponse, Role, User};
+use crate::model::{Application, ApplicationResponse, BotUser, PublicApplication, Role, User};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, SessionsRevoked, Topic};
 use crate::validation::Validator;
 
-use super::tokens::BotToken;
+use super::oauth2::OAUTH2_SECRET_LEN;
+use super::tokens::{BotToken, hash_token, random_base62};
 use super::{Actor, Fluxer};
 
 /// `POST /oauth2/applications`.
@@ -22,7 +23,8 @@ pub struct ApplicationCreate {
     /// Up to 400 characters; absent means empty.
     #[serde(default)]
     pub description: Option<String>,
-    /// OAuth2 redirect URIs, at most 10. Stored and echoed back; nothing checks them yet.
+    /// OAuth2 redirect URIs, at most 10: `https`, or `http` on a loopback host. Consent redirects
+    /// only to one of them, matched exactly.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Create the bot user too (default true).
@@ -42,11 +44,11 @@ pub struct ApplicationUpdate {
     pub name: Option<String>,
     /// New description, up to 400 characters. Absent leaves it unchanged.
     pub description: Option<String>,
-    /// Replaces the redirect URIs (at most 10). Absent leaves them unchanged.
+    /// Replaces the redirect URIs (at most 10, `http` or `https`). Absent leaves them unchanged.
     pub redirect_uris: Option<Vec<String>>,
     /// Whether anyone, rather than only the owner, may add the bot. Absent leaves it unchanged.
     pub bot_public: Option<bool>,
-    /// Stored and echoed back; the bot-authorize flow does not use it. Absent leaves it unchanged.
+    /// Whether a bot-only consent needs a redirect URI (a code grant). Absent leaves it unchanged.
     pub bot_require_code_grant: Option<bool>,
 }
 
@@ -66,6 +68,33 @@ pub struct BotAuthorize {
     /// `bot`.
     #[serde(default)]
     pub scope: Option<String>,
+}
+
+/// Upstream's rule for redirect URIs: an absolute `http(s)` URL with a host; at creation plain
+/// `http` only on a loopback host (`localhost`, `*.localhost`, `127.0.0.1`, `[::1]`).
+fn check_redirect_uris(v: &mut Validator, uris: &[String], allow_any_http: bool) {
+    for (i, uri) in uris.iter().enumerate() {
+        let ok = url::Url::parse(uri).is_ok_and(|u| {
+            let host = u.host_str().unwrap_or("").to_ascii_lowercase();
+            let loopback = host == "localhost"
+                || host.ends_with(".localhost")
+                || host == "127.0.0.1"
+                || host == "[::1]";
+            !host.is_empty()
+                && (u.scheme() == "https" || (u.scheme() == "http" && (allow_any_http || loopback)))
+        });
+        if !ok {
+            v.error(
+                format!("redirect_uris.{i}"),
+                "INVALID_URL_FORMAT",
+                if allow_any_http {
+                    "Redirect URIs must use HTTP or HTTPS"
+                } else {
+                    "Redirect URIs must use HTTPS, or HTTP for localhost only"
+                },
+            );
+        }
+    }
 }
 
 fn bot_username(name: &str) -> String {
@@ -92,6 +121,7 @@ impl Fluxer {
         &self,
         app: &Application,
         token: Option<&BotToken>,
+        client_secret: Option<String>,
     ) -> Result<ApplicationResponse> {
         let owner = self
             .user_partials(&[app.owner_id])
@@ -117,11 +147,13 @@ impl Fluxer {
             bot_public: app.bot_public,
             bot_require_code_grant: app.bot_require_code_grant,
             redirect_uris: app.redirect_uris.clone(),
+            client_secret,
             bot,
         })
     }
 
-    /// Creates an application and (by default) its bot user; the response carries the bot token once.
+    /// Creates an application and (by default) its bot user; the response carries the bot token and
+    /// the OAuth2 client secret, once.
     pub async fn create_application(
         &self,
         actor: &Actor,
@@ -132,6 +164,7 @@ impl Fluxer {
         v.length("name", req.name.trim(), 1, 100);
         v.opt_length("description", req.description.as_deref(), 0, 400);
         v.count("redirect_uris", req.redirect_uris.len(), 10);
+        check_redirect_uris(&mut v, &req.redirect_uris, false);
         v.finish()?;
         let id: ApplicationId = self.next_id();
         let mut app = Application {
@@ -144,7 +177,10 @@ impl Fluxer {
             bot_public: req.bot_public.unwrap_or(true),
             bot_require_code_grant: false,
             redirect_uris: req.redirect_uris,
+            client_secret_hash: None,
         };
+        let client_secret = random_base62(OAUTH2_SECRET_LEN);
+        app.client_secret_hash = Some(hash_token(&client_secret));
         let mut token = None;
         if req.bot.unwrap_or(true) {
             let bot = User {
@@ -160,7 +196,8 @@ impl Fluxer {
             token = Some(t);
         }
         self.store().create_application(&app).await?;
-        self.application_response(&app, token.as_ref()).await
+        self.application_response(&app, token.as_ref(), Some(client_secret))
+            .await
     }
 
     async fn owned_application(&self, actor: &Actor, id: ApplicationId) -> Result<Application> {
@@ -177,7 +214,7 @@ impl Fluxer {
         let apps = self.store().list_applications(actor.id()).await?;
         let mut out = Vec::with_capacity(apps.len());
         for a in &apps {
-            out.push(self.application_response(a, None).await?);
+            out.push(self.application_response(a, None, None).await?);
         }
         Ok(out)
     }
@@ -190,7 +227,7 @@ impl Fluxer {
         id: ApplicationId,
     ) -> Result<ApplicationResponse> {
         let app = self.owned_application(actor, id).await?;
-        self.application_response(&app, None).await
+        self.application_response(&app, None, None).await
     }
 
     /// `GET /applications/@me` for a bot: its own application.
@@ -201,7 +238,7 @@ impl Fluxer {
             .await?
             .filter(|a| a.bot_user_id == Some(actor.id()))
             .ok_or(Error::Unknown(Unknown::Application))?;
-        self.application_response(&app, None).await
+        self.application_response(&app, None, None).await
     }
 
     /// Edits one of the caller's applications (`PATCH /oauth2/applications/{id}`); only the fields
@@ -220,6 +257,7 @@ impl Fluxer {
         v.opt_length("description", req.description.as_deref(), 0, 400);
         if let Some(r) = &req.redirect_uris {
             v.count("redirect_uris", r.len(), 10);
+            check_redirect_uris(&mut v, r, true);
         }
         v.finish()?;
         if let Some(n) = req.name {
@@ -238,7 +276,7 @@ impl Fluxer {
             app.bot_require_code_grant = c;
         }
         self.store().update_application(&app).await?;
-        self.application_response(&app, None).await
+        self.application_response(&app, None, None).await
     }
 
     /// Deletes an application; its bot user is left as a tombstone so its messages still resolve.
@@ -260,6 +298,8 @@ impl Fluxer {
             }
         }
         self.store().delete_application(id).await?;
+        // Its OAuth2 grants go with it.
+        self.store().delete_application_oauth2_tokens(id).await?;
         Ok(())
     }
 
@@ -378,5 +418,164 @@ impl Fluxer {
             }
         }
         Ok(())
+    }
+}
+
+/// `PATCH /oauth2/applications/{id}/bot`: the bot user's profile. Absent fields are unchanged;
+/// `null` clears an image or the bio.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BotProfileUpdate {
+    /// A new username (letters, digits, `_`, `.`; 1 to 32); a free discriminator is picked when
+    /// the tag is taken.
+    pub username: Option<String>,
+    /// The current discriminator (`"0042"` or 42): a bot cannot choose another.
+    pub discriminator: Option<serde_json::Value>,
+    /// A data URI to set, `null` to remove.
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub avatar: Option<Option<String>>,
+    /// A data URI to set, `null` to remove.
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub banner: Option<Option<String>>,
+    /// Up to 1024 characters; `null` clears it.
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub bio: Option<Option<String>>,
+    /// `FRIENDLY_BOT` (16: accepts friend requests) and `FRIENDLY_BOT_MANUAL_APPROVAL` (32); other
+    /// bits are refused.
+    pub bot_flags: Option<u64>,
+}
+
+/// The user flags a bot's owner sets through `bot_flags` (upstream's bits 4 and 5).
+const BOT_FLAGS: u64 = (1 << 4) | (1 << 5);
+
+impl Fluxer {
+    /// `POST /oauth2/applications/{id}/client-secret/reset`, in sudo mode: a new client secret,
+    /// shown once; the old one stops working at once (tokens already issued stay valid).
+    pub async fn reset_client_secret(
+        &self,
+        actor: &Actor,
+        id: ApplicationId,
+        password: Option<&str>,
+        mfa_code: Option<&str>,
+    ) -> Result<ApplicationResponse> {
+        actor.require_person("Bots cannot manage applications.")?;
+        let mut app = self.owned_application(actor, id).await?;
+        self.require_sudo(actor, password, mfa_code).await?;
+        let secret = random_base62(OAUTH2_SECRET_LEN);
+        app.client_secret_hash = Some(hash_token(&secret));
+        self.store().update_application(&app).await?;
+        self.application_response(&app, None, Some(secret)).await
+    }
+
+    /// `GET /oauth2/applications/{id}/public`: what a consent screen shows, to anyone.
+    pub async fn public_application(&self, id: ApplicationId) -> Result<PublicApplication> {
+        let app = self
+            .store()
+            .get_application(id)
+            .await?
+            .ok_or(Error::Unknown(Unknown::Application))?;
+        let bot = match app.bot_user_id {
+            Some(bot) => self.store().get_user(bot).await?,
+            None => None,
+        };
+        Ok(PublicApplication {
+            application: self.oauth2_application(&app).await?,
+            scopes: if bot.is_some() {
+                vec!["bot"]
+            } else {
+                Vec::new()
+            },
+            bot: bot.as_ref().map(BotUser::of),
+            redirect_uris: app.redirect_uris,
+        })
+    }
+
+    /// `PATCH /oauth2/applications/{id}/bot`: edits the bot user's profile (upstream's
+    /// `BotProfileResponse` fields, and `flags`, come back); publishes `USER_UPDATE`. Upstream clears the bot's display name with any edit, so the username shows.
+    pub async fn update_bot_profile(
+        &self,
+        actor: &Actor,
+        id: ApplicationId,
+        req: BotProfileUpdate,
+    ) -> Result<BotUser> {
+        actor.require_person("Bots cannot manage applications.")?;
+        let app = self.owned_application(actor, id).await?;
+        let bot_id = app.bot_user_id.ok_or(Error::rejected(
+            "APPLICATION_HAS_NO_BOT",
+            "This application has no bot.",
+        ))?;
+        let mut bot = self
+            .store()
+            .get_user(bot_id)
+            .await?
+            .ok_or(Error::Unknown(Unknown::User))?;
+        let mut v = Validator::new();
+        if let Some(u) = &req.username
+            && !crate::validation::is_valid_username(u)
+        {
+            v.error(
+                "username",
+                "USERNAME_INVALID_CHARACTERS",
+                "Usernames may use letters, numbers, _ and . (1-32).",
+            );
+        }
+        if let Some(d) = &req.discriminator {
+            let asked = d
+                .as_u64()
+                .or_else(|| d.as_str().and_then(|s| s.parse().ok()));
+            if asked != Some(u64::from(bot.discriminator)) {
+                v.error(
+                    "discriminator",
+                    "BOT_DISCRIMINATOR_CANNOT_BE_CHANGED",
+                    "A bot's discriminator cannot be changed.",
+                );
+            }
+        }
+        if let Some(Some(b)) = &req.bio {
+            v.length("bio", b, 0, 1024);
+        }
+        if let Some(f) = req.bot_flags
+            && f & !BOT_FLAGS != 0
+        {
+            v.error("bot_flags", "INVALID_BOT_FLAG", "Unknown bot flag.");
+        }
+        v.finish()?;
+        if let Some(u) = req.username
+            && u != bot.username
+        {
+            bot.username = u;
+            bot = self.retag(bot).await?;
+        }
+        bot.global_name = None;
+        if let Some(b) = req.bio {
+            bot.bio = b;
+        }
+        if let Some(f) = req.bot_flags {
+            bot.flags = (bot.flags & !BOT_FLAGS) | f;
+        }
+        let mut replaced = Vec::new();
+        for (field, kind, value) in [
+            ("avatar", "avatars", req.avatar),
+            ("banner", "banners", req.banner),
+        ] {
+            let Some(value) = value else { continue };
+            let new = match value {
+                Some(uri) => Some(self.store_image(field, kind, bot.id, &uri).await?),
+                None => None,
+            };
+            let slot = if field == "avatar" {
+                &mut bot.avatar
+            } else {
+                &mut bot.banner
+            };
+            if let Some(old) = slot.take().filter(|o| Some(o) != new.as_ref()) {
+                replaced.push(super::image_key(kind, bot.id, &old));
+            }
+            *slot = new;
+        }
+        self.store().update_user(&bot).await?;
+        self.emit_user_update(&bot).await;
+        self.index_user_later(bot.id).await;
+        self.delete_blobs_later(replaced).await;
+        Ok(BotUser::of(&bot))
     }
 }

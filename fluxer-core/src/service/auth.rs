@@ -396,7 +396,8 @@ impl Fluxer {
         Ok(token.0)
     }
 
-    /// Resolves an `Authorization` header value: a bare session token or `Bot <token>`.
+    /// Resolves an `Authorization` header value: a bare session token, `Bot <token>`, or
+    /// `Bearer <token>` (an OAuth2 access token, whose actor carries its scopes).
     pub async fn authenticate(&self, header: &str) -> Result<Actor> {
         if header.len() > 512 || header != header.trim() || header.is_empty() {
             return Err(Error::Unauthorized);
@@ -404,8 +405,8 @@ impl Fluxer {
         if let Some(raw) = header.strip_prefix("Bot ") {
             return self.authenticate_bot(raw).await;
         }
-        if header.starts_with("Bearer ") {
-            return Err(Error::Unauthorized);
+        if let Some(raw) = header.strip_prefix("Bearer ") {
+            return self.authenticate_bearer(raw).await;
         }
         if !SessionToken::looks_valid(header) {
             // Tolerate a bot token sent bare (some libraries omit the prefix on the gateway).
@@ -414,7 +415,12 @@ impl Fluxer {
             }
             return Err(Error::Unauthorized);
         }
-        let hash = hash_token(header);
+        self.authenticate_session(header).await
+    }
+
+    /// Resolves a login session token (`flx_...`), touching the session now and then.
+    pub(crate) async fn authenticate_session(&self, token: &str) -> Result<Actor> {
+        let hash = hash_token(token);
         let (session, user) = self
             .store()
             .get_session_user(&hash)
@@ -429,6 +435,7 @@ impl Fluxer {
             user,
             session: Some(hash),
             reason: None,
+            oauth2: None,
         })
     }
 
@@ -455,6 +462,7 @@ impl Fluxer {
             user,
             session: None,
             reason: None,
+            oauth2: None,
         })
     }
 

@@ -583,7 +583,8 @@ impl Fluxer {
     }
 
     /// The caller's guilds (`GET /users/@me/guilds`), by ascending ID, paged with before/after;
-    /// `with_counts` adds each guild's member and online counts.
+    /// `with_counts` adds each guild's member and online counts. Through an OAuth2 token it needs
+    /// the `guilds` scope.
     pub async fn list_user_guilds(
         &self,
         actor: &Actor,
@@ -592,6 +593,7 @@ impl Fluxer {
         limit: u32,
         with_counts: bool,
     ) -> Result<Vec<UserGuild>> {
+        actor.require_scope(crate::model::OAuth2Scope::Guilds)?;
         let mut v = Validator::new();
         v.range("limit", i64::from(limit), 1, 200);
         v.finish()?;

@@ -30,6 +30,8 @@ mod member_search;
 mod members;
 mod memes;
 mod messages;
+mod oauth2;
+mod oauth2_grants;
 mod pack_expressions;
 mod packs;
 mod password;
@@ -60,7 +62,7 @@ pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
 pub use account_flows::{
     BouncedEmailRequested, EmailChangeRequested, EmailChangeStart, PasswordChangeStart,
 };
-pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize};
+pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize, BotProfileUpdate};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{
     ClientInfo, LoginOutcome, LoginRequest, RegisterRequest, SessionInfo, TotpSetup,
@@ -84,6 +86,10 @@ pub use member_search::{MemberSearch, MemberSearchHit, MemberSearchPage};
 pub use members::{BanCreate, MemberUpdate};
 pub use memes::{FavoriteMeme, MAX_FAVORITE_MEMES, MemeFromMessage, MemeFromUrl, MemeUpdate};
 pub use messages::{MessageCreate, MessageEdit, MessageQuery};
+pub use oauth2::{
+    AuthorizeConsent, ClientCredentials, OAuth2Bearer, OAuth2ErrorCode, OAuth2Failure,
+    OAuth2Lifetimes, TokenRequest,
+};
 pub use packs::{PackCreate, PackInviteCreate, PackUpdate};
 pub use password::{Argon2Hasher, PasswordHasher};
 pub use presence::DEFAULT_LARGE_THRESHOLD;
@@ -228,6 +234,8 @@ pub struct Config {
     /// Password logins (without two-factor) from an address the account has not used wait for
     /// approval by email, as upstream.
     pub require_ip_authorization: bool,
+    /// How long OAuth2 codes and tokens live.
+    pub oauth2: OAuth2Lifetimes,
 }
 
 impl Default for Config {
@@ -243,6 +251,7 @@ impl Default for Config {
             message_deletion_delay_secs: 24 * 3600,
             link_secret: Vec::new(),
             require_ip_authorization: false,
+            oauth2: OAuth2Lifetimes::default(),
         }
     }
 }

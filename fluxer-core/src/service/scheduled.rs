@@ -331,6 +331,7 @@ impl Fluxer {
                     user: author,
                     session: None,
                     reason: None,
+                    oauth2: None,
                 };
                 match serde_json::from_value::<MessageCreate>(message.payload.clone()) {
                     Ok(body) => self.send_message(&actor, message.channel_id, body).await,

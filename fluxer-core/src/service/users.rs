@@ -6,8 +6,8 @@ use serde_json::json;
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{ChannelId, UserId};
 use crate::model::{
-    Channel, ChannelResponse, ChannelType, Relationship, RelationshipType, User, UserPartial,
-    UserPrivate,
+    Channel, ChannelResponse, ChannelType, OAuth2Scope, Relationship, RelationshipType, User,
+    UserPartial, UserPrivate,
 };
 use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
@@ -81,9 +81,15 @@ pub struct RelationshipRequest {
 }
 
 impl Fluxer {
-    /// The caller's own account, private fields included (`GET /users/@me`).
-    pub fn me(&self, actor: &Actor) -> UserPrivate {
-        actor.user.private()
+    /// The caller's own account, private fields included (`GET /users/@me`). Through an OAuth2
+    /// token it needs the `identify` scope, and the email is `null` without `email`.
+    pub fn me(&self, actor: &Actor) -> Result<UserPrivate> {
+        actor.require_scope(OAuth2Scope::Identify)?;
+        let mut me = actor.user.private();
+        if !actor.allows(OAuth2Scope::Email) {
+            me.email = None;
+        }
+        Ok(me)
     }
 
     /// Edits the caller's account and profile (`PATCH /users/@me`); only the fields given change.
@@ -221,7 +227,7 @@ impl Fluxer {
     }
 
     /// Keeps the discriminator if the new username allows it, otherwise picks a free one.
-    async fn retag(&self, mut user: User) -> Result<User> {
+    pub(crate) async fn retag(&self, mut user: User) -> Result<User> {
         match self
             .store()
             .find_user_by_tag(&user.username, user.discriminator)

@@ -11,8 +11,9 @@ use crate::id::{
 };
 use crate::model::{
     ActionToken, ActionTokenKind, Application, AuthSession, Ban, Channel, ChannelType, Expression,
-    ExpressionKind, Guild, Invite, Member, Message, MessageType, Pack, ReactionEmoji, Relationship,
-    RelationshipType, Role, User, Webhook,
+    ExpressionKind, Guild, Invite, Member, Message, MessageType, OAuth2Scope, OAuth2Scopes,
+    OAuth2Token, OAuth2TokenKind, Pack, ReactionEmoji, Relationship, RelationshipType, Role, User,
+    Webhook,
 };
 use crate::permission::Permissions;
 use crate::ports::{PortResult, Store};
@@ -429,6 +430,31 @@ impl Fixtures {
             bot_public: true,
             bot_require_code_grant: false,
             redirect_uris: vec!["https://example.test/callback".to_owned()],
+            client_secret_hash: Some(self.token_hash()),
+        }
+    }
+
+    /// An OAuth2 credential of `kind` that `user` gave `application` (scopes `identify email`), with
+    /// a unique token hash, issued at [`T0`] and expiring at `expires_at`; a code carries a redirect
+    /// URI and a PKCE challenge.
+    pub fn make_oauth2_token(
+        &self,
+        kind: OAuth2TokenKind,
+        user: UserId,
+        application: ApplicationId,
+        expires_at: Timestamp,
+    ) -> OAuth2Token {
+        let code = kind == OAuth2TokenKind::AuthorizationCode;
+        OAuth2Token {
+            token_hash: self.token_hash(),
+            kind,
+            application_id: application,
+            user_id: user,
+            scopes: OAuth2Scopes::from_iter([OAuth2Scope::Identify, OAuth2Scope::Email]),
+            created_at: T0,
+            expires_at,
+            redirect_uri: code.then(|| "https://example.test/callback".to_owned()),
+            code_challenge: code.then(|| "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned()),
         }
     }
 

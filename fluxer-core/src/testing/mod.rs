@@ -34,6 +34,7 @@ mod storage_channels;
 mod storage_guilds;
 mod storage_invites;
 mod storage_messages;
+mod storage_oauth2;
 mod storage_packs;
 mod storage_reactions;
 mod storage_reports;

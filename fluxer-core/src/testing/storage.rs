@@ -9,6 +9,7 @@ pub use super::storage_channels::*;
 pub use super::storage_guilds::*;
 pub use super::storage_invites::*;
 pub use super::storage_messages::*;
+pub use super::storage_oauth2::*;
 pub use super::storage_packs::*;
 pub use super::storage_reactions::*;
 pub use super::storage_reports::*;
@@ -82,6 +83,9 @@ macro_rules! storage_conformance_tests {
             bans_put_replaces_and_list_paginates,
             webhooks_crud_and_lists,
             applications_crud_and_list,
+            oauth2_tokens_read_back_by_kind_until_expiry,
+            oauth2_token_is_taken_once,
+            oauth2_grants_listed_and_revoked,
             read_states_put_get_list,
             private_documents_put_get_list_delete,
             read_state_mentions_are_added,

@@ -198,6 +198,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX reports_by_status ON reports (status, id);
     ",
+    // 7: OAuth2 credentials (codes, access and refresh tokens), by the SHA-256 of the token.
+    "
+    CREATE TABLE oauth2_tokens (
+        token_hash BYTEA NOT NULL,
+        kind SMALLINT NOT NULL,
+        user_id BIGINT NOT NULL,
+        application_id BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT oauth2_tokens_pkey PRIMARY KEY (token_hash)
+    );
+    CREATE INDEX oauth2_tokens_by_grant ON oauth2_tokens (user_id, application_id);
+    CREATE INDEX oauth2_tokens_by_application ON oauth2_tokens (application_id);
+    CREATE INDEX oauth2_tokens_by_expiry ON oauth2_tokens (expires_at);
+    ",
 ];
 
 /// The schema version this build writes.

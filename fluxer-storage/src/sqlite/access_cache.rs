@@ -199,6 +199,7 @@ pub(super) fn unread_by_access(table: &str) -> bool {
             | "applications"
             | "bans"
             | "relationships"
+            | "oauth2_tokens"
     )
 }
 

@@ -213,6 +213,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX reports_by_status ON reports (status, id);
     ",
+    // 8: OAuth2 credentials (codes, access and refresh tokens), by the SHA-256 of the token.
+    "
+    CREATE TABLE oauth2_tokens (
+        token_hash BLOB PRIMARY KEY,
+        kind INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        application_id INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        data TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX oauth2_tokens_by_grant ON oauth2_tokens (user_id, application_id);
+    CREATE INDEX oauth2_tokens_by_application ON oauth2_tokens (application_id);
+    CREATE INDEX oauth2_tokens_by_expiry ON oauth2_tokens (expires_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@
 mod accounts;
 mod guilds;
 mod messages;
+mod oauth2;
 mod packs;
 mod reports;
 
@@ -19,7 +20,8 @@ use fluxer_core::id::{
 };
 use fluxer_core::model::{
     ActionToken, Application, AuditEntry, AuthSession, Ban, Channel, Expression, Guild, Invite,
-    Member, Message, Pack, ReactionEmoji, ReadState, Relationship, Report, Role, User, Webhook,
+    Member, Message, OAuth2Token, Pack, ReactionEmoji, ReadState, Relationship, Report, Role, User,
+    Webhook,
 };
 use fluxer_core::ports::{PortResult, PrivateDocument, conflict};
 
@@ -59,6 +61,7 @@ struct Data {
     expressions: BTreeMap<ExpressionId, Expression>,
     packs: BTreeMap<PackId, Pack>,
     reports: BTreeMap<ReportId, Report>,
+    oauth2_tokens: HashMap<[u8; 32], OAuth2Token>,
 }
 
 /// Every repository in memory.

@@ -5,6 +5,7 @@ mod accounts;
 mod channels;
 mod guilds;
 mod messages;
+mod oauth2;
 mod packs;
 mod reports;
 mod scan;
