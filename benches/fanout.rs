@@ -637,6 +637,8 @@ fn fluxer_round(args: &Args) -> Round {
             media: None,
             presence: None,
             unfurler: None,
+            gif_providers: Vec::new(),
+            domain_probe: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

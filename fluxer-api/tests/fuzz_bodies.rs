@@ -39,6 +39,8 @@ impl Api {
             media: None,
             presence: None,
             unfurler: None,
+            gif_providers: Vec::new(),
+            domain_probe: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

@@ -42,6 +42,8 @@ pub enum Unknown {
     Overwrite,
     /// No such data export (`UNKNOWN_HARVEST`, 404).
     Harvest,
+    /// No such connection of the caller's (`CONNECTION_NOT_FOUND`, 404, upstream's code).
+    Connection,
 }
 
 impl Unknown {
@@ -66,6 +68,7 @@ impl Unknown {
             Unknown::Relationship => "UNKNOWN_USER",
             Unknown::Overwrite => "UNKNOWN_PERMISSION_OVERWRITE",
             Unknown::Harvest => "UNKNOWN_HARVEST",
+            Unknown::Connection => "CONNECTION_NOT_FOUND",
         }
     }
 
@@ -88,6 +91,7 @@ impl Unknown {
             Unknown::Relationship => "relationship",
             Unknown::Overwrite => "permission overwrite",
             Unknown::Harvest => "data export",
+            Unknown::Connection => "connection",
         }
     }
 }
@@ -198,6 +202,24 @@ pub enum Error {
         /// How long until it may be done again, in milliseconds.
         retry_after_ms: u64,
     },
+    /// The action would duplicate something that exists (409), with Fluxer's code
+    /// (`CONNECTION_ALREADY_EXISTS`).
+    #[error("{message}")]
+    Conflict {
+        /// Fluxer's code.
+        code: &'static str,
+        /// What went wrong, for people.
+        message: String,
+    },
+    /// A count the caller may not go past was reached, answered as upstream does with 429 and no
+    /// retry hint (`CONNECTION_LIMIT_REACHED`): waiting does not help, removing something does.
+    #[error("{message}")]
+    Throttled {
+        /// Fluxer's code.
+        code: &'static str,
+        /// What went wrong, for people.
+        message: String,
+    },
     /// A limit was reached (400 `MAX_*`).
     #[error("maximum number of {limit:?} reached ({max})")]
     LimitReached {
@@ -262,6 +284,8 @@ impl Error {
             Error::Rejected { code, .. }
             | Error::Forbidden { code, .. }
             | Error::TooSoon { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::Throttled { code, .. }
             | Error::Unavailable { code, .. } => code,
             Error::LimitReached { limit, .. } => limit.code(),
             Error::Banned => "USER_BANNED_FROM_GUILD",
@@ -288,7 +312,8 @@ impl Error {
             | Error::Forbidden { .. }
             | Error::SudoRequired { .. } => 403,
             Error::Unknown(_) => 404,
-            Error::RateLimited { .. } | Error::TooSoon { .. } => 429,
+            Error::Conflict { .. } => 409,
+            Error::RateLimited { .. } | Error::TooSoon { .. } | Error::Throttled { .. } => 429,
             Error::Unavailable { .. } => 503,
             Error::Storage(_) | Error::Internal(_) => 500,
         }

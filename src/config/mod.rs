@@ -225,6 +225,57 @@ pub struct Integrations {
     pub email: Email,
     /// Message search: tantivy (default) or none.
     pub search: Search,
+    /// Which GIF service the client's picker uses.
+    pub gif: Gif,
+    /// KLIPY's API (GIF search under `/klipy/*`).
+    pub klipy: GifService,
+    /// Tenor's API (GIF search under `/tenor/*`).
+    pub tenor: GifService,
+    /// How `domain` connections are verified.
+    pub connections: Connections,
+}
+
+/// The GIF picker's provider (`integrations.gif`), told to clients in `/.well-known/fluxer`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gif {
+    /// `klipy` (default) or `tenor`.
+    pub provider: GifProviderName,
+}
+
+/// A GIF service (`klipy`, `tenor`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GifProviderName {
+    /// KLIPY.
+    #[default]
+    Klipy,
+    /// Tenor.
+    Tenor,
+}
+
+/// A GIF service's API (`integrations.klipy`, `integrations.tenor`): without a key its routes
+/// answer `MISSING_ACCESS`, as upstream's.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GifService {
+    /// The instance's API key (`""`: off).
+    pub api_key: String,
+    /// The API's base URL, when not the service's own (`https://api.klipy.com/v2`,
+    /// `https://tenor.googleapis.com/v2`): a hook for tests and proxies.
+    pub base_url: Option<String>,
+}
+
+/// How `domain` connections are verified (`integrations.connections`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Connections {
+    /// The DNS server asked for `_fluxer.{domain}` TXT records (`127.0.0.1:53`); the system's
+    /// resolvers when unset.
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// Where a domain's verification file is fetched, `{domain}` replaced; upstream's
+    /// `https://{domain}/.well-known/fluxer-verification` when unset (a hook for tests).
+    pub well_known_url: Option<String>,
 }
 
 /// The job runner (the worker role).
@@ -540,6 +591,23 @@ impl Config {
         }
         if self.worker.concurrency == 0 || self.worker.concurrency > 256 {
             return bad("worker.concurrency", "must be between 1 and 256");
+        }
+        let http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+        for (key, service) in [
+            ("integrations.klipy.base_url", &self.integrations.klipy),
+            ("integrations.tenor.base_url", &self.integrations.tenor),
+        ] {
+            if service.base_url.as_deref().is_some_and(|u| !http(u)) {
+                return bad(key, "must be an http(s) URL");
+            }
+        }
+        if let Some(url) = &self.integrations.connections.well_known_url
+            && !(http(url) && url.contains("{domain}"))
+        {
+            return bad(
+                "integrations.connections.well_known_url",
+                "must be an http(s) URL holding {domain}",
+            );
         }
         Ok(())
     }

@@ -7,9 +7,13 @@ use std::sync::Arc;
 use fluxer_api::ratelimit::ClientIp;
 use fluxer_api::{ApiConfig, InstanceInfo};
 use fluxer_core::error::chain;
-use fluxer_core::ports::{BlobStore, Cache, EventBus, Mailer, Presence, Queue, SearchIndex, Store};
+use fluxer_core::ports::{
+    BlobStore, Cache, DomainProbe, EventBus, GifProvider, Mailer, Presence, Queue, SearchIndex,
+    Store,
+};
 use fluxer_core::secret::{hash_token, random_base62};
 use fluxer_media::proxy::MediaConfig;
+use fluxer_media::{DomainChecks, GifApi};
 use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryPresence};
 use fluxer_storage::object_store::ObjectBlobStore;
 
@@ -409,7 +413,46 @@ pub(super) fn api_config(
         ..ApiConfig::default()
     };
     api.rate_limits.enabled = !config.dev.disable_rate_limits;
+    api.instance.gif_provider = match config.integrations.gif.provider {
+        config::GifProviderName::Klipy => "klipy",
+        config::GifProviderName::Tenor => "tenor",
+    }
+    .to_owned();
     Ok(api)
+}
+
+/// The GIF services the instance has a key for (`integrations.klipy`, `integrations.tenor`),
+/// reaching public addresses only but for `services.media_proxy.allow_addresses`.
+pub(super) fn gif_providers(config: &Config) -> Vec<Arc<dyn GifProvider>> {
+    let integrations = &config.integrations;
+    let allow = &config.services.media_proxy.allow_addresses;
+    [
+        (&integrations.klipy, GifApi::klipy as fn(String) -> GifApi),
+        (&integrations.tenor, GifApi::tenor as fn(String) -> GifApi),
+    ]
+    .into_iter()
+    .filter(|(service, _)| !service.api_key.trim().is_empty())
+    .map(|(service, client)| {
+        let mut api = client(service.api_key.trim().to_owned()).with_allow_addresses(allow.clone());
+        if let Some(base) = &service.base_url {
+            api = api.with_base_url(base.clone());
+        }
+        Arc::new(api) as Arc<dyn GifProvider>
+    })
+    .collect()
+}
+
+/// What verifies domain connections (`integrations.connections`), fetching from public
+/// addresses only but for `services.media_proxy.allow_addresses`.
+pub(super) fn domain_probe(config: &Config) -> Result<Arc<dyn DomainProbe>, StartError> {
+    let settings = &config.integrations.connections;
+    let mut checks = DomainChecks::new(settings.dns_server)
+        .map_err(|e| StartError::Config(format!("integrations.connections: {e}")))?
+        .with_allow_addresses(config.services.media_proxy.allow_addresses.clone());
+    if let Some(url) = &settings.well_known_url {
+        checks = checks.with_well_known_url(url.clone());
+    }
+    Ok(Arc::new(checks))
 }
 
 /// Where clients reach the media proxy: `services.media_proxy.public_url`, else `{origin}/media`.

@@ -11,7 +11,9 @@
 mod blob;
 mod cache;
 mod clock;
+mod domains;
 mod events;
+mod gifs;
 mod mailer;
 mod media;
 mod presence;
@@ -23,10 +25,12 @@ mod unfurl;
 pub use blob::{BlobMeta, BlobStore};
 pub use cache::{Cache, WindowCount};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use domains::DomainProbe;
 pub use events::{
     Dispatch, EventBus, EventKind, Lagged, Replay, SessionsRevoked, Subscription, Topic,
     UnknownEvent,
 };
+pub use gifs::{GifAudience, GifCategory, GifProvider, GifProviderKind, ProviderGif};
 pub use mailer::{Email, Mailer};
 pub use media::{Media, MediaInfo};
 pub use presence::{Presence, PresenceEntry, Status};

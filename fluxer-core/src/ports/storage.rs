@@ -507,6 +507,8 @@ pub enum PrivateDocument {
     EmailRevert,
     /// Two-factor backup codes (key 0).
     MfaBackupCodes,
+    /// A proven link to an account elsewhere, a domain (key: its own snowflake).
+    Connection,
 }
 
 impl PrivateDocument {
@@ -525,6 +527,7 @@ impl PrivateDocument {
         PrivateDocument::PasswordChangeTicket,
         PrivateDocument::EmailRevert,
         PrivateDocument::MfaBackupCodes,
+        PrivateDocument::Connection,
     ];
 
     /// The number backends store for this kind.
@@ -543,6 +546,7 @@ impl PrivateDocument {
             PrivateDocument::PasswordChangeTicket => 11,
             PrivateDocument::EmailRevert => 12,
             PrivateDocument::MfaBackupCodes => 13,
+            PrivateDocument::Connection => 14,
         }
     }
 }

@@ -22,9 +22,11 @@
 
 pub mod blob;
 pub mod cache;
+pub mod domains;
 pub mod events;
 pub mod fixtures;
 pub mod fuzz;
+pub mod gifs;
 pub mod presence;
 pub mod queue;
 pub mod search;
