@@ -20,8 +20,8 @@ use fluxer_core::ports::{
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::Value;
 
-use crate::proxy::ExternalConfig;
 use crate::proxy::external::{Agent, fetch_as};
+use crate::proxy::{ExternalConfig, MediaError};
 
 /// How the instance introduces itself to GIF services.
 const AGENT: Agent = Agent {
@@ -131,31 +131,34 @@ impl GifApi {
         Ok(url.into())
     }
 
-    /// The answer of `endpoint`, as JSON, tried again once on failure.
+    /// The answer of `endpoint`, as JSON. A failure that may pass (the service unreachable, slow
+    /// or answering an error) is tried again; a refused address or answer is not.
     async fn get(&self, endpoint: &str, params: &[(&str, &str)]) -> PortResult<Value> {
         let url = self.url(endpoint, params)?;
         let mut delay = RETRY_DELAY;
         let mut attempt = 1;
-        loop {
-            let outcome = match fetch_as(&self.fetch, &url, AGENT).await {
-                Ok(answer) => serde_json::from_slice(&answer.bytes).map_err(|e| {
-                    StoreError::backend_while(self.adapter(), format!("reading {endpoint}"), e)
-                }),
-                Err(e) => Err(StoreError::backend_while(
-                    self.adapter(),
-                    format!("asking {endpoint}"),
-                    e,
-                )),
-            };
-            match outcome {
-                Err(_) if attempt < ATTEMPTS => {
+        let answer = loop {
+            match fetch_as(&self.fetch, &url, AGENT).await {
+                Err(MediaError::ExternalFetch(_) | MediaError::ExternalTimeout)
+                    if attempt < ATTEMPTS =>
+                {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                     attempt += 1;
                 }
-                done => return done,
+                Err(e) => {
+                    return Err(StoreError::backend_while(
+                        self.adapter(),
+                        format!("asking {endpoint}"),
+                        e,
+                    ));
+                }
+                Ok(answer) => break answer,
             }
-        }
+        };
+        serde_json::from_slice(&answer.bytes).map_err(|e| {
+            StoreError::backend_while(self.adapter(), format!("reading {endpoint}"), e)
+        })
     }
 
     /// The first `limit` usable GIFs of an answer's `results` (a service may send more).
@@ -384,7 +387,8 @@ impl GifProvider for GifApi {
                 let (i, term, first) = joined.map_err(|e| {
                     StoreError::backend_while(self.adapter(), "previewing categories", e)
                 })?;
-                if let Some(gif) = first? {
+                // A category whose search fails is left out, not the whole page.
+                if let Ok(Some(gif)) = first {
                     done.push((
                         i,
                         GifCategory {

@@ -415,7 +415,8 @@ impl Fluxer {
             None
         };
         self.put_connection(actor.id(), key, &stored).await?;
-        if proven != was || proven {
+        // A check that changes nothing clients see (still unverified) is not announced.
+        if proven || was {
             self.connections_changed(actor.id()).await?;
         }
         if !proven {
