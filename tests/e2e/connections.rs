@@ -412,6 +412,37 @@ fn domains_are_proven_through_dns_or_a_well_known_file() {
         .delete(&path("domain", &d_id))
         .expect_error(404, "CONNECTION_NOT_FOUND");
     assert_eq!(listed(&alice).len(), 1);
+
+    // The data export lists them (and not the tokens).
+    let id = alice
+        .post("/api/v1/users/@me/harvest", &json!({}))
+        .expect(200)
+        .json()["harvest_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while alice
+        .get(&format!("/api/v1/users/@me/harvest/{id}"))
+        .expect(200)
+        .json()["status"]
+        != "completed"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never completed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let zip = alice
+        .get(&format!("/api/v1/users/@me/harvest/{id}/download"))
+        .expect(200);
+    let files = crate::background::read_zip(&zip.body);
+    let exported: Value = serde_json::from_str(&files["connections.json"]).unwrap();
+    assert_eq!(exported.as_array().unwrap().len(), 1, "{exported}");
+    assert_eq!(exported[0]["name"], "alice.example");
+    assert_eq!(exported[0]["verified"], true);
+    assert!(!files["connections.json"].contains(&alice_token));
 }
 
 #[test]
