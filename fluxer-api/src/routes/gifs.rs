@@ -26,21 +26,16 @@ const fn kind<const K: u8>() -> GifProviderKind {
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
-        .merge(provider_routes::<TENOR>())
-        .merge(provider_routes::<KLIPY>())
-}
-
-fn provider_routes<const K: u8>() -> Router<ApiState> {
-    let prefix = kind::<K>().as_str();
-    Router::new()
-        .route(&format!("/{prefix}/search"), get(search::<K>))
-        .route(&format!("/{prefix}/suggest"), get(suggest::<K>))
-        .route(&format!("/{prefix}/featured"), get(featured::<K>))
-        .route(&format!("/{prefix}/trending-gifs"), get(trending::<K>))
-        .route(
-            &format!("/{prefix}/register-share"),
-            post(register_share::<K>),
-        )
+        .route("/tenor/search", get(search::<TENOR>))
+        .route("/tenor/suggest", get(suggest::<TENOR>))
+        .route("/tenor/featured", get(featured::<TENOR>))
+        .route("/tenor/trending-gifs", get(trending::<TENOR>))
+        .route("/tenor/register-share", post(register_share::<TENOR>))
+        .route("/klipy/search", get(search::<KLIPY>))
+        .route("/klipy/suggest", get(suggest::<KLIPY>))
+        .route("/klipy/featured", get(featured::<KLIPY>))
+        .route("/klipy/trending-gifs", get(trending::<KLIPY>))
+        .route("/klipy/register-share", post(register_share::<KLIPY>))
 }
 
 /// The provider is configured: upstream checks its API key before the caller's credentials and
