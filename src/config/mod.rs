@@ -708,6 +708,56 @@ mod tests {
     }
 
     #[test]
+    fn gif_services_and_domain_checks_are_configured_and_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLUXER_CONFIG__INTEGRATIONS__GIF__PROVIDER", "tenor"),
+                ("FLUXER_CONFIG__INTEGRATIONS__TENOR__API_KEY", "k"),
+                (
+                    "FLUXER_CONFIG__INTEGRATIONS__CONNECTIONS__DNS_SERVER",
+                    "127.0.0.1:5353",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.integrations.gif.provider, GifProviderName::Tenor);
+        assert_eq!(c.integrations.tenor.api_key, "k");
+        assert_eq!(c.integrations.klipy, GifService::default());
+        assert_eq!(
+            c.integrations.connections.dns_server,
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        for (key, value, named) in [
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__GIF__PROVIDER",
+                "giphy",
+                "integrations.gif.provider",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__KLIPY__BASE_URL",
+                "ftp://api.example",
+                "integrations.klipy.base_url",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__CONNECTIONS__WELL_KNOWN_URL",
+                "https://example.com/fixed",
+                "integrations.connections.well_known_url",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__CONNECTIONS__DNS_SERVER",
+                "resolver",
+                "integrations.connections.dns_server",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{err}");
+        }
+    }
+
+    #[test]
     fn each_port_picks_its_backend_on_its_own() {
         let c = Config::load(
             None,

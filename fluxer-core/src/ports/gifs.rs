@@ -16,9 +16,6 @@ pub enum GifProviderKind {
 }
 
 impl GifProviderKind {
-    /// Every kind.
-    pub const ALL: &'static [GifProviderKind] = &[GifProviderKind::Tenor, GifProviderKind::Klipy];
-
     /// The name in routes, configuration and `/.well-known/fluxer` (`tenor`, `klipy`).
     pub const fn as_str(self) -> &'static str {
         match self {
