@@ -86,6 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             unfurler: None,
             gif_providers: Vec::new(),
             domain_probe: None,
+            bluesky: None,
         },
         Config::default(),
     );

@@ -41,6 +41,7 @@ impl Api {
             unfurler: None,
             gif_providers: Vec::new(),
             domain_probe: None,
+            bluesky: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

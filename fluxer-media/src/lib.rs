@@ -27,6 +27,7 @@
 //! ```
 
 pub mod avatars;
+pub mod bluesky;
 pub mod domains;
 pub mod gifs;
 pub mod links;
@@ -34,6 +35,7 @@ pub mod proxy;
 pub mod s3;
 pub mod unfurl;
 
+pub use bluesky::AtprotoOAuth;
 pub use domains::DomainChecks;
 pub use gifs::GifApi;
 pub use links::MediaLinks;

@@ -412,6 +412,58 @@ pub struct Auth {
     /// How long a request to delete all of one's messages waits before it runs, in seconds
     /// (86400, as upstream); it can be cancelled until then.
     pub message_deletion_delay_secs: Option<u64>,
+    /// Bluesky connections (atproto OAuth); on once a signing key is configured.
+    pub bluesky: Bluesky,
+}
+
+/// The atproto OAuth client that links Bluesky accounts (`auth.bluesky`, upstream's keys).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Bluesky {
+    /// Off: the `bsky` routes answer `BLUESKY_OAUTH_NOT_ENABLED`. It also needs `keys`.
+    pub enabled: bool,
+    /// The name users' servers show (`Fluxer`).
+    pub client_name: String,
+    /// The client's home page; the API's origin when empty.
+    pub client_uri: String,
+    /// A logo shown while authorizing.
+    pub logo_uri: String,
+    /// The terms of service.
+    pub tos_uri: String,
+    /// The privacy policy.
+    pub policy_uri: String,
+    /// ES256 (P-256) keys signing client assertions, the first one used; PKCS#8 PEM.
+    pub keys: Vec<BlueskyKey>,
+    /// Where `did:plc` documents are read (`https://plc.directory`): a hook for tests.
+    pub plc_directory_url: Option<String>,
+}
+
+impl Default for Bluesky {
+    fn default() -> Self {
+        Bluesky {
+            enabled: true,
+            client_name: "Fluxer".to_owned(),
+            client_uri: String::new(),
+            logo_uri: String::new(),
+            tos_uri: String::new(),
+            policy_uri: String::new(),
+            keys: Vec::new(),
+            plc_directory_url: None,
+        }
+    }
+}
+
+/// One signing key of `auth.bluesky.keys`: `private_key` (PEM) or `private_key_path` (an absolute
+/// path to one).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlueskyKey {
+    /// The key's ID in the JWK set.
+    pub kid: String,
+    /// The PKCS#8 PEM.
+    pub private_key: Option<String>,
+    /// An absolute path to the PKCS#8 PEM.
+    pub private_key_path: Option<PathBuf>,
 }
 
 /// How every listener treats its connections (the monolith's and each service's).

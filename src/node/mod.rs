@@ -303,6 +303,7 @@ impl UseCases {
         });
         let gif_providers = ports::gif_providers(config);
         let domain_probe = ports::domain_probe(config)?;
+        let bluesky = ports::bluesky(config, public_origin, domain_probe.clone())?;
         let ports = Ports {
             store: database.store(),
             events,
@@ -318,6 +319,7 @@ impl UseCases {
             unfurler,
             gif_providers,
             domain_probe: Some(domain_probe),
+            bluesky,
         };
         let fluxer = Fluxer::new(
             ports,

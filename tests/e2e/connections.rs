@@ -344,6 +344,22 @@ fn domains_are_proven_through_dns_or_a_well_known_file() {
         .expect_error(400, "INVALID_FORM_BODY");
     anon.get("/api/v1/users/@me/connections")
         .expect_error(401, "UNAUTHORIZED");
+    // Without a key, Bluesky is off: no client documents, and a callback lands on an error.
+    anon.get("/api/connections/bluesky/client-metadata.json")
+        .expect(404);
+    let landing = anon
+        .get("/api/connections/bluesky/callback?code=x&state=y")
+        .expect(302);
+    assert_eq!(
+        landing.header("location"),
+        Some(
+            format!(
+                "{}/connection-callback?status=error&reason=not_enabled",
+                server.base
+            )
+            .as_str()
+        )
+    );
 
     // Edit, reorder, check again, delete.
     let (a_id, d_id) = (
@@ -550,4 +566,329 @@ fn twenty_connections_at_most() {
     erin.delete(&format!("/api/v1/users/@me/connections/domain/{first}"))
         .expect(204);
     connect(&erin, &site, "one-more.example", 1);
+}
+
+/// A throwaway P-256 key (PKCS#8) that signs this test instance's client assertions.
+const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg6/SMLuKoQpMB8+Xy
+gdxe65Ybyalqir5C8aiuA9nAlj6hRANCAARI5VRmjL8rD842r6pTzOKkzMKi2Gxa
+i29KEfAHdduGCeA0adqpn9tkSJLLVy7c63NpRfWY7vCAyGErw0ChXw1o
+-----END PRIVATE KEY-----";
+
+/// What the fake atproto server was sent: PAR and token forms, and the DPoP proofs.
+#[derive(Default)]
+struct AtprotoLog {
+    par: Vec<HashMap<String, String>>,
+    token: Vec<HashMap<String, String>>,
+    dpop: Vec<(Value, Value)>,
+}
+
+/// One server on loopback playing the PLC directory, the PDS and its authorization server:
+/// `did:plc:alice123` claims `alice.test`; PAR wants the DPoP nonce `n1`; the code `good-code`
+/// is exchanged for a token of that DID.
+fn fake_atproto() -> (String, Arc<Mutex<AtprotoLog>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let log: Arc<Mutex<AtprotoLog>> = Arc::default();
+    let (me, seen) = (base.clone(), log.clone());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let (mut length, mut dpop) = (0usize, None);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("dpop:") {
+                    dpop = Some(line[5..].trim().to_owned());
+                }
+                line.clear();
+            }
+            let mut body = vec![0u8; length];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            let form: HashMap<String, String> = String::from_utf8_lossy(&body)
+                .split('&')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.to_owned(), crate::gifs::decode(v)))
+                .collect();
+            let proof = dpop.map(|jwt| (jwt_part(&jwt, 0), jwt_part(&jwt, 1)));
+            let nonce_ok = proof.as_ref().is_some_and(|(_, p)| p["nonce"] == "n1");
+            if let Some(proof) = proof {
+                seen.lock().unwrap().dpop.push(proof);
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+            let (status, extra, answer) = match path {
+                "/did:plc:alice123" => (
+                    "200 OK",
+                    "",
+                    json!({
+                        "id": "did:plc:alice123", "alsoKnownAs": ["at://alice.test"],
+                        "service": [{ "id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": me }],
+                    }),
+                ),
+                "/.well-known/oauth-protected-resource" => (
+                    "200 OK",
+                    "",
+                    json!({ "resource": me, "authorization_servers": [me] }),
+                ),
+                "/.well-known/oauth-authorization-server" => (
+                    "200 OK",
+                    "",
+                    json!({
+                        "issuer": me,
+                        "pushed_authorization_request_endpoint": format!("{me}/oauth/par"),
+                        "authorization_endpoint": format!("{me}/oauth/authorize"),
+                        "token_endpoint": format!("{me}/oauth/token"),
+                        "dpop_signing_alg_values_supported": ["ES256"],
+                    }),
+                ),
+                "/oauth/par" | "/oauth/token" if !nonce_ok => (
+                    "400 Bad Request",
+                    "DPoP-Nonce: n1\r\n",
+                    json!({ "error": "use_dpop_nonce" }),
+                ),
+                "/oauth/par" => {
+                    seen.lock().unwrap().par.push(form);
+                    (
+                        "201 Created",
+                        "",
+                        json!({ "request_uri": "urn:ietf:params:oauth:request_uri:req-1", "expires_in": 60 }),
+                    )
+                }
+                "/oauth/token" => {
+                    let good = form.get("code").is_some_and(|c| c == "good-code");
+                    seen.lock().unwrap().token.push(form);
+                    if good {
+                        (
+                            "200 OK",
+                            "",
+                            json!({
+                                "access_token": "at", "token_type": "DPoP", "sub": "did:plc:alice123",
+                                "scope": "atproto", "expires_in": 3600, "refresh_token": "rt",
+                            }),
+                        )
+                    } else {
+                        ("400 Bad Request", "", json!({ "error": "invalid_grant" }))
+                    }
+                }
+                _ => ("404 Not Found", "", json!({ "error": "not_found" })),
+            };
+            let answer = answer.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (base, log)
+}
+
+/// One part of a compact JWS, decoded.
+fn jwt_part(jwt: &str, i: usize) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(i).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    url.split_once('?')
+        .map_or("", |(_, q)| q)
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), crate::gifs::decode(v)))
+        .collect()
+}
+
+#[test]
+fn bluesky_accounts_are_linked_through_atproto_oauth() {
+    let dns = FakeDns::start();
+    dns.publish("_atproto.alice.test", "did=did:plc:alice123");
+    let (atproto, log) = fake_atproto();
+    let keys = json!([{ "kid": "test-key", "private_key": TEST_KEY }]).to_string();
+    let server = Server::start(&[
+        ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
+        (
+            "FLUXER_CONFIG__SERVICES__MEDIA_PROXY__ALLOW_ADDRESSES",
+            "[\"127.0.0.1\"]",
+        ),
+        (
+            "FLUXER_CONFIG__INTEGRATIONS__CONNECTIONS__DNS_SERVER",
+            &dns.addr,
+        ),
+        ("FLUXER_CONFIG__AUTH__BLUESKY__KEYS", &keys),
+        ("FLUXER_CONFIG__AUTH__BLUESKY__PLC_DIRECTORY_URL", &atproto),
+    ]);
+    let anon = server.client();
+    // The client documents authorization servers read.
+    let metadata = anon
+        .get("/api/connections/bluesky/client-metadata.json")
+        .expect(200)
+        .json();
+    let client_id = format!(
+        "{}/api/connections/bluesky/client-metadata.json",
+        server.base
+    );
+    assert_eq!(metadata["client_id"], client_id.as_str());
+    assert_eq!(
+        metadata["redirect_uris"],
+        json!([format!("{}/api/connections/bluesky/callback", server.base)])
+    );
+    assert_eq!(metadata["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(metadata["dpop_bound_access_tokens"], true);
+    let jwks = anon
+        .get("/api/connections/bluesky/jwks.json")
+        .expect(200)
+        .json();
+    assert_eq!(jwks["keys"][0]["kid"], "test-key");
+    assert_eq!(jwks["keys"][0]["crv"], "P-256");
+    assert!(
+        jwks["keys"][0].get("d").is_none(),
+        "no private part: {jwks}"
+    );
+
+    // Authorize: the handle is resolved and the request pushed; the user goes to their server.
+    let (alice, _) = register(&anon, "bsky-a@example.com", "bsky_a");
+    let url = alice
+        .post(
+            "/api/v1/users/@me/connections/bluesky/authorize",
+            &json!({ "handle": "https://bsky.app/profile/@Alice.Test" }),
+        )
+        .expect(200)
+        .json()["authorize_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with(&format!("{atproto}/oauth/authorize?")),
+        "{url}"
+    );
+    let q = query_of(&url);
+    assert_eq!(q["client_id"], client_id);
+    assert_eq!(q["request_uri"], "urn:ietf:params:oauth:request_uri:req-1");
+    let state = {
+        let log = log.lock().unwrap();
+        let par = &log.par[0];
+        for (k, v) in [
+            ("client_id", client_id.as_str()),
+            ("response_type", "code"),
+            ("scope", "atproto"),
+            ("code_challenge_method", "S256"),
+            ("login_hint", "alice.test"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+        ] {
+            assert_eq!(par.get(k).map(String::as_str), Some(v), "{k}: {par:?}");
+        }
+        assert_eq!(par["code_challenge"].len(), 43);
+        let assertion_header = jwt_part(&par["client_assertion"], 0);
+        let assertion = jwt_part(&par["client_assertion"], 1);
+        assert_eq!(assertion_header["alg"], "ES256");
+        assert_eq!(assertion_header["kid"], "test-key");
+        assert_eq!(assertion["iss"], client_id.as_str());
+        assert_eq!(assertion["aud"], atproto.as_str());
+        // The nonce challenge was answered: two proofs, the second with the nonce.
+        assert_eq!(log.dpop.len(), 2);
+        let (header, claims) = &log.dpop[1];
+        assert_eq!(header["typ"], "dpop+jwt");
+        assert_eq!(header["jwk"]["kty"], "EC");
+        assert_eq!(claims["htm"], "POST");
+        assert_eq!(claims["htu"], format!("{atproto}/oauth/par"));
+        assert_eq!(claims["nonce"], "n1");
+        par["state"].clone()
+    };
+
+    // The callback: a made-up state is refused; the real one links the account.
+    let callback = |state: &str, code: &str| {
+        let r = anon
+            .get(&format!(
+                "/api/connections/bluesky/callback?code={code}&state={state}&iss={}",
+                atproto.replace(':', "%3A").replace('/', "%2F")
+            ))
+            .expect(302);
+        r.header("location").unwrap().to_owned()
+    };
+    let landing = format!("{}/connection-callback?", server.base);
+    assert_eq!(
+        callback("made-up", "good-code"),
+        format!("{landing}status=error&reason=state_invalid")
+    );
+    assert_eq!(
+        callback(&state, "good-code"),
+        format!("{landing}status=connected")
+    );
+    let token = log.lock().unwrap().token.last().cloned().unwrap();
+    assert_eq!(token["grant_type"], "authorization_code");
+    assert_eq!(token["code"], "good-code");
+    assert!(!token["code_verifier"].is_empty());
+    let linked = listed(&alice);
+    assert_eq!(linked.len(), 1, "{linked:?}");
+    assert_eq!(linked[0]["type"], "bsky");
+    assert_eq!(linked[0]["name"], "alice.test");
+    assert_eq!(linked[0]["verified"], true);
+    assert_eq!(linked[0]["visibility_flags"], 1);
+    // A state is good once.
+    assert_eq!(
+        callback(&state, "good-code"),
+        format!("{landing}status=error&reason=state_invalid")
+    );
+    alice
+        .post(
+            "/api/v1/users/@me/connections/bluesky/authorize",
+            &json!({ "handle": "alice.test" }),
+        )
+        .expect_error(409, "CONNECTION_ALREADY_EXISTS");
+
+    // Checking again follows the DID: still the handle's, verified; moved away, not.
+    let id = linked[0]["id"].as_str().unwrap().to_owned();
+    let check = format!("/api/v1/users/@me/connections/bsky/{id}/verify");
+    assert_eq!(
+        alice.post(&check, &json!({})).expect(200).json()["verified"],
+        true
+    );
+    dns.publish("_atproto.alice.test", "did=did:plc:someoneelse");
+    alice
+        .post(&check, &json!({}))
+        .expect_error(403, "CONNECTION_VERIFICATION_FAILED");
+    assert_eq!(listed(&alice)[0]["verified"], false);
+    dns.publish("_atproto.alice.test", "did=did:plc:alice123");
+
+    // A code the server refuses ends in an error page, and links nothing.
+    let (carol, _) = register(&anon, "bsky-c@example.com", "bsky_c");
+    carol
+        .post(
+            "/api/v1/users/@me/connections/bluesky/authorize",
+            &json!({ "handle": "alice.test" }),
+        )
+        .expect(200);
+    let state = log.lock().unwrap().par.last().unwrap()["state"].clone();
+    assert_eq!(
+        callback(&state, "bad-code"),
+        format!("{landing}status=error&reason=callback_failed")
+    );
+    assert!(listed(&carol).is_empty());
+    for bad in ["not a handle", "localhost", "alice.test/../x"] {
+        carol
+            .post(
+                "/api/v1/users/@me/connections/bluesky/authorize",
+                &json!({ "handle": bad }),
+            )
+            .expect_error(400, "INVALID_FORM_BODY");
+    }
+    // A handle that names no DID cannot start.
+    carol
+        .post(
+            "/api/v1/users/@me/connections/bluesky/authorize",
+            &json!({ "handle": "nobody.test" }),
+        )
+        .expect_error(400, "BLUESKY_OAUTH_AUTHORIZATION_FAILED");
 }

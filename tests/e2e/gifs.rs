@@ -82,7 +82,7 @@ impl FakeGifApi {
     }
 }
 
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     let s = s.replace('+', " ");
     let bytes = s.as_bytes();
     let mut out = Vec::new();

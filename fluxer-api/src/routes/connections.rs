@@ -1,7 +1,8 @@
 //! Connections: domains (and Bluesky accounts) a user proves are theirs, shown on their profile.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use fluxer_core::service::{
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::no_content;
 use crate::error::ApiResult;
-use crate::extract::{Auth, JsonBody, PathParams};
+use crate::extract::{Auth, JsonBody, PathParams, QueryParams};
 use crate::state::ApiState;
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -32,6 +33,12 @@ pub(super) fn routes() -> Router<ApiState> {
             "/users/@me/connections/{type}/{connection_id}/verify",
             post(verify),
         )
+        .route(
+            "/connections/bluesky/client-metadata.json",
+            get(bluesky_client_metadata),
+        )
+        .route("/connections/bluesky/jwks.json", get(bluesky_jwks))
+        .route("/connections/bluesky/callback", get(bluesky_callback))
 }
 
 async fn list(State(s): State<ApiState>, Auth(actor): Auth) -> ApiResult<Json<Vec<Connection>>> {
@@ -133,4 +140,58 @@ async fn authorize_bluesky(
         .authorize_bluesky(&actor, body.handle.as_deref())
         .await?;
     Ok(Json(json!({ "authorize_url": url })))
+}
+
+/// Upstream's answer for the client documents while Bluesky is off.
+fn bluesky_off() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": "Bluesky OAuth is not enabled" })),
+    )
+        .into_response()
+}
+
+async fn bluesky_client_metadata(State(s): State<ApiState>) -> Response {
+    match s.fluxer.bluesky_client_documents() {
+        Some((metadata, _)) => Json(metadata).into_response(),
+        None => bluesky_off(),
+    }
+}
+
+async fn bluesky_jwks(State(s): State<ApiState>) -> Response {
+    match s.fluxer.bluesky_client_documents() {
+        Some((_, jwks)) => Json(jwks).into_response(),
+        None => bluesky_off(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    iss: Option<String>,
+}
+
+/// Where the user's server sends them back: the account is linked, then the browser goes on to
+/// the web app's `/connection-callback` with `status=connected`, or `status=error&reason=...`.
+async fn bluesky_callback(
+    State(s): State<ApiState>,
+    QueryParams(q): QueryParams<CallbackQuery>,
+) -> Response {
+    let outcome = s
+        .fluxer
+        .complete_bluesky(q.state.as_deref(), q.code.as_deref(), q.iss.as_deref())
+        .await;
+    let query = match outcome {
+        Ok(()) => "status=connected".to_owned(),
+        Err(reason) => format!("status=error&reason={reason}"),
+    };
+    let target = format!(
+        "{}/connection-callback?{query}",
+        s.config.instance.webapp.trim_end_matches('/')
+    );
+    (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
 }

@@ -9,6 +9,7 @@
 //! it passes.
 
 mod blob;
+mod bluesky;
 mod cache;
 mod clock;
 mod domains;
@@ -23,6 +24,7 @@ mod storage;
 mod unfurl;
 
 pub use blob::{BlobMeta, BlobStore};
+pub use bluesky::{BlueskyIdentity, BlueskyOAuth, BlueskyStart};
 pub use cache::{Cache, WindowCount};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use domains::DomainProbe;

@@ -101,8 +101,8 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
-    BlobStore, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer, Media, Presence,
-    Queue, SearchIndex, Store, SystemClock, Unfurler,
+    BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
+    Media, Presence, Queue, SearchIndex, Store, SystemClock, Unfurler,
 };
 use crate::time::Timestamp;
 
@@ -258,6 +258,9 @@ pub struct Ports {
     /// Reads what domains publish, to verify `domain` connections. Without it no domain can be
     /// verified.
     pub domain_probe: Option<Arc<dyn DomainProbe>>,
+    /// Links Bluesky accounts (atproto OAuth). Without it the `bsky` routes answer
+    /// `BLUESKY_OAUTH_NOT_ENABLED`.
+    pub bluesky: Option<Arc<dyn BlueskyOAuth>>,
 }
 
 impl Ports {
@@ -283,6 +286,7 @@ impl Ports {
             unfurler: None,
             gif_providers: Vec::new(),
             domain_probe: None,
+            bluesky: None,
         }
     }
 
@@ -302,6 +306,12 @@ impl Ports {
     pub fn with_gif_provider(mut self, provider: Arc<dyn GifProvider>) -> Self {
         self.gif_providers.retain(|p| p.kind() != provider.kind());
         self.gif_providers.push(provider);
+        self
+    }
+
+    /// Links Bluesky accounts through `oauth`.
+    pub fn with_bluesky(mut self, oauth: Arc<dyn BlueskyOAuth>) -> Self {
+        self.bluesky = Some(oauth);
         self
     }
 
