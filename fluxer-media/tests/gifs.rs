@@ -1,5 +1,6 @@
 //! GIF search against fakes of Tenor's and KLIPY's APIs on loopback, answering in the shape of
-//! their v2 APIs; and what a domain publishes, read with the production settings.
+//! their v2 APIs; what a domain publishes, read with the production settings; and the atproto
+//! OAuth client's conformance.
 
 mod fixtures;
 
@@ -135,6 +136,43 @@ mod klipy {
 }
 
 fluxer_core::domain_probe_conformance_tests!(Arc::new(DomainChecks::new(None).unwrap()));
+
+/// Finds no DNS record.
+struct NoDns;
+
+#[async_trait::async_trait]
+impl DomainProbe for NoDns {
+    async fn txt_records(&self, _: &str) -> Vec<String> {
+        Vec::new()
+    }
+    async fn verification_file(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+fluxer_core::bluesky_oauth_conformance_tests!({
+    let der = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    use base64::Engine;
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(der.as_ref())
+    );
+    let client = fluxer_media::bluesky::AtprotoClient {
+        api_url: "https://chat.example.com/api".into(),
+        client_name: "Fluxer".into(),
+        client_uri: String::new(),
+        logo_uri: String::new(),
+        tos_uri: String::new(),
+        policy_uri: String::new(),
+        keys: vec![("k1".into(), pem)],
+    };
+    Arc::new(fluxer_media::AtprotoOAuth::new(client, Arc::new(NoDns)).unwrap())
+        as Arc<dyn fluxer_core::ports::BlueskyOAuth>
+});
 
 const US: GifAudience<'static> = GifAudience {
     locale: "en_US",

@@ -21,6 +21,7 @@
 //! A backend is done when its suites pass.
 
 pub mod blob;
+pub mod bluesky;
 pub mod cache;
 pub mod domains;
 pub mod events;
