@@ -11,6 +11,7 @@ mod applications;
 mod audit;
 mod auth;
 mod backup_codes;
+mod bluesky;
 mod channels;
 mod coalesce;
 mod connections;
