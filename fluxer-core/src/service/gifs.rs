@@ -108,6 +108,14 @@ struct Audience {
 }
 
 impl Audience {
+    /// The request's language (checked into `v`) and country.
+    fn checked(v: &mut Validator, language: Option<&str>, from_country: Option<&str>) -> Self {
+        Audience {
+            locale: locale(v, language),
+            country: country(from_country),
+        }
+    }
+
     fn as_port(&self) -> GifAudience<'_> {
         GifAudience {
             locale: &self.locale,
@@ -179,10 +187,7 @@ impl Fluxer {
         let provider = self.gif_provider(actor, kind)?;
         let mut v = Validator::new();
         let q = text(&mut v, "q", query.q.as_deref(), 1, 256);
-        let audience = Audience {
-            locale: locale(&mut v, query.locale.as_deref()),
-            country: country(from_country),
-        };
+        let audience = Audience::checked(&mut v, query.locale.as_deref(), from_country);
         v.finish()?;
         let key = cache_key(kind, "search", &[&q, &audience.locale, &audience.country]);
         let found = self
@@ -204,10 +209,7 @@ impl Fluxer {
         let mut v = Validator::new();
         let q = text(&mut v, "q", query.q.as_deref(), 1, 256);
         // Upstream asks for suggestions without a country.
-        let audience = Audience {
-            locale: locale(&mut v, query.locale.as_deref()),
-            country: country(None),
-        };
+        let audience = Audience::checked(&mut v, query.locale.as_deref(), None);
         v.finish()?;
         let key = cache_key(kind, "suggest", &[&q, &audience.locale]);
         let mut terms: Vec<String> = self
@@ -229,10 +231,7 @@ impl Fluxer {
     ) -> Result<GifFeatured> {
         let provider = self.gif_provider(actor, kind)?;
         let mut v = Validator::new();
-        let audience = Audience {
-            locale: locale(&mut v, query.locale.as_deref()),
-            country: country(from_country),
-        };
+        let audience = Audience::checked(&mut v, query.locale.as_deref(), from_country);
         v.finish()?;
         let key = cache_key(kind, "featured", &[&audience.locale, &audience.country]);
         let (gifs, categories): (Vec<ProviderGif>, Vec<GifCategory>) = self
@@ -266,10 +265,7 @@ impl Fluxer {
     ) -> Result<Vec<Gif>> {
         let provider = self.gif_provider(actor, kind)?;
         let mut v = Validator::new();
-        let audience = Audience {
-            locale: locale(&mut v, query.locale.as_deref()),
-            country: country(from_country),
-        };
+        let audience = Audience::checked(&mut v, query.locale.as_deref(), from_country);
         v.finish()?;
         let key = cache_key(kind, "trending", &[&audience.locale, &audience.country]);
         let found = self
@@ -292,10 +288,7 @@ impl Fluxer {
         let mut v = Validator::new();
         let id = text(&mut v, "id", share.id.as_deref(), 1, 64);
         let q = text(&mut v, "q", share.q.as_deref(), 0, 256);
-        let audience = Audience {
-            locale: locale(&mut v, share.locale.as_deref()),
-            country: country(from_country),
-        };
+        let audience = Audience::checked(&mut v, share.locale.as_deref(), from_country);
         v.finish()?;
         provider.register_share(&id, &q, audience.as_port()).await?;
         Ok(())
