@@ -637,6 +637,9 @@ fn fluxer_round(args: &Args) -> Round {
             media: None,
             presence: None,
             unfurler: None,
+            gif_providers: Vec::new(),
+            domain_probe: None,
+            bluesky: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -84,6 +84,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             media: None,
             presence: None,
             unfurler: None,
+            gif_providers: Vec::new(),
+            domain_probe: None,
+            bluesky: None,
         },
         Config::default(),
     );

@@ -38,6 +38,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         media: None,
         presence: None,
         unfurler: None,
+        gif_providers: Vec::new(),
+        domain_probe: None,
+        bluesky: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
 

@@ -214,6 +214,66 @@ impl Default for RateLimits {
                     Limit::new(20, 10_000),
                 ),
                 (Method::POST, "/users/@me/memes", Limit::new(20, 60_000)),
+                // GIF search (upstream's IntegrationRateLimitConfigs).
+                (Method::GET, "/tenor/search", Limit::new(40, 10_000)),
+                (Method::GET, "/tenor/suggest", Limit::new(40, 10_000)),
+                (Method::GET, "/tenor/featured", Limit::new(40, 10_000)),
+                (Method::GET, "/tenor/trending-gifs", Limit::new(40, 10_000)),
+                (
+                    Method::POST,
+                    "/tenor/register-share",
+                    Limit::new(60, 10_000),
+                ),
+                (Method::GET, "/klipy/search", Limit::new(40, 10_000)),
+                (Method::GET, "/klipy/suggest", Limit::new(40, 10_000)),
+                (Method::GET, "/klipy/featured", Limit::new(40, 10_000)),
+                (Method::GET, "/klipy/trending-gifs", Limit::new(40, 10_000)),
+                (
+                    Method::POST,
+                    "/klipy/register-share",
+                    Limit::new(60, 10_000),
+                ),
+                // Connections (upstream's ConnectionRateLimitConfigs).
+                (
+                    Method::GET,
+                    "/users/@me/connections",
+                    Limit::new(60, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/connections",
+                    Limit::new(5, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/connections/verify",
+                    Limit::new(5, 60_000),
+                ),
+                (
+                    Method::PATCH,
+                    "/users/@me/connections/reorder",
+                    Limit::new(30, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/connections/bluesky/authorize",
+                    Limit::new(5, 60_000),
+                ),
+                (
+                    Method::PATCH,
+                    "/users/@me/connections/{type}/{connection_id}",
+                    Limit::new(30, 60_000),
+                ),
+                (
+                    Method::DELETE,
+                    "/users/@me/connections/{type}/{connection_id}",
+                    Limit::new(10, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/connections/{type}/{connection_id}/verify",
+                    Limit::new(5, 60_000),
+                ),
                 (
                     Method::POST,
                     "/channels/{channel_id}/messages/{message_id}/memes",

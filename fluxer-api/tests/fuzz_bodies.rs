@@ -39,6 +39,9 @@ impl Api {
             media: None,
             presence: None,
             unfurler: None,
+            gif_providers: Vec::new(),
+            domain_probe: None,
+            bluesky: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

@@ -47,6 +47,8 @@ pub enum Unknown {
     Harvest,
     /// No such emoji or sticker pack (`UNKNOWN_PACK`, 404).
     Pack,
+    /// No such connection of the caller's (`CONNECTION_NOT_FOUND`, 404, upstream's code).
+    Connection,
 }
 
 impl Unknown {
@@ -72,6 +74,7 @@ impl Unknown {
             Unknown::Overwrite => "UNKNOWN_PERMISSION_OVERWRITE",
             Unknown::Harvest => "UNKNOWN_HARVEST",
             Unknown::Pack => "UNKNOWN_PACK",
+            Unknown::Connection => "CONNECTION_NOT_FOUND",
         }
     }
 
@@ -95,6 +98,7 @@ impl Unknown {
             Unknown::Overwrite => "permission overwrite",
             Unknown::Harvest => "data export",
             Unknown::Pack => "pack",
+            Unknown::Connection => "connection",
         }
     }
 }
@@ -227,6 +231,24 @@ pub enum Error {
         /// How long until it may be done again, in milliseconds.
         retry_after_ms: u64,
     },
+    /// The action would duplicate something that exists (409), with Fluxer's code
+    /// (`CONNECTION_ALREADY_EXISTS`).
+    #[error("{message}")]
+    Conflict {
+        /// Fluxer's code.
+        code: &'static str,
+        /// What went wrong, for people.
+        message: String,
+    },
+    /// A count the caller may not go past was reached, answered as upstream does with 429 and no
+    /// retry hint (`CONNECTION_LIMIT_REACHED`): waiting does not help, removing something does.
+    #[error("{message}")]
+    Throttled {
+        /// Fluxer's code.
+        code: &'static str,
+        /// What went wrong, for people.
+        message: String,
+    },
     /// A limit was reached (400 `MAX_*`).
     #[error("maximum number of {limit:?} reached ({max})")]
     LimitReached {
@@ -309,6 +331,8 @@ impl Error {
             Error::Rejected { code, .. }
             | Error::Forbidden { code, .. }
             | Error::TooSoon { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::Throttled { code, .. }
             | Error::Unavailable { code, .. } => code,
             Error::LimitReached { limit, .. } => limit.code(),
             Error::Banned => "USER_BANNED_FROM_GUILD",
@@ -341,7 +365,8 @@ impl Error {
             | Error::SudoRequired { .. }
             | Error::IpAuthorizationRequired { .. } => 403,
             Error::Unknown(_) => 404,
-            Error::RateLimited { .. } | Error::TooSoon { .. } => 429,
+            Error::Conflict { .. } => 409,
+            Error::RateLimited { .. } | Error::TooSoon { .. } | Error::Throttled { .. } => 429,
             Error::Unavailable { .. } => 503,
             Error::Storage(_) | Error::Internal(_) => 500,
         }

@@ -225,6 +225,9 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
         media: None,
         presence: None,
         unfurler: None,
+        gif_providers: Vec::new(),
+        domain_probe: None,
+        bluesky: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let presence = Arc::new(MemoryPresence::new());

@@ -7,7 +7,9 @@
 //!   external URL proxy;
 //! - [`s3`]: a filesystem-backed S3-compatible endpoint (`/s3` in the monolith);
 //! - [`avatars`]: the default avatars (PNG) of users without one;
-//! - [`MediaLinks`]: `fluxer-core`'s `Media` port (upload sniffing, signed links into the proxy).
+//! - [`MediaLinks`]: `fluxer-core`'s `Media` port (upload sniffing, signed links into the proxy);
+//! - [`GifApi`]: the `GifProvider` port at Tenor or KLIPY, and [`DomainChecks`]: the
+//!   `DomainProbe` port (DNS TXT records, well-known files), both over the SSRF-safe fetcher.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -25,10 +27,16 @@
 //! ```
 
 pub mod avatars;
+pub mod bluesky;
+pub mod domains;
+pub mod gifs;
 pub mod links;
 pub mod proxy;
 pub mod s3;
 pub mod unfurl;
 
+pub use bluesky::AtprotoOAuth;
+pub use domains::DomainChecks;
+pub use gifs::GifApi;
 pub use links::MediaLinks;
 pub use unfurl::LinkPreviews;

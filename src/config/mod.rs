@@ -225,6 +225,57 @@ pub struct Integrations {
     pub email: Email,
     /// Message search: tantivy (default) or none.
     pub search: Search,
+    /// Which GIF service the client's picker uses.
+    pub gif: Gif,
+    /// KLIPY's API (GIF search under `/klipy/*`).
+    pub klipy: GifService,
+    /// Tenor's API (GIF search under `/tenor/*`).
+    pub tenor: GifService,
+    /// How `domain` connections are verified.
+    pub connections: Connections,
+}
+
+/// The GIF picker's provider (`integrations.gif`), told to clients in `/.well-known/fluxer`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gif {
+    /// `klipy` (default) or `tenor`.
+    pub provider: GifProviderName,
+}
+
+/// A GIF service (`klipy`, `tenor`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GifProviderName {
+    /// KLIPY.
+    #[default]
+    Klipy,
+    /// Tenor.
+    Tenor,
+}
+
+/// A GIF service's API (`integrations.klipy`, `integrations.tenor`): without a key its routes
+/// answer `MISSING_ACCESS`, as upstream's.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GifService {
+    /// The instance's API key (`""`: off).
+    pub api_key: String,
+    /// The API's base URL, when not the service's own (`https://api.klipy.com/v2`,
+    /// `https://tenor.googleapis.com/v2`): a hook for tests and proxies.
+    pub base_url: Option<String>,
+}
+
+/// How `domain` connections are verified (`integrations.connections`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Connections {
+    /// The DNS server asked for `_fluxer.{domain}` TXT records (`127.0.0.1:53`); the system's
+    /// resolvers when unset.
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// Where a domain's verification file is fetched, `{domain}` replaced; upstream's
+    /// `https://{domain}/.well-known/fluxer-verification` when unset (a hook for tests).
+    pub well_known_url: Option<String>,
 }
 
 /// The job runner (the worker role).
@@ -372,6 +423,58 @@ pub struct Auth {
     pub oauth2_access_token_ttl_secs: Option<u64>,
     /// How long an OAuth2 refresh token lives, in seconds (2592000: 30 days, as upstream).
     pub oauth2_refresh_token_ttl_secs: Option<u64>,
+    /// Bluesky connections (atproto OAuth); on once a signing key is configured.
+    pub bluesky: Bluesky,
+}
+
+/// The atproto OAuth client that links Bluesky accounts (`auth.bluesky`, upstream's keys).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Bluesky {
+    /// Off: the `bsky` routes answer `BLUESKY_OAUTH_NOT_ENABLED`. It also needs `keys`.
+    pub enabled: bool,
+    /// The name users' servers show (`Fluxer`).
+    pub client_name: String,
+    /// The client's home page; the API's origin when empty.
+    pub client_uri: String,
+    /// A logo shown while authorizing.
+    pub logo_uri: String,
+    /// The terms of service.
+    pub tos_uri: String,
+    /// The privacy policy.
+    pub policy_uri: String,
+    /// ES256 (P-256) keys signing client assertions, the first one used; PKCS#8 PEM.
+    pub keys: Vec<BlueskyKey>,
+    /// Where `did:plc` documents are read (`https://plc.directory`): a hook for tests.
+    pub plc_directory_url: Option<String>,
+}
+
+impl Default for Bluesky {
+    fn default() -> Self {
+        Bluesky {
+            enabled: true,
+            client_name: "Fluxer".to_owned(),
+            client_uri: String::new(),
+            logo_uri: String::new(),
+            tos_uri: String::new(),
+            policy_uri: String::new(),
+            keys: Vec::new(),
+            plc_directory_url: None,
+        }
+    }
+}
+
+/// One signing key of `auth.bluesky.keys`: `private_key` (PEM) or `private_key_path` (an absolute
+/// path to one).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlueskyKey {
+    /// The key's ID in the JWK set.
+    pub kid: String,
+    /// The PKCS#8 PEM.
+    pub private_key: Option<String>,
+    /// An absolute path to the PKCS#8 PEM.
+    pub private_key_path: Option<PathBuf>,
 }
 
 /// How every listener treats its connections (the monolith's and each service's).
@@ -552,6 +655,23 @@ impl Config {
         if self.worker.concurrency == 0 || self.worker.concurrency > 256 {
             return bad("worker.concurrency", "must be between 1 and 256");
         }
+        let http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+        for (key, service) in [
+            ("integrations.klipy.base_url", &self.integrations.klipy),
+            ("integrations.tenor.base_url", &self.integrations.tenor),
+        ] {
+            if service.base_url.as_deref().is_some_and(|u| !http(u)) {
+                return bad(key, "must be an http(s) URL");
+            }
+        }
+        if let Some(url) = &self.integrations.connections.well_known_url
+            && !(http(url) && url.contains("{domain}"))
+        {
+            return bad(
+                "integrations.connections.well_known_url",
+                "must be an http(s) URL holding {domain}",
+            );
+        }
         Ok(())
     }
 
@@ -648,6 +768,56 @@ mod tests {
             Err(ConfigError::Json { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn gif_services_and_domain_checks_are_configured_and_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLUXER_CONFIG__INTEGRATIONS__GIF__PROVIDER", "tenor"),
+                ("FLUXER_CONFIG__INTEGRATIONS__TENOR__API_KEY", "k"),
+                (
+                    "FLUXER_CONFIG__INTEGRATIONS__CONNECTIONS__DNS_SERVER",
+                    "127.0.0.1:5353",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.integrations.gif.provider, GifProviderName::Tenor);
+        assert_eq!(c.integrations.tenor.api_key, "k");
+        assert_eq!(c.integrations.klipy, GifService::default());
+        assert_eq!(
+            c.integrations.connections.dns_server,
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        for (key, value, named) in [
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__GIF__PROVIDER",
+                "giphy",
+                "integrations.gif.provider",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__KLIPY__BASE_URL",
+                "ftp://api.example",
+                "integrations.klipy.base_url",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__CONNECTIONS__WELL_KNOWN_URL",
+                "https://example.com/fixed",
+                "integrations.connections.well_known_url",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__CONNECTIONS__DNS_SERVER",
+                "resolver",
+                "integrations.connections.dns_server",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{err}");
+        }
     }
 
     #[test]

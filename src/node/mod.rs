@@ -301,6 +301,9 @@ impl UseCases {
             Arc::new(LinkPreviews::new(media_proxy.allow_addresses.clone()))
                 as Arc<dyn fluxer_core::ports::Unfurler>
         });
+        let gif_providers = ports::gif_providers(config);
+        let domain_probe = ports::domain_probe(config)?;
+        let bluesky = ports::bluesky(config, public_origin, domain_probe.clone())?;
         let ports = Ports {
             store: database.store(),
             events,
@@ -314,6 +317,9 @@ impl UseCases {
             media: Some(links),
             presence: Some(presence.clone()),
             unfurler,
+            gif_providers,
+            domain_probe: Some(domain_probe),
+            bluesky,
         };
         let fluxer = Fluxer::new(
             ports,

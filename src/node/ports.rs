@@ -7,9 +7,14 @@ use std::sync::Arc;
 use fluxer_api::ratelimit::ClientIp;
 use fluxer_api::{ApiConfig, InstanceInfo};
 use fluxer_core::error::chain;
-use fluxer_core::ports::{BlobStore, Cache, EventBus, Mailer, Presence, Queue, SearchIndex, Store};
+use fluxer_core::ports::{
+    BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, Presence, Queue,
+    SearchIndex, Store,
+};
 use fluxer_core::secret::{hash_token, random_base62};
+use fluxer_media::bluesky::AtprotoClient;
 use fluxer_media::proxy::MediaConfig;
+use fluxer_media::{AtprotoOAuth, DomainChecks, GifApi};
 use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryPresence};
 use fluxer_storage::object_store::ObjectBlobStore;
 
@@ -409,7 +414,87 @@ pub(super) fn api_config(
         ..ApiConfig::default()
     };
     api.rate_limits.enabled = !config.dev.disable_rate_limits;
+    api.instance.gif_provider = match config.integrations.gif.provider {
+        config::GifProviderName::Klipy => "klipy",
+        config::GifProviderName::Tenor => "tenor",
+    }
+    .to_owned();
     Ok(api)
+}
+
+/// The GIF services the instance has a key for (`integrations.klipy`, `integrations.tenor`),
+/// reaching public addresses only but for `services.media_proxy.allow_addresses`.
+pub(super) fn gif_providers(config: &Config) -> Vec<Arc<dyn GifProvider>> {
+    let integrations = &config.integrations;
+    let allow = &config.services.media_proxy.allow_addresses;
+    [
+        (&integrations.klipy, GifApi::klipy as fn(String) -> GifApi),
+        (&integrations.tenor, GifApi::tenor as fn(String) -> GifApi),
+    ]
+    .into_iter()
+    .filter(|(service, _)| !service.api_key.trim().is_empty())
+    .map(|(service, client)| {
+        let mut api = client(service.api_key.trim().to_owned()).with_allow_addresses(allow.clone());
+        if let Some(base) = &service.base_url {
+            api = api.with_base_url(base.clone());
+        }
+        Arc::new(api) as Arc<dyn GifProvider>
+    })
+    .collect()
+}
+
+/// What verifies domain connections (`integrations.connections`), fetching from public
+/// addresses only but for `services.media_proxy.allow_addresses`.
+pub(super) fn domain_probe(config: &Config) -> Result<Arc<dyn DomainProbe>, StartError> {
+    let settings = &config.integrations.connections;
+    let mut checks = DomainChecks::new(settings.dns_server)
+        .map_err(|e| StartError::Config(format!("integrations.connections: {e}")))?
+        .with_allow_addresses(config.services.media_proxy.allow_addresses.clone());
+    if let Some(url) = &settings.well_known_url {
+        checks = checks.with_well_known_url(url.clone());
+    }
+    Ok(Arc::new(checks))
+}
+
+/// The Bluesky OAuth client (`auth.bluesky`), when it is on and has a key; its handles resolve
+/// through `domains`.
+pub(super) fn bluesky(
+    config: &Config,
+    public_origin: &str,
+    domains: Arc<dyn DomainProbe>,
+) -> Result<Option<Arc<dyn BlueskyOAuth>>, StartError> {
+    let settings = &config.auth.bluesky;
+    if !settings.enabled || settings.keys.is_empty() {
+        return Ok(None);
+    }
+    let bad = |i: usize, why: String| StartError::Config(format!("auth.bluesky.keys[{i}]: {why}"));
+    let mut keys = Vec::with_capacity(settings.keys.len());
+    for (i, key) in settings.keys.iter().enumerate() {
+        let pem = match (&key.private_key, &key.private_key_path) {
+            (Some(pem), _) => pem.clone(),
+            (None, Some(path)) if path.is_absolute() => std::fs::read_to_string(path)
+                .map_err(|e| bad(i, format!("cannot read {}: {e}", path.display())))?,
+            (None, Some(_)) => return Err(bad(i, "private_key_path must be absolute".into())),
+            (None, None) => return Err(bad(i, "private_key or private_key_path is needed".into())),
+        };
+        keys.push((key.kid.clone(), pem));
+    }
+    let client = AtprotoClient {
+        api_url: format!("{}/api", public_origin.trim_end_matches('/')),
+        client_name: settings.client_name.clone(),
+        client_uri: settings.client_uri.clone(),
+        logo_uri: settings.logo_uri.clone(),
+        tos_uri: settings.tos_uri.clone(),
+        policy_uri: settings.policy_uri.clone(),
+        keys,
+    };
+    let mut oauth = AtprotoOAuth::new(client, domains)
+        .map_err(|e| StartError::Config(format!("auth.bluesky.keys: {e}")))?
+        .with_allow_addresses(config.services.media_proxy.allow_addresses.clone());
+    if let Some(plc) = &settings.plc_directory_url {
+        oauth = oauth.with_plc_directory(plc.clone());
+    }
+    Ok(Some(Arc::new(oauth)))
 }
 
 /// Where clients reach the media proxy: `services.media_proxy.public_url`, else `{origin}/media`.

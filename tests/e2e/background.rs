@@ -455,7 +455,7 @@ fn posted_messages_become_searchable_only_where_readable() {
     }
 }
 
-fn read_zip(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn read_zip(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip file");
     let mut files = std::collections::BTreeMap::new();
     for i in 0..zip.len() {

@@ -2,7 +2,9 @@
 
 mod background;
 mod community;
+mod connections;
 mod gateway;
+mod gifs;
 mod harness;
 pub(crate) mod media;
 mod oauth2;

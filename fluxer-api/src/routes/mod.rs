@@ -4,8 +4,10 @@ mod account;
 mod applications;
 mod auth;
 mod channels;
+mod connections;
 mod discovery;
 mod expressions;
+mod gifs;
 mod guilds;
 mod harvest;
 mod health;
@@ -42,6 +44,8 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(inbox::routes())
         .merge(scheduled::routes())
         .merge(memes::routes())
+        .merge(connections::routes())
+        .merge(gifs::routes())
         .merge(guilds::routes())
         .merge(expressions::routes())
         .merge(packs::routes())

@@ -121,6 +121,7 @@ event_kinds! {
     FavoriteMemeCreate => "FAVORITE_MEME_CREATE",
     FavoriteMemeUpdate => "FAVORITE_MEME_UPDATE",
     FavoriteMemeDelete => "FAVORITE_MEME_DELETE",
+    UserConnectionsUpdate => "USER_CONNECTIONS_UPDATE",
 }
 
 impl std::fmt::Display for EventKind {

@@ -9,9 +9,12 @@
 //! it passes.
 
 mod blob;
+mod bluesky;
 mod cache;
 mod clock;
+mod domains;
 mod events;
+mod gifs;
 mod mailer;
 mod media;
 mod presence;
@@ -21,12 +24,15 @@ mod storage;
 mod unfurl;
 
 pub use blob::{BlobMeta, BlobStore};
+pub use bluesky::{BlueskyIdentity, BlueskyOAuth, BlueskyStart};
 pub use cache::{Cache, WindowCount};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use domains::DomainProbe;
 pub use events::{
     Dispatch, EventBus, EventKind, Lagged, Replay, SessionsRevoked, Subscription, Topic,
     UnknownEvent,
 };
+pub use gifs::{GifAudience, GifCategory, GifProvider, GifProviderKind, ProviderGif};
 pub use mailer::{Email, Mailer};
 pub use media::{Media, MediaInfo};
 pub use presence::{Presence, PresenceEntry, Status};

@@ -515,6 +515,8 @@ pub enum PrivateDocument {
     PackInstallation,
     /// An address the account has logged in from (key: from the address's hash).
     AuthorizedIp,
+    /// A proven link to an account elsewhere, a domain (key: its own snowflake).
+    Connection,
 }
 
 impl PrivateDocument {
@@ -535,6 +537,7 @@ impl PrivateDocument {
         PrivateDocument::MfaBackupCodes,
         PrivateDocument::PackInstallation,
         PrivateDocument::AuthorizedIp,
+        PrivateDocument::Connection,
     ];
 
     /// The number backends store for this kind.
@@ -555,6 +558,7 @@ impl PrivateDocument {
             PrivateDocument::MfaBackupCodes => 13,
             PrivateDocument::PackInstallation => 14,
             PrivateDocument::AuthorizedIp => 15,
+            PrivateDocument::Connection => 16,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! in the blob store, and the user downloads it (authenticated, or through the signed link the ready
 //! email carries, valid for [`HARVEST_TTL_SECS`]).
 //!
-//! The zip holds `account.json` (the account as the user sees it, no secrets), `guilds.json` (the guilds
+//! The zip holds `account.json` (the account as the user sees it, no secrets), `connections.json`
+//! (the user's connections, verified or not), `guilds.json` (the guilds
 //! they are in), `messages/{channel_id}/channel.json` + `messages.json` for every channel where they
 //! wrote (guild channels of their current guilds and their DMs), and `attachments.json` (every file they
 //! posted, with its URL). A harvest's state is a small JSON object next to its zip:
@@ -285,6 +286,11 @@ impl Fluxer {
                 .map_err(|e| Error::Internal(e.to_string()))
         };
         put(&mut zip, "account.json", &json!(user.private()))?;
+        put(
+            &mut zip,
+            "connections.json",
+            &json!(self.connections_of(user.id).await?),
+        )?;
 
         let mut channels: Vec<Channel> = Vec::new();
         let mut guilds = Vec::new();

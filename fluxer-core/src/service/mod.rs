@@ -11,12 +11,15 @@ mod applications;
 mod audit;
 mod auth;
 mod backup_codes;
+mod bluesky;
 mod channels;
 mod coalesce;
+mod connections;
 mod discovery;
 mod dsa;
 mod emails;
 mod expressions;
+mod gifs;
 mod group_dms;
 mod guilds;
 mod handoff;
@@ -70,11 +73,16 @@ pub use auth::{
 };
 pub use backup_codes::BackupCode;
 pub use channels::{ChannelCreate, ChannelPosition, ChannelUpdate, OverwritePut};
+pub use connections::{
+    Connection, ConnectionCreate, ConnectionType, ConnectionUpdate, ConnectionVerification,
+    MAX_CONNECTIONS,
+};
 pub use discovery::{DISCOVERABLE, DISCOVERY_CATEGORIES, DiscoveredGuild, MAX_DISCOVERY_LIMIT};
 pub use dsa::{DsaNotice, DsaTarget};
 pub use expressions::{
     BulkCreated, BulkFailure, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate,
 };
+pub use gifs::{Gif, GifCategoryPreview, GifFeatured, GifSearchQuery, GifShare};
 pub use guilds::{GuildCreate, GuildFeature, GuildUpdate};
 pub use handoff::{HandoffStarted, HandoffStatus};
 pub use harvest::{Harvest, HarvestStatus};
@@ -118,8 +126,8 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
-    BlobStore, Cache, Clock, Dispatch, EventBus, Mailer, Media, Presence, Queue, SearchIndex,
-    Store, SystemClock, Unfurler,
+    BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
+    Media, Presence, Queue, SearchIndex, Store, SystemClock, Unfurler,
 };
 use crate::time::Timestamp;
 
@@ -285,6 +293,15 @@ pub struct Ports {
     /// Link previews for URLs in messages, fetched by the worker. Without it (or without a
     /// queue), messages get no previews.
     pub unfurler: Option<Arc<dyn Unfurler>>,
+    /// The GIF search services the instance has keys for (at most one of each kind); the routes of
+    /// a kind without one answer `MISSING_ACCESS`, as upstream's do without an API key.
+    pub gif_providers: Vec<Arc<dyn GifProvider>>,
+    /// Reads what domains publish, to verify `domain` connections. Without it no domain can be
+    /// verified.
+    pub domain_probe: Option<Arc<dyn DomainProbe>>,
+    /// Links Bluesky accounts (atproto OAuth). Without it the `bsky` routes answer
+    /// `BLUESKY_OAUTH_NOT_ENABLED`.
+    pub bluesky: Option<Arc<dyn BlueskyOAuth>>,
 }
 
 impl Ports {
@@ -308,6 +325,9 @@ impl Ports {
             media: None,
             presence: None,
             unfurler: None,
+            gif_providers: Vec::new(),
+            domain_probe: None,
+            bluesky: None,
         }
     }
 
@@ -320,6 +340,25 @@ impl Ports {
     /// Previews links in messages with `unfurler` (which needs a queue too: the worker fetches).
     pub fn with_unfurler(mut self, unfurler: Arc<dyn Unfurler>) -> Self {
         self.unfurler = Some(unfurler);
+        self
+    }
+
+    /// Serves GIF search from `provider` (replacing any of the same kind).
+    pub fn with_gif_provider(mut self, provider: Arc<dyn GifProvider>) -> Self {
+        self.gif_providers.retain(|p| p.kind() != provider.kind());
+        self.gif_providers.push(provider);
+        self
+    }
+
+    /// Links Bluesky accounts through `oauth`.
+    pub fn with_bluesky(mut self, oauth: Arc<dyn BlueskyOAuth>) -> Self {
+        self.bluesky = Some(oauth);
+        self
+    }
+
+    /// Verifies domain connections with `probe`.
+    pub fn with_domain_probe(mut self, probe: Arc<dyn DomainProbe>) -> Self {
+        self.domain_probe = Some(probe);
         self
     }
 

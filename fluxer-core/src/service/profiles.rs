@@ -29,8 +29,9 @@ pub struct UserProfile {
     /// Guilds in common with the nickname there; only when asked and about someone else.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mutual_guilds: Option<Vec<MutualGuild>>,
-    /// Linked accounts: none are built, always `[]`.
-    pub connected_accounts: Vec<serde_json::Value>,
+    /// Their verified connections the caller may see (all of them on one's own profile), by
+    /// sort order.
+    pub connected_accounts: Vec<super::Connection>,
 }
 
 /// The profile fields of a user (or of a member in one guild).
@@ -160,6 +161,9 @@ impl Fluxer {
         } else {
             None
         };
+        let connected_accounts = self
+            .visible_connections(me, target, !shared.is_empty())
+            .await?;
         Ok(UserProfile {
             guild_member_profile: guild_member.as_ref().map(|_| ProfileFields::default()),
             guild_member,
@@ -173,7 +177,7 @@ impl Fluxer {
             user: user.partial(),
             mutual_friends,
             mutual_guilds,
-            connected_accounts: Vec::new(),
+            connected_accounts,
         })
     }
 

@@ -21,10 +21,13 @@
 //! A backend is done when its suites pass.
 
 pub mod blob;
+pub mod bluesky;
 pub mod cache;
+pub mod domains;
 pub mod events;
 pub mod fixtures;
 pub mod fuzz;
+pub mod gifs;
 pub mod presence;
 pub mod queue;
 pub mod search;

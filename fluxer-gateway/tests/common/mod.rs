@@ -50,6 +50,9 @@ pub async fn start_on(config: GatewayConfig, events: Arc<dyn EventBus>) -> Env {
         media: None,
         presence: Some(presence.clone()),
         unfurler: None,
+        gif_providers: Vec::new(),
+        domain_probe: None,
+        bluesky: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let gateway = Gateway::new(fluxer.clone(), cache, presence, config);

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::http::{Request, StatusCode, Uri, header};
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -269,12 +269,13 @@ enum Outcome {
     Done(Fetched),
 }
 
-async fn fetch_once(
-    config: &ExternalConfig,
-    target: &Target,
-    addresses: &[SocketAddr],
-    agent: Agent,
-) -> Result<Outcome, MediaError> {
+/// A connection, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Connects to the first of `addresses` (all checked) that answers, with TLS for https.
+async fn connect(target: &Target, addresses: &[SocketAddr]) -> Result<Box<dyn Io>, MediaError> {
     let mut last_error = None;
     let mut tcp = None;
     for address in addresses {
@@ -293,17 +294,106 @@ async fn fetch_once(
             target.host
         )));
     };
-    if target.https {
-        let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-            .map_err(|_| MediaError::InvalidExternalUrl("invalid host name".into()))?;
-        let tls = tokio_rustls::TlsConnector::from(tls_config()?)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| MediaError::ExternalFetch(format!("TLS: {e}")))?;
-        exchange(config, target, tls, agent).await
-    } else {
-        exchange(config, target, tcp, agent).await
+    if !target.https {
+        return Ok(Box::new(tcp));
     }
+    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+        .map_err(|_| MediaError::InvalidExternalUrl("invalid host name".into()))?;
+    let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| MediaError::ExternalFetch(format!("TLS: {e}")))?;
+    Ok(Box::new(tls))
+}
+
+async fn fetch_once(
+    config: &ExternalConfig,
+    target: &Target,
+    addresses: &[SocketAddr],
+    agent: Agent,
+) -> Result<Outcome, MediaError> {
+    let io = connect(target, addresses).await?;
+    exchange(config, target, io, agent).await
+}
+
+/// A request to an API: its method, extra headers and body (type and bytes).
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub method: axum::http::Method,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<(&'static str, Bytes)>,
+}
+
+/// An API's answer, whatever its status.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub bytes: Bytes,
+}
+
+/// Sends `call` to `url` under `config`'s address policy and size bound, within
+/// `config.timeout`, and returns the answer whatever its status. Redirects are not followed (an
+/// API that moves is an error).
+pub(crate) async fn call_as(
+    config: &ExternalConfig,
+    url: &str,
+    agent: Agent,
+    call: Call,
+) -> Result<Reply, MediaError> {
+    let send = async {
+        let target = Target::parse(url)?;
+        let addresses = resolve(config, &target).await?;
+        let io = connect(&target, &addresses).await?;
+        let failed = |e: hyper::Error| MediaError::ExternalFetch(e.to_string());
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(failed)?;
+        let connection = AbortOnDrop(tokio::spawn(connection));
+        let mut request = Request::builder()
+            .method(call.method)
+            .uri(target.path_and_query.as_str())
+            .header(header::HOST, target.authority.as_str())
+            .header(header::USER_AGENT, agent.user_agent)
+            .header(header::ACCEPT, agent.accept);
+        for (name, value) in &call.headers {
+            request = request.header(*name, value.as_str());
+        }
+        let body = match call.body {
+            Some((content_type, bytes)) => {
+                request = request.header(header::CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Bytes::new(),
+        };
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| MediaError::InvalidExternalUrl(e.to_string()))?;
+        let response = sender.send_request(request).await.map_err(failed)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = response.into_body();
+        let mut bytes = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            if let Some(data) = frame.map_err(failed)?.data_ref() {
+                if (bytes.len() + data.len()) as u64 > config.max_bytes {
+                    return Err(MediaError::SourceTooLarge {
+                        limit: config.max_bytes,
+                    });
+                }
+                bytes.extend_from_slice(data);
+            }
+        }
+        drop(connection);
+        Ok(Reply {
+            status,
+            headers,
+            bytes: bytes.freeze(),
+        })
+    };
+    tokio::time::timeout(config.timeout, send)
+        .await
+        .unwrap_or(Err(MediaError::ExternalTimeout))
 }
 
 /// One HTTP/1.1 request and its response over an established connection.
