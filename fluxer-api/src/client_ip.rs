@@ -82,6 +82,14 @@ impl ClientIp {
         self.trusted_proxies.iter().any(|net| net.contains(ip))
     }
 
+    /// Whether the request came straight from a trusted proxy, whose headers (`X-Forwarded-For`,
+    /// a CDN's `CF-IPCountry`) may then be believed.
+    pub fn from_trusted_proxy(&self, extensions: &Extensions) -> bool {
+        extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .is_some_and(|c| self.trusted(canonical(c.0.ip())))
+    }
+
     /// The client's address for a request whose server inserted `ConnectInfo<SocketAddr>` (the
     /// peer), as [`ClientIp::resolve`] decides it.
     pub fn of(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {

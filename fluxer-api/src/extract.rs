@@ -231,6 +231,31 @@ impl FromRequestParts<ApiState> for PeerIp {
     }
 }
 
+/// The country a CDN in front of the server names (`CF-IPCountry`, as upstream reads it), believed
+/// only from a trusted proxy: a client cannot pick its own.
+pub(crate) struct ProxyCountry(pub Option<String>);
+
+impl FromRequestParts<ApiState> for ProxyCountry {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        if !state.config.client_ip.from_trusted_proxy(&parts.extensions) {
+            return Ok(ProxyCountry(None));
+        }
+        Ok(ProxyCountry(
+            parts
+                .headers
+                .get("cf-ipcountry")
+                .and_then(|v| v.to_str().ok())
+                .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+                .map(str::to_ascii_uppercase),
+        ))
+    }
+}
+
 /// A message body: JSON, or `multipart/form-data` with a `payload_json` part and files (`files[n]`,
 /// as Discord and upstream clients send them). The files' `attachments[n]` entries in the payload
 /// (matched by `id` = `n`) give their description and, optionally, a filename.

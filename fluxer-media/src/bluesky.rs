@@ -392,7 +392,8 @@ impl AtprotoOAuth {
     }
 }
 
-/// The handles a DID document claims (`at://` entries of `alsoKnownAs`).
+/// The handle a DID document claims: its first `at://` entry of `alsoKnownAs`, the only one atproto
+/// counts (a document listing thousands must not cost thousands of lookups).
 fn handles(doc: &Value) -> Vec<String> {
     doc["alsoKnownAs"]
         .as_array()
@@ -403,7 +404,17 @@ fn handles(doc: &Value) -> Vec<String> {
                 .strip_prefix("at://")
                 .map(str::to_ascii_lowercase)
         })
+        .take(1)
         .collect()
+}
+
+/// Whether `endpoint` is an http(s) URL on the issuer's origin, as atproto requires of an
+/// authorization server's endpoints (the authorization URL goes back to the user's browser).
+fn on_issuer_origin(endpoint: &str, issuer: &str) -> bool {
+    match (url::Url::parse(endpoint), url::Url::parse(issuer)) {
+        (Ok(e), Ok(i)) => matches!(e.scheme(), "https" | "http") && e.origin() == i.origin(),
+        _ => false,
+    }
 }
 
 /// The PDS a DID document names.
@@ -493,8 +504,9 @@ impl AtprotoOAuth {
         let endpoint = |key: &str| {
             meta[key]
                 .as_str()
+                .filter(|e| on_issuer_origin(e, &issuer))
                 .map(str::to_owned)
-                .ok_or_else(|| failed(format!("{server} has no {key}")))
+                .ok_or_else(|| failed(format!("{server} has no {key} of its own")))
         };
         let (par, authorize, token) = (
             endpoint("pushed_authorization_request_endpoint")?,
@@ -604,6 +616,26 @@ impl AtprotoOAuth {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn authorization_endpoints_stay_on_the_issuers_origin() {
+        use super::on_issuer_origin;
+        let issuer = "https://auth.example.com";
+        assert!(on_issuer_origin(
+            "https://auth.example.com/oauth/authorize",
+            issuer
+        ));
+        assert!(!on_issuer_origin("javascript:alert(1)", issuer));
+        assert!(!on_issuer_origin("data:text/html,hi", issuer));
+        assert!(!on_issuer_origin(
+            "https://evil.example.net/authorize",
+            issuer
+        ));
+        assert!(!on_issuer_origin(
+            "http://auth.example.com/authorize",
+            issuer
+        ));
+    }
+
     use super::*;
     use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 

@@ -181,6 +181,11 @@ fn configured(tenor: &FakeGifApi, klipy_base: &str) -> Vec<(&'static str, String
             "FLUXER_CONFIG__SERVICES__MEDIA_PROXY__ALLOW_ADDRESSES",
             "[\"127.0.0.1\"]".into(),
         ),
+        // The test client stands in for the CDN whose CF-IPCountry the server believes.
+        (
+            "FLUXER_CONFIG__PROXY__TRUSTED_PROXIES",
+            "[\"127.0.0.1/32\"]".into(),
+        ),
     ]
 }
 

@@ -1,8 +1,8 @@
 //! GIF search through Tenor and KLIPY (`/tenor/*`, `/klipy/*`), for the client's GIF picker.
 
 use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fluxer_core::ports::GifProviderKind;
@@ -10,7 +10,7 @@ use fluxer_core::service::{Gif, GifFeatured, GifSearchQuery, GifShare};
 
 use super::no_content;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, JsonBody, QueryParams};
+use crate::extract::{Auth, JsonBody, ProxyCountry, QueryParams};
 use crate::state::ApiState;
 
 const TENOR: u8 = 0;
@@ -54,21 +54,16 @@ impl<const K: u8> FromRequestParts<ApiState> for Enabled<K> {
     }
 }
 
-/// The country a CDN in front of the server names (`CF-IPCountry`), as upstream reads it.
-fn country(headers: &HeaderMap) -> Option<&str> {
-    headers.get("cf-ipcountry").and_then(|v| v.to_str().ok())
-}
-
 async fn search<const K: u8>(
     _: Enabled<K>,
     State(s): State<ApiState>,
     Auth(actor): Auth,
-    headers: HeaderMap,
+    ProxyCountry(country): ProxyCountry,
     QueryParams(query): QueryParams<GifSearchQuery>,
 ) -> ApiResult<Json<Vec<Gif>>> {
     let gifs = s
         .fluxer
-        .search_gifs(&actor, kind::<K>(), query, country(&headers))
+        .search_gifs(&actor, kind::<K>(), query, country.as_deref())
         .await?;
     Ok(Json(gifs))
 }
@@ -90,12 +85,12 @@ async fn featured<const K: u8>(
     _: Enabled<K>,
     State(s): State<ApiState>,
     Auth(actor): Auth,
-    headers: HeaderMap,
+    ProxyCountry(country): ProxyCountry,
     QueryParams(query): QueryParams<GifSearchQuery>,
 ) -> ApiResult<Json<GifFeatured>> {
     let featured = s
         .fluxer
-        .featured_gifs(&actor, kind::<K>(), query, country(&headers))
+        .featured_gifs(&actor, kind::<K>(), query, country.as_deref())
         .await?;
     Ok(Json(featured))
 }
@@ -104,12 +99,12 @@ async fn trending<const K: u8>(
     _: Enabled<K>,
     State(s): State<ApiState>,
     Auth(actor): Auth,
-    headers: HeaderMap,
+    ProxyCountry(country): ProxyCountry,
     QueryParams(query): QueryParams<GifSearchQuery>,
 ) -> ApiResult<Json<Vec<Gif>>> {
     let gifs = s
         .fluxer
-        .trending_gifs(&actor, kind::<K>(), query, country(&headers))
+        .trending_gifs(&actor, kind::<K>(), query, country.as_deref())
         .await?;
     Ok(Json(gifs))
 }
@@ -118,11 +113,11 @@ async fn register_share<const K: u8>(
     _: Enabled<K>,
     State(s): State<ApiState>,
     Auth(actor): Auth,
-    headers: HeaderMap,
+    ProxyCountry(country): ProxyCountry,
     JsonBody(share): JsonBody<GifShare>,
 ) -> ApiResult<StatusCode> {
     s.fluxer
-        .register_gif_share(&actor, kind::<K>(), share, country(&headers))
+        .register_gif_share(&actor, kind::<K>(), share, country.as_deref())
         .await?;
     Ok(no_content())
 }

@@ -422,15 +422,17 @@ impl Fluxer {
         self.pack_invite_response(invite, &pack).await
     }
 
-    /// Accepting a pack invite installs the pack (as `POST /packs/{id}/install`), then counts
-    /// the use; a used-up invite is deleted.
+    /// Accepting a pack invite claims one use, then installs the pack (as `POST
+    /// /packs/{id}/install`; already installed is fine); a used-up invite is deleted. Claiming
+    /// first means concurrent accepts of a one-use invite install the pack once.
     pub(super) async fn accept_pack_invite(
         &self,
         actor: &Actor,
         invite: &Invite,
         id: PackId,
     ) -> Result<PackInviteResponse> {
-        self.install_pack(actor, id).await?;
+        actor.require_person("Bots cannot install packs.")?;
+        require_pack_access(actor)?;
         let used = self
             .store()
             .use_invite(&invite.code, self.now())
@@ -439,6 +441,7 @@ impl Fluxer {
         if used.is_used_up() {
             self.store().delete_invite(&used.code).await?;
         }
+        self.install_pack(actor, id).await?;
         self.pack_invite_view(&used, id).await
     }
 

@@ -87,7 +87,10 @@ impl Fluxer {
         actor.require_scope(OAuth2Scope::Identify)?;
         let mut me = actor.user.private();
         if !actor.allows(OAuth2Scope::Email) {
+            // Nothing about the address either.
             me.email = None;
+            me.verified = false;
+            me.email_bounced = false;
         }
         Ok(me)
     }
