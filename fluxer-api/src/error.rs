@@ -114,10 +114,7 @@ impl From<Error> for ApiError {
                 retry_after_ms,
                 global,
             } => Some((retry_after_ms as f64 / 1000.0, global)),
-            // 0: a refusal that time does not lift (a resend already used); no retry hint.
-            Error::TooSoon { retry_after_ms, .. } if retry_after_ms > 0 => {
-                Some((retry_after_ms as f64 / 1000.0, false))
-            }
+            Error::TooSoon { retry_after_ms, .. } => Some((retry_after_ms as f64 / 1000.0, false)),
             Error::SlowmodeRateLimited { retry_after_ms } => {
                 Some((retry_after_ms as f64 / 1000.0, false))
             }

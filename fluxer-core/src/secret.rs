@@ -50,7 +50,12 @@ pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     OsRng.fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    to_hex(&buf)
+}
+
+/// Bytes as lowercase hex (digests in cache keys and stored tokens).
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

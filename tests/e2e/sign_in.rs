@@ -194,8 +194,11 @@ fn the_approval_email_can_be_sent_once_more_after_thirty_seconds() {
         .expect(204);
     let second = approval_link_token(&sink, "resend@example.com", 1);
     assert_ne!(first, second);
-    c.post("/api/v1/auth/ip-authorization/resend", &resend)
+    let used_up = c
+        .post("/api/v1/auth/ip-authorization/resend", &resend)
         .expect_error(429, "IP_AUTHORIZATION_RESEND_LIMIT_EXCEEDED");
+    // Waiting does not lift it: no retry hint.
+    assert!(used_up.get("retry_after").is_none(), "{used_up}");
     // The new link replaced the old one.
     c.post("/api/v1/auth/authorize-ip", &json!({ "token": first }))
         .expect_error(400, "INVALID_FORM_BODY");

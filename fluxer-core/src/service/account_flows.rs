@@ -697,17 +697,7 @@ impl Fluxer {
         user.totp_secret = None;
         user.password_hash = Some(self.ports().hasher.hash(password).await?);
         user.password_changed_at = Some(self.now());
-        match self.store().update_user(&user).await {
-            Ok(()) => {}
-            Err(e) if crate::ports::is_conflict(&e, crate::ports::conflict::USER_EMAIL) => {
-                return Err(Error::field(
-                    "token",
-                    "EMAIL_ALREADY_IN_USE",
-                    "Another account uses that address now.",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.store_user_with_new_email(&user, "token").await?;
         self.drop_backup_codes(user.id).await?;
         self.end_sessions(user.id, None).await?;
         self.emit_user_update(&user).await;
@@ -1015,6 +1005,22 @@ pub struct BouncedEmailRequested {
 }
 
 impl Fluxer {
+    /// Stores a user whose address changed; another account holding the address by then is
+    /// `EMAIL_ALREADY_IN_USE` on the field `path`.
+    async fn store_user_with_new_email(&self, user: &User, path: &str) -> Result<()> {
+        match self.store().update_user(user).await {
+            Ok(()) => Ok(()),
+            Err(e) if crate::ports::is_conflict(&e, crate::ports::conflict::USER_EMAIL) => {
+                Err(Error::field(
+                    path,
+                    "EMAIL_ALREADY_IN_USE",
+                    "Another account uses that address.",
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// When mail to a user's address is refused for good: the account is marked so its owner can
     /// replace the address without proving the dead one.
     pub(crate) async fn mark_email_bounced(&self, email: &str) -> Result<()> {
@@ -1117,17 +1123,7 @@ impl Fluxer {
         user.email = Some(new_email.to_lowercase());
         user.email_verified = true;
         user.email_bounced = false;
-        match self.store().update_user(&user).await {
-            Ok(()) => {}
-            Err(e) if crate::ports::is_conflict(&e, crate::ports::conflict::USER_EMAIL) => {
-                return Err(Error::field(
-                    "new_email",
-                    "EMAIL_ALREADY_IN_USE",
-                    "Another account uses that address.",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.store_user_with_new_email(&user, "new_email").await?;
         self.emit_user_update(&user).await;
         self.index_user_later(user.id).await;
         Ok(user)

@@ -346,10 +346,7 @@ fn cache_key(kind: GifProviderKind, what: &str, parts: &[&str]) -> String {
         hash.update((part.len() as u64).to_le_bytes());
         hash.update(part.as_bytes());
     }
-    let digest: String = hash.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::secret::to_hex(&hash.finalize()[..16]);
     format!("gifs:{}:{what}:{digest}", kind.as_str())
 }
 

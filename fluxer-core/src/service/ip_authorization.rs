@@ -24,7 +24,7 @@ use crate::error::{Error, Result, Unknown};
 use crate::id::UserId;
 use crate::model::User;
 use crate::ports::PrivateDocument;
-use crate::secret::{hash_token, random_base62};
+use crate::secret::{hash_token, random_base62, to_hex};
 use crate::time::Timestamp;
 
 const TICKET_TTL: Duration = Duration::from_secs(15 * 60);
@@ -103,10 +103,6 @@ fn result_key(ticket: &str) -> String {
     format!("ip-auth-result:{ticket}")
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn encode(value: &impl Serialize) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))
 }
@@ -171,7 +167,7 @@ impl Fluxer {
         }
         let ticket = random_base62(32);
         let token = random_base62(64);
-        let token_hash = hex(&hash_token(&token));
+        let token_hash = to_hex(&hash_token(&token));
         let pending = PendingLogin {
             user_id: user.id,
             ip: ip.clone(),
@@ -224,7 +220,7 @@ impl Fluxer {
             return Err(invalid_token());
         }
         let cache = &self.ports().cache;
-        let token_hash = hex(&hash_token(token));
+        let token_hash = to_hex(&hash_token(token));
         let ticket = cache
             .get(&token_key(&token_hash))
             .await?
@@ -304,10 +300,9 @@ impl Fluxer {
             .and_then(|raw| serde_json::from_slice(&raw).ok())
             .ok_or_else(invalid_ticket)?;
         if pending.resent {
-            return Err(Error::TooSoon {
+            return Err(Error::Throttled {
                 code: "IP_AUTHORIZATION_RESEND_LIMIT_EXCEEDED",
                 message: "The authorization email was already sent again.".to_owned(),
-                retry_after_ms: 0,
             });
         }
         let waited_ms = self.now().ms_since(pending.created_at);
@@ -326,7 +321,7 @@ impl Fluxer {
         let email = user.email.clone().ok_or_else(invalid_ticket)?;
         // A new link replaces the old one, whose token was only ever sent by email.
         let token = random_base62(64);
-        let token_hash = hex(&hash_token(&token));
+        let token_hash = to_hex(&hash_token(&token));
         // An approval that took the old link first wins: the ticket is done.
         if !cache.delete(&token_key(&pending.token_hash)).await? {
             return Err(invalid_ticket());

@@ -209,7 +209,7 @@ impl Fluxer {
     }
 
     /// The reported message with up to [`CONTEXT_WINDOW`] messages on each side, oldest first.
-    pub(super) async fn message_context(&self, message: &Message) -> Result<Vec<Message>> {
+    async fn message_context(&self, message: &Message) -> Result<Vec<Message>> {
         let store = self.store();
         let mut before = store
             .list_messages(
