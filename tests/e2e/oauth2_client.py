@@ -146,7 +146,7 @@ def _():
     assert body["exp"] > body["iat"], body
 
 
-@check("refresh token rotation: a new pair, the old refresh token refused")
+@check("refresh token rotation: a new pair; the old refresh token refused, its replay revokes the grant")
 def _():
     client, token = state["client"], state["token"]
     old_refresh, old_access = token["refresh_token"], token["access_token"]
@@ -157,9 +157,16 @@ def _():
     expect_oauth_error(
         "invalid_grant", lambda: session("identify email").refresh_token(TOKEN, refresh_token=old_refresh)
     )
+    # A rotated refresh token presented again was copied: the grant ends, the new pair with it.
     me = client.get(BASE + "/users/@me", timeout=30)
-    assert me.status_code == 200, me.text
-    state["token"] = fresh
+    assert me.status_code == 401, me.text
+    # The user authorizes anew for the checks that follow.
+    client = session("identify email")
+    verifier = generate_token(64)
+    redirect_to = consent(client, verifier)
+    token = client.fetch_token(TOKEN, authorization_response=redirect_to, code_verifier=verifier)
+    assert client.get(BASE + "/users/@me", timeout=30).status_code == 200
+    state["client"], state["token"] = client, token
 
 
 @check("revocation ends the grant: access and refresh tokens stop working")
@@ -197,18 +204,21 @@ def _():
     assert token["scope"] == "guilds", token
 
 
-@check("a replayed code is refused")
+@check("a replayed code is refused, and revokes the tokens it gave")
 def _():
     client = session("identify")
     verifier = generate_token(64)
     redirect_to = consent(client, verifier)
     client.fetch_token(TOKEN, authorization_response=redirect_to, code_verifier=verifier)
+    assert client.get(BASE + "/users/@me", timeout=30).status_code == 200
     expect_oauth_error(
         "invalid_grant",
         lambda: session("identify").fetch_token(
             TOKEN, authorization_response=redirect_to, code_verifier=verifier
         ),
     )
+    me = client.get(BASE + "/users/@me", timeout=30)
+    assert me.status_code == 401, me.text
 
 
 @check("a wrong PKCE verifier is refused, and spends the code")

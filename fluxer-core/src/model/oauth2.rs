@@ -176,6 +176,9 @@ pub enum OAuth2TokenKind {
     AccessToken,
     /// Exchanged once for a new access token and a new refresh token (rotation).
     RefreshToken,
+    /// What is left of a code or refresh token once exchanged: presenting it again means it leaked
+    /// (RFC 6749 §4.1.2, RFC 9700 §4.14.2), so the grant it came from is revoked.
+    Spent,
 }
 
 impl OAuth2TokenKind {
@@ -185,6 +188,7 @@ impl OAuth2TokenKind {
             OAuth2TokenKind::AuthorizationCode => 1,
             OAuth2TokenKind::AccessToken => 2,
             OAuth2TokenKind::RefreshToken => 3,
+            OAuth2TokenKind::Spent => 4,
         }
     }
 }

@@ -438,13 +438,13 @@ impl Fluxer {
         })?;
         let hash = hash_token(presented);
         // Another client's code or token is refused without using it up.
-        if self
-            .store()
-            .get_oauth2_token(kind, &hash, now)
-            .await?
-            .is_none_or(|t| t.application_id != app.id)
-        {
-            return Err(invalid_grant());
+        match self.store().get_oauth2_token(kind, &hash, now).await? {
+            Some(t) if t.application_id == app.id => {}
+            Some(_) => return Err(invalid_grant()),
+            None => {
+                self.revoke_if_replayed(&hash, app.id, now).await?;
+                return Err(invalid_grant());
+            }
         }
         // From here the credential is spent, whatever follows: a wrong redirect URI or verifier
         // cannot be retried against the same code.
@@ -465,7 +465,37 @@ impl Fluxer {
                 _ => return Err(invalid_grant()),
             }
         }
+        // Tokens are issued from it: it is remembered until it would have expired, so that a
+        // second presentation is recognised. (One refused above gave nothing away.)
+        self.store()
+            .put_oauth2_token(&OAuth2Token {
+                kind: OAuth2TokenKind::Spent,
+                redirect_uri: None,
+                code_challenge: None,
+                ..grant.clone()
+            })
+            .await?;
         self.issue_oauth2_tokens(&grant, now).await
+    }
+
+    /// A code or refresh token presented after its exchange was copied: by an attacker who now
+    /// holds the tokens, or by the client after an attacker used it first. Either way the grant's
+    /// tokens are no longer the user's alone, so all of them are revoked (the user authorizes anew).
+    async fn revoke_if_replayed(
+        &self,
+        hash: &[u8; 32],
+        app: ApplicationId,
+        now: Timestamp,
+    ) -> Result<()> {
+        if let Some(spent) = self
+            .store()
+            .get_oauth2_token(OAuth2TokenKind::Spent, hash, now)
+            .await?
+            && spent.application_id == app
+        {
+            self.store().delete_oauth2_grant(spent.user_id, app).await?;
+        }
+        Ok(())
     }
 
     async fn issue_oauth2_tokens(
