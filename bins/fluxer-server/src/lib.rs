@@ -309,13 +309,10 @@ fn file_progress(command: &'static str) -> impl FnMut(&fluxer::backup::Progress)
             return;
         }
         let width = 30;
-        let filled = if p.bytes_total > 0 {
-            (p.bytes_done.min(p.bytes_total) * width / p.bytes_total) as usize
-        } else if p.files_total > 0 {
-            (p.files_done * width / p.files_total) as usize
-        } else {
-            width as usize
-        };
+        let filled = (p.bytes_done.min(p.bytes_total) * width)
+            .checked_div(p.bytes_total)
+            .or_else(|| (p.files_done * width).checked_div(p.files_total))
+            .unwrap_or(width) as usize;
         let line = format!(
             "{command} {:<8} [{}{}] {}/{} files, {} bytes",
             p.step.as_str(),
