@@ -414,3 +414,6 @@ fn remove_stale(dir: &Path, manifest: &Manifest) -> Result<u64, BackupError> {
     }
     Ok(removed)
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests;
