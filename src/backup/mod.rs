@@ -240,6 +240,7 @@ pub fn backup(
                 .to_owned(),
         ));
     }
+    refuse_inside(dir, layout.blobs.iter().chain([&layout.s3]))?;
     let previous = prepare_dir(dir)?;
     let mut files = Vec::new();
 
@@ -349,6 +350,40 @@ fn prepare_dir(dir: &Path) -> Result<Option<Manifest>, BackupError> {
         )));
     }
     Ok(None)
+}
+
+/// Refuses a backup directory inside a directory it copies (it would copy itself).
+fn refuse_inside<'a>(
+    dir: &Path,
+    sources: impl Iterator<Item = &'a PathBuf>,
+) -> Result<(), BackupError> {
+    // The directory may not exist yet: resolve its nearest existing ancestor.
+    let mut existing = dir;
+    let mut rest = Vec::new();
+    while !existing.exists()
+        && let (Some(parent), Some(name)) = (existing.parent(), existing.file_name())
+    {
+        rest.push(name);
+        existing = parent;
+    }
+    let base = if existing.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        existing
+    };
+    let mut dir = std::fs::canonicalize(base).map_err(|e| BackupError::io(base, e))?;
+    dir.extend(rest.iter().rev());
+    for source in sources {
+        if let Ok(source) = std::fs::canonicalize(source)
+            && dir.starts_with(&source)
+        {
+            return Err(BackupError::Refused(format!(
+                "the backup directory is inside {}, which it backs up: choose another",
+                source.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Snapshots the SQLite database at `source` into `{dir}/{name}.partial` and describes it under

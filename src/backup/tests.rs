@@ -88,6 +88,17 @@ fn backups_are_incremental_and_restore_only_what_they_hold() {
         backup(&config, &other, &BackupOptions::default(), |_| {}),
         Err(BackupError::Refused(_))
     ));
+    // Nor one inside what it copies.
+    assert!(matches!(
+        backup(
+            &config,
+            &source.join("blobs/backup"),
+            &BackupOptions::default(),
+            |_| {}
+        ),
+        Err(BackupError::Refused(_))
+    ));
+    assert!(!source.join("blobs/backup").exists());
     for dir in [source, target, restored, other] {
         std::fs::remove_dir_all(dir).unwrap();
     }
