@@ -1,5 +1,6 @@
 //! The operator's commands, as `fluxer-server` runs them: create a staff account, rebuild the
-//! search index. Each opens what it needs from the configuration, does its work and closes it.
+//! search index, back up and restore. Each opens what it needs from the configuration, does its
+//! work and closes it.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use fluxer_core::error::chain;
 use fluxer_core::model::User;
 use fluxer_core::service::ReindexProgress;
 
+use crate::backup::{self, BackupError, BackupOptions, BackupReport, Progress, RestoreReport};
 use crate::config::{self, Config};
 use crate::node::{self, StartError};
 
@@ -20,6 +22,9 @@ pub enum CommandError {
     /// The use-case refused or failed (the message has the whole chain).
     #[error("{0}")]
     Failed(String),
+    /// A backup or a restore refused or failed.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
 }
 
 impl From<fluxer_core::Error> for CommandError {
@@ -64,6 +69,41 @@ pub async fn reindex(
     drop(fluxer);
     database.close().await;
     Ok(rebuilt?)
+}
+
+/// Backs the instance up into `dir` while it runs (see [`backup`](crate::backup)), calling
+/// `progress` as it goes.
+pub async fn backup(
+    config: &Config,
+    dir: &std::path::Path,
+    options: BackupOptions,
+    progress: impl FnMut(&Progress) + Send + 'static,
+) -> Result<BackupReport, CommandError> {
+    let (config, dir) = (config.clone(), dir.to_owned());
+    tokio::task::spawn_blocking(move || backup::backup(&config, &dir, &options, progress))
+        .await
+        .map_err(|e| CommandError::Failed(format!("the backup stopped: {e}")))?
+        .map_err(CommandError::from)
+}
+
+/// Restores the backup in `dir` into the empty places `config` names, checking it whole first;
+/// then rebuilds the search index from the restored database (`reindex_progress` as it goes).
+pub async fn restore(
+    config: &Config,
+    dir: &std::path::Path,
+    progress: impl FnMut(&Progress) + Send + 'static,
+    reindex_progress: impl FnMut(&ReindexProgress),
+) -> Result<(RestoreReport, Option<ReindexProgress>), CommandError> {
+    let (owned, dir) = (config.clone(), dir.to_owned());
+    let restored = tokio::task::spawn_blocking(move || backup::restore(&owned, &dir, progress))
+        .await
+        .map_err(|e| CommandError::Failed(format!("the restore stopped: {e}")))??;
+    let reindexed = if restored.needs_reindex {
+        Some(reindex(config, reindex_progress).await?)
+    } else {
+        None
+    };
+    Ok((restored, reindexed))
 }
 
 #[cfg(feature = "search")]

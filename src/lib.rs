@@ -13,7 +13,9 @@
 //! - [`node`]: the composition root: a node built from the configuration and its roles (API,
 //!   gateway, worker, media, S3), each port on the backend its section names; the monolith is every
 //!   role on the embedded defaults;
-//! - [`commands`]: the operator's commands (create a staff account, rebuild the search index).
+//! - [`commands`]: the operator's commands (create a staff account, rebuild the search index, back
+//!   up and restore);
+//! - [`backup`]: online backups of the local state (SQLite, queue, blobs) and their restore.
 //!
 //! A whole instance in a few lines: every role on the embedded defaults (SQLite, filesystem blobs,
 //! tantivy, in-process bus), with the use-cases at hand and the routes ready to serve:
@@ -64,6 +66,8 @@ pub mod config;
 pub mod runtime;
 pub mod worker;
 
+#[cfg(all(feature = "api", feature = "blobs", feature = "media"))]
+pub mod backup;
 #[cfg(all(feature = "api", feature = "blobs", feature = "media"))]
 pub mod commands;
 #[cfg(all(feature = "api", feature = "blobs", feature = "media"))]

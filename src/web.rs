@@ -32,6 +32,7 @@ const RESERVED: &[&str] = &[
     "/admin",
     "/_health",
     "/_live",
+    "/_ready",
 ];
 
 /// Where the static CDN's files we do not draw ourselves come from.

@@ -37,6 +37,7 @@ mod hasher;
 mod observe;
 mod path;
 pub mod ratelimit;
+mod readiness;
 mod routes;
 mod state;
 
@@ -47,12 +48,13 @@ use axum::response::IntoResponse;
 pub use error::{ApiError, ApiResult};
 pub use hasher::{HashingLimits, SpawnBlockingHasher};
 pub use path::canonical_uri;
+pub use readiness::{CheckOutcome, DatabaseCheck, Readiness, ReadinessCheck};
 pub use state::{ApiConfig, ApiState, InstanceInfo};
 
-/// `/_health` and `/_live` alone, for services that serve no API (a worker, the media proxy, a
-/// gateway node).
-pub fn health_router() -> Router {
-    routes::liveness()
+/// `/_health`, `/_live` and `/_ready` (running `readiness`) alone, for services that serve no API
+/// (a worker, the media proxy, a gateway node).
+pub fn health_router(readiness: Readiness) -> Router {
+    routes::standalone_health(readiness)
 }
 
 /// The whole API, with its middleware (limits, rate limits, request logging, panic recovery).

@@ -99,6 +99,8 @@ pub struct ApiState {
     pub cache: Arc<dyn Cache>,
     /// The settings, shared by every request.
     pub config: Arc<ApiConfig>,
+    /// What `/_ready` checks; with no check, the database alone.
+    pub readiness: crate::Readiness,
 }
 
 impl ApiState {
@@ -108,7 +110,14 @@ impl ApiState {
             fluxer,
             cache,
             config: Arc::new(config),
+            readiness: crate::Readiness::default(),
         }
+    }
+
+    /// With `readiness` as what `/_ready` checks.
+    pub fn with_readiness(mut self, readiness: crate::Readiness) -> Self {
+        self.readiness = readiness;
+        self
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! | role | serves | needs |
 //! |---|---|---|
-//! | `api` | `/api/v1/*` (and `/_health`) | database, cache, bus, queue (enqueues), search (reads) |
+//! | `api` | `/api/v1/*` (and `/_health`, `/_live`, `/_ready`) | database, cache, bus, queue (enqueues), search (reads) |
 //! | `gateway` | `/gateway` | database, cache and presence, bus |
 //! | `worker` | runs the queue's jobs and cron | database, cache, bus, queue, search (writes) |
 //! | `media` | `/media` (the media proxy) | blobs |
@@ -28,13 +28,14 @@
 //! # }
 //! ```
 
+mod health;
 pub(crate) mod ports;
 mod roles;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use fluxer_api::{ApiState, SpawnBlockingHasher};
+use fluxer_api::{ApiState, DatabaseCheck, Readiness, ReadinessCheck, SpawnBlockingHasher};
 use fluxer_core::ports::{Media, SystemClock};
 use fluxer_core::service::{self, Fluxer, Ports};
 use fluxer_gateway::{Gateway, GatewayConfig};
@@ -125,6 +126,12 @@ impl Node {
         };
         let gateway_public_url = gateway_url(config, roles, public_origin);
 
+        // What `/_ready` checks: what this node's roles use.
+        let mut checks: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
+        if let (true, Some(blobs)) = (api || worker_role || roles.contains(Role::Media), &blobs) {
+            checks.push(Arc::new(health::BlobsCheck(blobs.clone())));
+        }
+
         let mut router = axum::Router::new();
         let mut web_app = None;
         let (mut fluxer, mut gateway, mut worker, mut database, mut media) =
@@ -139,6 +146,16 @@ impl Node {
                 blobs.clone(),
             )
             .await?;
+            checks.push(Arc::new(DatabaseCheck(built.fluxer.clone())));
+            if api || worker_role {
+                checks.push(Arc::new(health::QueueCheck(built.queue.clone())));
+                if let config::Search::Tantivy { path } = &config.integrations.search {
+                    checks.push(Arc::new(health::SearchDirCheck {
+                        dir: ports::search_dir(config, path.as_deref()),
+                        writer: worker_role,
+                    }));
+                }
+            }
             if api {
                 let api = ports::api_config(
                     config,
@@ -147,7 +164,8 @@ impl Node {
                     ports::media_url(config, public_origin),
                 )?;
                 let web = crate::web::WebApp::open(config.web.app_dir.as_deref(), &api.instance)?;
-                let state = ApiState::new(built.fluxer.clone(), built.cache.clone(), api);
+                let state = ApiState::new(built.fluxer.clone(), built.cache.clone(), api)
+                    .with_readiness(Readiness::new(checks.clone()));
                 router = router.merge(fluxer_api::router(state));
                 web_app = Some(web);
             }
@@ -190,7 +208,7 @@ impl Node {
             router = router.nest("/s3", s3.router());
         }
         if !roles.contains(Role::Api) {
-            router = router.merge(fluxer_api::health_router());
+            router = router.merge(fluxer_api::health_router(Readiness::new(checks)));
         }
         // Last, so that every role's routes come first: the app, the avatars, the home page.
         if let Some(web) = web_app {

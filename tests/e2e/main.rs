@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `fluxer-server` binary, driven over HTTP on loopback.
 
 mod background;
+mod backup;
 mod community;
 mod connections;
 mod gateway;

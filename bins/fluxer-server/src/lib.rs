@@ -5,6 +5,8 @@
 //! fluxer-server [--config FILE] [serve] [--role api,gateway,worker,media,s3]
 //! fluxer-server [--config FILE] create-admin --email EMAIL --username NAME   (password: FLUXER_ADMIN_PASSWORD)
 //! fluxer-server [--config FILE] reindex
+//! fluxer-server [--config FILE] backup DIR [--files-only]
+//! fluxer-server [--config FILE] restore DIR
 //! ```
 
 use std::path::PathBuf;
@@ -52,6 +54,21 @@ enum Command {
     /// Rebuild the search index from the database, with the server (or the worker) stopped: the
     /// index has one writer.
     Reindex,
+    /// Back up the database, the job queue, the blobs and the instance secret into DIR, while the
+    /// server runs. Into a directory holding a previous backup, only what changed is copied.
+    Backup {
+        /// The backup directory: new, empty, or holding a previous backup.
+        dir: PathBuf,
+        /// Leave the database and the queue out: for PostgreSQL, whose database pg_dump backs up.
+        #[arg(long)]
+        files_only: bool,
+    },
+    /// Restore the backup in DIR into the configured data directory, which must be empty (checks
+    /// every checksum first), then rebuild the search index.
+    Restore {
+        /// The backup directory.
+        dir: PathBuf,
+    },
 }
 
 /// Runs the command line; `preset` is the role a per-service name stands for.
@@ -104,6 +121,8 @@ async fn run(cli: Cli, name: &str) -> ExitCode {
         }
         Command::CreateAdmin { email, username } => create_admin(&config, &email, &username).await,
         Command::Reindex => reindex(&config).await,
+        Command::Backup { dir, files_only } => backup(&config, &dir, files_only).await,
+        Command::Restore { dir } => restore(&config, &dir).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,10 +197,28 @@ async fn create_admin(config: &Config, email: &str, username: &str) -> Result<()
 }
 
 async fn reindex(config: &Config) -> Result<(), Failure> {
-    use std::io::{IsTerminal, Write};
     let started = std::time::Instant::now();
+    let done = fluxer::commands::reindex(config, reindex_progress(started))
+        .await
+        .map_err(|e| Failure::failed(format!("\nreindex: {e}")))?;
+    eprintln!(
+        "\nreindex: {} messages from {} channels, {} guilds and {} users checked, in {:.1} s",
+        done.messages,
+        done.channels_total,
+        done.guilds,
+        done.users,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A progress bar for `reindex` on a terminal; a line every 100 channels otherwise.
+fn reindex_progress(
+    started: std::time::Instant,
+) -> impl FnMut(&fluxer::core::service::ReindexProgress) {
+    use std::io::{IsTerminal, Write};
     let tty = std::io::stderr().is_terminal();
-    let done = fluxer::commands::reindex(config, |p| {
+    move |p| {
         if tty || p.channels_done == p.channels_total || p.channels_done % 100 == 0 {
             let width = 30;
             let filled = (p.channels_done * width)
@@ -198,16 +235,98 @@ async fn reindex(config: &Config) -> Result<(), Failure> {
             );
             let _ = std::io::stderr().flush();
         }
-    })
-    .await
-    .map_err(|e| Failure::failed(format!("\nreindex: {e}")))?;
+    }
+}
+
+async fn backup(config: &Config, dir: &std::path::Path, files_only: bool) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let options = fluxer::backup::BackupOptions::default().with_files_only(files_only);
+    let done = fluxer::commands::backup(config, dir, options, file_progress("backup"))
+        .await
+        .map_err(|e| Failure::failed(format!("backup: {e}")))?;
+    for note in &done.notes {
+        eprintln!("backup: note: {note}");
+    }
+    let total: u64 = done.manifest.files.iter().map(|f| f.size).sum();
     eprintln!(
-        "\nreindex: {} messages from {} channels, {} guilds and {} users checked, in {:.1} s",
-        done.messages,
-        done.channels_total,
-        done.guilds,
-        done.users,
+        "backup: {} files ({} bytes) in {}: {} copied ({} bytes), {} unchanged, {} removed, in {:.1} s",
+        done.manifest.files.len(),
+        total,
+        dir.display(),
+        done.copied_files,
+        done.copied_bytes,
+        done.unchanged_files,
+        done.removed_files,
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+async fn restore(config: &Config, dir: &std::path::Path) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let (restored, reindexed) = fluxer::commands::restore(
+        config,
+        dir,
+        file_progress("restore"),
+        reindex_progress(started),
+    )
+    .await
+    .map_err(|e| Failure::failed(format!("\nrestore: {e}")))?;
+    if reindexed.is_some() {
+        eprintln!();
+    }
+    for note in &restored.notes {
+        eprintln!("restore: note: {note}");
+    }
+    eprintln!(
+        "restore: {} files ({} bytes) from the backup of {}, checked and written",
+        restored.files, restored.bytes, restored.manifest.started_at
+    );
+    if let Some(done) = reindexed {
+        eprintln!(
+            "restore: search index rebuilt: {} messages from {} channels",
+            done.messages, done.channels_total
+        );
+    }
+    eprintln!("restore: done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A progress bar for a backup's or a restore's steps on a terminal; a line per step and about
+/// every 1000 files otherwise.
+fn file_progress(command: &'static str) -> impl FnMut(&fluxer::backup::Progress) + Send + 'static {
+    use std::io::{IsTerminal, Write};
+    let tty = std::io::stderr().is_terminal();
+    let mut last_step = None;
+    move |p| {
+        let new_step = last_step != Some(p.step);
+        if new_step && last_step.is_some() && tty {
+            eprintln!();
+        }
+        last_step = Some(p.step);
+        let done = p.files_done == p.files_total;
+        if !(tty || new_step || done || p.files_done % 1000 == 0) {
+            return;
+        }
+        let width = 30;
+        let filled = (p.bytes_done.min(p.bytes_total) * width)
+            .checked_div(p.bytes_total)
+            .or_else(|| (p.files_done * width).checked_div(p.files_total))
+            .unwrap_or(width) as usize;
+        let line = format!(
+            "{command} {:<8} [{}{}] {}/{} files, {} bytes",
+            p.step.as_str(),
+            "#".repeat(filled),
+            "-".repeat(width as usize - filled),
+            p.files_done,
+            p.files_total,
+            p.bytes_done,
+        );
+        if tty {
+            eprint!("\r{line}");
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("{line}");
+        }
+    }
 }

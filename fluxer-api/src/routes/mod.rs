@@ -30,7 +30,7 @@ use axum::http::StatusCode;
 
 use crate::state::ApiState;
 
-pub(crate) use health::{health, liveness};
+pub(crate) use health::{health, standalone as standalone_health};
 pub(crate) use instance::routes as instance;
 
 /// Every v1 route, unprefixed.

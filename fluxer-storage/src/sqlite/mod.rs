@@ -51,6 +51,7 @@ mod access_cache;
 mod queue;
 mod repos;
 mod schema;
+pub mod snapshot;
 mod writer;
 
 pub use queue::SqliteQueue;

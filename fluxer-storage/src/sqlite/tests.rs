@@ -178,6 +178,23 @@ async fn close_runs_queued_writes_then_refuses_new_ones() {
 }
 
 #[tokio::test]
+async fn close_empties_the_wal_into_the_database_file() {
+    let store = SqliteStore::open_temp().unwrap();
+    for id in 1..=20 {
+        store.create_user(&user(id)).await.unwrap();
+    }
+    let wal = store.path().with_extension("db-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "writes went to the WAL"
+    );
+    store.close().await;
+    // The readers still hold the file open, so the WAL stays, empty.
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0);
+    assert!(store.get_user(UserId::new(20)).await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn corrupt_rows_are_backend_errors() {
     let store = SqliteStore::open_temp().unwrap();
     store.create_user(&user(1)).await.unwrap();
