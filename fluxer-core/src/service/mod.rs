@@ -40,6 +40,7 @@ mod packs;
 mod password;
 mod presence;
 mod profiles;
+mod push;
 mod purge;
 mod read_states;
 mod realtime;
@@ -83,6 +84,7 @@ pub use expressions::{
     BulkCreated, BulkFailure, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate,
 };
 pub use gifs::{Gif, GifCategoryPreview, GifFeatured, GifSearchQuery, GifShare};
+pub use push::{LARGE_GUILD, MAX_PUSH_SUBSCRIPTIONS, PushKeys, PushSubscribe, PushSubscription};
 pub use guilds::{GuildCreate, GuildFeature, GuildUpdate};
 pub use handoff::{HandoffStarted, HandoffStatus};
 pub use harvest::{Harvest, HarvestStatus};
@@ -127,7 +129,7 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
-    Media, Presence, Queue, SearchIndex, Store, SystemClock, Unfurler,
+    Media, Presence, PushSender, Queue, SearchIndex, Store, SystemClock, Unfurler,
 };
 use crate::time::Timestamp;
 
@@ -302,6 +304,9 @@ pub struct Ports {
     /// Links Bluesky accounts (atproto OAuth). Without it the `bsky` routes answer
     /// `BLUESKY_OAUTH_NOT_ENABLED`.
     pub bluesky: Option<Arc<dyn BlueskyOAuth>>,
+    /// Sends Web Push notifications to users who are away. Without it none are sent (subscriptions
+    /// are still kept) and `/.well-known/fluxer` offers no VAPID key.
+    pub push: Option<Arc<dyn PushSender>>,
 }
 
 impl Ports {
@@ -328,7 +333,14 @@ impl Ports {
             gif_providers: Vec::new(),
             domain_probe: None,
             bluesky: None,
+            push: None,
         }
+    }
+
+    /// Sends Web Push notifications through `sender`.
+    pub fn with_push(mut self, sender: Arc<dyn PushSender>) -> Self {
+        self.push = Some(sender);
+        self
     }
 
     /// Reads who is online from `presence` (the gateway's).
