@@ -121,10 +121,7 @@ impl WebPush {
         // JOSE's ES256 signature is r || s, 64 bytes: what `Signature::to_bytes` gives.
         let signature: Signature = self.key.sign(signing_input.as_bytes());
         let signature = URL_SAFE_NO_PAD.encode(signature.to_bytes());
-        format!(
-            "vapid t={signing_input}.{signature}, k={}",
-            self.public_key
-        )
+        format!("vapid t={signing_input}.{signature}, k={}", self.public_key)
     }
 }
 

@@ -40,8 +40,8 @@ mod packs;
 mod password;
 mod presence;
 mod profiles;
-mod push;
 mod purge;
+mod push;
 mod read_states;
 mod realtime;
 mod reindex;
@@ -84,7 +84,6 @@ pub use expressions::{
     BulkCreated, BulkFailure, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate,
 };
 pub use gifs::{Gif, GifCategoryPreview, GifFeatured, GifSearchQuery, GifShare};
-pub use push::{LARGE_GUILD, MAX_PUSH_SUBSCRIPTIONS, PushKeys, PushSubscribe, PushSubscription};
 pub use guilds::{GuildCreate, GuildFeature, GuildUpdate};
 pub use handoff::{HandoffStarted, HandoffStatus};
 pub use harvest::{Harvest, HarvestStatus};
@@ -104,6 +103,7 @@ pub use packs::{PackCreate, PackInviteCreate, PackUpdate};
 pub use password::{Argon2Hasher, PasswordHasher};
 pub use presence::DEFAULT_LARGE_THRESHOLD;
 pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
+pub use push::{LARGE_GUILD, MAX_PUSH_SUBSCRIPTIONS, PushKeys, PushSubscribe, PushSubscription};
 pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};
 pub use reindex::ReindexProgress;
 pub use reports::{

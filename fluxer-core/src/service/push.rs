@@ -25,9 +25,7 @@ use super::uploads::image_key;
 use super::{Actor, Fluxer};
 use crate::error::{Error, Result};
 use crate::id::{ChannelId, GuildId, MessageId, RoleId, UserId};
-use crate::model::{
-    Channel, ChannelType, Message, RelationshipType, UserGuildSettings,
-};
+use crate::model::{Channel, ChannelType, Message, RelationshipType, UserGuildSettings};
 use crate::permission::Permissions;
 use crate::ports::{PrivateDocument, PushMessage, PushOutcome, PushUrgency, Status};
 use crate::secret::to_hex;
@@ -133,7 +131,10 @@ impl Notice<'_> {
             return false;
         };
         let until_later = |end: Option<Timestamp>| end.is_some_and(|end| self.now < end);
-        let over = s.channel_overrides.as_ref().and_then(|o| o.get(&self.channel));
+        let over = s
+            .channel_overrides
+            .as_ref()
+            .and_then(|o| o.get(&self.channel));
         // A private channel answers only to its own override (upstream reads no DM settings).
         let guild_muted = !self.private
             && (s.muted || until_later(s.mute_config.as_ref().and_then(|m| m.end_time)));
@@ -253,7 +254,12 @@ impl Fluxer {
         };
         let text = subscription.map(|s| serde_json::to_string(s).unwrap_or_default());
         self.store()
-            .put_private_document(user, PrivateDocument::PushSubscription, key, text.as_deref())
+            .put_private_document(
+                user,
+                PrivateDocument::PushSubscription,
+                key,
+                text.as_deref(),
+            )
             .await?;
         Ok(())
     }
@@ -275,8 +281,7 @@ impl Fluxer {
         );
         let p256dh = base64url(&req.keys.p256dh);
         v.check(
-            req.keys.p256dh.len() <= 1024
-                && p256dh.is_some_and(|k| k.len() == 65 && k[0] == 4),
+            req.keys.p256dh.len() <= 1024 && p256dh.is_some_and(|k| k.len() == 65 && k[0] == 4),
             "keys.p256dh",
             "BASE_TYPE_INVALID",
             "Not an uncompressed P-256 public key in base64url.",
@@ -377,7 +382,11 @@ impl Fluxer {
     }
 
     /// [`Task::PushMessage`]: who gets a notification of this message, and queueing them.
-    pub(crate) async fn fan_out_push(&self, channel_id: ChannelId, message_id: MessageId) -> Result<()> {
+    pub(crate) async fn fan_out_push(
+        &self,
+        channel_id: ChannelId,
+        message_id: MessageId,
+    ) -> Result<()> {
         if self.ports().push.is_none() {
             return Ok(());
         }
@@ -418,7 +427,9 @@ impl Fluxer {
                     }
                     found
                 } else {
-                    store.list_members(guild_id, None, LARGE_GUILD as u32).await?
+                    store
+                        .list_members(guild_id, None, LARGE_GUILD as u32)
+                        .await?
                 };
                 for m in members {
                     let perms = super::access::member_channel_permissions(
@@ -460,7 +471,9 @@ impl Fluxer {
         let body = notification_body(&message.content, &mentioned_users);
         let title = notification_title(&author.username, &channel, guild_name.as_deref());
         let icon = match (&author.avatar, self.ports().media.as_deref()) {
-            (Some(hash), Some(media)) => Some(media.public_url(&image_key("avatars", author.id, hash))),
+            (Some(hash), Some(media)) => {
+                Some(media.public_url(&image_key("avatars", author.id, hash)))
+            }
             _ => None,
         };
         for (user, roles) in candidates {
