@@ -283,6 +283,22 @@ impl Default for RateLimits {
                     "/users/@me/connections/{type}/{connection_id}/verify",
                     Limit::new(5, 60_000),
                 ),
+                // Web Push (upstream's USER_PUSH_* limits).
+                (
+                    Method::POST,
+                    "/users/@me/push/subscribe",
+                    Limit::new(20, 60_000),
+                ),
+                (
+                    Method::GET,
+                    "/users/@me/push/subscriptions",
+                    Limit::new(40, 10_000),
+                ),
+                (
+                    Method::DELETE,
+                    "/users/@me/push/subscriptions/{subscription_id}",
+                    Limit::new(40, 60_000),
+                ),
                 (
                     Method::POST,
                     "/channels/{channel_id}/messages/{message_id}/memes",

@@ -32,6 +32,7 @@ pub mod domains;
 pub mod gifs;
 pub mod links;
 pub mod proxy;
+pub mod push;
 pub mod s3;
 pub mod unfurl;
 
@@ -39,4 +40,5 @@ pub use bluesky::AtprotoOAuth;
 pub use domains::DomainChecks;
 pub use gifs::GifApi;
 pub use links::MediaLinks;
+pub use push::WebPush;
 pub use unfurl::LinkPreviews;

@@ -354,6 +354,9 @@ pub struct Gateway {
     pub presence_shards: usize,
     /// Locks the guild state shared by the gateway's sessions is spread over (0: one per CPU).
     pub guild_shards: usize,
+    /// Web Push notifications to users who are away (on by default, as upstream). Off: none are
+    /// sent and `/.well-known/fluxer` offers no VAPID key; subscriptions are still kept.
+    pub push_enabled: bool,
 }
 
 impl Default for Gateway {
@@ -364,6 +367,7 @@ impl Default for Gateway {
             public_url: None,
             presence_shards: 0,
             guild_shards: 0,
+            push_enabled: true,
         }
     }
 }
@@ -425,6 +429,23 @@ pub struct Auth {
     pub oauth2_refresh_token_ttl_secs: Option<u64>,
     /// Bluesky connections (atproto OAuth); on once a signing key is configured.
     pub bluesky: Bluesky,
+    /// The key Web Push requests are signed with (upstream's `auth.vapid`).
+    pub vapid: Vapid,
+}
+
+/// The VAPID key pair (`auth.vapid`, upstream's keys). Unset, the key is derived from the
+/// instance secret: made on first start, the same on every node that shares the secret.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Vapid {
+    /// The public key (uncompressed P-256 point, base64url); checked against `private_key`.
+    pub public_key: Option<String>,
+    /// The private key (the 32-byte P-256 scalar, base64url, as `web-push generate-vapid-keys`
+    /// prints it).
+    pub private_key: Option<String>,
+    /// The contact push services see (the token's `sub`: `mailto:{email}`); the instance's web
+    /// address when unset.
+    pub email: Option<String>,
 }
 
 /// The atproto OAuth client that links Bluesky accounts (`auth.bluesky`, upstream's keys).

@@ -322,6 +322,7 @@ impl UseCases {
         let gif_providers = ports::gif_providers(config);
         let domain_probe = ports::domain_probe(config)?;
         let bluesky = ports::bluesky(config, public_origin, domain_probe.clone())?;
+        let push = ports::push_sender(config, secret, public_origin)?;
         let ports = Ports {
             store: database.store(),
             events,
@@ -338,6 +339,7 @@ impl UseCases {
             gif_providers,
             domain_probe: Some(domain_probe),
             bluesky,
+            push,
         };
         let fluxer = Fluxer::new(
             ports,

@@ -8,13 +8,13 @@ use fluxer_api::ratelimit::ClientIp;
 use fluxer_api::{ApiConfig, InstanceInfo};
 use fluxer_core::error::chain;
 use fluxer_core::ports::{
-    BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, Presence, Queue,
-    SearchIndex, Store,
+    BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, Presence,
+    PushSender, Queue, SearchIndex, Store,
 };
 use fluxer_core::secret::{hash_token, random_base62};
 use fluxer_media::bluesky::AtprotoClient;
 use fluxer_media::proxy::MediaConfig;
-use fluxer_media::{AtprotoOAuth, DomainChecks, GifApi};
+use fluxer_media::{AtprotoOAuth, DomainChecks, GifApi, WebPush};
 use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryPresence};
 use fluxer_storage::object_store::ObjectBlobStore;
 
@@ -441,6 +441,42 @@ pub(super) fn gif_providers(config: &Config) -> Vec<Arc<dyn GifProvider>> {
         Arc::new(api) as Arc<dyn GifProvider>
     })
     .collect()
+}
+
+/// What sends Web Push notifications (`services.gateway.push_enabled`): signed with
+/// `auth.vapid.private_key`, or with a key derived from the instance secret; reaching public
+/// addresses only but for `services.media_proxy.allow_addresses`. `None` when push is off.
+pub(super) fn push_sender(
+    config: &Config,
+    master: &str,
+    public_origin: &str,
+) -> Result<Option<Arc<dyn PushSender>>, StartError> {
+    if !config.services.gateway.push_enabled {
+        return Ok(None);
+    }
+    let vapid = &config.auth.vapid;
+    let contact = match vapid.email.as_deref().map(str::trim) {
+        Some(email) if !email.is_empty() => format!("mailto:{email}"),
+        _ => config
+            .instance
+            .web_url
+            .clone()
+            .unwrap_or_else(|| public_origin.to_owned()),
+    };
+    let sender = match &vapid.private_key {
+        Some(key) => WebPush::from_private_key(key, &contact)
+            .map_err(|e| StartError::Config(format!("auth.vapid.private_key: {e}")))?,
+        None => WebPush::from_seed(&derive_key(master, "vapid"), &contact),
+    };
+    if let Some(public) = &vapid.public_key
+        && public.trim().trim_end_matches('=') != sender.public_key()
+    {
+        return Err(StartError::Config(
+            "auth.vapid.public_key is not the public key of auth.vapid.private_key".to_owned(),
+        ));
+    }
+    let sender = sender.with_allow_addresses(config.services.media_proxy.allow_addresses.clone());
+    Ok(Some(Arc::new(sender)))
 }
 
 /// What verifies domain connections (`integrations.connections`), fetching from public

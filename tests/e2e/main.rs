@@ -11,6 +11,7 @@ pub(crate) mod media;
 mod oauth2;
 mod packs;
 mod postgres;
+mod push;
 mod quickstart;
 mod sign_in;
 mod web;
@@ -980,7 +981,8 @@ fn instance_discovery_tells_clients_where_everything_is() {
         }
         assert_eq!(doc["sso"]["enabled"], false);
         assert_eq!(doc["captcha"]["provider"], "none");
-        assert!(doc["push"]["public_vapid_key"].is_null());
+        // Web Push is on by default: the key clients subscribe with (see `push`).
+        assert!(doc["push"]["public_vapid_key"].is_string(), "{doc}");
         assert_eq!(doc["limits"]["version"], 1);
         assert_eq!(doc["limits"]["rules"], json!([]));
     }

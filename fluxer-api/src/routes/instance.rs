@@ -26,7 +26,10 @@ async fn well_known(State(state): State<ApiState>) -> Response {
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             (header::CACHE_CONTROL, "public, max-age=60"),
         ],
-        Json(Discovery::of(&state.config.instance)),
+        Json(Discovery::of(
+            &state.config.instance,
+            state.fluxer.push_public_key(),
+        )),
     )
         .into_response()
 }
@@ -109,7 +112,7 @@ struct AppPublic {
 }
 
 impl<'a> Discovery<'a> {
-    fn of(info: &'a InstanceInfo) -> Self {
+    fn of(info: &'a InstanceInfo, public_vapid_key: Option<&'a str>) -> Self {
         Discovery {
             api_code_version: API_CODE_VERSION,
             endpoints: Endpoints {
@@ -125,7 +128,7 @@ impl<'a> Discovery<'a> {
                 gift: &info.gift,
                 webapp: &info.webapp,
             },
-            // Neither CAPTCHA, SMS, voice, payments, manual review, SSO nor push is built yet.
+            // Neither CAPTCHA, SMS, voice, payments, manual review nor SSO is built yet.
             captcha: Captcha {
                 provider: "none",
                 hcaptcha_site_key: None,
@@ -152,9 +155,8 @@ impl<'a> Discovery<'a> {
                 trait_definitions: [],
                 rules: [],
             },
-            push: Push {
-                public_vapid_key: None,
-            },
+            // Web Push: the key clients subscribe with, when this instance sends notifications.
+            push: Push { public_vapid_key },
             app_public: AppPublic { sentry_dsn: "" },
         }
     }

@@ -18,6 +18,7 @@ mod memes;
 mod messages;
 mod oauth2;
 mod packs;
+mod push;
 mod reports;
 mod scheduled;
 mod search;
@@ -45,6 +46,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(scheduled::routes())
         .merge(memes::routes())
         .merge(connections::routes())
+        .merge(push::routes())
         .merge(gifs::routes())
         .merge(guilds::routes())
         .merge(expressions::routes())

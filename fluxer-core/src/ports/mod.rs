@@ -18,6 +18,7 @@ mod gifs;
 mod mailer;
 mod media;
 mod presence;
+mod push;
 mod queue;
 mod search;
 mod storage;
@@ -36,6 +37,7 @@ pub use gifs::{GifAudience, GifCategory, GifProvider, GifProviderKind, ProviderG
 pub use mailer::{Email, Mailer};
 pub use media::{Media, MediaInfo};
 pub use presence::{Presence, PresenceEntry, Status};
+pub use push::{PushMessage, PushOutcome, PushSender, PushUrgency};
 pub use queue::{Job, JobState, NewJob, Queue, QueueStats};
 pub use search::{
     GuildDocument, Has, MessageDocument, MessageSearch, SearchHits, SearchIndex, UserDocument,

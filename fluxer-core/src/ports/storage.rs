@@ -517,6 +517,8 @@ pub enum PrivateDocument {
     AuthorizedIp,
     /// A proven link to an account elsewhere, a domain (key: its own snowflake).
     Connection,
+    /// A browser's Web Push subscription (key: the first 64 bits of its subscription ID).
+    PushSubscription,
 }
 
 impl PrivateDocument {
@@ -538,6 +540,7 @@ impl PrivateDocument {
         PrivateDocument::PackInstallation,
         PrivateDocument::AuthorizedIp,
         PrivateDocument::Connection,
+        PrivateDocument::PushSubscription,
     ];
 
     /// The number backends store for this kind.
@@ -559,6 +562,7 @@ impl PrivateDocument {
             PrivateDocument::PackInstallation => 14,
             PrivateDocument::AuthorizedIp => 15,
             PrivateDocument::Connection => 16,
+            PrivateDocument::PushSubscription => 17,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! email carries, valid for [`HARVEST_TTL_SECS`]).
 //!
 //! The zip holds `account.json` (the account as the user sees it, no secrets), `connections.json`
-//! (the user's connections, verified or not), `guilds.json` (the guilds
+//! (the user's connections, verified or not), `push_subscriptions.json` (their browsers' Web Push
+//! subscriptions: ID, endpoint and user agent, not the keys), `guilds.json` (the guilds
 //! they are in), `messages/{channel_id}/channel.json` + `messages.json` for every channel where they
 //! wrote (guild channels of their current guilds and their DMs), and `attachments.json` (every file they
 //! posted, with its URL). A harvest's state is a small JSON object next to its zip:
@@ -290,6 +291,11 @@ impl Fluxer {
             &mut zip,
             "connections.json",
             &json!(self.connections_of(user.id).await?),
+        )?;
+        put(
+            &mut zip,
+            "push_subscriptions.json",
+            &json!(self.push_subscriptions_for_export(user.id).await?),
         )?;
 
         let mut channels: Vec<Channel> = Vec::new();

@@ -106,6 +106,26 @@ pub enum Task {
         /// The message.
         message_id: MessageId,
     },
+    /// Decides who gets a Web Push notification of a new message and queues a
+    /// [`Task::SendPush`] for each of their subscriptions (see `service::push`).
+    PushMessage {
+        /// Its channel.
+        channel_id: ChannelId,
+        /// The message.
+        message_id: MessageId,
+    },
+    /// Sends one Web Push notification to one subscription; retried (with the queue's backoff)
+    /// while the push service answers 429 or 5xx.
+    SendPush {
+        /// The subscriber.
+        user_id: UserId,
+        /// Their subscription; gone ones are skipped.
+        subscription_id: String,
+        /// The notification, upstream's JSON as the service worker reads it.
+        payload: String,
+        /// Delivered with `Urgency: high` (a DM or a mention) rather than `normal`.
+        urgent: bool,
+    },
 }
 
 impl Task {
@@ -126,6 +146,8 @@ impl Task {
         "send_scheduled_message",
         "purge_user_messages",
         "extract_embeds",
+        "push_message",
+        "send_push",
     ];
 
     /// The kind, as the queue names it (the serde tag).
@@ -146,6 +168,8 @@ impl Task {
             Task::SendScheduledMessage { .. } => 12,
             Task::PurgeUserMessages { .. } => 13,
             Task::ExtractEmbeds { .. } => 14,
+            Task::PushMessage { .. } => 15,
+            Task::SendPush { .. } => 16,
         };
         Self::KINDS[i]
     }
@@ -412,6 +436,21 @@ impl Fluxer {
                 message_id,
             } => {
                 self.extract_embeds(channel_id, message_id).await?;
+            }
+            Task::PushMessage {
+                channel_id,
+                message_id,
+            } => {
+                self.fan_out_push(channel_id, message_id).await?;
+            }
+            Task::SendPush {
+                user_id,
+                subscription_id,
+                payload,
+                urgent,
+            } => {
+                self.deliver_push(user_id, &subscription_id, &payload, urgent)
+                    .await?;
             }
         }
         Ok(())

@@ -383,6 +383,10 @@ impl Fluxer {
                 .await;
             }
         }
+        let push_target = message
+            .webhook_id
+            .is_none()
+            .then_some((message.channel_id, message.id));
         let response = self.new_message_response(&actor.user, message).await?;
         let mut payload = serde_json::to_value(&response).unwrap_or_default();
         if let Some(g) = &access.guild
@@ -395,6 +399,9 @@ impl Fluxer {
         payload["channel_type"] = serde_json::to_value(access.channel.kind).unwrap_or_default();
         self.emit_channel_event(EventKind::MessageCreate, &access.channel, &payload)
             .await;
+        if let Some((channel_id, message_id)) = push_target {
+            self.push_later(channel_id, message_id).await;
+        }
         Ok(response)
     }
 

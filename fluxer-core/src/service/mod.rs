@@ -41,6 +41,7 @@ mod password;
 mod presence;
 mod profiles;
 mod purge;
+mod push;
 mod read_states;
 mod realtime;
 mod reindex;
@@ -102,6 +103,7 @@ pub use packs::{PackCreate, PackInviteCreate, PackUpdate};
 pub use password::{Argon2Hasher, PasswordHasher};
 pub use presence::DEFAULT_LARGE_THRESHOLD;
 pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
+pub use push::{LARGE_GUILD, MAX_PUSH_SUBSCRIPTIONS, PushKeys, PushSubscribe, PushSubscription};
 pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};
 pub use reindex::ReindexProgress;
 pub use reports::{
@@ -127,7 +129,7 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
-    Media, Presence, Queue, SearchIndex, Store, SystemClock, Unfurler,
+    Media, Presence, PushSender, Queue, SearchIndex, Store, SystemClock, Unfurler,
 };
 use crate::time::Timestamp;
 
@@ -302,6 +304,9 @@ pub struct Ports {
     /// Links Bluesky accounts (atproto OAuth). Without it the `bsky` routes answer
     /// `BLUESKY_OAUTH_NOT_ENABLED`.
     pub bluesky: Option<Arc<dyn BlueskyOAuth>>,
+    /// Sends Web Push notifications to users who are away. Without it none are sent (subscriptions
+    /// are still kept) and `/.well-known/fluxer` offers no VAPID key.
+    pub push: Option<Arc<dyn PushSender>>,
 }
 
 impl Ports {
@@ -328,7 +333,14 @@ impl Ports {
             gif_providers: Vec::new(),
             domain_probe: None,
             bluesky: None,
+            push: None,
         }
+    }
+
+    /// Sends Web Push notifications through `sender`.
+    pub fn with_push(mut self, sender: Arc<dyn PushSender>) -> Self {
+        self.push = Some(sender);
+        self
     }
 
     /// Reads who is online from `presence` (the gateway's).

@@ -29,6 +29,7 @@ pub mod fixtures;
 pub mod fuzz;
 pub mod gifs;
 pub mod presence;
+pub mod push;
 pub mod queue;
 pub mod search;
 pub mod storage;
