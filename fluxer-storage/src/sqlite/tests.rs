@@ -262,3 +262,21 @@ async fn reopening_keeps_the_data_and_the_schema_version() {
         .unwrap();
     assert_eq!(version, schema::VERSION);
 }
+
+#[test]
+fn a_database_closure_is_named_after_its_method() {
+    fn name_of<F>(_: &F) -> &'static str {
+        super::operation_name::<F>()
+    }
+    fn create_message() -> &'static str {
+        let closure = |x: u8| x;
+        name_of(&closure)
+    }
+    assert_eq!(create_message(), "create_message");
+    fn list_members<'a>(_: &'a str) -> &'static str {
+        let closure = |x: u8| x;
+        name_of(&closure)
+    }
+    assert_eq!(list_members("x"), "list_members");
+    assert_eq!(name_of(&create_message), "query");
+}
