@@ -12,6 +12,7 @@ mod packs;
 mod postgres;
 mod quickstart;
 mod sign_in;
+mod telemetry;
 mod web;
 
 use harness::{Client, Server};
