@@ -14,9 +14,9 @@ use fluxer_core::ports::{
 };
 use fluxer_core::service::{Fluxer, member_channel_permissions};
 use serde_json::json;
-use tracing::Instrument;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::GatewayConfig;
 use crate::guild_cache::GuildCache;
@@ -56,7 +56,11 @@ fn message_created(payload: &str) -> Option<std::time::SystemTime> {
         #[serde(borrow)]
         id: &'a str,
     }
-    let id: u64 = serde_json::from_str::<Created<'_>>(payload).ok()?.id.parse().ok()?;
+    let id: u64 = serde_json::from_str::<Created<'_>>(payload)
+        .ok()?
+        .id
+        .parse()
+        .ok()?;
     let ms = fluxer_core::id::Snowflake(id).timestamp().unix_ms();
     std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(u64::try_from(ms).ok()?))
 }

@@ -82,7 +82,9 @@ mod tests {
     use crate::config::Config;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, String> {
-        let env = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        let env = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
         Config::load(None, env).map_err(|e| e.to_string())
     }
 
@@ -94,9 +96,15 @@ mod tests {
         assert_eq!(c.trace_sampling_ratio, 1.0);
         assert_eq!(c.ignore_incoming_paths, ["/_health"]);
         let c = load(&[
-            ("FLUXER_CONFIG__TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            (
+                "FLUXER_CONFIG__TELEMETRY__OTLP_ENDPOINT",
+                "http://127.0.0.1:4318",
+            ),
             ("FLUXER_CONFIG__TELEMETRY__TRACE_SAMPLING_RATIO", "0.25"),
-            ("FLUXER_CONFIG__TELEMETRY__METRIC_EXPORT_INTERVAL_MS", "1000"),
+            (
+                "FLUXER_CONFIG__TELEMETRY__METRIC_EXPORT_INTERVAL_MS",
+                "1000",
+            ),
         ])
         .unwrap()
         .telemetry;

@@ -54,10 +54,16 @@ async fn send(request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         Some("http") => false,
         _ => return Err(format!("not an http(s) URL: {uri}").into()),
     };
-    let host = uri.host().ok_or("the collector URL has no host")?.to_owned();
+    let host = uri
+        .host()
+        .ok_or("the collector URL has no host")?
+        .to_owned();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     // `[::1]` in a URL is `::1` to connect to.
-    let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let bare = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let tcp = TcpStream::connect((bare.as_str(), port)).await?;
     let _ = tcp.set_nodelay(true);
     let (mut parts, body) = request.into_parts();
@@ -69,10 +75,7 @@ async fn send(request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
             .insert(hyper::header::HOST, authority.parse()?);
     }
     // The request line carries the path only.
-    parts.uri = uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .parse()?;
+    parts.uri = uri.path_and_query().map_or("/", |p| p.as_str()).parse()?;
     let request = Request::from_parts(parts, Full::new(body));
     if https {
         let name = rustls::pki_types::ServerName::try_from(bare)?;

@@ -154,16 +154,18 @@ impl Telemetry {
     {
         tracing_opentelemetry::layer()
             .with_tracer(self.tracer.tracer("fluxer"))
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                if meta.is_span() {
-                    meta.target().starts_with("fluxer")
-                        && *meta.level() <= tracing::Level::DEBUG
-                        && meta.fields().field("otel.kind").is_some()
-                } else {
-                    *meta.level() <= tracing::Level::WARN
-                }
-            })
-            .with_max_level_hint(tracing::level_filters::LevelFilter::DEBUG))
+            .with_filter(
+                tracing_subscriber::filter::filter_fn(|meta| {
+                    if meta.is_span() {
+                        meta.target().starts_with("fluxer")
+                            && *meta.level() <= tracing::Level::DEBUG
+                            && meta.fields().field("otel.kind").is_some()
+                    } else {
+                        *meta.level() <= tracing::Level::WARN
+                    }
+                })
+                .with_max_level_hint(tracing::level_filters::LevelFilter::DEBUG),
+            )
     }
 }
 
@@ -336,7 +338,11 @@ impl Recorder for OtelRecorder {
     }
 
     fn queue_depth(&self, pending: u64, in_flight: u64, dead: u64) {
-        for (state, n) in [("pending", pending), ("in_flight", in_flight), ("dead", dead)] {
+        for (state, n) in [
+            ("pending", pending),
+            ("in_flight", in_flight),
+            ("dead", dead),
+        ] {
             self.instruments
                 .queue_depth
                 .record(n, &[KeyValue::new("state", state)]);

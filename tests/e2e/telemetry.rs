@@ -20,7 +20,10 @@ struct Receiver {
 
 impl Receiver {
     fn start(args: &[&str]) -> Receiver {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/otlp_receiver.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/e2e/otlp_receiver.py"
+        );
         let mut child = Command::new("python3")
             .arg(script)
             .args(args)
@@ -85,11 +88,26 @@ impl Drop for Receiver {
 fn telemetry_env(endpoint: &str, ratio: &str) -> Vec<(&'static str, String)> {
     vec![
         ("FLUXER_CONFIG__TELEMETRY__ENABLED", "true".to_owned()),
-        ("FLUXER_CONFIG__TELEMETRY__OTLP_ENDPOINT", endpoint.to_owned()),
-        ("FLUXER_CONFIG__TELEMETRY__SERVICE_NAME", "fluxer-e2e".to_owned()),
-        ("FLUXER_CONFIG__TELEMETRY__TRACE_SAMPLING_RATIO", ratio.to_owned()),
-        ("FLUXER_CONFIG__TELEMETRY__METRIC_EXPORT_INTERVAL_MS", "300".to_owned()),
-        ("FLUXER_CONFIG__TELEMETRY__EXPORT_TIMEOUT", "1000".to_owned()),
+        (
+            "FLUXER_CONFIG__TELEMETRY__OTLP_ENDPOINT",
+            endpoint.to_owned(),
+        ),
+        (
+            "FLUXER_CONFIG__TELEMETRY__SERVICE_NAME",
+            "fluxer-e2e".to_owned(),
+        ),
+        (
+            "FLUXER_CONFIG__TELEMETRY__TRACE_SAMPLING_RATIO",
+            ratio.to_owned(),
+        ),
+        (
+            "FLUXER_CONFIG__TELEMETRY__METRIC_EXPORT_INTERVAL_MS",
+            "300".to_owned(),
+        ),
+        (
+            "FLUXER_CONFIG__TELEMETRY__EXPORT_TIMEOUT",
+            "1000".to_owned(),
+        ),
     ]
 }
 
@@ -182,12 +200,18 @@ fn traces_and_metrics_reach_an_otlp_collector() {
     // One server span per request, named by its route template, never by the raw path.
     let create = span_named(&summary, "POST /api/v1/channels/{channel_id}/messages").unwrap();
     let attributes = &create["attributes"];
-    assert_eq!(attributes["http.route"], "/api/v1/channels/{channel_id}/messages");
+    assert_eq!(
+        attributes["http.route"],
+        "/api/v1/channels/{channel_id}/messages"
+    );
     assert_eq!(attributes["http.request.method"], "POST");
     assert_eq!(attributes["http.response.status_code"], 200);
     assert_eq!(attributes["user_agent.class"], "other");
     assert_eq!(create["kind"], 2, "SPAN_KIND_SERVER");
-    assert_eq!(create["parent_span_id"], "", "a request is a trace of its own");
+    assert_eq!(
+        create["parent_span_id"], "",
+        "a request is a trace of its own"
+    );
     let guilds = span_named(&summary, "POST /api/v1/guilds").expect("the guild's creation");
     assert_eq!(guilds["attributes"]["http.response.status_code"], 200);
     for span in spans(&summary) {
@@ -200,8 +224,12 @@ fn traces_and_metrics_reach_an_otlp_collector() {
     // `/_health` is in `ignore_incoming_paths` by default: counted, not traced.
     assert!(span_named(&summary, "GET /_health").is_none());
     assert!(
-        metric_total(&summary, "http.server.request.duration", &json!({"http.route": "/_health"}))
-            .unwrap()
+        metric_total(
+            &summary,
+            "http.server.request.duration",
+            &json!({"http.route": "/_health"})
+        )
+        .unwrap()
             >= 1.0
     );
     // Database calls are children in the request's trace (SQLite runs; PostgreSQL is not
@@ -215,8 +243,12 @@ fn traces_and_metrics_reach_an_otlp_collector() {
         assert_eq!(db["kind"], 3, "SPAN_KIND_CLIENT");
         assert_ne!(db["parent_span_id"], "");
         assert!(
-            metric_total(&summary, "db.client.operation.duration", &json!({"db.system.name": "sqlite"}))
-                .unwrap()
+            metric_total(
+                &summary,
+                "db.client.operation.duration",
+                &json!({"db.system.name": "sqlite"})
+            )
+            .unwrap()
                 >= 1.0
         );
     }
@@ -231,13 +263,22 @@ fn traces_and_metrics_reach_an_otlp_collector() {
             >= 1.0,
         "{summary:#}"
     );
-    assert_eq!(metric_total(&summary, "fluxer.gateway.connections", &json!({})), Some(1.0));
-    assert_eq!(metric_total(&summary, "fluxer.gateway.sessions", &json!({})), Some(1.0));
+    assert_eq!(
+        metric_total(&summary, "fluxer.gateway.connections", &json!({})),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric_total(&summary, "fluxer.gateway.sessions", &json!({})),
+        Some(1.0)
+    );
 
     // The request's log lines carry its trace ID, so logs and traces join.
     let logged = server.log();
     assert!(
-        logged.contains(&format!("\"trace_id\":\"{}\"", create["trace_id"].as_str().unwrap())),
+        logged.contains(&format!(
+            "\"trace_id\":\"{}\"",
+            create["trace_id"].as_str().unwrap()
+        )),
         "no log line with the request's trace_id"
     );
     drop(ws);

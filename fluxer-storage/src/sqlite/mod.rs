@@ -380,7 +380,10 @@ fn db_span(operation: &'static str) -> tracing::Span {
 /// type name (`...::create_message<'_>::{{closure}}::{{closure}}`): every call site names its operation
 /// without a string to keep in step. `query` when the name has no such shape.
 fn operation_name<F>() -> &'static str {
-    let name = std::any::type_name::<F>();
+    method_of(std::any::type_name::<F>())
+}
+
+fn method_of(name: &str) -> &str {
     let Some(end) = name.find("::{{closure}}") else {
         return "query";
     };
