@@ -64,6 +64,8 @@ pub use fluxer_media as media;
 pub mod config;
 #[cfg(feature = "api")]
 pub mod runtime;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;
 pub mod worker;
 
 #[cfg(all(feature = "api", feature = "blobs", feature = "media"))]

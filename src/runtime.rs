@@ -22,8 +22,10 @@ use tower::ServiceExt;
 use crate::config::Config;
 
 /// JSON logs on stderr (or human-readable on a terminal, or as `log.format` says), filtered by
-/// `RUST_LOG` when set and `log.level` otherwise.
-pub fn init_logging(config: &Config) {
+/// `RUST_LOG` when set and `log.level` otherwise; and, with `telemetry.enabled`, the OpenTelemetry
+/// export of traces and metrics (see [`crate::telemetry`]). Call it on the runtime the server runs
+/// on, and keep what it returns for as long as the process serves: dropping it flushes the export.
+pub fn init_logging(config: &Config) -> Result<Logging, String> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
     let json = match config.log.format.as_str() {
@@ -31,6 +33,17 @@ pub fn init_logging(config: &Config) {
         "pretty" => false,
         _ => !std::io::stderr().is_terminal(),
     };
+    #[cfg(feature = "telemetry")]
+    if config.telemetry.enabled {
+        let telemetry = crate::telemetry::Telemetry::start(
+            &config.telemetry,
+            tokio::runtime::Handle::current(),
+        )?;
+        init_logging_with(filter, json, Some(telemetry.layer()));
+        return Ok(Logging {
+            _telemetry: Some(telemetry),
+        });
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -44,6 +57,54 @@ pub fn init_logging(config: &Config) {
     } else {
         builder.init();
     }
+    Ok(Logging {
+        #[cfg(feature = "telemetry")]
+        _telemetry: None,
+    })
+}
+
+/// The log with the OpenTelemetry layer beside it; each has its own filter, so `log.level` does not
+/// decide which spans are traced. Within a traced request the current span carries `trace_id`, which
+/// the JSON log prints with every line.
+#[cfg(feature = "telemetry")]
+fn init_logging_with<L>(filter: tracing_subscriber::EnvFilter, json: bool, otel: Option<L>)
+where
+    L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let registry = tracing_subscriber::registry().with(otel);
+    if json {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter),
+            )
+            .init();
+    } else {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter),
+            )
+            .init();
+    }
+}
+
+/// What [`init_logging`] started: hold it while serving; dropping it sends the telemetry still
+/// queued and stops the export.
+#[must_use = "dropping it stops the telemetry export"]
+#[derive(Debug)]
+pub struct Logging {
+    #[cfg(feature = "telemetry")]
+    _telemetry: Option<crate::telemetry::Telemetry>,
 }
 
 /// Two glibc malloc settings that decide whether memory goes back to the system after load:

@@ -23,8 +23,10 @@ use std::time::Duration;
 
 use fluxer_core::ports::{Cache, Job, Queue};
 use fluxer_core::service::{Fluxer, JobError, Task, cron};
+use fluxer_core::telemetry::JobOutcome;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -98,6 +100,9 @@ impl Worker {
         if shared.fluxer.search_enabled() {
             tasks.spawn(commit_search(Arc::clone(&shared), stopped.clone()));
         }
+        if fluxer_core::telemetry::recorder().is_some() {
+            tasks.spawn(measure_queue(Arc::clone(&shared), stopped.clone()));
+        }
         if shared.config.cron {
             tasks.spawn(schedule(Arc::clone(&shared), cache, stopped));
         }
@@ -146,12 +151,54 @@ async fn run_jobs(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     }
 }
 
+/// How often the queue's size is measured while telemetry records.
+const QUEUE_MEASURE_EVERY: Duration = Duration::from_secs(10);
+
+/// Records the queue's depth every [`QUEUE_MEASURE_EVERY`] (a count query on the queue's backend).
+async fn measure_queue(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let Some(recorder) = fluxer_core::telemetry::recorder() else {
+        return;
+    };
+    loop {
+        if let Ok(stats) = shared.queue.stats().await {
+            recorder.queue_depth(stats.pending, stats.in_flight, stats.dead);
+        }
+        if idle(&mut stopped, QUEUE_MEASURE_EVERY).await {
+            return;
+        }
+    }
+}
+
 async fn run_one(shared: &Shared, job: Job) {
     let started = std::time::Instant::now();
+    let recorder = fluxer_core::telemetry::recorder();
+    let span = match recorder {
+        Some(_) => tracing::info_span!(
+            parent: None,
+            "job",
+            otel.name = %format_args!("job {}", job.kind),
+            otel.kind = "consumer",
+            job.kind = %job.kind,
+            job.attempt = i64::from(job.attempts),
+        ),
+        None => tracing::Span::none(),
+    };
     let (indexing, result) = match Task::from_job(&job) {
-        Ok(task) => (task.writes_search(), shared.fluxer.run_task(task).await),
+        Ok(task) => (
+            task.writes_search(),
+            shared.fluxer.run_task(task).instrument(span).await,
+        ),
         Err(unreadable) => (false, Err(unreadable)),
     };
+    if let Some(recorder) = recorder {
+        // The queue dead-letters a job whose last attempt failed (see `run_one`'s nack below).
+        let outcome = match &result {
+            Ok(()) => JobOutcome::Done,
+            Err(_) if job.attempts >= job.max_attempts => JobOutcome::DeadLettered,
+            Err(_) => JobOutcome::Failed,
+        };
+        recorder.job_finished(&job.kind, outcome);
+    }
     let awaits_commit = indexing && result.is_ok() && shared.fluxer.search_enabled();
     if awaits_commit {
         shared.uncommitted().push(job.id.clone());

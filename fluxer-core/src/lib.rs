@@ -30,6 +30,7 @@ pub mod permission;
 pub mod ports;
 pub mod secret;
 pub mod service;
+pub mod telemetry;
 pub mod time;
 pub mod validation;
 

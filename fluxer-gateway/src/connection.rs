@@ -11,6 +11,7 @@ use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use std::sync::Arc;
 
@@ -74,17 +75,33 @@ impl Conn {
     async fn write_queued(
         &mut self,
         socket: &mut WebSocket,
-        first: String,
+        first: Outbound,
     ) -> Result<(), axum::Error> {
-        socket.feed(self.encode(first)).await?;
+        socket.feed(self.encode_outbound(first)).await?;
         for _ in 1..WRITE_BATCH {
-            let Some(Ok(Outbound::Text(next))) = self.out_rx.as_mut().map(|rx| rx.try_recv())
-            else {
+            let Some(Ok(next)) = self.out_rx.as_mut().map(|rx| rx.try_recv()) else {
                 break;
             };
-            socket.feed(self.encode(next)).await?;
+            socket.feed(self.encode_outbound(next)).await?;
         }
         socket.flush().await
+    }
+
+    /// A session's frame as a WebSocket message; a message's delivery is measured here, as it goes
+    /// to the socket.
+    fn encode_outbound(&mut self, out: Outbound) -> Message {
+        match out {
+            Outbound::Text(text) => self.encode(text),
+            Outbound::Message(text, created) => {
+                if let (Some(recorder), Ok(took)) = (
+                    fluxer_core::telemetry::recorder(),
+                    std::time::SystemTime::now().duration_since(created),
+                ) {
+                    recorder.message_delivered(took);
+                }
+                self.encode(text)
+            }
+        }
     }
 
     async fn send(&mut self, socket: &mut WebSocket, text: String) -> Result<(), Close> {
@@ -104,6 +121,9 @@ impl Open {
         gateway
             .connections
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if let Some(recorder) = fluxer_core::telemetry::recorder() {
+            recorder.gateway_connections(1);
+        }
         Open(gateway.clone())
     }
 }
@@ -113,6 +133,9 @@ impl Drop for Open {
         self.0
             .connections
             .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        if let Some(recorder) = fluxer_core::telemetry::recorder() {
+            recorder.gateway_connections(-1);
+        }
     }
 }
 
@@ -161,8 +184,8 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
                 Some(Err(_)) => break Some((close::DECODE_ERROR, "invalid or oversized frame")),
             },
             out = recv_opt(&mut conn.out_rx) => match out {
-                Some(Outbound::Text(t)) => {
-                    match tokio::time::timeout(write_timeout, conn.write_queued(&mut socket, t)).await {
+                Some(out) => {
+                    match tokio::time::timeout(write_timeout, conn.write_queued(&mut socket, out)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break None,
                         // The client stopped reading: drop it; the session keeps its events for RESUME.
@@ -282,6 +305,27 @@ impl Conn {
         }
         let inbound: Inbound =
             serde_json::from_str(text).map_err(|_| (close::DECODE_ERROR, "invalid payload"))?;
+        // IDENTIFY and RESUME are traced, each as a trace of its own (authentication, READY or
+        // the replay); heartbeats and the rest are too frequent and too cheap to be worth it.
+        let span = match (fluxer_core::telemetry::recorder(), inbound.op) {
+            (Some(_), op::IDENTIFY) => tracing::info_span!(
+                parent: None,
+                "gateway.identify",
+                otel.name = "gateway IDENTIFY",
+                otel.kind = "server",
+            ),
+            (Some(_), op::RESUME) => tracing::info_span!(
+                parent: None,
+                "gateway.resume",
+                otel.name = "gateway RESUME",
+                otel.kind = "server",
+            ),
+            _ => tracing::Span::none(),
+        };
+        self.on_inbound(socket, inbound).instrument(span).await
+    }
+
+    async fn on_inbound(&mut self, socket: &mut WebSocket, inbound: Inbound) -> Result<(), Close> {
         match inbound.op {
             op::HEARTBEAT => {
                 self.last_heartbeat = Instant::now();

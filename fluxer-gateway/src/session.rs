@@ -16,6 +16,7 @@ use fluxer_core::service::{Fluxer, member_channel_permissions};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::GatewayConfig;
 use crate::guild_cache::GuildCache;
@@ -28,6 +29,40 @@ use crate::sequence::Numbering;
 #[derive(Debug)]
 pub(crate) enum Outbound {
     Text(String),
+    /// A `MESSAGE_CREATE` frame and when its message was created: the connection measures the
+    /// delivery time when it writes the frame (only while telemetry records).
+    Message(String, std::time::SystemTime),
+}
+
+impl Outbound {
+    /// The frame for `event`, carrying its message's creation time when that is measured.
+    fn new(event: EventKind, frame: String, payload: &str) -> Outbound {
+        if event == EventKind::MessageCreate
+            && fluxer_core::telemetry::recorder().is_some()
+            && let Some(created) = message_created(payload)
+        {
+            return Outbound::Message(frame, created);
+        }
+        Outbound::Text(frame)
+    }
+}
+
+/// When the message a `MESSAGE_CREATE` payload carries was created, read from its snowflake ID.
+/// The payload's keys are in no set order (nested objects have IDs too), so it is parsed, with
+/// every other field skipped unread; only while telemetry records.
+fn message_created(payload: &str) -> Option<std::time::SystemTime> {
+    #[derive(serde::Deserialize)]
+    struct Created<'a> {
+        #[serde(borrow)]
+        id: &'a str,
+    }
+    let id: u64 = serde_json::from_str::<Created<'_>>(payload)
+        .ok()?
+        .id
+        .parse()
+        .ok()?;
+    let ms = fluxer_core::id::Snowflake(id).timestamp().unix_ms();
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(u64::try_from(ms).ok()?))
 }
 
 /// A close code and reason, sent on a connection's kill switch (never blocked by a full queue).
@@ -227,8 +262,45 @@ enum Flow {
     End,
 }
 
+/// Counts a session as live for as long as its task runs (attached or awaiting a resume).
+struct LiveSession;
+
+impl LiveSession {
+    fn new() -> LiveSession {
+        if let Some(recorder) = fluxer_core::telemetry::recorder() {
+            recorder.gateway_sessions(1);
+        }
+        LiveSession
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        if let Some(recorder) = fluxer_core::telemetry::recorder() {
+            recorder.gateway_sessions(-1);
+        }
+    }
+}
+
+/// The trace of one event's handling by one session (filtering, sequencing, the hand-over to the
+/// connection), while telemetry records; every session handles each event it receives, so the
+/// sampling ratio is what keeps these in proportion.
+fn dispatch_span(event: EventKind) -> tracing::Span {
+    if fluxer_core::telemetry::recorder().is_none() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        parent: None,
+        "gateway.dispatch",
+        otel.name = %format_args!("dispatch {}", event.as_str()),
+        otel.kind = "consumer",
+        gateway.event = event.as_str(),
+    )
+}
+
 impl SessionTask {
     pub(crate) async fn run(mut self) {
+        let _live = LiveSession::new();
         let config = self.ctx.config().clone();
         let mut st = State {
             numbering: self.numbering,
@@ -287,7 +359,10 @@ impl SessionTask {
                     None => Flow::End,
                 },
                 event = self.subscription.recv(), if pending_initial.is_none() => match event {
-                    Some(Ok(dispatch)) => Box::pin(self.on_event(&mut st, &dispatch)).await,
+                    Some(Ok(dispatch)) => {
+                        let span = dispatch_span(dispatch.event);
+                        Box::pin(self.on_event(&mut st, &dispatch)).instrument(span).await
+                    }
                     Some(Err(_lagged)) => {
                         // Events were lost before they reached the buffer: a resume would have a gap.
                         tracing::warn!(session = %self.session_id, "session lagged behind the event bus; invalidating");
@@ -469,11 +544,11 @@ impl SessionTask {
 
     /// Sequences a dispatch, buffers it for resume and sends it if a connection is attached.
     fn push(&mut self, st: &mut State, event: EventKind, payload: Arc<str>, position: Option<u64>) {
-        let Some(frame) = self.sequence(st, event, payload, position) else {
+        let Some(frame) = self.sequence(st, event, payload.clone(), position) else {
             return;
         };
         if let Some(conn) = &st.out {
-            match conn.out.try_send(Outbound::Text(frame)) {
+            match conn.out.try_send(Outbound::new(event, frame, &payload)) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     // A client that cannot keep up is disconnected; it may resume and get the rest.
@@ -912,4 +987,23 @@ fn lists_change(event: EventKind) -> bool {
             | EventKind::ChannelDelete
             | EventKind::UserUpdate
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_created;
+
+    #[test]
+    fn a_message_payload_tells_when_it_was_created() {
+        let at = fluxer_core::time::Timestamp::from_unix_ms(1_700_000_000_123);
+        let id = fluxer_core::id::Snowflake::from_parts(at.unix_ms(), 1, 2).0;
+        let created = message_created(&format!("{{\"id\":\"{id}\",\"content\":\"hi\"}}")).unwrap();
+        assert_eq!(
+            created,
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123)
+        );
+        let later = format!("{{\"author\":{{\"id\":\"5\"}},\"content\":\"hi\",\"id\":\"{id}\"}}");
+        assert_eq!(message_created(&later), Some(created));
+        assert_eq!(message_created("{\"content\":\"hi\"}"), None);
+    }
 }

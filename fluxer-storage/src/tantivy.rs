@@ -456,6 +456,7 @@ impl Inner {
 
 #[async_trait]
 impl SearchIndex for TantivySearchIndex {
+    #[tracing::instrument(level = "debug", name = "search.index_messages", skip_all, fields(otel.kind = "client"))]
     async fn index_messages(&self, docs: &[MessageDocument]) -> PortResult<()> {
         let docs = docs.to_vec();
         self.blocking(move |inner| {
@@ -473,6 +474,7 @@ impl SearchIndex for TantivySearchIndex {
         self.blocking(move |inner| inner.delete_ids(ids)).await
     }
 
+    #[tracing::instrument(level = "debug", name = "search.commit", skip_all, fields(otel.kind = "client"))]
     async fn commit(&self) -> PortResult<()> {
         self.blocking(|inner| {
             inner.writer()?.commit().map_err(backend)?;
@@ -481,6 +483,7 @@ impl SearchIndex for TantivySearchIndex {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "search.search_messages", skip_all, fields(otel.kind = "client"))]
     async fn search_messages(&self, query: &MessageSearch) -> PortResult<SearchHits> {
         let query = query.clone();
         self.blocking(move |inner| inner.search(&query)).await
@@ -514,6 +517,7 @@ impl SearchIndex for TantivySearchIndex {
         self.blocking(move |inner| inner.delete_ids(ids)).await
     }
 
+    #[tracing::instrument(level = "debug", name = "search.search_guilds", skip_all, fields(otel.kind = "client"))]
     async fn search_guilds(
         &self,
         query: &str,

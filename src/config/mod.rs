@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod backends;
+mod telemetry;
 
 pub use backends::{Blobs, Bus, Cache, Database, Email, Queue, Search, Smtp, SmtpSecurity};
+pub use telemetry::Telemetry;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -51,6 +53,8 @@ pub struct Config {
     pub http: Http,
     /// The web app served at `/`.
     pub web: Web,
+    /// OpenTelemetry export of traces and metrics.
+    pub telemetry: Telemetry,
 }
 
 /// The web app (`web`): a built bundle of Fluxer's web client served at `/` by the node that runs
@@ -675,6 +679,9 @@ impl Config {
         }
         if self.worker.concurrency == 0 || self.worker.concurrency > 256 {
             return bad("worker.concurrency", "must be between 1 and 256");
+        }
+        if let Err((key, message)) = self.telemetry.check() {
+            return bad(key, message);
         }
         let http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
         for (key, service) in [

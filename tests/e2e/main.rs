@@ -14,6 +14,7 @@ mod postgres;
 mod push;
 mod quickstart;
 mod sign_in;
+mod telemetry;
 mod web;
 
 use harness::{Client, Server};

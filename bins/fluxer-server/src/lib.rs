@@ -108,7 +108,13 @@ async fn run(cli: Cli, name: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    fluxer::runtime::init_logging(&config);
+    let _logging = match fluxer::runtime::init_logging(&config) {
+        Ok(logging) => logging,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let _span = tracing::info_span!("service", service = name).entered();
     let outcome = match cli.command.unwrap_or(Command::Serve { roles: Vec::new() }) {
         Command::Serve { roles } => {

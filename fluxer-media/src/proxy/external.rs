@@ -53,6 +53,7 @@ pub(crate) async fn fetch(config: &ExternalConfig, url: &str) -> Result<Fetched,
 }
 
 /// [`fetch`], introducing itself as `agent`.
+#[tracing::instrument(level = "debug", name = "http.fetch", skip_all, fields(otel.kind = "client"))]
 pub(crate) async fn fetch_as(
     config: &ExternalConfig,
     url: &str,
@@ -335,6 +336,7 @@ pub(crate) struct Reply {
 /// Sends `call` to `url` under `config`'s address policy and size bound, within
 /// `config.timeout`, and returns the answer whatever its status. Redirects are not followed (an
 /// API that moves is an error).
+#[tracing::instrument(level = "debug", name = "http.call", skip_all, fields(otel.kind = "client"))]
 pub(crate) async fn call_as(
     config: &ExternalConfig,
     url: &str,

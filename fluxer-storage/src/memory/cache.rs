@@ -65,12 +65,14 @@ fn live<'a>(map: &'a HashMap<String, Entry>, key: &str, now: Instant) -> Option<
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
-        Ok(
-            self.with(|map, now| match live(map, key, now).map(|e| &e.value) {
-                Some(Value::Bytes(b)) => Some(b.clone()),
-                _ => None,
-            }),
-        )
+        let found = self.with(|map, now| match live(map, key, now).map(|e| &e.value) {
+            Some(Value::Bytes(b)) => Some(b.clone()),
+            _ => None,
+        });
+        if let Some(recorder) = fluxer_core::telemetry::recorder() {
+            recorder.cache_lookup(fluxer_core::telemetry::CacheKind::Shared, found.is_some());
+        }
+        Ok(found)
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> PortResult<()> {

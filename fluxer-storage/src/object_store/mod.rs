@@ -223,6 +223,7 @@ impl ObjectBlobStore {
 
 #[async_trait]
 impl BlobStore for ObjectBlobStore {
+    #[tracing::instrument(level = "debug", name = "blob.put", skip_all, fields(otel.kind = "client"))]
     async fn put(
         &self,
         key: &str,
@@ -265,6 +266,7 @@ impl BlobStore for ObjectBlobStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "blob.get", skip_all, fields(otel.kind = "client"))]
     async fn get(&self, key: &str) -> PortResult<Option<(BlobMeta, Vec<u8>)>> {
         let path = object_path(key)?;
         match found(self.objects.get(&path).await)? {
@@ -273,6 +275,7 @@ impl BlobStore for ObjectBlobStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", name = "blob.get_range", skip_all, fields(otel.kind = "client"))]
     async fn get_range(
         &self,
         key: &str,
@@ -312,6 +315,7 @@ impl BlobStore for ObjectBlobStore {
         ))
     }
 
+    #[tracing::instrument(level = "debug", name = "blob.head", skip_all, fields(otel.kind = "client"))]
     async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>> {
         let path = object_path(key)?;
         Ok(self
@@ -320,6 +324,7 @@ impl BlobStore for ObjectBlobStore {
             .map(|(meta, _)| meta))
     }
 
+    #[tracing::instrument(level = "debug", name = "blob.delete", skip_all, fields(otel.kind = "client"))]
     async fn delete(&self, key: &str) -> PortResult<bool> {
         let path = object_path(key)?;
         // S3 deletes are idempotent and do not say whether anything was there.

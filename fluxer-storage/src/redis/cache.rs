@@ -75,11 +75,15 @@ impl RedisCache {
 #[async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
-        redis::cmd("GET")
+        let found: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.key(key))
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        if let Some(recorder) = fluxer_core::telemetry::recorder() {
+            recorder.cache_lookup(fluxer_core::telemetry::CacheKind::Shared, found.is_some());
+        }
+        Ok(found)
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> PortResult<()> {

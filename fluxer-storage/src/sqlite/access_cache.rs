@@ -67,11 +67,17 @@ impl<K: Eq + Hash, V: Clone> Entries<K, V> {
     }
 
     fn get(&self, key: &K, generation: u64) -> Option<V> {
-        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        map.entries
-            .get(key)
-            .filter(|(at, _)| *at == generation)
-            .map(|(_, v)| v.clone())
+        let found = {
+            let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+            map.entries
+                .get(key)
+                .filter(|(at, _)| *at == generation)
+                .map(|(_, v)| v.clone())
+        };
+        if let Some(recorder) = fluxer_core::telemetry::recorder() {
+            recorder.cache_lookup(fluxer_core::telemetry::CacheKind::Access, found.is_some());
+        }
+        found
     }
 
     fn put(&self, key: K, generation: u64, value: V) {

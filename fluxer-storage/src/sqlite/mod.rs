@@ -264,6 +264,17 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
     {
+        match fluxer_core::telemetry::recorder() {
+            None => self.write_untimed(f).await,
+            Some(recorder) => timed(recorder, operation_name::<F>(), self.write_untimed(f)).await,
+        }
+    }
+
+    async fn write_untimed<T, F>(&self, f: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
+    {
         let sender = self
             .inner
             .writer
@@ -287,14 +298,40 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
     {
+        let recorder = fluxer_core::telemetry::recorder();
         let Ok(_permit) = self.inner.read_permits.clone().try_acquire_owned() else {
-            return self.read(f).await;
+            return match recorder {
+                None => self.read_untimed(f).await,
+                Some(recorder) => {
+                    timed(recorder, operation_name::<F>(), self.read_untimed(f)).await
+                }
+            };
         };
-        self.inner.with_reader(f)
+        match recorder {
+            None => self.inner.with_reader(f),
+            Some(recorder) => {
+                let operation = operation_name::<F>();
+                let started = std::time::Instant::now();
+                let result = db_span(operation).in_scope(|| self.inner.with_reader(f));
+                recorder.db_operation("sqlite", operation, started.elapsed());
+                result
+            }
+        }
     }
 
     /// Runs `f` on a pooled read connection on the blocking pool.
     pub(crate) async fn read<T, F>(&self, f: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
+    {
+        match fluxer_core::telemetry::recorder() {
+            None => self.read_untimed(f).await,
+            Some(recorder) => timed(recorder, operation_name::<F>(), self.read_untimed(f)).await,
+        }
+    }
+
+    async fn read_untimed<T, F>(&self, f: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
@@ -314,6 +351,47 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::backend_of("sqlite", format!("a read failed: {e}")))?
     }
+}
+
+/// Runs a database operation in a client span and measures it (queueing for a connection or the
+/// writer included: that wait is part of what the caller pays).
+async fn timed<T>(
+    recorder: &dyn fluxer_core::telemetry::Recorder,
+    operation: &'static str,
+    work: impl Future<Output = T>,
+) -> T {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let result = work.instrument(db_span(operation)).await;
+    recorder.db_operation("sqlite", operation, started.elapsed());
+    result
+}
+
+fn db_span(operation: &'static str) -> tracing::Span {
+    tracing::debug_span!(
+        "db",
+        otel.name = operation,
+        otel.kind = "client",
+        db.system.name = "sqlite",
+        db.operation.name = operation,
+    )
+}
+
+/// The repository method a database closure belongs to (`create_message`), read from the closure's
+/// type name (`...::create_message<'_>::{{closure}}::{{closure}}`): every call site names its operation
+/// without a string to keep in step. `query` when the name has no such shape.
+fn operation_name<F>() -> &'static str {
+    method_of(std::any::type_name::<F>())
+}
+
+fn method_of(name: &str) -> &str {
+    let Some(end) = name.find("::{{closure}}") else {
+        return "query";
+    };
+    let path = &name[..end];
+    let method = path.rfind("::").map_or(path, |at| &path[at + 2..]);
+    // Without its lifetimes (`list_members<'_, '_>`).
+    method.split('<').next().unwrap_or(method)
 }
 
 impl Inner {

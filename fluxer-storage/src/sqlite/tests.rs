@@ -279,3 +279,24 @@ async fn reopening_keeps_the_data_and_the_schema_version() {
         .unwrap();
     assert_eq!(version, schema::VERSION);
 }
+
+#[test]
+fn a_database_closure_is_named_after_its_method() {
+    fn name_of<F>(_: &F) -> &'static str {
+        super::operation_name::<F>()
+    }
+    fn create_message() -> &'static str {
+        let closure = |x: u8| x;
+        name_of(&closure)
+    }
+    assert_eq!(create_message(), "create_message");
+    // An async-trait method's closure, as the compiler names it.
+    assert_eq!(
+        super::method_of(
+            "fluxer_storage::sqlite::repos::members::<impl fluxer_core::ports::storage::MemberRepository \
+             for fluxer_storage::sqlite::SqliteStore>::list_members<'_, '_>::{{closure}}::{{closure}}"
+        ),
+        "list_members"
+    );
+    assert_eq!(name_of(&create_message), "query");
+}
