@@ -20,6 +20,7 @@ mod media;
 mod presence;
 mod queue;
 mod search;
+mod sso;
 mod storage;
 mod unfurl;
 
@@ -40,6 +41,7 @@ pub use queue::{Job, JobState, NewJob, Queue, QueueStats};
 pub use search::{
     GuildDocument, Has, MessageDocument, MessageSearch, SearchHits, SearchIndex, UserDocument,
 };
+pub use sso::{OidcAuthorizationRequest, OidcError, OidcIdentity, OidcProvider};
 pub use storage::*;
 pub use unfurl::{RemoteMedia, Unfurler};
 

@@ -50,6 +50,7 @@ mod scheduled;
 mod search;
 mod settings;
 mod sidebar;
+mod sso;
 mod themes;
 mod tokens;
 mod totp;
@@ -115,6 +116,7 @@ pub use scheduled::{
 pub use search::{SearchPage, SearchRequest, SortOrder};
 pub use settings::{UserGuildSettingsUpdate, UserSettingsUpdate};
 pub use sidebar::{Sidebar, SidebarGroup, SidebarMember, SidebarPresence, SidebarRow};
+pub use sso::{SsoCompletion, SsoSettings, SsoStart, SsoStatus};
 pub use themes::{MAX_THEME_CSS_BYTES, ThemeCreated, theme_key};
 pub use tokens::{BotToken, SessionToken, hash_token, random_base62};
 pub use totp::totp_code;
@@ -127,7 +129,7 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
-    Media, Presence, Queue, SearchIndex, Store, SystemClock, Unfurler,
+    Media, OidcProvider, Presence, Queue, SearchIndex, Store, SystemClock, Unfurler,
 };
 use crate::time::Timestamp;
 
@@ -244,6 +246,8 @@ pub struct Config {
     pub require_ip_authorization: bool,
     /// How long OAuth2 codes and tokens live.
     pub oauth2: OAuth2Lifetimes,
+    /// Single sign-on through an OpenID provider (which the `sso` port speaks to).
+    pub sso: SsoSettings,
 }
 
 impl Default for Config {
@@ -260,6 +264,7 @@ impl Default for Config {
             link_secret: Vec::new(),
             require_ip_authorization: false,
             oauth2: OAuth2Lifetimes::default(),
+            sso: SsoSettings::default(),
         }
     }
 }
@@ -302,6 +307,9 @@ pub struct Ports {
     /// Links Bluesky accounts (atproto OAuth). Without it the `bsky` routes answer
     /// `BLUESKY_OAUTH_NOT_ENABLED`.
     pub bluesky: Option<Arc<dyn BlueskyOAuth>>,
+    /// The OpenID provider people sign in with (single sign-on). Without it the SSO routes answer
+    /// `FEATURE_TEMPORARILY_DISABLED`.
+    pub sso: Option<Arc<dyn OidcProvider>>,
 }
 
 impl Ports {
@@ -328,6 +336,7 @@ impl Ports {
             gif_providers: Vec::new(),
             domain_probe: None,
             bluesky: None,
+            sso: None,
         }
     }
 
@@ -353,6 +362,12 @@ impl Ports {
     /// Links Bluesky accounts through `oauth`.
     pub fn with_bluesky(mut self, oauth: Arc<dyn BlueskyOAuth>) -> Self {
         self.bluesky = Some(oauth);
+        self
+    }
+
+    /// Signs people in through `provider` (single sign-on, when the config enables it).
+    pub fn with_sso(mut self, provider: Arc<dyn OidcProvider>) -> Self {
+        self.sso = Some(provider);
         self
     }
 

@@ -31,6 +31,7 @@ pub mod gifs;
 pub mod presence;
 pub mod queue;
 pub mod search;
+pub mod sso;
 pub mod storage;
 mod storage_accounts;
 mod storage_channels;
@@ -41,6 +42,7 @@ mod storage_oauth2;
 mod storage_packs;
 mod storage_reactions;
 mod storage_reports;
+mod storage_sso;
 pub mod unfurl;
 
 /// Generates the tests of one suite; the public `*_conformance_tests!` macros call it.
