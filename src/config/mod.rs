@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod backends;
+mod sso;
 
 pub use backends::{Blobs, Bus, Cache, Database, Email, Queue, Search, Smtp, SmtpSecurity};
+pub use sso::Sso;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -425,6 +427,8 @@ pub struct Auth {
     pub oauth2_refresh_token_ttl_secs: Option<u64>,
     /// Bluesky connections (atproto OAuth); on once a signing key is configured.
     pub bluesky: Bluesky,
+    /// Single sign-on through an OpenID Connect provider.
+    pub sso: Sso,
 }
 
 /// The atproto OAuth client that links Bluesky accounts (`auth.bluesky`, upstream's keys).
@@ -663,6 +667,9 @@ impl Config {
             if service.base_url.as_deref().is_some_and(|u| !http(u)) {
                 return bad(key, "must be an http(s) URL");
             }
+        }
+        if let Some((key, message)) = self.auth.sso.problem() {
+            return bad(key, message);
         }
         if let Some(url) = &self.integrations.connections.well_known_url
             && !(http(url) && url.contains("{domain}"))

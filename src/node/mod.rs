@@ -320,6 +320,7 @@ impl UseCases {
             gif_providers,
             domain_probe: Some(domain_probe),
             bluesky,
+            sso: ports::sso(config),
         };
         let fluxer = Fluxer::new(
             ports,
@@ -342,6 +343,7 @@ impl UseCases {
                     .ip_authorization
                     .unwrap_or(!matches!(config.integrations.email, config::Email::Log {})),
                 oauth2: oauth2_lifetimes(&config.auth),
+                sso: ports::sso_settings(config),
                 ..Default::default()
             },
         );

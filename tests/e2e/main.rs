@@ -12,6 +12,7 @@ mod packs;
 mod postgres;
 mod quickstart;
 mod sign_in;
+mod sso;
 mod web;
 
 use harness::{Client, Server};
