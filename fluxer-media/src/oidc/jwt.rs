@@ -310,7 +310,7 @@ mod tests {
         assert_eq!(
             Jws::parse(&tampered)
                 .unwrap()
-                .verify(&[jwk.clone()])
+                .verify(std::slice::from_ref(&jwk))
                 .unwrap_err(),
             JwtError::BadSignature
         );
@@ -320,7 +320,9 @@ mod tests {
             enc(claims().to_string().as_bytes())
         );
         assert!(matches!(
-            Jws::parse(&none).unwrap().verify(&[jwk.clone()]),
+            Jws::parse(&none)
+                .unwrap()
+                .verify(std::slice::from_ref(&jwk)),
             Err(JwtError::Algorithm(_))
         ));
         // An HMAC token "signed" with the public key is not accepted either.
