@@ -641,6 +641,7 @@ fn fluxer_round(args: &Args) -> Round {
             domain_probe: None,
             bluesky: None,
             push: None,
+            sso: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -88,6 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             domain_probe: None,
             bluesky: None,
             push: None,
+            sso: None,
         },
         Config::default(),
     );

@@ -42,6 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         domain_probe: None,
         bluesky: None,
         push: None,
+        sso: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
 

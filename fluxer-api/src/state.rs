@@ -334,6 +334,10 @@ impl Default for RateLimits {
                     Limit::new(10, 3_600_000),
                 ),
                 (Method::POST, "/auth/register", Limit::new(10, 10_000)),
+                // Upstream's SSO buckets (the status shares start's).
+                (Method::GET, "/auth/sso/status", Limit::new(10, 10_000)),
+                (Method::POST, "/auth/sso/start", Limit::new(10, 10_000)),
+                (Method::POST, "/auth/sso/complete", Limit::new(15, 10_000)),
                 (
                     Method::POST,
                     "/auth/username-suggestions",

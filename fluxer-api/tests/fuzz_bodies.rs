@@ -43,6 +43,7 @@ impl Api {
             domain_probe: None,
             bluesky: None,
             push: None,
+            sso: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

@@ -229,6 +229,7 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
         domain_probe: None,
         bluesky: None,
         push: None,
+        sso: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let presence = Arc::new(MemoryPresence::new());

@@ -31,6 +31,7 @@ pub mod bluesky;
 pub mod domains;
 pub mod gifs;
 pub mod links;
+pub mod oidc;
 pub mod proxy;
 pub mod push;
 pub mod s3;

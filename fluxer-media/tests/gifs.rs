@@ -1,6 +1,6 @@
 //! GIF search against fakes of Tenor's and KLIPY's APIs on loopback, answering in the shape of
 //! their v2 APIs; what a domain publishes, read with the production settings; and the atproto
-//! OAuth client's conformance.
+//! OAuth and OpenID Connect clients' conformance.
 
 mod fixtures;
 
@@ -267,3 +267,16 @@ async fn a_domain_serves_its_verification_file() {
         .with_well_known_url(template);
     assert_eq!(strict.verification_file("example.com").await, None);
 }
+
+fluxer_core::oidc_provider_conformance_tests!({
+    // Nothing listens on port 1.
+    Arc::new(fluxer_media::oidc::OidcClient::new(
+        fluxer_media::oidc::OidcSettings {
+            issuer: "http://127.0.0.1:1".into(),
+            client_id: "fluxer".into(),
+            client_secret: Some("client-secret".into()),
+            scopes: vec!["openid".into(), "email".into()],
+            timeout: std::time::Duration::from_secs(5),
+        },
+    )) as Arc<dyn fluxer_core::ports::OidcProvider>
+});

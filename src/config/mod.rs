@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod backends;
+mod sso;
 mod telemetry;
 
 pub use backends::{Blobs, Bus, Cache, Database, Email, Queue, Search, Smtp, SmtpSecurity};
+pub use sso::Sso;
 pub use telemetry::Telemetry;
 
 /// The whole configuration.
@@ -435,6 +437,8 @@ pub struct Auth {
     pub bluesky: Bluesky,
     /// The key Web Push requests are signed with (upstream's `auth.vapid`).
     pub vapid: Vapid,
+    /// Single sign-on through an OpenID Connect provider.
+    pub sso: Sso,
 }
 
 /// The VAPID key pair (`auth.vapid`, upstream's keys). Unset, the key is derived from the
@@ -691,6 +695,9 @@ impl Config {
             if service.base_url.as_deref().is_some_and(|u| !http(u)) {
                 return bad(key, "must be an http(s) URL");
             }
+        }
+        if let Some((key, message)) = self.auth.sso.problem() {
+            return bad(key, message);
         }
         if let Some(url) = &self.integrations.connections.well_known_url
             && !(http(url) && url.contains("{domain}"))

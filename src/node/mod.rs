@@ -340,6 +340,7 @@ impl UseCases {
             domain_probe: Some(domain_probe),
             bluesky,
             push,
+            sso: ports::sso(config),
         };
         let fluxer = Fluxer::new(
             ports,
@@ -362,6 +363,7 @@ impl UseCases {
                     .ip_authorization
                     .unwrap_or(!matches!(config.integrations.email, config::Email::Log {})),
                 oauth2: oauth2_lifetimes(&config.auth),
+                sso: ports::sso_settings(config),
                 ..Default::default()
             },
         );

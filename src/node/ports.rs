@@ -8,11 +8,12 @@ use fluxer_api::ratelimit::ClientIp;
 use fluxer_api::{ApiConfig, InstanceInfo};
 use fluxer_core::error::chain;
 use fluxer_core::ports::{
-    BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, Presence,
-    PushSender, Queue, SearchIndex, Store,
+    BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, OidcProvider,
+    Presence, PushSender, Queue, SearchIndex, Store,
 };
 use fluxer_core::secret::{hash_token, random_base62};
 use fluxer_media::bluesky::AtprotoClient;
+use fluxer_media::oidc::{OidcClient, OidcSettings};
 use fluxer_media::proxy::MediaConfig;
 use fluxer_media::{AtprotoOAuth, DomainChecks, GifApi, WebPush};
 use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryPresence};
@@ -531,6 +532,39 @@ pub(super) fn bluesky(
         oauth = oauth.with_plc_directory(plc.clone());
     }
     Ok(Some(Arc::new(oauth)))
+}
+
+/// The OpenID provider people sign in with (`auth.sso`), when SSO is on.
+pub(super) fn sso(config: &Config) -> Option<Arc<dyn OidcProvider>> {
+    let settings = &config.auth.sso;
+    if !settings.enabled {
+        return None;
+    }
+    Some(Arc::new(OidcClient::new(OidcSettings {
+        issuer: settings.issuer.clone(),
+        client_id: settings.client_id.clone(),
+        client_secret: settings.client_secret.clone().filter(|s| !s.is_empty()),
+        scopes: settings.scopes.clone(),
+        timeout: std::time::Duration::from_millis(settings.timeout_ms),
+    })))
+}
+
+/// The core's single sign-on settings from `auth.sso`.
+pub(super) fn sso_settings(config: &Config) -> fluxer_core::service::SsoSettings {
+    let settings = &config.auth.sso;
+    fluxer_core::service::SsoSettings {
+        enabled: settings.enabled,
+        enforced: settings.enforced,
+        display_name: settings.display_name.clone().filter(|n| !n.is_empty()),
+        redirect_uri: settings.redirect_uri.clone(),
+        allowed_domains: settings
+            .allowed_domains
+            .iter()
+            .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect(),
+        auto_provision: settings.auto_provision,
+    }
 }
 
 /// Where clients reach the media proxy: `services.media_proxy.public_url`, else `{origin}/media`.

@@ -15,6 +15,7 @@ mod push;
 mod quickstart;
 mod sign_in;
 mod telemetry;
+mod sso;
 mod web;
 
 use harness::{Client, Server};

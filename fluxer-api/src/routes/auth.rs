@@ -5,7 +5,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use fluxer_core::service::{
-    HandoffStarted, HandoffStatus, IpAuthorizationPoll, LoginOutcome, LoginRequest, RegisterRequest,
+    HandoffStarted, HandoffStatus, IpAuthorizationPoll, LoginOutcome, LoginRequest,
+    RegisterRequest, SsoCompletion, SsoStart, SsoStatus,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -42,6 +43,46 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/auth/handoff/complete", post(complete_handoff))
         .route("/auth/handoff/{code}/status", get(handoff_status))
         .route("/auth/handoff/{code}", delete(cancel_handoff))
+        .route("/auth/sso/status", get(sso_status))
+        .route("/auth/sso/start", post(sso_start))
+        .route("/auth/sso/complete", post(sso_complete))
+}
+
+async fn sso_status(State(s): State<ApiState>) -> Json<SsoStatus> {
+    Json(s.fluxer.sso_status())
+}
+
+#[derive(Deserialize)]
+struct SsoStartBody {
+    #[serde(default)]
+    redirect_to: Option<String>,
+}
+
+async fn sso_start(
+    State(s): State<ApiState>,
+    JsonBody(req): JsonBody<SsoStartBody>,
+) -> ApiResult<Json<SsoStart>> {
+    Ok(Json(s.fluxer.start_sso(req.redirect_to.as_deref()).await?))
+}
+
+#[derive(Deserialize)]
+struct SsoCompleteBody {
+    code: String,
+    state: String,
+}
+
+async fn sso_complete(
+    State(s): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<SsoCompleteBody>,
+) -> ApiResult<Json<SsoCompletion>> {
+    let client = client_info(&headers, ip(&peer));
+    Ok(Json(
+        s.fluxer
+            .complete_sso(&req.code, &req.state, &client)
+            .await?,
+    ))
 }
 
 type Peer = PeerIp;

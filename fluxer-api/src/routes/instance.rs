@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use fluxer_core::service::SsoStatus;
 use serde::Serialize;
 
 use crate::state::{ApiState, InstanceInfo};
@@ -29,6 +30,7 @@ async fn well_known(State(state): State<ApiState>) -> Response {
         Json(Discovery::of(
             &state.config.instance,
             state.fluxer.push_public_key(),
+            state.fluxer.sso_status(),
         )),
     )
         .into_response()
@@ -42,7 +44,7 @@ struct Discovery<'a> {
     captcha: Captcha,
     features: Features,
     gif: Gif<'a>,
-    sso: Sso,
+    sso: SsoStatus,
     limits: Limits,
     push: Push<'a>,
     app_public: AppPublic,
@@ -84,14 +86,6 @@ struct Gif<'a> {
     provider: &'a str,
 }
 
-#[derive(Serialize)]
-struct Sso {
-    enabled: bool,
-    enforced: bool,
-    display_name: Option<String>,
-    redirect_uri: String,
-}
-
 /// Limit rules on top of the client's defaults: none (self-hosted instances get the full set).
 #[derive(Serialize)]
 struct Limits {
@@ -112,7 +106,7 @@ struct AppPublic {
 }
 
 impl<'a> Discovery<'a> {
-    fn of(info: &'a InstanceInfo, public_vapid_key: Option<&'a str>) -> Self {
+    fn of(info: &'a InstanceInfo, public_vapid_key: Option<&'a str>, sso: SsoStatus) -> Self {
         Discovery {
             api_code_version: API_CODE_VERSION,
             endpoints: Endpoints {
@@ -128,7 +122,7 @@ impl<'a> Discovery<'a> {
                 gift: &info.gift,
                 webapp: &info.webapp,
             },
-            // Neither CAPTCHA, SMS, voice, payments, manual review nor SSO is built yet.
+            // Neither CAPTCHA, SMS, voice, payments nor manual review is built yet.
             captcha: Captcha {
                 provider: "none",
                 hcaptcha_site_key: None,
@@ -144,12 +138,7 @@ impl<'a> Discovery<'a> {
             gif: Gif {
                 provider: &info.gif_provider,
             },
-            sso: Sso {
-                enabled: false,
-                enforced: false,
-                display_name: None,
-                redirect_uri: format!("{}/auth/sso/callback", info.webapp),
-            },
+            sso,
             limits: Limits {
                 version: 1,
                 trait_definitions: [],

@@ -21,6 +21,7 @@ mod presence;
 mod push;
 mod queue;
 mod search;
+mod sso;
 mod storage;
 mod unfurl;
 
@@ -42,6 +43,7 @@ pub use queue::{Job, JobState, NewJob, Queue, QueueStats};
 pub use search::{
     GuildDocument, Has, MessageDocument, MessageSearch, SearchHits, SearchIndex, UserDocument,
 };
+pub use sso::{OidcAuthorizationRequest, OidcError, OidcIdentity, OidcProvider};
 pub use storage::*;
 pub use unfurl::{RemoteMedia, Unfurler};
 

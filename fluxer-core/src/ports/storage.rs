@@ -706,6 +706,19 @@ pub trait OAuth2TokenRepository: Send + Sync {
     async fn delete_expired_oauth2_tokens(&self, now: Timestamp) -> PortResult<u64>;
 }
 
+/// Single sign-on identities: which account an OpenID provider's person (issuer and subject)
+/// signs in to. An identity is linked to one account at most.
+#[async_trait]
+pub trait SsoIdentityRepository: Send + Sync {
+    /// Links the identity to `user`; fails with the `sso_identities.pk` conflict when the identity
+    /// is linked already (to anyone).
+    async fn link_sso_identity(&self, issuer: &str, subject: &str, user: UserId) -> PortResult<()>;
+    /// The account the identity is linked to, if any.
+    async fn find_sso_identity(&self, issuer: &str, subject: &str) -> PortResult<Option<UserId>>;
+    /// Unlinks every identity of `user` (account erasure); returns how many.
+    async fn delete_user_sso_identities(&self, user: UserId) -> PortResult<u64>;
+}
+
 /// Every repository: what a complete storage backend implements.
 pub trait Store:
     UserRepository
@@ -729,6 +742,7 @@ pub trait Store:
     + PackRepository
     + ReportRepository
     + OAuth2TokenRepository
+    + SsoIdentityRepository
     + 'static
 {
 }
@@ -755,6 +769,7 @@ impl<T> Store for T where
         + PackRepository
         + ReportRepository
         + OAuth2TokenRepository
+        + SsoIdentityRepository
         + 'static
 {
 }
@@ -771,6 +786,8 @@ pub mod conflict {
     pub const INVITE_CODE: &str = "invites.code";
     /// The same user added twice to one guild.
     pub const MEMBER: &str = "members.pk";
+    /// One OpenID identity (issuer and subject) linked twice.
+    pub const SSO_IDENTITY: &str = "sso_identities.pk";
 }
 
 /// Whether an error is the given conflict.

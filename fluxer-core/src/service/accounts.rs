@@ -107,6 +107,8 @@ impl Fluxer {
         self.end_sessions(id, None).await?;
         // Every application the person authorized loses its access (as upstream).
         self.store().delete_user_oauth2_tokens(id).await?;
+        // An erased account's single sign-on identity may sign up afresh.
+        self.store().delete_user_sso_identities(id).await?;
         self.erase_memes(id).await?;
         self.erase_packs(id).await?;
         // Everything else the account kept for itself: settings, notes, scheduled messages,

@@ -51,6 +51,7 @@ mod scheduled;
 mod search;
 mod settings;
 mod sidebar;
+mod sso;
 mod themes;
 mod tokens;
 mod totp;
@@ -117,6 +118,7 @@ pub use scheduled::{
 pub use search::{SearchPage, SearchRequest, SortOrder};
 pub use settings::{UserGuildSettingsUpdate, UserSettingsUpdate};
 pub use sidebar::{Sidebar, SidebarGroup, SidebarMember, SidebarPresence, SidebarRow};
+pub use sso::{SsoCompletion, SsoSettings, SsoStart, SsoStatus};
 pub use themes::{MAX_THEME_CSS_BYTES, ThemeCreated, theme_key};
 pub use tokens::{BotToken, SessionToken, hash_token, random_base62};
 pub use totp::totp_code;
@@ -129,7 +131,7 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
-    Media, Presence, PushSender, Queue, SearchIndex, Store, SystemClock, Unfurler,
+    Media, OidcProvider, Presence, PushSender, Queue, SearchIndex, Store, SystemClock, Unfurler,
 };
 use crate::time::Timestamp;
 
@@ -246,6 +248,8 @@ pub struct Config {
     pub require_ip_authorization: bool,
     /// How long OAuth2 codes and tokens live.
     pub oauth2: OAuth2Lifetimes,
+    /// Single sign-on through an OpenID provider (which the `sso` port speaks to).
+    pub sso: SsoSettings,
 }
 
 impl Default for Config {
@@ -262,6 +266,7 @@ impl Default for Config {
             link_secret: Vec::new(),
             require_ip_authorization: false,
             oauth2: OAuth2Lifetimes::default(),
+            sso: SsoSettings::default(),
         }
     }
 }
@@ -307,6 +312,9 @@ pub struct Ports {
     /// Sends Web Push notifications to users who are away. Without it none are sent (subscriptions
     /// are still kept) and `/.well-known/fluxer` offers no VAPID key.
     pub push: Option<Arc<dyn PushSender>>,
+    /// The OpenID provider people sign in with (single sign-on). Without it the SSO routes answer
+    /// `FEATURE_TEMPORARILY_DISABLED`.
+    pub sso: Option<Arc<dyn OidcProvider>>,
 }
 
 impl Ports {
@@ -334,6 +342,7 @@ impl Ports {
             domain_probe: None,
             bluesky: None,
             push: None,
+            sso: None,
         }
     }
 
@@ -365,6 +374,12 @@ impl Ports {
     /// Links Bluesky accounts through `oauth`.
     pub fn with_bluesky(mut self, oauth: Arc<dyn BlueskyOAuth>) -> Self {
         self.bluesky = Some(oauth);
+        self
+    }
+
+    /// Signs people in through `provider` (single sign-on, when the config enables it).
+    pub fn with_sso(mut self, provider: Arc<dyn OidcProvider>) -> Self {
+        self.sso = Some(provider);
         self
     }
 

@@ -32,6 +32,7 @@ pub mod presence;
 pub mod push;
 pub mod queue;
 pub mod search;
+pub mod sso;
 pub mod storage;
 mod storage_accounts;
 mod storage_channels;
@@ -42,6 +43,7 @@ mod storage_oauth2;
 mod storage_packs;
 mod storage_reactions;
 mod storage_reports;
+mod storage_sso;
 pub mod unfurl;
 
 /// Generates the tests of one suite; the public `*_conformance_tests!` macros call it.

@@ -242,6 +242,19 @@ fn is_scheme(s: &str) -> bool {
 /// The target's addresses, all checked: one forbidden address refuses the host (a name that resolves
 /// to both public and private addresses is not to be trusted).
 async fn resolve(config: &ExternalConfig, target: &Target) -> Result<Vec<SocketAddr>, MediaError> {
+    let addresses = resolve_any(target).await?;
+    if let Some(bad) = addresses.iter().find(|a| !address_allowed(config, a.ip())) {
+        return Err(MediaError::ForbiddenAddress(format!(
+            "{} resolves to {}",
+            target.host,
+            bad.ip()
+        )));
+    }
+    Ok(addresses)
+}
+
+/// The target's addresses, whatever they are.
+async fn resolve_any(target: &Target) -> Result<Vec<SocketAddr>, MediaError> {
     let addresses: Vec<SocketAddr> = match target.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, target.port)],
         Err(_) => tokio::net::lookup_host((target.host.as_str(), target.port))
@@ -253,13 +266,6 @@ async fn resolve(config: &ExternalConfig, target: &Target) -> Result<Vec<SocketA
         return Err(MediaError::ExternalFetch(format!(
             "{} has no address",
             target.host
-        )));
-    }
-    if let Some(bad) = addresses.iter().find(|a| !address_allowed(config, a.ip())) {
-        return Err(MediaError::ForbiddenAddress(format!(
-            "{} resolves to {}",
-            target.host,
-            bad.ip()
         )));
     }
     Ok(addresses)
@@ -343,9 +349,34 @@ pub(crate) async fn call_as(
     agent: Agent,
     call: Call,
 ) -> Result<Reply, MediaError> {
+    call_with(config, url, agent, call, true).await
+}
+
+/// [`call_as`] to a server the operator named (an identity provider on the LAN), so any address
+/// is reachable; size and time are still bounded.
+pub(crate) async fn call_operator_server(
+    config: &ExternalConfig,
+    url: &str,
+    agent: Agent,
+    call: Call,
+) -> Result<Reply, MediaError> {
+    call_with(config, url, agent, call, false).await
+}
+
+async fn call_with(
+    config: &ExternalConfig,
+    url: &str,
+    agent: Agent,
+    call: Call,
+    public_only: bool,
+) -> Result<Reply, MediaError> {
     let send = async {
         let target = Target::parse(url)?;
-        let addresses = resolve(config, &target).await?;
+        let addresses = if public_only {
+            resolve(config, &target).await?
+        } else {
+            resolve_any(&target).await?
+        };
         let io = connect(&target, &addresses).await?;
         let failed = |e: hyper::Error| MediaError::ExternalFetch(e.to_string());
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))

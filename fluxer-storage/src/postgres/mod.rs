@@ -240,6 +240,7 @@ fn conflict_of(constraint: &str) -> Option<&'static str> {
         "guilds_vanity_key" => Some(conflict::GUILD_VANITY),
         "invites_pkey" => Some(conflict::INVITE_CODE),
         "members_pkey" => Some(conflict::MEMBER),
+        "sso_identities_pkey" => Some(conflict::SSO_IDENTITY),
         _ => None,
     }
 }

@@ -213,6 +213,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX oauth2_tokens_by_application ON oauth2_tokens (application_id);
     CREATE INDEX oauth2_tokens_by_expiry ON oauth2_tokens (expires_at);
     ",
+    // 8: single sign-on identities: which account an OpenID provider's subject signs in to.
+    "
+    CREATE TABLE sso_identities (
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        user_id BIGINT NOT NULL,
+        CONSTRAINT sso_identities_pkey PRIMARY KEY (issuer, subject)
+    );
+    CREATE INDEX sso_identities_by_user ON sso_identities (user_id);
+    ",
 ];
 
 /// The schema version this build writes.

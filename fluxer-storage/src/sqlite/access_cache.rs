@@ -206,6 +206,7 @@ pub(super) fn unread_by_access(table: &str) -> bool {
             | "bans"
             | "relationships"
             | "oauth2_tokens"
+            | "sso_identities"
     )
 }
 

@@ -9,6 +9,7 @@ mod messages;
 mod oauth2;
 mod packs;
 mod reports;
+mod sso;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -62,6 +63,7 @@ struct Data {
     packs: BTreeMap<PackId, Pack>,
     reports: BTreeMap<ReportId, Report>,
     oauth2_tokens: HashMap<[u8; 32], OAuth2Token>,
+    sso_identities: HashMap<(String, String), UserId>,
 }
 
 /// Every repository in memory.

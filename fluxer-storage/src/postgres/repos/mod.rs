@@ -9,6 +9,7 @@ mod oauth2;
 mod packs;
 mod reports;
 mod scan;
+mod sso;
 
 use deadpool_postgres::GenericClient;
 use fluxer_core::StoreError;

@@ -9,6 +9,7 @@ mod oauth2;
 mod packs;
 mod reports;
 mod scan;
+mod sso;
 
 use fluxer_core::StoreError;
 use fluxer_core::ports::{PortResult, conflict};
@@ -50,6 +51,8 @@ pub(crate) fn db(e: rusqlite::Error) -> StoreError {
             Some(conflict::INVITE_CODE)
         } else if msg.contains("members.") {
             Some(conflict::MEMBER)
+        } else if msg.contains("sso_identities.") {
+            Some(conflict::SSO_IDENTITY)
         } else {
             None
         };
