@@ -640,6 +640,7 @@ fn fluxer_round(args: &Args) -> Round {
             gif_providers: Vec::new(),
             domain_probe: None,
             bluesky: None,
+            webauthn: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -87,6 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             gif_providers: Vec::new(),
             domain_probe: None,
             bluesky: None,
+            webauthn: None,
         },
         Config::default(),
     );

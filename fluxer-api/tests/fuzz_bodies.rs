@@ -42,6 +42,7 @@ impl Api {
             gif_providers: Vec::new(),
             domain_probe: None,
             bluesky: None,
+            webauthn: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

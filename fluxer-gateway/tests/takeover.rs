@@ -228,6 +228,7 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
         gif_providers: Vec::new(),
         domain_probe: None,
         bluesky: None,
+        webauthn: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let presence = Arc::new(MemoryPresence::new());

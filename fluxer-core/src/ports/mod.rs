@@ -22,6 +22,7 @@ mod queue;
 mod search;
 mod storage;
 mod unfurl;
+mod webauthn;
 
 pub use blob::{BlobMeta, BlobStore};
 pub use bluesky::{BlueskyIdentity, BlueskyOAuth, BlueskyStart};
@@ -42,6 +43,10 @@ pub use search::{
 };
 pub use storage::*;
 pub use unfurl::{RemoteMedia, Unfurler};
+pub use webauthn::{
+    RegisteredCredential, VerifiedAssertion, WebAuthnCeremonies, WebAuthnChallenge,
+    WebAuthnCredentialRepository, WebAuthnFailure,
+};
 
 /// The result of a port call.
 pub type PortResult<T> = Result<T, crate::error::StoreError>;

@@ -17,6 +17,7 @@
 use async_trait::async_trait;
 
 use super::PortResult;
+use super::WebAuthnCredentialRepository;
 use crate::error::StoreError;
 use crate::id::{
     ApplicationId, AuditLogId, ChannelId, ExpressionId, GuildId, MessageId, PackId, ReportId,
@@ -725,6 +726,7 @@ pub trait Store:
     + PackRepository
     + ReportRepository
     + OAuth2TokenRepository
+    + WebAuthnCredentialRepository
     + 'static
 {
 }
@@ -751,6 +753,7 @@ impl<T> Store for T where
         + PackRepository
         + ReportRepository
         + OAuth2TokenRepository
+        + WebAuthnCredentialRepository
         + 'static
 {
 }
@@ -767,6 +770,8 @@ pub mod conflict {
     pub const INVITE_CODE: &str = "invites.code";
     /// The same user added twice to one guild.
     pub const MEMBER: &str = "members.pk";
+    /// Two WebAuthn credentials with the same credential ID.
+    pub const WEBAUTHN_CREDENTIAL: &str = "webauthn_credentials.id";
 }
 
 /// Whether an error is the given conflict.

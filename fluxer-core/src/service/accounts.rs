@@ -54,8 +54,7 @@ impl Fluxer {
     pub async fn disable_account(
         &self,
         actor: &Actor,
-        password: Option<&str>,
-        mfa_code: Option<&str>,
+        sudo: &super::SudoProof,
     ) -> Result<()> {
         actor.require_person("Bots cannot be disabled this way.")?;
         if actor.user.password_hash.is_none() {
@@ -66,7 +65,7 @@ impl Fluxer {
                 "Set a password before disabling the account.",
             ));
         }
-        self.require_sudo(actor, password, mfa_code).await?;
+        self.require_sudo_proof(actor, sudo).await?;
         let mut user = self
             .store()
             .get_user(actor.id())
@@ -107,6 +106,7 @@ impl Fluxer {
         self.end_sessions(id, None).await?;
         // Every application the person authorized loses its access (as upstream).
         self.store().delete_user_oauth2_tokens(id).await?;
+        self.store().delete_user_webauthn_credentials(id).await?;
         self.erase_memes(id).await?;
         self.erase_packs(id).await?;
         // Everything else the account kept for itself: settings, notes, scheduled messages,

@@ -341,13 +341,8 @@ impl Fluxer {
     }
 
     /// `DELETE /users/@me/authorized-ips` (sudo mode): every address must be approved again.
-    pub async fn forget_authorized_ips(
-        &self,
-        actor: &Actor,
-        password: Option<&str>,
-        mfa_code: Option<&str>,
-    ) -> Result<()> {
-        self.require_sudo(actor, password, mfa_code).await?;
+    pub async fn forget_authorized_ips(&self, actor: &Actor, sudo: &super::SudoProof) -> Result<()> {
+        self.require_sudo_proof(actor, sudo).await?;
         let known = self
             .store()
             .list_private_documents(actor.id(), PrivateDocument::AuthorizedIp)

@@ -57,6 +57,7 @@ mod unfurl;
 mod uploads;
 mod users;
 mod webhook_formats;
+mod webauthn;
 mod webhooks;
 
 use std::sync::Arc;
@@ -100,6 +101,7 @@ pub use oauth2::{
 };
 pub use packs::{PackCreate, PackInviteCreate, PackUpdate};
 pub use password::{Argon2Hasher, PasswordHasher};
+pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, SudoProof};
 pub use presence::DEFAULT_LARGE_THRESHOLD;
 pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
 pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};
@@ -127,7 +129,7 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
-    Media, Presence, Queue, SearchIndex, Store, SystemClock, Unfurler,
+    Media, Presence, Queue, SearchIndex, Store, SystemClock, Unfurler, WebAuthnCeremonies,
 };
 use crate::time::Timestamp;
 
@@ -302,6 +304,9 @@ pub struct Ports {
     /// Links Bluesky accounts (atproto OAuth). Without it the `bsky` routes answer
     /// `BLUESKY_OAUTH_NOT_ENABLED`.
     pub bluesky: Option<Arc<dyn BlueskyOAuth>>,
+    /// Passkeys and security keys (WebAuthn ceremonies for the instance's relying party). Without
+    /// it the WebAuthn routes answer `WEBAUTHN_UNAVAILABLE`.
+    pub webauthn: Option<Arc<dyn WebAuthnCeremonies>>,
 }
 
 impl Ports {
@@ -328,6 +333,7 @@ impl Ports {
             gif_providers: Vec::new(),
             domain_probe: None,
             bluesky: None,
+            webauthn: None,
         }
     }
 

@@ -38,6 +38,7 @@ mod storage_guilds;
 mod storage_invites;
 mod storage_messages;
 mod storage_oauth2;
+mod storage_webauthn;
 mod storage_packs;
 mod storage_reactions;
 mod storage_reports;

@@ -13,6 +13,7 @@ pub use super::storage_oauth2::*;
 pub use super::storage_packs::*;
 pub use super::storage_reactions::*;
 pub use super::storage_reports::*;
+pub use super::storage_webauthn::*;
 
 /// Generates one test per [`Store`](crate::ports::Store) case. The argument builds a fresh, empty `Arc<dyn Store>` (an
 /// `async` block is awaited); see [`crate::testing`].
@@ -86,6 +87,9 @@ macro_rules! storage_conformance_tests {
             oauth2_tokens_read_back_by_kind_until_expiry,
             oauth2_token_is_taken_once,
             oauth2_grants_listed_and_revoked,
+            webauthn_credentials_create_list_rename_delete,
+            webauthn_use_is_recorded_only_when_the_counter_rises,
+            webauthn_use_with_one_counter_is_recorded_once,
             read_states_put_get_list,
             private_documents_put_get_list_delete,
             read_state_mentions_are_added,

@@ -200,6 +200,7 @@ pub(super) fn unread_by_access(table: &str) -> bool {
             | "bans"
             | "relationships"
             | "oauth2_tokens"
+            | "webauthn_credentials"
     )
 }
 

@@ -227,6 +227,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX oauth2_tokens_by_application ON oauth2_tokens (application_id);
     CREATE INDEX oauth2_tokens_by_expiry ON oauth2_tokens (expires_at);
     ",
+    // 9: WebAuthn credentials (passkeys and security keys), by credential ID.
+    "
+    CREATE TABLE webauthn_credentials (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        sign_count INTEGER NOT NULL,
+        data TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX webauthn_credentials_by_user ON webauthn_credentials (user_id, created_at);
+    ",
 ];
 
 /// The schema version this build writes.

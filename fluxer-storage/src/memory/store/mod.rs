@@ -9,6 +9,7 @@ mod messages;
 mod oauth2;
 mod packs;
 mod reports;
+mod webauthn;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -62,6 +63,8 @@ struct Data {
     packs: BTreeMap<PackId, Pack>,
     reports: BTreeMap<ReportId, Report>,
     oauth2_tokens: HashMap<[u8; 32], OAuth2Token>,
+    /// By credential ID.
+    webauthn_credentials: BTreeMap<String, fluxer_core::model::WebAuthnCredential>,
 }
 
 /// Every repository in memory.

@@ -6,6 +6,7 @@ mod channels;
 mod guilds;
 mod messages;
 mod oauth2;
+mod webauthn;
 mod packs;
 mod reports;
 mod scan;

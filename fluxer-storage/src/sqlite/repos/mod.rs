@@ -9,6 +9,7 @@ mod oauth2;
 mod packs;
 mod reports;
 mod scan;
+mod webauthn;
 
 use fluxer_core::StoreError;
 use fluxer_core::ports::{PortResult, conflict};
