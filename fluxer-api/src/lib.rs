@@ -39,6 +39,7 @@ mod path;
 pub mod ratelimit;
 mod routes;
 mod state;
+mod webauthn;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -48,6 +49,7 @@ pub use error::{ApiError, ApiResult};
 pub use hasher::{HashingLimits, SpawnBlockingHasher};
 pub use path::canonical_uri;
 pub use state::{ApiConfig, ApiState, InstanceInfo};
+pub use webauthn::WebAuthnRelyingParty;
 
 /// `/_health` and `/_live` alone, for services that serve no API (a worker, the media proxy, a
 /// gateway node).

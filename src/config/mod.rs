@@ -425,6 +425,33 @@ pub struct Auth {
     pub oauth2_refresh_token_ttl_secs: Option<u64>,
     /// Bluesky connections (atproto OAuth); on once a signing key is configured.
     pub bluesky: Bluesky,
+    /// Passkeys and security keys (WebAuthn).
+    pub passkeys: Passkeys,
+}
+
+/// The WebAuthn relying party (`auth.passkeys`, upstream's keys). Credentials are bound to the RP
+/// ID, so changing it later strands the passkeys registered before.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Passkeys {
+    /// The name authenticators show (`Fluxer`).
+    pub rp_name: String,
+    /// The domain credentials belong to: the web app's host or a parent domain of it. Empty: the
+    /// host of `instance.web_url` (else of the public origin).
+    pub rp_id: String,
+    /// Origins besides the web app's that may run ceremonies (`https://host[:port]`), e.g. a second
+    /// host of the web app on a subdomain of the RP ID.
+    pub additional_allowed_origins: Vec<String>,
+}
+
+impl Default for Passkeys {
+    fn default() -> Self {
+        Passkeys {
+            rp_name: "Fluxer".to_owned(),
+            rp_id: String::new(),
+            additional_allowed_origins: Vec::new(),
+        }
+    }
 }
 
 /// The atproto OAuth client that links Bluesky accounts (`auth.bluesky`, upstream's keys).

@@ -304,6 +304,7 @@ impl UseCases {
         let gif_providers = ports::gif_providers(config);
         let domain_probe = ports::domain_probe(config)?;
         let bluesky = ports::bluesky(config, public_origin, domain_probe.clone())?;
+        let webauthn = ports::webauthn(config, public_origin)?;
         let ports = Ports {
             store: database.store(),
             events,
@@ -320,6 +321,7 @@ impl UseCases {
             gif_providers,
             domain_probe: Some(domain_probe),
             bluesky,
+            webauthn,
         };
         let fluxer = Fluxer::new(
             ports,

@@ -217,11 +217,7 @@ struct DeleteAccount {
 }
 
 /// Schedules the account for deletion after the grace period; logging in again cancels it.
-#[derive(Deserialize, Default)]
-struct SudoBody {
-    password: Option<String>,
-    mfa_code: Option<String>,
-}
+type SudoBody = fluxer_core::service::SudoProof;
 
 #[derive(Deserialize)]
 struct ThemeBody {
@@ -247,7 +243,7 @@ async fn forget_authorized_ips(
     JsonBody(req): JsonBody<SudoBody>,
 ) -> ApiResult<StatusCode> {
     s.fluxer
-        .forget_authorized_ips(&actor, req.password.as_deref(), req.mfa_code.as_deref())
+        .forget_authorized_ips(&actor, &req)
         .await?;
     Ok(no_content())
 }
@@ -258,7 +254,7 @@ async fn disable_me(
     JsonBody(req): JsonBody<SudoBody>,
 ) -> ApiResult<StatusCode> {
     s.fluxer
-        .disable_account(&actor, req.password.as_deref(), req.mfa_code.as_deref())
+        .disable_account(&actor, &req)
         .await?;
     Ok(no_content())
 }
