@@ -13,6 +13,7 @@ mod postgres;
 mod quickstart;
 mod sign_in;
 mod web;
+mod webauthn;
 
 use harness::{Client, Server};
 use serde_json::{Value, json};

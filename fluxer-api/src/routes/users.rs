@@ -216,7 +216,7 @@ struct DeleteAccount {
     password: String,
 }
 
-/// Schedules the account for deletion after the grace period; logging in again cancels it.
+/// Upstream's sudo-mode body: the password, or a TOTP code or a passkey assertion.
 type SudoBody = fluxer_core::service::SudoProof;
 
 #[derive(Deserialize)]
@@ -242,9 +242,7 @@ async fn forget_authorized_ips(
     Auth(actor): Auth,
     JsonBody(req): JsonBody<SudoBody>,
 ) -> ApiResult<StatusCode> {
-    s.fluxer
-        .forget_authorized_ips(&actor, &req)
-        .await?;
+    s.fluxer.forget_authorized_ips(&actor, &req).await?;
     Ok(no_content())
 }
 
@@ -253,9 +251,7 @@ async fn disable_me(
     Auth(actor): Auth,
     JsonBody(req): JsonBody<SudoBody>,
 ) -> ApiResult<StatusCode> {
-    s.fluxer
-        .disable_account(&actor, &req)
-        .await?;
+    s.fluxer.disable_account(&actor, &req).await?;
     Ok(no_content())
 }
 

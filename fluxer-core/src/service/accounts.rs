@@ -51,11 +51,7 @@ impl Fluxer {
 
     /// `POST /users/@me/disable`: in sudo mode, sets the account aside (the `DISABLED` flag) and
     /// logs it out everywhere; logging in again enables it.
-    pub async fn disable_account(
-        &self,
-        actor: &Actor,
-        sudo: &super::SudoProof,
-    ) -> Result<()> {
+    pub async fn disable_account(&self, actor: &Actor, sudo: &super::SudoProof) -> Result<()> {
         actor.require_person("Bots cannot be disabled this way.")?;
         if actor.user.password_hash.is_none() {
             // Nothing could log it in again.

@@ -341,7 +341,11 @@ impl Fluxer {
     }
 
     /// `DELETE /users/@me/authorized-ips` (sudo mode): every address must be approved again.
-    pub async fn forget_authorized_ips(&self, actor: &Actor, sudo: &super::SudoProof) -> Result<()> {
+    pub async fn forget_authorized_ips(
+        &self,
+        actor: &Actor,
+        sudo: &super::SudoProof,
+    ) -> Result<()> {
         self.require_sudo_proof(actor, sudo).await?;
         let known = self
             .store()

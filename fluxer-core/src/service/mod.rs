@@ -56,8 +56,8 @@ mod totp;
 mod unfurl;
 mod uploads;
 mod users;
-mod webhook_formats;
 mod webauthn;
+mod webhook_formats;
 mod webhooks;
 
 use std::sync::Arc;
@@ -101,7 +101,6 @@ pub use oauth2::{
 };
 pub use packs::{PackCreate, PackInviteCreate, PackUpdate};
 pub use password::{Argon2Hasher, PasswordHasher};
-pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, SudoProof};
 pub use presence::DEFAULT_LARGE_THRESHOLD;
 pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
 pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};
@@ -123,6 +122,7 @@ pub use totp::totp_code;
 pub use unfurl::{HOST_FETCHES, HOST_WINDOW, MAX_PREVIEWED_URLS, extract_urls};
 pub use uploads::{Upload, image_key, sanitize_filename};
 pub use users::{RelationshipRequest, UserUpdate};
+pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, SudoProof};
 pub use webhook_formats::WebhookFormat;
 pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 

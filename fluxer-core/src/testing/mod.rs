@@ -38,10 +38,10 @@ mod storage_guilds;
 mod storage_invites;
 mod storage_messages;
 mod storage_oauth2;
-mod storage_webauthn;
 mod storage_packs;
 mod storage_reactions;
 mod storage_reports;
+mod storage_webauthn;
 pub mod unfurl;
 
 /// Generates the tests of one suite; the public `*_conformance_tests!` macros call it.

@@ -6,10 +6,10 @@ mod channels;
 mod guilds;
 mod messages;
 mod oauth2;
-mod webauthn;
 mod packs;
 mod reports;
 mod scan;
+mod webauthn;
 
 use deadpool_postgres::GenericClient;
 use fluxer_core::StoreError;
