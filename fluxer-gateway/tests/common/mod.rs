@@ -53,6 +53,7 @@ pub async fn start_on(config: GatewayConfig, events: Arc<dyn EventBus>) -> Env {
         gif_providers: Vec::new(),
         domain_probe: None,
         bluesky: None,
+        webauthn: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let gateway = Gateway::new(fluxer.clone(), cache, presence, config);
