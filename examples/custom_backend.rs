@@ -89,6 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             bluesky: None,
             push: None,
             sso: None,
+            webauthn: None,
         },
         Config::default(),
     );

@@ -43,6 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         bluesky: None,
         push: None,
         sso: None,
+        webauthn: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
 

@@ -40,6 +40,7 @@ pub mod ratelimit;
 mod readiness;
 mod routes;
 mod state;
+mod webauthn;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -50,6 +51,7 @@ pub use hasher::{HashingLimits, SpawnBlockingHasher};
 pub use path::canonical_uri;
 pub use readiness::{CheckOutcome, DatabaseCheck, Readiness, ReadinessCheck};
 pub use state::{ApiConfig, ApiState, InstanceInfo};
+pub use webauthn::WebAuthnRelyingParty;
 
 /// `/_health`, `/_live` and `/_ready` (running `readiness`) alone, for services that serve no API
 /// (a worker, the media proxy, a gateway node).

@@ -315,6 +315,57 @@ impl Default for RateLimits {
                     Limit::new(6, 60_000),
                 ),
                 (Method::POST, "/auth/login", Limit::new(10, 10_000)),
+                // Upstream's WebAuthn buckets.
+                (
+                    Method::POST,
+                    "/auth/webauthn/authentication-options",
+                    Limit::new(20, 10_000),
+                ),
+                (
+                    Method::POST,
+                    "/auth/webauthn/authenticate",
+                    Limit::new(10, 10_000),
+                ),
+                (
+                    Method::POST,
+                    "/auth/login/mfa/webauthn/authentication-options",
+                    Limit::new(5, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/auth/login/mfa/webauthn",
+                    Limit::new(5, 60_000),
+                ),
+                (
+                    Method::GET,
+                    "/users/@me/mfa/webauthn/credentials",
+                    Limit::new(40, 10_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/mfa/webauthn/credentials/registration-options",
+                    Limit::new(20, 10_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/mfa/webauthn/credentials",
+                    Limit::new(10, 60_000),
+                ),
+                (
+                    Method::PATCH,
+                    "/users/@me/mfa/webauthn/credentials/{credential_id}",
+                    Limit::new(20, 10_000),
+                ),
+                (
+                    Method::DELETE,
+                    "/users/@me/mfa/webauthn/credentials/{credential_id}",
+                    Limit::new(10, 60_000),
+                ),
+                (
+                    Method::POST,
+                    "/users/@me/sudo/webauthn/authentication-options",
+                    Limit::new(10, 60_000),
+                ),
                 // Upstream's OAuth2 buckets: an unauthenticated client counts by its address.
                 (Method::POST, "/oauth2/token", Limit::new(120, 60_000)),
                 (

@@ -44,6 +44,7 @@ impl Api {
             bluesky: None,
             push: None,
             sso: None,
+            webauthn: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

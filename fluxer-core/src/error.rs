@@ -49,6 +49,8 @@ pub enum Unknown {
     Pack,
     /// No such connection of the caller's (`CONNECTION_NOT_FOUND`, 404, upstream's code).
     Connection,
+    /// No such WebAuthn credential of the caller's (`UNKNOWN_WEBAUTHN_CREDENTIAL`, 404).
+    WebAuthnCredential,
 }
 
 impl Unknown {
@@ -75,6 +77,7 @@ impl Unknown {
             Unknown::Harvest => "UNKNOWN_HARVEST",
             Unknown::Pack => "UNKNOWN_PACK",
             Unknown::Connection => "CONNECTION_NOT_FOUND",
+            Unknown::WebAuthnCredential => "UNKNOWN_WEBAUTHN_CREDENTIAL",
         }
     }
 
@@ -99,6 +102,7 @@ impl Unknown {
             Unknown::Harvest => "data export",
             Unknown::Pack => "pack",
             Unknown::Connection => "connection",
+            Unknown::WebAuthnCredential => "WebAuthn credential",
         }
     }
 }
@@ -203,6 +207,11 @@ pub enum Error {
     /// A second factor is required or was wrong.
     #[error("invalid two-factor code")]
     InvalidMfaCode,
+    /// A WebAuthn assertion did not prove the login or action: an unknown or foreign credential, a
+    /// used, stale or foreign challenge, a bad signature, a signature counter that went back (401
+    /// `PASSKEY_AUTHENTICATION_FAILED`).
+    #[error("Passkey authentication failed.")]
+    PasskeyAuthenticationFailed,
     /// The action is not allowed in the resource's current state, with Fluxer's code (400).
     #[error("{message}")]
     Rejected {
@@ -328,6 +337,7 @@ impl Error {
             Error::MissingPermissions => "MISSING_PERMISSIONS",
             Error::MissingAccess => "MISSING_ACCESS",
             Error::Unauthorized => "UNAUTHORIZED",
+            Error::PasskeyAuthenticationFailed => "PASSKEY_AUTHENTICATION_FAILED",
             Error::Rejected { code, .. }
             | Error::Forbidden { code, .. }
             | Error::TooSoon { code, .. }
@@ -355,7 +365,7 @@ impl Error {
             | Error::Rejected { .. }
             | Error::LimitReached { .. }
             | Error::SlowmodeRateLimited { .. } => 400,
-            Error::Unauthorized => 401,
+            Error::Unauthorized | Error::PasskeyAuthenticationFailed => 401,
             Error::OAuth2(failure) => failure.status(),
             Error::MissingPermissions
             | Error::MissingOAuthScope(_)

@@ -230,6 +230,7 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
         bluesky: None,
         push: None,
         sso: None,
+        webauthn: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let presence = Arc::new(MemoryPresence::new());

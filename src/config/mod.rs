@@ -439,6 +439,8 @@ pub struct Auth {
     pub vapid: Vapid,
     /// Single sign-on through an OpenID Connect provider.
     pub sso: Sso,
+    /// Passkeys and security keys (WebAuthn).
+    pub passkeys: Passkeys,
 }
 
 /// The VAPID key pair (`auth.vapid`, upstream's keys). Unset, the key is derived from the
@@ -454,6 +456,31 @@ pub struct Vapid {
     /// The contact push services see (the token's `sub`: `mailto:{email}`); the instance's web
     /// address when unset.
     pub email: Option<String>,
+}
+
+/// The WebAuthn relying party (`auth.passkeys`, upstream's keys). Credentials are bound to the RP
+/// ID, so changing it later strands the passkeys registered before.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Passkeys {
+    /// The name authenticators show (`Fluxer`).
+    pub rp_name: String,
+    /// The domain credentials belong to: the web app's host or a parent domain of it. Empty: the
+    /// host of `instance.web_url` (else of the public origin).
+    pub rp_id: String,
+    /// Origins besides the web app's that may run ceremonies (`https://host[:port]`), e.g. a second
+    /// host of the web app on a subdomain of the RP ID.
+    pub additional_allowed_origins: Vec<String>,
+}
+
+impl Default for Passkeys {
+    fn default() -> Self {
+        Passkeys {
+            rp_name: "Fluxer".to_owned(),
+            rp_id: String::new(),
+            additional_allowed_origins: Vec::new(),
+        }
+    }
 }
 
 /// The atproto OAuth client that links Bluesky accounts (`auth.bluesky`, upstream's keys).

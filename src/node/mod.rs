@@ -323,6 +323,7 @@ impl UseCases {
         let domain_probe = ports::domain_probe(config)?;
         let bluesky = ports::bluesky(config, public_origin, domain_probe.clone())?;
         let push = ports::push_sender(config, secret, public_origin)?;
+        let webauthn = ports::webauthn(config, public_origin)?;
         let ports = Ports {
             store: database.store(),
             events,
@@ -341,6 +342,7 @@ impl UseCases {
             bluesky,
             push,
             sso: ports::sso(config),
+            webauthn,
         };
         let fluxer = Fluxer::new(
             ports,

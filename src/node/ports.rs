@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fluxer_api::ratelimit::ClientIp;
-use fluxer_api::{ApiConfig, InstanceInfo};
+use fluxer_api::{ApiConfig, InstanceInfo, WebAuthnRelyingParty};
 use fluxer_core::error::chain;
 use fluxer_core::ports::{
     BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, OidcProvider,
-    Presence, PushSender, Queue, SearchIndex, Store,
+    Presence, PushSender, Queue, SearchIndex, Store, WebAuthnCeremonies,
 };
 use fluxer_core::secret::{hash_token, random_base62};
 use fluxer_media::bluesky::AtprotoClient;
@@ -575,4 +575,79 @@ pub(super) fn media_url(config: &Config, public_origin: &str) -> String {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("{public_origin}/media"))
+}
+
+/// The scheme, host and port of a URL (`https://app.example.com:8443`), without path or query.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    &url[..end]
+}
+
+/// The host of an origin, without the port.
+fn host_of(origin: &str) -> &str {
+    let authority = origin.split("://").nth(1).unwrap_or(origin);
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// The instance as a WebAuthn relying party (`auth.passkeys`): ceremonies from the web app's
+/// origin (and the additional ones), credentials on the RP ID. An explicit RP ID that does not fit
+/// the origins stops the start; a derived one that cannot serve (the web app on a bare address)
+/// leaves passkeys off, with a warning.
+pub(super) fn webauthn(
+    config: &Config,
+    public_origin: &str,
+) -> Result<Option<Arc<dyn WebAuthnCeremonies>>, StartError> {
+    let settings = &config.auth.passkeys;
+    let web = origin_of(
+        config
+            .instance
+            .web_url
+            .as_deref()
+            .unwrap_or(public_origin)
+            .trim_end_matches('/'),
+    );
+    let mut origins = vec![web.to_owned()];
+    origins.extend(
+        settings
+            .additional_allowed_origins
+            .iter()
+            .map(|o| origin_of(o.trim_end_matches('/')).to_owned()),
+    );
+    let explicit = !settings.rp_id.is_empty();
+    let rp_id = if explicit {
+        settings.rp_id.clone()
+    } else {
+        host_of(web).to_owned()
+    };
+    match WebAuthnRelyingParty::new(&settings.rp_name, &rp_id, &origins) {
+        Ok(rp) => Ok(Some(Arc::new(rp))),
+        Err(e) if explicit => Err(StartError::Config(format!("auth.passkeys: {e}"))),
+        Err(e) => {
+            tracing::warn!(error = %e, "passkeys are off: set auth.passkeys.rp_id");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod passkey_origin_tests {
+    use super::{host_of, origin_of};
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        assert_eq!(
+            origin_of("https://app.example.com/path?q"),
+            "https://app.example.com"
+        );
+        assert_eq!(origin_of("http://localhost:8088"), "http://localhost:8088");
+        assert_eq!(host_of("http://localhost:8088"), "localhost");
+        assert_eq!(host_of("https://app.example.com"), "app.example.com");
+        assert_eq!(host_of("http://[::1]:80"), "::1");
+    }
 }

@@ -17,6 +17,7 @@ mod sign_in;
 mod telemetry;
 mod sso;
 mod web;
+mod webauthn;
 
 use harness::{Client, Server};
 use serde_json::{Value, json};

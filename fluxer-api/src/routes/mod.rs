@@ -24,6 +24,7 @@ mod scheduled;
 mod search;
 mod settings;
 mod users;
+mod webauthn;
 mod webhooks;
 
 use axum::Router;
@@ -56,6 +57,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(invites::routes())
         .merge(applications::routes())
         .merge(oauth2::routes())
+        .merge(webauthn::routes())
         .merge(webhooks::routes(upload_limit))
         .merge(reports::routes())
         .merge(search::routes())

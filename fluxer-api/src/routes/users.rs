@@ -216,12 +216,8 @@ struct DeleteAccount {
     password: String,
 }
 
-/// Schedules the account for deletion after the grace period; logging in again cancels it.
-#[derive(Deserialize, Default)]
-struct SudoBody {
-    password: Option<String>,
-    mfa_code: Option<String>,
-}
+/// Upstream's sudo-mode body: the password, or a TOTP code or a passkey assertion.
+type SudoBody = fluxer_core::service::SudoProof;
 
 #[derive(Deserialize)]
 struct ThemeBody {
@@ -246,9 +242,7 @@ async fn forget_authorized_ips(
     Auth(actor): Auth,
     JsonBody(req): JsonBody<SudoBody>,
 ) -> ApiResult<StatusCode> {
-    s.fluxer
-        .forget_authorized_ips(&actor, req.password.as_deref(), req.mfa_code.as_deref())
-        .await?;
+    s.fluxer.forget_authorized_ips(&actor, &req).await?;
     Ok(no_content())
 }
 
@@ -257,9 +251,7 @@ async fn disable_me(
     Auth(actor): Auth,
     JsonBody(req): JsonBody<SudoBody>,
 ) -> ApiResult<StatusCode> {
-    s.fluxer
-        .disable_account(&actor, req.password.as_deref(), req.mfa_code.as_deref())
-        .await?;
+    s.fluxer.disable_account(&actor, &req).await?;
     Ok(no_content())
 }
 

@@ -17,6 +17,7 @@ mod presence;
 mod report;
 mod settings;
 mod user;
+mod webauthn;
 
 pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
 pub use audit::{AuditChange, AuditEntry, AuditQuery, action as audit_action};
@@ -50,3 +51,4 @@ pub use user::{
     ActionToken, ActionTokenKind, AuthSession, PendingBulkDeletion, ReadState, Relationship,
     RelationshipType, STAFF_FLAG, User, UserPartial, UserPrivate,
 };
+pub use webauthn::{WebAuthnCredential, WebAuthnCredentialResponse};

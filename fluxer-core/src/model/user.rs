@@ -58,6 +58,10 @@ pub struct User {
     /// `/users/@me/email-change/bounced/*` without proving the dead one.
     #[serde(default)]
     pub email_bounced: bool,
+    /// Whether the account has WebAuthn credentials (upstream's `WEBAUTHN` authenticator type):
+    /// set by the first registration, cleared by the deletion of the last one.
+    #[serde(default)]
+    pub webauthn: bool,
 }
 
 /// A deletion of all of a user's messages, waiting for its time (upstream's
@@ -107,6 +111,7 @@ impl User {
             deletion_requested_at: None,
             pending_bulk_message_deletion: None,
             email_bounced: false,
+            webauthn: false,
         }
     }
 
@@ -115,9 +120,27 @@ impl User {
         format!("{}#{:04}", self.username, self.discriminator)
     }
 
-    /// Whether TOTP two-factor login is on.
+    /// Whether any second factor is on (TOTP or WebAuthn): logins then ask for one, and sudo
+    /// mode takes a second factor instead of the password.
     pub fn mfa_enabled(&self) -> bool {
+        self.totp_enabled() || self.webauthn
+    }
+
+    /// Whether TOTP two-factor login is on.
+    pub fn totp_enabled(&self) -> bool {
         self.totp_secret.is_some()
+    }
+
+    /// Upstream's `authenticator_types`: 0 for TOTP, 2 for WebAuthn (1, SMS, is not offered).
+    pub fn authenticator_types(&self) -> Vec<u8> {
+        let mut types = Vec::new();
+        if self.totp_enabled() {
+            types.push(0);
+        }
+        if self.webauthn {
+            types.push(2);
+        }
+        types
     }
 
     /// The public view of this user.
@@ -143,7 +166,7 @@ impl User {
             verified: self.email_verified,
             email_bounced: self.email_bounced,
             mfa_enabled: self.mfa_enabled(),
-            authenticator_types: if self.mfa_enabled() { vec![1] } else { vec![] },
+            authenticator_types: self.authenticator_types(),
             bio: self.bio.clone(),
             pronouns: self.pronouns.clone(),
             banner: self.banner.clone(),
@@ -197,9 +220,9 @@ pub struct UserPrivate {
     /// Whether mail to the address was refused for good (the app then offers to replace it).
     #[serde(default)]
     pub email_bounced: bool,
-    /// Whether TOTP two-factor login is on.
+    /// Whether a second factor (TOTP or WebAuthn) is on.
     pub mfa_enabled: bool,
-    /// Enabled second factors: `[1]` with TOTP on, `[]` otherwise.
+    /// Enabled second factors: 0 for TOTP, 2 for WebAuthn.
     pub authenticator_types: Vec<u8>,
     /// Profile text; `null` when unset.
     pub bio: Option<String>,

@@ -24,6 +24,7 @@ mod search;
 mod sso;
 mod storage;
 mod unfurl;
+mod webauthn;
 
 pub use blob::{BlobMeta, BlobStore};
 pub use bluesky::{BlueskyIdentity, BlueskyOAuth, BlueskyStart};
@@ -46,6 +47,10 @@ pub use search::{
 pub use sso::{OidcAuthorizationRequest, OidcError, OidcIdentity, OidcProvider};
 pub use storage::*;
 pub use unfurl::{RemoteMedia, Unfurler};
+pub use webauthn::{
+    RegisteredCredential, VerifiedAssertion, WebAuthnCeremonies, WebAuthnChallenge,
+    WebAuthnCredentialRepository, WebAuthnFailure,
+};
 
 /// The result of a port call.
 pub type PortResult<T> = Result<T, crate::error::StoreError>;

@@ -17,6 +17,7 @@
 use async_trait::async_trait;
 
 use super::PortResult;
+use super::WebAuthnCredentialRepository;
 use crate::error::StoreError;
 use crate::id::{
     ApplicationId, AuditLogId, ChannelId, ExpressionId, GuildId, MessageId, PackId, ReportId,
@@ -743,6 +744,7 @@ pub trait Store:
     + ReportRepository
     + OAuth2TokenRepository
     + SsoIdentityRepository
+    + WebAuthnCredentialRepository
     + 'static
 {
 }
@@ -770,6 +772,7 @@ impl<T> Store for T where
         + ReportRepository
         + OAuth2TokenRepository
         + SsoIdentityRepository
+        + WebAuthnCredentialRepository
         + 'static
 {
 }
@@ -788,6 +791,8 @@ pub mod conflict {
     pub const MEMBER: &str = "members.pk";
     /// One OpenID identity (issuer and subject) linked twice.
     pub const SSO_IDENTITY: &str = "sso_identities.pk";
+    /// Two WebAuthn credentials with the same credential ID.
+    pub const WEBAUTHN_CREDENTIAL: &str = "webauthn_credentials.id";
 }
 
 /// Whether an error is the given conflict.

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::ClientInfo;
-use super::{Actor, Fluxer};
+use super::{Actor, Fluxer, SudoProof};
 use crate::error::{Error, Result};
 use crate::id::UserId;
 use crate::model::{ActionToken, ActionTokenKind, User};
@@ -715,30 +715,57 @@ impl Fluxer {
         password: Option<&str>,
         mfa_code: Option<&str>,
     ) -> Result<()> {
+        self.require_sudo_proof(actor, &SudoProof::password_or_code(password, mfa_code))
+            .await
+    }
+
+    /// "Sudo mode" with any proof upstream takes: with a second factor on, a TOTP or backup code
+    /// or a WebAuthn assertion (the password is not enough); without one, the password (an
+    /// account without one passes).
+    pub(crate) async fn require_sudo_proof(&self, actor: &Actor, proof: &SudoProof) -> Result<()> {
         let user = &actor.user;
-        if password.is_some() || mfa_code.is_some() {
+        if !proof.is_empty() {
             // Against guessing with a stolen session: 10 tries per 15 minutes.
             self.code_allowance("sudo", user.id, 10).await?;
         }
-        if let Some(secret) = &user.totp_secret {
-            let Some(code) = mfa_code else {
+        let wrong_factor =
+            || Error::field("mfa_code", "INVALID_MFA_CODE", "Invalid two-factor code.");
+        if user.mfa_enabled() {
+            if proof.offers_webauthn() {
+                let (Some(response), Some(challenge)) =
+                    (&proof.webauthn_response, &proof.webauthn_challenge)
+                else {
+                    return Err(wrong_factor());
+                };
+                if !user.webauthn {
+                    return Err(wrong_factor());
+                }
+                return match self
+                    .verify_sudo_webauthn(user.id, response, challenge)
+                    .await
+                {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.is_client_error() => Err(wrong_factor()),
+                    Err(e) => Err(e),
+                };
+            }
+            let Some(code) = proof.mfa_code.as_deref() else {
                 return Err(Error::SudoRequired { has_mfa: true });
+            };
+            let Some(secret) = &user.totp_secret else {
+                return Err(wrong_factor());
             };
             if super::totp::verify(secret, code.trim(), self.now().unix_secs())
                 || self.consume_backup_code(user.id, code).await?
             {
                 return Ok(());
             }
-            return Err(Error::field(
-                "mfa_code",
-                "INVALID_MFA_CODE",
-                "Invalid two-factor code.",
-            ));
+            return Err(wrong_factor());
         }
         let Some(hash) = &user.password_hash else {
             return Ok(());
         };
-        let Some(password) = password else {
+        let Some(password) = proof.password.as_deref() else {
             return Err(Error::SudoRequired { has_mfa: false });
         };
         if self.ports().hasher.verify(password, hash).await? {
@@ -882,8 +909,13 @@ impl Fluxer {
 
     /// `GET /users/@me/sudo/mfa-methods`: which second factors sudo mode accepts from the caller.
     pub fn sudo_mfa_methods(&self, actor: &Actor) -> serde_json::Value {
-        let totp = actor.user.mfa_enabled();
-        json!({ "totp": totp, "sms": false, "webauthn": false, "has_mfa": totp })
+        let user = &actor.user;
+        json!({
+            "totp": user.totp_enabled(),
+            "sms": false,
+            "webauthn": user.webauthn,
+            "has_mfa": user.mfa_enabled(),
+        })
     }
 }
 

@@ -51,12 +51,7 @@ impl Fluxer {
 
     /// `POST /users/@me/disable`: in sudo mode, sets the account aside (the `DISABLED` flag) and
     /// logs it out everywhere; logging in again enables it.
-    pub async fn disable_account(
-        &self,
-        actor: &Actor,
-        password: Option<&str>,
-        mfa_code: Option<&str>,
-    ) -> Result<()> {
+    pub async fn disable_account(&self, actor: &Actor, sudo: &super::SudoProof) -> Result<()> {
         actor.require_person("Bots cannot be disabled this way.")?;
         if actor.user.password_hash.is_none() {
             // Nothing could log it in again.
@@ -66,7 +61,7 @@ impl Fluxer {
                 "Set a password before disabling the account.",
             ));
         }
-        self.require_sudo(actor, password, mfa_code).await?;
+        self.require_sudo_proof(actor, sudo).await?;
         let mut user = self
             .store()
             .get_user(actor.id())
@@ -109,6 +104,7 @@ impl Fluxer {
         self.store().delete_user_oauth2_tokens(id).await?;
         // An erased account's single sign-on identity may sign up afresh.
         self.store().delete_user_sso_identities(id).await?;
+        self.store().delete_user_webauthn_credentials(id).await?;
         self.erase_memes(id).await?;
         self.erase_packs(id).await?;
         // Everything else the account kept for itself: settings, notes, scheduled messages,

@@ -74,19 +74,20 @@ pub enum LoginOutcome {
         /// The account that logged in.
         user_id: UserId,
     },
-    /// The password was right but the account has TOTP on: finish with `POST /auth/login/mfa/totp`.
+    /// The password was right but the account has a second factor: finish with
+    /// `POST /auth/login/mfa/totp` or `POST /auth/login/mfa/webauthn`.
     Mfa {
         /// Always `true`.
         mfa: bool,
         /// One-time ticket to send back with the TOTP code; expires after 5 minutes.
         ticket: String,
-        /// The second factors accepted: `["totp"]`.
+        /// The second factors accepted: `totp`, `webauthn`.
         allowed_methods: Vec<&'static str>,
         /// Always `false`: SMS codes are not supported.
         sms: bool,
-        /// Always `true`.
+        /// Whether a TOTP (or backup) code is accepted.
         totp: bool,
-        /// Always `false`: WebAuthn is not supported.
+        /// Whether a WebAuthn assertion is accepted.
         webauthn: bool,
     },
 }
@@ -319,13 +320,20 @@ impl Fluxer {
             let ticket = self
                 .issue_action_token(ActionTokenKind::MfaTicket, user.id, MFA_TICKET_TTL_SECS)
                 .await?;
+            let mut allowed_methods = Vec::new();
+            if user.totp_enabled() {
+                allowed_methods.push("totp");
+            }
+            if user.webauthn {
+                allowed_methods.push("webauthn");
+            }
             return Ok(LoginOutcome::Mfa {
                 mfa: true,
                 ticket,
-                allowed_methods: vec!["totp"],
+                allowed_methods,
                 sms: false,
-                totp: true,
-                webauthn: false,
+                totp: user.totp_enabled(),
+                webauthn: user.webauthn,
             });
         }
         self.cancel_account_deletion(&user).await?;
@@ -736,7 +744,7 @@ impl Fluxer {
         password: Option<&str>,
     ) -> Result<(User, Vec<super::BackupCode>)> {
         self.require_password(actor, password).await?;
-        if actor.user.mfa_enabled() {
+        if actor.user.totp_enabled() {
             return Err(Error::rejected(
                 "MFA_ALREADY_ENABLED",
                 "Two-factor authentication is already enabled.",

@@ -74,7 +74,7 @@ impl Fluxer {
         mfa_code: Option<&str>,
     ) -> Result<Vec<BackupCode>> {
         actor.require_person("Bots have no two-factor authentication.")?;
-        if !actor.user.mfa_enabled() {
+        if !actor.user.totp_enabled() {
             return Err(Error::rejected(
                 "MFA_NOT_ENABLED",
                 "Two-factor authentication is not enabled.",

@@ -344,10 +344,9 @@ impl Fluxer {
     pub async fn forget_authorized_ips(
         &self,
         actor: &Actor,
-        password: Option<&str>,
-        mfa_code: Option<&str>,
+        sudo: &super::SudoProof,
     ) -> Result<()> {
-        self.require_sudo(actor, password, mfa_code).await?;
+        self.require_sudo_proof(actor, sudo).await?;
         let known = self
             .store()
             .list_private_documents(actor.id(), PrivateDocument::AuthorizedIp)

@@ -58,6 +58,7 @@ mod totp;
 mod unfurl;
 mod uploads;
 mod users;
+mod webauthn;
 mod webhook_formats;
 mod webhooks;
 
@@ -125,6 +126,7 @@ pub use totp::totp_code;
 pub use unfurl::{HOST_FETCHES, HOST_WINDOW, MAX_PREVIEWED_URLS, extract_urls};
 pub use uploads::{Upload, image_key, sanitize_filename};
 pub use users::{RelationshipRequest, UserUpdate};
+pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, SudoProof};
 pub use webhook_formats::WebhookFormat;
 pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 
@@ -132,6 +134,7 @@ use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
     Media, OidcProvider, Presence, PushSender, Queue, SearchIndex, Store, SystemClock, Unfurler,
+    WebAuthnCeremonies,
 };
 use crate::time::Timestamp;
 
@@ -315,6 +318,9 @@ pub struct Ports {
     /// The OpenID provider people sign in with (single sign-on). Without it the SSO routes answer
     /// `FEATURE_TEMPORARILY_DISABLED`.
     pub sso: Option<Arc<dyn OidcProvider>>,
+    /// Passkeys and security keys (WebAuthn ceremonies for the instance's relying party). Without
+    /// it the WebAuthn routes answer `WEBAUTHN_UNAVAILABLE`.
+    pub webauthn: Option<Arc<dyn WebAuthnCeremonies>>,
 }
 
 impl Ports {
@@ -343,6 +349,7 @@ impl Ports {
             bluesky: None,
             push: None,
             sso: None,
+            webauthn: None,
         }
     }
 

@@ -128,6 +128,7 @@ impl Fixtures {
             deletion_requested_at: None,
             pending_bulk_message_deletion: None,
             email_bounced: false,
+            webauthn: false,
         }
     }
 

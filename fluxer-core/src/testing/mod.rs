@@ -44,6 +44,7 @@ mod storage_packs;
 mod storage_reactions;
 mod storage_reports;
 mod storage_sso;
+mod storage_webauthn;
 pub mod unfurl;
 
 /// Generates the tests of one suite; the public `*_conformance_tests!` macros call it.

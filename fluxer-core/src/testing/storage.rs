@@ -14,6 +14,7 @@ pub use super::storage_packs::*;
 pub use super::storage_reactions::*;
 pub use super::storage_reports::*;
 pub use super::storage_sso::*;
+pub use super::storage_webauthn::*;
 
 /// Generates one test per [`Store`](crate::ports::Store) case. The argument builds a fresh, empty `Arc<dyn Store>` (an
 /// `async` block is awaited); see [`crate::testing`].
@@ -90,6 +91,9 @@ macro_rules! storage_conformance_tests {
             sso_identities_link_and_find,
             sso_identity_links_once,
             sso_identities_deleted_with_their_user,
+            webauthn_credentials_create_list_rename_delete,
+            webauthn_use_is_recorded_only_when_the_counter_rises,
+            webauthn_use_with_one_counter_is_recorded_once,
             read_states_put_get_list,
             private_documents_put_get_list_delete,
             read_state_mentions_are_added,

@@ -55,6 +55,7 @@ pub async fn start_on(config: GatewayConfig, events: Arc<dyn EventBus>) -> Env {
         bluesky: None,
         push: None,
         sso: None,
+        webauthn: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let gateway = Gateway::new(fluxer.clone(), cache, presence, config);

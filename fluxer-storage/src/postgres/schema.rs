@@ -223,6 +223,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sso_identities_by_user ON sso_identities (user_id);
     ",
+    // 9: WebAuthn credentials (passkeys and security keys), by credential ID.
+    "
+    CREATE TABLE webauthn_credentials (
+        id TEXT NOT NULL,
+        user_id BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        sign_count BIGINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT webauthn_credentials_pkey PRIMARY KEY (id)
+    );
+    CREATE INDEX webauthn_credentials_by_user ON webauthn_credentials (user_id, created_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -207,6 +207,7 @@ pub(super) fn unread_by_access(table: &str) -> bool {
             | "relationships"
             | "oauth2_tokens"
             | "sso_identities"
+            | "webauthn_credentials"
     )
 }
 

@@ -237,6 +237,17 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX sso_identities_by_user ON sso_identities (user_id);
     ",
+    // 10: WebAuthn credentials (passkeys and security keys), by credential ID.
+    "
+    CREATE TABLE webauthn_credentials (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        sign_count INTEGER NOT NULL,
+        data TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX webauthn_credentials_by_user ON webauthn_credentials (user_id, created_at);
+    ",
 ];
 
 /// The schema version this build writes.

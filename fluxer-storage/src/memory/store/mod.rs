@@ -10,6 +10,7 @@ mod oauth2;
 mod packs;
 mod reports;
 mod sso;
+mod webauthn;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -64,6 +65,8 @@ struct Data {
     reports: BTreeMap<ReportId, Report>,
     oauth2_tokens: HashMap<[u8; 32], OAuth2Token>,
     sso_identities: HashMap<(String, String), UserId>,
+    /// By credential ID.
+    webauthn_credentials: BTreeMap<String, fluxer_core::model::WebAuthnCredential>,
 }
 
 /// Every repository in memory.

@@ -10,6 +10,7 @@ mod packs;
 mod reports;
 mod scan;
 mod sso;
+mod webauthn;
 
 use deadpool_postgres::GenericClient;
 use fluxer_core::StoreError;

@@ -10,6 +10,7 @@ mod packs;
 mod reports;
 mod scan;
 mod sso;
+mod webauthn;
 
 use fluxer_core::StoreError;
 use fluxer_core::ports::{PortResult, conflict};
