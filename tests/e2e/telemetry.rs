@@ -190,8 +190,6 @@ fn traces_and_metrics_reach_an_otlp_collector() {
             && span_named(s, "dispatch MESSAGE_CREATE").is_some()
             && METRICS
                 .iter()
-                // PostgreSQL operations are not measured yet.
-                .filter(|m| !(on_postgres() && m.starts_with("db.")))
                 .all(|m| s["metrics"].get(*m).is_some())
             && metric_total(s, "fluxer.message.delivery.duration", &json!({}))
                 .is_some_and(|n| n >= 1.0)
@@ -236,26 +234,24 @@ fn traces_and_metrics_reach_an_otlp_collector() {
         .unwrap()
             >= 1.0
     );
-    // Database calls are children in the request's trace (SQLite runs; PostgreSQL is not
-    // instrumented yet).
-    if !on_postgres() {
-        let trace = create["trace_id"].as_str().unwrap();
-        let db = spans(&summary)
-            .iter()
-            .find(|s| s["trace_id"] == trace && s["attributes"]["db.system.name"] == "sqlite")
-            .unwrap_or_else(|| panic!("no database span in the request's trace: {summary:#}"));
-        assert_eq!(db["kind"], 3, "SPAN_KIND_CLIENT");
-        assert_ne!(db["parent_span_id"], "");
-        assert!(
-            metric_total(
-                &summary,
-                "db.client.operation.duration",
-                &json!({"db.system.name": "sqlite"})
-            )
-            .unwrap()
-                >= 1.0
-        );
-    }
+    // Database calls are children in the request's trace, on either database.
+    let system = if on_postgres() { "postgresql" } else { "sqlite" };
+    let trace = create["trace_id"].as_str().unwrap();
+    let db = spans(&summary)
+        .iter()
+        .find(|s| s["trace_id"] == trace && s["attributes"]["db.system.name"] == system)
+        .unwrap_or_else(|| panic!("no database span in the request's trace: {summary:#}"));
+    assert_eq!(db["kind"], 3, "SPAN_KIND_CLIENT");
+    assert_ne!(db["parent_span_id"], "");
+    assert!(
+        metric_total(
+            &summary,
+            "db.client.operation.duration",
+            &json!({"db.system.name": system})
+        )
+        .unwrap()
+            >= 1.0
+    );
     // The metrics carry the route templates, the gateway's live counts and the delivery time.
     assert!(
         metric_total(

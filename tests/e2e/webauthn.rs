@@ -482,6 +482,25 @@ fn webauthn_is_the_second_factor_of_a_password_login_and_of_sudo_mode() {
     alice
         .send("DELETE", "/api/v1/users/@me/authorized-ips", &sudo)
         .expect(204);
+    // Every sudo-mode route takes a passkey: an account whose only second factor is a passkey can
+    // still reset an application's client secret.
+    let app = alice
+        .post(
+            "/api/v1/oauth2/applications",
+            &json!({ "name": "Passkey App", "redirect_uris": ["https://app.example/cb"] }),
+        )
+        .expect(200)
+        .json();
+    let reset = format!(
+        "/api/v1/oauth2/applications/{}/client-secret/reset",
+        app["id"].as_str().unwrap()
+    );
+    alice
+        .post(&reset, &json!({ "password": PASSWORD }))
+        .expect_error(403, "SUDO_MODE_REQUIRED");
+    let sudo = webauthn_sudo(&alice, &mut device);
+    let reset = alice.post(&reset, &sudo).expect(200).json();
+    assert!(reset["client_secret"].as_str().is_some_and(|s| !s.is_empty()), "{reset}");
 
     // Someone else's sudo options are not the caller's to answer.
     let (bob, _) = register(&c, "other-user@example.com", "otheruser");

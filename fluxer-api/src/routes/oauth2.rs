@@ -14,7 +14,9 @@ use fluxer_core::model::{
     ApplicationResponse, BotUser, ConsentRedirect, Introspection, OAuth2Authorization, OAuth2Me,
     OAuth2User, PublicApplication,
 };
-use fluxer_core::service::{AuthorizeConsent, BotProfileUpdate, ClientCredentials, TokenRequest};
+use fluxer_core::service::{
+    AuthorizeConsent, BotProfileUpdate, ClientCredentials, SudoProof, TokenRequest,
+};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -232,23 +234,14 @@ async fn deauthorize(
     Ok(no_content())
 }
 
-#[derive(Deserialize, Default)]
-struct Sudo {
-    password: Option<String>,
-    mfa_code: Option<String>,
-}
 
 async fn reset_client_secret(
     State(s): State<ApiState>,
     Auth(actor): Auth,
     PathParams(id): PathParams<ApplicationId>,
-    JsonBody(req): JsonBody<Sudo>,
+    JsonBody(sudo): JsonBody<SudoProof>,
 ) -> ApiResult<Json<ApplicationResponse>> {
-    Ok(Json(
-        s.fluxer
-            .reset_client_secret(&actor, id, req.password.as_deref(), req.mfa_code.as_deref())
-            .await?,
-    ))
+    Ok(Json(s.fluxer.reset_client_secret(&actor, id, &sudo).await?))
 }
 
 async fn public_application(

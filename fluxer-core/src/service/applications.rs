@@ -12,7 +12,7 @@ use crate::validation::Validator;
 
 use super::oauth2::OAUTH2_SECRET_LEN;
 use super::tokens::{BotToken, hash_token, random_base62};
-use super::{Actor, Fluxer};
+use super::{Actor, Fluxer, SudoProof};
 
 /// `POST /oauth2/applications`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -454,12 +454,11 @@ impl Fluxer {
         &self,
         actor: &Actor,
         id: ApplicationId,
-        password: Option<&str>,
-        mfa_code: Option<&str>,
+        sudo: &SudoProof,
     ) -> Result<ApplicationResponse> {
         actor.require_person("Bots cannot manage applications.")?;
         let mut app = self.owned_application(actor, id).await?;
-        self.require_sudo(actor, password, mfa_code).await?;
+        self.require_sudo_proof(actor, sudo).await?;
         let secret = random_base62(OAUTH2_SECRET_LEN);
         app.client_secret_hash = Some(hash_token(&secret));
         self.store().update_application(&app).await?;

@@ -12,7 +12,7 @@ use crate::model::{
 use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
-use super::{Actor, Fluxer};
+use super::{Actor, Fluxer, SudoProof};
 
 /// Deserializes a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
 pub(crate) fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
@@ -44,10 +44,14 @@ pub struct UserUpdate {
     /// verified. Needs "sudo mode": `password`, or `mfa_code` with two-factor authentication on
     /// (403 `SUDO_MODE_REQUIRED` with `has_mfa` otherwise).
     pub email_token: Option<String>,
-    /// `totp` (the only method here).
+    /// `totp` or `webauthn`: the second factor offered for sudo mode.
     pub mfa_method: Option<String>,
-    /// A current TOTP code, for sudo mode with two-factor authentication.
+    /// A current TOTP or backup code, for sudo mode with two-factor authentication.
     pub mfa_code: Option<String>,
+    /// A WebAuthn assertion (`AuthenticationResponseJSON`), for sudo mode with a passkey.
+    pub webauthn_response: Option<serde_json::Value>,
+    /// The challenge of the options `webauthn_response` answers.
+    pub webauthn_challenge: Option<String>,
     /// Up to 320 characters; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
     pub bio: Option<Option<String>>,
@@ -136,8 +140,14 @@ impl Fluxer {
         let mut user = actor.user.clone();
         let mut old_email = None;
         if let Some(token) = &req.email_token {
-            self.require_sudo(actor, req.password.as_deref(), req.mfa_code.as_deref())
-                .await?;
+            let proof = SudoProof {
+                password: req.password.clone(),
+                mfa_method: req.mfa_method.clone(),
+                mfa_code: req.mfa_code.clone(),
+                webauthn_response: req.webauthn_response.clone(),
+                webauthn_challenge: req.webauthn_challenge.clone(),
+            };
+            self.require_sudo_proof(actor, &proof).await?;
             let new_email = self.take_email_token(user.id, token).await?;
             old_email = user.email.replace(new_email.to_lowercase());
             user.email_verified = true;

@@ -371,6 +371,7 @@ async fn keep_lease(
 
 #[async_trait]
 impl Queue for JetStreamQueue {
+    #[tracing::instrument(level = "debug", name = "queue.enqueue", skip_all, fields(otel.kind = "producer"))]
     async fn enqueue(&self, job: NewJob) -> PortResult<String> {
         let run_at = job
             .run_at

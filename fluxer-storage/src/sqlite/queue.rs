@@ -128,6 +128,7 @@ fn ms(t: Timestamp) -> i64 {
 
 #[async_trait]
 impl Queue for SqliteQueue {
+    #[tracing::instrument(level = "debug", name = "queue.enqueue", skip_all, fields(otel.kind = "producer"))]
     async fn enqueue(&self, job: NewJob) -> PortResult<String> {
         let payload =
             serde_json::to_string(&job.payload).map_err(|e| StoreError::backend_of("sqlite", e))?;

@@ -73,12 +73,15 @@ pub(crate) async fn query_json<T: DeserializeOwned>(
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<T>, Failure> {
-    let stmt = c.prepare_cached(sql).await?;
-    c.query(&stmt, params)
-        .await?
-        .iter()
-        .map(|row| decode(row, 0))
-        .collect()
+    timed(sql, async {
+        let stmt = c.prepare_cached(sql).await?;
+        c.query(&stmt, params)
+            .await?
+            .iter()
+            .map(|row| decode(row, 0))
+            .collect()
+    })
+    .await
 }
 
 /// At most one row of one JSON column, decoded.
@@ -87,11 +90,14 @@ pub(crate) async fn query_one_json<T: DeserializeOwned>(
     sql: &str,
     params: Params<'_>,
 ) -> Result<Option<T>, Failure> {
-    let stmt = c.prepare_cached(sql).await?;
-    c.query_opt(&stmt, params)
-        .await?
-        .map(|row| decode(&row, 0))
-        .transpose()
+    timed(sql, async {
+        let stmt = c.prepare_cached(sql).await?;
+        c.query_opt(&stmt, params)
+            .await?
+            .map(|row| decode(&row, 0))
+            .transpose()
+    })
+    .await
 }
 
 /// Rows, undecoded.
@@ -100,8 +106,11 @@ pub(crate) async fn query(
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<Row>, Failure> {
-    let stmt = c.prepare_cached(sql).await?;
-    Ok(c.query(&stmt, params).await?)
+    timed(sql, async {
+        let stmt = c.prepare_cached(sql).await?;
+        Ok(c.query(&stmt, params).await?)
+    })
+    .await
 }
 
 /// Runs a statement; returns how many rows it changed.
@@ -110,8 +119,97 @@ pub(crate) async fn execute(
     sql: &str,
     params: Params<'_>,
 ) -> Result<u64, Failure> {
-    let stmt = c.prepare_cached(sql).await?;
-    Ok(c.execute(&stmt, params).await?)
+    timed(sql, async {
+        let stmt = c.prepare_cached(sql).await?;
+        Ok(c.execute(&stmt, params).await?)
+    })
+    .await
+}
+
+/// Runs one statement in a client span and measures it, when telemetry is on (otherwise it only
+/// runs it). Every statement of this adapter goes through here.
+async fn timed<T>(sql: &str, work: impl Future<Output = T>) -> T {
+    let Some(recorder) = fluxer_core::telemetry::recorder() else {
+        return work.await;
+    };
+    use tracing::Instrument;
+    let operation = operation_name(sql);
+    let span = tracing::debug_span!(
+        "db",
+        otel.name = %operation,
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = %operation,
+    );
+    let started = std::time::Instant::now();
+    let result = work.instrument(span).await;
+    recorder.db_operation("postgresql", &operation, started.elapsed());
+    result
+}
+
+/// A statement's low-cardinality name, as OpenTelemetry's conventions summarise one: its command
+/// and the first table it names (`SELECT messages`, `INSERT reactions`); never a value.
+fn operation_name(sql: &str) -> String {
+    let mut words = sql
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ',')
+        .filter(|w| !w.is_empty());
+    let Some(command) = words.next() else {
+        return "QUERY".to_owned();
+    };
+    let command = command.to_ascii_uppercase();
+    let mut previous = String::new();
+    for word in words {
+        let upper = word.to_ascii_uppercase();
+        if matches!(previous.as_str(), "FROM" | "INTO" | "UPDATE" | "JOIN")
+            && !matches!(upper.as_str(), "ONLY" | "LATERAL" | "SELECT")
+        {
+            let table: String = word
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                .collect();
+            if !table.is_empty() {
+                return format!("{command} {table}");
+            }
+        }
+        previous = upper;
+    }
+    if command == "UPDATE" {
+        // `UPDATE t SET`: the table follows the command itself.
+        if let Some(table) = sql.split_whitespace().nth(1) {
+            return format!("UPDATE {table}");
+        }
+    }
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation_name;
+
+    #[test]
+    fn statements_are_named_by_command_and_first_table() {
+        assert_eq!(
+            operation_name("SELECT data FROM messages WHERE channel_id = $1"),
+            "SELECT messages"
+        );
+        assert_eq!(
+            operation_name("\n  INSERT INTO reactions (a, b) VALUES ($1, $2)"),
+            "INSERT reactions"
+        );
+        assert_eq!(
+            operation_name("UPDATE users SET data = $2 WHERE id = $1"),
+            "UPDATE users"
+        );
+        assert_eq!(
+            operation_name("DELETE FROM oauth2_tokens WHERE token_hash = $1 RETURNING data"),
+            "DELETE oauth2_tokens"
+        );
+        assert_eq!(
+            operation_name("WITH gone AS (DELETE FROM invites WHERE code = $1) SELECT 1"),
+            "WITH invites"
+        );
+        assert_eq!(operation_name("SELECT 1"), "SELECT");
+    }
 }
 
 /// Runs a statement and fails with `NotFound` when it changed no row.
