@@ -210,7 +210,7 @@ fn column<T: for<'a> tokio_postgres::types::FromSql<'a>>(
     row: &tokio_postgres::Row,
     i: usize,
 ) -> PortResult<T> {
-    row.try_get(i).map_err(|e| backend(e))
+    row.try_get(i).map_err(backend)
 }
 
 /// The parts of a message search's SQL after `FROM search_messages`: a `WHERE` clause with the
