@@ -21,9 +21,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fluxer::core::id::{ChannelId, GuildId, MessageId, Snowflake, UserId};
+use fluxer::core::id::ChannelId;
 use fluxer::core::ports::{MessageDocument, MessageSearch, SearchIndex};
-use fluxer::core::time::Timestamp;
 use fluxer::storage::tantivy::TantivySearchIndex;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
@@ -32,16 +31,17 @@ use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, T
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
 mod common;
+#[path = "common/search_corpus.rs"]
+mod corpus;
 
 use common::{TempDir, median};
+use corpus::{CHANNELS_PER_QUERY, Probe, Words, documents, probes};
 
 /// Fluxer's writer budget (fluxer-storage/src/tantivy.rs).
 const WRITER_BUDGET: usize = 64 * 1024 * 1024;
 /// Fluxer's commit cadence when it rebuilds an index (`fluxer-server reindex`).
 const COMMIT_EVERY: usize = 50_000;
-const CHANNELS_PER_QUERY: usize = 20;
 const LIMIT: usize = 25;
-const VOCABULARY: usize = 5_000;
 
 struct Args {
     docs: usize,
@@ -78,115 +78,6 @@ fn args() -> Args {
         "--channels must be at least 20"
     );
     a
-}
-
-/// Deterministic pseudo-random numbers (Knuth's MMIX LCG, high bits).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn unit(&mut self) -> f64 {
-        self.next() as f64 / (1u64 << 31) as f64
-    }
-}
-
-/// Generated words ("baka", "tezo", ...) drawn with a Zipf distribution (rank r has weight 1/(r+1)).
-struct Words {
-    words: Vec<String>,
-    cumulative: Vec<f64>,
-}
-
-impl Words {
-    fn new() -> Words {
-        const C: &[u8] = b"bcdfghjklmnprstvwz";
-        const V: &[u8] = b"aeiou";
-        let syllable = |i: usize| [C[i % C.len()] as char, V[i / C.len() % V.len()] as char];
-        let n = C.len() * V.len();
-        let words = (0..VOCABULARY)
-            .map(|i| syllable(i % n).iter().chain(&syllable(i / n)).collect())
-            .collect();
-        let mut total = 0.0;
-        let cumulative = (0..VOCABULARY)
-            .map(|r| {
-                total += 1.0 / (r + 1) as f64;
-                total
-            })
-            .collect();
-        Words { words, cumulative }
-    }
-
-    fn pick(&self, rng: &mut Lcg) -> &str {
-        let target = rng.unit() * self.cumulative[VOCABULARY - 1];
-        let rank = self.cumulative.partition_point(|c| *c < target);
-        &self.words[rank.min(VOCABULARY - 1)]
-    }
-}
-
-fn documents(args: &Args, words: &Words) -> Vec<MessageDocument> {
-    let mut rng = Lcg(7);
-    let start = Timestamp::now().unix_ms() - args.docs as i64 * 100;
-    (0..args.docs)
-        .map(|i| {
-            let id = MessageId(Snowflake::from_parts(start + i as i64 * 100, 1, 0));
-            let channel = rng.below(args.channels);
-            let n = 3 + rng.below(18) as usize;
-            let mut content = String::with_capacity(n * 5);
-            for w in 0..n {
-                if w > 0 {
-                    content.push(' ');
-                }
-                content.push_str(words.pick(&mut rng));
-            }
-            MessageDocument {
-                id,
-                channel_id: ChannelId::new(10_000 + channel),
-                guild_id: Some(GuildId::new(100 + channel % 10)),
-                author_id: UserId::new(1 + rng.below(500)),
-                content,
-                timestamp: id.timestamp(),
-                has: Vec::new(),
-                mentions: Vec::new(),
-                pinned: false,
-            }
-        })
-        .collect()
-}
-
-/// A query: one word and the channels the caller may read.
-#[derive(Clone)]
-struct Probe {
-    word: String,
-    channels: Vec<u64>,
-}
-
-fn probes(args: &Args, words: &Words) -> Vec<Probe> {
-    let mut rng = Lcg(99);
-    (0..args.queries)
-        .map(|_| {
-            let mut channels = Vec::with_capacity(CHANNELS_PER_QUERY);
-            while channels.len() < CHANNELS_PER_QUERY {
-                let c = 10_000 + rng.below(args.channels);
-                if !channels.contains(&c) {
-                    channels.push(c);
-                }
-            }
-            Probe {
-                word: words.pick(&mut rng).to_owned(),
-                channels,
-            }
-        })
-        .collect()
 }
 
 /// The schema of fluxer-storage/src/tantivy.rs, replicated.
@@ -407,8 +298,8 @@ fn main() {
         .unwrap();
     let words = Words::new();
     let started = Instant::now();
-    let docs = Arc::new(documents(&args, &words));
-    let probes = Arc::new(probes(&args, &words));
+    let docs = Arc::new(documents(args.docs, args.channels, &words));
+    let probes = Arc::new(probes(args.queries, args.channels, &words));
     eprintln!(
         "generated {} documents and {} queries in {:.1} s",
         docs.len(),

@@ -55,15 +55,27 @@ pub async fn reindex(
     config: &Config,
     progress: impl FnMut(&ReindexProgress),
 ) -> Result<ReindexProgress, CommandError> {
-    let path = match &config.integrations.search {
-        config::Search::Tantivy { path } => node::ports::search_dir(config, path.as_deref()),
+    let index: Arc<dyn fluxer_core::ports::SearchIndex> = match &config.integrations.search {
+        config::Search::Tantivy { path } => {
+            empty_tantivy_index(&node::ports::search_dir(config, path.as_deref()))?
+        }
+        #[cfg(feature = "postgres")]
+        config::Search::Postgres { .. } => {
+            // Every node writes this index and none holds a lock on it: emptying it while the
+            // server runs only leaves searches short until the rebuild reaches them.
+            let index = node::ports::postgres_search(config).await?;
+            index
+                .clear()
+                .await
+                .map_err(|e| CommandError::Failed(chain(&e)))?;
+            Arc::new(index)
+        }
         _ => {
             return Err(CommandError::Failed(
                 "search is disabled (integrations.search.engine = \"none\")".to_owned(),
             ));
         }
     };
-    let index = empty_tantivy_index(&path)?;
     let (fluxer, database) = node::tool_use_cases(config, Some(index)).await?;
     let rebuilt = fluxer.rebuild_search_index(progress).await;
     drop(fluxer);

@@ -4,7 +4,8 @@
 //!
 //! - `sqlite`: the embedded default storage backend (rusqlite, WAL, one writer thread with group commit,
 //!   a pool of readers, an access cache the writer invalidates) and the monolith's durable job queue;
-//! - `postgres`: storage on PostgreSQL (tokio-postgres, deadpool), for several API nodes;
+//! - `postgres`: storage on PostgreSQL (tokio-postgres, deadpool), for several API nodes, and search
+//!   on its full-text search (`postgres::PostgresSearch`), for workers and API nodes on any host;
 //! - `redis`: cache, rate-limit counters, locks and presence on Redis or Valkey;
 //! - `nats`: the event bus across nodes (with a replayable history in JetStream) and the JetStream job
 //!   queue;

@@ -242,3 +242,77 @@ async fn an_unreachable_server_is_an_error() {
     let err = fluxer_core::error::chain(&err);
     assert!(err.contains("no PostgreSQL connection"), "{err}");
 }
+
+/// The PostgreSQL full-text search adapter against the search conformance suite, each case on a
+/// fresh database.
+mod search {
+    use super::*;
+    use fluxer_core::ports::SearchIndex;
+    use fluxer_storage::postgres::{PostgresConfig, PostgresSearch};
+
+    async fn fresh_search() -> PostgresSearch {
+        let db = TestDatabase::create().await;
+        let mut config = PostgresConfig::new(&db.url);
+        config.pool_size = 4;
+        let search = PostgresSearch::connect(&config).await;
+        db.connected();
+        search.unwrap_or_else(|e| panic!("cannot open test database {}: {e}", db.name))
+    }
+
+    fluxer_core::search_conformance_tests!(async {
+        Arc::new(fresh_search().await) as Arc<dyn SearchIndex>
+    });
+
+    /// Query text is data: tsquery operators, quotes and backslashes in it are split away like any
+    /// other non-word character, never parsed, and the storage schema's ledger is not the search's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn query_syntax_in_user_input_is_plain_text() {
+        use fluxer_core::id::{ChannelId, MessageId, UserId};
+        use fluxer_core::ports::{MessageDocument, MessageSearch};
+        use fluxer_core::time::Timestamp;
+
+        let search = fresh_search().await;
+        let doc = |id: u64, content: &str| MessageDocument {
+            id: MessageId::new(id),
+            channel_id: ChannelId::new(7),
+            guild_id: None,
+            author_id: UserId::new(3),
+            content: content.to_owned(),
+            timestamp: Timestamp::from_unix_ms(1_700_000_000_000),
+            has: Vec::new(),
+            mentions: Vec::new(),
+            pinned: false,
+        };
+        search
+            .index_messages(&[doc(100, "it's a rust-resistant rose"), doc(200, "roses")])
+            .await
+            .unwrap();
+        let find = |content: &str| MessageSearch {
+            content: Some(content.to_owned()),
+            channel_ids: vec![ChannelId::new(7)],
+            limit: 10,
+            ..Default::default()
+        };
+        for q in [
+            "it's",
+            "ROSE & !rust",
+            "rose:*",
+            "'rose' | 'it'",
+            "rose\\",
+            "resistant') --",
+        ] {
+            let found = search.search_messages(&find(q)).await.unwrap();
+            assert_eq!(
+                found.hits,
+                vec![(ChannelId::new(7), MessageId::new(100))],
+                "{q}"
+            );
+        }
+        // No prefix matching in message content, and no stemming.
+        assert_eq!(search.search_messages(&find("ros")).await.unwrap().total, 0);
+        assert_eq!(
+            search.search_users("a' | 'b", 10).await.unwrap(),
+            Vec::<UserId>::new()
+        );
+    }
+}

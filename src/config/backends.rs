@@ -136,6 +136,21 @@ pub enum Search {
         #[serde(default)]
         path: Option<PathBuf>,
     },
+    /// PostgreSQL full-text search: every node indexes and searches the same tables, so workers and
+    /// API nodes may run on any host.
+    Postgres {
+        /// `postgres://user@host:5432/database`; defaults to `database.url` when the data is on
+        /// PostgreSQL.
+        #[serde(default)]
+        url: Option<String>,
+        /// Connections per process.
+        #[serde(default = "default_search_pool_size")]
+        pool_size: usize,
+    },
+}
+
+fn default_search_pool_size() -> usize {
+    8
 }
 
 impl Default for Search {

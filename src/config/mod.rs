@@ -929,6 +929,41 @@ mod tests {
     }
 
     #[test]
+    fn search_on_postgres_takes_its_own_url_or_none() {
+        let c = Config::load(
+            None,
+            env(&[("FLUXER_CONFIG__INTEGRATIONS__SEARCH__ENGINE", "postgres")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.integrations.search,
+            Search::Postgres {
+                url: None,
+                pool_size: 8
+            }
+        );
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLUXER_CONFIG__INTEGRATIONS__SEARCH__ENGINE", "postgres"),
+                (
+                    "FLUXER_CONFIG__INTEGRATIONS__SEARCH__URL",
+                    "\"postgres://s/x\"",
+                ),
+                ("FLUXER_CONFIG__INTEGRATIONS__SEARCH__POOL_SIZE", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.integrations.search,
+            Search::Postgres {
+                url: Some("postgres://s/x".to_owned()),
+                pool_size: 2
+            }
+        );
+    }
+
+    #[test]
     fn the_example_cluster_config_is_valid() {
         let dir = std::env::temp_dir().join(format!("fluxer-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

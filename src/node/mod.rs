@@ -304,7 +304,7 @@ impl UseCases {
         // The worker writes the index; an API node without it searches a read-only view. A
         // gateway searches nothing.
         let search = if runs_worker || roles.contains(Role::Api) {
-            ports::search(config, runs_worker)?
+            ports::search(config, runs_worker).await?
         } else {
             None
         };

@@ -224,8 +224,9 @@ pub(super) async fn queue(
     }
 }
 
-/// The search index: written by a node that runs the worker, read by the others.
-pub(super) fn search(
+/// The search index: written by a node that runs the worker, read by the others (a PostgreSQL
+/// index has no single writer: any node may write it).
+pub(super) async fn search(
     config: &Config,
     writer: bool,
 ) -> Result<Option<Arc<dyn SearchIndex>>, StartError> {
@@ -243,9 +244,43 @@ pub(super) fn search(
             };
             Ok(Some(Arc::new(index.map_err(|e| err(chain(&e)))?)))
         }
+        #[cfg(feature = "postgres")]
+        config::Search::Postgres { .. } => Ok(Some(Arc::new(postgres_search(config).await?))),
+        #[allow(unreachable_patterns)]
+        config::Search::Postgres { .. } => {
+            Err(missing("integrations.search.engine = postgres", "postgres"))
+        }
         #[allow(unreachable_patterns)]
         _ => Err(missing("integrations.search.engine = tantivy", "search")),
     }
+}
+
+/// The PostgreSQL search index of `integrations.search`, on its `url` or the database's.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres_search(
+    config: &Config,
+) -> Result<fluxer_storage::postgres::PostgresSearch, StartError> {
+    let config::Search::Postgres { url, pool_size } = &config.integrations.search else {
+        return Err(StartError::Config(
+            "integrations.search.engine is not postgres".to_owned(),
+        ));
+    };
+    let url = match (url, &config.database) {
+        (Some(url), _) => url.clone(),
+        (None, config::Database::Postgres { url, .. }) => url.clone(),
+        (None, _) => {
+            return Err(StartError::Config(
+                "integrations.search.engine = postgres needs integrations.search.url when the \
+                 database is not on PostgreSQL"
+                    .to_owned(),
+            ));
+        }
+    };
+    let mut pg = fluxer_storage::postgres::PostgresConfig::new(url);
+    pg.pool_size = *pool_size;
+    fluxer_storage::postgres::PostgresSearch::connect(&pg)
+        .await
+        .map_err(|e| open_error("the search index", "PostgreSQL")(chain(&e)))
 }
 
 /// Where a tantivy index lives: the configured path or `{data_dir}/search`.

@@ -274,7 +274,14 @@ fn contents(r: &Value) -> Vec<String> {
 
 #[test]
 fn posted_messages_become_searchable_only_where_readable() {
-    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let mut env = vec![("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")];
+    // On the PostgreSQL run the index lives there too: its adapter serves the same searches.
+    if crate::harness::on_postgres() {
+        env.push(("FLUXER_CONFIG__INTEGRATIONS__SEARCH__ENGINE", "postgres"));
+        // For the migration lines that prove which index it opened.
+        env.push(("FLUXER_CONFIG__LOG__LEVEL", "info"));
+    }
+    let server = Server::start(&env);
     let anon = server.client();
     let (alice, alice_id) = register(&anon, "alice@example.com", "alice");
     let (bob, bob_id) = register(&anon, "bob@example.com", "bob");
@@ -452,6 +459,13 @@ fn posted_messages_become_searchable_only_where_readable() {
             "member search never found bob: {r}"
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if crate::harness::on_postgres() {
+        let log = server.log();
+        assert!(
+            log.contains("fluxer_search_migrations"),
+            "the index was not the PostgreSQL one:\n{log}"
+        );
     }
 }
 

@@ -33,6 +33,9 @@
 
 mod repos;
 mod schema;
+mod search;
+
+pub use search::PostgresSearch;
 
 use std::future::Future;
 use std::time::Duration;
@@ -102,30 +105,9 @@ impl PostgresStore {
 
     /// Connects as `config` describes; see [`connect`](Self::connect).
     pub async fn connect_with(config: &PostgresConfig) -> PortResult<PostgresStore> {
-        let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
-            StoreError::backend_of(
-                "postgres",
-                format!("invalid PostgreSQL connection string: {e}"),
-            )
-        })?;
-        if pg.get_connect_timeout().is_none() {
-            pg.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| {
-                StoreError::backend_of("postgres", format!("cannot build the connection pool: {e}"))
-            })?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore {
+            pool: pool(config)?,
+        };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
         Ok(store)
@@ -138,12 +120,7 @@ impl PostgresStore {
 
     /// A pooled connection, waiting for one when all are busy.
     pub(crate) async fn client(&self) -> Result<Object, Failure> {
-        self.pool.get().await.map_err(|e| {
-            Failure::Store(StoreError::backend_of(
-                "postgres",
-                format!("no PostgreSQL connection: {}", pool_error(&e)),
-            ))
-        })
+        client_of(&self.pool).await
     }
 
     /// Runs `attempt` until it succeeds or fails with something other than a serialization failure or
@@ -166,6 +143,43 @@ impl PostgresStore {
             }
         }
     }
+}
+
+/// A pool of connections to the database `config` names (connections open on first use).
+fn pool(config: &PostgresConfig) -> PortResult<Pool> {
+    let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
+        StoreError::backend_of(
+            "postgres",
+            format!("invalid PostgreSQL connection string: {e}"),
+        )
+    })?;
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(config.pool_size.max(1))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| {
+            StoreError::backend_of("postgres", format!("cannot build the connection pool: {e}"))
+        })
+}
+
+/// A pooled connection from `pool`, waiting for one when all are busy.
+async fn client_of(pool: &Pool) -> Result<Object, Failure> {
+    pool.get().await.map_err(|e| {
+        Failure::Store(StoreError::backend_of(
+            "postgres",
+            format!("no PostgreSQL connection: {}", pool_error(&e)),
+        ))
+    })
 }
 
 /// Runs a block in a transaction on a pooled connection and commits it, retrying the whole block on

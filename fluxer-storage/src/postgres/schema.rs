@@ -240,21 +240,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub(super) const VERSION: i32 = MIGRATIONS.len() as i32;
 
-const CREATE_LEDGER: &str = "
-    CREATE TABLE IF NOT EXISTS fluxer_schema_migrations (
-        version INTEGER NOT NULL,
-        applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-        CONSTRAINT fluxer_schema_migrations_pkey PRIMARY KEY (version)
-    )";
+/// The storage schema's ledger.
+const LEDGER: &str = "fluxer_schema_migrations";
 
 /// Applies every migration newer than the database's version. A database from a newer build is refused.
 pub(super) async fn migrate(client: &mut Object) -> Result<(), Failure> {
-    migrate_to(client, VERSION).await
+    migrate_to(client, LEDGER, MIGRATIONS, VERSION).await
 }
 
-/// Applies the migrations up to version `target`.
-async fn migrate_to(client: &mut Object, target: i32) -> Result<(), Failure> {
-    if let Err(e) = client.batch_execute(CREATE_LEDGER).await {
+/// Applies `migrations` up to version `target`, recording them in the table `ledger` (a constant:
+/// each migration list, such as the search index's, keeps its own versions).
+pub(super) async fn migrate_to(
+    client: &mut Object,
+    ledger: &'static str,
+    migrations: &[&str],
+    target: i32,
+) -> Result<(), Failure> {
+    let create_ledger = format!(
+        "CREATE TABLE IF NOT EXISTS {ledger} (
+            version INTEGER NOT NULL,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            CONSTRAINT {ledger}_pkey PRIMARY KEY (version)
+        )"
+    );
+    let latest = migrations.len() as i32;
+    if let Err(e) = client.batch_execute(&create_ledger).await {
         // Instances creating the ledger at once: even with IF NOT EXISTS, PostgreSQL may report the
         // loser's attempt as a duplicate (of the table, its row type or its catalog entry). The ledger
         // exists either way.
@@ -267,15 +277,17 @@ async fn migrate_to(client: &mut Object, target: i32) -> Result<(), Failure> {
             return Err(e.into());
         }
     }
-    let current = current_version(client).await?;
-    if current > VERSION {
+    let current = current_version(client, ledger).await?;
+    if current > latest {
         return Err(StoreError::backend_of(
             "postgres",
-            format!("database schema version {current} is newer than this build's {VERSION}"),
+            format!(
+                "database schema version {current} ({ledger}) is newer than this build's {latest}"
+            ),
         )
         .into());
     }
-    for (i, sql) in MIGRATIONS
+    for (i, sql) in migrations
         .iter()
         .enumerate()
         .take(target.max(0) as usize)
@@ -287,7 +299,7 @@ async fn migrate_to(client: &mut Object, target: i32) -> Result<(), Failure> {
         // for the first transaction and fails if it committed.
         match tx
             .execute(
-                "INSERT INTO fluxer_schema_migrations (version) VALUES ($1)",
+                &format!("INSERT INTO {ledger} (version) VALUES ($1)"),
                 &[&version],
             )
             .await
@@ -295,22 +307,22 @@ async fn migrate_to(client: &mut Object, target: i32) -> Result<(), Failure> {
             Ok(_) => {}
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 tx.rollback().await?;
-                tracing::debug!(version, "migration applied by another instance");
+                tracing::debug!(version, ledger, "migration applied by another instance");
                 continue;
             }
             Err(e) => return Err(e.into()),
         }
         tx.batch_execute(sql).await?;
         tx.commit().await?;
-        tracing::info!(version, "applied PostgreSQL migration");
+        tracing::info!(version, ledger, "applied PostgreSQL migration");
     }
     Ok(())
 }
 
-async fn current_version(client: &Object) -> Result<i32, Failure> {
+async fn current_version(client: &Object, ledger: &str) -> Result<i32, Failure> {
     let row = client
         .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM fluxer_schema_migrations",
+            &format!("SELECT COALESCE(MAX(version), 0) FROM {ledger}"),
             &[],
         )
         .await?;
