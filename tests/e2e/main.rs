@@ -14,8 +14,8 @@ mod postgres;
 mod push;
 mod quickstart;
 mod sign_in;
-mod telemetry;
 mod sso;
+mod telemetry;
 mod web;
 mod webauthn;
 

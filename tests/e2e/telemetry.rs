@@ -188,9 +188,7 @@ fn traces_and_metrics_reach_an_otlp_collector() {
         span_named(s, "POST /api/v1/channels/{channel_id}/messages").is_some()
             && span_named(s, "gateway IDENTIFY").is_some()
             && span_named(s, "dispatch MESSAGE_CREATE").is_some()
-            && METRICS
-                .iter()
-                .all(|m| s["metrics"].get(*m).is_some())
+            && METRICS.iter().all(|m| s["metrics"].get(*m).is_some())
             && metric_total(s, "fluxer.message.delivery.duration", &json!({}))
                 .is_some_and(|n| n >= 1.0)
             && metric_total(s, "fluxer.telemetry.dropped", &json!({"signal": "traces"}))
@@ -235,7 +233,11 @@ fn traces_and_metrics_reach_an_otlp_collector() {
             >= 1.0
     );
     // Database calls are children in the request's trace, on either database.
-    let system = if on_postgres() { "postgresql" } else { "sqlite" };
+    let system = if on_postgres() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
     let trace = create["trace_id"].as_str().unwrap();
     let db = spans(&summary)
         .iter()

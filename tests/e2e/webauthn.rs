@@ -500,7 +500,12 @@ fn webauthn_is_the_second_factor_of_a_password_login_and_of_sudo_mode() {
         .expect_error(403, "SUDO_MODE_REQUIRED");
     let sudo = webauthn_sudo(&alice, &mut device);
     let reset = alice.post(&reset, &sudo).expect(200).json();
-    assert!(reset["client_secret"].as_str().is_some_and(|s| !s.is_empty()), "{reset}");
+    assert!(
+        reset["client_secret"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{reset}"
+    );
 
     // Someone else's sudo options are not the caller's to answer.
     let (bob, _) = register(&c, "other-user@example.com", "otheruser");

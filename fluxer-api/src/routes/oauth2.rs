@@ -234,7 +234,6 @@ async fn deauthorize(
     Ok(no_content())
 }
 
-
 async fn reset_client_secret(
     State(s): State<ApiState>,
     Auth(actor): Auth,
