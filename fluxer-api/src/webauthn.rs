@@ -91,6 +91,20 @@ fn refusal(e: WebauthnError) -> WebAuthnFailure {
     }
 }
 
+/// What a ceremony's start gives the caller: the options for the browser, their challenge, and the
+/// library's state to keep until the answer.
+fn challenge(
+    options: &impl serde::Serialize,
+    state: &impl serde::Serialize,
+) -> Result<WebAuthnChallenge, WebAuthnFailure> {
+    let options = serde_json::to_value(options).map_err(internal)?;
+    Ok(WebAuthnChallenge {
+        challenge: challenge_of(&options)?,
+        options,
+        state: serde_json::to_string(state).map_err(internal)?,
+    })
+}
+
 fn challenge_of(options: &serde_json::Value) -> Result<String, WebAuthnFailure> {
     options["challenge"]
         .as_str()
@@ -128,12 +142,7 @@ impl WebAuthnCeremonies for WebAuthnRelyingParty {
             .core
             .generate_challenge_register(builder)
             .map_err(internal)?;
-        let options = serde_json::to_value(&options.public_key).map_err(internal)?;
-        Ok(WebAuthnChallenge {
-            challenge: challenge_of(&options)?,
-            options,
-            state: serde_json::to_string(&state).map_err(internal)?,
-        })
+        challenge(&options.public_key, &state)
     }
 
     fn finish_registration(
@@ -170,12 +179,7 @@ impl WebAuthnCeremonies for WebAuthnRelyingParty {
             .core
             .generate_challenge_authenticate(builder)
             .map_err(internal)?;
-        let options = serde_json::to_value(&options.public_key).map_err(internal)?;
-        Ok(WebAuthnChallenge {
-            challenge: challenge_of(&options)?,
-            options,
-            state: serde_json::to_string(&state).map_err(internal)?,
-        })
+        challenge(&options.public_key, &state)
     }
 
     fn finish_authentication(

@@ -41,5 +41,6 @@ pub use bluesky::AtprotoOAuth;
 pub use domains::DomainChecks;
 pub use gifs::GifApi;
 pub use links::MediaLinks;
+pub use proxy::external::client_tls_config;
 pub use push::WebPush;
 pub use unfurl::LinkPreviews;

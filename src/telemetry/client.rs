@@ -1,12 +1,12 @@
 //! The HTTP client the OTLP exporter sends with: hyper's HTTP/1.1 client (already built for the
-//! media proxy) over a plain or TLS (rustls, webpki roots) connection, one connection per export.
+//! media proxy) over a plain or TLS (fluxer-media's rustls setup) connection, one connection per export.
 //!
 //! The SDK exports from its own threads, outside any tokio runtime, so each request runs as a task
 //! on the server's runtime and the exporting thread waits for its answer. Every request is bounded
 //! by the export timeout, connecting included: a collector that is down or silent costs a failed
 //! export, never a stuck thread.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -109,20 +109,5 @@ where
 }
 
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, HttpError> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Ok(Arc::new(config))
-        })
-        .clone()
-        .map_err(|e| format!("TLS setup: {e}").into())
+    fluxer_media::client_tls_config().map_err(|e| format!("TLS setup: {e}").into())
 }

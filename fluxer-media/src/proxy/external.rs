@@ -554,6 +554,13 @@ fn sniff_type(bytes: &[u8]) -> &'static str {
 }
 
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, MediaError> {
+    client_tls_config().map_err(|e| MediaError::ExternalFetch(format!("TLS setup: {e}")))
+}
+
+/// The TLS client setup of every outbound HTTPS call this instance makes (the fetcher here, and
+/// a host's own clients such as the telemetry exporter): rustls on ring, the webpki roots,
+/// HTTP/1.1. Built once.
+pub fn client_tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
@@ -569,7 +576,6 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, MediaError> {
             Ok(Arc::new(config))
         })
         .clone()
-        .map_err(|e| MediaError::ExternalFetch(format!("TLS setup: {e}")))
 }
 
 /// Ends the connection task with the request, even when the request is cancelled.
