@@ -182,6 +182,19 @@ fn operation_name(sql: &str) -> String {
     command
 }
 
+/// Runs a statement and fails with `NotFound` when it changed no row.
+pub(crate) async fn execute_existing(
+    c: &impl GenericClient,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<(), Failure> {
+    if execute(c, sql, params).await? == 0 {
+        Err(StoreError::NotFound.into())
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::operation_name;
@@ -209,18 +222,5 @@ mod tests {
             "WITH invites"
         );
         assert_eq!(operation_name("SELECT 1"), "SELECT");
-    }
-}
-
-/// Runs a statement and fails with `NotFound` when it changed no row.
-pub(crate) async fn execute_existing(
-    c: &impl GenericClient,
-    sql: &str,
-    params: Params<'_>,
-) -> Result<(), Failure> {
-    if execute(c, sql, params).await? == 0 {
-        Err(StoreError::NotFound.into())
-    } else {
-        Ok(())
     }
 }
