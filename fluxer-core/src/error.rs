@@ -51,6 +51,8 @@ pub enum Unknown {
     Connection,
     /// No such WebAuthn credential of the caller's (`UNKNOWN_WEBAUTHN_CREDENTIAL`, 404).
     WebAuthnCredential,
+    /// The guild has no discovery application (`DISCOVERY_APPLICATION_NOT_FOUND`, 404, upstream's code).
+    DiscoveryApplication,
 }
 
 impl Unknown {
@@ -78,6 +80,7 @@ impl Unknown {
             Unknown::Pack => "UNKNOWN_PACK",
             Unknown::Connection => "CONNECTION_NOT_FOUND",
             Unknown::WebAuthnCredential => "UNKNOWN_WEBAUTHN_CREDENTIAL",
+            Unknown::DiscoveryApplication => "DISCOVERY_APPLICATION_NOT_FOUND",
         }
     }
 
@@ -103,6 +106,7 @@ impl Unknown {
             Unknown::Pack => "pack",
             Unknown::Connection => "connection",
             Unknown::WebAuthnCredential => "WebAuthn credential",
+            Unknown::DiscoveryApplication => "discovery application",
         }
     }
 }

@@ -57,6 +57,27 @@ pub struct Config {
     pub web: Web,
     /// OpenTelemetry export of traces and metrics.
     pub telemetry: Telemetry,
+    /// Guild discovery: whether guilds may apply, and how many members they need.
+    pub discovery: Discovery,
+}
+
+/// Guild discovery (upstream's `discovery` section).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Discovery {
+    /// Whether guilds may apply to discovery and people may browse and join listed ones.
+    pub enabled: bool,
+    /// Members a guild needs before it may apply (upstream's default: 1).
+    pub min_member_count: u64,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Discovery {
+            enabled: true,
+            min_member_count: 1,
+        }
+    }
 }
 
 /// The web app (`web`): a built bundle of Fluxer's web client served at `/` by the node that runs

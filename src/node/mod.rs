@@ -366,6 +366,10 @@ impl UseCases {
                     .unwrap_or(!matches!(config.integrations.email, config::Email::Log {})),
                 oauth2: oauth2_lifetimes(&config.auth),
                 sso: ports::sso_settings(config),
+                discovery: service::DiscoverySettings {
+                    enabled: config.discovery.enabled,
+                    min_member_count: config.discovery.min_member_count,
+                },
                 ..Default::default()
             },
         );

@@ -5,12 +5,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fluxer_core::id::GuildId;
-use fluxer_core::model::MemberResponse;
+use fluxer_core::model::{DiscoveryApplicationResponse, MemberResponse};
+use fluxer_core::service::{DiscoveryApply, DiscoveryEdit, DiscoveryState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiResult;
-use crate::extract::{Auth, PathParams, QueryParams};
+use crate::extract::{Auth, JsonBody, PathParams, QueryParams};
 use crate::state::ApiState;
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -18,6 +19,13 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/discovery/guilds", get(discover))
         .route("/discovery/categories", get(categories))
         .route("/discovery/guilds/{guild_id}/join", post(join))
+        .route(
+            "/guilds/{guild_id}/discovery",
+            get(application_state)
+                .post(apply)
+                .patch(edit_application)
+                .delete(withdraw),
+        )
         .route("/guilds/{guild_id}/members/search", get(search_members))
 }
 
@@ -25,6 +33,9 @@ pub(super) fn routes() -> Router<ApiState> {
 struct DiscoveryQuery {
     #[serde(default)]
     query: String,
+    /// Only this category's guilds. (`sort_by` is accepted and ignored: results come in the
+    /// index's ranking, matches first, then most members.)
+    category: Option<i64>,
     #[serde(default)]
     offset: usize,
     limit: Option<usize>,
@@ -37,7 +48,10 @@ async fn discover(
     QueryParams(q): QueryParams<DiscoveryQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(24);
-    let (guilds, total) = s.fluxer.discover_guilds(&q.query, q.offset, limit).await?;
+    let (guilds, total) = s
+        .fluxer
+        .discover_guilds(&q.query, q.category, q.offset, limit)
+        .await?;
     Ok(Json(json!({
         "guilds": guilds, "total": total, "offset": q.offset, "limit": limit,
     })))
@@ -59,6 +73,50 @@ async fn join(
     PathParams(guild_id): PathParams<GuildId>,
 ) -> ApiResult<StatusCode> {
     s.fluxer.join_discoverable_guild(&actor, guild_id).await?;
+    Ok(super::no_content())
+}
+
+/// `{application, eligible, min_member_count}` (MANAGE_GUILD).
+async fn application_state(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(guild_id): PathParams<GuildId>,
+) -> ApiResult<Json<DiscoveryState>> {
+    Ok(Json(s.fluxer.discovery_state(&actor, guild_id).await?))
+}
+
+async fn apply(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(guild_id): PathParams<GuildId>,
+    JsonBody(req): JsonBody<DiscoveryApply>,
+) -> ApiResult<Json<DiscoveryApplicationResponse>> {
+    Ok(Json(
+        s.fluxer.apply_for_discovery(&actor, guild_id, req).await?,
+    ))
+}
+
+async fn edit_application(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(guild_id): PathParams<GuildId>,
+    JsonBody(req): JsonBody<DiscoveryEdit>,
+) -> ApiResult<Json<DiscoveryApplicationResponse>> {
+    Ok(Json(
+        s.fluxer
+            .edit_discovery_application(&actor, guild_id, req)
+            .await?,
+    ))
+}
+
+async fn withdraw(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(guild_id): PathParams<GuildId>,
+) -> ApiResult<StatusCode> {
+    s.fluxer
+        .withdraw_discovery_application(&actor, guild_id)
+        .await?;
     Ok(super::no_content())
 }
 

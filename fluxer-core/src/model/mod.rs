@@ -7,6 +7,7 @@
 mod application;
 mod audit;
 mod channel;
+mod discovery;
 mod expression;
 mod guild;
 mod invite;
@@ -22,6 +23,7 @@ mod webauthn;
 pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
 pub use audit::{AuditChange, AuditEntry, AuditQuery, action as audit_action};
 pub use channel::{Channel, ChannelResponse, ChannelType};
+pub use discovery::{DiscoveryApplication, DiscoveryApplicationResponse, DiscoveryStatus};
 pub use expression::{EmojiResponse, Expression, ExpressionKind, StickerItem, StickerResponse};
 pub use guild::{
     Ban, BanResponse, Guild, GuildResponse, GuildSnapshot, Member, MemberResponse, Role, UserGuild,

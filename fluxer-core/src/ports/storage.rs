@@ -25,9 +25,9 @@ use crate::id::{
 };
 use crate::model::{
     ActionToken, ActionTokenKind, Application, AuditEntry, AuditQuery, AuthSession, Ban, Channel,
-    Expression, ExpressionKind, Guild, Invite, Member, Message, OAuth2Token, OAuth2TokenKind, Pack,
-    ReactionCount, ReactionEmoji, ReadState, Relationship, Report, ReportStatus, Role, User,
-    Webhook,
+    DiscoveryApplication, DiscoveryStatus, Expression, ExpressionKind, Guild, Invite, Member,
+    Message, OAuth2Token, OAuth2TokenKind, Pack, ReactionCount, ReactionEmoji, ReadState,
+    Relationship, Report, ReportStatus, Role, User, Webhook,
 };
 use crate::time::Timestamp;
 
@@ -720,6 +720,29 @@ pub trait SsoIdentityRepository: Send + Sync {
     async fn delete_user_sso_identities(&self, user: UserId) -> PortResult<u64>;
 }
 
+/// Guilds' discovery applications, one per guild (keyed by guild ID).
+#[async_trait]
+pub trait DiscoveryRepository: Send + Sync {
+    /// Stores (inserts or replaces) a guild's application.
+    async fn put_discovery_application(&self, application: &DiscoveryApplication)
+    -> PortResult<()>;
+    /// A guild's application, if it has one.
+    async fn get_discovery_application(
+        &self,
+        guild: GuildId,
+    ) -> PortResult<Option<DiscoveryApplication>>;
+    /// Deletes a guild's application; whether there was one.
+    async fn delete_discovery_application(&self, guild: GuildId) -> PortResult<bool>;
+    /// Up to `limit` applications with `status`, by ascending guild ID after `after` (from the
+    /// start when `None`).
+    async fn list_discovery_applications(
+        &self,
+        status: DiscoveryStatus,
+        after: Option<GuildId>,
+        limit: u32,
+    ) -> PortResult<Vec<DiscoveryApplication>>;
+}
+
 /// Every repository: what a complete storage backend implements.
 pub trait Store:
     UserRepository
@@ -745,6 +768,7 @@ pub trait Store:
     + OAuth2TokenRepository
     + SsoIdentityRepository
     + WebAuthnCredentialRepository
+    + DiscoveryRepository
     + 'static
 {
 }
@@ -773,6 +797,7 @@ impl<T> Store for T where
         + OAuth2TokenRepository
         + SsoIdentityRepository
         + WebAuthnCredentialRepository
+        + DiscoveryRepository
         + 'static
 {
 }

@@ -85,8 +85,6 @@ pub struct GuildUpdate {
     /// A data URI to set (same rules as `icon`), `null` to remove.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub banner: Option<Option<String>>,
-    /// List the guild in discovery (the `DISCOVERABLE` feature).
-    pub discoverable: Option<bool>,
     /// Other feature flags to turn on or off (the toggle routes set them).
     #[serde(skip)]
     pub(crate) feature_toggles: Vec<(&'static str, bool)>,
@@ -339,8 +337,7 @@ impl Fluxer {
         if let Some(t) = req.afk_timeout {
             guild.afk_timeout = t;
         }
-        let toggles = req.discoverable.map(|on| (super::DISCOVERABLE, on));
-        for (feature, on) in toggles.into_iter().chain(req.feature_toggles) {
+        for (feature, on) in req.feature_toggles {
             guild.features.retain(|f| f != feature);
             if on {
                 guild.features.push(feature.to_owned());
@@ -572,7 +569,7 @@ impl Fluxer {
     }
 
     /// Tells the guild its settings changed.
-    async fn emit_guild_update(&self, guild: &Guild) {
+    pub(crate) async fn emit_guild_update(&self, guild: &Guild) {
         self.index_guild_later(guild.id).await;
         self.emit(Dispatch::new(
             EventKind::GuildUpdate,

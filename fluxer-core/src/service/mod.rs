@@ -80,7 +80,11 @@ pub use connections::{
     Connection, ConnectionCreate, ConnectionType, ConnectionUpdate, ConnectionVerification,
     MAX_CONNECTIONS,
 };
-pub use discovery::{DISCOVERABLE, DISCOVERY_CATEGORIES, DiscoveredGuild, MAX_DISCOVERY_LIMIT};
+pub use discovery::{
+    DISCOVERABLE, DISCOVERY_CATEGORIES, DISCOVERY_DESCRIPTION_MAX, DISCOVERY_DESCRIPTION_MIN,
+    DiscoveredGuild, DiscoveryApply, DiscoveryEdit, DiscoverySettings, DiscoveryState,
+    MAX_DISCOVERY_LIMIT, MAX_DISCOVERY_REVIEW_LIMIT,
+};
 pub use dsa::{DsaNotice, DsaTarget};
 pub use expressions::{
     BulkCreated, BulkFailure, EmojiCreate, EmojiUpdate, StickerCreate, StickerUpdate,
@@ -253,6 +257,8 @@ pub struct Config {
     pub oauth2: OAuth2Lifetimes,
     /// Single sign-on through an OpenID provider (which the `sso` port speaks to).
     pub sso: SsoSettings,
+    /// Whether guilds may apply to discovery, and how many members they need.
+    pub discovery: DiscoverySettings,
 }
 
 impl Default for Config {
@@ -270,6 +276,7 @@ impl Default for Config {
             require_ip_authorization: false,
             oauth2: OAuth2Lifetimes::default(),
             sso: SsoSettings::default(),
+            discovery: DiscoverySettings::default(),
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod sso;
 pub mod storage;
 mod storage_accounts;
 mod storage_channels;
+mod storage_discovery;
 mod storage_guilds;
 mod storage_invites;
 mod storage_messages;

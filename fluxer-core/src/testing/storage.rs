@@ -6,6 +6,7 @@ use crate::ports::{PortResult, is_conflict};
 
 pub use super::storage_accounts::*;
 pub use super::storage_channels::*;
+pub use super::storage_discovery::*;
 pub use super::storage_guilds::*;
 pub use super::storage_invites::*;
 pub use super::storage_messages::*;
@@ -91,6 +92,9 @@ macro_rules! storage_conformance_tests {
             sso_identities_link_and_find,
             sso_identity_links_once,
             sso_identities_deleted_with_their_user,
+            discovery_applications_put_get_replace_delete,
+            discovery_applications_listed_by_status_in_pages,
+            discovery_application_deleted_with_its_guild,
             webauthn_credentials_create_list_rename_delete,
             webauthn_use_is_recorded_only_when_the_counter_rises,
             webauthn_use_with_one_counter_is_recorded_once,

@@ -235,6 +235,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webauthn_credentials_by_user ON webauthn_credentials (user_id, created_at);
     ",
+    // 10: guilds' discovery applications (one per guild), listed by status for review.
+    "
+    CREATE TABLE discovery_applications (
+        guild_id BIGINT NOT NULL,
+        status SMALLINT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT discovery_applications_pkey PRIMARY KEY (guild_id)
+    );
+    CREATE INDEX discovery_applications_by_status ON discovery_applications (status, guild_id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -248,6 +248,15 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX webauthn_credentials_by_user ON webauthn_credentials (user_id, created_at);
     ",
+    // 11: guilds' discovery applications (one per guild), listed by status for review.
+    "
+    CREATE TABLE discovery_applications (
+        guild_id INTEGER PRIMARY KEY,
+        status INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX discovery_applications_by_status ON discovery_applications (status, guild_id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -122,6 +122,7 @@ impl GuildRepository for MemoryStore {
             }
             d.invites.retain(|_, i| i.guild_id != Some(id));
             d.bans.remove(&id);
+            d.discovery.remove(&id);
             d.webhooks.retain(|_, w| w.guild_id != id);
             d.expressions.retain(|_, e| e.guild_id != id);
         });

@@ -4,6 +4,7 @@
 //! No lock is held across an `.await`: every call takes the lock, does its work on the maps and returns.
 
 mod accounts;
+mod discovery;
 mod guilds;
 mod messages;
 mod oauth2;
@@ -67,6 +68,7 @@ struct Data {
     sso_identities: HashMap<(String, String), UserId>,
     /// By credential ID.
     webauthn_credentials: BTreeMap<String, fluxer_core::model::WebAuthnCredential>,
+    discovery: BTreeMap<GuildId, fluxer_core::model::DiscoveryApplication>,
 }
 
 /// Every repository in memory.

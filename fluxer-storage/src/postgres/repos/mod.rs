@@ -3,6 +3,7 @@
 
 mod accounts;
 mod channels;
+mod discovery;
 mod guilds;
 mod messages;
 mod oauth2;

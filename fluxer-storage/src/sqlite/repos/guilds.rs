@@ -136,6 +136,7 @@ impl GuildRepository for SqliteStore {
                 "DELETE FROM invites WHERE guild_id = ?1",
                 "DELETE FROM bans WHERE guild_id = ?1",
                 "DELETE FROM webhooks WHERE guild_id = ?1",
+                "DELETE FROM discovery_applications WHERE guild_id = ?1",
                 "DELETE FROM expressions WHERE guild_id = ?1",
                 "DELETE FROM guilds WHERE id = ?1",
             ] {

@@ -3,6 +3,7 @@
 mod access;
 mod accounts;
 mod channels;
+mod discovery;
 mod guilds;
 mod messages;
 mod oauth2;
