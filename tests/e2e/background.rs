@@ -415,15 +415,21 @@ fn posted_messages_become_searchable_only_where_readable() {
         .post(path, &json!({ "has": ["hologram"] }))
         .expect_error(400, "INVALID_FORM_BODY");
 
-    // Discovery lists the guild once it is made discoverable, with its member count.
+    // Discovery lists the guild once staff approve its application, with its member count.
     let discover = "/api/v1/discovery/guilds?query=vulpine";
     assert_eq!(bob.get(discover).expect(200).json()["total"], 0);
     alice
-        .patch(
-            &format!("/api/v1/guilds/{guild_id}"),
-            &json!({ "discoverable": true, "description": "All things vulpine" }),
+        .post(
+            &format!("/api/v1/guilds/{guild_id}/discovery"),
+            &json!({ "description": "All things vulpine", "category_type": 8 }),
         )
         .expect(200);
+    let (op, _) = crate::admin::operator(&server, "bg-op@example.com", "bg_op");
+    op.post(
+        &format!("/api/v1/admin/discovery/applications/{guild_id}/approve"),
+        &json!({}),
+    )
+    .expect(200);
     let deadline = Instant::now() + Duration::from_secs(30);
     let found = loop {
         let r = bob.get(discover).expect(200).json();

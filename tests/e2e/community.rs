@@ -1115,11 +1115,17 @@ fn guild_toggles_hoist_positions_and_joining_from_discovery() {
         .post(&join, &json!({}))
         .expect_error(400, "DISCOVERY_NOT_DISCOVERABLE");
     alice
-        .patch(
-            &format!("/api/v1/guilds/{guild}"),
-            &json!({ "discoverable": true }),
+        .post(
+            &format!("/api/v1/guilds/{guild}/discovery"),
+            &json!({ "description": "Toggles and the people who flip them", "category_type": 8 }),
         )
         .expect(200);
+    let (op, _) = crate::admin::operator(&server, "toggle-op@example.com", "toggle_op");
+    op.post(
+        &format!("/api/v1/admin/discovery/applications/{guild}/approve"),
+        &json!({}),
+    )
+    .expect(200);
     carol.post(&join, &json!({})).expect(204);
     carol.post(&join, &json!({})).expect(204);
     alice

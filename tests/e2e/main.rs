@@ -1,9 +1,11 @@
 //! End-to-end tests: the real `fluxer-server` binary, driven over HTTP on loopback.
 
+mod admin;
 mod background;
 mod backup;
 mod community;
 mod connections;
+mod discovery;
 mod gateway;
 mod gifs;
 mod harness;

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::admin::{AdminAction, AdminPrincipal};
 use super::{Actor, Fluxer, jobs::Task};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{GuildId, UserId};
@@ -434,14 +435,16 @@ impl Fluxer {
         Ok(())
     }
 
-    /// Staff: applications with `status`, by guild ID after `after`
+    /// Staff (`discovery:review`): applications with `status`, by guild ID after `after`
     /// (`GET /admin/discovery/applications`).
     pub async fn list_discovery_applications(
         &self,
+        who: &AdminPrincipal,
         status: DiscoveryStatus,
         after: Option<GuildId>,
         limit: u32,
     ) -> Result<Vec<DiscoveryApplication>> {
+        who.require(acl::DISCOVERY_REVIEW)?;
         let mut v = Validator::new();
         v.range(
             "limit",
@@ -456,14 +459,15 @@ impl Fluxer {
             .await?)
     }
 
-    /// Staff: approves a pending application, listing the guild (the `DISCOVERABLE` feature,
-    /// `GUILD_UPDATE`, reindexed).
+    /// Staff (`discovery:review`): approves a pending application, listing the guild (the
+    /// `DISCOVERABLE` feature, `GUILD_UPDATE`, reindexed). Logged in the admin audit log.
     pub async fn approve_discovery(
         &self,
-        reviewer: UserId,
+        who: &AdminPrincipal,
         guild_id: GuildId,
         reason: Option<String>,
     ) -> Result<DiscoveryApplication> {
+        who.require(acl::DISCOVERY_REVIEW)?;
         let mut v = Validator::new();
         if let Some(r) = &reason {
             v.length("reason", r, 0, 500);
@@ -475,20 +479,25 @@ impl Fluxer {
         }
         application.status = DiscoveryStatus::Approved;
         application.reviewed_at = Some(self.now());
-        application.reviewed_by = Some(reviewer);
-        application.review_reason = reason;
+        application.reviewed_by = Some(who.id());
+        application.review_reason = reason.clone();
         self.store().put_discovery_application(&application).await?;
         self.set_discoverable(guild_id, true).await?;
+        let entry = AdminAction::new("discovery.approve", "guild", guild_id)
+            .change("status", "pending", "approved")
+            .with("review_reason", reason.unwrap_or_default());
+        self.record_admin_action(who, entry).await?;
         Ok(application)
     }
 
-    /// Staff: rejects a pending application, with a reason the guild sees.
+    /// Staff (`discovery:review`): rejects a pending application, with a reason the guild sees.
     pub async fn reject_discovery(
         &self,
-        reviewer: UserId,
+        who: &AdminPrincipal,
         guild_id: GuildId,
         reason: String,
     ) -> Result<DiscoveryApplication> {
+        who.require(acl::DISCOVERY_REVIEW)?;
         let mut v = Validator::new();
         v.length("reason", &reason, 1, 500);
         v.finish()?;
@@ -498,19 +507,25 @@ impl Fluxer {
         }
         application.status = DiscoveryStatus::Rejected;
         application.reviewed_at = Some(self.now());
-        application.reviewed_by = Some(reviewer);
-        application.review_reason = Some(reason);
+        application.reviewed_by = Some(who.id());
+        application.review_reason = Some(reason.clone());
         self.store().put_discovery_application(&application).await?;
+        let entry = AdminAction::new("discovery.reject", "guild", guild_id)
+            .change("status", "pending", "rejected")
+            .with("review_reason", reason);
+        self.record_admin_action(who, entry).await?;
         Ok(application)
     }
 
-    /// Staff: takes a listed guild out of discovery, with a reason the guild sees.
+    /// Staff (`discovery:remove`): takes a listed guild out of discovery, with a reason the
+    /// guild sees.
     pub async fn remove_from_discovery(
         &self,
-        reviewer: UserId,
+        who: &AdminPrincipal,
         guild_id: GuildId,
         reason: String,
     ) -> Result<DiscoveryApplication> {
+        who.require(acl::DISCOVERY_REMOVE)?;
         let mut v = Validator::new();
         v.length("reason", &reason, 1, 500);
         v.finish()?;
@@ -523,10 +538,14 @@ impl Fluxer {
         }
         application.status = DiscoveryStatus::Removed;
         application.removed_at = Some(self.now());
-        application.removed_by = Some(reviewer);
-        application.removal_reason = Some(reason);
+        application.removed_by = Some(who.id());
+        application.removal_reason = Some(reason.clone());
         self.store().put_discovery_application(&application).await?;
         self.set_discoverable(guild_id, false).await?;
+        let entry = AdminAction::new("discovery.remove", "guild", guild_id)
+            .change("status", "approved", "removed")
+            .with("removal_reason", reason);
+        self.record_admin_action(who, entry).await?;
         Ok(application)
     }
 

@@ -2,6 +2,7 @@
 
 mod access;
 mod accounts;
+mod admin;
 mod channels;
 mod discovery;
 mod guilds;
