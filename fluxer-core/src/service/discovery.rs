@@ -14,6 +14,7 @@ use super::admin::{AdminAction, AdminPrincipal};
 use super::{Actor, Fluxer, jobs::Task};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{GuildId, UserId};
+use crate::model::acl;
 use crate::model::{
     DiscoveryApplication, DiscoveryApplicationResponse, DiscoveryStatus, MemberResponse,
 };
