@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Compares the REST routes we serve with upstream Fluxer's v1 OpenAPI document.
 
-Usage: scripts/route-coverage.py <upstream openapi.json> [--missing]
+Usage: scripts/route-coverage.py <upstream openapi.json> [--missing] [--missing-admin]
 
-Upstream's document is `fluxer_docs/api-reference/openapi.json` at commit ee1f27fe. Admin
-routes (`/admin/*`) and the hosted-only billing routes are out of scope and not counted.
+Upstream's document is `fluxer_docs/api-reference/openapi.json` at commit ee1f27fe. The admin API
+(`/admin/*`) is counted on its own line; the hosted-only billing routes are not counted.
 """
 
 import json
@@ -39,18 +39,19 @@ def route_calls(text):
 
 def ours():
     served = set()
-    for source in (ROOT / "fluxer-api" / "src" / "routes").glob("*.rs"):
+    for source in (ROOT / "fluxer-api" / "src" / "routes").rglob("*.rs"):
         for path, handlers in route_calls(source.read_text()):
             for method in re.findall(r"(?:^|[\s.(])(get|post|put|patch|delete)\(", handlers):
                 served.add((method.upper(), normalize(path)))
     return served
 
 
-def upstream(spec_path):
+def upstream(spec_path, admin=False):
+    """Upstream's operations: the admin API's when `admin`, else every other one in scope."""
     spec = json.loads(pathlib.Path(spec_path).read_text())
     ops = set()
     for path, item in spec["paths"].items():
-        if path.startswith("/admin") or HOSTED.search(path):
+        if path.startswith("/admin") != admin or HOSTED.search(path):
             continue
         for method in item:
             if method in METHODS:
@@ -67,6 +68,12 @@ def main():
     print(f"{len(served)} of {len(theirs)} upstream operations served ({100 * len(served) / len(theirs):.0f}%)")
     if "--missing" in sys.argv:
         for method, path in missing:
+            print(f"  {method:6} {path}")
+    admin = upstream(sys.argv[1], admin=True)
+    served_admin = ours() & admin
+    print(f"admin API: {len(served_admin)} of {len(admin)} upstream operations served ({100 * len(served_admin) / len(admin):.0f}%)")
+    if "--missing-admin" in sys.argv:
+        for method, path in sorted(admin - served_admin, key=lambda op: (op[1], op[0])):
             print(f"  {method:6} {path}")
 
 

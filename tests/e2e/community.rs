@@ -401,6 +401,19 @@ fn deleting_all_my_messages_waits_can_be_cancelled_and_takes_only_mine() {
         "a cancelled deletion deletes nothing"
     );
 
+    // The staff test route: refused to others, a one-minute deletion without a password for staff.
+    alice
+        .post("/api/v1/users/@me/messages/delete/test", &json!({}))
+        .expect_error(403, "MISSING_ACCESS");
+    let (op, _) = crate::admin::operator(&server, "purge-op@example.com", "purge_op");
+    op.post("/api/v1/users/@me/messages/delete/test", &json!({}))
+        .expect(204);
+    let me = op.get("/api/v1/users/@me").expect(200).json();
+    let pending = &me["pending_bulk_message_deletion"];
+    assert_eq!(pending["message_count"], 0, "{me}");
+    assert!(pending["scheduled_at"].is_string(), "{me}");
+    op.delete("/api/v1/users/@me/messages/delete").expect(200);
+
     // Asked for again: after the delay the worker takes alice's messages, and only hers.
     let rt = runtime();
     let mut bob_ws = rt.block_on(identify(&server.addr, bob.token.as_deref().unwrap()));

@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<ApiState> {
             "/users/@me/messages/delete",
             post(request_purge).delete(cancel_purge),
         )
+        .route("/users/@me/messages/delete/test", post(request_test_purge))
 }
 
 async fn schedule(
@@ -88,6 +89,12 @@ async fn request_purge(
     s.fluxer
         .request_message_purge(&actor, body.password.as_deref())
         .await?;
+    Ok(no_content())
+}
+
+/// Staff only: the same deletion, one minute from now, without a password.
+async fn request_test_purge(State(s): State<ApiState>, Auth(actor): Auth) -> ApiResult<StatusCode> {
+    s.fluxer.request_test_message_purge(&actor).await?;
     Ok(no_content())
 }
 

@@ -30,15 +30,29 @@ impl Fluxer {
     ) -> Result<User> {
         actor.require_person("Bots cannot delete all their messages.")?;
         self.require_password(actor, password).await?;
+        self.schedule_message_purge(actor, self.config().message_deletion_delay_secs)
+            .await
+    }
+
+    /// `POST /users/@me/messages/delete/test`: staff only (403 `MISSING_ACCESS` for anyone else),
+    /// schedules the deletion of all the caller's messages one minute from now, without a
+    /// password, so staff can watch the whole run on an instance.
+    pub async fn request_test_message_purge(&self, actor: &Actor) -> Result<User> {
+        actor.require_person("Bots cannot delete all their messages.")?;
+        if !self.fresh_user(actor.id()).await?.is_staff() {
+            return Err(Error::MissingAccess);
+        }
+        self.schedule_message_purge(actor, 60).await
+    }
+
+    async fn schedule_message_purge(&self, actor: &Actor, delay_secs: i64) -> Result<User> {
         let Some(queue) = &self.ports().queue else {
             return Err(Error::Unavailable {
                 code: "BULK_MESSAGE_DELETION_UNAVAILABLE",
                 message: "Deleting all messages needs a job queue.".into(),
             });
         };
-        let scheduled_at = self
-            .now()
-            .plus_secs(self.config().message_deletion_delay_secs);
+        let scheduled_at = self.now().plus_secs(delay_secs);
         let (mut channel_count, mut message_count) = (0u64, 0u64);
         for channel in self.reachable_channels(actor.id()).await? {
             let mine = self
