@@ -51,6 +51,8 @@ pub enum Unknown {
     Connection,
     /// No such WebAuthn credential of the caller's (`UNKNOWN_WEBAUTHN_CREDENTIAL`, 404).
     WebAuthnCredential,
+    /// No such report (`UNKNOWN_REPORT`, 404).
+    Report,
 }
 
 impl Unknown {
@@ -78,6 +80,7 @@ impl Unknown {
             Unknown::Pack => "UNKNOWN_PACK",
             Unknown::Connection => "CONNECTION_NOT_FOUND",
             Unknown::WebAuthnCredential => "UNKNOWN_WEBAUTHN_CREDENTIAL",
+            Unknown::Report => "UNKNOWN_REPORT",
         }
     }
 
@@ -103,6 +106,7 @@ impl Unknown {
             Unknown::Pack => "pack",
             Unknown::Connection => "connection",
             Unknown::WebAuthnCredential => "WebAuthn credential",
+            Unknown::Report => "report",
         }
     }
 }

@@ -5,6 +5,10 @@
 //! the storage directly.
 
 mod access;
+mod admin_guilds;
+mod admin_messages;
+mod admin_reports;
+mod admin_search;
 mod account_flows;
 mod accounts;
 mod applications;
@@ -65,6 +69,21 @@ mod webhooks;
 use std::sync::Arc;
 
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
+pub use admin_search::{SearchIndexKind, SearchRefresh, SearchRefreshStatus};
+pub use admin_guilds::{
+    AdminChannelSummary, AdminGuildBan, AdminGuildDetail, AdminGuildFeatures, AdminGuildLookup,
+    AdminGuildMember, AdminGuildMemberPage, AdminGuildMembers, AdminGuildName, AdminGuildSearch,
+    AdminGuildSearchPage, AdminGuildSettings, AdminGuildSummary, AdminGuildTarget,
+    AdminGuildTransfer, AdminGuildUpdated, AdminGuildVanity, AdminRoleSummary,
+};
+pub use admin_messages::{
+    AdminAttachmentLookup, AdminDeleteAllMessages, AdminDeleteAllResult, AdminMessageDelete,
+    AdminMessageLookup, AdminMessageLookupResult,
+};
+pub use admin_reports::{
+    AdminReportView, AttachmentView, ReportListRequest, ReportMessageView, ReportResolve,
+    ReportResolved, ReportSearchPage, ReportSearchRequest,
+};
 pub use account_flows::{
     BouncedEmailRequested, EmailChangeRequested, EmailChangeStart, PasswordChangeStart,
 };
