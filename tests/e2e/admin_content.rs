@@ -356,6 +356,42 @@ fn staff_administer_guilds_and_members_see_it() {
         )
         .expect_error(400, "INVALID_FORM_BODY");
 
+    // Bulk: each item done alone, failures listed.
+    let bulk = admin
+        .post(
+            "/api/v1/admin/bulk/update-guild-features",
+            &json!({ "guild_ids": [guild, "31337"], "add_features": ["VIP_VOICE"] }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(bulk["successful"], json!([guild]), "{bulk}");
+    assert_eq!(bulk["failed"][0]["id"], "31337", "{bulk}");
+    rt.block_on(next_dispatch(&mut bob_ws, "GUILD_UPDATE"));
+    let bulk = admin
+        .post(
+            "/api/v1/admin/bulk/add-guild-members",
+            &json!({ "guild_id": guild, "user_ids": [admin_id, "4242"] }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(bulk["successful"], json!([admin_id]), "{bulk}");
+    assert_eq!(bulk["failed"][0]["id"], "4242", "{bulk}");
+    let joined = rt.block_on(next_dispatch(&mut bob_ws, "GUILD_MEMBER_ADD"));
+    assert_eq!(joined["d"]["user"]["id"], admin_id.as_str());
+    let too_many: Vec<String> = (0..1001).map(|i| (i + 1).to_string()).collect();
+    admin
+        .post(
+            "/api/v1/admin/bulk/add-guild-members",
+            &json!({ "guild_id": guild, "user_ids": too_many }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    lookup_only
+        .post(
+            "/api/v1/admin/bulk/add-guild-members",
+            &json!({ "guild_id": guild, "user_ids": [carol_id] }),
+        )
+        .expect_error(403, "MISSING_ACL");
+
     // Ownership moves to bob.
     let moved = admin
         .post(

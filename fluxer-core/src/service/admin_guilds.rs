@@ -256,6 +256,21 @@ fn page(v: &mut Validator, limit: Option<u32>, offset: Option<u64>) -> (u32, u64
     (limit, offset)
 }
 
+/// Checks lists of features to add and remove: at most 100 each, each shaped like a feature.
+pub(crate) fn validate_features(v: &mut Validator, add: &[String], remove: &[String]) {
+    for (path, list) in [("add_features", add), ("remove_features", remove)] {
+        v.count(path, list.len(), MAX_FEATURES);
+        for (i, f) in list.iter().enumerate() {
+            v.check(
+                is_feature_name(f),
+                &format!("{path}.{i}"),
+                "INVALID_FORMAT",
+                "Features are 1-64 capital letters, digits or underscores.",
+            );
+        }
+    }
+}
+
 fn is_feature_name(f: &str) -> bool {
     (1..=64).contains(&f.len())
         && f.bytes()
@@ -487,31 +502,36 @@ impl Fluxer {
         req: AdminGuildFeatures,
     ) -> Result<AdminGuildUpdated> {
         let mut v = Validator::new();
-        for (path, list) in [
-            ("add_features", &req.add_features),
-            ("remove_features", &req.remove_features),
-        ] {
-            v.count(path, list.len(), MAX_FEATURES);
-            for (i, f) in list.iter().enumerate() {
-                v.check(
-                    is_feature_name(f),
-                    &format!("{path}.{i}"),
-                    "INVALID_FORMAT",
-                    "Features are 1-64 capital letters, digits or underscores.",
-                );
-            }
-        }
+        validate_features(&mut v, &req.add_features, &req.remove_features);
         v.finish()?;
-        let mut guild = self.admin_load_guild(req.guild_id).await?;
+        let (before, guild) = self
+            .change_guild_features(req.guild_id, &req.add_features, &req.remove_features)
+            .await?;
+        let entry = AdminAction::new("update_guild_features", "guild", guild.id).change(
+            "features",
+            before,
+            guild.features.join(","),
+        );
+        self.record_admin_action(by, entry).await?;
+        self.admin_updated(guild).await
+    }
+
+    /// Adds then removes features of one guild, publishing `GUILD_UPDATE`; the features before
+    /// (comma-separated) and the guild after.
+    pub(crate) async fn change_guild_features(
+        &self,
+        guild_id: GuildId,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(String, Guild)> {
+        let mut guild = self.admin_load_guild(guild_id).await?;
         let before = guild.features.join(",");
-        for f in req.add_features {
-            if !guild.features.contains(&f) {
-                guild.features.push(f);
+        for f in add {
+            if !guild.features.contains(f) {
+                guild.features.push(f.clone());
             }
         }
-        guild
-            .features
-            .retain(|f| !req.remove_features.contains(f));
+        guild.features.retain(|f| !remove.contains(f));
         if guild.features.len() > MAX_FEATURES {
             return Err(Error::field(
                 "add_features",
@@ -521,13 +541,7 @@ impl Fluxer {
         }
         self.store().update_guild(&guild).await?;
         self.emit_guild_update(&guild).await;
-        let entry = AdminAction::new("update_guild_features", "guild", guild.id).change(
-            "features",
-            before,
-            guild.features.join(","),
-        );
-        self.record_admin_action(by, entry).await?;
-        self.admin_updated(guild).await
+        Ok((before, guild))
     }
 
     /// `POST /admin/guilds/update-vanity`: the same checks as the owner's change

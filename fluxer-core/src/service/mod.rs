@@ -5,6 +5,7 @@
 //! the storage directly.
 
 mod access;
+mod admin_bulk;
 mod admin_guilds;
 mod admin_messages;
 mod admin_reports;
@@ -69,6 +70,9 @@ mod webhooks;
 use std::sync::Arc;
 
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
+pub use admin_bulk::{
+    BulkAddGuildMembers, BulkFailure, BulkOutcome, BulkUpdateGuildFeatures, MAX_BULK_ITEMS,
+};
 pub use admin_search::{SearchIndexKind, SearchRefresh, SearchRefreshStatus};
 pub use admin_guilds::{
     AdminChannelSummary, AdminGuildBan, AdminGuildDetail, AdminGuildFeatures, AdminGuildLookup,
