@@ -432,25 +432,25 @@ fn staff_administer_guilds_and_members_see_it() {
     // Every action is in the admin audit log, with its reason.
     let actions = audited(&admin, "guild", &guild);
     for action in [
-        "update_guild_name",
-        "update_guild_settings",
-        "update_guild_features",
-        "update_guild_vanity",
-        "transfer_guild_ownership",
-        "delete_guild",
+        "guild.update_name",
+        "guild.update_settings",
+        "guild.update_features",
+        "guild.update_vanity",
+        "guild.transfer_ownership",
+        "guild.delete",
     ] {
         assert!(
             actions.iter().any(|a| a == action),
             "{action} in {actions:?}"
         );
     }
-    let member_actions = audited(&admin, "guild_member", &carol_id);
-    assert!(member_actions.iter().any(|a| a == "kick_member"), "{member_actions:?}");
-    assert!(member_actions.iter().any(|a| a == "ban_member"), "{member_actions:?}");
+    let member_actions = audited(&admin, "user", &carol_id);
+    assert!(member_actions.iter().any(|a| a == "guild.kick_member"), "{member_actions:?}");
+    assert!(member_actions.iter().any(|a| a == "guild.ban_member"), "{member_actions:?}");
     assert!(
         audited(&admin, "user", &carol_id)
             .iter()
-            .any(|a| a == "force_add_to_guild")
+            .any(|a| a == "guild.force_add_member")
     );
     let page = admin
         .post(
@@ -463,7 +463,7 @@ fn staff_administer_guilds_and_members_see_it() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "update_guild_name")
+        .find(|e| e["action"] == "guild.update_name")
         .unwrap()
         .clone();
     assert_eq!(rename["admin_user_id"], admin_id.as_str(), "{rename}");
@@ -472,7 +472,7 @@ fn staff_administer_guilds_and_members_see_it() {
     assert_eq!(rename["metadata"]["after.name"], "Renamed by staff", "{rename}");
     // The refused calls left nothing: one rename only.
     assert_eq!(
-        actions.iter().filter(|a| *a == "update_guild_name").count(),
+        actions.iter().filter(|a| *a == "guild.update_name").count(),
         1,
         "{actions:?}"
     );
@@ -657,7 +657,7 @@ fn reports_keep_their_evidence_and_staff_resolve_them() {
     assert!(
         audited(&admin, "report", &report)
             .iter()
-            .any(|a| a == "resolve_report")
+            .any(|a| a == "report.resolve")
     );
 
     // Messages: lookup with context, lookup by file, delete, delete all of a user's.
@@ -742,7 +742,7 @@ fn reports_keep_their_evidence_and_staff_resolve_them() {
     assert!(
         audited(&admin, "message", &alice_msg_id)
             .iter()
-            .any(|a| a == "delete_message")
+            .any(|a| a == "message.delete")
     );
 
     // Everything bob wrote: counted first, then deleted, in his guild and his DMs.
@@ -795,7 +795,7 @@ fn reports_keep_their_evidence_and_staff_resolve_them() {
     assert!(
         audited(&admin, "user", &bob_id)
             .iter()
-            .any(|a| a == "delete_all_user_messages")
+            .any(|a| a == "message.delete_all")
     );
     admin
         .post(

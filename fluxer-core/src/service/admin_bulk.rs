@@ -1,7 +1,7 @@
 //! Staff acting on many guilds or members at once (`/admin/bulk/add-guild-members`,
 //! `/admin/bulk/update-guild-features`, upstream's paths and bodies): each item is done as its
-//! single operation would do it, one failing does not stop the others, and the whole leaves one
-//! admin audit entry. (The user-side bulk operations belong with the user administration.)
+//! single operation would do it, one failing does not stop the others, and each item done leaves its
+//! admin audit entry (a bulk addition leaves one for the guild). (The user-side bulk operations belong with the user administration.)
 
 use serde::{Deserialize, Serialize};
 
@@ -100,7 +100,7 @@ impl Fluxer {
             .await;
             out.record(user, result);
         }
-        let entry = AdminAction::new("bulk_add_guild_members", "guild", req.guild_id)
+        let entry = AdminAction::new("bulk.add_guild_members", "guild", req.guild_id)
             .with("user_count", req.user_ids.len())
             .with("added", out.successful.len());
         self.record_admin_action(by, entry).await?;
@@ -119,18 +119,17 @@ impl Fluxer {
         v.finish()?;
         let mut out = BulkOutcome::default();
         for guild in &req.guild_ids {
-            let result = self
-                .change_guild_features(*guild, &req.add_features, &req.remove_features)
-                .await
-                .map(|_| ());
+            let result = async {
+                let (before, after) = self
+                    .change_guild_features(*guild, &req.add_features, &req.remove_features)
+                    .await?;
+                let entry = AdminAction::new("bulk.update_guild_features", "guild", guild)
+                    .change("features", before, after.features.join(","));
+                self.record_admin_action(by, entry).await
+            }
+            .await;
             out.record(guild, result);
         }
-        let entry = AdminAction::new("bulk_update_guild_features", "guild", "bulk")
-            .with("guild_count", req.guild_ids.len())
-            .with("updated", out.successful.join(","))
-            .with("add_features", req.add_features.join(","))
-            .with("remove_features", req.remove_features.join(","));
-        self.record_admin_action(by, entry).await?;
         Ok(out)
     }
 }

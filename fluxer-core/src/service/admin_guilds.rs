@@ -410,7 +410,7 @@ impl Fluxer {
         guild.name = req.name.trim().to_owned();
         self.store().update_guild(&guild).await?;
         self.emit_guild_update(&guild).await;
-        let entry = AdminAction::new("update_guild_name", "guild", guild.id).change(
+        let entry = AdminAction::new("guild.update_name", "guild", guild.id).change(
             "name",
             &before,
             &guild.name,
@@ -468,29 +468,43 @@ impl Fluxer {
         }
         self.store().update_guild(&guild).await?;
         self.emit_guild_update(&guild).await;
-        let entry = AdminAction::new("update_guild_settings", "guild", guild.id)
-            .change(
+        let mut entry = AdminAction::new("guild.update_settings", "guild", guild.id);
+        for (field, old, new) in [
+            (
                 "verification_level",
-                before.verification_level,
-                guild.verification_level,
-            )
-            .change("mfa_level", before.mfa_level, guild.mfa_level)
-            .change("nsfw_level", before.nsfw_level, guild.nsfw_level)
-            .change(
+                u32::from(before.verification_level),
+                u32::from(guild.verification_level),
+            ),
+            (
+                "mfa_level",
+                u32::from(before.mfa_level),
+                u32::from(guild.mfa_level),
+            ),
+            (
+                "nsfw_level",
+                u32::from(before.nsfw_level),
+                u32::from(guild.nsfw_level),
+            ),
+            (
                 "explicit_content_filter",
-                before.explicit_content_filter,
-                guild.explicit_content_filter,
-            )
-            .change(
+                u32::from(before.explicit_content_filter),
+                u32::from(guild.explicit_content_filter),
+            ),
+            (
                 "default_message_notifications",
-                before.default_message_notifications,
-                guild.default_message_notifications,
-            )
-            .change(
+                u32::from(before.default_message_notifications),
+                u32::from(guild.default_message_notifications),
+            ),
+            (
                 "disabled_operations",
                 before.disabled_operations,
                 guild.disabled_operations,
-            );
+            ),
+        ] {
+            if old != new {
+                entry = entry.change(field, old, new);
+            }
+        }
         self.record_admin_action(by, entry).await?;
         self.admin_updated(guild).await
     }
@@ -507,7 +521,7 @@ impl Fluxer {
         let (before, guild) = self
             .change_guild_features(req.guild_id, &req.add_features, &req.remove_features)
             .await?;
-        let entry = AdminAction::new("update_guild_features", "guild", guild.id).change(
+        let entry = AdminAction::new("guild.update_features", "guild", guild.id).change(
             "features",
             before,
             guild.features.join(","),
@@ -558,7 +572,7 @@ impl Fluxer {
             .await
             .map_err(|e| rename_field(e, "code", "vanity_url_code"))?;
         let guild = self.admin_load_guild(req.guild_id).await?;
-        let entry = AdminAction::new("update_guild_vanity", "guild", guild.id).change(
+        let entry = AdminAction::new("guild.update_vanity", "guild", guild.id).change(
             "vanity_url_code",
             before,
             code.unwrap_or_default(),
@@ -587,7 +601,7 @@ impl Fluxer {
         guild.owner_id = req.new_owner_id;
         self.store().update_guild(&guild).await?;
         self.emit_guild_update(&guild).await;
-        let entry = AdminAction::new("transfer_guild_ownership", "guild", guild.id).change(
+        let entry = AdminAction::new("guild.transfer_ownership", "guild", guild.id).change(
             "owner_id",
             before,
             guild.owner_id,
@@ -657,7 +671,7 @@ impl Fluxer {
             ));
         }
         let days = req.delete_message_days.unwrap_or(0);
-        let mut entry = AdminAction::new("ban_member", "guild_member", req.user_id)
+        let mut entry = AdminAction::new("guild.ban_member", "user", req.user_id)
             .with("guild_id", guild.id)
             .with("user_id", req.user_id)
             .with("delete_message_days", days);
@@ -693,7 +707,7 @@ impl Fluxer {
         }
         self.remove_member_and_notify(guild.id, req.user_id).await?;
         self.settings_guild_removed(req.user_id, guild.id).await?;
-        let entry = AdminAction::new("kick_member", "guild_member", req.user_id)
+        let entry = AdminAction::new("guild.kick_member", "user", req.user_id)
             .with("guild_id", guild.id)
             .with("user_id", req.user_id);
         self.record_admin_action(by, entry).await
@@ -714,7 +728,7 @@ impl Fluxer {
             .filter(|u| u.deleted_at.is_none())
             .ok_or(Error::Unknown(Unknown::User))?;
         let added = self.add_to_guild(guild.id, req.user_id, false).await?;
-        let entry = AdminAction::new("force_add_to_guild", "user", req.user_id)
+        let entry = AdminAction::new("guild.force_add_member", "user", req.user_id)
             .with("guild_id", guild.id)
             .with("added", added);
         self.record_admin_action(by, entry).await
@@ -724,7 +738,7 @@ impl Fluxer {
     pub async fn admin_delete_guild(&self, by: &AdminPrincipal, id: GuildId) -> Result<()> {
         let guild = self.admin_load_guild(id).await?;
         self.erase_guild(id).await?;
-        let entry = AdminAction::new("delete_guild", "guild", id)
+        let entry = AdminAction::new("guild.delete", "guild", id)
             .with("name", &guild.name)
             .with("owner_id", guild.owner_id);
         self.record_admin_action(by, entry).await

@@ -226,7 +226,7 @@ impl Fluxer {
             json!({ "id": message.id, "channel_id": channel.id, "guild_id": channel.guild_id });
         self.emit_channel_event(EventKind::MessageDelete, &channel, &payload)
             .await;
-        let entry = AdminAction::new("delete_message", "message", message.id)
+        let entry = AdminAction::new("message.delete", "message", message.id)
             .with("channel_id", channel.id)
             .with("message_id", message.id)
             .with("author_id", message.author_id);
@@ -267,7 +267,7 @@ impl Fluxer {
             }
         }
         if !req.dry_run {
-            let entry = AdminAction::new("delete_all_user_messages", "user", req.user_id)
+            let entry = AdminAction::new("message.delete_all", "user", req.user_id)
                 .with("channel_count", channel_count)
                 .with("message_count", message_count);
             self.record_admin_action(by, entry).await?;

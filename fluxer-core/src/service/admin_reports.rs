@@ -431,7 +431,7 @@ impl Fluxer {
             self.send_email(report_resolved_email(to, &user.username, report.id, comment))
                 .await?;
         }
-        let mut entry = AdminAction::new("resolve_report", "report", report.id)
+        let mut entry = AdminAction::new("report.resolve", "report", report.id)
             .with("report_id", report.id)
             .with("report_type", report_type_code(report.kind));
         if let Some(c) = &report.public_comment {

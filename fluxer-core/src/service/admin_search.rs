@@ -153,7 +153,7 @@ impl Fluxer {
             error: None,
         };
         self.save_refresh_status(&job, &status).await?;
-        let mut entry = AdminAction::new("refresh_search_index", "search_index", req.index_type.as_str())
+        let mut entry = AdminAction::new("search.refresh_index", "search_index", req.index_type.as_str())
             .with("job_id", &job);
         if let Some(g) = req.guild_id {
             entry = entry.with("guild_id", g);
