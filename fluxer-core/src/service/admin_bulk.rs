@@ -38,7 +38,7 @@ pub struct BulkUpdateGuildFeatures {
 
 /// One item that failed.
 #[derive(Debug, Clone, Serialize)]
-pub struct BulkFailure {
+pub struct BulkItemFailure {
     /// The item's ID.
     pub id: String,
     /// Why, for people.
@@ -51,14 +51,14 @@ pub struct BulkOutcome {
     /// The items done.
     pub successful: Vec<String>,
     /// The items not done.
-    pub failed: Vec<BulkFailure>,
+    pub failed: Vec<BulkItemFailure>,
 }
 
 impl BulkOutcome {
     fn record(&mut self, id: impl ToString, result: Result<()>) {
         match result {
             Ok(()) => self.successful.push(id.to_string()),
-            Err(e) => self.failed.push(BulkFailure {
+            Err(e) => self.failed.push(BulkItemFailure {
                 id: id.to_string(),
                 // A server-side failure's cause is for the log, not the answer.
                 error: if e.is_client_error() {

@@ -15,11 +15,11 @@ use crate::ports::Scan;
 use crate::validation::Validator;
 
 /// Largest page of guilds or members.
-pub const MAX_ADMIN_PAGE: u32 = 200;
+pub(crate) const MAX_ADMIN_PAGE: u32 = 200;
 /// Largest `offset` of a guild search or member list.
-pub const MAX_ADMIN_OFFSET: u64 = 100_000;
+pub(crate) const MAX_ADMIN_OFFSET: u64 = 100_000;
 /// Most guilds a name search reads (by ascending ID).
-pub const GUILD_SEARCH_SCAN: usize = 100_000;
+pub(crate) const GUILD_SEARCH_SCAN: usize = 100_000;
 /// Most features added or removed at once.
 const MAX_FEATURES: usize = 100;
 /// Store page size while walking guilds or members.

@@ -19,16 +19,16 @@ use crate::time::Timestamp;
 use crate::validation::{Validator, escape_html};
 
 /// Largest page of reports.
-pub const MAX_REPORT_PAGE: u32 = 200;
+pub(crate) const MAX_REPORT_PAGE: u32 = 200;
 /// Largest `offset` a list or search accepts.
-pub const MAX_OFFSET: u64 = 10_000;
+pub(crate) const MAX_OFFSET: u64 = 10_000;
 /// How many of the newest reports a search reads at most.
-pub const SEARCH_SCAN: usize = 20_000;
+pub(crate) const SEARCH_SCAN: usize = 20_000;
 /// Store page size while walking reports.
 const WALK_PAGE: u32 = 200;
 
 /// Upstream's number for a report's kind (`report_type`).
-pub fn report_type_code(kind: ReportKind) -> u8 {
+pub(crate) fn report_type_code(kind: ReportKind) -> u8 {
     match kind {
         ReportKind::Message => 0,
         ReportKind::User => 1,
