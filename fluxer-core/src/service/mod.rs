@@ -71,7 +71,7 @@ use std::sync::Arc;
 
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
 pub use admin_bulk::{
-    BulkAddGuildMembers, BulkFailure, BulkOutcome, BulkUpdateGuildFeatures, MAX_BULK_ITEMS,
+    BulkAddGuildMembers, BulkItemFailure, BulkOutcome, BulkUpdateGuildFeatures, MAX_BULK_ITEMS,
 };
 pub use admin_search::{SearchIndexKind, SearchRefresh, SearchRefreshStatus};
 pub use admin_guilds::{
