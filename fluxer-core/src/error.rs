@@ -53,6 +53,8 @@ pub enum Unknown {
     WebAuthnCredential,
     /// No such report (`UNKNOWN_REPORT`, 404).
     Report,
+    /// No such admin API key of the caller's (`ADMIN_API_KEY_NOT_FOUND`, 404, upstream's code).
+    AdminApiKey,
 }
 
 impl Unknown {
@@ -81,6 +83,7 @@ impl Unknown {
             Unknown::Connection => "CONNECTION_NOT_FOUND",
             Unknown::WebAuthnCredential => "UNKNOWN_WEBAUTHN_CREDENTIAL",
             Unknown::Report => "UNKNOWN_REPORT",
+            Unknown::AdminApiKey => "ADMIN_API_KEY_NOT_FOUND",
         }
     }
 
@@ -107,6 +110,7 @@ impl Unknown {
             Unknown::Connection => "connection",
             Unknown::WebAuthnCredential => "WebAuthn credential",
             Unknown::Report => "report",
+            Unknown::AdminApiKey => "admin API key",
         }
     }
 }

@@ -111,11 +111,20 @@ fn staff_administer_guilds_and_members_see_it() {
         .post("/api/v1/admin/guilds/lookup", &json!({ "guild_id": guild }))
         .expect(200);
     for (path, body) in [
-        ("kick-member", json!({ "guild_id": guild, "user_id": carol_id })),
-        ("ban-member", json!({ "guild_id": guild, "user_id": carol_id })),
+        (
+            "kick-member",
+            json!({ "guild_id": guild, "user_id": carol_id }),
+        ),
+        (
+            "ban-member",
+            json!({ "guild_id": guild, "user_id": carol_id }),
+        ),
         ("delete", json!({ "guild_id": guild })),
         ("update-name", json!({ "guild_id": guild, "name": "Taken" })),
-        ("transfer-ownership", json!({ "guild_id": guild, "new_owner_id": bob_id })),
+        (
+            "transfer-ownership",
+            json!({ "guild_id": guild, "new_owner_id": bob_id }),
+        ),
         ("update-name", json!("not even an object")),
     ] {
         lookup_only
@@ -149,7 +158,10 @@ fn staff_administer_guilds_and_members_see_it() {
         .json();
     assert!(none["guild"].is_null(), "{none}");
     let hits = admin
-        .post("/api/v1/admin/guilds/search", &json!({ "query": "admin TAR" }))
+        .post(
+            "/api/v1/admin/guilds/search",
+            &json!({ "query": "admin TAR" }),
+        )
         .expect(200)
         .json();
     assert_eq!(hits["total"], 1, "{hits}");
@@ -410,7 +422,14 @@ fn staff_administer_guilds_and_members_see_it() {
     assert!(stats["sessions"].as_u64().unwrap() >= 1, "{stats}");
     assert!(stats["connections"].as_u64().unwrap() >= 1, "{stats}");
     assert!(stats["guilds"].as_u64().unwrap() >= 1, "{stats}");
-    assert!(stats["memory"]["processes"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    assert!(
+        stats["memory"]["processes"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
     lookup_only
         .get("/api/v1/admin/gateway/stats")
         .expect_error(403, "MISSING_ACL");
@@ -445,8 +464,14 @@ fn staff_administer_guilds_and_members_see_it() {
         );
     }
     let member_actions = audited(&admin, "user", &carol_id);
-    assert!(member_actions.iter().any(|a| a == "guild.kick_member"), "{member_actions:?}");
-    assert!(member_actions.iter().any(|a| a == "guild.ban_member"), "{member_actions:?}");
+    assert!(
+        member_actions.iter().any(|a| a == "guild.kick_member"),
+        "{member_actions:?}"
+    );
+    assert!(
+        member_actions.iter().any(|a| a == "guild.ban_member"),
+        "{member_actions:?}"
+    );
     assert!(
         audited(&admin, "user", &carol_id)
             .iter()
@@ -468,8 +493,14 @@ fn staff_administer_guilds_and_members_see_it() {
         .clone();
     assert_eq!(rename["admin_user_id"], admin_id.as_str(), "{rename}");
     assert_eq!(rename["audit_log_reason"], "offensive name", "{rename}");
-    assert_eq!(rename["metadata"]["before.name"], "Admin target", "{rename}");
-    assert_eq!(rename["metadata"]["after.name"], "Renamed by staff", "{rename}");
+    assert_eq!(
+        rename["metadata"]["before.name"], "Admin target",
+        "{rename}"
+    );
+    assert_eq!(
+        rename["metadata"]["after.name"], "Renamed by staff",
+        "{rename}"
+    );
     // The refused calls left nothing: one rename only.
     assert_eq!(
         actions.iter().filter(|a| *a == "guild.update_name").count(),
@@ -532,14 +563,21 @@ fn reports_keep_their_evidence_and_staff_resolve_them() {
         .iter()
         .map(|r| r["report_id"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, [user_report.as_str(), report.as_str()], "newest first");
+    assert_eq!(
+        listed,
+        [user_report.as_str(), report.as_str()],
+        "newest first"
+    );
     let first = &pending["reports"][1];
     assert_eq!(first["status"], 0);
     assert_eq!(first["report_type"], 0);
     assert_eq!(first["reporter_id"], alice_id.as_str());
     assert_eq!(first["reported_user_id"], bob_id.as_str());
     assert_eq!(first["reported_user_username"], "r_bob");
-    assert!(first.get("message_context").is_none(), "lists carry no context");
+    assert!(
+        first.get("message_context").is_none(),
+        "lists carry no context"
+    );
 
     // The message is deleted (by its author) while the report is open: the report kept it.
     bob.delete(&format!("/api/v1/channels/{general}/messages/{bad_id}"))
@@ -604,7 +642,10 @@ fn reports_keep_their_evidence_and_staff_resolve_them() {
         .post("/api/v1/admin/reports/list", &json!({}))
         .expect(200);
     viewer
-        .post("/api/v1/admin/reports/resolve", &json!({ "report_id": report }))
+        .post(
+            "/api/v1/admin/reports/resolve",
+            &json!({ "report_id": report }),
+        )
         .expect_error(403, "MISSING_ACL");
     let still = admin
         .get(&format!("/api/v1/admin/reports/{report}"))
@@ -638,17 +679,26 @@ fn reports_keep_their_evidence_and_staff_resolve_them() {
     assert_eq!(resolved["public_comment"], "We removed it.");
     assert!(resolved["resolved_at"].is_string());
     admin
-        .post("/api/v1/admin/reports/resolve", &json!({ "report_id": report }))
+        .post(
+            "/api/v1/admin/reports/resolve",
+            &json!({ "report_id": report }),
+        )
         .expect_error(400, "REPORT_ALREADY_RESOLVED");
     admin
-        .post("/api/v1/admin/reports/resolve", &json!({ "report_id": "42" }))
+        .post(
+            "/api/v1/admin/reports/resolve",
+            &json!({ "report_id": "42" }),
+        )
         .expect_error(404, "UNKNOWN_REPORT");
     let done = admin
         .post("/api/v1/admin/reports/list", &json!({ "status": 1 }))
         .expect(200)
         .json();
     assert_eq!(done["reports"][0]["report_id"], report.as_str());
-    assert_eq!(done["reports"][0]["resolved_by_admin_id"], admin_id.as_str());
+    assert_eq!(
+        done["reports"][0]["resolved_by_admin_id"],
+        admin_id.as_str()
+    );
     let open = admin
         .post("/api/v1/admin/reports/list", &json!({ "status": 0 }))
         .expect(200)
@@ -731,7 +781,9 @@ fn reports_keep_their_evidence_and_staff_resolve_them() {
         .expect(200);
     // (Bob's own deletion of the reported message came first.)
     rt.block_on(async {
-        while next_dispatch(&mut alice_ws, "MESSAGE_DELETE").await["d"]["id"] != alice_msg_id.as_str() {}
+        while next_dispatch(&mut alice_ws, "MESSAGE_DELETE").await["d"]["id"]
+            != alice_msg_id.as_str()
+        {}
     });
     admin
         .post(

@@ -119,15 +119,16 @@ impl Fluxer {
         v.finish()?;
         let mut out = BulkOutcome::default();
         for guild in &req.guild_ids {
-            let result = async {
-                let (before, after) = self
-                    .change_guild_features(*guild, &req.add_features, &req.remove_features)
-                    .await?;
-                let entry = AdminAction::new("bulk.update_guild_features", "guild", guild)
-                    .change("features", before, after.features.join(","));
-                self.record_admin_action(by, entry).await
-            }
-            .await;
+            let result =
+                async {
+                    let (before, after) = self
+                        .change_guild_features(*guild, &req.add_features, &req.remove_features)
+                        .await?;
+                    let entry = AdminAction::new("bulk.update_guild_features", "guild", guild)
+                        .change("features", before, after.features.join(","));
+                    self.record_admin_action(by, entry).await
+                }
+                .await;
             out.record(guild, result);
         }
         Ok(out)

@@ -371,7 +371,10 @@ impl Fluxer {
         let mut hits = Vec::new();
         let (mut after, mut read) = (0u64, 0usize);
         while read < GUILD_SEARCH_SCAN {
-            let ids = self.store().scan_ids(Scan::Guilds, after, WALK_PAGE).await?;
+            let ids = self
+                .store()
+                .scan_ids(Scan::Guilds, after, WALK_PAGE)
+                .await?;
             let Some(last) = ids.last().copied() else {
                 break;
             };
@@ -653,7 +656,11 @@ impl Fluxer {
 
     /// `POST /admin/guilds/ban-member`: as a moderator's ban (`GUILD_BAN_ADD`, the membership
     /// removed with `GUILD_MEMBER_REMOVE`, recent messages deleted on request), without rank checks.
-    pub async fn admin_ban_guild_member(&self, by: &AdminPrincipal, req: AdminGuildBan) -> Result<()> {
+    pub async fn admin_ban_guild_member(
+        &self,
+        by: &AdminPrincipal,
+        req: AdminGuildBan,
+    ) -> Result<()> {
         let mut v = Validator::new();
         v.opt_length("reason", req.reason.as_deref(), 0, 512);
         if let Some(d) = req.delete_message_days {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Fluxer;
-use super::{AdminAction, AdminPrincipal};
 use super::admin_reports::ReportMessageView;
+use super::{AdminAction, AdminPrincipal};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{AttachmentId, ChannelId, MessageId, UserId};
 use crate::model::Message;
@@ -201,7 +201,11 @@ impl Fluxer {
 
     /// `POST /admin/messages/delete`: as a moderator's deletion (`MESSAGE_DELETE`, the files
     /// removed later); `UNKNOWN_MESSAGE` when there is none.
-    pub async fn admin_delete_message(&self, by: &AdminPrincipal, req: AdminMessageDelete) -> Result<()> {
+    pub async fn admin_delete_message(
+        &self,
+        by: &AdminPrincipal,
+        req: AdminMessageDelete,
+    ) -> Result<()> {
         let channel = self
             .store()
             .get_channel(req.channel_id)

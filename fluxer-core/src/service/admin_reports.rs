@@ -291,10 +291,7 @@ impl ReportSearchRequest {
 
 impl Fluxer {
     /// `POST /admin/reports/list`: reports with one status, newest first.
-    pub async fn admin_list_reports(
-        &self,
-        req: ReportListRequest,
-    ) -> Result<Vec<AdminReportView>> {
+    pub async fn admin_list_reports(&self, req: ReportListRequest) -> Result<Vec<AdminReportView>> {
         let mut v = Validator::new();
         let status_code = req.status.unwrap_or(0);
         let status = status_from_code(status_code);
@@ -310,10 +307,7 @@ impl Fluxer {
         let mut page = Vec::new();
         let mut before = None;
         while page.len() < limit as usize {
-            let batch = self
-                .store()
-                .list_reports(status, before, WALK_PAGE)
-                .await?;
+            let batch = self.store().list_reports(status, before, WALK_PAGE).await?;
             let Some(last) = batch.last() else { break };
             before = Some(last.id);
             let full = batch.len() == WALK_PAGE as usize;
@@ -398,7 +392,9 @@ impl Fluxer {
     /// `GET /admin/reports/{id}`: with the kept copies of the reported conversation.
     pub async fn admin_get_report(&self, id: ReportId) -> Result<AdminReportView> {
         let report = self.load_report(id).await?;
-        let mut views = self.report_views(std::slice::from_ref(&report), true).await?;
+        let mut views = self
+            .report_views(std::slice::from_ref(&report), true)
+            .await?;
         views.pop().ok_or(Error::Unknown(Unknown::Report))
     }
 
@@ -428,8 +424,13 @@ impl Fluxer {
             && let Some(user) = self.store().get_user(reporter).await?
             && let Some(to) = &user.email
         {
-            self.send_email(report_resolved_email(to, &user.username, report.id, comment))
-                .await?;
+            self.send_email(report_resolved_email(
+                to,
+                &user.username,
+                report.id,
+                comment,
+            ))
+            .await?;
         }
         let mut entry = AdminAction::new("report.resolve", "report", report.id)
             .with("report_id", report.id)
@@ -453,11 +454,7 @@ impl Fluxer {
             .ok_or(Error::Unknown(Unknown::Report))
     }
 
-    async fn report_views(
-        &self,
-        reports: &[Report],
-        detail: bool,
-    ) -> Result<Vec<AdminReportView>> {
+    async fn report_views(&self, reports: &[Report], detail: bool) -> Result<Vec<AdminReportView>> {
         let mut ids: Vec<UserId> = Vec::new();
         for r in reports {
             ids.extend(r.reporter_id);
@@ -467,8 +464,10 @@ impl Fluxer {
             }
         }
         let users = self.user_partials(&ids).await?;
-        let avatars: HashMap<UserId, Option<String>> =
-            users.iter().map(|(id, u)| (*id, u.avatar.clone())).collect();
+        let avatars: HashMap<UserId, Option<String>> = users
+            .iter()
+            .map(|(id, u)| (*id, u.avatar.clone()))
+            .collect();
         let mut out = Vec::with_capacity(reports.len());
         for r in reports {
             let reporter = r.reporter_id.and_then(|id| users.get(&id));
@@ -548,9 +547,7 @@ impl Fluxer {
                 .collect(),
             author_id: m.author_id,
             author_username: author.map(|u| u.username.clone()).unwrap_or_default(),
-            author_discriminator: author
-                .map(|u| u.discriminator.clone())
-                .unwrap_or_default(),
+            author_discriminator: author.map(|u| u.discriminator.clone()).unwrap_or_default(),
         }
     }
 

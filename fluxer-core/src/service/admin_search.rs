@@ -153,8 +153,12 @@ impl Fluxer {
             error: None,
         };
         self.save_refresh_status(&job, &status).await?;
-        let mut entry = AdminAction::new("search.refresh_index", "search_index", req.index_type.as_str())
-            .with("job_id", &job);
+        let mut entry = AdminAction::new(
+            "search.refresh_index",
+            "search_index",
+            req.index_type.as_str(),
+        )
+        .with("job_id", &job);
         if let Some(g) = req.guild_id {
             entry = entry.with("guild_id", g);
         }
@@ -184,7 +188,10 @@ impl Fluxer {
     }
 
     /// A job's status; `None` for an unknown or expired job.
-    pub async fn admin_search_refresh_status(&self, job: &str) -> Result<Option<SearchRefreshStatus>> {
+    pub async fn admin_search_refresh_status(
+        &self,
+        job: &str,
+    ) -> Result<Option<SearchRefreshStatus>> {
         if job.is_empty() || job.len() > 32 {
             return Ok(None);
         }

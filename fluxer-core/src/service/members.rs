@@ -72,9 +72,9 @@ impl Fluxer {
         if check_ban
             && self
                 .store()
-            .get_ban(guild_id, user)
-            .await?
-            .is_some_and(|b| b.expires_at.is_none_or(|at| at > self.now()))
+                .get_ban(guild_id, user)
+                .await?
+                .is_some_and(|b| b.expires_at.is_none_or(|at| at > self.now()))
         {
             return Err(Error::Banned);
         }
@@ -558,7 +558,8 @@ impl Fluxer {
                     .collect();
                 if !ids.is_empty() {
                     let deleted = self.store().delete_messages(channel.id, &ids).await?;
-                    let payload = json!({ "ids": deleted, "channel_id": channel.id, "guild_id": guild_id });
+                    let payload =
+                        json!({ "ids": deleted, "channel_id": channel.id, "guild_id": guild_id });
                     self.emit(
                         Dispatch::new(
                             EventKind::MessageDeleteBulk,

@@ -5,13 +5,14 @@
 //! the storage directly.
 
 mod access;
+mod account_flows;
+mod accounts;
+mod admin;
 mod admin_bulk;
 mod admin_guilds;
 mod admin_messages;
 mod admin_reports;
 mod admin_search;
-mod account_flows;
-mod accounts;
 mod applications;
 mod audit;
 mod auth;
@@ -70,10 +71,18 @@ mod webhooks;
 use std::sync::Arc;
 
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
+pub use account_flows::{
+    BouncedEmailRequested, EmailChangeRequested, EmailChangeStart, PasswordChangeStart,
+};
+pub use admin::{
+    AdminAction, AdminApiKeyCreate, AdminApiKeyCreated, AdminAuditPage, AdminPrincipal,
+    AdminScheduleDeletion, AdminUserLookup, BAN_REFRESH_MS, InstanceConfigUpdate,
+    MAX_ADMIN_API_KEYS, MAX_ADMIN_AUDIT_LIMIT, MAX_ADMIN_USER_PAGE, MAX_BAN_LIST, MAX_POLICY_TEXT,
+    PERMANENT_BAN, ip_banned,
+};
 pub use admin_bulk::{
     BulkAddGuildMembers, BulkItemFailure, BulkOutcome, BulkUpdateGuildFeatures, MAX_BULK_ITEMS,
 };
-pub use admin_search::{SearchIndexKind, SearchRefresh, SearchRefreshStatus};
 pub use admin_guilds::{
     AdminChannelSummary, AdminGuildBan, AdminGuildDetail, AdminGuildFeatures, AdminGuildLookup,
     AdminGuildMember, AdminGuildMemberPage, AdminGuildMembers, AdminGuildName, AdminGuildSearch,
@@ -88,9 +97,7 @@ pub use admin_reports::{
     AdminReportView, AttachmentView, ReportListRequest, ReportMessageView, ReportResolve,
     ReportResolved, ReportSearchPage, ReportSearchRequest,
 };
-pub use account_flows::{
-    BouncedEmailRequested, EmailChangeRequested, EmailChangeStart, PasswordChangeStart,
-};
+pub use admin_search::{SearchIndexKind, SearchRefresh, SearchRefreshStatus};
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize, BotProfileUpdate};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{
@@ -276,6 +283,9 @@ pub struct Config {
     pub oauth2: OAuth2Lifetimes,
     /// Single sign-on through an OpenID provider (which the `sso` port speaks to).
     pub sso: SsoSettings,
+    /// The instance config until staff change it through the admin API (then the stored one
+    /// wins): registration mode, manual review, name, description, policy texts, home page.
+    pub instance: crate::model::InstanceConfig,
 }
 
 impl Default for Config {
@@ -293,6 +303,7 @@ impl Default for Config {
             require_ip_authorization: false,
             oauth2: OAuth2Lifetimes::default(),
             sso: SsoSettings::default(),
+            instance: crate::model::InstanceConfig::default(),
         }
     }
 }
@@ -453,6 +464,8 @@ struct Inner {
     to_index: coalesce::Coalescer<(ChannelId, MessageId)>,
     /// Large guilds' online counts, reused for a few seconds.
     online_counts: presence::OnlineCounts,
+    /// Instance-wide bans, read from memory on every request.
+    instance_bans: admin::BanCache,
 }
 
 /// The use-cases over a set of ports. Cheap to clone; share one per process.
@@ -472,6 +485,7 @@ impl Fluxer {
                 ids,
                 to_index: coalesce::Coalescer::default(),
                 online_counts: Default::default(),
+                instance_bans: Default::default(),
             }),
         }
     }

@@ -233,9 +233,7 @@ impl Fluxer {
                 continue;
             };
             let key = format!("reports/{report}/{}/{}", a.id, a.filename);
-            blobs
-                .put(&key, bytes, meta.content_type.as_deref())
-                .await?;
+            blobs.put(&key, bytes, meta.content_type.as_deref()).await?;
             a.url = key.clone();
             a.proxy_url = key;
         }

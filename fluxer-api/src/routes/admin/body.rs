@@ -2,8 +2,8 @@
 //! caller's ACL is checked: a caller without the ACL gets 403 `MISSING_ACL` whatever it sent, as
 //! upstream's `requireAdminACL` runs before validation.
 
-use axum::extract::{FromRequest, Request};
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
 use super::AdminAuth;
@@ -23,7 +23,11 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 
 impl RawBody {
     /// Checks `acl`, then parses the body as `T` (field-level errors, as every JSON route).
-    pub(super) fn parse_for<T: DeserializeOwned>(&self, auth: &AdminAuth, acl: &str) -> ApiResult<T> {
+    pub(super) fn parse_for<T: DeserializeOwned>(
+        &self,
+        auth: &AdminAuth,
+        acl: &str,
+    ) -> ApiResult<T> {
         auth.require(acl)?;
         parse_json(&self.0)
     }

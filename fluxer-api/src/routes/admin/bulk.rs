@@ -29,7 +29,9 @@ async fn add_guild_members(
     body: RawBody,
 ) -> ApiResult<Json<BulkOutcome>> {
     let req: BulkAddGuildMembers = body.parse_for(&auth, BULK_ADD_GUILD_MEMBERS)?;
-    Ok(Json(s.fluxer.admin_bulk_add_guild_members(&auth.0, req).await?))
+    Ok(Json(
+        s.fluxer.admin_bulk_add_guild_members(&auth.0, req).await?,
+    ))
 }
 
 async fn update_guild_features(

@@ -67,7 +67,9 @@ async fn update_settings(
     body: RawBody,
 ) -> ApiResult<Json<AdminGuildUpdated>> {
     let req: AdminGuildSettings = body.parse_for(&auth, acl::GUILD_UPDATE_SETTINGS)?;
-    Ok(Json(s.fluxer.admin_update_guild_settings(&auth.0, req).await?))
+    Ok(Json(
+        s.fluxer.admin_update_guild_settings(&auth.0, req).await?,
+    ))
 }
 
 async fn update_features(
@@ -76,7 +78,9 @@ async fn update_features(
     body: RawBody,
 ) -> ApiResult<Json<AdminGuildUpdated>> {
     let req: AdminGuildFeatures = body.parse_for(&auth, acl::GUILD_UPDATE_FEATURES)?;
-    Ok(Json(s.fluxer.admin_update_guild_features(&auth.0, req).await?))
+    Ok(Json(
+        s.fluxer.admin_update_guild_features(&auth.0, req).await?,
+    ))
 }
 
 async fn update_vanity(
@@ -85,7 +89,9 @@ async fn update_vanity(
     body: RawBody,
 ) -> ApiResult<Json<AdminGuildUpdated>> {
     let req: AdminGuildVanity = body.parse_for(&auth, acl::GUILD_UPDATE_VANITY)?;
-    Ok(Json(s.fluxer.admin_update_guild_vanity(&auth.0, req).await?))
+    Ok(Json(
+        s.fluxer.admin_update_guild_vanity(&auth.0, req).await?,
+    ))
 }
 
 async fn transfer_ownership(

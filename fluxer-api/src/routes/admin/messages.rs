@@ -41,7 +41,9 @@ async fn lookup_by_attachment(
     body: RawBody,
 ) -> ApiResult<Json<AdminMessageLookupResult>> {
     let req: AdminAttachmentLookup = body.parse_for(&auth, acl::MESSAGE_LOOKUP)?;
-    Ok(Json(s.fluxer.admin_lookup_message_by_attachment(req).await?))
+    Ok(Json(
+        s.fluxer.admin_lookup_message_by_attachment(req).await?,
+    ))
 }
 
 async fn delete(

@@ -26,11 +26,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/admin/reports/{report_id}", get(get_report))
 }
 
-async fn list(
-    State(s): State<ApiState>,
-    auth: AdminAuth,
-    body: RawBody,
-) -> ApiResult<Json<Value>> {
+async fn list(State(s): State<ApiState>, auth: AdminAuth, body: RawBody) -> ApiResult<Json<Value>> {
     let req: ReportListRequest = body.parse_for(&auth, acl::REPORT_VIEW)?;
     let reports = s.fluxer.admin_list_reports(req).await?;
     Ok(Json(json!({ "reports": reports })))
