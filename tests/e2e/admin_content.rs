@@ -856,6 +856,71 @@ fn reports_keep_their_evidence_and_staff_resolve_them() {
         )
         .expect_error(404, "UNKNOWN_USER");
 
+    // A search index refresh: a job staff poll until it completes, having handed the guild's
+    // messages to the indexer; the index answers for them after it.
+    post_message(&alice, &general, "needle in the haystack");
+    let started = admin
+        .post(
+            "/api/v1/admin/search/refresh-index",
+            &json!({ "index_type": "channel_messages", "guild_id": guild }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(started["success"], true);
+    let job = started["job_id"].as_str().unwrap().to_owned();
+    let status = eventually("the refresh to complete", || {
+        let s = admin
+            .post(
+                "/api/v1/admin/search/refresh-status",
+                &json!({ "job_id": job }),
+            )
+            .expect(200)
+            .json();
+        (s["status"] != "in_progress").then_some(s)
+    });
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["index_type"], "channel_messages");
+    assert!(status["indexed"].as_u64().unwrap() >= 3, "{status}");
+    eventually("the message to be searchable", || {
+        let hits = alice
+            .get(&format!(
+                "/api/v1/guilds/{guild}/messages/search?content=needle"
+            ))
+            .json();
+        (hits["total_results"].as_u64() == Some(1)).then_some(())
+    });
+    let unknown = admin
+        .post(
+            "/api/v1/admin/search/refresh-status",
+            &json!({ "job_id": "nope" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(unknown, json!({ "status": "not_found" }));
+    admin
+        .post(
+            "/api/v1/admin/search/refresh-index",
+            &json!({ "index_type": "reports" }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    admin
+        .post(
+            "/api/v1/admin/search/refresh-index",
+            &json!({ "index_type": "everything" }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    key_with(&server, &admin, &["report:view"])
+        .post(
+            "/api/v1/admin/search/refresh-index",
+            &json!({ "index_type": "users" }),
+        )
+        .expect_error(403, "MISSING_ACL");
+    assert!(
+        audited(&admin, "search_index", "channel_messages")
+            .iter()
+            .any(|a| a == "search.refresh_index")
+    );
+
     // The reported conversation is still there for staff after all of it was deleted.
     let detail = admin
         .get(&format!("/api/v1/admin/reports/{report}"))

@@ -1,7 +1,8 @@
 //! Staff refreshing the search index (`/admin/search/refresh-index`, `/refresh-status`, upstream's
 //! paths and bodies): a refresh is a job with an ID whose progress is kept in the cache for a day.
 //! [`admin_start_search_refresh`](Fluxer::admin_start_search_refresh) records the job; the host runs
-//! [`admin_run_search_refresh`](Fluxer::admin_run_search_refresh) in the background.
+//! [`admin_run_search_refresh`](Fluxer::admin_run_search_refresh) in the background, which walks the
+//! store and hands the items to the indexing jobs the worker runs (it holds the index's writer).
 //!
 //! The indexes here are the guild (discovery), user and message ones; upstream's `reports`,
 //! `audit_logs`, `guild_members` and `favorite_memes` are read from the store directly on this
@@ -11,8 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Fluxer;
-use super::{AdminAction, AdminPrincipal};
+use super::{AdminAction, AdminPrincipal, Fluxer, Task};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{ChannelId, GuildId, MessageId, UserId};
 use crate::ports::{MessagePage, Scan};
@@ -21,8 +21,10 @@ use crate::validation::Validator;
 
 /// How long a job's status is kept.
 const STATUS_TTL: Duration = Duration::from_secs(24 * 3600);
-/// IDs per scan page and per indexing call.
+/// IDs per scan page and per indexing job.
 const PAGE: usize = 500;
+/// Messages per indexing job (the jobs take at most 256).
+const MESSAGE_BATCH: u32 = 100;
 
 /// Which index to refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,26 +210,23 @@ impl Fluxer {
         Ok(())
     }
 
+    /// Walks the store and hands every item to the indexing jobs (the worker holds the index's
+    /// writer, so this works from any API node); `indexed` counts the items handed over.
     async fn refresh_index(
         &self,
         job: &str,
         req: &SearchRefresh,
         status: &mut SearchRefreshStatus,
     ) -> Result<()> {
-        let Some(search) = self.ports().search.clone() else {
-            return Err(Error::Unavailable {
-                code: "SEARCH_UNAVAILABLE",
-                message: "Search is not enabled on this instance.".to_owned(),
-            });
-        };
+        self.require_search()?;
         match req.index_type {
             SearchIndexKind::Guilds | SearchIndexKind::Discovery => {
                 let ids = self.admin_scan(Scan::Guilds).await?;
                 status.total = Some(ids.len() as u64);
                 for batch in ids.chunks(PAGE) {
                     let ids: Vec<GuildId> = batch.iter().copied().map(GuildId::new).collect();
-                    self.index_guilds_now(&ids).await?;
                     status.indexed += ids.len() as u64;
+                    self.enqueue(Task::IndexGuilds { ids }).await?;
                     self.save_refresh_status(job, status).await?;
                 }
             }
@@ -236,8 +235,8 @@ impl Fluxer {
                 status.total = Some(ids.len() as u64);
                 for batch in ids.chunks(PAGE) {
                     let ids: Vec<UserId> = batch.iter().copied().map(UserId::new).collect();
-                    self.index_users_now(&ids).await?;
                     status.indexed += ids.len() as u64;
+                    self.enqueue(Task::IndexUsers { ids }).await?;
                     self.save_refresh_status(job, status).await?;
                 }
             }
@@ -263,13 +262,16 @@ impl Fluxer {
                     loop {
                         let page = self
                             .store()
-                            .list_messages(channel, MessagePage::After(cursor), 100)
+                            .list_messages(channel, MessagePage::After(cursor), MESSAGE_BATCH)
                             .await?;
                         let Some(newest) = page.iter().map(|m| m.id).max() else {
                             break;
                         };
                         cursor = newest;
-                        status.indexed += self.index_stored_messages(&page).await? as u64;
+                        let messages: Vec<(ChannelId, MessageId)> =
+                            page.iter().map(|m| (channel, m.id)).collect();
+                        status.indexed += messages.len() as u64;
+                        self.enqueue(Task::IndexMessages { messages }).await?;
                     }
                     self.save_refresh_status(job, status).await?;
                 }
@@ -277,7 +279,6 @@ impl Fluxer {
             }
             _ => {}
         }
-        search.commit().await?;
         Ok(())
     }
 
