@@ -213,7 +213,7 @@ impl Fluxer {
     /// Copies the reported message's stored files to `reports/{report}/{attachment}/{filename}`
     /// and points the report's copy at them: deleting the message deletes its files, and staff
     /// must still see what was reported (upstream copies them to a reports bucket likewise).
-    async fn keep_reported_files(
+    pub(super) async fn keep_reported_files(
         &self,
         report: ReportId,
         reported: MessageId,
