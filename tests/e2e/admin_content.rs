@@ -368,6 +368,26 @@ fn staff_administer_guilds_and_members_see_it() {
         )
         .expect_error(400, "INVALID_FORM_BODY");
 
+    // The guild's own audit log shows staff's kick, ban and rename, as the staff account.
+    let log = alice
+        .get(&format!("/api/v1/guilds/{guild}/audit-logs"))
+        .expect(200)
+        .json();
+    let by_staff = |action: u64, target: &str| {
+        log["audit_log_entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| {
+                e["action_type"] == action
+                    && e["user_id"] == admin_id.as_str()
+                    && e["target_id"] == target
+            })
+    };
+    assert!(by_staff(20, &carol_id), "kick: {log}");
+    assert!(by_staff(22, &carol_id), "ban: {log}");
+    assert!(by_staff(1, &guild), "rename: {log}");
+
     // Bulk: each item done alone, failures listed.
     let bulk = admin
         .post(

@@ -4,12 +4,14 @@
 //! moderator's change publishes and leaves an admin audit entry; none needs membership.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::{AdminAction, AdminPrincipal};
+use super::audit::Audited;
+use super::{Actor, AdminAction, AdminPrincipal};
 use super::{BanCreate, Fluxer};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{ChannelId, GuildId, RoleId, UserId};
-use crate::model::{ChannelType, Guild, MemberResponse};
+use crate::model::{ChannelType, Guild, MemberResponse, audit_action};
 use crate::permission::Permissions;
 use crate::ports::Scan;
 use crate::validation::Validator;
@@ -278,6 +280,23 @@ fn is_feature_name(f: &str) -> bool {
 }
 
 impl Fluxer {
+    /// Writes a staff action into the guild's own audit log too, as the staff account (upstream's
+    /// admin actions run through the guild's use-cases, which log them there).
+    async fn guild_audit_as_staff(
+        &self,
+        by: &AdminPrincipal,
+        guild: GuildId,
+        what: Audited,
+    ) -> Result<()> {
+        let actor = Actor {
+            user: by.user.clone(),
+            session: None,
+            reason: by.reason.clone(),
+            oauth2: None,
+        };
+        self.audit(&actor, guild, what).await
+    }
+
     async fn admin_load_guild(&self, id: GuildId) -> Result<Guild> {
         self.store()
             .get_guild(id)
@@ -409,10 +428,16 @@ impl Fluxer {
         v.length("name", req.name.trim(), 1, 100);
         v.finish()?;
         let mut guild = self.admin_load_guild(req.guild_id).await?;
+        let old = guild.clone();
         let before = guild.name.clone();
         guild.name = req.name.trim().to_owned();
         self.store().update_guild(&guild).await?;
         self.emit_guild_update(&guild).await;
+        let changes = super::audit::diff(&old, &guild, &[]);
+        if !changes.is_empty() {
+            let entry = Audited::new(audit_action::GUILD_UPDATE, guild.id, changes);
+            self.guild_audit_as_staff(by, guild.id, entry).await?;
+        }
         let entry = AdminAction::new("guild.update_name", "guild", guild.id).change(
             "name",
             &before,
@@ -471,6 +496,11 @@ impl Fluxer {
         }
         self.store().update_guild(&guild).await?;
         self.emit_guild_update(&guild).await;
+        let changes = super::audit::diff(&before, &guild, &[]);
+        if !changes.is_empty() {
+            let entry = Audited::new(audit_action::GUILD_UPDATE, guild.id, changes);
+            self.guild_audit_as_staff(by, guild.id, entry).await?;
+        }
         let mut entry = AdminAction::new("guild.update_settings", "guild", guild.id);
         for (field, old, new) in [
             (
@@ -694,7 +724,10 @@ impl Fluxer {
             delete_message_seconds: None,
             ban_duration_seconds: req.ban_duration_seconds,
         };
-        self.apply_ban(guild.id, req.user_id, by.id(), ban).await?;
+        let window = self.apply_ban(guild.id, req.user_id, by.id(), ban).await?;
+        let logged = Audited::new(audit_action::MEMBER_BAN_ADD, req.user_id, Vec::new())
+            .options(json!({ "delete_member_days": (window / 86_400).to_string() }));
+        self.guild_audit_as_staff(by, guild.id, logged).await?;
         self.record_admin_action(by, entry).await
     }
 
@@ -714,6 +747,8 @@ impl Fluxer {
         }
         self.remove_member_and_notify(guild.id, req.user_id).await?;
         self.settings_guild_removed(req.user_id, guild.id).await?;
+        let logged = Audited::new(audit_action::MEMBER_KICK, req.user_id, Vec::new());
+        self.guild_audit_as_staff(by, guild.id, logged).await?;
         let entry = AdminAction::new("guild.kick_member", "user", req.user_id)
             .with("guild_id", guild.id)
             .with("user_id", req.user_id);
