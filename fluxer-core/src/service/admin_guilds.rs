@@ -370,7 +370,7 @@ impl Fluxer {
         })
     }
 
-    /// `POST /admin/guilds/search`: a guild ID finds that guild; other text is looked for in the
+    /// `POST /admin/guilds/search`: a guild's ID finds that guild; other text is looked for in the
     /// names and vanity codes of the first [`GUILD_SEARCH_SCAN`] guilds, by ascending ID.
     pub async fn admin_search_guilds(&self, req: AdminGuildSearch) -> Result<AdminGuildSearchPage> {
         let mut v = Validator::new();
@@ -378,14 +378,15 @@ impl Fluxer {
         v.opt_length("query", req.query.as_deref(), 0, 256);
         v.finish()?;
         let q = req.query.as_deref().unwrap_or("").trim().to_lowercase();
-        if let Ok(id) = q.parse::<u64>() {
-            let found = self.store().get_guild(GuildId::new(id)).await?;
+        // An ID finds that guild; a number that is no guild's ID is searched as text.
+        if let Ok(id) = q.parse::<u64>()
+            && let Some(g) = self.store().get_guild(GuildId::new(id)).await?
+        {
             let mut guilds = Vec::new();
-            if let Some(g) = found.filter(|_| offset == 0) {
+            if offset == 0 {
                 guilds.push(self.admin_guild_summary(g).await?);
             }
-            let total = guilds.len();
-            return Ok(AdminGuildSearchPage { guilds, total });
+            return Ok(AdminGuildSearchPage { guilds, total: 1 });
         }
         let mut hits = Vec::new();
         let (mut after, mut read) = (0u64, 0usize);
