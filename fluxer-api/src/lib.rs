@@ -34,6 +34,7 @@ mod client_ip;
 mod error;
 mod extract;
 mod hasher;
+mod node_stats;
 mod observe;
 mod path;
 pub mod ratelimit;
@@ -48,6 +49,7 @@ use axum::response::IntoResponse;
 
 pub use error::{ApiError, ApiResult};
 pub use hasher::{HashingLimits, SpawnBlockingHasher};
+pub use node_stats::{GatewayCounts, GatewayStats};
 pub use path::canonical_uri;
 pub use readiness::{CheckOutcome, DatabaseCheck, Readiness, ReadinessCheck};
 pub use state::{ApiConfig, ApiState, InstanceInfo};

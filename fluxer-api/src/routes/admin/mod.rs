@@ -9,8 +9,15 @@
 mod api_keys;
 mod audit_logs;
 mod bans;
+mod body;
+mod bulk;
 mod discovery;
+mod gateway;
+mod guilds;
 mod instance_config;
+mod messages;
+mod reports;
+mod search;
 pub(crate) mod users;
 
 use axum::Router;
@@ -33,6 +40,12 @@ pub(crate) fn routes() -> Router<ApiState> {
         .merge(discovery::routes())
         .merge(instance_config::routes())
         .merge(users::routes())
+        .merge(guilds::routes())
+        .merge(messages::routes())
+        .merge(reports::routes())
+        .merge(search::routes())
+        .merge(gateway::routes())
+        .merge(bulk::routes())
 }
 
 /// A staff caller of the admin API, with its ACLs and the reason it gave
