@@ -53,6 +53,8 @@ const MEDIA_LINK_TTL_SECS: u64 = 24 * 3600;
 
 /// How long a stopping gateway waits for its clients to take the RECONNECT.
 const GATEWAY_SHUTDOWN: Duration = Duration::from_secs(5);
+/// How often unconfirmed voice joins are looked for (they expire after 30 s).
+const VOICE_SWEEP: Duration = Duration::from_secs(5);
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,8 @@ pub struct Node {
     router: axum::Router,
     worker: Option<Worker>,
     database: Option<ports::Database>,
+    /// Drops voice joins LiveKit never confirmed (on the node that holds the gateway).
+    voice_sweeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -136,6 +140,7 @@ impl Node {
         let mut web_app = None;
         let (mut fluxer, mut gateway, mut worker, mut database, mut media) =
             (None, None, None, None, None);
+        let mut voice_sweeper = None;
         if needs_use_cases {
             let built = UseCases::open(
                 config,
@@ -182,6 +187,18 @@ impl Node {
                 );
                 router = router.merge(node.router());
                 gateway = Some(node);
+                if built.fluxer.voice_enabled() {
+                    let fluxer = built.fluxer.clone();
+                    voice_sweeper = Some(tokio::spawn(async move {
+                        let mut every = tokio::time::interval(VOICE_SWEEP);
+                        loop {
+                            every.tick().await;
+                            if let Err(e) = fluxer.expire_pending_voice().await {
+                                tracing::warn!(error = %fluxer_core::error::chain(&e), "expiring pending voice joins failed");
+                            }
+                        }
+                    }));
+                }
             }
             if worker_role {
                 worker = Some(Worker::spawn(
@@ -225,6 +242,7 @@ impl Node {
             router,
             worker,
             database,
+            voice_sweeper,
         })
     }
 
@@ -262,6 +280,9 @@ impl Node {
     /// Tells gateway clients to reconnect (elsewhere, or here after a restart), finishes the
     /// running jobs, then flushes pending writes and closes the database.
     pub async fn shutdown(self) {
+        if let Some(sweeper) = &self.voice_sweeper {
+            sweeper.abort();
+        }
         if let Some(gateway) = &self.gateway {
             gateway.shutdown(GATEWAY_SHUTDOWN).await;
         }
@@ -324,6 +345,7 @@ impl UseCases {
         let bluesky = ports::bluesky(config, public_origin, domain_probe.clone())?;
         let push = ports::push_sender(config, secret, public_origin)?;
         let webauthn = ports::webauthn(config, public_origin)?;
+        let (voice, voice_settings) = ports::voice(config);
         let ports = Ports {
             store: database.store(),
             events,
@@ -343,6 +365,7 @@ impl UseCases {
             push,
             sso: ports::sso(config),
             webauthn,
+            voice,
         };
         let fluxer = Fluxer::new(
             ports,
@@ -366,6 +389,7 @@ impl UseCases {
                     .unwrap_or(!matches!(config.integrations.email, config::Email::Log {})),
                 oauth2: oauth2_lifetimes(&config.auth),
                 sso: ports::sso_settings(config),
+                voice: voice_settings,
                 ..Default::default()
             },
         );

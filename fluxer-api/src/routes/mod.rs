@@ -24,6 +24,7 @@ mod scheduled;
 mod search;
 mod settings;
 mod users;
+mod voice;
 mod webauthn;
 mod webhooks;
 
@@ -63,6 +64,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(search::routes())
         .merge(discovery::routes())
         .merge(harvest::routes())
+        .merge(voice::routes())
         .merge(health::versioned())
 }
 

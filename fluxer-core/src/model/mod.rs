@@ -17,6 +17,7 @@ mod presence;
 mod report;
 mod settings;
 mod user;
+mod voice;
 mod webauthn;
 
 pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
@@ -51,4 +52,5 @@ pub use user::{
     ActionToken, ActionTokenKind, AuthSession, PendingBulkDeletion, ReadState, Relationship,
     RelationshipType, STAFF_FLAG, User, UserPartial, UserPrivate,
 };
+pub use voice::VoiceState;
 pub use webauthn::{WebAuthnCredential, WebAuthnCredentialResponse};

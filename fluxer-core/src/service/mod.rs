@@ -58,6 +58,8 @@ mod totp;
 mod unfurl;
 mod uploads;
 mod users;
+mod voice;
+mod voice_calls;
 mod webauthn;
 mod webhook_formats;
 mod webhooks;
@@ -126,6 +128,11 @@ pub use totp::totp_code;
 pub use unfurl::{HOST_FETCHES, HOST_WINDOW, MAX_PREVIEWED_URLS, extract_urls};
 pub use uploads::{Upload, image_key, sanitize_filename};
 pub use users::{RelationshipRequest, UserUpdate};
+pub use voice::{
+    RtcRegion, VoiceRegion, VoiceServer, VoiceServerUpdate, VoiceSettings, VoiceStateRequest,
+    participant_identity, room_name,
+};
+pub use voice_calls::{CallEligibility, CallResponse, CallRing, CallUpdate};
 pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, SudoProof};
 pub use webhook_formats::WebhookFormat;
 pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
@@ -253,6 +260,8 @@ pub struct Config {
     pub oauth2: OAuth2Lifetimes,
     /// Single sign-on through an OpenID provider (which the `sso` port speaks to).
     pub sso: SsoSettings,
+    /// Voice and video on LiveKit (`integrations.voice`); `None`: off.
+    pub voice: Option<VoiceSettings>,
 }
 
 impl Default for Config {
@@ -270,6 +279,7 @@ impl Default for Config {
             require_ip_authorization: false,
             oauth2: OAuth2Lifetimes::default(),
             sso: SsoSettings::default(),
+            voice: None,
         }
     }
 }
@@ -321,6 +331,9 @@ pub struct Ports {
     /// Passkeys and security keys (WebAuthn ceremonies for the instance's relying party). Without
     /// it the WebAuthn routes answer `WEBAUTHN_UNAVAILABLE`.
     pub webauthn: Option<Arc<dyn WebAuthnCeremonies>>,
+    /// The LiveKit deployment voice channels and calls run on. Without it (or without
+    /// `Config::voice`) voice is off: op 4 joins are refused and `/.well-known/fluxer` says so.
+    pub voice: Option<Arc<dyn crate::ports::VoiceBackend>>,
 }
 
 impl Ports {
@@ -350,6 +363,7 @@ impl Ports {
             push: None,
             sso: None,
             webauthn: None,
+            voice: None,
         }
     }
 
@@ -430,6 +444,8 @@ struct Inner {
     to_index: coalesce::Coalescer<(ChannelId, MessageId)>,
     /// Large guilds' online counts, reused for a few seconds.
     online_counts: presence::OnlineCounts,
+    /// Voice regions and connections.
+    voice: voice::VoiceRuntime,
 }
 
 /// The use-cases over a set of ports. Cheap to clone; share one per process.
@@ -442,8 +458,10 @@ impl Fluxer {
     /// The use-cases over `ports`, configured by `config`.
     pub fn new(ports: Ports, config: Config) -> Self {
         let ids = SnowflakeGenerator::new(config.worker_id);
+        let voice = voice::VoiceRuntime::new(config.voice.as_ref());
         Fluxer {
             inner: Arc::new(Inner {
+                voice,
                 ports,
                 config,
                 ids,
@@ -483,8 +501,13 @@ impl Fluxer {
     /// Publishes an event. The write it describes already happened, so a bus failure is logged by the
     /// caller's tracing setup and otherwise ignored: clients resync on reconnect.
     pub(crate) async fn emit(&self, dispatch: Dispatch) {
+        // Voice follows what the guild's events say changed (members, roles, overwrites).
+        let voice = self.voice_follows(&dispatch);
         if let Err(_e) = self.inner.ports.events.publish(dispatch).await {
             // Dropped on purpose: see the doc comment. The bus adapter logs its own failures.
+        }
+        if let Some(change) = voice {
+            self.voice_apply(change).await;
         }
     }
 }
