@@ -671,23 +671,6 @@ pub(super) fn webauthn(
     }
 }
 
-#[cfg(test)]
-mod passkey_origin_tests {
-    use super::{host_of, origin_of};
-
-    #[test]
-    fn an_origin_is_scheme_host_and_port() {
-        assert_eq!(
-            origin_of("https://app.example.com/path?q"),
-            "https://app.example.com"
-        );
-        assert_eq!(origin_of("http://localhost:8088"), "http://localhost:8088");
-        assert_eq!(host_of("http://localhost:8088"), "localhost");
-        assert_eq!(host_of("https://app.example.com"), "app.example.com");
-        assert_eq!(host_of("http://[::1]:80"), "::1");
-    }
-}
-
 /// Voice on LiveKit (`integrations.voice`): the adapter and the settings, with the configured
 /// server as the default region's only server. Both `None` when voice is off.
 pub(super) fn voice(
@@ -723,4 +706,21 @@ pub(super) fn voice(
         settings.token_ttl = std::time::Duration::from_secs(ttl);
     }
     (Some(Arc::new(fluxer_media::LiveKit::new())), Some(settings))
+}
+
+#[cfg(test)]
+mod passkey_origin_tests {
+    use super::{host_of, origin_of};
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        assert_eq!(
+            origin_of("https://app.example.com/path?q"),
+            "https://app.example.com"
+        );
+        assert_eq!(origin_of("http://localhost:8088"), "http://localhost:8088");
+        assert_eq!(host_of("http://localhost:8088"), "localhost");
+        assert_eq!(host_of("https://app.example.com"), "app.example.com");
+        assert_eq!(host_of("http://[::1]:80"), "::1");
+    }
 }
