@@ -15,6 +15,10 @@ use fluxer_media::LiveKit;
 use fluxer_storage::memory::{InProcessEventBus, MemoryCache, MemoryMailer, MemoryStore};
 use livekit_api::access_token::TokenVerifier;
 
+fluxer_core::voice_backend_conformance_tests!(
+    Arc::new(LiveKit::new()) as Arc<dyn fluxer_core::ports::VoiceBackend>
+);
+
 const SECRET: &str = "a-livekit-secret-of-at-least-32-characters";
 
 struct Env {

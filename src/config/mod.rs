@@ -997,6 +997,72 @@ mod tests {
     }
 
     #[test]
+    fn voice_is_configured_as_upstream_and_checked() {
+        let voice = [
+            ("FLUXER_CONFIG__INTEGRATIONS__VOICE__ENABLED", "true"),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__URL",
+                "wss://lk.example.com",
+            ),
+            ("FLUXER_CONFIG__INTEGRATIONS__VOICE__API_KEY", "key"),
+            ("FLUXER_CONFIG__INTEGRATIONS__VOICE__API_SECRET", "secret"),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__DEFAULT_REGION__LATITUDE",
+                "48.8",
+            ),
+        ];
+        let c = Config::load(None, env(&voice)).unwrap();
+        assert!(c.integrations.voice.enabled);
+        assert_eq!(c.integrations.voice.default_region.id, "default");
+        assert_eq!(c.integrations.voice.default_region.latitude, 48.8);
+        assert!(!Config::default().integrations.voice.enabled);
+        for (key, value, named) in [
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__URL",
+                "livekit.example.com",
+                "integrations.voice.url",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__API_SECRET",
+                " ",
+                "integrations.voice.api_secret",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__DEFAULT_REGION__LONGITUDE",
+                "200",
+                "integrations.voice.default_region",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__TOKEN_TTL_SECS",
+                "0",
+                "integrations.voice.token_ttl_secs",
+            ),
+        ] {
+            let mut vars = voice.to_vec();
+            vars.push((key, value));
+            let err = Config::load(None, env(&vars)).unwrap_err().to_string();
+            assert!(err.contains(named), "{err}");
+        }
+        // The test harness routes never run in production.
+        let err = Config::load(
+            None,
+            env(&[("FLUXER_CONFIG__DEV__TEST_MODE_ENABLED", "true")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("dev.test_mode_enabled"), "{err}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLUXER_CONFIG__DEV__TEST_MODE_ENABLED", "true"),
+                ("FLUXER_CONFIG__ENV", "test"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.dev.test_mode_enabled);
+    }
+
+    #[test]
     fn each_port_picks_its_backend_on_its_own() {
         let c = Config::load(
             None,

@@ -7,6 +7,11 @@
 //! confirmation) arrives; a pending join that is not confirmed within
 //! [`VoiceSettings::pending_timeout`] is dropped.
 
+mod moderation;
+mod regions;
+
+pub use regions::{RtcRegion, VoiceRegion, VoiceServer};
+
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
@@ -23,47 +28,6 @@ use crate::ports::{
     Dispatch, EventKind, ParticipantRights, Topic, TrackSource, VoiceGrant, VoiceServerCredentials,
     VoiceWebhookEvent, WebhookRejection,
 };
-
-/// A region clients may pick for a voice channel (`rtc_region`), with the servers that serve it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VoiceRegion {
-    /// Short identifier (`eu-west`).
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Display emoji.
-    pub emoji: String,
-    /// Where it is, to pick the nearest one for a client that says where it is.
-    pub latitude: f64,
-    /// See `latitude`.
-    pub longitude: f64,
-    /// The region used when nothing else decides.
-    pub is_default: bool,
-    /// The LiveKit servers of this region.
-    pub servers: Vec<VoiceServer>,
-}
-
-/// One LiveKit server of a region.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VoiceServer {
-    /// Identifier, unique within its region.
-    pub id: String,
-    /// Where it is and the key pair it trusts.
-    pub credentials: VoiceServerCredentials,
-    /// Inactive servers get no new connections.
-    pub active: bool,
-}
-
-/// A region as clients list it (`GET /voice/regions`, `GET /channels/{id}/rtc-regions`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RtcRegion {
-    /// Identifier.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Display emoji.
-    pub emoji: String,
-}
 
 /// Voice settings (`integrations.voice`).
 #[derive(Debug, Clone, PartialEq)]
@@ -225,15 +189,6 @@ fn parse_identity(identity: &str) -> Option<(UserId, &str)> {
     Some((UserId::new(user.parse().ok()?), connection))
 }
 
-/// Distance on the sphere, in radians (only compared).
-fn angular_distance(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1) = (a.0.to_radians(), a.1.to_radians());
-    let (la2, lo2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * h.sqrt().min(1.0).asin()
-}
-
 fn rights_for(permissions: Permissions, mute: bool, deaf: bool) -> ParticipantRights {
     let admin = permissions.contains(Permissions::ADMINISTRATOR);
     let speak = (admin || permissions.contains(Permissions::SPEAK)) && !mute;
@@ -312,144 +267,6 @@ impl Fluxer {
             .as_ref()
             .filter(|_| self.inner.ports.voice.is_some())
             .ok_or_else(|| refused("VOICE_DISABLED", "Voice is not enabled on this instance"))
-    }
-
-    /// The regions clients may choose from.
-    pub fn voice_regions(&self) -> Vec<RtcRegion> {
-        if !self.voice_enabled() {
-            return Vec::new();
-        }
-        let regions = self
-            .voice_runtime()
-            .regions
-            .read()
-            .map(|r| r.clone())
-            .unwrap_or_default();
-        regions
-            .into_iter()
-            .map(|r| RtcRegion {
-                id: r.id,
-                name: r.name,
-                emoji: r.emoji,
-            })
-            .collect()
-    }
-
-    /// The regions a voice channel (or call) may be set to, for someone who can see it.
-    pub async fn channel_rtc_regions(
-        &self,
-        user: UserId,
-        channel: ChannelId,
-    ) -> Result<Vec<RtcRegion>> {
-        let access = self.channel_access(user, channel).await?;
-        if !matches!(
-            access.channel.kind,
-            ChannelType::GuildVoice | ChannelType::Dm | ChannelType::GroupDm
-        ) {
-            return Err(refused(
-                "INVALID_CHANNEL_TYPE",
-                "This channel has no voice regions",
-            ));
-        }
-        Ok(self.voice_regions())
-    }
-
-    /// Every region with its servers (for the admin API).
-    pub fn voice_topology(&self) -> Vec<VoiceRegion> {
-        self.voice_runtime()
-            .regions
-            .read()
-            .map(|r| r.clone())
-            .unwrap_or_default()
-    }
-
-    /// Adds or replaces a region (by id), servers included (for the admin API). Kept in memory:
-    /// the configured default region is restored at start.
-    pub fn put_voice_region(&self, region: VoiceRegion) -> Result<()> {
-        if region.id.trim().is_empty() || region.id.len() > 64 || region.name.len() > 100 {
-            return Err(Error::field(
-                "id",
-                "BASE_TYPE_INVALID",
-                "A region needs an id of 1 to 64 characters",
-            ));
-        }
-        let mut regions = self
-            .voice_runtime()
-            .regions
-            .write()
-            .map_err(|_| Error::Internal("voice regions lock poisoned".into()))?;
-        if region.is_default {
-            for r in regions.iter_mut() {
-                r.is_default = false;
-            }
-        }
-        match regions.iter_mut().find(|r| r.id == region.id) {
-            Some(existing) => *existing = region,
-            None => regions.push(region),
-        }
-        Ok(())
-    }
-
-    /// Removes a region (for the admin API); whether it existed.
-    pub fn delete_voice_region(&self, id: &str) -> Result<bool> {
-        let mut regions = self
-            .voice_runtime()
-            .regions
-            .write()
-            .map_err(|_| Error::Internal("voice regions lock poisoned".into()))?;
-        let before = regions.len();
-        regions.retain(|r| r.id != id);
-        Ok(regions.len() != before)
-    }
-
-    /// The region and server a new connection goes to: the requested region if it has an active
-    /// server, else the one nearest the client, else the default, else the first.
-    fn pick_server(
-        &self,
-        requested: Option<&str>,
-        position: Option<(f64, f64)>,
-    ) -> Result<(String, VoiceServer)> {
-        let regions = self
-            .voice_runtime()
-            .regions
-            .read()
-            .map_err(|_| Error::Internal("voice regions lock poisoned".into()))?;
-        let usable: Vec<&VoiceRegion> = regions
-            .iter()
-            .filter(|r| r.servers.iter().any(|s| s.active))
-            .collect();
-        let chosen = requested
-            .and_then(|id| usable.iter().find(|r| r.id == id))
-            .or_else(|| {
-                let here = position?;
-                usable.iter().min_by(|a, b| {
-                    angular_distance(here, (a.latitude, a.longitude))
-                        .total_cmp(&angular_distance(here, (b.latitude, b.longitude)))
-                })
-            })
-            .or_else(|| usable.iter().find(|r| r.is_default))
-            .or_else(|| usable.first())
-            .ok_or_else(|| refused("VOICE_TOKEN_FAILED", "No voice server is available"))?;
-        let servers: Vec<&VoiceServer> = chosen.servers.iter().filter(|s| s.active).collect();
-        // Spread connections over a region's servers.
-        let n = usize::from_str_radix(&crate::secret::random_hex(2), 16).unwrap_or(0)
-            % servers.len().max(1);
-        let server = servers
-            .get(n)
-            .copied()
-            .ok_or_else(|| refused("VOICE_TOKEN_FAILED", "No voice server is available"))?;
-        Ok((chosen.id.clone(), server.clone()))
-    }
-
-    fn server_credentials(&self, region: &str, server: &str) -> Option<VoiceServerCredentials> {
-        let regions = self.voice_runtime().regions.read().ok()?;
-        regions
-            .iter()
-            .find(|r| r.id == region)?
-            .servers
-            .iter()
-            .find(|s| s.id == server)
-            .map(|s| s.credentials.clone())
     }
 
     /// Checks that `user` may be in `channel` (of `guild`, when given) and what it may do there.
@@ -981,234 +798,6 @@ impl Fluxer {
             .unwrap_or_default()
     }
 
-    /// A member's server mute or deafen changed, or the member was moved out of voice
-    /// (`channel: Some(None)`): LiveKit is told and the states are dispatched.
-    pub(crate) async fn voice_member_updated(
-        &self,
-        guild: GuildId,
-        user: UserId,
-        disconnect: bool,
-    ) -> Result<()> {
-        let ids =
-            self.connection_ids(|c| c.state.guild_id == Some(guild) && c.state.user_id == user);
-        if ids.is_empty() {
-            return Ok(());
-        }
-        if disconnect {
-            for id in ids {
-                self.drop_connection(&id, true).await?;
-            }
-            return Ok(());
-        }
-        self.voice_recheck(ids).await
-    }
-
-    /// Re-evaluates connections against the current permissions and member records: those that
-    /// lost CONNECT (or the channel) are disconnected, the others get their rights updated.
-    async fn voice_recheck(&self, ids: Vec<String>) -> Result<()> {
-        for id in ids {
-            let Some(c) = self.voice_connection(&id) else {
-                continue;
-            };
-            let Some(channel) = c.state.channel_id else {
-                continue;
-            };
-            let target = match self
-                .voice_target(c.state.user_id, c.state.guild_id, channel)
-                .await
-            {
-                Ok(t) => t,
-                Err(Error::Rejected { .. } | Error::Forbidden { .. }) => {
-                    self.drop_connection(&id, true).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let rights = rights_for(target.permissions, target.mute, target.deaf);
-            let updated = {
-                let mut connections = self
-                    .voice_runtime()
-                    .connections
-                    .lock()
-                    .map_err(|_| Error::Internal("voice lock poisoned".into()))?;
-                let Some(c) = connections.get_mut(&id) else {
-                    continue;
-                };
-                if c.rights == rights && c.state.mute == target.mute && c.state.deaf == target.deaf
-                {
-                    continue;
-                }
-                c.rights = rights.clone();
-                c.state.mute = target.mute;
-                c.state.deaf = target.deaf;
-                c.state.version = self.next_voice_version();
-                c.clone()
-            };
-            if let (Some(backend), Some(server)) = (
-                self.inner.ports.voice.as_ref(),
-                self.server_credentials(&updated.region_id, &updated.server_id),
-            ) {
-                let identity = participant_identity(updated.state.user_id, &id);
-                if let Err(e) = backend
-                    .update_participant(&server, &updated.room, &identity, &rights)
-                    .await
-                {
-                    tracing::warn!(error = %crate::error::chain(&e), room = %updated.room, "LiveKit did not update a participant");
-                }
-            }
-            if updated.announced {
-                self.publish_voice(&updated, &updated.state).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Refuses a move into `channel` the mover could not make itself.
-    pub(crate) async fn check_voice_move(
-        &self,
-        mover: UserId,
-        guild: GuildId,
-        channel: ChannelId,
-    ) -> Result<()> {
-        self.voice_settings()?;
-        self.voice_target(mover, Some(guild), channel).await?;
-        Ok(())
-    }
-
-    /// A moderator moved `user`'s connections in `guild` to `channel`: each leaves its LiveKit
-    /// room and gets a token for the new one, sent to the user's sessions (`VOICE_SERVER_UPDATE`
-    /// carries the connection, so only the one that holds it reconnects).
-    pub(crate) async fn voice_move_member(
-        &self,
-        mover: UserId,
-        guild: GuildId,
-        user: UserId,
-        channel: ChannelId,
-    ) -> Result<()> {
-        let ids =
-            self.connection_ids(|c| c.state.guild_id == Some(guild) && c.state.user_id == user);
-        for id in ids {
-            let Some(c) = self.voice_connection(&id) else {
-                continue;
-            };
-            if c.state.channel_id == Some(channel) {
-                continue;
-            }
-            let mut target = self.voice_target(mover, Some(guild), channel).await?;
-            // The moved member's own rights apply in the new channel.
-            match self.voice_target(user, Some(guild), channel).await {
-                Ok(own) => target = own,
-                Err(Error::Rejected { .. } | Error::Forbidden { .. }) => {
-                    target.permissions = Permissions::CONNECT;
-                }
-                Err(e) => return Err(e),
-            }
-            self.kick_participant(&c).await;
-            let request = VoiceStateRequest {
-                guild_id: Some(guild),
-                channel_id: Some(channel),
-                connection_id: Some(id.clone()),
-                self_mute: c.state.self_mute,
-                self_deaf: c.state.self_deaf,
-                self_video: c.state.self_video,
-                self_stream: c.state.self_stream,
-                is_mobile: c.state.is_mobile,
-                viewer_stream_keys: c.state.viewer_stream_keys.clone(),
-                latitude: None,
-                longitude: None,
-            };
-            let session = c.state.session_id.clone();
-            let update = self
-                .connect(user, &session, &target, &request, Some(c))
-                .await?;
-            self.inner
-                .ports
-                .events
-                .publish(Dispatch::new(
-                    EventKind::VoiceServerUpdate,
-                    Topic::User(user),
-                    &update,
-                ))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Roles or overwrites of a guild changed: every connection in it is re-checked.
-    pub(crate) async fn voice_guild_permissions_changed(&self, guild: GuildId) -> Result<()> {
-        let ids = self.connection_ids(|c| c.state.guild_id == Some(guild));
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.voice_recheck(ids).await
-    }
-
-    /// A member left, was kicked or banned: its connections in the guild end, LiveKit included.
-    pub(crate) async fn voice_member_removed(&self, guild: GuildId, user: UserId) -> Result<()> {
-        self.voice_member_updated(guild, user, true).await
-    }
-
-    /// A channel was deleted: everyone in it is disconnected.
-    pub(crate) async fn voice_channel_deleted(&self, channel: ChannelId) -> Result<()> {
-        self.disconnect_channel(channel).await
-    }
-
-    /// What a guild event means for the voice connections, if anything (cheap: nothing when no
-    /// one is connected in that guild).
-    pub(crate) fn voice_follows(&self, dispatch: &Dispatch) -> Option<VoiceChange> {
-        let Topic::Guild(guild) = dispatch.topic else {
-            return None;
-        };
-        let connected = self
-            .voice_runtime()
-            .connections
-            .lock()
-            .ok()?
-            .values()
-            .any(|c| c.state.guild_id == Some(guild));
-        if !connected {
-            return None;
-        }
-        match dispatch.event {
-            EventKind::GuildMemberUpdate => dispatch.subject.map(|u| VoiceChange::Member(guild, u)),
-            EventKind::GuildMemberRemove => {
-                dispatch.subject.map(|u| VoiceChange::Removed(guild, u))
-            }
-            EventKind::ChannelDelete => dispatch.channel_id.map(VoiceChange::ChannelGone),
-            EventKind::GuildRoleCreate
-            | EventKind::GuildRoleUpdate
-            | EventKind::GuildRoleUpdateBulk
-            | EventKind::GuildRoleDelete
-            | EventKind::ChannelUpdate
-            | EventKind::GuildUpdate => Some(VoiceChange::Permissions(guild)),
-            EventKind::GuildDelete => Some(VoiceChange::GuildGone(guild)),
-            _ => None,
-        }
-    }
-
-    /// Applies a [`VoiceChange`]; failures are logged (the change that caused it already
-    /// happened).
-    pub(crate) async fn voice_apply(&self, change: VoiceChange) {
-        let result = match change {
-            VoiceChange::Member(g, u) => self.voice_member_updated(g, u, false).await,
-            VoiceChange::Removed(g, u) => self.voice_member_removed(g, u).await,
-            VoiceChange::ChannelGone(c) => self.voice_channel_deleted(c).await,
-            VoiceChange::Permissions(g) => self.voice_guild_permissions_changed(g).await,
-            VoiceChange::GuildGone(g) => {
-                let mut result = Ok(());
-                for id in self.connection_ids(|c| c.state.guild_id == Some(g)) {
-                    if let Err(e) = self.drop_connection(&id, true).await {
-                        result = Err(e);
-                    }
-                }
-                result
-            }
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %crate::error::chain(&e), "voice states not updated after a guild change");
-        }
-    }
-
     /// The users connected to a DM call.
     pub(crate) fn call_participants(&self, channel: ChannelId) -> Vec<VoiceState> {
         self.voice_runtime()
@@ -1226,6 +815,7 @@ impl Fluxer {
 
 #[cfg(test)]
 mod tests {
+    use super::regions::angular_distance;
     use super::*;
 
     #[test]
