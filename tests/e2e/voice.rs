@@ -519,6 +519,10 @@ fn voice_refusals_kicks_and_dm_calls() {
             )
             .expect(204);
         assert_eq!(
+            next_state_of(&mut watcher, &_owner_id).await["channel_id"],
+            small.as_str()
+        );
+        assert_eq!(
             refused(&mut ws, json!({ "guild_id": guild, "channel_id": small })).await,
             "VOICE_CHANNEL_FULL"
         );
@@ -535,6 +539,17 @@ fn voice_refusals_kicks_and_dm_calls() {
         let states = g["voice_states"].as_array().unwrap();
         assert_eq!(states.len(), 1, "{g}");
         assert_eq!(states[0]["connection_id"], owner_conn.as_str());
+        // LiveKit's signed participant_left clears the state.
+        let (left, left_auth) = livekit.webhook(
+            "participant_left",
+            &format!("guild_{guild}_channel_{small}"),
+            &format!("user_{_owner_id}_{owner_conn}"),
+        );
+        assert_eq!(post_webhook(&server, &left, Some(&left_auth)), 204);
+        assert_eq!(
+            next_state_of(&mut watcher, &_owner_id).await["channel_id"],
+            Value::Null
+        );
 
         // A kicked member's voice state goes, and LiveKit is told to remove it.
         send(&mut ws, 4, json!({ "guild_id": guild, "channel_id": open })).await;
@@ -663,6 +678,34 @@ fn voice_refusals_kicks_and_dm_calls() {
         );
         let call = wait_for_call(&livekit, "RemoveParticipant", &dm_identity);
         assert_eq!(call["body"]["room"], dm_room.as_str());
+
+        // LiveKit's room_finished ends everyone's state in that room, and the call.
+        send(&mut ws, 4, json!({ "guild_id": null, "channel_id": dm })).await;
+        let update = next_dispatch(&mut ws, "VOICE_SERVER_UPDATE").await["d"].clone();
+        owner
+            .post(
+                "/api/v1/test/voice/confirm-connection",
+                &json!({ "connection_id": update["connection_id"] }),
+            )
+            .expect(204);
+        assert_eq!(
+            next_state_of(&mut watcher, &member_id).await["channel_id"],
+            dm.as_str()
+        );
+        assert_eq!(
+            next_dispatch(&mut ws, "CALL_CREATE").await["d"]["channel_id"],
+            dm.as_str()
+        );
+        let (finished, finished_auth) = livekit.webhook("room_finished", &dm_room, "");
+        assert_eq!(post_webhook(&server, &finished, Some(&finished_auth)), 204);
+        assert_eq!(
+            next_state_of(&mut watcher, &member_id).await["channel_id"],
+            Value::Null
+        );
+        assert_eq!(
+            next_dispatch(&mut ws, "CALL_DELETE").await["d"]["channel_id"],
+            dm.as_str()
+        );
 
         // Op 4 with neither guild nor channel nor connection: the session leaves everything.
         send(&mut ws, 4, json!({ "guild_id": null, "channel_id": dm })).await;
