@@ -643,6 +643,7 @@ fn fluxer_round(args: &Args) -> Round {
             push: None,
             sso: None,
             webauthn: None,
+            voice: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

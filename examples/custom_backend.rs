@@ -90,6 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             push: None,
             sso: None,
             webauthn: None,
+            voice: None,
         },
         Config::default(),
     );

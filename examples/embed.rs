@@ -44,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         push: None,
         sso: None,
         webauthn: None,
+        voice: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
 

@@ -25,6 +25,9 @@ pub struct ApiConfig {
     pub client_ip: ClientIp,
     /// What `/.well-known/fluxer` tells clients about this instance.
     pub instance: InstanceInfo,
+    /// Upstream's test harness routes (`dev.test_mode_enabled`): off by default, never in
+    /// production.
+    pub test_mode: bool,
 }
 
 /// Where this instance's parts are, as clients reach them (absolute URLs, no trailing `/`), for
@@ -86,6 +89,7 @@ impl Default for ApiConfig {
             rate_limits: RateLimits::default(),
             client_ip: ClientIp::default(),
             instance: InstanceInfo::at("http://127.0.0.1:8080"),
+            test_mode: false,
         }
     }
 }

@@ -45,6 +45,7 @@ impl Api {
             push: None,
             sso: None,
             webauthn: None,
+            voice: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

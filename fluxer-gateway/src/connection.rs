@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::hub::Hub;
 use crate::member_list::LazyRequest;
 use crate::protocol::{
-    Identify, Inbound, PresenceUpdate, RequestMembers, Resume, close, frame, op,
+    Identify, Inbound, PresenceUpdate, RequestMembers, Resume, VoiceStateUpdate, close, frame, op,
 };
 use crate::session::{
     AttachError, AttachRequest, Attached, CloseReason, Command, Outbound, SessionHandle,
@@ -476,27 +476,15 @@ impl Conn {
             }
             op::VOICE_STATE_UPDATE => {
                 let session = self.require_session()?;
-                let d = inbound.d;
-                if let Some(guild) = d["guild_id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
-                    let guild = fluxer_core::id::GuildId::new(guild);
-                    let payload = json!({
-                        "guild_id": guild,
-                        "channel_id": d["channel_id"],
-                        "user_id": session.user_id,
-                        "self_mute": d["self_mute"].as_bool().unwrap_or(false),
-                        "self_deaf": d["self_deaf"].as_bool().unwrap_or(false),
-                        "self_video": d["self_video"].as_bool().unwrap_or(false),
-                        "self_stream": d["self_stream"].as_bool().unwrap_or(false),
-                        "mute": false,
-                        "deaf": false,
-                    });
-                    // Not a member: ignored, as upstream ignores a state it will not relay.
-                    let _ = self
-                        .gateway
-                        .fluxer()
-                        .publish_voice_state(session.user_id, guild, &payload)
-                        .await;
+                if !inbound.d.is_object() {
+                    return Err((close::DECODE_ERROR, "invalid voice state"));
                 }
+                let update: VoiceStateUpdate = serde_json::from_value(inbound.d)
+                    .map_err(|_| (close::DECODE_ERROR, "invalid voice state"))?;
+                let _ = session
+                    .commands
+                    .send(Command::Voice(Box::new(update.into_request())))
+                    .await;
                 Ok(())
             }
             op::LAZY_REQUEST => {

@@ -118,6 +118,14 @@ impl Hub {
                 ));
             }
         }
+        // As upstream: the calls open in the user's DMs follow READY.
+        let private: Vec<_> = start.private_channels.iter().map(|c| c.id).collect();
+        for call in self.fluxer().open_calls(&private) {
+            initial.push((
+                EventKind::CallCreate,
+                serde_json::to_string(&call).unwrap_or_default(),
+            ));
+        }
         let large: HashSet<_> = start
             .guilds
             .iter()

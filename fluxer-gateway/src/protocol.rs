@@ -35,6 +35,9 @@ pub mod op {
     pub const HELLO: u8 = 10;
     /// Server -> client: the answer to a `HEARTBEAT`.
     pub const HEARTBEAT_ACK: u8 = 11;
+    /// Server -> client: a request the client made (a voice state update) was refused; `d` is
+    /// `{code, message}` with upstream's `VOICE_*` codes. The connection stays open.
+    pub const GATEWAY_ERROR: u8 = 12;
     /// Client -> server: Fluxer's subscription to lazily loaded guild data (member list ranges).
     /// Accepted after IDENTIFY and otherwise ignored by this server.
     pub const LAZY_REQUEST: u8 = 14;
@@ -148,6 +151,69 @@ pub(crate) struct RequestMembers {
     pub presences: bool,
     #[serde(default)]
     pub nonce: Option<String>,
+}
+
+/// `VOICE_STATE_UPDATE`'s data (op 4). Wrong types are a decode error (4002).
+#[derive(Debug, Deserialize)]
+pub(crate) struct VoiceStateUpdate {
+    #[serde(default)]
+    pub guild_id: Option<fluxer_core::id::GuildId>,
+    #[serde(default)]
+    pub channel_id: Option<fluxer_core::id::ChannelId>,
+    #[serde(default)]
+    pub connection_id: Option<String>,
+    #[serde(default)]
+    pub self_mute: bool,
+    #[serde(default)]
+    pub self_deaf: bool,
+    #[serde(default)]
+    pub self_video: bool,
+    #[serde(default)]
+    pub self_stream: bool,
+    #[serde(default)]
+    pub is_mobile: bool,
+    #[serde(default)]
+    pub viewer_stream_keys: Option<Vec<String>>,
+    #[serde(default)]
+    pub latitude: Option<Coordinate>,
+    #[serde(default)]
+    pub longitude: Option<Coordinate>,
+}
+
+/// A latitude or longitude, sent as a number or a string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Coordinate {
+    Number(f64),
+    Text(String),
+}
+
+impl Coordinate {
+    pub(crate) fn value(&self) -> Option<f64> {
+        let v = match self {
+            Coordinate::Number(n) => *n,
+            Coordinate::Text(t) => t.trim().parse().ok()?,
+        };
+        v.is_finite().then_some(v)
+    }
+}
+
+impl VoiceStateUpdate {
+    pub(crate) fn into_request(self) -> fluxer_core::service::VoiceStateRequest {
+        fluxer_core::service::VoiceStateRequest {
+            guild_id: self.guild_id,
+            channel_id: self.channel_id,
+            connection_id: self.connection_id,
+            self_mute: self.self_mute,
+            self_deaf: self.self_deaf,
+            self_video: self.self_video,
+            self_stream: self.self_stream,
+            is_mobile: self.is_mobile,
+            viewer_stream_keys: self.viewer_stream_keys.unwrap_or_default(),
+            latitude: self.latitude.as_ref().and_then(Coordinate::value),
+            longitude: self.longitude.as_ref().and_then(Coordinate::value),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -124,6 +124,8 @@ pub(crate) enum Command {
     Fail(&'static str),
     /// Op 14: member list subscriptions.
     Lazy(Box<LazyRequest>),
+    /// Op 4: join, move, update or leave a voice channel or call.
+    Voice(Box<fluxer_core::service::VoiceStateRequest>),
 }
 
 /// A handle to a live session.
@@ -498,6 +500,10 @@ impl SessionTask {
                 Flow::Continue
             }
             Command::Lazy(request) => Box::pin(self.on_lazy(&mut *st, *request)).await,
+            Command::Voice(request) => {
+                Box::pin(self.on_voice(st, *request)).await;
+                Flow::Continue
+            }
             Command::Fail(reason) => {
                 if let Some(conn) = st.out.take() {
                     conn.close(close::UNKNOWN_ERROR, reason);
@@ -920,8 +926,50 @@ impl SessionTask {
         self.ctx.registry().save(&self.session_id, &record).await;
     }
 
+    /// Op 4: the use-case decides; a new token goes to this session only (`VOICE_SERVER_UPDATE`),
+    /// a refusal comes back as op 12 `{code, message}` and changes nothing.
+    async fn on_voice(&mut self, st: &mut State, request: fluxer_core::service::VoiceStateRequest) {
+        let result = self
+            .ctx
+            .fluxer()
+            .update_voice_state(self.user_id, &self.session_id, request)
+            .await;
+        match result {
+            Ok(Some(update)) => {
+                let payload = serde_json::to_string(&update).unwrap_or_else(|_| "null".into());
+                self.push(st, EventKind::VoiceServerUpdate, payload.into(), None);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let (code, message) = match &e {
+                    fluxer_core::Error::Rejected { code, message }
+                    | fluxer_core::Error::Forbidden { code, message } => (*code, message.clone()),
+                    other => {
+                        tracing::warn!(error = %fluxer_core::error::chain(other), "voice state update failed");
+                        ("UNKNOWN_ERROR", "An unknown error occurred".to_owned())
+                    }
+                };
+                if let Some(conn) = &st.out {
+                    let frame = crate::protocol::frame(
+                        crate::protocol::op::GATEWAY_ERROR,
+                        &serde_json::json!({ "code": code, "message": message }),
+                    );
+                    let _ = conn.out.try_send(Outbound::Text(frame));
+                }
+            }
+        }
+    }
+
     async fn end(self) {
         self.ctx.forget_session(&self.session_id);
+        if let Err(e) = self
+            .ctx
+            .fluxer()
+            .leave_voice_session(self.user_id, &self.session_id)
+            .await
+        {
+            tracing::warn!(error = %fluxer_core::error::chain(&e), "voice states of an ended session not cleared");
+        }
         if self.token_hash.is_some() {
             self.ctx
                 .registry()

@@ -231,6 +231,7 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
         push: None,
         sso: None,
         webauthn: None,
+        voice: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let presence = Arc::new(MemoryPresence::new());

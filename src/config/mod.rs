@@ -260,6 +260,108 @@ pub struct Integrations {
     pub tenor: GifService,
     /// How `domain` connections are verified.
     pub connections: Connections,
+    /// Voice and video on LiveKit.
+    pub voice: Voice,
+}
+
+/// Voice and video on a LiveKit server (`integrations.voice`, upstream's keys). Fluxer never
+/// carries media: it decides who joins which room, mints LiveKit tokens and moderates through
+/// LiveKit's room service.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Voice {
+    /// Off by default.
+    pub enabled: bool,
+    /// The LiveKit API key (its `keys:` entry).
+    pub api_key: String,
+    /// The LiveKit API secret.
+    pub api_secret: String,
+    /// Where clients reach LiveKit (`wss://livekit.example.com`); the room service is called at
+    /// the same host over HTTP(S).
+    pub url: String,
+    /// Where LiveKit posts its webhooks (informational: set LiveKit's `webhook.urls` to
+    /// `{api}/webhooks/livekit`).
+    pub webhook_url: Option<String>,
+    /// The region the server above serves (bootstrapped at start).
+    pub default_region: VoiceRegion,
+    /// How long a minted token is good for, in seconds (6 hours, as LiveKit's SDKs).
+    pub token_ttl_secs: Option<u64>,
+}
+
+/// A voice region (`integrations.voice.default_region`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceRegion {
+    /// Identifier (`default`).
+    pub id: String,
+    /// Display name (`Default`).
+    pub name: String,
+    /// Display emoji.
+    pub emoji: String,
+    /// Where it is.
+    pub latitude: f64,
+    /// Where it is.
+    pub longitude: f64,
+}
+
+impl Default for VoiceRegion {
+    fn default() -> Self {
+        VoiceRegion {
+            id: "default".to_owned(),
+            name: "Default".to_owned(),
+            emoji: "🌐".to_owned(),
+            latitude: 0.0,
+            longitude: 0.0,
+        }
+    }
+}
+
+impl Voice {
+    /// What is wrong with an enabled voice section, if anything.
+    fn problem(&self) -> Option<(&'static str, &'static str)> {
+        if !self.enabled {
+            return None;
+        }
+        let ws = ["ws://", "wss://", "http://", "https://"];
+        if !ws.iter().any(|p| self.url.starts_with(p)) {
+            return Some((
+                "integrations.voice.url",
+                "must be a ws(s):// or http(s):// URL",
+            ));
+        }
+        if self.api_key.trim().is_empty() {
+            return Some((
+                "integrations.voice.api_key",
+                "must be set when voice is enabled",
+            ));
+        }
+        if self.api_secret.trim().is_empty() {
+            return Some((
+                "integrations.voice.api_secret",
+                "must be set when voice is enabled",
+            ));
+        }
+        let r = &self.default_region;
+        if r.id.trim().is_empty() || r.id.len() > 64 {
+            return Some((
+                "integrations.voice.default_region.id",
+                "must be 1 to 64 characters",
+            ));
+        }
+        if !(-90.0..=90.0).contains(&r.latitude) || !(-180.0..=180.0).contains(&r.longitude) {
+            return Some((
+                "integrations.voice.default_region",
+                "latitude must be within ±90 and longitude within ±180",
+            ));
+        }
+        if self.token_ttl_secs.is_some_and(|t| t == 0 || t > 24 * 3600) {
+            return Some((
+                "integrations.voice.token_ttl_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        None
+    }
 }
 
 /// The GIF picker's provider (`integrations.gif`), told to clients in `/.well-known/fluxer`.
@@ -594,6 +696,9 @@ pub struct Proxy {
 pub struct Dev {
     /// Turn rate limiting off (`false`); for development only.
     pub disable_rate_limits: bool,
+    /// Upstream's test harness routes (`POST /test/voice/confirm-connection`); refused with
+    /// `env = production`.
+    pub test_mode_enabled: bool,
 }
 
 /// Logging (`log`).
@@ -746,6 +851,15 @@ impl Config {
         }
         if let Some((key, message)) = self.auth.sso.problem() {
             return bad(key, message);
+        }
+        if let Some((key, message)) = self.integrations.voice.problem() {
+            return bad(key, message);
+        }
+        if self.dev.test_mode_enabled && self.env == Env::Production {
+            return bad(
+                "dev.test_mode_enabled",
+                "is refused with env = production (set env to development or test)",
+            );
         }
         if let Some(url) = &self.integrations.connections.well_known_url
             && !(http(url) && url.contains("{domain}"))
@@ -901,6 +1015,72 @@ mod tests {
                 .to_string();
             assert!(err.contains(named), "{err}");
         }
+    }
+
+    #[test]
+    fn voice_is_configured_as_upstream_and_checked() {
+        let voice = [
+            ("FLUXER_CONFIG__INTEGRATIONS__VOICE__ENABLED", "true"),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__URL",
+                "wss://lk.example.com",
+            ),
+            ("FLUXER_CONFIG__INTEGRATIONS__VOICE__API_KEY", "key"),
+            ("FLUXER_CONFIG__INTEGRATIONS__VOICE__API_SECRET", "secret"),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__DEFAULT_REGION__LATITUDE",
+                "48.8",
+            ),
+        ];
+        let c = Config::load(None, env(&voice)).unwrap();
+        assert!(c.integrations.voice.enabled);
+        assert_eq!(c.integrations.voice.default_region.id, "default");
+        assert_eq!(c.integrations.voice.default_region.latitude, 48.8);
+        assert!(!Config::default().integrations.voice.enabled);
+        for (key, value, named) in [
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__URL",
+                "livekit.example.com",
+                "integrations.voice.url",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__API_SECRET",
+                " ",
+                "integrations.voice.api_secret",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__DEFAULT_REGION__LONGITUDE",
+                "200",
+                "integrations.voice.default_region",
+            ),
+            (
+                "FLUXER_CONFIG__INTEGRATIONS__VOICE__TOKEN_TTL_SECS",
+                "0",
+                "integrations.voice.token_ttl_secs",
+            ),
+        ] {
+            let mut vars = voice.to_vec();
+            vars.push((key, value));
+            let err = Config::load(None, env(&vars)).unwrap_err().to_string();
+            assert!(err.contains(named), "{err}");
+        }
+        // The test harness routes never run in production.
+        let err = Config::load(
+            None,
+            env(&[("FLUXER_CONFIG__DEV__TEST_MODE_ENABLED", "true")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("dev.test_mode_enabled"), "{err}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("FLUXER_CONFIG__DEV__TEST_MODE_ENABLED", "true"),
+                ("FLUXER_CONFIG__ENV", "test"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.dev.test_mode_enabled);
     }
 
     #[test]

@@ -53,6 +53,8 @@ const MEDIA_LINK_TTL_SECS: u64 = 24 * 3600;
 
 /// How long a stopping gateway waits for its clients to take the RECONNECT.
 const GATEWAY_SHUTDOWN: Duration = Duration::from_secs(5);
+/// How often unconfirmed voice joins are looked for (they expire after 30 s).
+const VOICE_SWEEP: Duration = Duration::from_secs(5);
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,8 @@ pub struct Node {
     router: axum::Router,
     worker: Option<Worker>,
     database: Option<ports::Database>,
+    /// Drops voice joins LiveKit never confirmed (on the node that holds the gateway).
+    voice_sweeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -138,6 +142,7 @@ impl Node {
             (None, None, None, None, None);
         // The gateway is built after the API: the admin API's statistics read it once it is.
         let late_gateway = Arc::new(LateGateway::default());
+        let mut voice_sweeper = None;
         if needs_use_cases {
             let built = UseCases::open(
                 config,
@@ -186,6 +191,18 @@ impl Node {
                 router = router.merge(node.router());
                 let _ = late_gateway.0.set(node.clone());
                 gateway = Some(node);
+                if built.fluxer.voice_enabled() {
+                    let fluxer = built.fluxer.clone();
+                    voice_sweeper = Some(tokio::spawn(async move {
+                        let mut every = tokio::time::interval(VOICE_SWEEP);
+                        loop {
+                            every.tick().await;
+                            if let Err(e) = fluxer.expire_pending_voice().await {
+                                tracing::warn!(error = %fluxer_core::error::chain(&e), "expiring pending voice joins failed");
+                            }
+                        }
+                    }));
+                }
             }
             if worker_role {
                 worker = Some(Worker::spawn(
@@ -229,6 +246,7 @@ impl Node {
             router,
             worker,
             database,
+            voice_sweeper,
         })
     }
 
@@ -266,6 +284,9 @@ impl Node {
     /// Tells gateway clients to reconnect (elsewhere, or here after a restart), finishes the
     /// running jobs, then flushes pending writes and closes the database.
     pub async fn shutdown(self) {
+        if let Some(sweeper) = &self.voice_sweeper {
+            sweeper.abort();
+        }
         if let Some(gateway) = &self.gateway {
             gateway.shutdown(GATEWAY_SHUTDOWN).await;
         }
@@ -328,6 +349,7 @@ impl UseCases {
         let bluesky = ports::bluesky(config, public_origin, domain_probe.clone())?;
         let push = ports::push_sender(config, secret, public_origin)?;
         let webauthn = ports::webauthn(config, public_origin)?;
+        let (voice, voice_settings) = ports::voice(config);
         let ports = Ports {
             store: database.store(),
             events,
@@ -347,6 +369,7 @@ impl UseCases {
             push,
             sso: ports::sso(config),
             webauthn,
+            voice,
         };
         let fluxer = Fluxer::new(
             ports,
@@ -374,6 +397,7 @@ impl UseCases {
                     enabled: config.discovery.enabled,
                     min_member_count: config.discovery.min_member_count,
                 },
+                voice: voice_settings,
                 ..Default::default()
             },
         );

@@ -447,6 +447,7 @@ pub(super) fn api_config(
         gateway_url,
         client_ip: ClientIp { trusted_proxies },
         instance,
+        test_mode: config.dev.test_mode_enabled,
         ..ApiConfig::default()
     };
     api.rate_limits.enabled = !config.dev.disable_rate_limits;
@@ -668,6 +669,43 @@ pub(super) fn webauthn(
             Ok(None)
         }
     }
+}
+
+/// Voice on LiveKit (`integrations.voice`): the adapter and the settings, with the configured
+/// server as the default region's only server. Both `None` when voice is off.
+pub(super) fn voice(
+    config: &Config,
+) -> (
+    Option<Arc<dyn fluxer_core::ports::VoiceBackend>>,
+    Option<fluxer_core::service::VoiceSettings>,
+) {
+    let voice = &config.integrations.voice;
+    if !voice.enabled {
+        return (None, None);
+    }
+    let r = &voice.default_region;
+    let region = fluxer_core::service::VoiceRegion {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        emoji: r.emoji.clone(),
+        latitude: r.latitude,
+        longitude: r.longitude,
+        is_default: true,
+        servers: vec![fluxer_core::service::VoiceServer {
+            id: "default".to_owned(),
+            credentials: fluxer_core::ports::VoiceServerCredentials {
+                endpoint: voice.url.trim_end_matches('/').to_owned(),
+                api_key: voice.api_key.trim().to_owned(),
+                api_secret: voice.api_secret.trim().to_owned(),
+            },
+            active: true,
+        }],
+    };
+    let mut settings = fluxer_core::service::VoiceSettings::single(region);
+    if let Some(ttl) = voice.token_ttl_secs {
+        settings.token_ttl = std::time::Duration::from_secs(ttl);
+    }
+    (Some(Arc::new(fluxer_media::LiveKit::new())), Some(settings))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod quickstart;
 mod sign_in;
 mod sso;
 mod telemetry;
+mod voice;
 mod web;
 mod webauthn;
 

@@ -31,6 +31,7 @@ async fn well_known(State(state): State<ApiState>) -> Response {
             &state.config.instance,
             state.fluxer.push_public_key(),
             state.fluxer.sso_status(),
+            state.fluxer.voice_enabled(),
         )),
     )
         .into_response()
@@ -106,7 +107,12 @@ struct AppPublic {
 }
 
 impl<'a> Discovery<'a> {
-    fn of(info: &'a InstanceInfo, public_vapid_key: Option<&'a str>, sso: SsoStatus) -> Self {
+    fn of(
+        info: &'a InstanceInfo,
+        public_vapid_key: Option<&'a str>,
+        sso: SsoStatus,
+        voice_enabled: bool,
+    ) -> Self {
         Discovery {
             api_code_version: API_CODE_VERSION,
             endpoints: Endpoints {
@@ -122,7 +128,7 @@ impl<'a> Discovery<'a> {
                 gift: &info.gift,
                 webapp: &info.webapp,
             },
-            // Neither CAPTCHA, SMS, voice, payments nor manual review is built yet.
+            // Neither CAPTCHA, SMS, payments nor manual review is built yet.
             captcha: Captcha {
                 provider: "none",
                 hcaptcha_site_key: None,
@@ -130,7 +136,7 @@ impl<'a> Discovery<'a> {
             },
             features: Features {
                 sms_mfa_enabled: false,
-                voice_enabled: false,
+                voice_enabled,
                 stripe_enabled: false,
                 self_hosted: true,
                 manual_review_enabled: false,

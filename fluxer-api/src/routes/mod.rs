@@ -25,6 +25,7 @@ mod scheduled;
 mod search;
 mod settings;
 mod users;
+mod voice;
 mod webauthn;
 mod webhooks;
 
@@ -66,6 +67,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(discovery::routes())
         .merge(harvest::routes())
         .merge(admin::routes())
+        .merge(voice::routes())
         .merge(health::versioned())
 }
 

@@ -176,8 +176,8 @@ pub struct GuildSnapshot {
     /// The online presences of `members` in a guild that is not large; `[]` in a large one, whose
     /// presences come through member list subscriptions (op 14).
     pub presences: Vec<super::PresenceResponse>,
-    /// Voice states: voice is not built, always `[]`.
-    pub voice_states: [(); 0],
+    /// Who is connected to the guild's voice channels (confirmed connections only).
+    pub voice_states: Vec<super::VoiceState>,
     /// The guild's custom emojis (without uploaders).
     pub emojis: Vec<super::EmojiResponse>,
     /// The guild's stickers (without uploaders).

@@ -19,6 +19,7 @@ mod presence;
 mod report;
 mod settings;
 mod user;
+mod voice;
 mod webauthn;
 
 pub use admin::{
@@ -58,4 +59,5 @@ pub use user::{
     ActionToken, ActionTokenKind, AuthSession, PendingBulkDeletion, ReadState, Relationship,
     RelationshipType, STAFF_FLAG, User, UserPartial, UserPrivate,
 };
+pub use voice::VoiceState;
 pub use webauthn::{WebAuthnCredential, WebAuthnCredentialResponse};

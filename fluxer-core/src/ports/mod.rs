@@ -24,6 +24,7 @@ mod search;
 mod sso;
 mod storage;
 mod unfurl;
+mod voice;
 mod webauthn;
 
 pub use blob::{BlobMeta, BlobStore};
@@ -47,6 +48,10 @@ pub use search::{
 pub use sso::{OidcAuthorizationRequest, OidcError, OidcIdentity, OidcProvider};
 pub use storage::*;
 pub use unfurl::{RemoteMedia, Unfurler};
+pub use voice::{
+    ParticipantRights, TrackSource, VoiceBackend, VoiceGrant, VoiceServerCredentials,
+    VoiceWebhookEvent, WebhookRejection,
+};
 pub use webauthn::{
     RegisteredCredential, VerifiedAssertion, WebAuthnCeremonies, WebAuthnChallenge,
     WebAuthnCredentialRepository, WebAuthnFailure,

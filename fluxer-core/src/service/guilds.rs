@@ -251,7 +251,14 @@ impl Fluxer {
             online_count,
             joined_at: access.member.joined_at,
             presences,
-            voice_states: [],
+            voice_states: self
+                .guild_voice_states(guild_id)
+                .into_iter()
+                .filter(|v| {
+                    v.channel_id
+                        .is_some_and(|c| channels.iter().any(|ch| ch.id == c))
+                })
+                .collect(),
             emojis: self.emoji_responses(guild_id).await?,
             stickers: self.sticker_responses(guild_id).await?,
             large,

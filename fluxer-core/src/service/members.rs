@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{Error, Result, Unknown};
-use crate::id::{GuildId, RoleId, UserId};
+use crate::id::{ChannelId, GuildId, RoleId, UserId};
 use crate::model::{Ban, BanResponse, Member, MemberResponse, audit_action};
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, MessagePage, Topic, conflict, is_conflict};
@@ -34,6 +34,10 @@ pub struct MemberUpdate {
     /// timed out.
     #[serde(default, deserialize_with = "super::users::nullable")]
     pub communication_disabled_until: Option<Option<Timestamp>>,
+    /// Moves the member's voice connections to another voice channel of the guild, or
+    /// disconnects them (`null`); needs `MOVE_MEMBERS` (and `CONNECT` in the target).
+    #[serde(default, deserialize_with = "super::users::nullable")]
+    pub channel_id: Option<Option<ChannelId>>,
 }
 
 /// `PUT /guilds/{id}/bans/{user_id}`.
@@ -257,9 +261,24 @@ impl Fluxer {
             }
             member.communication_disabled_until = until.filter(|t| *t > self.now());
         }
+        if let Some(target) = req.channel_id {
+            access.require(Permissions::MOVE_MEMBERS)?;
+            if let Some(channel) = target {
+                // The mover must be able to connect there itself, as upstream.
+                self.check_voice_move(actor.id(), guild_id, channel).await?;
+            }
+        }
         let after = member.clone();
         let response = self.save_member(member).await?;
         self.audit_member_change(actor, &before, &after).await?;
+        match req.channel_id {
+            Some(None) => self.voice_member_updated(guild_id, user, true).await?,
+            Some(Some(channel)) => {
+                self.voice_move_member(actor.id(), guild_id, user, channel)
+                    .await?
+            }
+            None => {}
+        }
         Ok(response)
     }
 

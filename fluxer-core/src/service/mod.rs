@@ -64,6 +64,8 @@ mod totp;
 mod unfurl;
 mod uploads;
 mod users;
+mod voice;
+mod voice_calls;
 mod webauthn;
 mod webhook_formats;
 mod webhooks;
@@ -160,6 +162,11 @@ pub use totp::totp_code;
 pub use unfurl::{HOST_FETCHES, HOST_WINDOW, MAX_PREVIEWED_URLS, extract_urls};
 pub use uploads::{Upload, image_key, sanitize_filename};
 pub use users::{RelationshipRequest, UserUpdate};
+pub use voice::{
+    RtcRegion, VoiceRegion, VoiceServer, VoiceServerUpdate, VoiceSettings, VoiceStateRequest,
+    participant_identity, room_name,
+};
+pub use voice_calls::{CallEligibility, CallResponse, CallRing, CallUpdate};
 pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, SudoProof};
 pub use webhook_formats::WebhookFormat;
 pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
@@ -292,6 +299,8 @@ pub struct Config {
     pub instance: crate::model::InstanceConfig,
     /// Whether guilds may apply to discovery, and how many members they need.
     pub discovery: DiscoverySettings,
+    /// Voice and video on LiveKit (`integrations.voice`); `None`: off.
+    pub voice: Option<VoiceSettings>,
 }
 
 impl Default for Config {
@@ -311,6 +320,7 @@ impl Default for Config {
             sso: SsoSettings::default(),
             instance: crate::model::InstanceConfig::default(),
             discovery: DiscoverySettings::default(),
+            voice: None,
         }
     }
 }
@@ -362,6 +372,9 @@ pub struct Ports {
     /// Passkeys and security keys (WebAuthn ceremonies for the instance's relying party). Without
     /// it the WebAuthn routes answer `WEBAUTHN_UNAVAILABLE`.
     pub webauthn: Option<Arc<dyn WebAuthnCeremonies>>,
+    /// The LiveKit deployment voice channels and calls run on. Without it (or without
+    /// `Config::voice`) voice is off: op 4 joins are refused and `/.well-known/fluxer` says so.
+    pub voice: Option<Arc<dyn crate::ports::VoiceBackend>>,
 }
 
 impl Ports {
@@ -391,6 +404,7 @@ impl Ports {
             push: None,
             sso: None,
             webauthn: None,
+            voice: None,
         }
     }
 
@@ -473,6 +487,8 @@ struct Inner {
     online_counts: presence::OnlineCounts,
     /// Instance-wide bans, read from memory on every request.
     instance_bans: admin::BanCache,
+    /// Voice regions and connections.
+    voice: voice::VoiceRuntime,
 }
 
 /// The use-cases over a set of ports. Cheap to clone; share one per process.
@@ -485,8 +501,10 @@ impl Fluxer {
     /// The use-cases over `ports`, configured by `config`.
     pub fn new(ports: Ports, config: Config) -> Self {
         let ids = SnowflakeGenerator::new(config.worker_id);
+        let voice = voice::VoiceRuntime::new(config.voice.as_ref());
         Fluxer {
             inner: Arc::new(Inner {
+                voice,
                 ports,
                 config,
                 ids,
@@ -527,8 +545,13 @@ impl Fluxer {
     /// Publishes an event. The write it describes already happened, so a bus failure is logged by the
     /// caller's tracing setup and otherwise ignored: clients resync on reconnect.
     pub(crate) async fn emit(&self, dispatch: Dispatch) {
+        // Voice follows what the guild's events say changed (members, roles, overwrites).
+        let voice = self.voice_follows(&dispatch);
         if let Err(_e) = self.inner.ports.events.publish(dispatch).await {
             // Dropped on purpose: see the doc comment. The bus adapter logs its own failures.
+        }
+        if let Some(change) = voice {
+            self.voice_apply(change).await;
         }
     }
 }

@@ -300,26 +300,6 @@ impl Fluxer {
         Ok(MemberList { members, not_found })
     }
 
-    /// Relays a voice state a session sent to the guild, if the user is a member.
-    pub async fn publish_voice_state(
-        &self,
-        user: UserId,
-        guild: GuildId,
-        state: &impl Serialize,
-    ) -> Result<()> {
-        self.guild_access(user, guild).await?;
-        self.inner
-            .ports
-            .events
-            .publish(Dispatch::new(
-                EventKind::VoiceStateUpdate,
-                Topic::Guild(guild),
-                state,
-            ))
-            .await?;
-        Ok(())
-    }
-
     /// Tells each of `guilds`, and the user's friends and group-DM companions, about `user`'s
     /// presence; `payload` builds one guild's copy (`None`: the one for friends, without a guild).
     pub async fn publish_presence<P: Serialize>(

@@ -48,6 +48,7 @@ mod storage_reports;
 mod storage_sso;
 mod storage_webauthn;
 pub mod unfurl;
+pub mod voice;
 
 /// Generates the tests of one suite; the public `*_conformance_tests!` macros call it.
 #[doc(hidden)]

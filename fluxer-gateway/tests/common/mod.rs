@@ -56,6 +56,7 @@ pub async fn start_on(config: GatewayConfig, events: Arc<dyn EventBus>) -> Env {
         push: None,
         sso: None,
         webauthn: None,
+        voice: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let gateway = Gateway::new(fluxer.clone(), cache, presence, config);

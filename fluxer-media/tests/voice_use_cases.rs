@@ -1,0 +1,222 @@
+//! The voice use-cases on the real LiveKit adapter and the in-memory store, with a manual clock:
+//! a join LiveKit never confirms expires after 30 s and leaves nothing behind; a confirmed one
+//! stays; the minted token verifies with LiveKit's SDK.
+
+use std::sync::Arc;
+
+use fluxer_core::id::{ChannelId, GuildId};
+use fluxer_core::ports::{ManualClock, VoiceServerCredentials};
+use fluxer_core::service::{
+    Actor, Argon2Hasher, ChannelCreate, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome,
+    Ports, RegisterRequest, VoiceRegion, VoiceServer, VoiceSettings, VoiceStateRequest,
+};
+use fluxer_core::time::Timestamp;
+use fluxer_media::LiveKit;
+use fluxer_storage::memory::{InProcessEventBus, MemoryCache, MemoryMailer, MemoryStore};
+use livekit_api::access_token::TokenVerifier;
+
+fluxer_core::voice_backend_conformance_tests!(
+    Arc::new(LiveKit::new()) as Arc<dyn fluxer_core::ports::VoiceBackend>
+);
+
+const SECRET: &str = "a-livekit-secret-of-at-least-32-characters";
+
+struct Env {
+    fluxer: Fluxer,
+    clock: Arc<ManualClock>,
+}
+
+fn env() -> Env {
+    let clock = Arc::new(ManualClock::new(Timestamp::from_unix_ms(1_800_000_000_000)));
+    let mut ports = Ports::new(
+        Arc::new(MemoryStore::new()),
+        Arc::new(InProcessEventBus::new()),
+        Arc::new(MemoryMailer::new()),
+        Arc::new(MemoryCache::new()),
+    );
+    ports.clock = clock.clone();
+    ports.hasher = Arc::new(Argon2Hasher::fast_for_tests());
+    ports.voice = Some(Arc::new(LiveKit::new()));
+    let region = VoiceRegion {
+        id: "eu".into(),
+        name: "Europe".into(),
+        emoji: "🇪🇺".into(),
+        latitude: 50.0,
+        longitude: 8.0,
+        is_default: true,
+        servers: vec![VoiceServer {
+            id: "one".into(),
+            credentials: VoiceServerCredentials {
+                endpoint: "wss://lk.invalid".into(),
+                api_key: "key".into(),
+                api_secret: SECRET.into(),
+            },
+            active: true,
+        }],
+    };
+    let config = Config {
+        voice: Some(VoiceSettings::single(region)),
+        ..Config::default()
+    };
+    Env {
+        fluxer: Fluxer::new(ports, config),
+        clock,
+    }
+}
+
+async fn user(env: &Env, name: &str) -> Actor {
+    let outcome = env
+        .fluxer
+        .register(RegisterRequest {
+            email: Some(format!("{name}@example.com")),
+            username: Some(name.to_owned()),
+            password: Some("correct horse battery".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let LoginOutcome::Session { token, .. } = outcome else {
+        panic!("no session")
+    };
+    env.fluxer.authenticate(&token).await.unwrap()
+}
+
+async fn voice_guild(env: &Env, owner: &Actor, member: &Actor) -> (GuildId, ChannelId) {
+    let guild = env
+        .fluxer
+        .create_guild(
+            owner,
+            GuildCreate {
+                name: "G".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let text = env.fluxer.list_guild_channels(owner, guild).await.unwrap()[0].id;
+    let invite = env
+        .fluxer
+        .create_invite(owner, text, InviteCreate::default())
+        .await
+        .unwrap();
+    env.fluxer
+        .accept_invite(member, &invite.code)
+        .await
+        .unwrap();
+    let voice = env
+        .fluxer
+        .create_guild_channel(
+            owner,
+            guild,
+            ChannelCreate {
+                name: "Voice".into(),
+                kind: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    (guild, voice)
+}
+
+fn join(guild: GuildId, channel: ChannelId) -> VoiceStateRequest {
+    VoiceStateRequest {
+        guild_id: Some(guild),
+        channel_id: Some(channel),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn unconfirmed_joins_expire_after_30_seconds_and_confirmed_ones_stay() {
+    let env = env();
+    let owner = user(&env, "owner").await;
+    let member = user(&env, "member").await;
+    let (guild, voice) = voice_guild(&env, &owner, &member).await;
+    let f = &env.fluxer;
+    assert!(f.voice_enabled());
+
+    let pending = f
+        .update_voice_state(member.id(), "session-a", join(guild, voice))
+        .await
+        .unwrap()
+        .expect("a VOICE_SERVER_UPDATE");
+    let claims = TokenVerifier::with_api_key("key", SECRET)
+        .verify(&pending.token)
+        .unwrap();
+    assert_eq!(
+        claims.sub,
+        format!("user_{}_{}", member.id(), pending.connection_id)
+    );
+    assert_eq!(claims.video.room, format!("guild_{guild}_channel_{voice}"));
+    assert_eq!(pending.endpoint, "wss://lk.invalid");
+
+    let confirmed = f
+        .update_voice_state(owner.id(), "session-b", join(guild, voice))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        f.confirm_voice_connection(&confirmed.connection_id)
+            .await
+            .unwrap()
+    );
+    // Pending joins are not shown.
+    let shown: Vec<_> = f
+        .guild_voice_states(guild)
+        .into_iter()
+        .map(|s| s.connection_id)
+        .collect();
+    assert_eq!(shown, vec![confirmed.connection_id.clone()]);
+
+    env.clock.advance_ms(29_000);
+    assert_eq!(f.expire_pending_voice().await.unwrap(), 0);
+    env.clock.advance_ms(2_000);
+    assert_eq!(f.expire_pending_voice().await.unwrap(), 1);
+    // The expired connection is gone for good: confirming it finds nothing.
+    assert!(
+        !f.confirm_voice_connection(&pending.connection_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(f.guild_voice_states(guild).len(), 1);
+
+    // The ended session's connections go with it.
+    f.leave_voice_session(owner.id(), "session-b")
+        .await
+        .unwrap();
+    assert!(f.guild_voice_states(guild).is_empty());
+}
+
+#[tokio::test]
+async fn voice_is_refused_when_not_configured() {
+    let ports = Ports::new(
+        Arc::new(MemoryStore::new()),
+        Arc::new(InProcessEventBus::new()),
+        Arc::new(MemoryMailer::new()),
+        Arc::new(MemoryCache::new()),
+    );
+    let fluxer = Fluxer::new(ports, Config::default());
+    assert!(!fluxer.voice_enabled());
+    assert!(fluxer.voice_regions().is_empty());
+    let err = fluxer
+        .update_voice_state(
+            fluxer_core::id::UserId::new(1),
+            "s",
+            join(GuildId::new(2), ChannelId::new(3)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            fluxer_core::Error::Rejected {
+                code: "VOICE_DISABLED",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
