@@ -459,6 +459,42 @@ fn registration_mode_is_enforced_and_survives_a_restart() {
     )
     .expect(200);
 
+    // Manual review: the account is made, but waits for staff before anyone signs in to it.
+    op.post(
+        "/api/v1/admin/instance-config/update",
+        &json!({ "registration_mode": "open", "manual_review_enabled": true }),
+    )
+    .expect(200);
+    anon.post("/api/v1/auth/register", &json!({
+        "email": "queued@example.test", "username": "queued", "password": PASSWORD, "consent": true
+    }))
+    .expect_error(403, "ACCOUNT_PENDING_REVIEW");
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "queued@example.test", "password": PASSWORD }),
+    )
+    .expect_error(403, "ACCOUNT_PENDING_REVIEW");
+    let queued = op
+        .post(
+            "/api/v1/admin/users/lookup",
+            &json!({ "query": "queued@example.test" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(queued["users"][0]["pending_review"], true);
+    let queued_id = queued["users"][0]["id"].as_str().unwrap().to_owned();
+    op.post(
+        "/api/v1/admin/users/unban",
+        &json!({ "user_id": queued_id }),
+    )
+    .expect(200);
+    login(&anon, "queued@example.test");
+    op.post(
+        "/api/v1/admin/instance-config/update",
+        &json!({ "registration_mode": "invite_only", "manual_review_enabled": false }),
+    )
+    .expect(200);
+
     // Bad updates change nothing.
     op.post(
         "/api/v1/admin/instance-config/update",
@@ -476,8 +512,12 @@ fn registration_mode_is_enforced_and_survives_a_restart() {
     )
     .expect_error(400, "INVALID_FORM_BODY");
     let logs = audit(&op, json!({ "target_type": "instance_config" }));
-    assert_eq!(logs["total"], 2, "{logs}");
-    assert_eq!(logs["logs"][1]["metadata"]["after.name"], "Test Island");
+    assert_eq!(logs["total"], 4, "{logs}");
+    assert_eq!(logs["logs"][3]["metadata"]["after.name"], "Test Island");
+    assert_eq!(
+        logs["logs"][1]["metadata"]["after.manual_review_enabled"],
+        "true"
+    );
 
     // The stored config outlives the process.
     op.post(
