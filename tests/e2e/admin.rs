@@ -780,3 +780,37 @@ fn malformed_and_oversize_admin_bodies_change_nothing() {
     login(&anon, "user@example.test");
     assert_eq!(audit(&op, json!({}))["total"], 0);
 }
+
+#[test]
+fn the_config_file_sets_defaults_that_staff_override() {
+    let server = Server::start(&[
+        ("FLUXER_CONFIG__INSTANCE__REGISTRATION_MODE", "closed"),
+        ("FLUXER_CONFIG__INSTANCE__NAME", "Config Island"),
+    ]);
+    let anon = server.client();
+    let (op, _) = operator(&server, "op@example.test", "operator");
+    anon.post("/api/v1/auth/register", &json!({
+        "email": "early@example.test", "username": "early", "password": PASSWORD, "consent": true
+    }))
+    .expect_error(403, "REGISTRATION_DISABLED");
+    let config = op
+        .post("/api/v1/admin/instance-config/get", &json!({}))
+        .expect(200)
+        .json();
+    assert_eq!(config["registration_mode"], "closed");
+    assert_eq!(config["name"], "Config Island");
+    op.post(
+        "/api/v1/admin/instance-config/update",
+        &json!({ "registration_mode": "open" }),
+    )
+    .expect(200);
+    register(&anon, "early@example.test", "early");
+    let config = op
+        .post("/api/v1/admin/instance-config/get", &json!({}))
+        .expect(200)
+        .json();
+    assert_eq!(
+        config["name"], "Config Island",
+        "kept from the file until changed"
+    );
+}
