@@ -284,6 +284,11 @@ fn instance_bans_are_enforced() {
         &json!({}),
     )
     .expect(200);
+    // The gateway refuses the address before any upgrade; others reach it (and get the
+    // gateway's own answer to a request that is not a WebSocket upgrade).
+    from_ip(&anon, "GET", "/gateway?v=1", "203.0.113.9", &json!({})).expect_error(403, "IP_BANNED");
+    let open = from_ip(&anon, "GET", "/gateway?v=1", "203.0.113.10", &json!({}));
+    assert_ne!(open.status, 403);
     op.post(
         "/api/v1/admin/bans/ip/add",
         &json!({ "ip": "198.51.100.77/24" }),
