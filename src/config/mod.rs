@@ -525,6 +525,13 @@ pub struct Instance {
     /// The master secret signing download and media links (any string; 32+ random bytes). When
     /// absent, one is generated into `{data_dir}/secret.key` on first start.
     pub secret_key: Option<String>,
+    /// The instance's name on its home page (`Fluxer`). Staff changes through
+    /// `/admin/instance-config/update` are stored and win over this.
+    pub name: Option<String>,
+    /// What the instance is about, on its home page (empty). Overridden as `name` is.
+    pub description: Option<String>,
+    /// Who may register: `open` (the default), `invite_only` or `closed`. Overridden as `name` is.
+    pub registration_mode: fluxer_core::model::RegistrationMode,
 }
 
 impl Instance {

@@ -188,7 +188,11 @@ impl Node {
                         ..Default::default()
                     },
                 );
-                router = router.merge(node.router());
+                router = router.merge(with_ip_bans(
+                    node.router(),
+                    built.fluxer.clone(),
+                    config.trusted_proxies().map_err(StartError::Config)?,
+                ));
                 let _ = late_gateway.0.set(node.clone());
                 gateway = Some(node);
                 if built.fluxer.voice_enabled() {
@@ -398,6 +402,7 @@ impl UseCases {
                     min_member_count: config.discovery.min_member_count,
                 },
                 voice: voice_settings,
+                instance: ports::instance_defaults(config),
                 ..Default::default()
             },
         );
@@ -568,4 +573,28 @@ impl fluxer_api::GatewayStats for LateGateway {
             guilds: g.cached_guild_count(),
         })
     }
+}
+
+/// `router` with connections from banned IPs refused (403 `IP_BANNED`), as the API's own layer
+/// refuses its requests: for the gateway, whose routes are not the API's. The bans are read from
+/// memory, not per connection.
+fn with_ip_bans(
+    router: axum::Router,
+    fluxer: Fluxer,
+    trusted_proxies: Vec<fluxer_api::ratelimit::IpNet>,
+) -> axum::Router {
+    let client_ip = fluxer_api::ratelimit::ClientIp { trusted_proxies };
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let (fluxer, client_ip) = (fluxer.clone(), client_ip.clone());
+            async move {
+                use axum::response::IntoResponse;
+                let ip = client_ip.of(req.extensions(), req.headers());
+                match fluxer.refuse_banned_ip(ip).await {
+                    Ok(()) => next.run(req).await,
+                    Err(e) => fluxer_api::ApiError::from(e).into_response(),
+                }
+            }
+        },
+    ))
 }

@@ -586,6 +586,21 @@ pub(super) fn sso(config: &Config) -> Option<Arc<dyn OidcProvider>> {
 }
 
 /// The core's single sign-on settings from `auth.sso`.
+/// The instance config until staff store their own (`instance.{name,description,registration_mode}`).
+pub(super) fn instance_defaults(config: &Config) -> fluxer_core::model::InstanceConfig {
+    let defaults = fluxer_core::model::InstanceConfig::default();
+    fluxer_core::model::InstanceConfig {
+        name: config
+            .instance
+            .name
+            .clone()
+            .unwrap_or(defaults.name.clone()),
+        description: config.instance.description.clone().unwrap_or_default(),
+        registration_mode: config.instance.registration_mode,
+        ..defaults
+    }
+}
+
 pub(super) fn sso_settings(config: &Config) -> fluxer_core::service::SsoSettings {
     let settings = &config.auth.sso;
     fluxer_core::service::SsoSettings {

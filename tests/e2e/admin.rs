@@ -37,7 +37,7 @@ fn login(anon: &Client, email: &str) -> (Client, String) {
     )
 }
 
-/// A request with a `X-Forwarded-For` (the server trusts loopback's).
+/// A request with a `X-Forwarded-For` (believed when the server trusts loopback as a proxy).
 fn from_ip(c: &Client, method: &str, path: &str, ip: &str, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap();
     c.raw(
@@ -257,7 +257,11 @@ fn admin_api_keys_are_created_used_and_revoked() {
 
 #[test]
 fn instance_bans_are_enforced() {
-    let server = Server::start(&[]);
+    // Loopback is a trusted proxy here, so `X-Forwarded-For` names the client.
+    let server = Server::start(&[(
+        "FLUXER_CONFIG__PROXY__TRUSTED_PROXIES",
+        r#"["127.0.0.1/32"]"#,
+    )]);
     let anon = server.client();
     let (op, _) = operator(&server, "op@example.test", "operator");
     let (user, _) = register(&anon, "user@example.test", "plainuser");
@@ -286,6 +290,11 @@ fn instance_bans_are_enforced() {
         &json!({}),
     )
     .expect(200);
+    // The gateway refuses the address before any upgrade; others reach it (and get the
+    // gateway's own answer to a request that is not a WebSocket upgrade).
+    from_ip(&anon, "GET", "/gateway?v=1", "203.0.113.9", &json!({})).expect_error(403, "IP_BANNED");
+    let open = from_ip(&anon, "GET", "/gateway?v=1", "203.0.113.10", &json!({}));
+    assert_ne!(open.status, 403);
     op.post(
         "/api/v1/admin/bans/ip/add",
         &json!({ "ip": "198.51.100.77/24" }),
@@ -461,6 +470,42 @@ fn registration_mode_is_enforced_and_survives_a_restart() {
     )
     .expect(200);
 
+    // Manual review: the account is made, but waits for staff before anyone signs in to it.
+    op.post(
+        "/api/v1/admin/instance-config/update",
+        &json!({ "registration_mode": "open", "manual_review_enabled": true }),
+    )
+    .expect(200);
+    anon.post("/api/v1/auth/register", &json!({
+        "email": "queued@example.test", "username": "queued", "password": PASSWORD, "consent": true
+    }))
+    .expect_error(403, "ACCOUNT_PENDING_REVIEW");
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "queued@example.test", "password": PASSWORD }),
+    )
+    .expect_error(403, "ACCOUNT_PENDING_REVIEW");
+    let queued = op
+        .post(
+            "/api/v1/admin/users/lookup",
+            &json!({ "query": "queued@example.test" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(queued["users"][0]["pending_review"], true);
+    let queued_id = queued["users"][0]["id"].as_str().unwrap().to_owned();
+    op.post(
+        "/api/v1/admin/users/unban",
+        &json!({ "user_id": queued_id }),
+    )
+    .expect(200);
+    login(&anon, "queued@example.test");
+    op.post(
+        "/api/v1/admin/instance-config/update",
+        &json!({ "registration_mode": "invite_only", "manual_review_enabled": false }),
+    )
+    .expect(200);
+
     // Bad updates change nothing.
     op.post(
         "/api/v1/admin/instance-config/update",
@@ -478,8 +523,12 @@ fn registration_mode_is_enforced_and_survives_a_restart() {
     )
     .expect_error(400, "INVALID_FORM_BODY");
     let logs = audit(&op, json!({ "target_type": "instance_config" }));
-    assert_eq!(logs["total"], 2, "{logs}");
-    assert_eq!(logs["logs"][1]["metadata"]["after.name"], "Test Island");
+    assert_eq!(logs["total"], 4, "{logs}");
+    assert_eq!(logs["logs"][3]["metadata"]["after.name"], "Test Island");
+    assert_eq!(
+        logs["logs"][1]["metadata"]["after.manual_review_enabled"],
+        "true"
+    );
 
     // The stored config outlives the process.
     op.post(
@@ -741,4 +790,38 @@ fn malformed_and_oversize_admin_bodies_change_nothing() {
     );
     login(&anon, "user@example.test");
     assert_eq!(audit(&op, json!({}))["total"], 0);
+}
+
+#[test]
+fn the_config_file_sets_defaults_that_staff_override() {
+    let server = Server::start(&[
+        ("FLUXER_CONFIG__INSTANCE__REGISTRATION_MODE", "closed"),
+        ("FLUXER_CONFIG__INSTANCE__NAME", "Config Island"),
+    ]);
+    let anon = server.client();
+    let (op, _) = operator(&server, "op@example.test", "operator");
+    anon.post("/api/v1/auth/register", &json!({
+        "email": "early@example.test", "username": "early", "password": PASSWORD, "consent": true
+    }))
+    .expect_error(403, "REGISTRATION_DISABLED");
+    let config = op
+        .post("/api/v1/admin/instance-config/get", &json!({}))
+        .expect(200)
+        .json();
+    assert_eq!(config["registration_mode"], "closed");
+    assert_eq!(config["name"], "Config Island");
+    op.post(
+        "/api/v1/admin/instance-config/update",
+        &json!({ "registration_mode": "open" }),
+    )
+    .expect(200);
+    register(&anon, "early@example.test", "early");
+    let config = op
+        .post("/api/v1/admin/instance-config/get", &json!({}))
+        .expect(200)
+        .json();
+    assert_eq!(
+        config["name"], "Config Island",
+        "kept from the file until changed"
+    );
 }

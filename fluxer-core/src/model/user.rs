@@ -74,6 +74,10 @@ pub struct User {
     /// enable it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub staff_disabled: bool,
+    /// Registered while the instance's manual review was on: no sign-in until staff approve the
+    /// account (`/admin/users/unban` lifts it with the other restrictions).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_review: bool,
 }
 
 /// A deletion of all of a user's messages, waiting for its time (upstream's
@@ -127,6 +131,7 @@ impl User {
             acls: Vec::new(),
             temp_banned_until: None,
             staff_disabled: false,
+            pending_review: false,
         }
     }
 

@@ -235,6 +235,7 @@ impl Fluxer {
             global_name: req.global_name.clone(),
             password_hash: Some(password_hash),
             date_of_birth: req.date_of_birth.clone(),
+            pending_review: self.manual_review_active().await?,
             ..User::new(self.next_id(), username, Some(email.clone()))
         };
         let user = self.insert_user_with_free_discriminator(user).await?;

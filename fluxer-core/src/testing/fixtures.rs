@@ -132,6 +132,7 @@ impl Fixtures {
             acls: Vec::new(),
             temp_banned_until: None,
             staff_disabled: false,
+            pending_review: false,
         }
     }
 

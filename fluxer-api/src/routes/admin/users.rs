@@ -72,6 +72,7 @@ pub(crate) fn admin_user(u: &User) -> Value {
         "suspicious_activity_flags": 0,
         "temp_banned_until": u.temp_banned_until.map(|t| t.to_iso8601()),
         "disabled": u.staff_disabled,
+        "pending_review": u.pending_review,
         "pending_deletion_at": u.deletion_requested_at.map(|t| t.to_iso8601()),
         "pending_bulk_message_deletion_at": u
             .pending_bulk_message_deletion

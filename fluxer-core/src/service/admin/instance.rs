@@ -225,6 +225,14 @@ impl Fluxer {
         Ok(after)
     }
 
+    /// Whether manual review applies to an account registering now.
+    pub(crate) async fn manual_review_active(&self) -> Result<bool> {
+        Ok(self
+            .instance_config()
+            .await?
+            .manual_review_active_at(self.now()))
+    }
+
     /// Whether someone may register now with `email` (and `invite_code`): refuses a closed
     /// instance (403 `REGISTRATION_DISABLED`), an invite-only one without a usable invite (400
     /// on `invite_code`), and a banned email (400 `EMAIL_BANNED` on `email`).

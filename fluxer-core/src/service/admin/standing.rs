@@ -10,7 +10,8 @@ use crate::time::Timestamp;
 pub const PERMANENT_BAN: Timestamp = Timestamp::from_unix_ms(253_402_300_799_999);
 
 impl Fluxer {
-    /// Refuses a sign-in to an account staff disabled (403 `ACCOUNT_DISABLED`), banned (403
+    /// Refuses a sign-in to an account waiting for manual review (403 `ACCOUNT_PENDING_REVIEW`),
+    /// one staff disabled (403 `ACCOUNT_DISABLED`), banned (403
     /// `ACCOUNT_SUSPENDED_TEMPORARILY` or `ACCOUNT_SUSPENDED_PERMANENTLY`), or whose email is
     /// banned (403 `ACCOUNT_DISABLED`).
     pub(crate) async fn check_account_standing(&self, user: &User) -> Result<()> {
@@ -18,6 +19,12 @@ impl Fluxer {
             return Err(Error::forbidden(
                 "ACCOUNT_DISABLED",
                 "This account has been disabled by the instance's staff.",
+            ));
+        }
+        if user.pending_review {
+            return Err(Error::forbidden(
+                "ACCOUNT_PENDING_REVIEW",
+                "This account waits for approval by the instance's staff.",
             ));
         }
         if let Some(until) = user.temp_banned_until

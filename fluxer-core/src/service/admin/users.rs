@@ -493,17 +493,20 @@ impl Fluxer {
         Ok(user)
     }
 
-    /// Lifts a ban and a staff disable (`user:temp_ban`).
+    /// Lifts a ban, a staff disable and a pending manual review (`user:temp_ban`).
     pub async fn admin_unban(&self, who: &AdminPrincipal, id: UserId) -> Result<User> {
         who.require(acl::USER_TEMP_BAN)?;
         let mut user = self.admin_target(id).await?;
         let before = user
             .temp_banned_until
             .map_or_else(|| "none".to_owned(), |t| t.to_iso8601());
+        let was_pending_review = user.pending_review;
         user.temp_banned_until = None;
         user.staff_disabled = false;
-        let action =
-            AdminAction::new("user.unban", "user", id).change("temp_banned_until", before, "none");
+        user.pending_review = false;
+        let action = AdminAction::new("user.unban", "user", id)
+            .change("temp_banned_until", before, "none")
+            .with("approved_review", was_pending_review);
         self.save_admin_change(who, user, action).await
     }
 
