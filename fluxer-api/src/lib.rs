@@ -35,6 +35,7 @@ mod error;
 mod extract;
 mod hasher;
 mod observe;
+mod pages;
 mod path;
 pub mod ratelimit;
 mod readiness;
@@ -48,6 +49,7 @@ use axum::response::IntoResponse;
 
 pub use error::{ApiError, ApiResult};
 pub use hasher::{HashingLimits, SpawnBlockingHasher};
+pub use pages::{HomeText, LiveSessions, PagesConfig};
 pub use path::canonical_uri;
 pub use readiness::{CheckOutcome, DatabaseCheck, Readiness, ReadinessCheck};
 pub use state::{ApiConfig, ApiState, InstanceInfo};
@@ -76,6 +78,7 @@ pub fn router(state: ApiState) -> Router {
         .nest("/v1", v1)
         .merge(routes::instance())
         .merge(routes::health())
+        .merge(pages::routes(&state))
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn(observe::log_requests))

@@ -25,6 +25,8 @@ pub struct ApiConfig {
     pub client_ip: ClientIp,
     /// What `/.well-known/fluxer` tells clients about this instance.
     pub instance: InstanceInfo,
+    /// The server-rendered pages: the instance home page and the admin panel.
+    pub pages: crate::PagesConfig,
 }
 
 /// Where this instance's parts are, as clients reach them (absolute URLs, no trailing `/`), for
@@ -86,6 +88,7 @@ impl Default for ApiConfig {
             rate_limits: RateLimits::default(),
             client_ip: ClientIp::default(),
             instance: InstanceInfo::at("http://127.0.0.1:8080"),
+            pages: crate::PagesConfig::default(),
         }
     }
 }
@@ -315,6 +318,9 @@ impl Default for RateLimits {
                     Limit::new(6, 60_000),
                 ),
                 (Method::POST, "/auth/login", Limit::new(10, 10_000)),
+                // The admin panel's sign-in forms: the same guard against password guessing.
+                (Method::POST, "/admin/login", Limit::new(10, 10_000)),
+                (Method::POST, "/admin/login/totp", Limit::new(10, 10_000)),
                 // Upstream's WebAuthn buckets.
                 (
                     Method::POST,

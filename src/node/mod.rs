@@ -134,6 +134,7 @@ impl Node {
 
         let mut router = axum::Router::new();
         let mut web_app = None;
+        let mut live_sessions = None;
         let (mut fluxer, mut gateway, mut worker, mut database, mut media) =
             (None, None, None, None, None);
         if needs_use_cases {
@@ -164,6 +165,7 @@ impl Node {
                     ports::media_url(config, public_origin),
                 )?;
                 let web = crate::web::WebApp::open(config.web.app_dir.as_deref(), &api.instance)?;
+                live_sessions = Some(api.pages.live_sessions.clone());
                 let state = ApiState::new(built.fluxer.clone(), built.cache.clone(), api)
                     .with_readiness(Readiness::new(checks.clone()));
                 router = router.merge(fluxer_api::router(state));
@@ -181,6 +183,10 @@ impl Node {
                     },
                 );
                 router = router.merge(node.router());
+                if let Some(live) = &live_sessions {
+                    let counted = node.clone();
+                    live.set(move || counted.session_count());
+                }
                 gateway = Some(node);
             }
             if worker_role {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fluxer_api::ratelimit::ClientIp;
-use fluxer_api::{ApiConfig, InstanceInfo, WebAuthnRelyingParty};
+use fluxer_api::{ApiConfig, HomeText, InstanceInfo, PagesConfig, WebAuthnRelyingParty};
 use fluxer_core::error::chain;
 use fluxer_core::ports::{
     BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, OidcProvider,
@@ -450,6 +450,18 @@ pub(super) fn api_config(
         ..ApiConfig::default()
     };
     api.rate_limits.enabled = !config.dev.disable_rate_limits;
+    let marketing = &config.marketing;
+    api.pages = PagesConfig {
+        home: marketing.enabled.then(|| HomeText {
+            name: marketing.name.clone(),
+            description: marketing.description.clone(),
+            terms_of_service: marketing.terms_of_service.clone(),
+            privacy_policy: marketing.privacy_policy.clone(),
+        }),
+        home_at_root: config.web.app_dir.is_none(),
+        secure_cookies: config.domain.public_scheme == "https",
+        live_sessions: Default::default(),
+    };
     api.instance.gif_provider = match config.integrations.gif.provider {
         config::GifProviderName::Klipy => "klipy",
         config::GifProviderName::Tenor => "tenor",

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `fluxer-server` binary, driven over HTTP on loopback.
 
+mod admin_web;
 mod background;
 mod backup;
 mod community;
@@ -7,6 +8,7 @@ mod connections;
 mod gateway;
 mod gifs;
 mod harness;
+mod home;
 pub(crate) mod media;
 mod oauth2;
 mod packs;
