@@ -60,7 +60,7 @@ async fn authenticated(parts: &mut Parts, state: &ApiState) -> Result<Actor, Api
 }
 
 /// `X-Audit-Log-Reason`, which clients percent-encode (UTF-8).
-fn audit_reason(parts: &Parts) -> Option<String> {
+pub(crate) fn audit_reason(parts: &Parts) -> Option<String> {
     let raw = parts.headers.get("x-audit-log-reason")?.as_bytes();
     let mut bytes = Vec::with_capacity(raw.len());
     let mut i = 0;

@@ -81,6 +81,10 @@ pub fn router(state: ApiState) -> Router {
         .merge(pages::routes(&state))
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::refuse_banned_ips,
+        ))
         .layer(axum::middleware::from_fn(observe::log_requests))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             observe::panic_response,

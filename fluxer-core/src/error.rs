@@ -51,6 +51,8 @@ pub enum Unknown {
     Connection,
     /// No such WebAuthn credential of the caller's (`UNKNOWN_WEBAUTHN_CREDENTIAL`, 404).
     WebAuthnCredential,
+    /// No such admin API key of the caller's (`ADMIN_API_KEY_NOT_FOUND`, 404, upstream's code).
+    AdminApiKey,
 }
 
 impl Unknown {
@@ -78,6 +80,7 @@ impl Unknown {
             Unknown::Pack => "UNKNOWN_PACK",
             Unknown::Connection => "CONNECTION_NOT_FOUND",
             Unknown::WebAuthnCredential => "UNKNOWN_WEBAUTHN_CREDENTIAL",
+            Unknown::AdminApiKey => "ADMIN_API_KEY_NOT_FOUND",
         }
     }
 
@@ -103,6 +106,7 @@ impl Unknown {
             Unknown::Pack => "pack",
             Unknown::Connection => "connection",
             Unknown::WebAuthnCredential => "WebAuthn credential",
+            Unknown::AdminApiKey => "admin API key",
         }
     }
 }

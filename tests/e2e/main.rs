@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `fluxer-server` binary, driven over HTTP on loopback.
 
+mod admin;
 mod admin_web;
 mod background;
 mod backup;

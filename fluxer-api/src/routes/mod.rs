@@ -1,6 +1,7 @@
 //! The v1 routes, grouped by resource.
 
 mod account;
+mod admin;
 mod applications;
 mod auth;
 mod channels;
@@ -32,6 +33,7 @@ use axum::http::StatusCode;
 
 use crate::state::ApiState;
 
+pub(crate) use admin::refuse_banned_ips;
 pub(crate) use health::{health, standalone as standalone_health};
 pub(crate) use instance::routes as instance;
 
@@ -63,6 +65,7 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
         .merge(search::routes())
         .merge(discovery::routes())
         .merge(harvest::routes())
+        .merge(admin::routes())
         .merge(health::versioned())
 }
 

@@ -4,6 +4,7 @@
 //! wire forms carry what upstream Fluxer's API returns, with its field names. The two are kept apart so a
 //! secret can never leak into a response by accident.
 
+mod admin;
 mod application;
 mod audit;
 mod channel;
@@ -19,6 +20,10 @@ mod settings;
 mod user;
 mod webauthn;
 
+pub use admin::{
+    AclSet, AdminApiKey, AdminAuditEntry, AdminAuditQuery, InstanceBan, InstanceBanKind,
+    InstanceConfig, MAX_ACL_LEN, MAX_ACLS, RegistrationMode, acl, is_valid_acl,
+};
 pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
 pub use audit::{AuditChange, AuditEntry, AuditQuery, action as audit_action};
 pub use channel::{Channel, ChannelResponse, ChannelType};

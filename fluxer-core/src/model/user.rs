@@ -62,6 +62,18 @@ pub struct User {
     /// set by the first registration, cleared by the deletion of the last one.
     #[serde(default)]
     pub webauthn: bool,
+    /// Admin ACLs (upstream's `acls`, e.g. `user:lookup`, `*`): what the account may do through
+    /// the admin API. Empty for everyone but staff; set with `/admin/users/set-acls`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acls: Vec<String>,
+    /// Banned from the instance until then (a staff temp-ban); a ban for good is far in the
+    /// future. Logins and sessions are refused meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temp_banned_until: Option<Timestamp>,
+    /// Disabled by staff (upstream's `DISABLED` account state): logins are refused until staff
+    /// enable it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staff_disabled: bool,
 }
 
 /// A deletion of all of a user's messages, waiting for its time (upstream's
@@ -112,6 +124,9 @@ impl User {
             pending_bulk_message_deletion: None,
             email_bounced: false,
             webauthn: false,
+            acls: Vec::new(),
+            temp_banned_until: None,
+            staff_disabled: false,
         }
     }
 

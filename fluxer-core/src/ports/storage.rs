@@ -24,10 +24,10 @@ use crate::id::{
     RoleId, UserId, WebhookId,
 };
 use crate::model::{
-    ActionToken, ActionTokenKind, Application, AuditEntry, AuditQuery, AuthSession, Ban, Channel,
-    Expression, ExpressionKind, Guild, Invite, Member, Message, OAuth2Token, OAuth2TokenKind, Pack,
-    ReactionCount, ReactionEmoji, ReadState, Relationship, Report, ReportStatus, Role, User,
-    Webhook,
+    ActionToken, ActionTokenKind, AdminAuditEntry, AdminAuditQuery, Application, AuditEntry,
+    AuditQuery, AuthSession, Ban, Channel, Expression, ExpressionKind, Guild, Invite, Member,
+    Message, OAuth2Token, OAuth2TokenKind, Pack, ReactionCount, ReactionEmoji, ReadState,
+    Relationship, Report, ReportStatus, Role, User, Webhook,
 };
 use crate::time::Timestamp;
 
@@ -572,10 +572,29 @@ pub enum PrivateDocument {
     Connection,
     /// A browser's Web Push subscription (key: the first 64 bits of its subscription ID).
     PushSubscription,
+    /// An admin API key, under [`INSTANCE_DOCUMENTS`] (key: the key's ID).
+    AdminApiKey,
+    /// An instance-wide IP, email or phone ban, under [`INSTANCE_DOCUMENTS`] (key: from the hash
+    /// of its kind and value).
+    InstanceBan,
+    /// The instance config set through the admin API, under [`INSTANCE_DOCUMENTS`] (key 0).
+    InstanceConfig,
+    /// The limit config set through the admin API, under [`INSTANCE_DOCUMENTS`] (key 0).
+    LimitConfig,
+    /// When an admin API key was last used, under [`INSTANCE_DOCUMENTS`] (key: the key's ID);
+    /// apart from the key so that recording a use can never bring back a revoked key.
+    AdminApiKeyUse,
 }
 
+/// The owner instance-wide documents are kept under ([`PrivateDocument::AdminApiKey`],
+/// [`PrivateDocument::InstanceBan`], [`PrivateDocument::InstanceConfig`],
+/// [`PrivateDocument::LimitConfig`]): no account has snowflake 0, and none is ever erased, so
+/// these documents sit beside users' own without touching them.
+pub const INSTANCE_DOCUMENTS: UserId = UserId::new(0);
+
 impl PrivateDocument {
-    /// Every kind (what erasing an account removes).
+    /// Every kind an account keeps (what erasing an account removes); the instance-wide kinds
+    /// under [`INSTANCE_DOCUMENTS`] are not among them.
     pub const ALL: &[PrivateDocument] = &[
         PrivateDocument::Settings,
         PrivateDocument::GuildSettings,
@@ -616,6 +635,11 @@ impl PrivateDocument {
             PrivateDocument::AuthorizedIp => 15,
             PrivateDocument::Connection => 16,
             PrivateDocument::PushSubscription => 17,
+            PrivateDocument::AdminApiKey => 18,
+            PrivateDocument::InstanceBan => 19,
+            PrivateDocument::InstanceConfig => 20,
+            PrivateDocument::LimitConfig => 21,
+            PrivateDocument::AdminApiKeyUse => 22,
         }
     }
 }
@@ -660,6 +684,20 @@ pub trait AuditLogRepository: Send + Sync {
     ) -> PortResult<Vec<AuditEntry>>;
     /// Forgets every guild's entries older than `before` (retention); how many went.
     async fn delete_audit_entries_before(&self, before: AuditLogId) -> PortResult<u64>;
+}
+
+/// The admin audit log: what the instance's staff did (not a guild's audit log, which is
+/// [`AuditLogRepository`]'s). Entries are never changed or removed.
+#[async_trait]
+pub trait AdminAuditLogRepository: Send + Sync {
+    /// Records an entry.
+    async fn add_admin_audit_entry(&self, entry: &AdminAuditEntry) -> PortResult<()>;
+    /// The entries matching `query`, by ID (newest first unless `query.oldest_first`), skipping
+    /// `query.offset` and at most `query.limit`; with how many match in all.
+    async fn search_admin_audit_entries(
+        &self,
+        query: &AdminAuditQuery,
+    ) -> PortResult<(Vec<AdminAuditEntry>, u64)>;
 }
 
 /// A guild's custom emojis and stickers. Deleting a guild deletes its expressions.
@@ -797,6 +835,7 @@ pub trait Store:
     + OAuth2TokenRepository
     + SsoIdentityRepository
     + WebAuthnCredentialRepository
+    + AdminAuditLogRepository
     + 'static
 {
 }
@@ -825,6 +864,7 @@ impl<T> Store for T where
         + OAuth2TokenRepository
         + SsoIdentityRepository
         + WebAuthnCredentialRepository
+        + AdminAuditLogRepository
         + 'static
 {
 }

@@ -35,6 +35,9 @@ pub struct RegisterRequest {
     /// Agreement to the terms: an explicit `false` is refused; absent is accepted.
     #[serde(default)]
     pub consent: Option<bool>,
+    /// An invite code, required when the instance is invite-only.
+    #[serde(default)]
+    pub invite_code: Option<String>,
     /// Client details recorded on the session.
     #[serde(skip)]
     pub client: ClientInfo,
@@ -121,7 +124,7 @@ const MINIMUM_AGE: i32 = 13;
 
 /// A date of birth is `YYYY-MM-DD`, a real calendar day, and at least [`MINIMUM_AGE`] years before
 /// `today` (upstream's rule and message).
-fn validate_date_of_birth(v: &mut Validator, dob: &str, today: time::Date) {
+pub(crate) fn validate_date_of_birth(v: &mut Validator, dob: &str, today: time::Date) {
     let parts: Vec<&str> = dob.split('-').collect();
     let date = match parts[..] {
         [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
@@ -214,6 +217,8 @@ impl Fluxer {
         let (Some(email), Some(password)) = (email, req.password) else {
             return Err(Error::Internal("validated fields missing".into()));
         };
+        self.check_registration(&email, req.invite_code.as_deref())
+            .await?;
         let username = req
             .username
             .clone()
@@ -268,6 +273,8 @@ impl Fluxer {
         v.finish()?;
         let user = User {
             flags: crate::model::STAFF_FLAG,
+            // Every admin ACL: the operator's first account grants the others theirs.
+            acls: vec![crate::model::acl::WILDCARD.to_owned()],
             email_verified: true,
             password_hash: Some(self.ports().hasher.hash(password).await?),
             ..User::new(self.next_id(), username.to_owned(), Some(email))
@@ -315,6 +322,7 @@ impl Fluxer {
         if !self.ports().hasher.verify(&req.password, phc).await? {
             return Err(Error::InvalidCredentials);
         }
+        self.check_account_standing(&user).await?;
         self.check_login_ip(&user, &req.client).await?;
         if user.mfa_enabled() {
             let ticket = self
@@ -383,6 +391,13 @@ impl Fluxer {
     }
 
     pub(crate) async fn open_session(&self, user: UserId, client: &ClientInfo) -> Result<String> {
+        // Every way in (password, second factor, passkey, SSO) ends here: staff bans hold for all.
+        let account = self
+            .store()
+            .get_user(user)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        self.check_account_standing(&account).await?;
         let token = SessionToken::generate();
         let now = self.now();
         self.store()
@@ -641,6 +656,11 @@ impl Fluxer {
         let Some(user) = self.store().find_user_by_email(&email).await? else {
             return Ok(());
         };
+        self.send_password_reset(&user, &email).await
+    }
+
+    /// Emails `user` a password-reset link at `email`.
+    pub(crate) async fn send_password_reset(&self, user: &User, email: &str) -> Result<()> {
         let token = self
             .issue_action_token(
                 ActionTokenKind::ResetPassword,
@@ -649,7 +669,7 @@ impl Fluxer {
             )
             .await?;
         let link = format!("{}/reset#token={token}", self.config().web_url);
-        self.send_email(super::emails::reset_password(&email, &user.username, &link))
+        self.send_email(super::emails::reset_password(email, &user.username, &link))
             .await?;
         Ok(())
     }

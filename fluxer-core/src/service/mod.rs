@@ -7,6 +7,7 @@
 mod access;
 mod account_flows;
 mod accounts;
+mod admin;
 mod applications;
 mod audit;
 mod auth;
@@ -68,6 +69,12 @@ use std::sync::Arc;
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
 pub use account_flows::{
     BouncedEmailRequested, EmailChangeRequested, EmailChangeStart, PasswordChangeStart,
+};
+pub use admin::{
+    AdminAction, AdminApiKeyCreate, AdminApiKeyCreated, AdminAuditPage, AdminPrincipal,
+    AdminScheduleDeletion, AdminUserLookup, BAN_REFRESH_MS, InstanceConfigUpdate,
+    MAX_ADMIN_API_KEYS, MAX_ADMIN_AUDIT_LIMIT, MAX_ADMIN_USER_PAGE, MAX_BAN_LIST, MAX_POLICY_TEXT,
+    PERMANENT_BAN, ip_banned,
 };
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize, BotProfileUpdate};
 pub use audit::{AuditLogPage, AuditWebhook};
@@ -255,6 +262,9 @@ pub struct Config {
     pub oauth2: OAuth2Lifetimes,
     /// Single sign-on through an OpenID provider (which the `sso` port speaks to).
     pub sso: SsoSettings,
+    /// The instance config until staff change it through the admin API (then the stored one
+    /// wins): registration mode, manual review, name, description, policy texts, home page.
+    pub instance: crate::model::InstanceConfig,
 }
 
 impl Default for Config {
@@ -272,6 +282,7 @@ impl Default for Config {
             require_ip_authorization: false,
             oauth2: OAuth2Lifetimes::default(),
             sso: SsoSettings::default(),
+            instance: crate::model::InstanceConfig::default(),
         }
     }
 }
@@ -432,6 +443,8 @@ struct Inner {
     to_index: coalesce::Coalescer<(ChannelId, MessageId)>,
     /// Large guilds' online counts, reused for a few seconds.
     online_counts: presence::OnlineCounts,
+    /// Instance-wide bans, read from memory on every request.
+    instance_bans: admin::BanCache,
 }
 
 /// The use-cases over a set of ports. Cheap to clone; share one per process.
@@ -451,6 +464,7 @@ impl Fluxer {
                 ids,
                 to_index: coalesce::Coalescer::default(),
                 online_counts: Default::default(),
+                instance_bans: Default::default(),
             }),
         }
     }

@@ -129,6 +129,9 @@ impl Fixtures {
             pending_bulk_message_deletion: None,
             email_bounced: false,
             webauthn: false,
+            acls: Vec::new(),
+            temp_banned_until: None,
+            staff_disabled: false,
         }
     }
 

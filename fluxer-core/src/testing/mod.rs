@@ -35,6 +35,7 @@ pub mod search;
 pub mod sso;
 pub mod storage;
 mod storage_accounts;
+mod storage_admin;
 mod storage_channels;
 mod storage_guilds;
 mod storage_invites;

@@ -5,6 +5,7 @@ use crate::StoreError;
 use crate::ports::{PortResult, is_conflict};
 
 pub use super::storage_accounts::*;
+pub use super::storage_admin::*;
 pub use super::storage_channels::*;
 pub use super::storage_guilds::*;
 pub use super::storage_invites::*;
@@ -99,6 +100,9 @@ macro_rules! storage_conformance_tests {
             private_documents_put_get_list_delete,
             read_state_mentions_are_added,
             relationships_are_one_sided,
+            admin_audit_log_filters_orders_and_pages,
+            admin_audit_log_text_search,
+            instance_documents_are_kept_apart,
         ]);
     };
 }

@@ -235,6 +235,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webauthn_credentials_by_user ON webauthn_credentials (user_id, created_at);
     ",
+    // 10: the admin audit log (what staff did); `search_text` is the entry's lower-cased text.
+    "
+    CREATE TABLE admin_audit_log (
+        id BIGINT NOT NULL,
+        actor_id BIGINT NOT NULL,
+        target_type TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        search_text TEXT NOT NULL,
+        data JSONB NOT NULL,
+        CONSTRAINT admin_audit_log_pkey PRIMARY KEY (id)
+    );
+    CREATE INDEX admin_audit_log_by_actor ON admin_audit_log (actor_id, id);
+    CREATE INDEX admin_audit_log_by_target ON admin_audit_log (target_type, target_id, id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -208,6 +208,7 @@ pub(super) fn unread_by_access(table: &str) -> bool {
             | "oauth2_tokens"
             | "sso_identities"
             | "webauthn_credentials"
+            | "admin_audit_log"
     )
 }
 

@@ -248,6 +248,19 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX webauthn_credentials_by_user ON webauthn_credentials (user_id, created_at);
     ",
+    // 11: the admin audit log (what staff did); `search_text` is the entry's lower-cased text.
+    "
+    CREATE TABLE admin_audit_log (
+        id INTEGER PRIMARY KEY,
+        actor_id INTEGER NOT NULL,
+        target_type TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        search_text TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX admin_audit_log_by_actor ON admin_audit_log (actor_id, id);
+    CREATE INDEX admin_audit_log_by_target ON admin_audit_log (target_type, target_id, id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -4,6 +4,7 @@
 //! No lock is held across an `.await`: every call takes the lock, does its work on the maps and returns.
 
 mod accounts;
+mod admin;
 mod guilds;
 mod messages;
 mod oauth2;
@@ -67,6 +68,8 @@ struct Data {
     sso_identities: HashMap<(String, String), UserId>,
     /// By credential ID.
     webauthn_credentials: BTreeMap<String, fluxer_core::model::WebAuthnCredential>,
+    /// The admin audit log, by entry ID.
+    admin_audit_log: BTreeMap<u64, fluxer_core::model::AdminAuditEntry>,
 }
 
 /// Every repository in memory.

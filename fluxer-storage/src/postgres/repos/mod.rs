@@ -2,6 +2,7 @@
 //! [`GenericClient`], so the same statement runs on a pooled connection or inside a transaction.
 
 mod accounts;
+mod admin;
 mod channels;
 mod guilds;
 mod messages;

@@ -2,6 +2,7 @@
 
 mod access;
 mod accounts;
+mod admin;
 mod channels;
 mod guilds;
 mod messages;
