@@ -71,8 +71,9 @@ pub struct Web {
 }
 
 /// The instance home page (`marketing`): upstream's optional landing page, served at `/marketing`
-/// and at `/` when no web app is configured. The texts are the defaults until an operator stores
-/// the instance's own in the admin panel.
+/// and at `/` when no web app is configured. The texts are the defaults until staff store the
+/// instance's own in the admin panel (which can also hide the page; `enabled = false` removes it
+/// whatever is stored).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Marketing {

@@ -372,6 +372,7 @@ impl UseCases {
                     .unwrap_or(!matches!(config.integrations.email, config::Email::Log {})),
                 oauth2: oauth2_lifetimes(&config.auth),
                 sso: ports::sso_settings(config),
+                instance: ports::instance_defaults(config),
                 ..Default::default()
             },
         );

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fluxer_api::ratelimit::ClientIp;
-use fluxer_api::{ApiConfig, HomeText, InstanceInfo, PagesConfig, WebAuthnRelyingParty};
+use fluxer_api::{ApiConfig, InstanceInfo, PagesConfig, WebAuthnRelyingParty};
 use fluxer_core::error::chain;
 use fluxer_core::ports::{
     BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, OidcProvider,
@@ -450,14 +450,8 @@ pub(super) fn api_config(
         ..ApiConfig::default()
     };
     api.rate_limits.enabled = !config.dev.disable_rate_limits;
-    let marketing = &config.marketing;
     api.pages = PagesConfig {
-        home: marketing.enabled.then(|| HomeText {
-            name: marketing.name.clone(),
-            description: marketing.description.clone(),
-            terms_of_service: marketing.terms_of_service.clone(),
-            privacy_policy: marketing.privacy_policy.clone(),
-        }),
+        home: config.marketing.enabled,
         home_at_root: config.web.app_dir.is_none(),
         secure_cookies: config.domain.public_scheme == "https",
         live_sessions: Default::default(),
@@ -468,6 +462,24 @@ pub(super) fn api_config(
     }
     .to_owned();
     Ok(api)
+}
+
+/// The instance's texts from the configuration (`marketing`), in effect until staff store the
+/// instance's own in the admin panel.
+pub(super) fn instance_defaults(config: &Config) -> fluxer_core::model::InstanceConfig {
+    let marketing = &config.marketing;
+    let mut instance = fluxer_core::model::InstanceConfig::default();
+    if !marketing.name.trim().is_empty() {
+        instance.name.clone_from(&marketing.name);
+    }
+    instance.description.clone_from(&marketing.description);
+    instance
+        .terms_of_service
+        .clone_from(&marketing.terms_of_service);
+    instance
+        .privacy_policy
+        .clone_from(&marketing.privacy_policy);
+    instance
 }
 
 /// The GIF services the instance has a key for (`integrations.klipy`, `integrations.tenor`),

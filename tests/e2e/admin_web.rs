@@ -368,3 +368,180 @@ fn admin_sign_in_asks_for_the_totp_code() {
     let cookie = cookie_from(&r, "fluxer_admin").expect("session cookie");
     get_with(&anon, "/admin", &cookie).expect(200);
 }
+
+#[test]
+fn admin_bans_users_and_changes_the_instance_with_reasons() {
+    let server = Server::start(&[]);
+    let anon = server.client();
+    make_staff(&server, "ops@example.com", "ops");
+    let cookie = sign_in(&anon, "ops@example.com");
+    let csrf = csrf_of(&anon, &cookie);
+    let (mallory, mallory_id) = register(&anon, "mallory@example.com", "mallory");
+
+    // Search finds the account by name and by email; its page offers the ban.
+    let found = text(&get_with(&anon, "/admin/users?q=mallo", &cookie).expect(200));
+    assert!(
+        found.contains(&format!("/admin/users/{mallory_id}")),
+        "{found}"
+    );
+    let found = text(&get_with(&anon, "/admin/users?q=mallory%40example.com", &cookie).expect(200));
+    assert!(
+        found.contains(&format!("/admin/users/{mallory_id}")),
+        "{found}"
+    );
+    let none = text(&get_with(&anon, "/admin/users?q=nobody-here", &cookie).expect(200));
+    assert!(none.contains("0 found"), "{none}");
+    get_with(&anon, "/admin/users/not-an-id", &cookie).expect(404);
+    let page = text(&get_with(&anon, &format!("/admin/users/{mallory_id}"), &cookie).expect(200));
+    assert!(page.contains("form class=\"stack\" id=\"ban\""), "{page}");
+
+    // A ban without a reason, or with a forged token, changes nothing.
+    let ban = format!("/admin/users/{mallory_id}/ban");
+    let r = post_form(
+        &anon,
+        &ban,
+        &cookie,
+        &[("csrf", &csrf), ("duration_hours", "0"), ("reason", "  ")],
+    )
+    .expect(400);
+    assert!(text(&r).contains("Give a reason"), "{}", text(&r));
+    post_form(
+        &anon,
+        &ban,
+        &cookie,
+        &[
+            ("csrf", "forged"),
+            ("duration_hours", "0"),
+            ("reason", "spam"),
+        ],
+    )
+    .expect(403);
+    post_form(
+        &anon,
+        &ban,
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("duration_hours", "lots"),
+            ("reason", "spam"),
+        ],
+    )
+    .expect(400);
+    mallory.get("/api/v1/users/@me").expect(200);
+
+    // The ban: the account's next request fails, the page says so, the audit log has the reason.
+    let r = post_form(
+        &anon,
+        &ban,
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("duration_hours", "0"),
+            ("reason", "Spam in every channel"),
+        ],
+    )
+    .expect(303);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/admin/users/{mallory_id}?done=banned").as_str())
+    );
+    let status = mallory.get("/api/v1/users/@me").status;
+    assert!(status == 401 || status == 403, "{status}");
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "mallory@example.com", "password": PASSWORD }),
+    )
+    .expect(403);
+    let page = text(
+        &get_with(
+            &anon,
+            &format!("/admin/users/{mallory_id}?done=banned"),
+            &cookie,
+        )
+        .expect(200),
+    );
+    assert!(page.contains("id=\"user-status\">Banned<"), "{page}");
+    let log = text(&get_with(&anon, "/admin/audit-log?q=spam", &cookie).expect(200));
+    assert!(
+        log.contains("user.temp_ban") && log.contains("Spam in every channel"),
+        "{log}"
+    );
+
+    // Lifting it lets the account sign in again.
+    post_form(
+        &anon,
+        &format!("/admin/users/{mallory_id}/unban"),
+        &cookie,
+        &[("csrf", &csrf), ("reason", "Appeal accepted")],
+    )
+    .expect(303);
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "mallory@example.com", "password": PASSWORD }),
+    )
+    .expect(200);
+
+    // The instance: registration closed, the home page renamed, then hidden; each change logged.
+    let page = text(&get_with(&anon, "/admin/instance", &cookie).expect(200));
+    assert!(page.contains("value=\"open\" selected"), "{page}");
+    let save = |fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        post_form(&anon, "/admin/instance", &cookie, &all)
+    };
+    save(&[
+        ("registration_mode", "sometimes"),
+        ("name", "Otters"),
+        ("reason", "x"),
+    ])
+    .expect(400);
+    save(&[
+        ("registration_mode", "closed"),
+        ("name", "Otters"),
+        ("reason", ""),
+    ])
+    .expect(400);
+    save(&[
+        ("registration_mode", "closed"),
+        ("name", ""),
+        ("reason", "bad name"),
+    ])
+    .expect(400);
+    anon.post("/api/v1/auth/register", &json!({
+        "email": "early@example.com", "username": "early", "password": PASSWORD, "date_of_birth": "1990-01-01", "consent": true
+    })).expect(200);
+    save(&[
+        ("registration_mode", "closed"),
+        ("name", "Otter Island"),
+        ("description", "Only otters"),
+        ("terms_of_service", "Be an otter."),
+        ("home_page_enabled", "on"),
+        ("reason", "Closing sign-ups for maintenance"),
+    ])
+    .expect(303);
+    let r = anon.post("/api/v1/auth/register", &json!({
+        "email": "late@example.com", "username": "late", "password": PASSWORD, "date_of_birth": "1990-01-01", "consent": true
+    }));
+    assert!(r.status == 403 || r.status == 400, "{}", r.status);
+    let page = text(&get_with(&anon, "/admin/instance", &cookie).expect(200));
+    assert!(page.contains("value=\"closed\" selected"), "{page}");
+    let home = text(&anon.get("/").expect(200));
+    assert!(
+        home.contains("<title>Otter Island</title>") && home.contains("Only otters"),
+        "{home}"
+    );
+    assert!(text(&anon.get("/marketing/terms").expect(200)).contains("Be an otter."));
+    let log = text(&get_with(&anon, "/admin/audit-log", &cookie).expect(200));
+    assert!(log.contains("Closing sign-ups for maintenance"), "{log}");
+    // Hidden (the checkbox left off): the home page is gone, the panel stays.
+    save(&[
+        ("registration_mode", "closed"),
+        ("name", "Otter Island"),
+        ("reason", "Hide the home page"),
+    ])
+    .expect(303);
+    anon.get("/").expect_error(404, "NOT_FOUND");
+    anon.get("/marketing/privacy")
+        .expect_error(404, "NOT_FOUND");
+    get_with(&anon, "/admin", &cookie).expect(200);
+}

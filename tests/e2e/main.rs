@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `fluxer-server` binary, driven over HTTP on loopback.
 
 mod admin;
+mod admin_browser;
 mod admin_web;
 mod background;
 mod backup;

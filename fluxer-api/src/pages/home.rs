@@ -2,18 +2,18 @@
 //! public directory of discoverable guilds, how to sign in or connect a client, and the terms of
 //! service and privacy policy.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use fluxer_core::model::InstanceConfig;
 use fluxer_core::service::DiscoveredGuild;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{HomeText, document, respond};
+use super::{document, respond};
+use crate::error::ApiError;
 use crate::state::ApiState;
 
 /// Guilds per directory page.
@@ -21,39 +21,39 @@ const PAGE_SIZE: usize = 24;
 /// The deepest directory page served (discovery's offset limit is 10 000).
 const MAX_PAGE: usize = 400;
 
-pub(super) fn routes(text: Arc<HomeText>, at_root: bool) -> Router<ApiState> {
+pub(super) fn routes(at_root: bool) -> Router<ApiState> {
     // Without a web app (the home page is at `/`), there is no sign-in page to link to.
     let has_app = !at_root;
-    // `/` without a web app also says how to serve one; `/marketing` is the page itself.
-    let home_at = |root: bool| {
-        let text = text.clone();
-        move |state: State<ApiState>, query: Query<DirectoryQuery>| {
-            let text = text.clone();
-            async move { home(state, query, &text, root, has_app).await }
-        }
-    };
-    let terms = {
-        let text = text.clone();
-        move || {
-            let text = text.clone();
-            async move { legal(&text, Legal::Terms) }
-        }
-    };
-    let privacy = {
-        let text = text.clone();
-        move || {
-            let text = text.clone();
-            async move { legal(&text, Legal::Privacy) }
+    // `/` and `/marketing` show the same page.
+    let home_at = move |root: bool| {
+        move |state: State<ApiState>, query: Query<DirectoryQuery>| async move {
+            home(state, query, root, has_app).await
         }
     };
     let mut router = Router::new()
         .route("/marketing", get(home_at(false)))
-        .route("/marketing/terms", get(terms))
-        .route("/marketing/privacy", get(privacy));
+        .route(
+            "/marketing/terms",
+            get(|state: State<ApiState>| legal(state, Legal::Terms)),
+        )
+        .route(
+            "/marketing/privacy",
+            get(|state: State<ApiState>| legal(state, Legal::Privacy)),
+        );
     if at_root {
         router = router.route("/", get(home_at(true)));
     }
     router
+}
+
+/// The instance's texts, or the answer when the page is hidden (`home_page_enabled` off in the
+/// stored instance config: the API's 404) or the config cannot be read.
+async fn instance_texts(state: &ApiState) -> Result<InstanceConfig, Response> {
+    match state.fluxer.instance_config().await {
+        Ok(config) if config.home_page_enabled => Ok(config),
+        Ok(_) => Err(ApiError::not_found().into_response()),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -68,10 +68,14 @@ pub(super) struct DirectoryQuery {
 async fn home(
     State(state): State<ApiState>,
     Query(query): Query<DirectoryQuery>,
-    text: &HomeText,
     at_root: bool,
     has_app: bool,
 ) -> Response {
+    let text = match instance_texts(&state).await {
+        Ok(text) => text,
+        Err(r) => return r,
+    };
+    let text = &text;
     let instance = &state.config.instance;
     let page = query.page.parse::<usize>().unwrap_or(0).min(MAX_PAGE);
     let search: String = query.q.trim().chars().take(100).collect();
@@ -166,7 +170,7 @@ fn pager(base: &str, search: &str, page: usize, total: u64) -> Markup {
     }
 }
 
-fn nav(text: &HomeText, home: &str) -> Markup {
+fn nav(text: &InstanceConfig, home: &str) -> Markup {
     html! {
         a.brand href=(home) { (text.name) }
         nav aria-label="Site" {
@@ -178,7 +182,7 @@ fn nav(text: &HomeText, home: &str) -> Markup {
     }
 }
 
-fn footer(text: &HomeText) -> Markup {
+fn footer(text: &InstanceConfig) -> Markup {
     html! { p { (text.name) " runs Fluxer, an open chat platform." } }
 }
 
@@ -188,7 +192,12 @@ enum Legal {
     Privacy,
 }
 
-fn legal(text: &HomeText, which: Legal) -> Response {
+async fn legal(State(state): State<ApiState>, which: Legal) -> Response {
+    let text = match instance_texts(&state).await {
+        Ok(text) => text,
+        Err(r) => return r,
+    };
+    let text = &text;
     let (title, body) = match which {
         Legal::Terms => ("Terms of service", &text.terms_of_service),
         Legal::Privacy => ("Privacy policy", &text.privacy_policy),

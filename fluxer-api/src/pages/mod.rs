@@ -18,11 +18,12 @@ mod admin;
 mod form;
 mod home;
 
-/// What the pages serve: the home page's texts (absent: no home page) and where it shows.
+/// What the pages serve: whether there is a home page and where it shows.
 #[derive(Debug, Clone, Default)]
 pub struct PagesConfig {
-    /// The instance home page, when enabled (`marketing.enabled`).
-    pub home: Option<HomeText>,
+    /// Serve the instance home page (`marketing.enabled`); its texts come from the instance
+    /// config, which can also hide it.
+    pub home: bool,
     /// Also serve the home page at `/` (no web app is configured).
     pub home_at_root: bool,
     /// Mark the admin panel's cookies `Secure` (the instance is served over HTTPS).
@@ -56,25 +57,12 @@ impl std::fmt::Debug for LiveSessions {
     }
 }
 
-/// The instance's texts on the home page, from the configuration.
-#[derive(Debug, Clone, Default)]
-pub struct HomeText {
-    /// The instance's name.
-    pub name: String,
-    /// A paragraph about the instance; empty for a generic one.
-    pub description: String,
-    /// The terms of service, plain text; empty when none are published.
-    pub terms_of_service: String,
-    /// The privacy policy, plain text; empty when none is published.
-    pub privacy_policy: String,
-}
-
 /// The home page's and the admin panel's routes.
 pub(crate) fn routes(state: &ApiState) -> Router<ApiState> {
     let config = &state.config.pages;
     let mut router = Router::new().merge(admin::routes(state));
-    if let Some(text) = &config.home {
-        router = router.merge(home::routes(Arc::new(text.clone()), config.home_at_root));
+    if config.home {
+        router = router.merge(home::routes(config.home_at_root));
     }
     router
 }

@@ -1,8 +1,8 @@
 //! The numbers operators watch on the admin dashboard: accounts, guilds, messages (in all and per
 //! day), and the job queue's depth and dead letters.
 
-use super::{Actor, Fluxer};
-use crate::error::{Error, Result};
+use super::{AdminPrincipal, Fluxer};
+use crate::error::Result;
 use crate::id::Snowflake;
 use crate::ports::{QueueStats, Tally};
 
@@ -33,11 +33,9 @@ pub struct InstanceStats {
 }
 
 impl Fluxer {
-    /// The dashboard's numbers. Staff only (`MISSING_ACCESS` otherwise).
-    pub async fn instance_stats(&self, actor: &Actor) -> Result<InstanceStats> {
-        if !actor.user.is_staff() {
-            return Err(Error::MissingAccess);
-        }
+    /// The dashboard's numbers (`metrics:view`).
+    pub async fn instance_stats(&self, who: &AdminPrincipal) -> Result<InstanceStats> {
+        who.require(crate::model::acl::METRICS_VIEW)?;
         let store = self.store();
         let now = self.now().unix_ms();
         let today = now - now.rem_euclid(DAY_MS);

@@ -8,7 +8,7 @@ use super::{Staff, chart, core_error_page, panel};
 use crate::state::ApiState;
 
 pub(super) async fn dashboard(State(state): State<ApiState>, staff: Staff) -> Response {
-    let stats = match state.fluxer.instance_stats(&staff.actor).await {
+    let stats = match state.fluxer.instance_stats(&staff.principal).await {
         Ok(stats) => stats,
         Err(e) => return core_error_page(e),
     };

@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use fluxer_core::service::{Actor, ClientInfo, LoginOutcome, LoginRequest};
+use fluxer_core::service::{Actor, AdminPrincipal, ClientInfo, LoginOutcome, LoginRequest};
 use maud::{Markup, html};
 use sha2::{Digest, Sha256};
 
@@ -21,7 +21,10 @@ use super::{bar_chart, document, respond};
 use crate::error::ApiError;
 use crate::state::ApiState;
 
+mod audit;
 mod dashboard;
+mod instance;
+mod users;
 
 /// The session cookie: the login session's token.
 const SESSION_COOKIE: &str = "fluxer_admin";
@@ -43,12 +46,26 @@ pub(super) fn routes(state: &ApiState) -> Router<ApiState> {
         .route("/admin", get(dashboard::dashboard))
         .route("/admin/", get(dashboard::dashboard))
         .route("/admin/logout", post(logout))
+        .route("/admin/users", get(users::search))
+        .route("/admin/users/{id}", get(users::view))
+        .route("/admin/users/{id}/ban", post(users::ban))
+        .route("/admin/users/{id}/unban", post(users::unban))
+        .route("/admin/users/{id}/sessions/end", post(users::end_sessions))
+        .route(
+            "/admin/instance",
+            get(instance::view).post(instance::update),
+        )
+        .route("/admin/audit-log", get(audit::view))
         .merge(sign_in)
 }
 
-/// A signed-in staff member, and the CSRF token of their session.
+/// A signed-in staff member (an account with `admin:authenticate`), and the CSRF token of their
+/// session.
 pub(super) struct Staff {
+    /// The session's caller, for signing out.
     pub(super) actor: Actor,
+    /// What the use-cases check ACLs on; its `reason` is the form's, for the audit log.
+    pub(super) principal: AdminPrincipal,
     pub(super) csrf: String,
 }
 
@@ -78,11 +95,14 @@ impl FromRequestParts<ApiState> for Staff {
             return Err(to_login(true));
         }
         match state.fluxer.authenticate(token).await {
-            Ok(actor) if actor.user.is_staff() => Ok(Staff {
-                csrf: csrf_token(token),
-                actor,
-            }),
-            Ok(_) => Err(not_staff()),
+            Ok(actor) => match state.fluxer.admin_principal(actor.clone()) {
+                Ok(principal) => Ok(Staff {
+                    csrf: csrf_token(token),
+                    actor,
+                    principal,
+                }),
+                Err(_) => Err(not_staff()),
+            },
             // An ended or expired session: sign in again.
             Err(fluxer_core::Error::Unauthorized) => Err(to_login(true)),
             Err(e) => Err(core_error_page(e)),
@@ -148,7 +168,7 @@ fn to_login(clear: bool) -> Response {
     r
 }
 
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     let mut r = (StatusCode::SEE_OTHER, ()).into_response();
     if let Ok(v) = HeaderValue::try_from(to) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -193,7 +213,12 @@ pub(super) fn core_error_page(e: fluxer_core::Error) -> Response {
 
 /// A panel page for a signed-in staff member: the navigation, `body`, and the sign-out form.
 pub(super) fn panel(staff: &Staff, title: &str, current: &str, body: Markup) -> Response {
-    let links = [("/admin", "Dashboard")];
+    let links = [
+        ("/admin", "Dashboard"),
+        ("/admin/users", "Users"),
+        ("/admin/instance", "Instance"),
+        ("/admin/audit-log", "Audit log"),
+    ];
     let header = html! {
         a.brand href="/admin" { "Fluxer admin" }
         nav aria-label="Admin" {
@@ -234,11 +259,8 @@ fn client_info(state: &ApiState, extensions: &Extensions, headers: &HeaderMap) -
 async fn login_page(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, SESSION_COOKIE)
         && looks_like_session_token(token)
-        && state
-            .fluxer
-            .authenticate(token)
-            .await
-            .is_ok_and(|a| a.user.is_staff())
+        && let Ok(actor) = state.fluxer.authenticate(token).await
+        && state.fluxer.admin_principal(actor).is_ok()
     {
         return see_other("/admin");
     }
@@ -397,7 +419,7 @@ async fn start_session(state: &ApiState, token: &str) -> Response {
         Ok(actor) => actor,
         Err(e) => return core_error_page(e),
     };
-    if !actor.user.is_staff() {
+    if state.fluxer.admin_principal(actor.clone()).is_err() {
         let _ = state.fluxer.logout(&actor).await;
         return not_staff();
     }
@@ -424,6 +446,64 @@ async fn logout(State(state): State<ApiState>, staff: Staff, form: FormBody) -> 
         set_cookie(&state, SESSION_COOKIE, "", 0),
     );
     r
+}
+
+/// The longest reason an action takes (the audit log keeps it).
+const MAX_REASON_CHARS: usize = 512;
+
+/// The reason field every destructive form carries.
+pub(super) fn reason_field() -> Markup {
+    html! {
+        label { "Reason (kept in the audit log)"
+            textarea name="reason" rows="2" required maxlength=(MAX_REASON_CHARS) {}
+        }
+    }
+}
+
+/// Takes the form's reason for the audit log: required, at most [`MAX_REASON_CHARS`].
+pub(super) fn require_reason(staff: &mut Staff, form: &FormBody) -> Result<(), Response> {
+    let reason = form.get("reason");
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Give a reason (up to 512 characters): it goes to the audit log. Nothing was changed.",
+        ));
+    }
+    staff.principal.reason = Some(reason.to_owned());
+    Ok(())
+}
+
+/// `?q=&page=` of a list page; lenient (a page that is not a number is the first).
+#[derive(serde::Deserialize, Default)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: String,
+}
+
+impl ListQuery {
+    /// The page number, from 0, at most 1000.
+    pub(super) fn page(&self) -> usize {
+        self.page.parse::<usize>().unwrap_or(0).min(1000)
+    }
+
+    /// The search text, trimmed, at most 320 characters.
+    pub(super) fn text(&self) -> String {
+        self.q.trim().chars().take(320).collect()
+    }
+}
+
+/// Previous and next links of a list.
+pub(super) fn pager(base: &str, text: &str, page: usize, size: usize, total: u64) -> Markup {
+    let q: String = form_urlencoded::byte_serialize(text.as_bytes()).collect();
+    let more = ((page + 1) * size) < total as usize && page < 1000;
+    html! {
+        nav.pager aria-label="Pages" {
+            @if page > 0 { a href={(base) "?q=" (q) "&page=" (page - 1)} rel="prev" { "Previous" } }
+            @if more { a href={(base) "?q=" (q) "&page=" (page + 1)} rel="next" { "Next" } }
+        }
+    }
 }
 
 /// A chart with its caption.
