@@ -2,7 +2,7 @@
 // Drives the admin panel and the instance home page in headless Chromium against a running
 // fluxer-server, as an operator would: the home page lists a discoverable guild, sign in to /admin,
 // watch the dashboard's numbers move after activity, find a user and ban them (their next API
-// request fails), change the registration mode. Every page visited is checked for console errors
+// request fails), change the registration mode, read the audit log. Every page visited is checked for console errors
 // (CSP violations included) and failed requests. Run by tests/e2e/admin_browser.rs, which sets:
 //
 //   FLUXER_URL      the server's origin
@@ -151,6 +151,12 @@ try {
 	const log = await page.$eval('main', (m) => m.textContent);
 	check(log.includes('Spam in every channel'), 'the ban and its reason are logged');
 	check(log.includes('Closing sign-ups for maintenance'), 'the config change and its reason are logged');
+
+	step('every other panel page loads cleanly');
+	for (const path of ['/admin/bans', '/admin/api-keys', '/admin/users?q=owner&page=0', '/admin/audit-log?q=ban']) {
+		await visit(path);
+		check((await page.$$('main h1')).length === 1, `${path} has its heading`);
+	}
 
 	step('sign out');
 	await submit('form[action="/admin/logout"] button[type=submit]');

@@ -545,3 +545,173 @@ fn admin_bans_users_and_changes_the_instance_with_reasons() {
         .expect_error(404, "NOT_FOUND");
     get_with(&anon, "/admin", &cookie).expect(200);
 }
+
+#[test]
+fn admin_bans_addresses_and_manages_api_keys() {
+    let server = Server::start(&[]);
+    let anon = server.client();
+    make_staff(&server, "ops@example.com", "ops");
+    let cookie = sign_in(&anon, "ops@example.com");
+    let csrf = csrf_of(&anon, &cookie);
+    let form = |path: &str, fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        post_form(&anon, path, &cookie, &all)
+    };
+    let register_as = |email: &str, username: &str| {
+        anon.post(
+            "/api/v1/auth/register",
+            &json!({ "email": email, "username": username, "password": PASSWORD,
+                     "date_of_birth": "1990-01-01", "consent": true }),
+        )
+    };
+
+    // Bad ban forms change nothing.
+    form(
+        "/admin/bans/add",
+        &[
+            ("kind", "email"),
+            ("value", "bad@example.com"),
+            ("reason", ""),
+        ],
+    )
+    .expect(400);
+    form(
+        "/admin/bans/add",
+        &[("kind", "dna"), ("value", "x"), ("reason", "r")],
+    )
+    .expect(400);
+    form(
+        "/admin/bans/add",
+        &[("kind", "ip"), ("value", "not an address"), ("reason", "r")],
+    )
+    .expect(400);
+    post_form(
+        &anon,
+        "/admin/bans/add",
+        &cookie,
+        &[
+            ("csrf", "forged"),
+            ("kind", "email"),
+            ("value", "bad@example.com"),
+            ("reason", "r"),
+        ],
+    )
+    .expect(403);
+    let page = text(&get_with(&anon, "/admin/bans", &cookie).expect(200));
+    assert!(!page.contains("bad@example.com"), "{page}");
+
+    // An email ban holds at registration until it is lifted; both are logged with their reasons.
+    form(
+        "/admin/bans/add",
+        &[
+            ("kind", "email"),
+            ("value", "Bad@Example.com"),
+            ("reason", "Throwaway spam domain"),
+        ],
+    )
+    .expect(303);
+    form(
+        "/admin/bans/add",
+        &[
+            ("kind", "ip"),
+            ("value", "203.0.113.0/24"),
+            ("reason", "Botnet range"),
+        ],
+    )
+    .expect(303);
+    let page = text(&get_with(&anon, "/admin/bans", &cookie).expect(200));
+    assert!(
+        page.contains("bad@example.com") && page.contains("203.0.113.0/24"),
+        "{page}"
+    );
+    let refused = register_as("bad@example.com", "bad").status;
+    assert!(refused == 400 || refused == 403, "{refused}");
+    form(
+        "/admin/bans/remove",
+        &[
+            ("kind", "email"),
+            ("value", "bad@example.com"),
+            ("reason", "False positive"),
+        ],
+    )
+    .expect(303);
+    register_as("bad@example.com", "bad").expect(200);
+    let log = text(&get_with(&anon, "/admin/audit-log", &cookie).expect(200));
+    for expected in [
+        "ban.email.add",
+        "Throwaway spam domain",
+        "ban.ip.add",
+        "Botnet range",
+        "ban.email.remove",
+        "False positive",
+    ] {
+        assert!(log.contains(expected), "{expected}: {log}");
+    }
+
+    // An API key is shown once, works for what its ACLs allow, and stops when revoked.
+    form(
+        "/admin/api-keys",
+        &[
+            ("name", "ci"),
+            ("acls", "user:lookup"),
+            ("expires_in_days", "soon"),
+            ("reason", "r"),
+        ],
+    )
+    .expect(400);
+    let created = text(
+        &form(
+            "/admin/api-keys",
+            &[
+                ("name", "ci"),
+                ("acls", "user:lookup"),
+                ("expires_in_days", "30"),
+                ("reason", "For the CI job"),
+            ],
+        )
+        .expect(200),
+    );
+    let key = created
+        .split("id=\"new-key\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the new key")
+        .to_owned();
+    assert!(key.starts_with("fa_"), "{key}");
+    let lookup = |key: &str| {
+        anon.raw(
+            "POST",
+            "/api/v1/admin/users/lookup",
+            &[
+                ("Authorization", &format!("Admin {key}")),
+                ("Content-Type", "application/json"),
+            ],
+            json!({ "query": "ops@example.com" }).to_string().as_bytes(),
+        )
+    };
+    lookup(&key).expect(200);
+    let page = text(&get_with(&anon, "/admin/api-keys", &cookie).expect(200));
+    assert!(
+        page.contains(">ci<") && !page.contains(&key),
+        "the key is never shown again: {page}"
+    );
+    let key_id = key.split('_').nth(1).unwrap().to_owned();
+    form(
+        &format!("/admin/api-keys/{key_id}/revoke"),
+        &[("reason", "")],
+    )
+    .expect(400);
+    lookup(&key).expect(200);
+    form(
+        &format!("/admin/api-keys/{key_id}/revoke"),
+        &[("reason", "CI moved")],
+    )
+    .expect(303);
+    assert_eq!(lookup(&key).status, 401);
+    let log = text(&get_with(&anon, "/admin/audit-log?q=api_key", &cookie).expect(200));
+    assert!(
+        log.contains("For the CI job") && log.contains("CI moved"),
+        "{log}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use fluxer_core::model::RegistrationMode;
 use fluxer_core::service::InstanceConfigUpdate;
 use maud::html;
@@ -69,7 +69,7 @@ pub(super) async fn update(
         .check_csrf(&form)
         .and_then(|()| require_reason(&mut staff, &form))
     {
-        return r;
+        return r.into_response();
     }
     let Some((mode, _, _)) = MODES
         .iter()

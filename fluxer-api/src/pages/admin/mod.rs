@@ -21,7 +21,9 @@ use super::{bar_chart, document, respond};
 use crate::error::ApiError;
 use crate::state::ApiState;
 
+mod api_keys;
 mod audit;
+mod bans;
 mod dashboard;
 mod instance;
 mod users;
@@ -56,6 +58,14 @@ pub(super) fn routes(state: &ApiState) -> Router<ApiState> {
             get(instance::view).post(instance::update),
         )
         .route("/admin/audit-log", get(audit::view))
+        .route("/admin/bans", get(bans::view))
+        .route("/admin/bans/add", post(bans::add))
+        .route("/admin/bans/remove", post(bans::remove))
+        .route(
+            "/admin/api-keys",
+            get(api_keys::view).post(api_keys::create),
+        )
+        .route("/admin/api-keys/{id}/revoke", post(api_keys::revoke))
         .merge(sign_in)
 }
 
@@ -71,15 +81,15 @@ pub(super) struct Staff {
 
 impl Staff {
     /// Refuses a form whose CSRF token is not this session's: nothing may change.
-    pub(super) fn check_csrf(&self, form: &FormBody) -> Result<(), Response> {
+    pub(super) fn check_csrf(&self, form: &FormBody) -> Result<(), Refused> {
         if fluxer_core::secret::secrets_equal(form.get("csrf").as_bytes(), self.csrf.as_bytes()) {
             Ok(())
         } else {
-            Err(error_page(
+            Err(Refused::new(error_page(
                 StatusCode::FORBIDDEN,
                 "This form did not come from your admin session (its security token is missing or \
                  wrong). Nothing was changed; reload the page and try again.",
-            ))
+            )))
         }
     }
 }
@@ -183,6 +193,21 @@ fn not_staff() -> Response {
     )
 }
 
+/// A form refused before anything changed: the page that says why (boxed, as errors stay small).
+pub(super) struct Refused(Box<Response>);
+
+impl Refused {
+    pub(super) fn new(page: Response) -> Self {
+        Refused(Box::new(page))
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
 /// A page that says what went wrong, with a way back.
 pub(super) fn error_page(status: StatusCode, message: &str) -> Response {
     let body = html! {
@@ -216,7 +241,9 @@ pub(super) fn panel(staff: &Staff, title: &str, current: &str, body: Markup) -> 
     let links = [
         ("/admin", "Dashboard"),
         ("/admin/users", "Users"),
+        ("/admin/bans", "Bans"),
         ("/admin/instance", "Instance"),
+        ("/admin/api-keys", "API keys"),
         ("/admin/audit-log", "Audit log"),
     ];
     let header = html! {
@@ -333,18 +360,18 @@ fn totp_form(state: &ApiState, ticket: &str, error: Option<&str>) -> Response {
 }
 
 /// The sign-in form's token must be the one its cookie holds.
-fn check_login_csrf(headers: &HeaderMap, form: &FormBody) -> Result<(), Response> {
+fn check_login_csrf(headers: &HeaderMap, form: &FormBody) -> Result<(), Refused> {
     let expected = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
     if !expected.is_empty()
         && fluxer_core::secret::secrets_equal(form.get("csrf").as_bytes(), expected.as_bytes())
     {
         Ok(())
     } else {
-        Err(error_page(
+        Err(Refused::new(error_page(
             StatusCode::FORBIDDEN,
             "This sign-in form did not come from this panel, or it expired. Nothing was changed; \
              reload the sign-in page and try again.",
-        ))
+        )))
     }
 }
 
@@ -355,7 +382,7 @@ async fn login(
     form: FormBody,
 ) -> Response {
     if let Err(r) = check_login_csrf(&headers, &form) {
-        return r;
+        return r.into_response();
     }
     let outcome = state
         .fluxer
@@ -389,7 +416,7 @@ async fn login_totp(
     form: FormBody,
 ) -> Response {
     if let Err(r) = check_login_csrf(&headers, &form) {
-        return r;
+        return r.into_response();
     }
     let ticket = form.get("ticket");
     let outcome = state
@@ -435,7 +462,7 @@ async fn start_session(state: &ApiState, token: &str) -> Response {
 
 async fn logout(State(state): State<ApiState>, staff: Staff, form: FormBody) -> Response {
     if let Err(r) = staff.check_csrf(&form) {
-        return r;
+        return r.into_response();
     }
     if let Err(e) = state.fluxer.logout(&staff.actor).await {
         return core_error_page(e);
@@ -461,13 +488,13 @@ pub(super) fn reason_field() -> Markup {
 }
 
 /// Takes the form's reason for the audit log: required, at most [`MAX_REASON_CHARS`].
-pub(super) fn require_reason(staff: &mut Staff, form: &FormBody) -> Result<(), Response> {
+pub(super) fn require_reason(staff: &mut Staff, form: &FormBody) -> Result<(), Refused> {
     let reason = form.get("reason");
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(error_page(
+        return Err(Refused::new(error_page(
             StatusCode::BAD_REQUEST,
             "Give a reason (up to 512 characters): it goes to the audit log. Nothing was changed.",
-        ));
+        )));
     }
     staff.principal.reason = Some(reason.to_owned());
     Ok(())

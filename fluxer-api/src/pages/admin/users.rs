@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use fluxer_core::id::UserId;
 use fluxer_core::model::User;
 use fluxer_core::service::AdminUserLookup;
@@ -11,8 +11,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    ListQuery, Staff, core_error_page, error_page, pager, panel, reason_field, require_reason,
-    see_other,
+    ListQuery, Refused, Staff, core_error_page, error_page, pager, panel, reason_field,
+    require_reason, see_other,
 };
 use crate::pages::form::FormBody;
 use crate::state::ApiState;
@@ -174,9 +174,13 @@ fn action_form(
     }
 }
 
-fn user_id(raw: &str) -> Result<UserId, Response> {
-    raw.parse::<UserId>()
-        .map_err(|_| error_page(StatusCode::NOT_FOUND, "There is no such account."))
+fn user_id(raw: &str) -> Result<UserId, Refused> {
+    raw.parse::<UserId>().map_err(|_| {
+        Refused::new(error_page(
+            StatusCode::NOT_FOUND,
+            "There is no such account.",
+        ))
+    })
 }
 
 pub(super) async fn ban(
@@ -187,13 +191,13 @@ pub(super) async fn ban(
 ) -> Response {
     let id = match user_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = staff
         .check_csrf(&form)
         .and_then(|()| require_reason(&mut staff, &form))
     {
-        return r;
+        return r.into_response();
     }
     let Ok(hours) = form.get("duration_hours").parse::<i64>() else {
         return error_page(
@@ -220,13 +224,13 @@ pub(super) async fn unban(
 ) -> Response {
     let id = match user_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = staff
         .check_csrf(&form)
         .and_then(|()| require_reason(&mut staff, &form))
     {
-        return r;
+        return r.into_response();
     }
     match state.fluxer.admin_unban(&staff.principal, id).await {
         Ok(_) => see_other(&format!("/admin/users/{id}?done=unbanned")),
@@ -242,13 +246,13 @@ pub(super) async fn end_sessions(
 ) -> Response {
     let id = match user_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = staff
         .check_csrf(&form)
         .and_then(|()| require_reason(&mut staff, &form))
     {
-        return r;
+        return r.into_response();
     }
     match state
         .fluxer
