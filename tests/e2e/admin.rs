@@ -37,7 +37,7 @@ fn login(anon: &Client, email: &str) -> (Client, String) {
     )
 }
 
-/// A request with a `X-Forwarded-For` (the server trusts loopback's).
+/// A request with a `X-Forwarded-For` (believed when the server trusts loopback as a proxy).
 fn from_ip(c: &Client, method: &str, path: &str, ip: &str, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap();
     c.raw(
@@ -251,7 +251,11 @@ fn admin_api_keys_are_created_used_and_revoked() {
 
 #[test]
 fn instance_bans_are_enforced() {
-    let server = Server::start(&[]);
+    // Loopback is a trusted proxy here, so `X-Forwarded-For` names the client.
+    let server = Server::start(&[(
+        "FLUXER_CONFIG__PROXY__TRUSTED_PROXIES",
+        r#"["127.0.0.1/32"]"#,
+    )]);
     let anon = server.client();
     let (op, _) = operator(&server, "op@example.test", "operator");
     let (user, _) = register(&anon, "user@example.test", "plainuser");
