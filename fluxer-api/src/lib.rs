@@ -34,6 +34,7 @@ mod client_ip;
 mod error;
 mod extract;
 mod hasher;
+mod node_stats;
 mod observe;
 mod pages;
 mod path;
@@ -49,6 +50,7 @@ use axum::response::IntoResponse;
 
 pub use error::{ApiError, ApiResult};
 pub use hasher::{HashingLimits, SpawnBlockingHasher};
+pub use node_stats::{GatewayCounts, GatewayStats};
 pub use pages::{LiveSessions, PagesConfig};
 pub use path::canonical_uri;
 pub use readiness::{CheckOutcome, DatabaseCheck, Readiness, ReadinessCheck};

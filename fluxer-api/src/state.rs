@@ -104,6 +104,8 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     /// What `/_ready` checks; with no check, the database alone.
     pub readiness: crate::Readiness,
+    /// The gateway running in this process, for `/admin/gateway/stats`.
+    pub gateway_stats: Option<Arc<dyn crate::GatewayStats>>,
 }
 
 impl ApiState {
@@ -114,7 +116,14 @@ impl ApiState {
             cache,
             config: Arc::new(config),
             readiness: crate::Readiness::default(),
+            gateway_stats: None,
         }
+    }
+
+    /// With `stats` as the gateway `/admin/gateway/stats` reports on.
+    pub fn with_gateway_stats(mut self, stats: Arc<dyn crate::GatewayStats>) -> Self {
+        self.gateway_stats = Some(stats);
+        self
     }
 
     /// With `readiness` as what `/_ready` checks.

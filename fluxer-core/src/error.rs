@@ -51,6 +51,8 @@ pub enum Unknown {
     Connection,
     /// No such WebAuthn credential of the caller's (`UNKNOWN_WEBAUTHN_CREDENTIAL`, 404).
     WebAuthnCredential,
+    /// No such report (`UNKNOWN_REPORT`, 404).
+    Report,
     /// No such admin API key of the caller's (`ADMIN_API_KEY_NOT_FOUND`, 404, upstream's code).
     AdminApiKey,
 }
@@ -80,6 +82,7 @@ impl Unknown {
             Unknown::Pack => "UNKNOWN_PACK",
             Unknown::Connection => "CONNECTION_NOT_FOUND",
             Unknown::WebAuthnCredential => "UNKNOWN_WEBAUTHN_CREDENTIAL",
+            Unknown::Report => "UNKNOWN_REPORT",
             Unknown::AdminApiKey => "ADMIN_API_KEY_NOT_FOUND",
         }
     }
@@ -106,6 +109,7 @@ impl Unknown {
             Unknown::Pack => "pack",
             Unknown::Connection => "connection",
             Unknown::WebAuthnCredential => "WebAuthn credential",
+            Unknown::Report => "report",
             Unknown::AdminApiKey => "admin API key",
         }
     }

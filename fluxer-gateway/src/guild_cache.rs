@@ -46,6 +46,20 @@ impl GuildCache {
         }
     }
 
+    /// How many guilds are loaded.
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .values()
+                    .filter(|slot| slot.state.is_some())
+                    .count()
+            })
+            .sum()
+    }
+
     fn shard(&self, guild: GuildId) -> &Shard {
         let raw = guild.get();
         &self.shards[(raw ^ (raw >> 22)) as usize % self.shards.len()]

@@ -184,6 +184,11 @@ impl Gateway {
     pub fn session_count(&self) -> usize {
         self.hub.ctx.sessions.lock().map(|s| s.len()).unwrap_or(0)
     }
+
+    /// How many guilds this node holds in memory (those its sessions' users are in).
+    pub fn cached_guild_count(&self) -> usize {
+        self.hub.ctx.guilds.len()
+    }
 }
 
 async fn upgrade(

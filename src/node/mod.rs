@@ -137,6 +137,8 @@ impl Node {
         let mut live_sessions = None;
         let (mut fluxer, mut gateway, mut worker, mut database, mut media) =
             (None, None, None, None, None);
+        // The gateway is built after the API: the admin API's statistics read it once it is.
+        let late_gateway = Arc::new(LateGateway::default());
         if needs_use_cases {
             let built = UseCases::open(
                 config,
@@ -167,7 +169,8 @@ impl Node {
                 let web = crate::web::WebApp::open(config.web.app_dir.as_deref(), &api.instance)?;
                 live_sessions = Some(api.pages.live_sessions.clone());
                 let state = ApiState::new(built.fluxer.clone(), built.cache.clone(), api)
-                    .with_readiness(Readiness::new(checks.clone()));
+                    .with_readiness(Readiness::new(checks.clone()))
+                    .with_gateway_stats(late_gateway.clone());
                 router = router.merge(fluxer_api::router(state));
                 web_app = Some(web);
             }
@@ -187,6 +190,7 @@ impl Node {
                     let counted = node.clone();
                     live.set(move || counted.session_count());
                 }
+                let _ = late_gateway.0.set(node.clone());
                 gateway = Some(node);
             }
             if worker_role {
@@ -528,5 +532,19 @@ pub fn public_origin(config: &Config, roles: Roles, bound_port: u16) -> String {
         config.public_origin(bound_port)
     } else {
         config.public_origin(config.services.api.port)
+    }
+}
+
+/// The gateway of this process, for the admin API's statistics: set once the gateway is built.
+#[derive(Default)]
+struct LateGateway(std::sync::OnceLock<Gateway>);
+
+impl fluxer_api::GatewayStats for LateGateway {
+    fn counts(&self) -> Option<fluxer_api::GatewayCounts> {
+        self.0.get().map(|g| fluxer_api::GatewayCounts {
+            sessions: g.session_count(),
+            connections: g.connection_count(),
+            guilds: g.cached_guild_count(),
+        })
     }
 }

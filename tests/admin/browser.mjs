@@ -133,6 +133,19 @@ try {
 	const after = await api('GET', '/users/@me', VICTIM_TOKEN);
 	check(after.status === 401 || after.status === 403, `the banned user's next request fails (${after.status})`);
 
+	step('resolve a report');
+	await visit('/admin/reports');
+	const reports = await page.$$eval('table a', (as) => as.map((a) => a.getAttribute('href')));
+	check(reports.length === 1, `one pending report: ${JSON.stringify(reports)}`);
+	await visit(reports[0]);
+	check((await page.$eval('main', (m) => m.textContent)).includes('Posts links everywhere'), 'the report shows the note');
+	await page.type('form#resolve textarea[name=public_comment]', 'Thanks, we acted on it.');
+	await page.type('form#resolve textarea[name=reason]', 'Spammer banned');
+	await submit('form#resolve button[type=submit]');
+	check((await textOf('#report-status')) === 'Resolved', 'the report is resolved');
+	await visit('/admin/reports');
+	check((await page.$$('table a')).length === 0, 'no pending report is left');
+
 	step('change the registration mode');
 	await visit('/admin/instance');
 	await page.select('select[name=registration_mode]', 'closed');
@@ -151,6 +164,7 @@ try {
 	const log = await page.$eval('main', (m) => m.textContent);
 	check(log.includes('Spam in every channel'), 'the ban and its reason are logged');
 	check(log.includes('Closing sign-ups for maintenance'), 'the config change and its reason are logged');
+	check(log.includes('report.resolve') && log.includes('Spammer banned'), 'the resolution and its reason are logged');
 
 	step('every other panel page loads cleanly');
 	for (const path of ['/admin/bans', '/admin/api-keys', '/admin/users?q=owner&page=0', '/admin/audit-log?q=ban']) {

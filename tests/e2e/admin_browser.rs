@@ -51,7 +51,15 @@ fn admin_panel_and_home_page_in_chromium() {
         )
         .expect(200);
     let channel = general_channel(&owner, &guild);
-    let (victim, _) = register(&anon, "spammer@example.com", "spammer");
+    let (victim, victim_id) = register(&anon, "spammer@example.com", "spammer");
+    // A report for staff to resolve.
+    owner
+        .post(
+            "/api/v1/reports/user",
+            &json!({ "user_id": victim_id, "category": "spam_account",
+                     "additional_info": "Posts links everywhere" }),
+        )
+        .expect(200);
     // Discovery is indexed by a job: wait until the guild is listed.
     let deadline = Instant::now() + Duration::from_secs(30);
     while owner

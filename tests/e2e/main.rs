@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_browser;
+mod admin_content;
 mod admin_web;
 mod background;
 mod backup;

@@ -300,7 +300,11 @@ impl Fluxer {
                 }
                 // The message alone: a notice needs no account, so it must not copy a conversation
                 // its sender may never have seen (staff look further through the admin API).
+                let reported = message.id;
                 report.message_context = vec![message];
+                // Its files too: they go when the message does.
+                self.keep_reported_files(report.id, reported, &mut report.message_context)
+                    .await?;
             }
             DsaTarget::User { user_id, user_tag } => {
                 let user = match (user_id, user_tag) {

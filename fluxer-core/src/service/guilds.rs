@@ -420,6 +420,12 @@ impl Fluxer {
         if !actor.is_bot() {
             self.require_password(actor, password).await?;
         }
+        self.erase_guild(guild_id).await
+    }
+
+    /// Deletes a guild with its expressions' images, telling its members first (`GUILD_DELETE`):
+    /// what the owner's deletion and staff's do once allowed.
+    pub(crate) async fn erase_guild(&self, guild_id: GuildId) -> Result<()> {
         let payload = json!({ "id": guild_id, "unavailable": false });
         // Tell members before the topic's membership vanishes.
         self.emit(Dispatch::new(
@@ -502,6 +508,17 @@ impl Fluxer {
     ) -> Result<VanityUrl> {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::MANAGE_GUILD)?;
+        self.apply_vanity(access.guild, code).await
+    }
+
+    /// Sets or clears a guild's vanity code once allowed (the owner's change and staff's): checks
+    /// the code's shape and uniqueness, swaps the vanity invite, publishes `GUILD_UPDATE`.
+    pub(crate) async fn apply_vanity(
+        &self,
+        guild: Guild,
+        code: Option<String>,
+    ) -> Result<VanityUrl> {
+        let guild_id = guild.id;
         if let Some(c) = &code {
             let ok = (2..=32).contains(&c.len())
                 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -513,7 +530,7 @@ impl Fluxer {
                 ));
             }
         }
-        let mut guild = access.guild;
+        let mut guild = guild;
         let old = guild.vanity_url_code.clone();
         if old == code {
             return Ok(VanityUrl { code, uses: None });
@@ -572,7 +589,7 @@ impl Fluxer {
     }
 
     /// Tells the guild its settings changed.
-    async fn emit_guild_update(&self, guild: &Guild) {
+    pub(crate) async fn emit_guild_update(&self, guild: &Guild) {
         self.index_guild_later(guild.id).await;
         self.emit(Dispatch::new(
             EventKind::GuildUpdate,

@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 use crate::validation::Validator;
 
 use super::audit::{Audited, change, diff};
-use super::{Actor, Fluxer, GuildAccess};
+use super::{Actor, Fluxer};
 
 /// `PATCH /guilds/{id}/members/{user_id}`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -58,11 +58,23 @@ impl Fluxer {
     /// Adds a user to a guild (invite accepted, bot authorized) and tells everyone concerned.
     /// Returns `false` when the user was already a member.
     pub(crate) async fn join_guild(&self, guild_id: GuildId, user: UserId) -> Result<bool> {
-        if self
-            .store()
-            .get_ban(guild_id, user)
-            .await?
-            .is_some_and(|b| b.expires_at.is_none_or(|at| at > self.now()))
+        self.add_to_guild(guild_id, user, true).await
+    }
+
+    /// [`join_guild`](Self::join_guild), with the ban check optional: staff force-adding a user
+    /// skip it, as upstream does.
+    pub(crate) async fn add_to_guild(
+        &self,
+        guild_id: GuildId,
+        user: UserId,
+        check_ban: bool,
+    ) -> Result<bool> {
+        if check_ban
+            && self
+                .store()
+                .get_ban(guild_id, user)
+                .await?
+                .is_some_and(|b| b.expires_at.is_none_or(|at| at > self.now()))
         {
             return Err(Error::Banned);
         }
@@ -459,13 +471,39 @@ impl Fluxer {
         if let Some(m) = &member {
             access.require_outranks(m)?;
         }
+        let window_secs = self.apply_ban(guild_id, user, actor.id(), req).await?;
+        // The ban's own reason when no header gave one.
+        let mut by = actor.clone();
+        if by.reason.is_none() {
+            by.reason = self
+                .store()
+                .get_ban(guild_id, user)
+                .await?
+                .and_then(|b| b.reason);
+        }
+        let entry = Audited::new(audit_action::MEMBER_BAN_ADD, user, Vec::new())
+            .options(json!({ "delete_member_days": (window_secs / 86_400).to_string() }));
+        self.audit(&by, guild_id, entry).await
+    }
+
+    /// Bans `user` from the guild once allowed (a moderator's ban and staff's): stores the ban,
+    /// removes the membership, deletes the recent messages asked for, publishes `GUILD_BAN_ADD`.
+    /// Returns the message window deleted, in seconds. `req` is validated by the caller.
+    pub(crate) async fn apply_ban(
+        &self,
+        guild_id: GuildId,
+        user: UserId,
+        moderator: UserId,
+        req: BanCreate,
+    ) -> Result<i64> {
+        let member = self.store().get_member(guild_id, user).await?;
         let now = self.now();
         self.store()
             .put_ban(&Ban {
                 guild_id,
                 user_id: user,
                 reason: req.reason,
-                moderator_id: actor.id(),
+                moderator_id: moderator,
                 created_at: now,
                 expires_at: req
                     .ban_duration_seconds
@@ -482,7 +520,7 @@ impl Fluxer {
             .or(req.delete_message_days.map(|d| i64::from(d) * 86_400))
             .unwrap_or(0);
         if window_secs > 0 {
-            self.purge_recent_messages(&access, user, now.plus_secs(-window_secs))
+            self.purge_recent_messages(guild_id, user, now.plus_secs(-window_secs))
                 .await?;
         }
         let partial = self.user_partials(&[user]).await?.remove(&user);
@@ -492,29 +530,18 @@ impl Fluxer {
             &json!({ "guild_id": guild_id, "user": partial }),
         ))
         .await;
-        // The ban's own reason when no header gave one.
-        let mut by = actor.clone();
-        if by.reason.is_none() {
-            by.reason = self
-                .store()
-                .get_ban(guild_id, user)
-                .await?
-                .and_then(|b| b.reason);
-        }
-        let entry = Audited::new(audit_action::MEMBER_BAN_ADD, user, Vec::new())
-            .options(json!({ "delete_member_days": (window_secs / 86_400).to_string() }));
-        self.audit(&by, guild_id, entry).await
+        Ok(window_secs)
     }
 
     /// Deletes a user's messages newer than `since` in every channel of the guild.
     async fn purge_recent_messages(
         &self,
-        access: &GuildAccess,
+        guild_id: GuildId,
         user: UserId,
         since: Timestamp,
     ) -> Result<()> {
         let floor = crate::id::MessageId(crate::id::Snowflake::min_at(since));
-        for channel in self.store().list_guild_channels(access.guild.id).await? {
+        for channel in self.store().list_guild_channels(guild_id).await? {
             if !channel.kind.is_text() {
                 continue;
             }
@@ -531,11 +558,12 @@ impl Fluxer {
                     .collect();
                 if !ids.is_empty() {
                     let deleted = self.store().delete_messages(channel.id, &ids).await?;
-                    let payload = json!({ "ids": deleted, "channel_id": channel.id, "guild_id": access.guild.id });
+                    let payload =
+                        json!({ "ids": deleted, "channel_id": channel.id, "guild_id": guild_id });
                     self.emit(
                         Dispatch::new(
                             EventKind::MessageDeleteBulk,
-                            Topic::Guild(access.guild.id),
+                            Topic::Guild(guild_id),
                             &payload,
                         )
                         .in_channel(channel.id),

@@ -8,6 +8,11 @@ mod access;
 mod account_flows;
 mod accounts;
 mod admin;
+mod admin_bulk;
+mod admin_guilds;
+mod admin_messages;
+mod admin_reports;
+mod admin_search;
 mod applications;
 mod audit;
 mod auth;
@@ -76,6 +81,24 @@ pub use admin::{
     MAX_ADMIN_API_KEYS, MAX_ADMIN_AUDIT_LIMIT, MAX_ADMIN_USER_PAGE, MAX_BAN_LIST, MAX_POLICY_TEXT,
     PERMANENT_BAN, ip_banned,
 };
+pub use admin_bulk::{
+    BulkAddGuildMembers, BulkItemFailure, BulkOutcome, BulkUpdateGuildFeatures, MAX_BULK_ITEMS,
+};
+pub use admin_guilds::{
+    AdminChannelSummary, AdminGuildBan, AdminGuildDetail, AdminGuildFeatures, AdminGuildLookup,
+    AdminGuildMember, AdminGuildMemberPage, AdminGuildMembers, AdminGuildName, AdminGuildSearch,
+    AdminGuildSearchPage, AdminGuildSettings, AdminGuildSummary, AdminGuildTarget,
+    AdminGuildTransfer, AdminGuildUpdated, AdminGuildVanity, AdminRoleSummary,
+};
+pub use admin_messages::{
+    AdminAttachmentLookup, AdminDeleteAllMessages, AdminDeleteAllResult, AdminMessageDelete,
+    AdminMessageLookup, AdminMessageLookupResult,
+};
+pub use admin_reports::{
+    AdminReportView, AttachmentView, ReportListRequest, ReportMessageView, ReportResolve,
+    ReportResolved, ReportSearchPage, ReportSearchRequest,
+};
+pub use admin_search::{SearchIndexKind, SearchRefresh, SearchRefreshStatus};
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize, BotProfileUpdate};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{

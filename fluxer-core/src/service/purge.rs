@@ -115,7 +115,7 @@ impl Fluxer {
         Ok(())
     }
 
-    async fn purge_batch(&self, channel: &Channel, ids: &[MessageId]) -> Result<()> {
+    pub(crate) async fn purge_batch(&self, channel: &Channel, ids: &[MessageId]) -> Result<()> {
         let mut with_files = Vec::new();
         for id in ids {
             if let Some(m) = self.store().get_message(channel.id, *id).await?

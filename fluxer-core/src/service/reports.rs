@@ -191,13 +191,15 @@ impl Fluxer {
             ));
         }
         self.report_allowance(&actor.id().to_string()).await?;
-        let context = self.message_context(&message).await?;
+        let mut context = self.message_context(&message).await?;
         let mut report = self.new_report(
             Some(actor),
             ReportKind::Message,
             req.category,
             req.additional_info,
         );
+        self.keep_reported_files(report.id, message.id, &mut context)
+            .await?;
         report.reported_user_id = Some(message.author_id);
         report.reported_message_id = Some(message.id);
         report.reported_channel_id = Some(message.channel_id);
@@ -206,6 +208,36 @@ impl Fluxer {
         report.reported_guild_name = access.guild.as_ref().map(|g| g.guild.name.clone());
         report.message_context = context;
         self.file_report(report).await
+    }
+
+    /// Copies the reported message's stored files to `reports/{report}/{attachment}/{filename}`
+    /// and points the report's copy at them: deleting the message deletes its files, and staff
+    /// must still see what was reported (upstream copies them to a reports bucket likewise).
+    pub(super) async fn keep_reported_files(
+        &self,
+        report: ReportId,
+        reported: MessageId,
+        context: &mut [Message],
+    ) -> Result<()> {
+        let Some(blobs) = self.ports().blobs.clone() else {
+            return Ok(());
+        };
+        let Some(copy) = context.iter_mut().find(|m| m.id == reported) else {
+            return Ok(());
+        };
+        for a in &mut copy.attachments {
+            if !a.url.starts_with("attachments/") {
+                continue;
+            }
+            let Some((meta, bytes)) = blobs.get(&a.url).await? else {
+                continue;
+            };
+            let key = format!("reports/{report}/{}/{}", a.id, a.filename);
+            blobs.put(&key, bytes, meta.content_type.as_deref()).await?;
+            a.url = key.clone();
+            a.proxy_url = key;
+        }
+        Ok(())
     }
 
     /// The reported message with up to [`CONTEXT_WINDOW`] messages on each side, oldest first.

@@ -32,6 +32,11 @@ pub(super) fn router(proxy: MediaProxy) -> Router {
             "/memes/{user_id}/{meme_id}/{filename}",
             signed_file_route("memes"),
         )
+        // Copies of reported files, kept for staff (only admin views hand out their links).
+        .route(
+            "/reports/{report_id}/{attachment_id}/{filename}",
+            signed_file_route("reports"),
+        )
         .route("/avatars/{id}/{filename}", asset_route("avatars"))
         .route("/icons/{id}/{filename}", asset_route("icons"))
         .route("/banners/{id}/{filename}", asset_route("banners"))
@@ -42,8 +47,8 @@ pub(super) fn router(proxy: MediaProxy) -> Router {
         .with_state(proxy)
 }
 
-/// Files behind signed links: message attachments (`attachments/{channel}/{id}/{name}`) and saved
-/// media (`memes/{user}/{id}/{name}`).
+/// Files behind signed links: message attachments (`attachments/{channel}/{id}/{name}`), saved
+/// media (`memes/{user}/{id}/{name}`) and reported files' copies (`reports/{report}/{id}/{name}`).
 fn signed_file_route(kind: &'static str) -> MethodRouter<MediaProxy> {
     get(
         move |State(proxy): State<MediaProxy>,

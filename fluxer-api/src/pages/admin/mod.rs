@@ -26,6 +26,7 @@ mod audit;
 mod bans;
 mod dashboard;
 mod instance;
+mod reports;
 mod users;
 
 /// The session cookie: the login session's token.
@@ -58,6 +59,9 @@ pub(super) fn routes(state: &ApiState) -> Router<ApiState> {
             get(instance::view).post(instance::update),
         )
         .route("/admin/audit-log", get(audit::view))
+        .route("/admin/reports", get(reports::list))
+        .route("/admin/reports/{id}", get(reports::view))
+        .route("/admin/reports/{id}/resolve", post(reports::resolve))
         .route("/admin/bans", get(bans::view))
         .route("/admin/bans/add", post(bans::add))
         .route("/admin/bans/remove", post(bans::remove))
@@ -241,6 +245,7 @@ pub(super) fn panel(staff: &Staff, title: &str, current: &str, body: Markup) -> 
     let links = [
         ("/admin", "Dashboard"),
         ("/admin/users", "Users"),
+        ("/admin/reports", "Reports"),
         ("/admin/bans", "Bans"),
         ("/admin/instance", "Instance"),
         ("/admin/api-keys", "API keys"),

@@ -9,7 +9,14 @@
 mod api_keys;
 mod audit_logs;
 mod bans;
+mod body;
+mod bulk;
+mod gateway;
+mod guilds;
 mod instance_config;
+mod messages;
+mod reports;
+mod search;
 pub(crate) mod users;
 
 use axum::Router;
@@ -31,6 +38,12 @@ pub(crate) fn routes() -> Router<ApiState> {
         .merge(bans::routes())
         .merge(instance_config::routes())
         .merge(users::routes())
+        .merge(guilds::routes())
+        .merge(messages::routes())
+        .merge(reports::routes())
+        .merge(search::routes())
+        .merge(gateway::routes())
+        .merge(bulk::routes())
 }
 
 /// A staff caller of the admin API, with its ACLs and the reason it gave

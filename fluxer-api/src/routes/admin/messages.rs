@@ -1,0 +1,70 @@
+//! `/admin/messages/*`: staff looking messages up and deleting them (upstream's paths and bodies).
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use fluxer_core::model::acl;
+use fluxer_core::service::{
+    AdminAttachmentLookup, AdminDeleteAllMessages, AdminDeleteAllResult, AdminMessageDelete,
+    AdminMessageLookup, AdminMessageLookupResult,
+};
+use serde_json::{Value, json};
+
+use super::AdminAuth;
+use super::body::RawBody;
+use crate::error::ApiResult;
+use crate::state::ApiState;
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/admin/messages/lookup", post(lookup))
+        .route(
+            "/admin/messages/lookup-by-attachment",
+            post(lookup_by_attachment),
+        )
+        .route("/admin/messages/delete", post(delete))
+        .route("/admin/messages/delete-all", post(delete_all))
+}
+
+async fn lookup(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    body: RawBody,
+) -> ApiResult<Json<AdminMessageLookupResult>> {
+    let req: AdminMessageLookup = body.parse_for(&auth, acl::MESSAGE_LOOKUP)?;
+    Ok(Json(s.fluxer.admin_lookup_message(req).await?))
+}
+
+async fn lookup_by_attachment(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    body: RawBody,
+) -> ApiResult<Json<AdminMessageLookupResult>> {
+    let req: AdminAttachmentLookup = body.parse_for(&auth, acl::MESSAGE_LOOKUP)?;
+    Ok(Json(
+        s.fluxer.admin_lookup_message_by_attachment(req).await?,
+    ))
+}
+
+async fn delete(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let req: AdminMessageDelete = body.parse_for(&auth, acl::MESSAGE_DELETE)?;
+    s.fluxer.admin_delete_message(&auth.0, req).await?;
+    Ok(Json(json!({ "success": true })))
+}
+
+async fn delete_all(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    body: RawBody,
+) -> ApiResult<Json<AdminDeleteAllResult>> {
+    let req: AdminDeleteAllMessages = body.parse_for(&auth, acl::MESSAGE_DELETE_ALL)?;
+    Ok(Json(
+        s.fluxer
+            .admin_delete_all_user_messages(&auth.0, req)
+            .await?,
+    ))
+}
