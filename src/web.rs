@@ -1,5 +1,6 @@
-//! What a node that runs the API serves outside it: the web app at `/`, the default avatars under
-//! `/static`, and the instance's home page when no app is configured.
+//! What a node that runs the API serves outside it: the web app at `/` and the default avatars
+//! under `/static`. Without an app, `/` is the instance home page, which the API's pages serve
+//! (`marketing`); with the home page off too, it is the API's JSON 404.
 //!
 //! The app is a built bundle of Fluxer's web client (`web.app_dir`): every file is served with its
 //! MIME type, `/assets/*` (content-hashed names) cacheable forever, and every other GET that names
@@ -48,8 +49,6 @@ pub struct WebApp {
 struct Inner {
     /// The bundle (canonical path) and its `index.html`, when an app is configured.
     app: Option<(PathBuf, String)>,
-    /// The home page shown at `/` without an app.
-    home: String,
     /// `default_avatar(n)` for each n, drawn on first request (not at start-up).
     avatars: [OnceLock<bytes::Bytes>; fluxer_media::avatars::DEFAULT_AVATARS],
     /// The CSP's list of the instance's other origins (API, gateway, media), space-separated.
@@ -57,7 +56,7 @@ struct Inner {
 }
 
 impl WebApp {
-    /// Serves the bundle in `app_dir` (which must hold `index.html`), or the home page when `None`.
+    /// Serves the bundle in `app_dir` (which must hold `index.html`), or no app when `None`.
     pub fn open(app_dir: Option<&Path>, instance: &InstanceInfo) -> Result<WebApp, StartError> {
         let app = match app_dir {
             None => None,
@@ -84,14 +83,13 @@ impl WebApp {
         Ok(WebApp {
             inner: Arc::new(Inner {
                 app,
-                home: home_page(instance),
                 avatars: Default::default(),
                 origins: origins.join(" "),
             }),
         })
     }
 
-    /// Whether a bundle is served (otherwise `/` is the home page).
+    /// Whether a bundle is served (otherwise `/` is the home page, when enabled).
     pub fn has_app(&self) -> bool {
         self.inner.app.is_some()
     }
@@ -112,8 +110,6 @@ impl WebApp {
             self.serve_static(rest, request.uri().query())
         } else if let Some((dir, index)) = &self.inner.app {
             self.serve_app(dir, index, path).await
-        } else if path == "/" || path == "/index.html" {
-            html(self.inner.home.clone(), "no-cache")
         } else {
             ApiError::not_found().into_response()
         };
@@ -317,28 +313,6 @@ fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split('/').next()?;
     (!host.is_empty()).then(|| format!("{scheme}://{host}"))
-}
-
-/// The page `/` shows when no web app is configured: what this server is and where its services are.
-fn home_page(instance: &InstanceInfo) -> String {
-    let e = fluxer_core::validation::escape_html;
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Fluxer</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;\
-         margin:4rem auto;padding:0 1rem;line-height:1.5;color:#222}}code{{background:#f2f2f2;\
-         padding:0 .25rem}}dt{{font-weight:600}}</style></head><body>\
-         <h1>Fluxer</h1><p>This is a Fluxer chat server. Sign in with a Fluxer client pointed at \
-         <code>{webapp}</code>; bots and libraries use the API below.</p>\
-         <dl><dt>API</dt><dd><code>{api}/v1</code></dd>\
-         <dt>Gateway</dt><dd><code>{gateway}</code></dd>\
-         <dt>Instance discovery</dt><dd><code>{webapp}/.well-known/fluxer</code></dd></dl>\
-         <p>The operator can serve the web app here by setting <code>web.app_dir</code> to a \
-         built bundle of Fluxer's web client.</p></body></html>\n",
-        webapp = e(&instance.webapp),
-        api = e(&instance.api),
-        gateway = e(&instance.gateway),
-    )
 }
 
 #[cfg(test)]

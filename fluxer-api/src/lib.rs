@@ -36,6 +36,7 @@ mod extract;
 mod hasher;
 mod node_stats;
 mod observe;
+mod pages;
 mod path;
 pub mod ratelimit;
 mod readiness;
@@ -50,6 +51,7 @@ use axum::response::IntoResponse;
 pub use error::{ApiError, ApiResult};
 pub use hasher::{HashingLimits, SpawnBlockingHasher};
 pub use node_stats::{GatewayCounts, GatewayStats};
+pub use pages::{LiveSessions, PagesConfig};
 pub use path::canonical_uri;
 pub use readiness::{CheckOutcome, DatabaseCheck, Readiness, ReadinessCheck};
 pub use state::{ApiConfig, ApiState, InstanceInfo};
@@ -78,6 +80,7 @@ pub fn router(state: ApiState) -> Router {
         .nest("/v1", v1)
         .merge(routes::instance())
         .merge(routes::health())
+        .merge(pages::routes(&state))
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(

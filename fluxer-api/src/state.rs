@@ -28,6 +28,8 @@ pub struct ApiConfig {
     /// Upstream's test harness routes (`dev.test_mode_enabled`): off by default, never in
     /// production.
     pub test_mode: bool,
+    /// The server-rendered pages: the instance home page and the admin panel.
+    pub pages: crate::PagesConfig,
 }
 
 /// Where this instance's parts are, as clients reach them (absolute URLs, no trailing `/`), for
@@ -90,6 +92,7 @@ impl Default for ApiConfig {
             client_ip: ClientIp::default(),
             instance: InstanceInfo::at("http://127.0.0.1:8080"),
             test_mode: false,
+            pages: crate::PagesConfig::default(),
         }
     }
 }
@@ -328,6 +331,9 @@ impl Default for RateLimits {
                     Limit::new(6, 60_000),
                 ),
                 (Method::POST, "/auth/login", Limit::new(10, 10_000)),
+                // The admin panel's sign-in forms: the same guard against password guessing.
+                (Method::POST, "/admin/login", Limit::new(10, 10_000)),
+                (Method::POST, "/admin/login/totp", Limit::new(10, 10_000)),
                 // Upstream's WebAuthn buckets.
                 (
                     Method::POST,

@@ -55,6 +55,8 @@ pub struct Config {
     pub http: Http,
     /// The web app served at `/`.
     pub web: Web,
+    /// The instance home page (`/marketing`, and `/` without a web app).
+    pub marketing: Marketing,
     /// OpenTelemetry export of traces and metrics.
     pub telemetry: Telemetry,
     /// Guild discovery: whether guilds may apply, and how many members they need.
@@ -87,6 +89,37 @@ impl Default for Discovery {
 pub struct Web {
     /// The bundle's directory (holding `index.html`); unset serves no app.
     pub app_dir: Option<PathBuf>,
+}
+
+/// The instance home page (`marketing`): upstream's optional landing page, served at `/marketing`
+/// and at `/` when no web app is configured. The texts are the defaults until staff store the
+/// instance's own in the admin panel (which can also hide the page; `enabled = false` removes it
+/// whatever is stored).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Marketing {
+    /// Serve the home page (`true`); `false` answers 404 on its paths.
+    pub enabled: bool,
+    /// The instance's name, shown as the page's title (`Fluxer`).
+    pub name: String,
+    /// A paragraph about the instance (empty: a generic one).
+    pub description: String,
+    /// The terms of service as plain text (empty: the page says none are published).
+    pub terms_of_service: String,
+    /// The privacy policy as plain text (empty: the page says none is published).
+    pub privacy_policy: String,
+}
+
+impl Default for Marketing {
+    fn default() -> Self {
+        Marketing {
+            enabled: true,
+            name: "Fluxer".to_owned(),
+            description: String::new(),
+            terms_of_service: String::new(),
+            privacy_policy: String::new(),
+        }
+    }
 }
 
 /// The deployment environment (`env`).

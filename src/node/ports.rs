@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fluxer_api::ratelimit::ClientIp;
-use fluxer_api::{ApiConfig, InstanceInfo, WebAuthnRelyingParty};
+use fluxer_api::{ApiConfig, InstanceInfo, PagesConfig, WebAuthnRelyingParty};
 use fluxer_core::error::chain;
 use fluxer_core::ports::{
     BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, OidcProvider,
@@ -451,6 +451,12 @@ pub(super) fn api_config(
         ..ApiConfig::default()
     };
     api.rate_limits.enabled = !config.dev.disable_rate_limits;
+    api.pages = PagesConfig {
+        home: config.marketing.enabled,
+        home_at_root: config.web.app_dir.is_none(),
+        secure_cookies: config.domain.public_scheme == "https",
+        live_sessions: Default::default(),
+    };
     api.instance.gif_provider = match config.integrations.gif.provider {
         config::GifProviderName::Klipy => "klipy",
         config::GifProviderName::Tenor => "tenor",
@@ -585,22 +591,33 @@ pub(super) fn sso(config: &Config) -> Option<Arc<dyn OidcProvider>> {
     })))
 }
 
-/// The core's single sign-on settings from `auth.sso`.
-/// The instance config until staff store their own (`instance.{name,description,registration_mode}`).
+/// The instance config until staff store their own: `instance.{name,description,registration_mode}`,
+/// with the home page's `marketing.{name,description,terms_of_service,privacy_policy}` filling what
+/// `instance` leaves unset.
 pub(super) fn instance_defaults(config: &Config) -> fluxer_core::model::InstanceConfig {
     let defaults = fluxer_core::model::InstanceConfig::default();
+    let marketing = &config.marketing;
+    let set = |s: &String| Some(s.clone()).filter(|s| !s.trim().is_empty());
     fluxer_core::model::InstanceConfig {
         name: config
             .instance
             .name
             .clone()
+            .or_else(|| set(&marketing.name))
             .unwrap_or(defaults.name.clone()),
-        description: config.instance.description.clone().unwrap_or_default(),
+        description: config
+            .instance
+            .description
+            .clone()
+            .unwrap_or_else(|| marketing.description.clone()),
+        terms_of_service: marketing.terms_of_service.clone(),
+        privacy_policy: marketing.privacy_policy.clone(),
         registration_mode: config.instance.registration_mode,
         ..defaults
     }
 }
 
+/// The core's single sign-on settings from `auth.sso`.
 pub(super) fn sso_settings(config: &Config) -> fluxer_core::service::SsoSettings {
     let settings = &config.auth.sso;
     fluxer_core::service::SsoSettings {

@@ -418,18 +418,7 @@ fn posted_messages_become_searchable_only_where_readable() {
     // Discovery lists the guild once staff approve its application, with its member count.
     let discover = "/api/v1/discovery/guilds?query=vulpine";
     assert_eq!(bob.get(discover).expect(200).json()["total"], 0);
-    alice
-        .post(
-            &format!("/api/v1/guilds/{guild_id}/discovery"),
-            &json!({ "description": "All things vulpine", "category_type": 8 }),
-        )
-        .expect(200);
-    let (op, _) = crate::admin::operator(&server, "bg-op@example.com", "bg_op");
-    op.post(
-        &format!("/api/v1/admin/discovery/applications/{guild_id}/approve"),
-        &json!({}),
-    )
-    .expect(200);
+    crate::discovery::list_in_discovery(&server, &alice, &guild_id, "All things vulpine");
     let deadline = Instant::now() + Duration::from_secs(30);
     let found = loop {
         let r = bob.get(discover).expect(200).json();

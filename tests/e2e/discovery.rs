@@ -10,6 +10,27 @@ use crate::admin::{limited_staff, operator};
 use crate::harness::{Client, Server};
 use crate::{create_guild, general_channel, invite_and_join, register};
 
+/// Lists `guild` in discovery the way it happens on an instance: its owner applies with
+/// `description`, and an operator (made here) approves.
+pub(crate) fn list_in_discovery(server: &Server, owner: &Client, guild: &str, description: &str) {
+    owner
+        .post(
+            &format!("/api/v1/guilds/{guild}/discovery"),
+            &json!({ "description": description, "category_type": 8 }),
+        )
+        .expect(200);
+    let (op, _) = operator(
+        server,
+        &format!("discovery-op-{guild}@example.com"),
+        &format!("dop{}", &guild[guild.len() - 8..]),
+    );
+    op.post(
+        &format!("/api/v1/admin/discovery/applications/{guild}/approve"),
+        &json!({}),
+    )
+    .expect(200);
+}
+
 /// Waits until `/discovery/guilds?{query}` (as `who`) answers with `total`, and returns the answer.
 fn discover_until(who: &Client, query: &str, total: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `fluxer-server` binary, driven over HTTP on loopback.
 
 mod admin;
+mod admin_browser;
 mod admin_content;
+mod admin_web;
 mod background;
 mod backup;
 mod community;
@@ -10,6 +12,7 @@ mod discovery;
 mod gateway;
 mod gifs;
 mod harness;
+mod home;
 pub(crate) mod media;
 mod oauth2;
 mod packs;

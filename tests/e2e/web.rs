@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// A small bundle laid out as the app's build lays it out.
-fn fixture_bundle() -> std::path::PathBuf {
+pub(crate) fn fixture_bundle() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "fluxer-e2e-webapp-{}-{}",
         std::process::id(),
@@ -166,6 +166,7 @@ fn without_an_app_the_root_is_the_instance_home_page() {
     let page = String::from_utf8(home.body).unwrap();
     assert!(page.contains(&format!("{}/api/v1", server.base)), "{page}");
     assert!(page.contains("web.app_dir"), "{page}");
+    // The rest of the home page is tested in `home`.
     // Other paths stay the API's JSON 404.
     anon.get("/channels/@me").expect_error(404, "NOT_FOUND");
     anon.get("/static/avatars/2.png").expect(200);

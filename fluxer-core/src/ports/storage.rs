@@ -482,6 +482,58 @@ pub enum Scan {
 pub trait ScanRepository: Send + Sync {
     /// Up to `limit` IDs of `what` above `after`, ascending.
     async fn scan_ids(&self, what: Scan, after: u64, limit: usize) -> PortResult<Vec<u64>>;
+    /// How many rows of `what` there are (accounts pending deletion included), for the admin
+    /// dashboard.
+    async fn count_rows(&self, what: Tally) -> PortResult<u64>;
+    /// How many rows of `what` have an ID in each of `buckets` consecutive ranges of `width` IDs
+    /// from `from` (snowflakes, so time ranges: messages per day); one count per bucket, oldest
+    /// first. At most [`MAX_TALLY_BUCKETS`] buckets.
+    async fn count_ids_per_bucket(
+        &self,
+        what: Tally,
+        from: u64,
+        width: u64,
+        buckets: usize,
+    ) -> PortResult<Vec<u64>>;
+}
+
+/// The most buckets [`ScanRepository::count_ids_per_bucket`] is asked for.
+pub const MAX_TALLY_BUCKETS: usize = 90;
+
+/// What [`ScanRepository::count_rows`] and [`ScanRepository::count_ids_per_bucket`] count.
+/// Exhaustive on purpose, as [`Scan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    /// Accounts.
+    Users,
+    /// Guilds.
+    Guilds,
+    /// Messages, in every channel.
+    Messages,
+}
+
+impl Tally {
+    /// The buckets `from..from + width * buckets` of `ids`, counted (what the adapters that count
+    /// in memory share).
+    pub fn bucket_counts(
+        ids: impl IntoIterator<Item = u64>,
+        from: u64,
+        width: u64,
+        buckets: usize,
+    ) -> Vec<u64> {
+        let mut counts = vec![0u64; buckets];
+        if width == 0 {
+            return counts;
+        }
+        for id in ids {
+            if let Some(i) = id.checked_sub(from).map(|d| d / width)
+                && let Some(slot) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i))
+            {
+                *slot += 1;
+            }
+        }
+        counts
+    }
 }
 
 /// What a user keeps for itself, stored as documents the domain reads and writes whole.

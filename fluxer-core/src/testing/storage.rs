@@ -48,6 +48,7 @@ macro_rules! storage_conformance_tests {
             invites_to_packs_have_no_channel,
             pack_installations_are_private_documents,
             scan_walks_every_id_in_order,
+            tally_counts_rows_and_id_ranges,
             channels_create_get_update,
             channels_listed_by_position_then_id,
             channels_update_many_is_atomic,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::id::{GuildId, UserId};
 use crate::model::{Invite, Member};
-use crate::ports::{MessagePage, Scan, Store, conflict};
+use crate::ports::{MessagePage, Scan, Store, Tally, conflict};
 
 use super::fixtures::{Fixtures, T0, unicode_emoji};
 use super::storage::{assert_conflict, assert_not_found, sorted};
@@ -843,6 +843,60 @@ pub async fn scan_walks_every_id_in_order(store: Arc<dyn Store>) {
         .collect();
     want.sort_unstable();
     assert_eq!(walk(&*store, Scan::Channels).await, want);
+}
+
+/// `count_rows` counts every user, guild and message; `count_ids_per_bucket` counts IDs per range,
+/// leaving out those before the first bucket and after the last.
+pub async fn tally_counts_rows_and_id_ranges(store: Arc<dyn Store>) {
+    use crate::id::{MessageId, Snowflake};
+
+    let fx = Fixtures::new();
+    for what in [Tally::Users, Tally::Guilds, Tally::Messages] {
+        assert_eq!(store.count_rows(what).await.unwrap(), 0, "{what:?}");
+    }
+    let users = fx.create_users(&*store, 3).await;
+    let bundle = fx.make_guild(users[0].id);
+    bundle.create_in(&*store).await.unwrap();
+    let channel = &bundle.channels[0];
+    // Messages at days 0, 0, 1 and 3 from a start, and one the day before it.
+    let day = 86_400_000i64;
+    let start = 1_700_000_000_000i64;
+    let mut seq = 0u16;
+    for offset in [0, day / 2, day + 5, 3 * day, -1] {
+        seq += 1;
+        let mut m = fx.make_message(channel, users[0].id);
+        m.id = MessageId(Snowflake::from_parts(start + offset, 0, seq));
+        store.insert_message(&m).await.unwrap();
+    }
+    assert_eq!(store.count_rows(Tally::Users).await.unwrap(), 3);
+    assert_eq!(store.count_rows(Tally::Guilds).await.unwrap(), 1);
+    assert_eq!(store.count_rows(Tally::Messages).await.unwrap(), 5);
+    let from = Snowflake::from_parts(start, 0, 0).0;
+    let width = (day as u64) << 22;
+    assert_eq!(
+        store
+            .count_ids_per_bucket(Tally::Messages, from, width, 3)
+            .await
+            .unwrap(),
+        vec![2, 1, 0],
+        "the message of day 3 is past the last bucket, the one before `from` before the first"
+    );
+    assert_eq!(
+        store
+            .count_ids_per_bucket(Tally::Messages, from, width, 4)
+            .await
+            .unwrap(),
+        vec![2, 1, 0, 1]
+    );
+    assert_eq!(
+        store
+            .count_ids_per_bucket(Tally::Guilds, 0, u64::MAX / 2, 2)
+            .await
+            .unwrap()
+            .iter()
+            .sum::<u64>(),
+        1
+    );
 }
 
 /// Audit entries read back newest first per guild, filtered by cursor, actor and action, limited;

@@ -174,4 +174,43 @@ impl fluxer_core::ports::ScanRepository for MemoryStore {
         ids.truncate(limit);
         Ok(ids)
     }
+
+    async fn count_rows(
+        &self,
+        what: fluxer_core::ports::Tally,
+    ) -> fluxer_core::ports::PortResult<u64> {
+        use fluxer_core::ports::Tally;
+        Ok(self.read(|d| match what {
+            Tally::Users => d.users.len() as u64,
+            Tally::Guilds => d.guilds.len() as u64,
+            Tally::Messages => d.messages.values().map(|m| m.len() as u64).sum(),
+        }))
+    }
+
+    async fn count_ids_per_bucket(
+        &self,
+        what: fluxer_core::ports::Tally,
+        from: u64,
+        width: u64,
+        buckets: usize,
+    ) -> fluxer_core::ports::PortResult<Vec<u64>> {
+        use fluxer_core::ports::Tally;
+        let buckets = buckets.min(fluxer_core::ports::MAX_TALLY_BUCKETS);
+        Ok(self.read(|d| match what {
+            Tally::Users => {
+                Tally::bucket_counts(d.users.keys().map(|id| id.get()), from, width, buckets)
+            }
+            Tally::Guilds => {
+                Tally::bucket_counts(d.guilds.keys().map(|id| id.get()), from, width, buckets)
+            }
+            Tally::Messages => Tally::bucket_counts(
+                d.messages
+                    .values()
+                    .flat_map(|m| m.keys().map(|id| id.get())),
+                from,
+                width,
+                buckets,
+            ),
+        }))
+    }
 }
