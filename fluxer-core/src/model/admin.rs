@@ -40,6 +40,12 @@ pub mod acl {
     pub const BAN_PHONE_CHECK: &str = "ban:phone:check";
     /// Lift a phone ban.
     pub const BAN_PHONE_REMOVE: &str = "ban:phone:remove";
+    /// Add many users to guilds at once.
+    pub const BULK_ADD_GUILD_MEMBERS: &str = "bulk:add:guild_members";
+    /// Change many guilds' features at once.
+    pub const BULK_UPDATE_GUILD_FEATURES: &str = "bulk:update:guild_features";
+    /// Read the gateway's statistics.
+    pub const GATEWAY_MEMORY_STATS: &str = "gateway:memory_stats";
     /// Review discovery applications: list, approve, reject.
     pub const DISCOVERY_REVIEW: &str = "discovery:review";
     /// Take a listed guild out of discovery.

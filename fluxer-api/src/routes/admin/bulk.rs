@@ -10,10 +10,6 @@ use super::body::RawBody;
 use crate::error::ApiResult;
 use crate::state::ApiState;
 
-/// Upstream's ACLs for these operations.
-const BULK_ADD_GUILD_MEMBERS: &str = "bulk:add:guild_members";
-const BULK_UPDATE_GUILD_FEATURES: &str = "bulk:update:guild_features";
-
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/admin/bulk/add-guild-members", post(add_guild_members))
@@ -28,7 +24,8 @@ async fn add_guild_members(
     auth: AdminAuth,
     body: RawBody,
 ) -> ApiResult<Json<BulkOutcome>> {
-    let req: BulkAddGuildMembers = body.parse_for(&auth, BULK_ADD_GUILD_MEMBERS)?;
+    let req: BulkAddGuildMembers =
+        body.parse_for(&auth, fluxer_core::model::acl::BULK_ADD_GUILD_MEMBERS)?;
     Ok(Json(
         s.fluxer.admin_bulk_add_guild_members(&auth.0, req).await?,
     ))
@@ -39,7 +36,8 @@ async fn update_guild_features(
     auth: AdminAuth,
     body: RawBody,
 ) -> ApiResult<Json<BulkOutcome>> {
-    let req: BulkUpdateGuildFeatures = body.parse_for(&auth, BULK_UPDATE_GUILD_FEATURES)?;
+    let req: BulkUpdateGuildFeatures =
+        body.parse_for(&auth, fluxer_core::model::acl::BULK_UPDATE_GUILD_FEATURES)?;
     Ok(Json(
         s.fluxer
             .admin_bulk_update_guild_features(&auth.0, req)

@@ -18,9 +18,6 @@ use super::AdminAuth;
 use crate::error::ApiResult;
 use crate::state::ApiState;
 
-/// Upstream's ACL for the gateway's statistics.
-const GATEWAY_MEMORY_STATS: &str = "gateway:memory_stats";
-
 static STARTED: OnceLock<Instant> = OnceLock::new();
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -42,7 +39,7 @@ fn proc_kb(path: &str, field: &str) -> u64 {
 }
 
 async fn stats(State(s): State<ApiState>, auth: AdminAuth) -> ApiResult<Json<Value>> {
-    auth.require(GATEWAY_MEMORY_STATS)?;
+    auth.require(fluxer_core::model::acl::GATEWAY_MEMORY_STATS)?;
     let counts = s.gateway_stats.as_ref().and_then(|g| g.counts());
     let c = counts.unwrap_or_default();
     let rss = proc_kb("/proc/self/status", "VmRSS:");
