@@ -11,6 +11,7 @@ use super::{Actor, AdminAction, AdminPrincipal};
 use super::{BanCreate, Fluxer};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{ChannelId, GuildId, RoleId, UserId};
+use crate::model::acl;
 use crate::model::{ChannelType, Guild, MemberResponse, audit_action};
 use crate::permission::Permissions;
 use crate::ports::Scan;
@@ -324,7 +325,12 @@ impl Fluxer {
     }
 
     /// `POST /admin/guilds/lookup`: the guild with its channels and roles, or `null`.
-    pub async fn admin_lookup_guild(&self, id: GuildId) -> Result<AdminGuildLookup> {
+    pub async fn admin_lookup_guild(
+        &self,
+        who: &AdminPrincipal,
+        id: GuildId,
+    ) -> Result<AdminGuildLookup> {
+        who.require(acl::GUILD_LOOKUP)?;
         let Some(guild) = self.store().get_guild(id).await? else {
             return Ok(AdminGuildLookup { guild: None });
         };
@@ -372,7 +378,12 @@ impl Fluxer {
 
     /// `POST /admin/guilds/search`: a guild's ID finds that guild; other text is looked for in the
     /// names and vanity codes of the first [`GUILD_SEARCH_SCAN`] guilds, by ascending ID.
-    pub async fn admin_search_guilds(&self, req: AdminGuildSearch) -> Result<AdminGuildSearchPage> {
+    pub async fn admin_search_guilds(
+        &self,
+        who: &AdminPrincipal,
+        req: AdminGuildSearch,
+    ) -> Result<AdminGuildSearchPage> {
+        who.require(acl::GUILD_LOOKUP)?;
         let mut v = Validator::new();
         let (limit, offset) = page(&mut v, req.limit, req.offset);
         v.opt_length("query", req.query.as_deref(), 0, 256);
@@ -647,8 +658,10 @@ impl Fluxer {
     /// `POST /admin/guilds/list-members`: by ascending user ID.
     pub async fn admin_list_guild_members(
         &self,
+        who: &AdminPrincipal,
         req: AdminGuildMembers,
     ) -> Result<AdminGuildMemberPage> {
+        who.require(acl::GUILD_LIST_MEMBERS)?;
         let mut v = Validator::new();
         let (limit, offset) = page(&mut v, req.limit, req.offset);
         v.finish()?;

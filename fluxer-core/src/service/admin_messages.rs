@@ -13,6 +13,7 @@ use super::{AdminAction, AdminPrincipal};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{AttachmentId, ChannelId, MessageId, UserId};
 use crate::model::Message;
+use crate::model::acl;
 use crate::ports::{EventKind, MessagePage};
 use crate::validation::Validator;
 
@@ -97,8 +98,10 @@ impl Fluxer {
     /// `UNKNOWN_CHANNEL` for no such channel. A missing message gives its neighbours only.
     pub async fn admin_lookup_message(
         &self,
+        who: &AdminPrincipal,
         req: AdminMessageLookup,
     ) -> Result<AdminMessageLookupResult> {
+        who.require(acl::MESSAGE_LOOKUP)?;
         let mut v = Validator::new();
         let limit = context_limit(&mut v, req.context_limit);
         v.finish()?;
@@ -150,8 +153,10 @@ impl Fluxer {
     /// `message_id: null` when none does.
     pub async fn admin_lookup_message_by_attachment(
         &self,
+        who: &AdminPrincipal,
         req: AdminAttachmentLookup,
     ) -> Result<AdminMessageLookupResult> {
+        who.require(acl::MESSAGE_LOOKUP)?;
         let mut v = Validator::new();
         let limit = context_limit(&mut v, req.context_limit);
         v.length("filename", &req.filename, 1, 255);

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{AdminAction, AdminPrincipal, Fluxer};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{ChannelId, GuildId, MessageId, ReportId, UserId};
+use crate::model::acl;
 use crate::model::{Message, Report, ReportKind, ReportStatus, UserPartial};
 use crate::ports::Email;
 use crate::time::Timestamp;
@@ -291,7 +292,12 @@ impl ReportSearchRequest {
 
 impl Fluxer {
     /// `POST /admin/reports/list`: reports with one status, newest first.
-    pub async fn admin_list_reports(&self, req: ReportListRequest) -> Result<Vec<AdminReportView>> {
+    pub async fn admin_list_reports(
+        &self,
+        who: &AdminPrincipal,
+        req: ReportListRequest,
+    ) -> Result<Vec<AdminReportView>> {
+        who.require(acl::REPORT_VIEW)?;
         let mut v = Validator::new();
         let status_code = req.status.unwrap_or(0);
         let status = status_from_code(status_code);
@@ -326,7 +332,12 @@ impl Fluxer {
     }
 
     /// `POST /admin/reports/search`.
-    pub async fn admin_search_reports(&self, req: ReportSearchRequest) -> Result<ReportSearchPage> {
+    pub async fn admin_search_reports(
+        &self,
+        who: &AdminPrincipal,
+        req: ReportSearchRequest,
+    ) -> Result<ReportSearchPage> {
+        who.require(acl::REPORT_VIEW)?;
         let mut v = Validator::new();
         let (limit, offset) = page_bounds(&mut v, req.limit, req.offset);
         v.opt_length("query", req.query.as_deref(), 0, 256);
@@ -390,7 +401,12 @@ impl Fluxer {
     }
 
     /// `GET /admin/reports/{id}`: with the kept copies of the reported conversation.
-    pub async fn admin_get_report(&self, id: ReportId) -> Result<AdminReportView> {
+    pub async fn admin_get_report(
+        &self,
+        who: &AdminPrincipal,
+        id: ReportId,
+    ) -> Result<AdminReportView> {
+        who.require(acl::REPORT_VIEW)?;
         let report = self.load_report(id).await?;
         let mut views = self
             .report_views(std::slice::from_ref(&report), true)

@@ -55,11 +55,14 @@ pub(super) async fn list(
     let page = q.page.parse::<u64>().unwrap_or(0).min(1000);
     let found = state
         .fluxer
-        .admin_list_reports(ReportListRequest {
-            status: Some(u8::from(resolved)),
-            limit: Some(PAGE_SIZE + 1),
-            offset: Some(page * u64::from(PAGE_SIZE)),
-        })
+        .admin_list_reports(
+            &staff.principal,
+            ReportListRequest {
+                status: Some(u8::from(resolved)),
+                limit: Some(PAGE_SIZE + 1),
+                offset: Some(page * u64::from(PAGE_SIZE)),
+            },
+        )
         .await;
     let mut reports = match found {
         Ok(reports) => reports,
@@ -117,7 +120,7 @@ pub(super) async fn view(
     let Some(id) = report_id(&id) else {
         return error_page(StatusCode::NOT_FOUND, "There is no such report.");
     };
-    let report = match state.fluxer.admin_get_report(id).await {
+    let report = match state.fluxer.admin_get_report(&staff.principal, id).await {
         Ok(report) => report,
         Err(e) => return core_error_page(e),
     };

@@ -40,7 +40,9 @@ async fn lookup(
     body: RawBody,
 ) -> ApiResult<Json<AdminGuildLookup>> {
     let req: AdminGuildTarget = body.parse_for(&auth, acl::GUILD_LOOKUP)?;
-    Ok(Json(s.fluxer.admin_lookup_guild(req.guild_id).await?))
+    Ok(Json(
+        s.fluxer.admin_lookup_guild(&auth.0, req.guild_id).await?,
+    ))
 }
 
 async fn search(
@@ -49,7 +51,7 @@ async fn search(
     body: RawBody,
 ) -> ApiResult<Json<AdminGuildSearchPage>> {
     let req: AdminGuildSearch = body.parse_for(&auth, acl::GUILD_LOOKUP)?;
-    Ok(Json(s.fluxer.admin_search_guilds(req).await?))
+    Ok(Json(s.fluxer.admin_search_guilds(&auth.0, req).await?))
 }
 
 async fn update_name(
@@ -113,7 +115,7 @@ async fn list_members(
     body: RawBody,
 ) -> ApiResult<Json<AdminGuildMemberPage>> {
     let req: AdminGuildMembers = body.parse_for(&auth, acl::GUILD_LIST_MEMBERS)?;
-    Ok(Json(s.fluxer.admin_list_guild_members(req).await?))
+    Ok(Json(s.fluxer.admin_list_guild_members(&auth.0, req).await?))
 }
 
 async fn ban_member(

@@ -32,7 +32,7 @@ async fn lookup(
     body: RawBody,
 ) -> ApiResult<Json<AdminMessageLookupResult>> {
     let req: AdminMessageLookup = body.parse_for(&auth, acl::MESSAGE_LOOKUP)?;
-    Ok(Json(s.fluxer.admin_lookup_message(req).await?))
+    Ok(Json(s.fluxer.admin_lookup_message(&auth.0, req).await?))
 }
 
 async fn lookup_by_attachment(
@@ -42,7 +42,9 @@ async fn lookup_by_attachment(
 ) -> ApiResult<Json<AdminMessageLookupResult>> {
     let req: AdminAttachmentLookup = body.parse_for(&auth, acl::MESSAGE_LOOKUP)?;
     Ok(Json(
-        s.fluxer.admin_lookup_message_by_attachment(req).await?,
+        s.fluxer
+            .admin_lookup_message_by_attachment(&auth.0, req)
+            .await?,
     ))
 }
 

@@ -28,7 +28,7 @@ pub(super) fn routes() -> Router<ApiState> {
 
 async fn list(State(s): State<ApiState>, auth: AdminAuth, body: RawBody) -> ApiResult<Json<Value>> {
     let req: ReportListRequest = body.parse_for(&auth, acl::REPORT_VIEW)?;
-    let reports = s.fluxer.admin_list_reports(req).await?;
+    let reports = s.fluxer.admin_list_reports(&auth.0, req).await?;
     Ok(Json(json!({ "reports": reports })))
 }
 
@@ -38,7 +38,7 @@ async fn search(
     body: RawBody,
 ) -> ApiResult<Json<ReportSearchPage>> {
     let req: ReportSearchRequest = body.parse_for(&auth, acl::REPORT_VIEW)?;
-    Ok(Json(s.fluxer.admin_search_reports(req).await?))
+    Ok(Json(s.fluxer.admin_search_reports(&auth.0, req).await?))
 }
 
 async fn get_report(
@@ -47,7 +47,7 @@ async fn get_report(
     PathParams(id): PathParams<ReportId>,
 ) -> ApiResult<Json<AdminReportView>> {
     auth.require(acl::REPORT_VIEW)?;
-    Ok(Json(s.fluxer.admin_get_report(id).await?))
+    Ok(Json(s.fluxer.admin_get_report(&auth.0, id).await?))
 }
 
 async fn resolve(
