@@ -138,7 +138,6 @@ impl Node {
 
         let mut router = axum::Router::new();
         let mut web_app = None;
-        let mut live_sessions = None;
         let (mut fluxer, mut gateway, mut worker, mut database, mut media) =
             (None, None, None, None, None);
         // The gateway is built after the API: the admin API's statistics read it once it is.
@@ -172,7 +171,6 @@ impl Node {
                     ports::media_url(config, public_origin),
                 )?;
                 let web = crate::web::WebApp::open(config.web.app_dir.as_deref(), &api.instance)?;
-                live_sessions = Some(api.pages.live_sessions.clone());
                 let state = ApiState::new(built.fluxer.clone(), built.cache.clone(), api)
                     .with_readiness(Readiness::new(checks.clone()))
                     .with_gateway_stats(late_gateway.clone());
@@ -195,10 +193,6 @@ impl Node {
                     built.fluxer.clone(),
                     config.trusted_proxies().map_err(StartError::Config)?,
                 ));
-                if let Some(live) = &live_sessions {
-                    let counted = node.clone();
-                    live.set(move || counted.session_count());
-                }
                 let _ = late_gateway.0.set(node.clone());
                 gateway = Some(node);
                 if built.fluxer.voice_enabled() {

@@ -455,7 +455,6 @@ pub(super) fn api_config(
         home: config.marketing.enabled,
         home_at_root: config.web.app_dir.is_none(),
         secure_cookies: config.domain.public_scheme == "https",
-        live_sessions: Default::default(),
     };
     api.instance.gif_provider = match config.integrations.gif.provider {
         config::GifProviderName::Klipy => "klipy",

@@ -3,7 +3,7 @@
 //! allowed by its hash, with no script: every page answers with a Content-Security-Policy that
 //! allows nothing else, and no third-party origin is named.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -28,33 +28,6 @@ pub struct PagesConfig {
     pub home_at_root: bool,
     /// Mark the admin panel's cookies `Secure` (the instance is served over HTTPS).
     pub secure_cookies: bool,
-    /// The gateway sessions live on this node, for the dashboard.
-    pub live_sessions: LiveSessions,
-}
-
-/// Counts the gateway sessions live on this node; set by the host once its gateway runs (the API
-/// is built first). Unset, the dashboard says the number is not known here.
-#[derive(Clone, Default)]
-pub struct LiveSessions(Arc<OnceLock<Box<dyn Fn() -> usize + Send + Sync>>>);
-
-impl LiveSessions {
-    /// Counts with `count` from now on (the first call wins).
-    pub fn set(&self, count: impl Fn() -> usize + Send + Sync + 'static) {
-        let _ = self.0.set(Box::new(count));
-    }
-
-    /// The count now, when a counter is set.
-    fn count(&self) -> Option<usize> {
-        self.0.get().map(|count| count())
-    }
-}
-
-impl std::fmt::Debug for LiveSessions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("LiveSessions")
-            .field(&self.0.get().is_some())
-            .finish()
-    }
 }
 
 /// The home page's and the admin panel's routes.

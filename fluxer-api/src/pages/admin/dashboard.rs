@@ -14,7 +14,12 @@ pub(super) async fn dashboard(State(state): State<ApiState>, staff: Staff) -> Re
     };
     let today = stats.messages_per_day.last().copied().unwrap_or(0);
     let new_today = stats.users_per_day.last().copied().unwrap_or(0);
-    let live = state.config.pages.live_sessions.count();
+    // This node's gateway, when it runs one (the host hands its counts to the API).
+    let live = state
+        .gateway_stats
+        .as_ref()
+        .and_then(|g| g.counts())
+        .map(|c| c.sessions);
     let since = stats.first_day.to_iso8601();
     let since = since.get(..10).unwrap_or(&since);
     let body = html! {
