@@ -24,9 +24,20 @@
 //! Clients connect a bounded number at a time (`--connect-concurrency`); a Fluxer client counts as
 //! connected once it has its READY, and heartbeats at the interval HELLO gives (a long connect phase
 //! would otherwise outlive the heartbeat timeout). Clients IDENTIFY with `--status` (default
-//! `invisible`): with `online`, every IDENTIFY fans a PRESENCE_UPDATE out to every session already in
-//! the guild, N²/2 frames before the first measured message (50 million at 10 000 clients, where after
-//! minutes of it the gateway disconnects clients as too slow, 4000, before all have connected).
+//! `invisible`, so the send → deliver rows measure messages only).
+//!
+//! # Identify storm (`--storm`)
+//!
+//! ```sh
+//! cargo bench --bench fanout -- --storm --clients 10000 --rounds 3
+//! ```
+//!
+//! N clients of one guild (large: more members than any `large_threshold`) IDENTIFY `online`, against
+//! the same clients identifying `invisible` as the baseline, alternating, medians of the rounds: the
+//! time from the first connect until the last dispatch has arrived (no dispatch for two seconds
+//! after the last READY: the storm is over), the dispatches the clients received, and the CPU the
+//! server process spent meanwhile. Before presences of large guilds went to their own topic, every
+//! online IDENTIFY reached every session of the guild (N²/2 deliveries, 50 million at 10 000 clients).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -64,6 +75,8 @@ struct Args {
     connect_concurrency: usize,
     /// The status Fluxer clients IDENTIFY with.
     status: String,
+    /// Measure the identify storm (online against invisible) instead of send → deliver.
+    storm: bool,
 }
 
 /// The value after `--name`, if any.
@@ -86,6 +99,75 @@ fn args() -> Args {
         rounds: num("--rounds", 3),
         connect_concurrency: num("--connect-concurrency", 128).max(1),
         status: flag(&argv, "--status").unwrap_or("invisible").to_owned(),
+        storm: argv.iter().any(|a| a == "--storm"),
+    }
+}
+
+/// One identify storm's numbers.
+#[derive(Clone, Copy, Debug)]
+struct Storm {
+    /// First connect → last dispatch received.
+    seconds: f64,
+    /// Dispatches (op 0) the clients received.
+    frames: f64,
+    /// CPU the server process spent (user + system).
+    server_cpu_s: f64,
+}
+
+impl Storm {
+    fn to_line(self) -> String {
+        format!("storm seconds={} frames={}", self.seconds, self.frames)
+    }
+
+    fn from_line(line: &str) -> Option<Storm> {
+        let mut fields = line.strip_prefix("storm ")?.split_whitespace();
+        let mut field = |key: &str| -> Option<f64> {
+            fields
+                .next()?
+                .strip_prefix(key)?
+                .strip_prefix('=')?
+                .parse()
+                .ok()
+        };
+        Some(Storm {
+            seconds: field("seconds")?,
+            frames: field("frames")?,
+            server_cpu_s: 0.0,
+        })
+    }
+}
+
+/// This process's CPU time so far (user + system), from `/proc/self/stat` (fields 14 and 15, in
+/// clock ticks of 100 per second).
+fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // After the name, field 3 (state) is index 0: utime (14) is index 11, stime (15) index 12.
+    (tick(11) + tick(12)) as f64 / 100.0
+}
+
+/// Dispatches the client process received, and when the last one came (µs after [`epoch`]).
+static DISPATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static LAST_DISPATCH_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Counts a frame the client process received if it is a dispatch.
+fn count_frame(text: &str) {
+    if text.starts_with("{\"op\":0,") {
+        use std::sync::atomic::Ordering::Relaxed;
+        DISPATCHES.fetch_add(1, Relaxed);
+        LAST_DISPATCH_US.fetch_max(epoch().elapsed().as_micros() as u64, Relaxed);
     }
 }
 
@@ -188,6 +270,8 @@ struct ClientRole {
     identify: bool,
     status: String,
     connect_concurrency: usize,
+    /// Connect, then wait for the dispatches to stop, instead of sending.
+    storm: bool,
 }
 
 impl ClientRole {
@@ -216,6 +300,9 @@ impl ClientRole {
         if self.identify {
             out.push("--identify".to_owned());
         }
+        if self.storm {
+            out.push("--storm".to_owned());
+        }
         out
     }
 
@@ -241,6 +328,7 @@ impl ClientRole {
             identify: argv.iter().any(|a| a == "--identify"),
             status: text("--status"),
             connect_concurrency: num("--connect-concurrency"),
+            storm: argv.iter().any(|a| a == "--storm"),
         }
     }
 }
@@ -311,6 +399,7 @@ async fn connect(
         let text = next_text(&mut ws)
             .await
             .map_err(|e| format!("before READY: {e}"))?;
+        count_frame(&text);
         let frame: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("before READY: {e}"))?;
         if frame["op"] == 0 && frame["t"] == "READY" {
@@ -343,6 +432,7 @@ async fn listen(
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
                     let now = Instant::now();
+                    count_frame(&text);
                     if heartbeat.is_some()
                         && let Some(s) = dispatch_seq(&text)
                     {
@@ -515,6 +605,38 @@ async fn drive(role: &ClientRole, sender: Option<&str>, tokens: &[String]) -> Ro
     summarize(&sent, &arrivals, elapsed)
 }
 
+/// The client process of an identify storm: connects every client, then waits until no dispatch
+/// has come for two seconds.
+async fn storm(role: &ClientRole, tokens: &[String]) -> Storm {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let start_us = epoch().elapsed().as_micros() as u64;
+    let handles = clients(role, tokens, tx).await;
+    let mut seen = DISPATCHES.load(Relaxed);
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while let Ok(report) = rx.try_recv() {
+            if let Report::Closed(why) = report {
+                panic!("a client lost its connection: {why}");
+            }
+        }
+        let now = DISPATCHES.load(Relaxed);
+        if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
+        }
+    }
+    for h in handles {
+        h.abort();
+    }
+    Storm {
+        seconds: (LAST_DISPATCH_US.load(Relaxed).saturating_sub(start_us)) as f64 / 1e6,
+        frames: seen as f64,
+        server_cpu_s: 0.0,
+    }
+}
+
 /// Entry point of the client process. Stdin: the sender's token (an empty line for none), then with
 /// `--identify` one token per client; then stdin stays open until the parent is done with us.
 fn client_role(argv: &[String]) -> ! {
@@ -543,9 +665,14 @@ fn client_role(argv: &[String]) -> ! {
         .enable_all()
         .build()
         .unwrap();
-    let round = rt.block_on(drive(&role, sender.as_deref(), &tokens));
+    let line = if role.storm {
+        rt.block_on(storm(&role, &tokens)).to_line()
+    } else {
+        rt.block_on(drive(&role, sender.as_deref(), &tokens))
+            .to_line()
+    };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", round.to_line()).unwrap();
+    writeln!(out, "{line}").unwrap();
     out.flush().unwrap();
     // Tearing down thousands of sockets is not part of the round.
     std::process::exit(0)
@@ -570,6 +697,16 @@ impl Drop for ClientProcess {
 
 /// Runs a round's client process against a server this process is serving, and returns its numbers.
 fn run_clients(role: &ClientRole, sender: Option<&str>, tokens: &[String]) -> Round {
+    run_client_process(role, sender, tokens, Round::from_line)
+}
+
+/// Runs a client process and returns the result it printed, read by `parse`.
+fn run_client_process<T>(
+    role: &ClientRole,
+    sender: Option<&str>,
+    tokens: &[String],
+    parse: fn(&str) -> Option<T>,
+) -> T {
     let child = Command::new(std::env::current_exe().unwrap())
         .args(role.args())
         .stdin(Stdio::piped())
@@ -595,7 +732,7 @@ fn run_clients(role: &ClientRole, sender: Option<&str>, tokens: &[String]) -> Ro
     let mut round = None;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        match Round::from_line(&line) {
+        match parse(&line) {
             Some(r) => {
                 round = Some(r);
                 break;
@@ -622,6 +759,29 @@ fn server_runtime() -> tokio::runtime::Runtime {
 
 /// Fluxer: REST create through the real router, delivery through the real gateway.
 fn fluxer_round(args: &Args) -> Round {
+    fluxer_clients(args, &args.status, false, |role, owner, tokens| {
+        run_clients(role, Some(owner), tokens)
+    })
+}
+
+/// The identify storm: the clients identify with `status`; the server's CPU is measured around it.
+fn storm_round(args: &Args, status: &str) -> Storm {
+    fluxer_clients(args, status, true, |role, _, tokens| {
+        let cpu = own_cpu_seconds();
+        let mut storm = run_client_process(role, None, tokens, Storm::from_line);
+        storm.server_cpu_s = own_cpu_seconds() - cpu;
+        storm
+    })
+}
+
+/// Serves Fluxer with `args.clients` members in one guild and runs `round` against it (with the
+/// client role, the owner's token and the members' tokens).
+fn fluxer_clients<T>(
+    args: &Args,
+    status: &str,
+    storm: bool,
+    round: impl FnOnce(&ClientRole, &str, &[String]) -> T,
+) -> T {
     let rt = server_runtime();
     let (addr, owner_token, channel, tokens) = rt.block_on(async {
         let ports = Ports {
@@ -731,12 +891,13 @@ fn fluxer_round(args: &Args) -> Round {
         warm_up: 3,
         settle: Duration::from_millis(500),
         identify: true,
-        status: args.status.clone(),
+        status: status.to_owned(),
         connect_concurrency: args.connect_concurrency,
+        storm,
     };
-    let round = run_clients(&role, Some(&owner_token), &tokens);
+    let out = round(&role, &owner_token, &tokens);
     rt.shutdown_timeout(Duration::from_secs(10));
-    round
+    out
 }
 
 /// Baseline: an axum handler that broadcasts the message JSON to every socket through tokio broadcast.
@@ -785,6 +946,7 @@ fn baseline_round(args: &Args) -> Round {
         identify: false,
         status: args.status.clone(),
         connect_concurrency: args.connect_concurrency,
+        storm: false,
     };
     let round = run_clients(&role, None, &[]);
     rt.shutdown_timeout(Duration::from_secs(10));
@@ -797,6 +959,10 @@ fn main() {
         client_role(&argv);
     }
     let args = args();
+    if args.storm {
+        storm_main(&args);
+        return;
+    }
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for round in 0..args.rounds {
         // Alternate which goes first.
@@ -839,4 +1005,41 @@ fn main() {
         op99 / bp99
     );
     println!("| deliveries/s | {otp:.0} | {btp:.0} | {:.2}x |", otp / btp);
+}
+
+/// `--storm`: online against invisible, alternating which goes first.
+fn storm_main(args: &Args) {
+    let (mut online, mut invisible) = (Vec::new(), Vec::new());
+    for round in 0..args.rounds {
+        if round % 2 == 0 {
+            invisible.push(storm_round(args, "invisible"));
+            online.push(storm_round(args, "online"));
+        } else {
+            online.push(storm_round(args, "online"));
+            invisible.push(storm_round(args, "invisible"));
+        }
+        eprintln!(
+            "round {round}: online {:?} / invisible {:?}",
+            online.last().unwrap(),
+            invisible.last().unwrap()
+        );
+    }
+    let m = |v: &[Storm], f: fn(&Storm) -> f64| median(v.iter().map(f).collect());
+    println!(
+        "identify storm, {} clients in one guild, median of {} rounds",
+        args.clients, args.rounds
+    );
+    println!("| metric | online | invisible (baseline) | ratio |");
+    println!("|---|---|---|---|");
+    for (name, f) in [
+        (
+            "total time (s)",
+            (|r: &Storm| r.seconds) as fn(&Storm) -> f64,
+        ),
+        ("dispatches received", |r: &Storm| r.frames),
+        ("server CPU (s)", |r: &Storm| r.server_cpu_s),
+    ] {
+        let (o, b) = (m(&online, f), m(&invisible, f));
+        println!("| {name} | {o:.2} | {b:.2} | {:.2}x |", o / b);
+    }
 }

@@ -1,14 +1,24 @@
 //! History fetch: pages per second for `GET /api/v1/channels/{id}/messages?limit=50` (the latest page)
 //! and `?before=<cursor>&limit=50` (random pages) with N concurrent keep-alive HTTP/1.1 clients, over a
-//! channel pre-filled with 100 000 messages, on the monolith (`fluxer::node::Node`: SQLite, the
-//! real router, rate limits off), against a baseline of axum + one raw rusqlite query (messages joined
-//! to their authors, same page size) on an equivalent table holding the same messages, served from a
-//! pool of read connections on tokio's blocking pool and answered as JSON rows of the same shape. Same
-//! client code for both, same process, rounds alternate the order, medians.
+//! channel pre-filled with `--messages` messages in a database holding `--total` (the rest spread over
+//! nine other channels), on the monolith (`fluxer::node::Node`: SQLite or PostgreSQL, the real
+//! router, rate limits off), against a baseline of axum + one raw query (messages joined to their
+//! authors, same page size) on an equivalent table holding the same messages (rusqlite connections on
+//! tokio's blocking pool, or tokio-postgres connections, as many as Fluxer's pool), answered as JSON
+//! rows of the same shape. Same client code for both, same process, rounds alternate the order,
+//! medians.
 //!
 //! ```sh
 //! cargo bench -p fluxer --bench history -- --messages 100000 --clients 64 --seconds 3 --rounds 3
+//! cargo bench -p fluxer --features cluster --bench history -- --backend postgres \
+//!     --messages 1000000 --total 10000000 --rounds 1
 //! ```
+//!
+//! The messages are written in bulk, in the database itself: one is stored through the repository
+//! (its stored form is the template), the others are generated from it by one `INSERT … SELECT`
+//! over a counter (a recursive CTE in SQLite, `generate_series` in PostgreSQL) with their own IDs,
+//! one per second up to now. PostgreSQL comes from `FLUXER_BENCH_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`); the bench creates a scratch database and drops it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,13 +32,12 @@ use axum::routing::get;
 use fluxer::config::Config;
 use fluxer::core::id::{GuildId, MessageId, Snowflake, UserId};
 use fluxer::core::model::{Message, MessageType, User};
-use fluxer::core::ports::{MessageRepository, UserRepository};
 use fluxer::core::service::{Fluxer, GuildCreate, LoginOutcome, Ports, RegisterRequest};
 use fluxer::core::time::Timestamp;
 use fluxer::node::Node;
 use fluxer::storage::memory::{InProcessEventBus, LogMailer, MemoryCache};
+use fluxer::storage::postgres::PostgresStore;
 use fluxer::storage::sqlite::SqliteStore;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -41,8 +50,17 @@ use common::{TempDir, median};
 const PAGE: usize = 50;
 const AUTHORS: usize = 8;
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 struct Args {
+    backend: Backend,
     messages: usize,
+    /// Messages in the whole database (at least `messages`).
+    total: usize,
     clients: usize,
     seconds: f64,
     warmup: f64,
@@ -51,6 +69,8 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
+        backend: Backend::Sqlite,
+        total: 0,
         messages: 100_000,
         clients: 64,
         seconds: 3.0,
@@ -63,6 +83,10 @@ fn args() -> Args {
         let value = argv.get(i + 1).map(String::as_str);
         match (argv[i].as_str(), value) {
             ("--messages", Some(v)) => a.messages = v.parse().expect("--messages N"),
+            ("--total", Some(v)) => a.total = v.parse().expect("--total N"),
+            ("--backend", Some("sqlite")) => a.backend = Backend::Sqlite,
+            ("--backend", Some("postgres")) => a.backend = Backend::Postgres,
+            ("--backend", Some(v)) => panic!("--backend sqlite|postgres, not {v}"),
             ("--clients", Some(v)) => a.clients = v.parse().expect("--clients N"),
             ("--seconds", Some(v)) => a.seconds = v.parse().expect("--seconds S"),
             ("--warmup", Some(v)) => a.warmup = v.parse().expect("--warmup S"),
@@ -72,6 +96,7 @@ fn args() -> Args {
         i += 1;
     }
     assert!(a.messages > PAGE, "--messages must exceed the page size");
+    a.total = a.total.max(a.messages);
     a
 }
 
@@ -90,26 +115,6 @@ impl Lcg {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-}
-
-const WORDS: &[&str] = &[
-    "the", "a", "to", "and", "of", "is", "in", "it", "you", "that", "for", "on", "with", "this",
-    "was", "but", "are", "have", "not", "be", "just", "so", "like", "what", "do", "can", "if",
-    "we", "they", "my", "lol", "yeah", "think", "know", "get", "would", "good", "time", "server",
-    "game", "build", "patch", "release", "tonight", "tomorrow", "channel", "voice", "message",
-    "rust", "compile", "deploy", "works", "broken", "fixed", "thanks", "anyone", "here", "there",
-];
-
-fn sentence(rng: &mut Lcg) -> String {
-    let n = 4 + rng.below(16);
-    let mut s = String::with_capacity(n * 6);
-    for i in 0..n {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(WORDS[rng.below(WORDS.len())]);
-    }
-    s
 }
 
 /// A keep-alive HTTP/1.1 client on one connection: Content-Length bodies only (what both servers send).
@@ -264,25 +269,62 @@ async fn measure(target: &Target, ids: &Arc<Vec<u64>>, args: &Args) -> (Phase, P
     (latest, before)
 }
 
-/// The messages both servers hold: (id, author index, content), oldest first, one per second up to now.
-fn corpus(n: usize) -> Vec<(u64, usize, String)> {
-    let now = Timestamp::now().unix_ms();
-    let mut rng = Lcg(42);
-    (0..n)
-        .map(|i| {
-            let ms = now - (n - i) as i64 * 1000;
-            let id = Snowflake::from_parts(ms, 1, 0).0;
-            (id, i % AUTHORS, sentence(&mut rng))
-        })
-        .collect()
+/// Seconds between two messages of a channel, as a step between their snowflake IDs.
+const STEP: u64 = 1000 << 22;
+/// Channels besides the measured one that hold the rest of `--total`.
+const OTHER_CHANNELS: u64 = 9;
+
+/// Where the messages are: message `i` (0: the oldest) of a channel has ID `first + i * STEP`, one
+/// per second up to now; the measured channel holds `messages`, each other channel `per_other`.
+#[derive(Clone, Copy)]
+struct Layout {
+    messages: usize,
+    per_other: usize,
+    first: u64,
 }
 
-/// Fluxer: the monolith on a fresh data directory. The data is written first, through the use-cases
-/// and (for the messages) straight into the store (the repository's `insert_message`, as the service
-/// stores them), authored by a few users; then the server starts on it.
-async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Node, Target) {
-    let db = dir.join("fluxer.db");
-    let store = Arc::new(SqliteStore::open(&db).unwrap());
+impl Layout {
+    fn new(args: &Args) -> Layout {
+        let now = Timestamp::now().unix_ms();
+        let per_other = (args.total - args.messages).div_ceil(OTHER_CHANNELS as usize);
+        let span = args.messages.max(per_other) as i64;
+        Layout {
+            messages: args.messages,
+            per_other,
+            first: Snowflake::from_parts(now - span * 1000, 1, 0).0,
+        }
+    }
+
+    /// The measured channel's message IDs, oldest first.
+    fn ids(&self) -> Vec<u64> {
+        (0..self.messages as u64)
+            .map(|i| self.first + i * STEP)
+            .collect()
+    }
+
+    /// The channels to fill, with how many messages each: the measured one, then the others
+    /// (IDs no real channel has).
+    fn channels(&self, measured: u64) -> Vec<(u64, usize)> {
+        let mut out = vec![(measured, self.messages)];
+        if self.per_other > 0 {
+            out.extend((0..OTHER_CHANNELS).map(|k| ((1 << 60) + k, self.per_other)));
+        }
+        out
+    }
+}
+
+/// Rows per generating statement (one transaction each, so SQLite's WAL stays small).
+const CHUNK: usize = 500_000;
+
+/// What the bench writes through the use-cases before the bulk fill: a reader (owner of a guild
+/// with one channel) and the authors; the first message is stored through the repository, as the
+/// service stores messages, and its stored form is the template of the rest.
+struct Prepared {
+    token: String,
+    channel: u64,
+}
+
+async fn prepare(store: Arc<dyn fluxer::core::ports::Store>, layout: &Layout) -> Prepared {
     let fluxer = Fluxer::new(
         Ports::new(
             store.clone(),
@@ -317,28 +359,26 @@ async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Node, Ta
         .unwrap();
     let guild_id: GuildId = guild.id;
     let channel = fluxer.list_guild_channels(&owner, guild_id).await.unwrap()[0].id;
-
-    let authors: Vec<UserId> = (0..AUTHORS).map(|i| UserId::new(1000 + i as u64)).collect();
-    for (i, id) in authors.iter().enumerate() {
+    for i in 0..AUTHORS {
         let mut user = User::new(
-            *id,
+            author_id(i),
             format!("author{i}"),
             Some(format!("author{i}@bench.example")),
         );
         user.discriminator = i as u16 + 1;
         store.create_user(&user).await.unwrap();
     }
-    let messages = corpus.iter().map(|(id, author, content)| Message {
-        id: MessageId::new(*id),
+    let template = Message {
+        id: MessageId::new(layout.first),
         channel_id: channel,
         guild_id: Some(guild_id),
-        author_id: authors[*author],
+        author_id: author_id(0),
         webhook_id: None,
         webhook_name: None,
         webhook_avatar: None,
         kind: MessageType::Default,
         flags: 0,
-        content: content.clone(),
+        content: content(0),
         edited_timestamp: None,
         pinned_at: None,
         mention_everyone: false,
@@ -350,22 +390,191 @@ async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Node, Ta
         nonce: None,
         tts: false,
         stickers: Vec::new(),
-    });
-    // Concurrent inserts share the writer's group commits.
-    futures_util::stream::iter(messages)
-        .map(|m| {
-            let store = store.clone();
-            async move { store.insert_message(&m).await.unwrap() }
-        })
-        .buffer_unordered(1024)
-        .collect::<Vec<()>>()
-        .await;
-    drop(fluxer);
-    store.close().await;
+    };
+    store.insert_message(&template).await.unwrap();
+    Prepared {
+        token,
+        channel: channel.get(),
+    }
+}
 
+fn author_id(i: usize) -> UserId {
+    UserId::new(1000 + i as u64)
+}
+
+/// Message `i`'s text (the generating statements build the same).
+fn content(i: usize) -> String {
+    format!("message number {i} of the history bench, about as long as a chat line")
+}
+
+/// Fills Fluxer's SQLite file: every message but the template, generated from it.
+fn fill_sqlite(db: &Path, channel: u64, layout: &Layout) {
+    let mut conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;")
+        .unwrap();
+    let (template, id_is_text): (String, bool) = conn
+        .query_row(
+            "SELECT data, json_type(data, '$.id') = 'text' FROM messages WHERE channel_id = ?1 AND id = ?2",
+            rusqlite::params![channel as i64, layout.first as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let id = if id_is_text {
+        "CAST(?3 + i * ?4 AS TEXT)"
+    } else {
+        "?3 + i * ?4"
+    };
+    let sql = format!(
+        "INSERT INTO messages (channel_id, id, pinned_at, data)
+         WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)
+         SELECT ?5, ?3 + i * ?4, NULL,
+                json_set(?6, '$.id', {id},
+                         '$.content', 'message number ' || i || ' of the history bench, about as long as a chat line')
+         FROM n"
+    );
+    for (ch, count) in layout.channels(channel) {
+        // The measured channel's first message is the template, already stored.
+        let mut from = usize::from(ch == channel);
+        while from < count {
+            let to = (from + CHUNK).min(count);
+            let tx = conn.transaction().unwrap();
+            tx.execute(
+                &sql,
+                rusqlite::params![
+                    from as i64,
+                    to as i64,
+                    layout.first as i64,
+                    STEP as i64,
+                    ch as i64,
+                    template
+                ],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+            from = to;
+        }
+    }
+    conn.execute(
+        "UPDATE channels SET last_message_id = ?2 WHERE id = ?1",
+        rusqlite::params![
+            channel as i64,
+            (layout.first + (layout.messages as u64 - 1) * STEP) as i64
+        ],
+    )
+    .unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")
+        .unwrap();
+}
+
+/// The PostgreSQL server of the bench.
+fn postgres_server() -> String {
+    std::env::var("FLUXER_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// A connection to `database` on the bench server, its driver task spawned.
+async fn pg_connect(database: &str) -> tokio_postgres::Client {
+    let url = format!("{}/{database}", postgres_server());
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required at {url}: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// Fills Fluxer's PostgreSQL database: every message but the template, generated from it.
+async fn fill_postgres(database: &str, channel: u64, layout: &Layout) {
+    let c = pg_connect(database).await;
+    let row = c
+        .query_one(
+            "SELECT data::text, jsonb_typeof(data -> 'id') = 'string' FROM messages WHERE channel_id = $1 AND id = $2",
+            &[&(channel as i64), &(layout.first as i64)],
+        )
+        .await
+        .unwrap();
+    let (template, id_is_text): (String, bool) = (row.get(0), row.get(1));
+    let id = if id_is_text {
+        "to_jsonb(($3 + i * $4)::text)"
+    } else {
+        "to_jsonb($3 + i * $4)"
+    };
+    let sql = format!(
+        "INSERT INTO messages (channel_id, id, pinned_at, data)
+         SELECT $5, $3 + i * $4, NULL,
+                ($6::text)::jsonb || jsonb_build_object('id', {id},
+                    'content', 'message number ' || i || ' of the history bench, about as long as a chat line')
+         FROM generate_series($1::bigint, $2::bigint - 1) AS i"
+    );
+    for (ch, count) in layout.channels(channel) {
+        let mut from = usize::from(ch == channel);
+        while from < count {
+            let to = (from + CHUNK).min(count);
+            c.execute(
+                &sql,
+                &[
+                    &(from as i64),
+                    &(to as i64),
+                    &(layout.first as i64),
+                    &(STEP as i64),
+                    &(ch as i64),
+                    &template,
+                ],
+            )
+            .await
+            .unwrap();
+            from = to;
+        }
+    }
+    c.execute(
+        "UPDATE channels SET last_message_id = $2 WHERE id = $1",
+        &[
+            &(channel as i64),
+            &((layout.first + (layout.messages as u64 - 1) * STEP) as i64),
+        ],
+    )
+    .await
+    .unwrap();
+    c.batch_execute("VACUUM ANALYZE messages").await.unwrap();
+}
+
+/// Fluxer: the monolith on fresh storage (a data directory, and with PostgreSQL the scratch
+/// database), filled first, then started on it.
+async fn fluxer_server(
+    dir: &Path,
+    backend: Backend,
+    database: &str,
+    layout: &Layout,
+) -> (Node, Target) {
     let mut config = Config::default();
+    let prepared = match backend {
+        Backend::Sqlite => {
+            let db = dir.join("fluxer.db");
+            let store = Arc::new(SqliteStore::open(&db).unwrap());
+            let prepared = prepare(store.clone(), layout).await;
+            store.close().await;
+            drop(store);
+            let channel = prepared.channel;
+            let (db2, layout2) = (db.clone(), *layout);
+            tokio::task::spawn_blocking(move || fill_sqlite(&db2, channel, &layout2))
+                .await
+                .unwrap();
+            config.database = fluxer::config::Database::Sqlite { path: db };
+            prepared
+        }
+        Backend::Postgres => {
+            let url = format!("{}/{database}", postgres_server());
+            let store = Arc::new(PostgresStore::connect(&url, 4).await.unwrap());
+            let prepared = prepare(store.clone(), layout).await;
+            store.close();
+            drop(store);
+            fill_postgres(database, prepared.channel, layout).await;
+            config.database = fluxer::config::Database::Postgres { url, pool_size: 4 };
+            prepared
+        }
+    };
     config.instance.data_dir = Some(dir.to_owned());
-    config.database = fluxer::config::Database::Sqlite { path: db };
     config.dev.disable_rate_limits = true;
     config.services.s3.enabled = false;
     config.integrations.search = fluxer::config::Search::Disabled {};
@@ -380,8 +589,8 @@ async fn fluxer_server(dir: &Path, corpus: &[(u64, usize, String)]) -> (Node, Ta
     tokio::spawn(async move { axum::serve(listener, app).await });
     let target = Target {
         addr,
-        path: format!("/api/v1/channels/{channel}/messages"),
-        token,
+        path: format!("/api/v1/channels/{}/messages", prepared.channel),
+        token: prepared.token,
     };
     (monolith, target)
 }
@@ -516,12 +725,14 @@ async fn baseline_history(
     Ok(Json(rows))
 }
 
-/// Baseline: the same messages in one table (plus a users table), same pragmas as Fluxer's store.
-async fn baseline_server(dir: &Path, corpus: &[(u64, usize, String)]) -> Target {
+/// Baseline (SQLite): the same messages in one table (plus a users table), same pragmas as Fluxer's
+/// store, generated the same way.
+async fn baseline_server(dir: &Path, layout: &Layout) -> Target {
     let path = dir.join("baseline.db");
     let mut conn = open_baseline(&path, rusqlite::OpenFlags::default());
     conn.execute_batch(
-        "CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL,
+        "PRAGMA synchronous=OFF;
+         CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL,
                              discriminator INTEGER NOT NULL, avatar TEXT);
          CREATE TABLE messages (channel_id INTEGER NOT NULL, id INTEGER NOT NULL,
                                 author_id INTEGER NOT NULL, content TEXT NOT NULL,
@@ -530,35 +741,50 @@ async fn baseline_server(dir: &Path, corpus: &[(u64, usize, String)]) -> Target 
     )
     .unwrap();
     let channel = 2u64;
-    let tx = conn.transaction().unwrap();
     for i in 0..AUTHORS {
-        tx.execute(
+        conn.execute(
             "INSERT INTO users (id, username, discriminator) VALUES (?1, ?2, ?3)",
-            rusqlite::params![1000 + i as i64, format!("author{i}"), i as i64 + 1],
+            rusqlite::params![
+                author_id(i).get() as i64,
+                format!("author{i}"),
+                i as i64 + 1
+            ],
         )
         .unwrap();
     }
-    {
-        let mut insert = tx
-            .prepare(
-                "INSERT INTO messages (channel_id, id, author_id, content, timestamp, flags)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+    let first_ms = MessageId::new(layout.first).timestamp().unix_ms();
+    let sql = format!(
+        "INSERT INTO messages (channel_id, id, author_id, content, timestamp, flags)
+         WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)
+         SELECT ?5, ?3 + i * ?4, {author},
+                'message number ' || i || ' of the history bench, about as long as a chat line',
+                strftime('%Y-%m-%dT%H:%M:%fZ', (?6 + i * 1000) / 1000.0, 'unixepoch'), 0
+         FROM n",
+        author = author_id(0).get()
+    );
+    for (ch, count) in layout.channels(channel) {
+        let mut from = 0;
+        while from < count {
+            let to = (from + CHUNK).min(count);
+            let tx = conn.transaction().unwrap();
+            tx.execute(
+                &sql,
+                rusqlite::params![
+                    from as i64,
+                    to as i64,
+                    layout.first as i64,
+                    STEP as i64,
+                    ch as i64,
+                    first_ms
+                ],
             )
             .unwrap();
-        for (id, author, content) in corpus {
-            let timestamp = MessageId::new(*id).timestamp().to_iso8601();
-            insert
-                .execute(rusqlite::params![
-                    channel as i64,
-                    *id as i64,
-                    1000 + *author as i64,
-                    content,
-                    timestamp
-                ])
-                .unwrap();
+            tx.commit().unwrap();
+            from = to;
         }
     }
-    tx.commit().unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;")
+        .unwrap();
     drop(conn);
     let readers = 4; // Fluxer's default read pool.
     let state = Arc::new(Baseline {
@@ -574,14 +800,172 @@ async fn baseline_server(dir: &Path, corpus: &[(u64, usize, String)]) -> Target 
     let app = axum::Router::new()
         .route("/api/v1/channels/{channel}/messages", get(baseline_history))
         .with_state(state.clone());
+    serve_baseline(app, channel, &state.token).await
+}
+
+async fn serve_baseline(app: axum::Router, channel: u64, token: &str) -> Target {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     Target {
         addr,
         path: format!("/api/v1/channels/{channel}/messages"),
-        token: state.token.clone(),
+        token: token.to_owned(),
     }
+}
+
+/// The PostgreSQL baseline's state: as many connections as Fluxer's pool, each taken by one
+/// request at a time.
+struct PgBaseline {
+    token: String,
+    /// Each connection with the page query prepared on it.
+    idle: Mutex<Vec<(tokio_postgres::Client, tokio_postgres::Statement)>>,
+    permits: Arc<Semaphore>,
+}
+
+const PG_PAGE: &str =
+    "SELECT m.id, m.author_id, u.username, u.discriminator, u.avatar, m.content, m.timestamp,
+        m.edited_timestamp, m.flags
+ FROM baseline_messages m JOIN baseline_users u ON u.id = m.author_id
+ WHERE m.channel_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3";
+
+async fn pg_baseline_history(
+    State(b): State<Arc<PgBaseline>>,
+    UrlPath(channel): UrlPath<u64>,
+    Query(q): Query<HistoryQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Row>>, StatusCode> {
+    if headers.get("authorization").map(|v| v.as_bytes()) != Some(b.token.as_bytes()) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    let _permit = b.permits.clone().acquire_owned().await.unwrap();
+    let (conn, stmt) = b
+        .idle
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("a connection per permit");
+    let before = q.before.unwrap_or(u64::MAX).min(i64::MAX as u64) as i64;
+    let found = conn
+        .query(&stmt, &[&(channel as i64), &before, &i64::from(limit)])
+        .await;
+    b.idle.lock().unwrap().push((conn, stmt));
+    let rows = found.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok(Json(
+        rows.iter()
+            .map(|r| Row {
+                id: r.get::<_, i64>(0).to_string(),
+                channel_id: channel.to_string(),
+                author: Author {
+                    id: r.get::<_, i64>(1).to_string(),
+                    username: r.get(2),
+                    discriminator: format!("{:04}", r.get::<_, i32>(3)),
+                    global_name: None,
+                    avatar: r.get(4),
+                    flags: 0,
+                },
+                kind: 0,
+                flags: r.get::<_, i32>(8) as u32,
+                content: r.get(5),
+                timestamp: r.get(6),
+                edited_timestamp: r.get(7),
+                pinned: false,
+                mention_everyone: false,
+                tts: false,
+                mentions: Vec::new(),
+                mention_roles: Vec::new(),
+                embeds: Vec::new(),
+                attachments: Vec::new(),
+                reactions: Vec::new(),
+            })
+            .collect(),
+    ))
+}
+
+/// Baseline (PostgreSQL): the same messages in one table of the same scratch database.
+async fn pg_baseline_server(database: &str, layout: &Layout) -> Target {
+    let c = pg_connect(database).await;
+    c.batch_execute(
+        "CREATE TABLE baseline_users (id BIGINT PRIMARY KEY, username TEXT NOT NULL,
+                                      discriminator INTEGER NOT NULL, avatar TEXT);
+         CREATE TABLE baseline_messages (channel_id BIGINT NOT NULL, id BIGINT NOT NULL,
+                                         author_id BIGINT NOT NULL, content TEXT NOT NULL,
+                                         timestamp TEXT NOT NULL, edited_timestamp TEXT,
+                                         flags INTEGER NOT NULL, PRIMARY KEY (channel_id, id));",
+    )
+    .await
+    .unwrap();
+    for i in 0..AUTHORS {
+        c.execute(
+            "INSERT INTO baseline_users (id, username, discriminator) VALUES ($1, $2, $3)",
+            &[
+                &(author_id(i).get() as i64),
+                &format!("author{i}"),
+                &(i as i32 + 1),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    let channel = 2u64;
+    let first_ms = MessageId::new(layout.first).timestamp().unix_ms();
+    let sql = format!(
+        "INSERT INTO baseline_messages (channel_id, id, author_id, content, timestamp, flags)
+         SELECT $5, $3 + i * $4, {author},
+                'message number ' || i || ' of the history bench, about as long as a chat line',
+                to_char(to_timestamp(($6 + i * 1000) / 1000.0) AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 0
+         FROM generate_series($1::bigint, $2::bigint - 1) AS i",
+        author = author_id(0).get()
+    );
+    for (ch, count) in layout.channels(channel) {
+        let mut from = 0;
+        while from < count {
+            let to = (from + CHUNK).min(count);
+            c.execute(
+                &sql,
+                &[
+                    &(from as i64),
+                    &(to as i64),
+                    &(layout.first as i64),
+                    &(STEP as i64),
+                    &(ch as i64),
+                    &first_ms,
+                ],
+            )
+            .await
+            .unwrap();
+            from = to;
+        }
+    }
+    // One statement per call: a batch of several runs as one transaction, where VACUUM cannot.
+    c.batch_execute("VACUUM ANALYZE baseline_messages")
+        .await
+        .unwrap();
+    c.batch_execute("ANALYZE baseline_users").await.unwrap();
+    let pool = 4; // Fluxer's pool in this bench.
+    let mut idle = Vec::with_capacity(pool);
+    for _ in 0..pool {
+        let conn = pg_connect(database).await;
+        let stmt = conn.prepare(PG_PAGE).await.unwrap();
+        idle.push((conn, stmt));
+    }
+    let state = Arc::new(PgBaseline {
+        token: "baseline-token".to_owned(),
+        idle: Mutex::new(idle),
+        permits: Arc::new(Semaphore::new(pool)),
+    });
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/channels/{channel}/messages",
+            get(pg_baseline_history),
+        )
+        .with_state(state.clone());
+    serve_baseline(app, channel, &state.token).await
 }
 
 fn main() {
@@ -590,15 +974,35 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let corpus = corpus(args.messages);
-    let ids: Arc<Vec<u64>> = Arc::new(corpus.iter().map(|m| m.0).collect());
+    let layout = Layout::new(&args);
+    let ids: Arc<Vec<u64>> = Arc::new(layout.ids());
     let (fluxer_dir, baseline_dir) = (TempDir::new("history"), TempDir::new("history-baseline"));
+    let database = format!("fluxer_bench_history_{}", std::process::id());
+    if args.backend == Backend::Postgres {
+        rt.block_on(async {
+            pg_connect("postgres")
+                .await
+                .batch_execute(&format!("CREATE DATABASE {database}"))
+                .await
+                .unwrap();
+        });
+    }
     let started = Instant::now();
-    let (monolith, fluxer) = rt.block_on(fluxer_server(fluxer_dir.path(), &corpus));
-    let baseline = rt.block_on(baseline_server(baseline_dir.path(), &corpus));
+    let (monolith, fluxer) = rt.block_on(fluxer_server(
+        fluxer_dir.path(),
+        args.backend,
+        &database,
+        &layout,
+    ));
+    let filled_fluxer = started.elapsed().as_secs_f64();
+    let baseline = match args.backend {
+        Backend::Sqlite => rt.block_on(baseline_server(baseline_dir.path(), &layout)),
+        Backend::Postgres => rt.block_on(pg_baseline_server(&database, &layout)),
+    };
     eprintln!(
-        "filled both with {} messages in {:.1} s",
+        "filled both with {} messages in the channel, {} in the database, in {:.1} s (Fluxer's {filled_fluxer:.1} s)",
         args.messages,
+        args.total,
         started.elapsed().as_secs_f64()
     );
 
@@ -619,11 +1023,20 @@ fn main() {
         );
     }
     rt.block_on(monolith.shutdown());
+    if args.backend == Backend::Postgres {
+        rt.block_on(async {
+            pg_connect("postgres")
+                .await
+                .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
+                .await
+                .unwrap();
+        });
+    }
 
     let m = |v: &[(Phase, Phase)], f: fn(&(Phase, Phase)) -> f64| median(v.iter().map(f).collect());
     println!(
-        "history fetch, {} messages in the channel, {PAGE} per page, {} keep-alive clients, {} s per phase, median of {} rounds",
-        args.messages, args.clients, args.seconds, args.rounds
+        "history fetch ({:?}), {} messages in the channel, {} in the database, {PAGE} per page, {} keep-alive clients, {} s per phase, median of {} rounds",
+        args.backend, args.messages, args.total, args.clients, args.seconds, args.rounds
     );
     println!("| metric | fluxer | baseline | ratio |");
     println!("|---|---|---|---|");

@@ -15,8 +15,10 @@ run() { echo; echo "## $*"; cargo bench -q -p fluxer --features cluster --bench 
 
 run fanout -- --clients 1000 --messages 50 --rounds 3
 run fanout -- --clients 10000 --messages 20 --rounds 3
+run fanout -- --storm --clients 10000 --rounds 1
 run rest_create -- --clients 64 --seconds 3 --rounds 3
 run history -- --messages 20000 --clients 64 --seconds 3 --rounds 3
+run history -- --backend sqlite --messages 1000000 --total 10000000 --clients 64 --seconds 3 --rounds 1
 run search -- --docs 100000 --rounds 3
 run image_resize -- --thumbnails 12 --rounds 3
 run soak -- --sessions 500 --seconds 60 --after 30

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use flate2::{Compress, Compression, FlushCompress};
 use fluxer_core::ports::{PresenceEntry, Status};
-use fluxer_core::service::{Actor, DEFAULT_LARGE_THRESHOLD};
+use fluxer_core::service::{Actor, DEFAULT_LARGE_THRESHOLD, LARGE_THRESHOLD_RANGE};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -368,7 +368,12 @@ impl Conn {
                         identify.ignored_events,
                         identify
                             .large_threshold
-                            .map_or(DEFAULT_LARGE_THRESHOLD, |t| t.clamp(50, 250)),
+                            .map_or(DEFAULT_LARGE_THRESHOLD, |t| {
+                                t.clamp(
+                                    *LARGE_THRESHOLD_RANGE.start(),
+                                    *LARGE_THRESHOLD_RANGE.end(),
+                                )
+                            }),
                     )
                     .await
                     .map_err(|_| (close::UNKNOWN_ERROR, "could not start session"))?;

@@ -289,7 +289,9 @@ impl Hub {
             subscription,
             commands: mpsc::channel(1).1,
             guilds: guild_ids.into_iter().collect(),
-            // Unknown after a takeover: every presence is delivered, as to a small guild.
+            // Unknown after a takeover: every presence the session hears is delivered, as to a
+            // small guild (a guild large for everyone sends its presences on its own topic, which
+            // the session hears again once the client shows a member list, op 14).
             large: HashSet::new(),
             ignored: record.ignored_events.into_iter().collect(),
             presence: record.presence,

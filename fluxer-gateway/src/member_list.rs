@@ -67,6 +67,8 @@ impl LazyRequest {
 pub(crate) struct Requested {
     pub(crate) sync_guilds: Vec<GuildId>,
     pub(crate) lists: Vec<(GuildId, ChannelId)>,
+    /// Every guild the request changed subscriptions of.
+    pub(crate) touched: Vec<GuildId>,
 }
 
 /// One session's subscriptions.
@@ -119,6 +121,7 @@ impl Subscriptions {
             if !member_of.contains(&guild) {
                 continue;
             }
+            out.touched.push(guild);
             let sub = self.guilds.entry(guild).or_default();
             let wants_sync = req.sync == Some(true) || req.active == Some(true);
             if wants_sync && !sub.synced {
@@ -148,6 +151,14 @@ impl Subscriptions {
             }
         }
         out
+    }
+
+    /// Whether the session shows a member list of `guild` or follows some of its members: then
+    /// it wants the guild's presence changes.
+    pub(crate) fn wants_presence(&self, guild: GuildId) -> bool {
+        self.guilds
+            .get(&guild)
+            .is_some_and(|g| !g.channels.is_empty() || !g.members.is_empty())
     }
 
     /// Forgets a guild the session left.

@@ -197,7 +197,9 @@ pub(crate) struct SessionTask {
     pub commands: mpsc::Receiver<Command>,
     pub guilds: HashSet<GuildId>,
     /// Guilds too large for every presence to reach the session: their presences come through
-    /// member lists and followed members (op 14).
+    /// member lists and followed members (op 14). Past the highest `large_threshold` the publisher
+    /// does the filtering's first half: presences go to [`Topic::GuildPresence`], which the
+    /// session hears only while it shows or follows members there.
     pub large: HashSet<GuildId>,
     pub ignored: HashSet<String>,
     pub presence: PresenceEntry,
@@ -257,6 +259,9 @@ struct State {
     visible: HashMap<GuildId, (u64, HashMap<ChannelId, bool>)>,
     /// Member lists the client shows (op 14).
     lists: Subscriptions,
+    /// Guilds whose [`Topic::GuildPresence`] the subscription has: those where the client shows
+    /// a member list or follows members.
+    presence_topics: HashSet<GuildId>,
 }
 
 enum Flow {
@@ -315,6 +320,7 @@ impl SessionTask {
             members: HashMap::new(),
             visible: HashMap::new(),
             lists: Subscriptions::default(),
+            presence_topics: HashSet::new(),
         };
         Box::pin(self.set_presence(self.presence.clone())).await;
         let mut initial = std::mem::take(&mut self.initial);
@@ -605,7 +611,7 @@ impl SessionTask {
                     }
                 }
             }
-            Topic::Guild(guild) => {
+            Topic::Guild(guild) | Topic::GuildPresence(guild) => {
                 if !self.guilds.contains(&guild) {
                     return Flow::Continue;
                 }
@@ -670,6 +676,12 @@ impl SessionTask {
         st.members.remove(&guild);
         st.visible.remove(&guild);
         let _ = self.subscription.remove_topic(Topic::Guild(guild)).await;
+        if st.presence_topics.remove(&guild) {
+            let _ = self
+                .subscription
+                .remove_topic(Topic::GuildPresence(guild))
+                .await;
+        }
     }
 
     /// Forgets cached state that an event may have changed: the guild's shared state (roles,
@@ -766,6 +778,30 @@ impl SessionTask {
     /// `GUILD_MEMBER_LIST_UPDATE` for each list newly shown.
     async fn on_lazy(&mut self, st: &mut State, request: LazyRequest) -> Flow {
         let requested = st.lists.apply(request, &self.guilds);
+        // A large guild's presences reach only the sessions that show or follow its members.
+        for guild in requested.touched.iter().copied() {
+            let wanted = st.lists.wants_presence(guild);
+            if wanted == st.presence_topics.contains(&guild) {
+                continue;
+            }
+            let topic = Topic::GuildPresence(guild);
+            let changed = if wanted {
+                self.subscription.add_topic(topic).await
+            } else {
+                self.subscription.remove_topic(topic).await
+            };
+            match changed {
+                Ok(()) if wanted => {
+                    st.presence_topics.insert(guild);
+                }
+                Ok(()) => {
+                    st.presence_topics.remove(&guild);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %fluxer_core::error::chain(&e), "could not follow a guild's presences");
+                }
+            }
+        }
         let fluxer = self.ctx.fluxer().clone();
         for guild in requested.sync_guilds {
             match fluxer.guild_snapshot(guild, self.user_id).await {

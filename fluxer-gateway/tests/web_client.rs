@@ -460,6 +460,71 @@ async fn large_guilds_send_presences_only_to_who_follows_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guild_large_for_everyone_sends_presences_only_to_who_shows_or_follows_them() {
+    use fluxer_core::ports::{EventBus, EventKind, Topic};
+    let bus = std::sync::Arc::new(fluxer_storage::memory::InProcessEventBus::new());
+    let env = start_on(fast(), bus.clone()).await;
+    let (alice_token, alice) = user(&env, "alice").await;
+    let (carol_token, carol) = user(&env, "carol").await;
+    let (bob_token, bob) = user(&env, "bob").await;
+    let (guild, channel) = guild_with(&env, &alice, Some(&carol)).await;
+    let invite = env
+        .fluxer
+        .create_invite(&alice, channel, Default::default())
+        .await
+        .unwrap();
+    env.fluxer.accept_invite(&bob, &invite.code).await.unwrap();
+    // Past the highest `large_threshold` (250): large for every session.
+    for i in 0..248 {
+        let (_, m) = user(&env, &format!("member{i}")).await;
+        env.fluxer.accept_invite(&m, &invite.code).await.unwrap();
+    }
+    // What every session of the guild hears, whatever it shows.
+    let mut guild_topic = bus.subscribe(1024).await.unwrap();
+    guild_topic.add_topic(Topic::Guild(guild)).await.unwrap();
+    let (mut alice_ws, ready) = identify(&env, &alice_token).await;
+    assert_eq!(ready["d"]["guilds"][0]["member_count"], 251);
+    assert_eq!(ready["d"]["guilds"][0]["large"], true);
+    let (mut carol_ws, _) = identify(&env, &carol_token).await;
+    // Carol follows Bob (op 14 `members`), Alice shows and follows nobody.
+    send_json(
+        &mut carol_ws,
+        json!({ "op": 14, "d": { "subscriptions": { guild.to_string(): { "sync": true, "members": [bob.id().to_string()] } } } }),
+    )
+    .await;
+    // GUILD_SYNC answers the op: it has been handled.
+    next_dispatch(&mut carol_ws, "GUILD_SYNC").await;
+    let (_bob_ws, _) = identify(&env, &bob_token).await;
+    let p = loop {
+        let p = next_dispatch(&mut carol_ws, "PRESENCE_UPDATE").await;
+        if p["d"]["guild_id"] == guild.to_string() {
+            break p;
+        }
+    };
+    assert_eq!(p["d"]["user"]["id"], bob.id().to_string());
+    assert_eq!(p["d"]["status"], "online");
+    send(&env, &alice, channel, "marker").await;
+    loop {
+        let v = next(&mut alice_ws).await.unwrap();
+        assert!(
+            v["t"] != "PRESENCE_UPDATE",
+            "a presence reached a session that follows nobody: {v}"
+        );
+        if v["t"] == "MESSAGE_CREATE" && v["d"]["content"] == "marker" {
+            break;
+        }
+    }
+    // Nor did any presence ride the guild's own topic, which every session of the guild hears.
+    loop {
+        let d = guild_topic.recv().await.unwrap().unwrap();
+        assert_ne!(d.event, EventKind::PresenceUpdate, "{d:?}");
+        if d.payload.contains("\"marker\"") {
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_delete_reaches_every_member_who_saw_it() {
     let env = start(fast()).await;
     let (_, alice) = user(&env, "alice").await;

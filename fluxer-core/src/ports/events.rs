@@ -12,14 +12,19 @@ pub enum Topic {
     Guild(GuildId),
     /// Every session of one user.
     User(UserId),
+    /// The presence changes of a large guild's members (more members than any session's
+    /// `large_threshold` allows): only the sessions that show or follow members subscribe, so a
+    /// storm of members coming online does not reach every session of the guild.
+    GuildPresence(GuildId),
 }
 
 impl Topic {
-    /// A stable subject name (`guild.123`, `user.456`) for brokers.
+    /// A stable subject name (`guild.123`, `user.456`, `presence.123`) for brokers.
     pub fn subject(&self) -> String {
         match self {
             Topic::Guild(id) => format!("guild.{id}"),
             Topic::User(id) => format!("user.{id}"),
+            Topic::GuildPresence(id) => format!("presence.{id}"),
         }
     }
 }

@@ -141,7 +141,7 @@ pub use oauth2::{
 };
 pub use packs::{PackCreate, PackInviteCreate, PackUpdate};
 pub use password::{Argon2Hasher, PasswordHasher};
-pub use presence::DEFAULT_LARGE_THRESHOLD;
+pub use presence::{DEFAULT_LARGE_THRESHOLD, LARGE_THRESHOLD_RANGE};
 pub use profiles::{MutualGuild, ProfileFields, ProfileQuery, UserProfile};
 pub use push::{LARGE_GUILD, MAX_PUSH_SUBSCRIPTIONS, PushKeys, PushSubscribe, PushSubscription};
 pub use realtime::{GuildView, MemberList, MembersRequest, SessionStart};

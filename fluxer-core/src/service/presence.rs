@@ -13,6 +13,11 @@ use crate::ports::{PresenceEntry, Status};
 /// `large_threshold`): its snapshot carries no presences and only the first members.
 pub const DEFAULT_LARGE_THRESHOLD: u64 = 250;
 
+/// The lowest and highest `large_threshold` a session may ask for (as upstream). A guild with more
+/// members than the highest is large for every session: its presence changes go to
+/// [`Topic::GuildPresence`](crate::ports::Topic::GuildPresence), not to every member.
+pub const LARGE_THRESHOLD_RANGE: std::ops::RangeInclusive<u64> = 50..=250;
+
 /// How long a large guild's online count is reused before it is counted again.
 const ONLINE_COUNT_TTL_MS: i64 = 10_000;
 

@@ -302,6 +302,12 @@ impl Fluxer {
 
     /// Tells each of `guilds`, and the user's friends and group-DM companions, about `user`'s
     /// presence; `payload` builds one guild's copy (`None`: the one for friends, without a guild).
+    ///
+    /// A guild large for every session (more members than the highest `large_threshold`) gets it
+    /// on [`Topic::GuildPresence`], which only the sessions showing or following members hear: a
+    /// member coming online costs one delivery per interested session, not one per member, and
+    /// thousands of members identifying stay linear in their number (as upstream, where a large
+    /// guild sends presences only to the sessions subscribed to that member).
     pub async fn publish_presence<P: Serialize>(
         &self,
         user: UserId,
@@ -309,16 +315,19 @@ impl Fluxer {
         payload: impl Fn(Option<GuildId>) -> P,
     ) -> Result<()> {
         for guild in guilds {
+            let large =
+                self.store().count_members(guild).await? > *super::LARGE_THRESHOLD_RANGE.end();
+            let topic = if large {
+                Topic::GuildPresence(guild)
+            } else {
+                Topic::Guild(guild)
+            };
             self.inner
                 .ports
                 .events
                 .publish(
-                    Dispatch::new(
-                        EventKind::PresenceUpdate,
-                        Topic::Guild(guild),
-                        &payload(Some(guild)),
-                    )
-                    .about_user(user),
+                    Dispatch::new(EventKind::PresenceUpdate, topic, &payload(Some(guild)))
+                        .about_user(user),
                 )
                 .await?;
         }

@@ -352,6 +352,7 @@ fn topic_of(prefix: &str, subject: &str) -> Option<Topic> {
     match kind {
         "guild" => Some(Topic::Guild(GuildId::new(id))),
         "user" => Some(Topic::User(UserId::new(id))),
+        "presence" => Some(Topic::GuildPresence(GuildId::new(id))),
         _ => None,
     }
 }
@@ -611,6 +612,10 @@ mod tests {
         assert_eq!(
             topic_of("fx", "fx.events.user.7"),
             Some(Topic::User(UserId::new(7)))
+        );
+        assert_eq!(
+            topic_of("fx", "fx.events.presence.12"),
+            Some(Topic::GuildPresence(GuildId::new(12)))
         );
         assert_eq!(topic_of("fx", "fy.events.user.7"), None);
         assert_eq!(topic_of("fx", "fx.events.channel.7"), None);
