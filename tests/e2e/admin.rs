@@ -2,26 +2,12 @@
 //! enforced on every request and at sign-in, the instance config enforced at registration, staff
 //! actions on accounts, and the admin audit log that records every one of them.
 
-use std::process::Stdio;
-
 use serde_json::{Value, json};
 
-use crate::harness::{Client, Response, Server, fluxer_server};
-use crate::{create_guild, general_channel, register};
+use crate::harness::{Client, Response, Server};
+use crate::{create_guild, general_channel, register, staff as operator};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// An account made with `create-admin` (which grants every admin ACL), logged in.
-pub(crate) fn operator(server: &Server, email: &str, username: &str) -> (Client, String) {
-    let made = fluxer_server(&server.data_dir)
-        .args(["create-admin", "--email", email, "--username", username])
-        .env("FLUXER_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run create-admin");
-    assert!(made.success(), "create-admin failed");
-    login(&server.client(), email)
-}
 
 fn login(anon: &Client, email: &str) -> (Client, String) {
     let r = anon

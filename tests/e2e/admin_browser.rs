@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::admin_web::{PASSWORD, make_staff};
+use crate::admin_web::PASSWORD;
 use crate::harness::Server;
+use crate::make_staff;
 use crate::{create_guild, general_channel, register};
 
 fn driver_dir() -> PathBuf {

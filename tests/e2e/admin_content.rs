@@ -3,41 +3,14 @@
 //! events a owner's or moderator's action sends; every action leaves an admin audit entry; a
 //! staff key without the area's ACL is refused with 403 `MISSING_ACL` and changes nothing.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::gateway::{identify, next_dispatch, runtime};
-use crate::harness::{Client, Server, fluxer_server};
+use crate::harness::{Client, Server};
+use crate::staff;
 use crate::{create_guild, general_channel, invite_and_join, post_message, register};
-
-const PASSWORD: &str = "correct horse battery";
-
-/// A staff account made with `create-admin` (every ACL), logged in; with its ID.
-fn staff(server: &Server, email: &str, username: &str) -> (Client, String) {
-    let made = fluxer_server(&server.data_dir)
-        .args(["create-admin", "--email", email, "--username", username])
-        .env("FLUXER_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run create-admin");
-    assert!(made.success(), "create-admin failed");
-    let anon = server.client();
-    let login = anon
-        .post(
-            "/api/v1/auth/login",
-            &json!({ "email": email, "password": PASSWORD }),
-        )
-        .expect(200)
-        .json();
-    let client = anon.with_token(login["token"].as_str().unwrap());
-    let id = client.get("/api/v1/users/@me").expect(200).json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (client, id)
-}
 
 /// A client using a new admin API key that holds only `acls`.
 fn key_with(server: &Server, staff: &Client, acls: &[&str]) -> Client {

@@ -2,25 +2,13 @@
 //! session cookie, CSRF, refusals (no session, an ended one, a non-staff account, forged and
 //! malformed forms) and the dashboard's numbers.
 
-use std::process::Stdio;
-
 use serde_json::json;
 
-use crate::harness::{Client, Response, Server, fluxer_server};
+use crate::harness::{Client, Response, Server};
+use crate::make_staff;
 use crate::{create_guild, general_channel, post_message, register};
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
-
-/// A staff account made with `create-admin` on the running server's database.
-pub(crate) fn make_staff(server: &Server, email: &str, username: &str) {
-    let made = fluxer_server(&server.data_dir)
-        .args(["create-admin", "--email", email, "--username", username])
-        .env("FLUXER_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run create-admin");
-    assert!(made.success(), "create-admin failed");
-}
 
 fn text(r: &Response) -> String {
     String::from_utf8_lossy(&r.body).into_owned()

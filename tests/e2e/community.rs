@@ -405,7 +405,7 @@ fn deleting_all_my_messages_waits_can_be_cancelled_and_takes_only_mine() {
     alice
         .post("/api/v1/users/@me/messages/delete/test", &json!({}))
         .expect_error(403, "MISSING_ACCESS");
-    let (op, _) = crate::admin::operator(&server, "purge-op@example.com", "purge_op");
+    let (op, _) = crate::staff(&server, "purge-op@example.com", "purge_op");
     op.post("/api/v1/users/@me/messages/delete/test", &json!({}))
         .expect(204);
     let me = op.get("/api/v1/users/@me").expect(200).json();
@@ -1133,7 +1133,7 @@ fn guild_toggles_hoist_positions_and_joining_from_discovery() {
             &json!({ "description": "Toggles and the people who flip them", "category_type": 8 }),
         )
         .expect(200);
-    let (op, _) = crate::admin::operator(&server, "toggle-op@example.com", "toggle_op");
+    let (op, _) = crate::staff(&server, "toggle-op@example.com", "toggle_op");
     op.post(
         &format!("/api/v1/admin/discovery/applications/{guild}/approve"),
         &json!({}),

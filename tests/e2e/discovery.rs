@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::admin::{limited_staff, operator};
+use crate::admin::limited_staff;
 use crate::harness::{Client, Server};
+use crate::staff as operator;
 use crate::{create_guild, general_channel, invite_and_join, register};
 
 /// Lists `guild` in discovery the way it happens on an instance: its owner applies with

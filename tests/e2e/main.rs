@@ -26,8 +26,42 @@ mod voice;
 mod web;
 mod webauthn;
 
-use harness::{Client, Server};
+use std::process::Stdio;
+
+use harness::{Client, Server, fluxer_server};
 use serde_json::{Value, json};
+
+/// The password of the staff accounts the tests make with `create-admin`.
+const STAFF_PASSWORD: &str = "correct horse battery";
+
+/// Makes a staff account (every admin ACL) with `create-admin` on the running server's database;
+/// its password is [`STAFF_PASSWORD`].
+fn make_staff(server: &Server, email: &str, username: &str) {
+    let made = fluxer_server(&server.data_dir)
+        .args(["create-admin", "--email", email, "--username", username])
+        .env("FLUXER_ADMIN_PASSWORD", STAFF_PASSWORD)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run create-admin");
+    assert!(made.success(), "create-admin failed");
+}
+
+/// A staff account made with `create-admin`, logged in; with its ID.
+fn staff(server: &Server, email: &str, username: &str) -> (Client, String) {
+    make_staff(server, email, username);
+    let login = server
+        .client()
+        .post(
+            "/api/v1/auth/login",
+            &json!({ "email": email, "password": STAFF_PASSWORD }),
+        )
+        .expect(200)
+        .json();
+    (
+        server.client().with_token(login["token"].as_str().unwrap()),
+        login["user_id"].as_str().unwrap().to_owned(),
+    )
+}
 
 /// Registers a user and returns a client holding its token, and its ID.
 fn register(c: &Client, email: &str, username: &str) -> (Client, String) {

@@ -2,43 +2,16 @@
 //! directly, and used in messages, reactions and stickers by those who have them. As upstream, the
 //! pack routes are for STAFF accounts (made here with `create-admin`).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::community::data_uri;
-use crate::harness::{Client, Server, fluxer_server};
+use crate::harness::{Client, Server};
+use crate::staff;
 use crate::{
     create_guild, error_paths, general_channel, ids, invite_and_join, post_message, register,
 };
-
-const PASSWORD: &str = "correct horse battery";
-
-/// A staff account made with `create-admin` on the running server's database, logged in.
-fn staff(server: &Server, email: &str, username: &str) -> (Client, String) {
-    let made = fluxer_server(&server.data_dir)
-        .args(["create-admin", "--email", email, "--username", username])
-        .env("FLUXER_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run create-admin");
-    assert!(made.success(), "create-admin failed");
-    let anon = server.client();
-    let login = anon
-        .post(
-            "/api/v1/auth/login",
-            &json!({ "email": email, "password": PASSWORD }),
-        )
-        .expect(200)
-        .json();
-    let client = anon.with_token(login["token"].as_str().unwrap());
-    let id = client.get("/api/v1/users/@me").expect(200).json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (client, id)
-}
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_owned()
