@@ -55,6 +55,10 @@ pub enum Unknown {
     Report,
     /// No such admin API key of the caller's (`ADMIN_API_KEY_NOT_FOUND`, 404, upstream's code).
     AdminApiKey,
+    /// No such voice region (`UNKNOWN_VOICE_REGION`, 404, upstream's code).
+    VoiceRegion,
+    /// No such voice server in the region (`UNKNOWN_VOICE_SERVER`, 404, upstream's code).
+    VoiceServer,
     /// The guild has no discovery application (`DISCOVERY_APPLICATION_NOT_FOUND`, 404, upstream's code).
     DiscoveryApplication,
 }
@@ -87,6 +91,8 @@ impl Unknown {
             Unknown::Report => "UNKNOWN_REPORT",
             Unknown::AdminApiKey => "ADMIN_API_KEY_NOT_FOUND",
             Unknown::DiscoveryApplication => "DISCOVERY_APPLICATION_NOT_FOUND",
+            Unknown::VoiceRegion => "UNKNOWN_VOICE_REGION",
+            Unknown::VoiceServer => "UNKNOWN_VOICE_SERVER",
         }
     }
 
@@ -115,6 +121,8 @@ impl Unknown {
             Unknown::Report => "report",
             Unknown::AdminApiKey => "admin API key",
             Unknown::DiscoveryApplication => "discovery application",
+            Unknown::VoiceRegion => "voice region",
+            Unknown::VoiceServer => "voice server",
         }
     }
 }

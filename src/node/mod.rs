@@ -201,6 +201,10 @@ impl Node {
                         let mut every = tokio::time::interval(VOICE_SWEEP);
                         loop {
                             every.tick().await;
+                            // Staff may change the regions on any node: follow the stored ones.
+                            if let Err(e) = fluxer.reload_voice_regions().await {
+                                tracing::warn!(error = %fluxer_core::error::chain(&e), "reloading voice regions failed");
+                            }
                             if let Err(e) = fluxer.expire_pending_voice().await {
                                 tracing::warn!(error = %fluxer_core::error::chain(&e), "expiring pending voice joins failed");
                             }

@@ -130,15 +130,20 @@ impl Drop for LiveKit {
 }
 
 fn voice_server(livekit: &LiveKit) -> Server {
+    voice_server_in(livekit, None)
+}
+
+/// A voice-enabled server, in `data_dir` when given (a restart keeps what was stored).
+fn voice_server_in(livekit: &LiveKit, data_dir: Option<PathBuf>) -> Server {
     let url = livekit.url();
-    Server::start(&[
+    let env = [
         ("FLUXER_CONFIG__ENV", "test"),
         ("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true"),
         ("FLUXER_CONFIG__DEV__TEST_MODE_ENABLED", "true"),
         ("FLUXER_CONFIG__INTEGRATIONS__VOICE__ENABLED", "true"),
         ("FLUXER_CONFIG__INTEGRATIONS__VOICE__API_KEY", API_KEY),
         ("FLUXER_CONFIG__INTEGRATIONS__VOICE__API_SECRET", API_SECRET),
-        ("FLUXER_CONFIG__INTEGRATIONS__VOICE__URL", &url),
+        ("FLUXER_CONFIG__INTEGRATIONS__VOICE__URL", url.as_str()),
         (
             "FLUXER_CONFIG__INTEGRATIONS__VOICE__DEFAULT_REGION__ID",
             "eu-test",
@@ -147,7 +152,11 @@ fn voice_server(livekit: &LiveKit) -> Server {
             "FLUXER_CONFIG__INTEGRATIONS__VOICE__DEFAULT_REGION__NAME",
             "Europe (test)",
         ),
-    ])
+    ];
+    match data_dir {
+        Some(dir) => Server::start_in(dir, &env),
+        None => Server::start(&env),
+    }
 }
 
 fn voice_channel(owner: &Client, guild: &str, name: &str, extra: Value) -> String {
@@ -755,4 +764,205 @@ fn voice_is_off_unless_configured() {
             "VOICE_DISABLED"
         );
     });
+}
+
+/// Staff manage regions and servers through `/admin/voice/*`: ACLs, bad input, no secret shown,
+/// clients see the regions, a restart keeps them, every change is in the admin audit log.
+#[test]
+fn staff_manage_voice_regions_and_servers() {
+    let livekit = LiveKit::start();
+    let server = voice_server(&livekit);
+    let anon = server.client();
+    let (op, _) = crate::staff(&server, "vop@example.com", "voiceop");
+    let (member, _) = register(&anon, "vmem@example.com", "voicemem");
+    let lurker = crate::admin::limited_staff(
+        &server,
+        &op,
+        "vlurk@example.com",
+        "voicelurk",
+        &["admin:authenticate", "voice:region:list"],
+    );
+
+    // The configured region, with its server; the API secret is never shown.
+    let listed = op
+        .post(
+            "/api/v1/admin/voice/regions/list",
+            &json!({ "include_servers": true }),
+        )
+        .expect(200);
+    assert!(!String::from_utf8_lossy(&listed.body).contains(API_SECRET));
+    let listed = listed.json();
+    assert_eq!(listed["regions"][0]["id"], "eu-test");
+    assert_eq!(listed["regions"][0]["is_default"], true);
+    assert_eq!(
+        listed["regions"][0]["servers"][0]["endpoint"],
+        livekit.url()
+    );
+
+    // ACLs: listing is not creating; members are not staff.
+    let create = "/api/v1/admin/voice/regions/create";
+    let region = json!({ "id": "us-test", "name": "US East (test)", "emoji": "🗽",
+                         "latitude": 40.7, "longitude": -74.0 });
+    lurker
+        .post(create, &region)
+        .expect_error(403, "MISSING_ACL");
+    member.post(create, &region).expect(403);
+
+    // Bad input changes nothing.
+    for (body, field) in [
+        (
+            json!({ "id": "x", "name": "X", "emoji": "x", "latitude": 91.0, "longitude": 0.0 }),
+            "latitude",
+        ),
+        (
+            json!({ "id": "", "name": "X", "emoji": "x", "latitude": 0.0, "longitude": 0.0 }),
+            "id",
+        ),
+        (
+            json!({ "id": "x", "emoji": "x", "latitude": 0.0, "longitude": 0.0 }),
+            "name",
+        ),
+        (
+            json!({ "id": "x", "name": "X", "emoji": "x", "latitude": 0.0, "longitude": 0.0, "vip_only": true }),
+            "vip_only",
+        ),
+    ] {
+        let e = op
+            .post(create, &body)
+            .expect_error(400, "INVALID_FORM_BODY");
+        assert!(e["errors"].to_string().contains(field), "{field}: {e}");
+    }
+    op.raw(
+        "POST",
+        create,
+        &[("Content-Type", "application/json")],
+        b"{\"id\": ",
+    )
+    .expect(400);
+
+    let made = op.post(create, &region).expect(200).json();
+    assert_eq!(made["region"]["id"], "us-test");
+    assert_eq!(made["region"]["is_default"], false);
+    op.post(create, &region)
+        .expect_error(409, "VOICE_REGION_ALREADY_EXISTS");
+
+    // A server for it: unknown regions and bad endpoints are refused; the secret is not echoed.
+    let add_server = "/api/v1/admin/voice/servers/create";
+    let srv = json!({ "region_id": "us-test", "server_id": "nyc-1", "endpoint": livekit.url(),
+                      "api_key": API_KEY, "api_secret": API_SECRET });
+    op.post(
+        add_server,
+        &json!({ "region_id": "mars", "server_id": "m1", "endpoint": livekit.url(),
+                 "api_key": API_KEY, "api_secret": API_SECRET }),
+    )
+    .expect_error(404, "UNKNOWN_VOICE_REGION");
+    op.post(
+        add_server,
+        &json!({ "region_id": "us-test", "server_id": "nyc-1", "endpoint": "ftp://nope",
+                 "api_key": API_KEY, "api_secret": API_SECRET }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+    let created = op.post(add_server, &srv).expect(200);
+    assert!(!String::from_utf8_lossy(&created.body).contains(API_SECRET));
+    assert_eq!(created.json()["server"]["server_id"], "nyc-1");
+
+    // Clients see it; staff rename it and pause the server.
+    let ids = |c: &Client| -> Vec<String> {
+        c.get("/api/v1/voice/regions")
+            .expect(200)
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&member), ["eu-test", "us-test"]);
+    let renamed = op
+        .post(
+            "/api/v1/admin/voice/regions/update",
+            &json!({ "id": "us-test", "name": "New York (test)" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(renamed["region"]["name"], "New York (test)");
+    assert_eq!(renamed["region"]["latitude"], 40.7);
+    op.post(
+        "/api/v1/admin/voice/servers/update",
+        &json!({ "region_id": "us-test", "server_id": "nyc-1", "is_active": false }),
+    )
+    .expect(200);
+    op.post(
+        "/api/v1/admin/voice/regions/update",
+        &json!({ "id": "nowhere", "name": "Nowhere" }),
+    )
+    .expect_error(404, "UNKNOWN_VOICE_REGION");
+
+    // A restart keeps the regions staff made.
+    let dir = server.kill_keeping_data();
+    let server = voice_server_in(&livekit, Some(dir));
+    let member = server.client().with_token(member.token.as_deref().unwrap());
+    let op = server.client().with_token(op.token.as_deref().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ids(&member) != ["eu-test", "us-test"] {
+        assert!(
+            Instant::now() < deadline,
+            "the stored regions were not loaded"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = op
+        .post(
+            "/api/v1/admin/voice/servers/get",
+            &json!({ "region_id": "us-test", "server_id": "nyc-1" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(got["server"]["is_active"], false);
+    let region = op
+        .post(
+            "/api/v1/admin/voice/regions/get",
+            &json!({ "id": "us-test" }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(region["region"]["name"], "New York (test)");
+
+    // Deleting: the server, then the region; twice is 404.
+    let delete_server = json!({ "region_id": "us-test", "server_id": "nyc-1" });
+    op.post("/api/v1/admin/voice/servers/delete", &delete_server)
+        .expect(200);
+    op.post("/api/v1/admin/voice/servers/delete", &delete_server)
+        .expect_error(404, "UNKNOWN_VOICE_SERVER");
+    op.post(
+        "/api/v1/admin/voice/regions/delete",
+        &json!({ "id": "us-test" }),
+    )
+    .expect(200);
+    op.post(
+        "/api/v1/admin/voice/regions/delete",
+        &json!({ "id": "us-test" }),
+    )
+    .expect_error(404, "UNKNOWN_VOICE_REGION");
+    assert_eq!(ids(&member), ["eu-test"]);
+
+    let logs = op
+        .post("/api/v1/admin/audit-logs", &json!({}))
+        .expect(200)
+        .json();
+    let text = logs.to_string();
+    for action in [
+        "voice.region_create",
+        "voice.region_update",
+        "voice.server_create",
+        "voice.server_update",
+        "voice.server_delete",
+        "voice.region_delete",
+    ] {
+        assert!(text.contains(action), "{action} missing: {logs}");
+    }
+    assert!(
+        !text.contains(API_SECRET),
+        "the secret reached the audit log"
+    );
 }

@@ -585,6 +585,9 @@ pub enum PrivateDocument {
     /// When an admin API key was last used, under [`INSTANCE_DOCUMENTS`] (key: the key's ID);
     /// apart from the key so that recording a use can never bring back a revoked key.
     AdminApiKeyUse,
+    /// The voice regions and their LiveKit servers as staff set them through the admin API, under
+    /// [`INSTANCE_DOCUMENTS`] (key 0); once stored they replace the configured region.
+    VoiceRegions,
 }
 
 /// The owner instance-wide documents are kept under ([`PrivateDocument::AdminApiKey`],
@@ -641,6 +644,7 @@ impl PrivateDocument {
             PrivateDocument::InstanceConfig => 20,
             PrivateDocument::LimitConfig => 21,
             PrivateDocument::AdminApiKeyUse => 22,
+            PrivateDocument::VoiceRegions => 23,
         }
     }
 }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::PortResult;
 
 /// One LiveKit server and the API key pair it trusts.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoiceServerCredentials {
     /// Where clients connect (`wss://livekit.example.com`); the room service is at the same host
     /// over HTTP(S).

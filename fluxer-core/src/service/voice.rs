@@ -7,9 +7,11 @@
 //! confirmation) arrives; a pending join that is not confirmed within
 //! [`VoiceSettings::pending_timeout`] is dropped.
 
+mod admin;
 mod moderation;
 mod regions;
 
+pub use admin::{VoiceRegionWrite, VoiceServerWrite};
 pub use regions::{RtcRegion, VoiceRegion, VoiceServer};
 
 use std::collections::HashMap;

@@ -19,6 +19,7 @@ mod messages;
 mod reports;
 mod search;
 pub(crate) mod users;
+mod voice;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -46,6 +47,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .merge(search::routes())
         .merge(gateway::routes())
         .merge(bulk::routes())
+        .merge(voice::routes())
 }
 
 /// A staff caller of the admin API, with its ACLs and the reason it gave

@@ -4,7 +4,7 @@
 use super::*;
 
 /// A region clients may pick for a voice channel (`rtc_region`), with the servers that serve it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct VoiceRegion {
     /// Short identifier (`eu-west`).
     pub id: String,
@@ -23,7 +23,7 @@ pub struct VoiceRegion {
 }
 
 /// One LiveKit server of a region.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct VoiceServer {
     /// Identifier, unique within its region.
     pub id: String,
@@ -94,52 +94,13 @@ impl Fluxer {
         Ok(self.voice_regions())
     }
 
-    /// Every region with its servers (for the admin API).
+    /// Every region with its servers (staff change them with the `admin_*_voice_*` use-cases).
     pub fn voice_topology(&self) -> Vec<VoiceRegion> {
         self.voice_runtime()
             .regions
             .read()
             .map(|r| r.clone())
             .unwrap_or_default()
-    }
-
-    /// Adds or replaces a region (by id), servers included (for the admin API). Kept in memory:
-    /// the configured default region is restored at start.
-    pub fn put_voice_region(&self, region: VoiceRegion) -> Result<()> {
-        if region.id.trim().is_empty() || region.id.len() > 64 || region.name.len() > 100 {
-            return Err(Error::field(
-                "id",
-                "BASE_TYPE_INVALID",
-                "A region needs an id of 1 to 64 characters",
-            ));
-        }
-        let mut regions = self
-            .voice_runtime()
-            .regions
-            .write()
-            .map_err(|_| Error::Internal("voice regions lock poisoned".into()))?;
-        if region.is_default {
-            for r in regions.iter_mut() {
-                r.is_default = false;
-            }
-        }
-        match regions.iter_mut().find(|r| r.id == region.id) {
-            Some(existing) => *existing = region,
-            None => regions.push(region),
-        }
-        Ok(())
-    }
-
-    /// Removes a region (for the admin API); whether it existed.
-    pub fn delete_voice_region(&self, id: &str) -> Result<bool> {
-        let mut regions = self
-            .voice_runtime()
-            .regions
-            .write()
-            .map_err(|_| Error::Internal("voice regions lock poisoned".into()))?;
-        let before = regions.len();
-        regions.retain(|r| r.id != id);
-        Ok(regions.len() != before)
     }
 
     /// The region and server a new connection goes to: the requested region if it has an active
