@@ -11,7 +11,7 @@ mod admin;
 mod moderation;
 mod regions;
 
-pub use admin::{VoiceRegionWrite, VoiceServerWrite};
+pub use admin::{VoiceRegionWrite, VoiceRestrictions, VoiceServerWrite};
 pub use regions::{RtcRegion, VoiceRegion, VoiceServer};
 
 use std::collections::HashMap;

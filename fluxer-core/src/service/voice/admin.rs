@@ -18,6 +18,24 @@ use crate::validation::Validator;
 /// Most regions, and most servers in one region (upstream's list bounds).
 const MAX_REGIONS: usize = 100;
 
+/// Upstream's access restrictions on a region or server: refused when set (VIP-only true, or a
+/// list that is not empty), as this server does not enforce them.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct VoiceRestrictions {
+    /// VIP users only.
+    #[serde(default)]
+    pub vip_only: Option<bool>,
+    /// Guild features a guild needs.
+    #[serde(default)]
+    pub required_guild_features: Option<Vec<String>>,
+    /// Guilds allowed.
+    #[serde(default)]
+    pub allowed_guild_ids: Option<Vec<String>>,
+    /// Users allowed.
+    #[serde(default)]
+    pub allowed_user_ids: Option<Vec<String>>,
+}
+
 /// `/admin/voice/regions/{create,update}`: a region's fields; on update, absent ones are kept.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct VoiceRegionWrite {
@@ -33,18 +51,9 @@ pub struct VoiceRegionWrite {
     pub longitude: Option<f64>,
     /// Make this the default region (the others stop being it).
     pub is_default: Option<bool>,
-    /// Upstream's VIP restriction: refused when true.
-    #[serde(default)]
-    pub vip_only: Option<bool>,
-    /// Upstream's guild feature restriction: refused when not empty.
-    #[serde(default)]
-    pub required_guild_features: Option<Vec<String>>,
-    /// Upstream's guild allow list: refused when not empty.
-    #[serde(default)]
-    pub allowed_guild_ids: Option<Vec<String>>,
-    /// Upstream's user allow list: refused when not empty.
-    #[serde(default)]
-    pub allowed_user_ids: Option<Vec<String>>,
+    /// Upstream's access restrictions, which this server does not support.
+    #[serde(flatten)]
+    pub restrictions: VoiceRestrictions,
 }
 
 /// `/admin/voice/servers/{create,update}`: a server's fields; on update, absent ones are kept.
@@ -62,32 +71,23 @@ pub struct VoiceServerWrite {
     pub api_secret: Option<String>,
     /// Whether new connections may go to it (default true).
     pub is_active: Option<bool>,
-    /// Upstream's VIP restriction: refused when true.
-    #[serde(default)]
-    pub vip_only: Option<bool>,
-    /// Upstream's guild feature restriction: refused when not empty.
-    #[serde(default)]
-    pub required_guild_features: Option<Vec<String>>,
-    /// Upstream's guild allow list: refused when not empty.
-    #[serde(default)]
-    pub allowed_guild_ids: Option<Vec<String>>,
-    /// Upstream's user allow list: refused when not empty.
-    #[serde(default)]
-    pub allowed_user_ids: Option<Vec<String>>,
+    /// Upstream's access restrictions, which this server does not support.
+    #[serde(flatten)]
+    pub restrictions: VoiceRestrictions,
 }
 
-fn no_restrictions(
-    v: &mut Validator,
-    vip_only: Option<bool>,
-    lists: [(&str, &Option<Vec<String>>); 3],
-) {
+fn no_restrictions(v: &mut Validator, r: &VoiceRestrictions) {
     v.check(
-        vip_only != Some(true),
+        r.vip_only != Some(true),
         "vip_only",
         "BASE_TYPE_INVALID",
         "This server has no VIP-only voice regions or servers.",
     );
-    for (path, list) in lists {
+    for (path, list) in [
+        ("required_guild_features", &r.required_guild_features),
+        ("allowed_guild_ids", &r.allowed_guild_ids),
+        ("allowed_user_ids", &r.allowed_user_ids),
+    ] {
         v.check(
             list.as_ref().is_none_or(Vec::is_empty),
             path,
@@ -194,15 +194,7 @@ impl Fluxer {
         v.length("name", req.name.as_deref().unwrap_or(""), 1, 100);
         v.length("emoji", req.emoji.as_deref().unwrap_or(""), 1, 64);
         check_position(&mut v, req.latitude, req.longitude, true);
-        no_restrictions(
-            &mut v,
-            req.vip_only,
-            [
-                ("required_guild_features", &req.required_guild_features),
-                ("allowed_guild_ids", &req.allowed_guild_ids),
-                ("allowed_user_ids", &req.allowed_user_ids),
-            ],
-        );
+        no_restrictions(&mut v, &req.restrictions);
         v.finish()?;
         let region = VoiceRegion {
             id: req.id.clone(),
@@ -258,15 +250,7 @@ impl Fluxer {
             v.length("emoji", emoji, 1, 64);
         }
         check_position(&mut v, req.latitude, req.longitude, false);
-        no_restrictions(
-            &mut v,
-            req.vip_only,
-            [
-                ("required_guild_features", &req.required_guild_features),
-                ("allowed_guild_ids", &req.allowed_guild_ids),
-                ("allowed_user_ids", &req.allowed_user_ids),
-            ],
-        );
+        no_restrictions(&mut v, &req.restrictions);
         v.finish()?;
         let (before, after) = self
             .change_voice_regions(|regions| {
@@ -536,13 +520,5 @@ fn check_server_fields(v: &mut Validator, req: &VoiceServerWrite, creating: bool
             Some(value) => v.length(path, value, 1, 256),
         }
     }
-    no_restrictions(
-        v,
-        req.vip_only,
-        [
-            ("required_guild_features", &req.required_guild_features),
-            ("allowed_guild_ids", &req.allowed_guild_ids),
-            ("allowed_user_ids", &req.allowed_user_ids),
-        ],
-    );
+    no_restrictions(v, &req.restrictions);
 }
