@@ -420,9 +420,10 @@ fn posted_messages_become_searchable_only_where_readable() {
     assert_eq!(bob.get(discover).expect(200).json()["total"], 0);
     crate::discovery::list_in_discovery(&server, &alice, &guild_id, "All things vulpine");
     let deadline = Instant::now() + Duration::from_secs(30);
+    // Listing is asynchronous (the index job): wait for the listed guild itself, not only the count.
     let found = loop {
         let r = bob.get(discover).expect(200).json();
-        if r["total"] == 1 {
+        if r["total"] == 1 && r["guilds"][0]["id"] == guild_id.as_str() {
             break r;
         }
         assert!(
