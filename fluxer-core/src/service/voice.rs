@@ -251,10 +251,14 @@ impl Fluxer {
         Ok(())
     }
 
+    /// Whether the instance has a voice backend and `integrations.voice` (regions aside).
+    pub(crate) fn voice_configured(&self) -> bool {
+        self.inner.ports.voice.is_some() && self.inner.config.voice.is_some()
+    }
+
     /// Whether voice is configured (a LiveKit backend and at least one region).
     pub fn voice_enabled(&self) -> bool {
-        self.inner.ports.voice.is_some()
-            && self.inner.config.voice.is_some()
+        self.voice_configured()
             && self
                 .voice_runtime()
                 .regions

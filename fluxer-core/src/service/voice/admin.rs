@@ -122,7 +122,7 @@ fn unknown_server() -> Error {
 
 impl Fluxer {
     fn require_voice_backend(&self) -> Result<()> {
-        if self.inner.ports.voice.is_some() && self.inner.config.voice.is_some() {
+        if self.voice_configured() {
             Ok(())
         } else {
             Err(Error::Unavailable {
