@@ -15,48 +15,38 @@ use crate::routes::no_content;
 use crate::state::ApiState;
 
 pub(super) fn routes() -> Router<ApiState> {
-    let mut router = Router::new();
-    for kind in [
-        InstanceBanKind::Ip,
-        InstanceBanKind::Email,
-        InstanceBanKind::Phone,
-    ] {
-        let base = format!("/admin/bans/{}", kind.as_str());
-        router = router
-            .route(
-                &format!("{base}/add"),
-                post(
-                    move |s: State<ApiState>, a: AdminAuth, b: JsonBody<BanValue>| {
-                        add(s, a, b, kind)
-                    },
-                ),
-            )
-            .route(
-                &format!("{base}/remove"),
-                post(
-                    move |s: State<ApiState>, a: AdminAuth, b: JsonBody<BanValue>| {
-                        remove(s, a, b, kind)
-                    },
-                ),
-            )
-            .route(
-                &format!("{base}/check"),
-                post(
-                    move |s: State<ApiState>, a: AdminAuth, b: JsonBody<BanValue>| {
-                        check(s, a, b, kind)
-                    },
-                ),
-            )
-            .route(
-                &format!("{base}/list"),
-                post(
-                    move |s: State<ApiState>, a: AdminAuth, b: JsonBody<ListBans>| {
-                        list(s, a, b, kind)
-                    },
-                ),
-            );
-    }
-    router
+    Router::new()
+        .route("/admin/bans/ip/add", post(add::<Ip>))
+        .route("/admin/bans/ip/remove", post(remove::<Ip>))
+        .route("/admin/bans/ip/check", post(check::<Ip>))
+        .route("/admin/bans/ip/list", post(list::<Ip>))
+        .route("/admin/bans/email/add", post(add::<Email>))
+        .route("/admin/bans/email/remove", post(remove::<Email>))
+        .route("/admin/bans/email/check", post(check::<Email>))
+        .route("/admin/bans/email/list", post(list::<Email>))
+        .route("/admin/bans/phone/add", post(add::<Phone>))
+        .route("/admin/bans/phone/remove", post(remove::<Phone>))
+        .route("/admin/bans/phone/check", post(check::<Phone>))
+        .route("/admin/bans/phone/list", post(list::<Phone>))
+}
+
+/// What a route bans: each kind has its own four routes, served by the same handlers.
+trait Kind: Send + 'static {
+    const KIND: InstanceBanKind;
+}
+
+struct Ip;
+struct Email;
+struct Phone;
+
+impl Kind for Ip {
+    const KIND: InstanceBanKind = InstanceBanKind::Ip;
+}
+impl Kind for Email {
+    const KIND: InstanceBanKind = InstanceBanKind::Email;
+}
+impl Kind for Phone {
+    const KIND: InstanceBanKind = InstanceBanKind::Phone;
 }
 
 /// `{ip}`, `{email}` or `{phone}`: one of them, by the route's kind.
@@ -94,45 +84,45 @@ struct ListBans {
     limit: Option<u32>,
 }
 
-async fn add(
+async fn add<K: Kind>(
     State(s): State<ApiState>,
     auth: AdminAuth,
     JsonBody(body): JsonBody<BanValue>,
-    kind: InstanceBanKind,
 ) -> ApiResult<StatusCode> {
+    let kind = K::KIND;
     let value = body.of(kind)?;
     s.fluxer.add_instance_ban(&auth.0, kind, &value).await?;
     Ok(no_content())
 }
 
-async fn remove(
+async fn remove<K: Kind>(
     State(s): State<ApiState>,
     auth: AdminAuth,
     JsonBody(body): JsonBody<BanValue>,
-    kind: InstanceBanKind,
 ) -> ApiResult<StatusCode> {
+    let kind = K::KIND;
     let value = body.of(kind)?;
     s.fluxer.remove_instance_ban(&auth.0, kind, &value).await?;
     Ok(no_content())
 }
 
-async fn check(
+async fn check<K: Kind>(
     State(s): State<ApiState>,
     auth: AdminAuth,
     JsonBody(body): JsonBody<BanValue>,
-    kind: InstanceBanKind,
 ) -> ApiResult<Json<Value>> {
+    let kind = K::KIND;
     let value = body.of(kind)?;
     let banned = s.fluxer.check_instance_ban(&auth.0, kind, &value).await?;
     Ok(Json(json!({ "banned": banned })))
 }
 
-async fn list(
+async fn list<K: Kind>(
     State(s): State<ApiState>,
     auth: AdminAuth,
     JsonBody(body): JsonBody<ListBans>,
-    kind: InstanceBanKind,
 ) -> ApiResult<Json<Value>> {
+    let kind = K::KIND;
     let bans = s
         .fluxer
         .list_instance_bans(&auth.0, kind, body.limit)
