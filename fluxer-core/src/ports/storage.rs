@@ -588,6 +588,9 @@ pub enum PrivateDocument {
     /// The voice regions and their LiveKit servers as staff set them through the admin API, under
     /// [`INSTANCE_DOCUMENTS`] (key 0); once stored they replace the configured region.
     VoiceRegions,
+    /// A user ID staff reserved for an email address, under [`INSTANCE_DOCUMENTS`] (key: from
+    /// the hash of the address).
+    SnowflakeReservation,
 }
 
 /// The owner instance-wide documents are kept under ([`PrivateDocument::AdminApiKey`],
@@ -645,6 +648,7 @@ impl PrivateDocument {
             PrivateDocument::LimitConfig => 21,
             PrivateDocument::AdminApiKeyUse => 22,
             PrivateDocument::VoiceRegions => 23,
+            PrivateDocument::SnowflakeReservation => 24,
         }
     }
 }

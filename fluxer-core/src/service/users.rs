@@ -490,10 +490,10 @@ impl Fluxer {
             }
             Some(RelationshipType::Blocked) | None => {
                 let count = self.store().list_relationships(actor.id()).await?.len();
-                if count >= self.limits().relationships {
+                if count >= self.limits().await?.relationships {
                     return Err(Error::LimitReached {
                         limit: Limit::Friends,
-                        max: self.limits().relationships as u64,
+                        max: self.limits().await?.relationships as u64,
                     });
                 }
                 self.set_relationship(actor.id(), target, RelationshipType::Outgoing, now)

@@ -46,7 +46,7 @@ pub struct AdminScheduleDeletion {
 }
 
 impl Fluxer {
-    async fn admin_target(&self, id: UserId) -> Result<User> {
+    pub(super) async fn admin_target(&self, id: UserId) -> Result<User> {
         self.store()
             .get_user(id)
             .await?
@@ -55,7 +55,7 @@ impl Fluxer {
     }
 
     /// Stores a changed account, tells its sessions, reindexes it and writes the audit entry.
-    async fn save_admin_change(
+    pub(super) async fn save_admin_change(
         &self,
         who: &AdminPrincipal,
         user: User,
@@ -319,6 +319,17 @@ impl Fluxer {
                 "At most 64 flags.",
             ));
         }
+        self.change_user_flags(who, id, add, remove).await
+    }
+
+    /// Adds then removes flag bits, as `who`, whose right to was checked.
+    pub(super) async fn change_user_flags(
+        &self,
+        who: &AdminPrincipal,
+        id: UserId,
+        add: &[u64],
+        remove: &[u64],
+    ) -> Result<User> {
         let mut user = self.admin_target(id).await?;
         let before = user.flags;
         for f in add {
@@ -559,6 +570,15 @@ impl Fluxer {
             "At most 512 characters.",
         );
         v.finish()?;
+        self.schedule_user_deletion(who, &req).await
+    }
+
+    /// Schedules the account's erasure (`req` checked), as `who`, whose right to was checked.
+    pub(super) async fn schedule_user_deletion(
+        &self,
+        who: &AdminPrincipal,
+        req: &AdminScheduleDeletion,
+    ) -> Result<User> {
         if req.user_id == who.id() {
             return Err(Error::rejected(
                 "CANNOT_DELETE_SELF",
