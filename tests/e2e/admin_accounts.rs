@@ -427,3 +427,96 @@ fn a_reserved_snowflake_becomes_the_registering_users_id() {
         ["snowflake_reservation.delete", "snowflake_reservation.add"]
     );
 }
+
+#[test]
+fn the_change_log_traces_email_and_tag_changes() {
+    let server = Server::start(&[]);
+    let anon = server.client();
+    let (op, op_id) = staff(&server, "op@example.test", "operator");
+    let (user, user_id) = register(&anon, "user@example.test", "plainuser");
+    let before_tag = {
+        let me = user.get("/api/v1/users/@me").expect(200).json();
+        format!(
+            "{}#{}",
+            me["username"].as_str().unwrap(),
+            me["discriminator"].as_str().unwrap()
+        )
+    };
+
+    // The owner renames themselves; staff change the email.
+    user.patch("/api/v1/users/@me", &json!({ "username": "renamed" }))
+        .expect(200);
+    op.post(
+        "/api/v1/admin/users/change-email",
+        &json!({ "user_id": user_id, "email": "new@example.test" }),
+    )
+    .expect(200);
+
+    let no_lookup = limited_staff(
+        &server,
+        &op,
+        "flags@example.test",
+        "flagsonly",
+        &["admin:authenticate", "user:update:flags"],
+    );
+    no_lookup
+        .post(
+            "/api/v1/admin/users/change-log",
+            &json!({ "user_id": user_id }),
+        )
+        .expect_error(403, "MISSING_ACL");
+    for bad in [
+        json!({ "user_id": user_id, "limit": 0 }),
+        json!({ "user_id": user_id, "page_token": "abc" }),
+        json!({ "limit": 5 }),
+    ] {
+        op.post("/api/v1/admin/users/change-log", &bad)
+            .expect_error(400, "INVALID_FORM_BODY");
+    }
+
+    let log = op
+        .post(
+            "/api/v1/admin/users/change-log",
+            &json!({ "user_id": user_id }),
+        )
+        .expect(200)
+        .json();
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{log}");
+    assert_eq!(entries[0]["field"], "email");
+    assert_eq!(entries[0]["old_value"], "user@example.test");
+    assert_eq!(entries[0]["new_value"], "new@example.test");
+    assert_eq!(entries[0]["reason"], "admin_action");
+    assert_eq!(entries[0]["actor_user_id"], op_id.as_str());
+    assert_eq!(entries[1]["field"], "fluxer_tag");
+    assert_eq!(entries[1]["old_value"], before_tag.as_str());
+    assert!(
+        entries[1]["new_value"]
+            .as_str()
+            .unwrap()
+            .starts_with("renamed#")
+    );
+    assert_eq!(entries[1]["reason"], "user_requested");
+    assert_eq!(entries[1]["actor_user_id"], user_id.as_str());
+    assert_eq!(log["next_page_token"], Value::Null);
+
+    // Pages of one.
+    let first = op
+        .post(
+            "/api/v1/admin/users/change-log",
+            &json!({ "user_id": user_id, "limit": 1 }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(first["entries"][0]["field"], "email");
+    let token = first["next_page_token"].as_str().unwrap();
+    let second = op
+        .post(
+            "/api/v1/admin/users/change-log",
+            &json!({ "user_id": user_id, "limit": 1, "page_token": token }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(second["entries"][0]["field"], "fluxer_tag");
+    assert_eq!(second["next_page_token"], Value::Null);
+}

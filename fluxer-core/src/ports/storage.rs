@@ -591,6 +591,8 @@ pub enum PrivateDocument {
     /// A user ID staff reserved for an email address, under [`INSTANCE_DOCUMENTS`] (key: from
     /// the hash of the address).
     SnowflakeReservation,
+    /// A change of the account's email or tag, for staff (key: the entry's snowflake).
+    ContactChange,
 }
 
 /// The owner instance-wide documents are kept under ([`PrivateDocument::AdminApiKey`],
@@ -620,6 +622,7 @@ impl PrivateDocument {
         PrivateDocument::AuthorizedIp,
         PrivateDocument::Connection,
         PrivateDocument::PushSubscription,
+        PrivateDocument::ContactChange,
     ];
 
     /// The number backends store for this kind.
@@ -649,6 +652,7 @@ impl PrivateDocument {
             PrivateDocument::AdminApiKeyUse => 22,
             PrivateDocument::VoiceRegions => 23,
             PrivateDocument::SnowflakeReservation => 24,
+            PrivateDocument::ContactChange => 25,
         }
     }
 }

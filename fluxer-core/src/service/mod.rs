@@ -21,6 +21,7 @@ mod bluesky;
 mod channels;
 mod coalesce;
 mod connections;
+mod contact_log;
 mod discovery;
 mod dsa;
 mod emails;
@@ -115,6 +116,7 @@ pub use connections::{
     Connection, ConnectionCreate, ConnectionType, ConnectionUpdate, ConnectionVerification,
     MAX_CONNECTIONS,
 };
+pub use contact_log::{ContactChange, ContactChangeReason, MAX_CHANGE_LOG_PAGE};
 pub use discovery::{
     DISCOVERABLE, DISCOVERY_CATEGORIES, DISCOVERY_DESCRIPTION_MAX, DISCOVERY_DESCRIPTION_MIN,
     DiscoveredGuild, DiscoveryApply, DiscoveryEdit, DiscoverySettings, DiscoveryState,

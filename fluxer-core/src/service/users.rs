@@ -12,7 +12,7 @@ use crate::model::{
 use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
-use super::{Actor, Fluxer, SudoProof};
+use super::{Actor, ContactChangeReason, Fluxer, SudoProof};
 
 /// Deserializes a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
 pub(crate) fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
@@ -221,6 +221,13 @@ impl Fluxer {
             }
             Err(e) => return Err(e.into()),
         }
+        self.record_contact_changes(
+            &actor.user,
+            &user,
+            ContactChangeReason::UserRequested,
+            Some(actor.id()),
+        )
+        .await?;
         if changes_password {
             // As upstream: a new password ends every other session, here and on the gateway.
             self.end_sessions(user.id, actor.session.as_ref()).await?;

@@ -1,5 +1,5 @@
 //! The rest of `/admin/users/*`: clear-fields, set-traits, update-suspicious-activity-flags,
-//! cancel-bulk-message-deletion, unlink-phone, resend-verification-email, the passkeys, and the
+//! cancel-bulk-message-deletion, unlink-phone, change-log, resend-verification-email, the passkeys, and the
 //! DM channels; and the user side of `/admin/bulk/*` (update-user-flags,
 //! schedule-user-deletion). Bodies are parsed after the ACL check ([`RawBody`]).
 
@@ -46,6 +46,7 @@ pub(super) fn routes() -> Router<ApiState> {
             post(delete_webauthn_credential),
         )
         .route("/admin/users/list-dm-channels", post(list_dm_channels))
+        .route("/admin/users/change-log", post(change_log))
         .route(
             "/admin/bulk/update-user-flags",
             post(bulk_update_user_flags),
@@ -272,4 +273,41 @@ async fn bulk_schedule_user_deletion(
             .admin_bulk_schedule_user_deletion(&auth.0, req)
             .await?,
     ))
+}
+
+#[derive(Deserialize)]
+struct ChangeLog {
+    user_id: UserId,
+    #[serde(default = "default_limit")]
+    limit: usize,
+    #[serde(default)]
+    page_token: Option<String>,
+}
+
+/// Upstream's `ListUserChangeLogResponse`: email and tag changes, newest first.
+async fn change_log(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let req: ChangeLog = body.parse_for(&auth, acl::USER_LOOKUP)?;
+    let (entries, next) = s
+        .fluxer
+        .admin_user_change_log(&auth.0, req.user_id, req.limit, req.page_token.as_deref())
+        .await?;
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "event_id": e.event_id.0.to_string(),
+                "field": e.field,
+                "old_value": e.old_value,
+                "new_value": e.new_value,
+                "reason": e.reason,
+                "actor_user_id": e.actor_user_id.map(|a| a.to_string()),
+                "event_at": e.event_at.to_iso8601(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries, "next_page_token": next })))
 }

@@ -10,8 +10,8 @@ use crate::error::{Error, Result, Unknown};
 use crate::id::{GuildId, UserId};
 use crate::model::{AclSet, AuthSession, Guild, MAX_ACLS, User, acl, is_valid_acl};
 use crate::ports::{PrivateDocument, Scan, SessionsRevoked, conflict, is_conflict};
-use crate::service::Fluxer;
 use crate::service::auth::validate_date_of_birth;
+use crate::service::{ContactChangeReason, Fluxer};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
 /// Most users one lookup or search page returns.
@@ -46,7 +46,7 @@ pub struct AdminScheduleDeletion {
 }
 
 impl Fluxer {
-    pub(super) async fn admin_target(&self, id: UserId) -> Result<User> {
+    pub(crate) async fn admin_target(&self, id: UserId) -> Result<User> {
         self.store()
             .get_user(id)
             .await?
@@ -61,6 +61,7 @@ impl Fluxer {
         user: User,
         action: AdminAction,
     ) -> Result<User> {
+        let before = self.store().get_user(user.id).await?;
         match self.store().update_user(&user).await {
             Ok(()) => {}
             Err(e) if is_conflict(&e, conflict::USER_EMAIL) => {
@@ -78,6 +79,15 @@ impl Fluxer {
                 ));
             }
             Err(e) => return Err(e.into()),
+        }
+        if let Some(before) = &before {
+            self.record_contact_changes(
+                before,
+                &user,
+                ContactChangeReason::AdminAction,
+                Some(who.id()),
+            )
+            .await?;
         }
         self.emit_user_update(&user).await;
         self.index_user_later(user.id).await;
