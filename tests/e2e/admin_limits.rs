@@ -150,6 +150,19 @@ fn limit_config_changes_what_the_server_enforces() {
     user.post("/api/v1/guilds", &json!({ "name": "Second" }))
         .expect_error(400, "MAX_GUILDS");
 
+    // Clients learn the stored config from instance discovery.
+    let doc = anon.get("/.well-known/fluxer").expect(200).json();
+    assert_eq!(doc["limits"]["traitDefinitions"], json!(["vip"]));
+    assert_eq!(doc["limits"]["rules"][0]["id"], "default");
+    assert_eq!(
+        doc["limits"]["rules"][0]["limits"]["max_message_length"],
+        100
+    );
+    assert_eq!(
+        doc["limits"]["rules"][1]["filters"],
+        json!({ "traits": ["vip"] })
+    );
+
     // A rule for a trait raises the limit of the accounts staff gave it.
     op.post(
         "/api/v1/admin/users/set-traits",

@@ -308,6 +308,12 @@ impl Fluxer {
         }
     }
 
+    /// The limit config staff stored, if any, as this node last read it (for clients, through
+    /// instance discovery).
+    pub async fn stored_limit_config_cached(&self) -> Result<Option<Arc<LimitConfig>>> {
+        Ok(self.limit_snapshot().await?.config.clone())
+    }
+
     async fn limit_snapshot(&self) -> Result<Arc<LimitSnapshot>> {
         let now = self.now();
         if let Some(snap) = self.inner.limits.fresh(now) {
