@@ -312,6 +312,22 @@ fn staff_change_many_accounts_at_once() {
     }
     assert_eq!(last_action(&op, &a_id)["action"], "user.update_flags");
 
+    // Disabling for suspicious activity keeps the flags, as upstream; unknown bits are refused.
+    op.post(
+        "/api/v1/admin/users/disable-suspicious",
+        &json!({ "user_id": b_id, "flags": 256 }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+    let disabled = op
+        .post(
+            "/api/v1/admin/users/disable-suspicious",
+            &json!({ "user_id": b_id, "flags": 5 }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(disabled["user"]["disabled"], true);
+    assert_eq!(disabled["user"]["suspicious_activity_flags"], 5);
+
     // Deletion: scheduled and the account disabled at once (its session ends).
     let outcome = op
         .post(

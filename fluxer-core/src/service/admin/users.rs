@@ -546,10 +546,25 @@ impl Fluxer {
                 "Staff cannot disable their own account.",
             ));
         }
+        let flags = u32::try_from(flags)
+            .ok()
+            .filter(|f| f & !super::SUSPICIOUS_ACTIVITY_FLAGS == 0)
+            .ok_or_else(|| {
+                Error::field(
+                    "flags",
+                    "BITFLAG_TYPE_INVALID",
+                    "Unknown suspicious activity flag.",
+                )
+            })?;
         let mut user = self.admin_target(id).await?;
         user.staff_disabled = true;
-        let action = AdminAction::new("user.disable_suspicious", "user", id)
-            .with("suspicious_activity_flags", flags);
+        // As upstream, the flags say what the person must prove again; kept on the account.
+        let action = AdminAction::new("user.disable_suspicious", "user", id).change(
+            "suspicious_activity_flags",
+            user.suspicious_activity_flags,
+            flags,
+        );
+        user.suspicious_activity_flags = flags;
         let user = self.save_admin_change(who, user, action).await?;
         self.end_all_sessions(id).await?;
         Ok(user)
