@@ -681,3 +681,98 @@ fn a_killed_gateways_client_resumes_on_another_node_without_missing_an_event() {
         }
     });
 }
+
+/// Staff change the limit config through one API node; the other applies it without a restart
+/// (within its refresh period, `LIMIT_REFRESH_MS`: 10 s).
+#[test]
+fn a_limit_config_change_reaches_every_api_node() {
+    let d = Deployment::new(&[]);
+    let api_a = d.start("fluxer-api", &[("INSTANCE__WORKER_ID", "1")]);
+    let api_b = d.start("fluxer-api", &[("INSTANCE__WORKER_ID", "2")]);
+    let (alice, _) = register(&api_b.addr, "alice");
+    let (s, guild) = http(
+        &api_b.addr,
+        "POST",
+        "/api/v1/guilds",
+        Some(&alice),
+        Some(&json!({"name": "Limits"})),
+    );
+    assert_eq!(s, 200, "{guild}");
+    let guild_id = guild["id"].as_str().unwrap();
+    let (_, channels) = http(
+        &api_b.addr,
+        "GET",
+        &format!("/api/v1/guilds/{guild_id}/channels"),
+        Some(&alice),
+        None,
+    );
+    let general = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == 0)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send_on_b = || {
+        http(
+            &api_b.addr,
+            "POST",
+            &format!("/api/v1/channels/{general}/messages"),
+            Some(&alice),
+            Some(&json!({ "content": "a".repeat(200) })),
+        )
+    };
+    // Node B has read the default limits (and cached them) before the change.
+    assert_eq!(send_on_b().0, 200);
+
+    let made = Command::new(env!("CARGO_BIN_EXE_fluxer-server"))
+        .args([
+            "create-admin",
+            "--email",
+            "op@example.com",
+            "--username",
+            "operator",
+        ])
+        .envs(d.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("FLUXER_ADMIN_PASSWORD", "correct horse battery")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (s, login) = http(
+        &api_a.addr,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({ "email": "op@example.com", "password": "correct horse battery" })),
+    );
+    assert_eq!(s, 200, "{login}");
+    let op = login["token"].as_str().unwrap();
+    let (s, r) = http(
+        &api_a.addr,
+        "POST",
+        "/api/v1/admin/limit-config/update",
+        Some(op),
+        Some(&json!({ "limit_config": { "rules": [
+            { "id": "default", "limits": { "max_message_length": 100 } }
+        ] } })),
+    );
+    assert_eq!(s, 200, "{r}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, r) = send_on_b();
+        if s == 400 {
+            assert_eq!(r["errors"][0]["path"], "content", "{r}");
+            break;
+        }
+        assert_eq!(s, 200, "{r}");
+        assert!(
+            Instant::now() < deadline,
+            "node B never applied the new limit"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

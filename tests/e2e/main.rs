@@ -1,8 +1,10 @@
 //! End-to-end tests: the real `fluxer-server` binary, driven over HTTP on loopback.
 
 mod admin;
+mod admin_accounts;
 mod admin_browser;
 mod admin_content;
+mod admin_limits;
 mod admin_web;
 mod background;
 mod backup;

@@ -542,3 +542,94 @@ fn passkey_login_attempts_are_rate_limited() {
     }
     assert!(limited, "30 guesses in a row were all answered");
 }
+
+#[test]
+fn staff_list_and_delete_a_users_passkeys() {
+    let server = server();
+    let c = server.client();
+    let (alice, alice_id) = register(&c, "passkey-admin@example.com", "passkeyadmin");
+    let (op, _) = crate::staff(&server, "op@example.com", "operator");
+    let mut device = Device::new();
+    register_passkey(
+        &alice,
+        &mut device,
+        "Laptop",
+        json!({ "password": PASSWORD }),
+    );
+    let credential = device.credential.clone().unwrap();
+
+    // Staff without `user:update:mfa` are refused, whatever the body.
+    let limited = crate::admin::limited_staff(
+        &server,
+        &op,
+        "lookup@example.com",
+        "lookuponly",
+        &["admin:authenticate", "user:lookup"],
+    );
+    limited
+        .post(
+            "/api/v1/admin/users/list-webauthn-credentials",
+            &json!({ "user_id": alice_id }),
+        )
+        .expect_error(403, "MISSING_ACL");
+    limited
+        .post(
+            "/api/v1/admin/users/delete-webauthn-credential",
+            &json!({ "nonsense": true }),
+        )
+        .expect_error(403, "MISSING_ACL");
+
+    let listed = op
+        .post(
+            "/api/v1/admin/users/list-webauthn-credentials",
+            &json!({ "user_id": alice_id }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(listed[0]["id"], credential.as_str());
+    assert_eq!(listed[0]["name"], "Laptop");
+
+    // Bad bodies and an unknown credential change nothing.
+    op.post(
+        "/api/v1/admin/users/delete-webauthn-credential",
+        &json!({ "user_id": alice_id }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+    op.post(
+        "/api/v1/admin/users/delete-webauthn-credential",
+        &json!({ "user_id": alice_id, "credential_id": "not-hers" }),
+    )
+    .expect_error(404, "UNKNOWN_WEBAUTHN_CREDENTIAL");
+    let me = alice.get("/api/v1/users/@me").expect(200).json();
+    assert!(
+        me["authenticator_types"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{me}"
+    );
+
+    // Deleting the last passkey turns WebAuthn off for the account; it is logged.
+    op.post(
+        "/api/v1/admin/users/delete-webauthn-credential",
+        &json!({ "user_id": alice_id, "credential_id": credential }),
+    )
+    .expect(204);
+    let listed = op
+        .post(
+            "/api/v1/admin/users/list-webauthn-credentials",
+            &json!({ "user_id": alice_id }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(listed, json!([]));
+    let me = alice.get("/api/v1/users/@me").expect(200).json();
+    assert_eq!(me["authenticator_types"], json!([]), "{me}");
+    let logs = op
+        .post(
+            "/api/v1/admin/audit-logs",
+            &json!({ "target_id": alice_id }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(logs["logs"][0]["action"], "user.delete_webauthn_credential");
+}

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use fluxer_core::model::{LimitConfig, LimitRule};
 use fluxer_core::service::SsoStatus;
 use serde::Serialize;
 
@@ -22,6 +23,14 @@ pub(crate) fn routes() -> Router<ApiState> {
 }
 
 async fn well_known(State(state): State<ApiState>) -> Response {
+    // Staff's limit config, for clients to size their inputs; none stored: no rules.
+    let limits = match state.fluxer.stored_limit_config_cached().await {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::warn!(error = %e, "instance discovery without the limit config");
+            None
+        }
+    };
     (
         [
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
@@ -32,6 +41,7 @@ async fn well_known(State(state): State<ApiState>) -> Response {
             state.fluxer.push_public_key(),
             state.fluxer.sso_status(),
             state.fluxer.voice_enabled(),
+            limits.as_deref(),
         )),
     )
         .into_response()
@@ -46,7 +56,7 @@ struct Discovery<'a> {
     features: Features,
     gif: Gif<'a>,
     sso: SsoStatus,
-    limits: Limits,
+    limits: Limits<'a>,
     push: Push<'a>,
     app_public: AppPublic,
 }
@@ -87,13 +97,15 @@ struct Gif<'a> {
     provider: &'a str,
 }
 
-/// Limit rules on top of the client's defaults: none (self-hosted instances get the full set).
+/// Limit rules on top of the client's defaults: none until staff store a limit config
+/// (self-hosted instances get the full set), then that config in upstream's snapshot form
+/// (`rules[].limits`, not the version-2 wire form of overrides against upstream's defaults).
 #[derive(Serialize)]
-struct Limits {
+struct Limits<'a> {
     version: u32,
     #[serde(rename = "traitDefinitions")]
-    trait_definitions: [(); 0],
-    rules: [(); 0],
+    trait_definitions: &'a [String],
+    rules: &'a [LimitRule],
 }
 
 #[derive(Serialize)]
@@ -112,6 +124,7 @@ impl<'a> Discovery<'a> {
         public_vapid_key: Option<&'a str>,
         sso: SsoStatus,
         voice_enabled: bool,
+        limits: Option<&'a LimitConfig>,
     ) -> Self {
         Discovery {
             api_code_version: API_CODE_VERSION,
@@ -147,8 +160,8 @@ impl<'a> Discovery<'a> {
             sso,
             limits: Limits {
                 version: 1,
-                trait_definitions: [],
-                rules: [],
+                trait_definitions: limits.map_or(&[], |c| &c.trait_definitions),
+                rules: limits.map_or(&[], |c| &c.rules),
             },
             // Web Push: the key clients subscribe with, when this instance sends notifications.
             push: Push { public_vapid_key },

@@ -44,6 +44,10 @@ pub mod acl {
     pub const BULK_ADD_GUILD_MEMBERS: &str = "bulk:add:guild_members";
     /// Change many guilds' features at once.
     pub const BULK_UPDATE_GUILD_FEATURES: &str = "bulk:update:guild_features";
+    /// Change many users' flags at once.
+    pub const BULK_UPDATE_USER_FLAGS: &str = "bulk:update:user_flags";
+    /// Schedule many accounts' deletion at once.
+    pub const BULK_DELETE_USERS: &str = "bulk:delete:users";
     /// Read the gateway's statistics.
     pub const GATEWAY_MEMORY_STATS: &str = "gateway:memory_stats";
     /// Review discovery applications: list, approve, reject.
@@ -90,6 +94,10 @@ pub mod acl {
     pub const INSTANCE_LIMIT_CONFIG_UPDATE: &str = "instance:limit_config:update";
     /// Read the limit config.
     pub const INSTANCE_LIMIT_CONFIG_VIEW: &str = "instance:limit_config:view";
+    /// Reserve snowflakes for email addresses, and lift reservations.
+    pub const INSTANCE_SNOWFLAKE_RESERVATION_MANAGE: &str = "instance:snowflake_reservation:manage";
+    /// List snowflake reservations.
+    pub const INSTANCE_SNOWFLAKE_RESERVATION_VIEW: &str = "instance:snowflake_reservation:view";
     /// Delete all of a user's messages.
     pub const MESSAGE_DELETE_ALL: &str = "message:delete_all";
     /// Delete a message.

@@ -12,6 +12,7 @@ mod discovery;
 mod expression;
 mod guild;
 mod invite;
+mod limit_config;
 mod message;
 mod oauth2;
 mod pack;
@@ -36,6 +37,10 @@ pub use guild::{
     VanityUrl,
 };
 pub use invite::{Invite, InviteResponse, InviteView, PartialChannel, PartialGuild};
+pub use limit_config::{
+    DEFAULT_LIMIT_RULE, LIMIT_CATEGORIES, LIMIT_KEYS, LimitConfig, LimitFilter, LimitKeyInfo,
+    LimitRule, limit_key_info,
+};
 pub use message::{
     AllowedMentions, Attachment, Embed, Emoji, Message, MessageReference, MessageResponse,
     MessageType, ReactionCount, ReactionEmoji,

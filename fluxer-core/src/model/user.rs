@@ -78,6 +78,18 @@ pub struct User {
     /// account (`/admin/users/unban` lifts it with the other restrictions).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending_review: bool,
+    /// Traits staff gave the account (upstream's `traits`, set through
+    /// `/admin/users/set-traits`), which limit-config rules can filter on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traits: Vec<String>,
+    /// Upstream's `SuspiciousActivityFlags` staff set on the account: each bit asks the user to
+    /// prove something again (an email, ...); kept and shown to staff.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub suspicious_activity_flags: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// A deletion of all of a user's messages, waiting for its time (upstream's
@@ -132,6 +144,8 @@ impl User {
             temp_banned_until: None,
             staff_disabled: false,
             pending_review: false,
+            traits: Vec::new(),
+            suspicious_activity_flags: 0,
         }
     }
 

@@ -588,6 +588,11 @@ pub enum PrivateDocument {
     /// The voice regions and their LiveKit servers as staff set them through the admin API, under
     /// [`INSTANCE_DOCUMENTS`] (key 0); once stored they replace the configured region.
     VoiceRegions,
+    /// A user ID staff reserved for an email address, under [`INSTANCE_DOCUMENTS`] (key: from
+    /// the hash of the address).
+    SnowflakeReservation,
+    /// A change of the account's email or tag, for staff (key: the entry's snowflake).
+    ContactChange,
 }
 
 /// The owner instance-wide documents are kept under ([`PrivateDocument::AdminApiKey`],
@@ -617,6 +622,7 @@ impl PrivateDocument {
         PrivateDocument::AuthorizedIp,
         PrivateDocument::Connection,
         PrivateDocument::PushSubscription,
+        PrivateDocument::ContactChange,
     ];
 
     /// The number backends store for this kind.
@@ -645,6 +651,8 @@ impl PrivateDocument {
             PrivateDocument::LimitConfig => 21,
             PrivateDocument::AdminApiKeyUse => 22,
             PrivateDocument::VoiceRegions => 23,
+            PrivateDocument::SnowflakeReservation => 24,
+            PrivateDocument::ContactChange => 25,
         }
     }
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::ClientInfo;
-use super::{Actor, Fluxer, SudoProof};
+use super::{Actor, ContactChangeReason, Fluxer, SudoProof};
 use crate::error::{Error, Result};
 use crate::id::UserId;
 use crate::model::{ActionToken, ActionTokenKind, User};
@@ -692,12 +692,20 @@ impl Fluxer {
         if user.bot || user.deleted_at.is_some() {
             return Err(invalid());
         }
+        let before = user.clone();
         user.email = Some(old_email);
         user.email_verified = true;
         user.totp_secret = None;
         user.password_hash = Some(self.ports().hasher.hash(password).await?);
         user.password_changed_at = Some(self.now());
         self.store_user_with_new_email(&user, "token").await?;
+        self.record_contact_changes(
+            &before,
+            &user,
+            ContactChangeReason::UserRequested,
+            Some(user.id),
+        )
+        .await?;
         self.drop_backup_codes(user.id).await?;
         self.end_sessions(user.id, None).await?;
         self.emit_user_update(&user).await;
@@ -1156,6 +1164,13 @@ impl Fluxer {
         user.email_verified = true;
         user.email_bounced = false;
         self.store_user_with_new_email(&user, "new_email").await?;
+        self.record_contact_changes(
+            &actor.user,
+            &user,
+            ContactChangeReason::UserRequested,
+            Some(actor.id()),
+        )
+        .await?;
         self.emit_user_update(&user).await;
         self.index_user_later(user.id).await;
         Ok(user)

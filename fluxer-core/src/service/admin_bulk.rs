@@ -55,7 +55,7 @@ pub struct BulkOutcome {
 }
 
 impl BulkOutcome {
-    fn record(&mut self, id: impl ToString, result: Result<()>) {
+    pub(crate) fn record(&mut self, id: impl ToString, result: Result<()>) {
         match result {
             Ok(()) => self.successful.push(id.to_string()),
             Err(e) => self.failed.push(BulkItemFailure {

@@ -236,7 +236,11 @@ impl Fluxer {
             password_hash: Some(password_hash),
             date_of_birth: req.date_of_birth.clone(),
             pending_review: self.manual_review_active().await?,
-            ..User::new(self.next_id(), username, Some(email.clone()))
+            ..User::new(
+                self.user_id_for_registration(&email).await?,
+                username,
+                Some(email.clone()),
+            )
         };
         let user = self.insert_user_with_free_discriminator(user).await?;
         self.index_user_later(user.id).await;
@@ -416,7 +420,7 @@ impl Fluxer {
         let sessions = self.store().list_sessions(user).await?;
         let excess = sessions
             .len()
-            .saturating_sub(self.limits().sessions_per_user);
+            .saturating_sub(self.limits().await?.sessions_per_user);
         for old in sessions.iter().take(excess) {
             self.store().delete_session(&old.token_hash).await?;
         }

@@ -200,14 +200,14 @@ impl Fluxer {
         v.count(
             "permission_overwrites",
             req.permission_overwrites.len(),
-            self.limits().overwrites_per_channel,
+            self.limits().await?.overwrites_per_channel,
         );
         v.finish()?;
         let existing = self.store().list_guild_channels(guild_id).await?;
-        if existing.len() >= self.limits().channels_per_guild {
+        if existing.len() >= self.limits().await?.channels_per_guild {
             return Err(Error::LimitReached {
                 limit: Limit::Channels,
-                max: self.limits().channels_per_guild as u64,
+                max: self.limits().await?.channels_per_guild as u64,
             });
         }
         if req.parent_id.is_some() && kind == ChannelType::GuildCategory {
@@ -286,7 +286,11 @@ impl Fluxer {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::MANAGE_CHANNELS)?;
         let mut v = Validator::new();
-        v.count("channels", moves.len(), self.limits().channels_per_guild);
+        v.count(
+            "channels",
+            moves.len(),
+            self.limits().await?.channels_per_guild,
+        );
         v.finish()?;
         let mut channels = self.store().list_guild_channels(guild_id).await?;
         let mut changed = Vec::new();
@@ -367,7 +371,7 @@ impl Fluxer {
             v.count(
                 "permission_overwrites",
                 o.len(),
-                self.limits().overwrites_per_channel,
+                self.limits().await?.overwrites_per_channel,
             );
         }
         v.finish()?;
@@ -573,10 +577,10 @@ impl Fluxer {
             .find(|o| o.id == target)
             .cloned();
         channel.permission_overwrites.retain(|o| o.id != target);
-        if channel.permission_overwrites.len() >= self.limits().overwrites_per_channel {
+        if channel.permission_overwrites.len() >= self.limits().await?.overwrites_per_channel {
             return Err(Error::LimitReached {
                 limit: Limit::Overwrites,
-                max: self.limits().overwrites_per_channel as u64,
+                max: self.limits().await?.overwrites_per_channel as u64,
             });
         }
         channel.permission_overwrites.push(PermissionOverwrite {

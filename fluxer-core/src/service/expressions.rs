@@ -549,15 +549,21 @@ impl Fluxer {
         image_path: &str,
     ) -> Result<Expression> {
         let guild = access.guild.id;
-        let (bytes, info) = self.expression_image(draft.kind, &draft.image, image_path)?;
+        let (bytes, info) = self
+            .expression_image(draft.kind, &draft.image, image_path)
+            .await?;
         let existing = self.expressions(guild, draft.kind).await?;
         let (limit, max) = match (draft.kind, info.animated) {
-            (ExpressionKind::Emoji, false) => (Limit::Emojis, self.limits().emojis_per_guild),
+            (ExpressionKind::Emoji, false) => {
+                (Limit::Emojis, self.limits().await?.emojis_per_guild)
+            }
             (ExpressionKind::Emoji, true) => (
                 Limit::AnimatedEmojis,
-                self.limits().animated_emojis_per_guild,
+                self.limits().await?.animated_emojis_per_guild,
             ),
-            (ExpressionKind::Sticker, _) => (Limit::Stickers, self.limits().stickers_per_guild),
+            (ExpressionKind::Sticker, _) => {
+                (Limit::Stickers, self.limits().await?.stickers_per_guild)
+            }
         };
         let counted = existing
             .iter()
@@ -590,7 +596,7 @@ impl Fluxer {
 
     /// An expression's image, decoded and checked: PNG, JPEG, GIF or WebP for an emoji, PNG, GIF
     /// or WebP for a sticker, within the kind's size limit.
-    pub(super) fn expression_image(
+    pub(super) async fn expression_image(
         &self,
         kind: ExpressionKind,
         image: &str,
@@ -598,8 +604,8 @@ impl Fluxer {
     ) -> Result<(Vec<u8>, MediaInfo)> {
         let (_, media) = self.upload_ports()?;
         let max_bytes = match kind {
-            ExpressionKind::Emoji => self.limits().emoji_bytes,
-            ExpressionKind::Sticker => self.limits().sticker_bytes,
+            ExpressionKind::Emoji => self.limits().await?.emoji_bytes,
+            ExpressionKind::Sticker => self.limits().await?.sticker_bytes,
         };
         let bytes = decode_image(image, max_bytes, image_path)?;
         let info = media.inspect(&bytes);

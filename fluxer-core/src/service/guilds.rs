@@ -101,10 +101,11 @@ impl Fluxer {
         validate_guild_name(&mut v, &req.name);
         v.finish()?;
         let owned = self.store().list_user_guild_ids(actor.id()).await?;
-        if owned.len() >= self.limits().guilds_per_user {
+        let max = self.limits_for(&actor.user).await?.guilds_per_user;
+        if owned.len() >= max {
             return Err(Error::LimitReached {
                 limit: Limit::Guilds,
-                max: self.limits().guilds_per_user as u64,
+                max: max as u64,
             });
         }
         let guild_id: GuildId = self.next_id();

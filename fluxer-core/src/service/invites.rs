@@ -58,10 +58,10 @@ impl Fluxer {
         let guild_id = access.guild_id().ok_or(Error::Unknown(Unknown::Channel))?;
         access.require(Permissions::CREATE_INSTANT_INVITE)?;
         let existing = self.store().list_guild_invites(guild_id).await?;
-        if existing.len() >= self.limits().invites_per_guild {
+        if existing.len() >= self.limits().await?.invites_per_guild {
             return Err(Error::LimitReached {
                 limit: Limit::Invites,
-                max: self.limits().invites_per_guild as u64,
+                max: self.limits().await?.invites_per_guild as u64,
             });
         }
         let max_age = req.max_age.unwrap_or(86_400);

@@ -83,10 +83,10 @@ impl Fluxer {
             return Err(Error::Banned);
         }
         let count = self.store().list_user_guild_ids(user).await?.len();
-        if count >= self.limits().guilds_per_user {
+        if count >= self.limits().await?.guilds_per_user {
             return Err(Error::LimitReached {
                 limit: crate::error::Limit::Guilds,
-                max: self.limits().guilds_per_user as u64,
+                max: self.limits().await?.guilds_per_user as u64,
             });
         }
         let member = Member {
@@ -198,7 +198,7 @@ impl Fluxer {
             v.length("nick", n, 1, 32);
         }
         if let Some(r) = &req.roles {
-            v.count("roles", r.len(), self.limits().roles_per_guild);
+            v.count("roles", r.len(), self.limits().await?.roles_per_guild);
         }
         v.finish()?;
         if let Some(nick) = req.nick {

@@ -565,7 +565,7 @@ impl Fluxer {
                 message: "This instance does not fetch remote media.".into(),
             })?;
         let fetched = fetcher
-            .fetch_media(url, self.limits().attachment_bytes)
+            .fetch_media(url, self.limits().await?.attachment_bytes)
             .await
             .ok_or_else(|| {
                 Error::rejected("MEDIA_METADATA_ERROR", "The media could not be fetched.")

@@ -287,16 +287,17 @@ impl Fluxer {
             ));
         }
         let content = req.content.as_deref().unwrap_or_default();
+        let limits = self.limits_for(&actor.user).await?;
         let mut v = Validator::new();
-        v.length("content", content, 0, self.limits().message_content);
+        v.length("content", content, 0, limits.message_content);
         if let Some(n) = &req.nonce {
             v.length("nonce", n, 1, 32);
         }
-        validate_embeds(&mut v, &req.embeds, self.limits().embeds_per_message);
+        validate_embeds(&mut v, &req.embeds, limits.embeds_per_message);
         v.count(
             "attachments",
             req.attachments.len(),
-            self.limits().attachments_per_message,
+            limits.attachments_per_message,
         );
         v.count("sticker_ids", req.sticker_ids.len(), 3);
         v.finish()?;
@@ -635,12 +636,13 @@ impl Fluxer {
                 ));
             }
         }
+        let limits = self.limits_for(&actor.user).await?;
         let mut v = Validator::new();
         if let Some(c) = &req.content {
-            v.length("content", c, 0, self.limits().message_content);
+            v.length("content", c, 0, limits.message_content);
         }
         if let Some(e) = &req.embeds {
-            validate_embeds(&mut v, e, self.limits().embeds_per_message);
+            validate_embeds(&mut v, e, limits.embeds_per_message);
         }
         v.finish()?;
         let content_changed = req.content.as_ref().is_some_and(|c| *c != message.content);
@@ -740,8 +742,10 @@ impl Fluxer {
             "BASE_TYPE_MIN_LENGTH",
             "Provide at least 2 messages.",
         );
-        v.count("messages", ids.len(), self.limits().bulk_delete);
-        let oldest = self.now().plus_ms(-self.limits().bulk_delete_max_age_ms);
+        v.count("messages", ids.len(), self.limits().await?.bulk_delete);
+        let oldest = self
+            .now()
+            .plus_ms(-self.limits().await?.bulk_delete_max_age_ms);
         for (i, id) in ids.iter().enumerate() {
             v.check(
                 id.timestamp() >= oldest,
@@ -822,10 +826,10 @@ impl Fluxer {
             Some((_, r)) => r.emoji.clone(),
             None => {
                 access.require(Permissions::ADD_REACTIONS)?;
-                if existing.len() as u32 >= self.limits().reactions_per_message {
+                if existing.len() as u32 >= self.limits().await?.reactions_per_message {
                     return Err(Error::LimitReached {
                         limit: Limit::Reactions,
-                        max: u64::from(self.limits().reactions_per_message),
+                        max: u64::from(self.limits().await?.reactions_per_message),
                     });
                 }
                 self.reaction_emoji(actor.id(), &access, emoji).await?
@@ -962,12 +966,12 @@ impl Fluxer {
         if pinned {
             let pins = self
                 .store()
-                .list_pinned(channel_id, None, self.limits().pins_per_channel)
+                .list_pinned(channel_id, None, self.limits().await?.pins_per_channel)
                 .await?;
-            if pins.len() as u32 >= self.limits().pins_per_channel {
+            if pins.len() as u32 >= self.limits().await?.pins_per_channel {
                 return Err(Error::LimitReached {
                     limit: Limit::Pins,
-                    max: u64::from(self.limits().pins_per_channel),
+                    max: u64::from(self.limits().await?.pins_per_channel),
                 });
             }
         }

@@ -21,6 +21,7 @@ mod bluesky;
 mod channels;
 mod coalesce;
 mod connections;
+mod contact_log;
 mod discovery;
 mod dsa;
 mod emails;
@@ -79,9 +80,11 @@ pub use account_flows::{
 };
 pub use admin::{
     AdminAction, AdminApiKeyCreate, AdminApiKeyCreated, AdminAuditPage, AdminPrincipal,
-    AdminScheduleDeletion, AdminUserLookup, BAN_REFRESH_MS, InstanceConfigUpdate,
-    MAX_ADMIN_API_KEYS, MAX_ADMIN_AUDIT_LIMIT, MAX_ADMIN_USER_PAGE, MAX_BAN_LIST, MAX_POLICY_TEXT,
-    PERMANENT_BAN, ip_banned,
+    AdminScheduleDeletion, AdminUserLookup, BAN_REFRESH_MS, BulkScheduleUserDeletion,
+    ClearableUserField, InstanceConfigUpdate, LIMIT_REFRESH_MS, MAX_ADMIN_API_KEYS,
+    MAX_ADMIN_AUDIT_LIMIT, MAX_ADMIN_DM_PAGE, MAX_ADMIN_USER_PAGE, MAX_BAN_LIST, MAX_LIMIT_RULES,
+    MAX_POLICY_TEXT, MAX_SNOWFLAKE_RESERVATIONS, MAX_USER_TRAITS, PERMANENT_BAN,
+    SUSPICIOUS_ACTIVITY_FLAGS, SnowflakeReservation, ip_banned,
 };
 pub use admin_bulk::{
     BulkAddGuildMembers, BulkItemFailure, BulkOutcome, BulkUpdateGuildFeatures, MAX_BULK_ITEMS,
@@ -113,6 +116,7 @@ pub use connections::{
     Connection, ConnectionCreate, ConnectionType, ConnectionUpdate, ConnectionVerification,
     MAX_CONNECTIONS,
 };
+pub use contact_log::{ContactChange, ContactChangeReason, MAX_CHANGE_LOG_PAGE};
 pub use discovery::{
     DISCOVERABLE, DISCOVERY_CATEGORIES, DISCOVERY_DESCRIPTION_MAX, DISCOVERY_DESCRIPTION_MIN,
     DiscoveredGuild, DiscoveryApply, DiscoveryEdit, DiscoverySettings, DiscoveryState,
@@ -489,6 +493,8 @@ struct Inner {
     online_counts: presence::OnlineCounts,
     /// Instance-wide bans, read from memory on every request.
     instance_bans: admin::BanCache,
+    /// The limits in effect (the built-in ones with the stored limit config applied).
+    limits: admin::LimitCache,
     /// Voice regions and connections.
     voice: voice::VoiceRuntime,
 }
@@ -513,6 +519,7 @@ impl Fluxer {
                 to_index: coalesce::Coalescer::default(),
                 online_counts: Default::default(),
                 instance_bans: Default::default(),
+                limits: Default::default(),
             }),
         }
     }
@@ -528,10 +535,6 @@ impl Fluxer {
 
     pub(crate) fn store(&self) -> &dyn Store {
         self.inner.ports.store.as_ref()
-    }
-
-    pub(crate) fn limits(&self) -> &Limits {
-        &self.inner.config.limits
     }
 
     /// The current time, from the clock port.

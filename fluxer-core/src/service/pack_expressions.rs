@@ -219,14 +219,16 @@ impl Fluxer {
         image_path: String,
     ) -> Result<Expression> {
         let owner = pack.id.expression_owner();
-        let max = self.limits().expressions_per_pack;
+        let max = self.limits().await?.expressions_per_pack;
         if self.expressions(owner, pack.kind).await?.len() >= max {
             return Err(Error::LimitReached {
                 limit: Limit::PackExpressions,
                 max: max as u64,
             });
         }
-        let (bytes, info) = self.expression_image(draft.kind, &draft.image, &image_path)?;
+        let (bytes, info) = self
+            .expression_image(draft.kind, &draft.image, &image_path)
+            .await?;
         self.store_expression(actor.id(), owner, draft, bytes, info)
             .await
     }

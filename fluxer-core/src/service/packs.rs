@@ -68,9 +68,10 @@ impl Fluxer {
         require_pack_access(actor)?;
         let created = self.store().list_user_packs(actor.id()).await?;
         let installed = self.installed_packs(actor.id()).await?;
+        let limits = self.limits().await?;
         let section = |kind: ExpressionKind| PackSection {
-            installed_limit: self.limits().packs_installed as u32,
-            created_limit: self.limits().packs_created as u32,
+            installed_limit: limits.packs_installed as u32,
+            created_limit: limits.packs_created as u32,
             installed: installed
                 .iter()
                 .filter(|(p, _)| p.kind == kind)
@@ -104,7 +105,7 @@ impl Fluxer {
         v.finish()?;
         require_pack_access(actor)?;
         let made = self.store().list_user_packs(actor.id()).await?;
-        let max = self.limits().packs_created;
+        let max = self.limits().await?.packs_created;
         if made.iter().filter(|p| p.kind == kind).count() >= max {
             return Err(Error::LimitReached {
                 limit: Limit::CreatedPacks(kind),
@@ -206,7 +207,7 @@ impl Fluxer {
             return Ok(());
         }
         let installed = self.installed_packs(user).await?;
-        let max = self.limits().packs_installed;
+        let max = self.limits().await?.packs_installed;
         if installed
             .iter()
             .filter(|(p, _)| p.kind == pack.kind)
@@ -360,10 +361,10 @@ impl Fluxer {
         {
             return self.pack_invite_response(same, &pack).await;
         }
-        if existing.len() >= self.limits().invites_per_guild {
+        if existing.len() >= self.limits().await?.invites_per_guild {
             return Err(Error::LimitReached {
                 limit: Limit::Invites,
-                max: self.limits().invites_per_guild as u64,
+                max: self.limits().await?.invites_per_guild as u64,
             });
         }
         let invite = self

@@ -101,10 +101,10 @@ impl Fluxer {
         let mut v = Validator::new();
         validate(&mut v, &req);
         v.finish()?;
-        if access.roles.len() >= self.limits().roles_per_guild {
+        if access.roles.len() >= self.limits().await?.roles_per_guild {
             return Err(Error::LimitReached {
                 limit: Limit::Roles,
-                max: self.limits().roles_per_guild as u64,
+                max: self.limits().await?.roles_per_guild as u64,
             });
         }
         let permissions = req.permissions.unwrap_or(Permissions::empty());
@@ -236,7 +236,7 @@ impl Fluxer {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::MANAGE_ROLES)?;
         let mut v = Validator::new();
-        v.count("roles", moves.len(), self.limits().roles_per_guild);
+        v.count("roles", moves.len(), self.limits().await?.roles_per_guild);
         for (i, m) in moves.iter().enumerate() {
             v.range(
                 &format!("{i}.position"),
@@ -282,7 +282,11 @@ impl Fluxer {
         let access = self.guild_access(actor.id(), guild_id).await?;
         access.require(Permissions::MANAGE_ROLES)?;
         let mut v = Validator::new();
-        v.count("roles", positions.len(), self.limits().roles_per_guild);
+        v.count(
+            "roles",
+            positions.len(),
+            self.limits().await?.roles_per_guild,
+        );
         for (i, p) in positions.iter().enumerate() {
             let path = format!("{i}.id");
             v.check(

@@ -193,7 +193,7 @@ impl Fluxer {
                 None => missing = true,
             }
         }
-        embeds.truncate(self.limits().embeds_per_message);
+        embeds.truncate(self.limits().await?.embeds_per_message);
         Ok((embeds, missing))
     }
 
@@ -260,7 +260,7 @@ impl Fluxer {
             }
             embeds.extend(found);
         }
-        embeds.truncate(self.limits().embeds_per_message);
+        embeds.truncate(self.limits().await?.embeds_per_message);
         if embeds == message.embeds {
             return Ok(());
         }

@@ -128,14 +128,18 @@ impl Fluxer {
         files: Vec<Upload>,
     ) -> Result<Vec<Attachment>> {
         let mut v = Validator::new();
-        v.count("files", files.len(), self.limits().attachments_per_message);
+        v.count(
+            "files",
+            files.len(),
+            self.limits().await?.attachments_per_message,
+        );
         for (i, f) in files.iter().enumerate() {
-            if f.bytes.len() as u64 > self.limits().attachment_bytes {
+            if f.bytes.len() as u64 > self.limits().await?.attachment_bytes {
                 return Err(Error::rejected(
                     "FILE_SIZE_TOO_LARGE",
                     format!(
                         "Files may be at most {} bytes.",
-                        self.limits().attachment_bytes
+                        self.limits().await?.attachment_bytes
                     ),
                 ));
             }

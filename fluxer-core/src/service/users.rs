@@ -12,7 +12,7 @@ use crate::model::{
 use crate::ports::{Dispatch, EventKind, Topic};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
-use super::{Actor, Fluxer, SudoProof};
+use super::{Actor, ContactChangeReason, Fluxer, SudoProof};
 
 /// Deserializes a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
 pub(crate) fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
@@ -221,6 +221,13 @@ impl Fluxer {
             }
             Err(e) => return Err(e.into()),
         }
+        self.record_contact_changes(
+            &actor.user,
+            &user,
+            ContactChangeReason::UserRequested,
+            Some(actor.id()),
+        )
+        .await?;
         if changes_password {
             // As upstream: a new password ends every other session, here and on the gateway.
             self.end_sessions(user.id, actor.session.as_ref()).await?;
@@ -490,10 +497,10 @@ impl Fluxer {
             }
             Some(RelationshipType::Blocked) | None => {
                 let count = self.store().list_relationships(actor.id()).await?.len();
-                if count >= self.limits().relationships {
+                if count >= self.limits().await?.relationships {
                     return Err(Error::LimitReached {
                         limit: Limit::Friends,
-                        max: self.limits().relationships as u64,
+                        max: self.limits().await?.relationships as u64,
                     });
                 }
                 self.set_relationship(actor.id(), target, RelationshipType::Outgoing, now)

@@ -332,7 +332,7 @@ impl Fluxer {
     }
 
     /// Keeps the account's WebAuthn flag in step with its credentials, and tells its sessions.
-    async fn set_webauthn_flag(&self, user_id: UserId, on: bool) -> Result<()> {
+    pub(crate) async fn set_webauthn_flag(&self, user_id: UserId, on: bool) -> Result<()> {
         let mut user = self
             .store()
             .get_user(user_id)

@@ -130,11 +130,11 @@ impl Fluxer {
             ));
         }
         if self.store().list_channel_webhooks(channel_id).await?.len()
-            >= self.limits().webhooks_per_channel
+            >= self.limits().await?.webhooks_per_channel
         {
             return Err(Error::LimitReached {
                 limit: Limit::Webhooks,
-                max: self.limits().webhooks_per_channel as u64,
+                max: self.limits().await?.webhooks_per_channel as u64,
             });
         }
         let hook = Webhook {
@@ -342,12 +342,16 @@ impl Fluxer {
         let hook = self.token_webhook(id, token).await?;
         let content = req.content.clone().unwrap_or_default();
         let mut v = Validator::new();
-        v.length("content", &content, 0, self.limits().message_content);
+        v.length("content", &content, 0, self.limits().await?.message_content);
         if let Some(u) = &req.username {
             validate_name(&mut v, "username", u);
         }
         v.opt_length("avatar_url", req.avatar_url.as_deref(), 0, 2048);
-        v.count("embeds", req.embeds.len(), self.limits().embeds_per_message);
+        v.count(
+            "embeds",
+            req.embeds.len(),
+            self.limits().await?.embeds_per_message,
+        );
         v.finish()?;
         if content.trim().is_empty() && req.embeds.is_empty() && req.attachments.is_empty() {
             return Err(Error::rejected(

@@ -133,6 +133,8 @@ impl Fixtures {
             temp_banned_until: None,
             staff_disabled: false,
             pending_review: false,
+            traits: Vec::new(),
+            suspicious_activity_flags: 0,
         }
     }
 

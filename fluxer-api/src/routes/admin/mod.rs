@@ -15,9 +15,12 @@ mod discovery;
 mod gateway;
 mod guilds;
 mod instance_config;
+mod limit_config;
 mod messages;
 mod reports;
 mod search;
+mod snowflake_reservations;
+mod user_records;
 pub(crate) mod users;
 mod voice;
 
@@ -40,11 +43,14 @@ pub(crate) fn routes() -> Router<ApiState> {
         .merge(bans::routes())
         .merge(discovery::routes())
         .merge(instance_config::routes())
+        .merge(limit_config::routes())
         .merge(users::routes())
+        .merge(user_records::routes())
         .merge(guilds::routes())
         .merge(messages::routes())
         .merge(reports::routes())
         .merge(search::routes())
+        .merge(snowflake_reservations::routes())
         .merge(gateway::routes())
         .merge(bulk::routes())
         .merge(voice::routes())

@@ -45,7 +45,7 @@ pub(super) fn routes() -> Router<ApiState> {
 }
 
 /// Upstream's `UserAdminResponseSchema`: everything staff see of an account. Fields this server
-/// does not keep (phone, premium, traits, last activity) are null or empty.
+/// does not keep (phone, premium, last activity) are null or empty.
 pub(crate) fn admin_user(u: &User) -> Value {
     json!({
         "id": u.id.to_string(),
@@ -69,7 +69,7 @@ pub(crate) fn admin_user(u: &User) -> Value {
         "premium_type": 0,
         "premium_since": null,
         "premium_until": null,
-        "suspicious_activity_flags": 0,
+        "suspicious_activity_flags": u.suspicious_activity_flags,
         "temp_banned_until": u.temp_banned_until.map(|t| t.to_iso8601()),
         "disabled": u.staff_disabled,
         "pending_review": u.pending_review,
@@ -81,7 +81,7 @@ pub(crate) fn admin_user(u: &User) -> Value {
         "deletion_reason_code": null,
         "deletion_public_reason": null,
         "acls": u.acls,
-        "traits": [],
+        "traits": u.traits,
         "has_totp": u.totp_enabled(),
         "authenticator_types": u.authenticator_types(),
         "last_active_at": null,
@@ -222,7 +222,7 @@ async fn change_dob(
 }
 
 /// A flag as upstream sends it: a decimal string (`"4"`) or a number.
-fn flag_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+pub(super) fn flag_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Flag {

@@ -11,7 +11,11 @@ mod api_keys;
 mod audit_log;
 mod bans;
 mod instance;
+mod limits;
+mod snowflake_reservations;
 mod standing;
+mod user_bulk;
+mod user_records;
 mod users;
 
 use std::collections::BTreeMap;
@@ -25,7 +29,14 @@ pub use audit_log::{AdminAuditPage, MAX_ADMIN_AUDIT_LIMIT};
 pub(crate) use bans::BanCache;
 pub use bans::{BAN_REFRESH_MS, MAX_BAN_LIST, ip_banned};
 pub use instance::{InstanceConfigUpdate, MAX_POLICY_TEXT};
+pub(crate) use limits::LimitCache;
+pub use limits::{LIMIT_REFRESH_MS, MAX_LIMIT_RULES};
+pub use snowflake_reservations::{MAX_SNOWFLAKE_RESERVATIONS, SnowflakeReservation};
 pub use standing::PERMANENT_BAN;
+pub use user_bulk::BulkScheduleUserDeletion;
+pub use user_records::{
+    ClearableUserField, MAX_ADMIN_DM_PAGE, MAX_USER_TRAITS, SUSPICIOUS_ACTIVITY_FLAGS,
+};
 pub use users::{AdminScheduleDeletion, AdminUserLookup, MAX_ADMIN_USER_PAGE};
 
 use super::{Actor, Fluxer};

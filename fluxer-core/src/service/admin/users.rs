@@ -10,8 +10,8 @@ use crate::error::{Error, Result, Unknown};
 use crate::id::{GuildId, UserId};
 use crate::model::{AclSet, AuthSession, Guild, MAX_ACLS, User, acl, is_valid_acl};
 use crate::ports::{PrivateDocument, Scan, SessionsRevoked, conflict, is_conflict};
-use crate::service::Fluxer;
 use crate::service::auth::validate_date_of_birth;
+use crate::service::{ContactChangeReason, Fluxer};
 use crate::validation::{Validator, is_valid_email, is_valid_username};
 
 /// Most users one lookup or search page returns.
@@ -46,7 +46,7 @@ pub struct AdminScheduleDeletion {
 }
 
 impl Fluxer {
-    async fn admin_target(&self, id: UserId) -> Result<User> {
+    pub(crate) async fn admin_target(&self, id: UserId) -> Result<User> {
         self.store()
             .get_user(id)
             .await?
@@ -55,12 +55,13 @@ impl Fluxer {
     }
 
     /// Stores a changed account, tells its sessions, reindexes it and writes the audit entry.
-    async fn save_admin_change(
+    pub(super) async fn save_admin_change(
         &self,
         who: &AdminPrincipal,
         user: User,
         action: AdminAction,
     ) -> Result<User> {
+        let before = self.store().get_user(user.id).await?;
         match self.store().update_user(&user).await {
             Ok(()) => {}
             Err(e) if is_conflict(&e, conflict::USER_EMAIL) => {
@@ -78,6 +79,15 @@ impl Fluxer {
                 ));
             }
             Err(e) => return Err(e.into()),
+        }
+        if let Some(before) = &before {
+            self.record_contact_changes(
+                before,
+                &user,
+                ContactChangeReason::AdminAction,
+                Some(who.id()),
+            )
+            .await?;
         }
         self.emit_user_update(&user).await;
         self.index_user_later(user.id).await;
@@ -319,6 +329,17 @@ impl Fluxer {
                 "At most 64 flags.",
             ));
         }
+        self.change_user_flags(who, id, add, remove).await
+    }
+
+    /// Adds then removes flag bits, as `who`, whose right to was checked.
+    pub(super) async fn change_user_flags(
+        &self,
+        who: &AdminPrincipal,
+        id: UserId,
+        add: &[u64],
+        remove: &[u64],
+    ) -> Result<User> {
         let mut user = self.admin_target(id).await?;
         let before = user.flags;
         for f in add {
@@ -525,10 +546,25 @@ impl Fluxer {
                 "Staff cannot disable their own account.",
             ));
         }
+        let flags = u32::try_from(flags)
+            .ok()
+            .filter(|f| f & !super::SUSPICIOUS_ACTIVITY_FLAGS == 0)
+            .ok_or_else(|| {
+                Error::field(
+                    "flags",
+                    "BITFLAG_TYPE_INVALID",
+                    "Unknown suspicious activity flag.",
+                )
+            })?;
         let mut user = self.admin_target(id).await?;
         user.staff_disabled = true;
-        let action = AdminAction::new("user.disable_suspicious", "user", id)
-            .with("suspicious_activity_flags", flags);
+        // As upstream, the flags say what the person must prove again; kept on the account.
+        let action = AdminAction::new("user.disable_suspicious", "user", id).change(
+            "suspicious_activity_flags",
+            user.suspicious_activity_flags,
+            flags,
+        );
+        user.suspicious_activity_flags = flags;
         let user = self.save_admin_change(who, user, action).await?;
         self.end_all_sessions(id).await?;
         Ok(user)
@@ -559,6 +595,15 @@ impl Fluxer {
             "At most 512 characters.",
         );
         v.finish()?;
+        self.schedule_user_deletion(who, &req).await
+    }
+
+    /// Schedules the account's erasure (`req` checked), as `who`, whose right to was checked.
+    pub(super) async fn schedule_user_deletion(
+        &self,
+        who: &AdminPrincipal,
+        req: &AdminScheduleDeletion,
+    ) -> Result<User> {
         if req.user_id == who.id() {
             return Err(Error::rejected(
                 "CANNOT_DELETE_SELF",
