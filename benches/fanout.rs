@@ -804,6 +804,7 @@ fn fluxer_clients<T>(
             sso: None,
             webauthn: None,
             voice: None,
+            voice_states: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

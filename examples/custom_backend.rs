@@ -91,6 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             sso: None,
             webauthn: None,
             voice: None,
+            voice_states: None,
         },
         Config::default(),
     );

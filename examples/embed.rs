@@ -45,6 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sso: None,
         webauthn: None,
         voice: None,
+        voice_states: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
 

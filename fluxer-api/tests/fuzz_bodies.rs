@@ -46,6 +46,7 @@ impl Api {
             sso: None,
             webauthn: None,
             voice: None,
+            voice_states: None,
         };
         let fluxer = Fluxer::new(ports, Config::default());
         let mut config = ApiConfig::default();

@@ -120,7 +120,15 @@ impl Hub {
         }
         // As upstream: the calls open in the user's DMs follow READY.
         let private: Vec<_> = start.private_channels.iter().map(|c| c.id).collect();
-        for call in self.fluxer().open_calls(&private) {
+        let calls = self
+            .fluxer()
+            .open_calls(&private)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %fluxer_core::error::chain(&e), "open calls not read for READY");
+                Vec::new()
+            });
+        for call in calls {
             initial.push((
                 EventKind::CallCreate,
                 serde_json::to_string(&call).unwrap_or_default(),

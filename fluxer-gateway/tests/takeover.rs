@@ -232,6 +232,7 @@ async fn a_session_resumes_on_another_node_with_what_it_missed() {
         sso: None,
         webauthn: None,
         voice: None,
+        voice_states: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let presence = Arc::new(MemoryPresence::new());

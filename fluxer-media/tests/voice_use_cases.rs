@@ -1,11 +1,13 @@
 //! The voice use-cases on the real LiveKit adapter and the in-memory store, with a manual clock:
 //! a join LiveKit never confirms expires after 30 s and leaves nothing behind; a confirmed one
-//! stays; the minted token verifies with LiveKit's SDK.
+//! stays; the minted token verifies with LiveKit's SDK. Two `Fluxer`s sharing one store of voice
+//! states behave as two nodes: a join made on one is confirmed, listed and ended from the other,
+//! and a pending join expires once between them.
 
 use std::sync::Arc;
 
 use fluxer_core::id::{ChannelId, GuildId};
-use fluxer_core::ports::{ManualClock, VoiceServerCredentials};
+use fluxer_core::ports::{InProcessVoiceStates, ManualClock, VoiceServerCredentials, VoiceStates};
 use fluxer_core::service::{
     Actor, Argon2Hasher, ChannelCreate, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome,
     Ports, RegisterRequest, VoiceRegion, VoiceServer, VoiceSettings, VoiceStateRequest,
@@ -24,6 +26,8 @@ const SECRET: &str = "a-livekit-secret-of-at-least-32-characters";
 struct Env {
     fluxer: Fluxer,
     clock: Arc<ManualClock>,
+    /// Another node on the same database, bus, clock and voice states.
+    peer: Fluxer,
 }
 
 fn env() -> Env {
@@ -37,6 +41,8 @@ fn env() -> Env {
     ports.clock = clock.clone();
     ports.hasher = Arc::new(Argon2Hasher::fast_for_tests());
     ports.voice = Some(Arc::new(LiveKit::new()));
+    let shared: Arc<dyn VoiceStates> = Arc::new(InProcessVoiceStates::new());
+    ports.voice_states = Some(shared);
     let region = VoiceRegion {
         id: "eu".into(),
         name: "Europe".into(),
@@ -59,6 +65,7 @@ fn env() -> Env {
         ..Config::default()
     };
     Env {
+        peer: Fluxer::new(ports.clone(), config.clone()),
         fluxer: Fluxer::new(ports, config),
         clock,
     }
@@ -166,6 +173,8 @@ async fn unconfirmed_joins_expire_after_30_seconds_and_confirmed_ones_stay() {
     // Pending joins are not shown.
     let shown: Vec<_> = f
         .guild_voice_states(guild)
+        .await
+        .unwrap()
         .into_iter()
         .map(|s| s.connection_id)
         .collect();
@@ -181,13 +190,71 @@ async fn unconfirmed_joins_expire_after_30_seconds_and_confirmed_ones_stay() {
             .await
             .unwrap()
     );
-    assert_eq!(f.guild_voice_states(guild).len(), 1);
+    assert_eq!(f.guild_voice_states(guild).await.unwrap().len(), 1);
 
     // The ended session's connections go with it.
     f.leave_voice_session(owner.id(), "session-b")
         .await
         .unwrap();
-    assert!(f.guild_voice_states(guild).is_empty());
+    assert!(f.guild_voice_states(guild).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn nodes_sharing_voice_states_confirm_list_expire_and_end_each_others_joins() {
+    let env = env();
+    let (a, b) = (&env.fluxer, &env.peer);
+    let owner = user(&env, "owner").await;
+    let member = user(&env, "member").await;
+    let (guild, voice) = voice_guild(&env, &owner, &member).await;
+
+    // Joined through node A's gateway, confirmed by a webhook that landed on node B.
+    let joined = a
+        .update_voice_state(owner.id(), "session-a", join(guild, voice))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b.guild_voice_states(guild).await.unwrap().is_empty());
+    assert!(
+        b.confirm_voice_connection(&joined.connection_id)
+            .await
+            .unwrap()
+    );
+    let listed = |f: &Fluxer| {
+        let f = f.clone();
+        async move {
+            f.guild_voice_states(guild)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.connection_id, s.session_id))
+                .collect::<Vec<_>>()
+        }
+    };
+    let expected = vec![(joined.connection_id.clone(), "session-a".to_owned())];
+    assert_eq!(listed(a).await, expected);
+    assert_eq!(listed(b).await, expected);
+
+    // A pending join expires once, though both nodes sweep at the same time.
+    let pending = b
+        .update_voice_state(member.id(), "session-m", join(guild, voice))
+        .await
+        .unwrap()
+        .unwrap();
+    env.clock.advance_ms(31_000);
+    let (on_a, on_b) = tokio::join!(a.expire_pending_voice(), b.expire_pending_voice());
+    assert_eq!(on_a.unwrap() + on_b.unwrap(), 1);
+    assert!(
+        !a.confirm_voice_connection(&pending.connection_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(listed(b).await, expected, "the confirmed join stays");
+
+    // Session A ends on node A: node B no longer lists it.
+    a.leave_voice_session(owner.id(), "session-a")
+        .await
+        .unwrap();
+    assert!(listed(b).await.is_empty());
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! The Redis adapters against the cache and presence suites, on a real Redis.
+//! The Redis adapters against the cache, presence and voice states suites, on a real Redis.
 //!
 //! The server is `FLUXER_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); the tests fail when it
 //! cannot be reached. Every case gets a fresh key prefix, so runs can share a server; keys that
@@ -9,9 +9,9 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fluxer_core::ports::{Cache, Presence};
+use fluxer_core::ports::{Cache, Presence, VoiceStates};
 use fluxer_core::service::SessionToken;
-use fluxer_storage::redis::{RedisCache, RedisConfig, RedisPresence};
+use fluxer_storage::redis::{RedisCache, RedisConfig, RedisPresence, RedisVoiceStates};
 
 const ROOT: &str = "fluxer-test";
 /// Keys of runs older than this are garbage.
@@ -91,5 +91,15 @@ async fn presence() -> Arc<dyn Presence> {
     )
 }
 
+async fn voice_states() -> Arc<dyn VoiceStates> {
+    let config = fresh_config().await;
+    Arc::new(
+        RedisVoiceStates::connect(&config)
+            .await
+            .unwrap_or_else(|e| panic!("Redis at {} is required for these tests: {e}", config.url)),
+    )
+}
+
 fluxer_core::cache_conformance_tests!(async { cache().await });
+fluxer_core::voice_states_conformance_tests!(async { voice_states().await });
 fluxer_core::presence_conformance_tests!(async { presence().await });

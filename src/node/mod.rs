@@ -329,7 +329,7 @@ impl UseCases {
         blobs: Option<Arc<dyn fluxer_core::ports::BlobStore>>,
     ) -> Result<UseCases, StartError> {
         let database = ports::Database::open(config).await?;
-        let (cache, presence) = ports::cache(config).await?;
+        let (cache, presence, voice_states) = ports::cache(config).await?;
         let nats = ports::nats(config).await?;
         let events = ports::bus(config, nats.as_ref())?;
         let runs_worker = roles.contains(Role::Worker);
@@ -378,6 +378,7 @@ impl UseCases {
             sso: ports::sso(config),
             webauthn,
             voice,
+            voice_states,
         };
         let fluxer = Fluxer::new(
             ports,

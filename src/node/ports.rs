@@ -9,7 +9,7 @@ use fluxer_api::{ApiConfig, InstanceInfo, PagesConfig, WebAuthnRelyingParty};
 use fluxer_core::error::chain;
 use fluxer_core::ports::{
     BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, OidcProvider,
-    Presence, PushSender, Queue, SearchIndex, Store, WebAuthnCeremonies,
+    Presence, PushSender, Queue, SearchIndex, Store, VoiceStates, WebAuthnCeremonies,
 };
 use fluxer_core::secret::{hash_token, random_base62};
 use fluxer_media::bluesky::AtprotoClient;
@@ -101,26 +101,38 @@ impl Database {
     }
 }
 
-/// The cache and, on the same backend, presence.
-pub(super) async fn cache(
-    config: &Config,
-) -> Result<(Arc<dyn Cache>, Arc<dyn Presence>), StartError> {
+/// The cache, presence and voice states on one backend (voice states: `None` is the use-cases'
+/// own in-process map).
+pub(super) type SharedState = (
+    Arc<dyn Cache>,
+    Arc<dyn Presence>,
+    Option<Arc<dyn VoiceStates>>,
+);
+
+/// The cache and, on the same backend, presence and voice states.
+pub(super) async fn cache(config: &Config) -> Result<SharedState, StartError> {
     match &config.cache {
         config::Cache::Memory {} => Ok((
             Arc::new(MemoryCache::new()),
             Arc::new(MemoryPresence::with_shards(
                 config.services.gateway.presence_shards,
             )),
+            None,
         )),
         #[cfg(feature = "redis")]
         config::Cache::Redis { url, key_prefix } => {
-            use fluxer_storage::redis::{RedisCache, RedisConfig, RedisPresence};
+            use fluxer_storage::redis::{RedisCache, RedisConfig, RedisPresence, RedisVoiceStates};
             let redis = RedisConfig::new(url.clone()).with_key_prefix(key_prefix.clone());
             let cache = RedisCache::connect(&redis)
                 .await
                 .map_err(|e| open_error("Redis", url)(chain(&e)))?;
             let presence = RedisPresence::new(cache.connection(), key_prefix);
-            Ok((Arc::new(cache), Arc::new(presence)))
+            let voice_states = RedisVoiceStates::new(cache.connection(), key_prefix);
+            Ok((
+                Arc::new(cache),
+                Arc::new(presence),
+                Some(Arc::new(voice_states)),
+            ))
         }
         #[allow(unreachable_patterns)]
         _ => Err(missing("cache.backend = redis", "redis")),

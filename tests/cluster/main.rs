@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 mod gateway;
 #[path = "../e2e/postgres.rs"]
 mod postgres;
+mod voice;
 
 use gateway::{Ws, identify, next, next_dispatch, runtime};
 

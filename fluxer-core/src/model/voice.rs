@@ -1,16 +1,16 @@
 //! Voice states: who is connected to which voice channel or call, with which flags.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::MemberResponse;
 use crate::id::{ChannelId, GuildId, UserId};
 
 /// A voice connection's state as clients see it (`VOICE_STATE_UPDATE`, `voice_states` in
 /// `GUILD_CREATE`). `channel_id: null` announces that the connection left.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VoiceState {
     /// The guild; absent for DM and group-DM calls.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guild_id: Option<GuildId>,
     /// The voice channel or call; `None` once left.
     pub channel_id: Option<ChannelId>,
@@ -21,7 +21,7 @@ pub struct VoiceState {
     /// The gateway session that joined.
     pub session_id: String,
     /// The member, in guilds.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<MemberResponse>,
     /// Muted by a moderator.
     pub mute: bool,

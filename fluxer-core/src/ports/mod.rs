@@ -25,6 +25,7 @@ mod sso;
 mod storage;
 mod unfurl;
 mod voice;
+mod voice_states;
 mod webauthn;
 
 pub use blob::{BlobMeta, BlobStore};
@@ -52,6 +53,7 @@ pub use voice::{
     ParticipantRights, TrackSource, VoiceBackend, VoiceGrant, VoiceServerCredentials,
     VoiceWebhookEvent, WebhookRejection,
 };
+pub use voice_states::{InProcessVoiceStates, VoiceConnection, VoiceScope, VoiceStates};
 pub use webauthn::{
     RegisteredCredential, VerifiedAssertion, WebAuthnCeremonies, WebAuthnChallenge,
     WebAuthnCredentialRepository, WebAuthnFailure,

@@ -31,7 +31,8 @@ impl std::fmt::Debug for VoiceServerCredentials {
 }
 
 /// A kind of track a participant may publish (LiveKit's `TrackSource`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TrackSource {
     /// The microphone (needs SPEAK).
@@ -67,7 +68,7 @@ impl TrackSource {
 }
 
 /// What a participant may do in its room.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParticipantRights {
     /// May publish tracks at all.
     pub can_publish: bool,

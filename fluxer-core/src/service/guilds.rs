@@ -254,6 +254,7 @@ impl Fluxer {
             presences,
             voice_states: self
                 .guild_voice_states(guild_id)
+                .await?
                 .into_iter()
                 .filter(|v| {
                     v.channel_id

@@ -381,6 +381,10 @@ pub struct Ports {
     /// The LiveKit deployment voice channels and calls run on. Without it (or without
     /// `Config::voice`) voice is off: op 4 joins are refused and `/.well-known/fluxer` says so.
     pub voice: Option<Arc<dyn crate::ports::VoiceBackend>>,
+    /// Where voice connections are kept. `None`: in this process, which is right for one node;
+    /// nodes that share gateway sessions and webhooks share one (Redis) so that a join on one
+    /// node is confirmed, listed and moderated from any other.
+    pub voice_states: Option<Arc<dyn crate::ports::VoiceStates>>,
 }
 
 impl Ports {
@@ -411,6 +415,7 @@ impl Ports {
             sso: None,
             webauthn: None,
             voice: None,
+            voice_states: None,
         }
     }
 
@@ -509,7 +514,7 @@ impl Fluxer {
     /// The use-cases over `ports`, configured by `config`.
     pub fn new(ports: Ports, config: Config) -> Self {
         let ids = SnowflakeGenerator::new(config.worker_id);
-        let voice = voice::VoiceRuntime::new(config.voice.as_ref());
+        let voice = voice::VoiceRuntime::new(config.voice.as_ref(), ports.voice_states.clone());
         Fluxer {
             inner: Arc::new(Inner {
                 voice,

@@ -2,10 +2,12 @@
 //! joining, switching and leaving (gateway op 4), the pending window until LiveKit confirms a join,
 //! LiveKit's webhooks, and moderation (server mute/deafen, disconnects).
 //!
-//! Voice states live in this process (one node, or the node that holds the gateway sessions). A
-//! join stays pending, unannounced, until LiveKit's `participant_joined` webhook (or the test-mode
-//! confirmation) arrives; a pending join that is not confirmed within
-//! [`VoiceSettings::pending_timeout`] is dropped.
+//! Voice states live behind [`crate::ports::VoiceStates`]: in this process on one node, in Redis
+//! (with presence) when several share the work, so a webhook or a moderator's request on any node
+//! reaches a connection another gateway node made. A join stays pending, unannounced, until
+//! LiveKit's `participant_joined` webhook (or the test-mode confirmation) arrives; a pending join
+//! that is not confirmed within [`VoiceSettings::pending_timeout`] is dropped, once, by whichever
+//! node's sweep takes it first.
 
 mod admin;
 mod moderation;
@@ -15,7 +17,7 @@ pub use admin::{VoiceRegionWrite, VoiceRestrictions, VoiceServerWrite};
 pub use regions::{RtcRegion, VoiceRegion, VoiceServer};
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -27,7 +29,8 @@ use crate::id::{ChannelId, GuildId, UserId};
 use crate::model::{ChannelType, VoiceState};
 use crate::permission::Permissions;
 use crate::ports::{
-    Dispatch, EventKind, ParticipantRights, Topic, TrackSource, VoiceGrant, VoiceServerCredentials,
+    Dispatch, EventKind, InProcessVoiceStates, ParticipantRights, Topic, TrackSource,
+    VoiceConnection, VoiceGrant, VoiceScope, VoiceServerCredentials, VoiceStates,
     VoiceWebhookEvent, WebhookRejection,
 };
 
@@ -97,8 +100,10 @@ pub struct VoiceServerUpdate {
     pub channel_id: Option<ChannelId>,
 }
 
-/// Most voice states kept at once on a node (a bound against a flood of joins).
+/// Most voice states kept at once (a bound against a flood of joins).
 const MAX_CONNECTIONS: usize = 100_000;
+/// How often a read-modify-write of one connection is tried against concurrent changes.
+const WRITE_ATTEMPTS: usize = 16;
 /// Most streams one connection may say it watches.
 const MAX_VIEWER_STREAM_KEYS: usize = 25;
 
@@ -117,20 +122,16 @@ pub(crate) enum VoiceChange {
     GuildGone(GuildId),
 }
 
-/// One connection's full record.
-#[derive(Debug, Clone)]
-struct Connection {
-    state: VoiceState,
-    room: String,
-    region_id: String,
-    server_id: String,
-    /// LiveKit said the participant joined.
-    confirmed: bool,
-    /// Its state was dispatched (a confirmed join, or an unconfirmed switch of a confirmed one).
-    announced: bool,
-    /// When it last became pending (ms since the epoch).
-    pending_since: i64,
-    rights: ParticipantRights,
+type Connection = VoiceConnection;
+
+/// What [`Fluxer::modify_connection`] found.
+enum Modified {
+    /// No such connection.
+    Missing,
+    /// The change did not apply; the connection as it is.
+    Unchanged(Connection),
+    /// The connection as stored now.
+    Changed(Connection),
 }
 
 /// An open DM call.
@@ -140,20 +141,22 @@ pub(crate) struct CallRecord {
     pub(crate) ringing: Vec<UserId>,
 }
 
-/// The node's voice state: regions, servers, connections, calls.
-#[derive(Debug, Default)]
+/// The node's voice state: regions, servers, calls, and where connections are kept.
 pub(crate) struct VoiceRuntime {
     regions: RwLock<Vec<VoiceRegion>>,
-    connections: Mutex<HashMap<String, Connection>>,
+    connections: Arc<dyn VoiceStates>,
     calls: Mutex<HashMap<ChannelId, CallRecord>>,
-    version: std::sync::atomic::AtomicU64,
 }
 
 impl VoiceRuntime {
-    pub(crate) fn new(settings: Option<&VoiceSettings>) -> Self {
+    pub(crate) fn new(
+        settings: Option<&VoiceSettings>,
+        connections: Option<Arc<dyn VoiceStates>>,
+    ) -> Self {
         VoiceRuntime {
             regions: RwLock::new(settings.map(|s| s.regions.clone()).unwrap_or_default()),
-            ..Default::default()
+            connections: connections.unwrap_or_else(|| Arc::new(InProcessVoiceStates::new())),
+            calls: Mutex::default(),
         }
     }
 }
@@ -183,6 +186,15 @@ pub fn room_name(guild: Option<GuildId>, channel: ChannelId) -> String {
 /// A participant's identity.
 pub fn participant_identity(user: UserId, connection_id: &str) -> String {
     format!("user_{user}_{connection_id}")
+}
+
+/// The channel a room is for (the inverse of [`room_name`]).
+fn parse_room(room: &str) -> Option<ChannelId> {
+    let channel = match room.strip_prefix("dm_channel_") {
+        Some(c) => c,
+        None => room.strip_prefix("guild_")?.split_once("_channel_")?.1,
+    };
+    Some(ChannelId::new(channel.parse().ok()?))
 }
 
 fn parse_identity(identity: &str) -> Option<(UserId, &str)> {
@@ -238,15 +250,11 @@ impl Fluxer {
             .is_ok_and(|c| c.contains_key(&channel))
     }
 
-    pub(crate) fn voice_state_announced(&self, connection_id: &str) -> bool {
-        self.voice_connection(connection_id)
-            .is_some_and(|c| c.announced)
-    }
-
     /// Everyone connected to a channel (or call) is disconnected, LiveKit included.
     pub(crate) async fn disconnect_channel(&self, channel: ChannelId) -> Result<()> {
-        for id in self.connection_ids(|c| c.state.channel_id == Some(channel)) {
-            self.drop_connection(&id, true).await?;
+        for c in self.connections_in(VoiceScope::Channel(channel)).await? {
+            self.drop_connection(&c.state.connection_id, None, true)
+                .await?;
         }
         Ok(())
     }
@@ -357,7 +365,7 @@ impl Fluxer {
         }
         let existing = match &request.connection_id {
             Some(id) => {
-                let found = self.voice_connection(id);
+                let found = self.voice_connection(id).await?;
                 match found {
                     Some(c) if c.state.user_id != user => {
                         return Err(refused("VOICE_USER_MISMATCH", "Voice user mismatch"));
@@ -376,7 +384,10 @@ impl Fluxer {
         };
         let Some(channel) = request.channel_id else {
             match existing {
-                Some(c) => self.drop_connection(&c.state.connection_id, false).await?,
+                Some(c) => {
+                    self.drop_connection(&c.state.connection_id, None, false)
+                        .await?;
+                }
                 None => self.leave_voice_session(user, session_id).await?,
             }
             return Ok(None);
@@ -431,12 +442,10 @@ impl Fluxer {
             return Ok(());
         }
         let others: std::collections::HashSet<UserId> = self
-            .voice_runtime()
-            .connections
-            .lock()
-            .map_err(|_| Error::Internal("voice lock poisoned".into()))?
-            .values()
-            .filter(|c| c.state.channel_id == Some(target.channel) && c.state.user_id != user)
+            .connections_in(VoiceScope::Channel(target.channel))
+            .await?
+            .into_iter()
+            .filter(|c| c.state.user_id != user)
             .map(|c| c.state.user_id)
             .collect();
         if others.len() >= limit as usize {
@@ -445,20 +454,46 @@ impl Fluxer {
         Ok(())
     }
 
-    fn voice_connection(&self, id: &str) -> Option<Connection> {
-        self.voice_runtime()
-            .connections
-            .lock()
-            .ok()?
-            .get(id)
-            .cloned()
+    fn voice_states(&self) -> &dyn VoiceStates {
+        self.voice_runtime().connections.as_ref()
     }
 
-    fn next_voice_version(&self) -> u64 {
-        self.voice_runtime()
-            .version
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1
+    async fn voice_connection(&self, id: &str) -> Result<Option<Connection>> {
+        Ok(self.voice_states().get(id).await?)
+    }
+
+    async fn connections_in(&self, scope: VoiceScope) -> Result<Vec<Connection>> {
+        Ok(self.voice_states().list(&scope).await?)
+    }
+
+    /// Applies `change` to the stored connection and stores it with its version bumped, trying
+    /// again from the fresh record when another node (or task) changed it in between. `change`
+    /// says whether it changed anything.
+    async fn modify_connection(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Connection) -> bool,
+    ) -> Result<Modified> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(stored) = self.voice_connection(id).await? else {
+                return Ok(Modified::Missing);
+            };
+            let mut c = stored.clone();
+            if !change(&mut c) {
+                return Ok(Modified::Unchanged(stored));
+            }
+            c.state.version = stored.state.version + 1;
+            if self
+                .voice_states()
+                .put(&c, Some(stored.state.version))
+                .await?
+            {
+                return Ok(Modified::Changed(c));
+            }
+        }
+        Err(Error::Internal(
+            "a voice connection kept changing under its writer".into(),
+        ))
     }
 
     /// Mints a token and records the (pending) connection: a new one, or `previous` moved.
@@ -521,29 +556,39 @@ impl Fluxer {
             self_stream: request.self_stream,
             is_mobile: request.is_mobile,
             viewer_stream_keys: request.viewer_stream_keys.clone(),
-            version: self.next_voice_version(),
+            version: 0,
         };
-        let announced_before = previous.as_ref().is_some_and(|p| p.announced);
-        let connection = Connection {
+        let mut connection = Connection {
             state,
             room,
             region_id,
             server_id: server.id.clone(),
             confirmed: false,
-            announced: announced_before,
+            announced: false,
             pending_since: self.now().unix_ms(),
             rights,
         };
-        {
-            let mut connections = self
-                .voice_runtime()
-                .connections
-                .lock()
-                .map_err(|_| Error::Internal("voice lock poisoned".into()))?;
-            if previous.is_none() && connections.len() >= MAX_CONNECTIONS {
-                return Err(refused("VOICE_TOKEN_FAILED", "Too many voice connections"));
+        let mut previous = previous;
+        if previous.is_none() && self.voice_states().count().await? >= MAX_CONNECTIONS {
+            return Err(refused("VOICE_TOKEN_FAILED", "Too many voice connections"));
+        }
+        let mut stored = false;
+        for _ in 0..WRITE_ATTEMPTS {
+            // A move keeps the connection (and its announcement) and bumps its version.
+            connection.announced = previous.as_ref().is_some_and(|p| p.announced);
+            connection.state.version = previous.as_ref().map_or(0, |p| p.state.version + 1);
+            let expected = previous.as_ref().map(|p| p.state.version);
+            if self.voice_states().put(&connection, expected).await? {
+                stored = true;
+                break;
             }
-            connections.insert(connection_id.clone(), connection.clone());
+            // Changed (or dropped) in between, by another node: move what is there now.
+            previous = self.voice_connection(&connection_id).await?;
+        }
+        if !stored {
+            return Err(Error::Internal(
+                "a voice connection kept changing under its writer".into(),
+            ));
         }
         if let Some(previous) = previous.filter(|p| p.announced) {
             // Those who saw it in the old channel see it leave; then it shows in the new one.
@@ -562,26 +607,25 @@ impl Fluxer {
     }
 
     async fn update_flags(&self, connection_id: &str, request: &VoiceStateRequest) -> Result<()> {
-        let updated = {
-            let mut connections = self
-                .voice_runtime()
-                .connections
-                .lock()
-                .map_err(|_| Error::Internal("voice lock poisoned".into()))?;
-            let Some(c) = connections.get_mut(connection_id) else {
+        let modified = self
+            .modify_connection(connection_id, |c| {
+                c.state.self_mute = request.self_mute;
+                c.state.self_deaf = request.self_deaf;
+                c.state.self_video = request.self_video;
+                c.state.self_stream = request.self_stream;
+                c.state.is_mobile = request.is_mobile;
+                c.state.viewer_stream_keys = request.viewer_stream_keys.clone();
+                true
+            })
+            .await?;
+        let updated = match modified {
+            Modified::Changed(c) | Modified::Unchanged(c) => c,
+            Modified::Missing => {
                 return Err(refused(
                     "VOICE_CONNECTION_NOT_FOUND",
                     "Voice connection not found",
                 ));
-            };
-            c.state.self_mute = request.self_mute;
-            c.state.self_deaf = request.self_deaf;
-            c.state.self_video = request.self_video;
-            c.state.self_stream = request.self_stream;
-            c.state.is_mobile = request.is_mobile;
-            c.state.viewer_stream_keys = request.viewer_stream_keys.clone();
-            c.state.version = self.next_voice_version();
-            c.clone()
+            }
         };
         if updated.announced {
             self.publish_voice(&updated, &updated.state).await?;
@@ -589,17 +633,18 @@ impl Fluxer {
         Ok(())
     }
 
-    /// Removes one connection, announcing its departure if it had been announced; with `kick`,
-    /// LiveKit is told to disconnect the participant too.
-    async fn drop_connection(&self, connection_id: &str, kick: bool) -> Result<()> {
-        let removed = self
-            .voice_runtime()
-            .connections
-            .lock()
-            .map_err(|_| Error::Internal("voice lock poisoned".into()))?
-            .remove(connection_id);
-        let Some(c) = removed else {
-            return Ok(());
+    /// Removes one connection (with `expected`, only if still at that version), announcing its
+    /// departure if it had been announced; with `kick`, LiveKit is told to disconnect the
+    /// participant too. Whether this call removed it: of several nodes racing, one does, and
+    /// only that one announces.
+    async fn drop_connection(
+        &self,
+        connection_id: &str,
+        expected: Option<u64>,
+        kick: bool,
+    ) -> Result<bool> {
+        let Some(c) = self.voice_states().take(connection_id, expected).await? else {
+            return Ok(false);
         };
         if kick {
             self.kick_participant(&c).await;
@@ -607,13 +652,13 @@ impl Fluxer {
         if c.announced {
             let mut gone = c.state.clone();
             gone.channel_id = None;
-            gone.version = self.next_voice_version();
+            gone.version = c.state.version + 1;
             self.publish_voice(&c, &gone).await?;
         }
         if let (None, Some(channel)) = (c.state.guild_id, c.state.channel_id) {
             self.call_participants_changed(channel).await?;
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn kick_participant(&self, c: &Connection) {
@@ -634,25 +679,15 @@ impl Fluxer {
 
     /// Everything one session is connected to ends (it left, or it ended without resuming).
     pub async fn leave_voice_session(&self, user: UserId, session_id: &str) -> Result<()> {
-        let ids =
-            self.connection_ids(|c| c.state.user_id == user && c.state.session_id == session_id);
-        for id in ids {
-            self.drop_connection(&id, false).await?;
+        let scope = VoiceScope::Session {
+            user,
+            session_id: session_id.to_owned(),
+        };
+        for c in self.connections_in(scope).await? {
+            self.drop_connection(&c.state.connection_id, None, false)
+                .await?;
         }
         Ok(())
-    }
-
-    fn connection_ids(&self, pick: impl Fn(&Connection) -> bool) -> Vec<String> {
-        self.voice_runtime()
-            .connections
-            .lock()
-            .map(|c| {
-                c.values()
-                    .filter(|c| pick(c))
-                    .map(|c| c.state.connection_id.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     async fn publish_voice(&self, c: &Connection, state: &VoiceState) -> Result<()> {
@@ -700,26 +735,24 @@ impl Fluxer {
     /// Marks a pending connection as connected to LiveKit and announces it (LiveKit's
     /// `participant_joined`, or upstream's test-mode confirmation). Whether it was found.
     pub async fn confirm_voice_connection(&self, connection_id: &str) -> Result<bool> {
-        let confirmed = {
-            let mut connections = self
-                .voice_runtime()
-                .connections
-                .lock()
-                .map_err(|_| Error::Internal("voice lock poisoned".into()))?;
-            let Some(c) = connections.get_mut(connection_id) else {
-                return Ok(false);
-            };
-            if c.confirmed {
-                return Ok(true);
-            }
-            c.confirmed = true;
-            // A switch was announced already; a first join is announced now.
-            if c.announced {
-                return Ok(true);
-            }
-            c.announced = true;
-            c.state.version = self.next_voice_version();
-            c.clone()
+        let mut announce = false;
+        let modified = self
+            .modify_connection(connection_id, |c| {
+                if c.confirmed {
+                    return false;
+                }
+                c.confirmed = true;
+                // A switch was announced already; a first join is announced now.
+                announce = !c.announced;
+                c.announced = true;
+                true
+            })
+            .await?;
+        let confirmed = match modified {
+            Modified::Missing => return Ok(false),
+            Modified::Unchanged(_) => return Ok(true),
+            Modified::Changed(c) if announce => c,
+            Modified::Changed(_) => return Ok(true),
         };
         self.publish_voice(&confirmed, &confirmed.state).await?;
         if let (None, Some(channel)) = (confirmed.state.guild_id, confirmed.state.channel_id) {
@@ -734,11 +767,20 @@ impl Fluxer {
             return Ok(0);
         };
         let cutoff = self.now().unix_ms() - settings.pending_timeout.as_millis() as i64;
-        let ids = self.connection_ids(|c| !c.confirmed && c.pending_since <= cutoff);
-        for id in &ids {
-            self.drop_connection(id, false).await?;
+        let mut expired = 0;
+        for c in self
+            .connections_in(VoiceScope::PendingSince(cutoff))
+            .await?
+        {
+            // Only at the version seen pending: a confirmation in between keeps it.
+            if self
+                .drop_connection(&c.state.connection_id, Some(c.state.version), false)
+                .await?
+            {
+                expired += 1;
+            }
         }
-        Ok(ids.len())
+        Ok(expired)
     }
 
     /// `POST /webhooks/livekit`: checks LiveKit's signature, then confirms joins and clears
@@ -765,6 +807,7 @@ impl Fluxer {
                 if let Some((user, connection)) = parse_identity(&identity)
                     && self
                         .voice_connection(connection)
+                        .await?
                         .is_some_and(|c| c.state.user_id == user && c.room == room)
                 {
                     self.confirm_voice_connection(connection).await?;
@@ -773,16 +816,22 @@ impl Fluxer {
             VoiceWebhookEvent::ParticipantLeft { room, identity } => {
                 // A participant that left the old room of a switch keeps its new state.
                 if let Some((user, connection)) = parse_identity(&identity)
-                    && self
-                        .voice_connection(connection)
-                        .is_some_and(|c| c.state.user_id == user && c.room == room)
+                    && let Some(c) = self.voice_connection(connection).await?
+                    && c.state.user_id == user
+                    && c.room == room
                 {
-                    self.drop_connection(connection, false).await?;
+                    // At the version checked: one switched in between stays.
+                    self.drop_connection(connection, Some(c.state.version), false)
+                        .await?;
                 }
             }
             VoiceWebhookEvent::RoomFinished { room } => {
-                for id in self.connection_ids(|c| c.room == room) {
-                    self.drop_connection(&id, false).await?;
+                let scope = parse_room(&room).map_or(VoiceScope::All, VoiceScope::Channel);
+                for c in self.connections_in(scope).await? {
+                    if c.room == room {
+                        self.drop_connection(&c.state.connection_id, Some(c.state.version), false)
+                            .await?;
+                    }
                 }
             }
             _ => {}
@@ -790,32 +839,32 @@ impl Fluxer {
         Ok(())
     }
 
-    /// The announced voice states of a guild (for `GUILD_CREATE`).
-    pub fn guild_voice_states(&self, guild: GuildId) -> Vec<VoiceState> {
-        self.voice_runtime()
-            .connections
-            .lock()
-            .map(|c| {
-                c.values()
-                    .filter(|c| c.announced && c.state.guild_id == Some(guild))
-                    .map(|c| c.state.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The announced voice states of a guild (for `GUILD_CREATE`), from every node's sessions.
+    pub async fn guild_voice_states(&self, guild: GuildId) -> Result<Vec<VoiceState>> {
+        if !self.voice_configured() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .connections_in(VoiceScope::Guild(guild))
+            .await?
+            .into_iter()
+            .filter(|c| c.announced)
+            .map(|c| c.state)
+            .collect())
     }
 
-    /// The users connected to a DM call.
-    pub(crate) fn call_participants(&self, channel: ChannelId) -> Vec<VoiceState> {
-        self.voice_runtime()
-            .connections
-            .lock()
-            .map(|c| {
-                c.values()
-                    .filter(|c| c.state.guild_id.is_none() && c.state.channel_id == Some(channel))
-                    .map(|c| c.state.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The connections to a DM call, with whether each was announced.
+    pub(crate) async fn call_participants(
+        &self,
+        channel: ChannelId,
+    ) -> Result<Vec<(VoiceState, bool)>> {
+        Ok(self
+            .connections_in(VoiceScope::Channel(channel))
+            .await?
+            .into_iter()
+            .filter(|c| c.state.guild_id.is_none())
+            .map(|c| (c.state, c.announced))
+            .collect())
     }
 }
 
@@ -831,6 +880,15 @@ mod tests {
         assert_eq!(parse_identity(&id), Some((UserId::new(42), "abc123")));
         assert_eq!(parse_identity("user_x_1"), None);
         assert_eq!(parse_identity("bot_1_2"), None);
+    }
+
+    #[test]
+    fn rooms_read_back() {
+        let (g, c) = (GuildId::new(7), ChannelId::new(9));
+        assert_eq!(parse_room(&room_name(Some(g), c)), Some(c));
+        assert_eq!(parse_room(&room_name(None, c)), Some(c));
+        assert_eq!(parse_room("guild_7_lobby"), None);
+        assert_eq!(parse_room("dm_channel_x"), None);
     }
 
     #[test]

@@ -80,18 +80,19 @@ impl Fluxer {
         })
     }
 
-    fn call_response(&self, channel: ChannelId, record: &CallRecord) -> CallResponse {
-        CallResponse {
+    async fn call_response(&self, channel: ChannelId, record: &CallRecord) -> Result<CallResponse> {
+        Ok(CallResponse {
             channel_id: channel,
             message_id: None,
             region: record.region.clone(),
             ringing: record.ringing.clone(),
             voice_states: self
                 .call_participants(channel)
+                .await?
                 .into_iter()
-                .filter(|s| self.voice_state_announced(&s.connection_id))
+                .filter_map(|(state, announced)| announced.then_some(state))
                 .collect(),
-        }
+        })
     }
 
     async fn publish_call(
@@ -128,7 +129,7 @@ impl Fluxer {
             let changed = change(record);
             (created, changed, record.clone())
         };
-        let payload = self.call_response(channel, &record);
+        let payload = self.call_response(channel, &record).await?;
         if created {
             self.publish_call(EventKind::CallCreate, recipients, &payload)
                 .await
@@ -269,8 +270,9 @@ impl Fluxer {
         let recipients = ch.recipient_ids;
         let connected: Vec<UserId> = self
             .call_participants(channel)
+            .await?
             .iter()
-            .map(|s| s.user_id)
+            .map(|(s, _)| s.user_id)
             .collect();
         if connected.is_empty() {
             return self.close_call(channel, &recipients).await;
@@ -284,7 +286,7 @@ impl Fluxer {
     }
 
     /// The open calls of the user's private channels (for `CALL_CREATE` after READY).
-    pub fn open_calls(&self, channels: &[ChannelId]) -> Vec<CallResponse> {
+    pub async fn open_calls(&self, channels: &[ChannelId]) -> Result<Vec<CallResponse>> {
         let records: Vec<(ChannelId, CallRecord)> = match self.voice_calls().lock() {
             Ok(calls) => channels
                 .iter()
@@ -292,9 +294,10 @@ impl Fluxer {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        records
-            .iter()
-            .map(|(c, r)| self.call_response(*c, r))
-            .collect()
+        let mut out = Vec::with_capacity(records.len());
+        for (c, r) in &records {
+            out.push(self.call_response(*c, r).await?);
+        }
+        Ok(out)
     }
 }

@@ -49,6 +49,7 @@ mod storage_sso;
 mod storage_webauthn;
 pub mod unfurl;
 pub mod voice;
+pub mod voice_states;
 
 /// Generates the tests of one suite; the public `*_conformance_tests!` macros call it.
 #[doc(hidden)]

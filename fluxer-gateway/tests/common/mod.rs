@@ -57,6 +57,7 @@ pub async fn start_on(config: GatewayConfig, events: Arc<dyn EventBus>) -> Env {
         sso: None,
         webauthn: None,
         voice: None,
+        voice_states: None,
     };
     let fluxer = Fluxer::new(ports, Config::default());
     let gateway = Gateway::new(fluxer.clone(), cache, presence, config);

@@ -1,5 +1,5 @@
 //! Redis (or Valkey): the cache shared by every node ([`RedisCache`]: values, rate-limit counters and
-//! locks) and presence ([`RedisPresence`]).
+//! locks), presence ([`RedisPresence`]) and voice connections ([`RedisVoiceStates`]).
 //!
 //! Both sit on a [`redis::aio::ConnectionManager`], which multiplexes calls over one connection and
 //! reconnects after a failure, and keep every key under a configurable prefix so several deployments
@@ -23,9 +23,11 @@
 
 mod cache;
 mod presence;
+mod voice_states;
 
 pub use cache::RedisCache;
 pub use presence::RedisPresence;
+pub use voice_states::RedisVoiceStates;
 
 use std::time::Duration;
 

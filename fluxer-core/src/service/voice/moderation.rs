@@ -13,25 +13,35 @@ impl Fluxer {
         user: UserId,
         disconnect: bool,
     ) -> Result<()> {
-        let ids =
-            self.connection_ids(|c| c.state.guild_id == Some(guild) && c.state.user_id == user);
+        let ids = self.member_connection_ids(guild, user).await?;
         if ids.is_empty() {
             return Ok(());
         }
         if disconnect {
             for id in ids {
-                self.drop_connection(&id, true).await?;
+                self.drop_connection(&id, None, true).await?;
             }
             return Ok(());
         }
         self.voice_recheck(ids).await
     }
 
+    /// The connections of `user` in `guild`'s voice channels, whichever node made them.
+    async fn member_connection_ids(&self, guild: GuildId, user: UserId) -> Result<Vec<String>> {
+        Ok(self
+            .connections_in(VoiceScope::Guild(guild))
+            .await?
+            .into_iter()
+            .filter(|c| c.state.user_id == user)
+            .map(|c| c.state.connection_id)
+            .collect())
+    }
+
     /// Re-evaluates connections against the current permissions and member records: those that
     /// lost CONNECT (or the channel) are disconnected, the others get their rights updated.
     async fn voice_recheck(&self, ids: Vec<String>) -> Result<()> {
         for id in ids {
-            let Some(c) = self.voice_connection(&id) else {
+            let Some(c) = self.voice_connection(&id).await? else {
                 continue;
             };
             let Some(channel) = c.state.channel_id else {
@@ -43,30 +53,28 @@ impl Fluxer {
             {
                 Ok(t) => t,
                 Err(Error::Rejected { .. } | Error::Forbidden { .. }) => {
-                    self.drop_connection(&id, true).await?;
+                    self.drop_connection(&id, None, true).await?;
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             let rights = rights_for(target.permissions, target.mute, target.deaf);
-            let updated = {
-                let mut connections = self
-                    .voice_runtime()
-                    .connections
-                    .lock()
-                    .map_err(|_| Error::Internal("voice lock poisoned".into()))?;
-                let Some(c) = connections.get_mut(&id) else {
-                    continue;
-                };
-                if c.rights == rights && c.state.mute == target.mute && c.state.deaf == target.deaf
-                {
-                    continue;
-                }
-                c.rights = rights.clone();
-                c.state.mute = target.mute;
-                c.state.deaf = target.deaf;
-                c.state.version = self.next_voice_version();
-                c.clone()
+            let modified = self
+                .modify_connection(&id, |c| {
+                    if c.rights == rights
+                        && c.state.mute == target.mute
+                        && c.state.deaf == target.deaf
+                    {
+                        return false;
+                    }
+                    c.rights = rights.clone();
+                    c.state.mute = target.mute;
+                    c.state.deaf = target.deaf;
+                    true
+                })
+                .await?;
+            let Modified::Changed(updated) = modified else {
+                continue;
             };
             if let (Some(backend), Some(server)) = (
                 self.inner.ports.voice.as_ref(),
@@ -109,10 +117,8 @@ impl Fluxer {
         user: UserId,
         channel: ChannelId,
     ) -> Result<()> {
-        let ids =
-            self.connection_ids(|c| c.state.guild_id == Some(guild) && c.state.user_id == user);
-        for id in ids {
-            let Some(c) = self.voice_connection(&id) else {
+        for id in self.member_connection_ids(guild, user).await? {
+            let Some(c) = self.voice_connection(&id).await? else {
                 continue;
             };
             if c.state.channel_id == Some(channel) {
@@ -160,7 +166,12 @@ impl Fluxer {
 
     /// Roles or overwrites of a guild changed: every connection in it is re-checked.
     pub(crate) async fn voice_guild_permissions_changed(&self, guild: GuildId) -> Result<()> {
-        let ids = self.connection_ids(|c| c.state.guild_id == Some(guild));
+        let ids: Vec<String> = self
+            .connections_in(VoiceScope::Guild(guild))
+            .await?
+            .into_iter()
+            .map(|c| c.state.connection_id)
+            .collect();
         if ids.is_empty() {
             return Ok(());
         }
@@ -177,20 +188,13 @@ impl Fluxer {
         self.disconnect_channel(channel).await
     }
 
-    /// What a guild event means for the voice connections, if anything (cheap: nothing when no
-    /// one is connected in that guild).
+    /// What a guild event means for the voice connections, if anything (cheap: no lookup; the
+    /// change finds the connections it concerns, made on any node, when applied).
     pub(crate) fn voice_follows(&self, dispatch: &Dispatch) -> Option<VoiceChange> {
         let Topic::Guild(guild) = dispatch.topic else {
             return None;
         };
-        let connected = self
-            .voice_runtime()
-            .connections
-            .lock()
-            .ok()?
-            .values()
-            .any(|c| c.state.guild_id == Some(guild));
-        if !connected {
+        if !self.voice_configured() {
             return None;
         }
         match dispatch.event {
@@ -220,10 +224,18 @@ impl Fluxer {
             VoiceChange::Permissions(g) => self.voice_guild_permissions_changed(g).await,
             VoiceChange::GuildGone(g) => {
                 let mut result = Ok(());
-                for id in self.connection_ids(|c| c.state.guild_id == Some(g)) {
-                    if let Err(e) = self.drop_connection(&id, true).await {
-                        result = Err(e);
+                match self.connections_in(VoiceScope::Guild(g)).await {
+                    Ok(connections) => {
+                        for c in connections {
+                            if let Err(e) = self
+                                .drop_connection(&c.state.connection_id, None, true)
+                                .await
+                            {
+                                result = Err(e);
+                            }
+                        }
                     }
+                    Err(e) => result = Err(e),
                 }
                 result
             }
