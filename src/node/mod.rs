@@ -205,7 +205,7 @@ impl Node {
                         loop {
                             every.tick().await;
                             // Day-old stream previews go about once an hour (a blob listing).
-                            if ticks % PREVIEW_SWEEP_TICKS == 0
+                            if ticks.is_multiple_of(PREVIEW_SWEEP_TICKS)
                                 && let Err(e) = fluxer.sweep_stream_previews().await
                             {
                                 tracing::warn!(error = %fluxer_core::error::chain(&e), "sweeping stream previews failed");
