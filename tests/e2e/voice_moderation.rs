@@ -562,3 +562,96 @@ fn stream_previews_and_regions() {
     let _ = viewer_id;
     let _ = streamer_id;
 }
+
+/// The close code of the next close frame.
+async fn close_code(ws: &mut Ws) -> u16 {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), futures_util::StreamExt::next(ws))
+            .await
+            .expect("the server closes")
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame)))) => {
+                return u16::from(frame.code);
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn refused_and_malformed_op4s_leave_no_state_behind() {
+    let livekit = LiveKit::start();
+    let server = voice_server(&livekit);
+    let anon = server.client();
+    let (owner, _) = register(&anon, "bo@example.com", "badowner");
+    let (member, member_id) = register(&anon, "bm@example.com", "badmember");
+    let (stranger, _) = register(&anon, "bs@example.com", "badstranger");
+    let guild = create_guild(&owner, "Bad input");
+    let text = general_channel(&owner, &guild);
+    invite_and_join(&owner, &text, &member);
+    let lounge = voice_channel(&owner, &guild, "Lounge", json!({}));
+    let foreign_guild = create_guild(&stranger, "Not yours");
+    let foreign_voice = voice_channel(&stranger, &foreign_guild, "Theirs", json!({}));
+
+    let gw = server.addr.clone();
+    runtime().block_on(async {
+        let mut watcher = identify(&gw, owner.token.as_deref().unwrap()).await;
+        let mut ws = identify(&gw, member.token.as_deref().unwrap()).await;
+        let conn = join_confirmed(
+            &server,
+            &livekit,
+            &mut ws,
+            &mut watcher,
+            &guild,
+            &lounge,
+            &member_id,
+        )
+        .await;
+
+        // Refused joins elsewhere keep the member where it is, and add nothing.
+        for (d, code) in [
+            (
+                op4(&guild, "123456789012345678", json!({})),
+                "VOICE_CHANNEL_NOT_FOUND",
+            ),
+            (op4(&guild, &text, json!({})), "VOICE_INVALID_CHANNEL_TYPE"),
+            (
+                op4(&foreign_guild, &foreign_voice, json!({})),
+                "VOICE_GUILD_NOT_FOUND",
+            ),
+            // A guild's channel named under another guild is not found either.
+            (
+                op4(&guild, &foreign_voice, json!({})),
+                "VOICE_CHANNEL_NOT_FOUND",
+            ),
+            (
+                op4(&guild, &text, json!({ "connection_id": conn })),
+                "VOICE_INVALID_CHANNEL_TYPE",
+            ),
+        ] {
+            assert_eq!(refused(&mut ws, d).await, code);
+        }
+        let states = ready_states(&gw, owner.token.as_deref().unwrap(), &guild).await;
+        assert_eq!(states.len(), 1, "{states:?}");
+        assert_eq!(states[0]["connection_id"], conn.as_str());
+        assert_eq!(states[0]["channel_id"], lounge.as_str());
+        assert!(livekit.calls().is_empty(), "{:?}", livekit.calls());
+
+        // Malformed op 4s close the connection with 4002 (decode error) before anything is
+        // looked at; none of them creates a state.
+        for d in [
+            json!("not an object"),
+            json!({ "guild_id": guild, "channel_id": lounge, "self_mute": "yes" }),
+            json!({ "guild_id": "not a snowflake", "channel_id": lounge }),
+            json!({ "guild_id": guild, "channel_id": lounge, "viewer_stream_keys": "k" }),
+        ] {
+            let mut other = identify(&gw, member.token.as_deref().unwrap()).await;
+            send(&mut other, 4, d.clone()).await;
+            assert_eq!(close_code(&mut other).await, 4002, "{d}");
+        }
+        let states = ready_states(&gw, owner.token.as_deref().unwrap(), &guild).await;
+        assert_eq!(states.len(), 1, "{states:?}");
+        assert_eq!(states[0]["connection_id"], conn.as_str());
+    });
+}
