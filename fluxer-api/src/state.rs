@@ -239,6 +239,22 @@ impl Default for RateLimits {
                     Limit::new(20, 10_000),
                 ),
                 (Method::POST, "/users/@me/memes", Limit::new(20, 60_000)),
+                // Streams (upstream's CHANNEL_STREAM_* configs).
+                (
+                    Method::GET,
+                    "/streams/{stream_key}/preview",
+                    Limit::new(60, 10_000),
+                ),
+                (
+                    Method::POST,
+                    "/streams/{stream_key}/preview",
+                    Limit::new(20, 10_000),
+                ),
+                (
+                    Method::PATCH,
+                    "/streams/{stream_key}/stream",
+                    Limit::new(20, 10_000),
+                ),
                 // GIF search (upstream's IntegrationRateLimitConfigs).
                 (Method::GET, "/tenor/search", Limit::new(40, 10_000)),
                 (Method::GET, "/tenor/suggest", Limit::new(40, 10_000)),

@@ -272,6 +272,18 @@ async fn mutated_bodies_get_client_errors_never_server_errors() {
             json!({ "nick": "n", "roles": [r], "communication_disabled_until": null }),
         ),
         (
+            "POST",
+            format!("/api/v1/streams/{g}:{c}:abc123/preview"),
+            t,
+            json!({ "channel_id": c, "thumbnail": "/9j/4AAQ/9k=", "content_type": "image/jpeg" }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/streams/{g}:{c}:abc123/stream"),
+            t,
+            json!({ "region": "eu" }),
+        ),
+        (
             "PUT",
             format!("/api/v1/guilds/{g}/bans/{u}"),
             t,

@@ -55,6 +55,8 @@ const MEDIA_LINK_TTL_SECS: u64 = 24 * 3600;
 const GATEWAY_SHUTDOWN: Duration = Duration::from_secs(5);
 /// How often unconfirmed voice joins are looked for (they expire after 30 s).
 const VOICE_SWEEP: Duration = Duration::from_secs(5);
+/// Voice sweeps between two sweeps of old stream previews (an hour).
+const PREVIEW_SWEEP_TICKS: u64 = 720;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -199,8 +201,16 @@ impl Node {
                     let fluxer = built.fluxer.clone();
                     voice_sweeper = Some(tokio::spawn(async move {
                         let mut every = tokio::time::interval(VOICE_SWEEP);
+                        let mut ticks: u64 = 0;
                         loop {
                             every.tick().await;
+                            // Day-old stream previews go about once an hour (a blob listing).
+                            if ticks.is_multiple_of(PREVIEW_SWEEP_TICKS)
+                                && let Err(e) = fluxer.sweep_stream_previews().await
+                            {
+                                tracing::warn!(error = %fluxer_core::error::chain(&e), "sweeping stream previews failed");
+                            }
+                            ticks += 1;
                             // Staff may change the regions on any node: follow the stored ones.
                             if let Err(e) = fluxer.reload_voice_regions().await {
                                 tracing::warn!(error = %fluxer_core::error::chain(&e), "reloading voice regions failed");

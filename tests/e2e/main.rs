@@ -25,6 +25,7 @@ mod sign_in;
 mod sso;
 mod telemetry;
 mod voice;
+mod voice_moderation;
 mod web;
 mod webauthn;
 

@@ -22,7 +22,7 @@ const API_KEY: &str = "fluxer-test-key";
 const API_SECRET: &str = "a-livekit-secret-of-at-least-32-characters";
 
 /// LiveKit's SDK behind a small HTTP server; killed on drop.
-struct LiveKit {
+pub(crate) struct LiveKit {
     child: Child,
     client: Client,
     port: u16,
@@ -30,7 +30,7 @@ struct LiveKit {
 }
 
 impl LiveKit {
-    fn start() -> LiveKit {
+    pub(crate) fn start() -> LiveKit {
         let port_file = std::env::temp_dir().join(format!(
             "fluxer-livekit-{}-{:?}",
             std::process::id(),
@@ -82,12 +82,12 @@ impl LiveKit {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.port)
     }
 
     /// The claims of a token, as LiveKit's SDK reads them (`ok: false` when it does not verify).
-    fn verify(&self, token: &str) -> Value {
+    pub(crate) fn verify(&self, token: &str) -> Value {
         self.client
             .post("/verify", &json!({ "token": token }))
             .expect(200)
@@ -95,7 +95,7 @@ impl LiveKit {
     }
 
     /// A webhook signed by LiveKit's SDK: `(body, authorization)`.
-    fn webhook(&self, event: &str, room: &str, identity: &str) -> (String, String) {
+    pub(crate) fn webhook(&self, event: &str, room: &str, identity: &str) -> (String, String) {
         let r = self
             .client
             .post(
@@ -110,7 +110,7 @@ impl LiveKit {
         )
     }
 
-    fn calls(&self) -> Vec<Value> {
+    pub(crate) fn calls(&self) -> Vec<Value> {
         self.client
             .get("/calls")
             .expect(200)
@@ -129,7 +129,7 @@ impl Drop for LiveKit {
     }
 }
 
-fn voice_server(livekit: &LiveKit) -> Server {
+pub(crate) fn voice_server(livekit: &LiveKit) -> Server {
     voice_server_in(livekit, None)
 }
 
@@ -159,7 +159,7 @@ fn voice_server_in(livekit: &LiveKit, data_dir: Option<PathBuf>) -> Server {
     }
 }
 
-fn voice_channel(owner: &Client, guild: &str, name: &str, extra: Value) -> String {
+pub(crate) fn voice_channel(owner: &Client, guild: &str, name: &str, extra: Value) -> String {
     let mut body = json!({ "name": name, "type": 2 });
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         for (k, v) in e {
@@ -175,7 +175,7 @@ fn voice_channel(owner: &Client, guild: &str, name: &str, extra: Value) -> Strin
         .to_owned()
 }
 
-async fn send(ws: &mut Ws, op: u8, d: Value) {
+pub(crate) async fn send(ws: &mut Ws, op: u8, d: Value) {
     ws.send(Message::Text(
         json!({ "op": op, "d": d }).to_string().into(),
     ))
@@ -184,7 +184,7 @@ async fn send(ws: &mut Ws, op: u8, d: Value) {
 }
 
 /// The next VOICE_STATE_UPDATE about `user`.
-async fn next_state_of(ws: &mut Ws, user: &str) -> Value {
+pub(crate) async fn next_state_of(ws: &mut Ws, user: &str) -> Value {
     loop {
         let f = next_dispatch(ws, "VOICE_STATE_UPDATE").await;
         if f["d"]["user_id"] == user {
@@ -194,7 +194,7 @@ async fn next_state_of(ws: &mut Ws, user: &str) -> Value {
 }
 
 /// Op 4 expecting a refusal: the op 12 code.
-async fn refused(ws: &mut Ws, d: Value) -> String {
+pub(crate) async fn refused(ws: &mut Ws, d: Value) -> String {
     send(ws, 4, d).await;
     loop {
         let f = next(ws).await;
@@ -207,7 +207,7 @@ async fn refused(ws: &mut Ws, d: Value) -> String {
 }
 
 /// Posts a webhook as LiveKit does (the token alone in Authorization).
-fn post_webhook(server: &Server, body: &str, authorization: Option<&str>) -> u16 {
+pub(crate) fn post_webhook(server: &Server, body: &str, authorization: Option<&str>) -> u16 {
     let mut headers = vec![("Content-Type", "application/webhook+json")];
     if let Some(a) = authorization {
         headers.push(("Authorization", a));
@@ -223,7 +223,7 @@ fn post_webhook(server: &Server, body: &str, authorization: Option<&str>) -> u16
         .status
 }
 
-fn wait_for_call(livekit: &LiveKit, method: &str, identity: &str) -> Value {
+pub(crate) fn wait_for_call(livekit: &LiveKit, method: &str, identity: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(c) = livekit

@@ -3,12 +3,15 @@
 //! (op 4); see `fluxer_core::service` `voice`.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use fluxer_core::id::ChannelId;
-use fluxer_core::service::{CallEligibility, CallRing, CallUpdate, RtcRegion};
+use fluxer_core::service::{
+    CallEligibility, CallRing, CallUpdate, RtcRegion, StreamPreviewUpload, StreamUpdate,
+};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -17,6 +20,9 @@ use crate::state::ApiState;
 
 /// Largest webhook body read (LiveKit's events are a few KiB).
 const MAX_WEBHOOK_BYTES: usize = 256 << 10;
+/// Largest stream preview body: a base64 thumbnail of up to 2,000,000 characters (upstream's
+/// schema) and the rest of the JSON.
+const MAX_PREVIEW_BODY_BYTES: usize = 2_000_000 + 4096;
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
@@ -34,6 +40,57 @@ pub(super) fn routes() -> Router<ApiState> {
             post(stop_ringing),
         )
         .route("/channels/{channel_id}/call/end", post(end_call))
+        .route(
+            "/streams/{stream_key}/preview",
+            // The larger body limit is the upload's only.
+            post(upload_stream_preview)
+                .layer(DefaultBodyLimit::max(MAX_PREVIEW_BODY_BYTES))
+                .get(stream_preview),
+        )
+        .route("/streams/{stream_key}/stream", patch(update_stream))
+}
+
+/// A stream's preview JPEG, never cached; 404 with an empty body when there is none, as upstream.
+async fn stream_preview(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(key): PathParams<String>,
+) -> ApiResult<Response> {
+    let Some(preview) = s.fluxer.stream_preview(actor.id(), &key).await? else {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, preview.content_type),
+            (header::CACHE_CONTROL, "no-store, private"),
+            (header::PRAGMA, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        preview.bytes,
+    )
+        .into_response())
+}
+
+async fn upload_stream_preview(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(key): PathParams<String>,
+    JsonBody(body): JsonBody<StreamPreviewUpload>,
+) -> ApiResult<StatusCode> {
+    s.fluxer
+        .upload_stream_preview(actor.id(), &key, body)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn update_stream(
+    State(s): State<ApiState>,
+    Auth(actor): Auth,
+    PathParams(key): PathParams<String>,
+    JsonBody(body): JsonBody<StreamUpdate>,
+) -> ApiResult<StatusCode> {
+    s.fluxer.update_stream(actor.id(), &key, body).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn call_eligibility(

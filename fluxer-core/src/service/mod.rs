@@ -169,8 +169,10 @@ pub use unfurl::{HOST_FETCHES, HOST_WINDOW, MAX_PREVIEWED_URLS, extract_urls};
 pub use uploads::{Upload, image_key, sanitize_filename};
 pub use users::{RelationshipRequest, UserUpdate};
 pub use voice::{
-    RtcRegion, VoiceRegion, VoiceRegionWrite, VoiceRestrictions, VoiceServer, VoiceServerUpdate,
-    VoiceServerWrite, VoiceSettings, VoiceStateRequest, participant_identity, room_name,
+    RtcRegion, STREAM_PREVIEW_MAX_BYTES, StreamPreview, StreamPreviewUpload, StreamUpdate,
+    VOICE_CAMERA_USER_LIMIT, VoiceRegion, VoiceRegionWrite, VoiceRestrictions, VoiceServer,
+    VoiceServerUpdate, VoiceServerWrite, VoiceSettings, VoiceStateRequest, participant_identity,
+    room_name,
 };
 pub use voice_calls::{CallEligibility, CallResponse, CallRing, CallUpdate};
 pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, SudoProof};

@@ -12,9 +12,11 @@
 mod admin;
 mod moderation;
 mod regions;
+mod streams;
 
 pub use admin::{VoiceRegionWrite, VoiceRestrictions, VoiceServerWrite};
 pub use regions::{RtcRegion, VoiceRegion, VoiceServer};
+pub use streams::{STREAM_PREVIEW_MAX_BYTES, StreamPreview, StreamPreviewUpload, StreamUpdate};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -106,6 +108,28 @@ const MAX_CONNECTIONS: usize = 100_000;
 const WRITE_ATTEMPTS: usize = 16;
 /// Most streams one connection may say it watches.
 const MAX_VIEWER_STREAM_KEYS: usize = 25;
+/// While a camera is on in a channel, at most this many people may be in it (whatever its own
+/// `user_limit`), and no camera may be turned on in a channel with more (upstream's
+/// `VOICE_CHANNEL_CAMERA_USER_LIMIT`).
+pub const VOICE_CAMERA_USER_LIMIT: u32 = 25;
+
+/// A channel's user limit as it applies now: capped at [`VOICE_CAMERA_USER_LIMIT`] while a camera
+/// is on (0 means no limit).
+fn effective_user_limit(limit: u32, camera_on: bool) -> u32 {
+    match (limit, camera_on) {
+        (0, false) => 0,
+        (0, true) => VOICE_CAMERA_USER_LIMIT,
+        (l, false) => l,
+        (l, true) => l.min(VOICE_CAMERA_USER_LIMIT),
+    }
+}
+
+/// Who is in a voice channel.
+#[derive(Debug, Default)]
+struct Occupancy {
+    users: std::collections::HashSet<UserId>,
+    camera_on: bool,
+}
 
 /// A guild change voice connections must follow.
 #[derive(Debug, Clone, Copy)]
@@ -404,6 +428,10 @@ impl Fluxer {
                 "Missing voice permissions",
             ));
         }
+        // Upstream limits cameras in guild channels only (DM calls are small anyway).
+        if request.self_video && target.guild.is_some() {
+            self.check_camera_limit(channel).await?;
+        }
         match existing {
             Some(c) if c.state.channel_id == Some(channel) => {
                 self.update_flags(&c.state.connection_id, &request).await?;
@@ -437,18 +465,13 @@ impl Fluxer {
             .get_channel(target.channel)
             .await?
             .ok_or(Error::Unknown(Unknown::Channel))?;
-        let limit = channel.user_limit.unwrap_or(0);
+        let occupancy = self.channel_occupancy(target.channel).await?;
+        let limit = effective_user_limit(channel.user_limit.unwrap_or(0), occupancy.camera_on);
         if limit == 0 {
             return Ok(());
         }
-        let others: std::collections::HashSet<UserId> = self
-            .connections_in(VoiceScope::Channel(target.channel))
-            .await?
-            .into_iter()
-            .filter(|c| c.state.user_id != user)
-            .map(|c| c.state.user_id)
-            .collect();
-        if others.len() >= limit as usize {
+        let others = occupancy.users.iter().filter(|u| **u != user).count();
+        if others >= limit as usize {
             return Err(forbidden("VOICE_CHANNEL_FULL", "Voice channel is full"));
         }
         Ok(())
@@ -456,6 +479,28 @@ impl Fluxer {
 
     fn voice_states(&self) -> &dyn VoiceStates {
         self.voice_runtime().connections.as_ref()
+    }
+
+    /// Turning a camera on is refused in a channel with more than
+    /// [`VOICE_CAMERA_USER_LIMIT`] people in it (upstream's `check_camera_user_limit`).
+    async fn check_camera_limit(&self, channel: ChannelId) -> Result<()> {
+        if self.channel_occupancy(channel).await?.users.len() > VOICE_CAMERA_USER_LIMIT as usize {
+            return Err(forbidden(
+                "VOICE_CAMERA_USER_LIMIT",
+                "Too many users in channel to enable camera",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Who is connected to `channel` (pending joins included) and whether a camera is on there.
+    async fn channel_occupancy(&self, channel: ChannelId) -> Result<Occupancy> {
+        let mut occupancy = Occupancy::default();
+        for c in self.connections_in(VoiceScope::Channel(channel)).await? {
+            occupancy.users.insert(c.state.user_id);
+            occupancy.camera_on |= c.state.self_video;
+        }
+        Ok(occupancy)
     }
 
     async fn voice_connection(&self, id: &str) -> Result<Option<Connection>> {
@@ -903,6 +948,15 @@ mod tests {
         assert!(!deaf.can_publish && !deaf.can_subscribe);
         let silent = rights_for(Permissions::CONNECT, false, false);
         assert!(!silent.can_publish && silent.sources.is_empty());
+    }
+
+    #[test]
+    fn a_camera_caps_the_user_limit_at_upstreams_25() {
+        assert_eq!(effective_user_limit(0, false), 0);
+        assert_eq!(effective_user_limit(0, true), VOICE_CAMERA_USER_LIMIT);
+        assert_eq!(effective_user_limit(10, true), 10);
+        assert_eq!(effective_user_limit(99, false), 99);
+        assert_eq!(effective_user_limit(99, true), VOICE_CAMERA_USER_LIMIT);
     }
 
     #[test]
