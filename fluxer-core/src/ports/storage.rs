@@ -588,6 +588,9 @@ pub enum PrivateDocument {
     /// The voice regions and their LiveKit servers as staff set them through the admin API, under
     /// [`INSTANCE_DOCUMENTS`] (key 0); once stored they replace the configured region.
     VoiceRegions,
+    /// A system DM job staff composed (`/admin/system-dm-jobs`), under [`INSTANCE_DOCUMENTS`]
+    /// (key: the job's ID).
+    SystemDmJob,
 }
 
 /// The owner instance-wide documents are kept under ([`PrivateDocument::AdminApiKey`],
@@ -645,6 +648,7 @@ impl PrivateDocument {
             PrivateDocument::LimitConfig => 21,
             PrivateDocument::AdminApiKeyUse => 22,
             PrivateDocument::VoiceRegions => 23,
+            PrivateDocument::SystemDmJob => 30,
         }
     }
 }

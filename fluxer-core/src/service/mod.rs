@@ -8,11 +8,16 @@ mod access;
 mod account_flows;
 mod accounts;
 mod admin;
+mod admin_archives;
 mod admin_bulk;
+mod admin_guild_ops;
 mod admin_guilds;
+mod admin_legal_hold;
 mod admin_messages;
 mod admin_reports;
 mod admin_search;
+mod admin_shred;
+mod admin_system_dm;
 mod applications;
 mod audit;
 mod auth;
@@ -83,8 +88,16 @@ pub use admin::{
     MAX_ADMIN_API_KEYS, MAX_ADMIN_AUDIT_LIMIT, MAX_ADMIN_USER_PAGE, MAX_BAN_LIST, MAX_POLICY_TEXT,
     PERMANENT_BAN, ip_banned,
 };
+pub use admin_archives::{
+    ARCHIVE_LINK_SECS, AdminArchive, ArchiveDownload, ArchiveListRequest, ArchiveSubject,
+    MAX_ARCHIVE_LIST, require_any_archive_acl,
+};
 pub use admin_bulk::{
     BulkAddGuildMembers, BulkItemFailure, BulkOutcome, BulkUpdateGuildFeatures, MAX_BULK_ITEMS,
+};
+pub use admin_guild_ops::{
+    AdminAssetPurge, AdminAssetPurgeResult, AdminClearGuildFields, AdminReloadGuilds,
+    AssetPurgeError, GuildImageField, MAX_ASSET_PURGE, MAX_RELOAD_GUILDS, PurgedAsset,
 };
 pub use admin_guilds::{
     AdminChannelSummary, AdminGuildBan, AdminGuildDetail, AdminGuildFeatures, AdminGuildLookup,
@@ -92,6 +105,7 @@ pub use admin_guilds::{
     AdminGuildSearchPage, AdminGuildSettings, AdminGuildSummary, AdminGuildTarget,
     AdminGuildTransfer, AdminGuildUpdated, AdminGuildVanity, AdminRoleSummary,
 };
+pub use admin_legal_hold::LegalHoldRequest;
 pub use admin_messages::{
     AdminAttachmentLookup, AdminDeleteAllMessages, AdminDeleteAllResult, AdminMessageDelete,
     AdminMessageLookup, AdminMessageLookupResult,
@@ -101,6 +115,11 @@ pub use admin_reports::{
     ReportResolved, ReportSearchPage, ReportSearchRequest,
 };
 pub use admin_search::{SearchIndexKind, SearchRefresh, SearchRefreshStatus};
+pub use admin_shred::{AdminMessageShred, MAX_SHRED_ENTRIES, ShredEntry, ShredQueued, ShredStatus};
+pub use admin_system_dm::{
+    MAX_SYSTEM_DM_CONTENT, MAX_SYSTEM_DM_EXCLUDED_GUILDS, MAX_SYSTEM_DM_PAGE, SystemDmCreate,
+    SystemDmJob, SystemDmJobPage, SystemDmStatus,
+};
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize, BotProfileUpdate};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{
