@@ -594,3 +594,185 @@ fn legal_holds_and_system_dms() {
         ["system_dm_job.approve", "system_dm_job.create"]
     );
 }
+
+/// The path and query of an absolute URL.
+fn path_of(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    rest[rest.find('/').unwrap()..].to_owned()
+}
+
+#[test]
+fn staff_archive_users_and_guilds() {
+    let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
+    let anon = server.client();
+    let (admin, admin_id) = staff(&server, "arch-admin@example.com", "archadmin");
+    let (alice, alice_id) = register(&anon, "arch-alice@example.com", "arch_alice");
+    let guild = create_guild(&alice, "Archived");
+    let general = general_channel(&alice, &guild);
+    post_message(&alice, &general, "for the record");
+
+    // ACLs: none of the archive ACLs, or the other kind's.
+    let narrow = key_with(&server, &admin, &["user:lookup"]);
+    narrow
+        .post(
+            "/api/v1/admin/archives/user",
+            &json!({ "user_id": alice_id }),
+        )
+        .expect_error(403, "MISSING_ACL");
+    narrow
+        .post("/api/v1/admin/archives/list", &json!({}))
+        .expect_error(403, "MISSING_ACL");
+    let users_only = key_with(&server, &admin, &["archive:trigger:user"]);
+    users_only
+        .post(
+            "/api/v1/admin/archives/guild",
+            &json!({ "guild_id": guild }),
+        )
+        .expect_error(403, "MISSING_ACL");
+    users_only
+        .post(
+            "/api/v1/admin/archives/list",
+            &json!({ "subject_type": "all" }),
+        )
+        .expect_error(403, "MISSING_ACL");
+    users_only
+        .post(
+            "/api/v1/admin/archives/list",
+            &json!({ "subject_type": "guild" }),
+        )
+        .expect_error(403, "MISSING_ACL");
+
+    // Bad bodies.
+    admin
+        .post("/api/v1/admin/archives/user", &json!({}))
+        .expect_error(400, "INVALID_FORM_BODY");
+    admin
+        .post(
+            "/api/v1/admin/archives/user",
+            &json!({ "user_id": "12345" }),
+        )
+        .expect_error(404, "UNKNOWN_USER");
+    admin
+        .post(
+            "/api/v1/admin/archives/guild",
+            &json!({ "guild_id": "12345" }),
+        )
+        .expect_error(404, "UNKNOWN_GUILD");
+    admin
+        .post(
+            "/api/v1/admin/archives/list",
+            &json!({ "subject_id": alice_id }),
+        )
+        .expect_error(400, "INVALID_FORM_BODY");
+    admin
+        .post("/api/v1/admin/archives/list", &json!({ "limit": 500 }))
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert_eq!(
+        admin
+            .post("/api/v1/admin/archives/list", &json!({}))
+            .expect(200)
+            .json(),
+        json!({ "archives": [] })
+    );
+
+    // A user's archive: built by the queue, downloaded through a signed link.
+    let started = users_only
+        .post(
+            "/api/v1/admin/archives/user",
+            &json!({ "user_id": alice_id }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(started["subject_type"], "user");
+    assert_eq!(started["subject_id"], alice_id.as_str());
+    assert_eq!(started["requested_by"], admin_id.as_str());
+    let user_archive = started["archive_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/admin/archives/user/{alice_id}/{user_archive}");
+    let done = eventually("the user's archive", || {
+        let a = users_only.get(&path).expect(200).json()["archive"].clone();
+        a["completed_at"].is_string().then_some(a)
+    });
+    assert_eq!(done["progress_percent"], 100.0);
+    assert!(done["file_size"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    let link = users_only
+        .get(&format!("{path}/download"))
+        .expect(200)
+        .json();
+    assert!(link["expiresAt"].is_string(), "{link}");
+    let url = path_of(link["downloadUrl"].as_str().unwrap());
+    let zip = anon.get(&url).expect(200);
+    assert_eq!(zip.header("content-type"), Some("application/zip"));
+    let files = crate::background::read_zip(&zip.body);
+    assert!(files["account.json"].contains("arch_alice"), "{files:?}");
+    let forged = url.replace("signature=", "signature=0");
+    anon.get(&forged).expect_error(400, "INVALID_DOWNLOAD_LINK");
+    users_only
+        .get(&format!(
+            "/api/v1/admin/archives/guild/{guild}/{user_archive}"
+        ))
+        .expect_error(403, "MISSING_ACL");
+
+    // A guild's archive: its settings, members and messages.
+    let g = admin
+        .post(
+            "/api/v1/admin/archives/guild",
+            &json!({ "guild_id": guild }),
+        )
+        .expect(200)
+        .json();
+    let guild_archive = g["archive_id"].as_str().unwrap().to_owned();
+    let gpath = format!("/api/v1/admin/archives/guild/{guild}/{guild_archive}");
+    eventually("the guild's archive", || {
+        let a = admin.get(&gpath).expect(200).json()["archive"].clone();
+        a["completed_at"].is_string().then_some(())
+    });
+    let link = admin.get(&format!("{gpath}/download")).expect(200).json();
+    let files = crate::background::read_zip(
+        &anon
+            .get(&path_of(link["downloadUrl"].as_str().unwrap()))
+            .expect(200)
+            .body,
+    );
+    assert!(files["guild.json"].contains("Archived"), "{files:?}");
+    assert!(files["members.json"].contains(&alice_id), "{files:?}");
+    assert!(
+        files[&format!("messages/{general}/messages.json")].contains("for the record"),
+        "{files:?}"
+    );
+    assert!(
+        admin
+            .get(&format!("/api/v1/admin/archives/guild/{guild}/12345"))
+            .expect(200)
+            .json()["archive"]
+            .is_null()
+    );
+
+    // Listed newest first, filtered by kind and subject.
+    let all = admin
+        .post("/api/v1/admin/archives/list", &json!({}))
+        .expect(200)
+        .json();
+    let ids: Vec<&str> = all["archives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["archive_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [guild_archive.as_str(), user_archive.as_str()]);
+    let mine = users_only
+        .post(
+            "/api/v1/admin/archives/list",
+            &json!({ "subject_type": "user", "subject_id": alice_id }),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(mine["archives"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(
+        audited(&admin, "user", &alice_id)[..2],
+        ["archive.download", "archive.trigger_user"]
+    );
+    assert_eq!(
+        audited(&admin, "guild", &guild)[..2],
+        ["archive.download", "archive.trigger_guild"]
+    );
+}

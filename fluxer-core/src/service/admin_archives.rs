@@ -335,7 +335,7 @@ impl Fluxer {
             }
             out.push(a);
         }
-        out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at));
+        out.sort_by_key(|a| std::cmp::Reverse(a.requested_at));
         out.truncate(limit as usize);
         Ok(out)
     }

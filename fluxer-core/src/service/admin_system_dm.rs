@@ -202,7 +202,7 @@ impl Fluxer {
         let mut jobs: Vec<(u64, SystemDmJob)> =
             self.instance_docs(PrivateDocument::SystemDmJob).await?;
         jobs.retain(|(id, _)| before.is_none_or(|b| *id < b));
-        jobs.sort_by(|a, b| b.0.cmp(&a.0));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.0));
         let more = jobs.len() > limit;
         jobs.truncate(limit);
         let next_cursor = more

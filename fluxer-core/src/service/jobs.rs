@@ -593,6 +593,19 @@ mod tests {
             Task::IndexMessages {
                 messages: vec![(ChannelId::new(1), MessageId::new(2))],
             },
+            Task::ShredMessages {
+                job_id: "7".to_owned(),
+                user_id: UserId::new(3),
+                entries: vec![(ChannelId::new(1), MessageId::new(2))],
+            },
+            Task::SendSystemDm {
+                job_id: "8".to_owned(),
+            },
+            Task::BuildArchive {
+                subject_type: crate::service::ArchiveSubject::Guild,
+                subject_id: 9,
+                archive_id: "10".to_owned(),
+            },
             Task::HarvestUserData {
                 user_id: UserId::new(3),
                 harvest_id: "h".to_owned(),
