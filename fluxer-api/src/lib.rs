@@ -50,7 +50,7 @@ use axum::response::IntoResponse;
 
 pub use error::{ApiError, ApiResult};
 pub use hasher::{HashingLimits, SpawnBlockingHasher};
-pub use node_stats::{GatewayCounts, GatewayStats};
+pub use node_stats::{GatewayCounts, GatewayStats, LoadedGuildStats};
 pub use pages::PagesConfig;
 pub use path::canonical_uri;
 pub use readiness::{CheckOutcome, DatabaseCheck, Readiness, ReadinessCheck};

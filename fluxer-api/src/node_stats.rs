@@ -15,8 +15,31 @@ pub struct GatewayCounts {
     pub guilds: usize,
 }
 
+/// A guild the gateway of this process holds in memory (`/admin/gateway/memory-stats`,
+/// `/admin/gateway/reload-all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedGuildStats {
+    /// The guild.
+    pub guild_id: fluxer_core::id::GuildId,
+    /// Its name.
+    pub name: String,
+    /// Its icon hash.
+    pub icon: Option<String>,
+    /// About how many bytes its state takes.
+    pub state_bytes: usize,
+    /// Sessions here that follow it.
+    pub sessions: usize,
+    /// Distinct users of those sessions.
+    pub users: usize,
+}
+
 /// A gateway running in this process, as the admin API sees it.
 pub trait GatewayStats: Send + Sync {
     /// Its counts now; `None` while it is not (yet) running.
     fn counts(&self) -> Option<GatewayCounts>;
+
+    /// The guilds it holds in memory now (none while it is not running).
+    fn loaded_guilds(&self) -> Vec<LoadedGuildStats> {
+        Vec::new()
+    }
 }

@@ -19,6 +19,20 @@ pub(crate) struct SharedGuild {
     pub channels: HashMap<ChannelId, Channel>,
 }
 
+impl SharedGuild {
+    /// The size of the guild, its roles and its channels as JSON: an estimate of the memory the
+    /// state takes.
+    pub(crate) fn approximate_bytes(&self) -> usize {
+        json_len(&self.guild)
+            + self.roles.iter().map(json_len).sum::<usize>()
+            + self.channels.values().map(json_len).sum::<usize>()
+    }
+}
+
+fn json_len<T: serde::Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
+}
+
 /// A guild's slot: its state when loaded, and a generation bumped by every invalidation, so a load that
 /// raced with an invalidation does not store stale state.
 #[derive(Default)]
@@ -58,6 +72,20 @@ impl GuildCache {
                     .count()
             })
             .sum()
+    }
+
+    /// Every loaded guild's state.
+    pub(crate) fn loaded(&self) -> Vec<Arc<SharedGuild>> {
+        self.shards
+            .iter()
+            .flat_map(|s| {
+                s.read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .values()
+                    .filter_map(|slot| slot.state.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     fn shard(&self, guild: GuildId) -> &Shard {

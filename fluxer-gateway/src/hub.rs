@@ -150,6 +150,7 @@ impl Hub {
             subscription,
             commands: mpsc::channel(1).1,
             guilds: guild_ids.into_iter().collect(),
+            joined: Default::default(),
             large,
             ignored: ignored_events
                 .into_iter()
@@ -297,6 +298,7 @@ impl Hub {
             subscription,
             commands: mpsc::channel(1).1,
             guilds: guild_ids.into_iter().collect(),
+            joined: Default::default(),
             // Unknown after a takeover: every presence the session hears is delivered, as to a
             // small guild (a guild large for everyone sends its presences on its own topic, which
             // the session hears again once the client shows a member list, op 14).
@@ -328,9 +330,13 @@ impl Hub {
         let session_id = task.session_id.clone();
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         task.commands = cmd_rx;
+        if let Ok(mut joined) = task.joined.lock() {
+            joined.clone_from(&task.guilds);
+        }
         let handle = SessionHandle {
             user_id: task.user_id,
             commands: cmd_tx,
+            joined: task.joined.clone(),
         };
         let (attached, out_rx, kill_rx) = session::Attached::new(self.config().outbound_capacity);
         if let Ok(mut s) = self.ctx.sessions.lock() {

@@ -71,7 +71,7 @@ mod registry;
 mod sequence;
 mod session;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,6 +79,7 @@ use axum::Router;
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use fluxer_core::id::UserId;
 use fluxer_core::ports::{Cache, Presence};
 use fluxer_core::service::Fluxer;
 use serde::Deserialize;
@@ -189,6 +190,63 @@ impl Gateway {
     pub fn cached_guild_count(&self) -> usize {
         self.hub.ctx.guilds.len()
     }
+
+    /// The guilds this node holds in memory, each with the size of its state and the sessions
+    /// here that follow it.
+    pub fn loaded_guilds(&self) -> Vec<LoadedGuild> {
+        let mut followers: HashMap<fluxer_core::id::GuildId, (usize, HashSet<UserId>)> =
+            HashMap::new();
+        if let Ok(sessions) = self.hub.ctx.sessions.lock() {
+            for handle in sessions.values() {
+                let Ok(joined) = handle.joined.lock() else {
+                    continue;
+                };
+                for guild in joined.iter() {
+                    let entry = followers.entry(*guild).or_default();
+                    entry.0 += 1;
+                    entry.1.insert(handle.user_id);
+                }
+            }
+        }
+        self.hub
+            .ctx
+            .guilds
+            .loaded()
+            .into_iter()
+            .map(|state| {
+                let (sessions, users) = followers
+                    .remove(&state.guild.id)
+                    .map(|(n, users)| (n, users.len()))
+                    .unwrap_or_default();
+                LoadedGuild {
+                    guild_id: state.guild.id,
+                    name: state.guild.name.clone(),
+                    icon: state.guild.icon.clone(),
+                    state_bytes: state.approximate_bytes(),
+                    sessions,
+                    users,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A guild a gateway node holds in memory ([`Gateway::loaded_guilds`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedGuild {
+    /// The guild.
+    pub guild_id: fluxer_core::id::GuildId,
+    /// Its name.
+    pub name: String,
+    /// Its icon hash.
+    pub icon: Option<String>,
+    /// About how much memory its shared state takes: the size of the guild, its roles and its
+    /// channels as JSON (the in-memory form is of the same order).
+    pub state_bytes: usize,
+    /// This node's sessions that follow it.
+    pub sessions: usize,
+    /// The distinct users of those sessions.
+    pub users: usize,
 }
 
 async fn upgrade(

@@ -133,7 +133,13 @@ pub(crate) enum Command {
 pub(crate) struct SessionHandle {
     pub user_id: UserId,
     pub commands: mpsc::Sender<Command>,
+    /// The guilds the session follows, as it keeps them (for the node's statistics).
+    pub joined: JoinedGuilds,
 }
+
+/// A session's guilds, shared with its handle: written by the session when it joins or leaves
+/// one, read by the node's statistics.
+pub(crate) type JoinedGuilds = Arc<std::sync::Mutex<HashSet<GuildId>>>;
 
 /// What a session needs from the gateway that runs it, and no more: the use-cases, settings, the
 /// guild state and presence every session shares, the registry of resumable sessions, and the
@@ -196,6 +202,8 @@ pub(crate) struct SessionTask {
     pub subscription: Box<dyn Subscription>,
     pub commands: mpsc::Receiver<Command>,
     pub guilds: HashSet<GuildId>,
+    /// A copy of `guilds` its handle reads (set when the session is spawned).
+    pub joined: JoinedGuilds,
     /// Guilds too large for every presence to reach the session: their presences come through
     /// member lists and followed members (op 14). Past the highest `large_threshold` the publisher
     /// does the filtering's first half: presences go to [`Topic::GuildPresence`], which the
@@ -602,6 +610,7 @@ impl SessionTask {
                 {
                     if event == EventKind::GuildCreate {
                         self.guilds.insert(g);
+                        self.mirror_guilds();
                         if dispatch.payload.contains("\"large\":true") {
                             self.large.insert(g);
                         }
@@ -658,6 +667,13 @@ impl SessionTask {
                     self.leave(st, guild).await;
                     return Flow::Continue;
                 }
+                if event == EventKind::GuildDelete
+                    && dispatch.payload.contains("\"unavailable\":true")
+                {
+                    self.push(st, event, dispatch.payload.clone(), position);
+                    self.reload_guild(st, guild).await;
+                    return Flow::Continue;
+                }
                 if event == EventKind::GuildDelete {
                     self.push(st, event, dispatch.payload.clone(), position);
                     self.leave(st, guild).await;
@@ -669,8 +685,16 @@ impl SessionTask {
         Flow::Continue
     }
 
+    /// Copies the session's guilds where its handle reads them.
+    fn mirror_guilds(&self) {
+        if let Ok(mut joined) = self.joined.lock() {
+            joined.clone_from(&self.guilds);
+        }
+    }
+
     async fn leave(&mut self, st: &mut State, guild: GuildId) {
         self.guilds.remove(&guild);
+        self.mirror_guilds();
         self.large.remove(&guild);
         st.lists.leave(guild);
         st.members.remove(&guild);
@@ -681,6 +705,27 @@ impl SessionTask {
                 .subscription
                 .remove_topic(Topic::GuildPresence(guild))
                 .await;
+        }
+    }
+
+    /// After staff shut a guild down (an unavailable `GUILD_DELETE`): forgets what the node and
+    /// the session keep of it and sends the guild afresh (`GUILD_CREATE`), as upstream's session
+    /// does once its retry restarts the guild. The session stays subscribed; when the guild
+    /// cannot be loaded it is left.
+    async fn reload_guild(&mut self, st: &mut State, guild: GuildId) {
+        self.ctx.guild_cache().invalidate(guild);
+        st.lists.leave(guild);
+        st.members.remove(&guild);
+        st.visible.remove(&guild);
+        match self.ctx.fluxer().guild_snapshot(guild, self.user_id).await {
+            Ok(snapshot) => {
+                let payload: Arc<str> = serde_json::to_string(&snapshot).unwrap_or_default().into();
+                self.push(st, EventKind::GuildCreate, payload, None);
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.session_id, error = %fluxer_core::error::chain(&e), "cannot reload a guild after its shutdown; leaving it");
+                self.leave(st, guild).await;
+            }
         }
     }
 

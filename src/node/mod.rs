@@ -588,6 +588,23 @@ impl fluxer_api::GatewayStats for LateGateway {
             guilds: g.cached_guild_count(),
         })
     }
+
+    fn loaded_guilds(&self) -> Vec<fluxer_api::LoadedGuildStats> {
+        let Some(g) = self.0.get() else {
+            return Vec::new();
+        };
+        g.loaded_guilds()
+            .into_iter()
+            .map(|l| fluxer_api::LoadedGuildStats {
+                guild_id: l.guild_id,
+                name: l.name,
+                icon: l.icon,
+                state_bytes: l.state_bytes,
+                sessions: l.sessions,
+                users: l.users,
+            })
+            .collect()
+    }
 }
 
 /// `router` with connections from banned IPs refused (403 `IP_BANNED`), as the API's own layer

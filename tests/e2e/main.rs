@@ -5,6 +5,7 @@ mod admin_accounts;
 mod admin_browser;
 mod admin_content;
 mod admin_limits;
+mod admin_ops;
 mod admin_web;
 mod background;
 mod backup;

@@ -40,6 +40,14 @@ pub mod acl {
     pub const BAN_PHONE_CHECK: &str = "ban:phone:check";
     /// Lift a phone ban.
     pub const BAN_PHONE_REMOVE: &str = "ban:phone:remove";
+    /// Start a guild's archive.
+    pub const ARCHIVE_TRIGGER_GUILD: &str = "archive:trigger:guild";
+    /// Start a user's archive.
+    pub const ARCHIVE_TRIGGER_USER: &str = "archive:trigger:user";
+    /// List and download every archive (not only one's own).
+    pub const ARCHIVE_VIEW_ALL: &str = "archive:view_all";
+    /// Delete emojis and stickers and their files (and list a guild's).
+    pub const ASSET_PURGE: &str = "asset:purge";
     /// Add many users to guilds at once.
     pub const BULK_ADD_GUILD_MEMBERS: &str = "bulk:add:guild_members";
     /// Change many guilds' features at once.
@@ -50,6 +58,8 @@ pub mod acl {
     pub const BULK_DELETE_USERS: &str = "bulk:delete:users";
     /// Read the gateway's statistics.
     pub const GATEWAY_MEMORY_STATS: &str = "gateway:memory_stats";
+    /// Reload every guild the gateway holds (or those named).
+    pub const GATEWAY_RELOAD_ALL: &str = "gateway:reload_all";
     /// Review discovery applications: list, approve, reject.
     pub const DISCOVERY_REVIEW: &str = "discovery:review";
     /// Take a listed guild out of discovery.
@@ -112,6 +122,8 @@ pub mod acl {
     pub const REPORT_RESOLVE: &str = "report:resolve";
     /// List, search and read reports.
     pub const REPORT_VIEW: &str = "report:view";
+    /// Compose system DMs and approve their sending.
+    pub const SYSTEM_DM_SEND: &str = "system_dm:send";
     /// Cancel a user's pending deletion of all their messages.
     pub const USER_CANCEL_BULK_MESSAGE_DELETION: &str = "user:cancel:bulk_message_deletion";
     /// Disable, schedule the deletion of, or cancel the deletion of an account.

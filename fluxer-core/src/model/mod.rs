@@ -55,7 +55,7 @@ pub use pack::{
     pack_invite_type,
 };
 pub use presence::{PresenceResponse, PresenceUser};
-pub use report::{Report, ReportKind, ReportResponse, ReportStatus};
+pub use report::{LegalHold, Report, ReportKind, ReportResponse, ReportStatus};
 pub use settings::{
     ChannelOverride, CustomStatus, GuildFolder, MuteConfig, UNCATEGORISED_FOLDER,
     UserGuildSettings, UserSettings,

@@ -96,6 +96,28 @@ pub struct Report {
     pub resolved_by: Option<UserId>,
     /// What staff told the reporter.
     pub public_comment: Option<String>,
+    /// Staff's legal hold on the report's evidence (`/admin/reports/{id}/legal-hold`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<LegalHold>,
+}
+
+/// A legal hold on a report: its kept copies (messages, files under `reports/{id}/`) must not be
+/// deleted while it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalHold {
+    /// The staff member who placed it.
+    pub held_by: UserId,
+    /// When.
+    pub held_since: Timestamp,
+    /// When it lapses by itself; `None`: until released.
+    pub held_until: Option<Timestamp>,
+}
+
+impl LegalHold {
+    /// Whether it holds at `now`.
+    pub fn holds_at(&self, now: Timestamp) -> bool {
+        self.held_until.is_none_or(|until| until > now)
+    }
 }
 
 /// `POST /reports/*`: what the reporter gets back.

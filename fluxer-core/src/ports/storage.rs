@@ -593,6 +593,9 @@ pub enum PrivateDocument {
     SnowflakeReservation,
     /// A change of the account's email or tag, for staff (key: the entry's snowflake).
     ContactChange,
+    /// A system DM job staff composed (`/admin/system-dm-jobs`), under [`INSTANCE_DOCUMENTS`]
+    /// (key: the job's ID).
+    SystemDmJob,
 }
 
 /// The owner instance-wide documents are kept under ([`PrivateDocument::AdminApiKey`],
@@ -653,6 +656,7 @@ impl PrivateDocument {
             PrivateDocument::VoiceRegions => 23,
             PrivateDocument::SnowflakeReservation => 24,
             PrivateDocument::ContactChange => 25,
+            PrivateDocument::SystemDmJob => 26,
         }
     }
 }

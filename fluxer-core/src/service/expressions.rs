@@ -803,7 +803,11 @@ impl Fluxer {
     }
 
     /// Sends the guild's whole list of one kind to its members.
-    async fn emit_expressions(&self, guild: GuildId, kind: ExpressionKind) -> Result<()> {
+    pub(super) async fn emit_expressions(
+        &self,
+        guild: GuildId,
+        kind: ExpressionKind,
+    ) -> Result<()> {
         let list = self.expressions(guild, kind).await?;
         let (event, payload) = match kind {
             ExpressionKind::Emoji => (

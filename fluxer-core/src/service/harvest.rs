@@ -275,7 +275,10 @@ impl Fluxer {
         Ok(())
     }
 
-    async fn harvest_archive(&self, user: &crate::model::User) -> Result<(Vec<u8>, u64)> {
+    pub(super) async fn harvest_archive(
+        &self,
+        user: &crate::model::User,
+    ) -> Result<(Vec<u8>, u64)> {
         let internal = |e: zip::result::ZipError| Error::Internal(format!("zip: {e}"));
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let opts = zip::write::SimpleFileOptions::default()

@@ -126,6 +126,31 @@ pub enum Task {
         /// Delivered with `Urgency: high` (a DM or a mention) rather than `normal`.
         urgent: bool,
     },
+    /// Deletes the listed messages of one author for staff (`/admin/messages/shred`), keeping
+    /// the job's progress where `/admin/messages/shred-status` reads it; run once, not retried.
+    ShredMessages {
+        /// The job, as `/admin/messages/shred` answered it.
+        job_id: String,
+        /// The author: messages by anyone else are skipped.
+        user_id: UserId,
+        /// The messages, by channel.
+        entries: Vec<(ChannelId, MessageId)>,
+    },
+    /// Sends an approved system DM job (`/admin/system-dm-jobs`); a job no longer `approved` is
+    /// skipped, so a retry never sends twice.
+    SendSystemDm {
+        /// The job.
+        job_id: String,
+    },
+    /// Builds a staff archive of a user's or a guild's data (`/admin/archives/*`).
+    BuildArchive {
+        /// User or guild.
+        subject_type: super::admin_archives::ArchiveSubject,
+        /// The user or guild.
+        subject_id: u64,
+        /// The archive, as `/admin/archives/{user,guild}` answered it.
+        archive_id: String,
+    },
 }
 
 impl Task {
@@ -148,6 +173,9 @@ impl Task {
         "extract_embeds",
         "push_message",
         "send_push",
+        "shred_messages",
+        "send_system_dm",
+        "build_archive",
     ];
 
     /// The kind, as the queue names it (the serde tag).
@@ -170,6 +198,9 @@ impl Task {
             Task::ExtractEmbeds { .. } => 14,
             Task::PushMessage { .. } => 15,
             Task::SendPush { .. } => 16,
+            Task::ShredMessages { .. } => 17,
+            Task::SendSystemDm { .. } => 18,
+            Task::BuildArchive { .. } => 19,
         };
         Self::KINDS[i]
     }
@@ -452,6 +483,24 @@ impl Fluxer {
                 self.deliver_push(user_id, &subscription_id, &payload, urgent)
                     .await?;
             }
+            Task::ShredMessages {
+                job_id,
+                user_id,
+                entries,
+            } => {
+                self.run_message_shred(&job_id, user_id, &entries).await;
+            }
+            Task::SendSystemDm { job_id } => {
+                self.run_system_dm(&job_id).await?;
+            }
+            Task::BuildArchive {
+                subject_type,
+                subject_id,
+                archive_id,
+            } => {
+                self.build_archive(subject_type, subject_id, &archive_id)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -543,6 +592,19 @@ mod tests {
         let tasks = [
             Task::IndexMessages {
                 messages: vec![(ChannelId::new(1), MessageId::new(2))],
+            },
+            Task::ShredMessages {
+                job_id: "7".to_owned(),
+                user_id: UserId::new(3),
+                entries: vec![(ChannelId::new(1), MessageId::new(2))],
+            },
+            Task::SendSystemDm {
+                job_id: "8".to_owned(),
+            },
+            Task::BuildArchive {
+                subject_type: crate::service::ArchiveSubject::Guild,
+                subject_id: 9,
+                archive_id: "10".to_owned(),
             },
             Task::HarvestUserData {
                 user_id: UserId::new(3),

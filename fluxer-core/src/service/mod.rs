@@ -8,11 +8,16 @@ mod access;
 mod account_flows;
 mod accounts;
 mod admin;
+mod admin_archives;
 mod admin_bulk;
+mod admin_guild_ops;
 mod admin_guilds;
+mod admin_legal_hold;
 mod admin_messages;
 mod admin_reports;
 mod admin_search;
+mod admin_shred;
+mod admin_system_dm;
 mod applications;
 mod audit;
 mod auth;
@@ -86,8 +91,16 @@ pub use admin::{
     MAX_POLICY_TEXT, MAX_SNOWFLAKE_RESERVATIONS, MAX_USER_TRAITS, PERMANENT_BAN,
     SUSPICIOUS_ACTIVITY_FLAGS, SnowflakeReservation, ip_banned,
 };
+pub use admin_archives::{
+    ARCHIVE_LINK_SECS, AdminArchive, ArchiveDownload, ArchiveListRequest, ArchiveSubject,
+    MAX_ARCHIVE_LIST, require_any_archive_acl,
+};
 pub use admin_bulk::{
     BulkAddGuildMembers, BulkItemFailure, BulkOutcome, BulkUpdateGuildFeatures, MAX_BULK_ITEMS,
+};
+pub use admin_guild_ops::{
+    AdminAssetPurge, AdminAssetPurgeResult, AdminClearGuildFields, AdminReloadGuilds,
+    AssetPurgeError, GuildImageField, MAX_ASSET_PURGE, MAX_RELOAD_GUILDS, PurgedAsset,
 };
 pub use admin_guilds::{
     AdminChannelSummary, AdminGuildBan, AdminGuildDetail, AdminGuildFeatures, AdminGuildLookup,
@@ -95,6 +108,7 @@ pub use admin_guilds::{
     AdminGuildSearchPage, AdminGuildSettings, AdminGuildSummary, AdminGuildTarget,
     AdminGuildTransfer, AdminGuildUpdated, AdminGuildVanity, AdminRoleSummary,
 };
+pub use admin_legal_hold::LegalHoldRequest;
 pub use admin_messages::{
     AdminAttachmentLookup, AdminDeleteAllMessages, AdminDeleteAllResult, AdminMessageDelete,
     AdminMessageLookup, AdminMessageLookupResult,
@@ -104,6 +118,11 @@ pub use admin_reports::{
     ReportResolved, ReportSearchPage, ReportSearchRequest,
 };
 pub use admin_search::{SearchIndexKind, SearchRefresh, SearchRefreshStatus};
+pub use admin_shred::{AdminMessageShred, MAX_SHRED_ENTRIES, ShredEntry, ShredQueued, ShredStatus};
+pub use admin_system_dm::{
+    MAX_SYSTEM_DM_CONTENT, MAX_SYSTEM_DM_EXCLUDED_GUILDS, MAX_SYSTEM_DM_PAGE, SystemDmCreate,
+    SystemDmJob, SystemDmJobPage, SystemDmStatus,
+};
 pub use applications::{ApplicationCreate, ApplicationUpdate, BotAuthorize, BotProfileUpdate};
 pub use audit::{AuditLogPage, AuditWebhook};
 pub use auth::{

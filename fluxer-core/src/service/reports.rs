@@ -145,6 +145,7 @@ impl Fluxer {
             resolved_at: None,
             resolved_by: None,
             public_comment: None,
+            legal_hold: None,
         }
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::id::{ReportId, UserId};
-use crate::model::{Report, ReportKind, ReportStatus};
+use crate::model::{LegalHold, Report, ReportKind, ReportStatus};
 use crate::ports::Store;
 
 use super::fixtures::{Fixtures, T0};
@@ -31,6 +31,7 @@ fn report(fx: &Fixtures, reporter: UserId, kind: ReportKind) -> Report {
         resolved_at: None,
         resolved_by: None,
         public_comment: None,
+        legal_hold: None,
     }
 }
 
@@ -77,6 +78,11 @@ pub async fn reports_kept_listed_newest_first_and_by_status(store: Arc<dyn Store
     resolved.resolved_by = Some(reporter.id);
     resolved.resolved_at = Some(T0.plus_ms(1000));
     resolved.public_comment = Some("thanks".to_owned());
+    resolved.legal_hold = Some(LegalHold {
+        held_by: reporter.id,
+        held_since: T0.plus_ms(500),
+        held_until: Some(T0.plus_ms(86_400_000)),
+    });
     store.put_report(&resolved).await.unwrap();
     assert_eq!(
         store.get_report(resolved.id).await.unwrap(),

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, read_body};
 
 /// A request body not yet parsed.
-pub(super) struct RawBody(Bytes);
+pub(super) struct RawBody(pub(super) Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;

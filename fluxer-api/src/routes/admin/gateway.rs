@@ -10,11 +10,15 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use fluxer_core::model::acl;
+use fluxer_core::service::AdminReloadGuilds;
+use fluxer_core::validation::Validator;
 use serde_json::{Value, json};
 
 use super::AdminAuth;
+use super::body::RawBody;
 use crate::error::ApiResult;
 use crate::state::ApiState;
 
@@ -22,7 +26,73 @@ static STARTED: OnceLock<Instant> = OnceLock::new();
 
 pub(super) fn routes() -> Router<ApiState> {
     STARTED.get_or_init(Instant::now);
-    Router::new().route("/admin/gateway/stats", get(stats))
+    Router::new()
+        .route("/admin/gateway/stats", get(stats))
+        .route("/admin/gateway/memory-stats", post(memory_stats))
+        .route("/admin/gateway/reload-all", post(reload_all))
+}
+
+/// `POST /admin/gateway/memory-stats`.
+#[derive(serde::Deserialize)]
+struct MemoryStatsRequest {
+    /// 1 to 100 (default 100): the largest guilds first.
+    limit: Option<u32>,
+}
+
+/// The guilds this process's gateway holds, largest state first (upstream's
+/// `GuildMemoryStatsResponse`): `memory` is the approximate size of the guild's shared state,
+/// `session_count` this node's sessions following it, `presence_count` its members online on
+/// any node, `member_count` its members.
+async fn memory_stats(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let req: MemoryStatsRequest = body.parse_for(&auth, acl::GATEWAY_MEMORY_STATS)?;
+    let mut v = Validator::new();
+    let limit = req.limit.unwrap_or(100);
+    v.range("limit", i64::from(limit), 1, 100);
+    v.finish()?;
+    let mut loaded = s
+        .gateway_stats
+        .as_ref()
+        .map(|g| g.loaded_guilds())
+        .unwrap_or_default();
+    loaded.sort_by(|a, b| {
+        b.state_bytes
+            .cmp(&a.state_bytes)
+            .then(a.guild_id.cmp(&b.guild_id))
+    });
+    loaded.truncate(limit as usize);
+    let mut guilds = Vec::with_capacity(loaded.len());
+    for g in loaded {
+        let (members, online) = s.fluxer.admin_guild_population(&auth.0, g.guild_id).await?;
+        guilds.push(json!({
+            "guild_id": g.guild_id,
+            "guild_name": g.name,
+            "guild_icon": g.icon,
+            "memory": g.state_bytes.to_string(),
+            "member_count": members,
+            "session_count": g.sessions,
+            "presence_count": online,
+        }));
+    }
+    Ok(Json(json!({ "guilds": guilds })))
+}
+
+async fn reload_all(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let req: AdminReloadGuilds = body.parse_for(&auth, acl::GATEWAY_RELOAD_ALL)?;
+    let loaded = s
+        .gateway_stats
+        .as_ref()
+        .map(|g| g.loaded_guilds().into_iter().map(|l| l.guild_id).collect())
+        .unwrap_or_default();
+    let count = s.fluxer.admin_reload_guilds(&auth.0, req, loaded).await?;
+    Ok(Json(json!({ "count": count })))
 }
 
 /// A `kB` figure of a `/proc` file, in bytes.

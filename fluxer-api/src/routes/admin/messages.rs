@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use fluxer_core::model::acl;
 use fluxer_core::service::{
     AdminAttachmentLookup, AdminDeleteAllMessages, AdminDeleteAllResult, AdminMessageDelete,
-    AdminMessageLookup, AdminMessageLookupResult,
+    AdminMessageLookup, AdminMessageLookupResult, AdminMessageShred, ShredQueued,
 };
 use serde_json::{Value, json};
 
@@ -24,6 +24,43 @@ pub(super) fn routes() -> Router<ApiState> {
         )
         .route("/admin/messages/delete", post(delete))
         .route("/admin/messages/delete-all", post(delete_all))
+        .route("/admin/messages/shred", post(shred))
+        .route("/admin/messages/shred-status", post(shred_status))
+}
+
+async fn shred(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    body: RawBody,
+) -> ApiResult<Json<ShredQueued>> {
+    let req: AdminMessageShred = body.parse_for(&auth, acl::MESSAGE_SHRED)?;
+    Ok(Json(
+        s.fluxer.admin_queue_message_shred(&auth.0, req).await?,
+    ))
+}
+
+/// `{ "job_id": ... }`.
+#[derive(serde::Deserialize)]
+struct ShredJob {
+    job_id: String,
+}
+
+async fn shred_status(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let req: ShredJob = body.parse_for(&auth, acl::MESSAGE_SHRED)?;
+    Ok(Json(
+        match s
+            .fluxer
+            .admin_message_shred_status(&auth.0, &req.job_id)
+            .await?
+        {
+            Some(status) => serde_json::to_value(status).unwrap_or_default(),
+            None => json!({ "status": "not_found" }),
+        },
+    ))
 }
 
 async fn lookup(

@@ -7,12 +7,15 @@
 //! `routes()` is merged in [`routes`].
 
 mod api_keys;
+mod archives;
+mod assets;
 mod audit_logs;
 mod bans;
 mod body;
 mod bulk;
 mod discovery;
 mod gateway;
+mod guild_ops;
 mod guilds;
 mod instance_config;
 mod limit_config;
@@ -20,6 +23,7 @@ mod messages;
 mod reports;
 mod search;
 mod snowflake_reservations;
+mod system_dms;
 mod user_records;
 pub(crate) mod users;
 mod voice;
@@ -54,6 +58,10 @@ pub(crate) fn routes() -> Router<ApiState> {
         .merge(gateway::routes())
         .merge(bulk::routes())
         .merge(voice::routes())
+        .merge(guild_ops::routes())
+        .merge(assets::routes())
+        .merge(system_dms::routes())
+        .merge(archives::routes())
 }
 
 /// A staff caller of the admin API, with its ACLs and the reason it gave

@@ -7,8 +7,8 @@ use axum::{Json, Router};
 use fluxer_core::id::ReportId;
 use fluxer_core::model::acl;
 use fluxer_core::service::{
-    AdminReportView, ReportListRequest, ReportResolve, ReportResolved, ReportSearchPage,
-    ReportSearchRequest,
+    AdminReportView, LegalHoldRequest, ReportListRequest, ReportResolve, ReportResolved,
+    ReportSearchPage, ReportSearchRequest,
 };
 use serde_json::{Value, json};
 
@@ -24,6 +24,43 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/admin/reports/search", post(search))
         .route("/admin/reports/resolve", post(resolve))
         .route("/admin/reports/{report_id}", get(get_report))
+        .route(
+            "/admin/reports/{report_id}/legal-hold",
+            get(legal_hold)
+                .post(place_legal_hold)
+                .delete(release_legal_hold),
+        )
+}
+
+async fn legal_hold(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    PathParams(id): PathParams<ReportId>,
+) -> ApiResult<Json<Value>> {
+    auth.require(acl::REPORT_VIEW)?;
+    let held = s.fluxer.admin_legal_hold(&auth.0, id).await?;
+    Ok(Json(json!({ "held": held })))
+}
+
+async fn place_legal_hold(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    PathParams(id): PathParams<ReportId>,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let req: LegalHoldRequest = body.parse_for(&auth, acl::REPORT_RESOLVE)?;
+    let held = s.fluxer.admin_place_legal_hold(&auth.0, id, req).await?;
+    Ok(Json(json!({ "held": held })))
+}
+
+async fn release_legal_hold(
+    State(s): State<ApiState>,
+    auth: AdminAuth,
+    PathParams(id): PathParams<ReportId>,
+) -> ApiResult<Json<Value>> {
+    auth.require(acl::REPORT_RESOLVE)?;
+    let held = s.fluxer.admin_release_legal_hold(&auth.0, id).await?;
+    Ok(Json(json!({ "held": held })))
 }
 
 async fn list(State(s): State<ApiState>, auth: AdminAuth, body: RawBody) -> ApiResult<Json<Value>> {
