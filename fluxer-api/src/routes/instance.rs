@@ -22,6 +22,10 @@ pub(crate) fn routes() -> Router<ApiState> {
 }
 
 async fn well_known(State(state): State<ApiState>) -> Response {
+    let sso = match state.fluxer.sso_status().await {
+        Ok(sso) => sso,
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
     (
         [
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
@@ -30,7 +34,7 @@ async fn well_known(State(state): State<ApiState>) -> Response {
         Json(Discovery::of(
             &state.config.instance,
             state.fluxer.push_public_key(),
-            state.fluxer.sso_status(),
+            sso,
             state.fluxer.voice_enabled(),
         )),
     )
