@@ -3,6 +3,7 @@
 mod admin;
 mod admin_browser;
 mod admin_content;
+mod admin_pages;
 mod admin_web;
 mod background;
 mod backup;
