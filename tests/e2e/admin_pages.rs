@@ -197,6 +197,39 @@ fn admin_pages_administer_guilds_and_messages() {
     owner
         .get(&format!("/api/v1/channels/{channel}/messages/{bad}"))
         .expect(200);
+    // By one of its files: the file's ID and name find the message that carries it.
+    let with_file = crate::media::upload(
+        &owner,
+        &channel,
+        json!({ "content": "price list attached" }),
+        &[("prices.txt", b"kayak: 10 coins")],
+    );
+    let file = &with_file["attachments"][0];
+    let by_file = format!(
+        "/admin/messages?channel_id={channel}&attachment_id={}&filename=prices.txt",
+        file["id"].as_str().unwrap()
+    );
+    let page = text(&get_with(&anon, &by_file, &cookie).expect(200));
+    assert!(page.contains("price list attached"), "{page}");
+    assert!(
+        page.contains(&format!("value=\"{}\"", with_file["id"].as_str().unwrap())),
+        "the delete form names the message: {page}"
+    );
+    let page = text(
+        &get_with(
+            &anon,
+            &format!(
+                "/admin/messages?channel_id={channel}&attachment_id={}&filename=other.txt",
+                file["id"].as_str().unwrap()
+            ),
+            &cookie,
+        )
+        .expect(200),
+    );
+    assert!(
+        page.contains("No message in this channel carries that file."),
+        "{page}"
+    );
     delete("Advertising", &bad).expect(303);
     owner
         .get(&format!("/api/v1/channels/{channel}/messages/{bad}"))

@@ -546,7 +546,87 @@ impl Fluxer {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitize_redirect_to;
+    use super::{SsoSettings, SsoUpdate, sanitize_redirect_to};
+
+    fn on() -> SsoSettings {
+        SsoSettings {
+            enabled: true,
+            issuer: "https://id.example.com".into(),
+            client_id: "fluxer".into(),
+            client_secret: Some("s3cret".into()),
+            ..SsoSettings::default()
+        }
+    }
+
+    #[test]
+    fn updates_keep_what_they_leave_out_and_clear_with_empty_text() {
+        let kept = SsoUpdate {
+            display_name: Some("Corp".into()),
+            ..SsoUpdate::default()
+        }
+        .apply(&on())
+        .unwrap();
+        assert_eq!(kept.client_secret.as_deref(), Some("s3cret"));
+        assert_eq!(kept.display_name.as_deref(), Some("Corp"));
+        let cleared = SsoUpdate {
+            client_secret: Some(String::new()),
+            display_name: Some("  ".into()),
+            scope: Some("email profile".into()),
+            allowed_domains: Some(vec![" @Corp.Example ".into()]),
+            ..SsoUpdate::default()
+        }
+        .apply(&kept)
+        .unwrap();
+        assert_eq!(cleared.client_secret, None);
+        assert_eq!(cleared.display_name, None);
+        assert_eq!(cleared.scopes, ["openid", "email", "profile"]);
+        assert_eq!(cleared.allowed_domains, ["corp.example"]);
+        // The secret never shows through `{:?}`.
+        assert!(
+            !format!(
+                "{:?} {:?}",
+                on(),
+                SsoUpdate {
+                    client_secret: Some("s3cret".into()),
+                    ..SsoUpdate::default()
+                }
+            )
+            .contains("s3cret")
+        );
+    }
+
+    #[test]
+    fn updates_that_cannot_work_are_refused() {
+        let off = SsoSettings::default();
+        let no_issuer = SsoUpdate {
+            enabled: Some(true),
+            client_id: Some("fluxer".into()),
+            ..SsoUpdate::default()
+        };
+        assert!(no_issuer.apply(&off).is_err());
+        let no_client = SsoUpdate {
+            enabled: Some(true),
+            issuer: Some("https://id.example.com".into()),
+            ..SsoUpdate::default()
+        };
+        assert!(no_client.apply(&off).is_err());
+        let endpoints = SsoUpdate {
+            token_url: Some("https://id.example.com/token".into()),
+            ..SsoUpdate::default()
+        };
+        assert!(endpoints.apply(&on()).is_err());
+        let bad_redirect = SsoUpdate {
+            redirect_uri: Some("javascript:alert(1)".into()),
+            ..SsoUpdate::default()
+        };
+        assert!(bad_redirect.apply(&on()).is_err());
+        // Turning it off needs nothing else.
+        let off_again = SsoUpdate {
+            enabled: Some(false),
+            ..SsoUpdate::default()
+        };
+        assert!(!off_again.apply(&on()).unwrap().enabled);
+    }
 
     #[test]
     fn redirect_to_stays_in_the_app() {

@@ -4,7 +4,7 @@
 //! `/admin/discovery/*`.
 
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use fluxer_core::id::GuildId;
 use fluxer_core::model::{DiscoveryApplication, DiscoveryStatus, acl};
 use fluxer_core::service::DISCOVERY_CATEGORIES;
@@ -152,14 +152,14 @@ async fn review(
 ) -> Response {
     let id: GuildId = match path_id(&id, "guild") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let needed = match how {
         Review::Remove => acl::DISCOVERY_REMOVE,
         Review::Approve | Review::Reject => acl::DISCOVERY_REVIEW,
     };
     if let Err(r) = authorize_form(&mut staff, &form, needed) {
-        return r;
+        return r.into_response();
     }
     // The reason the audit log keeps is also the review's, which the guild sees.
     let reason = form.get("reason").to_owned();

@@ -3,7 +3,7 @@
 //! that goes to the admin audit log. The same use-cases and ACLs as `/admin/guilds/*`.
 
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use fluxer_core::id::{GuildId, UserId};
 use fluxer_core::model::acl;
 use fluxer_core::service::{
@@ -94,7 +94,7 @@ pub(super) async fn view(
 ) -> Response {
     let id: GuildId = match path_id(&id, "guild") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let found = state.fluxer.admin_lookup_guild(&staff.principal, id).await;
     let guild = match found {
@@ -198,10 +198,10 @@ pub(super) async fn features(
 ) -> Response {
     let id: GuildId = match path_id(&id, "guild") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = authorize_form(&mut staff, &form, acl::GUILD_UPDATE_FEATURES) {
-        return r;
+        return r.into_response();
     }
     let req = AdminGuildFeatures {
         guild_id: id,
@@ -226,14 +226,14 @@ pub(super) async fn transfer(
 ) -> Response {
     let id: GuildId = match path_id(&id, "guild") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = authorize_form(&mut staff, &form, acl::GUILD_TRANSFER_OWNERSHIP) {
-        return r;
+        return r.into_response();
     }
     let new_owner: UserId = match path_id(form.get("new_owner_id"), "account") {
         Ok(user) => user,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let req = AdminGuildTransfer {
         guild_id: id,
@@ -257,10 +257,10 @@ pub(super) async fn delete(
 ) -> Response {
     let id: GuildId = match path_id(&id, "guild") {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = authorize_form(&mut staff, &form, acl::GUILD_DELETE) {
-        return r;
+        return r.into_response();
     }
     if form.get("confirm") != "yes" {
         return super::error_page(

@@ -4,7 +4,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use fluxer_core::id::{AttachmentId, ChannelId, MessageId};
 use fluxer_core::model::acl;
 use fluxer_core::service::{AdminAttachmentLookup, AdminMessageDelete, AdminMessageLookup};
@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    Staff, authorize_form, core_error_page, done_notice, error_page, panel, reasoned_form,
+    Refused, Staff, authorize_form, core_error_page, done_notice, error_page, panel, reasoned_form,
     see_other,
 };
 use crate::pages::form::FormBody;
@@ -36,16 +36,16 @@ pub(super) struct LookupQuery {
 }
 
 /// A non-empty field that must be an ID.
-fn id_of<T: std::str::FromStr>(raw: &str, what: &str) -> Result<Option<T>, Response> {
+fn id_of<T: std::str::FromStr>(raw: &str, what: &str) -> Result<Option<T>, Refused> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
     }
     raw.parse::<T>().map(Some).map_err(|_| {
-        error_page(
+        Refused::new(error_page(
             StatusCode::BAD_REQUEST,
             &format!("The {what} is not an ID (a number)."),
-        )
+        ))
     })
 }
 
@@ -66,7 +66,7 @@ pub(super) async fn lookup(
     });
     let (channel, message, attachment) = match ids {
         Ok(ids) => ids,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let filename: String = q.filename.trim().chars().take(255).collect();
     let found = match (channel, message, attachment) {
@@ -166,13 +166,13 @@ pub(super) async fn delete(
     form: FormBody,
 ) -> Response {
     if let Err(r) = authorize_form(&mut staff, &form, acl::MESSAGE_DELETE) {
-        return r;
+        return r.into_response();
     }
     let ids = id_of::<ChannelId>(form.get("channel_id"), "channel")
         .and_then(|c| Ok((c, id_of::<MessageId>(form.get("message_id"), "message")?)));
     let (Some(channel_id), Some(message_id)) = (match ids {
         Ok(ids) => ids,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     }) else {
         return error_page(
             StatusCode::BAD_REQUEST,

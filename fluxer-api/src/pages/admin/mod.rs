@@ -553,16 +553,14 @@ pub(super) fn reasoned_form(
 
 /// Checks the form's CSRF token and takes its reason, then the ACL the action needs (as the
 /// admin API's route does before it reads a body): `Err` is the page saying why nothing changed.
-pub(super) fn authorize_form(
-    staff: &mut Staff,
-    form: &FormBody,
-    acl: &str,
-) -> Result<(), Response> {
+pub(super) fn authorize_form(staff: &mut Staff, form: &FormBody, acl: &str) -> Result<(), Refused> {
     staff
         .check_csrf(form)
-        .and_then(|()| require_reason(staff, form))
-        .map_err(IntoResponse::into_response)?;
-    staff.principal.require(acl).map_err(core_error_page)
+        .and_then(|()| require_reason(staff, form))?;
+    staff
+        .principal
+        .require(acl)
+        .map_err(|e| Refused::new(core_error_page(e)))
 }
 
 /// The notice a page shows after an action redirected to it (`?done=...`), from `known`.
@@ -572,9 +570,13 @@ pub(super) fn done_notice(done: &str, known: &[(&str, &'static str)]) -> Markup 
 }
 
 /// A path segment that must parse as `T` (an ID): `Err` is the not-found page naming `what`.
-pub(super) fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, Response> {
-    raw.parse::<T>()
-        .map_err(|_| error_page(StatusCode::NOT_FOUND, &format!("There is no such {what}.")))
+pub(super) fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, Refused> {
+    raw.parse::<T>().map_err(|_| {
+        Refused::new(error_page(
+            StatusCode::NOT_FOUND,
+            &format!("There is no such {what}."),
+        ))
+    })
 }
 
 /// Takes the form's reason for the audit log: required, at most [`MAX_REASON_CHARS`].

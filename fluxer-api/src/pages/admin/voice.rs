@@ -4,14 +4,14 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use fluxer_core::model::acl;
 use fluxer_core::service::{VoiceRegion, VoiceRegionWrite, VoiceServer, VoiceServerWrite};
 use maud::{Markup, html};
 
 use super::users::Notice;
 use super::{
-    Staff, authorize_form, core_error_page, done_notice, error_page, panel, reasoned_form,
+    Refused, Staff, authorize_form, core_error_page, done_notice, error_page, panel, reasoned_form,
     see_other,
 };
 use crate::pages::form::FormBody;
@@ -126,16 +126,16 @@ fn enc(id: &str) -> String {
 }
 
 /// A coordinate field: a number, or the page saying which is wrong.
-fn coordinate(form: &FormBody, name: &str) -> Result<f64, Response> {
+fn coordinate(form: &FormBody, name: &str) -> Result<f64, Refused> {
     form.get(name).parse::<f64>().map_err(|_| {
-        error_page(
+        Refused::new(error_page(
             StatusCode::BAD_REQUEST,
             &format!("The {name} is not a number. Nothing was changed."),
-        )
+        ))
     })
 }
 
-fn region_write(id: String, form: &FormBody) -> Result<VoiceRegionWrite, Response> {
+fn region_write(id: String, form: &FormBody) -> Result<VoiceRegionWrite, Refused> {
     Ok(VoiceRegionWrite {
         id,
         name: Some(form.get("name").to_owned()),
@@ -167,11 +167,11 @@ pub(super) async fn create_region(
     form: FormBody,
 ) -> Response {
     if let Err(r) = authorize_form(&mut staff, &form, acl::VOICE_REGION_CREATE) {
-        return r;
+        return r.into_response();
     }
     let req = match region_write(form.get("id").to_owned(), &form) {
         Ok(req) => req,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match state
         .fluxer
@@ -190,11 +190,11 @@ pub(super) async fn update_region(
     form: FormBody,
 ) -> Response {
     if let Err(r) = authorize_form(&mut staff, &form, acl::VOICE_REGION_UPDATE) {
-        return r;
+        return r.into_response();
     }
     let req = match region_write(id, &form) {
         Ok(req) => req,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match state
         .fluxer
@@ -213,7 +213,7 @@ pub(super) async fn delete_region(
     form: FormBody,
 ) -> Response {
     if let Err(r) = authorize_form(&mut staff, &form, acl::VOICE_REGION_DELETE) {
-        return r;
+        return r.into_response();
     }
     match state
         .fluxer
@@ -232,7 +232,7 @@ pub(super) async fn create_server(
     form: FormBody,
 ) -> Response {
     if let Err(r) = authorize_form(&mut staff, &form, acl::VOICE_SERVER_CREATE) {
-        return r;
+        return r.into_response();
     }
     let req = server_write(region, form.get("server_id").to_owned(), &form);
     match state
@@ -252,7 +252,7 @@ pub(super) async fn update_server(
     form: FormBody,
 ) -> Response {
     if let Err(r) = authorize_form(&mut staff, &form, acl::VOICE_SERVER_UPDATE) {
-        return r;
+        return r.into_response();
     }
     let req = server_write(region, server, &form);
     match state
@@ -272,7 +272,7 @@ pub(super) async fn delete_server(
     form: FormBody,
 ) -> Response {
     if let Err(r) = authorize_form(&mut staff, &form, acl::VOICE_SERVER_DELETE) {
-        return r;
+        return r.into_response();
     }
     match state
         .fluxer
