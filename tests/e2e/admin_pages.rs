@@ -246,7 +246,7 @@ fn admin_pages_administer_guilds_and_messages() {
         &op,
         "viewer@example.com",
         "viewer",
-        &["admin:authenticate", "guild:lookup"],
+        &["admin:authenticate", "guild:lookup", "metrics:view"],
     );
     let viewer_cookie = sign_in(&anon, "viewer@example.com");
     let viewer_csrf = csrf_of(&anon, &viewer_cookie);
