@@ -17,7 +17,10 @@ use axum::http::Method;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use fluxer_core::ports::{OidcAuthorizationRequest, OidcError, OidcIdentity, OidcProvider};
+use fluxer_core::ports::{
+    OidcAuthorizationRequest, OidcClientSettings, OidcConnector, OidcError, OidcIdentity,
+    OidcProvider,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -264,6 +267,32 @@ fn verified_claim(claims: &Value) -> Option<bool> {
         Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
         Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
+    }
+}
+
+/// The [`OidcConnector`] port: an [`OidcClient`] for each provider settings, every call to the
+/// provider bounded by the same timeout.
+#[derive(Debug, Clone)]
+pub struct OidcConnections {
+    timeout: Duration,
+}
+
+impl OidcConnections {
+    /// Clients whose calls each take at most `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        OidcConnections { timeout }
+    }
+}
+
+impl OidcConnector for OidcConnections {
+    fn connect(&self, settings: &OidcClientSettings) -> std::sync::Arc<dyn OidcProvider> {
+        std::sync::Arc::new(OidcClient::new(OidcSettings {
+            issuer: settings.issuer.clone(),
+            client_id: settings.client_id.clone(),
+            client_secret: settings.client_secret.clone(),
+            scopes: settings.scopes.clone(),
+            timeout: self.timeout,
+        }))
     }
 }
 

@@ -269,14 +269,14 @@ async fn a_domain_serves_its_verification_file() {
 }
 
 fluxer_core::oidc_provider_conformance_tests!({
-    // Nothing listens on port 1.
-    Arc::new(fluxer_media::oidc::OidcClient::new(
-        fluxer_media::oidc::OidcSettings {
+    // Through the connector the server uses; nothing listens on port 1.
+    use fluxer_core::ports::OidcConnector;
+    fluxer_media::oidc::OidcConnections::new(std::time::Duration::from_secs(5)).connect(
+        &fluxer_core::ports::OidcClientSettings {
             issuer: "http://127.0.0.1:1".into(),
             client_id: "fluxer".into(),
             client_secret: Some("client-secret".into()),
             scopes: vec!["openid".into(), "email".into()],
-            timeout: std::time::Duration::from_secs(5),
         },
-    )) as Arc<dyn fluxer_core::ports::OidcProvider>
+    )
 });

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fluxer_core::ports::{BlobMeta, BlobStore, PortResult};
+use fluxer_core::ports::{BlobFolderUsage, BlobMeta, BlobStore, PortResult};
 use fluxer_media::s3::{S3Config, S3Credentials, S3Service};
 use fluxer_storage::object_store::{ObjectBlobStore, S3BlobConfig};
 
@@ -91,6 +91,9 @@ impl BlobStore for EndpointBlobStore {
     }
     async fn list(&self, prefix: &str) -> PortResult<Vec<BlobMeta>> {
         self.blobs.list(prefix).await
+    }
+    async fn usage(&self) -> PortResult<Vec<BlobFolderUsage>> {
+        self.blobs.usage().await
     }
 }
 

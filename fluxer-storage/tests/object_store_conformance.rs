@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use fluxer_core::ports::{BlobMeta, BlobStore, PortResult};
+use fluxer_core::ports::{BlobFolderUsage, BlobMeta, BlobStore, PortResult};
 use fluxer_storage::object_store::ObjectBlobStore;
 
 /// A filesystem store in its own temporary directory, removed when the store is dropped.
@@ -65,6 +65,9 @@ impl BlobStore for TempBlobStore {
     }
     async fn list(&self, prefix: &str) -> PortResult<Vec<BlobMeta>> {
         self.blobs.list(prefix).await
+    }
+    async fn usage(&self) -> PortResult<Vec<BlobFolderUsage>> {
+        self.blobs.usage().await
     }
 }
 

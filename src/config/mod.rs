@@ -92,18 +92,19 @@ pub struct Web {
 }
 
 /// The instance home page (`marketing`): upstream's optional landing page, served at `/marketing`
-/// and at `/` when no web app is configured. The texts are the defaults until staff store the
-/// instance's own in the admin panel (which can also hide the page; `enabled = false` removes it
-/// whatever is stored).
+/// and at `/` when no web app is configured. Its name and description are the instance's
+/// (`instance.name`, `instance.description`); the legal texts are the defaults until staff store
+/// the instance's own in the admin panel (which can also hide the page; `enabled = false` removes
+/// it whatever is stored).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Marketing {
     /// Serve the home page (`true`); `false` answers 404 on its paths.
     pub enabled: bool,
-    /// The instance's name, shown as the page's title (`Fluxer`).
-    pub name: String,
-    /// A paragraph about the instance (empty: a generic one).
-    pub description: String,
+    /// Deprecated alias of `instance.name`, read only when that is unset (with a warning).
+    pub name: Option<String>,
+    /// Deprecated alias of `instance.description`, read only when that is unset (with a warning).
+    pub description: Option<String>,
     /// The terms of service as plain text (empty: the page says none are published).
     pub terms_of_service: String,
     /// The privacy policy as plain text (empty: the page says none is published).
@@ -114,11 +115,25 @@ impl Default for Marketing {
     fn default() -> Self {
         Marketing {
             enabled: true,
-            name: "Fluxer".to_owned(),
-            description: String::new(),
+            name: None,
+            description: None,
             terms_of_service: String::new(),
             privacy_policy: String::new(),
         }
+    }
+}
+
+impl Marketing {
+    /// The keys of this section that are deprecated aliases and set, for a warning at start.
+    pub fn deprecated_keys(&self) -> Vec<(&'static str, &'static str)> {
+        let mut keys = Vec::new();
+        if self.name.is_some() {
+            keys.push(("marketing.name", "instance.name"));
+        }
+        if self.description.is_some() {
+            keys.push(("marketing.description", "instance.description"));
+        }
+        keys
     }
 }
 

@@ -1,5 +1,6 @@
 //! Single sign-on through an OpenID Connect provider (`auth.sso`): upstream's instance-config SSO
-//! fields, read from the config file here (an admin API may override them later).
+//! fields, read from the config file until staff store their own with
+//! `/admin/instance-config/update` (or the admin panel), which then win.
 
 use serde::Deserialize;
 

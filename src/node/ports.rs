@@ -8,12 +8,12 @@ use fluxer_api::ratelimit::ClientIp;
 use fluxer_api::{ApiConfig, InstanceInfo, PagesConfig, WebAuthnRelyingParty};
 use fluxer_core::error::chain;
 use fluxer_core::ports::{
-    BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, OidcProvider,
+    BlobStore, BlueskyOAuth, Cache, DomainProbe, EventBus, GifProvider, Mailer, OidcConnector,
     Presence, PushSender, Queue, SearchIndex, Store, VoiceStates, WebAuthnCeremonies,
 };
 use fluxer_core::secret::{hash_token, random_base62};
 use fluxer_media::bluesky::AtprotoClient;
-use fluxer_media::oidc::{OidcClient, OidcSettings};
+use fluxer_media::oidc::OidcConnections;
 use fluxer_media::proxy::MediaConfig;
 use fluxer_media::{AtprotoOAuth, DomainChecks, GifApi, WebPush};
 use fluxer_storage::memory::{InProcessEventBus, LogMailer, MemoryCache, MemoryPresence};
@@ -587,40 +587,39 @@ pub(super) fn bluesky(
     Ok(Some(Arc::new(oauth)))
 }
 
-/// The OpenID provider people sign in with (`auth.sso`), when SSO is on.
-pub(super) fn sso(config: &Config) -> Option<Arc<dyn OidcProvider>> {
-    let settings = &config.auth.sso;
-    if !settings.enabled {
-        return None;
-    }
-    Some(Arc::new(OidcClient::new(OidcSettings {
-        issuer: settings.issuer.clone(),
-        client_id: settings.client_id.clone(),
-        client_secret: settings.client_secret.clone().filter(|s| !s.is_empty()),
-        scopes: settings.scopes.clone(),
-        timeout: std::time::Duration::from_millis(settings.timeout_ms),
-    })))
+/// Connects to the OpenID provider people sign in with: the one `auth.sso` names, or the one staff
+/// set in the instance config (so it is there even with SSO off in the file).
+pub(super) fn sso(config: &Config) -> Option<Arc<dyn OidcConnector>> {
+    Some(Arc::new(OidcConnections::new(
+        std::time::Duration::from_millis(config.auth.sso.timeout_ms),
+    )))
 }
 
-/// The instance config until staff store their own: `instance.{name,description,registration_mode}`,
-/// with the home page's `marketing.{name,description,terms_of_service,privacy_policy}` filling what
-/// `instance` leaves unset.
+/// The instance config until staff store their own: `instance.{name,description,registration_mode}`
+/// and the home page's `marketing.{terms_of_service,privacy_policy}`. The old `marketing.name` and
+/// `marketing.description` are read as deprecated aliases when `instance` leaves them unset, with a
+/// warning (the `instance` keys win when both are set).
 pub(super) fn instance_defaults(config: &Config) -> fluxer_core::model::InstanceConfig {
     let defaults = fluxer_core::model::InstanceConfig::default();
     let marketing = &config.marketing;
-    let set = |s: &String| Some(s.clone()).filter(|s| !s.trim().is_empty());
+    for (old, new) in marketing.deprecated_keys() {
+        tracing::warn!(
+            key = old,
+            replacement = new,
+            "deprecated config key {old}: use {new} (read only when {new} is unset)"
+        );
+    }
+    let set = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
     fluxer_core::model::InstanceConfig {
-        name: config
-            .instance
-            .name
-            .clone()
+        name: set(&config.instance.name)
             .or_else(|| set(&marketing.name))
             .unwrap_or(defaults.name.clone()),
         description: config
             .instance
             .description
             .clone()
-            .unwrap_or_else(|| marketing.description.clone()),
+            .or_else(|| marketing.description.clone())
+            .unwrap_or_default(),
         terms_of_service: marketing.terms_of_service.clone(),
         privacy_policy: marketing.privacy_policy.clone(),
         registration_mode: config.instance.registration_mode,
@@ -628,13 +627,17 @@ pub(super) fn instance_defaults(config: &Config) -> fluxer_core::model::Instance
     }
 }
 
-/// The core's single sign-on settings from `auth.sso`.
-pub(super) fn sso_settings(config: &Config) -> fluxer_core::service::SsoSettings {
+/// The core's single sign-on settings from `auth.sso` (until staff store their own).
+pub(super) fn sso_settings(config: &Config) -> fluxer_core::model::SsoSettings {
     let settings = &config.auth.sso;
-    fluxer_core::service::SsoSettings {
+    fluxer_core::model::SsoSettings {
         enabled: settings.enabled,
         enforced: settings.enforced,
         display_name: settings.display_name.clone().filter(|n| !n.is_empty()),
+        issuer: settings.issuer.clone(),
+        client_id: settings.client_id.clone(),
+        client_secret: settings.client_secret.clone().filter(|s| !s.is_empty()),
+        scopes: settings.scopes.clone(),
         redirect_uri: settings.redirect_uri.clone(),
         allowed_domains: settings
             .allowed_domains

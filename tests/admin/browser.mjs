@@ -2,7 +2,8 @@
 // Drives the admin panel and the instance home page in headless Chromium against a running
 // fluxer-server, as an operator would: the home page lists a discoverable guild, sign in to /admin,
 // watch the dashboard's numbers move after activity, find a user and ban them (their next API
-// request fails), change the registration mode, read the audit log. Every page visited is checked for console errors
+// request fails), change the registration mode, read the audit log, look up and delete a message
+// (the API then says it is gone), and load the guild, discovery and voice pages. Every page visited is checked for console errors
 // (CSP violations included) and failed requests. Run by tests/e2e/admin_browser.rs, which sets:
 //
 //   FLUXER_URL      the server's origin
@@ -11,6 +12,8 @@
 //   GUILD_NAME      a discoverable guild's name the home page must list
 //   VICTIM_NAME, VICTIM_TOKEN     the user to find and ban, and their session token
 //   ACTIVE_TOKEN, ACTIVE_CHANNEL  a user who posts messages, and where
+//   INVITE_CODE     the listed guild's permanent invite, which its directory card must give
+//   DOOMED_MESSAGE  a message in ACTIVE_CHANNEL to find and delete from the messages page
 //
 // Exits 0 when every step passed; prints each step as it goes and the first failure.
 
@@ -33,6 +36,8 @@ const VICTIM_NAME = env('VICTIM_NAME');
 const VICTIM_TOKEN = env('VICTIM_TOKEN');
 const ACTIVE_TOKEN = env('ACTIVE_TOKEN');
 const ACTIVE_CHANNEL = env('ACTIVE_CHANNEL');
+const INVITE_CODE = env('INVITE_CODE');
+const DOOMED_MESSAGE = env('DOOMED_MESSAGE');
 
 const problems = [];
 function step(name) {
@@ -85,8 +90,9 @@ try {
 	check((await page.title()).length > 0, 'the home page has a title');
 	const cards = await page.$$eval('ul.cards li h3', (hs) => hs.map((h) => h.textContent.trim()));
 	check(cards.includes(GUILD_NAME), `the directory lists ${GUILD_NAME}: ${JSON.stringify(cards)}`);
-	const join = await page.$eval('ul.cards li a', (a) => a.getAttribute('href'));
-	check(join && decodeURIComponent(join).includes('/channels/'), `a join link: ${join}`);
+	// No web app here: the card gives the invite code a client accepts.
+	const join = await page.$eval('ul.cards li .join', (e) => e.textContent);
+	check(join.includes(INVITE_CODE), `the card gives the invite code ${INVITE_CODE}: ${join}`);
 	// Nothing is wider than a phone's screen.
 	const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 	check(overflow <= 1, `the home page fits a phone's width (overflow ${overflow}px)`);
@@ -116,6 +122,7 @@ try {
 	check((await number('stat-messages')) === before + 3, `messages went from ${before} to ${before + 3}`);
 	check((await number('stat-messages-today')) === beforeToday + 3, 'messages today moved');
 	check((await page.$$('svg.chart rect')).length > 0, 'the charts are drawn');
+	check((await page.$$('#stat-storage')).length === 1, 'the storage used is shown');
 
 	step('find a user and ban them');
 	await visit('/admin/users');
@@ -166,8 +173,42 @@ try {
 	check(log.includes('Closing sign-ups for maintenance'), 'the config change and its reason are logged');
 	check(log.includes('report.resolve') && log.includes('Spammer banned'), 'the resolution and its reason are logged');
 
+	step('look up a message and delete it');
+	await visit('/admin/messages');
+	await page.type('form#lookup input[name=channel_id]', ACTIVE_CHANNEL);
+	await page.type('form#lookup input[name=message_id]', DOOMED_MESSAGE);
+	await submit('form#lookup button[type=submit]');
+	check((await page.$eval('main', (m) => m.textContent)).includes('buy cheap kayaks'), 'the message is shown');
+	check((await api('GET', `/channels/${ACTIVE_CHANNEL}/messages/${DOOMED_MESSAGE}`, ACTIVE_TOKEN)).ok, 'the message exists before');
+	await page.type('form#delete textarea[name=reason]', 'Advertising in the club channel');
+	await submit('form#delete button[type=submit]');
+	check(/deleted/i.test(await textOf('.notice')), 'the page confirms the deletion');
+	const gone = await api('GET', `/channels/${ACTIVE_CHANNEL}/messages/${DOOMED_MESSAGE}`, ACTIVE_TOKEN);
+	check(gone.status === 404, `the API no longer has the message (${gone.status})`);
+
+	step('find the guild and open its page');
+	await visit('/admin/guilds');
+	await page.type('input[name=q]', GUILD_NAME);
+	await submit('form[role=search] button[type=submit]');
+	const guildLinks = await page.$$eval('table a', (as) => as.map((a) => [a.textContent.trim(), a.getAttribute('href')]));
+	const guildHit = guildLinks.find(([name]) => name === GUILD_NAME);
+	check(guildHit, `the search finds ${GUILD_NAME}: ${JSON.stringify(guildLinks)}`);
+	await visit(guildHit[1]);
+	check((await textOf('main h1')) === GUILD_NAME, 'the guild page has its name');
+	check(/DISCOVERABLE/.test(await textOf('#guild-features')), 'the guild page lists its features');
+
 	step('every other panel page loads cleanly');
-	for (const path of ['/admin/bans', '/admin/api-keys', '/admin/users?q=owner&page=0', '/admin/audit-log?q=ban']) {
+	for (const path of [
+		'/admin/bans',
+		'/admin/api-keys',
+		'/admin/users?q=owner&page=0',
+		'/admin/audit-log?q=ban',
+		'/admin/guilds?q=&page=0',
+		'/admin/discovery',
+		'/admin/discovery?status=approved',
+		'/admin/voice',
+		'/admin/instance',
+	]) {
 		await visit(path);
 		check((await page.$$('main h1')).length === 1, `${path} has its heading`);
 	}

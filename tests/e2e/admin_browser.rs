@@ -47,6 +47,22 @@ fn admin_panel_and_home_page_in_chromium() {
     let guild = create_guild(&owner, "Kayak Club");
     crate::discovery::list_in_discovery(&server, &owner, &guild, "Paddles up, every weekend");
     let channel = general_channel(&owner, &guild);
+    // A permanent invite, which the directory's card gives.
+    let invite = owner
+        .post(
+            &format!("/api/v1/channels/{channel}/invites"),
+            &json!({ "max_age": 0, "max_uses": 0 }),
+        )
+        .expect(200)
+        .json()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A message for staff to find and delete.
+    let doomed = crate::post_message(&owner, &channel, "buy cheap kayaks at my shop")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (victim, victim_id) = register(&anon, "spammer@example.com", "spammer");
     // A report for staff to resolve.
     owner
@@ -82,6 +98,8 @@ fn admin_panel_and_home_page_in_chromium() {
         .env("VICTIM_TOKEN", victim.token.as_deref().unwrap())
         .env("ACTIVE_TOKEN", owner.token.as_deref().unwrap())
         .env("ACTIVE_CHANNEL", &channel)
+        .env("INVITE_CODE", &invite)
+        .env("DOOMED_MESSAGE", &doomed)
         .output()
         .expect("run node tests/admin/browser.mjs");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -4,8 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::Server;
-use crate::{create_guild, register};
+use serde_json::json;
+
+use crate::harness::{Client, Server};
+use crate::{create_guild, general_channel, register, staff};
 
 fn text(r: &crate::harness::Response) -> String {
     String::from_utf8(r.body.clone()).unwrap()
@@ -14,9 +16,9 @@ fn text(r: &crate::harness::Response) -> String {
 #[test]
 fn the_home_page_shows_the_instance_and_its_directory() {
     let server = Server::start(&[
-        ("FLUXER_CONFIG__MARKETING__NAME", "Otter Chat"),
+        ("FLUXER_CONFIG__INSTANCE__NAME", "Otter Chat"),
         (
-            "FLUXER_CONFIG__MARKETING__DESCRIPTION",
+            "FLUXER_CONFIG__INSTANCE__DESCRIPTION",
             "Friends of <otters> & rivers",
         ),
         (
@@ -79,13 +81,57 @@ fn the_home_page_shows_the_instance_and_its_directory() {
     };
     assert!(page.contains("Paddling together"), "{page}");
     assert!(page.contains("1 member"), "{page}");
-    assert!(page.contains(&format!("%2Fchannels%2F{listed}")), "{page}");
+    // Without an invite (and without a web app here), the card says where to join it.
+    assert!(
+        page.contains("Join it from a Fluxer client's discovery."),
+        "{page}"
+    );
     assert!(!page.contains("Secret Otters"), "{page}");
+    // With a permanent invite, the card gives its code, which lets a visitor in.
+    let code = permanent_invite(&owner, &listed);
+    let page = text(&anon.get("/marketing").expect(200));
+    assert!(
+        page.contains(&format!("Invite code <code>{code}</code>")),
+        "{page}"
+    );
+    let (visitor, _) = register(&anon, "visitor@example.com", "visitor");
+    visitor
+        .post(&format!("/api/v1/invites/{code}"), &json!({}))
+        .expect(200);
+    visitor.get(&format!("/api/v1/guilds/{listed}")).expect(200);
     // The directory searches.
     let found = text(&anon.get("/marketing?q=paddling").expect(200));
     assert!(found.contains("River Otters"), "{found}");
     let none = text(&anon.get("/marketing?q=zebra").expect(200));
     assert!(!none.contains("River Otters"), "{none}");
+}
+
+/// A never-expiring, unlimited invite into the guild's general channel; its code.
+fn permanent_invite(owner: &Client, guild: &str) -> String {
+    let channel = general_channel(owner, guild);
+    owner
+        .post(
+            &format!("/api/v1/channels/{channel}/invites"),
+            &json!({ "max_age": 0, "max_uses": 0 }),
+        )
+        .expect(200)
+        .json()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The home page once it lists `name`.
+fn listed_page(anon: &Client, name: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = text(&anon.get("/marketing").expect(200));
+        if page.contains(name) {
+            return page;
+        }
+        assert!(Instant::now() < deadline, "never listed: {page}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -105,7 +151,76 @@ fn with_a_web_app_the_home_page_is_at_marketing() {
         "{page}"
     );
     assert!(!page.contains("web.app_dir"), "{page}");
+
+    // A listed guild's card opens its invite in the app: a permanent invite, then its vanity code
+    // once it has one; without either, the way in is the app's discovery after signing in.
+    let (owner, _) = register(&anon, "heron@example.com", "heron");
+    let guild = create_guild(&owner, "Heron Watch");
+    crate::discovery::list_in_discovery(&server, &owner, &guild, "Birds by the river");
+    let page = listed_page(&anon, "Heron Watch");
+    assert!(page.contains("guild discovery"), "{page}");
+    assert!(!page.contains("/invite/"), "{page}");
+    let code = permanent_invite(&owner, &guild);
+    let page = text(&anon.get("/marketing").expect(200));
+    assert!(
+        page.contains(&format!("href=\"{}/invite/{code}\"", server.base)),
+        "{page}"
+    );
+    let (op, _) = staff(&server, "home-op@example.com", "homeop");
+    op.post(
+        "/api/v1/admin/guilds/update-vanity",
+        &json!({ "guild_id": guild, "vanity_url_code": "herons" }),
+    )
+    .expect(200);
+    let page = text(&anon.get("/marketing").expect(200));
+    assert!(
+        page.contains(&format!("href=\"{}/invite/herons\"", server.base)),
+        "{page}"
+    );
+    // The link's code is one the API accepts.
+    let (visitor, _) = register(&anon, "birder@example.com", "birder");
+    visitor
+        .post("/api/v1/invites/herons", &json!({}))
+        .expect(200);
+    visitor.get(&format!("/api/v1/guilds/{guild}")).expect(200);
     std::fs::remove_dir_all(bundle).unwrap();
+}
+
+#[test]
+fn the_old_marketing_texts_are_a_deprecated_alias_of_instance() {
+    // Only the old key: it is read, with a warning naming its replacement.
+    let server = Server::start(&[
+        ("FLUXER_CONFIG__MARKETING__NAME", "Beaver Lodge"),
+        (
+            "FLUXER_CONFIG__MARKETING__DESCRIPTION",
+            "Dams and more dams",
+        ),
+    ]);
+    let page = text(&server.client().get("/marketing").expect(200));
+    assert!(page.contains("<title>Beaver Lodge</title>"), "{page}");
+    assert!(page.contains("Dams and more dams"), "{page}");
+    let log = server.log();
+    assert!(
+        log.contains("deprecated config key marketing.name: use instance.name"),
+        "{log}"
+    );
+    assert!(log.contains("marketing.description"), "{log}");
+    drop(server);
+
+    // Both: `instance` wins; without the old keys nothing is said.
+    let server = Server::start(&[
+        ("FLUXER_CONFIG__MARKETING__NAME", "Beaver Lodge"),
+        ("FLUXER_CONFIG__INSTANCE__NAME", "Otter Chat"),
+    ]);
+    let page = text(&server.client().get("/marketing").expect(200));
+    assert!(page.contains("<title>Otter Chat</title>"), "{page}");
+    let quiet = Server::start(&[("FLUXER_CONFIG__INSTANCE__NAME", "Otter Chat")]);
+    quiet.client().get("/marketing").expect(200);
+    assert!(
+        !quiet.log().contains("deprecated config key"),
+        "{}",
+        quiet.log()
+    );
 }
 
 #[test]

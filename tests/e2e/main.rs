@@ -6,6 +6,7 @@ mod admin_browser;
 mod admin_content;
 mod admin_limits;
 mod admin_ops;
+mod admin_pages;
 mod admin_web;
 mod background;
 mod backup;

@@ -435,3 +435,131 @@ fn sso_enforced_blocks_passwords_and_provisioning_can_be_off() {
     let cb = start(&anon, &provider.issuer, "bob", None);
     complete(&anon, &cb).expect_error(403, "SSO_REQUIRED");
 }
+
+#[test]
+fn sso_set_by_staff_replaces_the_config_files() {
+    let provider = Provider::start();
+    // Nothing about SSO in the config file: it is off.
+    let server = Server::start(&[("FLUXER_CONFIG__LOG__LEVEL", "debug")]);
+    let anon = server.client();
+    let (op, _) = crate::staff(&server, "ops@corp.test", "ops");
+    assert_eq!(
+        anon.get("/api/v1/auth/sso/status").expect(200).json()["enabled"],
+        false
+    );
+    anon.post("/api/v1/auth/sso/start", &json!({}))
+        .expect_error(403, "FEATURE_TEMPORARILY_DISABLED");
+    let config = op
+        .post("/api/v1/admin/instance-config/get", &json!({}))
+        .expect(200)
+        .json();
+    assert_eq!(config["sso"]["enabled"], false, "{config}");
+    assert_eq!(config["sso"]["client_secret_set"], false, "{config}");
+
+    // Bad settings are refused whole: nothing changes.
+    let update = |sso: Value| {
+        op.post(
+            "/api/v1/admin/instance-config/update",
+            &json!({ "sso": sso }),
+        )
+    };
+    let refused = update(json!({ "enabled": true, "issuer": "not a url", "client_id": CLIENT_ID }))
+        .expect_error(400, "INVALID_FORM_BODY");
+    assert!(refused.to_string().contains("sso.issuer"), "{refused}");
+    update(
+        json!({ "enabled": true, "issuer": provider.issuer, "client_id": CLIENT_ID,
+                   "token_url": "https://elsewhere.test/token" }),
+    )
+    .expect_error(400, "INVALID_FORM_BODY");
+    update(json!({ "enabled": true, "surprise": 1 })).expect(400);
+    assert_eq!(
+        anon.get("/api/v1/auth/sso/status").expect(200).json()["enabled"],
+        false
+    );
+
+    // Staff turn it on: the answer shows no secret, only that one is set.
+    let saved = update(json!({
+        "enabled": true,
+        "display_name": "Corp ID",
+        "issuer": provider.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "scope": "openid email profile",
+        "allowed_domains": ["corp.test"],
+        "redirect_uri": REDIRECT,
+    }))
+    .expect(200)
+    .json();
+    assert_eq!(saved["sso"]["client_secret_set"], true, "{saved}");
+    assert_eq!(saved["sso"]["issuer"], provider.issuer.as_str(), "{saved}");
+    assert!(!saved.to_string().contains(CLIENT_SECRET), "{saved}");
+    let status = anon.get("/api/v1/auth/sso/status").expect(200).json();
+    assert_eq!(
+        status,
+        json!({ "enabled": true, "enforced": false, "display_name": "Corp ID", "redirect_uri": REDIRECT })
+    );
+    assert_eq!(
+        anon.get("/.well-known/fluxer").expect(200).json()["sso"],
+        status
+    );
+
+    // /auth/sso/* now signs in through the provider staff named.
+    let bob = sso_login(&anon, &provider.issuer, "bob");
+    assert_eq!(
+        me(&anon, bob["token"].as_str().unwrap())["email"],
+        "bob@corp.test"
+    );
+    // Their allowed domains apply.
+    let cb = start(&anon, &provider.issuer, "carol", None);
+    let refused = complete(&anon, &cb).expect_error(400, "INVALID_FORM_BODY");
+    assert!(
+        refused.to_string().contains("SSO_EMAIL_DOMAIN_NOT_ALLOWED"),
+        "{refused}"
+    );
+
+    // A wrong secret (changed alone; the rest kept): the provider refuses the code.
+    update(json!({ "client_secret": "not-the-secret" })).expect(200);
+    let cb = start(&anon, &provider.issuer, "bob", None);
+    complete(&anon, &cb).expect_error(400, "INVALID_FORM_BODY");
+    update(json!({ "client_secret": CLIENT_SECRET })).expect(200);
+    assert_eq!(
+        sso_login(&anon, &provider.issuer, "bob")["user_id"],
+        bob["user_id"]
+    );
+
+    // Enforced: passwords stop working; then off again.
+    update(json!({ "enforced": true })).expect(200);
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "ops@corp.test", "password": "correct horse battery" }),
+    )
+    .expect_error(403, "SSO_REQUIRED");
+    update(json!({ "enabled": false, "enforced": false })).expect(200);
+    anon.post("/api/v1/auth/sso/start", &json!({}))
+        .expect_error(403, "FEATURE_TEMPORARILY_DISABLED");
+    anon.post(
+        "/api/v1/auth/login",
+        &json!({ "email": "ops@corp.test", "password": "correct horse battery" }),
+    )
+    .expect(200);
+
+    // Every change is in the audit log, the secret never; nor in the server's log.
+    let logs = op
+        .post(
+            "/api/v1/admin/audit-logs",
+            &json!({ "target_type": "instance_config" }),
+        )
+        .expect(200)
+        .json();
+    let text = logs.to_string();
+    assert!(text.contains("sso.client_secret_changed"), "{text}");
+    assert!(
+        !text.contains(CLIENT_SECRET) && !text.contains("not-the-secret"),
+        "{text}"
+    );
+    let log = server.log();
+    assert!(
+        !log.contains(CLIENT_SECRET),
+        "the client secret is in the log"
+    );
+}

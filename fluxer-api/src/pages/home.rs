@@ -79,10 +79,27 @@ async fn home(
     let instance = &state.config.instance;
     let page = query.page.parse::<usize>().unwrap_or(0).min(MAX_PAGE);
     let search: String = query.q.trim().chars().take(100).collect();
-    let directory = state
+    let directory = match state
         .fluxer
         .discover_guilds(&search, None, page * PAGE_SIZE, PAGE_SIZE)
-        .await;
+        .await
+    {
+        Ok((guilds, total)) => {
+            let mut listed = Vec::with_capacity(guilds.len());
+            for g in guilds {
+                // A guild whose invites cannot be read is still listed, without a code.
+                let code = state
+                    .fluxer
+                    .discovery_invite_code(g.id)
+                    .await
+                    .ok()
+                    .flatten();
+                listed.push((g, code));
+            }
+            Ok((listed, total))
+        }
+        Err(e) => Err(e),
+    };
     let base = if at_root { "/" } else { "/marketing" };
     let description = if text.description.trim().is_empty() {
         "A Fluxer chat community: servers with text channels, voice and direct messages."
@@ -112,7 +129,7 @@ async fn home(
                         p.muted { "No community is listed here yet." }
                     } @else {
                         p.muted { (total) " listed" }
-                        ul.cards { @for g in guilds { (guild_card(g, &instance.webapp)) } }
+                        ul.cards { @for (g, code) in guilds { (guild_card(g, code.as_deref(), &instance.webapp, has_app)) } }
                         (pager(base, &search, page, *total))
                     }
                 }
@@ -141,20 +158,38 @@ async fn home(
     )
 }
 
-/// One listed guild: its name, description, size, and where to join it.
-fn guild_card(g: &DiscoveredGuild, webapp: &str) -> Markup {
+/// One listed guild: its name, description, size, and how to join it: its invite (the vanity
+/// code, else a permanent invite) opened in the web app, or given as a code a client accepts when
+/// there is no web app here; a guild without one is joined from the app's discovery.
+fn guild_card(g: &DiscoveredGuild, code: Option<&str>, webapp: &str, has_app: bool) -> Markup {
     let members = if g.member_count == 1 {
         "1 member".to_owned()
     } else {
         format!("{} members", g.member_count)
     };
+    let code_path = code.map(|c| form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>());
     html! {
         li.card {
             h3 { (g.name) }
             @if let Some(d) = g.description.as_deref().filter(|d| !d.is_empty()) { p { (d) } }
             p.muted { (members) }
-            a href={(webapp) "/login?redirect_to=%2Fchannels%2F" (g.id)}
-              aria-label={"Join " (g.name)} { "Join" }
+            @match (code, code_path, has_app) {
+                (Some(_), Some(path), true) => {
+                    a.join href={(webapp) "/invite/" (path)} aria-label={"Join " (g.name)} { "Join" }
+                }
+                (Some(code), _, false) => {
+                    p.join { "Invite code " code { (code) } ": accept it in a Fluxer client to join." }
+                }
+                (_, _, true) => {
+                    p.join {
+                        a href={(webapp) "/login"} aria-label={"Sign in to join " (g.name)} { "Sign in" }
+                        " and join it from the app's guild discovery."
+                    }
+                }
+                _ => {
+                    p.join.muted { "Join it from a Fluxer client's discovery." }
+                }
+            }
         }
     }
 }

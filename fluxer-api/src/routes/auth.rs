@@ -48,8 +48,8 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/auth/sso/complete", post(sso_complete))
 }
 
-async fn sso_status(State(s): State<ApiState>) -> Json<SsoStatus> {
-    Json(s.fluxer.sso_status())
+async fn sso_status(State(s): State<ApiState>) -> ApiResult<Json<SsoStatus>> {
+    Ok(Json(s.fluxer.sso_status().await?))
 }
 
 #[derive(Deserialize)]

@@ -31,6 +31,10 @@ async fn well_known(State(state): State<ApiState>) -> Response {
             None
         }
     };
+    let sso = match state.fluxer.sso_status().await {
+        Ok(sso) => sso,
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
     (
         [
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
@@ -39,7 +43,7 @@ async fn well_known(State(state): State<ApiState>) -> Response {
         Json(Discovery::of(
             &state.config.instance,
             state.fluxer.push_public_key(),
-            state.fluxer.sso_status(),
+            sso,
             state.fluxer.voice_enabled(),
             limits.as_deref(),
         )),

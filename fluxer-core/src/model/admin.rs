@@ -392,6 +392,77 @@ pub struct InstanceConfig {
     pub privacy_policy: String,
     /// Whether the instance home page (marketing) is served.
     pub home_page_enabled: bool,
+    /// Single sign-on as staff set it; once set it replaces the config file's (`auth.sso`).
+    /// Holds the client secret: never put this on the wire as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sso: Option<SsoSettings>,
+}
+
+/// Single sign-on settings: whether people sign in through an OpenID provider, which one (its
+/// issuer and this instance's client registration there), and who may (upstream keeps them in its
+/// instance config; here the config file's `auth.sso` gives them until staff store their own).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SsoSettings {
+    /// Whether sign-in through the provider is offered (it also needs the OpenID client port).
+    pub enabled: bool,
+    /// Whether it is the only way in: password login, registration and password reset answer
+    /// `SSO_REQUIRED` (upstream enforces whenever SSO is on; here the operator chooses).
+    pub enforced: bool,
+    /// The provider's name on the login button (`Continue with ...`).
+    pub display_name: Option<String>,
+    /// The provider's issuer identifier; discovery reads `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// This instance's client ID at the provider.
+    pub client_id: String,
+    /// The client secret (a confidential client); `None` for a public one. Never shown or logged.
+    pub client_secret: Option<String>,
+    /// The scopes asked for.
+    pub scopes: Vec<String>,
+    /// Where the provider sends people back; `None`: the web app's `/auth/sso/callback`.
+    pub redirect_uri: Option<String>,
+    /// Email domains allowed to sign in (lower-case); empty allows every domain.
+    pub allowed_domains: Vec<String>,
+    /// Whether a first sign-in with no matching account creates one (upstream's default: yes).
+    pub auto_provision: bool,
+}
+
+impl Default for SsoSettings {
+    fn default() -> Self {
+        SsoSettings {
+            enabled: false,
+            enforced: false,
+            display_name: None,
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: None,
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            redirect_uri: None,
+            allowed_domains: Vec::new(),
+            auto_provision: true,
+        }
+    }
+}
+
+// By hand, so that the client secret never reaches a log through `{:?}`.
+impl std::fmt::Debug for SsoSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoSettings")
+            .field("enabled", &self.enabled)
+            .field("enforced", &self.enforced)
+            .field("display_name", &self.display_name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scopes", &self.scopes)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("allowed_domains", &self.allowed_domains)
+            .field("auto_provision", &self.auto_provision)
+            .finish()
+    }
 }
 
 impl Default for InstanceConfig {
@@ -409,6 +480,7 @@ impl Default for InstanceConfig {
             terms_of_service: String::new(),
             privacy_policy: String::new(),
             home_page_enabled: true,
+            sso: None,
         }
     }
 }

@@ -25,7 +25,7 @@ mod webauthn;
 
 pub use admin::{
     AclSet, AdminApiKey, AdminAuditEntry, AdminAuditQuery, InstanceBan, InstanceBanKind,
-    InstanceConfig, MAX_ACL_LEN, MAX_ACLS, RegistrationMode, acl, is_valid_acl,
+    InstanceConfig, MAX_ACL_LEN, MAX_ACLS, RegistrationMode, SsoSettings, acl, is_valid_acl,
 };
 pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse};
 pub use audit::{AuditChange, AuditEntry, AuditQuery, action as audit_action};

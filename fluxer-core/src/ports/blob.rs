@@ -18,6 +18,18 @@ pub struct BlobMeta {
     pub last_modified: Timestamp,
 }
 
+/// How much one top-level folder of the store holds (see [`BlobStore::usage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobFolderUsage {
+    /// The keys' first `/`-separated segment (`attachments`, `avatars`, ...); empty for keys
+    /// without a `/`.
+    pub folder: String,
+    /// Objects stored under it.
+    pub objects: u64,
+    /// Their sizes added up, in bytes.
+    pub bytes: u64,
+}
+
 /// Object storage for attachments, avatars, icons and exports. Keys are `/`-separated paths.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -45,4 +57,13 @@ pub trait BlobStore: Send + Sync {
     /// Objects whose key starts with `prefix` (a plain string prefix: `a` lists `a/1` and `ab`), sorted
     /// by key.
     async fn list(&self, prefix: &str) -> PortResult<Vec<BlobMeta>>;
+    /// What the store holds, per top-level folder (sorted by folder; folders with nothing are
+    /// absent): every object's size counted once, as [`BlobMeta::size`] gives it. Reads the whole
+    /// listing, in constant memory per folder.
+    async fn usage(&self) -> PortResult<Vec<BlobFolderUsage>>;
+}
+
+/// The folder [`BlobStore::usage`] counts `key` under.
+pub fn usage_folder(key: &str) -> &str {
+    key.split_once('/').map_or("", |(folder, _)| folder)
 }

@@ -28,7 +28,7 @@ mod voice;
 mod voice_states;
 mod webauthn;
 
-pub use blob::{BlobMeta, BlobStore};
+pub use blob::{BlobFolderUsage, BlobMeta, BlobStore, usage_folder};
 pub use bluesky::{BlueskyIdentity, BlueskyOAuth, BlueskyStart};
 pub use cache::{Cache, WindowCount};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -46,7 +46,10 @@ pub use queue::{Job, JobState, NewJob, Queue, QueueStats};
 pub use search::{
     GuildDocument, Has, MessageDocument, MessageSearch, SearchHits, SearchIndex, UserDocument,
 };
-pub use sso::{OidcAuthorizationRequest, OidcError, OidcIdentity, OidcProvider};
+pub use sso::{
+    OidcAuthorizationRequest, OidcClientSettings, OidcConnector, OidcError, OidcIdentity,
+    OidcProvider,
+};
 pub use storage::*;
 pub use unfurl::{RemoteMedia, Unfurler};
 pub use voice::{

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 /// What the domain asks an OpenID provider's authorization endpoint for: the values it keeps
@@ -65,4 +67,40 @@ pub trait OidcProvider: Send + Sync {
         redirect_uri: &str,
         nonce: &str,
     ) -> Result<OidcIdentity, OidcError>;
+}
+
+/// Which OpenID provider a client speaks to, and this instance's registration with it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OidcClientSettings {
+    /// The issuer identifier; discovery reads `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The client ID registered at the provider.
+    pub client_id: String,
+    /// The client secret; `None` for a public client (PKCE alone).
+    pub client_secret: Option<String>,
+    /// The scopes asked for.
+    pub scopes: Vec<String>,
+}
+
+// By hand, so that the client secret never reaches a log through `{:?}`.
+impl std::fmt::Debug for OidcClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcClientSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+/// Makes [`OidcProvider`] clients, one per provider settings: staff can change single sign-on
+/// while the instance runs, and the domain connects to whatever provider the settings in effect
+/// name (reusing the client while they stay the same).
+pub trait OidcConnector: Send + Sync {
+    /// A client for `settings`; nothing is fetched until it is used.
+    fn connect(&self, settings: &OidcClientSettings) -> Arc<dyn OidcProvider>;
 }

@@ -175,7 +175,7 @@ fn validate_password(v: &mut Validator, path: &str, password: &str) {
 impl Fluxer {
     /// Creates an account and opens its first session.
     pub async fn register(&self, req: RegisterRequest) -> Result<LoginOutcome> {
-        self.require_local_auth()?;
+        self.require_local_auth().await?;
         let mut v = Validator::new();
         let email = req.email.as_deref().map(|e| e.trim().to_lowercase());
         match &email {
@@ -313,7 +313,7 @@ impl Fluxer {
 
     /// Checks email and password; opens a session or asks for the second factor.
     pub async fn login(&self, req: LoginRequest) -> Result<LoginOutcome> {
-        self.require_local_auth()?;
+        self.require_local_auth().await?;
         let email = req.email.trim().to_lowercase();
         let user = self.store().find_user_by_email(&email).await?;
         let Some(user) = user.filter(|u| u.deleted_at.is_none()) else {
@@ -364,7 +364,7 @@ impl Fluxer {
         code: &str,
         client: ClientInfo,
     ) -> Result<LoginOutcome> {
-        self.require_local_auth()?;
+        self.require_local_auth().await?;
         let token = self
             .store()
             .take_action_token(ActionTokenKind::MfaTicket, &hash_token(ticket), self.now())
@@ -649,7 +649,7 @@ impl Fluxer {
 
     /// Emails a password-reset link if the address has an account. Answers the same either way.
     pub async fn forgot_password(&self, email: &str) -> Result<()> {
-        self.require_local_auth()?;
+        self.require_local_auth().await?;
         let email = email.trim().to_lowercase();
         if !is_valid_email(&email) {
             return Err(Error::field(
@@ -686,7 +686,7 @@ impl Fluxer {
         password: &str,
         client: ClientInfo,
     ) -> Result<LoginOutcome> {
-        self.require_local_auth()?;
+        self.require_local_auth().await?;
         let mut v = Validator::new();
         validate_password(&mut v, "password", password);
         v.finish()?;

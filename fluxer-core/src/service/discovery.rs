@@ -143,6 +143,35 @@ impl Fluxer {
         Ok(())
     }
 
+    /// The invite code a visitor joins a listed guild with, for the home page's directory: the
+    /// guild's vanity code, else its oldest invite that never expires, has no use limit and gives
+    /// full membership. `None` for a guild that is not listed or has no such invite (then only
+    /// the discovery join, `POST /discovery/guilds/{id}/join`, lets people in).
+    pub async fn discovery_invite_code(&self, guild_id: GuildId) -> Result<Option<String>> {
+        self.require_discovery_enabled()?;
+        let listed = self
+            .store()
+            .get_guild(guild_id)
+            .await?
+            .is_some_and(|g| g.features.iter().any(|f| f == DISCOVERABLE));
+        if !listed {
+            return Ok(None);
+        }
+        let now = self.now();
+        let mut usable: Vec<_> = self
+            .store()
+            .list_guild_invites(guild_id)
+            .await?
+            .into_iter()
+            .filter(|i| i.pack_id.is_none() && i.guild_id == Some(guild_id))
+            .filter(|i| i.max_age == 0 && i.max_uses == 0 && !i.temporary)
+            .filter(|i| !i.is_expired(now) && !i.is_used_up())
+            .collect();
+        // The vanity code first, then the oldest.
+        usable.sort_by_key(|i| (!i.vanity, i.created_at, i.code.clone()));
+        Ok(usable.into_iter().next().map(|i| i.code))
+    }
+
     fn search_index(&self) -> Result<&dyn SearchIndex> {
         self.ports()
             .search

@@ -1,10 +1,10 @@
 //! The numbers operators watch on the admin dashboard: accounts, guilds, messages (in all and per
-//! day), and the job queue's depth and dead letters.
+//! day), the job queue's depth and dead letters, and the bytes the blob store holds.
 
 use super::{AdminPrincipal, Fluxer};
 use crate::error::Result;
 use crate::id::Snowflake;
-use crate::ports::{QueueStats, Tally};
+use crate::ports::{BlobFolderUsage, QueueStats, Tally};
 
 /// Days of message history the dashboard charts.
 pub const STATS_DAYS: usize = 14;
@@ -28,6 +28,9 @@ pub struct InstanceStats {
     pub users_per_day: Vec<u64>,
     /// The job queue's depth and dead letters; `None` when this node has no queue.
     pub queue: Option<QueueStats>,
+    /// What the blob store holds (attachments, avatars, exports, ...) per top-level folder, as its
+    /// listing says; `None` when this node has no blob store.
+    pub storage: Option<Vec<BlobFolderUsage>>,
     /// The first day charted, as a timestamp of its start (UTC midnight).
     pub first_day: crate::time::Timestamp,
 }
@@ -47,6 +50,10 @@ impl Fluxer {
             Some(queue) => Some(queue.stats().await?),
             None => None,
         };
+        let storage = match &self.ports().blobs {
+            Some(blobs) => Some(blobs.usage().await?),
+            None => None,
+        };
         Ok(InstanceStats {
             users: store.count_rows(Tally::Users).await?,
             guilds: store.count_rows(Tally::Guilds).await?,
@@ -58,6 +65,7 @@ impl Fluxer {
                 .count_ids_per_bucket(Tally::Users, from, width, STATS_DAYS)
                 .await?,
             queue,
+            storage,
             first_day: crate::time::Timestamp::from_unix_ms(first_ms),
         })
     }

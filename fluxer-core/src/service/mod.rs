@@ -79,6 +79,7 @@ mod webhooks;
 
 use std::sync::Arc;
 
+pub use crate::model::SsoSettings;
 pub use access::{Actor, ChannelAccess, GuildAccess, member_channel_permissions};
 pub use account_flows::{
     BouncedEmailRequested, EmailChangeRequested, EmailChangeStart, PasswordChangeStart,
@@ -180,7 +181,7 @@ pub use scheduled::{
 pub use search::{SearchPage, SearchRequest, SortOrder};
 pub use settings::{UserGuildSettingsUpdate, UserSettingsUpdate};
 pub use sidebar::{Sidebar, SidebarGroup, SidebarMember, SidebarPresence, SidebarRow};
-pub use sso::{SsoCompletion, SsoSettings, SsoStart, SsoStatus};
+pub use sso::{SsoCompletion, SsoStart, SsoStatus, SsoUpdate};
 pub use themes::{MAX_THEME_CSS_BYTES, ThemeCreated, theme_key};
 pub use tokens::{BotToken, SessionToken, hash_token, random_base62};
 pub use totp::totp_code;
@@ -201,7 +202,7 @@ pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
-    Media, OidcProvider, Presence, PushSender, Queue, SearchIndex, Store, SystemClock, Unfurler,
+    Media, OidcConnector, Presence, PushSender, Queue, SearchIndex, Store, SystemClock, Unfurler,
     WebAuthnCeremonies,
 };
 use crate::time::Timestamp;
@@ -393,9 +394,9 @@ pub struct Ports {
     /// Sends Web Push notifications to users who are away. Without it none are sent (subscriptions
     /// are still kept) and `/.well-known/fluxer` offers no VAPID key.
     pub push: Option<Arc<dyn PushSender>>,
-    /// The OpenID provider people sign in with (single sign-on). Without it the SSO routes answer
-    /// `FEATURE_TEMPORARILY_DISABLED`.
-    pub sso: Option<Arc<dyn OidcProvider>>,
+    /// Connects to the OpenID provider people sign in with (single sign-on), whichever the
+    /// settings in effect name. Without it the SSO routes answer `FEATURE_TEMPORARILY_DISABLED`.
+    pub sso: Option<Arc<dyn OidcConnector>>,
     /// Passkeys and security keys (WebAuthn ceremonies for the instance's relying party). Without
     /// it the WebAuthn routes answer `WEBAUTHN_UNAVAILABLE`.
     pub webauthn: Option<Arc<dyn WebAuthnCeremonies>>,
@@ -471,9 +472,10 @@ impl Ports {
         self
     }
 
-    /// Signs people in through `provider` (single sign-on, when the config enables it).
-    pub fn with_sso(mut self, provider: Arc<dyn OidcProvider>) -> Self {
-        self.sso = Some(provider);
+    /// Signs people in through the providers `connector` reaches (single sign-on, when the
+    /// settings in effect enable it).
+    pub fn with_sso(mut self, connector: Arc<dyn OidcConnector>) -> Self {
+        self.sso = Some(connector);
         self
     }
 
@@ -523,6 +525,8 @@ struct Inner {
     limits: admin::LimitCache,
     /// Voice regions and connections.
     voice: voice::VoiceRuntime,
+    /// The OpenID client of the single sign-on settings last used, reused while they hold.
+    sso_client: sso::SsoClient,
 }
 
 /// The use-cases over a set of ports. Cheap to clone; share one per process.
@@ -546,6 +550,7 @@ impl Fluxer {
                 online_counts: Default::default(),
                 instance_bans: Default::default(),
                 limits: Default::default(),
+                sso_client: Default::default(),
             }),
         }
     }

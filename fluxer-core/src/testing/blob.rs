@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::ports::{BlobMeta, BlobStore};
+use crate::ports::{BlobFolderUsage, BlobMeta, BlobStore};
 use crate::time::Timestamp;
 
 /// Generates one test per [`BlobStore`] case; see [`crate::testing`].
@@ -15,6 +15,7 @@ macro_rules! blob_conformance_tests {
             range_is_clamped,
             delete_removes,
             list_by_prefix_sorted,
+            usage_sums_sizes_per_folder,
         ]);
     };
 }
@@ -166,4 +167,41 @@ pub async fn list_by_prefix_sorted(blobs: Arc<dyn BlobStore>) {
     let listed = blobs.list("b/").await.unwrap();
     assert_eq!(listed, vec![blobs.head("b/1").await.unwrap().unwrap()]);
     assert_eq!(listed[0].size, 3);
+}
+
+/// `usage` adds up the sizes of the objects under each top-level folder (keys without `/` under
+/// the empty folder), counting an overwritten object once at its new size and a deleted one not
+/// at all.
+pub async fn usage_sums_sizes_per_folder(blobs: Arc<dyn BlobStore>) {
+    assert_eq!(blobs.usage().await.unwrap(), Vec::new());
+    for (key, size) in [
+        ("a/1", 3),
+        ("a/sub/x", 5),
+        ("b/1", 10),
+        ("ab", 2),
+        ("b/2", 0),
+    ] {
+        blobs.put(key, bytes(size), None).await.unwrap();
+    }
+    // Overwritten: counted once, at its new size.
+    blobs.put("a/1", bytes(4), None).await.unwrap();
+    let folder = |folder: &str, objects, bytes| BlobFolderUsage {
+        folder: folder.to_owned(),
+        objects,
+        bytes,
+    };
+    assert_eq!(
+        blobs.usage().await.unwrap(),
+        vec![folder("", 1, 2), folder("a", 2, 9), folder("b", 2, 10)]
+    );
+    assert!(blobs.delete("b/1").await.unwrap());
+    assert!(blobs.delete("ab").await.unwrap());
+    assert_eq!(
+        blobs.usage().await.unwrap(),
+        vec![folder("a", 2, 9), folder("b", 1, 0)]
+    );
+    // What `list` sees, `usage` counts.
+    let listed: u64 = blobs.list("").await.unwrap().iter().map(|m| m.size).sum();
+    let used: u64 = blobs.usage().await.unwrap().iter().map(|f| f.bytes).sum();
+    assert_eq!(listed, used);
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use fluxer_core::ports::{BlobMeta, BlobStore, PortResult};
+use fluxer_core::ports::{BlobFolderUsage, BlobMeta, BlobStore, PortResult, usage_folder};
 use fluxer_core::time::Timestamp;
 
 use super::lock;
@@ -83,5 +83,22 @@ impl BlobStore for MemoryBlobStore {
             .take_while(|(key, _)| key.starts_with(prefix))
             .map(|(_, (meta, _))| meta.clone())
             .collect())
+    }
+
+    async fn usage(&self) -> PortResult<Vec<BlobFolderUsage>> {
+        let mut folders: BTreeMap<String, BlobFolderUsage> = BTreeMap::new();
+        for (key, (meta, _)) in lock(&self.objects).iter() {
+            let folder = usage_folder(key);
+            let entry = folders
+                .entry(folder.to_owned())
+                .or_insert_with(|| BlobFolderUsage {
+                    folder: folder.to_owned(),
+                    objects: 0,
+                    bytes: 0,
+                });
+            entry.objects += 1;
+            entry.bytes += meta.size;
+        }
+        Ok(folders.into_values().collect())
     }
 }

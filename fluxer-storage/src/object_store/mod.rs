@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fluxer_core::StoreError;
-use fluxer_core::ports::{BlobMeta, BlobStore, PortResult};
+use fluxer_core::ports::{BlobFolderUsage, BlobMeta, BlobStore, PortResult, usage_folder};
 use fluxer_core::time::Timestamp;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -384,6 +384,36 @@ impl BlobStore for ObjectBlobStore {
         let mut metas: Vec<BlobMeta> = described.into_iter().flatten().collect();
         metas.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(metas)
+    }
+
+    #[tracing::instrument(level = "debug", name = "blob.usage", skip_all, fields(otel.kind = "client"))]
+    async fn usage(&self) -> PortResult<Vec<BlobFolderUsage>> {
+        // The listing's sizes are the objects' own (the sidecars live in another store), so no
+        // object is read or described: one pass, a running sum per folder.
+        let folders = self
+            .objects
+            .list(None)
+            .try_fold(
+                std::collections::BTreeMap::<String, BlobFolderUsage>::new(),
+                |mut folders, object| {
+                    let key = object.location.as_ref();
+                    let folder = usage_folder(key);
+                    let entry =
+                        folders
+                            .entry(folder.to_owned())
+                            .or_insert_with(|| BlobFolderUsage {
+                                folder: folder.to_owned(),
+                                objects: 0,
+                                bytes: 0,
+                            });
+                    entry.objects += 1;
+                    entry.bytes += object.size;
+                    std::future::ready(Ok(folders))
+                },
+            )
+            .await
+            .map_err(|e| StoreError::backend_of("object_store", e))?;
+        Ok(folders.into_values().collect())
     }
 }
 

@@ -25,9 +25,13 @@ mod api_keys;
 mod audit;
 mod bans;
 mod dashboard;
+mod discovery;
+mod guilds;
 mod instance;
+mod messages;
 mod reports;
 mod users;
+mod voice;
 
 /// The session cookie: the login session's token.
 const SESSION_COOKIE: &str = "fluxer_admin";
@@ -58,6 +62,7 @@ pub(super) fn routes(state: &ApiState) -> Router<ApiState> {
             "/admin/instance",
             get(instance::view).post(instance::update),
         )
+        .route("/admin/instance/sso", post(instance::update_sso))
         .route("/admin/audit-log", get(audit::view))
         .route("/admin/reports", get(reports::list))
         .route("/admin/reports/{id}", get(reports::view))
@@ -70,6 +75,36 @@ pub(super) fn routes(state: &ApiState) -> Router<ApiState> {
             get(api_keys::view).post(api_keys::create),
         )
         .route("/admin/api-keys/{id}/revoke", post(api_keys::revoke))
+        .route("/admin/guilds", get(guilds::search))
+        .route("/admin/guilds/{id}", get(guilds::view))
+        .route("/admin/guilds/{id}/features", post(guilds::features))
+        .route("/admin/guilds/{id}/transfer", post(guilds::transfer))
+        .route("/admin/guilds/{id}/delete", post(guilds::delete))
+        .route("/admin/messages", get(messages::lookup))
+        .route("/admin/messages/delete", post(messages::delete))
+        .route("/admin/discovery", get(discovery::list))
+        .route("/admin/discovery/{id}/approve", post(discovery::approve))
+        .route("/admin/discovery/{id}/reject", post(discovery::reject))
+        .route("/admin/discovery/{id}/remove", post(discovery::remove))
+        .route("/admin/voice", get(voice::view))
+        .route("/admin/voice/regions", post(voice::create_region))
+        .route("/admin/voice/regions/{id}", post(voice::update_region))
+        .route(
+            "/admin/voice/regions/{id}/delete",
+            post(voice::delete_region),
+        )
+        .route(
+            "/admin/voice/regions/{id}/servers",
+            post(voice::create_server),
+        )
+        .route(
+            "/admin/voice/regions/{id}/servers/{server}",
+            post(voice::update_server),
+        )
+        .route(
+            "/admin/voice/regions/{id}/servers/{server}/delete",
+            post(voice::delete_server),
+        )
         .merge(sign_in)
 }
 
@@ -245,9 +280,13 @@ pub(super) fn panel(staff: &Staff, title: &str, current: &str, body: Markup) -> 
     let links = [
         ("/admin", "Dashboard"),
         ("/admin/users", "Users"),
+        ("/admin/guilds", "Guilds"),
+        ("/admin/messages", "Messages"),
         ("/admin/reports", "Reports"),
+        ("/admin/discovery", "Discovery"),
         ("/admin/bans", "Bans"),
         ("/admin/instance", "Instance"),
+        ("/admin/voice", "Voice"),
         ("/admin/api-keys", "API keys"),
         ("/admin/audit-log", "Audit log"),
     ];
@@ -492,6 +531,54 @@ pub(super) fn reason_field() -> Markup {
     }
 }
 
+/// A form for one action: the CSRF token, `fields`, the reason, and the button (red when `danger`).
+pub(super) fn reasoned_form(
+    staff: &Staff,
+    id: &str,
+    action: &str,
+    label: &str,
+    danger: bool,
+    fields: Markup,
+) -> Markup {
+    html! {
+        form.stack id=(id) method="post" action=(action) {
+            input type="hidden" name="csrf" value=(staff.csrf);
+            (fields)
+            (reason_field())
+            @if danger { button.danger type="submit" { (label) } }
+            @else { button type="submit" { (label) } }
+        }
+    }
+}
+
+/// Checks the form's CSRF token and takes its reason, then the ACL the action needs (as the
+/// admin API's route does before it reads a body): `Err` is the page saying why nothing changed.
+pub(super) fn authorize_form(staff: &mut Staff, form: &FormBody, acl: &str) -> Result<(), Refused> {
+    staff
+        .check_csrf(form)
+        .and_then(|()| require_reason(staff, form))?;
+    staff
+        .principal
+        .require(acl)
+        .map_err(|e| Refused::new(core_error_page(e)))
+}
+
+/// The notice a page shows after an action redirected to it (`?done=...`), from `known`.
+pub(super) fn done_notice(done: &str, known: &[(&str, &'static str)]) -> Markup {
+    let message = known.iter().find(|(k, _)| *k == done).map(|(_, m)| *m);
+    html! { @if let Some(m) = message { p.notice role="status" { (m) } } }
+}
+
+/// A path segment that must parse as `T` (an ID): `Err` is the not-found page naming `what`.
+pub(super) fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, Refused> {
+    raw.parse::<T>().map_err(|_| {
+        Refused::new(error_page(
+            StatusCode::NOT_FOUND,
+            &format!("There is no such {what}."),
+        ))
+    })
+}
+
 /// Takes the form's reason for the audit log: required, at most [`MAX_REASON_CHARS`].
 pub(super) fn require_reason(staff: &mut Staff, form: &FormBody) -> Result<(), Refused> {
     let reason = form.get("reason");
@@ -512,6 +599,9 @@ pub(super) struct ListQuery {
     q: String,
     #[serde(default)]
     page: String,
+    /// What an action that redirected here did.
+    #[serde(default)]
+    pub(super) done: String,
 }
 
 impl ListQuery {

@@ -20,9 +20,11 @@ pub(super) fn routes() -> Router<ApiState> {
 }
 
 /// Upstream's `InstanceConfigResponse`, with this server's additions (registration mode, texts,
-/// home page). SSO is configured in the config file (`auth.sso`) and shown read-only.
+/// home page, `sso.enforced`). SSO shows the settings in effect (staff's once stored, else the
+/// config file's); the client secret only as `client_secret_set`.
 fn response(s: &ApiState, c: &InstanceConfig) -> Json<Value> {
-    let sso = &s.fluxer.config().sso;
+    let sso = c.sso.as_ref().unwrap_or(&s.fluxer.config().sso);
+    let or_null = |v: &str| (!v.is_empty()).then(|| v.to_owned());
     Json(json!({
         "registration_mode": c.registration_mode,
         "manual_review_enabled": c.manual_review_enabled,
@@ -39,15 +41,16 @@ fn response(s: &ApiState, c: &InstanceConfig) -> Json<Value> {
         "home_page_enabled": c.home_page_enabled,
         "sso": {
             "enabled": sso.enabled,
+            "enforced": sso.enforced,
             "display_name": sso.display_name,
-            "issuer": null,
+            "issuer": or_null(&sso.issuer),
             "authorization_url": null,
             "token_url": null,
             "userinfo_url": null,
             "jwks_url": null,
-            "client_id": null,
-            "client_secret_set": false,
-            "scope": null,
+            "client_id": or_null(&sso.client_id),
+            "client_secret_set": sso.client_secret.as_deref().is_some_and(|s| !s.is_empty()),
+            "scope": or_null(&sso.scopes.join(" ")),
             "allowed_domains": sso.allowed_domains,
             "auto_provision": sso.auto_provision,
             "redirect_uri": sso.redirect_uri,

@@ -55,6 +55,10 @@ pub struct InstanceConfigUpdate {
     /// Whether the home page is served.
     #[serde(default)]
     pub home_page_enabled: Option<bool>,
+    /// Single sign-on (upstream's `sso` object); once changed, the stored settings replace the
+    /// config file's `auth.sso`.
+    #[serde(default)]
+    pub sso: Option<crate::service::SsoUpdate>,
 }
 
 /// Tells `null` (clear) from absent (keep).
@@ -158,6 +162,16 @@ impl Fluxer {
         v.finish()?;
 
         let before = self.instance_config().await?;
+        let sso = match &update.sso {
+            Some(change) => {
+                let current = before
+                    .sso
+                    .clone()
+                    .unwrap_or_else(|| self.config().sso.clone());
+                Some((change.apply(&current)?, current))
+            }
+            None => None,
+        };
         let mut after = before.clone();
         let mut action = AdminAction::new("instance_config.update", "instance_config", "instance");
         if let Some(mode) = update.registration_mode {
@@ -219,6 +233,10 @@ impl Fluxer {
         set!(terms_of_service text);
         set!(privacy_policy text);
         set!(home_page_enabled);
+        if let Some((next, current)) = sso {
+            action = sso_changes(action, &current, &next);
+            after.sso = Some(next);
+        }
         self.put_instance_doc(PrivateDocument::InstanceConfig, 0, Some(&after))
             .await?;
         self.record_admin_action(who, action).await?;
@@ -280,4 +298,61 @@ impl Fluxer {
         }
         Ok(())
     }
+}
+
+/// The audit entry's changes of single sign-on: every field but the client secret by value, the
+/// secret only as whether it changed.
+fn sso_changes(
+    mut action: AdminAction,
+    before: &crate::model::SsoSettings,
+    after: &crate::model::SsoSettings,
+) -> AdminAction {
+    let text = |o: &Option<String>| o.clone().unwrap_or_default();
+    for (field, old, new) in [
+        (
+            "sso.enabled",
+            before.enabled.to_string(),
+            after.enabled.to_string(),
+        ),
+        (
+            "sso.enforced",
+            before.enforced.to_string(),
+            after.enforced.to_string(),
+        ),
+        (
+            "sso.display_name",
+            text(&before.display_name),
+            text(&after.display_name),
+        ),
+        ("sso.issuer", before.issuer.clone(), after.issuer.clone()),
+        (
+            "sso.client_id",
+            before.client_id.clone(),
+            after.client_id.clone(),
+        ),
+        ("sso.scope", before.scopes.join(" "), after.scopes.join(" ")),
+        (
+            "sso.allowed_domains",
+            before.allowed_domains.join(","),
+            after.allowed_domains.join(","),
+        ),
+        (
+            "sso.auto_provision",
+            before.auto_provision.to_string(),
+            after.auto_provision.to_string(),
+        ),
+        (
+            "sso.redirect_uri",
+            text(&before.redirect_uri),
+            text(&after.redirect_uri),
+        ),
+    ] {
+        if old != new {
+            action = action.change(field, old, new);
+        }
+    }
+    if before.client_secret != after.client_secret {
+        action = action.with("sso.client_secret_changed", true);
+    }
+    action
 }
