@@ -254,6 +254,14 @@ async fn raw_round(url: &str, a: &Args, round: usize) -> Round {
 }
 
 fn main() {
+    // The adapters' warnings (a gap filled, a publish not stored) on stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let a = args();
     let url =
         std::env::var("FLUXER_BENCH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());

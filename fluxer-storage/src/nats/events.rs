@@ -41,10 +41,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, push};
-use async_nats::jetstream::stream::{self, RetentionPolicy};
 use async_nats::jetstream::Context;
+use async_nats::jetstream::consumer::{DeliverPolicy, push};
 use async_nats::jetstream::context::{ContextBuilder, PublishAckFuture};
+use async_nats::jetstream::stream::{self, RetentionPolicy};
 use async_nats::{Client, HeaderMap, Subscriber};
 use async_trait::async_trait;
 use fluxer_core::StoreError;
@@ -69,6 +69,9 @@ const SUBJECT_HEADER: &str = "Fluxer-Subject";
 const OWN_DELIVERY_WAIT: Duration = Duration::from_secs(2);
 /// How long a replay (or the filling of a gap in live delivery) may take before it is given up.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the live loop waits without an event before it asks the stream whether core NATS lost
+/// one (the last events before a quiet spell would otherwise wait for the next event to be noticed).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// The header in which the stream's republished copy of an event carries its stream sequence.
 const SEQUENCE_HEADER: &str = "Nats-Sequence";
 /// Publishes whose acknowledgements may be outstanding at once; `publish` waits for room beyond.
@@ -205,7 +208,7 @@ impl NatsEventBus {
     fn unacknowledged_publish(shared: &Shared, error: impl std::fmt::Display) {
         let n = shared.unacknowledged.fetch_add(1, Ordering::Relaxed) + 1;
         // Every one while they are few, then one line per hundred (NATS down would flood the log).
-        if n <= 10 || n % 100 == 0 {
+        if n <= 10 || n.is_multiple_of(100) {
             tracing::warn!(error = %error, unacknowledged = n, "nats events: a publish was not stored");
         }
     }
@@ -413,6 +416,34 @@ struct History {
 }
 
 impl History {
+    /// Delivers what the stream holds beyond what this node has delivered, if anything.
+    async fn catch_up(&self, router: &Router) {
+        let last = match self.stream.get_info().await {
+            Ok(info) => info.state.last_sequence,
+            Err(e) => {
+                tracing::debug!(error = %e, "nats events: could not read the events stream");
+                return;
+            }
+        };
+        let delivered = router.lock().delivered;
+        if last > delivered {
+            self.fill_or_lag(router, delivered, last).await;
+        }
+    }
+
+    /// [`fill`](Self::fill), or when it fails, every subscription lags (and resyncs by RESUME).
+    async fn fill_or_lag(&self, router: &Router, from: u64, until: u64) {
+        tracing::debug!(
+            from = from + 1,
+            until,
+            "nats events: filling a gap in live delivery"
+        );
+        if let Err(e) = self.fill(router, from, until).await {
+            tracing::warn!(error = %fluxer_core::error::chain(&e), from = from + 1, until, "nats events: live events were lost; every subscription resyncs");
+            router.lag_all(until);
+        }
+    }
+
     /// Delivers the stored events after `from` up to `until`, which core NATS did not bring.
     async fn fill(&self, router: &Router, from: u64, until: u64) -> PortResult<()> {
         let filter = format!("{}.{STORED}.>", self.prefix);
@@ -446,9 +477,18 @@ impl History {
 /// The node's live loop: each event the stream republishes goes to the inboxes of its topic's
 /// subscriptions, in sequence order, a gap first filled from the stream.
 async fn route(router: Weak<Router>, mut live: Subscriber, history: History) {
-    while let Some(message) = live.next().await {
+    loop {
+        let next = tokio::time::timeout(IDLE_CHECK, live.next()).await;
         let Some(router) = router.upgrade() else {
             return;
+        };
+        let message = match next {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(_) => {
+                history.catch_up(&router).await;
+                continue;
+            }
         };
         let position = message
             .headers
@@ -464,11 +504,8 @@ async fn route(router: Weak<Router>, mut live: Subscriber, history: History) {
         if position <= delivered {
             continue;
         }
-        if position > delivered + 1
-            && let Err(e) = history.fill(&router, delivered, position - 1).await
-        {
-            tracing::warn!(error = %fluxer_core::error::chain(&e), from = delivered + 1, until = position - 1, "nats events: live events were lost; every subscription resyncs");
-            router.lag_all(position - 1);
+        if position > delivered + 1 {
+            history.fill_or_lag(&router, delivered, position - 1).await;
         }
         let dispatch = topic_of(&history.prefix, LIVE, &message.subject)
             .and_then(|topic| decode(topic, &message, position));
