@@ -1,6 +1,6 @@
 //! Cross-node fan-out over NATS: the latency and throughput of a dispatch published by one node (an API
-//! node's `NatsEventBus`, which also stores it in JetStream for cross-node RESUME) and received by `--subscribers` subscriptions on another node (a gateway's
-//! sessions), against raw async-nats core publish/subscribe of the same bytes on the same server, with
+//! node's `NatsEventBus`, which stores it in JetStream for cross-node RESUME; the stream republishes it
+//! on core NATS) and received by `--subscribers` subscriptions on another node (a gateway's sessions), against raw async-nats core publish/subscribe of the same bytes on the same server, with
 //! the same local fan-out, in the same run, alternating, medians of the rounds. Needs NATS with
 //! JetStream at `FLUXER_BENCH_NATS_URL` (default `nats://127.0.0.1:4222`).
 //!
@@ -149,8 +149,9 @@ async fn fluxer_round(url: &str, a: &Args, round: usize) -> Round {
         }
         latencies.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    // Throughput: the rest with 64 publishes in flight, as 64 concurrent API requests would (each
-    // publish waits for JetStream's acknowledgement: the history that cross-node RESUME replays).
+    // Throughput: the rest with 64 publishes in flight, as 64 concurrent API requests would (an API
+    // node without subscriptions does not wait for JetStream's acknowledgement; at most 4 096 may be
+    // outstanding). Every event counts once delivered, which is after the stream stored it.
     let start = Instant::now();
     let rest = a.messages - a.messages / 4;
     let publisher = &publisher;
@@ -253,6 +254,14 @@ async fn raw_round(url: &str, a: &Args, round: usize) -> Round {
 }
 
 fn main() {
+    // The adapters' warnings (a gap filled, a publish not stored) on stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let a = args();
     let url =
         std::env::var("FLUXER_BENCH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());

@@ -1,42 +1,51 @@
-//! The event bus on NATS, with history kept in a JetStream stream so a session can be resumed on
-//! another node.
+//! The event bus on NATS: live delivery on core NATS, history in a JetStream stream so a session can
+//! be resumed on another node.
 //!
 //! # Design
 //!
 //! - **Publishing** is a JetStream publish to `<prefix>.events.<topic>` (`fluxer.events.guild.123`),
-//!   acknowledged once the stream `<prefix>_EVENTS` (subjects `<prefix>.events.>`, limits retention,
-//!   kept for [`NatsConfig::event_history_ms`]) has stored it. The event name and channel travel in
-//!   headers, the JSON payload unchanged as the body. The stream sequence is the event's
-//!   [`Dispatch::position`].
-//! - **Live delivery**: each bus instance (one per process) runs one ordered push consumer over
-//!   `<prefix>.events.>`, started lazily by the first subscription, and fans its messages out to the
-//!   local subscriptions by topic. One consumer per node, rather than one per subscription, keeps the
-//!   server's work independent of the number of sessions; the price is that every node receives every
-//!   event (as a gateway node subscribed to most guilds would anyway). Since one ordered consumer
-//!   feeds everything, every subscription sees events in stream order, so positions increase along a
-//!   subscription across topics. Adding or removing a topic is local and takes effect at once; a
-//!   subscription lags alone when its inbox is full.
+//!   stored by the stream `<prefix>_EVENTS` (subjects `<prefix>.events.>`, limits retention, kept for
+//!   [`NatsConfig::event_history_ms`]). The event name and channel travel in headers, the JSON payload
+//!   unchanged as the body. The stream sequence is the event's [`Dispatch::position`]. `publish`
+//!   does not wait for the acknowledgement (unless this node delivers too, below): at most
+//!   4 096 may be outstanding (`publish` waits for room beyond that), and a publish the
+//!   stream refused is counted ([`NatsEventBus::unacknowledged`]) and logged.
+//! - **Live delivery rides core NATS**: the stream republishes every event it has stored, with its
+//!   sequence in the `Nats-Sequence` header, to `<prefix>.live.<topic>` (JetStream's `republish`).
+//!   Each bus instance (one per process) holds one plain subscription to `<prefix>.live.>`, started
+//!   lazily by the first subscription, and fans its messages out to the local subscriptions by topic.
+//!   No consumer, flow control or acknowledgement is involved, and an event is delivered only once
+//!   stored, so everything delivered can be replayed. One subscription per node, rather than one per
+//!   session, keeps the server's work independent of the number of sessions; every node receives
+//!   every event (as a gateway node subscribed to most guilds would anyway). The stream republishes in
+//!   sequence order, so positions increase along a subscription across topics. Core NATS may drop
+//!   messages (a slow consumer, a reconnection): a jump in the sequence is filled from the stream
+//!   before the event after it is delivered, and if that fails every local subscription is marked
+//!   lagged (its session resyncs by RESUME, which replays from the stream). Adding or removing a topic
+//!   is local and takes effect at once; a subscription lags alone when its inbox is full.
 //! - **Read your own publishes**: when this instance also delivers (it has subscriptions), `publish`
-//!   returns once its own consumer has passed the event, so a subscription made after `publish`
-//!   returns never sees the event (as with core NATS on one connection).
+//!   waits for the acknowledgement and returns once its own fan-out has passed the event, so a
+//!   subscription made after `publish` returns never sees the event (as with core NATS on one
+//!   connection).
 //! - **Replay** ([`EventBus::replay`]): a subscription is registered with the local fan-out at
-//!   position `D`, the last position the node consumer has delivered; an ordered consumer from
-//!   `after + 1` then reads the stream up to `D` and keeps the events of the requested topics. Live
-//!   delivery starts after `D` and the replay stops at `D`: no gap, no duplicate. When the node
-//!   consumer has not yet reached `after` (it started later), live events up to `after` are skipped.
-//!   NATS 2.9 has no multi-subject filters, so a replay of several topics reads every event of the
-//!   span and filters here (with one topic the server filters).
+//!   position `D`, the last position the node has delivered; an ordered consumer from `after + 1`
+//!   then reads the stream up to `D` and keeps the events of the requested topics. Live delivery
+//!   starts after `D` and the replay stops at `D`: no gap, no duplicate. When the node has not yet
+//!   reached `after` (its subscription started later), live events up to `after` are skipped. NATS
+//!   2.9 has no multi-subject filters, so a replay of several topics reads every event of the span
+//!   and filters here (with one topic the server filters).
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
+use async_nats::jetstream::Context;
 use async_nats::jetstream::consumer::{DeliverPolicy, push};
+use async_nats::jetstream::context::{ContextBuilder, PublishAckFuture};
 use async_nats::jetstream::stream::{self, RetentionPolicy};
-use async_nats::jetstream::{self, Context};
-use async_nats::{Client, HeaderMap};
+use async_nats::{Client, HeaderMap, Subscriber};
 use async_trait::async_trait;
 use fluxer_core::StoreError;
 use fluxer_core::id::{ChannelId, GuildId, UserId};
@@ -58,8 +67,19 @@ const GUILD_HEADER: &str = "Fluxer-Guild";
 const SUBJECT_HEADER: &str = "Fluxer-Subject";
 /// How long `publish` waits for this node's consumer to pass its own event.
 const OWN_DELIVERY_WAIT: Duration = Duration::from_secs(2);
-/// How long a replay may take before it is given up.
+/// How long a replay (or the filling of a gap in live delivery) may take before it is given up.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the live loop waits without an event before it asks the stream whether core NATS lost
+/// one (the last events before a quiet spell would otherwise wait for the next event to be noticed).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// The header in which the stream's republished copy of an event carries its stream sequence.
+const SEQUENCE_HEADER: &str = "Nats-Sequence";
+/// Publishes whose acknowledgements may be outstanding at once; `publish` waits for room beyond.
+const ACKS_IN_FLIGHT: usize = 4096;
+/// The subjects' section where events are published (and stored).
+const STORED: &str = "events";
+/// The subjects' section where the stream republishes them for live delivery.
+const LIVE: &str = "live";
 
 fn backend(what: &str, e: impl Into<fluxer_core::error::BoxError>) -> StoreError {
     StoreError::backend_while("nats", format!("events: {what}"), e)
@@ -80,8 +100,12 @@ pub struct NatsEventBus {
 
 #[derive(Default)]
 struct Shared {
+    /// One JetStream context per bus (each spawns an acknowledgement task), made on first use.
+    js: OnceLock<Context>,
     stream: OnceCell<stream::Stream>,
     router: OnceCell<Arc<Router>>,
+    /// Publishes the stream did not acknowledge (not stored, so not delivered).
+    unacknowledged: AtomicU64,
 }
 
 impl NatsEventBus {
@@ -109,36 +133,84 @@ impl NatsEventBus {
     }
 
     fn subject(&self, topic: &Topic) -> String {
-        format!("{}.events.{}", self.prefix, topic.subject())
+        format!("{}.{STORED}.{}", self.prefix, topic.subject())
     }
 
     fn all_subjects(&self) -> String {
-        format!("{}.events.>", self.prefix)
+        format!("{}.{STORED}.>", self.prefix)
     }
 
-    fn js(&self) -> Context {
-        jetstream::new(self.client.clone())
+    /// Publishes the stream did not acknowledge since this bus was made (they were not stored, so
+    /// nobody received them); each is also logged.
+    pub fn unacknowledged(&self) -> u64 {
+        self.shared.unacknowledged.load(Ordering::Relaxed)
+    }
+
+    fn js(&self) -> &Context {
+        self.shared.js.get_or_init(|| {
+            ContextBuilder::new()
+                .max_ack_inflight(ACKS_IN_FLIGHT)
+                .backpressure_on_inflight(true)
+                .build(self.client.clone())
+        })
+    }
+
+    /// The republication of every stored event on the live subjects.
+    fn republish(&self) -> stream::Republish {
+        stream::Republish {
+            source: self.all_subjects(),
+            destination: format!("{}.{LIVE}.>", self.prefix),
+            headers_only: false,
+        }
     }
 
     /// The events stream, created on first use (every node creates it if missing, so the first
-    /// publish of any node is kept).
+    /// publish of any node is kept). A stream made by an older build, without the republication live
+    /// delivery needs, gets it.
     async fn stream(&self) -> PortResult<&stream::Stream> {
         self.shared
             .stream
             .get_or_try_init(|| async {
-                self.js()
+                let republish = Some(self.republish());
+                let js = self.js();
+                let mut stream = js
                     .get_or_create_stream(stream::Config {
                         name: format!("{}_EVENTS", self.prefix),
                         subjects: vec![self.all_subjects()],
                         retention: RetentionPolicy::Limits,
                         max_age: self.history,
                         num_replicas: self.replicas,
+                        republish: republish.clone(),
                         ..Default::default()
                     })
                     .await
-                    .map_err(|e| backend("creating the events stream", e))
+                    .map_err(|e| backend("creating the events stream", e))?;
+                let config = &stream.cached_info().config;
+                if config.republish != republish {
+                    let config = stream::Config {
+                        republish,
+                        ..config.clone()
+                    };
+                    js.update_stream(&config)
+                        .await
+                        .map_err(|e| backend("adding republication to the events stream", e))?;
+                    stream = js
+                        .get_stream(&config.name)
+                        .await
+                        .map_err(|e| backend("reading the events stream", e))?;
+                }
+                Ok(stream)
             })
             .await
+    }
+
+    /// Counts and logs a publish the stream did not acknowledge.
+    fn unacknowledged_publish(shared: &Shared, error: impl std::fmt::Display) {
+        let n = shared.unacknowledged.fetch_add(1, Ordering::Relaxed) + 1;
+        // Every one while they are few, then one line per hundred (NATS down would flood the log).
+        if n <= 10 || n.is_multiple_of(100) {
+            tracing::warn!(error = %error, unacknowledged = n, "nats events: a publish was not stored");
+        }
     }
 
     /// This node's consumer and fan-out, started on first use.
@@ -148,14 +220,22 @@ impl NatsEventBus {
             .router
             .get_or_try_init(|| async {
                 let stream = self.stream().await?;
+                // Subscribed before reading where the stream is, so every later event reaches us.
+                let live = self
+                    .client
+                    .subscribe(format!("{}.{LIVE}.>", self.prefix))
+                    .await
+                    .map_err(|e| backend("subscribing to live events", e))?;
+                self.client
+                    .flush()
+                    .await
+                    .map_err(|e| backend("subscribing to live events", e))?;
                 let last = stream
                     .get_info()
                     .await
                     .map_err(|e| backend("reading the events stream", e))?
                     .state
                     .last_sequence;
-                let messages =
-                    ordered_consumer(stream, &self.client, self.all_subjects(), last + 1).await?;
                 let (delivered, _) = watch::channel(last);
                 let router = Arc::new(Router {
                     state: Mutex::new(RouterState {
@@ -168,11 +248,12 @@ impl NatsEventBus {
                     delivered,
                     task: OnceCell::new(),
                 });
-                let task = tokio::spawn(route(
-                    Arc::downgrade(&router),
-                    messages,
-                    self.prefix.clone(),
-                ));
+                let history = History {
+                    stream: stream.clone(),
+                    client: self.client.clone(),
+                    prefix: self.prefix.clone(),
+                };
+                let task = tokio::spawn(route(Arc::downgrade(&router), live, history));
                 let _ = router.task.set(task);
                 Ok::<_, StoreError>(router)
             })
@@ -248,7 +329,7 @@ async fn ordered_consumer(
     Ok((messages, pending))
 }
 
-/// One node's fan-out of its consumer's events to its subscriptions.
+/// One node's fan-out of its live events to its subscriptions.
 struct Router {
     state: Mutex<RouterState>,
     /// The last position fanned out, for `publish` to wait on.
@@ -261,13 +342,51 @@ struct RouterState {
     next_id: u64,
     inboxes: HashMap<u64, Arc<Inbox>>,
     topics: HashMap<Topic, HashSet<u64>>,
-    /// The consumer ended (the connection was closed): nothing more will be delivered.
+    /// The live subscription ended (the connection was closed): nothing more will be delivered.
     gone: bool,
 }
 
 impl Router {
     fn lock(&self) -> MutexGuard<'_, RouterState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Fans the event at `position` out to its topic's subscriptions (`None`: a message that is not
+    /// ours, which only moves the position), without ever waiting for room: a full inbox marks that
+    /// subscription lagged.
+    fn deliver(&self, position: u64, dispatch: Option<Dispatch>) {
+        let dispatch = dispatch.map(Arc::new);
+        {
+            let mut st = self.lock();
+            st.delivered = position;
+            if let Some(dispatch) = &dispatch
+                && let Some(ids) = st.topics.get(&dispatch.topic)
+            {
+                for id in ids {
+                    let Some(inbox) = st.inboxes.get(id) else {
+                        continue;
+                    };
+                    if inbox.lagged.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    if inbox.sender.try_send(dispatch.clone()).is_err() {
+                        inbox.lagged.store(true, Ordering::Release);
+                        inbox.woken.notify_one();
+                    }
+                }
+            }
+        }
+        self.delivered.send_replace(position);
+    }
+
+    /// Events up to `position` were lost to every subscription: each must resync.
+    fn lag_all(&self, position: u64) {
+        let mut st = self.lock();
+        st.delivered = st.delivered.max(position);
+        for inbox in st.inboxes.values() {
+            inbox.lagged.store(true, Ordering::Release);
+            inbox.woken.notify_one();
+        }
     }
 
     fn remove(&self, id: u64, topic: &Topic) {
@@ -289,50 +408,108 @@ impl Drop for Router {
     }
 }
 
-/// The node consumer's loop: each event goes to the inboxes of its topic's subscriptions, without
-/// ever waiting for room (a full inbox marks that subscription lagged).
-async fn route(router: std::sync::Weak<Router>, messages: (push::Ordered, u64), prefix: String) {
-    let (mut messages, _) = messages;
-    while let Some(message) = messages.next().await {
+/// What the live loop needs to fill a gap from the stream.
+struct History {
+    stream: stream::Stream,
+    client: Client,
+    prefix: String,
+}
+
+impl History {
+    /// Delivers what the stream holds beyond what this node has delivered, if anything.
+    async fn catch_up(&self, router: &Router) {
+        let last = match self.stream.get_info().await {
+            Ok(info) => info.state.last_sequence,
+            Err(e) => {
+                tracing::debug!(error = %e, "nats events: could not read the events stream");
+                return;
+            }
+        };
+        let delivered = router.lock().delivered;
+        if last > delivered {
+            self.fill_or_lag(router, delivered, last).await;
+        }
+    }
+
+    /// [`fill`](Self::fill), or when it fails, every subscription lags (and resyncs by RESUME).
+    async fn fill_or_lag(&self, router: &Router, from: u64, until: u64) {
+        tracing::debug!(
+            from = from + 1,
+            until,
+            "nats events: filling a gap in live delivery"
+        );
+        if let Err(e) = self.fill(router, from, until).await {
+            tracing::warn!(error = %fluxer_core::error::chain(&e), from = from + 1, until, "nats events: live events were lost; every subscription resyncs");
+            router.lag_all(until);
+        }
+    }
+
+    /// Delivers the stored events after `from` up to `until`, which core NATS did not bring.
+    async fn fill(&self, router: &Router, from: u64, until: u64) -> PortResult<()> {
+        let filter = format!("{}.{STORED}.>", self.prefix);
+        tokio::time::timeout(REPLAY_TIMEOUT, async {
+            let (mut messages, pending) =
+                ordered_consumer(&self.stream, &self.client, filter, from + 1).await?;
+            if pending == 0 {
+                return Ok(());
+            }
+            while let Some(message) = messages.next().await {
+                let message = message.map_err(|e| backend("filling a gap", e))?;
+                let info = message.info().map_err(|e| backend("filling a gap", e))?;
+                let (position, left) = (info.stream_sequence, info.pending);
+                if position > until {
+                    break;
+                }
+                let dispatch = topic_of(&self.prefix, STORED, &message.subject)
+                    .and_then(|topic| decode(topic, &message, position));
+                router.deliver(position, dispatch);
+                if position == until || left == 0 {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| backend("filling a gap", "timed out"))?
+    }
+}
+
+/// The node's live loop: each event the stream republishes goes to the inboxes of its topic's
+/// subscriptions, in sequence order, a gap first filled from the stream.
+async fn route(router: Weak<Router>, mut live: Subscriber, history: History) {
+    loop {
+        let next = tokio::time::timeout(IDLE_CHECK, live.next()).await;
         let Some(router) = router.upgrade() else {
             return;
         };
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => {
-                // The ordered consumer recreates itself from the last delivered sequence.
-                tracing::warn!(error = %e, "nats events: node consumer error");
+        let message = match next {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(_) => {
+                history.catch_up(&router).await;
                 continue;
             }
         };
-        let Ok(info) = message.info() else {
+        let position = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(SEQUENCE_HEADER))
+            .and_then(|v| v.as_str().parse::<u64>().ok());
+        let Some(position) = position else {
+            tracing::warn!(subject = %message.subject, "dropping a live event without a stream sequence");
             continue;
         };
-        let position = info.stream_sequence;
-        let dispatch = topic_of(&prefix, &message.subject)
-            .and_then(|topic| decode(topic, &message, position))
-            .map(Arc::new);
-        {
-            let mut st = router.lock();
-            st.delivered = position;
-            if let Some(dispatch) = &dispatch
-                && let Some(ids) = st.topics.get(&dispatch.topic)
-            {
-                for id in ids {
-                    let Some(inbox) = st.inboxes.get(id) else {
-                        continue;
-                    };
-                    if inbox.lagged.load(Ordering::Acquire) {
-                        continue;
-                    }
-                    if inbox.sender.try_send(dispatch.clone()).is_err() {
-                        inbox.lagged.store(true, Ordering::Release);
-                        inbox.woken.notify_one();
-                    }
-                }
-            }
+        let delivered = router.lock().delivered;
+        // Already delivered (read from the stream with a gap, or before this node started).
+        if position <= delivered {
+            continue;
         }
-        router.delivered.send_replace(position);
+        if position > delivered + 1 {
+            history.fill_or_lag(&router, delivered, position - 1).await;
+        }
+        let dispatch = topic_of(&history.prefix, LIVE, &message.subject)
+            .and_then(|topic| decode(topic, &message, position));
+        router.deliver(position, dispatch);
     }
     if let Some(router) = router.upgrade() {
         let mut st = router.lock();
@@ -344,9 +521,13 @@ async fn route(router: std::sync::Weak<Router>, messages: (push::Ordered, u64), 
     }
 }
 
-/// The topic of a subject under `<prefix>.events.`.
-fn topic_of(prefix: &str, subject: &str) -> Option<Topic> {
-    let rest = subject.strip_prefix(prefix)?.strip_prefix(".events.")?;
+/// The topic of a subject under `<prefix>.<section>.`.
+fn topic_of(prefix: &str, section: &str, subject: &str) -> Option<Topic> {
+    let rest = subject
+        .strip_prefix(prefix)?
+        .strip_prefix('.')?
+        .strip_prefix(section)?
+        .strip_prefix('.')?;
     let (kind, id) = rest.split_once('.')?;
     let id: u64 = id.parse().ok()?;
     match kind {
@@ -372,7 +553,8 @@ impl EventBus for NatsEventBus {
         if let Some(user) = dispatch.subject {
             headers.insert(SUBJECT_HEADER, user.to_string().as_str());
         }
-        let ack = self
+        // Waits only while ACKS_IN_FLIGHT acknowledgements are outstanding.
+        let ack: PublishAckFuture = self
             .js()
             .publish_with_headers(
                 self.subject(&dispatch.topic),
@@ -380,19 +562,32 @@ impl EventBus for NatsEventBus {
                 dispatch.payload.as_bytes().to_vec().into(),
             )
             .await
-            .map_err(|e| backend("publish", e))?
-            .await
-            .map_err(|e| backend("publish acknowledgement", e))?;
-        // Read your own publishes: wait for this node's consumer to pass the event. The consumer
-        // never waits for a subscriber, so this never blocks on a slow one.
-        if let Some(router) = self.shared.router.get() {
-            let mut delivered = router.delivered.subscribe();
-            let _ = tokio::time::timeout(
-                OWN_DELIVERY_WAIT,
-                delivered.wait_for(|d| *d >= ack.sequence),
-            )
-            .await;
-        }
+            .map_err(|e| backend("publish", e))?;
+        let Some(router) = self.shared.router.get() else {
+            // Nothing to read back here: the acknowledgement is awaited on the side.
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                if let Err(e) = ack.await {
+                    Self::unacknowledged_publish(&shared, e);
+                }
+            });
+            return Ok(());
+        };
+        // Read your own publishes: wait for the position, then for this node's live loop to pass
+        // it. The loop never waits for a subscriber, so this never blocks on a slow one.
+        let ack = match ack.await {
+            Ok(ack) => ack,
+            Err(e) => {
+                Self::unacknowledged_publish(&self.shared, &e);
+                return Err(backend("publish acknowledgement", e));
+            }
+        };
+        let mut delivered = router.delivered.subscribe();
+        let _ = tokio::time::timeout(
+            OWN_DELIVERY_WAIT,
+            delivered.wait_for(|d| *d >= ack.sequence),
+        )
+        .await;
         Ok(())
     }
 
@@ -438,7 +633,7 @@ impl EventBus for NatsEventBus {
                     if position > delivered {
                         break;
                     }
-                    let dispatch = topic_of(&self.prefix, &message.subject)
+                    let dispatch = topic_of(&self.prefix, STORED, &message.subject)
                         .filter(|t| wanted.contains(t))
                         .and_then(|t| decode(t, &message, position));
                     if let Some(dispatch) = dispatch {
@@ -606,19 +801,21 @@ mod tests {
     #[test]
     fn subjects_map_back_to_topics() {
         assert_eq!(
-            topic_of("fx", "fx.events.guild.12"),
+            topic_of("fx", STORED, "fx.events.guild.12"),
             Some(Topic::Guild(GuildId::new(12)))
         );
         assert_eq!(
-            topic_of("fx", "fx.events.user.7"),
+            topic_of("fx", STORED, "fx.events.user.7"),
             Some(Topic::User(UserId::new(7)))
         );
         assert_eq!(
-            topic_of("fx", "fx.events.presence.12"),
+            topic_of("fx", LIVE, "fx.live.presence.12"),
             Some(Topic::GuildPresence(GuildId::new(12)))
         );
-        assert_eq!(topic_of("fx", "fy.events.user.7"), None);
-        assert_eq!(topic_of("fx", "fx.events.channel.7"), None);
-        assert_eq!(topic_of("fx", "fx.events.user.x"), None);
+        assert_eq!(topic_of("fx", STORED, "fy.events.user.7"), None);
+        assert_eq!(topic_of("fx", LIVE, "fx.events.user.7"), None);
+        assert_eq!(topic_of("fx", STORED, "fx.eventsx.user.7"), None);
+        assert_eq!(topic_of("fx", STORED, "fx.events.channel.7"), None);
+        assert_eq!(topic_of("fx", STORED, "fx.events.user.x"), None);
     }
 }

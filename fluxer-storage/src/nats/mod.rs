@@ -4,8 +4,9 @@
 //! Everything lives under one configurable prefix (`fluxer` by default), so several deployments (or
 //! test runs) can share a NATS server or account:
 //!
-//! - events on `<prefix>.events.<topic>` (`fluxer.events.guild.123`), kept for a few minutes in the
-//!   stream `<prefix>_EVENTS`;
+//! - events published on `<prefix>.events.<topic>` (`fluxer.events.guild.123`), kept for a few
+//!   minutes in the stream `<prefix>_EVENTS`, which republishes each one it stored on
+//!   `<prefix>.live.<topic>` for live delivery;
 //! - jobs in the work-queue stream `<prefix>_JOBS` (subjects `<prefix>.jobs.>`), dead letters in
 //!   `<prefix>_DEAD` (subject `<prefix>.dead.jobs`).
 //!

@@ -521,6 +521,3 @@ impl PrivateDocumentRepository for PostgresStore {
         Ok(out)
     }
 }
-
-/// The composed reads: each is an indexed lookup on a pooled connection.
-impl fluxer_core::ports::AccessRepository for PostgresStore {}

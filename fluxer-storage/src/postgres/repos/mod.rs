@@ -1,6 +1,7 @@
 //! The repository implementations, by concept, and the helpers they share. The helpers take any
 //! [`GenericClient`], so the same statement runs on a pooled connection or inside a transaction.
 
+mod access;
 mod accounts;
 mod admin;
 mod channels;
@@ -48,6 +49,16 @@ pub(crate) fn sql_limit(limit: impl Into<i64>) -> i64 {
 pub(crate) fn decode<T: DeserializeOwned>(row: &Row, idx: usize) -> Result<T, Failure> {
     row.try_get::<_, Json<T>>(idx)
         .map(|Json(value)| value)
+        .map_err(|e| corrupt(&e))
+}
+
+/// The JSON entity in column `idx`, which may be `NULL` (a `LEFT JOIN` that found nothing).
+pub(crate) fn decode_optional<T: DeserializeOwned>(
+    row: &Row,
+    idx: usize,
+) -> Result<Option<T>, Failure> {
+    row.try_get::<_, Option<Json<T>>>(idx)
+        .map(|value| value.map(|Json(value)| value))
         .map_err(|e| corrupt(&e))
 }
 
