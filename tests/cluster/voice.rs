@@ -273,6 +273,57 @@ fn voice_states_are_shared_and_their_events_cross_nodes() {
         let state = next_state_of(&mut viewer, &member_id, Duration::from_secs(20)).await;
         assert_eq!(state["mute"], true, "{state}");
 
+        // A DM call rung through the API-only node is one call on every node: node 2 stops the
+        // ringing of the call node 3 opened, a fresh IDENTIFY on node 1 is told of it, and
+        // node 2 ends it.
+        let (s, dm) = http(
+            &api3.addr,
+            "POST",
+            "/api/v1/users/@me/channels",
+            Some(&owner),
+            Some(&json!({ "recipient_id": member_id })),
+        );
+        assert_eq!(s, 200, "{dm}");
+        let dm = dm["id"].as_str().unwrap().to_owned();
+        let call_path = format!("/api/v1/channels/{dm}/call");
+        let (s, r) = http(
+            &api3.addr,
+            "POST",
+            &format!("{call_path}/ring"),
+            Some(&owner),
+            Some(&json!({})),
+        );
+        assert_eq!(s, 204, "{r}");
+        let call = next_dispatch(&mut ws, "CALL_CREATE").await["d"].clone();
+        assert_eq!(call["ringing"], json!([member_id]), "{call}");
+        let (s, r) = http(
+            &node2.addr,
+            "POST",
+            &format!("{call_path}/stop-ringing"),
+            Some(&member),
+            Some(&json!({})),
+        );
+        assert_eq!(s, 204, "{r}");
+        let call = next_dispatch(&mut ws, "CALL_UPDATE").await["d"].clone();
+        assert_eq!(call["channel_id"], dm.as_str());
+        assert_eq!(call["ringing"], json!([]), "{call}");
+        let (mut late, _) = identify_ready(&node1.addr, &owner).await;
+        let open = next_dispatch(&mut late, "CALL_CREATE").await["d"].clone();
+        assert_eq!(open["channel_id"], dm.as_str(), "{open}");
+        drop(late);
+        let (s, r) = http(
+            &node2.addr,
+            "POST",
+            &format!("{call_path}/end"),
+            Some(&owner),
+            Some(&json!({})),
+        );
+        assert_eq!(s, 204, "{r}");
+        assert_eq!(
+            next_dispatch(&mut ws, "CALL_DELETE").await["d"]["channel_id"],
+            dm.as_str()
+        );
+
         // The member's connection to node 1 drops and is not resumed: when its session ends
         // (the resume window, 60 s), node 2 sees the state go, and lists it no more.
         drop(ws);

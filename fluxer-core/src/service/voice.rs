@@ -18,8 +18,7 @@ pub use admin::{VoiceRegionWrite, VoiceRestrictions, VoiceServerWrite};
 pub use regions::{RtcRegion, VoiceRegion, VoiceServer};
 pub use streams::{STREAM_PREVIEW_MAX_BYTES, StreamPreview, StreamPreviewUpload, StreamUpdate};
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -158,18 +157,20 @@ enum Modified {
     Changed(Connection),
 }
 
-/// An open DM call.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// An open DM call, kept in the cache (shared by every node in a cluster) under
+/// [`Fluxer::call_key`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CallRecord {
     pub(crate) region: Option<String>,
     pub(crate) ringing: Vec<UserId>,
 }
 
-/// The node's voice state: regions, servers, calls, and where connections are kept.
+/// The node's voice state: regions, servers, and where connections are kept.
 pub(crate) struct VoiceRuntime {
     regions: RwLock<Vec<VoiceRegion>>,
     connections: Arc<dyn VoiceStates>,
-    calls: Mutex<HashMap<ChannelId, CallRecord>>,
+    /// Serializes this node's changes to call records (kept in the cache).
+    pub(super) call_changes: tokio::sync::Mutex<()>,
 }
 
 impl VoiceRuntime {
@@ -180,7 +181,7 @@ impl VoiceRuntime {
         VoiceRuntime {
             regions: RwLock::new(settings.map(|s| s.regions.clone()).unwrap_or_default()),
             connections: connections.unwrap_or_else(|| Arc::new(InProcessVoiceStates::new())),
-            calls: Mutex::default(),
+            call_changes: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -260,18 +261,8 @@ struct Target {
 }
 
 impl Fluxer {
-    fn voice_runtime(&self) -> &VoiceRuntime {
+    pub(super) fn voice_runtime(&self) -> &VoiceRuntime {
         &self.inner.voice
-    }
-
-    pub(crate) fn voice_calls(&self) -> &Mutex<HashMap<ChannelId, CallRecord>> {
-        &self.voice_runtime().calls
-    }
-
-    pub(crate) fn call_open(&self, channel: ChannelId) -> bool {
-        self.voice_calls()
-            .lock()
-            .is_ok_and(|c| c.contains_key(&channel))
     }
 
     /// Everyone connected to a channel (or call) is disconnected, LiveKit included.

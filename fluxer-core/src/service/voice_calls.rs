@@ -1,6 +1,8 @@
 //! DM and group-DM calls: a call exists while someone is connected to the channel's room or is
 //! being rung. Recipients hear of it through `CALL_CREATE`, `CALL_UPDATE` and `CALL_DELETE`.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::Fluxer;
@@ -53,6 +55,10 @@ pub struct CallUpdate {
 
 /// Most recipients a ring names (a group DM's size bound).
 const MAX_RING: usize = 25;
+
+/// How long an open call's record outlives its last change: a call whose nodes all died without
+/// closing it is forgotten after this.
+const CALL_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Fluxer {
     /// The recipients of a private channel the caller is in; `INVALID_CHANNEL_TYPE` for others.
@@ -119,15 +125,12 @@ impl Fluxer {
         recipients: &[UserId],
         change: impl FnOnce(&mut CallRecord) -> bool,
     ) -> Result<()> {
+        // One change at a time on this node; two nodes changing one call at the same instant
+        // keep the later write (a ring and a join racing across nodes is the rare case).
         let (created, changed, record) = {
-            let mut calls = self
-                .voice_calls()
-                .lock()
-                .map_err(|_| Error::Internal("voice lock poisoned".into()))?;
-            let created = !calls.contains_key(&channel);
-            let record = calls.entry(channel).or_default();
-            let changed = change(record);
-            (created, changed, record.clone())
+            let _one_at_a_time = self.voice_runtime().call_changes.lock().await;
+            self.change_call_locked(&Self::call_key(channel), change)
+                .await?
         };
         let payload = self.call_response(channel, &record).await?;
         if created {
@@ -139,6 +142,46 @@ impl Fluxer {
         } else {
             Ok(())
         }
+    }
+
+    /// Where a private channel's open call is kept in the cache.
+    fn call_key(channel: ChannelId) -> String {
+        format!("voice:call:{channel}")
+    }
+
+    /// The channel's open call, if one is.
+    async fn call_record(&self, channel: ChannelId) -> Result<Option<CallRecord>> {
+        let bytes = self
+            .ports()
+            .cache
+            .get(&Self::call_key(channel))
+            .await
+            .map_err(Error::from)?;
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Opens the record if none is, applies `change` and stores it.
+    async fn change_call_locked(
+        &self,
+        key: &str,
+        change: impl FnOnce(&mut CallRecord) -> bool,
+    ) -> Result<(bool, bool, CallRecord)> {
+        let cache = &self.ports().cache;
+        let stored = cache.get(key).await.map_err(Error::from)?;
+        let created = stored.is_none();
+        let mut record: CallRecord = stored
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let changed = change(&mut record);
+        if created || changed {
+            let bytes = serde_json::to_vec(&record)
+                .map_err(|e| Error::Internal(format!("call record: {e}")))?;
+            cache
+                .set(key, &bytes, Some(CALL_TTL))
+                .await
+                .map_err(Error::from)?;
+        }
+        Ok((created, changed, record))
     }
 
     /// `POST /channels/{id}/call/ring`: rings recipients (by default every other one).
@@ -199,7 +242,7 @@ impl Fluxer {
                 "Too many recipients",
             ));
         }
-        if !self.call_open(channel) {
+        if self.call_record(channel).await?.is_none() {
             return Ok(());
         }
         self.change_call(channel, &recipients, |call| {
@@ -246,11 +289,12 @@ impl Fluxer {
     /// Closes the call if it is open (`CALL_DELETE`).
     pub(crate) async fn close_call(&self, channel: ChannelId, recipients: &[UserId]) -> Result<()> {
         let removed = self
-            .voice_calls()
-            .lock()
-            .map_err(|_| Error::Internal("voice lock poisoned".into()))?
-            .remove(&channel);
-        if removed.is_some() {
+            .ports()
+            .cache
+            .delete(&Self::call_key(channel))
+            .await
+            .map_err(Error::from)?;
+        if removed {
             self.publish_call(
                 EventKind::CallDelete,
                 recipients,
@@ -287,13 +331,15 @@ impl Fluxer {
 
     /// The open calls of the user's private channels (for `CALL_CREATE` after READY).
     pub async fn open_calls(&self, channels: &[ChannelId]) -> Result<Vec<CallResponse>> {
-        let records: Vec<(ChannelId, CallRecord)> = match self.voice_calls().lock() {
-            Ok(calls) => channels
-                .iter()
-                .filter_map(|c| calls.get(c).map(|r| (*c, r.clone())))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        if !self.voice_configured() {
+            return Ok(Vec::new());
+        }
+        let mut records = Vec::new();
+        for c in channels {
+            if let Some(r) = self.call_record(*c).await? {
+                records.push((*c, r));
+            }
+        }
         let mut out = Vec::with_capacity(records.len());
         for (c, r) in &records {
             out.push(self.call_response(*c, r).await?);
