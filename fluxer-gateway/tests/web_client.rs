@@ -398,7 +398,9 @@ async fn friends_see_each_other_online_and_new_friends_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_guilds_send_presences_only_to_who_follows_them() {
-    let env = start(fast()).await;
+    // The default heartbeat timeout: this test sends no heartbeat while it fills a guild, which
+    // can take longer than `fast()`'s 5 s on a loaded machine.
+    let env = start(fluxer_gateway::GatewayConfig::default()).await;
     let (token, alice) = user(&env, "alice").await;
     let (bob_token, bob) = user(&env, "bob").await;
     let (guild, _) = guild_with(&env, &alice, Some(&bob)).await;
@@ -463,7 +465,7 @@ async fn large_guilds_send_presences_only_to_who_follows_them() {
 async fn a_guild_large_for_everyone_sends_presences_only_to_who_shows_or_follows_them() {
     use fluxer_core::ports::{EventBus, EventKind, Topic};
     let bus = std::sync::Arc::new(fluxer_storage::memory::InProcessEventBus::new());
-    let env = start_on(fast(), bus.clone()).await;
+    let env = start_on(fluxer_gateway::GatewayConfig::default(), bus.clone()).await;
     let (alice_token, alice) = user(&env, "alice").await;
     let (carol_token, carol) = user(&env, "carol").await;
     let (bob_token, bob) = user(&env, "bob").await;
