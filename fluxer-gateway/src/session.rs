@@ -356,7 +356,19 @@ impl SessionTask {
                             Command::Detach => true,
                             _ => false,
                         };
-                        let flow = Box::pin(self.on_command(&mut st, cmd)).await;
+                        // Events already queued for this session happened before a resume:
+                        // buffer them first, so the replay (not the live stream after RESUMED)
+                        // carries them. A session whose events are lost cannot resume (the
+                        // unanswered request reads as an invalid session).
+                        let resuming = matches!(&cmd, Command::Attach(r) if r.resume_from.is_some());
+                        let flow = if resuming
+                            && pending_initial.is_none()
+                            && matches!(Box::pin(self.drain_queued(&mut st)).await, Flow::End)
+                        {
+                            Flow::End
+                        } else {
+                            Box::pin(self.on_command(&mut st, cmd)).await
+                        };
                         if let Some(initial) = pending_initial.take() {
                             if st.out.is_some() {
                                 for (event, payload) in initial.frames {
@@ -584,6 +596,23 @@ impl SessionTask {
                 }
             }
         }
+    }
+
+    /// Takes every event already waiting in the subscription (without waiting for more).
+    async fn drain_queued(&mut self, st: &mut State) -> Flow {
+        use futures_util::FutureExt;
+        while let Some(event) = self.subscription.recv().now_or_never() {
+            match event {
+                Some(Ok(dispatch)) => {
+                    if let Flow::End = Box::pin(self.on_event(st, &dispatch)).await {
+                        return Flow::End;
+                    }
+                }
+                // Lost before the buffer, or the bus is gone: this session cannot resume whole.
+                Some(Err(_)) | None => return Flow::End,
+            }
+        }
+        Flow::Continue
     }
 
     async fn on_event(&mut self, st: &mut State, dispatch: &Dispatch) -> Flow {
