@@ -13,7 +13,7 @@ use crate::staff;
 use crate::{create_guild, general_channel, invite_and_join, post_message, register};
 
 /// A client using a new admin API key that holds only `acls`.
-fn key_with(server: &Server, staff: &Client, acls: &[&str]) -> Client {
+pub(crate) fn key_with(server: &Server, staff: &Client, acls: &[&str]) -> Client {
     let made = staff
         .post(
             "/api/v1/admin/api-keys",
@@ -27,7 +27,7 @@ fn key_with(server: &Server, staff: &Client, acls: &[&str]) -> Client {
 }
 
 /// The actions of the admin audit entries about `target_id`, newest first.
-fn audited(staff: &Client, target_type: &str, target_id: &str) -> Vec<String> {
+pub(crate) fn audited(staff: &Client, target_type: &str, target_id: &str) -> Vec<String> {
     let page = staff
         .post(
             "/api/v1/admin/audit-logs",
@@ -43,12 +43,12 @@ fn audited(staff: &Client, target_type: &str, target_id: &str) -> Vec<String> {
         .collect()
 }
 
-fn path_of(url: &str) -> String {
+pub(crate) fn path_of(url: &str) -> String {
     let rest = url.split("://").nth(1).unwrap_or(url);
     rest[rest.find('/').unwrap()..].to_owned()
 }
 
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(v) = check() {

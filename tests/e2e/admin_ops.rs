@@ -5,57 +5,14 @@
 //! action leaves an admin audit entry; a key without the ACL gets 403 `MISSING_ACL` whatever it
 //! sends, and a bad body a clear error with nothing changed.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
+use crate::admin_content::{audited, eventually, key_with, path_of};
 use crate::community::data_uri;
 use crate::gateway::{identify, next_dispatch, runtime};
-use crate::harness::{Client, Server};
+use crate::harness::Server;
 use crate::staff;
 use crate::{create_guild, general_channel, invite_and_join, post_message, register};
-
-/// A client using a new admin API key that holds only `acls`.
-fn key_with(server: &Server, staff: &Client, acls: &[&str]) -> Client {
-    let made = staff
-        .post(
-            "/api/v1/admin/api-keys",
-            &json!({ "name": "narrow", "acls": acls }),
-        )
-        .expect(200)
-        .json();
-    server
-        .client()
-        .with_token(&format!("Admin {}", made["key"].as_str().unwrap()))
-}
-
-/// The actions of the admin audit entries about `target_id`, newest first.
-fn audited(staff: &Client, target_type: &str, target_id: &str) -> Vec<String> {
-    let page = staff
-        .post(
-            "/api/v1/admin/audit-logs",
-            &json!({ "target_type": target_type, "target_id": target_id, "limit": 100 }),
-        )
-        .expect(200)
-        .json();
-    page["logs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("audit page: {page}"))
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn staff_reload_shut_down_and_clean_up_guilds() {
@@ -596,11 +553,6 @@ fn legal_holds_and_system_dms() {
 }
 
 /// The path and query of an absolute URL.
-fn path_of(url: &str) -> String {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    rest[rest.find('/').unwrap()..].to_owned()
-}
-
 #[test]
 fn staff_archive_users_and_guilds() {
     let server = Server::start(&[("FLUXER_CONFIG__DEV__DISABLE_RATE_LIMITS", "true")]);
