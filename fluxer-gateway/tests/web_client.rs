@@ -185,6 +185,8 @@ async fn member_lists_sync_then_follow_presence_and_membership() {
     let (bob_token, bob) = user(&env, "bob").await;
     let (_, carol) = user(&env, "carol").await;
     let (guild, channel) = guild_with(&env, &alice, Some(&bob)).await;
+    // A second guild, synced only to tell when a later op 14 has been applied.
+    let (marker_guild, _) = guild_with(&env, &alice, None).await;
     let (mut ws, _) = identify(&env, &token).await;
 
     send_json(
@@ -282,11 +284,15 @@ async fn member_lists_sync_then_follow_presence_and_membership() {
     // Unsubscribing stops the updates: the next thing Alice gets is her own message.
     send_json(
         &mut ws,
-        json!({ "op": 14, "d": { "subscriptions": { guild.to_string(): {
-            "member_list_channels": { channel.to_string(): [] },
-        } } } }),
+        json!({ "op": 14, "d": { "subscriptions": {
+            guild.to_string(): { "member_list_channels": { channel.to_string(): [] } },
+            marker_guild.to_string(): { "sync": true },
+        } } }),
     )
     .await;
+    // The other guild's GUILD_SYNC answers the op: the list is no longer shown.
+    let sync = next_dispatch(&mut ws, "GUILD_SYNC").await;
+    assert_eq!(sync["d"]["properties"]["id"], marker_guild.to_string());
     env.fluxer.leave_guild(&carol, guild).await.unwrap();
     send(&env, &alice, channel, "after").await;
     loop {
@@ -443,9 +449,11 @@ async fn large_guilds_send_presences_only_to_who_follows_them() {
     // Following Bob (op 14 `members`) lets his presence through.
     send_json(
         &mut ws,
-        json!({ "op": 14, "d": { "subscriptions": { guild.to_string(): { "members": [bob.id().to_string()] } } } }),
+        json!({ "op": 14, "d": { "subscriptions": { guild.to_string(): { "sync": true, "members": [bob.id().to_string()] } } } }),
     )
     .await;
+    // GUILD_SYNC answers the op: Bob is followed from here on.
+    next_dispatch(&mut ws, "GUILD_SYNC").await;
     let (_bob_again, _) = identify_with(
         &env,
         &bob_token,
