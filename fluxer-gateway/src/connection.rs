@@ -21,7 +21,8 @@ use crate::protocol::{
     Identify, Inbound, PresenceUpdate, RequestMembers, Resume, VoiceStateUpdate, close, frame, op,
 };
 use crate::session::{
-    AttachError, AttachRequest, Attached, CloseReason, Command, Outbound, SessionHandle,
+    AttachError, AttachRequest, Attached, CloseReason, Command, ConnectionId, Outbound,
+    SessionHandle,
 };
 
 const MAX_INBOUND_BYTES: usize = 4096;
@@ -30,6 +31,8 @@ const WRITE_BATCH: usize = 64;
 
 struct Conn {
     gateway: Arc<Hub>,
+    /// Names this connection to the session it attaches to (its Detach must name it).
+    id: ConnectionId,
     session: Option<SessionHandle>,
     out_rx: Option<mpsc::Receiver<Outbound>>,
     kill_rx: Option<oneshot::Receiver<CloseReason>>,
@@ -144,6 +147,7 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
     let mut stopping = gateway.stopping();
     let mut conn = Conn {
         gateway,
+        id: ConnectionId::next(),
         session: None,
         out_rx: None,
         kill_rx: None,
@@ -226,7 +230,7 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
         }
     };
     if let Some(session) = conn.session.take() {
-        let _ = session.commands.send(Command::Detach).await;
+        let _ = session.commands.send(Command::Detach(conn.id)).await;
     }
     if let Some((code, reason)) = closing {
         let close = Message::Close(Some(CloseFrame {
@@ -362,6 +366,7 @@ impl Conn {
                 let (handle, out_rx, kill_rx) = self
                     .gateway
                     .start_session(
+                        self.id,
                         &actor,
                         identify.token.trim(),
                         entry,
@@ -395,6 +400,7 @@ impl Conn {
                     let taken = self
                         .gateway
                         .resume_elsewhere(
+                            self.id,
                             &actor,
                             resume.token.trim(),
                             &resume.session_id,
@@ -419,7 +425,7 @@ impl Conn {
                     ));
                 }
                 let (attached, out_rx, kill_rx) =
-                    Attached::new(self.gateway.config().outbound_capacity);
+                    Attached::new(self.gateway.config().outbound_capacity, self.id);
                 let (reply_tx, reply_rx) = oneshot::channel();
                 let attach = Command::Attach(Box::new(AttachRequest {
                     conn: attached,

@@ -18,7 +18,7 @@ use crate::protocol;
 use crate::registry;
 use crate::sequence::Numbering;
 use crate::session::{
-    self, Command, Initial, Outbound, SessionContext, SessionHandle, SessionTask,
+    self, Command, ConnectionId, Initial, Outbound, SessionContext, SessionHandle, SessionTask,
 };
 
 pub(crate) struct Hub {
@@ -76,9 +76,11 @@ impl Hub {
         entry.1 <= self.config().identifies_per_day
     }
 
-    /// Creates a session for an identified actor: subscribes, builds READY, starts the session task.
+    /// Creates a session for an identified actor: subscribes, builds READY, starts the session task
+    /// with connection `conn` attached.
     pub(crate) async fn start_session(
         &self,
+        conn: ConnectionId,
         actor: &Actor,
         token: &str,
         mut presence: PresenceEntry,
@@ -166,7 +168,7 @@ impl Hub {
             token_hash: start.map(|_| registry::token_hash(token)),
             credential: actor.session,
         };
-        self.spawn_session(session, None).await
+        self.spawn_session(session, conn, None).await
     }
 
     /// The READY payload: Discord-style fields for bots and libraries, and upstream's for its
@@ -249,6 +251,7 @@ impl Hub {
     /// bus cannot replay what the client missed.
     pub(crate) async fn resume_elsewhere(
         &self,
+        conn: ConnectionId,
         actor: &Actor,
         token: &str,
         session_id: &str,
@@ -313,14 +316,15 @@ impl Hub {
             token_hash: Some(record.token_hash),
             credential: actor.session,
         };
-        self.spawn_session(session, Some(seq)).await.ok()
+        self.spawn_session(session, conn, Some(seq)).await.ok()
     }
 
-    /// Registers and starts a session task, and attaches a first connection to it (as a RESUME from
-    /// `resume_from` for a session taken over).
+    /// Registers and starts a session task, and attaches a first connection, `conn`, to it (as a
+    /// RESUME from `resume_from` for a session taken over).
     async fn spawn_session(
         &self,
         mut task: SessionTask,
+        conn: ConnectionId,
         resume_from: Option<u64>,
     ) -> fluxer_core::Result<(
         SessionHandle,
@@ -338,7 +342,8 @@ impl Hub {
             commands: cmd_tx,
             joined: task.joined.clone(),
         };
-        let (attached, out_rx, kill_rx) = session::Attached::new(self.config().outbound_capacity);
+        let (attached, out_rx, kill_rx) =
+            session::Attached::new(self.config().outbound_capacity, conn);
         if let Ok(mut s) = self.ctx.sessions.lock() {
             s.insert(session_id, handle.clone());
         }

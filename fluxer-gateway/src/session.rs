@@ -3,6 +3,7 @@
 //! visibility, and pushes frames to whichever connection is attached.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,16 +69,32 @@ fn message_created(payload: &str) -> Option<std::time::SystemTime> {
 /// A close code and reason, sent on a connection's kill switch (never blocked by a full queue).
 pub(crate) type CloseReason = (u16, &'static str);
 
+/// Which WebSocket connection is which, unique in the process: a session compares it to tell the
+/// connection attached now from one a RESUME has already replaced (see [`Command::Detach`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectionId(u64);
+
+impl ConnectionId {
+    /// A fresh ID, for a new connection.
+    pub(crate) fn next() -> ConnectionId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnectionId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// The session's end of an attached connection.
 pub(crate) struct Attached {
     pub out: mpsc::Sender<Outbound>,
     pub kill: oneshot::Sender<CloseReason>,
+    /// The connection at the other end.
+    pub id: ConnectionId,
 }
 
 impl Attached {
-    /// A new connection end with room for `capacity` queued frames.
+    /// A new end for connection `id`, with room for `capacity` queued frames.
     pub(crate) fn new(
         capacity: usize,
+        id: ConnectionId,
     ) -> (
         Attached,
         mpsc::Receiver<Outbound>,
@@ -85,7 +102,7 @@ impl Attached {
     ) {
         let (out, out_rx) = mpsc::channel(capacity);
         let (kill, kill_rx) = oneshot::channel();
-        (Attached { out, kill }, out_rx, kill_rx)
+        (Attached { out, kill, id }, out_rx, kill_rx)
     }
 
     /// Closes the connection with a code (the session decides whether it can be resumed).
@@ -115,7 +132,10 @@ pub(crate) struct AttachRequest {
 pub(crate) enum Command {
     Attach(Box<AttachRequest>),
     Ack(u64),
-    Detach,
+    /// The connection with this ID has gone. A connection may notice its drop late, after the
+    /// client has already resumed on a new one: that Detach names a connection no longer
+    /// attached and is ignored, or it would cut the new one.
+    Detach(ConnectionId),
     /// A dispatch produced by the connection itself (member chunks), sequenced like any other.
     Direct(EventKind, String),
     Presence(Box<PresenceEntry>),
@@ -353,7 +373,7 @@ impl SessionTask {
                         // Heartbeats and drops keep the shared record alive.
                         let refresh = match &cmd {
                             Command::Ack(_) => last_saved.elapsed() >= save_every,
-                            Command::Detach => true,
+                            Command::Detach(_) => true,
                             _ => false,
                         };
                         // Events already queued for this session happened before a resume:
@@ -512,9 +532,13 @@ impl SessionTask {
                 }
                 Flow::Continue
             }
-            Command::Detach => {
-                st.out = None;
-                st.detached_at = Some(Instant::now());
+            Command::Detach(id) => {
+                // Only the attached connection detaches; a session without one already counts
+                // its resume window from when it let go.
+                if st.out.as_ref().is_some_and(|conn| conn.id == id) {
+                    st.out = None;
+                    st.detached_at = Some(Instant::now());
+                }
                 Flow::Continue
             }
             Command::Direct(event, payload) => {
