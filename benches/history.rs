@@ -489,7 +489,7 @@ async fn fill_postgres(database: &str, channel: u64, layout: &Layout) {
     let c = pg_connect(database).await;
     let row = c
         .query_one(
-            "SELECT data::text, jsonb_typeof(data -> 'id') = 'string' FROM messages WHERE channel_id = $1 AND id = $2",
+            "SELECT data::text, jsonb_typeof(data::jsonb -> 'id') = 'string' FROM messages WHERE channel_id = $1 AND id = $2",
             &[&(channel as i64), &(layout.first as i64)],
         )
         .await
@@ -503,8 +503,8 @@ async fn fill_postgres(database: &str, channel: u64, layout: &Layout) {
     let sql = format!(
         "INSERT INTO messages (channel_id, id, pinned_at, data)
          SELECT $5, $3 + i * $4, NULL,
-                ($6::text)::jsonb || jsonb_build_object('id', {id},
-                    'content', 'message number ' || i || ' of the history bench, about as long as a chat line')
+                (($6::text)::jsonb || jsonb_build_object('id', {id},
+                    'content', 'message number ' || i || ' of the history bench, about as long as a chat line'))::json
          FROM generate_series($1::bigint, $2::bigint - 1) AS i"
     );
     for (ch, count) in layout.channels(channel) {
