@@ -115,7 +115,7 @@ struct Node {
 async fn node(fluxer: &Fluxer, cache: &Arc<MemoryCache>, presence: &Arc<MemoryPresence>) -> Node {
     let config = GatewayConfig {
         heartbeat_interval_ms: 1_000,
-        heartbeat_timeout_ms: 5_000,
+        heartbeat_timeout_ms: 60_000,
         resume_window_ms: 5_000,
         ..Default::default()
     };

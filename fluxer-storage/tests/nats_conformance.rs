@@ -155,7 +155,9 @@ async fn reserve_within(queue: &dyn Queue, within: Duration) -> Job {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_longer_than_ack_wait_is_kept() {
-    let (_, queue) = queue_with_ack_wait(300).await;
+    // Not much shorter: the lease is renewed every half ack_wait by a task, and a loaded machine
+    // can run that task a few hundred milliseconds late.
+    let (_, queue) = queue_with_ack_wait(900).await;
     let id = queue
         .enqueue(NewJob::new("long", json!(null)))
         .await
@@ -165,7 +167,7 @@ async fn a_lease_longer_than_ack_wait_is_kept() {
     let leased = queue.reserve(Timestamp::now(), 60_000).await.unwrap();
     assert_eq!(leased, None);
     // Past three ack_waits, the lease of its own (reserve's 60 s) still holds it.
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
     assert_eq!(queue.reserve(Timestamp::now(), 60_000).await.unwrap(), None);
     assert_eq!(queue.stats().await.unwrap().in_flight, 1);
     queue.ack(&id).await.unwrap();
@@ -174,7 +176,8 @@ async fn a_lease_longer_than_ack_wait_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_workers_job_comes_back_after_ack_wait() {
-    let (config, queue) = queue_with_ack_wait(500).await;
+    // Long enough that the check that the job is still held runs within it on a loaded machine.
+    let (config, queue) = queue_with_ack_wait(1_500).await;
     let id = queue
         .enqueue(NewJob::new("orphan", json!(1)))
         .await

@@ -185,9 +185,10 @@ fn scheduled_messages_are_checked_listed_edited_and_posted_on_time_across_a_cras
         edited
     );
 
-    // Due in two seconds, then the server crashes before it is: the job survives and posts it.
+    // Due in a few seconds, then the server crashes before it is: the job survives and posts it.
+    // Whole seconds truncate, so +4 leaves at least 3 s for the listing below to run first.
     let due = schedule(&alice, &general, json!({
-        "content": "posted by the worker", "scheduled_local_at": format!("{}Z", civil(unix_now() + 2)), "timezone": "Europe/Oslo",
+        "content": "posted by the worker", "scheduled_local_at": format!("{}Z", civil(unix_now() + 4)), "timezone": "Europe/Oslo",
     }))
     .expect(201)
     .json();
@@ -231,8 +232,9 @@ fn scheduled_messages_are_checked_listed_edited_and_posted_on_time_across_a_cras
     invite_and_join(&alice, &general, &bob);
     let rt = runtime();
     let mut bob_ws = rt.block_on(identify(&server.addr, bob.token.as_deref().unwrap()));
+    // At least 3 s away, so Bob is removed before the worker tries to post it.
     let doomed = schedule(&bob, &general, json!({
-        "content": "never", "scheduled_local_at": format!("{}Z", civil(unix_now() + 2)), "timezone": "UTC",
+        "content": "never", "scheduled_local_at": format!("{}Z", civil(unix_now() + 4)), "timezone": "UTC",
     }))
     .expect(201)
     .json();
@@ -263,17 +265,19 @@ fn scheduled_messages_are_checked_listed_edited_and_posted_on_time_across_a_cras
     assert!(failed["invalidated_at"].is_string(), "{failed}");
     assert!(!contents(&alice, &general).contains(&"never".to_owned()));
 
-    // A scheduled post reaches the gateway as any message does.
+    // A scheduled post reaches the gateway as any message does. +1 could already be past by
+    // the time a slow request arrives (the second is truncated), and past times are refused.
     let mut alice_ws = rt.block_on(identify(&server.addr, alice.token.as_deref().unwrap()));
     schedule(&alice, &general, json!({
-        "content": "live", "scheduled_local_at": format!("{}Z", civil(unix_now() + 1)), "timezone": "UTC",
+        "content": "live", "scheduled_local_at": format!("{}Z", civil(unix_now() + 3)), "timezone": "UTC",
     }))
     .expect(201);
     let created = rt.block_on(next_dispatch(&mut alice_ws, "MESSAGE_CREATE"));
     assert_eq!(created["d"]["content"], "live");
 
     // Edited twice for the same instant (three jobs due at once): posted once, as last edited.
-    let at = format!("{}Z", civil(unix_now() + 2));
+    // Both edits must land while the instant is still in the future, hence at least 3 s away.
+    let at = format!("{}Z", civil(unix_now() + 4));
     let twice = schedule(
         &alice,
         &general,

@@ -15,7 +15,7 @@ use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::gateway::{identify, runtime};
+use crate::gateway::{identify, next_dispatch, runtime};
 use crate::harness::{Client, Server};
 use crate::{create_guild, general_channel, invite_and_join, post_message, register};
 
@@ -316,7 +316,16 @@ fn away_users_get_encrypted_signed_notifications() {
         )),
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The gateway stores the presence before it broadcasts it, and her own session is in the
+    // guild it goes to: once she hears herself go afk, the push worker sees her away.
+    rt.block_on(async {
+        loop {
+            let update = next_dispatch(&mut carol_online, "PRESENCE_UPDATE").await;
+            if update["d"]["user"]["id"] == carol_id.as_str() && update["d"]["afk"] == true {
+                break;
+            }
+        }
+    });
     let away = post_message(&alice, &carol_dm, "now you are away");
     let got = push.wait_for("carol", away["id"].as_str().unwrap());
     assert_eq!(got["payload"]["body"], "now you are away");

@@ -300,13 +300,30 @@ fn the_sampling_ratio_holds() {
     receiver.wait_for("every request in the metrics", |s| {
         metric_total(s, "http.server.request.duration", &route) == Some(REQUESTS as f64)
     });
-    // A few more export intervals for the last spans.
-    std::thread::sleep(Duration::from_secs(1));
-    let summary = receiver.summary();
-    let kept = spans(&summary)
-        .iter()
-        .filter(|s| s["name"] == "GET /.well-known/fluxer")
-        .count();
+    // The last spans come in later batches (every 300 ms): count until the count has held for
+    // two polls in a row, each a little longer than a batch's delay.
+    let count = || {
+        spans(&receiver.summary())
+            .iter()
+            .filter(|s| s["name"] == "GET /.well-known/fluxer")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = vec![count()];
+    let kept = loop {
+        std::thread::sleep(Duration::from_millis(400));
+        seen.push(count());
+        if let &[.., a, b, c] = seen.as_slice()
+            && a == b
+            && b == c
+        {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the span count never settled: {seen:?}"
+        );
+    };
     // 400 draws at 1/4: 100 expected, standard deviation 8.7; ±35 is four of them.
     assert!(
         (65..=135).contains(&kept),

@@ -108,8 +108,9 @@ pub async fn every_job_is_delivered_once(queue: Arc<dyn Queue>) {
 
 /// A job with a future `run_at` stays pending, not reservable, until that time.
 pub async fn future_job_waits_for_run_at(queue: Arc<dyn Queue>) {
+    // Far enough ahead that the checks below finish first on a slow backend or a loaded machine.
     let mut later = NewJob::new("later", json!(1));
-    later.run_at = Some(now().plus_ms(400));
+    later.run_at = Some(now().plus_ms(1_000));
     let later_id = queue.enqueue(later).await.unwrap();
     let soon_id = queue.enqueue(NewJob::new("soon", json!(2))).await.unwrap();
 
@@ -120,7 +121,7 @@ pub async fn future_job_waits_for_run_at(queue: Arc<dyn Queue>) {
     assert_nothing_due(&*queue).await;
     assert_eq!(queue.stats().await.unwrap().pending, 1);
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let job = reserve(&*queue, LEASE_MS).await;
     assert_eq!((job.id.as_str(), job.attempts), (later_id.as_str(), 1));
 }
@@ -131,11 +132,12 @@ pub async fn expired_lease_redelivers(queue: Arc<dyn Queue>) {
         .enqueue(NewJob::new("flaky", json!(null)))
         .await
         .unwrap();
-    let first = reserve(&*queue, 200).await;
+    // A lease long enough that the check that it hides the job runs within it, even when slow.
+    let first = reserve(&*queue, 600).await;
     assert_eq!((first.id.as_str(), first.attempts), (id.as_str(), 1));
     assert_nothing_due(&*queue).await;
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let second = reserve(&*queue, LEASE_MS).await;
     assert_eq!((second.id.as_str(), second.attempts), (id.as_str(), 2));
     assert_eq!(second.state, JobState::InFlight);
@@ -151,8 +153,9 @@ pub async fn nack_retries_at_retry_at(queue: Arc<dyn Queue>) {
         .await
         .unwrap();
     let job = reserve(&*queue, LEASE_MS).await;
+    // Far enough ahead that the checks below finish first on a slow backend or a loaded machine.
     queue
-        .nack(&job.id, "smtp timeout", now().plus_ms(400))
+        .nack(&job.id, "smtp timeout", now().plus_ms(1_000))
         .await
         .unwrap();
     assert_nothing_due(&*queue).await;
@@ -165,7 +168,7 @@ pub async fn nack_retries_at_retry_at(queue: Arc<dyn Queue>) {
         }
     );
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let again = reserve(&*queue, LEASE_MS).await;
     assert_eq!(again.id, id);
     assert_eq!(again.attempts, 2);
