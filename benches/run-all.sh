@@ -2,7 +2,8 @@
 # Runs the whole benchmark suite with arguments that keep it within 15 minutes on a 2-core machine
 # (after the builds, which it does first: the release `fluxer-server` and the bench binaries), prints
 # each bench's table and the time the runs took. Needs NATS with JetStream on 127.0.0.1:4222 for the
-# cross-node row. Usage: bash benches/run-all.sh
+# cross-node row and PostgreSQL on 127.0.0.1:5432 (or FLUXER_BENCH_POSTGRES_URL) for its history and
+# search rows. Usage: bash benches/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fluxer-rs/target}"
@@ -19,7 +20,9 @@ run fanout -- --storm --clients 10000 --rounds 1
 run rest_create -- --clients 64 --seconds 3 --rounds 3
 run history -- --messages 20000 --clients 64 --seconds 3 --rounds 3
 run history -- --backend sqlite --messages 1000000 --total 10000000 --clients 64 --seconds 3 --rounds 1
+run history -- --backend postgres --messages 1000000 --total 2000000 --clients 64 --seconds 3 --rounds 1
 run search -- --docs 100000 --rounds 3
+run search_postgres -- --docs 100000 --rounds 1
 run image_resize -- --thumbnails 12 --rounds 3
 run soak -- --sessions 500 --seconds 60 --after 30
 run nats_fanout -- --messages 2000 --subscribers 100 --rounds 3
