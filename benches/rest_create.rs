@@ -12,6 +12,8 @@
 //! ```sh
 //! cargo bench -p fluxer --bench rest_create -- --clients 64 --seconds 5 --rounds 3
 //! # one side alone, for a profiler: --only baseline|fluxer|fluxer-no-search
+//! # Fluxer without Web Push (`services.gateway.push_enabled = false`; on by default, every message
+//! # then also queues a push fan-out job): --no-push
 //! ```
 
 use std::net::SocketAddr;
@@ -43,6 +45,8 @@ struct Args {
     rounds: usize,
     /// Run one side once and print its round, nothing else: for a profiler (`perf record`).
     only: Option<Side>,
+    /// Fluxer with Web Push off.
+    no_push: bool,
 }
 
 fn args() -> Args {
@@ -52,6 +56,7 @@ fn args() -> Args {
         warmup: 1.0,
         rounds: 3,
         only: None,
+        no_push: false,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -62,6 +67,7 @@ fn args() -> Args {
             ("--seconds", Some(v)) => a.seconds = v.parse().expect("--seconds S"),
             ("--warmup", Some(v)) => a.warmup = v.parse().expect("--warmup S"),
             ("--rounds", Some(v)) => a.rounds = v.parse().expect("--rounds N"),
+            ("--no-push", _) => a.no_push = true,
             ("--only", Some(v)) => {
                 a.only = Some(match v {
                     "baseline" => Side::Baseline,
@@ -226,6 +232,7 @@ async fn fluxer_round(args: &Args, search: bool) -> Round {
     };
     config.dev.disable_rate_limits = true;
     config.services.s3.enabled = false;
+    config.services.gateway.push_enabled = !args.no_push;
     if !search {
         config.integrations.search = fluxer::config::Search::Disabled {};
     }
