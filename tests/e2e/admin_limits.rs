@@ -112,6 +112,7 @@ fn limit_config_changes_what_the_server_enforces() {
     let mut limits = default_rule(&config)["limits"].clone();
     limits["max_message_length"] = json!(100);
     limits["max_guilds"] = json!(1);
+    limits["max_attachments_per_message"] = json!(1);
     let updated = op
         .post(
             "/api/v1/admin/limit-config/update",
@@ -119,7 +120,7 @@ fn limit_config_changes_what_the_server_enforces() {
                 "traitDefinitions": ["vip", "premium"],
                 "rules": [
                     { "id": "default", "limits": limits },
-                    { "id": "vip", "filters": { "traits": ["vip"] }, "limits": { "max_message_length": 3000 } },
+                    { "id": "vip", "filters": { "traits": ["vip"] }, "limits": { "max_message_length": 3000, "max_attachments_per_message": 2 } },
                     { "id": "paid", "filters": { "traits": ["premium"] }, "limits": { "max_guilds": 200 } },
                 ],
             } }),
@@ -139,7 +140,14 @@ fn limit_config_changes_what_the_server_enforces() {
         .as_array_mut()
         .unwrap()
         .sort_by_key(|v| v.to_string());
-    assert_eq!(modified, json!(["max_guilds", "max_message_length"]));
+    assert_eq!(
+        modified,
+        json!([
+            "max_attachments_per_message",
+            "max_guilds",
+            "max_message_length"
+        ])
+    );
 
     // Enforced at once: a longer message is refused with upstream's error on `content`, a short
     // one passes; the user is in one guild already, so creating another is refused.
@@ -149,6 +157,19 @@ fn limit_config_changes_what_the_server_enforces() {
     send(&"a".repeat(100)).expect(200);
     user.post("/api/v1/guilds", &json!({ "name": "Second" }))
         .expect_error(400, "MAX_GUILDS");
+    let two_files = || {
+        let (content_type, body) = crate::media::multipart(
+            &json!({ "content": "two files" }),
+            &[("a.txt", b"first"), ("b.txt", b"second")],
+        );
+        user.raw(
+            "POST",
+            &format!("/api/v1/channels/{channel}/messages"),
+            &[("content-type", &content_type)],
+            &body,
+        )
+    };
+    two_files().expect_error(400, "INVALID_FORM_BODY");
 
     // Clients learn the stored config from instance discovery.
     let doc = anon.get("/.well-known/fluxer").expect(200).json();
@@ -171,6 +192,13 @@ fn limit_config_changes_what_the_server_enforces() {
     .expect(200);
     send(&"a".repeat(3000)).expect(200);
     send(&"a".repeat(3001)).expect_error(400, "INVALID_FORM_BODY");
+    // Files too: the upload is checked against the same raised limits as the message.
+    let posted = two_files().expect(200).json();
+    assert_eq!(
+        posted["attachments"].as_array().unwrap().len(),
+        2,
+        "{posted}"
+    );
 
     // The get answers what was stored, and the audit log holds the change with before/after.
     let got = op

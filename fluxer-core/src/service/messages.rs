@@ -742,10 +742,9 @@ impl Fluxer {
             "BASE_TYPE_MIN_LENGTH",
             "Provide at least 2 messages.",
         );
-        v.count("messages", ids.len(), self.limits().await?.bulk_delete);
-        let oldest = self
-            .now()
-            .plus_ms(-self.limits().await?.bulk_delete_max_age_ms);
+        let limits = self.limits().await?;
+        v.count("messages", ids.len(), limits.bulk_delete);
+        let oldest = self.now().plus_ms(-limits.bulk_delete_max_age_ms);
         for (i, id) in ids.iter().enumerate() {
             v.check(
                 id.timestamp() >= oldest,
@@ -826,10 +825,11 @@ impl Fluxer {
             Some((_, r)) => r.emoji.clone(),
             None => {
                 access.require(Permissions::ADD_REACTIONS)?;
-                if existing.len() as u32 >= self.limits().await?.reactions_per_message {
+                let max = self.limits().await?.reactions_per_message;
+                if existing.len() as u32 >= max {
                     return Err(Error::LimitReached {
                         limit: Limit::Reactions,
-                        max: u64::from(self.limits().await?.reactions_per_message),
+                        max: u64::from(max),
                     });
                 }
                 self.reaction_emoji(actor.id(), &access, emoji).await?
@@ -964,14 +964,12 @@ impl Fluxer {
             return Ok(());
         }
         if pinned {
-            let pins = self
-                .store()
-                .list_pinned(channel_id, None, self.limits().await?.pins_per_channel)
-                .await?;
-            if pins.len() as u32 >= self.limits().await?.pins_per_channel {
+            let max = self.limits().await?.pins_per_channel;
+            let pins = self.store().list_pinned(channel_id, None, max).await?;
+            if pins.len() as u32 >= max {
                 return Err(Error::LimitReached {
                     limit: Limit::Pins,
-                    max: u64::from(self.limits().await?.pins_per_channel),
+                    max: u64::from(max),
                 });
             }
         }

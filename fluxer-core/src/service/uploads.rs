@@ -11,7 +11,7 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::{Actor, Fluxer, MessageCreate, jobs::Task};
+use super::{Actor, Fluxer, Limits, MessageCreate, jobs::Task};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{AttachmentId, ChannelId, MessageId};
 use crate::model::{Attachment, Embed, Message, MessageResponse};
@@ -108,7 +108,8 @@ impl Fluxer {
         access.require(
             Permissions::VIEW_CHANNEL | Permissions::SEND_MESSAGES | Permissions::ATTACH_FILES,
         )?;
-        let stored = self.store_attachments(channel_id, files).await?;
+        let limits = self.limits_for(&actor.user).await?;
+        let stored = self.store_attachments(channel_id, files, &limits).await?;
         let keys: Vec<String> = stored.iter().map(|a| a.url.clone()).collect();
         req.attachments = stored;
         match self.send_message(actor, channel_id, req).await {
@@ -120,27 +121,22 @@ impl Fluxer {
         }
     }
 
-    /// Validates and stores the files of a new message in `channel_id`; the attachments to put on
-    /// it. Nothing stays stored when one fails.
+    /// Validates the files of a new message in `channel_id` against `limits` (the sender's, which
+    /// trait rules may raise, as the message itself is checked) and stores them; the attachments to
+    /// put on it. Nothing stays stored when one fails.
     pub(crate) async fn store_attachments(
         &self,
         channel_id: ChannelId,
         files: Vec<Upload>,
+        limits: &Limits,
     ) -> Result<Vec<Attachment>> {
         let mut v = Validator::new();
-        v.count(
-            "files",
-            files.len(),
-            self.limits().await?.attachments_per_message,
-        );
+        v.count("files", files.len(), limits.attachments_per_message);
         for (i, f) in files.iter().enumerate() {
-            if f.bytes.len() as u64 > self.limits().await?.attachment_bytes {
+            if f.bytes.len() as u64 > limits.attachment_bytes {
                 return Err(Error::rejected(
                     "FILE_SIZE_TOO_LARGE",
-                    format!(
-                        "Files may be at most {} bytes.",
-                        self.limits().await?.attachment_bytes
-                    ),
+                    format!("Files may be at most {} bytes.", limits.attachment_bytes),
                 ));
             }
             if let Some(d) = &f.description {

@@ -444,7 +444,11 @@ impl Fluxer {
             return self.execute_webhook(id, token, req).await;
         }
         let hook = self.token_webhook(id, token).await?;
-        let stored = self.store_attachments(hook.channel_id, files).await?;
+        // A webhook has no account: the instance's limits.
+        let limits = self.limits().await?;
+        let stored = self
+            .store_attachments(hook.channel_id, files, &limits)
+            .await?;
         let keys: Vec<String> = stored.iter().map(|a| a.url.clone()).collect();
         req.attachments = stored;
         match self.execute_webhook(id, token, req).await {
