@@ -7,11 +7,11 @@ use axum::response::{IntoResponse, Response};
 use fluxer_core::id::UserId;
 use fluxer_core::model::User;
 use fluxer_core::service::AdminUserLookup;
-use maud::{Markup, html};
+use maud::html;
 use serde::Deserialize;
 
 use super::{
-    ListQuery, Refused, Staff, core_error_page, error_page, pager, panel, reason_field,
+    ListQuery, Refused, Staff, core_error_page, error_page, pager, panel, reasoned_form,
     require_reason, see_other,
 };
 use crate::pages::form::FormBody;
@@ -136,9 +136,9 @@ pub(super) async fn view(
         }
         h2 { "Actions" }
         @if banned {
-            (action_form(&staff, "unban", &format!("/admin/users/{id}/unban"), "Lift the ban", false, html! {}))
+            (reasoned_form(&staff, "unban", &format!("/admin/users/{id}/unban"), "Lift the ban", false, html! {}))
         } @else {
-            (action_form(&staff, "ban", &format!("/admin/users/{id}/ban"), "Ban", true, html! {
+            (reasoned_form(&staff, "ban", &format!("/admin/users/{id}/ban"), "Ban", true, html! {
                 label { "Length"
                     select name="duration_hours" {
                         option value="0" { "Until lifted" }
@@ -149,29 +149,9 @@ pub(super) async fn view(
                 }
             }))
         }
-        (action_form(&staff, "sessions", &format!("/admin/users/{id}/sessions/end"), "End every session", true, html! {}))
+        (reasoned_form(&staff, "sessions", &format!("/admin/users/{id}/sessions/end"), "End every session", true, html! {}))
     };
     panel(&staff, &tag(&user), "/admin/users", body)
-}
-
-/// A form for one action on an account: the CSRF token, extra fields, the reason, the button.
-fn action_form(
-    staff: &Staff,
-    id: &str,
-    action: &str,
-    label: &str,
-    danger: bool,
-    fields: Markup,
-) -> Markup {
-    html! {
-        form.stack id=(id) method="post" action=(action) {
-            input type="hidden" name="csrf" value=(staff.csrf);
-            (fields)
-            (reason_field())
-            @if danger { button.danger type="submit" { (label) } }
-            @else { button type="submit" { (label) } }
-        }
-    }
 }
 
 fn user_id(raw: &str) -> Result<UserId, Refused> {
