@@ -269,6 +269,9 @@ impl Buffered {
     }
 }
 
+/// Deleted channels whose visibility a session remembers (see `State::deleted`).
+const RECENTLY_DELETED: usize = 16;
+
 struct State {
     numbering: Numbering,
     acked: u64,
@@ -285,6 +288,10 @@ struct State {
     members: HashMap<GuildId, Option<Member>>,
     /// Channels' visibility per guild, valid for one generation of the shared guild state.
     visible: HashMap<GuildId, (u64, HashMap<ChannelId, bool>)>,
+    /// Whether this session could see the channels deleted lately, as judged on their
+    /// `CHANNEL_DELETE`: the events that follow a deletion (the voice departures it causes) are
+    /// judged the same way, though the channel is gone from the guild's state.
+    deleted: VecDeque<(ChannelId, bool)>,
     /// Member lists the client shows (op 14).
     lists: Subscriptions,
     /// Guilds whose [`Topic::GuildPresence`] the subscription has: those where the client shows
@@ -347,6 +354,7 @@ impl SessionTask {
             detached_at: Some(Instant::now()),
             members: HashMap::new(),
             visible: HashMap::new(),
+            deleted: VecDeque::new(),
             lists: Subscriptions::default(),
             presence_topics: HashSet::new(),
         };
@@ -684,7 +692,14 @@ impl SessionTask {
                         .then(|| serde_json::from_str::<ChannelResponse>(&dispatch.payload).ok())
                         .flatten()
                         .map(deleted_channel);
-                    match self.can_view(st, guild, channel, deleted.as_ref()).await {
+                    let seen = self.can_view(st, guild, channel, deleted.as_ref()).await;
+                    if let (Some(_), Ok(visible)) = (&deleted, &seen) {
+                        if st.deleted.len() == RECENTLY_DELETED {
+                            st.deleted.pop_front();
+                        }
+                        st.deleted.push_back((channel, *visible));
+                    }
+                    match seen {
                         Ok(true) => {}
                         Ok(false) => {
                             self.invalidate(st, guild, dispatch);
@@ -818,6 +833,9 @@ impl SessionTask {
         channel: ChannelId,
         deleted: Option<&Channel>,
     ) -> fluxer_core::Result<bool> {
+        if let Some(&(_, visible)) = st.deleted.iter().find(|(c, _)| *c == channel) {
+            return Ok(visible);
+        }
         let cache = self.ctx.guild_cache();
         // Fast path: computed before against the same generation of the guild's state.
         if let Some(generation) = cache.loaded_generation(guild)
@@ -847,14 +865,15 @@ impl SessionTask {
             return Ok(false);
         };
         if let Some(deleted) = deleted.filter(|_| !shared.channels.contains_key(&channel)) {
-            return Ok(member_channel_permissions(
+            let visible = member_channel_permissions(
                 &shared.guild,
                 &shared.roles,
                 member,
                 deleted,
                 fluxer.now(),
             )
-            .contains(Permissions::VIEW_CHANNEL));
+            .contains(Permissions::VIEW_CHANNEL);
+            return Ok(visible);
         }
         // Visibility does not depend on time (a timeout keeps VIEW_CHANNEL), so it can be memoized.
         let visible = shared.channels.get(&channel).is_some_and(|c| {
