@@ -106,8 +106,8 @@ pub enum Task {
         /// The message.
         message_id: MessageId,
     },
-    /// Decides who gets a Web Push notification of a new message and queues a
-    /// [`Task::SendPush`] for each of their subscriptions (see `service::push`).
+    /// [`Task::PushMessages`] for one message, as versions before it queued them; still run, so
+    /// that jobs queued before an upgrade are not lost.
     PushMessage {
         /// Its channel.
         channel_id: ChannelId,
@@ -151,6 +151,13 @@ pub enum Task {
         /// The archive, as `/admin/archives/{user,guild}` answered it.
         archive_id: String,
     },
+    /// Decides who gets a Web Push notification of each of these new messages and queues a
+    /// [`Task::SendPush`] for each of their subscriptions (see `service::push`). Messages posted
+    /// at once share one job, as they share an index job.
+    PushMessages {
+        /// (channel, message) pairs.
+        messages: Vec<(ChannelId, MessageId)>,
+    },
 }
 
 impl Task {
@@ -176,6 +183,7 @@ impl Task {
         "shred_messages",
         "send_system_dm",
         "build_archive",
+        "push_messages",
     ];
 
     /// The kind, as the queue names it (the serde tag).
@@ -201,6 +209,7 @@ impl Task {
             Task::ShredMessages { .. } => 17,
             Task::SendSystemDm { .. } => 18,
             Task::BuildArchive { .. } => 19,
+            Task::PushMessages { .. } => 20,
         };
         Self::KINDS[i]
     }
@@ -320,6 +329,18 @@ pub(crate) fn message_document(m: &Message) -> MessageDocument {
     }
 }
 
+/// What a write of one message leaves to the queue: indexing it, and for a new message the Web
+/// Push fan-out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Followup {
+    pub(crate) channel_id: ChannelId,
+    pub(crate) message_id: MessageId,
+    /// (Re)index it (when search is enabled).
+    pub(crate) index: bool,
+    /// Notify those away (when this instance sends Web Push).
+    pub(crate) push: bool,
+}
+
 impl Fluxer {
     /// Queues a job, or runs it now when there is no queue. A failure to enqueue is the caller's
     /// failure (nothing was promised yet); a failure of the inline run is too. Boxed because a job may
@@ -353,18 +374,65 @@ impl Fluxer {
 
     /// Queues (re)indexing of messages, when search is enabled; returns once they are queued. Never
     /// fails the caller's write: a message that misses the index is found again by `reindex`.
-    /// Messages from concurrent callers share one job (see `coalesce`).
     pub(crate) async fn index_later(&self, messages: &[(ChannelId, MessageId)]) {
-        if self.ports().search.is_none() || messages.is_empty() {
+        let followups: Vec<Followup> = messages
+            .iter()
+            .map(|&(channel_id, message_id)| Followup {
+                channel_id,
+                message_id,
+                index: true,
+                push: false,
+            })
+            .collect();
+        self.follow_up_later(&followups).await;
+    }
+
+    /// Queues what follows a write of messages: indexing (when search is enabled) and, for new
+    /// messages, the Web Push fan-out (when this instance sends any); returns once queued. Never
+    /// fails the caller's write: a message that misses the index is found again by `reindex`, and
+    /// a notification that cannot be queued is a notification missed. Messages from concurrent
+    /// callers share one job of each kind (see `coalesce`), so a burst of posts costs a few queue
+    /// writes rather than two per message.
+    pub(crate) async fn follow_up_later(&self, followups: &[Followup]) {
+        let index = self.ports().search.is_some();
+        let push = self.ports().push.is_some();
+        let wanted = followups
+            .iter()
+            .map(|f| Followup {
+                index: f.index && index,
+                push: f.push && push,
+                ..*f
+            })
+            .filter(|f| f.index || f.push)
+            .collect::<Vec<_>>();
+        if wanted.is_empty() {
             return;
         }
-        let Some(mut lead) = self.inner.to_index.submit(messages.iter().copied()).await else {
+        let Some(mut lead) = self.inner.followups.submit(wanted).await else {
             return;
         };
         loop {
-            for chunk in lead.batch().chunks(INDEX_BATCH) {
+            let batch = lead.batch();
+            let to_index: Vec<_> = batch
+                .iter()
+                .filter(|f| f.index)
+                .map(|f| (f.channel_id, f.message_id))
+                .collect();
+            let to_push: Vec<_> = batch
+                .iter()
+                .filter(|f| f.push)
+                .map(|f| (f.channel_id, f.message_id))
+                .collect();
+            for chunk in to_index.chunks(INDEX_BATCH) {
                 let _ = self
                     .enqueue(Task::IndexMessages {
+                        messages: chunk.to_vec(),
+                    })
+                    .await;
+            }
+            for chunk in to_push.chunks(INDEX_BATCH) {
+                let _ = self
+                    .enqueue(Task::PushMessages {
                         messages: chunk.to_vec(),
                     })
                     .await;
@@ -472,7 +540,10 @@ impl Fluxer {
                 channel_id,
                 message_id,
             } => {
-                self.fan_out_push(channel_id, message_id).await?;
+                self.fan_out_push(&[(channel_id, message_id)]).await?;
+            }
+            Task::PushMessages { messages } => {
+                self.fan_out_push(&messages).await?;
             }
             Task::SendPush {
                 user_id,
@@ -591,6 +662,9 @@ mod tests {
     fn tasks_round_trip_through_queue_jobs() {
         let tasks = [
             Task::IndexMessages {
+                messages: vec![(ChannelId::new(1), MessageId::new(2))],
+            },
+            Task::PushMessages {
                 messages: vec![(ChannelId::new(1), MessageId::new(2))],
             },
             Task::ShredMessages {

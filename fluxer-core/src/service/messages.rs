@@ -15,6 +15,7 @@ use crate::ports::{Dispatch, EventKind, MessagePage, Topic};
 use crate::validation::Validator;
 
 use super::audit::Audited;
+use super::jobs::Followup;
 use super::{Actor, ChannelAccess, Fluxer};
 
 /// `POST /channels/{id}/messages` (the JSON part; uploaded files arrive as `attachments`).
@@ -369,7 +370,14 @@ impl Fluxer {
                     .await?;
             }
         }
-        self.index_later(&[(message.channel_id, message.id)]).await;
+        self.follow_up_later(&[Followup {
+            channel_id: message.channel_id,
+            message_id: message.id,
+            index: true,
+            // Webhooks notify nobody (as upstream).
+            push: message.webhook_id.is_none(),
+        }])
+        .await;
         self.record_mentions(&message).await?;
         // A DM's first message opens it for the recipient, who was told of no channel yet.
         let channel = &access.channel;
@@ -384,10 +392,6 @@ impl Fluxer {
                 .await;
             }
         }
-        let push_target = message
-            .webhook_id
-            .is_none()
-            .then_some((message.channel_id, message.id));
         let response = self.new_message_response(&actor.user, message).await?;
         let mut payload = serde_json::to_value(&response).unwrap_or_default();
         if let Some(g) = &access.guild
@@ -400,9 +404,6 @@ impl Fluxer {
         payload["channel_type"] = serde_json::to_value(access.channel.kind).unwrap_or_default();
         self.emit_channel_event(EventKind::MessageCreate, &access.channel, &payload)
             .await;
-        if let Some((channel_id, message_id)) = push_target {
-            self.push_later(channel_id, message_id).await;
-        }
         Ok(response)
     }
 

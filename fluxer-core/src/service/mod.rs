@@ -199,7 +199,7 @@ pub use webauthn::{MAX_WEBAUTHN_CREDENTIALS, SudoProof};
 pub use webhook_formats::WebhookFormat;
 pub use webhooks::{WebhookCreate, WebhookExecute, WebhookUpdate};
 
-use crate::id::{ChannelId, MessageId, Snowflake, SnowflakeGenerator};
+use crate::id::{Snowflake, SnowflakeGenerator};
 use crate::ports::{
     BlobStore, BlueskyOAuth, Cache, Clock, Dispatch, DomainProbe, EventBus, GifProvider, Mailer,
     Media, OidcConnector, Presence, PushSender, Queue, SearchIndex, Store, SystemClock, Unfurler,
@@ -515,8 +515,8 @@ struct Inner {
     ports: Ports,
     config: Config,
     ids: SnowflakeGenerator,
-    /// Messages to index, gathered into one job per flush.
-    to_index: coalesce::Coalescer<(ChannelId, MessageId)>,
+    /// Messages to index or push, gathered into one job of each kind per flush.
+    followups: coalesce::Coalescer<jobs::Followup>,
     /// Large guilds' online counts, reused for a few seconds.
     online_counts: presence::OnlineCounts,
     /// Instance-wide bans, read from memory on every request.
@@ -546,7 +546,7 @@ impl Fluxer {
                 ports,
                 config,
                 ids,
-                to_index: coalesce::Coalescer::default(),
+                followups: coalesce::Coalescer::default(),
                 online_counts: Default::default(),
                 instance_bans: Default::default(),
                 limits: Default::default(),

@@ -6,9 +6,9 @@
 //! so subscribing again with the same endpoint replaces it. At most [`MAX_PUSH_SUBSCRIPTIONS`] per
 //! user: a new one beyond that replaces the oldest. Stored as private documents of the user.
 //!
-//! A new message queues one [`Task::PushMessage`]; the worker then decides who gets a notification
-//! (the recipients of a DM or group DM; in a guild, the members who can see the channel, or in a
-//! guild of more than [`LARGE_GUILD`] members those it mentions), keeps those who are away (no live
+//! New messages queue a [`Task::PushMessages`] (one for a burst of them); the worker then decides
+//! who gets a notification (the recipients of a DM or group DM; in a guild, the members who can see
+//! the channel, or in a guild of more than [`LARGE_GUILD`] members those it mentions), keeps those who are away (no live
 //! gateway session, or idle and not on mobile), not blocking the author, and whose notification
 //! settings let it through, and queues one [`Task::SendPush`] per subscription of theirs, with the
 //! JSON upstream's service worker reads. Each delivery is retried on its own (the queue's backoff)
@@ -22,10 +22,10 @@ use sha2::{Digest, Sha256};
 
 use super::jobs::Task;
 use super::uploads::image_key;
-use super::{Actor, Fluxer};
+use super::{Actor, Fluxer, GuildView};
 use crate::error::{Error, Result};
 use crate::id::{ChannelId, GuildId, MessageId, RoleId, UserId};
-use crate::model::{Channel, ChannelType, Message, RelationshipType, UserGuildSettings};
+use crate::model::{Channel, ChannelType, Member, Message, RelationshipType, UserGuildSettings};
 use crate::permission::Permissions;
 use crate::ports::{PrivateDocument, PushMessage, PushOutcome, PushUrgency, Status};
 use crate::secret::to_hex;
@@ -178,6 +178,19 @@ impl Notice<'_> {
             _ => true,
         }
     }
+}
+
+/// Who may be told of the new messages of one channel (see [`Fluxer::fan_out_push`]).
+struct PushAudience {
+    channel: Channel,
+    /// Its guild, when it has one.
+    guild: Option<GuildView>,
+    /// (user, their roles) of those who can see the channel and are away; empty in a large
+    /// guild, where only the mentioned are told.
+    candidates: Vec<(UserId, Vec<RoleId>)>,
+    guild_name: Option<String>,
+    guild_default: u8,
+    large_guild: bool,
 }
 
 /// Whether `message` mentions `user` in a way their settings heed: by name (a reply that pings
@@ -367,94 +380,106 @@ impl Fluxer {
         Ok(())
     }
 
-    /// Queues the push notifications of a new message (not a webhook's), when this instance sends any. Never fails
-    /// the send: a notification that cannot be queued is a notification missed.
-    pub(crate) async fn push_later(&self, channel_id: ChannelId, message_id: MessageId) {
+    /// [`Task::PushMessages`]: who gets a notification of each of these messages, and queueing
+    /// them. The audience of a channel (its members who can see it, less those online) is worked
+    /// out once for all of the batch's messages in it.
+    pub(crate) async fn fan_out_push(&self, messages: &[(ChannelId, MessageId)]) -> Result<()> {
         if self.ports().push.is_none() {
-            return;
+            return Ok(());
         }
-        let _ = self
-            .enqueue(Task::PushMessage {
-                channel_id,
-                message_id,
-            })
-            .await;
+        let mut by_channel: Vec<(ChannelId, Vec<MessageId>)> = Vec::new();
+        for &(channel_id, message_id) in messages {
+            match by_channel.iter_mut().find(|(c, _)| *c == channel_id) {
+                Some((_, ids)) => ids.push(message_id),
+                None => by_channel.push((channel_id, vec![message_id])),
+            }
+        }
+        for (channel_id, ids) in by_channel {
+            let Some(audience) = self.push_audience(channel_id).await? else {
+                continue;
+            };
+            if !audience.large_guild && audience.candidates.is_empty() {
+                continue;
+            }
+            for id in ids {
+                self.notify_of_message(&audience, id).await?;
+            }
+        }
+        Ok(())
     }
 
-    /// [`Task::PushMessage`]: who gets a notification of this message, and queueing them.
-    pub(crate) async fn fan_out_push(
-        &self,
-        channel_id: ChannelId,
-        message_id: MessageId,
-    ) -> Result<()> {
-        if self.ports().push.is_none() {
-            return Ok(());
-        }
+    /// Who may be told of a new message in `channel_id`, before its author and mentions are known;
+    /// `None` when the channel (or its guild) is gone.
+    async fn push_audience(&self, channel_id: ChannelId) -> Result<Option<PushAudience>> {
         let store = self.store();
-        let (Some(channel), Some(message)) = (
-            store.get_channel(channel_id).await?,
-            store.get_message(channel_id, message_id).await?,
-        ) else {
-            return Ok(());
+        let Some(channel) = store.get_channel(channel_id).await? else {
+            return Ok(None);
         };
-        let Some(author) = store.get_user(message.author_id).await? else {
-            return Ok(());
+        let mut audience = PushAudience {
+            candidates: Vec::new(),
+            guild: None,
+            guild_name: None,
+            guild_default: ALL_MESSAGES,
+            large_guild: false,
+            channel,
         };
-        let now = self.now();
-        let private = channel.guild_id.is_none();
-        // (user, their roles) of everyone who could be told.
-        let mut candidates: Vec<(UserId, Vec<RoleId>)> = Vec::new();
-        let mut guild_name = None;
-        let mut guild_default = ALL_MESSAGES;
-        let mut large_guild = false;
-        match channel.guild_id {
+        match audience.channel.guild_id {
             None => {
-                for user in &channel.recipient_ids {
-                    candidates.push((*user, Vec::new()));
+                for user in &audience.channel.recipient_ids {
+                    audience.candidates.push((*user, Vec::new()));
                 }
             }
             Some(guild_id) => {
                 let Some(view) = self.guild_view(guild_id).await? else {
-                    return Ok(());
+                    return Ok(None);
                 };
-                large_guild = store.count_members(guild_id).await? > LARGE_GUILD;
-                let members = if large_guild {
-                    let mut found = Vec::new();
-                    for user in &message.mention_ids {
-                        if let Some(m) = store.get_member(guild_id, *user).await? {
-                            found.push(m);
-                        }
-                    }
-                    found
-                } else {
-                    store
+                audience.large_guild = store.count_members(guild_id).await? > LARGE_GUILD;
+                // A large guild notifies only whom a message mentions: found per message.
+                if !audience.large_guild {
+                    let members = store
                         .list_members(guild_id, None, LARGE_GUILD as u32)
-                        .await?
-                };
-                for m in members {
-                    let perms = super::access::member_channel_permissions(
-                        &view.guild,
-                        &view.roles,
-                        &m,
-                        &channel,
-                        now,
-                    );
-                    if perms.contains(Permissions::VIEW_CHANNEL) {
-                        candidates.push((m.user_id, m.roles.clone()));
-                    }
+                        .await?;
+                    audience.candidates = self.members_who_see(&view, &audience.channel, members);
                 }
-                guild_name = Some(view.guild.name.clone());
-                guild_default = view.guild.default_message_notifications;
+                audience.guild_name = Some(view.guild.name.clone());
+                audience.guild_default = view.guild.default_message_notifications;
+                audience.guild = Some(view);
             }
         }
-        candidates.retain(|(u, _)| *u != author.id);
+        audience.candidates = self.away(audience.candidates).await?;
+        Ok(Some(audience))
+    }
+
+    /// (user, their roles) of the members who can see `channel`.
+    fn members_who_see(
+        &self,
+        view: &GuildView,
+        channel: &Channel,
+        members: Vec<Member>,
+    ) -> Vec<(UserId, Vec<RoleId>)> {
+        let now = self.now();
+        members
+            .into_iter()
+            .filter(|m| {
+                super::access::member_channel_permissions(&view.guild, &view.roles, m, channel, now)
+                    .contains(Permissions::VIEW_CHANNEL)
+            })
+            .map(|m| (m.user_id, m.roles))
+            .collect()
+    }
+
+    /// Those of `candidates` who are away: no live session, or idle and not on a phone (upstream:
+    /// every session afk, none mobile).
+    async fn away(
+        &self,
+        mut candidates: Vec<(UserId, Vec<RoleId>)>,
+    ) -> Result<Vec<(UserId, Vec<RoleId>)>> {
         if candidates.is_empty() {
-            return Ok(());
+            return Ok(candidates);
         }
-        // Away: no live session, or idle and not on a phone (upstream: every session afk, none mobile).
         if let Some(presence) = &self.ports().presence {
             let ids: Vec<UserId> = candidates.iter().map(|(u, _)| *u).collect();
-            let presences = presence.get_presences(&ids, now).await?;
+            let presences = presence.get_presences(&ids, self.now()).await?;
             candidates.retain(|(u, _)| {
                 presences
                     .iter()
@@ -462,6 +487,42 @@ impl Fluxer {
                     .is_none_or(|p| p.status == Status::Offline || (p.afk && !p.mobile))
             });
         }
+        Ok(candidates)
+    }
+
+    /// Queues the notifications of one message to its channel's `audience`.
+    async fn notify_of_message(
+        &self,
+        audience: &PushAudience,
+        message_id: MessageId,
+    ) -> Result<()> {
+        let store = self.store();
+        let channel = &audience.channel;
+        let Some(message) = store.get_message(channel.id, message_id).await? else {
+            return Ok(());
+        };
+        let mut candidates = match (&audience.guild, audience.large_guild) {
+            (Some(view), true) => {
+                let mut mentioned = Vec::new();
+                for user in &message.mention_ids {
+                    if let Some(m) = store.get_member(view.guild.id, *user).await? {
+                        mentioned.push(m);
+                    }
+                }
+                let mentioned = self.members_who_see(view, channel, mentioned);
+                self.away(mentioned).await?
+            }
+            _ => audience.candidates.clone(),
+        };
+        candidates.retain(|(u, _)| *u != message.author_id);
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let Some(author) = store.get_user(message.author_id).await? else {
+            return Ok(());
+        };
+        let now = self.now();
+        let private = channel.guild_id.is_none();
         let mentioned_users: Vec<(UserId, String)> = store
             .get_users(&message.mention_ids)
             .await?
@@ -469,7 +530,7 @@ impl Fluxer {
             .map(|u| (u.id, u.username))
             .collect();
         let body = notification_body(&message.content, &mentioned_users);
-        let title = notification_title(&author.username, &channel, guild_name.as_deref());
+        let title = notification_title(&author.username, channel, audience.guild_name.as_deref());
         let icon = match (&author.avatar, self.ports().media.as_deref()) {
             (Some(hash), Some(media)) => {
                 Some(media.public_url(&image_key("avatars", author.id, hash)))
@@ -495,8 +556,8 @@ impl Fluxer {
                 .and_then(|t| serde_json::from_str(&t).ok());
             let notice = Notice {
                 settings: settings.as_ref(),
-                guild_default,
-                large_guild,
+                guild_default: audience.guild_default,
+                large_guild: audience.large_guild,
                 channel: channel.id,
                 private,
                 now,
