@@ -76,6 +76,17 @@ pub struct QueueStats {
 pub trait Queue: Send + Sync {
     /// Stores a job, pending until its `run_at` (or due at once); returns its ID, unique in the queue.
     async fn enqueue(&self, job: NewJob) -> PortResult<String>;
+    /// Stores several jobs, as [`enqueue`](Self::enqueue) each, and returns their IDs in order. A
+    /// backend that can store them in one round trip (one transaction, one batch of publishes)
+    /// should: the use-cases hand over the jobs a write leaves behind together. On an error some
+    /// may have been stored.
+    async fn enqueue_many(&self, jobs: Vec<NewJob>) -> PortResult<Vec<String>> {
+        let mut ids = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            ids.push(self.enqueue(job).await?);
+        }
+        Ok(ids)
+    }
     /// Leases the next due job for `lease_ms`, counting an attempt; if not acked or nacked by then it is
     /// delivered again (attempts + 1). Which of several due jobs comes first is the backend's choice.
     async fn reserve(&self, now: Timestamp, lease_ms: u64) -> PortResult<Option<Job>>;

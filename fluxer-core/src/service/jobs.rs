@@ -367,6 +367,20 @@ impl Fluxer {
         })
     }
 
+    /// Queues several jobs in one round trip to the queue (or runs each now when there is none).
+    pub(crate) async fn enqueue_all(&self, tasks: Vec<Task>) -> Result<()> {
+        if let Some(queue) = &self.ports().queue {
+            queue
+                .enqueue_many(tasks.iter().map(Task::to_job).collect())
+                .await?;
+            return Ok(());
+        }
+        for task in tasks {
+            self.enqueue(task).await?;
+        }
+        Ok(())
+    }
+
     /// Sends an email through the queue (or at once without one).
     pub(crate) async fn send_email(&self, email: Email) -> Result<()> {
         self.enqueue(Task::SendEmail(email)).await
@@ -423,20 +437,16 @@ impl Fluxer {
                 .filter(|f| f.push)
                 .map(|f| (f.channel_id, f.message_id))
                 .collect();
-            for chunk in to_index.chunks(INDEX_BATCH) {
-                let _ = self
-                    .enqueue(Task::IndexMessages {
-                        messages: chunk.to_vec(),
-                    })
-                    .await;
-            }
-            for chunk in to_push.chunks(INDEX_BATCH) {
-                let _ = self
-                    .enqueue(Task::PushMessages {
-                        messages: chunk.to_vec(),
-                    })
-                    .await;
-            }
+            let tasks = to_index
+                .chunks(INDEX_BATCH)
+                .map(|chunk| Task::IndexMessages {
+                    messages: chunk.to_vec(),
+                })
+                .chain(to_push.chunks(INDEX_BATCH).map(|chunk| Task::PushMessages {
+                    messages: chunk.to_vec(),
+                }))
+                .collect();
+            let _ = self.enqueue_all(tasks).await;
             match lead.finish() {
                 Some(next) => lead = next,
                 None => return,

@@ -17,6 +17,7 @@ macro_rules! queue_conformance_tests {
         $crate::__conformance_tests!(queue, queue_conformance, [$($factory)+], [
             enqueue_reserve_ack,
             every_job_is_delivered_once,
+            enqueue_many_stores_each_job,
             future_job_waits_for_run_at,
             expired_lease_redelivers,
             nack_retries_at_retry_at,
@@ -81,6 +82,46 @@ pub async fn enqueue_reserve_ack(queue: Arc<dyn Queue>) {
     assert_nothing_due(&*queue).await;
     assert_eq!(queue.stats().await.unwrap(), QueueStats::default());
     assert!(queue.dead_letters(10).await.unwrap().is_empty());
+}
+
+/// `enqueue_many` answers one ID per job, in order; each job is delivered once as given, and one
+/// with a `run_at` ahead waits for it as if enqueued alone.
+pub async fn enqueue_many_stores_each_job(queue: Arc<dyn Queue>) {
+    let mut later = NewJob::new("later_job", json!({ "n": "later" }));
+    later.run_at = Some(Timestamp::from_unix_ms(now().unix_ms() + 3_600_000));
+    let mut jobs: Vec<NewJob> = (0..3)
+        .map(|n| NewJob::new("batched_job", json!({ "n": n })))
+        .collect();
+    jobs.insert(1, later);
+    let ids = queue.enqueue_many(jobs).await.unwrap();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        4,
+        "job IDs are unique"
+    );
+    let mut delivered = BTreeSet::new();
+    for _ in 0..3 {
+        let job = reserve(&*queue, LEASE_MS).await;
+        assert_eq!(job.kind, "batched_job", "{job:?}");
+        let at = ids
+            .iter()
+            .position(|id| *id == job.id)
+            .expect("an ID enqueue_many gave");
+        assert_ne!(at, 1, "the later job is not due");
+        let n = if at == 0 { 0 } else { at - 1 };
+        assert_eq!(job.payload, json!({ "n": n }));
+        delivered.insert(job.id.clone());
+        queue.ack(&job.id).await.unwrap();
+    }
+    assert_eq!(delivered.len(), 3);
+    assert_nothing_due(&*queue).await;
+    assert_eq!(
+        queue.stats().await.unwrap().pending,
+        1,
+        "the later job waits"
+    );
+    assert!(queue.enqueue_many(Vec::new()).await.unwrap().is_empty());
 }
 
 /// Job IDs are unique, and each of several jobs is reserved exactly once while acked in time.

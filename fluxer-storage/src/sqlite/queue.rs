@@ -130,28 +130,43 @@ fn ms(t: Timestamp) -> i64 {
 impl Queue for SqliteQueue {
     #[tracing::instrument(level = "debug", name = "queue.enqueue", skip_all, fields(otel.kind = "producer"))]
     async fn enqueue(&self, job: NewJob) -> PortResult<String> {
-        let payload =
-            serde_json::to_string(&job.payload).map_err(|e| StoreError::backend_of("sqlite", e))?;
-        let run_at = job.run_at.map(ms).unwrap_or(0);
+        let mut ids = self.enqueue_many(vec![job]).await?;
+        ids.pop()
+            .ok_or_else(|| StoreError::backend_of("sqlite", "no job was stored"))
+    }
+
+    /// One write in the writer's next group, whatever the number of jobs.
+    #[tracing::instrument(level = "debug", name = "queue.enqueue", skip_all, fields(otel.kind = "producer"))]
+    async fn enqueue_many(&self, jobs: Vec<NewJob>) -> PortResult<Vec<String>> {
         let now = ms(Timestamp::now());
-        let id = self
-            .with(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO jobs (kind, payload, state, due_at, max_attempts, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
+        let rows = jobs
+            .into_iter()
+            .map(|job| {
+                let payload = serde_json::to_string(&job.payload)
+                    .map_err(|e| StoreError::backend_of("sqlite", e))?;
+                Ok((
                     job.kind,
                     payload,
-                    PENDING,
-                    run_at,
+                    job.run_at.map(ms).unwrap_or(0),
                     job.max_attempts.max(1),
-                    now
-                ])?;
-                Ok(c.last_insert_rowid())
+                ))
+            })
+            .collect::<PortResult<Vec<_>>>()?;
+        let ids = self
+            .with(move |c| {
+                let mut insert = c.prepare_cached(
+                    "INSERT INTO jobs (kind, payload, state, due_at, max_attempts, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                let mut ids = Vec::with_capacity(rows.len());
+                for (kind, payload, run_at, max_attempts) in rows {
+                    insert.execute(params![kind, payload, PENDING, run_at, max_attempts, now])?;
+                    ids.push(c.last_insert_rowid());
+                }
+                Ok(ids)
             })
             .await?;
-        Ok(id.to_string())
+        Ok(ids.iter().map(i64::to_string).collect())
     }
 
     async fn reserve(&self, now: Timestamp, lease_ms: u64) -> PortResult<Option<Job>> {
