@@ -12,7 +12,15 @@ cargo build --release -p fluxer-server
 cargo bench -p fluxer --features cluster --no-run
 started=$(date +%s)
 
-run() { echo; echo "## $*"; cargo bench -q -p fluxer --features cluster --bench "$@" 2>/dev/null | grep -E '^\||^[a-z]'; }
+# A bench that prints no row shows the end of its stderr instead, and the suite goes on.
+run() {
+  echo; echo "## $*"
+  local err; err=$(mktemp)
+  if ! cargo bench -q -p fluxer --features cluster --bench "$@" 2>"$err" | grep -E '^\||^[a-z]'; then
+    echo "(no result; its stderr ends with:)"; tail -n 5 "$err"
+  fi
+  rm -f "$err"
+}
 
 run fanout -- --clients 1000 --messages 50 --rounds 3
 run fanout -- --clients 10000 --messages 20 --rounds 3
