@@ -60,15 +60,36 @@ fn echo_server() -> ! {
     std::process::exit(0)
 }
 
-fn post(addr: &str, path: &str, token: Option<&str>, body: &str) -> serde_json::Value {
-    let mut s = TcpStream::connect(addr).unwrap();
+/// One request on its own connection, written in one piece. A connection reset (seen now and then
+/// on this machine's loopback under load) is retried on a new connection, up to three times;
+/// `body` gets the attempt's number, so that what must be unique (an email) can differ.
+fn post(
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+    body: impl Fn(usize) -> String,
+) -> serde_json::Value {
     let auth = token
         .map(|t| format!("Authorization: {t}\r\n"))
         .unwrap_or_default();
-    write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap_or("null")).unwrap_or_default()
+    for attempt in 0.. {
+        let body = body(attempt);
+        let request = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let mut s = TcpStream::connect(addr).unwrap();
+        let mut raw = String::new();
+        match s
+            .write_all(request.as_bytes())
+            .and_then(|()| s.read_to_string(&mut raw))
+        {
+            Ok(_) => {
+                return serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap_or("null"))
+                    .unwrap_or_default();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && attempt < 2 => continue,
+            Err(e) => panic!("POST {path}: {e}"),
+        }
+    }
+    unreachable!()
 }
 
 /// Opens `n` connections; with tokens, each identifies and waits for READY. Returns the open sockets.
@@ -164,9 +185,11 @@ fn main() {
             &addr,
             "/api/v1/auth/register",
             None,
-            &format!(
-                r#"{{"email":"idle{u}@bench.example","username":"idle{u}","password":"bench password"}}"#
-            ),
+            |attempt| {
+                format!(
+                    r#"{{"email":"idle{u}-{attempt}@bench.example","username":"idle{u}","password":"bench password"}}"#
+                )
+            },
         );
         tokens.push(r["token"].as_str().expect("registered").to_owned());
     }
@@ -174,7 +197,7 @@ fn main() {
         &addr,
         "/api/v1/guilds",
         Some(&tokens[0]),
-        r#"{"name":"Idle"}"#,
+        |_| r#"{"name":"Idle"}"#.to_owned(),
     );
     let guild_id = guild["id"].as_str().unwrap();
     let mut channel = String::new();
@@ -191,14 +214,14 @@ fn main() {
         &addr,
         &format!("/api/v1/channels/{channel}/invites"),
         Some(&tokens[0]),
-        r#"{"max_age":0}"#,
+        |_| r#"{"max_age":0}"#.to_owned(),
     );
     for t in &tokens[1..] {
         post(
             &addr,
             &format!("/api/v1/invites/{}", invite["code"].as_str().unwrap()),
             Some(t),
-            "{}",
+            |_| "{}".to_owned(),
         );
     }
     std::thread::sleep(Duration::from_millis(300));
