@@ -74,7 +74,10 @@ fn post(
         .unwrap_or_default();
     for attempt in 0.. {
         let body = body(attempt);
-        let request = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         let mut s = TcpStream::connect(addr).unwrap();
         let mut raw = String::new();
         match s
@@ -181,24 +184,16 @@ fn main() {
     let users = sessions.div_ceil(1000);
     let mut tokens = Vec::new();
     for u in 0..users {
-        let r = post(
-            &addr,
-            "/api/v1/auth/register",
-            None,
-            |attempt| {
-                format!(
-                    r#"{{"email":"idle{u}-{attempt}@bench.example","username":"idle{u}","password":"bench password"}}"#
-                )
-            },
-        );
+        let r = post(&addr, "/api/v1/auth/register", None, |attempt| {
+            format!(
+                r#"{{"email":"idle{u}-{attempt}@bench.example","username":"idle{u}","password":"bench password"}}"#
+            )
+        });
         tokens.push(r["token"].as_str().expect("registered").to_owned());
     }
-    let guild = post(
-        &addr,
-        "/api/v1/guilds",
-        Some(&tokens[0]),
-        |_| r#"{"name":"Idle"}"#.to_owned(),
-    );
+    let guild = post(&addr, "/api/v1/guilds", Some(&tokens[0]), |_| {
+        r#"{"name":"Idle"}"#.to_owned()
+    });
     let guild_id = guild["id"].as_str().unwrap();
     let mut channel = String::new();
     {
