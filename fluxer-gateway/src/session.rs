@@ -865,15 +865,14 @@ impl SessionTask {
             return Ok(false);
         };
         if let Some(deleted) = deleted.filter(|_| !shared.channels.contains_key(&channel)) {
-            let visible = member_channel_permissions(
+            return Ok(member_channel_permissions(
                 &shared.guild,
                 &shared.roles,
                 member,
                 deleted,
                 fluxer.now(),
             )
-            .contains(Permissions::VIEW_CHANNEL);
-            return Ok(visible);
+            .contains(Permissions::VIEW_CHANNEL));
         }
         // Visibility does not depend on time (a timeout keeps VIEW_CHANNEL), so it can be memoized.
         let visible = shared.channels.get(&channel).is_some_and(|c| {

@@ -12,8 +12,9 @@ use fluxer_core::ports::{
 };
 use fluxer_core::service::{
     Actor, Argon2Hasher, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome, LoginRequest,
-    MessageCreate, Ports, RegisterRequest,
+    Ports,
 };
+use fluxer_core::testing::people;
 use fluxer_gateway::{Gateway, GatewayConfig};
 use fluxer_storage::memory::{
     InProcessEventBus, MemoryCache, MemoryMailer, MemoryPresence, MemoryStore,
@@ -130,34 +131,11 @@ async fn node(fluxer: &Fluxer, cache: &Arc<MemoryCache>, presence: &Arc<MemoryPr
 }
 
 async fn user(fluxer: &Fluxer, name: &str) -> (String, Actor) {
-    let outcome = fluxer
-        .register(RegisterRequest {
-            email: Some(format!("{name}@example.com")),
-            username: Some(name.to_owned()),
-            password: Some("correct horse battery".to_owned()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let LoginOutcome::Session { token, .. } = outcome else {
-        panic!("no session")
-    };
-    let actor = fluxer.authenticate(&token).await.unwrap();
-    (token, actor)
+    people::register(fluxer, name).await
 }
 
 async fn send(fluxer: &Fluxer, actor: &Actor, channel: ChannelId, content: &str) {
-    fluxer
-        .send_message(
-            actor,
-            channel,
-            MessageCreate {
-                content: Some(content.to_owned()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    people::post(fluxer, actor, channel, content).await;
 }
 
 async fn next(ws: &mut Ws) -> Value {

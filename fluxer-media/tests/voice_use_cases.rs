@@ -9,8 +9,8 @@ use std::sync::Arc;
 use fluxer_core::id::{ChannelId, GuildId};
 use fluxer_core::ports::{InProcessVoiceStates, ManualClock, VoiceServerCredentials, VoiceStates};
 use fluxer_core::service::{
-    Actor, Argon2Hasher, ChannelCreate, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome,
-    Ports, RegisterRequest, VoiceRegion, VoiceServer, VoiceSettings, VoiceStateRequest,
+    Actor, Argon2Hasher, ChannelCreate, Config, Fluxer, GuildCreate, InviteCreate, Ports,
+    VoiceRegion, VoiceServer, VoiceSettings, VoiceStateRequest,
 };
 use fluxer_core::time::Timestamp;
 use fluxer_media::LiveKit;
@@ -72,20 +72,9 @@ fn env() -> Env {
 }
 
 async fn user(env: &Env, name: &str) -> Actor {
-    let outcome = env
-        .fluxer
-        .register(RegisterRequest {
-            email: Some(format!("{name}@example.com")),
-            username: Some(name.to_owned()),
-            password: Some("correct horse battery".to_owned()),
-            ..Default::default()
-        })
+    fluxer_core::testing::people::register(&env.fluxer, name)
         .await
-        .unwrap();
-    let LoginOutcome::Session { token, .. } = outcome else {
-        panic!("no session")
-    };
-    env.fluxer.authenticate(&token).await.unwrap()
+        .1
 }
 
 async fn voice_guild(env: &Env, owner: &Actor, member: &Actor) -> (GuildId, ChannelId) {

@@ -6,12 +6,12 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use fluxer_core::id::{ChannelId, MessageId};
 use fluxer_core::ports::{PortResult, PushMessage, PushOutcome, PushSender};
 use fluxer_core::service::{
-    Actor, Argon2Hasher, Config, Fluxer, GuildCreate, InviteCreate, LARGE_GUILD, LoginOutcome,
-    MessageCreate, Ports, PushKeys, PushSubscribe, RegisterRequest, Task,
+    Actor, Argon2Hasher, Config, Fluxer, GuildCreate, InviteCreate, LARGE_GUILD, Ports, PushKeys,
+    PushSubscribe, Task,
 };
+use fluxer_core::testing::people::{post, register};
 use fluxer_storage::memory::{InProcessEventBus, MemoryCache, MemoryMailer, MemoryStore};
 use serde_json::Value;
 
@@ -63,19 +63,7 @@ fn env() -> (Fluxer, Arc<Recorder>) {
 }
 
 async fn user(fluxer: &Fluxer, name: &str) -> Actor {
-    let outcome = fluxer
-        .register(RegisterRequest {
-            email: Some(format!("{name}@example.com")),
-            username: Some(name.to_owned()),
-            password: Some("correct horse battery".to_owned()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let LoginOutcome::Session { token, .. } = outcome else {
-        panic!("no session")
-    };
-    fluxer.authenticate(&token).await.unwrap()
+    register(fluxer, name).await.1
 }
 
 async fn subscribe(fluxer: &Fluxer, actor: &Actor) -> String {
@@ -95,21 +83,6 @@ async fn subscribe(fluxer: &Fluxer, actor: &Actor) -> String {
         .await
         .unwrap();
     endpoint
-}
-
-async fn post(fluxer: &Fluxer, actor: &Actor, channel: ChannelId, content: &str) -> MessageId {
-    fluxer
-        .send_message(
-            actor,
-            channel,
-            MessageCreate {
-                content: Some(content.to_owned()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id
 }
 
 #[tokio::test]

@@ -426,17 +426,14 @@ impl Fluxer {
             return;
         };
         loop {
-            let batch = lead.batch();
-            let to_index: Vec<_> = batch
-                .iter()
-                .filter(|f| f.index)
-                .map(|f| (f.channel_id, f.message_id))
-                .collect();
-            let to_push: Vec<_> = batch
-                .iter()
-                .filter(|f| f.push)
-                .map(|f| (f.channel_id, f.message_id))
-                .collect();
+            let messages = |wanted: fn(&Followup) -> bool| -> Vec<(ChannelId, MessageId)> {
+                lead.batch()
+                    .iter()
+                    .filter(|f| wanted(f))
+                    .map(|f| (f.channel_id, f.message_id))
+                    .collect()
+            };
+            let (to_index, to_push) = (messages(|f| f.index), messages(|f| f.push));
             let tasks = to_index
                 .chunks(INDEX_BATCH)
                 .map(|chunk| Task::IndexMessages {

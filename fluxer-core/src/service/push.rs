@@ -8,9 +8,9 @@
 //!
 //! New messages queue a [`Task::PushMessages`] (one for a burst of them); the worker then decides
 //! who gets a notification (the recipients of a DM or group DM; in a guild, the members who can see
-//! the channel, or in a guild of more than [`LARGE_GUILD`] members those it mentions), keeps those who are away (no live
-//! gateway session, or idle and not on mobile), not blocking the author, and whose notification
-//! settings let it through, and queues one [`Task::SendPush`] per subscription of theirs, with the
+//! the channel, or in a guild of more than [`LARGE_GUILD`] members those it mentions), keeps those
+//! who are away (no live gateway session, or idle and not on mobile), not blocking the author, and
+//! whose notification settings let it through, and queues one [`Task::SendPush`] per subscription of theirs, with the
 //! JSON upstream's service worker reads. Each delivery is retried on its own (the queue's backoff)
 //! when the push service answers 429 or 5xx; a 404 or 410 removes the subscription.
 

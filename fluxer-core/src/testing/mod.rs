@@ -28,6 +28,7 @@ pub mod events;
 pub mod fixtures;
 pub mod fuzz;
 pub mod gifs;
+pub mod people;
 pub mod presence;
 pub mod push;
 pub mod queue;

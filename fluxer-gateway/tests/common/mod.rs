@@ -9,8 +9,7 @@ use std::time::Duration;
 use fluxer_core::id::{ChannelId, GuildId};
 use fluxer_core::ports::{EventBus, SystemClock};
 use fluxer_core::service::{
-    Actor, Argon2Hasher, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome, MessageCreate,
-    Ports, RegisterRequest,
+    Actor, Argon2Hasher, Config, Fluxer, GuildCreate, InviteCreate, LoginOutcome, Ports,
 };
 use fluxer_gateway::{Gateway, GatewayConfig};
 use fluxer_storage::memory::{
@@ -83,17 +82,7 @@ pub async fn session_of(env: &Env, outcome: LoginOutcome) -> (String, Actor) {
 
 /// Registers a user; returns its token and actor.
 pub async fn user(env: &Env, name: &str) -> (String, Actor) {
-    let outcome = env
-        .fluxer
-        .register(RegisterRequest {
-            email: Some(format!("{name}@example.com")),
-            username: Some(name.to_owned()),
-            password: Some("correct horse battery".to_owned()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    session_of(env, outcome).await
+    fluxer_core::testing::people::register(&env.fluxer, name).await
 }
 
 /// A guild owned by `owner` that `member` joined; returns the guild and its general channel.
@@ -123,17 +112,7 @@ pub async fn guild_with(env: &Env, owner: &Actor, member: Option<&Actor>) -> (Gu
 }
 
 pub async fn send(env: &Env, actor: &Actor, channel: ChannelId, content: &str) {
-    env.fluxer
-        .send_message(
-            actor,
-            channel,
-            MessageCreate {
-                content: Some(content.to_owned()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    fluxer_core::testing::people::post(&env.fluxer, actor, channel, content).await;
 }
 
 pub async fn connect(env: &Env, query: &str) -> Ws {

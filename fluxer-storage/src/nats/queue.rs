@@ -48,6 +48,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::{AckKind, Acker};
 use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RetentionPolicy};
 use async_nats::jetstream::{self, Context};
@@ -264,18 +265,29 @@ async fn publish(
     message: &impl Serialize,
     msg_id: Option<&str>,
 ) -> PortResult<u64> {
+    let ack = send(js, subject, message, msg_id)
+        .await?
+        .await
+        .map_err(|e| backend("publishing", e))?;
+    Ok(ack.sequence)
+}
+
+/// Publishes `message` without awaiting the stream's acknowledgement: what is returned resolves
+/// to it.
+async fn send(
+    js: &Context,
+    subject: &str,
+    message: &impl Serialize,
+    msg_id: Option<&str>,
+) -> PortResult<PublishAckFuture> {
     let body = serde_json::to_vec(message).map_err(|e| StoreError::backend_of("nats", e))?;
     let mut headers = HeaderMap::new();
     if let Some(msg_id) = msg_id {
         headers.insert("Nats-Msg-Id", msg_id);
     }
-    let ack = js
-        .publish_with_headers(subject.to_owned(), headers, body.into())
+    js.publish_with_headers(subject.to_owned(), headers, body.into())
         .await
-        .map_err(|e| backend("publishing", e))?
-        .await
-        .map_err(|e| backend("publishing", e))?;
-    Ok(ack.sequence)
+        .map_err(|e| backend("publishing", e))
 }
 
 impl Drop for JetStreamQueue {
@@ -407,14 +419,7 @@ impl Queue for JetStreamQueue {
         let mut acks = Vec::with_capacity(jobs.len());
         for job in jobs {
             let (subject, message) = self.job_message(job);
-            let body =
-                serde_json::to_vec(&message).map_err(|e| StoreError::backend_of("nats", e))?;
-            acks.push(
-                self.js
-                    .publish(subject.to_owned(), body.into())
-                    .await
-                    .map_err(|e| backend("publishing", e))?,
-            );
+            acks.push(send(&self.js, subject, &message, None).await?);
         }
         let mut ids = Vec::with_capacity(acks.len());
         for ack in acks {
