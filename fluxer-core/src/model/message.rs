@@ -241,6 +241,13 @@ impl Message {
     pub fn timestamp(&self) -> Timestamp {
         self.id.timestamp()
     }
+
+    /// The users its wire shape shows: its author (unless a webhook posted it) and those it
+    /// mentions. May repeat one.
+    pub fn named_users(&self) -> impl Iterator<Item = UserId> + '_ {
+        let author = self.webhook_id.is_none().then_some(self.author_id);
+        author.into_iter().chain(self.mention_ids.iter().copied())
+    }
 }
 
 /// A reaction's emoji: unicode (`name` only) or custom (`id` + `name`).

@@ -463,6 +463,51 @@ pub trait AccessRepository:
     }
 }
 
+/// A page of history with what showing it needs ([`HistoryRepository::history_page`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryPage {
+    /// The page, as [`MessageRepository::list_messages`] answers it.
+    pub messages: Vec<Message>,
+    /// The stored users among those the page's messages name ([`Message::named_users`]), in any
+    /// order; a named user that is not stored is simply absent.
+    pub users: Vec<User>,
+    /// The page's reactions, as [`MessageRepository::reaction_counts`] answers for its messages.
+    pub reactions: Vec<(MessageId, ReactionCount)>,
+}
+
+/// What showing a page of history reads. Every history request needs the page, the users its
+/// messages name and their reactions: three reads one after the other, which a backend that can
+/// answer from one round trip overrides. The provided body composes the other repositories, so
+/// `impl HistoryRepository for MyStore {}` is a complete, correct implementation.
+#[async_trait]
+pub trait HistoryRepository: MessageRepository + UserRepository {
+    /// One page of `channel`'s history (as `list_messages`) with the users its messages name and
+    /// their reactions as `viewer` sees them.
+    async fn history_page(
+        &self,
+        channel: ChannelId,
+        page: MessagePage,
+        limit: u32,
+        viewer: UserId,
+    ) -> PortResult<HistoryPage> {
+        let messages = self.list_messages(channel, page, limit).await?;
+        if messages.is_empty() {
+            return Ok(HistoryPage::default());
+        }
+        let mut named: Vec<UserId> = messages.iter().flat_map(Message::named_users).collect();
+        named.sort_unstable();
+        named.dedup();
+        let users = self.get_users(&named).await?;
+        let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+        let reactions = self.reaction_counts(channel, &ids, viewer).await?;
+        Ok(HistoryPage {
+            messages,
+            users,
+            reactions,
+        })
+    }
+}
+
 /// A kind of row an operator tool walks from first to last ([`ScanRepository::scan_ids`]).
 /// Exhaustive on purpose: every adapter must answer for every kind, so a new one is a change to
 /// the port.
@@ -866,6 +911,7 @@ pub trait Store:
     + ReadStateRepository
     + RelationshipRepository
     + AccessRepository
+    + HistoryRepository
     + ScanRepository
     + PrivateDocumentRepository
     + AuditLogRepository
@@ -896,6 +942,7 @@ impl<T> Store for T where
         + ReadStateRepository
         + RelationshipRepository
         + AccessRepository
+        + HistoryRepository
         + ScanRepository
         + PrivateDocumentRepository
         + AuditLogRepository

@@ -1,13 +1,13 @@
 //! Turning stored entities into wire shapes: joining authors, mentions, reactions and recipients.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::Result;
 use crate::id::{MessageId, UserId};
 use crate::model::{
     Channel, ChannelResponse, Message, MessageResponse, ReactionCount, User, UserPartial,
 };
-use crate::ports::{Dispatch, EventKind, Topic};
+use crate::ports::{Dispatch, EventKind, HistoryPage, Topic};
 
 use super::Fluxer;
 
@@ -51,7 +51,24 @@ impl Fluxer {
         viewer: UserId,
         messages: Vec<Message>,
     ) -> Result<Vec<MessageResponse>> {
-        self.hydrate_messages(viewer, messages, None).await
+        self.hydrate_messages(viewer, messages, Known::Nothing)
+            .await
+    }
+
+    /// Wire shapes for a page of history read with its users and reactions
+    /// ([`HistoryRepository::history_page`](crate::ports::HistoryRepository::history_page)).
+    pub(crate) async fn history_responses(
+        &self,
+        viewer: UserId,
+        page: HistoryPage,
+    ) -> Result<Vec<MessageResponse>> {
+        let HistoryPage {
+            messages,
+            users,
+            reactions,
+        } = page;
+        self.hydrate_messages(viewer, messages, Known::Page { users, reactions })
+            .await
     }
 
     /// The wire shape of a message `author` has just created: it has no reactions yet and its author
@@ -62,7 +79,7 @@ impl Fluxer {
         message: Message,
     ) -> Result<MessageResponse> {
         let hydrated = self
-            .hydrate_messages(author.id, vec![message], Some(author))
+            .hydrate_messages(author.id, vec![message], Known::NewBy(author))
             .await?;
         only(hydrated)
     }
@@ -71,7 +88,7 @@ impl Fluxer {
         &self,
         viewer: UserId,
         messages: Vec<Message>,
-        new_by: Option<&User>,
+        known: Known<'_>,
     ) -> Result<Vec<MessageResponse>> {
         let Some(first) = messages.first() else {
             return Ok(Vec::new());
@@ -89,28 +106,53 @@ impl Fluxer {
                 referenced.insert(r.message_id, found);
             }
         }
-        let known = new_by.map(|u| u.id);
-        let mut user_ids: Vec<UserId> = Vec::new();
-        for m in messages.iter().chain(referenced.values()) {
-            if m.webhook_id.is_none() && Some(m.author_id) != known {
-                user_ids.push(m.author_id);
-            }
-            user_ids.extend(m.mention_ids.iter().copied());
-        }
-        let mut users = self.user_partials(&user_ids).await?;
-        if let Some(author) = new_by {
-            users.insert(author.id, author.partial());
-        }
-        // A new message has no reactions; the one it replies to may.
-        let mut ids: Vec<MessageId> = referenced.keys().copied().collect();
-        if new_by.is_none() {
-            ids.extend(messages.iter().map(|m| m.id));
-        }
+        // What is at hand: users already read (or being the author), and the messages whose
+        // reactions are already read (a new message has none).
+        let mut users: HashMap<UserId, UserPartial> = HashMap::new();
+        let mut looked_up: HashSet<UserId> = HashSet::new();
         let mut reactions: HashMap<MessageId, Vec<ReactionCount>> = HashMap::new();
-        if !ids.is_empty() {
+        let mut reactions_read: HashSet<MessageId> = HashSet::new();
+        match known {
+            Known::Nothing => {}
+            Known::NewBy(author) => {
+                users.insert(author.id, author.partial());
+                looked_up.insert(author.id);
+                reactions_read.extend(messages.iter().map(|m| m.id));
+            }
+            Known::Page {
+                users: found,
+                reactions: counts,
+            } => {
+                looked_up.extend(messages.iter().flat_map(Message::named_users));
+                users.extend(found.iter().map(|u| (u.id, u.partial())));
+                for id in &looked_up {
+                    users.entry(*id).or_insert_with(|| unknown_user(*id));
+                }
+                reactions_read.extend(messages.iter().map(|m| m.id));
+                for (id, count) in counts {
+                    reactions.entry(id).or_default().push(count);
+                }
+            }
+        }
+        let missing: Vec<UserId> = messages
+            .iter()
+            .chain(referenced.values())
+            .flat_map(Message::named_users)
+            .filter(|id| !looked_up.contains(id))
+            .collect();
+        if !missing.is_empty() {
+            users.extend(self.user_partials(&missing).await?);
+        }
+        let unread: Vec<MessageId> = messages
+            .iter()
+            .map(|m| m.id)
+            .chain(referenced.keys().copied())
+            .filter(|id| !reactions_read.contains(id))
+            .collect();
+        if !unread.is_empty() {
             for (id, count) in self
                 .store()
-                .reaction_counts(channel_id, &ids, viewer)
+                .reaction_counts(channel_id, &unread, viewer)
                 .await?
             {
                 reactions.entry(id).or_default().push(count);
@@ -215,6 +257,18 @@ fn only(mut hydrated: Vec<MessageResponse>) -> Result<MessageResponse> {
     hydrated
         .pop()
         .ok_or_else(|| crate::error::Error::Internal("hydration lost a message".into()))
+}
+
+/// What a hydration has at hand before it reads anything.
+enum Known<'a> {
+    Nothing,
+    /// A message just created by this user: it has no reactions yet.
+    NewBy(&'a User),
+    /// A page read with the users its messages name and their reactions.
+    Page {
+        users: Vec<User>,
+        reactions: Vec<(MessageId, ReactionCount)>,
+    },
 }
 
 fn author_of(m: &Message, users: &HashMap<UserId, UserPartial>) -> UserPartial {

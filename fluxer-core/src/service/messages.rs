@@ -587,8 +587,11 @@ impl Fluxer {
             (_, _, Some(a)) => MessagePage::Around(a),
             _ => MessagePage::Latest,
         };
-        let messages = self.store().list_messages(channel_id, page, limit).await?;
-        self.message_responses(actor.id(), messages).await
+        let read = self
+            .store()
+            .history_page(channel_id, page, limit, actor.id())
+            .await?;
+        self.history_responses(actor.id(), read).await
     }
 
     /// One message (`GET /channels/{id}/messages/{message_id}`). Needs `READ_MESSAGE_HISTORY`;

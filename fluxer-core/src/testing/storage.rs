@@ -61,6 +61,7 @@ macro_rules! storage_conformance_tests {
             messages_around_page,
             messages_pages_around_a_missing_cursor,
             messages_empty_channel,
+            history_pages_match_their_pieces,
             message_insert_advances_last_message_id,
             message_update_replaces,
             message_delete_removes_it_and_its_reactions,

@@ -609,3 +609,99 @@ pub async fn messages_concurrent_inserts_several_channels(store: Arc<dyn Store>)
         assert_eq!(last, expected.last().copied());
     }
 }
+
+/// `history_page` answers what its pieces answer: the page as `list_messages`, the stored users
+/// its messages name (a webhook's message names no author; an unknown mention is skipped) and the
+/// page's reactions as `reaction_counts` gives them to the viewer, for every kind of page.
+pub async fn history_pages_match_their_pieces(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (channel, mut messages) = seed_history(&*store, &fx, 40).await;
+    let owner = messages[0].author_id;
+    let (friend, bystander) = (fx.make_user(), fx.make_user());
+    store.create_user(&friend).await.unwrap();
+    store.create_user(&bystander).await.unwrap();
+    let ghost = UserId(fx.snowflake());
+    for (i, m) in messages.iter_mut().enumerate() {
+        match i % 5 {
+            1 => m.mention_ids = vec![friend.id],
+            2 => m.mention_ids = vec![ghost, owner],
+            3 => {
+                // Posted by a webhook: its `author_id` is the webhook's, never shown as a user.
+                m.webhook_id = Some(crate::id::WebhookId(bystander.id.0));
+                m.author_id = bystander.id;
+            }
+            _ => continue,
+        }
+        store.update_message(m).await.unwrap();
+    }
+    for (i, m) in messages.iter().enumerate().step_by(3) {
+        store
+            .add_reaction(channel.id, m.id, &unicode_emoji("👍"), friend.id)
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            store
+                .add_reaction(channel.id, m.id, &unicode_emoji("🎉"), owner)
+                .await
+                .unwrap();
+        }
+    }
+
+    let at = messages[20].id;
+    let pages = [
+        MessagePage::Latest,
+        MessagePage::Before(at),
+        MessagePage::After(at),
+        MessagePage::Around(at),
+    ];
+    for viewer in [owner, friend.id] {
+        for kind in pages {
+            for limit in [1, 7, 50] {
+                let got = store
+                    .history_page(channel.id, kind, limit, viewer)
+                    .await
+                    .unwrap();
+                let listed = store.list_messages(channel.id, kind, limit).await.unwrap();
+                assert_eq!(got.messages, listed, "{kind:?} limit {limit}");
+                let named: BTreeSet<UserId> =
+                    listed.iter().flat_map(Message::named_users).collect();
+                let named: Vec<UserId> = named.into_iter().collect();
+                let mut users = store.get_users(&named).await.unwrap();
+                users.sort_by_key(|u| u.id);
+                let mut got_users = got.users.clone();
+                got_users.sort_by_key(|u| u.id);
+                assert_eq!(got_users, users, "{kind:?} limit {limit}");
+                assert!(
+                    got_users
+                        .iter()
+                        .all(|u| u.id != bystander.id && u.id != ghost)
+                );
+                let reactions = store
+                    .reaction_counts(channel.id, &ids(&listed), viewer)
+                    .await
+                    .unwrap();
+                assert_eq!(got.reactions, reactions, "{kind:?} limit {limit}");
+            }
+        }
+    }
+    // The newest page names the owner, the friend and no one else; its reactions carry `me`.
+    let newest = store
+        .history_page(channel.id, MessagePage::Latest, 50, friend.id)
+        .await
+        .unwrap();
+    let mut named: Vec<UserId> = newest.users.iter().map(|u| u.id).collect();
+    named.sort();
+    assert_eq!(named, sorted(vec![owner, friend.id]));
+    assert!(newest.reactions.iter().any(|(_, r)| r.me && r.count == 1));
+    assert!(newest.reactions.iter().any(|(_, r)| !r.me));
+
+    let empty = fx.make_text_channel(channel.guild_id.unwrap_or_default(), "empty", 9);
+    store.create_channel(&empty).await.unwrap();
+    assert_eq!(
+        store
+            .history_page(empty.id, MessagePage::Latest, 50, owner)
+            .await
+            .unwrap(),
+        crate::ports::HistoryPage::default()
+    );
+}

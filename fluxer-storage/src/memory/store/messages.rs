@@ -293,3 +293,5 @@ impl MessageRepository for MemoryStore {
         }))
     }
 }
+
+impl fluxer_core::ports::HistoryRepository for MemoryStore {}

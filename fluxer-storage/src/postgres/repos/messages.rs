@@ -5,12 +5,15 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, MessageId, UserId};
 use fluxer_core::model::{Message, ReactionCount, ReactionEmoji};
-use fluxer_core::ports::{MessagePage, MessageRepository, PortResult};
+use fluxer_core::ports::{
+    HistoryPage, HistoryRepository, MessagePage, MessageRepository, PortResult,
+};
 use fluxer_core::time::Timestamp;
+use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
 use super::{
-    column, decode_text, distinct_ids, execute, execute_existing, query, query_json,
+    column, decode, decode_text, distinct_ids, execute, execute_existing, query, query_json,
     query_one_json, sql_id, sql_limit,
 };
 use crate::postgres::{Failure, PostgresStore, transaction};
@@ -352,4 +355,133 @@ impl MessageRepository for PostgresStore {
         out.sort_by_key(|(m, _)| rank.get(&sql_id(m.get())).copied().unwrap_or(usize::MAX));
         Ok(out)
     }
+}
+
+/// The rest of a history page's statement after its `page (id, data)` CTE: the page's messages
+/// (part 0) and their reactions grouped as `reaction_counts` groups them (part 1), newest message
+/// first. `$1` is the channel and `$3` the viewer. The users the messages name are read apart: their
+/// IDs are inside the messages' JSON text, which PostgreSQL would parse again for every message
+/// (measured: that made the page three times as costly as the reads it replaced).
+macro_rules! with_page {
+    ($page:literal) => {
+        concat!(
+            "WITH page AS (",
+            $page,
+            ")
+            SELECT 0 AS part, p.id, p.data, NULL::text AS emoji, NULL::bigint AS n, NULL::bool AS me,
+                   NULL::bigint AS first
+              FROM page p
+            UNION ALL
+            SELECT 1, r.message_id, NULL, MIN(r.emoji), COUNT(*), BOOL_OR(r.user_id = $3), MIN(r.seq)
+              FROM reactions r
+             WHERE r.channel_id = $1 AND r.message_id IN (SELECT id FROM page)
+             GROUP BY r.message_id, r.emoji_key
+            ORDER BY part, id DESC, first"
+        )
+    };
+}
+
+#[async_trait]
+impl HistoryRepository for PostgresStore {
+    /// Two statements on one connection: the page with its reactions, then the users it names.
+    async fn history_page(
+        &self,
+        channel: ChannelId,
+        page: MessagePage,
+        limit: u32,
+        viewer: UserId,
+    ) -> PortResult<HistoryPage> {
+        let (ch, limit, viewer) = (
+            sql_id(channel.get()),
+            sql_limit(limit),
+            sql_id(viewer.get()),
+        );
+        let c = self.client().await?;
+        let rows = match page {
+            MessagePage::Latest => {
+                query(
+                    &c,
+                    with_page!(
+                        "SELECT id, data FROM messages WHERE channel_id = $1 ORDER BY id DESC LIMIT $2"
+                    ),
+                    &[&ch, &limit, &viewer],
+                )
+                .await?
+            }
+            MessagePage::Before(cursor) => {
+                query(
+                    &c,
+                    with_page!(
+                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id < $4 ORDER BY id DESC LIMIT $2"
+                    ),
+                    &[&ch, &limit, &viewer, &sql_id(cursor.get())],
+                )
+                .await?
+            }
+            MessagePage::After(cursor) => {
+                query(
+                    &c,
+                    with_page!(
+                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id > $4 ORDER BY id ASC LIMIT $2"
+                    ),
+                    &[&ch, &limit, &viewer, &sql_id(cursor.get())],
+                )
+                .await?
+            }
+            MessagePage::Around(cursor) => {
+                query(
+                    &c,
+                    with_page!(
+                        "WITH newer AS (SELECT id, data FROM messages WHERE channel_id = $1 AND id > $4
+                                          ORDER BY id ASC LIMIT $2::bigint / 2)
+                         SELECT id, data FROM newer
+                         UNION ALL
+                         (SELECT id, data FROM messages WHERE channel_id = $1 AND id <= $4
+                           ORDER BY id DESC LIMIT $2::bigint - (SELECT count(*) FROM newer))"
+                    ),
+                    &[&ch, &limit, &viewer, &sql_id(cursor.get())],
+                )
+                .await?
+            }
+        };
+        let mut read = history_rows(&rows)?;
+        if !read.messages.is_empty() {
+            let named = distinct_ids(
+                read.messages
+                    .iter()
+                    .flat_map(Message::named_users)
+                    .map(|u| u.get()),
+            );
+            read.users =
+                query_json(&c, "SELECT data FROM users WHERE id = ANY($1)", &[&named]).await?;
+        }
+        Ok(read)
+    }
+}
+
+/// Splits a history statement's rows into the page and its reactions.
+fn history_rows(rows: &[Row]) -> Result<HistoryPage, Failure> {
+    let mut out = HistoryPage::default();
+    for row in rows {
+        match column::<i32>(row, 0)? {
+            0 => out.messages.push(decode::<Message>(row, 2)?),
+            _ => {
+                let (mid, emoji, count, me): (i64, String, i64, bool) = (
+                    column(row, 1)?,
+                    column(row, 3)?,
+                    column(row, 4)?,
+                    column(row, 5)?,
+                );
+                out.reactions.push((
+                    MessageId::new(mid as u64),
+                    ReactionCount {
+                        emoji: decode_text(&emoji)?,
+                        count: count as u32,
+                        me,
+                    },
+                ));
+            }
+        }
+    }
+    Ok(out)
 }

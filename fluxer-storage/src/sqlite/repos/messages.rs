@@ -5,13 +5,15 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, MessageId, UserId};
 use fluxer_core::model::{Message, ReactionCount, ReactionEmoji};
-use fluxer_core::ports::{MessagePage, MessageRepository, PortResult};
+use fluxer_core::ports::{
+    HistoryPage, HistoryRepository, MessagePage, MessageRepository, PortResult,
+};
 use fluxer_core::time::Timestamp;
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::{
     db, distinct_ids, execute, execute_existing, execute_untracked, from_json, placeholders,
-    query_json, query_one_json, sql_id, to_json,
+    query_json, query_json_by_ids, query_one_json, sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
 
@@ -75,40 +77,8 @@ impl MessageRepository for SqliteStore {
         page: MessagePage,
         limit: u32,
     ) -> PortResult<Vec<Message>> {
-        let ch = sql_id(channel.get());
-        self.lookup(move |c| match page {
-            MessagePage::Latest => query_json(c, "SELECT data FROM messages WHERE channel_id = ?1 ORDER BY id DESC LIMIT ?2", params![ch, limit]),
-            MessagePage::Before(cursor) => query_json(
-                c,
-                "SELECT data FROM messages WHERE channel_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-                params![ch, sql_id(cursor.get()), limit],
-            ),
-            MessagePage::After(cursor) => {
-                let mut v: Vec<Message> = query_json(
-                    c,
-                    "SELECT data FROM messages WHERE channel_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3",
-                    params![ch, sql_id(cursor.get()), limit],
-                )?;
-                v.reverse();
-                Ok(v)
-            }
-            MessagePage::Around(cursor) => {
-                let mut newer: Vec<Message> = query_json(
-                    c,
-                    "SELECT data FROM messages WHERE channel_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3",
-                    params![ch, sql_id(cursor.get()), limit / 2],
-                )?;
-                newer.reverse();
-                let older: Vec<Message> = query_json(
-                    c,
-                    "SELECT data FROM messages WHERE channel_id = ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3",
-                    params![ch, sql_id(cursor.get()), limit as usize - newer.len()],
-                )?;
-                newer.extend(older);
-                Ok(newer)
-            }
-        })
-        .await
+        self.lookup(move |c| list_page(c, channel, page, limit))
+            .await
     }
 
     async fn delete_message(&self, channel: ChannelId, id: MessageId) -> PortResult<bool> {
@@ -298,33 +268,133 @@ impl MessageRepository for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct_ids(messages.iter().map(|m| m.get()));
+        self.lookup(move |c| reactions_of(c, channel, &ids, viewer))
+            .await
+    }
+}
+
+#[async_trait]
+impl HistoryRepository for SqliteStore {
+    /// The page, its users and its reactions on one read connection, without a hop per read.
+    async fn history_page(
+        &self,
+        channel: ChannelId,
+        page: MessagePage,
+        limit: u32,
+        viewer: UserId,
+    ) -> PortResult<HistoryPage> {
         self.lookup(move |c| {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(400) {
-                let sql = format!(
-                    "SELECT message_id, MIN(emoji), COUNT(*), MAX(user_id = ?), MIN(seq) AS first FROM reactions
-                     WHERE channel_id = ? AND message_id IN ({}) GROUP BY message_id, emoji_key ORDER BY message_id, first",
-                    placeholders(chunk.len())
-                );
-                let mut params: Vec<i64> = vec![sql_id(viewer.get()), sql_id(channel.get())];
-                params.extend_from_slice(chunk);
-                let mut stmt = c.prepare_cached(&sql).map_err(db)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(params), |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-                    })
-                    .map_err(db)?;
-                for row in rows {
-                    let (mid, emoji, count, me) = row.map_err(db)?;
-                    let emoji: ReactionEmoji = from_json(&emoji)?;
-                    out.push((MessageId::new(mid as u64), ReactionCount { emoji, count: count as u32, me: me != 0 }));
-                }
+            let messages = list_page(c, channel, page, limit)?;
+            if messages.is_empty() {
+                return Ok(HistoryPage::default());
             }
-            // The caller's message order; a stable sort keeps each message's emojis in theirs.
-            let rank: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-            out.sort_by_key(|(m, _)| rank.get(&sql_id(m.get())).copied().unwrap_or(usize::MAX));
-            Ok(out)
+            let named = distinct_ids(
+                messages
+                    .iter()
+                    .flat_map(Message::named_users)
+                    .map(|u| u.get()),
+            );
+            let users = query_json_by_ids(c, "users", &named)?;
+            let ids = distinct_ids(messages.iter().map(|m| m.id.get()));
+            let reactions = reactions_of(c, channel, &ids, viewer)?;
+            Ok(HistoryPage {
+                messages,
+                users,
+                reactions,
+            })
         })
         .await
     }
+}
+
+/// One page of a channel's history, newest first ([`MessagePage`]).
+fn list_page(
+    c: &Connection,
+    channel: ChannelId,
+    page: MessagePage,
+    limit: u32,
+) -> PortResult<Vec<Message>> {
+    let ch = sql_id(channel.get());
+    match page {
+        MessagePage::Latest => query_json(
+            c,
+            "SELECT data FROM messages WHERE channel_id = ?1 ORDER BY id DESC LIMIT ?2",
+            params![ch, limit],
+        ),
+        MessagePage::Before(cursor) => query_json(
+            c,
+            "SELECT data FROM messages WHERE channel_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            params![ch, sql_id(cursor.get()), limit],
+        ),
+        MessagePage::After(cursor) => {
+            let mut v: Vec<Message> = query_json(
+                c,
+                "SELECT data FROM messages WHERE channel_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3",
+                params![ch, sql_id(cursor.get()), limit],
+            )?;
+            v.reverse();
+            Ok(v)
+        }
+        MessagePage::Around(cursor) => {
+            let mut newer: Vec<Message> = query_json(
+                c,
+                "SELECT data FROM messages WHERE channel_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3",
+                params![ch, sql_id(cursor.get()), limit / 2],
+            )?;
+            newer.reverse();
+            let older: Vec<Message> = query_json(
+                c,
+                "SELECT data FROM messages WHERE channel_id = ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3",
+                params![ch, sql_id(cursor.get()), limit as usize - newer.len()],
+            )?;
+            newer.extend(older);
+            Ok(newer)
+        }
+    }
+}
+
+/// Reaction summaries of `ids` (distinct) as `viewer` sees them, in the order of `ids`.
+fn reactions_of(
+    c: &Connection,
+    channel: ChannelId,
+    ids: &[i64],
+    viewer: UserId,
+) -> PortResult<Vec<(MessageId, ReactionCount)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(400) {
+        let sql = format!(
+            "SELECT message_id, MIN(emoji), COUNT(*), MAX(user_id = ?), MIN(seq) AS first FROM reactions
+             WHERE channel_id = ? AND message_id IN ({}) GROUP BY message_id, emoji_key ORDER BY message_id, first",
+            placeholders(chunk.len())
+        );
+        let mut params: Vec<i64> = vec![sql_id(viewer.get()), sql_id(channel.get())];
+        params.extend_from_slice(chunk);
+        let mut stmt = c.prepare_cached(&sql).map_err(db)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(db)?;
+        for row in rows {
+            let (mid, emoji, count, me) = row.map_err(db)?;
+            let emoji: ReactionEmoji = from_json(&emoji)?;
+            out.push((
+                MessageId::new(mid as u64),
+                ReactionCount {
+                    emoji,
+                    count: count as u32,
+                    me: me != 0,
+                },
+            ));
+        }
+    }
+    // The caller's message order; a stable sort keeps each message's emojis in theirs.
+    let rank: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    out.sort_by_key(|(m, _)| rank.get(&sql_id(m.get())).copied().unwrap_or(usize::MAX));
+    Ok(out)
 }
