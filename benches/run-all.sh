@@ -22,7 +22,7 @@ run() {
   rm -f "$err"
 }
 
-run fanout -- --clients 1000 --messages 50 --rounds 3
+run fanout -- --clients 1000 --messages 200 --rounds 3
 run fanout -- --clients 10000 --messages 20 --rounds 3
 run fanout -- --storm --clients 10000 --rounds 1
 run rest_create -- --clients 64 --seconds 3 --rounds 3

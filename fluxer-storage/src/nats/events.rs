@@ -53,8 +53,7 @@ use fluxer_core::ports::{
     Dispatch, EventBus, EventKind, Lagged, PortResult, Replay, Subscription, Topic,
 };
 use futures_util::StreamExt;
-use futures_util::future::{self, Either};
-use tokio::sync::{Notify, OnceCell, mpsc, watch};
+use tokio::sync::{OnceCell, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::NatsConfig;
@@ -270,12 +269,7 @@ impl NatsEventBus {
     ) -> PortResult<(NatsSubscription, u64)> {
         let router = self.router().await?;
         let (sender, receiver) = mpsc::channel(capacity.max(1));
-        let inbox = Arc::new(Inbox {
-            sender,
-            lagged: AtomicBool::new(false),
-            gone: AtomicBool::new(false),
-            woken: Notify::new(),
-        });
+        let lagged = Arc::new(AtomicBool::new(false));
         let (id, delivered) = {
             let mut st = router.lock();
             if st.gone {
@@ -283,7 +277,13 @@ impl NatsEventBus {
             }
             let id = st.next_id;
             st.next_id += 1;
-            st.inboxes.insert(id, inbox.clone());
+            st.inboxes.insert(
+                id,
+                Inbox {
+                    sender,
+                    lagged: lagged.clone(),
+                },
+            );
             for topic in topics {
                 st.topics.entry(*topic).or_default().insert(id);
             }
@@ -292,7 +292,7 @@ impl NatsEventBus {
         let subscription = NatsSubscription {
             router,
             id,
-            inbox,
+            lagged,
             receiver,
             topics: topics.iter().copied().collect(),
             skip_until,
@@ -340,7 +340,9 @@ struct Router {
 struct RouterState {
     delivered: u64,
     next_id: u64,
-    inboxes: HashMap<u64, Arc<Inbox>>,
+    /// The live subscriptions' senders. Dropping one is how its subscription learns that nothing
+    /// more will come: it reads what is buffered, then ends.
+    inboxes: HashMap<u64, Inbox>,
     topics: HashMap<Topic, HashSet<u64>>,
     /// The live subscription ended (the connection was closed): nothing more will be delivered.
     gone: bool,
@@ -362,16 +364,18 @@ impl Router {
             if let Some(dispatch) = &dispatch
                 && let Some(ids) = st.topics.get(&dispatch.topic)
             {
+                let mut full = Vec::new();
                 for id in ids {
                     let Some(inbox) = st.inboxes.get(id) else {
                         continue;
                     };
-                    if inbox.lagged.load(Ordering::Acquire) {
-                        continue;
-                    }
                     if inbox.sender.try_send(dispatch.clone()).is_err() {
+                        full.push(*id);
+                    }
+                }
+                for id in full {
+                    if let Some(inbox) = st.inboxes.remove(&id) {
                         inbox.lagged.store(true, Ordering::Release);
-                        inbox.woken.notify_one();
                     }
                 }
             }
@@ -383,9 +387,8 @@ impl Router {
     fn lag_all(&self, position: u64) {
         let mut st = self.lock();
         st.delivered = st.delivered.max(position);
-        for inbox in st.inboxes.values() {
+        for (_, inbox) in st.inboxes.drain() {
             inbox.lagged.store(true, Ordering::Release);
-            inbox.woken.notify_one();
         }
     }
 
@@ -514,10 +517,8 @@ async fn route(router: Weak<Router>, mut live: Subscriber, history: History) {
     if let Some(router) = router.upgrade() {
         let mut st = router.lock();
         st.gone = true;
-        for inbox in st.inboxes.values() {
-            inbox.gone.store(true, Ordering::Release);
-            inbox.woken.notify_one();
-        }
+        // Without a sender each subscription reads what it holds, then ends.
+        st.inboxes.clear();
     }
 }
 
@@ -664,18 +665,16 @@ impl EventBus for NatsEventBus {
 /// The fan-out's side of a subscription's inbox.
 struct Inbox {
     sender: mpsc::Sender<Arc<Dispatch>>,
-    /// Set when an event did not fit: nothing more is delivered.
-    lagged: AtomicBool,
-    /// Set when the node consumer ended (the connection was closed).
-    gone: AtomicBool,
-    /// Wakes a waiting `recv` when `gone` or `lagged` is set.
-    woken: Notify,
+    /// Set, before the sender is dropped, when an event did not fit or was lost: the subscription
+    /// ends with `Err(Lagged)` rather than `None`.
+    lagged: Arc<AtomicBool>,
 }
 
 struct NatsSubscription {
     router: Arc<Router>,
     id: u64,
-    inbox: Arc<Inbox>,
+    /// Shared with the fan-out's [`Inbox`]: why the channel closed, once it has.
+    lagged: Arc<AtomicBool>,
     receiver: mpsc::Receiver<Arc<Dispatch>>,
     topics: HashSet<Topic>,
     /// Events at or before this position were replayed or already seen: skipped.
@@ -741,29 +740,12 @@ impl Subscription for NatsSubscription {
             return None;
         }
         loop {
-            let received = match self.receiver.try_recv() {
-                Ok(d) => Some(d),
-                // The inbox keeps a sender, so the channel never closes under us.
-                Err(mpsc::error::TryRecvError::Disconnected) => return None,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if self.inbox.lagged.load(Ordering::Acquire) {
-                        self.reported_end = true;
-                        return Some(Err(Lagged));
-                    }
-                    if self.inbox.gone.load(Ordering::Acquire) {
-                        self.reported_end = true;
-                        return None;
-                    }
-                    let received = std::pin::pin!(self.receiver.recv());
-                    let woken = std::pin::pin!(self.inbox.woken.notified());
-                    match future::select(received, woken).await {
-                        Either::Left((d, _)) => d,
-                        // A lag or the end shows on the next turn, once the buffer is drained.
-                        Either::Right(_) => continue,
-                    }
-                }
+            // The fan-out drops the sender when the subscription lags or the bus is gone: what is
+            // buffered is read first, then the end.
+            let Some(dispatch) = self.receiver.recv().await else {
+                self.reported_end = true;
+                return self.lagged.load(Ordering::Acquire).then_some(Err(Lagged));
             };
-            let dispatch = received?;
             // Removed topics may still have events in the inbox.
             if !self.topics.contains(&dispatch.topic)
                 || dispatch.position.is_some_and(|p| p <= self.skip_until)
