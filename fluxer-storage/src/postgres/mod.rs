@@ -40,7 +40,7 @@ pub use search::PostgresSearch;
 use std::future::Future;
 use std::time::Duration;
 
-use deadpool_postgres::{Hook, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use fluxer_core::StoreError;
 use fluxer_core::ports::{PortResult, conflict};
 use serde::{Deserialize, Serialize};
@@ -106,7 +106,7 @@ impl PostgresStore {
     /// Connects as `config` describes; see [`connect`](Self::connect).
     pub async fn connect_with(config: &PostgresConfig) -> PortResult<PostgresStore> {
         let store = PostgresStore {
-            pool: pool(config, Plans::Generic)?,
+            pool: pool(config)?,
         };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
@@ -146,20 +146,7 @@ impl PostgresStore {
 }
 
 /// A pool of connections to the database `config` names (connections open on first use).
-/// How a pool's connections plan their prepared statements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Plans {
-    /// PostgreSQL's default: each execution may be planned again for its parameters' values.
-    Default,
-    /// One plan per prepared statement (`plan_cache_mode = force_generic_plan`). The store's
-    /// statements are key lookups and key-ordered pages, whose best plan does not depend on the
-    /// values. Left to itself PostgreSQL plans a page again on every execution (a `LIMIT $n` or an
-    /// `id < $n` of unknown value looks costlier in a generic plan), which was a third of the
-    /// database's time on a history page.
-    Generic,
-}
-
-fn pool(config: &PostgresConfig, plans: Plans) -> PortResult<Pool> {
+fn pool(config: &PostgresConfig) -> PortResult<Pool> {
     let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
         StoreError::backend_of(
             "postgres",
@@ -176,25 +163,13 @@ fn pool(config: &PostgresConfig, plans: Plans) -> PortResult<Pool> {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    let mut builder = Pool::builder(manager).max_size(config.pool_size.max(1));
-    if plans == Plans::Generic {
-        builder = builder.post_create(Hook::async_fn(|client, _| {
-            Box::pin(async move {
-                // A PostgreSQL-wire database without the setting (CockroachDB before 23.2) keeps
-                // its own planning; the connection is as good without it.
-                if let Err(e) = client
-                    .batch_execute("SET plan_cache_mode = force_generic_plan")
-                    .await
-                {
-                    tracing::debug!(error = %e, "postgres: plan_cache_mode not set");
-                }
-                Ok(())
-            })
-        }));
-    }
-    builder.runtime(Runtime::Tokio1).build().map_err(|e| {
-        StoreError::backend_of("postgres", format!("cannot build the connection pool: {e}"))
-    })
+    Pool::builder(manager)
+        .max_size(config.pool_size.max(1))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| {
+            StoreError::backend_of("postgres", format!("cannot build the connection pool: {e}"))
+        })
 }
 
 /// A pooled connection from `pool`, waiting for one when all are busy.

@@ -27,7 +27,7 @@ use fluxer_core::ports::{
 use serde_json::json;
 use tokio_postgres::types::ToSql;
 
-use super::{Failure, Plans, PostgresConfig, client_of, pool, schema};
+use super::{Failure, PostgresConfig, client_of, pool, schema};
 
 const LEDGER: &str = "fluxer_search_migrations";
 
@@ -148,7 +148,7 @@ impl PostgresSearch {
     /// the server cannot be reached or its search tables are from a newer build.
     pub async fn connect(config: &PostgresConfig) -> PortResult<PostgresSearch> {
         let search = PostgresSearch {
-            pool: pool(config, Plans::Default)?,
+            pool: pool(config)?,
         };
         let mut client = client_of(&search.pool).await?;
         schema::migrate_to(&mut client, LEDGER, MIGRATIONS, MIGRATIONS.len() as i32).await?;

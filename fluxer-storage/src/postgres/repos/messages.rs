@@ -359,7 +359,7 @@ impl MessageRepository for PostgresStore {
 
 /// The rest of a history page's statement after its `page (id, data)` CTE: the page's messages
 /// (part 0) and their reactions grouped as `reaction_counts` groups them (part 1), newest message
-/// first. `$1` is the channel and `$3` the viewer. The users the messages name are read apart: their
+/// first. `$1` is the channel and `$2` the viewer. The users the messages name are read apart: their
 /// IDs are inside the messages' JSON text, which PostgreSQL would parse again for every message
 /// (measured: that made the page three times as costly as the reads it replaced).
 macro_rules! with_page {
@@ -372,7 +372,7 @@ macro_rules! with_page {
                    NULL::bigint AS first
               FROM page p
             UNION ALL
-            SELECT 1, r.message_id, NULL, MIN(r.emoji), COUNT(*), BOOL_OR(r.user_id = $3), MIN(r.seq)
+            SELECT 1, r.message_id, NULL, MIN(r.emoji), COUNT(*), BOOL_OR(r.user_id = $2), MIN(r.seq)
               FROM reactions r
              WHERE r.channel_id = $1 AND r.message_id IN (SELECT id FROM page)
              GROUP BY r.message_id, r.emoji_key
@@ -383,7 +383,11 @@ macro_rules! with_page {
 
 #[async_trait]
 impl HistoryRepository for PostgresStore {
-    /// Two statements on one connection: the page with its reactions, then the users it names.
+    /// Two statements on one connection: the page with its reactions, then the users it names. The
+    /// page size is written into the statement (one prepared statement per size and kind of page):
+    /// with `LIMIT $n` PostgreSQL either plans the page again on every execution (its default: a
+    /// generic plan for an unknown limit looks costlier) or, forced to keep one plan, reads a tenth
+    /// of the channel to sort it. A written limit gives one plan that walks the index.
     async fn history_page(
         &self,
         channel: ChannelId,
@@ -391,57 +395,50 @@ impl HistoryRepository for PostgresStore {
         limit: u32,
         viewer: UserId,
     ) -> PortResult<HistoryPage> {
-        let (ch, limit, viewer) = (
-            sql_id(channel.get()),
-            sql_limit(limit),
-            sql_id(viewer.get()),
-        );
+        let (ch, viewer) = (sql_id(channel.get()), sql_id(viewer.get()));
         let c = self.client().await?;
         let rows = match page {
             MessagePage::Latest => {
-                query(
-                    &c,
+                let sql = format!(
                     with_page!(
-                        "SELECT id, data FROM messages WHERE channel_id = $1 ORDER BY id DESC LIMIT $2"
+                        "SELECT id, data FROM messages WHERE channel_id = $1 ORDER BY id DESC LIMIT {limit}"
                     ),
-                    &[&ch, &limit, &viewer],
-                )
-                .await?
+                    limit = limit
+                );
+                query(&c, &sql, &[&ch, &viewer]).await?
             }
             MessagePage::Before(cursor) => {
-                query(
-                    &c,
+                let sql = format!(
                     with_page!(
-                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id < $4 ORDER BY id DESC LIMIT $2"
+                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id < $3 ORDER BY id DESC LIMIT {limit}"
                     ),
-                    &[&ch, &limit, &viewer, &sql_id(cursor.get())],
-                )
-                .await?
+                    limit = limit
+                );
+                query(&c, &sql, &[&ch, &viewer, &sql_id(cursor.get())]).await?
             }
             MessagePage::After(cursor) => {
-                query(
-                    &c,
+                let sql = format!(
                     with_page!(
-                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id > $4 ORDER BY id ASC LIMIT $2"
+                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id > $3 ORDER BY id ASC LIMIT {limit}"
                     ),
-                    &[&ch, &limit, &viewer, &sql_id(cursor.get())],
-                )
-                .await?
+                    limit = limit
+                );
+                query(&c, &sql, &[&ch, &viewer, &sql_id(cursor.get())]).await?
             }
             MessagePage::Around(cursor) => {
-                query(
-                    &c,
+                let sql = format!(
                     with_page!(
-                        "WITH newer AS (SELECT id, data FROM messages WHERE channel_id = $1 AND id > $4
-                                          ORDER BY id ASC LIMIT $2::bigint / 2)
+                        "WITH newer AS (SELECT id, data FROM messages WHERE channel_id = $1 AND id > $3
+                                          ORDER BY id ASC LIMIT {half})
                          SELECT id, data FROM newer
                          UNION ALL
-                         (SELECT id, data FROM messages WHERE channel_id = $1 AND id <= $4
-                           ORDER BY id DESC LIMIT $2::bigint - (SELECT count(*) FROM newer))"
+                         (SELECT id, data FROM messages WHERE channel_id = $1 AND id <= $3
+                           ORDER BY id DESC LIMIT {limit} - (SELECT count(*) FROM newer))"
                     ),
-                    &[&ch, &limit, &viewer, &sql_id(cursor.get())],
-                )
-                .await?
+                    half = limit / 2,
+                    limit = limit
+                );
+                query(&c, &sql, &[&ch, &viewer, &sql_id(cursor.get())]).await?
             }
         };
         let mut read = history_rows(&rows)?;
