@@ -407,20 +407,18 @@ impl HistoryRepository for PostgresStore {
                 );
                 query(&c, &sql, &[&ch, &viewer]).await?
             }
-            MessagePage::Before(cursor) => {
+            MessagePage::Before(cursor) | MessagePage::After(cursor) => {
+                // Older than the cursor from the newest down, or newer from the oldest up.
+                let (op, order) = match page {
+                    MessagePage::Before(_) => ("<", "DESC"),
+                    _ => (">", "ASC"),
+                };
                 let sql = format!(
                     with_page!(
-                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id < $3 ORDER BY id DESC LIMIT {limit}"
+                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id {op} $3 ORDER BY id {order} LIMIT {limit}"
                     ),
-                    limit = limit
-                );
-                query(&c, &sql, &[&ch, &viewer, &sql_id(cursor.get())]).await?
-            }
-            MessagePage::After(cursor) => {
-                let sql = format!(
-                    with_page!(
-                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id > $3 ORDER BY id ASC LIMIT {limit}"
-                    ),
+                    op = op,
+                    order = order,
                     limit = limit
                 );
                 query(&c, &sql, &[&ch, &viewer, &sql_id(cursor.get())]).await?
