@@ -480,6 +480,42 @@ fn two_users_chat_in_a_guild() {
         .json();
     assert_eq!(reply["type"], 19);
     assert_eq!(reply["referenced_message"]["id"], posted[6].as_str());
+    // In history, a reply shows the message it answers as that message shows on the same page:
+    // its author and its reactions as the viewer sees them.
+    alice
+        .raw(
+            "PUT",
+            &format!(
+                "/api/v1/channels/{general}/messages/{}/reactions/{thumbs}/@me",
+                posted[6]
+            ),
+            &[],
+            b"",
+        )
+        .expect(204);
+    let page = alice
+        .get(&format!("/api/v1/channels/{general}/messages?limit=100"))
+        .expect(200)
+        .json();
+    let on_page = |id: &str| {
+        page.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not on the page"))
+    };
+    let (listed_reply, answered) = (
+        on_page(reply["id"].as_str().unwrap()),
+        on_page(posted[6].as_str()),
+    );
+    assert_eq!(answered["reactions"][0]["count"], 1);
+    assert_eq!(answered["reactions"][0]["me"], true);
+    let shown = &listed_reply["referenced_message"];
+    assert_eq!(shown["id"], posted[6].as_str());
+    assert_eq!(shown["author"], answered["author"]);
+    assert_eq!(shown["reactions"], answered["reactions"]);
+    assert_eq!(shown["content"], answered["content"]);
 
     // Kick: bob leaves the guild's view.
     alice

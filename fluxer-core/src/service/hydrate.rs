@@ -94,15 +94,23 @@ impl Fluxer {
             return Ok(Vec::new());
         };
         let channel_id = first.channel_id;
-        // Replies show the message they answer (one level deep).
+        // Replies show the message they answer (one level deep), read unless it is on the page.
         let mut referenced: HashMap<MessageId, Message> = HashMap::new();
         for m in &messages {
-            if let Some(r) = &m.message_reference
-                && r.kind == 0
-                && r.channel_id.is_none_or(|c| c == channel_id)
-                && !referenced.contains_key(&r.message_id)
-                && let Some(found) = self.store().get_message(channel_id, r.message_id).await?
+            let Some(r) = &m.message_reference else {
+                continue;
+            };
+            if r.kind != 0
+                || r.channel_id.is_some_and(|c| c != channel_id)
+                || referenced.contains_key(&r.message_id)
             {
+                continue;
+            }
+            let found = match messages.iter().find(|on_page| on_page.id == r.message_id) {
+                Some(on_page) => Some(on_page.clone()),
+                None => self.store().get_message(channel_id, r.message_id).await?,
+            };
+            if let Some(found) = found {
                 referenced.insert(r.message_id, found);
             }
         }
