@@ -1,15 +1,17 @@
 //! Web Push fan-out on the in-memory adapters, jobs run inline (no queue): who is told of a new
-//! message. In a guild of more than `LARGE_GUILD` members only those it mentions are (the end-to-end
-//! suite covers DMs and small guilds against a real push service); a burst of messages handed to
-//! one `push_messages` job tells each one of them.
+//! message. In a small guild, the subscribed members who can see the channel, not its author; in a
+//! guild of more than `LARGE_GUILD` members only those it mentions are (the end-to-end suite
+//! covers DMs and small guilds against a real push service); a burst of messages handed to one
+//! `push_messages` job tells each one of them.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use fluxer_core::ports::{PortResult, PushMessage, PushOutcome, PushSender};
+use fluxer_core::permission::{OverwriteType, PermissionOverwrite, Permissions};
 use fluxer_core::service::{
-    Actor, Argon2Hasher, Config, Fluxer, GuildCreate, InviteCreate, LARGE_GUILD, Ports, PushKeys,
-    PushSubscribe, Task,
+    Actor, Argon2Hasher, ChannelCreate, Config, Fluxer, GuildCreate, InviteCreate, LARGE_GUILD,
+    Ports, PushKeys, PushSubscribe, Task,
 };
 use fluxer_core::testing::people::{post, register};
 use fluxer_storage::memory::{InProcessEventBus, MemoryCache, MemoryMailer, MemoryStore};
@@ -83,6 +85,102 @@ async fn subscribe(fluxer: &Fluxer, actor: &Actor) -> String {
         .await
         .unwrap();
     endpoint
+}
+
+#[tokio::test]
+async fn a_small_guild_tells_the_subscribed_who_see_the_channel() {
+    let (fluxer, recorder) = env();
+    let owner = user(&fluxer, "owner").await;
+    let guild = fluxer
+        .create_guild(
+            &owner,
+            GuildCreate {
+                name: "Few".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let general = fluxer.list_guild_channels(&owner, guild).await.unwrap()[0].id;
+    let invite = fluxer
+        .create_invite(&owner, general, InviteCreate::default())
+        .await
+        .unwrap();
+    let (bob, carol, dave) = (
+        user(&fluxer, "bob").await,
+        user(&fluxer, "carol").await,
+        user(&fluxer, "dave").await,
+    );
+    for member in [&bob, &carol, &dave] {
+        fluxer.accept_invite(member, &invite.code).await.unwrap();
+    }
+    // Bob and Carol subscribe, Dave does not; nobody has a gateway session, so all are away.
+    let bob_endpoint = subscribe(&fluxer, &bob).await;
+    let carol_endpoint = subscribe(&fluxer, &carol).await;
+    let owner_endpoint = subscribe(&fluxer, &owner).await;
+    // #staff: hidden from @everyone, shown to Carol.
+    let staff = fluxer
+        .create_guild_channel(
+            &owner,
+            guild,
+            ChannelCreate {
+                name: "staff".into(),
+                permission_overwrites: vec![
+                    PermissionOverwrite {
+                        id: guild.0,
+                        kind: OverwriteType::Role,
+                        allow: Permissions::empty(),
+                        deny: Permissions::VIEW_CHANNEL,
+                    },
+                    PermissionOverwrite {
+                        id: carol.id().0,
+                        kind: OverwriteType::Member,
+                        allow: Permissions::VIEW_CHANNEL,
+                        deny: Permissions::empty(),
+                    },
+                ],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+
+    let hello = post(&fluxer, &owner, general, "hello all").await;
+    let mut told = recorder.take();
+    told.sort();
+    let mut expected = vec![
+        (bob_endpoint.clone(), hello.to_string()),
+        (carol_endpoint.clone(), hello.to_string()),
+    ];
+    expected.sort();
+    assert_eq!(told, expected, "the subscribed members, not the author");
+
+    let secret = post(&fluxer, &owner, staff, "staff only").await;
+    assert_eq!(
+        recorder.take(),
+        vec![(carol_endpoint.clone(), secret.to_string())],
+        "only who can see #staff"
+    );
+
+    let reply = post(&fluxer, &carol, staff, "noted").await;
+    assert_eq!(
+        recorder.take(),
+        vec![(owner_endpoint.clone(), reply.to_string())]
+    );
+
+    // Dave, subscribed nowhere, is never told; everyone subscribed hears from him.
+    let from_dave = post(&fluxer, &dave, general, "hi").await;
+    let mut told = recorder.take();
+    told.sort();
+    let mut expected = vec![
+        (bob_endpoint, from_dave.to_string()),
+        (carol_endpoint, from_dave.to_string()),
+        (owner_endpoint, from_dave.to_string()),
+    ];
+    expected.sort();
+    assert_eq!(told, expected);
 }
 
 #[tokio::test]

@@ -22,10 +22,12 @@ use sha2::{Digest, Sha256};
 
 use super::jobs::Task;
 use super::uploads::image_key;
-use super::{Actor, Fluxer, GuildView};
+use super::{Actor, Fluxer};
 use crate::error::{Error, Result};
 use crate::id::{ChannelId, GuildId, MessageId, RoleId, UserId};
-use crate::model::{Channel, ChannelType, Member, Message, RelationshipType, UserGuildSettings};
+use crate::model::{
+    Channel, ChannelType, Guild, Member, Message, RelationshipType, Role, UserGuildSettings,
+};
 use crate::permission::Permissions;
 use crate::ports::{PrivateDocument, PushMessage, PushOutcome, PushUrgency, Status};
 use crate::secret::to_hex;
@@ -183,14 +185,28 @@ impl Notice<'_> {
 /// Who may be told of the new messages of one channel (see [`Fluxer::fan_out_push`]).
 struct PushAudience {
     channel: Channel,
-    /// Its guild, when it has one.
-    guild: Option<GuildView>,
-    /// (user, their roles) of those who can see the channel and are away; empty in a large
-    /// guild, where only the mentioned are told.
-    candidates: Vec<(UserId, Vec<RoleId>)>,
+    /// Its guild, when it has one (its roles only when someone could be pushed to).
+    guild: Option<GuildRules>,
+    /// Those who can see the channel, are away and have a subscription; empty in a large guild,
+    /// where only the mentioned are told.
+    candidates: Vec<Candidate>,
     guild_name: Option<String>,
     guild_default: u8,
     large_guild: bool,
+}
+
+/// What deciding who sees a channel of a guild needs.
+struct GuildRules {
+    guild: Guild,
+    roles: Vec<Role>,
+}
+
+/// Someone a message may be pushed to: their roles (for role mentions) and their subscriptions.
+#[derive(Clone)]
+struct Candidate {
+    user: UserId,
+    roles: Vec<RoleId>,
+    subscriptions: Vec<PushSubscription>,
 }
 
 /// Whether `message` mentions `user` in a way their settings heed: by name (a reply that pings
@@ -409,7 +425,9 @@ impl Fluxer {
     }
 
     /// Who may be told of a new message in `channel_id`, before its author and mentions are known;
-    /// `None` when the channel (or its guild) is gone.
+    /// `None` when the channel (or its guild) is gone. Who could be pushed to at all (away, with a
+    /// subscription) is found before who can see the channel, so a channel whose members are all
+    /// online or subscribed nowhere costs no read of roles or messages.
     async fn push_audience(&self, channel_id: ChannelId) -> Result<Option<PushAudience>> {
         let store = self.store();
         let Some(channel) = store.get_channel(channel_id).await? else {
@@ -423,49 +441,62 @@ impl Fluxer {
             large_guild: false,
             channel,
         };
-        match audience.channel.guild_id {
-            None => {
-                for user in &audience.channel.recipient_ids {
-                    audience.candidates.push((*user, Vec::new()));
-                }
+        let Some(guild_id) = audience.channel.guild_id else {
+            let recipients = audience.channel.recipient_ids.iter();
+            audience.candidates = self
+                .reachable(recipients.map(|u| (*u, Vec::new())).collect())
+                .await?;
+            return Ok(Some(audience));
+        };
+        let Some(guild) = store.get_guild(guild_id).await? else {
+            return Ok(None);
+        };
+        audience.large_guild = store.count_members(guild_id).await? > LARGE_GUILD;
+        audience.guild_name = Some(guild.name.clone());
+        audience.guild_default = guild.default_message_notifications;
+        let mut rules = GuildRules {
+            guild,
+            roles: Vec::new(),
+        };
+        if audience.large_guild {
+            // Only whom a message mentions is told: found per message.
+            rules.roles = store.list_roles(guild_id).await?;
+        } else {
+            let members = store
+                .list_members(guild_id, None, LARGE_GUILD as u32)
+                .await?;
+            let everyone = members.iter().map(|m| (m.user_id, m.roles.clone()));
+            let mut reachable = self.reachable(everyone.collect()).await?;
+            if !reachable.is_empty() {
+                rules.roles = store.list_roles(guild_id).await?;
+                let seeing: Vec<UserId> = members
+                    .iter()
+                    .filter(|m| self.sees(&rules, &audience.channel, m))
+                    .map(|m| m.user_id)
+                    .collect();
+                reachable.retain(|c| seeing.contains(&c.user));
             }
-            Some(guild_id) => {
-                let Some(view) = self.guild_view(guild_id).await? else {
-                    return Ok(None);
-                };
-                audience.large_guild = store.count_members(guild_id).await? > LARGE_GUILD;
-                // A large guild notifies only whom a message mentions: found per message.
-                if !audience.large_guild {
-                    let members = store
-                        .list_members(guild_id, None, LARGE_GUILD as u32)
-                        .await?;
-                    audience.candidates = self.members_who_see(&view, &audience.channel, members);
-                }
-                audience.guild_name = Some(view.guild.name.clone());
-                audience.guild_default = view.guild.default_message_notifications;
-                audience.guild = Some(view);
-            }
+            audience.candidates = reachable;
         }
-        audience.candidates = self.away(audience.candidates).await?;
+        audience.guild = Some(rules);
         Ok(Some(audience))
     }
 
-    /// (user, their roles) of the members who can see `channel`.
-    fn members_who_see(
-        &self,
-        view: &GuildView,
-        channel: &Channel,
-        members: Vec<Member>,
-    ) -> Vec<(UserId, Vec<RoleId>)> {
-        let now = self.now();
-        members
-            .into_iter()
-            .filter(|m| {
-                super::access::member_channel_permissions(&view.guild, &view.roles, m, channel, now)
-                    .contains(Permissions::VIEW_CHANNEL)
-            })
-            .map(|m| (m.user_id, m.roles))
-            .collect()
+    /// Whether `member` can see `channel`.
+    fn sees(&self, rules: &GuildRules, channel: &Channel, member: &Member) -> bool {
+        super::access::member_channel_permissions(
+            &rules.guild,
+            &rules.roles,
+            member,
+            channel,
+            self.now(),
+        )
+        .contains(Permissions::VIEW_CHANNEL)
+    }
+
+    /// Of `people` (user, their roles), those who could be pushed to: away, with a subscription.
+    async fn reachable(&self, people: Vec<(UserId, Vec<RoleId>)>) -> Result<Vec<Candidate>> {
+        self.subscribed(self.away(people).await?).await
     }
 
     /// Those of `candidates` who are away: no live session, or idle and not on a phone (upstream:
@@ -490,6 +521,24 @@ impl Fluxer {
         Ok(candidates)
     }
 
+    /// Those of `people` with a push subscription, each with theirs: read once for a batch of
+    /// messages, and before any message is, so a channel where nobody could be pushed to costs no
+    /// read of its messages.
+    async fn subscribed(&self, people: Vec<(UserId, Vec<RoleId>)>) -> Result<Vec<Candidate>> {
+        let mut out = Vec::new();
+        for (user, roles) in people {
+            let subscriptions = self.stored_push_subscriptions(user).await?;
+            if !subscriptions.is_empty() {
+                out.push(Candidate {
+                    user,
+                    roles,
+                    subscriptions,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Queues the notifications of one message to its channel's `audience`.
     async fn notify_of_message(
         &self,
@@ -502,19 +551,22 @@ impl Fluxer {
             return Ok(());
         };
         let mut candidates = match (&audience.guild, audience.large_guild) {
-            (Some(view), true) => {
+            (Some(rules), true) => {
                 let mut mentioned = Vec::new();
                 for user in &message.mention_ids {
-                    if let Some(m) = store.get_member(view.guild.id, *user).await? {
+                    if let Some(m) = store.get_member(rules.guild.id, *user).await? {
                         mentioned.push(m);
                     }
                 }
-                let mentioned = self.members_who_see(view, channel, mentioned);
-                self.away(mentioned).await?
+                let seeing = mentioned
+                    .into_iter()
+                    .filter(|m| self.sees(rules, channel, m))
+                    .map(|m| (m.user_id, m.roles));
+                self.reachable(seeing.collect()).await?
             }
             _ => audience.candidates.clone(),
         };
-        candidates.retain(|(u, _)| *u != message.author_id);
+        candidates.retain(|c| c.user != message.author_id);
         if candidates.is_empty() {
             return Ok(());
         }
@@ -537,11 +589,12 @@ impl Fluxer {
             }
             _ => None,
         };
-        for (user, roles) in candidates {
-            let subscriptions = self.stored_push_subscriptions(user).await?;
-            if subscriptions.is_empty() {
-                continue;
-            }
+        for Candidate {
+            user,
+            roles,
+            subscriptions,
+        } in candidates
+        {
             let blocked = store
                 .get_relationship(user, author.id)
                 .await?
