@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use fluxer_core::ports::{PortResult, PushMessage, PushOutcome, PushSender};
 use fluxer_core::permission::{OverwriteType, PermissionOverwrite, Permissions};
+use fluxer_core::ports::{PortResult, PushMessage, PushOutcome, PushSender};
 use fluxer_core::service::{
     Actor, Argon2Hasher, ChannelCreate, Config, Fluxer, GuildCreate, InviteCreate, LARGE_GUILD,
     Ports, PushKeys, PushSubscribe, Task,

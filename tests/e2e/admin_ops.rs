@@ -141,6 +141,12 @@ fn staff_reload_shut_down_and_clean_up_guilds() {
     post_message(&alice, &general, "still here");
     let msg = rt.block_on(next_dispatch(&mut bob_ws, "MESSAGE_CREATE"));
     assert_eq!(msg["d"]["content"], "still here");
+    // As upstream's dispatch: the author's member and the channel's type beside the message.
+    assert_eq!(msg["d"]["channel_id"], general.as_str());
+    assert_eq!(msg["d"]["guild_id"], guild.as_str());
+    assert_eq!(msg["d"]["channel_type"], 0, "{msg}");
+    assert!(msg["d"]["member"]["joined_at"].is_string(), "{msg}");
+    assert!(msg["d"]["member"]["roles"].is_array(), "{msg}");
 
     // The gateway's view: the guild is held, with bob's session.
     let stats = admin

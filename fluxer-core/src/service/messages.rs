@@ -1,14 +1,14 @@
 //! Messages: send (with mentions, replies, embeds), history, edit, delete, bulk delete, reactions,
 //! pins and read states.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{AttachmentId, ChannelId, ExpressionId, MessageId, RoleId, UserId};
 use crate::model::{
-    AllowedMentions, Attachment, ChannelType, Embed, Message, MessageReference, MessageResponse,
-    MessageType, ReactionEmoji, ReadState, RelationshipType, audit_action,
+    AllowedMentions, Attachment, ChannelType, Embed, MemberResponse, Message, MessageReference,
+    MessageResponse, MessageType, ReactionEmoji, ReadState, RelationshipType, audit_action,
 };
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, MessagePage, Topic};
@@ -177,6 +177,18 @@ pub(crate) fn parse_mentions(content: &str) -> ParsedMentions {
         }
     }
     out
+}
+
+/// MESSAGE_CREATE's payload, as upstream's dispatch: the message, its author's member (in a guild,
+/// unless a webhook posted it) and the channel's type beside it. Written straight to the event's
+/// text, without a `serde_json::Value` in between.
+#[derive(Serialize)]
+pub(crate) struct MessageCreateEvent<'a> {
+    #[serde(flatten)]
+    pub(crate) message: &'a MessageResponse,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) member: Option<MemberResponse>,
+    pub(crate) channel_type: ChannelType,
 }
 
 impl Fluxer {
@@ -393,15 +405,16 @@ impl Fluxer {
             }
         }
         let response = self.new_message_response(&actor.user, message).await?;
-        let mut payload = serde_json::to_value(&response).unwrap_or_default();
-        if let Some(g) = &access.guild
-            && response.webhook_id.is_none()
-        {
-            payload["member"] =
-                serde_json::to_value(g.member.response(actor.user.partial())).unwrap_or_default();
-        }
-        // As upstream's dispatch: the channel's type beside the message.
-        payload["channel_type"] = serde_json::to_value(access.channel.kind).unwrap_or_default();
+        let member = access
+            .guild
+            .as_ref()
+            .filter(|_| response.webhook_id.is_none())
+            .map(|g| g.member.response(actor.user.partial()));
+        let payload = MessageCreateEvent {
+            message: &response,
+            member,
+            channel_type: access.channel.kind,
+        };
         self.emit_channel_event(EventKind::MessageCreate, &access.channel, &payload)
             .await;
         Ok(response)

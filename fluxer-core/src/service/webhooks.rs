@@ -423,8 +423,11 @@ impl Fluxer {
         }
         self.record_mentions(&message).await?;
         let response = self.message_response(message.author_id, message).await?;
-        let mut payload = serde_json::to_value(&response).unwrap_or_default();
-        payload["channel_type"] = serde_json::to_value(channel.kind).unwrap_or_default();
+        let payload = super::messages::MessageCreateEvent {
+            message: &response,
+            member: None,
+            channel_type: channel.kind,
+        };
         self.emit_channel_event(EventKind::MessageCreate, &channel, &payload)
             .await;
         Ok(response)
