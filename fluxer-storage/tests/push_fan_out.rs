@@ -11,7 +11,7 @@ use fluxer_core::permission::{OverwriteType, PermissionOverwrite, Permissions};
 use fluxer_core::ports::{PortResult, PushMessage, PushOutcome, PushSender};
 use fluxer_core::service::{
     Actor, Argon2Hasher, ChannelCreate, Config, Fluxer, GuildCreate, InviteCreate, LARGE_GUILD,
-    Ports, PushKeys, PushSubscribe, Task,
+    Ports, PushKeys, PushSubscribe, RoleCreate, Task,
 };
 use fluxer_core::testing::people::{post, register};
 use fluxer_storage::memory::{InProcessEventBus, MemoryCache, MemoryMailer, MemoryStore};
@@ -115,11 +115,28 @@ async fn a_small_guild_tells_the_subscribed_who_see_the_channel() {
     for member in [&bob, &carol, &dave] {
         fluxer.accept_invite(member, &invite.code).await.unwrap();
     }
-    // Bob and Carol subscribe, Dave does not; nobody has a gateway session, so all are away.
+    // Bob, Carol and the owner subscribe, Dave does not; nobody has a gateway session, so all
+    // are away.
     let bob_endpoint = subscribe(&fluxer, &bob).await;
     let carol_endpoint = subscribe(&fluxer, &carol).await;
     let owner_endpoint = subscribe(&fluxer, &owner).await;
-    // #staff: hidden from @everyone, shown to Carol.
+    // #staff: hidden from @everyone, shown to the Staff role, which Carol holds.
+    let staff_role = fluxer
+        .create_role(
+            &owner,
+            guild,
+            RoleCreate {
+                name: Some("Staff".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    fluxer
+        .set_member_role(&owner, guild, carol.id(), staff_role, true)
+        .await
+        .unwrap();
     let staff = fluxer
         .create_guild_channel(
             &owner,
@@ -134,8 +151,8 @@ async fn a_small_guild_tells_the_subscribed_who_see_the_channel() {
                         deny: Permissions::VIEW_CHANNEL,
                     },
                     PermissionOverwrite {
-                        id: carol.id().0,
-                        kind: OverwriteType::Member,
+                        id: staff_role.0,
+                        kind: OverwriteType::Role,
                         allow: Permissions::VIEW_CHANNEL,
                         deny: Permissions::empty(),
                     },
@@ -170,7 +187,7 @@ async fn a_small_guild_tells_the_subscribed_who_see_the_channel() {
         vec![(owner_endpoint.clone(), reply.to_string())]
     );
 
-    // Dave, subscribed nowhere, is never told; everyone subscribed hears from him.
+    // Everyone subscribed hears from Dave (who, subscribed nowhere, is never told anything).
     let from_dave = post(&fluxer, &dave, general, "hi").await;
     let mut told = recorder.take();
     told.sort();

@@ -185,10 +185,11 @@ impl Notice<'_> {
 /// Who may be told of the new messages of one channel (see [`Fluxer::fan_out_push`]).
 struct PushAudience {
     channel: Channel,
-    /// Its guild, when it has one (its roles only when someone could be pushed to).
-    guild: Option<GuildRules>,
+    /// A large guild's rules, which each message's mentions are checked against; `None` in a
+    /// small guild (its candidates are settled here) and a private channel.
+    large: Option<GuildRules>,
     /// Those who can see the channel, are away and have a subscription; empty in a large guild,
-    /// where only the mentioned are told.
+    /// where only the mentioned are told (found per message).
     candidates: Vec<Candidate>,
     guild_name: Option<String>,
     guild_default: u8,
@@ -397,8 +398,8 @@ impl Fluxer {
     }
 
     /// [`Task::PushMessages`]: who gets a notification of each of these messages, and queueing
-    /// them. The audience of a channel (its members who can see it, less those online) is worked
-    /// out once for all of the batch's messages in it.
+    /// them. The audience of a channel (its members who can see it, less those online and those
+    /// with no subscription) is worked out once for all of the batch's messages in it.
     pub(crate) async fn fan_out_push(&self, messages: &[(ChannelId, MessageId)]) -> Result<()> {
         if self.ports().push.is_none() {
             return Ok(());
@@ -414,7 +415,7 @@ impl Fluxer {
             let Some(audience) = self.push_audience(channel_id).await? else {
                 continue;
             };
-            if !audience.large_guild && audience.candidates.is_empty() {
+            if audience.large.is_none() && audience.candidates.is_empty() {
                 continue;
             }
             for id in ids {
@@ -425,9 +426,10 @@ impl Fluxer {
     }
 
     /// Who may be told of a new message in `channel_id`, before its author and mentions are known;
-    /// `None` when the channel (or its guild) is gone. Who could be pushed to at all (away, with a
-    /// subscription) is found before who can see the channel, so a channel whose members are all
-    /// online or subscribed nowhere costs no read of roles or messages.
+    /// `None` when the channel (or its guild) is gone. In a private channel or a small guild, who
+    /// could be pushed to at all (away, with a subscription) is found before who can see the
+    /// channel, so one whose members are all online or subscribed nowhere costs no read of roles
+    /// or messages.
     async fn push_audience(&self, channel_id: ChannelId) -> Result<Option<PushAudience>> {
         let store = self.store();
         let Some(channel) = store.get_channel(channel_id).await? else {
@@ -435,7 +437,7 @@ impl Fluxer {
         };
         let mut audience = PushAudience {
             candidates: Vec::new(),
-            guild: None,
+            large: None,
             guild_name: None,
             guild_default: ALL_MESSAGES,
             large_guild: false,
@@ -454,13 +456,10 @@ impl Fluxer {
         audience.large_guild = store.count_members(guild_id).await? > LARGE_GUILD;
         audience.guild_name = Some(guild.name.clone());
         audience.guild_default = guild.default_message_notifications;
-        let mut rules = GuildRules {
-            guild,
-            roles: Vec::new(),
-        };
         if audience.large_guild {
             // Only whom a message mentions is told: found per message.
-            rules.roles = store.list_roles(guild_id).await?;
+            let roles = store.list_roles(guild_id).await?;
+            audience.large = Some(GuildRules { guild, roles });
         } else {
             let members = store
                 .list_members(guild_id, None, LARGE_GUILD as u32)
@@ -468,7 +467,8 @@ impl Fluxer {
             let everyone = members.iter().map(|m| (m.user_id, m.roles.clone()));
             let mut reachable = self.reachable(everyone.collect()).await?;
             if !reachable.is_empty() {
-                rules.roles = store.list_roles(guild_id).await?;
+                let roles = store.list_roles(guild_id).await?;
+                let rules = GuildRules { guild, roles };
                 let seeing: Vec<UserId> = members
                     .iter()
                     .filter(|m| self.sees(&rules, &audience.channel, m))
@@ -478,7 +478,6 @@ impl Fluxer {
             }
             audience.candidates = reachable;
         }
-        audience.guild = Some(rules);
         Ok(Some(audience))
     }
 
@@ -521,9 +520,8 @@ impl Fluxer {
         Ok(candidates)
     }
 
-    /// Those of `people` with a push subscription, each with theirs: read once for a batch of
-    /// messages, and before any message is, so a channel where nobody could be pushed to costs no
-    /// read of its messages.
+    /// Those of `people` with a push subscription, each with theirs (in a private channel or a
+    /// small guild, read once for a batch of messages).
     async fn subscribed(&self, people: Vec<(UserId, Vec<RoleId>)>) -> Result<Vec<Candidate>> {
         let mut out = Vec::new();
         for (user, roles) in people {
@@ -550,8 +548,8 @@ impl Fluxer {
         let Some(message) = store.get_message(channel.id, message_id).await? else {
             return Ok(());
         };
-        let mut candidates = match (&audience.guild, audience.large_guild) {
-            (Some(rules), true) => {
+        let mut candidates = match &audience.large {
+            Some(rules) => {
                 let mut mentioned = Vec::new();
                 for user in &message.mention_ids {
                     if let Some(m) = store.get_member(rules.guild.id, *user).await? {
