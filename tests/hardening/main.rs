@@ -385,10 +385,6 @@ fn search_finds_every_acknowledged_message_after_kill_9() {
     }
 }
 
-/// Defect 5: half-sent requests held connections forever and SIGTERM waited for them. Headers
-/// must now arrive within the timeout, one IP holds a bounded number of connections, and SIGTERM
-/// exits within the shutdown deadline with slow clients still connected.
-
 /// Opens `n` connections to `addr` and sends each a request: the connections, and how many of
 /// them were closed without an answer.
 fn hold(addr: &str, n: usize) -> (Vec<TcpStream>, usize) {
@@ -420,6 +416,9 @@ fn hold(addr: &str, n: usize) -> (Vec<TcpStream>, usize) {
     (held, refused)
 }
 
+/// Defect 5: half-sent requests held connections forever and SIGTERM waited for them. Headers
+/// must now arrive within the timeout, one IP holds a bounded number of connections, and SIGTERM
+/// exits within the shutdown deadline with slow clients still connected.
 #[test]
 fn slow_clients_are_cut_and_sigterm_exits_within_the_deadline() {
     let mut server = Server::start(&[
