@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use fluxer_core::id::{ChannelId, GuildId};
 use fluxer_core::permission::{OverwriteType, PermissionOverwrite, Permissions};
 use fluxer_core::ports::{PortResult, PushMessage, PushOutcome, PushSender};
 use fluxer_core::service::{
@@ -87,33 +88,39 @@ async fn subscribe(fluxer: &Fluxer, actor: &Actor) -> String {
     endpoint
 }
 
-#[tokio::test]
-async fn a_small_guild_tells_the_subscribed_who_see_the_channel() {
-    let (fluxer, recorder) = env();
-    let owner = user(&fluxer, "owner").await;
+/// A new guild of `owner`'s: its ID, its first channel and an invite code to it.
+async fn guild_of(fluxer: &Fluxer, owner: &Actor, name: &str) -> (GuildId, ChannelId, String) {
     let guild = fluxer
         .create_guild(
-            &owner,
+            owner,
             GuildCreate {
-                name: "Few".into(),
+                name: name.into(),
                 ..Default::default()
             },
         )
         .await
         .unwrap()
         .id;
-    let general = fluxer.list_guild_channels(&owner, guild).await.unwrap()[0].id;
+    let general = fluxer.list_guild_channels(owner, guild).await.unwrap()[0].id;
     let invite = fluxer
-        .create_invite(&owner, general, InviteCreate::default())
+        .create_invite(owner, general, InviteCreate::default())
         .await
         .unwrap();
+    (guild, general, invite.code)
+}
+
+#[tokio::test]
+async fn a_small_guild_tells_the_subscribed_who_see_the_channel() {
+    let (fluxer, recorder) = env();
+    let owner = user(&fluxer, "owner").await;
+    let (guild, general, invite) = guild_of(&fluxer, &owner, "Few").await;
     let (bob, carol, dave) = (
         user(&fluxer, "bob").await,
         user(&fluxer, "carol").await,
         user(&fluxer, "dave").await,
     );
     for member in [&bob, &carol, &dave] {
-        fluxer.accept_invite(member, &invite.code).await.unwrap();
+        fluxer.accept_invite(member, &invite).await.unwrap();
     }
     // Bob, Carol and the owner subscribe, Dave does not; nobody has a gateway session, so all
     // are away.
@@ -204,26 +211,11 @@ async fn a_small_guild_tells_the_subscribed_who_see_the_channel() {
 async fn a_large_guild_tells_only_those_a_message_mentions() {
     let (fluxer, recorder) = env();
     let owner = user(&fluxer, "owner").await;
-    let guild = fluxer
-        .create_guild(
-            &owner,
-            GuildCreate {
-                name: "Crowd".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id;
-    let general = fluxer.list_guild_channels(&owner, guild).await.unwrap()[0].id;
-    let invite = fluxer
-        .create_invite(&owner, general, InviteCreate::default())
-        .await
-        .unwrap();
+    let (_, general, invite) = guild_of(&fluxer, &owner, "Crowd").await;
     let mut members = Vec::new();
     for n in 0..LARGE_GUILD {
         let member = user(&fluxer, &format!("member{n}")).await;
-        fluxer.accept_invite(&member, &invite.code).await.unwrap();
+        fluxer.accept_invite(&member, &invite).await.unwrap();
         members.push(member);
     }
     // Nobody has a gateway session (no presence port): everyone is away.
