@@ -477,8 +477,9 @@ pub struct HistoryPage {
 
 /// What showing a page of history reads. Every history request needs the page, the users its
 /// messages name and their reactions: three reads one after the other, which a backend that can
-/// answer in fewer round trips (or on one connection) overrides. The provided body composes the other repositories, so
-/// `impl HistoryRepository for MyStore {}` is a complete, correct implementation.
+/// answer in fewer round trips (or on one connection) overrides. The provided body composes the
+/// other repositories, so `impl HistoryRepository for MyStore {}` is a complete, correct
+/// implementation.
 #[async_trait]
 pub trait HistoryRepository: MessageRepository + UserRepository {
     /// One page of `channel`'s history (as `list_messages`) with the users its messages name and

@@ -193,7 +193,6 @@ struct PushAudience {
     candidates: Vec<Candidate>,
     guild_name: Option<String>,
     guild_default: u8,
-    large_guild: bool,
 }
 
 /// What deciding who sees a channel of a guild needs.
@@ -440,7 +439,6 @@ impl Fluxer {
             large: None,
             guild_name: None,
             guild_default: ALL_MESSAGES,
-            large_guild: false,
             channel,
         };
         let Some(guild_id) = audience.channel.guild_id else {
@@ -453,10 +451,9 @@ impl Fluxer {
         let Some(guild) = store.get_guild(guild_id).await? else {
             return Ok(None);
         };
-        audience.large_guild = store.count_members(guild_id).await? > LARGE_GUILD;
         audience.guild_name = Some(guild.name.clone());
         audience.guild_default = guild.default_message_notifications;
-        if audience.large_guild {
+        if store.count_members(guild_id).await? > LARGE_GUILD {
             // Only whom a message mentions is told: found per message.
             let roles = store.list_roles(guild_id).await?;
             audience.large = Some(GuildRules { guild, roles });
@@ -469,12 +466,12 @@ impl Fluxer {
             if !reachable.is_empty() {
                 let roles = store.list_roles(guild_id).await?;
                 let rules = GuildRules { guild, roles };
-                let seeing: Vec<UserId> = members
-                    .iter()
-                    .filter(|m| self.sees(&rules, &audience.channel, m))
-                    .map(|m| m.user_id)
-                    .collect();
-                reachable.retain(|c| seeing.contains(&c.user));
+                reachable.retain(|c| {
+                    members
+                        .iter()
+                        .find(|m| m.user_id == c.user)
+                        .is_some_and(|m| self.sees(&rules, &audience.channel, m))
+                });
             }
             audience.candidates = reachable;
         }
@@ -608,7 +605,7 @@ impl Fluxer {
             let notice = Notice {
                 settings: settings.as_ref(),
                 guild_default: audience.guild_default,
-                large_guild: audience.large_guild,
+                large_guild: audience.large.is_some(),
                 channel: channel.id,
                 private,
                 now,
