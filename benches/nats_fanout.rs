@@ -6,6 +6,7 @@
 //!
 //! ```sh
 //! cargo bench -p fluxer --features cluster --bench nats_fanout -- --messages 2000 --subscribers 100 --rounds 3
+//! # one side alone, for a profiler (`perf record`): --only fluxer|raw
 //! ```
 
 use std::sync::Arc;
@@ -25,6 +26,8 @@ struct Args {
     messages: usize,
     subscribers: usize,
     rounds: usize,
+    /// Run one side only, `--rounds` times, and print its rounds: for a profiler.
+    only: Option<&'static str>,
 }
 
 fn args() -> Args {
@@ -32,9 +35,17 @@ fn args() -> Args {
         messages: 2000,
         subscribers: 100,
         rounds: 3,
+        only: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     for w in argv.windows(2) {
+        if w[0] == "--only" {
+            a.only = Some(match w[1].as_str() {
+                "fluxer" => "fluxer",
+                "raw" => "raw",
+                _ => panic!("--only fluxer|raw"),
+            });
+        }
         let v = w[1].parse().ok();
         match (w[0].as_str(), v) {
             ("--messages", Some(v)) => a.messages = v,
@@ -269,6 +280,16 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if let Some(side) = a.only {
+        for round in 0..a.rounds {
+            let r = match side {
+                "fluxer" => rt.block_on(fluxer_round(&url, &a, round)),
+                _ => rt.block_on(raw_round(&url, &a, round)),
+            };
+            eprintln!("round {round}: {side} {r:?}");
+        }
+        return;
+    }
     let (mut ours, mut raw) = (Vec::new(), Vec::new());
     for round in 0..a.rounds {
         // Alternate which goes first.
