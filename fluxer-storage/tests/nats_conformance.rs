@@ -213,6 +213,78 @@ fn numbered(topic: Topic, n: u64) -> Dispatch {
     )
 }
 
+/// Events published at once by an API node (no subscriptions of its own) are stored several to a
+/// message; another node receives every one, in order, once, and replays from any of them, the
+/// middle of a message included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stored_together_are_delivered_and_replayed_one_by_one() {
+    let config = fresh_config();
+    let api = NatsEventBus::from_config(connect(&config).await, &config).unwrap();
+    let gateway = NatsEventBus::from_config(connect(&config).await, &config).unwrap();
+    let topic = Topic::Guild(GuildId::new(1));
+    let other = Topic::Guild(GuildId::new(2));
+    let mut sub = gateway.subscribe(1024).await.unwrap();
+    sub.add_topic(topic).await.unwrap();
+    // One after another: `publish` returns once the event is queued (this node does not deliver),
+    // and the bus's sender takes what has queued up meanwhile, so runs of one topic share a
+    // message; the other topic's events between them split the runs.
+    let sent: Vec<Dispatch> = (1..=300)
+        .map(|n| numbered(if n % 50 == 0 { other } else { topic }, n))
+        .collect();
+    for dispatch in &sent {
+        api.publish(dispatch.clone()).await.unwrap();
+    }
+    let ours: Vec<&Dispatch> = sent.iter().filter(|d| d.topic == topic).collect();
+    let mut got = Vec::new();
+    for _ in &ours {
+        got.push(next_event(&mut sub).await);
+    }
+    let payloads = |v: &[Dispatch]| v.iter().map(|d| d.payload.to_string()).collect::<Vec<_>>();
+    let expected: Vec<String> = ours.iter().map(|d| d.payload.to_string()).collect();
+    assert_eq!(
+        payloads(&got),
+        expected,
+        "every event of the topic, in order"
+    );
+    let positions: Vec<u64> = got.iter().map(|d| d.position.unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+    let extra = tokio::time::timeout(Duration::from_millis(300), sub.recv()).await;
+    assert!(extra.is_err(), "no duplicate: {extra:?}");
+    // A position's high bits name its stored message (see the adapter's design): fewer messages
+    // than events means some were stored together.
+    let messages: std::collections::HashSet<u64> = positions.iter().map(|p| p >> 8).collect();
+    assert!(
+        messages.len() < positions.len(),
+        "{} events in {} messages",
+        positions.len(),
+        messages.len()
+    );
+
+    // Replays from inside a message, and from the last event of one.
+    let inside = (0..positions.len() - 1)
+        .find(|&i| positions[i] >> 8 == positions[i + 1] >> 8)
+        .expect("two events in one message");
+    let last_of_one = (0..positions.len() - 1)
+        .find(|&i| positions[i] >> 8 != positions[i + 1] >> 8)
+        .expect("events in more than one message");
+    let late = NatsEventBus::from_config(connect(&config).await, &config).unwrap();
+    for from in [inside, last_of_one] {
+        let replay = late
+            .replay(&[topic], positions[from], 1024)
+            .await
+            .unwrap()
+            .expect("the history is kept");
+        let missed: Vec<Dispatch> = replay.missed.iter().map(|d| (**d).clone()).collect();
+        assert_eq!(
+            payloads(&missed),
+            expected[from + 1..],
+            "replayed after event {from}"
+        );
+        let replayed: Vec<u64> = missed.iter().map(|d| d.position.unwrap()).collect();
+        assert_eq!(replayed, positions[from + 1..]);
+    }
+}
+
 /// What a gateway does when a client of a dead node resumes on another: a bus on another connection
 /// (another node, whose consumer starts only now) replays what the client missed, then continues live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

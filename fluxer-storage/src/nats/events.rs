@@ -5,22 +5,28 @@
 //!
 //! - **Publishing** is a JetStream publish to `<prefix>.events.<topic>` (`fluxer.events.guild.123`),
 //!   stored by the stream `<prefix>_EVENTS` (subjects `<prefix>.events.>`, limits retention, kept for
-//!   [`NatsConfig::event_history_ms`]). The event name and channel travel in headers, the JSON payload
-//!   unchanged as the body. The stream sequence is the event's [`Dispatch::position`]. `publish`
-//!   does not wait for the acknowledgement (unless this node delivers too, below): at most
-//!   4 096 may be outstanding (`publish` waits for room beyond that), and a publish the
-//!   stream refused is counted ([`NatsEventBus::unacknowledged`]) and logged.
-//! - **Live delivery rides core NATS**: the stream republishes every event it has stored, with its
+//!   [`NatsConfig::event_history_ms`]). `publish` hands the event to the bus's sender task, which
+//!   stores what has queued up meanwhile in as few messages as it can: each run of consecutive
+//!   events of one topic (up to 256 events and 256 KiB) is one message, so a busy guild costs the server one
+//!   stored message per batch rather than per event, and a lone event goes out at once. A message's
+//!   body is its events one after another, each a line of its name and IDs then its JSON payload
+//!   (see [`encode`]). `publish` does not wait for the acknowledgement (unless this node delivers
+//!   too, below): at most 4 096 events may wait to be sent (`publish` waits for room beyond that),
+//!   and an event the stream refused is counted ([`NatsEventBus::unacknowledged`]) and logged.
+//! - **Positions**: the event at index `i` of the message with stream sequence `s` is at
+//!   [`Dispatch::position`] `s * 256 + i`, so positions increase along the stream and tell the
+//!   message to replay from.
+//! - **Live delivery rides core NATS**: the stream republishes every message it has stored, with its
 //!   sequence in the `Nats-Sequence` header, to `<prefix>.live.<topic>` (JetStream's `republish`).
 //!   Each bus instance (one per process) holds one plain subscription to `<prefix>.live.>`, started
-//!   lazily by the first subscription, and fans its messages out to the local subscriptions by topic.
+//!   lazily by the first subscription, and fans its events out to the local subscriptions by topic.
 //!   No consumer, flow control or acknowledgement is involved, and an event is delivered only once
 //!   stored, so everything delivered can be replayed. One subscription per node, rather than one per
 //!   session, keeps the server's work independent of the number of sessions; every node receives
 //!   every event (as a gateway node subscribed to most guilds would anyway). The stream republishes in
 //!   sequence order, so positions increase along a subscription across topics. Core NATS may drop
 //!   messages (a slow consumer, a reconnection): a jump in the sequence is filled from the stream
-//!   before the event after it is delivered, and if that fails every local subscription is marked
+//!   before the message after it is delivered, and if that fails every local subscription is marked
 //!   lagged (its session resyncs by RESUME, which replays from the stream). Adding or removing a topic
 //!   is local and takes effect at once; a subscription lags alone when its inbox is full.
 //! - **Read your own publishes**: when this instance also delivers (it has subscriptions), `publish`
@@ -28,12 +34,16 @@
 //!   subscription made after `publish` returns never sees the event (as with core NATS on one
 //!   connection).
 //! - **Replay** ([`EventBus::replay`]): a subscription is registered with the local fan-out at
-//!   position `D`, the last position the node has delivered; an ordered consumer from `after + 1`
-//!   then reads the stream up to `D` and keeps the events of the requested topics. Live delivery
-//!   starts after `D` and the replay stops at `D`: no gap, no duplicate. When the node has not yet
-//!   reached `after` (its subscription started later), live events up to `after` are skipped. NATS
-//!   2.9 has no multi-subject filters, so a replay of several topics reads every event of the span
-//!   and filters here (with one topic the server filters).
+//!   the last message the node has delivered, `D`; an ordered consumer from the message holding the
+//!   event after `after` then reads the stream up to `D` and keeps the later events of the requested
+//!   topics. Live delivery starts after `D` and the replay stops at `D`: no gap, no duplicate. When
+//!   the node has not yet reached `after` (its subscription started later), live events up to `after`
+//!   are skipped. NATS 2.9 has no multi-subject filters, so a replay of several topics reads every
+//!   message of the span and filters here (with one topic the server filters).
+//! - **Older builds** stored one event per message, its name and IDs in headers; such a message is
+//!   still read (as a message of one event), so a rolling upgrade delivers both. Positions changed
+//!   meaning with batches: a session resumed across the upgrade may be sent events it had already
+//!   seen, or told to identify again.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -43,7 +53,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::Context;
 use async_nats::jetstream::consumer::{DeliverPolicy, push};
-use async_nats::jetstream::context::{ContextBuilder, PublishAckFuture};
+use async_nats::jetstream::context::ContextBuilder;
 use async_nats::jetstream::stream::{self, RetentionPolicy};
 use async_nats::{Client, HeaderMap, Subscriber};
 use async_trait::async_trait;
@@ -53,17 +63,27 @@ use fluxer_core::ports::{
     Dispatch, EventBus, EventKind, Lagged, PortResult, Replay, Subscription, Topic,
 };
 use futures_util::StreamExt;
-use tokio::sync::{OnceCell, mpsc, watch};
+use tokio::sync::{OnceCell, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::NatsConfig;
 
-/// The header carrying [`Dispatch::event`].
+/// The header marking a message whose body is a batch of events (see [`encode`]), with the format's
+/// version.
+const BATCH_HEADER: &str = "Fluxer-Batch";
+const BATCH_FORMAT: &str = "1";
+/// Older builds' one-event messages: the header carrying [`Dispatch::event`], and those carrying its
+/// channel, guild and subject when it has them.
 const EVENT_HEADER: &str = "Fluxer-Event";
-/// The header carrying [`Dispatch::channel_id`], when there is one.
 const CHANNEL_HEADER: &str = "Fluxer-Channel";
 const GUILD_HEADER: &str = "Fluxer-Guild";
 const SUBJECT_HEADER: &str = "Fluxer-Subject";
+/// The most events in one stored message: positions keep 8 bits for the index in the message.
+const MAX_BATCH: usize = 256;
+const INDEX_BITS: u32 = 8;
+/// The most payload bytes in one stored message, under NATS's default 1 MiB message limit (one
+/// larger event goes alone, as every event did before batches).
+const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// How long `publish` waits for this node's consumer to pass its own event.
 const OWN_DELIVERY_WAIT: Duration = Duration::from_secs(2);
 /// How long a replay (or the filling of a gap in live delivery) may take before it is given up.
@@ -73,7 +93,8 @@ const REPLAY_TIMEOUT: Duration = Duration::from_secs(20);
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// The header in which the stream's republished copy of an event carries its stream sequence.
 const SEQUENCE_HEADER: &str = "Nats-Sequence";
-/// Publishes whose acknowledgements may be outstanding at once; `publish` waits for room beyond.
+/// Events that may wait for the sender task, and stored messages whose acknowledgements may be
+/// outstanding at once; `publish` waits for room beyond.
 const ACKS_IN_FLIGHT: usize = 4096;
 /// The subjects' section where events are published (and stored).
 const STORED: &str = "events";
@@ -82,6 +103,21 @@ const LIVE: &str = "live";
 
 fn backend(what: &str, e: impl Into<fluxer_core::error::BoxError>) -> StoreError {
     StoreError::backend_while("nats", format!("events: {what}"), e)
+}
+
+/// The position of the event at `index` in the stored message `sequence`.
+fn position(sequence: u64, index: usize) -> u64 {
+    (sequence << INDEX_BITS) | index as u64
+}
+
+/// The position at the end of the stored message `sequence`: past all of its events.
+fn end_of(sequence: u64) -> u64 {
+    position(sequence, MAX_BATCH - 1)
+}
+
+/// The stored message holding the event at `position`.
+fn sequence_of(position: u64) -> u64 {
+    position >> INDEX_BITS
 }
 
 /// [`EventBus`] on NATS JetStream, so every node's subscribers see every node's events and a session
@@ -103,8 +139,17 @@ struct Shared {
     js: OnceLock<Context>,
     stream: OnceCell<stream::Stream>,
     router: OnceCell<Arc<Router>>,
-    /// Publishes the stream did not acknowledge (not stored, so not delivered).
-    unacknowledged: AtomicU64,
+    /// The sender task's queue, made (and the task spawned) on the first publish. Dropping it, with
+    /// the last clone of the bus, lets the task send what is queued and end.
+    outbox: OnceLock<mpsc::Sender<Outgoing>>,
+    /// Events the stream did not acknowledge (not stored, so not delivered).
+    unacknowledged: Arc<AtomicU64>,
+}
+
+/// An event waiting for the sender task, and who waits for its stored message's sequence.
+struct Outgoing {
+    dispatch: Dispatch,
+    stored: Option<oneshot::Sender<PortResult<u64>>>,
 }
 
 impl NatsEventBus {
@@ -203,13 +248,18 @@ impl NatsEventBus {
             .await
     }
 
-    /// Counts and logs a publish the stream did not acknowledge.
-    fn unacknowledged_publish(shared: &Shared, error: impl std::fmt::Display) {
-        let n = shared.unacknowledged.fetch_add(1, Ordering::Relaxed) + 1;
-        // Every one while they are few, then one line per hundred (NATS down would flood the log).
-        if n <= 10 || n.is_multiple_of(100) {
-            tracing::warn!(error = %error, unacknowledged = n, "nats events: a publish was not stored");
-        }
+    /// The sender task's queue; the first call spawns the task.
+    fn outbox(&self) -> &mpsc::Sender<Outgoing> {
+        self.shared.outbox.get_or_init(|| {
+            let (outbox, queued) = mpsc::channel(ACKS_IN_FLIGHT);
+            let sender = Sender {
+                js: self.js().clone(),
+                prefix: self.prefix.clone(),
+                unacknowledged: self.shared.unacknowledged.clone(),
+            };
+            tokio::spawn(sender.run(queued));
+            outbox
+        })
     }
 
     /// This node's consumer and fan-out, started on first use.
@@ -260,7 +310,9 @@ impl NatsEventBus {
         Ok(router.clone())
     }
 
-    /// A subscription registered with the fan-out, complete from the router's current position.
+    /// A subscription registered with the fan-out, complete from the router's current message, and
+    /// that message's stream sequence. Live events at or before the position `skip_until` are
+    /// skipped.
     async fn register(
         &self,
         capacity: usize,
@@ -296,7 +348,7 @@ impl NatsEventBus {
             receiver,
             topics: topics.iter().copied().collect(),
             skip_until,
-            start: delivered.max(skip_until),
+            start: end_of(delivered).max(skip_until),
             reported_end: false,
         };
         Ok((subscription, delivered))
@@ -329,15 +381,193 @@ async fn ordered_consumer(
     Ok((messages, pending))
 }
 
+/// The bus's sender task: stores the queued events, each run of one topic's events in one message.
+struct Sender {
+    js: Context,
+    prefix: String,
+    unacknowledged: Arc<AtomicU64>,
+}
+
+impl Sender {
+    /// Takes what has queued up (at once when one event is alone), in order, until every bus clone
+    /// is gone and the queue is empty.
+    async fn run(self, mut queued: mpsc::Receiver<Outgoing>) {
+        let mut taken = Vec::with_capacity(MAX_BATCH);
+        while queued.recv_many(&mut taken, MAX_BATCH).await > 0 {
+            let mut events = taken.drain(..).peekable();
+            while let Some(first) = events.next() {
+                let topic = first.dispatch.topic;
+                let mut bytes = first.dispatch.payload.len();
+                let mut batch = vec![first];
+                while let Some(next) = events.next_if(|next| {
+                    next.dispatch.topic == topic
+                        && bytes + next.dispatch.payload.len() <= MAX_BATCH_BYTES
+                }) {
+                    bytes += next.dispatch.payload.len();
+                    batch.push(next);
+                }
+                self.store(topic, batch).await;
+            }
+        }
+    }
+
+    /// Publishes `batch` (one topic's events, in order) as one message; the acknowledgement is
+    /// awaited on the side, so the next message goes out meanwhile.
+    async fn store(&self, topic: Topic, batch: Vec<Outgoing>) {
+        let subject = format!("{}.{STORED}.{}", self.prefix, topic.subject());
+        let mut headers = HeaderMap::new();
+        headers.insert(BATCH_HEADER, BATCH_FORMAT);
+        let body = encode(batch.iter().map(|o| &o.dispatch));
+        let events = batch.len();
+        let waiting: Vec<_> = batch.into_iter().filter_map(|o| o.stored).collect();
+        // Waits only while ACKS_IN_FLIGHT acknowledgements are outstanding.
+        let ack = match self
+            .js
+            .publish_with_headers(subject, headers, body.into())
+            .await
+        {
+            Ok(ack) => ack,
+            Err(e) => return not_stored(&self.unacknowledged, events, waiting, e),
+        };
+        let unacknowledged = self.unacknowledged.clone();
+        tokio::spawn(async move {
+            match ack.await {
+                Ok(ack) => {
+                    for waiter in waiting {
+                        let _ = waiter.send(Ok(ack.sequence));
+                    }
+                }
+                Err(e) => not_stored(&unacknowledged, events, waiting, e),
+            }
+        });
+    }
+}
+
+/// Counts and logs `events` the stream did not store, and tells those waiting for them.
+fn not_stored(
+    unacknowledged: &AtomicU64,
+    events: usize,
+    waiting: Vec<oneshot::Sender<PortResult<u64>>>,
+    error: impl std::fmt::Display,
+) {
+    let before = unacknowledged.fetch_add(events as u64, Ordering::Relaxed);
+    let now = before + events as u64;
+    // Every time while they are few, then once per hundred (NATS down would flood the log).
+    if before < 10 || before / 100 != now / 100 {
+        tracing::warn!(error = %error, events, unacknowledged = now, "nats events: a publish was not stored");
+    }
+    let error = error.to_string();
+    for waiter in waiting {
+        let _ = waiter.send(Err(backend("publish acknowledgement", error.clone())));
+    }
+}
+
+/// A stored message's body: each event as a line of its name, channel, guild and subject (empty
+/// when it has none) and the length of its payload in bytes, tab-separated, then the payload.
+fn encode<'a>(events: impl IntoIterator<Item = &'a Dispatch>) -> Vec<u8> {
+    use std::io::Write as _;
+    fn id(out: &mut Vec<u8>, id: Option<impl std::fmt::Display>) {
+        if let Some(id) = id {
+            let _ = write!(out, "{id}");
+        }
+    }
+    let mut body = Vec::new();
+    for dispatch in events {
+        body.extend_from_slice(dispatch.event.as_str().as_bytes());
+        body.push(b'\t');
+        id(&mut body, dispatch.channel_id);
+        body.push(b'\t');
+        id(&mut body, dispatch.guild_id);
+        body.push(b'\t');
+        id(&mut body, dispatch.subject);
+        let _ = writeln!(body, "\t{}", dispatch.payload.len());
+        body.extend_from_slice(dispatch.payload.as_bytes());
+    }
+    body
+}
+
+/// The events of a stored message's body (see [`encode`]), of `topic`, positioned in the message
+/// `sequence`; an error names what is wrong with a body no publisher of ours would write.
+fn decode_batch(
+    topic: Topic,
+    mut body: &[u8],
+    sequence: u64,
+) -> Result<Vec<Dispatch>, &'static str> {
+    fn id<T: FromStr>(field: &str) -> Result<Option<T>, &'static str> {
+        if field.is_empty() {
+            return Ok(None);
+        }
+        field
+            .parse()
+            .map(Some)
+            .map_err(|_| "an ID that does not parse")
+    }
+    let mut events = Vec::new();
+    while !body.is_empty() {
+        if events.len() == MAX_BATCH {
+            return Err("more events than a message holds");
+        }
+        let end = body
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("a line without its end")?;
+        let line = std::str::from_utf8(&body[..end]).map_err(|_| "a line that is not UTF-8")?;
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [event, channel, guild, subject, length] = fields[..] else {
+            return Err("a line without its five fields");
+        };
+        let event =
+            EventKind::try_from(event).map_err(|_| "an event name this build does not know")?;
+        let length: usize = length.parse().map_err(|_| "a length that does not parse")?;
+        let stop = (end + 1).checked_add(length).ok_or("a payload cut short")?;
+        let payload = body.get(end + 1..stop).ok_or("a payload cut short")?;
+        let payload = std::str::from_utf8(payload).map_err(|_| "a payload that is not UTF-8")?;
+        events.push(Dispatch {
+            event,
+            topic,
+            channel_id: id(channel)?,
+            guild_id: id(guild)?,
+            subject: id(subject)?,
+            payload: payload.into(),
+            position: Some(position(sequence, events.len())),
+        });
+        body = &body[stop..];
+    }
+    Ok(events)
+}
+
+/// The events in a stored or republished `message` of `topic` at stream sequence `sequence`: a
+/// batch, or an older build's one event. Nothing (logged) for a message no publisher of ours
+/// would send.
+fn events_in(topic: Topic, message: &async_nats::Message, sequence: u64) -> Vec<Dispatch> {
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str())
+    };
+    if header(BATCH_HEADER) == Some(BATCH_FORMAT) {
+        return decode_batch(topic, &message.payload, sequence).unwrap_or_else(|what| {
+            tracing::warn!(subject = %message.subject, what, "dropping a bus message that does not decode");
+            Vec::new()
+        });
+    }
+    decode(topic, message, position(sequence, 0))
+        .into_iter()
+        .collect()
+}
+
 /// One node's fan-out of its live events to its subscriptions.
 struct Router {
     state: Mutex<RouterState>,
-    /// The last position fanned out, for `publish` to wait on.
+    /// The stream sequence of the last message fanned out, for `publish` to wait on.
     delivered: watch::Sender<u64>,
     task: OnceCell<JoinHandle<()>>,
 }
 
 struct RouterState {
+    /// The stream sequence of the last message fanned out.
     delivered: u64,
     next_id: u64,
     /// The live subscriptions' senders. Dropping one is how its subscription learns that nothing
@@ -353,23 +583,26 @@ impl Router {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Fans the event at `position` out to its topic's subscriptions (`None`: a message that is not
-    /// ours, which only moves the position), without ever waiting for room: a full inbox marks that
-    /// subscription lagged.
-    fn deliver(&self, position: u64, dispatch: Option<Dispatch>) {
-        let dispatch = dispatch.map(Arc::new);
+    /// Fans the events of the stored message `sequence` (one topic's; none for a message that is
+    /// not ours, which only moves the router on) out to their topic's subscriptions, without ever
+    /// waiting for room: a full inbox marks that subscription lagged.
+    fn deliver(&self, sequence: u64, events: Vec<Dispatch>) {
+        let events: Vec<Arc<Dispatch>> = events.into_iter().map(Arc::new).collect();
         {
             let mut st = self.lock();
-            st.delivered = position;
-            if let Some(dispatch) = &dispatch
-                && let Some(ids) = st.topics.get(&dispatch.topic)
+            st.delivered = sequence;
+            if let Some(first) = events.first()
+                && let Some(ids) = st.topics.get(&first.topic)
             {
                 let mut full = Vec::new();
                 for id in ids {
                     let Some(inbox) = st.inboxes.get(id) else {
                         continue;
                     };
-                    if inbox.sender.try_send(dispatch.clone()).is_err() {
+                    if events
+                        .iter()
+                        .any(|event| inbox.sender.try_send(event.clone()).is_err())
+                    {
                         full.push(*id);
                     }
                 }
@@ -380,13 +613,13 @@ impl Router {
                 }
             }
         }
-        self.delivered.send_replace(position);
+        self.delivered.send_replace(sequence);
     }
 
-    /// Events up to `position` were lost to every subscription: each must resync.
-    fn lag_all(&self, position: u64) {
+    /// The stored messages up to `sequence` were lost to every subscription: each must resync.
+    fn lag_all(&self, sequence: u64) {
         let mut st = self.lock();
-        st.delivered = st.delivered.max(position);
+        st.delivered = st.delivered.max(sequence);
         for (_, inbox) in st.inboxes.drain() {
             inbox.lagged.store(true, Ordering::Release);
         }
@@ -447,7 +680,8 @@ impl History {
         }
     }
 
-    /// Delivers the stored events after `from` up to `until`, which core NATS did not bring.
+    /// Delivers the stored messages after `from` up to `until` (stream sequences), which core NATS
+    /// did not bring.
     async fn fill(&self, router: &Router, from: u64, until: u64) -> PortResult<()> {
         let filter = format!("{}.{STORED}.>", self.prefix);
         tokio::time::timeout(REPLAY_TIMEOUT, async {
@@ -459,14 +693,15 @@ impl History {
             while let Some(message) = messages.next().await {
                 let message = message.map_err(|e| backend("filling a gap", e))?;
                 let info = message.info().map_err(|e| backend("filling a gap", e))?;
-                let (position, left) = (info.stream_sequence, info.pending);
-                if position > until {
+                let (sequence, left) = (info.stream_sequence, info.pending);
+                if sequence > until {
                     break;
                 }
-                let dispatch = topic_of(&self.prefix, STORED, &message.subject)
-                    .and_then(|topic| decode(topic, &message, position));
-                router.deliver(position, dispatch);
-                if position == until || left == 0 {
+                let events = topic_of(&self.prefix, STORED, &message.subject)
+                    .map(|topic| events_in(topic, &message, sequence))
+                    .unwrap_or_default();
+                router.deliver(sequence, events);
+                if sequence == until || left == 0 {
                     break;
                 }
             }
@@ -493,26 +728,27 @@ async fn route(router: Weak<Router>, mut live: Subscriber, history: History) {
                 continue;
             }
         };
-        let position = message
+        let sequence = message
             .headers
             .as_ref()
             .and_then(|h| h.get(SEQUENCE_HEADER))
             .and_then(|v| v.as_str().parse::<u64>().ok());
-        let Some(position) = position else {
+        let Some(sequence) = sequence else {
             tracing::warn!(subject = %message.subject, "dropping a live event without a stream sequence");
             continue;
         };
         let delivered = router.lock().delivered;
         // Already delivered (read from the stream with a gap, or before this node started).
-        if position <= delivered {
+        if sequence <= delivered {
             continue;
         }
-        if position > delivered + 1 {
-            history.fill_or_lag(&router, delivered, position - 1).await;
+        if sequence > delivered + 1 {
+            history.fill_or_lag(&router, delivered, sequence - 1).await;
         }
-        let dispatch = topic_of(&history.prefix, LIVE, &message.subject)
-            .and_then(|topic| decode(topic, &message, position));
-        router.deliver(position, dispatch);
+        let events = topic_of(&history.prefix, LIVE, &message.subject)
+            .map(|topic| events_in(topic, &message, sequence))
+            .unwrap_or_default();
+        router.deliver(sequence, events);
     }
     if let Some(router) = router.upgrade() {
         let mut st = router.lock();
@@ -543,52 +779,31 @@ fn topic_of(prefix: &str, section: &str, subject: &str) -> Option<Topic> {
 impl EventBus for NatsEventBus {
     async fn publish(&self, dispatch: Dispatch) -> PortResult<()> {
         self.stream().await?;
-        let mut headers = HeaderMap::new();
-        headers.insert(EVENT_HEADER, dispatch.event.as_str());
-        if let Some(channel) = dispatch.channel_id {
-            headers.insert(CHANNEL_HEADER, channel.to_string().as_str());
-        }
-        if let Some(guild) = dispatch.guild_id {
-            headers.insert(GUILD_HEADER, guild.to_string().as_str());
-        }
-        if let Some(user) = dispatch.subject {
-            headers.insert(SUBJECT_HEADER, user.to_string().as_str());
-        }
-        // Waits only while ACKS_IN_FLIGHT acknowledgements are outstanding.
-        let ack: PublishAckFuture = self
-            .js()
-            .publish_with_headers(
-                self.subject(&dispatch.topic),
-                headers,
-                dispatch.payload.as_bytes().to_vec().into(),
-            )
-            .await
-            .map_err(|e| backend("publish", e))?;
+        let closed = |_| backend("publish", "the bus's sender task has ended");
         let Some(router) = self.shared.router.get() else {
-            // Nothing to read back here: the acknowledgement is awaited on the side.
-            let shared = self.shared.clone();
-            tokio::spawn(async move {
-                if let Err(e) = ack.await {
-                    Self::unacknowledged_publish(&shared, e);
-                }
-            });
-            return Ok(());
+            // Nothing to read back here: the acknowledgement is awaited by the sender task.
+            let stored = None;
+            return self
+                .outbox()
+                .send(Outgoing { dispatch, stored })
+                .await
+                .map_err(closed);
         };
-        // Read your own publishes: wait for the position, then for this node's live loop to pass
-        // it. The loop never waits for a subscriber, so this never blocks on a slow one.
-        let ack = match ack.await {
-            Ok(ack) => ack,
-            Err(e) => {
-                Self::unacknowledged_publish(&self.shared, &e);
-                return Err(backend("publish acknowledgement", e));
-            }
-        };
+        // Read your own publishes: wait for the stored message's sequence, then for this node's
+        // live loop to pass it. The loop never waits for a subscriber, so this never blocks on a
+        // slow one.
+        let (tell, told) = oneshot::channel();
+        let stored = Some(tell);
+        self.outbox()
+            .send(Outgoing { dispatch, stored })
+            .await
+            .map_err(closed)?;
+        let sequence = told
+            .await
+            .map_err(|_| backend("publish", "the bus's sender task has ended"))??;
         let mut delivered = router.delivered.subscribe();
-        let _ = tokio::time::timeout(
-            OWN_DELIVERY_WAIT,
-            delivered.wait_for(|d| *d >= ack.sequence),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(OWN_DELIVERY_WAIT, delivered.wait_for(|d| *d >= sequence)).await;
         Ok(())
     }
 
@@ -609,13 +824,21 @@ impl EventBus for NatsEventBus {
             .await
             .map_err(|e| backend("reading the events stream", e))?
             .state;
+        // The message holding the first event after `after`: the rest of `after`'s own message, or
+        // the next one.
+        let (last_seen, index) = (sequence_of(after), after & (MAX_BATCH as u64 - 1));
+        let first_wanted = if last_seen == 0 || index == MAX_BATCH as u64 - 1 {
+            last_seen + 1
+        } else {
+            last_seen
+        };
         // Beyond the history, or part of what followed `after` is gone.
-        if after > state.last_sequence || after + 1 < state.first_sequence {
+        if last_seen > state.last_sequence || first_wanted < state.first_sequence {
             return Ok(None);
         }
         let (subscription, delivered) = self.register(capacity, topics, after).await?;
         let mut missed = Vec::new();
-        if delivered > after {
+        if end_of(delivered) > after {
             let wanted: HashSet<Topic> = topics.iter().copied().collect();
             let filter = match topics {
                 [one] => self.subject(one),
@@ -623,27 +846,31 @@ impl EventBus for NatsEventBus {
             };
             let read = tokio::time::timeout(REPLAY_TIMEOUT, async {
                 let (mut messages, pending) =
-                    ordered_consumer(stream, &self.client, filter, after + 1).await?;
+                    ordered_consumer(stream, &self.client, filter, first_wanted).await?;
                 if pending == 0 {
                     return Ok(true);
                 }
                 while let Some(message) = messages.next().await {
                     let message = message.map_err(|e| backend("replaying", e))?;
                     let info = message.info().map_err(|e| backend("replaying", e))?;
-                    let (position, left) = (info.stream_sequence, info.pending);
-                    if position > delivered {
+                    let (sequence, left) = (info.stream_sequence, info.pending);
+                    if sequence > delivered {
                         break;
                     }
-                    let dispatch = topic_of(&self.prefix, STORED, &message.subject)
+                    let events = topic_of(&self.prefix, STORED, &message.subject)
                         .filter(|t| wanted.contains(t))
-                        .and_then(|t| decode(t, &message, position));
-                    if let Some(dispatch) = dispatch {
+                        .map(|t| events_in(t, &message, sequence))
+                        .unwrap_or_default();
+                    for dispatch in events {
+                        if dispatch.position.is_some_and(|p| p <= after) {
+                            continue;
+                        }
                         if missed.len() >= capacity {
                             return Ok(false);
                         }
                         missed.push(Arc::new(dispatch));
                     }
-                    if position == delivered || left == 0 {
+                    if sequence == delivered || left == 0 {
                         break;
                     }
                 }
@@ -684,7 +911,8 @@ struct NatsSubscription {
     reported_end: bool,
 }
 
-/// The dispatch in a message, or `None` (logged) for a message no publisher of ours would send.
+/// The dispatch in an older build's one-event message, or `None` (logged) for a message no
+/// publisher of ours would send.
 fn decode(topic: Topic, message: &async_nats::Message, position: u64) -> Option<Dispatch> {
     let headers = message.headers.as_ref();
     let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
@@ -799,5 +1027,78 @@ mod tests {
         assert_eq!(topic_of("fx", STORED, "fx.eventsx.user.7"), None);
         assert_eq!(topic_of("fx", STORED, "fx.events.channel.7"), None);
         assert_eq!(topic_of("fx", STORED, "fx.events.user.x"), None);
+    }
+
+    fn dispatch(event: EventKind, topic: Topic, payload: &str) -> Dispatch {
+        let mut d = Dispatch::new(event, topic, &());
+        d.payload = payload.into();
+        d
+    }
+
+    #[test]
+    fn a_batch_decodes_to_the_events_it_was_made_of_with_their_positions() {
+        let topic = Topic::Guild(GuildId::new(9));
+        let events = [
+            dispatch(
+                EventKind::MessageCreate,
+                topic,
+                r#"{"content":"tab\there\nand a line"}"#,
+            )
+            .in_channel(ChannelId::new(12)),
+            dispatch(EventKind::GuildMemberAdd, topic, "{}").about_user(UserId::new(7)),
+            dispatch(EventKind::GuildCreate, topic, "\"héllo\"").about_guild(GuildId::new(9)),
+            dispatch(EventKind::TypingStart, topic, ""),
+        ];
+        let decoded = decode_batch(topic, &encode(&events), 41).unwrap();
+        assert_eq!(decoded.len(), events.len());
+        for (i, (got, sent)) in decoded.iter().zip(&events).enumerate() {
+            assert_eq!(got.event, sent.event);
+            assert_eq!(got.topic, topic);
+            assert_eq!(got.channel_id, sent.channel_id);
+            assert_eq!(got.guild_id, sent.guild_id);
+            assert_eq!(got.subject, sent.subject);
+            assert_eq!(got.payload, sent.payload);
+            assert_eq!(got.position, Some(41 * 256 + i as u64));
+        }
+        assert!(decode_batch(topic, b"", 41).unwrap().is_empty());
+    }
+
+    #[test]
+    fn positions_order_messages_then_events_and_tell_their_message() {
+        assert!(position(5, MAX_BATCH - 1) < position(6, 0));
+        assert_eq!(end_of(5), position(5, MAX_BATCH - 1));
+        assert_eq!(sequence_of(position(5, 17)), 5);
+        assert_eq!(sequence_of(end_of(5)), 5);
+    }
+
+    #[test]
+    fn a_body_no_publisher_of_ours_would_write_is_refused() {
+        let topic = Topic::User(UserId::new(3));
+        let good = encode(&[dispatch(EventKind::MessageCreate, topic, "{}")]);
+        let bad: &[&[u8]] = &[
+            b"MESSAGE_CREATE\t\t\t\t2",       // no line end
+            b"MESSAGE_CREATE\t\t\t2\n{}",     // four fields
+            b"MESSAGE_CREATE\t\t\t\t\t2\n{}", // six fields
+            b"NOT_AN_EVENT\t\t\t\t2\n{}",
+            b"MESSAGE_CREATE\tx\t\t\t2\n{}",
+            b"MESSAGE_CREATE\t\t\t\t3\n{}", // payload cut short
+            b"MESSAGE_CREATE\t\t\t\t18446744073709551615\n{}",
+            b"MESSAGE_CREATE\t\t\t\t2\n\xff\xfe",
+        ];
+        for body in bad {
+            assert!(
+                decode_batch(topic, body, 1).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let too_many = good.repeat(MAX_BATCH + 1);
+        assert!(decode_batch(topic, &too_many, 1).is_err());
+        assert_eq!(
+            decode_batch(topic, &good.repeat(MAX_BATCH), 1)
+                .unwrap()
+                .len(),
+            MAX_BATCH
+        );
     }
 }
