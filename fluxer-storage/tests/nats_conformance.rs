@@ -250,9 +250,10 @@ async fn events_stored_together_are_delivered_and_replayed_one_by_one() {
     assert!(positions.windows(2).all(|w| w[0] < w[1]));
     let extra = tokio::time::timeout(Duration::from_millis(300), sub.recv()).await;
     assert!(extra.is_err(), "no duplicate: {extra:?}");
-    // A position's high bits name its stored message (see the adapter's design): fewer messages
-    // than events means some were stored together.
-    let messages: std::collections::HashSet<u64> = positions.iter().map(|p| p >> 8).collect();
+    // A position's high bits name its stored message (64 positions a message, see the adapter's
+    // design): fewer messages than events means some were stored together.
+    let message = |p: u64| p >> 6;
+    let messages: std::collections::HashSet<u64> = positions.iter().map(|&p| message(p)).collect();
     assert!(
         messages.len() < positions.len(),
         "{} events in {} messages",
@@ -262,10 +263,10 @@ async fn events_stored_together_are_delivered_and_replayed_one_by_one() {
 
     // Replays from inside a message, and from the last event of one.
     let inside = (0..positions.len() - 1)
-        .find(|&i| positions[i] >> 8 == positions[i + 1] >> 8)
+        .find(|&i| message(positions[i]) == message(positions[i + 1]))
         .expect("two events in one message");
     let last_of_one = (0..positions.len() - 1)
-        .find(|&i| positions[i] >> 8 != positions[i + 1] >> 8)
+        .find(|&i| message(positions[i]) != message(positions[i + 1]))
         .expect("events in more than one message");
     let late = NatsEventBus::from_config(connect(&config).await, &config).unwrap();
     for from in [inside, last_of_one] {

@@ -7,15 +7,15 @@
 //!   stored by the stream `<prefix>_EVENTS` (subjects `<prefix>.events.>`, limits retention, kept for
 //!   [`NatsConfig::event_history_ms`]). `publish` hands the event to the bus's sender task, which
 //!   stores what has queued up meanwhile in as few messages as it can: each run of consecutive
-//!   events of one topic (up to 256 events and 256 KiB) is one message, so a busy guild costs the server one
+//!   events of one topic (up to 64 events and 256 KiB) is one message, so a busy guild costs the server one
 //!   stored message per batch rather than per event, and a lone event goes out at once. A message's
 //!   body is its events one after another, each a line of its name and IDs then its JSON payload
 //!   (see [`encode`]). `publish` does not wait for the acknowledgement (unless this node delivers
 //!   too, below): at most 4 096 events may wait to be sent (`publish` waits for room beyond that),
 //!   and an event the stream refused is counted ([`NatsEventBus::unacknowledged`]) and logged.
 //! - **Positions**: the event at index `i` of the message with stream sequence `s` is at
-//!   [`Dispatch::position`] `s * 256 + i`, so positions increase along the stream and tell the
-//!   message to replay from.
+//!   [`Dispatch::position`] `s * 64 + i`, so positions increase along the stream and tell the
+//!   message to replay from (see [`MAX_BATCH`] for how far sequences may go).
 //! - **Live delivery rides core NATS**: the stream republishes every message it has stored, with its
 //!   sequence in the `Nats-Sequence` header, to `<prefix>.live.<topic>` (JetStream's `republish`).
 //!   Each bus instance (one per process) holds one plain subscription to `<prefix>.live.>`, started
@@ -40,10 +40,13 @@
 //!   the node has not yet reached `after` (its subscription started later), live events up to `after`
 //!   are skipped. NATS 2.9 has no multi-subject filters, so a replay of several topics reads every
 //!   message of the span and filters here (with one topic the server filters).
-//! - **Older builds** stored one event per message, its name and IDs in headers; such a message is
-//!   still read (as a message of one event), so a rolling upgrade delivers both. Positions changed
-//!   meaning with batches: a session resumed across the upgrade may be sent events it had already
-//!   seen, or told to identify again.
+//! - **Older builds** stored one event per message, its name and IDs in headers. This build still
+//!   reads such a message (as a message of one event), but an older build drops this build's
+//!   batches: in a rolling upgrade, upgrade the nodes that deliver (gateways) before those that
+//!   only publish (API, workers). Positions changed meaning with batches: a session resumed across
+//!   the upgrade may be sent events it had already seen, or told to identify again.
+//! - **An event name this build does not know** (a newer node's) is skipped alone; the message's
+//!   other events are delivered at their positions.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -78,12 +81,19 @@ const EVENT_HEADER: &str = "Fluxer-Event";
 const CHANNEL_HEADER: &str = "Fluxer-Channel";
 const GUILD_HEADER: &str = "Fluxer-Guild";
 const SUBJECT_HEADER: &str = "Fluxer-Subject";
-/// The most events in one stored message: positions keep 8 bits for the index in the message.
-const MAX_BATCH: usize = 256;
-const INDEX_BITS: u32 = 8;
-/// The most payload bytes in one stored message, under NATS's default 1 MiB message limit (one
-/// larger event goes alone, as every event did before batches).
+/// The most events in one stored message: positions keep 6 bits for the index in the message.
+///
+/// The gateway numbers a dispatch `position * 1024` and JavaScript clients read numbers exactly up to
+/// 2^53, so stream sequences must stay below 2^37 (1.4 * 10^11 stored messages: 4 years at 1 000
+/// messages a second, each of up to 64 events). Deleting the events stream starts the sequence over
+/// (sessions connected then must identify again).
+const MAX_BATCH: usize = 64;
+const INDEX_BITS: u32 = 6;
+/// The most bytes in one stored message's body, when the server allows more (see
+/// [`Sender::max_bytes`]); one larger event goes alone.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// What an event adds to a body beside its payload, at most: its name, three IDs, its length.
+const EVENT_LINE_BYTES: usize = 128;
 /// How long `publish` waits for this node's consumer to pass its own event.
 const OWN_DELIVERY_WAIT: Duration = Duration::from_secs(2);
 /// How long a replay (or the filling of a gap in live delivery) may take before it is given up.
@@ -256,6 +266,7 @@ impl NatsEventBus {
                 js: self.js().clone(),
                 prefix: self.prefix.clone(),
                 unacknowledged: self.shared.unacknowledged.clone(),
+                max_bytes: Sender::max_bytes(self.client.server_info().max_payload),
             };
             tokio::spawn(sender.run(queued));
             outbox
@@ -386,9 +397,20 @@ struct Sender {
     js: Context,
     prefix: String,
     unacknowledged: Arc<AtomicU64>,
+    /// See [`Sender::max_bytes`].
+    max_bytes: usize,
 }
 
 impl Sender {
+    /// The most bytes a batch's body may hold: [`MAX_BATCH_BYTES`], or half of what the server
+    /// accepts in one message when that is less (the headers travel beside the body).
+    fn max_bytes(server_max_payload: usize) -> usize {
+        match server_max_payload {
+            0 => MAX_BATCH_BYTES,
+            max => MAX_BATCH_BYTES.min(max / 2),
+        }
+    }
+
     /// Takes what has queued up (at once when one event is alone), in order, until every bus clone
     /// is gone and the queue is empty.
     async fn run(self, mut queued: mpsc::Receiver<Outgoing>) {
@@ -397,13 +419,13 @@ impl Sender {
             let mut events = taken.drain(..).peekable();
             while let Some(first) = events.next() {
                 let topic = first.dispatch.topic;
-                let mut bytes = first.dispatch.payload.len();
+                let size = |o: &Outgoing| o.dispatch.payload.len() + EVENT_LINE_BYTES;
+                let mut bytes = size(&first);
                 let mut batch = vec![first];
                 while let Some(next) = events.next_if(|next| {
-                    next.dispatch.topic == topic
-                        && bytes + next.dispatch.payload.len() <= MAX_BATCH_BYTES
+                    next.dispatch.topic == topic && bytes + size(next) <= self.max_bytes
                 }) {
-                    bytes += next.dispatch.payload.len();
+                    bytes += size(&next);
                     batch.push(next);
                 }
                 self.store(topic, batch).await;
@@ -487,12 +509,14 @@ fn encode<'a>(events: impl IntoIterator<Item = &'a Dispatch>) -> Vec<u8> {
 }
 
 /// The events of a stored message's body (see [`encode`]), of `topic`, positioned in the message
-/// `sequence`; an error names what is wrong with a body no publisher of ours would write.
+/// `sequence`, and how many were skipped for an event name this build does not know (the others
+/// keep their positions); an error names what is wrong with a body no publisher of ours would
+/// write.
 fn decode_batch(
     topic: Topic,
     mut body: &[u8],
     sequence: u64,
-) -> Result<Vec<Dispatch>, &'static str> {
+) -> Result<(Vec<Dispatch>, usize), &'static str> {
     fn id<T: FromStr>(field: &str) -> Result<Option<T>, &'static str> {
         if field.is_empty() {
             return Ok(None);
@@ -502,9 +526,9 @@ fn decode_batch(
             .map(Some)
             .map_err(|_| "an ID that does not parse")
     }
-    let mut events = Vec::new();
+    let (mut events, mut index, mut unknown) = (Vec::new(), 0, 0);
     while !body.is_empty() {
-        if events.len() == MAX_BATCH {
+        if index == MAX_BATCH {
             return Err("more events than a message holds");
         }
         let end = body
@@ -516,24 +540,28 @@ fn decode_batch(
         let [event, channel, guild, subject, length] = fields[..] else {
             return Err("a line without its five fields");
         };
-        let event =
-            EventKind::try_from(event).map_err(|_| "an event name this build does not know")?;
         let length: usize = length.parse().map_err(|_| "a length that does not parse")?;
         let stop = (end + 1).checked_add(length).ok_or("a payload cut short")?;
         let payload = body.get(end + 1..stop).ok_or("a payload cut short")?;
         let payload = std::str::from_utf8(payload).map_err(|_| "a payload that is not UTF-8")?;
+        let (channel_id, guild_id, subject) = (id(channel)?, id(guild)?, id(subject)?);
+        body = &body[stop..];
+        index += 1;
+        let Ok(event) = EventKind::try_from(event) else {
+            unknown += 1;
+            continue;
+        };
         events.push(Dispatch {
             event,
             topic,
-            channel_id: id(channel)?,
-            guild_id: id(guild)?,
-            subject: id(subject)?,
+            channel_id,
+            guild_id,
+            subject,
             payload: payload.into(),
-            position: Some(position(sequence, events.len())),
+            position: Some(position(sequence, index - 1)),
         });
-        body = &body[stop..];
     }
-    Ok(events)
+    Ok((events, unknown))
 }
 
 /// The events in a stored or republished `message` of `topic` at stream sequence `sequence`: a
@@ -548,10 +576,17 @@ fn events_in(topic: Topic, message: &async_nats::Message, sequence: u64) -> Vec<
             .map(|v| v.as_str())
     };
     if header(BATCH_HEADER) == Some(BATCH_FORMAT) {
-        return decode_batch(topic, &message.payload, sequence).unwrap_or_else(|what| {
-            tracing::warn!(subject = %message.subject, what, "dropping a bus message that does not decode");
-            Vec::new()
-        });
+        return match decode_batch(topic, &message.payload, sequence) {
+            Ok((events, 0)) => events,
+            Ok((events, unknown)) => {
+                tracing::warn!(subject = %message.subject, unknown, "skipping bus events whose name this build does not know");
+                events
+            }
+            Err(what) => {
+                tracing::warn!(subject = %message.subject, what, "dropping a bus message that does not decode");
+                Vec::new()
+            }
+        };
     }
     decode(topic, message, position(sequence, 0))
         .into_iter()
@@ -1049,8 +1084,8 @@ mod tests {
             dispatch(EventKind::GuildCreate, topic, "\"héllo\"").about_guild(GuildId::new(9)),
             dispatch(EventKind::TypingStart, topic, ""),
         ];
-        let decoded = decode_batch(topic, &encode(&events), 41).unwrap();
-        assert_eq!(decoded.len(), events.len());
+        let (decoded, unknown) = decode_batch(topic, &encode(&events), 41).unwrap();
+        assert_eq!((decoded.len(), unknown), (events.len(), 0));
         for (i, (got, sent)) in decoded.iter().zip(&events).enumerate() {
             assert_eq!(got.event, sent.event);
             assert_eq!(got.topic, topic);
@@ -1058,9 +1093,34 @@ mod tests {
             assert_eq!(got.guild_id, sent.guild_id);
             assert_eq!(got.subject, sent.subject);
             assert_eq!(got.payload, sent.payload);
-            assert_eq!(got.position, Some(41 * 256 + i as u64));
+            assert_eq!(got.position, Some(41 * 64 + i as u64));
         }
-        assert!(decode_batch(topic, b"", 41).unwrap().is_empty());
+        assert!(decode_batch(topic, b"", 41).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn an_event_name_this_build_does_not_know_is_skipped_alone() {
+        let topic = Topic::Guild(GuildId::new(9));
+        let first = encode(&[dispatch(EventKind::MessageCreate, topic, "{}")]);
+        let last = encode(&[dispatch(EventKind::MessageDelete, topic, "[]")]);
+        let body = [&first[..], b"A_NEWER_EVENT\t\t\t\t2\n{}", &last[..]].concat();
+        let (events, unknown) = decode_batch(topic, &body, 3).unwrap();
+        assert_eq!(unknown, 1);
+        let got: Vec<_> = events.iter().map(|d| (d.event, d.position)).collect();
+        assert_eq!(
+            got,
+            [
+                (EventKind::MessageCreate, Some(3 * 64)),
+                (EventKind::MessageDelete, Some(3 * 64 + 2)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_batch_stays_under_what_the_server_accepts() {
+        assert_eq!(Sender::max_bytes(1024 * 1024), MAX_BATCH_BYTES);
+        assert_eq!(Sender::max_bytes(64 * 1024), 32 * 1024);
+        assert_eq!(Sender::max_bytes(0), MAX_BATCH_BYTES);
     }
 
     #[test]
@@ -1079,7 +1139,6 @@ mod tests {
             b"MESSAGE_CREATE\t\t\t\t2",       // no line end
             b"MESSAGE_CREATE\t\t\t2\n{}",     // four fields
             b"MESSAGE_CREATE\t\t\t\t\t2\n{}", // six fields
-            b"NOT_AN_EVENT\t\t\t\t2\n{}",
             b"MESSAGE_CREATE\tx\t\t\t2\n{}",
             b"MESSAGE_CREATE\t\t\t\t3\n{}", // payload cut short
             b"MESSAGE_CREATE\t\t\t\t18446744073709551615\n{}",
@@ -1097,6 +1156,7 @@ mod tests {
         assert_eq!(
             decode_batch(topic, &good.repeat(MAX_BATCH), 1)
                 .unwrap()
+                .0
                 .len(),
             MAX_BATCH
         );
