@@ -33,7 +33,7 @@ run search -- --docs 100000 --rounds 3
 run search_postgres -- --docs 100000 --rounds 1
 run image_resize -- --thumbnails 12 --rounds 3
 run soak -- --sessions 500 --seconds 60 --after 30
-run nats_fanout -- --messages 2000 --subscribers 100 --rounds 3
+run nats_fanout -- --messages 20000 --subscribers 100 --rounds 5
 run cold_start -- --runs 20
 run idle_sessions -- --sessions 2000
 echo
