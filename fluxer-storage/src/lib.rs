@@ -38,6 +38,8 @@
 //! # });
 //! ```
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod access_cache;
 #[cfg(feature = "memory")]
 pub mod memory;
 #[cfg(feature = "nats")]

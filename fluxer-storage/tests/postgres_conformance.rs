@@ -243,6 +243,89 @@ async fn an_unreachable_server_is_an_error() {
     assert!(err.contains("no PostgreSQL connection"), "{err}");
 }
 
+/// Two stores on one database, as two API processes. Each answers authorization from its cache; a
+/// write through one is seen by the writer at once and by the other within moments (it is told with
+/// `NOTIFY`), long before a cached answer's age limit of a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_through_one_process_reaches_the_others_cache() {
+    use fluxer_core::ports::{AccessRepository, SessionRepository, UserRepository};
+    use fluxer_core::testing::fixtures::Fixtures;
+    use fluxer_core::time::Timestamp;
+
+    let db = TestDatabase::create().await;
+    let writer = PostgresStore::connect(&db.url, 2).await.unwrap();
+    let reader = PostgresStore::connect(&db.url, 2).await.unwrap();
+    db.connected();
+    let (raw, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+
+    let fx = Fixtures::new();
+    let user = fx.make_user();
+    writer.create_user(&user).await.unwrap();
+    let session = fx.make_session(user.id, Timestamp::from_unix_ms(1_700_000_000_000));
+    writer.create_session(&session).await.unwrap();
+    let hash = session.token_hash;
+    let name_seen_by = |store: &PostgresStore| {
+        let store = store.clone();
+        async move {
+            let (_, user) = store
+                .get_session_user(&hash)
+                .await
+                .unwrap()
+                .expect("signed in");
+            user.username
+        }
+    };
+
+    // Wait until the reader's cache answers: a rename behind every store's back (no notification)
+    // is not seen through it. Until its listener is up, every read goes to the database.
+    let started = std::time::Instant::now();
+    loop {
+        // (A read that raced the listener's start may have cached the rename: it expires.)
+        let before = name_seen_by(&reader).await;
+        raw.execute(
+            "UPDATE users SET data = jsonb_set(data, '{username}', '\"renamed\"') WHERE id = $1",
+            &[&(user.id.get() as i64)],
+        )
+        .await
+        .unwrap();
+        let cached = before == user.username && name_seen_by(&reader).await == user.username;
+        raw.execute(
+            "UPDATE users SET data = jsonb_set(data, '{username}', to_jsonb($2::text)) WHERE id = $1",
+            &[&(user.id.get() as i64), &user.username],
+        )
+        .await
+        .unwrap();
+        // Told as a write through a store would tell: no cache keeps the rename.
+        raw.batch_execute("NOTIFY fluxer_access").await.unwrap();
+        if cached {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the reader's cache never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(name_seen_by(&writer).await, user.username);
+    // The reader holds the session again, read after the last notification had arrived.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(name_seen_by(&reader).await, user.username);
+
+    // A sign-out through the writer: the writer sees it at once, the reader within moments (the
+    // entry it holds was read just now and would stand for seconds more untold).
+    assert!(writer.delete_session(&hash).await.unwrap());
+    assert_eq!(writer.get_session_user(&hash).await.unwrap(), None);
+    let told = std::time::Instant::now();
+    while reader.get_session_user(&hash).await.unwrap().is_some() {
+        assert!(
+            told.elapsed() < Duration::from_secs(3),
+            "the reader still answers from its cache 3 s after the write"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// The PostgreSQL full-text search adapter against the search conformance suite, each case on a
 /// fresh database.
 mod search {

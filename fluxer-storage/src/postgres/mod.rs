@@ -17,6 +17,10 @@
 //! - The SQL stays within what PostgreSQL-wire distributed databases (CockroachDB, YugabyteDB) accept:
 //!   no extensions, no advisory locks, named constraints for the conflicts of the storage contract.
 //! - Connections are plain TCP (no TLS): run it next to the database or through a secure network.
+//! - What authorizing a request reads (a session with its user, a standing in a guild or channel)
+//!   and the users a history page names are cached in memory, kept true across processes with
+//!   `LISTEN`/`NOTIFY` (see `listener`): one more connection per store, and off where the database
+//!   cannot notify.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -31,6 +35,7 @@
 //! # }
 //! ```
 
+mod listener;
 mod repos;
 mod schema;
 mod search;
@@ -38,9 +43,14 @@ mod search;
 pub use search::PostgresSearch;
 
 use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
 use fluxer_core::StoreError;
 use fluxer_core::ports::{PortResult, conflict};
 use serde::{Deserialize, Serialize};
@@ -73,10 +83,12 @@ impl PostgresConfig {
     }
 }
 
-/// Every repository on one PostgreSQL database. Cheap to clone: clones share the pool.
+/// Every repository on one PostgreSQL database. Cheap to clone: clones share the pool and the
+/// access cache.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    access: Arc<listener::Access>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -105,22 +117,46 @@ impl PostgresStore {
 
     /// Connects as `config` describes; see [`connect`](Self::connect).
     pub async fn connect_with(config: &PostgresConfig) -> PortResult<PostgresStore> {
-        let store = PostgresStore {
-            pool: pool(config)?,
-        };
-        let mut client = store.client().await?;
+        let pool = pool(config)?;
+        let mut client = client_of(&pool).await?;
         schema::migrate(&mut client).await?;
-        Ok(store)
+        // Whether the database can tell the other processes of a write (see `listener`).
+        let notifies = match client.batch_execute(listener::NOTIFY_ALIVE).await {
+            Ok(()) => true,
+            Err(e) if listener::is_unsupported(&e) => false,
+            Err(e) => return Err(Failure::from(e).into()),
+        };
+        let access = listener::Access::start(pg_config(config)?, notifies);
+        Ok(PostgresStore {
+            pool,
+            access: Arc::new(access),
+        })
     }
 
     /// Closes the pool: idle connections close now, busy ones when they are returned. Later calls fail.
+    /// The access cache's listening connection closes too.
     pub fn close(&self) {
         self.pool.close();
+        self.access.stop();
     }
 
     /// A pooled connection, waiting for one when all are busy.
-    pub(crate) async fn client(&self) -> Result<Object, Failure> {
-        client_of(&self.pool).await
+    pub(crate) async fn client(&self) -> Result<Conn, Failure> {
+        Ok(Conn {
+            client: client_of(&self.pool).await?,
+            access: Arc::clone(&self.access),
+        })
+    }
+
+    /// The access cache, while it may answer (see `listener`).
+    pub(crate) fn access_cache(&self) -> Option<&crate::access_cache::AccessCache> {
+        self.access.cache()
+    }
+
+    /// Forgets the cached answer for a session whose `last_used_at` this process just moved (the
+    /// touch is not announced: elsewhere a cached copy only risks an early touch).
+    pub(crate) fn session_touched(&self, token_hash: &[u8; 32]) {
+        self.access.forget_session(token_hash);
     }
 
     /// Runs `attempt` until it succeeds or fails with something other than a serialization failure or
@@ -145,8 +181,8 @@ impl PostgresStore {
     }
 }
 
-/// A pool of connections to the database `config` names (connections open on first use).
-fn pool(config: &PostgresConfig) -> PortResult<Pool> {
+/// The driver's configuration for the database `config` names.
+fn pg_config(config: &PostgresConfig) -> PortResult<tokio_postgres::Config> {
     let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
         StoreError::backend_of(
             "postgres",
@@ -156,6 +192,12 @@ fn pool(config: &PostgresConfig) -> PortResult<Pool> {
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(CONNECT_TIMEOUT);
     }
+    Ok(pg)
+}
+
+/// A pool of connections to the database `config` names (connections open on first use).
+fn pool(config: &PostgresConfig) -> PortResult<Pool> {
+    let pg = pg_config(config)?;
     let manager = Manager::from_config(
         pg,
         NoTls,
@@ -183,8 +225,8 @@ async fn client_of(pool: &Pool) -> Result<Object, Failure> {
 }
 
 /// Runs a block in a transaction on a pooled connection and commits it, retrying the whole block on
-/// transient failures (see [`PostgresStore::retrying`]). Inside the block `$tx` is a
-/// `&deadpool_postgres::Transaction`; `?` rolls back. The block is run again on a retry, so it must
+/// transient failures (see [`PostgresStore::retrying`]). Inside the block `$tx` is a [`&Tx`](Tx);
+/// `?` rolls back. The block is run again on a retry, so it must
 /// only borrow what it uses.
 macro_rules! transaction {
     ($store:expr, |$tx:ident| $body:block) => {{
@@ -204,6 +246,127 @@ macro_rules! transaction {
     }};
 }
 pub(crate) use transaction;
+
+/// Where a statement runs: a pooled connection, where each statement commits on its own, or a
+/// transaction. The statement helpers (`repos`) call [`writing_access`](Db::writing_access) before
+/// a statement that writes what the access cache holds (see `listener`).
+pub(crate) trait Db: Sync {
+    type Client: GenericClient + Sync;
+
+    /// The driver's client.
+    fn pg(&self) -> &Self::Client;
+
+    /// A statement that writes what the access cache holds is about to run. On a pooled connection
+    /// the answer is announced once the statement has run; a transaction announces at its commit.
+    fn writing_access(&self) -> Option<Unannounced<'_>>;
+}
+
+/// A pooled connection with the store's access cache.
+pub(crate) struct Conn {
+    client: Object,
+    access: Arc<listener::Access>,
+}
+
+impl Conn {
+    /// Begins a transaction, which announces its writes to what access reads when it commits.
+    pub(crate) async fn transaction(&mut self) -> Result<Tx<'_>, Failure> {
+        Ok(Tx {
+            transaction: self.client.transaction().await?,
+            access: &self.access,
+            wrote_access: AtomicBool::new(false),
+        })
+    }
+}
+
+impl Deref for Conn {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        &self.client
+    }
+}
+
+impl Db for Conn {
+    type Client = Object;
+
+    fn pg(&self) -> &Object {
+        &self.client
+    }
+
+    fn writing_access(&self) -> Option<Unannounced<'_>> {
+        Some(Unannounced {
+            access: &self.access,
+            client: &self.client,
+            announced: false,
+        })
+    }
+}
+
+/// A write to what the access cache holds, committed or possibly committed, that the processes on
+/// the database have not all been told of yet. [`announce`](Self::announce) makes this process's
+/// cache stale and tells the others with a notification on the same connection, before the write
+/// is acknowledged. Dropped unannounced (the request was cancelled mid-statement, or the
+/// notification failed), it makes the cache stale and leaves the telling to the listener.
+pub(crate) struct Unannounced<'a> {
+    access: &'a listener::Access,
+    client: &'a Object,
+    announced: bool,
+}
+
+impl Unannounced<'_> {
+    pub(crate) async fn announce(mut self) {
+        self.access.bump();
+        self.announced = match self.access.notify_changed() {
+            Some(notify) => self.client.batch_execute(notify).await.is_ok(),
+            None => true,
+        };
+    }
+}
+
+impl Drop for Unannounced<'_> {
+    fn drop(&mut self) {
+        if !self.announced {
+            self.access.changed();
+        }
+    }
+}
+
+/// A transaction on a pooled connection.
+pub(crate) struct Tx<'a> {
+    transaction: deadpool_postgres::Transaction<'a>,
+    access: &'a listener::Access,
+    /// Whether a statement wrote (or was about to write) what the access cache holds.
+    wrote_access: AtomicBool,
+}
+
+impl Tx<'_> {
+    /// Commits. A transaction that wrote what the access cache holds notifies inside itself (the
+    /// other processes are told exactly when it commits) and makes this process's cache stale once
+    /// the commit is over, however it ended, even when the caller stops waiting for it.
+    pub(crate) async fn commit(self) -> Result<(), Failure> {
+        if !self.wrote_access.load(Ordering::Acquire) {
+            return Ok(self.transaction.commit().await?);
+        }
+        if let Some(notify) = self.access.notify_changed() {
+            self.transaction.batch_execute(notify).await?;
+        }
+        let _stale = listener::StaleOnDrop(self.access);
+        Ok(self.transaction.commit().await?)
+    }
+}
+
+impl<'a> Db for Tx<'a> {
+    type Client = deadpool_postgres::Transaction<'a>;
+
+    fn pg(&self) -> &deadpool_postgres::Transaction<'a> {
+        &self.transaction
+    }
+
+    fn writing_access(&self) -> Option<Unannounced<'_>> {
+        self.wrote_access.store(true, Ordering::Release);
+        None
+    }
+}
 
 /// What went wrong inside the adapter, before it is reported as a [`StoreError`]: a driver error
 /// keeps its SQLSTATE so that transient failures can be retried and unique violations named.

@@ -16,7 +16,7 @@
 //!   they take less time than the hop to the blocking pool.
 //! - What authorizing a request reads (a session with its user, a member's standing in a guild or a
 //!   channel) is answered from memory after the first read, until the writer commits a change to one of
-//!   the tables behind it (see `access_cache`): exact, for a database this process alone changes.
+//!   the tables behind it (see `crate::access_cache`): exact, for a database this process alone changes.
 //! - Entities are stored as JSON next to the columns that are indexed, ordered or unique; a channel's
 //!   `last_message_id` is a column of its own, so storing a message does not rewrite its channel.
 //!
@@ -47,7 +47,6 @@
 //! # }
 //! ```
 
-mod access_cache;
 mod queue;
 mod repos;
 mod schema;
@@ -109,7 +108,7 @@ struct Inner {
     /// One permit per pooled read connection.
     read_permits: Arc<Semaphore>,
     counters: Arc<writer::Counters>,
-    access: access_cache::AccessCache,
+    access: crate::access_cache::AccessCache,
     /// Set for [`SqliteStore::open_temp`]: the directory removed when the store goes away.
     temp_dir: Option<PathBuf>,
 }
@@ -200,7 +199,7 @@ impl SqliteStore {
             .collect::<PortResult<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel(config.write_queue.max(1));
         let counters = Arc::new(writer::Counters::default());
-        let access = access_cache::AccessCache::new(counters.access_generation.clone());
+        let access = crate::access_cache::AccessCache::new(counters.access_generation.clone());
         let thread_counters = counters.clone();
         let handle = std::thread::Builder::new()
             .name("fluxer-sqlite-writer".into())

@@ -17,8 +17,8 @@ use fluxer_core::ports::PortResult;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::access_cache::{unread_by_access, written_table};
 use super::{backend, run_cached};
+use crate::access_cache::{unread_by_access, written_table};
 
 thread_local! {
     /// Set by a write on this thread (the writer's) to a table the access cache reads from.

@@ -1,6 +1,7 @@
 //! What authorizing a request reads, each in one statement: one snapshot and one round trip, instead
 //! of a pooled connection and a round trip per piece (two for a session, four for a channel). On a
-//! history page these were six of the nine statements a request ran.
+//! history page these were six of the nine statements a request ran. Answers are kept in the store's
+//! access cache (see `crate::access_cache` and `listener`).
 
 use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, GuildId, MessageId, UserId};
@@ -9,6 +10,7 @@ use fluxer_core::ports::{AccessRepository, GuildStanding, PortResult};
 use tokio_postgres::Row;
 
 use super::{column, decode, decode_optional, query, sql_id};
+use crate::access_cache::AccessCache;
 use crate::postgres::{Failure, PostgresStore};
 
 /// Every role of the guild `$g` names, as one JSON array sorted as `list_roles` sorts them.
@@ -44,6 +46,11 @@ impl AccessRepository for PostgresStore {
         &self,
         token_hash: &[u8; 32],
     ) -> PortResult<Option<(AuthSession, User)>> {
+        let cache = self.access_cache();
+        if let Some(found) = cache.and_then(|cache| cache.session(token_hash)) {
+            return Ok(found);
+        }
+        let generation = cache.map(AccessCache::generation);
         let c = self.client().await?;
         let rows = query(
             &c,
@@ -52,13 +59,17 @@ impl AccessRepository for PostgresStore {
             &[&token_hash.as_slice()],
         )
         .await?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
+        let found = match rows.first() {
+            Some(row) => match (decode_optional(row, 0)?, decode_optional(row, 1)?) {
+                (Some(session), Some(user)) => Some((session, user)),
+                _ => None,
+            },
+            None => None,
         };
-        Ok(match (decode_optional(row, 0)?, decode_optional(row, 1)?) {
-            (Some(session), Some(user)) => Some((session, user)),
-            _ => None,
-        })
+        if let (Some(cache), Some(generation)) = (cache, generation) {
+            cache.put_session(*token_hash, generation, found.clone());
+        }
+        Ok(found)
     }
 
     async fn get_guild_standing(
@@ -66,6 +77,11 @@ impl AccessRepository for PostgresStore {
         guild: GuildId,
         user: UserId,
     ) -> PortResult<Option<GuildStanding>> {
+        let cache = self.access_cache();
+        if let Some(found) = cache.and_then(|cache| cache.guild(guild, user)) {
+            return Ok(found);
+        }
+        let generation = cache.map(AccessCache::generation);
         let c = self.client().await?;
         let rows = query(
             &c,
@@ -78,10 +94,14 @@ impl AccessRepository for PostgresStore {
             &[&sql_id(guild.get()), &sql_id(user.get())],
         )
         .await?;
-        match rows.first() {
-            Some(row) => Ok(standing(row, 0)?),
-            None => Ok(None),
+        let found = match rows.first() {
+            Some(row) => standing(row, 0)?,
+            None => None,
+        };
+        if let (Some(cache), Some(generation)) = (cache, generation) {
+            cache.put_guild(guild, user, generation, found.clone());
         }
+        Ok(found)
     }
 
     async fn get_channel_standing(
@@ -89,6 +109,11 @@ impl AccessRepository for PostgresStore {
         channel: ChannelId,
         user: UserId,
     ) -> PortResult<Option<(Channel, Option<GuildStanding>)>> {
+        let cache = self.access_cache();
+        if let Some(found) = cache.and_then(|cache| cache.channel(channel, user)) {
+            return Ok(found);
+        }
+        let generation = cache.map(AccessCache::generation);
         let c = self.client().await?;
         let rows = query(
             &c,
@@ -104,6 +129,9 @@ impl AccessRepository for PostgresStore {
         )
         .await?;
         let Some(row) = rows.first() else {
+            if let (Some(cache), Some(generation)) = (cache, generation) {
+                cache.put_channel(channel, user, generation, None);
+            }
             return Ok(None);
         };
         let mut found: Channel = decode(row, 0)?;
@@ -117,6 +145,10 @@ impl AccessRepository for PostgresStore {
             Some(_) => standing(row, 2)?,
             None => None,
         };
-        Ok(Some((found, standing)))
+        let found = Some((found, standing));
+        if let (Some(cache), Some(generation)) = (cache, generation) {
+            cache.put_channel(channel, user, generation, found.clone());
+        }
+        Ok(found)
     }
 }

@@ -1,7 +1,7 @@
 //! Channels (guild channels, DMs and group DMs), their invites and their webhooks.
 
+use crate::postgres::Db;
 use async_trait::async_trait;
-use deadpool_postgres::GenericClient;
 use fluxer_core::id::{ChannelId, GuildId, MessageId, PackId, UserId, WebhookId};
 use fluxer_core::model::{Channel, ChannelType, Invite, Webhook};
 use fluxer_core::ports::{ChannelRepository, InviteRepository, PortResult, WebhookRepository};
@@ -18,7 +18,7 @@ pub(super) fn channel_kind(kind: ChannelType) -> i32 {
 }
 
 /// Records the channel's recipients (none for a guild channel).
-async fn insert_recipients(c: &impl GenericClient, ch: &Channel) -> Result<(), Failure> {
+async fn insert_recipients(c: &impl Db, ch: &Channel) -> Result<(), Failure> {
     if ch.recipient_ids.is_empty() {
         return Ok(());
     }
@@ -33,7 +33,7 @@ async fn insert_recipients(c: &impl GenericClient, ch: &Channel) -> Result<(), F
     Ok(())
 }
 
-pub(super) async fn insert_channel(c: &impl GenericClient, ch: &Channel) -> Result<(), Failure> {
+pub(super) async fn insert_channel(c: &impl Db, ch: &Channel) -> Result<(), Failure> {
     execute(
         c,
         "INSERT INTO channels (id, guild_id, kind, position, last_message_id, data) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -51,7 +51,7 @@ pub(super) async fn insert_channel(c: &impl GenericClient, ch: &Channel) -> Resu
 }
 
 /// Replaces a channel; its `last_message_id` never moves back.
-async fn update_channel_row(c: &impl GenericClient, ch: &Channel) -> Result<(), Failure> {
+async fn update_channel_row(c: &impl Db, ch: &Channel) -> Result<(), Failure> {
     execute_existing(
         c,
         "UPDATE channels SET guild_id = $2, kind = $3, position = $4, data = $5,
@@ -79,7 +79,7 @@ async fn update_channel_row(c: &impl GenericClient, ch: &Channel) -> Result<(), 
 /// Channels from `SELECT data, last_message_id ...` rows: the column is the authority on the last
 /// message, the JSON's copy may predate it.
 async fn query_channels(
-    c: &impl GenericClient,
+    c: &impl Db,
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<Channel>, Failure> {
@@ -99,10 +99,7 @@ async fn query_channels(
 
 /// Deletes channels and what lives in them (a vanity invite stays: it belongs to the guild). The
 /// channel rows go first, so a concurrent message insert that updates one waits for this transaction.
-pub(super) async fn delete_channel_rows(
-    c: &impl GenericClient,
-    ids: &[i64],
-) -> Result<(), Failure> {
+pub(super) async fn delete_channel_rows(c: &impl Db, ids: &[i64]) -> Result<(), Failure> {
     for sql in [
         "DELETE FROM channels WHERE id = ANY($1)",
         "DELETE FROM messages WHERE channel_id = ANY($1)",

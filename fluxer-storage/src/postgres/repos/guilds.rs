@@ -1,7 +1,7 @@
 //! Guilds, with their members, roles and bans.
 
+use crate::postgres::Db;
 use async_trait::async_trait;
-use deadpool_postgres::GenericClient;
 use fluxer_core::id::{AuditLogId, ExpressionId, GuildId, RoleId, UserId};
 use fluxer_core::model::{
     AuditEntry, AuditQuery, Ban, Channel, Expression, ExpressionKind, Guild, Member, Role,
@@ -19,7 +19,7 @@ use super::{
 };
 use crate::postgres::{Failure, PostgresStore, transaction};
 
-async fn insert_guild(c: &impl GenericClient, guild: &Guild) -> Result<(), Failure> {
+async fn insert_guild(c: &impl Db, guild: &Guild) -> Result<(), Failure> {
     execute(
         c,
         "INSERT INTO guilds (id, vanity, data) VALUES ($1, $2, $3)",
@@ -33,7 +33,7 @@ async fn insert_guild(c: &impl GenericClient, guild: &Guild) -> Result<(), Failu
     Ok(())
 }
 
-async fn insert_role(c: &impl GenericClient, role: &Role) -> Result<(), Failure> {
+async fn insert_role(c: &impl Db, role: &Role) -> Result<(), Failure> {
     execute(
         c,
         "INSERT INTO roles (guild_id, id, position, data) VALUES ($1, $2, $3, $4)",
@@ -48,7 +48,7 @@ async fn insert_role(c: &impl GenericClient, role: &Role) -> Result<(), Failure>
     Ok(())
 }
 
-async fn insert_member(c: &impl GenericClient, m: &Member) -> Result<(), Failure> {
+async fn insert_member(c: &impl Db, m: &Member) -> Result<(), Failure> {
     execute(
         c,
         "INSERT INTO members (guild_id, user_id, data) VALUES ($1, $2, $3)",

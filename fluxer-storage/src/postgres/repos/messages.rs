@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, MessageId, UserId};
-use fluxer_core::model::{Message, ReactionCount, ReactionEmoji};
+use fluxer_core::model::{Message, ReactionCount, ReactionEmoji, User};
 use fluxer_core::ports::{
     HistoryPage, HistoryRepository, MessagePage, MessageRepository, PortResult,
 };
@@ -13,9 +13,10 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
 use super::{
-    column, decode, decode_text, distinct_ids, execute, execute_existing, query, query_json,
-    query_one_json, sql_id, sql_limit,
+    column, decode, decode_text, distinct_ids, execute, execute_beside_access, execute_existing,
+    query, query_json, query_one_json, sql_id, sql_limit,
 };
+use crate::access_cache::AccessCache;
 use crate::postgres::{Failure, PostgresStore, transaction};
 
 #[async_trait]
@@ -25,7 +26,7 @@ impl MessageRepository for PostgresStore {
         // is only written (and locked) when the new ID is larger; a concurrent insert that finds it
         // locked re-checks against the committed value, so it never moves back.
         let c = self.client().await?;
-        execute(
+        execute_beside_access(
             &c,
             "WITH inserted AS (
                  INSERT INTO messages (channel_id, id, pinned_at, data) VALUES ($1, $2, $3, $4) RETURNING id
@@ -41,6 +42,7 @@ impl MessageRepository for PostgresStore {
             ],
         )
         .await?;
+        self.access.message_stored(message.channel_id, message.id);
         Ok(())
     }
 
@@ -383,11 +385,12 @@ macro_rules! with_page {
 
 #[async_trait]
 impl HistoryRepository for PostgresStore {
-    /// Two statements on one connection: the page with its reactions, then the users it names. The
-    /// page size is written into the statement (one prepared statement per size and kind of page):
-    /// with `LIMIT $n` PostgreSQL either plans the page again on every execution (its default: a
-    /// generic plan for an unknown limit looks costlier) or, forced to keep one plan, reads a tenth
-    /// of the channel to sort it. A written limit gives one plan that walks the index.
+    /// At most two statements on one connection: the page with its reactions, then the users it
+    /// names that the access cache does not hold. The page size is written into the statement (one
+    /// prepared statement per size and kind of page): with `LIMIT $n` PostgreSQL either plans the
+    /// page again on every execution (its default: a generic plan for an unknown limit looks
+    /// costlier) or, forced to keep one plan, reads a tenth of the channel to sort it. A written
+    /// limit gives one plan that walks the index.
     async fn history_page(
         &self,
         channel: ChannelId,
@@ -440,15 +443,34 @@ impl HistoryRepository for PostgresStore {
             }
         };
         let mut read = history_rows(&rows)?;
-        if !read.messages.is_empty() {
-            let named = distinct_ids(
-                read.messages
-                    .iter()
-                    .flat_map(Message::named_users)
-                    .map(|u| u.get()),
-            );
-            read.users =
-                query_json(&c, "SELECT data FROM users WHERE id = ANY($1)", &[&named]).await?;
+        if read.messages.is_empty() {
+            return Ok(read);
+        }
+        // The users named are mostly the same few: those the access cache holds are not read again.
+        let cache = self.access_cache();
+        let generation = cache.map(AccessCache::generation);
+        let mut unread = Vec::new();
+        for id in distinct_ids(
+            read.messages
+                .iter()
+                .flat_map(Message::named_users)
+                .map(|u| u.get()),
+        ) {
+            match cache.and_then(|cache| cache.user(UserId::new(id as u64))) {
+                Some(found) => read.users.extend(found),
+                None => unread.push(id),
+            }
+        }
+        if !unread.is_empty() {
+            let users: Vec<User> =
+                query_json(&c, "SELECT data FROM users WHERE id = ANY($1)", &[&unread]).await?;
+            if let (Some(cache), Some(generation)) = (cache, generation) {
+                for id in &unread {
+                    let id = UserId::new(*id as u64);
+                    cache.put_user(id, generation, users.iter().find(|u| u.id == id).cloned());
+                }
+            }
+            read.users.extend(users);
         }
         Ok(read)
     }

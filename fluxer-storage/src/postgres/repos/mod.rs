@@ -1,5 +1,5 @@
 //! The repository implementations, by concept, and the helpers they share. The helpers take any
-//! [`GenericClient`], so the same statement runs on a pooled connection or inside a transaction.
+//! [`Db`], so the same statement runs on a pooled connection or inside a transaction.
 
 mod access;
 mod accounts;
@@ -21,7 +21,8 @@ use serde::de::DeserializeOwned;
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Json, ToSql};
 
-use super::Failure;
+use super::{Db, Failure};
+use crate::access_cache::writes_access;
 
 /// Statement parameters.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -82,13 +83,14 @@ fn corrupt(e: &dyn std::error::Error) -> Failure {
 
 /// Rows of one JSON column, decoded.
 pub(crate) async fn query_json<T: DeserializeOwned>(
-    c: &impl GenericClient,
+    c: &impl Db,
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<T>, Failure> {
-    timed(sql, async {
-        let stmt = c.prepare_cached(sql).await?;
-        c.query(&stmt, params)
+    timed(c, sql, async {
+        let stmt = c.pg().prepare_cached(sql).await?;
+        c.pg()
+            .query(&stmt, params)
             .await?
             .iter()
             .map(|row| decode(row, 0))
@@ -99,13 +101,14 @@ pub(crate) async fn query_json<T: DeserializeOwned>(
 
 /// At most one row of one JSON column, decoded.
 pub(crate) async fn query_one_json<T: DeserializeOwned>(
-    c: &impl GenericClient,
+    c: &impl Db,
     sql: &str,
     params: Params<'_>,
 ) -> Result<Option<T>, Failure> {
-    timed(sql, async {
-        let stmt = c.prepare_cached(sql).await?;
-        c.query_opt(&stmt, params)
+    timed(c, sql, async {
+        let stmt = c.pg().prepare_cached(sql).await?;
+        c.pg()
+            .query_opt(&stmt, params)
             .await?
             .map(|row| decode(&row, 0))
             .transpose()
@@ -114,34 +117,55 @@ pub(crate) async fn query_one_json<T: DeserializeOwned>(
 }
 
 /// Rows, undecoded.
-pub(crate) async fn query(
-    c: &impl GenericClient,
-    sql: &str,
-    params: Params<'_>,
-) -> Result<Vec<Row>, Failure> {
-    timed(sql, async {
-        let stmt = c.prepare_cached(sql).await?;
-        Ok(c.query(&stmt, params).await?)
+pub(crate) async fn query(c: &impl Db, sql: &str, params: Params<'_>) -> Result<Vec<Row>, Failure> {
+    timed(c, sql, async {
+        let stmt = c.pg().prepare_cached(sql).await?;
+        Ok(c.pg().query(&stmt, params).await?)
     })
     .await
 }
 
 /// Runs a statement; returns how many rows it changed.
-pub(crate) async fn execute(
-    c: &impl GenericClient,
-    sql: &str,
-    params: Params<'_>,
-) -> Result<u64, Failure> {
-    timed(sql, async {
-        let stmt = c.prepare_cached(sql).await?;
-        Ok(c.execute(&stmt, params).await?)
+pub(crate) async fn execute(c: &impl Db, sql: &str, params: Params<'_>) -> Result<u64, Failure> {
+    timed(c, sql, async {
+        let stmt = c.pg().prepare_cached(sql).await?;
+        Ok(c.pg().execute(&stmt, params).await?)
     })
     .await
 }
 
 /// Runs one statement in a client span and measures it, when telemetry is on (otherwise it only
-/// runs it). Every statement of this adapter goes through here.
-async fn timed<T>(sql: &str, work: impl Future<Output = T>) -> T {
+/// runs it). A statement that writes what the access cache holds is announced once it has run (see
+/// [`Db::writing_access`]). Every statement of the store goes through here.
+async fn timed<T>(c: &impl Db, sql: &str, work: impl Future<Output = T>) -> T {
+    let unannounced = if writes_access(sql) {
+        c.writing_access()
+    } else {
+        None
+    };
+    let result = measured(sql, work).await;
+    if let Some(write) = unannounced {
+        write.announce().await;
+    }
+    result
+}
+
+/// Runs a statement that writes a table the access cache reads without changing what it holds
+/// (storing a message moves its channel's `last_message_id`, which the cache follows itself), so
+/// not announced; returns how many rows it changed.
+pub(crate) async fn execute_beside_access(
+    c: &impl Db,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<u64, Failure> {
+    measured(sql, async {
+        let stmt = c.pg().prepare_cached(sql).await?;
+        Ok(c.pg().execute(&stmt, params).await?)
+    })
+    .await
+}
+
+async fn measured<T>(sql: &str, work: impl Future<Output = T>) -> T {
     let Some(recorder) = fluxer_core::telemetry::recorder() else {
         return work.await;
     };
@@ -197,7 +221,7 @@ fn operation_name(sql: &str) -> String {
 
 /// Runs a statement and fails with `NotFound` when it changed no row.
 pub(crate) async fn execute_existing(
-    c: &impl GenericClient,
+    c: &impl Db,
     sql: &str,
     params: Params<'_>,
 ) -> Result<(), Failure> {

@@ -1,7 +1,7 @@
 //! What authorizing a request reads, each in one read transaction on one pooled connection: one
 //! snapshot, one lookup, instead of a lookup (and a read transaction to begin and end) per piece. The
 //! statements are the single-entity getters' own. Answers are kept in the store's access cache (see
-//! `access_cache`), which the writer invalidates.
+//! `crate::access_cache`), which the writer invalidates.
 
 use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, GuildId, UserId};
