@@ -376,7 +376,7 @@ macro_rules! with_page {
             UNION ALL
             SELECT 1, r.message_id, NULL, MIN(r.emoji), COUNT(*), BOOL_OR(r.user_id = $2), MIN(r.seq)
               FROM reactions r
-             WHERE r.channel_id = $1 AND r.message_id IN (SELECT id FROM page)
+             WHERE r.channel_id = (SELECT $1::BIGINT) AND r.message_id IN (SELECT id FROM page)
              GROUP BY r.message_id, r.emoji_key
             ORDER BY part, id DESC, first"
         )
@@ -390,7 +390,10 @@ impl HistoryRepository for PostgresStore {
     /// prepared statement per size and kind of page): with `LIMIT $n` PostgreSQL either plans the
     /// page again on every execution (its default: a generic plan for an unknown limit looks
     /// costlier) or, forced to keep one plan, reads a tenth of the channel to sort it. A written
-    /// limit gives one plan that walks the index.
+    /// limit gives one plan that walks the index. The channel and the cursor are read through
+    /// `(SELECT $n)`, which hides their values from the planner: otherwise a channel holding much of
+    /// a large table (a million of its two million messages, measured) makes a plan for its value
+    /// look cheaper than the shared one, and PostgreSQL plans the page again on every execution.
     async fn history_page(
         &self,
         channel: ChannelId,
@@ -404,7 +407,7 @@ impl HistoryRepository for PostgresStore {
             MessagePage::Latest => {
                 let sql = format!(
                     with_page!(
-                        "SELECT id, data FROM messages WHERE channel_id = $1 ORDER BY id DESC LIMIT {limit}"
+                        "SELECT id, data FROM messages WHERE channel_id = (SELECT $1::BIGINT) ORDER BY id DESC LIMIT {limit}"
                     ),
                     limit = limit
                 );
@@ -418,7 +421,8 @@ impl HistoryRepository for PostgresStore {
                 };
                 let sql = format!(
                     with_page!(
-                        "SELECT id, data FROM messages WHERE channel_id = $1 AND id {op} $3 ORDER BY id {order} LIMIT {limit}"
+                        "SELECT id, data FROM messages WHERE channel_id = (SELECT $1::BIGINT) AND id {op} (SELECT $3::BIGINT)
+                           ORDER BY id {order} LIMIT {limit}"
                     ),
                     op = op,
                     order = order,
@@ -429,11 +433,13 @@ impl HistoryRepository for PostgresStore {
             MessagePage::Around(cursor) => {
                 let sql = format!(
                     with_page!(
-                        "WITH newer AS (SELECT id, data FROM messages WHERE channel_id = $1 AND id > $3
+                        "WITH newer AS (SELECT id, data FROM messages
+                                         WHERE channel_id = (SELECT $1::BIGINT) AND id > (SELECT $3::BIGINT)
                                           ORDER BY id ASC LIMIT {half})
                          SELECT id, data FROM newer
                          UNION ALL
-                         (SELECT id, data FROM messages WHERE channel_id = $1 AND id <= $3
+                         (SELECT id, data FROM messages
+                           WHERE channel_id = (SELECT $1::BIGINT) AND id <= (SELECT $3::BIGINT)
                            ORDER BY id DESC LIMIT {limit} - (SELECT count(*) FROM newer))"
                     ),
                     half = limit / 2,
