@@ -17,7 +17,9 @@
 //!   expires after a few seconds, which bounds what no process was told of.
 //!
 //! Storing a message moves its channel's `last_message_id` without a bump (that would empty the
-//! cache on every message); the cache keeps the latest ID per channel instead and answers with it.
+//! cache on every message); the cache keeps the latest ID this process stored per channel instead
+//! and answers with it. On PostgreSQL, touching a session (its `last_used_at`) forgets that one
+//! session instead of bumping.
 
 use std::collections::HashMap;
 use std::hash::Hash;

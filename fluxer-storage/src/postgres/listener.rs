@@ -19,8 +19,13 @@
 //!   found when the store connects, leaves the cache off for the store's life, with one warning:
 //!   writes then send no notification.
 //! - **What no process is told of** (a row edited by hand, a channel's newest message stored by
-//!   another process) is bounded by the entries' age limit, [`MAX_AGE`].
+//!   another process, a session's `last_used_at` touched by another) is bounded by the entries' age
+//!   limit, [`MAX_AGE`]. A stale newest message can make another node send a DM's `CHANNEL_CREATE`
+//!   twice; a stale `last_used_at` an early touch.
+//! - **How soon a deaf channel is noticed:** within a heartbeat and an echo's wait (5 s at most),
+//!   a statement on the listening connection that gets no answer included.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -131,10 +136,9 @@ impl Access {
 
     /// The cache, while it may answer.
     pub(crate) fn cache(&self) -> Option<&AccessCache> {
-        self.heard
-            .live
-            .load(Ordering::Acquire)
-            .then_some(&self.cache)
+        let live =
+            self.heard.live.load(Ordering::Acquire) && !self.heard.stopped.load(Ordering::Acquire);
+        live.then_some(&self.cache)
     }
 
     /// The statement that tells the other processes of a write (none where nobody listens).
@@ -224,13 +228,22 @@ impl Heard {
 async fn listen(config: tokio_postgres::Config, heard: Arc<Heard>, wake: Arc<Notify>, tell: Tell) {
     let tell = Arc::new(tell);
     let mut delay = RETRY_MIN;
+    // Whether this outage was reported: one warning each, not one per attempt.
+    let mut reported = false;
     loop {
         let started = Instant::now();
         match session(&config, &heard, &wake, &tell).await {
-            Ended::Lost(why) => tracing::warn!(
-                error = %why,
-                "the access cache's PostgreSQL listener lost its channel; the cache is off until it is back"
-            ),
+            Ended::Lost(why) => {
+                if heard.live.load(Ordering::Acquire) || !reported {
+                    tracing::warn!(
+                        error = %why,
+                        "the access cache's PostgreSQL listener cannot hear its channel; the cache is off until it can"
+                    );
+                    reported = true;
+                } else {
+                    tracing::debug!(error = %why, "the access cache's listener is still deaf");
+                }
+            }
             Ended::Unsupported(why) => {
                 tracing::warn!(
                     error = %why,
@@ -297,17 +310,17 @@ async fn session(
             let _ = ended.send(why);
         }))
     };
-    let pid = match client.query_one("SELECT pg_backend_pid()", &[]).await {
-        Ok(row) => row.get::<_, i32>(0),
-        Err(e) => return Ended::Lost(e.to_string()),
+    let pid = match bounded(client.query_one("SELECT pg_backend_pid()", &[])).await {
+        Ok(Ok(row)) => row.get::<_, i32>(0),
+        Ok(Err(e)) => return Ended::Lost(e.to_string()),
+        Err(why) => return Ended::Lost(why),
     };
     own_pid.store(pid, Ordering::Release);
-    if let Err(e) = client.batch_execute(LISTEN).await {
-        return if is_unsupported(&e) {
-            Ended::Unsupported(e.to_string())
-        } else {
-            Ended::Lost(e.to_string())
-        };
+    match bounded(client.batch_execute(LISTEN)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if is_unsupported(&e) => return Ended::Unsupported(e.to_string()),
+        Ok(Err(e)) => return Ended::Lost(e.to_string()),
+        Err(why) => return Ended::Lost(why),
     }
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -317,16 +330,20 @@ async fn session(
         let deadline = awaiting.map(|sent| sent + ECHO_TIMEOUT);
         tokio::select! {
             () = wake.notified() => {
-                if let Err(e) = client.batch_execute(&tell.notify).await {
-                    break e.to_string();
-                }
                 awaiting.get_or_insert_with(Instant::now);
+                match bounded(client.batch_execute(&tell.notify)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => break e.to_string(),
+                    Err(why) => break why,
+                }
             }
             _ = heartbeat.tick() => {
-                if let Err(e) = client.batch_execute(NOTIFY_ALIVE).await {
-                    break e.to_string();
-                }
                 awaiting.get_or_insert_with(Instant::now);
+                match bounded(client.batch_execute(NOTIFY_ALIVE)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => break e.to_string(),
+                    Err(why) => break why,
+                }
             }
             () = echo.notified() => {
                 if awaiting.take().is_some() && !heard.live.load(Ordering::Acquire) {
@@ -342,6 +359,16 @@ async fn session(
     };
     drop(driver);
     Ended::Lost(why)
+}
+
+/// A statement on the listening connection, given at most [`ECHO_TIMEOUT`] to answer: a half-open
+/// connection never does, and the driver's keepalive would take far longer to notice.
+async fn bounded<T>(
+    work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<Result<T, tokio_postgres::Error>, String> {
+    tokio::time::timeout(ECHO_TIMEOUT, work)
+        .await
+        .map_err(|_| format!("the database did not answer within {ECHO_TIMEOUT:?}"))
 }
 
 /// A task that ends when this guard is dropped.

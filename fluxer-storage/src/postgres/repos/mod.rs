@@ -134,9 +134,9 @@ pub(crate) async fn execute(c: &impl Db, sql: &str, params: Params<'_>) -> Resul
     .await
 }
 
-/// Runs one statement in a client span and measures it, when telemetry is on (otherwise it only
-/// runs it). A statement that writes what the access cache holds is announced once it has run (see
-/// [`Db::writing_access`]). Every statement of the store goes through here.
+/// Runs one statement through [`measured`]; one that writes what the access cache holds is announced
+/// once it has run (see [`Db::writing_access`]). Every statement of the store goes through here, but
+/// for the two [`execute_beside_access`] runs.
 async fn timed<T>(c: &impl Db, sql: &str, work: impl Future<Output = T>) -> T {
     let unannounced = if writes_access(sql) {
         c.writing_access()
@@ -150,9 +150,11 @@ async fn timed<T>(c: &impl Db, sql: &str, work: impl Future<Output = T>) -> T {
     result
 }
 
-/// Runs a statement that writes a table the access cache reads without changing what it holds
-/// (storing a message moves its channel's `last_message_id`, which the cache follows itself), so
-/// not announced; returns how many rows it changed.
+/// Runs a statement that writes a table the access cache reads, unannounced: the caller keeps the
+/// cache true itself, and the other processes are left to the cache's age limit. For storing a
+/// message (its channel's `last_message_id`, which the cache follows) and touching a session (its
+/// `last_used_at`, forgotten here): announcing them would empty every cache on every message.
+/// Returns how many rows it changed.
 pub(crate) async fn execute_beside_access(
     c: &impl Db,
     sql: &str,
@@ -165,6 +167,8 @@ pub(crate) async fn execute_beside_access(
     .await
 }
 
+/// Runs one statement in a client span and measures it, when telemetry is on (otherwise it only
+/// runs it).
 async fn measured<T>(sql: &str, work: impl Future<Output = T>) -> T {
     let Some(recorder) = fluxer_core::telemetry::recorder() else {
         return work.await;
