@@ -43,7 +43,6 @@ mod search;
 pub use search::PostgresSearch;
 
 use std::future::Future;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -275,14 +274,6 @@ impl Conn {
             access: &self.access,
             wrote_access: AtomicBool::new(false),
         })
-    }
-}
-
-impl Deref for Conn {
-    type Target = Object;
-
-    fn deref(&self) -> &Object {
-        &self.client
     }
 }
 

@@ -18,7 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{backend, run_cached};
-use crate::access_cache::{unread_by_access, written_table};
+use crate::access_cache::writes_access;
 
 thread_local! {
     /// Set by a write on this thread (the writer's) to a table the access cache reads from.
@@ -28,7 +28,7 @@ thread_local! {
 /// Records that `sql` is about to run as a write: if it may change what the access cache holds, the
 /// group it runs in bumps the access generation once it has committed.
 pub(super) fn note_write(sql: &str) {
-    if !written_table(sql).is_some_and(unread_by_access) {
+    if writes_access(sql) {
         ACCESS_WRITTEN.set(true);
     }
 }

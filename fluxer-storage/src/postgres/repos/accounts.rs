@@ -13,7 +13,7 @@ use fluxer_core::time::Timestamp;
 use tokio_postgres::types::Json;
 
 use super::{
-    column, distinct_ids, execute, execute_beside_access, execute_existing, query, query_json,
+    column, distinct_ids, execute, execute_existing, execute_untracked, query, query_json,
     query_one_json, sql_id,
 };
 use crate::postgres::PostgresStore;
@@ -157,7 +157,7 @@ impl SessionRepository for PostgresStore {
     async fn touch_session(&self, token_hash: &[u8; 32], at: Timestamp) -> PortResult<()> {
         // One statement edits the stored JSON in place: no read-modify-write race with another touch.
         let c = self.client().await?;
-        execute_beside_access(
+        execute_untracked(
             &c,
             "UPDATE sessions SET data = jsonb_set(data, '{last_used_at}', $2) WHERE token_hash = $1",
             &[&token_hash.as_slice(), &Json(at)],

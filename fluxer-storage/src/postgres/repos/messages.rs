@@ -13,8 +13,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
 use super::{
-    column, decode, decode_text, distinct_ids, execute, execute_beside_access, execute_existing,
-    query, query_json, query_one_json, sql_id, sql_limit,
+    column, decode, decode_text, distinct_ids, execute, execute_existing, execute_untracked, query,
+    query_json, query_one_json, sql_id, sql_limit,
 };
 use crate::access_cache::AccessCache;
 use crate::postgres::{Failure, PostgresStore, transaction};
@@ -26,7 +26,7 @@ impl MessageRepository for PostgresStore {
         // is only written (and locked) when the new ID is larger; a concurrent insert that finds it
         // locked re-checks against the committed value, so it never moves back.
         let c = self.client().await?;
-        execute_beside_access(
+        execute_untracked(
             &c,
             "WITH inserted AS (
                  INSERT INTO messages (channel_id, id, pinned_at, data) VALUES ($1, $2, $3, $4) RETURNING id

@@ -136,7 +136,7 @@ pub(crate) async fn execute(c: &impl Db, sql: &str, params: Params<'_>) -> Resul
 
 /// Runs one statement through [`measured`]; one that writes what the access cache holds is announced
 /// once it has run (see [`Db::writing_access`]). Every statement of the store goes through here, but
-/// for the two [`execute_beside_access`] runs.
+/// for the two [`execute_untracked`] runs.
 async fn timed<T>(c: &impl Db, sql: &str, work: impl Future<Output = T>) -> T {
     let unannounced = if writes_access(sql) {
         c.writing_access()
@@ -155,7 +155,7 @@ async fn timed<T>(c: &impl Db, sql: &str, work: impl Future<Output = T>) -> T {
 /// message (its channel's `last_message_id`, which the cache follows) and touching a session (its
 /// `last_used_at`, forgotten here): announcing them would empty every cache on every message.
 /// Returns how many rows it changed.
-pub(crate) async fn execute_beside_access(
+pub(crate) async fn execute_untracked(
     c: &impl Db,
     sql: &str,
     params: Params<'_>,
