@@ -54,7 +54,7 @@ pub use node_stats::{GatewayCounts, GatewayStats, LoadedGuildStats};
 pub use pages::PagesConfig;
 pub use path::canonical_uri;
 pub use readiness::{CheckOutcome, DatabaseCheck, Readiness, ReadinessCheck};
-pub use state::{ApiConfig, ApiState, InstanceInfo};
+pub use state::{ApiConfig, ApiState, InstanceInfo, StateParts};
 pub use webauthn::WebAuthnRelyingParty;
 
 /// `/_health`, `/_live` and `/_ready` (running `readiness`) alone, for services that serve no API

@@ -97,9 +97,15 @@ impl Default for ApiConfig {
     }
 }
 
-/// The router's state: the use-cases, the cache (rate limits) and the settings.
+/// The router's state: the use-cases, the cache (rate limits) and the settings. One `Arc`: every
+/// request clones it several times (each middleware and extractor holds its own), and one shared
+/// count is cheaper to bump from every core than five.
 #[derive(Clone)]
-pub struct ApiState {
+pub struct ApiState(Arc<StateParts>);
+
+/// What [`ApiState`] holds; read through it (`state.fluxer`, `state.config`, ...).
+#[derive(Clone)]
+pub struct StateParts {
     /// The use-cases the handlers call.
     pub fluxer: Fluxer,
     /// The cache holding the rate limit counters.
@@ -112,27 +118,35 @@ pub struct ApiState {
     pub gateway_stats: Option<Arc<dyn crate::GatewayStats>>,
 }
 
+impl std::ops::Deref for ApiState {
+    type Target = StateParts;
+
+    fn deref(&self) -> &StateParts {
+        &self.0
+    }
+}
+
 impl ApiState {
     /// Wraps the use-cases, the cache and the settings for the router.
     pub fn new(fluxer: Fluxer, cache: Arc<dyn Cache>, config: ApiConfig) -> Self {
-        ApiState {
+        ApiState(Arc::new(StateParts {
             fluxer,
             cache,
             config: Arc::new(config),
             readiness: crate::Readiness::default(),
             gateway_stats: None,
-        }
+        }))
     }
 
     /// With `stats` as the gateway `/admin/gateway/stats` reports on.
     pub fn with_gateway_stats(mut self, stats: Arc<dyn crate::GatewayStats>) -> Self {
-        self.gateway_stats = Some(stats);
+        Arc::make_mut(&mut self.0).gateway_stats = Some(stats);
         self
     }
 
     /// With `readiness` as what `/_ready` checks.
     pub fn with_readiness(mut self, readiness: crate::Readiness) -> Self {
-        self.readiness = readiness;
+        Arc::make_mut(&mut self.0).readiness = readiness;
         self
     }
 }
