@@ -7,7 +7,8 @@
 //! `COMMIT` returns is what makes an acknowledged write durable: with `synchronous=NORMAL` a committed
 //! WAL transaction survives a crash of the process (a power loss may take the last few back).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,23 @@ use crate::access_cache::writes_access;
 thread_local! {
     /// Set by a write on this thread (the writer's) to a table the access cache reads from.
     static ACCESS_WRITTEN: Cell<bool> = const { Cell::new(false) };
+    /// The running write's column raises, `(statement, key, value)`: kept only if the write stands.
+    static RAISES_STAGED: RefCell<Vec<(&'static str, i64, i64)>> = const { RefCell::new(Vec::new()) };
+    /// The raises of the group's writes that succeeded, coalesced: run once each before `COMMIT`.
+    static RAISES: RefCell<BTreeMap<(&'static str, i64), i64>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Defers an update that only ever raises a column (`sql` takes the row's key as `?1` and the value
+/// as `?2`, and keeps the greater of the stored value and `?2`) to the end of the group: every write
+/// of the group that raises the same key costs one statement between them. A channel's
+/// `last_message_id`, raised by each message stored in it, is the case: under load the group holds
+/// many messages of one channel, and its row is rewritten once instead of once per message.
+///
+/// Only for columns no write of the group reads back (readers see committed state only, so they
+/// cannot tell), and only from a write's closure on the writer thread. The raise is dropped if the
+/// write calling this fails; a raise that fails fails its whole group, as a failed `COMMIT` does.
+pub(super) fn raise_at_commit(sql: &'static str, key: i64, value: i64) {
+    RAISES_STAGED.with_borrow_mut(|staged| staged.push((sql, key, value)));
 }
 
 /// Records that `sql` is about to run as a write: if it may change what the access cache holds, the
@@ -79,8 +97,18 @@ fn in_savepoint<T>(
     f: impl FnOnce(&Connection) -> PortResult<T>,
 ) -> PortResult<T> {
     run_cached(conn, "SAVEPOINT op").map_err(backend)?;
+    RAISES_STAGED.with_borrow_mut(Vec::clear);
     let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(StoreError::backend_of("sqlite", "the write panicked")));
+    let staged = RAISES_STAGED.with_borrow_mut(std::mem::take);
+    if result.is_ok() {
+        RAISES.with_borrow_mut(|raises| {
+            for (sql, key, value) in staged {
+                let highest = raises.entry((sql, key)).or_insert(value);
+                *highest = (*highest).max(value);
+            }
+        });
+    }
     let end = if result.is_ok() {
         run_cached(conn, "RELEASE op")
     } else {
@@ -137,8 +165,17 @@ pub(super) fn run(conn: Connection, mut rx: mpsc::Receiver<Command>, counters: A
     }
 }
 
+/// Runs the group's deferred raises (see [`raise_at_commit`]), emptying them.
+fn run_raises(conn: &Connection) -> rusqlite::Result<()> {
+    for ((sql, key), value) in RAISES.with_borrow_mut(std::mem::take) {
+        conn.prepare_cached(sql)?.execute([key, value])?;
+    }
+    Ok(())
+}
+
 fn commit_group(conn: &Connection, group: Vec<Job>, counters: &Counters) {
     ACCESS_WRITTEN.set(false);
+    RAISES.with_borrow_mut(BTreeMap::clear);
     if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "could not begin a write transaction");
         let why = format!("could not begin a write transaction: {e}");
@@ -163,7 +200,7 @@ fn commit_group(conn: &Connection, group: Vec<Job>, counters: &Counters) {
         tracing::error!("SQLite rolled back a write transaction");
         Err("the write transaction was rolled back".to_owned())
     } else {
-        match run_cached(conn, "COMMIT") {
+        match run_raises(conn).and_then(|()| run_cached(conn, "COMMIT")) {
             Ok(()) => {
                 counters.commits.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -181,5 +218,61 @@ fn commit_group(conn: &Connection, group: Vec<Job>, counters: &Counters) {
     }
     for complete in completions {
         complete(outcome.as_ref().map(|_| ()).map_err(String::as_str));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAISE: &str = "UPDATE t SET v = MAX(v, ?2) WHERE k = ?1";
+
+    /// A group's raises of one row run once, with the highest value of the writes that succeeded;
+    /// a failed write's raise is dropped with the rest of its changes.
+    #[test]
+    fn raises_run_once_a_key_at_commit_and_only_for_writes_that_stood() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL);
+             INSERT INTO t VALUES (1, 0), (2, 0);",
+        )
+        .unwrap();
+        let raising = |key: i64, value: i64, fails: bool| {
+            job(move |_: &Connection| {
+                raise_at_commit(RAISE, key, value);
+                if fails {
+                    Err(StoreError::backend_of("sqlite", "refused"))
+                } else {
+                    Ok(())
+                }
+            })
+        };
+        let (mut jobs, mut answers) = (Vec::new(), Vec::new());
+        for (key, value, fails) in [(1, 5, false), (1, 9, true), (1, 7, false), (2, 3, false)] {
+            let (Command::Write(job), answer) = raising(key, value, fails) else {
+                unreachable!()
+            };
+            jobs.push(job);
+            answers.push(answer);
+        }
+        let counters = Counters::default();
+        commit_group(&conn, jobs, &counters);
+
+        let outcomes: Vec<bool> = answers
+            .into_iter()
+            .map(|mut a| a.try_recv().unwrap().is_ok())
+            .collect();
+        assert_eq!(outcomes, [true, false, true, true]);
+        let values: Vec<(i64, i64)> = conn
+            .prepare("SELECT k, v FROM t ORDER BY k")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(values, [(1, 7), (2, 3)]);
+        assert_eq!(counters.commits.load(Ordering::Relaxed), 1);
+        // Nothing is left over for the next group.
+        assert!(RAISES.with_borrow(BTreeMap::is_empty));
     }
 }

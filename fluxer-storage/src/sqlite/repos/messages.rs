@@ -12,10 +12,11 @@ use fluxer_core::time::Timestamp;
 use rusqlite::{Connection, params};
 
 use super::{
-    db, distinct_ids, execute, execute_existing, execute_untracked, from_json, placeholders,
-    query_json, query_json_by_ids, query_one_json, sql_id, to_json,
+    db, distinct_ids, execute, execute_existing, from_json, placeholders, query_json,
+    query_json_by_ids, query_one_json, sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
+use crate::sqlite::writer::raise_at_commit;
 
 #[async_trait]
 impl MessageRepository for SqliteStore {
@@ -28,12 +29,13 @@ impl MessageRepository for SqliteStore {
                 "INSERT INTO messages (channel_id, id, pinned_at, data) VALUES (?1, ?2, ?3, ?4)",
                 params![channel, id, m.pinned_at.map(Timestamp::unix_ms), data],
             )?;
-            // The access cache learns of the new newest message below instead of being emptied.
-            execute_untracked(
-                c,
+            // Once per channel and group, however many of its messages the group stores. The access
+            // cache learns of the new newest message below instead of being emptied.
+            raise_at_commit(
                 "UPDATE channels SET last_message_id = MAX(COALESCE(last_message_id, 0), ?2) WHERE id = ?1",
-                params![channel, id],
-            )?;
+                channel,
+                id,
+            );
             Ok(())
         })
         .await?;

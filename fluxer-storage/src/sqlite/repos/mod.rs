@@ -114,15 +114,6 @@ pub(crate) fn execute_existing(
 /// Runs a write statement.
 pub(crate) fn execute(conn: &Connection, sql: &str, params: impl Params) -> PortResult<usize> {
     note_write(sql);
-    execute_untracked(conn, sql, params)
-}
-
-/// Runs a write statement the access cache is told about otherwise (a channel's newest message).
-pub(crate) fn execute_untracked(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-) -> PortResult<usize> {
     conn.prepare_cached(sql)
         .map_err(db)?
         .execute(params)
