@@ -453,14 +453,15 @@ impl Fluxer {
         };
         audience.guild_name = Some(guild.name.clone());
         audience.guild_default = guild.default_message_notifications;
-        if store.count_members(guild_id).await? > LARGE_GUILD {
+        // One read tells a small guild's members from a large one: a large guild gives one more.
+        let members = store
+            .list_members(guild_id, None, LARGE_GUILD as u32 + 1)
+            .await?;
+        if members.len() as u64 > LARGE_GUILD {
             // Only whom a message mentions is told: found per message.
             let roles = store.list_roles(guild_id).await?;
             audience.large = Some(GuildRules { guild, roles });
         } else {
-            let members = store
-                .list_members(guild_id, None, LARGE_GUILD as u32)
-                .await?;
             let everyone = members.iter().map(|m| (m.user_id, m.roles.clone()));
             let mut reachable = self.reachable(everyone.collect()).await?;
             if !reachable.is_empty() {
