@@ -65,7 +65,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-use common::median;
+use common::{median, own_cpu_seconds};
 
 struct Args {
     clients: usize,
@@ -135,22 +135,6 @@ impl Storm {
             server_cpu_s: 0.0,
         })
     }
-}
-
-/// This process's CPU time so far (user + system), from `/proc/self/stat` (fields 14 and 15, in
-/// clock ticks of 100 per second).
-fn own_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // After the name, field 3 (state) is index 0: utime (14) is index 11, stime (15) index 12.
-    (tick(11) + tick(12)) as f64 / 100.0
 }
 
 /// Dispatches the client process received, and when the last one came (µs after [`epoch`]).

@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 
 mod common;
 
-use common::{TempDir, median};
+use common::{TempDir, median, own_cpu_seconds};
 
 struct Args {
     clients: usize,
@@ -164,6 +164,10 @@ struct Round {
     per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// CPU time of the whole process (server, its background work and the same load generator on
+    /// both sides) per message answered in the window, in µs: steadier than messages/s on a machine
+    /// whose neighbours take CPU.
+    cpu_us: f64,
 }
 
 /// `clients` connections post as fast as they are answered for `warmup + seconds`; requests that
@@ -203,6 +207,10 @@ async fn load(addr: SocketAddr, path: &str, token: &str, args: &Args) -> Round {
             latencies
         }));
     }
+    tokio::time::sleep_until(measured_from.into()).await;
+    let cpu_from = own_cpu_seconds();
+    tokio::time::sleep_until(until.into()).await;
+    let cpu = own_cpu_seconds() - cpu_from;
     let mut latencies = Vec::new();
     for t in tasks {
         latencies.extend(t.await.unwrap());
@@ -213,6 +221,7 @@ async fn load(addr: SocketAddr, path: &str, token: &str, args: &Args) -> Round {
         per_sec: latencies.len() as f64 / args.seconds,
         p50_ms: pick(0.5),
         p99_ms: pick(0.99),
+        cpu_us: cpu * 1e6 / latencies.len() as f64,
     }
 }
 
@@ -521,6 +530,11 @@ fn main() {
         let (o, b) = (m(ours, |r| r.p99_ms), m(base, |r| r.p99_ms));
         println!(
             "| p99 latency (ms){label} | {o:.2} | {b:.2} | {:.2}x |",
+            o / b
+        );
+        let (o, b) = (m(ours, |r| r.cpu_us), m(base, |r| r.cpu_us));
+        println!(
+            "| CPU per message (µs, whole process){label} | {o:.0} | {b:.0} | {:.2}x |",
             o / b
         );
     }
