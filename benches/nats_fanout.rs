@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 mod common;
 
-use common::median;
+use common::{cpu_ticks, median};
 
 struct Args {
     messages: usize,
@@ -71,28 +71,16 @@ struct Round {
 
 /// CPU time (user + system) used so far by the processes named `comm` (all of them), and by this one.
 fn cpu_times(comm: &str) -> (Duration, Duration) {
-    // Fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
-    let ticks = |stat: &str| -> u64 {
-        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let field = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        field(11) + field(12)
-    };
     let to_duration = |t: u64| Duration::from_millis(t * 10);
     let mut server = 0;
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let dir = entry.path();
         let named = std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == comm);
         if named && let Ok(stat) = std::fs::read_to_string(dir.join("stat")) {
-            server += ticks(&stat);
+            server += cpu_ticks(&stat);
         }
     }
-    let own = std::fs::read_to_string("/proc/self/stat").map_or(0, |s| ticks(&s));
+    let own = std::fs::read_to_string("/proc/self/stat").map_or(0, |s| cpu_ticks(&s));
     (to_duration(server), to_duration(own))
 }
 

@@ -8,20 +8,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// This process's CPU time so far (user + system), from `/proc/self/stat` (fields 14 and 15, in
-/// clock ticks of 100 per second).
-pub(crate) fn own_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// The CPU time (user + system) a `/proc/PID/stat` text records, in clock ticks (100 per second on
+/// Linux): its fields 14 and 15.
+pub(crate) fn cpu_ticks(stat: &str) -> u64 {
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let tick = |i: usize| {
+    let field = |i: usize| {
         fields
             .get(i)
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
     // After the name, field 3 (state) is index 0: utime (14) is index 11, stime (15) index 12.
-    (tick(11) + tick(12)) as f64 / 100.0
+    field(11) + field(12)
+}
+
+/// This process's CPU time so far (user + system), in seconds.
+pub(crate) fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_ticks(&stat) as f64 / 100.0
 }
 
 /// The median of a non-empty sample (the upper one of an even count).
