@@ -168,11 +168,21 @@ struct Round {
     /// both sides) per message answered in the window, in µs: steadier than messages/s on a machine
     /// whose neighbours take CPU.
     cpu_us: f64,
+    /// Follow-up work not taken up yet (outbox rows and queued jobs) at the window's start and end:
+    /// `cpu_us` counts what the window's messages leave to do only while the end stays near the
+    /// start (a growing backlog would be work moved past the window).
+    backlog: (u64, u64),
 }
 
 /// `clients` connections post as fast as they are answered for `warmup + seconds`; requests that
 /// start after the warm-up and finish inside the window count.
-async fn load(addr: SocketAddr, path: &str, token: &str, args: &Args) -> Round {
+async fn load(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    args: &Args,
+    backlog: impl Fn() -> u64,
+) -> Round {
     let start = Instant::now();
     let measured_from = start + Duration::from_secs_f64(args.warmup);
     let until = measured_from + Duration::from_secs_f64(args.seconds);
@@ -209,8 +219,10 @@ async fn load(addr: SocketAddr, path: &str, token: &str, args: &Args) -> Round {
     }
     tokio::time::sleep_until(measured_from.into()).await;
     let cpu_from = own_cpu_seconds();
+    let backlog_from = backlog();
     tokio::time::sleep_until(until.into()).await;
     let cpu = own_cpu_seconds() - cpu_from;
+    let backlog = (backlog_from, backlog());
     let mut latencies = Vec::new();
     for t in tasks {
         latencies.extend(t.await.unwrap());
@@ -222,6 +234,7 @@ async fn load(addr: SocketAddr, path: &str, token: &str, args: &Args) -> Round {
         p50_ms: pick(0.5),
         p99_ms: pick(0.99),
         cpu_us: cpu * 1e6 / latencies.len() as f64,
+        backlog,
     }
 }
 
@@ -291,12 +304,29 @@ async fn fluxer_round(args: &Args, search: bool) -> Round {
         &format!("/api/v1/channels/{channel}/messages"),
         &token,
         args,
+        || followups_left(dir.path()),
     )
     .await;
     server.abort();
     let _ = server.await;
     monolith.shutdown().await;
     round
+}
+
+/// The follow-ups of messages stored that no worker has taken up yet: rows of the store's outbox
+/// never claimed and jobs waiting in the queue, read from the monolith's database files beside
+/// it. (Indexed ones stay in the outbox until the next search commit, up to a second later:
+/// those are done, and not counted.)
+fn followups_left(dir: &std::path::Path) -> u64 {
+    let count = |file: &str, sql: &str| -> u64 {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let conn = rusqlite::Connection::open_with_flags(dir.join(file), flags).unwrap();
+        conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as u64
+    };
+    count(
+        "fluxer.db",
+        "SELECT COUNT(*) FROM message_followups WHERE attempts = 0",
+    ) + count("queue.db", "SELECT COUNT(*) FROM jobs WHERE state = 0")
 }
 
 /// The baseline's message: the fields of Fluxer's message response that a minimal server fills.
@@ -462,7 +492,14 @@ async fn baseline_round(args: &Args) -> Round {
         .with_state(state.clone());
     let (listener, addr) = bind().await;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let round = load(addr, "/api/v1/channels/2/messages", &state.token, args).await;
+    let round = load(
+        addr,
+        "/api/v1/channels/2/messages",
+        &state.token,
+        args,
+        || 0,
+    )
+    .await;
     server.abort();
     let _ = server.await;
     drop(state);
@@ -537,5 +574,10 @@ fn main() {
             "| CPU per message (µs, whole process){label} | {o:.0} | {b:.0} | {:.2}x |",
             o / b
         );
+        let (from, to) = (
+            m(ours, |r| r.backlog.0 as f64),
+            m(ours, |r| r.backlog.1 as f64),
+        );
+        println!("| follow-ups not taken up, window start → end{label} | {from:.0} → {to:.0} | | |");
     }
 }

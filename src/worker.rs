@@ -13,6 +13,11 @@
 //!   An indexing job is acknowledged only after the commit that holds its writes, so a crash before
 //!   that commit leaves the job in the queue to run again, and no acknowledged message is missing
 //!   from the index after a restart.
+//! - New messages' follow-ups (indexing, the Web Push fan-out) are not jobs: they are stored with
+//!   the message, in the store's outbox, and one drainer per worker claims them in batches of up to
+//!   [`FOLLOWUP_BATCH`] as soon as a message is stored in this process (or every
+//!   [`WorkerConfig::poll_interval`], for messages stored by other nodes). An indexed one is cleared
+//!   after the commit that holds it, as an indexing job is acknowledged.
 //! - Scheduled jobs: each period of each kind is a slot; the worker that takes the slot's lock in the
 //!   shared [`Cache`] enqueues it, so several workers enqueue it once.
 
@@ -21,8 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use fluxer_core::ports::{Cache, Job, Queue};
-use fluxer_core::service::{Fluxer, JobError, Task, cron};
+use fluxer_core::id::MessageId;
+use fluxer_core::ports::{Cache, FollowupKind, Job, Queue};
+use fluxer_core::service::{FOLLOWUP_BATCH, Fluxer, JobError, Task, cron};
 use fluxer_core::telemetry::JobOutcome;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -43,6 +49,10 @@ pub struct WorkerConfig {
     /// How often the search index is committed (1 s by default): its writes become visible and the
     /// indexing jobs behind them are acknowledged.
     pub search_commit_interval: Duration,
+    /// This worker is the only one draining the store's outbox (the monolith, on its own
+    /// database): at start it takes back the follow-ups its previous run had claimed, without
+    /// waiting for their leases to end.
+    pub sole_consumer: bool,
     /// Enqueue the scheduled jobs (turn off on all but a few nodes if you like; the slot lock makes
     /// it safe to leave on everywhere).
     pub cron: bool,
@@ -56,6 +66,7 @@ impl Default for WorkerConfig {
             poll_interval: Duration::from_millis(100),
             max_backoff: Duration::from_secs(300),
             search_commit_interval: Duration::from_secs(1),
+            sole_consumer: false,
             cron: true,
         }
     }
@@ -75,6 +86,8 @@ struct Shared {
     search_dirty: AtomicBool,
     /// Indexing jobs whose writes are done but not yet committed: acknowledged after the commit.
     uncommitted: Mutex<Vec<String>>,
+    /// Index follow-ups done but not yet committed: cleared after the commit.
+    uncommitted_followups: Mutex<Vec<(MessageId, FollowupKind)>>,
 }
 
 impl Worker {
@@ -92,8 +105,10 @@ impl Worker {
             config,
             search_dirty: AtomicBool::new(false),
             uncommitted: Mutex::new(Vec::new()),
+            uncommitted_followups: Mutex::new(Vec::new()),
         });
         let mut tasks = JoinSet::new();
+        tasks.spawn(run_followups(Arc::clone(&shared), stopped.clone()));
         for _ in 0..shared.config.concurrency.max(1) {
             tasks.spawn(run_jobs(Arc::clone(&shared), stopped.clone()));
         }
@@ -147,6 +162,52 @@ async fn run_jobs(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Drains the store's outbox of follow-ups: a batch whenever a message is stored in this process,
+/// every poll interval otherwise, and batch after batch while they come full.
+async fn run_followups(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let lease_ms = u64::try_from(shared.config.lease.as_millis()).unwrap_or(u64::MAX);
+    // The follow-ups a previous run of this sole consumer had claimed are ours again at once.
+    let mut take_back = shared.config.sole_consumer;
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let now = shared.fluxer.now();
+        let claim_at = if mem::take(&mut take_back) {
+            now.plus_ms(lease_ms as i64)
+        } else {
+            now
+        };
+        let full = match shared.fluxer.run_followups(claim_at, lease_ms).await {
+            Ok(run) => {
+                if !run.indexed.is_empty() {
+                    shared.uncommitted_followups().extend(run.indexed);
+                    // Marked after they are listed, so the commit that sees the mark clears them.
+                    shared.search_dirty.store(true, Ordering::Release);
+                }
+                if let Some(e) = &run.error {
+                    tracing::warn!(error = %fluxer_core::error::chain(e), "follow-ups failed; they run again when their lease ends");
+                }
+                run.claimed >= FOLLOWUP_BATCH as usize
+            }
+            Err(e) => {
+                tracing::warn!(error = %fluxer_core::error::chain(&e), "store: cannot claim follow-ups");
+                if idle(&mut stopped, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if full {
+            continue;
+        }
+        tokio::select! {
+            _ = shared.fluxer.followups_stored() => {}
+            stop = idle(&mut stopped, shared.config.poll_interval) => if stop { return },
         }
     }
 }
@@ -248,6 +309,12 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn uncommitted_followups(&self) -> std::sync::MutexGuard<'_, Vec<(MessageId, FollowupKind)>> {
+        self.uncommitted_followups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Commits the search index if anything was written since the last commit, then acknowledges
     /// the indexing jobs whose writes that commit holds. The jobs are taken before the commit: a
     /// job finishing during it waits for the next one.
@@ -256,13 +323,18 @@ impl Shared {
             return;
         }
         let done = mem::take(&mut *self.uncommitted());
+        let followups = mem::take(&mut *self.uncommitted_followups());
         if let Err(e) = self.fluxer.commit_search().await {
             self.search_dirty.store(true, Ordering::Release);
             // Still leased to us: acknowledged after the next commit that succeeds (or delivered
             // again when the lease ends, which is harmless: indexing is idempotent).
             self.uncommitted().extend(done);
+            self.uncommitted_followups().extend(followups);
             tracing::warn!(error = %fluxer_core::error::chain(&e), "search: commit failed; will retry");
             return;
+        }
+        if let Err(e) = self.fluxer.clear_followups(&followups).await {
+            tracing::warn!(error = %fluxer_core::error::chain(&e), "store: cannot clear follow-ups (they will run again)");
         }
         for id in done {
             if let Err(e) = self.queue.ack(&id).await {
@@ -319,7 +391,8 @@ mod tests {
     use async_trait::async_trait;
     use fluxer_core::ports::{
         Email, ExpressionRepository, InviteRepository, Mailer, ManualClock, MemberRepository,
-        NewJob, PackRepository, PortResult, PrivateDocumentRepository, UserRepository,
+        MessageRepository, NewJob, PackRepository, PortResult, PrivateDocumentRepository,
+        SearchIndex, UserRepository,
     };
     use fluxer_core::service::{
         Argon2Hasher, ClientInfo, GuildCreate, LoginOutcome, LoginRequest, Ports, RegisterRequest,
@@ -415,6 +488,92 @@ mod tests {
             LoginOutcome::Session { token, user_id } => (token, user_id),
             _ => panic!("expected a session"),
         }
+    }
+
+    /// A new message's indexing goes through the store's outbox: one claimed by a run that died
+    /// is taken back at once by the sole consumer's next run, indexed, and cleared once committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_claimed_by_a_dead_run_is_indexed_by_the_next() {
+        let store = Arc::new(MemoryStore::new());
+        let search = Arc::new(fluxer_storage::memory::MemorySearchIndex::new());
+        let mut ports = Ports::new(
+            store.clone(),
+            Arc::new(InProcessEventBus::new()),
+            Arc::new(MemoryMailer::new()),
+            Arc::new(MemoryCache::new()),
+        )
+        .with_queue(Arc::new(MemoryQueue::new()))
+        .with_search(search.clone());
+        ports.hasher = Arc::new(Argon2Hasher::fast_for_tests());
+        let f = Fluxer::new(ports, Default::default());
+        let (token, _) = register(&f, "ada").await;
+        let ada = f.authenticate(&token).await.unwrap();
+        let guild = f
+            .create_guild(
+                &ada,
+                GuildCreate {
+                    name: "Club".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let channel = f.list_guild_channels(&ada, guild.id).await.unwrap()[0].id;
+        let sent = f
+            .send_message(
+                &ada,
+                channel,
+                fluxer_core::service::MessageCreate {
+                    content: Some("outbox".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let query = fluxer_core::ports::MessageSearch {
+            channel_ids: vec![channel],
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(
+            search
+                .search_messages(&query)
+                .await
+                .unwrap()
+                .hits
+                .is_empty(),
+            "indexed later, by a worker"
+        );
+        // A run claims it and dies: its lease has a minute to go.
+        let now = f.now();
+        let dead = store.claim_followups(now, 60_000, 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].message_id, sent.id);
+
+        let worker = Worker::spawn(
+            f.clone(),
+            Arc::new(MemoryQueue::new()),
+            Arc::new(MemoryCache::new()),
+            WorkerConfig {
+                sole_consumer: true,
+                search_commit_interval: Duration::from_millis(10),
+                ..fast()
+            },
+        );
+        wait_for("the message indexed", async || {
+            search.search_messages(&query).await.unwrap().hits == [(channel, sent.id)]
+        })
+        .await;
+        worker.shutdown().await;
+        let later = now.plus_ms(86_400_000);
+        assert!(
+            store
+                .claim_followups(later, 0, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "cleared once committed"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

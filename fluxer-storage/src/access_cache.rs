@@ -251,6 +251,7 @@ pub(crate) fn unread_by_access(table: &str) -> bool {
     matches!(
         table,
         "messages"
+            | "message_followups"
             | "reactions"
             | "reactions_v2"
             | "read_states"

@@ -229,6 +229,7 @@ impl Node {
                     built.cache.clone(),
                     WorkerConfig {
                         concurrency: config.worker.concurrency,
+                        sole_consumer: built.database.embedded(),
                         ..Default::default()
                     },
                 ));

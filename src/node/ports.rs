@@ -52,6 +52,17 @@ pub(crate) enum Database {
 }
 
 impl Database {
+    /// Only this process writes it (an embedded SQLite file): its worker is the one consumer of
+    /// the store's outbox.
+    pub(super) fn embedded(&self) -> bool {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(_) => true,
+            #[cfg(feature = "postgres")]
+            Database::Postgres(_) => false,
+        }
+    }
+
     pub(super) async fn open(config: &Config) -> Result<Database, StartError> {
         match &config.database {
             #[cfg(feature = "sqlite")]

@@ -32,6 +32,48 @@ use crate::model::{
 };
 use crate::time::Timestamp;
 
+/// Work a new message leaves for later, stored with it (see
+/// [`MessageRepository::insert_message_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FollowupKind {
+    /// Index it for search.
+    Index,
+    /// Tell those away of it (the Web Push fan-out).
+    Push,
+}
+
+impl FollowupKind {
+    /// Its code in storage.
+    pub fn code(self) -> i16 {
+        match self {
+            FollowupKind::Index => 1,
+            FollowupKind::Push => 2,
+        }
+    }
+
+    /// The kind with this storage code.
+    pub fn from_code(code: i64) -> Option<FollowupKind> {
+        match code {
+            1 => Some(FollowupKind::Index),
+            2 => Some(FollowupKind::Push),
+            _ => None,
+        }
+    }
+}
+
+/// A stored follow-up of a message, as [`MessageRepository::claim_followups`] leases it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageFollowup {
+    /// The message's channel.
+    pub channel_id: ChannelId,
+    /// The message.
+    pub message_id: MessageId,
+    /// What is to be done.
+    pub kind: FollowupKind,
+    /// Claims so far, this one included.
+    pub attempts: u32,
+}
+
 /// Which page of a channel's history to read. Every variant returns at most `limit` messages, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessagePage {
@@ -161,7 +203,28 @@ pub trait ChannelRepository: Send + Sync {
 pub trait MessageRepository: Send + Sync {
     /// Stores a new message and advances its channel's `last_message_id` (never back: a late insert of
     /// an older ID leaves it).
-    async fn insert_message(&self, message: &Message) -> PortResult<()>;
+    async fn insert_message(&self, message: &Message) -> PortResult<()> {
+        self.insert_message_with(message, &[]).await
+    }
+    /// [`insert_message`](Self::insert_message), and in the same transaction the work the message
+    /// leaves for later (`followups`, each kind once): an outbox, so that a message and what must
+    /// follow it are stored together or not at all. Each stays until [`clear_followups`]
+    /// (Self::clear_followups), due at once.
+    async fn insert_message_with(
+        &self,
+        message: &Message,
+        followups: &[FollowupKind],
+    ) -> PortResult<()>;
+    /// Leases up to `limit` due follow-ups for `lease_ms`, lowest message ID first: each is
+    /// due again once its lease ends, unless cleared by then. None for 0.
+    async fn claim_followups(
+        &self,
+        now: Timestamp,
+        lease_ms: u64,
+        limit: u32,
+    ) -> PortResult<Vec<MessageFollowup>>;
+    /// Removes these follow-ups (done); unknown ones are skipped.
+    async fn clear_followups(&self, done: &[(MessageId, FollowupKind)]) -> PortResult<()>;
     /// Replaces a message (edits, pinning and unpinning through `pinned_at`); `NotFound` if it does not
     /// exist in its channel.
     async fn update_message(&self, message: &Message) -> PortResult<()>;

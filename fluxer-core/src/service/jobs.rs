@@ -21,11 +21,31 @@ use super::Fluxer;
 use crate::error::{Error, Result};
 use crate::id::{ChannelId, GuildId, MessageId, UserId};
 use crate::model::Message;
-use crate::ports::{Email, Has, Job, MessageDocument, NewJob};
+use crate::ports::{Email, FollowupKind, Has, Job, MessageDocument, MessageFollowup, NewJob};
 use crate::time::Timestamp;
 
 /// Messages per index job at most.
 const INDEX_BATCH: usize = 256;
+
+/// Follow-ups [`Fluxer::run_followups`] claims from the store at most.
+pub const FOLLOWUP_BATCH: u32 = 256;
+
+/// Claims of a follow-up before it moves to the job queue: there its retries back off, and one
+/// that never succeeds ends in the dead letters instead of being claimed again forever.
+const FOLLOWUP_CLAIMS: u32 = 3;
+
+/// What one [`Fluxer::run_followups`] did.
+#[derive(Debug, Default)]
+pub struct FollowupRun {
+    /// Follow-ups claimed: [`FOLLOWUP_BATCH`] means more may be due.
+    pub claimed: usize,
+    /// Messages indexed whose writes the search index has not committed yet: to clear with
+    /// [`Fluxer::clear_followups`] once a commit holds them (until then they stay claimed, and
+    /// run again if their lease ends first).
+    pub indexed: Vec<(MessageId, FollowupKind)>,
+    /// What failed, if anything did; the follow-ups it concerned run again once their lease ends.
+    pub error: Option<Error>,
+}
 
 /// A job this crate enqueues and runs, typed. On the [`Queue`](crate::ports::Queue) port it
 /// travels as a [`NewJob`] whose `kind` is [`Task::kind`] and whose payload is the variant's fields
@@ -386,6 +406,138 @@ impl Fluxer {
         self.enqueue(Task::SendEmail(email)).await
     }
 
+    /// Stores a new message with what follows it: its indexing (when search is enabled) and, when
+    /// `push`, the Web Push fan-out (when this instance sends any). With a queue (and so a worker)
+    /// they go into the store's outbox in the message's own transaction, for the worker to run
+    /// (see [`run_followups`](Self::run_followups)): the request waits for one commit, and a crash
+    /// after it loses neither. Without one they run inline after the insert.
+    pub(crate) async fn store_new_message(&self, message: &Message, push: bool) -> Result<()> {
+        let index = self.ports().search.is_some();
+        let push = push && self.ports().push.is_some();
+        let kinds: &[FollowupKind] = match (index, push) {
+            (true, true) => &[FollowupKind::Index, FollowupKind::Push],
+            (true, false) => &[FollowupKind::Index],
+            (false, true) => &[FollowupKind::Push],
+            (false, false) => &[],
+        };
+        if self.ports().queue.is_none() || kinds.is_empty() {
+            self.store().insert_message(message).await?;
+            self.follow_up_later(&[Followup {
+                channel_id: message.channel_id,
+                message_id: message.id,
+                index,
+                push,
+            }])
+            .await;
+            return Ok(());
+        }
+        self.store().insert_message_with(message, kinds).await?;
+        self.inner.followups_stored.notify_one();
+        Ok(())
+    }
+
+    /// Returns once a message was stored with follow-ups since the last call returned (at once if
+    /// one was): what a worker waits for between [`run_followups`](Self::run_followups).
+    pub async fn followups_stored(&self) {
+        self.inner.followups_stored.notified().await;
+    }
+
+    /// Runs up to [`FOLLOWUP_BATCH`] due follow-ups of new messages from the store's outbox,
+    /// claimed for `lease_ms`: indexes those messages (without committing; see
+    /// [`FollowupRun::indexed`]) and fans out their Web Push notifications, in one pass for the
+    /// batch. A follow-up claimed [`FOLLOWUP_CLAIMS`] times already (it failed, or its worker
+    /// died) moves to the job queue instead. An error of the store's claim is returned; what
+    /// fails after it is in [`FollowupRun::error`].
+    pub async fn run_followups(&self, now: Timestamp, lease_ms: u64) -> Result<FollowupRun> {
+        let claimed = self
+            .store()
+            .claim_followups(now, lease_ms, FOLLOWUP_BATCH)
+            .await?;
+        let mut run = FollowupRun {
+            claimed: claimed.len(),
+            ..FollowupRun::default()
+        };
+        let (stuck, fresh): (Vec<MessageFollowup>, Vec<MessageFollowup>) = claimed
+            .into_iter()
+            .partition(|f| f.attempts > FOLLOWUP_CLAIMS);
+        let keys = |of: &[MessageFollowup], kind: Option<FollowupKind>| -> Vec<_> {
+            of.iter()
+                .filter(|f| kind.is_none_or(|k| f.kind == k))
+                .map(|f| (f.message_id, f.kind))
+                .collect()
+        };
+        if !stuck.is_empty() {
+            // One job each: a message that cannot be followed up holds back no other.
+            let tasks = stuck
+                .iter()
+                .map(|f| {
+                    let messages = vec![(f.channel_id, f.message_id)];
+                    match f.kind {
+                        FollowupKind::Index => Task::IndexMessages { messages },
+                        FollowupKind::Push => Task::PushMessages { messages },
+                    }
+                })
+                .collect();
+            let moved = match self.enqueue_all(tasks).await {
+                Ok(()) => self
+                    .store()
+                    .clear_followups(&keys(&stuck, None))
+                    .await
+                    .map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = moved {
+                run.error = Some(e);
+            }
+        }
+        let messages = |kind: FollowupKind| -> Vec<(ChannelId, MessageId)> {
+            fresh
+                .iter()
+                .filter(|f| f.kind == kind)
+                .map(|f| (f.channel_id, f.message_id))
+                .collect()
+        };
+        let (to_index, to_push) = (messages(FollowupKind::Index), messages(FollowupKind::Push));
+        if !to_push.is_empty() {
+            let pushed = match self.fan_out_push(&to_push).await {
+                Ok(()) => self
+                    .store()
+                    .clear_followups(&keys(&fresh, Some(FollowupKind::Push)))
+                    .await
+                    .map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = pushed {
+                run.error.get_or_insert(e);
+            }
+        }
+        if !to_index.is_empty() {
+            let done = keys(&fresh, Some(FollowupKind::Index));
+            match self.index_messages_now(&to_index).await {
+                // Search was turned off since they were stored: nothing to wait for.
+                Ok(()) if self.ports().search.is_none() => {
+                    if let Err(e) = self.store().clear_followups(&done).await {
+                        run.error.get_or_insert(e.into());
+                    }
+                }
+                Ok(()) => run.indexed = done,
+                Err(e) => {
+                    run.error.get_or_insert(e);
+                }
+            }
+        }
+        Ok(run)
+    }
+
+    /// Removes follow-ups that are done from the store's outbox (see
+    /// [`FollowupRun::indexed`]).
+    pub async fn clear_followups(&self, done: &[(MessageId, FollowupKind)]) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        Ok(self.store().clear_followups(done).await?)
+    }
+
     /// Queues (re)indexing of messages, when search is enabled; returns once they are queued. Never
     /// fails the caller's write: a message that misses the index is found again by `reindex`.
     pub(crate) async fn index_later(&self, messages: &[(ChannelId, MessageId)]) {
@@ -401,8 +553,10 @@ impl Fluxer {
         self.follow_up_later(&followups).await;
     }
 
-    /// Queues what follows a write of messages: indexing (when search is enabled) and, for new
-    /// messages, the Web Push fan-out (when this instance sends any); returns once queued. Never
+    /// Queues what follows a write of messages: indexing (when search is enabled) and the Web Push
+    /// fan-out (when this instance sends any; new messages with a queue leave theirs in the
+    /// store's outbox instead, see [`store_new_message`](Self::store_new_message)); returns once
+    /// queued. Never
     /// fails the caller's write: a message that misses the index is found again by `reindex`, and
     /// a notification that cannot be queued is a notification missed. Messages from concurrent
     /// callers share one job of each kind (see `coalesce`), so a burst of posts costs a few queue

@@ -15,7 +15,6 @@ use crate::ports::{Dispatch, EventKind, MessagePage, Topic};
 use crate::validation::Validator;
 
 use super::audit::Audited;
-use super::jobs::Followup;
 use super::{Actor, ChannelAccess, Fluxer};
 
 /// `POST /channels/{id}/messages` (the JSON part; uploaded files arrive as `attachments`).
@@ -268,7 +267,7 @@ impl Fluxer {
             tts: req.tts && access.permissions.contains(Permissions::SEND_TTS_MESSAGES),
             stickers,
         };
-        self.store().insert_message(&message).await?;
+        self.store_new_message(&message, true).await?;
         if previews_pending {
             // The message is sent; a preview that cannot be queued is only a preview missed.
             let _ = self.preview_later(&message).await;
@@ -382,14 +381,6 @@ impl Fluxer {
                     .await?;
             }
         }
-        self.follow_up_later(&[Followup {
-            channel_id: message.channel_id,
-            message_id: message.id,
-            index: true,
-            // Webhooks notify nobody (as upstream).
-            push: message.webhook_id.is_none(),
-        }])
-        .await;
         self.record_mentions(&message).await?;
         // A DM's first message opens it for the recipient, who was told of no channel yet.
         let channel = &access.channel;
@@ -452,7 +443,7 @@ impl Fluxer {
             tts: false,
             stickers: Vec::new(),
         };
-        self.store().insert_message(&message).await?;
+        self.store_new_message(&message, true).await?;
         self.after_message_created(access, actor, message).await
     }
 

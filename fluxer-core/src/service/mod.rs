@@ -154,7 +154,7 @@ pub use inbox::{MentionsQuery, SavedMessage};
 pub use instance_stats::{InstanceStats, STATS_DAYS};
 pub use invites::InviteCreate;
 pub use ip_authorization::IpAuthorizationPoll;
-pub use jobs::{JobError, Task, cron};
+pub use jobs::{FOLLOWUP_BATCH, FollowupRun, JobError, Task, cron};
 pub use member_search::{MemberSearch, MemberSearchHit, MemberSearchPage};
 pub use members::{BanCreate, MemberUpdate};
 pub use memes::{FavoriteMeme, MAX_FAVORITE_MEMES, MemeFromMessage, MemeFromUrl, MemeUpdate};
@@ -517,6 +517,8 @@ struct Inner {
     ids: SnowflakeGenerator,
     /// Messages to index or push, gathered into one job of each kind per flush.
     followups: coalesce::Coalescer<jobs::Followup>,
+    /// Woken when a new message is stored with follow-ups in the store's outbox.
+    followups_stored: tokio::sync::Notify,
     /// Large guilds' online counts, reused for a few seconds.
     online_counts: presence::OnlineCounts,
     /// Instance-wide bans, read from memory on every request.
@@ -547,6 +549,7 @@ impl Fluxer {
                 config,
                 ids,
                 followups: coalesce::Coalescer::default(),
+                followups_stored: tokio::sync::Notify::new(),
                 online_counts: Default::default(),
                 instance_bans: Default::default(),
                 limits: Default::default(),

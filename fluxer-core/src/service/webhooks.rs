@@ -415,7 +415,8 @@ impl Fluxer {
             tts: req.tts,
             stickers: Vec::new(),
         };
-        self.store().insert_message(&message).await?;
+        // Searchable as any message; webhooks notify nobody (as upstream).
+        self.store_new_message(&message, false).await?;
         for user in &message.mention_ids {
             self.store()
                 .add_mentions(*user, message.channel_id, 1)

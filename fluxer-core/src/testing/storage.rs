@@ -63,6 +63,8 @@ macro_rules! storage_conformance_tests {
             messages_empty_channel,
             history_pages_match_their_pieces,
             message_insert_advances_last_message_id,
+            message_followups_are_claimed_leased_and_cleared,
+            message_followups_concurrent_claims_are_disjoint,
             message_update_replaces,
             message_delete_removes_it_and_its_reactions,
             messages_bulk_delete_returns_only_deleted,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::id::{MessageId, UserId};
 use crate::model::{Channel, Embed, Message};
-use crate::ports::{MessagePage, Store};
+use crate::ports::{FollowupKind, MessageFollowup, MessagePage, Store};
 
 use super::fixtures::{Fixtures, T0, unicode_emoji};
 use super::storage::{assert_not_found, sorted};
@@ -704,4 +704,119 @@ pub async fn history_pages_match_their_pieces(store: Arc<dyn Store>) {
             .unwrap(),
         crate::ports::HistoryPage::default()
     );
+}
+
+/// What a claim gave, as `(message, kind, attempts)`.
+fn claimed(got: &[MessageFollowup]) -> Vec<(MessageId, FollowupKind, u32)> {
+    got.iter()
+        .map(|f| (f.message_id, f.kind, f.attempts))
+        .collect()
+}
+
+/// The outbox: follow-ups are stored with their message or not at all, claimed lowest message
+/// first under a lease, claimed again (one attempt more) once it ends, and gone once cleared.
+pub async fn message_followups_are_claimed_leased_and_cleared(store: Arc<dyn Store>) {
+    use FollowupKind::{Index, Push};
+    let fx = Fixtures::new();
+    let (channel, _) = seed_history(&*store, &fx, 0).await;
+    let author = channel_author(&*store, &channel).await;
+    let (m1, m2, m3) = (
+        fx.make_message(&channel, author),
+        fx.make_message(&channel, author),
+        fx.make_message(&channel, author),
+    );
+    store.insert_message_with(&m2, &[Index]).await.unwrap();
+    store
+        .insert_message_with(&m1, &[Index, Push])
+        .await
+        .unwrap();
+    store.insert_message(&m3).await.unwrap();
+    // A message that is not stored leaves no follow-up behind.
+    assert!(store.insert_message_with(&m3, &[Push]).await.is_err());
+    assert!(
+        store
+            .claim_followups(T0, 1_000, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let first = store.claim_followups(T0, 1_000, 2).await.unwrap();
+    assert_eq!(claimed(&first), [(m1.id, Index, 1), (m1.id, Push, 1)]);
+    assert!(first.iter().all(|f| f.channel_id == channel.id));
+    let rest = store.claim_followups(T0, 1_000, 10).await.unwrap();
+    assert_eq!(
+        claimed(&rest),
+        [(m2.id, Index, 1)],
+        "leased ones are not due"
+    );
+
+    store
+        .clear_followups(&[(m1.id, Push), (m3.id, Index)])
+        .await
+        .unwrap();
+    let early = T0.plus_ms(999);
+    assert!(
+        store
+            .claim_followups(early, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_followups(T0.plus_ms(1_000), 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed(&again),
+        [(m1.id, Index, 2), (m2.id, Index, 2)],
+        "due again when the lease ends, one attempt more; a cleared one is gone"
+    );
+    store
+        .clear_followups(&[(m1.id, Index), (m2.id, Index)])
+        .await
+        .unwrap();
+    let later = T0.plus_ms(86_400_000);
+    assert!(
+        store
+            .claim_followups(later, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_message(channel.id, m1.id).await.unwrap(),
+        Some(m1),
+        "clearing follow-ups leaves the message"
+    );
+}
+
+/// Claimers running at once never get the same follow-up.
+pub async fn message_followups_concurrent_claims_are_disjoint(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (channel, _) = seed_history(&*store, &fx, 0).await;
+    let author = channel_author(&*store, &channel).await;
+    let mut stored = BTreeSet::new();
+    for _ in 0..40 {
+        let m = fx.make_message(&channel, author);
+        store
+            .insert_message_with(&m, &[FollowupKind::Index])
+            .await
+            .unwrap();
+        stored.insert(m.id);
+    }
+    let claims = (0..4).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.claim_followups(T0, 60_000, 10).await.unwrap() })
+    });
+    let mut seen = Vec::new();
+    for claim in claims {
+        seen.extend(claim.await.unwrap().into_iter().map(|f| f.message_id));
+    }
+    // A claimer may skip rows another holds: what is left comes with the next claim.
+    let left = store.claim_followups(T0, 60_000, 100).await.unwrap();
+    seen.extend(left.into_iter().map(|f| f.message_id));
+    let distinct: BTreeSet<MessageId> = seen.iter().copied().collect();
+    assert_eq!(distinct.len(), seen.len(), "a follow-up was claimed twice");
+    assert_eq!(distinct, stored);
 }

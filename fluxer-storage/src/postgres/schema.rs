@@ -265,6 +265,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE messages ALTER COLUMN data TYPE JSON USING data::json;
     ",
+    // 13: the outbox of new messages' follow-ups (indexing, the push fan-out), written in the
+    // message's own statement; `due_at` (ms) is the lease's end once claimed.
+    "
+    CREATE TABLE message_followups (
+        message_id BIGINT NOT NULL,
+        kind SMALLINT NOT NULL,
+        channel_id BIGINT NOT NULL,
+        due_at BIGINT NOT NULL,
+        attempts INTEGER NOT NULL,
+        CONSTRAINT message_followups_pkey PRIMARY KEY (message_id, kind)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

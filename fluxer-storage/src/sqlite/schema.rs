@@ -270,6 +270,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX discovery_applications_by_status ON discovery_applications (status, guild_id);
     ",
+    // 13: the outbox of new messages' follow-ups (indexing, the push fan-out), written in the
+    // message's own transaction; `due_at` (ms) is the lease's end once claimed.
+    "
+    CREATE TABLE message_followups (
+        message_id INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        due_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        PRIMARY KEY (message_id, kind)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

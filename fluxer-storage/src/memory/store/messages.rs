@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use fluxer_core::StoreError;
 use fluxer_core::id::{ChannelId, MessageId, UserId};
 use fluxer_core::model::{Message, ReactionCount, ReactionEmoji};
-use fluxer_core::ports::{MessagePage, MessageRepository, PortResult};
+use fluxer_core::ports::{
+    FollowupKind, MessageFollowup, MessagePage, MessageRepository, PortResult,
+};
 use fluxer_core::time::Timestamp;
 
 use super::{MemoryStore, ReactionGroup};
@@ -51,7 +53,11 @@ fn page(messages: &BTreeMap<MessageId, Message>, page: MessagePage, limit: u32) 
 
 #[async_trait]
 impl MessageRepository for MemoryStore {
-    async fn insert_message(&self, message: &Message) -> PortResult<()> {
+    async fn insert_message_with(
+        &self,
+        message: &Message,
+        followups: &[FollowupKind],
+    ) -> PortResult<()> {
         self.write(|d| {
             let channel = d.messages.entry(message.channel_id).or_default();
             if channel.contains_key(&message.id) {
@@ -64,6 +70,48 @@ impl MessageRepository for MemoryStore {
             if let Some(c) = d.channels.get_mut(&message.channel_id) {
                 c.last_message_id =
                     Some(c.last_message_id.map_or(message.id, |l| l.max(message.id)));
+            }
+            for kind in followups {
+                d.followups
+                    .insert((message.id, *kind), (message.channel_id, 0, 0));
+            }
+            Ok(())
+        })
+    }
+
+    async fn claim_followups(
+        &self,
+        now: Timestamp,
+        lease_ms: u64,
+        limit: u32,
+    ) -> PortResult<Vec<MessageFollowup>> {
+        let (now, until) = (now.unix_ms(), now.plus_ms(lease_ms as i64).unix_ms());
+        self.write(|d| {
+            let mut claimed = Vec::new();
+            for ((message_id, kind), (channel_id, due_at, attempts)) in d.followups.iter_mut() {
+                if claimed.len() >= limit as usize {
+                    break;
+                }
+                if *due_at > now {
+                    continue;
+                }
+                *due_at = until;
+                *attempts += 1;
+                claimed.push(MessageFollowup {
+                    channel_id: *channel_id,
+                    message_id: *message_id,
+                    kind: *kind,
+                    attempts: *attempts,
+                });
+            }
+            Ok(claimed)
+        })
+    }
+
+    async fn clear_followups(&self, done: &[(MessageId, FollowupKind)]) -> PortResult<()> {
+        self.write(|d| {
+            for key in done {
+                d.followups.remove(key);
             }
             Ok(())
         })

@@ -27,7 +27,7 @@ use fluxer_core::model::{
     Member, Message, OAuth2Token, Pack, ReactionEmoji, ReadState, Relationship, Report, Role, User,
     Webhook,
 };
-use fluxer_core::ports::{PortResult, PrivateDocument, conflict};
+use fluxer_core::ports::{FollowupKind, PortResult, PrivateDocument, conflict};
 
 /// The users who reacted to a message with one emoji, in reaction order. A message's groups are kept in
 /// the order of their first (current) reaction.
@@ -72,6 +72,9 @@ struct Data {
     /// The admin audit log, by entry ID.
     admin_audit_log: BTreeMap<u64, fluxer_core::model::AdminAuditEntry>,
     discovery: BTreeMap<GuildId, fluxer_core::model::DiscoveryApplication>,
+    /// The outbox of new messages' follow-ups: by message and kind, the channel, when each is due
+    /// (its lease's end once claimed, in ms) and its claims so far.
+    followups: BTreeMap<(MessageId, FollowupKind), (ChannelId, i64, u32)>,
 }
 
 /// Every repository in memory.

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, MessageId, UserId};
 use fluxer_core::model::{Message, ReactionCount, ReactionEmoji, User};
 use fluxer_core::ports::{
-    HistoryPage, HistoryRepository, MessagePage, MessageRepository, PortResult,
+    FollowupKind, HistoryPage, HistoryRepository, MessageFollowup, MessagePage, MessageRepository,
+    PortResult,
 };
 use fluxer_core::time::Timestamp;
 use tokio_postgres::Row;
@@ -21,15 +22,24 @@ use crate::postgres::{Failure, PostgresStore, transaction};
 
 #[async_trait]
 impl MessageRepository for PostgresStore {
-    async fn insert_message(&self, message: &Message) -> PortResult<()> {
-        // One statement stores the message and advances the channel's last message. The channel row
-        // is only written (and locked) when the new ID is larger; a concurrent insert that finds it
-        // locked re-checks against the committed value, so it never moves back.
+    async fn insert_message_with(
+        &self,
+        message: &Message,
+        followups: &[FollowupKind],
+    ) -> PortResult<()> {
+        // One statement stores the message and its follow-ups and advances the channel's last
+        // message. The channel row is only written (and locked) when the new ID is larger; a
+        // concurrent insert that finds it locked re-checks against the committed value, so it never
+        // moves back.
         let c = self.client().await?;
+        let kinds: Vec<i16> = followups.iter().map(|k| k.code()).collect();
         execute_untracked(
             &c,
             "WITH inserted AS (
                  INSERT INTO messages (channel_id, id, pinned_at, data) VALUES ($1, $2, $3, $4) RETURNING id
+             ), followed AS (
+                 INSERT INTO message_followups (message_id, kind, channel_id, due_at, attempts)
+                 SELECT $2, k, $1, 0, 0 FROM unnest($5::smallint[]) AS k
              )
              UPDATE channels SET last_message_id = $2
               WHERE id = $1 AND (last_message_id IS NULL OR last_message_id < $2)
@@ -39,10 +49,68 @@ impl MessageRepository for PostgresStore {
                 &sql_id(message.id.get()),
                 &message.pinned_at.map(Timestamp::unix_ms),
                 &Json(message),
+                &kinds,
             ],
         )
         .await?;
         self.access.message_stored(message.channel_id, message.id);
+        Ok(())
+    }
+
+    async fn claim_followups(
+        &self,
+        now: Timestamp,
+        lease_ms: u64,
+        limit: u32,
+    ) -> PortResult<Vec<MessageFollowup>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let until = now.plus_ms(lease_ms as i64).unix_ms();
+        let c = self.client().await?;
+        // Rows another worker is claiming right now are skipped, not waited for.
+        let rows = query(
+            &c,
+            "UPDATE message_followups f SET due_at = $2, attempts = f.attempts + 1
+               FROM (SELECT message_id, kind FROM message_followups WHERE due_at <= $1
+                      ORDER BY message_id, kind LIMIT $3 FOR UPDATE SKIP LOCKED) due
+              WHERE f.message_id = due.message_id AND f.kind = due.kind
+             RETURNING f.channel_id, f.message_id, f.kind, f.attempts",
+            &[&now.unix_ms(), &until, &sql_limit(limit)],
+        )
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let kind: i16 = column(&row, 2)?;
+            // A kind this build does not know (a newer one wrote it) is left to that build.
+            if let Some(kind) = FollowupKind::from_code(i64::from(kind)) {
+                let attempts: i32 = column(&row, 3)?;
+                claimed.push(MessageFollowup {
+                    channel_id: ChannelId::new(column::<i64>(&row, 0)? as u64),
+                    message_id: MessageId::new(column::<i64>(&row, 1)? as u64),
+                    kind,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                });
+            }
+        }
+        claimed.sort_by_key(|f| (f.message_id, f.kind));
+        Ok(claimed)
+    }
+
+    async fn clear_followups(&self, done: &[(MessageId, FollowupKind)]) -> PortResult<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = done.iter().map(|(m, _)| sql_id(m.get())).collect();
+        let kinds: Vec<i16> = done.iter().map(|(_, k)| k.code()).collect();
+        let c = self.client().await?;
+        execute(
+            &c,
+            "DELETE FROM message_followups
+              WHERE (message_id, kind) IN (SELECT * FROM unnest($1::bigint[], $2::smallint[]))",
+            &[&ids, &kinds],
+        )
+        .await?;
         Ok(())
     }
 

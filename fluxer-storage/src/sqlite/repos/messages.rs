@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use fluxer_core::id::{ChannelId, MessageId, UserId};
 use fluxer_core::model::{Message, ReactionCount, ReactionEmoji};
 use fluxer_core::ports::{
-    HistoryPage, HistoryRepository, MessagePage, MessageRepository, PortResult,
+    FollowupKind, HistoryPage, HistoryRepository, MessageFollowup, MessagePage, MessageRepository,
+    PortResult,
 };
 use fluxer_core::time::Timestamp;
 use rusqlite::{Connection, params};
@@ -20,15 +21,29 @@ use crate::sqlite::writer::raise_at_commit;
 
 #[async_trait]
 impl MessageRepository for SqliteStore {
-    async fn insert_message(&self, message: &Message) -> PortResult<()> {
-        let (m, data) = (message.clone(), to_json(message)?);
+    async fn insert_message_with(
+        &self,
+        message: &Message,
+        followups: &[FollowupKind],
+    ) -> PortResult<()> {
+        let data = to_json(message)?;
+        let (channel, id) = (sql_id(message.channel_id.get()), sql_id(message.id.get()));
+        let pinned_at = message.pinned_at.map(Timestamp::unix_ms);
+        let followups = followups.to_vec();
         self.write(move |c| {
-            let (channel, id) = (sql_id(m.channel_id.get()), sql_id(m.id.get()));
             execute(
                 c,
                 "INSERT INTO messages (channel_id, id, pinned_at, data) VALUES (?1, ?2, ?3, ?4)",
-                params![channel, id, m.pinned_at.map(Timestamp::unix_ms), data],
+                params![channel, id, pinned_at, data],
             )?;
+            for kind in followups {
+                execute(
+                    c,
+                    "INSERT INTO message_followups (message_id, kind, channel_id, due_at, attempts) \
+                     VALUES (?1, ?2, ?3, 0, 0)",
+                    params![id, kind.code(), channel],
+                )?;
+            }
             // Once per channel and group, however many of its messages the group stores. The access
             // cache learns of the new newest message below instead of being emptied.
             raise_at_commit(
@@ -43,6 +58,73 @@ impl MessageRepository for SqliteStore {
             .access
             .message_stored(message.channel_id, message.id);
         Ok(())
+    }
+
+    async fn claim_followups(
+        &self,
+        now: Timestamp,
+        lease_ms: u64,
+        limit: u32,
+    ) -> PortResult<Vec<MessageFollowup>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let until = now.plus_ms(lease_ms as i64).unix_ms();
+        let now = now.unix_ms();
+        self.write(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "UPDATE message_followups SET due_at = ?2, attempts = attempts + 1 \
+                     WHERE (message_id, kind) IN (SELECT message_id, kind FROM message_followups \
+                     WHERE due_at <= ?1 ORDER BY message_id, kind LIMIT ?3) \
+                     RETURNING channel_id, message_id, kind, attempts",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![now, until, limit], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut claimed = Vec::new();
+            for row in rows {
+                let (channel, message, kind, attempts) = row.map_err(db)?;
+                // A kind this build does not know (a newer one wrote it) is left to that build.
+                if let Some(kind) = FollowupKind::from_code(kind) {
+                    claimed.push(MessageFollowup {
+                        channel_id: ChannelId::new(channel as u64),
+                        message_id: MessageId::new(message as u64),
+                        kind,
+                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    });
+                }
+            }
+            claimed.sort_by_key(|f| (f.message_id, f.kind));
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn clear_followups(&self, done: &[(MessageId, FollowupKind)]) -> PortResult<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let done = done.to_vec();
+        self.write(move |c| {
+            for (message, kind) in done {
+                execute(
+                    c,
+                    "DELETE FROM message_followups WHERE message_id = ?1 AND kind = ?2",
+                    params![sql_id(message.get()), kind.code()],
+                )?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn update_message(&self, message: &Message) -> PortResult<()> {
