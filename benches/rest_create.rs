@@ -578,6 +578,8 @@ fn main() {
             m(ours, |r| r.backlog.0 as f64),
             m(ours, |r| r.backlog.1 as f64),
         );
-        println!("| follow-ups not taken up, window start → end{label} | {from:.0} → {to:.0} | | |");
+        println!(
+            "| follow-ups not taken up, window start → end{label} | {from:.0} → {to:.0} | | |"
+        );
     }
 }

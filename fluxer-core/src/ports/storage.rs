@@ -230,6 +230,10 @@ pub trait MessageRepository: Send + Sync {
     async fn update_message(&self, message: &Message) -> PortResult<()>;
     /// `None` when the message does not exist in `channel` (including when it exists in another one).
     async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>>;
+    /// The messages of `channel` among `ids`, each once, in any order: those that do not exist
+    /// there are skipped.
+    async fn get_messages(&self, channel: ChannelId, ids: &[MessageId])
+    -> PortResult<Vec<Message>>;
     /// One page of a channel's history, at most `limit` messages, newest first (see [`MessagePage`]).
     /// An empty or unknown channel gives an empty list.
     async fn list_messages(

@@ -349,6 +349,18 @@ pub(crate) fn message_document(m: &Message) -> MessageDocument {
     }
 }
 
+/// `messages` grouped by channel, in the order each channel first appears.
+pub(crate) fn by_channel(messages: &[(ChannelId, MessageId)]) -> Vec<(ChannelId, Vec<MessageId>)> {
+    let mut grouped: Vec<(ChannelId, Vec<MessageId>)> = Vec::new();
+    for &(channel, id) in messages {
+        match grouped.iter_mut().find(|(c, _)| *c == channel) {
+            Some((_, ids)) => ids.push(id),
+            None => grouped.push((channel, vec![id])),
+        }
+    }
+    grouped
+}
+
 /// What a write of one message leaves to the queue: indexing it, and for a new message the Web
 /// Push fan-out.
 #[derive(Debug, Clone, Copy)]
@@ -744,11 +756,13 @@ impl Fluxer {
         };
         let mut docs = Vec::with_capacity(messages.len());
         let mut gone = Vec::new();
-        for (channel, id) in messages {
-            match self.store().get_message(*channel, *id).await? {
-                Some(m) => docs.push(message_document(&m)),
-                None => gone.push(*id),
-            }
+        // One read per channel: a batch is mostly a few busy channels' messages.
+        for (channel, ids) in by_channel(messages) {
+            let found = self.store().get_messages(channel, &ids).await?;
+            let found_ids: std::collections::HashSet<MessageId> =
+                found.iter().map(|m| m.id).collect();
+            gone.extend(ids.into_iter().filter(|id| !found_ids.contains(id)));
+            docs.extend(found.iter().map(message_document));
         }
         search.index_messages(&docs).await?;
         if !gone.is_empty() {

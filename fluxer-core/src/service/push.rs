@@ -405,14 +405,7 @@ impl Fluxer {
         if self.ports().push.is_none() {
             return Ok(());
         }
-        let mut by_channel: Vec<(ChannelId, Vec<MessageId>)> = Vec::new();
-        for &(channel_id, message_id) in messages {
-            match by_channel.iter_mut().find(|(c, _)| *c == channel_id) {
-                Some((_, ids)) => ids.push(message_id),
-                None => by_channel.push((channel_id, vec![message_id])),
-            }
-        }
-        for (channel_id, ids) in by_channel {
+        for (channel_id, ids) in super::jobs::by_channel(messages) {
             let Some(audience) = self.push_audience(channel_id).await? else {
                 continue;
             };

@@ -820,3 +820,36 @@ pub async fn message_followups_concurrent_claims_are_disjoint(store: Arc<dyn Sto
     assert_eq!(distinct.len(), seen.len(), "a follow-up was claimed twice");
     assert_eq!(distinct, stored);
 }
+
+/// A batch read gives the channel's messages among the IDs, each once, and skips the rest.
+pub async fn messages_read_by_ids_in_their_channel_only(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let (channel, stored) = seed_history(&*store, &fx, 5).await;
+    let guild = channel.guild_id.unwrap_or_default();
+    let sibling = store.list_guild_channels(guild).await.unwrap()[1].clone();
+    let author = channel_author(&*store, &channel).await;
+    let elsewhere = fx.make_message(&sibling, author);
+    store.insert_message(&elsewhere).await.unwrap();
+    let missing = fx.make_message(&channel, author).id;
+    let asked = [
+        stored[3].id,
+        stored[0].id,
+        missing,
+        elsewhere.id,
+        stored[3].id,
+    ];
+    let mut got = store.get_messages(channel.id, &asked).await.unwrap();
+    got.sort_by_key(|m| m.id);
+    assert_eq!(got, vec![stored[0].clone(), stored[3].clone()]);
+    assert!(
+        store
+            .get_messages(channel.id, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_messages(sibling.id, &asked).await.unwrap(),
+        vec![elsewhere]
+    );
+}

@@ -129,6 +129,23 @@ impl MessageRepository for MemoryStore {
         })
     }
 
+    async fn get_messages(
+        &self,
+        channel: ChannelId,
+        ids: &[MessageId],
+    ) -> PortResult<Vec<Message>> {
+        let wanted: std::collections::BTreeSet<MessageId> = ids.iter().copied().collect();
+        Ok(self.read(|d| {
+            let Some(messages) = d.messages.get(&channel) else {
+                return Vec::new();
+            };
+            wanted
+                .into_iter()
+                .filter_map(|id| messages.get(&id).cloned())
+                .collect()
+        }))
+    }
+
     async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>> {
         Ok(self.read(|d| d.messages.get(&channel).and_then(|m| m.get(&id)).cloned()))
     }

@@ -130,6 +130,24 @@ impl MessageRepository for PostgresStore {
         Ok(())
     }
 
+    async fn get_messages(
+        &self,
+        channel: ChannelId,
+        ids: &[MessageId],
+    ) -> PortResult<Vec<Message>> {
+        let ids = distinct_ids(ids.iter().map(|id| id.get()));
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = self.client().await?;
+        Ok(query_json(
+            &c,
+            "SELECT data FROM messages WHERE channel_id = $1 AND id = ANY($2)",
+            &[&sql_id(channel.get()), &ids],
+        )
+        .await?)
+    }
+
     async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>> {
         let c = self.client().await?;
         Ok(query_one_json(

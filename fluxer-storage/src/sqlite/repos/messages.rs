@@ -144,6 +144,35 @@ impl MessageRepository for SqliteStore {
         .await
     }
 
+    async fn get_messages(
+        &self,
+        channel: ChannelId,
+        ids: &[MessageId],
+    ) -> PortResult<Vec<Message>> {
+        let ids = distinct_ids(ids.iter().map(|id| id.get()));
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let channel = sql_id(channel.get());
+        self.read(move |c| {
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "SELECT data FROM messages WHERE channel_id = ? AND id IN ({})",
+                    placeholders(chunk.len())
+                );
+                let params = std::iter::once(&channel).chain(chunk);
+                out.extend(query_json::<Message>(
+                    c,
+                    &sql,
+                    rusqlite::params_from_iter(params),
+                )?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn get_message(&self, channel: ChannelId, id: MessageId) -> PortResult<Option<Message>> {
         self.lookup(move |c| {
             query_one_json(
