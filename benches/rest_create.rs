@@ -6,14 +6,14 @@
 //! message as JSON. Same client code for both, same process, rounds alternate the order, medians.
 //!
 //! Fluxer runs twice per round: as `fluxer-server` runs by default (search on: every message also
-//! queues an index job, which the in-process worker runs into tantivy while the load goes on) and with
-//! search off (`integrations.search.engine = "none"`), which isolates the request path.
+//! leaves its indexing in the store's outbox, which the in-process worker runs into tantivy while the
+//! load goes on) and with search off (`integrations.search.engine = "none"`).
 //!
 //! ```sh
 //! cargo bench -p fluxer --bench rest_create -- --clients 64 --seconds 5 --rounds 3
 //! # one side alone, for a profiler: --only baseline|fluxer|fluxer-no-search
 //! # Fluxer without Web Push (`services.gateway.push_enabled = false`; on by default, every message
-//! # then also queues a push fan-out job): --no-push
+//! # then also leaves a push fan-out in the outbox): --no-push
 //! ```
 
 use std::net::SocketAddr;

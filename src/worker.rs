@@ -39,9 +39,11 @@ use tracing::Instrument;
 pub struct WorkerConfig {
     /// Jobs run at once.
     pub concurrency: usize,
-    /// How long a reserved job is ours before it is delivered again.
+    /// How long a reserved job, or a claimed follow-up, is ours before it is delivered again (keep
+    /// it well above `search_commit_interval`: an indexed follow-up waits for the next commit).
     pub lease: Duration,
-    /// How long an idle runner waits before asking the queue again.
+    /// How long an idle runner waits before asking the queue again, and the outbox's drainer
+    /// before looking for follow-ups stored by other processes.
     pub poll_interval: Duration,
     /// The longest wait before retrying a failed job (5 minutes by default; the wait doubles from
     /// 1 s up to this).
@@ -170,18 +172,18 @@ async fn run_jobs(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
 /// every poll interval otherwise, and batch after batch while they come full.
 async fn run_followups(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let lease_ms = u64::try_from(shared.config.lease.as_millis()).unwrap_or(u64::MAX);
-    // The follow-ups a previous run of this sole consumer had claimed are ours again at once.
-    let mut take_back = shared.config.sole_consumer;
+    // The follow-ups a previous run of this sole consumer had claimed (under leases of this
+    // length) are ours again at once: claimed as if those leases had ended, batch after batch
+    // until one comes back less than full. What this run claims meanwhile is leased beyond that.
+    let mut take_back = shared
+        .config
+        .sole_consumer
+        .then(|| shared.fluxer.now().plus_ms(lease_ms as i64));
     loop {
         if *stopped.borrow() {
             return;
         }
-        let now = shared.fluxer.now();
-        let claim_at = if mem::take(&mut take_back) {
-            now.plus_ms(lease_ms as i64)
-        } else {
-            now
-        };
+        let claim_at = take_back.unwrap_or_else(|| shared.fluxer.now());
         let full = match shared.fluxer.run_followups(claim_at, lease_ms).await {
             Ok(run) => {
                 if !run.indexed.is_empty() {
@@ -205,6 +207,7 @@ async fn run_followups(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) 
         if full {
             continue;
         }
+        take_back = None;
         tokio::select! {
             _ = shared.fluxer.followups_stored() => {}
             stop = idle(&mut stopped, shared.config.poll_interval) => if stop { return },
@@ -490,8 +493,9 @@ mod tests {
         }
     }
 
-    /// A new message's indexing goes through the store's outbox: one claimed by a run that died
-    /// is taken back at once by the sole consumer's next run, indexed, and cleared once committed.
+    /// New messages' indexing goes through the store's outbox: what a run that died had claimed
+    /// (more than one batch) is taken back at once by the sole consumer's next run, indexed, and
+    /// cleared once committed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_message_claimed_by_a_dead_run_is_indexed_by_the_next() {
         let store = Arc::new(MemoryStore::new());
@@ -519,20 +523,20 @@ mod tests {
             .await
             .unwrap();
         let channel = f.list_guild_channels(&ada, guild.id).await.unwrap()[0].id;
-        let sent = f
-            .send_message(
-                &ada,
-                channel,
-                fluxer_core::service::MessageCreate {
-                    content: Some("outbox".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        // More than one batch: the take-back goes on until a claim comes back less than full.
+        let total = FOLLOWUP_BATCH as usize + 44;
+        let mut sent = Vec::with_capacity(total);
+        for i in 0..total {
+            let req = fluxer_core::service::MessageCreate {
+                content: Some(format!("outbox {i}")),
+                ..Default::default()
+            };
+            sent.push(f.send_message(&ada, channel, req).await.unwrap().id);
+        }
         let query = fluxer_core::ports::MessageSearch {
             channel_ids: vec![channel],
-            limit: 10,
+            limit: total + 1,
+            ascending: true,
             ..Default::default()
         };
         assert!(
@@ -544,11 +548,10 @@ mod tests {
                 .is_empty(),
             "indexed later, by a worker"
         );
-        // A run claims it and dies: its lease has a minute to go.
+        // A run claims them all and dies: its leases have a minute to go.
         let now = f.now();
-        let dead = store.claim_followups(now, 60_000, 10).await.unwrap();
-        assert_eq!(dead.len(), 1);
-        assert_eq!(dead[0].message_id, sent.id);
+        let dead = store.claim_followups(now, 60_000, 1_000).await.unwrap();
+        assert_eq!(dead.iter().map(|d| d.message_id).collect::<Vec<_>>(), sent);
 
         let worker = Worker::spawn(
             f.clone(),
@@ -560,8 +563,9 @@ mod tests {
                 ..fast()
             },
         );
-        wait_for("the message indexed", async || {
-            search.search_messages(&query).await.unwrap().hits == [(channel, sent.id)]
+        let expected: Vec<_> = sent.iter().map(|id| (channel, *id)).collect();
+        wait_for("every message indexed", async || {
+            search.search_messages(&query).await.unwrap().hits == expected
         })
         .await;
         worker.shutdown().await;

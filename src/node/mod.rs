@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `api` | `/api/v1/*` (and `/_health`, `/_live`, `/_ready`) | database, cache, bus, queue (enqueues), search (reads) |
 //! | `gateway` | `/gateway` | database, cache and presence, bus |
-//! | `worker` | runs the queue's jobs and cron | database, cache, bus, queue, search (writes) |
+//! | `worker` | runs the queue's jobs, new messages' follow-ups (the store's outbox) and cron | database, cache, bus, queue, search (writes) |
 //! | `media` | `/media` (the media proxy) | blobs |
 //! | `s3` | `/s3` (the S3-compatible endpoint) | its directory, access keys |
 //!
@@ -117,7 +117,9 @@ impl Node {
             )));
         }
         if (api || gateway_role) && !worker_role {
-            tracing::info!("this node runs no worker: jobs wait in the queue for one");
+            tracing::info!(
+                "this node runs no worker: jobs and new messages' follow-ups wait for one"
+            );
         }
         // Nodes on a shared bus may sit on other hosts, where a generated secret would differ.
         let shared_state = !matches!(config.bus, config::Bus::InProcess {});

@@ -215,8 +215,10 @@ pub trait MessageRepository: Send + Sync {
         message: &Message,
         followups: &[FollowupKind],
     ) -> PortResult<()>;
-    /// Leases up to `limit` due follow-ups for `lease_ms`, lowest message ID first: each is
-    /// due again once its lease ends, unless cleared by then. None for 0.
+    /// Leases up to `limit` due follow-ups for `lease_ms`, the earliest due first (those never
+    /// claimed, then those whose lease ended longest ago; by message ID among equals), and
+    /// returns them by message ID: each is due again once its lease ends, unless cleared by then.
+    /// Only the kinds this build knows are claimed. None for 0.
     async fn claim_followups(
         &self,
         now: Timestamp,

@@ -1,6 +1,7 @@
 //! Group commit for work that callers hand over one item at a time: the items submitted while one
-//! caller flushes are flushed together by the next, so that 64 messages posted at once become one or
-//! two index jobs instead of 64 (each a queue write, a reservation and an acknowledgement).
+//! caller flushes are flushed together by the next, so that 64 messages edited at once become one or
+//! two index jobs instead of 64 (each a queue write, a reservation and an acknowledgement). New
+//! messages need none of it: their follow-ups go into the store's outbox with them.
 //!
 //! Every caller returns once its items are flushed, as before batching. No task is spawned: one
 //! caller at a time leads. The leader flushes everything pending, tells the callers whose items that

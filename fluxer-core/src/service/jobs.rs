@@ -172,8 +172,9 @@ pub enum Task {
         archive_id: String,
     },
     /// Decides who gets a Web Push notification of each of these new messages and queues a
-    /// [`Task::SendPush`] for each of their subscriptions (see `service::push`). Messages posted
-    /// at once share one job, as they share an index job.
+    /// [`Task::SendPush`] for each of their subscriptions (see `service::push`). New messages'
+    /// fan-outs run from the store's outbox ([`Fluxer::run_followups`]); this job is for those
+    /// without a queue (run inline) and for outbox rows that failed too often.
     PushMessages {
         /// (channel, message) pairs.
         messages: Vec<(ChannelId, MessageId)>,
@@ -361,8 +362,8 @@ pub(crate) fn by_channel(messages: &[(ChannelId, MessageId)]) -> Vec<(ChannelId,
     grouped
 }
 
-/// What a write of one message leaves to the queue: indexing it, and for a new message the Web
-/// Push fan-out.
+/// What a write of one message leaves to the queue: indexing it, and (for a new message without a
+/// queue, run inline) the Web Push fan-out.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Followup {
     pub(crate) channel_id: ChannelId,
@@ -511,15 +512,19 @@ impl Fluxer {
         };
         let (to_index, to_push) = (messages(FollowupKind::Index), messages(FollowupKind::Push));
         if !to_push.is_empty() {
-            let pushed = match self.fan_out_push(&to_push).await {
-                Ok(()) => self
-                    .store()
-                    .clear_followups(&keys(&fresh, Some(FollowupKind::Push)))
-                    .await
-                    .map_err(Error::from),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = pushed {
+            // Channel by channel: a channel whose fan-out fails keeps its own follow-ups only, and
+            // the others' notifications, queued already, are not queued again with them.
+            let mut pushed = Vec::new();
+            for (channel, ids) in by_channel(&to_push) {
+                let of_channel: Vec<_> = ids.iter().map(|id| (channel, *id)).collect();
+                match self.fan_out_push(&of_channel).await {
+                    Ok(()) => pushed.extend(ids.into_iter().map(|id| (id, FollowupKind::Push))),
+                    Err(e) => {
+                        run.error.get_or_insert(e);
+                    }
+                }
+            }
+            if let Err(e) = self.clear_followups(&pushed).await {
                 run.error.get_or_insert(e);
             }
         }

@@ -485,7 +485,10 @@ impl Ports {
         self
     }
 
-    /// Runs background work through `queue` (a worker must consume it: see `fluxer::worker`).
+    /// Runs background work through `queue`. A worker must consume it, and must also drain new
+    /// messages' follow-ups from the store's outbox ([`Fluxer::run_followups`], clearing the
+    /// indexed ones after the search commit with [`Fluxer::clear_followups`]): `fluxer::worker`
+    /// does both.
     pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> Self {
         self.queue = Some(queue);
         self

@@ -266,7 +266,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ALTER COLUMN data TYPE JSON USING data::json;
     ",
     // 13: the outbox of new messages' follow-ups (indexing, the push fan-out), written in the
-    // message's own statement; `due_at` (ms) is the lease's end once claimed.
+    // message's own statement; `due_at` (ms) is the lease's end once claimed, and claims walk its
+    // index (the rows leased and waiting for a search commit are not scanned).
     "
     CREATE TABLE message_followups (
         message_id BIGINT NOT NULL,
@@ -276,6 +277,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         attempts INTEGER NOT NULL,
         CONSTRAINT message_followups_pkey PRIMARY KEY (message_id, kind)
     );
+    CREATE INDEX message_followups_due ON message_followups (due_at, message_id, kind);
     ",
 ];
 

@@ -4,8 +4,8 @@
 //! `UPDATE ... RETURNING` in a transaction. A job leased by a process that dies is due again when its
 //! lease ends, and the next reservation delivers it with `attempts + 1`: delivery is at least once.
 //! Every operation runs on a writer thread of the queue's own, which commits what is queued in groups as
-//! the store's writer does (see `writer`): a burst of messages, each enqueueing its indexing job, costs
-//! one WAL commit per group instead of one per job, and each answer still waits for its commit.
+//! the store's writer does (see `writer`): a burst of jobs enqueued at once costs one WAL commit per
+//! group instead of one per job, and each answer still waits for its commit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -271,7 +271,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX discovery_applications_by_status ON discovery_applications (status, guild_id);
     ",
     // 13: the outbox of new messages' follow-ups (indexing, the push fan-out), written in the
-    // message's own transaction; `due_at` (ms) is the lease's end once claimed.
+    // message's own transaction; `due_at` (ms) is the lease's end once claimed, and claims walk
+    // its index (the rows leased and waiting for a search commit are not scanned).
     "
     CREATE TABLE message_followups (
         message_id INTEGER NOT NULL,
@@ -281,6 +282,7 @@ const MIGRATIONS: &[&str] = &[
         attempts INTEGER NOT NULL,
         PRIMARY KEY (message_id, kind)
     ) WITHOUT ROWID;
+    CREATE INDEX message_followups_due ON message_followups (due_at, message_id, kind);
     ",
 ];
 

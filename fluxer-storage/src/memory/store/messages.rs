@@ -87,23 +87,27 @@ impl MessageRepository for MemoryStore {
     ) -> PortResult<Vec<MessageFollowup>> {
         let (now, until) = (now.unix_ms(), now.plus_ms(lease_ms as i64).unix_ms());
         self.write(|d| {
+            let mut due: Vec<(i64, (MessageId, FollowupKind))> = d
+                .followups
+                .iter()
+                .filter(|(_, (_, due_at, _))| *due_at <= now)
+                .map(|(key, (_, due_at, _))| (*due_at, *key))
+                .collect();
+            due.sort_unstable();
             let mut claimed = Vec::new();
-            for ((message_id, kind), (channel_id, due_at, attempts)) in d.followups.iter_mut() {
-                if claimed.len() >= limit as usize {
-                    break;
+            for (_, key) in due.into_iter().take(limit as usize) {
+                if let Some((channel_id, due_at, attempts)) = d.followups.get_mut(&key) {
+                    *due_at = until;
+                    *attempts += 1;
+                    claimed.push(MessageFollowup {
+                        channel_id: *channel_id,
+                        message_id: key.0,
+                        kind: key.1,
+                        attempts: *attempts,
+                    });
                 }
-                if *due_at > now {
-                    continue;
-                }
-                *due_at = until;
-                *attempts += 1;
-                claimed.push(MessageFollowup {
-                    channel_id: *channel_id,
-                    message_id: *message_id,
-                    kind: *kind,
-                    attempts: *attempts,
-                });
             }
+            claimed.sort_by_key(|f| (f.message_id, f.kind));
             Ok(claimed)
         })
     }

@@ -72,8 +72,9 @@ impl MessageRepository for PostgresStore {
         let rows = query(
             &c,
             "UPDATE message_followups f SET due_at = $2, attempts = f.attempts + 1
-               FROM (SELECT message_id, kind FROM message_followups WHERE due_at <= $1
-                      ORDER BY message_id, kind LIMIT $3 FOR UPDATE SKIP LOCKED) due
+               FROM (SELECT message_id, kind FROM message_followups
+                      WHERE due_at <= $1 AND kind IN (1, 2) ORDER BY due_at, message_id, kind
+                      LIMIT $3 FOR UPDATE SKIP LOCKED) due
               WHERE f.message_id = due.message_id AND f.kind = due.kind
              RETURNING f.channel_id, f.message_id, f.kind, f.attempts",
             &[&now.unix_ms(), &until, &sql_limit(limit)],
@@ -82,7 +83,7 @@ impl MessageRepository for PostgresStore {
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
             let kind: i16 = column(&row, 2)?;
-            // A kind this build does not know (a newer one wrote it) is left to that build.
+            // The kinds this build knows (the `IN` above): a newer build's are left to it.
             if let Some(kind) = FollowupKind::from_code(i64::from(kind)) {
                 let attempts: i32 = column(&row, 3)?;
                 claimed.push(MessageFollowup {

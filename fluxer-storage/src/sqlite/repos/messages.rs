@@ -76,7 +76,8 @@ impl MessageRepository for SqliteStore {
                 .prepare_cached(
                     "UPDATE message_followups SET due_at = ?2, attempts = attempts + 1 \
                      WHERE (message_id, kind) IN (SELECT message_id, kind FROM message_followups \
-                     WHERE due_at <= ?1 ORDER BY message_id, kind LIMIT ?3) \
+                     WHERE due_at <= ?1 AND kind IN (1, 2) ORDER BY due_at, message_id, kind \
+                     LIMIT ?3) \
                      RETURNING channel_id, message_id, kind, attempts",
                 )
                 .map_err(db)?;
@@ -93,7 +94,7 @@ impl MessageRepository for SqliteStore {
             let mut claimed = Vec::new();
             for row in rows {
                 let (channel, message, kind, attempts) = row.map_err(db)?;
-                // A kind this build does not know (a newer one wrote it) is left to that build.
+                // The kinds this build knows (the `IN` above): a newer build's are left to it.
                 if let Some(kind) = FollowupKind::from_code(kind) {
                     claimed.push(MessageFollowup {
                         channel_id: ChannelId::new(channel as u64),
