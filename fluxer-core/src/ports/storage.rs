@@ -801,6 +801,14 @@ pub trait PrivateDocumentRepository: Send + Sync {
         user: UserId,
         kind: PrivateDocument,
     ) -> PortResult<Vec<(u64, String)>>;
+    /// [`list_private_documents`](Self::list_private_documents) for several users at once: each
+    /// document of one kind that any of `users` has, as `(user, key, data)`, by user and then by
+    /// ascending key (users named twice count once).
+    async fn list_private_documents_of(
+        &self,
+        users: &[UserId],
+        kind: PrivateDocument,
+    ) -> PortResult<Vec<(UserId, u64, String)>>;
 }
 
 /// Guild audit logs.

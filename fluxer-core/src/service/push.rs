@@ -16,6 +16,8 @@
 //! JSON upstream's service worker reads. Each delivery is retried on its own (the queue's backoff)
 //! when the push service answers 429 or 5xx; a 404 or 410 removes the subscription.
 
+use std::collections::HashMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -514,20 +516,33 @@ impl Fluxer {
     }
 
     /// Those of `people` with a push subscription, each with theirs (in a private channel or a
-    /// small guild, read once for a batch of messages).
+    /// small guild, read once for a batch of messages, in one read for all of them).
     async fn subscribed(&self, people: Vec<(UserId, Vec<RoleId>)>) -> Result<Vec<Candidate>> {
-        let mut out = Vec::new();
-        for (user, roles) in people {
-            let subscriptions = self.stored_push_subscriptions(user).await?;
-            if !subscriptions.is_empty() {
-                out.push(Candidate {
+        if people.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users: Vec<UserId> = people.iter().map(|(u, _)| *u).collect();
+        let mut stored: HashMap<UserId, Vec<PushSubscription>> = HashMap::new();
+        for (user, _, text) in self
+            .store()
+            .list_private_documents_of(&users, PrivateDocument::PushSubscription)
+            .await?
+        {
+            if let Ok(subscription) = serde_json::from_str(&text) {
+                stored.entry(user).or_default().push(subscription);
+            }
+        }
+        Ok(people
+            .into_iter()
+            .filter_map(|(user, roles)| {
+                let subscriptions = stored.remove(&user)?;
+                Some(Candidate {
                     user,
                     roles,
                     subscriptions,
-                });
-            }
-        }
-        Ok(out)
+                })
+            })
+            .collect())
     }
 
     /// Queues the notifications of one message to its channel's `audience`.

@@ -105,6 +105,7 @@ macro_rules! storage_conformance_tests {
             webauthn_use_is_recorded_only_when_the_counter_rises,
             webauthn_use_with_one_counter_is_recorded_once,
             read_states_put_get_list,
+            private_documents_listed_for_several_users,
             private_documents_put_get_list_delete,
             read_state_mentions_are_added,
             relationships_are_one_sided,

@@ -622,6 +622,50 @@ pub async fn private_documents_put_get_list_delete(store: Arc<dyn Store>) {
     );
 }
 
+/// Several users' documents of one kind in one read: by user, then key; other kinds and other
+/// users left out.
+pub async fn private_documents_listed_for_several_users(store: Arc<dyn Store>) {
+    let fx = Fixtures::new();
+    let mut users: Vec<UserId> = fx
+        .create_users(&*store, 4)
+        .await
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    users.sort();
+    let (a, b, c, d) = (users[0], users[1], users[2], users[3]);
+    let notes = PrivateDocument::Note;
+    for (user, key, text) in [(c, 9, "c9"), (a, 2, "a2"), (c, 1, "c1"), (d, 4, "d4")] {
+        store
+            .put_private_document(user, notes, key, Some(text))
+            .await
+            .unwrap();
+    }
+    store
+        .put_private_document(b, PrivateDocument::Settings, 0, Some("b's settings"))
+        .await
+        .unwrap();
+    let listed = store
+        .list_private_documents_of(&[c, b, a, c], notes)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            (a, 2, "a2".to_owned()),
+            (c, 1, "c1".to_owned()),
+            (c, 9, "c9".to_owned())
+        ]
+    );
+    assert!(
+        store
+            .list_private_documents_of(&[], notes)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// `add_mentions` creates a blank read state or adds to an existing one, keeping its other fields.
 pub async fn read_state_mentions_are_added(store: Arc<dyn Store>) {
     let fx = Fixtures::new();

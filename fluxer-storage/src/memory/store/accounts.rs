@@ -363,4 +363,21 @@ impl PrivateDocumentRepository for MemoryStore {
                 .unwrap_or_default()
         }))
     }
+
+    async fn list_private_documents_of(
+        &self,
+        users: &[UserId],
+        kind: PrivateDocument,
+    ) -> PortResult<Vec<(UserId, u64, String)>> {
+        let users: std::collections::BTreeSet<UserId> = users.iter().copied().collect();
+        Ok(self.read(|d| {
+            let mut out = Vec::new();
+            for user in users {
+                if let Some(docs) = d.documents.get(&(user, kind)) {
+                    out.extend(docs.iter().map(|(k, v)| (user, *k, v.clone())));
+                }
+            }
+            out
+        }))
+    }
 }

@@ -522,4 +522,32 @@ impl PrivateDocumentRepository for PostgresStore {
         }
         Ok(out)
     }
+
+    async fn list_private_documents_of(
+        &self,
+        users: &[UserId],
+        kind: PrivateDocument,
+    ) -> PortResult<Vec<(UserId, u64, String)>> {
+        let users = distinct_ids(users.iter().map(|u| u.get()));
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT user_id, key, data FROM user_documents WHERE user_id = ANY($1) AND kind = $2 \
+             ORDER BY user_id, key",
+            &[&users, &(kind.code() as i16)],
+        )
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push((
+                UserId::new(column::<i64>(row, 0)? as u64),
+                column::<i64>(row, 1)? as u64,
+                column::<String>(row, 2)?,
+            ));
+        }
+        Ok(out)
+    }
 }

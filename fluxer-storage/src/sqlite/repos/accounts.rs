@@ -13,8 +13,8 @@ use fluxer_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    db, distinct_ids, execute, execute_existing, query_json, query_json_by_ids, query_one_json,
-    sql_id, to_json,
+    db, distinct_ids, execute, execute_existing, placeholders, query_json, query_json_by_ids,
+    query_one_json, sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
 
@@ -488,6 +488,46 @@ impl PrivateDocumentRepository for SqliteStore {
                 })
                 .map_err(db)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn list_private_documents_of(
+        &self,
+        users: &[UserId],
+        kind: PrivateDocument,
+    ) -> PortResult<Vec<(UserId, u64, String)>> {
+        let mut users = distinct_ids(users.iter().map(|u| u.get()));
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        users.sort_unstable();
+        let kind = kind.code();
+        self.read(move |c| {
+            let mut out = Vec::new();
+            // Ascending chunks of ascending users: the rows come out by user, then key.
+            for chunk in users.chunks(500) {
+                let sql = format!(
+                    "SELECT user_id, key, data FROM user_documents \
+                     WHERE kind = ? AND user_id IN ({}) ORDER BY user_id, key",
+                    placeholders(chunk.len())
+                );
+                let mut stmt = c.prepare_cached(&sql).map_err(db)?;
+                let params = std::iter::once(&kind).chain(chunk);
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(params), |r| {
+                        Ok((
+                            UserId::new(r.get::<_, i64>(0)? as u64),
+                            r.get::<_, i64>(1)? as u64,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .map_err(db)?;
+                for row in rows {
+                    out.push(row.map_err(db)?);
+                }
+            }
+            Ok(out)
         })
         .await
     }
