@@ -491,15 +491,11 @@ impl Fluxer {
                     }
                 })
                 .collect();
-            let moved = match self.enqueue_all(tasks).await {
-                Ok(()) => self
-                    .store()
-                    .clear_followups(&keys(&stuck, None))
-                    .await
-                    .map_err(Error::from),
-                Err(e) => Err(e),
+            let moved = async {
+                self.enqueue_all(tasks).await?;
+                self.clear_followups(&keys(&stuck, None)).await
             };
-            if let Err(e) = moved {
+            if let Err(e) = moved.await {
                 run.error = Some(e);
             }
         }
@@ -533,8 +529,8 @@ impl Fluxer {
             match self.index_messages_now(&to_index).await {
                 // Search was turned off since they were stored: nothing to wait for.
                 Ok(()) if self.ports().search.is_none() => {
-                    if let Err(e) = self.store().clear_followups(&done).await {
-                        run.error.get_or_insert(e.into());
+                    if let Err(e) = self.clear_followups(&done).await {
+                        run.error.get_or_insert(e);
                     }
                 }
                 Ok(()) => run.indexed = done,
@@ -573,11 +569,10 @@ impl Fluxer {
     /// Queues what follows a write of messages: indexing (when search is enabled) and the Web Push
     /// fan-out (when this instance sends any; new messages with a queue leave theirs in the
     /// store's outbox instead, see [`store_new_message`](Self::store_new_message)); returns once
-    /// queued. Never
-    /// fails the caller's write: a message that misses the index is found again by `reindex`, and
-    /// a notification that cannot be queued is a notification missed. Messages from concurrent
-    /// callers share one job of each kind (see `coalesce`), so a burst of posts costs a few queue
-    /// writes rather than two per message.
+    /// queued. Never fails the caller's write: a message that misses the index is found again by
+    /// `reindex`, and a notification that cannot be queued is a notification missed. Messages from
+    /// concurrent callers share one job of each kind (see `coalesce`), so a burst of writes costs a
+    /// few queue writes rather than two per message.
     pub(crate) async fn follow_up_later(&self, followups: &[Followup]) {
         let index = self.ports().search.is_some();
         let push = self.ports().push.is_some();

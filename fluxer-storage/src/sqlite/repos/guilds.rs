@@ -13,8 +13,8 @@ use rusqlite::{Connection, params};
 
 use super::channels::{delete_channel_rows, insert_channel};
 use super::{
-    db, distinct_ids, execute, execute_existing, placeholders, query_json, query_json_by_ids,
-    query_one_json, sql_id, to_json,
+    db, distinct_ids, execute, execute_existing, query_json, query_json_by_ids,
+    query_json_scoped_by_ids, query_one_json, sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
 
@@ -176,22 +176,9 @@ impl MemberRepository for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct_ids(users.iter().map(|u| u.get()));
+        let guild = sql_id(guild.get());
         self.lookup(move |c| {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "SELECT data FROM members WHERE guild_id = ? AND user_id IN ({})",
-                    placeholders(chunk.len())
-                );
-                let mut params: Vec<i64> = vec![sql_id(guild.get())];
-                params.extend_from_slice(chunk);
-                out.extend(query_json::<Member>(
-                    c,
-                    &sql,
-                    rusqlite::params_from_iter(params),
-                )?);
-            }
-            Ok(out)
+            query_json_scoped_by_ids(c, "members", ("guild_id", guild), "user_id", &ids)
         })
         .await
     }

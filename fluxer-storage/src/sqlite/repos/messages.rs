@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 
 use super::{
     db, distinct_ids, execute, execute_existing, from_json, placeholders, query_json,
-    query_json_by_ids, query_one_json, sql_id, to_json,
+    query_json_by_ids, query_json_scoped_by_ids, query_one_json, sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
 use crate::sqlite::writer::raise_at_commit;
@@ -156,20 +156,7 @@ impl MessageRepository for SqliteStore {
         }
         let channel = sql_id(channel.get());
         self.read(move |c| {
-            let mut out = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "SELECT data FROM messages WHERE channel_id = ? AND id IN ({})",
-                    placeholders(chunk.len())
-                );
-                let params = std::iter::once(&channel).chain(chunk);
-                out.extend(query_json::<Message>(
-                    c,
-                    &sql,
-                    rusqlite::params_from_iter(params),
-                )?);
-            }
-            Ok(out)
+            query_json_scoped_by_ids(c, "messages", ("channel_id", channel), "id", &ids)
         })
         .await
     }

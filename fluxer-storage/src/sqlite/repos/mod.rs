@@ -151,6 +151,33 @@ pub(crate) fn query_json_by_ids<T: DeserializeOwned>(
     Ok(out)
 }
 
+/// The `data` of the rows of `table` whose `scope.0` column is `scope.1` and whose `column` is
+/// among `ids` (distinct): a guild's members among some users, a channel's messages among some
+/// IDs. In chunks that stay under SQLite's limit on parameters.
+pub(crate) fn query_json_scoped_by_ids<T: DeserializeOwned>(
+    conn: &Connection,
+    table: &str,
+    scope: (&str, i64),
+    column: &str,
+    ids: &[i64],
+) -> PortResult<Vec<T>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT data FROM {table} WHERE {} = ? AND {column} IN ({})",
+            scope.0,
+            placeholders(chunk.len())
+        );
+        let params = std::iter::once(&scope.1).chain(chunk);
+        out.extend(query_json::<T>(
+            conn,
+            &sql,
+            rusqlite::params_from_iter(params),
+        )?);
+    }
+    Ok(out)
+}
+
 /// `?,?,?` for `n` placeholders.
 pub(crate) fn placeholders(n: usize) -> String {
     vec!["?"; n].join(",")
