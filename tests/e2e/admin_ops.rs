@@ -138,7 +138,7 @@ fn staff_reload_shut_down_and_clean_up_guilds() {
             .any(|c| c["id"] == general.as_str()),
         "{back}"
     );
-    post_message(&alice, &general, "still here");
+    let sent = post_message(&alice, &general, "still here");
     let msg = rt.block_on(next_dispatch(&mut bob_ws, "MESSAGE_CREATE"));
     assert_eq!(msg["d"]["content"], "still here");
     // As upstream's dispatch: the author's member and the channel's type beside the message.
@@ -147,6 +147,13 @@ fn staff_reload_shut_down_and_clean_up_guilds() {
     assert_eq!(msg["d"]["channel_type"], 0, "{msg}");
     assert!(msg["d"]["member"]["joined_at"].is_string(), "{msg}");
     assert!(msg["d"]["member"]["roles"].is_array(), "{msg}");
+    assert_eq!(msg["d"]["member"]["user"], sent["author"], "{msg}");
+    // Beside those two, the event is the message as its sender was answered, field for field.
+    let mut message = msg["d"].clone();
+    let fields = message.as_object_mut().unwrap();
+    fields.remove("member");
+    fields.remove("channel_type");
+    assert_eq!(message, sent);
 
     // The gateway's view: the guild is held, with bob's session.
     let stats = admin

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use fluxer_core::id::{AttachmentId, ChannelId, MessageId, UserId};
@@ -11,7 +12,7 @@ use fluxer_core::time::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::no_content;
+use super::{encoded_json, no_content};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, JsonBody, MessageBody, PathParams, QueryParams};
 use crate::state::ApiState;
@@ -90,12 +91,12 @@ async fn create(
     Auth(actor): Auth,
     PathParams(id): PathParams<ChannelId>,
     body: MessageBody<MessageCreate>,
-) -> ApiResult<Json<MessageResponse>> {
-    Ok(Json(
-        s.fluxer
-            .send_message_with_files(&actor, id, body.payload, body.files)
-            .await?,
-    ))
+) -> ApiResult<Response> {
+    let sent = s
+        .fluxer
+        .send_message_with_files(&actor, id, body.payload, body.files)
+        .await?;
+    Ok(encoded_json(sent))
 }
 
 async fn get_message(

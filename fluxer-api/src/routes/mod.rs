@@ -30,7 +30,10 @@ mod webauthn;
 mod webhooks;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fluxer_core::model::Encoded;
 
 use crate::state::ApiState;
 
@@ -74,4 +77,13 @@ pub(crate) fn v1(max_upload_bytes: usize) -> Router<ApiState> {
 /// "Nothing to return".
 pub(crate) fn no_content() -> StatusCode {
     StatusCode::NO_CONTENT
+}
+
+/// A 200 JSON answer the service has already written ([`Encoded`]): sent as is, not serialized again.
+pub(crate) fn encoded_json<T>(value: Encoded<T>) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        value.into_json(),
+    )
+        .into_response()
 }

@@ -9,6 +9,7 @@ mod application;
 mod audit;
 mod channel;
 mod discovery;
+mod encoded;
 mod expression;
 mod guild;
 mod invite;
@@ -31,6 +32,7 @@ pub use application::{Application, ApplicationResponse, Webhook, WebhookResponse
 pub use audit::{AuditChange, AuditEntry, AuditQuery, action as audit_action};
 pub use channel::{Channel, ChannelResponse, ChannelType};
 pub use discovery::{DiscoveryApplication, DiscoveryApplicationResponse, DiscoveryStatus};
+pub use encoded::Encoded;
 pub use expression::{EmojiResponse, Expression, ExpressionKind, StickerItem, StickerResponse};
 pub use guild::{
     Ban, BanResponse, Guild, GuildResponse, GuildSnapshot, Member, MemberResponse, Role, UserGuild,

@@ -225,6 +225,12 @@ impl Dispatch {
     /// serialized). It names no channel, guild or subject and has no position yet.
     pub fn new(event: EventKind, topic: Topic, payload: &impl serde::Serialize) -> Self {
         let payload = serde_json::to_string(payload).unwrap_or_else(|_| "null".to_owned());
+        Self::from_json(event, topic, payload)
+    }
+
+    /// A dispatch of `event` to `topic` whose payload is already JSON text (the caller's to get
+    /// right). It names no channel, guild or subject and has no position yet.
+    pub fn from_json(event: EventKind, topic: Topic, payload: String) -> Self {
         Dispatch {
             event,
             topic,

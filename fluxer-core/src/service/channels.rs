@@ -709,15 +709,28 @@ impl Fluxer {
         channel: &Channel,
         payload: &impl serde::Serialize,
     ) {
+        let text = serde_json::to_string(payload).unwrap_or_else(|_| "null".to_owned());
+        self.emit_channel_event_text(event, channel, text).await
+    }
+
+    /// [`Fluxer::emit_channel_event`] with the payload already written as JSON text.
+    pub(crate) async fn emit_channel_event_text(
+        &self,
+        event: EventKind,
+        channel: &Channel,
+        payload: String,
+    ) {
         match channel.guild_id {
             Some(guild_id) => {
                 self.emit(
-                    Dispatch::new(event, Topic::Guild(guild_id), payload).in_channel(channel.id),
+                    Dispatch::from_json(event, Topic::Guild(guild_id), payload)
+                        .in_channel(channel.id),
                 )
                 .await
             }
             None => {
-                let body = Dispatch::new(event, Topic::User(crate::id::UserId::default()), payload);
+                let body =
+                    Dispatch::from_json(event, Topic::User(crate::id::UserId::default()), payload);
                 for user in &channel.recipient_ids {
                     let mut d = body.clone();
                     d.topic = Topic::User(*user);

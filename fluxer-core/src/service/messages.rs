@@ -1,14 +1,15 @@
 //! Messages: send (with mentions, replies, embeds), history, edit, delete, bulk delete, reactions,
 //! pins and read states.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use crate::error::{Error, Limit, Result, Unknown};
 use crate::id::{AttachmentId, ChannelId, ExpressionId, MessageId, RoleId, UserId};
 use crate::model::{
-    AllowedMentions, Attachment, ChannelType, Embed, MemberResponse, Message, MessageReference,
-    MessageResponse, MessageType, ReactionEmoji, ReadState, RelationshipType, audit_action,
+    AllowedMentions, Attachment, ChannelType, Embed, Encoded, MemberResponse, Message,
+    MessageReference, MessageResponse, MessageType, ReactionEmoji, ReadState, RelationshipType,
+    audit_action,
 };
 use crate::permission::Permissions;
 use crate::ports::{Dispatch, EventKind, MessagePage, Topic};
@@ -178,16 +179,38 @@ pub(crate) fn parse_mentions(content: &str) -> ParsedMentions {
     out
 }
 
-/// MESSAGE_CREATE's payload, as upstream's dispatch: the message, its author's member (in a guild,
-/// unless a webhook posted it) and the channel's type beside it. Written straight to the event's
-/// text, without a `serde_json::Value` in between.
-#[derive(Serialize)]
-pub(crate) struct MessageCreateEvent<'a> {
-    #[serde(flatten)]
-    pub(crate) message: &'a MessageResponse,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) member: Option<MemberResponse>,
-    pub(crate) channel_type: ChannelType,
+/// A new message as answered to its sender, serialized once: its text is also the start of its
+/// `MESSAGE_CREATE` event ([`message_create_payload`]). Sized for a message with a kilobyte of
+/// fields around its content.
+pub(crate) fn encode_new_message(response: MessageResponse) -> Result<Encoded<MessageResponse>> {
+    let capacity = 1024 + response.content.len() + 512 * response.attachments.len();
+    Encoded::with_capacity(response, capacity)
+        .map_err(|e| Error::Internal(format!("could not serialize a message: {e}")))
+}
+
+/// MESSAGE_CREATE's payload, as upstream's dispatch: the message's fields (`message`, its JSON
+/// object as answered to the sender), then its author's member (in a guild, unless a webhook posted
+/// it) and the channel's type beside them. Written onto the message's text instead of serializing
+/// the message again.
+pub(crate) fn message_create_payload(
+    message: &str,
+    member: Option<&MemberResponse>,
+    channel_type: ChannelType,
+) -> String {
+    let fields = message.strip_suffix('}').unwrap_or(message);
+    let mut out = Vec::with_capacity(message.len() + 512);
+    out.extend_from_slice(fields.as_bytes());
+    if let Some(member) = member {
+        out.extend_from_slice(b",\"member\":");
+        // A member serializes whole (string keys only); `null` is what a failure would have sent.
+        if serde_json::to_writer(&mut out, member).is_err() {
+            out.truncate(fields.len());
+        }
+    }
+    out.extend_from_slice(b",\"channel_type\":");
+    out.extend_from_slice(u16::from(channel_type).to_string().as_bytes());
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_else(|_| message.to_owned())
 }
 
 impl Fluxer {
@@ -197,7 +220,7 @@ impl Fluxer {
         actor: &Actor,
         channel_id: ChannelId,
         mut req: MessageCreate,
-    ) -> Result<MessageResponse> {
+    ) -> Result<Encoded<MessageResponse>> {
         if let Some(meme) = req.favorite_meme_id.take() {
             let access = self.channel_access(actor.id(), channel_id).await?;
             access.require(
@@ -373,7 +396,7 @@ impl Fluxer {
         access: &ChannelAccess,
         actor: &Actor,
         message: Message,
-    ) -> Result<MessageResponse> {
+    ) -> Result<Encoded<MessageResponse>> {
         for user in &message.mention_ids {
             if *user != message.author_id {
                 self.store()
@@ -395,18 +418,14 @@ impl Fluxer {
                 .await;
             }
         }
-        let response = self.new_message_response(&actor.user, message).await?;
+        let response = encode_new_message(self.new_message_response(&actor.user, message).await?)?;
         let member = access
             .guild
             .as_ref()
             .filter(|_| response.webhook_id.is_none())
             .map(|g| g.member.response(actor.user.partial()));
-        let payload = MessageCreateEvent {
-            message: &response,
-            member,
-            channel_type: access.channel.kind,
-        };
-        self.emit_channel_event(EventKind::MessageCreate, &access.channel, &payload)
+        let payload = message_create_payload(response.json(), member.as_ref(), access.channel.kind);
+        self.emit_channel_event_text(EventKind::MessageCreate, &access.channel, payload)
             .await;
         Ok(response)
     }
@@ -419,7 +438,7 @@ impl Fluxer {
         kind: MessageType,
         mention_ids: Vec<UserId>,
         reference: Option<MessageReference>,
-    ) -> Result<MessageResponse> {
+    ) -> Result<Encoded<MessageResponse>> {
         let message = Message {
             id: self.next_id(),
             channel_id: access.channel.id,
@@ -1113,6 +1132,39 @@ mod tests {
         assert_eq!(m.roles, vec![RoleId::new(3)]);
         assert!(m.everyone);
         assert_eq!(parse_mentions("plain"), ParsedMentions::default());
+    }
+
+    #[test]
+    fn message_create_payload_adds_member_and_channel_type_to_the_message() {
+        let message = r#"{"id":"1","content":"a } b"}"#;
+        assert_eq!(
+            message_create_payload(message, None, ChannelType::DmPersonalNotes),
+            r#"{"id":"1","content":"a } b","channel_type":999}"#
+        );
+        let member = MemberResponse {
+            user: serde_json::from_value(serde_json::json!({
+                "id": "2", "username": "ada", "discriminator": "0001", "global_name": null,
+                "avatar": null, "avatar_color": null, "flags": 0,
+            }))
+            .unwrap(),
+            nick: Some("A".into()),
+            avatar: None,
+            roles: vec![RoleId::new(3)],
+            joined_at: crate::time::Timestamp::from_unix_ms(0),
+            mute: false,
+            deaf: false,
+            communication_disabled_until: None,
+        };
+        let payload = message_create_payload(message, Some(&member), ChannelType::GuildText);
+        let parsed: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "id": "1", "content": "a } b",
+                "member": serde_json::to_value(&member).unwrap(),
+                "channel_type": 0,
+            })
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{Actor, Fluxer, Limits, MessageCreate, jobs::Task};
 use crate::error::{Error, Result, Unknown};
 use crate::id::{AttachmentId, ChannelId, MessageId};
-use crate::model::{Attachment, Embed, Message, MessageResponse};
+use crate::model::{Attachment, Embed, Encoded, Message, MessageResponse};
 use crate::permission::Permissions;
 use crate::ports::{BlobStore, EventKind, Media};
 use crate::validation::Validator;
@@ -100,7 +100,7 @@ impl Fluxer {
         channel_id: ChannelId,
         mut req: MessageCreate,
         files: Vec<Upload>,
-    ) -> Result<MessageResponse> {
+    ) -> Result<Encoded<MessageResponse>> {
         if files.is_empty() {
             return self.send_message(actor, channel_id, req).await;
         }

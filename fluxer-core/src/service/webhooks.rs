@@ -424,14 +424,11 @@ impl Fluxer {
         }
         self.record_mentions(&message).await?;
         let response = self.message_response(message.author_id, message).await?;
-        let payload = super::messages::MessageCreateEvent {
-            message: &response,
-            member: None,
-            channel_type: channel.kind,
-        };
-        self.emit_channel_event(EventKind::MessageCreate, &channel, &payload)
+        let response = super::messages::encode_new_message(response)?;
+        let payload = super::messages::message_create_payload(response.json(), None, channel.kind);
+        self.emit_channel_event_text(EventKind::MessageCreate, &channel, payload)
             .await;
-        Ok(response)
+        Ok(response.into_value())
     }
 
     /// Executes a webhook with files (a multipart body, as upstream accepts): the token is

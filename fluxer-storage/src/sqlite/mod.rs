@@ -127,6 +127,20 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "busy_timeout", 5000)?;
     // The repositories use a few dozen distinct statements; keep them all prepared.
     conn.set_prepared_statement_cache_capacity(128);
+    keep_plans(conn)?;
+    Ok(())
+}
+
+/// One plan per statement, whatever its parameters: without this, SQLite plans a statement whose
+/// `LIMIT ?` (or another parameter the planner looks at) is bound anew again on every run, and
+/// rusqlite clears the bindings of every cached statement it takes back, so such statements (a
+/// history page, the outbox's claim) were compiled again each time. The plans do not depend on the
+/// values: no `LIKE` takes a bound pattern and no table is `ANALYZE`d.
+pub(crate) fn keep_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 

@@ -57,6 +57,7 @@ impl SqliteQueue {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         )
         .map_err(|e| StoreError::backend_of("sqlite", e))?;
+        super::keep_plans(&conn).map_err(|e| StoreError::backend_of("sqlite", e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| StoreError::backend_of("sqlite", e))?;
         let (tx, rx) = mpsc::channel(4096);

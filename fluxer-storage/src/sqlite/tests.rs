@@ -251,6 +251,31 @@ async fn every_connection_runs_with_the_pragmas() {
 }
 
 #[tokio::test]
+async fn a_cached_statement_with_a_bound_limit_is_compiled_once() {
+    let store = SqliteStore::open_temp().unwrap();
+    let reprepares = |c: &Connection| -> rusqlite::Result<i32> {
+        let sql = "SELECT id FROM users WHERE id > ?1 ORDER BY id LIMIT ?2";
+        for limit in 1..=5 {
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut rows = stmt.query(rusqlite::params![limit, limit])?;
+            while rows.next()?.is_some() {}
+        }
+        let stmt = c.prepare_cached(sql)?;
+        Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
+    };
+    let read = store
+        .read(move |c| reprepares(c).map_err(backend))
+        .await
+        .unwrap();
+    assert_eq!(read, 0, "a reader compiled the statement again");
+    let written = store
+        .write(move |c| reprepares(c).map_err(backend))
+        .await
+        .unwrap();
+    assert_eq!(written, 0, "the writer compiled the statement again");
+}
+
+#[tokio::test]
 async fn a_temp_store_removes_its_files() {
     let store = SqliteStore::open_temp().unwrap();
     store.create_user(&user(1)).await.unwrap();

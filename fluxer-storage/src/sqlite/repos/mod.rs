@@ -24,7 +24,10 @@ use super::backend;
 use super::writer::note_write;
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> PortResult<String> {
-    serde_json::to_string(value).map_err(backend)
+    // Most rows are a few hundred bytes: start there rather than grow from serde_json's 128.
+    let mut text = Vec::with_capacity(512);
+    serde_json::to_writer(&mut text, value).map_err(backend)?;
+    String::from_utf8(text).map_err(backend)
 }
 
 pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> PortResult<T> {
