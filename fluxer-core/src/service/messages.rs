@@ -188,11 +188,19 @@ pub(crate) fn encode_new_message(response: MessageResponse) -> Result<Encoded<Me
         .map_err(|e| Error::Internal(format!("could not serialize a message: {e}")))
 }
 
-/// MESSAGE_CREATE's payload, as upstream's dispatch: the message's fields (`message`, its JSON
-/// object as answered to the sender), then its author's member (in a guild, unless a webhook posted
-/// it) and the channel's type beside them. Written onto the message's text instead of serializing
-/// the message again.
+/// MESSAGE_CREATE's payload, as upstream's dispatch: the message's fields (as answered to the
+/// sender), then its author's member (in a guild, unless a webhook posted it) and the channel's
+/// type beside them. Written onto the message's text instead of serializing the message again.
 pub(crate) fn message_create_payload(
+    message: &Encoded<MessageResponse>,
+    member: Option<&MemberResponse>,
+    channel_type: ChannelType,
+) -> String {
+    message_fields_with(message.json(), member, channel_type)
+}
+
+/// The fields of the JSON object `message`, then `member` and `channel_type`.
+fn message_fields_with(
     message: &str,
     member: Option<&MemberResponse>,
     channel_type: ChannelType,
@@ -202,7 +210,8 @@ pub(crate) fn message_create_payload(
     out.extend_from_slice(fields.as_bytes());
     if let Some(member) = member {
         out.extend_from_slice(b",\"member\":");
-        // A member serializes whole (string keys only); `null` is what a failure would have sent.
+        // A member always serializes (string keys only); were it to fail, the event would go
+        // without it rather than not at all.
         if serde_json::to_writer(&mut out, member).is_err() {
             out.truncate(fields.len());
         }
@@ -424,7 +433,7 @@ impl Fluxer {
             .as_ref()
             .filter(|_| response.webhook_id.is_none())
             .map(|g| g.member.response(actor.user.partial()));
-        let payload = message_create_payload(response.json(), member.as_ref(), access.channel.kind);
+        let payload = message_create_payload(&response, member.as_ref(), access.channel.kind);
         self.emit_channel_event_text(EventKind::MessageCreate, &access.channel, payload)
             .await;
         Ok(response)
@@ -1138,7 +1147,7 @@ mod tests {
     fn message_create_payload_adds_member_and_channel_type_to_the_message() {
         let message = r#"{"id":"1","content":"a } b"}"#;
         assert_eq!(
-            message_create_payload(message, None, ChannelType::DmPersonalNotes),
+            message_fields_with(message, None, ChannelType::DmPersonalNotes),
             r#"{"id":"1","content":"a } b","channel_type":999}"#
         );
         let member = MemberResponse {
@@ -1155,7 +1164,7 @@ mod tests {
             deaf: false,
             communication_disabled_until: None,
         };
-        let payload = message_create_payload(message, Some(&member), ChannelType::GuildText);
+        let payload = message_fields_with(message, Some(&member), ChannelType::GuildText);
         let parsed: serde_json::Value = serde_json::from_str(&payload).unwrap();
         assert_eq!(
             parsed,

@@ -425,7 +425,7 @@ impl Fluxer {
         self.record_mentions(&message).await?;
         let response = self.message_response(message.author_id, message).await?;
         let response = super::messages::encode_new_message(response)?;
-        let payload = super::messages::message_create_payload(response.json(), None, channel.kind);
+        let payload = super::messages::message_create_payload(&response, None, channel.kind);
         self.emit_channel_event_text(EventKind::MessageCreate, &channel, payload)
             .await;
         Ok(response.into_value())

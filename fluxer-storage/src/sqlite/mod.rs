@@ -65,6 +65,7 @@ use fluxer_core::ports::PortResult;
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use writer::Undo;
 
 /// How to open a [`SqliteStore`]; deserializable from the host's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +136,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// `LIMIT ?` (or another parameter the planner looks at) is bound anew again on every run, and
 /// rusqlite clears the bindings of every cached statement it takes back, so such statements (a
 /// history page, the outbox's claim) were compiled again each time. The plans do not depend on the
-/// values: no `LIKE` takes a bound pattern and no table is `ANALYZE`d.
+/// values: no `LIKE` takes a bound pattern, the partial indexes are `IS NOT NULL` ones, and no table
+/// is `ANALYZE`d (the bundled SQLite has STAT4 compiled in: were `ANALYZE` ever run, this would
+/// keep its per-value statistics from the planner).
 pub(crate) fn keep_plans(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
@@ -277,13 +280,33 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
     {
+        self.write_with(Undo::Savepoint, f).await
+    }
+
+    /// [`write`](Self::write) for a write that leaves nothing behind when it fails, without a
+    /// savepoint: see [`Undo::ByItself`].
+    pub(crate) async fn write_undoing_itself<T, F>(&self, f: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
+    {
+        self.write_with(Undo::ByItself, f).await
+    }
+
+    async fn write_with<T, F>(&self, undo: Undo, f: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
+    {
         match fluxer_core::telemetry::recorder() {
-            None => self.write_untimed(f).await,
-            Some(recorder) => timed(recorder, operation_name::<F>(), self.write_untimed(f)).await,
+            None => self.write_untimed(undo, f).await,
+            Some(recorder) => {
+                timed(recorder, operation_name::<F>(), self.write_untimed(undo, f)).await
+            }
         }
     }
 
-    async fn write_untimed<T, F>(&self, f: F) -> PortResult<T>
+    async fn write_untimed<T, F>(&self, undo: Undo, f: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
@@ -295,7 +318,7 @@ impl SqliteStore {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or_else(closed)?;
-        let (command, answer) = writer::job(f);
+        let (command, answer) = writer::job_with(undo, f);
         sender.send(command).await.map_err(|_| closed())?;
         answer.await.map_err(|_| {
             StoreError::backend_of("sqlite", "the writer stopped before answering a write")

@@ -251,6 +251,49 @@ async fn every_connection_runs_with_the_pragmas() {
 }
 
 #[tokio::test]
+async fn a_message_whose_follow_ups_cannot_be_written_is_not_stored() {
+    use fluxer_core::ports::{FollowupKind, MessageRepository};
+    use fluxer_core::testing::fixtures::Fixtures;
+
+    let store = SqliteStore::open_temp().unwrap();
+    let f = Fixtures::new();
+    let author = f.make_user();
+    let guild = f.make_guild(author.id);
+    let mut message = f.make_message(guild.channel(), author.id);
+    // The same kind twice: the second follow-up row collides with the first, after the message's
+    // own row is written, in a write that runs without a savepoint.
+    let refused = store
+        .insert_message_with(&message, &[FollowupKind::Index, FollowupKind::Index])
+        .await;
+    assert!(refused.is_err());
+    let (channel, id) = (message.channel_id, message.id);
+    assert!(store.get_message(channel, id).await.unwrap().is_none());
+    let rows: i64 = store
+        .read(|c| {
+            c.query_row("SELECT COUNT(*) FROM message_followups", [], |r| r.get(0))
+                .map_err(backend)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    // The same message stores whole afterwards.
+    message.content = "again".into();
+    store
+        .insert_message_with(&message, &[FollowupKind::Index, FollowupKind::Push])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_message(channel, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .content,
+        "again"
+    );
+}
+
+#[tokio::test]
 async fn a_cached_statement_with_a_bound_limit_is_compiled_once() {
     let store = SqliteStore::open_temp().unwrap();
     let reprepares = |c: &Connection| -> rusqlite::Result<i32> {

@@ -28,6 +28,8 @@ thread_local! {
     static RAISES_STAGED: RefCell<Vec<(&'static str, i64, i64)>> = const { RefCell::new(Vec::new()) };
     /// The raises of the group's writes that succeeded, coalesced: run once each before `COMMIT`.
     static RAISES: RefCell<BTreeMap<(&'static str, i64), i64>> = const { RefCell::new(BTreeMap::new()) };
+    /// Set by [`undo_or_abandon`] while an [`Undo::ByItself`] write runs: it backed itself out.
+    static UNDONE: Cell<bool> = const { Cell::new(false) };
     /// What [`writes_access`] said of each statement text this thread ran (see [`classified`]).
     static CLASSIFIED: RefCell<HashMap<Box<str>, bool>> = RefCell::new(HashMap::new());
 }
@@ -88,15 +90,41 @@ pub(super) enum Command {
     Close(oneshot::Sender<()>),
 }
 
-/// Wraps `f` into a queued write and the receiver of its result.
+/// How a write keeps its group whole when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Undo {
+    /// The write runs in a savepoint of its own, rolled back if it fails: for any write.
+    Savepoint,
+    /// The write leaves nothing behind when it fails, by itself: it fails only on a statement that
+    /// changed nothing (SQLite backs a failed `INSERT`, `UPDATE` or `DELETE` out; not an `UPDATE
+    /// ... RETURNING` whose rows fail to read, which has run by then), and backs its earlier
+    /// statements out with [`undo_or_abandon`] before it returns the error. Spares the savepoint,
+    /// whose journal copies every page the write changes before it changes it: for the hottest
+    /// writes. A write that breaks this is caught: its group is given up.
+    ByItself,
+}
+
+/// Wraps `f` into a queued write (in a savepoint) and the receiver of its result.
 pub(super) fn job<T, F>(f: F) -> (Command, oneshot::Receiver<PortResult<T>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
+{
+    job_with(Undo::Savepoint, f)
+}
+
+/// Wraps `f` into a queued write kept whole as `undo` says, and the receiver of its result.
+pub(super) fn job_with<T, F>(undo: Undo, f: F) -> (Command, oneshot::Receiver<PortResult<T>>)
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
     let job: Job = Box::new(move |conn| {
-        let result = conn.map(|conn| in_savepoint(conn, f));
+        let result = conn.map(|conn| match undo {
+            Undo::Savepoint => in_savepoint(conn, f),
+            Undo::ByItself => undoing_itself(conn, f),
+        });
         Box::new(move |group: GroupOutcome<'_>| {
             let outcome = match (result, group) {
                 // The write's own failure says more than the group's.
@@ -112,17 +140,15 @@ where
     (Command::Write(job), rx)
 }
 
-/// Runs one write in its own savepoint: on error (or panic) only its changes are rolled back.
-fn in_savepoint<T>(
+/// Runs `f` (staging its raises) and keeps its raises if it succeeded; a panic is an error.
+fn run_staged<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> PortResult<T>,
-) -> PortResult<T> {
-    run_cached(conn, "SAVEPOINT op").map_err(backend)?;
+) -> Result<PortResult<T>, ()> {
     RAISES_STAGED.with_borrow_mut(Vec::clear);
-    let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
-        .unwrap_or_else(|_| Err(StoreError::backend_of("sqlite", "the write panicked")));
+    let result = catch_unwind(AssertUnwindSafe(|| f(conn))).map_err(|_| ());
     let staged = RAISES_STAGED.with_borrow_mut(std::mem::take);
-    if result.is_ok() {
+    if matches!(result, Ok(Ok(_))) {
         RAISES.with_borrow_mut(|raises| {
             for (sql, key, value) in staged {
                 let highest = raises.entry((sql, key)).or_insert(value);
@@ -130,6 +156,20 @@ fn in_savepoint<T>(
             }
         });
     }
+    result
+}
+
+fn panicked() -> StoreError {
+    StoreError::backend_of("sqlite", "the write panicked")
+}
+
+/// Runs one write in its own savepoint: on error (or panic) only its changes are rolled back.
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> PortResult<T>,
+) -> PortResult<T> {
+    run_cached(conn, "SAVEPOINT op").map_err(backend)?;
+    let result = run_staged(conn, f).unwrap_or_else(|()| Err(panicked()));
     let end = if result.is_ok() {
         run_cached(conn, "RELEASE op")
     } else {
@@ -142,6 +182,54 @@ fn in_savepoint<T>(
         return Err(backend(e));
     }
     result
+}
+
+/// Runs one write that undoes itself on error ([`Undo::ByItself`]). A panic leaves no telling what
+/// it changed, and neither does an error after a change the write did not back out: the whole
+/// group is given up.
+fn undoing_itself<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> PortResult<T>,
+) -> PortResult<T> {
+    let changes = conn.total_changes();
+    UNDONE.set(false);
+    match run_staged(conn, f) {
+        Ok(Err(e)) if conn.total_changes() != changes && !UNDONE.get() => {
+            tracing::error!(error = %e, "a write failed after a change it did not back out");
+            abandon(conn);
+            Err(e)
+        }
+        Ok(result) => result,
+        Err(()) => {
+            abandon(conn);
+            Err(panicked())
+        }
+    }
+}
+
+/// For an [`Undo::ByItself`] write that failed part way: runs `undo`, which backs out what the
+/// write had changed, and if that fails as well, rolls the whole transaction back, so that the
+/// group fails whole rather than commit half of the write.
+pub(super) fn undo_or_abandon(conn: &Connection, undo: impl FnOnce(&Connection) -> PortResult<()>) {
+    UNDONE.set(true);
+    // SQLite may have rolled the transaction back itself (I/O, a full disk): nothing to undo.
+    if conn.is_autocommit() {
+        return;
+    }
+    if let Err(e) = undo(conn) {
+        tracing::error!(error = %e, "could not back a failed write out; giving its group up");
+        abandon(conn);
+    }
+}
+
+/// Rolls the group's transaction back: every write of it fails (the writer sees the connection
+/// back in autocommit).
+fn abandon(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::error!(error = %e, "could not roll a write transaction back");
+    }
 }
 
 /// What the writer thread reports as it goes.
@@ -295,5 +383,99 @@ mod tests {
         assert_eq!(counters.commits.load(Ordering::Relaxed), 1);
         // Nothing is left over for the next group.
         assert!(RAISES.with_borrow(BTreeMap::is_empty));
+    }
+
+    fn insert(c: &Connection, k: i64) -> PortResult<()> {
+        c.execute("INSERT INTO t VALUES (?1, 0)", [k])
+            .map(drop)
+            .map_err(backend)
+    }
+
+    /// Runs `writes` as one group on a fresh table; the answers (ok or not) and the keys stored.
+    fn run_group(
+        writes: Vec<(Command, oneshot::Receiver<PortResult<()>>)>,
+    ) -> (Vec<bool>, Vec<i64>) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+            .unwrap();
+        let (mut jobs, mut answers) = (Vec::new(), Vec::new());
+        for (command, answer) in writes {
+            let Command::Write(job) = command else {
+                unreachable!()
+            };
+            jobs.push(job);
+            answers.push(answer);
+        }
+        commit_group(&conn, jobs, &Counters::default());
+        let outcomes = answers
+            .into_iter()
+            .map(|mut a| a.try_recv().unwrap().is_ok())
+            .collect();
+        let keys = conn
+            .prepare("SELECT k FROM t ORDER BY k")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (outcomes, keys)
+    }
+
+    /// A write without a savepoint that fails part way and backs itself out leaves nothing, and
+    /// the rest of its group commits; one that cannot back itself out gives the whole group up.
+    #[test]
+    fn a_write_undoing_itself_leaves_nothing_or_fails_its_group() {
+        let half_then_undo = |undo_works: bool| {
+            job_with(Undo::ByItself, move |c: &Connection| {
+                insert(c, 10)?;
+                // Key 1 is taken: this statement fails, and SQLite backs out only it.
+                let Err(e) = insert(c, 1) else { unreachable!() };
+                undo_or_abandon(c, |c| {
+                    let sql = if undo_works {
+                        "DELETE FROM t WHERE k = 10"
+                    } else {
+                        "DELETE FROM no_such_table"
+                    };
+                    c.execute(sql, []).map(drop).map_err(backend)
+                });
+                Err(e)
+            })
+        };
+        let plain = |k: i64| job(move |c: &Connection| insert(c, k));
+        let (outcomes, keys) = run_group(vec![plain(1), half_then_undo(true), plain(2)]);
+        assert_eq!(outcomes, [true, false, true]);
+        assert_eq!(keys, [1, 2]);
+
+        let (outcomes, keys) = run_group(vec![plain(1), half_then_undo(false), plain(2)]);
+        assert_eq!(outcomes, [false, false, false]);
+        assert!(keys.is_empty(), "{keys:?}");
+    }
+
+    /// Nobody knows what a write without a savepoint changed when it panics, or fails after a
+    /// change it did not back out: its group is given up.
+    #[test]
+    fn a_write_undoing_itself_that_panics_or_leaves_a_change_fails_its_group() {
+        let plain = |k: i64| job(move |c: &Connection| insert(c, k));
+        let panicking = job_with(Undo::ByItself, |c: &Connection| {
+            insert(c, 10)?;
+            panic!("a bug in a write");
+        });
+        let (outcomes, keys) = run_group(vec![plain(1), panicking, plain(2)]);
+        assert_eq!(outcomes, [false, false, false]);
+        assert!(keys.is_empty(), "{keys:?}");
+
+        let leaving_a_change = job_with(Undo::ByItself, |c: &Connection| {
+            insert(c, 10)?;
+            insert(c, 1)
+        });
+        let (outcomes, keys) = run_group(vec![plain(1), leaving_a_change, plain(2)]);
+        assert_eq!(outcomes, [false, false, false]);
+        assert!(keys.is_empty(), "{keys:?}");
+
+        // A write that fails on its first statement changed nothing: the rest commit.
+        let failing_first = job_with(Undo::ByItself, |c: &Connection| insert(c, 1));
+        let (outcomes, keys) = run_group(vec![plain(1), failing_first, plain(2)]);
+        assert_eq!(outcomes, [true, false, true]);
+        assert_eq!(keys, [1, 2]);
     }
 }

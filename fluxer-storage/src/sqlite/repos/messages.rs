@@ -17,7 +17,7 @@ use super::{
     query_json_by_ids, query_json_scoped_by_ids, query_one_json, sql_id, to_json,
 };
 use crate::sqlite::SqliteStore;
-use crate::sqlite::writer::raise_at_commit;
+use crate::sqlite::writer::{raise_at_commit, undo_or_abandon};
 
 #[async_trait]
 impl MessageRepository for SqliteStore {
@@ -30,19 +30,37 @@ impl MessageRepository for SqliteStore {
         let (channel, id) = (sql_id(message.channel_id.get()), sql_id(message.id.get()));
         let pinned_at = message.pinned_at.map(Timestamp::unix_ms);
         let followups = followups.to_vec();
-        self.write(move |c| {
+        // The hottest write of all, so without a savepoint: a statement that fails changes nothing,
+        // and a follow-up that cannot be written takes the message back out with it.
+        self.write_undoing_itself(move |c| {
             execute(
                 c,
                 "INSERT INTO messages (channel_id, id, pinned_at, data) VALUES (?1, ?2, ?3, ?4)",
                 params![channel, id, pinned_at, data],
             )?;
             for kind in followups {
-                execute(
+                let written = execute(
                     c,
                     "INSERT INTO message_followups (message_id, kind, channel_id, due_at, attempts) \
                      VALUES (?1, ?2, ?3, 0, 0)",
                     params![id, kind.code(), channel],
-                )?;
+                );
+                if let Err(e) = written {
+                    undo_or_abandon(c, |c| {
+                        execute(
+                            c,
+                            "DELETE FROM message_followups WHERE message_id = ?1",
+                            params![id],
+                        )?;
+                        execute(
+                            c,
+                            "DELETE FROM messages WHERE channel_id = ?1 AND id = ?2",
+                            params![channel, id],
+                        )?;
+                        Ok(())
+                    });
+                    return Err(e);
+                }
             }
             // Once per channel and group, however many of its messages the group stores. The access
             // cache learns of the new newest message below instead of being emptied.
