@@ -95,7 +95,8 @@ impl Conn {
     fn encode_outbound(&mut self, out: Outbound) -> Message {
         match out {
             Outbound::Text(text) => self.encode(text),
-            Outbound::Message(text, created) => {
+            Outbound::Message(message) => {
+                let (text, created) = *message;
                 if let (Some(recorder), Ok(took)) = (
                     fluxer_core::telemetry::recorder(),
                     std::time::SystemTime::now().duration_since(created),
@@ -160,7 +161,9 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
         op::HELLO,
         &json!({ "heartbeat_interval": conn.gateway.config().heartbeat_interval_ms }),
     );
-    if conn.send(&mut socket, hello).await.is_err() {
+    // Boxed, like the rare awaits below: an idle connection's task is as large as its largest
+    // await, and these must not make it larger.
+    if Box::pin(conn.send(&mut socket, hello)).await.is_err() {
         return;
     }
     let timeout = Duration::from_millis(conn.gateway.config().heartbeat_timeout_ms);
@@ -224,11 +227,22 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
             () = until_set(&mut stopping) => {
                 // The session stays (until the process ends) so the client can resume it here
                 // or, in a cluster, on another node.
-                let _ = conn.send(&mut socket, frame(op::RECONNECT, &Value::Null)).await;
+                let _ = Box::pin(conn.send(&mut socket, frame(op::RECONNECT, &Value::Null))).await;
                 break Some((close::UNKNOWN_ERROR, "the server is restarting"));
             }
         }
     };
+    Box::pin(finish(conn, socket, closing, write_timeout)).await;
+}
+
+/// After the loop: tells the session this connection is gone, then sends the close frame (when
+/// there is one to send) and lingers for the client's.
+async fn finish(
+    mut conn: Conn,
+    mut socket: WebSocket,
+    closing: Option<CloseReason>,
+    write_timeout: Duration,
+) {
     if let Some(session) = conn.session.take() {
         let _ = session.commands.send(Command::Detach(conn.id)).await;
     }

@@ -428,10 +428,10 @@ impl Hub {
             }
             let _ = session
                 .commands
-                .send(Command::Direct(
+                .send(Command::Direct(Box::new((
                     EventKind::GuildMembersChunk,
                     payload.to_string(),
-                ))
+                ))))
                 .await;
         }
     }

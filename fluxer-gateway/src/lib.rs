@@ -258,7 +258,10 @@ async fn upgrade(
     let encoding_ok = q.encoding.as_deref().is_none_or(|e| e == "json");
     // zlib-stream is supported; other schemes (zstd-stream) fall back to none, as upstream v1 does.
     let zlib = q.compress.as_deref() == Some("zlib-stream");
-    ws.read_buffer_size(4 * 1024)
+    // Every connection keeps its read buffer for life. What clients send is small (a heartbeat is
+    // a few dozen bytes, an IDENTIFY a few hundred, and a text frame over 4 KiB is refused), so
+    // 1 KiB covers all but the rare large frame, for which the buffer grows.
+    ws.read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
         .max_frame_size(64 * 1024)

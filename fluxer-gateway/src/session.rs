@@ -26,13 +26,14 @@ use crate::protocol::{close, dispatch_frame};
 use crate::registry::{Registry, SessionRecord};
 use crate::sequence::Numbering;
 
-/// What a session sends to its connection.
+/// What a session sends to its connection. A channel of these allocates room for 32 up front for
+/// every attached connection, so it is kept to the size of a `String`: the rare variant is boxed.
 #[derive(Debug)]
 pub(crate) enum Outbound {
     Text(String),
     /// A `MESSAGE_CREATE` frame and when its message was created: the connection measures the
     /// delivery time when it writes the frame (only while telemetry records).
-    Message(String, std::time::SystemTime),
+    Message(Box<(String, std::time::SystemTime)>),
 }
 
 impl Outbound {
@@ -42,7 +43,7 @@ impl Outbound {
             && fluxer_core::telemetry::recorder().is_some()
             && let Some(created) = message_created(payload)
         {
-            return Outbound::Message(frame, created);
+            return Outbound::Message(Box::new((frame, created)));
         }
         Outbound::Text(frame)
     }
@@ -127,8 +128,8 @@ pub(crate) struct AttachRequest {
     pub reply: oneshot::Sender<Result<(), AttachError>>,
 }
 
-/// What a connection asks of its session. Large payloads are boxed: a command channel allocates room
-/// for 32 commands up front, for every session.
+/// What a connection asks of its session. Anything larger than a `String` is boxed: a command channel
+/// allocates room for 32 commands up front, for every session.
 pub(crate) enum Command {
     Attach(Box<AttachRequest>),
     Ack(u64),
@@ -137,7 +138,7 @@ pub(crate) enum Command {
     /// attached and is ignored, or it would cut the new one.
     Detach(ConnectionId),
     /// A dispatch produced by the connection itself (member chunks), sequenced like any other.
-    Direct(EventKind, String),
+    Direct(Box<(EventKind, String)>),
     Presence(Box<PresenceEntry>),
     /// Something the session was asked for failed: the connection is closed resumably (4000) with
     /// this reason; the session waits for the client's RESUME.
@@ -364,7 +365,7 @@ impl SessionTask {
             Box::pin(self.on_event(&mut st, &dispatch)).await;
         }
         let mut pending_initial = Some(initial);
-        self.save_record().await;
+        Box::pin(self.save_record()).await;
         let mut last_saved = Instant::now();
         let save_every = Duration::from_millis(config.heartbeat_interval_ms / 2);
         let mut refresh = tokio::time::interval(Duration::from_millis(config.presence_ttl_ms / 2));
@@ -407,7 +408,7 @@ impl SessionTask {
                             }
                         }
                         if refresh {
-                            self.save_record().await;
+                            Box::pin(self.save_record()).await;
                             last_saved = Instant::now();
                         }
                         flow
@@ -549,7 +550,8 @@ impl SessionTask {
                 }
                 Flow::Continue
             }
-            Command::Direct(event, payload) => {
+            Command::Direct(direct) => {
+                let (event, payload) = *direct;
                 self.push(st, event, payload.into(), None);
                 Flow::Continue
             }
@@ -1191,7 +1193,19 @@ fn lists_change(event: EventKind) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::message_created;
+    use super::{Command, Outbound, message_created};
+
+    /// Every session's command channel and every connection's frame channel allocate room for 32
+    /// items when they are made: what an idle session costs grows with these sizes.
+    #[test]
+    fn channel_items_stay_small() {
+        assert_eq!(size_of::<Outbound>(), size_of::<String>());
+        assert!(
+            size_of::<Command>() <= size_of::<String>(),
+            "{}",
+            size_of::<Command>()
+        );
+    }
 
     #[test]
     fn a_message_payload_tells_when_it_was_created() {
