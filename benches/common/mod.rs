@@ -78,13 +78,23 @@ pub(crate) fn release_server() -> PathBuf {
     server
 }
 
-/// Spawns `cmd` (stdout piped, stderr dropped) and waits for its `listening on http://ADDR` line;
-/// returns the child and `ADDR`. The caller kills and waits for the child.
+/// Spawns `cmd` (stdout piped; stderr dropped, or appended to the file `FLUXER_BENCH_SERVER_LOG`
+/// names) and waits for its `listening on http://ADDR` line; returns the child and `ADDR`. The
+/// caller kills and waits for the child.
 #[allow(clippy::zombie_processes)]
 pub(crate) fn start_listening(mut cmd: Command) -> (Child, String) {
+    let stderr = match std::env::var_os("FLUXER_BENCH_SERVER_LOG") {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map(Stdio::from)
+            .expect("open FLUXER_BENCH_SERVER_LOG"),
+        None => Stdio::null(),
+    };
     let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn the server");
     let mut reader = BufReader::new(child.stdout.take().unwrap());
@@ -96,6 +106,9 @@ pub(crate) fn start_listening(mut cmd: Command) -> (Child, String) {
             panic!("server exited before listening");
         }
         if let Some(rest) = line.split("listening on http://").nth(1) {
+            // The server goes on printing (its roles, then nothing); reading on keeps its stdout
+            // open, as a terminal would: a print into a closed pipe would end it.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
             return (child, rest.split_whitespace().next().unwrap().to_owned());
         }
     }
