@@ -618,7 +618,7 @@ impl SessionTask {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     // A client that cannot keep up is disconnected; it may resume and get the rest.
-                    tracing::info!(session = %self.session_id, "client too slow; disconnecting resumably");
+                    tracing::warn!(session = %self.session_id, queued = conn.out.max_capacity(), "the client's queue of frames is full; disconnecting resumably");
                     if let Some(conn) = st.out.take() {
                         conn.close(close::UNKNOWN_ERROR, "client too slow");
                     }
