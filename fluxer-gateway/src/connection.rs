@@ -3,14 +3,15 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use flate2::{Compress, Compression, FlushCompress};
 use fluxer_core::ports::{PresenceEntry, Status};
 use fluxer_core::service::{Actor, DEFAULT_LARGE_THRESHOLD, LARGE_THRESHOLD_RANGE};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::Instrument;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::session::{
     AttachError, AttachRequest, Attached, CloseReason, Command, ConnectionId, Outbound,
     SessionHandle,
 };
+use crate::socket::{Frames, Payload, Socket};
 
 const MAX_INBOUND_BYTES: usize = 4096;
 /// Frames written before one flush at most.
@@ -62,37 +64,34 @@ fn deflate(z: &mut Compress, input: &[u8]) -> Option<Vec<u8>> {
 
 impl Conn {
     /// A text payload as the client asked for it: a text frame, or a binary zlib-stream chunk.
-    fn encode(&mut self, text: String) -> Message {
+    fn encode(&mut self, text: String) -> Payload {
         match &mut self.zlib {
             Some(z) => match deflate(z, text.as_bytes()) {
-                Some(bytes) => Message::Binary(bytes.into()),
-                None => Message::Text(text.into()),
+                Some(bytes) => Payload::Binary(bytes),
+                None => Payload::Text(text),
             },
-            None => Message::Text(text.into()),
+            None => Payload::Text(text),
         }
     }
 
     /// Writes `first` and whatever else is already queued for this connection (up to
-    /// [`WRITE_BATCH`] frames), then flushes once: under load, one system call carries several
-    /// frames instead of one each.
-    async fn write_queued(
-        &mut self,
-        socket: &mut WebSocket,
-        first: Outbound,
-    ) -> Result<(), axum::Error> {
-        socket.feed(self.encode_outbound(first)).await?;
+    /// [`WRITE_BATCH`] frames) with one write: under load, one system call carries several frames
+    /// instead of one each.
+    async fn write_queued(&mut self, socket: &mut Socket, first: Outbound) -> std::io::Result<()> {
+        let mut frames = Frames::default();
+        frames.push(&self.encode_outbound(first));
         for _ in 1..WRITE_BATCH {
             let Some(Ok(next)) = self.out_rx.as_mut().map(|rx| rx.try_recv()) else {
                 break;
             };
-            socket.feed(self.encode_outbound(next)).await?;
+            frames.push(&self.encode_outbound(next));
         }
-        socket.flush().await
+        frames.write(socket).await
     }
 
-    /// A session's frame as a WebSocket message; a message's delivery is measured here, as it goes
-    /// to the socket.
-    fn encode_outbound(&mut self, out: Outbound) -> Message {
+    /// A session's frame as a payload; a message's delivery is measured here, as it goes to the
+    /// socket.
+    fn encode_outbound(&mut self, out: Outbound) -> Payload {
         match out {
             Outbound::Text(text) => self.encode(text),
             Outbound::Message(message) => {
@@ -108,10 +107,11 @@ impl Conn {
         }
     }
 
-    async fn send(&mut self, socket: &mut WebSocket, text: String) -> Result<(), Close> {
-        let message = self.encode(text);
-        socket
-            .send(message)
+    async fn send(&mut self, socket: &mut Socket, text: String) -> Result<(), Close> {
+        let mut frames = Frames::default();
+        frames.push(&self.encode(text));
+        frames
+            .write(socket)
             .await
             .map_err(|_| (close::UNKNOWN_ERROR, "send failed"))
     }
@@ -143,7 +143,7 @@ impl Drop for Open {
     }
 }
 
-pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
+pub(crate) async fn run(gateway: Arc<Hub>, mut socket: Socket, zlib: bool) {
     let _open = Open::new(&gateway);
     let mut stopping = gateway.stopping();
     let mut conn = Conn {
@@ -175,7 +175,7 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
     ));
     let closing = loop {
         tokio::select! {
-            msg = socket.recv() => match msg {
+            msg = socket.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
                     // Boxed: the handling of a frame (IDENTIFY builds READY) is large and rare; an idle
                     // connection should not carry its state.
@@ -184,7 +184,7 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
                     }
                 }
                 Some(Ok(Message::Binary(_))) => break Some((close::DECODE_ERROR, "binary frames are not supported")),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 Some(Ok(Message::Close(_))) | None => break None,
                 // A frame over the size limit, or not WebSocket at all: say so, if the socket
                 // still carries a close frame.
@@ -196,7 +196,10 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break None,
                         // The client stopped reading: drop it; the session keeps its events for RESUME.
-                        Err(_) => break Some((close::UNKNOWN_ERROR, "client too slow")),
+                        Err(_) => {
+                            tracing::warn!(timeout_ms = write_timeout.as_millis() as u64, "a write to the client timed out; disconnecting resumably");
+                            break Some((close::UNKNOWN_ERROR, "client too slow"));
+                        }
                     }
                 }
                 None => {
@@ -239,7 +242,7 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: WebSocket, zlib: bool) {
 /// there is one to send) and lingers for the client's.
 async fn finish(
     mut conn: Conn,
-    mut socket: WebSocket,
+    mut socket: Socket,
     closing: Option<CloseReason>,
     write_timeout: Duration,
 ) {
@@ -248,8 +251,8 @@ async fn finish(
     }
     if let Some((code, reason)) = closing {
         let close = Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason),
+            code: code.into(),
+            reason: Utf8Bytes::from_static(reason),
         }));
         if tokio::time::timeout(write_timeout, socket.send(close))
             .await
@@ -264,10 +267,10 @@ async fn finish(
 /// for a moment at most. Dropping a socket with unread input makes the kernel reset the
 /// connection, and a reset can destroy the close frame before the client reads it (it would see
 /// 1006 instead of our code). A flooding client must not hold the connection, hence the bound.
-async fn linger(socket: &mut WebSocket) {
+async fn linger(socket: &mut Socket) {
     let deadline = Instant::now() + Duration::from_millis(500);
     loop {
-        match tokio::time::timeout_at(deadline, socket.recv()).await {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
             Ok(Some(Ok(Message::Close(_))) | None) | Err(_) => return,
             Ok(Some(Ok(_))) => {}
             Ok(Some(Err(_))) => {
@@ -308,7 +311,7 @@ async fn recv_opt(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound>
 type Close = (u16, &'static str);
 
 impl Conn {
-    async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), Close> {
+    async fn on_text(&mut self, socket: &mut Socket, text: &str) -> Result<(), Close> {
         if text.len() > MAX_INBOUND_BYTES {
             return Err((close::DECODE_ERROR, "payload too large"));
         }
@@ -343,7 +346,7 @@ impl Conn {
         self.on_inbound(socket, inbound).instrument(span).await
     }
 
-    async fn on_inbound(&mut self, socket: &mut WebSocket, inbound: Inbound) -> Result<(), Close> {
+    async fn on_inbound(&mut self, socket: &mut Socket, inbound: Inbound) -> Result<(), Close> {
         match inbound.op {
             op::HEARTBEAT => {
                 self.last_heartbeat = Instant::now();

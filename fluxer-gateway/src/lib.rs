@@ -70,19 +70,23 @@ mod protocol;
 mod registry;
 mod sequence;
 mod session;
+mod socket;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fluxer_core::id::UserId;
 use fluxer_core::ports::{Cache, Presence};
 use fluxer_core::service::Fluxer;
+use futures_util::SinkExt;
 use serde::Deserialize;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 pub use config::GatewayConfig;
 use hub::Hub;
@@ -252,7 +256,7 @@ pub struct LoadedGuild {
 async fn upgrade(
     State(gateway): State<Gateway>,
     Query(q): Query<ConnectQuery>,
-    ws: WebSocketUpgrade,
+    ws: socket::Upgrade,
 ) -> Response {
     let version_ok = q.v.as_deref().is_none_or(|v| v == "1");
     let encoding_ok = q.encoding.as_deref().is_none_or(|e| e == "json");
@@ -261,39 +265,36 @@ async fn upgrade(
     // Every connection keeps its read buffer for life. What clients send is small (a heartbeat is
     // a few dozen bytes, an IDENTIFY a few hundred, and a text frame over 4 KiB is refused), so
     // 1 KiB covers all but the rare large frame, for which the buffer grows.
-    ws.read_buffer_size(1024)
+    let config = WebSocketConfig::default()
+        .read_buffer_size(1024)
         .write_buffer_size(0)
-        .max_message_size(64 * 1024)
-        .max_frame_size(64 * 1024)
-        .on_upgrade(move |mut socket| async move {
-            if !version_ok || !encoding_ok {
-                let (code, reason) = if version_ok {
-                    (close::DECODE_ERROR, "only encoding=json is supported")
-                } else {
-                    (close::INVALID_API_VERSION, "invalid API version")
-                };
-                let _ = socket
-                    .send(axum::extract::ws::Message::Close(Some(
-                        axum::extract::ws::CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        },
-                    )))
-                    .await;
-                return;
-            }
-            if *gateway.hub.stopping().borrow() {
-                let _ = socket
-                    .send(axum::extract::ws::Message::Close(Some(
-                        axum::extract::ws::CloseFrame {
-                            code: close::UNKNOWN_ERROR,
-                            reason: "the server is restarting".into(),
-                        },
-                    )))
-                    .await;
-                return;
-            }
-            connection::run(gateway.hub.clone(), socket, zlib).await;
-        })
-        .into_response()
+        .max_message_size(Some(64 * 1024))
+        .max_frame_size(Some(64 * 1024));
+    ws.on_upgrade(config, move |mut socket| async move {
+        if !version_ok || !encoding_ok {
+            let (code, reason) = if version_ok {
+                (close::DECODE_ERROR, "only encoding=json is supported")
+            } else {
+                (close::INVALID_API_VERSION, "invalid API version")
+            };
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: code.into(),
+                    reason: Utf8Bytes::from_static(reason),
+                })))
+                .await;
+            return;
+        }
+        if *gateway.hub.stopping().borrow() {
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: close::UNKNOWN_ERROR.into(),
+                    reason: Utf8Bytes::from_static("the server is restarting"),
+                })))
+                .await;
+            return;
+        }
+        connection::run(gateway.hub.clone(), socket, zlib).await;
+    })
+    .into_response()
 }
