@@ -43,6 +43,9 @@ struct Conn {
     frames_in_window: u32,
     /// `compress=zlib-stream`: one zlib context for the whole connection, each payload sync-flushed.
     zlib: Option<Box<Compress>>,
+    /// A write of ours failed or timed out, possibly in the middle of a frame: nothing more may be
+    /// written (a close frame would be read as the rest of the cut one).
+    cut: bool,
 }
 
 /// Compresses one payload into the connection's zlib stream (ends with the `00 00 ff ff` sync marker).
@@ -107,13 +110,19 @@ impl Conn {
         }
     }
 
+    /// Sends one frame, within the write timeout (a client that stops reading must not hold the
+    /// connection's task in here).
     async fn send(&mut self, socket: &mut Socket, text: String) -> Result<(), Close> {
         let mut frames = Frames::default();
         frames.push(&self.encode(text));
-        frames
-            .write(socket)
-            .await
-            .map_err(|_| (close::UNKNOWN_ERROR, "send failed"))
+        let write_timeout = Duration::from_millis(self.gateway.config().write_timeout_ms);
+        match tokio::time::timeout(write_timeout, frames.write(socket)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => {
+                self.cut = true;
+                Err((close::UNKNOWN_ERROR, "send failed"))
+            }
+        }
     }
 }
 
@@ -156,6 +165,7 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: Socket, zlib: bool) {
         window_start: Instant::now(),
         frames_in_window: 0,
         zlib: zlib.then(|| Box::new(Compress::new(Compression::fast(), true))),
+        cut: false,
     };
     let hello = frame(
         op::HELLO,
@@ -185,7 +195,12 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: Socket, zlib: bool) {
                 }
                 Some(Ok(Message::Binary(_))) => break Some((close::DECODE_ERROR, "binary frames are not supported")),
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                Some(Ok(Message::Close(_))) | None => break None,
+                Some(Ok(Message::Close(_))) => {
+                    // tungstenite has queued its answering close frame: send it.
+                    let _ = tokio::time::timeout(write_timeout, socket.flush()).await;
+                    break None;
+                }
+                None => break None,
                 // A frame over the size limit, or not WebSocket at all: say so, if the socket
                 // still carries a close frame.
                 Some(Err(_)) => break Some((close::DECODE_ERROR, "invalid or oversized frame")),
@@ -194,11 +209,17 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: Socket, zlib: bool) {
                 Some(out) => {
                     match tokio::time::timeout(write_timeout, conn.write_queued(&mut socket, out)).await {
                         Ok(Ok(())) => {}
-                        Ok(Err(_)) => break None,
-                        // The client stopped reading: drop it; the session keeps its events for RESUME.
+                        Ok(Err(_)) => {
+                            conn.cut = true;
+                            break None;
+                        }
+                        // The client stopped reading: drop it; the session keeps its events for
+                        // RESUME. The batch may have been cut mid-frame, so no close frame follows:
+                        // the client sees the connection end (1006) and resumes.
                         Err(_) => {
                             tracing::warn!(timeout_ms = write_timeout.as_millis() as u64, "a write to the client timed out; disconnecting resumably");
-                            break Some((close::UNKNOWN_ERROR, "client too slow"));
+                            conn.cut = true;
+                            break None;
                         }
                     }
                 }
@@ -239,7 +260,7 @@ pub(crate) async fn run(gateway: Arc<Hub>, mut socket: Socket, zlib: bool) {
 }
 
 /// After the loop: tells the session this connection is gone, then sends the close frame (when
-/// there is one to send) and lingers for the client's.
+/// there is one to send and no write of ours was cut) and lingers for the client's.
 async fn finish(
     mut conn: Conn,
     mut socket: Socket,
@@ -249,7 +270,7 @@ async fn finish(
     if let Some(session) = conn.session.take() {
         let _ = session.commands.send(Command::Detach(conn.id)).await;
     }
-    if let Some((code, reason)) = closing {
+    if let Some((code, reason)) = closing.filter(|_| !conn.cut) {
         let close = Message::Close(Some(CloseFrame {
             code: code.into(),
             reason: Utf8Bytes::from_static(reason),

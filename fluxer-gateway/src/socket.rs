@@ -5,7 +5,8 @@
 //! user's guilds) for as long as it lived. The gateway's own frames are written here instead: the
 //! frames of one batch are laid out in one buffer, written with one call, and the buffer is freed.
 //! tungstenite still reads, answers pings and sends the close frame; its buffer is flushed before
-//! each write of ours, so no frame of its can be cut by one of ours.
+//! each write of ours, so no frame of its can be cut by one of ours, and once a write of ours is cut
+//! (it failed or timed out) the connection sends nothing more, not even a close frame.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{self, HeaderValue};
