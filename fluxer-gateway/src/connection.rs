@@ -10,8 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Message;
 use tracing::Instrument;
 
 use std::sync::Arc;
@@ -25,7 +24,7 @@ use crate::session::{
     AttachError, AttachRequest, Attached, CloseReason, Command, ConnectionId, Outbound,
     SessionHandle,
 };
-use crate::socket::{Frames, Payload, Socket};
+use crate::socket::{Frames, Payload, Socket, close_message};
 
 const MAX_INBOUND_BYTES: usize = 4096;
 /// Frames written before one flush at most.
@@ -270,17 +269,12 @@ async fn finish(
     if let Some(session) = conn.session.take() {
         let _ = session.commands.send(Command::Detach(conn.id)).await;
     }
-    if let Some((code, reason)) = closing.filter(|_| !conn.cut) {
-        let close = Message::Close(Some(CloseFrame {
-            code: code.into(),
-            reason: Utf8Bytes::from_static(reason),
-        }));
-        if tokio::time::timeout(write_timeout, socket.send(close))
+    if let Some((code, reason)) = closing.filter(|_| !conn.cut)
+        && tokio::time::timeout(write_timeout, socket.send(close_message(code, reason)))
             .await
             .is_ok_and(|sent| sent.is_ok())
-        {
-            linger(&mut socket).await;
-        }
+    {
+        linger(&mut socket).await;
     }
 }
 

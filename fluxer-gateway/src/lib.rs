@@ -85,8 +85,7 @@ use fluxer_core::ports::{Cache, Presence};
 use fluxer_core::service::Fluxer;
 use futures_util::SinkExt;
 use serde::Deserialize;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use config::GatewayConfig;
 use hub::Hub;
@@ -277,21 +276,13 @@ async fn upgrade(
             } else {
                 (close::INVALID_API_VERSION, "invalid API version")
             };
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: code.into(),
-                    reason: Utf8Bytes::from_static(reason),
-                })))
-                .await;
+            let _ = socket.send(socket::close_message(code, reason)).await;
             return;
         }
         if *gateway.hub.stopping().borrow() {
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: close::UNKNOWN_ERROR.into(),
-                    reason: Utf8Bytes::from_static("the server is restarting"),
-                })))
-                .await;
+            let restarting =
+                socket::close_message(close::UNKNOWN_ERROR, "the server is restarting");
+            let _ = socket.send(restarting).await;
             return;
         }
         connection::run(gateway.hub.clone(), socket, zlib).await;

@@ -19,7 +19,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// A gateway connection's socket.
 pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -115,6 +116,14 @@ impl Upgrade {
         }
         response
     }
+}
+
+/// A close frame with the gateway's `code` and `reason`.
+pub(crate) fn close_message(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: code.into(),
+        reason: Utf8Bytes::from_static(reason),
+    }))
 }
 
 /// A data frame's payload: UTF-8 text, or bytes (a `zlib-stream` chunk).
