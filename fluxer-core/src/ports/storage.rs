@@ -38,7 +38,10 @@ use crate::time::Timestamp;
 pub enum FollowupKind {
     /// Index it for search.
     Index,
-    /// Tell those away of it (the Web Push fan-out).
+    /// Tell those away of it (the Web Push fan-out). Stored only while some push subscription
+    /// ([`PrivateDocument::PushSubscription`]) is, as the message's own transaction sees it: with
+    /// none the fan-out would reach no one, and an instance nobody subscribed on pays nothing for
+    /// it.
     Push,
 }
 

@@ -65,6 +65,7 @@ macro_rules! storage_conformance_tests {
             message_insert_advances_last_message_id,
             message_followups_are_claimed_leased_and_cleared,
             message_followups_concurrent_claims_are_disjoint,
+            message_push_followups_wait_for_a_subscriber,
             messages_read_by_ids_in_their_channel_only,
             message_update_replaces,
             message_delete_removes_it_and_its_reactions,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::id::{MessageId, UserId};
 use crate::model::{Channel, Embed, Message};
-use crate::ports::{FollowupKind, MessageFollowup, MessagePage, Store};
+use crate::ports::{FollowupKind, MessageFollowup, MessagePage, PrivateDocument, Store};
 
 use super::fixtures::{Fixtures, T0, unicode_emoji};
 use super::storage::{assert_not_found, sorted};
@@ -725,6 +725,7 @@ pub async fn message_followups_are_claimed_leased_and_cleared(store: Arc<dyn Sto
         fx.make_message(&channel, author),
         fx.make_message(&channel, author),
     );
+    subscribe_to_push(&*store, author).await;
     store.insert_message_with(&m2, &[Index]).await.unwrap();
     store
         .insert_message_with(&m1, &[Index, Push])
@@ -788,6 +789,67 @@ pub async fn message_followups_are_claimed_leased_and_cleared(store: Arc<dyn Sto
         store.get_message(channel.id, m1.id).await.unwrap(),
         Some(m1),
         "clearing follow-ups leaves the message"
+    );
+}
+
+/// Stores a push subscription of `user`'s.
+async fn subscribe_to_push(store: &dyn Store, user: UserId) {
+    store
+        .put_private_document(
+            user,
+            PrivateDocument::PushSubscription,
+            1,
+            Some(r#"{"endpoint":"https://push.example/1","keys":{"p256dh":"k","auth":"a"}}"#),
+        )
+        .await
+        .unwrap();
+}
+
+/// A push fan-out is stored with its message only while someone has a push subscription:
+/// anyone's, read in the message's own transaction; indexing is stored either way.
+pub async fn message_push_followups_wait_for_a_subscriber(store: Arc<dyn Store>) {
+    use FollowupKind::{Index, Push};
+    let fx = Fixtures::new();
+    let (channel, _) = seed_history(&*store, &fx, 0).await;
+    let author = channel_author(&*store, &channel).await;
+    let claim = |store: Arc<dyn Store>| async move {
+        let got = store.claim_followups(T0, 1_000, 100).await.unwrap();
+        claimed(&got)
+    };
+
+    let alone = fx.make_message(&channel, author);
+    store
+        .insert_message_with(&alone, &[Index, Push])
+        .await
+        .unwrap();
+    assert_eq!(
+        claim(store.clone()).await,
+        [(alone.id, Index, 1)],
+        "no one to push to: no fan-out"
+    );
+
+    let other = fx.make_user();
+    store.create_user(&other).await.unwrap();
+    subscribe_to_push(&*store, other.id).await;
+    let heard = fx.make_message(&channel, author);
+    store
+        .insert_message_with(&heard, &[Index, Push])
+        .await
+        .unwrap();
+    assert_eq!(
+        claim(store.clone()).await,
+        [(heard.id, Index, 1), (heard.id, Push, 1)]
+    );
+
+    store
+        .put_private_document(other.id, PrivateDocument::PushSubscription, 1, None)
+        .await
+        .unwrap();
+    let unheard = fx.make_message(&channel, author);
+    store.insert_message_with(&unheard, &[Push]).await.unwrap();
+    assert!(
+        claim(store.clone()).await.is_empty(),
+        "the last subscription removed: no fan-out again"
     );
 }
 

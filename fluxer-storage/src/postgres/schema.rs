@@ -279,6 +279,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX message_followups_due ON message_followups (due_at, message_id, kind);
     ",
+    // 14: who has a push subscription (private documents of kind 17), for the question a new
+    // message asks in its own transaction: is there anyone to push to at all?
+    "
+    CREATE INDEX user_documents_push ON user_documents (user_id) WHERE kind = 17;
+    ",
 ];
 
 /// The schema version this build writes.

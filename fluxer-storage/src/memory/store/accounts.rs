@@ -333,6 +333,13 @@ impl PrivateDocumentRepository for MemoryStore {
                     docs.remove(&key);
                 }
             }
+            if kind == PrivateDocument::PushSubscription {
+                if docs.is_empty() {
+                    d.push_subscribers.remove(&user);
+                } else {
+                    d.push_subscribers.insert(user);
+                }
+            }
         });
         Ok(())
     }

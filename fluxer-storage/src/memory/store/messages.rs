@@ -71,9 +71,15 @@ impl MessageRepository for MemoryStore {
                 c.last_message_id =
                     Some(c.last_message_id.map_or(message.id, |l| l.max(message.id)));
             }
-            for kind in followups {
+            // The push fan-out only while someone has a subscription (see `FollowupKind::Push`).
+            let subscribed = !d.push_subscribers.is_empty();
+            for kind in followups
+                .iter()
+                .copied()
+                .filter(|kind| *kind != FollowupKind::Push || subscribed)
+            {
                 d.followups
-                    .insert((message.id, *kind), (message.channel_id, 0, 0));
+                    .insert((message.id, kind), (message.channel_id, 0, 0));
             }
             Ok(())
         })

@@ -14,7 +14,7 @@ mod reports;
 mod sso;
 mod webauthn;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::RwLock;
 
 use fluxer_core::StoreError;
@@ -61,6 +61,8 @@ struct Data {
     read_states: HashMap<UserId, HashMap<ChannelId, ReadState>>,
     relationships: HashMap<UserId, BTreeMap<UserId, Relationship>>,
     documents: HashMap<(UserId, PrivateDocument), BTreeMap<u64, String>>,
+    /// Users with at least one push subscription among `documents`: what a new message asks.
+    push_subscribers: HashSet<UserId>,
     audit_log: HashMap<GuildId, BTreeMap<u64, AuditEntry>>,
     expressions: BTreeMap<ExpressionId, Expression>,
     packs: BTreeMap<PackId, Pack>,

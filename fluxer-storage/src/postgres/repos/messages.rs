@@ -40,6 +40,9 @@ impl MessageRepository for PostgresStore {
              ), followed AS (
                  INSERT INTO message_followups (message_id, kind, channel_id, due_at, attempts)
                  SELECT $2, k, $1, 0, 0 FROM unnest($5::smallint[]) AS k
+                  -- The push fan-out only while someone has a subscription (kind 17; see
+                  -- `FollowupKind::Push`): one probe of a partial index, once per statement.
+                  WHERE k <> 2 OR EXISTS (SELECT 1 FROM user_documents WHERE kind = 17)
              )
              UPDATE channels SET last_message_id = $2
               WHERE id = $1 AND (last_message_id IS NULL OR last_message_id < $2)

@@ -39,12 +39,20 @@ impl MessageRepository for SqliteStore {
                 params![channel, id, pinned_at, data],
             )?;
             for kind in followups {
-                let written = execute(
-                    c,
-                    "INSERT INTO message_followups (message_id, kind, channel_id, due_at, attempts) \
-                     VALUES (?1, ?2, ?3, 0, 0)",
-                    params![id, kind.code(), channel],
-                );
+                // The push fan-out only while someone has a subscription (see `FollowupKind::Push`):
+                // the partial index answers it at once.
+                let sql = match kind {
+                    FollowupKind::Push => {
+                        "INSERT INTO message_followups (message_id, kind, channel_id, due_at, attempts) \
+                         SELECT ?1, ?2, ?3, 0, 0 \
+                          WHERE EXISTS (SELECT 1 FROM user_documents WHERE kind = 17)"
+                    }
+                    FollowupKind::Index => {
+                        "INSERT INTO message_followups (message_id, kind, channel_id, due_at, attempts) \
+                         VALUES (?1, ?2, ?3, 0, 0)"
+                    }
+                };
+                let written = execute(c, sql, params![id, kind.code(), channel]);
                 if let Err(e) = written {
                     undo_or_abandon(c, |c| {
                         execute(
