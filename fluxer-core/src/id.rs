@@ -62,15 +62,32 @@ impl Snowflake {
     }
 }
 
+/// The decimal digits of `n`, written into the end of `buf`. IDs are written by the million (every
+/// message a page or an event carries has several), and the formatting machinery costs several
+/// times this.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits only: always valid.
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
 impl fmt::Debug for Snowflake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        fmt::Display::fmt(self, f)
     }
 }
 
 impl fmt::Display for Snowflake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        f.write_str(decimal(self.0, &mut [0; 20]))
     }
 }
 
@@ -82,19 +99,29 @@ pub struct ParseSnowflakeError(pub String);
 impl FromStr for Snowflake {
     type Err = ParseSnowflakeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || ParseSnowflakeError(s.chars().take(32).collect());
         let bytes = s.as_bytes();
-        if bytes.is_empty() || bytes.len() > 20 || !bytes.iter().all(u8::is_ascii_digit) {
-            return Err(ParseSnowflakeError(s.chars().take(32).collect()));
+        if bytes.is_empty() || bytes.len() > 20 {
+            return Err(invalid());
         }
-        s.parse::<u64>()
-            .map(Snowflake)
-            .map_err(|_| ParseSnowflakeError(s.chars().take(32).collect()))
+        // Digits only (no sign, no space), read in one pass; past `u64::MAX` is an error.
+        let mut value: u64 = 0;
+        for &b in bytes {
+            if !b.is_ascii_digit() {
+                return Err(invalid());
+            }
+            value = value
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(b - b'0')))
+                .ok_or_else(invalid)?;
+        }
+        Ok(Snowflake(value))
     }
 }
 
 impl Serialize for Snowflake {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
+        serializer.serialize_str(decimal(self.0, &mut [0; 20]))
     }
 }
 
@@ -285,6 +312,18 @@ mod tests {
         assert!(serde_json::from_str::<UserId>("-5").is_err());
         assert!(serde_json::from_str::<UserId>("\"\"").is_err());
         assert!(serde_json::from_str::<UserId>("\"99999999999999999999999\"").is_err());
+        // The ends of the range, written and read back; one past the top is refused.
+        for raw in [0, 7, 10, u64::MAX] {
+            let id = UserId::new(raw);
+            let text = serde_json::to_string(&id).unwrap();
+            assert_eq!(text, format!("\"{raw}\""));
+            assert_eq!(id.to_string(), raw.to_string());
+            assert_eq!(format!("{:?}", id.0), raw.to_string());
+            assert_eq!(serde_json::from_str::<UserId>(&text).unwrap(), id);
+        }
+        assert!("18446744073709551616".parse::<UserId>().is_err());
+        assert!(" 5".parse::<UserId>().is_err());
+        assert!("+5".parse::<UserId>().is_err());
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! and answers with it. On PostgreSQL, touching a session (its `last_used_at`) forgets that one
 //! session instead of bumping.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -273,6 +274,29 @@ pub(crate) fn unread_by_access(table: &str) -> bool {
             | "discovery_applications"
             | "invites_v2"
     )
+}
+
+/// [`writes_access`], remembered per statement text on this thread: a store runs the same few
+/// dozen statements over and over, and reading one is dearer than looking it up. Statements built
+/// at run time (an `IN` list of some length) could fill the memory, so it starts over past a few
+/// hundred.
+pub(crate) fn writes_access_remembered(sql: &str) -> bool {
+    const MAX_REMEMBERED: usize = 512;
+    thread_local! {
+        /// What [`writes_access`] said of each statement text this thread ran.
+        static KNOWN: RefCell<HashMap<Box<str>, bool>> = RefCell::new(HashMap::new());
+    }
+    KNOWN.with_borrow_mut(|known| {
+        if let Some(&writes) = known.get(sql) {
+            return writes;
+        }
+        if known.len() >= MAX_REMEMBERED {
+            known.clear();
+        }
+        let writes = writes_access(sql);
+        known.insert(sql.into(), writes);
+        writes
+    })
 }
 
 /// Whether `sql`, once committed, may have changed what the cache holds: whether any of its parts

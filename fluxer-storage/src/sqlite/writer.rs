@@ -8,7 +8,7 @@
 //! WAL transaction survives a crash of the process (a power loss may take the last few back).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{backend, run_cached};
-use crate::access_cache::writes_access;
+use crate::access_cache::writes_access_remembered;
 
 thread_local! {
     /// Set by a write on this thread (the writer's) to a table the access cache reads from.
@@ -30,8 +30,6 @@ thread_local! {
     static RAISES: RefCell<BTreeMap<(&'static str, i64), i64>> = const { RefCell::new(BTreeMap::new()) };
     /// Set by [`undo_or_abandon`] while an [`Undo::ByItself`] write runs: it backed itself out.
     static UNDONE: Cell<bool> = const { Cell::new(false) };
-    /// What [`writes_access`] said of each statement text this thread ran (see [`classified`]).
-    static CLASSIFIED: RefCell<HashMap<Box<str>, bool>> = RefCell::new(HashMap::new());
 }
 
 /// Defers an update that only ever raises a column (`sql` takes the row's key as `?1` and the value
@@ -51,27 +49,9 @@ pub(super) fn raise_at_commit(sql: &'static str, key: i64, value: i64) {
 /// group it runs in bumps the access generation once it has committed.
 pub(super) fn note_write(sql: &str) {
     // Once a write of the group counts, the rest need not be read.
-    if !ACCESS_WRITTEN.get() && classified(sql) {
+    if !ACCESS_WRITTEN.get() && writes_access_remembered(sql) {
         ACCESS_WRITTEN.set(true);
     }
-}
-
-/// [`writes_access`], remembered per statement text: the writer runs the same few dozen statements
-/// over and over, and reading one is dearer than looking it up. Statements built at run time (an
-/// `IN` list of some length) could fill the memory, so it starts over past a few hundred.
-fn classified(sql: &str) -> bool {
-    const MAX_REMEMBERED: usize = 512;
-    CLASSIFIED.with_borrow_mut(|known| {
-        if let Some(&writes) = known.get(sql) {
-            return writes;
-        }
-        if known.len() >= MAX_REMEMBERED {
-            known.clear();
-        }
-        let writes = writes_access(sql);
-        known.insert(sql.into(), writes);
-        writes
-    })
 }
 
 /// Writes gathered into one transaction at most.

@@ -22,7 +22,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Json, ToSql};
 
 use super::{Db, Failure};
-use crate::access_cache::writes_access;
+use crate::access_cache::writes_access_remembered;
 
 /// Statement parameters.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -138,7 +138,7 @@ pub(crate) async fn execute(c: &impl Db, sql: &str, params: Params<'_>) -> Resul
 /// once it has run (see [`Db::writing_access`]). Every statement of the store goes through here, but
 /// for the two [`execute_untracked`] runs.
 async fn timed<T>(c: &impl Db, sql: &str, work: impl Future<Output = T>) -> T {
-    let unannounced = if writes_access(sql) {
+    let unannounced = if writes_access_remembered(sql) {
         c.writing_access()
     } else {
         None
