@@ -12,8 +12,8 @@
 //! ```sh
 //! cargo bench -p fluxer --bench rest_create -- --clients 64 --seconds 5 --rounds 3
 //! # one side alone, for a profiler: --only baseline|fluxer|fluxer-no-search
-//! # Fluxer without Web Push (`services.gateway.push_enabled = false`; on by default, every message
-//! # then also leaves a push fan-out in the outbox): --no-push
+//! # Fluxer without Web Push (`services.gateway.push_enabled = false`; on by default, but the bench
+//! # subscribes no one, so no message leaves a push fan-out in the outbox either way): --no-push
 //! ```
 
 use std::net::SocketAddr;

@@ -278,10 +278,10 @@ pub(crate) fn unread_by_access(table: &str) -> bool {
 
 /// [`writes_access`], remembered per statement text on this thread: a store runs the same few
 /// dozen statements over and over, and reading one is dearer than looking it up. Statements built
-/// at run time (an `IN` list of some length) could fill the memory, so it starts over past a few
-/// hundred.
+/// at run time (an `IN` list of some length, a page's `LIMIT`) could fill the memory, so it starts
+/// over past a couple of thousand.
 pub(crate) fn writes_access_remembered(sql: &str) -> bool {
-    const MAX_REMEMBERED: usize = 512;
+    const MAX_REMEMBERED: usize = 2048;
     thread_local! {
         /// What [`writes_access`] said of each statement text this thread ran.
         static KNOWN: RefCell<HashMap<Box<str>, bool>> = RefCell::new(HashMap::new());

@@ -421,7 +421,8 @@ impl Fluxer {
 
     /// Stores a new message with what follows it: its indexing (when search is enabled) and, when
     /// `push`, the Web Push fan-out (when this instance sends any). With a queue (and so a worker)
-    /// they go into the store's outbox in the message's own transaction, for the worker to run
+    /// they go into the store's outbox in the message's own transaction (the fan-out only while
+    /// anyone has a push subscription: see [`FollowupKind::Push`]), for the worker to run
     /// (see [`run_followups`](Self::run_followups)): the request waits for one commit, and a crash
     /// after it loses neither. Without one they run inline after the insert.
     pub(crate) async fn store_new_message(&self, message: &Message, push: bool) -> Result<()> {

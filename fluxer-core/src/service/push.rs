@@ -6,8 +6,9 @@
 //! so subscribing again with the same endpoint replaces it. At most [`MAX_PUSH_SUBSCRIPTIONS`] per
 //! user: a new one beyond that replaces the oldest. Stored as private documents of the user.
 //!
-//! A new message leaves a push follow-up in the store's outbox, stored with it (see
-//! [`Fluxer::run_followups`]; without a queue, a [`Task::PushMessages`] runs inline); the worker
+//! A new message leaves a push follow-up in the store's outbox, stored with it while anyone has a
+//! push subscription at all (see [`Fluxer::run_followups`]; without a queue, a
+//! [`Task::PushMessages`] runs inline); the worker
 //! takes a batch of them at a time and decides
 //! who gets a notification (the recipients of a DM or group DM; in a guild, the members who can see
 //! the channel, or in a guild of more than [`LARGE_GUILD`] members those it mentions), keeps those

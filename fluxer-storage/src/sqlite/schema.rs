@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 /// Migration N brings the schema from version N to N+1 (`PRAGMA user_version`).
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
     "
     CREATE TABLE users (

@@ -368,3 +368,18 @@ fn a_database_closure_is_named_after_its_method() {
     );
     assert_eq!(name_of(&create_message), "query");
 }
+
+/// The storage codes that SQL text of this crate writes as literals (a partial index can only be
+/// matched by a literal): the push fan-out's follow-up kind and a push subscription's document kind,
+/// in SQLite's and PostgreSQL's migrations and message inserts.
+#[test]
+fn codes_written_into_sql_match_their_enums() {
+    use fluxer_core::ports::{FollowupKind, PrivateDocument};
+    assert_eq!(PrivateDocument::PushSubscription.code(), 17);
+    assert_eq!(FollowupKind::Push.code(), 2);
+    assert!(
+        schema::MIGRATIONS
+            .iter()
+            .any(|m| m.contains("ON user_documents (user_id) WHERE kind = 17"))
+    );
+}
