@@ -599,7 +599,7 @@ fn history_rows(rows: &[Row]) -> Result<HistoryPage, Failure> {
         }
     }
     // Already in order but for a page read oldest first (`after`): a stable sort costs one pass.
-    out.messages.sort_by(|a, b| b.id.cmp(&a.id));
+    out.messages.sort_by_key(|m| std::cmp::Reverse(m.id));
     reactions.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     out.reactions = reactions.into_iter().map(|(m, _, r)| (m, r)).collect();
     Ok(out)
