@@ -812,43 +812,32 @@ pub async fn message_push_followups_wait_for_a_subscriber(store: Arc<dyn Store>)
     let fx = Fixtures::new();
     let (channel, _) = seed_history(&*store, &fx, 0).await;
     let author = channel_author(&*store, &channel).await;
-    let claim = |store: Arc<dyn Store>| async move {
-        let got = store.claim_followups(T0, 1_000, 100).await.unwrap();
-        claimed(&got)
+    // Stores a new message with these follow-ups; returns its ID and what a claim then gets.
+    let post = |kinds: &'static [FollowupKind]| {
+        let (store, message) = (store.clone(), fx.make_message(&channel, author));
+        async move {
+            store.insert_message_with(&message, kinds).await.unwrap();
+            let got = store.claim_followups(T0, 1_000, 100).await.unwrap();
+            (message.id, claimed(&got))
+        }
     };
 
-    let alone = fx.make_message(&channel, author);
-    store
-        .insert_message_with(&alone, &[Index, Push])
-        .await
-        .unwrap();
-    assert_eq!(
-        claim(store.clone()).await,
-        [(alone.id, Index, 1)],
-        "no one to push to: no fan-out"
-    );
+    let (alone, got) = post(&[Index, Push]).await;
+    assert_eq!(got, [(alone, Index, 1)], "no one to push to: no fan-out");
 
     let other = fx.make_user();
     store.create_user(&other).await.unwrap();
     subscribe_to_push(&*store, other.id).await;
-    let heard = fx.make_message(&channel, author);
-    store
-        .insert_message_with(&heard, &[Index, Push])
-        .await
-        .unwrap();
-    assert_eq!(
-        claim(store.clone()).await,
-        [(heard.id, Index, 1), (heard.id, Push, 1)]
-    );
+    let (heard, got) = post(&[Index, Push]).await;
+    assert_eq!(got, [(heard, Index, 1), (heard, Push, 1)]);
 
     store
         .put_private_document(other.id, PrivateDocument::PushSubscription, 1, None)
         .await
         .unwrap();
-    let unheard = fx.make_message(&channel, author);
-    store.insert_message_with(&unheard, &[Push]).await.unwrap();
+    let (_, got) = post(&[Push]).await;
     assert!(
-        claim(store.clone()).await.is_empty(),
+        got.is_empty(),
         "the last subscription removed: no fan-out again"
     );
 }

@@ -37,8 +37,8 @@ struct ReactionGroup {
     users: Vec<UserId>,
 }
 
-/// Every table, with the secondary indexes (`emails`, `tags`, `vanity`, `user_guilds`) kept in step by
-/// the writes that touch them.
+/// Every table, with the secondary indexes (`emails`, `tags`, `vanity`, `user_guilds`,
+/// `push_subscribers`) kept in step by the writes that touch them.
 #[derive(Default)]
 struct Data {
     users: HashMap<UserId, User>,
