@@ -1,25 +1,36 @@
-//! LiveKit: [`LiveKit`] implements the core's [`VoiceBackend`] port. Access tokens and webhook
-//! verification come from LiveKit's own Rust SDK (`livekit-api`, features `access-token` and
-//! `webhooks`). The room service is LiveKit's Twirp API (JSON over HTTP POST,
-//! `/twirp/livekit.RoomService/{Method}`, a `roomAdmin` token as Bearer); its two calls are made
-//! here over the media crate's HTTP client rather than through the SDK's `services` feature,
-//! which pulls a second HTTP stack (reqwest 0.13, progenitor, chrono) for the same two requests.
-//! LiveKit servers are the operator's own (often on the LAN), so any address is reachable.
+//! LiveKit: [`LiveKit`] implements the core's [`VoiceBackend`] port.
+//!
+//! - **Access tokens** are LiveKit's: JWTs signed with HS256 by the server's API secret, `iss` its
+//!   API key, `sub` the participant's identity, the rights in a `video` grant (camelCase fields).
+//! - **Webhooks** carry such a token as their Authorization, whose `sha256` claim is the base64
+//!   SHA-256 of the body; the body is a `WebhookEvent` in protobuf's JSON form, of which the event's
+//!   name, its room's name and its participant's identity are read.
+//! - **The room service** is LiveKit's Twirp API (JSON over HTTP POST,
+//!   `/twirp/livekit.RoomService/{Method}`, a `roomAdmin` token as Bearer), called over the media
+//!   crate's HTTP client. LiveKit servers are the operator's own (often on the LAN), so any address
+//!   is reachable.
+//!
+//! LiveKit's Rust SDK would bring its whole protocol (prost and pbjson code for every message) for
+//! these two token shapes and three fields; the end-to-end suite checks both directions against
+//! LiveKit's official Python SDK instead.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use fluxer_core::error::StoreError;
 use fluxer_core::ports::{
     ParticipantRights, PortResult, VoiceBackend, VoiceGrant, VoiceServerCredentials,
     VoiceWebhookEvent, WebhookRejection,
 };
-use livekit_api::access_token::{AccessToken, Claims, TokenVerifier, VideoGrants};
-use livekit_api::webhooks::{WebhookError, WebhookReceiver};
-use serde_json::json;
+use fluxer_core::secret::secrets_equal;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
+use crate::oidc::jwt::{Jws, sign_hs256};
 use crate::proxy::ExternalConfig;
 use crate::proxy::external::{Agent, Call, call_operator_server};
 
@@ -29,8 +40,72 @@ const AGENT: Agent = Agent {
 };
 /// How long the room service's admin tokens are good for.
 const ADMIN_TOKEN_TTL: Duration = Duration::from_secs(600);
+/// Clock skew allowed on a webhook token's `exp` and `nbf`, in seconds (as LiveKit's SDKs allow).
+const WEBHOOK_LEEWAY_SECS: i64 = 60;
 
-/// LiveKit through its SDK's tokens and its room service's Twirp API.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A LiveKit access token for `server`: good from now for `ttl`, for `identity` (none for the
+/// room service's admin tokens) with `metadata`, granting `video`.
+fn access_token(
+    server: &VoiceServerCredentials,
+    ttl: Duration,
+    identity: &str,
+    metadata: &str,
+    video: Value,
+) -> PortResult<String> {
+    if server.api_key.is_empty() || server.api_secret.is_empty() {
+        return Err(StoreError::backend_while(
+            "livekit",
+            "signing a token",
+            "the voice server has no API key or secret",
+        ));
+    }
+    let now = unix_now();
+    let mut claims = json!({
+        "iss": server.api_key,
+        "nbf": now,
+        "exp": now.saturating_add(ttl.as_secs()),
+        "video": video,
+    });
+    if !identity.is_empty() {
+        claims["sub"] = identity.into();
+    }
+    if !metadata.is_empty() {
+        claims["metadata"] = metadata.into();
+    }
+    Ok(sign_hs256(&claims, server.api_secret.as_bytes()))
+}
+
+/// The claims of a webhook's token once one of `servers` signed it (the one its `iss` names),
+/// within its lifetime, and for this `body`.
+fn verify_webhook_token(
+    servers: &[VoiceServerCredentials],
+    token: &str,
+    body: &str,
+) -> Option<Value> {
+    let jws = Jws::parse(token).ok()?;
+    let issuer = jws.unverified_claims().ok()?;
+    let issuer = issuer.get("iss")?.as_str()?;
+    let server = servers.iter().find(|s| s.api_key == issuer)?;
+    let claims = jws.verify_hs256(server.api_secret.as_bytes()).ok()?;
+    let now = i64::try_from(unix_now()).ok()?;
+    let exp = claims.get("exp")?.as_i64()?;
+    let nbf = claims.get("nbf").map_or(Some(0), Value::as_i64)?;
+    if exp.saturating_add(WEBHOOK_LEEWAY_SECS) < now
+        || nbf.saturating_sub(WEBHOOK_LEEWAY_SECS) > now
+    {
+        return None;
+    }
+    let signed = STANDARD.decode(claims.get("sha256")?.as_str()?).ok()?;
+    secrets_equal(&signed, &Sha256::digest(body.as_bytes())).then_some(claims)
+}
+
+/// LiveKit through its access tokens and its room service's Twirp API.
 #[derive(Debug, Clone)]
 pub struct LiveKit {
     http: ExternalConfig,
@@ -77,15 +152,8 @@ impl LiveKit {
         method: &str,
         body: serde_json::Value,
     ) -> PortResult<()> {
-        let token = AccessToken::with_api_key(&server.api_key, &server.api_secret)
-            .with_ttl(ADMIN_TOKEN_TTL)
-            .with_grants(VideoGrants {
-                room_admin: true,
-                room: room.to_owned(),
-                ..Default::default()
-            })
-            .to_jwt()
-            .map_err(|e| StoreError::backend_while("livekit", "signing a room service call", e))?;
+        let admin = json!({ "roomAdmin": true, "room": room });
+        let token = access_token(server, ADMIN_TOKEN_TTL, "", "", admin)?;
         let call = Call {
             method: Method::POST,
             headers: vec![("authorization", format!("Bearer {token}"))],
@@ -118,26 +186,31 @@ impl VoiceBackend for LiveKit {
         server: &VoiceServerCredentials,
         grant: &VoiceGrant,
     ) -> PortResult<String> {
-        AccessToken::with_api_key(&server.api_key, &server.api_secret)
-            .with_identity(&grant.identity)
-            .with_metadata(&grant.metadata)
-            .with_ttl(grant.ttl)
-            .with_grants(VideoGrants {
-                room_join: true,
-                room: grant.room.clone(),
-                can_publish: Some(grant.rights.can_publish),
-                can_subscribe: Some(grant.rights.can_subscribe),
-                can_publish_data: Some(true),
-                can_publish_sources: grant
-                    .rights
-                    .sources
-                    .iter()
-                    .map(|s| s.token_name().to_owned())
-                    .collect(),
-                ..Default::default()
-            })
-            .to_jwt()
-            .map_err(|e| StoreError::backend_while("livekit", "signing an access token", e))
+        if grant.identity.is_empty() || grant.room.is_empty() {
+            return Err(StoreError::backend_while(
+                "livekit",
+                "signing an access token",
+                "a token that joins a room needs an identity and a room",
+            ));
+        }
+        let mut video = json!({
+            "roomJoin": true,
+            "room": grant.room,
+            "canPublish": grant.rights.can_publish,
+            "canSubscribe": grant.rights.can_subscribe,
+            "canPublishData": true,
+        });
+        // Left out when empty: LiveKit reads an empty list as every source.
+        if !grant.rights.sources.is_empty() {
+            let sources: Vec<&str> = grant
+                .rights
+                .sources
+                .iter()
+                .map(|s| s.token_name())
+                .collect();
+            video["canPublishSources"] = json!(sources);
+        }
+        access_token(server, grant.ttl, &grant.identity, &grant.metadata, video)
     }
 
     fn verify_webhook(
@@ -148,33 +221,16 @@ impl VoiceBackend for LiveKit {
     ) -> Result<VoiceWebhookEvent, WebhookRejection> {
         let token = authorization.trim();
         let token = token.strip_prefix("Bearer ").unwrap_or(token);
-        // The token names its key; the matching server's secret verifies it.
-        let issuer = Claims::from_unverified(token)
-            .map_err(|_| WebhookRejection::BadSignature)?
-            .iss;
-        let server = servers
-            .iter()
-            .find(|s| s.api_key == issuer)
-            .ok_or(WebhookRejection::BadSignature)?;
-        let receiver = WebhookReceiver::new(TokenVerifier::with_api_key(
-            &server.api_key,
-            &server.api_secret,
-        ));
-        let event = receiver.receive(body, token).map_err(|e| match e {
-            WebhookError::InvalidData(_) => WebhookRejection::Malformed,
-            _ => WebhookRejection::BadSignature,
-        })?;
-        let room = event
-            .room
-            .as_ref()
-            .map(|r| r.name.clone())
-            .unwrap_or_default();
-        let identity = event
-            .participant
-            .as_ref()
-            .map(|p| p.identity.clone())
-            .unwrap_or_default();
-        Ok(match event.event.as_str() {
+        verify_webhook_token(servers, token, body).ok_or(WebhookRejection::BadSignature)?;
+        let event: Value = serde_json::from_str(body).map_err(|_| WebhookRejection::Malformed)?;
+        if !event.is_object() {
+            return Err(WebhookRejection::Malformed);
+        }
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
+        let room = text(event.pointer("/room/name"));
+        let identity = text(event.pointer("/participant/identity"));
+        let name = text(event.get("event"));
+        Ok(match name.as_str() {
             "participant_joined" => VoiceWebhookEvent::ParticipantJoined { room, identity },
             "participant_left" => VoiceWebhookEvent::ParticipantLeft { room, identity },
             "room_finished" => VoiceWebhookEvent::RoomFinished { room },
@@ -228,6 +284,21 @@ mod tests {
         }
     }
 
+    fn claims_of(token: &str, secret: &str) -> Result<Value, crate::oidc::JwtError> {
+        Jws::parse(token)?.verify_hs256(secret.as_bytes())
+    }
+
+    /// A webhook as LiveKit sends it: `claims` plus the body's digest, signed with `secret`.
+    fn signed(body: &str, mut claims: Value, secret: &str) -> String {
+        claims["sha256"] = STANDARD.encode(Sha256::digest(body.as_bytes())).into();
+        format!("Bearer {}", sign_hs256(&claims, secret.as_bytes()))
+    }
+
+    fn fresh(iss: &str) -> Value {
+        let now = unix_now();
+        json!({ "iss": iss, "nbf": now, "exp": now + 300 })
+    }
+
     #[test]
     fn tokens_carry_identity_room_and_rights() {
         let grant = VoiceGrant {
@@ -236,24 +307,43 @@ mod tests {
             metadata: "{}".into(),
             rights: ParticipantRights {
                 can_publish: true,
-                can_subscribe: true,
+                can_subscribe: false,
                 sources: vec![TrackSource::Microphone],
             },
             ttl: Duration::from_secs(60),
         };
         let token = LiveKit::new().mint_token(&server(), &grant).unwrap();
-        let claims = TokenVerifier::with_api_key("key", &server().api_secret)
-            .verify(&token)
-            .unwrap();
-        assert_eq!(claims.sub, "user_1_abc");
-        assert_eq!(claims.video.room, "guild_2_channel_3");
-        assert!(claims.video.room_join);
-        assert_eq!(claims.video.can_publish_sources, vec!["microphone"]);
-        assert!(
-            TokenVerifier::with_api_key("key", "another-secret-of-enough-length")
-                .verify(&token)
-                .is_err()
+        let claims = claims_of(&token, &server().api_secret).unwrap();
+        assert_eq!(claims["iss"], "key");
+        assert_eq!(claims["sub"], "user_1_abc");
+        assert_eq!(claims["metadata"], "{}");
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["nbf"].as_u64().unwrap(),
+            60
         );
+        let video = &claims["video"];
+        assert_eq!(video["room"], "guild_2_channel_3");
+        assert_eq!(video["roomJoin"], true);
+        assert_eq!(video["canPublish"], true);
+        assert_eq!(video["canSubscribe"], false);
+        assert_eq!(video["canPublishSources"], json!(["microphone"]));
+        assert!(video.get("roomAdmin").is_none());
+        assert!(claims_of(&token, "another-secret-of-enough-length").is_err());
+
+        let nobody = VoiceGrant {
+            identity: String::new(),
+            ..grant
+        };
+        assert!(LiveKit::new().mint_token(&server(), &nobody).is_err());
+        let keyless = VoiceServerCredentials {
+            api_secret: String::new(),
+            ..server()
+        };
+        let grant = VoiceGrant {
+            identity: "u".into(),
+            ..nobody
+        };
+        assert!(LiveKit::new().mint_token(&keyless, &grant).is_err());
     }
 
     #[test]
@@ -269,18 +359,77 @@ mod tests {
     }
 
     #[test]
+    fn signed_webhooks_are_read() {
+        let lk = LiveKit::new();
+        let other = VoiceServerCredentials {
+            api_key: "other".into(),
+            api_secret: "the-other-servers-secret-long-enough".into(),
+            ..server()
+        };
+        let body = r#"{"event":"participant_joined","room":{"name":"guild_2_channel_3"},"participant":{"identity":"user_1_abc","sid":"PA_1"},"id":"EV_1","createdAt":"1700000000"}"#;
+        let auth = signed(body, fresh("key"), &server().api_secret);
+        assert_eq!(
+            lk.verify_webhook(&[other.clone(), server()], body, &auth),
+            Ok(VoiceWebhookEvent::ParticipantJoined {
+                room: "guild_2_channel_3".into(),
+                identity: "user_1_abc".into(),
+            })
+        );
+        let finished = r#"{"event":"room_finished","room":{"name":"r"}}"#;
+        let auth = signed(finished, fresh("other"), &other.api_secret);
+        assert_eq!(
+            lk.verify_webhook(&[server(), other], finished, &auth),
+            Ok(VoiceWebhookEvent::RoomFinished { room: "r".into() })
+        );
+        let track = r#"{"event":"track_published"}"#;
+        let auth = signed(track, fresh("key"), &server().api_secret);
+        assert_eq!(
+            lk.verify_webhook(&[server()], track, &auth),
+            Ok(VoiceWebhookEvent::Other("track_published".into()))
+        );
+        // Signed, but not an event.
+        let auth = signed("[1]", fresh("key"), &server().api_secret);
+        assert_eq!(
+            lk.verify_webhook(&[server()], "[1]", &auth),
+            Err(WebhookRejection::Malformed)
+        );
+    }
+
+    #[test]
     fn webhooks_from_unknown_keys_or_garbage_are_refused() {
         let lk = LiveKit::new();
-        assert_eq!(
-            lk.verify_webhook(&[server()], "{}", "not-a-jwt"),
-            Err(WebhookRejection::BadSignature)
+        let refused = |body: &str, auth: &str| {
+            assert_eq!(
+                lk.verify_webhook(&[server()], body, auth),
+                Err(WebhookRejection::BadSignature)
+            );
+        };
+        refused("{}", "not-a-jwt");
+        // Another key, another secret, or the right secret under another key.
+        refused(
+            "{}",
+            &signed("{}", fresh("other"), "x-secret-that-is-long-enough-ok"),
         );
-        let foreign = AccessToken::with_api_key("other", "x-secret-that-is-long-enough-ok")
-            .to_jwt()
-            .unwrap();
-        assert_eq!(
-            lk.verify_webhook(&[server()], "{}", &foreign),
-            Err(WebhookRejection::BadSignature)
+        refused(
+            "{}",
+            &signed("{}", fresh("key"), "x-secret-that-is-long-enough-ok"),
         );
+        refused("{}", &signed("{}", fresh("other"), &server().api_secret));
+        // A body other than the one signed.
+        refused(
+            r#"{"event":"room_finished"}"#,
+            &signed("{}", fresh("key"), &server().api_secret),
+        );
+        // No digest at all.
+        let bare = sign_hs256(&fresh("key"), server().api_secret.as_bytes());
+        refused("{}", &bare);
+        // Expired beyond the leeway, or not yet valid.
+        let now = unix_now();
+        let old = json!({ "iss": "key", "nbf": now - 900, "exp": now - 120 });
+        refused("{}", &signed("{}", old, &server().api_secret));
+        let early = json!({ "iss": "key", "nbf": now + 600, "exp": now + 900 });
+        refused("{}", &signed("{}", early, &server().api_secret));
+        let no_exp = json!({ "iss": "key", "nbf": now });
+        refused("{}", &signed("{}", no_exp, &server().api_secret));
     }
 }

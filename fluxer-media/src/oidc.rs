@@ -27,7 +27,7 @@ use serde_json::Value;
 use crate::proxy::ExternalConfig;
 use crate::proxy::external::{Agent, Call, Reply, call_operator_server};
 
-mod jwt;
+pub(crate) mod jwt;
 
 pub use jwt::{Jwk, JwtError};
 

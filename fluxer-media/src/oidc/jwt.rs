@@ -1,10 +1,12 @@
 //! Signed JWTs (JWS compact serialization) as OpenID Connect uses them for ID tokens: the
 //! signature checked with `ring` against a JWK set (RS256/384/512, PS256/384/512, ES256, ES384,
-//! EdDSA), then the ID token's claims. `none` and HMAC algorithms are refused: an ID token must
-//! be signed with the provider's published keys.
+//! EdDSA), then the ID token's claims. `none` and HMAC algorithms are refused there: an ID token
+//! must be signed with the provider's published keys. HS256 with a shared secret, which LiveKit's
+//! access tokens and webhooks use, has its own pair: [`sign_hs256`] and [`Jws::verify_hs256`].
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::hmac;
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey, VerificationAlgorithm};
 use serde::Deserialize;
 use serde_json::Value;
@@ -103,6 +105,23 @@ impl Jws {
         })
     }
 
+    /// The claims before any check: only to find which key should verify the token.
+    pub(crate) fn unverified_claims(&self) -> Result<Value, JwtError> {
+        serde_json::from_slice(&self.payload).map_err(|_| JwtError::Malformed)
+    }
+
+    /// The claims, once HS256 with `secret` verifies the signature (compared in constant time).
+    /// Only for tokens whose issuer shares that secret with us; never for ID tokens.
+    pub(crate) fn verify_hs256(&self, secret: &[u8]) -> Result<Value, JwtError> {
+        if self.header.alg != "HS256" {
+            return Err(JwtError::Algorithm(self.header.alg.clone()));
+        }
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        hmac::verify(&key, &self.signing_input, &self.signature)
+            .map_err(|_| JwtError::BadSignature)?;
+        self.unverified_claims()
+    }
+
     /// The claims, once a key of `keys` verifies the signature.
     pub(crate) fn verify(&self, keys: &[Jwk]) -> Result<Value, JwtError> {
         let alg = self.header.alg.as_str();
@@ -192,6 +211,17 @@ fn verify_with(alg: &str, key: &Jwk, message: &[u8], sig: &[u8]) -> bool {
             }),
         _ => false,
     }
+}
+
+/// `claims` as a JWT signed with HS256 and `secret`.
+pub(crate) fn sign_hs256(claims: &Value, secret: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
 }
 
 /// OpenID Connect Core 3.1.3.7: the issuer is the provider's, the audience includes this client
@@ -332,6 +362,33 @@ mod tests {
             Err(JwtError::Algorithm(_))
         ));
         assert_eq!(Jws::parse("a.b").err(), Some(JwtError::Malformed));
+    }
+
+    #[test]
+    fn hs256_tokens_verify_with_their_secret_only() {
+        let token = sign_hs256(&claims(), b"a shared secret");
+        let jws = Jws::parse(&token).unwrap();
+        assert_eq!(jws.verify_hs256(b"a shared secret").unwrap(), claims());
+        assert_eq!(
+            jws.verify_hs256(b"another secret").unwrap_err(),
+            JwtError::BadSignature
+        );
+        // Known answer (RFC 7515's HS256 example key and input): our MAC is standard HMAC-SHA256.
+        let key = URL_SAFE_NO_PAD
+            .decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
+            .unwrap();
+        let rfc = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert_eq!(
+            Jws::parse(rfc).unwrap().verify_hs256(&key).unwrap()["iss"],
+            "joe"
+        );
+        // An ES256 token is not taken for an HMAC one.
+        let (pair, _) = es256_key("k1");
+        let es = sign(&pair, json!({ "alg": "ES256" }), &claims());
+        assert!(matches!(
+            Jws::parse(&es).unwrap().verify_hs256(b"a shared secret"),
+            Err(JwtError::Algorithm(_))
+        ));
     }
 
     #[test]
