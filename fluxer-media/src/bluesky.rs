@@ -13,7 +13,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
@@ -114,13 +114,6 @@ fn public_jwk(pair: &EcdsaKeyPair) -> Value {
         "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
         "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
     })
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn failed(what: impl Into<String>) -> StoreError {
@@ -248,7 +241,7 @@ impl AtprotoOAuth {
     /// The client assertion for `audience` (the authorization server's issuer).
     fn client_assertion(&self, audience: &str) -> PortResult<String> {
         let key = &self.keys[0];
-        let now = now_secs();
+        let now = crate::unix_now_secs();
         self.sign(
             &key.pair,
             json!({ "alg": "ES256", "typ": "JWT", "kid": key.kid }),
@@ -267,8 +260,7 @@ impl AtprotoOAuth {
         url: &str,
         nonce: Option<&str>,
     ) -> PortResult<String> {
-        let mut claims =
-            json!({ "jti": self.random(16)?, "htm": method, "htu": url, "iat": now_secs() });
+        let mut claims = json!({ "jti": self.random(16)?, "htm": method, "htu": url, "iat": crate::unix_now_secs() });
         if let Some(nonce) = nonce {
             claims["nonce"] = json!(nonce);
         }

@@ -46,3 +46,11 @@ pub use livekit::LiveKit;
 pub use proxy::external::client_tls_config;
 pub use push::WebPush;
 pub use unfurl::LinkPreviews;
+
+/// Seconds since the Unix epoch on the system clock (0 before it): the time signed tokens and
+/// signed URLs carry.
+pub(crate) fn unix_now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

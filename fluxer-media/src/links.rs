@@ -89,10 +89,7 @@ impl Media for MediaLinks {
     }
 
     fn public_url(&self, key: &str) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = crate::unix_now_secs();
         let expires = (now + self.ttl_secs).div_ceil(3600) * 3600;
         let path = format!("/{}", key.trim_start_matches('/'));
         format!("{}{}", self.base, self.signer.signed_path(&path, expires))

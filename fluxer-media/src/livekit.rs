@@ -14,7 +14,7 @@
 //! these two token shapes and three fields; the end-to-end suite checks both directions against
 //! LiveKit's official Python SDK instead.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
@@ -43,12 +43,6 @@ const ADMIN_TOKEN_TTL: Duration = Duration::from_secs(600);
 /// Clock skew allowed on a webhook token's `exp` and `nbf`, in seconds (as LiveKit's SDKs allow).
 const WEBHOOK_LEEWAY_SECS: i64 = 60;
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// A LiveKit access token for `server`: good from now for `ttl`, for `identity` (none for the
 /// room service's admin tokens) with `metadata`, granting `video`.
 fn access_token(
@@ -65,7 +59,7 @@ fn access_token(
             "the voice server has no API key or secret",
         ));
     }
-    let now = unix_now();
+    let now = crate::unix_now_secs();
     let mut claims = json!({
         "iss": server.api_key,
         "nbf": now,
@@ -81,6 +75,12 @@ fn access_token(
     Ok(sign_hs256(&claims, server.api_secret.as_bytes()))
 }
 
+/// The room service's Bearer token: `roomAdmin` on `room`, for [`ADMIN_TOKEN_TTL`].
+fn admin_token(server: &VoiceServerCredentials, room: &str) -> PortResult<String> {
+    let admin = json!({ "roomAdmin": true, "room": room });
+    access_token(server, ADMIN_TOKEN_TTL, "", "", admin)
+}
+
 /// The claims of a webhook's token once one of `servers` signed it (the one its `iss` names),
 /// within its lifetime, and for this `body`.
 fn verify_webhook_token(
@@ -91,9 +91,12 @@ fn verify_webhook_token(
     let jws = Jws::parse(token).ok()?;
     let issuer = jws.unverified_claims().ok()?;
     let issuer = issuer.get("iss")?.as_str()?;
-    let server = servers.iter().find(|s| s.api_key == issuer)?;
+    // A server without a secret verifies nothing (an empty HMAC key is no key).
+    let server = servers
+        .iter()
+        .find(|s| !s.api_secret.is_empty() && s.api_key == issuer)?;
     let claims = jws.verify_hs256(server.api_secret.as_bytes()).ok()?;
-    let now = i64::try_from(unix_now()).ok()?;
+    let now = i64::try_from(crate::unix_now_secs()).ok()?;
     let exp = claims.get("exp")?.as_i64()?;
     let nbf = claims.get("nbf").map_or(Some(0), Value::as_i64)?;
     if exp.saturating_add(WEBHOOK_LEEWAY_SECS) < now
@@ -152,8 +155,7 @@ impl LiveKit {
         method: &str,
         body: serde_json::Value,
     ) -> PortResult<()> {
-        let admin = json!({ "roomAdmin": true, "room": room });
-        let token = access_token(server, ADMIN_TOKEN_TTL, "", "", admin)?;
+        let token = admin_token(server, room)?;
         let call = Call {
             method: Method::POST,
             headers: vec![("authorization", format!("Bearer {token}"))],
@@ -272,6 +274,7 @@ impl VoiceBackend for LiveKit {
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use fluxer_core::ports::TrackSource;
 
     use super::*;
@@ -295,7 +298,7 @@ mod tests {
     }
 
     fn fresh(iss: &str) -> Value {
-        let now = unix_now();
+        let now = crate::unix_now_secs();
         json!({ "iss": iss, "nbf": now, "exp": now + 300 })
     }
 
@@ -344,6 +347,32 @@ mod tests {
             ..nobody
         };
         assert!(LiveKit::new().mint_token(&keyless, &grant).is_err());
+        let nameless = VoiceServerCredentials {
+            api_key: String::new(),
+            ..server()
+        };
+        assert!(LiveKit::new().mint_token(&nameless, &grant).is_err());
+        let roomless = VoiceGrant {
+            room: String::new(),
+            ..grant
+        };
+        assert!(LiveKit::new().mint_token(&server(), &roomless).is_err());
+    }
+
+    #[test]
+    fn room_service_tokens_administer_one_room_for_ten_minutes() {
+        let token = admin_token(&server(), "guild_2_channel_3").unwrap();
+        let claims = claims_of(&token, &server().api_secret).unwrap();
+        assert_eq!(claims["iss"], "key");
+        assert!(claims.get("sub").is_none());
+        assert_eq!(
+            claims["video"],
+            json!({ "roomAdmin": true, "room": "guild_2_channel_3" })
+        );
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["nbf"].as_u64().unwrap(),
+            600
+        );
     }
 
     #[test]
@@ -424,12 +453,50 @@ mod tests {
         let bare = sign_hs256(&fresh("key"), server().api_secret.as_bytes());
         refused("{}", &bare);
         // Expired beyond the leeway, or not yet valid.
-        let now = unix_now();
+        let now = crate::unix_now_secs();
         let old = json!({ "iss": "key", "nbf": now - 900, "exp": now - 120 });
         refused("{}", &signed("{}", old, &server().api_secret));
         let early = json!({ "iss": "key", "nbf": now + 600, "exp": now + 900 });
         refused("{}", &signed("{}", early, &server().api_secret));
         let no_exp = json!({ "iss": "key", "nbf": now });
         refused("{}", &signed("{}", no_exp, &server().api_secret));
+        // Any algorithm but HS256, however signed.
+        let digest = STANDARD.encode(Sha256::digest(b"{}"));
+        let claims = json!({ "iss": "key", "nbf": now, "exp": now + 300, "sha256": digest });
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        for alg in ["none", "HS512"] {
+            let header = URL_SAFE_NO_PAD.encode(json!({ "alg": alg, "typ": "JWT" }).to_string());
+            let input = format!("{header}.{payload}");
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, server().api_secret.as_bytes());
+            let tag = URL_SAFE_NO_PAD.encode(ring::hmac::sign(&key, input.as_bytes()));
+            refused("{}", &format!("{input}.{tag}"));
+            refused("{}", &format!("{input}."));
+        }
+        // A server without a secret verifies nothing, even a token signed with an empty key.
+        let secretless = VoiceServerCredentials {
+            api_secret: String::new(),
+            ..server()
+        };
+        let auth = signed("{}", fresh("key"), "");
+        assert_eq!(
+            lk.verify_webhook(&[secretless], "{}", &auth),
+            Err(WebhookRejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn webhook_tokens_get_a_minute_of_clock_skew() {
+        let lk = LiveKit::new();
+        let now = crate::unix_now_secs();
+        let body = r#"{"event":"room_finished","room":{"name":"r"}}"#;
+        let late = json!({ "iss": "key", "nbf": now - 600, "exp": now - 30 });
+        let early = json!({ "iss": "key", "nbf": now + 30, "exp": now + 600 });
+        for claims in [late, early] {
+            let auth = signed(body, claims, &server().api_secret);
+            assert_eq!(
+                lk.verify_webhook(&[server()], body, &auth),
+                Ok(VoiceWebhookEvent::RoomFinished { room: "r".into() })
+            );
+        }
     }
 }

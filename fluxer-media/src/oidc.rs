@@ -10,7 +10,7 @@
 //! size and time. Codes and tokens never reach the logs or the errors.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::http::Method;
@@ -203,9 +203,7 @@ impl OidcClient {
             other => other,
         }
         .map_err(rejected)?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = crate::unix_now_secs() as i64;
         jwt::check_id_token_claims(
             &claims,
             &metadata.issuer,

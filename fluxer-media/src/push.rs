@@ -6,7 +6,7 @@
 //! listed in `allow_addresses` (a test hook).
 
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
@@ -156,10 +156,7 @@ impl PushSender for WebPush {
         let auth = Auth::clone_from_slice(&auth);
         let body = web_push_native::encrypt(message.payload.clone(), &ua_public, &auth)
             .map_err(|e| StoreError::backend_while("web push", "encrypting", e.to_string()))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = crate::unix_now_secs();
         let call = Call {
             method: Method::POST,
             headers: vec![

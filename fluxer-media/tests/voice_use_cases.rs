@@ -1,6 +1,7 @@
 //! The voice use-cases on the real LiveKit adapter and the in-memory store, with a manual clock:
 //! a join LiveKit never confirms expires after 30 s and leaves nothing behind; a confirmed one
-//! stays; the minted token verifies with LiveKit's SDK. Two `Fluxer`s sharing one store of voice
+//! stays; the minted token verifies as HS256 with the server's secret (checked here with the `hmac`
+//! crate; against LiveKit's Python SDK in tests/e2e). Two `Fluxer`s sharing one store of voice
 //! states behave as two nodes: a join made on one is confirmed, listed and ended from the other,
 //! and a pending join expires once between them.
 
