@@ -8,7 +8,9 @@ use fluxer_core::ports::{PresenceEntry, Status};
 use fluxer_core::service::{Actor, DEFAULT_LARGE_THRESHOLD, LARGE_THRESHOLD_RANGE};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+
+use crate::queue;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::Instrument;
@@ -35,7 +37,7 @@ struct Conn {
     /// Names this connection to the session it attaches to (its Detach must name it).
     id: ConnectionId,
     session: Option<SessionHandle>,
-    out_rx: Option<mpsc::Receiver<Outbound>>,
+    out_rx: Option<queue::Receiver<Outbound>>,
     kill_rx: Option<oneshot::Receiver<CloseReason>>,
     last_heartbeat: Instant,
     window_start: Instant,
@@ -316,7 +318,7 @@ async fn kill_opt(rx: &mut Option<oneshot::Receiver<CloseReason>>) -> CloseReaso
     }
 }
 
-async fn recv_opt(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+async fn recv_opt(rx: &mut Option<queue::Receiver<Outbound>>) -> Option<Outbound> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

@@ -6,12 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
+use crate::queue;
 use fluxer_core::id::UserId;
 use fluxer_core::model::{MemberResponse, PresenceResponse, UserPartial};
 use fluxer_core::ports::{EventKind, PresenceEntry, Replay, Status};
 use fluxer_core::service::{Actor, Fluxer, MembersRequest, SessionStart};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::config::GatewayConfig;
 use crate::protocol;
@@ -88,7 +88,7 @@ impl Hub {
         large_threshold: u64,
     ) -> fluxer_core::Result<(
         SessionHandle,
-        mpsc::Receiver<Outbound>,
+        queue::Receiver<Outbound>,
         tokio::sync::oneshot::Receiver<session::CloseReason>,
     )> {
         let start = self
@@ -150,7 +150,7 @@ impl Hub {
             session_id: session_id.clone(),
             user_id: actor.id(),
             subscription,
-            commands: mpsc::channel(1).1,
+            commands: queue::channel(1).1,
             guilds: guild_ids.into_iter().collect(),
             joined: Default::default(),
             large,
@@ -258,7 +258,7 @@ impl Hub {
         seq: u64,
     ) -> Option<(
         SessionHandle,
-        mpsc::Receiver<Outbound>,
+        queue::Receiver<Outbound>,
         tokio::sync::oneshot::Receiver<session::CloseReason>,
     )> {
         // Session ids are ours (32 hex characters): anything else is not looked up.
@@ -299,7 +299,7 @@ impl Hub {
             session_id: session_id.to_owned(),
             user_id: actor.id(),
             subscription,
-            commands: mpsc::channel(1).1,
+            commands: queue::channel(1).1,
             guilds: guild_ids.into_iter().collect(),
             joined: Default::default(),
             // Unknown after a takeover: every presence the session hears is delivered, as to a
@@ -328,11 +328,11 @@ impl Hub {
         resume_from: Option<u64>,
     ) -> fluxer_core::Result<(
         SessionHandle,
-        mpsc::Receiver<Outbound>,
+        queue::Receiver<Outbound>,
         tokio::sync::oneshot::Receiver<session::CloseReason>,
     )> {
         let session_id = task.session_id.clone();
-        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (cmd_tx, cmd_rx) = queue::channel(64);
         task.commands = cmd_rx;
         if let Ok(mut joined) = task.joined.lock() {
             joined.clone_from(&task.guilds);

@@ -67,6 +67,7 @@ mod guild_cache;
 mod hub;
 mod member_list;
 mod protocol;
+mod queue;
 mod registry;
 mod sequence;
 mod session;

@@ -15,7 +15,9 @@ use fluxer_core::ports::{
 };
 use fluxer_core::service::{Fluxer, member_channel_permissions};
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+
+use crate::queue;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -85,7 +87,7 @@ impl ConnectionId {
 
 /// The session's end of an attached connection.
 pub(crate) struct Attached {
-    pub out: mpsc::Sender<Outbound>,
+    pub out: queue::Sender<Outbound>,
     pub kill: oneshot::Sender<CloseReason>,
     /// The connection at the other end.
     pub id: ConnectionId,
@@ -98,10 +100,10 @@ impl Attached {
         id: ConnectionId,
     ) -> (
         Attached,
-        mpsc::Receiver<Outbound>,
+        queue::Receiver<Outbound>,
         oneshot::Receiver<CloseReason>,
     ) {
-        let (out, out_rx) = mpsc::channel(capacity);
+        let (out, out_rx) = queue::channel(capacity);
         let (kill, kill_rx) = oneshot::channel();
         (Attached { out, kill, id }, out_rx, kill_rx)
     }
@@ -153,7 +155,7 @@ pub(crate) enum Command {
 #[derive(Clone)]
 pub(crate) struct SessionHandle {
     pub user_id: UserId,
-    pub commands: mpsc::Sender<Command>,
+    pub commands: queue::Sender<Command>,
     /// The guilds the session follows, as it keeps them (for the node's statistics).
     pub joined: JoinedGuilds,
 }
@@ -221,7 +223,7 @@ pub(crate) struct SessionTask {
     pub session_id: String,
     pub user_id: UserId,
     pub subscription: Box<dyn Subscription>,
-    pub commands: mpsc::Receiver<Command>,
+    pub commands: queue::Receiver<Command>,
     pub guilds: HashSet<GuildId>,
     /// A copy of `guilds` its handle reads (set when the session is spawned).
     pub joined: JoinedGuilds,
@@ -616,7 +618,7 @@ impl SessionTask {
         if let Some(conn) = &st.out {
             match conn.out.try_send(Outbound::new(event, frame, &payload)) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(queue::TrySendError::Full(_)) => {
                     // A client that cannot keep up is disconnected; it may resume and get the rest.
                     tracing::warn!(session = %self.session_id, queued = conn.out.max_capacity(), "the client's queue of frames is full; disconnecting resumably");
                     if let Some(conn) = st.out.take() {
@@ -624,7 +626,7 @@ impl SessionTask {
                     }
                     st.detached_at = Some(Instant::now());
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(queue::TrySendError::Closed(_)) => {
                     st.out = None;
                     st.detached_at = Some(Instant::now());
                 }
