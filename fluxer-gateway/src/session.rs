@@ -346,7 +346,12 @@ fn dispatch_span(event: EventKind) -> tracing::Span {
 impl SessionTask {
     pub(crate) async fn run(mut self) {
         let _live = LiveSession::new();
-        let config = self.ctx.config().clone();
+        // The three settings the loop reads, not the whole configuration: this future lives as long
+        // as the session, and an idle one is mostly this future.
+        let config = self.ctx.config();
+        let save_every = Duration::from_millis(config.heartbeat_interval_ms / 2);
+        let refresh_every = Duration::from_millis(config.presence_ttl_ms / 2);
+        let resume_window = Duration::from_millis(config.resume_window_ms);
         let mut st = State {
             numbering: self.numbering,
             acked: self.numbering.seq,
@@ -369,13 +374,12 @@ impl SessionTask {
         let mut pending_initial = Some(initial);
         Box::pin(self.save_record()).await;
         let mut last_saved = Instant::now();
-        let save_every = Duration::from_millis(config.heartbeat_interval_ms / 2);
-        let mut refresh = tokio::time::interval(Duration::from_millis(config.presence_ttl_ms / 2));
+        let mut refresh = tokio::time::interval(refresh_every);
         refresh.tick().await;
         loop {
             let window_end = st
                 .detached_at
-                .map(|at| at + Duration::from_millis(config.resume_window_ms))
+                .map(|at| at + resume_window)
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let lists_due = st.lists.next_refresh();
             let flow = tokio::select! {

@@ -1,18 +1,83 @@
 //! The in-process event bus: topics map to subscribers, each with a bounded inbox.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockWriteGuard};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use fluxer_core::ports::{Dispatch, EventBus, Lagged, PortResult, Subscription, Topic};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
-/// The bus's side of a subscription.
+/// A drained inbox whose buffer holds more slots than this gives it back.
+const KEPT_WHEN_EMPTY: usize = 8;
+
+/// A subscription's bounded inbox, shared by the bus (which fills it) and the subscriber.
+///
+/// Every gateway session has one and most of the time it is empty, so it is a `VecDeque` that
+/// allocates on its first dispatch and gives a burst's buffer back once drained, not tokio's
+/// `mpsc`, which allocates about 0.8 KB up front (its state and a first block of 32 slots) and keeps
+/// it for the channel's life.
 struct Inbox {
-    sender: mpsc::Sender<Arc<Dispatch>>,
-    /// Set when an event did not fit; nothing more is delivered.
-    lagged: AtomicBool,
+    state: Mutex<InboxState>,
+    capacity: usize,
+    /// Wakes the subscriber: a dispatch was queued. A wake with no one waiting is kept for the next
+    /// wait, so one sent between the subscriber's look at the queue and its wait is not lost.
+    queued: Notify,
+}
+
+struct InboxState {
+    dispatches: VecDeque<Arc<Dispatch>>,
+    /// Set when a dispatch did not fit; nothing more is queued.
+    lagged: bool,
+}
+
+impl Inbox {
+    fn new(capacity: usize) -> Inbox {
+        Inbox {
+            state: Mutex::new(InboxState {
+                dispatches: VecDeque::new(),
+                lagged: false,
+            }),
+            capacity: capacity.max(1),
+            queued: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, InboxState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `dispatch`, or marks the inbox lagged if it is full (or was already).
+    fn offer(&self, dispatch: &Arc<Dispatch>) {
+        {
+            let mut state = self.state();
+            if state.lagged {
+                return;
+            }
+            if state.dispatches.len() >= self.capacity {
+                state.lagged = true;
+            } else {
+                state.dispatches.push_back(Arc::clone(dispatch));
+            }
+        }
+        self.queued.notify_one();
+    }
+
+    /// The next queued dispatch, `Err(Lagged)` once a lagged inbox is drained, `None` while it is
+    /// empty.
+    fn take(&self) -> Option<Result<Arc<Dispatch>, Lagged>> {
+        let mut state = self.state();
+        match state.dispatches.pop_front() {
+            Some(dispatch) => {
+                if state.dispatches.is_empty() && state.dispatches.capacity() > KEPT_WHEN_EMPTY {
+                    state.dispatches = VecDeque::new();
+                }
+                Some(Ok(dispatch))
+            }
+            None if state.lagged => Some(Err(Lagged)),
+            None => None,
+        }
+    }
 }
 
 type Registry = HashMap<Topic, HashMap<u64, Arc<Inbox>>>;
@@ -57,25 +122,16 @@ impl EventBus for InProcessEventBus {
             .into_iter()
             .flat_map(HashMap::values)
         {
-            if !inbox.lagged.load(Ordering::Acquire)
-                && inbox.sender.try_send(dispatch.clone()).is_err()
-            {
-                inbox.lagged.store(true, Ordering::Release);
-            }
+            inbox.offer(&dispatch);
         }
         Ok(())
     }
 
     async fn subscribe(&self, capacity: usize) -> PortResult<Box<dyn Subscription>> {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
         Ok(Box::new(InProcessSubscription {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             bus: self.clone(),
-            inbox: Arc::new(Inbox {
-                sender,
-                lagged: AtomicBool::new(false),
-            }),
-            receiver,
+            inbox: Arc::new(Inbox::new(capacity)),
             topics: HashSet::new(),
             reported_lag: false,
         }))
@@ -86,7 +142,6 @@ struct InProcessSubscription {
     id: u64,
     bus: InProcessEventBus,
     inbox: Arc<Inbox>,
-    receiver: mpsc::Receiver<Arc<Dispatch>>,
     topics: HashSet<Topic>,
     reported_lag: bool,
 }
@@ -115,18 +170,17 @@ impl Subscription for InProcessSubscription {
         if self.reported_lag {
             return None;
         }
-        match self.receiver.try_recv() {
-            Ok(d) => return Some(Ok(d)),
-            Err(mpsc::error::TryRecvError::Disconnected) => return None,
-            Err(mpsc::error::TryRecvError::Empty) => {}
+        loop {
+            // A subscriber that always finds something queued still yields now and then, as it
+            // would on tokio's channels; before taking, so a caller that stops waiting here loses
+            // nothing.
+            tokio::task::consume_budget().await;
+            if let Some(next) = self.inbox.take() {
+                self.reported_lag = next.is_err();
+                return Some(next);
+            }
+            self.inbox.queued.notified().await;
         }
-        if self.inbox.lagged.load(Ordering::Acquire) {
-            self.reported_lag = true;
-            return Some(Err(Lagged));
-        }
-        // The sender lives in `self.inbox`, so this waits for the next publish; a lag while waiting is
-        // seen on the next call, once the buffer is drained.
-        self.receiver.recv().await.map(Ok)
     }
 }
 
@@ -135,5 +189,122 @@ impl Drop for InProcessSubscription {
         for topic in &self.topics {
             self.bus.unregister(topic, self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fluxer_core::id::GuildId;
+    use fluxer_core::ports::EventKind;
+
+    use super::*;
+
+    fn dispatch(n: u64) -> Arc<Dispatch> {
+        Arc::new(Dispatch::new(
+            EventKind::MessageCreate,
+            Topic::Guild(GuildId::new(1)),
+            &n,
+        ))
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_buffer_back_and_a_small_one_is_kept() {
+        let inbox = Inbox::new(100);
+        assert_eq!(
+            inbox.state().dispatches.capacity(),
+            0,
+            "nothing before the first dispatch"
+        );
+        for n in 0..50 {
+            inbox.offer(&dispatch(n));
+        }
+        for n in 0..50 {
+            let next = inbox.take().expect("queued").expect("not lagged");
+            assert_eq!(&*next.payload, n.to_string());
+        }
+        assert!(inbox.take().is_none());
+        assert_eq!(
+            inbox.state().dispatches.capacity(),
+            0,
+            "the burst's buffer went back"
+        );
+
+        inbox.offer(&dispatch(1));
+        assert!(inbox.take().is_some());
+        let kept = inbox.state().dispatches.capacity();
+        assert!(
+            (1..=KEPT_WHEN_EMPTY).contains(&kept),
+            "a single dispatch's small buffer is kept: {kept}"
+        );
+    }
+
+    #[test]
+    fn a_full_inbox_lags_delivers_what_it_holds_then_says_so() {
+        let inbox = Inbox::new(2);
+        for n in 0..4 {
+            inbox.offer(&dispatch(n));
+        }
+        assert_eq!(&*inbox.take().unwrap().unwrap().payload, "0");
+        // Room again, but a lagged inbox takes nothing more: the subscriber would miss events.
+        inbox.offer(&dispatch(9));
+        assert_eq!(&*inbox.take().unwrap().unwrap().payload, "1");
+        assert!(matches!(inbox.take(), Some(Err(Lagged))));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_subscriber_wakes_for_a_publish_and_a_cancelled_wait_loses_nothing() {
+        let bus = InProcessEventBus::new();
+        let topic = Topic::Guild(GuildId::new(1));
+        let mut sub = bus.subscribe(8).await.unwrap();
+        sub.add_topic(topic).await.unwrap();
+
+        // A wait given up before anything came.
+        let waited = tokio::time::timeout(Duration::from_millis(20), sub.recv()).await;
+        assert!(waited.is_err(), "nothing was published");
+
+        let publisher = bus.clone();
+        let published = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            for n in 0..3u64 {
+                publisher
+                    .publish(Dispatch::new(EventKind::MessageCreate, topic, &n))
+                    .await
+                    .unwrap();
+            }
+        });
+        for n in 0..3u64 {
+            let next = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+                .await
+                .expect("woken by the publish")
+                .expect("subscribed")
+                .expect("not lagged");
+            assert_eq!(&*next.payload, n.to_string());
+        }
+        published.await.unwrap();
+
+        // Published with no one waiting: the wake is kept for the next wait.
+        bus.publish(Dispatch::new(EventKind::MessageCreate, topic, &7u64))
+            .await
+            .unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(5), sub.recv()).await;
+        assert_eq!(&*next.unwrap().unwrap().unwrap().payload, "7");
+    }
+
+    #[tokio::test]
+    async fn after_reporting_its_lag_a_subscription_is_over() {
+        let bus = InProcessEventBus::new();
+        let topic = Topic::Guild(GuildId::new(1));
+        let mut sub = bus.subscribe(1).await.unwrap();
+        sub.add_topic(topic).await.unwrap();
+        for n in 0..2u64 {
+            bus.publish(Dispatch::new(EventKind::MessageCreate, topic, &n))
+                .await
+                .unwrap();
+        }
+        assert!(matches!(sub.recv().await, Some(Ok(_))));
+        assert!(matches!(sub.recv().await, Some(Err(Lagged))));
+        assert!(sub.recv().await.is_none());
     }
 }
