@@ -139,14 +139,6 @@ impl Pixels {
         }
     }
 
-    fn pixel_type(&self) -> fir::PixelType {
-        if self.alpha {
-            fir::PixelType::U8x4
-        } else {
-            fir::PixelType::U8x3
-        }
-    }
-
     fn color_type(&self) -> ExtendedColorType {
         if self.alpha {
             ExtendedColorType::Rgba8
@@ -160,24 +152,44 @@ impl Pixels {
         if (self.width, self.height) == (width, height) {
             return Ok(self);
         }
-        let pixel_type = self.pixel_type();
-        let source =
-            fir::images::Image::from_vec_u8(self.width, self.height, self.data, pixel_type)
-                .map_err(|e| MediaError::InvalidImage(e.to_string()))?;
-        let mut target = fir::images::Image::new(width, height, pixel_type);
-        let options = fir::ResizeOptions::new()
-            .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Lanczos3))
-            .fit_into_destination(Some((0.5, 0.5)));
-        fir::Resizer::new()
-            .resize(&source, &mut target, &options)
-            .map_err(|e| MediaError::InvalidImage(e.to_string()))?;
+        let channels = if self.alpha { 4 } else { 3 };
+        let mut data = vec![0; width as usize * height as usize * channels];
+        let from = (self.width, self.height, self.data.as_slice());
+        let into = (width, height, data.as_mut_slice());
+        // Typed, for the two layouts decoding leaves: `Resizer::resize` would match on the pixel
+        // type at run time and so link the convolutions of all thirteen the crate knows, each
+        // for every SIMD level (about 2.5 MB of the binary for code never run).
+        if self.alpha {
+            resize_as::<fir::pixels::U8x4>(from, into)?;
+        } else {
+            resize_as::<fir::pixels::U8x3>(from, into)?;
+        }
         Ok(Pixels {
             width,
             height,
-            data: target.into_vec(),
+            data,
             alpha: self.alpha,
         })
     }
+}
+
+/// Scales the `P` pixels of `from` (width, height, bytes) to fill `into`, Lanczos3, cropping the
+/// centre to keep the aspect ratio.
+fn resize_as<P: fir::PixelTrait>(
+    (from_width, from_height, from): (u32, u32, &[u8]),
+    (width, height, into): (u32, u32, &mut [u8]),
+) -> Result<(), MediaError> {
+    let invalid = |e: &dyn std::fmt::Display| MediaError::InvalidImage(e.to_string());
+    let source = fir::images::TypedImageRef::<P>::from_buffer(from_width, from_height, from)
+        .map_err(|e| invalid(&e))?;
+    let mut target =
+        fir::images::TypedImage::<P>::from_buffer(width, height, into).map_err(|e| invalid(&e))?;
+    let options = fir::ResizeOptions::new()
+        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Lanczos3))
+        .fit_into_destination(Some((0.5, 0.5)));
+    fir::Resizer::new()
+        .resize_typed(&source, &mut target, &options)
+        .map_err(|e| invalid(&e))
 }
 
 /// Decodes the first frame as RGBA, upright (JPEG/WebP EXIF orientation applied), for a classifier.
@@ -456,6 +468,49 @@ mod tests {
             render_image(&png, &same, 1_000_000),
             Ok(Rendition::Original { .. })
         ));
+    }
+
+    #[test]
+    fn a_square_of_a_wide_image_is_its_centre_with_and_without_alpha() {
+        // Red sides, a green square in the middle: a square rendition keeps only the green.
+        let wide = |alpha: u8| {
+            RgbaImage::from_fn(40, 20, |x, _| {
+                if (10..30).contains(&x) {
+                    Rgba([0, 200, 0, alpha])
+                } else {
+                    Rgba([200, 0, 0, alpha])
+                }
+            })
+        };
+        // An RGBA source keeps its alpha channel, opaque or not (the 4-channel path); an RGB one
+        // goes through the 3-channel path.
+        let mut rgb = Vec::new();
+        DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(wide(255)).to_rgb8())
+            .write_to(&mut Cursor::new(&mut rgb), ImageFormat::Png)
+            .unwrap();
+        let sources = [
+            (encoded(&wide(255), ImageFormat::Png), 255),
+            (encoded(&wide(160), ImageFormat::Png), 160),
+            (rgb, 255),
+        ];
+        for (png, alpha) in sources {
+            let t = Transform::parse("width=8&height=8&format=png").unwrap();
+            let Rendition::Rendered(r) = render_image(&png, &t, 1_000_000).unwrap() else {
+                panic!("served the original");
+            };
+            let decoded = image::load_from_memory(&r.bytes).unwrap();
+            let decoded = decoded.to_rgba8();
+            assert_eq!(decoded.dimensions(), (8, 8));
+            for (x, y, pixel) in decoded.enumerate_pixels() {
+                let [red, green, _, a] = pixel.0;
+                assert!(
+                    red < 40 && green > 160,
+                    "({x}, {y}) alpha {alpha}: {:?}",
+                    pixel.0
+                );
+                assert!(a.abs_diff(alpha) <= 2, "({x}, {y}): alpha {a}, not {alpha}");
+            }
+        }
     }
 
     #[test]
