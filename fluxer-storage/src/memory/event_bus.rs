@@ -201,11 +201,26 @@ mod tests {
     use super::*;
 
     fn dispatch(n: u64) -> Arc<Dispatch> {
-        Arc::new(Dispatch::new(
-            EventKind::MessageCreate,
-            Topic::Guild(GuildId::new(1)),
-            &n,
-        ))
+        Arc::new(Dispatch::new(EventKind::MessageCreate, TOPIC, &n))
+    }
+
+    const TOPIC: Topic = Topic::Guild(GuildId::new(1));
+
+    /// A bus with one subscriber of [`TOPIC`] whose inbox holds `capacity`, after `published`
+    /// dispatches (payloads `0`, `1`, ...).
+    async fn subscribed(
+        capacity: usize,
+        published: u64,
+    ) -> (InProcessEventBus, Box<dyn Subscription>) {
+        let bus = InProcessEventBus::new();
+        let mut sub = bus.subscribe(capacity).await.unwrap();
+        sub.add_topic(TOPIC).await.unwrap();
+        for n in 0..published {
+            bus.publish(Dispatch::new(EventKind::MessageCreate, TOPIC, &n))
+                .await
+                .unwrap();
+        }
+        (bus, sub)
     }
 
     #[test]
@@ -254,10 +269,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_subscriber_wakes_for_a_publish_after_a_wait_given_up() {
-        let bus = InProcessEventBus::new();
-        let topic = Topic::Guild(GuildId::new(1));
-        let mut sub = bus.subscribe(8).await.unwrap();
-        sub.add_topic(topic).await.unwrap();
+        let (bus, mut sub) = subscribed(8, 0).await;
 
         // A wait given up before anything came.
         let waited = tokio::time::timeout(Duration::from_millis(20), sub.recv()).await;
@@ -268,7 +280,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
             for n in 0..3u64 {
                 publisher
-                    .publish(Dispatch::new(EventKind::MessageCreate, topic, &n))
+                    .publish(Dispatch::new(EventKind::MessageCreate, TOPIC, &n))
                     .await
                     .unwrap();
             }
@@ -301,15 +313,7 @@ mod tests {
         use std::future::Future;
         use std::task::{Context, Poll, Waker};
 
-        let bus = InProcessEventBus::new();
-        let topic = Topic::Guild(GuildId::new(1));
-        let mut sub = bus.subscribe(4096).await.unwrap();
-        sub.add_topic(topic).await.unwrap();
-        for n in 0..1000u64 {
-            bus.publish(Dispatch::new(EventKind::MessageCreate, topic, &n))
-                .await
-                .unwrap();
-        }
+        let (_bus, mut sub) = subscribed(4096, 1000).await;
         // Polled once each, as a resume drains an inbox: more than a task's cooperative budget
         // (128 a poll) must all be ready.
         let mut cx = Context::from_waker(Waker::noop());
@@ -324,15 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn after_reporting_its_lag_a_subscription_is_over() {
-        let bus = InProcessEventBus::new();
-        let topic = Topic::Guild(GuildId::new(1));
-        let mut sub = bus.subscribe(1).await.unwrap();
-        sub.add_topic(topic).await.unwrap();
-        for n in 0..2u64 {
-            bus.publish(Dispatch::new(EventKind::MessageCreate, topic, &n))
-                .await
-                .unwrap();
-        }
+        let (_bus, mut sub) = subscribed(1, 2).await;
         assert!(matches!(sub.recv().await, Some(Ok(_))));
         assert!(matches!(sub.recv().await, Some(Err(Lagged))));
         assert!(sub.recv().await.is_none());
