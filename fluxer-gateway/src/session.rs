@@ -16,8 +16,6 @@ use fluxer_core::ports::{
 use fluxer_core::service::{Fluxer, member_channel_permissions};
 use serde_json::json;
 use tokio::sync::oneshot;
-
-use crate::queue;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -25,11 +23,12 @@ use crate::config::GatewayConfig;
 use crate::guild_cache::GuildCache;
 use crate::member_list::{LazyRequest, SidebarCache, Subscriptions};
 use crate::protocol::{close, dispatch_frame};
+use crate::queue;
 use crate::registry::{Registry, SessionRecord};
 use crate::sequence::Numbering;
 
-/// What a session sends to its connection. A channel of these allocates room for 32 up front for
-/// every attached connection, so it is kept to the size of a `String`: the rare variant is boxed.
+/// What a session sends to its connection. A connection's queue holds a burst of these in one
+/// buffer, so it is kept to the size of a `String`: the rare variant is boxed.
 #[derive(Debug)]
 pub(crate) enum Outbound {
     Text(String),
